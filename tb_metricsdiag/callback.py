@@ -1,0 +1,377 @@
+"""`MetricsDiagCallback`: records what the diagnostics need, epoch by epoch, during `model.fit`.
+
+Configuration is checked once, in ``on_train_begin``, and a mistake there raises a clear
+``ValueError`` before any training time is spent. After that nothing the callback meets ends
+the training: a problem (NaN predictions, a batch that cannot be read, a failing write) is
+logged, written as an event the diagnostics report, and the epoch goes on.
+"""
+
+import logging
+import os
+import platform
+
+import numpy as np
+import tensorflow as tf
+import keras
+
+from tb_metricsdiag import counts as counts_lib
+from tb_metricsdiag import labels as labels_lib
+from tb_metricsdiag import overlap as overlap_lib
+from tb_metricsdiag import summary
+from tb_metricsdiag import version
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BATCH_SIZE = 512
+
+class _Examples:
+    """Examples given as ``(x, y)`` / ``(x, y, sample_weight)`` arrays or a ``tf.data.Dataset``
+    of such batches, read batch by batch as NumPy (sample weights are ignored)."""
+
+    def __init__(self, data, name):
+        self.name = name
+        self.dataset = None
+        self.x = self.y = None
+        if isinstance(data, tf.data.Dataset):
+            self.dataset = data
+            return
+        if not isinstance(data, (tuple, list)) or len(data) not in (2, 3):
+            raise ValueError(
+                "%s must be a tuple (x, y) of arrays or a tf.data.Dataset of (x, y) batches,"
+                " got %s" % (name, type(data).__name__)
+            )
+        self.x = tf.nest.map_structure(np.asarray, data[0])
+        self.y = np.asarray(data[1])
+        lengths = {a.shape[0] if a.ndim else None for a in tf.nest.flatten(self.x)}
+        if len(lengths) != 1 or None in lengths:
+            raise ValueError("%s: the input arrays differ in their number of examples" % name)
+        (length,) = lengths
+        if self.y.ndim == 0 or self.y.shape[0] != length:
+            raise ValueError(
+                "%s: x has %d examples but y has shape %s" % (name, length, self.y.shape)
+            )
+        if length == 0:
+            raise ValueError("%s is empty" % name)
+
+    def batches(self, batch_size):
+        """Yield ``(x, y)`` batches, y as a NumPy array."""
+        if self.dataset is not None:
+            for element in self.dataset:
+                if not isinstance(element, (tuple, list)) or len(element) < 2:
+                    raise ValueError("%s: dataset elements must be (x, y) tuples" % self.name)
+                yield element[0], np.asarray(element[1])
+            return
+        for start in range(0, self.y.shape[0], batch_size):
+            end = start + batch_size
+            yield tf.nest.map_structure(lambda a: a[start:end], self.x), self.y[start:end]
+
+    def first_batch(self, batch_size):
+        for batch in self.batches(batch_size):
+            return batch
+        raise ValueError("%s is empty" % self.name)
+
+    def all_labels(self, batch_size):
+        if self.y is not None:
+            return self.y
+        return np.concatenate([y for _, y in self.batches(batch_size)])
+
+    def digests(self, batch_size):
+        """BLAKE2b digest of each example's input bytes (see `overlap`)."""
+        if self.dataset is None:
+            return overlap_lib.example_digests(tf.nest.flatten(self.x))
+        digests = []
+        for x, _ in self.batches(batch_size):
+            digests.extend(overlap_lib.example_digests([np.asarray(a) for a in tf.nest.flatten(x)]))
+        return digests
+
+
+def _loss_config(compile_config):
+    """(name, from_logits) of the compiled loss, from Keras's serialized compile config."""
+    loss = (compile_config or {}).get("loss")
+    if isinstance(loss, dict):
+        config = loss.get("config") or {}
+        name = config.get("name") or loss.get("class_name")
+        return str(name), config.get("from_logits")
+    if isinstance(loss, str):
+        return loss, None
+    if callable(loss):
+        return getattr(loss, "__name__", type(loss).__name__), getattr(loss, "from_logits", None)
+    return (None if loss is None else str(loss)), None
+
+
+def _last_activation(model):
+    """Name of the activation that produces the model's output, or None when unknown."""
+    layers = getattr(model, "layers", None) or []
+    for layer in reversed(layers):
+        class_name = type(layer).__name__
+        if class_name == "Softmax":
+            return "softmax"
+        activation = getattr(layer, "activation", None)
+        if activation is not None:
+            return getattr(activation, "__name__", str(activation))
+        if class_name not in ("Dropout", "Reshape", "Flatten", "Identity"):
+            return None
+    return None
+
+
+def _metric_names(compile_config):
+    names = []
+    for group in ("metrics", "weighted_metrics"):
+        for metric in tf.nest.flatten((compile_config or {}).get(group) or []):
+            if isinstance(metric, dict):
+                metric = (metric.get("config") or {}).get("name") or metric.get("class_name")
+            names.append(str(metric))
+    return names
+
+
+def _plain(value):
+    """JSON-safe copy of a value: NaN and infinity become None, arrays become lists."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (np.generic, np.ndarray)):
+        return _plain(value.tolist())
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+class MetricsDiagCallback(keras.callbacks.Callback):
+    """Writes per-epoch confusion matrices, PR threshold counts and training curves.
+
+    Args:
+      log_dir: directory of this run's event files (TensorBoard names the run after it).
+      validation_data: ``(x_val, y_val)`` arrays or a ``tf.data.Dataset`` of ``(x, y)``
+        batches; predicted once per epoch.
+      train_data: optional ``(x, y)`` or Dataset, usually a sample of the training set:
+        predicted once per epoch for the training-side confusion, and compared byte for
+        byte with the validation inputs once at the start. Its size drives the extra cost.
+      class_names: one name per class; default ``"0"``..``"C-1"``.
+      thresholds: ascending score thresholds of the PR counts; default 201 evenly spaced
+        values in [0, 1].
+      batch_size: batch size of the callback's own predictions on array data.
+      from_logits: whether the model outputs logits; default detected from the loss's
+        ``from_logits`` and the last layer's activation.
+    """
+
+    def __init__(
+        self,
+        log_dir,
+        validation_data=None,
+        train_data=None,
+        class_names=None,
+        *,
+        thresholds=None,
+        batch_size=DEFAULT_BATCH_SIZE,
+        from_logits=None,
+    ):
+        super().__init__()
+        self.log_dir = log_dir
+        self.validation_data = validation_data
+        self.train_data = train_data
+        self.class_names = class_names
+        self.thresholds = thresholds
+        self.batch_size = batch_size
+        self.from_logits = from_logits
+        self._writer = None
+        self._splits = {}
+        self._num_classes = None
+        self._names = None
+        self._scores_from_logits = None
+
+    # -- configuration, checked at train begin -------------------------------------------
+
+    def _check_configuration(self):
+        if not isinstance(self.log_dir, (str, os.PathLike)) or not os.fspath(self.log_dir):
+            raise ValueError("MetricsDiagCallback: log_dir must be a non-empty path, got %r" % (self.log_dir,))
+        if self.validation_data is None:
+            raise ValueError(
+                "MetricsDiagCallback needs validation_data=(x_val, y_val) (or a tf.data.Dataset):"
+                " Keras does not hand its own validation data to callbacks"
+            )
+        if not isinstance(self.batch_size, int) or isinstance(self.batch_size, bool) or self.batch_size < 1:
+            raise ValueError("MetricsDiagCallback: batch_size must be a positive integer, got %r" % (self.batch_size,))
+        if self.from_logits not in (None, True, False):
+            raise ValueError("MetricsDiagCallback: from_logits must be True, False or None (detect)")
+        thresholds = counts_lib.default_thresholds() if self.thresholds is None else self.thresholds
+        try:
+            self._thresholds = counts_lib.validate_thresholds(thresholds)
+        except ValueError as error:
+            raise ValueError("MetricsDiagCallback: %s" % error)
+        splits = {"validation": _Examples(self.validation_data, "validation_data")}
+        if self.train_data is not None:
+            splits["train"] = _Examples(self.train_data, "train_data")
+        return splits
+
+    def _probe_outputs(self, examples):
+        x, _ = examples.first_batch(self.batch_size)
+        outputs = self.model.predict_on_batch(x)
+        if isinstance(outputs, (list, tuple, dict)):
+            raise ValueError(
+                "MetricsDiagCallback supports models with a single classification output;"
+                " this model has %d outputs" % len(tf.nest.flatten(outputs))
+            )
+        outputs = np.asarray(outputs)
+        if outputs.ndim not in (1, 2):
+            raise ValueError(
+                "MetricsDiagCallback expects outputs of shape [batch, classes]; the model"
+                " returns shape %s" % (outputs.shape,)
+            )
+        return 1 if outputs.ndim == 1 else outputs.shape[1], outputs
+
+    def _detect_from_logits(self, loss_from_logits, activation, sample_outputs):
+        if self.from_logits is not None:
+            return self.from_logits
+        if loss_from_logits:
+            return True
+        if activation == "linear":
+            return True
+        if activation in ("softmax", "sigmoid"):
+            return False
+        # Unknown architecture: outputs outside [0, 1] can only be logits.
+        finite = sample_outputs[np.isfinite(sample_outputs)]
+        return bool(finite.size and (finite.min() < 0 or finite.max() > 1))
+
+    def on_train_begin(self, logs=None):
+        splits = self._check_configuration()
+        width, sample_outputs = self._probe_outputs(splits["validation"])
+        num_classes = labels_lib.num_classes_from_output_width(width)
+        names = self.class_names
+        if names is not None:
+            names = [str(n) for n in names]
+            if len(names) != num_classes:
+                raise ValueError(
+                    "MetricsDiagCallback: class_names has %d names but the model predicts %d"
+                    " classes (output width %d)" % (len(names), num_classes, width)
+                )
+        else:
+            names = summary.default_class_names(num_classes)
+        label_format = None
+        label_counts = {}
+        for split, examples in splits.items():
+            y = examples.all_labels(self.batch_size)
+            try:
+                fmt = labels_lib.detect_label_format(y, width)
+                ids = labels_lib.class_ids(y, fmt, num_classes)
+            except ValueError as error:
+                raise ValueError("MetricsDiagCallback: %s labels: %s" % (examples.name, error))
+            label_format = label_format or fmt
+            label_counts[split] = counts_lib.label_distribution(ids, num_classes)
+
+        compile_config = self._compile_config()
+        loss_name, loss_from_logits = _loss_config(compile_config)
+        activation = _last_activation(self.model)
+        self._scores_from_logits = self._detect_from_logits(
+            loss_from_logits, activation, np.asarray(sample_outputs, dtype=np.float64)
+        )
+        self._splits = splits
+        self._num_classes = num_classes
+        self._output_width = width
+        self._names = names
+        self._label_format = label_format
+        self._writer = tf.summary.create_file_writer(os.fspath(self.log_dir))
+        info = {
+            "tb_metricsdiag_version": version.VERSION,
+            "model": {
+                "name": getattr(self.model, "name", None),
+                "output_width": width,
+                "output_activation": activation,
+                "outputs_are_logits": self._scores_from_logits,
+            },
+            "loss": {"name": loss_name, "from_logits": loss_from_logits},
+            "metrics": _metric_names(compile_config),
+            "labels": {"format": label_format, "num_classes": num_classes, "class_names": names},
+            "splits": {
+                split: {"examples": int(label_counts[split].sum())} for split in splits
+            },
+            "thresholds": {"count": int(self._thresholds.size)},
+            "versions": {
+                "tensorflow": tf.__version__,
+                "keras": keras.__version__,
+                "python": platform.python_version(),
+            },
+        }
+        with self._writer.as_default():
+            summary.write_run_info(_plain(info), step=0)
+            for split, dist in label_counts.items():
+                summary.write_label_distribution(dist, 0, split, names)
+            if "train" in splits:
+                summary.write_overlap(self._overlap(splits), step=0)
+        self._writer.flush()
+
+    def _compile_config(self):
+        try:
+            return self.model.get_compile_config() or {}
+        except Exception:  # A model compiled with unserializable objects: detect less.
+            return {"loss": getattr(self.model, "loss", None)}
+
+    def _overlap(self, splits):
+        try:
+            return overlap_lib.duplicate_overlap(
+                splits["train"].digests(self.batch_size),
+                splits["validation"].digests(self.batch_size),
+            )
+        except (ValueError, TypeError) as error:
+            return {"error": "the overlap check could not hash the inputs: %s" % error}
+
+    # -- per epoch: never raises ----------------------------------------------------------
+
+    def _evaluate(self, examples):
+        """Predict ``examples`` batch by batch and count them; returns (counts, problems)."""
+        result = counts_lib.ClassificationCounts(self._num_classes, self._thresholds)
+        problems = []
+        for x, y in examples.batches(self.batch_size):
+            try:
+                fmt = labels_lib.detect_label_format(y, self._output_width)
+                ids = labels_lib.class_ids(y, fmt, self._num_classes)
+                outputs = np.asarray(self.model.predict_on_batch(x))
+                scores, predicted = labels_lib.scores_and_predictions(outputs, self._scores_from_logits)
+                if scores.shape[1] != self._num_classes or scores.shape[0] != ids.shape[0]:
+                    raise ValueError(
+                        "a batch gave outputs of shape %s for %d labels" % (outputs.shape, ids.shape[0])
+                    )
+            except ValueError as error:
+                problems.append({"kind": "bad_batch", "split": examples.name, "message": str(error)})
+                continue
+            result.update(ids, scores, predicted)
+        if result.invalid:
+            problems.append(
+                {
+                    "kind": "nonfinite_predictions",
+                    "split": examples.name,
+                    "count": result.invalid,
+                    "message": "%d predictions were NaN or infinite and were left out of the counts"
+                    % result.invalid,
+                }
+            )
+        return result, problems
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._writer is None:
+            return
+        problems = []
+        try:
+            with self._writer.as_default():
+                summary.write_logs(logs, step=epoch)
+                for split, examples in self._splits.items():
+                    result, split_problems = self._evaluate(examples)
+                    problems.extend(split_problems)
+                    if result.count:
+                        summary.write_counts(result, epoch, split, self._names)
+        except Exception as error:  # Recording must never end a training run.
+            logger.exception("MetricsDiagCallback: epoch %d could not be recorded", epoch)
+            problems.append({"kind": "callback_error", "message": "%s: %s" % (type(error).__name__, error)})
+        if problems:
+            for problem in problems:
+                logger.warning("MetricsDiagCallback, epoch %d: %s", epoch, problem["message"])
+            try:
+                with self._writer.as_default():
+                    summary.write_events(problems, step=epoch)
+            except Exception:
+                logger.exception("MetricsDiagCallback: could not write the events of epoch %d", epoch)
+        self._writer.flush()
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.flush()

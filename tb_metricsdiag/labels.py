@@ -1,0 +1,115 @@
+"""Label formats and model outputs, turned into class ids and per-class scores. Pure NumPy.
+
+Keras classifiers come with three label formats and two output conventions:
+
+- labels: ``"sparse"`` integer ids (shape ``[n]`` or ``[n, 1]``), ``"one_hot"`` rows
+  (``[n, C]``), or ``"binary"`` 0/1 for a single sigmoid unit;
+- outputs: probabilities, or logits (turned into probabilities with a sigmoid or softmax).
+
+Everything downstream sees ``C >= 2`` classes: a single sigmoid unit ``p`` becomes the two
+class scores ``[1 - p, p]`` and predicts class 1 exactly when ``p >= 0.5``.
+"""
+
+import numpy as np
+
+SPARSE = "sparse"
+ONE_HOT = "one_hot"
+BINARY = "binary"
+
+
+def num_classes_from_output_width(width):
+    """Number of classes a model with ``width`` output units predicts (1 unit: binary)."""
+    width = int(width)
+    if width < 1:
+        raise ValueError("the model has no output units")
+    return 2 if width == 1 else width
+
+
+def detect_label_format(labels, output_width):
+    """Which of the three label formats ``labels`` are in, for a model of ``output_width``."""
+    labels = np.asarray(labels)
+    if labels.ndim == 2 and labels.shape[1] == output_width and output_width > 1:
+        return ONE_HOT
+    if labels.ndim == 1 or (labels.ndim == 2 and labels.shape[1] == 1):
+        return BINARY if output_width == 1 else SPARSE
+    raise ValueError(
+        "labels of shape %s do not fit a model with %d output unit(s): expected integer class"
+        " ids [n], one-hot rows [n, %d], or 0/1 for a single sigmoid unit"
+        % (labels.shape, output_width, output_width)
+    )
+
+
+def class_ids(labels, label_format, num_classes):
+    """Integer class ids ``[n]`` from labels in ``label_format``.
+
+    Raises ValueError for labels that are not whole numbers in ``[0, num_classes)``, NaN, or
+    one-hot rows with no maximum (all zero).
+    """
+    labels = np.asarray(labels)
+    if labels.dtype == object or not np.issubdtype(labels.dtype, np.number) and labels.dtype != bool:
+        raise ValueError("labels must be numeric, got dtype %s" % labels.dtype)
+    if labels.size and not np.all(np.isfinite(labels)):
+        raise ValueError("labels contain NaN or infinite values")
+    if label_format == ONE_HOT:
+        if labels.size and np.any(labels.max(axis=1) <= 0):
+            raise ValueError("one-hot labels contain a row with no positive entry")
+        return np.argmax(labels, axis=1).astype(np.int64)
+    flat = labels.reshape(-1)
+    ids = flat.astype(np.int64)
+    if flat.size and np.any(ids != flat):
+        raise ValueError(
+            "labels must be whole class ids; found %r (for a single sigmoid unit use 0/1)"
+            % (flat[ids != flat][0],)
+        )
+    if ids.size and (ids.min() < 0 or ids.max() >= num_classes):
+        raise ValueError(
+            "labels must be class ids in [0, %d); found values from %d to %d"
+            % (num_classes, ids.min(), ids.max())
+        )
+    return ids
+
+
+def _sigmoid(x):
+    # Split by sign so that exp never overflows.
+    out = np.empty_like(x)
+    positive = x >= 0
+    out[positive] = 1.0 / (1.0 + np.exp(-x[positive]))
+    e = np.exp(x[~positive])
+    out[~positive] = e / (1.0 + e)
+    return out
+
+
+def _softmax(x):
+    shifted = x - np.max(x, axis=1, keepdims=True)
+    e = np.exp(shifted)
+    return e / np.sum(e, axis=1, keepdims=True)
+
+
+def scores_and_predictions(outputs, from_logits):
+    """Per-class scores ``[n, C]`` and predicted ids ``[n]`` from raw model outputs.
+
+    Args:
+      outputs: ``[n, 1]`` / ``[n]`` (single sigmoid unit) or ``[n, C]``.
+      from_logits: whether ``outputs`` are logits (sigmoid / softmax is applied here).
+
+    The dtype of ``outputs`` is kept (float32 from Keras), so a score compared with a
+    threshold is the number the model produced. Rows with NaN stay NaN; counting skips them.
+    """
+    outputs = np.asarray(outputs)
+    if not np.issubdtype(outputs.dtype, np.floating):
+        outputs = outputs.astype(np.float32)
+    if outputs.ndim == 1:
+        outputs = outputs[:, None]
+    if outputs.ndim != 2:
+        raise ValueError("model outputs must have shape [n, C], got %s" % (outputs.shape,))
+    if outputs.shape[1] == 1:
+        p = outputs[:, 0]
+        if from_logits:
+            p = _sigmoid(p)
+        scores = np.stack([1 - p, p], axis=1)
+        with np.errstate(invalid="ignore"):
+            predicted = (p >= 0.5).astype(np.int64)
+        return scores, predicted
+    scores = _softmax(outputs) if from_logits else outputs
+    # argmax would call a NaN row's NaN the maximum; such rows are skipped when counting.
+    return scores, np.argmax(np.nan_to_num(scores, nan=-np.inf), axis=1).astype(np.int64)

@@ -1,0 +1,117 @@
+"""Classification metrics from counts: one pure NumPy function per metric.
+
+Every ratio whose denominator is zero is undefined and returned as NaN, never silently 0 or 1;
+the JSON layers turn NaN into ``null``. This matches scikit-learn's ``zero_division=np.nan``.
+"""
+
+import numpy as np
+
+
+def _ratio(numerator, denominator):
+    numerator = np.asarray(numerator, dtype=np.float64)
+    denominator = np.asarray(denominator, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denominator > 0, numerator / np.where(denominator > 0, denominator, 1), np.nan)
+
+
+def precision(tp, fp):
+    """TP / (TP + FP): of the examples predicted positive, the share that is positive.
+
+    Undefined (NaN) when nothing is predicted positive.
+    """
+    return _ratio(tp, np.add(tp, fp))
+
+
+def recall(tp, fn):
+    """TP / (TP + FN): of the positive examples, the share found. NaN when there is none."""
+    return _ratio(tp, np.add(tp, fn))
+
+
+def f1_score(tp, fp, fn):
+    """2·TP / (2·TP + FP + FN), the harmonic mean of precision and recall.
+
+    Written on counts so that it stays defined (0) when precision is undefined but positives
+    were missed, as scikit-learn does since 1.3. NaN only when TP + FP + FN = 0.
+    """
+    tp = np.asarray(tp, dtype=np.float64)
+    return _ratio(2 * tp, 2 * tp + np.add(fp, fn))
+
+
+def per_class_metrics(confusion):
+    """Precision, recall, F1 and support of each class from a ``[C, C]`` confusion matrix.
+
+    Returns a dict of ``[C]`` arrays: ``precision``, ``recall``, ``f1`` (float, NaN where
+    undefined) and ``support`` (int: examples of the actual class).
+    """
+    confusion = np.asarray(confusion)
+    tp = np.diag(confusion)
+    predicted = confusion.sum(axis=0)
+    support = confusion.sum(axis=1)
+    fp = predicted - tp
+    fn = support - tp
+    return {
+        "precision": precision(tp, fp),
+        "recall": recall(tp, fn),
+        "f1": f1_score(tp, fp, fn),
+        "support": support,
+    }
+
+
+def accuracy(confusion):
+    """Share of examples on the diagonal. NaN for an empty matrix."""
+    confusion = np.asarray(confusion)
+    return float(_ratio(np.trace(confusion), confusion.sum()))
+
+
+def balanced_accuracy(confusion):
+    """Mean recall over the classes that occur (scikit-learn's ``balanced_accuracy_score``).
+
+    Classes without examples are left out of the mean, as scikit-learn does; NaN when no class
+    occurs.
+    """
+    per_class = recall(np.diag(confusion), np.asarray(confusion).sum(axis=1) - np.diag(confusion))
+    occurring = per_class[~np.isnan(per_class)]
+    return float(occurring.mean()) if occurring.size else float("nan")
+
+
+def majority_baseline_accuracy(confusion):
+    """Accuracy of always predicting the most frequent actual class (``DummyClassifier``)."""
+    support = np.asarray(confusion).sum(axis=1)
+    return float(_ratio(support.max() if support.size else 0, support.sum()))
+
+
+NORMALIZATIONS = ("true", "pred", "all")
+
+
+def normalize_confusion(confusion, by):
+    """Confusion matrix as shares: ``by="true"`` divides each row by the actual-class total
+    (cells are recall-like), ``"pred"`` each column by the predicted total (precision-like),
+    ``"all"`` by the grand total. Rows or columns with no examples are NaN.
+    """
+    confusion = np.asarray(confusion, dtype=np.float64)
+    if by == "true":
+        return _ratio(confusion, confusion.sum(axis=1, keepdims=True))
+    if by == "pred":
+        return _ratio(confusion, confusion.sum(axis=0, keepdims=True))
+    if by == "all":
+        return _ratio(confusion, confusion.sum())
+    raise ValueError("normalization must be one of %s, got %r" % (NORMALIZATIONS, by))
+
+
+def binary_counts(tp, fp, positives, total):
+    """All four one-vs-rest counts from TP and FP at each threshold and the class totals.
+
+    Returns a dict of int arrays ``tp``, ``fp``, ``tn``, ``fn`` shaped like ``tp``.
+    """
+    tp = np.asarray(tp, dtype=np.int64)
+    fp = np.asarray(fp, dtype=np.int64)
+    return {"tp": tp, "fp": fp, "tn": (total - positives) - fp, "fn": positives - tp}
+
+
+def pr_curve(tp, fp, positives):
+    """Precision and recall at each threshold from one class's TP/FP counts.
+
+    Precision is NaN at thresholds that no example reaches (0/0); recall is NaN when the class
+    has no positive example.
+    """
+    return precision(tp, fp), recall(tp, np.asarray(positives) - np.asarray(tp))

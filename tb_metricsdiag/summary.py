@@ -1,0 +1,171 @@
+"""TensorFlow summary writers for metricsdiag data.
+
+These are the functions `MetricsDiagCallback` itself uses. In a custom training loop, call them
+inside ``with writer.as_default():`` like any ``tf.summary`` op::
+
+    writer = tf.summary.create_file_writer(log_dir)
+    with writer.as_default():
+        summary.write_evaluation(y_val, model(x_val), step=epoch, from_logits=True)
+        summary.write_logs({"loss": loss, "val_loss": val_loss}, step=epoch)
+
+Each returns True when a default writer was present and the summary was written, as
+``tf.summary.write`` does. The layout is documented in ``docs/format.md``.
+"""
+
+import json
+
+import numpy as np
+import tensorflow as tf
+
+from tb_metricsdiag import counts as counts_lib
+from tb_metricsdiag import labels as labels_lib
+from tb_metricsdiag import metadata
+
+_INT32_MAX = np.iinfo(np.int32).max
+
+
+def default_class_names(num_classes):
+    return [str(i) for i in range(num_classes)]
+
+
+def _class_names(class_names, num_classes):
+    if class_names is None:
+        return default_class_names(num_classes)
+    names = [str(name) for name in class_names]
+    if len(names) != num_classes:
+        raise ValueError(
+            "class_names has %d names but the data has %d classes" % (len(names), num_classes)
+        )
+    return names
+
+
+def _write(tag, tensor, step, summary_metadata):
+    return tf.summary.write(
+        tag, tensor, step=step, metadata=summary_metadata.SerializeToString()
+    )
+
+
+def _compact_ints(values):
+    """int32 when every count fits (half the bytes on disk), int64 otherwise."""
+    values = np.asarray(values, dtype=np.int64)
+    if values.size == 0 or (values.min() >= 0 and values.max() <= _INT32_MAX):
+        return values.astype(np.int32)
+    return values
+
+
+def _write_json(tag, kind, value, step):
+    text = json.dumps(value, sort_keys=True, allow_nan=False, default=str)
+    return _write(tag, tf.constant(text), step, metadata.create_summary_metadata(kind))
+
+
+def write_confusion_matrix(matrix, step=None, split="validation", class_names=None):
+    """Write a ``[C, C]`` confusion matrix (row = actual class, column = predicted class)."""
+    matrix = np.asarray(matrix)
+    names = _class_names(class_names, matrix.shape[0])
+    md = metadata.create_summary_metadata(metadata.KIND_CONFUSION, split, names)
+    return _write(metadata.split_tag(split, metadata.KIND_CONFUSION), _compact_ints(matrix), step, md)
+
+
+def write_threshold_counts(tp, fp, thresholds, step=None, split="validation", class_names=None):
+    """Write one-vs-rest TP and FP ``[C, T]`` of ``score >= thresholds[j]`` as one ``[C, 2, T]``."""
+    tp, fp = np.asarray(tp), np.asarray(fp)
+    thresholds = counts_lib.validate_thresholds(thresholds)
+    if tp.shape != fp.shape or tp.ndim != 2 or tp.shape[1] != thresholds.size:
+        raise ValueError("tp and fp must both have shape [C, %d]" % thresholds.size)
+    names = _class_names(class_names, tp.shape[0])
+    md = metadata.create_summary_metadata(
+        metadata.KIND_THRESHOLD_COUNTS, split, names, thresholds=thresholds
+    )
+    tensor = _compact_ints(np.stack([tp, fp], axis=1))
+    return _write(metadata.split_tag(split, metadata.KIND_THRESHOLD_COUNTS), tensor, step, md)
+
+
+def write_average_precision(values, step=None, split="validation", class_names=None):
+    """Write the exact AP of each class, ``[C]`` float64 (NaN for a class with no positive)."""
+    values = np.asarray(values, dtype=np.float64)
+    names = _class_names(class_names, values.shape[0])
+    md = metadata.create_summary_metadata(metadata.KIND_AVERAGE_PRECISION, split, names)
+    return _write(metadata.split_tag(split, metadata.KIND_AVERAGE_PRECISION), values, step, md)
+
+
+def write_label_distribution(label_counts, step=None, split="validation", class_names=None):
+    """Write the number of examples of each actual class, ``[C]``."""
+    label_counts = np.asarray(label_counts)
+    names = _class_names(class_names, label_counts.shape[0])
+    md = metadata.create_summary_metadata(metadata.KIND_LABEL_DISTRIBUTION, split, names)
+    tag = metadata.split_tag(split, metadata.KIND_LABEL_DISTRIBUTION)
+    return _write(tag, label_counts.astype(np.int64), step, md)
+
+
+def write_counts(counts, step=None, split="validation", class_names=None):
+    """Write everything a `counts.ClassificationCounts` holds: confusion, threshold counts, AP."""
+    written = write_confusion_matrix(counts.confusion, step, split, class_names)
+    write_threshold_counts(counts.tp, counts.fp, counts.thresholds, step, split, class_names)
+    write_average_precision(counts.average_precision(), step, split, class_names)
+    return written
+
+
+def write_evaluation(
+    y_true,
+    y_score,
+    step=None,
+    split="validation",
+    class_names=None,
+    thresholds=None,
+    from_logits=False,
+):
+    """Count and write one split's evaluation at ``step``: the custom-training-loop entry point.
+
+    Args:
+      y_true: integer class ids ``[n]``, one-hot rows ``[n, C]``, or 0/1 for a single unit.
+      y_score: model outputs ``[n, C]`` or ``[n, 1]`` (a single sigmoid unit), a NumPy array or
+        tensor; probabilities, or logits with ``from_logits=True``.
+      thresholds: ascending thresholds for the PR counts; default 201 evenly spaced in [0, 1].
+
+    Returns the `counts.ClassificationCounts` that was written.
+    """
+    outputs = np.asarray(y_score)
+    width = 1 if outputs.ndim == 1 else outputs.shape[-1]
+    num_classes = labels_lib.num_classes_from_output_width(width)
+    label_format = labels_lib.detect_label_format(np.asarray(y_true), width)
+    ids = labels_lib.class_ids(np.asarray(y_true), label_format, num_classes)
+    scores, predicted = labels_lib.scores_and_predictions(outputs, from_logits)
+    if thresholds is None:
+        thresholds = counts_lib.default_thresholds()
+    result = counts_lib.ClassificationCounts(num_classes, thresholds)
+    result.update(ids, scores, predicted)
+    write_counts(result, step, split, class_names)
+    return result
+
+
+def write_logs(logs, step=None):
+    """Write every numeric value of a Keras ``logs`` dict as a scalar (``metricsdiag/logs/KEY``).
+
+    Non-numeric values are skipped; NaN and infinity are kept, since they are the evidence of a
+    diverging run.
+    """
+    written = False
+    for key, value in sorted((logs or {}).items()):
+        try:
+            number = float(np.asarray(value))
+        except (TypeError, ValueError):
+            continue
+        md = metadata.create_summary_metadata(metadata.KIND_SCALAR, key=str(key))
+        written = _write(metadata.scalar_tag(str(key)), tf.constant(number, tf.float32), step, md) or written
+    return written
+
+
+def write_run_info(info, step=0):
+    """Write the JSON description of the run: model, loss, labels, data sizes (see format.md)."""
+    return _write_json(metadata.RUN_INFO_TAG, metadata.KIND_RUN_INFO, info, step)
+
+
+def write_overlap(overlap, step=0):
+    """Write the result of `overlap.duplicate_overlap` as JSON."""
+    return _write_json(metadata.OVERLAP_TAG, metadata.KIND_OVERLAP, overlap, step)
+
+
+def write_events(events, step=None):
+    """Write a JSON list of problems met while recording (each a dict with at least
+    ``kind`` and ``message``), e.g. NaN predictions or a batch that could not be read."""
+    return _write_json(metadata.EVENTS_TAG, metadata.KIND_EVENTS, list(events), step)
