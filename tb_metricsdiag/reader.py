@@ -1,0 +1,349 @@
+"""Reads metricsdiag data through a TensorBoard data provider. No TensorFlow, no HTTP.
+
+The backend reads through the provider TensorBoard hands it (the Rust data server or the
+Python loader); the command line builds a provider over the event files itself
+(`provider_for_logdir`). Both therefore see the same data through the same code.
+
+A *training run* is what one `model.fit` wrote: the metricsdiag run at ``log_dir``, plus the
+``log_dir/train`` and ``log_dir/validation`` runs that ``keras.callbacks.TensorBoard`` writes
+beside it. A logdir written by Keras's callback alone still yields training runs (with
+curves, but no counts).
+"""
+
+import dataclasses
+import json
+
+import numpy as np
+from tensorboard import context as tb_context
+from tensorboard import errors
+from tensorboard.data import provider as provider_lib
+
+from tb_metricsdiag import metadata
+
+# Large enough that the provider returns every stored point: the plugin never downsamples.
+READ_ALL = 1 << 30
+
+# Keras TensorBoard's sub-runs, and the prefix its validation metrics get in `logs`.
+KERAS_SUBRUNS = {"train": "", "validation": "val_"}
+KERAS_EPOCH_PREFIX = "epoch_"
+
+
+@dataclasses.dataclass
+class RunIndex:
+    """What a training run holds, from tag metadata alone (no tensor data read)."""
+
+    run: str
+    splits: list  # splits with counts, "validation" first
+    class_names: list
+    has_counts: bool
+    keras_subruns: dict  # split -> TensorBoard run name of keras.callbacks.TensorBoard's data
+
+
+@dataclasses.dataclass
+class SplitEvaluation:
+    """One split at one step: the confusion matrix and, where stored, threshold counts and AP."""
+
+    split: str
+    step: int
+    class_names: list
+    confusion: np.ndarray  # [C, C] int64; row = actual, column = predicted
+    thresholds: np.ndarray = None  # [T] ascending
+    tp: np.ndarray = None  # [C, T] int64
+    fp: np.ndarray = None  # [C, T] int64
+    average_precision: np.ndarray = None  # [C] float64, NaN where undefined
+
+
+@dataclasses.dataclass
+class RunHistory:
+    """Everything the diagnostics read for one training run."""
+
+    run: str
+    class_names: list
+    info: dict = None  # the callback's run information (model, loss, labels), if written
+    overlap: dict = None  # the train/validation duplicate check, if run
+    label_distribution: dict = dataclasses.field(default_factory=dict)  # split -> [C]
+    # Keras log key ("loss", "val_loss", "accuracy", ...) -> (steps, values), ascending steps
+    curves: dict = dataclasses.field(default_factory=dict)
+    confusions: dict = dataclasses.field(default_factory=dict)  # split -> {step: [C, C]}
+    latest: dict = dataclasses.field(default_factory=dict)  # split -> SplitEvaluation
+    events: list = dataclasses.field(default_factory=list)  # recorded problems, with "step"
+    problems: list = dataclasses.field(default_factory=list)  # data that could not be read
+
+
+def provider_for_logdir(logdir):
+    """A data provider over the event files under ``logdir``, keeping every point."""
+    from tensorboard.backend.event_processing import data_provider
+    from tensorboard.backend.event_processing import plugin_event_multiplexer
+
+    multiplexer = plugin_event_multiplexer.EventMultiplexer(
+        tensor_size_guidance={metadata.PLUGIN_NAME: 0, "scalars": 0}
+    )
+    multiplexer.AddRunsFromDirectory(logdir)
+    multiplexer.Reload()
+    return data_provider.MultiplexerDataProvider(multiplexer, logdir)
+
+
+def _keras_parent(run):
+    """(parent run, split) for a run named like Keras's sub-runs, else None."""
+    head, _, tail = run.rpartition("/")
+    if tail in KERAS_SUBRUNS:
+        return head or ".", tail
+    return None
+
+
+class Reader:
+    """Reads training runs from ``provider`` for one request (``ctx``) and experiment."""
+
+    def __init__(self, provider, ctx=None, experiment_id=""):
+        self._provider = provider
+        self._ctx = ctx if ctx is not None else tb_context.RequestContext()
+        self._eid = experiment_id
+
+    # -- listing ------------------------------------------------------------------------
+
+    def list_runs(self):
+        """``{run: RunIndex}`` of every training run, from metadata only."""
+        tensors = self._provider.list_tensors(
+            self._ctx, experiment_id=self._eid, plugin_name=metadata.PLUGIN_NAME
+        )
+        result = {}
+        for run, tags in tensors.items():
+            splits, names = [], []
+            for split in metadata.SPLITS:
+                series = tags.get(metadata.split_tag(split, metadata.KIND_CONFUSION))
+                if series is None:
+                    continue
+                splits.append(split)
+                if not names:
+                    names = self._class_names(series.plugin_content)
+            result[run] = RunIndex(run, splits, names, bool(splits), {})
+        keras_scalars = self._provider.list_scalars(
+            self._ctx, experiment_id=self._eid, plugin_name="scalars"
+        )
+        for run, tags in keras_scalars.items():
+            parent = _keras_parent(run)
+            if parent is None or not any(t.startswith(KERAS_EPOCH_PREFIX) for t in tags):
+                continue
+            name, split = parent
+            index = result.setdefault(name, RunIndex(name, [], [], False, {}))
+            index.keras_subruns[split] = run
+        return result
+
+    def run_index(self, run):
+        index = self.list_runs().get(run)
+        if index is None:
+            raise errors.NotFoundError("no metricsdiag run named %r" % (run,))
+        return index
+
+    @staticmethod
+    def _class_names(plugin_content):
+        try:
+            return list(metadata.parse_plugin_content(plugin_content).get("class_names") or [])
+        except metadata.FormatError:
+            return []
+
+    # -- reading tensors ----------------------------------------------------------------
+
+    def _read(self, run, tags):
+        """``{tag: (content dict, [TensorDatum])}`` for the tags of ``run`` that exist."""
+        listing = self._provider.list_tensors(
+            self._ctx,
+            experiment_id=self._eid,
+            plugin_name=metadata.PLUGIN_NAME,
+            run_tag_filter=provider_lib.RunTagFilter(runs=[run], tags=list(tags)),
+        ).get(run, {})
+        if not listing:
+            return {}
+        data = self._provider.read_tensors(
+            self._ctx,
+            experiment_id=self._eid,
+            plugin_name=metadata.PLUGIN_NAME,
+            downsample=READ_ALL,
+            run_tag_filter=provider_lib.RunTagFilter(runs=[run], tags=list(listing)),
+        ).get(run, {})
+        return {
+            tag: (metadata.parse_plugin_content(series.plugin_content), data.get(tag, []))
+            for tag, series in listing.items()
+        }
+
+    def steps(self, run, split):
+        """Ascending steps at which ``split`` of ``run`` has a confusion matrix."""
+        tag = metadata.split_tag(split, metadata.KIND_CONFUSION)
+        _, data = self._read(run, [tag]).get(tag, (None, []))
+        return sorted({datum.step for datum in data})
+
+    def evaluation(self, run, split, step=None):
+        """The `SplitEvaluation` of ``split`` at ``step`` (default: the latest step).
+
+        Raises:
+          tensorboard.errors.NotFoundError: no such run, split or step.
+          metadata.FormatError: the stored data is inconsistent or of an unknown version.
+        """
+        kinds = (
+            metadata.KIND_CONFUSION,
+            metadata.KIND_THRESHOLD_COUNTS,
+            metadata.KIND_AVERAGE_PRECISION,
+        )
+        found = self._read(run, [metadata.split_tag(split, kind) for kind in kinds])
+        confusion_tag = metadata.split_tag(split, metadata.KIND_CONFUSION)
+        if confusion_tag not in found:
+            if not self._read(run, [metadata.RUN_INFO_TAG]) and run not in self.list_runs():
+                raise errors.NotFoundError("no metricsdiag run named %r" % (run,))
+            raise errors.NotFoundError("run %r has no %r data" % (run, split))
+        content, data = found[confusion_tag]
+        by_step = {datum.step: datum for datum in data}
+        if not by_step:
+            raise errors.NotFoundError("run %r has no %r data yet" % (run, split))
+        if step is None:
+            step = max(by_step)
+        if step not in by_step:
+            raise errors.NotFoundError("run %r has no %r data at step %d" % (run, split, step))
+        confusion = _matrix(by_step[step].numpy, "confusion matrix")
+        num_classes = confusion.shape[0]
+        names = _names(content, num_classes)
+        result = SplitEvaluation(split, step, names, confusion)
+        counts_tag = metadata.split_tag(split, metadata.KIND_THRESHOLD_COUNTS)
+        if counts_tag in found:
+            counts_content, counts_data = found[counts_tag]
+            datum = _at_step(counts_data, step)
+            if datum is not None:
+                thresholds = metadata.decode_thresholds(counts_content.get("thresholds"))
+                values = np.asarray(datum.numpy)
+                if values.shape != (num_classes, 2, thresholds.size):
+                    raise metadata.FormatError(
+                        "threshold counts of shape %s do not fit %d classes and %d thresholds"
+                        % (values.shape, num_classes, thresholds.size)
+                    )
+                result.thresholds = thresholds
+                result.tp = values[:, 0, :].astype(np.int64)
+                result.fp = values[:, 1, :].astype(np.int64)
+        ap_tag = metadata.split_tag(split, metadata.KIND_AVERAGE_PRECISION)
+        if ap_tag in found:
+            datum = _at_step(found[ap_tag][1], step)
+            if datum is not None and np.asarray(datum.numpy).shape == (num_classes,):
+                result.average_precision = np.asarray(datum.numpy, dtype=np.float64)
+        return result
+
+    # -- whole history, for the diagnostics ---------------------------------------------
+
+    def history(self, run, index=None):
+        """The `RunHistory` of one training run (counts, curves, run info, events)."""
+        index = index or self.run_index(run)
+        history = RunHistory(run=run, class_names=list(index.class_names))
+        if index.has_counts or not index.keras_subruns:
+            self._read_metricsdiag_history(run, index, history)
+        if not history.curves:
+            self._read_keras_curves(index, history)
+        return history
+
+    def _read_metricsdiag_history(self, run, index, history):
+        tags = [metadata.RUN_INFO_TAG, metadata.OVERLAP_TAG, metadata.EVENTS_TAG]
+        for split in index.splits or metadata.SPLITS:
+            tags.append(metadata.split_tag(split, metadata.KIND_CONFUSION))
+            tags.append(metadata.split_tag(split, metadata.KIND_LABEL_DISTRIBUTION))
+        try:
+            found = self._read(run, tags)
+        except metadata.FormatError as error:
+            history.problems.append(str(error))
+            return
+        for tag, (content, data) in found.items():
+            if not data:
+                continue
+            kind, split = content.get("kind"), content.get("split")
+            try:
+                if kind == metadata.KIND_RUN_INFO:
+                    history.info = _json(data[-1])
+                elif kind == metadata.KIND_OVERLAP:
+                    history.overlap = _json(data[-1])
+                elif kind == metadata.KIND_EVENTS:
+                    for datum in data:
+                        history.events.extend(
+                            dict(event, step=datum.step) for event in _json(datum) if isinstance(event, dict)
+                        )
+                elif kind == metadata.KIND_LABEL_DISTRIBUTION:
+                    history.label_distribution[split] = np.asarray(data[-1].numpy, dtype=np.int64)
+                elif kind == metadata.KIND_CONFUSION:
+                    history.confusions[split] = {
+                        datum.step: _matrix(datum.numpy, "confusion matrix") for datum in data
+                    }
+            except metadata.FormatError as error:
+                history.problems.append("%s: %s" % (tag, error))
+        for split in list(history.confusions):
+            try:
+                history.latest[split] = self.evaluation(run, split)
+            except (metadata.FormatError, errors.NotFoundError) as error:
+                history.problems.append("%s: %s" % (split, error))
+        history.curves = self._read_scalars(
+            run, metadata.PLUGIN_NAME, lambda tag: tag[len(metadata.scalar_tag("")):]
+            if tag.startswith(metadata.scalar_tag("")) else None
+        )
+
+    def _read_keras_curves(self, index, history):
+        for split, subrun in index.keras_subruns.items():
+            prefix = KERAS_SUBRUNS[split]
+            history.curves.update(
+                self._read_scalars(
+                    subrun, "scalars", lambda tag: prefix + tag[len(KERAS_EPOCH_PREFIX):]
+                    if tag.startswith(KERAS_EPOCH_PREFIX) else None
+                )
+            )
+
+    def _read_scalars(self, run, plugin_name, key_of_tag):
+        """``{key: (steps, values)}`` of the scalars of ``run`` whose tag maps to a key."""
+        listing = self._provider.list_scalars(
+            self._ctx,
+            experiment_id=self._eid,
+            plugin_name=plugin_name,
+            run_tag_filter=provider_lib.RunTagFilter(runs=[run]),
+        ).get(run, {})
+        tags = [tag for tag in listing if key_of_tag(tag)]
+        if not tags:
+            return {}
+        data = self._provider.read_scalars(
+            self._ctx,
+            experiment_id=self._eid,
+            plugin_name=plugin_name,
+            downsample=READ_ALL,
+            run_tag_filter=provider_lib.RunTagFilter(runs=[run], tags=tags),
+        ).get(run, {})
+        curves = {}
+        for tag, points in data.items():
+            latest = {point.step: point.value for point in points}  # a re-run step: last wins
+            steps = sorted(latest)
+            curves[key_of_tag(tag)] = (
+                np.asarray(steps, dtype=np.int64),
+                np.asarray([latest[s] for s in steps], dtype=np.float64),
+            )
+        return curves
+
+
+def _at_step(data, step):
+    for datum in reversed(data):
+        if datum.step == step:
+            return datum
+    return None
+
+
+def _matrix(value, what):
+    matrix = np.asarray(value)
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] < 1:
+        raise metadata.FormatError("%s has shape %s, expected [C, C]" % (what, matrix.shape))
+    if not np.issubdtype(matrix.dtype, np.integer):
+        raise metadata.FormatError("%s holds %s values, expected integers" % (what, matrix.dtype))
+    return matrix.astype(np.int64)
+
+
+def _names(content, num_classes):
+    names = content.get("class_names")
+    if isinstance(names, list) and len(names) == num_classes:
+        return [str(name) for name in names]
+    return [str(i) for i in range(num_classes)]
+
+
+def _json(datum):
+    value = np.asarray(datum.numpy)
+    raw = value.item() if value.shape == () else value.reshape(-1)[0]
+    try:
+        return json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else str(raw))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise metadata.FormatError("stored JSON is malformed: %s" % error)
