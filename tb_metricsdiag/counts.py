@@ -12,6 +12,10 @@ import numpy as np
 
 DEFAULT_NUM_THRESHOLDS = 201
 
+# Elements per block of the blocked loops: their temporaries stay in the CPU cache.
+_BLOCK = 1 << 16
+_FLOAT32_SIGN = np.uint32(1 << 31)
+
 
 def default_thresholds(num_thresholds=DEFAULT_NUM_THRESHOLDS):
     """``num_thresholds`` evenly spaced thresholds from 0 to 1 inclusive (TensorBoard's grid)."""
@@ -72,30 +76,75 @@ def _evenly_spaced_step(thresholds):
     return step if np.allclose(thresholds, expected, rtol=0, atol=step * 1e-6) else None
 
 
+def _comparable_scores(scores):
+    """Scores in a dtype they can be compared in exactly: float32 stays float32 (the Keras
+    default, half the memory traffic), everything else becomes float64 (exact for float16,
+    integers up to 2**53 and float64 itself)."""
+    scores = np.asarray(scores)
+    return scores if scores.dtype == np.float32 else scores.astype(np.float64, copy=False)
+
+
+def comparison_edges(thresholds, dtype):
+    """Thresholds rounded up into ``dtype``, so that ``s >= edges[j]`` equals ``s >= thresholds[j]``
+    for every ``s`` of that dtype.
+
+    A float32 score reaches a float64 threshold exactly when it reaches the smallest float32 at
+    or above it, so counting stays exact with the comparison done in float32 (here and in the
+    Keras metric, `keras_metric`).
+    """
+    thresholds = np.asarray(thresholds, dtype=np.float64)
+    edges = thresholds.astype(dtype)
+    below = edges < thresholds
+    edges[below] = np.nextafter(edges[below], np.inf, dtype=dtype)
+    return edges
+
+
 def threshold_bucket(scores, thresholds):
     """Number of thresholds each score reaches: ``b = #{j : scores >= thresholds[j]}``.
 
     So ``scores >= thresholds[j]`` exactly when ``b > j``. On an evenly spaced grid the bucket
-    is computed arithmetically and then corrected by one step either way against the real
-    threshold values, so the comparison stays exact whatever the rounding; other grids use a
-    binary search.
+    is computed arithmetically, block by block so the temporaries stay in cache, and then
+    corrected by one step either way against the exact comparison edges (`comparison_edges`),
+    so the result is exact whatever the rounding; other grids use a binary search.
     """
     thresholds = np.asarray(thresholds, dtype=np.float64)
-    scores = np.asarray(scores)
+    scores = _comparable_scores(scores)
+    edges = comparison_edges(thresholds, scores.dtype)
     step = _evenly_spaced_step(thresholds)
     if step is None:
-        return np.searchsorted(thresholds, scores, side="right")
-    size = thresholds.size
-    guess = np.floor((scores - thresholds[0]) * (1.0 / step)) + 1.0
-    bucket = np.clip(guess, 0, size).astype(np.int64)
-    # Correct the arithmetic guess: it can be one too high or one too low at a boundary.
-    too_high = bucket > 0
-    too_high[too_high] = thresholds[bucket[too_high] - 1] > scores[too_high]
-    bucket -= too_high
-    too_low = bucket < size
-    too_low[too_low] = thresholds[bucket[too_low]] <= scores[too_low]
-    bucket += too_low
-    return bucket
+        return np.searchsorted(edges, scores, side="right")
+    size = edges.size
+    # lookup[b] = edges[b - 1]; beyond the ends -inf (always reached) and NaN (never reached,
+    # not even by +inf): no bounds checks needed.
+    lookup = np.concatenate([[-np.inf], edges, [np.nan]]).astype(scores.dtype)
+    origin, scale = scores.dtype.type(edges[0]), scores.dtype.type(1.0 / step)
+    flat = scores.reshape(-1)
+    result = np.empty(flat.shape, dtype=np.intp)
+    for begin in range(0, flat.size, _BLOCK):
+        block = flat[begin:begin + _BLOCK]
+        guess = (block - origin) * scale
+        np.clip(guess, -1, size - 1, out=guess)
+        bucket = guess.astype(np.intp)
+        bucket += 1
+        # The guess can be one too high or one too low at a boundary.
+        bucket -= lookup[bucket] > block
+        bucket += lookup[bucket + 1] <= block
+        result[begin:begin + _BLOCK] = bucket
+    return result.reshape(scores.shape)
+
+
+def threshold_counts_from_histograms(every, positives):
+    """TP and FP ``[C, T]`` from per-class bucket histograms ``[C, T + 1]``.
+
+    ``every[k, b]`` counts the examples whose class-k score is in bucket ``b`` (see
+    `threshold_bucket`), ``positives[k, b]`` those of them that are of class k. The count at
+    threshold j is the number of buckets above j: a reverse cumulative sum.
+    """
+    every = np.asarray(every, dtype=np.int64)
+    positives = np.asarray(positives, dtype=np.int64)
+    tp = np.cumsum(positives[:, ::-1], axis=1)[:, ::-1][:, 1:]
+    fp = np.cumsum((every - positives)[:, ::-1], axis=1)[:, ::-1][:, 1:]
+    return tp, fp
 
 
 def threshold_counts(y_true, scores, thresholds):
@@ -120,18 +169,75 @@ def threshold_counts(y_true, scores, thresholds):
         raise ValueError("y_true and scores differ in length: %d vs %d" % (y_true.size, n))
     thresholds = validate_thresholds(thresholds)
     width = thresholds.size + 1
-    buckets = threshold_bucket(scores, thresholds)  # [n, C]
-    offsets = np.arange(num_classes, dtype=np.int64) * width
-    every = np.bincount((buckets + offsets).ravel(), minlength=num_classes * width)
-    # Each example is a positive for exactly one class: its own.
-    own = buckets[np.arange(n), y_true] + y_true * width
-    positives = np.bincount(own, minlength=num_classes * width)
-    every = every.reshape(num_classes, width)
-    positives = positives.reshape(num_classes, width)
-    # Reverse cumulative sums: count of buckets > j, for j = 0..T-1.
-    tp = np.cumsum(positives[:, ::-1], axis=1)[:, ::-1][:, 1:]
-    fp = np.cumsum((every - positives)[:, ::-1], axis=1)[:, ::-1][:, 1:]
-    return tp, fp
+    offsets = np.arange(num_classes, dtype=np.intp) * width
+    every = np.zeros(num_classes * width, dtype=np.int64)
+    positives = np.zeros(num_classes * width, dtype=np.int64)
+    rows = max(1, _BLOCK // num_classes)
+    for begin in range(0, n, rows):
+        buckets = threshold_bucket(scores[begin:begin + rows], thresholds)  # [rows, C]
+        ids = y_true[begin:begin + rows]
+        buckets += offsets
+        every += np.bincount(buckets.ravel(), minlength=every.size)
+        # Each example is a positive for exactly one class: its own.
+        own = np.take_along_axis(buckets, ids[:, None], axis=1)[:, 0]
+        positives += np.bincount(own, minlength=positives.size)
+    return threshold_counts_from_histograms(
+        every.reshape(num_classes, width), positives.reshape(num_classes, width)
+    )
+
+
+def _float32_sort_keys(column, positive):
+    """One uint64 per example whose order is the score order, label in the lowest bit.
+
+    The score's IEEE bits are mapped to an order-preserving unsigned integer (every bit of a
+    negative flipped, only the sign bit of the rest), block by block into one buffer.
+    """
+    keys = np.empty(column.size, dtype=np.uint64)
+    for begin in range(0, column.size, _BLOCK):
+        end = begin + _BLOCK
+        bits = (column[begin:end] + np.float32(0)).view(np.uint32)  # + 0 turns -0.0 into +0.0
+        flip = (bits.view(np.int32) >> 31).view(np.uint32)  # all ones for negatives, else 0
+        flip |= _FLOAT32_SIGN
+        bits ^= flip
+        block = keys[begin:end]
+        block[:] = bits
+        block <<= np.uint64(1)
+        block |= positive[begin:end]
+    return keys
+
+
+def _sorted_with_labels(column, positive):
+    """``(starts, labels)`` of one class's examples sorted by ascending score: ``starts`` the
+    first index of each run of equal scores (one threshold each), ``labels`` 1 for the class's
+    own examples.
+
+    float32 scores are sorted as one uint64 key each (`_float32_sort_keys`), several times
+    faster than an argsort; other dtypes use a stable argsort.
+    """
+    if column.dtype == np.float32:
+        keys = _float32_sort_keys(column, positive)
+        keys.sort()
+        new_score = (keys[1:] ^ keys[:-1]) > 1  # keys differ above the label bit
+        labels = (keys & np.uint64(1)).astype(np.int8)
+    else:
+        order = np.argsort(column, kind="stable")
+        ordered = column[order]
+        new_score = ordered[1:] != ordered[:-1]
+        labels = positive[order].astype(np.int8)
+    starts = np.concatenate([[0], np.flatnonzero(new_score) + 1])
+    return starts, labels
+
+
+def _column_average_precision(column, positive):
+    """Exact AP of one class: ``column`` its finite scores, ``positive`` a bool mask."""
+    total_positives = int(np.count_nonzero(positive))
+    if total_positives == 0:
+        return np.nan
+    starts, labels = _sorted_with_labels(column, positive)
+    in_group = np.add.reduceat(labels, starts, dtype=np.int64)  # positives at each threshold
+    below = np.cumsum(in_group) - in_group  # positives below each threshold
+    precision = (total_positives - below) / (column.size - starts)
+    return float(np.dot(in_group, precision) / total_positives)
 
 
 def average_precision(y_true, scores):
@@ -140,7 +246,7 @@ def average_precision(y_true, scores):
     AP = sum over distinct score thresholds of ``(R_n - R_{n-1}) * P_n``: step-wise and not
     interpolated, the definition of ``sklearn.metrics.average_precision_score``. Each positive
     adds ``1/P`` of recall at the precision of its own score (ties share one threshold), so
-    ``AP = mean over positives i of #{positives >= s_i} / #{examples >= s_i}``.
+    ``AP = mean over positives i of #{positives >= s_i} / #{examples >= s_i}``: one sort per class.
 
     A class with no positive example has no recall to average over: its AP is NaN (reported as
     null). scikit-learn returns 0.0 with a warning there.
@@ -150,32 +256,48 @@ def average_precision(y_true, scores):
         raise ValueError("scores must have shape [n, C], got %s" % (scores.shape,))
     num_classes = scores.shape[1]
     y_true = _check_ids(y_true, num_classes, "y_true")
-    result = np.full(num_classes, np.nan)
-    for k in range(num_classes):
-        column = scores[:, k]
-        positive_scores = np.sort(column[y_true == k])
-        if positive_scores.size == 0:
-            continue
-        every_sorted = np.sort(column)
-        at_or_above = column.size - np.searchsorted(every_sorted, positive_scores, side="left")
-        positives_at_or_above = positive_scores.size - np.searchsorted(
-            positive_scores, positive_scores, side="left"
-        )
-        result[k] = np.mean(positives_at_or_above / at_or_above)
-    return result
+    scores = _comparable_scores(scores)
+    return np.array(
+        [_column_average_precision(scores[:, k], y_true == k) for k in range(num_classes)]
+    )
+
+
+def average_precision_from_counts(tp, fp, positives):
+    """Average precision of every class from threshold counts, shape ``[C]`` (float64).
+
+    The same step-wise sum as `average_precision`, over the thresholds of the grid instead of
+    every distinct score: it equals the exact AP of the scores rounded down to the grid (and
+    ignores scores below the first threshold). Used when the scores themselves were not kept.
+    NaN for a class with no positive.
+    """
+    tp = np.asarray(tp, dtype=np.float64)
+    fp = np.asarray(fp, dtype=np.float64)
+    positives = np.asarray(positives, dtype=np.float64)
+    gained = tp - np.concatenate([tp[:, 1:], np.zeros((tp.shape[0], 1))], axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(tp > 0, tp / np.maximum(tp + fp, 1), 0.0)
+        return np.where(positives > 0, (gained * precision).sum(axis=1) / positives, np.nan)
+
+
+# How the average precision of a `ClassificationCounts` is computed.
+AP_EXACT = "exact"  # from every score (`average_precision`)
+AP_THRESHOLD_GRID = "threshold_grid"  # from the threshold counts (`average_precision_from_counts`)
 
 
 class ClassificationCounts:
     """Accumulates one split's counts batch by batch (confusion, threshold counts, AP scores).
 
-    Counts are additive, so batches are counted as they arrive and only the scores needed for
-    exact AP are kept (``n x C``, in the dtype they come in: float32 from Keras). Rows with a non-finite score are counted in
-    ``invalid`` and left out of everything else.
+    Counts are additive, so batches are counted as they arrive. With ``keep_scores`` (the
+    default) the scores needed for exact AP are kept (``n x C``, in the dtype they come in:
+    float32 from Keras); without, nothing grows with the number of examples and the AP is the
+    threshold-grid AP (`average_precision_from_counts`). Rows with a non-finite score are
+    counted in ``invalid`` and left out of everything else.
     """
 
-    def __init__(self, num_classes, thresholds):
+    def __init__(self, num_classes, thresholds, keep_scores=True):
         self.num_classes = int(num_classes)
         self.thresholds = validate_thresholds(thresholds)
+        self.keep_scores = bool(keep_scores)
         size = (self.num_classes, self.thresholds.size)
         self.confusion = np.zeros((self.num_classes, self.num_classes), dtype=np.int64)
         self.tp = np.zeros(size, dtype=np.int64)
@@ -191,20 +313,46 @@ class ClassificationCounts:
         if not finite.all():
             self.invalid += int((~finite).sum())
             y_true, scores, y_pred = y_true[finite], scores[finite], y_pred[finite]
-        self.confusion += confusion_matrix(y_true, y_pred, self.num_classes)
         tp, fp = threshold_counts(y_true, scores, self.thresholds)
+        self.add(confusion_matrix(y_true, y_pred, self.num_classes), tp, fp)
+        if self.keep_scores:
+            self._labels.append(np.asarray(y_true, dtype=np.int64))
+            self._scores.append(scores)
+
+    def add(self, confusion, tp, fp, invalid=0):
+        """Add counts made elsewhere (e.g. by the Keras metric, `keras_metric`)."""
+        self.confusion += confusion
         self.tp += tp
         self.fp += fp
-        self._labels.append(np.asarray(y_true, dtype=np.int64))
-        self._scores.append(scores)
+        self.invalid += int(invalid)
 
     @property
     def count(self):
         """Number of valid examples counted."""
         return int(self.confusion.sum())
 
+    @property
+    def average_precision_method(self):
+        """`AP_EXACT` when the scores are kept, `AP_THRESHOLD_GRID` otherwise."""
+        return AP_EXACT if self.keep_scores else AP_THRESHOLD_GRID
+
     def average_precision(self):
-        """Exact AP per class over every valid example seen so far."""
+        """AP per class over every valid example seen so far (see `average_precision_method`).
+
+        The exact AP is computed one class column at a time, so at most one extra column of
+        scores is held on top of the kept batches.
+        """
+        if not self.keep_scores:
+            return average_precision_from_counts(self.tp, self.fp, self.confusion.sum(axis=1))
         if not self._labels:
             return np.full(self.num_classes, np.nan)
-        return average_precision(np.concatenate(self._labels), np.concatenate(self._scores))
+        labels = np.concatenate(self._labels)
+        return np.array(
+            [
+                _column_average_precision(
+                    _comparable_scores(np.concatenate([s[:, k] for s in self._scores])),
+                    labels == k,
+                )
+                for k in range(self.num_classes)
+            ]
+        )
