@@ -15,6 +15,7 @@ import tensorflow as tf
 import keras
 
 from tb_metricsdiag import counts as counts_lib
+from tb_metricsdiag import keras_metric
 from tb_metricsdiag import labels as labels_lib
 from tb_metricsdiag import overlap as overlap_lib
 from tb_metricsdiag import summary
@@ -153,6 +154,13 @@ class MetricsDiagCallback(keras.callbacks.Callback):
       batch_size: batch size of the callback's own predictions on array data.
       from_logits: whether the model outputs logits; default detected from the loss's
         ``from_logits`` and the last layer's activation.
+
+    Zero-extra-pass mode: add ``callback.metric()`` to ``model.compile(metrics=[...])`` and the
+    counts are made inside Keras's own train and validation steps (`keras_metric.CountsMetric`);
+    the callback then predicts nothing. The train split is then every training batch of the
+    epoch (training-mode outputs, as Keras's own metrics) and the average precision is the
+    threshold-grid AP (`counts.average_precision_from_counts`) instead of the exact one.
+    ``validation_data`` is still read once at the start (labels, overlap check), never predicted.
     """
 
     def __init__(
@@ -179,6 +187,21 @@ class MetricsDiagCallback(keras.callbacks.Callback):
         self._num_classes = None
         self._names = None
         self._scores_from_logits = None
+        self._metric = None
+        self._in_fit = False
+        self._train_counts = None
+
+    def metric(self, name="metricsdiag"):
+        """The `keras_metric.CountsMetric` to add to ``model.compile(metrics=[...])``.
+
+        With it, the callback reads the counts Keras accumulated during the epoch instead of
+        predicting ``validation_data`` and ``train_data`` again (see the class docstring).
+        """
+        if self._metric is None:
+            self._metric = keras_metric.CountsMetric(
+                thresholds=self.thresholds, from_logits=self.from_logits, name=name
+            )
+        return self._metric
 
     # -- configuration, checked at train begin -------------------------------------------
 
@@ -270,6 +293,10 @@ class MetricsDiagCallback(keras.callbacks.Callback):
         self._output_width = width
         self._names = names
         self._label_format = label_format
+        if self._metric is not None:
+            # Read when Keras first traces its train step, which comes after this.
+            self._metric.from_logits = self._scores_from_logits
+        self._in_fit = True
         self._writer = tf.summary.create_file_writer(os.fspath(self.log_dir))
         info = {
             "tb_metricsdiag_version": version.VERSION,
@@ -286,6 +313,7 @@ class MetricsDiagCallback(keras.callbacks.Callback):
                 split: {"examples": int(label_counts[split].sum())} for split in splits
             },
             "thresholds": {"count": int(self._thresholds.size)},
+            "counting": "keras_metric" if self._metric is not None else "prediction",
             "versions": {
                 "tensorflow": tf.__version__,
                 "keras": keras.__version__,
@@ -335,17 +363,38 @@ class MetricsDiagCallback(keras.callbacks.Callback):
                 problems.append({"kind": "bad_batch", "split": examples.name, "message": str(error)})
                 continue
             result.update(ids, scores, predicted)
-        if result.invalid:
-            problems.append(
-                {
-                    "kind": "nonfinite_predictions",
-                    "split": examples.name,
-                    "count": result.invalid,
-                    "message": "%d predictions were NaN or infinite and were left out of the counts"
-                    % result.invalid,
-                }
-            )
         return result, problems
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._train_counts = None
+
+    def on_test_begin(self, logs=None):
+        # Inside fit, Keras resets its metrics right after this: the training counts go now.
+        if self._in_fit and self._metric is not None:
+            self._train_counts = self._metric.counts()
+
+    def _metric_counts(self):
+        """{split: counts} from the metric: training counts read at `on_test_begin`, and the
+        validation counts now; without a validation pass this epoch, the state is training."""
+        current = self._metric.counts()
+        if current is None:
+            raise ValueError(
+                "the metric of MetricsDiagCallback.metric() counted nothing: add it to"
+                " model.compile(metrics=[...])"
+            )
+        if self._train_counts is None:
+            return {"train": current}
+        return {"train": self._train_counts, "validation": current}
+
+    def _epoch_counts(self):
+        """{split: counts} of this epoch and the problems met making them."""
+        if self._metric is not None:
+            return self._metric_counts(), []
+        results, problems = {}, []
+        for split, examples in self._splits.items():
+            results[split], split_problems = self._evaluate(examples)
+            problems.extend(split_problems)
+        return results, problems
 
     def on_epoch_end(self, epoch, logs=None):
         if self._writer is None:
@@ -354,9 +403,18 @@ class MetricsDiagCallback(keras.callbacks.Callback):
         try:
             with self._writer.as_default():
                 summary.write_logs(logs, step=epoch)
-                for split, examples in self._splits.items():
-                    result, split_problems = self._evaluate(examples)
-                    problems.extend(split_problems)
+                results, problems = self._epoch_counts()
+                for split, result in results.items():
+                    if result.invalid:
+                        problems.append(
+                            {
+                                "kind": "nonfinite_predictions",
+                                "split": split,
+                                "count": result.invalid,
+                                "message": "%d predictions were NaN or infinite and were left out"
+                                " of the counts" % result.invalid,
+                            }
+                        )
                     if result.count:
                         summary.write_counts(result, epoch, split, self._names)
         except Exception as error:  # Recording must never end a training run.
@@ -373,5 +431,6 @@ class MetricsDiagCallback(keras.callbacks.Callback):
         self._writer.flush()
 
     def on_train_end(self, logs=None):
+        self._in_fit = False
         if self._writer is not None:
             self._writer.flush()

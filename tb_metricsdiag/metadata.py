@@ -58,12 +58,15 @@ class FormatError(ValueError):
     """Stored metricsdiag data that this version cannot read."""
 
 
-def create_summary_metadata(kind, split=None, class_names=None, thresholds=None, key=None):
+def create_summary_metadata(
+    kind, split=None, class_names=None, thresholds=None, key=None, method=None
+):
     """Build the ``SummaryMetadata`` proto for one metricsdiag summary.
 
     The plugin content is a small JSON object: ``version``, ``kind``, and where they apply
-    ``split``, ``class_names``, ``thresholds`` (ascending floats) and ``key`` (the Keras log
-    name of a scalar). Storing them with each summary lets a reader interpret a tensor with
+    ``split``, ``class_names``, ``thresholds`` (ascending floats), ``key`` (the Keras log
+    name of a scalar) and ``method`` (how an average precision was computed: ``"exact"`` from
+    every score, or ``"threshold_grid"`` from the threshold counts; absent means exact). Storing them with each summary lets a reader interpret a tensor with
     nothing else at hand.
     """
     content = {"version": FORMAT_VERSION, "kind": kind}
@@ -75,6 +78,8 @@ def create_summary_metadata(kind, split=None, class_names=None, thresholds=None,
         content["thresholds"] = _encode_thresholds(thresholds)
     if key is not None:
         content["key"] = key
+    if method is not None:
+        content["method"] = method
     data_class = (
         summary_pb2.DATA_CLASS_SCALAR if kind == KIND_SCALAR else summary_pb2.DATA_CLASS_TENSOR
     )

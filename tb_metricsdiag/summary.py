@@ -80,11 +80,19 @@ def write_threshold_counts(tp, fp, thresholds, step=None, split="validation", cl
     return _write(metadata.split_tag(split, metadata.KIND_THRESHOLD_COUNTS), tensor, step, md)
 
 
-def write_average_precision(values, step=None, split="validation", class_names=None):
-    """Write the exact AP of each class, ``[C]`` float64 (NaN for a class with no positive)."""
+def write_average_precision(
+    values, step=None, split="validation", class_names=None, method=counts_lib.AP_EXACT
+):
+    """Write the AP of each class, ``[C]`` float64 (NaN for a class with no positive).
+
+    ``method`` is stored with it: `counts.AP_EXACT` (from every score) or
+    `counts.AP_THRESHOLD_GRID` (from the threshold counts, the Keras-metric mode).
+    """
     values = np.asarray(values, dtype=np.float64)
     names = _class_names(class_names, values.shape[0])
-    md = metadata.create_summary_metadata(metadata.KIND_AVERAGE_PRECISION, split, names)
+    md = metadata.create_summary_metadata(
+        metadata.KIND_AVERAGE_PRECISION, split, names, method=method
+    )
     return _write(metadata.split_tag(split, metadata.KIND_AVERAGE_PRECISION), values, step, md)
 
 
@@ -101,7 +109,9 @@ def write_counts(counts, step=None, split="validation", class_names=None):
     """Write everything a `counts.ClassificationCounts` holds: confusion, threshold counts, AP."""
     written = write_confusion_matrix(counts.confusion, step, split, class_names)
     write_threshold_counts(counts.tp, counts.fp, counts.thresholds, step, split, class_names)
-    write_average_precision(counts.average_precision(), step, split, class_names)
+    write_average_precision(
+        counts.average_precision(), step, split, class_names, counts.average_precision_method
+    )
     return written
 
 
