@@ -16,6 +16,7 @@ the answers follow a training run as it writes new epochs.
 """
 
 import functools
+import importlib
 import json
 import re
 
@@ -178,7 +179,7 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
 def _diagnose(history):
     """Findings of the diagnostics engine, or none while that module is not installed."""
     try:
-        from tb_metricsdiag import diagnostics
+        diagnostics = importlib.import_module("tb_metricsdiag.diagnostics")
     except ModuleNotFoundError as error:
         if error.name != "tb_metricsdiag.diagnostics":
             raise
