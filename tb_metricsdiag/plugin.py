@@ -127,13 +127,13 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
 
     @_json_route
     def _serve_confusion(self, request):
-        run, split, step = _run(request), _split(request), _step(request)
+        run, split, step = _run(request), _split(request), _optional_int(request, "step")
         evaluation = self._reader(request).evaluation(run, split, step)
         return views.confusion_view(run, evaluation)
 
     @_json_route
     def _serve_pr(self, request):
-        run, split, step = _run(request), _split(request), _step(request)
+        run, split, step = _run(request), _split(request), _optional_int(request, "step")
         requested_class = _optional_int(request, "class")
         min_recall = _fraction(request, "min_recall")
         min_precision = _fraction(request, "min_precision")
@@ -201,10 +201,6 @@ def _split(request):
             "split must be one of %s, got %r" % (", ".join(metadata.SPLITS), split)
         )
     return split
-
-
-def _step(request):
-    return _optional_int(request, "step")
 
 
 def _optional_int(request, name):

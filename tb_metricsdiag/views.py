@@ -132,33 +132,34 @@ def pr_view(run, evaluation, class_index, min_recall=None, min_precision=None):
         if index is None:
             return None
         values = {key: curve[key][index] for key in ("precision", "recall", "f1", "tp", "fp", "tn", "fn")}
-        return dict(
-            values,
+        values.update(
             index=index,
             threshold=curve["thresholds"][index],
             matrix=[[values["tn"], values["fp"]], [values["fn"], values["tp"]]],
         )
+        return values
 
-    return to_json_value(dict(
-        curve,
-        run=run,
-        split=evaluation.split,
-        step=evaluation.step,
-        **{"class": class_index},
-        class_name=evaluation.class_names[class_index],
-        average_precision=average_precision,
-        positives=positives,
-        negatives=total - positives,
-        best_f1=point(operating_points.best_f1_index(curve["f1"])),
-        at_recall=point(
+    view = {
+        "run": run,
+        "split": evaluation.split,
+        "step": evaluation.step,
+        "class": class_index,
+        "class_name": evaluation.class_names[class_index],
+        "average_precision": average_precision,
+        "positives": positives,
+        "negatives": total - positives,
+        "best_f1": point(operating_points.best_f1_index(curve["f1"])),
+        "at_recall": point(
             None if min_recall is None
             else operating_points.min_recall_index(recall, min_recall)
         ),
-        at_precision=point(
+        "at_precision": point(
             None if min_precision is None
             else operating_points.min_precision_index(precision, min_precision)
         ),
-    ))
+    }
+    view.update(curve)
+    return to_json_value(view)
 
 
 def curves_view(run, history):

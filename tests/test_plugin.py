@@ -318,6 +318,8 @@ def test_pr_unreachable_goal_is_null(client):
     assert code == 200
     if max(p for p in body["precision"] if p is not None) < 1:
         assert body["at_precision"] is None
+    else:
+        assert body["at_precision"]["precision"] == 1
     assert body["at_recall"]["recall"] == 1
 
 
