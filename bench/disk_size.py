@@ -1,0 +1,84 @@
+"""Size on disk: bytes of event file per epoch and split for 2, 10 and 100 classes.
+
+Each epoch of one split is what `MetricsDiagCallback` writes for it: the confusion matrix, the
+threshold counts (201 thresholds) and the average precision, through the real writers
+(`tb_metricsdiag.summary.write_evaluation`). The Keras ``logs`` scalars are measured apart
+(`summary.write_logs`, per epoch for the whole run, not per split). Sizes are the growth of the
+event file per epoch, so the file header and the step-0 run description do not count.
+
+Run: ``python bench/disk_size.py`` (``--quick``: fewer epochs; the size per epoch is the same).
+"""
+
+import argparse
+import glob
+import os
+import tempfile
+
+import numpy as np
+
+from _common import describe_machine
+from tb_metricsdiag import summary
+
+CLASS_COUNTS = (2, 10, 100)
+EXAMPLES = 2000
+THRESHOLDS = 201
+EPOCHS = 50
+QUICK_EPOCHS = 10
+TARGET_BYTES_AT_10_CLASSES = 20 * 1000
+LOGS = {"loss": 0.5, "val_loss": 0.6, "accuracy": 0.8, "val_accuracy": 0.75}
+
+
+def event_bytes(log_dir):
+    return sum(os.path.getsize(p) for p in glob.glob(os.path.join(log_dir, "events.out.tfevents.*")))
+
+
+def bytes_per_epoch(log_dir, epochs, write_epoch):
+    """Growth of the event file in ``log_dir`` per call of ``write_epoch(step)``."""
+    import tensorflow as tf
+
+    writer = tf.summary.create_file_writer(log_dir)
+    with writer.as_default():
+        write_epoch(0)  # the first write of each tag also carries the writer's header
+        writer.flush()
+        first = event_bytes(log_dir)
+        for step in range(1, epochs + 1):
+            write_epoch(step)
+        writer.flush()
+    writer.close()
+    return (event_bytes(log_dir) - first) / epochs
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="%d epochs instead of %d" % (QUICK_EPOCHS, EPOCHS))
+    args = parser.parse_args()
+    epochs = QUICK_EPOCHS if args.quick else EPOCHS
+    rng = np.random.default_rng(0)
+    print(describe_machine())
+    print("event-file bytes per epoch and split (confusion + 201-threshold counts + AP), %d epochs" % epochs)
+    with tempfile.TemporaryDirectory() as root:
+        for num_classes in CLASS_COUNTS:
+            y = rng.integers(0, num_classes, size=EXAMPLES)
+            logits = rng.normal(size=(EXAMPLES, num_classes)).astype(np.float32)
+            size = bytes_per_epoch(
+                os.path.join(root, "c%d" % num_classes),
+                epochs,
+                lambda step: summary.write_evaluation(y, logits, step=step, from_logits=True),
+            )
+            # int32 confusion and threshold counts, float64 AP
+            raw = 4 * num_classes * (num_classes + 2 * THRESHOLDS) + 8 * num_classes
+            note = ""
+            if num_classes == 10:
+                note = "  (target <= %d: %s)" % (
+                    TARGET_BYTES_AT_10_CLASSES, "met" if size <= TARGET_BYTES_AT_10_CLASSES else "MISSED"
+                )
+            print("  %3d classes: %8.0f bytes/epoch/split (tensor payload about %d bytes)%s"
+                  % (num_classes, size, raw, note))
+        size = bytes_per_epoch(
+            os.path.join(root, "logs"), epochs, lambda step: summary.write_logs(LOGS, step=step)
+        )
+        print("  Keras logs, %d scalars: %.0f bytes/epoch" % (len(LOGS), size))
+
+
+if __name__ == "__main__":
+    main()

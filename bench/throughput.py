@@ -1,0 +1,100 @@
+"""Counting throughput: confusion + threshold counts + AP against scikit-learn.
+
+Two data sets, as in issue 7: 10 million binary scores (a single sigmoid unit, so scores
+``[n, 2] = [1 - p, p]``) and 1 million 10-class softmax rows. Ours computes the confusion
+matrix, the one-vs-rest counts at 201 thresholds and the exact AP of every class
+(`tb_metricsdiag.counts`); scikit-learn computes ``confusion_matrix`` and
+``precision_recall_curve`` (for the positive class in the binary case, every class otherwise).
+Both are timed warm, in this process, best and median of ``--repeats``, on the same
+predicted ids (the argmax is the model-output side, not counting, and left out of both); ours
+is also timed without the AP (the linear-time counts alone). The AP values are checked against
+``sklearn.metrics.average_precision_score`` to 1e-6.
+
+Run: ``python bench/throughput.py`` (``--quick``: a tenth of the data).
+"""
+
+import argparse
+
+import numpy as np
+from sklearn import metrics as skm
+
+from _common import best_and_median, copy_bandwidth, describe_machine
+from tb_metricsdiag import counts
+
+BINARY_EXAMPLES = 10_000_000
+MULTICLASS_EXAMPLES = 1_000_000
+MULTICLASS_CLASSES = 10
+QUICK_FACTOR = 10
+AP_TOLERANCE = 1e-6
+
+
+def binary_data(n, rng):
+    p = rng.random(n, dtype=np.float32)
+    y = (rng.random(n) < p).astype(np.int64)  # calibrated: a realistic, non-trivial AP
+    return y, np.stack([1 - p, p], axis=1)
+
+
+def multiclass_data(n, num_classes, rng):
+    y = rng.integers(0, num_classes, size=n)
+    logits = rng.normal(size=(n, num_classes)).astype(np.float32)
+    logits[np.arange(n), y] += 1.5
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return y, (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def counts_only(y, scores, predicted):
+    confusion = counts.confusion_matrix(y, predicted, scores.shape[1])
+    tp, fp = counts.threshold_counts(y, scores, counts.default_thresholds())
+    return confusion, tp, fp
+
+
+def counts_and_ap(y, scores, predicted):
+    return counts_only(y, scores, predicted) + (counts.average_precision(y, scores),)
+
+
+def sklearn_reference(y, scores, predicted, classes):
+    skm.confusion_matrix(y, predicted)
+    for k in classes:
+        skm.precision_recall_curve(y == k, scores[:, k])
+
+
+def run(name, y, scores, sklearn_classes, repeats, bandwidth):
+    predicted = scores.argmax(axis=1)
+    ap = counts_and_ap(y, scores, predicted)[-1]
+    expected = [skm.average_precision_score(y == k, scores[:, k]) for k in range(scores.shape[1])]
+    error = float(np.max(np.abs(ap - expected)))
+    assert error <= AP_TOLERANCE, "AP differs from scikit-learn by %g" % error
+    print("%s: %d examples x %d classes (max |AP - sklearn| = %.1e)"
+          % (name, scores.shape[0], scores.shape[1], error))
+    sk_best, sk_median = best_and_median(
+        lambda: sklearn_reference(y, scores, predicted, sklearn_classes), repeats
+    )
+    print("  scikit-learn confusion_matrix + precision_recall_curve (%d class(es)): best %.3f s, median %.3f s"
+          % (len(sklearn_classes), sk_best, sk_median))
+    for label, fn in (("counts + exact AP", counts_and_ap), ("counts only     ", counts_only)):
+        best, median = best_and_median(lambda: fn(y, scores, predicted), repeats)
+        rate = scores.size / best
+        print("  tb_metricsdiag %s (all %d classes): best %.3f s, median %.3f s -> %.1fx / %.1fx"
+              " sklearn; %.0f M scores/s = %.2f GB/s, %.1f%% of copy bandwidth"
+              % (label, scores.shape[1], best, median, sk_best / best, sk_median / median,
+                 rate / 1e6, rate * 4 / 1e9, 100 * rate * 4 / bandwidth))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a tenth of the examples")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    scale = QUICK_FACTOR if args.quick else 1
+    rng = np.random.default_rng(0)
+    print(describe_machine())
+    bandwidth = copy_bandwidth()
+    print("memory bandwidth (NumPy copy, read + write): %.1f GB/s" % (bandwidth / 1e9))
+    y, scores = binary_data(BINARY_EXAMPLES // scale, rng)
+    run("binary", y, scores, [1], args.repeats, bandwidth)
+    y, scores = multiclass_data(MULTICLASS_EXAMPLES // scale, MULTICLASS_CLASSES, rng)
+    run("10-class", y, scores, range(MULTICLASS_CLASSES), args.repeats, bandwidth)
+
+
+if __name__ == "__main__":
+    main()
