@@ -206,38 +206,60 @@ def _float32_sort_keys(column, positive):
     return keys
 
 
-def _sorted_with_labels(column, positive):
-    """``(starts, labels)`` of one class's examples sorted by ascending score: ``starts`` the
-    first index of each run of equal scores (one threshold each), ``labels`` 1 for the class's
-    own examples.
+def _sorted_blocks(column, positive):
+    """A function ``read(begin, end) -> (scores, labels)`` over one class's examples sorted by
+    ascending score: ``scores`` compare equal exactly when the scores do, ``labels`` are 1 for
+    the class's own examples.
 
     float32 scores are sorted as one uint64 key each (`_float32_sort_keys`), several times
-    faster than an argsort; other dtypes use a stable argsort.
+    faster than an argsort, and split into score and label block by block; other dtypes use a
+    stable argsort.
     """
     if column.dtype == np.float32:
         keys = _float32_sort_keys(column, positive)
         keys.sort()
-        new_score = (keys[1:] ^ keys[:-1]) > 1  # keys differ above the label bit
-        labels = (keys & np.uint64(1)).astype(np.int8)
-    else:
-        order = np.argsort(column, kind="stable")
-        ordered = column[order]
-        new_score = ordered[1:] != ordered[:-1]
-        labels = positive[order].astype(np.int8)
-    starts = np.concatenate([[0], np.flatnonzero(new_score) + 1])
-    return starts, labels
+        return lambda begin, end: (keys[begin:end] >> np.uint64(1), keys[begin:end] & np.uint64(1))
+    order = np.argsort(column, kind="stable")
+    ordered, labels = column[order], positive[order]
+    return lambda begin, end: (ordered[begin:end], labels[begin:end])
 
 
 def _column_average_precision(column, positive):
-    """Exact AP of one class: ``column`` its finite scores, ``positive`` a bool mask."""
+    """Exact AP of one class: ``column`` its finite scores, ``positive`` a bool mask.
+
+    Each positive adds the precision at its own score, ``#{positives >= s} / #{examples >= s}``.
+    In ascending order those are counted from the first example of its run of equal scores
+    (its group); the groups are followed block by block, so beyond the sorted keys the memory
+    used is a few blocks, whatever the number of examples.
+    """
     total_positives = int(np.count_nonzero(positive))
     if total_positives == 0:
         return np.nan
-    starts, labels = _sorted_with_labels(column, positive)
-    in_group = np.add.reduceat(labels, starts, dtype=np.int64)  # positives at each threshold
-    below = np.cumsum(in_group) - in_group  # positives below each threshold
-    precision = (total_positives - below) / (column.size - starts)
-    return float(np.dot(in_group, precision) / total_positives)
+    n = column.size
+    read = _sorted_blocks(column, positive)
+    total = 0.0
+    group_start = 0  # index of the first example of the current group
+    positives_below_group = 0  # positives before that example
+    positives_before = 0  # positives before the current block
+    for begin in range(0, n, _BLOCK):
+        first = max(begin - 1, 0)  # the example before the block, to tell where groups start
+        scores, labels = read(first, begin + _BLOCK)
+        previous = begin - first  # 1, or 0 for the first block
+        labels = labels[previous:].astype(np.int64)
+        new_group = np.empty(labels.size, dtype=bool)
+        new_group[0] = True  # overwritten below unless this is the very first example
+        new_group[1 - previous:] = scores[1:] != scores[:-1]
+        below = np.cumsum(labels)
+        below -= labels
+        below += positives_before
+        starts = np.where(new_group, np.arange(begin, begin + labels.size), group_start)
+        np.maximum.accumulate(starts, out=starts)
+        np.maximum.accumulate(np.where(new_group, below, positives_below_group), out=below)
+        own = labels.astype(bool)
+        total += float(np.sum((total_positives - below[own]) / (n - starts[own])))
+        group_start, positives_below_group = int(starts[-1]), int(below[-1])
+        positives_before += int(labels.sum())
+    return total / total_positives
 
 
 def average_precision(y_true, scores):
@@ -303,6 +325,7 @@ class ClassificationCounts:
         self.tp = np.zeros(size, dtype=np.int64)
         self.fp = np.zeros(size, dtype=np.int64)
         self.invalid = 0
+        self._label_dtype = np.min_scalar_type(self.num_classes - 1)
         self._labels = []
         self._scores = []
 
@@ -316,7 +339,7 @@ class ClassificationCounts:
         tp, fp = threshold_counts(y_true, scores, self.thresholds)
         self.add(confusion_matrix(y_true, y_pred, self.num_classes), tp, fp)
         if self.keep_scores:
-            self._labels.append(np.asarray(y_true, dtype=np.int64))
+            self._labels.append(np.asarray(y_true).astype(self._label_dtype))
             self._scores.append(scores)
 
     def add(self, confusion, tp, fp, invalid=0):
