@@ -74,12 +74,19 @@ class CountsMetric(keras.metrics.Metric):
     def _build_counts(self, output_width):
         self.output_width = int(output_width)
         self.num_classes = labels_lib.num_classes_from_output_width(output_width)
-        width = self.thresholds.size + 1
-        zeros = keras.initializers.Zeros()
-        self.confusion = self.add_variable((self.num_classes, self.num_classes), zeros, COUNT_DTYPE, name="confusion")
-        self.every = self.add_variable((self.num_classes, width), zeros, COUNT_DTYPE, name="bucket_counts")
-        self.positives = self.add_variable((self.num_classes, width), zeros, COUNT_DTYPE, name="positive_bucket_counts")
-        self.invalid = self.add_variable((), zeros, COUNT_DTYPE, name="invalid")
+        # One flat histogram, so that a batch costs one bincount and one update (layout: see
+        # `_sections`), and one slot for the invalid rows.
+        self.histogram = self.add_variable(
+            (self._sections()[-1] + 1,), keras.initializers.Zeros(), COUNT_DTYPE, name="histogram"
+        )
+
+    def _sections(self):
+        """Offsets in ``histogram`` of the confusion matrix ``[C, C]``, the bucket counts of
+        every example ``[C, T + 1]``, those of the class's own examples ``[C, T + 1]``, and the
+        discard slot where each invalid row puts its ``C + 2`` entries."""
+        confusion = self.num_classes**2
+        buckets = self.num_classes * (self.thresholds.size + 1)
+        return 0, confusion, confusion + buckets, confusion + 2 * buckets
 
     def _scores(self, y_pred):
         """Per-class float32 scores ``[b, C]`` and predicted ids ``[b]``."""
@@ -107,30 +114,26 @@ class CountsMetric(keras.metrics.Metric):
         ids = self._class_ids(ops.convert_to_tensor(y_true))
         num_classes = self.num_classes
         width = self.thresholds.size + 1
+        _, every_at, own_at, discard = self._sections()
         valid = ops.all(ops.isfinite(scores), axis=1) & (ids >= 0) & (ids < num_classes)
-        weights = ops.cast(valid, "int32")
         ids = ops.where(valid, ids, 0)
-        predicted = ops.where(valid, predicted, 0)
         keys = _order_keys(tf.bitcast(ops.reshape(scores, (-1,)), tf.int32))
         buckets = ops.reshape(
             ops.searchsorted(ops.convert_to_tensor(self._edge_keys), keys, side="right"),
             (-1, num_classes),
         )
-        buckets = ops.minimum(ops.cast(buckets, "int32"), width - 1)  # NaN rows: weight 0
-        buckets = buckets + ops.arange(num_classes, dtype="int32") * width
+        buckets = ops.cast(buckets, "int32") + ops.arange(num_classes, dtype="int32") * width
         own = ops.take_along_axis(buckets, ops.expand_dims(ids, 1), axis=1)[:, 0]
-        row_weights = ops.repeat(weights, num_classes)
-
-        def histogram(values, value_weights, length):
-            counted = ops.bincount(values, weights=value_weights, minlength=length)
-            return ops.cast(counted[:length], COUNT_DTYPE)
-
-        self.confusion.assign_add(
-            ops.reshape(histogram(ids * num_classes + predicted, weights, num_classes**2), (num_classes, num_classes))
-        )
-        self.every.assign_add(ops.reshape(histogram(ops.reshape(buckets, (-1,)), row_weights, num_classes * width), (num_classes, width)))
-        self.positives.assign_add(ops.reshape(histogram(own, weights, num_classes * width), (num_classes, width)))
-        self.invalid.assign_add(ops.cast(ops.size(weights) - ops.sum(weights), COUNT_DTYPE))
+        slots = ops.concatenate(
+            [
+                ops.stack([ids * num_classes + predicted, own + own_at], axis=1),
+                buckets + every_at,
+            ],
+            axis=1,
+        )  # [b, C + 2]: every entry one row adds
+        slots = ops.where(ops.expand_dims(valid, 1), slots, discard)
+        counted = ops.bincount(ops.reshape(slots, (-1,)), minlength=discard + 1)
+        self.histogram.assign_add(ops.cast(counted[: discard + 1], COUNT_DTYPE))
 
     def result(self):
         """Nothing for Keras's logs: the counts are read with `counts`."""
@@ -141,11 +144,15 @@ class CountsMetric(keras.metrics.Metric):
         batch was counted."""
         if self.num_classes is None:
             return None
-        result = counts_lib.ClassificationCounts(self.num_classes, self.thresholds, keep_scores=False)
+        histogram = np.asarray(self.histogram.numpy())
+        confusion_at, every_at, own_at, discard = self._sections()
+        buckets = (self.num_classes, self.thresholds.size + 1)
         tp, fp = counts_lib.threshold_counts_from_histograms(
-            np.asarray(self.every.numpy()), np.asarray(self.positives.numpy())
+            histogram[every_at:own_at].reshape(buckets), histogram[own_at:discard].reshape(buckets)
         )
-        result.add(np.asarray(self.confusion.numpy()), tp, fp, int(self.invalid.numpy()))
+        result = counts_lib.ClassificationCounts(self.num_classes, self.thresholds, keep_scores=False)
+        confusion = histogram[confusion_at:every_at].reshape(self.num_classes, self.num_classes)
+        result.add(confusion, tp, fp, histogram[discard] // (self.num_classes + 2))
         return result
 
     def get_config(self):
