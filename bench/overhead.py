@@ -12,7 +12,11 @@ examples, batch 256, ``keras.callbacks.TensorBoard`` in every variant. Variants:
 
 Every variant trains a fresh model from the same seed. The variants run interleaved, in a
 rotating order, ``--repeats`` times in this one process, after a warm-up fit; the overhead is
-the ratio of median fit times to the baseline's.
+the ratio of median fit times to the baseline's. Fit times on a shared machine are noisy, so
+two steadier figures are printed as well: the time the callback spends in its own hooks (its
+``on_epoch_end`` from the second epoch on, against the baseline's epoch time; its one-off
+``on_train_begin``), and the in-graph cost of one `CountsMetric` update per batch, against
+``SparseCategoricalAccuracy``'s, timed in a ``tf.function`` loop.
 
 Run: ``python bench/overhead.py`` (``--quick``: 2 epochs, 2 repeats).
 """
@@ -34,10 +38,12 @@ FEATURES = 64
 CLASSES = 10
 HIDDEN_UNITS = 256
 BATCH_SIZE = 256
-EPOCHS, QUICK_EPOCHS = 5, 2
+EPOCHS, QUICK_EPOCHS = 10, 2
 REPEATS, QUICK_REPEATS = 3, 2
 TARGET_OVERHEAD = 0.03
 VARIANTS = ("baseline", "callback", "metric", "image_recipe")
+RECORDING_VARIANTS = ("callback", "metric")
+METRIC_UPDATES = 500
 
 
 def make_data(seed=0):
@@ -103,18 +109,41 @@ def image_recipe_callback(log_dir, x_val, y_val):
     return ConfusionImage()
 
 
-def fit_seconds(variant, data, epochs, root, run):
-    """Wall time of one ``model.fit`` of ``variant`` (model building excluded)."""
-    import keras
-
+def timed_callback_class():
+    """`MetricsDiagCallback` recording the wall time of its hooks in ``hook_seconds``."""
     from tb_metricsdiag import MetricsDiagCallback
+
+    class TimedCallback(MetricsDiagCallback):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.hook_seconds = {"on_train_begin": [], "on_epoch_end": []}
+
+        def _timed(self, hook, *args):
+            start = time.perf_counter()
+            getattr(super(), hook)(*args)
+            self.hook_seconds[hook].append(time.perf_counter() - start)
+
+        def on_train_begin(self, logs=None):
+            self._timed("on_train_begin", logs)
+
+        def on_epoch_end(self, epoch, logs=None):
+            self._timed("on_epoch_end", epoch, logs)
+
+    return TimedCallback
+
+
+def fit_seconds(variant, data, epochs, root, run, hooks):
+    """Wall time of one ``model.fit`` of ``variant`` (model building excluded); the hook times
+    of a recording variant are appended to ``hooks[hook]``."""
+    import keras
 
     x, y, x_val, y_val = data
     log_dir = os.path.join(root, "%s-%d" % (variant, run))
     callbacks = [keras.callbacks.TensorBoard(log_dir)]
     metrics = []
-    if variant in ("callback", "metric"):
-        recorder = MetricsDiagCallback(log_dir, validation_data=(x_val, y_val))
+    recorder = None
+    if variant in RECORDING_VARIANTS:
+        recorder = timed_callback_class()(log_dir, validation_data=(x_val, y_val))
         callbacks.append(recorder)
         if variant == "metric":
             metrics.append(recorder.metric())
@@ -126,6 +155,41 @@ def fit_seconds(variant, data, epochs, root, run):
         x, y, validation_data=(x_val, y_val), epochs=epochs, batch_size=BATCH_SIZE,
         callbacks=callbacks, verbose=0,
     )
+    seconds = time.perf_counter() - start
+    if recorder is not None:
+        hooks["on_train_begin"].extend(recorder.hook_seconds["on_train_begin"])
+        hooks["on_epoch_end"].extend(recorder.hook_seconds["on_epoch_end"][1:])  # steady state
+    return seconds
+
+
+def metric_update_seconds():
+    """(CountsMetric, SparseCategoricalAccuracy) seconds per in-graph update of one batch."""
+    import keras
+    import tensorflow as tf
+
+    from tb_metricsdiag.keras_metric import CountsMetric
+
+    rng = np.random.default_rng(0)
+    y = tf.constant(rng.integers(0, CLASSES, size=BATCH_SIZE))
+    scores = tf.constant(rng.dirichlet(np.ones(CLASSES), size=BATCH_SIZE).astype(np.float32))
+    result = []
+    for metric in (CountsMetric(from_logits=False), keras.metrics.SparseCategoricalAccuracy()):
+        metric.update_state(y, scores)
+
+        @tf.function
+        def loop():
+            for _ in tf.range(METRIC_UPDATES):
+                metric.update_state(y, scores)
+
+        loop()
+        best = min(timeit_once(loop) for _ in range(3))
+        result.append(best / METRIC_UPDATES)
+    return result
+
+
+def timeit_once(fn):
+    start = time.perf_counter()
+    fn()
     return time.perf_counter() - start
 
 
@@ -140,12 +204,13 @@ def main():
     print(describe_machine())
     data = make_data()
     times = {variant: [] for variant in VARIANTS}
+    hooks = {variant: {"on_train_begin": [], "on_epoch_end": []} for variant in VARIANTS}
     with tempfile.TemporaryDirectory() as root:
-        fit_seconds("baseline", data, 1, root, -1)  # warm-up: TensorFlow start-up costs
+        fit_seconds("baseline", data, 1, root, -1, hooks["baseline"])  # TensorFlow start-up
         for run in range(repeats):
             order = VARIANTS[run % len(VARIANTS):] + VARIANTS[:run % len(VARIANTS)]
             for variant in order:
-                times[variant].append(fit_seconds(variant, data, epochs, root, run))
+                times[variant].append(fit_seconds(variant, data, epochs, root, run, hooks[variant]))
     base = statistics.median(times["baseline"])
     print("%d train / %d validation examples, %d features, %d classes, batch %d, %d epochs, %d repeats"
           % (TRAIN_EXAMPLES, VALIDATION_EXAMPLES, FEATURES, CLASSES, BATCH_SIZE, epochs, repeats))
@@ -155,8 +220,20 @@ def main():
             variant, median, min(times[variant]), 100 * (median / base - 1), (median - base) / epochs,
             "" if variant == "baseline" else
             ("  target <= %.0f%%: %s" % (100 * TARGET_OVERHEAD, "met" if median / base - 1 <= TARGET_OVERHEAD else "missed"))
-            if variant in ("callback", "metric") else "",
+            if variant in RECORDING_VARIANTS else "",
         ))
+    epoch = base / epochs
+    print("steady figures (baseline epoch %.3f s):" % epoch)
+    for variant in RECORDING_VARIANTS:
+        end = statistics.median(hooks[variant]["on_epoch_end"])
+        print("  %-12s on_epoch_end %6.1f ms = %5.1f%% of an epoch; on_train_begin %.0f ms once"
+              % (variant, 1000 * end, 100 * end / epoch, 1000 * statistics.median(hooks[variant]["on_train_begin"])))
+    counts_update, accuracy_update = metric_update_seconds()
+    steps = -(-TRAIN_EXAMPLES // BATCH_SIZE) - (-VALIDATION_EXAMPLES // BATCH_SIZE)
+    print("  CountsMetric update %.3f ms/batch (SparseCategoricalAccuracy %.3f ms): %d batches an"
+          " epoch -> %.1f ms = %.1f%% of an epoch"
+          % (1000 * counts_update, 1000 * accuracy_update, steps, 1000 * counts_update * steps,
+             100 * counts_update * steps / epoch))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,233 @@
+"""Backend latency: TensorBoard start-up and warm answers of the metricsdiag routes.
+
+A synthetic logdir of 100 runs x 300 epochs x 10 classes (validation and train evaluation of
+200 examples plus four Keras log scalars per epoch) is written with the real writers
+(`tb_metricsdiag.summary.write_evaluation` and `write_logs`), then served by ``tensorboard``
+(through `_tensorboard_app`) with both loaders (``--load_fast=true``: the Rust data server;
+``false``: the Python loader). Measured:
+
+- start-up: seconds from launching the process to the first answer of TensorBoard's own
+  ``/data/runs`` listing every run, without and with the plugin; with it, also to the first
+  ``/data/plugin/metricsdiag/runs`` that lists every run with every step (all data loaded);
+- latency: median and p95 of ``/runs``, ``/confusion``, ``/pr`` and ``/diagnostics`` (random
+  run, step and class each time) once everything is loaded.
+
+Run: ``python bench/backend_latency.py`` (``--quick``: 10 runs x 50 epochs, fewer requests;
+``--logdir DIR`` keeps the written logdir there and reuses it on the next run).
+"""
+
+import argparse
+import concurrent.futures
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import numpy as np
+
+from _common import REPO_ROOT, describe_machine, percentile
+
+RUNS, QUICK_RUNS = 100, 10
+EPOCHS, QUICK_EPOCHS = 300, 50
+REQUESTS, QUICK_REQUESTS = 100, 30
+CLASSES = 10
+EXAMPLES = 200
+WRITERS = 2
+STARTUP_TIMEOUT_S = 600
+POLL_S = 0.1
+TARGET_MEDIAN_MS = 50
+TARGET_STARTUP_RATIO = 1.10
+ROUTE_PREFIX = "/data/plugin/metricsdiag"
+LOADERS = ("true", "false")
+APP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_tensorboard_app.py")
+COMPLETE_MARKER = "COMPLETE"
+
+
+def write_run(log_dir, epochs, seed):
+    """One run written as `MetricsDiagCallback` would: evaluations and logs every epoch."""
+    import tensorflow as tf
+
+    from tb_metricsdiag import summary
+
+    rng = np.random.default_rng(seed)
+    names = ["class_%d" % k for k in range(CLASSES)]
+    writer = tf.summary.create_file_writer(log_dir)
+    with writer.as_default():
+        for epoch in range(epochs):
+            skill = epoch / epochs
+            for split in ("validation", "train"):
+                labels = rng.integers(0, CLASSES, size=EXAMPLES)
+                logits = rng.normal(size=(EXAMPLES, CLASSES)).astype(np.float32)
+                logits[np.arange(EXAMPLES), labels] += 3 * skill
+                summary.write_evaluation(
+                    labels, logits, step=epoch, split=split, class_names=names, from_logits=True
+                )
+            loss = 2.0 / (1 + skill)
+            summary.write_logs(
+                {"loss": loss, "val_loss": loss * 1.1, "accuracy": skill, "val_accuracy": skill * 0.9},
+                step=epoch,
+            )
+    writer.close()
+
+
+def write_logdir(logdir, runs, epochs):
+    marker = os.path.join(logdir, COMPLETE_MARKER)
+    if os.path.exists(marker):
+        with open(marker) as f:
+            if f.read() == "%d %d" % (runs, epochs):
+                print("reusing %s (%d runs x %d epochs)" % (logdir, runs, epochs))
+                return
+    start = time.perf_counter()
+    with concurrent.futures.ProcessPoolExecutor(WRITERS) as pool:
+        jobs = [pool.submit(write_run, os.path.join(logdir, "run_%03d" % r), epochs, r) for r in range(runs)]
+        for job in jobs:
+            job.result()
+    with open(marker, "w") as f:
+        f.write("%d %d" % (runs, epochs))
+    size = sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(logdir) for f in files)
+    print("wrote %d runs x %d epochs x %d classes in %.0f s: %.0f MB"
+          % (runs, epochs, CLASSES, time.perf_counter() - start, size / 1e6))
+
+
+def _free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def get(base, path):
+    """(status, parsed JSON or None, seconds) of one GET."""
+    start = time.perf_counter()
+    try:
+        with urllib.request.urlopen(base + path, timeout=60) as response:
+            body, status = response.read(), response.status
+    except urllib.error.HTTPError as error:
+        body, status = error.read(), error.code
+    seconds = time.perf_counter() - start
+    try:
+        return status, json.loads(body), seconds
+    except ValueError:
+        return status, None, seconds
+
+
+class Server:
+    """A ``tensorboard`` process on a free port, ended on exit."""
+
+    def __init__(self, logdir, load_fast, with_plugin):
+        self.base = "http://127.0.0.1:%d" % _free_port()
+        command = [
+            sys.executable, APP, "with" if with_plugin else "without", "--logdir", logdir,
+            "--host", "127.0.0.1", "--port", self.base.rsplit(":", 1)[1], "--load_fast", load_fast,
+        ]
+        env = dict(os.environ, PYTHONPATH=REPO_ROOT, TF_CPP_MIN_LOG_LEVEL="3")
+        self.log = tempfile.TemporaryFile()
+        self.started = time.perf_counter()
+        self.process = subprocess.Popen(command, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def wait_for(self, path, ready):
+        """Seconds since launch until ``ready(status, body)`` holds for ``path``."""
+        deadline = self.started + STARTUP_TIMEOUT_S
+        while time.perf_counter() < deadline:
+            if self.process.poll() is not None:
+                break
+            try:
+                status, body, _ = get(self.base, path)
+                if ready(status, body):
+                    return time.perf_counter() - self.started
+            except OSError:
+                pass
+            time.sleep(POLL_S)
+        self.log.seek(0)
+        raise RuntimeError("tensorboard never answered %s:\n%s" % (path, self.log.read()[-3000:].decode()))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.process.kill()
+        self.process.wait()
+        self.log.close()
+
+
+def core_runs_ready(runs):
+    return lambda status, body: status == 200 and isinstance(body, list) and len(body) >= runs
+
+
+def plugin_runs_ready(runs, epochs):
+    def ready(status, body):
+        if status != 200 or not body:
+            return False
+        entries = body.get("runs", [])
+        return len(entries) >= runs and all(len(e.get("steps", [])) == epochs for e in entries)
+
+    return ready
+
+
+def route_latencies(base, runs, epochs, requests, rng):
+    """{route: [seconds]} of warm requests with random parameters."""
+    names = ["run_%03d" % r for r in range(runs)]
+
+    def query(route, **params):
+        return "%s%s?%s" % (ROUTE_PREFIX, route, urllib.parse.urlencode(params))
+
+    makers = {
+        "/runs": lambda: ROUTE_PREFIX + "/runs",
+        "/confusion": lambda: query("/confusion", run=rng.choice(names), step=int(rng.integers(epochs))),
+        "/pr": lambda: query(
+            "/pr", run=rng.choice(names), step=int(rng.integers(epochs)), **{"class": int(rng.integers(CLASSES))}
+        ),
+        "/diagnostics": lambda: query("/diagnostics", run=rng.choice(names)),
+    }
+    result = {}
+    for route, make in makers.items():
+        get(base, make())  # first answer of the route: caches warm
+        times, statuses = [], set()
+        for _ in range(requests):
+            status, _, seconds = get(base, make())
+            times.append(seconds)
+            statuses.add(status)
+        result[route] = (times, statuses)
+    return result
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--logdir", help="where to write (and later reuse) the synthetic logdir")
+    args = parser.parse_args()
+    runs = QUICK_RUNS if args.quick else RUNS
+    epochs = QUICK_EPOCHS if args.quick else EPOCHS
+    requests = QUICK_REQUESTS if args.quick else REQUESTS
+    print(describe_machine())
+    with tempfile.TemporaryDirectory() as scratch:
+        logdir = args.logdir or os.path.join(scratch, "logdir")
+        os.makedirs(logdir, exist_ok=True)
+        write_logdir(logdir, runs, epochs)
+        rng = np.random.default_rng(0)
+        for load_fast in LOADERS:
+            print("--load_fast=%s" % load_fast)
+            with Server(logdir, load_fast, with_plugin=False) as server:
+                alone = server.wait_for("/data/runs", core_runs_ready(runs))
+            with Server(logdir, load_fast, with_plugin=True) as server:
+                first = server.wait_for("/data/runs", core_runs_ready(runs))
+                loaded = server.wait_for(ROUTE_PREFIX + "/runs", plugin_runs_ready(runs, epochs))
+                print("  start-up to /data/runs listing every run: %.2f s without the plugin, %.2f s with"
+                      " it (ratio %.2f, target <= %.2f); every step of every run served after %.2f s"
+                      % (alone, first, first / alone, TARGET_STARTUP_RATIO, loaded))
+                for route, (times, statuses) in route_latencies(server.base, runs, epochs, requests, rng).items():
+                    median = 1000 * percentile(times, 50)
+                    print("  %-13s median %7.1f ms  p95 %7.1f ms  (%d requests, HTTP %s)%s" % (
+                        route, median, 1000 * percentile(times, 95), len(times),
+                        ",".join(str(s) for s in sorted(statuses)),
+                        "" if median <= TARGET_MEDIAN_MS else "  over the %d ms target" % TARGET_MEDIAN_MS,
+                    ))
+
+
+if __name__ == "__main__":
+    main()
