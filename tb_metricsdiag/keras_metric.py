@@ -9,9 +9,10 @@ The counts are those of `counts.threshold_counts` and `counts.confusion_matrix` 
 float32 score is compared with the thresholds rounded up to float32
 (`counts.comparison_edges`), which is the exact ``score >= t``. The comparison is made on
 order-preserving integer keys of the float bits (`_order_keys`), because TensorFlow's CPU
-kernels treat subnormal floats as zero, which would make e.g. -1e-45 reach a threshold of 0. Scores follow the conventions of
-`labels` (a single unit ``p`` gives ``[1 - p, p]``; logits go through sigmoid / softmax, here
-Keras's own, which may differ from NumPy's in the last bit).
+kernels treat subnormal floats as zero, which would make e.g. -1e-45 reach a threshold of 0.
+Scores follow the conventions of `labels` (a single unit ``p`` gives ``[1 - p, p]``; logits go
+through sigmoid / softmax, here Keras's own, which may differ from NumPy's in the last bit).
+Scores are counted as float32 whatever the model's dtype.
 
 No scores are kept, so the average precision of this mode is computed from the threshold
 counts (`counts.average_precision_from_counts`).
@@ -49,14 +50,14 @@ class CountsMetric(keras.metrics.Metric):
     Args:
       thresholds: ascending thresholds; default 201 evenly spaced values in [0, 1].
       from_logits: whether the model outputs logits. `MetricsDiagCallback` sets it at the
-        start of training from its own detection when left as None.
+        start of training from its own detection; None counts the outputs as probabilities.
       output_width: the model's number of output units (1 for a single sigmoid unit);
         default taken from the first batch.
       name: name of the metric. Its ``result()`` is an empty dict, so it adds nothing to
         Keras's ``logs`` or progress bar.
 
     The state is read with `counts`. Rows with a non-finite score, or a label outside the
-    classes, are left out of the counts and counted in ``invalid``.
+    classes, are left out of the counts and counted in its ``invalid``.
     """
 
     def __init__(self, thresholds=None, from_logits=None, output_width=None, name="metricsdiag", dtype=None):
