@@ -65,7 +65,7 @@ class CountsMetric(keras.metrics.Metric):
         if thresholds is None:
             thresholds = counts_lib.default_thresholds()
         self.thresholds = counts_lib.validate_thresholds(thresholds)
-        self._edge_keys = _edge_keys(self.thresholds)  # eagerly: NumPy, outside any graph
+        self._edge_keys = _edge_keys(self.thresholds)  # NumPy, made outside any graph
         self.from_logits = from_logits
         self.num_classes = None
         self.output_width = None
@@ -75,7 +75,7 @@ class CountsMetric(keras.metrics.Metric):
     def _build_counts(self, output_width):
         self.output_width = int(output_width)
         self.num_classes = labels_lib.num_classes_from_output_width(output_width)
-        # One flat histogram, so that a batch costs one bincount and one update (layout: see
+        # One flat histogram, so that a batch costs one segment sum and one update (layout: see
         # `_sections`), and one slot for the invalid rows.
         self.histogram = self.add_variable(
             (self._sections()[-1] + 1,), keras.initializers.Zeros(), COUNT_DTYPE, name="histogram"
@@ -98,43 +98,50 @@ class CountsMetric(keras.metrics.Metric):
                 p = ops.sigmoid(p)
             return ops.stack([1 - p, p], axis=1), ops.cast(p >= 0.5, "int32")
         scores = ops.softmax(y_pred, axis=-1) if self.from_logits else y_pred
-        return scores, ops.cast(ops.argmax(scores, axis=-1), "int32")
+        return scores, tf.argmax(scores, axis=-1, output_type=tf.int32)
 
     def _class_ids(self, y_true):
         """Class ids ``[b]`` from sparse ids, one-hot rows, or 0/1 of a single unit."""
         if self.output_width > 1 and len(y_true.shape) == 2 and y_true.shape[-1] == self.output_width:
             return ops.cast(ops.argmax(y_true, axis=-1), "int32")
-        return ops.cast(ops.round(ops.reshape(ops.cast(y_true, "float32"), (-1,))), "int32")
+        y_true = ops.reshape(y_true, (-1,))
+        if not keras.backend.is_int_dtype(y_true.dtype):
+            y_true = ops.round(y_true)
+        return ops.cast(y_true, "int32")
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        """Count one batch; ``sample_weight`` is ignored (counts are counts of examples)."""
+        """Count one batch; ``sample_weight`` is ignored (counts are counts of examples).
+
+        Each valid row adds ``C + 2`` entries to the histogram (its confusion cell, its own
+        class's bucket, and its bucket in every class), an invalid row ``C + 2`` to the discard
+        slot; one segment sum (faster than ``bincount`` on CPU) adds them all.
+        """
         y_pred = ops.convert_to_tensor(y_pred)
         if self.num_classes is None:
             self._build_counts(1 if len(y_pred.shape) == 1 else y_pred.shape[-1])
         scores, predicted = self._scores(y_pred)
         ids = self._class_ids(ops.convert_to_tensor(y_true))
         num_classes = self.num_classes
-        width = self.thresholds.size + 1
         _, every_at, own_at, discard = self._sections()
-        valid = ops.all(ops.isfinite(scores), axis=1) & (ids >= 0) & (ids < num_classes)
-        ids = ops.where(valid, ids, 0)
-        keys = _order_keys(tf.bitcast(ops.reshape(scores, (-1,)), tf.int32))
-        buckets = ops.reshape(
-            ops.searchsorted(ops.convert_to_tensor(self._edge_keys), keys, side="right"),
-            (-1, num_classes),
-        )
-        buckets = ops.cast(buckets, "int32") + ops.arange(num_classes, dtype="int32") * width
-        own = ops.take_along_axis(buckets, ops.expand_dims(ids, 1), axis=1)[:, 0]
-        slots = ops.concatenate(
-            [
-                ops.stack([ids * num_classes + predicted, own + own_at], axis=1),
-                buckets + every_at,
-            ],
-            axis=1,
-        )  # [b, C + 2]: every entry one row adds
-        slots = ops.where(ops.expand_dims(valid, 1), slots, discard)
-        counted = ops.bincount(ops.reshape(slots, (-1,)), minlength=discard + 1)
-        self.histogram.assign_add(ops.cast(counted[: discard + 1], COUNT_DTYPE))
+        valid = tf.reduce_all(tf.math.is_finite(scores), axis=1) & (ids >= 0) & (ids < num_classes)
+        ids = tf.where(valid, ids, 0)
+        keys = _order_keys(tf.bitcast(tf.reshape(scores, (-1,)), tf.int32))
+        buckets = tf.searchsorted(self._edge_keys, keys, side="right", out_type=tf.int32)
+        # Slot of each example's bucket in every class: [b, C].
+        every = tf.reshape(buckets, (-1, num_classes)) + self._bucket_offsets(every_at)
+        rows = tf.range(tf.shape(ids)[0], dtype=tf.int32)
+        own = tf.gather(tf.reshape(every, (-1,)), rows * num_classes + ids) + (own_at - every_at)
+        cell = ids * num_classes + predicted
+        slots = tf.concat([cell[:, None], own[:, None], every], axis=1)
+        slots = tf.where(valid[:, None], slots, discard)
+        slots = tf.reshape(slots, (-1,))
+        counted = tf.math.unsorted_segment_sum(tf.ones_like(slots, dtype=tf.int64), slots, discard + 1)
+        self.histogram.assign_add(counted)
+
+    def _bucket_offsets(self, every_at):
+        """Where class k's bucket counts start in the histogram, ``[C]`` int32."""
+        width = self.thresholds.size + 1
+        return tf.constant(every_at + width * np.arange(self.num_classes), dtype=tf.int32)
 
     def result(self):
         """Nothing for Keras's logs: the counts are read with `counts`."""
