@@ -1,0 +1,125 @@
+"""The callback's event files, epoch by epoch, against scikit-learn on the model's own predictions."""
+
+import json
+
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from conftest import EPOCHS, read_events, to_scores
+from tb_metricsdiag import metadata
+
+RUNS = ["binary", "multiclass", "onehot"]
+SPLIT_REFERENCES = {"validation": ("y_val_ids",), "train": ("y_train_sample_ids",)}
+
+
+def _content(events, tag, step):
+    return json.loads(events[tag][step][1])
+
+
+@pytest.fixture(scope="module")
+def events(callback_runs):
+    _, runs = callback_runs
+    return {name: read_events(run.log_dir) for name, run in runs.items()}
+
+
+def _labels(run, split):
+    return run.y_val_ids if split == "validation" else run.y_train_sample_ids
+
+
+@pytest.mark.parametrize("name", RUNS)
+@pytest.mark.parametrize("split", ["validation", "train"])
+def test_confusion_matches_sklearn_every_epoch(callback_runs, events, name, split):
+    run = callback_runs[1][name]
+    tag = metadata.split_tag(split, metadata.KIND_CONFUSION)
+    assert sorted(events[name][tag]) == list(range(EPOCHS))
+    num_classes = len(run.class_names) if run.class_names else 4
+    for epoch in range(EPOCHS):
+        _, predicted = to_scores(run.predictions[epoch][split], run.outputs_are_logits)
+        expected = skm.confusion_matrix(_labels(run, split), predicted, labels=range(num_classes))
+        np.testing.assert_array_equal(events[name][tag][epoch][0], expected)
+        content = _content(events[name], tag, epoch)
+        assert content["kind"] == "confusion" and content["split"] == split
+        assert content["version"] == metadata.FORMAT_VERSION
+        assert content["class_names"] == (run.class_names or ["0", "1", "2", "3"])
+
+
+@pytest.mark.parametrize("name", RUNS)
+@pytest.mark.parametrize("split", ["validation", "train"])
+def test_threshold_counts_are_exact_counts_of_score_at_or_above(callback_runs, events, name, split):
+    run = callback_runs[1][name]
+    tag = metadata.split_tag(split, metadata.KIND_THRESHOLD_COUNTS)
+    labels = _labels(run, split)
+    for epoch in range(EPOCHS):
+        tensor, content = events[name][tag][epoch]
+        thresholds = metadata.decode_thresholds(json.loads(content)["thresholds"])
+        np.testing.assert_array_equal(thresholds, np.linspace(0, 1, 201))
+        scores, _ = to_scores(run.predictions[epoch][split], run.outputs_are_logits)
+        num_classes = scores.shape[1]
+        assert tensor.shape == (num_classes, 2, 201)
+        for k in range(num_classes):
+            reached = scores[:, k][:, None] >= thresholds[None, :]
+            positive = (labels == k)[:, None]
+            np.testing.assert_array_equal(tensor[k, 0], (reached & positive).sum(axis=0))
+            np.testing.assert_array_equal(tensor[k, 1], (reached & ~positive).sum(axis=0))
+
+
+@pytest.mark.parametrize("name", RUNS)
+def test_average_precision_matches_sklearn(callback_runs, events, name):
+    run = callback_runs[1][name]
+    tag = metadata.split_tag("validation", metadata.KIND_AVERAGE_PRECISION)
+    for epoch in range(EPOCHS):
+        scores, _ = to_scores(run.predictions[epoch]["validation"], run.outputs_are_logits)
+        expected = [
+            skm.average_precision_score(run.y_val_ids == k, scores[:, k])
+            for k in range(scores.shape[1])
+        ]
+        np.testing.assert_allclose(events[name][tag][epoch][0], expected, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", RUNS)
+def test_logs_label_distribution_and_run_info(callback_runs, events, name):
+    run = callback_runs[1][name]
+    for epoch in range(EPOCHS):
+        for key, value in run.logs[epoch].items():
+            stored = events[name][metadata.scalar_tag(key)][epoch][0]
+            assert float(stored) == pytest.approx(value, rel=1e-6)
+    assert {"loss", "val_loss", "accuracy", "val_accuracy"} <= set(run.logs[0])
+    for split in ("validation", "train"):
+        dist = events[name][metadata.split_tag(split, metadata.KIND_LABEL_DISTRIBUTION)][0][0]
+        num_classes = dist.shape[0]
+        np.testing.assert_array_equal(dist, np.bincount(_labels(run, split), minlength=num_classes))
+    info = json.loads(events[name][metadata.RUN_INFO_TAG][0][0].item())
+    expected = {
+        "binary": ("binary", "sigmoid", 1, False, "binary_crossentropy"),
+        "multiclass": ("sparse", "linear", 3, True, "sparse_categorical_crossentropy"),
+        "onehot": ("one_hot", "softmax", 4, False, "categorical_crossentropy"),
+    }[name]
+    assert (
+        info["labels"]["format"], info["model"]["output_activation"],
+        info["model"]["output_width"], info["model"]["outputs_are_logits"], info["loss"]["name"],
+    ) == expected
+    assert info["metrics"] == ["accuracy"]
+    assert info["splits"]["validation"]["examples"] == len(run.y_val_ids)
+
+
+@pytest.mark.parametrize("name", RUNS)
+def test_overlap_counts_copied_rows_exactly(callback_runs, events, name):
+    run = callback_runs[1][name]
+    overlap = json.loads(events[name][metadata.OVERLAP_TAG][0][0].item())
+    train_rows = {row.tobytes() for row in run.x_train_sample}
+    expected = sum(row.tobytes() in train_rows for row in run.x_val)
+    assert expected == run.duplicates
+    assert overlap["duplicates"] == expected
+    assert overlap["validation_examples"] == len(run.x_val)
+    assert overlap["duplicate_share"] == pytest.approx(expected / len(run.x_val))
+
+
+def test_coexists_with_keras_tensorboard(callback_runs):
+    import os
+
+    _, runs = callback_runs
+    for run in runs.values():
+        entries = set(os.listdir(run.log_dir))
+        assert {"train", "validation"} <= entries
+        assert any(e.startswith("events.out.tfevents") for e in entries)
