@@ -218,7 +218,7 @@ class App {
       this.prBody
     );
 
-    this.countsArea = h("div", { class: "grid" }, this.confusionSection, this.tableSection, this.prSection);
+    this.countsArea = h("div", { class: "layout-grid" }, this.confusionSection, this.tableSection, this.prSection);
 
     fill(
       this.root,
