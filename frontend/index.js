@@ -344,8 +344,11 @@ class App {
   updateSplitPicker() {
     const info = this.runInfo;
     const splits = info && Array.isArray(info.splits) ? info.splits : [];
-    this.splitSelect.replaceChildren();
-    for (const sp of splits) this.splitSelect.append(h("option", { value: sp, text: sp }));
+    const current = [...this.splitSelect.options].map((o) => o.value);
+    if (current.join("\n") !== splits.join("\n")) {
+      this.splitSelect.replaceChildren();
+      for (const sp of splits) this.splitSelect.append(h("option", { value: sp, text: sp }));
+    }
     if (!splits.includes(this.split)) this.split = splits.includes("validation") ? "validation" : splits[0] || "validation";
     this.splitSelect.value = this.split;
     this.splitSelect.disabled = splits.length < 2;

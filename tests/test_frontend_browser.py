@@ -66,7 +66,7 @@ def _blobs(seed, n_train=240, n_val=90, classes=3, features=4):
     import numpy as np
 
     rng = np.random.default_rng(seed)
-    centers = rng.normal(scale=1.0, size=(classes, features))
+    centers = rng.normal(scale=1.6, size=(classes, features))
     def draw(n):
         ids = rng.integers(0, classes, size=n)
         return (centers[ids] + rng.normal(size=(n, features))).astype("float32"), ids
@@ -83,7 +83,7 @@ def _train(log_dir, class_names, seed, with_callback=True):
     model = keras.Sequential(
         [keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(3, activation="softmax")]
     )
-    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(keras.optimizers.Adam(0.03), "sparse_categorical_crossentropy", metrics=["accuracy"])
     callbacks = [keras.callbacks.TensorBoard(log_dir)]
     if with_callback:
         callbacks.insert(
@@ -182,6 +182,7 @@ def api_json(server, route, **params):
 
 
 def open_tab(page, server, run=None):
+    page.goto("about:blank")  # a fresh document, not a same-page hash change
     page.goto(server["base"] + "/#metricsdiag")
     page.wait_for_selector("iframe", timeout=30000)
     frame = None
@@ -195,6 +196,15 @@ def open_tab(page, server, run=None):
     frame.wait_for_selector("select[aria-label='Run'] option", state="attached", timeout=30000)
     if run is not None:
         frame.select_option("select[aria-label='Run']", value=run)
+    return frame
+
+
+def open_tab_without_runs(page, server):
+    page.goto("about:blank")  # a fresh document, not a same-page hash change
+    page.goto(server["base"] + "/#metricsdiag")
+    page.wait_for_selector("iframe", timeout=30000)
+    frame = page.query_selector("iframe").content_frame()
+    frame.wait_for_selector(".md-app", timeout=30000)
     return frame
 
 
@@ -467,12 +477,13 @@ def test_html_in_run_and_class_names_stays_text(page, server):
 def test_run_without_counts_and_failed_requests(page, server):
     runs = {r["run"]: r for r in api_json(server, "runs")["runs"]}
     frame = open_tab(page, server)
-    if KERAS_ONLY_RUN in runs:
-        frame.select_option("select[aria-label='Run']", value=KERAS_ONLY_RUN)
-        frame.wait_for_selector(".notice", timeout=20000)
-        assert "no confusion counts" in frame.text_content(".notice")
-        assert frame.is_hidden(".layout-grid")
-        frame.wait_for_selector(".line-chart .series", timeout=20000)
+    # A run written by keras.callbacks.TensorBoard alone: curves, and a note instead of counts.
+    assert KERAS_ONLY_RUN in runs and not runs[KERAS_ONLY_RUN]["has_counts"]
+    frame.select_option("select[aria-label='Run']", value=KERAS_ONLY_RUN)
+    frame.wait_for_selector(".notice-area .notice", timeout=20000)
+    assert "no confusion counts" in frame.text_content(".notice-area .notice")
+    assert frame.is_hidden(".layout-grid")
+    frame.wait_for_selector(".line-chart .series", timeout=20000)
 
     # A failing request shows the server's own message, as text.
     message = "no step 99 for run <b>clean</b>"
@@ -484,6 +495,16 @@ def test_run_without_counts_and_failed_requests(page, server):
     frame.wait_for_selector(".matrix-wrap .notice.error", timeout=20000)
     assert message in frame.text_content(".matrix-wrap .notice.error")
     assert frame.query_selector_all("b") == []
+
+    # No runs at all: a helpful empty state instead of empty panels.
+    page.route(
+        re.compile(r".*/data/plugin/metricsdiag/runs.*"),
+        lambda route: route.fulfill(status=200, content_type="application/json", body='{"runs": []}'),
+    )
+    frame = open_tab_without_runs(page, server)
+    frame.wait_for_selector(".notice-area .notice", timeout=20000)
+    assert "No metricsdiag data" in frame.text_content(".notice-area .notice")
+    assert frame.is_hidden(".layout-grid")
     assert not page.errors, page.errors
 
 
