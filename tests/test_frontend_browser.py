@@ -444,8 +444,10 @@ def test_findings_and_curves(page, server):
         wait_matrix(frame, expected)
     else:
         # No finding with an epoch: clicking a loss chart jumps to an epoch instead.
-        box = frame.query_selector(".line-chart").bounding_box()
-        page.mouse.click(box["x"] + 60, box["y"] + box["height"] / 2)
+        chart = frame.query_selector(".line-chart")
+        chart.scroll_into_view_if_needed()
+        box = chart.bounding_box()
+        chart.click(position={"x": box["width"] * 56 / 520, "y": box["height"] / 2})
         wait_matrix(frame, steps[0])
     assert not page.errors, page.errors
 
