@@ -343,7 +343,9 @@ export function lineChart({ series, markers = [], current = null, yLabel, ariaLa
     const g = s("g", { class: `marker ${mk.cls || ""}` });
     g.append(
       s("line", { x1: x, x2: x, y1: m.t, y2: H - m.b }),
-      s("text", { x: x + 4, y: m.t + 10 + (mk.row || 0) * 13, text: mk.label })
+      x > W * 0.7
+        ? s("text", { x: x - 4, y: m.t + 10 + (mk.row || 0) * 13, "text-anchor": "end", text: mk.label })
+        : s("text", { x: x + 4, y: m.t + 10 + (mk.row || 0) * 13, text: mk.label })
     );
     markG.append(g);
   }

@@ -391,9 +391,13 @@ class App {
     this.updateSplitPicker();
     const prevStep = this.step;
     this.updateEpochControls();
-    const hasCounts = info.has_counts !== false && this.steps.length > 0 && (info.splits || []).length > 0;
+    const hasCounts = !info.error && info.has_counts !== false && this.steps.length > 0 && (info.splits || []).length > 0;
     this.countsArea.hidden = !hasCounts;
-    if (!hasCounts) {
+    if (info.error) {
+      this.summaryBody.replaceChildren();
+      this.countsArea.hidden = true;
+      this.showNotice("error", "This run's metricsdiag data cannot be read.", String(info.error));
+    } else if (!hasCounts) {
       this.summaryBody.replaceChildren();
       this.showNotice(
         "info",
@@ -866,7 +870,7 @@ class App {
         min: "0",
         max: "1",
         step: "0.01",
-        placeholder: "e.g. 0.9",
+        placeholder: "0.90",
         value,
         "aria-label": label,
       });

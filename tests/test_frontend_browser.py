@@ -54,7 +54,7 @@ XSS_CLASSES = ["<b>bold</b>", "<img src=y onerror=alert(2)>", "a & b"]
 CLEAN_RUN = "clean"
 CLEAN_CLASSES = ["cat", "dog", "bird"]
 KERAS_ONLY_RUN = "kerasonly"
-EPOCHS = 4
+EPOCHS = 5
 TOL = 0.0006  # three decimals on screen
 
 
@@ -66,7 +66,7 @@ def _blobs(seed, n_train=240, n_val=90, classes=3, features=4):
     import numpy as np
 
     rng = np.random.default_rng(seed)
-    centers = rng.normal(scale=1.6, size=(classes, features))
+    centers = rng.normal(scale=0.9, size=(classes, features))
     def draw(n):
         ids = rng.integers(0, classes, size=n)
         return (centers[ids] + rng.normal(size=(n, features))).astype("float32"), ids
@@ -449,6 +449,38 @@ def test_findings_and_curves(page, server):
         box = chart.bounding_box()
         chart.click(position={"x": box["width"] * 56 / 520, "y": box["height"] / 2})
         wait_matrix(frame, steps[0])
+    assert not page.errors, page.errors
+
+
+def test_live_refresh_keeps_selections(page, server):
+    frame = open_tab(page, server, run=CLEAN_RUN)
+    steps = next(r for r in api_json(server, "runs")["runs"] if r["run"] == CLEAN_RUN)["steps"]
+    wait_matrix(frame, steps[-1])
+    frame.focus("input[aria-label='Epoch']")
+    page.keyboard.press("Home")
+    wait_matrix(frame, steps[0])
+    frame.select_option("select[aria-label='Class for the PR curve']", value="2")
+    frame.wait_for_function("() => document.querySelector('.op-table th[scope=col]').textContent === 'predicted bird'", timeout=20000)
+    frame.focus("input[aria-label='Decision threshold']")
+    page.keyboard.press("Home")
+    for _ in range(40):
+        page.keyboard.press("ArrowRight")
+
+    # TensorBoard's data changes: a new run appears. The tab re-reads /runs (every 30 s, and
+    # when it becomes visible again) and keeps what the user had chosen.
+    def add_run(route):
+        response = route.fetch()
+        body = response.json()
+        body["runs"].append({"run": "zz-new-run", "steps": [], "splits": [], "class_names": [], "has_counts": False})
+        route.fulfill(response=response, body=json.dumps(body))
+
+    page.route(re.compile(r".*/data/plugin/metricsdiag/runs.*"), add_run)
+    frame.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+    frame.wait_for_selector("select[aria-label='Run'] option[value='zz-new-run']", state="attached", timeout=20000)
+    assert frame.eval_on_selector("select[aria-label='Run']", "e => e.value") == CLEAN_RUN
+    assert frame.text_content(".epoch-label").strip().startswith("%d " % steps[0])
+    assert frame.eval_on_selector("select[aria-label='Class for the PR curve']", "e => e.value") == "2"
+    assert read_operating_point(frame)["index"] == 40
     assert not page.errors, page.errors
 
 
