@@ -270,6 +270,30 @@ class App {
     document.addEventListener("visibilitychange", () => {
       if (document.visibilityState === "visible") this.refresh(false);
     });
+    this.followTensorBoardReload();
+  }
+
+  /** Refresh too when the user presses TensorBoard's own reload button (same-origin parent). */
+  followTensorBoardReload() {
+    let parentDoc = null;
+    try {
+      parentDoc = window.parent && window.parent !== window ? window.parent.document : null;
+    } catch (err) {
+      parentDoc = null;
+    }
+    if (!parentDoc) return;
+    const onClick = (evt) => {
+      const target = evt.target;
+      if (target && typeof target.closest === "function" && target.closest(".reload-button")) {
+        setTimeout(() => this.refresh(false), 250);
+      }
+    };
+    try {
+      parentDoc.addEventListener("click", onClick, true);
+      window.addEventListener("pagehide", () => parentDoc.removeEventListener("click", onClick, true));
+    } catch (err) {
+      // Without access to the parent, the 30-second poll still keeps the tab current.
+    }
   }
 
   async refresh(manual) {

@@ -475,7 +475,11 @@ def test_live_refresh_keeps_selections(page, server):
         route.fulfill(response=response, body=json.dumps(body))
 
     page.route(re.compile(r".*/data/plugin/metricsdiag/runs.*"), add_run)
-    frame.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+    reload_button = page.query_selector(".reload-button")
+    if reload_button is not None:
+        reload_button.click()  # TensorBoard's own reload
+    else:
+        frame.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
     frame.wait_for_selector("select[aria-label='Run'] option[value='zz-new-run']", state="attached", timeout=20000)
     assert frame.eval_on_selector("select[aria-label='Run']", "e => e.value") == CLEAN_RUN
     assert frame.text_content(".epoch-label").strip().startswith("%d " % steps[0])
@@ -553,12 +557,21 @@ def test_dark_theme_screenshot(browser, server):
         parent_dark = pg.evaluate("document.body.classList.contains('dark-mode')")
         theme = frame.evaluate("document.documentElement.dataset.theme")
         assert theme == ("dark" if parent_dark else "light")
-        # Follows TensorBoard's dark-mode class on the parent page, live.
-        pg.evaluate("document.body.classList.add('dark-mode')")
+        # Follows TensorBoard's own theme setting, live.
+        menu = pg.query_selector("button[aria-label='Menu for changing light or dark theme']")
+        if menu is not None:
+            menu.click()
+            pg.click("[role=menuitem]:has-text('Dark')")
+        else:
+            pg.evaluate("document.body.classList.add('dark-mode')")
         frame.wait_for_function("() => document.documentElement.dataset.theme === 'dark'", timeout=5000)
         pg.wait_for_timeout(300)
         shot(pg, "tab-dark.png")
-        pg.evaluate("document.body.classList.remove('dark-mode')")
+        if menu is not None:
+            menu.click()
+            pg.click("[role=menuitem]:has-text('Light')")
+        else:
+            pg.evaluate("document.body.classList.remove('dark-mode')")
         frame.wait_for_function("() => document.documentElement.dataset.theme === 'light'", timeout=5000)
         pg.wait_for_timeout(300)
         shot(pg, "tab-light.png")
