@@ -245,6 +245,12 @@ class App {
       )
     );
     this.updatePlayButton();
+    this.showLoading();
+  }
+
+  showLoading() {
+    fill(this.findingsBody, h("p", { class: "muted loading-text", text: "Loading findings\u2026" }));
+    fill(this.curvesBody, h("p", { class: "muted loading-text", text: "Loading training curves\u2026" }));
   }
 
   setStatus(text) {
@@ -411,6 +417,7 @@ class App {
       this.threshold = null;
       this.followLatest = true;
       this.stopPlay();
+      this.showLoading();
     }
     this.updateSplitPicker();
     const prevStep = this.step;
