@@ -133,7 +133,8 @@ THRESHOLD_MIN_DISTANCE = 0.2
 """The best-F1 threshold is "far" from 0.5 when it is at least 0.2 away from it ..."""
 
 THRESHOLD_MIN_F1_GAIN = 0.05
-"""... and its F1 beats the F1 at 0.5 by at least 0.05."""
+"""... and its F1 beats by at least 0.05 both the F1 at 0.5 and the F1 of calling every
+example positive (a threshold of 0 wins F1 on a model that separates nothing)."""
 
 THRESHOLD_MIN_POSITIVES = 5
 """Positive validation examples needed before a threshold is recommended."""
@@ -149,7 +150,9 @@ def _json_safe(value):
     """Copy of ``value`` with NumPy types as Python ones and NaN / infinity as None."""
     if isinstance(value, dict):
         return {str(key): _json_safe(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple, np.ndarray)):
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, (list, tuple)):
         return [_json_safe(item) for item in value]
     if isinstance(value, np.generic):
         value = value.item()
@@ -397,8 +400,9 @@ def _validation_better_throughout(history):
 
 
 def check_accuracy_paradox(history):
-    """Accuracy no better than the majority baseline, or high accuracy hiding a class with very
-    low recall (the fraud case: 98 % accuracy, 12 % fraud recall)."""
+    """Accuracy no better than the majority baseline on imbalanced labels (balanced ones are
+    left to `check_not_learning`), or high accuracy hiding a class with very low recall (the
+    fraud case: 98 % accuracy, 12 % fraud recall)."""
     latest = _latest_confusion(history)
     if latest is None:
         return []
@@ -424,7 +428,9 @@ def check_accuracy_paradox(history):
         "worst_class_support": per_class["support"][worst],
         "num_classes": confusion.shape[0],
     }
-    if accuracy <= baseline + PARADOX_BASELINE_MARGIN:
+    support = per_class["support"]
+    imbalanced = support.max() >= IMBALANCE_RATIO * max(support.min(), 1)
+    if imbalanced and accuracy <= baseline + PARADOX_BASELINE_MARGIN:
         title = "Accuracy is no better than always predicting the majority class"
         detail = (
             "Validation accuracy %.2f %% vs %.2f %% for always predicting the most frequent "
@@ -502,13 +508,14 @@ def check_divergence(history):
     Reports the first bad epoch across all three signs.
     """
     signs = []
+    first_nonfinite = {}  # loss curve -> first epoch with a NaN or infinite value
     for key in DIVERGENCE_LOSS_CURVES:
         curve = _curve(history, key)
-        if curve is None:
-            continue
-        bad = np.nonzero(~np.isfinite(curve[1]))[0]
-        if bad.size:
-            signs.append((int(curve[0][bad[0]]), "nonfinite_loss", {"curve": key}))
+        if curve is not None and not np.all(np.isfinite(curve[1])):
+            first_nonfinite[key] = int(curve[0][np.argmin(np.isfinite(curve[1]))])
+    if first_nonfinite:
+        signs.append((min(first_nonfinite.values()), "nonfinite_loss",
+                      {"first_nonfinite_epoch": first_nonfinite}))
     nonfinite_events = [e for e in history.events if e.get("kind") == "nonfinite_predictions"]
     if nonfinite_events:
         first = min(nonfinite_events, key=lambda e: e.get("step", 0))
@@ -679,7 +686,13 @@ def check_threshold_far_from_default(history):
     default = int(np.argmin(np.abs(thresholds - DEFAULT_THRESHOLD)))
     distance = abs(thresholds[best] - DEFAULT_THRESHOLD)
     gain = best_f1 - f1[default]
-    if distance < THRESHOLD_MIN_DISTANCE or gain < THRESHOLD_MIN_F1_GAIN:
+    total = int(evaluation.confusion.sum())
+    all_positive_f1 = float(metrics.f1_score(positives, total - positives, 0))
+    if (
+        distance < THRESHOLD_MIN_DISTANCE
+        or gain < THRESHOLD_MIN_F1_GAIN
+        or best_f1 < all_positive_f1 + THRESHOLD_MIN_F1_GAIN
+    ):
         return []
     precision, recall = metrics.pr_curve(tp[best], fp[best], positives)
     names = _class_names(history, 2)
@@ -699,6 +712,7 @@ def check_threshold_far_from_default(history):
                 "recall_at_best": recall,
                 "default_threshold": thresholds[default],
                 "f1_at_default": f1[default],
+                "f1_all_positive": all_positive_f1,
                 "positives": positives,
             },
             "Pick the operating threshold on validation data (e.g. %.2f) instead of 0.5."
