@@ -51,11 +51,16 @@ def _parser():
     return parser
 
 
+# Unicode categories printed as escapes: control, format, surrogate, private, unassigned,
+# and the line / paragraph separators.
+UNSAFE_CATEGORIES = ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")
+
+
 def safe_text(value):
     """``value`` as one printable line: control characters (newlines included) escaped."""
     out = []
     for char in str(value):
-        if unicodedata.category(char).startswith("C"):
+        if unicodedata.category(char) in UNSAFE_CATEGORIES:
             code = ord(char)
             out.append("\\x%02x" % code if code < 0x100 else "\\u%04x" % code if code < 0x10000
                        else "\\U%08x" % code)
