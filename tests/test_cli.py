@@ -186,3 +186,17 @@ def test_colour_only_on_a_tty_without_no_color(monkeypatch):
     monkeypatch.setenv("NO_COLOR", "1")
     assert not cli._use_color(_Tty())
     assert "\033[33m" in cli.format_text(hostile_report(), color=True)
+
+
+def test_a_run_that_cannot_be_read_is_reported_not_raised(runs, capsys, tmp_path, monkeypatch):
+    from tb_metricsdiag import reader as reader_lib
+
+    def broken_history(self, run, index=None):
+        raise ValueError("corrupt\nevent file")
+
+    monkeypatch.setattr(reader_lib.Reader, "history", broken_history)
+    logdir = logdir_with(runs, ["healthy"], tmp_path)
+    status, out, err = run_cli(capsys, "report", logdir, "--format", "json")
+    (finding,) = strict_json(out)["runs"][0]["findings"]
+    assert finding["rule"] == "recording_problem" and finding["severity"] == "error"
+    assert "corrupt" in finding["detail"] and status == 1 and "Traceback" not in err
