@@ -8,6 +8,7 @@ import argparse
 import json
 import os
 import sys
+import types
 import unicodedata
 
 from tb_metricsdiag import diagnostics
@@ -188,5 +189,19 @@ def main(argv=None):
     return exit_status(reports, args.fail_on)
 
 
+def console_main():
+    """Console-script entry point: `main`, without importing TensorFlow for a local LOGDIR.
+
+    TensorBoard reads local event files with its own stub when the module
+    ``tensorboard.compat.notf`` exists (its documented no-TensorFlow switch); importing
+    TensorFlow only to read files would add seconds to every CI call. Remote logdirs
+    (``gs://`` and the like) still go through TensorFlow's file systems.
+    """
+    args = sys.argv[1:]
+    if not any("://" in arg for arg in args):
+        sys.modules.setdefault("tensorboard.compat.notf", types.ModuleType("tensorboard.compat.notf"))
+    return main(args)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(console_main())

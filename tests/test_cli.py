@@ -112,6 +112,21 @@ def test_json_report_shape_and_exit_status(runs, capsys):
     assert status == 1  # the diverging, leaky, ... runs have errors
 
 
+def test_console_process_reads_without_tensorflow_and_agrees(runs, capsys):
+    """The console script reads local files with TensorBoard's TF-free stub: same report."""
+    _, in_process, _ = run_cli(capsys, "report", runs.logdir, "--format", "json")
+    code = (
+        "import sys; from tb_metricsdiag import cli; status = cli.console_main(); "
+        "assert 'tensorflow' not in sys.modules, 'TensorFlow was imported'; sys.exit(status)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, "report", runs.logdir, "--format", "json"],
+        capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(__file__)), timeout=120,
+    )
+    assert result.returncode == 1, result.stderr
+    assert strict_json(result.stdout) == strict_json(in_process)
+
+
 def test_healthy_run_passes_even_on_warnings(runs, capsys, tmp_path):
     logdir = logdir_with(runs, ["healthy"], tmp_path)
     status, out, _ = run_cli(capsys, "report", logdir, "--format", "json", "--fail-on", "warning")
