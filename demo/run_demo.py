@@ -13,9 +13,9 @@ diagnosis each one should trigger in the metricsdiag tab:
     legitimate ones. The model reaches ~98% accuracy by calling almost everything legitimate,
     so the fraud recall is near zero. Expected: ``accuracy_paradox``.
 ``overfitting_digits``
-    Handwritten digits with only a small training set and a large network trained for many
-    epochs: the training loss keeps falling while the validation loss turns up after its
-    best epoch. Expected: ``overfitting``.
+    Handwritten digits with a small training set (200 images, some of them mislabelled) and
+    a large network trained for many epochs: the training loss keeps falling towards zero
+    while the validation loss turns up after its best epoch. Expected: ``overfitting``.
 ``leaky_wine``
     Wine cultivars where most validation rows were copied from the training data (a classic
     split bug). The callback gets the training data as ``train_data`` and finds the byte for
@@ -25,8 +25,9 @@ diagnosis each one should trigger in the metricsdiag tab:
     with ``SparseCategoricalCrossentropy(from_logits=False)``: the loss treats the logits as
     probabilities. Expected: ``loss_mismatch``.
 ``not_learning``
-    Wine with shuffled labels: there is nothing to learn, the validation loss does not fall
-    and the accuracy stays at chance level. Expected: ``not_learning``.
+    Wine with shuffled labels: there is nothing to learn, the validation loss stays at the
+    uninformed ln(3) and the accuracy at chance level (the model ends up predicting the
+    majority class). Expected: ``not_learning``.
 
 Usage::
 
@@ -84,13 +85,15 @@ def split(x, y, val_fraction, rng, train_size=None):
 # -- the shared training helper -----------------------------------------------------------
 
 
-def dense_classifier(n_features, hidden, n_outputs, output_activation, learning_rate, loss):
+def dense_classifier(n_features, hidden, n_outputs, output_activation, learning_rate, loss,
+                     output_initializer="glorot_uniform"):
     """A compiled multilayer perceptron: ``hidden`` ReLU layers, then the output layer."""
     import keras
 
     layers = [keras.Input((n_features,))]
     layers += [keras.layers.Dense(units, activation="relu") for units in hidden]
-    layers.append(keras.layers.Dense(n_outputs, activation=output_activation))
+    layers.append(keras.layers.Dense(n_outputs, activation=output_activation,
+                                     kernel_initializer=output_initializer))
     model = keras.Sequential(layers)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=["accuracy"]
@@ -159,12 +162,15 @@ def overfitting_digits(logdir, scale):
 
     data = load_digits()
     rng = np.random.default_rng(SEED)
-    x, y, x_val, y_val = split(data.data, data.target, 0.4, rng, train_size=120)
-    model = dense_classifier(x.shape[1], [256, 256], 10, "softmax", 2e-3,
+    x, y, x_val, y_val = split(data.data, data.target, 0.4, rng, train_size=200)
+    # A small training set in which some digits were mislabelled: the big network memorises
+    # the mistakes, which shows in the validation loss.
+    mislabelled = rng.random(len(y)) < 0.15
+    y = np.where(mislabelled, rng.integers(0, 10, size=len(y)), y)
+    model = dense_classifier(x.shape[1], [512, 512], 10, "softmax", 2e-3,
                              "sparse_categorical_crossentropy")
     return train(logdir, "overfitting_digits", model, (x, y, x_val, y_val),
-                 epochs=scaled(50, scale), batch_size=16,
-                 class_names=[str(d) for d in range(10)])
+                 epochs=scaled(50, scale), class_names=[str(d) for d in range(10)])
 
 
 def leaky_wine(logdir, scale):
@@ -205,10 +211,12 @@ def not_learning(logdir, scale):
     rng = np.random.default_rng(SEED)
     labels = rng.permutation(data.target)  # the bug: labels no longer belong to their rows
     x, y, x_val, y_val = split(data.data, labels, 0.3, rng)
+    # A zero-initialised output layer starts at the uninformed loss, ln(3): any fall below it
+    # would be learning, and there is nothing to learn.
     model = dense_classifier(x.shape[1], [8], 3, "softmax", 1e-3,
-                             "sparse_categorical_crossentropy")
+                             "sparse_categorical_crossentropy", output_initializer="zeros")
     return train(logdir, "not_learning", model, (x, y, x_val, y_val),
-                 epochs=scaled(15, scale), batch_size=16, class_names=list(data.target_names))
+                 epochs=scaled(15, scale), class_names=list(data.target_names))
 
 
 SCENARIOS = [
