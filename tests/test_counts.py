@@ -1,0 +1,200 @@
+"""The NumPy core against scikit-learn and brute force, including ties and boundary scores."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn import metrics as skm
+
+from tb_metricsdiag import counts, labels, metrics
+
+
+def _brute_force_counts(y_true, scores, thresholds):
+    reached = scores[:, :, None] >= thresholds[None, None, :]  # [n, C, T]
+    positive = (y_true[:, None] == np.arange(scores.shape[1])[None, :])[:, :, None]
+    return (reached & positive).sum(axis=0), (reached & ~positive).sum(axis=0)
+
+
+def _random_case(seed, n, num_classes, dtype=np.float32):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, num_classes, size=n)
+    logits = rng.normal(size=(n, num_classes)) + 2 * np.eye(num_classes)[y]
+    scores = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    return y, scores.astype(dtype)
+
+
+@pytest.mark.parametrize("num_classes", [2, 3, 10])
+def test_confusion_matrix_equals_sklearn(num_classes):
+    y, scores = _random_case(num_classes, 2000, num_classes)
+    predicted = scores.argmax(axis=1)
+    np.testing.assert_array_equal(
+        counts.confusion_matrix(y, predicted, num_classes),
+        skm.confusion_matrix(y, predicted, labels=range(num_classes)),
+    )
+
+
+@pytest.mark.parametrize("thresholds", [
+    counts.default_thresholds(),
+    counts.default_thresholds(11),
+    np.array([0.0, 0.1, 0.35, 0.5, 0.9, 0.999]),  # irregular grid: binary search path
+    np.linspace(-1, 2, 31),  # evenly spaced beyond [0, 1]
+])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_threshold_counts_are_exact_including_scores_on_thresholds(thresholds, dtype):
+    y, scores = _random_case(1, 3000, 4, dtype)
+    # Put scores exactly on (and one ulp around) threshold values: the boundary cases.
+    on_grid = thresholds[np.random.default_rng(2).integers(0, thresholds.size, 600)].astype(dtype)
+    scores[:600, 0] = on_grid
+    scores[600:1200, 1] = np.nextafter(on_grid, dtype(-np.inf))
+    scores[1200:1800, 2] = np.nextafter(on_grid, dtype(np.inf))
+    tp, fp = counts.threshold_counts(y, scores, thresholds)
+    expected_tp, expected_fp = _brute_force_counts(y, scores, thresholds)
+    np.testing.assert_array_equal(tp, expected_tp)
+    np.testing.assert_array_equal(fp, expected_fp)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(1, 60),
+    st.integers(2, 5),
+    st.integers(0, 2**32 - 1),
+    st.sampled_from([3, 5, 201]),
+)
+def test_counts_and_ap_property(n, num_classes, seed, num_thresholds):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, num_classes, size=n)
+    # Coarse scores make ties between examples and with thresholds common.
+    scores = np.round(rng.random((n, num_classes)), 1).astype(np.float32)
+    thresholds = counts.default_thresholds(num_thresholds)
+    tp, fp = counts.threshold_counts(y, scores, thresholds)
+    expected_tp, expected_fp = _brute_force_counts(y, scores, thresholds)
+    np.testing.assert_array_equal(tp, expected_tp)
+    np.testing.assert_array_equal(fp, expected_fp)
+    ap = counts.average_precision(y, scores)
+    for k in range(num_classes):
+        if (y == k).any():
+            assert ap[k] == pytest.approx(skm.average_precision_score(y == k, scores[:, k]), abs=1e-12)
+        else:
+            assert np.isnan(ap[k])
+
+
+def test_average_precision_field_notes_example():
+    # scikit-learn's documented example: AP 0.8333, not the trapezoidal 0.7917.
+    y = np.array([0, 0, 1, 1])
+    s = np.array([0.1, 0.4, 0.35, 0.8])
+    ap = counts.average_precision(y, np.stack([1 - s, s], axis=1))
+    assert ap[1] == pytest.approx(0.8333333333333333)
+
+
+def test_accumulating_batches_equals_counting_once():
+    y, scores = _random_case(5, 1000, 3)
+    predicted = scores.argmax(axis=1)
+    whole = counts.ClassificationCounts(3, counts.default_thresholds())
+    whole.update(y, scores, predicted)
+    batched = counts.ClassificationCounts(3, counts.default_thresholds())
+    for start in range(0, 1000, 128):
+        part = slice(start, start + 128)
+        batched.update(y[part], scores[part], predicted[part])
+    np.testing.assert_array_equal(whole.confusion, batched.confusion)
+    np.testing.assert_array_equal(whole.tp, batched.tp)
+    np.testing.assert_array_equal(whole.fp, batched.fp)
+    np.testing.assert_array_equal(whole.average_precision(), batched.average_precision())
+
+
+def test_nonfinite_rows_are_left_out_and_counted():
+    y, scores = _random_case(6, 100, 3)
+    scores[[3, 50]] = np.nan
+    scores[7, 1] = np.inf
+    result = counts.ClassificationCounts(3, counts.default_thresholds())
+    _, predicted = labels.scores_and_predictions(scores, from_logits=False)
+    result.update(y, scores, predicted)
+    assert result.invalid == 3 and result.count == 97
+    keep = np.ones(100, bool)
+    keep[[3, 7, 50]] = False
+    np.testing.assert_array_equal(
+        result.confusion, skm.confusion_matrix(y[keep], scores[keep].argmax(1), labels=range(3))
+    )
+
+
+@pytest.mark.parametrize("bad, message", [
+    ([0.5, 0.2], "ascending"),
+    ([0.1, np.nan], "finite"),
+    ([], "non-empty"),
+])
+def test_bad_thresholds_are_rejected(bad, message):
+    with pytest.raises(ValueError, match=message):
+        counts.validate_thresholds(bad)
+
+
+def test_out_of_range_ids_are_rejected():
+    with pytest.raises(ValueError, match=r"outside \[0, 3\)"):
+        counts.confusion_matrix([0, 3], [0, 1], 3)
+
+
+def test_metrics_match_sklearn_with_undefined_ratios():
+    y = np.array([0, 0, 1, 1, 2, 2, 0])
+    predicted = np.array([0, 1, 1, 1, 1, 1, 0])  # class 2 never predicted; class 3 never occurs
+    confusion = counts.confusion_matrix(y, predicted, 4)
+    per_class = metrics.per_class_metrics(confusion)
+    p, r, f, s = skm.precision_recall_fscore_support(
+        y, predicted, labels=range(4), zero_division=np.nan
+    )
+    np.testing.assert_array_equal(per_class["support"], s)
+    np.testing.assert_allclose(per_class["precision"], p, equal_nan=True)
+    np.testing.assert_allclose(per_class["recall"], r, equal_nan=True)
+    np.testing.assert_allclose(per_class["f1"], f, equal_nan=True)
+    assert metrics.accuracy(confusion) == pytest.approx(skm.accuracy_score(y, predicted))
+    assert metrics.balanced_accuracy(confusion[:3, :3]) == pytest.approx(
+        skm.balanced_accuracy_score(y, predicted)
+    )
+    for by in metrics.NORMALIZATIONS:
+        np.testing.assert_allclose(
+            np.nan_to_num(metrics.normalize_confusion(confusion[:3, :3], by)),
+            skm.confusion_matrix(y, predicted, normalize=by),
+        )
+
+
+def test_majority_baseline_is_the_accuracy_paradox_figure():
+    y = np.array([0] * 9 + [1])
+    confusion = counts.confusion_matrix(y, np.zeros(10, int), 2)
+    assert metrics.majority_baseline_accuracy(confusion) == pytest.approx(0.9)
+    assert metrics.accuracy(confusion) == pytest.approx(0.9)
+    assert metrics.balanced_accuracy(confusion) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("raw, output_width, expected_format, expected_ids", [
+    ([0, 2, 1], 3, labels.SPARSE, [0, 2, 1]),
+    ([[0], [2]], 3, labels.SPARSE, [0, 2]),
+    ([[0, 0, 1], [1, 0, 0]], 3, labels.ONE_HOT, [2, 0]),
+    ([0.0, 1.0, 1.0], 1, labels.BINARY, [0, 1, 1]),
+])
+def test_label_formats(raw, output_width, expected_format, expected_ids):
+    fmt = labels.detect_label_format(np.array(raw), output_width)
+    assert fmt == expected_format
+    ids = labels.class_ids(np.array(raw), fmt, labels.num_classes_from_output_width(output_width))
+    np.testing.assert_array_equal(ids, expected_ids)
+
+
+@pytest.mark.parametrize("raw, output_width, message", [
+    ([0, 3], 3, r"class ids in \[0, 3\)"),
+    ([0.5, 1.0], 1, "whole class ids"),
+    ([0, np.nan], 3, "NaN"),
+    ([[0, 0, 0]], 3, "no positive entry"),
+    ([[0, 1]], 3, "do not fit"),
+])
+def test_bad_labels_are_rejected_clearly(raw, output_width, message):
+    with pytest.raises(ValueError, match=message):
+        array = np.array(raw)
+        fmt = labels.detect_label_format(array, output_width)
+        labels.class_ids(array, fmt, labels.num_classes_from_output_width(output_width))
+
+
+def test_logits_become_probabilities():
+    logits = np.array([[2.0, -1.0, 0.5], [-1000.0, 1000.0, 0.0]], dtype=np.float32)
+    scores, predicted = labels.scores_and_predictions(logits, from_logits=True)
+    e = np.exp(logits[0] - logits[0].max())
+    np.testing.assert_allclose(scores[0], e / e.sum(), rtol=1e-6)
+    np.testing.assert_array_equal(predicted, [0, 1])
+    single, predicted = labels.scores_and_predictions(np.array([[0.0], [-800.0], [3.0]]), True)
+    np.testing.assert_allclose(single[:, 1], [0.5, 0.0, 1 / (1 + np.exp(-3.0))])
+    np.testing.assert_array_equal(predicted, [1, 0, 1])  # p >= 0.5 predicts the positive class

@@ -1,0 +1,75 @@
+"""The public writers in a custom tf.GradientTape loop, at arbitrary steps."""
+
+import json
+
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from conftest import read_events
+from tb_metricsdiag import metadata
+
+
+def test_gradient_tape_loop_writes_the_same_data(tmp_path):
+    import keras
+    import tensorflow as tf
+
+    from tb_metricsdiag import summary
+
+    keras.utils.set_random_seed(3)
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(256, 5)).astype(np.float32)
+    y = (x[:, 0] - x[:, 1] > 0).astype(np.int64) + (x[:, 2] > 1)
+    model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(3)])
+    optimizer = keras.optimizers.SGD(0.1)
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    writer = tf.summary.create_file_writer(str(tmp_path))
+    thresholds = np.array([0.0, 0.25, 0.5, 0.75, 0.9])
+    expected = {}
+    with writer.as_default():
+        for step in (10, 20, 30):  # steps need not be epochs
+            with tf.GradientTape() as tape:
+                loss = loss_fn(y, model(x, training=True))
+            grads = tape.gradient(loss, model.trainable_variables)
+            optimizer.apply_gradients(zip(grads, model.trainable_variables))
+            logits = model(x, training=False)
+            assert summary.write_evaluation(
+                y, logits, step=step, class_names=["a", "b", "c"], thresholds=thresholds,
+                from_logits=True,
+            )
+            summary.write_logs({"loss": loss, "note": "not a number"}, step=step)
+            expected[step] = (tf.nn.softmax(logits).numpy(), float(loss))
+    writer.flush()
+
+    events = read_events(str(tmp_path))
+    confusion_tag = metadata.split_tag("validation", metadata.KIND_CONFUSION)
+    counts_tag = metadata.split_tag("validation", metadata.KIND_THRESHOLD_COUNTS)
+    assert sorted(events[confusion_tag]) == [10, 20, 30]
+    assert metadata.scalar_tag("note") not in events
+    for step, (probabilities, loss) in expected.items():
+        predicted = probabilities.argmax(axis=1)
+        np.testing.assert_array_equal(
+            events[confusion_tag][step][0], skm.confusion_matrix(y, predicted, labels=range(3))
+        )
+        stored, content = events[counts_tag][step]
+        assert json.loads(content)["thresholds"] == thresholds.tolist()
+        for k in range(3):
+            reached = probabilities[:, k][:, None] >= thresholds[None, :]
+            np.testing.assert_array_equal(stored[k, 0], (reached & (y == k)[:, None]).sum(0))
+        assert float(events[metadata.scalar_tag("loss")][step][0]) == pytest.approx(loss, rel=1e-6)
+
+
+def test_writers_reject_mismatched_class_names(tmp_path):
+    import tensorflow as tf
+
+    from tb_metricsdiag import summary
+
+    with tf.summary.create_file_writer(str(tmp_path)).as_default():
+        with pytest.raises(ValueError, match="class_names has 2 names but the data has 3"):
+            summary.write_evaluation([0, 1, 2], np.eye(3), step=0, class_names=["a", "b"])
+
+
+def test_writers_without_default_writer_write_nothing():
+    from tb_metricsdiag import summary
+
+    assert not summary.write_confusion_matrix(np.eye(2, dtype=int), step=0)
