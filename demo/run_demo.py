@@ -44,6 +44,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -58,6 +59,31 @@ except ImportError:  # run from a source checkout without installing: use the ch
 SEED = 1234
 DEFAULT_LOGDIR = "demo-runs"
 DEFAULT_PORT = 6006
+
+
+def import_keras_quietly():
+    """Import Keras (and TensorFlow) and run a first op with native stderr captured.
+
+    TensorFlow's C++ start-up messages (oneDNN, CUDA probing) ignore TF_CPP_MIN_LOG_LEVEL in
+    recent releases; they are swallowed here, and shown only if the import fails.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import keras
+
+            keras.ops.convert_to_tensor(np.zeros(1))  # device set-up logs here
+        except BaseException:
+            os.dup2(saved, 2)
+            captured.seek(0)
+            sys.stderr.write(captured.read().decode("utf-8", "replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+    return keras
 
 
 # -- data ---------------------------------------------------------------------------------
@@ -252,7 +278,7 @@ def main(argv=None):
                         help="do not start TensorBoard; print the command instead")
     args = parser.parse_args(argv)
 
-    import keras
+    keras = import_keras_quietly()
 
     scale = 0.5 if args.quick else 1.0
     os.makedirs(args.logdir, exist_ok=True)
