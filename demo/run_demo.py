@@ -288,18 +288,21 @@ def main(argv=None):
     for number, scenario in enumerate(SCENARIOS, 1):
         keras.utils.set_random_seed(SEED)
         began = time.perf_counter()
+        print("[%d/%d] %-24s" % (number, len(SCENARIOS), scenario.__name__), end="", flush=True)
         logs = scenario(args.logdir, scale)
-        print("[%d/%d] %-24s %5.1fs  loss %.3f  val_loss %.3f  val_accuracy %.3f" % (
-            number, len(SCENARIOS), scenario.__name__, time.perf_counter() - began,
-            logs.get("loss", float("nan")), logs.get("val_loss", float("nan")),
-            logs.get("val_accuracy", float("nan"))), flush=True)
+        print(" %5.1fs  loss %.3f  val_loss %.3f  val_accuracy %.3f" % (
+            time.perf_counter() - began, logs.get("loss", float("nan")),
+            logs.get("val_loss", float("nan")), logs.get("val_accuracy", float("nan"))),
+            flush=True)
     print("All scenarios trained in %.1fs." % (time.perf_counter() - start), flush=True)
 
     command = tensorboard_command(args.logdir, args.port)
     url = "http://localhost:%d/#metricsdiag" % args.port
     if args.no_serve:
         print("To look at the runs, start TensorBoard and open %s :" % url)
-        print("  " + shlex.join(["tensorboard", "--logdir", args.logdir, "--port", str(args.port)]))
+        print("  " + shlex.join(command))
+        print("(or, with this Python's environment active: %s)" % shlex.join(
+            ["tensorboard", "--logdir", args.logdir, "--port", str(args.port)]))
         return 0
     print("Starting TensorBoard: open %s (Ctrl+C to stop)" % url, flush=True)
     try:

@@ -53,7 +53,7 @@ def test_demo_prints_progress_and_the_tensorboard_command(demo_logdir):
     logdir, stdout = demo_logdir
     for run in EXPECTED:
         assert run in stdout
-    assert "tensorboard --logdir %s" % logdir in stdout
+    assert "-m tensorboard.main --logdir %s" % logdir in stdout
     assert "#metricsdiag" in stdout
 
 
