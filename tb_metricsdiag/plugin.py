@@ -1,8 +1,225 @@
-"""Placeholder TensorBoard loader until the backend lands (issue 3)."""
+"""The TensorBoard plugin: HTTP routes under ``/data/plugin/metricsdiag``. No TensorFlow.
 
+Each JSON route parses and checks its query parameters, reads through `reader.Reader` over the
+data provider TensorBoard hands in (the Rust data server or the Python loader alike), and
+answers with the document `views` builds, as strict JSON. Errors are JSON too,
+``{"error": message}``:
+
+- 400: a missing or malformed parameter (no ``run``, a non-integer ``step``, an unknown
+  ``split``, a ``class`` out of range, ``min_recall`` / ``min_precision`` outside [0, 1]);
+- 404: an unknown run, split or step, or a route or static file that does not exist;
+- 422: the run exists but its stored data cannot be read (malformed, or written by a newer
+  tb-metricsdiag). Only that run is affected: ``/runs`` lists it with an ``error`` key.
+
+Nothing is cached here: every request reads the provider, which already holds the data, so
+the answers follow a training run as it writes new epochs.
+"""
+
+import functools
+import importlib
+import json
+import re
+
+from tensorboard import errors
+from tensorboard import plugin_util
+from tensorboard.backend import http_util
 from tensorboard.plugins import base_plugin
+from werkzeug import wrappers
+
+from tb_metricsdiag import metadata
+from tb_metricsdiag import reader as reader_lib
+from tb_metricsdiag import static_files
+from tb_metricsdiag import views
+
+ROUTE_PREFIX = "/data/plugin/%s/" % metadata.PLUGIN_NAME
+TAB_NAME = "Metrics Diagnostics"
+UNREADABLE_DATA = 422
+JSON = "application/json"
+
+_INTEGER = re.compile(r"-?[0-9]+")
 
 
 class MetricsDiagLoader(base_plugin.TBLoader):
+    """Loads `MetricsDiagPlugin`; makes TensorBoard keep every step of metricsdiag data."""
+
+    def fix_flags(self, flags):
+        """Keep all samples of the plugin unless the user chose ``--samples_per_plugin``.
+
+        TensorBoard's default keeps 10 (Python loader) or 100 (Rust server) points per
+        series of an unknown plugin, which would silently drop epochs.
+        """
+        samples_per_plugin = getattr(flags, "samples_per_plugin", None)
+        if samples_per_plugin is None:
+            samples_per_plugin = {}
+            flags.samples_per_plugin = samples_per_plugin
+        samples_per_plugin.setdefault(metadata.PLUGIN_NAME, 0)
+
     def load(self, context):
+        return MetricsDiagPlugin(context)
+
+
+def _json_route(handler):
+    """Wrap ``handler(self, request) -> dict`` into a WSGI app answering strict JSON."""
+
+    @functools.wraps(handler)
+    @wrappers.Request.application
+    def route(self, request):
+        try:
+            body, code = handler(self, request), 200
+        except errors.PublicError as error:
+            body, code = {"error": str(error)}, error.http_code
+        except metadata.FormatError as error:
+            body, code = {"error": "unreadable metricsdiag data: %s" % error}, UNREADABLE_DATA
+        return http_util.Respond(request, json.dumps(body, allow_nan=False), JSON, code=code)
+
+    return route
+
+
+class MetricsDiagPlugin(base_plugin.TBPlugin):
+    """Confusion matrices, PR trade-offs, curves and diagnoses of classifier training runs."""
+
+    plugin_name = metadata.PLUGIN_NAME
+
+    def __init__(self, context):
+        self._data_provider = context.data_provider
+        self._static_root = static_files.frontend_dir()
+
+    def get_plugin_apps(self):
+        return {
+            "/runs": self._serve_runs,
+            "/confusion": self._serve_confusion,
+            "/pr": self._serve_pr,
+            "/curves": self._serve_curves,
+            "/diagnostics": self._serve_diagnostics,
+            "/index.js": self._serve_static,
+            "/*": self._serve_static,
+        }
+
+    def is_active(self):
+        return False  # TensorBoard activates the tab from data_plugin_names()
+
+    def data_plugin_names(self):
+        return (metadata.PLUGIN_NAME,)
+
+    def frontend_metadata(self):
+        return base_plugin.FrontendMetadata(es_module_path="/index.js", tab_name=TAB_NAME)
+
+    def _reader(self, request):
+        return reader_lib.Reader(
+            self._data_provider,
+            plugin_util.context(request.environ),
+            plugin_util.experiment_id(request.environ),
+        )
+
+    @_json_route
+    def _serve_runs(self, request):
+        reader = self._reader(request)
+        entries = []
+        for index in reader.list_runs().values():
+            steps, error = [], None
+            if index.splits:
+                try:
+                    steps = reader.steps(index.run, index.splits[0])
+                except metadata.FormatError as format_error:
+                    error = "unreadable metricsdiag data: %s" % format_error
+            entries.append(views.run_entry(index, steps, error))
+        return views.runs_view(entries)
+
+    @_json_route
+    def _serve_confusion(self, request):
+        run, split, step = _run(request), _split(request), _optional_int(request, "step")
+        evaluation = self._reader(request).evaluation(run, split, step)
+        return views.confusion_view(run, evaluation)
+
+    @_json_route
+    def _serve_pr(self, request):
+        run, split, step = _run(request), _split(request), _optional_int(request, "step")
+        requested_class = _optional_int(request, "class")
+        min_recall = _fraction(request, "min_recall")
+        min_precision = _fraction(request, "min_precision")
+        evaluation = self._reader(request).evaluation(run, split, step)
+        if evaluation.tp is None:
+            raise errors.NotFoundError(
+                "run %r has no threshold counts for %r at step %d" % (run, split, evaluation.step)
+            )
+        num_classes = evaluation.confusion.shape[0]
+        if requested_class is None:
+            class_index = 1 if num_classes == 2 else 0
+        elif 0 <= requested_class < num_classes:
+            class_index = requested_class
+        else:
+            raise errors.InvalidArgumentError(
+                "class must be an index in [0, %d), got %d" % (num_classes, requested_class)
+            )
+        return views.pr_view(run, evaluation, class_index, min_recall, min_precision)
+
+    @_json_route
+    def _serve_curves(self, request):
+        run = _run(request)
+        return views.curves_view(run, self._reader(request).history(run))
+
+    @_json_route
+    def _serve_diagnostics(self, request):
+        run = _run(request)
+        return views.diagnostics_view(run, _diagnose(self._reader(request).history(run)))
+
+    @wrappers.Request.application
+    def _serve_static(self, request):
+        found = None
+        if request.path.startswith(ROUTE_PREFIX):
+            found = static_files.resolve(self._static_root, request.path[len(ROUTE_PREFIX):])
+        if found is None:
+            body = json.dumps({"error": "no such file: %s" % request.path})
+            return http_util.Respond(request, body, JSON, code=404)
+        path, content_type = found
+        with open(path, "rb") as handle:
+            return http_util.Respond(request, handle.read(), content_type)
+
+
+def _diagnose(history):
+    """Findings of the diagnostics engine, or none while that module is not installed."""
+    try:
+        diagnostics = importlib.import_module("tb_metricsdiag.diagnostics")
+    except ModuleNotFoundError as error:
+        if error.name != "tb_metricsdiag.diagnostics":
+            raise
+        return []
+    return diagnostics.diagnose(history)
+
+
+def _run(request):
+    run = request.args.get("run")
+    if not run:
+        raise errors.InvalidArgumentError("the 'run' parameter is required")
+    return run
+
+
+def _split(request):
+    split = request.args.get("split", "validation")
+    if split not in metadata.SPLITS:
+        raise errors.InvalidArgumentError(
+            "split must be one of %s, got %r" % (", ".join(metadata.SPLITS), split)
+        )
+    return split
+
+
+def _optional_int(request, name):
+    value = request.args.get(name)
+    if value is None or value == "":
         return None
+    if not _INTEGER.fullmatch(value):
+        raise errors.InvalidArgumentError("%s must be an integer, got %r" % (name, value))
+    return int(value)
+
+
+def _fraction(request, name):
+    value = request.args.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        number = None
+    if number is None or not 0 <= number <= 1:
+        raise errors.InvalidArgumentError("%s must be a number in [0, 1], got %r" % (name, value))
+    return number
