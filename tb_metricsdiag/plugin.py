@@ -16,7 +16,6 @@ the answers follow a training run as it writes new epochs.
 """
 
 import functools
-import importlib
 import json
 import re
 
@@ -26,6 +25,7 @@ from tensorboard.backend import http_util
 from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
+from tb_metricsdiag import diagnostics
 from tb_metricsdiag import metadata
 from tb_metricsdiag import reader as reader_lib
 from tb_metricsdiag import static_files
@@ -161,7 +161,7 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
     @_json_route
     def _serve_diagnostics(self, request):
         run = _run(request)
-        return views.diagnostics_view(run, _diagnose(self._reader(request).history(run)))
+        return views.diagnostics_view(run, diagnostics.diagnose(self._reader(request).history(run)))
 
     @wrappers.Request.application
     def _serve_static(self, request):
@@ -174,17 +174,6 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
         path, content_type = found
         with open(path, "rb") as handle:
             return http_util.Respond(request, handle.read(), content_type)
-
-
-def _diagnose(history):
-    """Findings of the diagnostics engine, or none while that module is not installed."""
-    try:
-        diagnostics = importlib.import_module("tb_metricsdiag.diagnostics")
-    except ModuleNotFoundError as error:
-        if error.name != "tb_metricsdiag.diagnostics":
-            raise
-        return []
-    return diagnostics.diagnose(history)
 
 
 def _run(request):
