@@ -674,6 +674,22 @@ class App {
       item.append(dl);
     }
     if (f.suggestion) item.append(h("p", { class: "suggestion" }, h("strong", { text: "Suggestion: " }), f.suggestion));
+    const prLink = this.findingClass(evidence);
+    if (prLink !== null && this.runInfo && this.runInfo.has_counts !== false && this.steps.length) {
+      const thr = f.evidence.best_threshold;
+      item.append(
+        h("button", {
+          type: "button",
+          class: "btn small",
+          text: isNum(thr) ? `Show threshold ${fmt(thr)} on the PR curve` : "Show this class on the PR curve",
+          onclick: (evt) => {
+            evt.stopPropagation();
+            this.showOnPR(prLink, thr, f.step);
+          },
+        }),
+        " "
+      );
+    }
     if (hasStep) {
       const btn = h("button", {
         type: "button",
@@ -692,6 +708,36 @@ class App {
       });
     }
     return item;
+  }
+
+  /** The class index a finding's evidence names, if any. */
+  findingClass(evidence) {
+    const names = (this.runInfo && this.runInfo.class_names) || [];
+    const ev = Object.fromEntries(evidence);
+    for (const key of ["class_index", "worst_class_index"]) {
+      if (Number.isInteger(ev[key]) && ev[key] >= 0 && ev[key] < names.length) return ev[key];
+    }
+    for (const key of ["positive_class", "worst_class", "class"]) {
+      if (typeof ev[key] === "string" && names.includes(ev[key])) return names.indexOf(ev[key]);
+    }
+    return null;
+  }
+
+  async showOnPR(classIdx, threshold, step) {
+    this.stopPlay();
+    this.prClass = classIdx;
+    this.threshold = isNum(threshold) ? threshold : null;
+    const steps = this.steps;
+    if (isNum(step) && steps.length && nearest(steps, step) !== this.step) {
+      this.step = nearest(steps, step);
+      this.followLatest = this.step === steps[steps.length - 1];
+      this.updateEpochControls();
+      this.markCurrentEpoch();
+      await Promise.all([this.loadConfusion(), this.loadPR()]);
+    } else {
+      await this.loadPR();
+    }
+    this.prSection.scrollIntoView({ behavior: "smooth", block: "start" });
   }
 
   // ----- rendering: confusion -------------------------------------------------------------
