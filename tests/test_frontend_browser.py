@@ -452,6 +452,31 @@ def test_findings_and_curves(page, server):
     assert not page.errors, page.errors
 
 
+def test_finding_naming_a_class_links_to_its_pr_curve(page, server):
+    steps = next(r for r in api_json(server, "runs")["runs"] if r["run"] == CLEAN_RUN)["steps"]
+    finding = {
+        "rule": "threshold_far_from_default", "severity": "info", "title": "A better threshold",
+        "detail": "d", "step": steps[0], "suggestion": "s",
+        "evidence": {"positive_class": "bird", "best_threshold": 0.3},
+    }
+    page.route(
+        re.compile(r".*/data/plugin/metricsdiag/diagnostics.*"),
+        lambda route: route.fulfill(
+            status=200, content_type="application/json", body=json.dumps({"run": CLEAN_RUN, "findings": [finding]})
+        ),
+    )
+    frame = open_tab(page, server, run=CLEAN_RUN)
+    wait_matrix(frame, steps[-1])
+    frame.click("button:has-text('Show threshold 0.300 on the PR curve')")
+    wait_matrix(frame, steps[0])
+    frame.wait_for_function("() => document.querySelector('.op-table th[scope=col]').textContent === 'predicted bird'", timeout=20000)
+    pr = api_json(server, "pr", run=CLEAN_RUN, split="validation", step=steps[0], **{"class": 2})
+    op = read_operating_point(frame)
+    assert op["index"] == min(range(len(pr["thresholds"])), key=lambda i: abs(pr["thresholds"][i] - 0.3))
+    assert_operating_point(op, pr)
+    assert not page.errors, page.errors
+
+
 def test_live_refresh_keeps_selections(page, server):
     frame = open_tab(page, server, run=CLEAN_RUN)
     steps = next(r for r in api_json(server, "runs")["runs"] if r["run"] == CLEAN_RUN)["steps"]
