@@ -994,8 +994,16 @@ class App {
       class: "caption",
       text: `Class \u201c${className}\u201d vs rest \u00b7 ${fmtInt(pr.positives)} positives, ${fmtInt(pr.negatives)} negatives \u00b7 ${this.split}, epoch ${pr.step ?? this.step} \u00b7 ${T} stored thresholds`,
     });
+    // Rebuilding the panel must not drop keyboard focus (e.g. after typing a recall target).
+    const active = document.activeElement;
+    const focusedId = active && active !== document.body && this.prBody.contains(active) ? active.id : null;
+    this.chart.svg.setAttribute("id", this.ids.thr + "-chart");
     fill(this.prBody, h("div", { class: "pr-layout" }, h("div", { class: "pr-plot" }, this.chart.svg, legend, info), side));
     this.setThresholdIndex(idx, false);
+    if (focusedId) {
+      const again = document.getElementById(focusedId);
+      if (again) again.focus({ preventScroll: true });
+    }
   }
 
   setThresholdIndex(i, byUser) {

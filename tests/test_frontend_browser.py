@@ -406,6 +406,8 @@ def test_threshold_updates_precision_recall_and_counts(page, server):
     frame.press("input[aria-label='Threshold for recall \u2265']", "Enter")
     target = api_json(server, "pr", run=CLEAN_RUN, split="validation", step=steps[-1], min_recall="0.9", **{"class": 1})
     frame.wait_for_selector(".target-result, .warn-text", timeout=20000)
+    # The panel was rebuilt with the answer; keyboard focus stays in the input.
+    assert frame.evaluate("document.activeElement.getAttribute('aria-label')") == "Threshold for recall \u2265"
     if target["at_recall"]:
         text = frame.text_content(".target-result")
         assert ("threshold %.3f" % target["at_recall"]["threshold"]) in text
