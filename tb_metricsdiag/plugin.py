@@ -36,7 +36,9 @@ TAB_NAME = "Metrics Diagnostics"
 UNREADABLE_DATA = 422
 JSON = "application/json"
 
-_INTEGER = re.compile(r"-?[0-9]+")
+# At most 18 digits: every such number fits an int64 step, and Python never has to convert a
+# huge decimal string (which raises ValueError past 4,300 digits).
+_INTEGER = re.compile(r"-?[0-9]{1,18}")
 
 
 class MetricsDiagLoader(base_plugin.TBLoader):
@@ -138,6 +140,8 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
         min_recall = _fraction(request, "min_recall")
         min_precision = _fraction(request, "min_precision")
         evaluation = self._reader(request).evaluation(run, split, step)
+        if evaluation.counts_problem is not None:
+            raise metadata.FormatError(evaluation.counts_problem)
         if evaluation.tp is None:
             raise errors.NotFoundError(
                 "run %r has no threshold counts for %r at step %d" % (run, split, evaluation.step)
@@ -198,7 +202,7 @@ def _split(request):
     split = request.args.get("split", "validation")
     if split not in metadata.SPLITS:
         raise errors.InvalidArgumentError(
-            "split must be one of %s, got %r" % (", ".join(metadata.SPLITS), split)
+            "split must be one of %s, got %r" % (", ".join(metadata.SPLITS), _shorten(split))
         )
     return split
 
@@ -208,7 +212,9 @@ def _optional_int(request, name):
     if value is None or value == "":
         return None
     if not _INTEGER.fullmatch(value):
-        raise errors.InvalidArgumentError("%s must be an integer, got %r" % (name, value))
+        raise errors.InvalidArgumentError(
+            "%s must be an integer of at most 18 digits, got %r" % (name, _shorten(value))
+        )
     return int(value)
 
 
@@ -221,5 +227,12 @@ def _fraction(request, name):
     except ValueError:
         number = None
     if number is None or not 0 <= number <= 1:
-        raise errors.InvalidArgumentError("%s must be a number in [0, 1], got %r" % (name, value))
+        raise errors.InvalidArgumentError(
+            "%s must be a number in [0, 1], got %r" % (name, _shorten(value))
+        )
     return number
+
+
+def _shorten(value, limit=100):
+    """``value`` cut to ``limit`` characters for an error message."""
+    return value if len(value) <= limit else value[:limit] + "..."
