@@ -116,14 +116,13 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
     @_json_route
     def _serve_runs(self, request):
         reader = self._reader(request)
+        indexes = list(reader.list_runs().values())
+        steps_by_run = reader.steps_by_run(indexes)
         entries = []
-        for index in reader.list_runs().values():
-            steps, error = [], None
-            if index.splits:
-                try:
-                    steps = reader.steps(index.run, index.splits[0])
-                except metadata.FormatError as format_error:
-                    error = "unreadable metricsdiag data: %s" % format_error
+        for index in indexes:
+            steps, error = steps_by_run.get(index.run, []), None
+            if isinstance(steps, metadata.FormatError):
+                steps, error = [], "unreadable metricsdiag data: %s" % steps
             entries.append(views.run_entry(index, steps, error))
         return views.runs_view(entries)
 

@@ -668,7 +668,7 @@ def _check_many_runs(tmp_path, count, budget_s):
 
     def sweep():
         _get(client, "/runs", {})
-        for name in names[:: max(1, count // 200)]:
+        for name in names[:: max(1, count // 20)]:
             _get(client, "/confusion", {"run": name})
             _get(client, "/diagnostics", {"run": name})
 
