@@ -346,7 +346,7 @@ def test_repeated_parameters_use_the_first(client):
     "run=good;step=1", "run=good&step=1&" + "junk=" + "j" * 200000,
     "&".join("k%d=v" % i for i in range(5000)) + "&run=good",
     "run=good%26step%3D1", "run=good#fragment", "run[]=good", "run=%F0%9F%99%82",
-])
+], ids=lambda raw: raw[:30])
 @pytest.mark.parametrize("route", JSON_ROUTES)
 def test_raw_malformed_query_strings(client, route, raw):
     status, _ = _get(client, route, raw_query=raw)
@@ -509,7 +509,7 @@ def _http_get(base, route, params=None):
     return status, _strict(raw.decode("utf-8"))
 
 
-@pytest.fixture(scope="module", params=["true"], ids=["rust_server"])
+@pytest.fixture(scope="module", params=["true", "false"], ids=["rust_server", "python_loader"])
 def server(request, zoo, tmp_path_factory):
     port = _free_port()
     log_path = str(tmp_path_factory.mktemp("tb_log") / "tensorboard.log")
@@ -536,7 +536,7 @@ def server(request, zoo, tmp_path_factory):
             except (OSError, ValueError, AssertionError):
                 pass
             time.sleep(0.3)
-        yield base, zoo, log_path
+        yield base, zoo, "load_fast_" + request.param
     finally:
         process.kill()
         process.wait()
@@ -586,10 +586,11 @@ def test_real_server_follows_a_run_being_written(server):
 
     from tb_metricsdiag import summary
 
-    base, logdir, _ = server
+    base, logdir, suffix = server  # each server writes runs of its own
     get = lambda route, params=None: _http_get(base, route, params)  # noqa: E731
     rng = np.random.default_rng(5)
-    live_dir = os.path.join(logdir, "live")
+    live, half = "live_" + suffix, "half_" + suffix
+    live_dir = os.path.join(logdir, live)
     writer = tf.summary.create_file_writer(live_dir)
 
     def write_epochs(steps):
@@ -602,35 +603,34 @@ def test_real_server_follows_a_run_being_written(server):
         writer.flush()
 
     def live_steps():
-        return _runs(get).get("live", {}).get("steps")
+        return _runs(get).get(live, {}).get("steps")
 
     write_epochs(range(2))
     assert _wait_for(lambda: live_steps() == [0, 1]), live_steps()
-    assert get("/confusion", {"run": "live"})[1]["step"] == 1
-
-    # Half a record at the end of the file: what the server sees while an epoch is being
-    # flushed. The complete epochs stay readable; nothing errors.
-    pending = _step_records(2, 3, ["a", "b", "c"])
-    half_path = _write_run(logdir, "live", [_file_version(), pending[0][:7]],
-                           name="events.out.tfevents.2000.partial")
-    time.sleep(2.5)  # at least two reloads
-    for route in JSON_ROUTES:
-        assert get(route, {"run": "live"})[0] == 200
-    assert "error" not in _runs(get)["live"]
+    assert get("/confusion", {"run": live})[1]["step"] == 1
 
     write_epochs(range(2, 4))
     assert _wait_for(lambda: live_steps() == [0, 1, 2, 3]), live_steps()
-    status, body = get("/confusion", {"run": "live"})
+    status, body = get("/confusion", {"run": live})
     assert status == 200 and body["step"] == 3
-    assert get("/curves", {"run": "live"})[1]["curves"]["val_loss"]["steps"] == [0, 1, 2, 3]
-
-    # The partial record is completed: the server picks it up where it stopped.
-    with open(half_path, "ab") as handle:
-        handle.write(pending[0][7:])
-    assert _wait_for(lambda: _runs(get)["live"].get("error") is None and live_steps())
+    assert get("/curves", {"run": live})[1]["curves"]["val_loss"]["steps"] == [0, 1, 2, 3]
     writer.close()
+
+    # A run whose writer has flushed half a record: the complete epochs are served, nothing
+    # errors; once the record is complete the next epoch appears.
+    step0, step1 = _step_records(0, 3, ["a", "b", "c"]), _step_records(1, 3, ["a", "b", "c"])
+    cut = len(step1[0]) // 2
+    path = _write_run(logdir, half, [_file_version()] + step0 + [step1[0][:cut]])
+    assert _wait_for(lambda: _runs(get).get(half, {}).get("steps") == [0])
+    time.sleep(2.5)  # at least two more reloads over the half record
+    assert "error" not in _runs(get)[half]
     for route in JSON_ROUTES:
-        assert get(route, {"run": "live"})[0] == 200
+        assert get(route, {"run": half})[0] == 200
+    with open(path, "ab") as handle:
+        handle.write(b"".join([step1[0][cut:]] + step1[1:]))
+    assert _wait_for(lambda: _runs(get)[half]["steps"] == [0, 1]), _runs(get)[half]
+    status, body = get("/pr", {"run": half, "class": 2})
+    assert status == 200 and body["step"] == 1
 
 
 # -- 5. scale ---------------------------------------------------------------------------
