@@ -36,7 +36,9 @@ TAB_NAME = "Metrics Diagnostics"
 UNREADABLE_DATA = 422
 JSON = "application/json"
 
-_INTEGER = re.compile(r"-?[0-9]+")
+# At most 18 digits: every such number fits an int64 step, and Python never has to convert a
+# huge decimal string (which raises ValueError past 4,300 digits).
+_INTEGER = re.compile(r"-?[0-9]{1,18}")
 
 
 class MetricsDiagLoader(base_plugin.TBLoader):
@@ -114,14 +116,13 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
     @_json_route
     def _serve_runs(self, request):
         reader = self._reader(request)
+        indexes = list(reader.list_runs().values())
+        steps_by_run = reader.steps_by_run(indexes)
         entries = []
-        for index in reader.list_runs().values():
-            steps, error = [], None
-            if index.splits:
-                try:
-                    steps = reader.steps(index.run, index.splits[0])
-                except metadata.FormatError as format_error:
-                    error = "unreadable metricsdiag data: %s" % format_error
+        for index in indexes:
+            steps, error = steps_by_run.get(index.run, []), None
+            if isinstance(steps, metadata.FormatError):
+                steps, error = [], "unreadable metricsdiag data: %s" % steps
             entries.append(views.run_entry(index, steps, error))
         return views.runs_view(entries)
 
@@ -138,6 +139,8 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
         min_recall = _fraction(request, "min_recall")
         min_precision = _fraction(request, "min_precision")
         evaluation = self._reader(request).evaluation(run, split, step)
+        if evaluation.counts_problem is not None:
+            raise metadata.FormatError(evaluation.counts_problem)
         if evaluation.tp is None:
             raise errors.NotFoundError(
                 "run %r has no threshold counts for %r at step %d" % (run, split, evaluation.step)
@@ -187,7 +190,7 @@ def _split(request):
     split = request.args.get("split", "validation")
     if split not in metadata.SPLITS:
         raise errors.InvalidArgumentError(
-            "split must be one of %s, got %r" % (", ".join(metadata.SPLITS), split)
+            "split must be one of %s, got %r" % (", ".join(metadata.SPLITS), _shorten(split))
         )
     return split
 
@@ -197,7 +200,9 @@ def _optional_int(request, name):
     if value is None or value == "":
         return None
     if not _INTEGER.fullmatch(value):
-        raise errors.InvalidArgumentError("%s must be an integer, got %r" % (name, value))
+        raise errors.InvalidArgumentError(
+            "%s must be an integer of at most 18 digits, got %r" % (name, _shorten(value))
+        )
     return int(value)
 
 
@@ -210,5 +215,12 @@ def _fraction(request, name):
     except ValueError:
         number = None
     if number is None or not 0 <= number <= 1:
-        raise errors.InvalidArgumentError("%s must be a number in [0, 1], got %r" % (name, value))
+        raise errors.InvalidArgumentError(
+            "%s must be a number in [0, 1], got %r" % (name, _shorten(value))
+        )
     return number
+
+
+def _shorten(value, limit=100):
+    """``value`` cut to ``limit`` characters for an error message."""
+    return value if len(value) <= limit else value[:limit] + "..."
