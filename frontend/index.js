@@ -758,7 +758,7 @@ class App {
     const colSums = matrix.length ? matrix[0].map((_, j) => matrix.reduce((a, row) => a + (isNum(row[j]) ? row[j] : 0), 0)) : [];
 
     const table = h("table", {
-      class: `confusion mode-${mode}${n > 8 ? " dense" : ""}`,
+      class: `confusion mode-${mode}${n > 8 ? " dense" : ""}${n > 8 && names.some((x) => String(x).length > 4) ? " vertical-heads" : ""}`,
       "aria-label": `Confusion matrix, ${this.split} split, epoch ${c.step}; rows are actual classes, columns predicted classes`,
     });
     const thead = h("thead");
