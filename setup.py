@@ -48,7 +48,7 @@ setuptools.setup(
     },
     entry_points={
         "tensorboard_plugins": ["metricsdiag = tb_metricsdiag.plugin:MetricsDiagLoader"],
-        "console_scripts": ["tb-metricsdiag = tb_metricsdiag.cli:main"],
+        "console_scripts": ["tb-metricsdiag = tb_metricsdiag.cli:console_main"],
     },
     classifiers=[
         "Framework :: TensorFlow",

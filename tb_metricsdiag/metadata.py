@@ -103,15 +103,32 @@ def _encode_thresholds(thresholds):
     return [float(t) for t in values]
 
 
-def decode_thresholds(encoded):
-    """The threshold array stored in plugin content (list or linspace form)."""
+def decode_thresholds(encoded, expected_size=None):
+    """The threshold array stored in plugin content (list or linspace form).
+
+    With ``expected_size`` (the T of the stored counts), a grid of any other size is refused
+    before it is built, so a corrupt ``num`` cannot make the reader allocate without bound.
+    """
     try:
         if isinstance(encoded, dict):
-            values = np.linspace(float(encoded["start"]), float(encoded["stop"]), int(encoded["num"]))
+            num = encoded["num"]
+            if not isinstance(num, int) or isinstance(num, bool) or num < 1:
+                raise ValueError("num must be a positive integer, got %r" % (num,))
+            if expected_size is not None and num != expected_size:
+                raise FormatError(
+                    "metricsdiag thresholds: %d values stored, %d expected" % (num, expected_size)
+                )
+            values = np.linspace(float(encoded["start"]), float(encoded["stop"]), num)
         else:
             values = np.asarray(encoded, dtype=np.float64)
-    except (KeyError, TypeError, ValueError) as error:
+    except (KeyError, TypeError, ValueError, OverflowError) as error:
+        if isinstance(error, FormatError):
+            raise
         raise FormatError("metricsdiag thresholds are malformed: %s" % error)
+    if expected_size is not None and values.shape != (expected_size,):
+        raise FormatError(
+            "metricsdiag thresholds: %s values stored, %d expected" % (values.shape, expected_size)
+        )
     if values.ndim != 1 or values.size < 1 or not np.all(np.isfinite(values)) or np.any(np.diff(values) <= 0):
         raise FormatError("metricsdiag thresholds must be finite and strictly ascending")
     return values

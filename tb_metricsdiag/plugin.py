@@ -16,7 +16,6 @@ the answers follow a training run as it writes new epochs.
 """
 
 import functools
-import importlib
 import json
 import re
 
@@ -26,6 +25,7 @@ from tensorboard.backend import http_util
 from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
+from tb_metricsdiag import diagnostics
 from tb_metricsdiag import metadata
 from tb_metricsdiag import reader as reader_lib
 from tb_metricsdiag import static_files
@@ -36,7 +36,9 @@ TAB_NAME = "Metrics Diagnostics"
 UNREADABLE_DATA = 422
 JSON = "application/json"
 
-_INTEGER = re.compile(r"-?[0-9]+")
+# At most 18 digits: every such number fits an int64 step, and Python never has to convert a
+# huge decimal string (which raises ValueError past 4,300 digits).
+_INTEGER = re.compile(r"-?[0-9]{1,18}")
 
 
 class MetricsDiagLoader(base_plugin.TBLoader):
@@ -114,14 +116,13 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
     @_json_route
     def _serve_runs(self, request):
         reader = self._reader(request)
+        indexes = list(reader.list_runs().values())
+        steps_by_run = reader.steps_by_run(indexes)
         entries = []
-        for index in reader.list_runs().values():
-            steps, error = [], None
-            if index.splits:
-                try:
-                    steps = reader.steps(index.run, index.splits[0])
-                except metadata.FormatError as format_error:
-                    error = "unreadable metricsdiag data: %s" % format_error
+        for index in indexes:
+            steps, error = steps_by_run.get(index.run, []), None
+            if isinstance(steps, metadata.FormatError):
+                steps, error = [], "unreadable metricsdiag data: %s" % steps
             entries.append(views.run_entry(index, steps, error))
         return views.runs_view(entries)
 
@@ -138,6 +139,8 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
         min_recall = _fraction(request, "min_recall")
         min_precision = _fraction(request, "min_precision")
         evaluation = self._reader(request).evaluation(run, split, step)
+        if evaluation.counts_problem is not None:
+            raise metadata.FormatError(evaluation.counts_problem)
         if evaluation.tp is None:
             raise errors.NotFoundError(
                 "run %r has no threshold counts for %r at step %d" % (run, split, evaluation.step)
@@ -161,7 +164,7 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
     @_json_route
     def _serve_diagnostics(self, request):
         run = _run(request)
-        return views.diagnostics_view(run, _diagnose(self._reader(request).history(run)))
+        return views.diagnostics_view(run, diagnostics.diagnose(self._reader(request).history(run)))
 
     @wrappers.Request.application
     def _serve_static(self, request):
@@ -176,17 +179,6 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
             return http_util.Respond(request, handle.read(), content_type)
 
 
-def _diagnose(history):
-    """Findings of the diagnostics engine, or none while that module is not installed."""
-    try:
-        diagnostics = importlib.import_module("tb_metricsdiag.diagnostics")
-    except ModuleNotFoundError as error:
-        if error.name != "tb_metricsdiag.diagnostics":
-            raise
-        return []
-    return diagnostics.diagnose(history)
-
-
 def _run(request):
     run = request.args.get("run")
     if not run:
@@ -198,7 +190,7 @@ def _split(request):
     split = request.args.get("split", "validation")
     if split not in metadata.SPLITS:
         raise errors.InvalidArgumentError(
-            "split must be one of %s, got %r" % (", ".join(metadata.SPLITS), split)
+            "split must be one of %s, got %r" % (", ".join(metadata.SPLITS), _shorten(split))
         )
     return split
 
@@ -208,7 +200,9 @@ def _optional_int(request, name):
     if value is None or value == "":
         return None
     if not _INTEGER.fullmatch(value):
-        raise errors.InvalidArgumentError("%s must be an integer, got %r" % (name, value))
+        raise errors.InvalidArgumentError(
+            "%s must be an integer of at most 18 digits, got %r" % (name, _shorten(value))
+        )
     return int(value)
 
 
@@ -221,5 +215,12 @@ def _fraction(request, name):
     except ValueError:
         number = None
     if number is None or not 0 <= number <= 1:
-        raise errors.InvalidArgumentError("%s must be a number in [0, 1], got %r" % (name, value))
+        raise errors.InvalidArgumentError(
+            "%s must be a number in [0, 1], got %r" % (name, _shorten(value))
+        )
     return number
+
+
+def _shorten(value, limit=100):
+    """``value`` cut to ``limit`` characters for an error message."""
+    return value if len(value) <= limit else value[:limit] + "..."

@@ -23,6 +23,9 @@ from tb_metricsdiag import metadata
 # Large enough that the provider returns every stored point: the plugin never downsamples.
 READ_ALL = 1 << 30
 
+# Runs read per provider call by `Reader.steps_by_run`.
+RUNS_PER_READ = 64
+
 # Keras TensorBoard's sub-runs, and the prefix its validation metrics get in `logs`.
 KERAS_SUBRUNS = {"train": "", "validation": "val_"}
 KERAS_EPOCH_PREFIX = "epoch_"
@@ -51,6 +54,7 @@ class SplitEvaluation:
     tp: np.ndarray = None  # [C, T] int64
     fp: np.ndarray = None  # [C, T] int64
     average_precision: np.ndarray = None  # [C] float64, NaN where undefined
+    counts_problem: str = None  # why stored threshold counts could not be read, if they were not
 
 
 @dataclasses.dataclass
@@ -167,10 +171,56 @@ class Reader:
         }
 
     def steps(self, run, split):
-        """Ascending steps at which ``split`` of ``run`` has a confusion matrix."""
+        """Ascending steps at which ``split`` of ``run`` has a confusion matrix.
+
+        Raises:
+          metadata.FormatError: a stored matrix is not a square integer matrix.
+        """
         tag = metadata.split_tag(split, metadata.KIND_CONFUSION)
         _, data = self._read(run, [tag]).get(tag, (None, []))
-        return sorted({datum.step for datum in data})
+        return _checked_steps(data)
+
+    def steps_by_run(self, indexes, chunk=RUNS_PER_READ):
+        """``{run: steps or FormatError}``: `steps` of each run's first split with counts.
+
+        The runs are read ``chunk`` at a time, two provider calls per chunk rather than two
+        per run: the Rust data server answers each call over gRPC, so ``/runs`` stays fast
+        over thousands of runs, and the chunks bound what one request holds in memory.
+        """
+        wanted = {
+            index.run: metadata.split_tag(index.splits[0], metadata.KIND_CONFUSION)
+            for index in indexes
+            if index.splits
+        }
+        runs, result = sorted(wanted), {}
+        for start in range(0, len(runs), chunk):
+            batch = runs[start:start + chunk]
+            run_tag_filter = provider_lib.RunTagFilter(
+                runs=batch, tags=sorted({wanted[run] for run in batch})
+            )
+            listing = self._provider.list_tensors(
+                self._ctx,
+                experiment_id=self._eid,
+                plugin_name=metadata.PLUGIN_NAME,
+                run_tag_filter=run_tag_filter,
+            )
+            data = self._provider.read_tensors(
+                self._ctx,
+                experiment_id=self._eid,
+                plugin_name=metadata.PLUGIN_NAME,
+                downsample=READ_ALL,
+                run_tag_filter=run_tag_filter,
+            )
+            for run in batch:
+                tag = wanted[run]
+                try:
+                    series = listing.get(run, {}).get(tag)
+                    if series is not None:
+                        metadata.parse_plugin_content(series.plugin_content)
+                    result[run] = _checked_steps(data.get(run, {}).get(tag, []))
+                except metadata.FormatError as error:
+                    result[run] = error
+        return result
 
     def evaluation(self, run, split, step=None):
         """The `SplitEvaluation` of ``split`` at ``step`` (default: the latest step).
@@ -207,16 +257,13 @@ class Reader:
             counts_content, counts_data = found[counts_tag]
             datum = _at_step(counts_data, step)
             if datum is not None:
-                thresholds = metadata.decode_thresholds(counts_content.get("thresholds"))
-                values = np.asarray(datum.numpy)
-                if values.shape != (num_classes, 2, thresholds.size):
-                    raise metadata.FormatError(
-                        "threshold counts of shape %s do not fit %d classes and %d thresholds"
-                        % (values.shape, num_classes, thresholds.size)
+                # Unreadable counts leave the confusion matrix usable; /pr reports the problem.
+                try:
+                    result.thresholds, result.tp, result.fp = _threshold_counts(
+                        counts_content, datum, num_classes
                     )
-                result.thresholds = thresholds
-                result.tp = values[:, 0, :].astype(np.int64)
-                result.fp = values[:, 1, :].astype(np.int64)
+                except metadata.FormatError as error:
+                    result.counts_problem = str(error)
         ap_tag = metadata.split_tag(split, metadata.KIND_AVERAGE_PRECISION)
         if ap_tag in found:
             datum = _at_step(found[ap_tag][1], step)
@@ -271,6 +318,8 @@ class Reader:
         for split in list(history.confusions):
             try:
                 history.latest[split] = self.evaluation(run, split)
+                if history.latest[split].counts_problem is not None:
+                    history.problems.append("%s: %s" % (split, history.latest[split].counts_problem))
             except (metadata.FormatError, errors.NotFoundError) as error:
                 history.problems.append("%s: %s" % (split, error))
         history.curves = self._read_scalars(
@@ -315,6 +364,26 @@ class Reader:
                 np.asarray([latest[s] for s in steps], dtype=np.float64),
             )
         return curves
+
+
+def _threshold_counts(content, datum, num_classes):
+    """(thresholds [T], tp [C, T], fp [C, T]) of one threshold-counts datum."""
+    values = np.asarray(datum.numpy)
+    if values.ndim != 3 or values.shape[:2] != (num_classes, 2):
+        raise metadata.FormatError(
+            "threshold counts of shape %s do not fit %d classes" % (values.shape, num_classes)
+        )
+    if not np.issubdtype(values.dtype, np.integer):
+        raise metadata.FormatError("threshold counts hold %s values, expected integers" % values.dtype)
+    thresholds = metadata.decode_thresholds(content.get("thresholds"), expected_size=values.shape[2])
+    return thresholds, values[:, 0, :].astype(np.int64), values[:, 1, :].astype(np.int64)
+
+
+def _checked_steps(data):
+    """Ascending distinct steps of confusion data, each checked to be a valid matrix."""
+    for datum in data:
+        _matrix(datum.numpy, "confusion matrix at step %d" % datum.step)
+    return sorted({datum.step for datum in data})
 
 
 def _at_step(data, step):

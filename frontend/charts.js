@@ -1,0 +1,387 @@
+// SVG charts drawn by hand: the PR curve with a draggable threshold, and line charts for the
+// training curves. No dependencies.
+
+import { s, isNum, fmt } from "./dom.js";
+
+export function niceTicks(lo, hi, count = 5) {
+  if (!isNum(lo) || !isNum(hi)) return [];
+  if (hi === lo) {
+    const pad = Math.abs(lo) > 0 ? Math.abs(lo) * 0.1 : 1;
+    lo -= pad;
+    hi += pad;
+  }
+  const raw = (hi - lo) / count;
+  const mag = Math.pow(10, Math.floor(Math.log10(raw)));
+  const norm = raw / mag;
+  const step = (norm < 1.5 ? 1 : norm < 3 ? 2 : norm < 7 ? 5 : 10) * mag;
+  const ticks = [];
+  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) {
+    ticks.push(Math.abs(v) < step * 1e-9 ? 0 : v);
+  }
+  return ticks;
+}
+
+function tickLabel(v, ticks) {
+  const step = ticks.length > 1 ? Math.abs(ticks[1] - ticks[0]) : 1;
+  const decimals = step >= 1 ? 0 : Math.min(6, Math.ceil(-Math.log10(step) - 1e-9));
+  return v.toFixed(decimals);
+}
+
+function svgPoint(svg, evt) {
+  const ctm = svg.getScreenCTM();
+  if (!ctm) return null;
+  const pt = new DOMPoint(evt.clientX, evt.clientY).matrixTransform(ctm.inverse());
+  return pt;
+}
+
+/**
+ * Precision-recall curve for one class with a threshold marker that can be dragged or moved
+ * with the arrow keys. `onChange(index)` receives the new index into pr.thresholds.
+ */
+export class PRChart {
+  constructor(pr, { onChange, ariaLabel }) {
+    this.pr = pr;
+    this.onChange = onChange;
+    this.W = 460;
+    this.H = 340;
+    this.m = { l: 50, r: 16, t: 14, b: 42 };
+    this.index = 0;
+    this.svg = s("svg", {
+      class: "chart pr-chart",
+      viewBox: `0 0 ${this.W} ${this.H}`,
+      role: "slider",
+      tabindex: "0",
+      "aria-label": ariaLabel,
+      "aria-valuemin": "0",
+      "aria-valuemax": String(Math.max(0, pr.thresholds.length - 1)),
+      "aria-orientation": "horizontal",
+    });
+    this.draw();
+    this.bindEvents();
+  }
+
+  x(r) {
+    return this.m.l + r * (this.W - this.m.l - this.m.r);
+  }
+
+  y(p) {
+    return this.H - this.m.b - p * (this.H - this.m.t - this.m.b);
+  }
+
+  draw() {
+    const { pr, svg } = this;
+    const grid = s("g", { class: "grid" });
+    const axes = s("g", { class: "axes" });
+    for (let i = 0; i <= 10; i += 2) {
+      const v = i / 10;
+      grid.append(
+        s("line", { x1: this.x(v), x2: this.x(v), y1: this.y(0), y2: this.y(1) }),
+        s("line", { x1: this.x(0), x2: this.x(1), y1: this.y(v), y2: this.y(v) })
+      );
+      axes.append(
+        s("text", { x: this.x(v), y: this.y(0) + 16, "text-anchor": "middle", text: v.toFixed(1) }),
+        s("text", { x: this.x(0) - 8, y: this.y(v) + 4, "text-anchor": "end", text: v.toFixed(1) })
+      );
+    }
+    axes.append(
+      s("line", { class: "axis", x1: this.x(0), x2: this.x(1), y1: this.y(0), y2: this.y(0) }),
+      s("line", { class: "axis", x1: this.x(0), x2: this.x(0), y1: this.y(0), y2: this.y(1) }),
+      s("text", { class: "axis-title", x: this.x(0.5), y: this.H - 6, "text-anchor": "middle", text: "Recall" }),
+      s("text", {
+        class: "axis-title",
+        x: 14,
+        y: this.y(0.5),
+        "text-anchor": "middle",
+        transform: `rotate(-90 14 ${this.y(0.5)})`,
+        text: "Precision",
+      })
+    );
+    // Iso-F1 contours help read the F1 of any point on the curve.
+    const iso = s("g", { class: "iso-f1" });
+    for (const f of [0.2, 0.4, 0.6, 0.8]) {
+      const pts = [];
+      for (let r = f / (2 - f) + 1e-6; r <= 1.0001; r += 0.01) {
+        const p = (f * r) / (2 * r - f);
+        if (p <= 1.0001 && p >= 0) pts.push(`${this.x(Math.min(r, 1)).toFixed(1)},${this.y(p).toFixed(1)}`);
+      }
+      if (pts.length > 1) {
+        iso.append(s("polyline", { points: pts.join(" ") }));
+        const labelR = 0.98;
+        const labelP = (f * labelR) / (2 * labelR - f);
+        iso.append(s("text", { x: this.x(labelR) - 2, y: this.y(labelP) - 3, "text-anchor": "end", text: `F1=${f}` }));
+      }
+    }
+
+    // The curve: one point per stored threshold whose precision is defined.
+    this.points = [];
+    for (let i = 0; i < pr.thresholds.length; i++) {
+      const p = pr.precision[i];
+      const r = pr.recall[i];
+      if (isNum(p) && isNum(r)) this.points.push({ i, px: this.x(r), py: this.y(p) });
+    }
+    const d = this.points.map((pt, k) => `${k ? "L" : "M"}${pt.px.toFixed(2)},${pt.py.toFixed(2)}`).join("");
+    const curve = s("path", { class: "pr-line", d: d || "M0,0" });
+    const area = s("path", {
+      class: "pr-area",
+      d: this.points.length
+        ? `${d}L${this.points[this.points.length - 1].px.toFixed(2)},${this.y(0)}L${this.points[0].px.toFixed(2)},${this.y(0)}Z`
+        : "M0,0",
+    });
+
+    const marks = s("g", { class: "marks" });
+    const op = (o, cls, label) => {
+      if (!o || !isNum(o.recall) || !isNum(o.precision)) return;
+      const cx = this.x(o.recall);
+      const cy = this.y(o.precision);
+      const g = s("g", { class: `op ${cls}` });
+      g.append(
+        s("title", { text: `${label}: threshold ${fmt(o.threshold)}, precision ${fmt(o.precision)}, recall ${fmt(o.recall)}` })
+      );
+      if (cls === "best") {
+        g.append(s("path", { d: `M${cx},${cy - 7}L${cx + 7},${cy}L${cx},${cy + 7}L${cx - 7},${cy}Z` }));
+      } else {
+        g.append(s("rect", { x: cx - 5, y: cy - 5, width: 10, height: 10 }));
+      }
+      marks.append(g);
+    };
+    op(pr.at_recall, "at-recall", "Threshold for the recall target");
+    op(pr.at_precision, "at-precision", "Threshold for the precision target");
+    op(pr.best_f1, "best", "Best F1");
+
+    this.cross = s("g", { class: "cursor" });
+    this.vline = s("line", { class: "guide" });
+    this.hline = s("line", { class: "guide" });
+    this.dot = s("circle", { class: "handle", r: 7 });
+    this.label = s("text", { class: "cursor-label" });
+    this.cross.append(this.vline, this.hline, this.dot, this.label);
+
+    this.hit = s("rect", {
+      class: "hit",
+      x: this.m.l,
+      y: this.m.t,
+      width: this.W - this.m.l - this.m.r,
+      height: this.H - this.m.t - this.m.b,
+    });
+    svg.append(grid, iso, area, axes, curve, marks, this.hit, this.cross);
+  }
+
+  setIndex(i) {
+    const pr = this.pr;
+    this.index = i;
+    const p = pr.precision[i];
+    const r = pr.recall[i];
+    const t = pr.thresholds[i];
+    this.svg.setAttribute("aria-valuenow", String(i));
+    this.svg.setAttribute(
+      "aria-valuetext",
+      `threshold ${fmt(t)}, precision ${fmt(p)}, recall ${fmt(r)}`
+    );
+    if (!isNum(p) || !isNum(r)) {
+      this.cross.setAttribute("visibility", "hidden");
+      return;
+    }
+    this.cross.removeAttribute("visibility");
+    const cx = this.x(r);
+    const cy = this.y(p);
+    this.vline.setAttribute("x1", cx);
+    this.vline.setAttribute("x2", cx);
+    this.vline.setAttribute("y1", this.y(0));
+    this.vline.setAttribute("y2", cy);
+    this.hline.setAttribute("x1", this.x(0));
+    this.hline.setAttribute("x2", cx);
+    this.hline.setAttribute("y1", cy);
+    this.hline.setAttribute("y2", cy);
+    this.dot.setAttribute("cx", cx);
+    this.dot.setAttribute("cy", cy);
+    const left = cx > this.x(0.6);
+    this.label.setAttribute("x", left ? cx - 12 : cx + 12);
+    this.label.setAttribute("y", cy < this.y(0.9) ? cy + 20 : cy - 10);
+    this.label.setAttribute("text-anchor", left ? "end" : "start");
+    this.label.textContent = `t = ${fmt(t)}`;
+  }
+
+  nearest(pt) {
+    let best = null;
+    let bestD = Infinity;
+    for (const q of this.points) {
+      const d = (q.px - pt.x) ** 2 + (q.py - pt.y) ** 2;
+      if (d < bestD - 1e-6 || (Math.abs(d - bestD) <= 1e-6 && best && Math.abs(q.i - this.index) < Math.abs(best.i - this.index))) {
+        best = q;
+        bestD = d;
+      }
+    }
+    return best ? best.i : null;
+  }
+
+  bindEvents() {
+    const svg = this.svg;
+    let dragging = false;
+    const move = (evt) => {
+      const pt = svgPoint(svg, evt);
+      if (!pt) return;
+      const i = this.nearest(pt);
+      if (i !== null && i !== this.index) this.onChange(i);
+    };
+    svg.addEventListener("pointerdown", (evt) => {
+      if (evt.button !== 0) return;
+      dragging = true;
+      try {
+        svg.setPointerCapture(evt.pointerId);
+      } catch (err) {
+        // Capture is a nicety; dragging still works inside the chart without it.
+      }
+      svg.classList.add("dragging");
+      move(evt);
+      evt.preventDefault();
+    });
+    svg.addEventListener("pointermove", (evt) => {
+      if (dragging) move(evt);
+    });
+    const stop = () => {
+      dragging = false;
+      svg.classList.remove("dragging");
+    };
+    svg.addEventListener("pointerup", stop);
+    svg.addEventListener("pointercancel", stop);
+    svg.addEventListener("keydown", (evt) => {
+      const last = this.pr.thresholds.length - 1;
+      let i = this.index;
+      if (evt.key === "ArrowRight" || evt.key === "ArrowUp") i += 1;
+      else if (evt.key === "ArrowLeft" || evt.key === "ArrowDown") i -= 1;
+      else if (evt.key === "PageUp") i += 10;
+      else if (evt.key === "PageDown") i -= 10;
+      else if (evt.key === "Home") i = 0;
+      else if (evt.key === "End") i = last;
+      else return;
+      evt.preventDefault();
+      i = Math.max(0, Math.min(last, i));
+      if (i !== this.index) this.onChange(i);
+    });
+  }
+}
+
+/**
+ * A line chart of per-epoch series. series: [{label, cls, steps, values}] (null values leave
+ * gaps); markers: [{x, label, cls}] vertical lines; current: the selected epoch or null.
+ */
+export function lineChart({ series, markers = [], current = null, yLabel, ariaLabel, onPick, percent = false }) {
+  const W = 520;
+  const H = 240;
+  const m = { l: 52, r: 14, t: 14, b: 38 };
+  const svg = s("svg", { class: "chart line-chart", viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": ariaLabel });
+
+  let xmin = Infinity;
+  let xmax = -Infinity;
+  let ymin = Infinity;
+  let ymax = -Infinity;
+  for (const ser of series) {
+    ser.steps.forEach((st, k) => {
+      const v = ser.values[k];
+      if (!isNum(st)) return;
+      xmin = Math.min(xmin, st);
+      xmax = Math.max(xmax, st);
+      if (isNum(v)) {
+        ymin = Math.min(ymin, v);
+        ymax = Math.max(ymax, v);
+      }
+    });
+  }
+  if (!isNum(xmin) || !isNum(ymin)) {
+    svg.append(s("text", { x: W / 2, y: H / 2, "text-anchor": "middle", class: "empty-text", text: "No data" }));
+    return svg;
+  }
+  if (xmax === xmin) {
+    xmin -= 0.5;
+    xmax += 0.5;
+  }
+  if (percent) {
+    ymin = Math.max(0, Math.min(ymin, 1) - 0.05);
+    ymax = Math.min(1, ymax + 0.05);
+  } else {
+    const pad = (ymax - ymin) * 0.08 || Math.abs(ymax) * 0.1 || 1;
+    ymin -= pad;
+    ymax += pad;
+    if (ymin < 0 && Math.min(...series.flatMap((x) => x.values.filter(isNum))) >= 0) ymin = 0;
+  }
+  const yt = niceTicks(ymin, ymax, 5);
+  if (yt.length) {
+    ymin = Math.min(ymin, yt[0]);
+    ymax = Math.max(ymax, yt[yt.length - 1]);
+  }
+  const X = (v) => m.l + ((v - xmin) / (xmax - xmin)) * (W - m.l - m.r);
+  const Y = (v) => H - m.b - ((v - ymin) / (ymax - ymin || 1)) * (H - m.t - m.b);
+
+  const grid = s("g", { class: "grid" });
+  const axes = s("g", { class: "axes" });
+  for (const v of yt) {
+    grid.append(s("line", { x1: m.l, x2: W - m.r, y1: Y(v), y2: Y(v) }));
+    axes.append(s("text", { x: m.l - 8, y: Y(v) + 4, "text-anchor": "end", text: tickLabel(v, yt) }));
+  }
+  let xt = niceTicks(xmin, xmax, 8).filter((v) => Number.isInteger(Math.round(v * 1e9) / 1e9));
+  if (!xt.length) xt = [Math.round(xmin)];
+  for (const v of xt) {
+    axes.append(s("text", { x: X(v), y: H - m.b + 16, "text-anchor": "middle", text: String(Math.round(v)) }));
+  }
+  axes.append(
+    s("line", { class: "axis", x1: m.l, x2: W - m.r, y1: H - m.b, y2: H - m.b }),
+    s("text", { class: "axis-title", x: (m.l + W - m.r) / 2, y: H - 6, "text-anchor": "middle", text: "Epoch (step)" }),
+    s("text", {
+      class: "axis-title",
+      x: 14,
+      y: (m.t + H - m.b) / 2,
+      "text-anchor": "middle",
+      transform: `rotate(-90 14 ${(m.t + H - m.b) / 2})`,
+      text: yLabel,
+    })
+  );
+  svg.append(grid, axes);
+
+  const markG = s("g", { class: "markers" });
+  for (const mk of markers) {
+    if (!isNum(mk.x)) continue;
+    const x = X(mk.x);
+    const g = s("g", { class: `marker ${mk.cls || ""}` });
+    g.append(
+      s("line", { x1: x, x2: x, y1: m.t, y2: H - m.b }),
+      x > W * 0.7
+        ? s("text", { x: x - 4, y: m.t + 10 + (mk.row || 0) * 13, "text-anchor": "end", text: mk.label })
+        : s("text", { x: x + 4, y: m.t + 10 + (mk.row || 0) * 13, text: mk.label })
+    );
+    markG.append(g);
+  }
+  if (isNum(current)) {
+    const x = X(current);
+    markG.append(s("line", { class: "current", x1: x, x2: x, y1: m.t, y2: H - m.b }));
+  }
+  svg.append(markG);
+
+  for (const ser of series) {
+    let d = "";
+    let pen = false;
+    const dots = s("g", { class: `dots ${ser.cls}` });
+    ser.steps.forEach((st, k) => {
+      const v = ser.values[k];
+      if (!isNum(st) || !isNum(v)) {
+        pen = false;
+        return;
+      }
+      d += `${pen ? "L" : "M"}${X(st).toFixed(2)},${Y(v).toFixed(2)}`;
+      pen = true;
+      const c = s("circle", { cx: X(st), cy: Y(v), r: ser.steps.length > 60 ? 0 : 2.6 });
+      c.append(s("title", { text: `${ser.label}, epoch ${st}: ${fmt(v, 4)}` }));
+      dots.append(c);
+    });
+    svg.append(s("path", { class: `series ${ser.cls}`, d: d || "M0,0" }), dots);
+  }
+
+  if (onPick) {
+    svg.classList.add("pickable");
+    svg.addEventListener("click", (evt) => {
+      const pt = svgPoint(svg, evt);
+      if (!pt) return;
+      const stepValue = xmin + ((pt.x - m.l) / (W - m.l - m.r)) * (xmax - xmin);
+      onPick(stepValue);
+    });
+  }
+  return svg;
+}

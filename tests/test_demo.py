@@ -1,0 +1,115 @@
+"""The demo, run as a user runs it (`--quick --no-serve`), writes every scenario with its finding."""
+
+import glob
+import os
+import subprocess
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEMO = os.path.join(REPO, "demo", "run_demo.py")
+
+# scenario run -> rule id it must produce (None: no warning or error at all)
+EXPECTED = {
+    "healthy_breast_cancer": None,
+    "fraud_accuracy_paradox": "accuracy_paradox",
+    "overfitting_digits": "overfitting",
+    "leaky_wine": "train_val_overlap",
+    "wrong_loss": "loss_mismatch",
+    "not_learning": "not_learning",
+}
+
+
+STALE = "events.out.tfevents.0.stale-from-an-earlier-run"
+
+
+@pytest.fixture(scope="module")
+def demo_logdir(tmp_path_factory):
+    logdir = str(tmp_path_factory.mktemp("demo-runs"))
+    # A leftover from an earlier demo run: the demo must replace the run, not add to it.
+    os.makedirs(os.path.join(logdir, "healthy_breast_cancer"))
+    open(os.path.join(logdir, "healthy_breast_cancer", STALE), "wb").close()
+    env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2")
+    result = subprocess.run(
+        [sys.executable, DEMO, "--quick", "--no-serve", "--logdir", logdir],
+        env=env, cwd=REPO, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return logdir, result.stdout
+
+
+def metricsdiag_tags(run_dir):
+    from tensorboard.backend.event_processing import event_file_loader
+
+    tags = set()
+    for path in glob.glob(os.path.join(run_dir, "events.out.tfevents.*")):
+        for event in event_file_loader.EventFileLoader(path).Load():
+            tags.update(v.tag for v in event.summary.value if v.tag.startswith("metricsdiag/"))
+    return tags
+
+
+def test_demo_prints_progress_and_the_tensorboard_command(demo_logdir):
+    logdir, stdout = demo_logdir
+    for run in EXPECTED:
+        assert run in stdout
+    assert "-m tensorboard.main --logdir %s" % logdir in stdout
+    assert "#metricsdiag" in stdout
+
+
+@pytest.mark.parametrize("run", sorted(EXPECTED))
+def test_every_scenario_writes_metricsdiag_and_keras_events(demo_logdir, run):
+    logdir, _ = demo_logdir
+    run_dir = os.path.join(logdir, run)
+    tags = metricsdiag_tags(run_dir)
+    assert tags, "no metricsdiag/ tags in %s" % run_dir
+    assert any("confusion" in tag for tag in tags), sorted(tags)
+    # keras.callbacks.TensorBoard wrote its own curves beside it.
+    assert glob.glob(os.path.join(run_dir, "train", "events.out.tfevents.*"))
+    assert glob.glob(os.path.join(run_dir, "validation", "events.out.tfevents.*"))
+
+
+def test_rerunning_replaces_runs_instead_of_piling_up(demo_logdir):
+    logdir, _ = demo_logdir
+    assert not os.path.exists(os.path.join(logdir, "healthy_breast_cancer", STALE))
+    for run in EXPECTED:
+        files = glob.glob(os.path.join(logdir, run, "events.out.tfevents.*"))
+        assert len(files) == 1, files
+
+
+def test_usage_error_exits_2():
+    result = subprocess.run(
+        [sys.executable, DEMO, "--port", "not-a-number"],
+        env=dict(os.environ, PYTHONPATH=REPO), capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2
+
+
+@pytest.mark.parametrize("run", sorted(EXPECTED))
+def test_every_scenario_gets_its_expected_finding(demo_logdir, run):
+    diagnostics = pytest.importorskip("tb_metricsdiag.diagnostics")
+    if not hasattr(diagnostics, "diagnose"):
+        pytest.skip("tb_metricsdiag.diagnostics.diagnose is not there yet")
+    from tb_metricsdiag import reader
+
+    logdir, _ = demo_logdir
+    history = reader.Reader(reader.provider_for_logdir(logdir)).history(run)
+    findings = [_as_dict(f) for f in diagnostics.diagnose(history)]
+    rules = {f["rule"] for f in findings}
+    expected = EXPECTED[run]
+    if expected is None:
+        serious = [f for f in findings if f["severity"] in ("warning", "error")]
+        assert not serious, serious
+    else:
+        assert expected in rules, findings
+
+
+def _as_dict(finding):
+    if isinstance(finding, dict):
+        return finding
+    for method in ("to_dict", "as_dict", "_asdict"):
+        if hasattr(finding, method):
+            return getattr(finding, method)()
+    import dataclasses
+
+    return dataclasses.asdict(finding)

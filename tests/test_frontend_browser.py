@@ -1,0 +1,606 @@
+"""Browser tests of the Metrics Diagnostics tab against a real `tensorboard` process.
+
+Tiny Keras models are trained once for this module with the real MetricsDiagCallback; a real
+TensorBoard serves them with this checkout's plugin (PYTHONPATH), and headless Debian chromium
+(Playwright) opens the tab. The numbers on screen are compared with the JSON the backend serves.
+
+Screenshots go to test-artifacts/ (gitignored).
+"""
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = os.path.join(ROOT, "test-artifacts")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+if not os.path.exists(CHROMIUM):
+    pytest.skip(
+        "browser tests need Debian's chromium at /usr/bin/chromium (apt-get install chromium)",
+        allow_module_level=True,
+    )
+pytest.importorskip("playwright.sync_api", reason="browser tests need Playwright for Python")
+pytest.importorskip("tensorflow", reason="browser tests train a tiny model with TensorFlow/Keras")
+
+with open(os.path.join(ROOT, "tb_metricsdiag", "plugin.py"), encoding="utf-8") as _handle:
+    if "Placeholder TensorBoard loader" in _handle.read():
+        pytest.skip(
+            "the backend (tb_metricsdiag/plugin.py) is still the placeholder: no routes to test",
+            allow_module_level=True,
+        )
+
+from playwright.sync_api import sync_playwright  # noqa: E402
+
+XSS_RUN = "<img src=x onerror=alert(1)>"
+XSS_CLASSES = ["<b>bold</b>", "<img src=y onerror=alert(2)>", "a & b"]
+CLEAN_RUN = "clean"
+CLEAN_CLASSES = ["cat", "dog", "bird"]
+KERAS_ONLY_RUN = "kerasonly"
+EPOCHS = 5
+TOL = 0.0006  # three decimals on screen
+
+
+# ---------------------------------------------------------------------------------------------
+# Fixtures: training, TensorBoard, browser
+
+
+def _blobs(seed, n_train=240, n_val=90, classes=3, features=4):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(scale=0.9, size=(classes, features))
+    def draw(n):
+        ids = rng.integers(0, classes, size=n)
+        return (centers[ids] + rng.normal(size=(n, features))).astype("float32"), ids
+    return draw(n_train) + draw(n_val)
+
+
+def _train(log_dir, class_names, seed, with_callback=True):
+    import keras
+
+    from tb_metricsdiag import MetricsDiagCallback
+
+    keras.utils.set_random_seed(seed)
+    x, y, x_val, y_val = _blobs(seed)
+    model = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(3, activation="softmax")]
+    )
+    model.compile(keras.optimizers.Adam(0.03), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    callbacks = [keras.callbacks.TensorBoard(log_dir)]
+    if with_callback:
+        callbacks.insert(
+            0,
+            MetricsDiagCallback(
+                log_dir, validation_data=(x_val, y_val), train_data=(x[:120], y[:120]), class_names=class_names
+            ),
+        )
+    model.fit(x, y, validation_data=(x_val, y_val), epochs=EPOCHS, batch_size=32, verbose=0, callbacks=callbacks)
+
+
+@pytest.fixture(scope="module")
+def logdir(tmp_path_factory):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    root = tmp_path_factory.mktemp("tb-frontend")
+    _train(str(root / CLEAN_RUN), CLEAN_CLASSES, seed=3)
+    _train(str(root / XSS_RUN), XSS_CLASSES, seed=4)
+    _train(str(root / KERAS_ONLY_RUN), None, seed=5, with_callback=False)
+    return str(root)
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _get(url, timeout=10):
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
+        return json.loads(resp.read().decode("utf-8"))
+
+
+@pytest.fixture(scope="module")
+def server(logdir, tmp_path_factory):
+    port = _free_port()
+    env = dict(os.environ)
+    env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    log_path = tmp_path_factory.mktemp("tb-log") / "tensorboard.log"
+    log = open(log_path, "wb")
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "tensorboard.main",
+            "--logdir", logdir, "--host", "127.0.0.1", "--port", str(port), "--reload_interval", "2",
+        ],
+        env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    base = "http://127.0.0.1:%d" % port
+    api = base + "/data/plugin/metricsdiag"
+    deadline = time.time() + 90
+    ready = False
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            runs = {r["run"] for r in _get(api + "/runs")["runs"]}
+            if {CLEAN_RUN, XSS_RUN} <= runs:
+                ready = True
+                break
+        except (urllib.error.URLError, OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.5)
+    if not ready:
+        proc.terminate()
+        proc.wait(10)
+        log.close()
+        pytest.fail("tensorboard did not serve the runs in time:\n" + log_path.read_text(errors="replace")[-4000:])
+    yield {"base": base, "api": api}
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    pg = context.new_page()
+    pg.dialogs = []
+    pg.errors = []
+    pg.on("dialog", lambda d: (pg.dialogs.append(d.message), d.dismiss()))
+    pg.on("pageerror", lambda e: pg.errors.append(str(e)))
+    yield pg
+    context.close()
+
+
+def api_json(server, route, **params):
+    return _get(server["api"] + "/" + route + ("?" + urllib.parse.urlencode(params) if params else ""))
+
+
+def open_tab(page, server, run=None):
+    page.goto("about:blank")  # a fresh document, not a same-page hash change
+    page.goto(server["base"] + "/#metricsdiag")
+    page.wait_for_selector("iframe", timeout=30000)
+    frame = None
+    deadline = time.time() + 30
+    while frame is None and time.time() < deadline:
+        handle = page.query_selector("iframe")
+        frame = handle.content_frame() if handle else None
+        if frame is None:
+            time.sleep(0.2)
+    assert frame is not None, "the tab's iframe never loaded"
+    frame.wait_for_selector("select[aria-label='Run'] option", state="attached", timeout=30000)
+    if run is not None:
+        frame.select_option("select[aria-label='Run']", value=run)
+    return frame
+
+
+def open_tab_without_runs(page, server):
+    page.goto("about:blank")  # a fresh document, not a same-page hash change
+    page.goto(server["base"] + "/#metricsdiag")
+    page.wait_for_selector("iframe", timeout=30000)
+    frame = page.query_selector("iframe").content_frame()
+    frame.wait_for_selector(".md-app", timeout=30000)
+    return frame
+
+
+def wait_matrix(frame, step=None):
+    frame.wait_for_selector(".confusion td.cell", timeout=20000)
+    if step is not None:
+        frame.wait_for_function(
+            "s => document.querySelector('.epoch-label').textContent.trim().startsWith(String(s) + ' ')"
+            " && document.querySelector('.caption') && !document.querySelector('.matrix-wrap.loading')",
+            arg=step,
+            timeout=20000,
+        )
+
+
+def num(text):
+    text = text.strip().replace(",", "")
+    if text in ("\u2014", ""):
+        return None
+    digits = re.sub(r"[^0-9.+-]", "", text)
+    return float(digits) if digits else None
+
+
+def assert_close(screen, expected, what):
+    if expected is None:
+        assert screen is None, "%s: expected undefined (—), screen shows %r" % (what, screen)
+    else:
+        assert screen is not None and abs(screen - expected) <= TOL, "%s: screen %r vs server %r" % (what, screen, expected)
+
+
+def read_matrix(frame):
+    return frame.eval_on_selector_all(
+        ".confusion td.cell",
+        "cells => cells.map(c => [Number(c.dataset.row), Number(c.dataset.col), c.querySelector('.main').textContent, (c.querySelector('.sub') || {}).textContent || null])",
+    )
+
+
+def shot(page, name):
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    page.screenshot(path=os.path.join(ARTIFACTS, name), full_page=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Tests
+
+
+def test_confusion_matrix_and_metrics_match_the_server(page, server):
+    frame = open_tab(page, server, run=CLEAN_RUN)
+    info = next(r for r in api_json(server, "runs")["runs"] if r["run"] == CLEAN_RUN)
+    assert info["steps"], "the clean run should have counts"
+    latest = info["steps"][-1]
+    wait_matrix(frame, latest)
+    data = api_json(server, "confusion", run=CLEAN_RUN, split="validation", step=latest)
+
+    cells = read_matrix(frame)
+    n = len(data["matrix"])
+    assert len(cells) == n * n
+    for i, j, main, _ in cells:
+        assert num(main) == data["matrix"][i][j], "cell %d,%d" % (i, j)
+
+    assert_close(num(frame.text_content("[data-metric='accuracy']")), data["accuracy"], "accuracy")
+    assert_close(num(frame.text_content("[data-metric='balanced_accuracy']")), data["balanced_accuracy"], "balanced accuracy")
+    assert num(frame.text_content("[data-metric='total']")) == data["total"]
+
+    headers = frame.eval_on_selector_all(".confusion .row-name", "e => e.map(x => x.textContent)")
+    assert headers == data["class_names"]
+    cols = frame.eval_on_selector_all(".confusion .col-name", "e => e.map(x => x.textContent)")
+    assert cols == data["class_names"]
+
+    rows = frame.eval_on_selector_all(
+        ".per-class tbody tr",
+        "rows => rows.map(r => Object.fromEntries([...r.querySelectorAll('[data-metric]')].map(c => [c.dataset.metric, c.textContent])))",
+    )
+    assert len(rows) == len(data["per_class"])
+    for row, expected in zip(rows, data["per_class"]):
+        for key in ("precision", "recall", "f1"):
+            assert_close(num(row[key]), expected[key], "%s %s" % (expected["name"], key))
+        assert num(row["support"]) == expected["support"]
+
+    # Normalised by true class: ratios shown, the choice remembered across reloads.
+    # Keyboard: focus the radio button and press Space.
+    frame.focus("input[type=radio][value='true']")
+    page.keyboard.press("Space")
+    frame.wait_for_selector(".confusion.mode-true")
+    for i, j, main, sub in read_matrix(frame):
+        expected = data["normalized"]["true"][i][j]
+        if expected is None:
+            assert num(main) is None
+        else:
+            assert abs(num(main) - expected) <= 0.0051, "normalized cell %d,%d" % (i, j)
+        assert num(sub) == data["matrix"][i][j]
+    assert frame.evaluate("localStorage.getItem('metricsdiag.normalize')") == "true"
+    shot(page, "confusion-normalized.png")
+
+    frame = open_tab(page, server, run=CLEAN_RUN)
+    frame.wait_for_selector(".confusion.mode-true", timeout=20000)
+    assert frame.is_checked("input[type=radio][value='true']")
+    frame.focus("input[type=radio][value='counts']")
+    page.keyboard.press("Space")
+    frame.wait_for_selector(".confusion.mode-counts")
+    assert not page.errors, page.errors
+
+
+def test_epoch_slider_and_play(page, server):
+    frame = open_tab(page, server, run=CLEAN_RUN)
+    steps = next(r for r in api_json(server, "runs")["runs"] if r["run"] == CLEAN_RUN)["steps"]
+    wait_matrix(frame, steps[-1])
+    frame.focus("input[aria-label='Epoch']")
+    page.keyboard.press("Home")
+    wait_matrix(frame, steps[0])
+    data = api_json(server, "confusion", run=CLEAN_RUN, split="validation", step=steps[0])
+    for i, j, main, _ in read_matrix(frame):
+        assert num(main) == data["matrix"][i][j]
+    page.keyboard.press("ArrowRight")
+    wait_matrix(frame, steps[1])
+
+    # The train split of the same epoch.
+    frame.select_option("select[aria-label='Split']", value="train")
+    train = api_json(server, "confusion", run=CLEAN_RUN, split="train", step=steps[1])
+    frame.wait_for_function(
+        "total => document.querySelector(\"[data-metric='total']\").textContent.replace(/,/g, '') === String(total)",
+        arg=train["total"],
+        timeout=20000,
+    )
+    frame.select_option("select[aria-label='Split']", value="validation")
+
+    # Play runs through to the last epoch and stops.
+    frame.click("button[aria-label='Play through epochs']")
+    wait_matrix(frame, steps[-1])
+    frame.wait_for_selector("button.play[aria-pressed='false']", timeout=20000)
+    assert not page.errors, page.errors
+
+
+def read_operating_point(frame):
+    return frame.evaluate(
+        """() => {
+            const out = {index: Number(document.querySelector("input[aria-label='Decision threshold']").value),
+                         threshold: document.querySelector('.thr-value').textContent};
+            for (const el of document.querySelectorAll('.op-stats [data-metric], .op-table [data-metric]'))
+                out[el.dataset.metric] = (el.querySelector('.op-count') || el).textContent;
+            return out;
+        }"""
+    )
+
+
+def assert_operating_point(op, pr):
+    i = op["index"]
+    assert_close(num(op["threshold"]), pr["thresholds"][i], "threshold")
+    for key in ("precision", "recall", "f1"):
+        assert_close(num(op[key]), pr[key][i], key)
+    for key in ("tp", "fp", "tn", "fn"):
+        assert num(op[key]) == pr[key][i], key
+
+
+def test_threshold_updates_precision_recall_and_counts(page, server):
+    frame = open_tab(page, server, run=CLEAN_RUN)
+    steps = next(r for r in api_json(server, "runs")["runs"] if r["run"] == CLEAN_RUN)["steps"]
+    wait_matrix(frame, steps[-1])
+    frame.wait_for_selector(".pr-chart", timeout=20000)
+    frame.select_option("select[aria-label='Class for the PR curve']", value="1")
+    frame.wait_for_function("() => document.querySelector('.op-table th[scope=col]').textContent === 'predicted dog'", timeout=20000)
+    pr = api_json(server, "pr", run=CLEAN_RUN, split="validation", step=steps[-1], **{"class": 1})
+    assert_close(num(frame.text_content(".pill")), pr["average_precision"], "average precision")
+
+    first = read_operating_point(frame)
+    if pr.get("best_f1"):
+        assert first["index"] == pr["best_f1"]["index"]
+    assert_operating_point(first, pr)
+
+    # Keyboard on the slider.
+    frame.focus("input[aria-label='Decision threshold']")
+    page.keyboard.press("Home")
+    low = read_operating_point(frame)
+    assert low["index"] == 0
+    assert_operating_point(low, pr)
+    for _ in range(150):
+        page.keyboard.press("ArrowRight")
+    high = read_operating_point(frame)
+    assert high["index"] == 150
+    assert_operating_point(high, pr)
+    assert (low["tp"], low["fp"]) != (high["tp"], high["fp"])
+
+    # Arrow keys on the focused chart.
+    frame.focus(".pr-chart")
+    page.keyboard.press("ArrowLeft")
+    assert read_operating_point(frame)["index"] == 149
+
+    # Dragging on the curve: pressing near the curve's top-left picks a high threshold point.
+    box = frame.query_selector(".pr-chart").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.85, box["y"] + box["height"] * 0.5)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.1, steps=5)
+    page.mouse.up()
+    dragged = read_operating_point(frame)
+    assert dragged["index"] != 149
+    assert_operating_point(dragged, pr)
+
+    # Threshold for a target recall comes from the backend's min_recall answer.
+    frame.fill("input[aria-label='Threshold for recall \u2265']", "0.9")
+    frame.press("input[aria-label='Threshold for recall \u2265']", "Enter")
+    target = api_json(server, "pr", run=CLEAN_RUN, split="validation", step=steps[-1], min_recall="0.9", **{"class": 1})
+    frame.wait_for_selector(".target-result, .warn-text", timeout=20000)
+    # The panel was rebuilt with the answer; keyboard focus stays in the input.
+    assert frame.evaluate("document.activeElement.getAttribute('aria-label')") == "Threshold for recall \u2265"
+    if target["at_recall"]:
+        text = frame.text_content(".target-result")
+        assert ("threshold %.3f" % target["at_recall"]["threshold"]) in text
+        frame.click("button[aria-label='Use the threshold for Threshold for recall \u2265']")
+        op = read_operating_point(frame)
+        assert op["index"] == target["at_recall"]["index"]
+        assert num(op["recall"]) >= 0.9
+    shot(page, "pr-curve.png")
+    assert not page.errors, page.errors
+
+
+def test_findings_and_curves(page, server):
+    frame = open_tab(page, server, run=CLEAN_RUN)
+    steps = next(r for r in api_json(server, "runs")["runs"] if r["run"] == CLEAN_RUN)["steps"]
+    wait_matrix(frame, steps[-1])
+    findings = api_json(server, "diagnostics", run=CLEAN_RUN)["findings"]
+    frame.wait_for_selector(".finding, .all-good", timeout=20000)
+    items = frame.query_selector_all(".finding")
+    assert len(items) == len(findings)
+    rank = {"error": 0, "warning": 1, "info": 2}
+    shown = [next(s for s in ("error", "warning", "info") if s in item.get_attribute("class")) for item in items]
+    assert shown == sorted(shown, key=rank.get)
+    titles = {f["title"] for f in findings}
+    assert {item.query_selector("h3").text_content() for item in items} == titles
+
+    frame.wait_for_selector(".line-chart .series", timeout=20000)
+    curves = api_json(server, "curves", run=CLEAN_RUN)["curves"]
+    assert "loss" in curves and "val_loss" in curves
+    assert frame.query_selector_all(".line-chart")
+
+    with_step = [f for f in findings if isinstance(f.get("step"), int)]
+    if with_step:
+        target = with_step[0]["step"]
+        expected = min(steps, key=lambda s: abs(s - target))
+        frame.click(".finding.clickable button")
+        wait_matrix(frame, expected)
+    else:
+        # No finding with an epoch: clicking a loss chart jumps to an epoch instead.
+        chart = frame.query_selector(".line-chart")
+        chart.scroll_into_view_if_needed()
+        box = chart.bounding_box()
+        chart.click(position={"x": box["width"] * 56 / 520, "y": box["height"] / 2})
+        wait_matrix(frame, steps[0])
+    assert not page.errors, page.errors
+
+
+def test_finding_naming_a_class_links_to_its_pr_curve(page, server):
+    steps = next(r for r in api_json(server, "runs")["runs"] if r["run"] == CLEAN_RUN)["steps"]
+    finding = {
+        "rule": "threshold_far_from_default", "severity": "info", "title": "A better threshold",
+        "detail": "d", "step": steps[0], "suggestion": "s",
+        "evidence": {"positive_class": "bird", "best_threshold": 0.3},
+    }
+    page.route(
+        re.compile(r".*/data/plugin/metricsdiag/diagnostics.*"),
+        lambda route: route.fulfill(
+            status=200, content_type="application/json", body=json.dumps({"run": CLEAN_RUN, "findings": [finding]})
+        ),
+    )
+    frame = open_tab(page, server, run=CLEAN_RUN)
+    wait_matrix(frame, steps[-1])
+    frame.click("button:has-text('Show threshold 0.300 on the PR curve')")
+    wait_matrix(frame, steps[0])
+    frame.wait_for_function("() => document.querySelector('.op-table th[scope=col]').textContent === 'predicted bird'", timeout=20000)
+    pr = api_json(server, "pr", run=CLEAN_RUN, split="validation", step=steps[0], **{"class": 2})
+    op = read_operating_point(frame)
+    assert op["index"] == min(range(len(pr["thresholds"])), key=lambda i: abs(pr["thresholds"][i] - 0.3))
+    assert_operating_point(op, pr)
+    assert not page.errors, page.errors
+
+
+def test_live_refresh_keeps_selections(page, server):
+    frame = open_tab(page, server, run=CLEAN_RUN)
+    steps = next(r for r in api_json(server, "runs")["runs"] if r["run"] == CLEAN_RUN)["steps"]
+    wait_matrix(frame, steps[-1])
+    frame.focus("input[aria-label='Epoch']")
+    page.keyboard.press("Home")
+    wait_matrix(frame, steps[0])
+    frame.select_option("select[aria-label='Class for the PR curve']", value="2")
+    frame.wait_for_function("() => document.querySelector('.op-table th[scope=col]').textContent === 'predicted bird'", timeout=20000)
+    frame.focus("input[aria-label='Decision threshold']")
+    page.keyboard.press("Home")
+    for _ in range(40):
+        page.keyboard.press("ArrowRight")
+
+    # TensorBoard's data changes: a new run appears. The tab re-reads /runs (every 30 s, and
+    # when it becomes visible again) and keeps what the user had chosen.
+    def add_run(route):
+        response = route.fetch()
+        body = response.json()
+        body["runs"].append({"run": "zz-new-run", "steps": [], "splits": [], "class_names": [], "has_counts": False})
+        route.fulfill(response=response, body=json.dumps(body))
+
+    page.route(re.compile(r".*/data/plugin/metricsdiag/runs.*"), add_run)
+    reload_button = page.query_selector(".reload-button")
+    if reload_button is not None:
+        reload_button.click()  # TensorBoard's own reload
+    else:
+        frame.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+    frame.wait_for_selector("select[aria-label='Run'] option[value='zz-new-run']", state="attached", timeout=20000)
+    assert frame.eval_on_selector("select[aria-label='Run']", "e => e.value") == CLEAN_RUN
+    assert frame.text_content(".epoch-label").strip().startswith("%d " % steps[0])
+    assert frame.eval_on_selector("select[aria-label='Class for the PR curve']", "e => e.value") == "2"
+    assert read_operating_point(frame)["index"] == 40
+    assert not page.errors, page.errors
+
+
+def test_html_in_run_and_class_names_stays_text(page, server):
+    frame = open_tab(page, server, run=XSS_RUN)
+    frame.wait_for_function(
+        "names => [...document.querySelectorAll('.confusion .row-name')].map(e => e.textContent).join('|') === names.join('|')",
+        arg=XSS_CLASSES,
+        timeout=20000,
+    )
+    frame.wait_for_selector(".pr-chart", timeout=20000)
+    frame.wait_for_selector(".finding, .all-good", timeout=20000)
+    assert frame.query_selector_all("img") == []
+    assert frame.query_selector_all("b") == []
+    options = frame.eval_on_selector_all("select[aria-label='Run'] option", "o => o.map(x => x.textContent)")
+    assert XSS_RUN in options
+    per_class = frame.eval_on_selector_all(".per-class tbody th button", "e => e.map(x => x.textContent)")
+    assert per_class == XSS_CLASSES
+    pr_options = frame.eval_on_selector_all("select[aria-label='Class for the PR curve'] option", "o => o.map(x => x.textContent)")
+    assert pr_options == XSS_CLASSES
+    assert page.query_selector_all("img[src=x]") == []
+    page.wait_for_timeout(300)
+    assert page.dialogs == []
+    shot(page, "xss-run.png")
+    assert not page.errors, page.errors
+
+
+def test_run_without_counts_and_failed_requests(page, server):
+    runs = {r["run"]: r for r in api_json(server, "runs")["runs"]}
+    frame = open_tab(page, server)
+    # A run written by keras.callbacks.TensorBoard alone: curves, and a note instead of counts.
+    assert KERAS_ONLY_RUN in runs and not runs[KERAS_ONLY_RUN]["has_counts"]
+    frame.select_option("select[aria-label='Run']", value=KERAS_ONLY_RUN)
+    frame.wait_for_selector(".notice-area .notice", timeout=20000)
+    assert "no confusion counts" in frame.text_content(".notice-area .notice")
+    assert frame.is_hidden(".layout-grid")
+    frame.wait_for_selector(".line-chart .series", timeout=20000)
+
+    # A failing request shows the server's own message, as text.
+    message = "no step 99 for run <b>clean</b>"
+    page.route(
+        re.compile(r".*/data/plugin/metricsdiag/confusion.*"),
+        lambda route: route.fulfill(status=404, content_type="application/json", body=json.dumps({"error": message})),
+    )
+    frame = open_tab(page, server, run=CLEAN_RUN)
+    frame.wait_for_selector(".matrix-wrap .notice.error", timeout=20000)
+    assert message in frame.text_content(".matrix-wrap .notice.error")
+    assert frame.query_selector_all("b") == []
+
+    # No runs at all: a helpful empty state instead of empty panels.
+    page.route(
+        re.compile(r".*/data/plugin/metricsdiag/runs.*"),
+        lambda route: route.fulfill(status=200, content_type="application/json", body='{"runs": []}'),
+    )
+    frame = open_tab_without_runs(page, server)
+    frame.wait_for_selector(".notice-area .notice", timeout=20000)
+    assert "No metricsdiag data" in frame.text_content(".notice-area .notice")
+    assert frame.is_hidden(".layout-grid")
+    assert not page.errors, page.errors
+
+
+def test_dark_theme_screenshot(browser, server):
+    context = browser.new_context(viewport={"width": 1280, "height": 2400}, color_scheme="dark")
+    pg = context.new_page()
+    try:
+        frame = open_tab(pg, server, run=CLEAN_RUN)
+        wait_matrix(frame)
+        frame.wait_for_selector(".pr-chart", timeout=20000)
+        frame.wait_for_selector(".line-chart .series", timeout=20000)
+        parent_dark = pg.evaluate("document.body.classList.contains('dark-mode')")
+        theme = frame.evaluate("document.documentElement.dataset.theme")
+        assert theme == ("dark" if parent_dark else "light")
+        # Follows TensorBoard's own theme setting, live.
+        menu = pg.query_selector("button[aria-label='Menu for changing light or dark theme']")
+        if menu is not None:
+            menu.click()
+            pg.click("[role=menuitem]:has-text('Dark')")
+        else:
+            pg.evaluate("document.body.classList.add('dark-mode')")
+        frame.wait_for_function("() => document.documentElement.dataset.theme === 'dark'", timeout=5000)
+        pg.wait_for_timeout(300)
+        shot(pg, "tab-dark.png")
+        if menu is not None:
+            menu.click()
+            pg.click("[role=menuitem]:has-text('Light')")
+        else:
+            pg.evaluate("document.body.classList.remove('dark-mode')")
+        frame.wait_for_function("() => document.documentElement.dataset.theme === 'light'", timeout=5000)
+        pg.wait_for_timeout(300)
+        shot(pg, "tab-light.png")
+    finally:
+        context.close()
