@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 512
 
+
 class _Examples:
     """Examples given as ``(x, y)`` / ``(x, y, sample_weight)`` arrays or a ``tf.data.Dataset``
     of such batches, read batch by batch as NumPy (sample weights are ignored)."""
@@ -116,13 +117,34 @@ def _last_activation(model):
 
 
 def _metric_names(compile_config):
-    names = []
-    for group in ("metrics", "weighted_metrics"):
-        for metric in tf.nest.flatten((compile_config or {}).get(group) or []):
-            if isinstance(metric, dict):
-                metric = (metric.get("config") or {}).get("name") or metric.get("class_name")
-            names.append(str(metric))
-    return names
+    """Names of the compiled metrics, from Keras's serialized compile config."""
+
+    def names_in(entry):
+        if isinstance(entry, dict) and "class_name" in entry:  # one serialized metric
+            yield str((entry.get("config") or {}).get("name") or entry["class_name"])
+        elif isinstance(entry, dict):  # metrics per named output
+            for value in entry.values():
+                yield from names_in(value)
+        elif isinstance(entry, (list, tuple)):
+            for value in entry:
+                yield from names_in(value)
+        elif entry is not None:
+            yield str(getattr(entry, "name", None) or getattr(entry, "__name__", None) or entry)
+
+    config = compile_config or {}
+    return [name for group in ("metrics", "weighted_metrics") for name in names_in(config.get(group))]
+
+
+def _is_chief(strategy):
+    """Whether this process writes: always, except on the non-chief workers of a multi-worker
+    strategy (the chief, or worker 0 when the cluster has no chief, writes)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    cluster = resolver.cluster_spec().as_dict() if resolver is not None else {}
+    if not cluster:
+        return True
+    if resolver.task_type == "chief":
+        return True
+    return resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in cluster
 
 
 def _plain(value):
@@ -227,9 +249,20 @@ class MetricsDiagCallback(keras.callbacks.Callback):
             splits["train"] = _Examples(self.train_data, "train_data")
         return splits
 
+    def _strategy(self):
+        return getattr(self.model, "distribute_strategy", None) or tf.distribute.get_strategy()
+
+    def _predict(self, x):
+        """Model outputs for one batch. `predict_on_batch` is several times faster than
+        `predict` on one device, but under a strategy with several replicas Keras hands each
+        replica the whole batch; `predict` splits it correctly there."""
+        if self._strategy().num_replicas_in_sync > 1:
+            return self.model.predict(x, batch_size=self.batch_size, verbose=0)
+        return self.model.predict_on_batch(x)
+
     def _probe_outputs(self, examples):
         x, _ = examples.first_batch(self.batch_size)
-        outputs = self.model.predict_on_batch(x)
+        outputs = self._predict(x)
         if isinstance(outputs, (list, tuple, dict)):
             raise ValueError(
                 "MetricsDiagCallback supports models with a single classification output;"
@@ -297,7 +330,12 @@ class MetricsDiagCallback(keras.callbacks.Callback):
             # Read when Keras first traces its train step, which comes after this.
             self._metric.from_logits = self._scores_from_logits
         self._in_fit = True
-        self._writer = tf.summary.create_file_writer(os.fspath(self.log_dir))
+        # Non-chief workers still predict (their replicas take part in the same steps) but
+        # write nothing, so one multi-worker training gives one run.
+        if _is_chief(self._strategy()):
+            self._writer = tf.summary.create_file_writer(os.fspath(self.log_dir))
+        else:
+            self._writer = tf.summary.create_noop_writer()
         info = {
             "tb_metricsdiag_version": version.VERSION,
             "model": {
@@ -353,7 +391,7 @@ class MetricsDiagCallback(keras.callbacks.Callback):
             try:
                 fmt = labels_lib.detect_label_format(y, self._output_width)
                 ids = labels_lib.class_ids(y, fmt, self._num_classes)
-                outputs = np.asarray(self.model.predict_on_batch(x))
+                outputs = np.asarray(self._predict(x))
                 scores, predicted = labels_lib.scores_and_predictions(outputs, self._scores_from_logits)
                 if scores.shape[1] != self._num_classes or scores.shape[0] != ids.shape[0]:
                     raise ValueError(
