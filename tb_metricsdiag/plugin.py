@@ -11,8 +11,9 @@ answers with the document `views` builds, as strict JSON. Errors are JSON too,
 - 422: the run exists but its stored data cannot be read (malformed, or written by a newer
   tb-metricsdiag). Only that run is affected: ``/runs`` lists it with an ``error`` key.
 
-Nothing is cached here: every request reads the provider, which already holds the data, so
-the answers follow a training run as it writes new epochs.
+Every request lists the run's series from the provider; series whose listing has not changed
+since they were last read come from a bounded cache (`cache.SeriesCache`), so the answers follow
+a training run as it writes new epochs while scrubbing through epochs stays fast.
 """
 
 import functools
@@ -25,6 +26,7 @@ from tensorboard.backend import http_util
 from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
+from tb_metricsdiag import cache as cache_lib
 from tb_metricsdiag import diagnostics
 from tb_metricsdiag import metadata
 from tb_metricsdiag import reader as reader_lib
@@ -84,6 +86,7 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
 
     def __init__(self, context):
         self._data_provider = context.data_provider
+        self._series_cache = cache_lib.SeriesCache()
         self._static_root = static_files.frontend_dir()
 
     def get_plugin_apps(self):
@@ -111,6 +114,7 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
             self._data_provider,
             plugin_util.context(request.environ),
             plugin_util.experiment_id(request.environ),
+            cache=self._series_cache,
         )
 
     @_json_route
@@ -129,7 +133,7 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
     @_json_route
     def _serve_confusion(self, request):
         run, split, step = _run(request), _split(request), _optional_int(request, "step")
-        evaluation = self._reader(request).evaluation(run, split, step)
+        evaluation = self._reader(request).evaluation(run, split, step, threshold_counts=False)
         return views.confusion_view(run, evaluation)
 
     @_json_route

@@ -18,6 +18,7 @@ from tensorboard import context as tb_context
 from tensorboard import errors
 from tensorboard.data import provider as provider_lib
 
+from tb_metricsdiag import cache as cache_lib
 from tb_metricsdiag import metadata
 
 # Large enough that the provider returns every stored point: the plugin never downsamples.
@@ -98,10 +99,44 @@ def _keras_parent(run):
 class Reader:
     """Reads training runs from ``provider`` for one request (``ctx``) and experiment."""
 
-    def __init__(self, provider, ctx=None, experiment_id=""):
+    def __init__(self, provider, ctx=None, experiment_id="", cache=None):
         self._provider = provider
         self._ctx = ctx if ctx is not None else tb_context.RequestContext()
         self._eid = experiment_id
+        self._cache = cache  # a `cache.SeriesCache` shared across requests, or None
+
+    def _read_listed(self, read, plugin_name, listing):
+        """``{run: {tag: points}}`` of the series in ``listing`` (``{run: {tag: TimeSeries}}``).
+
+        Series found in the cache under their current listing are not read again; the rest
+        are read in one provider call (``read`` is ``read_tensors`` or ``read_scalars``).
+        """
+        result, missing = {}, []
+        for run, tags in listing.items():
+            for tag, series in tags.items():
+                key = cache_lib.series_key(self._eid, run, tag, series)
+                points = self._cache.get(key) if self._cache is not None else None
+                if points is None:
+                    missing.append((run, tag, key))
+                else:
+                    result.setdefault(run, {})[tag] = points
+        if missing:
+            data = read(
+                self._ctx,
+                experiment_id=self._eid,
+                plugin_name=plugin_name,
+                downsample=READ_ALL,
+                run_tag_filter=provider_lib.RunTagFilter(
+                    runs=sorted({run for run, _, _ in missing}),
+                    tags=sorted({tag for _, tag, _ in missing}),
+                ),
+            )
+            for run, tag, key in missing:
+                points = data.get(run, {}).get(tag, [])
+                if self._cache is not None:
+                    self._cache.put(key, points)
+                result.setdefault(run, {})[tag] = points
+        return result
 
     # -- listing ------------------------------------------------------------------------
 
@@ -158,12 +193,8 @@ class Reader:
         ).get(run, {})
         if not listing:
             return {}
-        data = self._provider.read_tensors(
-            self._ctx,
-            experiment_id=self._eid,
-            plugin_name=metadata.PLUGIN_NAME,
-            downsample=READ_ALL,
-            run_tag_filter=provider_lib.RunTagFilter(runs=[run], tags=list(listing)),
+        data = self._read_listed(
+            self._provider.read_tensors, metadata.PLUGIN_NAME, {run: listing}
         ).get(run, {})
         return {
             tag: (metadata.parse_plugin_content(series.plugin_content), data.get(tag, []))
@@ -204,12 +235,13 @@ class Reader:
                 plugin_name=metadata.PLUGIN_NAME,
                 run_tag_filter=run_tag_filter,
             )
-            data = self._provider.read_tensors(
-                self._ctx,
-                experiment_id=self._eid,
-                plugin_name=metadata.PLUGIN_NAME,
-                downsample=READ_ALL,
-                run_tag_filter=run_tag_filter,
+            wanted_listing = {
+                run: {wanted[run]: tags[wanted[run]]}
+                for run, tags in listing.items()
+                if wanted.get(run) in tags
+            }
+            data = self._read_listed(
+                self._provider.read_tensors, metadata.PLUGIN_NAME, wanted_listing
             )
             for run in batch:
                 tag = wanted[run]
@@ -222,18 +254,19 @@ class Reader:
                     result[run] = error
         return result
 
-    def evaluation(self, run, split, step=None):
+    def evaluation(self, run, split, step=None, threshold_counts=True):
         """The `SplitEvaluation` of ``split`` at ``step`` (default: the latest step).
+
+        ``threshold_counts=False`` skips the threshold counts, by far the largest series,
+        when only the confusion matrix and AP are needed.
 
         Raises:
           tensorboard.errors.NotFoundError: no such run, split or step.
           metadata.FormatError: the stored data is inconsistent or of an unknown version.
         """
-        kinds = (
-            metadata.KIND_CONFUSION,
-            metadata.KIND_THRESHOLD_COUNTS,
-            metadata.KIND_AVERAGE_PRECISION,
-        )
+        kinds = [metadata.KIND_CONFUSION, metadata.KIND_AVERAGE_PRECISION]
+        if threshold_counts:
+            kinds.append(metadata.KIND_THRESHOLD_COUNTS)
         found = self._read(run, [metadata.split_tag(split, kind) for kind in kinds])
         confusion_tag = metadata.split_tag(split, metadata.KIND_CONFUSION)
         if confusion_tag not in found:
@@ -345,15 +378,11 @@ class Reader:
             plugin_name=plugin_name,
             run_tag_filter=provider_lib.RunTagFilter(runs=[run]),
         ).get(run, {})
-        tags = [tag for tag in listing if key_of_tag(tag)]
-        if not tags:
+        wanted = {tag: series for tag, series in listing.items() if key_of_tag(tag)}
+        if not wanted:
             return {}
-        data = self._provider.read_scalars(
-            self._ctx,
-            experiment_id=self._eid,
-            plugin_name=plugin_name,
-            downsample=READ_ALL,
-            run_tag_filter=provider_lib.RunTagFilter(runs=[run], tags=tags),
+        data = self._read_listed(
+            self._provider.read_scalars, plugin_name, {run: wanted}
         ).get(run, {})
         curves = {}
         for tag, points in data.items():

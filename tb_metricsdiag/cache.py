@@ -1,0 +1,77 @@
+"""A bounded, thread-safe cache of series read from TensorBoard's data provider.
+
+The data provider API has no "read one step": answering ``/pr`` for one epoch means reading the
+run's whole threshold-count series (300 epochs x 10 classes is about 5 MB through the Rust
+server's gRPC). The series only change when TensorBoard loads new events, which moves their
+``max_step`` / ``max_wall_time`` in the (cheap) listing, so a series read once is kept under a
+key made of exactly those: a new epoch is a new key, never a stale answer. Entries are evicted
+least recently used first once their total size passes ``max_bytes``, so memory stays bounded
+however many runs the logdir holds.
+
+The key includes the experiment id but not the request's authentication context: one cache
+serves one TensorBoard, as TensorBoard's own loaders do.
+"""
+
+import collections
+import sys
+import threading
+
+import numpy as np
+
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+
+# Python object overhead per stored point (datum object, step, wall time), beyond its array.
+_POINT_OVERHEAD_BYTES = 120
+
+
+def series_key(experiment_id, run, tag, series):
+    """Cache key of one series, from its listing entry (a `TimeSeries` of the provider)."""
+    return (experiment_id, run, tag, series.max_step, series.max_wall_time)
+
+
+def _size_of(points):
+    size = 0
+    for point in points:
+        value = getattr(point, "numpy", None)
+        size += _POINT_OVERHEAD_BYTES + (
+            value.nbytes if isinstance(value, np.ndarray) else sys.getsizeof(value)
+        )
+    return size
+
+
+class SeriesCache:
+    """LRU mapping from `series_key` to the list of points the provider returned."""
+
+    def __init__(self, max_bytes=DEFAULT_MAX_BYTES):
+        self.max_bytes = int(max_bytes)
+        self._entries = collections.OrderedDict()  # key -> (points, size)
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    @property
+    def size_bytes(self):
+        return self._bytes
+
+    def get(self, key):
+        """The cached points of ``key``, or None."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            self._entries.move_to_end(key)
+            return entry[0]
+
+    def put(self, key, points):
+        """Keep ``points`` under ``key`` unless they alone exceed the whole budget."""
+        size = _size_of(points)
+        if size > self.max_bytes:
+            return
+        with self._lock:
+            previous = self._entries.pop(key, None)
+            if previous is not None:
+                self._bytes -= previous[1]
+            self._entries[key] = (points, size)
+            self._bytes += size
+            while self._bytes > self.max_bytes:
+                _, (_, evicted) = self._entries.popitem(last=False)
+                self._bytes -= evicted
