@@ -8,17 +8,25 @@ key made of exactly those: a new epoch is a new key, never a stale answer. Entri
 least recently used first once their total size passes ``max_bytes``, so memory stays bounded
 however many runs the logdir holds.
 
-The key includes the experiment id but not the request's authentication context: one cache
+The listings themselves are kept for `LISTING_MAX_AGE_S`: each provider call to the Rust data
+server costs tens of milliseconds of gRPC latency, about what a whole answer should take, and
+TensorBoard itself only loads new events every few seconds (``--reload_interval``).
+
+The keys include the experiment id but not the request's authentication context: one cache
 serves one TensorBoard, as TensorBoard's own loaders do.
 """
 
 import collections
 import sys
 import threading
+import time
 
 import numpy as np
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+
+LISTING_MAX_AGE_S = 1.0
+MAX_LISTINGS = 16  # (experiment, listing kind, plugin) triples kept
 
 # Python object overhead per stored point (datum object, step, wall time), beyond its array.
 _POINT_OVERHEAD_BYTES = 120
@@ -46,6 +54,7 @@ class SeriesCache:
         self.max_bytes = int(max_bytes)
         self._entries = collections.OrderedDict()  # key -> (points, size)
         self._bytes = 0
+        self._listings = collections.OrderedDict()  # key -> (monotonic time, listing)
         self._lock = threading.Lock()
 
     @property
@@ -75,3 +84,19 @@ class SeriesCache:
             while self._bytes > self.max_bytes:
                 _, (_, evicted) = self._entries.popitem(last=False)
                 self._bytes -= evicted
+
+    def listing(self, key, fetch):
+        """The listing under ``key`` if fetched less than `LISTING_MAX_AGE_S` ago, else
+        ``fetch()`` (a provider ``list_*`` call), kept for the next requests."""
+        now = time.monotonic()
+        with self._lock:
+            entry = self._listings.get(key)
+            if entry is not None and now - entry[0] < LISTING_MAX_AGE_S:
+                return entry[1]
+        value = fetch()
+        with self._lock:
+            self._listings[key] = (now, value)
+            self._listings.move_to_end(key)
+            while len(self._listings) > MAX_LISTINGS:
+                self._listings.popitem(last=False)
+        return value

@@ -20,6 +20,7 @@ from tb_metricsdiag import labels as labels_lib
 from tb_metricsdiag import overlap as overlap_lib
 from tb_metricsdiag import summary
 from tb_metricsdiag import version
+from tb_metricsdiag.json_values import to_json_value
 
 logger = logging.getLogger(__name__)
 
@@ -145,19 +146,6 @@ def _is_chief(strategy):
     if resolver.task_type == "chief":
         return True
     return resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in cluster
-
-
-def _plain(value):
-    """JSON-safe copy of a value: NaN and infinity become None, arrays become lists."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, (np.generic, np.ndarray)):
-        return _plain(value.tolist())
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
 
 
 class MetricsDiagCallback(keras.callbacks.Callback):
@@ -359,7 +347,7 @@ class MetricsDiagCallback(keras.callbacks.Callback):
             },
         }
         with self._writer.as_default():
-            summary.write_run_info(_plain(info), step=0)
+            summary.write_run_info(to_json_value(info), step=0)
             for split, dist in label_counts.items():
                 summary.write_label_distribution(dist, 0, split, names)
             if "train" in splits:

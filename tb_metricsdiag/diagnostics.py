@@ -22,6 +22,7 @@ import re
 import numpy as np
 
 from tb_metricsdiag import metrics
+from tb_metricsdiag.json_values import to_json_value
 
 SEVERITIES = ("error", "warning", "info")  # worst first
 
@@ -148,21 +149,6 @@ MAX_MESSAGES_IN_EVIDENCE = 5
 # -- helpers ------------------------------------------------------------------------------
 
 
-def _json_safe(value):
-    """Copy of ``value`` with NumPy types as Python ones and NaN / infinity as None."""
-    if isinstance(value, dict):
-        return {str(key): _json_safe(item) for key, item in value.items()}
-    if isinstance(value, np.ndarray):
-        value = value.tolist()
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(item) for item in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def _finding(rule, severity, title, detail, step, evidence, suggestion):
     return {
         "rule": rule,
@@ -170,7 +156,7 @@ def _finding(rule, severity, title, detail, step, evidence, suggestion):
         "title": title,
         "detail": detail,
         "step": None if step is None else int(step),
-        "evidence": _json_safe(evidence),
+        "evidence": to_json_value(evidence),
         "suggestion": suggestion,
     }
 

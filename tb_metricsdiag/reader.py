@@ -105,6 +105,33 @@ class Reader:
         self._eid = experiment_id
         self._cache = cache  # a `cache.SeriesCache` shared across requests, or None
 
+    def _listing(self, list_series, plugin_name, runs=None, tags=None):
+        """The provider's listing ``{run: {tag: TimeSeries}}`` (``list_series`` is
+        ``list_tensors`` or ``list_scalars``), limited to ``runs`` and ``tags`` when given.
+
+        With a cache, one recent listing of the whole experiment answers every request for a
+        moment (see `cache.LISTING_MAX_AGE_S`) and is filtered here.
+        """
+        if self._cache is None:
+            run_tag_filter = None
+            if runs is not None or tags is not None:
+                run_tag_filter = provider_lib.RunTagFilter(runs=runs, tags=tags)
+            return list_series(
+                self._ctx, experiment_id=self._eid, plugin_name=plugin_name,
+                run_tag_filter=run_tag_filter,
+            )
+        listing = self._cache.listing(
+            (self._eid, list_series.__name__, plugin_name),
+            lambda: list_series(self._ctx, experiment_id=self._eid, plugin_name=plugin_name),
+        )
+        runs = None if runs is None else set(runs)
+        tags = None if tags is None else set(tags)
+        return {
+            run: {tag: series for tag, series in run_tags.items() if tags is None or tag in tags}
+            for run, run_tags in listing.items()
+            if runs is None or run in runs
+        }
+
     def _read_listed(self, read, plugin_name, listing):
         """``{run: {tag: points}}`` of the series in ``listing`` (``{run: {tag: TimeSeries}}``).
 
@@ -142,9 +169,7 @@ class Reader:
 
     def list_runs(self):
         """``{run: RunIndex}`` of every training run, from metadata only."""
-        tensors = self._provider.list_tensors(
-            self._ctx, experiment_id=self._eid, plugin_name=metadata.PLUGIN_NAME
-        )
+        tensors = self._listing(self._provider.list_tensors, metadata.PLUGIN_NAME)
         result = {}
         for run, tags in tensors.items():
             splits, names = [], []
@@ -156,9 +181,7 @@ class Reader:
                 if not names:
                     names = self._class_names(series.plugin_content)
             result[run] = RunIndex(run, splits, names, bool(splits), {})
-        keras_scalars = self._provider.list_scalars(
-            self._ctx, experiment_id=self._eid, plugin_name="scalars"
-        )
+        keras_scalars = self._listing(self._provider.list_scalars, "scalars")
         for run, tags in keras_scalars.items():
             parent = _keras_parent(run)
             if parent is None or not any(t.startswith(KERAS_EPOCH_PREFIX) for t in tags):
@@ -185,11 +208,8 @@ class Reader:
 
     def _read(self, run, tags):
         """``{tag: (content dict, [TensorDatum])}`` for the tags of ``run`` that exist."""
-        listing = self._provider.list_tensors(
-            self._ctx,
-            experiment_id=self._eid,
-            plugin_name=metadata.PLUGIN_NAME,
-            run_tag_filter=provider_lib.RunTagFilter(runs=[run], tags=list(tags)),
+        listing = self._listing(
+            self._provider.list_tensors, metadata.PLUGIN_NAME, runs=[run], tags=list(tags)
         ).get(run, {})
         if not listing:
             return {}
@@ -226,14 +246,11 @@ class Reader:
         runs, result = sorted(wanted), {}
         for start in range(0, len(runs), chunk):
             batch = runs[start:start + chunk]
-            run_tag_filter = provider_lib.RunTagFilter(
-                runs=batch, tags=sorted({wanted[run] for run in batch})
-            )
-            listing = self._provider.list_tensors(
-                self._ctx,
-                experiment_id=self._eid,
-                plugin_name=metadata.PLUGIN_NAME,
-                run_tag_filter=run_tag_filter,
+            listing = self._listing(
+                self._provider.list_tensors,
+                metadata.PLUGIN_NAME,
+                runs=batch,
+                tags=sorted({wanted[run] for run in batch}),
             )
             wanted_listing = {
                 run: {wanted[run]: tags[wanted[run]]}
@@ -372,12 +389,7 @@ class Reader:
 
     def _read_scalars(self, run, plugin_name, key_of_tag):
         """``{key: (steps, values)}`` of the scalars of ``run`` whose tag maps to a key."""
-        listing = self._provider.list_scalars(
-            self._ctx,
-            experiment_id=self._eid,
-            plugin_name=plugin_name,
-            run_tag_filter=provider_lib.RunTagFilter(runs=[run]),
-        ).get(run, {})
+        listing = self._listing(self._provider.list_scalars, plugin_name, runs=[run]).get(run, {})
         wanted = {tag: series for tag, series in listing.items() if key_of_tag(tag)}
         if not wanted:
             return {}

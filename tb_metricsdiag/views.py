@@ -5,25 +5,9 @@ JSON: undefined ratios (NaN) and infinities become ``None``. The shapes are pinn
 ``CONTRACT.md``; extra keys are documented here.
 """
 
-import math
-
-import numpy as np
-
 from tb_metricsdiag import metrics
 from tb_metricsdiag import operating_points
-
-
-def to_json_value(value):
-    """``value`` with NumPy arrays and scalars turned into Python, NaN and ±inf into None."""
-    if isinstance(value, dict):
-        return {str(key): to_json_value(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return [to_json_value(item) for item in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+from tb_metricsdiag.json_values import to_json_value
 
 
 def run_entry(index, steps, error=None):

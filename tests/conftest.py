@@ -65,7 +65,6 @@ def read_events(log_dir):
 
 def _train(name, root, make_model, data, class_names, fit_kwargs=None, train_sample_dup=0):
     import keras
-    import tensorflow as tf
 
     from tb_metricsdiag import MetricsDiagCallback
 

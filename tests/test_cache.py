@@ -82,3 +82,4 @@ def test_new_data_changes_the_key():
         max_step=4, max_wall_time=11.0, plugin_content=b"", description="", display_name=""
     )
     assert cache_lib.series_key("e", "r", "t", listing) != cache_lib.series_key("e", "r", "t", grown)
+
