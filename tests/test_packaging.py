@@ -44,3 +44,25 @@ def test_entry_point_is_registered():
 
     points = [p for p in entry_points(group="tensorboard_plugins") if p.name == "metricsdiag"]
     assert points and points[0].value == "tb_metricsdiag.plugin:MetricsDiagLoader"
+
+
+def test_wheel_ships_the_frontend_and_entry_points(tmp_path):
+    """`pip install .` must install the tab's files without any build step or Node.js."""
+    import zipfile
+
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
+         "-w", str(tmp_path), ROOT],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    (wheel,) = tmp_path.glob("tb_metricsdiag-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    frontend = {os.path.basename(n) for n in names if n.startswith("tb_metricsdiag/frontend/")}
+    shipped = {n for n in os.listdir(os.path.join(ROOT, "frontend")) if not n.startswith("__")}
+    assert shipped and shipped <= frontend
+    assert "tb_metricsdiag/plugin.py" in names
+    entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
+    text = zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "metricsdiag = tb_metricsdiag.plugin:MetricsDiagLoader" in text
+    assert "tb-metricsdiag = tb_metricsdiag.cli:console_main" in text
