@@ -335,9 +335,10 @@ class Reader:
 
     def _read_metricsdiag_history(self, run, index, history):
         tags = [metadata.RUN_INFO_TAG, metadata.OVERLAP_TAG, metadata.EVENTS_TAG]
+        # Every per-split kind in this one read, the ones `evaluation` needs below included:
+        # with a cache, that later call then costs the provider no second round trip.
         for split in index.splits or metadata.SPLITS:
-            tags.append(metadata.split_tag(split, metadata.KIND_CONFUSION))
-            tags.append(metadata.split_tag(split, metadata.KIND_LABEL_DISTRIBUTION))
+            tags.extend(metadata.split_tag(split, kind) for kind in metadata.PER_CLASS_KINDS)
         try:
             found = self._read(run, tags)
         except metadata.FormatError as error:

@@ -74,6 +74,13 @@ def test_cached_reads_give_the_same_answers_with_fewer_provider_reads(callback_r
     assert sorted(cached_history.curves) == sorted(expected_history.curves)
 
 
+def test_a_cold_history_read_costs_one_tensor_and_one_scalar_round_trip(callback_runs):
+    root, _ = callback_runs
+    provider = _CountingProvider(reader_lib.provider_for_logdir(root))
+    reader_lib.Reader(provider, cache=cache_lib.SeriesCache()).history("binary")
+    assert provider.reads == 2
+
+
 def test_new_data_changes_the_key():
     listing = provider_lib.TensorTimeSeries(
         max_step=3, max_wall_time=10.0, plugin_content=b"", description="", display_name=""
