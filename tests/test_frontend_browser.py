@@ -307,13 +307,19 @@ def test_confusion_matrix_and_metrics_match_the_server(page, server):
     assert not page.errors, page.errors
 
 
-def test_epoch_slider_and_play(page, server):
+def open_at_first_epoch(page, server):
+    """The tab on CLEAN_RUN, moved with the keyboard from the latest epoch to the first."""
     frame = open_tab(page, server, run=CLEAN_RUN)
     steps = next(r for r in api_json(server, "runs")["runs"] if r["run"] == CLEAN_RUN)["steps"]
     wait_matrix(frame, steps[-1])
     frame.focus("input[aria-label='Epoch']")
     page.keyboard.press("Home")
     wait_matrix(frame, steps[0])
+    return frame, steps
+
+
+def test_epoch_slider_and_play(page, server):
+    frame, steps = open_at_first_epoch(page, server)
     data = api_json(server, "confusion", run=CLEAN_RUN, split="validation", step=steps[0])
     for i, j, main, _ in read_matrix(frame):
         assert num(main) == data["matrix"][i][j]
@@ -480,12 +486,7 @@ def test_finding_naming_a_class_links_to_its_pr_curve(page, server):
 
 
 def test_live_refresh_keeps_selections(page, server):
-    frame = open_tab(page, server, run=CLEAN_RUN)
-    steps = next(r for r in api_json(server, "runs")["runs"] if r["run"] == CLEAN_RUN)["steps"]
-    wait_matrix(frame, steps[-1])
-    frame.focus("input[aria-label='Epoch']")
-    page.keyboard.press("Home")
-    wait_matrix(frame, steps[0])
+    frame, steps = open_at_first_epoch(page, server)
     frame.select_option("select[aria-label='Class for the PR curve']", value="2")
     frame.wait_for_function("() => document.querySelector('.op-table th[scope=col]').textContent === 'predicted bird'", timeout=20000)
     frame.focus("input[aria-label='Decision threshold']")
