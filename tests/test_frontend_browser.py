@@ -574,6 +574,21 @@ def test_run_without_counts_and_failed_requests(page, server):
     assert not page.errors, page.errors
 
 
+
+def _switch_theme(pg, frame, menu, theme):
+    """Pick ``theme`` ("dark" / "light") in TensorBoard's own theme menu (or, where this
+    TensorBoard has none, toggle its body class) and wait for the tab to follow."""
+    if menu is not None:
+        menu.click()
+        pg.click("[role=menuitem]:has-text('%s')" % theme.capitalize())
+    else:
+        action = "add" if theme == "dark" else "remove"
+        pg.evaluate("document.body.classList.%s('dark-mode')" % action)
+    frame.wait_for_function(
+        "() => document.documentElement.dataset.theme === '%s'" % theme, timeout=5000
+    )
+    pg.wait_for_timeout(300)
+
 def test_dark_theme_screenshot(browser, server):
     context = browser.new_context(viewport={"width": 1280, "height": 2400}, color_scheme="dark")
     pg = context.new_page()
@@ -587,21 +602,8 @@ def test_dark_theme_screenshot(browser, server):
         assert theme == ("dark" if parent_dark else "light")
         # Follows TensorBoard's own theme setting, live.
         menu = pg.query_selector("button[aria-label='Menu for changing light or dark theme']")
-        if menu is not None:
-            menu.click()
-            pg.click("[role=menuitem]:has-text('Dark')")
-        else:
-            pg.evaluate("document.body.classList.add('dark-mode')")
-        frame.wait_for_function("() => document.documentElement.dataset.theme === 'dark'", timeout=5000)
-        pg.wait_for_timeout(300)
-        shot(pg, "tab-dark.png")
-        if menu is not None:
-            menu.click()
-            pg.click("[role=menuitem]:has-text('Light')")
-        else:
-            pg.evaluate("document.body.classList.remove('dark-mode')")
-        frame.wait_for_function("() => document.documentElement.dataset.theme === 'light'", timeout=5000)
-        pg.wait_for_timeout(300)
-        shot(pg, "tab-light.png")
+        for theme in ("dark", "light"):
+            _switch_theme(pg, frame, menu, theme)
+            shot(pg, "tab-%s.png" % theme)
     finally:
         context.close()
