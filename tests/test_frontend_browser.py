@@ -574,7 +574,6 @@ def test_run_without_counts_and_failed_requests(page, server):
     assert not page.errors, page.errors
 
 
-
 def _switch_theme(pg, frame, menu, theme):
     """Pick ``theme`` ("dark" / "light") in TensorBoard's own theme menu (or, where this
     TensorBoard has none, toggle its body class) and wait for the tab to follow."""
