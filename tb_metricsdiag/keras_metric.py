@@ -7,9 +7,11 @@ dropped into its threshold bucket and the buckets are added up per class, so mem
 
 The counts are those of `counts.threshold_counts` and `counts.confusion_matrix` bit for bit: a
 float32 score is compared with the thresholds rounded up to float32
-(`counts.comparison_edges`), which is the exact ``score >= t``. The comparison is made on
-order-preserving integer keys of the float bits (`_order_keys`), because TensorFlow's CPU
-kernels treat subnormal floats as zero, which would make e.g. -1e-45 reach a threshold of 0.
+(`counts.comparison_edges`), which is the exact ``score >= t``. TensorFlow's CPU kernels treat
+subnormal floats as zero, which would make e.g. -1e-45 reach a threshold of 0: the float
+comparison (one ``Bucketize``, the cheapest op for it) is therefore corrected for negative
+subnormal scores, and a grid with subnormal thresholds is compared on order-preserving integer
+keys of the float bits instead (`_order_keys`, a binary search at twice the cost).
 Scores follow the conventions of `labels` (a single unit ``p`` gives ``[1 - p, p]``; logits go
 through sigmoid / softmax, here Keras's own, which may differ from NumPy's in the last bit).
 Scores are counted as float32 whatever the model's dtype.
@@ -65,7 +67,17 @@ class CountsMetric(keras.metrics.Metric):
         if thresholds is None:
             thresholds = counts_lib.default_thresholds()
         self.thresholds = counts_lib.validate_thresholds(thresholds)
-        self._edge_keys = _edge_keys(self.thresholds)  # NumPy, made outside any graph
+        # Made here, outside any graph.
+        edges = counts_lib.comparison_edges(self.thresholds, np.float32)
+        self._edges = [float(edge) for edge in edges]
+        # Bucketize compares as floats, which is exact for every score except subnormals (see
+        # the module docstring); with subnormal thresholds the integer keys are used instead.
+        subnormal = (edges != 0) & (np.abs(edges) < np.finfo(np.float32).tiny)
+        self._edge_keys = _edge_keys(self.thresholds) if subnormal.any() else None
+        # A negative subnormal score reaches exactly the negative thresholds: as many as come
+        # before a threshold of 0, when there is one (otherwise the float comparison is right).
+        zero = np.flatnonzero(edges == 0)
+        self._negative_subnormal_bucket = int(zero[0]) if zero.size else None
         self.from_logits = from_logits
         self.num_classes = None
         self.output_width = None
@@ -83,11 +95,33 @@ class CountsMetric(keras.metrics.Metric):
 
     def _sections(self):
         """Offsets in ``histogram`` of the confusion matrix ``[C, C]``, the bucket counts of
-        every example ``[C, T + 1]``, those of the class's own examples ``[C, T + 1]``, and the
-        discard slot where each invalid row puts its ``C + 2`` entries."""
+        each class's own examples ``[C, T + 1]``, those of the other examples ``[C, T + 1]``,
+        and the discard slot where each invalid row puts its ``C + 1`` entries."""
         confusion = self.num_classes**2
         buckets = self.num_classes * (self.thresholds.size + 1)
         return 0, confusion, confusion + buckets, confusion + 2 * buckets
+
+    def _slot_offsets(self):
+        """``[C, C]`` int32: row ``i`` holds, for an example of class ``i``, where each class's
+        bucket counts start: its own class's in the own section, the others' in the other."""
+        _, own_at, other_at, _ = self._sections()
+        starts = (self.thresholds.size + 1) * np.arange(self.num_classes)
+        offsets = np.tile(other_at + starts, (self.num_classes, 1))
+        offsets[np.diag_indices(self.num_classes)] = own_at + starts
+        return tf.constant(offsets, dtype=tf.int32)
+
+    def _buckets(self, scores):
+        """Number of thresholds each score reaches, int32 ``[b, C]`` (`counts.threshold_bucket`)."""
+        if self._edge_keys is not None:
+            keys = _order_keys(tf.bitcast(tf.reshape(scores, (-1,)), tf.int32))
+            buckets = tf.searchsorted(self._edge_keys, keys, side="right", out_type=tf.int32)
+            return tf.reshape(buckets, tf.shape(scores))
+        buckets = tf.raw_ops.Bucketize(input=scores, boundaries=self._edges)
+        if self._negative_subnormal_bucket is None:
+            return buckets
+        # Bits 0x80000001..0x807FFFFF: one unsigned comparison after the shift.
+        negative_subnormal = tf.bitcast(scores, tf.uint32) - 0x80000001 < 0x7FFFFF
+        return tf.where(negative_subnormal, self._negative_subnormal_bucket, buckets)
 
     def _scores(self, y_pred):
         """Per-class float32 scores ``[b, C]`` and predicted ids ``[b]``."""
@@ -112,9 +146,10 @@ class CountsMetric(keras.metrics.Metric):
     def update_state(self, y_true, y_pred, sample_weight=None):
         """Count one batch; ``sample_weight`` is ignored (counts are counts of examples).
 
-        Each valid row adds ``C + 2`` entries to the histogram (its confusion cell, its own
-        class's bucket, and its bucket in every class), an invalid row ``C + 2`` to the discard
-        slot; one segment sum (faster than ``bincount`` on CPU) adds them all.
+        Each valid row adds ``C + 1`` entries to the histogram (its confusion cell, and its
+        bucket in every class, in the own or the other section), an invalid row ``C + 1`` to
+        the discard slot; one segment sum (faster than ``bincount`` on CPU) adds them all.
+        Every op counts: this runs in each of Keras's train and test steps.
         """
         y_pred = ops.convert_to_tensor(y_pred)
         if self.num_classes is None:
@@ -122,26 +157,16 @@ class CountsMetric(keras.metrics.Metric):
         scores, predicted = self._scores(y_pred)
         ids = self._class_ids(ops.convert_to_tensor(y_true))
         num_classes = self.num_classes
-        _, every_at, own_at, discard = self._sections()
-        valid = tf.reduce_all(tf.math.is_finite(scores), axis=1) & (ids >= 0) & (ids < num_classes)
+        discard = self._sections()[-1]
+        # As unsigned, a negative id is out of range too.
+        known_class = tf.bitcast(ids, tf.uint32) < num_classes
+        valid = tf.reduce_all(tf.math.is_finite(scores), axis=1) & known_class
         ids = tf.where(valid, ids, 0)
-        keys = _order_keys(tf.bitcast(tf.reshape(scores, (-1,)), tf.int32))
-        buckets = tf.searchsorted(self._edge_keys, keys, side="right", out_type=tf.int32)
-        # Slot of each example's bucket in every class: [b, C].
-        every = tf.reshape(buckets, (-1, num_classes)) + self._bucket_offsets(every_at)
-        rows = tf.range(tf.shape(ids)[0], dtype=tf.int32)
-        own = tf.gather(tf.reshape(every, (-1,)), rows * num_classes + ids) + (own_at - every_at)
+        every = self._buckets(scores) + tf.gather(self._slot_offsets(), ids)
         cell = ids * num_classes + predicted
-        slots = tf.concat([cell[:, None], own[:, None], every], axis=1)
-        slots = tf.where(valid[:, None], slots, discard)
-        slots = tf.reshape(slots, (-1,))
+        slots = tf.where(valid[:, None], tf.concat([cell[:, None], every], axis=1), discard)
         counted = tf.math.unsorted_segment_sum(tf.ones_like(slots, dtype=tf.int64), slots, discard + 1)
         self.histogram.assign_add(counted)
-
-    def _bucket_offsets(self, every_at):
-        """Where class k's bucket counts start in the histogram, ``[C]`` int32."""
-        width = self.thresholds.size + 1
-        return tf.constant(every_at + width * np.arange(self.num_classes), dtype=tf.int32)
 
     def result(self):
         """Nothing for Keras's logs: the counts are read with `counts`."""
@@ -153,14 +178,14 @@ class CountsMetric(keras.metrics.Metric):
         if self.num_classes is None:
             return None
         histogram = np.asarray(self.histogram.numpy())
-        confusion_at, every_at, own_at, discard = self._sections()
+        confusion_at, own_at, other_at, discard = self._sections()
         buckets = (self.num_classes, self.thresholds.size + 1)
-        tp, fp = counts_lib.threshold_counts_from_histograms(
-            histogram[every_at:own_at].reshape(buckets), histogram[own_at:discard].reshape(buckets)
-        )
+        own = histogram[own_at:other_at].reshape(buckets)
+        every = own + histogram[other_at:discard].reshape(buckets)
+        tp, fp = counts_lib.threshold_counts_from_histograms(every, own)
         result = counts_lib.ClassificationCounts(self.num_classes, self.thresholds, keep_scores=False)
-        confusion = histogram[confusion_at:every_at].reshape(self.num_classes, self.num_classes)
-        result.add(confusion, tp, fp, histogram[discard] // (self.num_classes + 2))
+        confusion = histogram[confusion_at:own_at].reshape(self.num_classes, self.num_classes)
+        result.add(confusion, tp, fp, histogram[discard] // (self.num_classes + 1))
         return result
 
     def get_config(self):
