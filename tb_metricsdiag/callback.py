@@ -25,6 +25,9 @@ from tb_metricsdiag.json_values import to_json_value
 logger = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 512
+# Input signatures (shapes past the batch, dtypes) given their own concrete prediction
+# function; inputs whose shapes keep changing go through predict_on_batch past this.
+MAX_SIGNATURES = 8
 
 
 class _Examples:
@@ -200,6 +203,7 @@ class MetricsDiagCallback(keras.callbacks.Callback):
         self._metric = None
         self._in_fit = False
         self._train_counts = None
+        self._forward_functions = {}  # input signature -> concrete predict_step (`_predict`)
 
     def metric(self, name="metricsdiag"):
         """The `keras_metric.CountsMetric` to add to ``model.compile(metrics=[...])``.
@@ -241,12 +245,43 @@ class MetricsDiagCallback(keras.callbacks.Callback):
         return getattr(self.model, "distribute_strategy", None) or tf.distribute.get_strategy()
 
     def _predict(self, x):
-        """Model outputs for one batch. `predict_on_batch` is several times faster than
-        `predict` on one device, but under a strategy with several replicas Keras hands each
-        replica the whole batch; `predict` splits it correctly there."""
+        """Model outputs for one batch, through the model's own ``predict_step``.
+
+        Under a strategy with several replicas `predict` splits the batch across them
+        (`predict_on_batch` would hand each replica the whole batch). On one device, a
+        concrete function of ``predict_step`` (`_forward_function`) when there is one for
+        the batch, else `predict_on_batch`.
+        """
         if self._strategy().num_replicas_in_sync > 1:
             return self.model.predict(x, batch_size=self.batch_size, verbose=0)
-        return self.model.predict_on_batch(x)
+        forward = self._forward_function(x)
+        if forward is None:
+            return self.model.predict_on_batch(x)
+        return tf.nest.map_structure(np.asarray, forward((x,)))
+
+    def _forward_function(self, x):
+        """The concrete ``predict_step`` of the input signature of ``x`` (dense arrays and
+        tensors, any batch size), or None for other inputs or past `MAX_SIGNATURES`.
+
+        The same graph as `predict_on_batch` without its per-call dispatch, which costs as
+        much as the forward pass of a small model.
+        """
+        leaves = tf.nest.flatten(x)
+        if not all(isinstance(a, (np.ndarray, tf.Tensor)) for a in leaves):
+            return None
+        try:
+            specs = [tf.TensorSpec((None,) + tuple(a.shape[1:]), tf.as_dtype(a.dtype)) for a in leaves]
+        except TypeError:  # e.g. NumPy strings, which predict_on_batch converts itself
+            return None
+        signature = tuple(specs)
+        forward = self._forward_functions.get(signature)
+        if forward is None and len(self._forward_functions) < MAX_SIGNATURES:
+            step = tf.function(
+                self.model.predict_step, jit_compile=bool(getattr(self.model, "jit_compile", False))
+            )
+            structure = tf.nest.pack_sequence_as(x, specs)
+            forward = self._forward_functions[signature] = step.get_concrete_function((structure,))
+        return forward
 
     def _probe_outputs(self, examples):
         x, _ = examples.first_batch(self.batch_size)
@@ -279,6 +314,7 @@ class MetricsDiagCallback(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         splits = self._check_configuration()
+        self._forward_functions = {}  # this fit's model
         width, sample_outputs = self._probe_outputs(splits["validation"])
         num_classes = labels_lib.num_classes_from_output_width(width)
         names = self.class_names
