@@ -261,7 +261,8 @@ class MetricsDiagCallback(keras.callbacks.Callback):
 
     def _forward_function(self, x):
         """The concrete ``predict_step`` of the input signature of ``x`` (dense arrays and
-        tensors, any batch size), or None for other inputs or past `MAX_SIGNATURES`.
+        tensors, any batch size), or None for other inputs (sparse or ragged tensors, Python
+        lists) and past `MAX_SIGNATURES`.
 
         The same graph as `predict_on_batch` without its per-call dispatch, which costs as
         much as the forward pass of a small model.
@@ -271,7 +272,7 @@ class MetricsDiagCallback(keras.callbacks.Callback):
             return None
         try:
             specs = [tf.TensorSpec((None,) + tuple(a.shape[1:]), tf.as_dtype(a.dtype)) for a in leaves]
-        except TypeError:  # e.g. NumPy strings, which predict_on_batch converts itself
+        except TypeError:  # a dtype TensorFlow has no equivalent of
             return None
         signature = tuple(specs)
         forward = self._forward_functions.get(signature)

@@ -125,12 +125,14 @@ def test_coexists_with_keras_tensorboard(callback_runs):
         assert any(e.startswith("events.out.tfevents") for e in entries)
 
 
-@pytest.mark.parametrize("inputs", ["named_arrays", "strings"])
+@pytest.mark.parametrize("inputs", ["named_arrays", "strings", "sparse_dataset"])
 def test_any_input_structure_is_predicted_like_keras(tmp_path, inputs):
-    """Dict inputs go through the callback's concrete prediction function, NumPy strings
-    through predict_on_batch; both must count exactly what ``model.predict`` gives."""
+    """Named arrays and strings go through the callback's concrete prediction function, sparse
+    tensors through predict_on_batch; all must count exactly what ``model.predict`` gives."""
     import keras
     import tensorflow as tf
+
+    from tb_metricsdiag import MetricsDiagCallback
 
     keras.utils.set_random_seed(3)
     rng = np.random.default_rng(3)
@@ -138,24 +140,29 @@ def test_any_input_structure_is_predicted_like_keras(tmp_path, inputs):
     y = rng.integers(0, num_classes, size=n)
     if inputs == "named_arrays":
         a, b = keras.Input((3,), name="a"), keras.Input((2,), name="b")
-        hidden = keras.layers.Concatenate()([a, b])
-        model_inputs = {"a": a, "b": b}
+        model_inputs, hidden = {"a": a, "b": b}, keras.layers.Concatenate()([a, b])
         x = {"a": rng.normal(size=(n, 3)).astype("float32") + y[:, None], "b": rng.normal(size=(n, 2))}
-    else:
+    elif inputs == "strings":
         words = np.array(["red", "green", "blue", "grey"])
         model_inputs = keras.Input((1,), dtype="string")
         hidden = keras.layers.StringLookup(vocabulary=list(words))(model_inputs)
         hidden = keras.layers.Flatten()(keras.layers.Embedding(6, 4)(hidden))
-        # NumPy object arrays: Keras's fit refuses them, predict_on_batch takes them.
-        x = words[(y + rng.integers(0, 2, size=n)) % 4][:, None].astype(object)
+        x = tf.constant(words[(y + rng.integers(0, 2, size=n)) % 4][:, None])
+    else:
+        model_inputs = hidden = keras.Input((4,), sparse=True)
+        dense = (rng.random((n, 4)) < 0.5) * (y[:, None] + 1.0)
+        x = tf.data.Dataset.from_tensor_slices((tf.sparse.from_dense(dense.astype("float32")), y))
     model = keras.Model(model_inputs, keras.layers.Dense(num_classes, activation="softmax")(hidden))
     model.compile("adam", "sparse_categorical_crossentropy")
-    from tb_metricsdiag import MetricsDiagCallback
-
-    callback = MetricsDiagCallback(str(tmp_path), validation_data=(x, y), batch_size=64)
-    x_fit = tf.constant(x.astype(str)) if inputs == "strings" else x
-    model.fit(x_fit, y, epochs=1, batch_size=32, callbacks=[callback], verbose=0)
+    batched = x.batch(64) if inputs == "sparse_dataset" else None
+    callback = MetricsDiagCallback(
+        str(tmp_path), validation_data=batched or (x, y), batch_size=64
+    )
+    if batched:
+        model.fit(batched, epochs=1, callbacks=[callback], verbose=0)
+    else:
+        model.fit(x, y, epochs=1, batch_size=32, callbacks=[callback], verbose=0)
     events = read_events(str(tmp_path))
-    predicted = model.predict(x_fit, batch_size=64, verbose=0).argmax(axis=1)
+    predicted = model.predict(batched or x, batch_size=64, verbose=0).argmax(axis=1)
     confusion = events[metadata.split_tag("validation", metadata.KIND_CONFUSION)][0][0]
     np.testing.assert_array_equal(confusion, skm.confusion_matrix(y, predicted, labels=range(num_classes)))
