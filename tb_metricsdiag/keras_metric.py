@@ -102,13 +102,15 @@ class CountsMetric(keras.metrics.Metric):
         return 0, confusion, confusion + buckets, confusion + 2 * buckets
 
     def _slot_offsets(self):
-        """``[C, C]`` int32: row ``i`` holds, for an example of class ``i``, where each class's
-        bucket counts start: its own class's in the own section, the others' in the other."""
+        """``[C, 1 + C]`` int32: row ``i`` holds, for an example of class ``i``, where its
+        confusion row starts, then where each class's bucket counts start: its own class's in
+        the own section, the others' in the other section."""
         _, own_at, other_at, _ = self._sections()
         starts = (self.thresholds.size + 1) * np.arange(self.num_classes)
-        offsets = np.tile(other_at + starts, (self.num_classes, 1))
-        offsets[np.diag_indices(self.num_classes)] = own_at + starts
-        return tf.constant(offsets, dtype=tf.int32)
+        buckets = np.tile(other_at + starts, (self.num_classes, 1))
+        buckets[np.diag_indices(self.num_classes)] = own_at + starts
+        confusion_rows = self.num_classes * np.arange(self.num_classes)[:, None]
+        return tf.constant(np.concatenate([confusion_rows, buckets], axis=1), dtype=tf.int32)
 
     def _buckets(self, scores):
         """Number of thresholds each score reaches, int32 ``[b, C]`` (`counts.threshold_bucket`)."""
@@ -146,8 +148,8 @@ class CountsMetric(keras.metrics.Metric):
     def update_state(self, y_true, y_pred, sample_weight=None):
         """Count one batch; ``sample_weight`` is ignored (counts are counts of examples).
 
-        Each valid row adds ``C + 1`` entries to the histogram (its confusion cell, and its
-        bucket in every class, in the own or the other section), an invalid row ``C + 1`` to
+        Each valid row adds ``1 + C`` entries to the histogram (its confusion cell, and its
+        bucket in every class, in the own or the other section), an invalid row ``1 + C`` to
         the discard slot; one segment sum (faster than ``bincount`` on CPU) adds them all.
         Every op counts: this runs in each of Keras's train and test steps.
         """
@@ -156,15 +158,14 @@ class CountsMetric(keras.metrics.Metric):
             self._build_counts(1 if len(y_pred.shape) == 1 else y_pred.shape[-1])
         scores, predicted = self._scores(y_pred)
         ids = self._class_ids(ops.convert_to_tensor(y_true))
-        num_classes = self.num_classes
         discard = self._sections()[-1]
         # As unsigned, a negative id is out of range too.
-        known_class = tf.bitcast(ids, tf.uint32) < num_classes
+        known_class = tf.bitcast(ids, tf.uint32) < self.num_classes
         valid = tf.reduce_all(tf.math.is_finite(scores), axis=1) & known_class
         ids = tf.where(valid, ids, 0)
-        every = self._buckets(scores) + tf.gather(self._slot_offsets(), ids)
-        cell = ids * num_classes + predicted
-        slots = tf.where(valid[:, None], tf.concat([cell[:, None], every], axis=1), discard)
+        # Predicted class and buckets side by side, moved to their slots by one row of offsets.
+        columns = tf.concat([predicted[:, None], self._buckets(scores)], axis=1)
+        slots = tf.where(valid[:, None], columns + tf.gather(self._slot_offsets(), ids), discard)
         counted = tf.math.unsorted_segment_sum(tf.ones_like(slots, dtype=tf.int64), slots, discard + 1)
         self.histogram.assign_add(counted)
 
