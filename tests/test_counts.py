@@ -24,8 +24,9 @@ def _random_case(seed, n, num_classes, dtype=np.float32):
 
 
 @pytest.mark.parametrize("num_classes", [2, 3, 10])
-def test_confusion_matrix_equals_sklearn(num_classes):
-    y, scores = _random_case(num_classes, 2000, num_classes)
+@pytest.mark.parametrize("n", [2000, 150_000])  # one block and several
+def test_confusion_matrix_equals_sklearn(num_classes, n):
+    y, scores = _random_case(num_classes, n, num_classes)
     predicted = scores.argmax(axis=1)
     np.testing.assert_array_equal(
         counts.confusion_matrix(y, predicted, num_classes),
@@ -126,9 +127,10 @@ def test_bad_thresholds_are_rejected(bad, message):
         counts.validate_thresholds(bad)
 
 
-def test_out_of_range_ids_are_rejected():
+@pytest.mark.parametrize("bad", [[0, 3], [0, -1], np.int32([0, -1]), np.uint8([0, 3]), [0.0, 3.0]])
+def test_out_of_range_ids_are_rejected(bad):
     with pytest.raises(ValueError, match=r"outside \[0, 3\)"):
-        counts.confusion_matrix([0, 3], [0, 1], 3)
+        counts.confusion_matrix(bad, [0, 1], 3)
 
 
 def test_metrics_match_sklearn_with_undefined_ratios():
