@@ -54,6 +54,69 @@ def test_threshold_counts_are_exact_including_scores_on_thresholds(thresholds, d
     np.testing.assert_array_equal(fp, expected_fp)
 
 
+def _brute_force_bucket(scores, thresholds):
+    # NumPy compares a float32 score with a float64 threshold exactly (in float64).
+    return (scores.reshape(-1)[:, None] >= thresholds[None, :]).sum(axis=1).reshape(scores.shape)
+
+
+def _hard_scores(thresholds, dtype):
+    """Scores on, one ulp below and above every threshold (as given and rounded into dtype),
+    signed zeros, subnormals, extremes, infinities and NaNs, quiet and signalling."""
+    info = np.finfo(dtype)
+    values = np.concatenate([thresholds.astype(dtype), counts.comparison_edges(thresholds, dtype)])
+    special = np.array(
+        [0.0, -0.0, info.smallest_subnormal, -info.smallest_subnormal, info.tiny, info.max,
+         -info.max, np.inf, -np.inf, np.nan, -np.nan], dtype=dtype
+    )
+    values = np.concatenate([
+        values, np.nextafter(values, dtype(-np.inf)), np.nextafter(values, dtype(np.inf)), special
+    ])
+    if dtype == np.float32:
+        # NaNs whose top 16 bits are those of +inf / -inf (signalling, small payloads).
+        values = np.concatenate([values, np.uint32([0x7F800001, 0x7F80FFFF, 0xFF800001]).view(dtype)])
+    return values
+
+
+@pytest.mark.parametrize("thresholds, float32_method", [
+    (counts.default_thresholds(), "_bucket_by_prefix"),
+    (np.array([-3.5, -1e-30, 0.0, 1e-40, 0.1, 0.35, 0.5, 0.9, 0.999, 7.0]), "_bucket_by_prefix"),
+    (np.linspace(0, 1, 1001), "_bucket_evenly"),  # several edges per prefix near 1
+    (np.array([0.5, 0.5001, 0.5002, 0.75]), "_bucket_by_search"),  # irregular and fine
+    (np.array([0.25]), "_bucket_by_prefix"),
+])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_threshold_bucket_is_exact_on_hard_scores(thresholds, float32_method, dtype):
+    if dtype == np.float32:
+        assert counts._bucketing(thresholds, dtype).func.__name__ == float32_method
+    scores = _hard_scores(thresholds, dtype)
+    with np.errstate(invalid="ignore"):
+        expected = _brute_force_bucket(scores, thresholds)
+    np.testing.assert_array_equal(counts.threshold_bucket(scores, thresholds), expected)
+    assert expected[np.isnan(scores)].max() == 0
+    assert expected[scores == np.inf].min() == thresholds.size
+    # Blocks: a block with NaNs among ordinary scores, and a 2-D layout.
+    many = np.resize(scores, (3 * counts._BLOCK // 7, 7))
+    np.testing.assert_array_equal(
+        counts.threshold_bucket(many, thresholds), _brute_force_bucket(many, thresholds)
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.floats(-2, 2, width=32), min_size=1, max_size=40, unique=True),
+    st.integers(0, 2**32 - 1),
+)
+def test_threshold_bucket_property(threshold_values, seed):
+    thresholds = np.sort(np.array(threshold_values, dtype=np.float64))
+    thresholds = thresholds[np.concatenate([[True], np.diff(thresholds) > 0])]  # -0.0 == 0.0
+    rng = np.random.default_rng(seed)
+    scores = _hard_scores(thresholds, np.float32)
+    scores = np.concatenate([scores, rng.uniform(-2.5, 2.5, 200).astype(np.float32)])
+    np.testing.assert_array_equal(
+        counts.threshold_bucket(scores, thresholds), _brute_force_bucket(scores, thresholds)
+    )
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     st.integers(1, 60),
