@@ -8,7 +8,9 @@ Conventions: ``y_true`` holds integer class ids in ``[0, C)``; ``scores`` is ``[
 score of each class (one-vs-rest), ``y_pred`` the predicted class ids.
 """
 
+import concurrent.futures
 import functools
+import os
 import sys
 
 import numpy as np
@@ -18,6 +20,10 @@ DEFAULT_NUM_THRESHOLDS = 201
 # Elements per block of the blocked loops: their temporaries stay in the CPU cache.
 _BLOCK = 1 << 16
 _FLOAT32_SIGN = np.uint32(1 << 31)
+
+# Classes whose exact AP is computed at once, each in its own thread: NumPy's sort and
+# array loops release the GIL. 1 computes them one after the other in the calling thread.
+AVERAGE_PRECISION_THREADS = min(2, os.cpu_count() or 1)
 
 
 def default_thresholds(num_thresholds=DEFAULT_NUM_THRESHOLDS):
@@ -325,82 +331,6 @@ def threshold_counts(y_true, scores, thresholds):
     )
 
 
-def _float32_sort_keys(column, positive):
-    """One uint64 per example whose order is the score order, label in the lowest bit.
-
-    The score's IEEE bits are mapped to an order-preserving unsigned integer (every bit of a
-    negative flipped, only the sign bit of the rest), block by block into one buffer.
-    """
-    keys = np.empty(column.size, dtype=np.uint64)
-    for begin in range(0, column.size, _BLOCK):
-        end = begin + _BLOCK
-        bits = (column[begin:end] + np.float32(0)).view(np.uint32)  # + 0 turns -0.0 into +0.0
-        flip = (bits.view(np.int32) >> 31).view(np.uint32)  # all ones for negatives, else 0
-        flip |= _FLOAT32_SIGN
-        bits ^= flip
-        block = keys[begin:end]
-        block[:] = bits
-        block <<= np.uint64(1)
-        block |= positive[begin:end]
-    return keys
-
-
-def _sorted_blocks(column, positive):
-    """A function ``read(begin, end) -> (scores, labels)`` over one class's examples sorted by
-    ascending score: ``scores`` compare equal exactly when the scores do, ``labels`` are 1 for
-    the class's own examples.
-
-    float32 scores are sorted as one uint64 key each (`_float32_sort_keys`), several times
-    faster than an argsort, and split into score and label block by block; other dtypes use a
-    stable argsort.
-    """
-    if column.dtype == np.float32:
-        keys = _float32_sort_keys(column, positive)
-        keys.sort()
-        return lambda begin, end: (keys[begin:end] >> np.uint64(1), keys[begin:end] & np.uint64(1))
-    order = np.argsort(column, kind="stable")
-    ordered, labels = column[order], positive[order]
-    return lambda begin, end: (ordered[begin:end], labels[begin:end])
-
-
-def _column_average_precision(column, positive):
-    """Exact AP of one class: ``column`` its finite scores, ``positive`` a bool mask.
-
-    Each positive adds the precision at its own score, ``#{positives >= s} / #{examples >= s}``.
-    In ascending order those are counted from the first example of its run of equal scores
-    (its group); the groups are followed block by block, so beyond the sorted keys the memory
-    used is a few blocks, whatever the number of examples.
-    """
-    total_positives = int(np.count_nonzero(positive))
-    if total_positives == 0:
-        return np.nan
-    n = column.size
-    read = _sorted_blocks(column, positive)
-    total = 0.0
-    group_start = 0  # index of the first example of the current group
-    positives_below_group = 0  # positives before that example
-    positives_before = 0  # positives before the current block
-    for begin in range(0, n, _BLOCK):
-        first = max(begin - 1, 0)  # the example before the block, to tell where groups start
-        scores, labels = read(first, begin + _BLOCK)
-        previous = begin - first  # 1, or 0 for the first block
-        labels = labels[previous:].astype(np.int64)
-        new_group = np.empty(labels.size, dtype=bool)
-        new_group[0] = True  # overwritten below unless this is the very first example
-        new_group[1 - previous:] = scores[1:] != scores[:-1]
-        below = np.cumsum(labels)
-        below -= labels
-        below += positives_before
-        starts = np.where(new_group, np.arange(begin, begin + labels.size), group_start)
-        np.maximum.accumulate(starts, out=starts)
-        np.maximum.accumulate(np.where(new_group, below, positives_below_group), out=below)
-        own = labels.astype(bool)
-        total += float(np.sum((total_positives - below[own]) / (n - starts[own])))
-        group_start, positives_below_group = int(starts[-1]), int(below[-1])
-        positives_before += int(labels.sum())
-    return total / total_positives
-
-
 def average_precision(y_true, scores):
     """Exact one-vs-rest average precision of every class, shape ``[C]`` (float64).
 
@@ -417,10 +347,133 @@ def average_precision(y_true, scores):
         raise ValueError("scores must have shape [n, C], got %s" % (scores.shape,))
     num_classes = scores.shape[1]
     y_true = _check_ids(y_true, num_classes, "y_true")
-    scores = _comparable_scores(scores)
-    return np.array(
-        [_column_average_precision(scores[:, k], y_true == k) for k in range(num_classes)]
-    )
+    if y_true.size != scores.shape[0]:
+        raise ValueError("y_true and scores differ in length: %d vs %d" % (y_true.size, scores.shape[0]))
+    return _average_precision([(y_true, scores)], num_classes)
+
+
+def _average_precision(pieces, num_classes):
+    """`average_precision` of the examples of ``pieces``, a list of ``(ids [m], scores [m, C])``.
+
+    float32 scores are sorted as one integer key per example (`_float32_sort_keys`), several
+    times faster than an argsort; other dtypes are compared in float64 and sorted with
+    ``lexsort``. Either way the positives of a class come first among equal scores, which
+    `_precision_sum` relies on. Each class is computed on its own (one column of sort keys),
+    `AVERAGE_PRECISION_THREADS` classes at a time.
+    """
+    n = sum(ids.size for ids, _ in pieces)
+    if all(scores.dtype == np.float32 for _, scores in pieces):
+        # Negative scores (or NaNs with the sign bit) need the sign in the key: 64-bit keys.
+        wide = any(
+            scores.size and scores.view(np.uint32).max() > _FLOAT32_SIGN for _, scores in pieces
+        )
+        of_class = functools.partial(_float32_class_average_precision, pieces, n, wide)
+    else:
+        of_class = functools.partial(_other_class_average_precision, pieces)
+    if AVERAGE_PRECISION_THREADS > 1 and num_classes > 1:
+        with concurrent.futures.ThreadPoolExecutor(AVERAGE_PRECISION_THREADS) as pool:
+            return np.array(list(pool.map(of_class, range(num_classes))), dtype=np.float64)
+    return np.array([of_class(k) for k in range(num_classes)], dtype=np.float64)
+
+
+def _float32_class_average_precision(pieces, n, wide, k):
+    keys, positives = _float32_sort_keys(pieces, k, n, wide)
+    if positives == 0:
+        return np.nan
+    keys.sort()
+    return _precision_sum(keys, _even_positions, positives) / positives
+
+
+def _other_class_average_precision(pieces, k):
+    column = np.concatenate([_comparable_scores(scores[:, k]) for _, scores in pieces])
+    negative = np.concatenate([ids != k for ids, _ in pieces])
+    positives = negative.size - np.count_nonzero(negative)
+    if positives == 0:
+        return np.nan
+    order = np.lexsort((negative, column))
+    positive = ~negative[order]
+    return _precision_sum(
+        column[order],
+        lambda begin, block: np.flatnonzero(positive[begin:begin + block.size]),
+        positives,
+    ) / positives
+
+
+def _float32_sort_keys(pieces, k, n, wide):
+    """``(keys, positives)``: one integer per example, class k's float32 score in the high bits
+    and in the lowest bit 0 for the class's own examples (``positives`` of them), 1 for the
+    others: ascending keys are ascending scores with, among equal scores, the positives first.
+
+    Without negative scores (``wide`` False) the bits of a score, shifted left by one, are in
+    score order and fit 32 bits: the sign bit is shifted out, so -0.0 becomes +0.0. Otherwise
+    (uint64) they are mapped to an order-preserving unsigned integer first: every bit of a
+    negative flipped, only the sign bit of the rest (after -0.0 is made +0.0). Built block by
+    block into one buffer.
+    """
+    keys = np.empty(n, dtype=np.uint64 if wide else np.uint32)
+    filled = positives = 0
+    for ids, scores in pieces:
+        column = scores[:, k]
+        for begin in range(0, ids.size, _BLOCK):
+            negative = ids[begin:begin + _BLOCK] != k
+            part = keys[filled:filled + negative.size]
+            if wide:
+                bits = (column[begin:begin + _BLOCK] + np.float32(0)).view(np.uint32)
+                flip = (bits.view(np.int32) >> 31).view(np.uint32)  # all ones for negatives
+                flip |= _FLOAT32_SIGN
+                bits ^= flip
+                part[:] = bits
+                part <<= np.uint64(1)
+            else:
+                np.left_shift(column[begin:begin + _BLOCK].view(np.uint32), 1, out=part)
+            np.bitwise_or(part, negative, out=part)
+            filled += part.size
+            positives += negative.size - np.count_nonzero(negative)
+    return keys, positives
+
+
+def _even_positions(begin, block):
+    """Positions of the positives in a block of sorted `_float32_sort_keys`: the even keys."""
+    return np.flatnonzero((block & 1) == 0)
+
+
+def _precision_sum(ordered, positions_of_positives, total_positives):
+    """Sum over the positives of ``#{positives >= s} / #{examples >= s}``, s the positive's score.
+
+    ``ordered`` holds one class's examples in ascending score order, positives first among
+    equal scores; ``positions_of_positives(begin, block)`` gives the positions of the
+    positives in ``block = ordered[begin:...]``, and two positives have equal scores exactly
+    when their values in ``ordered`` are equal. Positives first, the first positive of a run of
+    equal scores starts its group: the examples at or above its score are those from its
+    position on, the positives those from its rank among positives on, and the rest of the run
+    shares its precision. Followed block by block, so beyond ``ordered`` only a few blocks of
+    memory are used.
+    """
+    n = ordered.size
+    total = 0.0
+    positives_before = 0  # positives in the blocks before
+    last_value = None  # value of the last positive seen, and the precision of its run
+    run_precision = 0.0
+    for begin in range(0, n, _BLOCK):
+        block = ordered[begin:begin + _BLOCK]
+        where = positions_of_positives(begin, block)
+        if where.size == 0:
+            continue
+        values = block[where]
+        starts_run = np.empty(where.size, dtype=bool)
+        starts_run[0] = last_value is None or values[0] != last_value
+        np.not_equal(values[1:], values[:-1], out=starts_run[1:])
+        heads = np.flatnonzero(starts_run)  # ranks among the block's positives
+        continued = heads[0] if heads.size else where.size  # the previous block's last run
+        total += continued * run_precision
+        if heads.size:
+            lengths = np.diff(heads, append=where.size)
+            precision = (total_positives - positives_before - heads) / (n - begin - where[heads])
+            total += float((lengths * precision).sum())
+            run_precision = float(precision[-1])
+        last_value = values[-1]
+        positives_before += where.size
+    return total
 
 
 def average_precision_from_counts(tp, fp, positives):
@@ -465,8 +518,9 @@ class ClassificationCounts:
         self.fp = np.zeros(size, dtype=np.int64)
         self.invalid = 0
         self._label_dtype = np.min_scalar_type(self.num_classes - 1)
-        self._labels = []
-        self._scores = []
+        self._kept = []  # (ids, scores) pieces of about _BLOCK rows or more
+        self._arriving = []  # the batches since, merged into a piece at _BLOCK rows
+        self._arriving_rows = 0
 
     def update(self, y_true, scores, y_pred):
         """Count one batch: ids ``[b]``, scores ``[b, C]``, predicted ids ``[b]``."""
@@ -478,8 +532,16 @@ class ClassificationCounts:
         tp, fp = threshold_counts(y_true, scores, self.thresholds)
         self.add(confusion_matrix(y_true, y_pred, self.num_classes), tp, fp)
         if self.keep_scores:
-            self._labels.append(np.asarray(y_true).astype(self._label_dtype))
-            self._scores.append(scores)
+            self._arriving.append((np.asarray(y_true).astype(self._label_dtype), scores))
+            self._arriving_rows += scores.shape[0]
+            if self._arriving_rows >= _BLOCK:
+                self._merge_arriving()
+
+    def _merge_arriving(self):
+        # Few large pieces: the exact AP loops over them class by class.
+        if self._arriving:
+            self._kept.append(tuple(np.concatenate(parts) for parts in zip(*self._arriving)))
+            self._arriving, self._arriving_rows = [], 0
 
     def add(self, confusion, tp, fp, invalid=0):
         """Add counts made elsewhere (e.g. by the Keras metric, `keras_metric`)."""
@@ -501,20 +563,10 @@ class ClassificationCounts:
     def average_precision(self):
         """AP per class over every valid example seen so far (see `average_precision_method`).
 
-        The exact AP is computed one class column at a time, so at most one extra column of
-        scores is held on top of the kept batches.
+        The exact AP is computed one class at a time, so at most one column of sort keys is
+        held on top of the kept scores.
         """
         if not self.keep_scores:
             return average_precision_from_counts(self.tp, self.fp, self.confusion.sum(axis=1))
-        if not self._labels:
-            return np.full(self.num_classes, np.nan)
-        labels = np.concatenate(self._labels)
-        return np.array(
-            [
-                _column_average_precision(
-                    _comparable_scores(np.concatenate([s[:, k] for s in self._scores])),
-                    labels == k,
-                )
-                for k in range(self.num_classes)
-            ]
-        )
+        self._merge_arriving()
+        return _average_precision(self._kept, self.num_classes)

@@ -142,6 +142,61 @@ def test_counts_and_ap_property(n, num_classes, seed, num_thresholds):
             assert np.isnan(ap[k])
 
 
+def _tied_case(n, num_classes, dtype, negative, seed=3):
+    """Coarse scores (runs of ties across block boundaries), signed zeros, a rare class."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, num_classes - 1, size=n)
+    y[rng.integers(0, n, 3)] = num_classes - 1  # three positives only
+    scores = np.round(rng.random((n, num_classes)) + 0.3 * np.eye(num_classes)[y], 3)
+    if negative:
+        scores -= 0.5
+    scores[rng.random((n, num_classes)) < 0.05] = 0.0
+    scores[rng.random((n, num_classes)) < 0.05] = -0.0
+    return y, scores.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype, negative", [
+    (np.float32, False),  # 32-bit keys
+    (np.float32, True),  # 64-bit keys
+    (np.float64, False),  # lexsort
+    (np.float16, True),
+])
+def test_average_precision_equals_sklearn_on_every_path(dtype, negative):
+    y, scores = _tied_case(3 * counts._BLOCK + 123, 4, dtype, negative)
+    ap = counts.average_precision(y, scores)
+    for k in range(4):
+        assert ap[k] == pytest.approx(skm.average_precision_score(y == k, scores[:, k]), abs=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_average_precision_is_the_same_in_one_thread_or_several(monkeypatch, dtype):
+    y, scores = _tied_case(2 * counts._BLOCK, 5, dtype, False)
+    monkeypatch.setattr(counts, "AVERAGE_PRECISION_THREADS", 1)
+    alone = counts.average_precision(y, scores)
+    monkeypatch.setattr(counts, "AVERAGE_PRECISION_THREADS", 3)
+    np.testing.assert_array_equal(counts.average_precision(y, scores), alone)
+
+
+def test_average_precision_of_a_class_without_positives_is_nan():
+    y = np.array([0, 0, 2, 2])
+    scores = np.float32([[0.5, 0.2, 0.3], [0.1, 0.1, 0.8], [0.2, 0.2, 0.6], [0.0, 0.5, 0.5]])
+    ap = counts.average_precision(y, scores)
+    assert np.isnan(ap[1]) and ap[0] == pytest.approx(skm.average_precision_score(y == 0, scores[:, 0]))
+    assert np.isnan(counts.average_precision(np.zeros(0, int), np.zeros((0, 3), np.float32))).all()
+
+
+@pytest.mark.parametrize("batch", [1000, 4096, 70_000])
+def test_kept_batches_give_the_ap_of_all_scores(batch):
+    y, scores = _tied_case(2 * counts._BLOCK + 77, 3, np.float32, False)
+    result = counts.ClassificationCounts(3, counts.default_thresholds())
+    for begin in range(0, y.size, batch):
+        part = slice(begin, begin + batch)
+        result.update(y[part], scores[part], scores[part].argmax(axis=1))
+        if begin == batch:  # asking midway changes nothing
+            result.average_precision()
+    np.testing.assert_array_equal(result.average_precision(), counts.average_precision(y, scores))
+
+
 def test_average_precision_field_notes_example():
     # scikit-learn's documented example: AP 0.8333, not the trapezoidal 0.7917.
     y = np.array([0, 0, 1, 1])
