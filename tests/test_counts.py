@@ -34,6 +34,21 @@ def test_confusion_matrix_equals_sklearn(num_classes, n):
     )
 
 
+@pytest.mark.parametrize("ufunc_at", [True, False])
+def test_histograms_with_or_without_ufunc_at(monkeypatch, ufunc_at):
+    monkeypatch.setattr(counts, "_UFUNC_AT_IS_FAST", ufunc_at)
+    y, scores = _random_case(4, 70_000, 3)
+    predicted = scores.argmax(axis=1)
+    np.testing.assert_array_equal(
+        counts.confusion_matrix(y, predicted, 3), skm.confusion_matrix(y, predicted, labels=range(3))
+    )
+    thresholds = counts.default_thresholds(11)
+    tp, fp = counts.threshold_counts(y, scores, thresholds)
+    expected_tp, expected_fp = _brute_force_counts(y, scores, thresholds)
+    np.testing.assert_array_equal(tp, expected_tp)
+    np.testing.assert_array_equal(fp, expected_fp)
+
+
 @pytest.mark.parametrize("thresholds", [
     counts.default_thresholds(),
     counts.default_thresholds(11),
