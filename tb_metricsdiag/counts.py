@@ -368,11 +368,10 @@ def average_precision(y_true, scores):
 def _average_precision(pieces, num_classes):
     """`average_precision` of the examples of ``pieces``, a list of ``(ids [m], scores [m, C])``.
 
-    float32 scores are sorted as one integer key per example (`_float32_sort_keys`), several
-    times faster than an argsort; other dtypes are compared in float64 and sorted with
-    ``lexsort``. Either way the positives of a class come first among equal scores, which
-    `_precision_sum` relies on. Each class is computed on its own (one column of sort keys),
-    `AVERAGE_PRECISION_THREADS` classes at a time.
+    float32 scores are sorted as one integer key per example (`_float32_sort_keys`, then
+    `_precision_sum`), several times faster than an argsort; other dtypes are compared in
+    float64 (`_other_class_average_precision`). Each class is computed on its own (one column
+    of keys or scores at a time), `AVERAGE_PRECISION_THREADS` classes at once.
     """
     n = sum(ids.size for ids, _ in pieces)
     if all(scores.dtype == np.float32 for _, scores in pieces):
@@ -394,22 +393,29 @@ def _float32_class_average_precision(pieces, n, wide, k):
     if positives == 0:
         return np.nan
     keys.sort()
-    return _precision_sum(keys, _even_positions, positives) / positives
+    return _precision_sum(keys, positives) / positives
 
 
 def _other_class_average_precision(pieces, k):
+    """Exact AP of class k for scores other than float32, compared in float64.
+
+    The same sum as `_precision_sum`, by binary search: with every score sorted and the
+    positives' scores sorted, the first of a run of equal positive scores ``v`` has
+    ``#{positives < v}`` positives and ``#{examples < v}`` examples below it.
+    """
     column = np.concatenate([_comparable_scores(scores[:, k]) for _, scores in pieces])
-    negative = np.concatenate([ids != k for ids, _ in pieces])
-    positives = negative.size - np.count_nonzero(negative)
+    positive_scores = np.sort(column[np.concatenate([ids == k for ids, _ in pieces])])
+    positives = positive_scores.size
     if positives == 0:
         return np.nan
-    order = np.lexsort((negative, column))
-    positive = ~negative[order]
-    return _precision_sum(
-        column[order],
-        lambda begin, block: np.flatnonzero(positive[begin:begin + block.size]),
-        positives,
-    ) / positives
+    column.sort()  # a copy made by concatenate
+    run_starts = np.flatnonzero(
+        np.concatenate([[True], positive_scores[1:] != positive_scores[:-1]])
+    )
+    lengths = np.diff(run_starts, append=positives)
+    examples_below = np.searchsorted(column, positive_scores[run_starts], side="left")
+    precision = (positives - run_starts) / (column.size - examples_below)
+    return float((lengths * precision).sum()) / positives
 
 
 def _float32_sort_keys(pieces, k, n, wide):
@@ -445,36 +451,29 @@ def _float32_sort_keys(pieces, k, n, wide):
     return keys, positives
 
 
-def _even_positions(begin, block):
-    """Positions of the positives in a block of sorted `_float32_sort_keys`: the even keys."""
-    return np.flatnonzero((block & 1) == 0)
-
-
-def _precision_sum(ordered, positions_of_positives, total_positives):
+def _precision_sum(keys, total_positives):
     """Sum over the positives of ``#{positives >= s} / #{examples >= s}``, s the positive's score.
 
-    ``ordered`` holds one class's examples in ascending score order, positives first among
-    equal scores; ``positions_of_positives(begin, block)`` gives the positions of the
-    positives in ``block = ordered[begin:...]``, and two positives have equal scores exactly
-    when their values in ``ordered`` are equal. Positives first, the first positive of a run of
-    equal scores starts its group: the examples at or above its score are those from its
-    position on, the positives those from its rank among positives on, and the rest of the run
-    shares its precision. Followed block by block, so beyond ``ordered`` only a few blocks of
-    memory are used.
+    ``keys`` are one class's sorted `_float32_sort_keys`: ascending scores, positives (the even
+    keys) first among equal scores, and two positives have equal scores exactly when their
+    keys are equal. So the first positive of a run of equal scores starts its group: the
+    examples at or above its score are those from its position on, the positives those from
+    its rank among positives on, and the rest of the run shares its precision. Followed block
+    by block, so beyond the keys only a few blocks of memory are used.
     """
-    n = ordered.size
+    n = keys.size
     total = 0.0
     positives_before = 0  # positives in the blocks before
-    last_value = None  # value of the last positive seen, and the precision of its run
+    last_key = None  # key of the last positive seen, and the precision of its run
     run_precision = 0.0
     for begin in range(0, n, _BLOCK):
-        block = ordered[begin:begin + _BLOCK]
-        where = positions_of_positives(begin, block)
+        block = keys[begin:begin + _BLOCK]
+        where = np.flatnonzero((block & 1) == 0)
         if where.size == 0:
             continue
         values = block[where]
         starts_run = np.empty(where.size, dtype=bool)
-        starts_run[0] = last_value is None or values[0] != last_value
+        starts_run[0] = last_key is None or values[0] != last_key
         np.not_equal(values[1:], values[:-1], out=starts_run[1:])
         heads = np.flatnonzero(starts_run)  # ranks among the block's positives
         continued = heads[0] if heads.size else where.size  # the previous block's last run
@@ -484,7 +483,7 @@ def _precision_sum(ordered, positions_of_positives, total_positives):
             precision = (total_positives - positives_before - heads) / (n - begin - where[heads])
             total += float((lengths * precision).sum())
             run_precision = float(precision[-1])
-        last_value = values[-1]
+        last_key = values[-1]
         positives_before += where.size
     return total
 

@@ -192,12 +192,13 @@ def test_average_precision_is_the_same_in_one_thread_or_several(monkeypatch, dty
     np.testing.assert_array_equal(counts.average_precision(y, scores), alone)
 
 
-def test_average_precision_of_a_class_without_positives_is_nan():
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_average_precision_of_a_class_without_positives_is_nan(dtype):
     y = np.array([0, 0, 2, 2])
-    scores = np.float32([[0.5, 0.2, 0.3], [0.1, 0.1, 0.8], [0.2, 0.2, 0.6], [0.0, 0.5, 0.5]])
+    scores = np.array([[0.5, 0.2, 0.3], [0.1, 0.1, 0.8], [0.2, 0.2, 0.6], [0.0, 0.5, 0.5]], dtype)
     ap = counts.average_precision(y, scores)
     assert np.isnan(ap[1]) and ap[0] == pytest.approx(skm.average_precision_score(y == 0, scores[:, 0]))
-    assert np.isnan(counts.average_precision(np.zeros(0, int), np.zeros((0, 3), np.float32))).all()
+    assert np.isnan(counts.average_precision(np.zeros(0, int), np.zeros((0, 3), dtype))).all()
 
 
 @pytest.mark.parametrize("batch", [1000, 4096, 70_000])
