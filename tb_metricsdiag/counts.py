@@ -305,7 +305,7 @@ def threshold_counts(y_true, scores, thresholds):
 
     Args:
       y_true: int class ids, shape ``[n]``.
-      scores: float scores, shape ``[n, C]``; must be finite.
+      scores: float scores, shape ``[n, C]``; a NaN reaches no threshold, +inf every one.
       thresholds: ascending floats, shape ``[T]``.
 
     Returns:
@@ -537,8 +537,10 @@ class ClassificationCounts:
     def update(self, y_true, scores, y_pred):
         """Count one batch: ids ``[b]``, scores ``[b, C]``, predicted ids ``[b]``."""
         scores = np.asarray(scores)
-        finite = np.all(np.isfinite(scores), axis=1)
+        finite = np.isfinite(scores)
         if not finite.all():
+            # Per row only now: a reduction along a short row is many times slower.
+            finite = finite.all(axis=1)
             self.invalid += int((~finite).sum())
             y_true, scores, y_pred = y_true[finite], scores[finite], y_pred[finite]
         tp, fp = threshold_counts(y_true, scores, self.thresholds)
@@ -550,10 +552,13 @@ class ClassificationCounts:
                 self._merge_arriving()
 
     def _merge_arriving(self):
-        # Few large pieces: the exact AP loops over them class by class.
-        if self._arriving:
+        # Few large pieces: the exact AP loops over them class by class. A single batch is
+        # kept as it is, not copied.
+        if len(self._arriving) == 1:
+            self._kept.append(self._arriving[0])
+        elif self._arriving:
             self._kept.append(tuple(np.concatenate(parts) for parts in zip(*self._arriving)))
-            self._arriving, self._arriving_rows = [], 0
+        self._arriving, self._arriving_rows = [], 0
 
     def add(self, confusion, tp, fp, invalid=0):
         """Add counts made elsewhere (e.g. by the Keras metric, `keras_metric`)."""
