@@ -173,7 +173,7 @@ def _tied_case(n, num_classes, dtype, negative, seed=3):
 @pytest.mark.parametrize("dtype, negative", [
     (np.float32, False),  # 32-bit keys
     (np.float32, True),  # 64-bit keys
-    (np.float64, False),  # lexsort
+    (np.float64, False),  # sort and binary search
     (np.float16, True),
 ])
 def test_average_precision_equals_sklearn_on_every_path(dtype, negative):
@@ -181,6 +181,27 @@ def test_average_precision_equals_sklearn_on_every_path(dtype, negative):
     ap = counts.average_precision(y, scores)
     for k in range(4):
         assert ap[k] == pytest.approx(skm.average_precision_score(y == k, scores[:, k]), abs=1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(1, 80),
+    st.integers(0, 2**32 - 1),
+    st.sampled_from([np.float32, np.float64]),
+    st.sampled_from([0.0, 0.5]),
+)
+def test_average_precision_property(n, seed, dtype, shift):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, size=n)
+    # Few distinct scores, -0.0 among them (ties with 0.0); a shift makes some negative.
+    scores = np.round(rng.random((n, 3)), 1) - shift
+    scores = np.where(rng.random((n, 3)) < 0.2, -0.0, scores).astype(dtype)
+    ap = counts.average_precision(y, scores)
+    for k in range(3):
+        if (y == k).any():
+            assert ap[k] == pytest.approx(skm.average_precision_score(y == k, scores[:, k]), abs=1e-12)
+        else:
+            assert np.isnan(ap[k])
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
