@@ -187,8 +187,8 @@ def _bucketing(thresholds, dtype):
 
     float32 scores use a table indexed by the top bits of each score (`_float32_prefix_table`);
     where the grid is too fine for it, and for float64, an evenly spaced grid computes the
-    bucket arithmetically and corrects it by one step against the edges, any other grid
-    searches the edges. Made once per grid and dtype: the callback counts batch after batch on
+    bucket arithmetically and corrects it by one step against the edges (`_bucket_evenly`),
+    any other grid, or one too fine for the scores' precision, searches the edges. Made once per grid and dtype: the callback counts batch after batch on
     the same grid.
     """
     thresholds = np.ascontiguousarray(thresholds, dtype=np.float64)
@@ -205,7 +205,15 @@ def _cached_bucketing(threshold_bytes, dtype_name):
         if table is not None:
             return functools.partial(_bucket_by_prefix, *table)
     step = _evenly_spaced_step(thresholds)
-    if step is not None:
+    # The arithmetic guess must land within one bucket of the truth: the edges' rounding
+    # moves them by at most 1/16 of a step, the guess's own rounding (a few 2**-24 relative)
+    # by less than 1/8 of a bucket, and the scale is finite. Finer grids are searched.
+    if (
+        step is not None
+        and thresholds.size <= 1 << 20
+        and step >= 16 * np.spacing(np.abs(edges).max())
+        and 1.0 / step < np.finfo(dtype).max
+    ):
         # lookup[b] = edges[b - 1]; beyond the ends -inf (always reached) and NaN (never
         # reached, not even by +inf): no bounds checks needed.
         lookup = np.concatenate([[-np.inf], edges, [np.nan]]).astype(dtype)

@@ -98,6 +98,8 @@ def _hard_scores(thresholds, dtype):
     (np.linspace(0, 1, 1001), "_bucket_evenly"),  # several edges per prefix near 1
     (np.array([0.5, 0.5001, 0.5002, 0.75]), "_bucket_by_search"),  # irregular and fine
     (np.array([0.25]), "_bucket_by_prefix"),
+    (0.1 + np.arange(4) * 1e-12, "_bucket_by_search"),  # finer than float32: equal edges
+    (np.arange(4) * 1e-42, "_bucket_by_search"),  # subnormal steps: 1 / step overflows float32
 ])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_threshold_bucket_is_exact_on_hard_scores(thresholds, float32_method, dtype):
