@@ -8,6 +8,11 @@ Conventions: ``y_true`` holds integer class ids in ``[0, C)``; ``scores`` is ``[
 score of each class (one-vs-rest), ``y_pred`` the predicted class ids.
 """
 
+import concurrent.futures
+import functools
+import os
+import sys
+
 import numpy as np
 
 DEFAULT_NUM_THRESHOLDS = 201
@@ -15,6 +20,10 @@ DEFAULT_NUM_THRESHOLDS = 201
 # Elements per block of the blocked loops: their temporaries stay in the CPU cache.
 _BLOCK = 1 << 16
 _FLOAT32_SIGN = np.uint32(1 << 31)
+
+# Classes whose exact AP is computed at once, each in its own thread: NumPy's sort and
+# array loops release the GIL. 1 computes them one after the other in the calling thread.
+AVERAGE_PRECISION_THREADS = min(2, os.cpu_count() or 1)
 
 
 def default_thresholds(num_thresholds=DEFAULT_NUM_THRESHOLDS):
@@ -36,11 +45,22 @@ def validate_thresholds(thresholds):
     return values
 
 
+def _ids_in_range(ids, num_classes):
+    """Whether every id is in ``[0, num_classes)``.
+
+    Integer ids are checked in one pass: read as unsigned, a negative id is larger than any
+    class id, so the maximum alone decides.
+    """
+    if ids.dtype.kind in "iu" and ids.dtype.isnative:
+        return int(ids.view("u%d" % ids.dtype.itemsize).max()) < num_classes
+    return ids.min() >= 0 and ids.max() < num_classes
+
+
 def _check_ids(ids, num_classes, what):
     ids = np.asarray(ids)
     if ids.ndim != 1:
         raise ValueError("%s must be a 1-D array of class ids, got shape %s" % (what, ids.shape))
-    if ids.size and (ids.min() < 0 or ids.max() >= num_classes):
+    if ids.size and not _ids_in_range(ids, num_classes):
         raise ValueError(
             "%s holds class ids outside [0, %d): found %d..%d"
             % (what, num_classes, ids.min(), ids.max())
@@ -48,18 +68,59 @@ def _check_ids(ids, num_classes, what):
     return ids.astype(np.int64, copy=False)
 
 
+# NumPy 1.25 gave ufunc.at a fast path: since, adding ones in place beats bincount (no
+# min/max pass, no histogram to add); before, it is many times slower.
+_UFUNC_AT_IS_FAST = np.lib.NumpyVersion(np.__version__) >= "1.25.0"
+
+
+def _count_into(histogram, index):
+    """``histogram[i] += #{index == i}``; ``index`` is intp, within the histogram."""
+    if _UFUNC_AT_IS_FAST:
+        np.add.at(histogram, index, 1)
+    else:
+        histogram += np.bincount(index, minlength=histogram.size)
+
+
 def confusion_matrix(y_true, y_pred, num_classes):
     """Confusion matrix ``M[i, j]`` = number of examples of actual class i predicted as j.
 
-    Same result as ``sklearn.metrics.confusion_matrix(y_true, y_pred, labels=range(C))``, in
-    one ``bincount``.
+    Same result as ``sklearn.metrics.confusion_matrix(y_true, y_pred, labels=range(C))``: a
+    histogram of ``i * C + j``, block by block so the index array stays in cache. Two classes
+    are counted without a histogram: its four bins are hit in long runs, which serialises the
+    increments, while three counts of agreeing flags fill the matrix.
     """
     y_true = _check_ids(y_true, num_classes, "y_true")
     y_pred = _check_ids(y_pred, num_classes, "y_pred")
     if y_true.shape != y_pred.shape:
         raise ValueError("y_true and y_pred differ in length: %d vs %d" % (y_true.size, y_pred.size))
-    flat = np.bincount(y_true * num_classes + y_pred, minlength=num_classes * num_classes)
+    if num_classes == 2:
+        return _binary_confusion_matrix(y_true, y_pred)
+    flat = np.zeros(num_classes * num_classes, dtype=np.int64)
+    index = np.empty(min(y_true.size, _BLOCK), dtype=np.intp)
+    for begin in range(0, y_true.size, _BLOCK):
+        block = index[:y_true[begin:begin + _BLOCK].size]
+        np.multiply(y_true[begin:begin + _BLOCK], num_classes, out=block)
+        block += y_pred[begin:begin + _BLOCK]
+        _count_into(flat, block)
     return flat.reshape(num_classes, num_classes)
+
+
+def _binary_confusion_matrix(y_true, y_pred):
+    """`confusion_matrix` of ids in {0, 1} from the counts of actual 1s, predicted 1s and both."""
+    actual = predicted = both = 0
+    for begin in range(0, y_true.size, _BLOCK):
+        is_actual = y_true[begin:begin + _BLOCK] == 1
+        is_predicted = y_pred[begin:begin + _BLOCK] == 1
+        actual += np.count_nonzero(is_actual)
+        predicted += np.count_nonzero(is_predicted)
+        both += np.count_nonzero(is_actual & is_predicted)
+    return np.array(
+        [
+            [y_true.size - actual - predicted + both, predicted - both],
+            [actual - both, both],
+        ],
+        dtype=np.int64,
+    )
 
 
 def label_distribution(y_true, num_classes):
@@ -76,12 +137,17 @@ def _evenly_spaced_step(thresholds):
     return step if np.allclose(thresholds, expected, rtol=0, atol=step * 1e-6) else None
 
 
-def _comparable_scores(scores):
-    """Scores in a dtype they can be compared in exactly: float32 stays float32 (the Keras
+def _comparable_dtype(dtype):
+    """The dtype scores of ``dtype`` are compared in exactly: float32 stays float32 (the Keras
     default, half the memory traffic), everything else becomes float64 (exact for float16,
     integers up to 2**53 and float64 itself)."""
+    return np.dtype(np.float32) if dtype == np.float32 else np.dtype(np.float64)
+
+
+def _comparable_scores(scores):
+    """``scores`` in `_comparable_dtype` (no copy when they already are)."""
     scores = np.asarray(scores)
-    return scores if scores.dtype == np.float32 else scores.astype(np.float64, copy=False)
+    return scores.astype(_comparable_dtype(scores.dtype), copy=False)
 
 
 def comparison_edges(thresholds, dtype):
@@ -102,35 +168,130 @@ def comparison_edges(thresholds, dtype):
 def threshold_bucket(scores, thresholds):
     """Number of thresholds each score reaches: ``b = #{j : scores >= thresholds[j]}``.
 
-    So ``scores >= thresholds[j]`` exactly when ``b > j``. On an evenly spaced grid the bucket
-    is computed arithmetically, block by block so the temporaries stay in cache, and then
-    corrected by one step either way against the exact comparison edges (`comparison_edges`),
-    so the result is exact whatever the rounding; other grids use a binary search.
+    So ``scores >= thresholds[j]`` exactly when ``b > j``. +inf reaches every threshold and NaN
+    none (``b = 0``), as the comparison says. Exact for every score: the comparison is made in
+    the scores' own dtype against the thresholds rounded up into it (`comparison_edges`), block
+    by block so the temporaries stay in cache (`_bucketing` tells how).
     """
-    thresholds = np.asarray(thresholds, dtype=np.float64)
     scores = _comparable_scores(scores)
-    edges = comparison_edges(thresholds, scores.dtype)
-    step = _evenly_spaced_step(thresholds)
-    if step is None:
-        return np.searchsorted(edges, scores, side="right")
-    size = edges.size
-    # lookup[b] = edges[b - 1]; beyond the ends -inf (always reached) and NaN (never reached,
-    # not even by +inf): no bounds checks needed.
-    lookup = np.concatenate([[-np.inf], edges, [np.nan]]).astype(scores.dtype)
-    origin, scale = scores.dtype.type(edges[0]), scores.dtype.type(1.0 / step)
+    bucket_of = _bucketing(thresholds, scores.dtype)
     flat = scores.reshape(-1)
     result = np.empty(flat.shape, dtype=np.intp)
     for begin in range(0, flat.size, _BLOCK):
-        block = flat[begin:begin + _BLOCK]
-        guess = (block - origin) * scale
-        np.clip(guess, -1, size - 1, out=guess)
-        bucket = guess.astype(np.intp)
-        bucket += 1
-        # The guess can be one too high or one too low at a boundary.
-        bucket -= lookup[bucket] > block
-        bucket += lookup[bucket + 1] <= block
-        result[begin:begin + _BLOCK] = bucket
+        result[begin:begin + _BLOCK] = bucket_of(flat[begin:begin + _BLOCK])
     return result.reshape(scores.shape)
+
+
+def _bucketing(thresholds, dtype):
+    """A function from a block of scores of ``dtype`` to their `threshold_bucket`.
+
+    float32 scores use a table indexed by the top bits of each score (`_float32_prefix_table`);
+    where the grid is too fine for it, and for float64, an evenly spaced grid computes the
+    bucket arithmetically and corrects it by one step against the edges (`_bucket_evenly`),
+    any other grid, or one too fine for the scores' precision, searches the edges. Made once per grid and dtype: the callback counts batch after batch on
+    the same grid.
+    """
+    thresholds = np.ascontiguousarray(thresholds, dtype=np.float64)
+    return _cached_bucketing(thresholds.tobytes(), np.dtype(dtype).str)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_bucketing(threshold_bytes, dtype_name):
+    thresholds = np.frombuffer(threshold_bytes, dtype=np.float64)
+    dtype = np.dtype(dtype_name)
+    edges = comparison_edges(thresholds, dtype)
+    if dtype == np.float32:
+        table = _float32_prefix_table(edges)
+        if table is not None:
+            return functools.partial(_bucket_by_prefix, *table)
+    step = _evenly_spaced_step(thresholds)
+    # The arithmetic guess must land within one bucket of the truth: the edges' rounding
+    # moves them by at most 1/16 of a step, the guess's own rounding (a few 2**-24 relative)
+    # by less than 1/8 of a bucket, and the scale is finite. Finer grids are searched.
+    if (
+        step is not None
+        and thresholds.size <= 1 << 20
+        and step >= 16 * np.spacing(np.abs(edges).max())
+        and 1.0 / step < np.finfo(dtype).max
+    ):
+        # lookup[b] = edges[b - 1]; beyond the ends -inf (always reached) and NaN (never
+        # reached, not even by +inf): no bounds checks needed.
+        lookup = np.concatenate([[-np.inf], edges, [np.nan]]).astype(dtype)
+        return functools.partial(
+            _bucket_evenly, lookup, dtype.type(edges[0]), dtype.type(1.0 / step)
+        )
+    return functools.partial(_bucket_by_search, edges)
+
+
+def _float32_prefix_table(edges):
+    """``(base, edge)`` indexed by the top 16 bits of a float32 (sign, exponent and 7 mantissa
+    bits), or None when some prefix holds more than one of the float32 ``edges``.
+
+    A prefix covers an interval of floats, ``[low, high]`` in value order. ``base`` is the
+    bucket of ``low``, ``edge`` the one edge in ``(low, high]`` or NaN (reached by no score)
+    where there is none, so a score's bucket is ``base + (score >= edge)``. Prefixes of NaNs
+    only get bucket 0. The prefix of +inf also holds signalling NaNs: it gets the bucket of
+    +inf, and `_bucket_by_prefix` sends those NaNs to 0.
+    """
+    first = np.arange(1 << 16, dtype=np.uint32) << np.uint32(16)
+    last = first | np.uint32(0xFFFF)
+    # For negative prefixes `last` is the lower end; fmin and fmax skip the NaNs that share a
+    # prefix with an infinity.
+    low = np.fmin(first.view(np.float32), last.view(np.float32))
+    high = np.fmax(first.view(np.float32), last.view(np.float32))
+    base = np.searchsorted(edges, low, side="right")
+    inside = np.searchsorted(edges, high, side="right") - base
+    only_nan = np.isnan(low)
+    base[only_nan] = 0
+    inside[only_nan] = 0
+    if inside.max() > 1:
+        return None
+    edge = np.full(first.shape, np.nan, dtype=np.float32)
+    one = inside == 1
+    edge[one] = edges[base[one]]
+    base = base.astype(np.intp)
+    base.flags.writeable = edge.flags.writeable = False
+    return base, edge
+
+
+# Index of the 16 high bits of a float32 among its two uint16 halves.
+_HIGH_HALF = 1 if sys.byteorder == "little" else 0
+_FLOAT32_INFINITY_BITS = 0x7F800000
+
+
+def _bucket_by_prefix(base, edge, block):
+    """`threshold_bucket` of a float32 block with `_float32_prefix_table`'s ``base, edge``."""
+    block = np.ascontiguousarray(block)
+    prefix = block.view(np.uint16)[..., _HIGH_HALF::2].astype(np.intp)
+    bucket = base.take(prefix)
+    bucket += block >= edge.take(prefix)
+    # A positive NaN (bits above +inf's) may be a signalling NaN given +inf's bucket.
+    if block.size and block.view(np.int32).max() > _FLOAT32_INFINITY_BITS:
+        bucket[np.isnan(block)] = 0
+    return bucket
+
+
+def _bucket_evenly(lookup, origin, scale, block):
+    """`threshold_bucket` on an evenly spaced grid: the arithmetic guess can be one too high
+    or one too low at a boundary, and ``lookup`` (see `_cached_bucketing`) corrects it."""
+    size = lookup.size - 2
+    with np.errstate(over="ignore", invalid="ignore"):  # huge scores, signalling NaNs
+        guess = (block - origin) * scale
+    # fmax/fmin rather than clip: they turn NaN into -1, bucket 0, which reaches nothing.
+    np.fmax(guess, -1, out=guess)
+    np.fmin(guess, size - 1, out=guess)
+    bucket = guess.astype(np.intp)
+    bucket += 1
+    bucket -= lookup[bucket] > block
+    bucket += lookup[bucket + 1] <= block
+    return bucket
+
+
+def _bucket_by_search(edges, block):
+    """`threshold_bucket` on any ascending grid, by binary search."""
+    bucket = np.searchsorted(edges, block, side="right")
+    bucket[np.isnan(block)] = 0  # searchsorted places NaN after every edge
+    return bucket
 
 
 def threshold_counts_from_histograms(every, positives):
@@ -152,7 +313,7 @@ def threshold_counts(y_true, scores, thresholds):
 
     Args:
       y_true: int class ids, shape ``[n]``.
-      scores: float scores, shape ``[n, C]``; must be finite.
+      scores: float scores, shape ``[n, C]``; a NaN reaches no threshold, +inf every one.
       thresholds: ascending floats, shape ``[T]``.
 
     Returns:
@@ -168,98 +329,27 @@ def threshold_counts(y_true, scores, thresholds):
     if y_true.size != n:
         raise ValueError("y_true and scores differ in length: %d vs %d" % (y_true.size, n))
     thresholds = validate_thresholds(thresholds)
+    bucket_of = _bucketing(thresholds, _comparable_dtype(scores.dtype))
     width = thresholds.size + 1
-    offsets = np.arange(num_classes, dtype=np.intp) * width
     every = np.zeros(num_classes * width, dtype=np.int64)
     positives = np.zeros(num_classes * width, dtype=np.int64)
-    rows = max(1, _BLOCK // num_classes)
+    rows = max(1, min(n, _BLOCK // num_classes))
+    # A block's buckets are flattened row by row: class k's histogram starts at k * width, and
+    # row i's own class sits at i * C + y_i. Flat arrays, because NumPy loops over a
+    # broadcast inner dimension of 2 (the binary case) many times slower.
+    offsets = np.tile(np.arange(num_classes, dtype=np.intp) * width, rows)
+    row_starts = np.arange(0, rows * num_classes, num_classes, dtype=np.intp)
     for begin in range(0, n, rows):
-        buckets = threshold_bucket(scores[begin:begin + rows], thresholds)  # [rows, C]
-        ids = y_true[begin:begin + rows]
-        buckets += offsets
-        every += np.bincount(buckets.ravel(), minlength=every.size)
+        block = _comparable_scores(scores[begin:begin + rows])
+        buckets = bucket_of(block).reshape(-1)
+        buckets += offsets[:buckets.size]
+        _count_into(every, buckets)
         # Each example is a positive for exactly one class: its own.
-        own = np.take_along_axis(buckets, ids[:, None], axis=1)[:, 0]
-        positives += np.bincount(own, minlength=positives.size)
+        own = buckets.take(row_starts[:block.shape[0]] + y_true[begin:begin + rows])
+        _count_into(positives, own)
     return threshold_counts_from_histograms(
         every.reshape(num_classes, width), positives.reshape(num_classes, width)
     )
-
-
-def _float32_sort_keys(column, positive):
-    """One uint64 per example whose order is the score order, label in the lowest bit.
-
-    The score's IEEE bits are mapped to an order-preserving unsigned integer (every bit of a
-    negative flipped, only the sign bit of the rest), block by block into one buffer.
-    """
-    keys = np.empty(column.size, dtype=np.uint64)
-    for begin in range(0, column.size, _BLOCK):
-        end = begin + _BLOCK
-        bits = (column[begin:end] + np.float32(0)).view(np.uint32)  # + 0 turns -0.0 into +0.0
-        flip = (bits.view(np.int32) >> 31).view(np.uint32)  # all ones for negatives, else 0
-        flip |= _FLOAT32_SIGN
-        bits ^= flip
-        block = keys[begin:end]
-        block[:] = bits
-        block <<= np.uint64(1)
-        block |= positive[begin:end]
-    return keys
-
-
-def _sorted_blocks(column, positive):
-    """A function ``read(begin, end) -> (scores, labels)`` over one class's examples sorted by
-    ascending score: ``scores`` compare equal exactly when the scores do, ``labels`` are 1 for
-    the class's own examples.
-
-    float32 scores are sorted as one uint64 key each (`_float32_sort_keys`), several times
-    faster than an argsort, and split into score and label block by block; other dtypes use a
-    stable argsort.
-    """
-    if column.dtype == np.float32:
-        keys = _float32_sort_keys(column, positive)
-        keys.sort()
-        return lambda begin, end: (keys[begin:end] >> np.uint64(1), keys[begin:end] & np.uint64(1))
-    order = np.argsort(column, kind="stable")
-    ordered, labels = column[order], positive[order]
-    return lambda begin, end: (ordered[begin:end], labels[begin:end])
-
-
-def _column_average_precision(column, positive):
-    """Exact AP of one class: ``column`` its finite scores, ``positive`` a bool mask.
-
-    Each positive adds the precision at its own score, ``#{positives >= s} / #{examples >= s}``.
-    In ascending order those are counted from the first example of its run of equal scores
-    (its group); the groups are followed block by block, so beyond the sorted keys the memory
-    used is a few blocks, whatever the number of examples.
-    """
-    total_positives = int(np.count_nonzero(positive))
-    if total_positives == 0:
-        return np.nan
-    n = column.size
-    read = _sorted_blocks(column, positive)
-    total = 0.0
-    group_start = 0  # index of the first example of the current group
-    positives_below_group = 0  # positives before that example
-    positives_before = 0  # positives before the current block
-    for begin in range(0, n, _BLOCK):
-        first = max(begin - 1, 0)  # the example before the block, to tell where groups start
-        scores, labels = read(first, begin + _BLOCK)
-        previous = begin - first  # 1, or 0 for the first block
-        labels = labels[previous:].astype(np.int64)
-        new_group = np.empty(labels.size, dtype=bool)
-        new_group[0] = True  # overwritten below unless this is the very first example
-        new_group[1 - previous:] = scores[1:] != scores[:-1]
-        below = np.cumsum(labels)
-        below -= labels
-        below += positives_before
-        starts = np.where(new_group, np.arange(begin, begin + labels.size), group_start)
-        np.maximum.accumulate(starts, out=starts)
-        np.maximum.accumulate(np.where(new_group, below, positives_below_group), out=below)
-        own = labels.astype(bool)
-        total += float(np.sum((total_positives - below[own]) / (n - starts[own])))
-        group_start, positives_below_group = int(starts[-1]), int(below[-1])
-        positives_before += int(labels.sum())
-    return total / total_positives
 
 
 def average_precision(y_true, scores):
@@ -278,10 +368,132 @@ def average_precision(y_true, scores):
         raise ValueError("scores must have shape [n, C], got %s" % (scores.shape,))
     num_classes = scores.shape[1]
     y_true = _check_ids(y_true, num_classes, "y_true")
-    scores = _comparable_scores(scores)
-    return np.array(
-        [_column_average_precision(scores[:, k], y_true == k) for k in range(num_classes)]
+    if y_true.size != scores.shape[0]:
+        raise ValueError("y_true and scores differ in length: %d vs %d" % (y_true.size, scores.shape[0]))
+    return _average_precision([(y_true, scores)], num_classes)
+
+
+def _average_precision(pieces, num_classes):
+    """`average_precision` of the examples of ``pieces``, a list of ``(ids [m], scores [m, C])``.
+
+    float32 scores are sorted as one integer key per example (`_float32_sort_keys`, then
+    `_precision_sum`), several times faster than an argsort; other dtypes are compared in
+    float64 (`_other_class_average_precision`). Each class is computed on its own (one column
+    of keys or scores at a time), `AVERAGE_PRECISION_THREADS` classes at once.
+    """
+    n = sum(ids.size for ids, _ in pieces)
+    if all(scores.dtype == np.float32 for _, scores in pieces):
+        # Negative scores (or NaNs with the sign bit) need the sign in the key: 64-bit keys.
+        wide = any(
+            scores.size and scores.view(np.uint32).max() > _FLOAT32_SIGN for _, scores in pieces
+        )
+        of_class = functools.partial(_float32_class_average_precision, pieces, n, wide)
+    else:
+        of_class = functools.partial(_other_class_average_precision, pieces)
+    if AVERAGE_PRECISION_THREADS > 1 and num_classes > 1:
+        with concurrent.futures.ThreadPoolExecutor(AVERAGE_PRECISION_THREADS) as pool:
+            return np.array(list(pool.map(of_class, range(num_classes))), dtype=np.float64)
+    return np.array([of_class(k) for k in range(num_classes)], dtype=np.float64)
+
+
+def _float32_class_average_precision(pieces, n, wide, k):
+    keys, positives = _float32_sort_keys(pieces, k, n, wide)
+    if positives == 0:
+        return np.nan
+    keys.sort()
+    return _precision_sum(keys, positives) / positives
+
+
+def _other_class_average_precision(pieces, k):
+    """Exact AP of class k for scores other than float32, compared in float64.
+
+    The same sum as `_precision_sum`, by binary search: with every score sorted and the
+    positives' scores sorted, the first of a run of equal positive scores ``v`` has
+    ``#{positives < v}`` positives and ``#{examples < v}`` examples below it.
+    """
+    column = np.concatenate([_comparable_scores(scores[:, k]) for _, scores in pieces])
+    positive_scores = np.sort(column[np.concatenate([ids == k for ids, _ in pieces])])
+    positives = positive_scores.size
+    if positives == 0:
+        return np.nan
+    column.sort()  # a copy made by concatenate
+    run_starts = np.flatnonzero(
+        np.concatenate([[True], positive_scores[1:] != positive_scores[:-1]])
     )
+    lengths = np.diff(run_starts, append=positives)
+    examples_below = np.searchsorted(column, positive_scores[run_starts], side="left")
+    precision = (positives - run_starts) / (column.size - examples_below)
+    return float((lengths * precision).sum()) / positives
+
+
+def _float32_sort_keys(pieces, k, n, wide):
+    """``(keys, positives)``: one integer per example, class k's float32 score in the high bits
+    and in the lowest bit 0 for the class's own examples (``positives`` of them), 1 for the
+    others: ascending keys are ascending scores with, among equal scores, the positives first.
+
+    Without negative scores (``wide`` False) the bits of a score, shifted left by one, are in
+    score order and fit 32 bits: the sign bit is shifted out, so -0.0 becomes +0.0. Otherwise
+    (uint64) they are mapped to an order-preserving unsigned integer first: every bit of a
+    negative flipped, only the sign bit of the rest (after -0.0 is made +0.0). Built block by
+    block into one buffer.
+    """
+    keys = np.empty(n, dtype=np.uint64 if wide else np.uint32)
+    filled = positives = 0
+    for ids, scores in pieces:
+        column = scores[:, k]
+        for begin in range(0, ids.size, _BLOCK):
+            negative = ids[begin:begin + _BLOCK] != k
+            part = keys[filled:filled + negative.size]
+            if wide:
+                bits = (column[begin:begin + _BLOCK] + np.float32(0)).view(np.uint32)
+                flip = (bits.view(np.int32) >> 31).view(np.uint32)  # all ones for negatives
+                flip |= _FLOAT32_SIGN
+                bits ^= flip
+                part[:] = bits
+                part <<= np.uint64(1)
+            else:
+                np.left_shift(column[begin:begin + _BLOCK].view(np.uint32), 1, out=part)
+            np.bitwise_or(part, negative, out=part)
+            filled += part.size
+            positives += negative.size - np.count_nonzero(negative)
+    return keys, positives
+
+
+def _precision_sum(keys, total_positives):
+    """Sum over the positives of ``#{positives >= s} / #{examples >= s}``, s the positive's score.
+
+    ``keys`` are one class's sorted `_float32_sort_keys`: ascending scores, positives (the even
+    keys) first among equal scores, and two positives have equal scores exactly when their
+    keys are equal. So the first positive of a run of equal scores starts its group: the
+    examples at or above its score are those from its position on, the positives those from
+    its rank among positives on, and the rest of the run shares its precision. Followed block
+    by block, so beyond the keys only a few blocks of memory are used.
+    """
+    n = keys.size
+    total = 0.0
+    positives_before = 0  # positives in the blocks before
+    last_key = None  # key of the last positive seen, and the precision of its run
+    run_precision = 0.0
+    for begin in range(0, n, _BLOCK):
+        block = keys[begin:begin + _BLOCK]
+        where = np.flatnonzero((block & 1) == 0)
+        if where.size == 0:
+            continue
+        values = block[where]
+        starts_run = np.empty(where.size, dtype=bool)
+        starts_run[0] = last_key is None or values[0] != last_key
+        np.not_equal(values[1:], values[:-1], out=starts_run[1:])
+        heads = np.flatnonzero(starts_run)  # ranks among the block's positives
+        continued = heads[0] if heads.size else where.size  # the previous block's last run
+        total += continued * run_precision
+        if heads.size:
+            lengths = np.diff(heads, append=where.size)
+            precision = (total_positives - positives_before - heads) / (n - begin - where[heads])
+            total += float((lengths * precision).sum())
+            run_precision = float(precision[-1])
+        last_key = values[-1]
+        positives_before += where.size
+    return total
 
 
 def average_precision_from_counts(tp, fp, positives):
@@ -326,21 +538,35 @@ class ClassificationCounts:
         self.fp = np.zeros(size, dtype=np.int64)
         self.invalid = 0
         self._label_dtype = np.min_scalar_type(self.num_classes - 1)
-        self._labels = []
-        self._scores = []
+        self._kept = []  # (ids, scores) pieces of about _BLOCK rows or more
+        self._arriving = []  # the batches since, merged into a piece at _BLOCK rows
+        self._arriving_rows = 0
 
     def update(self, y_true, scores, y_pred):
         """Count one batch: ids ``[b]``, scores ``[b, C]``, predicted ids ``[b]``."""
         scores = np.asarray(scores)
-        finite = np.all(np.isfinite(scores), axis=1)
+        finite = np.isfinite(scores)
         if not finite.all():
+            # Per row only now: a reduction along a short row is many times slower.
+            finite = finite.all(axis=1)
             self.invalid += int((~finite).sum())
             y_true, scores, y_pred = y_true[finite], scores[finite], y_pred[finite]
         tp, fp = threshold_counts(y_true, scores, self.thresholds)
         self.add(confusion_matrix(y_true, y_pred, self.num_classes), tp, fp)
         if self.keep_scores:
-            self._labels.append(np.asarray(y_true).astype(self._label_dtype))
-            self._scores.append(scores)
+            self._arriving.append((np.asarray(y_true).astype(self._label_dtype), scores))
+            self._arriving_rows += scores.shape[0]
+            if self._arriving_rows >= _BLOCK:
+                self._merge_arriving()
+
+    def _merge_arriving(self):
+        # Few large pieces: the exact AP loops over them class by class. A single batch is
+        # kept as it is, not copied.
+        if len(self._arriving) == 1:
+            self._kept.append(self._arriving[0])
+        elif self._arriving:
+            self._kept.append(tuple(np.concatenate(parts) for parts in zip(*self._arriving)))
+        self._arriving, self._arriving_rows = [], 0
 
     def add(self, confusion, tp, fp, invalid=0):
         """Add counts made elsewhere (e.g. by the Keras metric, `keras_metric`)."""
@@ -362,20 +588,10 @@ class ClassificationCounts:
     def average_precision(self):
         """AP per class over every valid example seen so far (see `average_precision_method`).
 
-        The exact AP is computed one class column at a time, so at most one extra column of
-        scores is held on top of the kept batches.
+        The exact AP is computed one class at a time, so at most one column of sort keys is
+        held on top of the kept scores.
         """
         if not self.keep_scores:
             return average_precision_from_counts(self.tp, self.fp, self.confusion.sum(axis=1))
-        if not self._labels:
-            return np.full(self.num_classes, np.nan)
-        labels = np.concatenate(self._labels)
-        return np.array(
-            [
-                _column_average_precision(
-                    _comparable_scores(np.concatenate([s[:, k] for s in self._scores])),
-                    labels == k,
-                )
-                for k in range(self.num_classes)
-            ]
-        )
+        self._merge_arriving()
+        return _average_precision(self._kept, self.num_classes)

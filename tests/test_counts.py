@@ -24,13 +24,29 @@ def _random_case(seed, n, num_classes, dtype=np.float32):
 
 
 @pytest.mark.parametrize("num_classes", [2, 3, 10])
-def test_confusion_matrix_equals_sklearn(num_classes):
-    y, scores = _random_case(num_classes, 2000, num_classes)
+@pytest.mark.parametrize("n", [2000, 150_000])  # one block and several
+def test_confusion_matrix_equals_sklearn(num_classes, n):
+    y, scores = _random_case(num_classes, n, num_classes)
     predicted = scores.argmax(axis=1)
     np.testing.assert_array_equal(
         counts.confusion_matrix(y, predicted, num_classes),
         skm.confusion_matrix(y, predicted, labels=range(num_classes)),
     )
+
+
+@pytest.mark.parametrize("ufunc_at", [True, False])
+def test_histograms_with_or_without_ufunc_at(monkeypatch, ufunc_at):
+    monkeypatch.setattr(counts, "_UFUNC_AT_IS_FAST", ufunc_at)
+    y, scores = _random_case(4, 70_000, 3)
+    predicted = scores.argmax(axis=1)
+    np.testing.assert_array_equal(
+        counts.confusion_matrix(y, predicted, 3), skm.confusion_matrix(y, predicted, labels=range(3))
+    )
+    thresholds = counts.default_thresholds(11)
+    tp, fp = counts.threshold_counts(y, scores, thresholds)
+    expected_tp, expected_fp = _brute_force_counts(y, scores, thresholds)
+    np.testing.assert_array_equal(tp, expected_tp)
+    np.testing.assert_array_equal(fp, expected_fp)
 
 
 @pytest.mark.parametrize("thresholds", [
@@ -51,6 +67,71 @@ def test_threshold_counts_are_exact_including_scores_on_thresholds(thresholds, d
     expected_tp, expected_fp = _brute_force_counts(y, scores, thresholds)
     np.testing.assert_array_equal(tp, expected_tp)
     np.testing.assert_array_equal(fp, expected_fp)
+
+
+def _brute_force_bucket(scores, thresholds):
+    # NumPy compares a float32 score with a float64 threshold exactly (in float64).
+    return (scores.reshape(-1)[:, None] >= thresholds[None, :]).sum(axis=1).reshape(scores.shape)
+
+
+def _hard_scores(thresholds, dtype):
+    """Scores on, one ulp below and above every threshold (as given and rounded into dtype),
+    signed zeros, subnormals, extremes, infinities and NaNs, quiet and signalling."""
+    info = np.finfo(dtype)
+    values = np.concatenate([thresholds.astype(dtype), counts.comparison_edges(thresholds, dtype)])
+    special = np.array(
+        [0.0, -0.0, info.smallest_subnormal, -info.smallest_subnormal, info.tiny, info.max,
+         -info.max, np.inf, -np.inf, np.nan, -np.nan], dtype=dtype
+    )
+    values = np.concatenate([
+        values, np.nextafter(values, dtype(-np.inf)), np.nextafter(values, dtype(np.inf)), special
+    ])
+    if dtype == np.float32:
+        # NaNs whose top 16 bits are those of +inf / -inf (signalling, small payloads).
+        values = np.concatenate([values, np.uint32([0x7F800001, 0x7F80FFFF, 0xFF800001]).view(dtype)])
+    return values
+
+
+@pytest.mark.parametrize("thresholds, float32_method", [
+    (counts.default_thresholds(), "_bucket_by_prefix"),
+    (np.array([-3.5, -1e-30, 0.0, 1e-40, 0.1, 0.35, 0.5, 0.9, 0.999, 7.0]), "_bucket_by_prefix"),
+    (np.linspace(0, 1, 1001), "_bucket_evenly"),  # several edges per prefix near 1
+    (np.array([0.5, 0.5001, 0.5002, 0.75]), "_bucket_by_search"),  # irregular and fine
+    (np.array([0.25]), "_bucket_by_prefix"),
+    (0.1 + np.arange(4) * 1e-12, "_bucket_by_search"),  # finer than float32: equal edges
+    (np.arange(4) * 1e-42, "_bucket_by_search"),  # subnormal steps: 1 / step overflows float32
+])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_threshold_bucket_is_exact_on_hard_scores(thresholds, float32_method, dtype):
+    if dtype == np.float32:
+        assert counts._bucketing(thresholds, dtype).func.__name__ == float32_method
+    scores = _hard_scores(thresholds, dtype)
+    with np.errstate(invalid="ignore"):
+        expected = _brute_force_bucket(scores, thresholds)
+    np.testing.assert_array_equal(counts.threshold_bucket(scores, thresholds), expected)
+    assert expected[np.isnan(scores)].max() == 0
+    assert expected[scores == np.inf].min() == thresholds.size
+    # Blocks: a block with NaNs among ordinary scores, and a 2-D layout.
+    many = np.resize(scores, (3 * counts._BLOCK // 7, 7))
+    np.testing.assert_array_equal(
+        counts.threshold_bucket(many, thresholds), _brute_force_bucket(many, thresholds)
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.floats(-2, 2, width=32), min_size=1, max_size=40, unique=True),
+    st.integers(0, 2**32 - 1),
+)
+def test_threshold_bucket_property(threshold_values, seed):
+    thresholds = np.sort(np.array(threshold_values, dtype=np.float64))
+    thresholds = thresholds[np.concatenate([[True], np.diff(thresholds) > 0])]  # -0.0 == 0.0
+    rng = np.random.default_rng(seed)
+    scores = _hard_scores(thresholds, np.float32)
+    scores = np.concatenate([scores, rng.uniform(-2.5, 2.5, 200).astype(np.float32)])
+    np.testing.assert_array_equal(
+        counts.threshold_bucket(scores, thresholds), _brute_force_bucket(scores, thresholds)
+    )
 
 
 @settings(max_examples=60, deadline=None)
@@ -76,6 +157,83 @@ def test_counts_and_ap_property(n, num_classes, seed, num_thresholds):
             assert ap[k] == pytest.approx(skm.average_precision_score(y == k, scores[:, k]), abs=1e-12)
         else:
             assert np.isnan(ap[k])
+
+
+def _tied_case(n, num_classes, dtype, negative, seed=3):
+    """Coarse scores (runs of ties across block boundaries), signed zeros, a rare class."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, num_classes - 1, size=n)
+    y[rng.integers(0, n, 3)] = num_classes - 1  # three positives only
+    scores = np.round(rng.random((n, num_classes)) + 0.3 * np.eye(num_classes)[y], 3)
+    if negative:
+        scores -= 0.5
+    scores[rng.random((n, num_classes)) < 0.05] = 0.0
+    scores[rng.random((n, num_classes)) < 0.05] = -0.0
+    return y, scores.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype, negative", [
+    (np.float32, False),  # 32-bit keys
+    (np.float32, True),  # 64-bit keys
+    (np.float64, False),  # sort and binary search
+    (np.float16, True),
+])
+def test_average_precision_equals_sklearn_on_every_path(dtype, negative):
+    y, scores = _tied_case(3 * counts._BLOCK + 123, 4, dtype, negative)
+    ap = counts.average_precision(y, scores)
+    for k in range(4):
+        assert ap[k] == pytest.approx(skm.average_precision_score(y == k, scores[:, k]), abs=1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(1, 80),
+    st.integers(0, 2**32 - 1),
+    st.sampled_from([np.float32, np.float64]),
+    st.sampled_from([0.0, 0.5]),
+)
+def test_average_precision_property(n, seed, dtype, shift):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, size=n)
+    # Few distinct scores, -0.0 among them (ties with 0.0); a shift makes some negative.
+    scores = np.round(rng.random((n, 3)), 1) - shift
+    scores = np.where(rng.random((n, 3)) < 0.2, -0.0, scores).astype(dtype)
+    ap = counts.average_precision(y, scores)
+    for k in range(3):
+        if (y == k).any():
+            assert ap[k] == pytest.approx(skm.average_precision_score(y == k, scores[:, k]), abs=1e-12)
+        else:
+            assert np.isnan(ap[k])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_average_precision_is_the_same_in_one_thread_or_several(monkeypatch, dtype):
+    y, scores = _tied_case(2 * counts._BLOCK, 5, dtype, False)
+    monkeypatch.setattr(counts, "AVERAGE_PRECISION_THREADS", 1)
+    alone = counts.average_precision(y, scores)
+    monkeypatch.setattr(counts, "AVERAGE_PRECISION_THREADS", 3)
+    np.testing.assert_array_equal(counts.average_precision(y, scores), alone)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_average_precision_of_a_class_without_positives_is_nan(dtype):
+    y = np.array([0, 0, 2, 2])
+    scores = np.array([[0.5, 0.2, 0.3], [0.1, 0.1, 0.8], [0.2, 0.2, 0.6], [0.0, 0.5, 0.5]], dtype)
+    ap = counts.average_precision(y, scores)
+    assert np.isnan(ap[1]) and ap[0] == pytest.approx(skm.average_precision_score(y == 0, scores[:, 0]))
+    assert np.isnan(counts.average_precision(np.zeros(0, int), np.zeros((0, 3), dtype))).all()
+
+
+@pytest.mark.parametrize("batch", [1000, 4096, 70_000])
+def test_kept_batches_give_the_ap_of_all_scores(batch):
+    y, scores = _tied_case(2 * counts._BLOCK + 77, 3, np.float32, False)
+    result = counts.ClassificationCounts(3, counts.default_thresholds())
+    for begin in range(0, y.size, batch):
+        part = slice(begin, begin + batch)
+        result.update(y[part], scores[part], scores[part].argmax(axis=1))
+        if begin == batch:  # asking midway changes nothing
+            result.average_precision()
+    np.testing.assert_array_equal(result.average_precision(), counts.average_precision(y, scores))
 
 
 def test_average_precision_field_notes_example():
@@ -126,9 +284,10 @@ def test_bad_thresholds_are_rejected(bad, message):
         counts.validate_thresholds(bad)
 
 
-def test_out_of_range_ids_are_rejected():
+@pytest.mark.parametrize("bad", [[0, 3], [0, -1], np.int32([0, -1]), np.uint8([0, 3]), [0.0, 3.0]])
+def test_out_of_range_ids_are_rejected(bad):
     with pytest.raises(ValueError, match=r"outside \[0, 3\)"):
-        counts.confusion_matrix([0, 3], [0, 1], 3)
+        counts.confusion_matrix(bad, [0, 1], 3)
 
 
 def test_metrics_match_sklearn_with_undefined_ratios():
