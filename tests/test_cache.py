@@ -90,3 +90,14 @@ def test_new_data_changes_the_key():
     )
     assert cache_lib.series_key("e", "r", "t", listing) != cache_lib.series_key("e", "r", "t", grown)
 
+
+
+def test_derived_values_stay_within_their_own_budget():
+    cache = cache_lib.SeriesCache(max_bytes=10_000, max_derived_bytes=1000)
+    for key in "abc":
+        cache.put_derived(key, key * 3, 400)
+    assert cache.get_derived("a") is None and cache.get_derived("c") == "ccc"
+    cache.put_derived("huge", "x", 5000)
+    assert cache.get_derived("huge") is None
+    cache.put("points", _points(100))
+    assert cache.get("points") is not None and cache.get_derived("c") == "ccc"
