@@ -23,7 +23,7 @@ from tensorboard.data import provider as provider_lib
 from tb_metricsdiag import cache as cache_lib
 from tb_metricsdiag import metadata
 
-# Large enough that the provider returns every stored point: the plugin never downsamples.
+# Large enough that the provider returns every stored point of a series (no downsampling).
 READ_ALL = 1 << 30
 
 # Points read of a series of which only the latest is used: the provider keeps the last one.
