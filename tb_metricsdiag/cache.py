@@ -129,17 +129,24 @@ class SeriesCache:
         """
         self._derived.put(key, value, size)
 
-    def listing(self, key, fetch):
-        """The listing under ``key`` if fetched less than `LISTING_MAX_AGE_S` ago, else
-        ``fetch()`` (a provider ``list_*`` call), kept for the next requests."""
-        now = time.monotonic()
+    def fresh_listing(self, key):
+        """The listing under ``key`` if fetched less than `LISTING_MAX_AGE_S` ago, else None."""
         with self._lock:
             entry = self._listings.get(key)
-            if entry is not None and now - entry[0] < LISTING_MAX_AGE_S:
-                return entry[1]
+        if entry is not None and time.monotonic() - entry[0] < LISTING_MAX_AGE_S:
+            return entry[1]
+        return None
+
+    def listing(self, key, fetch):
+        """`fresh_listing` of ``key``, else ``fetch()`` (a provider ``list_*`` call), kept for
+        the next requests."""
+        value = self.fresh_listing(key)
+        if value is not None:
+            return value
+        fetched_at = time.monotonic()
         value = fetch()
         with self._lock:
-            self._listings[key] = (now, value)
+            self._listings[key] = (fetched_at, value)
             self._listings.move_to_end(key)
             while len(self._listings) > MAX_LISTINGS:
                 self._listings.popitem(last=False)

@@ -192,7 +192,7 @@ class Reader:
                 run_tag_filter=run_tag_filter,
             )
         listing = self._cache.listing(
-            (self._eid, list_series.__name__, plugin_name),
+            self._listing_key(list_series, plugin_name),
             lambda: list_series(self._ctx, experiment_id=self._eid, plugin_name=plugin_name),
         )
         if runs is not None:  # looked up, not scanned: a request for one run of thousands
@@ -202,6 +202,21 @@ class Reader:
             run: {tag: series for tag, series in run_tags.items() if tags is None or tag in tags}
             for run, run_tags in listing.items()
         }
+
+    def _listing_key(self, list_series, plugin_name):
+        return (self._eid, list_series.__name__, plugin_name)
+
+    def _refresh_listings(self, kinds):
+        """Fetch at once the listings of ``kinds`` (``(list_series, plugin_name)`` pairs) that
+        the cache holds no fresh copy of, so that a request needing several waits once."""
+        if self._cache is None:
+            return
+        expired = [
+            functools.partial(self._listing, list_series, plugin_name)
+            for list_series, plugin_name in kinds
+            if self._cache.fresh_listing(self._listing_key(list_series, plugin_name)) is None
+        ]
+        _concurrently(expired)
 
     def _read_many(self, reads):
         """``[{run: {tag: points}}]``: the points of the series listed in each `_SeriesRead`.
@@ -246,13 +261,26 @@ class Reader:
 
     def list_runs(self):
         """``{run: RunIndex}`` of every training run, from metadata only."""
+        self._refresh_listings([
+            (self._provider.list_tensors, metadata.PLUGIN_NAME),
+            (self._provider.list_scalars, "scalars"),
+        ])
         return _run_indexes(
             self._listing(self._provider.list_tensors, metadata.PLUGIN_NAME),
             self._listing(self._provider.list_scalars, "scalars"),
         )
 
     def run_index(self, run):
-        """The `RunIndex` of ``run``, from the listings of that run and its Keras sub-runs."""
+        """The `RunIndex` of ``run``, from the listings of that run and its Keras sub-runs.
+
+        Also refreshes the listing of the curves' scalars with the others: the reads of a run
+        that follow (`history`, `history_key`) need it.
+        """
+        self._refresh_listings([
+            (self._provider.list_tensors, metadata.PLUGIN_NAME),
+            (self._provider.list_scalars, "scalars"),
+            (self._provider.list_scalars, metadata.PLUGIN_NAME),
+        ])
         index = _run_indexes(
             self._listing(self._provider.list_tensors, metadata.PLUGIN_NAME, runs=[run]),
             self._listing(

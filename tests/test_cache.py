@@ -85,16 +85,18 @@ def test_cached_reads_give_the_same_answers_with_fewer_provider_reads(callback_r
 
 
 class _GatheringProvider(_CountingProvider):
-    """Holds every read until ``expected`` reads are in flight together: reads made one after
-    another end in `threading.BrokenBarrierError` after ``timeout`` seconds."""
+    """Holds every call whose name starts with ``prefix`` until ``expected`` of them are in
+    flight together: calls made one after another end in `threading.BrokenBarrierError` after
+    ``timeout`` seconds."""
 
-    def __init__(self, inner, expected, timeout=10):
+    def __init__(self, inner, expected, prefix="read_", timeout=10):
         super().__init__(inner)
         self.barrier = threading.Barrier(expected, timeout=timeout)
+        self.prefix = prefix
 
     def __getattr__(self, name):
         attribute = super().__getattr__(name)
-        if not name.startswith("read_"):
+        if not name.startswith(self.prefix):
             return attribute
 
         def gathered(*args, **kwargs):
@@ -111,6 +113,14 @@ def test_a_cold_history_read_makes_its_three_provider_reads_at_once(callback_run
     history = reader_lib.Reader(provider, cache=cache_lib.SeriesCache()).history("binary")
     assert provider.reads == 3
     assert history.curves and history.latest["validation"].tp is not None
+
+
+def test_the_expired_listings_a_run_needs_are_fetched_at_once(callback_runs):
+    """Metricsdiag tensors, Keras scalars and metricsdiag scalars: one wait, not three."""
+    root, _ = callback_runs
+    provider = _GatheringProvider(reader_lib.provider_for_logdir(root), expected=3, prefix="list_")
+    reader = reader_lib.Reader(provider, cache=cache_lib.SeriesCache())
+    assert reader.run_index("binary").has_counts
 
 
 class _RecordingProvider(_CountingProvider):
