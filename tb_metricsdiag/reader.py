@@ -204,6 +204,7 @@ class Reader:
         }
 
     def _listing_key(self, list_series, plugin_name):
+        """Cache key of the whole experiment's listing by ``list_series`` for ``plugin_name``."""
         return (self._eid, list_series.__name__, plugin_name)
 
     def _refresh_listings(self, kinds):
