@@ -1,4 +1,4 @@
-"""A bounded, thread-safe cache of series read from TensorBoard's data provider.
+"""Bounded, thread-safe caches of what the plugin reads from TensorBoard's data provider.
 
 The data provider API has no "read one step": answering ``/pr`` for one epoch means reading the
 run's whole threshold-count series (300 epochs x 10 classes is about 5 MB through the Rust
@@ -7,6 +7,11 @@ server's gRPC). The series only change when TensorBoard loads new events, which 
 key made of exactly those: a new epoch is a new key, never a stale answer. Entries are evicted
 least recently used first once their total size passes ``max_bytes``, so memory stays bounded
 however many runs the logdir holds.
+
+Values *derived* from series (the checked steps of ``/runs``, the findings of
+``/diagnostics``) are kept the same way, under keys that hold the `series_key` of every series
+they were computed from, in a budget of their own: they are small and costly to recompute, and
+reading a few large series must not evict them.
 
 The listings themselves are kept for `LISTING_MAX_AGE_S`: each provider call to the Rust data
 server costs tens of milliseconds of gRPC latency, about what a whole answer should take, and
@@ -24,6 +29,7 @@ import time
 import numpy as np
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+DEFAULT_MAX_DERIVED_BYTES = 16 * 1024 * 1024
 
 LISTING_MAX_AGE_S = 1.0
 MAX_LISTINGS = 16  # (experiment, listing kind, plugin) triples kept
@@ -32,9 +38,10 @@ MAX_LISTINGS = 16  # (experiment, listing kind, plugin) triples kept
 _POINT_OVERHEAD_BYTES = 120
 
 
-def series_key(experiment_id, run, tag, series):
-    """Cache key of one series, from its listing entry (a `TimeSeries` of the provider)."""
-    return (experiment_id, run, tag, series.max_step, series.max_wall_time)
+def series_key(experiment_id, run, tag, series, downsample=None):
+    """Cache key of one series, from its listing entry (a `TimeSeries` of the provider), as
+    read with ``downsample`` points (None: every point)."""
+    return (experiment_id, run, tag, series.max_step, series.max_wall_time, downsample)
 
 
 def _size_of(points):
@@ -47,14 +54,14 @@ def _size_of(points):
     return size
 
 
-class SeriesCache:
-    """LRU mapping from `series_key` to the list of points the provider returned."""
+class _Lru:
+    """Thread-safe mapping bounded by the total size of its values, least recently used out
+    first. A value larger than the whole budget is not kept."""
 
-    def __init__(self, max_bytes=DEFAULT_MAX_BYTES):
+    def __init__(self, max_bytes):
         self.max_bytes = int(max_bytes)
-        self._entries = collections.OrderedDict()  # key -> (points, size)
+        self._entries = collections.OrderedDict()  # key -> (value, size)
         self._bytes = 0
-        self._listings = collections.OrderedDict()  # key -> (monotonic time, listing)
         self._lock = threading.Lock()
 
     @property
@@ -62,7 +69,7 @@ class SeriesCache:
         return self._bytes
 
     def get(self, key):
-        """The cached points of ``key``, or None."""
+        """The value under ``key``, or None."""
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
@@ -70,32 +77,76 @@ class SeriesCache:
             self._entries.move_to_end(key)
             return entry[0]
 
-    def put(self, key, points):
-        """Keep ``points`` under ``key`` unless they alone exceed the whole budget."""
-        size = _size_of(points)
+    def put(self, key, value, size):
         if size > self.max_bytes:
             return
         with self._lock:
             previous = self._entries.pop(key, None)
             if previous is not None:
                 self._bytes -= previous[1]
-            self._entries[key] = (points, size)
+            self._entries[key] = (value, size)
             self._bytes += size
             while self._bytes > self.max_bytes:
                 _, (_, evicted) = self._entries.popitem(last=False)
                 self._bytes -= evicted
 
-    def listing(self, key, fetch):
-        """The listing under ``key`` if fetched less than `LISTING_MAX_AGE_S` ago, else
-        ``fetch()`` (a provider ``list_*`` call), kept for the next requests."""
-        now = time.monotonic()
+
+class SeriesCache:
+    """Series points by `series_key`, values derived from them, and recent listings."""
+
+    def __init__(self, max_bytes=DEFAULT_MAX_BYTES, max_derived_bytes=DEFAULT_MAX_DERIVED_BYTES):
+        self._series = _Lru(max_bytes)
+        self._derived = _Lru(max_derived_bytes)
+        self._listings = collections.OrderedDict()  # key -> (monotonic time, listing)
+        self._lock = threading.Lock()
+
+    @property
+    def max_bytes(self):
+        return self._series.max_bytes
+
+    @property
+    def size_bytes(self):
+        """Bytes of series points held (derived values not included)."""
+        return self._series.size_bytes
+
+    def get(self, key):
+        """The cached points of ``key`` (a `series_key`), or None."""
+        return self._series.get(key)
+
+    def put(self, key, points):
+        """Keep ``points`` under ``key`` unless they alone exceed the whole budget."""
+        self._series.put(key, points, _size_of(points))
+
+    def get_derived(self, key):
+        """The value derived from series that is kept under ``key``, or None."""
+        return self._derived.get(key)
+
+    def put_derived(self, key, value, size):
+        """Keep ``value`` (about ``size`` bytes), unless it alone exceeds the derived budget.
+
+        ``key`` must hold the `series_key` of every series ``value`` was computed from (and
+        whatever else it depends on), so that new data makes a new key.
+        """
+        self._derived.put(key, value, size)
+
+    def fresh_listing(self, key):
+        """The listing under ``key`` if fetched less than `LISTING_MAX_AGE_S` ago, else None."""
         with self._lock:
             entry = self._listings.get(key)
-            if entry is not None and now - entry[0] < LISTING_MAX_AGE_S:
-                return entry[1]
+        if entry is not None and time.monotonic() - entry[0] < LISTING_MAX_AGE_S:
+            return entry[1]
+        return None
+
+    def listing(self, key, fetch):
+        """`fresh_listing` of ``key``, else ``fetch()`` (a provider ``list_*`` call), kept for
+        the next requests."""
+        value = self.fresh_listing(key)
+        if value is not None:
+            return value
+        fetched_at = time.monotonic()
         value = fetch()
         with self._lock:
-            self._listings[key] = (now, value)
+            self._listings[key] = (fetched_at, value)
             self._listings.move_to_end(key)
             while len(self._listings) > MAX_LISTINGS:
                 self._listings.popitem(last=False)

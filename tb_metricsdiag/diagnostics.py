@@ -373,8 +373,8 @@ def _validation_better_throughout(history):
         steps = [step for step in train[0] if step in val_by_step]
         if len(steps) < SUSPICIOUS_MIN_EPOCHS:
             return None
-        train_acc = np.array([metrics.accuracy(m) for s, m in zip(*train) if s in val_by_step])
-        val_acc = np.array([metrics.accuracy(val_by_step[s]) for s in steps])
+        train_acc = metrics.accuracies([m for s, m in zip(*train) if s in val_by_step])
+        val_acc = metrics.accuracies([val_by_step[s] for s in steps])
         if np.all(val_acc > train_acc + SUSPICIOUS_ACCURACY_GAP):
             return "accuracy", steps, train_acc, val_acc
         return None

@@ -63,6 +63,20 @@ def accuracy(confusion):
     return float(_ratio(np.trace(confusion), confusion.sum()))
 
 
+def accuracies(confusions):
+    """`accuracy` of each confusion matrix of a sequence, as a float array.
+
+    In one vectorized pass when the matrices have one shape: the diagnostics run this over
+    every epoch of a run, where one `accuracy` call per matrix took about 10 ms.
+    """
+    confusions = [np.asarray(confusion) for confusion in confusions]
+    try:
+        stacked = np.stack(confusions)
+    except ValueError:  # no matrix, or matrices of different sizes
+        return np.array([accuracy(confusion) for confusion in confusions], dtype=np.float64)
+    return _ratio(np.trace(stacked, axis1=1, axis2=2), stacked.sum(axis=(1, 2)))
+
+
 def balanced_accuracy(confusion):
     """Mean recall over the classes that occur (scikit-learn's ``balanced_accuracy_score``).
 

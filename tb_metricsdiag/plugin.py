@@ -11,9 +11,11 @@ answers with the document `views` builds, as strict JSON. Errors are JSON too,
 - 422: the run exists but its stored data cannot be read (malformed, or written by a newer
   tb-metricsdiag). Only that run is affected: ``/runs`` lists it with an ``error`` key.
 
-Every request lists the run's series from the provider; series whose listing has not changed
-since they were last read come from a bounded cache (`cache.SeriesCache`), so the answers follow
-a training run as it writes new epochs while scrubbing through epochs stays fast.
+Every request lists the run's series from the provider (a listing is reused for at most a
+second); series whose listing has not changed since they were last read come from a bounded
+cache (`cache.SeriesCache`), and so do the documents derived from them (the checked steps of
+``/runs``, the findings of ``/diagnostics``), so the answers follow a training run as it
+writes new epochs while scrubbing through epochs stays fast.
 """
 
 import functools
@@ -37,6 +39,9 @@ ROUTE_PREFIX = "/data/plugin/%s/" % metadata.PLUGIN_NAME
 TAB_NAME = "Metrics Diagnostics"
 UNREADABLE_DATA = 422
 JSON = "application/json"
+
+# First element of the cache keys of `/diagnostics` documents.
+_DIAGNOSTICS = "diagnostics"
 
 # At most 18 digits: every such number fits an int64 step, and Python never has to convert a
 # huge decimal string (which raises ValueError past 4,300 digits).
@@ -133,7 +138,7 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
     @_json_route
     def _serve_confusion(self, request):
         run, split, step = _run(request), _split(request), _optional_int(request, "step")
-        evaluation = self._reader(request).evaluation(run, split, step, threshold_counts=False)
+        evaluation = self._reader(request).evaluation(run, split, step, with_pr=False)
         return views.confusion_view(run, evaluation)
 
     @_json_route
@@ -168,7 +173,16 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
     @_json_route
     def _serve_diagnostics(self, request):
         run = _run(request)
-        return views.diagnostics_view(run, diagnostics.diagnose(self._reader(request).history(run)))
+        reader = self._reader(request)
+        index = reader.run_index(run)
+        # Kept under the listing of every series the history reads: recomputed (about 10 ms of
+        # rules over every epoch, after a read) only when one of them has changed.
+        key = (_DIAGNOSTICS,) + reader.history_key(run, index)
+        view = self._series_cache.get_derived(key)
+        if view is None:
+            view = views.diagnostics_view(run, diagnostics.diagnose(reader.history(run, index)))
+            self._series_cache.put_derived(key, view, _cached_size(view))
+        return view
 
     @wrappers.Request.application
     def _serve_static(self, request):
@@ -181,6 +195,12 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
         path, content_type = found
         with open(path, "rb") as handle:
             return http_util.Respond(request, handle.read(), content_type)
+
+
+def _cached_size(document):
+    """Approximate bytes a cached JSON ``document`` holds with its key: measured, about 3
+    bytes of Python objects per character of JSON, and 2 KB of key (a dozen series keys)."""
+    return 2048 + 4 * len(json.dumps(document))
 
 
 def _run(request):

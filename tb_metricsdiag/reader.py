@@ -10,7 +10,9 @@ beside it. A logdir written by Keras's callback alone still yields training runs
 curves, but no counts).
 """
 
+import concurrent.futures
 import dataclasses
+import functools
 import json
 
 import numpy as np
@@ -21,11 +23,25 @@ from tensorboard.data import provider as provider_lib
 from tb_metricsdiag import cache as cache_lib
 from tb_metricsdiag import metadata
 
-# Large enough that the provider returns every stored point: the plugin never downsamples.
+# Large enough that the provider returns every stored point of a series (no downsampling).
 READ_ALL = 1 << 30
+
+# Points read of a series of which only the latest is used: the provider keeps the last one.
+LATEST = 1
 
 # Runs read per provider call by `Reader.steps_by_run`.
 RUNS_PER_READ = 64
+
+# Kinds of which `Reader.history` uses every point; of the others it reads the latest only.
+_WHOLE_KINDS = (metadata.KIND_CONFUSION, metadata.KIND_EVENTS)
+
+# The series of a `SplitEvaluation`, confusion matrices first.
+_EVALUATION_KINDS = (
+    metadata.KIND_CONFUSION, metadata.KIND_THRESHOLD_COUNTS, metadata.KIND_AVERAGE_PRECISION
+)
+
+# First element of the cache keys of a run's checked steps (`Reader.steps_by_run`).
+_CHECKED_STEPS = "checked_steps"
 
 # Keras TensorBoard's sub-runs, and the prefix its validation metrics get in `logs`.
 KERAS_SUBRUNS = {"train": "", "validation": "val_"}
@@ -75,6 +91,18 @@ class RunHistory:
     problems: list = dataclasses.field(default_factory=list)  # data that could not be read
 
 
+@dataclasses.dataclass
+class _SeriesRead:
+    """One provider read: ``read`` (``read_tensors`` or ``read_scalars``) of the series in
+    ``listing`` (``{run: {tag: TimeSeries}}``), ``downsample`` points each (None: all)."""
+
+    read: object
+    plugin_name: str
+    listing: dict
+    downsample: int = None
+    key_of: object = None  # for curves: (run, tag) -> Keras log key
+
+
 def provider_for_logdir(logdir):
     """A data provider over the event files under ``logdir``, keeping every point."""
     from tensorboard.backend.event_processing import data_provider
@@ -94,6 +122,49 @@ def _keras_parent(run):
     if tail in KERAS_SUBRUNS:
         return head or ".", tail
     return None
+
+
+def _keras_subrun(parent, split):
+    """The run name `_keras_parent` maps to (``parent``, ``split``)."""
+    return split if parent == "." else parent + "/" + split
+
+
+def _run_indexes(tensors, keras_scalars):
+    """``{run: RunIndex}`` from a listing of metricsdiag tensors and one of ``scalars``."""
+    result = {}
+    for run, tags in tensors.items():
+        splits, names = [], []
+        for split in metadata.SPLITS:
+            series = tags.get(metadata.split_tag(split, metadata.KIND_CONFUSION))
+            if series is None:
+                continue
+            splits.append(split)
+            if not names:
+                names = _class_names(series.plugin_content)
+        result[run] = RunIndex(run, splits, names, bool(splits), {})
+    for run, tags in keras_scalars.items():
+        parent = _keras_parent(run)
+        if parent is None or not any(t.startswith(KERAS_EPOCH_PREFIX) for t in tags):
+            continue
+        name, split = parent
+        index = result.setdefault(name, RunIndex(name, [], [], False, {}))
+        index.keras_subruns[split] = run
+    return result
+
+
+def _class_names(plugin_content):
+    try:
+        return list(metadata.parse_plugin_content(plugin_content).get("class_names") or [])
+    except metadata.FormatError:
+        return []
+
+
+def _history_tags(index):
+    """The metricsdiag tags `Reader.history` reads."""
+    tags = [metadata.RUN_INFO_TAG, metadata.OVERLAP_TAG, metadata.EVENTS_TAG]
+    for split in index.splits or metadata.SPLITS:
+        tags.extend(metadata.split_tag(split, kind) for kind in metadata.PER_CLASS_KINDS)
+    return tags
 
 
 class Reader:
@@ -121,88 +192,106 @@ class Reader:
                 run_tag_filter=run_tag_filter,
             )
         listing = self._cache.listing(
-            (self._eid, list_series.__name__, plugin_name),
+            self._listing_key(list_series, plugin_name),
             lambda: list_series(self._ctx, experiment_id=self._eid, plugin_name=plugin_name),
         )
-        runs = None if runs is None else set(runs)
+        if runs is not None:  # looked up, not scanned: a request for one run of thousands
+            listing = {run: listing[run] for run in runs if run in listing}
         tags = None if tags is None else set(tags)
         return {
             run: {tag: series for tag, series in run_tags.items() if tags is None or tag in tags}
             for run, run_tags in listing.items()
-            if runs is None or run in runs
         }
 
-    def _read_listed(self, read, plugin_name, listing):
-        """``{run: {tag: points}}`` of the series in ``listing`` (``{run: {tag: TimeSeries}}``).
+    def _listing_key(self, list_series, plugin_name):
+        """Cache key of the whole experiment's listing by ``list_series`` for ``plugin_name``."""
+        return (self._eid, list_series.__name__, plugin_name)
 
-        Series found in the cache under their current listing are not read again; the rest
-        are read in one provider call (``read`` is ``read_tensors`` or ``read_scalars``).
+    def _refresh_listings(self, kinds):
+        """Fetch at once the listings of ``kinds`` (``(list_series, plugin_name)`` pairs) that
+        the cache holds no fresh copy of, so that a request needing several waits once."""
+        if self._cache is None:
+            return
+        expired = [
+            functools.partial(self._listing, list_series, plugin_name)
+            for list_series, plugin_name in kinds
+            if self._cache.fresh_listing(self._listing_key(list_series, plugin_name)) is None
+        ]
+        _concurrently(expired)
+
+    def _read_many(self, reads):
+        """``[{run: {tag: points}}]``: the points of the series listed in each `_SeriesRead`.
+
+        Series found in the cache under their current listing are not read again. The rest are
+        read with one provider call per `_SeriesRead`, the calls made at once (`_concurrently`).
         """
-        result, missing = {}, []
-        for run, tags in listing.items():
-            for tag, series in tags.items():
-                key = cache_lib.series_key(self._eid, run, tag, series)
-                points = self._cache.get(key) if self._cache is not None else None
-                if points is None:
-                    missing.append((run, tag, key))
-                else:
-                    result.setdefault(run, {})[tag] = points
-        if missing:
-            data = read(
-                self._ctx,
-                experiment_id=self._eid,
-                plugin_name=plugin_name,
-                downsample=READ_ALL,
-                run_tag_filter=provider_lib.RunTagFilter(
-                    runs=sorted({run for run, _, _ in missing}),
-                    tags=sorted({tag for _, tag, _ in missing}),
-                ),
-            )
+        results, pending, calls = [], [], []
+        for read in reads:
+            result, missing = {}, []
+            for run, tags in read.listing.items():
+                for tag, series in tags.items():
+                    key = cache_lib.series_key(self._eid, run, tag, series, read.downsample)
+                    points = self._cache.get(key) if self._cache is not None else None
+                    if points is None:
+                        missing.append((run, tag, key))
+                    else:
+                        result.setdefault(run, {})[tag] = points
+            results.append(result)
+            if missing:
+                pending.append((result, missing))
+                calls.append(functools.partial(
+                    read.read,
+                    self._ctx,
+                    experiment_id=self._eid,
+                    plugin_name=read.plugin_name,
+                    downsample=read.downsample or READ_ALL,
+                    run_tag_filter=provider_lib.RunTagFilter(
+                        runs=sorted({run for run, _, _ in missing}),
+                        tags=sorted({tag for _, tag, _ in missing}),
+                    ),
+                ))
+        for (result, missing), data in zip(pending, _concurrently(calls)):
             for run, tag, key in missing:
                 points = data.get(run, {}).get(tag, [])
                 if self._cache is not None:
                     self._cache.put(key, points)
                 result.setdefault(run, {})[tag] = points
-        return result
+        return results
 
     # -- listing ------------------------------------------------------------------------
 
     def list_runs(self):
         """``{run: RunIndex}`` of every training run, from metadata only."""
-        tensors = self._listing(self._provider.list_tensors, metadata.PLUGIN_NAME)
-        result = {}
-        for run, tags in tensors.items():
-            splits, names = [], []
-            for split in metadata.SPLITS:
-                series = tags.get(metadata.split_tag(split, metadata.KIND_CONFUSION))
-                if series is None:
-                    continue
-                splits.append(split)
-                if not names:
-                    names = self._class_names(series.plugin_content)
-            result[run] = RunIndex(run, splits, names, bool(splits), {})
-        keras_scalars = self._listing(self._provider.list_scalars, "scalars")
-        for run, tags in keras_scalars.items():
-            parent = _keras_parent(run)
-            if parent is None or not any(t.startswith(KERAS_EPOCH_PREFIX) for t in tags):
-                continue
-            name, split = parent
-            index = result.setdefault(name, RunIndex(name, [], [], False, {}))
-            index.keras_subruns[split] = run
-        return result
+        self._refresh_listings([
+            (self._provider.list_tensors, metadata.PLUGIN_NAME),
+            (self._provider.list_scalars, "scalars"),
+        ])
+        return _run_indexes(
+            self._listing(self._provider.list_tensors, metadata.PLUGIN_NAME),
+            self._listing(self._provider.list_scalars, "scalars"),
+        )
 
     def run_index(self, run):
-        index = self.list_runs().get(run)
+        """The `RunIndex` of ``run``, from the listings of that run and its Keras sub-runs.
+
+        Also refreshes the listing of the curves' scalars with the others: the reads of a run
+        that follow (`history`, `history_key`) need it.
+        """
+        self._refresh_listings([
+            (self._provider.list_tensors, metadata.PLUGIN_NAME),
+            (self._provider.list_scalars, "scalars"),
+            (self._provider.list_scalars, metadata.PLUGIN_NAME),
+        ])
+        index = _run_indexes(
+            self._listing(self._provider.list_tensors, metadata.PLUGIN_NAME, runs=[run]),
+            self._listing(
+                self._provider.list_scalars, "scalars",
+                runs=[_keras_subrun(run, split) for split in KERAS_SUBRUNS],
+            ),
+        ).get(run)
         if index is None:
             raise errors.NotFoundError("no metricsdiag run named %r" % (run,))
         return index
-
-    @staticmethod
-    def _class_names(plugin_content):
-        try:
-            return list(metadata.parse_plugin_content(plugin_content).get("class_names") or [])
-        except metadata.FormatError:
-            return []
 
     # -- reading tensors ----------------------------------------------------------------
 
@@ -213,9 +302,10 @@ class Reader:
         ).get(run, {})
         if not listing:
             return {}
-        data = self._read_listed(
-            self._provider.read_tensors, metadata.PLUGIN_NAME, {run: listing}
-        ).get(run, {})
+        [data] = self._read_many(
+            [_SeriesRead(self._provider.read_tensors, metadata.PLUGIN_NAME, {run: listing})]
+        )
+        data = data.get(run, {})
         return {
             tag: (metadata.parse_plugin_content(series.plugin_content), data.get(tag, []))
             for tag, series in listing.items()
@@ -234,9 +324,10 @@ class Reader:
     def steps_by_run(self, indexes, chunk=RUNS_PER_READ):
         """``{run: steps or FormatError}``: `steps` of each run's first split with counts.
 
-        The runs are read ``chunk`` at a time, two provider calls per chunk rather than two
-        per run: the Rust data server answers each call over gRPC, so ``/runs`` stays fast
-        over thousands of runs, and the chunks bound what one request holds in memory.
+        With a cache, a run's checked steps are kept under its series' listing: ``/runs`` then
+        reads and checks only the runs that changed. The others are read ``chunk`` at a time,
+        one provider call per chunk rather than one per run (each call to the Rust data server
+        costs a gRPC round trip), the chunks bounding what one request holds in memory.
         """
         wanted = {
             index.run: metadata.split_tag(index.splits[0], metadata.KIND_CONFUSION)
@@ -252,98 +343,119 @@ class Reader:
                 runs=batch,
                 tags=sorted({wanted[run] for run in batch}),
             )
-            wanted_listing = {
-                run: {wanted[run]: tags[wanted[run]]}
-                for run, tags in listing.items()
-                if wanted.get(run) in tags
-            }
-            data = self._read_listed(
-                self._provider.read_tensors, metadata.PLUGIN_NAME, wanted_listing
-            )
+            unread = {}  # run -> (tag, series, key of its checked steps)
             for run in batch:
                 tag = wanted[run]
+                series = listing.get(run, {}).get(tag)
+                if series is None:
+                    result[run] = []
+                    continue
+                key = (_CHECKED_STEPS,) + cache_lib.series_key(self._eid, run, tag, series)
+                kept = self._cache.get_derived(key) if self._cache is not None else None
+                if kept is None:
+                    unread[run] = (tag, series, key)
+                else:
+                    result[run] = _steps_of(kept)
+            [data] = self._read_many([_SeriesRead(
+                self._provider.read_tensors,
+                metadata.PLUGIN_NAME,
+                {run: {tag: series} for run, (tag, series, _) in unread.items()},
+            )])
+            for run, (tag, series, key) in unread.items():
                 try:
-                    series = listing.get(run, {}).get(tag)
-                    if series is not None:
-                        metadata.parse_plugin_content(series.plugin_content)
-                    result[run] = _checked_steps(data.get(run, {}).get(tag, []))
+                    metadata.parse_plugin_content(series.plugin_content)
+                    kept = np.asarray(_checked_steps(data.get(run, {}).get(tag, [])), np.int64)
                 except metadata.FormatError as error:
-                    result[run] = error
+                    kept = metadata.FormatError(str(error))  # kept without its traceback
+                if self._cache is not None:
+                    self._cache.put_derived(key, kept, _kept_steps_size(kept))
+                result[run] = _steps_of(kept)
         return result
 
-    def evaluation(self, run, split, step=None, threshold_counts=True):
+    def evaluation(self, run, split, step=None, with_pr=True):
         """The `SplitEvaluation` of ``split`` at ``step`` (default: the latest step).
 
-        ``threshold_counts=False`` skips the threshold counts, by far the largest series,
-        when only the confusion matrix and AP are needed.
+        ``with_pr=False`` reads the confusion matrices alone, without the threshold counts (by
+        far the largest series) and AP, when only the matrix is needed.
 
         Raises:
           tensorboard.errors.NotFoundError: no such run, split or step.
           metadata.FormatError: the stored data is inconsistent or of an unknown version.
         """
-        kinds = [metadata.KIND_CONFUSION, metadata.KIND_AVERAGE_PRECISION]
-        if threshold_counts:
-            kinds.append(metadata.KIND_THRESHOLD_COUNTS)
+        kinds = [metadata.KIND_CONFUSION]
+        if with_pr:
+            kinds += [metadata.KIND_THRESHOLD_COUNTS, metadata.KIND_AVERAGE_PRECISION]
         found = self._read(run, [metadata.split_tag(split, kind) for kind in kinds])
-        confusion_tag = metadata.split_tag(split, metadata.KIND_CONFUSION)
-        if confusion_tag not in found:
-            if not self._read(run, [metadata.RUN_INFO_TAG]) and run not in self.list_runs():
-                raise errors.NotFoundError("no metricsdiag run named %r" % (run,))
+        if metadata.split_tag(split, metadata.KIND_CONFUSION) not in found:
+            self.run_index(run)  # raises NotFoundError for an unknown run
             raise errors.NotFoundError("run %r has no %r data" % (run, split))
-        content, data = found[confusion_tag]
-        by_step = {datum.step: datum for datum in data}
-        if not by_step:
-            raise errors.NotFoundError("run %r has no %r data yet" % (run, split))
-        if step is None:
-            step = max(by_step)
-        if step not in by_step:
-            raise errors.NotFoundError("run %r has no %r data at step %d" % (run, split, step))
-        confusion = _matrix(by_step[step].numpy, "confusion matrix")
-        num_classes = confusion.shape[0]
-        names = _names(content, num_classes)
-        result = SplitEvaluation(split, step, names, confusion)
-        counts_tag = metadata.split_tag(split, metadata.KIND_THRESHOLD_COUNTS)
-        if counts_tag in found:
-            counts_content, counts_data = found[counts_tag]
-            datum = _at_step(counts_data, step)
-            if datum is not None:
-                # Unreadable counts leave the confusion matrix usable; /pr reports the problem.
-                try:
-                    result.thresholds, result.tp, result.fp = _threshold_counts(
-                        counts_content, datum, num_classes
-                    )
-                except metadata.FormatError as error:
-                    result.counts_problem = str(error)
-        ap_tag = metadata.split_tag(split, metadata.KIND_AVERAGE_PRECISION)
-        if ap_tag in found:
-            datum = _at_step(found[ap_tag][1], step)
-            if datum is not None and np.asarray(datum.numpy).shape == (num_classes,):
-                result.average_precision = np.asarray(datum.numpy, dtype=np.float64)
-        return result
+        return _evaluation(run, split, step, found)
 
     # -- whole history, for the diagnostics ---------------------------------------------
 
     def history(self, run, index=None):
-        """The `RunHistory` of one training run (counts, curves, run info, events)."""
+        """The `RunHistory` of one training run (counts, curves, run info, events).
+
+        Its series are read in at most three provider calls, made at once: the series used
+        whole (confusion matrices, events), the latest point of the others (run information,
+        threshold counts, ...), and the scalars of the curves.
+        """
         index = index or self.run_index(run)
         history = RunHistory(run=run, class_names=list(index.class_names))
-        if index.has_counts or not index.keras_subruns:
-            self._read_metricsdiag_history(run, index, history)
-        if not history.curves:
-            self._read_keras_curves(index, history)
+        tensors, contents = {}, {}
+        with_metricsdiag = index.has_counts or not index.keras_subruns
+        if with_metricsdiag:
+            tensors = self._listing(
+                self._provider.list_tensors, metadata.PLUGIN_NAME, runs=[run],
+                tags=_history_tags(index),
+            ).get(run, {})
+            try:
+                contents = {
+                    tag: metadata.parse_plugin_content(series.plugin_content)
+                    for tag, series in tensors.items()
+                }
+            except metadata.FormatError as error:
+                history.problems.append(str(error))
+                tensors, with_metricsdiag = {}, False
+        curves = self._metricsdiag_curves(run) if with_metricsdiag else None
+        if curves is None or not curves.listing:
+            curves = self._keras_curves(index)
+        whole = {tag: s for tag, s in tensors.items() if contents[tag].get("kind") in _WHOLE_KINDS}
+        latest = {tag: s for tag, s in tensors.items() if tag not in whole}
+        whole_data, latest_data, curve_data = self._read_many([
+            _SeriesRead(self._provider.read_tensors, metadata.PLUGIN_NAME, {run: whole}),
+            _SeriesRead(self._provider.read_tensors, metadata.PLUGIN_NAME, {run: latest}, LATEST),
+            curves,
+        ])
+        data = {**whole_data.get(run, {}), **latest_data.get(run, {})}
+        found = {tag: (contents[tag], data.get(tag, [])) for tag in tensors}
+        self._fill_history(run, found, history)
+        history.curves = _curves(curve_data, curves.key_of)
         return history
 
-    def _read_metricsdiag_history(self, run, index, history):
-        tags = [metadata.RUN_INFO_TAG, metadata.OVERLAP_TAG, metadata.EVENTS_TAG]
-        # Every per-split kind in this one read, the ones `evaluation` needs below included:
-        # with a cache, that later call then costs the provider no second round trip.
-        for split in index.splits or metadata.SPLITS:
-            tags.extend(metadata.split_tag(split, kind) for kind in metadata.PER_CLASS_KINDS)
-        try:
-            found = self._read(run, tags)
-        except metadata.FormatError as error:
-            history.problems.append(str(error))
-            return
+    def history_key(self, run, index):
+        """A key of everything `history` reads for ``run``: it changes whenever any of those
+        series changes (the listing of every metricsdiag series of the run and of the scalars
+        of the run and its Keras sub-runs), so a value derived from the history can be kept."""
+        key = [
+            index.run, tuple(index.splits), tuple(index.class_names), index.has_counts,
+            tuple(sorted(index.keras_subruns.items())),
+        ]
+        for list_series, plugin_name, runs in (
+            (self._provider.list_tensors, metadata.PLUGIN_NAME, [run]),
+            (self._provider.list_scalars, metadata.PLUGIN_NAME, [run]),
+            (self._provider.list_scalars, "scalars", sorted(index.keras_subruns.values())),
+        ):
+            for listed_run, tags in sorted(self._listing(list_series, plugin_name, runs=runs).items()):
+                key.extend(
+                    cache_lib.series_key(self._eid, listed_run, tag, series)
+                    for tag, series in sorted(tags.items())
+                )
+        return tuple(key)
+
+    def _fill_history(self, run, found, history):
+        """Fill ``history`` from ``found`` (``{tag: (content, points)}``): only the latest
+        point of the kinds outside `_WHOLE_KINDS`."""
         for tag, (content, data) in found.items():
             if not data:
                 continue
@@ -368,44 +480,129 @@ class Reader:
                 history.problems.append("%s: %s" % (tag, error))
         for split in list(history.confusions):
             try:
-                history.latest[split] = self.evaluation(run, split)
+                history.latest[split] = self._latest_evaluation(run, split, found)
                 if history.latest[split].counts_problem is not None:
                     history.problems.append("%s: %s" % (split, history.latest[split].counts_problem))
             except (metadata.FormatError, errors.NotFoundError) as error:
                 history.problems.append("%s: %s" % (split, error))
-        history.curves = self._read_scalars(
-            run, metadata.PLUGIN_NAME, lambda tag: tag[len(metadata.scalar_tag("")):]
-            if tag.startswith(metadata.scalar_tag("")) else None
+
+    def _latest_evaluation(self, run, split, found):
+        """`evaluation` of ``split`` at its latest step from the history's reads, which hold only
+        the latest point of the threshold counts and AP; those are read whole when that point
+        is not at the latest step of the confusion matrices (a step written out of order)."""
+        tags = [metadata.split_tag(split, kind) for kind in _EVALUATION_KINDS]
+        if tags[0] not in found:
+            return self.evaluation(run, split)
+        evaluation = _evaluation(run, split, None, {tag: found[tag] for tag in tags if tag in found})
+        for tag in tags[1:]:
+            points = found.get(tag, (None, []))[1]
+            if points and points[-1].step != evaluation.step:
+                return self.evaluation(run, split)
+        return evaluation
+
+    # -- curves -------------------------------------------------------------------------
+
+    def _metricsdiag_curves(self, run):
+        """The `_SeriesRead` of the Keras logs the callback wrote beside the counts."""
+        prefix = metadata.scalar_tag("")
+        return self._curve_read(metadata.PLUGIN_NAME, [run], prefix, lambda _, tag: tag[len(prefix):])
+
+    def _keras_curves(self, index):
+        """The `_SeriesRead` of the epoch scalars of ``keras.callbacks.TensorBoard``'s sub-runs."""
+        key_prefix = {subrun: KERAS_SUBRUNS[split] for split, subrun in index.keras_subruns.items()}
+        return self._curve_read(
+            "scalars", sorted(key_prefix), KERAS_EPOCH_PREFIX,
+            lambda run, tag: key_prefix[run] + tag[len(KERAS_EPOCH_PREFIX):],
         )
 
-    def _read_keras_curves(self, index, history):
-        for split, subrun in index.keras_subruns.items():
-            prefix = KERAS_SUBRUNS[split]
-            history.curves.update(
-                self._read_scalars(
-                    subrun, "scalars", lambda tag: prefix + tag[len(KERAS_EPOCH_PREFIX):]
-                    if tag.startswith(KERAS_EPOCH_PREFIX) else None
-                )
-            )
+    def _curve_read(self, plugin_name, runs, prefix, key_of):
+        """A `_SeriesRead` of the scalars of ``runs`` whose tag starts with ``prefix`` and maps
+        to a (non-empty) Keras log key ``key_of(run, tag)``."""
+        listing = {}
+        if runs:
+            for run, tags in self._listing(self._provider.list_scalars, plugin_name, runs=runs).items():
+                wanted = {
+                    tag: series for tag, series in tags.items()
+                    if tag.startswith(prefix) and key_of(run, tag)
+                }
+                if wanted:
+                    listing[run] = wanted
+        return _SeriesRead(self._provider.read_scalars, plugin_name, listing, key_of=key_of)
 
-    def _read_scalars(self, run, plugin_name, key_of_tag):
-        """``{key: (steps, values)}`` of the scalars of ``run`` whose tag maps to a key."""
-        listing = self._listing(self._provider.list_scalars, plugin_name, runs=[run]).get(run, {})
-        wanted = {tag: series for tag, series in listing.items() if key_of_tag(tag)}
-        if not wanted:
-            return {}
-        data = self._read_listed(
-            self._provider.read_scalars, plugin_name, {run: wanted}
-        ).get(run, {})
-        curves = {}
-        for tag, points in data.items():
-            latest = {point.step: point.value for point in points}  # a re-run step: last wins
+
+def _concurrently(calls):
+    """The results of ``calls`` (functions of no argument), in order, made at once.
+
+    Why: every call to TensorBoard's Rust data server (``--load_fast``) takes about 40 ms,
+    whatever its size, unless it is tiny: the server leaves Nagle's algorithm on for its
+    sockets, so the body of an answer waits for the client's delayed acknowledgement of the
+    headers sent just before. Calls in flight together wait for the same acknowledgement.
+    """
+    if len(calls) < 2:
+        return [call() for call in calls]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        futures = [pool.submit(call) for call in calls]
+        return [future.result() for future in futures]
+
+
+def _evaluation(run, split, step, found):
+    """The `SplitEvaluation` of ``split`` at ``step`` (None: the latest) from ``found``,
+    ``{tag: (content, points)}`` holding at least the split's confusion matrices."""
+    content, data = found[metadata.split_tag(split, metadata.KIND_CONFUSION)]
+    by_step = {datum.step: datum for datum in data}
+    if not by_step:
+        raise errors.NotFoundError("run %r has no %r data yet" % (run, split))
+    if step is None:
+        step = max(by_step)
+    if step not in by_step:
+        raise errors.NotFoundError("run %r has no %r data at step %d" % (run, split, step))
+    confusion = _matrix(by_step[step].numpy, "confusion matrix")
+    num_classes = confusion.shape[0]
+    result = SplitEvaluation(split, step, _names(content, num_classes), confusion)
+    counts_tag = metadata.split_tag(split, metadata.KIND_THRESHOLD_COUNTS)
+    if counts_tag in found:
+        counts_content, counts_data = found[counts_tag]
+        datum = _at_step(counts_data, step)
+        if datum is not None:
+            # Unreadable counts leave the confusion matrix usable; /pr reports the problem.
+            try:
+                result.thresholds, result.tp, result.fp = _threshold_counts(
+                    counts_content, datum, num_classes
+                )
+            except metadata.FormatError as error:
+                result.counts_problem = str(error)
+    ap_tag = metadata.split_tag(split, metadata.KIND_AVERAGE_PRECISION)
+    if ap_tag in found:
+        datum = _at_step(found[ap_tag][1], step)
+        if datum is not None and np.asarray(datum.numpy).shape == (num_classes,):
+            result.average_precision = np.asarray(datum.numpy, dtype=np.float64)
+    return result
+
+
+def _curves(data, key_of):
+    """``{key: (steps, values)}`` of scalar points ``{run: {tag: points}}``, keyed by
+    ``key_of(run, tag)``, ascending steps; of a step written twice the last value wins."""
+    curves = {}
+    for run, tags in data.items():
+        for tag, points in tags.items():
+            latest = {point.step: point.value for point in points}
             steps = sorted(latest)
-            curves[key_of_tag(tag)] = (
+            curves[key_of(run, tag)] = (
                 np.asarray(steps, dtype=np.int64),
                 np.asarray([latest[s] for s in steps], dtype=np.float64),
             )
-        return curves
+    return curves
+
+
+def _steps_of(kept):
+    """The steps (a list) or the error that `Reader.steps_by_run` keeps as ``kept``: an int64
+    array, a fifth of the memory of a list of Python ints, or a `metadata.FormatError`."""
+    return kept.tolist() if isinstance(kept, np.ndarray) else kept
+
+
+def _kept_steps_size(kept):
+    """Approximate bytes of what `Reader.steps_by_run` keeps, with its key (a few hundred)."""
+    return 400 + (kept.nbytes if isinstance(kept, np.ndarray) else 600)
 
 
 def _threshold_counts(content, datum, num_classes):

@@ -313,6 +313,15 @@ def test_metrics_match_sklearn_with_undefined_ratios():
         )
 
 
+def test_accuracies_of_many_matrices_equal_accuracy_of_each():
+    rng = np.random.default_rng(3)
+    same_size = [rng.integers(0, 20, size=(4, 4)) for _ in range(50)] + [np.zeros((4, 4), int)]
+    mixed = [np.eye(2, dtype=int), np.ones((3, 3), int)]
+    for matrices in (same_size, mixed, []):
+        expected = np.array([metrics.accuracy(m) for m in matrices], dtype=np.float64)
+        np.testing.assert_array_equal(metrics.accuracies(matrices), expected)  # NaN == NaN here
+
+
 def test_majority_baseline_is_the_accuracy_paradox_figure():
     y = np.array([0] * 9 + [1])
     confusion = counts.confusion_matrix(y, np.zeros(10, int), 2)

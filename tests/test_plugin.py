@@ -198,6 +198,7 @@ def test_runs_lists_every_training_run_sorted(client, runs):
     assert "error" not in entries["confusion_only"]
     assert "newer" in entries["future"]["error"] and entries["future"]["steps"] == []
     assert not any(name.endswith(("/train", "/validation")) for name in entries)
+    assert get(client, "/runs") == (code, body)  # the same from the kept steps and errors
 
 
 # -- /confusion -------------------------------------------------------------------------
