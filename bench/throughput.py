@@ -2,14 +2,15 @@
 
 Two data sets, as in issue 7: 10 million binary scores (a single sigmoid unit, so scores
 ``[n, 2] = [1 - p, p]``) and 1 million 10-class softmax rows. Ours computes the confusion
-matrix, the one-vs-rest counts at 201 thresholds and the exact AP of every class
-(`tb_metricsdiag.counts`); scikit-learn computes ``confusion_matrix`` and
+matrix, the one-vs-rest counts at 201 thresholds and the exact AP of every class, as the
+callback does (`tb_metricsdiag.counts.ClassificationCounts`: the scores kept, then one sort per
+class for both the threshold counts and the AP); scikit-learn computes ``confusion_matrix`` and
 ``precision_recall_curve`` (for the positive class in the binary case, every class otherwise).
 Both are timed warm, in this process, best and median of ``--repeats``, on the same
 predicted ids (the argmax is the model-output side, not counting, and left out of both); ours
 is timed with the AP of the classes computed one after the other (1 thread) and, where
 `counts.AVERAGE_PRECISION_THREADS` is more, that many at a time, and without the AP (the
-linear-time counts alone). The AP values are checked against
+linear-time streaming counts alone, which must equal the others). The AP values are checked against
 ``sklearn.metrics.average_precision_score`` to 1e-12.
 
 Run: ``python bench/throughput.py`` (``--quick``: a tenth of the data).
@@ -45,13 +46,19 @@ def multiclass_data(n, num_classes, rng):
 
 
 def counts_only(y, scores, predicted):
-    confusion = counts.confusion_matrix(y, predicted, scores.shape[1])
-    tp, fp = counts.threshold_counts(y, scores, counts.default_thresholds())
-    return confusion, tp, fp
+    """The streaming path (the Keras metric's, and the callback's without kept scores):
+    confusion and threshold counts batch by batch, nothing kept."""
+    result = counts.ClassificationCounts(scores.shape[1], counts.default_thresholds(), keep_scores=False)
+    result.update(y, scores, predicted)
+    return result.confusion, result.tp, result.fp
 
 
 def counts_and_ap(y, scores, predicted):
-    return counts_only(y, scores, predicted) + (counts.average_precision(y, scores),)
+    """The default path (the callback's and `summary.write_evaluation`'s): scores kept, then
+    the threshold counts and the exact AP from one sort per class."""
+    result = counts.ClassificationCounts(scores.shape[1], counts.default_thresholds())
+    result.update(y, scores, predicted)
+    return result.confusion, result.tp, result.fp, result.average_precision()
 
 
 def sklearn_reference(y, scores, predicted, classes):
@@ -62,7 +69,9 @@ def sklearn_reference(y, scores, predicted, classes):
 
 def run(name, y, scores, sklearn_classes, repeats, bandwidth):
     predicted = scores.argmax(axis=1)
-    ap = counts_and_ap(y, scores, predicted)[-1]
+    *exact_counts, ap = counts_and_ap(y, scores, predicted)
+    for exact, streamed in zip(exact_counts, counts_only(y, scores, predicted)):
+        np.testing.assert_array_equal(exact, streamed)
     expected = [skm.average_precision_score(y == k, scores[:, k]) for k in range(scores.shape[1])]
     error = float(np.max(np.abs(ap - expected)))
     assert error <= AP_TOLERANCE, "AP differs from scikit-learn by %g" % error

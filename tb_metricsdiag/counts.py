@@ -370,16 +370,20 @@ def average_precision(y_true, scores):
     y_true = _check_ids(y_true, num_classes, "y_true")
     if y_true.size != scores.shape[0]:
         raise ValueError("y_true and scores differ in length: %d vs %d" % (y_true.size, scores.shape[0]))
-    return _average_precision([(y_true, scores)], num_classes)
+    return _exact_counts([(y_true, scores)], num_classes, np.empty(0))[2]
 
 
-def _average_precision(pieces, num_classes):
-    """`average_precision` of the examples of ``pieces``, a list of ``(ids [m], scores [m, C])``.
+def _exact_counts(pieces, num_classes, thresholds):
+    """``(tp, fp, ap)`` of the examples of ``pieces``, a list of ``(ids [m], scores [m, C])``:
+    the `threshold_counts` at ``thresholds`` (``[C, T]``, T may be 0) and the exact
+    `average_precision` (``[C]``).
 
-    float32 scores are sorted as one integer key per example (`_float32_sort_keys`, then
-    `_precision_sum`), several times faster than an argsort; other dtypes are compared in
-    float64 (`_other_class_average_precision`). Each class is computed on its own (one column
-    of keys or scores at a time), `AVERAGE_PRECISION_THREADS` classes at once.
+    float32 scores are sorted as one integer key per example (`_float32_sort_keys`), several
+    times faster than an argsort; the sorted keys then give the AP (`_precision_sum`) and, by
+    a binary search per threshold, the threshold counts at almost no extra cost. Other dtypes
+    are compared in float64 (`_other_class_average_precision`) and counted by
+    `threshold_counts`. Each class is computed on its own (one column of keys or scores at a
+    time), `AVERAGE_PRECISION_THREADS` classes at once.
     """
     n = sum(ids.size for ids, _ in pieces)
     if all(scores.dtype == np.float32 for _, scores in pieces):
@@ -387,55 +391,90 @@ def _average_precision(pieces, num_classes):
         wide = any(
             scores.size and scores.view(np.uint32).max() > _FLOAT32_SIGN for _, scores in pieces
         )
-        of_class = functools.partial(_float32_class_average_precision, pieces, n, wide)
+        edge_keys = _float32_keys(comparison_edges(thresholds, np.float32), wide)
+        of_class = functools.partial(_float32_class_counts, pieces, n, wide, edge_keys)
     else:
-        of_class = functools.partial(_other_class_average_precision, pieces)
+        of_class = functools.partial(_other_class_counts, pieces, thresholds)
     if AVERAGE_PRECISION_THREADS > 1 and num_classes > 1:
         with concurrent.futures.ThreadPoolExecutor(AVERAGE_PRECISION_THREADS) as pool:
-            return np.array(list(pool.map(of_class, range(num_classes))), dtype=np.float64)
-    return np.array([of_class(k) for k in range(num_classes)], dtype=np.float64)
+            per_class = list(pool.map(of_class, range(num_classes)))
+    else:
+        per_class = [of_class(k) for k in range(num_classes)]
+    tp, fp, ap = zip(*per_class) if per_class else ((), (), ())
+    shape = (num_classes, thresholds.size)
+    return (
+        np.array(tp, dtype=np.int64).reshape(shape),
+        np.array(fp, dtype=np.int64).reshape(shape),
+        np.array(ap, dtype=np.float64),
+    )
 
 
-def _float32_class_average_precision(pieces, n, wide, k):
+def _float32_class_counts(pieces, n, wide, edge_keys, k):
+    """Class k's ``(tp [T], fp [T], ap)`` from its sorted `_float32_sort_keys`.
+
+    A score reaches an edge exactly when its key is at or above the edge's key with the lowest
+    bit 0 (`_float32_keys`), so the examples reaching threshold j are those from
+    ``searchsorted(keys, edge_keys[j])`` on.
+    """
     keys, positives = _float32_sort_keys(pieces, k, n, wide)
-    if positives == 0:
-        return np.nan
     keys.sort()
-    return _precision_sum(keys, positives) / positives
+    reach_from = np.searchsorted(keys, edge_keys, side="left")
+    precision_sum, positives_below = _precision_sum(keys, positives, reach_from)
+    tp = positives - positives_below
+    fp = (n - reach_from) - tp
+    return tp, fp, precision_sum / positives if positives else np.nan
 
 
-def _other_class_average_precision(pieces, k):
-    """Exact AP of class k for scores other than float32, compared in float64.
+def _other_class_counts(pieces, thresholds, k):
+    """Class k's ``(tp [T], fp [T], ap)`` for scores other than float32, compared in float64.
 
-    The same sum as `_precision_sum`, by binary search: with every score sorted and the
-    positives' scores sorted, the first of a run of equal positive scores ``v`` has
+    The AP is the same sum as `_precision_sum`, by binary search: with every score sorted and
+    the positives' scores sorted, the first of a run of equal positive scores ``v`` has
     ``#{positives < v}`` positives and ``#{examples < v}`` examples below it.
     """
     column = np.concatenate([_comparable_scores(scores[:, k]) for _, scores in pieces])
     positive_scores = np.sort(column[np.concatenate([ids == k for ids, _ in pieces])])
     positives = positive_scores.size
-    if positives == 0:
-        return np.nan
     column.sort()  # a copy made by concatenate
+    reached = column.size - np.searchsorted(column, thresholds, side="left")
+    tp = positives - np.searchsorted(positive_scores, thresholds, side="left")
+    if positives == 0:
+        return tp, reached - tp, np.nan
     run_starts = np.flatnonzero(
         np.concatenate([[True], positive_scores[1:] != positive_scores[:-1]])
     )
     lengths = np.diff(run_starts, append=positives)
     examples_below = np.searchsorted(column, positive_scores[run_starts], side="left")
     precision = (positives - run_starts) / (column.size - examples_below)
-    return float((lengths * precision).sum()) / positives
+    return tp, reached - tp, float((lengths * precision).sum()) / positives
+
+
+def _float32_keys(values, wide):
+    """Order-preserving unsigned integers of float32 ``values``, shifted left by one (the free
+    lowest bit carries the label in `_float32_sort_keys`).
+
+    Without negative values (``wide`` False) the bits of a value, shifted left by one, are in
+    order and fit 32 bits: the sign bit is shifted out, so -0.0 becomes +0.0. Otherwise
+    (uint64) they are mapped to an order-preserving unsigned integer first: every bit of a
+    negative flipped, only the sign bit of the rest (after -0.0 is made +0.0). Negative values
+    given with ``wide`` False (thresholds, which every non-negative score reaches) become 0.
+    """
+    values = np.asarray(values, dtype=np.float32)
+    if not wide:
+        keys = np.left_shift(values.view(np.uint32), 1)
+        keys[values < 0] = 0
+        return keys
+    bits = (values + np.float32(0)).view(np.uint32)  # + 0 turns -0.0 into +0.0
+    flip = (bits.view(np.int32) >> 31).view(np.uint32)  # all ones for negatives, else 0
+    flip |= _FLOAT32_SIGN
+    return (bits ^ flip).astype(np.uint64) << np.uint64(1)
 
 
 def _float32_sort_keys(pieces, k, n, wide):
-    """``(keys, positives)``: one integer per example, class k's float32 score in the high bits
-    and in the lowest bit 0 for the class's own examples (``positives`` of them), 1 for the
-    others: ascending keys are ascending scores with, among equal scores, the positives first.
-
-    Without negative scores (``wide`` False) the bits of a score, shifted left by one, are in
-    score order and fit 32 bits: the sign bit is shifted out, so -0.0 becomes +0.0. Otherwise
-    (uint64) they are mapped to an order-preserving unsigned integer first: every bit of a
-    negative flipped, only the sign bit of the rest (after -0.0 is made +0.0). Built block by
-    block into one buffer.
+    """``(keys, positives)``: one integer per example, `_float32_keys` of class k's score with
+    in the lowest bit 0 for the class's own examples (``positives`` of them), 1 for the others:
+    ascending keys are ascending scores with, among equal scores, the positives first. Built
+    block by block into one buffer.
     """
     keys = np.empty(n, dtype=np.uint64 if wide else np.uint32)
     filled = positives = 0
@@ -445,12 +484,7 @@ def _float32_sort_keys(pieces, k, n, wide):
             negative = ids[begin:begin + _BLOCK] != k
             part = keys[filled:filled + negative.size]
             if wide:
-                bits = (column[begin:begin + _BLOCK] + np.float32(0)).view(np.uint32)
-                flip = (bits.view(np.int32) >> 31).view(np.uint32)  # all ones for negatives
-                flip |= _FLOAT32_SIGN
-                bits ^= flip
-                part[:] = bits
-                part <<= np.uint64(1)
+                part[:] = _float32_keys(column[begin:begin + _BLOCK], wide)
             else:
                 np.left_shift(column[begin:begin + _BLOCK].view(np.uint32), 1, out=part)
             np.bitwise_or(part, negative, out=part)
@@ -459,8 +493,10 @@ def _float32_sort_keys(pieces, k, n, wide):
     return keys, positives
 
 
-def _precision_sum(keys, total_positives):
-    """Sum over the positives of ``#{positives >= s} / #{examples >= s}``, s the positive's score.
+def _precision_sum(keys, total_positives, marks):
+    """``(sum, below)``: the sum over the positives of ``#{positives >= s} / #{examples >= s}``,
+    s the positive's score, and the number of positives before each of the ascending
+    positions ``marks``.
 
     ``keys`` are one class's sorted `_float32_sort_keys`: ascending scores, positives (the even
     keys) first among equal scores, and two positives have equal scores exactly when their
@@ -470,6 +506,7 @@ def _precision_sum(keys, total_positives):
     by block, so beyond the keys only a few blocks of memory are used.
     """
     n = keys.size
+    below = np.full(marks.size, total_positives, dtype=np.int64)  # marks at n: every positive
     total = 0.0
     positives_before = 0  # positives in the blocks before
     last_key = None  # key of the last positive seen, and the precision of its run
@@ -477,6 +514,8 @@ def _precision_sum(keys, total_positives):
     for begin in range(0, n, _BLOCK):
         block = keys[begin:begin + _BLOCK]
         where = np.flatnonzero((block & 1) == 0)
+        first, last = np.searchsorted(marks, [begin, begin + block.size])
+        below[first:last] = positives_before + np.searchsorted(where, marks[first:last] - begin)
         if where.size == 0:
             continue
         values = block[where]
@@ -493,7 +532,7 @@ def _precision_sum(keys, total_positives):
             run_precision = float(precision[-1])
         last_key = values[-1]
         positives_before += where.size
-    return total
+    return total, below
 
 
 def average_precision_from_counts(tp, fp, positives):
@@ -521,11 +560,12 @@ AP_THRESHOLD_GRID = "threshold_grid"  # from the threshold counts (`average_prec
 class ClassificationCounts:
     """Accumulates one split's counts batch by batch (confusion, threshold counts, AP scores).
 
-    Counts are additive, so batches are counted as they arrive. With ``keep_scores`` (the
-    default) the scores needed for exact AP are kept (``n x C``, in the dtype they come in:
-    float32 from Keras); without, nothing grows with the number of examples and the AP is the
-    threshold-grid AP (`average_precision_from_counts`). Rows with a non-finite score are
-    counted in ``invalid`` and left out of everything else.
+    With ``keep_scores`` (the default) the scores needed for exact AP are kept (``n x C``, in
+    the dtype they come in: float32 from Keras), and the threshold counts and the AP are made
+    together from them when first read (`_exact_counts`: one sort per class gives both).
+    Without, batches are counted as they arrive, nothing grows with the number of examples and
+    the AP is the threshold-grid AP (`average_precision_from_counts`). Rows with a non-finite
+    score are counted in ``invalid`` and left out of everything else.
     """
 
     def __init__(self, num_classes, thresholds, keep_scores=True):
@@ -534,13 +574,14 @@ class ClassificationCounts:
         self.keep_scores = bool(keep_scores)
         size = (self.num_classes, self.thresholds.size)
         self.confusion = np.zeros((self.num_classes, self.num_classes), dtype=np.int64)
-        self.tp = np.zeros(size, dtype=np.int64)
-        self.fp = np.zeros(size, dtype=np.int64)
+        self._added_tp = np.zeros(size, dtype=np.int64)  # counts made elsewhere or streamed
+        self._added_fp = np.zeros(size, dtype=np.int64)
         self.invalid = 0
         self._label_dtype = np.min_scalar_type(self.num_classes - 1)
         self._kept = []  # (ids, scores) pieces of about _BLOCK rows or more
         self._arriving = []  # the batches since, merged into a piece at _BLOCK rows
         self._arriving_rows = 0
+        self._exact = None  # (tp, fp, ap) of the kept scores, until the next update
 
     def update(self, y_true, scores, y_pred):
         """Count one batch: ids ``[b]``, scores ``[b, C]``, predicted ids ``[b]``."""
@@ -551,16 +592,19 @@ class ClassificationCounts:
             finite = finite.all(axis=1)
             self.invalid += int((~finite).sum())
             y_true, scores, y_pred = y_true[finite], scores[finite], y_pred[finite]
-        tp, fp = threshold_counts(y_true, scores, self.thresholds)
-        self.add(confusion_matrix(y_true, y_pred, self.num_classes), tp, fp)
-        if self.keep_scores:
-            self._arriving.append((np.asarray(y_true).astype(self._label_dtype), scores))
-            self._arriving_rows += scores.shape[0]
-            if self._arriving_rows >= _BLOCK:
-                self._merge_arriving()
+        self.confusion += confusion_matrix(y_true, y_pred, self.num_classes)
+        if not self.keep_scores:
+            tp, fp = threshold_counts(y_true, scores, self.thresholds)
+            self.add(0, tp, fp)
+            return
+        self._arriving.append((np.asarray(y_true).astype(self._label_dtype), scores))
+        self._arriving_rows += scores.shape[0]
+        if self._arriving_rows >= _BLOCK:
+            self._merge_arriving()
+        self._exact = None
 
     def _merge_arriving(self):
-        # Few large pieces: the exact AP loops over them class by class. A single batch is
+        # Few large pieces: the exact counts loop over them class by class. A single batch is
         # kept as it is, not copied.
         if len(self._arriving) == 1:
             self._kept.append(self._arriving[0])
@@ -568,12 +612,32 @@ class ClassificationCounts:
             self._kept.append(tuple(np.concatenate(parts) for parts in zip(*self._arriving)))
         self._arriving, self._arriving_rows = [], 0
 
+    def _exact_counts(self):
+        if self._exact is None:
+            self._merge_arriving()
+            self._exact = _exact_counts(self._kept, self.num_classes, self.thresholds)
+        return self._exact
+
     def add(self, confusion, tp, fp, invalid=0):
         """Add counts made elsewhere (e.g. by the Keras metric, `keras_metric`)."""
         self.confusion += confusion
-        self.tp += tp
-        self.fp += fp
+        self._added_tp += tp
+        self._added_fp += fp
         self.invalid += int(invalid)
+
+    @property
+    def tp(self):
+        """True positives ``[C, T]`` of ``score >= threshold`` (see `threshold_counts`)."""
+        if not self.keep_scores:
+            return self._added_tp
+        return self._added_tp + self._exact_counts()[0]
+
+    @property
+    def fp(self):
+        """False positives ``[C, T]`` of ``score >= threshold`` (see `threshold_counts`)."""
+        if not self.keep_scores:
+            return self._added_fp
+        return self._added_fp + self._exact_counts()[1]
 
     @property
     def count(self):
@@ -593,5 +657,4 @@ class ClassificationCounts:
         """
         if not self.keep_scores:
             return average_precision_from_counts(self.tp, self.fp, self.confusion.sum(axis=1))
-        self._merge_arriving()
-        return _average_precision(self._kept, self.num_classes)
+        return self._exact_counts()[2].copy()

@@ -236,6 +236,62 @@ def test_kept_batches_give_the_ap_of_all_scores(batch):
     np.testing.assert_array_equal(result.average_precision(), counts.average_precision(y, scores))
 
 
+_KEPT_SCORE_GRIDS = [
+    counts.default_thresholds(),
+    np.array([-3.5, -1e-30, 0.0, 1e-40, 0.1, 0.35, 0.5, 0.9, 0.999, 7.0]),
+    np.array([0.5, 0.5001, 0.5002, 0.75]),
+    0.1 + np.arange(4) * 1e-12,  # finer than float32: equal edges
+]
+
+
+@pytest.mark.parametrize("thresholds", _KEPT_SCORE_GRIDS)
+@pytest.mark.parametrize("dtype, negative", [
+    (np.float32, False),  # 32-bit keys
+    (np.float32, True),  # 64-bit keys
+    (np.float64, True),  # sort and binary search
+    (np.float16, False),
+])
+def test_kept_scores_give_the_threshold_counts_of_brute_force(thresholds, dtype, negative):
+    """With the scores kept, the threshold counts come from the sorted keys of the exact AP:
+    they must equal the streamed counts and brute force, on finite hard scores (on, just below
+    and above every threshold) and runs of ties across blocks, batch by batch."""
+    hard = _hard_scores(thresholds, dtype)
+    hard = hard[np.isfinite(hard)]
+    y, scores = _tied_case(2 * counts._BLOCK + 77, 3, dtype, negative)
+    scores[:hard.size, 0] = hard
+    scores[-hard.size:, 2] = hard[::-1]
+    if not negative:
+        scores = np.where(scores < 0, 0, scores).astype(dtype)  # -0.0 stays
+    predicted = scores.argmax(axis=1)
+    kept = counts.ClassificationCounts(3, thresholds)
+    streamed = counts.ClassificationCounts(3, thresholds, keep_scores=False)
+    for begin in range(0, y.size, 5000):
+        part = slice(begin, begin + 5000)
+        kept.update(y[part], scores[part], predicted[part])
+        streamed.update(y[part], scores[part], predicted[part])
+    tp, fp = _brute_force_counts(y, scores, thresholds)
+    np.testing.assert_array_equal(kept.tp, tp)
+    np.testing.assert_array_equal(kept.fp, fp)
+    np.testing.assert_array_equal(streamed.tp, tp)
+    np.testing.assert_array_equal(streamed.fp, fp)
+    np.testing.assert_array_equal(kept.confusion, streamed.confusion)
+    np.testing.assert_array_equal(kept.average_precision(), counts.average_precision(y, scores))
+
+
+def test_kept_scores_are_recounted_after_each_update():
+    y, scores = _random_case(9, 3000, 4)
+    thresholds = counts.default_thresholds()
+    result = counts.ClassificationCounts(4, thresholds)
+    result.update(y[:1000], scores[:1000], scores[:1000].argmax(axis=1))
+    first = _brute_force_counts(y[:1000], scores[:1000], thresholds)
+    np.testing.assert_array_equal(result.tp, first[0])
+    result.update(y[1000:], scores[1000:], scores[1000:].argmax(axis=1))
+    tp, fp = _brute_force_counts(y, scores, thresholds)
+    np.testing.assert_array_equal(result.tp, tp)
+    np.testing.assert_array_equal(result.fp, fp)
+    assert counts.ClassificationCounts(4, thresholds).tp.shape == (4, thresholds.size)
+
+
 def test_average_precision_field_notes_example():
     # scikit-learn's documented example: AP 0.8333, not the trapezoidal 0.7917.
     y = np.array([0, 0, 1, 1])
