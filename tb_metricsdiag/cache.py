@@ -6,7 +6,10 @@ server's gRPC). The series only change when TensorBoard loads new events, which 
 ``max_step`` / ``max_wall_time`` in the (cheap) listing, so a series read once is kept under a
 key made of exactly those: a new epoch is a new key, never a stale answer. Entries are evicted
 least recently used first once their total size passes ``max_bytes``, so memory stays bounded
-however many runs the logdir holds.
+however many runs the logdir holds. Series of `BULK_SERIES_BYTES` or more (threshold counts:
+megabytes per run) have a budget of their own, so that scrubbing through the PR curves of a
+few runs cannot evict the small series (confusion matrices, scalars: ~150 KB per run) that
+``/runs`` and ``/diagnostics`` read for every run.
 
 Values *derived* from series (the checked steps of ``/runs``, the findings of
 ``/diagnostics``) are kept the same way, under keys that hold the `series_key` of every series
@@ -28,8 +31,10 @@ import time
 
 import numpy as np
 
-DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+DEFAULT_MAX_BYTES = 48 * 1024 * 1024
+DEFAULT_MAX_BULK_BYTES = 32 * 1024 * 1024
 DEFAULT_MAX_DERIVED_BYTES = 16 * 1024 * 1024
+BULK_SERIES_BYTES = 1024 * 1024
 
 LISTING_MAX_AGE_S = 1.0
 MAX_LISTINGS = 16  # (experiment, listing kind, plugin) triples kept
@@ -92,30 +97,41 @@ class _Lru:
 
 
 class SeriesCache:
-    """Series points by `series_key`, values derived from them, and recent listings."""
+    """Series points by `series_key`, values derived from them, and recent listings.
 
-    def __init__(self, max_bytes=DEFAULT_MAX_BYTES, max_derived_bytes=DEFAULT_MAX_DERIVED_BYTES):
+    ``max_bytes`` bounds the series under ``bulk_series_bytes``, ``max_bulk_bytes`` the others,
+    ``max_derived_bytes`` the derived values.
+    """
+
+    def __init__(
+        self,
+        max_bytes=DEFAULT_MAX_BYTES,
+        max_derived_bytes=DEFAULT_MAX_DERIVED_BYTES,
+        max_bulk_bytes=DEFAULT_MAX_BULK_BYTES,
+        bulk_series_bytes=BULK_SERIES_BYTES,
+    ):
         self._series = _Lru(max_bytes)
+        self._bulk_series = _Lru(max_bulk_bytes)
+        self._bulk_series_bytes = int(bulk_series_bytes)
         self._derived = _Lru(max_derived_bytes)
         self._listings = collections.OrderedDict()  # key -> (monotonic time, listing)
         self._lock = threading.Lock()
 
     @property
-    def max_bytes(self):
-        return self._series.max_bytes
-
-    @property
     def size_bytes(self):
         """Bytes of series points held (derived values not included)."""
-        return self._series.size_bytes
+        return self._series.size_bytes + self._bulk_series.size_bytes
 
     def get(self, key):
         """The cached points of ``key`` (a `series_key`), or None."""
-        return self._series.get(key)
+        points = self._series.get(key)
+        return points if points is not None else self._bulk_series.get(key)
 
     def put(self, key, points):
-        """Keep ``points`` under ``key`` unless they alone exceed the whole budget."""
-        self._series.put(key, points, _size_of(points))
+        """Keep ``points`` under ``key`` unless they alone exceed the whole budget of their size."""
+        size = _size_of(points)
+        lru = self._bulk_series if size >= self._bulk_series_bytes else self._series
+        lru.put(key, points, size)
 
     def get_derived(self, key):
         """The value derived from series that is kept under ``key``, or None."""

@@ -43,6 +43,17 @@ def test_an_entry_larger_than_the_budget_is_not_kept():
     assert cache.get("huge") is None and cache.get("small") is not None
 
 
+def test_large_series_cannot_evict_small_ones():
+    cache = cache_lib.SeriesCache(max_bytes=3000, max_bulk_bytes=12_000, bulk_series_bytes=2000)
+    cache.put("confusion a", _points(800))
+    cache.put("confusion b", _points(800))
+    for run in range(5):  # threshold counts of five runs: more than their own budget holds
+        cache.put("counts %d" % run, _points(5000))
+    assert cache.get("confusion a") is not None and cache.get("confusion b") is not None
+    assert cache.get("counts 0") is None and cache.get("counts 4") is not None
+    assert cache.size_bytes <= 3000 + 12_000
+
+
 class _CountingProvider:
     """Wraps a data provider and counts the reads that reach it."""
 
