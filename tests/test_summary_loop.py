@@ -73,3 +73,29 @@ def test_writers_without_default_writer_write_nothing():
     from tb_metricsdiag import summary
 
     assert not summary.write_confusion_matrix(np.eye(2, dtype=int), step=0)
+
+
+def _smallest_type(largest):
+    return next(t for t in (np.uint8, np.uint16, np.int32, np.int64) if largest <= np.iinfo(t).max)
+
+
+@pytest.mark.parametrize("examples", [200, 3000, 200_000])
+def test_counts_are_stored_in_the_smallest_integer_type(tmp_path, examples):
+    import tensorflow as tf
+
+    from tb_metricsdiag import counts, summary
+
+    rng = np.random.default_rng(examples)
+    y = rng.integers(0, 3, size=examples)
+    scores = rng.dirichlet(np.ones(3), size=examples).astype(np.float32)
+    with tf.summary.create_file_writer(str(tmp_path)).as_default():
+        summary.write_evaluation(y, scores, step=0)
+    events = read_events(str(tmp_path))
+    confusion = events[metadata.split_tag("validation", metadata.KIND_CONFUSION)][0][0]
+    threshold_counts = events[metadata.split_tag("validation", metadata.KIND_THRESHOLD_COUNTS)][0][0]
+    assert confusion.dtype == _smallest_type(confusion.max())
+    assert threshold_counts.dtype == _smallest_type(threshold_counts.max())
+    assert {200: np.uint8, 3000: np.uint16, 200_000: np.int32}[examples] == threshold_counts.dtype
+    np.testing.assert_array_equal(confusion, skm.confusion_matrix(y, scores.argmax(axis=1)))
+    tp, fp = counts.threshold_counts(y, scores, counts.default_thresholds())
+    np.testing.assert_array_equal(threshold_counts, np.stack([tp, fp], axis=1))
