@@ -4,7 +4,9 @@ Each epoch of one split is what `MetricsDiagCallback` writes for it: the confusi
 threshold counts (201 thresholds) and the average precision, through the real writers
 (`tb_metricsdiag.summary.write_evaluation`). The Keras ``logs`` scalars are measured apart
 (`summary.write_logs`, per epoch for the whole run, not per split). Sizes are the growth of the
-event file per epoch, so the file header and the step-0 run description do not count.
+event file per epoch, so the file header and the step-0 run description do not count. With
+2,000 examples the counts are stored as uint16; from 65,536 examples they take int32, twice
+the tensor bytes.
 
 Run: ``python bench/disk_size.py`` (``--quick``: fewer epochs; the size per epoch is the same).
 """
@@ -65,8 +67,10 @@ def main():
                 epochs,
                 lambda step: summary.write_evaluation(y, logits, step=step, from_logits=True),
             )
-            # int32 confusion and threshold counts, float64 AP
-            raw = 4 * num_classes * (num_classes + 2 * THRESHOLDS) + 8 * num_classes
+            # Counts of at most EXAMPLES each, stored in the smallest unsigned type that holds
+            # them (uint16 here; int32 from 65,536 examples); AP in float64.
+            count_bytes = np.min_scalar_type(EXAMPLES).itemsize
+            raw = count_bytes * num_classes * (num_classes + 2 * THRESHOLDS) + 8 * num_classes
             note = ""
             if num_classes == 10:
                 note = "  (target <= %d: %s)" % (
