@@ -121,7 +121,7 @@ class CountsMetric(keras.metrics.Metric):
         buckets = tf.raw_ops.Bucketize(input=scores, boundaries=self._edges)
         if self._negative_subnormal_bucket is None:
             return buckets
-        # Bits 0x80000001..0x807FFFFF: one unsigned comparison after the shift.
+        # Bits 0x80000001..0x807FFFFF: one unsigned comparison after subtracting the first.
         negative_subnormal = tf.bitcast(scores, tf.uint32) - 0x80000001 < 0x7FFFFF
         return tf.where(negative_subnormal, self._negative_subnormal_bucket, buckets)
 
