@@ -18,7 +18,7 @@ EXIT_FINDINGS = 1
 EXIT_USAGE = 2
 
 # Ranks for --fail-on: a finding fails the run when its rank is at least the option's.
-SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
+SEVERITY_RANK = {severity: rank for rank, severity in enumerate(reversed(diagnostics.SEVERITIES))}
 
 ANSI_COLORS = {"error": "\033[31m", "warning": "\033[33m", "info": "\033[36m"}
 ANSI_RESET = "\033[0m"
@@ -109,16 +109,16 @@ def collect_reports(logdir):
 
 
 def _unreadable_run_finding(error):
-    return {
-        "rule": "recording_problem",
-        "severity": "error",
-        "title": "The run could not be read",
-        "detail": "%s: %s" % (type(error).__name__, error),
-        "step": None,
-        "evidence": {"error": type(error).__name__},
-        "suggestion": "Check that the event files are complete and were written by a "
-        "compatible tb-metricsdiag version.",
-    }
+    return diagnostics.finding(
+        "recording_problem",
+        "error",
+        "The run could not be read",
+        "%s: %s" % (type(error).__name__, error),
+        None,
+        {"error": type(error).__name__},
+        "Check that the event files are complete and were written by a compatible"
+        " tb-metricsdiag version.",
+    )
 
 
 def format_text(reports, color=False):

@@ -149,7 +149,8 @@ MAX_MESSAGES_IN_EVIDENCE = 5
 # -- helpers ------------------------------------------------------------------------------
 
 
-def _finding(rule, severity, title, detail, step, evidence, suggestion):
+def finding(rule, severity, title, detail, step, evidence, suggestion):
+    """One finding as every rule (and the CLI, for a run it cannot read) reports it."""
     return {
         "rule": rule,
         "severity": severity,
@@ -244,7 +245,7 @@ def check_overfitting(history):
     onset = best + 1 + int(rising[0]) if rising.size else best + 1
     latest_gl = 100.0 * (val_loss[-1] / val_loss[best] - 1.0)
     return [
-        _finding(
+        finding(
             "overfitting",
             "warning",
             "Validation loss has risen for %d epochs while training loss fell" % epochs_since_best,
@@ -287,7 +288,7 @@ def check_train_val_overlap(history):
     else:
         severity = "info"
     return [
-        _finding(
+        finding(
             "train_val_overlap",
             severity,
             "%.1f %% of validation examples also occur in the training data" % (100 * share),
@@ -323,7 +324,7 @@ def check_suspicious_validation(history):
         first_accuracy = metrics.accuracy(first_matrix)
         if first_accuracy >= SUSPICIOUS_NEAR_PERFECT_ACCURACY:
             return [
-                _finding(
+                finding(
                     "suspicious_validation",
                     "warning",
                     "Validation accuracy is near perfect from the first epoch",
@@ -349,7 +350,7 @@ def check_suspicious_validation(history):
         **{"train_" + basis: train_values[-1], "val_" + basis: val_values[-1]},
     )
     return [
-        _finding(
+        finding(
             "suspicious_validation",
             "warning",
             "Validation is clearly better than training at every epoch",
@@ -438,7 +439,7 @@ def check_accuracy_paradox(history):
     else:
         return []
     return [
-        _finding(
+        finding(
             "accuracy_paradox",
             "warning",
             title,
@@ -468,7 +469,7 @@ def check_not_learning(history):
     if decrease >= NOT_LEARNING_MAX_DECREASE or not balanced <= chance + NOT_LEARNING_CHANCE_MARGIN:
         return []
     return [
-        _finding(
+        finding(
             "not_learning",
             "error",
             "The model is not learning",
@@ -531,7 +532,7 @@ def check_divergence(history):
     for _, _, figures in signs:
         evidence.update(figures)
     return [
-        _finding(
+        finding(
             "divergence",
             "error",
             "Training diverged",
@@ -608,7 +609,7 @@ def check_loss_mismatch(history):
                 "Set from_logits=True in the loss, or add a softmax / sigmoid activation.",
             ))
     return [
-        _finding("loss_mismatch", "error", title,
+        finding("loss_mismatch", "error", title,
                  "Loss %r with %s labels, a %s-unit output and %s activation, from_logits=%s."
                  % (loss_name, label_format, width, activation, loss.get("from_logits")),
                  None, evidence, suggestion)
@@ -634,7 +635,7 @@ def check_accuracy_only_metric(history):
     if ratio < IMBALANCE_RATIO or not tracked or not set(tracked) <= ACCURACY_METRICS:
         return []
     return [
-        _finding(
+        finding(
             "accuracy_only_metric",
             "info",
             "Accuracy is the only metric on imbalanced labels",
@@ -687,7 +688,7 @@ def check_threshold_far_from_default(history):
     precision, recall = metrics.pr_curve(tp[best], fp[best], positives)
     names = _class_names(history, 2)
     return [
-        _finding(
+        finding(
             "threshold_far_from_default",
             "info",
             "A decision threshold of %.2f gives a clearly better F1 than 0.5" % thresholds[best],
@@ -716,7 +717,7 @@ def check_recording_problems(history):
     findings = []
     if history.problems:
         findings.append(
-            _finding(
+            finding(
                 "recording_problem",
                 "warning",
                 "Some of the run's data could not be read",
@@ -733,7 +734,7 @@ def check_recording_problems(history):
             continue
         first_step = min(int(e.get("step", 0)) for e in events)
         findings.append(
-            _finding(
+            finding(
                 "recording_problem",
                 "warning",
                 "The callback met %d %s event(s) while recording" % (len(events), kind),
@@ -749,7 +750,7 @@ def check_recording_problems(history):
     overlap_error = (history.overlap or {}).get("error")
     if overlap_error:
         findings.append(
-            _finding(
+            finding(
                 "recording_problem",
                 "info",
                 "The train/validation overlap check could not run",

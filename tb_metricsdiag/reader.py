@@ -55,8 +55,11 @@ class RunIndex:
     run: str
     splits: list  # splits with counts, "validation" first
     class_names: list
-    has_counts: bool
     keras_subruns: dict  # split -> TensorBoard run name of keras.callbacks.TensorBoard's data
+
+    @property
+    def has_counts(self):
+        return bool(self.splits)
 
 
 @dataclasses.dataclass
@@ -141,13 +144,13 @@ def _run_indexes(tensors, keras_scalars):
             splits.append(split)
             if not names:
                 names = _class_names(series.plugin_content)
-        result[run] = RunIndex(run, splits, names, bool(splits), {})
+        result[run] = RunIndex(run, splits, names, {})
     for run, tags in keras_scalars.items():
         parent = _keras_parent(run)
         if parent is None or not any(t.startswith(KERAS_EPOCH_PREFIX) for t in tags):
             continue
         name, split = parent
-        index = result.setdefault(name, RunIndex(name, [], [], False, {}))
+        index = result.setdefault(name, RunIndex(name, [], [], {}))
         index.keras_subruns[split] = run
     return result
 
@@ -197,9 +200,11 @@ class Reader:
         )
         if runs is not None:  # looked up, not scanned: a request for one run of thousands
             listing = {run: listing[run] for run in runs if run in listing}
-        tags = None if tags is None else set(tags)
+        if tags is None:  # callers only read listings: the cached one is not copied
+            return listing
+        tags = set(tags)
         return {
-            run: {tag: series for tag, series in run_tags.items() if tags is None or tag in tags}
+            run: {tag: series for tag, series in run_tags.items() if tag in tags}
             for run, run_tags in listing.items()
         }
 
@@ -311,18 +316,9 @@ class Reader:
             for tag, series in listing.items()
         }
 
-    def steps(self, run, split):
-        """Ascending steps at which ``split`` of ``run`` has a confusion matrix.
-
-        Raises:
-          metadata.FormatError: a stored matrix is not a square integer matrix.
-        """
-        tag = metadata.split_tag(split, metadata.KIND_CONFUSION)
-        _, data = self._read(run, [tag]).get(tag, (None, []))
-        return _checked_steps(data)
-
     def steps_by_run(self, indexes, chunk=RUNS_PER_READ):
-        """``{run: steps or FormatError}``: `steps` of each run's first split with counts.
+        """``{run: steps or FormatError}``: the ascending steps at which each run's first split
+        with counts has a confusion matrix, each matrix checked (`_checked_steps`).
 
         With a cache, a run's checked steps are kept under its series' listing: ``/runs`` then
         reads and checks only the runs that changed. The others are read ``chunk`` at a time,
@@ -438,7 +434,7 @@ class Reader:
         series changes (the listing of every metricsdiag series of the run and of the scalars
         of the run and its Keras sub-runs), so a value derived from the history can be kept."""
         key = [
-            index.run, tuple(index.splits), tuple(index.class_names), index.has_counts,
+            index.run, tuple(index.splits), tuple(index.class_names),
             tuple(sorted(index.keras_subruns.items())),
         ]
         for list_series, plugin_name, runs in (

@@ -23,7 +23,7 @@ def run_entry(index, steps, error=None):
     """
     entry = {
         "run": index.run,
-        "steps": [int(step) for step in steps],
+        "steps": list(steps),
         "splits": list(index.splits),
         "class_names": list(index.class_names),
         "has_counts": bool(index.has_counts),
