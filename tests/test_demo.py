@@ -87,14 +87,11 @@ def test_usage_error_exits_2():
 
 @pytest.mark.parametrize("run", sorted(EXPECTED))
 def test_every_scenario_gets_its_expected_finding(demo_logdir, run):
-    diagnostics = pytest.importorskip("tb_metricsdiag.diagnostics")
-    if not hasattr(diagnostics, "diagnose"):
-        pytest.skip("tb_metricsdiag.diagnostics.diagnose is not there yet")
-    from tb_metricsdiag import reader
+    from tb_metricsdiag import diagnostics, reader
 
     logdir, _ = demo_logdir
     history = reader.Reader(reader.provider_for_logdir(logdir)).history(run)
-    findings = [_as_dict(f) for f in diagnostics.diagnose(history)]
+    findings = diagnostics.diagnose(history)
     rules = {f["rule"] for f in findings}
     expected = EXPECTED[run]
     if expected is None:
@@ -103,13 +100,3 @@ def test_every_scenario_gets_its_expected_finding(demo_logdir, run):
     else:
         assert expected in rules, findings
 
-
-def _as_dict(finding):
-    if isinstance(finding, dict):
-        return finding
-    for method in ("to_dict", "as_dict", "_asdict"):
-        if hasattr(finding, method):
-            return getattr(finding, method)()
-    import dataclasses
-
-    return dataclasses.asdict(finding)
