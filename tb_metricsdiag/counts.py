@@ -381,8 +381,7 @@ def _exact_counts(pieces, num_classes, thresholds):
     float32 scores are sorted as one integer key per example (`_float32_sort_keys`), several
     times faster than an argsort; the sorted keys then give the AP (`_precision_sum`) and, by
     a binary search per threshold, the threshold counts at almost no extra cost. Other dtypes
-    are compared in float64 (`_other_class_average_precision`) and counted by
-    `threshold_counts`. Each class is computed on its own (one column of keys or scores at a
+    are compared in float64 and counted the same way on sorted scores (`_other_class_counts`). Each class is computed on its own (one column of keys or scores at a
     time), `AVERAGE_PRECISION_THREADS` classes at once.
     """
     n = sum(ids.size for ids, _ in pieces)

@@ -38,9 +38,9 @@ def _order_keys(bits):
     return ops.bitwise_xor(bits, ops.bitwise_and(ops.right_shift(bits, 31), _LOW_31_BITS))
 
 
-def _edge_keys(thresholds):
-    """int32 keys ``e`` with ``key(s) >= e`` exactly when ``s >= thresholds`` for float32 ``s``."""
-    edges = counts_lib.comparison_edges(thresholds, np.float32)
+def _edge_keys(edges):
+    """int32 keys ``e`` with ``key(s) >= e`` exactly when ``s >= edges`` for float32 ``s`` and
+    the float32 comparison edges of the thresholds (`counts.comparison_edges`)."""
     keys = np.asarray(_order_keys(edges.view(np.int32)))
     # -0.0 (key -1) reaches a threshold of 0 too.
     return np.where(edges == 0, np.int32(-1), keys).astype(np.int32)
@@ -73,7 +73,7 @@ class CountsMetric(keras.metrics.Metric):
         # Bucketize compares as floats, which is exact for every score except subnormals (see
         # the module docstring); with subnormal thresholds the integer keys are used instead.
         subnormal = (edges != 0) & (np.abs(edges) < np.finfo(np.float32).tiny)
-        self._edge_keys = _edge_keys(self.thresholds) if subnormal.any() else None
+        self._edge_keys = _edge_keys(edges) if subnormal.any() else None
         # A negative subnormal score reaches exactly the negative thresholds: as many as come
         # before a threshold of 0, when there is one (otherwise the float comparison is right).
         zero = np.flatnonzero(edges == 0)
@@ -178,7 +178,7 @@ class CountsMetric(keras.metrics.Metric):
         batch was counted."""
         if self.num_classes is None:
             return None
-        histogram = np.asarray(self.histogram.numpy())
+        histogram = self.histogram.numpy()
         confusion_at, own_at, other_at, discard = self._sections()
         buckets = (self.num_classes, self.thresholds.size + 1)
         own = histogram[own_at:other_at].reshape(buckets)
