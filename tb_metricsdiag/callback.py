@@ -9,6 +9,7 @@ logged, written as an event the diagnostics report, and the epoch goes on.
 import logging
 import os
 import platform
+import time
 
 import numpy as np
 import tensorflow as tf
@@ -25,6 +26,13 @@ from tb_metricsdiag.json_values import to_json_value
 logger = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 512
+# batch_size=None grows the batches of array data for models that predict a batch of
+# DEFAULT_BATCH_SIZE in well under AUTOMATIC_BATCH_SECONDS: on a small model the fixed cost of
+# each call, not the model, is most of the prediction pass (on the MLP of bench/overhead.py,
+# 20 batches of 512 take twice as long as 3 of 4096). Larger models, whose memory per batch
+# matters, keep DEFAULT_BATCH_SIZE.
+AUTOMATIC_BATCH_SECONDS = 0.02
+MAX_AUTOMATIC_BATCH_SIZE = 4096
 # Input signatures (shapes past the batch, dtypes) given their own concrete prediction
 # function; inputs whose shapes keep changing go through predict_on_batch past this.
 MAX_SIGNATURES = 8
@@ -164,7 +172,9 @@ class MetricsDiagCallback(keras.callbacks.Callback):
       class_names: one name per class; default ``"0"``..``"C-1"``.
       thresholds: ascending score thresholds of the PR counts; default 201 evenly spaced
         values in [0, 1].
-      batch_size: batch size of the callback's own predictions on array data.
+      batch_size: batch size of the callback's own predictions on array data; by default
+        (None) `DEFAULT_BATCH_SIZE`, grown up to `MAX_AUTOMATIC_BATCH_SIZE` for a model fast
+        enough that its per-batch cost is mostly call overhead (`_automatic_batch_size`).
       from_logits: whether the model outputs logits; default detected from the loss's
         ``from_logits`` and the last layer's activation.
 
@@ -184,7 +194,7 @@ class MetricsDiagCallback(keras.callbacks.Callback):
         class_names=None,
         *,
         thresholds=None,
-        batch_size=DEFAULT_BATCH_SIZE,
+        batch_size=None,
         from_logits=None,
     ):
         super().__init__()
@@ -204,6 +214,7 @@ class MetricsDiagCallback(keras.callbacks.Callback):
         self._in_fit = False
         self._train_counts = None
         self._forward_functions = {}  # input signature -> concrete predict_step (`_predict`)
+        self._batch_size = DEFAULT_BATCH_SIZE  # batch_size, or the one chosen for it
 
     def metric(self, name="metricsdiag"):
         """The `keras_metric.CountsMetric` to add to ``model.compile(metrics=[...])``.
@@ -227,8 +238,13 @@ class MetricsDiagCallback(keras.callbacks.Callback):
                 "MetricsDiagCallback needs validation_data=(x_val, y_val) (or a tf.data.Dataset):"
                 " Keras does not hand its own validation data to callbacks"
             )
-        if not isinstance(self.batch_size, int) or isinstance(self.batch_size, bool) or self.batch_size < 1:
-            raise ValueError("MetricsDiagCallback: batch_size must be a positive integer, got %r" % (self.batch_size,))
+        if self.batch_size is not None and (
+            not isinstance(self.batch_size, int) or isinstance(self.batch_size, bool) or self.batch_size < 1
+        ):
+            raise ValueError(
+                "MetricsDiagCallback: batch_size must be a positive integer or None (automatic),"
+                " got %r" % (self.batch_size,)
+            )
         if self.from_logits not in (None, True, False):
             raise ValueError("MetricsDiagCallback: from_logits must be True, False or None (detect)")
         thresholds = counts_lib.default_thresholds() if self.thresholds is None else self.thresholds
@@ -253,7 +269,7 @@ class MetricsDiagCallback(keras.callbacks.Callback):
         the batch, else `predict_on_batch`.
         """
         if self._strategy().num_replicas_in_sync > 1:
-            return self.model.predict(x, batch_size=self.batch_size, verbose=0)
+            return self.model.predict(x, batch_size=self._batch_size, verbose=0)
         forward = self._forward_function(x)
         if forward is None:
             return self.model.predict_on_batch(x)
@@ -285,7 +301,7 @@ class MetricsDiagCallback(keras.callbacks.Callback):
         return forward
 
     def _probe_outputs(self, examples):
-        x, _ = examples.first_batch(self.batch_size)
+        x, _ = examples.first_batch(self._batch_size)
         outputs = self._predict(x)
         if isinstance(outputs, (list, tuple, dict)):
             raise ValueError(
@@ -299,6 +315,24 @@ class MetricsDiagCallback(keras.callbacks.Callback):
                 " returns shape %s" % (outputs.shape,)
             )
         return 1 if outputs.ndim == 1 else outputs.shape[1], outputs
+
+    def _automatic_batch_size(self, examples):
+        """Batch size for ``batch_size=None``: `DEFAULT_BATCH_SIZE` doubled (up to
+        `MAX_AUTOMATIC_BATCH_SIZE`) while a batch would still predict within
+        `AUTOMATIC_BATCH_SECONDS`, judged from one timed batch after the probe (which traced
+        the function). Only array data with more than one batch is re-batched.
+        """
+        if examples.y is None or examples.y.shape[0] <= DEFAULT_BATCH_SIZE:
+            return DEFAULT_BATCH_SIZE
+        x, _ = examples.first_batch(DEFAULT_BATCH_SIZE)
+        start = time.perf_counter()
+        self._predict(x)
+        seconds = time.perf_counter() - start
+        size = DEFAULT_BATCH_SIZE
+        seconds_per_example = seconds / DEFAULT_BATCH_SIZE
+        while size < MAX_AUTOMATIC_BATCH_SIZE and 2 * size * seconds_per_example <= AUTOMATIC_BATCH_SECONDS:
+            size *= 2
+        return size
 
     def _detect_from_logits(self, loss_from_logits, activation, sample_outputs):
         if self.from_logits is not None:
@@ -316,7 +350,10 @@ class MetricsDiagCallback(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         splits = self._check_configuration()
         self._forward_functions = {}  # this fit's model
+        self._batch_size = self.batch_size or DEFAULT_BATCH_SIZE
         width, sample_outputs = self._probe_outputs(splits["validation"])
+        if self.batch_size is None:
+            self._batch_size = self._automatic_batch_size(splits["validation"])
         num_classes = labels_lib.num_classes_from_output_width(width)
         names = self.class_names
         if names is not None:
@@ -331,7 +368,7 @@ class MetricsDiagCallback(keras.callbacks.Callback):
         label_format = None
         label_counts = {}
         for split, examples in splits.items():
-            y = examples.all_labels(self.batch_size)
+            y = examples.all_labels(self._batch_size)
             try:
                 fmt = labels_lib.detect_label_format(y, width)
                 ids = labels_lib.class_ids(y, fmt, num_classes)
@@ -400,8 +437,8 @@ class MetricsDiagCallback(keras.callbacks.Callback):
     def _overlap(self, splits):
         try:
             return overlap_lib.duplicate_overlap(
-                splits["train"].digests(self.batch_size),
-                splits["validation"].digests(self.batch_size),
+                splits["train"].digests(self._batch_size),
+                splits["validation"].digests(self._batch_size),
             )
         except (ValueError, TypeError) as error:
             return {"error": "the overlap check could not hash the inputs: %s" % error}
@@ -412,7 +449,7 @@ class MetricsDiagCallback(keras.callbacks.Callback):
         """Predict ``examples`` batch by batch and count them; returns (counts, problems)."""
         result = counts_lib.ClassificationCounts(self._num_classes, self._thresholds)
         problems = []
-        for x, y in examples.batches(self.batch_size):
+        for x, y in examples.batches(self._batch_size):
             try:
                 fmt = labels_lib.detect_label_format(y, self._output_width)
                 ids = labels_lib.class_ids(y, fmt, self._num_classes)

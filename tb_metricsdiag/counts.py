@@ -24,6 +24,10 @@ _FLOAT32_SIGN = np.uint32(1 << 31)
 # Classes whose exact AP is computed at once, each in its own thread: NumPy's sort and
 # array loops release the GIL. 1 computes them one after the other in the calling thread.
 AVERAGE_PRECISION_THREADS = min(2, os.cpu_count() or 1)
+# Fewer examples than this are computed in the calling thread: a class then sorts in about a
+# millisecond or less, and starting threads and sharing the GIL cost more than they save
+# (10,000 x 10 scores: 1.1 ms in one thread, 1.6-2.6 ms in two).
+_THREADED_EXAMPLES = 1 << 18
 
 
 def default_thresholds(num_thresholds=DEFAULT_NUM_THRESHOLDS):
@@ -381,8 +385,9 @@ def _exact_counts(pieces, num_classes, thresholds):
     float32 scores are sorted as one integer key per example (`_float32_sort_keys`), several
     times faster than an argsort; the sorted keys then give the AP (`_precision_sum`) and, by
     a binary search per threshold, the threshold counts at almost no extra cost. Other dtypes
-    are compared in float64 and counted the same way on sorted scores (`_other_class_counts`). Each class is computed on its own (one column of keys or scores at a
-    time), `AVERAGE_PRECISION_THREADS` classes at once.
+    are compared in float64 and counted the same way on sorted scores (`_other_class_counts`).
+    Each class is computed on its own (one column of keys or scores at a time), from
+    `_THREADED_EXAMPLES` examples on `AVERAGE_PRECISION_THREADS` classes at once.
     """
     n = sum(ids.size for ids, _ in pieces)
     if all(scores.dtype == np.float32 for _, scores in pieces):
@@ -394,7 +399,7 @@ def _exact_counts(pieces, num_classes, thresholds):
         of_class = functools.partial(_float32_class_counts, pieces, n, wide, edge_keys)
     else:
         of_class = functools.partial(_other_class_counts, pieces, thresholds)
-    if AVERAGE_PRECISION_THREADS > 1 and num_classes > 1:
+    if AVERAGE_PRECISION_THREADS > 1 and num_classes > 1 and n >= _THREADED_EXAMPLES:
         with concurrent.futures.ThreadPoolExecutor(AVERAGE_PRECISION_THREADS) as pool:
             per_class = list(pool.map(of_class, range(num_classes)))
     else:

@@ -166,3 +166,37 @@ def test_any_input_structure_is_predicted_like_keras(tmp_path, inputs):
     predicted = model.predict(batched or x, batch_size=64, verbose=0).argmax(axis=1)
     confusion = events[metadata.split_tag("validation", metadata.KIND_CONFUSION)][0][0]
     np.testing.assert_array_equal(confusion, skm.confusion_matrix(y, predicted, labels=range(num_classes)))
+
+
+@pytest.mark.parametrize("batch_seconds, batch_size, expected", [
+    (0.02, None, 512),  # a slow model keeps the default
+    (0.004, None, 1024),  # 1024 rows take 8 ms: within the 10 ms budget, 2048 would not be
+    (0.0001, None, 4096),  # a fast model grows to the cap
+    (0.0001, 200, 200),  # a batch size given is kept as it is
+])
+def test_automatic_batch_size_follows_the_timed_batch(tmp_path, monkeypatch, batch_seconds, batch_size, expected):
+    import itertools
+    import types
+
+    import keras
+
+    from tb_metricsdiag import MetricsDiagCallback
+    from tb_metricsdiag import callback as callback_module
+
+    # Each clock reading is batch_seconds after the one before: the timed batch "took" that.
+    clock = itertools.count(step=batch_seconds)
+    monkeypatch.setattr(callback_module, "time", types.SimpleNamespace(perf_counter=lambda: next(clock)))
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, size=3000)
+    x = (rng.normal(size=(3000, 4)) + y[:, None]).astype(np.float32)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    callback = MetricsDiagCallback(str(tmp_path), validation_data=(x, y), batch_size=batch_size)
+    model.fit(x[:64], y[:64], epochs=1, verbose=0, callbacks=[callback])
+    assert callback._batch_size == expected
+    # However it is batched, the pass counts every example once, as Keras predicts them.
+    events = read_events(str(tmp_path))
+    confusion = events[metadata.split_tag("validation", metadata.KIND_CONFUSION)][0][0]
+    predicted = model.predict(x, batch_size=expected, verbose=0).argmax(axis=1)
+    np.testing.assert_array_equal(confusion, skm.confusion_matrix(y, predicted, labels=range(3)))
