@@ -170,7 +170,8 @@ def test_any_input_structure_is_predicted_like_keras(tmp_path, inputs):
 
 @pytest.mark.parametrize("batch_seconds, batch_size, expected", [
     (0.02, None, 512),  # a slow model keeps the default
-    (0.004, None, 1024),  # 1024 rows take 8 ms: within the 10 ms budget, 2048 would not be
+    (0.008, None, 1024),  # 1024 rows take 16 ms: within the 20 ms budget, 2048 would not be
+    (0.004, None, 2048),
     (0.0001, None, 4096),  # a fast model grows to the cap
     (0.0001, 200, 200),  # a batch size given is kept as it is
 ])
@@ -183,6 +184,7 @@ def test_automatic_batch_size_follows_the_timed_batch(tmp_path, monkeypatch, bat
     from tb_metricsdiag import MetricsDiagCallback
     from tb_metricsdiag import callback as callback_module
 
+    assert callback_module.AUTOMATIC_BATCH_SECONDS == 0.02  # the budget the cases assume
     # Each clock reading is batch_seconds after the one before: the timed batch "took" that.
     clock = itertools.count(step=batch_seconds)
     monkeypatch.setattr(callback_module, "time", types.SimpleNamespace(perf_counter=lambda: next(clock)))
