@@ -23,6 +23,7 @@ import argparse
 import concurrent.futures
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -82,19 +83,30 @@ def write_run(log_dir, epochs, seed):
 
 
 def write_logdir(logdir, runs, epochs):
+    from tb_metricsdiag import metadata
+
     marker = os.path.join(logdir, COMPLETE_MARKER)
+    # Reused only if written at this size and in this format version.
+    description = "%d %d format %d" % (runs, epochs, metadata.FORMAT_VERSION)
     if os.path.exists(marker):
         with open(marker) as f:
-            if f.read() == "%d %d" % (runs, epochs):
+            if f.read() == description:
                 print("reusing %s (%d runs x %d epochs)" % (logdir, runs, epochs))
                 return
+        # Written by this script at another size or format: written again from scratch.
+        os.remove(marker)
+        for name in os.listdir(logdir):
+            if name.startswith("run_"):
+                shutil.rmtree(os.path.join(logdir, name))
+    if os.listdir(logdir):
+        raise SystemExit("%s holds files this script did not write; give an empty directory" % logdir)
     start = time.perf_counter()
     with concurrent.futures.ProcessPoolExecutor(WRITERS) as pool:
         jobs = [pool.submit(write_run, os.path.join(logdir, "run_%03d" % r), epochs, r) for r in range(runs)]
         for job in jobs:
             job.result()
     with open(marker, "w") as f:
-        f.write("%d %d" % (runs, epochs))
+        f.write(description)
     size = sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(logdir) for f in files)
     print("wrote %d runs x %d epochs x %d classes in %.0f s: %.0f MB"
           % (runs, epochs, CLASSES, time.perf_counter() - start, size / 1e6))

@@ -4,9 +4,10 @@ Each epoch of one split is what `MetricsDiagCallback` writes for it: the confusi
 threshold counts (201 thresholds) and the average precision, through the real writers
 (`tb_metricsdiag.summary.write_evaluation`). The Keras ``logs`` scalars are measured apart
 (`summary.write_logs`, per epoch for the whole run, not per split). Sizes are the growth of the
-event file per epoch, so the file header and the step-0 run description do not count. With
-2,000 examples the counts are stored as uint16; from 65,536 examples they take int32, twice
-the tensor bytes.
+event file per epoch, so the file header and the step-0 run description do not count. The
+threshold counts are stored encoded (`metadata.encode_threshold_counts`: bucket counts, zlib);
+their size is printed beside that of the plain integers (uint16 at 2,000 examples), which
+format version 1 stored.
 
 Run: ``python bench/disk_size.py`` (``--quick``: fewer epochs; the size per epoch is the same).
 """
@@ -19,7 +20,7 @@ import tempfile
 import numpy as np
 
 from _common import describe_machine
-from tb_metricsdiag import summary
+from tb_metricsdiag import counts, labels, metadata, summary
 
 CLASS_COUNTS = (2, 10, 100)
 EXAMPLES = 2000
@@ -67,17 +68,18 @@ def main():
                 epochs,
                 lambda step: summary.write_evaluation(y, logits, step=step, from_logits=True),
             )
-            # Counts of at most EXAMPLES each, stored in the smallest unsigned type that holds
-            # them (uint16 here; int32 from 65,536 examples); AP in float64.
-            count_bytes = np.min_scalar_type(EXAMPLES).itemsize
-            raw = count_bytes * num_classes * (num_classes + 2 * THRESHOLDS) + 8 * num_classes
+            # The threshold counts as integers (the smallest type that holds them) and encoded.
+            scores, _ = labels.scores_and_predictions(logits, True)
+            tp, fp = counts.threshold_counts(y, scores, counts.default_thresholds(THRESHOLDS))
+            integers = metadata.compact_ints(np.stack([tp, fp], axis=1)).nbytes
+            encoded = len(metadata.encode_threshold_counts(np.stack([tp, fp], axis=1)))
             note = ""
             if num_classes == 10:
                 note = "  (target <= %d: %s)" % (
                     TARGET_BYTES_AT_10_CLASSES, "met" if size <= TARGET_BYTES_AT_10_CLASSES else "MISSED"
                 )
-            print("  %3d classes: %8.0f bytes/epoch/split (tensor payload about %d bytes)%s"
-                  % (num_classes, size, raw, note))
+            print("  %3d classes: %8.0f bytes/epoch/split (threshold counts: %d bytes encoded,"
+                  " %d as integers)%s" % (num_classes, size, encoded, integers, note))
         size = bytes_per_epoch(
             os.path.join(root, "logs"), epochs, lambda step: summary.write_logs(LOGS, step=step)
         )

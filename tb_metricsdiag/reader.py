@@ -602,13 +602,22 @@ def _kept_steps_size(kept):
 
 
 def _threshold_counts(content, datum, num_classes):
-    """(thresholds [T], tp [C, T], fp [C, T]) of one threshold-counts datum."""
+    """(thresholds [T], tp [C, T], fp [C, T]) of one threshold-counts datum: encoded bytes
+    (format version 2, `metadata.decode_threshold_counts`) or the ``[C, 2, T]`` integers
+    themselves (version 1)."""
     values = np.asarray(datum.numpy)
-    if values.ndim != 3 or values.shape[:2] != (num_classes, 2):
+    encoding = content.get("encoding")
+    if encoding == metadata.THRESHOLD_COUNTS_ENCODING:
+        if values.shape != ():
+            raise metadata.FormatError("encoded threshold counts of shape %s, expected a scalar" % (values.shape,))
+        values = metadata.decode_threshold_counts(values.item(), num_classes)
+    elif encoding is not None:
+        raise metadata.FormatError("threshold counts in an unknown encoding %r" % (encoding,))
+    elif values.ndim != 3 or values.shape[:2] != (num_classes, 2):
         raise metadata.FormatError(
             "threshold counts of shape %s do not fit %d classes" % (values.shape, num_classes)
         )
-    if not np.issubdtype(values.dtype, np.integer):
+    elif not np.issubdtype(values.dtype, np.integer):
         raise metadata.FormatError("threshold counts hold %s values, expected integers" % values.dtype)
     thresholds = metadata.decode_thresholds(content.get("thresholds"), expected_size=values.shape[2])
     return thresholds, values[:, 0, :].astype(np.int64), values[:, 1, :].astype(np.int64)

@@ -43,23 +43,6 @@ def _write(tag, tensor, step, summary_metadata):
     )
 
 
-def _compact_ints(values):
-    """Counts in the smallest of uint8, uint16, int32 and int64 that holds them all.
-
-    Threshold counts are most of what a run stores, and TensorBoard keeps every epoch of them
-    in memory for this plugin: with fewer than 65,536 examples (most validation sets) they take
-    half the bytes of int32, under 256 a quarter, on disk, in memory and when loading.
-    """
-    values = np.asarray(values, dtype=np.int64)
-    if values.size and values.min() < 0:
-        return values
-    largest = int(values.max()) if values.size else 0
-    for dtype in (np.uint8, np.uint16, np.int32):
-        if largest <= np.iinfo(dtype).max:
-            return values.astype(dtype)
-    return values
-
-
 def _write_json(tag, kind, value, step):
     text = json.dumps(value, sort_keys=True, allow_nan=False, default=str)
     return _write(tag, tf.constant(text), step, metadata.create_summary_metadata(kind))
@@ -70,21 +53,23 @@ def write_confusion_matrix(matrix, step=None, split="validation", class_names=No
     matrix = np.asarray(matrix)
     names = _class_names(class_names, matrix.shape[0])
     md = metadata.create_summary_metadata(metadata.KIND_CONFUSION, split, names)
-    return _write(metadata.split_tag(split, metadata.KIND_CONFUSION), _compact_ints(matrix), step, md)
+    return _write(metadata.split_tag(split, metadata.KIND_CONFUSION), metadata.compact_ints(matrix), step, md)
 
 
 def write_threshold_counts(tp, fp, thresholds, step=None, split="validation", class_names=None):
-    """Write one-vs-rest TP and FP ``[C, T]`` of ``score >= thresholds[j]`` as one ``[C, 2, T]``."""
+    """Write one-vs-rest TP and FP ``[C, T]`` of ``score >= thresholds[j]`` as one ``[C, 2, T]``,
+    stored as `metadata.encode_threshold_counts` bytes (a string scalar)."""
     tp, fp = np.asarray(tp), np.asarray(fp)
     thresholds = counts_lib.validate_thresholds(thresholds)
     if tp.shape != fp.shape or tp.ndim != 2 or tp.shape[1] != thresholds.size:
         raise ValueError("tp and fp must both have shape [C, %d]" % thresholds.size)
     names = _class_names(class_names, tp.shape[0])
     md = metadata.create_summary_metadata(
-        metadata.KIND_THRESHOLD_COUNTS, split, names, thresholds=thresholds
+        metadata.KIND_THRESHOLD_COUNTS, split, names, thresholds=thresholds,
+        encoding=metadata.THRESHOLD_COUNTS_ENCODING,
     )
-    tensor = _compact_ints(np.stack([tp, fp], axis=1))
-    return _write(metadata.split_tag(split, metadata.KIND_THRESHOLD_COUNTS), tensor, step, md)
+    payload = metadata.encode_threshold_counts(np.stack([tp, fp], axis=1))
+    return _write(metadata.split_tag(split, metadata.KIND_THRESHOLD_COUNTS), tf.constant(payload), step, md)
 
 
 def write_average_precision(

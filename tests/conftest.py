@@ -11,6 +11,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import dataclasses
 import glob
+import json
 
 import numpy as np
 import pytest
@@ -48,10 +49,16 @@ def to_scores(outputs, from_logits):
     return outputs, outputs.argmax(axis=1)
 
 
-def read_events(log_dir):
-    """{tag: {step: (ndarray, plugin content bytes)}} of every event file directly in log_dir."""
+def read_events(log_dir, decode=True):
+    """{tag: {step: (ndarray, plugin content bytes)}} of every event file directly in log_dir.
+
+    With ``decode``, encoded threshold counts are given as their ``[C, 2, T]`` integers
+    (`metadata.decode_threshold_counts`); without, as the stored bytes.
+    """
     from tensorboard.backend.event_processing import event_file_loader
     from tensorboard.util import tensor_util
+
+    from tb_metricsdiag import metadata
 
     result = {}
     for path in sorted(glob.glob(os.path.join(log_dir, "events.out.tfevents.*"))):
@@ -59,6 +66,9 @@ def read_events(log_dir):
             for value in event.summary.value:
                 array = tensor_util.make_ndarray(value.tensor)
                 content = value.metadata.plugin_data.content
+                parsed = json.loads(content) if value.tag.startswith(metadata.TAG_PREFIX) else {}
+                if decode and parsed.get("encoding") == metadata.THRESHOLD_COUNTS_ENCODING:
+                    array = metadata.decode_threshold_counts(array.item(), len(parsed["class_names"]))
                 result.setdefault(value.tag, {})[event.step] = (array, content)
     return result
 

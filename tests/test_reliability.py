@@ -91,8 +91,8 @@ def _tensor_event(step, tag, array, summary_metadata):
     )
 
 
-def _md(kind, split=None, class_names=None, thresholds=None, key=None, overrides=None):
-    md = metadata.create_summary_metadata(kind, split, class_names, thresholds, key)
+def _md(kind, split=None, class_names=None, thresholds=None, key=None, overrides=None, encoding=None):
+    md = metadata.create_summary_metadata(kind, split, class_names, thresholds, key, encoding=encoding)
     if overrides:
         content = json.loads(md.plugin_data.content)
         content.update(overrides)
@@ -100,18 +100,40 @@ def _md(kind, split=None, class_names=None, thresholds=None, key=None, overrides
     return md
 
 
-def _step_records(step, num_classes, class_names=None, split="validation", seed=0, extra=()):
-    """Records of one epoch of a consistent run: confusion, threshold counts, AP, logs."""
+def _step_counts(step, num_classes, seed=0):
+    """(confusion [C, C], threshold counts [C, 2, T], rng) of one epoch of `_step_records`."""
     rng = np.random.default_rng(seed * 1000 + step)
     confusion = rng.integers(0, 20, size=(num_classes, num_classes)).astype(np.int32)
     tp = np.sort(rng.integers(0, 10, size=(num_classes, THRESHOLDS.size)), axis=1)[:, ::-1]
     fp = np.sort(rng.integers(0, 10, size=(num_classes, THRESHOLDS.size)), axis=1)[:, ::-1]
-    counts = np.stack([tp, fp], axis=1).astype(np.int32)
+    return confusion, np.stack([tp, fp], axis=1).astype(np.int32), rng
+
+
+def _encoded_counts_event(step, split, counts_value, class_names, encoding=metadata.THRESHOLD_COUNTS_ENCODING):
+    """A threshold-counts event of format version 2 holding ``counts_value`` bytes."""
+    return _tensor_event(
+        step, metadata.split_tag(split, metadata.KIND_THRESHOLD_COUNTS), np.array(counts_value, dtype=object),
+        _md(metadata.KIND_THRESHOLD_COUNTS, split, class_names, THRESHOLDS, encoding=encoding),
+    )
+
+
+def _step_records(step, num_classes, class_names=None, split="validation", seed=0, extra=(), encoded=False):
+    """Records of one epoch of a consistent run: confusion, threshold counts, AP, logs. The
+    threshold counts as format version 2 writes them (``encoded``) or version 1 did."""
+    confusion, counts, rng = _step_counts(step, num_classes, seed)
+    if encoded:
+        counts_event = _encoded_counts_event(
+            step, split, metadata.encode_threshold_counts(counts), class_names
+        )
+    else:
+        counts_event = _tensor_event(
+            step, metadata.split_tag(split, metadata.KIND_THRESHOLD_COUNTS), counts,
+            _md(metadata.KIND_THRESHOLD_COUNTS, split, class_names, THRESHOLDS),
+        )
     records = [
         _tensor_event(step, metadata.split_tag(split, metadata.KIND_CONFUSION), confusion,
                       _md(metadata.KIND_CONFUSION, split, class_names)),
-        _tensor_event(step, metadata.split_tag(split, metadata.KIND_THRESHOLD_COUNTS), counts,
-                      _md(metadata.KIND_THRESHOLD_COUNTS, split, class_names, THRESHOLDS)),
+        counts_event,
         _tensor_event(step, metadata.split_tag(split, metadata.KIND_AVERAGE_PRECISION),
                       rng.random(num_classes),
                       _md(metadata.KIND_AVERAGE_PRECISION, split, class_names)),
@@ -132,17 +154,17 @@ def _write_run(logdir, run, chunks, name="events.out.tfevents.1000.reliab"):
     return path
 
 
-def _good_run(logdir, run, num_classes=2, class_names=None, steps=GOOD_STEPS, extra=()):
+def _good_run(logdir, run, num_classes=2, class_names=None, steps=GOOD_STEPS, extra=(), encoded=False):
     chunks = [_file_version()]
     for step in range(steps):
-        chunks += _step_records(step, num_classes, class_names, extra=extra)
+        chunks += _step_records(step, num_classes, class_names, extra=extra, encoded=encoded)
     return _write_run(logdir, run, chunks)
 
 
 def _build_zoo(logdir):
     """Good runs, damaged runs and hostile names; returns {run: expectation}."""
     _good_run(logdir, "good", 2, ["neg", "pos"])
-    _good_run(logdir, "good3", 3)
+    _good_run(logdir, "good3", 3, encoded=True)  # "good" keeps format version 1's counts
 
     # A run still being written: the last record is cut in half.
     chunks = [_file_version()]
@@ -201,6 +223,15 @@ def _build_zoo(logdir):
         _md(metadata.KIND_THRESHOLD_COUNTS, "validation", None, THRESHOLDS,
             overrides={"thresholds": {"start": 0.0, "stop": 1.0, "num": 10 ** 12}}))))
     _write_run(logdir, "huge_grid", chunks)
+
+    # Encoded threshold counts that are not zlib data, and counts in an encoding from the future.
+    for run, payload, encoding in (
+        ("bad_payload", b"H" + b"not zlib", metadata.THRESHOLD_COUNTS_ENCODING),
+        ("unknown_encoding", b"H", "zstd_something"),
+    ):
+        chunks = [_file_version(), _step_records(0, 2)[0]]
+        chunks.append(_record(_encoded_counts_event(0, "validation", payload, None, encoding)))
+        _write_run(logdir, run, chunks)
 
     # A confusion "matrix" of strings, and malformed JSON in run info / events.
     bad = [
@@ -440,12 +471,21 @@ def check_damaged_logdir(get):
     assert status == 200 and len(body["tp"]) == THRESHOLDS.size
     # Threshold counts that do not fit: the confusion matrix still shows, /pr says why not.
     assert get("/confusion", {"run": "counts_mismatch"})[0] == 200
-    for run in ("counts_mismatch", "huge_grid"):
+    for run in ("counts_mismatch", "huge_grid", "bad_payload", "unknown_encoding"):
+        assert get("/confusion", {"run": run})[0] == 200
         status, body = get("/pr", {"run": run})
         assert status == 422 and "threshold" in body["error"], (run, body)
+    # Both storage formats of the threshold counts read back as written.
+    for run, num_classes in (("good", 2), ("good3", 3)):
+        for step in (0, GOOD_STEPS - 1):
+            _, counts, _ = _step_counts(step, num_classes)
+            for k in range(num_classes):
+                status, body = get("/pr", {"run": run, "step": step, "class": k})
+                assert status == 200 and body["tp"] == counts[k, 0].tolist(), (run, step, k)
+                assert body["fp"] == counts[k, 1].tolist()
     for run in ("train_only",):
         assert get("/confusion", {"run": run})[0] == 404  # no validation split
-    for run in list(GOOD) + sorted(UNREADABLE) + ["counts_mismatch", "huge_grid", "corrupt"]:
+    for run in list(GOOD) + sorted(UNREADABLE) + ["counts_mismatch", "huge_grid", "corrupt", "bad_payload"]:
         assert get("/diagnostics", {"run": run})[0] in (200, 422)
         assert get("/curves", {"run": run})[0] in (200, 422)
 

@@ -1,6 +1,7 @@
 """The public writers in a custom tf.GradientTape loop, at arbitrary steps."""
 
 import json
+import zlib
 
 import numpy as np
 import pytest
@@ -80,7 +81,7 @@ def _smallest_type(largest):
 
 
 @pytest.mark.parametrize("examples", [200, 3000, 200_000])
-def test_counts_are_stored_in_the_smallest_integer_type(tmp_path, examples):
+def test_counts_are_stored_compactly_and_exactly(tmp_path, examples):
     import tensorflow as tf
 
     from tb_metricsdiag import counts, summary
@@ -90,12 +91,20 @@ def test_counts_are_stored_in_the_smallest_integer_type(tmp_path, examples):
     scores = rng.dirichlet(np.ones(3), size=examples).astype(np.float32)
     with tf.summary.create_file_writer(str(tmp_path)).as_default():
         summary.write_evaluation(y, scores, step=0)
-    events = read_events(str(tmp_path))
-    confusion = events[metadata.split_tag("validation", metadata.KIND_CONFUSION)][0][0]
-    threshold_counts = events[metadata.split_tag("validation", metadata.KIND_THRESHOLD_COUNTS)][0][0]
+    raw = read_events(str(tmp_path), decode=False)
+    confusion = raw[metadata.split_tag("validation", metadata.KIND_CONFUSION)][0][0]
     assert confusion.dtype == _smallest_type(confusion.max())
-    assert threshold_counts.dtype == _smallest_type(threshold_counts.max())
-    assert {200: np.uint8, 3000: np.uint16, 200_000: np.int32}[examples] == threshold_counts.dtype
     np.testing.assert_array_equal(confusion, skm.confusion_matrix(y, scores.argmax(axis=1)))
+    # Threshold counts: bytes naming the smallest type of the bucket counts, then zlib.
+    payload, content = raw[metadata.split_tag("validation", metadata.KIND_THRESHOLD_COUNTS)][0]
+    assert json.loads(content)["encoding"] == metadata.THRESHOLD_COUNTS_ENCODING
+    assert json.loads(content)["version"] == 2
+    payload = payload.item()
     tp, fp = counts.threshold_counts(y, scores, counts.default_thresholds())
-    np.testing.assert_array_equal(threshold_counts, np.stack([tp, fp], axis=1))
+    expected = np.stack([tp, fp], axis=1)
+    buckets = np.concatenate([expected[..., :-1] - expected[..., 1:], expected[..., -1:]], axis=-1)
+    stored_type = np.dtype(_smallest_type(buckets.max())).newbyteorder("<")
+    assert zlib.decompress(payload[1:]) == buckets.astype(stored_type).tobytes()
+    assert len(payload) < expected.astype(_smallest_type(expected.max())).nbytes / 2
+    decoded = read_events(str(tmp_path))[metadata.split_tag("validation", metadata.KIND_THRESHOLD_COUNTS)][0][0]
+    np.testing.assert_array_equal(decoded, expected)

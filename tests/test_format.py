@@ -1,0 +1,74 @@
+"""The stored encoding of threshold counts (format version 2): lossless, and refused clearly
+when damaged."""
+
+import zlib
+
+import numpy as np
+import pytest
+
+from tb_metricsdiag import metadata
+
+
+def _cumulative(rng, shape, largest):
+    """Counts at ascending thresholds: non-increasing along the last axis."""
+    return np.sort(rng.integers(0, largest + 1, size=shape), axis=-1)[..., ::-1]
+
+
+@pytest.mark.parametrize("shape", [(1, 2, 1), (2, 2, 5), (10, 2, 201), (100, 2, 11)])
+@pytest.mark.parametrize("largest, code", [(3, b"B"), (300, b"H"), (70_000, b"H"), (2 ** 40, b"q")])
+def test_round_trip_is_exact_in_the_smallest_type(shape, largest, code):
+    counts = _cumulative(np.random.default_rng(largest), shape, largest)
+    payload = metadata.encode_threshold_counts(counts)
+    decoded = metadata.decode_threshold_counts(payload, shape[0])
+    assert decoded.dtype == np.int64
+    np.testing.assert_array_equal(decoded, counts)
+    # The type is that of the buckets (differences), not of the cumulative counts: 70,000
+    # examples spread over buckets need only 16 bits.
+    buckets = counts.copy()
+    buckets[..., :-1] -= counts[..., 1:]
+    assert payload[:1] == (b"B" if buckets.max() < 256 else b"H" if buckets.max() < 65536 else code)
+
+
+def test_counts_that_are_not_cumulative_still_round_trip():
+    rng = np.random.default_rng(0)
+    for counts in (rng.integers(0, 50, size=(4, 2, 7)), rng.integers(-5, 50, size=(4, 2, 7))):
+        np.testing.assert_array_equal(
+            metadata.decode_threshold_counts(metadata.encode_threshold_counts(counts), 4), counts
+        )
+
+
+def test_typical_counts_are_several_times_smaller_than_the_integers():
+    rng = np.random.default_rng(1)
+    counts = _cumulative(rng, (10, 2, 201), 200)  # 200 examples: uint8 integers, 4,020 bytes
+    assert len(metadata.encode_threshold_counts(counts)) < 4020 / 3
+
+
+@pytest.mark.parametrize("payload, message", [
+    (b"", "malformed"),
+    (b"H", "malformed"),
+    (b"x" + zlib.compress(b"\0" * 8), "malformed"),  # an unknown type code
+    ("H" + "text", "malformed"),  # not bytes
+    (b"Hnot zlib", "not valid zlib"),
+    (b"H" + zlib.compress(b"\0" * 40)[:-3], "truncated"),
+    (b"H" + zlib.compress(b"\0" * 40) + b"tail", "followed"),
+    (b"H" + zlib.compress(b"\0" * 6), "do not fit 2 classes"),  # 3 uint16: not [2, 2, T]
+    (b"H" + zlib.compress(b""), "do not fit"),
+])
+def test_damaged_payloads_raise_format_errors(payload, message):
+    with pytest.raises(metadata.FormatError, match=message):
+        metadata.decode_threshold_counts(payload, 2)
+
+
+def test_summaries_carry_the_lowest_version_that_reads_them():
+    dense = metadata.parse_plugin_content(
+        metadata.create_summary_metadata(metadata.KIND_CONFUSION).plugin_data.content
+    )
+    encoded = metadata.parse_plugin_content(
+        metadata.create_summary_metadata(
+            metadata.KIND_THRESHOLD_COUNTS, thresholds=[0.5],
+            encoding=metadata.THRESHOLD_COUNTS_ENCODING,
+        ).plugin_data.content
+    )
+    assert dense["version"] == 1 and "encoding" not in dense
+    assert encoded["version"] == 2 == metadata.FORMAT_VERSION
+    assert encoded["encoding"] == metadata.THRESHOLD_COUNTS_ENCODING
