@@ -12,12 +12,12 @@ examples, batch 256, ``keras.callbacks.TensorBoard`` in every variant. Variants:
 
 Every variant trains a fresh model from the same seed. The variants run interleaved, in a
 rotating order, ``--repeats`` times in this one process, after a warm-up fit; the overhead is
-the ratio of median fit times to the baseline's, in wall time and in the process's CPU time.
-Wall times on a shared machine are noisy, so steadier figures are printed as well: the time
-the callback spends in its own hooks (its ``on_epoch_end`` from the second epoch on, against
-the baseline's epoch time; its one-off ``on_train_begin``; all of them over a fit, against the
-baseline's fit), and the in-graph cost of one `CountsMetric` update per batch, against
-``SparseCategoricalAccuracy``'s, timed in a ``tf.function`` loop.
+the ratio of median fit times to the baseline's. Fit times on a shared machine are noisy (the
+same fit scatters by ±20% here, and the process's CPU time no less), so steadier figures are
+printed as well: the time the callback spends in its own hooks (its ``on_epoch_end`` from the
+second epoch on, against the baseline's epoch time; its one-off ``on_train_begin``; all of
+them over a fit, against the baseline's fit), and the in-graph cost of one `CountsMetric`
+update per batch, against ``SparseCategoricalAccuracy``'s, timed in a ``tf.function`` loop.
 
 Run: ``python bench/overhead.py`` (``--quick``: 2 epochs, 2 repeats).
 """
@@ -134,9 +134,8 @@ def timed_callback_class():
 
 
 def fit_seconds(variant, data, epochs, root, run, hooks):
-    """``(wall, cpu)`` seconds of one ``model.fit`` of ``variant`` (model building excluded):
-    wall time, and the CPU time of this process, which other jobs on the machine disturb far
-    less. The hook times of a recording variant are appended to ``hooks[hook]``."""
+    """Wall time of one ``model.fit`` of ``variant`` (model building excluded); the hook times
+    of a recording variant are appended to ``hooks[hook]``."""
     import keras
 
     x, y, x_val, y_val = data
@@ -152,12 +151,12 @@ def fit_seconds(variant, data, epochs, root, run, hooks):
     elif variant == "image_recipe":
         callbacks.append(image_recipe_callback(log_dir, x_val, y_val))
     model = make_model(metrics)
-    start, start_cpu = time.perf_counter(), time.process_time()
+    start = time.perf_counter()
     model.fit(
         x, y, validation_data=(x_val, y_val), epochs=epochs, batch_size=BATCH_SIZE,
         callbacks=callbacks, verbose=0,
     )
-    seconds = time.perf_counter() - start, time.process_time() - start_cpu
+    seconds = time.perf_counter() - start
     if recorder is not None:
         hooks["on_train_begin"].extend(recorder.hook_seconds["on_train_begin"])
         hooks["on_epoch_end"].extend(recorder.hook_seconds["on_epoch_end"][1:])  # steady state
@@ -204,28 +203,25 @@ def main():
     args = parser.parse_args()
     epochs = args.epochs or (QUICK_EPOCHS if args.quick else EPOCHS)
     repeats = args.repeats or (QUICK_REPEATS if args.quick else REPEATS)
+    if epochs < 2:
+        parser.error("--epochs must be at least 2: the steady figures leave the first epoch out")
     print(describe_machine())
     data = make_data()
     wall = {variant: [] for variant in VARIANTS}
-    cpu = {variant: [] for variant in VARIANTS}
     hooks = {variant: {"on_train_begin": [], "on_epoch_end": [], "whole_fit": []} for variant in VARIANTS}
     with tempfile.TemporaryDirectory() as root:
         fit_seconds("baseline", data, 1, root, -1, hooks["baseline"])  # TensorFlow start-up
         for run in range(repeats):
             order = VARIANTS[run % len(VARIANTS):] + VARIANTS[:run % len(VARIANTS)]
             for variant in order:
-                seconds, cpu_seconds = fit_seconds(variant, data, epochs, root, run, hooks[variant])
-                wall[variant].append(seconds)
-                cpu[variant].append(cpu_seconds)
+                wall[variant].append(fit_seconds(variant, data, epochs, root, run, hooks[variant]))
     base = statistics.median(wall["baseline"])
-    base_cpu = statistics.median(cpu["baseline"])
     print("%d train / %d validation examples, %d features, %d classes, batch %d, %d epochs, %d repeats"
           % (TRAIN_EXAMPLES, VALIDATION_EXAMPLES, FEATURES, CLASSES, BATCH_SIZE, epochs, repeats))
     for variant in VARIANTS:
-        median, median_cpu = statistics.median(wall[variant]), statistics.median(cpu[variant])
-        print("  %-12s median fit %6.2f s (min %6.2f)  overhead %+6.1f%%;  CPU %6.2f s  overhead %+6.1f%%%s" % (
+        median = statistics.median(wall[variant])
+        print("  %-12s median fit %6.2f s (min %6.2f)  overhead %+6.1f%%%s" % (
             variant, median, min(wall[variant]), 100 * (median / base - 1),
-            median_cpu, 100 * (median_cpu / base_cpu - 1),
             "  target <= %.0f%%: %s" % (
                 100 * TARGET_OVERHEAD, "met" if median / base - 1 <= TARGET_OVERHEAD else "missed"
             ) if variant in RECORDING_VARIANTS else "",
