@@ -352,7 +352,7 @@ class MetricsDiagCallback(keras.callbacks.Callback):
         self._forward_functions = {}  # this fit's model
         self._batch_size = self.batch_size or DEFAULT_BATCH_SIZE
         width, sample_outputs = self._probe_outputs(splits["validation"])
-        if self.batch_size is None:
+        if self.batch_size is None and self._metric is None:  # the metric mode predicts nothing
             self._batch_size = self._automatic_batch_size(splits["validation"])
         num_classes = labels_lib.num_classes_from_output_width(width)
         names = self.class_names

@@ -192,8 +192,8 @@ def _bucketing(thresholds, dtype):
     float32 scores use a table indexed by the top bits of each score (`_float32_prefix_table`);
     where the grid is too fine for it, and for float64, an evenly spaced grid computes the
     bucket arithmetically and corrects it by one step against the edges (`_bucket_evenly`),
-    any other grid, or one too fine for the scores' precision, searches the edges. Made once per grid and dtype: the callback counts batch after batch on
-    the same grid.
+    any other grid, or one too fine for the scores' precision, searches the edges. Made once
+    per grid and dtype: the callback counts batch after batch on the same grid.
     """
     thresholds = np.ascontiguousarray(thresholds, dtype=np.float64)
     return _cached_bucketing(thresholds.tobytes(), np.dtype(dtype).str)

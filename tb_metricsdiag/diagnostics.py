@@ -610,9 +610,9 @@ def check_loss_mismatch(history):
             ))
     return [
         finding("loss_mismatch", "error", title,
-                 "Loss %r with %s labels, a %s-unit output and %s activation, from_logits=%s."
-                 % (loss_name, label_format, width, activation, loss.get("from_logits")),
-                 None, evidence, suggestion)
+                "Loss %r with %s labels, a %s-unit output and %s activation, from_logits=%s."
+                % (loss_name, label_format, width, activation, loss.get("from_logits")),
+                None, evidence, suggestion)
         for title, suggestion in problems
     ]
 

@@ -588,6 +588,7 @@ def _switch_theme(pg, frame, menu, theme):
     )
     pg.wait_for_timeout(300)
 
+
 def test_dark_theme_screenshot(browser, server):
     context = browser.new_context(viewport={"width": 1280, "height": 2400}, color_scheme="dark")
     pg = context.new_page()
