@@ -39,7 +39,8 @@ BULK_SERIES_BYTES = 1024 * 1024
 LISTING_MAX_AGE_S = 1.0
 MAX_LISTINGS = 16  # (experiment, listing kind, plugin) triples kept
 
-# Python object overhead per stored point (datum object, step, wall time), beyond its array.
+# Python object overhead per stored point (datum object, step, wall time, a scalar's value),
+# beyond its array.
 _POINT_OVERHEAD_BYTES = 120
 
 
@@ -50,12 +51,20 @@ def series_key(experiment_id, run, tag, series, downsample=None):
 
 
 def _size_of(points):
-    size = 0
+    """Approximate bytes held by ``points``, the datums of one series.
+
+    Scalar datums are the per-point overhead alone. A tensor datum adds its array and, for a
+    string tensor (an object array: the encoded threshold counts, JSON documents), the bytes
+    of its strings, which the array's ``nbytes`` leaves out.
+    """
+    size = len(points) * _POINT_OVERHEAD_BYTES
+    if not points or getattr(points[0], "numpy", None) is None:
+        return size  # scalars: one series holds one kind of datum
     for point in points:
-        value = getattr(point, "numpy", None)
-        size += _POINT_OVERHEAD_BYTES + (
-            value.nbytes if isinstance(value, np.ndarray) else sys.getsizeof(value)
-        )
+        value = point.numpy
+        size += value.nbytes
+        if value.dtype == object:
+            size += sum(len(item) for item in value.flat)
     return size
 
 

@@ -54,6 +54,20 @@ def test_large_series_cannot_evict_small_ones():
     assert cache.size_bytes <= 3000 + 12_000
 
 
+def test_string_points_count_their_bytes_and_large_ones_have_the_bulk_budget():
+    # Encoded threshold counts come back from the providers as 0-d object arrays of bytes,
+    # whose nbytes (one pointer) says nothing of the payload.
+    payload = metadata.encode_threshold_counts(np.arange(10 * 2 * 201).reshape(10, 2, 201))
+    value = np.array(payload, dtype=object)
+    assert value.nbytes < 100 < len(payload)
+    series = [provider_lib.TensorDatum(step=step, wall_time=0.0, numpy=value) for step in range(50)]
+    cache = cache_lib.SeriesCache(max_bytes=50 * len(payload), bulk_series_bytes=10 * len(payload))
+    cache.put("counts", series)
+    assert cache.size_bytes >= 50 * len(payload)
+    cache.put("confusion", _points(100))
+    assert cache.get("counts") is not None and cache.get("confusion") is not None  # separate budgets
+
+
 class _CountingProvider:
     """Wraps a data provider and counts the reads that reach it."""
 
