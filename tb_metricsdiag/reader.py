@@ -469,9 +469,7 @@ class Reader:
                 elif kind == metadata.KIND_LABEL_DISTRIBUTION:
                     history.label_distribution[split] = np.asarray(data[-1].numpy, dtype=np.int64)
                 elif kind == metadata.KIND_CONFUSION:
-                    history.confusions[split] = {
-                        datum.step: _matrix(datum.numpy, "confusion matrix") for datum in data
-                    }
+                    history.confusions[split] = _matrices(data)
             except metadata.FormatError as error:
                 history.problems.append("%s: %s" % (tag, error))
         for split in list(history.confusions):
@@ -581,12 +579,13 @@ def _curves(data, key_of):
     curves = {}
     for run, tags in data.items():
         for tag, points in tags.items():
-            latest = {point.step: point.value for point in points}
-            steps = sorted(latest)
-            curves[key_of(run, tag)] = (
-                np.asarray(steps, dtype=np.int64),
-                np.asarray([latest[s] for s in steps], dtype=np.float64),
-            )
+            steps = np.fromiter((point.step for point in points), np.int64, len(points))
+            values = np.fromiter((point.value for point in points), np.float64, len(points))
+            if np.any(steps[1:] <= steps[:-1]):
+                # The first of each step in the reversed order is the last one written.
+                steps, last = np.unique(steps[::-1], return_index=True)
+                values = values[::-1][last]
+            curves[key_of(run, tag)] = (steps, values)
     return curves
 
 
@@ -625,9 +624,7 @@ def _threshold_counts(content, datum, num_classes):
 
 def _checked_steps(data):
     """Ascending distinct steps of confusion data, each checked to be a valid matrix."""
-    for datum in data:
-        _matrix(datum.numpy, "confusion matrix at step %d" % datum.step)
-    return sorted({datum.step for datum in data})
+    return sorted(_matrices(data))
 
 
 def _at_step(data, step):
@@ -646,6 +643,26 @@ def _matrix(value, what):
     if matrix.dtype.kind not in "iu":
         raise metadata.FormatError("%s holds %s values, expected integers" % (what, matrix.dtype))
     return matrix.astype(np.int64)
+
+
+def _matrices(data):
+    """``{step: int64 [C, C]}`` of confusion data, each matrix checked as by `_matrix`.
+
+    A run holds hundreds of matrices and the diagnostics read them all: when they share one
+    shape and integer type they are stacked, checked and converted at once (the matrices are
+    views of one array), else one by one, which also names the step of a bad one.
+    """
+    try:
+        stacked = np.stack([np.asarray(datum.numpy) for datum in data])
+    except ValueError:  # no data, or matrices of different shapes
+        stacked = None
+    if stacked is None or stacked.ndim != 3 or stacked.dtype.kind not in "iu":
+        return {
+            datum.step: _matrix(datum.numpy, "confusion matrix at step %d" % datum.step)
+            for datum in data
+        }
+    _matrix(stacked[0], "confusion matrix at step %d" % data[0].step)  # shape [C, C], C >= 1
+    return dict(zip((datum.step for datum in data), stacked.astype(np.int64)))
 
 
 def _names(content, num_classes):

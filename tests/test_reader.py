@@ -1,0 +1,81 @@
+"""The reader's conversions of provider points: a run's confusion matrices (checked and
+converted at once when they can be) and the Keras curves (a step written twice: the last wins)."""
+
+import re
+
+import numpy as np
+import pytest
+from tensorboard.data import provider as provider_lib
+
+from tb_metricsdiag import metadata
+from tb_metricsdiag import reader as reader_lib
+
+
+def _tensors(values, steps=None):
+    steps = range(len(values)) if steps is None else steps
+    return [
+        provider_lib.TensorDatum(step=step, wall_time=float(i), numpy=np.asarray(value))
+        for i, (step, value) in enumerate(zip(steps, values))
+    ]
+
+
+def _one_by_one(data):
+    """The reference: every point through `reader._matrix`, the last of a step kept."""
+    return {datum.step: reader_lib._matrix(datum.numpy, "matrix") for datum in data}
+
+
+@pytest.mark.parametrize("dtypes", [
+    ["uint8"] * 5,
+    ["uint8", "uint8", "uint16", "uint16", "int32"],  # counts outgrow a type as epochs pass
+    ["uint64", "int8", "int64", "uint8", "uint32"],  # uint64 with signed types stacks as floats
+])
+def test_matrices_equal_a_conversion_one_by_one(dtypes):
+    rng = np.random.default_rng(len(set(dtypes)))
+    values = [rng.integers(0, 100, size=(4, 4)).astype(dtype) for dtype in dtypes]
+    data = _tensors(values, steps=[0, 1, 2, 2, 3])  # step 2 written twice: the last one wins
+    matrices = reader_lib._matrices(data)
+    expected = _one_by_one(data)
+    assert list(matrices) == list(expected) == [0, 1, 2, 3]
+    for step, matrix in matrices.items():
+        assert matrix.dtype == np.int64
+        np.testing.assert_array_equal(matrix, expected[step])
+    np.testing.assert_array_equal(matrices[2], values[3])
+
+
+def test_matrices_of_different_sizes_keep_their_own_shape():
+    data = _tensors([np.eye(3, dtype=np.int32), np.eye(4, dtype=np.int32)])
+    assert [m.shape for m in reader_lib._matrices(data).values()] == [(3, 3), (4, 4)]
+    assert reader_lib._matrices([]) == {}
+
+
+@pytest.mark.parametrize("bad, message", [
+    (np.ones((3, 3), np.float32), "holds float32 values"),
+    (np.ones((3, 2), np.int32), "has shape (3, 2)"),
+    (np.ones(3, np.int32), "has shape (3,)"),
+])
+@pytest.mark.parametrize("count", [1, 3])
+def test_a_bad_matrix_is_refused_with_its_step(bad, message, count):
+    data = _tensors([bad] * count, steps=[7 + i for i in range(count)])
+    with pytest.raises(metadata.FormatError, match=re.escape("at step 7 " + message)):
+        reader_lib._matrices(data)
+    good_then_bad = _tensors([np.eye(3, dtype=np.int32), bad], steps=[1, 2])
+    with pytest.raises(metadata.FormatError, match="at step 2"):
+        reader_lib._matrices(good_then_bad)
+
+
+def test_curves_are_ascending_and_keep_the_last_value_of_a_step():
+    rng = np.random.default_rng(0)
+    steps = rng.integers(0, 20, size=60)  # out of order, most steps written several times
+    values = rng.normal(size=60)
+    points = [provider_lib.ScalarDatum(step=int(s), wall_time=0.0, value=float(v)) for s, v in zip(steps, values)]
+    ordered = [provider_lib.ScalarDatum(step=s, wall_time=0.0, value=s / 10) for s in range(5)]
+    curves = reader_lib._curves({"run": {"messy": points, "ordered": ordered}}, lambda run, tag: tag)
+    last = {}
+    for step, value in zip(steps.tolist(), values.tolist()):
+        last[step] = value
+    np.testing.assert_array_equal(curves["messy"][0], sorted(last))
+    np.testing.assert_array_equal(curves["messy"][1], [last[s] for s in sorted(last)])
+    assert curves["messy"][0].dtype == np.int64 and curves["messy"][1].dtype == np.float64
+    np.testing.assert_array_equal(curves["ordered"][0], np.arange(5))
+    np.testing.assert_array_equal(curves["ordered"][1], np.arange(5) / 10)
+    assert reader_lib._curves({"run": {"empty": []}}, lambda run, tag: tag)["empty"][0].size == 0
