@@ -1,15 +1,15 @@
 """Bounded, thread-safe caches of what the plugin reads from TensorBoard's data provider.
 
 The data provider API has no "read one step": answering ``/pr`` for one epoch means reading the
-run's whole threshold-count series (300 epochs x 10 classes is about 5 MB through the Rust
-server's gRPC). The series only change when TensorBoard loads new events, which moves their
-``max_step`` / ``max_wall_time`` in the (cheap) listing, so a series read once is kept under a
-key made of exactly those: a new epoch is a new key, never a stale answer. Entries are evicted
-least recently used first once their total size passes ``max_bytes``, so memory stays bounded
-however many runs the logdir holds. Series of `BULK_SERIES_BYTES` or more (threshold counts:
-megabytes per run) have a budget of their own, so that scrubbing through the PR curves of a
-few runs cannot evict the small series (confusion matrices, scalars: ~150 KB per run) that
-``/runs`` and ``/diagnostics`` read for every run.
+run's whole threshold-count series (300 epochs x 10 classes is 0.2 to 1 MB, compressed, by the
+number of examples). The series only change when TensorBoard loads new events, which moves
+their ``max_step`` / ``max_wall_time`` in the (cheap) listing, so a series read once is kept
+under a key made of exactly those: a new epoch is a new key, never a stale answer. Entries are
+evicted least recently used first once their total size passes ``max_bytes``, so memory stays
+bounded however many runs the logdir holds. Series of `BULK_SERIES_BYTES` or more (threshold
+counts) have a budget of their own, so that scrubbing through the PR curves of a few runs
+cannot evict the small series (confusion matrices, scalars: under 100 KB a series at 10
+classes) that ``/runs`` and ``/diagnostics`` read for every run.
 
 Values *derived* from series (the checked steps of ``/runs``, the findings of
 ``/diagnostics``) are kept the same way, under keys that hold the `series_key` of every series
@@ -25,16 +25,13 @@ serves one TensorBoard, as TensorBoard's own loaders do.
 """
 
 import collections
-import sys
 import threading
 import time
-
-import numpy as np
 
 DEFAULT_MAX_BYTES = 48 * 1024 * 1024
 DEFAULT_MAX_BULK_BYTES = 32 * 1024 * 1024
 DEFAULT_MAX_DERIVED_BYTES = 16 * 1024 * 1024
-BULK_SERIES_BYTES = 1024 * 1024
+BULK_SERIES_BYTES = 128 * 1024
 
 LISTING_MAX_AGE_S = 1.0
 MAX_LISTINGS = 16  # (experiment, listing kind, plugin) triples kept

@@ -17,8 +17,9 @@ PLUGIN_NAME = "metricsdiag"
 # Bumped when the meaning of a stored tensor changes. Readers accept every version up to this
 # one and reject newer ones with a clear message rather than misreading them. Each summary
 # carries the lowest version that reads it, so a reader of version 1 still reads everything
-# but the threshold counts of version 2 (`THRESHOLD_COUNTS_ENCODING`).
-FORMAT_VERSION = 2
+# but the threshold counts of version 2 (`THRESHOLD_COUNTS_ENCODING`) and the logs of version 3
+# (`KIND_LOGS`).
+FORMAT_VERSION = 3
 
 TAG_PREFIX = PLUGIN_NAME + "/"
 
@@ -29,7 +30,8 @@ KIND_CONFUSION = "confusion"  # int [C, C]: row = actual class, column = predict
 KIND_THRESHOLD_COUNTS = "threshold_counts"  # int [C, 2, T]: TP and FP of `score >= t` (encoded)
 KIND_AVERAGE_PRECISION = "average_precision"  # float64 [C]; NaN where undefined
 KIND_LABEL_DISTRIBUTION = "label_distribution"  # int [C]: examples per actual class
-KIND_SCALAR = "scalar"  # float scalar: one value of Keras's epoch `logs`
+KIND_LOGS = "logs"  # string scalar: JSON object of Keras's epoch `logs` (format version 3)
+KIND_SCALAR = "scalar"  # float scalar: one value of Keras's epoch `logs` (before version 3)
 KIND_RUN_INFO = "run_info"  # string scalar: JSON object (model, loss, labels, data sizes)
 KIND_OVERLAP = "overlap"  # string scalar: JSON object (train/validation duplicate check)
 KIND_EVENTS = "events"  # string scalar: JSON list of problems recorded during training
@@ -48,10 +50,12 @@ def split_tag(split, kind):
 
 
 def scalar_tag(key):
-    """Tag of one Keras log value, e.g. ``metricsdiag/logs/val_loss``."""
+    """Tag of one Keras log value, e.g. ``metricsdiag/logs/val_loss``, as written before format
+    version 3 (which writes them all in one `LOGS_TAG` series)."""
     return "%slogs/%s" % (TAG_PREFIX, key)
 
 
+LOGS_TAG = TAG_PREFIX + KIND_LOGS
 RUN_INFO_TAG = TAG_PREFIX + KIND_RUN_INFO
 OVERLAP_TAG = TAG_PREFIX + KIND_OVERLAP
 EVENTS_TAG = TAG_PREFIX + KIND_EVENTS
@@ -141,7 +145,7 @@ def create_summary_metadata(
     the stored value: `THRESHOLD_COUNTS_ENCODING`; absent means the tensor as it is). Storing
     them with each summary lets a reader interpret a tensor with nothing else at hand.
     """
-    content = {"version": 1 if encoding is None else 2, "kind": kind}
+    content = {"version": _lowest_reader_version(kind, encoding), "kind": kind}
     if split is not None:
         content["split"] = split
     if class_names is not None:
@@ -164,6 +168,62 @@ def create_summary_metadata(
         ),
         data_class=data_class,
     )
+
+
+def _lowest_reader_version(kind, encoding):
+    if kind == KIND_LOGS:
+        return 3
+    return 1 if encoding is None else 2
+
+
+# How `encode_logs` spells the values strict JSON has no number for.
+_NON_FINITE_LOGS = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}
+
+
+def encode_logs(logs):
+    """The JSON text of a `KIND_LOGS` summary: ``{key: number}`` of the numeric values of
+    ``logs`` (a Keras ``logs`` dict), NaN and infinities as the strings ``"NaN"``,
+    ``"Infinity"`` and ``"-Infinity"``, so that the JSON stays strict. Values that are not one
+    number are left out. None when no value is."""
+    values = {}
+    for key, value in (logs or {}).items():
+        try:
+            number = float(np.asarray(value))
+        except (TypeError, ValueError):
+            continue
+        if np.isnan(number):
+            values[str(key)] = "NaN"
+        elif np.isinf(number):
+            values[str(key)] = "Infinity" if number > 0 else "-Infinity"
+        else:
+            values[str(key)] = number
+    if not values:
+        return None
+    return json.dumps(values, sort_keys=True, separators=(",", ":"))
+
+
+def decode_logs(text):
+    """``{key: float}`` of a `KIND_LOGS` summary's JSON text (`encode_logs`).
+
+    Raises:
+      FormatError: the text is not a JSON object whose values are numbers or the spellings
+        of `encode_logs` for NaN and the infinities.
+    """
+    try:
+        document = json.loads(text)
+    except ValueError as error:
+        raise FormatError("stored logs are not JSON: %s" % error)
+    if not isinstance(document, dict):
+        raise FormatError("stored logs are a JSON %s, expected an object" % type(document).__name__)
+    values = {}
+    for key, value in document.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            values[key] = float(value)
+        elif isinstance(value, str) and value in _NON_FINITE_LOGS:
+            values[key] = _NON_FINITE_LOGS[value]
+        else:
+            raise FormatError("stored log %r is %r, expected a number" % (key, value))
+    return values
 
 
 def _encode_thresholds(thresholds):

@@ -33,7 +33,7 @@ LATEST = 1
 RUNS_PER_READ = 64
 
 # Kinds of which `Reader.history` uses every point; of the others it reads the latest only.
-_WHOLE_KINDS = (metadata.KIND_CONFUSION, metadata.KIND_EVENTS)
+_WHOLE_KINDS = (metadata.KIND_CONFUSION, metadata.KIND_EVENTS, metadata.KIND_LOGS)
 
 # The series of a `SplitEvaluation`, confusion matrices first.
 _EVALUATION_KINDS = (
@@ -164,7 +164,7 @@ def _class_names(plugin_content):
 
 def _history_tags(index):
     """The metricsdiag tags `Reader.history` reads."""
-    tags = [metadata.RUN_INFO_TAG, metadata.OVERLAP_TAG, metadata.EVENTS_TAG]
+    tags = [metadata.RUN_INFO_TAG, metadata.OVERLAP_TAG, metadata.EVENTS_TAG, metadata.LOGS_TAG]
     for split in index.splits or metadata.SPLITS:
         tags.extend(metadata.split_tag(split, kind) for kind in metadata.PER_CLASS_KINDS)
     return tags
@@ -393,8 +393,9 @@ class Reader:
         """The `RunHistory` of one training run (counts, curves, run info, events).
 
         Its series are read in at most three provider calls, made at once: the series used
-        whole (confusion matrices, events), the latest point of the others (run information,
-        threshold counts, ...), and the scalars of the curves.
+        whole (confusion matrices, events, logs), the latest point of the others (run
+        information, threshold counts, ...), and the scalars of the curves where the run has no
+        logs series (written before format version 3, or by Keras's callback alone).
         """
         index = index or self.run_index(run)
         history = RunHistory(run=run, class_names=list(index.class_names))
@@ -413,9 +414,11 @@ class Reader:
             except metadata.FormatError as error:
                 history.problems.append(str(error))
                 tensors, with_metricsdiag = {}, False
-        curves = self._metricsdiag_curves(run) if with_metricsdiag else None
-        if curves is None or not curves.listing:
-            curves = self._keras_curves(index)
+        curves = _SeriesRead(self._provider.read_scalars, metadata.PLUGIN_NAME, {})
+        if metadata.LOGS_TAG not in tensors:
+            curves = self._metricsdiag_curves(run) if with_metricsdiag else curves
+            if not curves.listing:
+                curves = self._keras_curves(index)
         whole = {tag: s for tag, s in tensors.items() if contents[tag].get("kind") in _WHOLE_KINDS}
         latest = {tag: s for tag, s in tensors.items() if tag not in whole}
         whole_data, latest_data, curve_data = self._read_many([
@@ -425,8 +428,9 @@ class Reader:
         ])
         data = {**whole_data.get(run, {}), **latest_data.get(run, {})}
         found = {tag: (contents[tag], data.get(tag, [])) for tag in tensors}
+        if curves.listing:
+            history.curves = _curves(curve_data, curves.key_of)
         self._fill_history(run, found, history)
-        history.curves = _curves(curve_data, curves.key_of)
         return history
 
     def history_key(self, run, index):
@@ -466,6 +470,9 @@ class Reader:
                         history.events.extend(
                             dict(event, step=datum.step) for event in _json(datum) if isinstance(event, dict)
                         )
+                elif kind == metadata.KIND_LOGS:
+                    history.curves, skipped = _logs_curves(data)
+                    history.problems.extend(skipped)
                 elif kind == metadata.KIND_LABEL_DISTRIBUTION:
                     history.label_distribution[split] = np.asarray(data[-1].numpy, dtype=np.int64)
                 elif kind == metadata.KIND_CONFUSION:
@@ -575,18 +582,46 @@ def _evaluation(run, split, step, found):
 
 def _curves(data, key_of):
     """``{key: (steps, values)}`` of scalar points ``{run: {tag: points}}``, keyed by
-    ``key_of(run, tag)``, ascending steps; of a step written twice the last value wins."""
+    ``key_of(run, tag)`` (`_curve`)."""
     curves = {}
     for run, tags in data.items():
         for tag, points in tags.items():
-            steps = np.fromiter((point.step for point in points), np.int64, len(points))
-            values = np.fromiter((point.value for point in points), np.float64, len(points))
-            if np.any(steps[1:] <= steps[:-1]):
-                # The first of each step in the reversed order is the last one written.
-                steps, last = np.unique(steps[::-1], return_index=True)
-                values = values[::-1][last]
-            curves[key_of(run, tag)] = (steps, values)
+            curves[key_of(run, tag)] = _curve(
+                np.fromiter((point.step for point in points), np.int64, len(points)),
+                np.fromiter((point.value for point in points), np.float64, len(points)),
+            )
     return curves
+
+
+def _logs_curves(data):
+    """``({key: (steps, values)}, problems)`` of a logs series (`metadata.KIND_LOGS`: one JSON
+    object of Keras's logs per point), each key over the points that hold it (`_curve`). A
+    point that cannot be read is skipped, and said in ``problems``."""
+    columns, problems = {}, []
+    for datum in data:
+        try:
+            logs = metadata.decode_logs(_text(datum))
+        except metadata.FormatError as error:
+            problems.append("logs at step %d: %s" % (datum.step, error))
+            continue
+        for key, number in logs.items():
+            steps, values = columns.setdefault(key, ([], []))
+            steps.append(datum.step)
+            values.append(number)
+    curves = {
+        key: _curve(np.asarray(steps, np.int64), np.asarray(values, np.float64))
+        for key, (steps, values) in columns.items()
+    }
+    return curves, problems
+
+
+def _curve(steps, values):
+    """``(steps, values)`` ascending by step, of a step written twice the last value."""
+    if np.any(steps[1:] <= steps[:-1]):
+        # The first of each step in the reversed order is the last one written.
+        steps, last = np.unique(steps[::-1], return_index=True)
+        values = values[::-1][last]
+    return steps, values
 
 
 def _steps_of(kept):
@@ -672,10 +707,20 @@ def _names(content, num_classes):
     return [str(i) for i in range(num_classes)]
 
 
-def _json(datum):
+def _text(datum):
+    """The text of a string datum (a scalar, or the first element of a string tensor)."""
     value = np.asarray(datum.numpy)
+    if value.size == 0:
+        raise metadata.FormatError("stored text is an empty tensor")
     raw = value.item() if value.shape == () else value.reshape(-1)[0]
     try:
-        return json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else str(raw))
-    except (UnicodeDecodeError, ValueError) as error:
+        return raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
+    except UnicodeDecodeError as error:
+        raise metadata.FormatError("stored text is not UTF-8: %s" % error)
+
+
+def _json(datum):
+    try:
+        return json.loads(_text(datum))
+    except ValueError as error:
         raise metadata.FormatError("stored JSON is malformed: %s" % error)

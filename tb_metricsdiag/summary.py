@@ -141,20 +141,19 @@ def write_evaluation(
 
 
 def write_logs(logs, step=None):
-    """Write every numeric value of a Keras ``logs`` dict as a scalar (``metricsdiag/logs/KEY``).
+    """Write the numeric values of a Keras ``logs`` dict, all in one summary
+    (``metricsdiag/logs``, a JSON object: `metadata.encode_logs`).
 
     Non-numeric values are skipped; NaN and infinity are kept, since they are the evidence of a
-    diverging run.
+    diverging run. One summary rather than a scalar per value: TensorBoard keeps every point
+    of this plugin, and its cost of keeping them is per point. Returns False when nothing was
+    written (no numeric value).
     """
-    written = False
-    for key, value in sorted((logs or {}).items()):
-        try:
-            number = float(np.asarray(value))
-        except (TypeError, ValueError):
-            continue
-        md = metadata.create_summary_metadata(metadata.KIND_SCALAR, key=str(key))
-        written = _write(metadata.scalar_tag(str(key)), tf.constant(number, tf.float32), step, md) or written
-    return written
+    text = metadata.encode_logs(logs)
+    if text is None:
+        return False
+    md = metadata.create_summary_metadata(metadata.KIND_LOGS)
+    return _write(metadata.LOGS_TAG, tf.constant(text), step, md)
 
 
 def write_run_info(info, step=0):

@@ -73,6 +73,14 @@ def read_events(log_dir, decode=True):
     return result
 
 
+def stored_logs(events, step):
+    """``{key: float}`` of the Keras logs written at ``step`` (`read_events` output), decoded
+    independently of the reader: plain JSON, with the three spellings of non-finite values."""
+    text = events["metricsdiag/logs"][step][0].item().decode("utf-8")
+    spelled = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}
+    return {key: spelled.get(value, value) for key, value in json.loads(text).items()}
+
+
 def _train(name, root, make_model, data, class_names, fit_kwargs=None, train_sample_dup=0):
     import keras
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from conftest import EPOCHS, read_events, to_scores
+from conftest import EPOCHS, read_events, stored_logs, to_scores
 from tb_metricsdiag import metadata
 
 RUNS = ["binary", "multiclass", "onehot"]
@@ -81,9 +81,10 @@ def test_average_precision_matches_sklearn(callback_runs, events, name):
 def test_logs_label_distribution_and_run_info(callback_runs, events, name):
     run = callback_runs[1][name]
     for epoch in range(EPOCHS):
+        stored = stored_logs(events[name], epoch)
+        assert set(stored) == set(run.logs[epoch])
         for key, value in run.logs[epoch].items():
-            stored = events[name][metadata.scalar_tag(key)][epoch][0]
-            assert float(stored) == pytest.approx(value, rel=1e-6)
+            assert stored[key] == pytest.approx(value, rel=1e-6)
     assert {"loss", "val_loss", "accuracy", "val_accuracy"} <= set(run.logs[0])
     for split in ("validation", "train"):
         dist = events[name][metadata.split_tag(split, metadata.KIND_LABEL_DISTRIBUTION)][0][0]

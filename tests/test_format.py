@@ -69,6 +69,38 @@ def test_summaries_carry_the_lowest_version_that_reads_them():
             encoding=metadata.THRESHOLD_COUNTS_ENCODING,
         ).plugin_data.content
     )
+    logs = metadata.parse_plugin_content(
+        metadata.create_summary_metadata(metadata.KIND_LOGS).plugin_data.content
+    )
     assert dense["version"] == 1 and "encoding" not in dense
-    assert encoded["version"] == 2 == metadata.FORMAT_VERSION
+    assert encoded["version"] == 2
     assert encoded["encoding"] == metadata.THRESHOLD_COUNTS_ENCODING
+    assert logs["version"] == 3 == metadata.FORMAT_VERSION
+
+
+@pytest.mark.parametrize("logs, text", [
+    ({"loss": 0.25, "val_loss": np.float32(0.5)}, '{"loss":0.25,"val_loss":0.5}'),
+    ({"loss": float("nan"), "b": np.inf, "a": -np.inf}, '{"a":"-Infinity","b":"Infinity","loss":"NaN"}'),
+    ({"loss": 1, "note": "text", "vector": np.ones(2), "none": None}, '{"loss":1.0}'),
+    ({"note": "text"}, None),
+    ({}, None),
+])
+def test_logs_are_strict_json_and_read_back(logs, text):
+    assert metadata.encode_logs(logs) == text
+    if text is not None:
+        decoded = metadata.decode_logs(text)
+        for key, value in decoded.items():
+            np.testing.assert_equal(value, float(logs[key]))
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{not json", "not JSON"),
+    ("[1, 2]", "JSON list, expected an object"),
+    ('{"loss": "1.5"}', "expected a number"),
+    ('{"loss": true}', "expected a number"),
+    ('{"loss": null}', "expected a number"),
+    ('{"loss": {"nested": 1}}', "expected a number"),
+])
+def test_damaged_logs_raise_format_errors(text, message):
+    with pytest.raises(metadata.FormatError, match=message):
+        metadata.decode_logs(text)

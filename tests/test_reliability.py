@@ -119,7 +119,8 @@ def _encoded_counts_event(step, split, counts_value, class_names, encoding=metad
 
 def _step_records(step, num_classes, class_names=None, split="validation", seed=0, extra=(), encoded=False):
     """Records of one epoch of a consistent run: confusion, threshold counts, AP, logs. The
-    threshold counts as format version 2 writes them (``encoded``) or version 1 did."""
+    threshold counts and the logs as the current format writes them (``encoded``: version 2's
+    counts, version 3's one JSON logs series) or version 1 did (integers, a scalar a value)."""
     confusion, counts, rng = _step_counts(step, num_classes, seed)
     if encoded:
         counts_event = _encoded_counts_event(
@@ -138,10 +139,16 @@ def _step_records(step, num_classes, class_names=None, split="validation", seed=
                       rng.random(num_classes),
                       _md(metadata.KIND_AVERAGE_PRECISION, split, class_names)),
     ]
-    for key in ("loss", "val_loss") + tuple(extra):
-        records.append(_tensor_event(step, metadata.scalar_tag(key),
-                                     np.float32(1.0 / (step + 1)),
-                                     _md(metadata.KIND_SCALAR, key=key)))
+    keys = ("loss", "val_loss") + tuple(extra)
+    if encoded:
+        logs = json.dumps({key: 1.0 / (step + 1) for key in keys})
+        records.append(_tensor_event(step, metadata.LOGS_TAG, np.array(logs.encode(), dtype=object),
+                                     _md(metadata.KIND_LOGS)))
+    else:
+        for key in keys:
+            records.append(_tensor_event(step, metadata.scalar_tag(key),
+                                         np.float32(1.0 / (step + 1)),
+                                         _md(metadata.KIND_SCALAR, key=key)))
     return [_record(event) for event in records]
 
 
@@ -233,6 +240,14 @@ def _build_zoo(logdir):
         chunks.append(_record(_encoded_counts_event(0, "validation", payload, None, encoding)))
         _write_run(logdir, run, chunks)
 
+    # Good counts, but logs that are not a JSON object of numbers.
+    chunks = [_file_version()]
+    for step, text in enumerate((b'{"loss": 0.5}', b'{"loss": "high"}', b"\xff")):
+        chunks += _step_records(step, 2)[:3]
+        chunks.append(_record(_tensor_event(step, metadata.LOGS_TAG, np.array(text, dtype=object),
+                                            _md(metadata.KIND_LOGS))))
+    _write_run(logdir, "bad_logs", chunks)
+
     # A confusion "matrix" of strings, and malformed JSON in run info / events.
     bad = [
         _tensor_event(0, metadata.split_tag("validation", metadata.KIND_CONFUSION),
@@ -252,7 +267,7 @@ def _build_zoo(logdir):
 
 # Runs whose every JSON route must answer 200, with the steps /runs must list.
 GOOD = {"good": range(5), "good3": range(5), "train_only": range(3),
-        "class_change": range(4), "truncated": range(3)}
+        "class_change": range(4), "truncated": range(3), "bad_logs": range(3)}
 # Runs whose stored data is unreadable: /runs lists them with an "error".
 UNREADABLE = {"future", "bad_tensors"}
 
@@ -483,6 +498,21 @@ def check_damaged_logdir(get):
                 status, body = get("/pr", {"run": run, "step": step, "class": k})
                 assert status == 200 and body["tp"] == counts[k, 0].tolist(), (run, step, k)
                 assert body["fp"] == counts[k, 1].tolist()
+    # Both storage formats of the logs give the same curves; damaged logs are reported, and
+    # the rest of the run still answers.
+    for run in ("good", "good3"):
+        curves = get("/curves", {"run": run})[1]["curves"]
+        for key in ("loss", "val_loss"):
+            assert curves[key]["steps"] == list(range(GOOD_STEPS)), (run, curves)
+            np.testing.assert_allclose(curves[key]["values"], 1.0 / np.arange(1, GOOD_STEPS + 1), rtol=1e-6)
+    status, body = get("/diagnostics", {"run": "bad_logs"})
+    problems = [f for f in body["findings"] if "problems" in f["evidence"]]
+    assert status == 200 and problems, body
+    said = problems[0]["evidence"]["problems"]
+    assert any("logs at step 1" in p and "expected a number" in p for p in said), said
+    assert any("logs at step 2" in p and "not UTF-8" in p for p in said), said
+    curves = get("/curves", {"run": "bad_logs"})[1]["curves"]
+    assert curves == {"loss": {"steps": [0], "values": [0.5]}}, curves  # the readable point kept
     for run in ("train_only",):
         assert get("/confusion", {"run": run})[0] == 404  # no validation split
     for run in list(GOOD) + sorted(UNREADABLE) + ["counts_mismatch", "huge_grid", "corrupt", "bad_payload"]:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from conftest import read_events
+from conftest import read_events, stored_logs
 from tb_metricsdiag import metadata
 
 
@@ -38,7 +38,11 @@ def test_gradient_tape_loop_writes_the_same_data(tmp_path):
                 y, logits, step=step, class_names=["a", "b", "c"], thresholds=thresholds,
                 from_logits=True,
             )
-            summary.write_logs({"loss": loss, "note": "not a number"}, step=step)
+            summary.write_logs(
+                {"loss": loss, "note": "not a number", "diverged": np.float32("nan"),
+                 "grew": float("inf"), "fell": -float("inf"), "vector": np.ones(2)},
+                step=step,
+            )
             expected[step] = (tf.nn.softmax(logits).numpy(), float(loss))
     writer.flush()
 
@@ -46,7 +50,7 @@ def test_gradient_tape_loop_writes_the_same_data(tmp_path):
     confusion_tag = metadata.split_tag("validation", metadata.KIND_CONFUSION)
     counts_tag = metadata.split_tag("validation", metadata.KIND_THRESHOLD_COUNTS)
     assert sorted(events[confusion_tag]) == [10, 20, 30]
-    assert metadata.scalar_tag("note") not in events
+    assert not any(tag.startswith(metadata.scalar_tag("")) for tag in events)  # one logs series
     for step, (probabilities, loss) in expected.items():
         predicted = probabilities.argmax(axis=1)
         np.testing.assert_array_equal(
@@ -57,7 +61,10 @@ def test_gradient_tape_loop_writes_the_same_data(tmp_path):
         for k in range(3):
             reached = probabilities[:, k][:, None] >= thresholds[None, :]
             np.testing.assert_array_equal(stored[k, 0], (reached & (y == k)[:, None]).sum(0))
-        assert float(events[metadata.scalar_tag("loss")][step][0]) == pytest.approx(loss, rel=1e-6)
+        logs = stored_logs(events, step)
+        assert sorted(logs) == ["diverged", "fell", "grew", "loss"]  # numbers only, non-finite kept
+        assert logs["loss"] == pytest.approx(loss, rel=1e-6)
+        assert np.isnan(logs["diverged"]) and logs["grew"] == np.inf and logs["fell"] == -np.inf
 
 
 def test_writers_reject_mismatched_class_names(tmp_path):
