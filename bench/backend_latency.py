@@ -276,7 +276,7 @@ def main():
                 pairs = startup_seconds(logdir, load_fast, runs, launches)
                 alone, first = zip(*pairs)
                 ratio, interval = ratio_and_interval(pairs, rng)
-                print("  start-up to /data/runs listing every run, %d pairs of launches: median %.2f s"
+                print("  start-up to /data/runs listing every run, launch pairs: %d; median %.2f s"
                       " without the plugin (%s), %.2f s with it (%s)"
                       % (launches, percentile(alone, 50), " ".join("%.2f" % s for s in alone),
                          percentile(first, 50), " ".join("%.2f" % s for s in first)))

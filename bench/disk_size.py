@@ -1,9 +1,10 @@
 """Size on disk: bytes of event file per epoch and split for 2, 10 and 100 classes.
 
 Each epoch of one split is what `MetricsDiagCallback` writes for it: the confusion matrix, the
-threshold counts (201 thresholds) and the average precision, through the real writers
-(`tb_metricsdiag.summary.write_evaluation`). The Keras ``logs`` scalars are measured apart
-(`summary.write_logs`, per epoch for the whole run, not per split). Sizes are the growth of the
+threshold counts (201 thresholds) and the average precision (inside the counts since format
+version 3), through the real writers (`tb_metricsdiag.summary.write_evaluation`). The Keras
+``logs`` are measured apart (`summary.write_logs`, one summary per epoch for the whole run, not
+per split). Sizes are the growth of the
 event file per epoch, so the file header and the step-0 run description do not count. The
 threshold counts are stored encoded (`metadata.encode_threshold_counts`: bucket counts, zlib);
 their size is printed beside that of the plain integers (uint16 at 2,000 examples), which
@@ -83,7 +84,7 @@ def main():
         size = bytes_per_epoch(
             os.path.join(root, "logs"), epochs, lambda step: summary.write_logs(LOGS, step=step)
         )
-        print("  Keras logs, %d scalars: %.0f bytes/epoch" % (len(LOGS), size))
+        print("  Keras logs, %d values: %.0f bytes/epoch" % (len(LOGS), size))
 
 
 if __name__ == "__main__":

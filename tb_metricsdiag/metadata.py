@@ -66,7 +66,10 @@ class FormatError(ValueError):
 
 
 # How threshold counts are stored since format version 2 (`encode_threshold_counts`). Version
-# 1 stored the ``[C, 2, T]`` integers as they are; readers still read that.
+# 1 stored the ``[C, 2, T]`` integers as they are; readers still read that. Since version 3 the
+# payload also carries the average precision of each class (the content's
+# ``"average_precision"`` then names how it was computed), which versions 1 and 2 wrote as a
+# summary of its own.
 THRESHOLD_COUNTS_ENCODING = "zlib_bucket_deltas"
 # First byte of an encoded payload: the dtype of its values, little-endian.
 _DELTA_DTYPES = {b"B": np.dtype("u1"), b"H": np.dtype("<u2"), b"i": np.dtype("<i4"), b"q": np.dtype("<i8")}
@@ -86,8 +89,9 @@ def compact_ints(values):
     return values
 
 
-def encode_threshold_counts(counts):
-    """The stored bytes of threshold counts ``[C, 2, T]`` (TP and FP at ascending thresholds).
+def encode_threshold_counts(counts, average_precision=None):
+    """The stored bytes of threshold counts ``[C, 2, T]`` (TP and FP at ascending thresholds),
+    and of ``average_precision`` ``[C]`` when given.
 
     The counts at each threshold minus those at the next (the examples of each bucket between
     two thresholds; the last threshold keeps its count), in the smallest integer type that
@@ -95,22 +99,33 @@ def encode_threshold_counts(counts):
     Cumulative counts repeat themselves across thresholds and buckets are mostly small or
     empty: at 10 classes and 201 thresholds this is 3 to 7 times smaller than the counts.
     TensorBoard keeps every epoch of them in memory for this plugin and reads them all at
-    start-up, so their size is start-up time. Lossless: `decode_threshold_counts` inverts it.
+    start-up, so their size is start-up time. The average precision follows the zlib stream
+    as ``C`` little-endian float64: one summary per epoch rather than two, since TensorBoard's
+    cost of keeping every point is per point. Lossless: `decode_threshold_counts` inverts it.
     """
     counts = np.asarray(counts, dtype=np.int64)
     deltas = counts.copy()
     deltas[..., :-1] -= counts[..., 1:]
     values = compact_ints(deltas)
     code = _DELTA_CODES[values.itemsize]
-    return code + zlib.compress(values.astype(_DELTA_DTYPES[code]).tobytes())
+    payload = code + zlib.compress(values.astype(_DELTA_DTYPES[code]).tobytes())
+    if average_precision is not None:
+        average_precision = np.asarray(average_precision, dtype="<f8")
+        if average_precision.shape != counts.shape[:1]:
+            raise ValueError("average precision of shape %s does not fit %d classes"
+                             % (average_precision.shape, counts.shape[0]))
+        payload += average_precision.tobytes()
+    return payload
 
 
-def decode_threshold_counts(payload, num_classes):
-    """``[C, 2, T]`` int64 threshold counts from bytes of `encode_threshold_counts`. What a
+def decode_threshold_counts(payload, num_classes, with_average_precision=False):
+    """``(counts, average_precision)`` from bytes of `encode_threshold_counts`: ``[C, 2, T]``
+    int64 threshold counts and, ``with_average_precision``, ``[C]`` float64 (else None). What a
     payload can decode to is bounded by zlib's own ratio (at most about 1032 bytes a byte).
 
     Raises:
-      FormatError: the payload is not such bytes, or does not hold ``[num_classes, 2, T]``.
+      FormatError: the payload is not such bytes, or does not hold ``[num_classes, 2, T]``
+        (and ``[num_classes]`` average precisions when expected).
     """
     if not isinstance(payload, bytes) or len(payload) < 2 or payload[:1] not in _DELTA_DTYPES:
         raise FormatError("encoded threshold counts are malformed")
@@ -120,8 +135,19 @@ def decode_threshold_counts(payload, num_classes):
         raw = inflate.decompress(payload[1:])
     except zlib.error as error:
         raise FormatError("encoded threshold counts are not valid zlib data: %s" % error)
-    if not inflate.eof or inflate.unused_data:
-        raise FormatError("encoded threshold counts are truncated or followed by other data")
+    if not inflate.eof:
+        raise FormatError("encoded threshold counts are truncated")
+    trailing = inflate.unused_data
+    expected = 8 * num_classes if with_average_precision else 0
+    if len(trailing) != expected:
+        raise FormatError(
+            "encoded threshold counts are followed by %d bytes, expected %d (%s)"
+            % (len(trailing), expected,
+               "%d average precisions" % num_classes if with_average_precision else "nothing")
+        )
+    average_precision = None
+    if with_average_precision:
+        average_precision = np.frombuffer(trailing, dtype="<f8").astype(np.float64)
     row = 2 * num_classes * dtype.itemsize
     if num_classes < 1 or not raw or len(raw) % row:
         raise FormatError(
@@ -129,11 +155,12 @@ def decode_threshold_counts(payload, num_classes):
         )
     deltas = np.frombuffer(raw, dtype=dtype).astype(np.int64).reshape(num_classes, 2, -1)
     # Counts at a threshold: the buckets from there up.
-    return np.cumsum(deltas[..., ::-1], axis=-1)[..., ::-1]
+    return np.cumsum(deltas[..., ::-1], axis=-1)[..., ::-1], average_precision
 
 
 def create_summary_metadata(
-    kind, split=None, class_names=None, thresholds=None, key=None, method=None, encoding=None
+    kind, split=None, class_names=None, thresholds=None, key=None, method=None, encoding=None,
+    average_precision=None,
 ):
     """Build the ``SummaryMetadata`` proto for one metricsdiag summary.
 
@@ -141,11 +168,12 @@ def create_summary_metadata(
     reads the summary), ``kind``, and where they apply ``split``, ``class_names``,
     ``thresholds`` (ascending floats), ``key`` (the Keras log name of a scalar), ``method``
     (how an average precision was computed: ``"exact"`` from every score, or
-    ``"threshold_grid"`` from the threshold counts; absent means exact) and ``encoding`` (of
-    the stored value: `THRESHOLD_COUNTS_ENCODING`; absent means the tensor as it is). Storing
+    ``"threshold_grid"`` from the threshold counts; absent means exact), ``encoding`` (of
+    the stored value: `THRESHOLD_COUNTS_ENCODING`; absent means the tensor as it is) and
+    ``average_precision`` (on encoded threshold counts that carry it: its method). Storing
     them with each summary lets a reader interpret a tensor with nothing else at hand.
     """
-    content = {"version": _lowest_reader_version(kind, encoding), "kind": kind}
+    content = {"version": _lowest_reader_version(kind, encoding, average_precision), "kind": kind}
     if split is not None:
         content["split"] = split
     if class_names is not None:
@@ -158,6 +186,8 @@ def create_summary_metadata(
         content["method"] = method
     if encoding is not None:
         content["encoding"] = encoding
+    if average_precision is not None:
+        content["average_precision"] = average_precision
     data_class = (
         summary_pb2.DATA_CLASS_SCALAR if kind == KIND_SCALAR else summary_pb2.DATA_CLASS_TENSOR
     )
@@ -170,8 +200,8 @@ def create_summary_metadata(
     )
 
 
-def _lowest_reader_version(kind, encoding):
-    if kind == KIND_LOGS:
+def _lowest_reader_version(kind, encoding, average_precision):
+    if kind == KIND_LOGS or average_precision is not None:
         return 3
     return 1 if encoding is None else 2
 

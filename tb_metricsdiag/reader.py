@@ -567,13 +567,13 @@ def _evaluation(run, split, step, found):
         if datum is not None:
             # Unreadable counts leave the confusion matrix usable; /pr reports the problem.
             try:
-                result.thresholds, result.tp, result.fp = _threshold_counts(
-                    counts_content, datum, num_classes
+                result.thresholds, result.tp, result.fp, result.average_precision = (
+                    _threshold_counts(counts_content, datum, num_classes)
                 )
             except metadata.FormatError as error:
                 result.counts_problem = str(error)
     ap_tag = metadata.split_tag(split, metadata.KIND_AVERAGE_PRECISION)
-    if ap_tag in found:
+    if result.average_precision is None and ap_tag in found:  # written before format version 3
         datum = _at_step(found[ap_tag][1], step)
         if datum is not None and np.asarray(datum.numpy).shape == (num_classes,):
             result.average_precision = np.asarray(datum.numpy, dtype=np.float64)
@@ -636,15 +636,18 @@ def _kept_steps_size(kept):
 
 
 def _threshold_counts(content, datum, num_classes):
-    """(thresholds [T], tp [C, T], fp [C, T]) of one threshold-counts datum: encoded bytes
-    (format version 2, `metadata.decode_threshold_counts`) or the ``[C, 2, T]`` integers
-    themselves (version 1)."""
+    """(thresholds [T], tp [C, T], fp [C, T], average precision [C] or None) of one
+    threshold-counts datum: encoded bytes (format version 2, with the AP since version 3:
+    `metadata.decode_threshold_counts`) or the ``[C, 2, T]`` integers themselves (version 1)."""
     values = np.asarray(datum.numpy)
+    average_precision = None
     encoding = content.get("encoding")
     if encoding == metadata.THRESHOLD_COUNTS_ENCODING:
         if values.shape != ():
             raise metadata.FormatError("encoded threshold counts of shape %s, expected a scalar" % (values.shape,))
-        values = metadata.decode_threshold_counts(values.item(), num_classes)
+        values, average_precision = metadata.decode_threshold_counts(
+            values.item(), num_classes, with_average_precision="average_precision" in content
+        )
     elif encoding is not None:
         raise metadata.FormatError("threshold counts in an unknown encoding %r" % (encoding,))
     elif values.ndim != 3 or values.shape[:2] != (num_classes, 2):
@@ -654,7 +657,8 @@ def _threshold_counts(content, datum, num_classes):
     elif not np.issubdtype(values.dtype, np.integer):
         raise metadata.FormatError("threshold counts hold %s values, expected integers" % values.dtype)
     thresholds = metadata.decode_thresholds(content.get("thresholds"), expected_size=values.shape[2])
-    return thresholds, values[:, 0, :].astype(np.int64), values[:, 1, :].astype(np.int64)
+    tp, fp = values[:, 0, :].astype(np.int64), values[:, 1, :].astype(np.int64)
+    return thresholds, tp, fp, average_precision
 
 
 def _checked_steps(data):

@@ -56,19 +56,37 @@ def write_confusion_matrix(matrix, step=None, split="validation", class_names=No
     return _write(metadata.split_tag(split, metadata.KIND_CONFUSION), metadata.compact_ints(matrix), step, md)
 
 
-def write_threshold_counts(tp, fp, thresholds, step=None, split="validation", class_names=None):
+def write_threshold_counts(
+    tp,
+    fp,
+    thresholds,
+    step=None,
+    split="validation",
+    class_names=None,
+    average_precision=None,
+    average_precision_method=counts_lib.AP_EXACT,
+):
     """Write one-vs-rest TP and FP ``[C, T]`` of ``score >= thresholds[j]`` as one ``[C, 2, T]``,
-    stored as `metadata.encode_threshold_counts` bytes (a string scalar)."""
+    stored as `metadata.encode_threshold_counts` bytes (a string scalar).
+
+    ``average_precision`` (``[C]``, NaN for a class with no positive), when given, is stored in
+    the same summary, with its method (as for `write_average_precision`).
+    """
     tp, fp = np.asarray(tp), np.asarray(fp)
     thresholds = counts_lib.validate_thresholds(thresholds)
     if tp.shape != fp.shape or tp.ndim != 2 or tp.shape[1] != thresholds.size:
         raise ValueError("tp and fp must both have shape [C, %d]" % thresholds.size)
+    if average_precision is not None:
+        average_precision = np.asarray(average_precision, dtype=np.float64)
+        if average_precision.shape != (tp.shape[0],):
+            raise ValueError("average_precision must have shape [%d]" % tp.shape[0])
     names = _class_names(class_names, tp.shape[0])
     md = metadata.create_summary_metadata(
         metadata.KIND_THRESHOLD_COUNTS, split, names, thresholds=thresholds,
         encoding=metadata.THRESHOLD_COUNTS_ENCODING,
+        average_precision=None if average_precision is None else average_precision_method,
     )
-    payload = metadata.encode_threshold_counts(np.stack([tp, fp], axis=1))
+    payload = metadata.encode_threshold_counts(np.stack([tp, fp], axis=1), average_precision)
     return _write(metadata.split_tag(split, metadata.KIND_THRESHOLD_COUNTS), tf.constant(payload), step, md)
 
 
@@ -78,7 +96,9 @@ def write_average_precision(
     """Write the AP of each class, ``[C]`` float64 (NaN for a class with no positive).
 
     ``method`` is stored with it: `counts.AP_EXACT` (from every score) or
-    `counts.AP_THRESHOLD_GRID` (from the threshold counts, the Keras-metric mode).
+    `counts.AP_THRESHOLD_GRID` (from the threshold counts, the Keras-metric mode). This is a
+    summary of its own; `write_counts` stores the AP inside the threshold counts instead (one
+    summary fewer per epoch), and a reader takes the AP from there when both are present.
     """
     values = np.asarray(values, dtype=np.float64)
     names = _class_names(class_names, values.shape[0])
@@ -98,11 +118,12 @@ def write_label_distribution(label_counts, step=None, split="validation", class_
 
 
 def write_counts(counts, step=None, split="validation", class_names=None):
-    """Write everything a `counts.ClassificationCounts` holds: confusion, threshold counts, AP."""
+    """Write everything a `counts.ClassificationCounts` holds: the confusion matrix, and the
+    threshold counts with the AP in one summary."""
     written = write_confusion_matrix(counts.confusion, step, split, class_names)
-    write_threshold_counts(counts.tp, counts.fp, counts.thresholds, step, split, class_names)
-    write_average_precision(
-        counts.average_precision(), step, split, class_names, counts.average_precision_method
+    write_threshold_counts(
+        counts.tp, counts.fp, counts.thresholds, step, split, class_names,
+        counts.average_precision(), counts.average_precision_method,
     )
     return written
 

@@ -53,7 +53,9 @@ def read_events(log_dir, decode=True):
     """{tag: {step: (ndarray, plugin content bytes)}} of every event file directly in log_dir.
 
     With ``decode``, encoded threshold counts are given as their ``[C, 2, T]`` integers
-    (`metadata.decode_threshold_counts`); without, as the stored bytes.
+    (`metadata.decode_threshold_counts`), and an average precision stored with them (format
+    version 3) under the average-precision tag of its split, where version 2 wrote it; without,
+    as the stored bytes.
     """
     from tensorboard.backend.event_processing import event_file_loader
     from tensorboard.util import tensor_util
@@ -68,7 +70,13 @@ def read_events(log_dir, decode=True):
                 content = value.metadata.plugin_data.content
                 parsed = json.loads(content) if value.tag.startswith(metadata.TAG_PREFIX) else {}
                 if decode and parsed.get("encoding") == metadata.THRESHOLD_COUNTS_ENCODING:
-                    array = metadata.decode_threshold_counts(array.item(), len(parsed["class_names"]))
+                    array, average_precision = metadata.decode_threshold_counts(
+                        array.item(), len(parsed["class_names"]),
+                        with_average_precision="average_precision" in parsed,
+                    )
+                    if average_precision is not None:
+                        ap_tag = metadata.split_tag(parsed["split"], metadata.KIND_AVERAGE_PRECISION)
+                        result.setdefault(ap_tag, {})[event.step] = (average_precision, content)
                 result.setdefault(value.tag, {})[event.step] = (array, content)
     return result
 

@@ -1,6 +1,7 @@
-"""The stored encoding of threshold counts (format version 2): lossless, and refused clearly
-when damaged."""
+"""The stored encodings: threshold counts (format version 2) with their average precision
+(version 3), and the Keras logs (version 3). Lossless, and refused clearly when damaged."""
 
+import re
 import zlib
 
 import numpy as np
@@ -19,7 +20,8 @@ def _cumulative(rng, shape, largest):
 def test_round_trip_is_exact_in_the_smallest_type(shape, largest, code):
     counts = _cumulative(np.random.default_rng(largest), shape, largest)
     payload = metadata.encode_threshold_counts(counts)
-    decoded = metadata.decode_threshold_counts(payload, shape[0])
+    decoded, average_precision = metadata.decode_threshold_counts(payload, shape[0])
+    assert average_precision is None
     assert decoded.dtype == np.int64
     np.testing.assert_array_equal(decoded, counts)
     # The type is that of the buckets (differences), not of the cumulative counts: 70,000
@@ -33,7 +35,7 @@ def test_counts_that_are_not_cumulative_still_round_trip():
     rng = np.random.default_rng(0)
     for counts in (rng.integers(0, 50, size=(4, 2, 7)), rng.integers(-5, 50, size=(4, 2, 7))):
         np.testing.assert_array_equal(
-            metadata.decode_threshold_counts(metadata.encode_threshold_counts(counts), 4), counts
+            metadata.decode_threshold_counts(metadata.encode_threshold_counts(counts), 4)[0], counts
         )
 
 
@@ -59,6 +61,31 @@ def test_damaged_payloads_raise_format_errors(payload, message):
         metadata.decode_threshold_counts(payload, 2)
 
 
+def test_average_precision_travels_with_the_counts_bit_for_bit():
+    rng = np.random.default_rng(5)
+    counts = _cumulative(rng, (3, 2, 11), 40)
+    average_precision = np.array([0.123456789012345, np.nan, 1.0])
+    payload = metadata.encode_threshold_counts(counts, average_precision)
+    assert len(payload) == len(metadata.encode_threshold_counts(counts)) + 3 * 8
+    decoded, stored = metadata.decode_threshold_counts(payload, 3, with_average_precision=True)
+    np.testing.assert_array_equal(decoded, counts)
+    assert stored.dtype == np.float64 and stored.tobytes() == average_precision.tobytes()
+
+
+@pytest.mark.parametrize("with_ap_written, with_ap_read, tail, message", [
+    (True, False, b"", "followed by 24 bytes, expected 0 (nothing)"),
+    (False, True, b"", "followed by 0 bytes, expected 24 (3 average precisions)"),
+    (True, True, b"x", "followed by 25 bytes, expected 24"),
+])
+def test_average_precision_that_does_not_fit_is_refused(with_ap_written, with_ap_read, tail, message):
+    counts = np.zeros((3, 2, 4), np.int64)
+    payload = metadata.encode_threshold_counts(counts, np.zeros(3) if with_ap_written else None) + tail
+    with pytest.raises(metadata.FormatError, match=re.escape(message)):
+        metadata.decode_threshold_counts(payload, 3, with_average_precision=with_ap_read)
+    with pytest.raises(ValueError, match="does not fit 3 classes"):
+        metadata.encode_threshold_counts(counts, np.zeros(2))
+
+
 def test_summaries_carry_the_lowest_version_that_reads_them():
     dense = metadata.parse_plugin_content(
         metadata.create_summary_metadata(metadata.KIND_CONFUSION).plugin_data.content
@@ -72,6 +99,13 @@ def test_summaries_carry_the_lowest_version_that_reads_them():
     logs = metadata.parse_plugin_content(
         metadata.create_summary_metadata(metadata.KIND_LOGS).plugin_data.content
     )
+    with_ap = metadata.parse_plugin_content(
+        metadata.create_summary_metadata(
+            metadata.KIND_THRESHOLD_COUNTS, thresholds=[0.5],
+            encoding=metadata.THRESHOLD_COUNTS_ENCODING, average_precision="exact",
+        ).plugin_data.content
+    )
+    assert with_ap["version"] == 3 and with_ap["average_precision"] == "exact"
     assert dense["version"] == 1 and "encoding" not in dense
     assert encoded["version"] == 2
     assert encoded["encoding"] == metadata.THRESHOLD_COUNTS_ENCODING

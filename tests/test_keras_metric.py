@@ -164,8 +164,8 @@ def test_average_precision_is_the_grid_ap_and_says_so(metric_run):
     thresholds = counts_lib.default_thresholds()
     tag = metadata.split_tag("validation", metadata.KIND_AVERAGE_PRECISION)
     for epoch in range(EPOCHS):
-        values, content = events[tag][epoch]
-        assert json.loads(content)["method"] == counts_lib.AP_THRESHOLD_GRID
+        values, content = events[tag][epoch]  # stored inside the threshold counts
+        assert json.loads(content)["average_precision"] == counts_lib.AP_THRESHOLD_GRID
         # The grid AP is the exact AP of the scores rounded down to the grid.
         buckets = counts_lib.threshold_bucket(scores[epoch], thresholds)
         floored = thresholds[np.maximum(buckets - 1, 0)]

@@ -101,44 +101,48 @@ def _md(kind, split=None, class_names=None, thresholds=None, key=None, overrides
 
 
 def _step_counts(step, num_classes, seed=0):
-    """(confusion [C, C], threshold counts [C, 2, T], rng) of one epoch of `_step_records`."""
+    """(confusion [C, C], threshold counts [C, 2, T], AP [C]) of one epoch of `_step_records`."""
     rng = np.random.default_rng(seed * 1000 + step)
     confusion = rng.integers(0, 20, size=(num_classes, num_classes)).astype(np.int32)
     tp = np.sort(rng.integers(0, 10, size=(num_classes, THRESHOLDS.size)), axis=1)[:, ::-1]
     fp = np.sort(rng.integers(0, 10, size=(num_classes, THRESHOLDS.size)), axis=1)[:, ::-1]
-    return confusion, np.stack([tp, fp], axis=1).astype(np.int32), rng
+    return confusion, np.stack([tp, fp], axis=1).astype(np.int32), rng.random(num_classes)
 
 
-def _encoded_counts_event(step, split, counts_value, class_names, encoding=metadata.THRESHOLD_COUNTS_ENCODING):
-    """A threshold-counts event of format version 2 holding ``counts_value`` bytes."""
+def _encoded_counts_event(step, split, counts_value, class_names, encoding=metadata.THRESHOLD_COUNTS_ENCODING,
+                          with_average_precision=False):
+    """A threshold-counts event of format version 2 (3 ``with_average_precision``) holding
+    ``counts_value`` bytes."""
+    md = _md(metadata.KIND_THRESHOLD_COUNTS, split, class_names, THRESHOLDS, encoding=encoding)
+    if with_average_precision:
+        md = metadata.create_summary_metadata(
+            metadata.KIND_THRESHOLD_COUNTS, split, class_names, THRESHOLDS, encoding=encoding,
+            average_precision="exact",
+        )
     return _tensor_event(
-        step, metadata.split_tag(split, metadata.KIND_THRESHOLD_COUNTS), np.array(counts_value, dtype=object),
-        _md(metadata.KIND_THRESHOLD_COUNTS, split, class_names, THRESHOLDS, encoding=encoding),
+        step, metadata.split_tag(split, metadata.KIND_THRESHOLD_COUNTS), np.array(counts_value, dtype=object), md,
     )
 
 
 def _step_records(step, num_classes, class_names=None, split="validation", seed=0, extra=(), encoded=False):
-    """Records of one epoch of a consistent run: confusion, threshold counts, AP, logs. The
-    threshold counts and the logs as the current format writes them (``encoded``: version 2's
-    counts, version 3's one JSON logs series) or version 1 did (integers, a scalar a value)."""
-    confusion, counts, rng = _step_counts(step, num_classes, seed)
+    """Records of one epoch of a consistent run: confusion, threshold counts, AP, logs, as the
+    current format writes them (``encoded``: version 3's counts with the AP inside, one JSON
+    logs series) or as version 1 did (integer counts, a series of AP, a scalar a log value)."""
+    confusion, counts, average_precision = _step_counts(step, num_classes, seed)
+    records = [_tensor_event(step, metadata.split_tag(split, metadata.KIND_CONFUSION), confusion,
+                             _md(metadata.KIND_CONFUSION, split, class_names))]
     if encoded:
-        counts_event = _encoded_counts_event(
-            step, split, metadata.encode_threshold_counts(counts), class_names
-        )
+        records.append(_encoded_counts_event(
+            step, split, metadata.encode_threshold_counts(counts, average_precision), class_names,
+            with_average_precision=True,
+        ))
     else:
-        counts_event = _tensor_event(
-            step, metadata.split_tag(split, metadata.KIND_THRESHOLD_COUNTS), counts,
-            _md(metadata.KIND_THRESHOLD_COUNTS, split, class_names, THRESHOLDS),
-        )
-    records = [
-        _tensor_event(step, metadata.split_tag(split, metadata.KIND_CONFUSION), confusion,
-                      _md(metadata.KIND_CONFUSION, split, class_names)),
-        counts_event,
-        _tensor_event(step, metadata.split_tag(split, metadata.KIND_AVERAGE_PRECISION),
-                      rng.random(num_classes),
-                      _md(metadata.KIND_AVERAGE_PRECISION, split, class_names)),
-    ]
+        records += [
+            _tensor_event(step, metadata.split_tag(split, metadata.KIND_THRESHOLD_COUNTS), counts,
+                          _md(metadata.KIND_THRESHOLD_COUNTS, split, class_names, THRESHOLDS)),
+            _tensor_event(step, metadata.split_tag(split, metadata.KIND_AVERAGE_PRECISION),
+                          average_precision, _md(metadata.KIND_AVERAGE_PRECISION, split, class_names)),
+        ]
     keys = ("loss", "val_loss") + tuple(extra)
     if encoded:
         logs = json.dumps({key: 1.0 / (step + 1) for key in keys})
@@ -493,11 +497,12 @@ def check_damaged_logdir(get):
     # Both storage formats of the threshold counts read back as written.
     for run, num_classes in (("good", 2), ("good3", 3)):
         for step in (0, GOOD_STEPS - 1):
-            _, counts, _ = _step_counts(step, num_classes)
+            _, counts, average_precision = _step_counts(step, num_classes)
             for k in range(num_classes):
                 status, body = get("/pr", {"run": run, "step": step, "class": k})
                 assert status == 200 and body["tp"] == counts[k, 0].tolist(), (run, step, k)
                 assert body["fp"] == counts[k, 1].tolist()
+                assert body["average_precision"] == average_precision[k]
     # Both storage formats of the logs give the same curves; damaged logs are reported, and
     # the rest of the run still answers.
     for run in ("good", "good3"):

@@ -102,16 +102,24 @@ def test_counts_are_stored_compactly_and_exactly(tmp_path, examples):
     confusion = raw[metadata.split_tag("validation", metadata.KIND_CONFUSION)][0][0]
     assert confusion.dtype == _smallest_type(confusion.max())
     np.testing.assert_array_equal(confusion, skm.confusion_matrix(y, scores.argmax(axis=1)))
-    # Threshold counts: bytes naming the smallest type of the bucket counts, then zlib.
+    # Threshold counts: bytes naming the smallest type of the bucket counts, then zlib, then
+    # the average precision of each class as float64.
     payload, content = raw[metadata.split_tag("validation", metadata.KIND_THRESHOLD_COUNTS)][0]
     assert json.loads(content)["encoding"] == metadata.THRESHOLD_COUNTS_ENCODING
-    assert json.loads(content)["version"] == 2
+    assert json.loads(content)["version"] == 3
+    assert json.loads(content)["average_precision"] == "exact"
+    assert metadata.split_tag("validation", metadata.KIND_AVERAGE_PRECISION) not in raw
     payload = payload.item()
     tp, fp = counts.threshold_counts(y, scores, counts.default_thresholds())
     expected = np.stack([tp, fp], axis=1)
     buckets = np.concatenate([expected[..., :-1] - expected[..., 1:], expected[..., -1:]], axis=-1)
     stored_type = np.dtype(_smallest_type(buckets.max())).newbyteorder("<")
-    assert zlib.decompress(payload[1:]) == buckets.astype(stored_type).tobytes()
-    assert len(payload) < expected.astype(_smallest_type(expected.max())).nbytes / 2
+    inflate = zlib.decompressobj()
+    assert inflate.decompress(payload[1:]) == buckets.astype(stored_type).tobytes()
+    np.testing.assert_allclose(
+        np.frombuffer(inflate.unused_data, "<f8"),
+        [skm.average_precision_score(y == k, scores[:, k]) for k in range(3)], rtol=0, atol=1e-9,
+    )
+    assert len(payload) < expected.astype(_smallest_type(expected.max())).nbytes / 2 + 3 * 8
     decoded = read_events(str(tmp_path))[metadata.split_tag("validation", metadata.KIND_THRESHOLD_COUNTS)][0][0]
     np.testing.assert_array_equal(decoded, expected)
