@@ -43,7 +43,9 @@ from _common import REPO_ROOT, describe_machine, percentile
 RUNS, QUICK_RUNS = 100, 10
 EPOCHS, QUICK_EPOCHS = 300, 50
 REQUESTS, QUICK_REQUESTS = 100, 30
-LAUNCHES, QUICK_LAUNCHES = 15, 2
+# Pairs of start-up launches per loader: a Rust start takes ~0.7 s, a Python one ~4 s.
+LAUNCHES = {"true": 40, "false": 15}
+QUICK_LAUNCHES = 2
 BOOTSTRAP_RESAMPLES = 10_000
 CLASSES = 10
 EXAMPLES = 200
@@ -257,13 +259,12 @@ def main():
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--logdir", help="where to write (and later reuse) the synthetic logdir")
     parser.add_argument("--requests", type=int, help="requests per route")
-    parser.add_argument("--launches", type=int, help="start-up launches with and without the plugin")
+    parser.add_argument("--launches", type=int, help="pairs of start-up launches per loader")
     parser.add_argument("--only", choices=("startup", "latency"), help="measure only this")
     args = parser.parse_args()
     runs = QUICK_RUNS if args.quick else RUNS
     epochs = QUICK_EPOCHS if args.quick else EPOCHS
     requests = args.requests or (QUICK_REQUESTS if args.quick else REQUESTS)
-    launches = args.launches or (QUICK_LAUNCHES if args.quick else LAUNCHES)
     print(describe_machine())
     with tempfile.TemporaryDirectory() as scratch:
         logdir = args.logdir or os.path.join(scratch, "logdir")
@@ -273,6 +274,7 @@ def main():
         for load_fast in LOADERS:
             print("--load_fast=%s" % load_fast)
             if args.only != "latency":
+                launches = args.launches or (QUICK_LAUNCHES if args.quick else LAUNCHES[load_fast])
                 pairs = startup_seconds(logdir, load_fast, runs, launches)
                 alone, first = zip(*pairs)
                 ratio, interval = ratio_and_interval(pairs, rng)
