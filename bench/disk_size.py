@@ -4,11 +4,10 @@ Each epoch of one split is what `MetricsDiagCallback` writes for it: the confusi
 threshold counts (201 thresholds) and the average precision (inside the counts since format
 version 3), through the real writers (`tb_metricsdiag.summary.write_evaluation`). The Keras
 ``logs`` are measured apart (`summary.write_logs`, one summary per epoch for the whole run, not
-per split). Sizes are the growth of the
-event file per epoch, so the file header and the step-0 run description do not count. The
-threshold counts are stored encoded (`metadata.encode_threshold_counts`: bucket counts, zlib);
-their size is printed beside that of the plain integers (uint16 at 2,000 examples), which
-format version 1 stored.
+per split). Sizes are the growth of the event file per epoch, so the file header and the step-0
+run description do not count. The threshold counts are stored encoded
+(`metadata.encode_threshold_counts`: bucket counts, zlib); their size is printed beside that of
+the plain integers (uint16 at 2,000 examples), which format version 1 stored.
 
 Run: ``python bench/disk_size.py`` (``--quick``: fewer epochs; the size per epoch is the same).
 """
@@ -72,8 +71,9 @@ def main():
             # The threshold counts as integers (the smallest type that holds them) and encoded.
             scores, _ = labels.scores_and_predictions(logits, True)
             tp, fp = counts.threshold_counts(y, scores, counts.default_thresholds(THRESHOLDS))
-            integers = metadata.compact_ints(np.stack([tp, fp], axis=1)).nbytes
-            encoded = len(metadata.encode_threshold_counts(np.stack([tp, fp], axis=1)))
+            stacked = np.stack([tp, fp], axis=1)
+            integers = metadata.compact_ints(stacked).nbytes
+            encoded = len(metadata.encode_threshold_counts(stacked))
             note = ""
             if num_classes == 10:
                 note = "  (target <= %d: %s)" % (

@@ -76,17 +76,14 @@ def write_threshold_counts(
     thresholds = counts_lib.validate_thresholds(thresholds)
     if tp.shape != fp.shape or tp.ndim != 2 or tp.shape[1] != thresholds.size:
         raise ValueError("tp and fp must both have shape [C, %d]" % thresholds.size)
-    if average_precision is not None:
-        average_precision = np.asarray(average_precision, dtype=np.float64)
-        if average_precision.shape != (tp.shape[0],):
-            raise ValueError("average_precision must have shape [%d]" % tp.shape[0])
     names = _class_names(class_names, tp.shape[0])
+    # Encoded first: it refuses an average precision that does not fit the classes.
+    payload = metadata.encode_threshold_counts(np.stack([tp, fp], axis=1), average_precision)
     md = metadata.create_summary_metadata(
         metadata.KIND_THRESHOLD_COUNTS, split, names, thresholds=thresholds,
         encoding=metadata.THRESHOLD_COUNTS_ENCODING,
         average_precision=None if average_precision is None else average_precision_method,
     )
-    payload = metadata.encode_threshold_counts(np.stack([tp, fp], axis=1), average_precision)
     return _write(metadata.split_tag(split, metadata.KIND_THRESHOLD_COUNTS), tf.constant(payload), step, md)
 
 
