@@ -28,7 +28,8 @@ setuptools.setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.9",
-    packages=["tb_metricsdiag", "tb_metricsdiag.frontend"],
+    packages=setuptools.find_packages(include=["tb_metricsdiag", "tb_metricsdiag.*"])
+    + ["tb_metricsdiag.frontend"],
     # The tab's source is shipped as it is: plain ES modules, no build step, no Node.js.
     package_dir={"tb_metricsdiag.frontend": "frontend"},
     package_data={"tb_metricsdiag.frontend": ["*.js", "*.css", "*.html", "*.svg"]},
@@ -43,11 +44,12 @@ setuptools.setup(
             "pytest>=7",
             "hypothesis>=6",
             "playwright>=1.40",
+            "ruff>=0.6",
         ],
         "demo": ["tensorflow>=2.16", "scikit-learn>=1.3"],
     },
     entry_points={
-        "tensorboard_plugins": ["metricsdiag = tb_metricsdiag.plugin:MetricsDiagLoader"],
+        "tensorboard_plugins": ["metricsdiag = tb_metricsdiag.backend.plugin:MetricsDiagLoader"],
         "console_scripts": ["tb-metricsdiag = tb_metricsdiag.cli:console_main"],
     },
     classifiers=[

@@ -71,7 +71,10 @@ class PeakRss:
 def describe_machine():
     """One line: CPU count, Python and NumPy versions."""
     return "machine: %d CPU(s), Python %s, NumPy %s, %s" % (
-        os.cpu_count(), platform.python_version(), np.__version__, platform.platform(),
+        os.cpu_count(),
+        platform.python_version(),
+        np.__version__,
+        platform.platform(),
     )
 
 

@@ -7,21 +7,21 @@ not installed; "with" adds this checkout's `MetricsDiagLoader`.
 
 import sys
 
+import _common  # noqa: F401 (puts this checkout first on sys.path)
 from absl import app
 from tensorboard import default, program
 from tensorboard.plugins import base_plugin
 
-import _common  # noqa: F401 (puts this checkout first on sys.path)
-
 
 def _plugins(with_plugin):
     others = [
-        plugin for plugin in default.get_dynamic_plugins()
+        plugin
+        for plugin in default.get_dynamic_plugins()
         if not getattr(plugin, "__module__", "").startswith("tb_metricsdiag")
     ]
     plugins = default.get_static_plugins() + others
     if with_plugin:
-        from tb_metricsdiag.plugin import MetricsDiagLoader
+        from tb_metricsdiag.backend.plugin import MetricsDiagLoader
 
         plugins.append(MetricsDiagLoader)
     return plugins
@@ -35,7 +35,7 @@ def main():
     try:
         app.run(tensorboard.main, flags_parser=tensorboard.configure)
     except base_plugin.FlagsError as error:
-        raise SystemExit("Error: %s" % error)
+        raise SystemExit("Error: %s" % error) from error
 
 
 if __name__ == "__main__":

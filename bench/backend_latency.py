@@ -37,7 +37,6 @@ import urllib.parse
 import urllib.request
 
 import numpy as np
-
 from _common import REPO_ROOT, describe_machine, percentile
 
 RUNS, QUICK_RUNS = 100, 10
@@ -82,18 +81,23 @@ def write_run(log_dir, epochs, seed):
                 )
             loss = 2.0 / (1 + skill)
             summary.write_logs(
-                {"loss": loss, "val_loss": loss * 1.1, "accuracy": skill, "val_accuracy": skill * 0.9},
+                {
+                    "loss": loss,
+                    "val_loss": loss * 1.1,
+                    "accuracy": skill,
+                    "val_accuracy": skill * 0.9,
+                },
                 step=epoch,
             )
     writer.close()
 
 
 def write_logdir(logdir, runs, epochs):
-    from tb_metricsdiag import metadata
+    from tb_metricsdiag.format import schema
 
     marker = os.path.join(logdir, COMPLETE_MARKER)
     # Reused only if written at this size and in this format version.
-    description = "%d %d format %d" % (runs, epochs, metadata.FORMAT_VERSION)
+    description = "%d %d format %d" % (runs, epochs, schema.FORMAT_VERSION)
     if os.path.exists(marker):
         with open(marker) as f:
             if f.read() == description:
@@ -105,17 +109,26 @@ def write_logdir(logdir, runs, epochs):
             if name.startswith("run_"):
                 shutil.rmtree(os.path.join(logdir, name))
     if os.listdir(logdir):
-        raise SystemExit("%s holds files this script did not write; give an empty directory" % logdir)
+        raise SystemExit(
+            "%s holds files this script did not write; give an empty directory" % logdir
+        )
     start = time.perf_counter()
     with concurrent.futures.ProcessPoolExecutor(WRITERS) as pool:
-        jobs = [pool.submit(write_run, os.path.join(logdir, "run_%03d" % r), epochs, r) for r in range(runs)]
+        jobs = [
+            pool.submit(write_run, os.path.join(logdir, "run_%03d" % r), epochs, r)
+            for r in range(runs)
+        ]
         for job in jobs:
             job.result()
     with open(marker, "w") as f:
         f.write(description)
-    size = sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(logdir) for f in files)
-    print("wrote %d runs x %d epochs x %d classes in %.0f s: %.0f MB"
-          % (runs, epochs, CLASSES, time.perf_counter() - start, size / 1e6))
+    size = sum(
+        os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(logdir) for f in files
+    )
+    print(
+        "wrote %d runs x %d epochs x %d classes in %.0f s: %.0f MB"
+        % (runs, epochs, CLASSES, time.perf_counter() - start, size / 1e6)
+    )
 
 
 def _free_port():
@@ -145,8 +158,17 @@ class Server:
     def __init__(self, logdir, load_fast, with_plugin):
         self.base = "http://127.0.0.1:%d" % _free_port()
         command = [
-            sys.executable, APP, "with" if with_plugin else "without", "--logdir", logdir,
-            "--host", "127.0.0.1", "--port", self.base.rsplit(":", 1)[1], "--load_fast", load_fast,
+            sys.executable,
+            APP,
+            "with" if with_plugin else "without",
+            "--logdir",
+            logdir,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            self.base.rsplit(":", 1)[1],
+            "--load_fast",
+            load_fast,
         ]
         env = dict(os.environ, PYTHONPATH=REPO_ROOT, TF_CPP_MIN_LOG_LEVEL="3")
         self.log = tempfile.TemporaryFile()
@@ -167,7 +189,9 @@ class Server:
                 pass
             time.sleep(POLL_S)
         self.log.seek(0)
-        raise RuntimeError("tensorboard never answered %s:\n%s" % (path, self.log.read()[-3000:].decode()))
+        raise RuntimeError(
+            "tensorboard never answered %s:\n%s" % (path, self.log.read()[-3000:].decode())
+        )
 
     def __enter__(self):
         return self
@@ -235,9 +259,14 @@ def route_latencies(base, runs, epochs, requests, rng):
 
     makers = {
         "/runs": lambda: ROUTE_PREFIX + "/runs",
-        "/confusion": lambda: query("/confusion", run=rng.choice(names), step=int(rng.integers(epochs))),
+        "/confusion": lambda: query(
+            "/confusion", run=rng.choice(names), step=int(rng.integers(epochs))
+        ),
         "/pr": lambda: query(
-            "/pr", run=rng.choice(names), step=int(rng.integers(epochs)), **{"class": int(rng.integers(CLASSES))}
+            "/pr",
+            run=rng.choice(names),
+            step=int(rng.integers(epochs)),
+            **{"class": int(rng.integers(CLASSES))},
         ),
         "/diagnostics": lambda: query("/diagnostics", run=rng.choice(names)),
     }
@@ -278,25 +307,50 @@ def main():
                 pairs = startup_seconds(logdir, load_fast, runs, launches)
                 alone, first = zip(*pairs)
                 ratio, interval = ratio_and_interval(pairs, rng)
-                print("  start-up to /data/runs listing every run, launch pairs: %d; median %.2f s"
-                      " without the plugin (%s), %.2f s with it (%s)"
-                      % (launches, percentile(alone, 50), " ".join("%.2f" % s for s in alone),
-                         percentile(first, 50), " ".join("%.2f" % s for s in first)))
-                print("  ratio with/without: median of the pairs %.3f, 95%% interval %.3f-%.3f; target"
-                      " <= %.2f: %s" % (ratio, interval[0], interval[1], TARGET_STARTUP_RATIO,
-                                        startup_verdict(interval)))
+                print(
+                    "  start-up to /data/runs listing every run, launch pairs: %d; median %.2f s"
+                    " without the plugin (%s), %.2f s with it (%s)"
+                    % (
+                        launches,
+                        percentile(alone, 50),
+                        " ".join("%.2f" % s for s in alone),
+                        percentile(first, 50),
+                        " ".join("%.2f" % s for s in first),
+                    )
+                )
+                print(
+                    "  ratio with/without: median of the pairs %.3f, 95%% interval %.3f-%.3f; target"
+                    " <= %.2f: %s"
+                    % (
+                        ratio,
+                        interval[0],
+                        interval[1],
+                        TARGET_STARTUP_RATIO,
+                        startup_verdict(interval),
+                    )
+                )
             if args.only == "startup":
                 continue
             with Server(logdir, load_fast, with_plugin=True) as server:
                 loaded = server.wait_for(ROUTE_PREFIX + "/runs", plugin_runs_ready(runs, epochs))
                 print("  every step of every run served %.2f s after launch" % loaded)
-                for route, (times, statuses) in route_latencies(server.base, runs, epochs, requests, rng).items():
+                for route, (times, statuses) in route_latencies(
+                    server.base, runs, epochs, requests, rng
+                ).items():
                     median = 1000 * percentile(times, 50)
-                    print("  %-13s median %7.1f ms  p95 %7.1f ms  (%d requests, HTTP %s)%s" % (
-                        route, median, 1000 * percentile(times, 95), len(times),
-                        ",".join(str(s) for s in sorted(statuses)),
-                        "" if median <= TARGET_MEDIAN_MS else "  over the %d ms target" % TARGET_MEDIAN_MS,
-                    ))
+                    print(
+                        "  %-13s median %7.1f ms  p95 %7.1f ms  (%d requests, HTTP %s)%s"
+                        % (
+                            route,
+                            median,
+                            1000 * percentile(times, 95),
+                            len(times),
+                            ",".join(str(s) for s in sorted(statuses)),
+                            ""
+                            if median <= TARGET_MEDIAN_MS
+                            else "  over the %d ms target" % TARGET_MEDIAN_MS,
+                        )
+                    )
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ version 3), through the real writers (`tb_metricsdiag.summary.write_evaluation`)
 ``logs`` are measured apart (`summary.write_logs`, one summary per epoch for the whole run, not
 per split). Sizes are the growth of the event file per epoch, so the file header and the step-0
 run description do not count. The threshold counts are stored encoded
-(`metadata.encode_threshold_counts`: bucket counts, zlib); their size is printed beside that of
+(`codecs.encode_threshold_counts`: bucket counts, zlib); their size is printed beside that of
 the plain integers (uint16 at 2,000 examples), which format version 1 stored.
 
 Run: ``python bench/disk_size.py`` (``--quick``: fewer epochs; the size per epoch is the same).
@@ -18,9 +18,12 @@ import os
 import tempfile
 
 import numpy as np
-
 from _common import describe_machine
-from tb_metricsdiag import counts, labels, metadata, summary
+
+from tb_metricsdiag import summary
+from tb_metricsdiag.core import counting as counts
+from tb_metricsdiag.core import labels
+from tb_metricsdiag.format import codecs
 
 CLASS_COUNTS = (2, 10, 100)
 EXAMPLES = 2000
@@ -32,7 +35,9 @@ LOGS = {"loss": 0.5, "val_loss": 0.6, "accuracy": 0.8, "val_accuracy": 0.75}
 
 
 def event_bytes(log_dir):
-    return sum(os.path.getsize(p) for p in glob.glob(os.path.join(log_dir, "events.out.tfevents.*")))
+    return sum(
+        os.path.getsize(p) for p in glob.glob(os.path.join(log_dir, "events.out.tfevents.*"))
+    )
 
 
 def bytes_per_epoch(log_dir, epochs, write_epoch):
@@ -53,12 +58,17 @@ def bytes_per_epoch(log_dir, epochs, write_epoch):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="%d epochs instead of %d" % (QUICK_EPOCHS, EPOCHS))
+    parser.add_argument(
+        "--quick", action="store_true", help="%d epochs instead of %d" % (QUICK_EPOCHS, EPOCHS)
+    )
     args = parser.parse_args()
     epochs = QUICK_EPOCHS if args.quick else EPOCHS
     rng = np.random.default_rng(0)
     print(describe_machine())
-    print("event-file bytes per epoch and split (confusion + 201-threshold counts + AP), %d epochs" % epochs)
+    print(
+        "event-file bytes per epoch and split (confusion + 201-threshold counts + AP), %d epochs"
+        % epochs
+    )
     with tempfile.TemporaryDirectory() as root:
         for num_classes in CLASS_COUNTS:
             y = rng.integers(0, num_classes, size=EXAMPLES)
@@ -72,15 +82,18 @@ def main():
             scores, _ = labels.scores_and_predictions(logits, True)
             tp, fp = counts.threshold_counts(y, scores, counts.default_thresholds(THRESHOLDS))
             stacked = np.stack([tp, fp], axis=1)
-            integers = metadata.compact_ints(stacked).nbytes
-            encoded = len(metadata.encode_threshold_counts(stacked))
+            integers = codecs.compact_ints(stacked).nbytes
+            encoded = len(codecs.encode_threshold_counts(stacked))
             note = ""
             if num_classes == 10:
                 note = "  (target <= %d: %s)" % (
-                    TARGET_BYTES_AT_10_CLASSES, "met" if size <= TARGET_BYTES_AT_10_CLASSES else "MISSED"
+                    TARGET_BYTES_AT_10_CLASSES,
+                    "met" if size <= TARGET_BYTES_AT_10_CLASSES else "MISSED",
                 )
-            print("  %3d classes: %8.0f bytes/epoch/split (threshold counts: %d bytes encoded,"
-                  " %d as integers)%s" % (num_classes, size, encoded, integers, note))
+            print(
+                "  %3d classes: %8.0f bytes/epoch/split (threshold counts: %d bytes encoded,"
+                " %d as integers)%s" % (num_classes, size, encoded, integers, note)
+            )
         size = bytes_per_epoch(
             os.path.join(root, "logs"), epochs, lambda step: summary.write_logs(LOGS, step=step)
         )

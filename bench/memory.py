@@ -15,7 +15,6 @@ import argparse
 import tempfile
 
 import numpy as np
-
 from _common import PeakRss, describe_machine, mib
 
 EXAMPLES = 1_000_000
@@ -39,7 +38,11 @@ def main():
     x_val = rng.normal(size=(n, FEATURES)).astype(np.float32)
     y_val = rng.integers(0, CLASSES, size=n)
     model = keras.Sequential(
-        [keras.Input((FEATURES,)), keras.layers.Dense(64, activation="relu"), keras.layers.Dense(CLASSES)]
+        [
+            keras.Input((FEATURES,)),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(CLASSES),
+        ]
     )
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.predict(x_val[:1024], verbose=0)  # TensorFlow's own start-up allocations
@@ -54,14 +57,20 @@ def main():
             callback.on_epoch_end(1, {"loss": 1.0})
         callback.on_train_end()
     floor = n * CLASSES * 4 + n
-    print("validation examples: %d x %d features (inputs %.0f MiB, not counted), %d classes"
-          % (n, FEATURES, mib(x_val.nbytes), CLASSES))
+    print(
+        "validation examples: %d x %d features (inputs %.0f MiB, not counted), %d classes"
+        % (n, FEATURES, mib(x_val.nbytes), CLASSES)
+    )
     print("  on_train_begin: peak +%.1f MiB" % mib(begin.peak - begin.start))
-    print("  on_epoch_end (prediction pass + counts + exact AP + writes): peak +%.1f MiB, epoch 2 +%.1f MiB"
-          % (mib(epoch.peak - epoch.start), mib(second_epoch.peak - second_epoch.start)))
+    print(
+        "  on_epoch_end (prediction pass + counts + exact AP + writes): peak +%.1f MiB, epoch 2 +%.1f MiB"
+        % (mib(epoch.peak - epoch.start), mib(second_epoch.peak - second_epoch.start))
+    )
     print("  floor for exact AP (float32 scores + 1-byte labels): %.1f MiB" % mib(floor))
-    print("  Keras-metric mode state: %.1f KiB, independent of the number of examples"
-          % ((CLASSES * (CLASSES + 2 * (THRESHOLDS + 1)) + 1) * 8 / 1024))
+    print(
+        "  Keras-metric mode state: %.1f KiB, independent of the number of examples"
+        % ((CLASSES * (CLASSES + 2 * (THRESHOLDS + 1)) + 1) * 8 / 1024)
+    )
 
 
 if __name__ == "__main__":

@@ -30,7 +30,6 @@ import tempfile
 import time
 
 import numpy as np
-
 from _common import describe_machine
 
 TRAIN_EXAMPLES = 50_000
@@ -88,7 +87,9 @@ def image_recipe_callback(log_dir, x_val, y_val):
 
     class ConfusionImage(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
-            predicted = np.argmax(self.model.predict(x_val, batch_size=BATCH_SIZE, verbose=0), axis=1)
+            predicted = np.argmax(
+                self.model.predict(x_val, batch_size=BATCH_SIZE, verbose=0), axis=1
+            )
             matrix = confusion_matrix(y_val, predicted, labels=range(CLASSES))
             figure = plt.figure(figsize=(8, 8))
             plt.imshow(matrix, interpolation="nearest", cmap=plt.cm.Blues)
@@ -153,8 +154,13 @@ def fit_seconds(variant, data, epochs, root, run, hooks):
     model = make_model(metrics)
     start = time.perf_counter()
     model.fit(
-        x, y, validation_data=(x_val, y_val), epochs=epochs, batch_size=BATCH_SIZE,
-        callbacks=callbacks, verbose=0,
+        x,
+        y,
+        validation_data=(x_val, y_val),
+        epochs=epochs,
+        batch_size=BATCH_SIZE,
+        callbacks=callbacks,
+        verbose=0,
     )
     seconds = time.perf_counter() - start
     if recorder is not None:
@@ -169,7 +175,7 @@ def metric_update_seconds():
     import keras
     import tensorflow as tf
 
-    from tb_metricsdiag.keras_metric import CountsMetric
+    from tb_metricsdiag.writing.keras_metric import CountsMetric
 
     rng = np.random.default_rng(0)
     y = tf.constant(rng.integers(0, CLASSES, size=BATCH_SIZE))
@@ -197,7 +203,9 @@ def timeit_once(fn):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="%d epochs, %d repeats" % (QUICK_EPOCHS, QUICK_REPEATS))
+    parser.add_argument(
+        "--quick", action="store_true", help="%d epochs, %d repeats" % (QUICK_EPOCHS, QUICK_REPEATS)
+    )
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--repeats", type=int)
     args = parser.parse_args()
@@ -208,39 +216,68 @@ def main():
     print(describe_machine())
     data = make_data()
     wall = {variant: [] for variant in VARIANTS}
-    hooks = {variant: {"on_train_begin": [], "on_epoch_end": [], "whole_fit": []} for variant in VARIANTS}
+    hooks = {
+        variant: {"on_train_begin": [], "on_epoch_end": [], "whole_fit": []} for variant in VARIANTS
+    }
     with tempfile.TemporaryDirectory() as root:
         fit_seconds("baseline", data, 1, root, -1, hooks["baseline"])  # TensorFlow start-up
         for run in range(repeats):
-            order = VARIANTS[run % len(VARIANTS):] + VARIANTS[:run % len(VARIANTS)]
+            order = VARIANTS[run % len(VARIANTS) :] + VARIANTS[: run % len(VARIANTS)]
             for variant in order:
                 wall[variant].append(fit_seconds(variant, data, epochs, root, run, hooks[variant]))
     base = statistics.median(wall["baseline"])
-    print("%d train / %d validation examples, %d features, %d classes, batch %d, %d epochs, %d repeats"
-          % (TRAIN_EXAMPLES, VALIDATION_EXAMPLES, FEATURES, CLASSES, BATCH_SIZE, epochs, repeats))
+    print(
+        "%d train / %d validation examples, %d features, %d classes, batch %d, %d epochs, %d repeats"
+        % (TRAIN_EXAMPLES, VALIDATION_EXAMPLES, FEATURES, CLASSES, BATCH_SIZE, epochs, repeats)
+    )
     for variant in VARIANTS:
         median = statistics.median(wall[variant])
-        print("  %-12s median fit %6.2f s (min %6.2f)  overhead %+6.1f%%%s" % (
-            variant, median, min(wall[variant]), 100 * (median / base - 1),
-            "  target <= %.0f%%: %s" % (
-                100 * TARGET_OVERHEAD, "met" if median / base - 1 <= TARGET_OVERHEAD else "missed"
-            ) if variant in RECORDING_VARIANTS else "",
-        ))
+        print(
+            "  %-12s median fit %6.2f s (min %6.2f)  overhead %+6.1f%%%s"
+            % (
+                variant,
+                median,
+                min(wall[variant]),
+                100 * (median / base - 1),
+                "  target <= %.0f%%: %s"
+                % (
+                    100 * TARGET_OVERHEAD,
+                    "met" if median / base - 1 <= TARGET_OVERHEAD else "missed",
+                )
+                if variant in RECORDING_VARIANTS
+                else "",
+            )
+        )
     epoch = base / epochs
     print("steady figures (baseline epoch %.3f s):" % epoch)
     for variant in RECORDING_VARIANTS:
         end = statistics.median(hooks[variant]["on_epoch_end"])
         whole = statistics.median(hooks[variant]["whole_fit"])
-        print("  %-12s on_epoch_end %6.1f ms = %5.1f%% of an epoch; on_train_begin %.0f ms once;"
-              " all hooks %.2f s = %.1f%% of a baseline fit"
-              % (variant, 1000 * end, 100 * end / epoch, 1000 * statistics.median(hooks[variant]["on_train_begin"]),
-                 whole, 100 * whole / base))
+        print(
+            "  %-12s on_epoch_end %6.1f ms = %5.1f%% of an epoch; on_train_begin %.0f ms once;"
+            " all hooks %.2f s = %.1f%% of a baseline fit"
+            % (
+                variant,
+                1000 * end,
+                100 * end / epoch,
+                1000 * statistics.median(hooks[variant]["on_train_begin"]),
+                whole,
+                100 * whole / base,
+            )
+        )
     counts_update, accuracy_update = metric_update_seconds()
     steps = -(-TRAIN_EXAMPLES // BATCH_SIZE) - (-VALIDATION_EXAMPLES // BATCH_SIZE)
-    print("  CountsMetric update %.3f ms/batch (SparseCategoricalAccuracy %.3f ms): %d batches an"
-          " epoch -> %.1f ms = %.1f%% of an epoch"
-          % (1000 * counts_update, 1000 * accuracy_update, steps, 1000 * counts_update * steps,
-             100 * counts_update * steps / epoch))
+    print(
+        "  CountsMetric update %.3f ms/batch (SparseCategoricalAccuracy %.3f ms): %d batches an"
+        " epoch -> %.1f ms = %.1f%% of an epoch"
+        % (
+            1000 * counts_update,
+            1000 * accuracy_update,
+            steps,
+            1000 * counts_update * steps,
+            100 * counts_update * steps / epoch,
+        )
+    )
 
 
 if __name__ == "__main__":

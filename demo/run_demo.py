@@ -111,19 +111,27 @@ def split(x, y, val_fraction, rng, train_size=None):
 # -- the shared training helper -----------------------------------------------------------
 
 
-def dense_classifier(n_features, hidden, n_outputs, output_activation, learning_rate, loss,
-                     output_initializer="glorot_uniform"):
+def dense_classifier(
+    n_features,
+    hidden,
+    n_outputs,
+    output_activation,
+    learning_rate,
+    loss,
+    output_initializer="glorot_uniform",
+):
     """A compiled multilayer perceptron: ``hidden`` ReLU layers, then the output layer."""
     import keras
 
     layers = [keras.Input((n_features,))]
     layers += [keras.layers.Dense(units, activation="relu") for units in hidden]
-    layers.append(keras.layers.Dense(n_outputs, activation=output_activation,
-                                     kernel_initializer=output_initializer))
-    model = keras.Sequential(layers)
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=["accuracy"]
+    layers.append(
+        keras.layers.Dense(
+            n_outputs, activation=output_activation, kernel_initializer=output_initializer
+        )
     )
+    model = keras.Sequential(layers)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=["accuracy"])
     return model
 
 
@@ -150,8 +158,13 @@ def train(logdir, name, model, data, epochs, class_names, batch_size=32, train_d
         keras.callbacks.TensorBoard(run_dir),
     ]
     history = model.fit(
-        x, y, validation_data=(x_val, y_val), epochs=epochs, batch_size=batch_size,
-        callbacks=callbacks, verbose=0,
+        x,
+        y,
+        validation_data=(x_val, y_val),
+        epochs=epochs,
+        batch_size=batch_size,
+        callbacks=callbacks,
+        verbose=0,
     )
     return {key: values[-1] for key, values in history.history.items()}
 
@@ -167,8 +180,14 @@ def healthy_breast_cancer(logdir, scale):
     rng = np.random.default_rng(SEED)
     x, y, x_val, y_val = split(data.data, data.target.astype(np.float32), 0.3, rng)
     model = dense_classifier(x.shape[1], [16], 1, "sigmoid", 1e-3, "binary_crossentropy")
-    return train(logdir, "healthy_breast_cancer", model, (x, y, x_val, y_val),
-                 epochs=scaled(30, scale), class_names=list(data.target_names))
+    return train(
+        logdir,
+        "healthy_breast_cancer",
+        model,
+        (x, y, x_val, y_val),
+        epochs=scaled(30, scale),
+        class_names=list(data.target_names),
+    )
 
 
 def fraud_accuracy_paradox(logdir, scale):
@@ -179,8 +198,15 @@ def fraud_accuracy_paradox(logdir, scale):
     x[:, :2] += 0.35 * y[:, None]  # fraud differs only slightly from legitimate payments
     x_train, y_train, x_val, y_val = split(x, y, 0.25, rng)
     model = dense_classifier(n_features, [16], 1, "sigmoid", 1e-3, "binary_crossentropy")
-    return train(logdir, "fraud_accuracy_paradox", model, (x_train, y_train, x_val, y_val),
-                 epochs=scaled(12, scale), batch_size=64, class_names=["legit", "fraud"])
+    return train(
+        logdir,
+        "fraud_accuracy_paradox",
+        model,
+        (x_train, y_train, x_val, y_val),
+        epochs=scaled(12, scale),
+        batch_size=64,
+        class_names=["legit", "fraud"],
+    )
 
 
 def overfitting_digits(logdir, scale):
@@ -193,10 +219,17 @@ def overfitting_digits(logdir, scale):
     # the mistakes, which shows in the validation loss.
     mislabelled = rng.random(len(y)) < 0.15
     y = np.where(mislabelled, rng.integers(0, 10, size=len(y)), y)
-    model = dense_classifier(x.shape[1], [512, 512], 10, "softmax", 2e-3,
-                             "sparse_categorical_crossentropy")
-    return train(logdir, "overfitting_digits", model, (x, y, x_val, y_val),
-                 epochs=scaled(50, scale), class_names=[str(d) for d in range(10)])
+    model = dense_classifier(
+        x.shape[1], [512, 512], 10, "softmax", 2e-3, "sparse_categorical_crossentropy"
+    )
+    return train(
+        logdir,
+        "overfitting_digits",
+        model,
+        (x, y, x_val, y_val),
+        epochs=scaled(50, scale),
+        class_names=[str(d) for d in range(10)],
+    )
 
 
 def leaky_wine(logdir, scale):
@@ -207,17 +240,24 @@ def leaky_wine(logdir, scale):
     x, y, x_val, y_val = split(data.data, data.target, 0.3, rng)
     # The bug: most of the "validation" set is copied from the training set.
     copied = rng.choice(len(y), size=int(0.7 * len(y_val)), replace=False)
-    x_val = np.concatenate([x[copied], x_val[len(copied):]])
-    y_val = np.concatenate([y[copied], y_val[len(copied):]])
-    model = dense_classifier(x.shape[1], [16], 3, "softmax", 3e-3,
-                             "sparse_categorical_crossentropy")
-    return train(logdir, "leaky_wine", model, (x, y, x_val, y_val),
-                 epochs=scaled(20, scale), batch_size=16, class_names=list(data.target_names))
+    x_val = np.concatenate([x[copied], x_val[len(copied) :]])
+    y_val = np.concatenate([y[copied], y_val[len(copied) :]])
+    model = dense_classifier(
+        x.shape[1], [16], 3, "softmax", 3e-3, "sparse_categorical_crossentropy"
+    )
+    return train(
+        logdir,
+        "leaky_wine",
+        model,
+        (x, y, x_val, y_val),
+        epochs=scaled(20, scale),
+        batch_size=16,
+        class_names=list(data.target_names),
+    )
 
 
 def wrong_loss(logdir, scale):
     import keras
-
     from sklearn.datasets import load_digits
 
     data = load_digits()
@@ -226,8 +266,14 @@ def wrong_loss(logdir, scale):
     # The bug: a linear output layer (logits) with a loss that expects probabilities.
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=False)
     model = dense_classifier(x.shape[1], [64], 10, None, 1e-3, loss)
-    return train(logdir, "wrong_loss", model, (x, y, x_val, y_val),
-                 epochs=scaled(15, scale), class_names=[str(d) for d in range(10)])
+    return train(
+        logdir,
+        "wrong_loss",
+        model,
+        (x, y, x_val, y_val),
+        epochs=scaled(15, scale),
+        class_names=[str(d) for d in range(10)],
+    )
 
 
 def not_learning(logdir, scale):
@@ -239,10 +285,23 @@ def not_learning(logdir, scale):
     x, y, x_val, y_val = split(data.data, labels, 0.3, rng)
     # A zero-initialised output layer starts at the uninformed loss, ln(3): any fall below it
     # would be learning, and there is nothing to learn.
-    model = dense_classifier(x.shape[1], [8], 3, "softmax", 1e-3,
-                             "sparse_categorical_crossentropy", output_initializer="zeros")
-    return train(logdir, "not_learning", model, (x, y, x_val, y_val),
-                 epochs=scaled(15, scale), class_names=list(data.target_names))
+    model = dense_classifier(
+        x.shape[1],
+        [8],
+        3,
+        "softmax",
+        1e-3,
+        "sparse_categorical_crossentropy",
+        output_initializer="zeros",
+    )
+    return train(
+        logdir,
+        "not_learning",
+        model,
+        (x, y, x_val, y_val),
+        epochs=scaled(15, scale),
+        class_names=list(data.target_names),
+    )
 
 
 SCENARIOS = [
@@ -268,32 +327,47 @@ def tensorboard_command(logdir, port):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--logdir", default=DEFAULT_LOGDIR,
-                        help="where the runs are written (default: %(default)s)")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
-                        help="TensorBoard port (default: %(default)s)")
-    parser.add_argument("--quick", action="store_true",
-                        help="fewer epochs, for CI; still writes every run")
-    parser.add_argument("--no-serve", action="store_true",
-                        help="do not start TensorBoard; print the command instead")
+    parser.add_argument(
+        "--logdir", default=DEFAULT_LOGDIR, help="where the runs are written (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help="TensorBoard port (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer epochs, for CI; still writes every run"
+    )
+    parser.add_argument(
+        "--no-serve",
+        action="store_true",
+        help="do not start TensorBoard; print the command instead",
+    )
     args = parser.parse_args(argv)
 
     keras = import_keras_quietly()
 
     scale = 0.5 if args.quick else 1.0
     os.makedirs(args.logdir, exist_ok=True)
-    print("Training %d demo scenarios into %s%s" % (
-        len(SCENARIOS), args.logdir, " (quick)" if args.quick else ""), flush=True)
+    print(
+        "Training %d demo scenarios into %s%s"
+        % (len(SCENARIOS), args.logdir, " (quick)" if args.quick else ""),
+        flush=True,
+    )
     start = time.perf_counter()
     for number, scenario in enumerate(SCENARIOS, 1):
         keras.utils.set_random_seed(SEED)
         began = time.perf_counter()
         print("[%d/%d] %-24s" % (number, len(SCENARIOS), scenario.__name__), end="", flush=True)
         logs = scenario(args.logdir, scale)
-        print(" %5.1fs  loss %.3f  val_loss %.3f  val_accuracy %.3f" % (
-            time.perf_counter() - began, logs.get("loss", float("nan")),
-            logs.get("val_loss", float("nan")), logs.get("val_accuracy", float("nan"))),
-            flush=True)
+        print(
+            " %5.1fs  loss %.3f  val_loss %.3f  val_accuracy %.3f"
+            % (
+                time.perf_counter() - began,
+                logs.get("loss", float("nan")),
+                logs.get("val_loss", float("nan")),
+                logs.get("val_accuracy", float("nan")),
+            ),
+            flush=True,
+        )
     print("All scenarios trained in %.1fs." % (time.perf_counter() - start), flush=True)
 
     command = tensorboard_command(args.logdir, args.port)
@@ -301,8 +375,10 @@ def main(argv=None):
     if args.no_serve:
         print("To look at the runs, start TensorBoard and open %s :" % url)
         print("  " + shlex.join(command))
-        print("(or, with this Python's environment active: %s)" % shlex.join(
-            ["tensorboard", "--logdir", args.logdir, "--port", str(args.port)]))
+        print(
+            "(or, with this Python's environment active: %s)"
+            % shlex.join(["tensorboard", "--logdir", args.logdir, "--port", str(args.port)])
+        )
         return 0
     print("Starting TensorBoard: open %s (Ctrl+C to stop)" % url, flush=True)
     try:

@@ -4,7 +4,7 @@
 must not pull in TensorFlow.
 """
 
-from tb_metricsdiag.metadata import PLUGIN_NAME
+from tb_metricsdiag.format.schema import PLUGIN_NAME
 from tb_metricsdiag.version import VERSION as __version__
 
 __all__ = ["MetricsDiagCallback", "PLUGIN_NAME", "__version__"]
@@ -12,7 +12,7 @@ __all__ = ["MetricsDiagCallback", "PLUGIN_NAME", "__version__"]
 
 def __getattr__(name):
     if name == "MetricsDiagCallback":
-        from tb_metricsdiag.callback import MetricsDiagCallback
+        from tb_metricsdiag.writing.keras_callback import MetricsDiagCallback
 
         return MetricsDiagCallback
     raise AttributeError("module 'tb_metricsdiag' has no attribute %r" % name)

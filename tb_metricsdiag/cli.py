@@ -40,15 +40,20 @@ def _parser():
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     report = commands.add_parser(
-        "report", help="print the findings of every run under LOGDIR",
+        "report",
+        help="print the findings of every run under LOGDIR",
         description="Print the findings of every run under LOGDIR.",
     )
     report.add_argument("logdir", metavar="LOGDIR", help="directory TensorBoard would serve")
-    report.add_argument("--format", choices=("text", "json"), default="text",
-                        help="output format (default: text)")
-    report.add_argument("--fail-on", choices=tuple(SEVERITY_RANK), default="error",
-                        help="exit with status 1 when a finding is at or above this severity "
-                        "(default: error)")
+    report.add_argument(
+        "--format", choices=("text", "json"), default="text", help="output format (default: text)"
+    )
+    report.add_argument(
+        "--fail-on",
+        choices=tuple(SEVERITY_RANK),
+        default="error",
+        help="exit with status 1 when a finding is at or above this severity (default: error)",
+    )
     return parser
 
 
@@ -63,8 +68,13 @@ def safe_text(value):
     for char in str(value):
         if unicodedata.category(char) in UNSAFE_CATEGORIES:
             code = ord(char)
-            out.append("\\x%02x" % code if code < 0x100 else "\\u%04x" % code if code < 0x10000
-                       else "\\U%08x" % code)
+            out.append(
+                "\\x%02x" % code
+                if code < 0x100
+                else "\\u%04x" % code
+                if code < 0x10000
+                else "\\U%08x" % code
+            )
         else:
             out.append(char)
     return "".join(out)
@@ -88,14 +98,18 @@ def collect_reports(logdir):
     try:
         os.listdir(logdir)
     except OSError as error:
-        raise UsageError("cannot read LOGDIR %s: %s" % (safe_text(logdir), error.strerror or error))
-    from tb_metricsdiag import reader as reader_lib  # imports TensorBoard: only when needed
+        raise UsageError(
+            "cannot read LOGDIR %s: %s" % (safe_text(logdir), error.strerror or error)
+        ) from error
+    from tb_metricsdiag.backend import reader as reader_lib  # imports TensorBoard: only when needed
 
     try:
         reader = reader_lib.Reader(reader_lib.provider_for_logdir(logdir))
         indices = reader.list_runs()
     except Exception as error:  # A broken logdir must end in one line, not a traceback.
-        raise UsageError("cannot read LOGDIR %s: %s" % (safe_text(logdir), safe_text(error)))
+        raise UsageError(
+            "cannot read LOGDIR %s: %s" % (safe_text(logdir), safe_text(error))
+        ) from error
     if not indices:
         raise UsageError("LOGDIR %s holds no TensorBoard runs" % safe_text(logdir))
     reports = []
@@ -112,11 +126,10 @@ def _unreadable_run_finding(error):
     return diagnostics.finding(
         "recording_problem",
         "error",
-        "The run could not be read",
-        "%s: %s" % (type(error).__name__, error),
-        None,
-        {"error": type(error).__name__},
-        "Check that the event files are complete and were written by a compatible"
+        title="The run could not be read",
+        detail="%s: %s" % (type(error).__name__, error),
+        evidence={"error": type(error).__name__},
+        suggestion="Check that the event files are complete and were written by a compatible"
         " tb-metricsdiag version.",
     )
 
@@ -136,14 +149,22 @@ def format_text(reports, color=False):
         for finding in report["findings"]:
             totals[finding["severity"]] += 1
             where = "" if finding["step"] is None else " (epoch %d)" % finding["step"]
-            lines.append("  %s %s%s: %s" % (
-                paint(finding["severity"], finding["severity"].upper().ljust(7)),
-                safe_text(finding["rule"]), where, safe_text(finding["title"])))
+            lines.append(
+                "  %s %s%s: %s"
+                % (
+                    paint(finding["severity"], finding["severity"].upper().ljust(7)),
+                    safe_text(finding["rule"]),
+                    where,
+                    safe_text(finding["title"]),
+                )
+            )
             lines.append("          %s" % safe_text(finding["detail"]))
             lines.append("          fix: %s" % safe_text(finding["suggestion"]))
         lines.append("")
-    lines.append("%d run(s): %s" % (
-        len(reports), ", ".join("%d %s" % (totals[s], s) for s in diagnostics.SEVERITIES)))
+    lines.append(
+        "%d run(s): %s"
+        % (len(reports), ", ".join("%d %s" % (totals[s], s) for s in diagnostics.SEVERITIES))
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -172,7 +193,9 @@ def main(argv=None):
         except SystemExit as exit:  # --help
             return exit.code if isinstance(exit.code, int) else EXIT_USAGE
         if args.command is None:
-            raise UsageError("tb-metricsdiag: a command is needed, e.g. tb-metricsdiag report LOGDIR")
+            raise UsageError(
+                "tb-metricsdiag: a command is needed, e.g. tb-metricsdiag report LOGDIR"
+            )
         reports = collect_reports(args.logdir)
     except UsageError as error:
         print(str(error), file=sys.stderr)
@@ -199,7 +222,9 @@ def console_main():
     """
     args = sys.argv[1:]
     if not any("://" in arg for arg in args):
-        sys.modules.setdefault("tensorboard.compat.notf", types.ModuleType("tensorboard.compat.notf"))
+        sys.modules.setdefault(
+            "tensorboard.compat.notf", types.ModuleType("tensorboard.compat.notf")
+        )
     return main(args)
 
 

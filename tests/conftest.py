@@ -53,14 +53,14 @@ def read_events(log_dir, decode=True):
     """{tag: {step: (ndarray, plugin content bytes)}} of every event file directly in log_dir.
 
     With ``decode``, encoded threshold counts are given as their ``[C, 2, T]`` integers
-    (`metadata.decode_threshold_counts`), and an average precision stored with them (format
+    (`codecs.decode_threshold_counts`), and an average precision stored with them (format
     version 3) under the average-precision tag of its split, where version 2 wrote it; without,
     as the stored bytes.
     """
     from tensorboard.backend.event_processing import event_file_loader
     from tensorboard.util import tensor_util
 
-    from tb_metricsdiag import metadata
+    from tb_metricsdiag.format import codecs, schema
 
     result = {}
     for path in sorted(glob.glob(os.path.join(log_dir, "events.out.tfevents.*"))):
@@ -68,14 +68,15 @@ def read_events(log_dir, decode=True):
             for value in event.summary.value:
                 array = tensor_util.make_ndarray(value.tensor)
                 content = value.metadata.plugin_data.content
-                parsed = json.loads(content) if value.tag.startswith(metadata.TAG_PREFIX) else {}
-                if decode and parsed.get("encoding") == metadata.THRESHOLD_COUNTS_ENCODING:
-                    array, average_precision = metadata.decode_threshold_counts(
-                        array.item(), len(parsed["class_names"]),
+                parsed = json.loads(content) if value.tag.startswith(schema.TAG_PREFIX) else {}
+                if decode and parsed.get("encoding") == schema.THRESHOLD_COUNTS_ENCODING:
+                    array, average_precision = codecs.decode_threshold_counts(
+                        array.item(),
+                        len(parsed["class_names"]),
                         with_average_precision="average_precision" in parsed,
                     )
                     if average_precision is not None:
-                        ap_tag = metadata.split_tag(parsed["split"], metadata.KIND_AVERAGE_PRECISION)
+                        ap_tag = schema.split_tag(parsed["split"], schema.KIND_AVERAGE_PRECISION)
                         result.setdefault(ap_tag, {})[event.step] = (average_precision, content)
                 result.setdefault(value.tag, {})[event.step] = (array, content)
     return result
@@ -108,7 +109,16 @@ def _train(name, root, make_model, data, class_names, fit_kwargs=None, train_sam
     model, logits, validation = make_model(x_val, y_val)
     log_dir = os.path.join(root, name)
     record = TrainedRun(
-        name, log_dir, class_names, x_val, val_ids, x[sample], ids[sample], logits, {}, {},
+        name,
+        log_dir,
+        class_names,
+        x_val,
+        val_ids,
+        x[sample],
+        ids[sample],
+        logits,
+        {},
+        {},
         train_sample_dup,
     )
 
@@ -127,7 +137,12 @@ def _train(name, root, make_model, data, class_names, fit_kwargs=None, train_sam
         class_names=class_names,
     )
     model.fit(
-        x, y, validation_data=(x_val, y_val), epochs=EPOCHS, batch_size=64, verbose=0,
+        x,
+        y,
+        validation_data=(x_val, y_val),
+        epochs=EPOCHS,
+        batch_size=64,
+        verbose=0,
         callbacks=[callback, Reference(), keras.callbacks.TensorBoard(log_dir)],
         **(fit_kwargs or {}),
     )
@@ -137,9 +152,11 @@ def _train(name, root, make_model, data, class_names, fit_kwargs=None, train_sam
 def _blobs(num_classes, n_train=900, n_val=300, features=8, seed=0):
     rng = np.random.default_rng(seed)
     centers = rng.normal(scale=1.2, size=(num_classes, features))
+
     def draw(n):
         ids = rng.integers(0, num_classes, size=n)
         return (centers[ids] + rng.normal(size=(n, features))).astype(np.float32), ids
+
     x, ids = draw(n_train)
     x_val, val_ids = draw(n_val)
     return x, ids, x_val, val_ids
@@ -155,37 +172,67 @@ def callback_runs(tmp_path_factory):
     runs = {}
 
     x, ids, x_val, val_ids = _blobs(2, seed=1)
+
     def binary_model(xv, yv):
-        model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(8, activation="relu"),
-                                  keras.layers.Dense(1, activation="sigmoid")])
+        model = keras.Sequential(
+            [
+                keras.Input((8,)),
+                keras.layers.Dense(8, activation="relu"),
+                keras.layers.Dense(1, activation="sigmoid"),
+            ]
+        )
         model.compile("adam", "binary_crossentropy", metrics=["accuracy"])
         return model, False, (xv, yv)
+
     runs["binary"] = _train(
-        "binary", root, binary_model,
+        "binary",
+        root,
+        binary_model,
         (x, ids.astype(np.float32), x_val, val_ids.astype(np.float32), ids, val_ids),
-        ["legit", "fraud"], train_sample_dup=20,
+        ["legit", "fraud"],
+        train_sample_dup=20,
     )
 
     x, ids, x_val, val_ids = _blobs(3, seed=2)
+
     def logits_model(xv, yv):
-        model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"),
-                                  keras.layers.Dense(3)])
-        model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                      metrics=["accuracy"])
+        model = keras.Sequential(
+            [keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(3)]
+        )
+        model.compile(
+            "adam",
+            keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+        )
         return model, True, (xv, yv)
+
     runs["multiclass"] = _train(
-        "multiclass", root, logits_model, (x, ids, x_val, val_ids, ids, val_ids),
+        "multiclass",
+        root,
+        logits_model,
+        (x, ids, x_val, val_ids, ids, val_ids),
         ["cat", "dog", "bird"],
     )
 
     x, ids, x_val, val_ids = _blobs(4, seed=3)
     onehot, onehot_val = np.eye(4, dtype=np.float32)[ids], np.eye(4, dtype=np.float32)[val_ids]
+
     def softmax_model(xv, yv):
-        model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"),
-                                  keras.layers.Dense(4, activation="softmax")])
+        model = keras.Sequential(
+            [
+                keras.Input((8,)),
+                keras.layers.Dense(16, activation="relu"),
+                keras.layers.Dense(4, activation="softmax"),
+            ]
+        )
         model.compile("adam", "categorical_crossentropy", metrics=["accuracy"])
         return model, False, tf.data.Dataset.from_tensor_slices((xv, yv)).batch(PREDICT_BATCH)
+
     runs["onehot"] = _train(
-        "onehot", root, softmax_model, (x, onehot, x_val, onehot_val, ids, val_ids), None,
+        "onehot",
+        root,
+        softmax_model,
+        (x, onehot, x_val, onehot_val, ids, val_ids),
+        None,
     )
     return root, runs

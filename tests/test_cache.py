@@ -6,15 +6,14 @@ import threading
 import numpy as np
 import pytest
 from tensorboard.backend import application
-from tensorboard.backend.event_processing import data_provider
-from tensorboard.backend.event_processing import plugin_event_multiplexer
+from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
 from tensorboard.data import provider as provider_lib
 from tensorboard.plugins import base_plugin
 from werkzeug import test as werkzeug_test
 
-from tb_metricsdiag import cache as cache_lib
-from tb_metricsdiag import metadata
-from tb_metricsdiag import reader as reader_lib
+from tb_metricsdiag.backend import cache as cache_lib
+from tb_metricsdiag.backend import reader as reader_lib
+from tb_metricsdiag.format import codecs, metadata, schema
 
 
 class _Point:
@@ -57,7 +56,7 @@ def test_large_series_cannot_evict_small_ones():
 def test_string_points_count_their_bytes_and_large_ones_have_the_bulk_budget():
     # Encoded threshold counts come back from the providers as 0-d object arrays of bytes,
     # whose nbytes (one pointer) says nothing of the payload.
-    payload = metadata.encode_threshold_counts(np.arange(10 * 2 * 201).reshape(10, 2, 201))
+    payload = codecs.encode_threshold_counts(np.arange(10 * 2 * 201).reshape(10, 2, 201))
     value = np.array(payload, dtype=object)
     assert value.nbytes < 100 < len(payload)
     series = [provider_lib.TensorDatum(step=step, wall_time=0.0, numpy=value) for step in range(50)]
@@ -65,7 +64,9 @@ def test_string_points_count_their_bytes_and_large_ones_have_the_bulk_budget():
     cache.put("counts", series)
     assert cache.size_bytes >= 50 * len(payload)
     cache.put("confusion", _points(100))
-    assert cache.get("counts") is not None and cache.get("confusion") is not None  # separate budgets
+    assert (
+        cache.get("counts") is not None and cache.get("confusion") is not None
+    )  # separate budgets
 
 
 class _CountingProvider:
@@ -172,14 +173,18 @@ class _RecordingProvider(_CountingProvider):
         return recorded
 
 
-def test_history_reads_one_point_of_the_threshold_counts_and_agrees_with_a_whole_read(callback_runs):
+def test_history_reads_one_point_of_the_threshold_counts_and_agrees_with_a_whole_read(
+    callback_runs,
+):
     root, _ = callback_runs
     provider = _RecordingProvider(reader_lib.provider_for_logdir(root))
     history = reader_lib.Reader(provider, cache=cache_lib.SeriesCache()).history("multiclass")
     downsample = dict(provider.series_read)
-    for split in metadata.SPLITS:
-        assert downsample[metadata.split_tag(split, metadata.KIND_THRESHOLD_COUNTS)] == reader_lib.LATEST
-        assert downsample[metadata.split_tag(split, metadata.KIND_CONFUSION)] == reader_lib.READ_ALL
+    for split in schema.SPLITS:
+        assert (
+            downsample[schema.split_tag(split, schema.KIND_THRESHOLD_COUNTS)] == reader_lib.LATEST
+        )
+        assert downsample[schema.split_tag(split, schema.KIND_CONFUSION)] == reader_lib.READ_ALL
         whole = reader_lib.Reader(provider).evaluation("multiclass", split)
         latest = history.latest[split]
         assert latest.step == whole.step
@@ -196,14 +201,21 @@ class _MemoryProvider:
         self.downsamples = []
 
     def list_tensors(self, ctx, *, experiment_id, plugin_name, run_tag_filter=None):
-        return {run: {tag: series for tag, (series, _) in tags.items()} for run, tags in self.tensors.items()}
+        return {
+            run: {tag: series for tag, (series, _) in tags.items()}
+            for run, tags in self.tensors.items()
+        }
 
     def read_tensors(self, ctx, *, experiment_id, plugin_name, downsample, run_tag_filter):
         self.downsamples.append(downsample)
         return {
-            run: {tag: points[-downsample:] for tag, (_, points) in tags.items()
-                  if tag in run_tag_filter.tags}
-            for run, tags in self.tensors.items() if run in run_tag_filter.runs
+            run: {
+                tag: points[-downsample:]
+                for tag, (_, points) in tags.items()
+                if tag in run_tag_filter.tags
+            }
+            for run, tags in self.tensors.items()
+            if run in run_tag_filter.runs
         }
 
     def list_scalars(self, ctx, *, experiment_id, plugin_name, run_tag_filter=None):
@@ -216,11 +228,16 @@ class _MemoryProvider:
 def _series(kind, steps, values, thresholds=None):
     summary_metadata = metadata.create_summary_metadata(kind, "validation", ["a", "b"], thresholds)
     series = provider_lib.TensorTimeSeries(
-        max_step=max(steps), max_wall_time=float(len(steps)), display_name="", description="",
+        max_step=max(steps),
+        max_wall_time=float(len(steps)),
+        display_name="",
+        description="",
         plugin_content=summary_metadata.plugin_data.content,
     )
-    points = [provider_lib.TensorDatum(step=step, wall_time=float(i), numpy=value)
-              for i, (step, value) in enumerate(zip(steps, values))]
+    points = [
+        provider_lib.TensorDatum(step=step, wall_time=float(i), numpy=value)
+        for i, (step, value) in enumerate(zip(steps, values))
+    ]
     return series, points
 
 
@@ -229,12 +246,18 @@ def test_a_latest_point_at_another_step_than_the_latest_matrix_is_read_whole():
     history reads them whole and finds the counts of the latest step, as `evaluation` does."""
     counts_steps = [0, 2, 1]
     counts = [np.full((2, 2, 3), step, np.int64) for step in counts_steps]
-    provider = _MemoryProvider({"run": {
-        metadata.split_tag("validation", metadata.KIND_CONFUSION): _series(
-            metadata.KIND_CONFUSION, [0, 1, 2], [np.eye(2, dtype=np.int64)] * 3),
-        metadata.split_tag("validation", metadata.KIND_THRESHOLD_COUNTS): _series(
-            metadata.KIND_THRESHOLD_COUNTS, counts_steps, counts, thresholds=[0.1, 0.5, 0.9]),
-    }})
+    provider = _MemoryProvider(
+        {
+            "run": {
+                schema.split_tag("validation", schema.KIND_CONFUSION): _series(
+                    schema.KIND_CONFUSION, [0, 1, 2], [np.eye(2, dtype=np.int64)] * 3
+                ),
+                schema.split_tag("validation", schema.KIND_THRESHOLD_COUNTS): _series(
+                    schema.KIND_THRESHOLD_COUNTS, counts_steps, counts, thresholds=[0.1, 0.5, 0.9]
+                ),
+            }
+        }
+    )
     history = reader_lib.Reader(provider, cache=cache_lib.SeriesCache()).history("run")
     latest = history.latest["validation"]
     assert latest.step == 2 and not history.problems
@@ -255,10 +278,13 @@ def _write_epochs(run_dir, steps, logs_only=False):
     with writer.as_default():
         for step in steps:
             if not logs_only:
-                for split in metadata.SPLITS:
+                for split in schema.SPLITS:
                     summary.write_evaluation(
-                        rng.integers(0, 3, size=30), rng.dirichlet(np.ones(3), size=30),
-                        step=step, split=split, class_names=["a", "b", "c"],
+                        rng.integers(0, 3, size=30),
+                        rng.dirichlet(np.ones(3), size=30),
+                        step=step,
+                        split=split,
+                        class_names=["a", "b", "c"],
                     )
             summary.write_logs({"loss": 1.0 / (step + 1), "val_loss": 0.5 + step}, step=step)
     writer.close()
@@ -271,7 +297,7 @@ def live_logdir(tmp_path, monkeypatch):
     for run in ("first", "second"):
         _write_epochs(str(tmp_path / run), range(3))
     multiplexer = plugin_event_multiplexer.EventMultiplexer(
-        tensor_size_guidance={metadata.PLUGIN_NAME: 0}
+        tensor_size_guidance={schema.PLUGIN_NAME: 0}
     )
     multiplexer.AddRunsFromDirectory(str(tmp_path))
     multiplexer.Reload()
@@ -302,12 +328,15 @@ def test_checked_steps_are_kept_until_their_run_changes(live_logdir):
 def test_diagnostics_are_recomputed_only_when_a_series_of_the_run_changes(live_logdir, monkeypatch):
     root, multiplexer, provider = live_logdir
     from tb_metricsdiag import diagnostics
-    from tb_metricsdiag import plugin as plugin_lib
+    from tb_metricsdiag.backend import plugin as plugin_lib
 
     diagnosed = []
     diagnose = diagnostics.diagnose
-    monkeypatch.setattr(plugin_lib.diagnostics, "diagnose",
-                        lambda history: diagnosed.append(history.run) or diagnose(history))
+    monkeypatch.setattr(
+        plugin_lib.diagnostics,
+        "diagnose",
+        lambda history: diagnosed.append(history.run) or diagnose(history),
+    )
     plugin = plugin_lib.MetricsDiagLoader().load(
         base_plugin.TBContext(logdir=str(root), data_provider=provider)
     )
@@ -347,5 +376,6 @@ def test_new_data_changes_the_key():
     grown = provider_lib.TensorTimeSeries(
         max_step=4, max_wall_time=11.0, plugin_content=b"", description="", display_name=""
     )
-    assert cache_lib.series_key("e", "r", "t", listing) != cache_lib.series_key("e", "r", "t", grown)
-
+    assert cache_lib.series_key("e", "r", "t", listing) != cache_lib.series_key(
+        "e", "r", "t", grown
+    )

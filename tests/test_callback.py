@@ -4,10 +4,10 @@ import json
 
 import numpy as np
 import pytest
+from conftest import EPOCHS, read_events, stored_logs, to_scores
 from sklearn import metrics as skm
 
-from conftest import EPOCHS, read_events, stored_logs, to_scores
-from tb_metricsdiag import metadata
+from tb_metricsdiag.format import codecs, schema
 
 RUNS = ["binary", "multiclass", "onehot"]
 SPLIT_REFERENCES = {"validation": ("y_val_ids",), "train": ("y_train_sample_ids",)}
@@ -31,7 +31,7 @@ def _labels(run, split):
 @pytest.mark.parametrize("split", ["validation", "train"])
 def test_confusion_matches_sklearn_every_epoch(callback_runs, events, name, split):
     run = callback_runs[1][name]
-    tag = metadata.split_tag(split, metadata.KIND_CONFUSION)
+    tag = schema.split_tag(split, schema.KIND_CONFUSION)
     assert sorted(events[name][tag]) == list(range(EPOCHS))
     num_classes = len(run.class_names) if run.class_names else 4
     for epoch in range(EPOCHS):
@@ -48,11 +48,11 @@ def test_confusion_matches_sklearn_every_epoch(callback_runs, events, name, spli
 @pytest.mark.parametrize("split", ["validation", "train"])
 def test_threshold_counts_are_exact_counts_of_score_at_or_above(callback_runs, events, name, split):
     run = callback_runs[1][name]
-    tag = metadata.split_tag(split, metadata.KIND_THRESHOLD_COUNTS)
+    tag = schema.split_tag(split, schema.KIND_THRESHOLD_COUNTS)
     labels = _labels(run, split)
     for epoch in range(EPOCHS):
         tensor, content = events[name][tag][epoch]
-        thresholds = metadata.decode_thresholds(json.loads(content)["thresholds"])
+        thresholds = codecs.decode_thresholds(json.loads(content)["thresholds"])
         np.testing.assert_array_equal(thresholds, np.linspace(0, 1, 201))
         scores, _ = to_scores(run.predictions[epoch][split], run.outputs_are_logits)
         num_classes = scores.shape[1]
@@ -67,7 +67,7 @@ def test_threshold_counts_are_exact_counts_of_score_at_or_above(callback_runs, e
 @pytest.mark.parametrize("name", RUNS)
 def test_average_precision_matches_sklearn(callback_runs, events, name):
     run = callback_runs[1][name]
-    tag = metadata.split_tag("validation", metadata.KIND_AVERAGE_PRECISION)
+    tag = schema.split_tag("validation", schema.KIND_AVERAGE_PRECISION)
     for epoch in range(EPOCHS):
         scores, _ = to_scores(run.predictions[epoch]["validation"], run.outputs_are_logits)
         expected = [
@@ -87,18 +87,21 @@ def test_logs_label_distribution_and_run_info(callback_runs, events, name):
             assert stored[key] == pytest.approx(value, rel=1e-6)
     assert {"loss", "val_loss", "accuracy", "val_accuracy"} <= set(run.logs[0])
     for split in ("validation", "train"):
-        dist = events[name][metadata.split_tag(split, metadata.KIND_LABEL_DISTRIBUTION)][0][0]
+        dist = events[name][schema.split_tag(split, schema.KIND_LABEL_DISTRIBUTION)][0][0]
         num_classes = dist.shape[0]
         np.testing.assert_array_equal(dist, np.bincount(_labels(run, split), minlength=num_classes))
-    info = json.loads(events[name][metadata.RUN_INFO_TAG][0][0].item())
+    info = json.loads(events[name][schema.RUN_INFO_TAG][0][0].item())
     expected = {
         "binary": ("binary", "sigmoid", 1, False, "binary_crossentropy"),
         "multiclass": ("sparse", "linear", 3, True, "sparse_categorical_crossentropy"),
         "onehot": ("one_hot", "softmax", 4, False, "categorical_crossentropy"),
     }[name]
     assert (
-        info["labels"]["format"], info["model"]["output_activation"],
-        info["model"]["output_width"], info["model"]["outputs_are_logits"], info["loss"]["name"],
+        info["labels"]["format"],
+        info["model"]["output_activation"],
+        info["model"]["output_width"],
+        info["model"]["outputs_are_logits"],
+        info["loss"]["name"],
     ) == expected
     assert info["metrics"] == ["accuracy"]
     assert info["splits"]["validation"]["examples"] == len(run.y_val_ids)
@@ -107,7 +110,7 @@ def test_logs_label_distribution_and_run_info(callback_runs, events, name):
 @pytest.mark.parametrize("name", RUNS)
 def test_overlap_counts_copied_rows_exactly(callback_runs, events, name):
     run = callback_runs[1][name]
-    overlap = json.loads(events[name][metadata.OVERLAP_TAG][0][0].item())
+    overlap = json.loads(events[name][schema.OVERLAP_TAG][0][0].item())
     train_rows = {row.tobytes() for row in run.x_train_sample}
     expected = sum(row.tobytes() in train_rows for row in run.x_val)
     assert expected == run.duplicates
@@ -142,7 +145,10 @@ def test_any_input_structure_is_predicted_like_keras(tmp_path, inputs):
     if inputs == "named_arrays":
         a, b = keras.Input((3,), name="a"), keras.Input((2,), name="b")
         model_inputs, hidden = {"a": a, "b": b}, keras.layers.Concatenate()([a, b])
-        x = {"a": rng.normal(size=(n, 3)).astype("float32") + y[:, None], "b": rng.normal(size=(n, 2))}
+        x = {
+            "a": rng.normal(size=(n, 3)).astype("float32") + y[:, None],
+            "b": rng.normal(size=(n, 2)),
+        }
     elif inputs == "strings":
         words = np.array(["red", "green", "blue", "grey"])
         model_inputs = keras.Input((1,), dtype="string")
@@ -156,39 +162,46 @@ def test_any_input_structure_is_predicted_like_keras(tmp_path, inputs):
     model = keras.Model(model_inputs, keras.layers.Dense(num_classes, activation="softmax")(hidden))
     model.compile("adam", "sparse_categorical_crossentropy")
     batched = x.batch(64) if inputs == "sparse_dataset" else None
-    callback = MetricsDiagCallback(
-        str(tmp_path), validation_data=batched or (x, y), batch_size=64
-    )
+    callback = MetricsDiagCallback(str(tmp_path), validation_data=batched or (x, y), batch_size=64)
     if batched:
         model.fit(batched, epochs=1, callbacks=[callback], verbose=0)
     else:
         model.fit(x, y, epochs=1, batch_size=32, callbacks=[callback], verbose=0)
     events = read_events(str(tmp_path))
     predicted = model.predict(batched or x, batch_size=64, verbose=0).argmax(axis=1)
-    confusion = events[metadata.split_tag("validation", metadata.KIND_CONFUSION)][0][0]
-    np.testing.assert_array_equal(confusion, skm.confusion_matrix(y, predicted, labels=range(num_classes)))
+    confusion = events[schema.split_tag("validation", schema.KIND_CONFUSION)][0][0]
+    np.testing.assert_array_equal(
+        confusion, skm.confusion_matrix(y, predicted, labels=range(num_classes))
+    )
 
 
-@pytest.mark.parametrize("batch_seconds, batch_size, expected", [
-    (0.02, None, 512),  # a slow model keeps the default
-    (0.008, None, 1024),  # 1024 rows take 16 ms: within the 20 ms budget, 2048 would not be
-    (0.004, None, 2048),
-    (0.0001, None, 4096),  # a fast model grows to the cap
-    (0.0001, 200, 200),  # a batch size given is kept as it is
-])
-def test_automatic_batch_size_follows_the_timed_batch(tmp_path, monkeypatch, batch_seconds, batch_size, expected):
+@pytest.mark.parametrize(
+    "batch_seconds, batch_size, expected",
+    [
+        (0.02, None, 512),  # a slow model keeps the default
+        (0.008, None, 1024),  # 1024 rows take 16 ms: within the 20 ms budget, 2048 would not be
+        (0.004, None, 2048),
+        (0.0001, None, 4096),  # a fast model grows to the cap
+        (0.0001, 200, 200),  # a batch size given is kept as it is
+    ],
+)
+def test_automatic_batch_size_follows_the_timed_batch(
+    tmp_path, monkeypatch, batch_seconds, batch_size, expected
+):
     import itertools
     import types
 
     import keras
 
     from tb_metricsdiag import MetricsDiagCallback
-    from tb_metricsdiag import callback as callback_module
+    from tb_metricsdiag.writing import keras_callback as callback_module
 
     assert callback_module.AUTOMATIC_BATCH_SECONDS == 0.02  # the budget the cases assume
     # Each clock reading is batch_seconds after the one before: the timed batch "took" that.
     clock = itertools.count(step=batch_seconds)
-    monkeypatch.setattr(callback_module, "time", types.SimpleNamespace(perf_counter=lambda: next(clock)))
+    monkeypatch.setattr(
+        callback_module, "time", types.SimpleNamespace(perf_counter=lambda: next(clock))
+    )
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
     y = rng.integers(0, 3, size=3000)
@@ -200,6 +213,6 @@ def test_automatic_batch_size_follows_the_timed_batch(tmp_path, monkeypatch, bat
     assert callback._batch_size == expected
     # However it is batched, the pass counts every example once, as Keras predicts them.
     events = read_events(str(tmp_path))
-    confusion = events[metadata.split_tag("validation", metadata.KIND_CONFUSION)][0][0]
+    confusion = events[schema.split_tag("validation", schema.KIND_CONFUSION)][0][0]
     predicted = model.predict(x, batch_size=expected, verbose=0).argmax(axis=1)
     np.testing.assert_array_equal(confusion, skm.confusion_matrix(y, predicted, labels=range(3)))

@@ -5,9 +5,9 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import read_events
-from tb_metricsdiag import metadata
+
+from tb_metricsdiag.format import schema
 
 
 @pytest.fixture(scope="module")
@@ -31,16 +31,22 @@ def _fit(model, x, y, callback, epochs=1):
     model.fit(x, y, epochs=epochs, batch_size=32, verbose=0, callbacks=[callback])
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({}, "needs validation_data"),
-    ({"validation_data": "nope"}, "tuple \\(x, y\\)"),
-    ({"validation_data": "x_y_mismatch"}, "x has 64 examples but y has shape"),
-    ({"validation_data": "empty"}, "empty"),
-    ({"validation_data": "ok", "class_names": ["a", "b"]}, "class_names has 2 names but the model predicts 3"),
-    ({"validation_data": "out_of_range"}, r"class ids in \[0, 3\)"),
-    ({"validation_data": "ok", "thresholds": [0.5, 0.1]}, "ascending"),
-    ({"validation_data": "ok", "batch_size": 0}, "batch_size"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({}, "needs validation_data"),
+        ({"validation_data": "nope"}, "tuple \\(x, y\\)"),
+        ({"validation_data": "x_y_mismatch"}, "x has 64 examples but y has shape"),
+        ({"validation_data": "empty"}, "empty"),
+        (
+            {"validation_data": "ok", "class_names": ["a", "b"]},
+            "class_names has 2 names but the model predicts 3",
+        ),
+        ({"validation_data": "out_of_range"}, r"class ids in \[0, 3\)"),
+        ({"validation_data": "ok", "thresholds": [0.5, 0.1]}, "ascending"),
+        ({"validation_data": "ok", "batch_size": 0}, "batch_size"),
+    ],
+)
 def test_configuration_errors_raise_at_train_begin(small, tmp_path, kwargs, message):
     from tb_metricsdiag import MetricsDiagCallback
 
@@ -64,8 +70,12 @@ def test_regression_model_is_refused(small, tmp_path):
     x, _, make_model = small
     target = x[:, 0] * 3.5  # continuous targets on a single linear unit
     with pytest.raises(ValueError, match="whole class ids"):
-        _fit(make_model(1, None, "mse"), x, target,
-             MetricsDiagCallback(str(tmp_path), validation_data=(x, target)))
+        _fit(
+            make_model(1, None, "mse"),
+            x,
+            target,
+            MetricsDiagCallback(str(tmp_path), validation_data=(x, target)),
+        )
 
 
 def test_multi_output_model_is_refused(small, tmp_path):
@@ -75,12 +85,22 @@ def test_multi_output_model_is_refused(small, tmp_path):
 
     x, y, _ = small
     inputs = keras.Input((4,))
-    model = keras.Model(inputs, [keras.layers.Dense(3, activation="softmax")(inputs),
-                                 keras.layers.Dense(2, activation="softmax")(inputs)])
+    model = keras.Model(
+        inputs,
+        [
+            keras.layers.Dense(3, activation="softmax")(inputs),
+            keras.layers.Dense(2, activation="softmax")(inputs),
+        ],
+    )
     model.compile("adam", ["sparse_categorical_crossentropy"] * 2)
     with pytest.raises(ValueError, match="single classification output"):
-        model.fit(x, [y, y % 2], epochs=1, verbose=0,
-                  callbacks=[MetricsDiagCallback(str(tmp_path), validation_data=(x, y))])
+        model.fit(
+            x,
+            [y, y % 2],
+            epochs=1,
+            verbose=0,
+            callbacks=[MetricsDiagCallback(str(tmp_path), validation_data=(x, y))],
+        )
 
 
 def test_nan_predictions_are_recorded_not_raised(small, tmp_path):
@@ -101,8 +121,10 @@ def test_nan_predictions_are_recorded_not_raised(small, tmp_path):
     callback = MetricsDiagCallback(str(tmp_path), validation_data=(x, y))
     model.fit(x, y, epochs=3, batch_size=32, verbose=0, callbacks=[PoisonWeights(), callback])
     events = read_events(str(tmp_path))
-    recorded = {step: json.loads(value[0].item()) for step, value in events[metadata.EVENTS_TAG].items()}
+    recorded = {
+        step: json.loads(value[0].item()) for step, value in events[schema.EVENTS_TAG].items()
+    }
     assert sorted(recorded) == [1, 2]
     assert recorded[1][0]["kind"] == "nonfinite_predictions" and recorded[1][0]["count"] == 64
     # Epoch 0 was healthy and fully counted.
-    assert events[metadata.split_tag("validation", "confusion")][0][0].sum() == 64
+    assert events[schema.split_tag("validation", "confusion")][0][0].sum() == 64

@@ -6,9 +6,9 @@ import shutil
 import subprocess
 import sys
 
+import keras_runs
 import pytest
 
-import keras_runs
 from tb_metricsdiag import cli
 
 
@@ -90,7 +90,10 @@ def test_unreadable_logdir_exits_2(capsys, tmp_path):
 def test_console_entry_point_process(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "tb_metricsdiag.cli", "report", str(tmp_path / "missing")],
-        capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(__file__)), timeout=60,
+        capture_output=True,
+        text=True,
+        cwd=os.path.dirname(os.path.dirname(__file__)),
+        timeout=60,
     )
     assert result.returncode == 2 and result.stdout == ""
     assert "does not exist" in result.stderr and "Traceback" not in result.stderr
@@ -121,7 +124,10 @@ def test_console_process_reads_without_tensorflow_and_agrees(runs, capsys):
     )
     result = subprocess.run(
         [sys.executable, "-c", code, "report", runs.logdir, "--format", "json"],
-        capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(__file__)), timeout=120,
+        capture_output=True,
+        text=True,
+        cwd=os.path.dirname(os.path.dirname(__file__)),
+        timeout=120,
     )
     assert result.returncode == 1, result.stderr
     assert strict_json(result.stdout) == strict_json(in_process)
@@ -151,7 +157,9 @@ def test_keras_tensorboard_only_logdir(runs, capsys, tmp_path):
 
 
 def test_logdir_that_is_itself_a_run(runs, capsys):
-    status, out, _ = run_cli(capsys, "report", os.path.join(runs.logdir, "leaky"), "--format", "json")
+    status, out, _ = run_cli(
+        capsys, "report", os.path.join(runs.logdir, "leaky"), "--format", "json"
+    )
     (run,) = strict_json(out)["runs"]
     assert run["run"] == "." and run["findings"][0]["rule"] == "train_val_overlap"
     assert status == 1
@@ -170,8 +178,12 @@ def test_text_report_without_tty_has_no_colour(runs, capsys):
 
 def hostile_report():
     finding = {
-        "rule": "accuracy_paradox", "severity": "warning", "step": 3,
-        "title": "class 'evil\n\033[2J' is missed", "detail": "tab\there", "evidence": {},
+        "rule": "accuracy_paradox",
+        "severity": "warning",
+        "step": 3,
+        "title": "class 'evil\n\033[2J' is missed",
+        "detail": "tab\there",
+        "evidence": {},
         "suggestion": "fix\rit",
     }
     return [{"run": "run\nname\033]0;x\a", "findings": [finding]}]
@@ -204,7 +216,7 @@ def test_colour_only_on_a_tty_without_no_color(monkeypatch):
 
 
 def test_a_run_that_cannot_be_read_is_reported_not_raised(runs, capsys, tmp_path, monkeypatch):
-    from tb_metricsdiag import reader as reader_lib
+    from tb_metricsdiag.backend import reader as reader_lib
 
     def broken_history(self, run, index=None):
         raise ValueError("corrupt\nevent file")

@@ -6,7 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn import metrics as skm
 
-from tb_metricsdiag import counts, labels, metrics
+from tb_metricsdiag.core import _bucketing, _ranking, labels, metrics
+from tb_metricsdiag.core import counting as counts
+from tb_metricsdiag.core._blocks import BLOCK
 
 
 def _brute_force_counts(y_true, scores, thresholds):
@@ -40,7 +42,8 @@ def test_histograms_with_or_without_ufunc_at(monkeypatch, ufunc_at):
     y, scores = _random_case(4, 70_000, 3)
     predicted = scores.argmax(axis=1)
     np.testing.assert_array_equal(
-        counts.confusion_matrix(y, predicted, 3), skm.confusion_matrix(y, predicted, labels=range(3))
+        counts.confusion_matrix(y, predicted, 3),
+        skm.confusion_matrix(y, predicted, labels=range(3)),
     )
     thresholds = counts.default_thresholds(11)
     tp, fp = counts.threshold_counts(y, scores, thresholds)
@@ -49,12 +52,15 @@ def test_histograms_with_or_without_ufunc_at(monkeypatch, ufunc_at):
     np.testing.assert_array_equal(fp, expected_fp)
 
 
-@pytest.mark.parametrize("thresholds", [
-    counts.default_thresholds(),
-    counts.default_thresholds(11),
-    np.array([0.0, 0.1, 0.35, 0.5, 0.9, 0.999]),  # irregular grid: binary search path
-    np.linspace(-1, 2, 31),  # evenly spaced beyond [0, 1]
-])
+@pytest.mark.parametrize(
+    "thresholds",
+    [
+        counts.default_thresholds(),
+        counts.default_thresholds(11),
+        np.array([0.0, 0.1, 0.35, 0.5, 0.9, 0.999]),  # irregular grid: binary search path
+        np.linspace(-1, 2, 31),  # evenly spaced beyond [0, 1]
+    ],
+)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_threshold_counts_are_exact_including_scores_on_thresholds(thresholds, dtype):
     y, scores = _random_case(1, 3000, 4, dtype)
@@ -80,31 +86,51 @@ def _hard_scores(thresholds, dtype):
     info = np.finfo(dtype)
     values = np.concatenate([thresholds.astype(dtype), counts.comparison_edges(thresholds, dtype)])
     special = np.array(
-        [0.0, -0.0, info.smallest_subnormal, -info.smallest_subnormal, info.tiny, info.max,
-         -info.max, np.inf, -np.inf, np.nan, -np.nan], dtype=dtype
+        [
+            0.0,
+            -0.0,
+            info.smallest_subnormal,
+            -info.smallest_subnormal,
+            info.tiny,
+            info.max,
+            -info.max,
+            np.inf,
+            -np.inf,
+            np.nan,
+            -np.nan,
+        ],
+        dtype=dtype,
     )
-    values = np.concatenate([
-        values, np.nextafter(values, dtype(-np.inf)), np.nextafter(values, dtype(np.inf)), special
-    ])
+    values = np.concatenate(
+        [values, np.nextafter(values, dtype(-np.inf)), np.nextafter(values, dtype(np.inf)), special]
+    )
     if dtype == np.float32:
         # NaNs whose top 16 bits are those of +inf / -inf (signalling, small payloads).
-        values = np.concatenate([values, np.uint32([0x7F800001, 0x7F80FFFF, 0xFF800001]).view(dtype)])
+        values = np.concatenate(
+            [values, np.uint32([0x7F800001, 0x7F80FFFF, 0xFF800001]).view(dtype)]
+        )
     return values
 
 
-@pytest.mark.parametrize("thresholds, float32_method", [
-    (counts.default_thresholds(), "_bucket_by_prefix"),
-    (np.array([-3.5, -1e-30, 0.0, 1e-40, 0.1, 0.35, 0.5, 0.9, 0.999, 7.0]), "_bucket_by_prefix"),
-    (np.linspace(0, 1, 1001), "_bucket_evenly"),  # several edges per prefix near 1
-    (np.array([0.5, 0.5001, 0.5002, 0.75]), "_bucket_by_search"),  # irregular and fine
-    (np.array([0.25]), "_bucket_by_prefix"),
-    (0.1 + np.arange(4) * 1e-12, "_bucket_by_search"),  # finer than float32: equal edges
-    (np.arange(4) * 1e-42, "_bucket_by_search"),  # subnormal steps: 1 / step overflows float32
-])
+@pytest.mark.parametrize(
+    "thresholds, float32_method",
+    [
+        (counts.default_thresholds(), "_bucket_by_prefix"),
+        (
+            np.array([-3.5, -1e-30, 0.0, 1e-40, 0.1, 0.35, 0.5, 0.9, 0.999, 7.0]),
+            "_bucket_by_prefix",
+        ),
+        (np.linspace(0, 1, 1001), "_bucket_evenly"),  # several edges per prefix near 1
+        (np.array([0.5, 0.5001, 0.5002, 0.75]), "_bucket_by_search"),  # irregular and fine
+        (np.array([0.25]), "_bucket_by_prefix"),
+        (0.1 + np.arange(4) * 1e-12, "_bucket_by_search"),  # finer than float32: equal edges
+        (np.arange(4) * 1e-42, "_bucket_by_search"),  # subnormal steps: 1 / step overflows float32
+    ],
+)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_threshold_bucket_is_exact_on_hard_scores(thresholds, float32_method, dtype):
     if dtype == np.float32:
-        assert counts._bucketing(thresholds, dtype).func.__name__ == float32_method
+        assert _bucketing._bucketing(thresholds, dtype).func.__name__ == float32_method
     scores = _hard_scores(thresholds, dtype)
     with np.errstate(invalid="ignore"):
         expected = _brute_force_bucket(scores, thresholds)
@@ -112,7 +138,7 @@ def test_threshold_bucket_is_exact_on_hard_scores(thresholds, float32_method, dt
     assert expected[np.isnan(scores)].max() == 0
     assert expected[scores == np.inf].min() == thresholds.size
     # Blocks: a block with NaNs among ordinary scores, and a 2-D layout.
-    many = np.resize(scores, (3 * counts._BLOCK // 7, 7))
+    many = np.resize(scores, (3 * BLOCK // 7, 7))
     np.testing.assert_array_equal(
         counts.threshold_bucket(many, thresholds), _brute_force_bucket(many, thresholds)
     )
@@ -154,7 +180,9 @@ def test_counts_and_ap_property(n, num_classes, seed, num_thresholds):
     ap = counts.average_precision(y, scores)
     for k in range(num_classes):
         if (y == k).any():
-            assert ap[k] == pytest.approx(skm.average_precision_score(y == k, scores[:, k]), abs=1e-12)
+            assert ap[k] == pytest.approx(
+                skm.average_precision_score(y == k, scores[:, k]), abs=1e-12
+            )
         else:
             assert np.isnan(ap[k])
 
@@ -172,14 +200,17 @@ def _tied_case(n, num_classes, dtype, negative, seed=3):
     return y, scores.astype(dtype)
 
 
-@pytest.mark.parametrize("dtype, negative", [
-    (np.float32, False),  # 32-bit keys
-    (np.float32, True),  # 64-bit keys
-    (np.float64, False),  # sort and binary search
-    (np.float16, True),
-])
+@pytest.mark.parametrize(
+    "dtype, negative",
+    [
+        (np.float32, False),  # 32-bit keys
+        (np.float32, True),  # 64-bit keys
+        (np.float64, False),  # sort and binary search
+        (np.float16, True),
+    ],
+)
 def test_average_precision_equals_sklearn_on_every_path(dtype, negative):
-    y, scores = _tied_case(3 * counts._BLOCK + 123, 4, dtype, negative)
+    y, scores = _tied_case(3 * BLOCK + 123, 4, dtype, negative)
     ap = counts.average_precision(y, scores)
     for k in range(4):
         assert ap[k] == pytest.approx(skm.average_precision_score(y == k, scores[:, k]), abs=1e-12)
@@ -201,18 +232,20 @@ def test_average_precision_property(n, seed, dtype, shift):
     ap = counts.average_precision(y, scores)
     for k in range(3):
         if (y == k).any():
-            assert ap[k] == pytest.approx(skm.average_precision_score(y == k, scores[:, k]), abs=1e-12)
+            assert ap[k] == pytest.approx(
+                skm.average_precision_score(y == k, scores[:, k]), abs=1e-12
+            )
         else:
             assert np.isnan(ap[k])
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_average_precision_is_the_same_in_one_thread_or_several(monkeypatch, dtype):
-    y, scores = _tied_case(2 * counts._BLOCK, 5, dtype, False)
-    monkeypatch.setattr(counts, "AVERAGE_PRECISION_THREADS", 1)
+    y, scores = _tied_case(2 * BLOCK, 5, dtype, False)
+    monkeypatch.setattr(_ranking, "AVERAGE_PRECISION_THREADS", 1)
     alone = counts.average_precision(y, scores)
-    monkeypatch.setattr(counts, "AVERAGE_PRECISION_THREADS", 3)
-    monkeypatch.setattr(counts, "_THREADED_EXAMPLES", 0)
+    monkeypatch.setattr(_ranking, "AVERAGE_PRECISION_THREADS", 3)
+    monkeypatch.setattr(_ranking, "_THREADED_EXAMPLES", 0)
     np.testing.assert_array_equal(counts.average_precision(y, scores), alone)
 
 
@@ -221,13 +254,15 @@ def test_average_precision_of_a_class_without_positives_is_nan(dtype):
     y = np.array([0, 0, 2, 2])
     scores = np.array([[0.5, 0.2, 0.3], [0.1, 0.1, 0.8], [0.2, 0.2, 0.6], [0.0, 0.5, 0.5]], dtype)
     ap = counts.average_precision(y, scores)
-    assert np.isnan(ap[1]) and ap[0] == pytest.approx(skm.average_precision_score(y == 0, scores[:, 0]))
+    assert np.isnan(ap[1]) and ap[0] == pytest.approx(
+        skm.average_precision_score(y == 0, scores[:, 0])
+    )
     assert np.isnan(counts.average_precision(np.zeros(0, int), np.zeros((0, 3), dtype))).all()
 
 
 @pytest.mark.parametrize("batch", [1000, 4096, 70_000])
 def test_kept_batches_give_the_ap_of_all_scores(batch):
-    y, scores = _tied_case(2 * counts._BLOCK + 77, 3, np.float32, False)
+    y, scores = _tied_case(2 * BLOCK + 77, 3, np.float32, False)
     result = counts.ClassificationCounts(3, counts.default_thresholds())
     for begin in range(0, y.size, batch):
         part = slice(begin, begin + batch)
@@ -246,21 +281,24 @@ _KEPT_SCORE_GRIDS = [
 
 
 @pytest.mark.parametrize("thresholds", _KEPT_SCORE_GRIDS)
-@pytest.mark.parametrize("dtype, negative", [
-    (np.float32, False),  # 32-bit keys
-    (np.float32, True),  # 64-bit keys
-    (np.float64, True),  # sort and binary search
-    (np.float16, False),
-])
+@pytest.mark.parametrize(
+    "dtype, negative",
+    [
+        (np.float32, False),  # 32-bit keys
+        (np.float32, True),  # 64-bit keys
+        (np.float64, True),  # sort and binary search
+        (np.float16, False),
+    ],
+)
 def test_kept_scores_give_the_threshold_counts_of_brute_force(thresholds, dtype, negative):
     """With the scores kept, the threshold counts come from the sorted keys of the exact AP:
     they must equal the streamed counts and brute force, on finite hard scores (on, just below
     and above every threshold) and runs of ties across blocks, batch by batch."""
     hard = _hard_scores(thresholds, dtype)
     hard = hard[np.isfinite(hard)]
-    y, scores = _tied_case(2 * counts._BLOCK + 77, 3, dtype, negative)
-    scores[:hard.size, 0] = hard
-    scores[-hard.size:, 2] = hard[::-1]
+    y, scores = _tied_case(2 * BLOCK + 77, 3, dtype, negative)
+    scores[: hard.size, 0] = hard
+    scores[-hard.size :, 2] = hard[::-1]
     if not negative:
         scores = np.where(scores < 0, 0, scores).astype(dtype)  # -0.0 stays
     predicted = scores.argmax(axis=1)
@@ -331,11 +369,14 @@ def test_nonfinite_rows_are_left_out_and_counted():
     )
 
 
-@pytest.mark.parametrize("bad, message", [
-    ([0.5, 0.2], "ascending"),
-    ([0.1, np.nan], "finite"),
-    ([], "non-empty"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ([0.5, 0.2], "ascending"),
+        ([0.1, np.nan], "finite"),
+        ([], "non-empty"),
+    ],
+)
 def test_bad_thresholds_are_rejected(bad, message):
     with pytest.raises(ValueError, match=message):
         counts.validate_thresholds(bad)
@@ -387,12 +428,15 @@ def test_majority_baseline_is_the_accuracy_paradox_figure():
     assert metrics.balanced_accuracy(confusion) == pytest.approx(0.5)
 
 
-@pytest.mark.parametrize("raw, output_width, expected_format, expected_ids", [
-    ([0, 2, 1], 3, labels.SPARSE, [0, 2, 1]),
-    ([[0], [2]], 3, labels.SPARSE, [0, 2]),
-    ([[0, 0, 1], [1, 0, 0]], 3, labels.ONE_HOT, [2, 0]),
-    ([0.0, 1.0, 1.0], 1, labels.BINARY, [0, 1, 1]),
-])
+@pytest.mark.parametrize(
+    "raw, output_width, expected_format, expected_ids",
+    [
+        ([0, 2, 1], 3, labels.SPARSE, [0, 2, 1]),
+        ([[0], [2]], 3, labels.SPARSE, [0, 2]),
+        ([[0, 0, 1], [1, 0, 0]], 3, labels.ONE_HOT, [2, 0]),
+        ([0.0, 1.0, 1.0], 1, labels.BINARY, [0, 1, 1]),
+    ],
+)
 def test_label_formats(raw, output_width, expected_format, expected_ids):
     fmt = labels.detect_label_format(np.array(raw), output_width)
     assert fmt == expected_format
@@ -400,13 +444,16 @@ def test_label_formats(raw, output_width, expected_format, expected_ids):
     np.testing.assert_array_equal(ids, expected_ids)
 
 
-@pytest.mark.parametrize("raw, output_width, message", [
-    ([0, 3], 3, r"class ids in \[0, 3\)"),
-    ([0.5, 1.0], 1, "whole class ids"),
-    ([0, np.nan], 3, "NaN"),
-    ([[0, 0, 0]], 3, "no positive entry"),
-    ([[0, 1]], 3, "do not fit"),
-])
+@pytest.mark.parametrize(
+    "raw, output_width, message",
+    [
+        ([0, 3], 3, r"class ids in \[0, 3\)"),
+        ([0.5, 1.0], 1, "whole class ids"),
+        ([0, np.nan], 3, "NaN"),
+        ([[0, 0, 0]], 3, "no positive entry"),
+        ([[0, 1]], 3, "do not fit"),
+    ],
+)
 def test_bad_labels_are_rejected_clearly(raw, output_width, message):
     with pytest.raises(ValueError, match=message):
         array = np.array(raw)

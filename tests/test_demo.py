@@ -33,7 +33,11 @@ def demo_logdir(tmp_path_factory):
     env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2")
     result = subprocess.run(
         [sys.executable, DEMO, "--quick", "--no-serve", "--logdir", logdir],
-        env=env, cwd=REPO, capture_output=True, text=True, timeout=600,
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return logdir, result.stdout
@@ -80,14 +84,18 @@ def test_rerunning_replaces_runs_instead_of_piling_up(demo_logdir):
 def test_usage_error_exits_2():
     result = subprocess.run(
         [sys.executable, DEMO, "--port", "not-a-number"],
-        env=dict(os.environ, PYTHONPATH=REPO), capture_output=True, text=True, timeout=120,
+        env=dict(os.environ, PYTHONPATH=REPO),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 2
 
 
 @pytest.mark.parametrize("run", sorted(EXPECTED))
 def test_every_scenario_gets_its_expected_finding(demo_logdir, run):
-    from tb_metricsdiag import diagnostics, reader
+    from tb_metricsdiag import diagnostics
+    from tb_metricsdiag.backend import reader
 
     logdir, _ = demo_logdir
     history = reader.Reader(reader.provider_for_logdir(logdir)).history(run)
@@ -99,4 +107,3 @@ def test_every_scenario_gets_its_expected_finding(demo_logdir, run):
         assert not serious, serious
     else:
         assert expected in rules, findings
-

@@ -3,13 +3,15 @@
 import json
 import math
 
+import keras_runs
 import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-import keras_runs
 from tb_metricsdiag import diagnostics
-from tb_metricsdiag import reader as reader_lib
+from tb_metricsdiag.backend import reader as reader_lib
+from tb_metricsdiag.diagnostics import classes as diag_classes
+from tb_metricsdiag.diagnostics import training as diag_training
 
 FINDING_KEYS = {"rule", "severity", "title", "detail", "step", "evidence", "suggestion"}
 
@@ -51,8 +53,10 @@ def assert_well_formed(findings):
         assert finding["step"] is None or isinstance(finding["step"], int)
         assert finding["suggestion"] and "\n" not in finding["suggestion"]
         json.dumps(finding, allow_nan=False)  # strict JSON: NaN must have become None
-    ranks = [(diagnostics.SEVERITIES.index(f["severity"]), -1 if f["step"] is None else f["step"])
-             for f in findings]
+    ranks = [
+        (diagnostics.SEVERITIES.index(f["severity"]), -1 if f["step"] is None else f["step"])
+        for f in findings
+    ]
     assert ranks == sorted(ranks)
 
 
@@ -63,12 +67,22 @@ def test_healthy_hand_made_run_has_no_findings():
     good = [[45, 3, 2], [4, 44, 2], [1, 3, 46]]
     history = make_history(
         curves=healthy_curves(),
-        confusions={"validation": confusion_series(good, good), "train": confusion_series(good, good)},
+        confusions={
+            "validation": confusion_series(good, good),
+            "train": confusion_series(good, good),
+        },
         label_distribution={"validation": np.array([50, 50, 50])},
-        overlap={"duplicates": 0, "duplicate_share": 0.0, "validation_examples": 150, "train_examples": 600},
-        info={"loss": {"name": "sparse_categorical_crossentropy", "from_logits": False},
-              "model": {"output_width": 3, "output_activation": "softmax"},
-              "labels": {"format": "sparse", "num_classes": 3}},
+        overlap={
+            "duplicates": 0,
+            "duplicate_share": 0.0,
+            "validation_examples": 150,
+            "train_examples": 600,
+        },
+        info={
+            "loss": {"name": "sparse_categorical_crossentropy", "from_logits": False},
+            "model": {"output_width": 3, "output_activation": "softmax"},
+            "labels": {"format": "sparse", "num_classes": 3},
+        },
     )
     assert diagnostics.diagnose(history) == []
 
@@ -98,19 +112,25 @@ def test_overfitting_fires_with_early_stopping_evidence():
     assert evidence["latest_val_loss"] == pytest.approx(0.85)
     assert evidence["generalization_loss"] == pytest.approx(100 * (0.85 / 0.65 - 1))
     train_loss = np.linspace(1.0, 0.2, 8)
-    assert evidence["train_loss_change"] == pytest.approx((train_loss[-1] - train_loss[3]) / train_loss[3])
+    assert evidence["train_loss_change"] == pytest.approx(
+        (train_loss[-1] - train_loss[3]) / train_loss[3]
+    )
 
 
 def test_overfitting_needs_patience_epochs_since_the_best():
     val_loss = [1.0, 0.8, 0.7, 0.6, 0.55, 0.7, 0.9]  # best epoch 4, only 2 epochs since
     assert diagnostics.diagnose(make_history(curves=overfitting_curves(val_loss))) == []
     val_loss.append(1.0)  # now 3 epochs since the best
-    assert rules(diagnostics.diagnose(make_history(curves=overfitting_curves(val_loss)))) == ["overfitting"]
+    assert rules(diagnostics.diagnose(make_history(curves=overfitting_curves(val_loss)))) == [
+        "overfitting"
+    ]
 
 
 def test_overfitting_min_delta_keeps_the_first_of_nearly_equal_minima():
     val_loss = [1.0, 0.6, 0.598, 0.7, 0.75, 0.8]  # 0.598 is not 1 % better than 0.6
-    finding = only(diagnostics.diagnose(make_history(curves=overfitting_curves(val_loss))), "overfitting")
+    finding = only(
+        diagnostics.diagnose(make_history(curves=overfitting_curves(val_loss))), "overfitting"
+    )
     assert finding["evidence"]["best_epoch"] == 1
 
 
@@ -133,8 +153,12 @@ def test_overfitting_needs_training_loss_to_keep_falling():
     [(0, None), (9, "info"), (10, "warning"), (49, "warning"), (50, "error"), (1000, "error")],
 )
 def test_overlap_severity_by_duplicate_share(duplicates, expected):
-    overlap = {"duplicates": duplicates, "duplicate_share": duplicates / 1000,
-               "validation_examples": 1000, "train_examples": 5000}
+    overlap = {
+        "duplicates": duplicates,
+        "duplicate_share": duplicates / 1000,
+        "validation_examples": 1000,
+        "train_examples": 5000,
+    }
     findings = diagnostics.diagnose(make_history(overlap=overlap))
     if expected is None:
         assert findings == []
@@ -149,18 +173,30 @@ def test_overlap_severity_by_duplicate_share(duplicates, expected):
 
 def test_near_perfect_validation_from_the_first_epoch():
     perfect = [[99, 1], [0, 100]]  # 99.5 %
-    findings = diagnostics.diagnose(make_history(confusions={"validation": confusion_series(perfect)}))
+    findings = diagnostics.diagnose(
+        make_history(confusions={"validation": confusion_series(perfect)})
+    )
     finding = only(findings, "suspicious_validation")
-    assert finding["step"] == 0 and finding["evidence"]["first_val_accuracy"] == pytest.approx(0.995)
+    assert finding["step"] == 0 and finding["evidence"]["first_val_accuracy"] == pytest.approx(
+        0.995
+    )
     almost = [[97, 3], [0, 100]]  # 98.5 %: a good model, not a suspicious one
-    assert diagnostics.diagnose(make_history(confusions={"validation": confusion_series(almost)})) == []
+    assert (
+        diagnostics.diagnose(make_history(confusions={"validation": confusion_series(almost)}))
+        == []
+    )
 
 
 def test_validation_better_than_training_at_every_epoch():
     val = [[40, 10], [10, 40]]  # 80 %
     train = [[37, 13], [13, 37]]  # 74 %
-    confusions = {"validation": confusion_series(val, val, val), "train": confusion_series(train, train, train)}
-    finding = only(diagnostics.diagnose(make_history(confusions=confusions)), "suspicious_validation")
+    confusions = {
+        "validation": confusion_series(val, val, val),
+        "train": confusion_series(train, train, train),
+    }
+    finding = only(
+        diagnostics.diagnose(make_history(confusions=confusions)), "suspicious_validation"
+    )
     assert finding["evidence"]["basis"] == "accuracy"
     assert finding["evidence"]["val_accuracy"] == pytest.approx(0.8)
     assert finding["evidence"]["train_accuracy"] == pytest.approx(0.74)
@@ -171,7 +207,12 @@ def test_validation_better_than_training_at_every_epoch():
 
 def test_suspicious_validation_is_left_to_the_overlap_rule():
     perfect = [[100, 0], [0, 100]]
-    overlap = {"duplicates": 20, "duplicate_share": 0.1, "validation_examples": 200, "train_examples": 800}
+    overlap = {
+        "duplicates": 20,
+        "duplicate_share": 0.1,
+        "validation_examples": 200,
+        "train_examples": 800,
+    }
     findings = diagnostics.diagnose(
         make_history(confusions={"validation": confusion_series(perfect)}, overlap=overlap)
     )
@@ -196,14 +237,18 @@ def fraud_confusion():
 
 def test_accuracy_paradox_high_accuracy_low_recall_matches_sklearn():
     confusion = fraud_confusion()
-    history = make_history(class_names=["legit", "fraud"], confusions={"validation": {7: confusion}})
+    history = make_history(
+        class_names=["legit", "fraud"], confusions={"validation": {7: confusion}}
+    )
     finding = only(diagnostics.diagnose(history), "accuracy_paradox")
     y_true = np.repeat([0, 0, 1, 1], confusion.ravel())
     y_pred = np.repeat([0, 1, 0, 1], confusion.ravel())
     evidence = finding["evidence"]
     assert finding["step"] == 7 and finding["title"].startswith("High accuracy")
     assert evidence["accuracy"] == pytest.approx(skm.accuracy_score(y_true, y_pred))
-    assert evidence["balanced_accuracy"] == pytest.approx(skm.balanced_accuracy_score(y_true, y_pred))
+    assert evidence["balanced_accuracy"] == pytest.approx(
+        skm.balanced_accuracy_score(y_true, y_pred)
+    )
     assert evidence["worst_class"] == "fraud"
     assert evidence["worst_class_recall"] == pytest.approx(skm.recall_score(y_true, y_pred))
     assert evidence["baseline_accuracy"] == pytest.approx(0.9)
@@ -211,14 +256,17 @@ def test_accuracy_paradox_high_accuracy_low_recall_matches_sklearn():
 
 def test_accuracy_paradox_at_the_majority_baseline():
     confusion = [[90, 0], [10, 0]]  # always the majority: 90 %, the field notes' example
-    finding = only(diagnostics.diagnose(make_history(confusions={"validation": {0: confusion}})),
-                   "accuracy_paradox")
+    finding = only(
+        diagnostics.diagnose(make_history(confusions={"validation": {0: confusion}})),
+        "accuracy_paradox",
+    )
     assert finding["evidence"]["accuracy"] == finding["evidence"]["baseline_accuracy"] == 0.9
     assert finding["evidence"]["balanced_accuracy"] == 0.5
     assert finding["evidence"]["error_reduction_vs_baseline"] == 0.0
     edge = [[90, 0], [9, 1]]  # removes 1 of the baseline's 10 errors: 10 %, no longer "no better"
-    finding = only(diagnostics.diagnose(make_history(confusions={"validation": {0: edge}})),
-                   "accuracy_paradox")
+    finding = only(
+        diagnostics.diagnose(make_history(confusions={"validation": {0: edge}})), "accuracy_paradox"
+    )
     assert finding["title"].startswith("High accuracy")  # 91 % accuracy, 10 % recall of class 1
 
 
@@ -244,7 +292,9 @@ def chance_confusions():
 
 
 def test_not_learning_flat_loss_at_chance():
-    history = make_history(curves={"loss": curve([0.7, 0.6931, 0.6932, 0.6931])}, confusions=chance_confusions())
+    history = make_history(
+        curves={"loss": curve([0.7, 0.6931, 0.6932, 0.6931])}, confusions=chance_confusions()
+    )
     finding = only(diagnostics.diagnose(history), "not_learning")
     assert finding["severity"] == "error"
     assert finding["evidence"]["balanced_accuracy"] == pytest.approx(0.51)
@@ -252,7 +302,9 @@ def test_not_learning_flat_loss_at_chance():
 
 
 def test_not_learning_does_not_fire_while_loss_falls_or_above_chance():
-    falling = make_history(curves={"loss": curve([0.7, 0.65, 0.6, 0.55])}, confusions=chance_confusions())
+    falling = make_history(
+        curves={"loss": curve([0.7, 0.65, 0.6, 0.55])}, confusions=chance_confusions()
+    )
     assert diagnostics.diagnose(falling) == []
     good = {"validation": {3: np.array([[40, 10], [10, 40]])}}
     flat_but_good = make_history(curves={"loss": curve([0.4, 0.4, 0.4, 0.4])}, confusions=good)
@@ -265,8 +317,12 @@ def test_not_learning_does_not_fire_while_loss_falls_or_above_chance():
 
 
 def test_divergence_reports_the_first_nonfinite_epoch():
-    history = make_history(curves={"loss": curve([1.0, 0.9, math.nan, math.nan]),
-                                   "val_loss": curve([1.0, 0.9, 5.0, math.inf])})
+    history = make_history(
+        curves={
+            "loss": curve([1.0, 0.9, math.nan, math.nan]),
+            "val_loss": curve([1.0, 0.9, 5.0, math.inf]),
+        }
+    )
     finding = only(diagnostics.diagnose(history), "divergence")
     assert finding["severity"] == "error" and finding["step"] == 2
     assert finding["evidence"]["first_nonfinite_epoch"] == {"loss": 2, "val_loss": 3}
@@ -291,9 +347,11 @@ def test_divergence_on_explosive_growth_but_not_on_a_recovered_spike():
 
 
 def info(loss, from_logits=None, activation="softmax", width=3, label_format="sparse"):
-    return {"loss": {"name": loss, "from_logits": from_logits},
-            "model": {"output_width": width, "output_activation": activation},
-            "labels": {"format": label_format, "num_classes": max(width, 2)}}
+    return {
+        "loss": {"name": loss, "from_logits": from_logits},
+        "model": {"output_width": width, "output_activation": activation},
+        "labels": {"format": label_format, "num_classes": max(width, 2)},
+    }
 
 
 @pytest.mark.parametrize(
@@ -305,13 +363,25 @@ def info(loss, from_logits=None, activation="softmax", width=3, label_format="sp
         (info("sparse_categorical_crossentropy", label_format="one_hot"), "one-hot labels"),
         (info("categorical_crossentropy", label_format="sparse"), "integer class labels"),
         (info("binary_crossentropy", label_format="one_hot"), "3-unit softmax"),
-        (info("categorical_crossentropy", activation="sigmoid", width=1, label_format="binary"),
-         "single output unit"),
+        (
+            info("categorical_crossentropy", activation="sigmoid", width=1, label_format="binary"),
+            "single output unit",
+        ),
         (info("sparse_categorical_crossentropy", from_logits=True), "expects logits"),
-        (info("binary_crossentropy", from_logits=True, activation="sigmoid", width=1,
-              label_format="binary"), "expects logits"),
-        (info("SparseCategoricalCrossentropy", from_logits=False, activation="linear"),
-         "output is linear"),
+        (
+            info(
+                "binary_crossentropy",
+                from_logits=True,
+                activation="sigmoid",
+                width=1,
+                label_format="binary",
+            ),
+            "expects logits",
+        ),
+        (
+            info("SparseCategoricalCrossentropy", from_logits=False, activation="linear"),
+            "output is linear",
+        ),
     ],
 )
 def test_loss_mismatch_fires(run_info, title_part):
@@ -340,25 +410,43 @@ def test_loss_mismatch_silent_on_fitting_losses(run_info):
 
 
 def test_accuracy_only_metric_on_imbalanced_labels():
-    curves = {"loss": curve([1, 0.5]), "accuracy": curve([0.9, 0.95]), "val_accuracy": curve([0.9, 0.95])}
+    curves = {
+        "loss": curve([1, 0.5]),
+        "accuracy": curve([0.9, 0.95]),
+        "val_accuracy": curve([0.9, 0.95]),
+    }
     imbalanced = {"validation": np.array([800, 200])}
-    finding = only(diagnostics.diagnose(make_history(curves=curves, label_distribution=imbalanced)),
-                   "accuracy_only_metric")
+    finding = only(
+        diagnostics.diagnose(make_history(curves=curves, label_distribution=imbalanced)),
+        "accuracy_only_metric",
+    )
     assert finding["severity"] == "info" and finding["evidence"]["imbalance_ratio"] == 4.0
     with_recall = dict(curves, recall=curve([0.2, 0.3]))
-    assert diagnostics.diagnose(make_history(curves=with_recall, label_distribution=imbalanced)) == []
+    assert (
+        diagnostics.diagnose(make_history(curves=with_recall, label_distribution=imbalanced)) == []
+    )
     balanced = {"validation": np.array([800, 201 * 4 - 1])}
     assert diagnostics.diagnose(make_history(curves=curves, label_distribution=balanced)) == []
 
 
 def threshold_evaluation(y_true, scores, thresholds):
     """SplitEvaluation of a binary classifier from scores of class 1 (counts by brute force)."""
-    tp = np.array([[np.sum((1 - scores >= t) & (y_true == 0)) for t in thresholds],
-                   [np.sum((scores >= t) & (y_true == 1)) for t in thresholds]])
-    fp = np.array([[np.sum((1 - scores >= t) & (y_true == 1)) for t in thresholds],
-                   [np.sum((scores >= t) & (y_true == 0)) for t in thresholds]])
+    tp = np.array(
+        [
+            [np.sum((1 - scores >= t) & (y_true == 0)) for t in thresholds],
+            [np.sum((scores >= t) & (y_true == 1)) for t in thresholds],
+        ]
+    )
+    fp = np.array(
+        [
+            [np.sum((1 - scores >= t) & (y_true == 1)) for t in thresholds],
+            [np.sum((scores >= t) & (y_true == 0)) for t in thresholds],
+        ]
+    )
     confusion = skm.confusion_matrix(y_true, (scores >= 0.5).astype(int), labels=[0, 1])
-    return reader_lib.SplitEvaluation("validation", 5, ["neg", "pos"], confusion, thresholds, tp, fp)
+    return reader_lib.SplitEvaluation(
+        "validation", 5, ["neg", "pos"], confusion, thresholds, tp, fp
+    )
 
 
 def test_threshold_far_from_default_matches_sklearn_f1():
@@ -370,9 +458,11 @@ def test_threshold_far_from_default_matches_sklearn_f1():
     finding = only(diagnostics.diagnose(history), "threshold_far_from_default")
     evidence = finding["evidence"]
     best = evidence["best_threshold"]
-    assert abs(best - 0.5) >= diagnostics.THRESHOLD_MIN_DISTANCE and finding["step"] == 5
+    assert abs(best - 0.5) >= diag_classes.THRESHOLD_MIN_DISTANCE and finding["step"] == 5
     assert evidence["best_f1"] == pytest.approx(skm.f1_score(y_true, scores >= best))
-    assert evidence["f1_at_default"] == pytest.approx(skm.f1_score(y_true, scores >= 0.5, zero_division=0))
+    assert evidence["f1_at_default"] == pytest.approx(
+        skm.f1_score(y_true, scores >= 0.5, zero_division=0)
+    )
     grid_f1 = [skm.f1_score(y_true, scores >= t, zero_division=0) for t in np.linspace(0, 1, 101)]
     assert evidence["best_f1"] == pytest.approx(max(grid_f1))
 
@@ -396,8 +486,11 @@ def test_recording_problems_become_findings():
         {"kind": "bad_batch", "message": "again", "step": 5},
         {"kind": "callback_error", "message": "OSError: disk full", "step": 4},
     ]
-    history = make_history(events=events, problems=["validation: bad shape"],
-                           overlap={"error": "could not hash the inputs"})
+    history = make_history(
+        events=events,
+        problems=["validation: bad shape"],
+        overlap={"error": "could not hash the inputs"},
+    )
     findings = diagnostics.diagnose(history)
     assert rules(findings) == ["recording_problem"] * 4
     assert_well_formed(findings)
@@ -409,12 +502,22 @@ def test_findings_sorted_worst_first_and_json_safe():
     history = make_history(
         curves={"loss": curve([1.0, 0.5, math.nan]), "val_loss": curve([1.0, 0.6, 0.7])},
         confusions={"validation": {2: fraud_confusion()}},
-        overlap={"duplicates": 3, "duplicate_share": 0.003, "validation_examples": 1000, "train_examples": 10},
+        overlap={
+            "duplicates": 3,
+            "duplicate_share": 0.003,
+            "validation_examples": 1000,
+            "train_examples": 10,
+        },
         info=info("mse"),
     )
     findings = diagnostics.diagnose(history)
     assert_well_formed(findings)
-    assert rules(findings) == ["loss_mismatch", "divergence", "accuracy_paradox", "train_val_overlap"]
+    assert rules(findings) == [
+        "loss_mismatch",
+        "divergence",
+        "accuracy_paradox",
+        "train_val_overlap",
+    ]
 
 
 # -- end to end: real Keras trainings --------------------------------------------------------
@@ -425,7 +528,9 @@ def trained(tmp_path_factory):
     runs = keras_runs.train_all(tmp_path_factory)
     reader = reader_lib.Reader(reader_lib.provider_for_logdir(runs.logdir))
     indices = reader.list_runs()
-    findings = {run: diagnostics.diagnose(reader.history(run, index)) for run, index in indices.items()}
+    findings = {
+        run: diagnostics.diagnose(reader.history(run, index)) for run, index in indices.items()
+    }
     return runs, findings
 
 
@@ -468,7 +573,7 @@ def test_e2e_overfitting_evidence_matches_keras_history(trained):
     val_loss = np.asarray(runs.keras_histories["overfit"]["val_loss"])
     evidence = only(findings["overfit"], "overfitting")["evidence"]
     best = evidence["best_epoch"]
-    assert val_loss[best] <= val_loss.min() * (1 + diagnostics.OVERFIT_MIN_DELTA)
+    assert val_loss[best] <= val_loss.min() * (1 + diag_training.OVERFIT_MIN_DELTA)
     assert evidence["best_val_loss"] == pytest.approx(val_loss[best], rel=1e-6)
     assert evidence["latest_val_loss"] == pytest.approx(val_loss[-1], rel=1e-6)
     assert only(findings["keras_only_overfit"], "overfitting")["evidence"] == evidence
@@ -479,10 +584,14 @@ def test_e2e_fraud_evidence_matches_sklearn(trained):
     y_true, y_pred = runs.validation["fraud"]
     evidence = only(findings["fraud"], "accuracy_paradox")["evidence"]
     assert evidence["accuracy"] == pytest.approx(skm.accuracy_score(y_true, y_pred))
-    assert evidence["balanced_accuracy"] == pytest.approx(skm.balanced_accuracy_score(y_true, y_pred))
+    assert evidence["balanced_accuracy"] == pytest.approx(
+        skm.balanced_accuracy_score(y_true, y_pred)
+    )
     assert evidence["baseline_accuracy"] == pytest.approx(max(np.mean(y_true), 1 - np.mean(y_true)))
     assert evidence["worst_class"] == "fraud"
-    assert evidence["worst_class_recall"] == pytest.approx(skm.recall_score(y_true, y_pred, zero_division=0))
+    assert evidence["worst_class_recall"] == pytest.approx(
+        skm.recall_score(y_true, y_pred, zero_division=0)
+    )
     assert "accuracy_only_metric" in rules(findings["fraud"], "info")
 
 

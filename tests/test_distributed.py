@@ -47,7 +47,10 @@ MIRRORED_SCRIPT = textwrap.dedent(
 def _train(log_dir, mode):
     result = subprocess.run(
         [sys.executable, "-c", MIRRORED_SCRIPT, str(log_dir), mode],
-        capture_output=True, text=True, timeout=300, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
         env=dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2"),
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -55,25 +58,27 @@ def _train(log_dir, mode):
 
 
 def test_mirrored_strategy_counts_equal_single_device(tmp_path):
+    from conftest import read_events
     from sklearn.metrics import confusion_matrix
 
-    from conftest import read_events
-    from tb_metricsdiag import metadata
+    from tb_metricsdiag.format import schema
 
     mirrored = _train(tmp_path / "mirrored", "mirrored")
     single = _train(tmp_path / "single", "single")
     assert mirrored["replicas"] == 2 and single["replicas"] == 1
-    tag = metadata.split_tag("validation", metadata.KIND_CONFUSION)
-    counts_tag = metadata.split_tag("validation", metadata.KIND_THRESHOLD_COUNTS)
+    tag = schema.split_tag("validation", schema.KIND_CONFUSION)
+    counts_tag = schema.split_tag("validation", schema.KIND_THRESHOLD_COUNTS)
     events = {name: read_events(str(tmp_path / name)) for name in ("mirrored", "single")}
     expected = confusion_matrix(mirrored["labels"], np.argmax(mirrored["reference"], axis=1))
     for epoch in (0, 1):
         np.testing.assert_array_equal(events["mirrored"][tag][epoch][0], expected)
-        np.testing.assert_array_equal(events["mirrored"][tag][epoch][0], events["single"][tag][epoch][0])
+        np.testing.assert_array_equal(
+            events["mirrored"][tag][epoch][0], events["single"][tag][epoch][0]
+        )
         np.testing.assert_array_equal(
             events["mirrored"][counts_tag][epoch][0], events["single"][counts_tag][epoch][0]
         )
-    assert metadata.EVENTS_TAG not in events["mirrored"]  # no batch was refused
+    assert schema.EVENTS_TAG not in events["mirrored"]  # no batch was refused
 
 
 class _Resolver:
@@ -96,15 +101,18 @@ class _Strategy:
         self.cluster_resolver = resolver
 
 
-@pytest.mark.parametrize("cluster, task_type, task_id, writes", [
-    ({}, None, None, True),  # single machine
-    ({"chief": ["a"], "worker": ["b", "c"]}, "chief", 0, True),
-    ({"chief": ["a"], "worker": ["b", "c"]}, "worker", 0, False),
-    ({"worker": ["b", "c"]}, "worker", 0, True),  # no chief: worker 0 writes
-    ({"worker": ["b", "c"]}, "worker", 1, False),
-])
+@pytest.mark.parametrize(
+    "cluster, task_type, task_id, writes",
+    [
+        ({}, None, None, True),  # single machine
+        ({"chief": ["a"], "worker": ["b", "c"]}, "chief", 0, True),
+        ({"chief": ["a"], "worker": ["b", "c"]}, "worker", 0, False),
+        ({"worker": ["b", "c"]}, "worker", 0, True),  # no chief: worker 0 writes
+        ({"worker": ["b", "c"]}, "worker", 1, False),
+    ],
+)
 def test_only_the_chief_writes(cluster, task_type, task_id, writes):
-    from tb_metricsdiag.callback import _is_chief
+    from tb_metricsdiag.writing.keras_model import is_chief as _is_chief
 
     assert _is_chief(_Strategy(_Resolver(cluster, task_type, task_id))) is writes
     assert _is_chief(object()) is True  # strategies without a resolver (Mirrored, default)
@@ -113,10 +121,13 @@ def test_only_the_chief_writes(cluster, task_type, task_id, writes):
 def test_metric_names_from_compile_config():
     import keras
 
-    from tb_metricsdiag.callback import _metric_names
+    from tb_metricsdiag.writing.keras_model import metric_names as _metric_names
 
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="softmax")])
-    model.compile("adam", "sparse_categorical_crossentropy",
-                  metrics=["accuracy", keras.metrics.SparseTopKCategoricalAccuracy(k=1, name="top1")],
-                  weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="wacc")])
+    model.compile(
+        "adam",
+        "sparse_categorical_crossentropy",
+        metrics=["accuracy", keras.metrics.SparseTopKCategoricalAccuracy(k=1, name="top1")],
+        weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="wacc")],
+    )
     assert _metric_names(model.get_compile_config()) == ["accuracy", "top1", "wacc"]

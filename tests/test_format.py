@@ -7,7 +7,7 @@ import zlib
 import numpy as np
 import pytest
 
-from tb_metricsdiag import metadata
+from tb_metricsdiag.format import codecs, metadata, schema
 
 
 def _cumulative(rng, shape, largest):
@@ -16,11 +16,11 @@ def _cumulative(rng, shape, largest):
 
 
 @pytest.mark.parametrize("shape", [(1, 2, 1), (2, 2, 5), (10, 2, 201), (100, 2, 11)])
-@pytest.mark.parametrize("largest, code", [(3, b"B"), (300, b"H"), (70_000, b"H"), (2 ** 40, b"q")])
+@pytest.mark.parametrize("largest, code", [(3, b"B"), (300, b"H"), (70_000, b"H"), (2**40, b"q")])
 def test_round_trip_is_exact_in_the_smallest_type(shape, largest, code):
     counts = _cumulative(np.random.default_rng(largest), shape, largest)
-    payload = metadata.encode_threshold_counts(counts)
-    decoded, average_precision = metadata.decode_threshold_counts(payload, shape[0])
+    payload = codecs.encode_threshold_counts(counts)
+    decoded, average_precision = codecs.decode_threshold_counts(payload, shape[0])
     assert average_precision is None
     assert decoded.dtype == np.int64
     np.testing.assert_array_equal(decoded, counts)
@@ -35,106 +35,128 @@ def test_counts_that_are_not_cumulative_still_round_trip():
     rng = np.random.default_rng(0)
     for counts in (rng.integers(0, 50, size=(4, 2, 7)), rng.integers(-5, 50, size=(4, 2, 7))):
         np.testing.assert_array_equal(
-            metadata.decode_threshold_counts(metadata.encode_threshold_counts(counts), 4)[0], counts
+            codecs.decode_threshold_counts(codecs.encode_threshold_counts(counts), 4)[0], counts
         )
 
 
 def test_typical_counts_are_several_times_smaller_than_the_integers():
     rng = np.random.default_rng(1)
     counts = _cumulative(rng, (10, 2, 201), 200)  # 200 examples: uint8 integers, 4,020 bytes
-    assert len(metadata.encode_threshold_counts(counts)) < 4020 / 3
+    assert len(codecs.encode_threshold_counts(counts)) < 4020 / 3
 
 
-@pytest.mark.parametrize("payload, message", [
-    (b"", "malformed"),
-    (b"H", "malformed"),
-    (b"x" + zlib.compress(b"\0" * 8), "malformed"),  # an unknown type code
-    ("H" + "text", "malformed"),  # not bytes
-    (b"Hnot zlib", "not valid zlib"),
-    (b"H" + zlib.compress(b"\0" * 40)[:-3], "truncated"),
-    (b"H" + zlib.compress(b"\0" * 40) + b"tail", "followed"),
-    (b"H" + zlib.compress(b"\0" * 6), "do not fit 2 classes"),  # 3 uint16: not [2, 2, T]
-    (b"H" + zlib.compress(b""), "do not fit"),
-])
+@pytest.mark.parametrize(
+    "payload, message",
+    [
+        (b"", "malformed"),
+        (b"H", "malformed"),
+        (b"x" + zlib.compress(b"\0" * 8), "malformed"),  # an unknown type code
+        ("H" + "text", "malformed"),  # not bytes
+        (b"Hnot zlib", "not valid zlib"),
+        (b"H" + zlib.compress(b"\0" * 40)[:-3], "truncated"),
+        (b"H" + zlib.compress(b"\0" * 40) + b"tail", "followed"),
+        (b"H" + zlib.compress(b"\0" * 6), "do not fit 2 classes"),  # 3 uint16: not [2, 2, T]
+        (b"H" + zlib.compress(b""), "do not fit"),
+    ],
+)
 def test_damaged_payloads_raise_format_errors(payload, message):
-    with pytest.raises(metadata.FormatError, match=message):
-        metadata.decode_threshold_counts(payload, 2)
+    with pytest.raises(schema.FormatError, match=message):
+        codecs.decode_threshold_counts(payload, 2)
 
 
 def test_average_precision_travels_with_the_counts_bit_for_bit():
     rng = np.random.default_rng(5)
     counts = _cumulative(rng, (3, 2, 11), 40)
     average_precision = np.array([0.123456789012345, np.nan, 1.0])
-    payload = metadata.encode_threshold_counts(counts, average_precision)
-    assert len(payload) == len(metadata.encode_threshold_counts(counts)) + 3 * 8
-    decoded, stored = metadata.decode_threshold_counts(payload, 3, with_average_precision=True)
+    payload = codecs.encode_threshold_counts(counts, average_precision)
+    assert len(payload) == len(codecs.encode_threshold_counts(counts)) + 3 * 8
+    decoded, stored = codecs.decode_threshold_counts(payload, 3, with_average_precision=True)
     np.testing.assert_array_equal(decoded, counts)
     assert stored.dtype == np.float64 and stored.tobytes() == average_precision.tobytes()
 
 
-@pytest.mark.parametrize("with_ap_written, with_ap_read, tail, message", [
-    (True, False, b"", "followed by 24 bytes, expected 0 (nothing)"),
-    (False, True, b"", "followed by 0 bytes, expected 24 (3 average precisions)"),
-    (True, True, b"x", "followed by 25 bytes, expected 24"),
-])
-def test_average_precision_that_does_not_fit_is_refused(with_ap_written, with_ap_read, tail, message):
+@pytest.mark.parametrize(
+    "with_ap_written, with_ap_read, tail, message",
+    [
+        (True, False, b"", "followed by 24 bytes, expected 0 (nothing)"),
+        (False, True, b"", "followed by 0 bytes, expected 24 (3 average precisions)"),
+        (True, True, b"x", "followed by 25 bytes, expected 24"),
+    ],
+)
+def test_average_precision_that_does_not_fit_is_refused(
+    with_ap_written, with_ap_read, tail, message
+):
     counts = np.zeros((3, 2, 4), np.int64)
-    payload = metadata.encode_threshold_counts(counts, np.zeros(3) if with_ap_written else None) + tail
-    with pytest.raises(metadata.FormatError, match=re.escape(message)):
-        metadata.decode_threshold_counts(payload, 3, with_average_precision=with_ap_read)
+    payload = (
+        codecs.encode_threshold_counts(counts, np.zeros(3) if with_ap_written else None) + tail
+    )
+    with pytest.raises(schema.FormatError, match=re.escape(message)):
+        codecs.decode_threshold_counts(payload, 3, with_average_precision=with_ap_read)
     with pytest.raises(ValueError, match="does not fit 3 classes"):
-        metadata.encode_threshold_counts(counts, np.zeros(2))
+        codecs.encode_threshold_counts(counts, np.zeros(2))
 
 
 def test_summaries_carry_the_lowest_version_that_reads_them():
-    dense = metadata.parse_plugin_content(
-        metadata.create_summary_metadata(metadata.KIND_CONFUSION).plugin_data.content
+    dense = codecs.parse_plugin_content(
+        metadata.create_summary_metadata(schema.KIND_CONFUSION).plugin_data.content
     )
-    encoded = metadata.parse_plugin_content(
+    encoded = codecs.parse_plugin_content(
         metadata.create_summary_metadata(
-            metadata.KIND_THRESHOLD_COUNTS, thresholds=[0.5],
-            encoding=metadata.THRESHOLD_COUNTS_ENCODING,
+            schema.KIND_THRESHOLD_COUNTS,
+            thresholds=[0.5],
+            encoding=schema.THRESHOLD_COUNTS_ENCODING,
         ).plugin_data.content
     )
-    logs = metadata.parse_plugin_content(
-        metadata.create_summary_metadata(metadata.KIND_LOGS).plugin_data.content
+    logs = codecs.parse_plugin_content(
+        metadata.create_summary_metadata(schema.KIND_LOGS).plugin_data.content
     )
-    with_ap = metadata.parse_plugin_content(
+    with_ap = codecs.parse_plugin_content(
         metadata.create_summary_metadata(
-            metadata.KIND_THRESHOLD_COUNTS, thresholds=[0.5],
-            encoding=metadata.THRESHOLD_COUNTS_ENCODING, average_precision="exact",
+            schema.KIND_THRESHOLD_COUNTS,
+            thresholds=[0.5],
+            encoding=schema.THRESHOLD_COUNTS_ENCODING,
+            average_precision="exact",
         ).plugin_data.content
     )
     assert with_ap["version"] == 3 and with_ap["average_precision"] == "exact"
     assert dense["version"] == 1 and "encoding" not in dense
     assert encoded["version"] == 2
-    assert encoded["encoding"] == metadata.THRESHOLD_COUNTS_ENCODING
-    assert logs["version"] == 3 == metadata.FORMAT_VERSION
+    assert encoded["encoding"] == schema.THRESHOLD_COUNTS_ENCODING
+    assert logs["version"] == 3 == schema.FORMAT_VERSION
 
 
-@pytest.mark.parametrize("logs, text", [
-    ({"loss": 0.25, "val_loss": np.float32(0.5)}, '{"loss":0.25,"val_loss":0.5}'),
-    ({"loss": float("nan"), "b": np.inf, "a": -np.inf}, '{"a":"-Infinity","b":"Infinity","loss":"NaN"}'),
-    ({"loss": 1, "note": "text", "vector": np.ones(2), "none": None}, '{"loss":1.0}'),
-    ({"note": "text"}, None),
-    ({}, None),
-])
+@pytest.mark.parametrize(
+    "logs, text",
+    [
+        ({"loss": 0.25, "val_loss": np.float32(0.5)}, '{"loss":0.25,"val_loss":0.5}'),
+        (
+            {"loss": float("nan"), "b": np.inf, "a": -np.inf},
+            '{"a":"-Infinity","b":"Infinity","loss":"NaN"}',
+        ),
+        ({"loss": 1, "note": "text", "vector": np.ones(2), "none": None}, '{"loss":1.0}'),
+        ({"note": "text"}, None),
+        ({}, None),
+    ],
+)
 def test_logs_are_strict_json_and_read_back(logs, text):
-    assert metadata.encode_logs(logs) == text
+    assert codecs.encode_logs(logs) == text
     if text is not None:
-        decoded = metadata.decode_logs(text)
+        decoded = codecs.decode_logs(text)
         for key, value in decoded.items():
             np.testing.assert_equal(value, float(logs[key]))
 
 
-@pytest.mark.parametrize("text, message", [
-    ("{not json", "not JSON"),
-    ("[1, 2]", "JSON list, expected an object"),
-    ('{"loss": "1.5"}', "expected a number"),
-    ('{"loss": true}', "expected a number"),
-    ('{"loss": null}', "expected a number"),
-    ('{"loss": {"nested": 1}}', "expected a number"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("{not json", "not JSON"),
+        ("[1, 2]", "JSON list, expected an object"),
+        ('{"loss": "1.5"}', "expected a number"),
+        ('{"loss": true}', "expected a number"),
+        ('{"loss": null}', "expected a number"),
+        ('{"loss": {"nested": 1}}', "expected a number"),
+    ],
+)
 def test_damaged_logs_raise_format_errors(text, message):
-    with pytest.raises(metadata.FormatError, match=message):
-        metadata.decode_logs(text)
+    with pytest.raises(schema.FormatError, match=message):
+        codecs.decode_logs(text)

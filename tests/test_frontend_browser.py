@@ -40,13 +40,6 @@ if not os.path.exists(CHROMIUM):
 pytest.importorskip("playwright.sync_api", reason="browser tests need Playwright for Python")
 pytest.importorskip("tensorflow", reason="browser tests train a tiny model with TensorFlow/Keras")
 
-with open(os.path.join(ROOT, "tb_metricsdiag", "plugin.py"), encoding="utf-8") as _handle:
-    if "Placeholder TensorBoard loader" in _handle.read():
-        pytest.skip(
-            "the backend (tb_metricsdiag/plugin.py) is still the placeholder: no routes to test",
-            allow_module_level=True,
-        )
-
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 XSS_RUN = "<img src=x onerror=alert(1)>"
@@ -67,9 +60,11 @@ def _blobs(seed, n_train=240, n_val=90, classes=3, features=4):
 
     rng = np.random.default_rng(seed)
     centers = rng.normal(scale=0.9, size=(classes, features))
+
     def draw(n):
         ids = rng.integers(0, classes, size=n)
         return (centers[ids] + rng.normal(size=(n, features))).astype("float32"), ids
+
     return draw(n_train) + draw(n_val)
 
 
@@ -81,18 +76,35 @@ def _train(log_dir, class_names, seed, with_callback=True):
     keras.utils.set_random_seed(seed)
     x, y, x_val, y_val = _blobs(seed)
     model = keras.Sequential(
-        [keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(3, activation="softmax")]
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(8, activation="relu"),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
     )
-    model.compile(keras.optimizers.Adam(0.03), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(
+        keras.optimizers.Adam(0.03), "sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
     callbacks = [keras.callbacks.TensorBoard(log_dir)]
     if with_callback:
         callbacks.insert(
             0,
             MetricsDiagCallback(
-                log_dir, validation_data=(x_val, y_val), train_data=(x[:120], y[:120]), class_names=class_names
+                log_dir,
+                validation_data=(x_val, y_val),
+                train_data=(x[:120], y[:120]),
+                class_names=class_names,
             ),
         )
-    model.fit(x, y, validation_data=(x_val, y_val), epochs=EPOCHS, batch_size=32, verbose=0, callbacks=callbacks)
+    model.fit(
+        x,
+        y,
+        validation_data=(x_val, y_val),
+        epochs=EPOCHS,
+        batch_size=32,
+        verbose=0,
+        callbacks=callbacks,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -125,10 +137,21 @@ def server(logdir, tmp_path_factory):
     log = open(log_path, "wb")
     proc = subprocess.Popen(
         [
-            sys.executable, "-m", "tensorboard.main",
-            "--logdir", logdir, "--host", "127.0.0.1", "--port", str(port), "--reload_interval", "2",
+            sys.executable,
+            "-m",
+            "tensorboard.main",
+            "--logdir",
+            logdir,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--reload_interval",
+            "2",
         ],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     base = "http://127.0.0.1:%d" % port
     api = base + "/data/plugin/metricsdiag"
@@ -147,7 +170,10 @@ def server(logdir, tmp_path_factory):
         proc.terminate()
         proc.wait(10)
         log.close()
-        pytest.fail("tensorboard did not serve the runs in time:\n" + log_path.read_text(errors="replace")[-4000:])
+        pytest.fail(
+            "tensorboard did not serve the runs in time:\n"
+            + log_path.read_text(errors="replace")[-4000:]
+        )
     yield {"base": base, "api": api}
     proc.terminate()
     try:
@@ -178,7 +204,9 @@ def page(browser):
 
 
 def api_json(server, route, **params):
-    return _get(server["api"] + "/" + route + ("?" + urllib.parse.urlencode(params) if params else ""))
+    return _get(
+        server["api"] + "/" + route + ("?" + urllib.parse.urlencode(params) if params else "")
+    )
 
 
 def open_tab(page, server, run=None):
@@ -231,7 +259,9 @@ def assert_close(screen, expected, what):
     if expected is None:
         assert screen is None, "%s: expected undefined (—), screen shows %r" % (what, screen)
     else:
-        assert screen is not None and abs(screen - expected) <= TOL, "%s: screen %r vs server %r" % (what, screen, expected)
+        assert screen is not None and abs(screen - expected) <= TOL, (
+            "%s: screen %r vs server %r" % (what, screen, expected)
+        )
 
 
 def read_matrix(frame):
@@ -265,7 +295,11 @@ def test_confusion_matrix_and_metrics_match_the_server(page, server):
         assert num(main) == data["matrix"][i][j], "cell %d,%d" % (i, j)
 
     assert_close(num(frame.text_content("[data-metric='accuracy']")), data["accuracy"], "accuracy")
-    assert_close(num(frame.text_content("[data-metric='balanced_accuracy']")), data["balanced_accuracy"], "balanced accuracy")
+    assert_close(
+        num(frame.text_content("[data-metric='balanced_accuracy']")),
+        data["balanced_accuracy"],
+        "balanced accuracy",
+    )
     assert num(frame.text_content("[data-metric='total']")) == data["total"]
 
     headers = frame.eval_on_selector_all(".confusion .row-name", "e => e.map(x => x.textContent)")
@@ -370,7 +404,10 @@ def test_threshold_updates_precision_recall_and_counts(page, server):
     wait_matrix(frame, steps[-1])
     frame.wait_for_selector(".pr-chart", timeout=20000)
     frame.select_option("select[aria-label='Class for the PR curve']", value="1")
-    frame.wait_for_function("() => document.querySelector('.op-table th[scope=col]').textContent === 'predicted dog'", timeout=20000)
+    frame.wait_for_function(
+        "() => document.querySelector('.op-table th[scope=col]').textContent === 'predicted dog'",
+        timeout=20000,
+    )
     pr = api_json(server, "pr", run=CLEAN_RUN, split="validation", step=steps[-1], **{"class": 1})
     assert_close(num(frame.text_content(".pill")), pr["average_precision"], "average precision")
 
@@ -410,10 +447,21 @@ def test_threshold_updates_precision_recall_and_counts(page, server):
     # Threshold for a target recall comes from the backend's min_recall answer.
     frame.fill("input[aria-label='Threshold for recall \u2265']", "0.9")
     frame.press("input[aria-label='Threshold for recall \u2265']", "Enter")
-    target = api_json(server, "pr", run=CLEAN_RUN, split="validation", step=steps[-1], min_recall="0.9", **{"class": 1})
+    target = api_json(
+        server,
+        "pr",
+        run=CLEAN_RUN,
+        split="validation",
+        step=steps[-1],
+        min_recall="0.9",
+        **{"class": 1},
+    )
     frame.wait_for_selector(".target-result, .warn-text", timeout=20000)
     # The panel was rebuilt with the answer; keyboard focus stays in the input.
-    assert frame.evaluate("document.activeElement.getAttribute('aria-label')") == "Threshold for recall \u2265"
+    assert (
+        frame.evaluate("document.activeElement.getAttribute('aria-label')")
+        == "Threshold for recall \u2265"
+    )
     if target["at_recall"]:
         text = frame.text_content(".target-result")
         assert ("threshold %.3f" % target["at_recall"]["threshold"]) in text
@@ -434,7 +482,10 @@ def test_findings_and_curves(page, server):
     items = frame.query_selector_all(".finding")
     assert len(items) == len(findings)
     rank = {"error": 0, "warning": 1, "info": 2}
-    shown = [next(s for s in ("error", "warning", "info") if s in item.get_attribute("class")) for item in items]
+    shown = [
+        next(s for s in ("error", "warning", "info") if s in item.get_attribute("class"))
+        for item in items
+    ]
     assert shown == sorted(shown, key=rank.get)
     titles = {f["title"] for f in findings}
     assert {item.query_selector("h3").text_content() for item in items} == titles
@@ -463,24 +514,35 @@ def test_findings_and_curves(page, server):
 def test_finding_naming_a_class_links_to_its_pr_curve(page, server):
     steps = next(r for r in api_json(server, "runs")["runs"] if r["run"] == CLEAN_RUN)["steps"]
     finding = {
-        "rule": "threshold_far_from_default", "severity": "info", "title": "A better threshold",
-        "detail": "d", "step": steps[0], "suggestion": "s",
+        "rule": "threshold_far_from_default",
+        "severity": "info",
+        "title": "A better threshold",
+        "detail": "d",
+        "step": steps[0],
+        "suggestion": "s",
         "evidence": {"positive_class": "bird", "best_threshold": 0.3},
     }
     page.route(
         re.compile(r".*/data/plugin/metricsdiag/diagnostics.*"),
         lambda route: route.fulfill(
-            status=200, content_type="application/json", body=json.dumps({"run": CLEAN_RUN, "findings": [finding]})
+            status=200,
+            content_type="application/json",
+            body=json.dumps({"run": CLEAN_RUN, "findings": [finding]}),
         ),
     )
     frame = open_tab(page, server, run=CLEAN_RUN)
     wait_matrix(frame, steps[-1])
     frame.click("button:has-text('Show threshold 0.300 on the PR curve')")
     wait_matrix(frame, steps[0])
-    frame.wait_for_function("() => document.querySelector('.op-table th[scope=col]').textContent === 'predicted bird'", timeout=20000)
+    frame.wait_for_function(
+        "() => document.querySelector('.op-table th[scope=col]').textContent === 'predicted bird'",
+        timeout=20000,
+    )
     pr = api_json(server, "pr", run=CLEAN_RUN, split="validation", step=steps[0], **{"class": 2})
     op = read_operating_point(frame)
-    assert op["index"] == min(range(len(pr["thresholds"])), key=lambda i: abs(pr["thresholds"][i] - 0.3))
+    assert op["index"] == min(
+        range(len(pr["thresholds"])), key=lambda i: abs(pr["thresholds"][i] - 0.3)
+    )
     assert_operating_point(op, pr)
     assert not page.errors, page.errors
 
@@ -488,7 +550,10 @@ def test_finding_naming_a_class_links_to_its_pr_curve(page, server):
 def test_live_refresh_keeps_selections(page, server):
     frame, steps = open_at_first_epoch(page, server)
     frame.select_option("select[aria-label='Class for the PR curve']", value="2")
-    frame.wait_for_function("() => document.querySelector('.op-table th[scope=col]').textContent === 'predicted bird'", timeout=20000)
+    frame.wait_for_function(
+        "() => document.querySelector('.op-table th[scope=col]').textContent === 'predicted bird'",
+        timeout=20000,
+    )
     frame.focus("input[aria-label='Decision threshold']")
     page.keyboard.press("Home")
     for _ in range(40):
@@ -499,7 +564,9 @@ def test_live_refresh_keeps_selections(page, server):
     def add_run(route):
         response = route.fetch()
         body = response.json()
-        body["runs"].append({"run": "zz-new-run", "steps": [], "splits": [], "class_names": [], "has_counts": False})
+        body["runs"].append(
+            {"run": "zz-new-run", "steps": [], "splits": [], "class_names": [], "has_counts": False}
+        )
         route.fulfill(response=response, body=json.dumps(body))
 
     page.route(re.compile(r".*/data/plugin/metricsdiag/runs.*"), add_run)
@@ -508,10 +575,14 @@ def test_live_refresh_keeps_selections(page, server):
         reload_button.click()  # TensorBoard's own reload
     else:
         frame.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
-    frame.wait_for_selector("select[aria-label='Run'] option[value='zz-new-run']", state="attached", timeout=20000)
+    frame.wait_for_selector(
+        "select[aria-label='Run'] option[value='zz-new-run']", state="attached", timeout=20000
+    )
     assert frame.eval_on_selector("select[aria-label='Run']", "e => e.value") == CLEAN_RUN
     assert frame.text_content(".epoch-label").strip().startswith("%d " % steps[0])
-    assert frame.eval_on_selector("select[aria-label='Class for the PR curve']", "e => e.value") == "2"
+    assert (
+        frame.eval_on_selector("select[aria-label='Class for the PR curve']", "e => e.value") == "2"
+    )
     assert read_operating_point(frame)["index"] == 40
     assert not page.errors, page.errors
 
@@ -527,11 +598,17 @@ def test_html_in_run_and_class_names_stays_text(page, server):
     frame.wait_for_selector(".finding, .all-good", timeout=20000)
     assert frame.query_selector_all("img") == []
     assert frame.query_selector_all("b") == []
-    options = frame.eval_on_selector_all("select[aria-label='Run'] option", "o => o.map(x => x.textContent)")
+    options = frame.eval_on_selector_all(
+        "select[aria-label='Run'] option", "o => o.map(x => x.textContent)"
+    )
     assert XSS_RUN in options
-    per_class = frame.eval_on_selector_all(".per-class tbody th button", "e => e.map(x => x.textContent)")
+    per_class = frame.eval_on_selector_all(
+        ".per-class tbody th button", "e => e.map(x => x.textContent)"
+    )
     assert per_class == XSS_CLASSES
-    pr_options = frame.eval_on_selector_all("select[aria-label='Class for the PR curve'] option", "o => o.map(x => x.textContent)")
+    pr_options = frame.eval_on_selector_all(
+        "select[aria-label='Class for the PR curve'] option", "o => o.map(x => x.textContent)"
+    )
     assert pr_options == XSS_CLASSES
     assert page.query_selector_all("img[src=x]") == []
     page.wait_for_timeout(300)
@@ -555,7 +632,9 @@ def test_run_without_counts_and_failed_requests(page, server):
     message = "no step 99 for run <b>clean</b>"
     page.route(
         re.compile(r".*/data/plugin/metricsdiag/confusion.*"),
-        lambda route: route.fulfill(status=404, content_type="application/json", body=json.dumps({"error": message})),
+        lambda route: route.fulfill(
+            status=404, content_type="application/json", body=json.dumps({"error": message})
+        ),
     )
     frame = open_tab(page, server, run=CLEAN_RUN)
     frame.wait_for_selector(".matrix-wrap .notice.error", timeout=20000)
@@ -565,7 +644,9 @@ def test_run_without_counts_and_failed_requests(page, server):
     # No runs at all: a helpful empty state instead of empty panels.
     page.route(
         re.compile(r".*/data/plugin/metricsdiag/runs.*"),
-        lambda route: route.fulfill(status=200, content_type="application/json", body='{"runs": []}'),
+        lambda route: route.fulfill(
+            status=200, content_type="application/json", body='{"runs": []}'
+        ),
     )
     frame = open_tab_without_runs(page, server)
     frame.wait_for_selector(".notice-area .notice", timeout=20000)

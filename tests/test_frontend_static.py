@@ -11,7 +11,9 @@ import pytest
 
 FRONTEND = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "frontend")
 SOURCES = sorted(
-    name for name in os.listdir(FRONTEND) if os.path.splitext(name)[1] in (".js", ".css", ".html", ".svg")
+    name
+    for name in os.listdir(FRONTEND)
+    if os.path.splitext(name)[1] in (".js", ".css", ".html", ".svg")
 )
 SCRIPTS = [name for name in SOURCES if name.endswith(".js")]
 
@@ -29,10 +31,19 @@ def test_the_entry_module_exports_render():
 @pytest.mark.parametrize("name", SCRIPTS)
 def test_no_html_sinks(name):
     source = read(name)
-    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "srcdoc", "createContextualFragment"):
+    for sink in (
+        "innerHTML",
+        "outerHTML",
+        "insertAdjacentHTML",
+        "document.write",
+        "srcdoc",
+        "createContextualFragment",
+    ):
         assert sink not in source, "%s uses %s: insert user data as text only" % (name, sink)
     assert not re.search(r"\beval\s*\(|new Function\s*\(", source), name
-    assert not re.search(r"""setAttribute\(\s*["']on""", source), "%s sets an inline event handler" % name
+    assert not re.search(r"""setAttribute\(\s*["']on""", source), (
+        "%s sets an inline event handler" % name
+    )
 
 
 @pytest.mark.parametrize("name", SOURCES)
@@ -44,8 +55,13 @@ def test_no_remote_assets(name):
 
 @pytest.mark.parametrize("name", SCRIPTS)
 def test_relative_imports_exist(name):
-    for target in re.findall(r"""^\s*import\s[^;]*?from\s+["'](\.[^"']+)["']""", read(name), re.M | re.S):
-        assert os.path.isfile(os.path.normpath(os.path.join(FRONTEND, target))), "%s imports %s" % (name, target)
+    for target in re.findall(
+        r"""^\s*import\s[^;]*?from\s+["'](\.[^"']+)["']""", read(name), re.M | re.S
+    ):
+        assert os.path.isfile(os.path.normpath(os.path.join(FRONTEND, target))), "%s imports %s" % (
+            name,
+            target,
+        )
 
 
 def test_stylesheet_is_referenced_and_present():

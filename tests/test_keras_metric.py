@@ -4,11 +4,11 @@ import json
 
 import numpy as np
 import pytest
+from conftest import read_events
 from sklearn import metrics as skm
 
-from conftest import read_events
-from tb_metricsdiag import counts as counts_lib
-from tb_metricsdiag import metadata
+from tb_metricsdiag.core import counting as counts_lib
+from tb_metricsdiag.format import schema
 
 EPOCHS = 2
 BATCH = 64
@@ -42,7 +42,7 @@ def _adversarial_scores(thresholds, num_classes, seed=0):
     ],
 )
 def test_bucketing_matches_counts_bit_for_bit(thresholds):
-    from tb_metricsdiag.keras_metric import CountsMetric
+    from tb_metricsdiag.writing.keras_metric import CountsMetric
 
     scores, ids = _adversarial_scores(thresholds, 3)
     metric = CountsMetric(thresholds=thresholds, from_logits=False)
@@ -68,7 +68,7 @@ def test_bucketing_matches_counts_bit_for_bit(thresholds):
 
 
 def test_nonfinite_rows_and_bad_labels_are_left_out():
-    from tb_metricsdiag.keras_metric import CountsMetric
+    from tb_metricsdiag.writing.keras_metric import CountsMetric
 
     scores = np.float32([[0.2, 0.8], [np.nan, 0.5], [0.6, 0.4], [0.5, 0.5]])
     metric = CountsMetric(from_logits=False)
@@ -101,12 +101,18 @@ def _model(kind):
     if kind == "binary":
         model = keras.Sequential(hidden + [keras.layers.Dense(1, activation="sigmoid")])
         model.compile("adam", "binary_crossentropy")
-        to_scores = lambda out: np.concatenate([1 - out, out], axis=1)
+
+        def to_scores(out):
+            return np.concatenate([1 - out, out], axis=1)
+
         return model, lambda ids: ids.astype(np.float32), to_scores
     if kind == "logits":
         model = keras.Sequential(hidden + [keras.layers.Dense(3)])
         model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-        to_scores = lambda out: np.asarray(keras.ops.softmax(out, axis=-1))
+
+        def to_scores(out):
+            return np.asarray(keras.ops.softmax(out, axis=-1))
+
         return model, lambda ids: ids, to_scores
     model = keras.Sequential(hidden + [keras.layers.Dense(4, activation="softmax")])
     model.compile("adam", "categorical_crossentropy")
@@ -135,8 +141,13 @@ def metric_run(request, tmp_path_factory):
             logs[epoch] = dict(epoch_logs)
 
     model.fit(
-        x, to_labels(ids), validation_data=(x_val, to_labels(val_ids)), epochs=EPOCHS,
-        batch_size=BATCH, verbose=0, callbacks=[callback, Reference()],
+        x,
+        to_labels(ids),
+        validation_data=(x_val, to_labels(val_ids)),
+        epochs=EPOCHS,
+        batch_size=BATCH,
+        verbose=0,
+        callbacks=[callback, Reference()],
     )
     return read_events(log_dir), ids, val_ids, scores, logs
 
@@ -146,12 +157,14 @@ def test_validation_counts_match_model_predictions(metric_run):
     thresholds = counts_lib.default_thresholds()
     for epoch in range(EPOCHS):
         num_classes = scores[epoch].shape[1]
-        confusion = events[metadata.split_tag("validation", metadata.KIND_CONFUSION)][epoch][0]
-        expected = skm.confusion_matrix(val_ids, scores[epoch].argmax(axis=1), labels=range(num_classes))
+        confusion = events[schema.split_tag("validation", schema.KIND_CONFUSION)][epoch][0]
+        expected = skm.confusion_matrix(
+            val_ids, scores[epoch].argmax(axis=1), labels=range(num_classes)
+        )
         if num_classes == 2:  # a single unit predicts class 1 at p >= 0.5
             expected = skm.confusion_matrix(val_ids, (scores[epoch][:, 1] >= 0.5).astype(int))
         np.testing.assert_array_equal(confusion, expected)
-        tensor = events[metadata.split_tag("validation", metadata.KIND_THRESHOLD_COUNTS)][epoch][0]
+        tensor = events[schema.split_tag("validation", schema.KIND_THRESHOLD_COUNTS)][epoch][0]
         for k in range(num_classes):
             reached = scores[epoch][:, k][:, None] >= thresholds[None, :]
             positive = (val_ids == k)[:, None]
@@ -162,7 +175,7 @@ def test_validation_counts_match_model_predictions(metric_run):
 def test_average_precision_is_the_grid_ap_and_says_so(metric_run):
     events, _, val_ids, scores, _ = metric_run
     thresholds = counts_lib.default_thresholds()
-    tag = metadata.split_tag("validation", metadata.KIND_AVERAGE_PRECISION)
+    tag = schema.split_tag("validation", schema.KIND_AVERAGE_PRECISION)
     for epoch in range(EPOCHS):
         values, content = events[tag][epoch]  # stored inside the threshold counts
         assert json.loads(content)["average_precision"] == counts_lib.AP_THRESHOLD_GRID
@@ -170,18 +183,21 @@ def test_average_precision_is_the_grid_ap_and_says_so(metric_run):
         buckets = counts_lib.threshold_bucket(scores[epoch], thresholds)
         floored = thresholds[np.maximum(buckets - 1, 0)]
         expected = [
-            skm.average_precision_score(val_ids == k, floored[:, k]) for k in range(floored.shape[1])
+            skm.average_precision_score(val_ids == k, floored[:, k])
+            for k in range(floored.shape[1])
         ]
         np.testing.assert_allclose(values, expected, rtol=0, atol=1e-9)
 
 
 def test_train_counts_cover_every_training_example_once(metric_run):
     events, ids, _, _, _ = metric_run
-    tag = metadata.split_tag("train", metadata.KIND_CONFUSION)
+    tag = schema.split_tag("train", schema.KIND_CONFUSION)
     assert sorted(events[tag]) == list(range(EPOCHS))
     for epoch in range(EPOCHS):
         confusion = events[tag][epoch][0]
-        np.testing.assert_array_equal(confusion.sum(axis=1), np.bincount(ids, minlength=confusion.shape[0]))
+        np.testing.assert_array_equal(
+            confusion.sum(axis=1), np.bincount(ids, minlength=confusion.shape[0])
+        )
 
 
 def test_metric_stays_out_of_the_logs(metric_run):

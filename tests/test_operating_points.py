@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from tb_metricsdiag import operating_points
+from tb_metricsdiag.core import operating_points
 
 
 def _brute_best_f1(f1):

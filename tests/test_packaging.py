@@ -29,8 +29,8 @@ def test_readme_commands_and_ci_agree():
 
 def test_backend_imports_without_tensorflow():
     code = (
-        "import sys, tb_metricsdiag, tb_metricsdiag.plugin, tb_metricsdiag.reader, "
-        "tb_metricsdiag.metrics, tb_metricsdiag.counts, tb_metricsdiag.cli\n"
+        "import sys, tb_metricsdiag, tb_metricsdiag.backend.plugin, tb_metricsdiag.backend.reader, "
+        "tb_metricsdiag.core.metrics, tb_metricsdiag.core.counting, tb_metricsdiag.cli\n"
         "bad = [m for m in sys.modules if m == 'tensorflow' or m.startswith('tensorflow.')"
         " or m == 'keras']\n"
         "print(bad); sys.exit(1 if bad else 0)"
@@ -43,7 +43,7 @@ def test_entry_point_is_registered():
     from importlib.metadata import entry_points
 
     points = [p for p in entry_points(group="tensorboard_plugins") if p.name == "metricsdiag"]
-    assert points and points[0].value == "tb_metricsdiag.plugin:MetricsDiagLoader"
+    assert points and points[0].value == "tb_metricsdiag.backend.plugin:MetricsDiagLoader"
 
 
 def test_wheel_ships_the_frontend_and_entry_points(tmp_path):
@@ -51,9 +51,10 @@ def test_wheel_ships_the_frontend_and_entry_points(tmp_path):
     import zipfile
 
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
-         "-w", str(tmp_path), ROOT],
-        capture_output=True, text=True, timeout=300,
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), ROOT],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     (wheel,) = tmp_path.glob("tb_metricsdiag-*.whl")
@@ -61,8 +62,8 @@ def test_wheel_ships_the_frontend_and_entry_points(tmp_path):
     frontend = {os.path.basename(n) for n in names if n.startswith("tb_metricsdiag/frontend/")}
     shipped = {n for n in os.listdir(os.path.join(ROOT, "frontend")) if not n.startswith("__")}
     assert shipped and shipped <= frontend
-    assert "tb_metricsdiag/plugin.py" in names
+    assert "tb_metricsdiag/backend/plugin.py" in names
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
-    assert "metricsdiag = tb_metricsdiag.plugin:MetricsDiagLoader" in text
+    assert "metricsdiag = tb_metricsdiag.backend.plugin:MetricsDiagLoader" in text
     assert "tb-metricsdiag = tb_metricsdiag.cli:console_main" in text

@@ -15,21 +15,20 @@ import time
 
 import numpy as np
 import pytest
+from conftest import EPOCHS, to_scores
 from sklearn import metrics as skm
 from tensorboard.backend import application
 from tensorboard.backend.event_processing import data_provider as provider_lib
 from tensorboard.backend.event_processing import plugin_event_multiplexer
-from tensorboard.compat.proto import event_pb2
-from tensorboard.compat.proto import summary_pb2
+from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.plugins import base_plugin
 from tensorboard.summary.writer import event_file_writer
 from tensorboard.util import tensor_util
 from werkzeug import test as werkzeug_test
 
-from conftest import EPOCHS, to_scores
-from tb_metricsdiag import metadata
-from tb_metricsdiag import plugin as plugin_lib
-from tb_metricsdiag import static_files
+from tb_metricsdiag.backend import plugin as plugin_lib
+from tb_metricsdiag.backend import static_files
+from tb_metricsdiag.format import metadata, schema
 
 PREFIX = "/data/plugin/metricsdiag"
 TRAINED = ["binary", "multiclass", "onehot"]
@@ -45,13 +44,15 @@ def _write(run_dir, step, tag, array, summary_metadata):
         tag=tag, tensor=tensor_util.make_tensor_proto(array), metadata=summary_metadata
     )
     writer.add_event(
-        event_pb2.Event(step=step, wall_time=time.time(), summary=summary_pb2.Summary(value=[value]))
+        event_pb2.Event(
+            step=step, wall_time=time.time(), summary=summary_pb2.Summary(value=[value])
+        )
     )
     writer.close()
 
 
-def _confusion_metadata(version=metadata.FORMAT_VERSION):
-    md = metadata.create_summary_metadata(metadata.KIND_CONFUSION, "validation", ["a", "b"])
+def _confusion_metadata(version=schema.FORMAT_VERSION):
+    md = metadata.create_summary_metadata(schema.KIND_CONFUSION, "validation", ["a", "b"])
     content = json.loads(md.plugin_data.content)
     content["version"] = version
     md.plugin_data.content = json.dumps(content).encode()
@@ -66,18 +67,38 @@ def _keras_scalar_metadata():
 
 
 def _write_hand_made_runs(root):
-    confusion_tag = metadata.split_tag("validation", metadata.KIND_CONFUSION)
+    confusion_tag = schema.split_tag("validation", schema.KIND_CONFUSION)
     for step in range(2):
-        _write(os.path.join(root, "confusion_only"), step, confusion_tag,
-               np.array([[5, 1], [2, 7]], np.int32), _confusion_metadata())
-    _write(os.path.join(root, "malformed"), 0, confusion_tag,
-           np.zeros((2, 3), np.int32), _confusion_metadata())
-    _write(os.path.join(root, "future"), 0, confusion_tag,
-           np.eye(2, dtype=np.int32), _confusion_metadata(version=metadata.FORMAT_VERSION + 1))
+        _write(
+            os.path.join(root, "confusion_only"),
+            step,
+            confusion_tag,
+            np.array([[5, 1], [2, 7]], np.int32),
+            _confusion_metadata(),
+        )
+    _write(
+        os.path.join(root, "malformed"),
+        0,
+        confusion_tag,
+        np.zeros((2, 3), np.int32),
+        _confusion_metadata(),
+    )
+    _write(
+        os.path.join(root, "future"),
+        0,
+        confusion_tag,
+        np.eye(2, dtype=np.int32),
+        _confusion_metadata(version=schema.FORMAT_VERSION + 1),
+    )
     for subrun, values in (("train", [0.9, 0.5, 0.3]), ("validation", [1.0, 0.7, float("nan")])):
         for step, value in enumerate(values):
-            _write(os.path.join(root, "keras_only", subrun), step, "epoch_loss",
-                   np.array(value, np.float32), _keras_scalar_metadata())
+            _write(
+                os.path.join(root, "keras_only", subrun),
+                step,
+                "epoch_loss",
+                np.array(value, np.float32),
+                _keras_scalar_metadata(),
+            )
 
 
 # -- fixtures ---------------------------------------------------------------------------
@@ -93,7 +114,7 @@ def _strict_json(response):
 
 def _make_plugin(logdirs):
     multiplexer = plugin_event_multiplexer.EventMultiplexer(
-        tensor_size_guidance={metadata.PLUGIN_NAME: 0}
+        tensor_size_guidance={schema.PLUGIN_NAME: 0}
     )
     for logdir in logdirs:
         multiplexer.AddRunsFromDirectory(logdir)
@@ -132,8 +153,9 @@ def _reference(run, split, epoch):
 
 def _close(served, expected, tolerance=1e-9):
     served = np.array([np.nan if v is None else v for v in np.ravel(served)], dtype=np.float64)
-    np.testing.assert_allclose(served, np.ravel(expected).astype(np.float64), rtol=0,
-                               atol=tolerance, equal_nan=True)
+    np.testing.assert_allclose(
+        served, np.ravel(expected).astype(np.float64), rtol=0, atol=tolerance, equal_nan=True
+    )
 
 
 # -- plugin object and loader -----------------------------------------------------------
@@ -152,8 +174,12 @@ def test_plugin_metadata(client, callback_runs):
 
 @pytest.mark.parametrize(
     "given, expected",
-    [({}, {"metricsdiag": 0}), ({"scalars": 7}, {"scalars": 7, "metricsdiag": 0}),
-     ({"metricsdiag": 5}, {"metricsdiag": 5}), (None, {"metricsdiag": 0})],
+    [
+        ({}, {"metricsdiag": 0}),
+        ({"scalars": 7}, {"scalars": 7, "metricsdiag": 0}),
+        ({"metricsdiag": 5}, {"metricsdiag": 5}),
+        (None, {"metricsdiag": 0}),
+    ],
 )
 def test_fix_flags_keeps_every_sample_unless_the_user_chose(given, expected):
     flags = argparse.Namespace(samples_per_plugin=given)
@@ -163,7 +189,7 @@ def test_fix_flags_keeps_every_sample_unless_the_user_chose(given, expected):
 
 def test_importing_the_plugin_does_not_import_tensorflow():
     code = (
-        "import sys, tb_metricsdiag.plugin, tb_metricsdiag.views, tb_metricsdiag.reader\n"
+        "import sys, tb_metricsdiag.backend.plugin, tb_metricsdiag.backend.views, tb_metricsdiag.backend.reader\n"
         "heavy = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')]\n"
         "assert not heavy, heavy[:5]\n"
     )
@@ -192,7 +218,11 @@ def test_runs_lists_every_training_run_sorted(client, runs):
         assert entry["class_names"] == (runs[name].class_names or ["0", "1", "2", "3"])
         assert entry["has_counts"] is True
     assert entries["keras_only"] == {
-        "run": "keras_only", "steps": [], "splits": [], "class_names": [], "has_counts": False,
+        "run": "keras_only",
+        "steps": [],
+        "splits": [],
+        "class_names": [],
+        "has_counts": False,
     }
     assert entries["confusion_only"]["steps"] == [0, 1]
     assert "error" not in entries["confusion_only"]
@@ -227,8 +257,10 @@ def test_confusion_matches_sklearn_every_epoch(client, runs, name, split):
         assert [c["support"] for c in body["per_class"]] == support.tolist()
         _close(body["accuracy"], skm.accuracy_score(labels, predicted))
         _close(body["balanced_accuracy"], skm.balanced_accuracy_score(labels, predicted))
-        _close(body["normalized"]["true"],
-               skm.confusion_matrix(labels, predicted, labels=classes, normalize="true"))
+        _close(
+            body["normalized"]["true"],
+            skm.confusion_matrix(labels, predicted, labels=classes, normalize="true"),
+        )
         with np.errstate(invalid="ignore", divide="ignore"):
             by_column = expected / expected.sum(axis=0, keepdims=True)
         _close(body["normalized"]["pred"], by_column)
@@ -246,7 +278,7 @@ def test_confusion_defaults_to_validation_at_the_latest_step(client):
 def _brute_force_points(thresholds, tp, fp, positives, negatives):
     """Operating points by scanning every threshold in plain Python."""
     rows = []
-    for i, t in enumerate(thresholds):
+    for i, _t in enumerate(thresholds):
         p = tp[i] / (tp[i] + fp[i]) if tp[i] + fp[i] else math.nan
         r = tp[i] / positives if positives else math.nan
         denominator = 2 * tp[i] + fp[i] + (positives - tp[i])
@@ -276,8 +308,16 @@ def test_pr_matches_exact_counts_and_sklearn(client, runs, name, split):
     for epoch in range(EPOCHS):
         labels, scores, _ = _reference(run, split, epoch)
         for k in range(scores.shape[1]):
-            code, body = get(client, "/pr", run=name, split=split, step=epoch, **{"class": k},
-                             min_recall=MIN_RECALL, min_precision=MIN_PRECISION)
+            code, body = get(
+                client,
+                "/pr",
+                run=name,
+                split=split,
+                step=epoch,
+                **{"class": k},
+                min_recall=MIN_RECALL,
+                min_precision=MIN_PRECISION,
+            )
             assert code == 200, body
             assert (body["class"], body["class_name"]) == (k, (run.class_names or "0123")[k])
             thresholds = np.asarray(body["thresholds"])
@@ -295,8 +335,11 @@ def test_pr_matches_exact_counts_and_sklearn(client, runs, name, split):
                 _close(body["precision"], np.where(tp + fp > 0, tp / (tp + fp), np.nan))
                 _close(body["recall"], tp / positives)
                 _close(body["f1"], 2 * tp / (2 * tp + fp + positives - tp))
-            _close(body["average_precision"],
-                   skm.average_precision_score(actual, scores[:, k]), tolerance=1e-6)
+            _close(
+                body["average_precision"],
+                skm.average_precision_score(actual, scores[:, k]),
+                tolerance=1e-6,
+            )
             best, at_recall, at_precision = _brute_force_points(
                 thresholds, tp, fp, positives, negatives
             )
@@ -309,7 +352,11 @@ def test_pr_matches_exact_counts_and_sklearn(client, runs, name, split):
 def test_pr_default_class_and_absent_goals(client, name, expected_class):
     code, body = get(client, "/pr", run=name)
     assert code == 200
-    assert (body["class"], body["split"], body["step"]) == (expected_class, "validation", EPOCHS - 1)
+    assert (body["class"], body["split"], body["step"]) == (
+        expected_class,
+        "validation",
+        EPOCHS - 1,
+    )
     assert body["at_recall"] is None and body["at_precision"] is None
     assert body["best_f1"] is not None
 
@@ -435,9 +482,20 @@ def test_static_files_are_served_with_their_content_type(static_client):
 
 @pytest.mark.parametrize(
     "path",
-    ["/__init__.py", "/.hidden.js", "/escape.js", "/missing.js", "/../secret.js",
-     "/lib/../../secret.js", "/%2e%2e/secret.js", "/lib//style.css", "/lib\\style.css",
-     "/lib/", "/", "/%00.js"],
+    [
+        "/__init__.py",
+        "/.hidden.js",
+        "/escape.js",
+        "/missing.js",
+        "/../secret.js",
+        "/lib/../../secret.js",
+        "/%2e%2e/secret.js",
+        "/lib//style.css",
+        "/lib\\style.css",
+        "/lib/",
+        "/",
+        "/%00.js",
+    ],
 )
 def test_static_route_refuses_traversal_and_unknown_files(static_client, path):
     response = static_client.get(PREFIX + path)

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from tensorboard.data import provider as provider_lib
 
-from tb_metricsdiag import metadata
-from tb_metricsdiag import reader as reader_lib
+from tb_metricsdiag.backend import reader as reader_lib
+from tb_metricsdiag.format import codecs, schema
 
 
 def _tensors(values, steps=None):
@@ -20,20 +20,23 @@ def _tensors(values, steps=None):
 
 
 def _one_by_one(data):
-    """The reference: every point through `reader._matrix`, the last of a step kept."""
-    return {datum.step: reader_lib._matrix(datum.numpy, "matrix") for datum in data}
+    """The reference: every point through `codecs.confusion_matrix`, the last of a step kept."""
+    return {datum.step: codecs.confusion_matrix(datum.numpy, "matrix") for datum in data}
 
 
-@pytest.mark.parametrize("dtypes", [
-    ["uint8"] * 5,
-    ["uint8", "uint8", "uint16", "uint16", "int32"],  # counts outgrow a type as epochs pass
-    ["uint64", "int8", "int64", "uint8", "uint32"],  # uint64 with signed types stacks as floats
-])
+@pytest.mark.parametrize(
+    "dtypes",
+    [
+        ["uint8"] * 5,
+        ["uint8", "uint8", "uint16", "uint16", "int32"],  # counts outgrow a type as epochs pass
+        ["uint64", "int8", "int64", "uint8", "uint32"],  # uint64 with signed types stacks as floats
+    ],
+)
 def test_matrices_equal_a_conversion_one_by_one(dtypes):
     rng = np.random.default_rng(len(set(dtypes)))
     values = [rng.integers(0, 100, size=(4, 4)).astype(dtype) for dtype in dtypes]
     data = _tensors(values, steps=[0, 1, 2, 2, 3])  # step 2 written twice: the last one wins
-    matrices = reader_lib._matrices(data)
+    matrices = codecs.confusion_matrices(data)
     expected = _one_by_one(data)
     assert list(matrices) == list(expected) == [0, 1, 2, 3]
     for step, matrix in matrices.items():
@@ -44,32 +47,40 @@ def test_matrices_equal_a_conversion_one_by_one(dtypes):
 
 def test_matrices_of_different_sizes_keep_their_own_shape():
     data = _tensors([np.eye(3, dtype=np.int32), np.eye(4, dtype=np.int32)])
-    assert [m.shape for m in reader_lib._matrices(data).values()] == [(3, 3), (4, 4)]
-    assert reader_lib._matrices([]) == {}
+    assert [m.shape for m in codecs.confusion_matrices(data).values()] == [(3, 3), (4, 4)]
+    assert codecs.confusion_matrices([]) == {}
 
 
-@pytest.mark.parametrize("bad, message", [
-    (np.ones((3, 3), np.float32), "holds float32 values"),
-    (np.ones((3, 2), np.int32), "has shape (3, 2)"),
-    (np.ones(3, np.int32), "has shape (3,)"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (np.ones((3, 3), np.float32), "holds float32 values"),
+        (np.ones((3, 2), np.int32), "has shape (3, 2)"),
+        (np.ones(3, np.int32), "has shape (3,)"),
+    ],
+)
 @pytest.mark.parametrize("count", [1, 3])
 def test_a_bad_matrix_is_refused_with_its_step(bad, message, count):
     data = _tensors([bad] * count, steps=[7 + i for i in range(count)])
-    with pytest.raises(metadata.FormatError, match=re.escape("at step 7 " + message)):
-        reader_lib._matrices(data)
+    with pytest.raises(schema.FormatError, match=re.escape("at step 7 " + message)):
+        codecs.confusion_matrices(data)
     good_then_bad = _tensors([np.eye(3, dtype=np.int32), bad], steps=[1, 2])
-    with pytest.raises(metadata.FormatError, match="at step 2"):
-        reader_lib._matrices(good_then_bad)
+    with pytest.raises(schema.FormatError, match="at step 2"):
+        codecs.confusion_matrices(good_then_bad)
 
 
 def test_curves_are_ascending_and_keep_the_last_value_of_a_step():
     rng = np.random.default_rng(0)
     steps = rng.integers(0, 20, size=60)  # out of order, most steps written several times
     values = rng.normal(size=60)
-    points = [provider_lib.ScalarDatum(step=int(s), wall_time=0.0, value=float(v)) for s, v in zip(steps, values)]
+    points = [
+        provider_lib.ScalarDatum(step=int(s), wall_time=0.0, value=float(v))
+        for s, v in zip(steps, values)
+    ]
     ordered = [provider_lib.ScalarDatum(step=s, wall_time=0.0, value=s / 10) for s in range(5)]
-    curves = reader_lib._curves({"run": {"messy": points, "ordered": ordered}}, lambda run, tag: tag)
+    curves = reader_lib._curves(
+        {"run": {"messy": points, "ordered": ordered}}, lambda run, tag: tag
+    )
     last = {}
     for step, value in zip(steps.tolist(), values.tolist()):
         last[step] = value

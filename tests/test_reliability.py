@@ -31,16 +31,15 @@ from hypothesis import strategies as st
 from tensorboard.backend import application
 from tensorboard.backend.event_processing import data_provider as provider_lib
 from tensorboard.backend.event_processing import plugin_event_multiplexer
-from tensorboard.compat.proto import event_pb2
-from tensorboard.compat.proto import summary_pb2
+from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.plugins import base_plugin
 from tensorboard.summary.writer import record_writer
 from tensorboard.util import tensor_util
 from werkzeug import test as werkzeug_test
 
-from tb_metricsdiag import metadata
-from tb_metricsdiag import plugin as plugin_lib
-from tb_metricsdiag import static_files
+from tb_metricsdiag.backend import plugin as plugin_lib
+from tb_metricsdiag.backend import static_files
+from tb_metricsdiag.format import codecs, metadata, schema
 
 PREFIX = "/data/plugin/metricsdiag"
 JSON_ROUTES = ["/runs", "/confusion", "/pr", "/curves", "/diagnostics"]
@@ -91,8 +90,12 @@ def _tensor_event(step, tag, array, summary_metadata):
     )
 
 
-def _md(kind, split=None, class_names=None, thresholds=None, key=None, overrides=None, encoding=None):
-    md = metadata.create_summary_metadata(kind, split, class_names, thresholds, key, encoding=encoding)
+def _md(
+    kind, split=None, class_names=None, thresholds=None, key=None, overrides=None, encoding=None
+):
+    md = metadata.create_summary_metadata(
+        kind, split, class_names, thresholds, key, encoding=encoding
+    )
     if overrides:
         content = json.loads(md.plugin_data.content)
         content.update(overrides)
@@ -109,50 +112,92 @@ def _step_counts(step, num_classes, seed=0):
     return confusion, np.stack([tp, fp], axis=1).astype(np.int32), rng.random(num_classes)
 
 
-def _encoded_counts_event(step, split, counts_value, class_names, encoding=metadata.THRESHOLD_COUNTS_ENCODING,
-                          with_average_precision=False):
+def _encoded_counts_event(
+    step,
+    split,
+    counts_value,
+    class_names,
+    encoding=schema.THRESHOLD_COUNTS_ENCODING,
+    with_average_precision=False,
+):
     """A threshold-counts event of format version 2 (3 ``with_average_precision``) holding
     ``counts_value`` bytes."""
-    md = _md(metadata.KIND_THRESHOLD_COUNTS, split, class_names, THRESHOLDS, encoding=encoding)
+    md = _md(schema.KIND_THRESHOLD_COUNTS, split, class_names, THRESHOLDS, encoding=encoding)
     if with_average_precision:
         md = metadata.create_summary_metadata(
-            metadata.KIND_THRESHOLD_COUNTS, split, class_names, THRESHOLDS, encoding=encoding,
+            schema.KIND_THRESHOLD_COUNTS,
+            split,
+            class_names,
+            THRESHOLDS,
+            encoding=encoding,
             average_precision="exact",
         )
     return _tensor_event(
-        step, metadata.split_tag(split, metadata.KIND_THRESHOLD_COUNTS), np.array(counts_value, dtype=object), md,
+        step,
+        schema.split_tag(split, schema.KIND_THRESHOLD_COUNTS),
+        np.array(counts_value, dtype=object),
+        md,
     )
 
 
-def _step_records(step, num_classes, class_names=None, split="validation", seed=0, extra=(), encoded=False):
+def _step_records(
+    step, num_classes, class_names=None, split="validation", seed=0, extra=(), encoded=False
+):
     """Records of one epoch of a consistent run: confusion, threshold counts, AP, logs, as the
     current format writes them (``encoded``: version 3's counts with the AP inside, one JSON
     logs series) or as version 1 did (integer counts, a series of AP, a scalar a log value)."""
     confusion, counts, average_precision = _step_counts(step, num_classes, seed)
-    records = [_tensor_event(step, metadata.split_tag(split, metadata.KIND_CONFUSION), confusion,
-                             _md(metadata.KIND_CONFUSION, split, class_names))]
+    records = [
+        _tensor_event(
+            step,
+            schema.split_tag(split, schema.KIND_CONFUSION),
+            confusion,
+            _md(schema.KIND_CONFUSION, split, class_names),
+        )
+    ]
     if encoded:
-        records.append(_encoded_counts_event(
-            step, split, metadata.encode_threshold_counts(counts, average_precision), class_names,
-            with_average_precision=True,
-        ))
+        records.append(
+            _encoded_counts_event(
+                step,
+                split,
+                codecs.encode_threshold_counts(counts, average_precision),
+                class_names,
+                with_average_precision=True,
+            )
+        )
     else:
         records += [
-            _tensor_event(step, metadata.split_tag(split, metadata.KIND_THRESHOLD_COUNTS), counts,
-                          _md(metadata.KIND_THRESHOLD_COUNTS, split, class_names, THRESHOLDS)),
-            _tensor_event(step, metadata.split_tag(split, metadata.KIND_AVERAGE_PRECISION),
-                          average_precision, _md(metadata.KIND_AVERAGE_PRECISION, split, class_names)),
+            _tensor_event(
+                step,
+                schema.split_tag(split, schema.KIND_THRESHOLD_COUNTS),
+                counts,
+                _md(schema.KIND_THRESHOLD_COUNTS, split, class_names, THRESHOLDS),
+            ),
+            _tensor_event(
+                step,
+                schema.split_tag(split, schema.KIND_AVERAGE_PRECISION),
+                average_precision,
+                _md(schema.KIND_AVERAGE_PRECISION, split, class_names),
+            ),
         ]
     keys = ("loss", "val_loss") + tuple(extra)
     if encoded:
         logs = json.dumps({key: 1.0 / (step + 1) for key in keys})
-        records.append(_tensor_event(step, metadata.LOGS_TAG, np.array(logs.encode(), dtype=object),
-                                     _md(metadata.KIND_LOGS)))
+        records.append(
+            _tensor_event(
+                step, schema.LOGS_TAG, np.array(logs.encode(), dtype=object), _md(schema.KIND_LOGS)
+            )
+        )
     else:
         for key in keys:
-            records.append(_tensor_event(step, metadata.scalar_tag(key),
-                                         np.float32(1.0 / (step + 1)),
-                                         _md(metadata.KIND_SCALAR, key=key)))
+            records.append(
+                _tensor_event(
+                    step,
+                    schema.scalar_tag(key),
+                    np.float32(1.0 / (step + 1)),
+                    _md(schema.KIND_SCALAR, key=key),
+                )
+            )
     return [_record(event) for event in records]
 
 
@@ -165,7 +210,9 @@ def _write_run(logdir, run, chunks, name="events.out.tfevents.1000.reliab"):
     return path
 
 
-def _good_run(logdir, run, num_classes=2, class_names=None, steps=GOOD_STEPS, extra=(), encoded=False):
+def _good_run(
+    logdir, run, num_classes=2, class_names=None, steps=GOOD_STEPS, extra=(), encoded=False
+):
     chunks = [_file_version()]
     for step in range(steps):
         chunks += _step_records(step, num_classes, class_names, extra=extra, encoded=encoded)
@@ -200,10 +247,13 @@ def _build_zoo(logdir):
     _write_run(logdir, "garbage", [np.random.default_rng(3).bytes(4096)])
 
     # Written by a newer tb-metricsdiag.
-    newer = metadata.FORMAT_VERSION + 1
-    event = _tensor_event(0, metadata.split_tag("validation", metadata.KIND_CONFUSION),
-                          np.eye(2, dtype=np.int32),
-                          _md(metadata.KIND_CONFUSION, "validation", overrides={"version": newer}))
+    newer = schema.FORMAT_VERSION + 1
+    event = _tensor_event(
+        0,
+        schema.split_tag("validation", schema.KIND_CONFUSION),
+        np.eye(2, dtype=np.int32),
+        _md(schema.KIND_CONFUSION, "validation", overrides={"version": newer}),
+    )
     _write_run(logdir, "future", [_file_version(), _record(event)])
 
     # Only train-side counts.
@@ -222,22 +272,41 @@ def _build_zoo(logdir):
     # Threshold counts whose shape does not fit the confusion matrix.
     chunks = [_file_version(), _step_records(0, 2)[0]]
     counts = np.zeros((3, 2, THRESHOLDS.size), np.int32)
-    chunks.append(_record(_tensor_event(
-        0, metadata.split_tag("validation", metadata.KIND_THRESHOLD_COUNTS), counts,
-        _md(metadata.KIND_THRESHOLD_COUNTS, "validation", None, THRESHOLDS))))
+    chunks.append(
+        _record(
+            _tensor_event(
+                0,
+                schema.split_tag("validation", schema.KIND_THRESHOLD_COUNTS),
+                counts,
+                _md(schema.KIND_THRESHOLD_COUNTS, "validation", None, THRESHOLDS),
+            )
+        )
+    )
     _write_run(logdir, "counts_mismatch", chunks)
 
     # A threshold grid that claims a trillion points (must not be materialised).
     chunks = [_file_version(), _step_records(0, 2)[0]]
-    chunks.append(_record(_tensor_event(
-        0, metadata.split_tag("validation", metadata.KIND_THRESHOLD_COUNTS), counts[:2],
-        _md(metadata.KIND_THRESHOLD_COUNTS, "validation", None, THRESHOLDS,
-            overrides={"thresholds": {"start": 0.0, "stop": 1.0, "num": 10 ** 12}}))))
+    chunks.append(
+        _record(
+            _tensor_event(
+                0,
+                schema.split_tag("validation", schema.KIND_THRESHOLD_COUNTS),
+                counts[:2],
+                _md(
+                    schema.KIND_THRESHOLD_COUNTS,
+                    "validation",
+                    None,
+                    THRESHOLDS,
+                    overrides={"thresholds": {"start": 0.0, "stop": 1.0, "num": 10**12}},
+                ),
+            )
+        )
+    )
     _write_run(logdir, "huge_grid", chunks)
 
     # Encoded threshold counts that are not zlib data, and counts in an encoding from the future.
     for run, payload, encoding in (
-        ("bad_payload", b"H" + b"not zlib", metadata.THRESHOLD_COUNTS_ENCODING),
+        ("bad_payload", b"H" + b"not zlib", schema.THRESHOLD_COUNTS_ENCODING),
         ("unknown_encoding", b"H", "zstd_something"),
     ):
         chunks = [_file_version(), _step_records(0, 2)[0]]
@@ -248,30 +317,45 @@ def _build_zoo(logdir):
     chunks = [_file_version()]
     for step, text in enumerate((b'{"loss": 0.5}', b'{"loss": "high"}', b"\xff")):
         chunks += _step_records(step, 2)[:3]
-        chunks.append(_record(_tensor_event(step, metadata.LOGS_TAG, np.array(text, dtype=object),
-                                            _md(metadata.KIND_LOGS))))
+        chunks.append(
+            _record(
+                _tensor_event(
+                    step, schema.LOGS_TAG, np.array(text, dtype=object), _md(schema.KIND_LOGS)
+                )
+            )
+        )
     _write_run(logdir, "bad_logs", chunks)
 
     # A confusion "matrix" of strings, and malformed JSON in run info / events.
     bad = [
-        _tensor_event(0, metadata.split_tag("validation", metadata.KIND_CONFUSION),
-                      np.array([["a", "b"], ["c", "d"]], dtype=object),
-                      _md(metadata.KIND_CONFUSION, "validation")),
-        _tensor_event(0, metadata.RUN_INFO_TAG, np.array(b"{not json", dtype=object),
-                      _md(metadata.KIND_RUN_INFO)),
-        _tensor_event(0, metadata.EVENTS_TAG, np.array(b"\xff\xfe", dtype=object),
-                      _md(metadata.KIND_EVENTS)),
+        _tensor_event(
+            0,
+            schema.split_tag("validation", schema.KIND_CONFUSION),
+            np.array([["a", "b"], ["c", "d"]], dtype=object),
+            _md(schema.KIND_CONFUSION, "validation"),
+        ),
+        _tensor_event(
+            0, schema.RUN_INFO_TAG, np.array(b"{not json", dtype=object), _md(schema.KIND_RUN_INFO)
+        ),
+        _tensor_event(
+            0, schema.EVENTS_TAG, np.array(b"\xff\xfe", dtype=object), _md(schema.KIND_EVENTS)
+        ),
     ]
     _write_run(logdir, "bad_tensors", [_file_version()] + [_record(e) for e in bad])
 
     for run in HOSTILE_RUNS:
-        _good_run(logdir, run, len(HOSTILE_CLASSES), HOSTILE_CLASSES, steps=2,
-                  extra=(HOSTILE_KEY,))
+        _good_run(logdir, run, len(HOSTILE_CLASSES), HOSTILE_CLASSES, steps=2, extra=(HOSTILE_KEY,))
 
 
 # Runs whose every JSON route must answer 200, with the steps /runs must list.
-GOOD = {"good": range(5), "good3": range(5), "train_only": range(3),
-        "class_change": range(4), "truncated": range(3), "bad_logs": range(3)}
+GOOD = {
+    "good": range(5),
+    "good3": range(5),
+    "train_only": range(3),
+    "class_change": range(4),
+    "truncated": range(3),
+    "bad_logs": range(3),
+}
 # Runs whose stored data is unreadable: /runs lists them with an "error".
 UNREADABLE = {"future", "bad_tensors"}
 
@@ -281,7 +365,7 @@ UNREADABLE = {"future", "bad_tensors"}
 
 def _make_plugin(logdir):
     multiplexer = plugin_event_multiplexer.EventMultiplexer(
-        tensor_size_guidance={metadata.PLUGIN_NAME: 0}
+        tensor_size_guidance={schema.PLUGIN_NAME: 0}
     )
     multiplexer.AddRunsFromDirectory(logdir)
     multiplexer.Reload()
@@ -329,11 +413,49 @@ def _runs(get):
 
 # -- 1. hostile HTTP parameters ---------------------------------------------------------
 
-BAD_INTS = ["", "x", "1.5", "1e3", " 1", "1 ", "+1", "0x10", "NaN", "nan", "inf", "-inf",
-            "٣", "１", "9" * 5000, "-" + "9" * 40, "9" * 19, "99999999999999999999",
-            "1,2", "[1]", "\x00", "%00", "../../etc/passwd", XSS, "🙂"]
-BAD_FRACTIONS = ["", "x", "NaN", "nan", "inf", "-inf", "-0.1", "1.0000001", "1e999",
-                 "0x1p-1", "1_0", "½", "9" * 5000, XSS]
+BAD_INTS = [
+    "",
+    "x",
+    "1.5",
+    "1e3",
+    " 1",
+    "1 ",
+    "+1",
+    "0x10",
+    "NaN",
+    "nan",
+    "inf",
+    "-inf",
+    "٣",
+    "１",
+    "9" * 5000,
+    "-" + "9" * 40,
+    "9" * 19,
+    "99999999999999999999",
+    "1,2",
+    "[1]",
+    "\x00",
+    "%00",
+    "../../etc/passwd",
+    XSS,
+    "🙂",
+]
+BAD_FRACTIONS = [
+    "",
+    "x",
+    "NaN",
+    "nan",
+    "inf",
+    "-inf",
+    "-0.1",
+    "1.0000001",
+    "1e999",
+    "0x1p-1",
+    "1_0",
+    "½",
+    "9" * 5000,
+    XSS,
+]
 
 
 @pytest.mark.parametrize("route", JSON_ROUTES)
@@ -344,8 +466,18 @@ def test_missing_and_unknown_run(client, route):
         return
     assert get(route, {})[0] == 400
     assert get(route, {"run": ""})[0] == 400
-    for run in ["nope", "../good", "good/..", "/etc/passwd", "good\x00", XSS + "?", "x" * 100000,
-                "🙂", "good/train", "."]:
+    for run in [
+        "nope",
+        "../good",
+        "good/..",
+        "/etc/passwd",
+        "good\x00",
+        XSS + "?",
+        "x" * 100000,
+        "🙂",
+        "good/train",
+        ".",
+    ]:
         status, body = get(route, {"run": run})
         assert status == 404, (run[:50], status, body)
         assert isinstance(body["error"], str)
@@ -391,12 +523,26 @@ def test_repeated_parameters_use_the_first(client):
     assert status == 404
 
 
-@pytest.mark.parametrize("raw", [
-    "run=%ff%fe&step=1", "run=good&step=%ff", "run=%00", "run", "=&&&==", "%", "%zz=1",
-    "run=good;step=1", "run=good&step=1&" + "junk=" + "j" * 200000,
-    "&".join("k%d=v" % i for i in range(5000)) + "&run=good",
-    "run=good%26step%3D1", "run=good#fragment", "run[]=good", "run=%F0%9F%99%82",
-], ids=lambda raw: raw[:30])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "run=%ff%fe&step=1",
+        "run=good&step=%ff",
+        "run=%00",
+        "run",
+        "=&&&==",
+        "%",
+        "%zz=1",
+        "run=good;step=1",
+        "run=good&step=1&" + "junk=" + "j" * 200000,
+        "&".join("k%d=v" % i for i in range(5000)) + "&run=good",
+        "run=good%26step%3D1",
+        "run=good#fragment",
+        "run[]=good",
+        "run=%F0%9F%99%82",
+    ],
+    ids=lambda raw: raw[:30],
+)
 @pytest.mark.parametrize("route", JSON_ROUTES)
 def test_raw_malformed_query_strings(client, route, raw):
     status, _ = _get(client, route, raw_query=raw)
@@ -405,20 +551,46 @@ def test_raw_malformed_query_strings(client, route, raw):
 
 _VALUES = st.one_of(
     st.text(max_size=30),
-    st.sampled_from(["good", "good3", "train_only", "validation", "train", "0", "1", "-1",
-                     "4", "0.5", "NaN", "inf", "1e308", "9" * 5000, "../..", XSS, "\x00"]),
-    st.integers(min_value=-(2 ** 70), max_value=2 ** 70).map(str),
+    st.sampled_from(
+        [
+            "good",
+            "good3",
+            "train_only",
+            "validation",
+            "train",
+            "0",
+            "1",
+            "-1",
+            "4",
+            "0.5",
+            "NaN",
+            "inf",
+            "1e308",
+            "9" * 5000,
+            "../..",
+            XSS,
+            "\x00",
+        ]
+    ),
+    st.integers(min_value=-(2**70), max_value=2**70).map(str),
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
 )
-_KEYS = st.sampled_from(["run", "split", "step", "class", "min_recall", "min_precision",
-                         "experiment", "x", ""])
+_KEYS = st.sampled_from(
+    ["run", "split", "step", "class", "min_recall", "min_precision", "experiment", "x", ""]
+)
 
 
-@settings(max_examples=250, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(route=st.sampled_from(JSON_ROUTES),
-       pairs=st.lists(st.tuples(_KEYS, _VALUES), max_size=6),
-       raw_suffix=st.text(alphabet="%&=#;+?/\\ab0", max_size=8))
+@settings(
+    max_examples=250,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    route=st.sampled_from(JSON_ROUTES),
+    pairs=st.lists(st.tuples(_KEYS, _VALUES), max_size=6),
+    raw_suffix=st.text(alphabet="%&=#;+?/\\ab0", max_size=8),
+)
 def test_property_any_query_string_is_answered_without_5xx(client, route, pairs, raw_suffix):
     query = urllib.parse.urlencode(pairs) + ("&" if pairs else "") + raw_suffix
     status, body = _get(client, route, raw_query=query)
@@ -427,12 +599,39 @@ def test_property_any_query_string_is_answered_without_5xx(client, route, pairs,
         assert isinstance(body["error"], str)
 
 
-@settings(max_examples=150, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(path=st.lists(st.one_of(st.sampled_from(["..", ".", "", "%2e%2e", "%2f", "..%2f",
-                                                "%5c", "index.js", "setup.py", "etc",
-                                                "passwd", "%00", "~", ".git", "config"]),
-                               st.text(max_size=12)), max_size=6))
+@settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    path=st.lists(
+        st.one_of(
+            st.sampled_from(
+                [
+                    "..",
+                    ".",
+                    "",
+                    "%2e%2e",
+                    "%2f",
+                    "..%2f",
+                    "%5c",
+                    "index.js",
+                    "setup.py",
+                    "etc",
+                    "passwd",
+                    "%00",
+                    "~",
+                    ".git",
+                    "config",
+                ]
+            ),
+            st.text(max_size=12),
+        ),
+        max_size=6,
+    )
+)
 def test_property_static_paths_never_leave_the_static_folder(client, path):
     quoted = "/".join(urllib.parse.quote(p, safe="%~.") for p in path)
     response = client.get(PREFIX + "/" + quoted)
@@ -444,12 +643,25 @@ def test_property_static_paths_never_leave_the_static_folder(client, path):
         assert any(open(f, "rb").read() == body for f in served)
 
 
-@pytest.mark.parametrize("path", [
-    "/../../setup.py", "/%2e%2e/%2e%2e/setup.py", "/..%2f..%2fsetup.py", "/..%5c..%5csetup.py",
-    "//etc/passwd", "/%2fetc%2fpasswd", "/....//....//setup.py", "/index.js%00.py",
-    "/__init__.py", "/%252e%252e/setup.py", "/" + "a" * 5000 + ".js", "/.git/config",
-    "/tests/conftest.py", "/..;/setup.py",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/../../setup.py",
+        "/%2e%2e/%2e%2e/setup.py",
+        "/..%2f..%2fsetup.py",
+        "/..%5c..%5csetup.py",
+        "//etc/passwd",
+        "/%2fetc%2fpasswd",
+        "/....//....//setup.py",
+        "/index.js%00.py",
+        "/__init__.py",
+        "/%252e%252e/setup.py",
+        "/" + "a" * 5000 + ".js",
+        "/.git/config",
+        "/tests/conftest.py",
+        "/..;/setup.py",
+    ],
+)
 def test_static_traversal_is_404(client, path):
     response = client.get(PREFIX + path)
     assert response.status_code == 404
@@ -483,7 +695,11 @@ def check_damaged_logdir(get):
         assert run not in runs or runs[run]["steps"] == []
         assert get("/confusion", {"run": run})[0] == 404
     # The class count changes: each step is read with its own shape.
-    assert get("/confusion", {"run": "class_change", "step": 1})[1]["class_names"] == ["c0", "c1", "c2"]
+    assert get("/confusion", {"run": "class_change", "step": 1})[1]["class_names"] == [
+        "c0",
+        "c1",
+        "c2",
+    ]
     late = get("/confusion", {"run": "class_change", "step": 3})[1]
     assert len(late["matrix"]) == 4 and len(late["class_names"]) == 4
     status, body = get("/pr", {"run": "class_change", "step": 3, "class": 3})
@@ -509,7 +725,9 @@ def check_damaged_logdir(get):
         curves = get("/curves", {"run": run})[1]["curves"]
         for key in ("loss", "val_loss"):
             assert curves[key]["steps"] == list(range(GOOD_STEPS)), (run, curves)
-            np.testing.assert_allclose(curves[key]["values"], 1.0 / np.arange(1, GOOD_STEPS + 1), rtol=1e-6)
+            np.testing.assert_allclose(
+                curves[key]["values"], 1.0 / np.arange(1, GOOD_STEPS + 1), rtol=1e-6
+            )
     status, body = get("/diagnostics", {"run": "bad_logs"})
     problems = [f for f in body["findings"] if "problems" in f["evidence"]]
     assert status == 200 and problems, body
@@ -520,7 +738,9 @@ def check_damaged_logdir(get):
     assert curves == {"loss": {"steps": [0], "values": [0.5]}}, curves  # the readable point kept
     for run in ("train_only",):
         assert get("/confusion", {"run": run})[0] == 404  # no validation split
-    for run in list(GOOD) + sorted(UNREADABLE) + ["counts_mismatch", "huge_grid", "corrupt", "bad_payload"]:
+    for run in (
+        list(GOOD) + sorted(UNREADABLE) + ["counts_mismatch", "huge_grid", "corrupt", "bad_payload"]
+    ):
         assert get("/diagnostics", {"run": run})[0] in (200, 422)
         assert get("/curves", {"run": run})[0] in (200, 422)
 
@@ -589,8 +809,19 @@ def server(request, zoo, tmp_path_factory):
     port = _free_port()
     log_path = str(tmp_path_factory.mktemp("tb_log") / "tensorboard.log")
     command = [
-        sys.executable, "-m", "tensorboard.main", "--logdir", zoo, "--host", "127.0.0.1",
-        "--port", str(port), "--load_fast", request.param, "--reload_interval", "1",
+        sys.executable,
+        "-m",
+        "tensorboard.main",
+        "--logdir",
+        zoo,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--load_fast",
+        request.param,
+        "--reload_interval",
+        "1",
     ]
     env = dict(os.environ, PYTHONPATH=WORKTREE, TF_CPP_MIN_LOG_LEVEL="3")
     with open(log_path, "wb") as log:
@@ -601,12 +832,16 @@ def server(request, zoo, tmp_path_factory):
         while True:
             if process.poll() is not None or time.monotonic() > deadline:
                 with open(log_path, "rb") as handle:
-                    pytest.fail("tensorboard did not load the zoo:\n%s"
-                                % handle.read()[-3000:].decode(errors="replace"))
+                    pytest.fail(
+                        "tensorboard did not load the zoo:\n%s"
+                        % handle.read()[-3000:].decode(errors="replace")
+                    )
             try:
                 runs = _runs(lambda route, params: _http_get(base, route, params))
-                if all(len(runs.get(run, {}).get("steps", [])) == len(steps)
-                       for run, steps in GOOD.items()):
+                if all(
+                    len(runs.get(run, {}).get("steps", [])) == len(steps)
+                    for run, steps in GOOD.items()
+                ):
                     break
             except (OSError, ValueError, AssertionError):
                 pass
@@ -630,14 +865,24 @@ def test_real_server_hostile_text(server):
 def test_real_server_hostile_parameters(server):
     base, _, _ = server
     for route in JSON_ROUTES:
-        for params in [{}, {"run": XSS}, {"run": "good", "step": "9" * 5000},
-                       {"run": "good", "step": "NaN"}, {"run": "good", "class": "-1"},
-                       {"run": "good", "min_recall": "nan"}, {"run": "../../etc/passwd"},
-                       {"run": "good", "split": "\x00"}]:
+        for params in [
+            {},
+            {"run": XSS},
+            {"run": "good", "step": "9" * 5000},
+            {"run": "good", "step": "NaN"},
+            {"run": "good", "class": "-1"},
+            {"run": "good", "min_recall": "nan"},
+            {"run": "../../etc/passwd"},
+            {"run": "good", "split": "\x00"},
+        ]:
             status, _ = _http_get(base, route, params)
             assert status in (200, 400, 404)
-    for path in ["/../../setup.py", "/%2e%2e/%2e%2e/setup.py", "/..%2f..%2fsetup.py",
-                 "/%2fetc%2fpasswd"]:
+    for path in [
+        "/../../setup.py",
+        "/%2e%2e/%2e%2e/setup.py",
+        "/..%2f..%2fsetup.py",
+        "/%2fetc%2fpasswd",
+    ]:
         try:
             with urllib.request.urlopen(base + PREFIX + path, timeout=30) as response:
                 status = response.status
@@ -713,8 +958,8 @@ def test_real_server_follows_a_run_being_written(server):
 
 def _many_runs(logdir, count):
     """``count`` tiny runs (two epochs of a 2x2 confusion matrix each), written fast."""
-    md = _md(metadata.KIND_CONFUSION, "validation", ["n", "p"])
-    tag = metadata.split_tag("validation", metadata.KIND_CONFUSION)
+    md = _md(schema.KIND_CONFUSION, "validation", ["n", "p"])
+    tag = schema.split_tag("validation", schema.KIND_CONFUSION)
     head = _file_version()
     records = b"".join(
         _record(_tensor_event(step, tag, np.array([[step, 1], [2, 3]], np.int32), md))
@@ -738,8 +983,9 @@ def _check_many_runs(tmp_path, count, budget_s):
 
     # Memory stays bounded: repeated requests over every run leave nothing behind.
     names = sorted(runs)
-    state_before = {key: len(value) for key, value in vars(plugin).items()
-                    if hasattr(value, "__len__")}
+    state_before = {
+        key: len(value) for key, value in vars(plugin).items() if hasattr(value, "__len__")
+    }
 
     def sweep():
         _get(client, "/runs", {})
@@ -755,21 +1001,24 @@ def _check_many_runs(tmp_path, count, budget_s):
         for _ in range(2):
             sweep()
         gc.collect()
-        growth = sum(stat.size_diff for stat in
-                     tracemalloc.take_snapshot().compare_to(first, "filename"))
+        growth = sum(
+            stat.size_diff for stat in tracemalloc.take_snapshot().compare_to(first, "filename")
+        )
     finally:
         tracemalloc.stop()
     assert growth < 512 * 1024, "memory grew by %d bytes over repeated sweeps" % growth
-    assert state_before == {key: len(value) for key, value in vars(plugin).items()
-                            if hasattr(value, "__len__")}
+    assert state_before == {
+        key: len(value) for key, value in vars(plugin).items() if hasattr(value, "__len__")
+    }
 
 
 def test_a_thousand_runs(tmp_path):
     _check_many_runs(tmp_path, 1000, budget_s=15)
 
 
-@pytest.mark.skipif(not os.environ.get("TB_METRICSDIAG_HEAVY"),
-                    reason="heavy: set TB_METRICSDIAG_HEAVY=1")
+@pytest.mark.skipif(
+    not os.environ.get("TB_METRICSDIAG_HEAVY"), reason="heavy: set TB_METRICSDIAG_HEAVY=1"
+)
 def test_ten_thousand_runs(tmp_path):
     _check_many_runs(tmp_path, 10000, budget_s=120)
 
@@ -778,8 +1027,16 @@ def test_no_module_level_caches():
     """No memoisation decorators or module-level containers that could grow per run."""
     import ast
 
-    for module in ("plugin", "reader", "views", "static_files", "operating_points",
-                   "metadata"):
+    for module in (
+        "backend/plugin",
+        "backend/reader",
+        "backend/views",
+        "backend/static_files",
+        "core/operating_points",
+        "format/metadata",
+        "format/codecs",
+        "format/schema",
+    ):
         path = os.path.join(WORKTREE, "tb_metricsdiag", module + ".py")
         source = open(path, encoding="utf-8").read()
         assert "lru_cache" not in source and "functools.cache" not in source, module
@@ -791,4 +1048,6 @@ def test_no_module_level_caches():
                 if isinstance(call, ast.Call):
                     name = getattr(call.func, "id", getattr(call.func, "attr", ""))
                     assert name not in ("dict", "list", "set", "defaultdict", "OrderedDict"), (
-                        module, ast.dump(node)[:200])
+                        module,
+                        ast.dump(node)[:200],
+                    )

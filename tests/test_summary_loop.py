@@ -5,10 +5,10 @@ import zlib
 
 import numpy as np
 import pytest
+from conftest import read_events, stored_logs
 from sklearn import metrics as skm
 
-from conftest import read_events, stored_logs
-from tb_metricsdiag import metadata
+from tb_metricsdiag.format import schema
 
 
 def test_gradient_tape_loop_writes_the_same_data(tmp_path):
@@ -35,22 +35,32 @@ def test_gradient_tape_loop_writes_the_same_data(tmp_path):
             optimizer.apply_gradients(zip(grads, model.trainable_variables))
             logits = model(x, training=False)
             assert summary.write_evaluation(
-                y, logits, step=step, class_names=["a", "b", "c"], thresholds=thresholds,
+                y,
+                logits,
+                step=step,
+                class_names=["a", "b", "c"],
+                thresholds=thresholds,
                 from_logits=True,
             )
             summary.write_logs(
-                {"loss": loss, "note": "not a number", "diverged": np.float32("nan"),
-                 "grew": float("inf"), "fell": -float("inf"), "vector": np.ones(2)},
+                {
+                    "loss": loss,
+                    "note": "not a number",
+                    "diverged": np.float32("nan"),
+                    "grew": float("inf"),
+                    "fell": -float("inf"),
+                    "vector": np.ones(2),
+                },
                 step=step,
             )
             expected[step] = (tf.nn.softmax(logits).numpy(), float(loss))
     writer.flush()
 
     events = read_events(str(tmp_path))
-    confusion_tag = metadata.split_tag("validation", metadata.KIND_CONFUSION)
-    counts_tag = metadata.split_tag("validation", metadata.KIND_THRESHOLD_COUNTS)
+    confusion_tag = schema.split_tag("validation", schema.KIND_CONFUSION)
+    counts_tag = schema.split_tag("validation", schema.KIND_THRESHOLD_COUNTS)
     assert sorted(events[confusion_tag]) == [10, 20, 30]
-    assert not any(tag.startswith(metadata.scalar_tag("")) for tag in events)  # one logs series
+    assert not any(tag.startswith(schema.scalar_tag("")) for tag in events)  # one logs series
     for step, (probabilities, loss) in expected.items():
         predicted = probabilities.argmax(axis=1)
         np.testing.assert_array_equal(
@@ -91,7 +101,8 @@ def _smallest_type(largest):
 def test_counts_are_stored_compactly_and_exactly(tmp_path, examples):
     import tensorflow as tf
 
-    from tb_metricsdiag import counts, summary
+    from tb_metricsdiag import summary
+    from tb_metricsdiag.core import counting as counts
 
     rng = np.random.default_rng(examples)
     y = rng.integers(0, 3, size=examples)
@@ -99,16 +110,16 @@ def test_counts_are_stored_compactly_and_exactly(tmp_path, examples):
     with tf.summary.create_file_writer(str(tmp_path)).as_default():
         summary.write_evaluation(y, scores, step=0)
     raw = read_events(str(tmp_path), decode=False)
-    confusion = raw[metadata.split_tag("validation", metadata.KIND_CONFUSION)][0][0]
+    confusion = raw[schema.split_tag("validation", schema.KIND_CONFUSION)][0][0]
     assert confusion.dtype == _smallest_type(confusion.max())
     np.testing.assert_array_equal(confusion, skm.confusion_matrix(y, scores.argmax(axis=1)))
     # Threshold counts: bytes naming the smallest type of the bucket counts, then zlib, then
     # the average precision of each class as float64.
-    payload, content = raw[metadata.split_tag("validation", metadata.KIND_THRESHOLD_COUNTS)][0]
-    assert json.loads(content)["encoding"] == metadata.THRESHOLD_COUNTS_ENCODING
+    payload, content = raw[schema.split_tag("validation", schema.KIND_THRESHOLD_COUNTS)][0]
+    assert json.loads(content)["encoding"] == schema.THRESHOLD_COUNTS_ENCODING
     assert json.loads(content)["version"] == 3
     assert json.loads(content)["average_precision"] == "exact"
-    assert metadata.split_tag("validation", metadata.KIND_AVERAGE_PRECISION) not in raw
+    assert schema.split_tag("validation", schema.KIND_AVERAGE_PRECISION) not in raw
     payload = payload.item()
     tp, fp = counts.threshold_counts(y, scores, counts.default_thresholds())
     expected = np.stack([tp, fp], axis=1)
@@ -118,8 +129,12 @@ def test_counts_are_stored_compactly_and_exactly(tmp_path, examples):
     assert inflate.decompress(payload[1:]) == buckets.astype(stored_type).tobytes()
     np.testing.assert_allclose(
         np.frombuffer(inflate.unused_data, "<f8"),
-        [skm.average_precision_score(y == k, scores[:, k]) for k in range(3)], rtol=0, atol=1e-9,
+        [skm.average_precision_score(y == k, scores[:, k]) for k in range(3)],
+        rtol=0,
+        atol=1e-9,
     )
     assert len(payload) < expected.astype(_smallest_type(expected.max())).nbytes / 2 + 3 * 8
-    decoded = read_events(str(tmp_path))[metadata.split_tag("validation", metadata.KIND_THRESHOLD_COUNTS)][0][0]
+    decoded = read_events(str(tmp_path))[
+        schema.split_tag("validation", schema.KIND_THRESHOLD_COUNTS)
+    ][0][0]
     np.testing.assert_array_equal(decoded, expected)

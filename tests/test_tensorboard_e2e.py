@@ -15,9 +15,8 @@ import urllib.request
 
 import numpy as np
 import pytest
-from sklearn import metrics as skm
-
 from conftest import to_scores
+from sklearn import metrics as skm
 
 STEPS = 15
 EXAMPLES = 120
@@ -74,9 +73,19 @@ def _get(base, path):
 def _start_tensorboard(logdir, load_fast, log_path):
     port = _free_port()
     command = [
-        sys.executable, "-m", "tensorboard.main", "--logdir", logdir,
-        "--host", "127.0.0.1", "--port", str(port), "--load_fast", load_fast,
-        "--reload_interval", "1",
+        sys.executable,
+        "-m",
+        "tensorboard.main",
+        "--logdir",
+        logdir,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--load_fast",
+        load_fast,
+        "--reload_interval",
+        "1",
     ]
     env = dict(os.environ, PYTHONPATH=WORKTREE, TF_CPP_MIN_LOG_LEVEL="3")
     log = open(log_path, "wb")
@@ -98,7 +107,9 @@ def _start_tensorboard(logdir, load_fast, log_path):
     process.wait()
     log.close()
     with open(log_path, "rb") as handle:
-        pytest.fail("tensorboard did not serve every step in time:\n%s" % handle.read()[-3000:].decode())
+        pytest.fail(
+            "tensorboard did not serve every step in time:\n%s" % handle.read()[-3000:].decode()
+        )
 
 
 @pytest.fixture(scope="module", params=["true", "false"], ids=["rust_server", "python_loader"])
@@ -121,7 +132,8 @@ def test_plugin_is_listed_with_its_frontend(server):
     assert entry["tab_name"] == "Metrics Diagnostics"
     # The listing turns es_module_path into the full route of the iframe's module.
     assert entry["loading_mechanism"] == {
-        "type": "IFRAME", "module_path": "/data/plugin/metricsdiag/index.js",
+        "type": "IFRAME",
+        "module_path": "/data/plugin/metricsdiag/index.js",
     }
 
 
@@ -144,12 +156,15 @@ def test_numbers_equal_sklearn_at_every_step(server, run):
         scores, predicted = to_scores(outputs, from_logits=False)
         status, body = _get(base, "/data/plugin/metricsdiag/confusion?run=%s&step=%d" % (run, step))
         assert status == 200, body
-        assert body["matrix"] == skm.confusion_matrix(
-            labels, predicted, labels=range(num_classes)
-        ).tolist()
+        assert (
+            body["matrix"]
+            == skm.confusion_matrix(labels, predicted, labels=range(num_classes)).tolist()
+        )
         assert body["accuracy"] == pytest.approx(skm.accuracy_score(labels, predicted), abs=1e-12)
         k = step % num_classes
-        status, pr = _get(base, "/data/plugin/metricsdiag/pr?run=%s&step=%d&class=%d" % (run, step, k))
+        status, pr = _get(
+            base, "/data/plugin/metricsdiag/pr?run=%s&step=%d&class=%d" % (run, step, k)
+        )
         assert status == 200, pr
         thresholds = np.asarray(pr["thresholds"])
         at_or_above = scores[:, k][None, :] >= thresholds[:, None]

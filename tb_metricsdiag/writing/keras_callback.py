@@ -11,17 +11,18 @@ import os
 import platform
 import time
 
+import keras
 import numpy as np
 import tensorflow as tf
-import keras
 
-from tb_metricsdiag import counts as counts_lib
-from tb_metricsdiag import keras_metric
-from tb_metricsdiag import labels as labels_lib
-from tb_metricsdiag import overlap as overlap_lib
-from tb_metricsdiag import summary
 from tb_metricsdiag import version
-from tb_metricsdiag.json_values import to_json_value
+from tb_metricsdiag.core import counting as counts_lib
+from tb_metricsdiag.core import labels as labels_lib
+from tb_metricsdiag.core import overlap as overlap_lib
+from tb_metricsdiag.core.json_values import to_json_value
+from tb_metricsdiag.writing import examples as examples_lib
+from tb_metricsdiag.writing import keras_metric, keras_model
+from tb_metricsdiag.writing import tf_summary as summary
 
 logger = logging.getLogger(__name__)
 
@@ -36,127 +37,6 @@ MAX_AUTOMATIC_BATCH_SIZE = 4096
 # Input signatures (shapes past the batch, dtypes) given their own concrete prediction
 # function; inputs whose shapes keep changing go through predict_on_batch past this.
 MAX_SIGNATURES = 8
-
-
-class _Examples:
-    """Examples given as ``(x, y)`` / ``(x, y, sample_weight)`` arrays or a ``tf.data.Dataset``
-    of such batches, read batch by batch as NumPy (sample weights are ignored)."""
-
-    def __init__(self, data, name):
-        self.name = name
-        self.dataset = None
-        self.x = self.y = None
-        if isinstance(data, tf.data.Dataset):
-            self.dataset = data
-            return
-        if not isinstance(data, (tuple, list)) or len(data) not in (2, 3):
-            raise ValueError(
-                "%s must be a tuple (x, y) of arrays or a tf.data.Dataset of (x, y) batches,"
-                " got %s" % (name, type(data).__name__)
-            )
-        self.x = tf.nest.map_structure(np.asarray, data[0])
-        self.y = np.asarray(data[1])
-        lengths = {a.shape[0] if a.ndim else None for a in tf.nest.flatten(self.x)}
-        if len(lengths) != 1 or None in lengths:
-            raise ValueError("%s: the input arrays differ in their number of examples" % name)
-        (length,) = lengths
-        if self.y.ndim == 0 or self.y.shape[0] != length:
-            raise ValueError(
-                "%s: x has %d examples but y has shape %s" % (name, length, self.y.shape)
-            )
-        if length == 0:
-            raise ValueError("%s is empty" % name)
-
-    def batches(self, batch_size):
-        """Yield ``(x, y)`` batches, y as a NumPy array."""
-        if self.dataset is not None:
-            for element in self.dataset:
-                if not isinstance(element, (tuple, list)) or len(element) < 2:
-                    raise ValueError("%s: dataset elements must be (x, y) tuples" % self.name)
-                yield element[0], np.asarray(element[1])
-            return
-        for start in range(0, self.y.shape[0], batch_size):
-            end = start + batch_size
-            yield tf.nest.map_structure(lambda a: a[start:end], self.x), self.y[start:end]
-
-    def first_batch(self, batch_size):
-        for batch in self.batches(batch_size):
-            return batch
-        raise ValueError("%s is empty" % self.name)
-
-    def all_labels(self, batch_size):
-        if self.y is not None:
-            return self.y
-        return np.concatenate([y for _, y in self.batches(batch_size)])
-
-    def digests(self, batch_size):
-        """BLAKE2b digest of each example's input bytes (see `overlap`)."""
-        if self.dataset is None:
-            return overlap_lib.example_digests(tf.nest.flatten(self.x))
-        digests = []
-        for x, _ in self.batches(batch_size):
-            digests.extend(overlap_lib.example_digests([np.asarray(a) for a in tf.nest.flatten(x)]))
-        return digests
-
-
-def _loss_config(compile_config):
-    """(name, from_logits) of the compiled loss, from Keras's serialized compile config."""
-    loss = (compile_config or {}).get("loss")
-    if isinstance(loss, dict):
-        config = loss.get("config") or {}
-        name = config.get("name") or loss.get("class_name")
-        return str(name), config.get("from_logits")
-    if isinstance(loss, str):
-        return loss, None
-    if callable(loss):
-        return getattr(loss, "__name__", type(loss).__name__), getattr(loss, "from_logits", None)
-    return (None if loss is None else str(loss)), None
-
-
-def _last_activation(model):
-    """Name of the activation that produces the model's output, or None when unknown."""
-    layers = getattr(model, "layers", None) or []
-    for layer in reversed(layers):
-        class_name = type(layer).__name__
-        if class_name == "Softmax":
-            return "softmax"
-        activation = getattr(layer, "activation", None)
-        if activation is not None:
-            return getattr(activation, "__name__", str(activation))
-        if class_name not in ("Dropout", "Reshape", "Flatten", "Identity"):
-            return None
-    return None
-
-
-def _metric_names(compile_config):
-    """Names of the compiled metrics, from Keras's serialized compile config."""
-
-    def names_in(entry):
-        if isinstance(entry, dict) and "class_name" in entry:  # one serialized metric
-            yield str((entry.get("config") or {}).get("name") or entry["class_name"])
-        elif isinstance(entry, dict):  # metrics per named output
-            for value in entry.values():
-                yield from names_in(value)
-        elif isinstance(entry, (list, tuple)):
-            for value in entry:
-                yield from names_in(value)
-        elif entry is not None:
-            yield str(getattr(entry, "name", None) or getattr(entry, "__name__", None) or entry)
-
-    config = compile_config or {}
-    return [name for group in ("metrics", "weighted_metrics") for name in names_in(config.get(group))]
-
-
-def _is_chief(strategy):
-    """Whether this process writes: always, except on the non-chief workers of a multi-worker
-    strategy (the chief, or worker 0 when the cluster has no chief, writes)."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    cluster = resolver.cluster_spec().as_dict() if resolver is not None else {}
-    if not cluster:
-        return True
-    if resolver.task_type == "chief":
-        return True
-    return resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in cluster
 
 
 class MetricsDiagCallback(keras.callbacks.Callback):
@@ -215,6 +95,9 @@ class MetricsDiagCallback(keras.callbacks.Callback):
         self._train_counts = None
         self._forward_functions = {}  # input signature -> concrete predict_step (`_predict`)
         self._batch_size = DEFAULT_BATCH_SIZE  # batch_size, or the one chosen for it
+        self._thresholds = None
+        self._output_width = None
+        self._label_format = None
 
     def metric(self, name="metricsdiag"):
         """The `keras_metric.CountsMetric` to add to ``model.compile(metrics=[...])``.
@@ -232,29 +115,35 @@ class MetricsDiagCallback(keras.callbacks.Callback):
 
     def _check_configuration(self):
         if not isinstance(self.log_dir, (str, os.PathLike)) or not os.fspath(self.log_dir):
-            raise ValueError("MetricsDiagCallback: log_dir must be a non-empty path, got %r" % (self.log_dir,))
+            raise ValueError(
+                "MetricsDiagCallback: log_dir must be a non-empty path, got %r" % (self.log_dir,)
+            )
         if self.validation_data is None:
             raise ValueError(
                 "MetricsDiagCallback needs validation_data=(x_val, y_val) (or a tf.data.Dataset):"
                 " Keras does not hand its own validation data to callbacks"
             )
         if self.batch_size is not None and (
-            not isinstance(self.batch_size, int) or isinstance(self.batch_size, bool) or self.batch_size < 1
+            not isinstance(self.batch_size, int)
+            or isinstance(self.batch_size, bool)
+            or self.batch_size < 1
         ):
             raise ValueError(
                 "MetricsDiagCallback: batch_size must be a positive integer or None (automatic),"
                 " got %r" % (self.batch_size,)
             )
         if self.from_logits not in (None, True, False):
-            raise ValueError("MetricsDiagCallback: from_logits must be True, False or None (detect)")
+            raise ValueError(
+                "MetricsDiagCallback: from_logits must be True, False or None (detect)"
+            )
         thresholds = counts_lib.default_thresholds() if self.thresholds is None else self.thresholds
         try:
             self._thresholds = counts_lib.validate_thresholds(thresholds)
         except ValueError as error:
-            raise ValueError("MetricsDiagCallback: %s" % error)
-        splits = {"validation": _Examples(self.validation_data, "validation_data")}
+            raise ValueError("MetricsDiagCallback: %s" % error) from error
+        splits = {"validation": examples_lib.Examples(self.validation_data, "validation_data")}
         if self.train_data is not None:
-            splits["train"] = _Examples(self.train_data, "train_data")
+            splits["train"] = examples_lib.Examples(self.train_data, "train_data")
         return splits
 
     def _strategy(self):
@@ -287,7 +176,9 @@ class MetricsDiagCallback(keras.callbacks.Callback):
         if not all(isinstance(a, (np.ndarray, tf.Tensor)) for a in leaves):
             return None
         try:
-            specs = [tf.TensorSpec((None,) + tuple(a.shape[1:]), tf.as_dtype(a.dtype)) for a in leaves]
+            specs = [
+                tf.TensorSpec((None,) + tuple(a.shape[1:]), tf.as_dtype(a.dtype)) for a in leaves
+            ]
         except TypeError:  # a dtype TensorFlow has no equivalent of
             return None
         signature = tuple(specs)
@@ -330,7 +221,10 @@ class MetricsDiagCallback(keras.callbacks.Callback):
         seconds = time.perf_counter() - start
         size = DEFAULT_BATCH_SIZE
         seconds_per_example = seconds / DEFAULT_BATCH_SIZE
-        while size < MAX_AUTOMATIC_BATCH_SIZE and 2 * size * seconds_per_example <= AUTOMATIC_BATCH_SECONDS:
+        while (
+            size < MAX_AUTOMATIC_BATCH_SIZE
+            and 2 * size * seconds_per_example <= AUTOMATIC_BATCH_SECONDS
+        ):
             size *= 2
         return size
 
@@ -354,63 +248,78 @@ class MetricsDiagCallback(keras.callbacks.Callback):
         width, sample_outputs = self._probe_outputs(splits["validation"])
         if self.batch_size is None and self._metric is None:  # the metric mode predicts nothing
             self._batch_size = self._automatic_batch_size(splits["validation"])
-        num_classes = labels_lib.num_classes_from_output_width(width)
-        names = self.class_names
-        if names is not None:
-            names = [str(n) for n in names]
-            if len(names) != num_classes:
-                raise ValueError(
-                    "MetricsDiagCallback: class_names has %d names but the model predicts %d"
-                    " classes (output width %d)" % (len(names), num_classes, width)
-                )
-        else:
-            names = summary.default_class_names(num_classes)
-        label_format = None
-        label_counts = {}
-        for split, examples in splits.items():
-            y = examples.all_labels(self._batch_size)
-            try:
-                fmt = labels_lib.detect_label_format(y, width)
-                ids = labels_lib.class_ids(y, fmt, num_classes)
-            except ValueError as error:
-                raise ValueError("MetricsDiagCallback: %s labels: %s" % (examples.name, error))
-            label_format = label_format or fmt
-            label_counts[split] = counts_lib.label_distribution(ids, num_classes)
-
+        self._splits = splits
+        self._output_width = width
+        self._num_classes = labels_lib.num_classes_from_output_width(width)
+        self._names = self._checked_class_names()
+        self._label_format = None
+        label_counts = self._label_counts(splits)
         compile_config = self._compile_config()
-        loss_name, loss_from_logits = _loss_config(compile_config)
-        activation = _last_activation(self.model)
+        loss_name, loss_from_logits = keras_model.loss_config(compile_config)
+        activation = keras_model.last_activation(self.model)
         self._scores_from_logits = self._detect_from_logits(
             loss_from_logits, activation, np.asarray(sample_outputs, dtype=np.float64)
         )
-        self._splits = splits
-        self._num_classes = num_classes
-        self._output_width = width
-        self._names = names
-        self._label_format = label_format
         if self._metric is not None:
             # Read when Keras first traces its train step, which comes after this.
             self._metric.from_logits = self._scores_from_logits
         self._in_fit = True
+        self._writer = self._create_writer()
+        info = self._run_info(compile_config, loss_name, loss_from_logits, activation, label_counts)
+        self._write_run_start(info, label_counts)
+
+    def _checked_class_names(self):
+        if self.class_names is None:
+            return labels_lib.default_class_names(self._num_classes)
+        names = [str(n) for n in self.class_names]
+        if len(names) != self._num_classes:
+            raise ValueError(
+                "MetricsDiagCallback: class_names has %d names but the model predicts %d"
+                " classes (output width %d)" % (len(names), self._num_classes, self._output_width)
+            )
+        return names
+
+    def _label_counts(self, splits):
+        """{split: examples per class}, and the label format (`_label_format`) they are in."""
+        label_counts = {}
+        for split, examples in splits.items():
+            y = examples.all_labels(self._batch_size)
+            try:
+                fmt = labels_lib.detect_label_format(y, self._output_width)
+                ids = labels_lib.class_ids(y, fmt, self._num_classes)
+            except ValueError as error:
+                raise ValueError(
+                    "MetricsDiagCallback: %s labels: %s" % (examples.name, error)
+                ) from error
+            self._label_format = self._label_format or fmt
+            label_counts[split] = counts_lib.label_distribution(ids, self._num_classes)
+        return label_counts
+
+    def _create_writer(self):
         # Non-chief workers still predict (their replicas take part in the same steps) but
         # write nothing, so one multi-worker training gives one run.
-        if _is_chief(self._strategy()):
-            self._writer = tf.summary.create_file_writer(os.fspath(self.log_dir))
-        else:
-            self._writer = tf.summary.create_noop_writer()
-        info = {
+        if keras_model.is_chief(self._strategy()):
+            return tf.summary.create_file_writer(os.fspath(self.log_dir))
+        return tf.summary.create_noop_writer()
+
+    def _run_info(self, compile_config, loss_name, loss_from_logits, activation, label_counts):
+        return {
             "tb_metricsdiag_version": version.VERSION,
             "model": {
                 "name": getattr(self.model, "name", None),
-                "output_width": width,
+                "output_width": self._output_width,
                 "output_activation": activation,
                 "outputs_are_logits": self._scores_from_logits,
             },
             "loss": {"name": loss_name, "from_logits": loss_from_logits},
-            "metrics": _metric_names(compile_config),
-            "labels": {"format": label_format, "num_classes": num_classes, "class_names": names},
+            "metrics": keras_model.metric_names(compile_config),
+            "labels": {
+                "format": self._label_format,
+                "num_classes": self._num_classes,
+                "class_names": self._names,
+            },
             "splits": {
-                split: {"examples": int(label_counts[split].sum())} for split in splits
+                split: {"examples": int(counts.sum())} for split, counts in label_counts.items()
             },
             "thresholds": {"count": int(self._thresholds.size)},
             "counting": "keras_metric" if self._metric is not None else "prediction",
@@ -420,12 +329,14 @@ class MetricsDiagCallback(keras.callbacks.Callback):
                 "python": platform.python_version(),
             },
         }
+
+    def _write_run_start(self, info, label_counts):
         with self._writer.as_default():
             summary.write_run_info(to_json_value(info), step=0)
-            for split, dist in label_counts.items():
-                summary.write_label_distribution(dist, 0, split, names)
-            if "train" in splits:
-                summary.write_overlap(self._overlap(splits), step=0)
+            for split, distribution in label_counts.items():
+                summary.write_label_distribution(distribution, 0, split, self._names)
+            if "train" in self._splits:
+                summary.write_overlap(self._overlap(self._splits), step=0)
         self._writer.flush()
 
     def _compile_config(self):
@@ -454,13 +365,18 @@ class MetricsDiagCallback(keras.callbacks.Callback):
                 fmt = labels_lib.detect_label_format(y, self._output_width)
                 ids = labels_lib.class_ids(y, fmt, self._num_classes)
                 outputs = np.asarray(self._predict(x))
-                scores, predicted = labels_lib.scores_and_predictions(outputs, self._scores_from_logits)
+                scores, predicted = labels_lib.scores_and_predictions(
+                    outputs, self._scores_from_logits
+                )
                 if scores.shape[1] != self._num_classes or scores.shape[0] != ids.shape[0]:
                     raise ValueError(
-                        "a batch gave outputs of shape %s for %d labels" % (outputs.shape, ids.shape[0])
+                        "a batch gave outputs of shape %s for %d labels"
+                        % (outputs.shape, ids.shape[0])
                     )
             except ValueError as error:
-                problems.append({"kind": "bad_batch", "split": examples.name, "message": str(error)})
+                problems.append(
+                    {"kind": "bad_batch", "split": examples.name, "message": str(error)}
+                )
                 continue
             result.update(ids, scores, predicted)
         return result, problems
@@ -475,7 +391,8 @@ class MetricsDiagCallback(keras.callbacks.Callback):
 
     def _metric_counts(self):
         """{split: counts} from the metric: training counts read at `on_test_begin`, and the
-        validation counts now; without a validation pass this epoch, the state is training."""
+        validation counts now; without a validation pass this epoch, the state is training.
+        """
         current = self._metric.counts()
         if current is None:
             raise ValueError(
@@ -519,7 +436,9 @@ class MetricsDiagCallback(keras.callbacks.Callback):
                         summary.write_counts(result, epoch, split, self._names)
         except Exception as error:  # Recording must never end a training run.
             logger.exception("MetricsDiagCallback: epoch %d could not be recorded", epoch)
-            problems.append({"kind": "callback_error", "message": "%s: %s" % (type(error).__name__, error)})
+            problems.append(
+                {"kind": "callback_error", "message": "%s: %s" % (type(error).__name__, error)}
+            )
         if problems:
             for problem in problems:
                 logger.warning("MetricsDiagCallback, epoch %d: %s", epoch, problem["message"])
@@ -527,7 +446,9 @@ class MetricsDiagCallback(keras.callbacks.Callback):
                 with self._writer.as_default():
                     summary.write_events(problems, step=epoch)
             except Exception:
-                logger.exception("MetricsDiagCallback: could not write the events of epoch %d", epoch)
+                logger.exception(
+                    "MetricsDiagCallback: could not write the events of epoch %d", epoch
+                )
         self._writer.flush()
 
     def on_train_end(self, logs=None):

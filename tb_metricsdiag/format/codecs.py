@@ -1,8 +1,7 @@
-"""Plugin name, tag layout and summary metadata of the metricsdiag plugin.
+"""Every encoder and decoder of stored metricsdiag values, and the checks on what is read.
 
-Everything here is free of TensorFlow: the writers (which need TensorFlow), the TensorBoard
-backend and the command line all agree on the format through this module alone. The layout
-is documented in ``docs/format.md``.
+Writers encode with these functions; the reader decodes with them. Nothing here trusts what
+it decodes: every shape and size is checked, and a problem is a `FormatError`. Pure NumPy.
 """
 
 import json
@@ -10,75 +9,25 @@ import zlib
 
 import numpy as np
 
-from tensorboard.compat.proto import summary_pb2
+from tb_metricsdiag.core import labels
+from tb_metricsdiag.format.schema import FORMAT_VERSION, THRESHOLD_COUNTS_ENCODING, FormatError
 
-PLUGIN_NAME = "metricsdiag"
-
-# Bumped when the meaning of a stored tensor changes. Readers accept every version up to this
-# one and reject newer ones with a clear message rather than misreading them. Each summary
-# carries the lowest version that reads it, so a reader of version 1 still reads everything
-# but the threshold counts of version 2 (`THRESHOLD_COUNTS_ENCODING`) and the logs of version 3
-# (`KIND_LOGS`).
-FORMAT_VERSION = 3
-
-TAG_PREFIX = PLUGIN_NAME + "/"
-
-SPLITS = ("validation", "train")
-
-# Kinds of summary, stored in the plugin content of every tag.
-KIND_CONFUSION = "confusion"  # int [C, C]: row = actual class, column = predicted class
-KIND_THRESHOLD_COUNTS = "threshold_counts"  # int [C, 2, T]: TP and FP of `score >= t` (encoded)
-KIND_AVERAGE_PRECISION = "average_precision"  # float64 [C]; NaN where undefined
-KIND_LABEL_DISTRIBUTION = "label_distribution"  # int [C]: examples per actual class
-KIND_LOGS = "logs"  # string scalar: JSON object of Keras's epoch `logs` (format version 3)
-KIND_SCALAR = "scalar"  # float scalar: one value of Keras's epoch `logs` (before version 3)
-KIND_RUN_INFO = "run_info"  # string scalar: JSON object (model, loss, labels, data sizes)
-KIND_OVERLAP = "overlap"  # string scalar: JSON object (train/validation duplicate check)
-KIND_EVENTS = "events"  # string scalar: JSON list of problems recorded during training
-
-PER_CLASS_KINDS = (
-    KIND_CONFUSION,
-    KIND_THRESHOLD_COUNTS,
-    KIND_AVERAGE_PRECISION,
-    KIND_LABEL_DISTRIBUTION,
-)
-
-
-def split_tag(split, kind):
-    """Tag of a per-split summary, e.g. ``metricsdiag/validation/confusion``."""
-    return "%s%s/%s" % (TAG_PREFIX, split, kind)
-
-
-def scalar_tag(key):
-    """Tag of one Keras log value, e.g. ``metricsdiag/logs/val_loss``, as written before format
-    version 3 (which writes them all in one `LOGS_TAG` series)."""
-    return "%slogs/%s" % (TAG_PREFIX, key)
-
-
-LOGS_TAG = TAG_PREFIX + KIND_LOGS
-RUN_INFO_TAG = TAG_PREFIX + KIND_RUN_INFO
-OVERLAP_TAG = TAG_PREFIX + KIND_OVERLAP
-EVENTS_TAG = TAG_PREFIX + KIND_EVENTS
-
-
-class FormatError(ValueError):
-    """Stored metricsdiag data that this version cannot read."""
-
-
-# How threshold counts are stored since format version 2 (`encode_threshold_counts`). Version
-# 1 stored the ``[C, 2, T]`` integers as they are; readers still read that. Since version 3 the
-# payload also carries the average precision of each class (the content's
-# ``"average_precision"`` then names how it was computed), which versions 1 and 2 wrote as a
-# summary of its own.
-THRESHOLD_COUNTS_ENCODING = "zlib_bucket_deltas"
 # First byte of an encoded payload: the dtype of its values, little-endian.
-_DELTA_DTYPES = {b"B": np.dtype("u1"), b"H": np.dtype("<u2"), b"i": np.dtype("<i4"), b"q": np.dtype("<i8")}
+_DELTA_DTYPES = {
+    b"B": np.dtype("u1"),
+    b"H": np.dtype("<u2"),
+    b"i": np.dtype("<i4"),
+    b"q": np.dtype("<i8"),
+}
+
+
 _DELTA_CODES = {dtype.itemsize: code for code, dtype in _DELTA_DTYPES.items()}  # as compact_ints
 
 
 def compact_ints(values):
     """Integers in the smallest of uint8, uint16, int32 and int64 that holds them all (int64
-    when one is negative): stored counts take a quarter or half the bytes of int32."""
+    when one is negative): stored counts take a quarter or half the bytes of int32.
+    """
     values = np.asarray(values, dtype=np.int64)
     if values.size and values.min() < 0:
         return values
@@ -112,8 +61,10 @@ def encode_threshold_counts(counts, average_precision=None):
     if average_precision is not None:
         average_precision = np.asarray(average_precision, dtype="<f8")
         if average_precision.shape != counts.shape[:1]:
-            raise ValueError("average precision of shape %s does not fit %d classes"
-                             % (average_precision.shape, counts.shape[0]))
+            raise ValueError(
+                "average precision of shape %s does not fit %d classes"
+                % (average_precision.shape, counts.shape[0])
+            )
         payload += average_precision.tobytes()
     return payload
 
@@ -134,7 +85,7 @@ def decode_threshold_counts(payload, num_classes, with_average_precision=False):
     try:
         raw = inflate.decompress(payload[1:])
     except zlib.error as error:
-        raise FormatError("encoded threshold counts are not valid zlib data: %s" % error)
+        raise FormatError("encoded threshold counts are not valid zlib data: %s" % error) from error
     if not inflate.eof:
         raise FormatError("encoded threshold counts are truncated")
     trailing = inflate.unused_data
@@ -142,8 +93,11 @@ def decode_threshold_counts(payload, num_classes, with_average_precision=False):
     if len(trailing) != expected:
         raise FormatError(
             "encoded threshold counts are followed by %d bytes, expected %d (%s)"
-            % (len(trailing), expected,
-               "%d average precisions" % num_classes if with_average_precision else "nothing")
+            % (
+                len(trailing),
+                expected,
+                "%d average precisions" % num_classes if with_average_precision else "nothing",
+            )
         )
     average_precision = None
     if with_average_precision:
@@ -158,54 +112,6 @@ def decode_threshold_counts(payload, num_classes, with_average_precision=False):
     return np.cumsum(deltas[..., ::-1], axis=-1)[..., ::-1], average_precision
 
 
-def create_summary_metadata(
-    kind, split=None, class_names=None, thresholds=None, key=None, method=None, encoding=None,
-    average_precision=None,
-):
-    """Build the ``SummaryMetadata`` proto for one metricsdiag summary.
-
-    The plugin content is a small JSON object: ``version`` (the lowest format version that
-    reads the summary), ``kind``, and where they apply ``split``, ``class_names``,
-    ``thresholds`` (ascending floats), ``key`` (the Keras log name of a scalar), ``method``
-    (how an average precision was computed: ``"exact"`` from every score, or
-    ``"threshold_grid"`` from the threshold counts; absent means exact), ``encoding`` (of
-    the stored value: `THRESHOLD_COUNTS_ENCODING`; absent means the tensor as it is) and
-    ``average_precision`` (on encoded threshold counts that carry it: its method). Storing
-    them with each summary lets a reader interpret a tensor with nothing else at hand.
-    """
-    content = {"version": _lowest_reader_version(kind, encoding, average_precision), "kind": kind}
-    if split is not None:
-        content["split"] = split
-    if class_names is not None:
-        content["class_names"] = [str(name) for name in class_names]
-    if thresholds is not None:
-        content["thresholds"] = _encode_thresholds(thresholds)
-    if key is not None:
-        content["key"] = key
-    if method is not None:
-        content["method"] = method
-    if encoding is not None:
-        content["encoding"] = encoding
-    if average_precision is not None:
-        content["average_precision"] = average_precision
-    data_class = (
-        summary_pb2.DATA_CLASS_SCALAR if kind == KIND_SCALAR else summary_pb2.DATA_CLASS_TENSOR
-    )
-    return summary_pb2.SummaryMetadata(
-        plugin_data=summary_pb2.SummaryMetadata.PluginData(
-            plugin_name=PLUGIN_NAME,
-            content=json.dumps(content, separators=(",", ":")).encode("utf-8"),
-        ),
-        data_class=data_class,
-    )
-
-
-def _lowest_reader_version(kind, encoding, average_precision):
-    if kind == KIND_LOGS or average_precision is not None:
-        return 3
-    return 1 if encoding is None else 2
-
-
 # How `encode_logs` spells the values strict JSON has no number for.
 _NON_FINITE_LOGS = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}
 
@@ -214,7 +120,8 @@ def encode_logs(logs):
     """The JSON text of a `KIND_LOGS` summary: ``{key: number}`` of the numeric values of
     ``logs`` (a Keras ``logs`` dict), NaN and infinities as the strings ``"NaN"``,
     ``"Infinity"`` and ``"-Infinity"``, so that the JSON stays strict. Values that are not one
-    number are left out. None when no value is."""
+    number are left out. None when no value is.
+    """
     values = {}
     for key, value in (logs or {}).items():
         try:
@@ -242,7 +149,7 @@ def decode_logs(text):
     try:
         document = json.loads(text)
     except ValueError as error:
-        raise FormatError("stored logs are not JSON: %s" % error)
+        raise FormatError("stored logs are not JSON: %s" % error) from error
     if not isinstance(document, dict):
         raise FormatError("stored logs are a JSON %s, expected an object" % type(document).__name__)
     values = {}
@@ -256,9 +163,10 @@ def decode_logs(text):
     return values
 
 
-def _encode_thresholds(thresholds):
+def encode_thresholds(thresholds):
     """An evenly spaced grid (``numpy.linspace(start, stop, num)``, bit for bit) is stored as
-    those three numbers, 2 KB less per summary; any other grid as the list of values."""
+    those three numbers, 2 KB less per summary; any other grid as the list of values.
+    """
     values = np.asarray(thresholds, dtype=np.float64)
     if values.size >= 2:
         start, stop = float(values[0]), float(values[-1])
@@ -288,14 +196,112 @@ def decode_thresholds(encoded, expected_size=None):
     except (KeyError, TypeError, ValueError, OverflowError) as error:
         if isinstance(error, FormatError):
             raise
-        raise FormatError("metricsdiag thresholds are malformed: %s" % error)
+        raise FormatError("metricsdiag thresholds are malformed: %s" % error) from error
     if expected_size is not None and values.shape != (expected_size,):
         raise FormatError(
             "metricsdiag thresholds: %s values stored, %d expected" % (values.shape, expected_size)
         )
-    if values.ndim != 1 or values.size < 1 or not np.all(np.isfinite(values)) or np.any(np.diff(values) <= 0):
+    if (
+        values.ndim != 1
+        or values.size < 1
+        or not np.all(np.isfinite(values))
+        or np.any(np.diff(values) <= 0)
+    ):
         raise FormatError("metricsdiag thresholds must be finite and strictly ascending")
     return values
+
+
+def listed_class_names(plugin_content):
+    try:
+        return list(parse_plugin_content(plugin_content).get("class_names") or [])
+    except FormatError:
+        return []
+
+
+def stored_threshold_counts(content, datum, num_classes):
+    """(thresholds [T], tp [C, T], fp [C, T], average precision [C] or None) of one
+    threshold-counts datum: encoded bytes (format version 2, with the AP since version 3:
+    `decode_threshold_counts`) or the ``[C, 2, T]`` integers themselves (version 1).
+    """
+    values = np.asarray(datum.numpy)
+    average_precision = None
+    encoding = content.get("encoding")
+    if encoding == THRESHOLD_COUNTS_ENCODING:
+        if values.shape != ():
+            raise FormatError(
+                "encoded threshold counts of shape %s, expected a scalar" % (values.shape,)
+            )
+        values, average_precision = decode_threshold_counts(
+            values.item(), num_classes, with_average_precision="average_precision" in content
+        )
+    elif encoding is not None:
+        raise FormatError("threshold counts in an unknown encoding %r" % (encoding,))
+    elif values.ndim != 3 or values.shape[:2] != (num_classes, 2):
+        raise FormatError(
+            "threshold counts of shape %s do not fit %d classes" % (values.shape, num_classes)
+        )
+    elif not np.issubdtype(values.dtype, np.integer):
+        raise FormatError("threshold counts hold %s values, expected integers" % values.dtype)
+    thresholds = decode_thresholds(content.get("thresholds"), expected_size=values.shape[2])
+    tp, fp = values[:, 0, :].astype(np.int64), values[:, 1, :].astype(np.int64)
+    return thresholds, tp, fp, average_precision
+
+
+def confusion_matrix(value, what):
+    matrix = np.asarray(value)
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] < 1:
+        raise FormatError("%s has shape %s, expected [C, C]" % (what, matrix.shape))
+    # Signed or unsigned integers (dtype kinds "i", "u"); checked for every stored matrix of a
+    # run, so the cheapest test (np.issubdtype costs ten times more).
+    if matrix.dtype.kind not in "iu":
+        raise FormatError("%s holds %s values, expected integers" % (what, matrix.dtype))
+    return matrix.astype(np.int64)
+
+
+def confusion_matrices(data):
+    """``{step: int64 [C, C]}`` of confusion data, each matrix checked as by `confusion_matrix`.
+
+    A run holds hundreds of matrices and the diagnostics read them all: when they share one
+    shape and integer type they are stacked, checked and converted at once (the matrices are
+    views of one array), else one by one, which also names the step of a bad one.
+    """
+    try:
+        stacked = np.stack([np.asarray(datum.numpy) for datum in data])
+    except ValueError:  # no data, or matrices of different shapes
+        stacked = None
+    if stacked is None or stacked.ndim != 3 or stacked.dtype.kind not in "iu":
+        return {
+            datum.step: confusion_matrix(datum.numpy, "confusion matrix at step %d" % datum.step)
+            for datum in data
+        }
+    confusion_matrix(
+        stacked[0], "confusion matrix at step %d" % data[0].step
+    )  # shape [C, C], C >= 1
+    return dict(zip((datum.step for datum in data), stacked.astype(np.int64)))
+
+
+def class_names_of(content, num_classes):
+    """The class names of plugin content, or the defaults when they do not fit."""
+    return labels.names_or_default(content.get("class_names"), num_classes)
+
+
+def text_of(datum):
+    """The text of a string datum (a scalar, or the first element of a string tensor)."""
+    value = np.asarray(datum.numpy)
+    if value.size == 0:
+        raise FormatError("stored text is an empty tensor")
+    raw = value.item() if value.shape == () else value.reshape(-1)[0]
+    try:
+        return raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
+    except UnicodeDecodeError as error:
+        raise FormatError("stored text is not UTF-8: %s" % error) from error
+
+
+def json_of(datum):
+    try:
+        return json.loads(text_of(datum))
+    except ValueError as error:
+        raise FormatError("stored JSON is malformed: %s" % error) from error
 
 
 def parse_plugin_content(content):
@@ -308,7 +314,7 @@ def parse_plugin_content(content):
     try:
         parsed = json.loads(bytes(content).decode("utf-8"))
     except (UnicodeDecodeError, ValueError, TypeError) as error:
-        raise FormatError("metricsdiag summary metadata is not valid JSON: %s" % error)
+        raise FormatError("metricsdiag summary metadata is not valid JSON: %s" % error) from error
     if not isinstance(parsed, dict) or not isinstance(parsed.get("kind"), str):
         raise FormatError("metricsdiag summary metadata has no 'kind'")
     version = parsed.get("version")

@@ -43,7 +43,8 @@ _POINT_OVERHEAD_BYTES = 120
 
 def series_key(experiment_id, run, tag, series, downsample=None):
     """Cache key of one series, from its listing entry (a `TimeSeries` of the provider), as
-    read with ``downsample`` points (None: every point)."""
+    read with ``downsample`` points (None: every point).
+    """
     return (experiment_id, run, tag, series.max_step, series.max_wall_time, downsample)
 
 
@@ -67,7 +68,8 @@ def _size_of(points):
 
 class _Lru:
     """Thread-safe mapping bounded by the total size of its values, least recently used out
-    first. A value larger than the whole budget is not kept."""
+    first. A value larger than the whole budget is not kept.
+    """
 
     def __init__(self, max_bytes):
         self.max_bytes = int(max_bytes)
@@ -161,7 +163,8 @@ class SeriesCache:
 
     def listing(self, key, fetch):
         """`fresh_listing` of ``key``, else ``fetch()`` (a provider ``list_*`` call), kept for
-        the next requests."""
+        the next requests.
+        """
         value = self.fresh_listing(key)
         if value is not None:
             return value

@@ -18,7 +18,7 @@ def best_f1_index(f1):
     f1 : array-like of shape (n_thresholds,)
         F1 at each ascending threshold; NaN where undefined.
 
-    Returns
+    Returns:
     -------
     index : int or None
         None when F1 is undefined at every threshold.
@@ -44,7 +44,7 @@ def min_recall_index(recall, min_recall):
     min_recall : float
         The required recall, in [0, 1].
 
-    Returns
+    Returns:
     -------
     index : int or None
         None when no threshold reaches ``min_recall``.
@@ -64,7 +64,7 @@ def min_precision_index(precision, min_precision):
     min_precision : float
         The required precision, in [0, 1].
 
-    Returns
+    Returns:
     -------
     index : int or None
         None when no threshold reaches ``min_precision``.

@@ -17,6 +17,27 @@ ONE_HOT = "one_hot"
 BINARY = "binary"
 
 
+def default_class_names(num_classes):
+    """The names of classes given none: ``"0"``..``"C-1"``."""
+    return [str(i) for i in range(num_classes)]
+
+
+def names_or_default(names, num_classes):
+    """``names`` as strings when it is a list of one name per class, else
+    `default_class_names` (what a reader does with names it cannot use).
+    """
+    if isinstance(names, (list, tuple)) and len(names) == num_classes:
+        return [str(name) for name in names]
+    return default_class_names(num_classes)
+
+
+def default_class(num_classes):
+    """The class shown first where one class is picked (a PR curve): the positive class 1 of
+    a binary task, else class 0.
+    """
+    return 1 if num_classes == 2 else 0
+
+
 def num_classes_from_output_width(width):
     """Number of classes a model with ``width`` output units predicts (1 unit: binary)."""
     width = int(width)
@@ -46,7 +67,11 @@ def class_ids(labels, label_format, num_classes):
     one-hot rows with no maximum (all zero).
     """
     labels = np.asarray(labels)
-    if labels.dtype == object or not np.issubdtype(labels.dtype, np.number) and labels.dtype != bool:
+    if (
+        labels.dtype == object
+        or not np.issubdtype(labels.dtype, np.number)
+        and labels.dtype != bool
+    ):
         raise ValueError("labels must be numeric, got dtype %s" % labels.dtype)
     if labels.size and not np.all(np.isfinite(labels)):
         raise ValueError("labels contain NaN or infinite values")

@@ -22,20 +22,19 @@ import functools
 import json
 import re
 
-from tensorboard import errors
-from tensorboard import plugin_util
+from tensorboard import errors, plugin_util
 from tensorboard.backend import http_util
 from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
-from tb_metricsdiag import cache as cache_lib
 from tb_metricsdiag import diagnostics
-from tb_metricsdiag import metadata
-from tb_metricsdiag import reader as reader_lib
-from tb_metricsdiag import static_files
-from tb_metricsdiag import views
+from tb_metricsdiag.backend import cache as cache_lib
+from tb_metricsdiag.backend import reader as reader_lib
+from tb_metricsdiag.backend import static_files, views
+from tb_metricsdiag.core import labels
+from tb_metricsdiag.format import schema
 
-ROUTE_PREFIX = "/data/plugin/%s/" % metadata.PLUGIN_NAME
+ROUTE_PREFIX = "/data/plugin/%s/" % schema.PLUGIN_NAME
 TAB_NAME = "Metrics Diagnostics"
 UNREADABLE_DATA = 422
 JSON = "application/json"
@@ -61,7 +60,7 @@ class MetricsDiagLoader(base_plugin.TBLoader):
         if samples_per_plugin is None:
             samples_per_plugin = {}
             flags.samples_per_plugin = samples_per_plugin
-        samples_per_plugin.setdefault(metadata.PLUGIN_NAME, 0)
+        samples_per_plugin.setdefault(schema.PLUGIN_NAME, 0)
 
     def load(self, context):
         return MetricsDiagPlugin(context)
@@ -77,7 +76,7 @@ def _json_route(handler):
             body, code = handler(self, request), 200
         except errors.PublicError as error:
             body, code = {"error": str(error)}, error.http_code
-        except metadata.FormatError as error:
+        except schema.FormatError as error:
             body, code = {"error": "unreadable metricsdiag data: %s" % error}, UNREADABLE_DATA
         return http_util.Respond(request, json.dumps(body, allow_nan=False), JSON, code=code)
 
@@ -87,7 +86,7 @@ def _json_route(handler):
 class MetricsDiagPlugin(base_plugin.TBPlugin):
     """Confusion matrices, PR trade-offs, curves and diagnoses of classifier training runs."""
 
-    plugin_name = metadata.PLUGIN_NAME
+    plugin_name = schema.PLUGIN_NAME
 
     def __init__(self, context):
         self._data_provider = context.data_provider
@@ -109,7 +108,7 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
         return False  # TensorBoard activates the tab from data_plugin_names()
 
     def data_plugin_names(self):
-        return (metadata.PLUGIN_NAME,)
+        return (schema.PLUGIN_NAME,)
 
     def frontend_metadata(self):
         return base_plugin.FrontendMetadata(es_module_path="/index.js", tab_name=TAB_NAME)
@@ -130,7 +129,7 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
         entries = []
         for index in indexes:
             steps, error = steps_by_run.get(index.run, []), None
-            if isinstance(steps, metadata.FormatError):
+            if isinstance(steps, schema.FormatError):
                 steps, error = [], "unreadable metricsdiag data: %s" % steps
             entries.append(views.run_entry(index, steps, error))
         return views.runs_view(entries)
@@ -149,14 +148,14 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
         min_precision = _fraction(request, "min_precision")
         evaluation = self._reader(request).evaluation(run, split, step)
         if evaluation.counts_problem is not None:
-            raise metadata.FormatError(evaluation.counts_problem)
+            raise schema.FormatError(evaluation.counts_problem)
         if evaluation.tp is None:
             raise errors.NotFoundError(
                 "run %r has no threshold counts for %r at step %d" % (run, split, evaluation.step)
             )
         num_classes = evaluation.confusion.shape[0]
         if requested_class is None:
-            class_index = 1 if num_classes == 2 else 0
+            class_index = labels.default_class(num_classes)
         elif 0 <= requested_class < num_classes:
             class_index = requested_class
         else:
@@ -188,7 +187,7 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
     def _serve_static(self, request):
         found = None
         if request.path.startswith(ROUTE_PREFIX):
-            found = static_files.resolve(self._static_root, request.path[len(ROUTE_PREFIX):])
+            found = static_files.resolve(self._static_root, request.path[len(ROUTE_PREFIX) :])
         if found is None:
             body = json.dumps({"error": "no such file: %s" % request.path})
             return http_util.Respond(request, body, JSON, code=404)
@@ -199,7 +198,8 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
 
 def _cached_size(document):
     """Approximate bytes a cached JSON ``document`` holds with its key: measured, about 3
-    bytes of Python objects per character of JSON, and 2 KB of key (a dozen series keys)."""
+    bytes of Python objects per character of JSON, and 2 KB of key (a dozen series keys).
+    """
     return 2048 + 4 * len(json.dumps(document))
 
 
@@ -212,9 +212,9 @@ def _run(request):
 
 def _split(request):
     split = request.args.get("split", "validation")
-    if split not in metadata.SPLITS:
+    if split not in schema.SPLITS:
         raise errors.InvalidArgumentError(
-            "split must be one of %s, got %r" % (", ".join(metadata.SPLITS), _shorten(split))
+            "split must be one of %s, got %r" % (", ".join(schema.SPLITS), _shorten(split))
         )
     return split
 

@@ -20,16 +20,18 @@ def example_digests(arrays):
     if any(a.shape[0] != n for a in arrays):
         raise ValueError("input arrays differ in their number of examples")
     # Flatten each array to rows of bytes and join them, so one example is one byte string.
-    rows = np.concatenate(
-        [a.reshape(n, -1).view(np.uint8).reshape(n, -1) for a in arrays], axis=1
-    )
+    rows = np.concatenate([a.reshape(n, -1).view(np.uint8).reshape(n, -1) for a in arrays], axis=1)
     width = rows.shape[1]
     data = rows.tobytes()
     blake2b = hashlib.blake2b
-    return [
-        blake2b(data[start : start + width], digest_size=16).digest()
-        for start in range(0, n * width, width)
-    ] if width else [b""] * n
+    return (
+        [
+            blake2b(data[start : start + width], digest_size=16).digest()
+            for start in range(0, n * width, width)
+        ]
+        if width
+        else [b""] * n
+    )
 
 
 def duplicate_overlap(train_digests, validation_digests):

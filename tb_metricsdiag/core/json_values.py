@@ -7,7 +7,8 @@ import numpy as np
 
 def to_json_value(value):
     """``value`` with NumPy arrays and scalars turned into Python ones, tuples into lists, and
-    NaN / ±infinity into None (strict JSON has no NaN: an undefined ratio is ``null``)."""
+    NaN / ±infinity into None (strict JSON has no NaN: an undefined ratio is ``null``).
+    """
     if isinstance(value, dict):
         return {str(key): to_json_value(item) for key, item in value.items()}
     if isinstance(value, np.ndarray):

@@ -5,9 +5,10 @@ JSON: undefined ratios (NaN) and infinities become ``None``. The shapes are pinn
 ``CONTRACT.md``; extra keys are documented here.
 """
 
-from tb_metricsdiag import metrics
-from tb_metricsdiag import operating_points
-from tb_metricsdiag.json_values import to_json_value
+from tb_metricsdiag.core import labels, metrics, operating_points
+from tb_metricsdiag.core.json_values import to_json_value
+from tb_metricsdiag.diagnostics import classes as class_rules
+from tb_metricsdiag.diagnostics import training as training_rules
 
 
 def run_entry(index, steps, error=None):
@@ -27,6 +28,7 @@ def run_entry(index, steps, error=None):
         "splits": list(index.splits),
         "class_names": list(index.class_names),
         "has_counts": bool(index.has_counts),
+        "default_class": labels.default_class(len(index.class_names)),
     }
     if error is not None:
         entry["error"] = error
@@ -42,34 +44,41 @@ def confusion_view(run, evaluation):
     """``/confusion``: the confusion matrix of one split at one step and what follows from it.
 
     Beyond the contract: ``normalized`` (``true``: rows sum to 1, ``pred``: columns sum to 1),
-    ``balanced_accuracy`` and ``total``.
+    ``balanced_accuracy``, ``macro_f1``, ``majority_baseline`` (the accuracy of always
+    predicting the largest class), ``no_better_than_majority`` (`class_rules.no_better_than_majority`)
+    and ``total``.
     """
     confusion = evaluation.confusion
     per_class = metrics.per_class_metrics(confusion)
-    return to_json_value({
-        "run": run,
-        "split": evaluation.split,
-        "step": evaluation.step,
-        "class_names": evaluation.class_names,
-        "matrix": confusion,
-        "normalized": {
-            "true": metrics.normalize_confusion(confusion, "true"),
-            "pred": metrics.normalize_confusion(confusion, "pred"),
-        },
-        "per_class": [
-            {
-                "name": name,
-                "precision": per_class["precision"][i],
-                "recall": per_class["recall"][i],
-                "f1": per_class["f1"][i],
-                "support": per_class["support"][i],
-            }
-            for i, name in enumerate(evaluation.class_names)
-        ],
-        "accuracy": metrics.accuracy(confusion),
-        "balanced_accuracy": metrics.balanced_accuracy(confusion),
-        "total": confusion.sum(),
-    })
+    return to_json_value(
+        {
+            "run": run,
+            "split": evaluation.split,
+            "step": evaluation.step,
+            "class_names": evaluation.class_names,
+            "matrix": confusion,
+            "normalized": {
+                "true": metrics.normalize_confusion(confusion, "true"),
+                "pred": metrics.normalize_confusion(confusion, "pred"),
+            },
+            "per_class": [
+                {
+                    "name": name,
+                    "precision": per_class["precision"][i],
+                    "recall": per_class["recall"][i],
+                    "f1": per_class["f1"][i],
+                    "support": per_class["support"][i],
+                }
+                for i, name in enumerate(evaluation.class_names)
+            ],
+            "accuracy": metrics.accuracy(confusion),
+            "balanced_accuracy": metrics.balanced_accuracy(confusion),
+            "macro_f1": metrics.macro_f1(confusion),
+            "majority_baseline": metrics.majority_baseline_accuracy(confusion),
+            "no_better_than_majority": class_rules.no_better_than_majority(confusion),
+            "total": confusion.sum(),
+        }
+    )
 
 
 def pr_view(run, evaluation, class_index, min_recall=None, min_precision=None):
@@ -86,7 +95,7 @@ def pr_view(run, evaluation, class_index, min_recall=None, min_precision=None):
         Goals for the ``at_recall`` and ``at_precision`` operating points; ``None`` when absent
         or unreachable.
 
-    Returns
+    Returns:
     -------
     view : dict
         Parallel per-threshold lists (thresholds ascending) ``thresholds``, ``precision``,
@@ -115,7 +124,9 @@ def pr_view(run, evaluation, class_index, min_recall=None, min_precision=None):
     def point(index):
         if index is None:
             return None
-        values = {key: curve[key][index] for key in ("precision", "recall", "f1", "tp", "fp", "tn", "fn")}
+        values = {
+            key: curve[key][index] for key in ("precision", "recall", "f1", "tp", "fp", "tn", "fn")
+        }
         values.update(
             index=index,
             threshold=curve["thresholds"][index],
@@ -134,11 +145,11 @@ def pr_view(run, evaluation, class_index, min_recall=None, min_precision=None):
         "negatives": total - positives,
         "best_f1": point(operating_points.best_f1_index(curve["f1"])),
         "at_recall": point(
-            None if min_recall is None
-            else operating_points.min_recall_index(recall, min_recall)
+            None if min_recall is None else operating_points.min_recall_index(recall, min_recall)
         ),
         "at_precision": point(
-            None if min_precision is None
+            None
+            if min_precision is None
             else operating_points.min_precision_index(precision, min_precision)
         ),
     }
@@ -147,14 +158,19 @@ def pr_view(run, evaluation, class_index, min_recall=None, min_precision=None):
 
 
 def curves_view(run, history):
-    """``/curves``: every per-epoch Keras log value of the run, keyed as in ``logs``."""
-    return to_json_value({
-        "run": run,
-        "curves": {
-            key: {"steps": steps, "values": values}
-            for key, (steps, values) in sorted(history.curves.items())
-        },
-    })
+    """``/curves``: every per-epoch Keras log value of the run, keyed as in ``logs``, and
+    ``best_epoch``: the epoch of the best validation loss (`training_rules.best_epoch`).
+    """
+    return to_json_value(
+        {
+            "run": run,
+            "best_epoch": training_rules.best_epoch(history),
+            "curves": {
+                key: {"steps": steps, "values": values}
+                for key, (steps, values) in sorted(history.curves.items())
+            },
+        }
+    )
 
 
 def diagnostics_view(run, findings):

@@ -13,15 +13,14 @@ curves, but no counts).
 import concurrent.futures
 import dataclasses
 import functools
-import json
 
 import numpy as np
 from tensorboard import context as tb_context
 from tensorboard import errors
 from tensorboard.data import provider as provider_lib
 
-from tb_metricsdiag import cache as cache_lib
-from tb_metricsdiag import metadata
+from tb_metricsdiag.backend import cache as cache_lib
+from tb_metricsdiag.format import codecs, schema
 
 # Large enough that the provider returns every stored point of a series (no downsampling).
 READ_ALL = 1 << 30
@@ -33,11 +32,13 @@ LATEST = 1
 RUNS_PER_READ = 64
 
 # Kinds of which `Reader.history` uses every point; of the others it reads the latest only.
-_WHOLE_KINDS = (metadata.KIND_CONFUSION, metadata.KIND_EVENTS, metadata.KIND_LOGS)
+_WHOLE_KINDS = (schema.KIND_CONFUSION, schema.KIND_EVENTS, schema.KIND_LOGS)
 
 # The series of a `SplitEvaluation`, confusion matrices first.
 _EVALUATION_KINDS = (
-    metadata.KIND_CONFUSION, metadata.KIND_THRESHOLD_COUNTS, metadata.KIND_AVERAGE_PRECISION
+    schema.KIND_CONFUSION,
+    schema.KIND_THRESHOLD_COUNTS,
+    schema.KIND_AVERAGE_PRECISION,
 )
 
 # First element of the cache keys of a run's checked steps (`Reader.steps_by_run`).
@@ -97,7 +98,8 @@ class RunHistory:
 @dataclasses.dataclass
 class _SeriesRead:
     """One provider read: ``read`` (``read_tensors`` or ``read_scalars``) of the series in
-    ``listing`` (``{run: {tag: TimeSeries}}``), ``downsample`` points each (None: all)."""
+    ``listing`` (``{run: {tag: TimeSeries}}``), ``downsample`` points each (None: all).
+    """
 
     read: object
     plugin_name: str
@@ -108,11 +110,10 @@ class _SeriesRead:
 
 def provider_for_logdir(logdir):
     """A data provider over the event files under ``logdir``, keeping every point."""
-    from tensorboard.backend.event_processing import data_provider
-    from tensorboard.backend.event_processing import plugin_event_multiplexer
+    from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
 
     multiplexer = plugin_event_multiplexer.EventMultiplexer(
-        tensor_size_guidance={metadata.PLUGIN_NAME: 0, "scalars": 0}
+        tensor_size_guidance={schema.PLUGIN_NAME: 0, "scalars": 0}
     )
     multiplexer.AddRunsFromDirectory(logdir)
     multiplexer.Reload()
@@ -137,13 +138,13 @@ def _run_indexes(tensors, keras_scalars):
     result = {}
     for run, tags in tensors.items():
         splits, names = [], []
-        for split in metadata.SPLITS:
-            series = tags.get(metadata.split_tag(split, metadata.KIND_CONFUSION))
+        for split in schema.SPLITS:
+            series = tags.get(schema.split_tag(split, schema.KIND_CONFUSION))
             if series is None:
                 continue
             splits.append(split)
             if not names:
-                names = _class_names(series.plugin_content)
+                names = codecs.listed_class_names(series.plugin_content)
         result[run] = RunIndex(run, splits, names, {})
     for run, tags in keras_scalars.items():
         parent = _keras_parent(run)
@@ -155,18 +156,11 @@ def _run_indexes(tensors, keras_scalars):
     return result
 
 
-def _class_names(plugin_content):
-    try:
-        return list(metadata.parse_plugin_content(plugin_content).get("class_names") or [])
-    except metadata.FormatError:
-        return []
-
-
 def _history_tags(index):
     """The metricsdiag tags `Reader.history` reads."""
-    tags = [metadata.RUN_INFO_TAG, metadata.OVERLAP_TAG, metadata.EVENTS_TAG, metadata.LOGS_TAG]
-    for split in index.splits or metadata.SPLITS:
-        tags.extend(metadata.split_tag(split, kind) for kind in metadata.PER_CLASS_KINDS)
+    tags = [schema.RUN_INFO_TAG, schema.OVERLAP_TAG, schema.EVENTS_TAG, schema.LOGS_TAG]
+    for split in index.splits or schema.SPLITS:
+        tags.extend(schema.split_tag(split, kind) for kind in schema.PER_CLASS_KINDS)
     return tags
 
 
@@ -191,7 +185,9 @@ class Reader:
             if runs is not None or tags is not None:
                 run_tag_filter = provider_lib.RunTagFilter(runs=runs, tags=tags)
             return list_series(
-                self._ctx, experiment_id=self._eid, plugin_name=plugin_name,
+                self._ctx,
+                experiment_id=self._eid,
+                plugin_name=plugin_name,
                 run_tag_filter=run_tag_filter,
             )
         listing = self._cache.listing(
@@ -214,7 +210,8 @@ class Reader:
 
     def _refresh_listings(self, kinds):
         """Fetch at once the listings of ``kinds`` (``(list_series, plugin_name)`` pairs) that
-        the cache holds no fresh copy of, so that a request needing several waits once."""
+        the cache holds no fresh copy of, so that a request needing several waits once.
+        """
         if self._cache is None:
             return
         expired = [
@@ -244,17 +241,19 @@ class Reader:
             results.append(result)
             if missing:
                 pending.append((result, missing))
-                calls.append(functools.partial(
-                    read.read,
-                    self._ctx,
-                    experiment_id=self._eid,
-                    plugin_name=read.plugin_name,
-                    downsample=read.downsample or READ_ALL,
-                    run_tag_filter=provider_lib.RunTagFilter(
-                        runs=sorted({run for run, _, _ in missing}),
-                        tags=sorted({tag for _, tag, _ in missing}),
-                    ),
-                ))
+                calls.append(
+                    functools.partial(
+                        read.read,
+                        self._ctx,
+                        experiment_id=self._eid,
+                        plugin_name=read.plugin_name,
+                        downsample=read.downsample or READ_ALL,
+                        run_tag_filter=provider_lib.RunTagFilter(
+                            runs=sorted({run for run, _, _ in missing}),
+                            tags=sorted({tag for _, tag, _ in missing}),
+                        ),
+                    )
+                )
         for (result, missing), data in zip(pending, _concurrently(calls)):
             for run, tag, key in missing:
                 points = data.get(run, {}).get(tag, [])
@@ -267,12 +266,14 @@ class Reader:
 
     def list_runs(self):
         """``{run: RunIndex}`` of every training run, from metadata only."""
-        self._refresh_listings([
-            (self._provider.list_tensors, metadata.PLUGIN_NAME),
-            (self._provider.list_scalars, "scalars"),
-        ])
+        self._refresh_listings(
+            [
+                (self._provider.list_tensors, schema.PLUGIN_NAME),
+                (self._provider.list_scalars, "scalars"),
+            ]
+        )
         return _run_indexes(
-            self._listing(self._provider.list_tensors, metadata.PLUGIN_NAME),
+            self._listing(self._provider.list_tensors, schema.PLUGIN_NAME),
             self._listing(self._provider.list_scalars, "scalars"),
         )
 
@@ -282,15 +283,18 @@ class Reader:
         Also refreshes the listing of the curves' scalars with the others: the reads of a run
         that follow (`history`, `history_key`) need it.
         """
-        self._refresh_listings([
-            (self._provider.list_tensors, metadata.PLUGIN_NAME),
-            (self._provider.list_scalars, "scalars"),
-            (self._provider.list_scalars, metadata.PLUGIN_NAME),
-        ])
+        self._refresh_listings(
+            [
+                (self._provider.list_tensors, schema.PLUGIN_NAME),
+                (self._provider.list_scalars, "scalars"),
+                (self._provider.list_scalars, schema.PLUGIN_NAME),
+            ]
+        )
         index = _run_indexes(
-            self._listing(self._provider.list_tensors, metadata.PLUGIN_NAME, runs=[run]),
+            self._listing(self._provider.list_tensors, schema.PLUGIN_NAME, runs=[run]),
             self._listing(
-                self._provider.list_scalars, "scalars",
+                self._provider.list_scalars,
+                "scalars",
                 runs=[_keras_subrun(run, split) for split in KERAS_SUBRUNS],
             ),
         ).get(run)
@@ -303,16 +307,16 @@ class Reader:
     def _read(self, run, tags):
         """``{tag: (content dict, [TensorDatum])}`` for the tags of ``run`` that exist."""
         listing = self._listing(
-            self._provider.list_tensors, metadata.PLUGIN_NAME, runs=[run], tags=list(tags)
+            self._provider.list_tensors, schema.PLUGIN_NAME, runs=[run], tags=list(tags)
         ).get(run, {})
         if not listing:
             return {}
         [data] = self._read_many(
-            [_SeriesRead(self._provider.read_tensors, metadata.PLUGIN_NAME, {run: listing})]
+            [_SeriesRead(self._provider.read_tensors, schema.PLUGIN_NAME, {run: listing})]
         )
         data = data.get(run, {})
         return {
-            tag: (metadata.parse_plugin_content(series.plugin_content), data.get(tag, []))
+            tag: (codecs.parse_plugin_content(series.plugin_content), data.get(tag, []))
             for tag, series in listing.items()
         }
 
@@ -326,16 +330,16 @@ class Reader:
         costs a gRPC round trip), the chunks bounding what one request holds in memory.
         """
         wanted = {
-            index.run: metadata.split_tag(index.splits[0], metadata.KIND_CONFUSION)
+            index.run: schema.split_tag(index.splits[0], schema.KIND_CONFUSION)
             for index in indexes
             if index.splits
         }
         runs, result = sorted(wanted), {}
         for start in range(0, len(runs), chunk):
-            batch = runs[start:start + chunk]
+            batch = runs[start : start + chunk]
             listing = self._listing(
                 self._provider.list_tensors,
-                metadata.PLUGIN_NAME,
+                schema.PLUGIN_NAME,
                 runs=batch,
                 tags=sorted({wanted[run] for run in batch}),
             )
@@ -352,17 +356,21 @@ class Reader:
                     unread[run] = (tag, series, key)
                 else:
                     result[run] = _steps_of(kept)
-            [data] = self._read_many([_SeriesRead(
-                self._provider.read_tensors,
-                metadata.PLUGIN_NAME,
-                {run: {tag: series} for run, (tag, series, _) in unread.items()},
-            )])
+            [data] = self._read_many(
+                [
+                    _SeriesRead(
+                        self._provider.read_tensors,
+                        schema.PLUGIN_NAME,
+                        {run: {tag: series} for run, (tag, series, _) in unread.items()},
+                    )
+                ]
+            )
             for run, (tag, series, key) in unread.items():
                 try:
-                    metadata.parse_plugin_content(series.plugin_content)
+                    codecs.parse_plugin_content(series.plugin_content)
                     kept = np.asarray(_checked_steps(data.get(run, {}).get(tag, [])), np.int64)
-                except metadata.FormatError as error:
-                    kept = metadata.FormatError(str(error))  # kept without its traceback
+                except schema.FormatError as error:
+                    kept = schema.FormatError(str(error))  # kept without its traceback
                 if self._cache is not None:
                     self._cache.put_derived(key, kept, _kept_steps_size(kept))
                 result[run] = _steps_of(kept)
@@ -376,13 +384,13 @@ class Reader:
 
         Raises:
           tensorboard.errors.NotFoundError: no such run, split or step.
-          metadata.FormatError: the stored data is inconsistent or of an unknown version.
+          schema.FormatError: the stored data is inconsistent or of an unknown version.
         """
-        kinds = [metadata.KIND_CONFUSION]
+        kinds = [schema.KIND_CONFUSION]
         if with_pr:
-            kinds += [metadata.KIND_THRESHOLD_COUNTS, metadata.KIND_AVERAGE_PRECISION]
-        found = self._read(run, [metadata.split_tag(split, kind) for kind in kinds])
-        if metadata.split_tag(split, metadata.KIND_CONFUSION) not in found:
+            kinds += [schema.KIND_THRESHOLD_COUNTS, schema.KIND_AVERAGE_PRECISION]
+        found = self._read(run, [schema.split_tag(split, kind) for kind in kinds])
+        if schema.split_tag(split, schema.KIND_CONFUSION) not in found:
             self.run_index(run)  # raises NotFoundError for an unknown run
             raise errors.NotFoundError("run %r has no %r data" % (run, split))
         return _evaluation(run, split, step, found)
@@ -403,29 +411,33 @@ class Reader:
         with_metricsdiag = index.has_counts or not index.keras_subruns
         if with_metricsdiag:
             tensors = self._listing(
-                self._provider.list_tensors, metadata.PLUGIN_NAME, runs=[run],
+                self._provider.list_tensors,
+                schema.PLUGIN_NAME,
+                runs=[run],
                 tags=_history_tags(index),
             ).get(run, {})
             try:
                 contents = {
-                    tag: metadata.parse_plugin_content(series.plugin_content)
+                    tag: codecs.parse_plugin_content(series.plugin_content)
                     for tag, series in tensors.items()
                 }
-            except metadata.FormatError as error:
+            except schema.FormatError as error:
                 history.problems.append(str(error))
                 tensors, with_metricsdiag = {}, False
-        curves = _SeriesRead(self._provider.read_scalars, metadata.PLUGIN_NAME, {})
-        if metadata.LOGS_TAG not in tensors:
+        curves = _SeriesRead(self._provider.read_scalars, schema.PLUGIN_NAME, {})
+        if schema.LOGS_TAG not in tensors:
             curves = self._metricsdiag_curves(run) if with_metricsdiag else curves
             if not curves.listing:
                 curves = self._keras_curves(index)
         whole = {tag: s for tag, s in tensors.items() if contents[tag].get("kind") in _WHOLE_KINDS}
         latest = {tag: s for tag, s in tensors.items() if tag not in whole}
-        whole_data, latest_data, curve_data = self._read_many([
-            _SeriesRead(self._provider.read_tensors, metadata.PLUGIN_NAME, {run: whole}),
-            _SeriesRead(self._provider.read_tensors, metadata.PLUGIN_NAME, {run: latest}, LATEST),
-            curves,
-        ])
+        whole_data, latest_data, curve_data = self._read_many(
+            [
+                _SeriesRead(self._provider.read_tensors, schema.PLUGIN_NAME, {run: whole}),
+                _SeriesRead(self._provider.read_tensors, schema.PLUGIN_NAME, {run: latest}, LATEST),
+                curves,
+            ]
+        )
         data = {**whole_data.get(run, {}), **latest_data.get(run, {})}
         found = {tag: (contents[tag], data.get(tag, [])) for tag in tensors}
         if curves.listing:
@@ -436,17 +448,22 @@ class Reader:
     def history_key(self, run, index):
         """A key of everything `history` reads for ``run``: it changes whenever any of those
         series changes (the listing of every metricsdiag series of the run and of the scalars
-        of the run and its Keras sub-runs), so a value derived from the history can be kept."""
+        of the run and its Keras sub-runs), so a value derived from the history can be kept.
+        """
         key = [
-            index.run, tuple(index.splits), tuple(index.class_names),
+            index.run,
+            tuple(index.splits),
+            tuple(index.class_names),
             tuple(sorted(index.keras_subruns.items())),
         ]
         for list_series, plugin_name, runs in (
-            (self._provider.list_tensors, metadata.PLUGIN_NAME, [run]),
-            (self._provider.list_scalars, metadata.PLUGIN_NAME, [run]),
+            (self._provider.list_tensors, schema.PLUGIN_NAME, [run]),
+            (self._provider.list_scalars, schema.PLUGIN_NAME, [run]),
             (self._provider.list_scalars, "scalars", sorted(index.keras_subruns.values())),
         ):
-            for listed_run, tags in sorted(self._listing(list_series, plugin_name, runs=runs).items()):
+            for listed_run, tags in sorted(
+                self._listing(list_series, plugin_name, runs=runs).items()
+            ):
                 key.extend(
                     cache_lib.series_key(self._eid, listed_run, tag, series)
                     for tag, series in sorted(tags.items())
@@ -455,46 +472,54 @@ class Reader:
 
     def _fill_history(self, run, found, history):
         """Fill ``history`` from ``found`` (``{tag: (content, points)}``): only the latest
-        point of the kinds outside `_WHOLE_KINDS`."""
+        point of the kinds outside `_WHOLE_KINDS`.
+        """
         for tag, (content, data) in found.items():
             if not data:
                 continue
             kind, split = content.get("kind"), content.get("split")
             try:
-                if kind == metadata.KIND_RUN_INFO:
-                    history.info = _json(data[-1])
-                elif kind == metadata.KIND_OVERLAP:
-                    history.overlap = _json(data[-1])
-                elif kind == metadata.KIND_EVENTS:
+                if kind == schema.KIND_RUN_INFO:
+                    history.info = codecs.json_of(data[-1])
+                elif kind == schema.KIND_OVERLAP:
+                    history.overlap = codecs.json_of(data[-1])
+                elif kind == schema.KIND_EVENTS:
                     for datum in data:
                         history.events.extend(
-                            dict(event, step=datum.step) for event in _json(datum) if isinstance(event, dict)
+                            dict(event, step=datum.step)
+                            for event in codecs.json_of(datum)
+                            if isinstance(event, dict)
                         )
-                elif kind == metadata.KIND_LOGS:
+                elif kind == schema.KIND_LOGS:
                     history.curves, skipped = _logs_curves(data)
                     history.problems.extend(skipped)
-                elif kind == metadata.KIND_LABEL_DISTRIBUTION:
+                elif kind == schema.KIND_LABEL_DISTRIBUTION:
                     history.label_distribution[split] = np.asarray(data[-1].numpy, dtype=np.int64)
-                elif kind == metadata.KIND_CONFUSION:
-                    history.confusions[split] = _matrices(data)
-            except metadata.FormatError as error:
+                elif kind == schema.KIND_CONFUSION:
+                    history.confusions[split] = codecs.confusion_matrices(data)
+            except schema.FormatError as error:
                 history.problems.append("%s: %s" % (tag, error))
         for split in list(history.confusions):
             try:
                 history.latest[split] = self._latest_evaluation(run, split, found)
                 if history.latest[split].counts_problem is not None:
-                    history.problems.append("%s: %s" % (split, history.latest[split].counts_problem))
-            except (metadata.FormatError, errors.NotFoundError) as error:
+                    history.problems.append(
+                        "%s: %s" % (split, history.latest[split].counts_problem)
+                    )
+            except (schema.FormatError, errors.NotFoundError) as error:
                 history.problems.append("%s: %s" % (split, error))
 
     def _latest_evaluation(self, run, split, found):
         """`evaluation` of ``split`` at its latest step from the history's reads, which hold only
         the latest point of the threshold counts and AP; those are read whole when that point
-        is not at the latest step of the confusion matrices (a step written out of order)."""
-        tags = [metadata.split_tag(split, kind) for kind in _EVALUATION_KINDS]
+        is not at the latest step of the confusion matrices (a step written out of order).
+        """
+        tags = [schema.split_tag(split, kind) for kind in _EVALUATION_KINDS]
         if tags[0] not in found:
             return self.evaluation(run, split)
-        evaluation = _evaluation(run, split, None, {tag: found[tag] for tag in tags if tag in found})
+        evaluation = _evaluation(
+            run, split, None, {tag: found[tag] for tag in tags if tag in found}
+        )
         for tag in tags[1:]:
             points = found.get(tag, (None, []))[1]
             if points and points[-1].step != evaluation.step:
@@ -505,25 +530,33 @@ class Reader:
 
     def _metricsdiag_curves(self, run):
         """The `_SeriesRead` of the Keras logs the callback wrote beside the counts."""
-        prefix = metadata.scalar_tag("")
-        return self._curve_read(metadata.PLUGIN_NAME, [run], prefix, lambda _, tag: tag[len(prefix):])
+        prefix = schema.scalar_tag("")
+        return self._curve_read(
+            schema.PLUGIN_NAME, [run], prefix, lambda _, tag: tag[len(prefix) :]
+        )
 
     def _keras_curves(self, index):
         """The `_SeriesRead` of the epoch scalars of ``keras.callbacks.TensorBoard``'s sub-runs."""
         key_prefix = {subrun: KERAS_SUBRUNS[split] for split, subrun in index.keras_subruns.items()}
         return self._curve_read(
-            "scalars", sorted(key_prefix), KERAS_EPOCH_PREFIX,
-            lambda run, tag: key_prefix[run] + tag[len(KERAS_EPOCH_PREFIX):],
+            "scalars",
+            sorted(key_prefix),
+            KERAS_EPOCH_PREFIX,
+            lambda run, tag: key_prefix[run] + tag[len(KERAS_EPOCH_PREFIX) :],
         )
 
     def _curve_read(self, plugin_name, runs, prefix, key_of):
         """A `_SeriesRead` of the scalars of ``runs`` whose tag starts with ``prefix`` and maps
-        to a (non-empty) Keras log key ``key_of(run, tag)``."""
+        to a (non-empty) Keras log key ``key_of(run, tag)``.
+        """
         listing = {}
         if runs:
-            for run, tags in self._listing(self._provider.list_scalars, plugin_name, runs=runs).items():
+            for run, tags in self._listing(
+                self._provider.list_scalars, plugin_name, runs=runs
+            ).items():
                 wanted = {
-                    tag: series for tag, series in tags.items()
+                    tag: series
+                    for tag, series in tags.items()
                     if tag.startswith(prefix) and key_of(run, tag)
                 }
                 if wanted:
@@ -548,8 +581,9 @@ def _concurrently(calls):
 
 def _evaluation(run, split, step, found):
     """The `SplitEvaluation` of ``split`` at ``step`` (None: the latest) from ``found``,
-    ``{tag: (content, points)}`` holding at least the split's confusion matrices."""
-    content, data = found[metadata.split_tag(split, metadata.KIND_CONFUSION)]
+    ``{tag: (content, points)}`` holding at least the split's confusion matrices.
+    """
+    content, data = found[schema.split_tag(split, schema.KIND_CONFUSION)]
     by_step = {datum.step: datum for datum in data}
     if not by_step:
         raise errors.NotFoundError("run %r has no %r data yet" % (run, split))
@@ -557,10 +591,10 @@ def _evaluation(run, split, step, found):
         step = max(by_step)
     if step not in by_step:
         raise errors.NotFoundError("run %r has no %r data at step %d" % (run, split, step))
-    confusion = _matrix(by_step[step].numpy, "confusion matrix")
+    confusion = codecs.confusion_matrix(by_step[step].numpy, "confusion matrix")
     num_classes = confusion.shape[0]
-    result = SplitEvaluation(split, step, _names(content, num_classes), confusion)
-    counts_tag = metadata.split_tag(split, metadata.KIND_THRESHOLD_COUNTS)
+    result = SplitEvaluation(split, step, codecs.class_names_of(content, num_classes), confusion)
+    counts_tag = schema.split_tag(split, schema.KIND_THRESHOLD_COUNTS)
     if counts_tag in found:
         counts_content, counts_data = found[counts_tag]
         datum = _at_step(counts_data, step)
@@ -568,11 +602,11 @@ def _evaluation(run, split, step, found):
             # Unreadable counts leave the confusion matrix usable; /pr reports the problem.
             try:
                 result.thresholds, result.tp, result.fp, result.average_precision = (
-                    _threshold_counts(counts_content, datum, num_classes)
+                    codecs.stored_threshold_counts(counts_content, datum, num_classes)
                 )
-            except metadata.FormatError as error:
+            except schema.FormatError as error:
                 result.counts_problem = str(error)
-    ap_tag = metadata.split_tag(split, metadata.KIND_AVERAGE_PRECISION)
+    ap_tag = schema.split_tag(split, schema.KIND_AVERAGE_PRECISION)
     if result.average_precision is None and ap_tag in found:  # written before format version 3
         datum = _at_step(found[ap_tag][1], step)
         if datum is not None and np.asarray(datum.numpy).shape == (num_classes,):
@@ -582,7 +616,8 @@ def _evaluation(run, split, step, found):
 
 def _curves(data, key_of):
     """``{key: (steps, values)}`` of scalar points ``{run: {tag: points}}``, keyed by
-    ``key_of(run, tag)`` (`_curve`)."""
+    ``key_of(run, tag)`` (`_curve`).
+    """
     curves = {}
     for run, tags in data.items():
         for tag, points in tags.items():
@@ -594,14 +629,15 @@ def _curves(data, key_of):
 
 
 def _logs_curves(data):
-    """``({key: (steps, values)}, problems)`` of a logs series (`metadata.KIND_LOGS`: one JSON
+    """``({key: (steps, values)}, problems)`` of a logs series (`schema.KIND_LOGS`: one JSON
     object of Keras's logs per point), each key over the points that hold it (`_curve`). A
-    point that cannot be read is skipped, and said in ``problems``."""
+    point that cannot be read is skipped, and said in ``problems``.
+    """
     columns, problems = {}, []
     for datum in data:
         try:
-            logs = metadata.decode_logs(_text(datum))
-        except metadata.FormatError as error:
+            logs = codecs.decode_logs(codecs.text_of(datum))
+        except schema.FormatError as error:
             problems.append("logs at step %d: %s" % (datum.step, error))
             continue
         for key, number in logs.items():
@@ -626,7 +662,8 @@ def _curve(steps, values):
 
 def _steps_of(kept):
     """The steps (a list) or the error that `Reader.steps_by_run` keeps as ``kept``: an int64
-    array, a fifth of the memory of a list of Python ints, or a `metadata.FormatError`."""
+    array, a fifth of the memory of a list of Python ints, or a `schema.FormatError`.
+    """
     return kept.tolist() if isinstance(kept, np.ndarray) else kept
 
 
@@ -635,35 +672,9 @@ def _kept_steps_size(kept):
     return 400 + (kept.nbytes if isinstance(kept, np.ndarray) else 600)
 
 
-def _threshold_counts(content, datum, num_classes):
-    """(thresholds [T], tp [C, T], fp [C, T], average precision [C] or None) of one
-    threshold-counts datum: encoded bytes (format version 2, with the AP since version 3:
-    `metadata.decode_threshold_counts`) or the ``[C, 2, T]`` integers themselves (version 1)."""
-    values = np.asarray(datum.numpy)
-    average_precision = None
-    encoding = content.get("encoding")
-    if encoding == metadata.THRESHOLD_COUNTS_ENCODING:
-        if values.shape != ():
-            raise metadata.FormatError("encoded threshold counts of shape %s, expected a scalar" % (values.shape,))
-        values, average_precision = metadata.decode_threshold_counts(
-            values.item(), num_classes, with_average_precision="average_precision" in content
-        )
-    elif encoding is not None:
-        raise metadata.FormatError("threshold counts in an unknown encoding %r" % (encoding,))
-    elif values.ndim != 3 or values.shape[:2] != (num_classes, 2):
-        raise metadata.FormatError(
-            "threshold counts of shape %s do not fit %d classes" % (values.shape, num_classes)
-        )
-    elif not np.issubdtype(values.dtype, np.integer):
-        raise metadata.FormatError("threshold counts hold %s values, expected integers" % values.dtype)
-    thresholds = metadata.decode_thresholds(content.get("thresholds"), expected_size=values.shape[2])
-    tp, fp = values[:, 0, :].astype(np.int64), values[:, 1, :].astype(np.int64)
-    return thresholds, tp, fp, average_precision
-
-
 def _checked_steps(data):
     """Ascending distinct steps of confusion data, each checked to be a valid matrix."""
-    return sorted(_matrices(data))
+    return sorted(codecs.confusion_matrices(data))
 
 
 def _at_step(data, step):
@@ -671,60 +682,3 @@ def _at_step(data, step):
         if datum.step == step:
             return datum
     return None
-
-
-def _matrix(value, what):
-    matrix = np.asarray(value)
-    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] < 1:
-        raise metadata.FormatError("%s has shape %s, expected [C, C]" % (what, matrix.shape))
-    # Signed or unsigned integers (dtype kinds "i", "u"); checked for every stored matrix of a
-    # run, so the cheapest test (np.issubdtype costs ten times more).
-    if matrix.dtype.kind not in "iu":
-        raise metadata.FormatError("%s holds %s values, expected integers" % (what, matrix.dtype))
-    return matrix.astype(np.int64)
-
-
-def _matrices(data):
-    """``{step: int64 [C, C]}`` of confusion data, each matrix checked as by `_matrix`.
-
-    A run holds hundreds of matrices and the diagnostics read them all: when they share one
-    shape and integer type they are stacked, checked and converted at once (the matrices are
-    views of one array), else one by one, which also names the step of a bad one.
-    """
-    try:
-        stacked = np.stack([np.asarray(datum.numpy) for datum in data])
-    except ValueError:  # no data, or matrices of different shapes
-        stacked = None
-    if stacked is None or stacked.ndim != 3 or stacked.dtype.kind not in "iu":
-        return {
-            datum.step: _matrix(datum.numpy, "confusion matrix at step %d" % datum.step)
-            for datum in data
-        }
-    _matrix(stacked[0], "confusion matrix at step %d" % data[0].step)  # shape [C, C], C >= 1
-    return dict(zip((datum.step for datum in data), stacked.astype(np.int64)))
-
-
-def _names(content, num_classes):
-    names = content.get("class_names")
-    if isinstance(names, list) and len(names) == num_classes:
-        return [str(name) for name in names]
-    return [str(i) for i in range(num_classes)]
-
-
-def _text(datum):
-    """The text of a string datum (a scalar, or the first element of a string tensor)."""
-    value = np.asarray(datum.numpy)
-    if value.size == 0:
-        raise metadata.FormatError("stored text is an empty tensor")
-    raw = value.item() if value.shape == () else value.reshape(-1)[0]
-    try:
-        return raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
-    except UnicodeDecodeError as error:
-        raise metadata.FormatError("stored text is not UTF-8: %s" % error)
-
-
-def _json(datum):
-    try:
-        return json.loads(_text(datum))
-    except ValueError as error:
-        raise metadata.FormatError("stored JSON is malformed: %s" % error)

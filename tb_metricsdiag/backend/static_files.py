@@ -41,7 +41,7 @@ def resolve(root, relative_path):
     relative_path : str
         The request path below the plugin's route prefix, with ``/`` separators.
 
-    Returns
+    Returns:
     -------
     (path, content_type) or None
         None unless the path names a regular file of a served type that lies inside

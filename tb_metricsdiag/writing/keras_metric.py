@@ -20,13 +20,13 @@ No scores are kept, so the average precision of this mode is computed from the t
 counts (`counts.average_precision_from_counts`).
 """
 
-import numpy as np
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from tb_metricsdiag import counts as counts_lib
-from tb_metricsdiag import labels as labels_lib
+from tb_metricsdiag.core import counting as counts_lib
+from tb_metricsdiag.core import labels as labels_lib
 
 COUNT_DTYPE = "int64"
 _LOW_31_BITS = 0x7FFFFFFF
@@ -34,13 +34,15 @@ _LOW_31_BITS = 0x7FFFFFFF
 
 def _order_keys(bits):
     """Signed int32 keys of float32 bit patterns, ordered as the floats are: negatives (sign
-    bit set, negative as int32) get their magnitude bits flipped. -0.0 becomes -1, +0.0 0."""
+    bit set, negative as int32) get their magnitude bits flipped. -0.0 becomes -1, +0.0 0.
+    """
     return ops.bitwise_xor(bits, ops.bitwise_and(ops.right_shift(bits, 31), _LOW_31_BITS))
 
 
 def _edge_keys(edges):
     """int32 keys ``e`` with ``key(s) >= e`` exactly when ``s >= edges`` for float32 ``s`` and
-    the float32 comparison edges of the thresholds (`counts.comparison_edges`)."""
+    the float32 comparison edges of the thresholds (`counts.comparison_edges`).
+    """
     keys = np.asarray(_order_keys(edges.view(np.int32)))
     # -0.0 (key -1) reaches a threshold of 0 too.
     return np.where(edges == 0, np.int32(-1), keys).astype(np.int32)
@@ -62,7 +64,9 @@ class CountsMetric(keras.metrics.Metric):
     classes, are left out of the counts and counted in its ``invalid``.
     """
 
-    def __init__(self, thresholds=None, from_logits=None, output_width=None, name="metricsdiag", dtype=None):
+    def __init__(
+        self, thresholds=None, from_logits=None, output_width=None, name="metricsdiag", dtype=None
+    ):
         super().__init__(name=name, dtype=dtype)
         if thresholds is None:
             thresholds = counts_lib.default_thresholds()
@@ -96,7 +100,8 @@ class CountsMetric(keras.metrics.Metric):
     def _sections(self):
         """Offsets in ``histogram`` of the confusion matrix ``[C, C]``, the bucket counts of
         each class's own examples ``[C, T + 1]``, those of the other examples ``[C, T + 1]``,
-        and the discard slot where each invalid row puts its ``C + 1`` entries."""
+        and the discard slot where each invalid row puts its ``C + 1`` entries.
+        """
         confusion = self.num_classes**2
         buckets = self.num_classes * (self.thresholds.size + 1)
         return 0, confusion, confusion + buckets, confusion + 2 * buckets
@@ -104,7 +109,8 @@ class CountsMetric(keras.metrics.Metric):
     def _slot_offsets(self):
         """``[C, 1 + C]`` int32: row ``i`` holds, for an example of class ``i``, where its
         confusion row starts, then where each class's bucket counts start: its own class's in
-        the own section, the others' in the other section."""
+        the own section, the others' in the other section.
+        """
         _, own_at, other_at, _ = self._sections()
         starts = (self.thresholds.size + 1) * np.arange(self.num_classes)
         buckets = np.tile(other_at + starts, (self.num_classes, 1))
@@ -138,7 +144,11 @@ class CountsMetric(keras.metrics.Metric):
 
     def _class_ids(self, y_true):
         """Class ids ``[b]`` from sparse ids, one-hot rows, or 0/1 of a single unit."""
-        if self.output_width > 1 and len(y_true.shape) == 2 and y_true.shape[-1] == self.output_width:
+        if (
+            self.output_width > 1
+            and len(y_true.shape) == 2
+            and y_true.shape[-1] == self.output_width
+        ):
             return ops.cast(ops.argmax(y_true, axis=-1), "int32")
         y_true = ops.reshape(y_true, (-1,))
         if not keras.backend.is_int_dtype(y_true.dtype):
@@ -166,7 +176,9 @@ class CountsMetric(keras.metrics.Metric):
         # Predicted class and buckets side by side, moved to their slots by one row of offsets.
         columns = tf.concat([predicted[:, None], self._buckets(scores)], axis=1)
         slots = tf.where(valid[:, None], columns + tf.gather(self._slot_offsets(), ids), discard)
-        counted = tf.math.unsorted_segment_sum(tf.ones_like(slots, dtype=tf.int64), slots, discard + 1)
+        counted = tf.math.unsorted_segment_sum(
+            tf.ones_like(slots, dtype=tf.int64), slots, discard + 1
+        )
         self.histogram.assign_add(counted)
 
     def result(self):
@@ -175,7 +187,8 @@ class CountsMetric(keras.metrics.Metric):
 
     def counts(self):
         """The state as a `counts.ClassificationCounts` (threshold-grid AP), or None before any
-        batch was counted."""
+        batch was counted.
+        """
         if self.num_classes is None:
             return None
         histogram = self.histogram.numpy()
@@ -184,7 +197,9 @@ class CountsMetric(keras.metrics.Metric):
         own = histogram[own_at:other_at].reshape(buckets)
         every = own + histogram[other_at:discard].reshape(buckets)
         tp, fp = counts_lib.threshold_counts_from_histograms(every, own)
-        result = counts_lib.ClassificationCounts(self.num_classes, self.thresholds, keep_scores=False)
+        result = counts_lib.ClassificationCounts(
+            self.num_classes, self.thresholds, keep_scores=False
+        )
         confusion = histogram[confusion_at:own_at].reshape(self.num_classes, self.num_classes)
         result.add(confusion, tp, fp, histogram[discard] // (self.num_classes + 1))
         return result

@@ -11,7 +11,9 @@ def _ratio(numerator, denominator):
     numerator = np.asarray(numerator, dtype=np.float64)
     denominator = np.asarray(denominator, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(denominator > 0, numerator / np.where(denominator > 0, denominator, 1), np.nan)
+        return np.where(
+            denominator > 0, numerator / np.where(denominator > 0, denominator, 1), np.nan
+        )
 
 
 def precision(tp, fp):
@@ -92,6 +94,25 @@ def majority_baseline_accuracy(confusion):
     """Accuracy of always predicting the most frequent actual class (``DummyClassifier``)."""
     support = np.asarray(confusion).sum(axis=1)
     return float(_ratio(support.max() if support.size else 0, support.sum()))
+
+
+def macro_f1(confusion):
+    """Unweighted mean of the per-class F1 over the classes where F1 is defined (scikit-learn's
+    ``f1_score(average="macro", zero_division=np.nan)``); NaN when it is defined for none.
+    """
+    f1 = per_class_metrics(confusion)["f1"]
+    defined = f1[~np.isnan(f1)]
+    return float(defined.mean()) if defined.size else float("nan")
+
+
+def error_reduction_vs_baseline(confusion):
+    """Share of the majority baseline's errors that the classifier avoids:
+    ``(accuracy - baseline) / (1 - baseline)``; 0 when the baseline makes no error.
+    """
+    baseline = majority_baseline_accuracy(confusion)
+    if not baseline < 1:
+        return 0.0
+    return (accuracy(confusion) - baseline) / (1.0 - baseline)
 
 
 NORMALIZATIONS = ("true", "pred", "all")

@@ -1,0 +1,1 @@
+"""The TensorBoard backend: reader over the data provider, cache, views and the HTTP routes."""

@@ -1,0 +1,333 @@
+"""From labels and scores to counts: the numeric core the callback, writers and tests share.
+
+Pure NumPy. Everything here is linear in the number of examples (bucketing scores against the
+threshold grid replaces a sort per threshold) except `average_precision`, which is exact and
+therefore sorts once per class.
+
+Conventions: ``y_true`` holds integer class ids in ``[0, C)``; ``scores`` is ``[n, C]`` with the
+score of each class (one-vs-rest), ``y_pred`` the predicted class ids.
+"""
+
+import numpy as np
+
+from tb_metricsdiag.core._blocks import BLOCK as _BLOCK
+from tb_metricsdiag.core._bucketing import (  # noqa: F401 (comparison_edges, threshold_bucket: public)
+    _bucketing,
+    _comparable_dtype,
+    _comparable_scores,
+    comparison_edges,
+    threshold_bucket,
+)
+from tb_metricsdiag.core._ranking import _exact_counts
+
+DEFAULT_NUM_THRESHOLDS = 201
+
+
+def default_thresholds(num_thresholds=DEFAULT_NUM_THRESHOLDS):
+    """``num_thresholds`` evenly spaced thresholds from 0 to 1 inclusive (TensorBoard's grid)."""
+    if int(num_thresholds) < 2:
+        raise ValueError("num_thresholds must be at least 2, got %r" % (num_thresholds,))
+    return np.linspace(0.0, 1.0, int(num_thresholds))
+
+
+def validate_thresholds(thresholds):
+    """Return ``thresholds`` as a float64 array, checking it is finite and strictly ascending."""
+    values = np.asarray(thresholds, dtype=np.float64)
+    if values.ndim != 1 or values.size < 1:
+        raise ValueError("thresholds must be a non-empty 1-D sequence of numbers")
+    if not np.all(np.isfinite(values)):
+        raise ValueError("thresholds must be finite numbers")
+    if np.any(np.diff(values) <= 0):
+        raise ValueError("thresholds must be strictly ascending")
+    return values
+
+
+def _ids_in_range(ids, num_classes):
+    """Whether every id is in ``[0, num_classes)``.
+
+    Integer ids are checked in one pass: read as unsigned, a negative id is larger than any
+    class id, so the maximum alone decides.
+    """
+    if ids.dtype.kind in "iu" and ids.dtype.isnative:
+        return int(ids.view("u%d" % ids.dtype.itemsize).max()) < num_classes
+    return ids.min() >= 0 and ids.max() < num_classes
+
+
+def _check_ids(ids, num_classes, what):
+    ids = np.asarray(ids)
+    if ids.ndim != 1:
+        raise ValueError("%s must be a 1-D array of class ids, got shape %s" % (what, ids.shape))
+    if ids.size and not _ids_in_range(ids, num_classes):
+        raise ValueError(
+            "%s holds class ids outside [0, %d): found %d..%d"
+            % (what, num_classes, ids.min(), ids.max())
+        )
+    return ids.astype(np.int64, copy=False)
+
+
+# NumPy 1.25 gave ufunc.at a fast path: since, adding ones in place beats bincount (no
+# min/max pass, no histogram to add); before, it is many times slower.
+_UFUNC_AT_IS_FAST = np.lib.NumpyVersion(np.__version__) >= "1.25.0"
+
+
+def _count_into(histogram, index):
+    """``histogram[i] += #{index == i}``; ``index`` is intp, within the histogram."""
+    if _UFUNC_AT_IS_FAST:
+        np.add.at(histogram, index, 1)
+    else:
+        histogram += np.bincount(index, minlength=histogram.size)
+
+
+def confusion_matrix(y_true, y_pred, num_classes):
+    """Confusion matrix ``M[i, j]`` = number of examples of actual class i predicted as j.
+
+    Same result as ``sklearn.metrics.confusion_matrix(y_true, y_pred, labels=range(C))``: a
+    histogram of ``i * C + j``, block by block so the index array stays in cache. Two classes
+    are counted without a histogram: its four bins are hit in long runs, which serialises the
+    increments, while three counts of agreeing flags fill the matrix.
+    """
+    y_true = _check_ids(y_true, num_classes, "y_true")
+    y_pred = _check_ids(y_pred, num_classes, "y_pred")
+    if y_true.shape != y_pred.shape:
+        raise ValueError(
+            "y_true and y_pred differ in length: %d vs %d" % (y_true.size, y_pred.size)
+        )
+    if num_classes == 2:
+        return _binary_confusion_matrix(y_true, y_pred)
+    flat = np.zeros(num_classes * num_classes, dtype=np.int64)
+    index = np.empty(min(y_true.size, _BLOCK), dtype=np.intp)
+    for begin in range(0, y_true.size, _BLOCK):
+        block = index[: y_true[begin : begin + _BLOCK].size]
+        np.multiply(y_true[begin : begin + _BLOCK], num_classes, out=block)
+        block += y_pred[begin : begin + _BLOCK]
+        _count_into(flat, block)
+    return flat.reshape(num_classes, num_classes)
+
+
+def _binary_confusion_matrix(y_true, y_pred):
+    """`confusion_matrix` of ids in {0, 1} from the counts of actual 1s, predicted 1s and both."""
+    actual = predicted = both = 0
+    for begin in range(0, y_true.size, _BLOCK):
+        is_actual = y_true[begin : begin + _BLOCK] == 1
+        is_predicted = y_pred[begin : begin + _BLOCK] == 1
+        actual += np.count_nonzero(is_actual)
+        predicted += np.count_nonzero(is_predicted)
+        both += np.count_nonzero(is_actual & is_predicted)
+    return np.array(
+        [
+            [y_true.size - actual - predicted + both, predicted - both],
+            [actual - both, both],
+        ],
+        dtype=np.int64,
+    )
+
+
+def label_distribution(y_true, num_classes):
+    """Number of examples of each actual class, shape ``[C]``."""
+    return np.bincount(_check_ids(y_true, num_classes, "y_true"), minlength=num_classes)
+
+
+def threshold_counts_from_histograms(every, positives):
+    """TP and FP ``[C, T]`` from per-class bucket histograms ``[C, T + 1]``.
+
+    ``every[k, b]`` counts the examples whose class-k score is in bucket ``b`` (see
+    `threshold_bucket`), ``positives[k, b]`` those of them that are of class k. The count at
+    threshold j is the number of buckets above j: a reverse cumulative sum.
+    """
+    every = np.asarray(every, dtype=np.int64)
+    positives = np.asarray(positives, dtype=np.int64)
+    tp = np.cumsum(positives[:, ::-1], axis=1)[:, ::-1][:, 1:]
+    fp = np.cumsum((every - positives)[:, ::-1], axis=1)[:, ::-1][:, 1:]
+    return tp, fp
+
+
+def threshold_counts(y_true, scores, thresholds):
+    """One-vs-rest true and false positives of ``score >= t`` for every class and threshold.
+
+    Args:
+      y_true: int class ids, shape ``[n]``.
+      scores: float scores, shape ``[n, C]``; a NaN reaches no threshold, +inf every one.
+      thresholds: ascending floats, shape ``[T]``.
+
+    Returns:
+      ``(tp, fp)``, int64 arrays of shape ``[C, T]``: ``tp[k, j]`` counts examples of class k with
+      ``scores[:, k] >= thresholds[j]``; ``fp[k, j]`` the examples of other classes that do.
+      TN and FN follow from the class totals: ``fn = P_k - tp``, ``tn = (n - P_k) - fp``.
+    """
+    scores = np.asarray(scores)
+    if scores.ndim != 2:
+        raise ValueError("scores must have shape [n, C], got %s" % (scores.shape,))
+    n, num_classes = scores.shape
+    y_true = _check_ids(y_true, num_classes, "y_true")
+    if y_true.size != n:
+        raise ValueError("y_true and scores differ in length: %d vs %d" % (y_true.size, n))
+    thresholds = validate_thresholds(thresholds)
+    bucket_of = _bucketing(thresholds, _comparable_dtype(scores.dtype))
+    width = thresholds.size + 1
+    every = np.zeros(num_classes * width, dtype=np.int64)
+    positives = np.zeros(num_classes * width, dtype=np.int64)
+    rows = max(1, min(n, _BLOCK // num_classes))
+    # A block's buckets are flattened row by row: class k's histogram starts at k * width, and
+    # row i's own class sits at i * C + y_i. Flat arrays, because NumPy loops over a
+    # broadcast inner dimension of 2 (the binary case) many times slower.
+    offsets = np.tile(np.arange(num_classes, dtype=np.intp) * width, rows)
+    row_starts = np.arange(0, rows * num_classes, num_classes, dtype=np.intp)
+    for begin in range(0, n, rows):
+        block = _comparable_scores(scores[begin : begin + rows])
+        buckets = bucket_of(block).reshape(-1)
+        buckets += offsets[: buckets.size]
+        _count_into(every, buckets)
+        # Each example is a positive for exactly one class: its own.
+        own = buckets.take(row_starts[: block.shape[0]] + y_true[begin : begin + rows])
+        _count_into(positives, own)
+    return threshold_counts_from_histograms(
+        every.reshape(num_classes, width), positives.reshape(num_classes, width)
+    )
+
+
+def average_precision(y_true, scores):
+    """Exact one-vs-rest average precision of every class, shape ``[C]`` (float64).
+
+    AP = sum over distinct score thresholds of ``(R_n - R_{n-1}) * P_n``: step-wise and not
+    interpolated, the definition of ``sklearn.metrics.average_precision_score``. Each positive
+    adds ``1/P`` of recall at the precision of its own score (ties share one threshold), so
+    ``AP = mean over positives i of #{positives >= s_i} / #{examples >= s_i}``: one sort per class.
+
+    A class with no positive example has no recall to average over: its AP is NaN (reported as
+    null). scikit-learn returns 0.0 with a warning there.
+    """
+    scores = np.asarray(scores)
+    if scores.ndim != 2:
+        raise ValueError("scores must have shape [n, C], got %s" % (scores.shape,))
+    num_classes = scores.shape[1]
+    y_true = _check_ids(y_true, num_classes, "y_true")
+    if y_true.size != scores.shape[0]:
+        raise ValueError(
+            "y_true and scores differ in length: %d vs %d" % (y_true.size, scores.shape[0])
+        )
+    return _exact_counts([(y_true, scores)], num_classes, np.empty(0))[2]
+
+
+def average_precision_from_counts(tp, fp, positives):
+    """Average precision of every class from threshold counts, shape ``[C]`` (float64).
+
+    The same step-wise sum as `average_precision`, over the thresholds of the grid instead of
+    every distinct score: it equals the exact AP of the scores rounded down to the grid (and
+    ignores scores below the first threshold). Used when the scores themselves were not kept.
+    NaN for a class with no positive.
+    """
+    tp = np.asarray(tp, dtype=np.float64)
+    fp = np.asarray(fp, dtype=np.float64)
+    positives = np.asarray(positives, dtype=np.float64)
+    gained = tp - np.concatenate([tp[:, 1:], np.zeros((tp.shape[0], 1))], axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(tp > 0, tp / np.maximum(tp + fp, 1), 0.0)
+        return np.where(positives > 0, (gained * precision).sum(axis=1) / positives, np.nan)
+
+
+# How the average precision of a `ClassificationCounts` is computed.
+AP_EXACT = "exact"  # from every score (`average_precision`)
+AP_THRESHOLD_GRID = "threshold_grid"  # from the threshold counts (`average_precision_from_counts`)
+
+
+class ClassificationCounts:
+    """Accumulates one split's counts batch by batch (confusion, threshold counts, AP scores).
+
+    With ``keep_scores`` (the default) the scores needed for exact AP are kept (``n x C``, in
+    the dtype they come in: float32 from Keras), and the threshold counts and the AP are made
+    together from them when first read (`_exact_counts`: one sort per class gives both).
+    Without, batches are counted as they arrive, nothing grows with the number of examples and
+    the AP is the threshold-grid AP (`average_precision_from_counts`). Rows with a non-finite
+    score are counted in ``invalid`` and left out of everything else.
+    """
+
+    def __init__(self, num_classes, thresholds, keep_scores=True):
+        self.num_classes = int(num_classes)
+        self.thresholds = validate_thresholds(thresholds)
+        self.keep_scores = bool(keep_scores)
+        size = (self.num_classes, self.thresholds.size)
+        self.confusion = np.zeros((self.num_classes, self.num_classes), dtype=np.int64)
+        self._added_tp = np.zeros(size, dtype=np.int64)  # counts made elsewhere or streamed
+        self._added_fp = np.zeros(size, dtype=np.int64)
+        self.invalid = 0
+        self._label_dtype = np.min_scalar_type(self.num_classes - 1)
+        self._kept = []  # (ids, scores) pieces of about _BLOCK rows or more
+        self._arriving = []  # the batches since, merged into a piece at _BLOCK rows
+        self._arriving_rows = 0
+        self._exact = None  # (tp, fp, ap) of the kept scores, until the next update
+
+    def update(self, y_true, scores, y_pred):
+        """Count one batch: ids ``[b]``, scores ``[b, C]``, predicted ids ``[b]``."""
+        scores = np.asarray(scores)
+        finite = np.isfinite(scores)
+        if not finite.all():
+            # Per row only now: a reduction along a short row is many times slower.
+            finite = finite.all(axis=1)
+            self.invalid += int((~finite).sum())
+            y_true, scores, y_pred = y_true[finite], scores[finite], y_pred[finite]
+        self.confusion += confusion_matrix(y_true, y_pred, self.num_classes)
+        if not self.keep_scores:
+            tp, fp = threshold_counts(y_true, scores, self.thresholds)
+            self.add(0, tp, fp)
+            return
+        self._arriving.append((np.asarray(y_true).astype(self._label_dtype), scores))
+        self._arriving_rows += scores.shape[0]
+        if self._arriving_rows >= _BLOCK:
+            self._merge_arriving()
+        self._exact = None
+
+    def _merge_arriving(self):
+        # Few large pieces: the exact counts loop over them class by class. A single batch is
+        # kept as it is, not copied.
+        if len(self._arriving) == 1:
+            self._kept.append(self._arriving[0])
+        elif self._arriving:
+            self._kept.append(tuple(np.concatenate(parts) for parts in zip(*self._arriving)))
+        self._arriving, self._arriving_rows = [], 0
+
+    def _exact_counts(self):
+        if self._exact is None:
+            self._merge_arriving()
+            self._exact = _exact_counts(self._kept, self.num_classes, self.thresholds)
+        return self._exact
+
+    def add(self, confusion, tp, fp, invalid=0):
+        """Add counts made elsewhere (e.g. by the Keras metric, `keras_metric`)."""
+        self.confusion += confusion
+        self._added_tp += tp
+        self._added_fp += fp
+        self.invalid += int(invalid)
+
+    @property
+    def tp(self):
+        """True positives ``[C, T]`` of ``score >= threshold`` (see `threshold_counts`)."""
+        if not self.keep_scores:
+            return self._added_tp
+        return self._added_tp + self._exact_counts()[0]
+
+    @property
+    def fp(self):
+        """False positives ``[C, T]`` of ``score >= threshold`` (see `threshold_counts`)."""
+        if not self.keep_scores:
+            return self._added_fp
+        return self._added_fp + self._exact_counts()[1]
+
+    @property
+    def count(self):
+        """Number of valid examples counted."""
+        return int(self.confusion.sum())
+
+    @property
+    def average_precision_method(self):
+        """`AP_EXACT` when the scores are kept, `AP_THRESHOLD_GRID` otherwise."""
+        return AP_EXACT if self.keep_scores else AP_THRESHOLD_GRID
+
+    def average_precision(self):
+        """AP per class over every valid example seen so far (see `average_precision_method`).
+
+        The exact AP is computed one class at a time, so at most one column of sort keys is
+        held on top of the kept scores.
+        """
+        if not self.keep_scores:
+            return average_precision_from_counts(self.tp, self.fp, self.confusion.sum(axis=1))
+        return self._exact_counts()[2].copy()

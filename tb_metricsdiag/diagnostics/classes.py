@@ -1,0 +1,235 @@
+"""Rules on per-class figures: the accuracy paradox, accuracy as the only metric, a
+decision threshold far from 0.5.
+
+Each threshold is a module constant, documented here and in ``docs/diagnostics.md``.
+"""
+
+import math
+
+import numpy as np
+
+from tb_metricsdiag.core import metrics, operating_points
+from tb_metricsdiag.diagnostics import _history
+from tb_metricsdiag.diagnostics.findings import finding
+
+PARADOX_MIN_ERROR_REDUCTION = 0.1
+"""Accuracy is "no better" than the majority-class baseline when it removes less than 10 % of
+the baseline's errors: (accuracy - baseline) / (1 - baseline) < 0.1. Measured against the
+baseline's error rate, since at 98 % majority a useful model may add only a point or two."""
+
+
+PARADOX_HIGH_ACCURACY = 0.9
+"""Accuracy from which a badly recalled class is hidden by a good-looking headline figure."""
+
+
+PARADOX_LOW_RECALL = 0.5
+"""Recall below which a class counts as mostly missed."""
+
+
+PARADOX_MIN_SUPPORT = 5
+"""Validation examples a class needs before its recall is judged (fewer is noise)."""
+
+
+IMBALANCE_RATIO = 4.0
+"""Largest over smallest class count from which labels count as imbalanced (80/20 binary)."""
+
+
+ACCURACY_METRICS = frozenset(
+    {"accuracy", "acc", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy"}
+)
+
+
+NON_METRIC_LOG_KEYS = frozenset({"loss", "learning_rate", "lr"})
+
+
+DEFAULT_THRESHOLD = 0.5
+
+
+THRESHOLD_MIN_DISTANCE = 0.2
+"""The best-F1 threshold is "far" from 0.5 when it is at least 0.2 away from it ..."""
+
+
+THRESHOLD_MIN_F1_GAIN = 0.05
+"""... and its F1 beats by at least 0.05 both the F1 at 0.5 and the F1 of calling every
+example positive (a threshold of 0 wins F1 on a model that separates nothing)."""
+
+
+THRESHOLD_MIN_POSITIVES = 5
+"""Positive validation examples needed before a threshold is recommended."""
+
+
+def no_better_than_majority(confusion):
+    """Whether accuracy removes less than `PARADOX_MIN_ERROR_REDUCTION` of the majority
+    baseline's errors: the one definition of "no better than always predicting the majority
+    class" (the rule below and the tab's summary use it).
+    """
+    return bool(metrics.error_reduction_vs_baseline(confusion) < PARADOX_MIN_ERROR_REDUCTION)
+
+
+def check_accuracy_paradox(history):
+    """Accuracy no better than the majority baseline on imbalanced labels (balanced ones are
+    left to `check_not_learning`), or high accuracy hiding a class with very low recall (the
+    fraud case: 98 % accuracy, 12 % fraud recall).
+    """
+    latest = _history.latest_confusion(history)
+    if latest is None:
+        return []
+    step, confusion = latest
+    accuracy = metrics.accuracy(confusion)
+    baseline = metrics.majority_baseline_accuracy(confusion)
+    if math.isnan(accuracy):
+        return []
+    per_class = metrics.per_class_metrics(confusion)
+    judged = (per_class["support"] >= PARADOX_MIN_SUPPORT) & ~np.isnan(per_class["recall"])
+    if not judged.any():
+        return []
+    recalls = np.where(judged, per_class["recall"], np.inf)
+    worst = int(np.argmin(recalls))
+    names = _history.class_names(history, confusion.shape[0])
+    evidence = {
+        "accuracy": accuracy,
+        "baseline_accuracy": baseline,
+        "balanced_accuracy": metrics.balanced_accuracy(confusion),
+        "worst_class": names[worst],
+        "worst_class_index": worst,
+        "worst_class_recall": per_class["recall"][worst],
+        "worst_class_support": per_class["support"][worst],
+        "num_classes": confusion.shape[0],
+    }
+    support = per_class["support"]
+    imbalanced = support.max() >= IMBALANCE_RATIO * max(support.min(), 1)
+    evidence["error_reduction_vs_baseline"] = metrics.error_reduction_vs_baseline(confusion)
+    if imbalanced and no_better_than_majority(confusion):
+        title = "Accuracy is no better than always predicting the majority class"
+        detail = (
+            "Validation accuracy %.2f %% vs %.2f %% for always predicting the most frequent "
+            "class; balanced accuracy is %.2f %%."
+            % (100 * accuracy, 100 * baseline, 100 * evidence["balanced_accuracy"])
+        )
+    elif accuracy >= PARADOX_HIGH_ACCURACY and recalls[worst] < PARADOX_LOW_RECALL:
+        title = "High accuracy hides a class with low recall"
+        detail = (
+            "Validation accuracy is %.2f %%, but only %.1f %% of class %r (%d examples) are "
+            "found; balanced accuracy is %.2f %%."
+            % (
+                100 * accuracy,
+                100 * recalls[worst],
+                names[worst],
+                per_class["support"][worst],
+                100 * evidence["balanced_accuracy"],
+            )
+        )
+    else:
+        return []
+    return [
+        finding(
+            "accuracy_paradox",
+            "warning",
+            title=title,
+            detail=detail,
+            step=step,
+            evidence=evidence,
+            suggestion="Judge the model by per-class recall, balanced accuracy or PR-AUC; rebalance with "
+            "class_weight or resampling, or move the decision threshold.",
+        )
+    ]
+
+
+def check_accuracy_only_metric(history):
+    """Accuracy the only metric tracked while the labels are imbalanced."""
+    distribution = history.label_distribution.get("validation")
+    if distribution is None:
+        distribution = history.label_distribution.get("train")
+    if distribution is None or np.asarray(distribution).size < 2:
+        return []
+    distribution = np.asarray(distribution)
+    if distribution.min() <= 0:
+        ratio = math.inf
+    else:
+        ratio = distribution.max() / distribution.min()
+    tracked = sorted(
+        {key[len("val_") :] if key.startswith("val_") else key for key in history.curves}
+        - NON_METRIC_LOG_KEYS
+    )
+    if ratio < IMBALANCE_RATIO or not tracked or not set(tracked) <= ACCURACY_METRICS:
+        return []
+    return [
+        finding(
+            "accuracy_only_metric",
+            "info",
+            title="Accuracy is the only metric on imbalanced labels",
+            detail="The largest class is %s times the smallest, and the run tracks only %s."
+            % ("infinitely many" if math.isinf(ratio) else "%.1f" % ratio, ", ".join(tracked)),
+            step=None,
+            evidence={
+                "tracked_metrics": tracked,
+                "class_counts": distribution,
+                "imbalance_ratio": ratio,
+                "imbalance_threshold": IMBALANCE_RATIO,
+            },
+            suggestion="Also track precision, recall and PR-AUC, e.g. metrics=[keras.metrics.Recall(), "
+            "keras.metrics.AUC(curve='PR')].",
+        )
+    ]
+
+
+def check_threshold_far_from_default(history):
+    """Binary classifier whose best-F1 threshold is far from 0.5 and clearly better there."""
+    evaluation = history.latest.get("validation")
+    if (
+        evaluation is None
+        or evaluation.tp is None
+        or evaluation.fp is None
+        or evaluation.thresholds is None
+        or evaluation.confusion.shape != (2, 2)
+    ):
+        return []
+    positives = int(evaluation.confusion[1].sum())
+    if positives < THRESHOLD_MIN_POSITIVES:
+        return []
+    thresholds = np.asarray(evaluation.thresholds, dtype=np.float64)
+    tp = np.asarray(evaluation.tp[1], dtype=np.int64)
+    fp = np.asarray(evaluation.fp[1], dtype=np.int64)
+    f1 = metrics.f1_score(tp, fp, positives - tp)
+    if np.all(np.isnan(f1)):
+        return []
+    best = operating_points.best_f1_index(f1)
+    f1 = np.where(np.isnan(f1), -1.0, f1)
+    best_f1 = f1[best]
+    default = int(np.argmin(np.abs(thresholds - DEFAULT_THRESHOLD)))
+    distance = abs(thresholds[best] - DEFAULT_THRESHOLD)
+    gain = best_f1 - f1[default]
+    total = int(evaluation.confusion.sum())
+    all_positive_f1 = float(metrics.f1_score(positives, total - positives, 0))
+    if (
+        distance < THRESHOLD_MIN_DISTANCE
+        or gain < THRESHOLD_MIN_F1_GAIN
+        or best_f1 < all_positive_f1 + THRESHOLD_MIN_F1_GAIN
+    ):
+        return []
+    precision, recall = metrics.pr_curve(tp[best], fp[best], positives)
+    names = _history.class_names(history, 2)
+    return [
+        finding(
+            "threshold_far_from_default",
+            "info",
+            title="A decision threshold of %.2f gives a clearly better F1 than 0.5"
+            % thresholds[best],
+            detail="For class %r the F1 score is %.3f at threshold %.2f against %.3f at %.2f."
+            % (names[1], best_f1, thresholds[best], f1[default], thresholds[default]),
+            step=evaluation.step,
+            evidence={
+                "positive_class": names[1],
+                "best_threshold": thresholds[best],
+                "best_f1": best_f1,
+                "precision_at_best": precision,
+                "recall_at_best": recall,
+                "default_threshold": thresholds[default],
+                "f1_at_default": f1[default],
+                "f1_all_positive": all_positive_f1,
+                "positives": positives,
+            },
+            suggestion="Pick the operating threshold on validation data (e.g. %.2f) instead of 0.5."
+            % thresholds[best],
+        )
+    ]

@@ -1,0 +1,71 @@
+"""The rule on the recording itself: data that could not be read, problems the writers met.
+
+Each threshold is a module constant, documented here and in ``docs/diagnostics.md``.
+"""
+
+from tb_metricsdiag.diagnostics.findings import finding
+
+RECORDING_EVENT_KINDS = ("callback_error", "bad_batch")
+
+
+MAX_MESSAGES_IN_EVIDENCE = 5
+
+
+def check_recording_problems(history):
+    """Data that could not be read, and problems the callback met while recording."""
+    findings = []
+    if history.problems:
+        findings.append(
+            finding(
+                "recording_problem",
+                "warning",
+                title="Some of the run's data could not be read",
+                detail="%d stored item(s) are malformed or of an unknown format; the diagnostics "
+                "skip them." % len(history.problems),
+                step=None,
+                evidence={
+                    "problems": history.problems[:MAX_MESSAGES_IN_EVIDENCE],
+                    "count": len(history.problems),
+                },
+                suggestion="Check that the writer and this package have matching versions.",
+            )
+        )
+    for kind in RECORDING_EVENT_KINDS:
+        events = [e for e in history.events if e.get("kind") == kind]
+        if not events:
+            continue
+        first_step = min(int(e.get("step", 0)) for e in events)
+        findings.append(
+            finding(
+                "recording_problem",
+                "warning",
+                title="The callback met %d %s event(s) while recording" % (len(events), kind),
+                detail="From epoch %d on, some counts are missing or incomplete: %s"
+                % (first_step, events[0].get("message", "")),
+                step=first_step,
+                evidence={
+                    "kind": kind,
+                    "count": len(events),
+                    "first_epoch": first_step,
+                    "messages": [
+                        str(e.get("message", "")) for e in events[:MAX_MESSAGES_IN_EVIDENCE]
+                    ],
+                },
+                suggestion="Check validation_data / train_data shapes and labels; see the training log "
+                "for the full error.",
+            )
+        )
+    overlap_error = (history.overlap or {}).get("error")
+    if overlap_error:
+        findings.append(
+            finding(
+                "recording_problem",
+                "info",
+                title="The train/validation overlap check could not run",
+                detail=str(overlap_error),
+                step=None,
+                evidence={"kind": "overlap_error"},
+                suggestion="Pass train_data as NumPy arrays so their bytes can be compared.",
+            )
+        )
+    return findings

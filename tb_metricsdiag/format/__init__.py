@@ -1,0 +1,1 @@
+"""The event-file contract: tags and kinds (`schema`), codecs (`codecs`), summary metadata (`metadata`)."""

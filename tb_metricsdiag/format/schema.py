@@ -1,0 +1,92 @@
+"""Names of the event-file format: plugin name, format version, tags, kinds and `FormatError`.
+
+The layout is documented in ``docs/format.md``. Free of TensorFlow and protobuf.
+"""
+
+PLUGIN_NAME = "metricsdiag"
+
+
+# Bumped when the meaning of a stored tensor changes. Readers accept every version up to this
+# one and reject newer ones with a clear message rather than misreading them. Each summary
+# carries the lowest version that reads it, so a reader of version 1 still reads everything
+# but the threshold counts of version 2 (`THRESHOLD_COUNTS_ENCODING`) and the logs of version 3
+# (`KIND_LOGS`).
+FORMAT_VERSION = 3
+
+
+TAG_PREFIX = PLUGIN_NAME + "/"
+
+
+SPLITS = ("validation", "train")
+
+
+# Kinds of summary, stored in the plugin content of every tag.
+KIND_CONFUSION = "confusion"  # int [C, C]: row = actual class, column = predicted class
+
+
+KIND_THRESHOLD_COUNTS = "threshold_counts"  # int [C, 2, T]: TP and FP of `score >= t` (encoded)
+
+
+KIND_AVERAGE_PRECISION = "average_precision"  # float64 [C]; NaN where undefined
+
+
+KIND_LABEL_DISTRIBUTION = "label_distribution"  # int [C]: examples per actual class
+
+
+KIND_LOGS = "logs"  # string scalar: JSON object of Keras's epoch `logs` (format version 3)
+
+
+KIND_SCALAR = "scalar"  # float scalar: one value of Keras's epoch `logs` (before version 3)
+
+
+KIND_RUN_INFO = "run_info"  # string scalar: JSON object (model, loss, labels, data sizes)
+
+
+KIND_OVERLAP = "overlap"  # string scalar: JSON object (train/validation duplicate check)
+
+
+KIND_EVENTS = "events"  # string scalar: JSON list of problems recorded during training
+
+
+PER_CLASS_KINDS = (
+    KIND_CONFUSION,
+    KIND_THRESHOLD_COUNTS,
+    KIND_AVERAGE_PRECISION,
+    KIND_LABEL_DISTRIBUTION,
+)
+
+
+def split_tag(split, kind):
+    """Tag of a per-split summary, e.g. ``metricsdiag/validation/confusion``."""
+    return "%s%s/%s" % (TAG_PREFIX, split, kind)
+
+
+def scalar_tag(key):
+    """Tag of one Keras log value, e.g. ``metricsdiag/logs/val_loss``, as written before format
+    version 3 (which writes them all in one `LOGS_TAG` series).
+    """
+    return "%slogs/%s" % (TAG_PREFIX, key)
+
+
+LOGS_TAG = TAG_PREFIX + KIND_LOGS
+
+
+RUN_INFO_TAG = TAG_PREFIX + KIND_RUN_INFO
+
+
+OVERLAP_TAG = TAG_PREFIX + KIND_OVERLAP
+
+
+EVENTS_TAG = TAG_PREFIX + KIND_EVENTS
+
+
+class FormatError(ValueError):
+    """Stored metricsdiag data that this version cannot read."""
+
+
+# How threshold counts are stored since format version 2 (`encode_threshold_counts`). Version
+# 1 stored the ``[C, 2, T]`` integers as they are; readers still read that. Since version 3 the
+# payload also carries the average precision of each class (the content's
+# ``"average_precision"`` then names how it was computed), which versions 1 and 2 wrote as a
+# summary of its own.
+THRESHOLD_COUNTS_ENCODING = "zlib_bucket_deltas"
