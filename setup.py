@@ -38,8 +38,16 @@ setuptools.setup(
     install_requires=["tensorboard>=2.16", "numpy>=1.23", "protobuf>=3.20", "werkzeug>=1.0"],
     extras_require={
         "tensorflow": ["tensorflow>=2.16"],
+        "torch": ["torch>=2.1"],
+        "lightning": ["lightning>=2.1", "torch>=2.1"],
+        "jax": ["jax[cpu]>=0.4.30"],
+        # Every framework the tests train on; .ci/run installs a CPU build of torch first.
         "test": [
             "tensorflow>=2.16",
+            "torch>=2.1",
+            "lightning>=2.1",
+            "jax[cpu]>=0.4.30",
+            "torchmetrics>=1.3",
             "scikit-learn>=1.3",
             "pytest>=7",
             "hypothesis>=6",
