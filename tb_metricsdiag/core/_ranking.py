@@ -28,9 +28,9 @@ _THREADED_EXAMPLES = 1 << 18
 
 
 def _exact_counts(pieces, num_classes, thresholds):
-    """``(tp, fp, ap)`` of the examples of ``pieces``, a list of ``(ids [m], scores [m, C])``:
-    the `threshold_counts` at ``thresholds`` (``[C, T]``, T may be 0) and the exact
-    `average_precision` (``[C]``).
+    """``(tp, fp, ap, auc)`` of the examples of ``pieces``, a list of ``(ids [m], scores [m, C])``:
+    the `threshold_counts` at ``thresholds`` (``[C, T]``, T may be 0), the exact
+    `average_precision` and the exact one-vs-rest ROC AUC (`_roc_auc`), each ``[C]``.
 
     float32 scores are sorted as one integer key per example (`_float32_sort_keys`), several
     times faster than an argsort; the sorted keys then give the AP (`_precision_sum`) and, by
@@ -54,17 +54,18 @@ def _exact_counts(pieces, num_classes, thresholds):
             per_class = list(pool.map(of_class, range(num_classes)))
     else:
         per_class = [of_class(k) for k in range(num_classes)]
-    tp, fp, ap = zip(*per_class) if per_class else ((), (), ())
+    tp, fp, ap, auc = zip(*per_class) if per_class else ((), (), (), ())
     shape = (num_classes, thresholds.size)
     return (
         np.array(tp, dtype=np.int64).reshape(shape),
         np.array(fp, dtype=np.int64).reshape(shape),
         np.array(ap, dtype=np.float64),
+        np.array(auc, dtype=np.float64),
     )
 
 
 def _float32_class_counts(pieces, n, wide, edge_keys, k):
-    """Class k's ``(tp [T], fp [T], ap)`` from its sorted `_float32_sort_keys`.
+    """Class k's ``(tp [T], fp [T], ap, auc)`` from its sorted `_float32_sort_keys`.
 
     A score reaches an edge exactly when its key is at or above the edge's key with the lowest
     bit 0 (`_float32_keys`), so the examples reaching threshold j are those from
@@ -73,14 +74,16 @@ def _float32_class_counts(pieces, n, wide, edge_keys, k):
     keys, positives = _float32_sort_keys(pieces, k, n, wide)
     keys.sort()
     reach_from = np.searchsorted(keys, edge_keys, side="left")
-    precision_sum, positives_below = _precision_sum(keys, positives, reach_from)
+    precision_sum, positives_below, wins = _precision_sum(keys, positives, reach_from)
     tp = positives - positives_below
     fp = (n - reach_from) - tp
-    return tp, fp, precision_sum / positives if positives else np.nan
+    negatives = n - positives
+    auc = wins / (float(positives) * negatives) if positives and negatives else np.nan
+    return tp, fp, precision_sum / positives if positives else np.nan, auc
 
 
 def _other_class_counts(pieces, thresholds, k):
-    """Class k's ``(tp [T], fp [T], ap)`` for scores other than float32, compared in float64.
+    """Class k's ``(tp [T], fp [T], ap, auc)`` for scores other than float32, compared in float64.
 
     The AP is the same sum as `_precision_sum`, by binary search: with every score sorted and
     the positives' scores sorted, the first of a run of equal positive scores ``v`` has
@@ -93,14 +96,37 @@ def _other_class_counts(pieces, thresholds, k):
     reached = column.size - np.searchsorted(column, thresholds, side="left")
     tp = positives - np.searchsorted(positive_scores, thresholds, side="left")
     if positives == 0:
-        return tp, reached - tp, np.nan
+        return tp, reached - tp, np.nan, np.nan
     run_starts = np.flatnonzero(
         np.concatenate([[True], positive_scores[1:] != positive_scores[:-1]])
     )
     lengths = np.diff(run_starts, append=positives)
     examples_below = np.searchsorted(column, positive_scores[run_starts], side="left")
     precision = (positives - run_starts) / (column.size - examples_below)
-    return tp, reached - tp, float((lengths * precision).sum()) / positives
+    ap = float((lengths * precision).sum()) / positives
+    return tp, reached - tp, ap, _roc_auc(column, positive_scores)
+
+
+def _roc_auc(values, positive_values):
+    """Exact ROC AUC from the ascending ``values`` of every example and the ascending values
+    of the positives among them: the probability that a positive scores above a negative,
+    ties counting one half (the Mann-Whitney statistic; scikit-learn's ``roc_auc_score``).
+    NaN without positives or without negatives.
+    """
+    positives = positive_values.size
+    negatives = values.size - positives
+    if positives == 0 or negatives == 0:
+        return np.nan
+    run_starts = np.flatnonzero(
+        np.concatenate([[True], positive_values[1:] != positive_values[:-1]])
+    )
+    lengths = np.diff(run_starts, append=positives)
+    heads = positive_values[run_starts]
+    below = np.searchsorted(values, heads, side="left")
+    equal = np.searchsorted(values, heads, side="right") - below - lengths
+    negatives_below = below - run_starts
+    wins = float((lengths * (negatives_below + 0.5 * equal)).sum())
+    return wins / (float(positives) * float(negatives))
 
 
 def _float32_keys(values, wide):
@@ -148,9 +174,14 @@ def _float32_sort_keys(pieces, k, n, wide):
 
 
 def _precision_sum(keys, total_positives, marks):
-    """``(sum, below)``: the sum over the positives of ``#{positives >= s} / #{examples >= s}``,
-    s the positive's score, and the number of positives before each of the ascending
-    positions ``marks``.
+    """``(sum, below, wins)``: the sum over the positives of ``#{positives >= s} /
+    #{examples >= s}``, s the positive's score; the number of positives before each of the
+    ascending positions ``marks``; and the Mann-Whitney count of (positive, negative) pairs the
+    positive wins, a tie counting one half (the ROC AUC times positives times negatives).
+
+    The negatives below a positive are the examples before it minus the positives before it
+    (negatives of an equal score come after the positives), and its tied negatives, if any,
+    follow the last positive of its score: only those runs need a binary search.
 
     ``keys`` are one class's sorted `_float32_sort_keys`: ascending scores, positives (the even
     keys) first among equal scores, and two positives have equal scores exactly when their
@@ -165,6 +196,8 @@ def _precision_sum(keys, total_positives, marks):
     positives_before = 0  # positives in the blocks before
     last_key = None  # key of the last positive seen, and the precision of its run
     run_precision = 0.0
+    position_sum = 0  # of the positives, to count the negatives below them
+    ties = 0  # (positive, negative) pairs of equal scores
     for begin in range(0, n, _BLOCK):
         block = keys[begin : begin + _BLOCK]
         where = np.flatnonzero((block & 1) == 0)
@@ -173,6 +206,8 @@ def _precision_sum(keys, total_positives, marks):
         if where.size == 0:
             continue
         values = block[where]
+        position_sum += begin * where.size + int(where.sum())
+        ties += _tied_pairs(keys, begin + where, values)
         starts_run = np.empty(where.size, dtype=bool)
         starts_run[0] = last_key is None or values[0] != last_key
         np.not_equal(values[1:], values[:-1], out=starts_run[1:])
@@ -186,4 +221,25 @@ def _precision_sum(keys, total_positives, marks):
             run_precision = float(precision[-1])
         last_key = values[-1]
         positives_before += where.size
-    return total, below
+    below_pairs = position_sum - total_positives * (total_positives - 1) // 2
+    return total, below, below_pairs + 0.5 * ties
+
+
+def _tied_pairs(keys, positions, values):
+    """Pairs of a positive (at ``positions``, keys ``values``) and a negative of equal score.
+
+    A positive directly followed by its score's negative key ends its run of positives; the
+    run's positives times the run of negatives after it are the tied pairs of that score.
+    """
+    after = positions + 1
+    inside = after < keys.size
+    tied = np.zeros(positions.shape, dtype=bool)
+    tied[inside] = keys[after[inside]] == (values[inside] | values.dtype.type(1))
+    if not tied.any():
+        return 0
+    ends, tied_values = positions[tied], values[tied]
+    positive_run = ends + 1 - np.searchsorted(keys, tied_values, side="left")
+    negative_run = (
+        np.searchsorted(keys, tied_values | values.dtype.type(1), side="right") - ends - 1
+    )
+    return int((positive_run * negative_run).sum())

@@ -10,6 +10,8 @@ score of each class (one-vs-rest), ``y_pred`` the predicted class ids.
 
 import numpy as np
 
+from tb_metricsdiag.core import calibration as calibration_lib
+from tb_metricsdiag.core import metrics as metrics_lib
 from tb_metricsdiag.core._blocks import BLOCK as _BLOCK
 from tb_metricsdiag.core._bucketing import (  # noqa: F401 (comparison_edges, threshold_bucket: public)
     _bucketing,
@@ -238,7 +240,8 @@ class ClassificationCounts:
     together from them when first read (`_exact_counts`: one sort per class gives both).
     Without, batches are counted as they arrive, nothing grows with the number of examples and
     the AP is the threshold-grid AP (`average_precision_from_counts`). Rows with a non-finite
-    score are counted in ``invalid`` and left out of everything else.
+    score are counted in ``invalid`` and left out of everything else. Either way the scores are
+    also binned for calibration (``calibration``: `calibration.calibration_bins` of the batches).
     """
 
     def __init__(self, num_classes, thresholds, keep_scores=True):
@@ -255,6 +258,10 @@ class ClassificationCounts:
         self._arriving = []  # the batches since, merged into a piece at _BLOCK rows
         self._arriving_rows = 0
         self._exact = None  # (tp, fp, ap) of the kept scores, until the next update
+        self.calibration = tuple(
+            np.zeros(calibration_lib.DEFAULT_NUM_BINS, dtype=dtype)
+            for dtype in (np.int64, np.float64, np.int64)
+        )  # (count, confidence_sum, correct) per bin
 
     def update(self, y_true, scores, y_pred):
         """Count one batch: ids ``[b]``, scores ``[b, C]``, predicted ids ``[b]``."""
@@ -266,6 +273,11 @@ class ClassificationCounts:
             self.invalid += int((~finite).sum())
             y_true, scores, y_pred = y_true[finite], scores[finite], y_pred[finite]
         self.confusion += confusion_matrix(y_true, y_pred, self.num_classes)
+        self._add_calibration(
+            calibration_lib.calibration_bins(
+                *calibration_lib.confidence_and_correct(y_true, scores, y_pred)
+            )
+        )
         if not self.keep_scores:
             tp, fp = threshold_counts(y_true, scores, self.thresholds)
             self.add(0, tp, fp)
@@ -291,12 +303,20 @@ class ClassificationCounts:
             self._exact = _exact_counts(self._kept, self.num_classes, self.thresholds)
         return self._exact
 
-    def add(self, confusion, tp, fp, invalid=0):
-        """Add counts made elsewhere (e.g. by the Keras metric, `keras_metric`)."""
+    def add(self, confusion, tp, fp, invalid=0, calibration=None):
+        """Add counts made elsewhere (e.g. by the Keras metric, `keras_metric`); ``calibration``
+        is ``(count, confidence_sum, correct)`` per bin, as `calibration.calibration_bins`.
+        """
         self.confusion += confusion
         self._added_tp += tp
         self._added_fp += fp
         self.invalid += int(invalid)
+        if calibration is not None:
+            self._add_calibration(calibration)
+
+    def _add_calibration(self, bins):
+        for total, part in zip(self.calibration, bins):
+            total += part
 
     @property
     def tp(self):
@@ -331,3 +351,14 @@ class ClassificationCounts:
         if not self.keep_scores:
             return average_precision_from_counts(self.tp, self.fp, self.confusion.sum(axis=1))
         return self._exact_counts()[2].copy()
+
+    def roc_auc(self):
+        """One-vs-rest ROC AUC per class, computed as the AP is (`average_precision_method`):
+        exact from every score, or from the threshold grid (`metrics.roc_auc_from_counts`).
+        """
+        if not self.keep_scores:
+            positives = self.confusion.sum(axis=1)
+            return metrics_lib.roc_auc_from_counts(
+                self.tp, self.fp, positives, self.count - positives
+            )
+        return self._exact_counts()[3].copy()

@@ -150,3 +150,35 @@ def pr_curve(tp, fp, positives):
     has no positive example.
     """
     return precision(tp, fp), recall(tp, np.asarray(positives) - np.asarray(tp))
+
+
+def roc_curve(tp, fp, positives, negatives):
+    """False and true positive rates at each threshold from one class's TP/FP counts.
+
+    ``fpr = fp / negatives`` and ``tpr = tp / positives``; NaN when the class has no negative
+    (fpr) or no positive (tpr) example.
+    """
+    return _ratio(fp, np.full(np.shape(fp), negatives)), _ratio(
+        tp, np.full(np.shape(tp), positives)
+    )
+
+
+def roc_auc_from_counts(tp, fp, positives, negatives):
+    """ROC AUC of every class from threshold counts ``[C, T]`` and class totals ``[C]``.
+
+    The trapezoidal area under the points of the stored thresholds, closed by (0, 0) above the
+    last threshold and (1, 1) below the first: it treats the examples between two thresholds
+    as tied, so it equals the exact AUC of the scores rounded down to the grid. NaN for a class
+    with no positive or no negative example.
+    """
+    tp = np.asarray(tp, dtype=np.float64)
+    fp = np.asarray(fp, dtype=np.float64)
+    positives = np.asarray(positives, dtype=np.float64)[:, None]
+    negatives = np.asarray(negatives, dtype=np.float64)[:, None]
+    ones, zeros = np.ones((tp.shape[0], 1)), np.zeros((tp.shape[0], 1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tpr = np.concatenate([ones, tp / positives, zeros], axis=1)
+        fpr = np.concatenate([ones, fp / negatives, zeros], axis=1)
+    # Thresholds ascend, so the rates descend: the area is minus the signed trapezoid sum.
+    area = -np.sum(np.diff(fpr, axis=1) * (tpr[:, 1:] + tpr[:, :-1]) / 2, axis=1)
+    return np.where((positives[:, 0] > 0) & (negatives[:, 0] > 0), area, np.nan)
