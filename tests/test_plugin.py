@@ -217,12 +217,14 @@ def test_runs_lists_every_training_run_sorted(client, runs):
         assert entry["splits"] == ["validation", "train"]
         assert entry["class_names"] == (runs[name].class_names or ["0", "1", "2", "3"])
         assert entry["has_counts"] is True
+        assert entry["default_class"] == (1 if len(entry["class_names"]) == 2 else 0)
     assert entries["keras_only"] == {
         "run": "keras_only",
         "steps": [],
         "splits": [],
         "class_names": [],
         "has_counts": False,
+        "default_class": None,
     }
     assert entries["confusion_only"]["steps"] == [0, 1]
     assert "error" not in entries["confusion_only"]
@@ -361,6 +363,18 @@ def test_pr_default_class_and_absent_goals(client, name, expected_class):
     assert body["best_f1"] is not None
 
 
+def test_pr_min_cost_point_matches_brute_force_on_the_served_counts(client):
+    code, body = get(client, "/pr", run="binary", fn_cost="5", fp_cost="1")
+    assert code == 200
+    costs = [5 * fn + fp for fn, fp in zip(body["fn"], body["fp"])]
+    best = max(i for i, c in enumerate(costs) if c == min(costs))
+    point = body["min_cost"]
+    assert point["index"] == best and point["threshold"] == body["thresholds"][best]
+    total = body["positives"] + body["negatives"]
+    assert point["cost"] == pytest.approx(min(costs) / total)
+    assert len(body["fpr"]) == len(body["thresholds"]) and 0 <= body["roc_auc"] <= 1
+
+
 def test_pr_unreachable_goal_is_null(client):
     code, body = get(client, "/pr", run="binary", min_precision=1, min_recall=1)
     assert code == 200
@@ -429,6 +443,10 @@ def test_diagnostics_shape(client, name):
         ("/pr", {"run": "binary", "min_recall": "nan"}, 400),
         ("/pr", {"run": "binary", "min_precision": "-0.1"}, 400),
         ("/pr", {"run": "binary", "min_precision": "high"}, 400),
+        ("/pr", {"run": "binary", "fn_cost": "10"}, 400),
+        ("/pr", {"run": "binary", "fn_cost": "-1", "fp_cost": "1"}, 400),
+        ("/pr", {"run": "binary", "fn_cost": "inf", "fp_cost": "1"}, 400),
+        ("/pr", {"run": "binary", "fn_cost": "10", "fp_cost": "nan"}, 400),
         ("/pr", {"run": "binary", "split": "x"}, 400),
         ("/pr", {"run": "nope"}, 404),
         ("/pr", {"run": "binary", "step": "7"}, 404),

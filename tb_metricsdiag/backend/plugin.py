@@ -146,6 +146,9 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
         requested_class = _optional_int(request, "class")
         min_recall = _fraction(request, "min_recall")
         min_precision = _fraction(request, "min_precision")
+        fn_cost, fp_cost = _cost(request, "fn_cost"), _cost(request, "fp_cost")
+        if (fn_cost is None) != (fp_cost is None):
+            raise errors.InvalidArgumentError("give both fn_cost and fp_cost, or neither")
         evaluation = self._reader(request).evaluation(run, split, step)
         if evaluation.counts_problem is not None:
             raise schema.FormatError(evaluation.counts_problem)
@@ -162,7 +165,9 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
             raise errors.InvalidArgumentError(
                 "class must be an index in [0, %d), got %d" % (num_classes, requested_class)
             )
-        return views.pr_view(run, evaluation, class_index, min_recall, min_precision)
+        return views.pr_view(
+            run, evaluation, class_index, min_recall, min_precision, fn_cost, fp_cost
+        )
 
     @_json_route
     def _serve_curves(self, request):
@@ -241,6 +246,25 @@ def _fraction(request, name):
     if number is None or not 0 <= number <= 1:
         raise errors.InvalidArgumentError(
             "%s must be a number in [0, 1], got %r" % (name, _shorten(value))
+        )
+    return number
+
+
+# The largest cost accepted: costs are relative, and bounded ones keep every sum finite.
+MAX_COST = 1e12
+
+
+def _cost(request, name):
+    value = request.args.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        number = None
+    if number is None or not 0 <= number <= MAX_COST:
+        raise errors.InvalidArgumentError(
+            "%s must be a number in [0, %g], got %r" % (name, MAX_COST, _shorten(value))
         )
     return number
 

@@ -28,7 +28,9 @@ def run_entry(index, steps, error=None):
         "splits": list(index.splits),
         "class_names": list(index.class_names),
         "has_counts": bool(index.has_counts),
-        "default_class": labels.default_class(len(index.class_names)),
+        "default_class": labels.default_class(len(index.class_names))
+        if index.class_names
+        else None,
     }
     if error is not None:
         entry["error"] = error
@@ -81,7 +83,13 @@ def confusion_view(run, evaluation):
     )
 
 
-def pr_view(run, evaluation, class_index, min_recall=None, min_precision=None):
+# The threshold a classifier's scores are usually cut at, which cost-based thresholds beat.
+DEFAULT_THRESHOLD = 0.5
+
+
+def pr_view(
+    run, evaluation, class_index, min_recall=None, min_precision=None, fn_cost=None, fp_cost=None
+):
     """``/pr``: one class's one-vs-rest precision-recall curve and chosen operating points.
 
     Parameters
@@ -94,6 +102,10 @@ def pr_view(run, evaluation, class_index, min_recall=None, min_precision=None):
     min_recall, min_precision : float in [0, 1], optional
         Goals for the ``at_recall`` and ``at_precision`` operating points; ``None`` when absent
         or unreachable.
+    fn_cost, fp_cost : float >= 0, optional
+        Costs of a false negative and a false positive: both given, ``min_cost`` is the
+        operating point of the lowest expected cost, with ``cost`` (per example), and
+        ``cost_at_default`` and ``cost_saved`` against the stored threshold nearest 0.5.
 
     Returns:
     -------
@@ -102,7 +114,8 @@ def pr_view(run, evaluation, class_index, min_recall=None, min_precision=None):
         ``recall``, ``f1``, ``tp``, ``fp``, ``tn``, ``fn``; the class's ``average_precision``,
         ``positives``, ``negatives``; and the operating points ``best_f1``, ``at_recall``,
         ``at_precision``, each ``{"index", "threshold", "precision", "recall", "f1", "tp",
-        "fp", "tn", "fn", "matrix": [[tn, fp], [fn, tp]]}``.
+        "fp", "tn", "fn", "matrix": [[tn, fp], [fn, tp]]}``; ROC: ``fpr`` per threshold (the
+        true positive rate is ``recall``), ``roc_auc`` and ``roc_auc_method``.
     """
     positives = int(evaluation.confusion[class_index].sum())
     total = int(evaluation.confusion.sum())
@@ -116,7 +129,11 @@ def pr_view(run, evaluation, class_index, min_recall=None, min_precision=None):
         precision=precision,
         recall=recall,
         f1=metrics.f1_score(counts["tp"], counts["fp"], counts["fn"]),
+        fpr=metrics.roc_curve(counts["tp"], counts["fp"], positives, total - positives)[0],
     )
+    roc_auc = metrics.roc_auc_from_counts(
+        curve["tp"][None], curve["fp"][None], [positives], [total - positives]
+    )[0]
     average_precision = None
     if evaluation.average_precision is not None:
         average_precision = evaluation.average_precision[class_index]
@@ -152,7 +169,26 @@ def pr_view(run, evaluation, class_index, min_recall=None, min_precision=None):
             if min_precision is None
             else operating_points.min_precision_index(precision, min_precision)
         ),
+        "roc_auc": roc_auc,
+        "roc_auc_method": "threshold_grid",
+        "min_cost": None,
     }
+    if fn_cost is not None and fp_cost is not None and total:
+        best = operating_points.min_cost_index(curve["fn"], curve["fp"], fn_cost, fp_cost)
+        default = operating_points.nearest_index(evaluation.thresholds, DEFAULT_THRESHOLD)
+
+        def cost(index):
+            return (fn_cost * curve["fn"][index] + fp_cost * curve["fp"][index]) / total
+
+        view["min_cost"] = dict(
+            point(best),
+            cost=cost(best),
+            cost_at_default=cost(default),
+            default_threshold=evaluation.thresholds[default],
+            cost_saved=cost(default) - cost(best),
+            fn_cost=fn_cost,
+            fp_cost=fp_cost,
+        )
     view.update(curve)
     return to_json_value(view)
 

@@ -73,6 +73,34 @@ def min_precision_index(precision, min_precision):
     return int(qualifying[0]) if qualifying.size else None
 
 
+def min_cost_index(fn, fp, fn_cost, fp_cost):
+    """Index of the threshold with the lowest expected cost ``fn_cost * FN + fp_cost * FP``.
+
+    Ties go to the highest threshold, as for `best_f1_index`. With calibrated scores the
+    optimum lies near ``fp_cost / (fp_cost + fn_cost)``: there a positive's expected cost of
+    being missed equals a negative's of being flagged.
+
+    Args:
+      fn: false negatives at each ascending threshold.
+      fp: false positives at each ascending threshold.
+      fn_cost: the cost of one false negative, >= 0.
+      fp_cost: the cost of one false positive, >= 0.
+
+    Returns:
+      The index, or None when there is no threshold.
+    """
+    cost = fn_cost * np.asarray(fn, dtype=np.float64) + fp_cost * np.asarray(fp, dtype=np.float64)
+    if cost.size == 0:
+        return None
+    return int(np.flatnonzero(cost == cost.min())[-1])
+
+
+def nearest_index(thresholds, value):
+    """Index of the stored threshold nearest ``value`` (the lower one of two as near)."""
+    thresholds = np.asarray(thresholds, dtype=np.float64)
+    return int(np.argmin(np.abs(thresholds - value)))
+
+
 def _last(mask):
     qualifying = np.flatnonzero(mask)
     return int(qualifying[-1]) if qualifying.size else None
