@@ -385,6 +385,74 @@ def test_pr_unreachable_goal_is_null(client):
     assert body["at_recall"]["recall"] == 1
 
 
+# -- /compare and /trajectories ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", TRAINED)
+def test_compare_two_epochs_against_scikit_learn(client, runs, name):
+    run = runs[name]
+    code, body = get(client, "/compare", run=name, step=0, other_step=EPOCHS - 1)
+    assert code == 200, body
+    assert body["before"] == {"run": name, "split": "validation", "step": 0}
+    assert body["after"] == {"run": name, "split": "validation", "step": EPOCHS - 1}
+    labels, before_scores, before = _reference(run, "validation", 0)
+    _, after_scores, after = _reference(run, "validation", EPOCHS - 1)
+    classes = list(range(len(body["class_names"])))
+    old = skm.confusion_matrix(labels, before, labels=classes)
+    new = skm.confusion_matrix(labels, after, labels=classes)
+    assert body["difference"]["counts"] == (new - old).tolist()
+    shares = skm.confusion_matrix(labels, after, labels=classes, normalize="true") - (
+        skm.confusion_matrix(labels, before, labels=classes, normalize="true")
+    )
+    _close(body["difference"]["true"], shares)
+    better = np.where(np.eye(len(classes), dtype=bool), shares, -shares)
+    assert body["difference"]["improvement"] == np.sign(np.round(better, 15)).astype(int).tolist()
+    for metric, reference in (("recall", skm.recall_score), ("precision", skm.precision_score)):
+        kwargs = {"labels": classes, "average": None, "zero_division": np.nan}
+        _close([c[metric] for c in body["per_class"]], reference(labels, after, **kwargs))
+        _close(
+            [c[metric + "_change"] for c in body["per_class"]],
+            reference(labels, after, **kwargs) - reference(labels, before, **kwargs),
+        )
+    ap_before = [skm.average_precision_score(labels == k, before_scores[:, k]) for k in classes]
+    ap_after = [skm.average_precision_score(labels == k, after_scores[:, k]) for k in classes]
+    _close([c["ap_before"] for c in body["per_class"]], ap_before)
+    _close([c["ap_change"] for c in body["per_class"]], np.subtract(ap_after, ap_before))
+    _close(body["macro_f1"]["after"], skm.f1_score(labels, after, average="macro"))
+
+
+def test_compare_two_runs_and_refuses_different_classes(client):
+    code, body = get(client, "/compare", run="multiclass", other_run="onehot")
+    assert code == 400 and "classes" in body["error"]
+    code, body = get(client, "/compare", run="binary", split="train", other_split="validation")
+    assert code == 200 and body["before"]["split"] == "train"
+    assert get(client, "/compare", run="binary", other_run="nope")[0] == 404
+    assert get(client, "/compare", run="binary", other_split="test")[0] == 400
+    assert get(client, "/compare", run="binary", other_step="x")[0] == 400
+
+
+@pytest.mark.parametrize("name", TRAINED)
+def test_trajectories_are_per_class_metrics_of_every_epoch_worst_first(client, runs, name):
+    run = runs[name]
+    code, body = get(client, "/trajectories", run=name, split="train")
+    assert code == 200, body
+    assert body["steps"] == list(range(EPOCHS))
+    classes = list(range(len(body["classes"])))
+    recalls = []
+    for epoch in range(EPOCHS):
+        labels, _, predicted = _reference(run, "train", epoch)
+        recalls.append(
+            skm.recall_score(labels, predicted, labels=classes, average=None, zero_division=np.nan)
+        )
+    for entry in body["classes"]:
+        _close(entry["recall"], np.array(recalls)[:, entry["index"]])
+    latest_f1 = [np.nan if c["f1"][-1] is None else c["f1"][-1] for c in body["classes"]]
+    defined = [v for v in latest_f1 if not np.isnan(v)]
+    assert defined == sorted(defined)
+    assert get(client, "/trajectories", run="keras_only")[0] == 404
+    assert get(client, "/trajectories", run=name, split="nope")[0] == 400
+
+
 # -- /curves and /diagnostics -----------------------------------------------------------
 
 

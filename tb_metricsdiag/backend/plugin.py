@@ -100,6 +100,8 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
             "/pr": self._serve_pr,
             "/curves": self._serve_curves,
             "/diagnostics": self._serve_diagnostics,
+            "/compare": self._serve_compare,
+            "/trajectories": self._serve_trajectories,
             "/index.js": self._serve_static,
             "/*": self._serve_static,
         }
@@ -175,6 +177,31 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
         return views.curves_view(run, self._reader(request).history(run))
 
     @_json_route
+    def _serve_compare(self, request):
+        run, split, step = _run(request), _split(request), _optional_int(request, "step")
+        other_run = request.args.get("other_run") or run
+        other_split = _split(request, "other_split", default=split)
+        other_step = _optional_int(request, "other_step")
+        reader = self._reader(request)
+        before = reader.evaluation(run, split, step, with_pr=True)
+        after = reader.evaluation(other_run, other_split, other_step, with_pr=True)
+        if before.confusion.shape != after.confusion.shape:
+            raise errors.InvalidArgumentError(
+                "%r has %d classes and %r %d: only evaluations of the same classes compare"
+                % (run, before.confusion.shape[0], other_run, after.confusion.shape[0])
+            )
+        return views.compare_view((run, before), (other_run, after))
+
+    @_json_route
+    def _serve_trajectories(self, request):
+        run, split = _run(request), _split(request)
+        reader = self._reader(request)
+        index = reader.run_index(run)
+        if split not in index.splits:
+            raise errors.NotFoundError("run %r has no %r data" % (run, split))
+        return views.trajectories_view(run, reader.history(run, index), split)
+
+    @_json_route
     def _serve_diagnostics(self, request):
         run = _run(request)
         reader = self._reader(request)
@@ -215,11 +242,11 @@ def _run(request):
     return run
 
 
-def _split(request):
-    split = request.args.get("split", "validation")
+def _split(request, name="split", default="validation"):
+    split = request.args.get(name, default)
     if split not in schema.SPLITS:
         raise errors.InvalidArgumentError(
-            "split must be one of %s, got %r" % (", ".join(schema.SPLITS), _shorten(split))
+            "%s must be one of %s, got %r" % (name, ", ".join(schema.SPLITS), _shorten(split))
         )
     return split
 

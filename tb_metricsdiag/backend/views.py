@@ -5,7 +5,7 @@ JSON: undefined ratios (NaN) and infinities become ``None``. The shapes are pinn
 ``CONTRACT.md``; extra keys are documented here.
 """
 
-from tb_metricsdiag.core import labels, metrics, operating_points
+from tb_metricsdiag.core import comparison, labels, metrics, operating_points
 from tb_metricsdiag.core.json_values import to_json_value
 from tb_metricsdiag.diagnostics import classes as class_rules
 from tb_metricsdiag.diagnostics import training as training_rules
@@ -212,3 +212,76 @@ def curves_view(run, history):
 def diagnostics_view(run, findings):
     """``/diagnostics``: the findings of the diagnostics engine, as strict JSON."""
     return to_json_value({"run": run, "findings": list(findings)})
+
+
+def compare_view(before, after):
+    """``/compare``: two evaluations of the same classes, ``after`` against ``before``.
+
+    Args:
+      before: ``(run, reader.SplitEvaluation)`` compared against.
+      after: ``(run, reader.SplitEvaluation)`` compared.
+
+    Returns:
+      ``{"before", "after"}`` (each ``{"run", "split", "step"}``), ``class_names``,
+      ``difference`` (`comparison.confusion_difference`: ``counts``, ``true``,
+      ``improvement``), ``per_class`` (for each class its ``name``, and ``precision``,
+      ``recall``, ``f1``, ``ap`` after, before and their change, with ``support`` before and
+      after), and ``accuracy`` / ``balanced_accuracy`` / ``macro_f1`` before and after.
+    """
+    (run_before, old), (run_after, new) = before, after
+    changes = comparison.per_class_changes(
+        old.confusion, new.confusion, old.average_precision, new.average_precision
+    )
+    per_class = [
+        dict({key: values[i] for key, values in changes.items()}, name=name)
+        for i, name in enumerate(new.class_names)
+    ]
+    summary = {}
+    for name, metric in (
+        ("accuracy", metrics.accuracy),
+        ("balanced_accuracy", metrics.balanced_accuracy),
+        ("macro_f1", metrics.macro_f1),
+    ):
+        summary[name] = {"before": metric(old.confusion), "after": metric(new.confusion)}
+    return to_json_value(
+        {
+            "before": {"run": run_before, "split": old.split, "step": old.step},
+            "after": {"run": run_after, "split": new.split, "step": new.step},
+            "class_names": new.class_names,
+            "difference": comparison.confusion_difference(old.confusion, new.confusion),
+            "per_class": per_class,
+            **summary,
+        }
+    )
+
+
+def trajectories_view(run, history, split):
+    """``/trajectories``: each class's precision, recall and F1 at every epoch of a split.
+
+    Returns:
+      ``{"run", "split", "steps", "classes"}``; ``classes`` is one entry per class, worst
+      latest F1 first: ``{"index", "name", "precision", "recall", "f1"}`` with one value per
+      step (null where undefined).
+    """
+    by_step = history.confusions.get(split) or {}
+    steps = sorted(by_step)
+    matrices = [by_step[step] for step in steps]
+    num_classes = matrices[0].shape[0] if matrices else 0
+    names = labels.names_or_default(history.class_names, num_classes)
+    series = comparison.trajectories(matrices) if matrices else {}
+    order = comparison.worst_first(series["f1"][-1]) if matrices else []
+    return to_json_value(
+        {
+            "run": run,
+            "split": split,
+            "steps": steps,
+            "classes": [
+                {
+                    "index": int(k),
+                    "name": names[k],
+                    **{name: values[:, k] for name, values in series.items()},
+                }
+                for k in order
+            ],
+        }
+    )
