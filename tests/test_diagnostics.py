@@ -601,3 +601,44 @@ def test_e2e_leak_and_divergence_evidence(trained):
     assert overlap["severity"] == "error" and overlap["evidence"]["duplicate_share"] == 1.0
     divergence = only(findings["diverging"], "divergence")
     assert divergence["step"] == 0 and "nonfinite_loss" in divergence["evidence"]["signs"]
+
+
+def _bins_of(confidence, correct):
+    from tb_metricsdiag.core import calibration
+
+    return calibration.calibration_bins(confidence, correct)
+
+
+def test_miscalibrated_names_over_confidence_and_its_ece():
+    rng = np.random.default_rng(0)
+    confidence = rng.uniform(0.85, 1.0, 4000)
+    correct = rng.random(4000) < 0.6  # right 60 % of the time at ~92 % confidence
+    history = make_history(
+        class_names=["a", "b", "c"], calibration={"validation": {4: _bins_of(confidence, correct)}}
+    )
+    finding = only(diagnostics.diagnose(history), "miscalibrated")
+    assert finding["step"] == 4 and finding["evidence"]["direction"] == "over"
+    expected = abs(confidence.mean() - correct.mean())  # one-sided gap: ECE is the mean gap
+    assert finding["evidence"]["ece"] == pytest.approx(expected, abs=0.01)
+    assert "label smoothing" in finding["suggestion"]
+
+
+def test_miscalibrated_under_confidence_and_when_it_stays_silent():
+    rng = np.random.default_rng(1)
+    confidence = rng.uniform(0.4, 0.6, 4000)
+    under = make_history(
+        class_names=["a", "b", "c"],
+        calibration={"validation": {0: _bins_of(confidence, rng.random(4000) < 0.95)}},
+    )
+    assert only(diagnostics.diagnose(under), "miscalibrated")["evidence"]["direction"] == "under"
+    calibrated = rng.random(4000)
+    fine = make_history(
+        class_names=["a", "b", "c"],
+        calibration={"validation": {0: _bins_of(calibrated, rng.random(4000) < calibrated)}},
+    )
+    assert "miscalibrated" not in rules(diagnostics.diagnose(fine))
+    few = make_history(
+        class_names=["a", "b"],
+        calibration={"validation": {0: _bins_of(confidence[:100], np.ones(100, bool))}},
+    )
+    assert "miscalibrated" not in rules(diagnostics.diagnose(few))

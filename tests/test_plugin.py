@@ -385,6 +385,56 @@ def test_pr_unreachable_goal_is_null(client):
     assert body["at_recall"]["recall"] == 1
 
 
+# -- /calibration -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", TRAINED)
+@pytest.mark.parametrize("split", ["validation", "train"])
+def test_calibration_bins_and_errors_equal_torchmetrics(client, runs, name, split):
+    torch = pytest.importorskip("torch")
+    classification = pytest.importorskip("torchmetrics.classification")
+    run = runs[name]
+    code, body = get(client, "/calibration", run=name, split=split, step=1)
+    assert code == 200, body
+    assert (body["run"], body["split"], body["step"]) == (name, split, 1)
+    labels, scores, predicted = _reference(run, split, 1)
+    if scores.shape[1] == 2:
+        confidence, correct = scores[:, 1], labels == 1
+        metric = classification.BinaryCalibrationError
+        target, preds, kwargs = labels, scores[:, 1], {}
+    else:
+        confidence, correct = scores.max(axis=1), predicted == labels
+        metric = classification.MulticlassCalibrationError
+        target, preds, kwargs = labels, scores, {"num_classes": scores.shape[1]}
+    bins = body["bins"]
+    assert len(bins) == 15 and bins[0]["lower"] == 0 and bins[-1]["upper"] == 1
+    index = np.minimum((confidence.astype(np.float64) * 15).astype(int), 14)
+    assert [b["count"] for b in bins] == np.bincount(index, minlength=15).tolist()
+    for b, entry in enumerate(bins):
+        if entry["count"]:
+            _close(entry["accuracy"], correct[index == b].mean())
+            _close(entry["confidence"], confidence[index == b].mean(), tolerance=1e-6)
+        else:
+            assert entry["accuracy"] is None and entry["confidence"] is None
+    for key, norm in (("ece", "l1"), ("mce", "max")):
+        reference = metric(n_bins=15, norm=norm, **kwargs)(
+            torch.from_numpy(np.ascontiguousarray(preds)), torch.from_numpy(target.astype(np.int64))
+        )
+        _close(body[key], float(reference), tolerance=1e-6)
+
+
+def test_calibration_errors_and_ece_curves(client):
+    assert get(client, "/calibration", run="nope")[0] == 404
+    assert get(client, "/calibration", run="binary", step="99")[0] == 404
+    assert get(client, "/calibration", run="binary", split="x")[0] == 400
+    assert get(client, "/calibration", run="keras_only")[0] == 404
+    code, curves = get(client, "/curves", run="binary")
+    val_ece = curves["curves"]["val_ece"]
+    assert val_ece["steps"] == list(range(EPOCHS))
+    for step, value in zip(val_ece["steps"], val_ece["values"]):
+        assert value == get(client, "/calibration", run="binary", step=step)[1]["ece"]
+
+
 # -- /compare and /trajectories ---------------------------------------------------------
 
 

@@ -101,6 +101,7 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
             "/curves": self._serve_curves,
             "/diagnostics": self._serve_diagnostics,
             "/compare": self._serve_compare,
+            "/calibration": self._serve_calibration,
             "/trajectories": self._serve_trajectories,
             "/index.js": self._serve_static,
             "/*": self._serve_static,
@@ -175,6 +176,14 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
     def _serve_curves(self, request):
         run = _run(request)
         return views.curves_view(run, self._reader(request).history(run))
+
+    @_json_route
+    def _serve_calibration(self, request):
+        run, split, step = _run(request), _split(request), _optional_int(request, "step")
+        reader = self._reader(request)
+        step, bins = reader.calibration(run, split, step)
+        binary = len(reader.run_index(run).class_names) == 2
+        return views.calibration_view(run, split, step, bins, binary)
 
     @_json_route
     def _serve_compare(self, request):

@@ -32,7 +32,12 @@ LATEST = 1
 RUNS_PER_READ = 64
 
 # Kinds of which `Reader.history` uses every point; of the others it reads the latest only.
-_WHOLE_KINDS = (schema.KIND_CONFUSION, schema.KIND_EVENTS, schema.KIND_LOGS)
+_WHOLE_KINDS = (
+    schema.KIND_CONFUSION,
+    schema.KIND_EVENTS,
+    schema.KIND_LOGS,
+    schema.KIND_CALIBRATION,
+)
 
 # The series of a `SplitEvaluation`, confusion matrices first.
 _EVALUATION_KINDS = (
@@ -90,6 +95,8 @@ class RunHistory:
     # Keras log key ("loss", "val_loss", "accuracy", ...) -> (steps, values), ascending steps
     curves: dict = dataclasses.field(default_factory=dict)
     confusions: dict = dataclasses.field(default_factory=dict)  # split -> {step: [C, C]}
+    # split -> {step: (count, confidence_sum, correct)}, see `calibration.calibration_bins`
+    calibration: dict = dataclasses.field(default_factory=dict)
     latest: dict = dataclasses.field(default_factory=dict)  # split -> SplitEvaluation
     events: list = dataclasses.field(default_factory=list)  # recorded problems, with "step"
     problems: list = dataclasses.field(default_factory=list)  # data that could not be read
@@ -161,6 +168,7 @@ def _history_tags(index):
     tags = [schema.RUN_INFO_TAG, schema.OVERLAP_TAG, schema.EVENTS_TAG, schema.LOGS_TAG]
     for split in index.splits or schema.SPLITS:
         tags.extend(schema.split_tag(split, kind) for kind in schema.PER_CLASS_KINDS)
+        tags.append(schema.split_tag(split, schema.KIND_CALIBRATION))
     return tags
 
 
@@ -395,6 +403,28 @@ class Reader:
             raise errors.NotFoundError("run %r has no %r data" % (run, split))
         return _evaluation(run, split, step, found)
 
+    def calibration(self, run, split, step=None):
+        """``(step, bins)`` of a split's calibration bins at ``step`` (default: the latest).
+
+        Raises:
+          tensorboard.errors.NotFoundError: no such run, split or step.
+          schema.FormatError: the stored bins are malformed.
+        """
+        tag = schema.split_tag(split, schema.KIND_CALIBRATION)
+        found = self._read(run, [tag])
+        if tag not in found or not found[tag][1]:
+            self.run_index(run)  # raises NotFoundError for an unknown run
+            raise errors.NotFoundError("run %r has no %r calibration data" % (run, split))
+        data = found[tag][1]
+        if step is None:
+            step = max(datum.step for datum in data)
+        datum = _at_step(data, step)
+        if datum is None:
+            raise errors.NotFoundError(
+                "run %r has no %r calibration data at step %d" % (run, split, step)
+            )
+        return step, codecs.calibration_bins_of(datum.numpy)
+
     # -- whole history, for the diagnostics ---------------------------------------------
 
     def history(self, run, index=None):
@@ -497,6 +527,8 @@ class Reader:
                     history.label_distribution[split] = np.asarray(data[-1].numpy, dtype=np.int64)
                 elif kind == schema.KIND_CONFUSION:
                     history.confusions[split] = codecs.confusion_matrices(data)
+                elif kind == schema.KIND_CALIBRATION:
+                    history.calibration[split] = _calibration_series(data, history.problems)
             except schema.FormatError as error:
                 history.problems.append("%s: %s" % (tag, error))
         for split in list(history.confusions):
@@ -612,6 +644,17 @@ def _evaluation(run, split, step, found):
         if datum is not None and np.asarray(datum.numpy).shape == (num_classes,):
             result.average_precision = np.asarray(datum.numpy, dtype=np.float64)
     return result
+
+
+def _calibration_series(data, problems):
+    """``{step: bins}`` of a calibration series; a malformed point is skipped into ``problems``."""
+    series = {}
+    for datum in data:
+        try:
+            series[datum.step] = codecs.calibration_bins_of(datum.numpy)
+        except schema.FormatError as error:
+            problems.append("calibration at step %d: %s" % (datum.step, error))
+    return series
 
 
 def _curves(data, key_of):

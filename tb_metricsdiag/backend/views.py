@@ -5,7 +5,7 @@ JSON: undefined ratios (NaN) and infinities become ``None``. The shapes are pinn
 ``CONTRACT.md``; extra keys are documented here.
 """
 
-from tb_metricsdiag.core import comparison, labels, metrics, operating_points
+from tb_metricsdiag.core import calibration, comparison, labels, metrics, operating_points
 from tb_metricsdiag.core.json_values import to_json_value
 from tb_metricsdiag.diagnostics import classes as class_rules
 from tb_metricsdiag.diagnostics import training as training_rules
@@ -194,7 +194,8 @@ def pr_view(
 
 
 def curves_view(run, history):
-    """``/curves``: every per-epoch Keras log value of the run, keyed as in ``logs``, and
+    """``/curves``: every per-epoch Keras log value of the run, keyed as in ``logs``, the ECE
+    of the calibration bins (``val_ece``, ``ece``; a logged value of that name wins), and
     ``best_epoch``: the epoch of the best validation loss (`training_rules.best_epoch`).
     """
     return to_json_value(
@@ -203,7 +204,9 @@ def curves_view(run, history):
             "best_epoch": training_rules.best_epoch(history),
             "curves": {
                 key: {"steps": steps, "values": values}
-                for key, (steps, values) in sorted(history.curves.items())
+                for key, (steps, values) in sorted(
+                    {**_ece_curves(history), **history.curves}.items()
+                )
             },
         }
     )
@@ -285,3 +288,61 @@ def trajectories_view(run, history, split):
             ],
         }
     )
+
+
+def calibration_view(run, split, step, bins, binary=False):
+    """``/calibration``: a reliability diagram's data for one split at one step.
+
+    Args:
+      run: the run's name.
+      split: the split.
+      step: the step of the bins.
+      bins: ``(count, confidence_sum, correct)`` per bin (`calibration.calibration_bins`).
+      binary: whether the run has two classes (the bins then hold positive-class scores).
+
+    Returns:
+      ``{"run", "split", "step", "bins", "ece", "mce"}``: ``bins`` one
+      ``{"lower", "upper", "count", "confidence", "accuracy"}`` per equal-width bin over
+      [0, 1] (mean confidence and accuracy null when empty); extra ``examples`` and
+      ``direction`` (``"over"`` / ``"under"`` confident, `calibration.confidence_direction`).
+    """
+    count, confidence_sum, correct = bins
+    edges = calibration.bin_edges(count.size)
+    accuracy, confidence = calibration.bin_accuracy_and_confidence(count, confidence_sum, correct)
+    return to_json_value(
+        {
+            "run": run,
+            "split": split,
+            "step": step,
+            "bins": [
+                {
+                    "lower": edges[b],
+                    "upper": edges[b + 1],
+                    "count": count[b],
+                    "confidence": confidence[b],
+                    "accuracy": accuracy[b],
+                }
+                for b in range(count.size)
+            ],
+            "examples": count.sum(),
+            "ece": calibration.calibration_error(count, confidence_sum, correct, "l1"),
+            "mce": calibration.calibration_error(count, confidence_sum, correct, "max"),
+            "direction": calibration.confidence_direction(
+                count, confidence_sum, correct, binary=binary
+            ),
+        }
+    )
+
+
+def _ece_curves(history):
+    """``{"val_ece": (steps, values), "ece": ...}`` of the calibration series: the validation
+    and training ECE over the epochs, named as Keras names its validation metrics.
+    """
+    curves = {}
+    for split, key in (("validation", "val_ece"), ("train", "ece")):
+        series = history.calibration.get(split) or {}
+        if series:
+            steps = sorted(series)
+            values = [calibration.calibration_error(*series[step]) for step in steps]
+            curves[key] = (steps, values)
+    return curves

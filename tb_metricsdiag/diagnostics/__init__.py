@@ -21,6 +21,7 @@ from tb_metricsdiag.diagnostics.classes import (
     check_accuracy_paradox,
     check_threshold_far_from_default,
 )
+from tb_metricsdiag.diagnostics.confidence import check_miscalibrated
 from tb_metricsdiag.diagnostics.configuration import check_loss_mismatch
 from tb_metricsdiag.diagnostics.findings import SEVERITIES, finding, sort_findings
 from tb_metricsdiag.diagnostics.leakage import check_suspicious_validation, check_train_val_overlap
@@ -41,6 +42,7 @@ RULES = (
     check_suspicious_validation,
     check_overfitting,
     check_accuracy_paradox,
+    check_miscalibrated,
     check_accuracy_only_metric,
     check_threshold_far_from_default,
     check_recording_problems,

@@ -45,6 +45,7 @@ KIND_RUN_INFO = "run_info"  # string scalar: JSON object (model, loss, labels, d
 KIND_OVERLAP = "overlap"  # string scalar: JSON object (train/validation duplicate check)
 
 
+KIND_CALIBRATION = "calibration"  # float64 [3, B]: per bin count, confidence sum, correct
 KIND_EVENTS = "events"  # string scalar: JSON list of problems recorded during training
 
 

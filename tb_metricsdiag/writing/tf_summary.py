@@ -23,6 +23,7 @@ from tb_metricsdiag.format import codecs, metadata, schema
 
 __all__ = [
     "write_average_precision",
+    "write_calibration",
     "write_confusion_matrix",
     "write_counts",
     "write_evaluation",
@@ -119,6 +120,15 @@ def write_average_precision(
     return _write(schema.split_tag(split, schema.KIND_AVERAGE_PRECISION), values, step, md)
 
 
+def write_calibration(bins, step=None, split="validation"):
+    """Write calibration bins ``(count, confidence_sum, correct)`` (`calibration.calibration_bins`)
+    as one ``[3, B]`` float64 tensor.
+    """
+    values = np.stack([np.asarray(part, dtype=np.float64) for part in bins])
+    md = metadata.create_summary_metadata(schema.KIND_CALIBRATION, split)
+    return _write(schema.split_tag(split, schema.KIND_CALIBRATION), values, step, md)
+
+
 def write_label_distribution(label_counts, step=None, split="validation", class_names=None):
     """Write the number of examples of each actual class, ``[C]``."""
     label_counts = np.asarray(label_counts)
@@ -129,8 +139,8 @@ def write_label_distribution(label_counts, step=None, split="validation", class_
 
 
 def write_counts(counts, step=None, split="validation", class_names=None):
-    """Write everything a `counts.ClassificationCounts` holds: the confusion matrix, and the
-    threshold counts with the AP in one summary.
+    """Write everything a `counts.ClassificationCounts` holds: the confusion matrix, the
+    threshold counts with the AP in one summary, and the calibration bins.
     """
     written = write_confusion_matrix(counts.confusion, step, split, class_names)
     write_threshold_counts(
@@ -143,6 +153,8 @@ def write_counts(counts, step=None, split="validation", class_names=None):
         counts.average_precision(),
         counts.average_precision_method,
     )
+    if counts.calibration[0].any():  # counts made elsewhere may come without bins
+        write_calibration(counts.calibration, step, split)
     return written
 
 
