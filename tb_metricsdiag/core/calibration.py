@@ -54,8 +54,8 @@ def calibration_bins(confidence, correct, num_bins=DEFAULT_NUM_BINS):
     """Per-bin ``(count, confidence_sum, correct)``: int64, float64 and int64 arrays ``[B]``.
 
     ``count[b]`` is the number of confidences in bin ``b``, ``confidence_sum[b]`` their sum (in
-    float64) and ``correct[b]`` how many of them are correct. NaN confidences are left out; the
-    others must be finite.
+    float64) and ``correct[b]`` how many of them are correct. NaN confidences are left out, and
+    confidences outside [0, 1] count as the nearest end of the interval.
     """
     confidence = np.asarray(confidence).reshape(-1)
     if not np.issubdtype(confidence.dtype, np.floating):
@@ -68,6 +68,8 @@ def calibration_bins(confidence, correct, num_bins=DEFAULT_NUM_BINS):
     if np.isnan(confidence).any():
         keep = ~np.isnan(confidence)
         confidence, correct = confidence[keep], correct[keep]
+    if confidence.size and (confidence.min() < 0 or confidence.max() > 1):
+        confidence = np.clip(confidence, 0, 1)  # scores that are not probabilities
     num_bins = int(num_bins)
     # In the scores' own precision (float32 from most models): half the memory traffic.
     scaled = confidence * confidence.dtype.type(num_bins)
