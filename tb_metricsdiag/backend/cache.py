@@ -17,8 +17,8 @@ they were computed from, in a budget of their own: they are small and costly to 
 reading a few large series must not evict them.
 
 The listings themselves are kept for `LISTING_MAX_AGE_S`: each provider call to the Rust data
-server costs tens of milliseconds of gRPC latency, about what a whole answer should take, and
-TensorBoard itself only loads new events every few seconds (``--reload_interval``).
+server waits on gRPC latency about as long as a whole answer should take (docs/benchmarks.md),
+and TensorBoard itself only loads new events every few seconds (``--reload_interval``).
 
 The keys include the experiment id but not the request's authentication context: one cache
 serves one TensorBoard, as TensorBoard's own loaders do.
