@@ -15,11 +15,11 @@ def run_entry(index, steps, error=None):
     """One entry of ``/runs``.
 
     Args:
-        index: the run's `reader.RunIndex`.
-        steps: list of int, the steps with a confusion matrix (validation, else the first
-            split with counts).
-        error: optional str, why the run's data could not be read; the entry then has an
-            ``error`` key.
+      index: the run's `reader.RunIndex`.
+      steps: list of int, the steps with a confusion matrix (validation, else the first
+        split with counts).
+      error: optional str, why the run's data could not be read; the entry then has an
+        ``error`` key.
     """
     entry = {
         "run": index.run,
@@ -84,20 +84,20 @@ def pr_view(run, evaluation, class_index, min_recall=None, min_precision=None):
     """``/pr``: one class's one-vs-rest precision-recall curve and chosen operating points.
 
     Args:
-        run: the run's name.
-        evaluation: a `reader.SplitEvaluation` with threshold counts (``evaluation.tp`` is
-            not None).
-        class_index: int, the positive class, ``0 <= class_index < C``.
-        min_recall: optional float in [0, 1], the goal of the ``at_recall`` operating point;
-            that point is ``None`` when the goal is absent or unreachable.
-        min_precision: optional float in [0, 1], the same for ``at_precision``.
+      run: the run's name.
+      evaluation: a `reader.SplitEvaluation` with threshold counts (``evaluation.tp`` is
+        not None).
+      class_index: int, the positive class, ``0 <= class_index < C``.
+      min_recall: optional float in [0, 1], the goal of the ``at_recall`` operating point;
+        that point is ``None`` when the goal is absent or unreachable.
+      min_precision: optional float in [0, 1], the same for ``at_precision``.
 
     Returns:
-        A dict of parallel per-threshold lists (thresholds ascending) ``thresholds``,
-        ``precision``, ``recall``, ``f1``, ``tp``, ``fp``, ``tn``, ``fn``; the class's
-        ``average_precision``, ``positives``, ``negatives``; and the operating points
-        ``best_f1``, ``at_recall``, ``at_precision``, each ``{"index", "threshold",
-        "precision", "recall", "f1", "tp", "fp", "tn", "fn", "matrix": [[tn, fp], [fn, tp]]}``.
+      A dict of parallel per-threshold lists (thresholds ascending) ``thresholds``,
+      ``precision``, ``recall``, ``f1``, ``tp``, ``fp``, ``tn``, ``fn``; the class's
+      ``average_precision``, ``positives``, ``negatives``; and the operating points
+      ``best_f1``, ``at_recall``, ``at_precision``, each ``{"index", "threshold",
+      "precision", "recall", "f1", "tp", "fp", "tn", "fn", "matrix": [[tn, fp], [fn, tp]]}``.
     """
     positives = int(evaluation.confusion[class_index].sum())
     total = int(evaluation.confusion.sum())

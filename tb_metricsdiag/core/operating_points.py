@@ -14,11 +14,11 @@ def best_f1_index(f1):
     Ties go to the highest threshold: among equally good points it flags the fewest examples.
 
     Args:
-        f1: array-like of shape ``(n_thresholds,)``, F1 at each ascending threshold; NaN
-            where undefined.
+      f1: array-like of shape ``(n_thresholds,)``, F1 at each ascending threshold; NaN
+        where undefined.
 
     Returns:
-        The index as an int, or None when F1 is undefined at every threshold.
+      The index as an int, or None when F1 is undefined at every threshold.
 
     >>> best_f1_index([0.5, 0.8, 0.8, float("nan")])
     2
@@ -40,12 +40,12 @@ def min_recall_index(recall, min_recall):
     the requested share of positives.
 
     Args:
-        recall: array-like of shape ``(n_thresholds,)``, recall at each ascending threshold;
-            NaN where undefined.
-        min_recall: the required recall, in [0, 1].
+      recall: array-like of shape ``(n_thresholds,)``, recall at each ascending threshold;
+        NaN where undefined.
+      min_recall: the required recall, in [0, 1].
 
     Returns:
-        The index as an int, or None when no threshold reaches ``min_recall``.
+      The index as an int, or None when no threshold reaches ``min_recall``.
 
     >>> min_recall_index([1.0, 0.9, 0.6, 0.2], 0.9)
     1
@@ -59,12 +59,12 @@ def min_precision_index(precision, min_precision):
     The lowest such threshold finds the most positives while keeping the requested precision.
 
     Args:
-        precision: array-like of shape ``(n_thresholds,)``, precision at each ascending
-            threshold; NaN where no example reaches the threshold.
-        min_precision: the required precision, in [0, 1].
+      precision: array-like of shape ``(n_thresholds,)``, precision at each ascending
+        threshold; NaN where no example reaches the threshold.
+      min_precision: the required precision, in [0, 1].
 
     Returns:
-        The index as an int, or None when no threshold reaches ``min_precision``.
+      The index as an int, or None when no threshold reaches ``min_precision``.
 
     >>> min_precision_index([0.5, 0.7, 0.95, float("nan")], 0.9)
     2

@@ -51,12 +51,12 @@ def diagnose(history):
     """All findings of one training run, worst first.
 
     Args:
-        history: the `reader.RunHistory` of what was recorded for the run; missing parts make
-            the rules that need them skip.
+      history: the `reader.RunHistory` of what was recorded for the run; missing parts make
+        the rules that need them skip.
 
     Returns:
-        A list of findings, dicts with keys ``rule``, ``severity``, ``title``, ``detail``,
-        ``step``, ``evidence`` and ``suggestion``, sorted by `sort_findings`.
+      A list of findings, dicts with keys ``rule``, ``severity``, ``title``, ``detail``,
+      ``step``, ``evidence`` and ``suggestion``, sorted by `sort_findings`.
     """
     findings = []
     for rule in RULES:
