@@ -1,6 +1,6 @@
 """Callback overhead: wall time of ``model.fit`` with and without recording, as ratios.
 
-The setting of issue 7: a 10-class MLP on 50,000 examples of 64 features, 10,000 validation
+The target setting: a 10-class MLP on 50,000 examples of 64 features, 10,000 validation
 examples, batch 256, ``keras.callbacks.TensorBoard`` in every variant. Variants:
 
 - ``baseline``: TensorBoard alone;

@@ -1,7 +1,7 @@
 """Counting throughput: confusion + threshold counts + AP against scikit-learn.
 
-Two data sets, as in issue 7: 10 million binary scores (a single sigmoid unit, so scores
-``[n, 2] = [1 - p, p]``) and 1 million 10-class softmax rows. Ours computes the confusion
+Two data sets, those of the throughput target: 10 million binary scores (a single sigmoid
+unit, so scores ``[n, 2] = [1 - p, p]``) and 1 million 10-class softmax rows. Ours computes the confusion
 matrix, the one-vs-rest counts at 201 thresholds and the exact AP of every class, as the
 callback does (`tb_metricsdiag.core.counting.ClassificationCounts`: the scores kept, then one sort per
 class for both the threshold counts and the AP); scikit-learn computes ``confusion_matrix`` and

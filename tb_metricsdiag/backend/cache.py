@@ -1,15 +1,15 @@
 """Bounded, thread-safe caches of what the plugin reads from TensorBoard's data provider.
 
 The data provider API has no "read one step": answering ``/pr`` for one epoch means reading the
-run's whole threshold-count series (300 epochs x 10 classes is 0.2 to 1 MB, compressed, by the
-number of examples). The series only change when TensorBoard loads new events, which moves
-their ``max_step`` / ``max_wall_time`` in the (cheap) listing, so a series read once is kept
+run's whole threshold-count series (the largest series by far: docs/benchmarks.md). The
+series only change when TensorBoard loads new events, which moves their ``max_step`` /
+``max_wall_time`` in the (cheap) listing, so a series read once is kept
 under a key made of exactly those: a new epoch is a new key, never a stale answer. Entries are
 evicted least recently used first once their total size passes ``max_bytes``, so memory stays
 bounded however many runs the logdir holds. Series of `BULK_SERIES_BYTES` or more (threshold
 counts) have a budget of their own, so that scrubbing through the PR curves of a few runs
-cannot evict the small series (confusion matrices, scalars: under 100 KB a series at 10
-classes) that ``/runs`` and ``/diagnostics`` read for every run.
+cannot evict the small series (confusion matrices, scalars) that ``/runs`` and
+``/diagnostics`` read for every run.
 
 Values *derived* from series (the checked steps of ``/runs``, the findings of
 ``/diagnostics``) are kept the same way, under keys that hold the `series_key` of every series
@@ -17,8 +17,8 @@ they were computed from, in a budget of their own: they are small and costly to 
 reading a few large series must not evict them.
 
 The listings themselves are kept for `LISTING_MAX_AGE_S`: each provider call to the Rust data
-server costs tens of milliseconds of gRPC latency, about what a whole answer should take, and
-TensorBoard itself only loads new events every few seconds (``--reload_interval``).
+server waits on gRPC latency about as long as a whole answer should take (docs/benchmarks.md),
+and TensorBoard itself only loads new events every few seconds (``--reload_interval``).
 
 The keys include the experiment id but not the request's authentication context: one cache
 serves one TensorBoard, as TensorBoard's own loaders do.

@@ -215,8 +215,8 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
         run = _run(request)
         reader = self._reader(request)
         index = reader.run_index(run)
-        # Kept under the listing of every series the history reads: recomputed (about 10 ms of
-        # rules over every epoch, after a read) only when one of them has changed.
+        # Kept under the listing of every series the history reads: recomputed (the rules over
+        # every epoch, after a read) only when one of them has changed.
         key = (_DIAGNOSTICS,) + reader.history_key(run, index)
         view = self._series_cache.get_derived(key)
         if view is None:
@@ -238,8 +238,8 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
 
 
 def _cached_size(document):
-    """Approximate bytes a cached JSON ``document`` holds with its key: measured, about 3
-    bytes of Python objects per character of JSON, and 2 KB of key (a dozen series keys).
+    """Approximate bytes a cached JSON ``document`` holds with its key: a few bytes of Python
+    objects per character of JSON, and a dozen series keys (docs/benchmarks.md, memory).
     """
     return 2048 + 4 * len(json.dumps(document))
 

@@ -599,8 +599,8 @@ class Reader:
 def _concurrently(calls):
     """The results of ``calls`` (functions of no argument), in order, made at once.
 
-    Why: every call to TensorBoard's Rust data server (``--load_fast``) takes about 40 ms,
-    whatever its size, unless it is tiny: the server leaves Nagle's algorithm on for its
+    Why: every call to TensorBoard's Rust data server (``--load_fast``) waits for a delayed
+    acknowledgement, whatever its size, unless it is tiny (docs/benchmarks.md, latency): the server leaves Nagle's algorithm on for its
     sockets, so the body of an answer waits for the client's delayed acknowledgement of the
     headers sent just before. Calls in flight together wait for the same acknowledgement.
     """

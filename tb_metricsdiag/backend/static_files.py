@@ -34,19 +34,15 @@ def frontend_dir():
 def resolve(root, relative_path):
     """The file under ``root`` that ``relative_path`` names and its content type, or None.
 
-    Parameters
-    ----------
-    root : str
-        The static folder.
-    relative_path : str
-        The request path below the plugin's route prefix, with ``/`` separators.
+    Args:
+      root: the static folder.
+      relative_path: the request path below the plugin's route prefix, with ``/``
+        separators.
 
     Returns:
-    -------
-    (path, content_type) or None
-        None unless the path names a regular file of a served type that lies inside
-        ``root``: empty, hidden (``.name``), ``..`` or backslash segments, NUL bytes and
-        links leading outside ``root`` are all refused.
+      ``(path, content_type)``, or None unless the path names a regular file of a served
+      type that lies inside ``root``: empty, hidden (``.name``), ``..`` or backslash
+      segments, NUL bytes and links leading outside ``root`` are all refused.
     """
     segments = relative_path.split("/")
     if not relative_path or "\\" in relative_path or "\x00" in relative_path:

@@ -14,13 +14,12 @@ from tb_metricsdiag.diagnostics import training as training_rules
 def run_entry(index, steps, error=None):
     """One entry of ``/runs``.
 
-    Parameters
-    ----------
-    index : reader.RunIndex
-    steps : list of int
-        Steps with a confusion matrix (validation, else the first split with counts).
-    error : str, optional
-        Why the run's data could not be read; the entry then has an ``error`` key.
+    Args:
+      index: the run's `reader.RunIndex`.
+      steps: list of int, the steps with a confusion matrix (validation, else the first
+        split with counts).
+      error: optional str, why the run's data could not be read; the entry then has an
+        ``error`` key.
     """
     entry = {
         "run": index.run,
@@ -92,30 +91,28 @@ def pr_view(
 ):
     """``/pr``: one class's one-vs-rest precision-recall curve and chosen operating points.
 
-    Parameters
-    ----------
-    run : str
-    evaluation : reader.SplitEvaluation
-        With threshold counts (``evaluation.tp`` is not None).
-    class_index : int
-        The positive class, ``0 <= class_index < C``.
-    min_recall, min_precision : float in [0, 1], optional
-        Goals for the ``at_recall`` and ``at_precision`` operating points; ``None`` when absent
-        or unreachable.
-    fn_cost, fp_cost : float >= 0, optional
-        Costs of a false negative and a false positive: both given, ``min_cost`` is the
-        operating point of the lowest expected cost, with ``cost`` (per example), and
-        ``cost_at_default`` and ``cost_saved`` against the stored threshold nearest 0.5.
+    Args:
+      run: the run's name.
+      evaluation: a `reader.SplitEvaluation` with threshold counts (``evaluation.tp`` is
+        not None).
+      class_index: int, the positive class, ``0 <= class_index < C``.
+      min_recall: optional float in [0, 1], the goal of the ``at_recall`` operating point;
+        that point is ``None`` when the goal is absent or unreachable.
+      min_precision: optional float in [0, 1], the same for ``at_precision``.
+      fn_cost: optional float >= 0, the cost of a false negative.
+      fp_cost: optional float >= 0, the cost of a false positive. With both costs,
+        ``min_cost`` is the operating point of the lowest expected cost, with ``cost`` (per
+        example), and ``cost_at_default`` and ``cost_saved`` against the stored threshold
+        nearest 0.5; otherwise it is ``None``.
 
     Returns:
-    -------
-    view : dict
-        Parallel per-threshold lists (thresholds ascending) ``thresholds``, ``precision``,
-        ``recall``, ``f1``, ``tp``, ``fp``, ``tn``, ``fn``; the class's ``average_precision``,
-        ``positives``, ``negatives``; and the operating points ``best_f1``, ``at_recall``,
-        ``at_precision``, each ``{"index", "threshold", "precision", "recall", "f1", "tp",
-        "fp", "tn", "fn", "matrix": [[tn, fp], [fn, tp]]}``; ROC: ``fpr`` per threshold (the
-        true positive rate is ``recall``), ``roc_auc`` and ``roc_auc_method``.
+      A dict of parallel per-threshold lists (thresholds ascending) ``thresholds``,
+      ``precision``, ``recall``, ``f1``, ``tp``, ``fp``, ``tn``, ``fn`` and ``fpr`` (the ROC's
+      true positive rate is ``recall``); the class's ``average_precision``, ``roc_auc`` and
+      ``roc_auc_method``, ``positives``, ``negatives``; and the operating points
+      ``best_f1``, ``at_recall``, ``at_precision``, ``min_cost``, each ``{"index",
+      "threshold", "precision", "recall", "f1", "tp", "fp", "tn", "fn", "matrix": [[tn, fp],
+      [fn, tp]]}``.
     """
     positives = int(evaluation.confusion[class_index].sum())
     total = int(evaluation.confusion.sum())

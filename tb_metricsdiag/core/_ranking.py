@@ -21,9 +21,8 @@ _FLOAT32_SIGN = np.uint32(1 << 31)
 AVERAGE_PRECISION_THREADS = min(2, os.cpu_count() or 1)
 
 
-# Fewer examples than this are computed in the calling thread: a class then sorts in about a
-# millisecond or less, and starting threads and sharing the GIL cost more than they save
-# (10,000 x 10 scores: 1.1 ms in one thread, 1.6-2.6 ms in two).
+# Fewer examples than this are computed in the calling thread: a class then sorts so fast that
+# starting threads and sharing the GIL cost more than they save (docs/benchmarks.md).
 _THREADED_EXAMPLES = 1 << 18
 
 
@@ -32,8 +31,8 @@ def _exact_counts(pieces, num_classes, thresholds):
     the `threshold_counts` at ``thresholds`` (``[C, T]``, T may be 0), the exact
     `average_precision` and the exact one-vs-rest ROC AUC (`_roc_auc`), each ``[C]``.
 
-    float32 scores are sorted as one integer key per example (`_float32_sort_keys`), several
-    times faster than an argsort; the sorted keys then give the AP (`_precision_sum`) and, by
+    float32 scores are sorted as one integer key per example (`_float32_sort_keys`), faster
+    than an argsort; the sorted keys then give the AP (`_precision_sum`) and, by
     a binary search per threshold, the threshold counts at almost no extra cost. Other dtypes
     are compared in float64 and counted the same way on sorted scores (`_other_class_counts`).
     Each class is computed on its own (one column of keys or scores at a time), from

@@ -87,6 +87,11 @@ def confusion_matrix(y_true, y_pred, num_classes):
     histogram of ``i * C + j``, block by block so the index array stays in cache. Two classes
     are counted without a histogram: its four bins are hit in long runs, which serialises the
     increments, while three counts of agreeing flags fill the matrix.
+
+    >>> confusion_matrix([0, 1, 2, 2], [0, 2, 2, 1], num_classes=3)
+    array([[1, 0, 0],
+           [0, 0, 1],
+           [0, 1, 1]])
     """
     y_true = _check_ids(y_true, num_classes, "y_true")
     y_pred = _check_ids(y_pred, num_classes, "y_pred")
@@ -242,6 +247,19 @@ class ClassificationCounts:
     the AP is the threshold-grid AP (`average_precision_from_counts`). Rows with a non-finite
     score are counted in ``invalid`` and left out of everything else. Either way the scores are
     also binned for calibration (``calibration``: `calibration.calibration_bins` of the batches).
+
+    >>> counts = ClassificationCounts(num_classes=2, thresholds=[0.25, 0.5, 0.75])
+    >>> scores = np.array([[0.9, 0.1], [0.7, 0.3], [0.4, 0.6], [0.3, float("nan")]])
+    >>> counts.update(np.array([0, 1, 0, 1]), scores, np.array([0, 0, 1, 0]))
+    >>> counts.confusion
+    array([[1, 1],
+           [1, 0]])
+    >>> counts.invalid, counts.count
+    (1, 3)
+    >>> counts.tp[1], counts.fp[1]  # class 1 at thresholds 0.25, 0.5, 0.75
+    (array([1, 0, 0]), array([1, 1, 0]))
+    >>> counts.average_precision()  # class 0: (1/1 + 2/3) / 2
+    array([0.83333333, 0.5       ])
     """
 
     def __init__(self, num_classes, thresholds, keep_scores=True):

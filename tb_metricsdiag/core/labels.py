@@ -18,7 +18,11 @@ BINARY = "binary"
 
 
 def default_class_names(num_classes):
-    """The names of classes given none: ``"0"``..``"C-1"``."""
+    """The names of classes given none: ``"0"``..``"C-1"``.
+
+    >>> default_class_names(3)
+    ['0', '1', '2']
+    """
     return [str(i) for i in range(num_classes)]
 
 
@@ -34,6 +38,9 @@ def names_or_default(names, num_classes):
 def default_class(num_classes):
     """The class shown first where one class is picked (a PR curve): the positive class 1 of
     a binary task, else class 0.
+
+    >>> default_class(2), default_class(10)
+    (1, 0)
     """
     return 1 if num_classes == 2 else 0
 
@@ -113,12 +120,23 @@ def _softmax(x):
 def scores_and_predictions(outputs, from_logits):
     """Per-class scores ``[n, C]`` and predicted ids ``[n]`` from raw model outputs.
 
+    The dtype of ``outputs`` is kept (float32 from Keras), so a score compared with a
+    threshold is the number the model produced. Rows with NaN stay NaN; counting skips them.
+
     Args:
       outputs: ``[n, 1]`` / ``[n]`` (single sigmoid unit) or ``[n, C]``.
       from_logits: whether ``outputs`` are logits (sigmoid / softmax is applied here).
 
-    The dtype of ``outputs`` is kept (float32 from Keras), so a score compared with a
-    threshold is the number the model produced. Rows with NaN stay NaN; counting skips them.
+    Returns:
+      ``(scores, predicted)``: a single unit ``p`` gives the scores ``[1 - p, p]`` and predicts
+      class 1 when ``p >= 0.5``; ``C`` units give their own scores and predict the arg-max.
+
+    Raises:
+      ValueError: ``outputs`` is not of shape ``[n]``, ``[n, 1]`` or ``[n, C]``.
+
+    >>> scores, predicted = scores_and_predictions(np.array([0.2, 0.5, 0.9]), from_logits=False)
+    >>> scores[:, 1], predicted
+    (array([0.2, 0.5, 0.9]), array([0, 1, 1]))
     """
     outputs = np.asarray(outputs)
     if not np.issubdtype(outputs.dtype, np.floating):

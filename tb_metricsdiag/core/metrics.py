@@ -20,6 +20,9 @@ def precision(tp, fp):
     """TP / (TP + FP): of the examples predicted positive, the share that is positive.
 
     Undefined (NaN) when nothing is predicted positive.
+
+    >>> precision([3, 0], [1, 0])
+    array([0.75,  nan])
     """
     return _ratio(tp, np.add(tp, fp))
 
@@ -60,7 +63,11 @@ def per_class_metrics(confusion):
 
 
 def accuracy(confusion):
-    """Share of examples on the diagonal. NaN for an empty matrix."""
+    """Share of examples on the diagonal. NaN for an empty matrix.
+
+    >>> accuracy([[8, 2], [1, 9]])
+    0.85
+    """
     confusion = np.asarray(confusion)
     return float(_ratio(np.trace(confusion), confusion.sum()))
 
@@ -69,7 +76,7 @@ def accuracies(confusions):
     """`accuracy` of each confusion matrix of a sequence, as a float array.
 
     In one vectorized pass when the matrices have one shape: the diagnostics run this over
-    every epoch of a run, where one `accuracy` call per matrix took about 10 ms.
+    every epoch of a run, where one `accuracy` call per matrix was slow (docs/benchmarks.md).
     """
     confusions = [np.asarray(confusion) for confusion in confusions]
     try:
@@ -84,6 +91,9 @@ def balanced_accuracy(confusion):
 
     Classes without examples are left out of the mean, as scikit-learn does; NaN when no class
     occurs.
+
+    >>> balanced_accuracy([[90, 0], [10, 0]])  # accuracy 0.9, but class 1 is never found
+    0.5
     """
     per_class = recall(np.diag(confusion), np.asarray(confusion).sum(axis=1) - np.diag(confusion))
     occurring = per_class[~np.isnan(per_class)]
@@ -91,7 +101,11 @@ def balanced_accuracy(confusion):
 
 
 def majority_baseline_accuracy(confusion):
-    """Accuracy of always predicting the most frequent actual class (``DummyClassifier``)."""
+    """Accuracy of always predicting the most frequent actual class (``DummyClassifier``).
+
+    >>> majority_baseline_accuracy([[90, 0], [10, 0]])
+    0.9
+    """
     support = np.asarray(confusion).sum(axis=1)
     return float(_ratio(support.max() if support.size else 0, support.sum()))
 
@@ -99,6 +113,9 @@ def majority_baseline_accuracy(confusion):
 def macro_f1(confusion):
     """Unweighted mean of the per-class F1 over the classes where F1 is defined (scikit-learn's
     ``f1_score(average="macro", zero_division=np.nan)``); NaN when it is defined for none.
+
+    >>> macro_f1([[90, 0], [10, 0]])  # class 0: F1 = 180 / 190; class 1: F1 = 0
+    0.47368421052631576
     """
     f1 = per_class_metrics(confusion)["f1"]
     defined = f1[~np.isnan(f1)]

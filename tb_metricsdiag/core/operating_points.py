@@ -13,15 +13,17 @@ def best_f1_index(f1):
 
     Ties go to the highest threshold: among equally good points it flags the fewest examples.
 
-    Parameters
-    ----------
-    f1 : array-like of shape (n_thresholds,)
-        F1 at each ascending threshold; NaN where undefined.
+    Args:
+      f1: array-like of shape ``(n_thresholds,)``, F1 at each ascending threshold; NaN
+        where undefined.
 
     Returns:
-    -------
-    index : int or None
-        None when F1 is undefined at every threshold.
+      The index as an int, or None when F1 is undefined at every threshold.
+
+    >>> best_f1_index([0.5, 0.8, 0.8, float("nan")])
+    2
+    >>> best_f1_index([float("nan")]) is None
+    True
     """
     f1 = np.asarray(f1, dtype=np.float64)
     defined = ~np.isnan(f1)
@@ -37,17 +39,16 @@ def min_recall_index(recall, min_recall):
     Recall falls as the threshold rises, so this is the most precise point that still finds
     the requested share of positives.
 
-    Parameters
-    ----------
-    recall : array-like of shape (n_thresholds,)
-        Recall at each ascending threshold; NaN where undefined.
-    min_recall : float
-        The required recall, in [0, 1].
+    Args:
+      recall: array-like of shape ``(n_thresholds,)``, recall at each ascending threshold;
+        NaN where undefined.
+      min_recall: the required recall, in [0, 1].
 
     Returns:
-    -------
-    index : int or None
-        None when no threshold reaches ``min_recall``.
+      The index as an int, or None when no threshold reaches ``min_recall``.
+
+    >>> min_recall_index([1.0, 0.9, 0.6, 0.2], 0.9)
+    1
     """
     return _last(np.asarray(recall, dtype=np.float64) >= min_recall)
 
@@ -57,17 +58,16 @@ def min_precision_index(precision, min_precision):
 
     The lowest such threshold finds the most positives while keeping the requested precision.
 
-    Parameters
-    ----------
-    precision : array-like of shape (n_thresholds,)
-        Precision at each ascending threshold; NaN where no example reaches the threshold.
-    min_precision : float
-        The required precision, in [0, 1].
+    Args:
+      precision: array-like of shape ``(n_thresholds,)``, precision at each ascending
+        threshold; NaN where no example reaches the threshold.
+      min_precision: the required precision, in [0, 1].
 
     Returns:
-    -------
-    index : int or None
-        None when no threshold reaches ``min_precision``.
+      The index as an int, or None when no threshold reaches ``min_precision``.
+
+    >>> min_precision_index([0.5, 0.7, 0.95, float("nan")], 0.9)
+    2
     """
     qualifying = np.flatnonzero(np.asarray(precision, dtype=np.float64) >= min_precision)
     return int(qualifying[0]) if qualifying.size else None

@@ -52,16 +52,13 @@ RULES = (
 def diagnose(history):
     """All findings of one training run, worst first.
 
-    Parameters
-    ----------
-    history : reader.RunHistory
-        What was recorded for the run; missing parts make the rules that need them skip.
+    Args:
+      history: the `reader.RunHistory` of what was recorded for the run; missing parts make
+        the rules that need them skip.
 
     Returns:
-    -------
-    list of dict
-        Findings with keys ``rule``, ``severity``, ``title``, ``detail``, ``step``,
-        ``evidence`` and ``suggestion``, sorted by `sort_findings`.
+      A list of findings, dicts with keys ``rule``, ``severity``, ``title``, ``detail``,
+      ``step``, ``evidence`` and ``suggestion``, sorted by `sort_findings`.
     """
     findings = []
     for rule in RULES:

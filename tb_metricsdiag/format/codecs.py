@@ -46,7 +46,7 @@ def encode_threshold_counts(counts, average_precision=None):
     two thresholds; the last threshold keeps its count), in the smallest integer type that
     holds them (`compact_ints`), compressed with zlib, after one byte naming that type.
     Cumulative counts repeat themselves across thresholds and buckets are mostly small or
-    empty: at 10 classes and 201 thresholds this is 3 to 7 times smaller than the counts.
+    empty, so this is several times smaller than the counts (docs/benchmarks.md, disk size).
     TensorBoard keeps every epoch of them in memory for this plugin and reads them all at
     start-up, so their size is start-up time. The average precision follows the zlib stream
     as ``C`` little-endian float64: one summary per epoch rather than two, since TensorBoard's
@@ -165,7 +165,7 @@ def decode_logs(text):
 
 def encode_thresholds(thresholds):
     """An evenly spaced grid (``numpy.linspace(start, stop, num)``, bit for bit) is stored as
-    those three numbers, 2 KB less per summary; any other grid as the list of values.
+    those three numbers, not the values of every summary; any other grid as the list of values.
     """
     values = np.asarray(thresholds, dtype=np.float64)
     if values.size >= 2:
