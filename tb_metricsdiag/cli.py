@@ -129,18 +129,23 @@ def _check_remote_logdir(logdir):
         raise UsageError("LOGDIR %s does not exist" % safe_text(logdir))
 
 
+# Hints added to a remote logdir's read error, by scheme.
+REMOTE_HINTS = {
+    "s3": " (s3:// is read with boto3: credentials as boto3 finds them, another endpoint in"
+    " S3_ENDPOINT; TensorFlow itself reads s3:// only with tensorflow-io)",
+    "gs": " (gs:// is read by TensorFlow's GCS file system, or without TensorFlow by gcsfs:"
+    " credentials in GOOGLE_APPLICATION_CREDENTIALS)",
+}
+
+
 def _cannot_read(logdir, error):
+    """The one-line message of a logdir that could not be read, the error's lines joined."""
     message = "cannot read LOGDIR %s: %s: %s" % (
         safe_text(logdir),
         type(error).__name__,
-        safe_text(error),
+        safe_text(" ".join(str(error).split())),
     )
-    if _scheme(logdir) == "s3" and "scheme" in str(error).lower():
-        message += (
-            " (TensorFlow reads s3:// only with tensorflow-io; the tb-metricsdiag command"
-            " reads it with boto3)"
-        )
-    return message
+    return message + REMOTE_HINTS.get(_scheme(logdir), "")
 
 
 def open_logdir(logdir):
@@ -203,7 +208,8 @@ def _gate_inputs(reader, run, step, with_average_precision):
     try:
         evaluation = reader.evaluation(run, GATE_SPLIT, step, with_pr=with_average_precision)
     except errors.NotFoundError as error:
-        raise UsageError("cannot check the requirements: %s" % safe_text(error)) from error
+        where = "cannot check the requirements" if step is None else "--step %d" % step
+        raise UsageError("%s: %s" % (where, safe_text(error))) from error
     except schema.FormatError as error:
         raise UsageError(
             "cannot check the requirements on run %s: %s" % (safe_text(run), safe_text(error))
@@ -384,6 +390,8 @@ def console_main():
         sys.modules.setdefault(
             "tensorboard.compat.notf", types.ModuleType("tensorboard.compat.notf")
         )
+    else:  # TensorFlow's C++ log lines (credentials lookups, CPU features) are not the report's
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     return main(args)
 
 

@@ -278,11 +278,10 @@ def metric_value(metric, inputs, index):
     per_class = metrics.per_class_metrics(confusion)
     if index == MACRO:
         return metrics.macro_average(per_class[metric]), None, None
-    tp = confusion[index, index]
-    trials = {"precision": confusion[:, index].sum(), "recall": per_class["support"][index]}
-    if metric in trials:
-        lower, upper = metrics.wilson_interval(tp, trials[metric])
-        return float(per_class[metric][index]), float(lower), float(upper)
+    intervals = metrics.per_class_intervals(confusion)
+    if metric in intervals:
+        lower, upper = intervals[metric]
+        return float(per_class[metric][index]), float(lower[index]), float(upper[index])
     return float(per_class[metric][index]), None, None
 
 

@@ -327,5 +327,6 @@ def format_junit(reports, fail_on="error"):
     root.set("failures", str(all_failures))
     root.set("errors", "0")
     root.set("time", "0")
+    ElementTree.indent(root)
     text = ElementTree.tostring(root, encoding="unicode")
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + text + "\n"

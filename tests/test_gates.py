@@ -4,6 +4,7 @@ the model outputs, Wilson intervals against statsmodels, baselines, and every us
 
 import json
 import operator
+import re
 
 import gate_runs
 import numpy as np
@@ -252,7 +253,7 @@ def test_failed_requirement_exits_1_whatever_fail_on_says(binary, capsys):
         (["--require", "accuracy[fraud] >= 0.9"], "accuracy[fraud] >= 0.9", "takes no [class]"),
         (["--require", "ece < 0.05"], "ece < 0.05", "no calibration data"),
         (["--require", "recall >= baseline"], "recall >= baseline", "--baseline RUN"),
-        (["--require", "recall >= 0.5", "--step", "7"], "--step", "at step 7"),
+        (["--require", "recall >= 0.5", "--step", "7"], "--step 7", "at step 7"),
         (
             ["--require", "f1 >= 0.5", "--baseline", "prod"],
             "--baseline prod",
@@ -265,9 +266,7 @@ def test_usage_errors_exit_2_quoting_the_expression(binary, capsys, args, quoted
     status, out, err = run_cli(capsys, "report", binary.logdir, *args)
     assert status == 2 and out == "" and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
-    if quoted != "--step":
-        assert quoted in err
-    assert hint in err
+    assert quoted in err and hint in err
 
 
 def test_per_class_metric_without_class_on_more_classes_is_a_usage_error(multiclass, capsys):
@@ -332,3 +331,168 @@ def test_parse_accepts_spaces_and_relative_bounds():
     assert requirement.relative and requirement.number == pytest.approx(-0.02)
     assert gates.parse_requirement("f1[*]>=0.6").cls == gates.EVERY_CLASS
     assert not gates.parse_requirement("ap[macro] > 0.8").relative
+
+
+# -- Markdown and JUnit --------------------------------------------------------------------
+
+
+def markdown_tables(text):
+    """``{heading: [row dict]}`` of the tables under each ``###`` heading, cells unescaped."""
+    tables, heading, header = {}, None, None
+    for line in text.splitlines():
+        if line.startswith("### "):
+            heading, header = line[4:], None
+        elif line.startswith("|"):
+            cells = [
+                re.sub(r"\\(.)", r"\1", cell.strip())
+                for cell in re.split(r"(?<!\\)\|", line.strip())[1:-1]
+            ]
+            if header is None:
+                header = cells
+            elif not set("".join(cells)) <= set("-"):
+                tables.setdefault(heading, []).append(dict(zip(header, cells)))
+    return tables
+
+
+GATE_EXPRS = ["recall[*] >= 0.9", "f1[macro] > 0.5", "precision >= 0.99", "accuracy < 0.5"]
+
+
+def test_markdown_tables_match_the_json_worst_first(binary, capsys):
+    argv = ["report", binary.logdir, "--baseline", "production"]
+    argv += [arg for expr in GATE_EXPRS for arg in ("--require", expr)]
+    status_md, markdown, _ = run_cli(capsys, *argv, "--format", "markdown")
+    status_json, out, _ = run_cli(capsys, *argv, "--format", "json")
+    assert status_md == status_json == 1
+    results = json.loads(out)["runs"][0]["requirements"]
+    assert markdown.startswith("## tb-metricsdiag report\n")
+    assert (
+        "requirements: %d passed, %d failed"
+        % (
+            sum(r["passed"] for r in results),
+            sum(not r["passed"] for r in results),
+        )
+        in markdown
+    )
+    rows = markdown_tables(markdown)["Requirements"]
+    assert len(rows) == len(results)
+    verdicts = [row["result"] for row in rows]
+    assert verdicts == sorted(verdicts, key=lambda v: v != "**FAIL**")  # failures first
+    failed = [r for r in results if not r["passed"]]
+    worst = sorted(failed, key=gates.margin)
+    assert [(row["requirement"], row["class"]) for row in rows[: len(failed)]] == [
+        (r["expr"], r["class"] or "") for r in worst
+    ]
+    by_key = {(r["expr"], r["class"] or ""): r for r in results}
+    for row in rows:
+        result = by_key[(row["requirement"], row["class"])]
+        assert row["run"] == "fraud" and row["step"] == "2"
+        assert float(row["value"]) == pytest.approx(result["value"], abs=5e-4)
+        assert float(row["baseline"]) == pytest.approx(result["baseline"], abs=5e-4)
+        if "lower" in result:
+            lower, upper = row["95% interval"].split("–")
+            assert float(lower) == pytest.approx(result["lower"], abs=5e-4)
+            assert float(upper) == pytest.approx(result["upper"], abs=5e-4)
+    assert markdown_tables(markdown).get("Findings") is None and "No findings." in markdown
+
+
+def hostile_reports():
+    finding = {
+        "rule": "accuracy_paradox",
+        "step": 3,
+        "title": "class 'a|b' is *missed* <script>",
+        "detail": "line\nbreak",
+        "evidence": {},
+        "suggestion": "fix [it](http://x)",
+    }
+    findings = [
+        dict(finding, severity="info"),
+        dict(finding, severity="error", rule="divergence", step=None),
+        dict(finding, severity="warning"),
+    ]
+    result = {
+        "expr": "recall[a|b] >= 0.9",
+        "metric": "recall",
+        "class": "a|b",
+        "op": ">=",
+        "step": 3,
+        "bound": 0.9,
+        "value": 0.5,
+        "passed": False,
+        "lower": 0.2,
+        "upper": 0.8,
+    }
+    return [
+        {"run": "run|one\n<b>", "findings": findings, "requirements": [result]},
+        {"run": "other", "findings": [], "requirements_skipped": "no validation counts"},
+    ]
+
+
+def test_markdown_escapes_run_text_and_sorts_findings_by_severity():
+    from tb_metricsdiag import report_formats
+
+    markdown = report_formats.format_markdown(hostile_reports())
+    assert "<script>" not in markdown and "<b>" not in markdown and "\n<" not in markdown
+    assert "](" not in markdown.replace("\\](", "").replace("\\(", "")
+    tables = markdown_tables(markdown)
+    assert [row["severity"] for row in tables["Findings"]] == ["error", "warning", "info"]
+    assert tables["Findings"][1]["title"] == "class 'a|b' is *missed* <script>"
+    assert tables["Findings"][0]["epoch"] == "" and tables["Findings"][1]["epoch"] == "3"
+    (row,) = tables["Requirements"]
+    assert row["run"] == "run|one\\x0a<b>" and row["requirement"] == "recall[a|b] >= 0.9"
+    assert "run other not checked: no validation counts" in markdown
+
+
+def test_junit_has_one_case_per_requirement_and_error_finding():
+    import xml.etree.ElementTree as ElementTree
+
+    from tb_metricsdiag import report_formats
+
+    for fail_on, finding_cases in (("error", 1), ("info", 3)):
+        xml = report_formats.format_junit(hostile_reports(), fail_on)
+        root = ElementTree.fromstring(xml.encode("utf-8"))
+        assert root.tag == "testsuites"
+        suites = root.findall("testsuite")
+        assert [suite.get("name") for suite in suites] == ["run|one\\x0a<b>", "other"]
+        for element in [root, *suites]:
+            assert {"name", "tests", "failures", "errors", "time"} <= set(element.attrib)
+        cases = suites[0].findall("testcase")
+        assert len(cases) == 1 + finding_cases
+        for case in root.iter("testcase"):
+            assert {"name", "classname", "time"} <= set(case.attrib)
+            (failure,) = case.findall("failure")
+            assert failure.get("message") and failure.get("type")
+        assert cases[0].get("name") == "recall[a|b] >= 0.9"
+        assert cases[0].find("failure").get("type") == "requirement"
+        assert suites[0].get("tests") == suites[0].get("failures") == str(1 + finding_cases)
+        assert root.get("tests") == str(1 + finding_cases) and suites[1].get("tests") == "0"
+
+
+def test_junit_of_a_real_gate(binary, capsys):
+    import xml.etree.ElementTree as ElementTree
+
+    argv = ["report", binary.logdir, "--format", "junit", "--require", "recall[*] >= 0.9"]
+    status, out, _ = run_cli(capsys, *argv)
+    _, reports = requirement_results(capsys, binary.logdir, ["recall[*] >= 0.9"])
+    results = reports["fraud"]["requirements"] + reports["production"]["requirements"]
+    cases = ElementTree.fromstring(out).findall("testsuite/testcase")
+    assert len(cases) == len(results) == 4
+    assert [case.find("failure") is None for case in cases] == [r["passed"] for r in results]
+    assert status == (0 if all(r["passed"] for r in results) else 1)
+
+
+def test_confusion_view_carries_the_per_class_wilson_intervals():
+    proportion = pytest.importorskip("statsmodels.stats.proportion")
+    from tb_metricsdiag.backend import reader, views
+
+    confusion = np.array([[50, 3, 0], [4, 15, 2], [0, 0, 0]])
+    view = views.confusion_view(
+        "r", reader.SplitEvaluation("validation", 1, ["a", "b", "c"], confusion)
+    )
+    for k, entry in enumerate(view["per_class"][:2]):
+        for key, n in (("precision", confusion[:, k].sum()), ("recall", confusion[k].sum())):
+            expected = proportion.proportion_confint(confusion[k, k], n, method="wilson")
+            assert entry[key + "_interval"] == pytest.approx(list(expected), abs=1e-12)
+    # Class c: predicted twice, never right (precision 0 of 2); no example (recall undefined).
+    assert view["per_class"][2]["precision_interval"][0] == 0.0
+    assert view["per_class"][2]["recall_interval"] == [None, None]
+    json.dumps(view, allow_nan=False)

@@ -191,3 +191,19 @@ def pr_curve(tp, fp, positives):
     has no positive example.
     """
     return precision(tp, fp), recall(tp, np.asarray(positives) - np.asarray(tp))
+
+
+def per_class_intervals(confusion, z=Z_95):
+    """Wilson intervals (`wilson_interval`) of each class's precision and recall from a
+    ``[C, C]`` confusion matrix: precision is TP of the predicted total, recall TP of the
+    actual total (the support).
+
+    Returns a dict ``{"precision": (lower, upper), "recall": (lower, upper)}`` of ``[C]``
+    arrays, NaN where the proportion is undefined.
+    """
+    confusion = np.asarray(confusion)
+    tp = np.diag(confusion)
+    return {
+        "precision": wilson_interval(tp, confusion.sum(axis=0), z),
+        "recall": wilson_interval(tp, confusion.sum(axis=1), z),
+    }
