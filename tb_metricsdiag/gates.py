@@ -307,7 +307,8 @@ def evaluate(requirement, inputs, baseline=None, by_interval=False):
 
     With ``by_interval``, a requirement on a proportion fails only when its whole interval is
     on the wrong side of the bound: ``>=``/``>`` compare the interval's upper end, ``<=``/``<``
-    its lower end; values without an interval compare as they are.
+    its lower end (said in ``judged_on``: ``"upper"`` or ``"lower"``); values without an
+    interval compare as they are.
 
     Raises:
       GateError: the run (or the baseline run) lacks the class or the data of the metric, a
@@ -338,7 +339,9 @@ def evaluate(requirement, inputs, baseline=None, by_interval=False):
                 bound = baseline_value + requirement.number
         judged = value
         if by_interval and lower is not None and not np.isnan(lower):
-            judged = upper if requirement.op in (">=", ">") else lower
+            end = "upper" if requirement.op in (">=", ">") else "lower"
+            judged = upper if end == "upper" else lower
+            result["judged_on"] = end
         result.update(
             bound=_finite_or_none(bound),
             value=_finite_or_none(value),

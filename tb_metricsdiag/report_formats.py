@@ -99,6 +99,8 @@ def _text_result(result):
     text += ", bound %s" % _number(result["bound"])
     if "baseline" in result:
         text += ", baseline %s" % _number(result["baseline"])
+    if "judged_on" in result:
+        text += ", judged on the interval's %s end" % result["judged_on"]
     return text
 
 

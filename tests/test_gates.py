@@ -179,6 +179,8 @@ def test_by_interval_fails_only_when_the_whole_interval_misses(binary, capsys):
     assert status == 1
     status, lenient = requirement_results(capsys, binary.logdir, exprs, "--by-interval")
     assert [r["passed"] for r in lenient["fraud"]["requirements"]] == [True, True, False]
+    assert [r["judged_on"] for r in lenient["fraud"]["requirements"]] == ["upper", "lower", "upper"]
+    assert all("judged_on" not in r for r in plain["fraud"]["requirements"])
     assert status == 1
 
 
@@ -225,6 +227,20 @@ def test_baseline_may_be_another_logdir(binary, multiclass, capsys, tmp_path):
     assert set(reports) == {"fraud", "production"}
     expected = reference(binary.runs["production"], 2)["recall"]["fraud"]
     assert reports["fraud"]["requirements"][0]["baseline"] == pytest.approx(expected)
+
+
+def test_baseline_errors_exit_2(binary, capsys, tmp_path):
+    status, _, err = run_cli(
+        capsys, "report", binary.logdir, "--require", "f1 >= 0", "--baseline", binary.logdir
+    )
+    assert status == 2 and "must hold one run with validation counts, it holds 2" in err
+    import shutil
+
+    shutil.copytree(binary.logdir + "/production", tmp_path / "production")
+    status, _, err = run_cli(
+        capsys, "report", tmp_path, "--require", "f1 >= 0", "--baseline", "production"
+    )
+    assert status == 2 and "no run besides the baseline production" in err
 
 
 def test_failed_requirement_exits_1_whatever_fail_on_says(binary, capsys):
