@@ -1,27 +1,32 @@
 """``tb-metricsdiag report LOGDIR``: the diagnostics of every run, without a TensorBoard server.
 
-Exit status: 0 when no finding is at or above ``--fail-on`` (default ``error``), 1 when one
-is, 2 for a usage error or a LOGDIR that does not exist, cannot be read or holds no runs.
+Exit status: 0 when no finding is at or above ``--fail-on`` (default ``error``) and every
+``--require`` holds, 1 when a finding is or a requirement fails, 2 for a usage error (a
+requirement that cannot be checked included) or a LOGDIR that does not exist, cannot be read
+or holds no runs.
+
+LOGDIR may be any path TensorBoard reads: a local directory, ``s3://bucket/prefix`` or
+``gs://bucket/prefix`` (see `console_main` for which file-system layer reads which).
 """
 
 import argparse
-import json
+import importlib.util
 import os
 import sys
 import types
-import unicodedata
 
-from tb_metricsdiag import diagnostics
+from tb_metricsdiag import diagnostics, gates, report_formats
+from tb_metricsdiag.report_formats import SEVERITY_RANK, safe_text
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2
 
-# Ranks for --fail-on: a finding fails the run when its rank is at least the option's.
-SEVERITY_RANK = {severity: rank for rank, severity in enumerate(reversed(diagnostics.SEVERITIES))}
+FORMATS = ("text", "json", "markdown", "junit")
 
-ANSI_COLORS = {"error": "\033[31m", "warning": "\033[33m", "info": "\033[36m"}
-ANSI_RESET = "\033[0m"
+# The split and the file-system schemes the requirements and logdirs use.
+GATE_SPLIT = "validation"
+TENSORFLOW_FREE_SCHEMES = ("", "s3")
 
 
 class UsageError(Exception):
@@ -46,7 +51,11 @@ def _parser():
     )
     report.add_argument("logdir", metavar="LOGDIR", help="directory TensorBoard would serve")
     report.add_argument(
-        "--format", choices=("text", "json"), default="text", help="output format (default: text)"
+        "--format",
+        choices=FORMATS,
+        default="text",
+        help="output format (default: text); markdown for a CI job summary, junit for CI test"
+        " reports",
     )
     report.add_argument(
         "--fail-on",
@@ -54,30 +63,34 @@ def _parser():
         default="error",
         help="exit with status 1 when a finding is at or above this severity (default: error)",
     )
+    report.add_argument(
+        "--require",
+        action="append",
+        default=[],
+        metavar="EXPR",
+        help="a requirement every run with counts must meet, e.g. 'recall[fraud] >= 0.9',"
+        " 'f1[*] >= 0.6', 'ap[macro] > 0.8', 'recall[fraud] >= baseline - 0.02'"
+        " (repeatable; a failed one exits with status 1)",
+    )
+    report.add_argument(
+        "--step",
+        type=int,
+        metavar="N",
+        help="check the requirements at step N (default: each run's latest validation step)",
+    )
+    report.add_argument(
+        "--baseline",
+        metavar="RUN",
+        help="compare each requirement with this run (a run under LOGDIR, which is then not"
+        " checked itself, or a logdir holding one run), at its latest validation step",
+    )
+    report.add_argument(
+        "--by-interval",
+        action="store_true",
+        help="fail a requirement on a proportion (accuracy, a class's precision or recall) only"
+        " when its whole Wilson 95%% interval is on the wrong side of the bound",
+    )
     return parser
-
-
-# Unicode categories printed as escapes: control, format, surrogate, private, unassigned,
-# and the line / paragraph separators.
-UNSAFE_CATEGORIES = ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")
-
-
-def safe_text(value):
-    """``value`` as one printable line: control characters (newlines included) escaped."""
-    out = []
-    for char in str(value):
-        if unicodedata.category(char) in UNSAFE_CATEGORIES:
-            code = ord(char)
-            out.append(
-                "\\x%02x" % code
-                if code < 0x100
-                else "\\u%04x" % code
-                if code < 0x10000
-                else "\\U%08x" % code
-            )
-        else:
-            out.append(char)
-    return "".join(out)
 
 
 def _use_color(stream):
@@ -85,12 +98,13 @@ def _use_color(stream):
     return bool(isatty and isatty()) and not os.environ.get("NO_COLOR")
 
 
-def collect_reports(logdir):
-    """``[{"run", "findings"}]`` for every run under ``logdir``, sorted by run name.
+def _scheme(path):
+    """The file-system scheme of ``path`` (``"s3"`` of ``s3://b/x``), ``""`` for a local path."""
+    head, separator, _ = str(path).partition("://")
+    return head.lower() if separator else ""
 
-    Raises:
-      UsageError: ``logdir`` does not exist, is not a readable directory, or holds no runs.
-    """
+
+def _check_local_logdir(logdir):
     if not os.path.exists(logdir):
         raise UsageError("LOGDIR %s does not exist" % safe_text(logdir))
     if not os.path.isdir(logdir):
@@ -101,17 +115,64 @@ def collect_reports(logdir):
         raise UsageError(
             "cannot read LOGDIR %s: %s" % (safe_text(logdir), error.strerror or error)
         ) from error
+
+
+def _check_remote_logdir(logdir):
+    """The checks of `_check_local_logdir` through TensorBoard's file-system layer."""
+    from tensorboard.compat import tf  # TensorFlow's tf.io.gfile, or TensorBoard's stub
+
+    try:
+        exists = tf.io.gfile.exists(logdir)
+    except Exception as error:  # missing bucket, no credentials, no network, no file system
+        raise UsageError(_cannot_read(logdir, error)) from error
+    if not exists:
+        raise UsageError("LOGDIR %s does not exist" % safe_text(logdir))
+
+
+# Hints added to a remote logdir's read error, by scheme.
+REMOTE_HINTS = {
+    "s3": " (s3:// is read with boto3: credentials as boto3 finds them, another endpoint in"
+    " S3_ENDPOINT; TensorFlow itself reads s3:// only with tensorflow-io)",
+    "gs": " (gs:// is read by TensorFlow's GCS file system, or without TensorFlow by gcsfs:"
+    " credentials in GOOGLE_APPLICATION_CREDENTIALS)",
+}
+
+
+def _cannot_read(logdir, error):
+    """The one-line message of a logdir that could not be read, the error's lines joined."""
+    message = "cannot read LOGDIR %s: %s: %s" % (
+        safe_text(logdir),
+        type(error).__name__,
+        safe_text(" ".join(str(error).split())),
+    )
+    return message + REMOTE_HINTS.get(_scheme(logdir), "")
+
+
+def open_logdir(logdir):
+    """``(reader, {run: RunIndex})`` of the runs under ``logdir`` (a local path or any URL
+    TensorBoard's file-system layer reads).
+
+    Raises:
+      UsageError: ``logdir`` does not exist, is not a readable directory, or holds no runs.
+    """
+    if _scheme(logdir):
+        _check_remote_logdir(logdir)
+    else:
+        _check_local_logdir(logdir)
     from tb_metricsdiag.backend import reader as reader_lib  # imports TensorBoard: only when needed
 
     try:
         reader = reader_lib.Reader(reader_lib.provider_for_logdir(logdir))
         indices = reader.list_runs()
     except Exception as error:  # A broken logdir must end in one line, not a traceback.
-        raise UsageError(
-            "cannot read LOGDIR %s: %s" % (safe_text(logdir), safe_text(error))
-        ) from error
+        raise UsageError(_cannot_read(logdir, error)) from error
     if not indices:
         raise UsageError("LOGDIR %s holds no TensorBoard runs" % safe_text(logdir))
+    return reader, indices
+
+
+def collect_reports(reader, indices):
+    """``[{"run", "findings"}]`` for every run of ``indices`` (`open_logdir`), sorted by run."""
     reports = []
     for run in sorted(indices):
         try:
@@ -134,54 +195,135 @@ def _unreadable_run_finding(error):
     )
 
 
-def format_text(reports, color=False):
-    """Human-readable report: runs in order, findings worst first, one summary line."""
+def _gate_inputs(reader, run, step, with_average_precision):
+    """`gates.GateInputs` of ``run``'s validation split at ``step`` (None: the latest).
 
-    def paint(severity, text):
-        return ANSI_COLORS[severity] + text + ANSI_RESET if color else text
+    Raises:
+      UsageError: the run has no validation counts at ``step``, or they cannot be read.
+    """
+    from tensorboard import errors
 
-    lines = []
-    totals = dict.fromkeys(SEVERITY_RANK, 0)
-    for report in reports:
-        lines.append("run %s" % safe_text(report["run"]))
-        if not report["findings"]:
-            lines.append("  no findings")
-        for finding in report["findings"]:
-            totals[finding["severity"]] += 1
-            where = "" if finding["step"] is None else " (epoch %d)" % finding["step"]
-            lines.append(
-                "  %s %s%s: %s"
-                % (
-                    paint(finding["severity"], finding["severity"].upper().ljust(7)),
-                    safe_text(finding["rule"]),
-                    where,
-                    safe_text(finding["title"]),
-                )
-            )
-            lines.append("          %s" % safe_text(finding["detail"]))
-            lines.append("          fix: %s" % safe_text(finding["suggestion"]))
-        lines.append("")
-    lines.append(
-        "%d run(s): %s"
-        % (len(reports), ", ".join("%d %s" % (totals[s], s) for s in diagnostics.SEVERITIES))
+    from tb_metricsdiag.format import schema
+
+    try:
+        evaluation = reader.evaluation(run, GATE_SPLIT, step, with_pr=with_average_precision)
+    except errors.NotFoundError as error:
+        where = "cannot check the requirements" if step is None else "--step %d" % step
+        raise UsageError("%s: %s" % (where, safe_text(error))) from error
+    except schema.FormatError as error:
+        raise UsageError(
+            "cannot check the requirements on run %s: %s" % (safe_text(run), safe_text(error))
+        ) from error
+    return gates.GateInputs(
+        run=run,
+        step=evaluation.step,
+        class_names=list(evaluation.class_names),
+        confusion=evaluation.confusion,
+        average_precision=evaluation.average_precision,
     )
-    return "\n".join(lines) + "\n"
 
 
-def format_json(reports):
-    """``{"runs": [{"run", "findings"}]}`` as strict JSON."""
-    return json.dumps({"runs": reports}, indent=2, allow_nan=False) + "\n"
+def _baseline_inputs(spec, reader, indices, with_average_precision):
+    """``(GateInputs, run name under LOGDIR or None)`` of ``--baseline``: a run under LOGDIR,
+    else a logdir (local or URL) holding exactly one run with validation counts.
+    """
+    if spec in indices:
+        return _gate_inputs(reader, spec, None, with_average_precision), spec
+    if not (_scheme(spec) or os.path.exists(spec)):
+        closest = gates.closest_names(spec, sorted(indices))
+        raise UsageError(
+            "--baseline %s: no run of that name under LOGDIR%s, and no logdir at that path"
+            % (safe_text(spec), "" if not closest else " (closest: %s)" % ", ".join(closest))
+        )
+    other_reader, other_indices = open_logdir(spec)
+    runs = [run for run, index in other_indices.items() if GATE_SPLIT in index.splits]
+    if len(runs) != 1:
+        raise UsageError(
+            "--baseline %s: a baseline logdir must hold one run with validation counts, it"
+            " holds %d" % (safe_text(spec), len(runs))
+        )
+    inputs = _gate_inputs(other_reader, runs[0], None, with_average_precision)
+    inputs.run = spec if runs[0] == "." else "%s (%s)" % (spec, runs[0])
+    return inputs, None
+
+
+def check_requirements(reports, reader, indices, requirements, step, baseline, by_interval):
+    """Add ``"requirements"`` (`gates.evaluate_all`) to each report of a run with validation
+    counts, ``"requirements_skipped"`` (why) to the others.
+
+    Raises:
+      UsageError: a requirement cannot be checked on a run (`gates.GateError`), or no run has
+        validation counts.
+    """
+    with_average_precision = gates.needs_average_precision(requirements)
+    checked = 0
+    for report in reports:
+        index = indices[report["run"]]
+        if GATE_SPLIT not in index.splits:
+            report["requirements_skipped"] = "no %s counts" % GATE_SPLIT
+            continue
+        inputs = _gate_inputs(reader, report["run"], step, with_average_precision)
+        try:
+            report["requirements"] = gates.evaluate_all(requirements, inputs, baseline, by_interval)
+        except gates.GateError as error:
+            raise UsageError(safe_text(error)) from error
+        checked += 1
+    if not checked:
+        raise UsageError(
+            "no run has %s counts to check --require on (runs written by"
+            " keras.callbacks.TensorBoard alone have none)" % GATE_SPLIT
+        )
 
 
 def exit_status(reports, fail_on):
-    """1 when a finding is at or above the ``fail_on`` severity, else 0."""
+    """1 when a finding is at or above the ``fail_on`` severity or a requirement failed,
+    else 0.
+    """
     threshold = SEVERITY_RANK[fail_on]
     failed = any(
         SEVERITY_RANK[finding["severity"]] >= threshold
         for report in reports
         for finding in report["findings"]
     )
+    failed = failed or report_formats.requirement_totals(reports)[1] > 0
     return EXIT_FINDINGS if failed else EXIT_OK
+
+
+def _report(args):
+    """``(output, exit status)`` of the ``report`` command. Raises `UsageError`."""
+    try:
+        requirements = gates.parse_requirements(args.require)
+    except gates.GateError as error:
+        raise UsageError(safe_text(error)) from error
+    if not requirements and (args.step is not None or args.baseline is not None):
+        raise UsageError("--step and --baseline apply to --require: give at least one")
+    reader, indices = open_logdir(args.logdir)
+    baseline, baseline_doc = None, None
+    if args.baseline is not None:
+        baseline, own_run = _baseline_inputs(
+            args.baseline, reader, indices, gates.needs_average_precision(requirements)
+        )
+        baseline_doc = {"run": baseline.run, "step": baseline.step}
+        if own_run is not None:  # the baseline is compared with, not checked
+            indices = {run: index for run, index in indices.items() if run != own_run}
+            if not indices:
+                raise UsageError("LOGDIR holds no run besides the baseline %s" % own_run)
+    reports = collect_reports(reader, indices)
+    if requirements:
+        check_requirements(
+            reports, reader, indices, requirements, args.step, baseline, args.by_interval
+        )
+    if args.format == "json":
+        output = report_formats.format_json(reports, baseline_doc)
+    elif args.format == "markdown":
+        output = report_formats.format_markdown(reports, baseline_doc)
+    elif args.format == "junit":
+        output = report_formats.format_junit(reports, args.fail_on)
+    else:
+        output = report_formats.format_text(
+            reports, color=_use_color(sys.stdout), baseline=baseline_doc
+        )
+    return output, exit_status(reports, args.fail_on)
 
 
 def main(argv=None):
@@ -196,35 +338,60 @@ def main(argv=None):
             raise UsageError(
                 "tb-metricsdiag: a command is needed, e.g. tb-metricsdiag report LOGDIR"
             )
-        reports = collect_reports(args.logdir)
+        output, status = _report(args)
     except UsageError as error:
         print(str(error), file=sys.stderr)
         return EXIT_USAGE
-    if args.format == "json":
-        output = format_json(reports)
-    else:
-        output = format_text(reports, color=_use_color(sys.stdout))
     try:
         sys.stdout.write(output)
         sys.stdout.flush()
     except BrokenPipeError:  # e.g. piped into `head`
         sys.stderr.close()
-    return exit_status(reports, args.fail_on)
+    return status
+
+
+def _tensorflow_free(paths):
+    """Whether TensorBoard's TensorFlow-free file layer should read ``paths``: local paths and
+    ``s3://`` (with boto3) it reads itself; any other scheme goes to TensorFlow's file systems
+    when TensorFlow is installed (TensorFlow reads ``gs://`` natively; the stub would need
+    fsspec's gcsfs).
+    """
+    with_tensorflow = importlib.util.find_spec("tensorflow") is not None
+    for path in paths:
+        scheme = _scheme(path)
+        if scheme == "s3" and importlib.util.find_spec("boto3") is None:
+            return False  # TensorFlow with tensorflow-io may still read it
+        if scheme not in TENSORFLOW_FREE_SCHEMES and with_tensorflow:
+            return False
+    return True
 
 
 def console_main():
-    """Console-script entry point: `main`, without importing TensorFlow for a local LOGDIR.
+    """Console-script entry point: `main`, reading with TensorBoard's TensorFlow-free file layer
+    where it can (`_tensorflow_free`).
 
-    TensorBoard reads local event files with its own stub when the module
-    ``tensorboard.compat.notf`` exists (its documented no-TensorFlow switch); importing
-    TensorFlow only to read files would add seconds to every CI call. Remote logdirs
-    (``gs://`` and the like) still go through TensorFlow's file systems.
+    TensorBoard reads event files with its own stub when the module
+    ``tensorboard.compat.notf`` exists (its documented no-TensorFlow switch). That stub reads
+    local paths and ``s3://`` (through boto3: credentials as boto3 finds them, another endpoint
+    in ``S3_ENDPOINT``), which TensorFlow itself no longer reads without tensorflow-io; and
+    importing TensorFlow only to read files would add seconds to every CI call. Other schemes
+    (``gs://``, ``hdfs://``) go through TensorFlow's file systems when it is installed, else
+    through the stub's fsspec fallback.
     """
     args = sys.argv[1:]
-    if not any("://" in arg for arg in args):
+    paths = []
+    if not {"-h", "--help"} & set(args):
+        try:
+            known, _ = _parser().parse_known_args(args)
+            paths = [getattr(known, "logdir", None), getattr(known, "baseline", None)]
+        except UsageError:  # main reports it
+            pass
+    if _tensorflow_free([path for path in paths if path]):
         sys.modules.setdefault(
             "tensorboard.compat.notf", types.ModuleType("tensorboard.compat.notf")
         )
+    else:  # TensorFlow's C++ log lines (credentials lookups, CPU features) are not the report's
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     return main(args)
 
 

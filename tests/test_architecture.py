@@ -32,7 +32,9 @@ ALLOWED = {
     "diagnostics": {"core"},
     "backend": {"core", "format", "diagnostics"},
     "writing": {"core", "format"},
-    "cli": {"core", "format", "diagnostics", "backend"},
+    "gates": {"core", "format", "diagnostics"},
+    "report_formats": {"core", "diagnostics", "gates"},
+    "cli": {"core", "format", "diagnostics", "backend", "gates", "report_formats"},
 }
 # Top-level modules anyone may import: the version, and the package itself (lazy exports).
 SHARED = {"version", ""}

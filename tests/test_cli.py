@@ -9,7 +9,7 @@ import sys
 import keras_runs
 import pytest
 
-from tb_metricsdiag import cli
+from tb_metricsdiag import cli, report_formats
 
 
 @pytest.fixture(scope="module")
@@ -190,7 +190,7 @@ def hostile_report():
 
 
 def test_text_escapes_control_characters():
-    text = cli.format_text(hostile_report())
+    text = report_formats.format_text(hostile_report())
     assert "\033" not in text and "\r" not in text and "\t" not in text and "\a" not in text
     assert "run run\\x0aname\\x1b]0;x\\x07" in text
     assert "class 'evil\\x0a\\x1b[2J' is missed" in text
@@ -198,8 +198,8 @@ def test_text_escapes_control_characters():
 
 
 def test_safe_text_keeps_printable_unicode():
-    assert cli.safe_text("Überweisung → fraud ✓") == "Überweisung → fraud ✓"
-    assert cli.safe_text("a\u2028b\x7f") == "a\\u2028b\\x7f"
+    assert report_formats.safe_text("Überweisung → fraud ✓") == "Überweisung → fraud ✓"
+    assert report_formats.safe_text("a\u2028b\x7f") == "a\\u2028b\\x7f"
 
 
 class _Tty:
@@ -212,7 +212,7 @@ def test_colour_only_on_a_tty_without_no_color(monkeypatch):
     assert cli._use_color(_Tty())
     monkeypatch.setenv("NO_COLOR", "1")
     assert not cli._use_color(_Tty())
-    assert "\033[33m" in cli.format_text(hostile_report(), color=True)
+    assert "\033[33m" in report_formats.format_text(hostile_report(), color=True)
 
 
 def test_a_run_that_cannot_be_read_is_reported_not_raised(runs, capsys, tmp_path, monkeypatch):

@@ -44,13 +44,17 @@ def runs_view(entries):
 def confusion_view(run, evaluation):
     """``/confusion``: the confusion matrix of one split at one step and what follows from it.
 
-    Beyond the contract: ``normalized`` (``true``: rows sum to 1, ``pred``: columns sum to 1),
+    Beyond the contract: each ``per_class`` entry's ``precision_interval`` and
+    ``recall_interval`` (``[lower, upper]``, the Wilson 95% interval of
+    `metrics.per_class_intervals`; nulls where undefined), ``normalized`` (``true``: rows sum
+    to 1, ``pred``: columns sum to 1),
     ``balanced_accuracy``, ``macro_f1``, ``majority_baseline`` (the accuracy of always
     predicting the largest class), ``no_better_than_majority`` (`class_rules.no_better_than_majority`)
     and ``total``.
     """
     confusion = evaluation.confusion
     per_class = metrics.per_class_metrics(confusion)
+    intervals = metrics.per_class_intervals(confusion)
     return to_json_value(
         {
             "run": run,
@@ -69,6 +73,8 @@ def confusion_view(run, evaluation):
                     "recall": per_class["recall"][i],
                     "f1": per_class["f1"][i],
                     "support": per_class["support"][i],
+                    "precision_interval": [bound[i] for bound in intervals["precision"]],
+                    "recall_interval": [bound[i] for bound in intervals["recall"]],
                 }
                 for i, name in enumerate(evaluation.class_names)
             ],

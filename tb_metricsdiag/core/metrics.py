@@ -110,16 +110,57 @@ def majority_baseline_accuracy(confusion):
     return float(_ratio(support.max() if support.size else 0, support.sum()))
 
 
+def macro_average(per_class):
+    """Unweighted mean of per-class values over the classes where the value is defined (not
+    NaN), as scikit-learn averages with ``average="macro", zero_division=np.nan``; NaN when it
+    is defined for none.
+    """
+    per_class = np.asarray(per_class, dtype=np.float64)
+    defined = per_class[~np.isnan(per_class)]
+    return float(defined.mean()) if defined.size else float("nan")
+
+
 def macro_f1(confusion):
-    """Unweighted mean of the per-class F1 over the classes where F1 is defined (scikit-learn's
-    ``f1_score(average="macro", zero_division=np.nan)``); NaN when it is defined for none.
+    """`macro_average` of the per-class F1 (scikit-learn's
+    ``f1_score(average="macro", zero_division=np.nan)``).
 
     >>> macro_f1([[90, 0], [10, 0]])  # class 0: F1 = 180 / 190; class 1: F1 = 0
     0.47368421052631576
     """
-    f1 = per_class_metrics(confusion)["f1"]
-    defined = f1[~np.isnan(f1)]
-    return float(defined.mean()) if defined.size else float("nan")
+    return macro_average(per_class_metrics(confusion)["f1"])
+
+
+# The standard normal quantile of a two-sided 95% interval, Phi^-1(0.975).
+Z_95 = 1.959963984540054
+
+
+def wilson_interval(successes, trials, z=Z_95):
+    """Wilson score interval of a proportion ``successes / trials``: ``(lower, upper)`` arrays.
+
+    With ``p = successes / trials``, ``n = trials``::
+
+        centre    = (p + z²/(2n)) / (1 + z²/n)
+        halfwidth = z / (1 + z²/n) · sqrt(p(1 − p)/n + z²/(4n²))
+        interval  = [centre − halfwidth, centre + halfwidth]
+
+    ``z`` defaults to the 95% two-sided quantile. Unlike the normal ("Wald") interval it stays
+    inside [0, 1] and does not collapse to a point at ``p = 0`` or ``p = 1``: with no success
+    the lower end is exactly 0, with every trial a success the upper end is exactly 1 (both
+    clipped to those values against rounding). NaN for both ends when ``trials`` is 0: the
+    proportion is undefined. Equal to statsmodels' ``proportion_confint(method="wilson")``.
+    """
+    successes = np.asarray(successes, dtype=np.float64)
+    trials = np.asarray(trials, dtype=np.float64)
+    p = _ratio(successes, trials)
+    n = np.where(trials > 0, trials, np.nan)
+    z2 = z * z
+    denominator = 1 + z2 / n
+    centre = (p + z2 / (2 * n)) / denominator
+    halfwidth = z / denominator * np.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
+    lower = np.where(successes == 0, 0.0, np.clip(centre - halfwidth, 0.0, 1.0))
+    upper = np.where(successes == trials, 1.0, np.clip(centre + halfwidth, 0.0, 1.0))
+    undefined = np.isnan(p)
+    return np.where(undefined, np.nan, lower), np.where(undefined, np.nan, upper)
 
 
 def error_reduction_vs_baseline(confusion):
@@ -199,3 +240,19 @@ def roc_auc_from_counts(tp, fp, positives, negatives):
     # Thresholds ascend, so the rates descend: the area is minus the signed trapezoid sum.
     area = -np.sum(np.diff(fpr, axis=1) * (tpr[:, 1:] + tpr[:, :-1]) / 2, axis=1)
     return np.where((positives[:, 0] > 0) & (negatives[:, 0] > 0), area, np.nan)
+
+
+def per_class_intervals(confusion, z=Z_95):
+    """Wilson intervals (`wilson_interval`) of each class's precision and recall from a
+    ``[C, C]`` confusion matrix: precision is TP of the predicted total, recall TP of the
+    actual total (the support).
+
+    Returns a dict ``{"precision": (lower, upper), "recall": (lower, upper)}`` of ``[C]``
+    arrays, NaN where the proportion is undefined.
+    """
+    confusion = np.asarray(confusion)
+    tp = np.diag(confusion)
+    return {
+        "precision": wilson_interval(tp, confusion.sum(axis=0), z),
+        "recall": wilson_interval(tp, confusion.sum(axis=1), z),
+    }

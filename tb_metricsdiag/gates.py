@@ -1,0 +1,394 @@
+"""The gate language of ``tb-metricsdiag report --require``: parse, then evaluate. Pure: no I/O.
+
+A requirement is ``METRIC[CLASS] OP BOUND`` or ``METRIC OP BOUND`` (spaces allowed):
+
+- ``METRIC``: one of `METRICS`. ``accuracy``, ``balanced_accuracy`` and ``ece`` are one number
+  per run and take no class; ``precision``, ``recall``, ``f1`` and ``ap`` are per class.
+- ``CLASS``: a class name, ``*`` (every class must pass: one result per class) or ``macro``
+  (the unweighted mean over the classes where the metric is defined, scikit-learn's
+  ``average="macro", zero_division=np.nan``). A per-class metric without a class means the
+  positive class of a binary run (scikit-learn's default ``average="binary"``); on a run of
+  more classes it is a usage error asking for one.
+- ``OP``: ``>=``, ``>``, ``<=`` or ``<``.
+- ``BOUND``: a number in [0, 1], or ``baseline``, ``baseline + X``, ``baseline - X``: the same
+  metric (and class) of the baseline run, shifted by ``X``.
+
+Every problem a user can fix (a malformed expression, an unknown metric or class, data a run
+does not have) raises `GateError`, whose message quotes the expression: the command line turns
+it into exit status 2. A value that is undefined (0/0, e.g. the precision of a class that is
+never predicted) fails its requirement: nothing shows the bound is met.
+"""
+
+import dataclasses
+import difflib
+import operator
+import re
+
+import numpy as np
+
+from tb_metricsdiag.core import labels, metrics
+
+# Comparison operators, longest first so that ">=" is not read as ">".
+OPERATORS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
+
+# The ``CLASS`` forms that are not class names.
+EVERY_CLASS = "*"
+MACRO = "macro"
+
+BASELINE = "baseline"
+
+
+@dataclasses.dataclass(frozen=True)
+class Metric:
+    """A metric the gate language knows: ``per_class`` (takes a class) and ``needs`` (the
+    data it is computed from: ``"confusion"``, ``"average_precision"`` or ``"calibration"``).
+    """
+
+    name: str
+    per_class: bool
+    needs: str = "confusion"
+
+
+METRICS = {
+    metric.name: metric
+    for metric in (
+        Metric("accuracy", per_class=False),
+        Metric("balanced_accuracy", per_class=False),
+        Metric("precision", per_class=True),
+        Metric("recall", per_class=True),
+        Metric("f1", per_class=True),
+        Metric("ap", per_class=True, needs="average_precision"),
+        Metric("ece", per_class=False, needs="calibration"),
+    )
+}
+
+# Why a metric cannot be checked on a run that lacks its data, by `Metric.needs`.
+MISSING_DATA = {
+    "average_precision": "has no average precision recorded (written without threshold counts,"
+    " or they could not be read)",
+    "calibration": "has no calibration data: this tb-metricsdiag version does not record"
+    " calibration bins yet, so ece cannot be checked",
+}
+
+_EXPRESSION = re.compile(
+    r"^\s*(?P<metric>[A-Za-z_][A-Za-z0-9_]*)\s*"
+    r"(?:\[(?P<cls>.*)\])?\s*"
+    r"(?P<op>>=|<=|>|<)\s*"
+    r"(?P<bound>.*?)\s*$",
+    re.DOTALL,
+)
+_RELATIVE_BOUND = re.compile(r"^baseline\s*(?:(?P<sign>[+-])\s*(?P<offset>.+))?$")
+
+
+class GateError(ValueError):
+    """A requirement that cannot be parsed or checked: a usage error (exit status 2)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Requirement:
+    """One parsed ``--require`` expression.
+
+    ``cls`` is None (no class given), `EVERY_CLASS`, `MACRO` or a class name. The bound is
+    ``number`` when ``relative`` is False, else the baseline's value plus ``number``.
+    """
+
+    expr: str
+    metric: str
+    cls: object
+    op: str
+    number: float
+    relative: bool = False
+
+
+@dataclasses.dataclass
+class GateInputs:
+    """What one run offers at one step: the confusion matrix (``[C, C]``, row = actual), the
+    class names, the per-class average precision (``[C]``, or None when not recorded) and the
+    expected calibration error (None until calibration data is recorded).
+    """
+
+    run: str
+    step: int
+    class_names: list
+    confusion: np.ndarray
+    average_precision: np.ndarray = None
+    ece: float = None
+
+
+def _quoted(expr):
+    return "--require %r" % (expr,)
+
+
+def closest_names(name, names, limit=3):
+    """Up to ``limit`` of ``names`` closest to ``name`` (difflib), possibly none."""
+    return difflib.get_close_matches(name, names, n=limit, cutoff=0.5)
+
+
+def _no_such_class(name, names):
+    """The end of a message about a class ``name`` not among ``names``."""
+    close = closest_names(name, names)
+    if close:
+        return "closest: %s" % ", ".join(repr(n) for n in close)
+    shown = ", ".join(repr(n) for n in names[:10])
+    return "its classes are %s%s" % (shown, ", ..." if len(names) > 10 else "")
+
+
+def _number(text, expr, what):
+    try:
+        value = float(text)
+    except ValueError:
+        raise GateError("%s: %s %r is not a number" % (_quoted(expr), what, text)) from None
+    if not np.isfinite(value):
+        raise GateError("%s: %s must be a finite number, got %r" % (_quoted(expr), what, text))
+    return value
+
+
+def parse_requirement(expr):
+    """The `Requirement` of ``expr``.
+
+    Raises:
+      GateError: malformed, an unknown metric, a class on a metric that takes none, or a bound
+        outside [0, 1] (metrics are fractions: write 0.9, not 90).
+    """
+    match = _EXPRESSION.match(expr)
+    if match is None:
+        raise GateError(
+            "%s: not of the form METRIC[CLASS] OP NUMBER, e.g. 'recall[fraud] >= 0.9'"
+            " (OP one of %s)" % (_quoted(expr), ", ".join(OPERATORS))
+        )
+    name, cls, op, bound = match.group("metric", "cls", "op", "bound")
+    metric = METRICS.get(name)
+    if metric is None:
+        close = closest_names(name.lower(), list(METRICS))
+        raise GateError(
+            "%s: unknown metric %r; the metrics are %s%s"
+            % (
+                _quoted(expr),
+                name,
+                ", ".join(METRICS),
+                " (closest: %s)" % ", ".join(close) if close else "",
+            )
+        )
+    if cls is not None:
+        cls = cls.strip()
+        if not cls:
+            raise GateError("%s: empty class name in []" % _quoted(expr))
+        if not metric.per_class:
+            raise GateError(
+                "%s: %s is one number per run and takes no [class]" % (_quoted(expr), name)
+            )
+    if not bound:
+        raise GateError("%s: a number is missing after %s" % (_quoted(expr), op))
+    relative = _RELATIVE_BOUND.match(bound)
+    if relative:
+        offset = relative.group("offset")
+        number = 0.0 if offset is None else _number(offset, expr, "the offset")
+        if not 0 <= number <= 1:
+            raise GateError(
+                "%s: the offset %s from the baseline is outside [0, 1]; metrics are fractions"
+                " (write 0.02, not 2)" % (_quoted(expr), offset)
+            )
+        if relative.group("sign") == "-":
+            number = -number
+    else:
+        number = _number(bound, expr, "the bound")
+        if not 0 <= number <= 1:
+            raise GateError(
+                "%s: the bound %s is outside [0, 1]; metrics are fractions (write 0.9, not 90)"
+                % (_quoted(expr), bound)
+            )
+    return Requirement(expr, name, cls, op, number, relative=bool(relative))
+
+
+def parse_requirements(exprs):
+    """`parse_requirement` of each expression, in order."""
+    return [parse_requirement(expr) for expr in exprs]
+
+
+def needs_average_precision(requirements):
+    """Whether any requirement reads the average precision (the largest series to read)."""
+    return any(METRICS[r.metric].needs == "average_precision" for r in requirements)
+
+
+def _class_indices(requirement, inputs):
+    """``[(class label for the report, index or MACRO or None)]`` a requirement checks on a run."""
+    metric = METRICS[requirement.metric]
+    names = list(inputs.class_names)
+    if not metric.per_class:
+        return [(None, None)]
+    if requirement.cls is None:
+        if len(names) != 2:
+            raise GateError(
+                "%s: %s is per class and run %r has %d classes: write %s[NAME], %s[*] or"
+                " %s[macro]"
+                % (
+                    _quoted(requirement.expr),
+                    requirement.metric,
+                    inputs.run,
+                    len(names),
+                    *(requirement.metric,) * 3,
+                )
+            )
+        index = labels.default_class(2)
+        return [(names[index], index)]
+    if requirement.cls == EVERY_CLASS:
+        return list(zip(names, range(len(names))))
+    if requirement.cls == MACRO:
+        return [(MACRO, MACRO)]
+    if requirement.cls in names:
+        return [(requirement.cls, names.index(requirement.cls))]
+    raise GateError(
+        "%s: run %r has no class %r; %s"
+        % (
+            _quoted(requirement.expr),
+            inputs.run,
+            requirement.cls,
+            _no_such_class(requirement.cls, names),
+        )
+    )
+
+
+def metric_value(metric, inputs, index):
+    """``(value, lower, upper)`` of ``metric`` on ``inputs`` for class ``index`` (an int,
+    `MACRO`, or None for a metric of the whole run). ``lower``/``upper`` is the Wilson 95%
+    interval (`metrics.wilson_interval`) where the value is a proportion of counts (accuracy,
+    a class's precision and recall), else None. NaN where undefined.
+
+    Raises:
+      GateError: the run lacks the data the metric needs (`MISSING_DATA`); the message lacks
+        the expression, which the caller adds.
+    """
+    confusion = np.asarray(inputs.confusion)
+    if metric == "ece":
+        if inputs.ece is None:
+            raise GateError(MISSING_DATA["calibration"])
+        return float(inputs.ece), None, None
+    if metric == "accuracy":
+        lower, upper = metrics.wilson_interval(np.trace(confusion), confusion.sum())
+        return metrics.accuracy(confusion), float(lower), float(upper)
+    if metric == "balanced_accuracy":
+        return metrics.balanced_accuracy(confusion), None, None
+    if metric == "ap":
+        if inputs.average_precision is None:
+            raise GateError(MISSING_DATA["average_precision"])
+        per_class = np.asarray(inputs.average_precision, dtype=np.float64)
+        if index == MACRO:
+            return metrics.macro_average(per_class), None, None
+        return float(per_class[index]), None, None
+    per_class = metrics.per_class_metrics(confusion)
+    if index == MACRO:
+        return metrics.macro_average(per_class[metric]), None, None
+    intervals = metrics.per_class_intervals(confusion)
+    if metric in intervals:
+        lower, upper = intervals[metric]
+        return float(per_class[metric][index]), float(lower[index]), float(upper[index])
+    return float(per_class[metric][index]), None, None
+
+
+def _passes(op, value, bound):
+    """Whether ``value OP bound``; False when either is NaN (undefined)."""
+    if value is None or np.isnan(value) or np.isnan(bound):
+        return False
+    return bool(OPERATORS[op](value, bound))
+
+
+def _finite_or_none(value):
+    return None if value is None or not np.isfinite(value) else float(value)
+
+
+def evaluate(requirement, inputs, baseline=None, by_interval=False):
+    """The results of one requirement on one run: one dict per class checked.
+
+    Each result has ``expr``, ``metric``, ``class`` (the class name, ``"macro"``, or None for a
+    metric of the whole run), ``op``, ``bound``, ``value``, ``passed``, ``step``, and, where
+    the value is a proportion, ``lower`` and ``upper`` (its Wilson 95% interval); with a
+    ``baseline`` (`GateInputs` of the baseline run), ``baseline`` (its value of the same metric
+    and class) and ``baseline_step``. Undefined values are None and fail.
+
+    With ``by_interval``, a requirement on a proportion fails only when its whole interval is
+    on the wrong side of the bound: ``>=``/``>`` compare the interval's upper end, ``<=``/``<``
+    its lower end (said in ``judged_on``: ``"upper"`` or ``"lower"``); values without an
+    interval compare as they are.
+
+    Raises:
+      GateError: the run (or the baseline run) lacks the class or the data of the metric, a
+        class is missing on a per-class metric of a run with more than two classes, or the
+        bound refers to a baseline and none is given.
+    """
+    if requirement.relative and baseline is None:
+        raise GateError(
+            "%s: the bound refers to the baseline; give one with --baseline RUN"
+            % _quoted(requirement.expr)
+        )
+    results = []
+    for label, index in _class_indices(requirement, inputs):
+        value, lower, upper = _value_or_error(requirement, inputs, index)
+        result = {
+            "expr": requirement.expr,
+            "metric": requirement.metric,
+            "class": label,
+            "op": requirement.op,
+            "step": int(inputs.step),
+        }
+        bound = requirement.number
+        if baseline is not None:
+            baseline_value = _baseline_value(requirement, baseline, label, index)
+            result["baseline"] = _finite_or_none(baseline_value)
+            result["baseline_step"] = int(baseline.step)
+            if requirement.relative:
+                bound = baseline_value + requirement.number
+        judged = value
+        if by_interval and lower is not None and not np.isnan(lower):
+            end = "upper" if requirement.op in (">=", ">") else "lower"
+            judged = upper if end == "upper" else lower
+            result["judged_on"] = end
+        result.update(
+            bound=_finite_or_none(bound),
+            value=_finite_or_none(value),
+            passed=_passes(requirement.op, judged, bound),
+        )
+        if lower is not None:
+            result.update(lower=_finite_or_none(lower), upper=_finite_or_none(upper))
+        results.append(result)
+    return results
+
+
+def _value_or_error(requirement, inputs, index):
+    try:
+        return metric_value(requirement.metric, inputs, index)
+    except GateError as error:
+        raise GateError(
+            "%s: run %r at step %d %s" % (_quoted(requirement.expr), inputs.run, inputs.step, error)
+        ) from None
+
+
+def _baseline_value(requirement, baseline, label, index):
+    """The baseline run's value of the requirement's metric for the class ``label``."""
+    if index is not None and index != MACRO:
+        names = list(baseline.class_names)
+        if label not in names:
+            raise GateError(
+                "%s: the baseline run %r has no class %r; %s"
+                % (_quoted(requirement.expr), baseline.run, label, _no_such_class(label, names))
+            )
+        index = names.index(label)
+    return _value_or_error(requirement, baseline, index)[0]
+
+
+def evaluate_all(requirements, inputs, baseline=None, by_interval=False):
+    """`evaluate` of every requirement on one run, the results in order."""
+    return [
+        result
+        for requirement in requirements
+        for result in evaluate(requirement, inputs, baseline, by_interval)
+    ]
+
+
+def margin(result):
+    """How far a result is on the right side of its bound (negative: the wrong side), for
+    sorting worst first; -inf when undefined.
+    """
+    if result["value"] is None or result["bound"] is None:
+        return float("-inf")
+    difference = result["value"] - result["bound"]
+    return difference if result["op"] in (">=", ">") else -difference

@@ -1,0 +1,334 @@
+"""The outputs of ``tb-metricsdiag report``: text, JSON, Markdown and JUnit XML. Pure: no I/O.
+
+Each function takes the reports (``[{"run", "findings"}]``, with ``"requirements"`` (results of
+`gates.evaluate`) when requirements were given, or ``"requirements_skipped"`` (why the run was
+not checked)) and returns the whole output as one string. Every string from a run (its name,
+class names, finding texts) is untrusted: it is escaped for the output's syntax, and control
+characters are printed as escapes (`safe_text`).
+"""
+
+import json
+import socket
+import time
+import unicodedata
+import xml.etree.ElementTree as ElementTree
+
+from tb_metricsdiag import diagnostics, gates
+
+# Ranks for --fail-on: a finding fails the run when its rank is at least the option's.
+SEVERITY_RANK = {severity: rank for rank, severity in enumerate(reversed(diagnostics.SEVERITIES))}
+
+ANSI_COLORS = {"error": "\033[31m", "warning": "\033[33m", "info": "\033[36m"}
+ANSI_RESET = "\033[0m"
+
+# Unicode categories printed as escapes: control, format, surrogate, private, unassigned,
+# and the line / paragraph separators.
+UNSAFE_CATEGORIES = ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")
+
+# Characters with a meaning in GitHub-flavoured Markdown (tables, emphasis, links, code, HTML,
+# autolinks), escaped with a backslash: CommonMark lets any ASCII punctuation be escaped.
+MARKDOWN_SPECIAL = set("\\`*_{}[]<>()#+-!|~&:.")
+
+DIGITS = 3  # decimals of the metric values in text and Markdown
+
+
+def safe_text(value):
+    """``value`` as one printable line: control characters (newlines included) escaped."""
+    out = []
+    for char in str(value):
+        if unicodedata.category(char) in UNSAFE_CATEGORIES:
+            code = ord(char)
+            out.append(
+                "\\x%02x" % code
+                if code < 0x100
+                else "\\u%04x" % code
+                if code < 0x10000
+                else "\\U%08x" % code
+            )
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def _number(value):
+    return "n/a" if value is None else "%.*f" % (DIGITS, value)
+
+
+def _interval(result):
+    if result.get("lower") is None:
+        return ""
+    return "%s–%s" % (_number(result["lower"]), _number(result["upper"]))
+
+
+def _subject(result):
+    """The requirement and, where the expression does not name it (``*``, or no class), the
+    class checked.
+    """
+    cls = result["class"]
+    if cls is None or ("[%s]" % cls).replace(" ", "") in result["expr"].replace(" ", ""):
+        return result["expr"]
+    return "%s [%s]" % (result["expr"], cls)
+
+
+def requirement_totals(reports):
+    """``(passed, failed)`` counts of the requirement results of every run."""
+    results = [result for report in reports for result in report.get("requirements", ())]
+    passed = sum(result["passed"] for result in results)
+    return passed, len(results) - passed
+
+
+def _worst_first_findings(reports):
+    rows = [(report["run"], finding) for report in reports for finding in report["findings"]]
+    return sorted(rows, key=lambda row: -SEVERITY_RANK[row[1]["severity"]])
+
+
+def _worst_first_results(reports):
+    rows = [
+        (report["run"], result) for report in reports for result in report.get("requirements", ())
+    ]
+    return sorted(rows, key=lambda row: (row[1]["passed"], gates.margin(row[1])))
+
+
+# -- text -------------------------------------------------------------------------------------
+
+
+def _text_result(result):
+    text = "%s: %s" % (safe_text(_subject(result)), _number(result["value"]))
+    if result.get("lower") is not None:
+        text += " (95%% interval %s)" % _interval(result)
+    text += ", bound %s" % _number(result["bound"])
+    if "baseline" in result:
+        text += ", baseline %s" % _number(result["baseline"])
+    if "judged_on" in result:
+        text += ", judged on the interval's %s end" % result["judged_on"]
+    return text
+
+
+def format_text(reports, color=False, baseline=None):
+    """Human-readable report: runs in order, findings worst first, requirements, a summary."""
+
+    def paint(severity, text):
+        return ANSI_COLORS[severity] + text + ANSI_RESET if color else text
+
+    lines = []
+    if baseline is not None:
+        lines += ["baseline run %s at step %d" % (safe_text(baseline["run"]), baseline["step"]), ""]
+    totals = dict.fromkeys(SEVERITY_RANK, 0)
+    for report in reports:
+        lines.append("run %s" % safe_text(report["run"]))
+        if not report["findings"]:
+            lines.append("  no findings")
+        for finding in report["findings"]:
+            totals[finding["severity"]] += 1
+            where = "" if finding["step"] is None else " (epoch %d)" % finding["step"]
+            lines.append(
+                "  %s %s%s: %s"
+                % (
+                    paint(finding["severity"], finding["severity"].upper().ljust(7)),
+                    safe_text(finding["rule"]),
+                    where,
+                    safe_text(finding["title"]),
+                )
+            )
+            lines.append("          %s" % safe_text(finding["detail"]))
+            lines.append("          fix: %s" % safe_text(finding["suggestion"]))
+        if "requirements_skipped" in report:
+            lines.append(
+                "  requirements not checked: %s" % safe_text(report["requirements_skipped"])
+            )
+        results = report.get("requirements", ())
+        if results:
+            lines.append("  requirements at step %d:" % results[0]["step"])
+        for result in results:
+            verdict = "PASS" if result["passed"] else paint("error", "FAIL")
+            lines.append("    %s %s" % (verdict, _text_result(result)))
+        lines.append("")
+    summary = "%d run(s): %s" % (
+        len(reports),
+        ", ".join("%d %s" % (totals[s], s) for s in diagnostics.SEVERITIES),
+    )
+    if any("requirements" in report for report in reports):
+        summary += "; requirements: %d passed, %d failed" % requirement_totals(reports)
+    lines.append(summary)
+    return "\n".join(lines) + "\n"
+
+
+# -- JSON -------------------------------------------------------------------------------------
+
+
+def format_json(reports, baseline=None):
+    """``{"runs": [{"run", "findings", ...}]}`` as strict JSON, with ``"baseline": {"run",
+    "step"}`` when a baseline run was compared with.
+    """
+    document = {"runs": reports}
+    if baseline is not None:
+        document["baseline"] = baseline
+    return json.dumps(document, indent=2, allow_nan=False) + "\n"
+
+
+# -- Markdown ---------------------------------------------------------------------------------
+
+
+def markdown_text(value):
+    """``value`` as the text of one Markdown table cell: escaped, on one line."""
+    return "".join("\\" + char if char in MARKDOWN_SPECIAL else char for char in safe_text(value))
+
+
+def _table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def format_markdown(reports, baseline=None):
+    """A GitHub-flavoured Markdown report for a CI job summary: a summary line, then the
+    requirements and the findings as tables, worst first (failed requirements by how far they
+    miss their bound; findings by severity).
+    """
+    totals = dict.fromkeys(SEVERITY_RANK, 0)
+    for _, finding in _worst_first_findings(reports):
+        totals[finding["severity"]] += 1
+    checked = any("requirements" in report for report in reports)
+    summary = "%d run(s): %s" % (
+        len(reports),
+        ", ".join("%d %s" % (totals[s], s) for s in diagnostics.SEVERITIES),
+    )
+    if checked:
+        summary += "; requirements: %d passed, %d failed" % requirement_totals(reports)
+    lines = ["## tb-metricsdiag report", "", summary, ""]
+    if baseline is not None:
+        lines += [
+            "Baseline: run %s at step %d" % (markdown_text(baseline["run"]), baseline["step"]),
+            "",
+        ]
+    if checked:
+        header = ["result", "run", "requirement", "class", "step", "value", "95% interval"]
+        header += ["bound"] + (["baseline"] if baseline is not None else [])
+        rows = []
+        for run, result in _worst_first_results(reports):
+            row = [
+                "pass" if result["passed"] else "**FAIL**",
+                markdown_text(run),
+                markdown_text(result["expr"]),
+                "" if result["class"] is None else markdown_text(result["class"]),
+                str(result["step"]),
+                _number(result["value"]),
+                _interval(result),
+                _number(result["bound"]),
+            ]
+            if baseline is not None:
+                row.append(_number(result.get("baseline")))
+            rows.append(row)
+        lines += ["### Requirements", ""] + _table(header, rows) + [""]
+        skipped = [report for report in reports if "requirements_skipped" in report]
+        for report in skipped:
+            lines.append(
+                "- run %s not checked: %s"
+                % (markdown_text(report["run"]), markdown_text(report["requirements_skipped"]))
+            )
+        lines += [""] if skipped else []
+    findings = _worst_first_findings(reports)
+    lines += ["### Findings", ""]
+    if findings:
+        rows = [
+            [
+                finding["severity"],
+                markdown_text(run),
+                markdown_text(finding["rule"]),
+                "" if finding["step"] is None else str(finding["step"]),
+                markdown_text(finding["title"]),
+                markdown_text(finding["suggestion"]),
+            ]
+            for run, finding in findings
+        ]
+        lines += _table(["severity", "run", "rule", "epoch", "title", "fix"], rows)
+    else:
+        lines.append("No findings.")
+    return "\n".join(lines) + "\n"
+
+
+# -- JUnit XML --------------------------------------------------------------------------------
+
+
+def format_junit(reports, fail_on="error"):
+    """JUnit XML for CI systems that read test reports: one ``testsuite`` per run, holding one
+    ``testcase`` per requirement result (failed: a ``failure``) and one per finding at or
+    above ``fail_on`` (always a ``failure``). The attributes the common JUnit schemas require
+    are set: ``testsuites``/``testsuite`` ``name``, ``tests``, ``failures``, ``errors``,
+    ``skipped``, ``time`` (and ``timestamp``, ``hostname``); ``testcase`` ``name``,
+    ``classname``, ``time``; ``failure`` ``message`` and ``type``.
+    """
+    threshold = SEVERITY_RANK[fail_on]
+    root = ElementTree.Element("testsuites", name="tb-metricsdiag")
+    timestamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+    all_tests = all_failures = 0
+    for report in reports:
+        run = safe_text(report["run"])
+        suite = ElementTree.SubElement(
+            root, "testsuite", name=run, timestamp=timestamp, hostname=socket.gethostname()
+        )
+        tests = failures = 0
+        for result in report.get("requirements", ()):
+            case = ElementTree.SubElement(
+                suite,
+                "testcase",
+                name=safe_text(_subject(result)),
+                classname="tb-metricsdiag.requirements",
+                time="0",
+            )
+            tests += 1
+            if not result["passed"]:
+                failures += 1
+                failure = ElementTree.SubElement(
+                    case,
+                    "failure",
+                    message=safe_text(
+                        "%s: %s is not %s %s"
+                        % (
+                            _subject(result),
+                            _number(result["value"]),
+                            result["op"],
+                            _number(result["bound"]),
+                        )
+                    ),
+                    type="requirement",
+                )
+                failure.text = _text_result(result)
+        for finding in report["findings"]:
+            if SEVERITY_RANK[finding["severity"]] < threshold:
+                continue
+            where = "" if finding["step"] is None else " (epoch %d)" % finding["step"]
+            case = ElementTree.SubElement(
+                suite,
+                "testcase",
+                name=safe_text("%s%s" % (finding["rule"], where)),
+                classname="tb-metricsdiag.findings",
+                time="0",
+            )
+            tests += 1
+            failures += 1
+            failure = ElementTree.SubElement(
+                case,
+                "failure",
+                message=safe_text(finding["title"]),
+                type="%s finding" % finding["severity"],
+            )
+            # safe_text also drops what XML 1.0 cannot hold (most control characters).
+            failure.text = "%s\nfix: %s" % (
+                safe_text(finding["detail"]),
+                safe_text(finding["suggestion"]),
+            )
+        suite.set("tests", str(tests))
+        suite.set("failures", str(failures))
+        suite.set("errors", "0")
+        suite.set("skipped", "0")
+        suite.set("time", "0")
+        all_tests += tests
+        all_failures += failures
+    root.set("tests", str(all_tests))
+    root.set("failures", str(all_failures))
+    root.set("errors", "0")
+    root.set("time", "0")
+    ElementTree.indent(root)
+    text = ElementTree.tostring(root, encoding="unicode")
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + text + "\n"
