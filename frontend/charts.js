@@ -450,10 +450,10 @@ export function lineChart({
   shown.forEach((mk, k) => {
     const x = X(mk.x);
     const { x: labelX, row } = places[k];
-    const labelY = m.t - 4 - (rows - 1 - row) * MARKER_ROW;
+    const labelY = m.t - 4 - row * MARKER_ROW;
     const g = s("g", { class: `marker ${mk.cls || ""}` });
     g.append(
-      s("line", { x1: x, x2: x, y1: labelY + 3, y2: H - m.b }),
+      s("line", { x1: x, x2: x, y1: m.t, y2: H - m.b }),
       s("text", {
         class: "marker-label",
         x: labelX,

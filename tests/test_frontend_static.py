@@ -80,7 +80,9 @@ def test_every_panel_exports_create():
     for name in PANELS:
         if name == "panels/common.js":
             continue
-        assert re.search(r"^export function create\(container(, actions)?\)", read(name), re.M), name
+        assert re.search(r"^export function create\(container(, actions)?\)", read(name), re.M), (
+            name
+        )
 
 
 def test_only_the_api_module_fetches():
@@ -94,6 +96,6 @@ def test_setup_ships_every_frontend_file():
         line = next(x for x in handle if "package_data=" in x)
     patterns = re.findall(r'"([^"]*[*][^"]*)"', line)
     for name in SOURCES:
-        assert any(fnmatch.fnmatchcase(name, p) and name.count("/") == p.count("/") for p in patterns), (
-            "%s is not in setup.py's package_data" % name
-        )
+        assert any(
+            fnmatch.fnmatchcase(name, p) and name.count("/") == p.count("/") for p in patterns
+        ), "%s is not in setup.py's package_data" % name
