@@ -41,6 +41,8 @@ setuptools.setup(
         "torch": ["torch>=2.1"],
         "lightning": ["lightning>=2.1", "torch>=2.1"],
         "jax": ["jax[cpu]>=0.4.30"],
+        # `tb-metricsdiag report s3://...` reads through TensorBoard's boto3 file system.
+        "s3": ["boto3>=1.28"],
         # Every framework the tests train on; .ci/run installs a CPU build of torch first.
         "test": [
             "tensorflow>=2.16",
@@ -48,6 +50,9 @@ setuptools.setup(
             "lightning>=2.1",
             "jax[cpu]>=0.4.30",
             "torchmetrics>=1.3",
+            "statsmodels>=0.14",
+            "moto[server]>=5",
+            "boto3>=1.28",
             "scikit-learn>=1.3",
             "pytest>=7",
             "hypothesis>=6",

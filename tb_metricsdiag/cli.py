@@ -220,7 +220,22 @@ def _gate_inputs(reader, run, step, with_average_precision):
         class_names=list(evaluation.class_names),
         confusion=evaluation.confusion,
         average_precision=evaluation.average_precision,
+        ece=_expected_calibration_error(reader, run, evaluation.step),
     )
+
+
+def _expected_calibration_error(reader, run, step):
+    """The validation ECE of ``run`` at ``step``, or None without readable calibration bins."""
+    from tensorboard import errors
+
+    from tb_metricsdiag.core import calibration
+    from tb_metricsdiag.format import schema
+
+    try:
+        _, bins = reader.calibration(run, GATE_SPLIT, step)
+    except (errors.NotFoundError, schema.FormatError):
+        return None
+    return calibration.calibration_error(*bins)
 
 
 def _baseline_inputs(spec, reader, indices, with_average_precision):

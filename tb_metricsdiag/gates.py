@@ -66,8 +66,8 @@ METRICS = {
 MISSING_DATA = {
     "average_precision": "has no average precision recorded (written without threshold counts,"
     " or they could not be read)",
-    "calibration": "has no calibration data: this tb-metricsdiag version does not record"
-    " calibration bins yet, so ece cannot be checked",
+    "calibration": "has no calibration data (written before calibration bins were recorded,"
+    " or without them), so ece cannot be checked",
 }
 
 _EXPRESSION = re.compile(
@@ -104,7 +104,7 @@ class Requirement:
 class GateInputs:
     """What one run offers at one step: the confusion matrix (``[C, C]``, row = actual), the
     class names, the per-class average precision (``[C]``, or None when not recorded) and the
-    expected calibration error (None until calibration data is recorded).
+    expected calibration error (None when the run has no calibration bins at that step).
     """
 
     run: str

@@ -267,7 +267,6 @@ def test_failed_requirement_exits_1_whatever_fail_on_says(binary, capsys):
         (["--require", "recall[frod] >= 0.9"], "recall[frod] >= 0.9", "closest: 'fraud'"),
         (["--require", "recall[] >= 0.9"], "recall[] >= 0.9", "empty class"),
         (["--require", "accuracy[fraud] >= 0.9"], "accuracy[fraud] >= 0.9", "takes no [class]"),
-        (["--require", "ece < 0.05"], "ece < 0.05", "no calibration data"),
         (["--require", "recall >= baseline"], "recall >= baseline", "--baseline RUN"),
         (["--require", "recall >= 0.5", "--step", "7"], "--step 7", "at step 7"),
         (
@@ -283,6 +282,39 @@ def test_usage_errors_exit_2_quoting_the_expression(binary, capsys, args, quoted
     assert status == 2 and out == "" and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
     assert quoted in err and hint in err
+
+
+@pytest.mark.parametrize("fixture", ["binary", "multiclass"])
+def test_ece_equals_torchmetrics_on_the_written_scores(request, capsys, fixture):
+    torch = pytest.importorskip("torch")
+    classification = pytest.importorskip("torchmetrics.classification")
+    logdir = request.getfixturevalue(fixture)
+    name = "fraud" if fixture == "binary" else "animals"
+    run = logdir.runs[name]
+    _, runs = requirement_results(capsys, logdir.logdir, ["ece < 0.5"], "--step", "1")
+    (result,) = runs[name]["requirements"]
+    scores = torch.from_numpy(np.ascontiguousarray(run.scores[1]))
+    target = torch.from_numpy(run.y_true.astype(np.int64))
+    if len(run.class_names) == 2:
+        expected = classification.BinaryCalibrationError(n_bins=15)(scores[:, 1], target)
+    else:
+        expected = classification.MulticlassCalibrationError(num_classes=3, n_bins=15)(
+            scores, target
+        )
+    assert result["value"] == pytest.approx(float(expected), abs=1e-6)
+    assert result["passed"] == (result["value"] < 0.5)
+
+
+def test_ece_on_a_run_without_calibration_bins_is_a_usage_error(capsys, tmp_path):
+    import tensorflow as tf
+
+    from tb_metricsdiag import summary
+
+    y = np.array([0, 1, 1, 0, 1])
+    with tf.summary.create_file_writer(str(tmp_path / "old")).as_default():
+        summary.write_confusion_matrix(skm.confusion_matrix(y, 1 - y), step=0)
+    status, _, err = run_cli(capsys, "report", tmp_path, "--require", "ece < 0.05")
+    assert status == 2 and "'ece < 0.05'" in err and "no calibration data" in err
 
 
 def test_per_class_metric_without_class_on_more_classes_is_a_usage_error(multiclass, capsys):
