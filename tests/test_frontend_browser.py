@@ -316,6 +316,19 @@ def test_confusion_matrix_and_metrics_match_the_server(page, server):
         for key in ("precision", "recall", "f1"):
             assert_close(num(row[key]), expected[key], "%s %s" % (expected["name"], key))
         assert num(row["support"]) == expected["support"]
+    # Each precision and recall carries its served Wilson interval as a tooltip.
+    titles = frame.eval_on_selector_all(
+        ".per-class tbody tr",
+        "rows => rows.map(r => [r.querySelector('[data-metric=precision]').title,"
+        " r.querySelector('[data-metric=recall]').title])",
+    )
+    for (precision_title, recall_title), expected in zip(titles, data["per_class"]):
+        for title, key in ((precision_title, "precision"), (recall_title, "recall")):
+            lower, upper = expected[key + "_interval"]
+            if lower is None:
+                assert title == ""
+            else:
+                assert title == "95%% Wilson interval %.3f\u2013%.3f" % (lower, upper), key
 
     # Normalised by true class: ratios shown, the choice remembered across reloads.
     # Keyboard: focus the radio button and press Space.

@@ -6,6 +6,12 @@ import { card } from "./common.js";
 // A highlight for the eye only: the diagnostics judge low recall with their own rules.
 const LOW_RECALL = 0.5;
 
+// The tooltip of a proportion: its 95% Wilson interval as the route gives it.
+function intervalTitle(interval) {
+  if (!Array.isArray(interval) || !isNum(interval[0]) || !isNum(interval[1])) return "";
+  return `95% Wilson interval ${fmt(interval[0])}\u2013${fmt(interval[1])}`;
+}
+
 /**
  * actions: showPrClass(classIndex).
  * update({confusion}) shows the per_class list of a /confusion answer; update({}) clears.
@@ -46,8 +52,18 @@ export function create(container, actions) {
             ? h("span", { class: "flag", title: `Recall below ${LOW_RECALL}`, text: "low recall" })
             : null,
         ),
-        h("td", { class: "num", "data-metric": "precision", text: fmt(p.precision) }),
-        h("td", { class: "num", "data-metric": "recall", text: fmt(p.recall) }),
+        h("td", {
+          class: "num",
+          "data-metric": "precision",
+          title: intervalTitle(p.precision_interval),
+          text: fmt(p.precision),
+        }),
+        h("td", {
+          class: "num",
+          "data-metric": "recall",
+          title: intervalTitle(p.recall_interval),
+          text: fmt(p.recall),
+        }),
         h("td", { class: "num", "data-metric": "f1", text: fmt(p.f1) }),
         h(
           "td",
