@@ -20,6 +20,7 @@ from tensorboard import errors
 from tensorboard.data import provider as provider_lib
 
 from tb_metricsdiag.backend import cache as cache_lib
+from tb_metricsdiag.backend import tensor_guard
 from tb_metricsdiag.format import codecs, schema
 
 # Large enough that the provider returns every stored point of a series (no downsampling).
@@ -43,6 +44,12 @@ _EVALUATION_KINDS = (
 
 # First element of the cache keys of a run's checked steps (`Reader.steps_by_run`).
 _CHECKED_STEPS = "checked_steps"
+
+# First element of the cache keys of threshold counts found unreadable (`Reader._counts_of`).
+_BAD_COUNTS = "bad_counts"
+
+# The AP method of series that do not name one (format versions 1 and 2): exact.
+_DEFAULT_AP_METHOD = "exact"
 
 # Keras TensorBoard's sub-runs, and the prefix its validation metrics get in `logs`.
 KERAS_SUBRUNS = {"train": "", "validation": "val_"}
@@ -75,6 +82,7 @@ class SplitEvaluation:
     tp: np.ndarray = None  # [C, T] int64
     fp: np.ndarray = None  # [C, T] int64
     average_precision: np.ndarray = None  # [C] float64, NaN where undefined
+    average_precision_method: str = None  # "exact" or "threshold_grid", with the AP
     counts_problem: str = None  # why stored threshold counts could not be read, if they were not
 
 
@@ -168,6 +176,7 @@ class Reader:
     """Reads training runs from ``provider`` for one request (``ctx``) and experiment."""
 
     def __init__(self, provider, ctx=None, experiment_id="", cache=None):
+        tensor_guard.install()
         self._provider = provider
         self._ctx = ctx if ctx is not None else tb_context.RequestContext()
         self._eid = experiment_id
@@ -222,7 +231,9 @@ class Reader:
         _concurrently(expired)
 
     def _read_many(self, reads):
-        """``[{run: {tag: points}}]``: the points of the series listed in each `_SeriesRead`.
+        """``[{run: {tag: points}}]``: the points of the series listed in each `_SeriesRead`,
+        or, for a series holding a tensor that `tensor_guard` refused, a `schema.FormatError`
+        (kept in the cache like points, so the series is not read again until it changes).
 
         Series found in the cache under their current listing are not read again. The rest are
         read with one provider call per `_SeriesRead`, the calls made at once (`_concurrently`).
@@ -243,6 +254,7 @@ class Reader:
                 pending.append((result, missing))
                 calls.append(
                     functools.partial(
+                        _checked_read,
                         read.read,
                         self._ctx,
                         experiment_id=self._eid,
@@ -393,7 +405,23 @@ class Reader:
         if schema.split_tag(split, schema.KIND_CONFUSION) not in found:
             self.run_index(run)  # raises NotFoundError for an unknown run
             raise errors.NotFoundError("run %r has no %r data" % (run, split))
-        return _evaluation(run, split, step, found)
+        return _evaluation(run, split, step, found, self._counts_of)
+
+    def _counts_of(self, run, tag, content, datum, num_classes):
+        """`codecs.stored_threshold_counts` of one point; a point found unreadable is
+        remembered (in the cache, under the point's step and wall time) and refused again
+        without being decoded.
+        """
+        key = (_BAD_COUNTS, self._eid, run, tag, datum.step, datum.wall_time, num_classes)
+        known = self._cache.get_derived(key) if self._cache is not None else None
+        if known is not None:
+            raise schema.FormatError(known)
+        try:
+            return codecs.stored_threshold_counts(content, datum, num_classes)
+        except schema.FormatError as error:
+            if self._cache is not None:
+                self._cache.put_derived(key, str(error), 400 + len(str(error)))
+            raise
 
     # -- whole history, for the diagnostics ---------------------------------------------
 
@@ -441,7 +469,8 @@ class Reader:
         data = {**whole_data.get(run, {}), **latest_data.get(run, {})}
         found = {tag: (contents[tag], data.get(tag, [])) for tag in tensors}
         if curves.listing:
-            history.curves = _curves(curve_data, curves.key_of)
+            history.curves, unreadable = _curves(curve_data, curves.key_of)
+            history.problems.extend(unreadable)
         self._fill_history(run, found, history)
         return history
 
@@ -479,6 +508,7 @@ class Reader:
                 continue
             kind, split = content.get("kind"), content.get("split")
             try:
+                data = _points(data)
                 if kind == schema.KIND_RUN_INFO:
                     history.info = codecs.json_of(data[-1])
                 elif kind == schema.KIND_OVERLAP:
@@ -494,7 +524,7 @@ class Reader:
                     history.curves, skipped = _logs_curves(data)
                     history.problems.extend(skipped)
                 elif kind == schema.KIND_LABEL_DISTRIBUTION:
-                    history.label_distribution[split] = np.asarray(data[-1].numpy, dtype=np.int64)
+                    history.label_distribution[split] = codecs.label_distribution(data[-1])
                 elif kind == schema.KIND_CONFUSION:
                     history.confusions[split] = codecs.confusion_matrices(data)
             except schema.FormatError as error:
@@ -518,11 +548,11 @@ class Reader:
         if tags[0] not in found:
             return self.evaluation(run, split)
         evaluation = _evaluation(
-            run, split, None, {tag: found[tag] for tag in tags if tag in found}
+            run, split, None, {tag: found[tag] for tag in tags if tag in found}, self._counts_of
         )
         for tag in tags[1:]:
             points = found.get(tag, (None, []))[1]
-            if points and points[-1].step != evaluation.step:
+            if isinstance(points, list) and points and points[-1].step != evaluation.step:
                 return self.evaluation(run, split)
         return evaluation
 
@@ -579,11 +609,40 @@ def _concurrently(calls):
         return [future.result() for future in futures]
 
 
-def _evaluation(run, split, step, found):
+def _checked_read(read, *args, **kwargs):
+    """``read(*args, **kwargs)`` (a provider's ``read_tensors`` or ``read_scalars``) with every
+    tensor checked before it is built (`tensor_guard`); a series holding a refused tensor
+    becomes the `schema.FormatError` saying why.
+    """
+    with tensor_guard.checking():
+        data = read(*args, **kwargs)
+    for tags in data.values():
+        for tag, points in tags.items():
+            for point in points:
+                # A tensor datum holds the placeholder array; a scalar datum its one item.
+                refused = tensor_guard.refusal(getattr(point, "numpy", None))
+                if isinstance(getattr(point, "value", None), tensor_guard.Refusal):
+                    refused = point.value
+                if refused is not None:
+                    tags[tag] = schema.FormatError("%s at step %d" % (refused.reason, point.step))
+                    break
+    return data
+
+
+def _points(points):
+    """``points``, or raise the `schema.FormatError` a refused series is read as."""
+    if isinstance(points, schema.FormatError):
+        raise points
+    return points
+
+
+def _evaluation(run, split, step, found, counts_of):
     """The `SplitEvaluation` of ``split`` at ``step`` (None: the latest) from ``found``,
-    ``{tag: (content, points)}`` holding at least the split's confusion matrices.
+    ``{tag: (content, points)}`` holding at least the split's confusion matrices;
+    ``counts_of(run, tag, content, datum, num_classes)`` decodes a point of threshold counts.
     """
     content, data = found[schema.split_tag(split, schema.KIND_CONFUSION)]
+    data = _points(data)
     by_step = {datum.step: datum for datum in data}
     if not by_step:
         raise errors.NotFoundError("run %r has no %r data yet" % (run, split))
@@ -597,35 +656,44 @@ def _evaluation(run, split, step, found):
     counts_tag = schema.split_tag(split, schema.KIND_THRESHOLD_COUNTS)
     if counts_tag in found:
         counts_content, counts_data = found[counts_tag]
-        datum = _at_step(counts_data, step)
-        if datum is not None:
-            # Unreadable counts leave the confusion matrix usable; /pr reports the problem.
-            try:
-                result.thresholds, result.tp, result.fp, result.average_precision = (
-                    codecs.stored_threshold_counts(counts_content, datum, num_classes)
+        # Unreadable counts leave the confusion matrix usable; /pr reports the problem.
+        try:
+            datum = _at_step(_points(counts_data), step)
+            if datum is not None:
+                result.thresholds, result.tp, result.fp, result.average_precision = counts_of(
+                    run, counts_tag, counts_content, datum, num_classes
                 )
-            except schema.FormatError as error:
-                result.counts_problem = str(error)
+                if result.average_precision is not None:
+                    result.average_precision_method = str(counts_content["average_precision"])
+        except schema.FormatError as error:
+            result.counts_problem = str(error)
     ap_tag = schema.split_tag(split, schema.KIND_AVERAGE_PRECISION)
     if result.average_precision is None and ap_tag in found:  # written before format version 3
-        datum = _at_step(found[ap_tag][1], step)
-        if datum is not None and np.asarray(datum.numpy).shape == (num_classes,):
-            result.average_precision = np.asarray(datum.numpy, dtype=np.float64)
+        ap_content, ap_data = found[ap_tag]
+        datum = None if isinstance(ap_data, schema.FormatError) else _at_step(ap_data, step)
+        if datum is not None:
+            values = np.asarray(datum.numpy)
+            if values.shape == (num_classes,) and values.dtype.kind == "f":
+                result.average_precision = values.astype(np.float64)
+                result.average_precision_method = str(ap_content.get("method", _DEFAULT_AP_METHOD))
     return result
 
 
 def _curves(data, key_of):
-    """``{key: (steps, values)}`` of scalar points ``{run: {tag: points}}``, keyed by
-    ``key_of(run, tag)`` (`_curve`).
+    """``({key: (steps, values)}, problems)`` of scalar points ``{run: {tag: points}}``, keyed
+    by ``key_of(run, tag)`` (`_curve`); a refused series is left out and said in ``problems``.
     """
-    curves = {}
+    curves, problems = {}, []
     for run, tags in data.items():
         for tag, points in tags.items():
+            if isinstance(points, schema.FormatError):
+                problems.append("%s: %s" % (tag, points))
+                continue
             curves[key_of(run, tag)] = _curve(
                 np.fromiter((point.step for point in points), np.int64, len(points)),
                 np.fromiter((point.value for point in points), np.float64, len(points)),
             )
-    return curves
+    return curves, problems
 
 
 def _logs_curves(data):
@@ -674,7 +742,7 @@ def _kept_steps_size(kept):
 
 def _checked_steps(data):
     """Ascending distinct steps of confusion data, each checked to be a valid matrix."""
-    return sorted(codecs.confusion_matrices(data))
+    return sorted(codecs.confusion_matrices(_points(data)))
 
 
 def _at_step(data, step):

@@ -141,6 +141,9 @@ def pr_view(run, evaluation, class_index, min_recall=None, min_precision=None):
         "class": class_index,
         "class_name": evaluation.class_names[class_index],
         "average_precision": average_precision,
+        "average_precision_method": evaluation.average_precision_method
+        if average_precision is not None
+        else None,
         "positives": positives,
         "negatives": total - positives,
         "best_f1": point(operating_points.best_f1_index(curve["f1"])),
