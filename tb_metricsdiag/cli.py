@@ -5,6 +5,7 @@ is, 2 for a usage error or a LOGDIR that does not exist, cannot be read or holds
 """
 
 import argparse
+import collections
 import json
 import os
 import sys
@@ -85,8 +86,75 @@ def _use_color(stream):
     return bool(isatty and isatty()) and not os.environ.get("NO_COLOR")
 
 
-def collect_reports(logdir):
-    """``[{"run", "findings"}]`` for every run under ``logdir``, sorted by run name.
+# Deepest directory below LOGDIR that the walk for runs enters.
+MAX_WALK_DEPTH = 32
+
+# Paths named per reason in what the walk skipped; the rest are counted.
+SKIPPED_PATHS_SHOWN = 5
+
+SKIPPED_EMPTY = "empty event file"
+SKIPPED_WALKED = "directory already walked (a symlink into it or a loop)"
+SKIPPED_DEEP = "directory deeper than %d levels" % MAX_WALK_DEPTH
+SKIPPED_UNREADABLE = "unreadable directory"
+
+
+def find_runs(logdir):
+    """``({run name: path}, skipped)``: the runs under ``logdir``, as TensorBoard names them
+    (the directory relative to ``logdir``, ``"."`` for ``logdir`` itself), and what the walk
+    left out, ``[{"reason", "count", "paths"}]`` (at most `SKIPPED_PATHS_SHOWN` paths each).
+
+    The walk is breadth first and bounded: symlinked directories are followed, but a
+    directory (by its real path) is entered once, so links back into the logdir cannot make
+    it loop, and never deeper than `MAX_WALK_DEPTH`. Empty event files are skipped. A run's
+    path is its one non-empty event file when it has one, else its directory: TensorBoard's
+    loader of a directory lists the directory again for each of its event files, so a
+    directory of thousands of (empty) files would take time quadratic in their number.
+    """
+    runs, skipped = {}, collections.defaultdict(list)
+    walked = set()
+    queue = collections.deque([(logdir, 0)])
+    while queue:
+        path, depth = queue.popleft()
+        real = os.path.realpath(path)
+        if real in walked:
+            skipped[SKIPPED_WALKED].append(path)
+            continue
+        walked.add(real)
+        try:
+            with os.scandir(path) as scan:
+                entries = sorted(scan, key=lambda entry: (entry.is_symlink(), entry.name))
+        except OSError:
+            skipped[SKIPPED_UNREADABLE].append(path)
+            continue
+        event_files = []
+        for entry in entries:
+            try:
+                if entry.is_dir():
+                    if depth + 1 > MAX_WALK_DEPTH:
+                        skipped[SKIPPED_DEEP].append(entry.path)
+                    else:
+                        queue.append((entry.path, depth + 1))
+                elif "tfevents" in entry.name and entry.is_file():
+                    if entry.stat().st_size == 0:
+                        skipped[SKIPPED_EMPTY].append(entry.path)
+                    else:
+                        event_files.append(entry.path)
+            except OSError:
+                skipped[SKIPPED_UNREADABLE].append(entry.path)
+        if event_files:
+            name = os.path.relpath(path, logdir).replace(os.sep, "/")
+            runs[name] = event_files[0] if len(event_files) == 1 else path
+    return runs, [
+        {"reason": reason, "count": len(paths), "paths": paths[:SKIPPED_PATHS_SHOWN]}
+        for reason, paths in sorted(skipped.items())
+    ]
+
+
+def collect_reports(logdir, skipped=None):
+    """``[{"run", "findings", "not_run"}]`` for every run under ``logdir``, sorted by run name
+    (``not_run``: the rules that could not run, ``[{"rule", "reason"}]``).
+
+    ``skipped``, a list when given, receives what the walk for runs left out (`find_runs`).
 
     Raises:
       UsageError: ``logdir`` does not exist, is not a readable directory, or holds no runs.
@@ -104,7 +172,10 @@ def collect_reports(logdir):
     from tb_metricsdiag.backend import reader as reader_lib  # imports TensorBoard: only when needed
 
     try:
-        reader = reader_lib.Reader(reader_lib.provider_for_logdir(logdir))
+        runs, walk_skipped = find_runs(logdir)
+        if skipped is not None:
+            skipped.extend(walk_skipped)
+        reader = reader_lib.Reader(reader_lib.provider_for_logdir(logdir, runs))
         indices = reader.list_runs()
     except Exception as error:  # A broken logdir must end in one line, not a traceback.
         raise UsageError(
@@ -115,10 +186,10 @@ def collect_reports(logdir):
     reports = []
     for run in sorted(indices):
         try:
-            findings = diagnostics.diagnose(reader.history(run, indices[run]))
+            findings, not_run = diagnostics.evaluate(reader.history(run, indices[run]))
         except Exception as error:  # One unreadable run must not hide the others.
-            findings = [_unreadable_run_finding(error)]
-        reports.append({"run": run, "findings": findings})
+            findings, not_run = [_unreadable_run_finding(error)], []
+        reports.append({"run": run, "findings": findings, "not_run": not_run})
     return reports
 
 
@@ -134,8 +205,10 @@ def _unreadable_run_finding(error):
     )
 
 
-def format_text(reports, color=False):
-    """Human-readable report: runs in order, findings worst first, one summary line."""
+def format_text(reports, color=False, skipped=()):
+    """Human-readable report: runs in order, findings worst first, the rules that could not
+    run, what the walk for runs skipped (`find_runs`), one summary line.
+    """
 
     def paint(severity, text):
         return ANSI_COLORS[severity] + text + ANSI_RESET if color else text
@@ -160,7 +233,18 @@ def format_text(reports, color=False):
             )
             lines.append("          %s" % safe_text(finding["detail"]))
             lines.append("          fix: %s" % safe_text(finding["suggestion"]))
+        for not_run in report.get("not_run", ()):
+            lines.append(
+                "  not run %s: %s" % (safe_text(not_run["rule"]), safe_text(not_run["reason"]))
+            )
         lines.append("")
+    for entry in skipped:
+        shown = ", ".join(safe_text(path) for path in entry["paths"])
+        more = entry["count"] - len(entry["paths"])
+        lines.append(
+            "skipped %d %s: %s%s"
+            % (entry["count"], entry["reason"], shown, " and %d more" % more if more else "")
+        )
     lines.append(
         "%d run(s): %s"
         % (len(reports), ", ".join("%d %s" % (totals[s], s) for s in diagnostics.SEVERITIES))
@@ -168,9 +252,11 @@ def format_text(reports, color=False):
     return "\n".join(lines) + "\n"
 
 
-def format_json(reports):
-    """``{"runs": [{"run", "findings"}]}`` as strict JSON."""
-    return json.dumps({"runs": reports}, indent=2, allow_nan=False) + "\n"
+def format_json(reports, skipped=()):
+    """``{"runs": [{"run", "findings", "not_run"}], "skipped": [{"reason", "count", "paths"}]}``
+    as strict JSON.
+    """
+    return json.dumps({"runs": reports, "skipped": list(skipped)}, indent=2, allow_nan=False) + "\n"
 
 
 def exit_status(reports, fail_on):
@@ -196,14 +282,15 @@ def main(argv=None):
             raise UsageError(
                 "tb-metricsdiag: a command is needed, e.g. tb-metricsdiag report LOGDIR"
             )
-        reports = collect_reports(args.logdir)
+        skipped = []
+        reports = collect_reports(args.logdir, skipped)
     except UsageError as error:
         print(str(error), file=sys.stderr)
         return EXIT_USAGE
     if args.format == "json":
-        output = format_json(reports)
+        output = format_json(reports, skipped)
     else:
-        output = format_text(reports, color=_use_color(sys.stdout))
+        output = format_text(reports, color=_use_color(sys.stdout), skipped=skipped)
     try:
         sys.stdout.write(output)
         sys.stdout.flush()

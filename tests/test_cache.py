@@ -315,13 +315,13 @@ def test_checked_steps_are_kept_until_their_run_changes(live_logdir):
         reader = reader_lib.Reader(provider, cache=shared)
         return reader.steps_by_run(list(reader.list_runs().values()))
 
-    assert steps_by_run() == {"first": [0, 1, 2], "second": [0, 1, 2]}
+    assert steps_by_run() == {"first": ([0, 1, 2], 1), "second": ([0, 1, 2], 1)}
     assert sorted(provider.runs_read) == ["first", "second"]
-    assert steps_by_run() == {"first": [0, 1, 2], "second": [0, 1, 2]}
+    assert steps_by_run() == {"first": ([0, 1, 2], 1), "second": ([0, 1, 2], 1)}
     assert provider.runs_read == []
     _write_epochs(str(root / "second"), [3])
     multiplexer.Reload()
-    assert steps_by_run() == {"first": [0, 1, 2], "second": [0, 1, 2, 3]}
+    assert steps_by_run() == {"first": ([0, 1, 2], 1), "second": ([0, 1, 2, 3], 1)}
     assert provider.runs_read == ["second"]  # the changed run alone
 
 

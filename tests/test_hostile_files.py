@@ -134,9 +134,14 @@ def server(request, zoo, tmp_path_factory):
                     )
             try:
                 runs = runs_of(lambda route, params: http_get(base, route, params))
-                if all(
-                    len(runs.get(run, {}).get("steps", [])) == len(steps)
-                    for run, steps in GOOD.items()
+                # Every run loaded: the good ones whole, the damaged and crafted ones listed.
+                if (
+                    all(
+                        len(runs.get(run, {}).get("steps", [])) == len(steps)
+                        for run, steps in GOOD.items()
+                    )
+                    and {"corrupt", "many_names", "bomb"} <= set(runs)
+                    and (len(runs["corrupt"]["steps"]) >= 2 or "error" in runs["corrupt"])
                 ):
                     break
             except (OSError, ValueError, AssertionError):

@@ -101,6 +101,9 @@ class RunHistory:
     latest: dict = dataclasses.field(default_factory=dict)  # split -> SplitEvaluation
     events: list = dataclasses.field(default_factory=list)  # recorded problems, with "step"
     problems: list = dataclasses.field(default_factory=list)  # data that could not be read
+    # Trainings written into the run (`_latest_training`); only the latest one's points are kept.
+    trainings: int = 1
+    restart: dict = None  # {"step", "previous_last_step"} where the latest training began
 
 
 @dataclasses.dataclass
@@ -116,14 +119,21 @@ class _SeriesRead:
     key_of: object = None  # for curves: (run, tag) -> Keras log key
 
 
-def provider_for_logdir(logdir):
-    """A data provider over the event files under ``logdir``, keeping every point."""
+def provider_for_logdir(logdir, runs=None):
+    """A data provider over the event files under ``logdir``, keeping every point.
+
+    ``runs`` (``{run name: path}``, the path a run's directory or its one event file) names
+    the runs to load; without it TensorBoard's own walk of ``logdir`` finds them.
+    """
     from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
 
     multiplexer = plugin_event_multiplexer.EventMultiplexer(
         tensor_size_guidance={schema.PLUGIN_NAME: 0, "scalars": 0}
     )
-    multiplexer.AddRunsFromDirectory(logdir)
+    if runs is None:
+        multiplexer.AddRunsFromDirectory(logdir)
+    for name, path in sorted((runs or {}).items()):
+        multiplexer.AddRun(path, name)
     multiplexer.Reload()
     return data_provider.MultiplexerDataProvider(multiplexer, logdir)
 
@@ -177,6 +187,7 @@ class Reader:
 
     def __init__(self, provider, ctx=None, experiment_id="", cache=None):
         tensor_guard.install()
+        self._restarts = {}  # (run, tag) -> restart of the series read (`_latest_training`)
         self._provider = provider
         self._ctx = ctx if ctx is not None else tb_context.RequestContext()
         self._eid = experiment_id
@@ -234,6 +245,8 @@ class Reader:
         """``[{run: {tag: points}}]``: the points of the series listed in each `_SeriesRead`,
         or, for a series holding a tensor that `tensor_guard` refused, a `schema.FormatError`
         (kept in the cache like points, so the series is not read again until it changes).
+        Of a series written by several trainings, only the latest training's points are given
+        (`_latest_training`); where it restarted is kept for `restart_of`.
 
         Series found in the cache under their current listing are not read again. The rest are
         read with one provider call per `_SeriesRead`, the calls made at once (`_concurrently`).
@@ -248,7 +261,7 @@ class Reader:
                     if points is None:
                         missing.append((run, tag, key))
                     else:
-                        result.setdefault(run, {})[tag] = points
+                        result.setdefault(run, {})[tag] = self._latest(run, tag, points)
             results.append(result)
             if missing:
                 pending.append((result, missing))
@@ -271,8 +284,27 @@ class Reader:
                 points = data.get(run, {}).get(tag, [])
                 if self._cache is not None:
                     self._cache.put(key, points)
-                result.setdefault(run, {})[tag] = points
+                result.setdefault(run, {})[tag] = self._latest(run, tag, points)
         return results
+
+    def _latest(self, run, tag, points):
+        """The latest training's ``points`` of a series, its restart kept (`_latest_training`)."""
+        if isinstance(points, schema.FormatError):
+            return points
+        points, restart = _latest_training(points)
+        if restart is not None:
+            self._restarts[(run, tag)] = restart
+        return points
+
+    def restart_of(self, run):
+        """``(trainings, {"step", "previous_last_step"})`` of the series of ``run`` read so far
+        that restarted most often, or ``(1, None)``.
+        """
+        found = [restart for (name, _), restart in self._restarts.items() if name == run]
+        if not found:
+            return 1, None
+        trainings, step, previous = max(found)
+        return trainings, {"step": step, "previous_last_step": previous}
 
     # -- listing ------------------------------------------------------------------------
 
@@ -333,8 +365,9 @@ class Reader:
         }
 
     def steps_by_run(self, indexes, chunk=RUNS_PER_READ):
-        """``{run: steps or FormatError}``: the ascending steps at which each run's first split
-        with counts has a confusion matrix, each matrix checked (`_checked_steps`).
+        """``{run: (steps, trainings) or FormatError}``: the ascending steps at which each
+        run's first split with counts has a confusion matrix in its latest training, each matrix
+        checked (`_checked_steps`), and the number of trainings written into the run.
 
         With a cache, a run's checked steps are kept under its series' listing: ``/runs`` then
         reads and checks only the runs that changed. The others are read ``chunk`` at a time,
@@ -360,7 +393,7 @@ class Reader:
                 tag = wanted[run]
                 series = listing.get(run, {}).get(tag)
                 if series is None:
-                    result[run] = []
+                    result[run] = ([], 1)
                     continue
                 key = (_CHECKED_STEPS,) + cache_lib.series_key(self._eid, run, tag, series)
                 kept = self._cache.get_derived(key) if self._cache is not None else None
@@ -380,7 +413,10 @@ class Reader:
             for run, (tag, series, key) in unread.items():
                 try:
                     codecs.parse_plugin_content(series.plugin_content)
-                    kept = np.asarray(_checked_steps(data.get(run, {}).get(tag, [])), np.int64)
+                    steps = _checked_steps(data.get(run, {}).get(tag, []))
+                    trainings = self._restarts.get((run, tag), (1,))[0]
+                    # The number of trainings rides in the last element: one array kept.
+                    kept = np.asarray(steps + [trainings], np.int64)
                 except schema.FormatError as error:
                     kept = schema.FormatError(str(error))  # kept without its traceback
                 if self._cache is not None:
@@ -472,6 +508,7 @@ class Reader:
             history.curves, unreadable = _curves(curve_data, curves.key_of)
             history.problems.extend(unreadable)
         self._fill_history(run, found, history)
+        history.trainings, history.restart = self.restart_of(run)
         return history
 
     def history_key(self, run, index):
@@ -729,10 +766,31 @@ def _curve(steps, values):
 
 
 def _steps_of(kept):
-    """The steps (a list) or the error that `Reader.steps_by_run` keeps as ``kept``: an int64
-    array, a fifth of the memory of a list of Python ints, or a `schema.FormatError`.
+    """``(steps, trainings)`` or the error that `Reader.steps_by_run` keeps as ``kept``: an
+    int64 array of the steps and then the trainings (a fifth of the memory of a list of Python
+    ints), or a `schema.FormatError`.
     """
-    return kept.tolist() if isinstance(kept, np.ndarray) else kept
+    if not isinstance(kept, np.ndarray):
+        return kept
+    return kept[:-1].tolist(), int(kept[-1])
+
+
+def _latest_training(points):
+    """``(points, restart)``: the points of a series from where the latest training began,
+    and ``(trainings, first step, last step before)`` of that restart, or None.
+
+    A training written into a log_dir that already holds one starts its steps again: a point
+    whose step is lower than the one before it begins a new training (a step written twice in
+    a row is a rewrite of that step, not a restart).
+    """
+    if len(points) < 2:
+        return points, None
+    steps = np.fromiter((point.step for point in points), np.int64, len(points))
+    starts = np.flatnonzero(steps[1:] < steps[:-1]) + 1
+    if starts.size == 0:
+        return points, None
+    last = int(starts[-1])
+    return points[last:], (int(starts.size) + 1, int(steps[last]), int(steps[last - 1]))
 
 
 def _kept_steps_size(kept):

@@ -11,7 +11,7 @@ from tb_metricsdiag.diagnostics import classes as class_rules
 from tb_metricsdiag.diagnostics import training as training_rules
 
 
-def run_entry(index, steps, error=None):
+def run_entry(index, steps, error=None, trainings=1):
     """One entry of ``/runs``.
 
     Parameters
@@ -21,6 +21,8 @@ def run_entry(index, steps, error=None):
         Steps with a confusion matrix (validation, else the first split with counts).
     error : str, optional
         Why the run's data could not be read; the entry then has an ``error`` key.
+    trainings : int
+        Trainings written into the run (steps restarting); ``steps`` are the latest one's.
     """
     entry = {
         "run": index.run,
@@ -29,6 +31,7 @@ def run_entry(index, steps, error=None):
         "class_names": list(index.class_names),
         "has_counts": bool(index.has_counts),
         "default_class": labels.default_class(len(index.class_names)),
+        "trainings": int(trainings),
     }
     if error is not None:
         entry["error"] = error
@@ -176,6 +179,13 @@ def curves_view(run, history):
     )
 
 
-def diagnostics_view(run, findings):
-    """``/diagnostics``: the findings of the diagnostics engine, as strict JSON."""
-    return to_json_value({"run": run, "findings": list(findings)})
+def diagnostics_view(run, findings, not_run=(), trainings=1):
+    """``/diagnostics``: the findings of the diagnostics engine, as strict JSON.
+
+    Beyond the contract: ``not_run``, the rules that could not run and why (``[{"rule",
+    "reason"}]``: no problem found is not the same as not looked), and ``trainings``, the
+    number of trainings written into the run (the findings are about the latest).
+    """
+    return to_json_value(
+        {"run": run, "findings": list(findings), "not_run": list(not_run), "trainings": trainings}
+    )

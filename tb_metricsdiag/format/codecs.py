@@ -100,7 +100,9 @@ def decode_threshold_counts(
     if not isinstance(payload, bytes) or len(payload) < 2 or payload[:1] not in _DELTA_DTYPES:
         raise FormatError("encoded threshold counts are malformed")
     if not 1 <= num_classes <= MAX_CLASSES:
-        raise FormatError("threshold counts of %d classes, expected 1 to %d" % (num_classes, MAX_CLASSES))
+        raise FormatError(
+            "threshold counts of %d classes, expected 1 to %d" % (num_classes, MAX_CLASSES)
+        )
     dtype = _DELTA_DTYPES[payload[:1]]
     values = MAX_COUNT_VALUES if num_thresholds is None else 2 * num_classes * num_thresholds
     expected_bytes = values * dtype.itemsize
@@ -149,7 +151,9 @@ def decode_json(text, what, max_bytes=MAX_TEXT_BYTES):
       FormatError: ``text`` is larger or deeper than that, not UTF-8, or not JSON.
     """
     if len(text) > max_bytes:
-        raise FormatError("%s of %d bytes, more than the %d accepted" % (what, len(text), max_bytes))
+        raise FormatError(
+            "%s of %d bytes, more than the %d accepted" % (what, len(text), max_bytes)
+        )
     if isinstance(text, (bytes, bytearray, memoryview)):
         try:
             text = bytes(text).decode("utf-8")
@@ -247,8 +251,14 @@ def decode_thresholds(encoded, expected_size=None):
     try:
         if isinstance(encoded, dict):
             num = encoded["num"]
-            if not isinstance(num, int) or isinstance(num, bool) or not 1 <= num <= MAX_COUNT_VALUES:
-                raise ValueError("num must be an integer in [1, %d], got %r" % (MAX_COUNT_VALUES, num))
+            if (
+                not isinstance(num, int)
+                or isinstance(num, bool)
+                or not 1 <= num <= MAX_COUNT_VALUES
+            ):
+                raise ValueError(
+                    "num must be an integer in [1, %d], got %r" % (MAX_COUNT_VALUES, num)
+                )
             if expected_size is not None and num != expected_size:
                 raise FormatError(
                     "metricsdiag thresholds: %d values stored, %d expected" % (num, expected_size)
