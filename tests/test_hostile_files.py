@@ -28,6 +28,7 @@ from zoo import (
     check_crafted_runs,
     check_damaged_logdir,
     check_hostile_text,
+    check_restarts_and_ap_methods,
     client_get,
     crafted_sweep,
     deep_json,
@@ -47,6 +48,10 @@ def test_damaged_runs_are_isolated_and_reported(client):
 
 def test_crafted_runs_are_refused_fast(client):
     check_crafted_runs(lambda route, params: client_get(client, route, params))
+
+
+def test_restarts_and_ap_methods(client):
+    check_restarts_and_ap_methods(lambda route, params: client_get(client, route, params))
 
 
 def test_crafted_runs_take_little_memory(client):
@@ -171,6 +176,7 @@ def test_real_server_crafted_runs(server):
     base, _, _, process = server
     get = lambda route, params: http_get(base, route, params)  # noqa: E731
     check_crafted_runs(get)
+    check_restarts_and_ap_methods(get)
     before = resident_bytes(process.pid)
     for _ in range(3):
         crafted_sweep(get)

@@ -30,7 +30,7 @@ from tb_metricsdiag.format import codecs, metadata, schema
 PREFIX = "/data/plugin/metricsdiag"
 JSON_ROUTES = ["/runs", "/confusion", "/pr", "/curves", "/diagnostics"]
 WORKTREE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-STARTUP_TIMEOUT_S = 60
+STARTUP_TIMEOUT_S = 120
 THRESHOLDS = np.linspace(0.0, 1.0, 11)
 GOOD_STEPS = 5
 
@@ -439,6 +439,32 @@ def build_crafted_runs(logdir):
         ],
     )
 
+    # Two trainings in one log_dir: steps 0-3, then 0-1 again, each epoch's matrix its own.
+    chunks = [file_version()]
+    for step in range(4):
+        chunks += step_records(step, 2, seed=1, encoded=True)
+    for step in range(2):
+        chunks += step_records(step, 2, seed=2, encoded=True)
+    write_run(logdir, "restarted", chunks)
+
+    # Version 3 counts whose AP was computed on the threshold grid.
+    confusion, counts, average_precision = step_counts(0, 2)
+    md = metadata.create_summary_metadata(
+        schema.KIND_THRESHOLD_COUNTS,
+        "validation",
+        None,
+        THRESHOLDS,
+        encoding=schema.THRESHOLD_COUNTS_ENCODING,
+        average_precision="threshold_grid",
+    )
+    event = tensor_event(
+        0,
+        schema.split_tag("validation", schema.KIND_THRESHOLD_COUNTS),
+        np.array(codecs.encode_threshold_counts(counts, average_precision), dtype=object),
+        md,
+    )
+    write_run(logdir, "grid_ap", [file_version()] + step_records(0, 2)[:1] + [framed(event)])
+
 
 # Crafted runs that /runs lists with an "error" (and no steps), and /confusion answers 422.
 CRAFTED_UNREADABLE = {"deep_names", "huge_shape", "negative_confusion", "many_names"}
@@ -674,6 +700,34 @@ def check_crafted_runs(get):
     status, body = timed("/curves", {"run": "deep_json"})
     assert status == 200 and body["curves"]["loss"]["steps"] == [0], body
     assert timed("/pr", {"run": "deep_json"})[0] == 200
+
+
+def check_restarts_and_ap_methods(get):
+    """A run of two trainings shows the latest (and says so); /pr names each AP's method."""
+    entry = runs_of(get)["restarted"]
+    assert entry["steps"] == [0, 1] and entry["trainings"] == 2, entry
+    assert runs_of(get)["good"]["trainings"] == 1
+    for step in (0, 1):
+        status, body = get("/confusion", {"run": "restarted", "step": step})
+        assert status == 200 and body["matrix"] == step_counts(step, 2, seed=2)[0].tolist()
+        _, counts, average_precision = step_counts(step, 2, seed=2)
+        status, body = get("/pr", {"run": "restarted", "step": step, "class": 1})
+        assert body["tp"] == counts[1, 0].tolist() and body["fp"] == counts[1, 1].tolist()
+    assert get("/confusion", {"run": "restarted", "step": 3})[0] == 404  # the first training's
+    status, body = get("/diagnostics", {"run": "restarted"})
+    [restart] = [f for f in body["findings"] if f["rule"] == "restarted_training"]
+    assert restart["severity"] == "warning" and restart["step"] == 0, restart
+    assert restart["evidence"]["trainings"] == 2 and restart["evidence"]["previous_last_step"] == 3
+    assert body["trainings"] == 2
+    curves = get("/curves", {"run": "restarted"})[1]["curves"]
+    assert curves["loss"]["steps"] == [0, 1], curves
+    for run, method in (("good", "exact"), ("good3", "exact"), ("grid_ap", "threshold_grid")):
+        status, body = get("/pr", {"run": run})
+        assert status == 200 and body["average_precision_method"] == method, (run, body)
+    # A rule that cannot run says why: the zoo's runs have no run information.
+    not_run = {n["rule"]: n["reason"] for n in get("/diagnostics", {"run": "good"})[1]["not_run"]}
+    assert "no run information" in not_run["loss_mismatch"], not_run
+    assert "no train split" in not_run["train_val_overlap"], not_run
 
 
 def crafted_sweep(get):
