@@ -780,17 +780,22 @@ def _latest_training(points):
     and ``(trainings, first step, last step before)`` of that restart, or None.
 
     A training written into a log_dir that already holds one starts its steps again: a point
-    whose step is lower than the one before it begins a new training (a step written twice in
-    a row is a rewrite of that step, not a restart).
+    whose step is lower than the one before it and at most the first step of the training
+    so far begins a new training. A step lower than the one before but above that first step
+    is a point written out of order (or rewritten), not a restart.
     """
     if len(points) < 2:
         return points, None
-    steps = np.fromiter((point.step for point in points), np.int64, len(points))
-    starts = np.flatnonzero(steps[1:] < steps[:-1]) + 1
-    if starts.size == 0:
+    starts, first = [], points[0].step
+    for index in range(1, len(points)):
+        step = points[index].step
+        if step < points[index - 1].step and step <= first:
+            starts.append(index)
+            first = step
+    if not starts:
         return points, None
-    last = int(starts[-1])
-    return points[last:], (int(starts.size) + 1, int(steps[last]), int(steps[last - 1]))
+    last = starts[-1]
+    return points[last:], (len(starts) + 1, int(points[last].step), int(points[last - 1].step))
 
 
 def _kept_steps_size(kept):

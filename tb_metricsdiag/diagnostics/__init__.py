@@ -59,7 +59,7 @@ RULES = (
 
 # rule function -> (rule id, requirement); rules absent here always run.
 REQUIREMENTS = {
-    check_divergence: ("divergence", needs.needs_curves("loss")),
+    check_divergence: ("divergence", needs.needs_loss_or_events),
     check_loss_mismatch: ("loss_mismatch", needs.needs_run_info),
     check_not_learning: (
         "not_learning",
@@ -68,10 +68,7 @@ REQUIREMENTS = {
     check_train_val_overlap: ("train_val_overlap", needs.needs_overlap),
     check_overfitting: ("overfitting", needs.needs_curves("loss", "val_loss")),
     check_accuracy_paradox: ("accuracy_paradox", needs.needs_validation_counts),
-    check_accuracy_only_metric: (
-        "accuracy_only_metric",
-        needs.all_of(needs.needs_run_info, needs.needs_label_distribution),
-    ),
+    check_accuracy_only_metric: ("accuracy_only_metric", needs.needs_label_distribution),
     check_threshold_far_from_default: ("threshold_far_from_default", needs.needs_threshold_counts),
 }
 

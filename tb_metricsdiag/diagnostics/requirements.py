@@ -41,13 +41,17 @@ def needs_validation_counts(history):
 
 def needs_threshold_counts(history):
     """The validation threshold counts at the latest step."""
-    reason = needs_validation_counts(history)
-    if reason is not None:
-        return reason
     evaluation = history.latest.get("validation")
-    if evaluation is None or evaluation.tp is None:
+    if evaluation is None:
+        return needs_validation_counts(history) or "no validation counts at the latest epoch"
+    if evaluation.tp is None:
         return "no validation threshold counts at the latest epoch"
     return None
+
+
+def needs_loss_or_events(history):
+    """A ``loss`` curve, or events of the callback (such as NaN predictions)."""
+    return None if history.events else needs_curves("loss")(history)
 
 
 def needs_run_info(history):
