@@ -42,6 +42,7 @@ import argparse
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -381,10 +382,36 @@ def main(argv=None):
         )
         return 0
     print("Starting TensorBoard: open %s (Ctrl+C to stop)" % url, flush=True)
+    return serve(command)
+
+
+# Seconds TensorBoard gets to stop after SIGTERM before it is killed.
+STOP_TIMEOUT_S = 10
+
+
+def serve(command):
+    """Run ``command`` (TensorBoard) until it exits, or until this process gets Ctrl+C or
+    SIGTERM (a service manager, ``docker stop``, a CI job ending): then stop it too, so that
+    no TensorBoard is left holding the port. Returns 0 when stopped so, else its status.
+    """
+    child = subprocess.Popen(command)
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
     try:
-        return subprocess.call(command)
+        return child.wait()
     except KeyboardInterrupt:
+        child.terminate()
+        try:
+            child.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
         return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -148,9 +148,12 @@ def _cannot_read(logdir, error):
     return message + REMOTE_HINTS.get(_scheme(logdir), "")
 
 
-def open_logdir(logdir):
+def open_logdir(logdir, skipped=None):
     """``(reader, {run: RunIndex})`` of the runs under ``logdir`` (a local path or any URL
     TensorBoard's file-system layer reads).
+
+    A local logdir is walked by `reader_lib.find_runs` (bounded: links and loops entered once,
+    empty event files skipped); ``skipped``, a list when given, receives what it left out.
 
     Raises:
       UsageError: ``logdir`` does not exist, is not a readable directory, or holds no runs.
@@ -162,7 +165,12 @@ def open_logdir(logdir):
     from tb_metricsdiag.backend import reader as reader_lib  # imports TensorBoard: only when needed
 
     try:
-        reader = reader_lib.Reader(reader_lib.provider_for_logdir(logdir))
+        runs = None
+        if not _scheme(logdir):
+            runs, walk_skipped = reader_lib.find_runs(logdir)
+            if skipped is not None:
+                skipped.extend(walk_skipped)
+        reader = reader_lib.Reader(reader_lib.provider_for_logdir(logdir, runs))
         indices = reader.list_runs()
     except Exception as error:  # A broken logdir must end in one line, not a traceback.
         raise UsageError(_cannot_read(logdir, error)) from error
@@ -172,14 +180,16 @@ def open_logdir(logdir):
 
 
 def collect_reports(reader, indices):
-    """``[{"run", "findings"}]`` for every run of ``indices`` (`open_logdir`), sorted by run."""
+    """``[{"run", "findings", "not_run"}]`` for every run of ``indices`` (`open_logdir`), sorted
+    by run (``not_run``: the rules that could not run, ``[{"rule", "reason"}]``).
+    """
     reports = []
     for run in sorted(indices):
         try:
-            findings = diagnostics.diagnose(reader.history(run, indices[run]))
+            findings, not_run = diagnostics.evaluate(reader.history(run, indices[run]))
         except Exception as error:  # One unreadable run must not hide the others.
-            findings = [_unreadable_run_finding(error)]
-        reports.append({"run": run, "findings": findings})
+            findings, not_run = [_unreadable_run_finding(error)], []
+        reports.append({"run": run, "findings": findings, "not_run": not_run})
     return reports
 
 
@@ -312,7 +322,8 @@ def _report(args):
         raise UsageError(safe_text(error)) from error
     if not requirements and (args.step is not None or args.baseline is not None):
         raise UsageError("--step and --baseline apply to --require: give at least one")
-    reader, indices = open_logdir(args.logdir)
+    skipped = []
+    reader, indices = open_logdir(args.logdir, skipped)
     baseline, baseline_doc = None, None
     if args.baseline is not None:
         baseline, own_run = _baseline_inputs(
@@ -329,14 +340,14 @@ def _report(args):
             reports, reader, indices, requirements, args.step, baseline, args.by_interval
         )
     if args.format == "json":
-        output = report_formats.format_json(reports, baseline_doc)
+        output = report_formats.format_json(reports, baseline_doc, skipped)
     elif args.format == "markdown":
         output = report_formats.format_markdown(reports, baseline_doc)
     elif args.format == "junit":
         output = report_formats.format_junit(reports, args.fail_on)
     else:
         output = report_formats.format_text(
-            reports, color=_use_color(sys.stdout), baseline=baseline_doc
+            reports, color=_use_color(sys.stdout), baseline=baseline_doc, skipped=skipped
         )
     return output, exit_status(reports, args.fail_on)
 

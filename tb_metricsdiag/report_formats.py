@@ -104,8 +104,10 @@ def _text_result(result):
     return text
 
 
-def format_text(reports, color=False, baseline=None):
-    """Human-readable report: runs in order, findings worst first, requirements, a summary."""
+def format_text(reports, color=False, baseline=None, skipped=()):
+    """Human-readable report: runs in order, findings worst first, the rules that could not
+    run, requirements, what the walk for runs skipped (`reader.find_runs`), a summary.
+    """
 
     def paint(severity, text):
         return ANSI_COLORS[severity] + text + ANSI_RESET if color else text
@@ -132,6 +134,10 @@ def format_text(reports, color=False, baseline=None):
             )
             lines.append("          %s" % safe_text(finding["detail"]))
             lines.append("          fix: %s" % safe_text(finding["suggestion"]))
+        for not_run in report.get("not_run", ()):
+            lines.append(
+                "  not run %s: %s" % (safe_text(not_run["rule"]), safe_text(not_run["reason"]))
+            )
         if "requirements_skipped" in report:
             lines.append(
                 "  requirements not checked: %s" % safe_text(report["requirements_skipped"])
@@ -143,6 +149,13 @@ def format_text(reports, color=False, baseline=None):
             verdict = "PASS" if result["passed"] else paint("error", "FAIL")
             lines.append("    %s %s" % (verdict, _text_result(result)))
         lines.append("")
+    for entry in skipped:
+        shown = ", ".join(safe_text(path) for path in entry["paths"])
+        more = entry["count"] - len(entry["paths"])
+        lines.append(
+            "skipped %d %s: %s%s"
+            % (entry["count"], entry["reason"], shown, " and %d more" % more if more else "")
+        )
     summary = "%d run(s): %s" % (
         len(reports),
         ", ".join("%d %s" % (totals[s], s) for s in diagnostics.SEVERITIES),
@@ -156,11 +169,12 @@ def format_text(reports, color=False, baseline=None):
 # -- JSON -------------------------------------------------------------------------------------
 
 
-def format_json(reports, baseline=None):
-    """``{"runs": [{"run", "findings", ...}]}`` as strict JSON, with ``"baseline": {"run",
-    "step"}`` when a baseline run was compared with.
+def format_json(reports, baseline=None, skipped=()):
+    """``{"runs": [{"run", "findings", "not_run", ...}], "skipped": [{"reason", "count",
+    "paths"}]}`` as strict JSON, with ``"baseline": {"run", "step"}`` when a baseline run was
+    compared with.
     """
-    document = {"runs": reports}
+    document = {"runs": reports, "skipped": list(skipped)}
     if baseline is not None:
         document["baseline"] = baseline
     return json.dumps(document, indent=2, allow_nan=False) + "\n"

@@ -236,3 +236,23 @@ def callback_runs(tmp_path_factory):
         None,
     )
     return root, runs
+
+
+@pytest.fixture(scope="session")
+def zoo(tmp_path_factory):
+    """The logdir of good, damaged, crafted and hostile runs (`zoo.build_zoo`)."""
+    import zoo as zoo_lib
+
+    logdir = str(tmp_path_factory.mktemp("zoo"))
+    zoo_lib.build_zoo(logdir)
+    return logdir
+
+
+@pytest.fixture(scope="session")
+def client(zoo):
+    """A werkzeug client of the plugin over the zoo (the Python loader's provider)."""
+    import zoo as zoo_lib
+    from tensorboard.backend import application
+    from werkzeug import test as werkzeug_test
+
+    return werkzeug_test.Client(application.TensorBoardWSGI([zoo_lib.make_plugin(zoo)]))

@@ -279,9 +279,11 @@ def _write_epochs(run_dir, steps, logs_only=False):
         for step in steps:
             if not logs_only:
                 for split in schema.SPLITS:
+                    # Better than chance, so that a rising val_loss can be overfitting.
+                    labels = rng.integers(0, 3, size=30)
                     summary.write_evaluation(
-                        rng.integers(0, 3, size=30),
-                        rng.dirichlet(np.ones(3), size=30),
+                        labels,
+                        0.5 * rng.dirichlet(np.ones(3), size=30) + 0.5 * np.eye(3)[labels],
                         step=step,
                         split=split,
                         class_names=["a", "b", "c"],
@@ -315,13 +317,13 @@ def test_checked_steps_are_kept_until_their_run_changes(live_logdir):
         reader = reader_lib.Reader(provider, cache=shared)
         return reader.steps_by_run(list(reader.list_runs().values()))
 
-    assert steps_by_run() == {"first": [0, 1, 2], "second": [0, 1, 2]}
+    assert steps_by_run() == {"first": ([0, 1, 2], 1), "second": ([0, 1, 2], 1)}
     assert sorted(provider.runs_read) == ["first", "second"]
-    assert steps_by_run() == {"first": [0, 1, 2], "second": [0, 1, 2]}
+    assert steps_by_run() == {"first": ([0, 1, 2], 1), "second": ([0, 1, 2], 1)}
     assert provider.runs_read == []
     _write_epochs(str(root / "second"), [3])
     multiplexer.Reload()
-    assert steps_by_run() == {"first": [0, 1, 2], "second": [0, 1, 2, 3]}
+    assert steps_by_run() == {"first": ([0, 1, 2], 1), "second": ([0, 1, 2, 3], 1)}
     assert provider.runs_read == ["second"]  # the changed run alone
 
 
@@ -331,11 +333,11 @@ def test_diagnostics_are_recomputed_only_when_a_series_of_the_run_changes(live_l
     from tb_metricsdiag.backend import plugin as plugin_lib
 
     diagnosed = []
-    diagnose = diagnostics.diagnose
+    evaluate = diagnostics.evaluate
     monkeypatch.setattr(
         plugin_lib.diagnostics,
-        "diagnose",
-        lambda history: diagnosed.append(history.run) or diagnose(history),
+        "evaluate",
+        lambda history: diagnosed.append(history.run) or evaluate(history),
     )
     plugin = plugin_lib.MetricsDiagLoader().load(
         base_plugin.TBContext(logdir=str(root), data_provider=provider)

@@ -105,11 +105,11 @@ def test_console_entry_point_process(tmp_path):
 def test_json_report_shape_and_exit_status(runs, capsys):
     status, out, err = run_cli(capsys, "report", runs.logdir, "--format", "json")
     report = strict_json(out)
-    assert set(report) == {"runs"}
+    assert set(report) == {"runs", "skipped"}
     names = [run["run"] for run in report["runs"]]
     assert names == sorted(runs.keras_histories)
     for run in report["runs"]:
-        assert set(run) == {"run", "findings"}
+        assert set(run) == {"run", "findings", "not_run"}
         for finding in run["findings"]:
             assert {"rule", "severity", "title", "detail", "step", "evidence"} <= set(finding)
     assert status == 1  # the diverging, leaky, ... runs have errors

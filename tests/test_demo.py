@@ -107,3 +107,28 @@ def test_every_scenario_gets_its_expected_finding(demo_logdir, run):
         assert not serious, serious
     else:
         assert expected in rules, findings
+
+
+def test_serve_stops_tensorboard_on_sigterm(tmp_path):
+    """SIGTERM to the demo stops its TensorBoard child (a stand-in that sleeps) before it exits."""
+    import signal
+    import time
+
+    pid_file = tmp_path / "child.pid"
+    child = "import os, time; open(%r, 'w').write(str(os.getpid())); time.sleep(600)" % str(
+        pid_file
+    )
+    script = (
+        "import sys; sys.path.insert(0, %r); import run_demo; "
+        "sys.exit(run_demo.serve([sys.executable, '-c', %r]))" % (os.path.dirname(DEMO), child)
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], cwd=REPO)
+    deadline = time.monotonic() + 60
+    while not (pid_file.exists() and pid_file.read_text()):
+        assert time.monotonic() < deadline and parent.poll() is None
+        time.sleep(0.1)
+    child_pid = int(pid_file.read_text())
+    parent.send_signal(signal.SIGTERM)
+    assert parent.wait(timeout=30) == 0
+    with pytest.raises(ProcessLookupError):  # stopped and reaped
+        os.kill(child_pid, 0)

@@ -225,6 +225,7 @@ def test_runs_lists_every_training_run_sorted(client, runs):
         "class_names": [],
         "has_counts": False,
         "default_class": None,
+        "trainings": 1,
     }
     assert entries["confusion_only"]["steps"] == [0, 1]
     assert "error" not in entries["confusion_only"]

@@ -55,6 +55,8 @@ def _size_of(points):
     string tensor (an object array: the encoded threshold counts, JSON documents), the bytes
     of its strings, which the array's ``nbytes`` leaves out.
     """
+    if isinstance(points, Exception):  # a series refused as unreadable: its message
+        return _POINT_OVERHEAD_BYTES + len(str(points))
     size = len(points) * _POINT_OVERHEAD_BYTES
     if not points or getattr(points[0], "numpy", None) is None:
         return size  # scalars: one series holds one kind of datum

@@ -131,10 +131,11 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
         steps_by_run = reader.steps_by_run(indexes)
         entries = []
         for index in indexes:
-            steps, error = steps_by_run.get(index.run, []), None
-            if isinstance(steps, schema.FormatError):
-                steps, error = [], "unreadable metricsdiag data: %s" % steps
-            entries.append(views.run_entry(index, steps, error))
+            kept, error = steps_by_run.get(index.run, ([], 1)), None
+            if isinstance(kept, schema.FormatError):
+                kept, error = ([], 1), "unreadable metricsdiag data: %s" % kept
+            steps, trainings = kept
+            entries.append(views.run_entry(index, steps, error, trainings))
         return views.runs_view(entries)
 
     @_json_route
@@ -220,7 +221,9 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
         key = (_DIAGNOSTICS,) + reader.history_key(run, index)
         view = self._series_cache.get_derived(key)
         if view is None:
-            view = views.diagnostics_view(run, diagnostics.diagnose(reader.history(run, index)))
+            history = reader.history(run, index)
+            findings, not_run = diagnostics.evaluate(history)
+            view = views.diagnostics_view(run, findings, not_run, history.trainings)
             self._series_cache.put_derived(key, view, _cached_size(view))
         return view
 

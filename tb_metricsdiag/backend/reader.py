@@ -10,9 +10,11 @@ beside it. A logdir written by Keras's callback alone still yields training runs
 curves, but no counts).
 """
 
+import collections
 import concurrent.futures
 import dataclasses
 import functools
+import os
 
 import numpy as np
 from tensorboard import context as tb_context
@@ -20,6 +22,7 @@ from tensorboard import errors
 from tensorboard.data import provider as provider_lib
 
 from tb_metricsdiag.backend import cache as cache_lib
+from tb_metricsdiag.backend import tensor_guard
 from tb_metricsdiag.format import codecs, schema
 
 # Large enough that the provider returns every stored point of a series (no downsampling).
@@ -48,6 +51,12 @@ _EVALUATION_KINDS = (
 
 # First element of the cache keys of a run's checked steps (`Reader.steps_by_run`).
 _CHECKED_STEPS = "checked_steps"
+
+# First element of the cache keys of threshold counts found unreadable (`Reader._counts_of`).
+_BAD_COUNTS = "bad_counts"
+
+# The AP method of series that do not name one (format versions 1 and 2): exact.
+_DEFAULT_AP_METHOD = "exact"
 
 # Keras TensorBoard's sub-runs, and the prefix its validation metrics get in `logs`.
 KERAS_SUBRUNS = {"train": "", "validation": "val_"}
@@ -80,6 +89,7 @@ class SplitEvaluation:
     tp: np.ndarray = None  # [C, T] int64
     fp: np.ndarray = None  # [C, T] int64
     average_precision: np.ndarray = None  # [C] float64, NaN where undefined
+    average_precision_method: str = None  # "exact" or "threshold_grid", with the AP
     counts_problem: str = None  # why stored threshold counts could not be read, if they were not
 
 
@@ -100,6 +110,9 @@ class RunHistory:
     latest: dict = dataclasses.field(default_factory=dict)  # split -> SplitEvaluation
     events: list = dataclasses.field(default_factory=list)  # recorded problems, with "step"
     problems: list = dataclasses.field(default_factory=list)  # data that could not be read
+    # Trainings written into the run (`_latest_training`); only the latest one's points are kept.
+    trainings: int = 1
+    restart: dict = None  # {"step", "previous_last_step"} where the latest training began
 
 
 @dataclasses.dataclass
@@ -115,16 +128,87 @@ class _SeriesRead:
     key_of: object = None  # for curves: (run, tag) -> Keras log key
 
 
-def provider_for_logdir(logdir):
-    """A data provider over the event files under ``logdir``, keeping every point."""
+def provider_for_logdir(logdir, runs=None):
+    """A data provider over the event files under ``logdir``, keeping every point.
+
+    ``runs`` (``{run name: path}``, the path a run's directory or its one event file) names
+    the runs to load; without it TensorBoard's own walk of ``logdir`` finds them.
+    """
     from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
 
     multiplexer = plugin_event_multiplexer.EventMultiplexer(
         tensor_size_guidance={schema.PLUGIN_NAME: 0, "scalars": 0}
     )
-    multiplexer.AddRunsFromDirectory(logdir)
+    if runs is None:
+        multiplexer.AddRunsFromDirectory(logdir)
+    for name, path in sorted((runs or {}).items()):
+        multiplexer.AddRun(path, name)
     multiplexer.Reload()
     return data_provider.MultiplexerDataProvider(multiplexer, logdir)
+
+
+# Deepest directory below LOGDIR that the walk for runs enters.
+MAX_WALK_DEPTH = 32
+
+# Paths named per reason in what the walk skipped; the rest are counted.
+SKIPPED_PATHS_SHOWN = 5
+
+SKIPPED_EMPTY = "empty event file"
+SKIPPED_WALKED = "directory already walked (a symlink into it or a loop)"
+SKIPPED_DEEP = "directory deeper than %d levels" % MAX_WALK_DEPTH
+SKIPPED_UNREADABLE = "unreadable directory"
+
+
+def find_runs(logdir):
+    """``({run name: path}, skipped)``: the runs under ``logdir``, as TensorBoard names them
+    (the directory relative to ``logdir``, ``"."`` for ``logdir`` itself), and what the walk
+    left out, ``[{"reason", "count", "paths"}]`` (at most `SKIPPED_PATHS_SHOWN` paths each).
+
+    The walk is breadth first and bounded: symlinked directories are followed, but a
+    directory (by its real path) is entered once, so links back into the logdir cannot make
+    it loop, and never deeper than `MAX_WALK_DEPTH`. Empty event files are skipped. A run's
+    path is its one non-empty event file when it has one, else its directory: TensorBoard's
+    loader of a directory lists the directory again for each of its event files, so a
+    directory of thousands of (empty) files would take time quadratic in their number.
+    """
+    runs, skipped = {}, collections.defaultdict(list)
+    walked = set()
+    queue = collections.deque([(logdir, 0)])
+    while queue:
+        path, depth = queue.popleft()
+        real = os.path.realpath(path)
+        if real in walked:
+            skipped[SKIPPED_WALKED].append(path)
+            continue
+        walked.add(real)
+        try:
+            with os.scandir(path) as scan:
+                entries = sorted(scan, key=lambda entry: (entry.is_symlink(), entry.name))
+        except OSError:
+            skipped[SKIPPED_UNREADABLE].append(path)
+            continue
+        event_files = []
+        for entry in entries:
+            try:
+                if entry.is_dir():
+                    if depth + 1 > MAX_WALK_DEPTH:
+                        skipped[SKIPPED_DEEP].append(entry.path)
+                    else:
+                        queue.append((entry.path, depth + 1))
+                elif "tfevents" in entry.name and entry.is_file():
+                    if entry.stat().st_size == 0:
+                        skipped[SKIPPED_EMPTY].append(entry.path)
+                    else:
+                        event_files.append(entry.path)
+            except OSError:
+                skipped[SKIPPED_UNREADABLE].append(entry.path)
+        if event_files:
+            name = os.path.relpath(path, logdir).replace(os.sep, "/")
+            runs[name] = event_files[0] if len(event_files) == 1 else path
+    return runs, [
+        {"reason": reason, "count": len(paths), "paths": paths[:SKIPPED_PATHS_SHOWN]}
+        for reason, paths in sorted(skipped.items())
+    ]
 
 
 def _keras_parent(run):
@@ -176,6 +260,8 @@ class Reader:
     """Reads training runs from ``provider`` for one request (``ctx``) and experiment."""
 
     def __init__(self, provider, ctx=None, experiment_id="", cache=None):
+        tensor_guard.install()
+        self._restarts = {}  # (run, tag) -> restart of the series read (`_latest_training`)
         self._provider = provider
         self._ctx = ctx if ctx is not None else tb_context.RequestContext()
         self._eid = experiment_id
@@ -230,7 +316,11 @@ class Reader:
         _concurrently(expired)
 
     def _read_many(self, reads):
-        """``[{run: {tag: points}}]``: the points of the series listed in each `_SeriesRead`.
+        """``[{run: {tag: points}}]``: the points of the series listed in each `_SeriesRead`,
+        or, for a series holding a tensor that `tensor_guard` refused, a `schema.FormatError`
+        (kept in the cache like points, so the series is not read again until it changes).
+        Of a series written by several trainings, only the latest training's points are given
+        (`_latest_training`); where it restarted is kept for `restart_of`.
 
         Series found in the cache under their current listing are not read again. The rest are
         read with one provider call per `_SeriesRead`, the calls made at once (`_concurrently`).
@@ -245,12 +335,13 @@ class Reader:
                     if points is None:
                         missing.append((run, tag, key))
                     else:
-                        result.setdefault(run, {})[tag] = points
+                        result.setdefault(run, {})[tag] = self._latest(run, tag, points)
             results.append(result)
             if missing:
                 pending.append((result, missing))
                 calls.append(
                     functools.partial(
+                        _checked_read,
                         read.read,
                         self._ctx,
                         experiment_id=self._eid,
@@ -267,8 +358,27 @@ class Reader:
                 points = data.get(run, {}).get(tag, [])
                 if self._cache is not None:
                     self._cache.put(key, points)
-                result.setdefault(run, {})[tag] = points
+                result.setdefault(run, {})[tag] = self._latest(run, tag, points)
         return results
+
+    def _latest(self, run, tag, points):
+        """The latest training's ``points`` of a series, its restart kept (`_latest_training`)."""
+        if isinstance(points, schema.FormatError):
+            return points
+        points, restart = _latest_training(points)
+        if restart is not None:
+            self._restarts[(run, tag)] = restart
+        return points
+
+    def restart_of(self, run):
+        """``(trainings, {"step", "previous_last_step"})`` of the series of ``run`` read so far
+        that restarted most often, or ``(1, None)``.
+        """
+        found = [restart for (name, _), restart in self._restarts.items() if name == run]
+        if not found:
+            return 1, None
+        trainings, step, previous = max(found)
+        return trainings, {"step": step, "previous_last_step": previous}
 
     # -- listing ------------------------------------------------------------------------
 
@@ -329,8 +439,9 @@ class Reader:
         }
 
     def steps_by_run(self, indexes, chunk=RUNS_PER_READ):
-        """``{run: steps or FormatError}``: the ascending steps at which each run's first split
-        with counts has a confusion matrix, each matrix checked (`_checked_steps`).
+        """``{run: (steps, trainings) or FormatError}``: the ascending steps at which each
+        run's first split with counts has a confusion matrix in its latest training, each matrix
+        checked (`_checked_steps`), and the number of trainings written into the run.
 
         With a cache, a run's checked steps are kept under its series' listing: ``/runs`` then
         reads and checks only the runs that changed. The others are read ``chunk`` at a time,
@@ -356,7 +467,7 @@ class Reader:
                 tag = wanted[run]
                 series = listing.get(run, {}).get(tag)
                 if series is None:
-                    result[run] = []
+                    result[run] = ([], 1)
                     continue
                 key = (_CHECKED_STEPS,) + cache_lib.series_key(self._eid, run, tag, series)
                 kept = self._cache.get_derived(key) if self._cache is not None else None
@@ -376,7 +487,10 @@ class Reader:
             for run, (tag, series, key) in unread.items():
                 try:
                     codecs.parse_plugin_content(series.plugin_content)
-                    kept = np.asarray(_checked_steps(data.get(run, {}).get(tag, [])), np.int64)
+                    steps = _checked_steps(data.get(run, {}).get(tag, []))
+                    trainings = self._restarts.get((run, tag), (1,))[0]
+                    # The number of trainings rides in the last element: one array kept.
+                    kept = np.asarray(steps + [trainings], np.int64)
                 except schema.FormatError as error:
                     kept = schema.FormatError(str(error))  # kept without its traceback
                 if self._cache is not None:
@@ -401,7 +515,23 @@ class Reader:
         if schema.split_tag(split, schema.KIND_CONFUSION) not in found:
             self.run_index(run)  # raises NotFoundError for an unknown run
             raise errors.NotFoundError("run %r has no %r data" % (run, split))
-        return _evaluation(run, split, step, found)
+        return _evaluation(run, split, step, found, self._counts_of)
+
+    def _counts_of(self, run, tag, content, datum, num_classes):
+        """`codecs.stored_threshold_counts` of one point; a point found unreadable is
+        remembered (in the cache, under the point's step and wall time) and refused again
+        without being decoded.
+        """
+        key = (_BAD_COUNTS, self._eid, run, tag, datum.step, datum.wall_time, num_classes)
+        known = self._cache.get_derived(key) if self._cache is not None else None
+        if known is not None:
+            raise schema.FormatError(known)
+        try:
+            return codecs.stored_threshold_counts(content, datum, num_classes)
+        except schema.FormatError as error:
+            if self._cache is not None:
+                self._cache.put_derived(key, str(error), 400 + len(str(error)))
+            raise
 
     def calibration(self, run, split, step=None):
         """``(step, bins)`` of a split's calibration bins at ``step`` (default: the latest).
@@ -471,8 +601,10 @@ class Reader:
         data = {**whole_data.get(run, {}), **latest_data.get(run, {})}
         found = {tag: (contents[tag], data.get(tag, [])) for tag in tensors}
         if curves.listing:
-            history.curves = _curves(curve_data, curves.key_of)
+            history.curves, unreadable = _curves(curve_data, curves.key_of)
+            history.problems.extend(unreadable)
         self._fill_history(run, found, history)
+        history.trainings, history.restart = self.restart_of(run)
         return history
 
     def history_key(self, run, index):
@@ -509,6 +641,7 @@ class Reader:
                 continue
             kind, split = content.get("kind"), content.get("split")
             try:
+                data = _points(data)
                 if kind == schema.KIND_RUN_INFO:
                     history.info = codecs.json_of(data[-1])
                 elif kind == schema.KIND_OVERLAP:
@@ -524,7 +657,7 @@ class Reader:
                     history.curves, skipped = _logs_curves(data)
                     history.problems.extend(skipped)
                 elif kind == schema.KIND_LABEL_DISTRIBUTION:
-                    history.label_distribution[split] = np.asarray(data[-1].numpy, dtype=np.int64)
+                    history.label_distribution[split] = codecs.label_distribution(data[-1])
                 elif kind == schema.KIND_CONFUSION:
                     history.confusions[split] = codecs.confusion_matrices(data)
                 elif kind == schema.KIND_CALIBRATION:
@@ -550,11 +683,11 @@ class Reader:
         if tags[0] not in found:
             return self.evaluation(run, split)
         evaluation = _evaluation(
-            run, split, None, {tag: found[tag] for tag in tags if tag in found}
+            run, split, None, {tag: found[tag] for tag in tags if tag in found}, self._counts_of
         )
         for tag in tags[1:]:
             points = found.get(tag, (None, []))[1]
-            if points and points[-1].step != evaluation.step:
+            if isinstance(points, list) and points and points[-1].step != evaluation.step:
                 return self.evaluation(run, split)
         return evaluation
 
@@ -611,11 +744,40 @@ def _concurrently(calls):
         return [future.result() for future in futures]
 
 
-def _evaluation(run, split, step, found):
+def _checked_read(read, *args, **kwargs):
+    """``read(*args, **kwargs)`` (a provider's ``read_tensors`` or ``read_scalars``) with every
+    tensor checked before it is built (`tensor_guard`); a series holding a refused tensor
+    becomes the `schema.FormatError` saying why.
+    """
+    with tensor_guard.checking():
+        data = read(*args, **kwargs)
+    for tags in data.values():
+        for tag, points in tags.items():
+            for point in points:
+                # A tensor datum holds the placeholder array; a scalar datum its one item.
+                refused = tensor_guard.refusal(getattr(point, "numpy", None))
+                if isinstance(getattr(point, "value", None), tensor_guard.Refusal):
+                    refused = point.value
+                if refused is not None:
+                    tags[tag] = schema.FormatError("%s at step %d" % (refused.reason, point.step))
+                    break
+    return data
+
+
+def _points(points):
+    """``points``, or raise the `schema.FormatError` a refused series is read as."""
+    if isinstance(points, schema.FormatError):
+        raise points
+    return points
+
+
+def _evaluation(run, split, step, found, counts_of):
     """The `SplitEvaluation` of ``split`` at ``step`` (None: the latest) from ``found``,
-    ``{tag: (content, points)}`` holding at least the split's confusion matrices.
+    ``{tag: (content, points)}`` holding at least the split's confusion matrices;
+    ``counts_of(run, tag, content, datum, num_classes)`` decodes a point of threshold counts.
     """
     content, data = found[schema.split_tag(split, schema.KIND_CONFUSION)]
+    data = _points(data)
     by_step = {datum.step: datum for datum in data}
     if not by_step:
         raise errors.NotFoundError("run %r has no %r data yet" % (run, split))
@@ -629,20 +791,26 @@ def _evaluation(run, split, step, found):
     counts_tag = schema.split_tag(split, schema.KIND_THRESHOLD_COUNTS)
     if counts_tag in found:
         counts_content, counts_data = found[counts_tag]
-        datum = _at_step(counts_data, step)
-        if datum is not None:
-            # Unreadable counts leave the confusion matrix usable; /pr reports the problem.
-            try:
-                result.thresholds, result.tp, result.fp, result.average_precision = (
-                    codecs.stored_threshold_counts(counts_content, datum, num_classes)
+        # Unreadable counts leave the confusion matrix usable; /pr reports the problem.
+        try:
+            datum = _at_step(_points(counts_data), step)
+            if datum is not None:
+                result.thresholds, result.tp, result.fp, result.average_precision = counts_of(
+                    run, counts_tag, counts_content, datum, num_classes
                 )
-            except schema.FormatError as error:
-                result.counts_problem = str(error)
+                if result.average_precision is not None:
+                    result.average_precision_method = str(counts_content["average_precision"])
+        except schema.FormatError as error:
+            result.counts_problem = str(error)
     ap_tag = schema.split_tag(split, schema.KIND_AVERAGE_PRECISION)
     if result.average_precision is None and ap_tag in found:  # written before format version 3
-        datum = _at_step(found[ap_tag][1], step)
-        if datum is not None and np.asarray(datum.numpy).shape == (num_classes,):
-            result.average_precision = np.asarray(datum.numpy, dtype=np.float64)
+        ap_content, ap_data = found[ap_tag]
+        datum = None if isinstance(ap_data, schema.FormatError) else _at_step(ap_data, step)
+        if datum is not None:
+            values = np.asarray(datum.numpy)
+            if values.shape == (num_classes,) and values.dtype.kind == "f":
+                result.average_precision = values.astype(np.float64)
+                result.average_precision_method = str(ap_content.get("method", _DEFAULT_AP_METHOD))
     return result
 
 
@@ -658,17 +826,20 @@ def _calibration_series(data, problems):
 
 
 def _curves(data, key_of):
-    """``{key: (steps, values)}`` of scalar points ``{run: {tag: points}}``, keyed by
-    ``key_of(run, tag)`` (`_curve`).
+    """``({key: (steps, values)}, problems)`` of scalar points ``{run: {tag: points}}``, keyed
+    by ``key_of(run, tag)`` (`_curve`); a refused series is left out and said in ``problems``.
     """
-    curves = {}
+    curves, problems = {}, []
     for run, tags in data.items():
         for tag, points in tags.items():
+            if isinstance(points, schema.FormatError):
+                problems.append("%s: %s" % (tag, points))
+                continue
             curves[key_of(run, tag)] = _curve(
                 np.fromiter((point.step for point in points), np.int64, len(points)),
                 np.fromiter((point.value for point in points), np.float64, len(points)),
             )
-    return curves
+    return curves, problems
 
 
 def _logs_curves(data):
@@ -704,10 +875,36 @@ def _curve(steps, values):
 
 
 def _steps_of(kept):
-    """The steps (a list) or the error that `Reader.steps_by_run` keeps as ``kept``: an int64
-    array, a fifth of the memory of a list of Python ints, or a `schema.FormatError`.
+    """``(steps, trainings)`` or the error that `Reader.steps_by_run` keeps as ``kept``: an
+    int64 array of the steps and then the trainings (a fifth of the memory of a list of Python
+    ints), or a `schema.FormatError`.
     """
-    return kept.tolist() if isinstance(kept, np.ndarray) else kept
+    if not isinstance(kept, np.ndarray):
+        return kept
+    return kept[:-1].tolist(), int(kept[-1])
+
+
+def _latest_training(points):
+    """``(points, restart)``: the points of a series from where the latest training began,
+    and ``(trainings, first step, last step before)`` of that restart, or None.
+
+    A training written into a log_dir that already holds one starts its steps again: a point
+    whose step is lower than the one before it and at most the first step of the training
+    so far begins a new training. A step lower than the one before but above that first step
+    is a point written out of order (or rewritten), not a restart.
+    """
+    if len(points) < 2:
+        return points, None
+    starts, first = [], points[0].step
+    for index in range(1, len(points)):
+        step = points[index].step
+        if step < points[index - 1].step and step <= first:
+            starts.append(index)
+            first = step
+    if not starts:
+        return points, None
+    last = starts[-1]
+    return points[last:], (len(starts) + 1, int(points[last].step), int(points[last - 1].step))
 
 
 def _kept_steps_size(kept):
@@ -717,7 +914,7 @@ def _kept_steps_size(kept):
 
 def _checked_steps(data):
     """Ascending distinct steps of confusion data, each checked to be a valid matrix."""
-    return sorted(codecs.confusion_matrices(data))
+    return sorted(codecs.confusion_matrices(_points(data)))
 
 
 def _at_step(data, step):

@@ -11,7 +11,7 @@ from tb_metricsdiag.diagnostics import classes as class_rules
 from tb_metricsdiag.diagnostics import training as training_rules
 
 
-def run_entry(index, steps, error=None):
+def run_entry(index, steps, error=None, trainings=1):
     """One entry of ``/runs``.
 
     Args:
@@ -20,6 +20,8 @@ def run_entry(index, steps, error=None):
         split with counts).
       error: optional str, why the run's data could not be read; the entry then has an
         ``error`` key.
+      trainings: int, the trainings written into the run (steps restarting); ``steps`` are the
+        latest one's.
     """
     entry = {
         "run": index.run,
@@ -30,6 +32,7 @@ def run_entry(index, steps, error=None):
         "default_class": labels.default_class(len(index.class_names))
         if index.class_names
         else None,
+        "trainings": int(trainings),
     }
     if error is not None:
         entry["error"] = error
@@ -161,6 +164,9 @@ def pr_view(
         "class": class_index,
         "class_name": evaluation.class_names[class_index],
         "average_precision": average_precision,
+        "average_precision_method": evaluation.average_precision_method
+        if average_precision is not None
+        else None,
         "positives": positives,
         "negatives": total - positives,
         "best_f1": point(operating_points.best_f1_index(curve["f1"])),
@@ -215,9 +221,16 @@ def curves_view(run, history):
     )
 
 
-def diagnostics_view(run, findings):
-    """``/diagnostics``: the findings of the diagnostics engine, as strict JSON."""
-    return to_json_value({"run": run, "findings": list(findings)})
+def diagnostics_view(run, findings, not_run=(), trainings=1):
+    """``/diagnostics``: the findings of the diagnostics engine, as strict JSON.
+
+    Beyond the contract: ``not_run``, the rules that could not run and why (``[{"rule",
+    "reason"}]``: no problem found is not the same as not looked), and ``trainings``, the
+    number of trainings written into the run (the findings are about the latest).
+    """
+    return to_json_value(
+        {"run": run, "findings": list(findings), "not_run": list(not_run), "trainings": trainings}
+    )
 
 
 def compare_view(before, after):

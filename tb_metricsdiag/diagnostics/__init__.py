@@ -9,13 +9,15 @@ one training run and returns its findings, each a dict::
 finding refers to, or None for the run as a whole; ``evidence`` holds the figures behind the
 finding (JSON-safe: NaN and infinity become None).
 
-Each rule is one small function. A rule that needs data the run does not hold (counts, the
-callback's run information, a curve) returns nothing: a logdir written by
-``keras.callbacks.TensorBoard`` alone gets only the curve rules. The thresholds are constants
+Each rule is one small function. What it needs of the run (counts, the callback's run
+information, a curve) is its requirement (`requirements`), checked first: a rule whose
+requirement is not met does not run, and `evaluate` says why (``not_run``) instead of the
+silence that would read as "no problem". The thresholds are constants
 of the rules' modules, documented there and in ``docs/diagnostics.md``; they are chosen so that a healthy
 run (both losses falling, every class recalled well) gets no warning and no error.
 """
 
+from tb_metricsdiag.diagnostics import requirements as needs
 from tb_metricsdiag.diagnostics.classes import (
     check_accuracy_only_metric,
     check_accuracy_paradox,
@@ -25,14 +27,22 @@ from tb_metricsdiag.diagnostics.confidence import check_miscalibrated
 from tb_metricsdiag.diagnostics.configuration import check_loss_mismatch
 from tb_metricsdiag.diagnostics.findings import SEVERITIES, finding, sort_findings
 from tb_metricsdiag.diagnostics.leakage import check_suspicious_validation, check_train_val_overlap
-from tb_metricsdiag.diagnostics.recording import check_recording_problems
+from tb_metricsdiag.diagnostics.recording import check_recording_problems, check_restarted_training
 from tb_metricsdiag.diagnostics.training import (
     check_divergence,
     check_not_learning,
     check_overfitting,
 )
 
-__all__ = ["RULES", "SEVERITIES", "diagnose", "finding", "sort_findings"]
+__all__ = [
+    "RULES",
+    "REQUIREMENTS",
+    "SEVERITIES",
+    "diagnose",
+    "evaluate",
+    "finding",
+    "sort_findings",
+]
 
 RULES = (
     check_divergence,
@@ -46,7 +56,23 @@ RULES = (
     check_accuracy_only_metric,
     check_threshold_far_from_default,
     check_recording_problems,
+    check_restarted_training,
 )
+
+# rule function -> (rule id, requirement); rules absent here always run.
+REQUIREMENTS = {
+    check_divergence: ("divergence", needs.needs_loss_or_events),
+    check_loss_mismatch: ("loss_mismatch", needs.needs_run_info),
+    check_not_learning: (
+        "not_learning",
+        needs.all_of(needs.needs_curves("loss"), needs.needs_validation_counts),
+    ),
+    check_train_val_overlap: ("train_val_overlap", needs.needs_overlap),
+    check_overfitting: ("overfitting", needs.needs_curves("loss", "val_loss")),
+    check_accuracy_paradox: ("accuracy_paradox", needs.needs_validation_counts),
+    check_accuracy_only_metric: ("accuracy_only_metric", needs.needs_label_distribution),
+    check_threshold_far_from_default: ("threshold_far_from_default", needs.needs_threshold_counts),
+}
 
 
 def diagnose(history):
@@ -60,7 +86,19 @@ def diagnose(history):
       A list of findings, dicts with keys ``rule``, ``severity``, ``title``, ``detail``,
       ``step``, ``evidence`` and ``suggestion``, sorted by `sort_findings`.
     """
-    findings = []
+    return evaluate(history)[0]
+
+
+def evaluate(history):
+    """``(findings, not_run)``: `diagnose`'s findings, and the rules that could not run,
+    ``[{"rule", "reason"}]`` in the order of `RULES` (`REQUIREMENTS`).
+    """
+    findings, not_run = [], []
     for rule in RULES:
+        rule_id, requirement = REQUIREMENTS.get(rule, (None, None))
+        reason = requirement(history) if requirement is not None else None
+        if reason is not None:
+            not_run.append({"rule": rule_id, "reason": reason})
+            continue
         findings.extend(rule(history))
-    return sort_findings(findings)
+    return sort_findings(findings), not_run

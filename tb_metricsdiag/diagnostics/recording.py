@@ -1,4 +1,5 @@
-"""The rule on the recording itself: data that could not be read, problems the writers met.
+"""The rules on the recording itself: data that could not be read, problems the writers met,
+several trainings written into one log_dir.
 
 Each threshold is a module constant, documented here and in ``docs/diagnostics.md``.
 """
@@ -69,3 +70,33 @@ def check_recording_problems(history):
             )
         )
     return findings
+
+
+def check_restarted_training(history):
+    """Several trainings written into one log_dir: the steps start again part-way through.
+
+    The reader keeps the latest training's points only (`reader.RunHistory.trainings`), so the
+    other findings are about that training; this one says so.
+    """
+    if history.trainings < 2 or not history.restart:
+        return []
+    step, previous = history.restart["step"], history.restart["previous_last_step"]
+    return [
+        finding(
+            "restarted_training",
+            "warning",
+            title="%d trainings were written into this run" % history.trainings,
+            detail="The steps start again at epoch %d after epoch %d: model.fit was run again with "
+            "the same log_dir. Only the latest training (from that point on) is shown and "
+            "diagnosed." % (step, previous),
+            step=step,
+            evidence={
+                "trainings": history.trainings,
+                "restart_step": step,
+                "previous_last_step": previous,
+                "shown": "latest",
+            },
+            suggestion="Give each training a log_dir of its own (e.g. with a timestamp), or delete "
+            "the old one before training again.",
+        )
+    ]

@@ -51,6 +51,66 @@ DIVERGENCE_GROWTH_FACTOR = 3.0
 DIVERGENCE_LOSS_CURVES = ("loss", "val_loss")
 
 
+DIVERGENCE_CHANCE_FACTOR = 10.0
+"""A cross-entropy loss above 10 times the chance level ln(C) (the loss of predicting 1 / C
+for every class) is far worse than guessing: the weights have blown up, almost always a
+learning rate too high. Keras's cross-entropy of a confidently wrong prediction is bounded
+by -ln(1e-7) = 16.1, so a loss above that can only come from the weights, never the data."""
+
+
+CROSS_ENTROPY = "crossentropy"
+"""Loss names (lower case, without ``_``) containing this are cross-entropies."""
+
+
+def chance_loss(history):
+    """ln(C), the cross-entropy of predicting 1 / C for each of the C classes, when the run
+    is known to use a cross-entropy loss (its run information, or no information: a
+    classifier) and C is known; else None.
+    """
+    info = history.info or {}
+    name = str((info.get("loss") or {}).get("name") or CROSS_ENTROPY).lower().replace("_", "")
+    if CROSS_ENTROPY not in name:
+        return None
+    latest = _history.latest_confusion(history)
+    num_classes = (info.get("labels") or {}).get("num_classes")
+    if latest is not None:
+        num_classes = latest[1].shape[0]
+    if not isinstance(num_classes, int) or num_classes < 2:
+        return None
+    return float(np.log(num_classes))
+
+
+def loss_far_above_chance(history):
+    """``(step, loss, chance)`` of the first epoch whose finite training loss is above
+    `DIVERGENCE_CHANCE_FACTOR` x `chance_loss` and that stays above it to the end, else None.
+    """
+    chance = chance_loss(history)
+    loss = _history.curve(history, "loss")
+    if chance is None or loss is None:
+        return None
+    steps, values = loss
+    finite = np.isfinite(values)
+    if not finite.any() or not values[finite][-1] > DIVERGENCE_CHANCE_FACTOR * chance:
+        return None
+    above = finite & (values > DIVERGENCE_CHANCE_FACTOR * chance)
+    # The first epoch of the last unbroken stretch above the bound.
+    below = np.flatnonzero(finite & ~above)
+    first = int(below[-1]) + 1 if below.size else int(np.argmax(above))
+    return int(steps[first]), float(values[first]), chance
+
+
+def at_chance(history):
+    """True when the latest validation balanced accuracy is within
+    `NOT_LEARNING_CHANCE_MARGIN` of chance (1 / C); False when above it or unknown.
+    """
+    latest = _history.latest_confusion(history)
+    if latest is None:
+        return False
+    confusion = latest[1]
+    balanced = metrics.balanced_accuracy(confusion)
+    return bool(balanced <= 1.0 / confusion.shape[0] + NOT_LEARNING_CHANCE_MARGIN)
+
+
 def best_epoch_index(val_loss):
     """Index of the best validation loss, as ``EarlyStopping(min_delta=...,
     restore_best_weights=True)`` would restore it: a later epoch is better only when it
@@ -84,8 +144,12 @@ def check_overfitting(history):
     keeps falling.
 
     The best epoch is the one ``EarlyStopping(patience, min_delta, restore_best_weights=True)``
-    would restore, with `OVERFIT_MIN_DELTA` as a relative min_delta.
+    would restore, with `OVERFIT_MIN_DELTA` as a relative min_delta. Never called while the
+    validation balanced accuracy is at chance (`at_chance`): a model no better than guessing
+    has memorised nothing; `not_learning` or `divergence` say what is wrong.
     """
+    if at_chance(history):
+        return []
     aligned = _history.aligned(history, "loss", "val_loss")
     if aligned is None or aligned[0].size < OVERFIT_PATIENCE + 1:
         return []
@@ -153,8 +217,8 @@ def check_not_learning(history):
     if loss is None or latest is None or loss[0].size < NOT_LEARNING_MIN_EPOCHS:
         return []
     steps, values = loss
-    if not np.all(np.isfinite(values)):
-        return []  # `divergence` reports it
+    if not np.all(np.isfinite(values)) or loss_far_above_chance(history) is not None:
+        return []  # `divergence` reports it, with the advice for a loss that blew up
     half = values[(values.size - 1) // 2 :]
     decrease = (half[0] - half.min()) / abs(half[0]) if half[0] else 0.0
     step, confusion = latest
@@ -188,9 +252,10 @@ def check_not_learning(history):
 
 
 def check_divergence(history):
-    """Loss NaN or infinite, predictions NaN or infinite, or training loss grown explosively.
+    """Loss NaN or infinite, predictions NaN or infinite, training loss grown explosively, or
+    a cross-entropy far above chance level (`loss_far_above_chance`).
 
-    Reports the first bad epoch across all three signs.
+    Reports the first bad epoch across all four signs.
     """
     signs = []
     first_nonfinite = {}  # loss curve -> first epoch with a NaN or infinite value
@@ -233,6 +298,21 @@ def check_divergence(history):
                         {"lowest_loss": lowest, "latest_finite_loss": latest},
                     )
                 )
+    far = loss_far_above_chance(history)
+    if far is not None:
+        step, value, chance = far
+        signs.append(
+            (
+                step,
+                "loss_far_above_chance",
+                {
+                    "loss_above_chance": value,
+                    "chance_loss": chance,
+                    "chance_factor": DIVERGENCE_CHANCE_FACTOR,
+                    "latest_loss": float(_history.curve(history, "loss")[1][-1]),
+                },
+            )
+        )
     if not signs:
         return []
     first_step = min(step for step, _, _ in signs)
@@ -252,7 +332,7 @@ def check_divergence(history):
             % (first_step, ", ".join(kind.replace("_", " ") for kind in evidence["signs"])),
             step=first_step,
             evidence=evidence,
-            suggestion="Lower the learning rate (e.g. 10x), clip gradients (clipnorm=1.0) and check the "
-            "inputs for NaN or huge values.",
+            suggestion="The learning rate is most likely too high: lower it (e.g. 10x), clip gradients "
+            "(clipnorm=1.0) and check the inputs for NaN or huge values.",
         )
     ]

@@ -5,12 +5,25 @@ it decodes: every shape and size is checked, and a problem is a `FormatError`. P
 """
 
 import json
+import re
 import zlib
 
 import numpy as np
 
 from tb_metricsdiag.core import labels
-from tb_metricsdiag.format.schema import FORMAT_VERSION, THRESHOLD_COUNTS_ENCODING, FormatError
+from tb_metricsdiag.format.schema import (
+    FORMAT_VERSION,
+    MAX_CLASSES,
+    MAX_COUNT_VALUES,
+    MAX_JSON_DEPTH,
+    MAX_PLUGIN_CONTENT_BYTES,
+    MAX_TEXT_BYTES,
+    THRESHOLD_COUNTS_ENCODING,
+    FormatError,
+)
+
+# A JSON string, escapes included: removed before the nesting of the rest is measured.
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 
 # First byte of an encoded payload: the dtype of its values, little-endian.
 _DELTA_DTYPES = {
@@ -69,23 +82,41 @@ def encode_threshold_counts(counts, average_precision=None):
     return payload
 
 
-def decode_threshold_counts(payload, num_classes, with_average_precision=False):
+def decode_threshold_counts(
+    payload, num_classes, with_average_precision=False, num_thresholds=None
+):
     """``(counts, average_precision)`` from bytes of `encode_threshold_counts`: ``[C, 2, T]``
-    int64 threshold counts and, ``with_average_precision``, ``[C]`` float64 (else None). What a
-    payload can decode to is bounded by zlib's own ratio (at most about 1032 bytes a byte).
+    int64 threshold counts and, ``with_average_precision``, ``[C]`` float64 (else None).
+
+    The size the counts must inflate to is known before inflating (``C x 2 x T`` values of the
+    type the first byte names; without ``num_thresholds``, at most `MAX_COUNT_VALUES` values):
+    at most that many bytes are inflated, so a payload crafted to inflate to gigabytes costs
+    what a genuine one does.
 
     Raises:
-      FormatError: the payload is not such bytes, or does not hold ``[num_classes, 2, T]``
-        (and ``[num_classes]`` average precisions when expected).
+      FormatError: the payload is not such bytes, inflates to more than that, or does not
+        hold ``[num_classes, 2, T]`` (and ``[num_classes]`` average precisions when expected).
     """
     if not isinstance(payload, bytes) or len(payload) < 2 or payload[:1] not in _DELTA_DTYPES:
         raise FormatError("encoded threshold counts are malformed")
+    if not 1 <= num_classes <= MAX_CLASSES:
+        raise FormatError(
+            "threshold counts of %d classes, expected 1 to %d" % (num_classes, MAX_CLASSES)
+        )
     dtype = _DELTA_DTYPES[payload[:1]]
+    values = MAX_COUNT_VALUES if num_thresholds is None else 2 * num_classes * num_thresholds
+    expected_bytes = values * dtype.itemsize
     inflate = zlib.decompressobj()
     try:
-        raw = inflate.decompress(payload[1:])
+        # One byte more than expected tells a payload that inflates too far.
+        raw = inflate.decompress(payload[1:], expected_bytes + 1)
     except zlib.error as error:
         raise FormatError("encoded threshold counts are not valid zlib data: %s" % error) from error
+    if len(raw) > expected_bytes:
+        raise FormatError(
+            "encoded threshold counts inflate to more than the %d bytes of %d values"
+            % (expected_bytes, values)
+        )
     if not inflate.eof:
         raise FormatError("encoded threshold counts are truncated")
     trailing = inflate.unused_data
@@ -103,13 +134,52 @@ def decode_threshold_counts(payload, num_classes, with_average_precision=False):
     if with_average_precision:
         average_precision = np.frombuffer(trailing, dtype="<f8").astype(np.float64)
     row = 2 * num_classes * dtype.itemsize
-    if num_classes < 1 or not raw or len(raw) % row:
+    if not raw or len(raw) % row or (num_thresholds is not None and len(raw) != expected_bytes):
         raise FormatError(
             "encoded threshold counts of %d bytes do not fit %d classes" % (len(raw), num_classes)
         )
     deltas = np.frombuffer(raw, dtype=dtype).astype(np.int64).reshape(num_classes, 2, -1)
     # Counts at a threshold: the buckets from there up.
     return np.cumsum(deltas[..., ::-1], axis=-1)[..., ::-1], average_precision
+
+
+def decode_json(text, what, max_bytes=MAX_TEXT_BYTES):
+    """The JSON value of ``text`` (str or UTF-8 bytes), of at most ``max_bytes`` bytes and
+    `MAX_JSON_DEPTH` levels of arrays and objects, both checked before decoding.
+
+    Raises:
+      FormatError: ``text`` is larger or deeper than that, not UTF-8, or not JSON.
+    """
+    if len(text) > max_bytes:
+        raise FormatError(
+            "%s of %d bytes, more than the %d accepted" % (what, len(text), max_bytes)
+        )
+    if isinstance(text, (bytes, bytearray, memoryview)):
+        try:
+            text = bytes(text).decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise FormatError("%s is not UTF-8: %s" % (what, error)) from error
+    depth = _json_depth(text)
+    if depth > MAX_JSON_DEPTH:
+        raise FormatError(
+            "%s is nested %d levels deep, more than the %d accepted" % (what, depth, MAX_JSON_DEPTH)
+        )
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as error:
+        raise FormatError("%s: not JSON (%s)" % (what, error)) from error
+
+
+def _json_depth(text):
+    """Deepest nesting of ``[`` and ``{`` in JSON ``text``, brackets inside strings left out;
+    without recursion, so any depth is measured.
+    """
+    skeleton = np.frombuffer(_JSON_STRING.sub("", text).encode("utf-8"), dtype=np.uint8)
+    if skeleton.size == 0:
+        return 0
+    steps = np.isin(skeleton, (ord("["), ord("{"))).astype(np.int64)
+    steps -= np.isin(skeleton, (ord("]"), ord("}")))
+    return int(max(0, np.cumsum(steps).max()))
 
 
 # How `encode_logs` spells the values strict JSON has no number for.
@@ -146,10 +216,7 @@ def decode_logs(text):
       FormatError: the text is not a JSON object whose values are numbers or the spellings
         of `encode_logs` for NaN and the infinities.
     """
-    try:
-        document = json.loads(text)
-    except ValueError as error:
-        raise FormatError("stored logs are not JSON: %s" % error) from error
+    document = decode_json(text, "stored logs")
     if not isinstance(document, dict):
         raise FormatError("stored logs are a JSON %s, expected an object" % type(document).__name__)
     values = {}
@@ -184,8 +251,14 @@ def decode_thresholds(encoded, expected_size=None):
     try:
         if isinstance(encoded, dict):
             num = encoded["num"]
-            if not isinstance(num, int) or isinstance(num, bool) or num < 1:
-                raise ValueError("num must be a positive integer, got %r" % (num,))
+            if (
+                not isinstance(num, int)
+                or isinstance(num, bool)
+                or not 1 <= num <= MAX_COUNT_VALUES
+            ):
+                raise ValueError(
+                    "num must be an integer in [1, %d], got %r" % (MAX_COUNT_VALUES, num)
+                )
             if expected_size is not None and num != expected_size:
                 raise FormatError(
                     "metricsdiag thresholds: %d values stored, %d expected" % (num, expected_size)
@@ -212,6 +285,7 @@ def decode_thresholds(encoded, expected_size=None):
 
 
 def listed_class_names(plugin_content):
+    """The class names of a series' plugin content, or [] when it cannot be read."""
     try:
         return list(parse_plugin_content(plugin_content).get("class_names") or [])
     except FormatError:
@@ -222,40 +296,73 @@ def stored_threshold_counts(content, datum, num_classes):
     """(thresholds [T], tp [C, T], fp [C, T], average precision [C] or None) of one
     threshold-counts datum: encoded bytes (format version 2, with the AP since version 3:
     `decode_threshold_counts`) or the ``[C, 2, T]`` integers themselves (version 1).
+
+    The thresholds are read first: with C they give the size of the counts, checked against
+    `MAX_COUNT_VALUES` before the counts are decoded. Counts must be non-negative and must not
+    grow with the threshold (``score >= t`` holds for fewer examples as ``t`` rises).
     """
     values = np.asarray(datum.numpy)
-    average_precision = None
     encoding = content.get("encoding")
+    if encoding is not None and encoding != THRESHOLD_COUNTS_ENCODING:
+        raise FormatError("threshold counts in an unknown encoding %r" % (encoding,))
+    thresholds = decode_thresholds(content.get("thresholds"))
+    if 2 * num_classes * thresholds.size > MAX_COUNT_VALUES:
+        raise FormatError(
+            "threshold counts of %d classes at %d thresholds: more than %d values"
+            % (num_classes, thresholds.size, MAX_COUNT_VALUES)
+        )
+    average_precision = None
     if encoding == THRESHOLD_COUNTS_ENCODING:
         if values.shape != ():
             raise FormatError(
                 "encoded threshold counts of shape %s, expected a scalar" % (values.shape,)
             )
         values, average_precision = decode_threshold_counts(
-            values.item(), num_classes, with_average_precision="average_precision" in content
+            values.item(),
+            num_classes,
+            with_average_precision="average_precision" in content,
+            num_thresholds=thresholds.size,
         )
-    elif encoding is not None:
-        raise FormatError("threshold counts in an unknown encoding %r" % (encoding,))
     elif values.ndim != 3 or values.shape[:2] != (num_classes, 2):
         raise FormatError(
             "threshold counts of shape %s do not fit %d classes" % (values.shape, num_classes)
         )
     elif not np.issubdtype(values.dtype, np.integer):
         raise FormatError("threshold counts hold %s values, expected integers" % values.dtype)
-    thresholds = decode_thresholds(content.get("thresholds"), expected_size=values.shape[2])
-    tp, fp = values[:, 0, :].astype(np.int64), values[:, 1, :].astype(np.int64)
-    return thresholds, tp, fp, average_precision
+    if values.shape[2] != thresholds.size:
+        raise FormatError(
+            "metricsdiag thresholds: %d values stored, %d expected"
+            % (thresholds.size, values.shape[2])
+        )
+    values = values.astype(np.int64)
+    if values.size and values.min() < 0:
+        raise FormatError("threshold counts hold negative counts")
+    if np.any(values[..., 1:] > values[..., :-1]):
+        raise FormatError("threshold counts grow with the threshold")
+    return thresholds, values[:, 0, :], values[:, 1, :], average_precision
 
 
 def confusion_matrix(value, what):
     matrix = np.asarray(value)
-    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] < 1:
-        raise FormatError("%s has shape %s, expected [C, C]" % (what, matrix.shape))
+    _check_confusion_shape(matrix, what)
     # Signed or unsigned integers (dtype kinds "i", "u"); checked for every stored matrix of a
     # run, so the cheapest test (np.issubdtype costs ten times more).
     if matrix.dtype.kind not in "iu":
         raise FormatError("%s holds %s values, expected integers" % (what, matrix.dtype))
+    _check_non_negative(matrix, what)
     return matrix.astype(np.int64)
+
+
+def _check_confusion_shape(matrix, what):
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] < 1:
+        raise FormatError("%s has shape %s, expected [C, C]" % (what, matrix.shape))
+    if matrix.shape[0] > MAX_CLASSES:
+        raise FormatError("%s has %d classes, more than %d" % (what, matrix.shape[0], MAX_CLASSES))
+
+
+def _check_non_negative(counts, what):
+    if counts.size and counts.min() < 0:
+        raise FormatError("%s holds negative counts" % what)
 
 
 def confusion_matrices(data):
@@ -274,9 +381,10 @@ def confusion_matrices(data):
             datum.step: confusion_matrix(datum.numpy, "confusion matrix at step %d" % datum.step)
             for datum in data
         }
-    confusion_matrix(
-        stacked[0], "confusion matrix at step %d" % data[0].step
-    )  # shape [C, C], C >= 1
+    _check_confusion_shape(stacked[0], "confusion matrix at step %d" % data[0].step)
+    if stacked.min() < 0:  # which step, only when one is bad
+        for datum, matrix in zip(data, stacked):
+            _check_non_negative(matrix, "confusion matrix at step %d" % datum.step)
     return dict(zip((datum.step for datum in data), stacked.astype(np.int64)))
 
 
@@ -298,10 +406,26 @@ def text_of(datum):
 
 
 def json_of(datum):
-    try:
-        return json.loads(text_of(datum))
-    except ValueError as error:
-        raise FormatError("stored JSON is malformed: %s" % error) from error
+    """The JSON value of a string datum (run information, overlap, events), bounded as by
+    `decode_json`.
+    """
+    return decode_json(text_of(datum), "stored JSON")
+
+
+def label_distribution(datum):
+    """The ``[C]`` int64 examples per class of a label-distribution datum.
+
+    Raises:
+      FormatError: not a vector of at most `MAX_CLASSES` non-negative integers.
+    """
+    counts = np.asarray(datum.numpy)
+    if counts.ndim != 1 or not 1 <= counts.size <= MAX_CLASSES or counts.dtype.kind not in "iu":
+        raise FormatError(
+            "label distribution of shape %s and type %s, expected [C] integers"
+            % (counts.shape, counts.dtype)
+        )
+    _check_non_negative(counts, "label distribution")
+    return counts.astype(np.int64)
 
 
 def parse_plugin_content(content):
@@ -312,9 +436,10 @@ def parse_plugin_content(content):
         format version than this reader knows.
     """
     try:
-        parsed = json.loads(bytes(content).decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, TypeError) as error:
-        raise FormatError("metricsdiag summary metadata is not valid JSON: %s" % error) from error
+        content = bytes(content)
+    except TypeError as error:
+        raise FormatError("metricsdiag summary metadata is not bytes: %s" % error) from error
+    parsed = decode_json(content, "metricsdiag summary metadata", MAX_PLUGIN_CONTENT_BYTES)
     if not isinstance(parsed, dict) or not isinstance(parsed.get("kind"), str):
         raise FormatError("metricsdiag summary metadata has no 'kind'")
     version = parsed.get("version")
@@ -324,6 +449,15 @@ def parse_plugin_content(content):
         raise FormatError(
             "written by a newer tb-metricsdiag (format version %d; this one reads up to %d):"
             " upgrade tb-metricsdiag" % (version, FORMAT_VERSION)
+        )
+    names = parsed.get("class_names")
+    if names is not None and (
+        not isinstance(names, list)
+        or len(names) > MAX_CLASSES
+        or not all(isinstance(name, str) for name in names)
+    ):
+        raise FormatError(
+            "metricsdiag class names must be a list of at most %d strings" % MAX_CLASSES
         )
     return parsed
 

@@ -85,6 +85,36 @@ class FormatError(ValueError):
     """Stored metricsdiag data that this version cannot read."""
 
 
+# Bounds on what a reader decodes. Everything in an event file is untrusted (a logdir is often
+# shared), so a reader refuses, with a `FormatError`, whatever passes these before decoding it
+# rather than letting it take the memory or the stack of the process that serves every run.
+
+MAX_CLASSES = 2048
+"""Most classes of a stored matrix or list of class names (a 2048 x 2048 int64 matrix is 32
+MB). A declared size above it is refused before anything is allocated."""
+
+
+MAX_COUNT_VALUES = 1 << 24
+"""Most integers of one point of threshold counts (``C x 2 x T``: 128 MB as int64)."""
+
+
+MAX_TENSOR_ELEMENTS = 1 << 24
+"""Most elements of one stored tensor of this plugin, checked on its declared shape."""
+
+
+MAX_PLUGIN_CONTENT_BYTES = 1 << 20
+"""Largest plugin content (the JSON of a summary's metadata: class names, thresholds)."""
+
+
+MAX_TEXT_BYTES = 4 << 20
+"""Largest stored JSON text (run information, logs, recorded events)."""
+
+
+MAX_JSON_DEPTH = 16
+"""Deepest nesting of arrays and objects accepted in stored JSON: what this plugin writes is at
+most a few levels deep, and a decoder's stack grows with the depth."""
+
+
 # How threshold counts are stored since format version 2 (`encode_threshold_counts`). Version
 # 1 stored the ``[C, 2, T]`` integers as they are; readers still read that. Since version 3 the
 # payload also carries the average precision of each class (the content's

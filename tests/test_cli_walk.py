@@ -1,0 +1,96 @@
+"""``report`` over awkward logdirs: symlink loops, thousands of empty event files, crafted runs
+beside good ones. Each finishes in seconds with bounded memory and says what it skipped."""
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+from zoo import WORKTREE, build_crafted_runs, good_run
+
+from tb_metricsdiag import cli
+
+# Seconds a report of these logdirs may take (TensorBoard's own walk never ends on a loop).
+REPORT_BUDGET_S = 60
+
+# Peak resident memory of the report process, at most.
+REPORT_MEMORY_BUDGET = 1 << 30
+
+
+def report(logdir, *options):
+    """(exit status, stdout, seconds, peak resident bytes) of ``report LOGDIR`` in a process."""
+    started = time.monotonic()
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from tb_metricsdiag import cli; import sys; sys.exit(cli.console_main())",
+            "report",
+            logdir,
+            *options,
+        ],
+        env=dict(os.environ, PYTHONPATH=WORKTREE),
+        capture_output=True,
+        text=True,
+        timeout=REPORT_BUDGET_S * 3,
+    )
+    elapsed = time.monotonic() - started
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    assert result.returncode in (0, 1), result.stderr
+    return result.returncode, result.stdout, elapsed, peak
+
+
+def test_symlink_loops_are_walked_once_and_said(tmp_path):
+    logdir = str(tmp_path)
+    good_run(logdir, "good", 2, ["neg", "pos"])
+    os.symlink(".", os.path.join(logdir, "a"))
+    os.symlink(".", os.path.join(logdir, "b"))
+    os.symlink("..", os.path.join(logdir, "good", "up"))
+    _, out, elapsed, peak = report(logdir, "--format", "json")
+    assert elapsed < REPORT_BUDGET_S and peak < REPORT_MEMORY_BUDGET
+    body = json.loads(out)
+    assert [run["run"] for run in body["runs"]] == ["good"]
+    [walked] = [s for s in body["skipped"] if s["reason"] == cli.SKIPPED_WALKED]
+    assert walked["count"] == 3 and len(walked["paths"]) == 3, walked
+
+
+def test_directories_deeper_than_the_bound_are_said(tmp_path):
+    deep = os.path.join(str(tmp_path), *["d"] * (cli.MAX_WALK_DEPTH + 1))
+    good_run(deep, "run", 2)
+    good_run(str(tmp_path), "shallow", 2)
+    runs, skipped = cli.find_runs(str(tmp_path))
+    assert list(runs) == ["shallow"]
+    assert skipped == [{"reason": cli.SKIPPED_DEEP, "count": 1, "paths": [deep]}]
+
+
+def test_thousands_of_empty_event_files_are_skipped_fast(tmp_path):
+    logdir = str(tmp_path)
+    good_run(logdir, "good", 2, ["neg", "pos"])
+    empties = os.path.join(logdir, "empties")
+    os.makedirs(empties)
+    for i in range(5000):
+        open(os.path.join(empties, "events.out.tfevents.%d.host" % i), "wb").close()
+    # An empty file beside the good run's: the run is still read, from its one real file.
+    open(os.path.join(logdir, "good", "events.out.tfevents.0.empty"), "wb").close()
+    _, out, elapsed, peak = report(logdir)
+    assert elapsed < REPORT_BUDGET_S and peak < REPORT_MEMORY_BUDGET
+    assert "run good\n" in out and "run empties" not in out
+    assert "skipped 5001 %s:" % cli.SKIPPED_EMPTY in out, out[-500:]
+    assert "and 4996 more" in out
+
+
+def test_crafted_runs_are_named_and_the_good_ones_reported(tmp_path):
+    logdir = str(tmp_path)
+    good_run(logdir, "good", 2, ["neg", "pos"])
+    build_crafted_runs(logdir)
+    status, out, elapsed, peak = report(logdir, "--format", "json", "--fail-on", "warning")
+    assert elapsed < REPORT_BUDGET_S and peak < REPORT_MEMORY_BUDGET
+    runs = {run["run"]: run for run in json.loads(out)["runs"]}
+    assert status == 1  # the damaged runs' warnings
+    assert {f["rule"] for f in runs["good"]["findings"]} <= {"overfitting", "not_learning"}
+    for run in ("deep_names", "huge_shape", "negative_confusion", "bomb", "deep_json"):
+        rules = {f["rule"] for f in runs[run]["findings"]}
+        assert "recording_problem" in rules, (run, runs[run])
+    assert any(n["rule"] == "loss_mismatch" for n in runs["good"]["not_run"])

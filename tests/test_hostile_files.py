@@ -1,0 +1,284 @@
+"""Damaged and crafted event files: every bad run isolated (a 4xx/422 for it, 200 for the
+others), in-process and through real TensorBoard servers (``--load_fast=true`` and ``false``).
+"""
+
+import gc
+import json
+import os
+import subprocess
+import sys
+import time
+import tracemalloc
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import numpy as np
+import pytest
+from tensorboard.backend import application
+from werkzeug import test as werkzeug_test
+from zoo import (
+    DEEP,
+    GOOD,
+    JSON_ROUTES,
+    PREFIX,
+    STARTUP_TIMEOUT_S,
+    WORKTREE,
+    XSS,
+    check_crafted_runs,
+    check_damaged_logdir,
+    check_hostile_text,
+    check_restarts_and_ap_methods,
+    client_get,
+    crafted_sweep,
+    deep_json,
+    file_version,
+    free_port,
+    http_get,
+    make_plugin,
+    runs_of,
+    step_records,
+    write_run,
+)
+
+
+def test_damaged_runs_are_isolated_and_reported(client):
+    check_damaged_logdir(lambda route, params: client_get(client, route, params))
+
+
+def test_crafted_runs_are_refused_fast(client):
+    check_crafted_runs(lambda route, params: client_get(client, route, params))
+
+
+def test_restarts_and_ap_methods(client):
+    check_restarts_and_ap_methods(lambda route, params: client_get(client, route, params))
+
+
+def test_crafted_runs_take_little_memory(client):
+    """Python allocations peak under `CRAFTED_MEMORY_BUDGET` over every route of every crafted
+    run (a reader that trusted them would inflate hundreds of MB, or allocate 40 GB)."""
+    get = lambda route, params: client_get(client, route, params)  # noqa: E731
+    crafted_sweep(get)  # listings and series cached: what follows is what each request costs
+    gc.collect()
+    tracemalloc.start()
+    try:
+        crafted_sweep(get)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < CRAFTED_MEMORY_BUDGET, peak
+
+
+def test_a_bad_counts_point_is_decoded_once(zoo, monkeypatch):
+    """The refusal of a point of threshold counts is remembered: later requests do not decode
+    it again (until the series changes)."""
+    from tb_metricsdiag.format import codecs
+
+    calls = []
+    original = codecs.stored_threshold_counts
+
+    def counting(*args):
+        calls.append(args[1].step)
+        return original(*args)
+
+    monkeypatch.setattr(codecs, "stored_threshold_counts", counting)
+    fresh = werkzeug_test.Client(application.TensorBoardWSGI([make_plugin(zoo)]))
+    for route in ("/pr", "/pr", "/diagnostics", "/pr"):
+        client_get(fresh, route, {"run": "bomb"})
+    assert calls == [0], calls
+
+
+def test_json_depth_and_size_are_bounded_without_recursion():
+    from tb_metricsdiag.format import codecs, schema
+
+    for text in (deep_json(), '{"a":' * DEEP + "1" + "}" * DEEP):
+        with pytest.raises(schema.FormatError, match="nested %d levels" % DEEP):
+            codecs.decode_json(text, "stored JSON")
+    # Brackets inside strings (escaped quotes included) are not nesting.
+    assert codecs.decode_json(json.dumps(["[" * 50 + '\\"{'] * 3), "x") == ["[" * 50 + '\\"{'] * 3
+    nested = [[[[1]]]]
+    assert codecs.decode_json(json.dumps(nested), "x") == nested
+    with pytest.raises(schema.FormatError, match="more than the 10 accepted"):
+        codecs.decode_json("[" + "1," * 10 + "1]", "x", max_bytes=10)
+
+
+# -- through a real tensorboard ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module", params=["true", "false"], ids=["rust_server", "python_loader"])
+def server(request, zoo, tmp_path_factory):
+    port = free_port()
+    log_path = str(tmp_path_factory.mktemp("tb_log") / "tensorboard.log")
+    command = [
+        sys.executable,
+        "-m",
+        "tensorboard.main",
+        "--logdir",
+        zoo,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--load_fast",
+        request.param,
+        "--reload_interval",
+        "1",
+    ]
+    env = dict(os.environ, PYTHONPATH=WORKTREE, TF_CPP_MIN_LOG_LEVEL="3")
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = "http://127.0.0.1:%d" % port
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    try:
+        while True:
+            if process.poll() is not None or time.monotonic() > deadline:
+                with open(log_path, "rb") as handle:
+                    pytest.fail(
+                        "tensorboard did not load the zoo:\n%s"
+                        % handle.read()[-3000:].decode(errors="replace")
+                    )
+            try:
+                runs = runs_of(lambda route, params: http_get(base, route, params))
+                # Every run loaded: the good ones whole, the damaged and crafted ones listed.
+                if (
+                    all(
+                        len(runs.get(run, {}).get("steps", [])) == len(steps)
+                        for run, steps in GOOD.items()
+                    )
+                    and {"corrupt", "many_names", "bomb"} <= set(runs)
+                    and (len(runs["corrupt"]["steps"]) >= 2 or "error" in runs["corrupt"])
+                ):
+                    break
+            except (OSError, ValueError, AssertionError):
+                pass
+            time.sleep(0.3)
+        yield base, zoo, "load_fast_" + request.param, process
+    finally:
+        process.kill()
+        process.wait()
+
+
+CRAFTED_MEMORY_BUDGET = 100 << 20
+
+
+def resident_bytes(pid):
+    """Resident memory of process ``pid`` (Linux), in bytes."""
+    with open("/proc/%d/status" % pid) as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS for %d" % pid)
+
+
+def test_real_server_crafted_runs(server):
+    """Both loaders: the crafted runs refused within a second each, and the server's resident
+    memory grows by less than `CRAFTED_MEMORY_BUDGET` over a sweep of every route of them."""
+    base, _, _, process = server
+    get = lambda route, params: http_get(base, route, params)  # noqa: E731
+    check_crafted_runs(get)
+    check_restarts_and_ap_methods(get)
+    before = resident_bytes(process.pid)
+    for _ in range(3):
+        crafted_sweep(get)
+    assert resident_bytes(process.pid) - before < CRAFTED_MEMORY_BUDGET
+
+
+def test_real_server_damaged_runs(server):
+    base, _, _, _ = server
+    check_damaged_logdir(lambda route, params: http_get(base, route, params))
+
+
+def test_real_server_hostile_text(server):
+    base, _, _, _ = server
+    check_hostile_text(lambda route, params: http_get(base, route, params))
+
+
+def test_real_server_hostile_parameters(server):
+    base, _, _, _ = server
+    for route in JSON_ROUTES:
+        for params in [
+            {},
+            {"run": XSS},
+            {"run": "good", "step": "9" * 5000},
+            {"run": "good", "step": "NaN"},
+            {"run": "good", "class": "-1"},
+            {"run": "good", "min_recall": "nan"},
+            {"run": "../../etc/passwd"},
+            {"run": "good", "split": "\x00"},
+        ]:
+            status, _ = http_get(base, route, params)
+            assert status in (200, 400, 404)
+    for path in [
+        "/../../setup.py",
+        "/%2e%2e/%2e%2e/setup.py",
+        "/..%2f..%2fsetup.py",
+        "/%2fetc%2fpasswd",
+    ]:
+        try:
+            with urllib.request.urlopen(base + PREFIX + path, timeout=30) as response:
+                status = response.status
+        except urllib.error.HTTPError as error:
+            status = error.code
+        assert status in (400, 404), path
+
+
+def _wait_for(predicate, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.3)
+
+
+def test_real_server_follows_a_run_being_written(server):
+    """3. Live: the Rust server reads a run while it is written with tf.summary writers."""
+    import tensorflow as tf
+
+    from tb_metricsdiag import summary
+
+    base, logdir, suffix, _ = server  # each server writes runs of its own
+    get = lambda route, params=None: http_get(base, route, params)  # noqa: E731
+    rng = np.random.default_rng(5)
+    live, half = "live_" + suffix, "half_" + suffix
+    live_dir = os.path.join(logdir, live)
+    writer = tf.summary.create_file_writer(live_dir)
+
+    def write_epochs(steps):
+        with writer.as_default():
+            for step in steps:
+                labels = rng.integers(0, 3, size=50)
+                scores = rng.dirichlet(np.ones(3), size=50).astype(np.float32)
+                summary.write_evaluation(labels, scores, step=step, class_names=["a", "b", "c"])
+                summary.write_logs({"loss": 1.0 / (step + 1), "val_loss": 1.2 / (step + 1)}, step)
+        writer.flush()
+
+    def live_steps():
+        return runs_of(get).get(live, {}).get("steps")
+
+    write_epochs(range(2))
+    assert _wait_for(lambda: live_steps() == [0, 1]), live_steps()
+    assert get("/confusion", {"run": live})[1]["step"] == 1
+
+    write_epochs(range(2, 4))
+    assert _wait_for(lambda: live_steps() == [0, 1, 2, 3]), live_steps()
+    status, body = get("/confusion", {"run": live})
+    assert status == 200 and body["step"] == 3
+    assert get("/curves", {"run": live})[1]["curves"]["val_loss"]["steps"] == [0, 1, 2, 3]
+    writer.close()
+
+    # A run whose writer has flushed half a record: the complete epochs are served, nothing
+    # errors; once the record is complete the next epoch appears.
+    step0, step1 = step_records(0, 3, ["a", "b", "c"]), step_records(1, 3, ["a", "b", "c"])
+    cut = len(step1[0]) // 2
+    path = write_run(logdir, half, [file_version()] + step0 + [step1[0][:cut]])
+    assert _wait_for(lambda: runs_of(get).get(half, {}).get("steps") == [0])
+    time.sleep(2.5)  # at least two more reloads over the half record
+    assert "error" not in runs_of(get)[half]
+    for route in JSON_ROUTES:
+        assert get(route, {"run": half})[0] == 200
+    with open(path, "ab") as handle:
+        handle.write(b"".join([step1[0][cut:]] + step1[1:]))
+    assert _wait_for(lambda: runs_of(get)[half]["steps"] == [0, 1]), runs_of(get)[half]
+    status, body = get("/pr", {"run": half, "class": 2})
+    assert status == 200 and body["step"] == 1
