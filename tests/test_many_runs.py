@@ -104,6 +104,7 @@ def test_no_module_level_caches():
         "backend/reader",
         "backend/views",
         "backend/static_files",
+        "backend/tensor_guard",
         "core/operating_points",
         "format/metadata",
         "format/codecs",
