@@ -211,7 +211,7 @@ class MetricsDiagWriter:
     def add_logs(self, logs, step):
         """Write the numeric values of ``logs`` (``{"loss": 0.41, "val_loss": 0.52, ...}``:
         the names Keras uses) as the run's curves at ``step``. Values may be Python or NumPy
-        numbers or one-element tensors; others are skipped; NaN and infinity are kept.
+        numbers or scalar tensors; others are skipped; NaN and infinity are kept.
 
         Returns:
           False when no value was numeric (nothing written), else True.
