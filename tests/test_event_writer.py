@@ -497,7 +497,9 @@ def test_writer_backend_and_cli_without_tensorflow(tmp_path, hide):
 
 
 def test_tensorboard_serves_the_writers_run_without_tensorflow(tmp_path):
-    """A real ``tensorboard`` process, Python loader (``--load_fast=false``), TensorFlow hidden."""
+    """A real ``tensorboard`` process with the Rust data server (``--load_fast=true``; the
+    Python loader is served in-process above), TensorFlow hidden.
+    """
     import subprocess
     import sys
     import time
@@ -516,7 +518,7 @@ def test_tensorboard_serves_the_writers_run_without_tensorflow(tmp_path):
                 str(tmp_path),
                 "--port",
                 "0",
-                "--load_fast=false",
+                "--load_fast=true",
                 "--host=127.0.0.1",
             ],
             env=env,
@@ -541,6 +543,28 @@ def test_tensorboard_serves_the_writers_run_without_tensorflow(tmp_path):
                     break
                 time.sleep(0.5)
             assert [run["run"] for run in body["runs"]] == ["run"]
+            confusion_url = url + "/data/plugin/metricsdiag/confusion?run=run&step=2"
+            with urllib.request.urlopen(confusion_url) as response:
+                assert json.loads(response.read())["total"] == 200
         finally:
             process.terminate()
             process.wait(timeout=30)
+
+
+def test_writer_imports_no_framework_where_they_are_installed(tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np; from tb_metricsdiag import MetricsDiagWriter\n"
+        "with MetricsDiagWriter(%r) as w:\n"
+        "    w.add_evaluation([0, 1, 1], np.array([0.2, 0.7, 0.4]), 0)\n"
+        "    w.add_logs({'loss': 0.5}, 0)\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & set(%r)))"
+        % (str(tmp_path), EVERY_FRAMEWORK)
+    )
+    env = dict(os.environ, PYTHONPATH=str(os.path.dirname(os.path.dirname(__file__))))
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert result.stdout.strip() == "[]"
