@@ -142,6 +142,37 @@ def test_logs_and_file(tmp_path):
     assert sorted(events[schema.LOGS_TAG]) == [0, 1]
 
 
+def test_counts_made_elsewhere(tmp_path, data):
+    """`add_counts` of counts summed over two halves (as across processes) stores the counts
+    of the whole, with the threshold-grid AP those counts give.
+    """
+    from tb_metricsdiag.core import counting, labels
+
+    ids, logits = data
+    scores, predicted = labels.scores_and_predictions(logits, True)
+    summed = counting.ClassificationCounts(4, counting.default_thresholds(), keep_scores=False)
+    for half in (slice(0, 250), slice(250, None)):
+        part = counting.ClassificationCounts(4, counting.default_thresholds(), keep_scores=False)
+        part.update(ids[half], scores[half], predicted[half])
+        summed.add(part.confusion, part.tp, part.fp, part.invalid)
+    with MetricsDiagWriter(tmp_path) as writer:
+        writer.add_counts(summed, 4, "train")
+        with pytest.raises(ValueError, match="split must be one of"):
+            writer.add_counts(summed, 5, "test")
+    events = read_events(str(tmp_path))
+    train = {kind: schema.split_tag("train", kind) for kind in schema.PER_CLASS_KINDS}
+    whole = counting.ClassificationCounts(4, counting.default_thresholds())
+    whole.update(ids, scores, predicted)
+    np.testing.assert_array_equal(events[train["confusion"]][4][0], whole.confusion)
+    np.testing.assert_array_equal(events[train["threshold_counts"]][4][0][:, 0], whole.tp)
+    np.testing.assert_array_equal(events[train["threshold_counts"]][4][0][:, 1], whole.fp)
+    np.testing.assert_array_equal(
+        events[train["average_precision"]][4][0], summed.average_precision()
+    )
+    assert events[train["label_distribution"]][4][0].tolist() == np.bincount(ids).tolist()
+    assert "threshold_grid" in events[train["threshold_counts"]][4][1].decode()
+
+
 # -- PyTorch and JAX inputs -------------------------------------------------------------
 
 
