@@ -259,6 +259,24 @@ def test_scores_returned_by_validation_step_need_no_extra_forward(tmp_path):
     )
 
 
+def test_a_bad_batch_after_the_first_is_an_event_not_an_error(tmp_path):
+    train, validation = runs.data(32, 1, 3), runs.data(40, 2, 3)  # batches of 16, 16 and 8
+
+    def scores_and_labels(module, batch, outputs):
+        x, y = batch
+        return module(x), (y[:-1] if len(y) == 8 else y)  # the last batch loses a label
+
+    callback = MetricsDiagCallback(scores_and_labels=scores_and_labels)
+    _fit_quietly(
+        tmp_path, runs.Classifier(), runs.loader(*train), runs.loader(*validation), callback
+    )
+    events = read_events(str(tmp_path))
+    assert events[CONFUSION][0][0].sum() == 32  # the two good batches
+    recorded = json.loads(events[schema.EVENTS_TAG][0][0].item())
+    assert [e["kind"] for e in recorded] == ["bad_batch"]
+    assert "validation batch 2 was left out" in recorded[0]["message"]
+
+
 class NoValidationLoss(runs.Classifier):
     """A ``validation_step`` that computes nothing, so the callback is the first to see the
     outputs and the labels."""
