@@ -11,8 +11,9 @@ every Python process the child starts (a ``tensorboard`` or ``tb-metricsdiag`` c
     with environment_without(("tensorflow", "keras")) as env:
         subprocess.run([sys.executable, "-m", "tensorboard.main", ...], env=env)
 
-`importlib.util.find_spec` of a hidden package raises ModuleNotFoundError too (what a package
-that is absent does for a submodule; libraries that probe with it catch that). The package's
+Each finder of `sys.meta_path` is wrapped so that it finds nothing of a hidden package: an
+import raises ModuleNotFoundError and `importlib.util.find_spec` returns None, as for a package
+that is not installed (PyTorch probes optional packages with it at import). The package's
 distribution metadata (`importlib.metadata`) is not hidden.
 """
 
@@ -38,18 +39,24 @@ import sys
 _HIDDEN = tuple(name for name in os.environ.get(%r, "").split(",") if name)
 
 
-class _HideFrameworks:
-    """Refuses to import the hidden packages, as if they were not installed."""
+class _Hiding:
+    """A meta-path finder that finds nothing of the hidden packages, else what ``finder`` finds."""
 
-    @staticmethod
-    def find_spec(name, path=None, target=None):
+    def __init__(self, finder):
+        self._finder = finder
+
+    def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] in _HIDDEN:
-            raise ModuleNotFoundError("No module named %%r (hidden by the test)" %% name, name=name)
-        return None
+            return None
+        find_spec = getattr(self._finder, "find_spec", None)
+        return None if find_spec is None else find_spec(name, path, target)
+
+    def __getattr__(self, attribute):  # invalidate_caches, find_distributions, ...
+        return getattr(self._finder, attribute)
 
 
 if _HIDDEN:
-    sys.meta_path.insert(0, _HideFrameworks())
+    sys.meta_path[:] = [_Hiding(finder) for finder in sys.meta_path]
 ''' % (_VARIABLE,)
 
 

@@ -6,7 +6,7 @@ Each threshold is a module constant, documented here and in ``docs/diagnostics.m
 
 from tb_metricsdiag.diagnostics.findings import finding
 
-RECORDING_EVENT_KINDS = ("callback_error", "bad_batch")
+RECORDING_EVENT_KINDS = ("callback_error", "bad_batch", "distributed_counts")
 
 
 MAX_MESSAGES_IN_EVIDENCE = 5

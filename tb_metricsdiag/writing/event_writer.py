@@ -59,12 +59,18 @@ def tensor_proto(value):
     )
 
 
+# Part of every file name: TensorBoard's own writers in the same directory (a TensorBoardLogger,
+# keras.callbacks.TensorBoard) name their files by the same second, host, pid and counter.
+EVENT_FILE_MARK = ".metricsdiag"
+
+
 def _event_file_name(filename_suffix=""):
-    return "events.out.tfevents.%010d.%s.%d.%d%s" % (
+    return "events.out.tfevents.%010d.%s.%d.%d%s%s" % (
         time.time(),
         socket.gethostname(),
         os.getpid(),
         next(_file_numbers),
+        EVENT_FILE_MARK,
         filename_suffix,
     )
 
@@ -81,7 +87,8 @@ class MetricsDiagWriter:
         in [0, 1].
       multi_label: multi-hot labels ``[n, K]`` with one sigmoid per label. Not supported yet:
         True raises NotImplementedError.
-      filename_suffix: appended to the event file's name.
+      filename_suffix: appended to the event file's name (after `EVENT_FILE_MARK`, which
+        keeps it apart from TensorBoard's own writers' files in the same directory).
 
     The number of classes is taken from the outputs at the first `add_evaluation` and every
     later call must fit it; mistakes raise ValueError saying what to change. Nothing is written

@@ -1,0 +1,718 @@
+"""`MetricsDiagCallback` for PyTorch Lightning: what the Keras callback records, from a
+``LightningModule`` left as it is.
+
+Per validation batch the callback takes the module's scores and the labels (`_batch_scores`:
+a ``scores_and_labels`` callable, else a ``{"scores", "labels"}`` dict returned by
+``validation_step``, else one extra ``forward(x)`` of an ``(x, y)`` batch) and keeps them on
+their device; at the end of the validation epoch they are gathered across processes
+(`_gather`, with `sampler_padding` removing what ``DistributedSampler`` repeated) and global
+rank 0 writes them through `MetricsDiagWriter`, with ``trainer.callback_metrics`` under Keras's
+names (`keras_logs`) and, once, the run description.
+
+The first validation batch (the sanity check's, when there is one) is checked and a mistake
+raises a ``ValueError`` naming the fix; after it nothing the callback meets ends the training:
+problems become events the diagnostics report.
+"""
+
+import collections.abc
+import logging
+import os
+import re
+
+import numpy as np
+import torch
+from torch.utils.data.distributed import DistributedSampler
+
+try:
+    import lightning.pytorch as pl
+except ImportError:  # the older package name
+    import pytorch_lightning as pl
+
+from tb_metricsdiag.core import counting as counts_lib
+from tb_metricsdiag.core import labels as labels_lib
+from tb_metricsdiag.writing import records
+from tb_metricsdiag.writing.event_writer import ROW_SUM_TOLERANCE, MetricsDiagWriter
+
+logger = logging.getLogger(__name__)
+
+SPLIT = "validation"
+
+# Where the scores of a batch come from (`MetricsDiagCallback.scores_and_labels`, the run info).
+FROM_CALLABLE = "scores_and_labels"
+FROM_STEP_OUTPUTS = "validation_step_outputs"
+FROM_FORWARD = "forward"
+
+# Event kind of a distributed gathering that could not be checked (recording.py reports it).
+DISTRIBUTED_EVENT = "distributed_counts"
+
+_HOW_TO_GIVE_SCORES = (
+    "return {'scores': outputs, 'labels': y} from validation_step (no extra forward pass), or"
+    " pass MetricsDiagCallback(scores_and_labels=lambda module, batch, outputs: (scores, labels))"
+)
+
+_VALIDATION_WORDS = ("val", "valid", "validation")
+_TRAIN_WORDS = ("train", "training")
+_SPLIT_WORD = "|".join(_VALIDATION_WORDS + _TRAIN_WORDS)
+_PREFIXED = re.compile(r"(%s)[_/.\-](.+)" % _SPLIT_WORD, re.IGNORECASE)
+_SUFFIXED = re.compile(r"(.+?)[_/.\-](%s)" % _SPLIT_WORD, re.IGNORECASE)
+
+
+# -- Lightning's metric names -> Keras's log keys ---------------------------------------------
+
+
+def _split_of_name(name):
+    """``(base, "validation" | "train" | None)``: a name's split word (as a prefix or suffix
+    joined by ``_ / . -``) taken off.
+    """
+    for pattern, word, rest in ((_PREFIXED, 1, 2), (_SUFFIXED, 2, 1)):
+        match = pattern.fullmatch(name)
+        if match:
+            split = "validation" if match.group(word).lower() in _VALIDATION_WORDS else "train"
+            return match.group(rest), split
+    return name, None
+
+
+def keras_logs(metrics, validation_names, stale_names=()):
+    """Lightning's ``callback_metrics`` as Keras's epoch ``logs``: ``(logs, origin)``.
+
+    Args:
+      metrics: ``{name: value}``; values with one element (tensors, numbers) are kept.
+      validation_names: names logged by this epoch's validation (their values are new).
+      stale_names: names logged by an earlier validation but not this epoch's, left out (an
+        epoch without validation keeps the last validation's values in ``callback_metrics``).
+
+    The rules, in order:
+
+    - a metric logged with ``on_step=True, on_epoch=True`` comes as ``name``, ``name_step``
+      and ``name_epoch``: the epoch value is kept, under ``name``;
+    - a validation metric is ``val_`` + its name without its split word (``val_loss``,
+      ``valid/acc``, ``loss/val``, or any name logged in ``validation_step``: ``val_loss``,
+      ``val_acc``); one named for validation that this epoch's validation did not log is left
+      out (stale);
+    - a training metric loses its split word (``train_loss`` -> ``loss``);
+    - when two names give the same key, an epoch value beats a step value, then a name that is
+      already the key beats one that is not, then the first name in sorted order wins.
+
+    Returns:
+      ``logs`` ``{key: float}`` and ``origin`` ``{key: Lightning name}``.
+    """
+    validation_names = set(validation_names)
+    stale_names = set(stale_names)
+    epoch_names = {name[: -len("_epoch")] for name in metrics if name.endswith("_epoch")}
+    candidates = {}  # key -> [(rank, name, value)]
+    for name in sorted(metrics):
+        if name.endswith(("_step", "_epoch")) and name.rsplit("_", 1)[0] in epoch_names:
+            continue  # the epoch value is also under the plain name
+        value = _number(metrics[name])
+        if value is None or name in stale_names:
+            continue
+        base, split = _split_of_name(name)
+        if name in validation_names and split is None:
+            split = "validation"
+        if split == "validation" and name not in validation_names:
+            continue
+        key = ("val_" + base) if split == "validation" else base
+        rank = (name not in epoch_names, name != key)
+        candidates.setdefault(key, []).append((rank, name, value))
+    logs, origin = {}, {}
+    for key, found in candidates.items():
+        _, name, value = min(found)
+        logs[key], origin[key] = value, name
+    return logs, origin
+
+
+def _number(value):
+    """``value`` as a float when it is a number or a one-element tensor / array, else None."""
+    if isinstance(value, torch.Tensor):
+        return float(value.detach().reshape(-1)[0]) if value.numel() == 1 else None
+    if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+# -- DistributedSampler's padding ---------------------------------------------------------------
+
+
+def sampler_padding(shares):
+    """Rows to drop from each process's rows: ``(drop, problem)``.
+
+    ``DistributedSampler`` (without ``drop_last``) pads its index list to
+    ``total_size = ceil(N / W) * W`` by appending its first ``total_size - N`` indices again,
+    and hands process ``r`` the positions ``r, r + W, r + 2W, ...``. The padded positions are
+    the last ``total_size - N`` of the list, all in its last row, so each process ``r >=
+    W - (total_size - N)`` gets one duplicate: its last example, which it sees only when it
+    ran over its whole share.
+
+    Args:
+      shares: one dict per process, in rank order: ``rows`` (rows it collected), and, when its
+        sampler is a ``DistributedSampler``, ``sampler_rank``, ``num_replicas``,
+        ``num_samples`` (its share), ``total_size``, ``dataset_size`` (N) and ``drop_last``.
+
+    Returns:
+      ``drop``: the number of trailing rows to drop from each process's rows (0 or 1), and
+      ``problem``: None, or why the rows are kept as they are (not a ``DistributedSampler``,
+      or figures that do not add up), for an event.
+    """
+    world = len(shares)
+    keep_all = [0] * world
+    if any(share.get("num_replicas") is None for share in shares):
+        return keep_all, (
+            "the validation sampler is not a DistributedSampler on every process, so the"
+            " callback cannot tell which examples the %d processes share; their counts are"
+            " summed as they are (if every process reads the whole validation set, each"
+            " example counts %d times)" % (world, world)
+        )
+    first = shares[0]
+    dataset_size, total_size = first["dataset_size"], first["total_size"]
+    consistent = (
+        all(share["num_replicas"] == world for share in shares)
+        and [share["sampler_rank"] for share in shares] == list(range(world))
+        and all(
+            (share["dataset_size"], share["total_size"], share["drop_last"])
+            == (dataset_size, total_size, first["drop_last"])
+            for share in shares
+        )
+        and sum(share["num_samples"] for share in shares) == total_size
+        and all(share["rows"] <= share["num_samples"] for share in shares)
+    )
+    if not consistent:
+        return keep_all, (
+            "the validation samplers' figures do not add up (%s); the processes' counts are"
+            " summed as they are and may count some examples twice"
+            % "; ".join(
+                "rank %d: %d rows of a share of %s"
+                % (rank, share["rows"], share.get("num_samples"))
+                for rank, share in enumerate(shares)
+            )
+        )
+    padding = 0 if first["drop_last"] else total_size - dataset_size
+    if not 0 <= padding < world:
+        return keep_all, (
+            "the validation sampler pads %d examples to %d, more than one per process; the"
+            " processes' counts are summed as they are" % (dataset_size, total_size)
+        )
+    drop = [
+        int(rank >= world - padding and share["rows"] == share["num_samples"])
+        for rank, share in enumerate(shares)
+    ]
+    return drop, None
+
+
+def _sampler_share(dataloader, rows):
+    """What `sampler_padding` needs to know of this process's validation sampler."""
+    share = {"rows": int(rows)}
+    sampler = getattr(dataloader, "sampler", None)
+    if not isinstance(sampler, DistributedSampler):
+        sampler = getattr(getattr(dataloader, "batch_sampler", None), "sampler", None)
+    if isinstance(sampler, DistributedSampler):
+        try:
+            share.update(
+                sampler_rank=int(sampler.rank),
+                num_replicas=int(sampler.num_replicas),
+                num_samples=len(sampler),
+                total_size=int(sampler.total_size),
+                dataset_size=len(sampler.dataset),
+                drop_last=bool(sampler.drop_last),
+            )
+        except (AttributeError, TypeError):  # a subclass without these: not checkable
+            share = {"rows": int(rows)}
+    return share
+
+
+def _first_dataloader(trainer):
+    loaders = trainer.val_dataloaders
+    if isinstance(loaders, (list, tuple)):
+        return loaders[0] if loaders else None
+    if isinstance(loaders, collections.abc.Mapping):
+        return next(iter(loaders.values()), None)
+    return loaders
+
+
+# -- the callback -----------------------------------------------------------------------------
+
+
+class _Validation(
+    collections.namedtuple("_Validation", "epoch labels scores problems distributed")
+):
+    """One validation epoch's gathered rows (NumPy; None when none), on rank 0, until written."""
+
+
+class MetricsDiagCallback(pl.Callback):
+    """Writes per-epoch confusion matrices, PR threshold counts, AP and the logged metrics.
+
+    Args:
+      log_dir: directory of the run's event files; default the ``TensorBoardLogger``'s
+        ``log_dir`` (the run then sits beside that logger's scalars), else
+        ``trainer.default_root_dir``.
+      class_names: one name per class; default ``"0"``..``"C-1"``.
+      thresholds: ascending score thresholds of the PR counts; default 201 evenly spaced
+        values in [0, 1].
+      from_logits: whether the scores are logits; default (None) detected from the first
+        epoch's values (outside [0, 1], or rows that do not sum to 1).
+      scores_and_labels: ``f(module, batch, outputs) -> (scores, labels)`` for a module whose
+        validation batches are not ``(x, y)`` or whose ``forward`` does not return the scores
+        (``outputs`` is what ``validation_step`` returned).
+
+    Where the scores come from, per validation batch: ``scores_and_labels`` when given; else
+    the ``"scores"`` and ``"labels"`` of a dict returned by ``validation_step`` (no extra
+    pass); else ``module(x)`` of an ``(x, y)`` batch, one extra forward pass per validation
+    batch (in eval mode and without gradients, as Lightning runs validation). Only the first
+    validation dataloader is counted; the sanity-check pass is checked, never written. The
+    rows stay on their device until the epoch ends.
+    """
+
+    def __init__(
+        self,
+        log_dir=None,
+        class_names=None,
+        *,
+        thresholds=None,
+        from_logits=None,
+        scores_and_labels=None,
+    ):
+        super().__init__()
+        self.log_dir = log_dir
+        self.class_names = class_names
+        self.thresholds = thresholds
+        self.from_logits = from_logits
+        self.scores_and_labels = scores_and_labels
+        self._thresholds = None
+        self._log_dir = None
+        self._writer = None
+        self._start_stage()
+        self._scores, self._labels, self._problems = [], [], []
+        self._names_before = {}
+
+    def _start_stage(self):
+        """Forget what the last ``fit`` / ``validate`` learnt of the module and its data."""
+        self._checked = False  # the first batch passed `_check_first_batch`
+        self._shape = None  # (output width, label shape past the batch)
+        self._label_format = None
+        self._source = None  # FROM_CALLABLE / FROM_STEP_OUTPUTS / FROM_FORWARD
+        self._scores_are_logits = self.from_logits
+        self._model_name = None
+        self._info_written = False
+        self._pending = None  # rank 0: a `_Validation` not written yet
+        self._validated_epoch = None
+        self._validation_names = set()  # metrics the last validation logged
+        self._ever_validation_names = set()
+        self._logs_from = {}
+
+    # -- configuration --------------------------------------------------------------------
+
+    def _check_configuration(self):
+        if self.log_dir is not None and (
+            not isinstance(self.log_dir, (str, os.PathLike)) or not os.fspath(self.log_dir)
+        ):
+            raise ValueError(
+                "MetricsDiagCallback: log_dir must be a non-empty path or None (the"
+                " TensorBoardLogger's directory), got %r" % (self.log_dir,)
+            )
+        if self.from_logits not in (None, True, False):
+            raise ValueError(
+                "MetricsDiagCallback: from_logits must be True, False or None (detect)"
+            )
+        if self.scores_and_labels is not None and not callable(self.scores_and_labels):
+            raise ValueError(
+                "MetricsDiagCallback: scores_and_labels must be a callable"
+                " f(module, batch, outputs) -> (scores, labels)"
+            )
+        if isinstance(self.class_names, (str, bytes)):
+            raise ValueError(
+                "MetricsDiagCallback: class_names must be a list of names, got %r"
+                % (self.class_names,)
+            )
+        thresholds = counts_lib.default_thresholds() if self.thresholds is None else self.thresholds
+        try:
+            self._thresholds = counts_lib.validate_thresholds(thresholds)
+        except ValueError as error:
+            raise ValueError("MetricsDiagCallback: %s" % error) from error
+
+    def _resolve_log_dir(self, trainer):
+        if self.log_dir is not None:
+            return os.fspath(self.log_dir)
+        for candidate in trainer.loggers:
+            if any(c.__name__ == "TensorBoardLogger" for c in type(candidate).__mro__):
+                return candidate.log_dir
+        return trainer.default_root_dir
+
+    def setup(self, trainer, pl_module, stage):
+        self._check_configuration()
+        self._start_stage()
+        self._model_name = type(pl_module).__name__
+        self._log_dir = self._resolve_log_dir(trainer) if trainer.is_global_zero else None
+
+    # -- per batch ------------------------------------------------------------------------
+
+    def _batch_scores(self, pl_module, batch, outputs):
+        """``(scores, labels, source)`` of one validation batch."""
+        if self.scores_and_labels is not None:
+            found = self.scores_and_labels(pl_module, batch, outputs)
+            if not isinstance(found, (tuple, list)) or len(found) != 2:
+                raise ValueError(
+                    "MetricsDiagCallback: scores_and_labels must return (scores, labels), got"
+                    " a %s" % type(found).__name__
+                )
+            return found[0], found[1], FROM_CALLABLE
+        if isinstance(outputs, collections.abc.Mapping) and "scores" in outputs:
+            if "labels" not in outputs:
+                raise ValueError(
+                    "MetricsDiagCallback: validation_step returned 'scores' without 'labels':"
+                    " return {'scores': outputs, 'labels': y}"
+                )
+            return outputs["scores"], outputs["labels"], FROM_STEP_OUTPUTS
+        if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+            what = type(batch).__name__
+            if isinstance(batch, (tuple, list, collections.abc.Mapping)):
+                what = "%s of %d items" % (what, len(batch))
+            raise ValueError(
+                "MetricsDiagCallback: validation batches are a %s, not (x, y), so the callback"
+                " cannot tell the inputs from the labels: %s" % (what, _HOW_TO_GIVE_SCORES)
+            )
+        x, y = batch
+        with torch.no_grad():
+            scores = pl_module(x)
+        return scores, y, FROM_FORWARD
+
+    def _check_first_batch(self, scores, labels, source):
+        """Raises ValueError, naming the fix, for scores or labels the counts cannot use."""
+        where = {
+            FROM_FORWARD: "the module's forward(x)",
+            FROM_STEP_OUTPUTS: "validation_step's 'scores'",
+            FROM_CALLABLE: "scores_and_labels",
+        }[source]
+        if not isinstance(scores, torch.Tensor):
+            raise ValueError(
+                "MetricsDiagCallback: %s gave a %s, not one tensor of scores: %s"
+                % (where, type(scores).__name__, _HOW_TO_GIVE_SCORES)
+            )
+        if scores.ndim not in (1, 2) or scores.ndim == 2 and scores.shape[1] < 1:
+            raise ValueError(
+                "MetricsDiagCallback: %s gave scores of shape %s; expected [batch, classes] (or"
+                " [batch] / [batch, 1] for one binary score): %s"
+                % (where, tuple(scores.shape), _HOW_TO_GIVE_SCORES)
+            )
+        width = 1 if scores.ndim == 1 else int(scores.shape[1])
+        labels = _as_tensor(labels, scores.device)
+        if labels.ndim == 0 or labels.shape[0] != scores.shape[0]:
+            raise ValueError(
+                "MetricsDiagCallback: %s gave %d rows of scores for labels of shape %s: give"
+                " one label per row of scores" % (where, scores.shape[0], tuple(labels.shape))
+            )
+        num_classes = labels_lib.num_classes_from_output_width(width)
+        values = labels.cpu().numpy()
+        try:
+            label_format = labels_lib.detect_label_format(values, width)
+            labels_lib.class_ids(values, label_format, num_classes)
+        except ValueError as error:
+            raise ValueError(
+                "MetricsDiagCallback: the labels do not fit the scores of %s (shape %s): %s"
+                % (where, tuple(scores.shape), error)
+            ) from error
+        if self.class_names is not None and len(self.class_names) != num_classes:
+            raise ValueError(
+                "MetricsDiagCallback: class_names has %d names but %s gives %d classes"
+                " (scores of width %d)" % (len(self.class_names), where, num_classes, width)
+            )
+        self._shape = (width, tuple(labels.shape[1:]))
+        self._label_format = label_format
+        self._source = source
+        self._checked = True
+
+    def _check_batch(self, scores, labels):
+        """Raises ValueError for shapes unlike the first batch's (values are not read)."""
+        width, label_shape = self._shape
+        if not isinstance(scores, torch.Tensor):
+            raise ValueError("the scores are a %s, not a tensor" % type(scores).__name__)
+        labels = _as_tensor(labels, scores.device)
+        if (
+            scores.ndim not in (1, 2)
+            or (1 if scores.ndim == 1 else scores.shape[1]) != width
+            or labels.ndim == 0
+            or tuple(labels.shape[1:]) != label_shape
+            or labels.shape[0] != scores.shape[0]
+        ):
+            raise ValueError(
+                "scores of shape %s and labels of shape %s do not match the first batch's"
+                " (%d score(s) per row, labels of shape [batch%s])"
+                % (
+                    tuple(scores.shape),
+                    tuple(labels.shape),
+                    width,
+                    "".join(", %d" % d for d in label_shape),
+                )
+            )
+        return labels
+
+    def on_validation_epoch_start(self, trainer, pl_module):
+        self._scores, self._labels, self._problems = [], [], []
+        self._names_before = dict(trainer.callback_metrics)
+
+    def on_validation_batch_end(
+        self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
+    ):
+        if dataloader_idx != 0:
+            return
+        if not self._checked:  # the first batch: a mistake raises
+            scores, labels, source = self._batch_scores(pl_module, batch, outputs)
+            self._check_first_batch(scores, labels, source)
+            labels = _as_tensor(labels, scores.device)
+        else:
+            try:
+                scores, labels, _ = self._batch_scores(pl_module, batch, outputs)
+                labels = self._check_batch(scores, labels)
+            except Exception as error:  # recording never ends the training
+                self._problems.append(
+                    {
+                        "kind": "bad_batch",
+                        "split": SPLIT,
+                        "message": "validation batch %d was left out: %s" % (batch_idx, error),
+                    }
+                )
+                return
+        if trainer.sanity_checking:
+            return
+        scores = scores.detach()
+        if scores.ndim == 1:
+            scores = scores[:, None]
+        if scores.dtype in (torch.float16, torch.bfloat16) or not scores.is_floating_point():
+            scores = scores.float()  # NumPy has no bfloat16
+        self._scores.append(scores)
+        self._labels.append(labels.detach())
+
+    # -- per epoch: never raises ----------------------------------------------------------
+
+    def on_validation_epoch_end(self, trainer, pl_module):
+        if trainer.sanity_checking:
+            return
+        self._validation_names = {
+            name
+            for name, value in trainer.callback_metrics.items()
+            if self._names_before.get(name) is not value  # a new value: logged by validation
+        }
+        self._ever_validation_names |= self._validation_names
+        self._validated_epoch = trainer.current_epoch
+        problems, labels, scores, distributed = list(self._problems), None, None, None
+        try:
+            labels, scores = _concatenated(self._labels), _concatenated(self._scores)
+            if _world_size() > 1:
+                labels, scores, distributed, problem = _gather(trainer, labels, scores)
+                if problem:
+                    problems.append({"kind": DISTRIBUTED_EVENT, "split": SPLIT, "message": problem})
+            else:
+                labels, scores = _numpy(labels), _numpy(scores)
+        except Exception as error:
+            logger.exception("MetricsDiagCallback: the validation outputs could not be gathered")
+            problems.append(_error_event(error))
+            labels = scores = None
+        self._scores, self._labels, self._problems = [], [], []
+        if trainer.is_global_zero:
+            self._pending = _Validation(
+                trainer.current_epoch, labels, scores, problems, distributed
+            )
+        if trainer.state.fn != "fit":  # trainer.validate(): no training epoch end to wait for
+            self._flush(trainer, with_train_logs=False)
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        self._flush(trainer, with_train_logs=True)
+
+    def _epoch_logs(self, trainer, with_train_logs):
+        """This epoch's Keras-named logs (`keras_logs`), and which metric each came from."""
+        validated = self._validated_epoch == trainer.current_epoch
+        names = self._validation_names if validated else set()
+        metrics = trainer.callback_metrics
+        if not with_train_logs:
+            metrics = {name: value for name, value in metrics.items() if name in names}
+        return keras_logs(metrics, names, self._ever_validation_names - names)
+
+    def _flush(self, trainer, with_train_logs):
+        """Rank 0: write the pending evaluation and this epoch's logs; never raises."""
+        if not trainer.is_global_zero:
+            return
+        epoch = trainer.current_epoch
+        pending, self._pending = self._pending, None
+        problems = list(pending.problems) if pending else []
+        try:
+            logs, origin = self._epoch_logs(trainer, with_train_logs)
+            self._logs_from.update(origin)
+            writer = self._open_writer()
+            if pending is not None and pending.labels is not None and len(pending.labels):
+                problems.extend(self._write_evaluation(writer, pending))
+            if logs:
+                writer.add_logs(logs, epoch)
+        except Exception as error:
+            logger.exception("MetricsDiagCallback: epoch %d could not be recorded", epoch)
+            problems.append(_error_event(error))
+        self._write_problems(problems, epoch)
+        if self._writer is not None:
+            self._writer.flush()
+
+    def _write_evaluation(self, writer, pending):
+        """Write a `_Validation` (the run description first, once); returns the problems."""
+        if self._scores_are_logits is None:
+            self._scores_are_logits = labels_lib.looks_like_logits(
+                pending.scores, ROW_SUM_TOLERANCE
+            )
+        if not self._info_written:
+            writer.add_run_info(self._run_info(pending))
+            self._info_written = True
+        try:
+            writer.add_evaluation(
+                pending.labels,
+                pending.scores,
+                pending.epoch,
+                split=SPLIT,
+                from_logits=self._scores_are_logits,
+            )
+        except ValueError as error:
+            return [
+                {
+                    "kind": "bad_batch",
+                    "split": SPLIT,
+                    "message": "the validation outputs of epoch %d could not be counted: %s"
+                    % (pending.epoch, error),
+                }
+            ]
+        return []
+
+    def _write_problems(self, problems, epoch):
+        if not problems:
+            return
+        for problem in problems:
+            logger.warning("MetricsDiagCallback, epoch %d: %s", epoch, problem["message"])
+        try:
+            self._open_writer().add_events(problems, epoch)
+        except Exception:
+            logger.exception("MetricsDiagCallback: could not write the events of epoch %d", epoch)
+
+    def _open_writer(self):
+        if self._writer is None:
+            self._writer = MetricsDiagWriter(
+                self._log_dir, class_names=self.class_names, thresholds=self._thresholds
+            )
+        return self._writer
+
+    def _run_info(self, pending):
+        width = self._shape[0]
+        names = self.class_names or labels_lib.default_class_names(
+            labels_lib.num_classes_from_output_width(width)
+        )
+        info = records.describe_run(
+            output_width=width,
+            outputs_are_logits=self._scores_are_logits,
+            label_format=self._label_format,
+            class_names=names,
+            split_examples={SPLIT: len(pending.labels)},
+            num_thresholds=self._thresholds.size,
+            counting="lightning_" + self._source,
+            model_name=self._model_name,
+            metrics=sorted(self._logs_from),
+            versions={"torch": torch.__version__, "lightning": pl.__version__},
+        )
+        info["logs_from"] = dict(self._logs_from)  # Keras log key -> Lightning's metric name
+        info["distributed"] = pending.distributed or {"world_size": 1}
+        return info
+
+    # -- the end --------------------------------------------------------------------------
+
+    def _close(self):
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close()
+
+    def on_fit_end(self, trainer, pl_module):
+        if self._pending is not None:  # a validation after the last training epoch ended
+            self._flush(trainer, with_train_logs=False)
+
+    def teardown(self, trainer, pl_module, stage):
+        self._close()
+
+    def on_exception(self, trainer, pl_module, exception):
+        self._close()
+
+
+# -- gathering across processes ---------------------------------------------------------------
+
+
+def _gather(trainer, labels, scores):
+    """Every process's rows on every process, the sampler's padding removed: ``(labels,
+    scores, distributed, problem)`` with NumPy arrays (None when no process has a row), a
+    description for the run info, and None or why the padding could not be checked.
+    """
+    world = torch.distributed.get_world_size()
+    share = _sampler_share(_first_dataloader(trainer), 0 if scores is None else len(scores))
+    share["layout"] = None if scores is None else _layout(labels, scores)
+    shares = [None] * world
+    torch.distributed.all_gather_object(shares, share)
+    layouts = {s["layout"] for s in shares if s["layout"] is not None}
+    if not layouts:
+        return None, None, {"world_size": world}, None
+    if len(layouts) > 1:
+        raise ValueError(
+            "the processes' validation outputs differ in shape or dtype: %s"
+            % [s["layout"] for s in shares]
+        )
+    (labels_layout, scores_layout), rows = layouts.pop(), [s["rows"] for s in shares]
+    device = _collective_device()
+    parts_labels = _all_gather_rows(labels, rows, labels_layout, device)
+    parts_scores = _all_gather_rows(scores, rows, scores_layout, device)
+    drop, problem = sampler_padding(shares)
+    labels = np.concatenate([part[: len(part) - d] for part, d in zip(parts_labels, drop)])
+    scores = np.concatenate([part[: len(part) - d] for part, d in zip(parts_scores, drop)])
+    distributed = {"world_size": world, "rows": rows, "padding_removed": int(sum(drop))}
+    return labels, scores, distributed, problem
+
+
+def _layout(*tensors):
+    """``((shape past the batch, dtype name), ...)``: what must agree across processes."""
+    return tuple((tuple(t.shape[1:]), str(t.dtype).rsplit(".", 1)[-1]) for t in tensors)
+
+
+def _collective_device():
+    """The device collectives of this process group take: CUDA for NCCL, else the CPU."""
+    if torch.distributed.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def _all_gather_rows(local, rows, layout, device):
+    """Each process's ``local`` rows (``rows[r]`` of them) as NumPy arrays, in rank order:
+    padded to the longest share for ``all_gather``, then cut back.
+    """
+    trailing, dtype = layout
+    padded = torch.zeros((max(rows),) + trailing, dtype=getattr(torch, dtype), device=device)
+    if local is not None and len(local):
+        padded[: len(local)] = local.to(device)
+    parts = [torch.empty_like(padded) for _ in rows]
+    torch.distributed.all_gather(parts, padded)
+    return [part[:n].cpu().numpy() for part, n in zip(parts, rows)]
+
+
+# -- tensors ----------------------------------------------------------------------------------
+
+
+def _as_tensor(value, device):
+    if isinstance(value, torch.Tensor):
+        return value
+    return torch.as_tensor(np.asarray(value), device=device)
+
+
+def _concatenated(parts):
+    return torch.cat(parts) if parts else None
+
+
+def _numpy(tensor):
+    return None if tensor is None else tensor.cpu().numpy()
+
+
+def _world_size():
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_world_size()
+    return 1
+
+
+def _error_event(error):
+    return {"kind": "callback_error", "message": "%s: %s" % (type(error).__name__, error)}
+
+
+__all__ = ["MetricsDiagCallback", "keras_logs", "sampler_padding"]

@@ -1,0 +1,443 @@
+"""`tb_metricsdiag.lightning.MetricsDiagCallback`: PyTorch Lightning runs, every number against
+scikit-learn on the final module's own outputs, a 2-process DDP run (with TensorFlow hidden)
+against a 1-process run, the reader and the diagnostics on what it wrote, and its errors.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import read_events, stored_logs, to_scores
+from sklearn import metrics as skm
+
+torch = pytest.importorskip("torch")
+pl = pytest.importorskip("lightning.pytorch")
+
+import lightning_runs as runs  # noqa: E402 (needs torch and lightning)
+from no_frameworks import TENSORFLOW, environment_without  # noqa: E402
+from torch.utils.data import DataLoader, DistributedSampler, SequentialSampler  # noqa: E402
+
+from tb_metricsdiag import diagnostics  # noqa: E402
+from tb_metricsdiag.backend import reader as reader_lib  # noqa: E402
+from tb_metricsdiag.format import codecs, schema  # noqa: E402
+from tb_metricsdiag.lightning import MetricsDiagCallback  # noqa: E402
+from tb_metricsdiag.writing.lightning_callback import (  # noqa: E402
+    _sampler_share,
+    keras_logs,
+    sampler_padding,
+)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFUSION = schema.split_tag("validation", schema.KIND_CONFUSION)
+COUNTS = schema.split_tag("validation", schema.KIND_THRESHOLD_COUNTS)
+AP = schema.split_tag("validation", schema.KIND_AVERAGE_PRECISION)
+
+
+class MetricsAtEpochEnd(pl.Callback):
+    """Records ``trainer.callback_metrics`` at every training epoch's end."""
+
+    def __init__(self):
+        self.metrics = {}
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        self.metrics[trainer.current_epoch] = {
+            name: float(value) for name, value in trainer.callback_metrics.items()
+        }
+
+
+def _train(root, classes, epochs, **module_args):
+    torch.manual_seed(0)
+    module = runs.Classifier(classes=classes, **module_args)
+    train, validation = runs.data(64, 1, classes), runs.data(runs.VAL_SIZE, 2, classes)
+    recorder = MetricsAtEpochEnd()
+    trainer = runs.fit(str(root), module, train, validation, epochs, extra_callbacks=[recorder])
+    return {
+        "trainer": trainer,
+        "log_dir": trainer.logger.log_dir,
+        "labels": validation[1],
+        "outputs": runs.outputs(module, validation[0]),
+        "metrics": recorder.metrics,
+        "epochs": epochs,
+    }
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("lightning")
+    return {
+        "multiclass": _train(root / "multiclass", classes=3, epochs=3),
+        "binary": _train(root / "binary", classes=2, epochs=2),
+    }
+
+
+def _expected_counts(labels, outputs, thresholds):
+    """Confusion, brute-force TP / FP of ``score >= t``, and scikit-learn's AP."""
+    outputs = outputs[:, None] if outputs.ndim == 1 else outputs
+    scores, predicted = to_scores(outputs, from_logits=True)
+    classes = scores.shape[1]
+    confusion = skm.confusion_matrix(labels, predicted, labels=range(classes))
+    positive = labels[:, None] == np.arange(classes)
+    above = scores[:, :, None] >= thresholds[None, None, :]  # [n, C, T]
+    tp = (above & positive[:, :, None]).sum(axis=0)
+    fp = (above & ~positive[:, :, None]).sum(axis=0)
+    ap = [skm.average_precision_score(positive[:, k], scores[:, k]) for k in range(classes)]
+    return confusion, tp, fp, np.array(ap)
+
+
+def _thresholds(events):
+    content = json.loads(next(iter(events[COUNTS].values()))[1])
+    return codecs.decode_thresholds(content["thresholds"])
+
+
+@pytest.mark.parametrize("name", ["multiclass", "binary"])
+def test_last_epoch_counts_equal_scikit_learn(trained, name):
+    run = trained[name]
+    events = read_events(run["log_dir"])
+    last = run["epochs"] - 1
+    assert sorted(events[CONFUSION]) == list(range(run["epochs"]))  # the sanity check: unwritten
+    confusion, tp, fp, ap = _expected_counts(run["labels"], run["outputs"], _thresholds(events))
+    np.testing.assert_array_equal(events[CONFUSION][last][0], confusion)
+    np.testing.assert_array_equal(events[COUNTS][last][0][:, 0], tp)
+    np.testing.assert_array_equal(events[COUNTS][last][0][:, 1], fp)
+    np.testing.assert_allclose(events[AP][last][0], ap, rtol=1e-12)
+
+
+def test_logs_take_keras_names_and_run_info_describes_the_run(trained):
+    run = trained["multiclass"]
+    events = read_events(run["log_dir"])
+    for epoch in range(run["epochs"]):
+        metrics = run["metrics"][epoch]
+        expected = {
+            "loss": metrics["train_loss_epoch"],  # the epoch mean, not the last step's
+            "val_loss": metrics["val_loss"],
+            "val_acc": metrics["val_acc"],
+        }
+        assert stored_logs(events, epoch) == pytest.approx(expected, rel=1e-6)
+    info = json.loads(events[schema.RUN_INFO_TAG][0][0].item())
+    assert info["model"]["output_width"] == 3
+    assert info["model"]["outputs_are_logits"] is True
+    assert info["labels"] == {"format": "sparse", "num_classes": 3, "class_names": ["0", "1", "2"]}
+    assert info["splits"] == {"validation": {"examples": runs.VAL_SIZE}}
+    assert info["logs_from"] == {"loss": "train_loss", "val_loss": "val_loss", "val_acc": "val_acc"}
+    assert info["counting"] == "lightning_forward"
+    assert set(info["versions"]) >= {"torch", "lightning", "python"}
+    distribution = events[schema.split_tag("validation", schema.KIND_LABEL_DISTRIBUTION)][0][0]
+    np.testing.assert_array_equal(distribution, np.bincount(run["labels"], minlength=3))
+
+
+def test_run_lands_beside_the_tensorboard_logger_scalars(trained):
+    run = trained["multiclass"]
+    events = read_events(run["log_dir"])
+    assert "val_loss" in events  # the logger's own scalar, in the same directory
+    assert run["log_dir"] == run["trainer"].logger.log_dir
+
+
+def test_reader_reads_curves_and_counts(trained):
+    root = os.path.dirname(os.path.dirname(trained["multiclass"]["log_dir"]))
+    reader = reader_lib.Reader(reader_lib.provider_for_logdir(root))
+    history = reader.history("run/version_0")
+    steps, values = history.curves["val_loss"]
+    np.testing.assert_array_equal(steps, [0, 1, 2])
+    metrics = trained["multiclass"]["metrics"]
+    np.testing.assert_allclose(values, [metrics[e]["val_loss"] for e in range(3)], rtol=1e-6)
+    assert sorted(history.confusions["validation"]) == [0, 1, 2]
+    diagnostics.diagnose(history)  # every rule runs on it
+
+
+def test_diagnose_finds_overfitting(tmp_path):
+    """Few training examples with random labels and a wide MLP: training loss falls, validation
+    loss rises."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(24, runs.FEATURES)).astype("float32")
+    y = rng.integers(0, 3, 24)
+    x_val = rng.normal(size=(48, runs.FEATURES)).astype("float32")
+    y_val = rng.integers(0, 3, 48)
+    torch.manual_seed(0)
+    module = runs.Classifier(classes=3, lr=0.03, hidden=128)
+    runs.fit(str(tmp_path), module, (x, y), (x_val, y_val), epochs=25)
+    history = reader_lib.Reader(reader_lib.provider_for_logdir(str(tmp_path))).history(
+        "run/version_0"
+    )
+    assert len(history.curves["val_loss"][0]) == 25
+    rules = [f["rule"] for f in diagnostics.diagnose(history)]
+    assert "overfitting" in rules, rules
+
+
+# -- where the scores come from, and mistakes -------------------------------------------------
+
+
+class DictBatches(runs.Classifier):
+    """Validation batches as dicts: the callback cannot find x and y by itself."""
+
+    def training_step(self, batch, batch_idx):
+        return super().training_step((batch["x"], batch["y"]), batch_idx)
+
+    def validation_step(self, batch, batch_idx):
+        return super().validation_step((batch["x"], batch["y"]), batch_idx)
+
+
+class ReturnsScores(runs.Classifier):
+    """``validation_step`` returns its scores: the callback needs no forward of its own."""
+
+    forwards = 0
+
+    def forward(self, x):
+        ReturnsScores.forwards += 1
+        return super().forward(x)
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        return {"scores": self(x), "labels": y}
+
+
+def _dict_loader(x, y):
+    pairs = list(zip(torch.from_numpy(x), torch.from_numpy(y)))
+    return DataLoader(
+        pairs,
+        batch_size=runs.BATCH_SIZE,
+        collate_fn=lambda rows: {
+            "x": torch.stack([r[0] for r in rows]),
+            "y": torch.stack([r[1] for r in rows]),
+        },
+    )
+
+
+def _fit_quietly(root, module, train_loader, val_loader, callback, epochs=1):
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        max_epochs=epochs,
+        logger=False,
+        default_root_dir=str(root),
+        callbacks=[callback],
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+    )
+    trainer.fit(module, train_loader, val_loader)
+    return trainer
+
+
+def test_batches_that_are_not_x_y_raise_naming_the_fix(tmp_path):
+    x, y = runs.data(40, 1, 3)
+    loader = _dict_loader(x, y)
+    with pytest.raises(ValueError, match=r"not \(x, y\).*'scores'.*scores_and_labels"):
+        _fit_quietly(tmp_path, DictBatches(), loader, loader, MetricsDiagCallback())
+
+
+def test_scores_and_labels_reads_any_batch(tmp_path):
+    x, y = runs.data(40, 1, 3)
+    loader = _dict_loader(x, y)
+    module = DictBatches()
+    callback = MetricsDiagCallback(
+        scores_and_labels=lambda module, batch, outputs: (module(batch["x"]), batch["y"])
+    )
+    _fit_quietly(tmp_path, module, loader, loader, callback)
+    events = read_events(str(tmp_path))
+    confusion, *_ = _expected_counts(y, runs.outputs(module, x), _thresholds(events))
+    np.testing.assert_array_equal(events[CONFUSION][0][0], confusion)
+
+
+def test_scores_returned_by_validation_step_need_no_extra_forward(tmp_path):
+    train, validation = runs.data(32, 1, 3), runs.data(40, 2, 3)
+    module = ReturnsScores()
+    callback = MetricsDiagCallback()
+    ReturnsScores.forwards = 0
+    _fit_quietly(tmp_path, module, runs.loader(*train), runs.loader(*validation), callback)
+    train_batches, val_batches = 2, 3
+    sanity_batches = 2
+    assert ReturnsScores.forwards == train_batches + val_batches + sanity_batches
+    events = read_events(str(tmp_path))
+    confusion, *_ = _expected_counts(
+        validation[1], runs.outputs(module, validation[0]), _thresholds(events)
+    )
+    np.testing.assert_array_equal(events[CONFUSION][0][0], confusion)
+    assert json.loads(events[schema.RUN_INFO_TAG][0][0].item())["counting"] == (
+        "lightning_validation_step_outputs"
+    )
+
+
+def test_a_bad_batch_after_the_first_is_an_event_not_an_error(tmp_path):
+    train, validation = runs.data(32, 1, 3), runs.data(40, 2, 3)  # batches of 16, 16 and 8
+
+    def scores_and_labels(module, batch, outputs):
+        x, y = batch
+        return module(x), (y[:-1] if len(y) == 8 else y)  # the last batch loses a label
+
+    callback = MetricsDiagCallback(scores_and_labels=scores_and_labels)
+    _fit_quietly(
+        tmp_path, runs.Classifier(), runs.loader(*train), runs.loader(*validation), callback
+    )
+    events = read_events(str(tmp_path))
+    assert events[CONFUSION][0][0].sum() == 32  # the two good batches
+    recorded = json.loads(events[schema.EVENTS_TAG][0][0].item())
+    assert [e["kind"] for e in recorded] == ["bad_batch"]
+    assert "validation batch 2 was left out" in recorded[0]["message"]
+
+
+class NoValidationLoss(runs.Classifier):
+    """A ``validation_step`` that computes nothing, so the callback is the first to see the
+    outputs and the labels."""
+
+    def validation_step(self, batch, batch_idx):
+        return None
+
+
+class ThreeDimensional(NoValidationLoss):
+    def forward(self, x):
+        return super().forward(x)[:, None, :]
+
+
+@pytest.mark.parametrize(
+    "module, labels, callback_args, message",
+    [
+        (ThreeDimensional(), None, {}, r"shape \(16, 1, 3\).*\[batch, classes\]"),
+        (NoValidationLoss(), 7, {}, r"labels do not fit.*class ids in \[0, 3\)"),
+        (NoValidationLoss(), None, {"class_names": ["a", "b"]}, r"class_names has 2 names.*3"),
+    ],
+    ids=["rank", "labels", "class_names"],
+)
+def test_mistakes_raise_at_the_first_validation_batch(
+    tmp_path, module, labels, callback_args, message
+):
+    x, y = runs.data(32, 1, 3)
+    if labels is not None:
+        y = np.full_like(y, labels)
+    loader = runs.loader(x, y)
+    with pytest.raises(ValueError, match=message):
+        _fit_quietly(tmp_path, module, loader, loader, MetricsDiagCallback(**callback_args))
+
+
+def test_validate_writes_the_counts_and_validation_logs(tmp_path):
+    validation = runs.data(40, 2, 3)
+    torch.manual_seed(0)
+    module = runs.Classifier()
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        logger=False,
+        callbacks=[MetricsDiagCallback(str(tmp_path))],
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer.validate(module, runs.loader(*validation), verbose=False)
+    events = read_events(str(tmp_path))
+    confusion, *_ = _expected_counts(
+        validation[1], runs.outputs(module, validation[0]), _thresholds(events)
+    )
+    np.testing.assert_array_equal(events[CONFUSION][0][0], confusion)
+    assert set(stored_logs(events, 0)) == {"val_loss", "val_acc"}
+
+
+# -- Lightning's names -> Keras's, and DistributedSampler's padding ---------------------------
+
+
+def test_keras_logs_maps_lightning_names():
+    metrics = {
+        "train_loss": torch.tensor(0.5),  # the epoch mean (there is a train_loss_epoch)
+        "train_loss_step": torch.tensor(0.4),
+        "train_loss_epoch": torch.tensor(0.5),
+        "loss": torch.tensor(0.4),  # the last step's, loses to the epoch mean
+        "valid/acc": torch.tensor(0.8),
+        "f1/val": 0.7,
+        "accuracy": torch.tensor(0.75),  # logged in validation_step
+        "lr-Adam": 0.01,
+        "val_old": 1.0,  # logged by an earlier validation only
+        "vector": torch.ones(3),
+    }
+    logs, origin = keras_logs(metrics, {"valid/acc", "f1/val", "accuracy"}, {"val_old"})
+    assert logs == pytest.approx(
+        {"loss": 0.5, "val_acc": 0.8, "val_f1": 0.7, "val_accuracy": 0.75, "lr-Adam": 0.01}
+    )
+    assert origin["loss"] == "train_loss"
+    # Without this epoch's validation, names of validation metrics are left out.
+    assert set(keras_logs(metrics, set())[0]) == {"loss", "lr-Adam", "accuracy"}
+
+
+def _shares(size, world, shuffle, rows=None):
+    dataset = list(range(size))
+    samplers = [
+        DistributedSampler(dataset, num_replicas=world, rank=r, shuffle=shuffle, seed=5)
+        for r in range(world)
+    ]
+    indices = [list(sampler) for sampler in samplers]
+    if rows is not None:
+        indices = [part[:rows] for part in indices]
+    shares = [
+        _sampler_share(DataLoader(dataset, sampler=s, batch_size=4), len(part))
+        for s, part in zip(samplers, indices)
+    ]
+    return shares, indices
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_sampler_padding_leaves_each_example_once(shuffle):
+    for world in range(1, 5):
+        for size in range(1, 23):
+            shares, indices = _shares(size, world, shuffle)
+            drop, problem = sampler_padding(shares)
+            assert problem is None
+            kept = [i for part, d in zip(indices, drop) for i in part[: len(part) - d]]
+            assert sorted(kept) == list(range(size)), (world, size, drop)
+
+
+def test_sampler_padding_keeps_rows_of_an_incomplete_pass():
+    shares, indices = _shares(11, 2, shuffle=True, rows=3)  # limit_val_batches: no padding seen
+    drop, problem = sampler_padding(shares)
+    assert (drop, problem) == ([0, 0], None)
+
+
+def test_sampler_padding_reports_what_it_cannot_check():
+    dataset = list(range(11))
+    plain = [{"rows": 11}, {"rows": 11}]  # not a DistributedSampler: each may see everything
+    drop, problem = sampler_padding(plain)
+    assert drop == [0, 0] and "not a DistributedSampler" in problem
+    shares, _ = _shares(11, 2, shuffle=False)
+    shares[1]["rows"] = 9  # more rows than its share on rank 0, fewer on rank 1
+    shares[0]["rows"] = 7
+    assert sampler_padding(shares)[1] is not None
+    loader = DataLoader(dataset, sampler=SequentialSampler(dataset))
+    assert _sampler_share(loader, 11) == {"rows": 11}
+
+
+# -- DDP: 2 processes give the counts of 1 -----------------------------------------------------
+
+
+def test_ddp_counts_equal_one_process_without_tensorflow(tmp_path):
+    """Two gloo processes over 101 validation examples (the sampler pads one), with TensorFlow
+    hidden from every process: the counts of one process over the same examples and weights
+    (learning rate 0), and scikit-learn's on the final module's outputs."""
+    script = os.path.join(ROOT, "tests", "lightning_runs.py")
+    with environment_without(TENSORFLOW) as env:
+        result = subprocess.run(
+            [sys.executable, script, str(tmp_path / "ddp"), "2", "0"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=ROOT,
+            env=env,
+        )
+    assert result.returncode == 0, result.stderr[-3000:]
+    ddp = json.loads(result.stdout.strip().splitlines()[-1])
+    assert ddp["world_size"] == 2 and ddp["frameworks"] == []
+    torch.manual_seed(0)
+    module = runs.Classifier(classes=3, lr=0.0)
+    train, validation = runs.data(64, 1, 3), runs.data(runs.VAL_SIZE, 2, 3)
+    single = runs.fit(str(tmp_path / "single"), module, train, validation, epochs=2)
+    ddp_events, single_events = read_events(ddp["log_dir"]), read_events(single.logger.log_dir)
+    for tag in (CONFUSION, COUNTS):
+        for step in (0, 1):
+            np.testing.assert_array_equal(ddp_events[tag][step][0], single_events[tag][step][0])
+    np.testing.assert_allclose(ddp_events[AP][1][0], single_events[AP][1][0], rtol=1e-12)
+    assert ddp_events[CONFUSION][1][0].sum() == runs.VAL_SIZE  # the padded duplicate left out
+    confusion, tp, fp, ap = _expected_counts(
+        np.asarray(ddp["labels"]), np.asarray(ddp["outputs"], np.float32), _thresholds(ddp_events)
+    )
+    np.testing.assert_array_equal(ddp_events[CONFUSION][1][0], confusion)
+    np.testing.assert_array_equal(ddp_events[COUNTS][1][0][:, 0], tp)
+    np.testing.assert_array_equal(ddp_events[COUNTS][1][0][:, 1], fp)
+    np.testing.assert_allclose(ddp_events[AP][1][0], ap, rtol=1e-12)
+    info = json.loads(ddp_events[schema.RUN_INFO_TAG][0][0].item())
+    assert info["distributed"] == {"world_size": 2, "rows": [51, 51], "padding_removed": 1}
+    assert schema.EVENTS_TAG not in ddp_events
