@@ -146,14 +146,15 @@ class CountsMetric(keras.metrics.Metric):
 
     def _buckets(self, scores):
         """Number of thresholds each score reaches, int32 ``[b, C]`` (`counts.threshold_bucket`)."""
-        flat = ops.reshape(scores, (-1,))
+        # The bits are viewed in [b, C], whose last dimension is static (TensorFlow's view
+        # needs that in a graph); the binary searches take one flat vector.
+        bits = ops.reshape(ops.view(scores, "int32"), (-1,))
         if self._edge_keys is not None:
-            keys = _order_keys(ops.view(flat, "int32"))
-            buckets = ops.searchsorted(ops.convert_to_tensor(self._edge_keys), keys, side="right")
-            return ops.reshape(ops.cast(buckets, "int32"), ops.shape(scores))
-        buckets = ops.cast(ops.searchsorted(ops.convert_to_tensor(self._edges), flat, side="right"), "int32")
-        if self._negative_subnormal_bucket is not None:
-            bits = ops.view(flat, "int32")
+            edges, values = ops.convert_to_tensor(self._edge_keys), _order_keys(bits)
+        else:
+            edges, values = ops.convert_to_tensor(self._edges), ops.reshape(scores, (-1,))
+        buckets = ops.cast(ops.searchsorted(edges, values, side="right"), "int32")
+        if self._edge_keys is None and self._negative_subnormal_bucket is not None:
             low, high = _NEGATIVE_SUBNORMAL_BITS
             negative_subnormal = ops.logical_and(bits >= low, bits <= high)
             buckets = ops.where(negative_subnormal, self._negative_subnormal_bucket, buckets)
