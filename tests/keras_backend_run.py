@@ -62,7 +62,9 @@ def train_both_modes(out_dir):
         os.path.join(out_dir, "predict"), validation_data=(x_val, y_val), batch_size=BATCH
     )
     counting = MetricsDiagCallback(os.path.join(out_dir, "metric"), validation_data=(x_val, y_val))
-    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy", counting.metric()])
+    model.compile(
+        "adam", "sparse_categorical_crossentropy", metrics=["accuracy", counting.metric()]
+    )
     recorder = Recorder(x_val)
     model.fit(
         x,
@@ -138,7 +140,9 @@ def main():
     train_both_modes(out_dir)
     configuration_errors(out_dir, arrays_only)
     with open(os.path.join(out_dir, "process.json"), "w") as f:
-        json.dump({"backend": keras.backend.backend(), "tensorflow": "tensorflow" in sys.modules}, f)
+        json.dump(
+            {"backend": keras.backend.backend(), "tensorflow": "tensorflow" in sys.modules}, f
+        )
 
 
 if __name__ == "__main__":

@@ -120,7 +120,10 @@ class CountsMetric(keras.metrics.Metric):
         # One flat histogram, so that a batch costs one segment sum and one update (layout: see
         # `_sections`), and one slot for the invalid rows.
         self.histogram = self.add_variable(
-            (self._sections()[-1] + 1,), keras.initializers.Zeros(), _count_dtype(), name="histogram"
+            (self._sections()[-1] + 1,),
+            keras.initializers.Zeros(),
+            _count_dtype(),
+            name="histogram",
         )
 
     def _sections(self):
