@@ -28,6 +28,7 @@ Run: ``python bench/overhead.py`` (``--quick``: 2 epochs, 2 repeats).
 """
 
 import argparse
+import importlib.util
 import io
 import os
 import statistics
@@ -247,6 +248,9 @@ def main():
     variants = tuple(
         v for v in VARIANTS if backend == "tensorflow" or v not in TENSORFLOW_ONLY_VARIANTS
     )
+    if importlib.util.find_spec("matplotlib") is None:
+        print("(matplotlib is not installed: no image_recipe variant)")
+        variants = tuple(v for v in variants if v != "image_recipe")
     print(describe_machine())
     print("Keras %s, backend %s" % (keras.__version__, backend))
     data = make_data()
