@@ -138,3 +138,22 @@ def scores_and_predictions(outputs, from_logits):
     scores = _softmax(outputs) if from_logits else outputs
     # argmax would call a NaN row's NaN the maximum; such rows are skipped when counting.
     return scores, np.argmax(np.nan_to_num(scores, nan=-np.inf), axis=1).astype(np.int64)
+
+
+def looks_like_logits(outputs, row_sum_tolerance=1e-3):
+    """Whether raw model ``outputs`` can only be logits, not probabilities.
+
+    They are logits when a finite value lies outside [0, 1], or, for ``C > 1`` outputs per row,
+    a row of finite values does not sum to 1 within ``row_sum_tolerance`` (softmax rows do).
+    Outputs with no finite value are taken as probabilities (nothing shows otherwise).
+    """
+    outputs = np.asarray(outputs, dtype=np.float64)
+    if outputs.ndim == 1:
+        outputs = outputs[:, None]
+    finite = outputs[np.isfinite(outputs)]
+    if finite.size and (finite.min() < 0 or finite.max() > 1):
+        return True
+    if outputs.ndim != 2 or outputs.shape[1] < 2:
+        return False
+    rows = outputs[np.isfinite(outputs).all(axis=1)]
+    return bool(rows.size and np.any(np.abs(rows.sum(axis=1) - 1) > row_sum_tolerance))

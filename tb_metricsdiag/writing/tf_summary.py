@@ -12,14 +12,10 @@ Each returns True when a default writer was present and the summary was written,
 ``tf.summary.write`` does. The layout is documented in ``docs/format.md``.
 """
 
-import json
-
-import numpy as np
 import tensorflow as tf
 
 from tb_metricsdiag.core import counting as counts_lib
-from tb_metricsdiag.core import labels as labels_lib
-from tb_metricsdiag.format import codecs, metadata, schema
+from tb_metricsdiag.writing import records
 
 __all__ = [
     "write_average_precision",
@@ -35,34 +31,16 @@ __all__ = [
 ]
 
 
-def _class_names(class_names, num_classes):
-    if class_names is None:
-        return labels_lib.default_class_names(num_classes)
-    names = [str(name) for name in class_names]
-    if len(names) != num_classes:
-        raise ValueError(
-            "class_names has %d names but the data has %d classes" % (len(names), num_classes)
-        )
-    return names
-
-
-def _write(tag, tensor, step, summary_metadata):
-    return tf.summary.write(tag, tensor, step=step, metadata=summary_metadata.SerializeToString())
-
-
-def _write_json(tag, kind, value, step):
-    text = json.dumps(value, sort_keys=True, allow_nan=False, default=str)
-    return _write(tag, tf.constant(text), step, metadata.create_summary_metadata(kind))
+def _write(record, step):
+    """Write one `records.Record` with ``tf.summary.write``."""
+    return tf.summary.write(
+        record.tag, record.value, step=step, metadata=record.metadata.SerializeToString()
+    )
 
 
 def write_confusion_matrix(matrix, step=None, split="validation", class_names=None):
     """Write a ``[C, C]`` confusion matrix (row = actual class, column = predicted class)."""
-    matrix = np.asarray(matrix)
-    names = _class_names(class_names, matrix.shape[0])
-    md = metadata.create_summary_metadata(schema.KIND_CONFUSION, split, names)
-    return _write(
-        schema.split_tag(split, schema.KIND_CONFUSION), codecs.compact_ints(matrix), step, md
-    )
+    return _write(records.confusion_matrix(matrix, split, class_names), step)
 
 
 def write_threshold_counts(
@@ -81,24 +59,10 @@ def write_threshold_counts(
     ``average_precision`` (``[C]``, NaN for a class with no positive), when given, is stored in
     the same summary, with its method (as for `write_average_precision`).
     """
-    tp, fp = np.asarray(tp), np.asarray(fp)
-    thresholds = counts_lib.validate_thresholds(thresholds)
-    if tp.shape != fp.shape or tp.ndim != 2 or tp.shape[1] != thresholds.size:
-        raise ValueError("tp and fp must both have shape [C, %d]" % thresholds.size)
-    names = _class_names(class_names, tp.shape[0])
-    # Encoded first: it refuses an average precision that does not fit the classes.
-    payload = codecs.encode_threshold_counts(np.stack([tp, fp], axis=1), average_precision)
-    md = metadata.create_summary_metadata(
-        schema.KIND_THRESHOLD_COUNTS,
-        split,
-        names,
-        thresholds=thresholds,
-        encoding=schema.THRESHOLD_COUNTS_ENCODING,
-        average_precision=None if average_precision is None else average_precision_method,
+    record = records.threshold_counts(
+        tp, fp, thresholds, split, class_names, average_precision, average_precision_method
     )
-    return _write(
-        schema.split_tag(split, schema.KIND_THRESHOLD_COUNTS), tf.constant(payload), step, md
-    )
+    return _write(record, step)
 
 
 def write_average_precision(
@@ -111,39 +75,20 @@ def write_average_precision(
     summary of its own; `write_counts` stores the AP inside the threshold counts instead (one
     summary fewer per epoch), and a reader takes the AP from there when both are present.
     """
-    values = np.asarray(values, dtype=np.float64)
-    names = _class_names(class_names, values.shape[0])
-    md = metadata.create_summary_metadata(
-        schema.KIND_AVERAGE_PRECISION, split, names, method=method
-    )
-    return _write(schema.split_tag(split, schema.KIND_AVERAGE_PRECISION), values, step, md)
+    return _write(records.average_precision(values, split, class_names, method), step)
 
 
 def write_label_distribution(label_counts, step=None, split="validation", class_names=None):
     """Write the number of examples of each actual class, ``[C]``."""
-    label_counts = np.asarray(label_counts)
-    names = _class_names(class_names, label_counts.shape[0])
-    md = metadata.create_summary_metadata(schema.KIND_LABEL_DISTRIBUTION, split, names)
-    tag = schema.split_tag(split, schema.KIND_LABEL_DISTRIBUTION)
-    return _write(tag, label_counts.astype(np.int64), step, md)
+    return _write(records.label_distribution(label_counts, split, class_names), step)
 
 
 def write_counts(counts, step=None, split="validation", class_names=None):
     """Write everything a `counts.ClassificationCounts` holds: the confusion matrix, and the
     threshold counts with the AP in one summary.
     """
-    written = write_confusion_matrix(counts.confusion, step, split, class_names)
-    write_threshold_counts(
-        counts.tp,
-        counts.fp,
-        counts.thresholds,
-        step,
-        split,
-        class_names,
-        counts.average_precision(),
-        counts.average_precision_method,
-    )
-    return written
+    written = [_write(record, step) for record in records.counts(counts, split, class_names)]
+    return written[0]
 
 
 def write_evaluation(
@@ -170,16 +115,7 @@ def write_evaluation(
     Returns:
       The `counting.ClassificationCounts` that was written.
     """
-    outputs = np.asarray(y_score)
-    width = 1 if outputs.ndim == 1 else outputs.shape[-1]
-    num_classes = labels_lib.num_classes_from_output_width(width)
-    label_format = labels_lib.detect_label_format(np.asarray(y_true), width)
-    ids = labels_lib.class_ids(np.asarray(y_true), label_format, num_classes)
-    scores, predicted = labels_lib.scores_and_predictions(outputs, from_logits)
-    if thresholds is None:
-        thresholds = counts_lib.default_thresholds()
-    result = counts_lib.ClassificationCounts(num_classes, thresholds)
-    result.update(ids, scores, predicted)
+    result, _, _ = records.evaluation_counts(y_true, y_score, thresholds, from_logits)
     write_counts(result, step, split, class_names)
     return result
 
@@ -193,25 +129,24 @@ def write_logs(logs, step=None):
     of this plugin, and its cost of keeping them is per point. Returns False when nothing was
     written (no numeric value).
     """
-    text = codecs.encode_logs(logs)
-    if text is None:
+    record = records.logs(logs)
+    if record is None:
         return False
-    md = metadata.create_summary_metadata(schema.KIND_LOGS)
-    return _write(schema.LOGS_TAG, tf.constant(text), step, md)
+    return _write(record, step)
 
 
 def write_run_info(info, step=0):
     """Write the JSON description of the run: model, loss, labels, data sizes (see format.md)."""
-    return _write_json(schema.RUN_INFO_TAG, schema.KIND_RUN_INFO, info, step)
+    return _write(records.run_info(info), step)
 
 
 def write_overlap(overlap, step=0):
     """Write the result of `overlap.duplicate_overlap` as JSON."""
-    return _write_json(schema.OVERLAP_TAG, schema.KIND_OVERLAP, overlap, step)
+    return _write(records.overlap(overlap), step)
 
 
 def write_events(events, step=None):
     """Write a JSON list of problems met while recording (each a dict with at least
     ``kind`` and ``message``), e.g. NaN predictions or a batch that could not be read.
     """
-    return _write_json(schema.EVENTS_TAG, schema.KIND_EVENTS, list(events), step)
+    return _write(records.events(events), step)

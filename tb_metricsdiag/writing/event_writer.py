@@ -1,0 +1,360 @@
+"""`MetricsDiagWriter`: metricsdiag data from any training loop, with NumPy and TensorBoard only.
+
+::
+
+    with MetricsDiagWriter(log_dir, class_names=["cat", "dog", "bird"]) as writer:
+        for epoch in range(epochs):
+            ...  # train
+            writer.add_evaluation(y_val, model(x_val), step=epoch)
+            writer.add_logs({"loss": loss, "val_loss": val_loss}, step=epoch)
+
+It writes the records of `records` (what the Keras callback and `tb_metricsdiag.summary` write)
+as ``Summary`` protos into an event file of its own, framed by TensorBoard's `RecordWriter` on a
+plain file: TensorBoard's `EventFileWriter` imports TensorFlow when TensorFlow is installed.
+Labels and scores may be NumPy arrays, lists, or PyTorch / JAX / TensorFlow tensors on any device
+(`arrays.to_numpy`); no framework is imported.
+"""
+
+import itertools
+import os
+import socket
+import time
+
+import numpy as np
+from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_shape_pb2
+from tensorboard.compat.tensorflow_stub import dtypes
+from tensorboard.summary.writer import record_writer
+from tensorboard.util import tensor_util
+
+from tb_metricsdiag.core import counting as counts_lib
+from tb_metricsdiag.core import labels as labels_lib
+from tb_metricsdiag.core.json_values import to_json_value
+from tb_metricsdiag.format import schema
+from tb_metricsdiag.writing import arrays, records
+
+# The first event of every event file: the version of the record format, as TensorFlow writes it.
+FILE_VERSION = "brain.Event:2"
+
+# Row sums of probabilities in float32 (and in float16, widened) stay this close to 1; logits
+# whose rows all fall in [0, 1] and sum to 1 this closely are taken as probabilities.
+ROW_SUM_TOLERANCE = 1e-2
+
+_file_numbers = itertools.count()  # the last part of an event file's name, as TensorBoard's
+
+
+def tensor_proto(value):
+    """The ``TensorProto`` ``tf.summary.write`` stores for a `records.Record` value: numbers
+    as their little-endian bytes in ``tensor_content``, strings as ``string_val``.
+    """
+    value = np.asarray(value)
+    if value.dtype == object:
+        return tensor_util.make_tensor_proto(value)
+    little_endian = value.astype(value.dtype.newbyteorder("<"), copy=False)
+    return tensor_pb2.TensorProto(
+        dtype=dtypes.as_dtype(value.dtype).as_datatype_enum,
+        tensor_shape=tensor_shape_pb2.TensorShapeProto(
+            dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=size) for size in value.shape]
+        ),
+        tensor_content=little_endian.tobytes(),
+    )
+
+
+def _event_file_name(filename_suffix=""):
+    return "events.out.tfevents.%010d.%s.%d.%d%s" % (
+        time.time(),
+        socket.gethostname(),
+        os.getpid(),
+        next(_file_numbers),
+        filename_suffix,
+    )
+
+
+class MetricsDiagWriter:
+    """Writes a run's metricsdiag data, for any framework: needs only NumPy and TensorBoard.
+
+    Args:
+      log_dir: directory of this run's event files (TensorBoard names the run after it);
+        created if missing.
+      class_names: one name per class; default ``"0"``..``"C-1"``. Checked against the model's
+        outputs at the first `add_evaluation`.
+      thresholds: ascending score thresholds of the PR counts; default 201 evenly spaced values
+        in [0, 1].
+      multi_label: multi-hot labels ``[n, K]`` with one sigmoid per label. Not supported yet:
+        True raises NotImplementedError.
+      filename_suffix: appended to the event file's name.
+
+    The number of classes is taken from the outputs at the first `add_evaluation` and every
+    later call must fit it; mistakes raise ValueError saying what to change. Nothing is written
+    for a call that raises. Use it as a context manager, or call `close`.
+    """
+
+    def __init__(
+        self, log_dir, class_names=None, thresholds=None, multi_label=False, filename_suffix=""
+    ):
+        if multi_label:
+            raise NotImplementedError(
+                "MetricsDiagWriter: multi-label counting (multi-hot labels, one sigmoid per"
+                " label) is not supported yet; pass multi_label=False with class ids, one-hot"
+                " rows, or 0/1 labels of a single sigmoid unit"
+            )
+        self.log_dir = os.fspath(log_dir)
+        self._class_names = None if class_names is None else [str(n) for n in class_names]
+        if thresholds is None:
+            thresholds = counts_lib.default_thresholds()
+        try:
+            self.thresholds = counts_lib.validate_thresholds(thresholds)
+        except ValueError as error:
+            raise ValueError("MetricsDiagWriter: %s" % error) from error
+        self._output_width = None
+        self._from_logits = None  # decided at the first evaluation where not given
+        self._label_format = None
+        self._split_examples = {}  # split -> examples at its first evaluation
+        self._run_info_given = False
+        os.makedirs(self.log_dir, exist_ok=True)
+        self.path = os.path.join(self.log_dir, _event_file_name(filename_suffix))
+        self._records = record_writer.RecordWriter(open(self.path, "wb"))
+        self._write_event(event_pb2.Event(wall_time=time.time(), file_version=FILE_VERSION))
+        self._records.flush()
+
+    # -- the public interface -------------------------------------------------------------
+
+    @property
+    def num_classes(self):
+        """Number of classes, known from the first `add_evaluation` (None before)."""
+        if self._output_width is None:
+            return None
+        return labels_lib.num_classes_from_output_width(self._output_width)
+
+    @property
+    def class_names(self):
+        """The class names written (None before the first `add_evaluation` without names)."""
+        if self._class_names is None and self.num_classes is not None:
+            return labels_lib.default_class_names(self.num_classes)
+        return self._class_names
+
+    def add_evaluation(self, y_true, y_score, step, split="validation", from_logits=None):
+        """Count one split's evaluation and write it at ``step``.
+
+        Writes the confusion matrix and the threshold counts with the exact AP, as the Keras
+        callback does; at a split's first evaluation also its label distribution and, unless
+        `add_run_info` was called first, a run description of what the writer has seen.
+
+        Args:
+          y_true: class ids ``[n]``, one-hot rows ``[n, C]``, or 0/1 ``[n]`` with ``y_score``
+            of shape ``[n]`` or ``[n, 1]`` (binary). Any array-like or tensor.
+          y_score: the model's outputs ``[n, C]``, or ``[n]`` / ``[n, 1]`` (one sigmoid unit):
+            probabilities or logits. Any array-like or tensor, on any device.
+          step: the step (epoch) to write at, an integer.
+          split: ``"validation"`` or ``"train"``.
+          from_logits: whether ``y_score`` holds logits; None detects it at the first
+            evaluation (`labels.looks_like_logits`) and keeps that decision.
+
+        Returns:
+          The `counting.ClassificationCounts` that was written.
+
+        Raises:
+          ValueError: outputs or labels that do not fit (the message names the fix), a
+            number of classes other than at the first evaluation, an unknown split.
+        """
+        step = self._checked_step(step)
+        if split not in schema.SPLITS:
+            raise ValueError(
+                "MetricsDiagWriter: split must be one of %s, got %r" % (schema.SPLITS, split)
+            )
+        labels = arrays.to_numpy(y_true, "y_true")
+        outputs = arrays.to_numpy(y_score, "y_score")
+        self._check_shapes(labels, outputs)
+        first_evaluation = self._output_width is None
+        if first_evaluation:
+            self._check_class_names(outputs)
+        logits = self._decide_from_logits(outputs, from_logits)
+        try:
+            result, label_format, _ = records.evaluation_counts(
+                labels, outputs, self.thresholds, logits
+            )
+        except ValueError as error:
+            raise ValueError(
+                "MetricsDiagWriter.add_evaluation: y_true of shape %s and y_score of shape %s:"
+                " %s" % (labels.shape, outputs.shape, error)
+            ) from error
+        if first_evaluation:
+            self._output_width = 1 if outputs.ndim == 1 else outputs.shape[1]
+            self._label_format = label_format
+        if self._from_logits is None:
+            self._from_logits = logits
+        written = []
+        if split not in self._split_examples:
+            self._split_examples[split] = int(result.confusion.sum() + result.invalid)
+            written.append(
+                records.label_distribution(result.confusion.sum(axis=1), split, self.class_names)
+            )
+            if not self._run_info_given:
+                written.append(records.run_info(self._describe()))
+        written.extend(records.counts(result, split, self.class_names))
+        if result.invalid:
+            written.append(records.events([records.nonfinite_event(split, result.invalid)]))
+        self._write_records(written, step)
+        return result
+
+    def add_counts(self, counts, step, split="validation"):
+        """Write counts made elsewhere: a `counting.ClassificationCounts` (e.g. summed across
+        processes) of this writer's classes and thresholds, at ``step``.
+        """
+        step = self._checked_step(step)
+        if self.num_classes is not None and counts.num_classes != self.num_classes:
+            raise ValueError(
+                "MetricsDiagWriter.add_counts: counts of %d classes, the writer's data has %d"
+                % (counts.num_classes, self.num_classes)
+            )
+        self._write_records(records.counts(counts, split, self.class_names), step)
+
+    def add_logs(self, logs, step):
+        """Write the numeric values of ``logs`` (``{"loss": 0.41, "val_loss": 0.52, ...}``:
+        the names Keras uses) as the run's curves at ``step``. Values may be Python or NumPy
+        numbers or one-element tensors; others are skipped; NaN and infinity are kept.
+
+        Returns:
+          False when no value was numeric (nothing written), else True.
+        """
+        step = self._checked_step(step)
+        values = {}
+        for key, value in dict(logs or {}).items():
+            try:
+                values[key] = arrays.to_numpy(value, "logs[%r]" % (key,))
+            except arrays.UnreadableTensorError:
+                continue  # not a number: skipped, as codecs.encode_logs skips it
+        record = records.logs(values)
+        if record is None:
+            return False
+        self._write_records([record], step)
+        return True
+
+    def add_run_info(self, info):
+        """Write the run description the diagnostics read (``records.describe_run`` builds one
+        in the Keras callback's layout: model output width / activation / logits, loss, label
+        format, class names, split sizes, counting method, versions).
+
+        Called before the first `add_evaluation`, it replaces the writer's own description.
+        """
+        self._run_info_given = True
+        self._write_records([records.run_info(to_json_value(info))], 0)
+
+    def add_overlap(self, overlap):
+        """Write the result of `overlap.duplicate_overlap` (train/validation duplicates)."""
+        self._write_records([records.overlap(to_json_value(overlap))], 0)
+
+    def add_events(self, events, step):
+        """Write problems met while recording at ``step``: dicts with ``kind`` and ``message``."""
+        self._write_records([records.events(to_json_value(list(events)))], self._checked_step(step))
+
+    def flush(self):
+        """Write what is buffered to disk."""
+        if not self._records.closed:
+            self._records.flush()
+
+    def close(self):
+        """Flush and close the event file. Safe to call more than once."""
+        if not self._records.closed:
+            self._records.flush()
+            self._records.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    # -- helpers --------------------------------------------------------------------------
+
+    @staticmethod
+    def _checked_step(step):
+        try:
+            value = None if isinstance(step, bool) else arrays.to_numpy(step, "step")
+        except arrays.UnreadableTensorError:
+            value = None
+        if value is None or value.shape != () or value.dtype.kind not in "iu" or value < 0:
+            raise ValueError(
+                "MetricsDiagWriter: step must be an integer >= 0 (the epoch), got %r" % (step,)
+            )
+        return int(value)
+
+    def _check_shapes(self, labels, outputs):
+        if outputs.ndim not in (1, 2) or outputs.ndim == 2 and outputs.shape[1] < 1:
+            raise ValueError(
+                "MetricsDiagWriter.add_evaluation: y_score of shape %s: expected the model's"
+                " outputs [n, C] (one row per example), or [n] / [n, 1] for one sigmoid unit;"
+                " flatten extra dimensions first (e.g. y_score.reshape(n, C))" % (outputs.shape,)
+            )
+        if outputs.shape[0] == 0:
+            raise ValueError("MetricsDiagWriter.add_evaluation: no examples (y_score is empty)")
+        if labels.ndim == 0 or labels.shape[0] != outputs.shape[0]:
+            raise ValueError(
+                "MetricsDiagWriter.add_evaluation: y_true of shape %s does not match y_score of"
+                " shape %s: pass one label per row of outputs, from the same examples"
+                % (labels.shape, outputs.shape)
+            )
+        width = 1 if outputs.ndim == 1 else outputs.shape[1]
+        if self._output_width is not None and width != self._output_width:
+            raise ValueError(
+                "MetricsDiagWriter.add_evaluation: y_score has %d output unit(s) per example,"
+                " but %d at the first evaluation: one writer holds one model's outputs (use"
+                " another log_dir for another model)" % (width, self._output_width)
+            )
+
+    def _decide_from_logits(self, outputs, from_logits):
+        if from_logits is not None:
+            return bool(from_logits)
+        detected = labels_lib.looks_like_logits(outputs, ROW_SUM_TOLERANCE)
+        if self._from_logits is None:
+            return detected
+        if detected and not self._from_logits:
+            raise ValueError(
+                "MetricsDiagWriter.add_evaluation: y_score holds values outside [0, 1] or rows"
+                " that do not sum to 1, but earlier outputs were taken as probabilities: pass"
+                " from_logits=True (or False) to say what the model outputs"
+            )
+        return self._from_logits
+
+    def _check_class_names(self, outputs):
+        width = 1 if outputs.ndim == 1 else outputs.shape[1]
+        num_classes = labels_lib.num_classes_from_output_width(width)
+        if self._class_names is not None and len(self._class_names) != num_classes:
+            raise ValueError(
+                "MetricsDiagWriter: class_names has %d names but y_score of shape %s has %d"
+                " classes%s"
+                % (
+                    len(self._class_names),
+                    outputs.shape,
+                    num_classes,
+                    " (one sigmoid unit: 2 classes)" if width == 1 else "",
+                )
+            )
+
+    def _describe(self):
+        return records.describe_run(
+            output_width=self._output_width,
+            outputs_are_logits=self._from_logits,
+            label_format=self._label_format,
+            class_names=self.class_names,
+            split_examples=self._split_examples,
+            num_thresholds=self.thresholds.size,
+            counting="writer",
+            versions={"numpy": np.__version__},
+        )
+
+    def _write_records(self, written, step):
+        if self._records.closed:
+            raise ValueError("MetricsDiagWriter: the writer is closed")
+        wall_time = time.time()
+        for record in written:
+            value = summary_pb2.Summary.Value(
+                tag=record.tag, metadata=record.metadata, tensor=tensor_proto(record.value)
+            )
+            self._write_event(
+                event_pb2.Event(
+                    wall_time=wall_time, step=step, summary=summary_pb2.Summary(value=[value])
+                )
+            )
+
+    def _write_event(self, event):
+        self._records.write(event.SerializeToString())

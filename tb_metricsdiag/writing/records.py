@@ -1,0 +1,253 @@
+"""What every metricsdiag writer writes, framework-free: ``(tag, value, metadata)`` records.
+
+One definition of each summary: `tf_summary` writes these records with ``tf.summary.write``,
+`event_writer.MetricsDiagWriter` as ``Summary`` protos into its own event file, so the two
+store the same tags, metadata and tensors. A record's value is a NumPy array: integers in
+the dtype they are stored in, float64, or a 0-d object array holding ``bytes`` for a string
+tensor (JSON text, encoded threshold counts). The layout is documented in ``docs/format.md``.
+Pure NumPy and protobuf.
+"""
+
+import collections
+import json
+import platform
+
+import numpy as np
+
+from tb_metricsdiag import version
+from tb_metricsdiag.core import counting as counts_lib
+from tb_metricsdiag.core import labels as labels_lib
+from tb_metricsdiag.format import codecs, metadata, schema
+
+Record = collections.namedtuple("Record", ["tag", "value", "metadata"])
+Record.__doc__ = """One summary: its tag, its value (a NumPy array) and its ``SummaryMetadata``."""
+
+
+def string_value(data):
+    """A string tensor's value: ``data`` (str as UTF-8, or bytes) in a 0-d object array."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    return np.array(data, dtype=object)
+
+
+def checked_class_names(class_names, num_classes):
+    """``class_names`` as strings, or the default names; ValueError when they do not fit."""
+    if class_names is None:
+        return labels_lib.default_class_names(num_classes)
+    names = [str(name) for name in class_names]
+    if len(names) != num_classes:
+        raise ValueError(
+            "class_names has %d names but the data has %d classes" % (len(names), num_classes)
+        )
+    return names
+
+
+def json_record(tag, kind, value):
+    """A string summary of ``value`` as sorted, strict JSON."""
+    text = json.dumps(value, sort_keys=True, allow_nan=False, default=str)
+    return Record(tag, string_value(text), metadata.create_summary_metadata(kind))
+
+
+def confusion_matrix(matrix, split="validation", class_names=None):
+    """A ``[C, C]`` confusion matrix (row = actual class, column = predicted class)."""
+    matrix = np.asarray(matrix)
+    names = checked_class_names(class_names, matrix.shape[0])
+    md = metadata.create_summary_metadata(schema.KIND_CONFUSION, split, names)
+    return Record(schema.split_tag(split, schema.KIND_CONFUSION), codecs.compact_ints(matrix), md)
+
+
+def threshold_counts(
+    tp,
+    fp,
+    thresholds,
+    split="validation",
+    class_names=None,
+    average_precision=None,
+    average_precision_method=counts_lib.AP_EXACT,
+):
+    """One-vs-rest TP and FP ``[C, T]`` of ``score >= thresholds[j]`` as one ``[C, 2, T]``,
+    stored as `codecs.encode_threshold_counts` bytes (a string scalar).
+
+    ``average_precision`` (``[C]``, NaN for a class with no positive), when given, is stored in
+    the same summary, with its method (as in `average_precision`).
+    """
+    tp, fp = np.asarray(tp), np.asarray(fp)
+    thresholds = counts_lib.validate_thresholds(thresholds)
+    if tp.shape != fp.shape or tp.ndim != 2 or tp.shape[1] != thresholds.size:
+        raise ValueError("tp and fp must both have shape [C, %d]" % thresholds.size)
+    names = checked_class_names(class_names, tp.shape[0])
+    # Encoded first: it refuses an average precision that does not fit the classes.
+    payload = codecs.encode_threshold_counts(np.stack([tp, fp], axis=1), average_precision)
+    md = metadata.create_summary_metadata(
+        schema.KIND_THRESHOLD_COUNTS,
+        split,
+        names,
+        thresholds=thresholds,
+        encoding=schema.THRESHOLD_COUNTS_ENCODING,
+        average_precision=None if average_precision is None else average_precision_method,
+    )
+    return Record(schema.split_tag(split, schema.KIND_THRESHOLD_COUNTS), string_value(payload), md)
+
+
+def average_precision(values, split="validation", class_names=None, method=counts_lib.AP_EXACT):
+    """The AP of each class, ``[C]`` float64 (NaN for a class with no positive), as a summary
+    of its own, with its ``method`` (`counting.AP_EXACT` or `counting.AP_THRESHOLD_GRID`).
+    `counts` stores the AP inside the threshold counts instead.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    names = checked_class_names(class_names, values.shape[0])
+    md = metadata.create_summary_metadata(
+        schema.KIND_AVERAGE_PRECISION, split, names, method=method
+    )
+    return Record(schema.split_tag(split, schema.KIND_AVERAGE_PRECISION), values, md)
+
+
+def label_distribution(label_counts, split="validation", class_names=None):
+    """The number of examples of each actual class, ``[C]`` int64."""
+    label_counts = np.asarray(label_counts)
+    names = checked_class_names(class_names, label_counts.shape[0])
+    md = metadata.create_summary_metadata(schema.KIND_LABEL_DISTRIBUTION, split, names)
+    tag = schema.split_tag(split, schema.KIND_LABEL_DISTRIBUTION)
+    return Record(tag, label_counts.astype(np.int64), md)
+
+
+def counts(result, split="validation", class_names=None):
+    """The records of a `counting.ClassificationCounts`: the confusion matrix, then the
+    threshold counts with the AP.
+    """
+    return [
+        confusion_matrix(result.confusion, split, class_names),
+        threshold_counts(
+            result.tp,
+            result.fp,
+            result.thresholds,
+            split,
+            class_names,
+            result.average_precision(),
+            result.average_precision_method,
+        ),
+    ]
+
+
+def logs(values):
+    """The numeric values of a Keras-style ``logs`` dict in one summary (`codecs.encode_logs`),
+    or None when no value is numeric.
+    """
+    text = codecs.encode_logs(values)
+    if text is None:
+        return None
+    return Record(
+        schema.LOGS_TAG, string_value(text), metadata.create_summary_metadata(schema.KIND_LOGS)
+    )
+
+
+def run_info(info):
+    """The JSON description of the run (model, loss, labels, data sizes: see `describe_run`)."""
+    return json_record(schema.RUN_INFO_TAG, schema.KIND_RUN_INFO, info)
+
+
+def overlap(result):
+    """The result of `overlap.duplicate_overlap` as JSON."""
+    return json_record(schema.OVERLAP_TAG, schema.KIND_OVERLAP, result)
+
+
+def events(problems):
+    """A JSON list of problems met while recording, each a dict with ``kind`` and ``message``."""
+    return json_record(schema.EVENTS_TAG, schema.KIND_EVENTS, list(problems))
+
+
+def nonfinite_event(split, count):
+    """The event of ``count`` predictions of ``split`` left out of the counts as NaN or
+    infinite (for `events`).
+    """
+    return {
+        "kind": "nonfinite_predictions",
+        "split": split,
+        "count": int(count),
+        "message": "%d predictions were NaN or infinite and were left out of the counts" % count,
+    }
+
+
+def evaluation_counts(y_true, y_score, thresholds=None, from_logits=False):
+    """Count one evaluation: labels and raw model outputs, as NumPy arrays, into a
+    `counting.ClassificationCounts`. Returns ``(counts, label_format, output_width)``.
+
+    Args:
+      y_true: integer class ids ``[n]``, one-hot rows ``[n, C]``, or 0/1 for a single unit.
+      y_score: model outputs ``[n, C]``, or ``[n]`` / ``[n, 1]`` (a single sigmoid unit).
+      thresholds: ascending thresholds; default `counting.default_thresholds`.
+      from_logits: whether ``y_score`` holds logits.
+    """
+    outputs = np.asarray(y_score)
+    labels = np.asarray(y_true)
+    width = 1 if outputs.ndim == 1 else outputs.shape[-1]
+    num_classes = labels_lib.num_classes_from_output_width(width)
+    label_format = labels_lib.detect_label_format(labels, width)
+    ids = labels_lib.class_ids(labels, label_format, num_classes)
+    scores, predicted = labels_lib.scores_and_predictions(outputs, from_logits)
+    if ids.shape[0] != scores.shape[0]:
+        raise ValueError(
+            "%d labels but %d rows of model outputs: they must come from the same examples"
+            % (ids.shape[0], scores.shape[0])
+        )
+    if thresholds is None:
+        thresholds = counts_lib.default_thresholds()
+    result = counts_lib.ClassificationCounts(num_classes, thresholds)
+    result.update(ids, scores, predicted)
+    return result, label_format, width
+
+
+def describe_run(
+    *,
+    output_width,
+    outputs_are_logits,
+    label_format,
+    class_names,
+    split_examples,
+    num_thresholds,
+    counting,
+    model_name=None,
+    output_activation=None,
+    loss_name=None,
+    loss_from_logits=None,
+    metrics=None,
+    versions=None,
+):
+    """The run description the diagnostics read (`run_info`), in the Keras callback's layout.
+
+    Args:
+      output_width: number of output units of the model (1: a single sigmoid unit).
+      outputs_are_logits: whether the outputs were taken as logits.
+      label_format: `labels.SPARSE`, `labels.ONE_HOT` or `labels.BINARY`.
+      class_names: one name per class.
+      split_examples: ``{split: number of examples}``.
+      num_thresholds: number of thresholds of the PR counts.
+      counting: how the counts were made, e.g. ``"prediction"``, ``"keras_metric"``,
+        ``"writer"``.
+      model_name: the model's name, where known.
+      output_activation: the last layer's activation (``"softmax"``, ``"linear"``...).
+      loss_name: the training loss (the loss-mismatch diagnosis needs it), where known.
+      loss_from_logits: the loss's ``from_logits``, where known.
+      metrics: names of the metrics the model was compiled with.
+      versions: ``{package: version}`` of the framework (Python's is added).
+    """
+    return {
+        "tb_metricsdiag_version": version.VERSION,
+        "model": {
+            "name": model_name,
+            "output_width": int(output_width),
+            "output_activation": output_activation,
+            "outputs_are_logits": bool(outputs_are_logits),
+        },
+        "loss": {"name": loss_name, "from_logits": loss_from_logits},
+        "metrics": list(metrics or []),
+        "labels": {
+            "format": label_format,
+            "num_classes": labels_lib.num_classes_from_output_width(output_width),
+            "class_names": [str(name) for name in class_names],
+        },
+        "splits": {split: {"examples": int(n)} for split, n in split_examples.items()},
+        "thresholds": {"count": int(num_thresholds)},
+        "counting": counting,
+        "versions": dict(versions or {}, python=platform.python_version()),
+    }
