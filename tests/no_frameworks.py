@@ -11,9 +11,10 @@ every Python process the child starts (a ``tensorboard`` or ``tb-metricsdiag`` c
     with environment_without(("tensorflow", "keras")) as env:
         subprocess.run([sys.executable, "-m", "tensorboard.main", ...], env=env)
 
-`importlib.util.find_spec` of a hidden package raises ModuleNotFoundError too (what a package
-that is absent does for a submodule; libraries that probe with it catch that). The package's
-distribution metadata (`importlib.metadata`) is not hidden.
+`importlib.util.find_spec` of a hidden package gives a spec without an origin whose loader
+refuses to load (libraries that probe with it, such as PyTorch's compiler at import, read the
+origin and go on); importing it raises ModuleNotFoundError. The package's distribution
+metadata (`importlib.metadata`) is not hidden.
 """
 
 import contextlib
@@ -32,10 +33,25 @@ EVERY_FRAMEWORK = TENSORFLOW + ("torch", "jax", "jaxlib", "flax", "lightning", "
 _VARIABLE = "TB_METRICSDIAG_TEST_HIDDEN_MODULES"
 
 _SITECUSTOMIZE = '''\
+import importlib.machinery
 import os
 import sys
 
 _HIDDEN = tuple(name for name in os.environ.get(%r, "").split(",") if name)
+
+
+class _Refuse:
+    """Loader of a hidden package: loading it fails as for a package that is not installed."""
+
+    @staticmethod
+    def create_module(spec):
+        raise ModuleNotFoundError(
+            "No module named %%r (hidden by the test)" %% spec.name, name=spec.name
+        )
+
+    @staticmethod
+    def exec_module(module):
+        pass
 
 
 class _HideFrameworks:
@@ -44,7 +60,7 @@ class _HideFrameworks:
     @staticmethod
     def find_spec(name, path=None, target=None):
         if name.split(".")[0] in _HIDDEN:
-            raise ModuleNotFoundError("No module named %%r (hidden by the test)" %% name, name=name)
+            return importlib.machinery.ModuleSpec(name, _Refuse())
         return None
 
 

@@ -239,6 +239,12 @@ class MetricsDiagWriter:
         self._run_info_given = True
         self._write_records([records.run_info(to_json_value(info))], 0)
 
+    def add_label_distribution(self, label_counts, split="validation"):
+        """Write the number of examples of each actual class, ``[C]`` (at step 0: the data a
+        training starts from), for labels counted elsewhere (the Keras callback's).
+        """
+        self._write_records([records.label_distribution(label_counts, split, self.class_names)], 0)
+
     def add_overlap(self, overlap):
         """Write the result of `overlap.duplicate_overlap` (train/validation duplicates)."""
         self._write_records([records.overlap(to_json_value(overlap))], 0)

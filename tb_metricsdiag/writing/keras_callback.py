@@ -13,7 +13,6 @@ TensorFlow-free `MetricsDiagWriter` (`sinks`), so array data needs no TensorFlow
 
 import logging
 import os
-import platform
 import sys
 import time
 
@@ -21,13 +20,12 @@ import keras
 import numpy as np
 from keras import tree
 
-from tb_metricsdiag import version
 from tb_metricsdiag.core import counting as counts_lib
 from tb_metricsdiag.core import labels as labels_lib
 from tb_metricsdiag.core import overlap as overlap_lib
 from tb_metricsdiag.core.json_values import to_json_value
 from tb_metricsdiag.writing import examples as examples_lib
-from tb_metricsdiag.writing import keras_metric, keras_model, sinks
+from tb_metricsdiag.writing import keras_metric, keras_model, records, sinks
 
 logger = logging.getLogger(__name__)
 
@@ -416,29 +414,23 @@ class MetricsDiagCallback(keras.callbacks.Callback):
         return sinks.create_sink(self.log_dir, self._names, self._thresholds, write=chief)
 
     def _run_info(self, compile_config, loss_name, loss_from_logits, activation, label_counts):
-        return {
-            "tb_metricsdiag_version": version.VERSION,
-            "model": {
-                "name": getattr(self.model, "name", None),
-                "output_width": self._output_width,
-                "output_activation": activation,
-                "outputs_are_logits": self._scores_from_logits,
-            },
-            "loss": {"name": loss_name, "from_logits": loss_from_logits},
-            "metrics": keras_model.metric_names(compile_config),
-            "labels": {
-                "format": self._label_format,
-                "num_classes": self._num_classes,
-                "class_names": self._names,
-            },
-            "splits": {
-                split: {"examples": int(counts.sum())} for split, counts in label_counts.items()
-            },
-            "thresholds": {"count": int(self._thresholds.size)},
-            "counting": "keras_metric" if self._metric is not None else "prediction",
-            "keras_backend": keras.backend.backend(),
-            "versions": _versions(),
-        }
+        info = records.describe_run(
+            output_width=self._output_width,
+            outputs_are_logits=self._scores_from_logits,
+            label_format=self._label_format,
+            class_names=self._names,
+            split_examples={split: counts.sum() for split, counts in label_counts.items()},
+            num_thresholds=self._thresholds.size,
+            counting="keras_metric" if self._metric is not None else "prediction",
+            model_name=getattr(self.model, "name", None),
+            output_activation=activation,
+            loss_name=loss_name,
+            loss_from_logits=loss_from_logits,
+            metrics=keras_model.metric_names(compile_config),
+            versions=_versions(),
+        )
+        info["keras_backend"] = keras.backend.backend()
+        return info
 
     def _write_run_start(self, info, label_counts):
         self._writer.run_info(to_json_value(info))
@@ -565,8 +557,8 @@ class MetricsDiagCallback(keras.callbacks.Callback):
 
 
 def _versions():
-    """Versions of Python, Keras and the frameworks this process has imported."""
-    versions = {"keras": keras.__version__, "python": platform.python_version()}
+    """Versions of Keras and of the frameworks this process has imported."""
+    versions = {"keras": keras.__version__}
     for module in ("tensorflow", "jax", "torch"):
         if module in sys.modules:
             versions[module] = getattr(sys.modules[module], "__version__", None)

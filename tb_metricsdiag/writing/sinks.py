@@ -108,8 +108,6 @@ def create_sink(log_dir, class_names, thresholds, write=True):
         return NullSink()
     if keras.backend.backend() == "tensorflow":
         return SummarySink(log_dir)
-    try:
-        from tb_metricsdiag import MetricsDiagWriter
-    except ImportError:  # a package without the writer: tf.summary, which needs TensorFlow
-        return SummarySink(log_dir)
+    from tb_metricsdiag.writing.event_writer import MetricsDiagWriter
+
     return WriterSink(MetricsDiagWriter(log_dir, class_names=class_names, thresholds=thresholds))
