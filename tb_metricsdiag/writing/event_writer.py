@@ -157,10 +157,7 @@ class MetricsDiagWriter:
             number of classes other than at the first evaluation, an unknown split.
         """
         step = self._checked_step(step)
-        if split not in schema.SPLITS:
-            raise ValueError(
-                "MetricsDiagWriter: split must be one of %s, got %r" % (schema.SPLITS, split)
-            )
+        _check_split(split)
         labels = arrays.to_numpy(y_true, "y_true")
         outputs = arrays.to_numpy(y_score, "y_score")
         self._check_shapes(labels, outputs)
@@ -182,36 +179,50 @@ class MetricsDiagWriter:
             self._label_format = label_format
         if self._from_logits is None:
             self._from_logits = logits
+        new_split = split not in self._split_examples
+        written = self._counts_records(result, split)
+        if new_split and not self._run_info_given:
+            written.insert(1, records.run_info(self._describe()))
+        self._write_records(written, step)
+        return result
+
+    def add_counts(self, counts, step, split="validation"):
+        """Write counts made elsewhere: a `counting.ClassificationCounts` (e.g. summed across
+        processes) of this writer's classes, at ``step``, as `add_evaluation` writes its own
+        (with the label distribution at a split's first counts).
+
+        Raises:
+          ValueError: counts of another number of classes than the writer's, or than
+            ``class_names``.
+        """
+        step = self._checked_step(step)
+        _check_split(split)
+        if self.num_classes is not None and counts.num_classes != self.num_classes:
+            raise ValueError(
+                "MetricsDiagWriter.add_counts: counts of %d classes, the writer's data has %d"
+                % (counts.num_classes, self.num_classes)
+            )
+        self._write_records(self._counts_records(counts, split), step)
+
+    def _counts_records(self, result, split):
+        """The records of ``result``: at a split's first counts its label distribution first,
+        then the counts, then the event of any non-finite score left out.
+        """
         written = []
         if split not in self._split_examples:
             self._split_examples[split] = int(result.confusion.sum() + result.invalid)
             written.append(
                 records.label_distribution(result.confusion.sum(axis=1), split, self.class_names)
             )
-            if not self._run_info_given:
-                written.append(records.run_info(self._describe()))
         written.extend(records.counts(result, split, self.class_names))
         if result.invalid:
             written.append(records.events([records.nonfinite_event(split, result.invalid)]))
-        self._write_records(written, step)
-        return result
-
-    def add_counts(self, counts, step, split="validation"):
-        """Write counts made elsewhere: a `counting.ClassificationCounts` (e.g. summed across
-        processes) of this writer's classes and thresholds, at ``step``.
-        """
-        step = self._checked_step(step)
-        if self.num_classes is not None and counts.num_classes != self.num_classes:
-            raise ValueError(
-                "MetricsDiagWriter.add_counts: counts of %d classes, the writer's data has %d"
-                % (counts.num_classes, self.num_classes)
-            )
-        self._write_records(records.counts(counts, split, self.class_names), step)
+        return written
 
     def add_logs(self, logs, step):
         """Write the numeric values of ``logs`` (``{"loss": 0.41, "val_loss": 0.52, ...}``:
         the names Keras uses) as the run's curves at ``step``. Values may be Python or NumPy
-        numbers or one-element tensors; others are skipped; NaN and infinity are kept.
+        numbers or scalar tensors; others are skipped; NaN and infinity are kept.
 
         Returns:
           False when no value was numeric (nothing written), else True.
@@ -364,3 +375,10 @@ class MetricsDiagWriter:
 
     def _write_event(self, event):
         self._records.write(event.SerializeToString())
+
+
+def _check_split(split):
+    if split not in schema.SPLITS:
+        raise ValueError(
+            "MetricsDiagWriter: split must be one of %s, got %r" % (schema.SPLITS, split)
+        )
