@@ -161,3 +161,17 @@ def test_configuration_mistakes_name_the_fix(backend_runs, backend):
         assert errors[case] is not None, "%s trained without an error" % case
         for pattern in patterns:
             assert re.search(pattern, errors[case]), (case, errors[case])
+
+
+def test_every_backend_writes_the_same_summaries(backend_runs):
+    """The same tags on each backend (tf.summary or MetricsDiagWriter), each at the same steps."""
+    written = {}
+    for backend in BACKENDS:
+        _, modes = _run(backend_runs, backend)
+        written[backend] = {
+            mode: {tag: sorted(points) for tag, points in events.items()}
+            for mode, events in modes.items()
+        }
+    assert written["jax"] == written["tensorflow"] == written["torch"]
+    label_tag = schema.split_tag("validation", schema.KIND_LABEL_DISTRIBUTION)
+    assert written["tensorflow"]["predict"][label_tag] == [0]

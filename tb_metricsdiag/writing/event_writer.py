@@ -250,11 +250,11 @@ class MetricsDiagWriter:
         self._run_info_given = True
         self._write_records([records.run_info(to_json_value(info))], 0)
 
-    def add_label_distribution(self, label_counts, split="validation"):
-        """Write the number of examples of each actual class, ``[C]`` (at step 0: the data a
-        training starts from), for labels counted elsewhere (the Keras callback's).
+    def write_records(self, written, step):
+        """Write `records.Record` summaries as they are, at ``step``: for the package's Keras
+        callback, which makes its own records (the same it writes with ``tf.summary``).
         """
-        self._write_records([records.label_distribution(label_counts, split, self.class_names)], 0)
+        self._write_records(list(written), self._checked_step(step))
 
     def add_overlap(self, overlap):
         """Write the result of `overlap.duplicate_overlap` (train/validation duplicates)."""

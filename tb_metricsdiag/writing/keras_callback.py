@@ -411,7 +411,7 @@ class MetricsDiagCallback(keras.callbacks.Callback):
         # write nothing, so one multi-worker training gives one run.
         strategy = self._strategy()
         chief = strategy is None or keras_model.is_chief(strategy)
-        return sinks.create_sink(self.log_dir, self._names, self._thresholds, write=chief)
+        return sinks.create_sink(self.log_dir, write=chief)
 
     def _run_info(self, compile_config, loss_name, loss_from_logits, activation, label_counts):
         info = records.describe_run(
@@ -433,11 +433,12 @@ class MetricsDiagCallback(keras.callbacks.Callback):
         return info
 
     def _write_run_start(self, info, label_counts):
-        self._writer.run_info(to_json_value(info))
+        written = [records.run_info(to_json_value(info))]
         for split, distribution in label_counts.items():
-            self._writer.label_distribution(distribution, split, self._names)
+            written.append(records.label_distribution(distribution, split, self._names))
         if "train" in self._splits and "validation" in self._splits:
-            self._writer.overlap(self._overlap(self._splits))
+            written.append(records.overlap(self._overlap(self._splits)))
+        self._writer.write(written, 0)
         self._writer.flush()
 
     def _compile_config(self):
@@ -519,21 +520,15 @@ class MetricsDiagCallback(keras.callbacks.Callback):
             return
         problems = []
         try:
-            self._writer.logs(logs, epoch)
+            logs_record = records.logs(logs)
+            if logs_record is not None:
+                self._writer.write([logs_record], epoch)
             results, problems = self._epoch_counts()
             for split, result in results.items():
                 if result.invalid:
-                    problems.append(
-                        {
-                            "kind": "nonfinite_predictions",
-                            "split": split,
-                            "count": result.invalid,
-                            "message": "%d predictions were NaN or infinite and were left out"
-                            " of the counts" % result.invalid,
-                        }
-                    )
+                    problems.append(records.nonfinite_event(split, result.invalid))
                 if result.count:
-                    self._writer.counts(result, epoch, split, self._names)
+                    self._writer.write(records.counts(result, split, self._names), epoch)
         except Exception as error:  # Recording must never end a training run.
             logger.exception("MetricsDiagCallback: epoch %d could not be recorded", epoch)
             problems.append(
@@ -543,7 +538,7 @@ class MetricsDiagCallback(keras.callbacks.Callback):
             for problem in problems:
                 logger.warning("MetricsDiagCallback, epoch %d: %s", epoch, problem["message"])
             try:
-                self._writer.events(problems, epoch)
+                self._writer.write([records.events(problems)], epoch)
             except Exception:
                 logger.exception(
                     "MetricsDiagCallback: could not write the events of epoch %d", epoch
