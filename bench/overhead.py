@@ -19,13 +19,21 @@ second epoch on, against the baseline's epoch time; its one-off ``on_train_begin
 them over a fit, against the baseline's fit), and the in-graph cost of one `CountsMetric`
 update per batch, against ``SparseCategoricalAccuracy``'s, timed in a ``tf.function`` loop.
 
+It runs on the Keras backend of ``KERAS_BACKEND``; ``--backends tensorflow,jax,torch`` runs it
+once per backend, each in a subprocess of its own (the backend is fixed per process). The
+image recipe, which needs ``tf.summary.image``, and the in-graph metric timing (a
+``tf.function`` loop) are TensorFlow's only.
+
 Run: ``python bench/overhead.py`` (``--quick``: 2 epochs, 2 repeats).
 """
 
 import argparse
+import importlib.util
 import io
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 
@@ -42,6 +50,7 @@ EPOCHS, QUICK_EPOCHS = 10, 2
 REPEATS, QUICK_REPEATS = 5, 2
 TARGET_OVERHEAD = 0.03
 VARIANTS = ("baseline", "callback", "metric", "image_recipe")
+TENSORFLOW_ONLY_VARIANTS = ("image_recipe",)
 RECORDING_VARIANTS = ("callback", "metric")
 METRIC_UPDATES = 500
 
@@ -201,6 +210,20 @@ def timeit_once(fn):
     return time.perf_counter() - start
 
 
+def run_per_backend(args):
+    """This script once per Keras backend of ``args.backends``, each in a subprocess with
+    ``KERAS_BACKEND`` set and the other arguments of ``args``.
+    """
+    arguments = ["--quick"] if args.quick else []
+    for name in ("epochs", "repeats"):
+        if getattr(args, name):
+            arguments += ["--" + name, str(getattr(args, name))]
+    for backend in args.backends.split(","):
+        print("=== KERAS_BACKEND=%s" % backend, flush=True)
+        env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+        subprocess.run([sys.executable, os.path.abspath(__file__)] + arguments, env=env, check=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -208,21 +231,37 @@ def main():
     )
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--repeats", type=int)
+    parser.add_argument(
+        "--backends", help="comma-separated Keras backends, each run in a subprocess of its own"
+    )
     args = parser.parse_args()
+    if args.backends:
+        run_per_backend(args)
+        return
     epochs = args.epochs or (QUICK_EPOCHS if args.quick else EPOCHS)
     repeats = args.repeats or (QUICK_REPEATS if args.quick else REPEATS)
     if epochs < 2:
         parser.error("--epochs must be at least 2: the steady figures leave the first epoch out")
+    import keras
+
+    backend = keras.backend.backend()
+    variants = tuple(
+        v for v in VARIANTS if backend == "tensorflow" or v not in TENSORFLOW_ONLY_VARIANTS
+    )
+    if importlib.util.find_spec("matplotlib") is None:
+        print("(matplotlib is not installed: no image_recipe variant)")
+        variants = tuple(v for v in variants if v != "image_recipe")
     print(describe_machine())
+    print("Keras %s, backend %s" % (keras.__version__, backend))
     data = make_data()
-    wall = {variant: [] for variant in VARIANTS}
+    wall = {variant: [] for variant in variants}
     hooks = {
-        variant: {"on_train_begin": [], "on_epoch_end": [], "whole_fit": []} for variant in VARIANTS
+        variant: {"on_train_begin": [], "on_epoch_end": [], "whole_fit": []} for variant in variants
     }
     with tempfile.TemporaryDirectory() as root:
-        fit_seconds("baseline", data, 1, root, -1, hooks["baseline"])  # TensorFlow start-up
+        fit_seconds("baseline", data, 1, root, -1, hooks["baseline"])  # the backend's start-up
         for run in range(repeats):
-            order = VARIANTS[run % len(VARIANTS) :] + VARIANTS[: run % len(VARIANTS)]
+            order = variants[run % len(variants) :] + variants[: run % len(variants)]
             for variant in order:
                 wall[variant].append(fit_seconds(variant, data, epochs, root, run, hooks[variant]))
     base = statistics.median(wall["baseline"])
@@ -230,7 +269,7 @@ def main():
         "%d train / %d validation examples, %d features, %d classes, batch %d, %d epochs, %d repeats"
         % (TRAIN_EXAMPLES, VALIDATION_EXAMPLES, FEATURES, CLASSES, BATCH_SIZE, epochs, repeats)
     )
-    for variant in VARIANTS:
+    for variant in variants:
         median = statistics.median(wall[variant])
         print(
             "  %-12s median fit %6.2f s (min %6.2f)  overhead %+6.1f%%%s"
@@ -265,6 +304,8 @@ def main():
                 100 * whole / base,
             )
         )
+    if backend != "tensorflow":
+        return
     counts_update, accuracy_update = metric_update_seconds()
     steps = -(-TRAIN_EXAMPLES // BATCH_SIZE) - (-VALIDATION_EXAMPLES // BATCH_SIZE)
     print(

@@ -17,6 +17,7 @@ from sklearn import metrics as skm
 from tb_metricsdiag import MetricsDiagWriter, diagnostics
 from tb_metricsdiag.backend import reader as reader_lib
 from tb_metricsdiag.format import schema
+from tb_metricsdiag.writing import event_writer
 
 CONFUSION = schema.split_tag("validation", schema.KIND_CONFUSION)
 CALIBRATION = schema.split_tag("validation", schema.KIND_CALIBRATION)
@@ -131,7 +132,9 @@ def test_logs_and_file(tmp_path):
     with pytest.raises(ValueError, match="closed"):
         writer.add_logs({"loss": 1.0}, 3)
     (path,) = glob.glob(str(tmp_path / "events.out.tfevents.*"))
-    assert os.path.basename(path).split(".")[-2] == str(os.getpid())
+    # events.out.tfevents.<time>.<host>.<pid>.<n>.metricsdiag: never a TensorBoard writer's name
+    assert os.path.basename(path).split(".")[-3] == str(os.getpid())
+    assert path.endswith(event_writer.EVENT_FILE_MARK)
     from tensorboard.backend.event_processing import event_file_loader
 
     first = next(iter(event_file_loader.EventFileLoader(path).Load()))

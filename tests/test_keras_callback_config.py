@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 from conftest import read_events
+from sklearn.metrics import confusion_matrix as sklearn_confusion
 
 from tb_metricsdiag.format import schema
 
@@ -128,3 +129,35 @@ def test_nan_predictions_are_recorded_not_raised(small, tmp_path):
     assert recorded[1][0]["kind"] == "nonfinite_predictions" and recorded[1][0]["count"] == 64
     # Epoch 0 was healthy and fully counted.
     assert events[schema.split_tag("validation", "confusion")][0][0].sum() == 64
+
+
+def test_metric_mode_counts_what_validation_split_validates_on(small, tmp_path):
+    from tb_metricsdiag import MetricsDiagCallback
+
+    x, y, make_model = small
+    model = make_model()
+    callback = MetricsDiagCallback(str(tmp_path))  # no validation_data: Keras's split is counted
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=[callback.metric()])
+    model.fit(x, y, epochs=1, batch_size=16, validation_split=0.25, verbose=0, callbacks=[callback])
+    events = read_events(str(tmp_path))
+    validation = events[schema.split_tag("validation", schema.KIND_CONFUSION)][0][0]
+    # Keras validates on the last quarter, with the weights of the epoch's end.
+    predicted = model.predict(x[48:], verbose=0).argmax(axis=1)
+    np.testing.assert_array_equal(validation, sklearn_confusion(y[48:], predicted, labels=range(3)))
+    assert events[schema.split_tag("train", schema.KIND_CONFUSION)][0][0].sum() == 48
+
+
+def test_validation_steps_bound_a_repeating_dataset(small, tmp_path):
+    import tensorflow as tf
+
+    from tb_metricsdiag import MetricsDiagCallback
+
+    x, y, make_model = small
+    repeated = tf.data.Dataset.from_tensor_slices((x, y)).batch(16).repeat()
+    callback = MetricsDiagCallback(str(tmp_path), validation_data=repeated, validation_steps=3)
+    model = make_model()
+    _fit(model, x, y, callback)
+    events = read_events(str(tmp_path))
+    confusion = events[schema.split_tag("validation", schema.KIND_CONFUSION)][0][0]
+    predicted = model.predict(x[:48], verbose=0).argmax(axis=1)
+    np.testing.assert_array_equal(confusion, sklearn_confusion(y[:48], predicted, labels=range(3)))

@@ -257,6 +257,12 @@ class MetricsDiagWriter:
         self._run_info_given = True
         self._write_records([records.run_info(to_json_value(info))], 0)
 
+    def write_records(self, written, step):
+        """Write `records.Record` summaries as they are, at ``step``: for the package's Keras
+        callback, which makes its own records (the same it writes with ``tf.summary``).
+        """
+        self._write_records(list(written), self._checked_step(step))
+
     def add_overlap(self, overlap):
         """Write the result of `overlap.duplicate_overlap` (train/validation duplicates)."""
         self._write_records([records.overlap(to_json_value(overlap))], 0)

@@ -4,39 +4,75 @@ Configuration is checked once, in ``on_train_begin``, and a mistake there raises
 ``ValueError`` before any training time is spent. After that nothing the callback meets ends
 the training: a problem (NaN predictions, a batch that cannot be read, a failing write) is
 logged, written as an event the diagnostics report, and the epoch goes on.
+
+It runs on every Keras 3 backend. On TensorFlow it predicts through concrete functions of the
+model's ``predict_step`` and writes with ``tf.summary`` (`tf_summary`); on JAX and PyTorch it
+predicts with ``predict_on_batch`` (the backend's own compiled predict step) and writes with the
+TensorFlow-free `MetricsDiagWriter` (`sinks`), so array data needs no TensorFlow there.
 """
 
 import logging
 import os
-import platform
+import sys
 import time
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import tree
 
-from tb_metricsdiag import version
 from tb_metricsdiag.core import counting as counts_lib
 from tb_metricsdiag.core import labels as labels_lib
 from tb_metricsdiag.core import overlap as overlap_lib
 from tb_metricsdiag.core.json_values import to_json_value
 from tb_metricsdiag.writing import examples as examples_lib
-from tb_metricsdiag.writing import keras_metric, keras_model
-from tb_metricsdiag.writing import tf_summary as summary
+from tb_metricsdiag.writing import keras_metric, keras_model, records, sinks
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 512
 # batch_size=None grows the batches of array data for models that predict a batch of
 # DEFAULT_BATCH_SIZE in well under AUTOMATIC_BATCH_SECONDS: on a small model the fixed cost of
-# each call, not the model, is most of the prediction pass (on the MLP of bench/overhead.py,
-# 20 batches of 512 take twice as long as 3 of 4096). Larger models, whose memory per batch
-# matters, keep DEFAULT_BATCH_SIZE.
+# each call, not the model, is most of the prediction pass. Larger models, whose memory per
+# batch matters, keep DEFAULT_BATCH_SIZE.
 AUTOMATIC_BATCH_SECONDS = 0.02
 MAX_AUTOMATIC_BATCH_SIZE = 4096
 # Input signatures (shapes past the batch, dtypes) given their own concrete prediction
 # function; inputs whose shapes keep changing go through predict_on_batch past this.
 MAX_SIGNATURES = 8
+# Losses of a regression model, named in the error a regression model gets.
+REGRESSION_LOSSES = frozenset(
+    {
+        "mse",
+        "mae",
+        "mape",
+        "msle",
+        "mean_squared_error",
+        "mean_absolute_error",
+        "mean_absolute_percentage_error",
+        "mean_squared_logarithmic_error",
+        "huber",
+        "huber_loss",
+        "log_cosh",
+        "logcosh",
+    }
+)
+VALIDATION_SPLIT_FIX = (
+    "split the data yourself and hand the same arrays to both:\n"
+    "    x_train, x_val, y_train, y_val = x[:-n], x[-n:], y[:-n], y[-n:]\n"
+    "    model.fit(x_train, y_train, validation_data=(x_val, y_val),"
+    " callbacks=[MetricsDiagCallback(log_dir, validation_data=(x_val, y_val))])\n"
+    "(or add callback.metric() to model.compile(metrics=[...]): that mode counts what Keras"
+    " validates on, validation_split included)"
+)
+
+
+def _tensorflow():
+    """TensorFlow when it is the Keras backend, else None (nothing else here needs it)."""
+    if keras.backend.backend() != "tensorflow":
+        return None
+    import tensorflow as tf
+
+    return tf
 
 
 class MetricsDiagCallback(keras.callbacks.Callback):
@@ -45,7 +81,8 @@ class MetricsDiagCallback(keras.callbacks.Callback):
     Args:
       log_dir: directory of this run's event files (TensorBoard names the run after it).
       validation_data: ``(x_val, y_val)`` arrays or a ``tf.data.Dataset`` of ``(x, y)``
-        batches; predicted once per epoch.
+        batches; predicted once per epoch. Optional in the metric mode (below), which then
+        counts what Keras validates on, ``validation_split`` included.
       train_data: optional ``(x, y)`` or Dataset, usually a sample of the training set:
         predicted once per epoch for the training-side confusion, and compared byte for
         byte with the validation inputs once at the start. Its size drives the extra cost.
@@ -57,6 +94,9 @@ class MetricsDiagCallback(keras.callbacks.Callback):
         enough that its per-batch cost is mostly call overhead (`_automatic_batch_size`).
       from_logits: whether the model outputs logits; default detected from the loss's
         ``from_logits`` and the last layer's activation.
+      validation_steps: read at most this many batches of a ``validation_data`` Dataset each
+        time (needed for one that repeats forever); None reads it to its end.
+      train_steps: the same for a ``train_data`` Dataset.
 
     Zero-extra-pass mode: add ``callback.metric()`` to ``model.compile(metrics=[...])`` and the
     counts are made inside Keras's own train and validation steps (`keras_metric.CountsMetric`);
@@ -76,6 +116,8 @@ class MetricsDiagCallback(keras.callbacks.Callback):
         thresholds=None,
         batch_size=None,
         from_logits=None,
+        validation_steps=None,
+        train_steps=None,
     ):
         super().__init__()
         self.log_dir = log_dir
@@ -85,6 +127,8 @@ class MetricsDiagCallback(keras.callbacks.Callback):
         self.thresholds = thresholds
         self.batch_size = batch_size
         self.from_logits = from_logits
+        self.validation_steps = validation_steps
+        self.train_steps = train_steps
         self._writer = None
         self._splits = {}
         self._num_classes = None
@@ -118,20 +162,21 @@ class MetricsDiagCallback(keras.callbacks.Callback):
             raise ValueError(
                 "MetricsDiagCallback: log_dir must be a non-empty path, got %r" % (self.log_dir,)
             )
-        if self.validation_data is None:
+        if self.validation_data is None and self._metric is None:
             raise ValueError(
                 "MetricsDiagCallback needs validation_data=(x_val, y_val) (or a tf.data.Dataset):"
-                " Keras does not hand its own validation data to callbacks"
+                " Keras does not hand its own validation data (validation_split included) to"
+                " callbacks; " + VALIDATION_SPLIT_FIX
             )
-        if self.batch_size is not None and (
-            not isinstance(self.batch_size, int)
-            or isinstance(self.batch_size, bool)
-            or self.batch_size < 1
-        ):
-            raise ValueError(
-                "MetricsDiagCallback: batch_size must be a positive integer or None (automatic),"
-                " got %r" % (self.batch_size,)
-            )
+        for name in ("batch_size", "validation_steps", "train_steps"):
+            value = getattr(self, name)
+            if value is not None and (
+                not isinstance(value, int) or isinstance(value, bool) or value < 1
+            ):
+                raise ValueError(
+                    "MetricsDiagCallback: %s must be a positive integer or None, got %r"
+                    % (name, value)
+                )
         if self.from_logits not in (None, True, False):
             raise ValueError(
                 "MetricsDiagCallback: from_logits must be True, False or None (detect)"
@@ -141,37 +186,50 @@ class MetricsDiagCallback(keras.callbacks.Callback):
             self._thresholds = counts_lib.validate_thresholds(thresholds)
         except ValueError as error:
             raise ValueError("MetricsDiagCallback: %s" % error) from error
-        splits = {"validation": examples_lib.Examples(self.validation_data, "validation_data")}
+        splits = {}
+        if self.validation_data is not None:
+            splits["validation"] = examples_lib.Examples(
+                self.validation_data, "validation_data", self.validation_steps
+            )
         if self.train_data is not None:
-            splits["train"] = examples_lib.Examples(self.train_data, "train_data")
+            splits["train"] = examples_lib.Examples(self.train_data, "train_data", self.train_steps)
         return splits
 
     def _strategy(self):
+        """The TensorFlow distribution strategy of the model, or None on other backends."""
+        tf = _tensorflow()
+        if tf is None:
+            return None
         return getattr(self.model, "distribute_strategy", None) or tf.distribute.get_strategy()
 
     def _predict(self, x):
         """Model outputs for one batch, through the model's own ``predict_step``.
 
-        Under a strategy with several replicas `predict` splits the batch across them
-        (`predict_on_batch` would hand each replica the whole batch). On one device, a
-        concrete function of ``predict_step`` (`_forward_function`) when there is one for
-        the batch, else `predict_on_batch`.
+        On JAX and PyTorch `predict_on_batch`, which runs the backend's compiled predict step.
+        On TensorFlow, under a strategy with several replicas `predict` splits the batch
+        across them (`predict_on_batch` would hand each replica the whole batch); on one
+        device, a concrete function of ``predict_step`` (`_forward_function`) when there is
+        one for the batch, else `predict_on_batch`.
         """
-        if self._strategy().num_replicas_in_sync > 1:
+        strategy = self._strategy()
+        if strategy is None:
+            return tree.map_structure(np.asarray, self.model.predict_on_batch(x))
+        if strategy.num_replicas_in_sync > 1:
             return self.model.predict(x, batch_size=self._batch_size, verbose=0)
         forward = self._forward_function(x)
         if forward is None:
             return self.model.predict_on_batch(x)
-        return tf.nest.map_structure(np.asarray, forward((x,)))
+        return tree.map_structure(np.asarray, forward((x,)))
 
     def _forward_function(self, x):
         """The concrete ``predict_step`` of the input signature of ``x`` (dense arrays and
         tensors, any batch size), or None for other inputs (sparse or ragged tensors, Python
         lists) and past `MAX_SIGNATURES`.
 
-        The same graph as `predict_on_batch` without its per-call dispatch, which adds about
-        a quarter to the prediction time of a small model.
+        The same graph as `predict_on_batch` without its per-call dispatch, a noticeable part
+        of the prediction time of a small model.
         """
+        tf = _tensorflow()
         leaves = tf.nest.flatten(x)
         if not all(isinstance(a, (np.ndarray, tf.Tensor)) for a in leaves):
             return None
@@ -191,13 +249,25 @@ class MetricsDiagCallback(keras.callbacks.Callback):
             forward = self._forward_functions[signature] = step.get_concrete_function((structure,))
         return forward
 
+    def _batches(self, examples):
+        """``examples.batches`` in the callback's batch size; a Dataset's inputs as NumPy on
+        the backends other than TensorFlow.
+        """
+        return examples.batches(self._batch_size, as_numpy=self._strategy() is None)
+
     def _probe_outputs(self, examples):
-        x, _ = examples.first_batch(self._batch_size)
+        """(output width, outputs of the first batch); a clear error for what Keras itself
+        would fail on with a shape error deep inside the model.
+        """
+        x, _ = next(iter(self._batches(examples)), (None, None))
+        if x is None:
+            raise ValueError("MetricsDiagCallback: %s is empty" % examples.name)
+        self._check_batched(x, examples)
         outputs = self._predict(x)
         if isinstance(outputs, (list, tuple, dict)):
             raise ValueError(
                 "MetricsDiagCallback supports models with a single classification output;"
-                " this model has %d outputs" % len(tf.nest.flatten(outputs))
+                " this model has %d outputs" % len(tree.flatten(outputs))
             )
         outputs = np.asarray(outputs)
         if outputs.ndim not in (1, 2):
@@ -207,6 +277,30 @@ class MetricsDiagCallback(keras.callbacks.Callback):
             )
         return 1 if outputs.ndim == 1 else outputs.shape[1], outputs
 
+    def _check_batched(self, x, examples):
+        """Refuse a Dataset of single examples: inputs one dimension short of the model's."""
+        inputs = getattr(self.model, "inputs", None) if examples.dataset is not None else None
+        if not inputs or len(tree.flatten(x)) != len(inputs):
+            return
+        for leaf, model_input in zip(tree.flatten(x), inputs):
+            if len(getattr(leaf, "shape", ())) + 1 == len(model_input.shape):
+                raise ValueError(
+                    "MetricsDiagCallback: %s yields single examples (inputs of shape %s for a"
+                    " model that takes %s): batch it, e.g. dataset.batch(256)"
+                    % (examples.name, tuple(leaf.shape), tuple(model_input.shape))
+                )
+
+    def _model_output_width(self):
+        """Output width from the model's own output shape (metric mode without data)."""
+        outputs = getattr(self.model, "outputs", None) or []
+        if len(outputs) != 1 or len(outputs[0].shape) not in (1, 2):
+            raise ValueError(
+                "MetricsDiagCallback: the output width of this model is unknown before"
+                " training; pass validation_data=(x_val, y_val)"
+            )
+        shape = outputs[0].shape
+        return 1 if len(shape) == 1 else int(shape[-1])
+
     def _automatic_batch_size(self, examples):
         """Batch size for ``batch_size=None``: `DEFAULT_BATCH_SIZE` doubled (up to
         `MAX_AUTOMATIC_BATCH_SIZE`) while a batch would still predict within
@@ -215,7 +309,7 @@ class MetricsDiagCallback(keras.callbacks.Callback):
         """
         if examples.y is None or examples.y.shape[0] <= DEFAULT_BATCH_SIZE:
             return DEFAULT_BATCH_SIZE
-        x, _ = examples.first_batch(DEFAULT_BATCH_SIZE)
+        x, _ = examples.first_batch(DEFAULT_BATCH_SIZE, as_numpy=True)
         start = time.perf_counter()
         self._predict(x)
         seconds = time.perf_counter() - start
@@ -245,7 +339,10 @@ class MetricsDiagCallback(keras.callbacks.Callback):
         splits = self._check_configuration()
         self._forward_functions = {}  # this fit's model
         self._batch_size = self.batch_size or DEFAULT_BATCH_SIZE
-        width, sample_outputs = self._probe_outputs(splits["validation"])
+        if "validation" in splits:
+            width, sample_outputs = self._probe_outputs(splits["validation"])
+        else:  # the metric mode, counting what Keras validates on
+            width, sample_outputs = self._model_output_width(), np.zeros(0)
         if self.batch_size is None and self._metric is None:  # the metric mode predicts nothing
             self._batch_size = self._automatic_batch_size(splits["validation"])
         self._splits = splits
@@ -253,9 +350,9 @@ class MetricsDiagCallback(keras.callbacks.Callback):
         self._num_classes = labels_lib.num_classes_from_output_width(width)
         self._names = self._checked_class_names()
         self._label_format = None
-        label_counts = self._label_counts(splits)
         compile_config = self._compile_config()
         loss_name, loss_from_logits = keras_model.loss_config(compile_config)
+        label_counts = self._label_counts(splits, loss_name)
         activation = keras_model.last_activation(self.model)
         self._scores_from_logits = self._detect_from_logits(
             loss_from_logits, activation, np.asarray(sample_outputs, dtype=np.float64)
@@ -279,7 +376,7 @@ class MetricsDiagCallback(keras.callbacks.Callback):
             )
         return names
 
-    def _label_counts(self, splits):
+    def _label_counts(self, splits, loss_name):
         """{split: examples per class}, and the label format (`_label_format`) they are in."""
         label_counts = {}
         for split, examples in splits.items():
@@ -289,54 +386,59 @@ class MetricsDiagCallback(keras.callbacks.Callback):
                 ids = labels_lib.class_ids(y, fmt, self._num_classes)
             except ValueError as error:
                 raise ValueError(
-                    "MetricsDiagCallback: %s labels: %s" % (examples.name, error)
+                    "MetricsDiagCallback: %s labels: %s%s"
+                    % (examples.name, error, self._regression_note(loss_name))
                 ) from error
             self._label_format = self._label_format or fmt
             label_counts[split] = counts_lib.label_distribution(ids, self._num_classes)
         return label_counts
 
+    def _regression_note(self, loss_name):
+        """What to add to a label error when the model is a regression model: one output unit
+        trained with a regression loss (its labels are then rarely class ids).
+        """
+        name = str(loss_name or "").lower()
+        if self._output_width != 1 or name not in REGRESSION_LOSSES:
+            return ""
+        return (
+            ". This is a regression model (one output unit, loss %r): MetricsDiagCallback"
+            " records classifiers. For C classes, give the model Dense(C, activation='softmax')"
+            " and loss='sparse_categorical_crossentropy' with integer labels" % loss_name
+        )
+
     def _create_writer(self):
         # Non-chief workers still predict (their replicas take part in the same steps) but
         # write nothing, so one multi-worker training gives one run.
-        if keras_model.is_chief(self._strategy()):
-            return tf.summary.create_file_writer(os.fspath(self.log_dir))
-        return tf.summary.create_noop_writer()
+        strategy = self._strategy()
+        chief = strategy is None or keras_model.is_chief(strategy)
+        return sinks.create_sink(self.log_dir, write=chief)
 
     def _run_info(self, compile_config, loss_name, loss_from_logits, activation, label_counts):
-        return {
-            "tb_metricsdiag_version": version.VERSION,
-            "model": {
-                "name": getattr(self.model, "name", None),
-                "output_width": self._output_width,
-                "output_activation": activation,
-                "outputs_are_logits": self._scores_from_logits,
-            },
-            "loss": {"name": loss_name, "from_logits": loss_from_logits},
-            "metrics": keras_model.metric_names(compile_config),
-            "labels": {
-                "format": self._label_format,
-                "num_classes": self._num_classes,
-                "class_names": self._names,
-            },
-            "splits": {
-                split: {"examples": int(counts.sum())} for split, counts in label_counts.items()
-            },
-            "thresholds": {"count": int(self._thresholds.size)},
-            "counting": "keras_metric" if self._metric is not None else "prediction",
-            "versions": {
-                "tensorflow": tf.__version__,
-                "keras": keras.__version__,
-                "python": platform.python_version(),
-            },
-        }
+        info = records.describe_run(
+            output_width=self._output_width,
+            outputs_are_logits=self._scores_from_logits,
+            label_format=self._label_format,
+            class_names=self._names,
+            split_examples={split: counts.sum() for split, counts in label_counts.items()},
+            num_thresholds=self._thresholds.size,
+            counting="keras_metric" if self._metric is not None else "prediction",
+            model_name=getattr(self.model, "name", None),
+            output_activation=activation,
+            loss_name=loss_name,
+            loss_from_logits=loss_from_logits,
+            metrics=keras_model.metric_names(compile_config),
+            versions=_versions(),
+        )
+        info["keras_backend"] = keras.backend.backend()
+        return info
 
     def _write_run_start(self, info, label_counts):
-        with self._writer.as_default():
-            summary.write_run_info(to_json_value(info), step=0)
-            for split, distribution in label_counts.items():
-                summary.write_label_distribution(distribution, 0, split, self._names)
-            if "train" in self._splits:
-                summary.write_overlap(self._overlap(self._splits), step=0)
+        written = [records.run_info(to_json_value(info))]
+        for split, distribution in label_counts.items():
+            written.append(records.label_distribution(distribution, split, self._names))
+        if "train" in self._splits and "validation" in self._splits:
+            written.append(records.overlap(self._overlap(self._splits)))
+        self._writer.write(written, 0)
         self._writer.flush()
 
     def _compile_config(self):
@@ -360,7 +462,7 @@ class MetricsDiagCallback(keras.callbacks.Callback):
         """Predict ``examples`` batch by batch and count them; returns (counts, problems)."""
         result = counts_lib.ClassificationCounts(self._num_classes, self._thresholds)
         problems = []
-        for x, y in examples.batches(self._batch_size):
+        for x, y in self._batches(examples):
             try:
                 fmt = labels_lib.detect_label_format(y, self._output_width)
                 ids = labels_lib.class_ids(y, fmt, self._num_classes)
@@ -418,22 +520,15 @@ class MetricsDiagCallback(keras.callbacks.Callback):
             return
         problems = []
         try:
-            with self._writer.as_default():
-                summary.write_logs(logs, step=epoch)
-                results, problems = self._epoch_counts()
-                for split, result in results.items():
-                    if result.invalid:
-                        problems.append(
-                            {
-                                "kind": "nonfinite_predictions",
-                                "split": split,
-                                "count": result.invalid,
-                                "message": "%d predictions were NaN or infinite and were left out"
-                                " of the counts" % result.invalid,
-                            }
-                        )
-                    if result.count:
-                        summary.write_counts(result, epoch, split, self._names)
+            logs_record = records.logs(logs)
+            if logs_record is not None:
+                self._writer.write([logs_record], epoch)
+            results, problems = self._epoch_counts()
+            for split, result in results.items():
+                if result.invalid:
+                    problems.append(records.nonfinite_event(split, result.invalid))
+                if result.count:
+                    self._writer.write(records.counts(result, split, self._names), epoch)
         except Exception as error:  # Recording must never end a training run.
             logger.exception("MetricsDiagCallback: epoch %d could not be recorded", epoch)
             problems.append(
@@ -443,8 +538,7 @@ class MetricsDiagCallback(keras.callbacks.Callback):
             for problem in problems:
                 logger.warning("MetricsDiagCallback, epoch %d: %s", epoch, problem["message"])
             try:
-                with self._writer.as_default():
-                    summary.write_events(problems, step=epoch)
+                self._writer.write([records.events(problems)], epoch)
             except Exception:
                 logger.exception(
                     "MetricsDiagCallback: could not write the events of epoch %d", epoch
@@ -455,3 +549,12 @@ class MetricsDiagCallback(keras.callbacks.Callback):
         self._in_fit = False
         if self._writer is not None:
             self._writer.flush()
+
+
+def _versions():
+    """Versions of Keras and of the frameworks this process has imported."""
+    versions = {"keras": keras.__version__}
+    for module in ("tensorflow", "jax", "torch"):
+        if module in sys.modules:
+            versions[module] = getattr(sys.modules[module], "__version__", None)
+    return versions

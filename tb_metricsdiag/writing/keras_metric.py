@@ -7,11 +7,13 @@ dropped into its threshold bucket and the buckets are added up per class, so mem
 
 The counts are those of `counts.threshold_counts` and `counts.confusion_matrix` bit for bit: a
 float32 score is compared with the thresholds rounded up to float32
-(`counts.comparison_edges`), which is the exact ``score >= t``. TensorFlow's CPU kernels treat
-subnormal floats as zero, which would make e.g. -1e-45 reach a threshold of 0: the float
-comparison (one ``Bucketize``, the cheapest op for it) is therefore corrected for negative
-subnormal scores, and a grid with subnormal thresholds is compared on order-preserving integer
-keys of the float bits instead (`_order_keys`, a binary search at twice the cost).
+(`counts.comparison_edges`), which is the exact ``score >= t``. Everything is written in
+``keras.ops``, so it runs inside the compiled steps of every Keras backend. Some CPU kernels
+(TensorFlow's, XLA's) treat subnormal floats as zero, which would make e.g. -1e-45 reach a
+threshold of 0: the float comparison (one binary search, ``ops.searchsorted``) is therefore
+corrected for negative subnormal scores, and a grid with subnormal thresholds is compared on
+order-preserving integer keys of the float bits instead (`_order_keys`). The argmax of the
+predicted class may see subnormal scores as zero for the same reason.
 Scores follow the conventions of `labels` (a single unit ``p`` gives ``[1 - p, p]``; logits go
 through sigmoid / softmax, here Keras's own, which may differ from NumPy's in the last bit).
 Scores are counted as float32 whatever the model's dtype.
@@ -22,14 +24,14 @@ counts (`counts.average_precision_from_counts`).
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
 from tb_metricsdiag.core import counting as counts_lib
 from tb_metricsdiag.core import labels as labels_lib
 
-COUNT_DTYPE = "int64"
 _LOW_31_BITS = 0x7FFFFFFF
+# The int32 bit patterns of the negative subnormal float32 values, 0x80000001..0x807FFFFF.
+_NEGATIVE_SUBNORMAL_BITS = (-0x7FFFFFFF, -0x7F800001)
 
 
 def _order_keys(bits):
@@ -46,6 +48,30 @@ def _edge_keys(edges):
     keys = np.asarray(_order_keys(edges.view(np.int32)))
     # -0.0 (key -1) reaches a threshold of 0 too.
     return np.where(edges == 0, np.int32(-1), keys).astype(np.int32)
+
+
+def _count_dtype():
+    """int64, or int32 on JAX without x64 (which has no int64): that bounds what one epoch
+    counts (the metric is reset every epoch) to 2**31 - 1 examples per histogram entry.
+    """
+    if keras.backend.backend() == "jax":
+        import jax
+
+        if not jax.config.read("jax_enable_x64"):
+            return "int32"
+    return "int64"
+
+
+def _count_slots(slots, length):
+    """How often each of ``0..length-1`` occurs in the int32 ``slots``, as `_count_dtype`.
+
+    An integer segment sum (exact, and traceable with a fixed length on every backend), except
+    on PyTorch, whose Keras segment sum adds in float32: there ``bincount`` (int64, exact).
+    """
+    if keras.backend.backend() == "torch":
+        return ops.cast(ops.bincount(slots, minlength=length), "int64")
+    ones = ops.ones_like(slots, dtype=_count_dtype())
+    return ops.segment_sum(ones, slots, num_segments=length)
 
 
 class CountsMetric(keras.metrics.Metric):
@@ -73,7 +99,7 @@ class CountsMetric(keras.metrics.Metric):
         self.thresholds = counts_lib.validate_thresholds(thresholds)
         # Made here, outside any graph.
         edges = counts_lib.comparison_edges(self.thresholds, np.float32)
-        self._edges = [float(edge) for edge in edges]
+        self._edges = edges
         # Bucketize compares as floats, which is exact for every score except subnormals (see
         # the module docstring); with subnormal thresholds the integer keys are used instead.
         subnormal = (edges != 0) & (np.abs(edges) < np.finfo(np.float32).tiny)
@@ -94,7 +120,10 @@ class CountsMetric(keras.metrics.Metric):
         # One flat histogram, so that a batch costs one segment sum and one update (layout: see
         # `_sections`), and one slot for the invalid rows.
         self.histogram = self.add_variable(
-            (self._sections()[-1] + 1,), keras.initializers.Zeros(), COUNT_DTYPE, name="histogram"
+            (self._sections()[-1] + 1,),
+            keras.initializers.Zeros(),
+            _count_dtype(),
+            name="histogram",
         )
 
     def _sections(self):
@@ -116,20 +145,23 @@ class CountsMetric(keras.metrics.Metric):
         buckets = np.tile(other_at + starts, (self.num_classes, 1))
         buckets[np.diag_indices(self.num_classes)] = own_at + starts
         confusion_rows = self.num_classes * np.arange(self.num_classes)[:, None]
-        return tf.constant(np.concatenate([confusion_rows, buckets], axis=1), dtype=tf.int32)
+        return np.concatenate([confusion_rows, buckets], axis=1).astype(np.int32)
 
     def _buckets(self, scores):
         """Number of thresholds each score reaches, int32 ``[b, C]`` (`counts.threshold_bucket`)."""
+        # The bits are viewed in [b, C], whose last dimension is static (TensorFlow's view
+        # needs that in a graph); the binary searches take one flat vector.
+        bits = ops.reshape(ops.view(scores, "int32"), (-1,))
         if self._edge_keys is not None:
-            keys = _order_keys(tf.bitcast(tf.reshape(scores, (-1,)), tf.int32))
-            buckets = tf.searchsorted(self._edge_keys, keys, side="right", out_type=tf.int32)
-            return tf.reshape(buckets, tf.shape(scores))
-        buckets = tf.raw_ops.Bucketize(input=scores, boundaries=self._edges)
-        if self._negative_subnormal_bucket is None:
-            return buckets
-        # Bits 0x80000001..0x807FFFFF: one unsigned comparison after subtracting the first.
-        negative_subnormal = tf.bitcast(scores, tf.uint32) - 0x80000001 < 0x7FFFFF
-        return tf.where(negative_subnormal, self._negative_subnormal_bucket, buckets)
+            edges, values = ops.convert_to_tensor(self._edge_keys), _order_keys(bits)
+        else:
+            edges, values = ops.convert_to_tensor(self._edges), ops.reshape(scores, (-1,))
+        buckets = ops.cast(ops.searchsorted(edges, values, side="right"), "int32")
+        if self._edge_keys is None and self._negative_subnormal_bucket is not None:
+            low, high = _NEGATIVE_SUBNORMAL_BITS
+            negative_subnormal = ops.logical_and(bits >= low, bits <= high)
+            buckets = ops.where(negative_subnormal, self._negative_subnormal_bucket, buckets)
+        return ops.reshape(buckets, ops.shape(scores))
 
     def _scores(self, y_pred):
         """Per-class float32 scores ``[b, C]`` and predicted ids ``[b]``."""
@@ -140,7 +172,7 @@ class CountsMetric(keras.metrics.Metric):
                 p = ops.sigmoid(p)
             return ops.stack([1 - p, p], axis=1), ops.cast(p >= 0.5, "int32")
         scores = ops.softmax(y_pred, axis=-1) if self.from_logits else y_pred
-        return scores, tf.argmax(scores, axis=-1, output_type=tf.int32)
+        return scores, ops.cast(ops.argmax(scores, axis=-1), "int32")
 
     def _class_ids(self, y_true):
         """Class ids ``[b]`` from sparse ids, one-hot rows, or 0/1 of a single unit."""
@@ -160,8 +192,8 @@ class CountsMetric(keras.metrics.Metric):
 
         Each valid row adds ``1 + C`` entries to the histogram (its confusion cell, and its
         bucket in every class, in the own or the other section), an invalid row ``1 + C`` to
-        the discard slot; one segment sum (faster than ``bincount`` on CPU) adds them all.
-        Every op counts: this runs in each of Keras's train and test steps.
+        the discard slot; one integer segment sum adds them all (`_count_slots`). Every op
+        counts: this runs in each of Keras's train and test steps.
         """
         y_pred = ops.convert_to_tensor(y_pred)
         if self.num_classes is None:
@@ -169,17 +201,14 @@ class CountsMetric(keras.metrics.Metric):
         scores, predicted = self._scores(y_pred)
         ids = self._class_ids(ops.convert_to_tensor(y_true))
         discard = self._sections()[-1]
-        # As unsigned, a negative id is out of range too.
-        known_class = tf.bitcast(ids, tf.uint32) < self.num_classes
-        valid = tf.reduce_all(tf.math.is_finite(scores), axis=1) & known_class
-        ids = tf.where(valid, ids, 0)
+        known_class = ops.logical_and(ids >= 0, ids < self.num_classes)
+        valid = ops.logical_and(ops.all(ops.isfinite(scores), axis=1), known_class)
+        ids = ops.where(valid, ids, 0)
         # Predicted class and buckets side by side, moved to their slots by one row of offsets.
-        columns = tf.concat([predicted[:, None], self._buckets(scores)], axis=1)
-        slots = tf.where(valid[:, None], columns + tf.gather(self._slot_offsets(), ids), discard)
-        counted = tf.math.unsorted_segment_sum(
-            tf.ones_like(slots, dtype=tf.int64), slots, discard + 1
-        )
-        self.histogram.assign_add(counted)
+        columns = ops.concatenate([predicted[:, None], self._buckets(scores)], axis=1)
+        offsets = ops.take(ops.convert_to_tensor(self._slot_offsets()), ids, axis=0)
+        slots = ops.where(valid[:, None], columns + offsets, discard)
+        self.histogram.assign_add(_count_slots(ops.reshape(slots, (-1,)), discard + 1))
 
     def result(self):
         """Nothing for Keras's logs: the counts are read with `counts`."""
@@ -191,7 +220,7 @@ class CountsMetric(keras.metrics.Metric):
         """
         if self.num_classes is None:
             return None
-        histogram = self.histogram.numpy()
+        histogram = ops.convert_to_numpy(self.histogram).astype(np.int64)
         confusion_at, own_at, other_at, discard = self._sections()
         buckets = (self.num_classes, self.thresholds.size + 1)
         own = histogram[own_at:other_at].reshape(buckets)

@@ -1,0 +1,177 @@
+"""The Keras callback on TensorFlow, JAX and PyTorch, in both modes, against scikit-learn on each
+backend's own ``predict`` outputs; and the configuration mistakes, on each backend.
+
+The backend is fixed per process: one subprocess per backend (`keras_backend_run`), all started
+at once, trains the fixture once with a callback in each mode. JAX and PyTorch train with
+TensorFlow hidden (`no_frameworks`) and array data: they need no TensorFlow.
+"""
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import read_events
+from no_frameworks import environment_without
+from sklearn import metrics as skm
+
+from tb_metricsdiag.format import codecs, schema
+
+BACKENDS = ["tensorflow", "jax", "torch"]
+HERE = os.path.dirname(os.path.abspath(__file__))
+SCRIPT = os.path.join(HERE, "keras_backend_run.py")
+TIMEOUT = 600
+# The backends that train with TensorFlow hidden, once the TensorFlow-free writer is there.
+WITHOUT_TENSORFLOW = ("jax", "torch")
+
+
+def _writer_available():
+    try:
+        from tb_metricsdiag import MetricsDiagWriter  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _environment(backend):
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+    root = os.path.dirname(HERE)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, HERE, env.get("PYTHONPATH")) if p)
+    return env
+
+
+@pytest.fixture(scope="module")
+def backend_runs(tmp_path_factory):
+    """{backend: its output directory}, every backend trained in parallel."""
+    root = tmp_path_factory.mktemp("backends")
+    processes = {}
+    hide = _writer_available()
+    with contextlib.ExitStack() as stack:
+        for backend in BACKENDS:
+            out = root / backend
+            out.mkdir()
+            env, arguments = _environment(backend), [str(out)]
+            if hide and backend in WITHOUT_TENSORFLOW:
+                env = stack.enter_context(environment_without(("tensorflow",), env))
+                arguments.append("--arrays-only")
+            processes[backend] = subprocess.Popen(
+                [sys.executable, SCRIPT] + arguments,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        for backend, process in processes.items():
+            output, _ = process.communicate(timeout=TIMEOUT)
+            assert process.returncode == 0, "%s run failed:\n%s" % (backend, output[-6000:])
+    return {backend: str(root / backend) for backend in BACKENDS}
+
+
+def _run(backend_runs, backend):
+    out = backend_runs[backend]
+    with open(os.path.join(out, "process.json")) as f:
+        process = json.load(f)
+    assert process["backend"] == backend
+    if _writer_available() and backend in WITHOUT_TENSORFLOW:
+        assert not process["tensorflow"]
+    outputs = np.load(os.path.join(out, "predictions.npz"))["outputs"]
+    modes = {mode: read_events(os.path.join(out, mode)) for mode in ("predict", "metric")}
+    return outputs, modes
+
+
+def _labels():
+    from keras_backend_run import fixture_data
+
+    return fixture_data()[3]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_counts_equal_sklearn_on_the_backends_predictions(backend_runs, backend):
+    from keras_backend_run import CLASSES, EPOCHS
+
+    outputs, modes = _run(backend_runs, backend)
+    labels = _labels()
+    events = modes["predict"]
+    confusion_tag = schema.split_tag("validation", schema.KIND_CONFUSION)
+    counts_tag = schema.split_tag("validation", schema.KIND_THRESHOLD_COUNTS)
+    ap_tag = schema.split_tag("validation", schema.KIND_AVERAGE_PRECISION)
+    assert sorted(events[confusion_tag]) == list(range(EPOCHS))
+    for epoch in range(EPOCHS):
+        scores = outputs[epoch].astype(np.float32)
+        np.testing.assert_array_equal(
+            events[confusion_tag][epoch][0],
+            skm.confusion_matrix(labels, scores.argmax(axis=1), labels=range(CLASSES)),
+        )
+        tensor, content = events[counts_tag][epoch]
+        thresholds = codecs.decode_thresholds(json.loads(content)["thresholds"])
+        for k in range(CLASSES):
+            reached = scores[:, k][:, None] >= thresholds[None, :]
+            positive = (labels == k)[:, None]
+            np.testing.assert_array_equal(tensor[k, 0], (reached & positive).sum(axis=0))
+            np.testing.assert_array_equal(tensor[k, 1], (reached & ~positive).sum(axis=0))
+        expected_ap = [
+            skm.average_precision_score(labels == k, scores[:, k]) for k in range(CLASSES)
+        ]
+        np.testing.assert_allclose(events[ap_tag][epoch][0], expected_ap, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_metric_mode_counts_equal_the_prediction_pass(backend_runs, backend):
+    from keras_backend_run import EPOCHS
+
+    _, modes = _run(backend_runs, backend)
+    for kind in (schema.KIND_CONFUSION, schema.KIND_THRESHOLD_COUNTS):
+        tag = schema.split_tag("validation", kind)
+        for epoch in range(EPOCHS):
+            np.testing.assert_array_equal(
+                modes["metric"][tag][epoch][0], modes["predict"][tag][epoch][0]
+            )
+    info = json.loads(modes["metric"][schema.RUN_INFO_TAG][0][0].item())
+    assert info["keras_backend"] == backend and info["counting"] == "keras_metric"
+    # The metric mode's training counts are made from every training batch.
+    train_confusion = modes["metric"][schema.split_tag("train", schema.KIND_CONFUSION)]
+    assert all(matrix.sum() == 600 for matrix, _ in train_confusion.values())
+
+
+ERRORS = {
+    "regression": ["regression model", "whole class ids"],
+    "validation_split": ["validation_split", "validation_data=\\(x_val, y_val\\)", "metric\\(\\)"],
+    "labels_do_not_fit": ["labels of shape \\(300, 5\\) do not fit a model with 3 output"],
+    "wrong_rank": ["outputs of shape \\[batch, classes\\]", "\\(300, 2, 4\\)"],
+    "unbatched": ["batch it"],
+    "repeated": ["repeats forever", "validation_steps=N", "take\\(N\\)"],
+}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_configuration_mistakes_name_the_fix(backend_runs, backend):
+    import re
+
+    with open(os.path.join(backend_runs[backend], "errors.json")) as f:
+        errors = json.load(f)
+    expected = set(ERRORS)
+    if _writer_available() and backend in WITHOUT_TENSORFLOW:
+        expected -= {"unbatched", "repeated"}  # tf.data cases: TensorFlow is hidden there
+    assert set(errors) == expected
+    for case in expected:
+        patterns = ERRORS[case]
+        assert errors[case] is not None, "%s trained without an error" % case
+        for pattern in patterns:
+            assert re.search(pattern, errors[case]), (case, errors[case])
+
+
+def test_every_backend_writes_the_same_summaries(backend_runs):
+    """The same tags on each backend (tf.summary or MetricsDiagWriter), each at the same steps."""
+    written = {}
+    for backend in BACKENDS:
+        _, modes = _run(backend_runs, backend)
+        written[backend] = {
+            mode: {tag: sorted(points) for tag, points in events.items()}
+            for mode, events in modes.items()
+        }
+    assert written["jax"] == written["tensorflow"] == written["torch"]
+    label_tag = schema.split_tag("validation", schema.KIND_LABEL_DISTRIBUTION)
+    assert written["tensorflow"]["predict"][label_tag] == [0]
