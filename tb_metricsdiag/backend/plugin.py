@@ -274,7 +274,8 @@ def _optional_int(request, name):
     return int(value)
 
 
-def _fraction(request, name):
+def _number(request, name, upper):
+    """The optional number ``name`` of the query, in ``[0, upper]`` (NaN is in no interval)."""
     value = request.args.get(name)
     if value is None or value == "":
         return None
@@ -282,11 +283,15 @@ def _fraction(request, name):
         number = float(value)
     except ValueError:
         number = None
-    if number is None or not 0 <= number <= 1:
+    if number is None or not 0 <= number <= upper:
         raise errors.InvalidArgumentError(
-            "%s must be a number in [0, 1], got %r" % (name, _shorten(value))
+            "%s must be a number in [0, %g], got %r" % (name, upper, _shorten(value))
         )
     return number
+
+
+def _fraction(request, name):
+    return _number(request, name, 1)
 
 
 # The largest cost accepted: costs are relative, and bounded ones keep every sum finite.
@@ -294,18 +299,7 @@ MAX_COST = 1e12
 
 
 def _cost(request, name):
-    value = request.args.get(name)
-    if value is None or value == "":
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        number = None
-    if number is None or not 0 <= number <= MAX_COST:
-        raise errors.InvalidArgumentError(
-            "%s must be a number in [0, %g], got %r" % (name, MAX_COST, _shorten(value))
-        )
-    return number
+    return _number(request, name, MAX_COST)
 
 
 def _shorten(value, limit=100):
