@@ -34,6 +34,35 @@ function svgPoint(svg, evt) {
   return pt;
 }
 
+// Labels go in the margin above the plot, never over the data: a label is centred on its x
+// (kept inside [lo, hi]) and moved to the next row when it would touch one already placed.
+const LABEL_GAP = 6;
+
+/** Approximate width in px of `text` at `fontSize` (sans-serif digits and lower case). */
+function textWidth(text, fontSize) {
+  return String(text).length * fontSize * 0.6;
+}
+
+/** [{x, width}] -> [{x (clamped centre), row}], rows counted from 0. */
+export function layoutLabels(labels, lo, hi) {
+  const rowsEnd = [];
+  const placed = labels.map((label, i) => ({ i, width: label.width, x: label.x }));
+  placed.sort((a, b) => a.x - b.x);
+  const out = new Array(labels.length);
+  for (const p of placed) {
+    const half = Math.min(p.width / 2, (hi - lo) / 2);
+    const x = Math.max(lo + half, Math.min(hi - half, p.x));
+    let row = rowsEnd.findIndex((end) => end + LABEL_GAP <= x - half);
+    if (row < 0) row = rowsEnd.length;
+    rowsEnd[row] = x + half;
+    out[p.i] = { x, row };
+  }
+  return out;
+}
+
+const CURSOR_FONT = 12;
+const CURSOR_ROW = 16;
+
 /**
  * Precision-recall curve for one class with a threshold marker that can be dragged or moved
  * with the arrow keys. `onChange(index)` receives the new index into pr.thresholds.
@@ -43,8 +72,9 @@ export class PRChart {
     this.pr = pr;
     this.onChange = onChange;
     this.W = 460;
-    this.H = 340;
-    this.m = { l: 50, r: 16, t: 14, b: 42 };
+    this.H = 340 + CURSOR_ROW;
+    // The top margin holds the threshold label, so that it never covers the curve.
+    this.m = { l: 50, r: 16, t: 14 + CURSOR_ROW, b: 42 };
     this.index = 0;
     this.svg = s("svg", {
       class: "chart pr-chart",
@@ -76,17 +106,23 @@ export class PRChart {
       const v = i / 10;
       grid.append(
         s("line", { x1: this.x(v), x2: this.x(v), y1: this.y(0), y2: this.y(1) }),
-        s("line", { x1: this.x(0), x2: this.x(1), y1: this.y(v), y2: this.y(v) })
+        s("line", { x1: this.x(0), x2: this.x(1), y1: this.y(v), y2: this.y(v) }),
       );
       axes.append(
         s("text", { x: this.x(v), y: this.y(0) + 16, "text-anchor": "middle", text: v.toFixed(1) }),
-        s("text", { x: this.x(0) - 8, y: this.y(v) + 4, "text-anchor": "end", text: v.toFixed(1) })
+        s("text", { x: this.x(0) - 8, y: this.y(v) + 4, "text-anchor": "end", text: v.toFixed(1) }),
       );
     }
     axes.append(
       s("line", { class: "axis", x1: this.x(0), x2: this.x(1), y1: this.y(0), y2: this.y(0) }),
       s("line", { class: "axis", x1: this.x(0), x2: this.x(0), y1: this.y(0), y2: this.y(1) }),
-      s("text", { class: "axis-title", x: this.x(0.5), y: this.H - 6, "text-anchor": "middle", text: "Recall" }),
+      s("text", {
+        class: "axis-title",
+        x: this.x(0.5),
+        y: this.H - 6,
+        "text-anchor": "middle",
+        text: "Recall",
+      }),
       s("text", {
         class: "axis-title",
         x: 14,
@@ -94,7 +130,7 @@ export class PRChart {
         "text-anchor": "middle",
         transform: `rotate(-90 14 ${this.y(0.5)})`,
         text: "Precision",
-      })
+      }),
     );
     // Iso-F1 contours help read the F1 of any point on the curve.
     const iso = s("g", { class: "iso-f1" });
@@ -102,13 +138,21 @@ export class PRChart {
       const pts = [];
       for (let r = f / (2 - f) + 1e-6; r <= 1.0001; r += 0.01) {
         const p = (f * r) / (2 * r - f);
-        if (p <= 1.0001 && p >= 0) pts.push(`${this.x(Math.min(r, 1)).toFixed(1)},${this.y(p).toFixed(1)}`);
+        if (p <= 1.0001 && p >= 0)
+          pts.push(`${this.x(Math.min(r, 1)).toFixed(1)},${this.y(p).toFixed(1)}`);
       }
       if (pts.length > 1) {
         iso.append(s("polyline", { points: pts.join(" ") }));
         const labelR = 0.98;
         const labelP = (f * labelR) / (2 * labelR - f);
-        iso.append(s("text", { x: this.x(labelR) - 2, y: this.y(labelP) - 3, "text-anchor": "end", text: `F1=${f}` }));
+        iso.append(
+          s("text", {
+            x: this.x(labelR) - 2,
+            y: this.y(labelP) - 3,
+            "text-anchor": "end",
+            text: `F1=${f}`,
+          }),
+        );
       }
     }
 
@@ -119,7 +163,9 @@ export class PRChart {
       const r = pr.recall[i];
       if (isNum(p) && isNum(r)) this.points.push({ i, px: this.x(r), py: this.y(p) });
     }
-    const d = this.points.map((pt, k) => `${k ? "L" : "M"}${pt.px.toFixed(2)},${pt.py.toFixed(2)}`).join("");
+    const d = this.points
+      .map((pt, k) => `${k ? "L" : "M"}${pt.px.toFixed(2)},${pt.py.toFixed(2)}`)
+      .join("");
     const curve = s("path", { class: "pr-line", d: d || "M0,0" });
     const area = s("path", {
       class: "pr-area",
@@ -135,10 +181,14 @@ export class PRChart {
       const cy = this.y(o.precision);
       const g = s("g", { class: `op ${cls}` });
       g.append(
-        s("title", { text: `${label}: threshold ${fmt(o.threshold)}, precision ${fmt(o.precision)}, recall ${fmt(o.recall)}` })
+        s("title", {
+          text: `${label}: threshold ${fmt(o.threshold)}, precision ${fmt(o.precision)}, recall ${fmt(o.recall)}`,
+        }),
       );
       if (cls === "best") {
-        g.append(s("path", { d: `M${cx},${cy - 7}L${cx + 7},${cy}L${cx},${cy + 7}L${cx - 7},${cy}Z` }));
+        g.append(
+          s("path", { d: `M${cx},${cy - 7}L${cx + 7},${cy}L${cx},${cy + 7}L${cx - 7},${cy}Z` }),
+        );
       } else {
         g.append(s("rect", { x: cx - 5, y: cy - 5, width: 10, height: 10 }));
       }
@@ -174,7 +224,7 @@ export class PRChart {
     this.svg.setAttribute("aria-valuenow", String(i));
     this.svg.setAttribute(
       "aria-valuetext",
-      `threshold ${fmt(t)}, precision ${fmt(p)}, recall ${fmt(r)}`
+      `threshold ${fmt(t)}, precision ${fmt(p)}, recall ${fmt(r)}`,
     );
     if (!isNum(p) || !isNum(r)) {
       this.cross.setAttribute("visibility", "hidden");
@@ -186,18 +236,23 @@ export class PRChart {
     this.vline.setAttribute("x1", cx);
     this.vline.setAttribute("x2", cx);
     this.vline.setAttribute("y1", this.y(0));
-    this.vline.setAttribute("y2", cy);
+    this.vline.setAttribute("y2", this.m.t - CURSOR_ROW + 4);
     this.hline.setAttribute("x1", this.x(0));
     this.hline.setAttribute("x2", cx);
     this.hline.setAttribute("y1", cy);
     this.hline.setAttribute("y2", cy);
     this.dot.setAttribute("cx", cx);
     this.dot.setAttribute("cy", cy);
-    const left = cx > this.x(0.6);
-    this.label.setAttribute("x", left ? cx - 12 : cx + 12);
-    this.label.setAttribute("y", cy < this.y(0.9) ? cy + 20 : cy - 10);
-    this.label.setAttribute("text-anchor", left ? "end" : "start");
-    this.label.textContent = `t = ${fmt(t)}`;
+    const text = `t = ${fmt(t)}`;
+    const [{ x }] = layoutLabels(
+      [{ x: cx, width: textWidth(text, CURSOR_FONT) }],
+      this.x(0),
+      this.x(1),
+    );
+    this.label.setAttribute("x", x);
+    this.label.setAttribute("y", this.m.t - CURSOR_ROW + 2);
+    this.label.setAttribute("text-anchor", "middle");
+    this.label.textContent = text;
   }
 
   nearest(pt) {
@@ -205,7 +260,12 @@ export class PRChart {
     let bestD = Infinity;
     for (const q of this.points) {
       const d = (q.px - pt.x) ** 2 + (q.py - pt.y) ** 2;
-      if (d < bestD - 1e-6 || (Math.abs(d - bestD) <= 1e-6 && best && Math.abs(q.i - this.index) < Math.abs(best.i - this.index))) {
+      if (
+        d < bestD - 1e-6 ||
+        (Math.abs(d - bestD) <= 1e-6 &&
+          best &&
+          Math.abs(q.i - this.index) < Math.abs(best.i - this.index))
+      ) {
         best = q;
         bestD = d;
       }
@@ -260,15 +320,25 @@ export class PRChart {
   }
 }
 
+const MARKER_FONT = 11;
+const MARKER_ROW = 14;
+
 /**
  * A line chart of per-epoch series. series: [{label, cls, steps, values}] (null values leave
- * gaps); markers: [{x, label, cls}] vertical lines; current: the selected epoch or null.
+ * gaps); markers: [{x, label, cls}] vertical lines, labelled above the plot; current: the
+ * selected epoch or null.
  */
-export function lineChart({ series, markers = [], current = null, yLabel, ariaLabel, onPick, percent = false }) {
+export function lineChart({
+  series,
+  markers = [],
+  current = null,
+  yLabel,
+  ariaLabel,
+  onPick,
+  percent = false,
+}) {
   const W = 520;
-  const H = 240;
   const m = { l: 52, r: 14, t: 14, b: 38 };
-  const svg = s("svg", { class: "chart line-chart", viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": ariaLabel });
 
   let xmin = Infinity;
   let xmax = -Infinity;
@@ -287,13 +357,38 @@ export function lineChart({ series, markers = [], current = null, yLabel, ariaLa
     });
   }
   if (!isNum(xmin) || !isNum(ymin)) {
-    svg.append(s("text", { x: W / 2, y: H / 2, "text-anchor": "middle", class: "empty-text", text: "No data" }));
-    return svg;
+    const empty = s("svg", {
+      class: "chart line-chart",
+      viewBox: `0 0 ${W} 240`,
+      role: "img",
+      "aria-label": ariaLabel,
+    });
+    empty.append(
+      s("text", {
+        x: W / 2,
+        y: 120,
+        "text-anchor": "middle",
+        class: "empty-text",
+        text: "No data",
+      }),
+    );
+    return empty;
   }
   if (xmax === xmin) {
     xmin -= 0.5;
     xmax += 0.5;
   }
+  const X = (v) => m.l + ((v - xmin) / (xmax - xmin)) * (W - m.l - m.r);
+  // Marker labels get rows of their own above the plot; the chart grows by those rows.
+  const shown = markers.filter((mk) => isNum(mk.x));
+  const places = layoutLabels(
+    shown.map((mk) => ({ x: X(mk.x), width: textWidth(mk.label, MARKER_FONT) })),
+    m.l,
+    W - m.r,
+  );
+  const rows = places.reduce((n, p) => Math.max(n, p.row + 1), 0);
+  m.t += rows * MARKER_ROW;
+  const H = 226 + m.t;
   if (percent) {
     ymin = Math.max(0, Math.min(ymin, 1) - 0.05);
     ymax = Math.min(1, ymax + 0.05);
@@ -308,23 +403,38 @@ export function lineChart({ series, markers = [], current = null, yLabel, ariaLa
     ymin = Math.min(ymin, yt[0]);
     ymax = Math.max(ymax, yt[yt.length - 1]);
   }
-  const X = (v) => m.l + ((v - xmin) / (xmax - xmin)) * (W - m.l - m.r);
+  const svg = s("svg", {
+    class: "chart line-chart",
+    viewBox: `0 0 ${W} ${H}`,
+    role: "img",
+    "aria-label": ariaLabel,
+  });
   const Y = (v) => H - m.b - ((v - ymin) / (ymax - ymin || 1)) * (H - m.t - m.b);
 
   const grid = s("g", { class: "grid" });
   const axes = s("g", { class: "axes" });
   for (const v of yt) {
     grid.append(s("line", { x1: m.l, x2: W - m.r, y1: Y(v), y2: Y(v) }));
-    axes.append(s("text", { x: m.l - 8, y: Y(v) + 4, "text-anchor": "end", text: tickLabel(v, yt) }));
+    axes.append(
+      s("text", { x: m.l - 8, y: Y(v) + 4, "text-anchor": "end", text: tickLabel(v, yt) }),
+    );
   }
   let xt = niceTicks(xmin, xmax, 8).filter((v) => Number.isInteger(Math.round(v * 1e9) / 1e9));
   if (!xt.length) xt = [Math.round(xmin)];
   for (const v of xt) {
-    axes.append(s("text", { x: X(v), y: H - m.b + 16, "text-anchor": "middle", text: String(Math.round(v)) }));
+    axes.append(
+      s("text", { x: X(v), y: H - m.b + 16, "text-anchor": "middle", text: String(Math.round(v)) }),
+    );
   }
   axes.append(
     s("line", { class: "axis", x1: m.l, x2: W - m.r, y1: H - m.b, y2: H - m.b }),
-    s("text", { class: "axis-title", x: (m.l + W - m.r) / 2, y: H - 6, "text-anchor": "middle", text: "Epoch (step)" }),
+    s("text", {
+      class: "axis-title",
+      x: (m.l + W - m.r) / 2,
+      y: H - 6,
+      "text-anchor": "middle",
+      text: "Epoch (step)",
+    }),
     s("text", {
       class: "axis-title",
       x: 14,
@@ -332,23 +442,28 @@ export function lineChart({ series, markers = [], current = null, yLabel, ariaLa
       "text-anchor": "middle",
       transform: `rotate(-90 14 ${(m.t + H - m.b) / 2})`,
       text: yLabel,
-    })
+    }),
   );
   svg.append(grid, axes);
 
   const markG = s("g", { class: "markers" });
-  for (const mk of markers) {
-    if (!isNum(mk.x)) continue;
+  shown.forEach((mk, k) => {
     const x = X(mk.x);
+    const { x: labelX, row } = places[k];
+    const labelY = m.t - 4 - row * MARKER_ROW;
     const g = s("g", { class: `marker ${mk.cls || ""}` });
     g.append(
       s("line", { x1: x, x2: x, y1: m.t, y2: H - m.b }),
-      x > W * 0.7
-        ? s("text", { x: x - 4, y: m.t + 10 + (mk.row || 0) * 13, "text-anchor": "end", text: mk.label })
-        : s("text", { x: x + 4, y: m.t + 10 + (mk.row || 0) * 13, text: mk.label })
+      s("text", {
+        class: "marker-label",
+        x: labelX,
+        y: labelY,
+        "text-anchor": "middle",
+        text: mk.label,
+      }),
     );
     markG.append(g);
-  }
+  });
   if (isNum(current)) {
     const x = X(current);
     markG.append(s("line", { class: "current", x1: x, x2: x, y1: m.t, y2: H - m.b }));

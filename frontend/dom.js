@@ -83,7 +83,9 @@ export function fmtEvidence(value) {
     if (!Number.isFinite(value)) return String(value);
     if (Number.isInteger(value)) return String(value);
     const abs = Math.abs(value);
-    return abs !== 0 && (abs < 1e-3 || abs >= 1e6) ? value.toExponential(3) : String(+value.toFixed(4));
+    return abs !== 0 && (abs < 1e-3 || abs >= 1e6)
+      ? value.toExponential(3)
+      : String(+value.toFixed(4));
   }
   if (typeof value === "string") return value;
   if (typeof value === "boolean") return value ? "yes" : "no";

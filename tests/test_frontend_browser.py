@@ -688,3 +688,310 @@ def test_dark_theme_screenshot(browser, server):
             shot(pg, "tab-%s.png" % theme)
     finally:
         context.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# The tab shows what the routes define, drops stale answers, and cleans up after itself
+
+
+def _patch_json(page, route_name, change):
+    """Serves route `route_name` with `change(body, url)` applied to the real answer."""
+
+    def handler(route):
+        response = route.fetch()
+        body = response.json()
+        change(body, route.request.url)
+        route.fulfill(response=response, body=json.dumps(body))
+
+    pattern = _route_pattern(route_name)
+    page.route(pattern, handler)
+    return pattern
+
+
+def _route_pattern(route_name):
+    return re.compile(r".*/data/plugin/metricsdiag/%s(\?.*)?$" % route_name)
+
+
+def test_summary_cards_show_the_served_figures(page, server):
+    # Doctored answers: the tab must show the route's macro F1, majority baseline and verdict,
+    # not figures of its own from the per-class list.
+    def change(body, url):
+        body["macro_f1"] = 0.4242
+        body["majority_baseline"] = 0.1357
+        body["no_better_than_majority"] = "run=" + CLEAN_RUN in url
+
+    patched = _patch_json(page, "confusion", change)
+    frame = open_tab(page, server, run=CLEAN_RUN)
+    steps = next(r for r in api_json(server, "runs")["runs"] if r["run"] == CLEAN_RUN)["steps"]
+    wait_matrix(frame, steps[-1])
+    assert frame.text_content("[data-metric='macro_f1']") == "0.424"
+    assert frame.text_content("[data-metric='majority_baseline']") == "0.136"
+    warn = frame.query_selector(".stat.warn")
+    assert warn is not None and warn.query_selector("[data-metric='accuracy']") is not None
+    assert "majority class" in warn.text_content()
+
+    # The real answer: exactly the served figures, and the warning only when flagged.
+    page.unroute(patched)
+    frame = open_tab(page, server, run=CLEAN_RUN)
+    wait_matrix(frame, steps[-1])
+    data = api_json(server, "confusion", run=CLEAN_RUN, split="validation", step=steps[-1])
+    assert_close(num(frame.text_content("[data-metric='macro_f1']")), data["macro_f1"], "macro F1")
+    assert_close(
+        num(frame.text_content("[data-metric='majority_baseline']")),
+        data["majority_baseline"],
+        "majority baseline",
+    )
+    assert (frame.query_selector(".stat.warn") is not None) == data["no_better_than_majority"]
+    assert not page.errors, page.errors
+
+
+def _boxes(frame, selector):
+    return frame.eval_on_selector_all(
+        selector,
+        "els => els.map(e => { const b = e.getBBox(); return [b.x, b.y, b.width, b.height]; })",
+    )
+
+
+def _overlap(a, b):
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+
+
+def test_curve_markers_follow_the_routes_and_labels_stay_clear(page, server):
+    curves = api_json(server, "curves", run=CLEAN_RUN)
+    # A best epoch other than the arg-min of val_loss (and other than the real one) proves
+    # the tab shows the served one; an onset right next to it makes the labels compete.
+    steps = curves["curves"]["val_loss"]["steps"]
+    values = curves["curves"]["val_loss"]["values"]
+    arg_min = steps[values.index(min(values))]
+    best = next(s for s in steps[:-1] if s not in (arg_min, curves["best_epoch"]))
+    onset = best + 1
+    _patch_json(page, "curves", lambda body, url: body.update(best_epoch=best))
+    overfitting = {
+        "rule": "overfitting",
+        "severity": "warning",
+        "title": "Overfitting",
+        "detail": "d",
+        "step": onset,
+        "suggestion": "s",
+        "evidence": {"best_epoch": best, "onset_epoch": onset},
+    }
+    _patch_json(page, "diagnostics", lambda body, url: body.update(findings=[overfitting]))
+    frame = open_tab(page, server, run=CLEAN_RUN)
+    frame.wait_for_selector(".line-chart .marker.onset", timeout=20000)
+    labels = frame.eval_on_selector_all(
+        ".line-chart .marker text", "e => e.map(x => x.textContent)"
+    )
+    assert labels.count("best epoch %d" % best) == len(frame.query_selector_all(".line-chart"))
+    assert "overfitting onset %d" % onset in labels
+
+    for chart in range(len(frame.query_selector_all(".line-chart"))):
+        scope = ".curve-panel:nth-child(%d) .line-chart" % (chart + 1)
+        # The best-epoch line stands where the data points of that epoch are.
+        line_x = frame.eval_on_selector(
+            scope + " .marker.best line", "e => Number(e.getAttribute('x1'))"
+        )
+        dots_x = frame.eval_on_selector_all(
+            scope + " .dots circle",
+            "(cs, s) => cs.filter(c => c.textContent.includes('epoch ' + s + ':')).map(c => Number(c.getAttribute('cx')))",
+            best,
+        )
+        assert dots_x and all(abs(x - line_x) < 0.01 for x in dots_x)
+        # Labels: above every data point, and not on top of each other.
+        boxes = _boxes(frame, scope + " .marker text")
+        top_of_data = min(
+            frame.eval_on_selector_all(
+                scope + " .dots circle", "cs => cs.map(c => Number(c.getAttribute('cy')))"
+            )
+        )
+        plot_top = frame.eval_on_selector(
+            scope + " .marker line", "e => Number(e.getAttribute('y1'))"
+        )
+        assert plot_top <= top_of_data
+        for box in boxes:
+            assert box[1] + box[3] <= plot_top + 0.5, (box, plot_top)
+        assert len(boxes) == 2 and not _overlap(boxes[0], boxes[1]), boxes
+    frame.query_selector(".curves-body").scroll_into_view_if_needed()
+    shot(page, "curve-markers.png")
+    assert not page.errors, page.errors
+
+
+def test_threshold_label_stays_above_the_curve(page, server):
+    frame = open_tab(page, server, run=CLEAN_RUN)
+    frame.wait_for_selector(".pr-chart .cursor-label", timeout=20000)
+    frame.focus("input[aria-label='Decision threshold']")
+    for key in ("Home", "End"):
+        page.keyboard.press(key)
+        (label,) = _boxes(frame, ".pr-chart .cursor-label")
+        plot_top = frame.eval_on_selector_all(
+            ".pr-chart .axes line.axis",
+            "ls => Math.min(...ls.map(l => Number(l.getAttribute('y2'))))",
+        )
+        width = frame.eval_on_selector(".pr-chart", "e => e.viewBox.baseVal.width")
+        assert label[1] + label[3] <= plot_top + 0.5, (label, plot_top)
+        assert 0 <= label[0] and label[0] + label[2] <= width
+    assert not page.errors, page.errors
+
+
+def test_stale_answers_are_dropped(page, server):
+    # The first run's matrix is held back until the user has picked another run; when it comes
+    # in at last, the tab must keep showing the run picked last.
+    held = []
+
+    def hold(route):
+        query = urllib.parse.parse_qs(urllib.parse.urlparse(route.request.url).query)
+        if query.get("run") == [XSS_RUN] and not held:
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route(_route_pattern("confusion"), hold)
+    frame = open_tab(page, server, run=XSS_RUN)
+    deadline = time.time() + 20
+    while not held and time.time() < deadline:
+        page.wait_for_timeout(100)
+    assert held, "the tab never asked for the first run's matrix"
+    frame.select_option("select[aria-label='Run']", value=CLEAN_RUN)
+    steps = next(r for r in api_json(server, "runs")["runs"] if r["run"] == CLEAN_RUN)["steps"]
+    wait_matrix(frame, steps[-1])
+    stale = api_json(server, "confusion", run=XSS_RUN, split="validation")
+    try:
+        held[0].fulfill(status=200, content_type="application/json", body=json.dumps(stale))
+    except Exception:  # noqa: BLE001 - the tab may have aborted the request: also fine
+        pass
+    page.wait_for_timeout(500)
+    data = api_json(server, "confusion", run=CLEAN_RUN, split="validation", step=steps[-1])
+    rows = frame.eval_on_selector_all(".confusion .row-name", "e => e.map(x => x.textContent)")
+    assert rows == CLEAN_CLASSES
+    for i, j, main, _ in read_matrix(frame):
+        assert num(main) == data["matrix"][i][j]
+    assert num(frame.text_content("[data-metric='total']")) == data["total"]
+    assert frame.eval_on_selector("select[aria-label='Run']", "e => e.value") == CLEAN_RUN
+    assert not page.errors, page.errors
+
+
+def test_optional_route_keys_are_shown(page, server):
+    def runs(body, url):
+        for entry in body["runs"]:
+            if entry["run"] == CLEAN_RUN:
+                entry["trainings"] = 3
+
+    _patch_json(page, "runs", runs)
+    exact = _patch_json(page, "pr", lambda body, url: body.update(average_precision_method="exact"))
+    skipped = [{"rule": "train_val_overlap", "reason": "no <b>training</b> fingerprints"}]
+    _patch_json(page, "diagnostics", lambda body, url: body.update(findings=[], not_run=skipped))
+    frame = open_tab(page, server, run=CLEAN_RUN)
+    frame.wait_for_selector(".not-run", timeout=20000)
+    notice = frame.text_content(".notice-area")
+    assert "3 trainings" in notice and "latest" in notice
+    text = frame.text_content(".findings")
+    assert "Not checked:" in text and "train_val_overlap" in text
+    assert "no <b>training</b> fingerprints" in text
+    # No findings while a rule was skipped never reads as "no problems".
+    assert frame.query_selector(".all-good") is None
+    assert frame.query_selector_all("b") == []
+    frame.wait_for_function(
+        "() => /^AP [0-9.]+ \\(exact\\)$/.test(document.querySelector('.pill').textContent)",
+        timeout=20000,
+    )
+    page.unroute(exact)
+    _patch_json(
+        page, "pr", lambda body, url: body.update(average_precision_method="threshold_grid")
+    )
+    frame.select_option("select[aria-label='Class for the PR curve']", value="2")
+    frame.wait_for_function(
+        "() => document.querySelector('.pill').textContent.endsWith('(from the threshold grid)')",
+        timeout=20000,
+    )
+    assert not page.errors, page.errors
+
+
+# Tracks, in the tab's iframe and in TensorBoard's page, the listeners (on anything but
+# elements), intervals, timeouts and observers that functions of the tab's realm hold.
+INSTRUMENT = """() => {
+  const w = document.querySelector('iframe').contentWindow;
+  const live = { listeners: new Map(), intervals: new Set(), timeouts: new Set(), observers: new Set() };
+  window.__mdLive = live;
+  const mine = (fn) => fn instanceof w.Function;
+  for (const realm of [window, w]) {
+    const proto = realm.EventTarget.prototype;
+    const add = proto.addEventListener, remove = proto.removeEventListener;
+    const key = (target, type, fn, options) => {
+      const capture = typeof options === 'boolean' ? options : Boolean(options && options.capture);
+      return [target, type, fn, capture];
+    };
+    const find = (k) => [...live.listeners.keys()].find((x) => x.every((v, i) => v === k[i]));
+    proto.addEventListener = function (type, fn, options) {
+      const element = this instanceof w.Element || this instanceof Element;
+      if (!element && typeof fn === 'function' && mine(fn)) {
+        const signal = options && options.signal;
+        if (!(signal && signal.aborted) && !find(key(this, type, fn, options))) {
+          const k = key(this, type, fn, options);
+          live.listeners.set(k, type);
+          if (signal) add.call(signal, 'abort', () => live.listeners.delete(find(k)));
+        }
+      }
+      return add.call(this, type, fn, options);
+    };
+    proto.removeEventListener = function (type, fn, options) {
+      const found = find(key(this, type, fn, options));
+      if (found) live.listeners.delete(found);
+      return remove.call(this, type, fn, options);
+    };
+  }
+  const { setInterval, clearInterval, setTimeout, clearTimeout } = w;
+  w.setInterval = (fn, ms, ...a) => { const id = setInterval.call(w, fn, ms, ...a); live.intervals.add(id); return id; };
+  w.clearInterval = (id) => { live.intervals.delete(id); return clearInterval.call(w, id); };
+  w.setTimeout = (fn, ms, ...a) => {
+    const id = setTimeout.call(w, (...b) => { live.timeouts.delete(id); fn(...b); }, ms, ...a);
+    live.timeouts.add(id);
+    return id;
+  };
+  w.clearTimeout = (id) => { live.timeouts.delete(id); return clearTimeout.call(w, id); };
+  const mo = w.MutationObserver.prototype, observe = mo.observe, disconnect = mo.disconnect;
+  mo.observe = function (...a) { live.observers.add(this); return observe.apply(this, a); };
+  mo.disconnect = function () { live.observers.delete(this); return disconnect.call(this); };
+}"""
+
+LIVE = """() => { const l = window.__mdLive; return {
+  listeners: [...l.listeners.values()].sort(), intervals: l.intervals.size,
+  timeouts: l.timeouts.size, observers: l.observers.size }; }"""
+
+
+def test_destroy_removes_every_listener_timer_and_observer(page, server):
+    frame = open_tab(page, server, run=CLEAN_RUN)
+    steps = next(r for r in api_json(server, "runs")["runs"] if r["run"] == CLEAN_RUN)["steps"]
+    wait_matrix(frame, steps[-1])
+    page.evaluate(INSTRUMENT)
+    # A second render() replaces the tab TensorBoard rendered (destroying it) with one whose
+    # listeners the instrumentation sees from the start.
+    frame.evaluate("async () => { window.__mdApp = (await import('./index.js')).render(); }")
+    wait_matrix(frame, steps[-1])
+    frame.wait_for_selector(".line-chart .series", timeout=20000)
+    frame.click("button[aria-label='Play through epochs']")  # a play timer too
+    held = page.evaluate(LIVE)
+    assert held["intervals"] == 1  # the poll
+    assert held["observers"] == 1  # the theme follows TensorBoard's body class
+    assert {"visibilitychange", "pagehide", "change", "click"} <= set(held["listeners"]), held
+    assert len(frame.query_selector_all(".md-app select")) == 3
+
+    requests = []
+    page.on(
+        "request",
+        lambda r: requests.append(r.url) if "/data/plugin/metricsdiag/" in r.url else None,
+    )
+    frame.evaluate("window.__mdApp.destroy()")
+    assert page.evaluate(LIVE) == {"listeners": [], "intervals": 0, "timeouts": 0, "observers": 0}
+    assert frame.eval_on_selector("#metricsdiag-root", "e => e.childElementCount") == 0
+
+    # Nothing the tab listened to makes it act any more: no request, no theme change.
+    theme = frame.evaluate("document.documentElement.dataset.theme")
+    frame.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+    reload_button = page.query_selector(".reload-button")
+    if reload_button is not None:
+        reload_button.click()
+    page.evaluate("document.body.classList.toggle('dark-mode')")
+    page.emulate_media(color_scheme="dark" if theme == "light" else "light")
+    page.wait_for_timeout(1200)
+    assert frame.evaluate("document.documentElement.dataset.theme") == theme
+    assert requests == []
+    assert not page.errors, page.errors

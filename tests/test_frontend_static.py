@@ -4,18 +4,22 @@ The browser tests (test_frontend_browser.py) check the behaviour; these guard ag
 regressions that a browser run might not exercise (a rarely shown panel using innerHTML).
 """
 
+import fnmatch
 import os
 import re
 
 import pytest
 
-FRONTEND = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "frontend")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FRONTEND = os.path.join(ROOT, "frontend")
 SOURCES = sorted(
-    name
-    for name in os.listdir(FRONTEND)
+    os.path.relpath(os.path.join(folder, name), FRONTEND).replace(os.sep, "/")
+    for folder, _, names in os.walk(FRONTEND)
+    for name in names
     if os.path.splitext(name)[1] in (".js", ".css", ".html", ".svg")
 )
 SCRIPTS = [name for name in SOURCES if name.endswith(".js")]
+PANELS = [name for name in SCRIPTS if name.startswith("panels/")]
 
 
 def read(name):
@@ -58,12 +62,40 @@ def test_relative_imports_exist(name):
     for target in re.findall(
         r"""^\s*import\s[^;]*?from\s+["'](\.[^"']+)["']""", read(name), re.M | re.S
     ):
-        assert os.path.isfile(os.path.normpath(os.path.join(FRONTEND, target))), "%s imports %s" % (
-            name,
-            target,
-        )
+        path = os.path.join(FRONTEND, os.path.dirname(name), target)
+        assert os.path.isfile(os.path.normpath(path)), "%s imports %s" % (name, target)
 
 
 def test_stylesheet_is_referenced_and_present():
     assert "style.css" in SOURCES
     assert "./style.css" in read("index.js")
+
+
+def test_every_panel_exports_create():
+    # A panel is create(container, actions) -> {element, update(data)}: the app adds panels
+    # without the others knowing.
+    assert {"toolbar", "findings", "summary", "confusion", "per_class", "pr", "curves"} <= {
+        os.path.splitext(os.path.basename(name))[0] for name in PANELS
+    }
+    for name in PANELS:
+        if name == "panels/common.js":
+            continue
+        assert re.search(r"^export function create\(container(, actions)?\)", read(name), re.M), (
+            name
+        )
+
+
+def test_only_the_api_module_fetches():
+    # One place talks to the server, so that one mechanism drops stale answers.
+    assert [name for name in SCRIPTS if re.search(r"\bfetch\(", read(name))] == ["api.js"]
+
+
+def test_setup_ships_every_frontend_file():
+    # setup.py's package_data patterns must cover each file, subfolders included.
+    with open(os.path.join(ROOT, "setup.py"), encoding="utf-8") as handle:
+        line = next(x for x in handle if "package_data=" in x)
+    patterns = re.findall(r'"([^"]*[*][^"]*)"', line)
+    for name in SOURCES:
+        assert any(
+            fnmatch.fnmatchcase(name, p) and name.count("/") == p.count("/") for p in patterns
+        ), "%s is not in setup.py's package_data" % name

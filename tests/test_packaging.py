@@ -59,8 +59,15 @@ def test_wheel_ships_the_frontend_and_entry_points(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     (wheel,) = tmp_path.glob("tb_metricsdiag-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    frontend = {os.path.basename(n) for n in names if n.startswith("tb_metricsdiag/frontend/")}
-    shipped = {n for n in os.listdir(os.path.join(ROOT, "frontend")) if not n.startswith("__")}
+    prefix = "tb_metricsdiag/frontend/"
+    frontend = {n[len(prefix) :] for n in names if n.startswith(prefix)}
+    source = os.path.join(ROOT, "frontend")
+    shipped = {
+        os.path.relpath(os.path.join(folder, n), source).replace(os.sep, "/")
+        for folder, _, files in os.walk(source)
+        for n in files
+        if not n.startswith("__") and "__pycache__" not in folder
+    }
     assert shipped and shipped <= frontend
     assert "tb_metricsdiag/backend/plugin.py" in names
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))

@@ -1,0 +1,531 @@
+// The tab's state (run, split, epoch, PR class and threshold), what it loads, and the wiring
+// between the panels. Panels draw; this module decides what they get.
+
+import { h, fill, isNum, storageGet, storageSet } from "./dom.js";
+import { LatestRequests } from "./api.js";
+import { followTheme } from "./theme.js";
+import * as toolbarPanel from "./panels/toolbar.js";
+import * as noticesPanel from "./panels/notices.js";
+import * as findingsPanel from "./panels/findings.js";
+import * as summaryPanel from "./panels/summary.js";
+import * as confusionPanel from "./panels/confusion.js";
+import * as perClassPanel from "./panels/per_class.js";
+import * as prPanel from "./panels/pr.js";
+import * as curvesPanel from "./panels/curves.js";
+
+const POLL_MS = 30000;
+const PLAY_MS = 900;
+const RELOAD_DELAY_MS = 250; // let TensorBoard's own reload reach the server first
+const RUN_KEY = "metricsdiag.run";
+
+export class App {
+  constructor(root) {
+    this.root = root;
+    this.requests = new LatestRequests();
+    // Every listener outside the tab's own elements is added with this signal.
+    this.lifetime = new AbortController();
+    this.stopTheme = null;
+    this.pollTimer = null;
+    this.reloadTimer = null;
+    this.playTimer = null;
+
+    this.runs = []; // the /runs entries
+    this.run = null;
+    this.split = "validation";
+    this.step = null;
+    this.followLatest = true; // the shown epoch moves on when training writes a new one
+    this.playing = false;
+    this.status = "";
+    this.prClass = null;
+    this.threshold = null; // the threshold the user chose, kept across epochs; null: best F1
+    this.minRecall = "";
+    this.minPrecision = "";
+    this.epochKey = ""; // run, split and epoch of the confusion and PR answers asked for last
+    this.curves = null; // the run's /curves answer
+    this.diagnostics = null; // the run's /diagnostics answer
+    this.historyKey = ""; // both answers as JSON: unchanged answers are not drawn again
+    this.build();
+  }
+
+  // ----- layout -------------------------------------------------------------------------------
+
+  build() {
+    const actions = {
+      selectRun: (run) => this.selectRun(run),
+      selectSplit: (split) => this.selectSplit(split),
+      selectStepIndex: (idx) => this.selectStepIndex(idx, true),
+      togglePlay: () => (this.playing ? this.stopPlay() : this.startPlay()),
+      refresh: () => this.refresh(true),
+      jumpToStep: (step) => this.jumpToStep(step),
+      showOnPR: (classIndex, threshold, step) => this.showOnPR(classIndex, threshold, step),
+      showPrClass: (classIndex) => {
+        this.selectPrClass(classIndex);
+        this.panels.pr.reveal();
+      },
+      selectPrClass: (classIndex) => this.selectPrClass(classIndex),
+      setThreshold: (value) => {
+        this.threshold = value;
+      },
+      setTarget: (key, value) => {
+        if (key === "minRecall") this.minRecall = value;
+        else this.minPrecision = value;
+        this.loadPR();
+      },
+    };
+    const root = fill(
+      this.root,
+      h(
+        "header",
+        { class: "page-head" },
+        h(
+          "div",
+          null,
+          h("h1", { text: "Metrics diagnostics" }),
+          h("p", {
+            class: "subtitle",
+            text: "Is this classifier actually good? Confusion, trade-offs and warning signs per epoch.",
+          }),
+        ),
+      ),
+    );
+    this.countsArea = h("div", { class: "layout-grid" });
+    // Panels appear in the order they are created.
+    this.panels = {
+      toolbar: toolbarPanel.create(root, actions),
+      notices: noticesPanel.create(root),
+      findings: findingsPanel.create(root, actions),
+      summary: summaryPanel.create(root),
+    };
+    root.append(this.countsArea);
+    Object.assign(this.panels, {
+      confusion: confusionPanel.create(this.countsArea),
+      perClass: perClassPanel.create(this.countsArea, actions),
+      pr: prPanel.create(this.countsArea, actions),
+      curves: curvesPanel.create(root, actions),
+    });
+    this.updateToolbar();
+    this.panels.findings.update({ loading: true });
+    this.panels.curves.update({ loading: true });
+  }
+
+  get runInfo() {
+    return this.runs.find((r) => r.run === this.run) || null;
+  }
+
+  get steps() {
+    const info = this.runInfo;
+    return info && Array.isArray(info.steps) ? info.steps.filter(isNum) : [];
+  }
+
+  get classNames() {
+    const info = this.runInfo;
+    return info && Array.isArray(info.class_names) ? info.class_names : [];
+  }
+
+  get hasCounts() {
+    const info = this.runInfo;
+    return Boolean(
+      info && !info.error && info.has_counts !== false && this.steps.length && info.splits?.length,
+    );
+  }
+
+  updateToolbar() {
+    const info = this.runInfo;
+    this.panels.toolbar.update({
+      runs: this.runs.map((r) => r.run),
+      run: this.run,
+      splits: info && Array.isArray(info.splits) ? info.splits : [],
+      split: this.split,
+      steps: this.steps,
+      step: this.step,
+      playing: this.playing,
+      status: this.status,
+    });
+  }
+
+  setStatus(text) {
+    this.status = text;
+    this.updateToolbar();
+  }
+
+  // ----- life cycle ---------------------------------------------------------------------------
+
+  start() {
+    const signal = this.lifetime.signal;
+    this.stopTheme = followTheme();
+    this.pollTimer = setInterval(() => this.refresh(false), POLL_MS);
+    document.addEventListener(
+      "visibilitychange",
+      () => {
+        if (document.visibilityState === "visible") this.refresh(false);
+      },
+      { signal },
+    );
+    window.addEventListener("pagehide", () => this.destroy(), { signal });
+    this.followTensorBoardReload(signal);
+    return this.refresh(false);
+  }
+
+  /** Refreshes too when the user presses TensorBoard's own reload button (same-origin parent). */
+  followTensorBoardReload(signal) {
+    let parentDoc = null;
+    try {
+      parentDoc = window.parent && window.parent !== window ? window.parent.document : null;
+    } catch (err) {
+      parentDoc = null; // without the parent, the poll still keeps the tab current
+    }
+    if (!parentDoc) return;
+    parentDoc.addEventListener(
+      "click",
+      (evt) => {
+        if (
+          evt.target &&
+          typeof evt.target.closest === "function" &&
+          evt.target.closest(".reload-button")
+        ) {
+          clearTimeout(this.reloadTimer);
+          this.reloadTimer = setTimeout(() => this.refresh(false), RELOAD_DELAY_MS);
+        }
+      },
+      { capture: true, signal },
+    );
+  }
+
+  /** Removes every listener, timer, observer and request of the tab, and its elements. */
+  destroy() {
+    this.stopPlay();
+    clearInterval(this.pollTimer);
+    clearTimeout(this.reloadTimer);
+    this.lifetime.abort();
+    if (this.stopTheme) this.stopTheme();
+    this.stopTheme = null;
+    this.requests.cancelAll();
+    for (const panel of Object.values(this.panels)) if (panel.destroy) panel.destroy();
+    this.root.replaceChildren();
+  }
+
+  // ----- loading ------------------------------------------------------------------------------
+
+  async refresh(manual) {
+    if (manual) this.setStatus("Refreshing\u2026");
+    let data;
+    try {
+      data = await this.requests.latest("runs", "runs");
+    } catch (err) {
+      this.panels.notices.update({
+        notices: [{ kind: "error", title: "Could not load runs.", detail: err.message }],
+      });
+      this.setStatus("");
+      return;
+    }
+    if (!data) return; // a newer refresh is under way
+    const runs = Array.isArray(data.runs)
+      ? data.runs.filter((r) => r && typeof r.run === "string")
+      : [];
+    this.runs = runs;
+    const previous = this.run;
+    if (!runs.length) this.run = null;
+    else if (!runs.some((r) => r.run === this.run)) {
+      const remembered = storageGet(RUN_KEY, null);
+      this.run = runs.some((r) => r.run === remembered) ? remembered : runs[0].run;
+    }
+    this.status = `Updated ${new Date().toLocaleTimeString()}`;
+    if (this.run) await this.loadRun(previous !== this.run);
+    else this.showEmpty();
+  }
+
+  showEmpty() {
+    this.step = null;
+    this.updateToolbar();
+    this.countsArea.hidden = true;
+    this.panels.summary.update({});
+    this.panels.findings.update({ empty: "No findings without a run." });
+    this.panels.curves.update({ empty: "No curves without a run." });
+    this.panels.notices.update({
+      notices: [
+        {
+          kind: "info",
+          title: "No metricsdiag data found in this log directory yet.",
+          detail:
+            "Add MetricsDiagCallback(log_dir, validation_data=(x_val, y_val)) to model.fit(...); this page refreshes every 30 seconds.",
+        },
+      ],
+    });
+  }
+
+  /** Loads what the selected run shows; `fresh` when the run has just been selected. */
+  async loadRun(fresh) {
+    const info = this.runInfo;
+    if (fresh) {
+      this.prClass = null;
+      this.threshold = null;
+      this.followLatest = true;
+      this.curves = null;
+      this.diagnostics = null;
+      this.historyKey = "";
+      this.stopPlay();
+      this.panels.findings.update({ loading: true });
+      this.panels.curves.update({ loading: true });
+    }
+    const splits = Array.isArray(info.splits) ? info.splits : [];
+    if (!splits.includes(this.split))
+      this.split = splits.includes("validation") ? "validation" : splits[0] || "validation";
+    this.updateSteps();
+    this.countsArea.hidden = !this.hasCounts;
+    if (!this.hasCounts) this.panels.summary.update({});
+    this.panels.notices.update({ notices: runNotices(info, this.hasCounts) });
+    const jobs = [this.loadHistory()];
+    if (this.hasCounts) jobs.push(this.loadEpoch());
+    await Promise.all(jobs);
+  }
+
+  /** Keeps the shown epoch among the run's epochs, at the latest while following it. */
+  updateSteps() {
+    const steps = this.steps;
+    if (!steps.length) this.step = null;
+    else if (this.followLatest || this.step === null) this.step = steps[steps.length - 1];
+    else if (!steps.includes(this.step)) this.step = nearest(steps, this.step);
+    this.updateToolbar();
+  }
+
+  /** The run's curves and findings (one answer needs the other: the overfitting onset). */
+  async loadHistory() {
+    const { run } = this;
+    const [curves, diagnostics] = await Promise.allSettled([
+      this.requests.latest("curves", "curves", { run }),
+      this.requests.latest("diagnostics", "diagnostics", { run }),
+    ]);
+    const answer = (result) => (result.status === "fulfilled" ? result.value : result.reason);
+    if (answer(curves) === null || answer(diagnostics) === null) return; // superseded
+    const key = JSON.stringify(
+      [answer(curves), answer(diagnostics)].map((a) => (a instanceof Error ? a.message : a)),
+    );
+    if (key === this.historyKey) return;
+    this.historyKey = key;
+    this.curves = curves.status === "fulfilled" ? curves.value : null;
+    this.diagnostics = diagnostics.status === "fulfilled" ? diagnostics.value : null;
+    if (this.diagnostics) this.updateFindings();
+    else this.panels.findings.update({ error: diagnostics.reason.message });
+    if (this.curves) this.updateCurves();
+    else this.panels.curves.update({ error: curves.reason.message });
+  }
+
+  updateFindings() {
+    this.panels.findings.update({
+      diagnostics: this.diagnostics,
+      classNames: this.classNames,
+      canJump: this.steps.length > 0,
+      hasCounts: this.hasCounts,
+    });
+  }
+
+  updateCurves() {
+    if (!this.curves) return;
+    const findings = (this.diagnostics && this.diagnostics.findings) || [];
+    const over = findings.find((f) => f && f.rule === "overfitting" && f.evidence);
+    this.panels.curves.update({
+      curves: this.curves,
+      onset: over && isNum(over.evidence.onset_epoch) ? over.evidence.onset_epoch : null,
+      step: this.step,
+      canPick: this.steps.length > 0,
+    });
+  }
+
+  /** The confusion matrix and PR curve of the selected epoch, unless already asked for. */
+  async loadEpoch() {
+    const key = JSON.stringify([this.run, this.split, this.step]);
+    if (this.step === null || key === this.epochKey) return;
+    this.epochKey = key;
+    await Promise.all([this.loadConfusion(), this.loadPR()]);
+  }
+
+  async loadConfusion() {
+    const { confusion, summary, perClass } = this.panels;
+    confusion.update({ loading: true });
+    let doc;
+    try {
+      doc = await this.requests.latest("confusion", "confusion", {
+        run: this.run,
+        split: this.split,
+        step: this.step,
+      });
+    } catch (err) {
+      this.epochKey = ""; // the next refresh tries again
+      summary.update({});
+      perClass.update({});
+      confusion.update({ error: err.message });
+      return;
+    }
+    if (!doc) return;
+    summary.update({ confusion: doc });
+    confusion.update({ confusion: doc });
+    perClass.update({ confusion: doc });
+  }
+
+  async loadPR() {
+    const names = this.classNames;
+    if (this.prClass === null || this.prClass >= Math.max(names.length, 1)) {
+      const fallback = this.runInfo?.default_class;
+      this.prClass = Number.isInteger(fallback) && fallback < names.length ? fallback : 0;
+    }
+    const picker = { classNames: names, classIndex: this.prClass };
+    this.panels.pr.update({ loading: true, ...picker });
+    let doc;
+    try {
+      doc = await this.requests.latest("pr", "pr", {
+        run: this.run,
+        split: this.split,
+        step: this.step,
+        class: this.prClass,
+        min_recall: this.minRecall,
+        min_precision: this.minPrecision,
+      });
+    } catch (err) {
+      this.epochKey = "";
+      this.panels.pr.update({ error: err.message, ...picker });
+      return;
+    }
+    if (!doc) return;
+    if (!Array.isArray(doc.thresholds) || !doc.thresholds.length) {
+      this.panels.pr.update({
+        empty: "No threshold counts are stored for this class at this epoch.",
+        ...picker,
+      });
+      return;
+    }
+    this.panels.pr.update({
+      pr: doc,
+      threshold: this.threshold,
+      minRecall: this.minRecall,
+      minPrecision: this.minPrecision,
+      ...picker,
+    });
+  }
+
+  // ----- selection ----------------------------------------------------------------------------
+
+  selectRun(run) {
+    if (run === this.run) return;
+    this.run = run;
+    storageSet(RUN_KEY, run);
+    this.loadRun(true);
+  }
+
+  selectSplit(split) {
+    this.split = split;
+    this.updateToolbar();
+    this.loadEpoch();
+  }
+
+  /** Shows the epoch at `idx` of the run's epochs; a user's choice stops playing. */
+  selectStepIndex(idx, byUser) {
+    const steps = this.steps;
+    if (!steps.length) return Promise.resolve();
+    idx = Math.max(0, Math.min(steps.length - 1, idx));
+    if (byUser) this.stopPlay();
+    this.followLatest = idx === steps.length - 1;
+    if (steps[idx] === this.step) return Promise.resolve();
+    this.step = steps[idx];
+    this.updateToolbar();
+    this.updateCurves();
+    return this.loadEpoch();
+  }
+
+  jumpToStep(step) {
+    const steps = this.steps;
+    if (!steps.length || !isNum(step)) return;
+    this.stopPlay();
+    this.selectStepIndex(steps.indexOf(nearest(steps, step)), false);
+    this.panels.toolbar.focusEpoch();
+  }
+
+  selectPrClass(classIndex) {
+    this.prClass = classIndex;
+    this.threshold = null;
+    this.loadPR();
+  }
+
+  async showOnPR(classIndex, threshold, step) {
+    this.stopPlay();
+    this.prClass = classIndex;
+    this.threshold = isNum(threshold) ? threshold : null;
+    const steps = this.steps;
+    const target = isNum(step) && steps.length ? nearest(steps, step) : this.step;
+    if (target !== this.step) {
+      this.step = target;
+      this.followLatest = target === steps[steps.length - 1];
+      this.updateToolbar();
+      this.updateCurves();
+      await this.loadEpoch();
+    } else {
+      await this.loadPR();
+    }
+    this.panels.pr.reveal();
+  }
+
+  startPlay() {
+    const steps = this.steps;
+    if (steps.length < 2) return;
+    this.playing = true;
+    this.updateToolbar();
+    let idx = steps.indexOf(this.step);
+    if (idx >= steps.length - 1) idx = -1;
+    const tick = async () => {
+      if (!this.playing) return;
+      idx += 1;
+      if (idx >= this.steps.length) {
+        this.stopPlay();
+        return;
+      }
+      await this.selectStepIndex(idx, false);
+      if (this.playing) this.playTimer = setTimeout(tick, PLAY_MS);
+    };
+    tick();
+  }
+
+  stopPlay() {
+    clearTimeout(this.playTimer);
+    if (!this.playing) return;
+    this.playing = false;
+    this.updateToolbar();
+  }
+}
+
+/** The notices the selected run needs. */
+function runNotices(info, hasCounts) {
+  const notices = [];
+  if (info.error) {
+    notices.push({
+      kind: "error",
+      title: "This run's metricsdiag data cannot be read.",
+      detail: String(info.error),
+    });
+  } else if (!hasCounts) {
+    notices.push({
+      kind: "info",
+      title: "This run has no confusion counts.",
+      detail:
+        "It has training curves only (for example from keras.callbacks.TensorBoard). Add MetricsDiagCallback with validation_data to see confusion matrices and PR curves.",
+    });
+  } else if (!(info.splits || []).includes("validation")) {
+    notices.push({
+      kind: "warning",
+      title: "This run has no validation data.",
+      detail: "Only the training split is shown; training metrics say little about generalisation.",
+    });
+  }
+  if (Number.isInteger(info.trainings) && info.trainings > 1) {
+    notices.push({
+      kind: "warning",
+      title: `This log directory holds ${info.trainings} trainings.`,
+      detail: "The tab shows the latest one. Give each training its own log_dir to compare them.",
+    });
+  }
+  return notices;
+}
+
+function nearest(list, value) {
+  let best = list[0];
+  for (const v of list) if (Math.abs(v - value) < Math.abs(best - value)) best = v;
+  return best;
+}

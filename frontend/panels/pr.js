@@ -1,0 +1,327 @@
+// The one-vs-rest precision-recall trade-off of one class: the curve with a draggable
+// threshold, the operating point's precision / recall / F1 and counts, and thresholds for a
+// recall or precision target (answered by the /pr route).
+
+import { h, fill, fmt, fmtInt, isNum, uid } from "../dom.js";
+import { PRChart } from "../charts.js";
+import { card, showState } from "./common.js";
+
+const AP_METHOD = {
+  exact: "exact",
+  threshold_grid: "from the threshold grid",
+};
+
+/**
+ * actions: selectPrClass(classIndex), setThreshold(value), setTarget("minRecall" |
+ * "minPrecision", text).
+ * update({loading} | {error} | {empty} | {pr, threshold, minRecall, minPrecision}), each with
+ * {classNames, classIndex} for the class picker. `pr` is the /pr answer; `threshold` the value
+ * the user chose (null: start at the best-F1 point).
+ */
+export function create(container, actions) {
+  const ids = {
+    cls: uid("prclass"),
+    thr: uid("thr"),
+    minRecall: uid("minrecall"),
+    minPrecision: uid("minprecision"),
+  };
+  const classSelect = h("select", {
+    id: ids.cls,
+    "aria-label": "Class for the PR curve",
+    onchange: () => actions.selectPrClass(Number(classSelect.value)),
+  });
+  const apText = h("span", { class: "pill" });
+  const { section, body } = card({
+    title: "Precision\u2013recall trade-off",
+    span: "span-12",
+    bodyClass: "pr-body",
+    tools: h(
+      "div",
+      { class: "head-tools" },
+      h("label", { for: ids.cls, text: "Class" }),
+      classSelect,
+      apText,
+    ),
+  });
+  container.append(section);
+  let view = null; // the shown curve and its controls: {pr, chart, slider, ...}
+
+  function updatePicker(classNames, classIndex) {
+    const options = [...classSelect.options];
+    if (
+      options.length !== classNames.length ||
+      options.some((o, i) => o.textContent !== classNames[i])
+    ) {
+      classSelect.replaceChildren(
+        ...classNames.map((name, i) => h("option", { value: String(i), text: name })),
+      );
+    }
+    classSelect.value = String(classIndex);
+  }
+
+  function update(data) {
+    updatePicker(data.classNames, data.classIndex);
+    const state = showState(body, data, {
+      loadingText: "Loading the precision\u2013recall data\u2026",
+      errorTitle: "Could not load the precision\u2013recall data.",
+      keepWhileLoading: true,
+    });
+    if (state) {
+      if (!data.loading) {
+        view = null;
+        apText.textContent = "";
+      }
+      return;
+    }
+    render(data);
+  }
+
+  function render({ pr, classNames, classIndex, threshold, minRecall, minPrecision }) {
+    const T = pr.thresholds.length;
+    let idx;
+    if (isNum(threshold)) idx = nearestIndex(pr.thresholds, threshold);
+    else if (pr.best_f1 && isNum(pr.best_f1.index)) idx = pr.best_f1.index;
+    else idx = nearestIndex(pr.thresholds, 0.5);
+    idx = Math.max(0, Math.min(T - 1, idx));
+
+    const method = AP_METHOD[pr.average_precision_method];
+    apText.textContent = `AP ${fmt(pr.average_precision)}${method ? ` (${method})` : ""}`;
+    apText.title =
+      pr.average_precision_method === "threshold_grid"
+        ? "Average precision (step-wise, as scikit-learn) computed from the stored thresholds"
+        : "Average precision (step-wise, as scikit-learn)";
+
+    const className = pr.class_name ?? classNames[classIndex] ?? String(classIndex);
+    const choose = (i) => {
+      setIndex(i);
+      actions.setThreshold(pr.thresholds[view.index]);
+    };
+    const chart = new PRChart(pr, {
+      onChange: choose,
+      ariaLabel: `Precision-recall curve of class ${className}; use the arrow keys to move the threshold`,
+    });
+    chart.svg.setAttribute("id", ids.thr + "-chart");
+    const slider = h("input", {
+      id: ids.thr,
+      type: "range",
+      min: "0",
+      max: String(T - 1),
+      step: "1",
+      value: String(idx),
+      "aria-label": "Decision threshold",
+      oninput: () => choose(Number(slider.value)),
+    });
+    view = {
+      pr,
+      chart,
+      slider,
+      index: idx,
+      value: h("output", { class: "thr-value", for: ids.thr }),
+      stats: h("div", { class: "op-stats" }),
+      matrix: h("div", { class: "op-matrix" }),
+    };
+
+    const legend = h(
+      "ul",
+      { class: "legend" },
+      h("li", null, h("span", { class: "key best" }), "best F1"),
+      pr.at_recall ? h("li", null, h("span", { class: "key at-recall" }), "recall target") : null,
+      pr.at_precision
+        ? h("li", null, h("span", { class: "key at-precision" }), "precision target")
+        : null,
+      h("li", null, h("span", { class: "key cursor" }), "selected threshold"),
+    );
+    const best = pr.best_f1;
+    const bestLine = best
+      ? h(
+          "div",
+          { class: "target" },
+          h("span", { text: `Best F1 ${fmt(best.f1)} at threshold ${fmt(best.threshold)}` }),
+          h("button", {
+            type: "button",
+            class: "btn small",
+            text: "Use",
+            "aria-label": "Use the best-F1 threshold",
+            onclick: () => choose(best.index),
+          }),
+        )
+      : h("div", { class: "target muted", text: "No best-F1 point (no positive examples?)" });
+
+    const targetRow = (label, id, value, key, op) => {
+      const input = h("input", {
+        id,
+        type: "number",
+        min: "0",
+        max: "1",
+        step: "0.01",
+        placeholder: "0.90",
+        value,
+        "aria-label": label,
+        onchange: () => {
+          const v = input.value.trim();
+          if (v !== "" && !(Number(v) >= 0 && Number(v) <= 1)) {
+            input.setCustomValidity("Enter a number between 0 and 1");
+            input.reportValidity();
+            return;
+          }
+          input.setCustomValidity("");
+          actions.setTarget(key, v);
+        },
+      });
+      let result;
+      if (value === "") result = h("span", { class: "muted", text: "enter a target" });
+      else if (op) {
+        result = h(
+          "span",
+          { class: "target-result" },
+          h("span", {
+            text: `threshold ${fmt(op.threshold)} \u2192 precision ${fmt(op.precision)}, recall ${fmt(op.recall)}`,
+          }),
+          h("button", {
+            type: "button",
+            class: "btn small",
+            text: "Use",
+            "aria-label": `Use the threshold for ${label}`,
+            onclick: () => choose(op.index),
+          }),
+        );
+      } else
+        result = h("span", { class: "warn-text", text: "not reachable at any stored threshold" });
+      return h("div", { class: "target" }, h("label", { for: id, text: label }), input, result);
+    };
+
+    const side = h(
+      "div",
+      { class: "pr-side" },
+      h(
+        "div",
+        { class: "thr-row" },
+        h("label", { for: ids.thr, text: "Threshold" }),
+        slider,
+        view.value,
+      ),
+      h("p", {
+        class: "hint",
+        text: "Drag on the curve, use the slider, or focus the chart and press the arrow keys.",
+      }),
+      view.stats,
+      view.matrix,
+      h(
+        "div",
+        { class: "targets" },
+        bestLine,
+        targetRow(
+          "Threshold for recall \u2265",
+          ids.minRecall,
+          minRecall,
+          "minRecall",
+          pr.at_recall,
+        ),
+        targetRow(
+          "Threshold for precision \u2265",
+          ids.minPrecision,
+          minPrecision,
+          "minPrecision",
+          pr.at_precision,
+        ),
+      ),
+    );
+    const info = h("p", {
+      class: "caption",
+      text: `Class \u201c${className}\u201d vs rest \u00b7 ${fmtInt(pr.positives)} positives, ${fmtInt(pr.negatives)} negatives \u00b7 ${pr.split}, epoch ${pr.step} \u00b7 ${T} stored thresholds`,
+    });
+    // Rebuilding the panel must not drop keyboard focus (e.g. after typing a recall target).
+    const active = document.activeElement;
+    const focusedId =
+      active && active !== document.body && body.contains(active) ? active.id : null;
+    fill(
+      body,
+      h(
+        "div",
+        { class: "pr-layout" },
+        h("div", { class: "pr-plot" }, chart.svg, legend, info),
+        side,
+      ),
+    );
+    setIndex(idx);
+    if (focusedId) document.getElementById(focusedId)?.focus({ preventScroll: true });
+  }
+
+  function setIndex(i) {
+    const { pr, chart, slider } = view;
+    i = Math.max(0, Math.min(pr.thresholds.length - 1, i));
+    view.index = i;
+    const t = pr.thresholds[i];
+    slider.value = String(i);
+    slider.setAttribute("aria-valuetext", `threshold ${fmt(t)}`);
+    view.value.textContent = fmt(t);
+    chart.setIndex(i);
+    const at = (k) => (Array.isArray(pr[k]) ? pr[k][i] : null);
+    const stat = (label, metric) =>
+      h(
+        "div",
+        { class: "op-stat" },
+        h("span", { class: "stat-label", text: label }),
+        h("span", { class: "stat-value", "data-metric": metric, text: fmt(at(metric)) }),
+      );
+    fill(view.stats, stat("Precision", "precision"), stat("Recall", "recall"), stat("F1", "f1"));
+    const cell = (cls, label, metric) =>
+      h(
+        "td",
+        { class: `op-cell ${cls}`, "data-metric": metric },
+        h("span", { class: "op-label", text: label }),
+        h("span", { class: "op-count", text: fmtInt(at(metric)) }),
+      );
+    const name = pr.class_name ?? String(pr.class ?? "");
+    fill(
+      view.matrix,
+      h(
+        "table",
+        { class: "op-table", "aria-label": `One-vs-rest confusion matrix at threshold ${fmt(t)}` },
+        h(
+          "thead",
+          null,
+          h(
+            "tr",
+            null,
+            h("td"),
+            h("th", { scope: "col", text: `predicted ${name}` }),
+            h("th", { scope: "col", text: "predicted other" }),
+          ),
+        ),
+        h(
+          "tbody",
+          null,
+          h(
+            "tr",
+            null,
+            h("th", { scope: "row", text: `actual ${name}` }),
+            cell("good", "TP", "tp"),
+            cell("bad", "FN", "fn"),
+          ),
+          h(
+            "tr",
+            null,
+            h("th", { scope: "row", text: "actual other" }),
+            cell("bad", "FP", "fp"),
+            cell("good", "TN", "tn"),
+          ),
+        ),
+      ),
+    );
+  }
+
+  return {
+    element: section,
+    update,
+    /** Scrolls the panel into view (after a class was picked elsewhere). */
+    reveal: () => section.scrollIntoView({ behavior: "smooth", block: "start" }),
+  };
+}
+
+function nearestIndex(list, value) {
+  let best = 0;
+  for (let i = 1; i < list.length; i++)
+    if (Math.abs(list[i] - value) < Math.abs(list[best] - value)) best = i;
+  return best;
+}
