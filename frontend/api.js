@@ -62,7 +62,7 @@ export class LatestRequests {
 
   /**
    * getJSON(route, params) as the latest request of `channel`. Resolves to the JSON object,
-   * or to null when a later request of the channel (or cancelAll) superseded this one; a
+   * or to null when a later request of the channel (or cancel) superseded this one; a
    * superseded request never throws.
    */
   async latest(channel, route, params = {}) {
@@ -81,9 +81,12 @@ export class LatestRequests {
     }
   }
 
-  /** Aborts every request in flight; their promises resolve to null. */
-  cancelAll() {
-    for (const controller of this.controllers.values()) controller.abort();
-    this.controllers.clear();
+  /** Aborts the requests in flight of `channels` (all when none is named); they resolve to null. */
+  cancel(...channels) {
+    for (const channel of channels.length ? channels : [...this.controllers.keys()]) {
+      const controller = this.controllers.get(channel);
+      if (controller) controller.abort();
+      this.controllers.delete(channel);
+    }
   }
 }

@@ -225,7 +225,7 @@ export class App {
     this.lifetime.abort();
     if (this.stopTheme) this.stopTheme();
     this.stopTheme = null;
-    this.requests.cancelAll();
+    this.requests.cancel();
     for (const panel of Object.values(this.panels)) if (panel.destroy) panel.destroy();
     this.root.replaceChildren();
   }
@@ -283,6 +283,9 @@ export class App {
   async loadRun(fresh) {
     const info = this.runInfo;
     if (fresh) {
+      // Answers still on their way belong to the run shown before.
+      this.requests.cancel("confusion", "pr", "curves", "diagnostics");
+      this.epochKey = "";
       this.prClass = null;
       this.threshold = null;
       this.followLatest = true;
@@ -322,19 +325,20 @@ export class App {
       this.requests.latest("curves", "curves", { run }),
       this.requests.latest("diagnostics", "diagnostics", { run }),
     ]);
-    const answer = (result) => (result.status === "fulfilled" ? result.value : result.reason);
-    if (answer(curves) === null || answer(diagnostics) === null) return; // superseded
-    const key = JSON.stringify(
-      [answer(curves), answer(diagnostics)].map((a) => (a instanceof Error ? a.message : a)),
+    const results = [curves, diagnostics];
+    if (results.some((r) => r.status === "fulfilled" && r.value === null)) return; // superseded
+    const [shown, found] = results.map((r) =>
+      r.status === "fulfilled" ? { doc: r.value } : { error: r.reason.message },
     );
+    const key = JSON.stringify([shown, found]);
     if (key === this.historyKey) return;
     this.historyKey = key;
-    this.curves = curves.status === "fulfilled" ? curves.value : null;
-    this.diagnostics = diagnostics.status === "fulfilled" ? diagnostics.value : null;
+    this.curves = shown.doc || null;
+    this.diagnostics = found.doc || null;
     if (this.diagnostics) this.updateFindings();
-    else this.panels.findings.update({ error: diagnostics.reason.message });
+    else this.panels.findings.update({ error: found.error });
     if (this.curves) this.updateCurves();
-    else this.panels.curves.update({ error: curves.reason.message });
+    else this.panels.curves.update({ error: shown.error });
   }
 
   updateFindings() {
@@ -542,11 +546,16 @@ export class App {
   selectStepIndex(idx, byUser) {
     const steps = this.steps;
     if (!steps.length) return Promise.resolve();
-    idx = Math.max(0, Math.min(steps.length - 1, idx));
     if (byUser) this.stopPlay();
-    this.followLatest = idx === steps.length - 1;
-    if (steps[idx] === this.step) return Promise.resolve();
-    this.step = steps[idx];
+    return this.showStep(steps[Math.max(0, Math.min(steps.length - 1, idx))]);
+  }
+
+  /** Shows `step`, one of the run's epochs, in every panel. */
+  showStep(step) {
+    const steps = this.steps;
+    this.followLatest = step === steps[steps.length - 1];
+    if (step === this.step) return Promise.resolve();
+    this.step = step;
     this.updateToolbar();
     this.updateCurves();
     this.loadTrajectories();
@@ -557,7 +566,7 @@ export class App {
     const steps = this.steps;
     if (!steps.length || !isNum(step)) return;
     this.stopPlay();
-    this.selectStepIndex(steps.indexOf(nearest(steps, step)), false);
+    this.showStep(nearest(steps, step));
     this.panels.toolbar.focusEpoch();
   }
 
@@ -574,16 +583,7 @@ export class App {
     this.threshold = isNum(threshold) ? threshold : null;
     const steps = this.steps;
     const target = isNum(step) && steps.length ? nearest(steps, step) : this.step;
-    if (target !== this.step) {
-      this.step = target;
-      this.followLatest = target === steps[steps.length - 1];
-      this.updateToolbar();
-      this.updateCurves();
-      this.loadTrajectories();
-      await this.loadEpoch();
-    } else {
-      await this.loadPR();
-    }
+    await (target === this.step ? this.loadPR() : this.showStep(target));
     this.panels.pr.reveal();
   }
 

@@ -44,7 +44,7 @@ function textWidth(text, fontSize) {
 }
 
 /** [{x, width}] -> [{x (clamped centre), row}], rows counted from 0. */
-export function layoutLabels(labels, lo, hi) {
+function layoutLabels(labels, lo, hi) {
   const rowsEnd = [];
   const placed = labels.map((label, i) => ({ i, width: label.width, x: label.x }));
   placed.sort((a, b) => a.x - b.x);
