@@ -490,10 +490,10 @@ def test_findings_and_curves(page, server):
     titles = {f["title"] for f in findings}
     assert {item.query_selector("h3").text_content() for item in items} == titles
 
-    frame.wait_for_selector(".line-chart .series", timeout=20000)
+    frame.wait_for_selector(".curves-body .line-chart .series", timeout=20000)
     curves = api_json(server, "curves", run=CLEAN_RUN)["curves"]
     assert "loss" in curves and "val_loss" in curves
-    assert frame.query_selector_all(".line-chart")
+    assert frame.query_selector_all(".curves-body .line-chart")
 
     with_step = [f for f in findings if isinstance(f.get("step"), int)]
     if with_step:
@@ -503,7 +503,7 @@ def test_findings_and_curves(page, server):
         wait_matrix(frame, expected)
     else:
         # No finding with an epoch: clicking a loss chart jumps to an epoch instead.
-        chart = frame.query_selector(".line-chart")
+        chart = frame.query_selector(".curves-body .line-chart")
         chart.scroll_into_view_if_needed()
         box = chart.bounding_box()
         chart.click(position={"x": box["width"] * 56 / 520, "y": box["height"] / 2})
@@ -626,7 +626,7 @@ def test_run_without_counts_and_failed_requests(page, server):
     frame.wait_for_selector(".notice-area .notice", timeout=20000)
     assert "no confusion counts" in frame.text_content(".notice-area .notice")
     assert frame.is_hidden(".layout-grid")
-    frame.wait_for_selector(".line-chart .series", timeout=20000)
+    frame.wait_for_selector(".curves-body .line-chart .series", timeout=20000)
 
     # A failing request shows the server's own message, as text.
     message = "no step 99 for run <b>clean</b>"
@@ -677,7 +677,7 @@ def test_dark_theme_screenshot(browser, server):
         frame = open_tab(pg, server, run=CLEAN_RUN)
         wait_matrix(frame)
         frame.wait_for_selector(".pr-chart", timeout=20000)
-        frame.wait_for_selector(".line-chart .series", timeout=20000)
+        frame.wait_for_selector(".curves-body .line-chart .series", timeout=20000)
         parent_dark = pg.evaluate("document.body.classList.contains('dark-mode')")
         theme = frame.evaluate("document.documentElement.dataset.theme")
         assert theme == ("dark" if parent_dark else "light")
@@ -777,14 +777,16 @@ def test_curve_markers_follow_the_routes_and_labels_stay_clear(page, server):
     }
     _patch_json(page, "diagnostics", lambda body, url: body.update(findings=[overfitting]))
     frame = open_tab(page, server, run=CLEAN_RUN)
-    frame.wait_for_selector(".line-chart .marker.onset", timeout=20000)
+    frame.wait_for_selector(".curves-body .line-chart .marker.onset", timeout=20000)
     labels = frame.eval_on_selector_all(
-        ".line-chart .marker text", "e => e.map(x => x.textContent)"
+        ".curves-body .line-chart .marker text", "e => e.map(x => x.textContent)"
     )
-    assert labels.count("best epoch %d" % best) == len(frame.query_selector_all(".line-chart"))
+    assert labels.count("best epoch %d" % best) == len(
+        frame.query_selector_all(".curves-body .line-chart")
+    )
     assert "overfitting onset %d" % onset in labels
 
-    for chart in range(len(frame.query_selector_all(".line-chart"))):
+    for chart in range(len(frame.query_selector_all(".curves-body .line-chart"))):
         scope = ".curve-panel:nth-child(%d) .line-chart" % (chart + 1)
         # The best-epoch line stands where the data points of that epoch are.
         line_x = frame.eval_on_selector(
@@ -966,13 +968,14 @@ def test_destroy_removes_every_listener_timer_and_observer(page, server):
     # listeners the instrumentation sees from the start.
     frame.evaluate("async () => { window.__mdApp = (await import('./index.js')).render(); }")
     wait_matrix(frame, steps[-1])
-    frame.wait_for_selector(".line-chart .series", timeout=20000)
+    frame.wait_for_selector(".curves-body .line-chart .series", timeout=20000)
     frame.click("button[aria-label='Play through epochs']")  # a play timer too
     held = page.evaluate(LIVE)
     assert held["intervals"] == 1  # the poll
     assert held["observers"] == 1  # the theme follows TensorBoard's body class
     assert {"visibilitychange", "pagehide", "change", "click"} <= set(held["listeners"]), held
-    assert len(frame.query_selector_all(".md-app select")) == 3
+    # run, split, PR class, trajectory metric, comparison run and epoch
+    assert len(frame.query_selector_all(".md-app select")) == 6
 
     requests = []
     page.on(
