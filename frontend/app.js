@@ -12,6 +12,9 @@ import * as confusionPanel from "./panels/confusion.js";
 import * as perClassPanel from "./panels/per_class.js";
 import * as prPanel from "./panels/pr.js";
 import * as curvesPanel from "./panels/curves.js";
+import * as calibrationPanel from "./panels/calibration.js";
+import * as trajectoriesPanel from "./panels/trajectories.js";
+import * as comparePanel from "./panels/compare.js";
 
 const POLL_MS = 30000;
 const PLAY_MS = 900;
@@ -44,6 +47,10 @@ export class App {
     this.curves = null; // the run's /curves answer
     this.diagnostics = null; // the run's /diagnostics answer
     this.historyKey = ""; // both answers as JSON: unchanged answers are not drawn again
+    this.costs = new Map(); // JSON [run, class] -> {fn, fp}: the cost inputs' texts
+    this.compareBase = null; // {run, step}: the "before" of the comparison; null: first epoch
+    this.trajectoriesKey = ""; // run, split and epoch count of the trajectories asked for last
+    this.trajectoriesData = null;
     this.build();
   }
 
@@ -65,6 +72,18 @@ export class App {
       selectPrClass: (classIndex) => this.selectPrClass(classIndex),
       setThreshold: (value) => {
         this.threshold = value;
+      },
+      setCosts: (fn, fp) => {
+        this.costs.set(this.costKey, { fn, fp });
+        this.loadPR();
+      },
+      selectPrClassAndShow: (classIndex) => {
+        this.selectPrClass(classIndex);
+        this.panels.pr.reveal();
+      },
+      setCompareBase: (run, step) => {
+        this.compareBase = { run, step };
+        this.loadCompare();
       },
       setTarget: (key, value) => {
         if (key === "minRecall") this.minRecall = value;
@@ -101,6 +120,9 @@ export class App {
       confusion: confusionPanel.create(this.countsArea),
       perClass: perClassPanel.create(this.countsArea, actions),
       pr: prPanel.create(this.countsArea, actions),
+      calibration: calibrationPanel.create(this.countsArea),
+      trajectories: trajectoriesPanel.create(this.countsArea, actions),
+      compare: comparePanel.create(this.countsArea, actions),
       curves: curvesPanel.create(root, actions),
     });
     this.updateToolbar();
@@ -115,6 +137,10 @@ export class App {
   get steps() {
     const info = this.runInfo;
     return info && Array.isArray(info.steps) ? info.steps.filter(isNum) : [];
+  }
+
+  get costKey() {
+    return JSON.stringify([this.run, this.prClass]);
   }
 
   get classNames() {
@@ -266,6 +292,7 @@ export class App {
       this.curves = null;
       this.diagnostics = null;
       this.historyKey = "";
+      this.compareBase = null;
       this.stopPlay();
       this.panels.findings.update({ loading: true });
       this.panels.curves.update({ loading: true });
@@ -278,7 +305,7 @@ export class App {
     if (!this.hasCounts) this.panels.summary.update({});
     this.panels.notices.update({ notices: runNotices(info, this.hasCounts) });
     const jobs = [this.loadHistory()];
-    if (this.hasCounts) jobs.push(this.loadEpoch());
+    if (this.hasCounts) jobs.push(this.loadEpoch(), this.loadTrajectories());
     await Promise.all(jobs);
   }
 
@@ -340,7 +367,95 @@ export class App {
     const key = JSON.stringify([this.run, this.split, this.step]);
     if (this.step === null || key === this.epochKey) return;
     this.epochKey = key;
-    await Promise.all([this.loadConfusion(), this.loadPR()]);
+    await Promise.all([
+      this.loadConfusion(),
+      this.loadPR(),
+      this.loadCalibration(),
+      this.loadCompare(),
+    ]);
+  }
+
+  /** The selected epoch's reliability diagram; a run without calibration bins gets a note. */
+  async loadCalibration() {
+    const panel = this.panels.calibration;
+    panel.update({ loading: true });
+    let doc;
+    try {
+      doc = await this.requests.latest("calibration", "calibration", {
+        run: this.run,
+        split: this.split,
+        step: this.step,
+      });
+    } catch (err) {
+      if (err.status === 404)
+        panel.update({ empty: "This run was recorded without calibration bins." });
+      else panel.update({ error: err.message });
+      return;
+    }
+    if (doc) panel.update({ calibration: doc });
+  }
+
+  /** Every class's figures over the epochs of the selected split, unless unchanged. */
+  async loadTrajectories(force = false) {
+    const key = JSON.stringify([this.run, this.split, this.steps.length]);
+    if (!force && key === this.trajectoriesKey) {
+      this.panels.trajectories.update({ ...this.trajectoriesData, step: this.step });
+      return;
+    }
+    this.trajectoriesKey = key;
+    const panel = this.panels.trajectories;
+    panel.update({ loading: true });
+    let doc;
+    try {
+      doc = await this.requests.latest("trajectories", "trajectories", {
+        run: this.run,
+        split: this.split,
+      });
+    } catch (err) {
+      this.trajectoriesKey = "";
+      panel.update({ error: err.message });
+      return;
+    }
+    if (!doc) return;
+    this.trajectoriesData = { trajectories: doc };
+    panel.update({ trajectories: doc, step: this.step });
+  }
+
+  /** The comparison of the "before" (run, epoch) with the selected one, and both PR curves. */
+  async loadCompare() {
+    const panel = this.panels.compare;
+    const counted = this.runs.filter((r) => !r.error && r.has_counts !== false && r.steps?.length);
+    let base = this.compareBase;
+    const baseInfo = base && counted.find((r) => r.run === base.run);
+    if (!baseInfo) base = { run: this.run, step: null };
+    const baseSteps = (baseInfo || this.runInfo).steps.filter(isNum);
+    if (!baseSteps.includes(base.step)) base = { run: base.run, step: baseSteps[0] };
+    panel.update({
+      picker: { runs: counted.map((r) => r.run), run: base.run, steps: baseSteps, step: base.step },
+    });
+    panel.update({ loading: true });
+    const cls = this.prClass ?? 0;
+    const prParams = (run, step) => ({ run, split: this.split, step, class: cls });
+    let answers;
+    try {
+      answers = await Promise.all([
+        this.requests.latest("compare", "compare", {
+          run: base.run,
+          split: this.split,
+          step: base.step,
+          other_run: this.run,
+          other_step: this.step,
+        }),
+        this.requests.latest("compare-pr-before", "pr", prParams(base.run, base.step)),
+        this.requests.latest("compare-pr-after", "pr", prParams(this.run, this.step)),
+      ]);
+    } catch (err) {
+      panel.update({ error: err.message });
+      return;
+    }
+    if (answers.some((a) => a === null)) return;
+    const [compare, prBefore, prAfter] = answers;
+    panel.update({ compare, prBefore, prAfter, classIndex: cls });
   }
 
   async loadConfusion() {
@@ -372,6 +487,7 @@ export class App {
       const fallback = this.runInfo?.default_class;
       this.prClass = Number.isInteger(fallback) && fallback < names.length ? fallback : 0;
     }
+    const costs = this.costs.get(this.costKey) || { fn: "", fp: "" };
     const picker = { classNames: names, classIndex: this.prClass };
     this.panels.pr.update({ loading: true, ...picker });
     let doc;
@@ -383,6 +499,8 @@ export class App {
         class: this.prClass,
         min_recall: this.minRecall,
         min_precision: this.minPrecision,
+        fn_cost: costs.fn,
+        fp_cost: costs.fp,
       });
     } catch (err) {
       this.epochKey = "";
@@ -402,6 +520,8 @@ export class App {
       threshold: this.threshold,
       minRecall: this.minRecall,
       minPrecision: this.minPrecision,
+      fnCost: costs.fn,
+      fpCost: costs.fp,
       ...picker,
     });
   }
@@ -419,6 +539,7 @@ export class App {
     this.split = split;
     this.updateToolbar();
     this.loadEpoch();
+    this.loadTrajectories();
   }
 
   /** Shows the epoch at `idx` of the run's epochs; a user's choice stops playing. */
@@ -437,6 +558,7 @@ export class App {
     this.step = step;
     this.updateToolbar();
     this.updateCurves();
+    this.loadTrajectories();
     return this.loadEpoch();
   }
 
@@ -452,6 +574,7 @@ export class App {
     this.prClass = classIndex;
     this.threshold = null;
     this.loadPR();
+    this.loadCompare();
   }
 
   async showOnPR(classIndex, threshold, step) {

@@ -63,14 +63,27 @@ function layoutLabels(labels, lo, hi) {
 const CURSOR_FONT = 12;
 const CURSOR_ROW = 16;
 
+// The two views of a /pr answer: [x, y] of the point at threshold index i, and axis titles.
+const CURVE_AXES = {
+  pr: { xy: (pr, i) => [pr.recall[i], pr.precision[i]], x: "Recall", y: "Precision" },
+  roc: {
+    xy: (pr, i) => [Array.isArray(pr.fpr) ? pr.fpr[i] : null, pr.recall[i]],
+    x: "False positive rate",
+    y: "True positive rate (recall)",
+  },
+};
+
 /**
- * Precision-recall curve for one class with a threshold marker that can be dragged or moved
- * with the arrow keys. `onChange(index)` receives the new index into pr.thresholds.
+ * Precision-recall (mode "pr") or ROC (mode "roc") curve for one class with a threshold marker
+ * that can be dragged or moved with the arrow keys. `onChange(index)` receives the new index
+ * into pr.thresholds.
  */
 export class PRChart {
-  constructor(pr, { onChange, ariaLabel }) {
+  constructor(pr, { onChange, ariaLabel, mode = "pr" }) {
     this.pr = pr;
     this.onChange = onChange;
+    this.axes = CURVE_AXES[mode] || CURVE_AXES.pr;
+    this.mode = mode;
     this.W = 460;
     this.H = 340 + CURSOR_ROW;
     // The top margin holds the threshold label, so that it never covers the curve.
@@ -121,7 +134,7 @@ export class PRChart {
         x: this.x(0.5),
         y: this.H - 6,
         "text-anchor": "middle",
-        text: "Recall",
+        text: this.axes.x,
       }),
       s("text", {
         class: "axis-title",
@@ -129,12 +142,17 @@ export class PRChart {
         y: this.y(0.5),
         "text-anchor": "middle",
         transform: `rotate(-90 14 ${this.y(0.5)})`,
-        text: "Precision",
+        text: this.axes.y,
       }),
     );
-    // Iso-F1 contours help read the F1 of any point on the curve.
+    // Iso-F1 contours help read the F1 of any point on the PR curve; ROC gets the chance line.
     const iso = s("g", { class: "iso-f1" });
-    for (const f of [0.2, 0.4, 0.6, 0.8]) {
+    if (this.mode === "roc") {
+      iso.append(
+        s("line", { class: "chance", x1: this.x(0), y1: this.y(0), x2: this.x(1), y2: this.y(1) }),
+      );
+    }
+    for (const f of this.mode === "roc" ? [] : [0.2, 0.4, 0.6, 0.8]) {
       const pts = [];
       for (let r = f / (2 - f) + 1e-6; r <= 1.0001; r += 0.01) {
         const p = (f * r) / (2 * r - f);
@@ -159,8 +177,7 @@ export class PRChart {
     // The curve: one point per stored threshold whose precision is defined.
     this.points = [];
     for (let i = 0; i < pr.thresholds.length; i++) {
-      const p = pr.precision[i];
-      const r = pr.recall[i];
+      const [r, p] = this.axes.xy(pr, i);
       if (isNum(p) && isNum(r)) this.points.push({ i, px: this.x(r), py: this.y(p) });
     }
     const d = this.points
@@ -176,9 +193,11 @@ export class PRChart {
 
     const marks = s("g", { class: "marks" });
     const op = (o, cls, label) => {
-      if (!o || !isNum(o.recall) || !isNum(o.precision)) return;
-      const cx = this.x(o.recall);
-      const cy = this.y(o.precision);
+      if (!o || !Number.isInteger(o.index)) return;
+      const [ox, oy] = this.axes.xy(pr, o.index);
+      if (!isNum(ox) || !isNum(oy)) return;
+      const cx = this.x(ox);
+      const cy = this.y(oy);
       const g = s("g", { class: `op ${cls}` });
       g.append(
         s("title", {
@@ -189,6 +208,8 @@ export class PRChart {
         g.append(
           s("path", { d: `M${cx},${cy - 7}L${cx + 7},${cy}L${cx},${cy + 7}L${cx - 7},${cy}Z` }),
         );
+      } else if (cls === "min-cost") {
+        g.append(s("path", { d: `M${cx},${cy - 8}L${cx + 7},${cy + 5}L${cx - 7},${cy + 5}Z` }));
       } else {
         g.append(s("rect", { x: cx - 5, y: cy - 5, width: 10, height: 10 }));
       }
@@ -197,6 +218,7 @@ export class PRChart {
     op(pr.at_recall, "at-recall", "Threshold for the recall target");
     op(pr.at_precision, "at-precision", "Threshold for the precision target");
     op(pr.best_f1, "best", "Best F1");
+    op(pr.min_cost, "min-cost", "Lowest expected cost");
 
     this.cross = s("g", { class: "cursor" });
     this.vline = s("line", { class: "guide" });
@@ -218,13 +240,12 @@ export class PRChart {
   setIndex(i) {
     const pr = this.pr;
     this.index = i;
-    const p = pr.precision[i];
-    const r = pr.recall[i];
+    const [r, p] = this.axes.xy(pr, i);
     const t = pr.thresholds[i];
     this.svg.setAttribute("aria-valuenow", String(i));
     this.svg.setAttribute(
       "aria-valuetext",
-      `threshold ${fmt(t)}, precision ${fmt(p)}, recall ${fmt(r)}`,
+      `threshold ${fmt(t)}, ${this.axes.y.toLowerCase()} ${fmt(p)}, ${this.axes.x.toLowerCase()} ${fmt(r)}`,
     );
     if (!isNum(p) || !isNum(r)) {
       this.cross.setAttribute("visibility", "hidden");

@@ -503,10 +503,10 @@ def test_findings_and_curves(page, server):
     titles = {f["title"] for f in findings}
     assert {item.query_selector("h3").text_content() for item in items} == titles
 
-    frame.wait_for_selector(".line-chart .series", timeout=20000)
+    frame.wait_for_selector(".curves-body .line-chart .series", timeout=20000)
     curves = api_json(server, "curves", run=CLEAN_RUN)["curves"]
     assert "loss" in curves and "val_loss" in curves
-    assert frame.query_selector_all(".line-chart")
+    assert frame.query_selector_all(".curves-body .line-chart")
 
     with_step = [f for f in findings if isinstance(f.get("step"), int)]
     if with_step:
@@ -516,7 +516,7 @@ def test_findings_and_curves(page, server):
         wait_matrix(frame, expected)
     else:
         # No finding with an epoch: clicking a loss chart jumps to an epoch instead.
-        chart = frame.query_selector(".line-chart")
+        chart = frame.query_selector(".curves-body .line-chart")
         chart.scroll_into_view_if_needed()
         box = chart.bounding_box()
         chart.click(position={"x": box["width"] * 56 / 520, "y": box["height"] / 2})
@@ -639,7 +639,7 @@ def test_run_without_counts_and_failed_requests(page, server):
     frame.wait_for_selector(".notice-area .notice", timeout=20000)
     assert "no confusion counts" in frame.text_content(".notice-area .notice")
     assert frame.is_hidden(".layout-grid")
-    frame.wait_for_selector(".line-chart .series", timeout=20000)
+    frame.wait_for_selector(".curves-body .line-chart .series", timeout=20000)
 
     # A failing request shows the server's own message, as text.
     message = "no step 99 for run <b>clean</b>"
@@ -690,7 +690,7 @@ def test_dark_theme_screenshot(browser, server):
         frame = open_tab(pg, server, run=CLEAN_RUN)
         wait_matrix(frame)
         frame.wait_for_selector(".pr-chart", timeout=20000)
-        frame.wait_for_selector(".line-chart .series", timeout=20000)
+        frame.wait_for_selector(".curves-body .line-chart .series", timeout=20000)
         parent_dark = pg.evaluate("document.body.classList.contains('dark-mode')")
         theme = frame.evaluate("document.documentElement.dataset.theme")
         assert theme == ("dark" if parent_dark else "light")
@@ -790,14 +790,16 @@ def test_curve_markers_follow_the_routes_and_labels_stay_clear(page, server):
     }
     _patch_json(page, "diagnostics", lambda body, url: body.update(findings=[overfitting]))
     frame = open_tab(page, server, run=CLEAN_RUN)
-    frame.wait_for_selector(".line-chart .marker.onset", timeout=20000)
+    frame.wait_for_selector(".curves-body .line-chart .marker.onset", timeout=20000)
     labels = frame.eval_on_selector_all(
-        ".line-chart .marker text", "e => e.map(x => x.textContent)"
+        ".curves-body .line-chart .marker text", "e => e.map(x => x.textContent)"
     )
-    assert labels.count("best epoch %d" % best) == len(frame.query_selector_all(".line-chart"))
+    assert labels.count("best epoch %d" % best) == len(
+        frame.query_selector_all(".curves-body .line-chart")
+    )
     assert "overfitting onset %d" % onset in labels
 
-    for chart in range(len(frame.query_selector_all(".line-chart"))):
+    for chart in range(len(frame.query_selector_all(".curves-body .line-chart"))):
         scope = ".curve-panel:nth-child(%d) .line-chart" % (chart + 1)
         # The best-epoch line stands where the data points of that epoch are.
         line_x = frame.eval_on_selector(
@@ -979,13 +981,14 @@ def test_destroy_removes_every_listener_timer_and_observer(page, server):
     # listeners the instrumentation sees from the start.
     frame.evaluate("async () => { window.__mdApp = (await import('./index.js')).render(); }")
     wait_matrix(frame, steps[-1])
-    frame.wait_for_selector(".line-chart .series", timeout=20000)
+    frame.wait_for_selector(".curves-body .line-chart .series", timeout=20000)
     frame.click("button[aria-label='Play through epochs']")  # a play timer too
     held = page.evaluate(LIVE)
     assert held["intervals"] == 1  # the poll
     assert held["observers"] == 1  # the theme follows TensorBoard's body class
     assert {"visibilitychange", "pagehide", "change", "click"} <= set(held["listeners"]), held
-    assert len(frame.query_selector_all(".md-app select")) == 3
+    # run, split, PR class, trajectory metric, comparison run and epoch
+    assert len(frame.query_selector_all(".md-app select")) == 6
 
     requests = []
     page.on(
@@ -1007,4 +1010,240 @@ def test_destroy_removes_every_listener_timer_and_observer(page, server):
     page.wait_for_timeout(1200)
     assert frame.evaluate("document.documentElement.dataset.theme") == theme
     assert requests == []
+    assert not page.errors, page.errors
+
+
+# ---------------------------------------------------------------------------------------------
+# ROC, cost-based threshold, calibration, trajectories and comparison
+
+
+def _fmt(x, digits=3):
+    return "\u2014" if x is None else "%.*f" % (digits, x)
+
+
+def test_roc_view_and_cost_threshold(page, server):
+    steps = next(r for r in api_json(server, "runs")["runs"] if r["run"] == CLEAN_RUN)["steps"]
+    latest = steps[-1]
+    frame = open_tab(page, server, run=CLEAN_RUN)
+    wait_matrix(frame, latest)
+    frame.wait_for_selector(".pr-chart", timeout=20000)
+    pr = api_json(server, "pr", run=CLEAN_RUN, split="validation", step=latest, **{"class": 0})
+
+    # ROC: the grid AUC labelled with its method, FPR on x, the chance line, the same cursor.
+    assert frame.text_content(".roc-auc") == "ROC AUC %s (from the threshold grid)" % _fmt(
+        pr["roc_auc"]
+    )
+    assert pr["roc_auc_method"] == "threshold_grid"
+    frame.click("label:has(input[data-mode='roc'])")
+    frame.wait_for_selector(".pr-chart .chance", timeout=10000)
+    titles = frame.eval_on_selector_all(".pr-chart .axis-title", "e => e.map(x => x.textContent)")
+    assert titles == ["False positive rate", "True positive rate (recall)"]
+    index = int(frame.input_value("input[aria-label='Decision threshold']"))
+    if pr.get("best_f1"):
+        assert index == pr["best_f1"]["index"]
+    frame.press(".pr-chart", "ArrowLeft")
+    index -= 1 if index > 0 else 0
+    frame.wait_for_function(
+        "i => document.querySelector(\"input[aria-label='Decision threshold']\").value === String(i)",
+        arg=index,
+        timeout=10000,
+    )
+    text = frame.get_attribute(".pr-chart", "aria-valuetext")
+    assert text == "threshold %s, true positive rate (recall) %s, false positive rate %s" % (
+        _fmt(pr["thresholds"][index]),
+        _fmt(pr["recall"][index]),
+        _fmt(pr["fpr"][index]),
+    )
+    # The dot sits at (fpr, recall) of that threshold.
+    dot = frame.evaluate(
+        "() => { const c = document.querySelector('.pr-chart .handle');"
+        " return [Number(c.getAttribute('cx')), Number(c.getAttribute('cy'))]; }"
+    )
+    assert abs(dot[0] - (50 + pr["fpr"][index] * 394)) < 0.01
+    assert abs(dot[1] - (356 - 42 - pr["recall"][index] * 284)) < 0.01
+
+    # Costs: the lowest-cost point as the route finds it, marked, with its counts and saving.
+    def set_costs(fn, fp):
+        for label, value in (("false negative", fn), ("false positive", fp)):
+            sel = "input[aria-label='Cost of a %s']" % label
+            frame.fill(sel, value)
+            frame.dispatch_event(sel, "change")
+
+    def check_min_cost(fn, fp):
+        want = api_json(
+            server,
+            "pr",
+            run=CLEAN_RUN,
+            split="validation",
+            step=latest,
+            fn_cost=fn,
+            fp_cost=fp,
+            **{"class": 0},
+        )["min_cost"]
+        expected = "Lowest cost at threshold %s: %s per example (%s at %s, saves %s)" % (
+            _fmt(want["threshold"]),
+            _fmt(want["cost"], 4),
+            _fmt(want["cost_at_default"], 4),
+            _fmt(want["default_threshold"]),
+            _fmt(want["cost_saved"], 4),
+        )
+        frame.wait_for_function(
+            "t => (document.querySelector('.min-cost-text') || {}).textContent === t",
+            arg=expected,
+            timeout=20000,
+        )
+        cells = frame.eval_on_selector_all(
+            ".cost-matrix td",
+            "e => Object.fromEntries(e.map(x => [x.dataset.metric, x.textContent]))",
+        )
+        (tn, fp_), (fn_, tp) = want["matrix"]
+        assert cells == {
+            "tn": "TN %d" % tn,
+            "fp": "FP %d" % fp_,
+            "fn": "FN %d" % fn_,
+            "tp": "TP %d" % tp,
+        }
+        assert frame.query_selector(".pr-chart .op.min-cost") is not None
+        return want
+
+    set_costs("10", "1")
+    first = check_min_cost(10, 1)
+    set_costs("1", "10")
+    second = check_min_cost(1, 10)
+    assert second["threshold"] >= first["threshold"]
+    frame.click("button[aria-label='Move the threshold to the lowest-cost point']")
+    frame.wait_for_function(
+        "i => document.querySelector(\"input[aria-label='Decision threshold']\").value === String(i)",
+        arg=second["index"],
+        timeout=10000,
+    )
+    assert frame.text_content(".thr-value") == _fmt(second["threshold"])
+
+    # A negative cost is refused in the input and sends nothing.
+    frame.fill("input[aria-label='Cost of a false positive']", "-1")
+    frame.dispatch_event("input[aria-label='Cost of a false positive']", "change")
+    assert frame.evaluate(
+        "() => !document.querySelector(\"input[aria-label='Cost of a false positive']\").checkValidity()"
+    )
+    assert frame.text_content(".min-cost-text").startswith(
+        "Lowest cost at threshold %s:" % _fmt(second["threshold"])
+    )
+
+    # Costs are kept per run and class while the tab is open.
+    frame.select_option("select[aria-label='Class for the PR curve']", value="1")
+    frame.wait_for_function(
+        "() => document.querySelector('.op-table th[scope=col]').textContent === 'predicted dog'",
+        timeout=20000,
+    )
+    assert frame.input_value("input[aria-label='Cost of a false negative']") == ""
+    frame.select_option("select[aria-label='Class for the PR curve']", value="0")
+    frame.wait_for_selector(".min-cost-text", timeout=20000)
+    assert frame.input_value("input[aria-label='Cost of a false negative']") == "1"
+    assert frame.input_value("input[aria-label='Cost of a false positive']") == "10"
+    assert not page.errors, page.errors
+
+
+def test_calibration_trajectories_and_comparison(page, server):
+    steps = next(r for r in api_json(server, "runs")["runs"] if r["run"] == CLEAN_RUN)["steps"]
+    latest = steps[-1]
+    frame = open_tab(page, server, run=CLEAN_RUN)
+    wait_matrix(frame, latest)
+
+    # Calibration: ECE, MCE, direction and the examples per bin as served.
+    cal = api_json(server, "calibration", run=CLEAN_RUN, split="validation", step=latest)
+    frame.wait_for_selector(".cal-stat", timeout=20000)
+    assert frame.text_content("[data-metric='ece']") == _fmt(cal["ece"])
+    assert frame.text_content("[data-metric='mce']") == _fmt(cal["mce"])
+    assert frame.text_content("[data-metric='direction']") == cal["direction"] + "-confident"
+    counts = frame.eval_on_selector_all(".bin-count", "e => e.map(x => Number(x.textContent))")
+    assert counts == [b["count"] for b in cal["bins"]]
+    bars = frame.eval_on_selector_all(".reliability .bar", "e => e.length")
+    assert bars == sum(b["accuracy"] is not None for b in cal["bins"])
+
+    # Trajectories: worst classes first, a value as served, clicks set the class and the epoch.
+    traj = api_json(server, "trajectories", run=CLEAN_RUN, split="validation")
+    frame.wait_for_selector(".traj-legend button", timeout=20000)
+    names = frame.eval_on_selector_all(".traj-legend button", "e => e.map(x => x.textContent)")
+    assert names == [c["name"] for c in traj["classes"]]
+    frame.select_option("select[aria-label='Metric of the per-class trajectories']", value="f1")
+    worst = traj["classes"][0]
+    title = frame.text_content(".trajectories-body .dots circle:last-child title")
+    assert title == "%s, epoch %d: %s" % (
+        worst["name"],
+        traj["steps"][-1],
+        _fmt(worst["f1"][-1], 4),
+    )
+    last = traj["classes"][-1]
+    frame.click(".traj-legend button[data-class='%d']" % last["index"])
+    frame.wait_for_function(
+        "c => document.querySelector(\"select[aria-label='Class for the PR curve']\").value === String(c)",
+        arg=last["index"],
+        timeout=10000,
+    )
+    frame.click(".trajectories-body .dots circle", force=True)  # the first class's first epoch
+    wait_matrix(frame, traj["steps"][0])
+
+    # Back to the latest epoch: compare it with the first one (the default "before").
+    frame.press("input[aria-label='Epoch']", "End")
+    wait_matrix(frame, latest)
+    cmp_ = api_json(
+        server,
+        "compare",
+        run=CLEAN_RUN,
+        split="validation",
+        step=steps[0],
+        other_run=CLEAN_RUN,
+        other_step=latest,
+    )
+    frame.wait_for_function(
+        "t => (document.querySelector('.compare-what') || {}).textContent?.includes(t)",
+        arg="after: %s, epoch %d" % (CLEAN_RUN, latest),
+        timeout=20000,
+    )
+    for i, p in enumerate(cmp_["per_class"]):
+        cell = frame.text_content(".compare-table tr[data-class='%d'] td[data-metric='recall']" % i)
+        change = p["recall_change"]
+        assert cell == "%s \u2192 %s (%s)" % (
+            _fmt(p["recall_before"]),
+            _fmt(p["recall"]),
+            ("+" if change > 0 else "") + _fmt(change),
+        )
+    diff = cmp_["difference"]
+    for i, row in enumerate(diff["counts"]):
+        for j, v in enumerate(row):
+            sel = ".diff-matrix td[data-row='%d'][data-col='%d']" % (i, j)
+            assert frame.text_content(sel) == ("+" if v > 0 else "") + str(v)
+            want = {1: "better", -1: "worse"}.get(diff["improvement"][i][j], "same")
+            assert want in frame.get_attribute(sel, "class").split()
+    frame.click("label:has-text('Row-normalised')")
+    v = diff["true"][0][0]
+    frame.wait_for_function(
+        "t => document.querySelector(\".diff-matrix td[data-row='0'][data-col='0']\").textContent === t",
+        arg=("+" if v > 0 else "") + _fmt(v),
+        timeout=10000,
+    )
+    assert len(frame.query_selector_all(".compare-pr .pr-line")) == 2
+
+    # The other run as "before": its names stay text, and no markup runs.
+    frame.select_option("select[aria-label='Run to compare with']", value=XSS_RUN)
+    frame.wait_for_function(
+        "t => (document.querySelector('.compare-what') || {}).textContent?.startsWith(t)",
+        arg="Before: %s" % XSS_RUN,
+        timeout=20000,
+    )
+    assert frame.query_selector_all("img") == [] and frame.query_selector_all("b") == []
+    assert page.dialogs == []
+
+    # A run written before calibration was recorded: a muted note, not an error.
+    page.route(
+        _route_pattern("calibration"),
+        lambda route: route.fulfill(
+            status=404, content_type="application/json", body='{"error": "no calibration"}'
+        ),
+    )
+    frame.select_option("select[aria-label='Run']", value=XSS_RUN)
+    frame.wait_for_selector(".calibration-body p.muted", timeout=20000)
+    assert "without calibration" in frame.text_content(".calibration-body")
+    assert frame.query_selector(".calibration-body .notice.error") is None
+    shot(page, "panels.png")
     assert not page.errors, page.errors

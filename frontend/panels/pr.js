@@ -11,9 +11,12 @@ const AP_METHOD = {
   threshold_grid: "from the threshold grid",
 };
 
+const ROC_METHOD = AP_METHOD;
+
 /**
  * actions: selectPrClass(classIndex), setThreshold(value), setTarget("minRecall" |
- * "minPrecision", text).
+ * "minPrecision", text), setCosts(fnCost, fpCost) (texts, both "" for none).
+ * update(...) data may also carry {fnCost, fpCost}: the texts of the cost inputs.
  * update({loading} | {error} | {empty} | {pr, threshold, minRecall, minPrecision}), each with
  * {classNames, classIndex} for the class picker. `pr` is the /pr answer; `threshold` the value
  * the user chose (null: start at the best-F1 point).
@@ -24,7 +27,36 @@ export function create(container, actions) {
     thr: uid("thr"),
     minRecall: uid("minrecall"),
     minPrecision: uid("minprecision"),
+    fnCost: uid("fncost"),
+    fpCost: uid("fpcost"),
   };
+  let mode = "pr"; // "pr" or "roc", for the tab's lifetime
+  let shown = null; // the last data drawn, to redraw in the other mode
+  const modeName = uid("curvemode");
+  const modeGroup = h("div", {
+    class: "segmented",
+    role: "radiogroup",
+    "aria-label": "Curve",
+  });
+  for (const [value, label] of [
+    ["pr", "PR"],
+    ["roc", "ROC"],
+  ]) {
+    const input = h("input", {
+      type: "radio",
+      name: modeName,
+      value,
+      "data-mode": value,
+      checked: mode === value,
+      onchange: () => {
+        if (!input.checked) return;
+        mode = value;
+        if (shown) render({ ...shown, threshold: view ? view.pr.thresholds[view.index] : null });
+      },
+    });
+    modeGroup.append(h("label", { class: "seg" }, input, h("span", { text: label })));
+  }
+  const rocText = h("span", { class: "pill roc-auc" });
   const classSelect = h("select", {
     id: ids.cls,
     "aria-label": "Class for the PR curve",
@@ -40,7 +72,9 @@ export function create(container, actions) {
       { class: "head-tools" },
       h("label", { for: ids.cls, text: "Class" }),
       classSelect,
+      modeGroup,
       apText,
+      rocText,
     ),
   });
   container.append(section);
@@ -69,14 +103,18 @@ export function create(container, actions) {
     if (state) {
       if (!data.loading) {
         view = null;
+        shown = null;
         apText.textContent = "";
+        rocText.textContent = "";
       }
       return;
     }
     render(data);
   }
 
-  function render({ pr, classNames, classIndex, threshold, minRecall, minPrecision }) {
+  function render(data) {
+    shown = data;
+    const { pr, classNames, classIndex, threshold, minRecall, minPrecision } = data;
     const T = pr.thresholds.length;
     let idx;
     if (isNum(threshold)) idx = nearestIndex(pr.thresholds, threshold);
@@ -91,6 +129,11 @@ export function create(container, actions) {
         ? "Average precision (step-wise, as scikit-learn) computed from the stored thresholds"
         : "Average precision (step-wise, as scikit-learn)";
 
+    const rocMethod = ROC_METHOD[pr.roc_auc_method];
+    rocText.textContent = isNum(pr.roc_auc)
+      ? `ROC AUC ${fmt(pr.roc_auc)}${rocMethod ? ` (${rocMethod})` : ""}`
+      : "";
+
     const className = pr.class_name ?? classNames[classIndex] ?? String(classIndex);
     const choose = (i) => {
       setIndex(i);
@@ -98,7 +141,8 @@ export function create(container, actions) {
     };
     const chart = new PRChart(pr, {
       onChange: choose,
-      ariaLabel: `Precision-recall curve of class ${className}; use the arrow keys to move the threshold`,
+      mode,
+      ariaLabel: `${mode === "roc" ? "ROC" : "Precision-recall"} curve of class ${className}; use the arrow keys to move the threshold`,
     });
     chart.svg.setAttribute("id", ids.thr + "-chart");
     const slider = h("input", {
@@ -129,6 +173,8 @@ export function create(container, actions) {
       pr.at_precision
         ? h("li", null, h("span", { class: "key at-precision" }), "precision target")
         : null,
+      pr.min_cost ? h("li", null, h("span", { class: "key min-cost" }), "lowest cost") : null,
+      mode === "roc" ? h("li", null, h("span", { class: "key chance" }), "chance") : null,
       h("li", null, h("span", { class: "key cursor" }), "selected threshold"),
     );
     const best = pr.best_f1;
@@ -225,6 +271,7 @@ export function create(container, actions) {
           pr.at_precision,
         ),
       ),
+      costBlock(pr.min_cost, data.fnCost ?? "", data.fpCost ?? "", choose),
     );
     const info = h("p", {
       class: "caption",
@@ -245,6 +292,95 @@ export function create(container, actions) {
     );
     setIndex(idx);
     if (focusedId) document.getElementById(focusedId)?.focus({ preventScroll: true });
+  }
+
+  /** The cost inputs and, when the route answered with costs, the lowest-cost point. */
+  function costBlock(op, fnCost, fpCost, choose) {
+    const input = (id, label, value) =>
+      h("input", {
+        id,
+        type: "number",
+        min: "0",
+        step: "any",
+        placeholder: "1",
+        value,
+        "aria-label": label,
+        onchange: apply,
+      });
+    const fnInput = input(ids.fnCost, "Cost of a false negative", fnCost);
+    const fpInput = input(ids.fpCost, "Cost of a false positive", fpCost);
+    function apply() {
+      const texts = [fnInput, fpInput].map((el) => el.value.trim());
+      for (const el of [fnInput, fpInput]) {
+        const v = el.value.trim();
+        el.setCustomValidity(v !== "" && !(Number(v) >= 0) ? "Enter a non-negative number" : "");
+      }
+      const bad = [fnInput, fpInput].find((el) => !el.checkValidity());
+      if (bad) {
+        bad.reportValidity();
+        return;
+      }
+      if ((texts[0] === "") !== (texts[1] === "")) return; // both or neither
+      actions.setCosts(texts[0], texts[1]);
+    }
+    let result;
+    if (fnCost === "" || fpCost === "")
+      result = h("p", { class: "muted", text: "Enter both costs to find the cheapest threshold." });
+    else if (!op) result = h("p", { class: "muted", text: "No lowest-cost point." });
+    else {
+      const m = Array.isArray(op.matrix) ? op.matrix : [[], []];
+      const cell = (label, v) =>
+        h("td", { class: "cost-cell", "data-metric": label.toLowerCase() }, `${label} `, fmtInt(v));
+      result = h(
+        "div",
+        { class: "min-cost" },
+        h(
+          "div",
+          { class: "cost-result" },
+          h("span", {
+            class: "min-cost-text",
+            text: `Lowest cost at threshold ${fmt(op.threshold)}: ${fmt(op.cost, 4)} per example (${fmt(op.cost_at_default, 4)} at ${fmt(op.default_threshold)}, saves ${fmt(op.cost_saved, 4)})`,
+          }),
+          h("button", {
+            type: "button",
+            class: "btn small",
+            text: "Move there",
+            "aria-label": "Move the threshold to the lowest-cost point",
+            onclick: () => choose(op.index),
+          }),
+        ),
+        h(
+          "table",
+          {
+            class: "cost-matrix",
+            "aria-label": "Counts at the lowest-cost threshold",
+          },
+          h(
+            "tbody",
+            null,
+            h("tr", null, cell("TN", m[0]?.[0]), cell("FP", m[0]?.[1])),
+            h("tr", null, cell("FN", m[1]?.[0]), cell("TP", m[1]?.[1])),
+          ),
+        ),
+      );
+    }
+    return h(
+      "div",
+      { class: "targets costs" },
+      h(
+        "div",
+        { class: "target" },
+        h("label", { for: ids.fnCost, text: "Cost of a false negative" }),
+        fnInput,
+      ),
+      h(
+        "div",
+        { class: "target" },
+        h("label", { for: ids.fpCost, text: "Cost of a false positive" }),
+        fpInput,
+      ),
+      result,
+    );
   }
 
   function setIndex(i) {
