@@ -70,10 +70,11 @@ def read_events(log_dir, decode=True):
                 content = value.metadata.plugin_data.content
                 parsed = json.loads(content) if value.tag.startswith(schema.TAG_PREFIX) else {}
                 if decode and parsed.get("encoding") == schema.THRESHOLD_COUNTS_ENCODING:
-                    array, average_precision = codecs.decode_threshold_counts(
+                    array, average_precision, _ = codecs.decode_threshold_counts(
                         array.item(),
                         len(parsed["class_names"]),
                         with_average_precision="average_precision" in parsed,
+                        with_roc_auc="roc_auc" in parsed,
                     )
                     if average_precision is not None:
                         ap_tag = schema.split_tag(parsed["split"], schema.KIND_AVERAGE_PRECISION)

@@ -20,8 +20,8 @@ def _cumulative(rng, shape, largest):
 def test_round_trip_is_exact_in_the_smallest_type(shape, largest, code):
     counts = _cumulative(np.random.default_rng(largest), shape, largest)
     payload = codecs.encode_threshold_counts(counts)
-    decoded, average_precision = codecs.decode_threshold_counts(payload, shape[0])
-    assert average_precision is None
+    decoded, average_precision, roc_auc = codecs.decode_threshold_counts(payload, shape[0])
+    assert average_precision is None and roc_auc is None
     assert decoded.dtype == np.int64
     np.testing.assert_array_equal(decoded, counts)
     # The type is that of the buckets (differences), not of the cumulative counts: 70,000
@@ -70,7 +70,7 @@ def test_average_precision_travels_with_the_counts_bit_for_bit():
     average_precision = np.array([0.123456789012345, np.nan, 1.0])
     payload = codecs.encode_threshold_counts(counts, average_precision)
     assert len(payload) == len(codecs.encode_threshold_counts(counts)) + 3 * 8
-    decoded, stored = codecs.decode_threshold_counts(payload, 3, with_average_precision=True)
+    decoded, stored, _ = codecs.decode_threshold_counts(payload, 3, with_average_precision=True)
     np.testing.assert_array_equal(decoded, counts)
     assert stored.dtype == np.float64 and stored.tobytes() == average_precision.tobytes()
 
@@ -122,7 +122,17 @@ def test_summaries_carry_the_lowest_version_that_reads_them():
     assert dense["version"] == 1 and "encoding" not in dense
     assert encoded["version"] == 2
     assert encoded["encoding"] == schema.THRESHOLD_COUNTS_ENCODING
-    assert logs["version"] == 3 == schema.FORMAT_VERSION
+    assert logs["version"] == 3
+    with_auc = codecs.parse_plugin_content(
+        metadata.create_summary_metadata(
+            schema.KIND_THRESHOLD_COUNTS,
+            thresholds=[0.5],
+            encoding=schema.THRESHOLD_COUNTS_ENCODING,
+            average_precision="exact",
+            roc_auc="exact",
+        ).plugin_data.content
+    )
+    assert with_auc["version"] == 4 == schema.FORMAT_VERSION and with_auc["roc_auc"] == "exact"
 
 
 @pytest.mark.parametrize(
@@ -160,3 +170,20 @@ def test_logs_are_strict_json_and_read_back(logs, text):
 def test_damaged_logs_raise_format_errors(text, message):
     with pytest.raises(schema.FormatError, match=message):
         codecs.decode_logs(text)
+
+
+def test_roc_auc_follows_the_average_precision_bit_for_bit():
+    counts = _cumulative(np.random.default_rng(5), (3, 2, 11), 50)
+    average_precision = np.array([0.5, np.nan, 0.25])
+    roc_auc = np.array([0.75, np.nan, 1 / 3])
+    payload = codecs.encode_threshold_counts(counts, average_precision, roc_auc)
+    assert len(payload) == len(codecs.encode_threshold_counts(counts)) + 2 * 3 * 8
+    decoded, ap, auc = codecs.decode_threshold_counts(
+        payload, 3, with_average_precision=True, with_roc_auc=True
+    )
+    np.testing.assert_array_equal(decoded, counts)
+    assert ap.tobytes() == average_precision.tobytes() and auc.tobytes() == roc_auc.tobytes()
+    with pytest.raises(schema.FormatError, match="followed by 48 bytes, expected 24"):
+        codecs.decode_threshold_counts(payload, 3, with_average_precision=True)
+    with pytest.raises(ValueError, match="ROC AUC"):
+        codecs.encode_threshold_counts(counts, None, roc_auc)

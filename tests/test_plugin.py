@@ -376,6 +376,17 @@ def test_pr_min_cost_point_matches_brute_force_on_the_served_counts(client):
     assert len(body["fpr"]) == len(body["thresholds"]) and 0 <= body["roc_auc"] <= 1
 
 
+@pytest.mark.parametrize("name", TRAINED)
+def test_pr_roc_auc_is_exact_and_equals_scikit_learn(client, runs, name):
+    run = runs[name]
+    labels, scores, _ = _reference(run, "validation", EPOCHS - 1)
+    for k in range(scores.shape[1]):
+        code, body = get(client, "/pr", run=name, **{"class": k})
+        assert code == 200, body
+        assert body["roc_auc_method"] == "exact"
+        _close(body["roc_auc"], skm.roc_auc_score(labels == k, scores[:, k]))
+
+
 def test_pr_unreachable_goal_is_null(client):
     code, body = get(client, "/pr", run="binary", min_precision=1, min_recall=1)
     assert code == 200

@@ -114,11 +114,12 @@ def test_counts_are_stored_compactly_and_exactly(tmp_path, examples):
     assert confusion.dtype == _smallest_type(confusion.max())
     np.testing.assert_array_equal(confusion, skm.confusion_matrix(y, scores.argmax(axis=1)))
     # Threshold counts: bytes naming the smallest type of the bucket counts, then zlib, then
-    # the average precision of each class as float64.
+    # the average precision and then the ROC AUC of each class as float64.
     payload, content = raw[schema.split_tag("validation", schema.KIND_THRESHOLD_COUNTS)][0]
     assert json.loads(content)["encoding"] == schema.THRESHOLD_COUNTS_ENCODING
-    assert json.loads(content)["version"] == 3
+    assert json.loads(content)["version"] == 4
     assert json.loads(content)["average_precision"] == "exact"
+    assert json.loads(content)["roc_auc"] == "exact"
     assert schema.split_tag("validation", schema.KIND_AVERAGE_PRECISION) not in raw
     payload = payload.item()
     tp, fp = counts.threshold_counts(y, scores, counts.default_thresholds())
@@ -127,13 +128,20 @@ def test_counts_are_stored_compactly_and_exactly(tmp_path, examples):
     stored_type = np.dtype(_smallest_type(buckets.max())).newbyteorder("<")
     inflate = zlib.decompressobj()
     assert inflate.decompress(payload[1:]) == buckets.astype(stored_type).tobytes()
+    trailing = np.frombuffer(inflate.unused_data, "<f8").reshape(2, 3)
     np.testing.assert_allclose(
-        np.frombuffer(inflate.unused_data, "<f8"),
+        trailing[0],
         [skm.average_precision_score(y == k, scores[:, k]) for k in range(3)],
         rtol=0,
         atol=1e-9,
     )
-    assert len(payload) < expected.astype(_smallest_type(expected.max())).nbytes / 2 + 3 * 8
+    np.testing.assert_allclose(
+        trailing[1],
+        [skm.roc_auc_score(y == k, scores[:, k]) for k in range(3)],
+        rtol=0,
+        atol=1e-9,
+    )
+    assert len(payload) < expected.astype(_smallest_type(expected.max())).nbytes / 2 + 6 * 8
     decoded = read_events(str(tmp_path))[
         schema.split_tag("validation", schema.KIND_THRESHOLD_COUNTS)
     ][0][0]

@@ -90,6 +90,8 @@ class SplitEvaluation:
     fp: np.ndarray = None  # [C, T] int64
     average_precision: np.ndarray = None  # [C] float64, NaN where undefined
     average_precision_method: str = None  # "exact" or "threshold_grid", with the AP
+    roc_auc: np.ndarray = None  # [C] float64, one-vs-rest, NaN where undefined (format 4)
+    roc_auc_method: str = None  # how it was computed, as the AP
     counts_problem: str = None  # why stored threshold counts could not be read, if they were not
 
 
@@ -795,11 +797,17 @@ def _evaluation(run, split, step, found, counts_of):
         try:
             datum = _at_step(_points(counts_data), step)
             if datum is not None:
-                result.thresholds, result.tp, result.fp, result.average_precision = counts_of(
-                    run, counts_tag, counts_content, datum, num_classes
-                )
+                (
+                    result.thresholds,
+                    result.tp,
+                    result.fp,
+                    result.average_precision,
+                    result.roc_auc,
+                ) = counts_of(run, counts_tag, counts_content, datum, num_classes)
                 if result.average_precision is not None:
                     result.average_precision_method = str(counts_content["average_precision"])
+                if result.roc_auc is not None:
+                    result.roc_auc_method = str(counts_content["roc_auc"])
         except schema.FormatError as error:
             result.counts_problem = str(error)
     ap_tag = schema.split_tag(split, schema.KIND_AVERAGE_PRECISION)

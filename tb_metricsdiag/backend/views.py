@@ -137,9 +137,13 @@ def pr_view(
         f1=metrics.f1_score(counts["tp"], counts["fp"], counts["fn"]),
         fpr=metrics.roc_curve(counts["tp"], counts["fp"], positives, total - positives)[0],
     )
-    roc_auc = metrics.roc_auc_from_counts(
-        curve["tp"][None], curve["fp"][None], [positives], [total - positives]
-    )[0]
+    if evaluation.roc_auc is not None:
+        roc_auc, roc_auc_method = evaluation.roc_auc[class_index], evaluation.roc_auc_method
+    else:  # written before format version 4: from the stored grid
+        roc_auc_method = "threshold_grid"
+        roc_auc = metrics.roc_auc_from_counts(
+            curve["tp"][None], curve["fp"][None], [positives], [total - positives]
+        )[0]
     average_precision = None
     if evaluation.average_precision is not None:
         average_precision = evaluation.average_precision[class_index]
@@ -179,7 +183,7 @@ def pr_view(
             else operating_points.min_precision_index(precision, min_precision)
         ),
         "roc_auc": roc_auc,
-        "roc_auc_method": "threshold_grid",
+        "roc_auc_method": roc_auc_method,
         "min_cost": None,
     }
     if fn_cost is not None and fp_cost is not None and total:

@@ -51,9 +51,10 @@ def compact_ints(values):
     return values
 
 
-def encode_threshold_counts(counts, average_precision=None):
+def encode_threshold_counts(counts, average_precision=None, roc_auc=None):
     """The stored bytes of threshold counts ``[C, 2, T]`` (TP and FP at ascending thresholds),
-    and of ``average_precision`` ``[C]`` when given.
+    of ``average_precision`` ``[C]`` when given, and then of ``roc_auc`` ``[C]`` (format version
+    4; only with an average precision).
 
     The counts at each threshold minus those at the next (the examples of each bucket between
     two thresholds; the last threshold keeps its count), in the smallest integer type that
@@ -79,14 +80,23 @@ def encode_threshold_counts(counts, average_precision=None):
                 % (average_precision.shape, counts.shape[0])
             )
         payload += average_precision.tobytes()
+    if roc_auc is not None:
+        roc_auc = np.asarray(roc_auc, dtype="<f8")
+        if average_precision is None or roc_auc.shape != counts.shape[:1]:
+            raise ValueError(
+                "ROC AUC of shape %s does not fit %d classes with an average precision"
+                % (roc_auc.shape, counts.shape[0])
+            )
+        payload += roc_auc.tobytes()
     return payload
 
 
 def decode_threshold_counts(
-    payload, num_classes, with_average_precision=False, num_thresholds=None
+    payload, num_classes, with_average_precision=False, num_thresholds=None, with_roc_auc=False
 ):
-    """``(counts, average_precision)`` from bytes of `encode_threshold_counts`: ``[C, 2, T]``
-    int64 threshold counts and, ``with_average_precision``, ``[C]`` float64 (else None).
+    """``(counts, average_precision, roc_auc)`` from bytes of `encode_threshold_counts`:
+    ``[C, 2, T]`` int64 threshold counts and, ``with_average_precision`` / ``with_roc_auc``,
+    ``[C]`` float64 each (else None).
 
     The size the counts must inflate to is known before inflating (``C x 2 x T`` values of the
     type the first byte names; without ``num_thresholds``, at most `MAX_COUNT_VALUES` values):
@@ -120,19 +130,30 @@ def decode_threshold_counts(
     if not inflate.eof:
         raise FormatError("encoded threshold counts are truncated")
     trailing = inflate.unused_data
-    expected = 8 * num_classes if with_average_precision else 0
+    vectors = int(bool(with_average_precision)) + int(bool(with_roc_auc))
+    expected = 8 * num_classes * vectors
     if len(trailing) != expected:
         raise FormatError(
             "encoded threshold counts are followed by %d bytes, expected %d (%s)"
             % (
                 len(trailing),
                 expected,
-                "%d average precisions" % num_classes if with_average_precision else "nothing",
+                " and ".join(
+                    "%d %s" % (num_classes, what)
+                    for what, wanted in (
+                        ("average precisions", with_average_precision),
+                        ("ROC AUCs", with_roc_auc),
+                    )
+                    if wanted
+                )
+                or "nothing",
             )
         )
-    average_precision = None
-    if with_average_precision:
-        average_precision = np.frombuffer(trailing, dtype="<f8").astype(np.float64)
+    per_class = (
+        np.frombuffer(trailing, dtype="<f8").astype(np.float64).reshape(vectors, num_classes)
+    )
+    average_precision = per_class[0] if with_average_precision else None
+    roc_auc = per_class[-1] if with_roc_auc else None
     row = 2 * num_classes * dtype.itemsize
     if not raw or len(raw) % row or (num_thresholds is not None and len(raw) != expected_bytes):
         raise FormatError(
@@ -140,7 +161,7 @@ def decode_threshold_counts(
         )
     deltas = np.frombuffer(raw, dtype=dtype).astype(np.int64).reshape(num_classes, 2, -1)
     # Counts at a threshold: the buckets from there up.
-    return np.cumsum(deltas[..., ::-1], axis=-1)[..., ::-1], average_precision
+    return np.cumsum(deltas[..., ::-1], axis=-1)[..., ::-1], average_precision, roc_auc
 
 
 def decode_json(text, what, max_bytes=MAX_TEXT_BYTES):
@@ -293,9 +314,10 @@ def listed_class_names(plugin_content):
 
 
 def stored_threshold_counts(content, datum, num_classes):
-    """(thresholds [T], tp [C, T], fp [C, T], average precision [C] or None) of one
-    threshold-counts datum: encoded bytes (format version 2, with the AP since version 3:
-    `decode_threshold_counts`) or the ``[C, 2, T]`` integers themselves (version 1).
+    """(thresholds [T], tp [C, T], fp [C, T], average precision [C] or None, ROC AUC [C] or
+    None) of one threshold-counts datum: encoded bytes (format version 2, with the AP since
+    version 3 and the ROC AUC since version 4: `decode_threshold_counts`) or the ``[C, 2, T]``
+    integers themselves (version 1).
 
     The thresholds are read first: with C they give the size of the counts, checked against
     `MAX_COUNT_VALUES` before the counts are decoded. Counts must be non-negative and must not
@@ -311,17 +333,18 @@ def stored_threshold_counts(content, datum, num_classes):
             "threshold counts of %d classes at %d thresholds: more than %d values"
             % (num_classes, thresholds.size, MAX_COUNT_VALUES)
         )
-    average_precision = None
+    average_precision = roc_auc = None
     if encoding == THRESHOLD_COUNTS_ENCODING:
         if values.shape != ():
             raise FormatError(
                 "encoded threshold counts of shape %s, expected a scalar" % (values.shape,)
             )
-        values, average_precision = decode_threshold_counts(
+        values, average_precision, roc_auc = decode_threshold_counts(
             values.item(),
             num_classes,
             with_average_precision="average_precision" in content,
             num_thresholds=thresholds.size,
+            with_roc_auc="roc_auc" in content,
         )
     elif values.ndim != 3 or values.shape[:2] != (num_classes, 2):
         raise FormatError(
@@ -339,7 +362,7 @@ def stored_threshold_counts(content, datum, num_classes):
         raise FormatError("threshold counts hold negative counts")
     if np.any(values[..., 1:] > values[..., :-1]):
         raise FormatError("threshold counts grow with the threshold")
-    return thresholds, values[:, 0, :], values[:, 1, :], average_precision
+    return thresholds, values[:, 0, :], values[:, 1, :], average_precision, roc_auc
 
 
 def confusion_matrix(value, what):

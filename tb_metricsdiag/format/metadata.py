@@ -21,6 +21,7 @@ def create_summary_metadata(
     method=None,
     encoding=None,
     average_precision=None,
+    roc_auc=None,
 ):
     """Build the ``SummaryMetadata`` proto for one metricsdiag summary.
 
@@ -30,10 +31,14 @@ def create_summary_metadata(
     (how an average precision was computed: ``"exact"`` from every score, or
     ``"threshold_grid"`` from the threshold counts; absent means exact), ``encoding`` (of
     the stored value: `THRESHOLD_COUNTS_ENCODING`; absent means the tensor as it is) and
-    ``average_precision`` (on encoded threshold counts that carry it: its method). Storing
+    ``average_precision`` / ``roc_auc`` (on encoded threshold counts that carry them: how
+    each was computed, ``"exact"`` or ``"threshold_grid"``). Storing
     them with each summary lets a reader interpret a tensor with nothing else at hand.
     """
-    content = {"version": _lowest_reader_version(kind, encoding, average_precision), "kind": kind}
+    content = {
+        "version": _lowest_reader_version(kind, encoding, average_precision, roc_auc),
+        "kind": kind,
+    }
     if split is not None:
         content["split"] = split
     if class_names is not None:
@@ -48,6 +53,8 @@ def create_summary_metadata(
         content["encoding"] = encoding
     if average_precision is not None:
         content["average_precision"] = average_precision
+    if roc_auc is not None:
+        content["roc_auc"] = roc_auc
     data_class = (
         summary_pb2.DATA_CLASS_SCALAR if kind == KIND_SCALAR else summary_pb2.DATA_CLASS_TENSOR
     )
@@ -60,7 +67,9 @@ def create_summary_metadata(
     )
 
 
-def _lowest_reader_version(kind, encoding, average_precision):
+def _lowest_reader_version(kind, encoding, average_precision, roc_auc):
+    if roc_auc is not None:
+        return 4
     if kind == KIND_LOGS or average_precision is not None:
         return 3
     return 1 if encoding is None else 2

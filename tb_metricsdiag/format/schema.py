@@ -11,7 +11,7 @@ PLUGIN_NAME = "metricsdiag"
 # carries the lowest version that reads it, so a reader of version 1 still reads everything
 # but the threshold counts of version 2 (`THRESHOLD_COUNTS_ENCODING`) and the logs of version 3
 # (`KIND_LOGS`).
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 
 
 TAG_PREFIX = PLUGIN_NAME + "/"

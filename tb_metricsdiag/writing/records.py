@@ -64,12 +64,14 @@ def threshold_counts(
     class_names=None,
     average_precision=None,
     average_precision_method=counts_lib.AP_EXACT,
+    roc_auc=None,
 ):
     """One-vs-rest TP and FP ``[C, T]`` of ``score >= thresholds[j]`` as one ``[C, 2, T]``,
     stored as `codecs.encode_threshold_counts` bytes (a string scalar).
 
     ``average_precision`` (``[C]``, NaN for a class with no positive), when given, is stored in
-    the same summary, with its method (as in `average_precision`).
+    the same summary, with its method (as in `average_precision`); so is ``roc_auc`` (``[C]``,
+    computed by the same method; only with an average precision).
     """
     tp, fp = np.asarray(tp), np.asarray(fp)
     thresholds = counts_lib.validate_thresholds(thresholds)
@@ -77,7 +79,7 @@ def threshold_counts(
         raise ValueError("tp and fp must both have shape [C, %d]" % thresholds.size)
     names = checked_class_names(class_names, tp.shape[0])
     # Encoded first: it refuses an average precision that does not fit the classes.
-    payload = codecs.encode_threshold_counts(np.stack([tp, fp], axis=1), average_precision)
+    payload = codecs.encode_threshold_counts(np.stack([tp, fp], axis=1), average_precision, roc_auc)
     md = metadata.create_summary_metadata(
         schema.KIND_THRESHOLD_COUNTS,
         split,
@@ -85,6 +87,7 @@ def threshold_counts(
         thresholds=thresholds,
         encoding=schema.THRESHOLD_COUNTS_ENCODING,
         average_precision=None if average_precision is None else average_precision_method,
+        roc_auc=None if roc_auc is None else average_precision_method,
     )
     return Record(schema.split_tag(split, schema.KIND_THRESHOLD_COUNTS), string_value(payload), md)
 
@@ -135,6 +138,7 @@ def counts(result, split="validation", class_names=None):
             class_names,
             result.average_precision(),
             result.average_precision_method,
+            result.roc_auc(),
         ),
     ]
     if result.calibration[0].any():
