@@ -206,7 +206,7 @@ def _precision_sum(keys, total_positives, marks):
             continue
         values = block[where]
         position_sum += begin * where.size + int(where.sum())
-        ties += _tied_pairs(keys, begin + where, values)
+        ties += _tied_pairs(keys, begin, block)
         starts_run = np.empty(where.size, dtype=bool)
         starts_run[0] = last_key is None or values[0] != last_key
         np.not_equal(values[1:], values[:-1], out=starts_run[1:])
@@ -224,21 +224,22 @@ def _precision_sum(keys, total_positives, marks):
     return total, below, below_pairs + 0.5 * ties
 
 
-def _tied_pairs(keys, positions, values):
-    """Pairs of a positive (at ``positions``, keys ``values``) and a negative of equal score.
+def _tied_pairs(keys, begin, block):
+    """Pairs of a positive and a negative of equal score, counted at the block of sorted
+    ``keys`` from ``begin``.
 
     A positive directly followed by its score's negative key ends its run of positives; the
-    run's positives times the run of negatives after it are the tied pairs of that score.
+    run's positives times the run of negatives after it are the tied pairs of that score. The
+    block is compared with itself shifted by one key, rather than gathering at each positive.
     """
-    after = positions + 1
-    inside = after < keys.size
-    tied = np.zeros(positions.shape, dtype=bool)
-    tied[inside] = keys[after[inside]] == (values[inside] | values.dtype.type(1))
-    if not tied.any():
+    following = keys[begin + 1 : begin + 1 + block.size]
+    head = block[: following.size]
+    one = block.dtype.type(1)
+    ends = np.flatnonzero(((head & one) == 0) & (following == (head | one)))
+    if ends.size == 0:
         return 0
-    ends, tied_values = positions[tied], values[tied]
+    tied_values = head[ends]
+    ends = ends + begin
     positive_run = ends + 1 - np.searchsorted(keys, tied_values, side="left")
-    negative_run = (
-        np.searchsorted(keys, tied_values | values.dtype.type(1), side="right") - ends - 1
-    )
+    negative_run = np.searchsorted(keys, tied_values | one, side="right") - ends - 1
     return int((positive_run * negative_run).sum())
