@@ -1029,11 +1029,10 @@ def test_roc_view_and_cost_threshold(page, server):
     frame.wait_for_selector(".pr-chart", timeout=20000)
     pr = api_json(server, "pr", run=CLEAN_RUN, split="validation", step=latest, **{"class": 0})
 
-    # ROC: the grid AUC labelled with its method, FPR on x, the chance line, the same cursor.
-    assert frame.text_content(".roc-auc") == "ROC AUC %s (from the threshold grid)" % _fmt(
-        pr["roc_auc"]
-    )
-    assert pr["roc_auc_method"] == "threshold_grid"
+    # ROC: the AUC labelled with its method (exact: the callback kept the scores), FPR on x,
+    # the chance line, the same cursor.
+    assert pr["roc_auc_method"] == "exact"
+    assert frame.text_content(".roc-auc") == "ROC AUC %s (exact)" % _fmt(pr["roc_auc"])
     frame.click("label:has(input[data-mode='roc'])")
     frame.wait_for_selector(".pr-chart .chance", timeout=10000)
     titles = frame.eval_on_selector_all(".pr-chart .axis-title", "e => e.map(x => x.textContent)")
@@ -1138,8 +1137,13 @@ def test_roc_view_and_cost_threshold(page, server):
     assert frame.input_value("input[aria-label='Cost of a false negative']") == ""
     frame.select_option("select[aria-label='Class for the PR curve']", value="0")
     frame.wait_for_selector(".min-cost-text", timeout=20000)
-    assert frame.input_value("input[aria-label='Cost of a false negative']") == "1"
-    assert frame.input_value("input[aria-label='Cost of a false positive']") == "10"
+    # The panel renders again when the class's answer arrives: wait for that render's inputs.
+    frame.wait_for_function(
+        "() => document.querySelector(\"input[aria-label='Cost of a false negative']\").value"
+        " === '1' && document.querySelector(\"input[aria-label='Cost of a false positive']\")"
+        ".value === '10'",
+        timeout=20000,
+    )
     assert not page.errors, page.errors
 
 
