@@ -39,15 +39,23 @@ MIN_RECALL, MIN_PRECISION = 0.9, 0.8
 
 
 def _write(run_dir, step, tag, array, summary_metadata):
+    _write_series(run_dir, tag, [array], summary_metadata, first_step=step)
+
+
+def _write_series(run_dir, tag, arrays, summary_metadata, first_step=0):
+    """One event file holding ``arrays`` at consecutive steps. One file, not one per step:
+    TensorBoard reads a directory's files in name order, where a writer counter of 10 sorts
+    before 9, and a step read after a later one purges the later one."""
     writer = event_file_writer.EventFileWriter(run_dir)
-    value = summary_pb2.Summary.Value(
-        tag=tag, tensor=tensor_util.make_tensor_proto(array), metadata=summary_metadata
-    )
-    writer.add_event(
-        event_pb2.Event(
-            step=step, wall_time=time.time(), summary=summary_pb2.Summary(value=[value])
+    for step, array in enumerate(arrays, start=first_step):
+        value = summary_pb2.Summary.Value(
+            tag=tag, tensor=tensor_util.make_tensor_proto(array), metadata=summary_metadata
         )
-    )
+        writer.add_event(
+            event_pb2.Event(
+                step=step, wall_time=time.time(), summary=summary_pb2.Summary(value=[value])
+            )
+        )
     writer.close()
 
 
@@ -68,14 +76,12 @@ def _keras_scalar_metadata():
 
 def _write_hand_made_runs(root):
     confusion_tag = schema.split_tag("validation", schema.KIND_CONFUSION)
-    for step in range(2):
-        _write(
-            os.path.join(root, "confusion_only"),
-            step,
-            confusion_tag,
-            np.array([[5, 1], [2, 7]], np.int32),
-            _confusion_metadata(),
-        )
+    _write_series(
+        os.path.join(root, "confusion_only"),
+        confusion_tag,
+        [np.array([[5, 1], [2, 7]], np.int32)] * 2,
+        _confusion_metadata(),
+    )
     _write(
         os.path.join(root, "malformed"),
         0,
@@ -91,14 +97,12 @@ def _write_hand_made_runs(root):
         _confusion_metadata(version=schema.FORMAT_VERSION + 1),
     )
     for subrun, values in (("train", [0.9, 0.5, 0.3]), ("validation", [1.0, 0.7, float("nan")])):
-        for step, value in enumerate(values):
-            _write(
-                os.path.join(root, "keras_only", subrun),
-                step,
-                "epoch_loss",
-                np.array(value, np.float32),
-                _keras_scalar_metadata(),
-            )
+        _write_series(
+            os.path.join(root, "keras_only", subrun),
+            "epoch_loss",
+            [np.array(value, np.float32) for value in values],
+            _keras_scalar_metadata(),
+        )
 
 
 # -- fixtures ---------------------------------------------------------------------------
