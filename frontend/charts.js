@@ -521,3 +521,36 @@ export function lineChart({
   }
   return svg;
 }
+
+/**
+ * Grid lines every 0.2 and tick labels of a chart whose x and y both run over [0, 1], and the
+ * axis titles (yTitle optional). Returns [grid, axes] groups for the caller's svg.
+ */
+export function unitAxes({ X, Y, H, m, xTitle, yTitle = null }) {
+  const grid = s("g", { class: "grid" });
+  const axes = s("g", { class: "axes" });
+  for (let i = 0; i <= 10; i += 2) {
+    const v = i / 10;
+    grid.append(s("line", { x1: X(0), x2: X(1), y1: Y(v), y2: Y(v) }));
+    axes.append(
+      s("text", { x: X(0) - 6, y: Y(v) + 4, "text-anchor": "end", text: v.toFixed(1) }),
+      s("text", { x: X(v), y: H - m.b + 14, "text-anchor": "middle", text: v.toFixed(1) }),
+    );
+  }
+  axes.append(
+    s("text", { class: "axis-title", x: X(0.5), y: H - 4, "text-anchor": "middle", text: xTitle }),
+  );
+  if (yTitle !== null) {
+    axes.append(
+      s("text", {
+        class: "axis-title",
+        x: 12,
+        y: Y(0.5),
+        "text-anchor": "middle",
+        transform: `rotate(-90 12 ${Y(0.5)})`,
+        text: yTitle,
+      }),
+    );
+  }
+  return [grid, axes];
+}

@@ -3,6 +3,7 @@
 // as the /calibration route gives them.
 
 import { h, s, fill, fmt, fmtInt, isNum } from "../dom.js";
+import { unitAxes } from "../charts.js";
 import { card, showState } from "./common.js";
 
 const DIRECTION = { over: "over-confident", under: "under-confident" };
@@ -73,33 +74,7 @@ function reliabilityDiagram(bins) {
     role: "img",
     "aria-label": "Reliability diagram: accuracy per confidence bin",
   });
-  const grid = s("g", { class: "grid" });
-  const axes = s("g", { class: "axes" });
-  for (let i = 0; i <= 10; i += 2) {
-    const v = i / 10;
-    grid.append(s("line", { x1: X(0), x2: X(1), y1: Y(v), y2: Y(v) }));
-    axes.append(
-      s("text", { x: X(0) - 6, y: Y(v) + 4, "text-anchor": "end", text: v.toFixed(1) }),
-      s("text", { x: X(v), y: H - m.b + 14, "text-anchor": "middle", text: v.toFixed(1) }),
-    );
-  }
-  axes.append(
-    s("text", {
-      class: "axis-title",
-      x: X(0.5),
-      y: H - 4,
-      "text-anchor": "middle",
-      text: "Confidence",
-    }),
-    s("text", {
-      class: "axis-title",
-      x: 12,
-      y: Y(0.5),
-      "text-anchor": "middle",
-      transform: `rotate(-90 12 ${Y(0.5)})`,
-      text: "Accuracy",
-    }),
-  );
+  const [grid, axes] = unitAxes({ X, Y, H, m, xTitle: "Confidence", yTitle: "Accuracy" });
   const bars = s("g", { class: "bars" });
   const strip = s("g", { class: "count-strip" });
   const maxCount = Math.max(1, ...bins.map((b) => (isNum(b.count) ? b.count : 0)));

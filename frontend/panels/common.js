@@ -1,6 +1,6 @@
 // Pieces shared by the panels.
 
-import { h, fill } from "../dom.js";
+import { h, fill, uid } from "../dom.js";
 
 /** An error box with a title and the server's message, as text. */
 export function errorBox(title, message) {
@@ -50,4 +50,26 @@ export function showState(body, data, { loadingText, errorTitle, keepWhileLoadin
     return true;
   }
   return false;
+}
+
+/**
+ * A group of radio buttons ([[value, label], ...]) with `current` checked; onSelect(value)
+ * runs when the user picks another.
+ */
+export function segmented(ariaLabel, options, current, onSelect) {
+  const group = h("div", { class: "segmented", role: "radiogroup", "aria-label": ariaLabel });
+  const name = uid("seg");
+  for (const [value, label] of options) {
+    const input = h("input", {
+      type: "radio",
+      name,
+      value,
+      checked: current === value,
+      onchange: () => {
+        if (input.checked) onSelect(value);
+      },
+    });
+    group.append(h("label", { class: "seg" }, input, h("span", { text: label })));
+  }
+  return group;
 }

@@ -4,7 +4,8 @@
 // class, and what did it cost the others?"
 
 import { h, s, fill, fmt, fmtInt, isNum, uid } from "../dom.js";
-import { card, showState } from "./common.js";
+import { unitAxes } from "../charts.js";
+import { card, segmented, showState } from "./common.js";
 
 const METRICS = [
   ["precision", "Precision"],
@@ -32,25 +33,18 @@ export function create(container, actions) {
     "aria-label": "Epoch to compare with",
     onchange: () => actions.setCompareBase(runSelect.value, Number(stepSelect.value)),
   });
-  const modeName = uid("cmpmode");
-  const modeGroup = h("div", { class: "segmented", role: "radiogroup", "aria-label": "Values" });
-  for (const [value, label] of [
-    ["counts", "Counts"],
-    ["true", "Row-normalised"],
-  ]) {
-    const input = h("input", {
-      type: "radio",
-      name: modeName,
-      value,
-      checked: mode === value,
-      onchange: () => {
-        if (!input.checked) return;
-        mode = value;
-        if (shown) render(shown);
-      },
-    });
-    modeGroup.append(h("label", { class: "seg" }, input, h("span", { text: label })));
-  }
+  const modeGroup = segmented(
+    "Values",
+    [
+      ["counts", "Counts"],
+      ["true", "Row-normalised"],
+    ],
+    mode,
+    (value) => {
+      mode = value;
+      if (shown) render(shown);
+    },
+  );
   const { section, body } = card({
     title: "Compare with another epoch or run",
     span: "span-12",
@@ -254,25 +248,7 @@ function twoCurves(before, after) {
     role: "img",
     "aria-label": "Precision-recall curves before and after",
   });
-  const grid = s("g", { class: "grid" });
-  const axes = s("g", { class: "axes" });
-  for (let i = 0; i <= 10; i += 2) {
-    const v = i / 10;
-    grid.append(s("line", { x1: X(0), x2: X(1), y1: Y(v), y2: Y(v) }));
-    axes.append(
-      s("text", { x: X(0) - 6, y: Y(v) + 4, "text-anchor": "end", text: v.toFixed(1) }),
-      s("text", { x: X(v), y: H - m.b + 14, "text-anchor": "middle", text: v.toFixed(1) }),
-    );
-  }
-  axes.append(
-    s("text", {
-      class: "axis-title",
-      x: X(0.5),
-      y: H - 4,
-      "text-anchor": "middle",
-      text: "Recall",
-    }),
-  );
+  const [grid, axes] = unitAxes({ X, Y, H, m, xTitle: "Recall" });
   svg.append(grid, axes);
   for (const [pr, cls] of [
     [before, "before"],

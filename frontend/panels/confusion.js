@@ -1,8 +1,8 @@
 // The confusion matrix of one epoch, as counts or normalised by true or predicted class (the
 // choice is remembered in localStorage).
 
-import { h, fill, fmt, fmtInt, fmtPct, isNum, storageGet, storageSet, uid } from "../dom.js";
-import { card, showState } from "./common.js";
+import { h, fill, fmt, fmtInt, fmtPct, isNum, storageGet, storageSet } from "../dom.js";
+import { card, segmented, showState } from "./common.js";
 
 const NORMALIZE_KEY = "metricsdiag.normalize";
 const MODES = [
@@ -17,27 +17,11 @@ export function create(container) {
   let mode = MODES.some(([value]) => value === stored) ? stored : "counts";
   let shown = null;
 
-  const modeGroup = h("div", {
-    class: "segmented",
-    role: "radiogroup",
-    "aria-label": "Confusion matrix values",
+  const modeGroup = segmented("Confusion matrix values", MODES, mode, (value) => {
+    mode = value;
+    storageSet(NORMALIZE_KEY, value);
+    if (shown) render(shown);
   });
-  const modeName = uid("mode");
-  for (const [value, label] of MODES) {
-    const input = h("input", {
-      type: "radio",
-      name: modeName,
-      value,
-      checked: mode === value,
-      onchange: () => {
-        if (!input.checked) return;
-        mode = value;
-        storageSet(NORMALIZE_KEY, value);
-        if (shown) render(shown);
-      },
-    });
-    modeGroup.append(h("label", { class: "seg" }, input, h("span", { text: label })));
-  }
   const { section, body } = card({
     title: "Confusion matrix",
     span: "span-7",

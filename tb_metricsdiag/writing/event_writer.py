@@ -26,7 +26,6 @@ from tensorboard.compat.tensorflow_stub import dtypes
 from tensorboard.summary.writer import record_writer
 from tensorboard.util import tensor_util
 
-from tb_metricsdiag.core import counting as counts_lib
 from tb_metricsdiag.core import labels as labels_lib
 from tb_metricsdiag.core.json_values import to_json_value
 from tb_metricsdiag.format import schema
@@ -106,12 +105,7 @@ class MetricsDiagWriter:
             )
         self.log_dir = os.fspath(log_dir)
         self._class_names = None if class_names is None else [str(n) for n in class_names]
-        if thresholds is None:
-            thresholds = counts_lib.default_thresholds()
-        try:
-            self.thresholds = counts_lib.validate_thresholds(thresholds)
-        except ValueError as error:
-            raise ValueError("MetricsDiagWriter: %s" % error) from error
+        self.thresholds = records.checked_thresholds(thresholds, "MetricsDiagWriter")
         self._output_width = None
         self._from_logits = None  # decided at the first evaluation where not given
         self._label_format = None

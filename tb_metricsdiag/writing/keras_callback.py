@@ -177,15 +177,8 @@ class MetricsDiagCallback(keras.callbacks.Callback):
                     "MetricsDiagCallback: %s must be a positive integer or None, got %r"
                     % (name, value)
                 )
-        if self.from_logits not in (None, True, False):
-            raise ValueError(
-                "MetricsDiagCallback: from_logits must be True, False or None (detect)"
-            )
-        thresholds = counts_lib.default_thresholds() if self.thresholds is None else self.thresholds
-        try:
-            self._thresholds = counts_lib.validate_thresholds(thresholds)
-        except ValueError as error:
-            raise ValueError("MetricsDiagCallback: %s" % error) from error
+        records.check_from_logits(self.from_logits, "MetricsDiagCallback")
+        self._thresholds = records.checked_thresholds(self.thresholds, "MetricsDiagCallback")
         splits = {}
         if self.validation_data is not None:
             splits["validation"] = examples_lib.Examples(

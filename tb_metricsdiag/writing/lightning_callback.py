@@ -28,7 +28,6 @@ try:
 except ImportError:  # the older package name
     import pytorch_lightning as pl
 
-from tb_metricsdiag.core import counting as counts_lib
 from tb_metricsdiag.core import labels as labels_lib
 from tb_metricsdiag.writing import records
 from tb_metricsdiag.writing.event_writer import ROW_SUM_TOLERANCE, MetricsDiagWriter
@@ -308,10 +307,7 @@ class MetricsDiagCallback(pl.Callback):
                 "MetricsDiagCallback: log_dir must be a non-empty path or None (the"
                 " TensorBoardLogger's directory), got %r" % (self.log_dir,)
             )
-        if self.from_logits not in (None, True, False):
-            raise ValueError(
-                "MetricsDiagCallback: from_logits must be True, False or None (detect)"
-            )
+        records.check_from_logits(self.from_logits, "MetricsDiagCallback")
         if self.scores_and_labels is not None and not callable(self.scores_and_labels):
             raise ValueError(
                 "MetricsDiagCallback: scores_and_labels must be a callable"
@@ -322,11 +318,7 @@ class MetricsDiagCallback(pl.Callback):
                 "MetricsDiagCallback: class_names must be a list of names, got %r"
                 % (self.class_names,)
             )
-        thresholds = counts_lib.default_thresholds() if self.thresholds is None else self.thresholds
-        try:
-            self._thresholds = counts_lib.validate_thresholds(thresholds)
-        except ValueError as error:
-            raise ValueError("MetricsDiagCallback: %s" % error) from error
+        self._thresholds = records.checked_thresholds(self.thresholds, "MetricsDiagCallback")
 
     def _resolve_log_dir(self, trainer):
         if self.log_dir is not None:

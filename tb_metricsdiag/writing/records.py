@@ -42,6 +42,24 @@ def checked_class_names(class_names, num_classes):
     return names
 
 
+def checked_thresholds(thresholds, writer):
+    """``thresholds`` (None: `counting.default_thresholds`) as a checked float64 array; a
+    ValueError that names ``writer`` (the class the user configured) when they are not.
+    """
+    if thresholds is None:
+        return counts_lib.default_thresholds()
+    try:
+        return counts_lib.validate_thresholds(thresholds)
+    except ValueError as error:
+        raise ValueError("%s: %s" % (writer, error)) from error
+
+
+def check_from_logits(from_logits, writer):
+    """ValueError naming ``writer`` unless ``from_logits`` is True, False or None (detect)."""
+    if from_logits not in (None, True, False):
+        raise ValueError("%s: from_logits must be True, False or None (detect)" % writer)
+
+
 def json_record(tag, kind, value):
     """A string summary of ``value`` as sorted, strict JSON."""
     text = json.dumps(value, sort_keys=True, allow_nan=False, default=str)
