@@ -265,6 +265,15 @@ def test_confusion_matches_sklearn_every_epoch(client, runs, name, split):
         _close(body["accuracy"], skm.accuracy_score(labels, predicted))
         _close(body["balanced_accuracy"], skm.balanced_accuracy_score(labels, predicted))
         _close(
+            body["macro_f1"],
+            skm.f1_score(labels, predicted, labels=classes, average="macro", zero_division=np.nan),
+        )
+        baseline = np.bincount(labels, minlength=len(classes)).max() / len(labels)
+        _close(body["majority_baseline"], baseline)
+        accuracy = skm.accuracy_score(labels, predicted)
+        reduction = (accuracy - baseline) / (1 - baseline) if baseline < 1 else 0.0
+        assert body["no_better_than_majority"] == (reduction < 0.1)
+        _close(
             body["normalized"]["true"],
             skm.confusion_matrix(labels, predicted, labels=classes, normalize="true"),
         )
@@ -531,6 +540,13 @@ def test_curves_are_the_keras_logs(client, runs, name):
         curve = body["curves"][key]
         assert curve["steps"] == list(range(EPOCHS))
         _close(curve["values"], [logs[epoch][key] for epoch in range(EPOCHS)], tolerance=1e-6)
+    # The best epoch as EarlyStopping(min_delta=1 %, relative) keeps it: a later epoch must
+    # improve on the best so far by more than 1 % of it.
+    best = 0
+    for epoch in range(1, EPOCHS):
+        if logs[epoch]["val_loss"] < logs[best]["val_loss"] * (1 - 0.01):
+            best = epoch
+    assert body["best_epoch"] == best
 
 
 def test_curves_of_a_keras_only_run_with_nan_as_null(client):
