@@ -26,8 +26,16 @@ AVERAGE_PRECISION_THREADS = min(2, os.cpu_count() or 1)
 _THREADED_EXAMPLES = 1 << 18
 
 
+def _is_positive(labels, k):
+    """Which rows of ``labels`` are positives of class k: class ids ``[m]`` equal to k, or
+    multi-hot rows ``[m, K]`` (bool) with label k set.
+    """
+    return labels == k if labels.ndim == 1 else labels[:, k]
+
+
 def _exact_counts(pieces, num_classes, thresholds):
-    """``(tp, fp, ap, auc)`` of the examples of ``pieces``, a list of ``(ids [m], scores [m, C])``:
+    """``(tp, fp, ap, auc)`` of the examples of ``pieces``, a list of ``(labels, scores [m, C])``
+    with ``labels`` class ids ``[m]`` or multi-hot bool rows ``[m, C]`` (`_is_positive`):
     the `threshold_counts` at ``thresholds`` (``[C, T]``, T may be 0), the exact
     `average_precision` and the exact one-vs-rest ROC AUC (`_roc_auc`), each ``[C]``.
 
@@ -38,7 +46,7 @@ def _exact_counts(pieces, num_classes, thresholds):
     Each class is computed on its own (one column of keys or scores at a time), from
     `_THREADED_EXAMPLES` examples on `AVERAGE_PRECISION_THREADS` classes at once.
     """
-    n = sum(ids.size for ids, _ in pieces)
+    n = sum(len(labels) for labels, _ in pieces)
     if all(scores.dtype == np.float32 for _, scores in pieces):
         # Negative scores (or NaNs with the sign bit) need the sign in the key: 64-bit keys.
         wide = any(
@@ -89,7 +97,9 @@ def _other_class_counts(pieces, thresholds, k):
     ``#{positives < v}`` positives and ``#{examples < v}`` examples below it.
     """
     column = np.concatenate([_comparable_scores(scores[:, k]) for _, scores in pieces])
-    positive_scores = np.sort(column[np.concatenate([ids == k for ids, _ in pieces])])
+    positive_scores = np.sort(
+        column[np.concatenate([_is_positive(labels, k) for labels, _ in pieces])]
+    )
     positives = positive_scores.size
     column.sort()  # a copy made by concatenate
     reached = column.size - np.searchsorted(column, thresholds, side="left")
@@ -157,10 +167,10 @@ def _float32_sort_keys(pieces, k, n, wide):
     """
     keys = np.empty(n, dtype=np.uint64 if wide else np.uint32)
     filled = positives = 0
-    for ids, scores in pieces:
+    for labels, scores in pieces:
         column = scores[:, k]
-        for begin in range(0, ids.size, _BLOCK):
-            negative = ids[begin : begin + _BLOCK] != k
+        for begin in range(0, len(labels), _BLOCK):
+            negative = ~_is_positive(labels[begin : begin + _BLOCK], k)
             part = keys[filled : filled + negative.size]
             if wide:
                 part[:] = _float32_keys(column[begin : begin + _BLOCK], wide)

@@ -148,26 +148,49 @@ def threshold_counts_from_histograms(every, positives):
     return tp, fp
 
 
+def _check_multi_hot(labels, num_labels, what):
+    """Multi-hot labels ``[n, K]`` of 0/1 (or bool) values as a bool array."""
+    labels = np.asarray(labels)
+    if labels.ndim != 2 or labels.shape[1] != num_labels:
+        raise ValueError(
+            "%s must be multi-hot rows of shape [n, %d], got %s" % (what, num_labels, labels.shape)
+        )
+    if labels.dtype != bool:
+        if labels.size and not np.isin(labels, (0, 1)).all():
+            raise ValueError("%s must hold only 0 and 1 (multi-hot labels)" % what)
+        labels = labels.astype(bool)
+    return labels
+
+
+def _checked_labels(y_true, num_classes):
+    """``y_true`` as class ids ``[n]`` (int64) or, when 2-D, multi-hot rows ``[n, C]`` (bool)."""
+    if np.ndim(y_true) == 2:
+        return _check_multi_hot(y_true, num_classes, "y_true")
+    return _check_ids(y_true, num_classes, "y_true")
+
+
 def threshold_counts(y_true, scores, thresholds):
     """One-vs-rest true and false positives of ``score >= t`` for every class and threshold.
 
     Args:
-      y_true: int class ids, shape ``[n]``.
+      y_true: int class ids, shape ``[n]``; or multi-hot rows ``[n, C]`` (0/1 or bool), where
+        each label is a binary problem of its own (multi-label).
       scores: float scores, shape ``[n, C]``; a NaN reaches no threshold, +inf every one.
       thresholds: ascending floats, shape ``[T]``.
 
     Returns:
-      ``(tp, fp)``, int64 arrays of shape ``[C, T]``: ``tp[k, j]`` counts examples of class k with
-      ``scores[:, k] >= thresholds[j]``; ``fp[k, j]`` the examples of other classes that do.
-      TN and FN follow from the class totals: ``fn = P_k - tp``, ``tn = (n - P_k) - fp``.
+      ``(tp, fp)``, int64 arrays of shape ``[C, T]``: ``tp[k, j]`` counts the positives of
+      class k (examples of class k, or with label k set) with ``scores[:, k] >= thresholds[j]``;
+      ``fp[k, j]`` the other examples that reach it. TN and FN follow from the class's
+      positives ``P_k``: ``fn = P_k - tp``, ``tn = (n - P_k) - fp``.
     """
     scores = np.asarray(scores)
     if scores.ndim != 2:
         raise ValueError("scores must have shape [n, C], got %s" % (scores.shape,))
     n, num_classes = scores.shape
-    y_true = _check_ids(y_true, num_classes, "y_true")
-    if y_true.size != n:
-        raise ValueError("y_true and scores differ in length: %d vs %d" % (y_true.size, n))
+    labels = _checked_labels(y_true, num_classes)
+    if labels.shape[0] != n:
+        raise ValueError("y_true and scores differ in length: %d vs %d" % (labels.shape[0], n))
     thresholds = validate_thresholds(thresholds)
     bucket_of = _bucketing(thresholds, _comparable_dtype(scores.dtype))
     width = thresholds.size + 1
@@ -184,8 +207,10 @@ def threshold_counts(y_true, scores, thresholds):
         buckets = bucket_of(block).reshape(-1)
         buckets += offsets[: buckets.size]
         _count_into(every, buckets)
-        # Each example is a positive for exactly one class: its own.
-        own = buckets.take(row_starts[: block.shape[0]] + y_true[begin : begin + rows])
+        if labels.ndim == 2:  # a row is a positive of each label it has
+            own = buckets[labels[begin : begin + rows].reshape(-1)]
+        else:  # a row is a positive of exactly one class: its own
+            own = buckets.take(row_starts[: block.shape[0]] + labels[begin : begin + rows])
         _count_into(positives, own)
     return threshold_counts_from_histograms(
         every.reshape(num_classes, width), positives.reshape(num_classes, width)
@@ -237,7 +262,133 @@ AP_EXACT = "exact"  # from every score (`average_precision`)
 AP_THRESHOLD_GRID = "threshold_grid"  # from the threshold counts (`average_precision_from_counts`)
 
 
-class ClassificationCounts:
+class _ScoredCounts:
+    """What single-label and multi-label counts share: threshold counts, AP and ROC AUC
+    (exact from kept scores, or from streamed threshold counts), invalid rows and calibration
+    bins. A subclass counts its own decisions (`ClassificationCounts.confusion`,
+    `MultiLabelCounts.matrices`) and tells its `positives` and `count`.
+    """
+
+    def __init__(self, num_classes, thresholds, keep_scores):
+        self.num_classes = int(num_classes)
+        self.thresholds = validate_thresholds(thresholds)
+        self.keep_scores = bool(keep_scores)
+        size = (self.num_classes, self.thresholds.size)
+        self._added_tp = np.zeros(size, dtype=np.int64)  # counts made elsewhere or streamed
+        self._added_fp = np.zeros(size, dtype=np.int64)
+        self.invalid = 0
+        self._kept = []  # (labels, scores) pieces of about _BLOCK rows or more
+        self._arriving = []  # the batches since, merged into a piece at _BLOCK rows
+        self._arriving_rows = 0
+        self._exact = None  # (tp, fp, ap, auc) of the kept scores, until the next update
+        self.calibration = tuple(
+            np.zeros(calibration_lib.DEFAULT_NUM_BINS, dtype=dtype)
+            for dtype in (np.int64, np.float64, np.int64)
+        )  # (count, confidence_sum, correct) per bin
+
+    @staticmethod
+    def _finite_rows(scores, *arrays):
+        """``(invalid, scores, arrays...)``: the rows whose scores are all finite, and how many
+        were left out.
+        """
+        finite = np.isfinite(scores)
+        if finite.all():
+            return (0, scores) + arrays
+        # Per row only now: a reduction along a short row is many times slower.
+        finite = finite.all(axis=1)
+        return (int((~finite).sum()), scores[finite]) + tuple(a[finite] for a in arrays)
+
+    def _count_scores(self, labels, scores):
+        """Threshold counts of one batch: streamed now, or the scores kept for exact counts."""
+        if not self.keep_scores:
+            tp, fp = threshold_counts(labels, scores, self.thresholds)
+            self._added_tp += tp
+            self._added_fp += fp
+            return
+        self._arriving.append((labels, scores))
+        self._arriving_rows += scores.shape[0]
+        if self._arriving_rows >= _BLOCK:
+            self._merge_arriving()
+        self._exact = None
+
+    def _merge_arriving(self):
+        # Few large pieces: the exact counts loop over them class by class. A single batch is
+        # kept as it is, not copied.
+        if len(self._arriving) == 1:
+            self._kept.append(self._arriving[0])
+        elif self._arriving:
+            self._kept.append(tuple(np.concatenate(parts) for parts in zip(*self._arriving)))
+        self._arriving, self._arriving_rows = [], 0
+
+    def _exact_counts(self):
+        if self._exact is None:
+            self._merge_arriving()
+            self._exact = _exact_counts(self._kept, self.num_classes, self.thresholds)
+        return self._exact
+
+    def _add_counts(self, tp, fp, invalid, calibration):
+        self._added_tp += tp
+        self._added_fp += fp
+        self.invalid += int(invalid)
+        if calibration is not None:
+            self._add_calibration(calibration)
+
+    def _add_calibration(self, bins):
+        for total, part in zip(self.calibration, bins):
+            total += part
+
+    @property
+    def positives(self):
+        """Positives of each class ``[C]`` (the one-vs-rest P of the threshold counts)."""
+        raise NotImplementedError
+
+    @property
+    def count(self):
+        """Number of valid examples counted."""
+        raise NotImplementedError
+
+    @property
+    def tp(self):
+        """True positives ``[C, T]`` of ``score >= threshold`` (see `threshold_counts`)."""
+        if not self.keep_scores:
+            return self._added_tp
+        return self._added_tp + self._exact_counts()[0]
+
+    @property
+    def fp(self):
+        """False positives ``[C, T]`` of ``score >= threshold`` (see `threshold_counts`)."""
+        if not self.keep_scores:
+            return self._added_fp
+        return self._added_fp + self._exact_counts()[1]
+
+    @property
+    def average_precision_method(self):
+        """`AP_EXACT` when the scores are kept, `AP_THRESHOLD_GRID` otherwise."""
+        return AP_EXACT if self.keep_scores else AP_THRESHOLD_GRID
+
+    def average_precision(self):
+        """AP per class over every valid example seen so far (see `average_precision_method`).
+
+        The exact AP is computed one class at a time, so at most one column of sort keys is
+        held on top of the kept scores.
+        """
+        if not self.keep_scores:
+            return average_precision_from_counts(self.tp, self.fp, self.positives)
+        return self._exact_counts()[2].copy()
+
+    def roc_auc(self):
+        """One-vs-rest ROC AUC per class, computed as the AP is (`average_precision_method`):
+        exact from every score, or from the threshold grid (`metrics.roc_auc_from_counts`).
+        """
+        if not self.keep_scores:
+            positives = self.positives
+            return metrics_lib.roc_auc_from_counts(
+                self.tp, self.fp, positives, self.count - positives
+            )
+        return self._exact_counts()[3].copy()
+
+
+class ClassificationCounts(_ScoredCounts):
     """Accumulates one split's counts batch by batch (confusion, threshold counts, AP scores).
 
     With ``keep_scores`` (the default) the scores needed for exact AP are kept (``n x C``, in
@@ -263,120 +414,132 @@ class ClassificationCounts:
     """
 
     def __init__(self, num_classes, thresholds, keep_scores=True):
-        self.num_classes = int(num_classes)
-        self.thresholds = validate_thresholds(thresholds)
-        self.keep_scores = bool(keep_scores)
-        size = (self.num_classes, self.thresholds.size)
+        super().__init__(num_classes, thresholds, keep_scores)
         self.confusion = np.zeros((self.num_classes, self.num_classes), dtype=np.int64)
-        self._added_tp = np.zeros(size, dtype=np.int64)  # counts made elsewhere or streamed
-        self._added_fp = np.zeros(size, dtype=np.int64)
-        self.invalid = 0
         self._label_dtype = np.min_scalar_type(self.num_classes - 1)
-        self._kept = []  # (ids, scores) pieces of about _BLOCK rows or more
-        self._arriving = []  # the batches since, merged into a piece at _BLOCK rows
-        self._arriving_rows = 0
-        self._exact = None  # (tp, fp, ap) of the kept scores, until the next update
-        self.calibration = tuple(
-            np.zeros(calibration_lib.DEFAULT_NUM_BINS, dtype=dtype)
-            for dtype in (np.int64, np.float64, np.int64)
-        )  # (count, confidence_sum, correct) per bin
 
     def update(self, y_true, scores, y_pred):
         """Count one batch: ids ``[b]``, scores ``[b, C]``, predicted ids ``[b]``."""
-        scores = np.asarray(scores)
-        finite = np.isfinite(scores)
-        if not finite.all():
-            # Per row only now: a reduction along a short row is many times slower.
-            finite = finite.all(axis=1)
-            self.invalid += int((~finite).sum())
-            y_true, scores, y_pred = y_true[finite], scores[finite], y_pred[finite]
+        invalid, scores, y_true, y_pred = self._finite_rows(
+            np.asarray(scores), np.asarray(y_true), np.asarray(y_pred)
+        )
+        self.invalid += invalid
         self.confusion += confusion_matrix(y_true, y_pred, self.num_classes)
         self._add_calibration(
             calibration_lib.calibration_bins(
                 *calibration_lib.confidence_and_correct(y_true, scores, y_pred)
             )
         )
-        if not self.keep_scores:
-            tp, fp = threshold_counts(y_true, scores, self.thresholds)
-            self.add(0, tp, fp)
-            return
-        self._arriving.append((np.asarray(y_true).astype(self._label_dtype), scores))
-        self._arriving_rows += scores.shape[0]
-        if self._arriving_rows >= _BLOCK:
-            self._merge_arriving()
-        self._exact = None
-
-    def _merge_arriving(self):
-        # Few large pieces: the exact counts loop over them class by class. A single batch is
-        # kept as it is, not copied.
-        if len(self._arriving) == 1:
-            self._kept.append(self._arriving[0])
-        elif self._arriving:
-            self._kept.append(tuple(np.concatenate(parts) for parts in zip(*self._arriving)))
-        self._arriving, self._arriving_rows = [], 0
-
-    def _exact_counts(self):
-        if self._exact is None:
-            self._merge_arriving()
-            self._exact = _exact_counts(self._kept, self.num_classes, self.thresholds)
-        return self._exact
+        self._count_scores(y_true.astype(self._label_dtype), scores)
 
     def add(self, confusion, tp, fp, invalid=0, calibration=None):
         """Add counts made elsewhere (e.g. by the Keras metric, `keras_metric`); ``calibration``
         is ``(count, confidence_sum, correct)`` per bin, as `calibration.calibration_bins`.
         """
         self.confusion += confusion
-        self._added_tp += tp
-        self._added_fp += fp
-        self.invalid += int(invalid)
-        if calibration is not None:
-            self._add_calibration(calibration)
-
-    def _add_calibration(self, bins):
-        for total, part in zip(self.calibration, bins):
-            total += part
+        self._add_counts(tp, fp, invalid, calibration)
 
     @property
-    def tp(self):
-        """True positives ``[C, T]`` of ``score >= threshold`` (see `threshold_counts`)."""
-        if not self.keep_scores:
-            return self._added_tp
-        return self._added_tp + self._exact_counts()[0]
-
-    @property
-    def fp(self):
-        """False positives ``[C, T]`` of ``score >= threshold`` (see `threshold_counts`)."""
-        if not self.keep_scores:
-            return self._added_fp
-        return self._added_fp + self._exact_counts()[1]
+    def positives(self):
+        """Examples of each actual class ``[C]``: the confusion matrix's row sums."""
+        return self.confusion.sum(axis=1)
 
     @property
     def count(self):
         """Number of valid examples counted."""
         return int(self.confusion.sum())
 
-    @property
-    def average_precision_method(self):
-        """`AP_EXACT` when the scores are kept, `AP_THRESHOLD_GRID` otherwise."""
-        return AP_EXACT if self.keep_scores else AP_THRESHOLD_GRID
 
-    def average_precision(self):
-        """AP per class over every valid example seen so far (see `average_precision_method`).
+def multilabel_confusion_matrix(y_true, y_pred):
+    """One ``[[tn, fp], [fn, tp]]`` per label, shape ``[K, 2, 2]``, of multi-hot rows.
 
-        The exact AP is computed one class at a time, so at most one column of sort keys is
-        held on top of the kept scores.
-        """
-        if not self.keep_scores:
-            return average_precision_from_counts(self.tp, self.fp, self.confusion.sum(axis=1))
-        return self._exact_counts()[2].copy()
+    Same result as ``sklearn.metrics.multilabel_confusion_matrix`` on ``[n, K]`` 0/1 arrays.
 
-    def roc_auc(self):
-        """One-vs-rest ROC AUC per class, computed as the AP is (`average_precision_method`):
-        exact from every score, or from the threshold grid (`metrics.roc_auc_from_counts`).
-        """
-        if not self.keep_scores:
-            positives = self.confusion.sum(axis=1)
-            return metrics_lib.roc_auc_from_counts(
-                self.tp, self.fp, positives, self.count - positives
+    >>> multilabel_confusion_matrix([[1, 0], [1, 1], [0, 1]], [[1, 1], [0, 1], [0, 1]])
+    array([[[1, 0],
+            [1, 1]],
+    <BLANKLINE>
+           [[0, 1],
+            [0, 2]]])
+    """
+    y_true = np.asarray(y_true)
+    num_labels = y_true.shape[1] if y_true.ndim == 2 else -1
+    y_true = _check_multi_hot(y_true, num_labels, "y_true")
+    y_pred = _check_multi_hot(y_pred, num_labels, "y_pred")
+    if y_true.shape != y_pred.shape:
+        raise ValueError(
+            "y_true and y_pred differ in shape: %s vs %s" % (y_true.shape, y_pred.shape)
+        )
+    actual = y_true.sum(axis=0, dtype=np.int64)
+    predicted = y_pred.sum(axis=0, dtype=np.int64)
+    both = (y_true & y_pred).sum(axis=0, dtype=np.int64)
+    tn = y_true.shape[0] - actual - predicted + both
+    return np.stack([tn, predicted - both, actual - both, both], axis=1).reshape(-1, 2, 2)
+
+
+class MultiLabelCounts(_ScoredCounts):
+    """Accumulates one split's multi-label counts: ``K`` independent labels, each decided at
+    ``score >= DECISION_THRESHOLD``.
+
+    ``matrices`` holds one ``[[tn, fp], [fn, tp]]`` per label (`multilabel_confusion_matrix`),
+    ``exact_matches`` the rows whose whole predicted label set equals the actual one (subset
+    accuracy = exact_matches / count). The threshold counts, AP and ROC AUC are per label, as
+    `ClassificationCounts` makes them per class (kept scores: exact; else streamed). The
+    calibration bins pool every (row, label) pair as one binary prediction: the label's
+    probability against whether the label is set.
+
+    >>> counts = MultiLabelCounts(num_labels=2, thresholds=[0.5])
+    >>> counts.update(np.array([[1, 0], [1, 1]]), np.array([[0.9, 0.4], [0.2, 0.7]]))
+    >>> counts.matrices[0], counts.exact_matches
+    (array([[0, 0],
+           [1, 1]]), 1)
+    """
+
+    DECISION_THRESHOLD = 0.5
+
+    def __init__(self, num_labels, thresholds, keep_scores=True):
+        super().__init__(num_labels, thresholds, keep_scores)
+        self.matrices = np.zeros((self.num_classes, 2, 2), dtype=np.int64)
+        self.exact_matches = 0
+        self._rows = 0
+
+    def update(self, y_true, scores):
+        """Count one batch: multi-hot labels ``[b, K]`` (0/1 or bool), probabilities ``[b, K]``."""
+        scores = np.asarray(scores)
+        if scores.ndim != 2 or scores.shape[1] != self.num_classes:
+            raise ValueError(
+                "scores must have shape [n, %d], got %s" % (self.num_classes, scores.shape)
             )
-        return self._exact_counts()[3].copy()
+        labels = _check_multi_hot(y_true, self.num_classes, "y_true")
+        if labels.shape[0] != scores.shape[0]:
+            raise ValueError(
+                "y_true and scores differ in length: %d vs %d" % (labels.shape[0], scores.shape[0])
+            )
+        invalid, scores, labels = self._finite_rows(scores, labels)
+        self.invalid += invalid
+        predicted = scores >= scores.dtype.type(self.DECISION_THRESHOLD)
+        self.matrices += multilabel_confusion_matrix(labels, predicted)
+        self.exact_matches += int((predicted == labels).all(axis=1).sum())
+        self._rows += labels.shape[0]
+        self._add_calibration(calibration_lib.calibration_bins(scores, labels))
+        self._count_scores(labels, scores)
+
+    def add(self, matrices, tp, fp, exact_matches, invalid=0, calibration=None):
+        """Add counts made elsewhere (e.g. by the Keras metric): ``matrices`` ``[K, 2, 2]``,
+        threshold counts ``[K, T]``, the rows matched exactly, and as `ClassificationCounts.add`.
+        """
+        matrices = np.asarray(matrices, dtype=np.int64)
+        self.matrices += matrices
+        self.exact_matches += int(exact_matches)
+        self._rows += int(matrices[0].sum()) if matrices.shape[0] else 0
+        self._add_counts(tp, fp, invalid, calibration)
+
+    @property
+    def positives(self):
+        """Rows with each label set ``[K]``: ``fn + tp`` of its matrix."""
+        return self.matrices[:, 1, :].sum(axis=1)
+
+    @property
+    def count(self):
+        """Number of valid rows counted."""
+        return self._rows

@@ -18,6 +18,7 @@ from tb_metricsdiag.format.schema import (
     MAX_JSON_DEPTH,
     MAX_PLUGIN_CONTENT_BYTES,
     MAX_TEXT_BYTES,
+    TASK_MULTILABEL,
     THRESHOLD_COUNTS_ENCODING,
     FormatError,
 )
@@ -409,6 +410,60 @@ def confusion_matrices(data):
         for datum, matrix in zip(data, stacked):
             _check_non_negative(matrix, "confusion matrix at step %d" % datum.step)
     return dict(zip((datum.step for datum in data), stacked.astype(np.int64)))
+
+
+def is_multilabel(content):
+    """Whether confusion plugin content describes a multi-label run (`schema.TASK_MULTILABEL`)."""
+    return content.get("task") == TASK_MULTILABEL
+
+
+def multilabel_matrices(data):
+    """``{step: int64 [K, 2, 2]}``: the per-label ``[[tn, fp], [fn, tp]]`` of a multi-label run's
+    confusion data, each checked: integers, non-negative, at most `MAX_CLASSES` labels, and
+    every label's four counts summing to the same number of rows.
+    """
+    result = {}
+    for datum in data:
+        what = "multi-label confusion counts at step %d" % datum.step
+        matrices = np.asarray(datum.numpy)
+        if matrices.ndim != 3 or matrices.shape[1:] != (2, 2) or matrices.shape[0] < 1:
+            raise FormatError("%s have shape %s, expected [K, 2, 2]" % (what, matrices.shape))
+        if matrices.shape[0] > MAX_CLASSES:
+            raise FormatError(
+                "%s have %d labels, more than %d" % (what, matrices.shape[0], MAX_CLASSES)
+            )
+        if matrices.dtype.kind not in "iu":
+            raise FormatError("%s hold %s values, expected integers" % (what, matrices.dtype))
+        _check_non_negative(matrices, what)
+        matrices = matrices.astype(np.int64)
+        rows = matrices.sum(axis=(1, 2))
+        if np.any(rows != rows[0]):
+            raise FormatError("%s count different numbers of rows per label" % what)
+        result[datum.step] = matrices
+    return result
+
+
+def decision_counts(content, data):
+    """``{step: counts}`` of a confusion series: `multilabel_matrices` for a multi-label run
+    (`is_multilabel`), else `confusion_matrices`.
+    """
+    return multilabel_matrices(data) if is_multilabel(content) else confusion_matrices(data)
+
+
+def exact_matches(value, rows):
+    """The number of rows matched exactly, from an `schema.KIND_EXACT_MATCH` value, checked
+    against ``rows`` (the rows of the run's multi-label counts at the same step).
+    """
+    value = np.asarray(value)
+    if value.shape != (2,) or value.dtype.kind not in "iu":
+        raise FormatError("exact-match counts of shape %s, expected [2] integers" % (value.shape,))
+    matched, counted = int(value[0]), int(value[1])
+    if counted != rows or not 0 <= matched <= counted:
+        raise FormatError(
+            "exact-match counts (%d of %d rows) do not fit the %d rows of the label counts"
+            % (matched, counted, rows)
+        )
+    return matched
 
 
 def class_names_of(content, num_classes):

@@ -9,7 +9,7 @@ import json
 from tensorboard.compat.proto import summary_pb2
 
 from tb_metricsdiag.format import codecs
-from tb_metricsdiag.format.schema import KIND_LOGS, KIND_SCALAR, PLUGIN_NAME
+from tb_metricsdiag.format.schema import KIND_EXACT_MATCH, KIND_LOGS, KIND_SCALAR, PLUGIN_NAME
 
 
 def create_summary_metadata(
@@ -22,21 +22,23 @@ def create_summary_metadata(
     encoding=None,
     average_precision=None,
     roc_auc=None,
+    task=None,
 ):
     """Build the ``SummaryMetadata`` proto for one metricsdiag summary.
 
-    The plugin content is a small JSON object: ``version`` (the lowest format version that
-    reads the summary), ``kind``, and where they apply ``split``, ``class_names``,
-    ``thresholds`` (ascending floats), ``key`` (the Keras log name of a scalar), ``method``
-    (how an average precision was computed: ``"exact"`` from every score, or
-    ``"threshold_grid"`` from the threshold counts; absent means exact), ``encoding`` (of
-    the stored value: `THRESHOLD_COUNTS_ENCODING`; absent means the tensor as it is) and
-    ``average_precision`` / ``roc_auc`` (on encoded threshold counts that carry them: how
-    each was computed, ``"exact"`` or ``"threshold_grid"``). Storing
-    them with each summary lets a reader interpret a tensor with nothing else at hand.
+        The plugin content is a small JSON object: ``version`` (the lowest format version that
+        reads the summary), ``kind``, and where they apply ``split``, ``class_names``,
+        ``thresholds`` (ascending floats), ``key`` (the Keras log name of a scalar), ``method``
+        (how an average precision was computed: ``"exact"`` from every score, or
+        ``"threshold_grid"`` from the threshold counts; absent means exact), ``encoding`` (of
+        the stored value: `THRESHOLD_COUNTS_ENCODING`; absent means the tensor as it is) and
+        ``average_precision`` / ``roc_auc`` (on encoded threshold counts that carry them: how
+        each was computed, ``"exact"`` or ``"threshold_grid"``) and ``task`` (on the confusion
+    counts of a multi-label run: `schema.TASK_MULTILABEL`; absent means single-label). Storing
+        them with each summary lets a reader interpret a tensor with nothing else at hand.
     """
     content = {
-        "version": _lowest_reader_version(kind, encoding, average_precision, roc_auc),
+        "version": _lowest_reader_version(kind, encoding, average_precision, roc_auc, task),
         "kind": kind,
     }
     if split is not None:
@@ -55,6 +57,8 @@ def create_summary_metadata(
         content["average_precision"] = average_precision
     if roc_auc is not None:
         content["roc_auc"] = roc_auc
+    if task is not None:
+        content["task"] = task
     data_class = (
         summary_pb2.DATA_CLASS_SCALAR if kind == KIND_SCALAR else summary_pb2.DATA_CLASS_TENSOR
     )
@@ -67,7 +71,9 @@ def create_summary_metadata(
     )
 
 
-def _lowest_reader_version(kind, encoding, average_precision, roc_auc):
+def _lowest_reader_version(kind, encoding, average_precision, roc_auc, task):
+    if task is not None or kind == KIND_EXACT_MATCH:
+        return 5
     if roc_auc is not None:
         return 4
     if kind == KIND_LOGS or average_precision is not None:

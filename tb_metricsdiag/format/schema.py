@@ -11,7 +11,7 @@ PLUGIN_NAME = "metricsdiag"
 # carries the lowest version that reads it, so a reader of version 1 still reads everything
 # but the threshold counts of version 2 (`THRESHOLD_COUNTS_ENCODING`) and the logs of version 3
 # (`KIND_LOGS`).
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 
 
 TAG_PREFIX = PLUGIN_NAME + "/"
@@ -46,6 +46,18 @@ KIND_OVERLAP = "overlap"  # string scalar: JSON object (train/validation duplica
 
 
 KIND_CALIBRATION = "calibration"  # float64 [3, B]: per bin count, confidence sum, correct
+
+
+# int [2]: rows whose predicted label set equals the actual one, and rows (multi-label)
+KIND_EXACT_MATCH = "exact_match"
+
+
+# The tasks a run's counts describe. A multi-label run stores, under the confusion tag (with
+# ``"task": TASK_MULTILABEL`` in its plugin content), one ``[[tn, fp], [fn, tp]]`` per label:
+# int [K, 2, 2] (format version 5).
+TASK_BINARY = "binary"
+TASK_MULTICLASS = "multiclass"
+TASK_MULTILABEL = "multilabel"
 KIND_EVENTS = "events"  # string scalar: JSON list of problems recorded during training
 
 
