@@ -160,9 +160,9 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
             raise errors.NotFoundError(
                 "run %r has no threshold counts for %r at step %d" % (run, split, evaluation.step)
             )
-        num_classes = evaluation.confusion.shape[0]
+        num_classes = evaluation.num_classes
         if requested_class is None:
-            class_index = labels.default_class(num_classes)
+            class_index = labels.default_class(num_classes, evaluation.multilabel)
         elif 0 <= requested_class < num_classes:
             class_index = requested_class
         else:
@@ -183,7 +183,8 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
         run, split, step = _run(request), _split(request), _optional_int(request, "step")
         reader = self._reader(request)
         step, bins = reader.calibration(run, split, step)
-        binary = len(reader.run_index(run).class_names) == 2
+        # Multi-label bins pool every label's probability against whether it is set.
+        binary = reader.run_index(run).task in (schema.TASK_BINARY, schema.TASK_MULTILABEL)
         return views.calibration_view(run, split, step, bins, binary)
 
     @_json_route
@@ -195,6 +196,11 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
         reader = self._reader(request)
         before = reader.evaluation(run, split, step, with_pr=True)
         after = reader.evaluation(other_run, other_split, other_step, with_pr=True)
+        if before.multilabel or after.multilabel:
+            raise errors.InvalidArgumentError(
+                "comparing multi-label evaluations is not supported yet: compare their"
+                " per-label figures in /confusion"
+            )
         if before.confusion.shape != after.confusion.shape:
             raise errors.InvalidArgumentError(
                 "%r has %d classes and %r %d: only evaluations of the same classes compare"

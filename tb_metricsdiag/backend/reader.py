@@ -47,6 +47,7 @@ _EVALUATION_KINDS = (
     schema.KIND_CONFUSION,
     schema.KIND_THRESHOLD_COUNTS,
     schema.KIND_AVERAGE_PRECISION,
+    schema.KIND_EXACT_MATCH,
 )
 
 # First element of the cache keys of a run's checked steps (`Reader.steps_by_run`).
@@ -71,6 +72,18 @@ class RunIndex:
     splits: list  # splits with counts, "validation" first
     class_names: list
     keras_subruns: dict  # split -> TensorBoard run name of keras.callbacks.TensorBoard's data
+    multilabel: bool = False  # the counts are per label (`codecs.is_multilabel`)
+
+    @property
+    def task(self):
+        """`schema.TASK_MULTILABEL`, `schema.TASK_BINARY` (two classes) or
+        `schema.TASK_MULTICLASS`; None without counts.
+        """
+        if not self.class_names:
+            return None
+        if self.multilabel:
+            return schema.TASK_MULTILABEL
+        return schema.TASK_BINARY if len(self.class_names) == 2 else schema.TASK_MULTICLASS
 
     @property
     def has_counts(self):
@@ -79,12 +92,14 @@ class RunIndex:
 
 @dataclasses.dataclass
 class SplitEvaluation:
-    """One split at one step: the confusion matrix and, where stored, threshold counts and AP."""
+    """One split at one step: the confusion matrix (per-label matrices, multi-label) and, where
+    stored, threshold counts and AP.
+    """
 
     split: str
     step: int
     class_names: list
-    confusion: np.ndarray  # [C, C] int64; row = actual, column = predicted
+    confusion: np.ndarray  # [C, C] int64; row = actual, column = predicted; None multi-label
     thresholds: np.ndarray = None  # [T] ascending
     tp: np.ndarray = None  # [C, T] int64
     fp: np.ndarray = None  # [C, T] int64
@@ -93,6 +108,26 @@ class SplitEvaluation:
     roc_auc: np.ndarray = None  # [C] float64, one-vs-rest, NaN where undefined (format 4)
     roc_auc_method: str = None  # how it was computed, as the AP
     counts_problem: str = None  # why stored threshold counts could not be read, if they were not
+    matrices: np.ndarray = None  # multi-label: [K, 2, 2] int64, [[tn, fp], [fn, tp]] per label
+    exact_matches: int = None  # multi-label: rows whose label set is predicted exactly
+
+    @property
+    def multilabel(self):
+        return self.matrices is not None
+
+    @property
+    def num_classes(self):
+        """Classes (labels, multi-label) of the counts."""
+        return len(self.class_names)
+
+    @property
+    def total(self):
+        """Examples counted."""
+        return int(self.matrices[0].sum() if self.multilabel else self.confusion.sum())
+
+    def positives(self, k):
+        """Positives of class (label) k: its examples, or the rows with label k set."""
+        return int(self.matrices[k, 1].sum() if self.multilabel else self.confusion[k].sum())
 
 
 @dataclasses.dataclass
@@ -106,7 +141,9 @@ class RunHistory:
     label_distribution: dict = dataclasses.field(default_factory=dict)  # split -> [C]
     # Keras log key ("loss", "val_loss", "accuracy", ...) -> (steps, values), ascending steps
     curves: dict = dataclasses.field(default_factory=dict)
-    confusions: dict = dataclasses.field(default_factory=dict)  # split -> {step: [C, C]}
+    # split -> {step: [C, C]}, or {step: [K, 2, 2]} per label in a multi-label run
+    confusions: dict = dataclasses.field(default_factory=dict)
+    multilabel: bool = False
     # split -> {step: (count, confidence_sum, correct)}, see `calibration.calibration_bins`
     calibration: dict = dataclasses.field(default_factory=dict)
     latest: dict = dataclasses.field(default_factory=dict)  # split -> SplitEvaluation
@@ -230,15 +267,17 @@ def _run_indexes(tensors, keras_scalars):
     """``{run: RunIndex}`` from a listing of metricsdiag tensors and one of ``scalars``."""
     result = {}
     for run, tags in tensors.items():
-        splits, names = [], []
+        splits, names, multilabel = [], [], False
         for split in schema.SPLITS:
             series = tags.get(schema.split_tag(split, schema.KIND_CONFUSION))
             if series is None:
                 continue
             splits.append(split)
             if not names:
-                names = codecs.listed_class_names(series.plugin_content)
-        result[run] = RunIndex(run, splits, names, {})
+                content = codecs.listed_content(series.plugin_content)
+                names = list(content.get("class_names") or [])
+                multilabel = codecs.is_multilabel(content)
+        result[run] = RunIndex(run, splits, names, {}, multilabel)
     for run, tags in keras_scalars.items():
         parent = _keras_parent(run)
         if parent is None or not any(t.startswith(KERAS_EPOCH_PREFIX) for t in tags):
@@ -255,6 +294,7 @@ def _history_tags(index):
     for split in index.splits or schema.SPLITS:
         tags.extend(schema.split_tag(split, kind) for kind in schema.PER_CLASS_KINDS)
         tags.append(schema.split_tag(split, schema.KIND_CALIBRATION))
+        tags.append(schema.split_tag(split, schema.KIND_EXACT_MATCH))
     return tags
 
 
@@ -488,8 +528,8 @@ class Reader:
             )
             for run, (tag, series, key) in unread.items():
                 try:
-                    codecs.parse_plugin_content(series.plugin_content)
-                    steps = _checked_steps(data.get(run, {}).get(tag, []))
+                    content = codecs.parse_plugin_content(series.plugin_content)
+                    steps = _checked_steps(content, data.get(run, {}).get(tag, []))
                     trainings = self._restarts.get((run, tag), (1,))[0]
                     # The number of trainings rides in the last element: one array kept.
                     kept = np.asarray(steps + [trainings], np.int64)
@@ -510,7 +550,7 @@ class Reader:
           tensorboard.errors.NotFoundError: no such run, split or step.
           schema.FormatError: the stored data is inconsistent or of an unknown version.
         """
-        kinds = [schema.KIND_CONFUSION]
+        kinds = [schema.KIND_CONFUSION, schema.KIND_EXACT_MATCH]
         if with_pr:
             kinds += [schema.KIND_THRESHOLD_COUNTS, schema.KIND_AVERAGE_PRECISION]
         found = self._read(run, [schema.split_tag(split, kind) for kind in kinds])
@@ -661,7 +701,8 @@ class Reader:
                 elif kind == schema.KIND_LABEL_DISTRIBUTION:
                     history.label_distribution[split] = codecs.label_distribution(data[-1])
                 elif kind == schema.KIND_CONFUSION:
-                    history.confusions[split] = codecs.confusion_matrices(data)
+                    history.confusions[split] = codecs.decision_counts(content, data)
+                    history.multilabel = history.multilabel or codecs.is_multilabel(content)
                 elif kind == schema.KIND_CALIBRATION:
                     history.calibration[split] = _calibration_series(data, history.problems)
             except schema.FormatError as error:
@@ -787,9 +828,17 @@ def _evaluation(run, split, step, found, counts_of):
         step = max(by_step)
     if step not in by_step:
         raise errors.NotFoundError("run %r has no %r data at step %d" % (run, split, step))
-    confusion = codecs.confusion_matrix(by_step[step].numpy, "confusion matrix")
-    num_classes = confusion.shape[0]
-    result = SplitEvaluation(split, step, codecs.class_names_of(content, num_classes), confusion)
+    if codecs.is_multilabel(content):
+        matrices = codecs.multilabel_matrices([by_step[step]])[step]
+        num_classes = matrices.shape[0]
+        names = codecs.class_names_of(content, num_classes)
+        result = SplitEvaluation(split, step, names, None, matrices=matrices)
+        result.exact_matches = _exact_matches(run, split, step, found, int(matrices[0].sum()))
+    else:
+        confusion = codecs.confusion_matrix(by_step[step].numpy, "confusion matrix")
+        num_classes = confusion.shape[0]
+        names = codecs.class_names_of(content, num_classes)
+        result = SplitEvaluation(split, step, names, confusion)
     counts_tag = schema.split_tag(split, schema.KIND_THRESHOLD_COUNTS)
     if counts_tag in found:
         counts_content, counts_data = found[counts_tag]
@@ -820,6 +869,18 @@ def _evaluation(run, split, step, found, counts_of):
                 result.average_precision = values.astype(np.float64)
                 result.average_precision_method = str(ap_content.get("method", _DEFAULT_AP_METHOD))
     return result
+
+
+def _exact_matches(run, split, step, found, rows):
+    """The exact-match count of a multi-label split at ``step`` (`codecs.exact_matches`)."""
+    tag = schema.split_tag(split, schema.KIND_EXACT_MATCH)
+    datum = _at_step(_points(found[tag][1]), step) if tag in found else None
+    if datum is None:
+        raise errors.NotFoundError(
+            "run %r has multi-label %r counts without exact-match counts at step %d"
+            % (run, split, step)
+        )
+    return codecs.exact_matches(datum.numpy, rows)
 
 
 def _calibration_series(data, problems):
@@ -920,9 +981,9 @@ def _kept_steps_size(kept):
     return 400 + (kept.nbytes if isinstance(kept, np.ndarray) else 600)
 
 
-def _checked_steps(data):
-    """Ascending distinct steps of confusion data, each checked to be a valid matrix."""
-    return sorted(codecs.confusion_matrices(_points(data)))
+def _checked_steps(content, data):
+    """Ascending distinct steps of confusion data, each checked (`codecs.decision_counts`)."""
+    return sorted(codecs.decision_counts(content, _points(data)))
 
 
 def _at_step(data, step):

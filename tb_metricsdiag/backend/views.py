@@ -9,6 +9,7 @@ from tb_metricsdiag.core import calibration, comparison, labels, metrics, operat
 from tb_metricsdiag.core.json_values import to_json_value
 from tb_metricsdiag.diagnostics import classes as class_rules
 from tb_metricsdiag.diagnostics import training as training_rules
+from tb_metricsdiag.format import schema
 
 
 def run_entry(index, steps, error=None, trainings=1):
@@ -29,7 +30,8 @@ def run_entry(index, steps, error=None, trainings=1):
         "splits": list(index.splits),
         "class_names": list(index.class_names),
         "has_counts": bool(index.has_counts),
-        "default_class": labels.default_class(len(index.class_names))
+        "task": index.task,
+        "default_class": labels.default_class(len(index.class_names), index.multilabel)
         if index.class_names
         else None,
         "trainings": int(trainings),
@@ -44,8 +46,63 @@ def runs_view(entries):
     return {"runs": sorted(entries, key=lambda entry: entry["run"])}
 
 
+def _per_class_entries(names, confusion):
+    """The ``per_class`` entries of `confusion_view` from ``[C, C]`` or ``[K, 2, 2]`` counts."""
+    per_class = metrics.per_class_metrics(confusion)
+    intervals = metrics.per_class_intervals(confusion)
+    return [
+        {
+            "name": name,
+            "precision": per_class["precision"][i],
+            "recall": per_class["recall"][i],
+            "f1": per_class["f1"][i],
+            "support": per_class["support"][i],
+            "precision_interval": [bound[i] for bound in intervals["precision"]],
+            "recall_interval": [bound[i] for bound in intervals["recall"]],
+        }
+        for i, name in enumerate(names)
+    ]
+
+
+def multilabel_confusion_view(run, evaluation):
+    """``/confusion`` of a multi-label split: ``matrices`` (one ``[[tn, fp], [fn, tp]]`` per
+    label, scikit-learn's ``multilabel_confusion_matrix`` layout), ``per_class`` per label (as
+    `confusion_view`), ``accuracy`` the subset accuracy (rows whose whole label set is right),
+    ``hamming_loss``, ``label_accuracy`` (1 - Hamming loss), ``macro_f1`` over the labels,
+    ``total`` rows; ``matrix`` and ``normalized`` are null.
+    """
+    matrices = evaluation.matrices
+    total = evaluation.total
+    return to_json_value(
+        {
+            "run": run,
+            "split": evaluation.split,
+            "step": evaluation.step,
+            "task": labels_task(evaluation),
+            "class_names": evaluation.class_names,
+            "matrix": None,
+            "normalized": None,
+            "matrices": matrices,
+            "per_class": _per_class_entries(evaluation.class_names, matrices),
+            "accuracy": evaluation.exact_matches / total if total else None,
+            "hamming_loss": metrics.hamming_loss(matrices),
+            "label_accuracy": metrics.accuracy(metrics.pooled_label_confusion(matrices)),
+            "macro_f1": metrics.macro_f1(matrices),
+            "total": total,
+        }
+    )
+
+
+def labels_task(evaluation):
+    """The task of an evaluation's counts, as ``/runs`` names it."""
+    if evaluation.multilabel:
+        return schema.TASK_MULTILABEL
+    return schema.TASK_BINARY if evaluation.num_classes == 2 else schema.TASK_MULTICLASS
+
+
 def confusion_view(run, evaluation):
-    """``/confusion``: the confusion matrix of one split at one step and what follows from it.
+    """``/confusion``: the confusion matrix of one split at one step and what follows from it
+    (`multilabel_confusion_view` for a multi-label split).
 
     Beyond the contract: each ``per_class`` entry's ``precision_interval`` and
     ``recall_interval`` (``[lower, upper]``, the Wilson 95% interval of
@@ -55,32 +112,22 @@ def confusion_view(run, evaluation):
     predicting the largest class), ``no_better_than_majority`` (`class_rules.no_better_than_majority`)
     and ``total``.
     """
+    if evaluation.multilabel:
+        return multilabel_confusion_view(run, evaluation)
     confusion = evaluation.confusion
-    per_class = metrics.per_class_metrics(confusion)
-    intervals = metrics.per_class_intervals(confusion)
     return to_json_value(
         {
             "run": run,
             "split": evaluation.split,
             "step": evaluation.step,
+            "task": labels_task(evaluation),
             "class_names": evaluation.class_names,
             "matrix": confusion,
             "normalized": {
                 "true": metrics.normalize_confusion(confusion, "true"),
                 "pred": metrics.normalize_confusion(confusion, "pred"),
             },
-            "per_class": [
-                {
-                    "name": name,
-                    "precision": per_class["precision"][i],
-                    "recall": per_class["recall"][i],
-                    "f1": per_class["f1"][i],
-                    "support": per_class["support"][i],
-                    "precision_interval": [bound[i] for bound in intervals["precision"]],
-                    "recall_interval": [bound[i] for bound in intervals["recall"]],
-                }
-                for i, name in enumerate(evaluation.class_names)
-            ],
+            "per_class": _per_class_entries(evaluation.class_names, confusion),
             "accuracy": metrics.accuracy(confusion),
             "balanced_accuracy": metrics.balanced_accuracy(confusion),
             "macro_f1": metrics.macro_f1(confusion),
@@ -123,8 +170,9 @@ def pr_view(
       "threshold", "precision", "recall", "f1", "tp", "fp", "tn", "fn", "matrix": [[tn, fp],
       [fn, tp]]}``.
     """
-    positives = int(evaluation.confusion[class_index].sum())
-    total = int(evaluation.confusion.sum())
+    # A label's own positives and negatives (multi-label), or the class's one-vs-rest ones.
+    positives = evaluation.positives(class_index)
+    total = evaluation.total
     counts = metrics.binary_counts(
         evaluation.tp[class_index], evaluation.fp[class_index], positives, total
     )

@@ -3,7 +3,9 @@
 Keras classifiers come with three label formats and two output conventions:
 
 - labels: ``"sparse"`` integer ids (shape ``[n]`` or ``[n, 1]``), ``"one_hot"`` rows
-  (``[n, C]``), or ``"binary"`` 0/1 for a single sigmoid unit;
+  (``[n, C]``), or ``"binary"`` 0/1 for a single sigmoid unit; multi-label tasks have
+  ``"multi_hot"`` rows (``[n, K]``, any number of labels set), each label its own binary
+  problem (`multilabel_scores`);
 - outputs: probabilities, or logits (turned into probabilities with a sigmoid or softmax).
 
 Everything downstream sees ``C >= 2`` classes: a single sigmoid unit ``p`` becomes the two
@@ -15,6 +17,7 @@ import numpy as np
 SPARSE = "sparse"
 ONE_HOT = "one_hot"
 BINARY = "binary"
+MULTI_HOT = "multi_hot"  # multi-label: [n, K] rows of 0/1, any number of labels set
 
 
 def default_class_names(num_classes):
@@ -35,14 +38,14 @@ def names_or_default(names, num_classes):
     return default_class_names(num_classes)
 
 
-def default_class(num_classes):
+def default_class(num_classes, multi_label=False):
     """The class shown first where one class is picked (a PR curve): the positive class 1 of
-    a binary task, else class 0.
+    a binary task, else class 0 (the first label of a multi-label task).
 
-    >>> default_class(2), default_class(10)
-    (1, 0)
+    >>> default_class(2), default_class(10), default_class(2, multi_label=True)
+    (1, 0, 0)
     """
-    return 1 if num_classes == 2 else 0
+    return 1 if num_classes == 2 and not multi_label else 0
 
 
 def num_classes_from_output_width(width):
@@ -158,11 +161,35 @@ def scores_and_predictions(outputs, from_logits):
     return scores, np.argmax(np.nan_to_num(scores, nan=-np.inf), axis=1).astype(np.int64)
 
 
-def looks_like_logits(outputs, row_sum_tolerance=1e-3):
+def multi_hot_rows(labels):
+    """How many rows of ``[n, C]`` 0/1 labels do not have exactly one label set: one-hot rows
+    have exactly one; a multi-label task's rows may have any number.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 2 or labels.shape[1] < 2 or not np.issubdtype(labels.dtype, np.number):
+        return 0
+    return int(np.count_nonzero(np.count_nonzero(labels, axis=1) != 1))
+
+
+def multilabel_scores(outputs, from_logits):
+    """Per-label probabilities ``[n, K]`` of a multi-label model's outputs (a sigmoid each when
+    ``from_logits``), in their own float dtype. A label is predicted when its probability is
+    at least 0.5 (`counting.MultiLabelCounts`).
+    """
+    outputs = np.asarray(outputs)
+    if not np.issubdtype(outputs.dtype, np.floating):
+        outputs = outputs.astype(np.float32)
+    if outputs.ndim != 2:
+        raise ValueError("multi-label outputs must have shape [n, K], got %s" % (outputs.shape,))
+    return _sigmoid(outputs) if from_logits else outputs
+
+
+def looks_like_logits(outputs, row_sum_tolerance=1e-3, multi_label=False):
     """Whether raw model ``outputs`` can only be logits, not probabilities.
 
-    They are logits when a finite value lies outside [0, 1], or, for ``C > 1`` outputs per row,
-    a row of finite values does not sum to 1 within ``row_sum_tolerance`` (softmax rows do).
+    They are logits when a finite value lies outside [0, 1], or, for ``C > 1`` outputs per row
+    of a single-label model, a row of finite values does not sum to 1 within
+    ``row_sum_tolerance`` (softmax rows do; independent sigmoids of ``multi_label`` need not).
     Outputs with no finite value are taken as probabilities (nothing shows otherwise).
     """
     outputs = np.asarray(outputs, dtype=np.float64)
@@ -171,7 +198,7 @@ def looks_like_logits(outputs, row_sum_tolerance=1e-3):
     finite = outputs[np.isfinite(outputs)]
     if finite.size and (finite.min() < 0 or finite.max() > 1):
         return True
-    if outputs.ndim != 2 or outputs.shape[1] < 2:
+    if multi_label or outputs.ndim != 2 or outputs.shape[1] < 2:
         return False
     rows = outputs[np.isfinite(outputs).all(axis=1)]
     return bool(rows.size and np.any(np.abs(rows.sum(axis=1) - 1) > row_sum_tolerance))

@@ -42,24 +42,53 @@ def f1_score(tp, fp, fn):
     return _ratio(2 * tp, 2 * tp + np.add(fp, fn))
 
 
-def per_class_metrics(confusion):
-    """Precision, recall, F1 and support of each class from a ``[C, C]`` confusion matrix.
-
-    Returns a dict of ``[C]`` arrays: ``precision``, ``recall``, ``f1`` (float, NaN where
-    undefined) and ``support`` (int: examples of the actual class).
+def _class_decisions(confusion):
+    """``(tp, fp, fn)`` ``[C]`` of each class of a ``[C, C]`` confusion matrix, or of each label
+    of ``[K, 2, 2]`` multi-label counts.
     """
     confusion = np.asarray(confusion)
+    if confusion.ndim == 3:
+        return confusion[:, 1, 1], confusion[:, 0, 1], confusion[:, 1, 0]
     tp = np.diag(confusion)
-    predicted = confusion.sum(axis=0)
-    support = confusion.sum(axis=1)
-    fp = predicted - tp
-    fn = support - tp
+    return tp, confusion.sum(axis=0) - tp, confusion.sum(axis=1) - tp
+
+
+def per_class_metrics(confusion):
+    """Precision, recall, F1 and support of each class from a ``[C, C]`` confusion matrix, or
+    of each label from multi-label ``[K, 2, 2]`` counts (one ``[[tn, fp], [fn, tp]]`` per label,
+    `counting.multilabel_confusion_matrix`).
+
+    Returns a dict of ``[C]`` arrays: ``precision``, ``recall``, ``f1`` (float, NaN where
+    undefined) and ``support`` (int: examples of the actual class, rows with the label set).
+    """
+    tp, fp, fn = _class_decisions(confusion)
+    support = tp + fn
     return {
         "precision": precision(tp, fp),
         "recall": recall(tp, fn),
         "f1": f1_score(tp, fp, fn),
         "support": support,
     }
+
+
+def hamming_loss(matrices):
+    """Share of wrong (row, label) decisions of multi-label ``[K, 2, 2]`` counts: the false
+    positives and false negatives of every label over rows times labels (scikit-learn's
+    ``hamming_loss`` on multi-label data). NaN without rows.
+
+    >>> hamming_loss([[[3, 1], [0, 4]], [[5, 0], [2, 1]]])
+    0.1875
+    """
+    matrices = np.asarray(matrices)
+    wrong = matrices[:, 0, 1].sum() + matrices[:, 1, 0].sum()
+    return float(_ratio(wrong, matrices.sum()))
+
+
+def pooled_label_confusion(matrices):
+    """The ``[2, 2]`` sum of multi-label ``[K, 2, 2]`` counts over labels: every (row, label)
+    decision as one binary example, whose accuracy is ``1 - hamming_loss``.
+    """
+    return np.asarray(matrices).sum(axis=0)
 
 
 def accuracy(confusion):
@@ -244,15 +273,14 @@ def roc_auc_from_counts(tp, fp, positives, negatives):
 
 def per_class_intervals(confusion, z=Z_95):
     """Wilson intervals (`wilson_interval`) of each class's precision and recall from a
-    ``[C, C]`` confusion matrix: precision is TP of the predicted total, recall TP of the
-    actual total (the support).
+    ``[C, C]`` confusion matrix (or ``[K, 2, 2]`` multi-label counts, per label): precision is
+    TP of the predicted total, recall TP of the actual total (the support).
 
     Returns a dict ``{"precision": (lower, upper), "recall": (lower, upper)}`` of ``[C]``
     arrays, NaN where the proportion is undefined.
     """
-    confusion = np.asarray(confusion)
-    tp = np.diag(confusion)
+    tp, fp, fn = _class_decisions(confusion)
     return {
-        "precision": wilson_interval(tp, confusion.sum(axis=0), z),
-        "recall": wilson_interval(tp, confusion.sum(axis=1), z),
+        "precision": wilson_interval(tp, tp + fp, z),
+        "recall": wilson_interval(tp, tp + fn, z),
     }

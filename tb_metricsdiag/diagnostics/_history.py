@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from tb_metricsdiag.core import labels
+from tb_metricsdiag.core import labels, metrics
 
 
 def curve(history, key):
@@ -25,12 +25,30 @@ def aligned(history, first_key, second_key):
 
 
 def confusion_series(history, split):
-    """``(steps, matrices)`` of a split's confusion matrices, ascending, or None."""
+    """``(steps, matrices)`` of a split's confusion matrices, ascending, or None.
+
+    A multi-label run's per-label counts come pooled (`metrics.pooled_label_confusion`): every
+    (row, label) decision one binary example, so the rules on accuracy read the share of right
+    label decisions (1 - Hamming loss). The per-label rules read `label_counts`.
+    """
     by_step = history.confusions.get(split) or {}
     if not by_step:
         return None
     steps = sorted(by_step)
+    if history.multilabel:
+        return steps, [metrics.pooled_label_confusion(by_step[step]) for step in steps]
     return steps, [np.asarray(by_step[step]) for step in steps]
+
+
+def label_counts(history, split="validation"):
+    """``(step, [K, 2, 2])`` of a multi-label run's latest per-label counts, or None (also for
+    a single-label run).
+    """
+    by_step = history.confusions.get(split) or {}
+    if not history.multilabel or not by_step:
+        return None
+    step = max(by_step)
+    return step, np.asarray(by_step[step])
 
 
 def latest_confusion(history, split="validation"):

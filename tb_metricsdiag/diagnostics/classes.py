@@ -69,23 +69,53 @@ def no_better_than_majority(confusion):
 def check_accuracy_paradox(history):
     """Accuracy no better than the majority baseline on imbalanced labels (balanced ones are
     left to `check_not_learning`), or high accuracy hiding a class with very low recall (the
-    fraud case: 98 % accuracy, 12 % fraud recall).
+    fraud case: 98 % accuracy, 12 % fraud recall). A multi-label run is judged label by label
+    (`_label_paradox`), each label a binary task of its own.
     """
+    labels = _history.label_counts(history)
+    if labels is not None:
+        return _label_paradox(history, *labels)
     latest = _history.latest_confusion(history)
     if latest is None:
         return []
     step, confusion = latest
+    found = _paradox(confusion, _history.class_names(history, confusion.shape[0]))
+    return [] if found is None else [_paradox_finding(step, *found)]
+
+
+def _label_paradox(history, step, matrices):
+    """The accuracy paradox of the worst label: each label's ``[[tn, fp], [fn, tp]]`` is the
+    confusion matrix of "label absent" against "label set", judged by `_paradox`; of the
+    labels it fires on, the one whose worst class is recalled least is reported.
+    """
+    names = _history.class_names(history, matrices.shape[0])
+    fired = []
+    for name, matrix in zip(names, matrices):
+        found = _paradox(matrix, ["not " + name, name], subject="Label %r accuracy" % name)
+        if found is not None:
+            found[2].update(label=name, scope="label")
+            fired.append(found)
+    if not fired:
+        return []
+    title, detail, evidence = min(fired, key=lambda found: found[2]["worst_class_recall"])
+    evidence["labels_affected"] = [found[2]["label"] for found in fired]
+    return [_paradox_finding(step, "Label %r: %s" % (evidence["label"], title), detail, evidence)]
+
+
+def _paradox(confusion, names, subject="Validation accuracy"):
+    """``(title, detail, evidence)`` of the accuracy paradox in one confusion matrix, or None.
+    ``subject`` names the accuracy in the detail.
+    """
     accuracy = metrics.accuracy(confusion)
     baseline = metrics.majority_baseline_accuracy(confusion)
     if math.isnan(accuracy):
-        return []
+        return None
     per_class = metrics.per_class_metrics(confusion)
     judged = (per_class["support"] >= PARADOX_MIN_SUPPORT) & ~np.isnan(per_class["recall"])
     if not judged.any():
-        return []
+        return None
     recalls = np.where(judged, per_class["recall"], np.inf)
     worst = int(np.argmin(recalls))
-    names = _history.class_names(history, confusion.shape[0])
     evidence = {
         "accuracy": accuracy,
         "baseline_accuracy": baseline,
@@ -102,16 +132,17 @@ def check_accuracy_paradox(history):
     if imbalanced and no_better_than_majority(confusion):
         title = "Accuracy is no better than always predicting the majority class"
         detail = (
-            "Validation accuracy %.2f %% vs %.2f %% for always predicting the most frequent "
+            "%s %.2f %% vs %.2f %% for always predicting the most frequent "
             "class; balanced accuracy is %.2f %%."
-            % (100 * accuracy, 100 * baseline, 100 * evidence["balanced_accuracy"])
+            % (subject, 100 * accuracy, 100 * baseline, 100 * evidence["balanced_accuracy"])
         )
     elif accuracy >= PARADOX_HIGH_ACCURACY and recalls[worst] < PARADOX_LOW_RECALL:
         title = "High accuracy hides a class with low recall"
         detail = (
-            "Validation accuracy is %.2f %%, but only %.1f %% of class %r (%d examples) are "
+            "%s is %.2f %%, but only %.1f %% of class %r (%d examples) are "
             "found; balanced accuracy is %.2f %%."
             % (
+                subject,
                 100 * accuracy,
                 100 * recalls[worst],
                 names[worst],
@@ -120,19 +151,21 @@ def check_accuracy_paradox(history):
             )
         )
     else:
-        return []
-    return [
-        finding(
-            "accuracy_paradox",
-            "warning",
-            title=title,
-            detail=detail,
-            step=step,
-            evidence=evidence,
-            suggestion="Judge the model by per-class recall, balanced accuracy or PR-AUC; rebalance with "
-            "class_weight or resampling, or move the decision threshold.",
-        )
-    ]
+        return None
+    return title, detail, evidence
+
+
+def _paradox_finding(step, title, detail, evidence):
+    return finding(
+        "accuracy_paradox",
+        "warning",
+        title=title,
+        detail=detail,
+        step=step,
+        evidence=evidence,
+        suggestion="Judge the model by per-class recall, balanced accuracy or PR-AUC; rebalance with "
+        "class_weight or resampling, or move the decision threshold.",
+    )
 
 
 def check_accuracy_only_metric(history):
@@ -181,6 +214,7 @@ def check_threshold_far_from_default(history):
         or evaluation.tp is None
         or evaluation.fp is None
         or evaluation.thresholds is None
+        or evaluation.multilabel
         or evaluation.confusion.shape != (2, 2)
     ):
         return []

@@ -306,12 +306,19 @@ def decode_thresholds(encoded, expected_size=None):
     return values
 
 
+def listed_content(plugin_content):
+    """A series' plugin content as a dict (`parse_plugin_content`), or {} when it cannot be
+    read (the reads that follow report why).
+    """
+    try:
+        return parse_plugin_content(plugin_content)
+    except FormatError:
+        return {}
+
+
 def listed_class_names(plugin_content):
     """The class names of a series' plugin content, or [] when it cannot be read."""
-    try:
-        return list(parse_plugin_content(plugin_content).get("class_names") or [])
-    except FormatError:
-        return []
+    return list(listed_content(plugin_content).get("class_names") or [])
 
 
 def stored_threshold_counts(content, datum, num_classes):

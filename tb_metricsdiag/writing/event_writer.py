@@ -26,6 +26,7 @@ from tensorboard.compat.tensorflow_stub import dtypes
 from tensorboard.summary.writer import record_writer
 from tensorboard.util import tensor_util
 
+from tb_metricsdiag.core import counting as counts_lib
 from tb_metricsdiag.core import labels as labels_lib
 from tb_metricsdiag.core.json_values import to_json_value
 from tb_metricsdiag.format import schema
@@ -64,7 +65,9 @@ EVENT_FILE_MARK = ".metricsdiag"
 
 
 def _event_file_name(filename_suffix=""):
-    return "events.out.tfevents.%010d.%s.%d.%d%s%s" % (
+    # The counter is zero-padded: TensorBoard reads a directory's files in name order, and an
+    # unpadded 10 would sort before 9 (a file read late purges the steps after its own).
+    return "events.out.tfevents.%010d.%s.%d.%06d%s%s" % (
         time.time(),
         socket.gethostname(),
         os.getpid(),
@@ -84,8 +87,10 @@ class MetricsDiagWriter:
         outputs at the first `add_evaluation`.
       thresholds: ascending score thresholds of the PR counts; default 201 evenly spaced values
         in [0, 1].
-      multi_label: multi-hot labels ``[n, K]`` with one sigmoid per label. Not supported yet:
-        True raises NotImplementedError.
+      multi_label: a multi-label model: ``y_true`` multi-hot rows ``[n, K]`` (0/1, any number
+        of labels set) and one sigmoid output per label; each label is counted as its own
+        binary problem, predicted at probability >= 0.5 (`counting.MultiLabelCounts`).
+        ``class_names`` then names the K labels.
       filename_suffix: appended to the event file's name (after `EVENT_FILE_MARK`, which
         keeps it apart from TensorBoard's own writers' files in the same directory).
 
@@ -97,12 +102,9 @@ class MetricsDiagWriter:
     def __init__(
         self, log_dir, class_names=None, thresholds=None, multi_label=False, filename_suffix=""
     ):
-        if multi_label:
-            raise NotImplementedError(
-                "MetricsDiagWriter: multi-label counting (multi-hot labels, one sigmoid per"
-                " label) is not supported yet; pass multi_label=False with class ids, one-hot"
-                " rows, or 0/1 labels of a single sigmoid unit"
-            )
+        if multi_label not in (True, False):
+            raise ValueError("MetricsDiagWriter: multi_label must be True or False")
+        self.multi_label = multi_label
         self.log_dir = os.fspath(log_dir)
         self._class_names = None if class_names is None else [str(n) for n in class_names]
         self.thresholds = records.checked_thresholds(thresholds, "MetricsDiagWriter")
@@ -121,10 +123,15 @@ class MetricsDiagWriter:
 
     @property
     def num_classes(self):
-        """Number of classes, known from the first `add_evaluation` (None before)."""
+        """Number of classes (of labels, multi-label), known from the first `add_evaluation`
+        (None before).
+        """
         if self._output_width is None:
             return None
-        return labels_lib.num_classes_from_output_width(self._output_width)
+        return self._num_classes_of(self._output_width)
+
+    def _num_classes_of(self, width):
+        return width if self.multi_label else labels_lib.num_classes_from_output_width(width)
 
     @property
     def class_names(self):
@@ -142,7 +149,8 @@ class MetricsDiagWriter:
 
         Args:
           y_true: class ids ``[n]``, one-hot rows ``[n, C]``, or 0/1 ``[n]`` with ``y_score``
-            of shape ``[n]`` or ``[n, 1]`` (binary). Any array-like or tensor.
+            of shape ``[n]`` or ``[n, 1]`` (binary); with ``multi_label``, multi-hot rows
+            ``[n, K]``. Any array-like or tensor.
           y_score: the model's outputs ``[n, C]``, or ``[n]`` / ``[n, 1]`` (one sigmoid unit):
             probabilities or logits. Any array-like or tensor, on any device.
           step: the step (epoch) to write at, an integer.
@@ -151,7 +159,8 @@ class MetricsDiagWriter:
             evaluation (`labels.looks_like_logits`) and keeps that decision.
 
         Returns:
-          The `counting.ClassificationCounts` that was written.
+          The `counting.ClassificationCounts` (`counting.MultiLabelCounts` with
+          ``multi_label``) that was written.
 
         Raises:
           ValueError: outputs or labels that do not fit (the message names the fix), a
@@ -167,9 +176,15 @@ class MetricsDiagWriter:
             self._check_class_names(outputs)
         logits = self._decide_from_logits(outputs, from_logits)
         try:
-            result, label_format, _ = records.evaluation_counts(
-                labels, outputs, self.thresholds, logits
-            )
+            if self.multi_label:
+                label_format = labels_lib.MULTI_HOT
+                result = records.multilabel_evaluation_counts(
+                    labels, outputs, self.thresholds, logits
+                )
+            else:
+                result, label_format, _ = records.evaluation_counts(
+                    labels, outputs, self.thresholds, logits
+                )
         except ValueError as error:
             raise ValueError(
                 "MetricsDiagWriter.add_evaluation: y_true of shape %s and y_score of shape %s:"
@@ -198,6 +213,14 @@ class MetricsDiagWriter:
         """
         step = self._checked_step(step)
         _check_split(split)
+        expected = (
+            counts_lib.MultiLabelCounts if self.multi_label else counts_lib.ClassificationCounts
+        )
+        if not isinstance(counts, expected):
+            raise ValueError(
+                "MetricsDiagWriter.add_counts: expected a counting.%s (multi_label=%s), got %s"
+                % (expected.__name__, self.multi_label, type(counts).__name__)
+            )
         if self.num_classes is not None and counts.num_classes != self.num_classes:
             raise ValueError(
                 "MetricsDiagWriter.add_counts: counts of %d classes, the writer's data has %d"
@@ -211,10 +234,8 @@ class MetricsDiagWriter:
         """
         written = []
         if split not in self._split_examples:
-            self._split_examples[split] = int(result.confusion.sum() + result.invalid)
-            written.append(
-                records.label_distribution(result.confusion.sum(axis=1), split, self.class_names)
-            )
+            self._split_examples[split] = int(result.count + result.invalid)
+            written.append(records.label_distribution(result.positives, split, self.class_names))
         written.extend(records.counts(result, split, self.class_names))
         if result.invalid:
             written.append(records.events([records.nonfinite_event(split, result.invalid)]))
@@ -297,6 +318,12 @@ class MetricsDiagWriter:
         return int(value)
 
     def _check_shapes(self, labels, outputs):
+        if self.multi_label and (outputs.ndim != 2 or labels.shape != outputs.shape):
+            raise ValueError(
+                "MetricsDiagWriter.add_evaluation (multi_label=True): y_true of shape %s and"
+                " y_score of shape %s: expected multi-hot labels and one output per label, both"
+                " [n, K]" % (labels.shape, outputs.shape)
+            )
         if outputs.ndim not in (1, 2) or outputs.ndim == 2 and outputs.shape[1] < 1:
             raise ValueError(
                 "MetricsDiagWriter.add_evaluation: y_score of shape %s: expected the model's"
@@ -322,7 +349,7 @@ class MetricsDiagWriter:
     def _decide_from_logits(self, outputs, from_logits):
         if from_logits is not None:
             return bool(from_logits)
-        detected = labels_lib.looks_like_logits(outputs, ROW_SUM_TOLERANCE)
+        detected = labels_lib.looks_like_logits(outputs, ROW_SUM_TOLERANCE, self.multi_label)
         if self._from_logits is None:
             return detected
         if detected and not self._from_logits:
@@ -335,7 +362,7 @@ class MetricsDiagWriter:
 
     def _check_class_names(self, outputs):
         width = 1 if outputs.ndim == 1 else outputs.shape[1]
-        num_classes = labels_lib.num_classes_from_output_width(width)
+        num_classes = self._num_classes_of(width)
         if self._class_names is not None and len(self._class_names) != num_classes:
             raise ValueError(
                 "MetricsDiagWriter: class_names has %d names but y_score of shape %s has %d"

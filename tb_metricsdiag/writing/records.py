@@ -74,6 +74,29 @@ def confusion_matrix(matrix, split="validation", class_names=None):
     return Record(schema.split_tag(split, schema.KIND_CONFUSION), codecs.compact_ints(matrix), md)
 
 
+def multilabel_confusion(matrices, exact_matches, split="validation", class_names=None):
+    """The per-label ``[[tn, fp], [fn, tp]]`` ``[K, 2, 2]`` of a multi-label split, under the
+    confusion tag (marked `schema.TASK_MULTILABEL`), and the exact-match counts ``[2]`` (rows
+    whose predicted label set is the actual one, rows): two records.
+    """
+    matrices = np.asarray(matrices, dtype=np.int64)
+    if matrices.ndim != 3 or matrices.shape[1:] != (2, 2):
+        raise ValueError("matrices must have shape [K, 2, 2], got %s" % (matrices.shape,))
+    names = checked_class_names(class_names, matrices.shape[0])
+    rows = int(matrices[0].sum()) if matrices.shape[0] else 0
+    md = metadata.create_summary_metadata(
+        schema.KIND_CONFUSION, split, names, task=schema.TASK_MULTILABEL
+    )
+    return [
+        Record(schema.split_tag(split, schema.KIND_CONFUSION), codecs.compact_ints(matrices), md),
+        Record(
+            schema.split_tag(split, schema.KIND_EXACT_MATCH),
+            np.array([int(exact_matches), rows], dtype=np.int64),
+            metadata.create_summary_metadata(schema.KIND_EXACT_MATCH, split),
+        ),
+    ]
+
+
 def threshold_counts(
     tp,
     fp,
@@ -142,12 +165,16 @@ def calibration(bins, split="validation"):
 
 
 def counts(result, split="validation", class_names=None):
-    """The records of a `counting.ClassificationCounts`: the confusion matrix, then the
-    threshold counts with the AP, then the calibration bins (when the counts have them:
-    counts made elsewhere may come without).
+    """The records of a `counting.ClassificationCounts` (the confusion matrix) or a
+    `counting.MultiLabelCounts` (`multilabel_confusion`), then the threshold counts with the
+    AP, then the calibration bins (when the counts have them: counts made elsewhere may come
+    without).
     """
-    written = [
-        confusion_matrix(result.confusion, split, class_names),
+    if isinstance(result, counts_lib.MultiLabelCounts):
+        written = multilabel_confusion(result.matrices, result.exact_matches, split, class_names)
+    else:
+        written = [confusion_matrix(result.confusion, split, class_names)]
+    written += [
         threshold_counts(
             result.tp,
             result.fp,
@@ -157,7 +184,7 @@ def counts(result, split="validation", class_names=None):
             result.average_precision(),
             result.average_precision_method,
             result.roc_auc(),
-        ),
+        )
     ]
     if result.calibration[0].any():
         written.append(calibration(result.calibration, split))
@@ -232,6 +259,31 @@ def evaluation_counts(y_true, y_score, thresholds=None, from_logits=False):
     return result, label_format, width
 
 
+def multilabel_evaluation_counts(y_true, y_score, thresholds=None, from_logits=False):
+    """Count one multi-label evaluation: multi-hot labels ``[n, K]`` and raw outputs ``[n, K]``
+    (one sigmoid per label), as NumPy arrays, into a `counting.MultiLabelCounts`.
+    """
+    outputs = np.asarray(y_score)
+    if outputs.ndim != 2 or outputs.shape[1] < 2:
+        raise ValueError(
+            "multi-label outputs must have shape [n, K] with K >= 2 labels, got %s (one label"
+            " is a binary task: multi_label=False)" % (outputs.shape,)
+        )
+    labels = np.asarray(y_true)
+    if labels.shape != outputs.shape:
+        raise ValueError(
+            "multi-hot labels of shape %s do not fit outputs of shape %s: expected one 0/1"
+            " column per label" % (labels.shape, outputs.shape)
+        )
+    if labels.size and not np.all(np.isfinite(labels.astype(np.float64))):
+        raise ValueError("labels contain NaN or infinite values")
+    if thresholds is None:
+        thresholds = counts_lib.default_thresholds()
+    result = counts_lib.MultiLabelCounts(outputs.shape[1], thresholds)
+    result.update(labels, labels_lib.multilabel_scores(outputs, from_logits))
+    return result
+
+
 def describe_run(
     *,
     output_width,
@@ -253,7 +305,8 @@ def describe_run(
     Args:
       output_width: number of output units of the model (1: a single sigmoid unit).
       outputs_are_logits: whether the outputs were taken as logits.
-      label_format: `labels.SPARSE`, `labels.ONE_HOT` or `labels.BINARY`.
+      label_format: `labels.SPARSE`, `labels.ONE_HOT`, `labels.BINARY` or `labels.MULTI_HOT`
+        (multi-label: ``num_classes`` is then the number of labels, the output width).
       class_names: one name per class.
       split_examples: ``{split: number of examples}``.
       num_thresholds: number of thresholds of the PR counts.
@@ -278,7 +331,9 @@ def describe_run(
         "metrics": list(metrics or []),
         "labels": {
             "format": label_format,
-            "num_classes": labels_lib.num_classes_from_output_width(output_width),
+            "num_classes": int(output_width)
+            if label_format == labels_lib.MULTI_HOT
+            else labels_lib.num_classes_from_output_width(output_width),
             "class_names": [str(name) for name in class_names],
         },
         "splits": {split: {"examples": int(n)} for split, n in split_examples.items()},
