@@ -228,9 +228,10 @@ def _gate_inputs(reader, run, step, with_average_precision):
         run=run,
         step=evaluation.step,
         class_names=list(evaluation.class_names),
-        confusion=evaluation.confusion,
+        confusion=evaluation.matrices if evaluation.multilabel else evaluation.confusion,
         average_precision=evaluation.average_precision,
         ece=_expected_calibration_error(reader, run, evaluation.step),
+        exact_matches=evaluation.exact_matches,
     )
 
 

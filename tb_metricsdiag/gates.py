@@ -68,6 +68,8 @@ MISSING_DATA = {
     " or they could not be read)",
     "calibration": "has no calibration data (written before calibration bins were recorded,"
     " or without them), so ece cannot be checked",
+    "single_label": "is multi-label: balanced_accuracy is defined for single-label classes;"
+    " check recall[*] or recall[macro] per label instead",
 }
 
 _EXPRESSION = re.compile(
@@ -102,9 +104,11 @@ class Requirement:
 
 @dataclasses.dataclass
 class GateInputs:
-    """What one run offers at one step: the confusion matrix (``[C, C]``, row = actual), the
-    class names, the per-class average precision (``[C]``, or None when not recorded) and the
-    expected calibration error (None when the run has no calibration bins at that step).
+    """What one run offers at one step: the confusion matrix (``[C, C]``, row = actual; or a
+    multi-label run's ``[K, 2, 2]`` per-label counts, with ``exact_matches``, the rows whose
+    label set is predicted exactly), the class names, the per-class average precision (``[C]``,
+    or None when not recorded) and the expected calibration error (None when the run has no
+    calibration bins at that step). A multi-label run's ``accuracy`` is the subset accuracy.
     """
 
     run: str
@@ -113,6 +117,7 @@ class GateInputs:
     confusion: np.ndarray
     average_precision: np.ndarray = None
     ece: float = None
+    exact_matches: int = None
 
 
 def _quoted(expr):
@@ -263,10 +268,18 @@ def metric_value(metric, inputs, index):
         if inputs.ece is None:
             raise GateError(MISSING_DATA["calibration"])
         return float(inputs.ece), None, None
+    multilabel = inputs.exact_matches is not None
     if metric == "accuracy":
-        lower, upper = metrics.wilson_interval(np.trace(confusion), confusion.sum())
-        return metrics.accuracy(confusion), float(lower), float(upper)
+        right, rows = (
+            (inputs.exact_matches, confusion[0].sum())
+            if multilabel
+            else (np.trace(confusion), confusion.sum())
+        )
+        lower, upper = metrics.wilson_interval(right, rows)
+        return float(right / rows) if rows else float("nan"), float(lower), float(upper)
     if metric == "balanced_accuracy":
+        if multilabel:
+            raise GateError(MISSING_DATA["single_label"])
         return metrics.balanced_accuracy(confusion), None, None
     if metric == "ap":
         if inputs.average_precision is None:

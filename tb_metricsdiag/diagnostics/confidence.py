@@ -34,7 +34,8 @@ def check_miscalibrated(history):
     if not ece >= MISCALIBRATION_ECE:
         return []
     mce = calibration.calibration_error(count, confidence_sum, correct, "max")
-    binary = len(history.class_names or []) == 2
+    # Binary and multi-label bins hold positive-class (per-label) probabilities.
+    binary = history.multilabel or len(history.class_names or []) == 2
     direction = calibration.confidence_direction(count, confidence_sum, correct, binary=binary)
     if direction == "over":
         what = "over-confident: its scores claim more certainty than its accuracy backs"
