@@ -134,6 +134,11 @@ def label_distribution(y_true, num_classes):
     return np.bincount(_check_ids(y_true, num_classes, "y_true"), minlength=num_classes)
 
 
+def label_positives(y_true, num_labels):
+    """Rows with each label set, ``[K]``, of multi-hot labels ``[n, K]`` (0/1 or bool)."""
+    return _check_multi_hot(y_true, num_labels, "labels").sum(axis=0, dtype=np.int64)
+
+
 def threshold_counts_from_histograms(every, positives):
     """TP and FP ``[C, T]`` from per-class bucket histograms ``[C, T + 1]``.
 

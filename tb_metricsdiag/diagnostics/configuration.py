@@ -3,42 +3,17 @@
 Each threshold is a module constant, documented here and in ``docs/diagnostics.md``.
 """
 
-import re
-
+from tb_metricsdiag.core import labels as labels_lib
+from tb_metricsdiag.core.losses import (
+    BINARY_LOSSES,
+    CATEGORICAL_LOSSES,
+    REGRESSION_LOSSES,
+    SPARSE_CATEGORICAL_LOSSES,
+    normalized_loss_name,
+)
 from tb_metricsdiag.diagnostics.findings import finding
 
-REGRESSION_LOSSES = frozenset(
-    {
-        "mse",
-        "meansquarederror",
-        "mae",
-        "meanabsoluteerror",
-        "mape",
-        "meanabsolutepercentageerror",
-        "msle",
-        "meansquaredlogarithmicerror",
-        "huber",
-        "huberloss",
-        "logcosh",
-        "logcoshloss",
-    }
-)
-
-
-SPARSE_CATEGORICAL_LOSSES = frozenset({"sparsecategoricalcrossentropy"})
-
-
-CATEGORICAL_LOSSES = frozenset({"categoricalcrossentropy", "categoricalfocalcrossentropy"})
-
-
-BINARY_LOSSES = frozenset({"binarycrossentropy", "binaryfocalcrossentropy"})
-
-
 PROBABILITY_ACTIVATIONS = frozenset({"softmax", "sigmoid"})
-
-
-def _normalized_loss_name(name):
-    return re.sub(r"[^a-z0-9]", "", str(name or "").lower())
 
 
 def check_loss_mismatch(history):
@@ -47,7 +22,7 @@ def check_loss_mismatch(history):
     loss = info.get("loss") or {}
     model = info.get("model") or {}
     labels = info.get("labels") or {}
-    name = _normalized_loss_name(loss.get("name"))
+    name = normalized_loss_name(loss.get("name"))
     if not name:
         return []
     loss_name = loss.get("name")
@@ -85,7 +60,19 @@ def check_loss_mismatch(history):
                 "Use sparse_categorical_crossentropy, or one-hot encode the labels.",
             )
         )
-    if name in BINARY_LOSSES and width and width > 1 and activation == "softmax":
+    if label_format == labels_lib.MULTI_HOT and (
+        name in SPARSE_CATEGORICAL_LOSSES | CATEGORICAL_LOSSES or activation == "softmax"
+    ):
+        problems.append(
+            (
+                "Multi-hot labels (several labels per example) are trained with a softmax or"
+                " categorical loss",
+                "Give each label its own sigmoid unit (Dense(K, activation='sigmoid')) and "
+                "train with binary_crossentropy: a softmax makes the labels compete for one "
+                "probability mass.",
+            )
+        )
+    elif name in BINARY_LOSSES and width and width > 1 and activation == "softmax":
         problems.append(
             (
                 "binary_crossentropy is used on a %d-unit softmax output" % width,

@@ -22,6 +22,7 @@ from keras import tree
 
 from tb_metricsdiag.core import counting as counts_lib
 from tb_metricsdiag.core import labels as labels_lib
+from tb_metricsdiag.core import losses
 from tb_metricsdiag.core import overlap as overlap_lib
 from tb_metricsdiag.core.json_values import to_json_value
 from tb_metricsdiag.writing import examples as examples_lib
@@ -39,23 +40,6 @@ MAX_AUTOMATIC_BATCH_SIZE = 4096
 # Input signatures (shapes past the batch, dtypes) given their own concrete prediction
 # function; inputs whose shapes keep changing go through predict_on_batch past this.
 MAX_SIGNATURES = 8
-# Losses of a regression model, named in the error a regression model gets.
-REGRESSION_LOSSES = frozenset(
-    {
-        "mse",
-        "mae",
-        "mape",
-        "msle",
-        "mean_squared_error",
-        "mean_absolute_error",
-        "mean_absolute_percentage_error",
-        "mean_squared_logarithmic_error",
-        "huber",
-        "huber_loss",
-        "log_cosh",
-        "logcosh",
-    }
-)
 VALIDATION_SPLIT_FIX = (
     "split the data yourself and hand the same arrays to both:\n"
     "    x_train, x_val, y_train, y_val = x[:-n], x[-n:], y[:-n], y[-n:]\n"
@@ -142,6 +126,7 @@ class MetricsDiagCallback(keras.callbacks.Callback):
         self._thresholds = None
         self._output_width = None
         self._label_format = None
+        self._multi_label = False
 
     def metric(self, name="metricsdiag"):
         """The `keras_metric.CountsMetric` to add to ``model.compile(metrics=[...])``.
@@ -340,12 +325,18 @@ class MetricsDiagCallback(keras.callbacks.Callback):
             self._batch_size = self._automatic_batch_size(splits["validation"])
         self._splits = splits
         self._output_width = width
-        self._num_classes = labels_lib.num_classes_from_output_width(width)
-        self._names = self._checked_class_names()
-        self._label_format = None
         compile_config = self._compile_config()
         loss_name, loss_from_logits = keras_model.loss_config(compile_config)
-        label_counts = self._label_counts(splits, loss_name)
+        labels = {
+            split: examples.all_labels(self._batch_size) for split, examples in splits.items()
+        }
+        self._multi_label = self._detect_multi_label(loss_name, labels)
+        self._num_classes = (
+            width if self._multi_label else labels_lib.num_classes_from_output_width(width)
+        )
+        self._names = self._checked_class_names()
+        self._label_format = None
+        label_counts = self._label_counts(splits, labels, loss_name)
         activation = keras_model.last_activation(self.model)
         self._scores_from_logits = self._detect_from_logits(
             loss_from_logits, activation, np.asarray(sample_outputs, dtype=np.float64)
@@ -353,9 +344,13 @@ class MetricsDiagCallback(keras.callbacks.Callback):
         if self._metric is not None:
             # Read when Keras first traces its train step, which comes after this.
             self._metric.from_logits = self._scores_from_logits
+            self._metric.multi_label = self._multi_label
         self._in_fit = True
         self._writer = self._create_writer()
-        info = self._run_info(compile_config, loss_name, loss_from_logits, activation, label_counts)
+        split_examples = {split: len(y) for split, y in labels.items()}
+        info = self._run_info(
+            compile_config, loss_name, loss_from_logits, activation, split_examples
+        )
         self._write_run_start(info, label_counts)
 
     def _checked_class_names(self):
@@ -369,29 +364,51 @@ class MetricsDiagCallback(keras.callbacks.Callback):
             )
         return names
 
-    def _label_counts(self, splits, loss_name):
-        """{split: examples per class}, and the label format (`_label_format`) they are in."""
+    def _detect_multi_label(self, loss_name, labels):
+        """Whether the model is multi-label: a binary loss on more than one output unit
+        (`losses.is_multilabel_loss`), or labels of that width with rows of 0/1 that set
+        more or fewer than one label (`labels.multi_hot_rows`; the loss-mismatch rule then
+        names a categorical loss on them).
+        """
+        if losses.is_multilabel_loss(loss_name, self._output_width):
+            return True
+        return self._output_width > 1 and any(
+            np.ndim(y) == 2
+            and np.shape(y)[1] == self._output_width
+            and labels_lib.multi_hot_rows(y) > 0
+            for y in labels.values()
+        )
+
+    def _label_counts(self, splits, labels, loss_name):
+        """{split: examples per class (rows per label, multi-label)}, and the label format
+        (`_label_format`) they are in.
+        """
         label_counts = {}
         for split, examples in splits.items():
-            y = examples.all_labels(self._batch_size)
+            y = labels[split]
             try:
-                fmt = labels_lib.detect_label_format(y, self._output_width)
-                ids = labels_lib.class_ids(y, fmt, self._num_classes)
+                if self._multi_label:
+                    fmt = labels_lib.MULTI_HOT
+                    label_counts[split] = counts_lib.label_positives(y, self._num_classes)
+                else:
+                    fmt = labels_lib.detect_label_format(y, self._output_width)
+                    ids = labels_lib.class_ids(y, fmt, self._num_classes)
+                    label_counts[split] = counts_lib.label_distribution(ids, self._num_classes)
             except ValueError as error:
                 raise ValueError(
                     "MetricsDiagCallback: %s labels: %s%s"
                     % (examples.name, error, self._regression_note(loss_name))
                 ) from error
             self._label_format = self._label_format or fmt
-            label_counts[split] = counts_lib.label_distribution(ids, self._num_classes)
         return label_counts
 
     def _regression_note(self, loss_name):
         """What to add to a label error when the model is a regression model: one output unit
         trained with a regression loss (its labels are then rarely class ids).
         """
-        name = str(loss_name or "").lower()
-        if self._output_width != 1 or name not in REGRESSION_LOSSES:
+        if self._output_width != 1 or losses.normalized_loss_name(loss_name) not in (
+            losses.REGRESSION_LOSSES
+        ):
             return ""
         return (
             ". This is a regression model (one output unit, loss %r): MetricsDiagCallback"
@@ -406,13 +423,13 @@ class MetricsDiagCallback(keras.callbacks.Callback):
         chief = strategy is None or keras_model.is_chief(strategy)
         return sinks.create_sink(self.log_dir, write=chief)
 
-    def _run_info(self, compile_config, loss_name, loss_from_logits, activation, label_counts):
+    def _run_info(self, compile_config, loss_name, loss_from_logits, activation, split_examples):
         info = records.describe_run(
             output_width=self._output_width,
             outputs_are_logits=self._scores_from_logits,
             label_format=self._label_format,
             class_names=self._names,
-            split_examples={split: counts.sum() for split, counts in label_counts.items()},
+            split_examples=split_examples,
             num_thresholds=self._thresholds.size,
             counting="keras_metric" if self._metric is not None else "prediction",
             model_name=getattr(self.model, "name", None),
@@ -453,10 +470,18 @@ class MetricsDiagCallback(keras.callbacks.Callback):
 
     def _evaluate(self, examples):
         """Predict ``examples`` batch by batch and count them; returns (counts, problems)."""
-        result = counts_lib.ClassificationCounts(self._num_classes, self._thresholds)
+        if self._multi_label:
+            result = counts_lib.MultiLabelCounts(self._num_classes, self._thresholds)
+        else:
+            result = counts_lib.ClassificationCounts(self._num_classes, self._thresholds)
         problems = []
         for x, y in self._batches(examples):
             try:
+                if self._multi_label:
+                    outputs = np.asarray(self._predict(x))
+                    scores = labels_lib.multilabel_scores(outputs, self._scores_from_logits)
+                    result.update(np.asarray(y), scores)
+                    continue
                 fmt = labels_lib.detect_label_format(y, self._output_width)
                 ids = labels_lib.class_ids(y, fmt, self._num_classes)
                 outputs = np.asarray(self._predict(x))

@@ -19,13 +19,21 @@ through sigmoid / softmax, here Keras's own, which may differ from NumPy's in th
 Scores are counted as float32 whatever the model's dtype.
 
 No scores are kept, so the average precision of this mode is computed from the threshold
-counts (`counts.average_precision_from_counts`).
+counts (`counts.average_precision_from_counts`). The calibration bins are counted too
+(`calibration.calibration_bins`: the same bin of each confidence, computed in float32 as there;
+the confidence sums add float32 batch sums in float64, or float32 on JAX without x64).
+
+A multi-label model (``multi_label``: one sigmoid per label, multi-hot labels) is counted per
+label as `counts.MultiLabelCounts` counts it: each label's ``[[tn, fp], [fn, tp]]`` at
+probability >= 0.5, its threshold buckets, the rows whose whole label set is right, and every
+(row, label) probability in the calibration bins.
 """
 
 import keras
 import numpy as np
 from keras import ops
 
+from tb_metricsdiag.core import calibration as calibration_lib
 from tb_metricsdiag.core import counting as counts_lib
 from tb_metricsdiag.core import labels as labels_lib
 
@@ -62,6 +70,11 @@ def _count_dtype():
     return "int64"
 
 
+def _sum_dtype():
+    """float64, or float32 on JAX without x64, for the calibration bins' confidence sums."""
+    return "float32" if _count_dtype() == "int32" else "float64"
+
+
 def _count_slots(slots, length):
     """How often each of ``0..length-1`` occurs in the int32 ``slots``, as `_count_dtype`.
 
@@ -75,23 +88,32 @@ def _count_slots(slots, length):
 
 
 class CountsMetric(keras.metrics.Metric):
-    """Per-class confusion and threshold-bucket counts of every batch Keras evaluates.
+    """Per-class confusion, threshold-bucket and calibration counts of every batch Keras
+    evaluates.
 
     Args:
-      thresholds: ascending thresholds; default 201 evenly spaced values in [0, 1].
+      thresholds: ascending thresholds; default `counts.default_thresholds`.
       from_logits: whether the model outputs logits. `MetricsDiagCallback` sets it at the
         start of training from its own detection; None counts the outputs as probabilities.
       output_width: the model's number of output units (1 for a single sigmoid unit);
         default taken from the first batch.
+      multi_label: whether the model is multi-label (one sigmoid per label, multi-hot
+        labels); `MetricsDiagCallback` sets it at the start of training.
       name: name of the metric. Its ``result()`` is an empty dict, so it adds nothing to
         Keras's ``logs`` or progress bar.
 
     The state is read with `counts`. Rows with a non-finite score, or a label outside the
-    classes, are left out of the counts and counted in its ``invalid``.
+    classes (not 0/1, multi-label), are left out of the counts and counted in its ``invalid``.
     """
 
     def __init__(
-        self, thresholds=None, from_logits=None, output_width=None, name="metricsdiag", dtype=None
+        self,
+        thresholds=None,
+        from_logits=None,
+        output_width=None,
+        name="metricsdiag",
+        dtype=None,
+        multi_label=False,
     ):
         super().__init__(name=name, dtype=dtype)
         if thresholds is None:
@@ -109,6 +131,7 @@ class CountsMetric(keras.metrics.Metric):
         zero = np.flatnonzero(edges == 0)
         self._negative_subnormal_bucket = int(zero[0]) if zero.size else None
         self.from_logits = from_logits
+        self.multi_label = bool(multi_label)
         self.num_classes = None
         self.output_width = None
         if output_width is not None:
@@ -116,36 +139,72 @@ class CountsMetric(keras.metrics.Metric):
 
     def _build_counts(self, output_width):
         self.output_width = int(output_width)
-        self.num_classes = labels_lib.num_classes_from_output_width(output_width)
+        self.num_classes = (
+            self.output_width
+            if self.multi_label
+            else labels_lib.num_classes_from_output_width(output_width)
+        )
         # One flat histogram, so that a batch costs one segment sum and one update (layout: see
         # `_sections`), and one slot for the invalid rows.
         self.histogram = self.add_variable(
-            (self._sections()[-1] + 1,),
+            (self._sections()["discard"] + 1,),
             keras.initializers.Zeros(),
             _count_dtype(),
             name="histogram",
         )
+        self.confidence_sums = self.add_variable(
+            (calibration_lib.DEFAULT_NUM_BINS,),
+            keras.initializers.Zeros(),
+            _sum_dtype(),
+            name="confidence_sums",
+        )
 
     def _sections(self):
-        """Offsets in ``histogram`` of the confusion matrix ``[C, C]``, the bucket counts of
-        each class's own examples ``[C, T + 1]``, those of the other examples ``[C, T + 1]``,
-        and the discard slot where each invalid row puts its ``C + 1`` entries.
+        """Offsets in ``histogram``: the decisions (the confusion matrix ``[C, C]``, or ``[K, 2,
+        2]`` per label), the bucket counts of each class's own examples ``[C, T + 1]``, those of
+        the other examples ``[C, T + 1]``, the calibration bins' counts ``[B]`` and correct
+        ones ``[B]``, a spare slot (where what does not count goes: an incorrect prediction's
+        correct entry, a row not matched exactly), the rows matched exactly (multi-label), and
+        the discard slot where each invalid row puts all its `_entries_per_row`.
         """
-        confusion = self.num_classes**2
+        decisions = 4 * self.num_classes if self.multi_label else self.num_classes**2
         buckets = self.num_classes * (self.thresholds.size + 1)
-        return 0, confusion, confusion + buckets, confusion + 2 * buckets
+        bins = calibration_lib.DEFAULT_NUM_BINS
+        own = decisions
+        other = own + buckets
+        bin_count = other + buckets
+        bin_correct = bin_count + bins
+        spare = bin_correct + bins
+        return {
+            "decisions": 0,
+            "own": own,
+            "other": other,
+            "bin_count": bin_count,
+            "bin_correct": bin_correct,
+            "spare": spare,
+            "exact": spare + 1,
+            "discard": spare + 2,
+        }
 
-    def _slot_offsets(self):
-        """``[C, 1 + C]`` int32: row ``i`` holds, for an example of class ``i``, where its
-        confusion row starts, then where each class's bucket counts start: its own class's in
-        the own section, the others' in the other section.
+    def _entries_per_row(self):
+        """Histogram entries of one row: single-label its confusion cell, its bucket in every
+        class, its calibration bin and correct entry; multi-label those per label, and its
+        exact-match entry.
         """
-        _, own_at, other_at, _ = self._sections()
+        if self.multi_label:
+            return 4 * self.num_classes + 1
+        return self.num_classes + 3
+
+    def _bucket_offsets(self):
+        """``[C, C]`` int32: row ``i`` holds, for an example of class ``i``, where each class's
+        bucket counts start: its own class's in the own section, the others' in the other
+        section.
+        """
+        sections = self._sections()
         starts = (self.thresholds.size + 1) * np.arange(self.num_classes)
-        buckets = np.tile(other_at + starts, (self.num_classes, 1))
-        buckets[np.diag_indices(self.num_classes)] = own_at + starts
-        confusion_rows = self.num_classes * np.arange(self.num_classes)[:, None]
-        return np.concatenate([confusion_rows, buckets], axis=1).astype(np.int32)
+        buckets = np.tile(sections["other"] + starts, (self.num_classes, 1))
+        buckets[np.diag_indices(self.num_classes)] = sections["own"] + starts
+        return buckets.astype(np.int32)
 
     def _buckets(self, scores):
         """Number of thresholds each score reaches, int32 ``[b, C]`` (`counts.threshold_bucket`)."""
@@ -162,6 +221,16 @@ class CountsMetric(keras.metrics.Metric):
             negative_subnormal = ops.logical_and(bits >= low, bits <= high)
             buckets = ops.where(negative_subnormal, self._negative_subnormal_bucket, buckets)
         return ops.reshape(buckets, ops.shape(scores))
+
+    @staticmethod
+    def _calibration_bin(confidence):
+        """The calibration bin of each float32 confidence, int32, as
+        `calibration.calibration_bins` computes it (clipped to [0, 1], scaled in float32,
+        truncated).
+        """
+        bins = calibration_lib.DEFAULT_NUM_BINS
+        scaled = ops.clip(confidence, 0.0, 1.0) * np.float32(bins)
+        return ops.clip(ops.cast(scaled, "int32"), 0, bins - 1)
 
     def _scores(self, y_pred):
         """Per-class float32 scores ``[b, C]`` and predicted ids ``[b]``."""
@@ -190,47 +259,119 @@ class CountsMetric(keras.metrics.Metric):
     def update_state(self, y_true, y_pred, sample_weight=None):
         """Count one batch; ``sample_weight`` is ignored (counts are counts of examples).
 
-        Each valid row adds ``1 + C`` entries to the histogram (its confusion cell, and its
-        bucket in every class, in the own or the other section), an invalid row ``1 + C`` to
-        the discard slot; one integer segment sum adds them all (`_count_slots`). Every op
-        counts: this runs in each of Keras's train and test steps.
+        Each valid row adds `_entries_per_row` entries to the histogram, an invalid row as many
+        to the discard slot; one integer segment sum adds them all (`_count_slots`), one float
+        segment sum the confidences of the calibration bins. Every op counts: this runs in each
+        of Keras's train and test steps.
         """
         y_pred = ops.convert_to_tensor(y_pred)
         if self.num_classes is None:
             self._build_counts(1 if len(y_pred.shape) == 1 else y_pred.shape[-1])
+        if self.multi_label:
+            slots, valid, bins, confidence = self._multilabel_slots(
+                ops.convert_to_tensor(y_true), y_pred
+            )
+        else:
+            slots, valid, bins, confidence = self._slots(ops.convert_to_tensor(y_true), y_pred)
+        discard = self._sections()["discard"]
+        slots = ops.where(valid[:, None], slots, discard)
+        self.histogram.assign_add(_count_slots(ops.reshape(slots, (-1,)), discard + 1))
+        weights = ops.where(valid[:, None], confidence, 0.0)
+        sums = ops.segment_sum(
+            ops.reshape(weights, (-1,)),
+            ops.reshape(bins, (-1,)),
+            num_segments=calibration_lib.DEFAULT_NUM_BINS,
+        )
+        self.confidence_sums.assign_add(ops.cast(sums, _sum_dtype()))
+
+    def _slots(self, y_true, y_pred):
+        """Single-label: ``(slots [b, C + 3], valid [b], bins [b, 1], confidence [b, 1])``."""
+        sections = self._sections()
         scores, predicted = self._scores(y_pred)
-        ids = self._class_ids(ops.convert_to_tensor(y_true))
-        discard = self._sections()[-1]
+        ids = self._class_ids(y_true)
         known_class = ops.logical_and(ids >= 0, ids < self.num_classes)
         valid = ops.logical_and(ops.all(ops.isfinite(scores), axis=1), known_class)
         ids = ops.where(valid, ids, 0)
-        # Predicted class and buckets side by side, moved to their slots by one row of offsets.
-        columns = ops.concatenate([predicted[:, None], self._buckets(scores)], axis=1)
-        offsets = ops.take(ops.convert_to_tensor(self._slot_offsets()), ids, axis=0)
-        slots = ops.where(valid[:, None], columns + offsets, discard)
-        self.histogram.assign_add(_count_slots(ops.reshape(slots, (-1,)), discard + 1))
+        # As `calibration.confidence_and_correct`: two classes, the positive-class score and
+        # whether the example is positive; more, the predicted class's score and whether right.
+        if self.num_classes == 2:
+            confidence, correct = scores[:, 1], ids == 1
+        else:
+            confidence = ops.take_along_axis(scores, predicted[:, None], axis=1)[:, 0]
+            correct = predicted == ids
+        confidence = ops.where(valid, confidence, 0.0)
+        bins = self._calibration_bin(confidence)
+        columns = [
+            (ids * self.num_classes + predicted)[:, None],
+            self._buckets(scores) + ops.take(ops.convert_to_tensor(self._bucket_offsets()), ids, 0),
+            (bins + sections["bin_count"])[:, None],
+            ops.where(correct, bins + sections["bin_correct"], sections["spare"])[:, None],
+        ]
+        return ops.concatenate(columns, axis=1), valid, bins[:, None], confidence[:, None]
+
+    def _multilabel_slots(self, y_true, y_pred):
+        """Multi-label: ``(slots [b, 4K + 1], valid [b], bins [b, K], confidence [b, K])``."""
+        sections = self._sections()
+        scores = ops.cast(y_pred, "float32")
+        if self.from_logits:
+            scores = ops.sigmoid(scores)
+        labels = ops.cast(ops.reshape(y_true, ops.shape(scores)), "float32")
+        valid = ops.logical_and(
+            ops.all(ops.isfinite(scores), axis=1),
+            ops.all(ops.logical_or(labels == 0, labels == 1), axis=1),
+        )
+        actual = ops.cast(labels == 1, "int32")
+        predicted = ops.cast(scores >= 0.5, "int32")
+        label = np.arange(self.num_classes, dtype=np.int32)[None, :]
+        starts = (self.thresholds.size + 1) * label
+        own = ops.where(actual == 1, sections["own"], sections["other"])
+        confidence = ops.where(valid[:, None], scores, 0.0)
+        bins = self._calibration_bin(confidence)
+        exact = ops.all(actual == predicted, axis=1)
+        columns = [
+            4 * label + 2 * actual + predicted,  # [[tn, fp], [fn, tp]] of each label
+            self._buckets(scores) + own + starts,
+            bins + sections["bin_count"],
+            ops.where(actual == 1, bins + sections["bin_correct"], sections["spare"]),
+            ops.where(exact, sections["exact"], sections["spare"])[:, None],
+        ]
+        return ops.concatenate(columns, axis=1), valid, bins, confidence
 
     def result(self):
         """Nothing for Keras's logs: the counts are read with `counts`."""
         return {}
 
     def counts(self):
-        """The state as a `counts.ClassificationCounts` (threshold-grid AP), or None before any
-        batch was counted.
+        """The state as a `counts.ClassificationCounts` (`counts.MultiLabelCounts`,
+        multi-label) with threshold-grid AP, or None before any batch was counted.
         """
         if self.num_classes is None:
             return None
         histogram = ops.convert_to_numpy(self.histogram).astype(np.int64)
-        confusion_at, own_at, other_at, discard = self._sections()
+        at = self._sections()
         buckets = (self.num_classes, self.thresholds.size + 1)
-        own = histogram[own_at:other_at].reshape(buckets)
-        every = own + histogram[other_at:discard].reshape(buckets)
+        own = histogram[at["own"] : at["other"]].reshape(buckets)
+        every = own + histogram[at["other"] : at["bin_count"]].reshape(buckets)
         tp, fp = counts_lib.threshold_counts_from_histograms(every, own)
+        calibration = (
+            histogram[at["bin_count"] : at["bin_correct"]],
+            ops.convert_to_numpy(self.confidence_sums).astype(np.float64),
+            histogram[at["bin_correct"] : at["spare"]],
+        )
+        invalid = histogram[at["discard"]] // self._entries_per_row()
+        decisions = histogram[at["decisions"] : at["own"]]
+        if self.multi_label:
+            result = counts_lib.MultiLabelCounts(
+                self.num_classes, self.thresholds, keep_scores=False
+            )
+            matrices = decisions.reshape(self.num_classes, 2, 2)
+            result.add(matrices, tp, fp, histogram[at["exact"]], invalid, calibration)
+            return result
         result = counts_lib.ClassificationCounts(
             self.num_classes, self.thresholds, keep_scores=False
         )
-        confusion = histogram[confusion_at:own_at].reshape(self.num_classes, self.num_classes)
-        result.add(confusion, tp, fp, histogram[discard] // (self.num_classes + 1))
+        confusion = decisions.reshape(self.num_classes, self.num_classes)
+        result.add(confusion, tp, fp, invalid, calibration)
         return result
 
     def get_config(self):
@@ -239,5 +380,6 @@ class CountsMetric(keras.metrics.Metric):
             thresholds=[float(t) for t in self.thresholds],
             from_logits=self.from_logits,
             output_width=self.output_width,
+            multi_label=self.multi_label,
         )
         return config
