@@ -4,7 +4,8 @@ Run as ``KERAS_BACKEND=jax python keras_backend_run.py OUT_DIR [--arrays-only]``
 fixture MLP once with a callback in each mode (its own prediction pass in ``OUT_DIR/predict``,
 `MetricsDiagCallback.metric` in ``OUT_DIR/metric``), saves the model's own ``predict`` outputs
 of every epoch (``predictions.npz``), and the message of each configuration mistake
-(``errors.json``; the ``tf.data`` ones only where TensorFlow can be imported).
+(``errors.json``; the ``tf.data`` ones only where TensorFlow can be imported); and a
+multi-label model in both modes (`train_multilabel`).
 """
 
 import json
@@ -19,6 +20,7 @@ from tb_metricsdiag import MetricsDiagCallback
 EPOCHS = 2
 BATCH = 64
 CLASSES = 3
+LABELS = 4
 
 
 def fixture_data():
@@ -77,6 +79,47 @@ def train_both_modes(out_dir):
         callbacks=[predicting, counting, recorder],
     )
     np.savez(os.path.join(out_dir, "predictions.npz"), outputs=np.stack(recorder.outputs))
+
+
+def multilabel_data():
+    """Four labels of the fixture inputs, multi-hot (rows with none, one or several set)."""
+    x, _, x_val, _ = fixture_data()
+    weights = np.random.default_rng(1).normal(size=(8, LABELS))
+    cut = np.array([0.0, 0.5, 1.0, 1.8])
+    return (
+        x,
+        (x @ weights > cut).astype(np.float32),
+        x_val,
+        (x_val @ weights > cut).astype(np.float32),
+    )
+
+
+def train_multilabel(out_dir):
+    """A sigmoid-per-label model with binary_crossentropy, in both modes (``OUT_DIR/ml_predict``,
+    ``OUT_DIR/ml_metric``); its ``predict`` outputs in ``ml_predictions.npz``.
+    """
+    keras.utils.set_random_seed(0)
+    x, y, x_val, y_val = multilabel_data()
+    model = fixture_model(LABELS, "sigmoid", "binary_crossentropy")
+    predicting = MetricsDiagCallback(
+        os.path.join(out_dir, "ml_predict"), validation_data=(x_val, y_val), batch_size=BATCH
+    )
+    counting = MetricsDiagCallback(
+        os.path.join(out_dir, "ml_metric"), validation_data=(x_val, y_val)
+    )
+    model.compile("adam", "binary_crossentropy", metrics=[counting.metric()])
+    recorder = Recorder(x_val)
+    model.fit(
+        x,
+        y,
+        validation_data=(x_val, y_val),
+        validation_batch_size=BATCH,
+        batch_size=BATCH,
+        epochs=EPOCHS,
+        verbose=0,
+        callbacks=[predicting, counting, recorder],
+    )
+    np.savez(os.path.join(out_dir, "ml_predictions.npz"), outputs=np.stack(recorder.outputs))
 
 
 def _reshaping_model():
@@ -138,6 +181,7 @@ def main():
     out_dir = sys.argv[1]
     arrays_only = "--arrays-only" in sys.argv
     train_both_modes(out_dir)
+    train_multilabel(out_dir)
     configuration_errors(out_dir, arrays_only)
     with open(os.path.join(out_dir, "process.json"), "w") as f:
         json.dump(

@@ -132,7 +132,37 @@ def test_summaries_carry_the_lowest_version_that_reads_them():
             roc_auc="exact",
         ).plugin_data.content
     )
-    assert with_auc["version"] == 4 == schema.FORMAT_VERSION and with_auc["roc_auc"] == "exact"
+    assert with_auc["version"] == 4 and with_auc["roc_auc"] == "exact"
+    multilabel = codecs.parse_plugin_content(
+        metadata.create_summary_metadata(
+            schema.KIND_CONFUSION, task=schema.TASK_MULTILABEL
+        ).plugin_data.content
+    )
+    exact_match = codecs.parse_plugin_content(
+        metadata.create_summary_metadata(schema.KIND_EXACT_MATCH).plugin_data.content
+    )
+    assert multilabel["version"] == exact_match["version"] == 5 == schema.FORMAT_VERSION
+    assert codecs.is_multilabel(multilabel) and not codecs.is_multilabel(dense)
+
+
+def test_multilabel_counts_are_checked_when_read():
+    import collections
+
+    datum = collections.namedtuple("Datum", "step numpy")
+    good = np.array([[[3, 1], [0, 4]], [[5, 0], [2, 1]]])
+    assert codecs.multilabel_matrices([datum(2, good)])[2].tolist() == good.tolist()
+    for bad, message in (
+        (good[:, 0], r"expected \[K, 2, 2\]"),
+        (good.astype(float), "expected integers"),
+        (-good, "negative"),
+        (np.array([[[3, 1], [0, 4]], [[5, 0], [2, 2]]]), "different numbers of rows"),
+    ):
+        with pytest.raises(schema.FormatError, match=message):
+            codecs.multilabel_matrices([datum(0, bad)])
+    assert codecs.exact_matches(np.array([3, 8]), 8) == 3
+    for bad in (np.array([9, 8]), np.array([3, 7]), np.array([3.0, 8.0]), np.array([1])):
+        with pytest.raises(schema.FormatError, match="exact-match"):
+            codecs.exact_matches(bad, 8)
 
 
 @pytest.mark.parametrize(

@@ -343,8 +343,6 @@ def test_records_as_tf_summary_stores_them(tmp_path):
 
 
 def test_errors_name_the_fix(tmp_path):
-    with pytest.raises(NotImplementedError, match="multi-label counting .* not supported yet"):
-        MetricsDiagWriter(tmp_path, multi_label=True)
     with pytest.raises(ValueError, match="strictly ascending"):
         MetricsDiagWriter(tmp_path, thresholds=[0.5, 0.1])
     writer = MetricsDiagWriter(tmp_path, class_names=["a", "b"])

@@ -18,6 +18,7 @@ from conftest import read_events
 from no_frameworks import environment_without
 from sklearn import metrics as skm
 
+from tb_metricsdiag.core import calibration
 from tb_metricsdiag.format import codecs, schema
 
 BACKENDS = ["tensorflow", "jax", "torch"]
@@ -134,6 +135,54 @@ def test_metric_mode_counts_equal_the_prediction_pass(backend_runs, backend):
     # The metric mode's training counts are made from every training batch.
     train_confusion = modes["metric"][schema.split_tag("train", schema.KIND_CONFUSION)]
     assert all(matrix.sum() == 600 for matrix, _ in train_confusion.values())
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_metric_mode_calibration_equals_torchmetrics(backend_runs, backend):
+    torch = pytest.importorskip("torch")
+    classification = pytest.importorskip("torchmetrics.classification")
+    from keras_backend_run import CLASSES, EPOCHS
+
+    outputs, modes = _run(backend_runs, backend)
+    labels = _labels()
+    tag = schema.split_tag("validation", schema.KIND_CALIBRATION)
+    for epoch in range(EPOCHS):
+        probabilities = torch.from_numpy(outputs[epoch].astype(np.float32))
+        bins = {mode: modes[mode][tag][epoch][0] for mode in ("predict", "metric")}
+        # Counts and correct counts agree exactly; the confidence sums to float32 rounding.
+        np.testing.assert_array_equal(bins["metric"][[0, 2]], bins["predict"][[0, 2]])
+        np.testing.assert_allclose(bins["metric"][1], bins["predict"][1], rtol=1e-6)
+        for norm in calibration.NORMS:
+            reference = classification.MulticlassCalibrationError(
+                num_classes=CLASSES, n_bins=15, norm=norm
+            )(probabilities, torch.from_numpy(labels))
+            for mode, values in bins.items():
+                ours = calibration.calibration_error(*values, norm=norm)
+                assert ours == pytest.approx(float(reference), abs=1e-6), (mode, norm)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_multilabel_counts_in_both_modes_equal_sklearn(backend_runs, backend):
+    from keras_backend_run import EPOCHS, multilabel_data
+
+    out = backend_runs[backend]
+    outputs = np.load(os.path.join(out, "ml_predictions.npz"))["outputs"]
+    y_val = multilabel_data()[3]
+    modes = {mode: read_events(os.path.join(out, mode)) for mode in ("ml_predict", "ml_metric")}
+    confusion_tag = schema.split_tag("validation", schema.KIND_CONFUSION)
+    match_tag = schema.split_tag("validation", schema.KIND_EXACT_MATCH)
+    counts_tag = schema.split_tag("validation", schema.KIND_THRESHOLD_COUNTS)
+    for epoch in range(EPOCHS):
+        predicted = outputs[epoch].astype(np.float32) >= 0.5
+        expected = skm.multilabel_confusion_matrix(y_val, predicted)
+        exact = int(skm.accuracy_score(y_val, predicted, normalize=False))
+        for mode, events in modes.items():
+            assert json.loads(events[confusion_tag][epoch][1])["task"] == "multilabel"
+            np.testing.assert_array_equal(events[confusion_tag][epoch][0], expected, mode)
+            assert events[match_tag][epoch][0].tolist() == [exact, y_val.shape[0]], mode
+        np.testing.assert_array_equal(
+            modes["ml_metric"][counts_tag][epoch][0], modes["ml_predict"][counts_tag][epoch][0]
+        )
 
 
 ERRORS = {

@@ -222,6 +222,7 @@ def test_runs_lists_every_training_run_sorted(client, runs):
         assert entry["class_names"] == (runs[name].class_names or ["0", "1", "2", "3"])
         assert entry["has_counts"] is True
         assert entry["default_class"] == (1 if len(entry["class_names"]) == 2 else 0)
+        assert entry["task"] == ("binary" if len(entry["class_names"]) == 2 else "multiclass")
     assert entries["keras_only"] == {
         "run": "keras_only",
         "steps": [],
@@ -229,6 +230,7 @@ def test_runs_lists_every_training_run_sorted(client, runs):
         "class_names": [],
         "has_counts": False,
         "default_class": None,
+        "task": None,
         "trainings": 1,
     }
     assert entries["confusion_only"]["steps"] == [0, 1]

@@ -4,8 +4,6 @@ Names are compared normalised (`normalized_loss_name`): ``"binary_crossentropy"`
 ``"BinaryCrossentropy"`` and ``"binary-crossentropy"`` are the same loss.
 """
 
-import re
-
 REGRESSION_LOSSES = frozenset(
     {
         "mse",
@@ -39,7 +37,7 @@ def normalized_loss_name(name):
     >>> normalized_loss_name("Binary_CrossEntropy")
     'binarycrossentropy'
     """
-    return re.sub(r"[^a-z0-9]", "", str(name or "").lower())
+    return "".join(c for c in str(name or "").lower() if c.isascii() and c.isalnum())
 
 
 def is_multilabel_loss(name, output_width):
