@@ -323,7 +323,8 @@ class CountsMetric(keras.metrics.Metric):
         actual = ops.cast(labels == 1, "int32")
         predicted = ops.cast(scores >= 0.5, "int32")
         label = np.arange(self.num_classes, dtype=np.int32)[None, :]
-        starts = (self.thresholds.size + 1) * label
+        starts = ops.convert_to_tensor((self.thresholds.size + 1) * label)
+        label = ops.convert_to_tensor(label)
         own = ops.where(actual == 1, sections["own"], sections["other"])
         confidence = ops.where(valid[:, None], scores, 0.0)
         bins = self._calibration_bin(confidence)
