@@ -47,6 +47,8 @@ XSS_CLASSES = ["<b>bold</b>", "<img src=y onerror=alert(2)>", "a & b"]
 CLEAN_RUN = "clean"
 CLEAN_CLASSES = ["cat", "dog", "bird"]
 KERAS_ONLY_RUN = "kerasonly"
+MULTILABEL_RUN = "tagger"
+MULTILABEL_NAMES = ["sky", "<i>water</i>", "rare"]
 EPOCHS = 5
 TOL = 0.0006  # three decimals on screen
 
@@ -114,7 +116,23 @@ def logdir(tmp_path_factory):
     _train(str(root / CLEAN_RUN), CLEAN_CLASSES, seed=3)
     _train(str(root / XSS_RUN), XSS_CLASSES, seed=4)
     _train(str(root / KERAS_ONLY_RUN), None, seed=5, with_callback=False)
+    _write_multilabel(str(root / MULTILABEL_RUN))
     return str(root)
+
+
+def _write_multilabel(log_dir, epochs=2):
+    """A multi-label run written with the framework-free writer from seeded scores."""
+    import numpy as np
+
+    from tb_metricsdiag import MetricsDiagWriter
+
+    rng = np.random.default_rng(9)
+    y = (rng.random((400, 3)) < [0.5, 0.2, 0.04]).astype(np.int64)
+    with MetricsDiagWriter(log_dir, class_names=MULTILABEL_NAMES, multi_label=True) as writer:
+        for epoch in range(epochs):
+            logits = (1 + epoch) * (2 * y - 1) + rng.normal(size=y.shape)
+            writer.add_evaluation(y, (1 / (1 + np.exp(-logits))).astype(np.float32), epoch)
+            writer.add_logs({"loss": 0.5 - 0.1 * epoch, "val_loss": 0.55 - 0.1 * epoch}, epoch)
 
 
 def _free_port():
@@ -1251,3 +1269,33 @@ def test_calibration_trajectories_and_comparison(page, server):
     assert frame.query_selector(".calibration-body .notice.error") is None
     shot(page, "panels.png")
     assert not page.errors, page.errors
+
+
+def test_multilabel_run_shows_each_labels_matrix(page, server):
+    frame = open_tab(page, server, run=MULTILABEL_RUN)
+    frame.wait_for_selector(".label-card .cell-value", timeout=20000)
+    data = api_json(server, "confusion", run=MULTILABEL_RUN)
+    assert data["task"] == "multilabel" and data["matrix"] is None
+    cards = frame.eval_on_selector_all(
+        ".label-card",
+        """cards => cards.map(c => ({
+            name: c.querySelector('.label-name').textContent,
+            cells: [...c.querySelectorAll('.cell-value')].map(v => v.textContent),
+            injected: c.querySelector('.label-name *') !== null}))""",
+    )
+    assert [card["name"] for card in cards] == MULTILABEL_NAMES
+    assert not any(card["injected"] for card in cards)  # label names stay text
+    for card, matrix in zip(cards, data["matrices"]):
+        assert [num(cell) for cell in card["cells"]] == [v for row in matrix for v in row]
+    assert_close(num(frame.text_content("[data-metric='accuracy']")), data["accuracy"], "subset")
+    assert_close(
+        num(frame.text_content("[data-metric='hamming_loss']")), data["hamming_loss"], "hamming"
+    )
+    assert "Subset accuracy" in frame.text_content(".summary-cards")
+    # The PR panel shows label 0's own curve: its positives are the rows with the label set.
+    pr = api_json(server, "pr", run=MULTILABEL_RUN, **{"class": 0})
+    assert pr["positives"] == data["per_class"][0]["support"]
+    frame.wait_for_selector(".op-stats [data-metric]", timeout=20000)
+    op = read_operating_point(frame)
+    assert_operating_point(op, pr)
+    shot(page, "multilabel.png")

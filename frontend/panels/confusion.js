@@ -3,6 +3,7 @@
 
 import { h, fill, fmt, fmtInt, fmtPct, isNum, storageGet, storageSet } from "../dom.js";
 import { card, segmented, showState } from "./common.js";
+import { labelMatrices } from "./label_matrices.js";
 
 const NORMALIZE_KEY = "metricsdiag.normalize";
 const MODES = [
@@ -45,6 +46,11 @@ export function create(container) {
   }
 
   function render(c) {
+    modeGroup.hidden = Array.isArray(c.matrices);
+    if (Array.isArray(c.matrices)) {
+      fill(body, labelMatrices(c));
+      return;
+    }
     const names = Array.isArray(c.class_names) ? c.class_names : [];
     const matrix = Array.isArray(c.matrix) ? c.matrix : null;
     if (!matrix) {

@@ -24,6 +24,22 @@ export function create(container) {
       element.replaceChildren();
       return;
     }
+    if (c.task === "multilabel") {
+      fill(
+        element,
+        stat("accuracy", "Subset accuracy", fmt(c.accuracy), {
+          hint: "rows whose whole label set is predicted exactly",
+        }),
+        stat("hamming_loss", "Hamming loss", fmt(c.hamming_loss), {
+          hint: "share of wrong (row, label) decisions",
+        }),
+        stat("macro_f1", "Macro F1", fmt(c.macro_f1), {
+          hint: "unweighted mean of the per-label F1",
+        }),
+        stat("total", "Examples", fmtInt(c.total), { hint: `${c.split}, epoch ${c.step}` }),
+      );
+      return;
+    }
     const warn = c.no_better_than_majority === true;
     fill(
       element,
