@@ -12,13 +12,13 @@ import numpy as np
 
 from tb_metricsdiag.core import labels
 from tb_metricsdiag.format.schema import (
+    CONFUSION_ENCODING,
     FORMAT_VERSION,
     MAX_CLASSES,
     MAX_COUNT_VALUES,
     MAX_JSON_DEPTH,
     MAX_PLUGIN_CONTENT_BYTES,
     MAX_TEXT_BYTES,
-    CONFUSION_ENCODING,
     THRESHOLD_COUNTS_ENCODING,
     FormatError,
 )
