@@ -458,7 +458,7 @@ def decode_confusion_cells(payload, what="confusion matrix"):
             "encoded %s holds negative counts, or zero counts off the diagonal" % what
         )
     if cells and (gaps[0] < 0 or gaps[1:].min(initial=1) < 1 or gaps.max() >= cells_in_matrix):
-        raise FormatError("encoded %s lists its cells out of order" % what)
+        raise FormatError("encoded %s lists its cells out of order or outside the matrix" % what)
     positions = np.cumsum(gaps)  # each gap below C^2: no overflow
     rows, cols = np.divmod(positions, num_classes)
     if cells and (positions[-1] >= cells_in_matrix or np.any(rows == cols)):
