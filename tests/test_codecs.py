@@ -133,6 +133,13 @@ def test_summaries_carry_the_lowest_version_that_reads_them():
         ).plugin_data.content
     )
     assert with_auc["version"] == 4 and with_auc["roc_auc"] == "exact"
+    sparse = codecs.parse_plugin_content(
+        metadata.create_summary_metadata(
+            schema.KIND_CONFUSION, encoding=schema.CONFUSION_ENCODING
+        ).plugin_data.content
+    )
+    assert sparse["version"] == 5 == schema.FORMAT_VERSION
+    assert sparse["encoding"] == schema.CONFUSION_ENCODING
     multilabel = codecs.parse_plugin_content(
         metadata.create_summary_metadata(
             schema.KIND_CONFUSION, task=schema.TASK_MULTILABEL

@@ -835,7 +835,7 @@ def _evaluation(run, split, step, found, counts_of):
         result = SplitEvaluation(split, step, names, None, matrices=matrices)
         result.exact_matches = _exact_matches(run, split, step, found, int(matrices[0].sum()))
     else:
-        confusion = codecs.confusion_matrix(by_step[step].numpy, "confusion matrix")
+        confusion = codecs.confusion_matrix(by_step[step].numpy, "confusion matrix", content)
         num_classes = confusion.shape[0]
         names = codecs.class_names_of(content, num_classes)
         result = SplitEvaluation(split, step, names, confusion)
@@ -982,8 +982,8 @@ def _kept_steps_size(kept):
 
 
 def _checked_steps(content, data):
-    """Ascending distinct steps of confusion data, each checked (`codecs.decision_counts`)."""
-    return sorted(codecs.decision_counts(content, _points(data)))
+    """Ascending distinct steps of confusion data, each checked (`codecs.decision_steps`)."""
+    return codecs.decision_steps(content, _points(data))
 
 
 def _at_step(data, step):

@@ -5,6 +5,8 @@ JSON: undefined ratios (NaN) and infinities become ``None``. The shapes are pinn
 ``CONTRACT.md``; extra keys are documented here.
 """
 
+import numpy as np
+
 from tb_metricsdiag.core import calibration, comparison, labels, metrics, operating_points
 from tb_metricsdiag.core.json_values import to_json_value
 from tb_metricsdiag.diagnostics import classes as class_rules
@@ -46,51 +48,24 @@ def runs_view(entries):
     return {"runs": sorted(entries, key=lambda entry: entry["run"])}
 
 
-def _per_class_entries(names, confusion):
-    """The ``per_class`` entries of `confusion_view` from ``[C, C]`` or ``[K, 2, 2]`` counts."""
-    per_class = metrics.per_class_metrics(confusion)
-    intervals = metrics.per_class_intervals(confusion)
-    return [
-        {
-            "name": name,
-            "precision": per_class["precision"][i],
-            "recall": per_class["recall"][i],
-            "f1": per_class["f1"][i],
-            "support": per_class["support"][i],
-            "precision_interval": [bound[i] for bound in intervals["precision"]],
-            "recall_interval": [bound[i] for bound in intervals["recall"]],
-        }
-        for i, name in enumerate(names)
-    ]
+FULL_MATRIX_MAX_CLASSES = 100
+"""Most classes whose ``/confusion`` answer holds the whole matrix unless asked for
+(``matrix=full``): above, the nonzero cells (a million numbers as JSON are megabytes)."""
 
 
-def multilabel_confusion_view(run, evaluation):
-    """``/confusion`` of a multi-label split: ``matrices`` (one ``[[tn, fp], [fn, tp]]`` per
-    label, scikit-learn's ``multilabel_confusion_matrix`` layout), ``per_class`` per label (as
-    `confusion_view`), ``accuracy`` the subset accuracy (rows whose whole label set is right),
-    ``hamming_loss``, ``label_accuracy`` (1 - Hamming loss), ``macro_f1`` over the labels,
-    ``total`` rows; ``matrix`` and ``normalized`` are null.
-    """
-    matrices = evaluation.matrices
-    total = evaluation.total
-    return to_json_value(
-        {
-            "run": run,
-            "split": evaluation.split,
-            "step": evaluation.step,
-            "task": labels_task(evaluation),
-            "class_names": evaluation.class_names,
-            "matrix": None,
-            "normalized": None,
-            "matrices": matrices,
-            "per_class": _per_class_entries(evaluation.class_names, matrices),
-            "accuracy": evaluation.exact_matches / total if total else None,
-            "hamming_loss": metrics.hamming_loss(matrices),
-            "label_accuracy": metrics.accuracy(metrics.pooled_label_confusion(matrices)),
-            "macro_f1": metrics.macro_f1(matrices),
-            "total": total,
-        }
-    )
+MAX_CELLS = 100_000
+"""Most nonzero cells a ``"cells"`` answer lists (the largest ones)."""
+
+
+DEFAULT_PAIRS = 20
+"""Confused pairs a ``/confusion`` answer lists unless ``pairs`` says otherwise."""
+
+
+MAX_PAIRS = 1000
+"""Most confused pairs a request may ask for."""
+
+
+MATRIX_FULL, MATRIX_CELLS = "full", "cells"
 
 
 def labels_task(evaluation):
@@ -100,34 +75,107 @@ def labels_task(evaluation):
     return schema.TASK_BINARY if evaluation.num_classes == 2 else schema.TASK_MULTICLASS
 
 
-def confusion_view(run, evaluation):
-    """``/confusion``: the confusion matrix of one split at one step and what follows from it
-    (`multilabel_confusion_view` for a multi-label split).
-
-    Beyond the contract: each ``per_class`` entry's ``precision_interval`` and
-    ``recall_interval`` (``[lower, upper]``, the Wilson 95% interval of
-    `metrics.per_class_intervals`; nulls where undefined), ``normalized`` (``true``: rows sum
-    to 1, ``pred``: columns sum to 1),
-    ``balanced_accuracy``, ``macro_f1``, ``majority_baseline`` (the accuracy of always
-    predicting the largest class), ``no_better_than_majority`` (`class_rules.no_better_than_majority`)
-    and ``total``.
+def _per_class_entries(names, confusion):
+    """The ``per_class`` entries of `confusion_view` from ``[C, C]`` (or multi-label ``[K, 2,
+    2]``) counts, built column by column: a thousand classes are a thousand entries.
     """
-    if evaluation.multilabel:
-        return multilabel_confusion_view(run, evaluation)
-    confusion = evaluation.confusion
-    return to_json_value(
+    per_class = metrics.per_class_metrics(confusion)
+    intervals = metrics.per_class_intervals(confusion)
+    columns = {
+        key: to_json_value(values)
+        for key, values in (
+            ("precision", per_class["precision"]),
+            ("recall", per_class["recall"]),
+            ("f1", per_class["f1"]),
+            ("support", per_class["support"]),
+            ("precision_interval", np.stack(intervals["precision"], axis=1)),
+            ("recall_interval", np.stack(intervals["recall"], axis=1)),
+        )
+    }
+    columns["flags"] = class_rules.class_flags(confusion)
+    return [
+        dict(zip(columns, values), name=str(name))
+        for name, *values in zip(names, *columns.values())
+    ]
+
+
+def multilabel_confusion_view(run, evaluation):
+    """``/confusion`` of a multi-label split: ``matrices`` (one ``[[tn, fp], [fn, tp]]`` per
+    label, scikit-learn's ``multilabel_confusion_matrix`` layout), ``per_class`` per label (as
+    `confusion_view`, flags included), ``accuracy`` the subset accuracy (rows whose whole label
+    set is right), ``hamming_loss``, ``label_accuracy`` (1 - Hamming loss), ``macro_f1`` over the
+    labels, ``total`` rows; ``matrix`` and ``normalized`` are null.
+    """
+    matrices = evaluation.matrices
+    total = evaluation.total
+    view = to_json_value(
         {
             "run": run,
             "split": evaluation.split,
             "step": evaluation.step,
             "task": labels_task(evaluation),
             "class_names": evaluation.class_names,
-            "matrix": confusion,
-            "normalized": {
-                "true": metrics.normalize_confusion(confusion, "true"),
-                "pred": metrics.normalize_confusion(confusion, "pred"),
-            },
-            "per_class": _per_class_entries(evaluation.class_names, confusion),
+            "matrix": None,
+            "normalized": None,
+            "matrices": matrices,
+            "flag_rule": class_rules.FLAG_RULE,
+            "accuracy": evaluation.exact_matches / total if total else None,
+            "hamming_loss": metrics.hamming_loss(matrices),
+            "label_accuracy": metrics.accuracy(metrics.pooled_label_confusion(matrices)),
+            "macro_f1": metrics.macro_f1(matrices),
+            "total": total,
+        }
+    )
+    view["per_class"] = _per_class_entries(evaluation.class_names, matrices)
+    return view
+
+
+def confusion_view(run, evaluation, full_matrix=False, pairs=DEFAULT_PAIRS):
+    """``/confusion``: the confusion matrix of one split at one step and what follows from it.
+
+    Args:
+      run: the run's name.
+      evaluation: a `reader.SplitEvaluation`.
+      full_matrix: whether to send the whole matrix whatever the number of classes.
+      pairs: int, the most confused pairs listed, ``1 <= pairs <= MAX_PAIRS``.
+
+    Beyond the contract: ``matrix_form``: ``"full"`` (at most `FULL_MATRIX_MAX_CLASSES`
+    classes, or ``full_matrix``: ``matrix`` is the ``[C][C]`` list and ``normalized`` holds
+    ``true`` (rows sum to 1) and ``pred`` (columns sum to 1)) or ``"cells"`` (``matrix`` and
+    ``normalized`` null, ``cells`` ``{"rows", "cols", "counts"}`` the nonzero cells in
+    row-major order, at most `MAX_CELLS`, the largest, with ``cells_truncated``; in the full
+    form ``cells`` is null and ``cells_truncated`` false); ``predicted_totals`` (column sums);
+    ``confused_pairs`` (`metrics.confused_pairs`: ``[{"actual", "predicted", "count",
+    "share"}]``); each ``per_class`` entry's ``precision_interval`` and ``recall_interval``
+    (``[lower, upper]``, the Wilson 95% interval of `metrics.per_class_intervals`; nulls where
+    undefined) and ``flags`` (`class_rules.class_flags`), with ``flag_rule`` (the rule in
+    words); ``task``; ``balanced_accuracy``, ``macro_f1``, ``majority_baseline`` (the accuracy
+    of always predicting the largest class), ``no_better_than_majority``
+    (`class_rules.no_better_than_majority`) and ``total``. A multi-label split is answered by
+    `multilabel_confusion_view`.
+    """
+    if evaluation.multilabel:
+        return multilabel_confusion_view(run, evaluation)
+    confusion = evaluation.confusion
+    num_classes = confusion.shape[0]
+    full = full_matrix or num_classes <= FULL_MATRIX_MAX_CLASSES
+    cells, truncated = None, False
+    if not full:
+        rows, cols, counts, truncated = metrics.nonzero_cells(confusion, MAX_CELLS)
+        cells = {"rows": rows, "cols": cols, "counts": counts}
+    actual, predicted, counts, shares = (
+        to_json_value(values) for values in metrics.confused_pairs(confusion, pairs)
+    )
+    view = to_json_value(
+        {
+            "run": run,
+            "split": evaluation.split,
+            "step": evaluation.step,
+            "class_names": evaluation.class_names,
+            "task": labels_task(evaluation),
+            "matrix_form": MATRIX_FULL if full else MATRIX_CELLS,
+            "cells_truncated": truncated,
+            "flag_rule": class_rules.FLAG_RULE,
             "accuracy": metrics.accuracy(confusion),
             "balanced_accuracy": metrics.balanced_accuracy(confusion),
             "macro_f1": metrics.macro_f1(confusion),
@@ -136,6 +184,24 @@ def confusion_view(run, evaluation):
             "total": confusion.sum(),
         }
     )
+    # The large parts, converted array by array: walking them again would cost more than
+    # everything else of the answer.
+    view.update(
+        matrix=to_json_value(confusion) if full else None,
+        normalized={
+            by: to_json_value(metrics.normalize_confusion(confusion, by)) for by in ("true", "pred")
+        }
+        if full
+        else None,
+        cells=None if cells is None else {key: to_json_value(v) for key, v in cells.items()},
+        predicted_totals=to_json_value(confusion.sum(axis=0)),
+        confused_pairs=[
+            {"actual": a, "predicted": p, "count": c, "share": share}
+            for a, p, c, share in zip(actual, predicted, counts, shares)
+        ],
+        per_class=_per_class_entries(evaluation.class_names, confusion),
+    )
+    return view
 
 
 # The threshold a classifier's scores are usually cut at, which cost-based thresholds beat.

@@ -9,7 +9,13 @@ import json
 from tensorboard.compat.proto import summary_pb2
 
 from tb_metricsdiag.format import codecs
-from tb_metricsdiag.format.schema import KIND_EXACT_MATCH, KIND_LOGS, KIND_SCALAR, PLUGIN_NAME
+from tb_metricsdiag.format.schema import (
+    KIND_CONFUSION,
+    KIND_EXACT_MATCH,
+    KIND_LOGS,
+    KIND_SCALAR,
+    PLUGIN_NAME,
+)
 
 
 def create_summary_metadata(
@@ -26,16 +32,16 @@ def create_summary_metadata(
 ):
     """Build the ``SummaryMetadata`` proto for one metricsdiag summary.
 
-        The plugin content is a small JSON object: ``version`` (the lowest format version that
-        reads the summary), ``kind``, and where they apply ``split``, ``class_names``,
-        ``thresholds`` (ascending floats), ``key`` (the Keras log name of a scalar), ``method``
-        (how an average precision was computed: ``"exact"`` from every score, or
-        ``"threshold_grid"`` from the threshold counts; absent means exact), ``encoding`` (of
-        the stored value: `THRESHOLD_COUNTS_ENCODING`; absent means the tensor as it is) and
-        ``average_precision`` / ``roc_auc`` (on encoded threshold counts that carry them: how
-        each was computed, ``"exact"`` or ``"threshold_grid"``) and ``task`` (on the confusion
+    The plugin content is a small JSON object: ``version`` (the lowest format version that
+    reads the summary), ``kind``, and where they apply ``split``, ``class_names``,
+    ``thresholds`` (ascending floats), ``key`` (the Keras log name of a scalar), ``method``
+    (how an average precision was computed: ``"exact"`` from every score, or
+    ``"threshold_grid"`` from the threshold counts; absent means exact), ``encoding`` (of
+    the stored value: `THRESHOLD_COUNTS_ENCODING` of threshold counts, `CONFUSION_ENCODING` of
+    confusion matrices; absent means the tensor as it is) and ``average_precision`` / ``roc_auc`` (on encoded threshold counts that carry them: how
+    each was computed, ``"exact"`` or ``"threshold_grid"``) and ``task`` (on the confusion
     counts of a multi-label run: `schema.TASK_MULTILABEL`; absent means single-label). Storing
-        them with each summary lets a reader interpret a tensor with nothing else at hand.
+    them with each summary lets a reader interpret a tensor with nothing else at hand.
     """
     content = {
         "version": _lowest_reader_version(kind, encoding, average_precision, roc_auc, task),
@@ -72,7 +78,7 @@ def create_summary_metadata(
 
 
 def _lowest_reader_version(kind, encoding, average_precision, roc_auc, task):
-    if task is not None or kind == KIND_EXACT_MATCH:
+    if task is not None or kind == KIND_EXACT_MATCH or kind == KIND_CONFUSION and encoding:
         return 5
     if roc_auc is not None:
         return 4
