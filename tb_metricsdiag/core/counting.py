@@ -8,6 +8,9 @@ Conventions: ``y_true`` holds integer class ids in ``[0, C)``; ``scores`` is ``[
 score of each class (one-vs-rest), ``y_pred`` the predicted class ids.
 """
 
+import decimal
+import math
+
 import numpy as np
 
 from tb_metricsdiag.core import calibration as calibration_lib
@@ -24,12 +27,62 @@ from tb_metricsdiag.core._ranking import _exact_counts
 
 DEFAULT_NUM_THRESHOLDS = 201
 
+DEFAULT_LOGIT_RANGE = 9.0
+"""The default grid's thresholds inside (0, 1) have logits evenly spaced over ``[-9, 9]``.
+
+From 0.000123 to 0.999877: below, a score is already far inside the tail (a cost ratio of
+1 to 8,000 puts the cheapest threshold there), and at 201 thresholds the logit step is 0.09,
+about 9% of the threshold near 0 (and of ``1 - t`` near 1), 0.023 at 0.5. Wider ranges spread
+the same 201 values thinner where most operating points lie (docs/benchmarks.md, section on
+the threshold grid, measures 7 to 12).
+"""
+
+_ROUNDING_SHIFT = 1 / 8
+"""Rounding a default threshold to a short decimal moves its logit by at most this share of
+the grid's logit step, so the grid stays evenly spaced in logit to within it."""
+
 
 def default_thresholds(num_thresholds=DEFAULT_NUM_THRESHOLDS):
-    """``num_thresholds`` evenly spaced thresholds from 0 to 1 inclusive (TensorBoard's grid)."""
-    if int(num_thresholds) < 2:
+    """The default threshold grid: 0, 1, and ``num_thresholds - 2`` values evenly spaced in
+    logit between them (``sigmoid(z)``, ``z`` evenly spaced over ``[-L, L]``, L =
+    `DEFAULT_LOGIT_RANGE`); float64, strictly ascending.
+
+    Why logit spacing: the threshold grid is fixed for a run, and a model's scores for a rare
+    class cluster near 0 (and those of the common class near 1). Evenly spaced values in
+    [0, 1] put a handful of thresholds where a 2%-positive model's scores lie; in logit the
+    spacing is relative, the same share of ``t`` near 0 and of ``1 - t`` near 1.
+
+    Each value inside (0, 1) is rounded to a few significant digits of its distance to the
+    nearer end, as few as keep each logit within `_ROUNDING_SHIFT` of a step of its place (3 for
+    201 thresholds, more for finer grids): the grid reads as short decimals (0.000123,
+    0.5, 0.999877), is the same on every platform, and stays symmetric (``t`` and ``1 - t``).
+    An odd ``num_thresholds`` holds 0.5 exactly, the default decision threshold.
+
+    >>> default_thresholds()[[0, 1, 2, 99, 100, 101, 199, 200]].tolist()
+    [0.0, 0.000123, 0.000135, 0.477, 0.5, 0.523, 0.999877, 1.0]
+    """
+    num_thresholds = int(num_thresholds)
+    if num_thresholds < 2:
         raise ValueError("num_thresholds must be at least 2, got %r" % (num_thresholds,))
-    return np.linspace(0.0, 1.0, int(num_thresholds))
+    inside = num_thresholds - 2
+    if inside < 2:
+        return np.array([0.0] + [0.5] * inside + [1.0])
+    logits = np.linspace(-DEFAULT_LOGIT_RANGE, DEFAULT_LOGIT_RANGE, inside)
+    step = 2 * DEFAULT_LOGIT_RANGE / (inside - 1)
+    # Rounding the distance q <= 1/2 to d significant digits moves it by at most 5 * 10**-d of
+    # itself, and its logit by at most twice that.
+    digits = max(1, int(np.ceil(1 - np.log10(_ROUNDING_SHIFT * step))))
+    values = [_short_decimal(z, digits) for z in logits.tolist()]
+    return np.array([0.0] + values + [1.0])
+
+
+def _short_decimal(logit, digits):
+    """``sigmoid(logit)`` with its distance to the nearer of 0 and 1 rounded to ``digits``
+    significant digits, as the float64 nearest that decimal."""
+    distance = "%.*e" % (digits - 1, 1.0 / (1.0 + math.exp(abs(logit))))
+    if logit <= 0:
+        return float(distance)
+    return float(decimal.Decimal(1) - decimal.Decimal(distance))
 
 
 def validate_thresholds(thresholds):
