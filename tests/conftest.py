@@ -29,6 +29,8 @@ def documented_thresholds():
     # gives the float nearest that decimal.
     inside = [q if z <= 0 else round(1 - q, 6) for z, q in zip(logits, distance)]
     return np.array([0.0] + inside + [1.0])
+
+
 PREDICT_BATCH = 512
 
 

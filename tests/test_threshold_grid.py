@@ -1,6 +1,11 @@
 """The default threshold grid: its definition, exact counts on it in both counting modes, and
 what it resolves, measured against every distinct score (scikit-learn's PR curve)."""
 
+import json
+import os
+import shutil
+import subprocess
+
 import numpy as np
 import pytest
 from conftest import documented_thresholds
@@ -10,6 +15,7 @@ from sklearn import metrics as skm
 from tb_metricsdiag.core import _bucketing, metrics, operating_points
 from tb_metricsdiag.core import counting as counts
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GAP = 0.01  # the largest F1 / precision shortfall against the exact optimum the grid may have
 MIN_RECALL = 0.9
 OLD_GRID = np.linspace(0.0, 1.0, 201)  # the grid before: evenly spaced in [0, 1]
@@ -212,3 +218,26 @@ def test_default_grid_resolves_a_balanced_model(seed, keep_scores):
     f1, precision = _grid_operating_points(y, score, counts.default_thresholds(), keep_scores)
     assert best_f1 - GAP <= f1 <= best_f1
     assert best_precision - GAP <= precision <= best_precision
+
+
+def test_every_default_threshold_reads_as_its_own_text():
+    grid = counts.default_thresholds()
+    texts = [operating_points.format_threshold(t) for t in grid]
+    assert len(set(texts)) == grid.size  # the slider's label tells every stored threshold apart
+    # The default values are short decimals: the text is the value itself.
+    assert [float(text) for text in texts] == grid.tolist()
+    assert texts[:3] == ["0.000", "0.000123", "0.000135"] and texts[100] == "0.500"
+
+
+@pytest.mark.skipif(not shutil.which("node"), reason="needs Node.js to run the frontend module")
+def test_frontend_writes_thresholds_as_the_backend_does():
+    values = counts.default_thresholds().tolist() + [0.005, 0.3, 0.995, 1e-12, -0.5, 2.0]
+    module = os.path.join(ROOT, "frontend", "dom.js")
+    script = "import(%s).then(m => console.log(JSON.stringify(%s.map(m.fmtThreshold))))" % (
+        json.dumps("file://" + module),
+        json.dumps(values),
+    )
+    output = subprocess.run(
+        ["node", "--input-type=module", "-e", script], capture_output=True, text=True, check=True
+    ).stdout
+    assert json.loads(output) == [operating_points.format_threshold(t) for t in values]

@@ -160,7 +160,8 @@ def _cached_bucketing(threshold_bytes, dtype_name):
 
 def _lookup(edges, dtype):
     """``lookup[b] = edges[b - 1]``; beyond the ends -inf (always reached) and NaN (never
-    reached, not even by +inf): the one-step corrections need no bounds checks."""
+    reached, not even by +inf): the one-step corrections need no bounds checks.
+    """
     return np.concatenate([[-np.inf], edges, [np.nan]]).astype(dtype)
 
 

@@ -78,7 +78,8 @@ def default_thresholds(num_thresholds=DEFAULT_NUM_THRESHOLDS):
 
 def _short_decimal(logit, digits):
     """``sigmoid(logit)`` with its distance to the nearer of 0 and 1 rounded to ``digits``
-    significant digits, as the float64 nearest that decimal."""
+    significant digits, as the float64 nearest that decimal.
+    """
     distance = "%.*e" % (digits - 1, 1.0 / (1.0 + math.exp(abs(logit))))
     if logit <= 0:
         return float(distance)
