@@ -28,13 +28,10 @@ from tb_metricsdiag.core._ranking import _exact_counts
 DEFAULT_NUM_THRESHOLDS = 201
 
 DEFAULT_LOGIT_RANGE = 9.0
-"""The default grid's thresholds inside (0, 1) have logits evenly spaced over ``[-9, 9]``.
-
-From 0.000123 to 0.999877: below, a score is already far inside the tail (a cost ratio of
-1 to 8,000 puts the cheapest threshold there), and at 201 thresholds the logit step is 0.09,
-about 9% of the threshold near 0 (and of ``1 - t`` near 1), 0.023 at 0.5. Wider ranges spread
-the same 201 values thinner where most operating points lie (docs/benchmarks.md, section on
-the threshold grid, measures 7 to 12).
+"""The default grid's thresholds inside (0, 1) have logits evenly spaced over ``[-9, 9]``:
+wide enough for the tails where a rare class's operating points lie, narrow enough that the
+201 values stay dense where most operating points lie (docs/format.md, "The default
+thresholds", gives the measurements).
 """
 
 _ROUNDING_SHIFT = 1 / 8

@@ -82,8 +82,8 @@ class MetricsDiagWriter:
         created if missing.
       class_names: one name per class; default ``"0"``..``"C-1"``. Checked against the model's
         outputs at the first `add_evaluation`.
-      thresholds: ascending score thresholds of the PR counts; default 201 evenly spaced values
-        in [0, 1].
+      thresholds: ascending score thresholds of the PR counts; default
+        `counting.default_thresholds` (201 values spaced in logit).
       multi_label: multi-hot labels ``[n, K]`` with one sigmoid per label. Not supported yet:
         True raises NotImplementedError.
       filename_suffix: appended to the event file's name (after `EVENT_FILE_MARK`, which
