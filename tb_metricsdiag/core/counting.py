@@ -8,7 +8,6 @@ Conventions: ``y_true`` holds integer class ids in ``[0, C)``; ``scores`` is ``[
 score of each class (one-vs-rest), ``y_pred`` the predicted class ids.
 """
 
-import decimal
 import math
 
 import numpy as np
@@ -77,10 +76,14 @@ def _short_decimal(logit, digits):
     """``sigmoid(logit)`` with its distance to the nearer of 0 and 1 rounded to ``digits``
     significant digits, as the float64 nearest that decimal.
     """
-    distance = "%.*e" % (digits - 1, 1.0 / (1.0 + math.exp(abs(logit))))
+    mantissa, exponent = ("%.*e" % (digits - 1, 1.0 / (1.0 + math.exp(abs(logit))))).split("e")
+    distance = float(mantissa + "e" + exponent)
     if logit <= 0:
-        return float(distance)
-    return float(decimal.Decimal(1) - decimal.Decimal(distance))
+        return distance
+    # 1 minus the distance has as many decimals as the distance; the float64 difference is
+    # far closer to that decimal than half its last place, so rounding there recovers it.
+    decimals = digits - 1 - int(exponent)
+    return float("%.*f" % (decimals, 1.0 - distance))
 
 
 def validate_thresholds(thresholds):

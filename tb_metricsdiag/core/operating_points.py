@@ -6,7 +6,6 @@ meets the goal. Undefined (NaN) values never qualify.
 """
 
 import math
-import re
 
 import numpy as np
 
@@ -129,5 +128,5 @@ def format_threshold(threshold):
     if digits > THRESHOLD_MAX_DECIMALS and abs(threshold) < 0.5:
         mantissa, exponent = ("%.2e" % threshold).split("e")
         return "%se%d" % (mantissa, int(exponent))
-    text = "%.*f" % (min(digits, THRESHOLD_MAX_DECIMALS), threshold)
-    return re.sub(r"(\.\d{3}\d*?)0+$", r"\1", text)
+    whole, _, decimals = ("%.*f" % (min(digits, THRESHOLD_MAX_DECIMALS), threshold)).partition(".")
+    return whole + "." + decimals.rstrip("0").ljust(3, "0")
