@@ -1,7 +1,7 @@
 // SVG charts drawn by hand: the PR curve with a draggable threshold, and line charts for the
 // training curves. No dependencies.
 
-import { s, isNum, fmt } from "./dom.js";
+import { s, isNum, fmt, fmtThreshold } from "./dom.js";
 
 export function niceTicks(lo, hi, count = 5) {
   if (!isNum(lo) || !isNum(hi)) return [];
@@ -201,7 +201,7 @@ export class PRChart {
       const g = s("g", { class: `op ${cls}` });
       g.append(
         s("title", {
-          text: `${label}: threshold ${fmt(o.threshold)}, precision ${fmt(o.precision)}, recall ${fmt(o.recall)}`,
+          text: `${label}: threshold ${fmtThreshold(o.threshold)}, precision ${fmt(o.precision)}, recall ${fmt(o.recall)}`,
         }),
       );
       if (cls === "best") {
@@ -245,7 +245,7 @@ export class PRChart {
     this.svg.setAttribute("aria-valuenow", String(i));
     this.svg.setAttribute(
       "aria-valuetext",
-      `threshold ${fmt(t)}, ${this.axes.y.toLowerCase()} ${fmt(p)}, ${this.axes.x.toLowerCase()} ${fmt(r)}`,
+      `threshold ${fmtThreshold(t)}, ${this.axes.y.toLowerCase()} ${fmt(p)}, ${this.axes.x.toLowerCase()} ${fmt(r)}`,
     );
     if (!isNum(p) || !isNum(r)) {
       this.cross.setAttribute("visibility", "hidden");
@@ -264,7 +264,7 @@ export class PRChart {
     this.hline.setAttribute("y2", cy);
     this.dot.setAttribute("cx", cx);
     this.dot.setAttribute("cy", cy);
-    const text = `t = ${fmt(t)}`;
+    const text = `t = ${fmtThreshold(t)}`;
     const [{ x }] = layoutLabels(
       [{ x: cx, width: textWidth(text, CURSOR_FONT) }],
       this.x(0),

@@ -68,6 +68,23 @@ export function fmt(x, digits = 3) {
   return isNum(x) ? x.toFixed(digits) : "\u2014";
 }
 
+/** Decimals beyond which a threshold is shown in exponent form (near 0) or rounded (near 1). */
+const MAX_THRESHOLD_DECIMALS = 9;
+
+/**
+ * A score threshold with 3 decimals, or more near 0 and 1: 3 significant digits of its distance
+ * to the nearer end (0.000123, 0.0227, 0.999877), since the default grid is spaced in logit and
+ * "0.000" would name a dozen stored thresholds. Trailing zeros past the third decimal go.
+ */
+export function fmtThreshold(t) {
+  if (!isNum(t)) return "\u2014";
+  const distance = Math.min(Math.abs(t), Math.abs(1 - t));
+  if (distance === 0) return t.toFixed(3);
+  const digits = Math.max(3, 2 - Math.floor(Math.log10(distance)));
+  if (digits > MAX_THRESHOLD_DECIMALS && Math.abs(t) < 0.5) return t.toExponential(2);
+  return t.toFixed(Math.min(digits, MAX_THRESHOLD_DECIMALS)).replace(/(\.\d{3}\d*?)0+$/, "$1");
+}
+
 export function fmtPct(x, digits = 1) {
   return isNum(x) ? (x * 100).toFixed(digits) + "%" : "\u2014";
 }

@@ -17,6 +17,20 @@ import numpy as np
 import pytest
 
 EPOCHS = 3
+
+
+def documented_thresholds():
+    """The default threshold grid as docs/format.md defines it, computed here independently:
+    0, then sigmoid(z) for 199 logits z evenly spaced over [-9, 9] with the distance to the
+    nearer of 0 and 1 rounded to 3 significant digits, then 1."""
+    logits = np.linspace(-9.0, 9.0, 199)
+    distance = np.array([float("%.3g" % q) for q in 1 / (1 + np.exp(np.abs(logits)))])
+    # The distances have at most 6 decimals, and so have 1 minus them: round() to 6 decimals
+    # gives the float nearest that decimal.
+    inside = [q if z <= 0 else round(1 - q, 6) for z, q in zip(logits, distance)]
+    return np.array([0.0] + inside + [1.0])
+
+
 PREDICT_BATCH = 512
 
 

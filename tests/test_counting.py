@@ -115,7 +115,8 @@ def _hard_scores(thresholds, dtype):
 @pytest.mark.parametrize(
     "thresholds, float32_method",
     [
-        (counts.default_thresholds(), "_bucket_by_prefix"),
+        (counts.default_thresholds(), "_bucket_by_logit"),  # many edges per prefix near 1
+        (np.linspace(0, 1, 201), "_bucket_by_prefix"),
         (
             np.array([-3.5, -1e-30, 0.0, 1e-40, 0.1, 0.35, 0.5, 0.9, 0.999, 7.0]),
             "_bucket_by_prefix",

@@ -10,7 +10,7 @@ import textwrap
 
 import numpy as np
 import pytest
-from conftest import read_events, stored_logs
+from conftest import documented_thresholds, read_events, stored_logs
 from no_frameworks import EVERY_FRAMEWORK, TENSORFLOW, run_without
 from sklearn import metrics as skm
 
@@ -47,7 +47,7 @@ def assert_counts_match_sklearn(log_dir, step, ids, scores, thresholds=None):
         events[CONFUSION][step][0], skm.confusion_matrix(ids, predicted, labels=range(num_classes))
     )
     stored, content = events[COUNTS][step]
-    grid = np.linspace(0, 1, 201) if thresholds is None else np.asarray(thresholds)
+    grid = documented_thresholds() if thresholds is None else np.asarray(thresholds)
     assert np.array_equal(schema_thresholds(content), grid)
     for k in range(num_classes):
         reached = scores[:, k][:, None] >= grid[None, :]  # exact: the scores' own values

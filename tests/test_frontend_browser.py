@@ -42,6 +42,8 @@ pytest.importorskip("tensorflow", reason="browser tests train a tiny model with 
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
+from tb_metricsdiag.core import operating_points  # noqa: E402
+
 XSS_RUN = "<img src=x onerror=alert(1)>"
 XSS_CLASSES = ["<b>bold</b>", "<img src=y onerror=alert(2)>", "a & b"]
 CLEAN_RUN = "clean"
@@ -495,7 +497,7 @@ def test_threshold_updates_precision_recall_and_counts(page, server):
     )
     if target["at_recall"]:
         text = frame.text_content(".target-result")
-        assert ("threshold %.3f" % target["at_recall"]["threshold"]) in text
+        assert ("threshold %s" % _fmt_threshold(target["at_recall"]["threshold"])) in text
         frame.click("button[aria-label='Use the threshold for Threshold for recall \u2265']")
         op = read_operating_point(frame)
         assert op["index"] == target["at_recall"]["index"]
@@ -1039,6 +1041,10 @@ def _fmt(x, digits=3):
     return "\u2014" if x is None else "%.*f" % (digits, x)
 
 
+def _fmt_threshold(x):
+    return "\u2014" if x is None else operating_points.format_threshold(x)
+
+
 def test_roc_view_and_cost_threshold(page, server):
     steps = next(r for r in api_json(server, "runs")["runs"] if r["run"] == CLEAN_RUN)["steps"]
     latest = steps[-1]
@@ -1067,7 +1073,7 @@ def test_roc_view_and_cost_threshold(page, server):
     )
     text = frame.get_attribute(".pr-chart", "aria-valuetext")
     assert text == "threshold %s, true positive rate (recall) %s, false positive rate %s" % (
-        _fmt(pr["thresholds"][index]),
+        _fmt_threshold(pr["thresholds"][index]),
         _fmt(pr["recall"][index]),
         _fmt(pr["fpr"][index]),
     )
@@ -1098,10 +1104,10 @@ def test_roc_view_and_cost_threshold(page, server):
             **{"class": 0},
         )["min_cost"]
         expected = "Lowest cost at threshold %s: %s per example (%s at %s, saves %s)" % (
-            _fmt(want["threshold"]),
+            _fmt_threshold(want["threshold"]),
             _fmt(want["cost"], 4),
             _fmt(want["cost_at_default"], 4),
-            _fmt(want["default_threshold"]),
+            _fmt_threshold(want["default_threshold"]),
             _fmt(want["cost_saved"], 4),
         )
         frame.wait_for_function(
@@ -1134,7 +1140,7 @@ def test_roc_view_and_cost_threshold(page, server):
         arg=second["index"],
         timeout=10000,
     )
-    assert frame.text_content(".thr-value") == _fmt(second["threshold"])
+    assert frame.text_content(".thr-value") == _fmt_threshold(second["threshold"])
 
     # A negative cost is refused in the input and sends nothing.
     frame.fill("input[aria-label='Cost of a false positive']", "-1")
@@ -1143,7 +1149,7 @@ def test_roc_view_and_cost_threshold(page, server):
         "() => !document.querySelector(\"input[aria-label='Cost of a false positive']\").checkValidity()"
     )
     assert frame.text_content(".min-cost-text").startswith(
-        "Lowest cost at threshold %s:" % _fmt(second["threshold"])
+        "Lowest cost at threshold %s:" % _fmt_threshold(second["threshold"])
     )
 
     # Costs are kept per run and class while the tab is open.

@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import EPOCHS, read_events, stored_logs, to_scores
+from conftest import EPOCHS, documented_thresholds, read_events, stored_logs, to_scores
 from sklearn import metrics as skm
 
 from tb_metricsdiag.format import codecs, schema
@@ -54,7 +54,7 @@ def test_threshold_counts_are_exact_counts_of_score_at_or_above(callback_runs, e
     for epoch in range(EPOCHS):
         tensor, content = events[name][tag][epoch]
         thresholds = codecs.decode_thresholds(json.loads(content)["thresholds"])
-        np.testing.assert_array_equal(thresholds, np.linspace(0, 1, 201))
+        np.testing.assert_array_equal(thresholds, documented_thresholds())
         scores, _ = to_scores(run.predictions[epoch][split], run.outputs_are_logits)
         num_classes = scores.shape[1]
         assert tensor.shape == (num_classes, 2, 201)

@@ -35,6 +35,7 @@ def _adversarial_scores(thresholds, num_classes, seed=0):
 @pytest.mark.parametrize(
     "thresholds",
     [
+        counts_lib.default_thresholds(),  # evenly spaced in logit: many edges near 0 and 1
         np.linspace(0, 1, 201),
         np.array([0.1, 0.3, 1 / 3, 0.7, 0.9]),
         np.array([-0.5, -1e-30, 0.0, 0.25]),  # negative thresholds before a zero

@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import EPOCHS, to_scores
+from conftest import EPOCHS, documented_thresholds, to_scores
 from sklearn import metrics as skm
 from tensorboard.backend import application
 from tensorboard.backend.event_processing import data_provider as provider_lib
@@ -339,7 +339,7 @@ def test_pr_matches_exact_counts_and_sklearn(client, runs, name, split):
             assert code == 200, body
             assert (body["class"], body["class_name"]) == (k, (run.class_names or "0123")[k])
             thresholds = np.asarray(body["thresholds"])
-            np.testing.assert_array_equal(thresholds, np.linspace(0, 1, 201))
+            np.testing.assert_array_equal(thresholds, documented_thresholds())
             actual = labels == k
             at_or_above = scores[:, k][None, :] >= thresholds[:, None]
             tp = (at_or_above & actual).sum(axis=1)

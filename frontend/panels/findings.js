@@ -1,7 +1,7 @@
 // Findings of the diagnostics engine, in the server's order (worst first), with links to the
 // epoch and to the PR curve of the class a finding names.
 
-import { h, fill, fmt, fmtEvidence, isNum } from "../dom.js";
+import { h, fill, fmtEvidence, fmtThreshold, isNum } from "../dom.js";
 import { card, showState } from "./common.js";
 
 const SEVERITY_ICON = { error: "\u2716", warning: "\u26A0", info: "\u2139" };
@@ -121,7 +121,7 @@ export function create(container, actions) {
           type: "button",
           class: "btn small",
           text: isNum(thr)
-            ? `Show threshold ${fmt(thr)} on the PR curve`
+            ? `Show threshold ${fmtThreshold(thr)} on the PR curve`
             : "Show this class on the PR curve",
           onclick: (evt) => {
             evt.stopPropagation();

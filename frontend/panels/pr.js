@@ -2,7 +2,7 @@
 // threshold, the operating point's precision / recall / F1 and counts, and thresholds for a
 // recall or precision target (answered by the /pr route).
 
-import { h, fill, fmt, fmtInt, isNum, uid } from "../dom.js";
+import { h, fill, fmt, fmtInt, fmtThreshold, isNum, uid } from "../dom.js";
 import { PRChart } from "../charts.js";
 import { card, showState } from "./common.js";
 
@@ -182,7 +182,9 @@ export function create(container, actions) {
       ? h(
           "div",
           { class: "target" },
-          h("span", { text: `Best F1 ${fmt(best.f1)} at threshold ${fmt(best.threshold)}` }),
+          h("span", {
+            text: `Best F1 ${fmt(best.f1)} at threshold ${fmtThreshold(best.threshold)}`,
+          }),
           h("button", {
             type: "button",
             class: "btn small",
@@ -221,7 +223,7 @@ export function create(container, actions) {
           "span",
           { class: "target-result" },
           h("span", {
-            text: `threshold ${fmt(op.threshold)} \u2192 precision ${fmt(op.precision)}, recall ${fmt(op.recall)}`,
+            text: `threshold ${fmtThreshold(op.threshold)} \u2192 precision ${fmt(op.precision)}, recall ${fmt(op.recall)}`,
           }),
           h("button", {
             type: "button",
@@ -339,7 +341,7 @@ export function create(container, actions) {
           { class: "cost-result" },
           h("span", {
             class: "min-cost-text",
-            text: `Lowest cost at threshold ${fmt(op.threshold)}: ${fmt(op.cost, 4)} per example (${fmt(op.cost_at_default, 4)} at ${fmt(op.default_threshold)}, saves ${fmt(op.cost_saved, 4)})`,
+            text: `Lowest cost at threshold ${fmtThreshold(op.threshold)}: ${fmt(op.cost, 4)} per example (${fmt(op.cost_at_default, 4)} at ${fmtThreshold(op.default_threshold)}, saves ${fmt(op.cost_saved, 4)})`,
           }),
           h("button", {
             type: "button",
@@ -389,8 +391,8 @@ export function create(container, actions) {
     view.index = i;
     const t = pr.thresholds[i];
     slider.value = String(i);
-    slider.setAttribute("aria-valuetext", `threshold ${fmt(t)}`);
-    view.value.textContent = fmt(t);
+    slider.setAttribute("aria-valuetext", `threshold ${fmtThreshold(t)}`);
+    view.value.textContent = fmtThreshold(t);
     chart.setIndex(i);
     const at = (k) => (Array.isArray(pr[k]) ? pr[k][i] : null);
     const stat = (label, metric) =>
@@ -413,7 +415,10 @@ export function create(container, actions) {
       view.matrix,
       h(
         "table",
-        { class: "op-table", "aria-label": `One-vs-rest confusion matrix at threshold ${fmt(t)}` },
+        {
+          class: "op-table",
+          "aria-label": `One-vs-rest confusion matrix at threshold ${fmtThreshold(t)}`,
+        },
         h(
           "thead",
           null,

@@ -21,6 +21,55 @@ def _evenly_spaced_step(thresholds):
     return step if np.allclose(thresholds, expected, rtol=0, atol=step * 1e-6) else None
 
 
+_LOGIT_GUESS_SLACK = 0.5
+"""How far (in grid steps) the logit guess of `_bucket_by_logit` may be from a score's place:
+lowered by this much it is never above the bucket and at most one below, so one step up
+corrects it."""
+
+_LOG_ERROR_ULPS = 8
+"""A generous bound on the error of the guess's log of the odds, ``log(s / (1 - s))``, in units
+of the dtype's epsilon times the logit's magnitude (at least 1): the difference and the
+quotient each add half an epsilon of relative error, NumPy's vectorised ``log`` at most 4 ulp."""
+
+
+def _logit_spacing(thresholds, edges, dtype):
+    """``(scale, offset, top)`` for `_bucket_by_logit`, or None when the grid is not evenly
+    spaced in logit closely enough for its guess.
+
+    The grid may start with one threshold ``<= 0`` and end with one ``>= 1``; the edges
+    between (`comparison_edges` in ``dtype``) must lie in (0, 1) with logits within
+    `_LOGIT_GUESS_SLACK` of a step of evenly spaced ones, counting the rounding of the guess
+    itself (`_LOG_ERROR_ULPS`, and a few epsilons of the bucket index). The guess of a score of
+    logit ``z`` is ``z * scale + offset``: its place among the inside edges, in steps, plus the
+    thresholds before them, less the slack; ``top`` is the bucket of the last inside edge.
+    """
+    head = int(np.count_nonzero(thresholds <= 0))
+    tail = int(np.count_nonzero(thresholds >= 1))
+    inside = edges[head : edges.size - tail].astype(np.float64)
+    if head > 1 or tail > 1 or inside.size < 2 or inside.size > 1 << 20:
+        return None
+    if inside[0] <= 0 or inside[-1] >= 1:  # an edge rounded up to 1 in the dtype
+        return None
+    logits = np.log(inside) - np.log1p(-inside)
+    step = (logits[-1] - logits[0]) / (inside.size - 1)
+    if not step > 0 or not 1.0 / step < np.finfo(dtype).max:
+        return None
+    # The logarithm of a subnormal score is not accurate to a few ulp: such scores must lie
+    # steps below the first edge, where the guess is clipped to the bottom anyway.
+    if inside[0] * np.exp(-2 * step) < np.finfo(dtype).tiny:
+        return None
+    deviation = np.max(np.abs(logits - (logits[0] + step * np.arange(inside.size)))) / step
+    # Where it matters (a score within a step of the inside edges) a score's logit is at most
+    # `reach` in size; scaling and shifting it adds a few epsilons of the bucket index.
+    epsilon = float(np.finfo(dtype).eps)
+    reach = max(abs(logits[0]), abs(logits[-1])) + step + 1
+    rounding = _LOG_ERROR_ULPS * epsilon * reach / step + 4 * epsilon * (edges.size + 2)
+    if deviation + rounding > _LOGIT_GUESS_SLACK:
+        return None
+    offset = head + 1 - _LOGIT_GUESS_SLACK - logits[0] / step
+    return dtype.type(1.0 / step), dtype.type(offset), head + inside.size
+
+
 def _comparable_dtype(dtype):
     """The dtype scores of ``dtype`` are compared in exactly: float32 stays float32 (the Keras
     default, half the memory traffic), everything else becomes float64 (exact for float16,
@@ -71,10 +120,11 @@ def _bucketing(thresholds, dtype):
     """A function from a block of scores of ``dtype`` to their `threshold_bucket`.
 
     float32 scores use a table indexed by the top bits of each score (`_float32_prefix_table`);
-    where the grid is too fine for it, and for float64, an evenly spaced grid computes the
-    bucket arithmetically and corrects it by one step against the edges (`_bucket_evenly`),
-    any other grid, or one too fine for the scores' precision, searches the edges. Made once
-    per grid and dtype: the callback counts batch after batch on the same grid.
+    where the grid is too fine for it, and for float64, a grid evenly spaced in the score
+    (`_bucket_evenly`) or in its logit (`_bucket_by_logit`, the default grid) guesses the
+    bucket arithmetically and corrects it by one step against the edges; any other grid, or
+    one too fine for the scores' precision, searches the edges. Made once per grid and dtype:
+    the callback counts batch after batch on the same grid.
     """
     thresholds = np.ascontiguousarray(thresholds, dtype=np.float64)
     return _cached_bucketing(thresholds.tobytes(), np.dtype(dtype).str)
@@ -99,13 +149,20 @@ def _cached_bucketing(threshold_bytes, dtype_name):
         and step >= 16 * np.spacing(np.abs(edges).max())
         and 1.0 / step < np.finfo(dtype).max
     ):
-        # lookup[b] = edges[b - 1]; beyond the ends -inf (always reached) and NaN (never
-        # reached, not even by +inf): no bounds checks needed.
-        lookup = np.concatenate([[-np.inf], edges, [np.nan]]).astype(dtype)
         return functools.partial(
-            _bucket_evenly, lookup, dtype.type(edges[0]), dtype.type(1.0 / step)
+            _bucket_evenly, _lookup(edges, dtype), dtype.type(edges[0]), dtype.type(1.0 / step)
         )
+    logit = _logit_spacing(thresholds, edges, dtype)
+    if logit is not None:
+        return functools.partial(_bucket_by_logit, _lookup(edges, dtype), *logit)
     return functools.partial(_bucket_by_search, edges)
+
+
+def _lookup(edges, dtype):
+    """``lookup[b] = edges[b - 1]``; beyond the ends -inf (always reached) and NaN (never
+    reached, not even by +inf): the one-step corrections need no bounds checks.
+    """
+    return np.concatenate([[-np.inf], edges, [np.nan]]).astype(dtype)
 
 
 def _float32_prefix_table(edges):
@@ -160,7 +217,7 @@ def _bucket_by_prefix(base, edge, block):
 
 def _bucket_evenly(lookup, origin, scale, block):
     """`threshold_bucket` on an evenly spaced grid: the arithmetic guess can be one too high
-    or one too low at a boundary, and ``lookup`` (see `_cached_bucketing`) corrects it.
+    or one too low at a boundary, and ``lookup`` (see `_lookup`) corrects it.
     """
     size = lookup.size - 2
     with np.errstate(over="ignore", invalid="ignore"):  # huge scores, signalling NaNs
@@ -172,6 +229,31 @@ def _bucket_evenly(lookup, origin, scale, block):
     bucket += 1
     bucket -= lookup[bucket] > block
     bucket += lookup[bucket + 1] <= block
+    return bucket
+
+
+def _bucket_by_logit(lookup, scale, offset, top, block):
+    """`threshold_bucket` on a grid evenly spaced in logit (`_logit_spacing`): a guess from the
+    score's logit that is the bucket or one below, raised by one comparison with ``lookup``
+    (see `_lookup`) where the score reaches the next edge.
+
+    Scores are first clipped into [0, 1]: below 0 the logit is -inf, above 1 +inf, and the
+    comparison, with the score itself, settles the thresholds at or beyond 0 and 1. The guess is
+    clipped to [0, top], NaN to 0 (the arithmetic has quieted signalling NaNs, which ``fmax``
+    does not always drop), and truncated: floored. A NaN score reaches no threshold.
+    """
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        clipped = np.clip(block, 0, 1)
+        # log of the odds: one logarithm (log1p of -score is many times slower in float32).
+        guess = np.subtract(1, clipped)
+        np.divide(clipped, guess, out=guess)
+        np.log(guess, out=guess)
+        guess *= scale
+        guess += offset
+    np.fmax(guess, 0, out=guess)
+    np.minimum(guess, top, out=guess)
+    bucket = guess.astype(np.intp)
+    bucket += lookup[1:].take(bucket) <= block
     return bucket
 
 

@@ -8,6 +8,8 @@ Conventions: ``y_true`` holds integer class ids in ``[0, C)``; ``scores`` is ``[
 score of each class (one-vs-rest), ``y_pred`` the predicted class ids.
 """
 
+import math
+
 import numpy as np
 
 from tb_metricsdiag.core import calibration as calibration_lib
@@ -24,12 +26,77 @@ from tb_metricsdiag.core._ranking import _exact_counts
 
 DEFAULT_NUM_THRESHOLDS = 201
 
+DEFAULT_LOGIT_RANGE = 9.0
+"""The default grid's thresholds inside (0, 1) have logits evenly spaced over ``[-9, 9]``:
+wide enough for the tails where a rare class's operating points lie, narrow enough that the
+201 values stay dense where most operating points lie (docs/format.md, "The default
+thresholds", gives the measurements).
+"""
+
+# Beyond, sigmoid(L) is 1.0 in float64 and the grid would not be strictly ascending.
+MAX_LOGIT_RANGE = 30.0
+
+_ROUNDING_SHIFT = 1 / 8
+"""Rounding a default threshold to a short decimal moves its logit by at most this share of
+the grid's logit step, so the grid stays evenly spaced in logit to within it."""
+
 
 def default_thresholds(num_thresholds=DEFAULT_NUM_THRESHOLDS):
-    """``num_thresholds`` evenly spaced thresholds from 0 to 1 inclusive (TensorBoard's grid)."""
-    if int(num_thresholds) < 2:
+    """The default threshold grid: `logit_thresholds` over `DEFAULT_LOGIT_RANGE`.
+
+    >>> default_thresholds()[[0, 1, 2, 99, 100, 101, 199, 200]].tolist()
+    [0.0, 0.000123, 0.000135, 0.477, 0.5, 0.523, 0.999877, 1.0]
+    """
+    return logit_thresholds(num_thresholds, DEFAULT_LOGIT_RANGE)
+
+
+def logit_thresholds(num_thresholds, logit_range):
+    """A threshold grid of 0, 1, and ``num_thresholds - 2`` values evenly spaced in logit
+    between them (``sigmoid(z)``, ``z`` evenly spaced over ``[-L, L]``, L = ``logit_range``);
+    float64, strictly ascending. The format stores such a grid as its two parameters
+    (`codecs.encode_thresholds`), so this definition is part of it (``docs/format.md``).
+
+    Why logit spacing: the threshold grid is fixed for a run, and a model's scores for a rare
+    class cluster near 0 (and those of the common class near 1). Evenly spaced values in
+    [0, 1] put a handful of thresholds where a 2%-positive model's scores lie; in logit the
+    spacing is relative, the same share of ``t`` near 0 and of ``1 - t`` near 1.
+
+    Each value inside (0, 1) is rounded to a few significant digits of its distance to the
+    nearer end, as few as keep each logit within `_ROUNDING_SHIFT` of a step of its place (3 for
+    201 thresholds, more for finer grids): the grid reads as short decimals (0.000123,
+    0.5, 0.999877), is the same on every platform, and stays symmetric (``t`` and ``1 - t``).
+    An odd ``num_thresholds`` holds 0.5 exactly, the default decision threshold.
+    """
+    num_thresholds = int(num_thresholds)
+    logit_range = float(logit_range)
+    if not 0 < logit_range <= MAX_LOGIT_RANGE:
+        raise ValueError("logit_range must be in (0, %g], got %r" % (MAX_LOGIT_RANGE, logit_range))
+    if num_thresholds < 2:
         raise ValueError("num_thresholds must be at least 2, got %r" % (num_thresholds,))
-    return np.linspace(0.0, 1.0, int(num_thresholds))
+    inside = num_thresholds - 2
+    if inside < 2:
+        return np.array([0.0] + [0.5] * inside + [1.0])
+    logits = np.linspace(-logit_range, logit_range, inside)
+    step = 2 * logit_range / (inside - 1)
+    # Rounding the distance q <= 1/2 to d significant digits moves it by at most 5 * 10**-d of
+    # itself, and its logit by at most twice that.
+    digits = max(1, int(np.ceil(1 - np.log10(_ROUNDING_SHIFT * step))))
+    values = [_short_decimal(z, digits) for z in logits.tolist()]
+    return np.array([0.0] + values + [1.0])
+
+
+def _short_decimal(logit, digits):
+    """``sigmoid(logit)`` with its distance to the nearer of 0 and 1 rounded to ``digits``
+    significant digits, as the float64 nearest that decimal.
+    """
+    mantissa, exponent = ("%.*e" % (digits - 1, 1.0 / (1.0 + math.exp(abs(logit))))).split("e")
+    distance = float(mantissa + "e" + exponent)
+    if logit <= 0:
+        return distance
+    # 1 minus the distance has as many decimals as the distance; the float64 difference is
+    # far closer to that decimal than half its last place, so rounding there recovers it.
+    decimals = digits - 1 - int(exponent)
+    return float("%.*f" % (decimals, 1.0 - distance))
 
 
 def validate_thresholds(thresholds):

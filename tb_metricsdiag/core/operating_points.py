@@ -5,7 +5,12 @@ metric is undefined) and returns the index of the chosen threshold, or None when
 meets the goal. Undefined (NaN) values never qualify.
 """
 
+import math
+
 import numpy as np
+
+THRESHOLD_MAX_DECIMALS = 9
+"""Decimals beyond which `format_threshold` writes a threshold near 0 in exponent form."""
 
 
 def best_f1_index(f1):
@@ -104,3 +109,24 @@ def nearest_index(thresholds, value):
 def _last(mask):
     qualifying = np.flatnonzero(mask)
     return int(qualifying[-1]) if qualifying.size else None
+
+
+def format_threshold(threshold):
+    """A threshold as text: 3 decimals, or 3 significant digits of its distance to the nearer of
+    0 and 1 where that needs more (``0.000123``, ``0.0227``, ``0.999877``), trailing zeros past
+    the third decimal dropped; the default grid is spaced in logit, so ``0.000`` would name a
+    dozen stored thresholds. The frontend's ``fmtThreshold`` writes the same text.
+
+    >>> [format_threshold(t) for t in (0.0, 0.5, 0.000123, 0.005, 0.999877, 1e-12)]
+    ['0.000', '0.500', '0.000123', '0.005', '0.999877', '1.00e-12']
+    """
+    threshold = float(threshold)
+    distance = min(abs(threshold), abs(1 - threshold))
+    if not distance > 0 or not math.isfinite(distance):
+        return "%.3f" % threshold
+    digits = max(3, 2 - math.floor(math.log10(distance)))
+    if digits > THRESHOLD_MAX_DECIMALS and abs(threshold) < 0.5:
+        mantissa, exponent = ("%.2e" % threshold).split("e")
+        return "%se%d" % (mantissa, int(exponent))
+    whole, _, decimals = ("%.*f" % (min(digits, THRESHOLD_MAX_DECIMALS), threshold)).partition(".")
+    return whole + "." + decimals.rstrip("0").ljust(3, "0")

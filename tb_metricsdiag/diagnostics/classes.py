@@ -312,10 +312,16 @@ def check_threshold_far_from_default(history):
         finding(
             "threshold_far_from_default",
             "info",
-            title="A decision threshold of %.2f gives a clearly better F1 than 0.5"
-            % thresholds[best],
-            detail="For class %r the F1 score is %.3f at threshold %.2f against %.3f at %.2f."
-            % (names[1], best_f1, thresholds[best], f1[default], thresholds[default]),
+            title="A decision threshold of %s gives a clearly better F1 than 0.5"
+            % operating_points.format_threshold(thresholds[best]),
+            detail="For class %r the F1 score is %.3f at threshold %s against %.3f at %s."
+            % (
+                names[1],
+                best_f1,
+                operating_points.format_threshold(thresholds[best]),
+                f1[default],
+                operating_points.format_threshold(thresholds[default]),
+            ),
             step=evaluation.step,
             evidence={
                 "positive_class": names[1],
@@ -328,7 +334,7 @@ def check_threshold_far_from_default(history):
                 "f1_all_positive": all_positive_f1,
                 "positives": positives,
             },
-            suggestion="Pick the operating threshold on validation data (e.g. %.2f) instead of 0.5."
-            % thresholds[best],
+            suggestion="Pick the operating threshold on validation data (e.g. %s) instead of 0.5."
+            % operating_points.format_threshold(thresholds[best]),
         )
     ]

@@ -4,13 +4,14 @@ Writers encode with these functions; the reader decodes with them. Nothing here 
 it decodes: every shape and size is checked, and a problem is a `FormatError`. Pure NumPy.
 """
 
+import functools
 import json
 import re
 import zlib
 
 import numpy as np
 
-from tb_metricsdiag.core import labels
+from tb_metricsdiag.core import counting, labels
 from tb_metricsdiag.format.schema import (
     CONFUSION_ENCODING,
     FORMAT_VERSION,
@@ -23,6 +24,9 @@ from tb_metricsdiag.format.schema import (
     THRESHOLD_COUNTS_ENCODING,
     FormatError,
 )
+
+# Most values of a stored logit grid: each is made in Python (`counting.logit_thresholds`).
+MAX_LOGIT_GRID = 100_001
 
 # A JSON string, escapes included: removed before the nesting of the rest is measured.
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
@@ -255,18 +259,38 @@ def decode_logs(text):
 
 def encode_thresholds(thresholds):
     """An evenly spaced grid (``numpy.linspace(start, stop, num)``, bit for bit) is stored as
-    those three numbers, not the values of every summary; any other grid as the list of values.
+    those three numbers, the default grid spaced in logit (`counting.logit_thresholds` over
+    `counting.DEFAULT_LOGIT_RANGE`, bit for bit) as ``{"logit_range", "num"}`` (format version
+    5), not the values of every summary; any other grid as the list of values.
     """
     values = np.asarray(thresholds, dtype=np.float64)
     if values.size >= 2:
         start, stop = float(values[0]), float(values[-1])
         if np.array_equal(values, np.linspace(start, stop, values.size)):
             return {"start": start, "stop": stop, "num": int(values.size)}
+        logit_range = counting.DEFAULT_LOGIT_RANGE
+        if values.size <= MAX_LOGIT_GRID and np.array_equal(
+            values, _logit_grid(values.size, logit_range)
+        ):
+            return {"logit_range": logit_range, "num": int(values.size)}
     return [float(t) for t in values]
 
 
+def is_logit_grid(encoded):
+    """Whether stored thresholds are in the logit form of `encode_thresholds` (version 5)."""
+    return isinstance(encoded, dict) and "logit_range" in encoded
+
+
+@functools.lru_cache(maxsize=16)
+def _logit_grid(num, logit_range):
+    """`counting.logit_thresholds`, kept for the grids a reader meets (read-only)."""
+    values = counting.logit_thresholds(num, logit_range)
+    values.flags.writeable = False
+    return values
+
+
 def decode_thresholds(encoded, expected_size=None):
-    """The threshold array stored in plugin content (list or linspace form).
+    """The threshold array stored in plugin content (list, linspace or logit form).
 
     With ``expected_size`` (the T of the stored counts), a grid of any other size is refused
     before it is built, so a corrupt ``num`` cannot make the reader allocate without bound.
@@ -286,7 +310,14 @@ def decode_thresholds(encoded, expected_size=None):
                 raise FormatError(
                     "metricsdiag thresholds: %d values stored, %d expected" % (num, expected_size)
                 )
-            values = np.linspace(float(encoded["start"]), float(encoded["stop"]), num)
+            if is_logit_grid(encoded):
+                if num > MAX_LOGIT_GRID:
+                    raise ValueError(
+                        "a logit grid of %d values, more than %d" % (num, MAX_LOGIT_GRID)
+                    )
+                values = _logit_grid(num, float(encoded["logit_range"]))
+            else:
+                values = np.linspace(float(encoded["start"]), float(encoded["stop"]), num)
         else:
             values = np.asarray(encoded, dtype=np.float64)
     except (KeyError, TypeError, ValueError, OverflowError) as error:

@@ -53,6 +53,8 @@ def create_summary_metadata(
         content["class_names"] = [str(name) for name in class_names]
     if thresholds is not None:
         content["thresholds"] = codecs.encode_thresholds(thresholds)
+        if codecs.is_logit_grid(content["thresholds"]):
+            content["version"] = max(content["version"], 5)
     if key is not None:
         content["key"] = key
     if method is not None:

@@ -85,8 +85,8 @@ class MetricsDiagWriter:
         created if missing.
       class_names: one name per class; default ``"0"``..``"C-1"``. Checked against the model's
         outputs at the first `add_evaluation`.
-      thresholds: ascending score thresholds of the PR counts; default 201 evenly spaced values
-        in [0, 1].
+      thresholds: ascending score thresholds of the PR counts; default
+        `counting.default_thresholds` (201 values spaced in logit).
       multi_label: a multi-label model: ``y_true`` multi-hot rows ``[n, K]`` (0/1, any number
         of labels set) and one sigmoid output per label; each label is counted as its own
         binary problem, predicted at probability >= 0.5 (`counting.MultiLabelCounts`).

@@ -71,8 +71,8 @@ class MetricsDiagCallback(keras.callbacks.Callback):
         predicted once per epoch for the training-side confusion, and compared byte for
         byte with the validation inputs once at the start. Its size drives the extra cost.
       class_names: one name per class; default ``"0"``..``"C-1"``.
-      thresholds: ascending score thresholds of the PR counts; default 201 evenly spaced
-        values in [0, 1].
+      thresholds: ascending score thresholds of the PR counts; default
+        `counting.default_thresholds` (201 values spaced in logit).
       batch_size: batch size of the callback's own predictions on array data; by default
         (None) `DEFAULT_BATCH_SIZE`, grown up to `MAX_AUTOMATIC_BATCH_SIZE` for a model fast
         enough that its per-batch cost is mostly call overhead (`_automatic_batch_size`).

@@ -92,7 +92,8 @@ class CountsMetric(keras.metrics.Metric):
     evaluates.
 
     Args:
-      thresholds: ascending thresholds; default `counts.default_thresholds`.
+      thresholds: ascending thresholds; default
+        `counting.default_thresholds` (201 values spaced in logit).
       from_logits: whether the model outputs logits. `MetricsDiagCallback` sets it at the
         start of training from its own detection; None counts the outputs as probabilities.
       output_width: the model's number of output units (1 for a single sigmoid unit);

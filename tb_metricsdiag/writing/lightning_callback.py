@@ -244,8 +244,8 @@ class MetricsDiagCallback(pl.Callback):
         ``log_dir`` (the run then sits beside that logger's scalars), else
         ``trainer.default_root_dir``.
       class_names: one name per class; default ``"0"``..``"C-1"``.
-      thresholds: ascending score thresholds of the PR counts; default 201 evenly spaced
-        values in [0, 1].
+      thresholds: ascending score thresholds of the PR counts; default
+        `counting.default_thresholds` (201 values spaced in logit).
       from_logits: whether the scores are logits; default (None) detected from the first
         epoch's values (outside [0, 1], or rows that do not sum to 1).
       scores_and_labels: ``f(module, batch, outputs) -> (scores, labels)`` for a module whose

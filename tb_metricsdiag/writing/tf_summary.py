@@ -117,7 +117,8 @@ def write_evaluation(
       step: the step (epoch) to write at; None takes ``tf.summary``'s default step.
       split: ``"validation"`` or ``"train"``.
       class_names: one name per class; default ``"0"``..``"C-1"``.
-      thresholds: ascending thresholds for the PR counts; default 201 evenly spaced in [0, 1].
+      thresholds: ascending thresholds for the PR counts; default
+        `counting.default_thresholds` (201 values spaced in logit).
       from_logits: whether ``y_score`` holds logits.
 
     Returns:
