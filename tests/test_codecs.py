@@ -224,3 +224,35 @@ def test_roc_auc_follows_the_average_precision_bit_for_bit():
         codecs.decode_threshold_counts(payload, 3, with_average_precision=True)
     with pytest.raises(ValueError, match="ROC AUC"):
         codecs.encode_threshold_counts(counts, None, roc_auc)
+
+
+def test_the_default_logit_grid_is_stored_as_its_parameters():
+    from tb_metricsdiag.core import counting
+
+    grid = counting.default_thresholds()
+    encoded = codecs.encode_thresholds(grid)
+    assert encoded == {"logit_range": 9.0, "num": 201}
+    assert np.array_equal(codecs.decode_thresholds(encoded, 201), grid)
+    content = codecs.parse_plugin_content(
+        metadata.create_summary_metadata(
+            schema.KIND_THRESHOLD_COUNTS,
+            thresholds=grid,
+            encoding=schema.THRESHOLD_COUNTS_ENCODING,
+        ).plugin_data.content
+    )
+    assert content["version"] == 5  # a version-4 reader asks for an upgrade
+    # Another grid spaced in logit, or one value off, is stored as its values.
+    other = counting.logit_thresholds(51, 4.0)
+    assert codecs.encode_thresholds(other) == other.tolist()
+    moved = grid.copy()
+    moved[7] = np.nextafter(moved[7], 1)
+    assert codecs.encode_thresholds(moved) == moved.tolist()
+    for bad in (
+        {"logit_range": 9.0, "num": 10**9},
+        {"logit_range": float("nan"), "num": 201},
+        {"logit_range": 1e300, "num": 201},
+        {"logit_range": "9", "num": 201},
+        {"logit_range": 9.0, "num": 200},
+    ):
+        with pytest.raises(schema.FormatError):
+            codecs.decode_thresholds(bad, 201)

@@ -129,7 +129,9 @@ def test_counts_are_stored_compactly_and_exactly(tmp_path, examples):
     # the average precision and then the ROC AUC of each class as float64.
     payload, content = raw[schema.split_tag("validation", schema.KIND_THRESHOLD_COUNTS)][0]
     assert json.loads(content)["encoding"] == schema.THRESHOLD_COUNTS_ENCODING
-    assert json.loads(content)["version"] == 4
+    # Version 5: the default grid is stored as its two parameters.
+    assert json.loads(content)["version"] == 5
+    assert json.loads(content)["thresholds"] == {"logit_range": 9.0, "num": 201}
     assert json.loads(content)["average_precision"] == "exact"
     assert json.loads(content)["roc_auc"] == "exact"
     assert schema.split_tag("validation", schema.KIND_AVERAGE_PRECISION) not in raw

@@ -315,7 +315,10 @@ def decode_thresholds(encoded, expected_size=None):
                     raise ValueError(
                         "a logit grid of %d values, more than %d" % (num, MAX_LOGIT_GRID)
                     )
-                values = _logit_grid(num, float(encoded["logit_range"]))
+                logit_range = encoded["logit_range"]
+                if not isinstance(logit_range, (int, float)) or isinstance(logit_range, bool):
+                    raise ValueError("logit_range must be a number, got %r" % (logit_range,))
+                values = _logit_grid(num, float(logit_range))
             else:
                 values = np.linspace(float(encoded["start"]), float(encoded["stop"]), num)
         else:
