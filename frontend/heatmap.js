@@ -156,7 +156,8 @@ export class Heatmap {
   /** Draws `counts` (see confusionCounts) valued as `mode` (see shareOf). */
   draw({ counts, mode }) {
     const parent = this.element.parentElement;
-    const available = parent ? parent.clientWidth : 0;
+    // The layout width, not clientWidth: that one rounds a fractional width up.
+    const available = parent ? parent.getBoundingClientRect().width : 0;
     const side = Math.max(MIN_BLOCK_PX, Math.min(MAX_SIDE_PX, Math.floor(available || 480)));
     const agg = aggregate(counts, classesPerBlock(counts.n, side));
     const values = new Float64Array(agg.sums.length);
