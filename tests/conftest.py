@@ -52,8 +52,9 @@ def to_scores(outputs, from_logits):
 def read_events(log_dir, decode=True):
     """{tag: {step: (ndarray, plugin content bytes)}} of every event file directly in log_dir.
 
-    With ``decode``, encoded threshold counts are given as their ``[C, 2, T]`` integers
-    (`codecs.decode_threshold_counts`), and an average precision stored with them (format
+    With ``decode``, encoded confusion matrices (format version 5) are given as their
+    ``[C, C]`` integers (`codecs.decode_confusion_cells`), encoded threshold counts as their
+    ``[C, 2, T]`` integers (`codecs.decode_threshold_counts`), and an average precision stored with them (format
     version 3) under the average-precision tag of its split, where version 2 wrote it; without,
     as the stored bytes.
     """
@@ -79,6 +80,10 @@ def read_events(log_dir, decode=True):
                     if average_precision is not None:
                         ap_tag = schema.split_tag(parsed["split"], schema.KIND_AVERAGE_PRECISION)
                         result.setdefault(ap_tag, {})[event.step] = (average_precision, content)
+                if decode and parsed.get("encoding") == schema.CONFUSION_ENCODING:
+                    array = codecs.confusion_from_cells(
+                        *codecs.decode_confusion_cells(array.item())
+                    )
                 result.setdefault(value.tag, {})[event.step] = (array, content)
     return result
 

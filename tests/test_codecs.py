@@ -132,7 +132,14 @@ def test_summaries_carry_the_lowest_version_that_reads_them():
             roc_auc="exact",
         ).plugin_data.content
     )
-    assert with_auc["version"] == 4 == schema.FORMAT_VERSION and with_auc["roc_auc"] == "exact"
+    assert with_auc["version"] == 4 and with_auc["roc_auc"] == "exact"
+    sparse = codecs.parse_plugin_content(
+        metadata.create_summary_metadata(
+            schema.KIND_CONFUSION, encoding=schema.CONFUSION_ENCODING
+        ).plugin_data.content
+    )
+    assert sparse["version"] == 5 == schema.FORMAT_VERSION
+    assert sparse["encoding"] == schema.CONFUSION_ENCODING
 
 
 @pytest.mark.parametrize(

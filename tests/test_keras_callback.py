@@ -40,7 +40,8 @@ def test_confusion_matches_sklearn_every_epoch(callback_runs, events, name, spli
         np.testing.assert_array_equal(events[name][tag][epoch][0], expected)
         content = _content(events[name], tag, epoch)
         assert content["kind"] == "confusion" and content["split"] == split
-        assert content["version"] == 1  # confusion matrices are read by every format version
+        # Stored encoded since format version 5 (docs/format.md), read by that version on.
+        assert content["version"] == 5 and content["encoding"] == schema.CONFUSION_ENCODING
         assert content["class_names"] == (run.class_names or ["0", "1", "2", "3"])
 
 

@@ -1,6 +1,7 @@
 """The public writers in a custom tf.GradientTape loop, at arbitrary steps."""
 
 import json
+import struct
 import zlib
 
 import numpy as np
@@ -110,9 +111,20 @@ def test_counts_are_stored_compactly_and_exactly(tmp_path, examples):
     with tf.summary.create_file_writer(str(tmp_path)).as_default():
         summary.write_evaluation(y, scores, step=0)
     raw = read_events(str(tmp_path), decode=False)
-    confusion = raw[schema.split_tag("validation", schema.KIND_CONFUSION)][0][0]
-    assert confusion.dtype == _smallest_type(confusion.max())
-    np.testing.assert_array_equal(confusion, skm.confusion_matrix(y, scores.argmax(axis=1)))
+    # The confusion matrix (format version 5): C and K, the type codes, the diagonal, the gaps
+    # between the row-major positions of the nonzero cells off it, their counts (docs/format.md).
+    stored, content = raw[schema.split_tag("validation", schema.KIND_CONFUSION)][0]
+    assert json.loads(content)["encoding"] == schema.CONFUSION_ENCODING
+    assert json.loads(content)["version"] == 5
+    expected = skm.confusion_matrix(y, scores.argmax(axis=1))
+    off = expected * (1 - np.eye(3, dtype=np.int64))
+    positions = np.flatnonzero(off)
+    parts = [np.diag(expected), np.diff(positions, prepend=0), off.flat[positions]]
+    types = [np.dtype(_smallest_type(part.max())).newbyteorder("<") for part in parts]
+    codes = {1: b"B", 2: b"H", 4: b"i", 8: b"q"}
+    assert stored.item() == struct.pack("<II", 3, positions.size) + b"".join(
+        codes[t.itemsize] for t in types
+    ) + b"".join(part.astype(t).tobytes() for part, t in zip(parts, types))
     # Threshold counts: bytes naming the smallest type of the bucket counts, then zlib, then
     # the average precision and then the ROC AUC of each class as float64.
     payload, content = raw[schema.split_tag("validation", schema.KIND_THRESHOLD_COUNTS)][0]

@@ -6,7 +6,8 @@ answers with the document `views` builds, as strict JSON. Errors are JSON too,
 ``{"error": message}``:
 
 - 400: a missing or malformed parameter (no ``run``, a non-integer ``step``, an unknown
-  ``split``, a ``class`` out of range, ``min_recall`` / ``min_precision`` outside [0, 1]);
+  ``split``, a ``class`` out of range, ``min_recall`` / ``min_precision`` outside [0, 1],
+  ``matrix`` other than ``full``, ``pairs`` outside [1, 1000]);
 - 404: an unknown run, split or step, or a route or static file that does not exist;
 - 422: the run exists but its stored data cannot be read (malformed, or written by a newer
   tb-metricsdiag). Only that run is affected: ``/runs`` lists it with an ``error`` key.
@@ -141,8 +142,24 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
     @_json_route
     def _serve_confusion(self, request):
         run, split, step = _run(request), _split(request), _optional_int(request, "step")
+        matrix = request.args.get("matrix")
+        if matrix not in (None, "", views.MATRIX_FULL):
+            raise errors.InvalidArgumentError(
+                "matrix must be %r (the whole matrix) or absent, got %r"
+                % (views.MATRIX_FULL, _shorten(matrix))
+            )
+        pairs = _optional_int(request, "pairs")
+        if pairs is not None and not 1 <= pairs <= views.MAX_PAIRS:
+            raise errors.InvalidArgumentError(
+                "pairs must be an integer in [1, %d], got %d" % (views.MAX_PAIRS, pairs)
+            )
         evaluation = self._reader(request).evaluation(run, split, step, with_pr=False)
-        return views.confusion_view(run, evaluation)
+        return views.confusion_view(
+            run,
+            evaluation,
+            full_matrix=matrix == views.MATRIX_FULL,
+            pairs=views.DEFAULT_PAIRS if pairs is None else pairs,
+        )
 
     @_json_route
     def _serve_pr(self, request):

@@ -488,8 +488,8 @@ class Reader:
             )
             for run, (tag, series, key) in unread.items():
                 try:
-                    codecs.parse_plugin_content(series.plugin_content)
-                    steps = _checked_steps(data.get(run, {}).get(tag, []))
+                    content = codecs.parse_plugin_content(series.plugin_content)
+                    steps = _checked_steps(data.get(run, {}).get(tag, []), content)
                     trainings = self._restarts.get((run, tag), (1,))[0]
                     # The number of trainings rides in the last element: one array kept.
                     kept = np.asarray(steps + [trainings], np.int64)
@@ -661,7 +661,7 @@ class Reader:
                 elif kind == schema.KIND_LABEL_DISTRIBUTION:
                     history.label_distribution[split] = codecs.label_distribution(data[-1])
                 elif kind == schema.KIND_CONFUSION:
-                    history.confusions[split] = codecs.confusion_matrices(data)
+                    history.confusions[split] = codecs.confusion_matrices(data, content)
                 elif kind == schema.KIND_CALIBRATION:
                     history.calibration[split] = _calibration_series(data, history.problems)
             except schema.FormatError as error:
@@ -787,7 +787,7 @@ def _evaluation(run, split, step, found, counts_of):
         step = max(by_step)
     if step not in by_step:
         raise errors.NotFoundError("run %r has no %r data at step %d" % (run, split, step))
-    confusion = codecs.confusion_matrix(by_step[step].numpy, "confusion matrix")
+    confusion = codecs.confusion_matrix(by_step[step].numpy, "confusion matrix", content)
     num_classes = confusion.shape[0]
     result = SplitEvaluation(split, step, codecs.class_names_of(content, num_classes), confusion)
     counts_tag = schema.split_tag(split, schema.KIND_THRESHOLD_COUNTS)
@@ -920,9 +920,9 @@ def _kept_steps_size(kept):
     return 400 + (kept.nbytes if isinstance(kept, np.ndarray) else 600)
 
 
-def _checked_steps(data):
+def _checked_steps(data, content):
     """Ascending distinct steps of confusion data, each checked to be a valid matrix."""
-    return sorted(codecs.confusion_matrices(_points(data)))
+    return codecs.confusion_steps(_points(data), content)
 
 
 def _at_step(data, step):

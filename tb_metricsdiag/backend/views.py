@@ -5,6 +5,8 @@ JSON: undefined ratios (NaN) and infinities become ``None``. The shapes are pinn
 ``CONTRACT.md``; extra keys are documented here.
 """
 
+import numpy as np
+
 from tb_metricsdiag.core import calibration, comparison, labels, metrics, operating_points
 from tb_metricsdiag.core.json_values import to_json_value
 from tb_metricsdiag.diagnostics import classes as class_rules
@@ -44,43 +46,89 @@ def runs_view(entries):
     return {"runs": sorted(entries, key=lambda entry: entry["run"])}
 
 
-def confusion_view(run, evaluation):
+FULL_MATRIX_MAX_CLASSES = 100
+"""Most classes whose ``/confusion`` answer holds the whole matrix unless asked for
+(``matrix=full``): above, the nonzero cells (a million numbers as JSON are megabytes)."""
+
+
+MAX_CELLS = 100_000
+"""Most nonzero cells a ``"cells"`` answer lists (the largest ones)."""
+
+
+DEFAULT_PAIRS = 20
+"""Confused pairs a ``/confusion`` answer lists unless ``pairs`` says otherwise."""
+
+
+MAX_PAIRS = 1000
+"""Most confused pairs a request may ask for."""
+
+
+MATRIX_FULL, MATRIX_CELLS = "full", "cells"
+
+
+def task_of(num_classes):
+    """``"binary"`` for 2 classes, else ``"multiclass"``."""
+    return "binary" if num_classes == 2 else "multiclass"
+
+
+def confusion_view(run, evaluation, full_matrix=False, pairs=DEFAULT_PAIRS):
     """``/confusion``: the confusion matrix of one split at one step and what follows from it.
 
-    Beyond the contract: each ``per_class`` entry's ``precision_interval`` and
-    ``recall_interval`` (``[lower, upper]``, the Wilson 95% interval of
-    `metrics.per_class_intervals`; nulls where undefined), ``normalized`` (``true``: rows sum
-    to 1, ``pred``: columns sum to 1),
-    ``balanced_accuracy``, ``macro_f1``, ``majority_baseline`` (the accuracy of always
-    predicting the largest class), ``no_better_than_majority`` (`class_rules.no_better_than_majority`)
-    and ``total``.
+    Args:
+      run: the run's name.
+      evaluation: a `reader.SplitEvaluation`.
+      full_matrix: whether to send the whole matrix whatever the number of classes.
+      pairs: int, the most confused pairs listed, ``1 <= pairs <= MAX_PAIRS``.
+
+    Beyond the contract: ``matrix_form``: ``"full"`` (at most `FULL_MATRIX_MAX_CLASSES`
+    classes, or ``full_matrix``: ``matrix`` is the ``[C][C]`` list and ``normalized`` holds
+    ``true`` (rows sum to 1) and ``pred`` (columns sum to 1)) or ``"cells"`` (``matrix`` and
+    ``normalized`` null, ``cells`` ``{"rows", "cols", "counts"}`` the nonzero cells in
+    row-major order, at most `MAX_CELLS`, the largest, with ``cells_truncated``; in the full
+    form ``cells`` is null and ``cells_truncated`` false); ``predicted_totals`` (column sums);
+    ``confused_pairs`` (`metrics.confused_pairs`: ``[{"actual", "predicted", "count",
+    "share"}]``); each ``per_class`` entry's ``precision_interval`` and ``recall_interval``
+    (``[lower, upper]``, the Wilson 95% interval of `metrics.per_class_intervals`; nulls where
+    undefined) and ``flags`` (`class_rules.class_flags`), with ``flag_rule`` (the rule in
+    words); ``task``; ``balanced_accuracy``, ``macro_f1``, ``majority_baseline`` (the accuracy
+    of always predicting the largest class), ``no_better_than_majority``
+    (`class_rules.no_better_than_majority`) and ``total``.
     """
     confusion = evaluation.confusion
+    num_classes = confusion.shape[0]
     per_class = metrics.per_class_metrics(confusion)
     intervals = metrics.per_class_intervals(confusion)
-    return to_json_value(
+    full = full_matrix or num_classes <= FULL_MATRIX_MAX_CLASSES
+    cells, truncated = None, False
+    if not full:
+        rows, cols, counts, truncated = metrics.nonzero_cells(confusion, MAX_CELLS)
+        cells = {"rows": rows, "cols": cols, "counts": counts}
+    actual, predicted, counts, shares = (
+        to_json_value(values) for values in metrics.confused_pairs(confusion, pairs)
+    )
+    # Column by column, then per class: a thousand classes are a thousand entries.
+    columns = {
+        key: to_json_value(values)
+        for key, values in (
+            ("precision", per_class["precision"]),
+            ("recall", per_class["recall"]),
+            ("f1", per_class["f1"]),
+            ("support", per_class["support"]),
+            ("precision_interval", np.stack(intervals["precision"], axis=1)),
+            ("recall_interval", np.stack(intervals["recall"], axis=1)),
+        )
+    }
+    columns["flags"] = class_rules.class_flags(confusion)
+    view = to_json_value(
         {
             "run": run,
             "split": evaluation.split,
             "step": evaluation.step,
             "class_names": evaluation.class_names,
-            "matrix": confusion,
-            "normalized": {
-                "true": metrics.normalize_confusion(confusion, "true"),
-                "pred": metrics.normalize_confusion(confusion, "pred"),
-            },
-            "per_class": [
-                {
-                    "name": name,
-                    "precision": per_class["precision"][i],
-                    "recall": per_class["recall"][i],
-                    "f1": per_class["f1"][i],
-                    "support": per_class["support"][i],
-                    "precision_interval": [bound[i] for bound in intervals["precision"]],
-                    "recall_interval": [bound[i] for bound in intervals["recall"]],
-                }
-                for i, name in enumerate(evaluation.class_names)
-            ],
+            "task": task_of(num_classes),
+            "matrix_form": MATRIX_FULL if full else MATRIX_CELLS,
+            "cells_truncated": truncated,
+            "flag_rule": class_rules.FLAG_RULE,
             "accuracy": metrics.accuracy(confusion),
             "balanced_accuracy": metrics.balanced_accuracy(confusion),
             "macro_f1": metrics.macro_f1(confusion),
@@ -89,6 +137,27 @@ def confusion_view(run, evaluation):
             "total": confusion.sum(),
         }
     )
+    # The large parts, converted array by array: walking them again would cost more than
+    # everything else of the answer.
+    view.update(
+        matrix=to_json_value(confusion) if full else None,
+        normalized={
+            by: to_json_value(metrics.normalize_confusion(confusion, by)) for by in ("true", "pred")
+        }
+        if full
+        else None,
+        cells=None if cells is None else {key: to_json_value(v) for key, v in cells.items()},
+        predicted_totals=to_json_value(confusion.sum(axis=0)),
+        confused_pairs=[
+            {"actual": a, "predicted": p, "count": c, "share": share}
+            for a, p, c, share in zip(actual, predicted, counts, shares)
+        ],
+        per_class=[
+            dict(zip(columns, values), name=str(name))
+            for name, *values in zip(evaluation.class_names, *columns.values())
+        ],
+    )
+    return view
 
 
 # The threshold a classifier's scores are usually cut at, which cost-based thresholds beat.

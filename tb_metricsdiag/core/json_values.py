@@ -12,7 +12,15 @@ def to_json_value(value):
     if isinstance(value, dict):
         return {str(key): to_json_value(item) for key, item in value.items()}
     if isinstance(value, np.ndarray):
-        value = value.tolist()  # a 0-d array becomes its scalar
+        # Whole arrays at once: a 1,000-class matrix is a million values.
+        if value.dtype.kind in "biu":
+            return value.tolist()  # a 0-d array becomes its scalar
+        if value.dtype.kind == "f":
+            finite = np.isfinite(value)
+            value = value.astype(object)
+            value[~finite] = None
+            return value.tolist()
+        value = value.tolist()
     if isinstance(value, (list, tuple)):
         return [to_json_value(item) for item in value]
     if isinstance(value, np.generic):

@@ -256,3 +256,42 @@ def per_class_intervals(confusion, z=Z_95):
         "precision": wilson_interval(tp, confusion.sum(axis=0), z),
         "recall": wilson_interval(tp, confusion.sum(axis=1), z),
     }
+
+
+def nonzero_cells(confusion, limit=None):
+    """The nonzero cells of a ``[C, C]`` confusion matrix in row-major order: ``(rows, cols,
+    counts, truncated)``, int64 arrays and a bool.
+
+    With ``limit``, at most that many: the largest counts, ties by row-major position (the
+    first kept), listed in row-major order all the same; ``truncated`` says whether any was
+    left out.
+    """
+    confusion = np.asarray(confusion)
+    positions = np.flatnonzero(confusion)
+    counts = confusion.reshape(-1)[positions].astype(np.int64)
+    truncated = limit is not None and positions.size > limit
+    if truncated:
+        # A stable sort of the negated counts keeps the earlier of equal ones first.
+        kept = np.sort(np.argsort(-counts, kind="stable")[:limit])
+        positions, counts = positions[kept], counts[kept]
+    rows, cols = np.divmod(positions, confusion.shape[1])
+    return rows.astype(np.int64), cols.astype(np.int64), counts, bool(truncated)
+
+
+def confused_pairs(confusion, limit=None):
+    """The most confused pairs of a ``[C, C]`` confusion matrix: the cells off the diagonal
+    with a count above 0, largest count first, ties by (actual, predicted) ascending, at most
+    ``limit`` of them.
+
+    Returns ``(actual, predicted, count, share)`` arrays: ``share`` is the count over the
+    actual class's support (its row sum), the share of that class's examples taken for the
+    predicted one; never undefined, since a counted cell's row holds at least that count.
+    """
+    confusion = np.asarray(confusion)
+    rows, cols, counts, _ = nonzero_cells(confusion)
+    off = rows != cols
+    rows, cols, counts = rows[off], cols[off], counts[off]
+    order = np.argsort(-counts, kind="stable")[:limit]  # row-major already: ties stay in order
+    rows, cols, counts = rows[order], cols[order], counts[order]
+    support = confusion.sum(axis=1)
+    return rows, cols, counts, counts / support[rows]

@@ -1,5 +1,5 @@
-"""Rules on per-class figures: the accuracy paradox, accuracy as the only metric, a
-decision threshold far from 0.5.
+"""Rules on per-class figures: the per-class flags, the accuracy paradox, accuracy as the only
+metric, a decision threshold far from 0.5.
 
 Each threshold is a module constant, documented here and in ``docs/diagnostics.md``.
 """
@@ -26,8 +26,26 @@ PARADOX_LOW_RECALL = 0.5
 """Recall below which a class counts as mostly missed."""
 
 
-PARADOX_MIN_SUPPORT = 5
-"""Validation examples a class needs before its recall is judged (fewer is noise)."""
+MIN_JUDGED_SUPPORT = 5
+"""Examples a class needs before its recall is judged (fewer is noise), by the accuracy paradox
+and the per-class flags; and predictions it needs before its precision is."""
+
+
+FLAG_MIN_GAP = 0.1
+"""How far below the median class a class's recall (precision) must be to be flagged: a
+smaller gap is not worth a flag, however many examples make it certain."""
+
+
+FLAG_LOW_RECALL = "low_recall"
+FLAG_LOW_PRECISION = "low_precision"
+
+
+FLAG_RULE = (
+    "Flagged when a class's recall (precision) is clearly below that of the median class: its"
+    " 95%% Wilson interval lies wholly below the median over the classes with at least %d"
+    " examples (predictions), and it is at least %.2f lower." % (MIN_JUDGED_SUPPORT, FLAG_MIN_GAP)
+)
+"""`class_flags`'s rule in words (shown beside the flags)."""
 
 
 IMBALANCE_RATIO = 4.0
@@ -58,6 +76,46 @@ THRESHOLD_MIN_POSITIVES = 5
 """Positive validation examples needed before a threshold is recommended."""
 
 
+def _below_the_median(values, upper, judged):
+    """Where ``values`` are clearly below the median of the ``judged`` ones (`FLAG_RULE`):
+    judged, their interval's ``upper`` end under that median, and `FLAG_MIN_GAP` under it.
+    """
+    if not judged.any():
+        return np.zeros(values.shape, dtype=bool)
+    median = np.median(values[judged])
+    with np.errstate(invalid="ignore"):
+        return judged & (upper < median) & (values <= median - FLAG_MIN_GAP)
+
+
+def class_flags(confusion):
+    """The flags of each class of a ``[C, C]`` confusion matrix: a list per class of
+    `FLAG_LOW_RECALL` and `FLAG_LOW_PRECISION`, by `FLAG_RULE`.
+
+    The classes are judged against each other, not against a fixed cut-off: at hundreds of
+    classes many fall under any fixed figure, and on a hard task every class may. A class is
+    flagged when its figure is below the median class's by more than its own uncertainty (the
+    upper end of its 95% Wilson interval, `metrics.per_class_intervals`, is under the median:
+    a class of 10 examples needs a larger gap than one of 1,000) and by at least
+    `FLAG_MIN_GAP`. Recall is judged on the classes with at least `MIN_JUDGED_SUPPORT` examples,
+    precision on those with at least that many predictions (a class never predicted has no
+    precision, and a recall of 0). A matrix with one judged class flags nothing.
+    """
+    confusion = np.asarray(confusion)
+    per_class = metrics.per_class_metrics(confusion)
+    intervals = metrics.per_class_intervals(confusion)
+    predicted = confusion.sum(axis=0)
+    low_recall = _below_the_median(
+        per_class["recall"], intervals["recall"][1], per_class["support"] >= MIN_JUDGED_SUPPORT
+    )
+    low_precision = _below_the_median(
+        per_class["precision"], intervals["precision"][1], predicted >= MIN_JUDGED_SUPPORT
+    )
+    return [
+        [flag for flag, on in ((FLAG_LOW_RECALL, recall), (FLAG_LOW_PRECISION, precision)) if on]
+        for recall, precision in zip(low_recall.tolist(), low_precision.tolist())
+    ]
+
+
 def no_better_than_majority(confusion):
     """Whether accuracy removes less than `PARADOX_MIN_ERROR_REDUCTION` of the majority
     baseline's errors: the one definition of "no better than always predicting the majority
@@ -69,7 +127,9 @@ def no_better_than_majority(confusion):
 def check_accuracy_paradox(history):
     """Accuracy no better than the majority baseline on imbalanced labels (balanced ones are
     left to `check_not_learning`), or high accuracy hiding a class with very low recall (the
-    fraud case: 98 % accuracy, 12 % fraud recall).
+    fraud case: 98 % accuracy, 12 % fraud recall): below `PARADOX_LOW_RECALL`, and flagged
+    low recall by `class_flags`, so that at many classes of a few examples each one class
+    unlucky in its sample is not taken for a hidden one.
     """
     latest = _history.latest_confusion(history)
     if latest is None:
@@ -80,11 +140,13 @@ def check_accuracy_paradox(history):
     if math.isnan(accuracy):
         return []
     per_class = metrics.per_class_metrics(confusion)
-    judged = (per_class["support"] >= PARADOX_MIN_SUPPORT) & ~np.isnan(per_class["recall"])
+    judged = (per_class["support"] >= MIN_JUDGED_SUPPORT) & ~np.isnan(per_class["recall"])
     if not judged.any():
         return []
     recalls = np.where(judged, per_class["recall"], np.inf)
-    worst = int(np.argmin(recalls))
+    flagged = np.array([FLAG_LOW_RECALL in flags for flags in class_flags(confusion)])
+    # The hidden class is the worst of the flagged ones; without one, the worst judged.
+    worst = int(np.argmin(np.where(flagged, recalls, np.inf) if flagged.any() else recalls))
     names = _history.class_names(history, confusion.shape[0])
     evidence = {
         "accuracy": accuracy,
@@ -106,7 +168,9 @@ def check_accuracy_paradox(history):
             "class; balanced accuracy is %.2f %%."
             % (100 * accuracy, 100 * baseline, 100 * evidence["balanced_accuracy"])
         )
-    elif accuracy >= PARADOX_HIGH_ACCURACY and recalls[worst] < PARADOX_LOW_RECALL:
+    elif (
+        accuracy >= PARADOX_HIGH_ACCURACY and flagged[worst] and recalls[worst] < PARADOX_LOW_RECALL
+    ):
         title = "High accuracy hides a class with low recall"
         detail = (
             "Validation accuracy is %.2f %%, but only %.1f %% of class %r (%d examples) are "

@@ -9,7 +9,7 @@ import json
 from tensorboard.compat.proto import summary_pb2
 
 from tb_metricsdiag.format import codecs
-from tb_metricsdiag.format.schema import KIND_LOGS, KIND_SCALAR, PLUGIN_NAME
+from tb_metricsdiag.format.schema import KIND_CONFUSION, KIND_LOGS, KIND_SCALAR, PLUGIN_NAME
 
 
 def create_summary_metadata(
@@ -30,8 +30,8 @@ def create_summary_metadata(
     ``thresholds`` (ascending floats), ``key`` (the Keras log name of a scalar), ``method``
     (how an average precision was computed: ``"exact"`` from every score, or
     ``"threshold_grid"`` from the threshold counts; absent means exact), ``encoding`` (of
-    the stored value: `THRESHOLD_COUNTS_ENCODING`; absent means the tensor as it is) and
-    ``average_precision`` / ``roc_auc`` (on encoded threshold counts that carry them: how
+    the stored value: `THRESHOLD_COUNTS_ENCODING` of threshold counts, `CONFUSION_ENCODING` of
+    confusion matrices; absent means the tensor as it is) and ``average_precision`` / ``roc_auc`` (on encoded threshold counts that carry them: how
     each was computed, ``"exact"`` or ``"threshold_grid"``). Storing
     them with each summary lets a reader interpret a tensor with nothing else at hand.
     """
@@ -68,6 +68,8 @@ def create_summary_metadata(
 
 
 def _lowest_reader_version(kind, encoding, average_precision, roc_auc):
+    if kind == KIND_CONFUSION and encoding is not None:
+        return 5
     if roc_auc is not None:
         return 4
     if kind == KIND_LOGS or average_precision is not None:

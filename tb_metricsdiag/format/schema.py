@@ -10,8 +10,9 @@ PLUGIN_NAME = "metricsdiag"
 # one and reject newer ones with a clear message rather than misreading them. Each summary
 # carries the lowest version that reads it, so a reader of version 1 still reads everything
 # but the threshold counts of version 2 (`THRESHOLD_COUNTS_ENCODING`) and the logs of version 3
-# (`KIND_LOGS`).
-FORMAT_VERSION = 4
+# (`KIND_LOGS`); a reader of version 4 all but the encoded confusion matrices of version 5
+# (`CONFUSION_ENCODING`).
+FORMAT_VERSION = 5
 
 
 TAG_PREFIX = PLUGIN_NAME + "/"
@@ -21,7 +22,7 @@ SPLITS = ("validation", "train")
 
 
 # Kinds of summary, stored in the plugin content of every tag.
-KIND_CONFUSION = "confusion"  # int [C, C]: row = actual class, column = predicted class
+KIND_CONFUSION = "confusion"  # int [C, C] or encoded: row = actual class, column = predicted
 
 
 KIND_THRESHOLD_COUNTS = "threshold_counts"  # int [C, 2, T]: TP and FP of `score >= t` (encoded)
@@ -121,3 +122,9 @@ most a few levels deep, and a decoder's stack grows with the depth."""
 # ``"average_precision"`` then names how it was computed), which versions 1 and 2 wrote as a
 # summary of its own.
 THRESHOLD_COUNTS_ENCODING = "zlib_bucket_deltas"
+
+
+# How a confusion matrix is stored since format version 5 when that is smaller than its dense
+# integers (`codecs.encode_confusion`): the diagonal, then the nonzero cells off it. Matrices
+# stored dense (every matrix before version 5, and small ones since) still say version 1.
+CONFUSION_ENCODING = "diagonal_sparse_cells"

@@ -67,11 +67,15 @@ def json_record(tag, kind, value):
 
 
 def confusion_matrix(matrix, split="validation", class_names=None):
-    """A ``[C, C]`` confusion matrix (row = actual class, column = predicted class)."""
-    matrix = np.asarray(matrix)
-    names = checked_class_names(class_names, matrix.shape[0])
-    md = metadata.create_summary_metadata(schema.KIND_CONFUSION, split, names)
-    return Record(schema.split_tag(split, schema.KIND_CONFUSION), codecs.compact_ints(matrix), md)
+    """A ``[C, C]`` confusion matrix (row = actual class, column = predicted class), stored as
+    `codecs.encode_confusion` bytes (a string scalar; format version 5).
+    """
+    payload = codecs.encode_confusion(matrix)  # refuses a matrix that is not [C, C] counts
+    names = checked_class_names(class_names, np.shape(matrix)[0])
+    md = metadata.create_summary_metadata(
+        schema.KIND_CONFUSION, split, names, encoding=schema.CONFUSION_ENCODING
+    )
+    return Record(schema.split_tag(split, schema.KIND_CONFUSION), string_value(payload), md)
 
 
 def threshold_counts(
