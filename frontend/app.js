@@ -46,6 +46,7 @@ export class App {
     this.minPrecision = "";
     this.epochKey = ""; // run, split and epoch of the confusion and PR answers asked for last
     this.fullMatrix = false; // the user asked for the whole matrix of a many-class run
+    this.confusionDoc = null; // the /confusion answer shown last
     this.curves = null; // the run's /curves answer
     this.diagnostics = null; // the run's /diagnostics answer
     this.historyKey = ""; // both answers as JSON: unchanged answers are not drawn again
@@ -487,8 +488,12 @@ export class App {
       return;
     }
     if (!doc) return;
+    this.confusionDoc = doc;
     summary.update({ confusion: doc });
     confusion.update({ confusion: doc });
+    // The matrix is painted before the per-class table of many classes is built.
+    await nextFrame();
+    if (this.confusionDoc !== doc) return; // a newer answer was shown meanwhile
     perClass.update({ confusion: doc });
     pairs.update({ confusion: doc });
   }
@@ -658,6 +663,12 @@ function runNotices(info, hasCounts) {
     });
   }
   return notices;
+}
+
+/** Resolves after the browser has painted the current frame (or at once when hidden). */
+function nextFrame() {
+  if (document.visibilityState === "hidden") return Promise.resolve();
+  return new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
 }
 
 function nearest(list, value) {
