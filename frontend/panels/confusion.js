@@ -246,7 +246,7 @@ function matrixTable(c, counts, rows, cols, mode) {
             h("span", { text: name(j) }),
           ),
         ),
-        h("th", { scope: "col", class: "col-name total-head", text: "total" }),
+        h("th", { scope: "col", class: "total-head", text: "total" }),
       ),
     ),
   );
@@ -293,7 +293,7 @@ function matrixTable(c, counts, rows, cols, mode) {
     h(
       "tr",
       { class: "totals" },
-      h("th", { scope: "row", class: "row-name total-label", text: "predicted total" }),
+      h("th", { scope: "row", class: "total-label", text: "predicted total" }),
       colIds.map((j) => h("td", { class: "total", text: fmtInt(counts.colTotals[j]) })),
       whole
         ? h("td", {
