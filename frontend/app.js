@@ -10,6 +10,7 @@ import * as findingsPanel from "./panels/findings.js";
 import * as summaryPanel from "./panels/summary.js";
 import * as confusionPanel from "./panels/confusion.js";
 import * as perClassPanel from "./panels/per_class.js";
+import * as pairsPanel from "./panels/pairs.js";
 import * as prPanel from "./panels/pr.js";
 import * as curvesPanel from "./panels/curves.js";
 import * as calibrationPanel from "./panels/calibration.js";
@@ -44,6 +45,8 @@ export class App {
     this.minRecall = "";
     this.minPrecision = "";
     this.epochKey = ""; // run, split and epoch of the confusion and PR answers asked for last
+    this.fullMatrix = false; // the user asked for the whole matrix of a many-class run
+    this.confusionDoc = null; // the /confusion answer shown last
     this.curves = null; // the run's /curves answer
     this.diagnostics = null; // the run's /diagnostics answer
     this.historyKey = ""; // both answers as JSON: unchanged answers are not drawn again
@@ -81,6 +84,10 @@ export class App {
         this.selectPrClass(classIndex);
         this.panels.pr.reveal();
       },
+      loadFullMatrix: () => {
+        this.fullMatrix = true;
+        this.loadConfusion();
+      },
       setCompareBase: (run, step) => {
         this.compareBase = { run, step };
         this.loadCompare();
@@ -117,8 +124,9 @@ export class App {
     };
     root.append(this.countsArea);
     Object.assign(this.panels, {
-      confusion: confusionPanel.create(this.countsArea),
+      confusion: confusionPanel.create(this.countsArea, actions),
       perClass: perClassPanel.create(this.countsArea, actions),
+      pairs: pairsPanel.create(this.countsArea, actions),
       pr: prPanel.create(this.countsArea, actions),
       calibration: calibrationPanel.create(this.countsArea),
       trajectories: trajectoriesPanel.create(this.countsArea, actions),
@@ -286,6 +294,7 @@ export class App {
       // Answers still on their way belong to the run shown before.
       this.requests.cancel("confusion", "pr", "curves", "diagnostics");
       this.epochKey = "";
+      this.fullMatrix = false;
       this.prClass = null;
       this.threshold = null;
       this.followLatest = true;
@@ -367,11 +376,12 @@ export class App {
     const key = JSON.stringify([this.run, this.split, this.step]);
     if (this.step === null || key === this.epochKey) return;
     this.epochKey = key;
+    // The comparison waits for the confusion matrix: at many classes it is the slower answer
+    // and the matrix is what the tab shows first.
     await Promise.all([
-      this.loadConfusion(),
+      this.loadConfusion().then(() => this.loadCompare()),
       this.loadPR(),
       this.loadCalibration(),
-      this.loadCompare(),
     ]);
   }
 
@@ -459,7 +469,7 @@ export class App {
   }
 
   async loadConfusion() {
-    const { confusion, summary, perClass } = this.panels;
+    const { confusion, summary, perClass, pairs } = this.panels;
     confusion.update({ loading: true });
     let doc;
     try {
@@ -467,18 +477,25 @@ export class App {
         run: this.run,
         split: this.split,
         step: this.step,
+        matrix: this.fullMatrix ? "full" : null,
       });
     } catch (err) {
       this.epochKey = ""; // the next refresh tries again
       summary.update({});
       perClass.update({});
+      pairs.update({});
       confusion.update({ error: err.message });
       return;
     }
     if (!doc) return;
+    this.confusionDoc = doc;
     summary.update({ confusion: doc });
     confusion.update({ confusion: doc });
+    // The matrix is painted before the per-class table of many classes is built.
+    await nextFrame();
+    if (this.confusionDoc !== doc) return; // a newer answer was shown meanwhile
     perClass.update({ confusion: doc });
+    pairs.update({ confusion: doc });
   }
 
   async loadPR() {
@@ -646,6 +663,12 @@ function runNotices(info, hasCounts) {
     });
   }
   return notices;
+}
+
+/** Resolves after the browser has painted the current frame (or at once when hidden). */
+function nextFrame() {
+  if (document.visibilityState === "hidden") return Promise.resolve();
+  return new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
 }
 
 function nearest(list, value) {

@@ -148,8 +148,9 @@ def _get(url, timeout=10):
         return json.loads(resp.read().decode("utf-8"))
 
 
-@pytest.fixture(scope="module")
-def server(logdir, tmp_path_factory):
+def _serve(logdir, runs, tmp_path_factory):
+    """Serves `logdir` with a real `tensorboard` process (this checkout's plugin) until the
+    plugin lists `runs`; yields {"base", "api"} and stops the process."""
     port = _free_port()
     env = dict(os.environ)
     env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
@@ -179,8 +180,8 @@ def server(logdir, tmp_path_factory):
     ready = False
     while time.time() < deadline and proc.poll() is None:
         try:
-            runs = {r["run"] for r in _get(api + "/runs")["runs"]}
-            if {CLEAN_RUN, XSS_RUN} <= runs:
+            served = {r["run"] for r in _get(api + "/runs")["runs"] if r.get("steps")}
+            if set(runs) <= served:
                 ready = True
                 break
         except (urllib.error.URLError, OSError, ValueError, KeyError):
@@ -201,6 +202,26 @@ def server(logdir, tmp_path_factory):
     except subprocess.TimeoutExpired:
         proc.kill()
     log.close()
+
+
+@pytest.fixture(scope="module")
+def server(logdir, tmp_path_factory):
+    yield from _serve(logdir, [CLEAN_RUN, XSS_RUN], tmp_path_factory)
+
+
+# Many classes, written with MetricsDiagWriter from seeded scores (tests/many_classes.py).
+MANY_RUN = "many100"
+THOUSAND_RUN = "many1000"
+
+
+@pytest.fixture(scope="module")
+def many_server(tmp_path_factory):
+    import many_classes
+
+    root = tmp_path_factory.mktemp("tb-many")
+    many_classes.write_run(str(root / MANY_RUN), classes=100, examples=2000, seed=11)
+    many_classes.write_run(str(root / THOUSAND_RUN), classes=1000, examples=10000, seed=12)
+    yield from _serve(str(root), [MANY_RUN, THOUSAND_RUN], tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -1305,3 +1326,204 @@ def test_multilabel_run_shows_each_labels_matrix(page, server):
     op = read_operating_point(frame)
     assert_operating_point(op, pr)
     shot(page, "multilabel.png")
+
+
+# ---------------------------------------------------------------------------------------------
+# Many classes
+
+
+def _top_pairs(matrix, limit):
+    """The off-diagonal cells with count > 0, largest first, ties by (actual, predicted)."""
+    import numpy as np
+
+    m = np.asarray(matrix)
+    support = m.sum(axis=1)
+    pairs = [
+        (int(m[i, j]), i, j) for i in range(len(m)) for j in range(len(m)) if i != j and m[i, j] > 0
+    ]
+    pairs.sort(key=lambda p: (-p[0], p[1], p[2]))
+    return [(i, j, count, count / support[i]) for count, i, j in pairs[:limit]]
+
+
+def _per_class_rows(frame):
+    return frame.eval_on_selector_all(
+        ".per-class tbody tr",
+        "rows => rows.map(r => [Number(r.dataset.class),"
+        " [...r.querySelectorAll('.flag')].map(f => [f.dataset.flag, f.title])])",
+    )
+
+
+def _order(per, key, descending=False):
+    """Class indices by `key`, undefined last, ties in class order (the table's sort)."""
+    defined = [i for i, p in enumerate(per) if p[key] is not None]
+    undefined = [i for i, p in enumerate(per) if p[key] is None]
+    defined.sort(key=lambda i: (-per[i][key] if descending else per[i][key], i))
+    return defined + undefined
+
+
+def _inside(box, outer, slack=1.0):
+    return (
+        box["x"] >= outer["x"] - slack
+        and box["y"] >= outer["y"] - slack
+        and box["x"] + box["width"] <= outer["x"] + outer["width"] + slack
+        and box["y"] + box["height"] <= outer["y"] + outer["height"] + slack
+    )
+
+
+def test_a_hundred_classes_heatmap_pairs_and_per_class_table(page, many_server):
+    frame = open_tab(page, many_server, run=MANY_RUN)
+    frame.wait_for_selector("canvas.heatmap[data-classes='100']", timeout=30000)
+    full = api_json(many_server, "confusion", run=MANY_RUN, matrix="full")
+    default = api_json(many_server, "confusion", run=MANY_RUN)
+    names, per, matrix = full["class_names"], default["per_class"], full["matrix"]
+    assert len(names) == 100 and len(matrix) == 100
+
+    # The overview fits its panel; a click on the block of (actual 50, predicted 51) opens the
+    # classes around it as a table of the served counts, and picks class 50 for the PR curve.
+    canvas = frame.query_selector("canvas.heatmap")
+    box = canvas.bounding_box()
+    assert box["width"] <= frame.query_selector(".matrix-wrap").bounding_box()["width"]
+    assert frame.eval_on_selector("canvas.heatmap", "c => c.dataset.classesPerBlock") == "1"
+    side = box["width"] / 100
+    canvas.hover(position={"x": 51.5 * side, "y": 50.5 * side})
+    readout = frame.text_content(".heatmap-readout")
+    share = matrix[50][51] / sum(matrix[50])
+    assert readout == "actual %s \u2192 predicted %s: %d (%.1f%% of actual %s)" % (
+        names[50],
+        names[51],
+        matrix[50][51],
+        100 * share,
+        names[50],
+    )
+    canvas.click(position={"x": 51.5 * side, "y": 50.5 * side})
+    frame.wait_for_selector(".region .confusion td.cell")
+    frame.wait_for_function(
+        "() => document.querySelector(\"select[aria-label='Class for the PR curve']\").value === '50'"
+    )
+    cells = frame.eval_on_selector_all(
+        ".region .confusion td.cell",
+        "cs => cs.map(c => [Number(c.dataset.row), Number(c.dataset.col), c.textContent])",
+    )
+    assert len(cells) == 25 * 25
+    assert {i for i, _, _ in cells} == set(range(38, 63))
+    for i, j, text in cells:
+        assert num(text) == matrix[i][j], (i, j)
+
+    # Scrolled to its far corner, the table keeps its column and row names in view.
+    scroller = frame.query_selector(".region .scroll")
+    scrolled = scroller.evaluate(
+        "s => { s.scrollTop = s.scrollHeight; s.scrollLeft = s.scrollWidth;"
+        " return [s.scrollTop, s.scrollLeft]; }"
+    )
+    assert scrolled[0] > 0 and scrolled[1] > 0, "the region table should overflow its box"
+    outer = scroller.bounding_box()
+    last_col = frame.query_selector(".region .confusion thead .col-name[data-col='62']")
+    last_row = frame.query_selector_all(".region .confusion tbody .row-name")[-1]
+    assert last_row.text_content() == names[62]
+    assert _inside(last_col.bounding_box(), outer), "column names scrolled out of view"
+    assert _inside(last_row.bounding_box(), outer), "row names scrolled out of view"
+    shot(page, "many-classes-region.png")
+
+    # The most confused pairs on screen are the top pairs of the served matrix.
+    expected = _top_pairs(matrix, 20)
+    rows = frame.eval_on_selector_all(
+        ".pairs tbody tr",
+        "rows => rows.map(r => [Number(r.dataset.actual), Number(r.dataset.predicted),"
+        " r.querySelector('.pair').textContent, r.querySelector(\"[data-metric='count']\").textContent,"
+        " r.querySelector(\"[data-metric='share']\").textContent])",
+    )
+    assert len(rows) == len(expected) == 20
+    for (i, j, label, count, share_text), (ei, ej, ecount, eshare) in zip(rows, expected):
+        assert (i, j, num(count)) == (ei, ej, ecount)
+        assert label == "%s \u2192 %s" % (names[ei], names[ej])
+        assert share_text == "%.1f%%" % (100 * eshare)
+    first = frame.query_selector(".pairs tbody tr .pair")
+    first.click()
+    frame.wait_for_function(
+        "v => document.querySelector(\"select[aria-label='Class for the PR curve']\").value === v",
+        arg=str(expected[0][0]),
+    )
+
+    # The per-class table: the worst F1 first, the served flags with the served rule.
+    shown = _per_class_rows(frame)
+    assert [i for i, _ in shown] == _order(per, "f1")
+    for i, flags in shown:
+        assert [f for f, _ in flags] == per[i]["flags"], names[i]
+        assert all(title == default["flag_rule"] for _, title in flags)
+    flagged = sum(bool(p["flags"]) for p in per)
+    assert 0 < flagged < len(per) // 2, "flags should single out the worst classes"
+
+    # Search narrows it; sorting orders it.
+    frame.fill("input[aria-label='Filter the per-class table by class name']", "marmot")
+    frame.wait_for_function("() => document.querySelectorAll('.per-class tbody tr').length < 30")
+    assert [i for i, _ in _per_class_rows(frame)] == [
+        i for i in _order(per, "f1") if "marmot" in names[i]
+    ]
+    frame.fill("input[aria-label='Filter the per-class table by class name']", "")
+    frame.click(".per-class button[data-sort='support']")
+    assert [i for i, _ in _per_class_rows(frame)] == _order(per, "support")
+    frame.click(".per-class button[data-sort='support']")
+    assert [i for i, _ in _per_class_rows(frame)] == _order(per, "support", descending=True)
+    assert (
+        frame.get_attribute(".per-class th:has(button[data-sort='support'])", "aria-sort")
+        == "descending"
+    )
+    frame.click(".per-class button[data-sort='recall']")
+    assert [i for i, _ in _per_class_rows(frame)] == _order(per, "recall")
+
+    # The PR class picker has a search box: Enter picks the first match.
+    search = "input[aria-label='Search: Class for the PR curve']"
+    frame.fill(search, names[42])
+    frame.press(search, "Enter")
+    frame.wait_for_function(
+        "() => document.querySelector(\"select[aria-label='Class for the PR curve']\").value === '42'"
+    )
+    assert frame.eval_on_selector_all(
+        "select[aria-label='Class for the PR curve'] option", "o => o.map(x => x.textContent)"
+    ) == [names[42]]
+    assert not page.errors, page.errors
+
+
+# The tab's first data at 1,000 classes, bounded generously: a shared 2-core machine runs
+# other work beside it (bench/render_time.py measures it).
+THOUSAND_CLASSES_BOUND_S = 10.0
+
+
+def test_a_thousand_classes_heatmap_fits_and_shows_in_time(page, many_server):
+    # about:blank has no storage of its own: only the tab's documents take the run.
+    page.add_init_script(
+        "try { localStorage.setItem('metricsdiag.run', %s); } catch (err) {}"
+        % json.dumps(THOUSAND_RUN)
+    )
+    page.goto("about:blank")
+    start = time.perf_counter()
+    page.goto(many_server["base"] + "/#metricsdiag")
+    page.wait_for_selector("iframe", timeout=30000)
+    frame = None
+    while frame is None:
+        handle = page.query_selector("iframe")
+        frame = handle.content_frame() if handle else None
+    frame.wait_for_selector("canvas.heatmap[data-classes='1000']", timeout=30000)
+    elapsed = time.perf_counter() - start
+    assert elapsed < THOUSAND_CLASSES_BOUND_S, elapsed
+
+    canvas = frame.query_selector("canvas.heatmap")
+    assert (
+        canvas.bounding_box()["width"]
+        <= frame.query_selector(".matrix-wrap").bounding_box()["width"]
+    )
+    assert int(canvas.get_attribute("data-classes-per-block")) > 1
+    painted = canvas.evaluate(
+        "c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+        " let n = 0; for (let k = 3; k < d.length; k += 4) if (d[k] > 0) n++; return n; }"
+    )
+    assert painted > 1000, "the heatmap should be drawn"
+    data = api_json(many_server, "confusion", run=THOUSAND_RUN)
+    if data.get("matrix_form") == "cells":
+        frame.click("button:has-text('Load full matrix')")
+        frame.wait_for_function(
+            "() => !document.querySelector('.matrix-form') && document.querySelector('canvas.heatmap')"
+        )
+    assert len(frame.query_selector_all(".per-class tbody tr")) == 1000
+    shot(page, "thousand-classes.png")
+    assert not page.errors, page.errors

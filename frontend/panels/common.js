@@ -2,6 +2,13 @@
 
 import { h, fill, uid } from "../dom.js";
 
+/**
+ * Above this many classes the tab switches to its many-class views: an overview heatmap instead
+ * of the whole confusion table, the per-class table worst first, and class pickers with a search
+ * box.
+ */
+export const MANY_CLASSES = 30;
+
 /** An error box with a title and the server's message, as text. */
 export function errorBox(title, message) {
   return h(
@@ -72,4 +79,70 @@ export function segmented(ariaLabel, options, current, onSelect) {
     group.append(h("label", { class: "seg" }, input, h("span", { text: label })));
   }
   return group;
+}
+
+/**
+ * A class picker: a <select> of the class names (aria-label `ariaLabel`) and, above
+ * MANY_CLASSES classes, a search box before it that narrows the options to the names holding
+ * its text (case-insensitive; the selected class stays listed); Enter in the box picks the first
+ * match and ArrowDown moves to the list. onSelect(classIndex) runs on the user's choice.
+ * Returns {element, select, update(names, index)}.
+ */
+export function classPicker({ id, ariaLabel, onSelect }) {
+  let names = [];
+  let index = 0;
+  const select = h("select", {
+    id,
+    "aria-label": ariaLabel,
+    onchange: () => onSelect(Number(select.value)),
+  });
+  const search = h("input", {
+    type: "search",
+    class: "class-search",
+    placeholder: "find a class",
+    "aria-label": `Search: ${ariaLabel}`,
+    oninput: () => fillOptions(),
+    onkeydown: (evt) => {
+      if (evt.key === "Enter") {
+        evt.preventDefault();
+        const first = matches().find((i) => i !== index) ?? matches()[0];
+        if (first !== undefined && first !== index) onSelect(first);
+      } else if (evt.key === "ArrowDown") {
+        evt.preventDefault();
+        select.focus();
+      }
+    },
+  });
+  const element = h("span", { class: "class-picker" }, search, select);
+
+  function matches() {
+    const query = search.value.trim().toLowerCase();
+    const all = names.map((_, i) => i);
+    if (!query) return all;
+    return all.filter((i) => String(names[i]).toLowerCase().includes(query));
+  }
+
+  let listed = ""; // the names and indices the options show now
+  function fillOptions() {
+    const shown = matches();
+    if (!shown.includes(index) && index < names.length) shown.unshift(index);
+    const key = JSON.stringify([names, shown]);
+    if (key !== listed) {
+      select.replaceChildren(
+        ...shown.map((i) => h("option", { value: String(i), text: names[i] })),
+      );
+      listed = key;
+    }
+    select.value = String(index);
+  }
+
+  function update(classNames, classIndex) {
+    names = classNames.map(String);
+    index = classIndex;
+    search.hidden = names.length <= MANY_CLASSES;
+    if (search.hidden) search.value = "";
+    fillOptions();
+  }
+
+  return { element, select, update };
 }

@@ -5,7 +5,7 @@
 
 import { h, s, fill, fmt, fmtInt, isNum, uid } from "../dom.js";
 import { unitAxes } from "../charts.js";
-import { card, segmented, showState } from "./common.js";
+import { MANY_CLASSES, card, segmented, showState } from "./common.js";
 
 const METRICS = [
   ["precision", "Precision"],
@@ -97,45 +97,53 @@ export function create(container, actions) {
     const name = (i) => String(names[i] ?? i);
     const signed = (v, digits) =>
       isNum(v) ? (v > 0 ? "+" : "") + (digits === null ? fmtInt(v) : fmt(v, digits)) : "\u2014";
-    const matrix = h(
-      "table",
-      {
-        class: "diff-matrix",
-        "aria-label": "Confusion matrix after minus before; rows actual, columns predicted",
-      },
-      h(
-        "thead",
-        null,
-        h(
-          "tr",
-          null,
-          h("th", { class: "diff-corner", text: "actual \u2193 / predicted \u2192" }),
-          names.map((_, j) => h("th", { scope: "col", class: "diff-col", text: name(j) })),
-        ),
-      ),
-      h(
-        "tbody",
-        null,
-        (Array.isArray(values) ? values : []).map((row, i) =>
-          h(
-            "tr",
-            null,
-            h("th", { scope: "row", class: "diff-row", text: name(i) }),
-            row.map((v, j) => {
-              const better = improvement[i]?.[j];
-              const cls = better > 0 ? "better" : better < 0 ? "worse" : "same";
-              return h("td", {
-                class: `diff ${cls}`,
-                "data-row": String(i),
-                "data-col": String(j),
-                title: `actual ${name(i)}, predicted ${name(j)}: ${signed(v, mode === "counts" ? null : 3)} (${cls})`,
-                text: signed(v, mode === "counts" ? null : 3),
-              });
-            }),
-          ),
-        ),
-      ),
-    );
+    // A many-class difference matrix is too large to read as a table; the per-class changes
+    // below say which classes moved.
+    const matrix =
+      names.length > MANY_CLASSES
+        ? h("p", {
+            class: "muted",
+            text: `The change of the matrix is shown up to ${MANY_CLASSES} classes; this run has ${names.length}.`,
+          })
+        : h(
+            "table",
+            {
+              class: "diff-matrix",
+              "aria-label": "Confusion matrix after minus before; rows actual, columns predicted",
+            },
+            h(
+              "thead",
+              null,
+              h(
+                "tr",
+                null,
+                h("th", { class: "diff-corner", text: "actual \u2193 / predicted \u2192" }),
+                names.map((_, j) => h("th", { scope: "col", class: "diff-col", text: name(j) })),
+              ),
+            ),
+            h(
+              "tbody",
+              null,
+              (Array.isArray(values) ? values : []).map((row, i) =>
+                h(
+                  "tr",
+                  null,
+                  h("th", { scope: "row", class: "diff-row", text: name(i) }),
+                  row.map((v, j) => {
+                    const better = improvement[i]?.[j];
+                    const cls = better > 0 ? "better" : better < 0 ? "worse" : "same";
+                    return h("td", {
+                      class: `diff ${cls}`,
+                      "data-row": String(i),
+                      "data-col": String(j),
+                      title: `actual ${name(i)}, predicted ${name(j)}: ${signed(v, mode === "counts" ? null : 3)} (${cls})`,
+                      text: signed(v, mode === "counts" ? null : 3),
+                    });
+                  }),
+                ),
+              ),
+            ),
+          );
     const per = Array.isArray(c.per_class) ? c.per_class : [];
     const changeCell = (p, key) => {
       const change = p[`${key}_change`];

@@ -1,9 +1,12 @@
 // The confusion matrix of one epoch, as counts or normalised by true or predicted class (the
-// choice is remembered in localStorage).
+// choice is remembered in localStorage). Up to MANY_CLASSES classes it is one table; above, an
+// overview heatmap fitted to the panel, whose blocks open as a table of the classes around them.
+// Tables keep their class names in view (sticky headers) while they scroll.
 
 import { h, fill, fmt, fmtInt, fmtPct, isNum, storageGet, storageSet } from "../dom.js";
-import { card, segmented, showState } from "./common.js";
-import { labelMatrices } from "./label_matrices.js";
+import { Heatmap, confusionCounts, shareOf } from "../heatmap.js";
+import { MANY_CLASSES, card, segmented, showState } from "./common.js";
+import { labelMatrices } from "../label_matrices.js";
 
 const NORMALIZE_KEY = "metricsdiag.normalize";
 const MODES = [
@@ -11,25 +14,67 @@ const MODES = [
   ["true", "Normalized by true class"],
   ["pred", "Normalized by predicted class"],
 ];
+const LEGENDS = {
+  counts: "counts; darker = more examples",
+  true: "each row sums to 1 (recall on the diagonal)",
+  pred: "each column sums to 1 (precision on the diagonal)",
+};
+// Classes per side of the table a heatmap block opens: a table that still reads at a glance.
+const REGION_CLASSES = 25;
+// Above this many classes per side the cells are small and the column names turn vertical.
+const DENSE_CLASSES = 8;
+const HOVER_HINT = "Point at the heatmap to read a block; click it (or press Enter) to open it.";
 
-/** update({loading} | {error} | {confusion}): `confusion` is the /confusion answer. */
-export function create(container) {
+/**
+ * actions: selectPrClass(classIndex), loadFullMatrix().
+ * update({loading} | {error} | {confusion}): `confusion` is the /confusion answer, its matrix
+ * full (`matrix`) or as nonzero cells (`matrix_form` "cells").
+ */
+export function create(container, actions) {
   const stored = storageGet(NORMALIZE_KEY, "counts");
   let mode = MODES.some(([value]) => value === stored) ? stored : "counts";
-  let shown = null;
+  let shown = null; // {c, counts}: the answer drawn
+  let region = null; // [first row, first column] of the opened region, while one is open
 
   const modeGroup = segmented("Confusion matrix values", MODES, mode, (value) => {
     mode = value;
     storageSet(NORMALIZE_KEY, value);
-    if (shown) render(shown);
+    if (shown) render();
   });
   const { section, body } = card({
     title: "Confusion matrix",
-    span: "span-7",
+    span: "span-7 tall",
     bodyClass: "matrix-wrap",
     tools: modeGroup,
   });
   container.append(section);
+  const readout = h("p", { class: "heatmap-readout", "aria-live": "polite", text: HOVER_HINT });
+  const regionArea = h("div", { class: "region" });
+  const heatmap = new Heatmap({
+    ariaLabel:
+      "Overview of the confusion matrix: rows are actual classes, columns predicted classes; use the arrow keys and Enter to open a block",
+    onHover: (block) => {
+      readout.textContent = block ? describeBlock(block) : HOVER_HINT;
+    },
+    onPick: pick,
+  });
+  // The heatmap fits the panel: a new panel width draws it again.
+  let lastWidth = 0;
+  const resize = new ResizeObserver(() => {
+    const width = body.clientWidth;
+    if (width === lastWidth) return;
+    lastWidth = width;
+    if (shown && shown.counts.n > MANY_CLASSES) heatmap.draw({ counts: shown.counts, mode });
+  });
+  resize.observe(body);
+
+  const name = (i) => String(shown?.c.class_names?.[i] ?? i);
+  const span = ([lo, hi]) => (hi - lo === 1 ? name(lo) : `${name(lo)} \u2026 ${name(hi - 1)}`);
+
+  function describeBlock({ rows, cols, count, share }) {
+    const whose = rows[1] - rows[0] === 1 ? `actual ${name(rows[0])}` : "those actual examples";
+    return `actual ${span(rows)} \u2192 predicted ${span(cols)}: ${fmtInt(count)} (${fmtPct(share)} of ${whose})`;
+  }
 
   function update(data) {
     const state = showState(body, data, {
@@ -41,147 +86,232 @@ export function create(container) {
       if (!data.loading) shown = null;
       return;
     }
-    shown = data.confusion;
-    render(shown);
-  }
-
-  function render(c) {
-    modeGroup.hidden = Array.isArray(c.matrices);
-    if (Array.isArray(c.matrices)) {
-      fill(body, labelMatrices(c));
+    const multilabel = Array.isArray(data.confusion.matrices);
+    modeGroup.hidden = multilabel;
+    if (multilabel) {
+      shown = region = null;
+      fill(body, labelMatrices(data.confusion));
       return;
     }
-    const names = Array.isArray(c.class_names) ? c.class_names : [];
-    const matrix = Array.isArray(c.matrix) ? c.matrix : null;
-    if (!matrix) {
+    const counts = confusionCounts(data.confusion);
+    if (!counts || (shown && shown.counts.n !== counts.n)) region = null;
+    shown = { c: data.confusion, counts };
+    render();
+  }
+
+  /** A picked block selects its actual class (the row with the most examples in the block). */
+  function pick({ rows, cols }) {
+    const block = shown.counts.block(rows[0], rows[1], cols[0], cols[1]);
+    let best = 0;
+    const rowSum = (r) => r.reduce((a, b) => a + b, 0);
+    block.forEach((r, k) => {
+      if (rowSum(r) > rowSum(block[best])) best = k;
+    });
+    const centre = (lo, hi) =>
+      Math.max(
+        0,
+        Math.min(shown.counts.n - REGION_CLASSES, Math.floor((lo + hi - REGION_CLASSES) / 2)),
+      );
+    region = [centre(rows[0], rows[1]), centre(cols[0], cols[1])];
+    renderRegion();
+    regionArea.scrollIntoView({ block: "nearest" });
+    actions.selectPrClass(rows[0] + best);
+  }
+
+  function render() {
+    const { c, counts } = shown;
+    if (!counts) {
       fill(body, h("p", { class: "muted", text: "No confusion matrix in this answer." }));
       return;
     }
-    const n = matrix.length;
-    const name = (i) => names[i] ?? String(i);
-    const norm = mode === "counts" ? null : c.normalized && c.normalized[mode];
-    let maxCount = 0;
-    for (const row of matrix) for (const v of row) if (isNum(v)) maxCount = Math.max(maxCount, v);
-    const sum = (values) => values.reduce((a, b) => a + (isNum(b) ? b : 0), 0);
-    const rowSums = matrix.map(sum);
-    const colSums = n ? matrix[0].map((_, j) => sum(matrix.map((row) => row[j]))) : [];
-    const dense = n > 8;
-
-    const table = h("table", {
-      class: `confusion mode-${mode}${dense ? " dense" : ""}${
-        dense && names.some((x) => String(x).length > 4) ? " vertical-heads" : ""
-      }`,
-      "aria-label": `Confusion matrix, ${c.split} split, epoch ${c.step}; rows are actual classes, columns predicted classes`,
-    });
-    table.append(
-      h(
-        "thead",
-        null,
-        h(
-          "tr",
-          null,
-          h(
-            "th",
-            { class: "corner", rowspan: "2", colspan: "2", scope: "col" },
-            h("span", { class: "axis-hint", text: "actual \u2193 / predicted \u2192" }),
-          ),
-          h("th", {
-            class: "axis-name",
-            colspan: String(n),
-            scope: "colgroup",
-            text: "Predicted class",
-          }),
-        ),
-        h(
-          "tr",
-          null,
-          matrix.map((_, j) =>
-            h(
-              "th",
-              { scope: "col", class: "col-name", title: name(j) },
-              h("span", { text: name(j) }),
-            ),
-          ),
-        ),
-      ),
-    );
-    const tbody = h("tbody");
-    for (let i = 0; i < n; i++) {
-      const tr = h("tr");
-      if (i === 0) {
-        tr.append(
-          h(
-            "th",
-            { class: "axis-name vertical", rowspan: String(n), scope: "rowgroup" },
-            h("span", { text: "Actual class" }),
-          ),
-        );
-      }
-      tr.append(h("th", { scope: "row", class: "row-name", title: name(i), text: name(i) }));
-      for (let j = 0; j < n; j++) tr.append(cell(i, j));
-      tr.append(
-        h("td", {
-          class: "total",
-          title: "Actual examples of this class",
-          text: fmtInt(rowSums[i]),
-        }),
-      );
-      tbody.append(tr);
-    }
-    tbody.append(
-      h(
-        "tr",
-        { class: "totals" },
-        h("td", { colspan: "2", class: "total-label", text: "predicted total" }),
-        colSums.map((v) => h("td", { class: "total", text: fmtInt(v) })),
-        h("td", { class: "total grand", title: "All examples", text: fmtInt(c.total) }),
-      ),
-    );
-    table.append(tbody);
-
-    function cell(i, j) {
-      const count = matrix[i][j];
-      const ratio = norm && norm[i] ? norm[i][j] : null;
-      let intensity;
-      if (mode === "counts") intensity = maxCount > 0 && isNum(count) ? count / maxCount : 0;
-      else intensity = isNum(ratio) ? ratio : 0;
-      let title = `actual ${name(i)}, predicted ${name(j)}: ${fmtInt(count)}`;
-      if (mode === "true") title += ` (${fmtPct(ratio)} of actual ${name(i)})`;
-      if (mode === "pred") title += ` (${fmtPct(ratio)} of predicted ${name(j)})`;
-      return h(
-        "td",
-        {
-          class: `cell ${i === j ? "diag" : "off"}${intensity > 0.55 ? " strong" : ""}`,
-          style: {
-            "--a": (0.06 + 0.94 * Math.sqrt(Math.max(0, Math.min(1, intensity)))).toFixed(3),
-          },
-          "data-row": String(i),
-          "data-col": String(j),
-          title,
-        },
-        mode === "counts"
-          ? h("span", { class: "main count", text: fmtInt(count) })
-          : [
-              h("span", { class: "main ratio", text: fmt(ratio, 2) }),
-              h("span", { class: "sub count", text: fmtInt(count) }),
-            ],
-      );
-    }
-
-    const legend = {
-      counts: "counts; darker = more examples",
-      true: "each row sums to 1 (recall on the diagonal)",
-      pred: "each column sums to 1 (precision on the diagonal)",
-    }[mode];
-    fill(
-      body,
-      h("div", { class: "scroll" }, table),
+    const caption = (extra) =>
       h("p", {
         class: "caption",
-        text: `${c.split} split \u00b7 epoch ${c.step} \u00b7 ${legend}`,
-      }),
+        text: `${c.split} split \u00b7 epoch ${c.step} \u00b7 ${extra}${LEGENDS[mode]}`,
+      });
+    if (counts.n <= MANY_CLASSES) {
+      const all = [0, counts.n];
+      fill(body, scrolled(matrixTable(c, counts, all, all, mode)), caption(""));
+      return;
+    }
+    const notes = [];
+    if (c.matrix_form === "cells") {
+      notes.push(
+        h(
+          "div",
+          { class: "matrix-form" },
+          h("span", {
+            class: "muted",
+            text: counts.truncated
+              ? "This answer holds only the largest cells: the smallest counts are missing from the heatmap and its tables."
+              : "This answer holds the nonzero cells of the matrix.",
+          }),
+          h("button", {
+            type: "button",
+            class: "btn small",
+            text: "Load full matrix",
+            onclick: () => actions.loadFullMatrix(),
+          }),
+        ),
+      );
+    }
+    fill(
+      body,
+      notes,
+      heatmap.element,
+      readout,
+      caption(
+        `${fmtInt(counts.n)} classes \u00b7 diagonal and off-diagonal blocks each scaled to their largest \u00b7 `,
+      ),
+      regionArea,
+    );
+    heatmap.draw({ counts, mode });
+    renderRegion();
+  }
+
+  function renderRegion() {
+    if (!region || !shown?.counts) {
+      regionArea.replaceChildren();
+      return;
+    }
+    const n = shown.counts.n;
+    const rows = [region[0], Math.min(n, region[0] + REGION_CLASSES)];
+    const cols = [region[1], Math.min(n, region[1] + REGION_CLASSES)];
+    fill(
+      regionArea,
+      h(
+        "div",
+        { class: "region-head" },
+        h("h3", { text: `Actual ${span(rows)} \u00d7 predicted ${span(cols)}` }),
+        h("button", {
+          type: "button",
+          class: "btn small",
+          text: "Close",
+          "aria-label": "Close the table of this region",
+          onclick: () => {
+            region = null;
+            renderRegion();
+          },
+        }),
+      ),
+      scrolled(matrixTable(shown.c, shown.counts, rows, cols, mode)),
     );
   }
 
-  return { element: section, update };
+  return {
+    element: section,
+    update,
+    destroy: () => resize.disconnect(),
+  };
+}
+
+function scrolled(table) {
+  return h("div", { class: "scroll matrix-scroll" }, table);
+}
+
+/**
+ * The table of actual classes [rows) x predicted classes [cols) of `counts`, with each row's
+ * total (the class's support) and each column's (its predicted total); the grand total only
+ * when the table is the whole matrix.
+ */
+function matrixTable(c, counts, rows, cols, mode) {
+  const names = Array.isArray(c.class_names) ? c.class_names : [];
+  const name = (i) => String(names[i] ?? i);
+  const whole = rows[0] === 0 && cols[0] === 0 && rows[1] === counts.n && cols[1] === counts.n;
+  const block = counts.block(rows[0], rows[1], cols[0], cols[1]);
+  const rowIds = block.map((_, k) => rows[0] + k);
+  const colIds = Array.from({ length: cols[1] - cols[0] }, (_, k) => cols[0] + k);
+  let maxCount = 0;
+  for (const r of block) for (const v of r) maxCount = Math.max(maxCount, v);
+  const dense = colIds.length > DENSE_CLASSES;
+  const vertical = dense && colIds.some((j) => name(j).length > 4);
+
+  const table = h("table", {
+    class: `confusion mode-${mode}${dense ? " dense" : ""}${vertical ? " vertical-heads" : ""}`,
+    "aria-label": `Confusion matrix, ${c.split} split, epoch ${c.step}; rows are actual classes, columns predicted classes`,
+  });
+  table.append(
+    h(
+      "thead",
+      null,
+      h(
+        "tr",
+        null,
+        h(
+          "th",
+          { class: "corner", scope: "col" },
+          h("span", { class: "axis-hint", text: "actual \u2193 / predicted \u2192" }),
+        ),
+        colIds.map((j) =>
+          h(
+            "th",
+            {
+              scope: "col",
+              class: "col-name",
+              title: `predicted ${name(j)}`,
+              "data-col": String(j),
+            },
+            h("span", { text: name(j) }),
+          ),
+        ),
+        h("th", { scope: "col", class: "total-head", text: "total" }),
+      ),
+    ),
+  );
+  const cell = (i, j, count) => {
+    const ratio = shareOf(mode, count, counts.rowTotals[i], counts.colTotals[j]);
+    let intensity = mode === "counts" ? (maxCount > 0 ? count / maxCount : 0) : ratio;
+    intensity = isNum(intensity) ? Math.max(0, Math.min(1, intensity)) : 0;
+    let title = `actual ${name(i)}, predicted ${name(j)}: ${fmtInt(count)}`;
+    if (mode === "true") title += ` (${fmtPct(ratio)} of actual ${name(i)})`;
+    if (mode === "pred") title += ` (${fmtPct(ratio)} of predicted ${name(j)})`;
+    return h(
+      "td",
+      {
+        class: `cell ${i === j ? "diag" : "off"}${intensity > 0.55 ? " strong" : ""}`,
+        style: { "--a": (0.06 + 0.94 * Math.sqrt(intensity)).toFixed(3) },
+        "data-row": String(i),
+        "data-col": String(j),
+        title,
+      },
+      mode === "counts"
+        ? h("span", { class: "main count", text: fmtInt(count) })
+        : [
+            h("span", { class: "main ratio", text: fmt(ratio, 2) }),
+            h("span", { class: "sub count", text: fmtInt(count) }),
+          ],
+    );
+  };
+  const tbody = h(
+    "tbody",
+    null,
+    rowIds.map((i, k) =>
+      h(
+        "tr",
+        null,
+        h("th", { scope: "row", class: "row-name", title: `actual ${name(i)}`, text: name(i) }),
+        colIds.map((j, m) => cell(i, j, block[k][m])),
+        h("td", {
+          class: "total",
+          title: "Actual examples of this class",
+          text: fmtInt(counts.rowTotals[i]),
+        }),
+      ),
+    ),
+    h(
+      "tr",
+      { class: "totals" },
+      h("th", { scope: "row", class: "total-label", text: "predicted total" }),
+      colIds.map((j) => h("td", { class: "total", text: fmtInt(counts.colTotals[j]) })),
+      whole
+        ? h("td", {
+            class: "total grand",
+            title: "All examples",
+            text: fmtInt(c.total),
+          })
+        : h("td"),
+    ),
+  );
+  table.append(tbody);
+  return table;
 }

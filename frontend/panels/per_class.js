@@ -1,10 +1,22 @@
-// Per-class precision, recall, F1 and support of one epoch; a class name opens its PR curve.
+// Per-class precision, recall, F1, support (and AP when the answer has it) of one epoch: a
+// search box, sortable columns (the worst F1 first by default above MANY_CLASSES classes), and
+// the flags the route decided (`per_class[i].flags`, its `flag_rule` as their tooltip). A class
+// name opens its PR curve.
 
-import { h, fill, fmt, fmtInt, isNum } from "../dom.js";
-import { card } from "./common.js";
+import { h, fill, fmt, fmtInt, isNum, uid } from "../dom.js";
+import { MANY_CLASSES, card } from "./common.js";
 
-// A highlight for the eye only: the diagnostics judge low recall with their own rules.
-const LOW_RECALL = 0.5;
+const FLAG_LABELS = { low_recall: "low recall", low_precision: "low precision" };
+// The cell a flag marks.
+const FLAG_METRICS = { low_recall: "recall", low_precision: "precision" };
+const COLUMNS = [
+  { key: "name", label: "Class" },
+  { key: "precision", label: "Precision", num: true },
+  { key: "recall", label: "Recall", num: true },
+  { key: "f1", label: "F1", num: true },
+  { key: "support", label: "Support", num: true },
+  { key: "ap", label: "AP", num: true, optional: true },
+];
 
 // The tooltip of a proportion: its 95% Wilson interval as the route gives it.
 function intervalTitle(interval) {
@@ -13,31 +25,112 @@ function intervalTitle(interval) {
 }
 
 /**
+ * The row indices of `per` in the order of column `key` ("name" or a metric), `dir` 1
+ * ascending or -1 descending: undefined values last either way, ties in class order.
+ */
+export function sortedIndices(per, key, dir) {
+  const value = (i) => (key === "name" ? String(per[i].name ?? i) : per[i][key]);
+  const defined = (v) => (key === "name" ? true : isNum(v));
+  return per
+    .map((_, i) => i)
+    .sort((a, b) => {
+      const va = value(a);
+      const vb = value(b);
+      if (defined(va) !== defined(vb)) return defined(va) ? -1 : 1;
+      if (defined(va) && va !== vb) {
+        const order = key === "name" ? va.localeCompare(vb, undefined, { numeric: true }) : va - vb;
+        if (order !== 0) return dir * order;
+      }
+      return a - b;
+    });
+}
+
+/**
  * actions: showPrClass(classIndex).
  * update({confusion}) shows the per_class list of a /confusion answer; update({}) clears.
  */
 export function create(container, actions) {
+  const ids = { search: uid("classfilter"), flagged: uid("flagged") };
+  let shown = null; // the /confusion answer
+  let sort = null; // {key, dir} the user chose; null: the default of the class count
+  const search = h("input", {
+    id: ids.search,
+    type: "search",
+    class: "class-search",
+    placeholder: "filter classes",
+    "aria-label": "Filter the per-class table by class name",
+    oninput: () => render(),
+  });
+  const flaggedOnly = h("input", {
+    id: ids.flagged,
+    type: "checkbox",
+    onchange: () => render(),
+  });
+  const countText = h("span", { class: "muted filter-count", "aria-live": "polite" });
   const { section, body } = card({
     title: "Per-class metrics",
     span: "span-5",
     bodyClass: "table-wrap",
+    tools: h(
+      "div",
+      { class: "head-tools" },
+      search,
+      h("label", { class: "check" }, flaggedOnly, "flagged only"),
+      countText,
+    ),
   });
   container.append(section);
 
   function update({ confusion = null }) {
-    const per = confusion && Array.isArray(confusion.per_class) ? confusion.per_class : [];
+    shown = confusion;
     if (!confusion) {
       body.replaceChildren();
+      countText.textContent = "";
       return;
     }
+    render();
+  }
+
+  function render() {
+    if (!shown) return;
+    const per = Array.isArray(shown.per_class) ? shown.per_class : [];
+    const rule = typeof shown.flag_rule === "string" ? shown.flag_rule : "";
+    const columns = COLUMNS.filter((col) => !col.optional || per.some((p) => isNum(p[col.key])));
+    const many = per.length > MANY_CLASSES;
+    const order = sort || (many ? { key: "f1", dir: 1 } : { key: "index", dir: 1 });
+    const flagsOf = (p) =>
+      Array.isArray(p.flags) ? p.flags.filter((f) => typeof f === "string") : [];
+    const query = search.value.trim().toLowerCase();
+    let indices =
+      order.key === "index" ? per.map((_, i) => i) : sortedIndices(per, order.key, order.dir);
+    indices = indices.filter(
+      (i) =>
+        (!query ||
+          String(per[i].name ?? i)
+            .toLowerCase()
+            .includes(query)) &&
+        (!flaggedOnly.checked || flagsOf(per[i]).length > 0),
+    );
+    countText.textContent =
+      indices.length === per.length ? "" : `${fmtInt(indices.length)} of ${fmtInt(per.length)}`;
     const supports = per.map((p) => p.support).filter(isNum);
     const maxSupport = supports.length ? Math.max(...supports) : 0;
-    const rows = per.map((p, i) => {
-      const low = isNum(p.recall) && p.recall < LOW_RECALL;
+
+    const rows = indices.map((i) => {
+      const p = per[i];
+      const flags = flagsOf(p);
+      const marked = new Set(flags.map((f) => FLAG_METRICS[f]).filter(Boolean));
       const width = maxSupport && isNum(p.support) ? (p.support / maxSupport) * 100 : 0;
+      const metricCell = (key, title = "") =>
+        h("td", {
+          class: `num${marked.has(key) ? " flagged" : ""}`,
+          "data-metric": key,
+          title,
+          text: fmt(p[key]),
+        });
       return h(
         "tr",
-        { class: low ? "low" : "", "data-class": String(i) },
+        { class: flags.length ? "low" : "", "data-class": String(i) },
         h(
           "th",
           { scope: "row" },
@@ -48,48 +141,68 @@ export function create(container, actions) {
             title: "Show the PR curve of this class",
             onclick: () => actions.showPrClass(i),
           }),
-          low
-            ? h("span", { class: "flag", title: `Recall below ${LOW_RECALL}`, text: "low recall" })
-            : null,
+          flags.map((f) =>
+            h("span", {
+              class: "flag",
+              "data-flag": f,
+              title: rule,
+              text: FLAG_LABELS[f] || f.replace(/_/g, " "),
+            }),
+          ),
         ),
-        h("td", {
-          class: "num",
-          "data-metric": "precision",
-          title: intervalTitle(p.precision_interval),
-          text: fmt(p.precision),
-        }),
-        h("td", {
-          class: "num",
-          "data-metric": "recall",
-          title: intervalTitle(p.recall_interval),
-          text: fmt(p.recall),
-        }),
-        h("td", { class: "num", "data-metric": "f1", text: fmt(p.f1) }),
+        metricCell("precision", intervalTitle(p.precision_interval)),
+        metricCell("recall", intervalTitle(p.recall_interval)),
+        metricCell("f1"),
         h(
           "td",
           { class: "num support", "data-metric": "support" },
           h("span", { class: "support-bar", style: { "--w": `${width.toFixed(1)}%` } }),
           h("span", { text: fmtInt(p.support) }),
         ),
+        columns.some((col) => col.key === "ap") ? metricCell("ap") : null,
+      );
+    });
+    const head = columns.map((col) => {
+      const active = order.key === col.key;
+      const ariaSort = active ? (order.dir > 0 ? "ascending" : "descending") : "none";
+      return h(
+        "th",
+        { scope: "col", class: col.num ? "num" : "", "aria-sort": ariaSort },
+        h(
+          "button",
+          {
+            type: "button",
+            class: "sort",
+            "data-sort": col.key,
+            title: `Sort by ${col.label.toLowerCase()}`,
+            onclick: () => {
+              sort = { key: col.key, dir: active ? -order.dir : 1 };
+              render();
+            },
+          },
+          col.label,
+          h("span", {
+            class: "sort-mark",
+            "aria-hidden": "true",
+            text: active ? (order.dir > 0 ? " \u25B2" : " \u25BC") : "",
+          }),
+        ),
       );
     });
     const table = h(
       "table",
       { class: "per-class", "aria-label": "Per-class precision, recall, F1 and support" },
-      h(
-        "thead",
-        null,
-        h(
-          "tr",
-          null,
-          ["Class", "Precision", "Recall", "F1", "Support"].map((t, k) =>
-            h("th", { scope: "col", class: k ? "num" : "", text: t }),
-          ),
-        ),
-      ),
+      h("thead", null, h("tr", null, head)),
       h("tbody", null, rows),
     );
-    fill(body, h("div", { class: "scroll" }, table));
+    const notes = [];
+    if (many && !sort)
+      notes.push(h("p", { class: "caption", text: "Worst F1 first; click a column to sort." }));
+    if (!rows.length) notes.push(h("p", { class: "muted", text: "No class matches." }));
+    // Sorting rebuilds the table: keep the keyboard on the column header pressed.
+    const focused = document.activeElement?.dataset?.sort;
+    fill(body, notes, h("div", { class: "scroll" }, table));
+    if (focused) body.querySelector(`button[data-sort="${focused}"]`)?.focus();
   }
 
   return { element: section, update };

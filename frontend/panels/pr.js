@@ -4,7 +4,7 @@
 
 import { h, fill, fmt, fmtInt, fmtThreshold, isNum, uid } from "../dom.js";
 import { PRChart } from "../charts.js";
-import { card, showState } from "./common.js";
+import { card, classPicker, showState } from "./common.js";
 
 const AP_METHOD = {
   exact: "exact",
@@ -57,10 +57,10 @@ export function create(container, actions) {
     modeGroup.append(h("label", { class: "seg" }, input, h("span", { text: label })));
   }
   const rocText = h("span", { class: "pill roc-auc" });
-  const classSelect = h("select", {
+  const classes = classPicker({
     id: ids.cls,
-    "aria-label": "Class for the PR curve",
-    onchange: () => actions.selectPrClass(Number(classSelect.value)),
+    ariaLabel: "Class for the PR curve",
+    onSelect: (classIndex) => actions.selectPrClass(classIndex),
   });
   const apText = h("span", { class: "pill" });
   const { section, body } = card({
@@ -71,7 +71,7 @@ export function create(container, actions) {
       "div",
       { class: "head-tools" },
       h("label", { for: ids.cls, text: "Class" }),
-      classSelect,
+      classes.element,
       modeGroup,
       apText,
       rocText,
@@ -80,21 +80,8 @@ export function create(container, actions) {
   container.append(section);
   let view = null; // the shown curve and its controls: {pr, chart, slider, ...}
 
-  function updatePicker(classNames, classIndex) {
-    const options = [...classSelect.options];
-    if (
-      options.length !== classNames.length ||
-      options.some((o, i) => o.textContent !== classNames[i])
-    ) {
-      classSelect.replaceChildren(
-        ...classNames.map((name, i) => h("option", { value: String(i), text: name })),
-      );
-    }
-    classSelect.value = String(classIndex);
-  }
-
   function update(data) {
-    updatePicker(data.classNames, data.classIndex);
+    classes.update(data.classNames, data.classIndex);
     const state = showState(body, data, {
       loadingText: "Loading the precision\u2013recall data\u2026",
       errorTitle: "Could not load the precision\u2013recall data.",

@@ -4,7 +4,6 @@ Writers encode with these functions; the reader decodes with them. Nothing here 
 it decodes: every shape and size is checked, and a problem is a `FormatError`. Pure NumPy.
 """
 
-import functools
 import json
 import re
 import zlib
@@ -270,7 +269,7 @@ def encode_thresholds(thresholds):
             return {"start": start, "stop": stop, "num": int(values.size)}
         logit_range = counting.DEFAULT_LOGIT_RANGE
         if values.size <= MAX_LOGIT_GRID and np.array_equal(
-            values, _logit_grid(values.size, logit_range)
+            values, counting.logit_thresholds(values.size, logit_range)
         ):
             return {"logit_range": logit_range, "num": int(values.size)}
     return [float(t) for t in values]
@@ -279,14 +278,6 @@ def encode_thresholds(thresholds):
 def is_logit_grid(encoded):
     """Whether stored thresholds are in the logit form of `encode_thresholds` (version 5)."""
     return isinstance(encoded, dict) and "logit_range" in encoded
-
-
-@functools.lru_cache(maxsize=16)
-def _logit_grid(num, logit_range):
-    """`counting.logit_thresholds`, kept for the grids a reader meets (read-only)."""
-    values = counting.logit_thresholds(num, logit_range)
-    values.flags.writeable = False
-    return values
 
 
 def decode_thresholds(encoded, expected_size=None):
@@ -318,7 +309,7 @@ def decode_thresholds(encoded, expected_size=None):
                 logit_range = encoded["logit_range"]
                 if not isinstance(logit_range, (int, float)) or isinstance(logit_range, bool):
                     raise ValueError("logit_range must be a number, got %r" % (logit_range,))
-                values = _logit_grid(num, float(logit_range))
+                values = counting.logit_thresholds(num, float(logit_range))
             else:
                 values = np.linspace(float(encoded["start"]), float(encoded["stop"]), num)
         else:

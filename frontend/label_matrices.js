@@ -1,7 +1,7 @@
 // A multi-label answer's per-label 2x2 matrices ([[tn, fp], [fn, tp]] at score >= 0.5), one
 // small card per label with its recall and precision, as the /confusion route gives them.
 
-import { h, fmt, fmtInt, isNum } from "../dom.js";
+import { h, fmt, fmtInt, isNum } from "./dom.js";
 
 const CELLS = [
   ["tn", "TN", "label absent, not predicted"],
