@@ -402,11 +402,10 @@ def trajectories_view(run, history, split):
     """
     by_step = history.confusions.get(split) or {}
     steps = sorted(by_step)
-    matrices = [by_step[step] for step in steps]
-    num_classes = matrices[0].shape[0] if matrices else 0
+    series = comparison.trajectories([by_step[step] for step in steps]) if steps else {}
+    num_classes = series["f1"].shape[1] if steps else 0
     names = labels.names_or_default(history.class_names, num_classes)
-    series = comparison.trajectories(matrices) if matrices else {}
-    order = comparison.worst_first(series["f1"][-1]) if matrices else []
+    order = comparison.worst_first(series["f1"][-1]) if steps else []
     return to_json_value(
         {
             "run": run,

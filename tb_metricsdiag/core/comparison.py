@@ -59,7 +59,8 @@ def per_class_changes(before, after, ap_before=None, ap_after=None):
 
 
 def trajectories(matrices):
-    """Per-class precision, recall and F1 over a sequence of confusion matrices ``[C, C]``.
+    """Per-class precision, recall and F1 over a sequence of confusion matrices ``[C, C]``, or
+    of their `metrics.ConfusionTotals` (all they need), or of multi-label ``[K, 2, 2]`` counts.
 
     Returns:
       A dict of ``[E, C]`` float arrays ``precision``, ``recall``, ``f1`` (E matrices; NaN
