@@ -351,12 +351,13 @@ def diagnostics_view(run, findings, not_run=(), trainings=1):
     )
 
 
-def compare_view(before, after):
+def compare_view(before, after, full_matrix=False):
     """``/compare``: two evaluations of the same classes, ``after`` against ``before``.
 
     Args:
       before: ``(run, reader.SplitEvaluation)`` compared against.
       after: ``(run, reader.SplitEvaluation)`` compared.
+      full_matrix: whether to send the difference matrices whatever the number of classes.
 
     Returns:
       ``{"before", "after"}`` (each ``{"run", "split", "step"}``), ``class_names``,
@@ -364,6 +365,12 @@ def compare_view(before, after):
       ``improvement``), ``per_class`` (for each class its ``name``, and ``precision``,
       ``recall``, ``f1``, ``ap`` after, before and their change, with ``support`` before and
       after), and ``accuracy`` / ``balanced_accuracy`` / ``macro_f1`` before and after.
+      ``difference_form`` says how the difference is sent, as ``/confusion``'s
+      ``matrix_form``: ``"full"`` (at most `FULL_MATRIX_MAX_CLASSES` classes, or
+      ``full_matrix``: ``difference`` holds the three ``[C][C]`` lists, ``difference_cells``
+      is null) or ``"cells"`` (``difference`` null; ``difference_cells`` the cells that changed,
+      `comparison.difference_cells`: ``{"rows", "cols", "counts", "true", "improvement"}``, at
+      most `MAX_CELLS`, with ``cells_truncated``).
     """
     (run_before, old), (run_after, new) = before, after
     changes = comparison.per_class_changes(
@@ -380,12 +387,18 @@ def compare_view(before, after):
         ("macro_f1", metrics.macro_f1),
     ):
         summary[name] = {"before": metric(old.confusion), "after": metric(new.confusion)}
+    difference = comparison.confusion_difference(old.confusion, new.confusion)
+    full = full_matrix or new.num_classes <= FULL_MATRIX_MAX_CLASSES
+    cells, truncated = (None, False) if full else comparison.difference_cells(difference, MAX_CELLS)
     return to_json_value(
         {
             "before": {"run": run_before, "split": old.split, "step": old.step},
             "after": {"run": run_after, "split": new.split, "step": new.step},
             "class_names": new.class_names,
-            "difference": comparison.confusion_difference(old.confusion, new.confusion),
+            "difference_form": MATRIX_FULL if full else MATRIX_CELLS,
+            "difference": difference if full else None,
+            "difference_cells": cells,
+            "cells_truncated": truncated,
             "per_class": per_class,
             **summary,
         }
