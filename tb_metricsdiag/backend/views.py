@@ -418,22 +418,19 @@ def trajectories_view(run, history, split):
     series = comparison.trajectories([by_step[step] for step in steps]) if steps else {}
     num_classes = series["f1"].shape[1] if steps else 0
     names = labels.names_or_default(history.class_names, num_classes)
-    order = comparison.worst_first(series["f1"][-1]) if steps else []
-    return to_json_value(
+    order = comparison.worst_first(series["f1"][-1]).tolist() if steps else []
+    # Each metric converted at once, one row per class: not a thousand small arrays each.
+    per_class = {name: to_json_value(values.T) for name, values in series.items()}
+    view = to_json_value({"run": run, "split": split, "steps": steps})
+    view["classes"] = [
         {
-            "run": run,
-            "split": split,
-            "steps": steps,
-            "classes": [
-                {
-                    "index": int(k),
-                    "name": names[k],
-                    **{name: values[:, k] for name, values in series.items()},
-                }
-                for k in order
-            ],
+            "index": k,
+            "name": names[k],
+            **{name: rows[k] for name, rows in per_class.items()},
         }
-    )
+        for k in order
+    ]
+    return view
 
 
 def calibration_view(run, split, step, bins, binary=False):
