@@ -376,9 +376,11 @@ def compare_view(before, after, full_matrix=False):
     changes = comparison.per_class_changes(
         old.confusion, new.confusion, old.average_precision, new.average_precision
     )
+    # Column by column (as `_per_class_entries`): a thousand classes are a thousand entries.
+    columns = {key: to_json_value(values) for key, values in changes.items()}
     per_class = [
-        dict({key: values[i] for key, values in changes.items()}, name=name)
-        for i, name in enumerate(new.class_names)
+        dict(zip(columns, values), name=name)
+        for name, *values in zip(new.class_names, *columns.values())
     ]
     summary = {}
     for name, metric in (
@@ -390,7 +392,7 @@ def compare_view(before, after, full_matrix=False):
     difference = comparison.confusion_difference(old.confusion, new.confusion)
     full = full_matrix or new.num_classes <= FULL_MATRIX_MAX_CLASSES
     cells, truncated = (None, False) if full else comparison.difference_cells(difference, MAX_CELLS)
-    return to_json_value(
+    view = to_json_value(
         {
             "before": {"run": run_before, "split": old.split, "step": old.step},
             "after": {"run": run_after, "split": new.split, "step": new.step},
@@ -399,10 +401,11 @@ def compare_view(before, after, full_matrix=False):
             "difference": difference if full else None,
             "difference_cells": cells,
             "cells_truncated": truncated,
-            "per_class": per_class,
             **summary,
         }
     )
+    view["per_class"] = per_class
+    return view
 
 
 def trajectories_view(run, history, split):
