@@ -13,13 +13,22 @@ class raised). Measured:
   answers of ``/confusion`` (default answer: cells above 100 classes) and ``/pr`` (a random run,
   step and class each time), after one unmeasured answer of each; and the size of one answer.
 
-Run: ``python bench/many_classes.py`` (``--quick``: 1,000 classes only, fewer requests).
+- in process (the plugin's WSGI app over TensorBoard's Python loader, no server): the bytes of
+  the confusion counts a run's history holds over its epochs (every split), and the median of
+  ``--requests`` warm answers of ``/trajectories``, ``/diagnostics`` (its answer is kept, so
+  the history and the rules are also timed uncached: ``history+rules``) and ``/compare`` (the
+  first epoch against the last, default answer: the changed cells above 100 classes), with the
+  size of one answer.
+
+Run: ``python bench/many_classes.py`` (``--quick``: 1,000 classes only, fewer requests;
+``--in-process``: only the storage and the in-process measurements).
 """
 
 import argparse
 import glob
 import os
 import tempfile
+import time
 import urllib.parse
 import urllib.request
 
@@ -27,8 +36,9 @@ import numpy as np
 from _common import describe_machine, percentile
 from backend_latency import ROUTE_PREFIX, Server, get, plugin_runs_ready
 
-from tb_metricsdiag import MetricsDiagWriter
-from tb_metricsdiag.format import codecs
+from tb_metricsdiag import MetricsDiagWriter, diagnostics
+from tb_metricsdiag.backend import reader as reader_lib
+from tb_metricsdiag.format import codecs, schema
 
 CLASS_COUNTS = (10, 100, 1000)
 EXAMPLES = 10_000
@@ -92,10 +102,69 @@ def latencies(base, num_classes, requests, rng):
     return result
 
 
+def _held_bytes(history):
+    """Bytes of the confusion counts ``history`` holds (arrays, or O(C) totals: `nbytes`)."""
+    return sum(
+        counts.nbytes for by_step in history.confusions.values() for counts in by_step.values()
+    )
+
+
+def in_process(root, requests):
+    """``(history bytes, {route: (times, size)})`` over the plugin's WSGI app, in process."""
+    from tensorboard.backend import application
+    from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
+    from tensorboard.plugins import base_plugin
+    from werkzeug import test as werkzeug_test
+
+    from tb_metricsdiag.backend import plugin as plugin_lib
+
+    multiplexer = plugin_event_multiplexer.EventMultiplexer(
+        tensor_size_guidance={schema.PLUGIN_NAME: 0, "scalars": 0}
+    )
+    multiplexer.AddRunsFromDirectory(root)
+    multiplexer.Reload()
+    provider = data_provider.MultiplexerDataProvider(multiplexer, root)
+    plugin = plugin_lib.MetricsDiagLoader().load(
+        base_plugin.TBContext(logdir=root, data_provider=provider)
+    )
+    client = werkzeug_test.Client(application.TensorBoardWSGI([plugin]))
+    held = _held_bytes(reader_lib.Reader(provider).history("run_0"))
+
+    def history_and_rules():
+        diagnostics.evaluate(reader_lib.Reader(provider).history("run_0"))
+        return b""
+
+    def route(path, **params):
+        def call():
+            response = client.get(ROUTE_PREFIX + path, query_string=dict(params, run="run_0"))
+            assert response.status_code == 200, response.get_data(as_text=True)
+            return response.get_data()
+
+        return call
+
+    calls = {
+        "/trajectories": route("/trajectories"),
+        "/diagnostics": route("/diagnostics"),
+        "history+rules": history_and_rules,
+        "/compare": route("/compare", step=0, other_step=EPOCHS - 1),
+    }
+    result = {}
+    for name, call in calls.items():
+        size = len(call())  # warm
+        times = []
+        for _ in range(requests):
+            start = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - start)
+        result[name] = (times, size)
+    return held, result
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--requests", type=int)
+    parser.add_argument("--in-process", action="store_true")
     args = parser.parse_args()
     requests = args.requests or (QUICK_REQUESTS if args.quick else REQUESTS)
     print(describe_machine())
@@ -116,6 +185,24 @@ def main():
                     dense,
                 )
             )
+            held, routes = in_process(root, requests)
+            print(
+                "  history of one run (%d epochs, validation): %d bytes of confusion counts"
+                % (EPOCHS, held)
+            )
+            for name, (times, size) in routes.items():
+                print(
+                    "  in process          %-14s median %7.1f ms  p95 %7.1f ms  %8d bytes  (%d)"
+                    % (
+                        name,
+                        1000 * percentile(times, 50),
+                        1000 * percentile(times, 95),
+                        size,
+                        len(times),
+                    )
+                )
+            if args.in_process:
+                continue
             for load_fast in LOADERS:
                 with Server(root, load_fast, with_plugin=True) as server:
                     server.wait_for(ROUTE_PREFIX + "/runs", plugin_runs_ready(RUNS, EPOCHS))

@@ -142,12 +142,7 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
     @_json_route
     def _serve_confusion(self, request):
         run, split, step = _run(request), _split(request), _optional_int(request, "step")
-        matrix = request.args.get("matrix")
-        if matrix not in (None, "", views.MATRIX_FULL):
-            raise errors.InvalidArgumentError(
-                "matrix must be %r (the whole matrix) or absent, got %r"
-                % (views.MATRIX_FULL, _shorten(matrix))
-            )
+        full_matrix = _full_matrix(request)
         pairs = _optional_int(request, "pairs")
         if pairs is not None and not 1 <= pairs <= views.MAX_PAIRS:
             raise errors.InvalidArgumentError(
@@ -157,7 +152,7 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
         return views.confusion_view(
             run,
             evaluation,
-            full_matrix=matrix == views.MATRIX_FULL,
+            full_matrix=full_matrix,
             pairs=views.DEFAULT_PAIRS if pairs is None else pairs,
         )
 
@@ -210,6 +205,7 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
         other_run = request.args.get("other_run") or run
         other_split = _split(request, "other_split", default=split)
         other_step = _optional_int(request, "other_step")
+        full_matrix = _full_matrix(request)
         reader = self._reader(request)
         before = reader.evaluation(run, split, step, with_pr=True)
         after = reader.evaluation(other_run, other_split, other_step, with_pr=True)
@@ -223,7 +219,7 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
                 "%r has %d classes and %r %d: only evaluations of the same classes compare"
                 % (run, before.confusion.shape[0], other_run, after.confusion.shape[0])
             )
-        return views.compare_view((run, before), (other_run, after))
+        return views.compare_view((run, before), (other_run, after), full_matrix)
 
     @_json_route
     def _serve_trajectories(self, request):
@@ -284,6 +280,17 @@ def _split(request, name="split", default="validation"):
             "%s must be one of %s, got %r" % (name, ", ".join(schema.SPLITS), _shorten(split))
         )
     return split
+
+
+def _full_matrix(request):
+    """Whether ``matrix=full`` asks for the whole matrices; anything else but absent is a 400."""
+    matrix = request.args.get("matrix")
+    if matrix not in (None, "", views.MATRIX_FULL):
+        raise errors.InvalidArgumentError(
+            "matrix must be %r (the whole matrix) or absent, got %r"
+            % (views.MATRIX_FULL, _shorten(matrix))
+        )
+    return matrix == views.MATRIX_FULL
 
 
 def _optional_int(request, name):

@@ -141,7 +141,9 @@ class RunHistory:
     label_distribution: dict = dataclasses.field(default_factory=dict)  # split -> [C]
     # Keras log key ("loss", "val_loss", "accuracy", ...) -> (steps, values), ascending steps
     curves: dict = dataclasses.field(default_factory=dict)
-    # split -> {step: [C, C]}, or {step: [K, 2, 2]} per label in a multi-label run
+    # split -> {step: metrics.ConfusionTotals} (diagonal, row and column sums: O(C) per epoch,
+    # `codecs.decision_totals`), or {step: [K, 2, 2]} per label in a multi-label run; the full
+    # matrix of the latest step is in `latest`
     confusions: dict = dataclasses.field(default_factory=dict)
     multilabel: bool = False
     # split -> {step: (count, confidence_sum, correct)}, see `calibration.calibration_bins`
@@ -701,7 +703,7 @@ class Reader:
                 elif kind == schema.KIND_LABEL_DISTRIBUTION:
                     history.label_distribution[split] = codecs.label_distribution(data[-1])
                 elif kind == schema.KIND_CONFUSION:
-                    history.confusions[split] = codecs.decision_counts(content, data)
+                    history.confusions[split] = codecs.decision_totals(content, data)
                     history.multilabel = history.multilabel or codecs.is_multilabel(content)
                 elif kind == schema.KIND_CALIBRATION:
                     history.calibration[split] = _calibration_series(data, history.problems)

@@ -351,12 +351,13 @@ def diagnostics_view(run, findings, not_run=(), trainings=1):
     )
 
 
-def compare_view(before, after):
+def compare_view(before, after, full_matrix=False):
     """``/compare``: two evaluations of the same classes, ``after`` against ``before``.
 
     Args:
       before: ``(run, reader.SplitEvaluation)`` compared against.
       after: ``(run, reader.SplitEvaluation)`` compared.
+      full_matrix: whether to send the difference matrices whatever the number of classes.
 
     Returns:
       ``{"before", "after"}`` (each ``{"run", "split", "step"}``), ``class_names``,
@@ -364,14 +365,22 @@ def compare_view(before, after):
       ``improvement``), ``per_class`` (for each class its ``name``, and ``precision``,
       ``recall``, ``f1``, ``ap`` after, before and their change, with ``support`` before and
       after), and ``accuracy`` / ``balanced_accuracy`` / ``macro_f1`` before and after.
+      ``difference_form`` says how the difference is sent, as ``/confusion``'s
+      ``matrix_form``: ``"full"`` (at most `FULL_MATRIX_MAX_CLASSES` classes, or
+      ``full_matrix``: ``difference`` holds the three ``[C][C]`` lists, ``difference_cells``
+      is null) or ``"cells"`` (``difference`` null; ``difference_cells`` the cells that changed,
+      `comparison.difference_cells`: ``{"rows", "cols", "counts", "true", "improvement"}``, at
+      most `MAX_CELLS`, with ``cells_truncated``).
     """
     (run_before, old), (run_after, new) = before, after
     changes = comparison.per_class_changes(
         old.confusion, new.confusion, old.average_precision, new.average_precision
     )
+    # Column by column (as `_per_class_entries`): a thousand classes are a thousand entries.
+    columns = {key: to_json_value(values) for key, values in changes.items()}
     per_class = [
-        dict({key: values[i] for key, values in changes.items()}, name=name)
-        for i, name in enumerate(new.class_names)
+        dict(zip(columns, values), name=name)
+        for name, *values in zip(new.class_names, *columns.values())
     ]
     summary = {}
     for name, metric in (
@@ -380,16 +389,23 @@ def compare_view(before, after):
         ("macro_f1", metrics.macro_f1),
     ):
         summary[name] = {"before": metric(old.confusion), "after": metric(new.confusion)}
-    return to_json_value(
+    difference = comparison.confusion_difference(old.confusion, new.confusion)
+    full = full_matrix or new.num_classes <= FULL_MATRIX_MAX_CLASSES
+    cells, truncated = (None, False) if full else comparison.difference_cells(difference, MAX_CELLS)
+    view = to_json_value(
         {
             "before": {"run": run_before, "split": old.split, "step": old.step},
             "after": {"run": run_after, "split": new.split, "step": new.step},
             "class_names": new.class_names,
-            "difference": comparison.confusion_difference(old.confusion, new.confusion),
-            "per_class": per_class,
+            "difference_form": MATRIX_FULL if full else MATRIX_CELLS,
+            "difference": difference if full else None,
+            "difference_cells": cells,
+            "cells_truncated": truncated,
             **summary,
         }
     )
+    view["per_class"] = per_class
+    return view
 
 
 def trajectories_view(run, history, split):
@@ -402,26 +418,22 @@ def trajectories_view(run, history, split):
     """
     by_step = history.confusions.get(split) or {}
     steps = sorted(by_step)
-    matrices = [by_step[step] for step in steps]
-    num_classes = matrices[0].shape[0] if matrices else 0
+    series = comparison.trajectories([by_step[step] for step in steps]) if steps else {}
+    num_classes = series["f1"].shape[1] if steps else 0
     names = labels.names_or_default(history.class_names, num_classes)
-    series = comparison.trajectories(matrices) if matrices else {}
-    order = comparison.worst_first(series["f1"][-1]) if matrices else []
-    return to_json_value(
+    order = comparison.worst_first(series["f1"][-1]).tolist() if steps else []
+    # Each metric converted at once, one row per class: not a thousand small arrays each.
+    per_class = {name: to_json_value(values.T) for name, values in series.items()}
+    view = to_json_value({"run": run, "split": split, "steps": steps})
+    view["classes"] = [
         {
-            "run": run,
-            "split": split,
-            "steps": steps,
-            "classes": [
-                {
-                    "index": int(k),
-                    "name": names[k],
-                    **{name: values[:, k] for name, values in series.items()},
-                }
-                for k in order
-            ],
+            "index": k,
+            "name": names[k],
+            **{name: rows[k] for name, rows in per_class.items()},
         }
-    )
+        for k in order
+    ]
+    return view
 
 
 def calibration_view(run, split, step, bins, binary=False):

@@ -38,6 +38,28 @@ def confusion_difference(before, after):
     return {"counts": after - before, "true": shares, "improvement": improvement}
 
 
+def difference_cells(difference, limit=None):
+    """The cells of a `confusion_difference` that changed: where the counts differ, or the
+    row-normalised shares do (they can at equal counts when a class's support differs, e.g.
+    two splits), in row-major order.
+
+    Returns:
+      ``(cells, truncated)``: ``cells`` a dict of ``[N]`` arrays ``rows``, ``cols``,
+      ``counts``, ``true`` and ``improvement`` (the values of those cells, as in the
+      difference); with ``limit``, at most that many, those of the largest count changes (in
+      absolute value; ties by row-major position, the first kept), and ``truncated`` says
+      whether any was left out.
+    """
+    counts, improvement = difference["counts"], difference["improvement"]
+    changed = (counts != 0) | (improvement != 0)
+    # One more than the size of the change, so that a change of shares alone is kept too.
+    magnitude = np.where(changed, np.abs(counts) + 1, 0)
+    rows, cols, _, truncated = metrics.nonzero_cells(magnitude, limit)
+    cells = {"rows": rows, "cols": cols}
+    cells.update((key, difference[key][rows, cols]) for key in ("counts", "true", "improvement"))
+    return cells, truncated
+
+
 def per_class_changes(before, after, ap_before=None, ap_after=None):
     """Precision, recall, F1 (and AP where both are given) of each class before and after.
 
@@ -59,7 +81,8 @@ def per_class_changes(before, after, ap_before=None, ap_after=None):
 
 
 def trajectories(matrices):
-    """Per-class precision, recall and F1 over a sequence of confusion matrices ``[C, C]``.
+    """Per-class precision, recall and F1 over a sequence of confusion matrices ``[C, C]``, or
+    of their `metrics.ConfusionTotals` (all they need), or of multi-label ``[K, 2, 2]`` counts.
 
     Returns:
       A dict of ``[E, C]`` float arrays ``precision``, ``recall``, ``f1`` (E matrices; NaN

@@ -42,19 +42,94 @@ def f1_score(tp, fp, fn):
     return _ratio(2 * tp, 2 * tp + np.add(fp, fn))
 
 
-def _class_decisions(confusion):
-    """``(tp, fp, fn)`` ``[C]`` of each class of a ``[C, C]`` confusion matrix, or of each label
-    of ``[K, 2, 2]`` multi-label counts.
+class ConfusionTotals:
+    """The O(C) reduction of a ``[C, C]`` confusion matrix: its ``diagonal`` (examples of each
+    class predicted as it), ``actual`` (row sums: each class's examples, its support) and
+    ``predicted`` (column sums: the examples predicted as each class), ``[C]`` int64 arrays.
+
+    Everything that counts a class against the rest follows from them: accuracy, each class's
+    TP (the diagonal), FP (predicted - TP) and FN (actual - TP), hence precision, recall, F1,
+    balanced accuracy and the majority baseline. The metric functions of this module take
+    either form; which cell holds the errors (confused pairs, the matrix itself) needs the
+    matrix. A run's history keeps these per epoch: 3 C numbers where the matrix holds C².
     """
+
+    __slots__ = ("diagonal", "actual", "predicted")
+
+    def __init__(self, diagonal, actual, predicted):
+        self.diagonal = np.asarray(diagonal, dtype=np.int64)
+        self.actual = np.asarray(actual, dtype=np.int64)
+        self.predicted = np.asarray(predicted, dtype=np.int64)
+        if not self.diagonal.ndim == 1 or not (
+            self.diagonal.shape == self.actual.shape == self.predicted.shape
+        ):
+            raise ValueError(
+                "confusion totals need three [C] arrays, got shapes %s, %s and %s"
+                % (self.diagonal.shape, self.actual.shape, self.predicted.shape)
+            )
+
+    @property
+    def num_classes(self):
+        return self.diagonal.shape[0]
+
+    @property
+    def nbytes(self):
+        """Bytes of the three arrays."""
+        return self.diagonal.nbytes + self.actual.nbytes + self.predicted.nbytes
+
+    @property
+    def total(self):
+        """Examples counted."""
+        return int(self.actual.sum())
+
+    def __eq__(self, other):
+        return isinstance(other, ConfusionTotals) and all(
+            np.array_equal(getattr(self, name), getattr(other, name)) for name in self.__slots__
+        )
+
+    def __repr__(self):
+        return "ConfusionTotals(diagonal=%r, actual=%r, predicted=%r)" % (
+            self.diagonal,
+            self.actual,
+            self.predicted,
+        )
+
+
+def confusion_totals(confusion):
+    """The `ConfusionTotals` of a ``[C, C]`` confusion matrix (row = actual), or ``confusion``
+    itself when it already is one.
+    """
+    if isinstance(confusion, ConfusionTotals):
+        return confusion
     confusion = np.asarray(confusion)
-    if confusion.ndim == 3:
+    if confusion.ndim != 2 or confusion.shape[0] != confusion.shape[1]:
+        raise ValueError("a confusion matrix must have shape [C, C], got %s" % (confusion.shape,))
+    return ConfusionTotals(np.diag(confusion), confusion.sum(axis=1), confusion.sum(axis=0))
+
+
+def stacked_confusion_totals(matrices):
+    """`ConfusionTotals` of each matrix of an ``[E, C, C]`` stack, in one pass over it."""
+    matrices = np.asarray(matrices)
+    diagonals = np.diagonal(matrices, axis1=1, axis2=2)
+    actual, predicted = matrices.sum(axis=2), matrices.sum(axis=1)
+    return [ConfusionTotals(*parts) for parts in zip(diagonals, actual, predicted)]
+
+
+def _class_decisions(confusion):
+    """``(tp, fp, fn)`` ``[C]`` of each class of a ``[C, C]`` confusion matrix (or its
+    `ConfusionTotals`), or of each label of ``[K, 2, 2]`` multi-label counts.
+    """
+    if not isinstance(confusion, ConfusionTotals) and np.ndim(confusion) == 3:
+        confusion = np.asarray(confusion)
         return confusion[:, 1, 1], confusion[:, 0, 1], confusion[:, 1, 0]
-    tp = np.diag(confusion)
-    return tp, confusion.sum(axis=0) - tp, confusion.sum(axis=1) - tp
+    totals = confusion_totals(confusion)
+    tp = totals.diagonal
+    return tp, totals.predicted - tp, totals.actual - tp
 
 
 def per_class_metrics(confusion):
-    """Precision, recall, F1 and support of each class from a ``[C, C]`` confusion matrix, or
+    """Precision, recall, F1 and support of each class from a ``[C, C]`` confusion matrix (or
+    its `ConfusionTotals`), or
     of each label from multi-label ``[K, 2, 2]`` counts (one ``[[tn, fp], [fn, tp]]`` per label,
     `counting.multilabel_confusion_matrix`).
 
@@ -94,31 +169,35 @@ def pooled_label_confusion(matrices):
 
 
 def accuracy(confusion):
-    """Share of examples on the diagonal. NaN for an empty matrix.
+    """Share of examples on the diagonal of a ``[C, C]`` confusion matrix (or its
+    `ConfusionTotals`). NaN for an empty matrix.
 
     >>> accuracy([[8, 2], [1, 9]])
     0.85
     """
-    confusion = np.asarray(confusion)
-    return float(_ratio(np.trace(confusion), confusion.sum()))
+    totals = confusion_totals(confusion)
+    return float(_ratio(totals.diagonal.sum(), totals.actual.sum()))
 
 
 def accuracies(confusions):
-    """`accuracy` of each confusion matrix of a sequence, as a float array.
+    """`accuracy` of each confusion matrix (or `ConfusionTotals`) of a sequence, as a float
+    array.
 
-    In one vectorized pass when the matrices have one shape: the diagnostics run this over
-    every epoch of a run, where one `accuracy` call per matrix was slow (docs/benchmarks.md).
+    In one vectorized pass when they have one shape: the diagnostics run this over every epoch
+    of a run, where one `accuracy` call per matrix was slow (docs/benchmarks.md).
     """
-    confusions = [np.asarray(confusion) for confusion in confusions]
+    confusions = [confusion_totals(confusion) for confusion in confusions]
     try:
-        stacked = np.stack(confusions)
-    except ValueError:  # no matrix, or matrices of different sizes
-        return np.array([accuracy(confusion) for confusion in confusions], dtype=np.float64)
-    return _ratio(np.trace(stacked, axis1=1, axis2=2), stacked.sum(axis=(1, 2)))
+        diagonals = np.stack([totals.diagonal for totals in confusions])
+        actual = np.stack([totals.actual for totals in confusions])
+    except ValueError:  # none, or of different sizes
+        return np.array([accuracy(totals) for totals in confusions], dtype=np.float64)
+    return _ratio(diagonals.sum(axis=1), actual.sum(axis=1))
 
 
 def balanced_accuracy(confusion):
-    """Mean recall over the classes that occur (scikit-learn's ``balanced_accuracy_score``).
+    """Mean recall over the classes that occur (scikit-learn's ``balanced_accuracy_score``) of
+    a ``[C, C]`` confusion matrix (or its `ConfusionTotals`).
 
     Classes without examples are left out of the mean, as scikit-learn does; NaN when no class
     occurs.
@@ -126,18 +205,20 @@ def balanced_accuracy(confusion):
     >>> balanced_accuracy([[90, 0], [10, 0]])  # accuracy 0.9, but class 1 is never found
     0.5
     """
-    per_class = recall(np.diag(confusion), np.asarray(confusion).sum(axis=1) - np.diag(confusion))
+    totals = confusion_totals(confusion)
+    per_class = recall(totals.diagonal, totals.actual - totals.diagonal)
     occurring = per_class[~np.isnan(per_class)]
     return float(occurring.mean()) if occurring.size else float("nan")
 
 
 def majority_baseline_accuracy(confusion):
-    """Accuracy of always predicting the most frequent actual class (``DummyClassifier``).
+    """Accuracy of always predicting the most frequent actual class (``DummyClassifier``), from
+    a ``[C, C]`` confusion matrix (or its `ConfusionTotals`).
 
     >>> majority_baseline_accuracy([[90, 0], [10, 0]])
     0.9
     """
-    support = np.asarray(confusion).sum(axis=1)
+    support = confusion_totals(confusion).actual
     return float(_ratio(support.max() if support.size else 0, support.sum()))
 
 

@@ -25,7 +25,9 @@ def aligned(history, first_key, second_key):
 
 
 def confusion_series(history, split):
-    """``(steps, matrices)`` of a split's confusion matrices, ascending, or None.
+    """``(steps, totals)`` of a split's confusion counts, ascending, each step's a
+    `metrics.ConfusionTotals` (the history keeps those, O(C) per epoch; a dense matrix put in a
+    history is reduced here), or None.
 
     A multi-label run's per-label counts come pooled (`metrics.pooled_label_confusion`): every
     (row, label) decision one binary example, so the rules on accuracy read the share of right
@@ -35,9 +37,10 @@ def confusion_series(history, split):
     if not by_step:
         return None
     steps = sorted(by_step)
+    counts = [by_step[step] for step in steps]
     if history.multilabel:
-        return steps, [metrics.pooled_label_confusion(by_step[step]) for step in steps]
-    return steps, [np.asarray(by_step[step]) for step in steps]
+        counts = [metrics.pooled_label_confusion(matrices) for matrices in counts]
+    return steps, [metrics.confusion_totals(each) for each in counts]
 
 
 def label_counts(history, split="validation"):
@@ -51,12 +54,15 @@ def label_counts(history, split="validation"):
     return step, np.asarray(by_step[step])
 
 
-def latest_confusion(history, split="validation"):
+def latest_totals(history, split="validation"):
+    """``(step, metrics.ConfusionTotals)`` of a split's latest step (`confusion_series`), or
+    None.
+    """
     series = confusion_series(history, split)
     if series is None:
         return None
-    steps, matrices = series
-    return steps[-1], matrices[-1]
+    steps, totals = series
+    return steps[-1], totals[-1]
 
 
 def class_names(history, num_classes):

@@ -88,7 +88,8 @@ def _below_the_median(values, upper, judged):
 
 
 def class_flags(confusion):
-    """The flags of each class of a ``[C, C]`` confusion matrix (each label of multi-label
+    """The flags of each class of a ``[C, C]`` confusion matrix or its
+    `metrics.ConfusionTotals` (each label of multi-label
     ``[K, 2, 2]`` counts): a list per class of
     `FLAG_LOW_RECALL` and `FLAG_LOW_PRECISION`, by `FLAG_RULE`.
 
@@ -101,7 +102,6 @@ def class_flags(confusion):
     precision on those with at least that many predictions (a class never predicted has no
     precision, and a recall of 0). A matrix with one judged class flags nothing.
     """
-    confusion = np.asarray(confusion)
     per_class = metrics.per_class_metrics(confusion)
     intervals = metrics.per_class_intervals(confusion)
     predicted = per_class["predicted"]
@@ -136,11 +136,11 @@ def check_accuracy_paradox(history):
     labels = _history.label_counts(history)
     if labels is not None:
         return _label_paradox(history, *labels)
-    latest = _history.latest_confusion(history)
+    latest = _history.latest_totals(history)
     if latest is None:
         return []
-    step, confusion = latest
-    found = _paradox(confusion, _history.class_names(history, confusion.shape[0]))
+    step, totals = latest
+    found = _paradox(totals, _history.class_names(history, totals.num_classes))
     return [] if found is None else [_paradox_finding(step, *found)]
 
 
@@ -164,9 +164,11 @@ def _label_paradox(history, step, matrices):
 
 
 def _paradox(confusion, names, subject="Validation accuracy"):
-    """``(title, detail, evidence)`` of the accuracy paradox in one confusion matrix, or None.
-    ``subject`` names the accuracy in the detail.
+    """``(title, detail, evidence)`` of the accuracy paradox in one confusion matrix (or its
+    `metrics.ConfusionTotals`, all it needs), or None. ``subject`` names the accuracy in the
+    detail.
     """
+    confusion = metrics.confusion_totals(confusion)
     accuracy = metrics.accuracy(confusion)
     baseline = metrics.majority_baseline_accuracy(confusion)
     if math.isnan(accuracy):
@@ -187,7 +189,7 @@ def _paradox(confusion, names, subject="Validation accuracy"):
         "worst_class_index": worst,
         "worst_class_recall": per_class["recall"][worst],
         "worst_class_support": per_class["support"][worst],
-        "num_classes": confusion.shape[0],
+        "num_classes": confusion.num_classes,
     }
     support = per_class["support"]
     imbalanced = support.max() >= IMBALANCE_RATIO * max(support.min(), 1)

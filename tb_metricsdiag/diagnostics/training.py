@@ -71,10 +71,10 @@ def chance_loss(history):
     name = str((info.get("loss") or {}).get("name") or CROSS_ENTROPY).lower().replace("_", "")
     if CROSS_ENTROPY not in name:
         return None
-    latest = _history.latest_confusion(history)
+    latest = _history.latest_totals(history)
     num_classes = (info.get("labels") or {}).get("num_classes")
     if latest is not None:
-        num_classes = latest[1].shape[0]
+        num_classes = latest[1].num_classes
     if not isinstance(num_classes, int) or num_classes < 2:
         return None
     return float(np.log(num_classes))
@@ -103,12 +103,12 @@ def at_chance(history):
     """True when the latest validation balanced accuracy is within
     `NOT_LEARNING_CHANCE_MARGIN` of chance (1 / C); False when above it or unknown.
     """
-    latest = _history.latest_confusion(history)
+    latest = _history.latest_totals(history)
     if latest is None:
         return False
-    confusion = latest[1]
-    balanced = metrics.balanced_accuracy(confusion)
-    return bool(balanced <= 1.0 / confusion.shape[0] + NOT_LEARNING_CHANCE_MARGIN)
+    totals = latest[1]
+    balanced = metrics.balanced_accuracy(totals)
+    return bool(balanced <= 1.0 / totals.num_classes + NOT_LEARNING_CHANCE_MARGIN)
 
 
 def best_epoch_index(val_loss):
@@ -213,7 +213,7 @@ def check_overfitting(history):
 def check_not_learning(history):
     """Training loss flat over the second half of the run and balanced accuracy at chance."""
     loss = _history.curve(history, "loss")
-    latest = _history.latest_confusion(history)
+    latest = _history.latest_totals(history)
     if loss is None or latest is None or loss[0].size < NOT_LEARNING_MIN_EPOCHS:
         return []
     steps, values = loss
@@ -221,9 +221,9 @@ def check_not_learning(history):
         return []  # `divergence` reports it, with the advice for a loss that blew up
     half = values[(values.size - 1) // 2 :]
     decrease = (half[0] - half.min()) / abs(half[0]) if half[0] else 0.0
-    step, confusion = latest
-    balanced = metrics.balanced_accuracy(confusion)
-    chance = 1.0 / confusion.shape[0]
+    step, totals = latest
+    balanced = metrics.balanced_accuracy(totals)
+    chance = 1.0 / totals.num_classes
     if decrease >= NOT_LEARNING_MAX_DECREASE or not balanced <= chance + NOT_LEARNING_CHANCE_MARGIN:
         return []
     return [
@@ -239,7 +239,7 @@ def check_not_learning(history):
                 "first_loss": values[0],
                 "latest_loss": values[-1],
                 "second_half_loss_decrease": decrease,
-                "accuracy": metrics.accuracy(confusion),
+                "accuracy": metrics.accuracy(totals),
                 "balanced_accuracy": balanced,
                 "chance_level": chance,
                 "epochs": steps.size,

@@ -10,7 +10,7 @@ import zlib
 
 import numpy as np
 
-from tb_metricsdiag.core import counting, labels
+from tb_metricsdiag.core import counting, labels, metrics
 from tb_metricsdiag.format.schema import (
     CONFUSION_ENCODING,
     FORMAT_VERSION,
@@ -600,6 +600,51 @@ def confusion_steps(data, content=None):
     return sorted(steps.union(confusion_matrices(dense)))
 
 
+def totals_from_cells(diagonal, rows, cols, counts):
+    """The `metrics.ConfusionTotals` of a diagonal and off-diagonal cells (as
+    `decode_confusion_cells` gives them), without the matrix: each row and column sum is its
+    diagonal count plus its cells' counts.
+    """
+    num_classes = len(diagonal)
+    return metrics.ConfusionTotals(
+        diagonal,
+        diagonal + np.bincount(rows, weights=counts, minlength=num_classes).astype(np.int64),
+        diagonal + np.bincount(cols, weights=counts, minlength=num_classes).astype(np.int64),
+    )
+
+
+def confusion_totals(data, content=None):
+    """``{step: metrics.ConfusionTotals}`` of confusion data, each point checked as by
+    `confusion_matrices`: an encoded point (format version 5) is reduced from its cells
+    (`totals_from_cells`) without building its matrix; the dense points (before) are reduced
+    after they are read, in one pass over their stack.
+
+    Exact: the totals of ``confusion_matrices(data)[step]`` (`metrics.confusion_totals`).
+    """
+    _check_confusion_content(content)
+    encoded, dense = {}, []
+    for index, datum in enumerate(data):
+        what = "confusion matrix at step %d" % datum.step
+        value = np.asarray(datum.numpy)
+        if value.dtype.kind in "OSV":
+            cells = decode_confusion_cells(_encoded_payload(value, what), what)
+            encoded[index] = totals_from_cells(*cells)
+        else:
+            dense.append(datum)
+    matrices = confusion_matrices(dense) if dense else {}
+    steps = list(matrices)
+    try:
+        reduced = metrics.stacked_confusion_totals([matrices[step] for step in steps])
+    except ValueError:  # no matrix, or matrices of different sizes
+        reduced = [metrics.confusion_totals(matrices[step]) for step in steps]
+    by_step = dict(zip(steps, reduced))
+    # A step written twice keeps its last point, as `confusion_matrices` does.
+    return {
+        datum.step: encoded[index] if index in encoded else by_step[datum.step]
+        for index, datum in enumerate(data)
+    }
+
+
 def is_multilabel(content):
     """Whether confusion plugin content describes a multi-label run (`schema.TASK_MULTILABEL`)."""
     return content.get("task") == TASK_MULTILABEL
@@ -631,18 +676,19 @@ def multilabel_matrices(data):
     return result
 
 
-def decision_counts(content, data):
-    """``{step: counts}`` of a confusion series: `multilabel_matrices` for a multi-label run
-    (`is_multilabel`), else `confusion_matrices`.
+def decision_totals(content, data):
+    """``{step: counts}`` of a confusion series as a run's history keeps them, at most O(C)
+    each: `multilabel_matrices` for a multi-label run (``[K, 2, 2]`` already is), else
+    `confusion_totals`.
     """
     if is_multilabel(content):
         return multilabel_matrices(data)
-    return confusion_matrices(data, content)
+    return confusion_totals(data, content)
 
 
 def decision_steps(content, data):
     """Ascending distinct steps of a confusion series, each point checked (as by
-    `decision_counts`; `confusion_steps` for a single-label run).
+    `decision_totals`; `confusion_steps` for a single-label run).
     """
     if is_multilabel(content):
         return sorted(multilabel_matrices(data))
