@@ -14,62 +14,25 @@ Run: ``python bench/threshold_grid.py`` (about 10 s; ``--sweep`` about 30 s).
 """
 
 import argparse
+import os
+import sys
 
 import numpy as np
-from _common import describe_machine
-from sklearn import linear_model
-from sklearn import metrics as skm
+from _common import REPO_ROOT, describe_machine
 
-from tb_metricsdiag.core import counting, metrics, operating_points
+from tb_metricsdiag.core import counting, operating_points
 
-MIN_RECALL = 0.9
+sys.path.insert(0, os.path.join(REPO_ROOT, "tests"))
+from grid_models import (  # noqa: E402 (the models the tests judge the grid on)
+    MIN_RECALL,
+    balanced_model,
+    clustered_model,
+    exact_optimum,
+    grid_operating_points,
+)
+
 SEEDS = 3
 SWEEP_RANGES = (6, 7, 8, 10, 12)
-
-
-def clustered(seed):
-    rng = np.random.default_rng(seed)
-    y = (rng.random(100_000) < 0.02).astype(np.int64)
-    x = rng.normal(2.0 * y, 1.0)
-    return y, (1 / (1 + np.exp(7 - 1.2 * x))).astype(np.float32)
-
-
-def balanced(seed):
-    rng = np.random.default_rng(seed)
-
-    def draw(n):
-        y = (rng.random(n) < 0.5).astype(np.int64)
-        x = rng.normal(size=(n, 8))
-        x[:, :3] += y[:, None]
-        return x, y
-
-    x, y = draw(50_000)
-    model = linear_model.LogisticRegression(max_iter=1000).fit(x, y)
-    x, y = draw(50_000)
-    return y, model.predict_proba(x)[:, 1].astype(np.float32)
-
-
-def exact_optimum(y, score):
-    precision, recall, _ = skm.precision_recall_curve(y, score)
-    precision, recall = precision[:-1], recall[:-1]
-    with np.errstate(invalid="ignore"):
-        f1 = 2 * precision * recall / (precision + recall)
-    return np.nanmax(f1), precision[recall >= MIN_RECALL].max()
-
-
-def grid_points(y, score, grid):
-    counts = counting.ClassificationCounts(2, grid, keep_scores=False)
-    counts.update(y, np.stack([1 - score, score], axis=1), (score >= 0.5).astype(np.int64))
-    tp, fp, positives = counts.tp[1], counts.fp[1], int(y.sum())
-    f1 = metrics.f1_score(tp, fp, positives - tp)
-    precision, recall = metrics.pr_curve(tp, fp, positives)
-    at_recall = operating_points.min_recall_index(recall, MIN_RECALL)
-    return f1[operating_points.best_f1_index(f1)], precision[at_recall], grid[at_recall]
-
-
-def logit_grid(logit_range):
-    inside = 1 / (1 + np.exp(-np.linspace(-logit_range, logit_range, 199)))
-    return np.concatenate([[0.0], inside, [1.0]])
 
 
 def main():
@@ -82,8 +45,10 @@ def main():
         "default, logit (201)": counting.default_thresholds(),
     }
     if args.sweep:
-        grids.update(("logit [-%d, %d]" % (r, r), logit_grid(r)) for r in SWEEP_RANGES)
-    models = {"clustered": clustered, "balanced": balanced}
+        grids.update(
+            ("logit [-%d, %d]" % (r, r), counting.logit_thresholds(201, r)) for r in SWEEP_RANGES
+        )
+    models = {"clustered": clustered_model, "balanced": balanced_model}
     cases = {
         (name, seed): (y, score, exact_optimum(y, score))
         for name, model in models.items()
@@ -97,7 +62,7 @@ def main():
             thresholds = []
             for seed in range(SEEDS):
                 y, score, (best_f1, best_precision) = cases[(name, seed)]
-                f1, precision, threshold = grid_points(y, score, grid)
+                f1, precision, threshold = grid_operating_points(y, score, grid)
                 f1_gap = max(f1_gap, best_f1 - f1)
                 precision_gap = max(precision_gap, best_precision - precision)
                 thresholds.append(threshold)

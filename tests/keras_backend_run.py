@@ -5,7 +5,7 @@ fixture MLP once with a callback in each mode (its own prediction pass in ``OUT_
 `MetricsDiagCallback.metric` in ``OUT_DIR/metric``), saves the model's own ``predict`` outputs
 of every epoch (``predictions.npz``), and the message of each configuration mistake
 (``errors.json``; the ``tf.data`` ones only where TensorFlow can be imported); and a
-multi-label model in both modes (`train_multilabel`).
+multi-label model in both modes (``ml_`` before each name).
 """
 
 import json
@@ -56,17 +56,21 @@ class Recorder(keras.callbacks.Callback):
         self.outputs.append(self.model.predict(self.x_val, batch_size=BATCH, verbose=0))
 
 
-def train_both_modes(out_dir):
+def fit_both_modes(out_dir, prefix, data, units, activation, loss, metrics=()):
+    """Train the fixture MLP once with a callback in each mode (``OUT_DIR/{prefix}predict``, its
+    own prediction pass; ``OUT_DIR/{prefix}metric``, `MetricsDiagCallback.metric`) and save the
+    model's ``predict`` outputs of every epoch (``{prefix}predictions.npz``).
+    """
     keras.utils.set_random_seed(0)
-    x, y, x_val, y_val = fixture_data()
-    model = fixture_model()
+    x, y, x_val, y_val = data
+    model = fixture_model(units, activation, loss)
     predicting = MetricsDiagCallback(
-        os.path.join(out_dir, "predict"), validation_data=(x_val, y_val), batch_size=BATCH
+        os.path.join(out_dir, prefix + "predict"), validation_data=(x_val, y_val), batch_size=BATCH
     )
-    counting = MetricsDiagCallback(os.path.join(out_dir, "metric"), validation_data=(x_val, y_val))
-    model.compile(
-        "adam", "sparse_categorical_crossentropy", metrics=["accuracy", counting.metric()]
+    counting = MetricsDiagCallback(
+        os.path.join(out_dir, prefix + "metric"), validation_data=(x_val, y_val)
     )
+    model.compile("adam", loss, metrics=list(metrics) + [counting.metric()])
     recorder = Recorder(x_val)
     model.fit(
         x,
@@ -78,7 +82,7 @@ def train_both_modes(out_dir):
         verbose=0,
         callbacks=[predicting, counting, recorder],
     )
-    np.savez(os.path.join(out_dir, "predictions.npz"), outputs=np.stack(recorder.outputs))
+    np.savez(os.path.join(out_dir, prefix + "predictions.npz"), outputs=np.stack(recorder.outputs))
 
 
 def multilabel_data():
@@ -92,34 +96,6 @@ def multilabel_data():
         x_val,
         (x_val @ weights > cut).astype(np.float32),
     )
-
-
-def train_multilabel(out_dir):
-    """A sigmoid-per-label model with binary_crossentropy, in both modes (``OUT_DIR/ml_predict``,
-    ``OUT_DIR/ml_metric``); its ``predict`` outputs in ``ml_predictions.npz``.
-    """
-    keras.utils.set_random_seed(0)
-    x, y, x_val, y_val = multilabel_data()
-    model = fixture_model(LABELS, "sigmoid", "binary_crossentropy")
-    predicting = MetricsDiagCallback(
-        os.path.join(out_dir, "ml_predict"), validation_data=(x_val, y_val), batch_size=BATCH
-    )
-    counting = MetricsDiagCallback(
-        os.path.join(out_dir, "ml_metric"), validation_data=(x_val, y_val)
-    )
-    model.compile("adam", "binary_crossentropy", metrics=[counting.metric()])
-    recorder = Recorder(x_val)
-    model.fit(
-        x,
-        y,
-        validation_data=(x_val, y_val),
-        validation_batch_size=BATCH,
-        batch_size=BATCH,
-        epochs=EPOCHS,
-        verbose=0,
-        callbacks=[predicting, counting, recorder],
-    )
-    np.savez(os.path.join(out_dir, "ml_predictions.npz"), outputs=np.stack(recorder.outputs))
 
 
 def _reshaping_model():
@@ -180,8 +156,17 @@ def configuration_errors(out_dir, arrays_only):
 def main():
     out_dir = sys.argv[1]
     arrays_only = "--arrays-only" in sys.argv
-    train_both_modes(out_dir)
-    train_multilabel(out_dir)
+    fit_both_modes(
+        out_dir,
+        "",
+        fixture_data(),
+        CLASSES,
+        "softmax",
+        "sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    # A sigmoid per label with binary_crossentropy: a multi-label model, detected as one.
+    fit_both_modes(out_dir, "ml_", multilabel_data(), LABELS, "sigmoid", "binary_crossentropy")
     configuration_errors(out_dir, arrays_only)
     with open(os.path.join(out_dir, "process.json"), "w") as f:
         json.dump(

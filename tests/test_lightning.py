@@ -445,3 +445,19 @@ def test_ddp_counts_equal_one_process_without_tensorflow(tmp_path):
     info = json.loads(ddp_events[schema.RUN_INFO_TAG][0][0].item())
     assert info["distributed"] == {"world_size": 2, "rows": [51, 51], "padding_removed": 1}
     assert schema.EVENTS_TAG not in ddp_events
+
+
+def test_multi_hot_labels_are_refused_naming_the_writer(tmp_path):
+    x, y = runs.data(32, 1, 3)
+    multi_hot = np.eye(3, dtype=np.float32)[y]
+    multi_hot[::2, 0] = 1  # rows with two labels set
+    with pytest.raises(
+        ValueError, match=r"multi-hot labels.*MetricsDiagWriter\(log_dir, multi_label=True\)"
+    ):
+        _fit_quietly(
+            tmp_path,
+            NoValidationLoss(),
+            runs.loader(x, y),
+            runs.loader(x, multi_hot),
+            MetricsDiagCallback(),
+        )

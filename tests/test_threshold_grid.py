@@ -6,18 +6,16 @@ import os
 import shutil
 import subprocess
 
+import grid_models
 import numpy as np
 import pytest
 from conftest import documented_thresholds
-from sklearn import linear_model
-from sklearn import metrics as skm
 
-from tb_metricsdiag.core import _bucketing, metrics, operating_points
+from tb_metricsdiag.core import _bucketing, operating_points
 from tb_metricsdiag.core import counting as counts
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GAP = 0.01  # the largest F1 / precision shortfall against the exact optimum the grid may have
-MIN_RECALL = 0.9
 OLD_GRID = np.linspace(0.0, 1.0, 201)  # the grid before: evenly spaced in [0, 1]
 
 
@@ -146,66 +144,20 @@ def test_counts_on_the_default_grid_are_exact_in_both_modes(keep_scores, dtype):
         np.testing.assert_array_equal(result.fp[k], (reached & ~own).sum(axis=0))
 
 
-def _clustered_model(seed):
-    """A seeded logistic model of a 2%-positive fraud problem: one feature shifted by 2 for a
-    positive, score ``sigmoid(-7 + 1.2 x)`` (float32): 99% of the scores lie below 0.03."""
-    rng = np.random.default_rng(seed)
-    y = (rng.random(100_000) < 0.02).astype(np.int64)
-    x = rng.normal(2.0 * y, 1.0)
-    return y, (1 / (1 + np.exp(7 - 1.2 * x))).astype(np.float32)
-
-
-def _balanced_model(seed):
-    """A healthy balanced model: logistic regression trained on 8 Gaussian features, three of
-    them shifted by 1 for a positive, scored on fresh examples."""
-    rng = np.random.default_rng(seed)
-
-    def draw(n):
-        y = (rng.random(n) < 0.5).astype(np.int64)
-        x = rng.normal(size=(n, 8))
-        x[:, :3] += y[:, None]
-        return x, y
-
-    x, y = draw(50_000)
-    model = linear_model.LogisticRegression(max_iter=1000).fit(x, y)
-    x, y = draw(50_000)
-    return y, model.predict_proba(x)[:, 1].astype(np.float32)
-
-
-def _exact_optimum(y, score):
-    """Best F1 and the best precision at recall >= `MIN_RECALL` over every distinct score."""
-    precision, recall, _ = skm.precision_recall_curve(y, score)
-    precision, recall = precision[:-1], recall[:-1]  # the last point is no threshold
-    with np.errstate(invalid="ignore"):
-        f1 = 2 * precision * recall / (precision + recall)
-    return np.nanmax(f1), precision[recall >= MIN_RECALL].max()
-
-
-def _grid_operating_points(y, score, grid, keep_scores):
-    """Best F1 and the precision of the recall >= `MIN_RECALL` point from the stored counts,
-    chosen as the PR view chooses them (`operating_points`)."""
-    result = counts.ClassificationCounts(2, grid, keep_scores=keep_scores)
-    result.update(y, np.stack([1 - score, score], axis=1), (score >= 0.5).astype(np.int64))
-    tp, fp, positives = result.tp[1], result.fp[1], int(y.sum())
-    f1 = metrics.f1_score(tp, fp, positives - tp)
-    precision, recall = metrics.pr_curve(tp, fp, positives)
-    return f1[operating_points.best_f1_index(f1)], precision[
-        operating_points.min_recall_index(recall, MIN_RECALL)
-    ]
-
-
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("keep_scores", [True, False])
 def test_default_grid_resolves_a_model_clustered_near_zero(seed, keep_scores):
-    y, score = _clustered_model(seed)
+    y, score = grid_models.clustered_model(seed)
     assert 0.015 < y.mean() < 0.025 and np.quantile(score, 0.99) < 0.1
-    best_f1, best_precision = _exact_optimum(y, score)
-    f1, precision = _grid_operating_points(y, score, counts.default_thresholds(), keep_scores)
+    best_f1, best_precision = grid_models.exact_optimum(y, score)
+    f1, precision, _ = grid_models.grid_operating_points(
+        y, score, counts.default_thresholds(), keep_scores
+    )
     assert best_f1 - GAP <= f1 <= best_f1
     assert best_precision - GAP <= precision <= best_precision
     # The evenly spaced grid misses it: its highest threshold with recall >= 0.9 is 0, which
     # flags every example (precision = the share of positives).
-    _, old_precision = _grid_operating_points(y, score, OLD_GRID, keep_scores)
+    _, old_precision, _ = grid_models.grid_operating_points(y, score, OLD_GRID, keep_scores)
     assert old_precision == pytest.approx(y.mean())
     assert old_precision < best_precision - 3 * GAP
 
@@ -213,9 +165,11 @@ def test_default_grid_resolves_a_model_clustered_near_zero(seed, keep_scores):
 @pytest.mark.parametrize("seed", [0, 1])
 @pytest.mark.parametrize("keep_scores", [True, False])
 def test_default_grid_resolves_a_balanced_model(seed, keep_scores):
-    y, score = _balanced_model(seed)
-    best_f1, best_precision = _exact_optimum(y, score)
-    f1, precision = _grid_operating_points(y, score, counts.default_thresholds(), keep_scores)
+    y, score = grid_models.balanced_model(seed)
+    best_f1, best_precision = grid_models.exact_optimum(y, score)
+    f1, precision, _ = grid_models.grid_operating_points(
+        y, score, counts.default_thresholds(), keep_scores
+    )
     assert best_f1 - GAP <= f1 <= best_f1
     assert best_precision - GAP <= precision <= best_precision
 

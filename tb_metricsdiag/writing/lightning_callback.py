@@ -393,6 +393,13 @@ class MetricsDiagCallback(pl.Callback):
             )
         num_classes = labels_lib.num_classes_from_output_width(width)
         values = labels.cpu().numpy()
+        if width > 1 and values.shape == tuple(scores.shape) and labels_lib.multi_hot_rows(values):
+            raise ValueError(
+                "MetricsDiagCallback: %s gave multi-hot labels (rows with more or fewer than one"
+                " label set): this callback records single-label classifiers; for a multi-label"
+                " model write each validation epoch with"
+                " tb_metricsdiag.MetricsDiagWriter(log_dir, multi_label=True)" % where
+            )
         try:
             label_format = labels_lib.detect_label_format(values, width)
             labels_lib.class_ids(values, label_format, num_classes)
