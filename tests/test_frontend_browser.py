@@ -1325,6 +1325,17 @@ def test_multilabel_run_shows_each_labels_matrix(page, server):
     frame.wait_for_selector(".op-stats [data-metric]", timeout=20000)
     op = read_operating_point(frame)
     assert_operating_point(op, pr)
+    # The comparison with the first epoch: per-label changes, the subset accuracy.
+    cmp_ = api_json(server, "compare", run=MULTILABEL_RUN, step=0, other_step=1)
+    frame.wait_for_function(
+        "t => (document.querySelector('.compare-what') || {}).textContent?.includes(t)",
+        arg="subset accuracy %s \u2192 %s"
+        % (_fmt(cmp_["accuracy"]["before"]), _fmt(cmp_["accuracy"]["after"])),
+        timeout=20000,
+    )
+    for i, p in enumerate(cmp_["per_class"]):
+        cell = frame.text_content(".compare-table tr[data-class='%d'] td[data-metric='recall']" % i)
+        assert cell.startswith("%s \u2192 %s" % (_fmt(p["recall_before"]), _fmt(p["recall"])))
     shot(page, "multilabel.png")
 
 

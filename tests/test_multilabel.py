@@ -122,6 +122,8 @@ def writer_run(tmp_path_factory):
     logits = np.random.default_rng(2).normal(size=y1.shape).astype(np.float32) * 3
     with MetricsDiagWriter(logdir / "logits", class_names=LABELS, multi_label=True) as writer:
         writer.add_evaluation(y1, logits, 0)  # values outside [0, 1]: detected as logits
+    with MetricsDiagWriter(logdir / "single", class_names=LABELS) as writer:
+        writer.add_evaluation(p1.argmax(axis=1), p1 / p1.sum(axis=1, keepdims=True), 0)
     return str(logdir), {0: (y0, p0), 1: (y1, p1), "logits": (y1, logits)}
 
 
@@ -218,7 +220,27 @@ def test_trajectories_and_compare(ml_client, writer_run):
         for k, name in enumerate(LABELS):
             assert by_name[name]["recall"][step] == pytest.approx(recall[k], abs=1e-12)
     status, body = _get(ml_client, "/compare", run="tagger", step=0, other_step=1)
-    assert status == 400 and "multi-label" in body["error"]
+    assert status == 200 and body["difference_form"] == "labels" and body["difference"] is None
+    (y0, p0), (y1, p1) = writer_run[1][0], writer_run[1][1]
+    assert (
+        body["matrices_difference"]
+        == (
+            skm.multilabel_confusion_matrix(y1, p1 >= 0.5)
+            - skm.multilabel_confusion_matrix(y0, p0 >= 0.5)
+        ).tolist()
+    )
+    recall0 = skm.recall_score(y0, p0 >= 0.5, average=None, zero_division=np.nan)
+    recall1 = skm.recall_score(y1, p1 >= 0.5, average=None, zero_division=np.nan)
+    for k, entry in enumerate(body["per_class"]):
+        assert entry["recall_change"] == pytest.approx(recall1[k] - recall0[k], abs=1e-12)
+    assert body["accuracy"]["before"] == pytest.approx(skm.accuracy_score(y0, p0 >= 0.5))
+    assert body["accuracy"]["after"] == pytest.approx(skm.accuracy_score(y1, p1 >= 0.5))
+    assert body["hamming_loss"]["after"] == pytest.approx(skm.hamming_loss(y1, p1 >= 0.5))
+    status, body = _get(ml_client, "/compare", run="tagger", other_run="logits")
+    assert status == 200  # another run of the same labels
+    # A multi-label run against a single-label one: 400 naming both tasks.
+    status, body = _get(ml_client, "/compare", run="tagger", other_run="single")
+    assert status == 400 and "multilabel" in body["error"] and "multiclass" in body["error"]
 
 
 def test_diagnostics_judge_labels_and_the_cli_gates_per_label(writer_run):

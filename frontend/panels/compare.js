@@ -100,50 +100,55 @@ export function create(container, actions) {
     // A many-class difference matrix is too large to read as a table; the per-class changes
     // below say which classes moved.
     const matrix =
-      names.length > MANY_CLASSES
+      c.difference_form === "labels"
         ? h("p", {
             class: "muted",
-            text: `The change of the matrix is shown up to ${MANY_CLASSES} classes; this run has ${names.length}.`,
+            text: "Multi-label: each label's change is in the table below.",
           })
-        : h(
-            "table",
-            {
-              class: "diff-matrix",
-              "aria-label": "Confusion matrix after minus before; rows actual, columns predicted",
-            },
-            h(
-              "thead",
-              null,
+        : names.length > MANY_CLASSES
+          ? h("p", {
+              class: "muted",
+              text: `The change of the matrix is shown up to ${MANY_CLASSES} classes; this run has ${names.length}.`,
+            })
+          : h(
+              "table",
+              {
+                class: "diff-matrix",
+                "aria-label": "Confusion matrix after minus before; rows actual, columns predicted",
+              },
               h(
-                "tr",
+                "thead",
                 null,
-                h("th", { class: "diff-corner", text: "actual \u2193 / predicted \u2192" }),
-                names.map((_, j) => h("th", { scope: "col", class: "diff-col", text: name(j) })),
-              ),
-            ),
-            h(
-              "tbody",
-              null,
-              (Array.isArray(values) ? values : []).map((row, i) =>
                 h(
                   "tr",
                   null,
-                  h("th", { scope: "row", class: "diff-row", text: name(i) }),
-                  row.map((v, j) => {
-                    const better = improvement[i]?.[j];
-                    const cls = better > 0 ? "better" : better < 0 ? "worse" : "same";
-                    return h("td", {
-                      class: `diff ${cls}`,
-                      "data-row": String(i),
-                      "data-col": String(j),
-                      title: `actual ${name(i)}, predicted ${name(j)}: ${signed(v, mode === "counts" ? null : 3)} (${cls})`,
-                      text: signed(v, mode === "counts" ? null : 3),
-                    });
-                  }),
+                  h("th", { class: "diff-corner", text: "actual \u2193 / predicted \u2192" }),
+                  names.map((_, j) => h("th", { scope: "col", class: "diff-col", text: name(j) })),
                 ),
               ),
-            ),
-          );
+              h(
+                "tbody",
+                null,
+                (Array.isArray(values) ? values : []).map((row, i) =>
+                  h(
+                    "tr",
+                    null,
+                    h("th", { scope: "row", class: "diff-row", text: name(i) }),
+                    row.map((v, j) => {
+                      const better = improvement[i]?.[j];
+                      const cls = better > 0 ? "better" : better < 0 ? "worse" : "same";
+                      return h("td", {
+                        class: `diff ${cls}`,
+                        "data-row": String(i),
+                        "data-col": String(j),
+                        title: `actual ${name(i)}, predicted ${name(j)}: ${signed(v, mode === "counts" ? null : 3)} (${cls})`,
+                        text: signed(v, mode === "counts" ? null : 3),
+                      });
+                    }),
+                  ),
+                ),
+              ),
+            );
     const per = Array.isArray(c.per_class) ? c.per_class : [];
     const changeCell = (p, key) => {
       const change = p[`${key}_change`];
@@ -191,8 +196,20 @@ export function create(container, actions) {
     );
     const b = c.before || {};
     const a = c.after || {};
-    const summary = ["accuracy", "balanced_accuracy", "macro_f1"]
-      .map((k) => `${k.replace("_", " ")} ${fmt(c[k]?.before)} \u2192 ${fmt(c[k]?.after)}`)
+    const multilabel = c.difference_form === "labels";
+    const figures = multilabel
+      ? [
+          ["accuracy", "subset accuracy"],
+          ["hamming_loss", "Hamming loss"],
+          ["macro_f1", "macro F1"],
+        ]
+      : [
+          ["accuracy", "accuracy"],
+          ["balanced_accuracy", "balanced accuracy"],
+          ["macro_f1", "macro F1"],
+        ];
+    const summary = figures
+      .map(([k, label]) => `${label} ${fmt(c[k]?.before)} \u2192 ${fmt(c[k]?.after)}`)
       .join(" \u00b7 ");
     fill(
       body,

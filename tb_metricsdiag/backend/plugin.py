@@ -209,11 +209,22 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
         reader = self._reader(request)
         before = reader.evaluation(run, split, step, with_pr=True)
         after = reader.evaluation(other_run, other_split, other_step, with_pr=True)
-        if before.multilabel or after.multilabel:
+        if before.multilabel != after.multilabel:
             raise errors.InvalidArgumentError(
-                "comparing multi-label evaluations is not supported yet: compare their"
-                " per-label figures in /confusion"
+                "%r is %s and %r %s: only evaluations of one task compare"
+                % tuple(
+                    part
+                    for name, evaluation in ((run, before), (other_run, after))
+                    for part in (name, views.labels_task(evaluation))
+                )
             )
+        if before.num_classes != after.num_classes:
+            raise errors.InvalidArgumentError(
+                "%r has %d classes and %r %d: only evaluations of the same classes compare"
+                % (run, before.num_classes, other_run, after.num_classes)
+            )
+        if before.multilabel:
+            return views.multilabel_compare_view((run, before), (other_run, after))
         if before.confusion.shape != after.confusion.shape:
             raise errors.InvalidArgumentError(
                 "%r has %d classes and %r %d: only evaluations of the same classes compare"

@@ -67,6 +67,9 @@ MAX_PAIRS = 1000
 
 MATRIX_FULL, MATRIX_CELLS = "full", "cells"
 
+# The `difference_form` of a multi-label comparison: per-label 2x2 differences.
+DIFFERENCE_LABELS = "labels"
+
 
 def labels_task(evaluation):
     """The task of an evaluation's counts, as ``/runs`` names it."""
@@ -405,6 +408,48 @@ def compare_view(before, after, full_matrix=False):
         }
     )
     view["per_class"] = per_class
+    return view
+
+
+def multilabel_compare_view(before, after):
+    """``/compare`` of two multi-label evaluations of the same labels: ``per_class`` per label
+    (as `compare_view`), ``accuracy`` (subset accuracy), ``hamming_loss`` and ``macro_f1``
+    before and after, ``difference_form`` ``"labels"`` with ``matrices_difference`` (after -
+    before of each label's ``[[tn, fp], [fn, tp]]``); ``difference`` is null.
+    """
+    (run_before, old), (run_after, new) = before, after
+    changes = comparison.per_class_changes(
+        old.matrices, new.matrices, old.average_precision, new.average_precision
+    )
+    columns = {key: to_json_value(values) for key, values in changes.items()}
+
+    def subset_accuracy(evaluation):
+        return evaluation.exact_matches / evaluation.total if evaluation.total else None
+
+    summary = {
+        name: {"before": metric(old), "after": metric(new)}
+        for name, metric in (
+            ("accuracy", subset_accuracy),
+            ("hamming_loss", lambda e: metrics.hamming_loss(e.matrices)),
+            ("macro_f1", lambda e: metrics.macro_f1(e.matrices)),
+        )
+    }
+    view = to_json_value(
+        {
+            "before": {"run": run_before, "split": old.split, "step": old.step},
+            "after": {"run": run_after, "split": new.split, "step": new.step},
+            "class_names": new.class_names,
+            "task": schema.TASK_MULTILABEL,
+            "difference_form": DIFFERENCE_LABELS,
+            "difference": None,
+            "matrices_difference": new.matrices - old.matrices,
+            **summary,
+        }
+    )
+    view["per_class"] = [
+        dict(zip(columns, values), name=name)
+        for name, *values in zip(new.class_names, *columns.values())
+    ]
     return view
 
 
