@@ -447,17 +447,63 @@ def test_ddp_counts_equal_one_process_without_tensorflow(tmp_path):
     assert schema.EVENTS_TAG not in ddp_events
 
 
-def test_multi_hot_labels_are_refused_naming_the_writer(tmp_path):
+class MultiLabelTagger(pl.LightningModule):
+    """Three sigmoid logits over multi-hot labels, trained with BCE-with-logits."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = torch.nn.Sequential(
+            torch.nn.Linear(runs.FEATURES, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3)
+        )
+
+    def forward(self, x):
+        return self.net(x)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        return torch.nn.functional.binary_cross_entropy_with_logits(self(x), y)
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        self.log("val_loss", torch.nn.functional.binary_cross_entropy_with_logits(self(x), y))
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=0.05)
+
+
+def _multi_hot(x):
+    """Labels of three tags from the inputs: rows with none, one or several set."""
+    return np.stack([x[:, 0] > 0, x[:, 1] > 0.5, x[:, 0] + x[:, 2] > 1], axis=1).astype("float32")
+
+
+@pytest.mark.parametrize("multi_label", [None, True])
+def test_multilabel_counts_equal_scikit_learn(tmp_path, multi_label):
+    x, _ = runs.data(200, 3, 3)
+    x_val, _ = runs.data(101, 4, 3)
+    y, y_val = _multi_hot(x), _multi_hot(x_val)
+    torch.manual_seed(0)
+    module = MultiLabelTagger()
+    callback = MetricsDiagCallback(class_names=["a", "b", "c"], multi_label=multi_label)
+    _fit_quietly(tmp_path, module, runs.loader(x, y), runs.loader(x_val, y_val), callback, 2)
+    with torch.no_grad():
+        p = torch.sigmoid(module(torch.from_numpy(x_val))).numpy()
+    events = read_events(str(tmp_path))
+    confusion_tag = schema.split_tag("validation", schema.KIND_CONFUSION)
+    last = max(events[confusion_tag])
+    matrices, content = events[confusion_tag][last]
+    assert json.loads(content)["task"] == "multilabel"
+    # Decisions at probability >= 0.5; the module's logits near 0 could round either way.
+    assert np.abs(p - 0.5).min() > 1e-6
+    np.testing.assert_array_equal(matrices, skm.multilabel_confusion_matrix(y_val, p >= 0.5))
+
+
+def test_multi_label_needs_labels_of_the_scores_shape(tmp_path):
     x, y = runs.data(32, 1, 3)
-    multi_hot = np.eye(3, dtype=np.float32)[y]
-    multi_hot[::2, 0] = 1  # rows with two labels set
-    with pytest.raises(
-        ValueError, match=r"multi-hot labels.*MetricsDiagWriter\(log_dir, multi_label=True\)"
-    ):
+    with pytest.raises(ValueError, match=r"multi_label=True needs multi-hot labels"):
         _fit_quietly(
             tmp_path,
             NoValidationLoss(),
             runs.loader(x, y),
-            runs.loader(x, multi_hot),
-            MetricsDiagCallback(),
+            runs.loader(x, y),
+            MetricsDiagCallback(multi_label=True),
         )

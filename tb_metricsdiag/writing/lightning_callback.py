@@ -28,6 +28,7 @@ try:
 except ImportError:  # the older package name
     import pytorch_lightning as pl
 
+from tb_metricsdiag.core import counting as counts_lib
 from tb_metricsdiag.core import labels as labels_lib
 from tb_metricsdiag.writing import records
 from tb_metricsdiag.writing.event_writer import ROW_SUM_TOLERANCE, MetricsDiagWriter
@@ -251,6 +252,11 @@ class MetricsDiagCallback(pl.Callback):
       scores_and_labels: ``f(module, batch, outputs) -> (scores, labels)`` for a module whose
         validation batches are not ``(x, y)`` or whose ``forward`` does not return the scores
         (``outputs`` is what ``validation_step`` returned).
+      multi_label: whether the module is multi-label (one sigmoid score or logit per label,
+        multi-hot labels ``[batch, K]``; each label counted on its own, as
+        `MetricsDiagWriter` with ``multi_label=True``); default (None) detected from the first
+        validation batch: labels of the scores' shape whose 0/1 rows set more or fewer than
+        one label. Give True when a batch of one label per row can come first.
 
     Where the scores come from, per validation batch: ``scores_and_labels`` when given; else
     the ``"scores"`` and ``"labels"`` of a dict returned by ``validation_step`` (no extra
@@ -268,6 +274,7 @@ class MetricsDiagCallback(pl.Callback):
         thresholds=None,
         from_logits=None,
         scores_and_labels=None,
+        multi_label=None,
     ):
         super().__init__()
         self.log_dir = log_dir
@@ -275,6 +282,7 @@ class MetricsDiagCallback(pl.Callback):
         self.thresholds = thresholds
         self.from_logits = from_logits
         self.scores_and_labels = scores_and_labels
+        self.multi_label = multi_label
         self._thresholds = None
         self._log_dir = None
         self._writer = None
@@ -287,6 +295,7 @@ class MetricsDiagCallback(pl.Callback):
         self._checked = False  # the first batch passed `_check_first_batch`
         self._shape = None  # (output width, label shape past the batch)
         self._label_format = None
+        self._multi_label = bool(self.multi_label)  # decided at the first batch when None
         self._source = None  # FROM_CALLABLE / FROM_STEP_OUTPUTS / FROM_FORWARD
         self._scores_are_logits = self.from_logits
         self._model_name = None
@@ -308,6 +317,10 @@ class MetricsDiagCallback(pl.Callback):
                 " TensorBoardLogger's directory), got %r" % (self.log_dir,)
             )
         records.check_from_logits(self.from_logits, "MetricsDiagCallback")
+        if self.multi_label not in (None, True, False):
+            raise ValueError(
+                "MetricsDiagCallback: multi_label must be True, False or None (detect)"
+            )
         if self.scores_and_labels is not None and not callable(self.scores_and_labels):
             raise ValueError(
                 "MetricsDiagCallback: scores_and_labels must be a callable"
@@ -391,18 +404,25 @@ class MetricsDiagCallback(pl.Callback):
                 "MetricsDiagCallback: %s gave %d rows of scores for labels of shape %s: give"
                 " one label per row of scores" % (where, scores.shape[0], tuple(labels.shape))
             )
-        num_classes = labels_lib.num_classes_from_output_width(width)
         values = labels.cpu().numpy()
-        if width > 1 and values.shape == tuple(scores.shape) and labels_lib.multi_hot_rows(values):
-            raise ValueError(
-                "MetricsDiagCallback: %s gave multi-hot labels (rows with more or fewer than one"
-                " label set): this callback records single-label classifiers; for a multi-label"
-                " model write each validation epoch with"
-                " tb_metricsdiag.MetricsDiagWriter(log_dir, multi_label=True)" % where
-            )
+        fits_labels = width > 1 and values.shape == tuple(scores.shape)
+        if self.multi_label is None:
+            self._multi_label = fits_labels and labels_lib.multi_hot_rows(values) > 0
+        num_classes = (
+            width if self._multi_label else labels_lib.num_classes_from_output_width(width)
+        )
         try:
-            label_format = labels_lib.detect_label_format(values, width)
-            labels_lib.class_ids(values, label_format, num_classes)
+            if self._multi_label:
+                if not fits_labels:
+                    raise ValueError(
+                        "multi_label=True needs multi-hot labels of the scores' shape [batch, K]"
+                        " with K >= 2, got labels of shape %s" % (tuple(values.shape),)
+                    )
+                label_format = labels_lib.MULTI_HOT
+                counts_lib.label_positives(values, num_classes)
+            else:
+                label_format = labels_lib.detect_label_format(values, width)
+                labels_lib.class_ids(values, label_format, num_classes)
         except ValueError as error:
             raise ValueError(
                 "MetricsDiagCallback: the labels do not fit the scores of %s (shape %s): %s"
@@ -550,7 +570,7 @@ class MetricsDiagCallback(pl.Callback):
         """Write a `_Validation` (the run description first, once); returns the problems."""
         if self._scores_are_logits is None:
             self._scores_are_logits = labels_lib.looks_like_logits(
-                pending.scores, ROW_SUM_TOLERANCE
+                pending.scores, ROW_SUM_TOLERANCE, self._multi_label
             )
         if not self._info_written:
             writer.add_run_info(self._run_info(pending))
@@ -587,14 +607,17 @@ class MetricsDiagCallback(pl.Callback):
     def _open_writer(self):
         if self._writer is None:
             self._writer = MetricsDiagWriter(
-                self._log_dir, class_names=self.class_names, thresholds=self._thresholds
+                self._log_dir,
+                class_names=self.class_names,
+                thresholds=self._thresholds,
+                multi_label=self._multi_label,
             )
         return self._writer
 
     def _run_info(self, pending):
         width = self._shape[0]
         names = self.class_names or labels_lib.default_class_names(
-            labels_lib.num_classes_from_output_width(width)
+            width if self._multi_label else labels_lib.num_classes_from_output_width(width)
         )
         info = records.describe_run(
             output_width=width,
