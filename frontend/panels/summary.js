@@ -1,6 +1,7 @@
 // Summary cards of one epoch: accuracy (flagged when no better than the majority class),
-// balanced accuracy, macro F1, the majority baseline and the number of examples, all as the
-// /confusion route gives them.
+// balanced accuracy, macro F1, the majority baseline and the number of examples; of a
+// multi-label run the subset accuracy, Hamming loss, macro F1 and rows. All as the /confusion
+// route gives them.
 
 import { h, fill, fmt, fmtInt } from "../dom.js";
 
@@ -24,38 +25,35 @@ export function create(container) {
       element.replaceChildren();
       return;
     }
-    if (c.task === "multilabel") {
-      fill(
-        element,
-        stat("accuracy", "Subset accuracy", fmt(c.accuracy), {
-          hint: "rows whose whole label set is predicted exactly",
-        }),
-        stat("hamming_loss", "Hamming loss", fmt(c.hamming_loss), {
-          hint: "share of wrong (row, label) decisions",
-        }),
-        stat("macro_f1", "Macro F1", fmt(c.macro_f1), {
-          hint: "unweighted mean of the per-label F1",
-        }),
-        stat("total", "Examples", fmtInt(c.total), { hint: `${c.split}, epoch ${c.step}` }),
-      );
-      return;
-    }
     const warn = c.no_better_than_majority === true;
+    // [metric, label, hint, options] of each card, by the task's figures.
+    const cards =
+      c.task === "multilabel"
+        ? [
+            ["accuracy", "Subset accuracy", "rows whose whole label set is predicted exactly"],
+            ["hamming_loss", "Hamming loss", "share of wrong (row, label) decisions"],
+            ["macro_f1", "Macro F1", "unweighted mean of the per-label F1"],
+          ]
+        : [
+            [
+              "accuracy",
+              "Accuracy",
+              warn ? "no better than always predicting the majority class" : null,
+              { warn },
+            ],
+            ["balanced_accuracy", "Balanced accuracy", "mean per-class recall"],
+            ["macro_f1", "Macro F1", "unweighted mean of the per-class F1"],
+            [
+              "majority_baseline",
+              "Majority baseline",
+              "accuracy of always predicting the largest class",
+            ],
+          ];
     fill(
       element,
-      stat("accuracy", "Accuracy", fmt(c.accuracy), {
-        warn,
-        hint: warn ? "no better than always predicting the majority class" : null,
-      }),
-      stat("balanced_accuracy", "Balanced accuracy", fmt(c.balanced_accuracy), {
-        hint: "mean per-class recall",
-      }),
-      stat("macro_f1", "Macro F1", fmt(c.macro_f1), {
-        hint: "unweighted mean of the per-class F1",
-      }),
-      stat("majority_baseline", "Majority baseline", fmt(c.majority_baseline), {
-        hint: "accuracy of always predicting the largest class",
-      }),
+      ...cards.map(([metric, label, hint, options = {}]) =>
+        stat(metric, label, fmt(c[metric]), { ...options, hint }),
+      ),
       stat("total", "Examples", fmtInt(c.total), { hint: `${c.split}, epoch ${c.step}` }),
     );
   }
