@@ -65,19 +65,27 @@ def calibration_bins(confidence, correct, num_bins=DEFAULT_NUM_BINS):
         raise ValueError(
             "confidence and correct differ in length: %d vs %d" % (confidence.size, correct.size)
         )
-    if np.isnan(confidence).any():
+    # The minimum is NaN exactly when a confidence is: one pass finds both.
+    lowest = confidence.min() if confidence.size else 0.0
+    if np.isnan(lowest):
         keep = ~np.isnan(confidence)
         confidence, correct = confidence[keep], correct[keep]
-    if confidence.size and (confidence.min() < 0 or confidence.max() > 1):
+        lowest = confidence.min() if confidence.size else 0.0
+    if confidence.size and (lowest < 0 or confidence.max() > 1):
         confidence = np.clip(confidence, 0, 1)  # scores that are not probabilities
     num_bins = int(num_bins)
     # In the scores' own precision (float32 from most models): half the memory traffic.
-    scaled = confidence * confidence.dtype.type(num_bins)
-    index = np.clip(scaled.astype(np.intp), 0, num_bins - 1)  # truncation is floor for >= 0
+    index = (confidence * confidence.dtype.type(num_bins)).astype(np.intp)  # floor for >= 0
+    np.minimum(index, num_bins - 1, out=index)  # 1.0 belongs to the last bin
+    # Bin b's examples at 2b (wrong) and 2b + 1 (correct): one histogram gives both counts.
+    index <<= 1
+    index += correct
+    pairs = np.bincount(index, minlength=2 * num_bins).reshape(num_bins, 2)
+    sums = np.bincount(index, weights=confidence, minlength=2 * num_bins).reshape(num_bins, 2)
     return (
-        np.bincount(index, minlength=num_bins).astype(np.int64),
-        np.bincount(index, weights=confidence, minlength=num_bins),
-        np.bincount(index[correct], minlength=num_bins).astype(np.int64),
+        pairs.sum(axis=1).astype(np.int64),
+        sums.sum(axis=1),
+        pairs[:, 1].astype(np.int64),
     )
 
 
