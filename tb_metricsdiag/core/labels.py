@@ -163,12 +163,33 @@ def scores_and_predictions(outputs, from_logits):
 
 def multi_hot_rows(labels):
     """How many rows of ``[n, C]`` 0/1 labels do not have exactly one label set: one-hot rows
-    have exactly one; a multi-label task's rows may have any number.
+    have exactly one; a multi-label task's rows may have any number. Labels of other values
+    (soft, label-smoothed targets) are no multi-hot rows: 0.
+
+    >>> multi_hot_rows([[1, 0], [1, 1], [0, 0]]), multi_hot_rows([[0.9, 0.1], [0.1, 0.9]])
+    (2, 0)
     """
     labels = np.asarray(labels)
-    if labels.ndim != 2 or labels.shape[1] < 2 or not np.issubdtype(labels.dtype, np.number):
+    if labels.ndim != 2 or labels.shape[1] < 2:
+        return 0
+    if labels.dtype != bool and not (
+        np.issubdtype(labels.dtype, np.number) and np.isin(labels, (0, 1)).all()
+    ):
         return 0
     return int(np.count_nonzero(np.count_nonzero(labels, axis=1) != 1))
+
+
+def looks_multi_hot(labels, output_width):
+    """Whether ``labels`` are a multi-label model's: one 0/1 column per output unit (more than
+    one) and some row setting more or fewer than one label (`multi_hot_rows`).
+    """
+    shape = np.shape(labels)
+    return (
+        output_width > 1
+        and len(shape) == 2
+        and shape[1] == output_width
+        and multi_hot_rows(labels) > 0
+    )
 
 
 def multilabel_scores(outputs, from_logits):
