@@ -337,20 +337,21 @@ def main():
                 for route, (times, statuses) in route_latencies(
                     server.base, runs, epochs, requests, rng
                 ).items():
-                    median = 1000 * percentile(times, 50)
-                    print(
-                        "  %-13s median %7.1f ms  p95 %7.1f ms  (%d requests, HTTP %s)%s"
-                        % (
-                            route,
-                            median,
-                            1000 * percentile(times, 95),
-                            len(times),
-                            ",".join(str(s) for s in sorted(statuses)),
-                            ""
-                            if median <= TARGET_MEDIAN_MS
-                            else "  over the %d ms target" % TARGET_MEDIAN_MS,
-                        )
-                    )
+                    print("  %-13s %s" % (route, latency_summary(times, statuses)))
+
+
+def latency_summary(times, statuses):
+    """Median and p95 of request ``times`` (seconds), their count and HTTP statuses, and
+    whether the median is over `TARGET_MEDIAN_MS`, as one line's text.
+    """
+    median = 1000 * percentile(times, 50)
+    return "median %7.1f ms  p95 %7.1f ms  (%d requests, HTTP %s)%s" % (
+        median,
+        1000 * percentile(times, 95),
+        len(times),
+        ",".join(str(s) for s in sorted(statuses)),
+        "" if median <= TARGET_MEDIAN_MS else "  over the %d ms target" % TARGET_MEDIAN_MS,
+    )
 
 
 if __name__ == "__main__":

@@ -212,11 +212,7 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
         if before.multilabel != after.multilabel:
             raise errors.InvalidArgumentError(
                 "%r is %s and %r %s: only evaluations of one task compare"
-                % tuple(
-                    part
-                    for name, evaluation in ((run, before), (other_run, after))
-                    for part in (name, views.labels_task(evaluation))
-                )
+                % (run, before.task, other_run, after.task)
             )
         if before.num_classes != after.num_classes:
             raise errors.InvalidArgumentError(

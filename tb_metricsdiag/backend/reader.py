@@ -76,14 +76,10 @@ class RunIndex:
 
     @property
     def task(self):
-        """`schema.TASK_MULTILABEL`, `schema.TASK_BINARY` (two classes) or
-        `schema.TASK_MULTICLASS`; None without counts.
-        """
+        """The task of the run's counts (`schema.task_of`); None without counts."""
         if not self.class_names:
             return None
-        if self.multilabel:
-            return schema.TASK_MULTILABEL
-        return schema.TASK_BINARY if len(self.class_names) == 2 else schema.TASK_MULTICLASS
+        return schema.task_of(len(self.class_names), self.multilabel)
 
     @property
     def has_counts(self):
@@ -119,6 +115,11 @@ class SplitEvaluation:
     def num_classes(self):
         """Classes (labels, multi-label) of the counts."""
         return len(self.class_names)
+
+    @property
+    def task(self):
+        """The task of the counts (`schema.task_of`)."""
+        return schema.task_of(self.num_classes, self.multilabel)
 
     @property
     def total(self):

@@ -11,7 +11,6 @@ from tb_metricsdiag.core import calibration, comparison, labels, metrics, operat
 from tb_metricsdiag.core.json_values import to_json_value
 from tb_metricsdiag.diagnostics import classes as class_rules
 from tb_metricsdiag.diagnostics import training as training_rules
-from tb_metricsdiag.format import schema
 
 
 def run_entry(index, steps, error=None, trainings=1):
@@ -71,35 +70,42 @@ MATRIX_FULL, MATRIX_CELLS = "full", "cells"
 DIFFERENCE_LABELS = "labels"
 
 
-def labels_task(evaluation):
-    """The task of an evaluation's counts, as ``/runs`` names it."""
-    if evaluation.multilabel:
-        return schema.TASK_MULTILABEL
-    return schema.TASK_BINARY if evaluation.num_classes == 2 else schema.TASK_MULTICLASS
-
-
-def _per_class_entries(names, confusion):
-    """The ``per_class`` entries of `confusion_view` from ``[C, C]`` (or multi-label ``[K, 2,
-    2]``) counts, built column by column: a thousand classes are a thousand entries.
+def _per_class_rows(names, columns):
+    """One entry per class, ``{"name", key: value}``, from ``{key: [C] values}``: each column
+    converted to JSON at once, for a thousand classes are a thousand entries.
     """
-    per_class = metrics.per_class_metrics(confusion)
-    intervals = metrics.per_class_intervals(confusion)
-    columns = {
-        key: to_json_value(values)
-        for key, values in (
-            ("precision", per_class["precision"]),
-            ("recall", per_class["recall"]),
-            ("f1", per_class["f1"]),
-            ("support", per_class["support"]),
-            ("precision_interval", np.stack(intervals["precision"], axis=1)),
-            ("recall_interval", np.stack(intervals["recall"], axis=1)),
-        )
-    }
-    columns["flags"] = class_rules.class_flags(confusion)
+    columns = {key: to_json_value(values) for key, values in columns.items()}
     return [
         dict(zip(columns, values), name=str(name))
         for name, *values in zip(names, *columns.values())
     ]
+
+
+def _per_class_entries(names, confusion):
+    """The ``per_class`` entries of `confusion_view` from ``[C, C]`` (or multi-label ``[K, 2,
+    2]``) counts.
+    """
+    per_class = metrics.per_class_metrics(confusion)
+    intervals = metrics.per_class_intervals(confusion)
+    return _per_class_rows(
+        names,
+        {
+            "precision": per_class["precision"],
+            "recall": per_class["recall"],
+            "f1": per_class["f1"],
+            "support": per_class["support"],
+            "precision_interval": np.stack(intervals["precision"], axis=1),
+            "recall_interval": np.stack(intervals["recall"], axis=1),
+            "flags": class_rules.class_flags(confusion),
+        },
+    )
+
+
+def _subset_accuracy(evaluation):
+    """The share of a multi-label evaluation's rows whose whole label set is right (None
+    without rows).
+    """
+    return evaluation.exact_matches / evaluation.total if evaluation.total else None
 
 
 def multilabel_confusion_view(run, evaluation):
@@ -110,23 +116,22 @@ def multilabel_confusion_view(run, evaluation):
     labels, ``total`` rows; ``matrix`` and ``normalized`` are null.
     """
     matrices = evaluation.matrices
-    total = evaluation.total
     view = to_json_value(
         {
             "run": run,
             "split": evaluation.split,
             "step": evaluation.step,
-            "task": labels_task(evaluation),
+            "task": evaluation.task,
             "class_names": evaluation.class_names,
             "matrix": None,
             "normalized": None,
             "matrices": matrices,
             "flag_rule": class_rules.FLAG_RULE,
-            "accuracy": evaluation.exact_matches / total if total else None,
+            "accuracy": _subset_accuracy(evaluation),
             "hamming_loss": metrics.hamming_loss(matrices),
             "label_accuracy": metrics.accuracy(metrics.pooled_label_confusion(matrices)),
             "macro_f1": metrics.macro_f1(matrices),
-            "total": total,
+            "total": evaluation.total,
         }
     )
     view["per_class"] = _per_class_entries(evaluation.class_names, matrices)
@@ -175,7 +180,7 @@ def confusion_view(run, evaluation, full_matrix=False, pairs=DEFAULT_PAIRS):
             "split": evaluation.split,
             "step": evaluation.step,
             "class_names": evaluation.class_names,
-            "task": labels_task(evaluation),
+            "task": evaluation.task,
             "matrix_form": MATRIX_FULL if full else MATRIX_CELLS,
             "cells_truncated": truncated,
             "flag_rule": class_rules.FLAG_RULE,
@@ -375,38 +380,23 @@ def compare_view(before, after, full_matrix=False):
       `comparison.difference_cells`: ``{"rows", "cols", "counts", "true", "improvement"}``, at
       most `MAX_CELLS`, with ``cells_truncated``).
     """
-    (run_before, old), (run_after, new) = before, after
-    changes = comparison.per_class_changes(
-        old.confusion, new.confusion, old.average_precision, new.average_precision
+    (_, old), (_, new) = before, after
+    figures = (
+        ("accuracy", lambda e: metrics.accuracy(e.confusion)),
+        ("balanced_accuracy", lambda e: metrics.balanced_accuracy(e.confusion)),
+        ("macro_f1", lambda e: metrics.macro_f1(e.confusion)),
     )
-    # Column by column (as `_per_class_entries`): a thousand classes are a thousand entries.
-    columns = {key: to_json_value(values) for key, values in changes.items()}
-    per_class = [
-        dict(zip(columns, values), name=name)
-        for name, *values in zip(new.class_names, *columns.values())
-    ]
-    summary = {}
-    for name, metric in (
-        ("accuracy", metrics.accuracy),
-        ("balanced_accuracy", metrics.balanced_accuracy),
-        ("macro_f1", metrics.macro_f1),
-    ):
-        summary[name] = {"before": metric(old.confusion), "after": metric(new.confusion)}
+    view, per_class = _comparison(before, after, lambda e: e.confusion, figures)
     difference = comparison.confusion_difference(old.confusion, new.confusion)
     full = full_matrix or new.num_classes <= FULL_MATRIX_MAX_CLASSES
     cells, truncated = (None, False) if full else comparison.difference_cells(difference, MAX_CELLS)
-    view = to_json_value(
-        {
-            "before": {"run": run_before, "split": old.split, "step": old.step},
-            "after": {"run": run_after, "split": new.split, "step": new.step},
-            "class_names": new.class_names,
-            "difference_form": MATRIX_FULL if full else MATRIX_CELLS,
-            "difference": difference if full else None,
-            "difference_cells": cells,
-            "cells_truncated": truncated,
-            **summary,
-        }
+    view.update(
+        difference_form=MATRIX_FULL if full else MATRIX_CELLS,
+        difference=difference if full else None,
+        difference_cells=cells,
+        cells_truncated=truncated,
     )
+    view = to_json_value(view)
     view["per_class"] = per_class
     return view
 
@@ -417,40 +407,41 @@ def multilabel_compare_view(before, after):
     before and after, ``difference_form`` ``"labels"`` with ``matrices_difference`` (after -
     before of each label's ``[[tn, fp], [fn, tp]]``); ``difference`` is null.
     """
+    (_, old), (_, new) = before, after
+    figures = (
+        ("accuracy", _subset_accuracy),
+        ("hamming_loss", lambda e: metrics.hamming_loss(e.matrices)),
+        ("macro_f1", lambda e: metrics.macro_f1(e.matrices)),
+    )
+    view, per_class = _comparison(before, after, lambda e: e.matrices, figures)
+    view.update(
+        task=new.task,
+        difference_form=DIFFERENCE_LABELS,
+        difference=None,
+        matrices_difference=new.matrices - old.matrices,
+    )
+    view = to_json_value(view)
+    view["per_class"] = per_class
+    return view
+
+
+def _comparison(before, after, counts_of, figures):
+    """What every comparison holds: ``(view, per_class)``, the view's ``before`` / ``after``
+    (run, split, step), ``class_names`` and each of ``figures`` (``(name, f(evaluation))``)
+    before and after, and the per-class changes of the counts ``counts_of(evaluation)``
+    (`comparison.per_class_changes`) as entries.
+    """
     (run_before, old), (run_after, new) = before, after
     changes = comparison.per_class_changes(
-        old.matrices, new.matrices, old.average_precision, new.average_precision
+        counts_of(old), counts_of(new), old.average_precision, new.average_precision
     )
-    columns = {key: to_json_value(values) for key, values in changes.items()}
-
-    def subset_accuracy(evaluation):
-        return evaluation.exact_matches / evaluation.total if evaluation.total else None
-
-    summary = {
-        name: {"before": metric(old), "after": metric(new)}
-        for name, metric in (
-            ("accuracy", subset_accuracy),
-            ("hamming_loss", lambda e: metrics.hamming_loss(e.matrices)),
-            ("macro_f1", lambda e: metrics.macro_f1(e.matrices)),
-        )
+    view = {
+        "before": {"run": run_before, "split": old.split, "step": old.step},
+        "after": {"run": run_after, "split": new.split, "step": new.step},
+        "class_names": new.class_names,
+        **{name: {"before": figure(old), "after": figure(new)} for name, figure in figures},
     }
-    view = to_json_value(
-        {
-            "before": {"run": run_before, "split": old.split, "step": old.step},
-            "after": {"run": run_after, "split": new.split, "step": new.step},
-            "class_names": new.class_names,
-            "task": schema.TASK_MULTILABEL,
-            "difference_form": DIFFERENCE_LABELS,
-            "difference": None,
-            "matrices_difference": new.matrices - old.matrices,
-            **summary,
-        }
-    )
-    view["per_class"] = [
-        dict(zip(columns, values), name=name)
-        for name, *values in zip(new.class_names, *columns.values())
-    ]
-    return view
+    return view, _per_class_rows(new.class_names, changes)
 
 
 def trajectories_view(run, history, split):

@@ -429,11 +429,10 @@ def encode_confusion(matrix):
         raise ValueError("a confusion matrix holds non-negative integer counts")
     matrix = matrix.astype(np.int64)
     num_classes = matrix.shape[0]
-    off_diagonal = matrix.copy()
-    np.fill_diagonal(off_diagonal, 0)
-    positions = np.flatnonzero(off_diagonal)  # row-major, ascending
+    positions = np.flatnonzero(matrix)  # row-major, ascending
+    positions = positions[positions % (num_classes + 1) != 0]  # cell (i, i) is i * (C + 1)
     gaps = np.diff(positions, prepend=0)
-    parts = [compact_ints(part) for part in (np.diag(matrix), gaps, off_diagonal.flat[positions])]
+    parts = [compact_ints(part) for part in (np.diag(matrix), gaps, matrix.flat[positions])]
     header = np.array([num_classes, positions.size], dtype="<u4").tobytes()
     codes = b"".join(_DELTA_CODES[part.itemsize] for part in parts)
     return (

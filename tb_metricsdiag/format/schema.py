@@ -59,6 +59,15 @@ KIND_EXACT_MATCH = "exact_match"
 TASK_BINARY = "binary"
 TASK_MULTICLASS = "multiclass"
 TASK_MULTILABEL = "multilabel"
+
+
+def task_of(num_classes, multilabel):
+    """The task of counts of ``num_classes`` classes (labels, when ``multilabel``)."""
+    if multilabel:
+        return TASK_MULTILABEL
+    return TASK_BINARY if num_classes == 2 else TASK_MULTICLASS
+
+
 KIND_EVENTS = "events"  # string scalar: JSON list of problems recorded during training
 
 

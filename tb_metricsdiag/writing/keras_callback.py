@@ -366,18 +366,12 @@ class MetricsDiagCallback(keras.callbacks.Callback):
 
     def _detect_multi_label(self, loss_name, labels):
         """Whether the model is multi-label: a binary loss on more than one output unit
-        (`losses.is_multilabel_loss`), or labels of that width with rows of 0/1 that set
-        more or fewer than one label (`labels.multi_hot_rows`; the loss-mismatch rule then
-        names a categorical loss on them).
+        (`losses.is_multilabel_loss`), or multi-hot labels (`labels.looks_multi_hot`; the
+        loss-mismatch rule then names a categorical loss on them).
         """
         if losses.is_multilabel_loss(loss_name, self._output_width):
             return True
-        return self._output_width > 1 and any(
-            np.ndim(y) == 2
-            and np.shape(y)[1] == self._output_width
-            and labels_lib.multi_hot_rows(y) > 0
-            for y in labels.values()
-        )
+        return any(labels_lib.looks_multi_hot(y, self._output_width) for y in labels.values())
 
     def _label_counts(self, splits, labels, loss_name):
         """{split: examples per class (rows per label, multi-label)}, and the label format

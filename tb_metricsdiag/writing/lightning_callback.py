@@ -407,7 +407,7 @@ class MetricsDiagCallback(pl.Callback):
         values = labels.cpu().numpy()
         fits_labels = width > 1 and values.shape == tuple(scores.shape)
         if self.multi_label is None:
-            self._multi_label = fits_labels and labels_lib.multi_hot_rows(values) > 0
+            self._multi_label = labels_lib.looks_multi_hot(values, width)
         num_classes = (
             width if self._multi_label else labels_lib.num_classes_from_output_width(width)
         )
