@@ -178,6 +178,17 @@ def test_confusion_route_equals_scikit_learn(ml_client, writer_run, step):
     assert body["macro_f1"] == pytest.approx(
         skm.f1_score(y, predicted, average="macro", zero_division=np.nan), abs=1e-12
     )
+    assert body["label_accuracy"] == pytest.approx(1 - skm.hamming_loss(y, predicted), abs=1e-12)
+    # Each label's Wilson 95% intervals, against statsmodels on the label's own counts.
+    proportion = pytest.importorskip("statsmodels.stats.proportion")
+    for k, entry in enumerate(body["per_class"]):
+        tp = int((predicted[:, k] & (y[:, k] == 1)).sum())
+        for key, trials in (
+            ("recall_interval", int(y[:, k].sum())),
+            ("precision_interval", int(predicted[:, k].sum())),
+        ):
+            expected = proportion.proportion_confint(tp, trials, method="wilson")
+            assert entry[key] == pytest.approx(list(expected), abs=1e-12), (key, k)
 
 
 @pytest.mark.parametrize("label", range(len(LABELS)))
@@ -208,6 +219,17 @@ def test_calibration_route_pools_the_labels(ml_client, writer_run):
     assert body["ece"] == pytest.approx(
         calibration.calibration_error(count, confidence_sum, correct), abs=1e-12
     )
+    # The same bins and ECE in plain NumPy: every (row, label) probability, 15 bins over [0, 1].
+    flat_p, flat_y = p.reshape(-1), y.reshape(-1)
+    index = np.minimum((flat_p * np.float32(15)).astype(np.int64), 14)
+    counts = np.bincount(index, minlength=15)
+    assert [b["count"] for b in body["bins"]] == counts.tolist()
+    filled = counts > 0
+    gaps = np.abs(
+        np.bincount(index, weights=flat_y, minlength=15)[filled]
+        - np.bincount(index, weights=flat_p.astype(np.float64), minlength=15)[filled]
+    )
+    assert body["ece"] == pytest.approx(gaps.sum() / counts.sum(), abs=1e-12)
 
 
 def test_trajectories_and_compare(ml_client, writer_run):
@@ -236,6 +258,10 @@ def test_trajectories_and_compare(ml_client, writer_run):
     assert body["accuracy"]["before"] == pytest.approx(skm.accuracy_score(y0, p0 >= 0.5))
     assert body["accuracy"]["after"] == pytest.approx(skm.accuracy_score(y1, p1 >= 0.5))
     assert body["hamming_loss"]["after"] == pytest.approx(skm.hamming_loss(y1, p1 >= 0.5))
+    assert body["hamming_loss"]["before"] == pytest.approx(skm.hamming_loss(y0, p0 >= 0.5))
+    for key, (y_k, p_k) in (("before", (y0, p0)), ("after", (y1, p1))):
+        expected = skm.f1_score(y_k, p_k >= 0.5, average="macro", zero_division=np.nan)
+        assert body["macro_f1"][key] == pytest.approx(expected, abs=1e-12)
     status, body = _get(ml_client, "/compare", run="tagger", other_run="logits")
     assert status == 200  # another run of the same labels
     # A multi-label run against a single-label one: 400 naming both tasks.
@@ -377,3 +403,16 @@ def test_keras_softmax_on_multi_hot_labels_is_a_loss_mismatch(tmp_path):
     assert history.multilabel
     mismatch = [f for f in diagnostics.diagnose(history) if f["rule"] == "loss_mismatch"]
     assert any("Multi-hot labels" in f["title"] for f in mismatch)
+
+
+def test_which_labels_look_multi_hot():
+    from tb_metricsdiag.core import labels
+
+    one_hot = np.eye(3)[[0, 2, 1]]
+    multi_hot = np.array([[1, 0, 1], [0, 0, 0], [0, 1, 0]])
+    smoothed = np.where(one_hot == 1, 0.9, 0.05)  # label smoothing: soft targets, not tags
+    assert labels.looks_multi_hot(multi_hot, 3) and labels.looks_multi_hot(multi_hot > 0, 3)
+    assert not labels.looks_multi_hot(one_hot, 3)
+    assert not labels.looks_multi_hot(smoothed, 3)
+    assert not labels.looks_multi_hot(multi_hot, 4)  # another width: not this model's labels
+    assert not labels.looks_multi_hot(np.array([1, 0, 1]), 1)
