@@ -8,6 +8,7 @@ Conventions: ``y_true`` holds integer class ids in ``[0, C)``; ``scores`` is ``[
 score of each class (one-vs-rest), ``y_pred`` the predicted class ids.
 """
 
+import functools
 import math
 
 import numpy as np
@@ -67,8 +68,14 @@ def logit_thresholds(num_thresholds, logit_range):
     0.5, 0.999877), is the same on every platform, and stays symmetric (``t`` and ``1 - t``).
     An odd ``num_thresholds`` holds 0.5 exactly, the default decision threshold.
     """
-    num_thresholds = int(num_thresholds)
-    logit_range = float(logit_range)
+    # Kept: every summary of threshold counts compares its grid with this one (and a reader
+    # rebuilds it), and making it formats each value in Python.
+    return _logit_grid(int(num_thresholds), float(logit_range)).copy()
+
+
+@functools.lru_cache(maxsize=8)
+def _logit_grid(num_thresholds, logit_range):
+    """`logit_thresholds`, made once per grid (callers get a copy)."""
     if not 0 < logit_range <= MAX_LOGIT_RANGE:
         raise ValueError("logit_range must be in (0, %g], got %r" % (MAX_LOGIT_RANGE, logit_range))
     if num_thresholds < 2:
