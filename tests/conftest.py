@@ -16,6 +16,9 @@ import json
 import numpy as np
 import pytest
 
+# TensorFlow in this process, PyTorch in a second one: tests/framework_processes.py.
+pytest_plugins = ("framework_processes",)
+
 EPOCHS = 3
 
 
@@ -276,3 +279,14 @@ def client(zoo):
     from werkzeug import test as werkzeug_test
 
     return werkzeug_test.Client(application.TensorBoardWSGI([zoo_lib.make_plugin(zoo)]))
+
+
+@pytest.fixture(scope="session")
+def torchmetrics():
+    """TorchMetrics' classification metrics as a reference, computed in a process without
+    TensorFlow (`torchmetrics_reference.TorchMetrics`)."""
+    from torchmetrics_reference import TorchMetrics
+
+    reference = TorchMetrics()
+    yield reference
+    reference.close()

@@ -8,29 +8,27 @@ import os
 import subprocess
 import sys
 
+import lightning.pytorch as pl
+import lightning_runs as runs
 import numpy as np
 import pytest
+import torch
 from conftest import read_events, stored_logs, to_scores
+from no_frameworks import TENSORFLOW, environment_without
 from sklearn import metrics as skm
+from torch.utils.data import DataLoader, DistributedSampler, SequentialSampler
 
-torch = pytest.importorskip("torch")
-pl = pytest.importorskip("lightning.pytorch")
-
-import lightning_runs as runs  # noqa: E402 (needs torch and lightning)
-from no_frameworks import TENSORFLOW, environment_without  # noqa: E402
-from torch.utils.data import DataLoader, DistributedSampler, SequentialSampler  # noqa: E402
-
-from tb_metricsdiag import diagnostics  # noqa: E402
-from tb_metricsdiag.backend import reader as reader_lib  # noqa: E402
-from tb_metricsdiag.format import codecs, schema  # noqa: E402
-from tb_metricsdiag.lightning import MetricsDiagCallback  # noqa: E402
-from tb_metricsdiag.writing.lightning_callback import (  # noqa: E402
+from tb_metricsdiag import diagnostics
+from tb_metricsdiag.backend import reader as reader_lib
+from tb_metricsdiag.format import codecs, schema
+from tb_metricsdiag.lightning import MetricsDiagCallback
+from tb_metricsdiag.writing.lightning_callback import (
     _sampler_share,
     keras_logs,
     sampler_padding,
 )
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFUSION = schema.split_tag("validation", schema.KIND_CONFUSION)
 COUNTS = schema.split_tag("validation", schema.KIND_THRESHOLD_COUNTS)
 AP = schema.split_tag("validation", schema.KIND_AVERAGE_PRECISION)
@@ -412,7 +410,7 @@ def test_ddp_counts_equal_one_process_without_tensorflow(tmp_path):
     """Two gloo processes over 101 validation examples (the sampler pads one), with TensorFlow
     hidden from every process: the counts of one process over the same examples and weights
     (learning rate 0), and scikit-learn's on the final module's outputs."""
-    script = os.path.join(ROOT, "tests", "lightning_runs.py")
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lightning_runs.py")
     with environment_without(TENSORFLOW) as env:
         result = subprocess.run(
             [sys.executable, script, str(tmp_path / "ddp"), "2", "0"],
