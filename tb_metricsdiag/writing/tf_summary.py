@@ -1,7 +1,8 @@
 """TensorFlow summary writers for metricsdiag data.
 
-These are the functions `MetricsDiagCallback` itself uses. In a custom training loop, call them
-inside ``with writer.as_default():`` like any ``tf.summary`` op::
+They write the records of `records`, the same that `MetricsDiagCallback` and
+`MetricsDiagWriter` write. In a custom training loop, call them inside
+``with writer.as_default():`` like any ``tf.summary`` op::
 
     writer = tf.summary.create_file_writer(log_dir)
     with writer.as_default():
@@ -92,7 +93,7 @@ def write_label_distribution(label_counts, step=None, split="validation", class_
 
 
 def write_counts(counts, step=None, split="validation", class_names=None):
-    """Write everything a `counts.ClassificationCounts` holds: the confusion matrix, the
+    """Write everything a `counting.ClassificationCounts` holds: the confusion matrix, the
     threshold counts with the AP in one summary, and the calibration bins.
     """
     written = [_write(record, step) for record in records.counts(counts, split, class_names)]
