@@ -23,6 +23,7 @@ FRAMEWORKS = {
     "flax",
     "lightning",
     "pytorch_lightning",
+    "transformers",
 }
 
 # Layer -> the package's layers it may import (besides itself).
@@ -53,9 +54,9 @@ def _imports(path):
                 yield alias.name, node.lineno
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             yield node.module, node.lineno
-            if node.module == "tb_metricsdiag":
+            if node.module.split(".")[0] == "tb_metricsdiag":  # a name may be a module
                 for alias in node.names:
-                    yield "tb_metricsdiag." + alias.name, node.lineno
+                    yield node.module + "." + alias.name, node.lineno
 
 
 def _modules():
@@ -77,6 +78,25 @@ def test_each_module_imports_only_the_layers_below_it(path):
                 path.relative_to(ROOT),
                 line,
                 layer,
+                module,
+            )
+
+
+# The writing modules that MetricsDiagWriter and every callback share: no framework, and only
+# each other from writing/ (arrays.to_numpy reads tensors without importing their framework).
+FRAMEWORK_FREE_WRITING = {"arrays", "inputs", "records", "event_writer"}
+
+
+@pytest.mark.parametrize("name", sorted(FRAMEWORK_FREE_WRITING))
+def test_the_shared_writing_path_imports_no_framework(name):
+    path = PACKAGE / "writing" / (name + ".py")
+    for module, line in _imports(path):
+        parts = module.split(".")
+        assert parts[0] not in FRAMEWORKS, "%s:%d imports %s" % (path.name, line, module)
+        if parts[:2] == ["tb_metricsdiag", "writing"] and len(parts) > 2:
+            assert parts[2] in FRAMEWORK_FREE_WRITING, "%s:%d imports %s" % (
+                path.name,
+                line,
                 module,
             )
 

@@ -26,7 +26,7 @@ from tb_metricsdiag.core import losses
 from tb_metricsdiag.core import overlap as overlap_lib
 from tb_metricsdiag.core.json_values import to_json_value
 from tb_metricsdiag.writing import examples as examples_lib
-from tb_metricsdiag.writing import keras_metric, keras_model, records, sinks
+from tb_metricsdiag.writing import inputs, keras_metric, keras_model, records, sinks
 
 logger = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ class MetricsDiagCallback(keras.callbacks.Callback):
                     "MetricsDiagCallback: %s must be a positive integer or None, got %r"
                     % (name, value)
                 )
-        records.check_from_logits(self.from_logits, "MetricsDiagCallback")
+        inputs.check_from_logits(self.from_logits, "MetricsDiagCallback")
         self._thresholds = records.checked_thresholds(self.thresholds, "MetricsDiagCallback")
         splits = {}
         if self.validation_data is not None:

@@ -30,8 +30,8 @@ except ImportError:  # the older package name
 
 from tb_metricsdiag.core import counting as counts_lib
 from tb_metricsdiag.core import labels as labels_lib
-from tb_metricsdiag.writing import records
-from tb_metricsdiag.writing.event_writer import ROW_SUM_TOLERANCE, MetricsDiagWriter
+from tb_metricsdiag.writing import inputs, records
+from tb_metricsdiag.writing.event_writer import MetricsDiagWriter
 
 logger = logging.getLogger(__name__)
 
@@ -316,7 +316,7 @@ class MetricsDiagCallback(pl.Callback):
                 "MetricsDiagCallback: log_dir must be a non-empty path or None (the"
                 " TensorBoardLogger's directory), got %r" % (self.log_dir,)
             )
-        records.check_from_logits(self.from_logits, "MetricsDiagCallback")
+        inputs.check_from_logits(self.from_logits, "MetricsDiagCallback")
         if self.multi_label not in (None, True, False):
             raise ValueError(
                 "MetricsDiagCallback: multi_label must be True, False or None (detect)"
@@ -570,7 +570,7 @@ class MetricsDiagCallback(pl.Callback):
         """Write a `_Validation` (the run description first, once); returns the problems."""
         if self._scores_are_logits is None:
             self._scores_are_logits = labels_lib.looks_like_logits(
-                pending.scores, ROW_SUM_TOLERANCE, self._multi_label
+                pending.scores, inputs.ROW_SUM_TOLERANCE, self._multi_label
             )
         if not self._info_written:
             writer.add_run_info(self._run_info(pending))

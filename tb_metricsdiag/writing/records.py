@@ -54,12 +54,6 @@ def checked_thresholds(thresholds, writer):
         raise ValueError("%s: %s" % (writer, error)) from error
 
 
-def check_from_logits(from_logits, writer):
-    """ValueError naming ``writer`` unless ``from_logits`` is True, False or None (detect)."""
-    if from_logits not in (None, True, False):
-        raise ValueError("%s: from_logits must be True, False or None (detect)" % writer)
-
-
 def json_record(tag, kind, value):
     """A string summary of ``value`` as sorted, strict JSON."""
     text = json.dumps(value, sort_keys=True, allow_nan=False, default=str)
@@ -232,60 +226,6 @@ def nonfinite_event(split, count):
         "count": int(count),
         "message": "%d predictions were NaN or infinite and were left out of the counts" % count,
     }
-
-
-def evaluation_counts(y_true, y_score, thresholds=None, from_logits=False):
-    """Count one evaluation: labels and raw model outputs, as NumPy arrays, into a
-    `counting.ClassificationCounts`. Returns ``(counts, label_format, output_width)``.
-
-    Args:
-      y_true: integer class ids ``[n]``, one-hot rows ``[n, C]``, or 0/1 for a single unit.
-      y_score: model outputs ``[n, C]``, or ``[n]`` / ``[n, 1]`` (a single sigmoid unit).
-      thresholds: ascending thresholds; default `counting.default_thresholds`.
-      from_logits: whether ``y_score`` holds logits.
-    """
-    outputs = np.asarray(y_score)
-    labels = np.asarray(y_true)
-    width = 1 if outputs.ndim == 1 else outputs.shape[-1]
-    num_classes = labels_lib.num_classes_from_output_width(width)
-    label_format = labels_lib.detect_label_format(labels, width)
-    ids = labels_lib.class_ids(labels, label_format, num_classes)
-    scores, predicted = labels_lib.scores_and_predictions(outputs, from_logits)
-    if ids.shape[0] != scores.shape[0]:
-        raise ValueError(
-            "%d labels but %d rows of model outputs: they must come from the same examples"
-            % (ids.shape[0], scores.shape[0])
-        )
-    if thresholds is None:
-        thresholds = counts_lib.default_thresholds()
-    result = counts_lib.ClassificationCounts(num_classes, thresholds)
-    result.update(ids, scores, predicted)
-    return result, label_format, width
-
-
-def multilabel_evaluation_counts(y_true, y_score, thresholds=None, from_logits=False):
-    """Count one multi-label evaluation: multi-hot labels ``[n, K]`` and raw outputs ``[n, K]``
-    (one sigmoid per label), as NumPy arrays, into a `counting.MultiLabelCounts`.
-    """
-    outputs = np.asarray(y_score)
-    if outputs.ndim != 2 or outputs.shape[1] < 2:
-        raise ValueError(
-            "multi-label outputs must have shape [n, K] with K >= 2 labels, got %s (one label"
-            " is a binary task: multi_label=False)" % (outputs.shape,)
-        )
-    labels = np.asarray(y_true)
-    if labels.shape != outputs.shape:
-        raise ValueError(
-            "multi-hot labels of shape %s do not fit outputs of shape %s: expected one 0/1"
-            " column per label" % (labels.shape, outputs.shape)
-        )
-    if labels.size and not np.all(np.isfinite(labels.astype(np.float64))):
-        raise ValueError("labels contain NaN or infinite values")
-    if thresholds is None:
-        thresholds = counts_lib.default_thresholds()
-    result = counts_lib.MultiLabelCounts(outputs.shape[1], thresholds)
-    result.update(labels, labels_lib.multilabel_scores(outputs, from_logits))
-    return result
 
 
 def describe_run(

@@ -16,7 +16,7 @@ Each returns True when a default writer was present and the summary was written,
 import tensorflow as tf
 
 from tb_metricsdiag.core import counting as counts_lib
-from tb_metricsdiag.writing import records
+from tb_metricsdiag.writing import inputs, records
 
 __all__ = [
     "write_average_precision",
@@ -125,8 +125,12 @@ def write_evaluation(
     Returns:
       The `counting.ClassificationCounts` that was written.
     """
-    result, _, _ = records.evaluation_counts(y_true, y_score, thresholds, from_logits)
-    write_counts(result, step, split, class_names)
+    who = "summary.write_evaluation"
+    evaluation = inputs.check_evaluation(
+        y_true, y_score, who, from_logits=from_logits, class_names=class_names
+    )
+    result = evaluation.counts(records.checked_thresholds(thresholds, who))
+    write_counts(result, step, split, list(evaluation.layout.class_names))
     return result
 
 
