@@ -275,7 +275,9 @@ def test_errors_name_the_fix(tmp_path):
         MetricsDiagWriter(tmp_path, thresholds=[0.5, 0.1])
     writer = MetricsDiagWriter(tmp_path, class_names=["a", "b"])
     probabilities = np.full((4, 3), 1 / 3)
-    with pytest.raises(ValueError, match="class_names has 2 names but y_score of shape"):
+    with pytest.raises(
+        ValueError, match="class_names has 2 names but the model predicts 3 classes"
+    ):
         writer.add_evaluation([0, 1, 2, 0], probabilities, 0)
     with pytest.raises(ValueError, match=r"expected the model's outputs \[n, C\]"):
         writer.add_evaluation([0, 1], np.ones((2, 2, 2)), 0)

@@ -48,7 +48,12 @@ def test_binary_and_multilabel_layouts():
 @pytest.mark.parametrize(
     "y_true, y_score, kwargs, message",
     [
-        ([0, 1, 2, 0], np.full((4, 3), 1 / 3), {"class_names": ["a", "b"]}, "class_names has 2"),
+        (
+            [0, 1, 2, 0],
+            np.full((4, 3), 1 / 3),
+            {"class_names": ["a", "b"]},
+            "class_names has 2 names but the model predicts 3",
+        ),
         ([0, 1], np.ones((2, 2, 2)), {}, r"expected the model's outputs \[n, C\]"),
         ([0, 1, 1], np.ones(2) / 2, {}, "y_true of shape \\(3,\\) does not match y_score"),
         ([0, 3], np.array([0.2, 0.9]), {}, r"class ids in \[0, 2\)"),

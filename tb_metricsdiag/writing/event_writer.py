@@ -27,6 +27,7 @@ from tensorboard.summary.writer import record_writer
 from tensorboard.util import tensor_util
 
 from tb_metricsdiag.core import counting as counts_lib
+from tb_metricsdiag.core import events
 from tb_metricsdiag.core.json_values import to_json_value
 from tb_metricsdiag.format import schema
 from tb_metricsdiag.writing import arrays, inputs, records
@@ -208,7 +209,7 @@ class MetricsDiagWriter:
             written.append(records.label_distribution(result.positives, split, self.class_names))
         written.extend(records.counts(result, split, self.class_names))
         if result.invalid:
-            written.append(records.events([records.nonfinite_event(split, result.invalid)]))
+            written.append(records.events([events.nonfinite_predictions(split, result.invalid)]))
         return written
 
     def add_logs(self, logs, step):

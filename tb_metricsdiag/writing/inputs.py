@@ -72,7 +72,8 @@ class Layout:
       output_width: output units per example (1: one sigmoid unit, binary).
       multi_label: one sigmoid per label, multi-hot labels.
       from_logits: whether the outputs are logits.
-      label_format: `labels.SPARSE`, `ONE_HOT`, `BINARY` or `MULTI_HOT`.
+      label_format: `labels.SPARSE`, `ONE_HOT`, `BINARY` or `MULTI_HOT` (None while no
+        labels were seen: a Keras metric-mode run without validation data).
       class_names: one name per class (per label, multi-label).
     """
 
@@ -95,6 +96,14 @@ class Layout:
             return counts_lib.MultiLabelCounts(self.num_classes, thresholds, keep_scores)
         return counts_lib.ClassificationCounts(self.num_classes, thresholds, keep_scores)
 
+    def format_of(self, labels):
+        """The label format of ``labels`` for this model (`labels.detect_label_format`);
+        ValueError for labels that fit none.
+        """
+        if self.multi_label:
+            return labels_lib.MULTI_HOT
+        return labels_lib.detect_label_format(labels, self.output_width)
+
     def targets(self, labels):
         """Class ids ``[n]`` of labels in this layout's format (multi-hot rows ``[n, K]`` as
         they are, multi-label). Raises ValueError for labels that do not fit.
@@ -109,8 +118,7 @@ class Layout:
             if labels.size and not np.all(np.isfinite(labels.astype(np.float64))):
                 raise ValueError("labels contain NaN or infinite values")
             return labels
-        label_format = labels_lib.detect_label_format(labels, self.output_width)
-        return labels_lib.class_ids(labels, label_format, self.num_classes)
+        return labels_lib.class_ids(labels, self.format_of(labels), self.num_classes)
 
     def scores(self, outputs):
         """``(scores, predicted)`` of raw outputs (`labels.scores_and_predictions`; multi-label:
@@ -223,37 +231,45 @@ def check_shapes(labels, outputs, who, multi_label=False, names=NAMES):
         )
 
 
+def new_layout(
+    output_width, who, multi_label=False, from_logits=False, class_names=None, label_format=None
+):
+    """A run's `Layout` from what a writer knows of its model (a callback knows it before any
+    evaluation); ValueError naming ``who`` when the class names do not fit.
+    """
+    num_classes = (
+        output_width if multi_label else labels_lib.num_classes_from_output_width(output_width)
+    )
+    if class_names is not None and len(class_names) != num_classes:
+        raise ValueError(
+            "%s: class_names has %d names but the model predicts %d %s (%d output unit%s%s)"
+            % (
+                who,
+                len(class_names),
+                num_classes,
+                "labels" if multi_label else "classes",
+                output_width,
+                "" if output_width == 1 else "s",
+                ": one sigmoid unit, 2 classes" if output_width == 1 else "",
+            )
+        )
+    names = class_names or labels_lib.default_class_names(num_classes)
+    return Layout(output_width, bool(multi_label), bool(from_logits), label_format, tuple(names))
+
+
 def first_layout(
     labels, outputs, who, multi_label=False, from_logits=None, class_names=None, names=NAMES
 ):
     """The `Layout` a run's first evaluation fixes; ValueError naming ``who`` and the fix."""
     labels, outputs = np.asarray(labels), np.asarray(outputs)
     check_shapes(labels, outputs, who, multi_label, names)
-    width = _output_width(outputs)
-    num_classes = width if multi_label else labels_lib.num_classes_from_output_width(width)
-    if class_names is not None and len(class_names) != num_classes:
-        raise ValueError(
-            "%s: class_names has %d names but %s of shape %s has %d %s%s"
-            % (
-                who,
-                len(class_names),
-                names[1],
-                outputs.shape,
-                num_classes,
-                "labels" if multi_label else "classes",
-                " (one sigmoid unit: 2 classes)" if width == 1 else "",
-            )
-        )
     if from_logits is None:
         from_logits = labels_lib.looks_like_logits(outputs, ROW_SUM_TOLERANCE, multi_label)
+    layout = new_layout(_output_width(outputs), who, multi_label, from_logits, class_names)
     try:
-        label_format = (
-            labels_lib.MULTI_HOT if multi_label else labels_lib.detect_label_format(labels, width)
-        )
+        return dataclasses.replace(layout, label_format=layout.format_of(labels))
     except ValueError as error:
         raise ValueError("%s: %s" % (who, error)) from error
-    names = class_names or labels_lib.default_class_names(num_classes)
-    return Layout(width, bool(multi_label), bool(from_logits), label_format, tuple(names))
 
 
 def _later_from_logits(layout, outputs, from_logits, who):

@@ -11,6 +11,7 @@ predicts with ``predict_on_batch`` (the backend's own compiled predict step) and
 TensorFlow-free `MetricsDiagWriter` (`sinks`), so array data needs no TensorFlow there.
 """
 
+import dataclasses
 import logging
 import os
 import sys
@@ -21,8 +22,8 @@ import numpy as np
 from keras import tree
 
 from tb_metricsdiag.core import counting as counts_lib
+from tb_metricsdiag.core import events, losses
 from tb_metricsdiag.core import labels as labels_lib
-from tb_metricsdiag.core import losses
 from tb_metricsdiag.core import overlap as overlap_lib
 from tb_metricsdiag.core.json_values import to_json_value
 from tb_metricsdiag.writing import examples as examples_lib
@@ -115,18 +116,13 @@ class MetricsDiagCallback(keras.callbacks.Callback):
         self.train_steps = train_steps
         self._writer = None
         self._splits = {}
-        self._num_classes = None
-        self._names = None
-        self._scores_from_logits = None
+        self._layout = None  # inputs.Layout, fixed at train begin
         self._metric = None
         self._in_fit = False
         self._train_counts = None
         self._forward_functions = {}  # input signature -> concrete predict_step (`_predict`)
         self._batch_size = DEFAULT_BATCH_SIZE  # batch_size, or the one chosen for it
         self._thresholds = None
-        self._output_width = None
-        self._label_format = None
-        self._multi_label = False
 
     def metric(self, name="metricsdiag"):
         """The `keras_metric.CountsMetric` to add to ``model.compile(metrics=[...])``.
@@ -324,27 +320,26 @@ class MetricsDiagCallback(keras.callbacks.Callback):
         if self.batch_size is None and self._metric is None:  # the metric mode predicts nothing
             self._batch_size = self._automatic_batch_size(splits["validation"])
         self._splits = splits
-        self._output_width = width
         compile_config = self._compile_config()
         loss_name, loss_from_logits = keras_model.loss_config(compile_config)
         labels = {
             split: examples.all_labels(self._batch_size) for split, examples in splits.items()
         }
-        self._multi_label = self._detect_multi_label(loss_name, labels)
-        self._num_classes = (
-            width if self._multi_label else labels_lib.num_classes_from_output_width(width)
-        )
-        self._names = self._checked_class_names()
-        self._label_format = None
-        label_counts = self._label_counts(splits, labels, loss_name)
         activation = keras_model.last_activation(self.model)
-        self._scores_from_logits = self._detect_from_logits(
-            loss_from_logits, activation, np.asarray(sample_outputs, dtype=np.float64)
+        layout = inputs.new_layout(
+            width,
+            "MetricsDiagCallback",
+            multi_label=self._detect_multi_label(loss_name, labels, width),
+            from_logits=self._detect_from_logits(
+                loss_from_logits, activation, np.asarray(sample_outputs, dtype=np.float64)
+            ),
+            class_names=inputs.check_class_names(self.class_names, "MetricsDiagCallback"),
         )
+        self._layout, label_counts = self._label_counts(layout, splits, labels, loss_name)
         if self._metric is not None:
             # Read when Keras first traces its train step, which comes after this.
-            self._metric.from_logits = self._scores_from_logits
-            self._metric.multi_label = self._multi_label
+            self._metric.from_logits = self._layout.from_logits
+            self._metric.multi_label = self._layout.multi_label
         self._in_fit = True
         self._writer = self._create_writer()
         split_examples = {split: len(y) for split, y in labels.items()}
@@ -353,54 +348,45 @@ class MetricsDiagCallback(keras.callbacks.Callback):
         )
         self._write_run_start(info, label_counts)
 
-    def _checked_class_names(self):
-        if self.class_names is None:
-            return labels_lib.default_class_names(self._num_classes)
-        names = [str(n) for n in self.class_names]
-        if len(names) != self._num_classes:
-            raise ValueError(
-                "MetricsDiagCallback: class_names has %d names but the model predicts %d"
-                " classes (output width %d)" % (len(names), self._num_classes, self._output_width)
-            )
-        return names
-
-    def _detect_multi_label(self, loss_name, labels):
+    @staticmethod
+    def _detect_multi_label(loss_name, labels, width):
         """Whether the model is multi-label: a binary loss on more than one output unit
         (`losses.is_multilabel_loss`), or multi-hot labels (`labels.looks_multi_hot`; the
         loss-mismatch rule then names a categorical loss on them).
         """
-        if losses.is_multilabel_loss(loss_name, self._output_width):
+        if losses.is_multilabel_loss(loss_name, width):
             return True
-        return any(labels_lib.looks_multi_hot(y, self._output_width) for y in labels.values())
+        return any(labels_lib.looks_multi_hot(y, width) for y in labels.values())
 
-    def _label_counts(self, splits, labels, loss_name):
-        """{split: examples per class (rows per label, multi-label)}, and the label format
-        (`_label_format`) they are in.
+    def _label_counts(self, layout, splits, labels, loss_name):
+        """``(layout, {split: examples per class})``: every split's labels checked against
+        the layout (rows per label, multi-label), which gets the label format they are in.
         """
         label_counts = {}
         for split, examples in splits.items():
             y = labels[split]
             try:
-                if self._multi_label:
-                    fmt = labels_lib.MULTI_HOT
-                    label_counts[split] = counts_lib.label_positives(y, self._num_classes)
-                else:
-                    fmt = labels_lib.detect_label_format(y, self._output_width)
-                    ids = labels_lib.class_ids(y, fmt, self._num_classes)
-                    label_counts[split] = counts_lib.label_distribution(ids, self._num_classes)
+                targets = layout.targets(y)
+                label_format = layout.format_of(y)
             except ValueError as error:
                 raise ValueError(
                     "MetricsDiagCallback: %s labels: %s%s"
-                    % (examples.name, error, self._regression_note(loss_name))
+                    % (examples.name, error, self._regression_note(layout, loss_name))
                 ) from error
-            self._label_format = self._label_format or fmt
-        return label_counts
+            if layout.multi_label:
+                label_counts[split] = counts_lib.label_positives(targets, layout.num_classes)
+            else:
+                label_counts[split] = counts_lib.label_distribution(targets, layout.num_classes)
+            if layout.label_format is None:
+                layout = dataclasses.replace(layout, label_format=label_format)
+        return layout, label_counts
 
-    def _regression_note(self, loss_name):
+    @staticmethod
+    def _regression_note(layout, loss_name):
         """What to add to a label error when the model is a regression model: one output unit
         trained with a regression loss (its labels are then rarely class ids).
         """
-        if self._output_width != 1 or losses.normalized_loss_name(loss_name) not in (
+        if layout.output_width != 1 or losses.normalized_loss_name(loss_name) not in (
             losses.REGRESSION_LOSSES
         ):
             return ""
@@ -419,10 +405,10 @@ class MetricsDiagCallback(keras.callbacks.Callback):
 
     def _run_info(self, compile_config, loss_name, loss_from_logits, activation, split_examples):
         info = records.describe_run(
-            output_width=self._output_width,
-            outputs_are_logits=self._scores_from_logits,
-            label_format=self._label_format,
-            class_names=self._names,
+            output_width=self._layout.output_width,
+            outputs_are_logits=self._layout.from_logits,
+            label_format=self._layout.label_format,
+            class_names=list(self._layout.class_names),
             split_examples=split_examples,
             num_thresholds=self._thresholds.size,
             counting="keras_metric" if self._metric is not None else "prediction",
@@ -439,7 +425,7 @@ class MetricsDiagCallback(keras.callbacks.Callback):
     def _write_run_start(self, info, label_counts):
         written = [records.run_info(to_json_value(info))]
         for split, distribution in label_counts.items():
-            written.append(records.label_distribution(distribution, split, self._names))
+            written.append(records.label_distribution(distribution, split, self._class_names))
         if "train" in self._splits and "validation" in self._splits:
             written.append(records.overlap(self._overlap(self._splits)))
         self._writer.write(written, 0)
@@ -462,37 +448,19 @@ class MetricsDiagCallback(keras.callbacks.Callback):
 
     # -- per epoch: never raises ----------------------------------------------------------
 
+    @property
+    def _class_names(self):
+        return list(self._layout.class_names)
+
     def _evaluate(self, examples):
         """Predict ``examples`` batch by batch and count them; returns (counts, problems)."""
-        if self._multi_label:
-            result = counts_lib.MultiLabelCounts(self._num_classes, self._thresholds)
-        else:
-            result = counts_lib.ClassificationCounts(self._num_classes, self._thresholds)
+        result = self._layout.new_counts(self._thresholds)
         problems = []
         for x, y in self._batches(examples):
             try:
-                if self._multi_label:
-                    outputs = np.asarray(self._predict(x))
-                    scores = labels_lib.multilabel_scores(outputs, self._scores_from_logits)
-                    result.update(np.asarray(y), scores)
-                    continue
-                fmt = labels_lib.detect_label_format(y, self._output_width)
-                ids = labels_lib.class_ids(y, fmt, self._num_classes)
-                outputs = np.asarray(self._predict(x))
-                scores, predicted = labels_lib.scores_and_predictions(
-                    outputs, self._scores_from_logits
-                )
-                if scores.shape[1] != self._num_classes or scores.shape[0] != ids.shape[0]:
-                    raise ValueError(
-                        "a batch gave outputs of shape %s for %d labels"
-                        % (outputs.shape, ids.shape[0])
-                    )
+                self._layout.count(result, y, self._predict(x))
             except ValueError as error:
-                problems.append(
-                    {"kind": "bad_batch", "split": examples.name, "message": str(error)}
-                )
-                continue
-            result.update(ids, scores, predicted)
+                problems.append(events.bad_batch(examples.name, error))
         return result, problems
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -538,14 +506,12 @@ class MetricsDiagCallback(keras.callbacks.Callback):
             results, problems = self._epoch_counts()
             for split, result in results.items():
                 if result.invalid:
-                    problems.append(records.nonfinite_event(split, result.invalid))
+                    problems.append(events.nonfinite_predictions(split, result.invalid))
                 if result.count:
-                    self._writer.write(records.counts(result, split, self._names), epoch)
+                    self._writer.write(records.counts(result, split, self._class_names), epoch)
         except Exception as error:  # Recording must never end a training run.
             logger.exception("MetricsDiagCallback: epoch %d could not be recorded", epoch)
-            problems.append(
-                {"kind": "callback_error", "message": "%s: %s" % (type(error).__name__, error)}
-            )
+            problems.append(events.callback_error(error))
         if problems:
             for problem in problems:
                 logger.warning("MetricsDiagCallback, epoch %d: %s", epoch, problem["message"])

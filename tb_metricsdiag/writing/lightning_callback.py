@@ -29,6 +29,7 @@ except ImportError:  # the older package name
     import pytorch_lightning as pl
 
 from tb_metricsdiag.core import counting as counts_lib
+from tb_metricsdiag.core import events
 from tb_metricsdiag.core import labels as labels_lib
 from tb_metricsdiag.writing import inputs, records
 from tb_metricsdiag.writing.event_writer import MetricsDiagWriter
@@ -41,9 +42,6 @@ SPLIT = "validation"
 FROM_CALLABLE = "scores_and_labels"
 FROM_STEP_OUTPUTS = "validation_step_outputs"
 FROM_FORWARD = "forward"
-
-# Event kind of a distributed gathering that could not be checked (recording.py reports it).
-DISTRIBUTED_EVENT = "distributed_counts"
 
 _HOW_TO_GIVE_SCORES = (
     "return {'scores': outputs, 'labels': y} from validation_step (no extra forward pass), or"
@@ -482,11 +480,9 @@ class MetricsDiagCallback(pl.Callback):
                 labels = self._check_batch(scores, labels)
             except Exception as error:  # recording never ends the training
                 self._problems.append(
-                    {
-                        "kind": "bad_batch",
-                        "split": SPLIT,
-                        "message": "validation batch %d was left out: %s" % (batch_idx, error),
-                    }
+                    events.bad_batch(
+                        SPLIT, "validation batch %d was left out: %s" % (batch_idx, error)
+                    )
                 )
                 return
         if trainer.sanity_checking:
@@ -517,12 +513,12 @@ class MetricsDiagCallback(pl.Callback):
             if _world_size() > 1:
                 labels, scores, distributed, problem = _gather(trainer, labels, scores)
                 if problem:
-                    problems.append({"kind": DISTRIBUTED_EVENT, "split": SPLIT, "message": problem})
+                    problems.append(events.distributed_counts(SPLIT, problem))
             else:
                 labels, scores = _numpy(labels), _numpy(scores)
         except Exception as error:
             logger.exception("MetricsDiagCallback: the validation outputs could not be gathered")
-            problems.append(_error_event(error))
+            problems.append(events.callback_error(error))
             labels = scores = None
         self._scores, self._labels, self._problems = [], [], []
         if trainer.is_global_zero:
@@ -561,7 +557,7 @@ class MetricsDiagCallback(pl.Callback):
                 writer.add_logs(logs, epoch)
         except Exception as error:
             logger.exception("MetricsDiagCallback: epoch %d could not be recorded", epoch)
-            problems.append(_error_event(error))
+            problems.append(events.callback_error(error))
         self._write_problems(problems, epoch)
         if self._writer is not None:
             self._writer.flush()
@@ -585,12 +581,11 @@ class MetricsDiagCallback(pl.Callback):
             )
         except ValueError as error:
             return [
-                {
-                    "kind": "bad_batch",
-                    "split": SPLIT,
-                    "message": "the validation outputs of epoch %d could not be counted: %s"
+                events.bad_batch(
+                    SPLIT,
+                    "the validation outputs of epoch %d could not be counted: %s"
                     % (pending.epoch, error),
-                }
+                )
             ]
         return []
 
@@ -731,10 +726,6 @@ def _world_size():
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return torch.distributed.get_world_size()
     return 1
-
-
-def _error_event(error):
-    return {"kind": "callback_error", "message": "%s: %s" % (type(error).__name__, error)}
 
 
 __all__ = ["MetricsDiagCallback", "keras_logs", "sampler_padding"]

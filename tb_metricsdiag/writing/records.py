@@ -216,18 +216,6 @@ def events(problems):
     return json_record(schema.EVENTS_TAG, schema.KIND_EVENTS, list(problems))
 
 
-def nonfinite_event(split, count):
-    """The event of ``count`` predictions of ``split`` left out of the counts as NaN or
-    infinite (for `events`).
-    """
-    return {
-        "kind": "nonfinite_predictions",
-        "split": split,
-        "count": int(count),
-        "message": "%d predictions were NaN or infinite and were left out of the counts" % count,
-    }
-
-
 def describe_run(
     *,
     output_width,
