@@ -486,3 +486,21 @@ def test_writer_imports_no_framework_where_they_are_installed(tmp_path):
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_a_new_writer_per_epoch_keeps_every_epoch(tmp_path):
+    """Twelve writers in a row into one directory, one epoch each: the file names sort in the
+    order they were written (TensorBoard reads a directory's files in name order, and a file
+    read out of order purges the later steps), so every epoch is read back."""
+    ids, logits = four_class_logits(60)
+    paths = []
+    for epoch in range(12):
+        with MetricsDiagWriter(tmp_path) as writer:
+            writer.add_evaluation(ids, logits, step=epoch)
+            writer.add_logs({"loss": 1.0 / (epoch + 1)}, step=epoch)
+            paths.append(writer.path)
+    assert sorted(paths) == paths
+    history = history_of(str(tmp_path))
+    assert history.curves["loss"][0].tolist() == list(range(12))
+    assert sorted(history.confusions["validation"]) == list(range(12))
+    assert history.trainings == 1 and not history.problems
