@@ -257,7 +257,10 @@ def open_logdir(logdir, skipped=None, patterns=(), progress=SILENT, keep=()):
     except Exception as error:  # A broken logdir must end in one line, not a traceback.
         raise UsageError(_cannot_read(logdir, error)) from error
     if not indices:
-        raise UsageError("LOGDIR %s holds no TensorBoard runs" % safe_text(logdir))
+        raise UsageError(
+            "LOGDIR %s holds no TensorBoard runs%s"
+            % (safe_text(logdir), " that --run selects" if patterns else "")
+        )
     if patterns:
         wanted = set(select_runs(indices, patterns)).union(keep)
         indices = {run: index for run, index in indices.items() if run in wanted}
@@ -478,14 +481,16 @@ def check_requirements(reports, reader, indices, requirements, step, baseline, b
         raise UsageError(safe_text(error)) from error
 
 
-def per_class_rows(reader, indices, step):
+def per_class_rows(reader, indices, step, problems):
     """``[{"run", "split", "step", "class", "precision", "recall", "f1", "support"}]``: every
     class (label) of every split with counts of every run of ``indices``, at ``step`` (None:
     each split's latest), sorted by run; per-class metrics as `/confusion` gives them
-    (`metrics.per_class_metrics`, NaN where undefined). A split without ``step`` is left out.
+    (`metrics.per_class_metrics`, NaN where undefined). A split without ``step`` is left out;
+    so is one whose counts cannot be read, said in ``problems`` (a list of lines), so that one
+    damaged run does not hide the others.
 
     Raises:
-      UsageError: a run with counts has none at ``step``, or its counts cannot be read.
+      UsageError: a run with counts has none at ``step``.
     """
     from tensorboard import errors
 
@@ -502,10 +507,12 @@ def per_class_rows(reader, indices, step):
             except errors.NotFoundError:
                 continue  # no counts at that step in this split
             except schema.FormatError as error:
-                raise UsageError(
-                    "cannot read the %s counts of run %s: %s"
+                found += 1
+                problems.append(
+                    "tb-metricsdiag: left out the %s counts of run %s, which cannot be read: %s"
                     % (safe_text(split), safe_text(run), safe_text(error))
-                ) from error
+                )
+                continue
             found += 1
             counts = evaluation.matrices if evaluation.multilabel else evaluation.confusion
             per_class = metrics.per_class_metrics(counts)
@@ -575,7 +582,11 @@ def _report(args, progress):
     elif args.format == "junit":
         output = report_formats.format_junit(reports, args.fail_on)
     elif args.format == "csv":
-        output = report_formats.format_csv(per_class_rows(reader, indices, args.step))
+        problems = []
+        output = report_formats.format_csv(per_class_rows(reader, indices, args.step, problems))
+        progress.clear()
+        for problem in problems:
+            print(problem, file=sys.stderr)
     else:
         output = report_formats.format_text(
             reports, color=_use_color(sys.stdout), baseline=baseline_doc, skipped=skipped
