@@ -207,6 +207,7 @@ def walk_runs(logdir):
     """
     from tensorboard.backend.event_processing import io_wrapper
 
+    logdir = os.path.expanduser(logdir)  # as TensorBoard's own walk
     return {
         os.path.relpath(directory, logdir).replace(os.sep, "/"): directory
         for directory in io_wrapper.GetLogdirSubdirectories(logdir)
