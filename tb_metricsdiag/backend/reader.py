@@ -170,23 +170,48 @@ class _SeriesRead:
     key_of: object = None  # for curves: (run, tag) -> Keras log key
 
 
-def provider_for_logdir(logdir, runs=None):
+def provider_for_logdir(logdir, runs=None, progress=None):
     """A data provider over the event files under ``logdir``, keeping every point.
 
     ``runs`` (``{run name: path}``, the path a run's directory or its one event file) names
-    the runs to load; without it TensorBoard's own walk of ``logdir`` finds them.
+    the runs to load; without it TensorBoard's own walk of ``logdir`` finds them (`walk_runs`).
+    ``progress``, when given, is called as ``progress(runs read, runs found)`` after each run
+    is read.
     """
-    from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
+    from tensorboard.backend.event_processing import (
+        data_provider,
+        directory_watcher,
+        plugin_event_multiplexer,
+    )
 
+    if runs is None:
+        runs = walk_runs(logdir)
     multiplexer = plugin_event_multiplexer.EventMultiplexer(
         tensor_size_guidance={schema.PLUGIN_NAME: 0, "scalars": 0}
     )
-    if runs is None:
-        multiplexer.AddRunsFromDirectory(logdir)
-    for name, path in sorted((runs or {}).items()):
-        multiplexer.AddRun(path, name)
-    multiplexer.Reload()
+    multiplexer.Reload()  # from now on, AddRun reads each run as it is added
+    for done, (name, path) in enumerate(sorted(runs.items()), 1):
+        try:
+            multiplexer.AddRun(path, name)
+        except (OSError, directory_watcher.DirectoryDeletedError):
+            pass  # as in TensorBoard's own Reload: the run keeps what was read, the others load
+        if progress is not None:
+            progress(done, len(runs))
     return data_provider.MultiplexerDataProvider(multiplexer, logdir)
+
+
+def walk_runs(logdir):
+    """``{run name: directory}`` of the runs under ``logdir`` (a local path or any URL
+    TensorBoard's file-system layer reads), found and named by TensorBoard's own walk
+    (`find_runs` is the bounded walk of local directories).
+    """
+    from tensorboard.backend.event_processing import io_wrapper
+
+    logdir = os.path.expanduser(logdir)  # as TensorBoard's own walk
+    return {
+        os.path.relpath(directory, logdir).replace(os.sep, "/"): directory
+        for directory in io_wrapper.GetLogdirSubdirectories(logdir)
+    }
 
 
 # Deepest directory below LOGDIR that the walk for runs enters.
@@ -253,7 +278,7 @@ def find_runs(logdir):
     ]
 
 
-def _keras_parent(run):
+def keras_parent(run):
     """(parent run, split) for a run named like Keras's sub-runs, else None."""
     head, _, tail = run.rpartition("/")
     if tail in KERAS_SUBRUNS:
@@ -262,7 +287,7 @@ def _keras_parent(run):
 
 
 def _keras_subrun(parent, split):
-    """The run name `_keras_parent` maps to (``parent``, ``split``)."""
+    """The run name `keras_parent` maps to (``parent``, ``split``)."""
     return split if parent == "." else parent + "/" + split
 
 
@@ -282,7 +307,7 @@ def _run_indexes(tensors, keras_scalars):
                 multilabel = codecs.is_multilabel(content)
         result[run] = RunIndex(run, splits, names, {}, multilabel)
     for run, tags in keras_scalars.items():
-        parent = _keras_parent(run)
+        parent = keras_parent(run)
         if parent is None or not any(t.startswith(KERAS_EPOCH_PREFIX) for t in tags):
             continue
         name, split = parent
