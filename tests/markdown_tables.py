@@ -3,7 +3,6 @@ markdown-it-py (CommonMark with GitHub's tables, raw HTML on), an independent pa
 report's output.
 """
 
-import pytest
 
 
 def render_markdown_tables(markdown):
@@ -11,7 +10,7 @@ def render_markdown_tables(markdown):
     as rendered; asserts that no cell but the report's own verdicts (``**FAIL**`` in the
     ``result`` column) holds any markup (emphasis, links, code, HTML, entities): plain text only.
     """
-    markdown_it = pytest.importorskip("markdown_it")
+    import markdown_it  # in the test extra
     parser = markdown_it.MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
     tables, heading, header, row = {}, None, None, None
     tokens = parser.parse(markdown)
@@ -37,6 +36,6 @@ def render_markdown_tables(markdown):
 
 def render_html(markdown):
     """``markdown`` rendered to HTML as above."""
-    markdown_it = pytest.importorskip("markdown_it")
+    import markdown_it  # in the test extra
     parser = markdown_it.MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
     return parser.render(markdown)
