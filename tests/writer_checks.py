@@ -11,23 +11,20 @@ from sklearn import metrics as skm
 from tb_metricsdiag.backend import reader as reader_lib
 from tb_metricsdiag.format import schema
 
-CONFUSION = schema.split_tag("validation", schema.KIND_CONFUSION)
-COUNTS = schema.split_tag("validation", schema.KIND_THRESHOLD_COUNTS)
-AP = schema.split_tag("validation", schema.KIND_AVERAGE_PRECISION)
 
-
-def assert_counts_match_sklearn(log_dir, step, ids, scores, thresholds=None):
-    """The stored confusion, threshold counts and AP at ``step`` against scikit-learn and brute
-    force, for class ids ``[n]`` and class scores ``[n, C]`` (probabilities, in the dtype the
-    writer compared: float32 or float64).
+def assert_counts_match_sklearn(log_dir, step, ids, scores, thresholds=None, split="validation"):
+    """The stored confusion, threshold counts and AP of ``split`` at ``step`` against
+    scikit-learn and brute force, for class ids ``[n]`` and class scores ``[n, C]``
+    (probabilities, in the dtype the writer compared: float32 or float64).
     """
     events = read_events(log_dir)
     num_classes = scores.shape[1]
     predicted = scores.argmax(axis=1) if num_classes > 2 else (scores[:, 1] >= 0.5).astype(int)
     np.testing.assert_array_equal(
-        events[CONFUSION][step][0], skm.confusion_matrix(ids, predicted, labels=range(num_classes))
+        events[schema.split_tag(split, schema.KIND_CONFUSION)][step][0],
+        skm.confusion_matrix(ids, predicted, labels=range(num_classes)),
     )
-    stored, content = events[COUNTS][step]
+    stored, content = events[schema.split_tag(split, schema.KIND_THRESHOLD_COUNTS)][step]
     grid = documented_thresholds() if thresholds is None else np.asarray(thresholds)
     assert np.array_equal(schema_thresholds(content), grid)
     for k in range(num_classes):
@@ -35,7 +32,8 @@ def assert_counts_match_sklearn(log_dir, step, ids, scores, thresholds=None):
         np.testing.assert_array_equal(stored[k, 0], (reached & (ids == k)[:, None]).sum(0))
         np.testing.assert_array_equal(stored[k, 1], (reached & (ids != k)[:, None]).sum(0))
         expected_ap = skm.average_precision_score(ids == k, scores[:, k])
-        assert events[AP][step][0][k] == pytest.approx(expected_ap, rel=1e-9, abs=1e-12)
+        stored_ap = events[schema.split_tag(split, schema.KIND_AVERAGE_PRECISION)][step][0]
+        assert stored_ap[k] == pytest.approx(expected_ap, rel=1e-9, abs=1e-12)
 
 
 def schema_thresholds(content):

@@ -3,6 +3,8 @@
 The layout is documented in ``docs/format.md``. Free of TensorFlow and protobuf.
 """
 
+import re
+
 PLUGIN_NAME = "metricsdiag"
 
 
@@ -19,6 +21,16 @@ TAG_PREFIX = PLUGIN_NAME + "/"
 
 
 SPLITS = ("validation", "train")
+
+
+# Any split a writer may write besides `SPLITS` (a held-out set of its own: ``test``, ``ood``,
+# one per eval dataset): 1 to 64 letters, digits, ``_``, ``.`` or ``-``, one part of a tag.
+SPLIT_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}\Z")
+
+
+def is_split_name(split):
+    """Whether ``split`` may name a split (`SPLIT_NAME`; `SPLITS` are such names)."""
+    return isinstance(split, str) and SPLIT_NAME.match(split) is not None
 
 
 # Kinds of summary, stored in the plugin content of every tag.

@@ -140,7 +140,8 @@ class MetricsDiagWriter:
           y_score: the model's outputs ``[n, C]``, or ``[n]`` / ``[n, 1]`` (one sigmoid unit):
             probabilities or logits. Any array-like or tensor, on any device.
           step: the step (epoch) to write at, an integer.
-          split: ``"validation"`` or ``"train"``.
+          split: ``"validation"``, ``"train"``, or another held-out set's name
+            (`schema.SPLIT_NAME`: 1 to 64 letters, digits, ``_ . -``), e.g. ``"test"``.
           from_logits: whether ``y_score`` holds logits; None detects it at the first
             evaluation (`labels.looks_like_logits`) and keeps that decision.
 
@@ -150,7 +151,7 @@ class MetricsDiagWriter:
 
         Raises:
           ValueError: outputs or labels that do not fit (the message names the fix), a
-            number of classes other than at the first evaluation, an unknown split.
+            number of classes other than at the first evaluation, a split name that is not one.
         """
         step = self._checked_step(step)
         _check_split(split)
@@ -319,7 +320,8 @@ class MetricsDiagWriter:
 
 
 def _check_split(split):
-    if split not in schema.SPLITS:
+    if not schema.is_split_name(split):
         raise ValueError(
-            "MetricsDiagWriter: split must be one of %s, got %r" % (schema.SPLITS, split)
+            'MetricsDiagWriter: split must be "validation", "train" or another name of 1 to'
+            ' 64 letters, digits, _ . or - (e.g. "test"), got %r' % (split,)
         )
