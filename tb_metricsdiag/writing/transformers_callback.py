@@ -66,6 +66,11 @@ EPOCH = "epoch"
 # callback neither, and the Trainer's `TensorBoardCallback` is among the handler's callbacks.
 CALLER_FRAMES = 4
 
+# With ``batch_eval_metrics``, batches are counted together once their outputs hold this many
+# values (4 MB of float32), or at the evaluation's last batch: counting has a fixed cost per
+# call that small batches would pay each, and memory stays bounded whatever the eval set.
+BATCH_BUFFER_VALUES = 1 << 20
+
 # `counting` of the run description: the two ways the Trainer hands over predictions.
 COUNTING_WHOLE = "transformers_compute_metrics"
 COUNTING_BATCHES = "transformers_batch_eval_metrics"
@@ -184,25 +189,27 @@ def trainer_log_dir(args, callbacks):
     return os.path.join(args.output_dir or ".", "runs")
 
 
-def _calling(callback, kind):
-    """The nearest object of ``kind`` (a ``CallbackHandler``, or a Trainer: anything with a
-    ``callback_handler``) whose method called ``callback``'s within `CALLER_FRAMES` frames, or
-    None.
+def _caller(callback, matches):
+    """The nearest ``self`` of a method that called one of ``callback``'s, within
+    `CALLER_FRAMES` frames, for which ``matches(owner)`` holds; or None.
     """
     frame = inspect.currentframe().f_back.f_back
     for _ in range(CALLER_FRAMES):
         if frame is None:
             return None
         owner = frame.f_locals.get("self")
-        if owner is not None and owner is not callback:
-            if kind == "handler" and isinstance(owner, CallbackHandler):
-                return owner
-            if kind == "trainer" and isinstance(
-                getattr(owner, "callback_handler", None), CallbackHandler
-            ):
-                return owner
+        if owner is not None and owner is not callback and matches(owner):
+            return owner
         frame = frame.f_back
     return None
+
+
+def _is_handler(owner):
+    return isinstance(owner, CallbackHandler)
+
+
+def _is_trainer(owner):
+    return isinstance(getattr(owner, "callback_handler", None), CallbackHandler)
 
 
 def _class_names_of(config):
@@ -233,6 +240,8 @@ class _Pending:
         # after ``on_evaluate`` anyway, and a ``trainer.predict`` is dropped uncounted.
         self.prediction = None
         self.counts = None  # `counting.ClassificationCounts` / `MultiLabelCounts`
+        self.batches = []  # batched: (labels, outputs) not counted yet (`BATCH_BUFFER_VALUES`)
+        self.buffered = 0  # output values in ``batches``
         self.problems = []  # messages of batches left out
         self.error = None  # a mistake of the first evaluation's batches, raised at on_evaluate
         self.complete = False  # batched: the last batch (compute_result=True) was counted
@@ -356,10 +365,10 @@ class MetricsDiagCallback(transformers.TrainerCallback):
         ``batch_eval_metrics``); never raises but for a wrong setup.
         """
         batched = compute_result is not None
-        if self._first_evaluation:
-            self._check_wiring(batched, fn)
         pending = self._pending
         if pending is None or pending.batched != batched or pending.complete:
+            if self._first_evaluation:
+                self._check_wiring(batched, fn)
             pending = self._pending = _Pending(batched)
         pending.complete = bool(compute_result)
         if not self._writes and not self._first_evaluation:
@@ -368,19 +377,31 @@ class MetricsDiagCallback(transformers.TrainerCallback):
             pending.prediction = eval_prediction
         elif pending.error is None:
             try:
-                self._count_batch(pending, eval_prediction)
+                labels, outputs = _labels_and_outputs(eval_prediction)
+                if self._layout is None:
+                    self._first_layout(labels, outputs, batched=True)
+                pending.batches.append((labels, outputs))
+                pending.buffered += outputs.size
             except ValueError as error:
-                if self._first_evaluation:
-                    pending.error = error
-                else:
-                    logger.warning("%s: %s", WHO, error)
-                    pending.problems.append(str(error))
+                self._left_out(pending, error)
             except Exception as error:  # recording never ends the training
                 logger.exception("%s: a batch could not be counted", WHO)
                 pending.problems.append("%s: %s" % (type(error).__name__, error))
+            if compute_result or pending.buffered >= BATCH_BUFFER_VALUES:
+                self._count_batches(pending)
+
+    def _left_out(self, pending, error):
+        """A batch that does not fit: raised at ``on_evaluate`` during the first evaluation,
+        else an event.
+        """
+        if self._first_evaluation:
+            pending.error = pending.error or error
+        else:
+            logger.warning("%s: %s", WHO, error)
+            pending.problems.append(str(error))
 
     def _check_wiring(self, batched, fn):
-        trainer = _calling(self, "trainer")
+        trainer = _caller(self, _is_trainer)
         if trainer is not None and not any(
             callback is self for callback in trainer.callback_handler.callbacks
         ):
@@ -413,19 +434,40 @@ class MetricsDiagCallback(transformers.TrainerCallback):
         self._counting = COUNTING_BATCHES if batched else COUNTING_WHOLE
         return evaluation
 
-    def _count_batch(self, pending, eval_prediction):
-        labels, outputs = _labels_and_outputs(eval_prediction)
-        if self._layout is None:
-            self._first_layout(labels, outputs, batched=True)
+    def _count_batches(self, pending):
+        """Count the buffered batches together; when one does not fit, one by one, leaving
+        that one out.
+        """
+        batches, pending.batches, pending.buffered = pending.batches, [], 0
+        if not batches:
+            return
         if pending.counts is None:
             pending.counts = self._layout.new_counts(self.thresholds, keep_scores=False)
         try:
+            labels = np.concatenate([labels for labels, _ in batches])
+            outputs = np.concatenate([outputs for _, outputs in batches])
             self._layout.count(pending.counts, labels, outputs)
-        except ValueError as error:
-            raise ValueError(
-                "%s: a batch of %s of shape %s and %s of shape %s was left out: %s"
-                % (WHO, NAMES[0], labels.shape, NAMES[1], outputs.shape, error)
-            ) from error
+            return
+        except ValueError:
+            pass  # refused before anything was counted: find the batches that do not fit
+        except Exception as error:  # recording never ends the training
+            logger.exception("%s: %d batches could not be counted", WHO, len(batches))
+            pending.problems.append("%s: %s" % (type(error).__name__, error))
+            return
+        for labels, outputs in batches:
+            try:
+                self._layout.count(pending.counts, labels, outputs)
+            except ValueError as error:
+                self._left_out(
+                    pending,
+                    ValueError(
+                        "%s: a batch of %s of shape %s and %s of shape %s was left out: %s"
+                        % (WHO, NAMES[0], labels.shape, NAMES[1], outputs.shape, error)
+                    ),
+                )
+            except Exception as error:  # recording never ends the training
+                logger.exception("%s: a batch could not be counted", WHO)
+                pending.problems.append("%s: %s" % (type(error).__name__, error))
 
     def _count_whole(self, eval_prediction):
         """The counts of one whole evaluation (exact AP: its scores are kept while counted)."""
@@ -468,23 +510,22 @@ class MetricsDiagCallback(transformers.TrainerCallback):
 
     # -- the Trainer's events -------------------------------------------------------------
 
-    def _remember(self, state, kwargs, find_callbacks=True):
+    def _remember(self, args, state, kwargs):
         """What each event tells: the model, this process's rank, the Trainer's callbacks."""
         self._writes = bool(state.is_world_process_zero)
+        self._world_size = int(getattr(args, "world_size", 1) or 1)
         if kwargs.get("model") is not None:
             self._model = kwargs["model"]
-        if find_callbacks and self._callbacks is None:
-            handler = _calling(self, "handler")
+        if self._callbacks is None:
+            handler = _caller(self, _is_handler)
             if handler is not None:
                 self._callbacks = handler.callbacks
 
     def on_init_end(self, args, state, control, **kwargs):
-        self._remember(state, kwargs)
-        self._world_size = int(getattr(args, "world_size", 1) or 1)
+        self._remember(args, state, kwargs)
 
     def on_train_begin(self, args, state, control, **kwargs):
-        self._remember(state, kwargs)
-        self._world_size = int(getattr(args, "world_size", 1) or 1)
+        self._remember(args, state, kwargs)
         if self.log_dir is None and self._log_dir is not None:
             # A new training may write elsewhere (a hyperparameter search's trial).
             self._close()
@@ -498,6 +539,7 @@ class MetricsDiagCallback(transformers.TrainerCallback):
         self._pending = None  # trainer.predict() is not an evaluation
 
     def on_log(self, args, state, control, logs=None, **kwargs):
+        self._remember(args, state, kwargs)
         if not state.is_world_process_zero or not logs:
             return
         values, origin = training_logs(logs)
@@ -511,8 +553,10 @@ class MetricsDiagCallback(transformers.TrainerCallback):
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
         pending, self._pending = self._pending, None
-        self._remember(state, kwargs, find_callbacks=False)
+        self._remember(args, state, kwargs)
         first, self._evaluated = self._first_evaluation, True
+        if pending is not None and pending.batched:
+            self._count_batches(pending)  # batches after the last compute_result=True, if any
         if pending is not None and pending.error is not None:
             raise pending.error  # set during the first evaluation only
         if first and (pending is None or pending.prediction is None and pending.counts is None):

@@ -403,26 +403,44 @@ def test_the_constructor_refuses_what_it_cannot_do():
         MetricsDiagCallback().compute_metrics(prediction)
 
 
-def test_after_the_first_evaluation_a_problem_is_an_event(tmp_path):
-    """The second epoch's predictions lose a class: that evaluation is left out with an event,
-    the training ends normally and the first evaluation stays recorded."""
+@pytest.mark.parametrize("batched", [False, True], ids=["whole", "batch_eval_metrics"])
+def test_after_the_first_evaluation_a_problem_is_an_event(tmp_path, batched):
+    """The second epoch's predictions (its first batch of 16, batch by batch) lose a class:
+    they are left out with an event, the training ends normally, the rest is recorded."""
     calls = []
 
     def narrowing(logits, labels):
-        calls.append(1)
-        return logits if len(calls) == 1 else logits[:, :2]
+        calls.append(len(logits))
+        return logits[:, :2] if len(calls) == 3 or not batched and len(calls) > 1 else logits
+
+    def nothing(eval_prediction, compute_result):
+        return {}
 
     callback = MetricsDiagCallback()
-    data = runs.TokenData(20, 2, CLASSES)
-    trainer = _trainer(tmp_path, runs.tiny_bert(CLASSES), data, callback, fn=None)
+    data = runs.TokenData(20, 2, CLASSES)  # batches of 16 and 4
+    trainer = _trainer(
+        tmp_path,
+        runs.tiny_bert(CLASSES),
+        data,
+        callback,
+        fn=nothing if batched else None,
+        train=runs.TokenData(16, 1, CLASSES),
+        batch_eval_metrics=batched,
+    )
     trainer.preprocess_logits_for_metrics = narrowing
     trainer.train()
     steps = _eval_steps(trainer)
     stored = read_events(callback._log_dir)
-    assert sorted(stored[schema.split_tag("validation", schema.KIND_CONFUSION)]) == steps[:1]
+    confusion = stored[schema.split_tag("validation", schema.KIND_CONFUSION)]
+    assert sorted(confusion) == (steps if batched else steps[:1])
+    assert confusion[steps[0]][0].sum() == 20
+    if batched:
+        assert confusion[steps[1]][0].sum() == 4  # the batch of 16 left out
     (problem,) = json.loads(stored[schema.EVENTS_TAG][steps[1]][0].item())
     assert problem["kind"] == events.BAD_BATCH and problem["split"] == "validation"
     assert "2 output unit(s) per example, but 3" in problem["message"]
+    if batched:
+        assert "a batch of label_ids of shape (16,)" in problem["message"]
     assert "val_loss" in stored_logs(stored, steps[1])  # the logs still written
 
 
