@@ -40,8 +40,8 @@ setuptools.setup(
         "tensorflow": ["tensorflow>=2.16"],
         "torch": ["torch>=2.1"],
         "lightning": ["lightning>=2.1", "torch>=2.1"],
-        # Transformers' own "torch" extra brings the Accelerate its Trainer needs.
-        "transformers": ["transformers[torch]>=4.40", "torch>=2.1"],
+        # 4.41: eval_strategy, batch_eval_metrics; Transformers' "torch" extra brings Accelerate.
+        "transformers": ["transformers[torch]>=4.41", "torch>=2.1"],
         "jax": ["jax[cpu]>=0.4.30"],
         # `tb-metricsdiag report s3://...` reads through TensorBoard's boto3 file system.
         "s3": ["boto3>=1.28"],
@@ -50,7 +50,7 @@ setuptools.setup(
             "tensorflow>=2.16",
             "torch>=2.1",
             "lightning>=2.1",
-            "transformers[torch]>=4.40",
+            "transformers[torch]>=4.41",
             "jax[cpu]>=0.4.30",
             "torchmetrics>=1.3",
             "statsmodels>=0.14",

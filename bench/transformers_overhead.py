@@ -9,7 +9,9 @@ this one process: a plain one with an accuracy ``compute_metrics``, and one with
 temporary directory. Two figures per mode:
 
 - the callback's own time: wall time inside its hooks (``on_log``, ``on_evaluate``, ...) and
-  inside the ``compute_metrics`` wrapper apart from the accuracy function, per ``evaluate()``;
+  inside the ``compute_metrics`` wrapper apart from the accuracy function, per ``evaluate()``,
+  as a share of the plain ``evaluate()`` (the medians; and the fastest runs of each, the least
+  disturbed on a shared machine);
 - the difference of the medians of ``evaluate()`` with and without the callback, the variants
   alternating, ``--repeats`` times each after a warm-up of both.
 
@@ -151,14 +153,15 @@ def _measure(transformers, model, data, batched, repeats):
         recorded = _trainer(transformers, model, data, os.path.join(root, "cb"), batched, clock)
         plain.evaluate()  # warm-up of both
         recorded.evaluate()
-        clock.seconds = clock.excluded = 0.0
-        times = {plain: [], recorded: []}
+        times, own = {plain: [], recorded: []}, []
         for repeat in range(repeats):
             for trainer in (plain, recorded) if repeat % 2 == 0 else (recorded, plain):
+                clock.seconds = clock.excluded = 0.0
                 start = time.perf_counter()
                 trainer.evaluate()
                 times[trainer].append(time.perf_counter() - start)
-        return times[plain], times[recorded], clock.callback_seconds() / repeats
+            own.append(clock.callback_seconds())
+        return times[plain], times[recorded], own
 
 
 def main():
@@ -193,6 +196,7 @@ def main():
     for batched in (False, True):
         plain, recorded, own = _measure(transformers, model, data, batched, args.repeats)
         baseline, with_callback = statistics.median(plain), statistics.median(recorded)
+        own_median = statistics.median(own)
         print("%s:" % ("batch_eval_metrics=True" if batched else "whole evaluation"))
         print("  plain Trainer:      %.3f s per evaluate() (runs: %s)" % (baseline, _list(plain)))
         print(
@@ -200,14 +204,20 @@ def main():
             % (with_callback, _list(recorded))
         )
         print(
-            "  callback's own time: %.4f s per evaluate() = %.2f%% of the plain evaluate()"
-            % (own, 100.0 * own / baseline)
+            "  callback's own time: %.4f s per evaluate() (runs: %s) = %.2f%% of the plain"
+            " evaluate() (medians); fastest runs: %.2f%%"
+            % (
+                own_median,
+                _list(own, 4),
+                100.0 * own_median / baseline,
+                100 * min(own) / min(plain),
+            )
         )
         print("  difference of the medians: %+.2f%%" % (100.0 * (with_callback / baseline - 1)))
 
 
-def _list(values):
-    return ", ".join("%.3f" % v for v in values)
+def _list(values, digits=3):
+    return ", ".join("%.*f" % (digits, v) for v in values)
 
 
 if __name__ == "__main__":

@@ -321,7 +321,10 @@ class MetricsDiagCallback(transformers.TrainerCallback):
         self._callbacks = None  # the Trainer's callbacks, for its TensorBoardCallback
         self._log_dir = self.log_dir
         self._writer = None
-        self._logs_step, self._step_logs = None, {}  # every log value written at that step
+        # TensorBoard's data server keeps the last point a series has at a step: every write of
+        # the logs (the events) at a step holds all those written before at that step.
+        self._logs_step, self._step_logs = None, {}
+        self._events_step, self._step_events = None, []
         self._logs_from = {}  # Keras log key -> the Trainer's name
         self._split_examples = {}  # split -> examples, for the run description
         self._counting = None
@@ -602,6 +605,10 @@ class MetricsDiagCallback(transformers.TrainerCallback):
                 self._split_examples[split] = int(counts.count + counts.invalid)
                 self._describe(writer)
                 writer.add_counts(counts, step, split)
+                if counts.invalid:  # the writer wrote this event with the counts
+                    self._step_events_at(step).append(
+                        events.nonfinite_predictions(split, counts.invalid)
+                    )
             logs, origin = evaluation_logs(metrics, prefix, split)
             if logs:
                 self._write_logs(writer, logs, origin, step)
@@ -633,9 +640,7 @@ class MetricsDiagCallback(transformers.TrainerCallback):
         return self._writer
 
     def _write_logs(self, writer, values, origin, step):
-        """Write ``values`` with every value written before at ``step``: TensorBoard's data
-        server keeps only the last point a series has at a step.
-        """
+        """Write ``values`` with every value written before at ``step``."""
         if self._logs_step != step:
             self._logs_step, self._step_logs = step, {}
         self._step_logs.update(values)
@@ -666,13 +671,21 @@ class MetricsDiagCallback(transformers.TrainerCallback):
         writer.add_run_info(info)
         self._described = described
 
+    def _step_events_at(self, step):
+        if self._events_step != step:
+            self._events_step, self._step_events = step, []
+        return self._step_events
+
     def _write_problems(self, problems, args, step):
+        """Write ``problems`` (events) with every event written before at ``step``."""
         if not problems:
             return
         for problem in problems:
             logger.warning("%s, step %d: %s", WHO, step, problem["message"])
+        written = self._step_events_at(step)
+        written.extend(problems)
         try:
-            self._open_writer(args).add_events(problems, step)
+            self._open_writer(args).add_events(written, step)
         except Exception:
             logger.exception("%s: could not write the events of step %d", WHO, step)
 

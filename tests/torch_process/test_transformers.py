@@ -310,6 +310,10 @@ def test_the_directory_without_tensorboard_is_output_dir_runs(tmp_path):
     assert _evaluated_log_dir(tmp_path, report_to="none") == os.path.join(str(tmp_path), "runs")
 
 
+@pytest.mark.skipif(
+    int(transformers.__version__.split(".")[0]) < 5,
+    reason="TENSORBOARD_LOGGING_DIR is Transformers 5's (4.x reads args.logging_dir)",
+)
 def test_the_directory_follows_tensorboard_logging_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("TENSORBOARD_LOGGING_DIR", str(tmp_path / "tb"))
     assert _evaluated_log_dir(tmp_path) == str(tmp_path / "tb")
@@ -405,13 +409,15 @@ def test_the_constructor_refuses_what_it_cannot_do():
 
 @pytest.mark.parametrize("batched", [False, True], ids=["whole", "batch_eval_metrics"])
 def test_after_the_first_evaluation_a_problem_is_an_event(tmp_path, batched):
-    """The second epoch's predictions (its first batch of 16, batch by batch) lose a class:
-    they are left out with an event, the training ends normally, the rest is recorded."""
+    """At the second epoch the predictions of both eval datasets (batch by batch: each one's
+    first batch of 16) lose a class: they are left out with one event each at that step, the
+    training ends normally, the rest is recorded."""
     calls = []
 
     def narrowing(logits, labels):
         calls.append(len(logits))
-        return logits[:, :2] if len(calls) == 3 or not batched and len(calls) > 1 else logits
+        narrowed = len(calls) in (5, 7) if batched else len(calls) > 4  # 2 batches a dataset
+        return logits[:, :2] if narrowed else logits
 
     def nothing(eval_prediction, compute_result):
         return {}
@@ -421,7 +427,7 @@ def test_after_the_first_evaluation_a_problem_is_an_event(tmp_path, batched):
     trainer = _trainer(
         tmp_path,
         runs.tiny_bert(CLASSES),
-        data,
+        {"validation": data, "ood": data},
         callback,
         fn=nothing if batched else None,
         train=runs.TokenData(16, 1, CLASSES),
@@ -431,17 +437,20 @@ def test_after_the_first_evaluation_a_problem_is_an_event(tmp_path, batched):
     trainer.train()
     steps = _eval_steps(trainer)
     stored = read_events(callback._log_dir)
-    confusion = stored[schema.split_tag("validation", schema.KIND_CONFUSION)]
-    assert sorted(confusion) == (steps if batched else steps[:1])
-    assert confusion[steps[0]][0].sum() == 20
-    if batched:
-        assert confusion[steps[1]][0].sum() == 4  # the batch of 16 left out
-    (problem,) = json.loads(stored[schema.EVENTS_TAG][steps[1]][0].item())
-    assert problem["kind"] == events.BAD_BATCH and problem["split"] == "validation"
-    assert "2 output unit(s) per example, but 3" in problem["message"]
-    if batched:
-        assert "a batch of label_ids of shape (16,)" in problem["message"]
-    assert "val_loss" in stored_logs(stored, steps[1])  # the logs still written
+    problems = json.loads(stored[schema.EVENTS_TAG][steps[1]][0].item())  # the step's last
+    assert sorted(problem["split"] for problem in problems) == ["ood", "validation"]
+    for split in ("validation", "ood"):
+        confusion = stored[schema.split_tag(split, schema.KIND_CONFUSION)]
+        assert sorted(confusion) == (steps if batched else steps[:1])
+        assert confusion[steps[0]][0].sum() == 20
+        if batched:
+            assert confusion[steps[1]][0].sum() == 4  # the batch of 16 left out
+    for problem in problems:
+        assert problem["kind"] == events.BAD_BATCH
+        assert "2 output unit(s) per example, but 3" in problem["message"]
+        if batched:
+            assert "a batch of label_ids of shape (16,)" in problem["message"]
+    assert {"val_loss", "ood_loss"} <= set(stored_logs(stored, steps[1]))  # logs still written
 
 
 # -- DDP: 2 processes give the counts of 1 -----------------------------------------------------
