@@ -8,12 +8,16 @@ this one process: a plain one with an accuracy ``compute_metrics``, and one with
 (``compute_metrics=cb.compute_metrics(accuracy)``, ``callbacks=[cb]``) writing into a
 temporary directory. Two figures per mode:
 
-- the callback's own time: wall time inside its hooks (``on_log``, ``on_evaluate``, ...) and
+- the callback's own time: the time inside its hooks (``on_log``, ``on_evaluate``, ...) and
   inside the ``compute_metrics`` wrapper apart from the accuracy function, per ``evaluate()``,
-  as a share of the plain ``evaluate()`` (the medians; and the fastest runs of each, the least
-  disturbed on a shared machine);
+  as a share of the plain ``evaluate()``;
 - the difference of the medians of ``evaluate()`` with and without the callback, the variants
   alternating, ``--repeats`` times each after a warm-up of both.
+
+Each as wall time and as CPU time of the process (``time.process_time``: on a shared machine
+other loads stretch the wall time of both variants unevenly, much less their CPU time). PyTorch
+runs one thread (``--threads``): idle OpenMP threads spin, and on a loaded machine that spinning
+counts as CPU time of ``evaluate()``.
 
 Modes: the whole evaluation at once (the default: exact AP from every score) and
 ``batch_eval_metrics=True`` (counted batch by batch, nothing kept).
@@ -25,7 +29,6 @@ import argparse
 import functools
 import logging
 import os
-import statistics
 import tempfile
 import time
 import warnings
@@ -44,31 +47,39 @@ EVAL_BATCH = 64
 warnings.filterwarnings("ignore")
 
 
+def _now():
+    """``(wall seconds, CPU seconds of this process)``: CPU time stays near its value on a
+    shared machine whose other loads stretch the wall time."""
+    return np.array([time.perf_counter(), time.process_time()])
+
+
 class _Clock:
-    """Wall seconds spent inside wrapped callables, less the time of ``excluded`` ones called
-    from inside them."""
+    """Wall and CPU seconds spent inside wrapped callables, less the time of ``exclude``
+    ones called from inside them."""
 
     def __init__(self):
-        self.seconds = 0.0
-        self.excluded = 0.0
+        self.reset()
+
+    def reset(self):
+        self.inside = np.zeros(2)
+        self.excluded = np.zeros(2)
 
     def timed(self, fn, exclude=False):
         @functools.wraps(fn)
         def timed(*args, **kwargs):
-            start = time.perf_counter()
+            start = _now()
             try:
                 return fn(*args, **kwargs)
             finally:
-                spent = time.perf_counter() - start
                 if exclude:
-                    self.excluded += spent
+                    self.excluded += _now() - start
                 else:
-                    self.seconds += spent
+                    self.inside += _now() - start
 
         return timed
 
     def callback_seconds(self):
-        return self.seconds - self.excluded
+        return self.inside - self.excluded
 
 
 def _model(transformers):
@@ -146,31 +157,38 @@ def _trainer(transformers, model, data, output_dir, batched, clock):
 
 
 def _measure(transformers, model, data, batched, repeats):
-    """``(plain seconds, with-callback seconds, callback's own seconds)`` per evaluate()."""
+    """``{"plain", "with", "own"}``: per evaluate(), ``[wall, CPU]`` seconds of the plain
+    Trainer, of the one with the callback, and of the callback itself."""
     with tempfile.TemporaryDirectory() as root:
         clock = _Clock()
         plain = _trainer(transformers, model, data, os.path.join(root, "plain"), batched, None)
         recorded = _trainer(transformers, model, data, os.path.join(root, "cb"), batched, clock)
         plain.evaluate()  # warm-up of both
         recorded.evaluate()
-        times, own = {plain: [], recorded: []}, []
+        runs = {"plain": [], "with": [], "own": []}
         for repeat in range(repeats):
             for trainer in (plain, recorded) if repeat % 2 == 0 else (recorded, plain):
-                clock.seconds = clock.excluded = 0.0
-                start = time.perf_counter()
+                clock.reset()
+                start = _now()
                 trainer.evaluate()
-                times[trainer].append(time.perf_counter() - start)
-            own.append(clock.callback_seconds())
-        return times[plain], times[recorded], own
+                runs["plain" if trainer is plain else "with"].append(_now() - start)
+                if trainer is recorded:
+                    runs["own"].append(clock.callback_seconds())
+        return {name: np.array(values) for name, values in runs.items()}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads (several spin on a shared machine)"
+    )
     args = parser.parse_args()
     import torch
     import transformers
+
+    torch.set_num_threads(args.threads)
 
     transformers.logging.set_verbosity_error()
     logging.getLogger("tb_metricsdiag").setLevel(logging.ERROR)
@@ -194,26 +212,29 @@ def main():
         )
     )
     for batched in (False, True):
-        plain, recorded, own = _measure(transformers, model, data, batched, args.repeats)
-        baseline, with_callback = statistics.median(plain), statistics.median(recorded)
-        own_median = statistics.median(own)
+        runs = _measure(transformers, model, data, batched, args.repeats)
+        median = {name: np.median(values, axis=0) for name, values in runs.items()}
         print("%s:" % ("batch_eval_metrics=True" if batched else "whole evaluation"))
-        print("  plain Trainer:      %.3f s per evaluate() (runs: %s)" % (baseline, _list(plain)))
+        for name, title in (("plain", "plain Trainer"), ("with", "with the callback")):
+            print(
+                "  %-18s %.3f s wall (runs: %s), %.3f s CPU per evaluate()"
+                % (title + ":", median[name][0], _list(runs[name][:, 0]), median[name][1])
+            )
         print(
-            "  with the callback:  %.3f s per evaluate() (runs: %s)"
-            % (with_callback, _list(recorded))
-        )
-        print(
-            "  callback's own time: %.4f s per evaluate() (runs: %s) = %.2f%% of the plain"
-            " evaluate() (medians); fastest runs: %.2f%%"
+            "  the callback's own: %.4f s wall (runs: %s) = %.2f%% of the plain evaluate();"
+            " %.4f s CPU = %.2f%%"
             % (
-                own_median,
-                _list(own, 4),
-                100.0 * own_median / baseline,
-                100 * min(own) / min(plain),
+                median["own"][0],
+                _list(runs["own"][:, 0], 4),
+                100 * median["own"][0] / median["plain"][0],
+                median["own"][1],
+                100 * median["own"][1] / median["plain"][1],
             )
         )
-        print("  difference of the medians: %+.2f%%" % (100.0 * (with_callback / baseline - 1)))
+        print(
+            "  difference of the medians: %+.2f%% wall, %+.2f%% CPU"
+            % tuple(100 * (median["with"] / median["plain"] - 1))
+        )
 
 
 def _list(values, digits=3):
