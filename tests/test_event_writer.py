@@ -423,55 +423,14 @@ def test_tensorboard_serves_the_writers_run_without_tensorflow(tmp_path):
     """A real ``tensorboard`` process with the Rust data server (``--load_fast=true``; the
     Python loader is served in-process above), TensorFlow hidden.
     """
-    import subprocess
-    import sys
-    import time
-    import urllib.request
-
-    from no_frameworks import environment_without
+    from tensorboard_server import get_json, serving, wait_for
 
     run_without(_WRITE_AND_SERVE.format(log_dir=str(tmp_path), hidden=[]), hide=TENSORFLOW)
-    with environment_without(TENSORFLOW) as env:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "from tensorboard.main import run_main; run_main()",
-                "--logdir",
-                str(tmp_path),
-                "--port",
-                "0",
-                "--load_fast=true",
-                "--host=127.0.0.1",
-            ],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        try:
-            url = None
-            deadline = time.time() + 90
-            while url is None and time.time() < deadline:
-                line = process.stdout.readline()
-                if "http://" in line:
-                    url = line[line.index("http://") :].split()[0].rstrip("/")
-                assert line or process.poll() is None, "tensorboard exited"
-            assert url, "tensorboard did not start"
-            body = None
-            while time.time() < deadline:
-                with urllib.request.urlopen(url + "/data/plugin/metricsdiag/runs") as response:
-                    body = json.loads(response.read())
-                if body.get("runs"):
-                    break
-                time.sleep(0.5)
-            assert [run["run"] for run in body["runs"]] == ["run"]
-            confusion_url = url + "/data/plugin/metricsdiag/confusion?run=run&step=2"
-            with urllib.request.urlopen(confusion_url) as response:
-                assert json.loads(response.read())["total"] == 200
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
+    with serving(tmp_path, load_fast="true") as url:
+        body = wait_for(url, "/data/plugin/metricsdiag/runs", lambda answer: answer.get("runs"))
+        assert [run["run"] for run in body["runs"]] == ["run"]
+        confusion = get_json(url, "/data/plugin/metricsdiag/confusion?run=run&step=2")
+        assert confusion["total"] == 200
 
 
 def test_writer_imports_no_framework_where_they_are_installed(tmp_path):

@@ -169,6 +169,37 @@ def test_the_reader_and_the_diagnostics_read_the_run(two_splits):
     assert not [f for f in diagnostics.diagnose(history) if f["rule"] == "recording_problem"]
 
 
+def test_tensorboards_rust_server_keeps_every_log_of_an_evaluation_step(two_splits):
+    """The Rust data server keeps the last point a series has at a step: the training loss and
+    the evaluation's values, logged apart at one step, are all served (each write of the logs
+    at a step holds those before it), and so are the counts."""
+    from tensorboard_server import get_json, serving, wait_for
+
+    run = os.path.basename(two_splits.log_dir)
+    steps = _eval_steps(two_splits.trainer)
+    history = two_splits.trainer.state.log_history
+    with serving(os.path.dirname(two_splits.log_dir), load_fast="true") as url:
+        wait_for(
+            url,
+            "/data/plugin/metricsdiag/runs",
+            lambda answer: [r.get("steps") for r in answer.get("runs", [])] == [steps],
+        )
+        curves = get_json(url, "/data/plugin/metricsdiag/curves?run=" + run)["curves"]
+        confusion = get_json(
+            url, "/data/plugin/metricsdiag/confusion?run=%s&step=%d" % (run, steps[-1])
+        )
+    for key, name in (
+        ("loss", "loss"),
+        ("val_loss", "eval_validation_loss"),
+        ("ood_loss", "eval_ood_loss"),
+    ):
+        expected = [
+            e[name] for step in steps for e in history if e.get("step") == step and name in e
+        ]
+        assert curves[key]["steps"] == steps and curves[key]["values"] == pytest.approx(expected)
+    assert confusion["total"] == 41
+
+
 def test_compute_metrics_returns_what_fn_returns():
     callback = MetricsDiagCallback()
     prediction = transformers.EvalPrediction(
