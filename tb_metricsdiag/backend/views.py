@@ -10,6 +10,7 @@ import numpy as np
 from tb_metricsdiag.core import calibration, comparison, labels, metrics, operating_points
 from tb_metricsdiag.core.json_values import to_json_value
 from tb_metricsdiag.diagnostics import classes as class_rules
+from tb_metricsdiag.diagnostics import confidence as confidence_rules
 from tb_metricsdiag.diagnostics import training as training_rules
 
 
@@ -87,6 +88,7 @@ def _per_class_entries(names, confusion):
     """
     per_class = metrics.per_class_metrics(confusion)
     intervals = metrics.per_class_intervals(confusion)
+    flags = class_rules.class_flags(confusion, names)
     return _per_class_rows(
         names,
         {
@@ -96,7 +98,8 @@ def _per_class_entries(names, confusion):
             "support": per_class["support"],
             "precision_interval": np.stack(intervals["precision"], axis=1),
             "recall_interval": np.stack(intervals["recall"], axis=1),
-            "flags": class_rules.class_flags(confusion),
+            "flags": [[each["flag"] for each in of_class] for of_class in flags],
+            "flag_reasons": [[each["reason"] for each in of_class] for of_class in flags],
         },
     )
 
@@ -156,8 +159,9 @@ def confusion_view(run, evaluation, full_matrix=False, pairs=DEFAULT_PAIRS):
     ``confused_pairs`` (`metrics.confused_pairs`: ``[{"actual", "predicted", "count",
     "share"}]``); each ``per_class`` entry's ``precision_interval`` and ``recall_interval``
     (``[lower, upper]``, the Wilson 95% interval of `metrics.per_class_intervals`; nulls where
-    undefined) and ``flags`` (`class_rules.class_flags`), with ``flag_rule`` (the rule in
-    words); ``task``; ``balanced_accuracy``, ``macro_f1``, ``majority_baseline`` (the accuracy
+    undefined), ``flags`` (`class_rules.class_flags`) and ``flag_reasons`` (why each flag
+    fired, in words, in the order of ``flags``), with ``flag_rule`` (the rule in words);
+    ``task``; ``balanced_accuracy``, ``macro_f1``, ``majority_baseline`` (the accuracy
     of always predicting the largest class), ``no_better_than_majority``
     (`class_rules.no_better_than_majority`) and ``total``. A multi-label split is answered by
     `multilabel_confusion_view`.
@@ -350,8 +354,9 @@ def curves_view(run, history):
 def diagnostics_view(run, findings, not_run=(), trainings=1):
     """``/diagnostics``: the findings of the diagnostics engine, as strict JSON.
 
-    Beyond the contract: ``not_run``, the rules that could not run and why (``[{"rule",
-    "reason"}]``: no problem found is not the same as not looked), and ``trainings``, the
+    Beyond the contract: ``not_run``, the rules that could not run, why, and the step that
+    would let them run (``[{"rule", "reason", "how"}]``, ``how`` null where no step would: no
+    problem found is not the same as not looked), and ``trainings``, the
     number of trainings written into the run (the findings are about the latest).
     """
     return to_json_value(
@@ -485,10 +490,14 @@ def calibration_view(run, split, step, bins, binary=False):
     Returns:
       ``{"run", "split", "step", "bins", "ece", "mce"}``: ``bins`` one
       ``{"lower", "upper", "count", "confidence", "accuracy"}`` per equal-width bin over
-      [0, 1] (mean confidence and accuracy null when empty); extra ``examples`` and
-      ``direction`` (``"over"`` / ``"under"`` confident, `calibration.confidence_direction`).
+      [0, 1] (mean confidence and accuracy null when empty); extra ``examples``,
+      ``miscalibrated`` (whether the miscalibration is material,
+      `confidence_rules.material_ece`: what the ``miscalibrated`` rule judges) and
+      ``direction`` (``"over"`` / ``"under"`` confident, `calibration.confidence_direction`;
+      null unless ``miscalibrated``: at an ECE of 0.01 a direction means nothing).
     """
     count, confidence_sum, correct = bins
+    miscalibrated = confidence_rules.material_ece(count, confidence_sum, correct) is not None
     edges = calibration.bin_edges(count.size)
     accuracy, confidence = calibration.bin_accuracy_and_confidence(count, confidence_sum, correct)
     return to_json_value(
@@ -509,9 +518,12 @@ def calibration_view(run, split, step, bins, binary=False):
             "examples": count.sum(),
             "ece": calibration.calibration_error(count, confidence_sum, correct, "l1"),
             "mce": calibration.calibration_error(count, confidence_sum, correct, "max"),
+            "miscalibrated": miscalibrated,
             "direction": calibration.confidence_direction(
                 count, confidence_sum, correct, binary=binary
-            ),
+            )
+            if miscalibrated
+            else None,
         }
     )
 

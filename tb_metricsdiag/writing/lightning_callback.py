@@ -12,6 +12,10 @@ names (`keras_logs`) and, once, the run description.
 The first validation batch (the sanity check's, when there is one) is checked and a mistake
 raises a ``ValueError`` naming the fix; after it nothing the callback meets ends the training:
 problems become events the diagnostics report.
+
+With ``train_sample``, the train/validation duplicate check (`overlap`) runs once per ``fit``
+(`_OverlapCheck`): the inputs of the first training batches (or the given training inputs) and
+of the first validation epoch are hashed, and rank 0 writes the result after that epoch.
 """
 
 import collections.abc
@@ -30,6 +34,7 @@ except ImportError:  # the older package name
 
 from tb_metricsdiag.core import counting as counts_lib
 from tb_metricsdiag.core import labels as labels_lib
+from tb_metricsdiag.core import overlap as overlap_lib
 from tb_metricsdiag.writing import records
 from tb_metricsdiag.writing.event_writer import ROW_SUM_TOLERANCE, MetricsDiagWriter
 
@@ -228,6 +233,172 @@ def _first_dataloader(trainer):
     return loaders
 
 
+# -- the train/validation duplicate check ----------------------------------------------------
+
+_TRAIN_SAMPLE_FORMS = (
+    "a number of training examples to hash as they are trained on (an int >= 1), the training"
+    " inputs (a tensor or NumPy array, one row per example), or (x, y)"
+)
+
+
+def _checked_train_sample(train_sample):
+    """``train_sample`` as ``(count, inputs)``, one of them None; raises ValueError naming the
+    forms it takes.
+    """
+    if train_sample is None:
+        return None, None
+    if isinstance(train_sample, int) and not isinstance(train_sample, bool):
+        if train_sample >= 1:
+            return train_sample, None
+    else:
+        inputs = train_sample
+        if isinstance(train_sample, (tuple, list)) and len(train_sample) == 2:
+            inputs = train_sample[0]  # (x, y)
+        try:
+            leaves = _input_leaves(inputs)
+        except TypeError:
+            leaves = []
+        rows = {leaf.shape[0] if leaf.ndim else None for leaf in leaves}
+        if leaves and len(rows) == 1 and rows.pop():
+            return None, inputs
+    raise ValueError(
+        "MetricsDiagCallback: train_sample must be %s; got %s"
+        % (_TRAIN_SAMPLE_FORMS, _described(train_sample))
+    )
+
+
+def _described(value):
+    if isinstance(value, (torch.Tensor, np.ndarray)):
+        return "a %s of shape %s" % (type(value).__name__, tuple(value.shape))
+    return repr(value) if isinstance(value, (int, float, str)) else "a %s" % type(value).__name__
+
+
+def _input_leaves(inputs):
+    """The tensors or arrays of a model's inputs, in order: one, or a tuple / list / dict (by
+    key) of them. Raises TypeError for anything else.
+    """
+    if isinstance(inputs, (torch.Tensor, np.ndarray)):
+        return [inputs]
+    if isinstance(inputs, collections.abc.Mapping):
+        return [a for key in sorted(inputs, key=str) for a in _input_leaves(inputs[key])]
+    if isinstance(inputs, (tuple, list)) and inputs:
+        return [a for each in inputs for a in _input_leaves(each)]
+    raise TypeError("inputs of type %s cannot be hashed" % type(inputs).__name__)
+
+
+def _input_arrays(inputs):
+    """`_input_leaves` as NumPy arrays on the CPU (bfloat16 as the int16 of the same bytes:
+    NumPy has no bfloat16).
+    """
+    arrays = []
+    for leaf in _input_leaves(inputs):
+        if isinstance(leaf, torch.Tensor):
+            leaf = leaf.detach()
+            leaf = (leaf.view(torch.int16) if leaf.dtype == torch.bfloat16 else leaf).cpu().numpy()
+        arrays.append(leaf)
+    return arrays
+
+
+def _batch_input_arrays(batch, which):
+    """The input arrays of an ``(x, y)`` batch; ValueError for another batch."""
+    if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+        raise ValueError(
+            "the %s batches are a %s, not (x, y), so their inputs cannot be told from their"
+            " labels" % (which, type(batch).__name__)
+        )
+    return _input_arrays(batch[0])
+
+
+def _layout_of(arrays):
+    """What must agree for two examples' bytes to be comparable: each input's shape past the
+    batch and dtype.
+    """
+    return tuple((tuple(a.shape[1:]), a.dtype.str) for a in arrays)
+
+
+def _layout_text(layout):
+    return ", ".join("%s %s" % (np.dtype(dtype).name, list(shape)) for shape, dtype in layout)
+
+
+class _OverlapCheck:
+    """The state of one ``fit``'s train/validation duplicate check (`MetricsDiagCallback`'s
+    ``train_sample``): training digests from the first training epoch's batches (up to
+    ``count``) or from the given ``inputs``, validation digests from the first validation
+    epoch's batches, and the first problem met (the check then records only that).
+    """
+
+    def __init__(self, count, inputs):
+        self.count, self.inputs = count, inputs
+        self.first_epoch = None  # the epoch this fit started at (a resumed fit starts late)
+        self.train_digests, self.train_layout = [], None
+        self.validation_digests, self.validation_layout = [], None
+        self.validation_done = False  # the first validation epoch's digests are complete
+        self.written = False
+        self.problem = None
+
+    def wants_train_batch(self, epoch):
+        """Whether a training batch of ``epoch`` is still to be hashed: the first epoch's,
+        until ``count`` examples.
+        """
+        if self.first_epoch is None:
+            self.first_epoch = epoch
+        return (
+            self.count is not None
+            and epoch == self.first_epoch
+            and len(self.train_digests) < self.count
+            and self.problem is None
+        )
+
+    def add_train_batch(self, batch):
+        arrays = _batch_input_arrays(batch, "training")
+        kept = min(len(arrays[0]), self.count - len(self.train_digests))
+        arrays = [a[:kept] for a in arrays]
+        self.train_layout = self.train_layout or _layout_of(arrays)
+        self.train_digests.extend(overlap_lib.example_digests(arrays))
+
+    def add_validation_batch(self, batch):
+        arrays = _batch_input_arrays(batch, "validation")
+        self.validation_layout = self.validation_layout or _layout_of(arrays)
+        self.validation_digests.extend(overlap_lib.example_digests(arrays))
+
+    def fail(self, error):
+        if self.problem is None:
+            self.problem = "the overlap check could not hash the inputs: %s" % error
+
+    def result(self):
+        """The record `MetricsDiagWriter.add_overlap` writes: `overlap.duplicate_overlap`'s
+        result and where the training examples came from, or ``{"error"}``.
+        """
+        if self.problem is None and self.inputs is not None:
+            try:
+                arrays = _input_arrays(self.inputs)
+                self.train_layout = _layout_of(arrays)
+                self.train_digests = overlap_lib.example_digests(arrays)
+            except (TypeError, ValueError) as error:
+                self.fail(error)
+        if self.problem is None and not self.train_digests:
+            self.problem = "no training batch was hashed before the first validation"
+        if (
+            self.problem is None
+            and self.validation_layout is not None
+            and self.train_layout != self.validation_layout
+        ):
+            self.problem = (
+                "the training inputs (%s per example) are not laid out as the validation"
+                " inputs (%s), so their bytes can never match: give train_sample the inputs"
+                " as the validation dataloader yields them"
+                % (_layout_text(self.train_layout), _layout_text(self.validation_layout))
+            )
+        if self.problem is not None:
+            return {"error": self.problem}
+        result = overlap_lib.duplicate_overlap(self.train_digests, self.validation_digests)
+        if self.count is not None:
+            result["train_sample"] = {"source": "training batches", "requested": self.count}
+        else:
+            result["train_sample"] = {"source": "train_sample inputs"}
+        return result
+
+
 # -- the callback -----------------------------------------------------------------------------
 
 
@@ -257,6 +428,17 @@ class MetricsDiagCallback(pl.Callback):
         `MetricsDiagWriter` with ``multi_label=True``); default (None) detected from the first
         validation batch: labels of the scores' shape whose 0/1 rows set more or fewer than
         one label. Give True when a batch of one label per row can come first.
+      train_sample: turns on the train/validation duplicate check (the ``train_val_overlap``
+        rule): an int N hashes the inputs of the first N training examples of the first epoch
+        as they are trained on (a shuffled dataloader makes them a random sample; an epoch of
+        fewer than N examples is checked whole), or the training inputs themselves (a tensor
+        or NumPy array, or ``(x, y)``). The validation inputs of the first validation epoch
+        are hashed too, and the duplicates are written after it. Batches must be ``(x, y)``
+        (``x`` a tensor, or a tuple / list / dict of tensors); inputs are compared byte for
+        byte, so random augmentations hide duplicates. Cost: one hash per example, a copy of
+        the inputs to the CPU, about 100 bytes of memory per training example hashed; never
+        an extra pass over the data. A problem (batches not ``(x, y)``, inputs laid out
+        unlike the validation ones) is recorded for the diagnostics, never raised.
 
     Where the scores come from, per validation batch: ``scores_and_labels`` when given; else
     the ``"scores"`` and ``"labels"`` of a dict returned by ``validation_step`` (no extra
@@ -275,6 +457,7 @@ class MetricsDiagCallback(pl.Callback):
         from_logits=None,
         scores_and_labels=None,
         multi_label=None,
+        train_sample=None,
     ):
         super().__init__()
         self.log_dir = log_dir
@@ -283,6 +466,8 @@ class MetricsDiagCallback(pl.Callback):
         self.from_logits = from_logits
         self.scores_and_labels = scores_and_labels
         self.multi_label = multi_label
+        self.train_sample = train_sample
+        self._overlap = None  # the `_OverlapCheck` of the current fit
         self._thresholds = None
         self._log_dir = None
         self._writer = None
@@ -332,6 +517,7 @@ class MetricsDiagCallback(pl.Callback):
                 % (self.class_names,)
             )
         self._thresholds = records.checked_thresholds(self.thresholds, "MetricsDiagCallback")
+        return _checked_train_sample(self.train_sample)
 
     def _resolve_log_dir(self, trainer):
         if self.log_dir is not None:
@@ -342,8 +528,11 @@ class MetricsDiagCallback(pl.Callback):
         return trainer.default_root_dir
 
     def setup(self, trainer, pl_module, stage):
-        self._check_configuration()
+        train_sample = self._check_configuration()
         self._start_stage()
+        # The duplicate check belongs to a fit (trainer.validate trains on nothing).
+        fit_with_check = stage == "fit" and self.train_sample is not None
+        self._overlap = _OverlapCheck(*train_sample) if fit_with_check else None
         self._model_name = type(pl_module).__name__
         self._log_dir = self._resolve_log_dir(trainer) if trainer.is_global_zero else None
 
@@ -498,6 +687,24 @@ class MetricsDiagCallback(pl.Callback):
             scores = scores.float()  # NumPy has no bfloat16
         self._scores.append(scores)
         self._labels.append(labels.detach())
+        overlap = self._overlap
+        if overlap is not None and not overlap.validation_done and overlap.problem is None:
+            try:
+                overlap.add_validation_batch(batch)
+            except Exception as error:  # recording never ends the training
+                overlap.fail(error)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        overlap = self._overlap
+        if (
+            overlap is not None
+            and trainer.is_global_zero
+            and overlap.wants_train_batch(trainer.current_epoch)
+        ):
+            try:
+                overlap.add_train_batch(batch)
+            except Exception as error:  # recording never ends the training
+                overlap.fail(error)
 
     # -- per epoch: never raises ----------------------------------------------------------
 
@@ -512,10 +719,19 @@ class MetricsDiagCallback(pl.Callback):
         self._ever_validation_names |= self._validation_names
         self._validated_epoch = trainer.current_epoch
         problems, labels, scores, distributed = list(self._problems), None, None, None
+        overlap = self._overlap
+        digests = None
+        if overlap is not None and not overlap.validation_done:
+            overlap.validation_done = True
+            digests = overlap.validation_digests
+            if overlap.problem is not None or len(digests) != sum(map(len, self._scores)):
+                digests = None  # unusable: every process must still take part in the gathering
         try:
             labels, scores = _concatenated(self._labels), _concatenated(self._scores)
             if _world_size() > 1:
-                labels, scores, distributed, problem = _gather(trainer, labels, scores)
+                labels, scores, distributed, problem, digests = _gather(
+                    trainer, labels, scores, digests
+                )
                 if problem:
                     problems.append({"kind": DISTRIBUTED_EVENT, "split": SPLIT, "message": problem})
             else:
@@ -523,7 +739,11 @@ class MetricsDiagCallback(pl.Callback):
         except Exception as error:
             logger.exception("MetricsDiagCallback: the validation outputs could not be gathered")
             problems.append(_error_event(error))
-            labels = scores = None
+            labels = scores = digests = None
+        if overlap is not None and digests is None:
+            overlap.fail("the validation inputs of every process could not be gathered")
+        elif overlap is not None:
+            overlap.validation_digests = digests
         self._scores, self._labels, self._problems = [], [], []
         if trainer.is_global_zero:
             self._pending = _Validation(
@@ -557,6 +777,7 @@ class MetricsDiagCallback(pl.Callback):
             writer = self._open_writer()
             if pending is not None and pending.labels is not None and len(pending.labels):
                 problems.extend(self._write_evaluation(writer, pending))
+            self._write_overlap(writer)
             if logs:
                 writer.add_logs(logs, epoch)
         except Exception as error:
@@ -593,6 +814,21 @@ class MetricsDiagCallback(pl.Callback):
                 }
             ]
         return []
+
+    def _write_overlap(self, writer, last_chance=False):
+        """Rank 0: write the duplicate check once its validation digests are in (or, at the
+        end of the fit, that no validation epoch came).
+        """
+        overlap = self._overlap
+        if overlap is None or overlap.written:
+            return
+        if overlap.validation_done:
+            writer.add_overlap(overlap.result())
+        elif last_chance:
+            writer.add_overlap({"error": "no validation epoch ran, so nothing was compared"})
+        else:
+            return
+        overlap.written = True
 
     def _write_problems(self, problems, epoch):
         if not problems:
@@ -645,6 +881,11 @@ class MetricsDiagCallback(pl.Callback):
     def on_fit_end(self, trainer, pl_module):
         if self._pending is not None:  # a validation after the last training epoch ended
             self._flush(trainer, with_train_logs=False)
+        if trainer.is_global_zero and self._overlap is not None and not self._overlap.written:
+            try:
+                self._write_overlap(self._open_writer(), last_chance=True)
+            except Exception:
+                logger.exception("MetricsDiagCallback: could not write the overlap check")
 
     def teardown(self, trainer, pl_module, stage):
         self._close()
@@ -656,19 +897,22 @@ class MetricsDiagCallback(pl.Callback):
 # -- gathering across processes ---------------------------------------------------------------
 
 
-def _gather(trainer, labels, scores):
+def _gather(trainer, labels, scores, digests=None):
     """Every process's rows on every process, the sampler's padding removed: ``(labels,
-    scores, distributed, problem)`` with NumPy arrays (None when no process has a row), a
-    description for the run info, and None or why the padding could not be checked.
+    scores, distributed, problem, digests)`` with NumPy arrays (None when no process has a
+    row), a description for the run info, None or why the padding could not be checked, and
+    the validation inputs' digests of every process (the duplicate check's; None unless every
+    process gave one per row).
     """
     world = torch.distributed.get_world_size()
     share = _sampler_share(_first_dataloader(trainer), 0 if scores is None else len(scores))
     share["layout"] = None if scores is None else _layout(labels, scores)
+    share["digests"] = digests
     shares = [None] * world
     torch.distributed.all_gather_object(shares, share)
     layouts = {s["layout"] for s in shares if s["layout"] is not None}
     if not layouts:
-        return None, None, {"world_size": world}, None
+        return None, None, {"world_size": world}, None, None
     if len(layouts) > 1:
         raise ValueError(
             "the processes' validation outputs differ in shape or dtype: %s"
@@ -682,7 +926,10 @@ def _gather(trainer, labels, scores):
     labels = np.concatenate([part[: len(part) - d] for part, d in zip(parts_labels, drop)])
     scores = np.concatenate([part[: len(part) - d] for part, d in zip(parts_scores, drop)])
     distributed = {"world_size": world, "rows": rows, "padding_removed": int(sum(drop))}
-    return labels, scores, distributed, problem
+    digests = None
+    if all(s["digests"] is not None and len(s["digests"]) == s["rows"] for s in shares):
+        digests = [d for s, n in zip(shares, drop) for d in s["digests"][: s["rows"] - n]]
+    return labels, scores, distributed, problem, digests
 
 
 def _layout(*tensors):
