@@ -365,7 +365,7 @@ def test_bad_parameters_are_400_with_a_message(client, params, message):
 # -- flags ------------------------------------------------------------------------------
 
 
-def _reference_flags(matrix):
+def reference_flags(matrix):
     """`FLAG_RULE` recomputed with statsmodels' Wilson intervals and Python's sorting: the
     median class (the upper middle one of the judged classes by figure, ties by lower end),
     and the classes whose interval lies wholly below its interval, at least `FLAG_MIN_GAP` lower.
@@ -398,7 +398,7 @@ def test_flags_follow_the_documented_rule(client, logdir, num_classes):
     _, written = logdir
     expected = _expected(written, num_classes, 1)
     _, body = get(client, "/confusion", run="c%d" % num_classes, step=1)
-    assert [entry["flags"] for entry in body["per_class"]] == _reference_flags(expected)
+    assert [entry["flags"] for entry in body["per_class"]] == reference_flags(expected)
     assert body["flag_rule"] == classes.FLAG_RULE
     assert [len(entry["flag_reasons"]) for entry in body["per_class"]] == [
         len(entry["flags"]) for entry in body["per_class"]

@@ -66,7 +66,9 @@ def check_recording_problems(history):
                 detail=str(overlap_error),
                 step=None,
                 evidence={"kind": "overlap_error"},
-                suggestion="Pass train_data as NumPy arrays so their bytes can be compared.",
+                suggestion="Give the check the training inputs as the model gets them, laid out as"
+                " the validation inputs (arrays or tensors of (x, y) batches), so that their"
+                " bytes can be compared.",
             )
         )
     return findings
