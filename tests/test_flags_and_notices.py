@@ -51,7 +51,7 @@ BAD_CLASS_RUN = np.array([[45, 2, 8, 1], [3, 44, 7, 2], [2, 3, 31, 4], [0, 1, 4,
 BAD_CLASS_NAMES = ["ant", "bee", "cicada", "dragonfly"]
 
 
-def _labels_and_scores(matrix, seed=0):
+def labels_and_scores(matrix, seed=0):
     """Labels and probabilities whose argmax gives exactly ``matrix`` (actual x predicted)."""
     actual, predicted = np.nonzero(matrix)
     counts = matrix[actual, predicted]
@@ -75,7 +75,7 @@ def _previous_rule_flags(matrix, counted_over):
     return (upper < median) & (value <= median - classes.FLAG_MIN_GAP)
 
 
-def _calibration_data(n, sharpen, seed):
+def calibration_data(n, sharpen, seed):
     """Binary labels drawn with probability p and the scores ``sigmoid(sharpen * logit(p))``:
     calibrated at 1, over-confident above 1.
     """
@@ -106,19 +106,21 @@ CALIBRATION_RUNS = {
 }
 
 
-@pytest.fixture(scope="module")
-def client(tmp_path_factory):
-    root = tmp_path_factory.mktemp("notices")
+def write_runs(root):
+    """The runs of these tests (and of the tab's, test_frontend_browser.py), under ``root``:
+    ``small``, ``accurate``, ``bad_class``, the `CALIBRATION_RUNS`, ``with_overlap`` and
+    ``without_overlap``.
+    """
     for name, matrix, names in (
         ("small", SMALL_RUN, None),
         ("accurate", ACCURATE_RUN, None),
         ("bad_class", BAD_CLASS_RUN, BAD_CLASS_NAMES),
     ):
-        y_true, _, scores = _labels_and_scores(matrix)
+        y_true, _, scores = labels_and_scores(matrix)
         with MetricsDiagWriter(str(root / name), class_names=names) as writer:
             writer.add_evaluation(y_true, scores, step=0)
     for name, (n, sharpen, seed) in CALIBRATION_RUNS.items():
-        y, score = _calibration_data(n, sharpen, seed)
+        y, score = calibration_data(n, sharpen, seed)
         with MetricsDiagWriter(str(root / name), class_names=["no", "yes"]) as writer:
             writer.add_evaluation(y, score, step=0)
     # A writer run with the duplicate check written as the README shows, and one without.
@@ -136,6 +138,12 @@ def client(tmp_path_factory):
                     )
                 )
             writer.add_evaluation(y_val, scores, step=0)
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    root = tmp_path_factory.mktemp("notices")
+    write_runs(root)
     app = werkzeug_test.Client(application.TensorBoardWSGI([zoo.make_plugin(str(root))]))
     return lambda route, **params: zoo.client_get(app, route, params)
 
@@ -145,7 +153,7 @@ def client(tmp_path_factory):
 
 @pytest.mark.parametrize("run, matrix", [("small", SMALL_RUN), ("accurate", ACCURATE_RUN)])
 def test_the_issues_runs_are_not_flagged(client, run, matrix):
-    y_true, y_pred, _ = _labels_and_scores(matrix)
+    y_true, y_pred, _ = labels_and_scores(matrix)
     precision = skm.precision_score(y_true, y_pred, average=None)
     if run == "small":  # the issue's figures, from scikit-learn
         assert len(y_true) == 58 and precision[1] == pytest.approx(0.90)
@@ -166,7 +174,7 @@ def test_the_issues_runs_are_not_flagged(client, run, matrix):
 
 def test_a_clearly_bad_class_is_flagged_with_its_reason(client):
     matrix = BAD_CLASS_RUN
-    y_true, y_pred, _ = _labels_and_scores(matrix)
+    y_true, y_pred, _ = labels_and_scores(matrix)
     precision = skm.precision_score(y_true, y_pred, average=None)
     assert precision[2] == pytest.approx(0.62)
     status, body = client("/confusion", run="bad_class", step=0)
@@ -266,7 +274,7 @@ def test_touching_intervals_are_told_apart_in_the_reason():
 @pytest.mark.parametrize("run", sorted(CALIBRATION_RUNS))
 def test_a_direction_only_for_a_material_miscalibration(client, run):
     n, sharpen, seed = CALIBRATION_RUNS[run]
-    y, score = _calibration_data(n, sharpen, seed)
+    y, score = calibration_data(n, sharpen, seed)
     status, body = client("/calibration", run=run, step=0)
     assert status == 200, body
     ece = _ece(y, score)

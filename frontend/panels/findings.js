@@ -31,9 +31,9 @@ export function create(container, actions) {
       ? diagnostics.findings.filter(Boolean)
       : [];
     const notRun = Array.isArray(diagnostics.not_run) ? diagnostics.not_run.filter(Boolean) : [];
-    // A rule that could not run is listed only with the step that would let it run: a notice
-    // nobody can act on is noise.
-    const actionable = notRun.filter((n) => typeof n.how === "string" && n.how);
+    // A rule that could not run is listed only with the step that would let it run (a notice
+    // nobody can act on is noise), rules of the same reason and step together.
+    const actionable = notCheckedGroups(notRun);
     const parts = [];
     if (findings.length) {
       const counts = {};
@@ -73,15 +73,15 @@ export function create(container, actions) {
           h(
             "ul",
             null,
-            actionable.map((n) =>
+            actionable.map(({ rules, reason, how }) =>
               h(
                 "li",
-                { class: "not-run-item", "data-rule": String(n.rule ?? "") },
-                h("code", { class: "rule", text: String(n.rule ?? "?") }),
-                n.reason ? ` (${n.reason}). ` : ". ",
+                { class: "not-run-item", "data-rule": rules.join(" ") },
+                rules.map((rule, k) => [k ? ", " : "", h("code", { class: "rule", text: rule })]),
+                reason ? ` (${reason}). ` : ". ",
                 h("span", {
                   class: "not-run-how",
-                  text: `To check it: ${n.how.replace(/\.$/, "")}.`,
+                  text: `To check ${rules.length > 1 ? "them" : "it"}: ${how.replace(/\.$/, "")}.`,
                 }),
               ),
             ),
@@ -165,6 +165,22 @@ export function create(container, actions) {
   }
 
   return { element: section, update };
+}
+
+/**
+ * The rules of `not_run` that have a step (`how`), as [{rules, reason, how}]: those of the same
+ * reason and step in one entry, in the order of their first rule.
+ */
+function notCheckedGroups(notRun) {
+  const groups = new Map();
+  for (const n of notRun) {
+    if (typeof n.how !== "string" || !n.how) continue;
+    const reason = typeof n.reason === "string" ? n.reason : "";
+    const key = JSON.stringify([reason, n.how]);
+    if (!groups.has(key)) groups.set(key, { rules: [], reason, how: n.how });
+    groups.get(key).rules.push(String(n.rule ?? "?"));
+  }
+  return [...groups.values()];
 }
 
 function severityOf(f) {
