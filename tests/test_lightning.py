@@ -5,8 +5,6 @@ against a 1-process run, the reader and the diagnostics on what it wrote, and it
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -17,7 +15,7 @@ torch = pytest.importorskip("torch")
 pl = pytest.importorskip("lightning.pytorch")
 
 import lightning_runs as runs  # noqa: E402 (needs torch and lightning)
-from no_frameworks import TENSORFLOW, environment_without  # noqa: E402
+from no_frameworks import run_script_without  # noqa: E402
 from torch.utils.data import DataLoader, DistributedSampler, SequentialSampler  # noqa: E402
 
 from tb_metricsdiag import diagnostics  # noqa: E402
@@ -413,15 +411,7 @@ def test_ddp_counts_equal_one_process_without_tensorflow(tmp_path):
     hidden from every process: the counts of one process over the same examples and weights
     (learning rate 0), and scikit-learn's on the final module's outputs."""
     script = os.path.join(ROOT, "tests", "lightning_runs.py")
-    with environment_without(TENSORFLOW) as env:
-        result = subprocess.run(
-            [sys.executable, script, str(tmp_path / "ddp"), "2", "0"],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            cwd=ROOT,
-            env=env,
-        )
+    result = run_script_without(script, tmp_path / "ddp", 2, 0)
     assert result.returncode == 0, result.stderr[-3000:]
     ddp = json.loads(result.stdout.strip().splitlines()[-1])
     assert ddp["world_size"] == 2 and ddp["frameworks"] == []

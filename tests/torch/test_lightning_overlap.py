@@ -7,8 +7,6 @@ its problems recorded, never raised.
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -18,7 +16,7 @@ torch = pytest.importorskip("torch")
 pl = pytest.importorskip("lightning.pytorch")
 
 import lightning_runs as runs  # noqa: E402 (needs torch and lightning)
-from no_frameworks import TENSORFLOW, environment_without  # noqa: E402
+from no_frameworks import run_script_without  # noqa: E402
 from overlap_runs import COPIED, FirstEpochInputs, duplicates_of, overlap_data  # noqa: E402
 
 from tb_metricsdiag import diagnostics  # noqa: E402
@@ -28,7 +26,6 @@ from tb_metricsdiag.format import schema  # noqa: E402
 from tb_metricsdiag.lightning import MetricsDiagCallback  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
 
 
 class TripleBatches(runs.Classifier):
@@ -220,15 +217,7 @@ def test_ddp_counts_each_validation_example_once(tmp_path):
     script = os.path.join(HERE, "lightning_overlap_ddp.py")
     # lightning_runs lives in tests/, the script's own helpers beside it.
     tests = dict(os.environ, PYTHONPATH=os.path.dirname(HERE))
-    with environment_without(TENSORFLOW, env=tests) as env:
-        result = subprocess.run(
-            [sys.executable, script, str(tmp_path / "ddp")],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            cwd=ROOT,
-            env=env,
-        )
+    result = run_script_without(script, tmp_path / "ddp", env=tests)
     assert result.returncode == 0, result.stderr[-3000:]
     printed = json.loads(result.stdout.strip().splitlines()[-1])
     record = json.loads(read_events(printed["log_dir"])[schema.OVERLAP_TAG][0][0].item())
