@@ -342,11 +342,6 @@ def listed_content(plugin_content):
         return {}
 
 
-def listed_class_names(plugin_content):
-    """The class names of a series' plugin content, or [] when it cannot be read."""
-    return list(listed_content(plugin_content).get("class_names") or [])
-
-
 def stored_threshold_counts(content, datum, num_classes):
     """(thresholds [T], tp [C, T], fp [C, T], average precision [C] or None, ROC AUC [C] or
     None) of one threshold-counts datum: encoded bytes (format version 2, with the AP since
