@@ -39,9 +39,9 @@ def assert_counts_match_sklearn(log_dir, step, ids, scores, thresholds=None):
 
 
 def schema_thresholds(content):
-    from tb_metricsdiag.format import codecs
+    from tb_metricsdiag.format import threshold_grid
 
-    return codecs.decode_thresholds(json.loads(content)["thresholds"])
+    return threshold_grid.decode_thresholds(json.loads(content)["thresholds"])
 
 
 def float32_softmax(logits):

@@ -226,7 +226,7 @@ class MetricsDiagWriter:
             try:
                 values[key] = arrays.to_numpy(value, "logs[%r]" % (key,))
             except arrays.UnreadableTensorError:
-                continue  # not a number: skipped, as codecs.encode_logs skips it
+                continue  # not a number: skipped, as stored_json.encode_logs skips it
         record = records.logs(values)
         if record is None:
             return False

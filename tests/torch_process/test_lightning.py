@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, DistributedSampler, SequentialSampler
 
 from tb_metricsdiag import diagnostics
 from tb_metricsdiag.backend import reader as reader_lib
-from tb_metricsdiag.format import codecs, schema
+from tb_metricsdiag.format import schema, threshold_grid
 from tb_metricsdiag.lightning import MetricsDiagCallback
 from tb_metricsdiag.writing.lightning_callback import (
     _sampler_share,
@@ -87,7 +87,7 @@ def _expected_counts(labels, outputs, thresholds):
 
 def _thresholds(events):
     content = json.loads(next(iter(events[COUNTS].values()))[1])
-    return codecs.decode_thresholds(content["thresholds"])
+    return threshold_grid.decode_thresholds(content["thresholds"])
 
 
 @pytest.mark.parametrize("name", ["multiclass", "binary"])
