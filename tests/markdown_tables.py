@@ -4,13 +4,13 @@ report's output.
 """
 
 
-
 def render_markdown_tables(markdown):
     """``{heading: [{header: cell text}]}`` of the tables under each heading, the cells' text
     as rendered; asserts that no cell but the report's own verdicts (``**FAIL**`` in the
     ``result`` column) holds any markup (emphasis, links, code, HTML, entities): plain text only.
     """
     import markdown_it  # in the test extra
+
     parser = markdown_it.MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
     tables, heading, header, row = {}, None, None, None
     tokens = parser.parse(markdown)
@@ -37,5 +37,6 @@ def render_markdown_tables(markdown):
 def render_html(markdown):
     """``markdown`` rendered to HTML as above."""
     import markdown_it  # in the test extra
+
     parser = markdown_it.MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
     return parser.render(markdown)
