@@ -54,6 +54,7 @@ setuptools.setup(
             "moto[server]>=5",
             "boto3>=1.28",
             "scikit-learn>=1.3",
+            "markdown-it-py>=3",
             "pytest>=7",
             "hypothesis>=6",
             "playwright>=1.40",

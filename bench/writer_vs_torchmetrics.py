@@ -3,7 +3,7 @@
 What a PyTorch user would reach for to get what `MetricsDiagWriter.add_evaluation` records:
 TorchMetrics' ``MulticlassConfusionMatrix`` + ``MulticlassPrecisionRecallCurve(thresholds=201)``
 (the binned curve) + ``MulticlassAveragePrecision`` (exact, ``thresholds=None``). Ours is the
-writer's counting path (`records.evaluation_counts`: argmax, confusion matrix, one-vs-rest counts
+writer's counting path (`inputs.check_evaluation` and `Evaluation.counts`: argmax, confusion matrix, one-vs-rest counts
 at 201 thresholds, exact AP of every class). Both start from the same float32 probabilities
 ``[n, 10]`` and integer labels, already in memory (NumPy for ours, a CPU torch tensor for
 TorchMetrics), and are timed warm, best and median of ``--repeats``. The results are checked
@@ -20,7 +20,7 @@ import numpy as np
 from _common import best_and_median, describe_machine
 
 from tb_metricsdiag.core import counting as counts_lib
-from tb_metricsdiag.writing import records
+from tb_metricsdiag.writing import inputs
 
 CLASSES = 10
 NUM_THRESHOLDS = 201
@@ -35,9 +35,8 @@ def _data(n, seed=0):
 
 
 def _ours(ids, scores):
-    result, _, _ = records.evaluation_counts(
-        ids, scores, counts_lib.default_thresholds(NUM_THRESHOLDS), from_logits=False
-    )
+    evaluation = inputs.check_evaluation(ids, scores, "bench", from_logits=False)
+    result = evaluation.counts(counts_lib.default_thresholds(NUM_THRESHOLDS))
     return result.confusion, result.tp, result.fp, result.average_precision()
 
 

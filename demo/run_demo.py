@@ -46,6 +46,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -388,13 +389,42 @@ def main(argv=None):
 # Seconds TensorBoard gets to stop after SIGTERM before it is killed.
 STOP_TIMEOUT_S = 10
 
+# TensorFlow's probe for a CUDA GPU, in TensorBoard's stderr: TensorBoard imports TensorFlow
+# where it is installed, and on a machine without a GPU TensorFlow then logs these lines
+# whatever TF_CPP_MIN_LOG_LEVEL says short of hiding its real errors too ("failed call to
+# cuInit" at ERROR level). TensorBoard needs no GPU, so they tell the user nothing; every
+# other line of TensorBoard's passes.
+CUDA_PROBE_MARKS = (
+    b"cudart_stub.cc",
+    b"cuda_platform.cc",
+    b"failed call to cuInit",
+    b"All log messages before absl::InitializeLog() is called are written to STDERR",
+)
+
+
+def relay_stderr(stream, out):
+    """Copy the lines of ``stream`` (a child's stderr, bytes) to ``out`` (a binary stream), but
+    TensorFlow's CUDA probe lines (`CUDA_PROBE_MARKS`), until the child closes it.
+    """
+    for line in iter(stream.readline, b""):
+        if not any(mark in line for mark in CUDA_PROBE_MARKS):
+            out.write(line)
+            out.flush()
+    stream.close()
+
 
 def serve(command):
     """Run ``command`` (TensorBoard) until it exits, or until this process gets Ctrl+C or
     SIGTERM (a service manager, ``docker stop``, a CI job ending): then stop it too, so that
-    no TensorBoard is left holding the port. Returns 0 when stopped so, else its status.
+    no TensorBoard is left holding the port. Returns 0 when stopped so, else its status. Its
+    stderr reaches ours without TensorFlow's CUDA probe lines (`relay_stderr`).
     """
-    child = subprocess.Popen(command)
+    sys.stderr.flush()
+    child = subprocess.Popen(command, stderr=subprocess.PIPE)
+    relay = threading.Thread(
+        target=relay_stderr, args=(child.stderr, sys.stderr.buffer), daemon=True
+    )
+    relay.start()
 
     def stop(signum, frame):
         raise KeyboardInterrupt
@@ -412,6 +442,7 @@ def serve(command):
         return 0
     finally:
         signal.signal(signal.SIGTERM, previous)
+        relay.join(STOP_TIMEOUT_S)  # TensorBoard's last lines, e.g. why it could not start
 
 
 if __name__ == "__main__":

@@ -2,17 +2,20 @@
 
 Exit status: 0 when no finding is at or above ``--fail-on`` (default ``error``) and every
 ``--require`` holds, 1 when a finding is or a requirement fails, 2 for a usage error (a
-requirement that cannot be checked included) or a LOGDIR that does not exist, cannot be read
-or holds no runs.
+requirement that cannot be checked, a ``--run`` that selects nothing) or a LOGDIR that does not
+exist, cannot be read or holds no runs.
 
 LOGDIR may be any path TensorBoard reads: a local directory, ``s3://bucket/prefix`` or
 ``gs://bucket/prefix`` (see `console_main` for which file-system layer reads which).
 """
 
 import argparse
+import difflib
+import fnmatch
 import importlib.util
 import os
 import sys
+import time
 import types
 
 from tb_metricsdiag import diagnostics, gates, report_formats
@@ -22,7 +25,7 @@ EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2
 
-FORMATS = ("text", "json", "markdown", "junit")
+FORMATS = ("text", "json", "markdown", "junit", "csv")
 
 # The split and the file-system schemes the requirements and logdirs use.
 GATE_SPLIT = "validation"
@@ -41,7 +44,9 @@ class _ArgumentParser(argparse.ArgumentParser):
 def _parser():
     parser = _ArgumentParser(
         prog="tb-metricsdiag",
-        description="Diagnose Keras classifiers from the event files under a TensorBoard logdir.",
+        description="Diagnose classifiers from the event files under a TensorBoard logdir: any"
+        " model the tb-metricsdiag writers record (the Keras and Lightning callbacks,"
+        " MetricsDiagWriter in any training loop).",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     report = commands.add_parser(
@@ -51,11 +56,19 @@ def _parser():
     )
     report.add_argument("logdir", metavar="LOGDIR", help="directory TensorBoard would serve")
     report.add_argument(
+        "--run",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="report only the runs whose name (as listed) matches GLOB, e.g. 'sweep/*'"
+        " (repeatable; fnmatch: * ? [seq])",
+    )
+    report.add_argument(
         "--format",
         choices=FORMATS,
         default="text",
         help="output format (default: text); markdown for a CI job summary, junit for CI test"
-        " reports",
+        " reports, csv for per-class metrics per run and split",
     )
     report.add_argument(
         "--fail-on",
@@ -76,7 +89,8 @@ def _parser():
         "--step",
         type=int,
         metavar="N",
-        help="check the requirements at step N (default: each run's latest validation step)",
+        help="check the requirements, and report the csv metrics, at step N (default: each"
+        " run's latest validation step; csv: each split's latest step)",
     )
     report.add_argument(
         "--baseline",
@@ -93,9 +107,60 @@ def _parser():
     return parser
 
 
-def _use_color(stream):
+def _is_terminal(stream):
     isatty = getattr(stream, "isatty", None)
-    return bool(isatty and isatty()) and not os.environ.get("NO_COLOR")
+    try:
+        return bool(isatty and isatty())
+    except ValueError:  # a closed stream
+        return False
+
+
+def _use_color(stream):
+    return _is_terminal(stream) and not os.environ.get("NO_COLOR")
+
+
+# Seconds between two rewrites of the progress line.
+PROGRESS_INTERVAL_S = 0.1
+
+
+class Progress:
+    """How far the report is, as one line on ``stream`` rewritten in place ("read 40 of 300
+    runs") and cleared when done, as pip and TensorBoard users expect of a long read; nothing
+    at all where ``stream`` is not a terminal (a CI log, a file).
+    """
+
+    def __init__(self, stream):
+        self._stream = stream if _is_terminal(stream) else None
+        self._width = 0
+        self._last = float("-inf")
+
+    def say(self, text):
+        """Show ``text`` in place of the line shown."""
+        if self._stream is None:
+            return
+        line = "tb-metricsdiag: %s" % text
+        self._stream.write("\r" + line.ljust(self._width))
+        self._stream.flush()
+        self._width = len(line)
+
+    def runs(self, verb, done, total):
+        """Show ``VERB done of total runs``, at most every `PROGRESS_INTERVAL_S` but the last."""
+        now = time.monotonic()
+        if done < total and now - self._last < PROGRESS_INTERVAL_S:
+            return
+        self._last = now
+        self.say("%s %d of %d runs" % (verb, done, total))
+
+    def clear(self):
+        """Remove the line, so that what is printed next starts on a clean line."""
+        if self._stream is not None and self._width:
+            self._stream.write("\r" + " " * self._width + "\r")
+            self._stream.flush()
+            self._width = 0
+
+
+# No progress shown (a baseline logdir, callers of `open_logdir` that want none).
+SILENT = Progress(None)
 
 
 def _scheme(path):
@@ -148,15 +213,19 @@ def _cannot_read(logdir, error):
     return message + REMOTE_HINTS.get(_scheme(logdir), "")
 
 
-def open_logdir(logdir, skipped=None):
+def open_logdir(logdir, skipped=None, patterns=(), progress=SILENT, keep=()):
     """``(reader, {run: RunIndex})`` of the runs under ``logdir`` (a local path or any URL
-    TensorBoard's file-system layer reads).
+    TensorBoard's file-system layer reads), or of those that ``patterns`` select (`select_runs`).
 
     A local logdir is walked by `reader_lib.find_runs` (bounded: links and loops entered once,
-    empty event files skipped); ``skipped``, a list when given, receives what it left out.
+    empty event files skipped); ``skipped``, a list when given, receives what it left out. The
+    run at ``logdir`` itself is named after its folder (`named_after_folder`). Only the runs a
+    pattern may select are read, and those named in ``keep`` (a baseline run), whether a
+    pattern selects them or not; ``progress`` (a `Progress`) shows how many.
 
     Raises:
-      UsageError: ``logdir`` does not exist, is not a readable directory, or holds no runs.
+      UsageError: ``logdir`` does not exist, is not a readable directory, or holds no runs; a
+        pattern selects none.
     """
     if _scheme(logdir):
         _check_remote_logdir(logdir)
@@ -164,32 +233,135 @@ def open_logdir(logdir, skipped=None):
         _check_local_logdir(logdir)
     from tb_metricsdiag.backend import reader as reader_lib  # imports TensorBoard: only when needed
 
+    progress.say("looking for runs under %s" % safe_text(logdir))
     try:
-        runs = None
-        if not _scheme(logdir):
+        if _scheme(logdir):
+            runs = reader_lib.walk_runs(logdir)
+        else:
             runs, walk_skipped = reader_lib.find_runs(logdir)
             if skipped is not None:
                 skipped.extend(walk_skipped)
-        reader = reader_lib.Reader(reader_lib.provider_for_logdir(logdir, runs))
+    except Exception as error:  # A broken logdir must end in one line, not a traceback.
+        raise UsageError(_cannot_read(logdir, error)) from error
+    runs = named_after_folder(logdir, runs)
+    if patterns and runs:  # read only what a pattern may select: a Keras sub-run by its run
+        listed = {name: _training_run(name) for name in runs}
+        wanted = set(select_runs(set(listed.values()), patterns)).union(keep)
+        runs = {name: path for name, path in runs.items() if listed[name] in wanted}
+    try:
+        provider = reader_lib.provider_for_logdir(
+            logdir, runs, lambda done, total: progress.runs("read", done, total)
+        )
+        reader = reader_lib.Reader(provider)
         indices = reader.list_runs()
     except Exception as error:  # A broken logdir must end in one line, not a traceback.
         raise UsageError(_cannot_read(logdir, error)) from error
     if not indices:
-        raise UsageError("LOGDIR %s holds no TensorBoard runs" % safe_text(logdir))
+        raise UsageError(
+            "LOGDIR %s holds no TensorBoard runs%s"
+            % (safe_text(logdir), " that --run selects" if patterns else "")
+        )
+    if patterns:
+        wanted = set(select_runs(indices, patterns)).union(keep)
+        indices = {run: index for run, index in indices.items() if run in wanted}
     return reader, indices
 
 
-def collect_reports(reader, indices):
+def _training_run(name):
+    """The run that the run directory ``name`` is listed as: its own, or for a Keras sub-run
+    (``x/train``) the training run it belongs to (``x``).
+    """
+    from tb_metricsdiag.backend import reader as reader_lib
+
+    parent = reader_lib.keras_parent(name)
+    return name if parent is None else parent[0]
+
+
+def _folder_name(logdir):
+    """The last part of ``logdir``'s path (``b`` of ``s3://bucket/a/b/``, the current
+    directory's name for ``.``), or None for a root.
+    """
+    if _scheme(logdir):
+        path = str(logdir).partition("://")[2].rstrip("/")
+    else:
+        path = os.path.abspath(logdir)
+    return path.rpartition("/")[2].rpartition(os.sep)[2] or None
+
+
+def named_after_folder(logdir, runs):
+    """``runs`` (``{run name: path}``, as TensorBoard names them) with the run at ``logdir``
+    itself (TensorBoard's ``.``) and its Keras sub-runs named after the folder: ``report
+    runs/fraud`` reports ``fraud``, not ``.``. Unchanged where that name is another run's.
+    """
+    folder = _folder_name(logdir)
+    own = {name for name in runs if _training_run(name) == "."}
+    others = {_training_run(name) for name in runs} - {"."}
+    if not own or folder is None or folder in others:
+        return runs
+    return {
+        (folder if name == "." else "%s/%s" % (folder, name)) if name in own else name: path
+        for name, path in runs.items()
+    }
+
+
+# Run names listed when a --run pattern matches none, and no name is close to it.
+RUNS_LISTED = 10
+
+# Similarity (difflib's ratio) from which a run name counts as close to a --run pattern.
+CLOSE_RUN_RATIO = 0.6
+
+
+def select_runs(names, patterns):
+    """The names of ``names`` that one of ``patterns`` matches (`fnmatch.fnmatchcase`: ``*``
+    matches across ``/`` too), sorted.
+
+    Raises:
+      UsageError: a pattern matches none; the message names the closest runs, else the first.
+    """
+    names = sorted(names)
+    selected = set()
+    for pattern in patterns:
+        matched = [name for name in names if fnmatch.fnmatchcase(name, pattern)]
+        if not matched:
+            raise UsageError(
+                "--run %s: %s" % (safe_text(repr(pattern)), _no_such_run(pattern, names))
+            )
+        selected.update(matched)
+    return sorted(selected)
+
+
+def _no_such_run(pattern, names):
+    """The end of a message about a --run ``pattern`` that matches none of ``names``."""
+    literal = "".join(char for char in pattern if char not in "*?[]!").lower()
+
+    def likeness(name):  # the whole name, or its start (a pattern often ends in *); any case
+        name = name.lower()
+        return max(
+            difflib.SequenceMatcher(None, literal, candidate).ratio()
+            for candidate in (name, name[: len(literal)])
+        )
+
+    ranked = sorted(names, key=likeness, reverse=True)[:3]
+    close = [name for name in ranked if likeness(name) >= CLOSE_RUN_RATIO]
+    if close:
+        return "no run matches; closest: %s" % ", ".join(safe_text(name) for name in close)
+    shown = ", ".join(safe_text(name) for name in names[:RUNS_LISTED])
+    more = " (%d in all)" % len(names) if len(names) > RUNS_LISTED else ""
+    return "no run matches; the runs are %s%s" % (shown, more)
+
+
+def collect_reports(reader, indices, progress=SILENT):
     """``[{"run", "findings", "not_run"}]`` for every run of ``indices`` (`open_logdir`), sorted
     by run (``not_run``: the rules that could not run, ``[{"rule", "reason"}]``).
     """
     reports = []
-    for run in sorted(indices):
+    for done, run in enumerate(sorted(indices), 1):
         try:
             findings, not_run = diagnostics.evaluate(reader.history(run, indices[run]))
         except Exception as error:  # One unreadable run must not hide the others.
             findings, not_run = [_unreadable_run_finding(error)], []
         reports.append({"run": run, "findings": findings, "not_run": not_run})
+        progress.runs("diagnosed", done, len(indices))
     return reports
 
 
@@ -269,7 +441,7 @@ def _baseline_inputs(spec, reader, indices, with_average_precision):
             " holds %d" % (safe_text(spec), len(runs))
         )
     inputs = _gate_inputs(other_reader, runs[0], None, with_average_precision)
-    inputs.run = spec if runs[0] == "." else "%s (%s)" % (spec, runs[0])
+    inputs.run = spec if runs[0] == _folder_name(spec) else "%s (%s)" % (spec, runs[0])
     return inputs, None
 
 
@@ -277,12 +449,15 @@ def check_requirements(reports, reader, indices, requirements, step, baseline, b
     """Add ``"requirements"`` (`gates.evaluate_all`) to each report of a run with validation
     counts, ``"requirements_skipped"`` (why) to the others.
 
+    A requirement that does not apply to a run (a class it lacks) is listed as not
+    applicable there (`gates.evaluate`).
+
     Raises:
-      UsageError: a requirement cannot be checked on a run (`gates.GateError`), or no run has
-        validation counts.
+      UsageError: a requirement cannot be checked on a run or applies to none
+        (`gates.GateError`), or no run has validation counts.
     """
     with_average_precision = gates.needs_average_precision(requirements)
-    checked = 0
+    checked, class_names = [], set()
     for report in reports:
         index = indices[report["run"]]
         if GATE_SPLIT not in index.splits:
@@ -293,12 +468,69 @@ def check_requirements(reports, reader, indices, requirements, step, baseline, b
             report["requirements"] = gates.evaluate_all(requirements, inputs, baseline, by_interval)
         except gates.GateError as error:
             raise UsageError(safe_text(error)) from error
-        checked += 1
+        checked.extend(report["requirements"])
+        class_names.update(inputs.class_names)
     if not checked:
         raise UsageError(
             "no run has %s counts to check --require on (runs written by"
             " keras.callbacks.TensorBoard alone have none)" % GATE_SPLIT
         )
+    try:
+        gates.check_applicable(requirements, checked, class_names)
+    except gates.GateError as error:
+        raise UsageError(safe_text(error)) from error
+
+
+def per_class_rows(reader, indices, step, problems):
+    """``[{"run", "split", "step", "class", "precision", "recall", "f1", "support"}]``: every
+    class (label) of every split with counts of every run of ``indices``, at ``step`` (None:
+    each split's latest), sorted by run; per-class metrics as `/confusion` gives them
+    (`metrics.per_class_metrics`, NaN where undefined). A split without ``step`` is left out;
+    so is one whose counts cannot be read, said in ``problems`` (a list of lines), so that one
+    damaged run does not hide the others.
+
+    Raises:
+      UsageError: a run with counts has none at ``step``.
+    """
+    from tensorboard import errors
+
+    from tb_metricsdiag.core import metrics
+    from tb_metricsdiag.format import schema
+
+    rows = []
+    for run in sorted(indices):
+        splits = indices[run].splits
+        found = 0
+        for split in splits:
+            try:
+                evaluation = reader.evaluation(run, split, step, with_pr=False)
+            except errors.NotFoundError:
+                continue  # no counts at that step in this split
+            except schema.FormatError as error:
+                found += 1
+                problems.append(
+                    "tb-metricsdiag: left out the %s counts of run %s, which cannot be read: %s"
+                    % (safe_text(split), safe_text(run), safe_text(error))
+                )
+                continue
+            found += 1
+            counts = evaluation.matrices if evaluation.multilabel else evaluation.confusion
+            per_class = metrics.per_class_metrics(counts)
+            for k, name in enumerate(evaluation.class_names):
+                rows.append(
+                    {
+                        "run": run,
+                        "split": split,
+                        "step": evaluation.step,
+                        "class": name,
+                        **{key: per_class[key][k] for key in report_formats.CSV_COLUMNS[4:]},
+                    }
+                )
+        if splits and not found and step is not None:
+            raise UsageError(
+                "--step %d: run %s has no counts at that step" % (step, safe_text(run))
+            )
+    return rows
 
 
 def exit_status(reports, fail_on):
@@ -315,16 +547,19 @@ def exit_status(reports, fail_on):
     return EXIT_FINDINGS if failed else EXIT_OK
 
 
-def _report(args):
+def _report(args, progress):
     """``(output, exit status)`` of the ``report`` command. Raises `UsageError`."""
     try:
         requirements = gates.parse_requirements(args.require)
     except gates.GateError as error:
         raise UsageError(safe_text(error)) from error
-    if not requirements and (args.step is not None or args.baseline is not None):
-        raise UsageError("--step and --baseline apply to --require: give at least one")
+    if not requirements and args.baseline is not None:
+        raise UsageError("--baseline applies to --require: give at least one")
+    if not requirements and args.step is not None and args.format != "csv":
+        raise UsageError("--step applies to --require (give at least one) and to --format csv")
     skipped = []
-    reader, indices = open_logdir(args.logdir, skipped)
+    keep = () if args.baseline is None else (args.baseline,)
+    reader, indices = open_logdir(args.logdir, skipped, args.run, progress, keep)
     baseline, baseline_doc = None, None
     if args.baseline is not None:
         baseline, own_run = _baseline_inputs(
@@ -335,7 +570,7 @@ def _report(args):
             indices = {run: index for run, index in indices.items() if run != own_run}
             if not indices:
                 raise UsageError("LOGDIR holds no run besides the baseline %s" % own_run)
-    reports = collect_reports(reader, indices)
+    reports = collect_reports(reader, indices, progress)
     if requirements:
         check_requirements(
             reports, reader, indices, requirements, args.step, baseline, args.by_interval
@@ -346,6 +581,12 @@ def _report(args):
         output = report_formats.format_markdown(reports, baseline_doc)
     elif args.format == "junit":
         output = report_formats.format_junit(reports, args.fail_on)
+    elif args.format == "csv":
+        problems = []
+        output = report_formats.format_csv(per_class_rows(reader, indices, args.step, problems))
+        progress.clear()
+        for problem in problems:
+            print(problem, file=sys.stderr)
     else:
         output = report_formats.format_text(
             reports, color=_use_color(sys.stdout), baseline=baseline_doc, skipped=skipped
@@ -365,7 +606,11 @@ def main(argv=None):
             raise UsageError(
                 "tb-metricsdiag: a command is needed, e.g. tb-metricsdiag report LOGDIR"
             )
-        output, status = _report(args)
+        progress = Progress(sys.stderr)
+        try:
+            output, status = _report(args, progress)
+        finally:
+            progress.clear()
     except UsageError as error:
         print(str(error), file=sys.stderr)
         return EXIT_USAGE

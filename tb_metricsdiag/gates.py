@@ -13,10 +13,16 @@ A requirement is ``METRIC[CLASS] OP BOUND`` or ``METRIC OP BOUND`` (spaces allow
 - ``BOUND``: a number in [0, 1], or ``baseline``, ``baseline + X``, ``baseline - X``: the same
   metric (and class) of the baseline run, shifted by ``X``.
 
-Every problem a user can fix (a malformed expression, an unknown metric or class, data a run
-does not have) raises `GateError`, whose message quotes the expression: the command line turns
-it into exit status 2. A value that is undefined (0/0, e.g. the precision of a class that is
-never predicted) fails its requirement: nothing shows the bound is met.
+A requirement that names a class applies to the runs that have that class; on the others it
+is *not applicable* (``"passed": None``, ``"applicable": False``), which is no failure: a
+folder may mix runs of different tasks. A per-class metric without a class applies likewise to
+the binary runs only. It is a usage error only when it applies to none of the runs checked
+(`check_applicable`).
+
+Every problem a user can fix (a malformed expression, an unknown metric, a class no run has,
+data a run does not have) raises `GateError`, whose message quotes the expression: the command
+line turns it into exit status 2. A value that is undefined (0/0, e.g. the precision of a class
+that is never predicted) fails its requirement: nothing shows the bound is met.
 """
 
 import dataclasses
@@ -135,7 +141,7 @@ def _no_such_class(name, names):
     if close:
         return "closest: %s" % ", ".join(repr(n) for n in close)
     shown = ", ".join(repr(n) for n in names[:10])
-    return "its classes are %s%s" % (shown, ", ..." if len(names) > 10 else "")
+    return "the classes are %s%s" % (shown, ", ..." if len(names) > 10 else "")
 
 
 def _number(text, expr, what):
@@ -215,24 +221,26 @@ def needs_average_precision(requirements):
     return any(METRICS[r.metric].needs == "average_precision" for r in requirements)
 
 
+class NotApplicable(Exception):
+    """A requirement that does not apply to a run (`_class_indices`); the message says why."""
+
+
 def _class_indices(requirement, inputs):
-    """``[(class label for the report, index or MACRO or None)]`` a requirement checks on a run."""
+    """``[(class label for the report, index or MACRO or None)]`` a requirement checks on a run.
+
+    Raises:
+      NotApplicable: the requirement names a class the run lacks, or means the positive class
+        (no class given) of a run that is not binary.
+    """
     metric = METRICS[requirement.metric]
     names = list(inputs.class_names)
     if not metric.per_class:
         return [(None, None)]
     if requirement.cls is None:
         if len(names) != 2:
-            raise GateError(
-                "%s: %s is per class and run %r has %d classes: write %s[NAME], %s[*] or"
-                " %s[macro]"
-                % (
-                    _quoted(requirement.expr),
-                    requirement.metric,
-                    inputs.run,
-                    len(names),
-                    *(requirement.metric,) * 3,
-                )
+            raise NotApplicable(
+                "run has %d classes; %s without a class means a binary run's positive class"
+                % (len(names), requirement.metric)
             )
         index = labels.default_class(2)
         return [(names[index], index)]
@@ -242,15 +250,7 @@ def _class_indices(requirement, inputs):
         return [(MACRO, MACRO)]
     if requirement.cls in names:
         return [(requirement.cls, names.index(requirement.cls))]
-    raise GateError(
-        "%s: run %r has no class %r; %s"
-        % (
-            _quoted(requirement.expr),
-            inputs.run,
-            requirement.cls,
-            _no_such_class(requirement.cls, names),
-        )
-    )
+    raise NotApplicable("run has no class %r" % (requirement.cls,))
 
 
 def metric_value(metric, inputs, index):
@@ -313,10 +313,14 @@ def evaluate(requirement, inputs, baseline=None, by_interval=False):
     """The results of one requirement on one run: one dict per class checked.
 
     Each result has ``expr``, ``metric``, ``class`` (the class name, ``"macro"``, or None for a
-    metric of the whole run), ``op``, ``bound``, ``value``, ``passed``, ``step``, and, where
-    the value is a proportion, ``lower`` and ``upper`` (its Wilson 95% interval); with a
-    ``baseline`` (`GateInputs` of the baseline run), ``baseline`` (its value of the same metric
-    and class) and ``baseline_step``. Undefined values are None and fail.
+    metric of the whole run), ``op``, ``bound``, ``value``, ``passed``, ``applicable`` (True),
+    ``step``, and, where the value is a proportion, ``lower`` and ``upper`` (its Wilson 95%
+    interval); with a ``baseline`` (`GateInputs` of the baseline run), ``baseline`` (its value
+    of the same metric and class) and ``baseline_step``. Undefined values are None and fail.
+
+    A requirement that does not apply to the run (a class the run lacks, `_class_indices`)
+    gives one result with ``applicable`` False, ``passed`` and ``value`` None and ``reason``
+    (why): no failure.
 
     With ``by_interval``, a requirement on a proportion fails only when its whole interval is
     on the wrong side of the bound: ``>=``/``>`` compare the interval's upper end, ``<=``/``<``
@@ -333,16 +337,28 @@ def evaluate(requirement, inputs, baseline=None, by_interval=False):
             "%s: the bound refers to the baseline; give one with --baseline RUN"
             % _quoted(requirement.expr)
         )
+    common = {
+        "expr": requirement.expr,
+        "metric": requirement.metric,
+        "op": requirement.op,
+        "step": int(inputs.step),
+    }
+    try:
+        classes = _class_indices(requirement, inputs)
+    except NotApplicable as reason:
+        bound = None if requirement.relative else requirement.number
+        return [
+            dict(
+                common,
+                **{"class": requirement.cls, "bound": bound, "value": None, "passed": None},
+                applicable=False,
+                reason=str(reason),
+            )
+        ]
     results = []
-    for label, index in _class_indices(requirement, inputs):
+    for label, index in classes:
         value, lower, upper = _value_or_error(requirement, inputs, index)
-        result = {
-            "expr": requirement.expr,
-            "metric": requirement.metric,
-            "class": label,
-            "op": requirement.op,
-            "step": int(inputs.step),
-        }
+        result = dict(common, **{"class": label})
         bound = requirement.number
         if baseline is not None:
             baseline_value = _baseline_value(requirement, baseline, label, index)
@@ -359,6 +375,7 @@ def evaluate(requirement, inputs, baseline=None, by_interval=False):
             bound=_finite_or_none(bound),
             value=_finite_or_none(value),
             passed=_passes(requirement.op, judged, bound),
+            applicable=True,
         )
         if lower is not None:
             result.update(lower=_finite_or_none(lower), upper=_finite_or_none(upper))
@@ -395,6 +412,37 @@ def evaluate_all(requirements, inputs, baseline=None, by_interval=False):
         for requirement in requirements
         for result in evaluate(requirement, inputs, baseline, by_interval)
     ]
+
+
+def check_applicable(requirements, results, class_names):
+    """Raise a usage error for the first requirement that applied to none of the runs checked.
+
+    Args:
+      requirements: the `Requirement` list.
+      results: the results (`evaluate`) of every run checked, in any order.
+      class_names: every class name of the runs checked (for the closest names).
+
+    Raises:
+      GateError: a requirement that names a class no run has (quoting the class and the
+        closest names), or a per-class metric without a class where no run is binary.
+    """
+    applied = {result["expr"] for result in results if result["applicable"]}
+    for requirement in requirements:
+        if requirement.expr in applied:
+            continue
+        if requirement.cls is None:
+            raise GateError(
+                "%s: %s is per class and no run checked is binary: write %s[NAME], %s[*] or"
+                " %s[macro]" % (_quoted(requirement.expr), *(requirement.metric,) * 4)
+            )
+        raise GateError(
+            "%s: no run checked has a class %r; %s"
+            % (
+                _quoted(requirement.expr),
+                requirement.cls,
+                _no_such_class(requirement.cls, sorted(class_names)),
+            )
+        )
 
 
 def margin(result):

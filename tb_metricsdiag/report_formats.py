@@ -1,14 +1,18 @@
-"""The outputs of ``tb-metricsdiag report``: text, JSON, Markdown and JUnit XML. Pure: no I/O.
+"""The outputs of ``tb-metricsdiag report``: text, JSON, Markdown, JUnit XML and CSV. Pure: no
+I/O.
 
 Each function takes the reports (``[{"run", "findings"}]``, with ``"requirements"`` (results of
 `gates.evaluate`) when requirements were given, or ``"requirements_skipped"`` (why the run was
-not checked)) and returns the whole output as one string. Every string from a run (its name,
-class names, finding texts) is untrusted: it is escaped for the output's syntax, and control
-characters are printed as escapes (`safe_text`).
+not checked)) and returns the whole output as one string; `format_csv` takes per-class rows.
+Every string from a run (its name, class names, finding texts) is untrusted: it is escaped for
+the output's syntax, and control characters are printed as escapes (`safe_text`).
 """
 
+import csv
+import io
 import json
 import socket
+import string
 import time
 import unicodedata
 import xml.etree.ElementTree as ElementTree
@@ -25,9 +29,16 @@ ANSI_RESET = "\033[0m"
 # and the line / paragraph separators.
 UNSAFE_CATEGORIES = ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")
 
-# Characters with a meaning in GitHub-flavoured Markdown (tables, emphasis, links, code, HTML,
-# autolinks), escaped with a backslash: CommonMark lets any ASCII punctuation be escaped.
-MARKDOWN_SPECIAL = set("\\`*_{}[]<>()#+-!|~&:.")
+# Markdown escapes (`markdown_text`), each with a backslash (CommonMark escapes any ASCII
+# punctuation). Always: the cell separator and the code-span quote.
+MARKDOWN_ALWAYS = set("|`")
+# Delimiters that act only in pairs (emphasis, strikethrough, GitHub's math): escaped where a
+# text holds two or more of one; an underscore inside a word never acts and stays as it is.
+MARKDOWN_PAIRED = set("*_~$")
+# What may follow "<" to open HTML (a tag, a closing tag, a comment or declaration, a
+# processing instruction) or an autolink; "<" before a space, a digit or "=" is just less-than.
+HTML_OPENERS = "/!?"
+ASCII_PUNCTUATION = set(string.punctuation)
 
 DIGITS = 3  # decimals of the metric values in text and Markdown
 
@@ -71,10 +82,16 @@ def _subject(result):
 
 
 def requirement_totals(reports):
-    """``(passed, failed)`` counts of the requirement results of every run."""
-    results = [result for report in reports for result in report.get("requirements", ())]
-    passed = sum(result["passed"] for result in results)
-    return passed, len(results) - passed
+    """``(passed, failed, not applicable)`` counts of the requirement results of every run."""
+    verdicts = [result["passed"] for report in reports for result in report.get("requirements", ())]
+    return verdicts.count(True), verdicts.count(False), verdicts.count(None)
+
+
+def _requirement_summary(reports):
+    """``requirements: P passed, F failed`` (and ``, N not applicable`` where there are)."""
+    passed, failed, not_applicable = requirement_totals(reports)
+    summary = "requirements: %d passed, %d failed" % (passed, failed)
+    return summary + (", %d not applicable" % not_applicable if not_applicable else "")
 
 
 def _worst_first_findings(reports):
@@ -82,17 +99,25 @@ def _worst_first_findings(reports):
     return sorted(rows, key=lambda row: -SEVERITY_RANK[row[1]["severity"]])
 
 
+# Order of the requirement results in a report: failed, passed, not applicable.
+VERDICT_ORDER = {False: 0, True: 1, None: 2}
+
+
 def _worst_first_results(reports):
     rows = [
         (report["run"], result) for report in reports for result in report.get("requirements", ())
     ]
-    return sorted(rows, key=lambda row: (row[1]["passed"], gates.margin(row[1])))
+    return sorted(rows, key=lambda row: (VERDICT_ORDER[row[1]["passed"]], gates.margin(row[1])))
 
 
 # -- text -------------------------------------------------------------------------------------
 
+TEXT_VERDICTS = {True: "PASS", False: "FAIL", None: "N/A "}
+
 
 def _text_result(result):
+    if not result["applicable"]:
+        return "%s: not applicable, %s" % (safe_text(_subject(result)), safe_text(result["reason"]))
     text = "%s: %s" % (safe_text(_subject(result)), _number(result["value"]))
     if result.get("lower") is not None:
         text += " (95%% interval %s)" % _interval(result)
@@ -146,7 +171,8 @@ def format_text(reports, color=False, baseline=None, skipped=()):
         if results:
             lines.append("  requirements at step %d:" % results[0]["step"])
         for result in results:
-            verdict = "PASS" if result["passed"] else paint("error", "FAIL")
+            verdict = TEXT_VERDICTS[result["passed"]]
+            verdict = paint("error", verdict) if result["passed"] is False else verdict
             lines.append("    %s %s" % (verdict, _text_result(result)))
         lines.append("")
     for entry in skipped:
@@ -161,7 +187,7 @@ def format_text(reports, color=False, baseline=None, skipped=()):
         ", ".join("%d %s" % (totals[s], s) for s in diagnostics.SEVERITIES),
     )
     if any("requirements" in report for report in reports):
-        summary += "; requirements: %d passed, %d failed" % requirement_totals(reports)
+        summary += "; " + _requirement_summary(reports)
     lines.append(summary)
     return "\n".join(lines) + "\n"
 
@@ -184,14 +210,37 @@ def format_json(reports, baseline=None, skipped=()):
 
 
 def markdown_text(value):
-    """``value`` as the text of one Markdown table cell: escaped, on one line."""
-    return "".join("\\" + char if char in MARKDOWN_SPECIAL else char for char in safe_text(value))
+    """``value`` as the text of one GitHub-flavoured Markdown table cell: on one line, with
+    only what could break the table or add markup escaped (a pipe, a backtick, a backslash
+    before punctuation, "<" that could open HTML or an autolink, "&" that could start an
+    entity, "](" of a link or image, delimiters that could pair), so that ordinary text and
+    expressions (``balanced_accuracy >= 0.7``, ``f1[*] < 0.6``) read as they are.
+    """
+    text = safe_text(value)
+    paired = {char for char in MARKDOWN_PAIRED if text.count(char) > 1}
+    out = []
+    for position, char in enumerate(text):
+        before = text[position - 1] if position else " "
+        after = text[position + 1] if position + 1 < len(text) else " "
+        escape = (
+            char in MARKDOWN_ALWAYS
+            or (char == "\\" and after in ASCII_PUNCTUATION)
+            or (char == "<" and (after.isalpha() or after in HTML_OPENERS))
+            or (char == "&" and (after.isalnum() or after == "#"))
+            or (char == "]" and after == "(")
+            or (char in paired and not (char == "_" and before.isalnum() and after.isalnum()))
+        )
+        out.append("\\" + char if escape else char)
+    return "".join(out)
 
 
 def _table(header, rows):
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return lines
+
+
+MARKDOWN_VERDICTS = {True: "pass", False: "**FAIL**", None: "n/a"}
 
 
 def format_markdown(reports, baseline=None):
@@ -208,7 +257,7 @@ def format_markdown(reports, baseline=None):
         ", ".join("%d %s" % (totals[s], s) for s in diagnostics.SEVERITIES),
     )
     if checked:
-        summary += "; requirements: %d passed, %d failed" % requirement_totals(reports)
+        summary += "; " + _requirement_summary(reports)
     lines = ["## tb-metricsdiag report", "", summary, ""]
     if baseline is not None:
         lines += [
@@ -221,12 +270,14 @@ def format_markdown(reports, baseline=None):
         rows = []
         for run, result in _worst_first_results(reports):
             row = [
-                "pass" if result["passed"] else "**FAIL**",
+                MARKDOWN_VERDICTS[result["passed"]],
                 markdown_text(run),
                 markdown_text(result["expr"]),
                 "" if result["class"] is None else markdown_text(result["class"]),
                 str(result["step"]),
-                _number(result["value"]),
+                _number(result["value"])
+                if result["applicable"]
+                else markdown_text("not applicable: " + result["reason"]),
                 _interval(result),
                 _number(result["bound"]),
             ]
@@ -266,8 +317,8 @@ def format_markdown(reports, baseline=None):
 
 def format_junit(reports, fail_on="error"):
     """JUnit XML for CI systems that read test reports: one ``testsuite`` per run, holding one
-    ``testcase`` per requirement result (failed: a ``failure``) and one per finding at or
-    above ``fail_on`` (always a ``failure``). The attributes the common JUnit schemas require
+    ``testcase`` per requirement result (failed: a ``failure``; not applicable: ``skipped``)
+    and one per finding at or above ``fail_on`` (always a ``failure``). The attributes the common JUnit schemas require
     are set: ``testsuites``/``testsuite`` ``name``, ``tests``, ``failures``, ``errors``,
     ``skipped``, ``time`` (and ``timestamp``, ``hostname``); ``testcase`` ``name``,
     ``classname``, ``time``; ``failure`` ``message`` and ``type``.
@@ -275,13 +326,13 @@ def format_junit(reports, fail_on="error"):
     threshold = SEVERITY_RANK[fail_on]
     root = ElementTree.Element("testsuites", name="tb-metricsdiag")
     timestamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
-    all_tests = all_failures = 0
+    all_tests = all_failures = all_skipped = 0
     for report in reports:
         run = safe_text(report["run"])
         suite = ElementTree.SubElement(
             root, "testsuite", name=run, timestamp=timestamp, hostname=socket.gethostname()
         )
-        tests = failures = 0
+        tests = failures = skipped = 0
         for result in report.get("requirements", ()):
             case = ElementTree.SubElement(
                 suite,
@@ -291,7 +342,12 @@ def format_junit(reports, fail_on="error"):
                 time="0",
             )
             tests += 1
-            if not result["passed"]:
+            if not result["applicable"]:
+                skipped += 1
+                ElementTree.SubElement(
+                    case, "skipped", message=safe_text("not applicable: " + result["reason"])
+                )
+            elif not result["passed"]:
                 failures += 1
                 failure = ElementTree.SubElement(
                     case,
@@ -335,14 +391,71 @@ def format_junit(reports, fail_on="error"):
         suite.set("tests", str(tests))
         suite.set("failures", str(failures))
         suite.set("errors", "0")
-        suite.set("skipped", "0")
+        suite.set("skipped", str(skipped))
         suite.set("time", "0")
         all_tests += tests
         all_failures += failures
+        all_skipped += skipped
     root.set("tests", str(all_tests))
     root.set("failures", str(all_failures))
     root.set("errors", "0")
+    root.set("skipped", str(all_skipped))
     root.set("time", "0")
     ElementTree.indent(root)
     text = ElementTree.tostring(root, encoding="unicode")
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + text + "\n"
+
+
+# -- CSV --------------------------------------------------------------------------------------
+
+# The columns of `format_csv`, in order.
+CSV_COLUMNS = ("run", "split", "step", "class", "precision", "recall", "f1", "support")
+
+# What a spreadsheet takes for a formula at the start of a cell.
+FORMULA_STARTS = ("=", "+", "-", "@")
+
+
+def csv_text(value):
+    """``value`` as a CSV text cell: control characters escaped (`safe_text`), and a leading
+    character a spreadsheet would run as a formula neutralised with a quote, as spreadsheets
+    themselves mark text (numbers such as ``-1`` are left as they are).
+    """
+    text = safe_text(value)
+    if text.startswith(FORMULA_STARTS):
+        try:
+            float(text)
+        except ValueError:
+            return "'" + text
+    return text
+
+
+def _csv_number(value):
+    """A metric for a CSV cell: the shortest text that reads back as the same float; empty
+    where undefined (None or NaN).
+    """
+    if value is None or value != value:
+        return ""
+    return repr(float(value))
+
+
+def format_csv(rows):
+    """CSV (RFC 4180 quoting, a header row first) of per-class rows ``{"run", "split", "step",
+    "class", "precision", "recall", "f1", "support"}``: one per run, split and class.
+    """
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for row in rows:
+        writer.writerow(
+            [
+                csv_text(row["run"]),
+                csv_text(row["split"]),
+                int(row["step"]),
+                csv_text(row["class"]),
+                _csv_number(row["precision"]),
+                _csv_number(row["recall"]),
+                _csv_number(row["f1"]),
+                int(row["support"]),
+            ]
+        )
+    return out.getvalue()

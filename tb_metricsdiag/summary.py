@@ -1,7 +1,8 @@
 """The `tf.summary` writers of metricsdiag data, for custom TensorFlow training loops.
 
-The public home of the functions `MetricsDiagCallback` itself uses (defined in
-`tb_metricsdiag.writing.tf_summary`). Call them inside ``with writer.as_default():``::
+The public home of `tb_metricsdiag.writing.tf_summary`: they write the same records
+(`tb_metricsdiag.writing.records`) as `MetricsDiagCallback` and `MetricsDiagWriter`, so the tab,
+the routes and the CLI read them alike. Call them inside ``with writer.as_default():``::
 
     writer = tf.summary.create_file_writer(log_dir)
     with writer.as_default():

@@ -5,7 +5,9 @@ Each layer may import only the layers below it, and only the writers may import 
 """
 
 import ast
+import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -23,6 +25,7 @@ FRAMEWORKS = {
     "flax",
     "lightning",
     "pytorch_lightning",
+    "transformers",
 }
 
 # Layer -> the package's layers it may import (besides itself).
@@ -53,9 +56,9 @@ def _imports(path):
                 yield alias.name, node.lineno
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             yield node.module, node.lineno
-            if node.module == "tb_metricsdiag":
+            if node.module.split(".")[0] == "tb_metricsdiag":  # a name may be a module
                 for alias in node.names:
-                    yield "tb_metricsdiag." + alias.name, node.lineno
+                    yield node.module + "." + alias.name, node.lineno
 
 
 def _modules():
@@ -77,6 +80,25 @@ def test_each_module_imports_only_the_layers_below_it(path):
                 path.relative_to(ROOT),
                 line,
                 layer,
+                module,
+            )
+
+
+# The writing modules that MetricsDiagWriter and every callback share: no framework, and only
+# each other from writing/ (arrays.to_numpy reads tensors without importing their framework).
+FRAMEWORK_FREE_WRITING = {"arrays", "inputs", "records", "event_writer"}
+
+
+@pytest.mark.parametrize("name", sorted(FRAMEWORK_FREE_WRITING))
+def test_the_shared_writing_path_imports_no_framework(name):
+    path = PACKAGE / "writing" / (name + ".py")
+    for module, line in _imports(path):
+        parts = module.split(".")
+        assert parts[0] not in FRAMEWORKS, "%s:%d imports %s" % (path.name, line, module)
+        if parts[:2] == ["tb_metricsdiag", "writing"] and len(parts) > 2:
+            assert parts[2] in FRAMEWORK_FREE_WRITING, "%s:%d imports %s" % (
+                path.name,
+                line,
                 module,
             )
 
@@ -116,3 +138,68 @@ def test_python_passes_ruff(command):
         text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# A code span of docs/architecture.md names a path when it has a folder or a file extension.
+_CODE_SPAN = re.compile(r"`([^`\s]+)`")
+_PATH = re.compile(r"^[\w.*-]+(/[\w.*-]+)*/?$")
+_FILE_SUFFIXES = (".py", ".md", ".js", ".json", ".toml", ".css", ".html")
+_NOT_SOURCES = {"node_modules", "build", "dist", "__pycache__"}
+
+
+def _named_paths(markdown):
+    """The paths named in the code spans of ``markdown``, but for the first column of a table
+    whose header starts with ``before`` (files renamed since, named to say where they went).
+    """
+    paths, in_renames = set(), False
+    for line in markdown.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if not line.startswith("|"):
+            in_renames = False
+        elif cells[0] == "before":
+            in_renames = True
+        spans = _CODE_SPAN.findall("|".join(cells[1:]) if in_renames else line)
+        paths.update(
+            span
+            for span in spans
+            if _PATH.match(span) and ("/" in span or span.endswith(_FILE_SUFFIXES))
+        )
+    return paths
+
+
+def _file_names():
+    """The names of the repository's files, build outputs and hidden folders left out."""
+    names = set()
+    for _folder, subfolders, files in os.walk(ROOT):
+        subfolders[:] = [
+            name
+            for name in subfolders
+            if not name.startswith(".") and name not in _NOT_SOURCES and "egg-info" not in name
+        ]
+        names.update(files)
+    return names
+
+
+def _path_exists(path, file_names):
+    """Whether ``path`` exists: a bare file name (``records.py``, in a folder's table) anywhere
+    in the repository; a path relative to the repository root, or to the package
+    (``core/counting.py``) when its first folder is one of the package's. None when its first
+    folder is neither (``train/`` is a run's): not a path of the repository.
+    """
+    path = path.rstrip("/")
+    if "/" not in path and path.endswith(_FILE_SUFFIXES):
+        return path in file_names
+    first = path.split("/")[0]
+    for base in (ROOT, PACKAGE):
+        if (base / first).is_dir():
+            return any(base.glob(path))
+    return None
+
+
+def test_every_path_named_in_the_architecture_doc_exists():
+    paths = _named_paths((ROOT / "docs" / "architecture.md").read_text(encoding="utf-8"))
+    # The parse finds the paths the doc names in each of its forms.
+    assert {"tb_metricsdiag/format/schema.py", "core/counting.py", "records.py"} <= paths
+    file_names = _file_names()
+    missing = sorted(path for path in paths if _path_exists(path, file_names) is False)
+    assert not missing, "docs/architecture.md names paths that do not exist: %s" % missing

@@ -13,7 +13,7 @@ from werkzeug import test as werkzeug_test
 
 from tb_metricsdiag.backend import cache as cache_lib
 from tb_metricsdiag.backend import reader as reader_lib
-from tb_metricsdiag.format import codecs, metadata, schema
+from tb_metricsdiag.format import metadata, schema, threshold_counts
 
 
 class _Point:
@@ -56,7 +56,7 @@ def test_large_series_cannot_evict_small_ones():
 def test_string_points_count_their_bytes_and_large_ones_have_the_bulk_budget():
     # Encoded threshold counts come back from the providers as 0-d object arrays of bytes,
     # whose nbytes (one pointer) says nothing of the payload.
-    payload = codecs.encode_threshold_counts(np.arange(10 * 2 * 201).reshape(10, 2, 201))
+    payload = threshold_counts.encode_threshold_counts(np.arange(10 * 2 * 201).reshape(10, 2, 201))
     value = np.array(payload, dtype=object)
     assert value.nbytes < 100 < len(payload)
     series = [provider_lib.TensorDatum(step=step, wall_time=0.0, numpy=value) for step in range(50)]

@@ -156,13 +156,21 @@ def test_keras_tensorboard_only_logdir(runs, capsys, tmp_path):
     assert status == 1
 
 
-def test_logdir_that_is_itself_a_run(runs, capsys):
+def test_logdir_that_is_itself_a_run_is_named_after_its_folder(runs, capsys):
+    """Keras's train/ and validation/ sub-runs stay with it: one run, named "leaky", not "."."""
     status, out, _ = run_cli(
         capsys, "report", os.path.join(runs.logdir, "leaky"), "--format", "json"
     )
     (run,) = strict_json(out)["runs"]
-    assert run["run"] == "." and run["findings"][0]["rule"] == "train_val_overlap"
+    assert run["run"] == "leaky" and run["findings"][0]["rule"] == "train_val_overlap"
     assert status == 1
+    # A folder with Keras's sub-runs alone (keras.callbacks.TensorBoard, no event file of its own).
+    _, out, _ = run_cli(
+        capsys, "report", os.path.join(runs.logdir, "keras_only_overfit"), "--format", "json"
+    )
+    (run,) = strict_json(out)["runs"]
+    assert run["run"] == "keras_only_overfit"
+    assert [f["rule"] for f in run["findings"]] == ["overfitting"]
 
 
 def test_text_report_without_tty_has_no_colour(runs, capsys):

@@ -105,3 +105,32 @@ def test_crafted_runs_are_named_and_the_good_ones_reported(tmp_path):
         rules = {f["rule"] for f in runs[run]["findings"]}
         assert "recording_problem" in rules, (run, runs[run])
     assert any(n["rule"] == "loss_mismatch" for n in runs["good"]["not_run"])
+
+
+def test_csv_of_crafted_runs_keeps_the_good_ones_and_names_the_others(tmp_path):
+    import csv
+    import io
+
+    from zoo import CRAFTED_UNREADABLE
+
+    logdir = str(tmp_path)
+    good_run(logdir, "good", 2, ["neg", "pos"])
+    build_crafted_runs(logdir)
+    result = subprocess.run(
+        [sys.executable, "-m", "tb_metricsdiag.cli", "report", logdir, "--format", "csv"],
+        env=dict(os.environ, PYTHONPATH=WORKTREE),
+        capture_output=True,
+        text=True,
+        timeout=REPORT_BUDGET_S * 3,
+    )
+    assert result.returncode in (0, 1) and "Traceback" not in result.stderr, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [(row["run"], row["class"]) for row in rows if row["run"] == "good"] == [
+        ("good", "neg"),
+        ("good", "pos"),
+    ]
+    assert not CRAFTED_UNREADABLE & {row["run"] for row in rows}
+    said = [line for line in result.stderr.splitlines() if "cannot be read" in line]
+    assert sorted(line.split(" run ")[1].split(",")[0] for line in said) == sorted(
+        CRAFTED_UNREADABLE
+    ), said

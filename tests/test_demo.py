@@ -1,6 +1,7 @@
 """The demo, run as a user runs it (`--quick --no-serve`), writes every scenario with its finding."""
 
 import glob
+import json
 import os
 import subprocess
 import sys
@@ -132,3 +133,65 @@ def test_serve_stops_tensorboard_on_sigterm(tmp_path):
     assert parent.wait(timeout=30) == 0
     with pytest.raises(ProcessLookupError):  # stopped and reaped
         os.kill(child_pid, 0)
+
+
+def test_report_gates_the_demo_folder_on_a_class_some_runs_lack(demo_logdir, capsys):
+    """The README's gate on the demo folder: the fraud run is checked, the others (which have no
+    class 'fraud') are not applicable; the exit status is the fraud run's."""
+    from tb_metricsdiag import cli
+    from tb_metricsdiag.backend import reader
+
+    logdir, _ = demo_logdir
+    status = cli.main(["report", logdir, "--require", "recall[fraud] >= 0.9", "--format", "json"])
+    out, err = capsys.readouterr()
+    runs = {run["run"]: run["requirements"] for run in json.loads(out)["runs"]}
+    assert set(runs) == set(EXPECTED), err
+    (fraud,) = runs.pop("fraud_accuracy_paradox")
+    evaluation = reader.Reader(reader.provider_for_logdir(logdir)).evaluation(
+        "fraud_accuracy_paradox", "validation", with_pr=False
+    )
+    confusion = evaluation.confusion
+    expected = confusion[1, 1] / confusion[1].sum()
+    assert fraud["applicable"] and fraud["value"] == pytest.approx(expected)
+    assert status == (0 if fraud["passed"] else 1) == 1  # the accuracy paradox: recall near 0
+    for name, (result,) in runs.items():
+        assert result["applicable"] is False and result["passed"] is None, name
+        assert result["reason"] == "run has no class 'fraud'"
+
+
+# What TensorFlow (2.21, as TensorBoard imports it) prints on a machine without a GPU, verbatim.
+PROBE_LINES = [
+    "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+    "I0000 00:00:1796567763.402660    9131 cudart_stub.cc:31] Could not find cuda drivers on"
+    " your machine, GPU will not be used.",
+    "E0000 00:00:1796567771.523162    9131 cuda_platform.cc:52] failed call to cuInit:"
+    " INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)",
+]
+
+
+def serve_in_process(command):
+    """A process running the demo's ``serve(command)``, its stdout and stderr piped."""
+    script = (
+        "import json, sys; sys.path.insert(0, %r); import run_demo; "
+        "sys.exit(run_demo.serve(json.loads(sys.argv[1])))" % os.path.dirname(DEMO)
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", script, json.dumps(command)],
+        env=dict(os.environ, PYTHONPATH=REPO),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def test_probe_lines_are_dropped_and_every_other_line_kept():
+    lines = PROBE_LINES[:1] + ["TensorBoard could not bind to port 6006"] + PROBE_LINES[1:]
+    lines += ["ERROR: a real error", "last line without newline"]
+    child_code = "import sys; sys.stderr.write(%r); sys.exit(3)" % "\n".join(lines)
+    process = serve_in_process([sys.executable, "-c", child_code])
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 3  # the child's status
+    assert err.decode().splitlines() == [
+        "TensorBoard could not bind to port 6006",
+        "ERROR: a real error",
+        "last line without newline",
+    ]

@@ -10,12 +10,18 @@ import textwrap
 
 import numpy as np
 import pytest
-from conftest import documented_thresholds, read_events, stored_logs
+from conftest import read_events, stored_logs
 from no_frameworks import EVERY_FRAMEWORK, TENSORFLOW, run_without
 from sklearn import metrics as skm
+from writer_checks import (
+    assert_counts_match_sklearn,
+    blobs,
+    float32_softmax,
+    four_class_logits,
+    history_of,
+)
 
 from tb_metricsdiag import MetricsDiagWriter, diagnostics
-from tb_metricsdiag.backend import reader as reader_lib
 from tb_metricsdiag.format import schema
 from tb_metricsdiag.writing import event_writer
 
@@ -35,44 +41,12 @@ def _sigmoid(x):
     return 1 / (1 + np.exp(-x))
 
 
-def assert_counts_match_sklearn(log_dir, step, ids, scores, thresholds=None):
-    """The stored confusion, threshold counts and AP at ``step`` against scikit-learn and brute
-    force, for class ids ``[n]`` and class scores ``[n, C]`` (probabilities, in the dtype the
-    writer compared: float32 or float64).
-    """
-    events = read_events(log_dir)
-    num_classes = scores.shape[1]
-    predicted = scores.argmax(axis=1) if num_classes > 2 else (scores[:, 1] >= 0.5).astype(int)
-    np.testing.assert_array_equal(
-        events[CONFUSION][step][0], skm.confusion_matrix(ids, predicted, labels=range(num_classes))
-    )
-    stored, content = events[COUNTS][step]
-    grid = documented_thresholds() if thresholds is None else np.asarray(thresholds)
-    assert np.array_equal(schema_thresholds(content), grid)
-    for k in range(num_classes):
-        reached = scores[:, k][:, None] >= grid[None, :]  # exact: the scores' own values
-        np.testing.assert_array_equal(stored[k, 0], (reached & (ids == k)[:, None]).sum(0))
-        np.testing.assert_array_equal(stored[k, 1], (reached & (ids != k)[:, None]).sum(0))
-        expected_ap = skm.average_precision_score(ids == k, scores[:, k])
-        assert events[AP][step][0][k] == pytest.approx(expected_ap, rel=1e-9, abs=1e-12)
-
-
-def schema_thresholds(content):
-    from tb_metricsdiag.format import codecs
-
-    return codecs.decode_thresholds(json.loads(content)["thresholds"])
-
-
 # -- counts from NumPy ------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def data():
-    rng = np.random.default_rng(7)
-    n = 600
-    ids = rng.integers(0, 4, n)
-    logits = (rng.normal(size=(n, 4)) + 2 * np.eye(4)[ids]).astype(np.float32)
-    return ids, logits
+    return four_class_logits()
 
 
 def test_multiclass_logits_and_probabilities(tmp_path, data):
@@ -83,7 +57,7 @@ def test_multiclass_logits_and_probabilities(tmp_path, data):
         writer.add_evaluation(np.eye(4)[ids], logits, step=1, from_logits=True)  # one-hot
     with MetricsDiagWriter(tmp_path / "probabilities") as writer:
         writer.add_evaluation(ids.tolist(), probabilities.tolist(), step=5)  # lists: float64
-    writer_scores = _float32_softmax(logits)
+    writer_scores = float32_softmax(logits)
     assert_counts_match_sklearn(str(tmp_path / "logits"), 0, ids, writer_scores)
     assert_counts_match_sklearn(str(tmp_path / "logits"), 1, ids, writer_scores)
     assert_counts_match_sklearn(
@@ -102,12 +76,6 @@ def test_multiclass_logits_and_probabilities(tmp_path, data):
     assert info["labels"] == {"format": "sparse", "num_classes": 4, "class_names": list("abcd")}
     assert info["splits"] == {"validation": {"examples": 600}}
     assert info["counting"] == "writer"
-
-
-def _float32_softmax(logits):
-    from tb_metricsdiag.core import labels
-
-    return labels.scores_and_predictions(logits, True)[0]
 
 
 @pytest.mark.parametrize("shape", ["flat", "column"])
@@ -180,24 +148,6 @@ def test_counts_made_elsewhere(tmp_path, data):
 # -- PyTorch and JAX inputs -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
-def test_torch_tensors(tmp_path, data, dtype):
-    torch = pytest.importorskip("torch")
-    ids, logits = data
-    outputs = torch.tensor(logits, requires_grad=True) * 1.0  # part of a graph
-    outputs = outputs.to(getattr(torch, dtype))
-    with MetricsDiagWriter(tmp_path) as writer:
-        writer.add_evaluation(torch.tensor(ids), outputs, step=0)
-        probabilities = torch.softmax(outputs.float(), 1)
-        writer.add_evaluation(torch.tensor(ids), probabilities, step=1, from_logits=False)
-        writer.add_logs({"loss": torch.tensor(0.5, requires_grad=True)}, step=1)
-    widened = outputs.detach().float().numpy()  # float16 / bfloat16 values, exactly
-    assert_counts_match_sklearn(str(tmp_path), 0, ids, _float32_softmax(widened))
-    probabilities = torch.softmax(outputs.float(), 1).detach().numpy()
-    assert_counts_match_sklearn(str(tmp_path), 1, ids, probabilities)
-    assert stored_logs(read_events(str(tmp_path)), 1) == {"loss": 0.5}
-
-
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 def test_jax_arrays(tmp_path, data, dtype):
     jnp = pytest.importorskip("jax.numpy")
@@ -210,30 +160,9 @@ def test_jax_arrays(tmp_path, data, dtype):
         probabilities = jax.nn.softmax(outputs.astype("float32"))
         writer.add_evaluation(jnp.asarray(ids), probabilities, 1, from_logits=False)
     widened = np.asarray(outputs.astype("float32"))
-    assert_counts_match_sklearn(str(tmp_path), 0, ids, _float32_softmax(widened))
+    assert_counts_match_sklearn(str(tmp_path), 0, ids, float32_softmax(widened))
     probabilities = np.asarray(jax.nn.softmax(outputs.astype("float32")))
     assert_counts_match_sklearn(str(tmp_path), 1, ids, probabilities)
-
-
-def test_unreadable_tensors_name_the_fix(tmp_path):
-    torch = pytest.importorskip("torch")
-    import jax
-
-    writer = MetricsDiagWriter(tmp_path)
-    with pytest.raises(ValueError, match="meta"):
-        writer.add_evaluation([0, 1], torch.ones((2, 3), device="meta"), 0)
-
-    @jax.jit
-    def inside_jit(scores):
-        writer.add_evaluation(np.array([0, 1]), scores, 0)
-        return scores
-
-    with pytest.raises(ValueError, match="outside jax.jit"):
-        inside_jit(np.ones((2, 3), np.float32) / 3)
-    with pytest.raises(ValueError, match="could not be read as an array of numbers"):
-        writer.add_evaluation([0, 1], [object(), object()], 0)
-    writer.close()
-    assert list(read_events(str(tmp_path))) == []  # nothing written for a failed call
 
 
 # -- the same bytes as tf.summary -------------------------------------------------------
@@ -346,7 +275,9 @@ def test_errors_name_the_fix(tmp_path):
         MetricsDiagWriter(tmp_path, thresholds=[0.5, 0.1])
     writer = MetricsDiagWriter(tmp_path, class_names=["a", "b"])
     probabilities = np.full((4, 3), 1 / 3)
-    with pytest.raises(ValueError, match="class_names has 2 names but y_score of shape"):
+    with pytest.raises(
+        ValueError, match="class_names has 2 names but the model predicts 3 classes"
+    ):
         writer.add_evaluation([0, 1, 2, 0], probabilities, 0)
     with pytest.raises(ValueError, match=r"expected the model's outputs \[n, C\]"):
         writer.add_evaluation([0, 1], np.ones((2, 2, 2)), 0)
@@ -386,55 +317,10 @@ def test_nonfinite_scores_are_left_out_and_reported(tmp_path):
 # -- training loops ---------------------------------------------------------------------
 
 
-def _blobs(seed, n=480, classes=3):
-    rng = np.random.default_rng(seed)
-    ids = rng.integers(0, classes, n)
-    x = rng.normal(size=(n, 6)) + 1.5 * np.eye(classes, 6)[ids]
-    return x.astype(np.float32), ids
-
-
-def _history(log_dir):
-    reader = reader_lib.Reader(reader_lib.provider_for_logdir(log_dir))
-    indices = reader.list_runs()
-    (run,) = indices
-    return reader.history(run, indices[run])
-
-
-def test_pytorch_loop(tmp_path):
-    torch = pytest.importorskip("torch")
-    torch.manual_seed(0)
-    x, y = _blobs(0)
-    x_train, y_train = torch.tensor(x[:360]), torch.tensor(y[:360])
-    x_val, y_val = torch.tensor(x[360:]), torch.tensor(y[360:])
-    model = torch.nn.Sequential(torch.nn.Linear(6, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3))
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.2)
-    predictions = {}
-    with MetricsDiagWriter(tmp_path, class_names=["a", "b", "c"]) as writer:
-        for epoch in range(4):
-            loss = torch.nn.functional.cross_entropy(model(x_train), y_train)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            with torch.no_grad():
-                logits = model(x_val)
-                val_loss = torch.nn.functional.cross_entropy(logits, y_val)
-            writer.add_evaluation(y_val, logits, step=epoch)
-            accuracy = (logits.argmax(1) == y_val).float().mean()
-            writer.add_logs({"loss": loss, "val_loss": val_loss, "accuracy": accuracy}, epoch)
-            predictions[epoch] = logits.numpy()
-    for epoch, logits in predictions.items():
-        assert_counts_match_sklearn(str(tmp_path), epoch, y[360:], _float32_softmax(logits))
-    history = _history(str(tmp_path))
-    assert history.curves["val_loss"][0].tolist() == [0, 1, 2, 3]
-    findings = diagnostics.diagnose(history)
-    assert all(f["rule"] != "unreadable_run" for f in findings)
-    assert history.info["labels"]["class_names"] == ["a", "b", "c"]
-
-
 def test_jax_loop(tmp_path):
     jax = pytest.importorskip("jax")
     jnp = jax.numpy
-    x, y = _blobs(1)
+    x, y = blobs(1)
     x_train, y_train, x_val, y_val = x[:360], y[:360], x[360:], y[360:]
     key = jax.random.PRNGKey(0)
     params = {"w": 0.1 * jax.random.normal(key, (6, 3)), "b": jnp.zeros(3)}
@@ -465,8 +351,8 @@ def test_jax_loop(tmp_path):
             )
             predictions[epoch] = np.asarray(logits)
     for epoch, logits in predictions.items():
-        assert_counts_match_sklearn(str(tmp_path), epoch, y_val, _float32_softmax(logits))
-    history = _history(str(tmp_path))
+        assert_counts_match_sklearn(str(tmp_path), epoch, y_val, float32_softmax(logits))
+    history = history_of(str(tmp_path))
     assert history.curves["loss"][0].tolist() == [0, 1, 2, 3]
     diagnostics.diagnose(history)
 
@@ -600,3 +486,21 @@ def test_writer_imports_no_framework_where_they_are_installed(tmp_path):
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_a_new_writer_per_epoch_keeps_every_epoch(tmp_path):
+    """Twelve writers in a row into one directory, one epoch each: the file names sort in the
+    order they were written (TensorBoard reads a directory's files in name order, and a file
+    read out of order purges the later steps), so every epoch is read back."""
+    ids, logits = four_class_logits(60)
+    paths = []
+    for epoch in range(12):
+        with MetricsDiagWriter(tmp_path) as writer:
+            writer.add_evaluation(ids, logits, step=epoch)
+            writer.add_logs({"loss": 1.0 / (epoch + 1)}, step=epoch)
+            paths.append(writer.path)
+    assert sorted(paths) == paths
+    history = history_of(str(tmp_path))
+    assert history.curves["loss"][0].tolist() == list(range(12))
+    assert sorted(history.confusions["validation"]) == list(range(12))
+    assert history.trainings == 1 and not history.problems

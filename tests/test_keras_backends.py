@@ -19,7 +19,7 @@ from no_frameworks import environment_without
 from sklearn import metrics as skm
 
 from tb_metricsdiag.core import calibration
-from tb_metricsdiag.format import codecs, schema
+from tb_metricsdiag.format import schema, threshold_grid
 
 BACKENDS = ["tensorflow", "jax", "torch"]
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -107,7 +107,7 @@ def test_counts_equal_sklearn_on_the_backends_predictions(backend_runs, backend)
             skm.confusion_matrix(labels, scores.argmax(axis=1), labels=range(CLASSES)),
         )
         tensor, content = events[counts_tag][epoch]
-        thresholds = codecs.decode_thresholds(json.loads(content)["thresholds"])
+        thresholds = threshold_grid.decode_thresholds(json.loads(content)["thresholds"])
         for k in range(CLASSES):
             reached = scores[:, k][:, None] >= thresholds[None, :]
             positive = (labels == k)[:, None]
@@ -138,27 +138,29 @@ def test_metric_mode_counts_equal_the_prediction_pass(backend_runs, backend):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_metric_mode_calibration_equals_torchmetrics(backend_runs, backend):
-    torch = pytest.importorskip("torch")
-    classification = pytest.importorskip("torchmetrics.classification")
+def test_metric_mode_calibration_equals_torchmetrics(backend_runs, torchmetrics, backend):
     from keras_backend_run import CLASSES, EPOCHS
 
     outputs, modes = _run(backend_runs, backend)
     labels = _labels()
     tag = schema.split_tag("validation", schema.KIND_CALIBRATION)
     for epoch in range(EPOCHS):
-        probabilities = torch.from_numpy(outputs[epoch].astype(np.float32))
+        probabilities = outputs[epoch].astype(np.float32)
         bins = {mode: modes[mode][tag][epoch][0] for mode in ("predict", "metric")}
         # Counts and correct counts agree exactly; the confidence sums to float32 rounding.
         np.testing.assert_array_equal(bins["metric"][[0, 2]], bins["predict"][[0, 2]])
         np.testing.assert_allclose(bins["metric"][1], bins["predict"][1], rtol=1e-6)
         for norm in calibration.NORMS:
-            reference = classification.MulticlassCalibrationError(
-                num_classes=CLASSES, n_bins=15, norm=norm
-            )(probabilities, torch.from_numpy(labels))
+            reference = torchmetrics(
+                "MulticlassCalibrationError",
+                (probabilities, labels),
+                num_classes=CLASSES,
+                n_bins=15,
+                norm=norm,
+            )
             for mode, values in bins.items():
                 ours = calibration.calibration_error(*values, norm=norm)
-                assert ours == pytest.approx(float(reference), abs=1e-6), (mode, norm)
+                assert ours == pytest.approx(reference, abs=1e-6), (mode, norm)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

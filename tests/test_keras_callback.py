@@ -7,7 +7,7 @@ import pytest
 from conftest import EPOCHS, documented_thresholds, read_events, stored_logs, to_scores
 from sklearn import metrics as skm
 
-from tb_metricsdiag.format import codecs, schema
+from tb_metricsdiag.format import schema, threshold_grid
 
 RUNS = ["binary", "multiclass", "onehot"]
 SPLIT_REFERENCES = {"validation": ("y_val_ids",), "train": ("y_train_sample_ids",)}
@@ -53,7 +53,7 @@ def test_threshold_counts_are_exact_counts_of_score_at_or_above(callback_runs, e
     labels = _labels(run, split)
     for epoch in range(EPOCHS):
         tensor, content = events[name][tag][epoch]
-        thresholds = codecs.decode_thresholds(json.loads(content)["thresholds"])
+        thresholds = threshold_grid.decode_thresholds(json.loads(content)["thresholds"])
         np.testing.assert_array_equal(thresholds, documented_thresholds())
         scores, _ = to_scores(run.predictions[epoch][split], run.outputs_are_logits)
         num_classes = scores.shape[1]
@@ -195,13 +195,13 @@ def test_automatic_batch_size_follows_the_timed_batch(
     import keras
 
     from tb_metricsdiag import MetricsDiagCallback
-    from tb_metricsdiag.writing import keras_callback as callback_module
+    from tb_metricsdiag.writing import keras_prediction
 
-    assert callback_module.AUTOMATIC_BATCH_SECONDS == 0.02  # the budget the cases assume
+    assert keras_prediction.AUTOMATIC_BATCH_SECONDS == 0.02  # the budget the cases assume
     # Each clock reading is batch_seconds after the one before: the timed batch "took" that.
     clock = itertools.count(step=batch_seconds)
     monkeypatch.setattr(
-        callback_module, "time", types.SimpleNamespace(perf_counter=lambda: next(clock))
+        keras_prediction, "time", types.SimpleNamespace(perf_counter=lambda: next(clock))
     )
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
@@ -211,7 +211,7 @@ def test_automatic_batch_size_follows_the_timed_batch(
     model.compile("adam", "sparse_categorical_crossentropy")
     callback = MetricsDiagCallback(str(tmp_path), validation_data=(x, y), batch_size=batch_size)
     model.fit(x[:64], y[:64], epochs=1, verbose=0, callbacks=[callback])
-    assert callback._batch_size == expected
+    assert callback._predictor.batch_size == expected
     # However it is batched, the pass counts every example once, as Keras predicts them.
     events = read_events(str(tmp_path))
     confusion = events[schema.split_tag("validation", schema.KIND_CONFUSION)][0][0]

@@ -31,7 +31,7 @@ from tb_metricsdiag.backend import plugin as plugin_lib
 from tb_metricsdiag.backend import views
 from tb_metricsdiag.core import metrics
 from tb_metricsdiag.diagnostics import classes
-from tb_metricsdiag.format import codecs, metadata, schema
+from tb_metricsdiag.format import confusion_counts, metadata, schema
 from tb_metricsdiag.writing import records
 
 PREFIX = "/data/plugin/metricsdiag"
@@ -147,7 +147,7 @@ def test_stored_matrix_decodes_to_sklearns(logdir, num_classes):
         stored, content = events[CONFUSION][step]
         assert json.loads(content)["version"] == 5
         assert json.loads(content)["encoding"] == schema.CONFUSION_ENCODING
-        decoded = codecs.confusion_matrix(stored, "matrix", json.loads(content))
+        decoded = confusion_counts.confusion_matrix(stored, "matrix", json.loads(content))
         np.testing.assert_array_equal(decoded, _expected(written, num_classes, step))
 
 
@@ -155,13 +155,16 @@ def test_encoding_round_trips_every_integer_width():
     rng = np.random.default_rng(0)
     for largest in (1, 300, 70_000, 2**40):
         matrix = rng.integers(0, largest + 1, size=(7, 7)) * (rng.random((7, 7)) < 0.3)
-        payload = codecs.encode_confusion(matrix)
+        payload = confusion_counts.encode_confusion(matrix)
         np.testing.assert_array_equal(
-            codecs.confusion_from_cells(*codecs.decode_confusion_cells(payload)), matrix
+            confusion_counts.confusion_from_cells(
+                *confusion_counts.decode_confusion_cells(payload)
+            ),
+            matrix,
         )
     for matrix in (np.zeros((1, 1), int), np.zeros((4, 4), int), np.eye(2, dtype=int) * 9):
-        decoded = codecs.confusion_from_cells(
-            *codecs.decode_confusion_cells(codecs.encode_confusion(matrix))
+        decoded = confusion_counts.confusion_from_cells(
+            *confusion_counts.decode_confusion_cells(confusion_counts.encode_confusion(matrix))
         )
         np.testing.assert_array_equal(decoded, matrix)
 
@@ -169,7 +172,7 @@ def test_encoding_round_trips_every_integer_width():
 def test_encoder_refuses_what_is_not_a_confusion_matrix():
     for bad in (np.ones((2, 3), int), np.array([[1, -1], [0, 0]]), np.ones((2, 2)) / 2):
         with pytest.raises(ValueError, match="confusion matrix"):
-            codecs.encode_confusion(bad)
+            confusion_counts.encode_confusion(bad)
 
 
 def _payload(num_classes, cells, codes, *parts):
@@ -198,7 +201,7 @@ def _payload(num_classes, cells, codes, *parts):
 )
 def test_damaged_payloads_are_refused_clearly(payload, message):
     with pytest.raises(schema.FormatError, match=message):
-        codecs.decode_confusion_cells(payload)
+        confusion_counts.decode_confusion_cells(payload)
 
 
 def test_damaged_payload_is_a_clear_error_not_a_500(client):
@@ -212,7 +215,9 @@ def test_damaged_payload_is_a_clear_error_not_a_500(client):
 
 def test_an_unknown_confusion_encoding_is_refused():
     with pytest.raises(schema.FormatError, match="unknown encoding 'later'"):
-        codecs.confusion_matrix(np.array(b"", dtype=object), "matrix", {"encoding": "later"})
+        confusion_counts.confusion_matrix(
+            np.array(b"", dtype=object), "matrix", {"encoding": "later"}
+        )
 
 
 def test_a_version_4_run_still_reads(client):
@@ -224,9 +229,9 @@ def test_a_version_4_run_still_reads(client):
 
 def test_a_reader_of_version_4_asks_for_an_upgrade(monkeypatch):
     content = records.confusion_matrix(np.eye(3, dtype=int)).metadata.plugin_data.content
-    monkeypatch.setattr(codecs, "FORMAT_VERSION", 4)
+    monkeypatch.setattr(metadata, "FORMAT_VERSION", 4)
     with pytest.raises(schema.FormatError, match="format version 5.*upgrade tb-metricsdiag"):
-        codecs.parse_plugin_content(content)
+        metadata.parse_plugin_content(content)
 
 
 def test_an_epoch_of_1000_classes_fits_the_budget(tmp_path):

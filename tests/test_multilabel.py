@@ -78,9 +78,7 @@ def test_bad_labels_are_refused_with_a_message():
         counts.update(np.array([1, 0]), np.array([[0.1, 0.9], [0.2, 0.3]]))
 
 
-def test_pooled_calibration_equals_torchmetrics_binary_calibration_error():
-    torch = pytest.importorskip("torch")
-    classification = pytest.importorskip("torchmetrics.classification")
+def test_pooled_calibration_equals_torchmetrics_binary_calibration_error(torchmetrics):
     rng = np.random.default_rng(3)
     y = (rng.random((3000, 4)) < RATES).astype(np.int64)
     p = np.clip(rng.beta(2, 5, y.shape) + 0.45 * y, 0, 0.999).astype(np.float32)
@@ -90,11 +88,11 @@ def test_pooled_calibration_equals_torchmetrics_binary_calibration_error():
     counts = counting.MultiLabelCounts(4, _thresholds(), keep_scores=False)
     counts.update(y, p)
     for norm in calibration.NORMS:
-        reference = classification.BinaryCalibrationError(n_bins=15, norm=norm)(
-            torch.from_numpy(p.reshape(-1)), torch.from_numpy(y.reshape(-1))
+        reference = torchmetrics(
+            "BinaryCalibrationError", (p.reshape(-1), y.reshape(-1)), n_bins=15, norm=norm
         )
         ours = calibration.calibration_error(*counts.calibration, norm=norm)
-        assert ours == pytest.approx(float(reference), abs=1e-6), norm
+        assert ours == pytest.approx(reference, abs=1e-6), norm
 
 
 def _history(logdir, run):

@@ -8,7 +8,7 @@ import pytest
 from tensorboard.data import provider as provider_lib
 
 from tb_metricsdiag.backend import reader as reader_lib
-from tb_metricsdiag.format import codecs, schema
+from tb_metricsdiag.format import confusion_counts, schema
 
 
 def _tensors(values, steps=None):
@@ -20,8 +20,8 @@ def _tensors(values, steps=None):
 
 
 def _one_by_one(data):
-    """The reference: every point through `codecs.confusion_matrix`, the last of a step kept."""
-    return {datum.step: codecs.confusion_matrix(datum.numpy, "matrix") for datum in data}
+    """The reference: every point through `confusion_counts.confusion_matrix`, the last of a step kept."""
+    return {datum.step: confusion_counts.confusion_matrix(datum.numpy, "matrix") for datum in data}
 
 
 @pytest.mark.parametrize(
@@ -36,7 +36,7 @@ def test_matrices_equal_a_conversion_one_by_one(dtypes):
     rng = np.random.default_rng(len(set(dtypes)))
     values = [rng.integers(0, 100, size=(4, 4)).astype(dtype) for dtype in dtypes]
     data = _tensors(values, steps=[0, 1, 2, 2, 3])  # step 2 written twice: the last one wins
-    matrices = codecs.confusion_matrices(data)
+    matrices = confusion_counts.confusion_matrices(data)
     expected = _one_by_one(data)
     assert list(matrices) == list(expected) == [0, 1, 2, 3]
     for step, matrix in matrices.items():
@@ -47,8 +47,8 @@ def test_matrices_equal_a_conversion_one_by_one(dtypes):
 
 def test_matrices_of_different_sizes_keep_their_own_shape():
     data = _tensors([np.eye(3, dtype=np.int32), np.eye(4, dtype=np.int32)])
-    assert [m.shape for m in codecs.confusion_matrices(data).values()] == [(3, 3), (4, 4)]
-    assert codecs.confusion_matrices([]) == {}
+    assert [m.shape for m in confusion_counts.confusion_matrices(data).values()] == [(3, 3), (4, 4)]
+    assert confusion_counts.confusion_matrices([]) == {}
 
 
 @pytest.mark.parametrize(
@@ -63,10 +63,10 @@ def test_matrices_of_different_sizes_keep_their_own_shape():
 def test_a_bad_matrix_is_refused_with_its_step(bad, message, count):
     data = _tensors([bad] * count, steps=[7 + i for i in range(count)])
     with pytest.raises(schema.FormatError, match=re.escape("at step 7 " + message)):
-        codecs.confusion_matrices(data)
+        confusion_counts.confusion_matrices(data)
     good_then_bad = _tensors([np.eye(3, dtype=np.int32), bad], steps=[1, 2])
     with pytest.raises(schema.FormatError, match="at step 2"):
-        codecs.confusion_matrices(good_then_bad)
+        confusion_counts.confusion_matrices(good_then_bad)
 
 
 def test_curves_are_ascending_and_keep_the_last_value_of_a_step():

@@ -221,11 +221,6 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
             )
         if before.multilabel:
             return views.multilabel_compare_view((run, before), (other_run, after))
-        if before.confusion.shape != after.confusion.shape:
-            raise errors.InvalidArgumentError(
-                "%r has %d classes and %r %d: only evaluations of the same classes compare"
-                % (run, before.confusion.shape[0], other_run, after.confusion.shape[0])
-            )
         return views.compare_view((run, before), (other_run, after), full_matrix)
 
     @_json_route

@@ -23,7 +23,14 @@ from tensorboard.data import provider as provider_lib
 
 from tb_metricsdiag.backend import cache as cache_lib
 from tb_metricsdiag.backend import tensor_guard
-from tb_metricsdiag.format import codecs, schema
+from tb_metricsdiag.format import (
+    confusion_counts,
+    histograms,
+    metadata,
+    schema,
+    stored_json,
+    threshold_counts,
+)
 
 # Large enough that the provider returns every stored point of a series (no downsampling).
 READ_ALL = 1 << 30
@@ -72,7 +79,7 @@ class RunIndex:
     splits: list  # splits with counts, "validation" first
     class_names: list
     keras_subruns: dict  # split -> TensorBoard run name of keras.callbacks.TensorBoard's data
-    multilabel: bool = False  # the counts are per label (`codecs.is_multilabel`)
+    multilabel: bool = False  # the counts are per label (`confusion_counts.is_multilabel`)
 
     @property
     def task(self):
@@ -143,8 +150,8 @@ class RunHistory:
     # Keras log key ("loss", "val_loss", "accuracy", ...) -> (steps, values), ascending steps
     curves: dict = dataclasses.field(default_factory=dict)
     # split -> {step: metrics.ConfusionTotals} (diagonal, row and column sums: O(C) per epoch,
-    # `codecs.decision_totals`), or {step: [K, 2, 2]} per label in a multi-label run; the full
-    # matrix of the latest step is in `latest`
+    # `confusion_counts.decision_totals`), or {step: [K, 2, 2]} per label in a multi-label run;
+    # the full matrix of the latest step is in `latest`
     confusions: dict = dataclasses.field(default_factory=dict)
     multilabel: bool = False
     # split -> {step: (count, confidence_sum, correct)}, see `calibration.calibration_bins`
@@ -170,23 +177,48 @@ class _SeriesRead:
     key_of: object = None  # for curves: (run, tag) -> Keras log key
 
 
-def provider_for_logdir(logdir, runs=None):
+def provider_for_logdir(logdir, runs=None, progress=None):
     """A data provider over the event files under ``logdir``, keeping every point.
 
     ``runs`` (``{run name: path}``, the path a run's directory or its one event file) names
-    the runs to load; without it TensorBoard's own walk of ``logdir`` finds them.
+    the runs to load; without it TensorBoard's own walk of ``logdir`` finds them (`walk_runs`).
+    ``progress``, when given, is called as ``progress(runs read, runs found)`` after each run
+    is read.
     """
-    from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
+    from tensorboard.backend.event_processing import (
+        data_provider,
+        directory_watcher,
+        plugin_event_multiplexer,
+    )
 
+    if runs is None:
+        runs = walk_runs(logdir)
     multiplexer = plugin_event_multiplexer.EventMultiplexer(
         tensor_size_guidance={schema.PLUGIN_NAME: 0, "scalars": 0}
     )
-    if runs is None:
-        multiplexer.AddRunsFromDirectory(logdir)
-    for name, path in sorted((runs or {}).items()):
-        multiplexer.AddRun(path, name)
-    multiplexer.Reload()
+    multiplexer.Reload()  # from now on, AddRun reads each run as it is added
+    for done, (name, path) in enumerate(sorted(runs.items()), 1):
+        try:
+            multiplexer.AddRun(path, name)
+        except (OSError, directory_watcher.DirectoryDeletedError):
+            pass  # as in TensorBoard's own Reload: the run keeps what was read, the others load
+        if progress is not None:
+            progress(done, len(runs))
     return data_provider.MultiplexerDataProvider(multiplexer, logdir)
+
+
+def walk_runs(logdir):
+    """``{run name: directory}`` of the runs under ``logdir`` (a local path or any URL
+    TensorBoard's file-system layer reads), found and named by TensorBoard's own walk
+    (`find_runs` is the bounded walk of local directories).
+    """
+    from tensorboard.backend.event_processing import io_wrapper
+
+    logdir = os.path.expanduser(logdir)  # as TensorBoard's own walk
+    return {
+        os.path.relpath(directory, logdir).replace(os.sep, "/"): directory
+        for directory in io_wrapper.GetLogdirSubdirectories(logdir)
+    }
 
 
 # Deepest directory below LOGDIR that the walk for runs enters.
@@ -253,7 +285,7 @@ def find_runs(logdir):
     ]
 
 
-def _keras_parent(run):
+def keras_parent(run):
     """(parent run, split) for a run named like Keras's sub-runs, else None."""
     head, _, tail = run.rpartition("/")
     if tail in KERAS_SUBRUNS:
@@ -262,7 +294,7 @@ def _keras_parent(run):
 
 
 def _keras_subrun(parent, split):
-    """The run name `_keras_parent` maps to (``parent``, ``split``)."""
+    """The run name `keras_parent` maps to (``parent``, ``split``)."""
     return split if parent == "." else parent + "/" + split
 
 
@@ -277,12 +309,12 @@ def _run_indexes(tensors, keras_scalars):
                 continue
             splits.append(split)
             if not names:
-                content = codecs.listed_content(series.plugin_content)
+                content = metadata.listed_content(series.plugin_content)
                 names = list(content.get("class_names") or [])
-                multilabel = codecs.is_multilabel(content)
+                multilabel = confusion_counts.is_multilabel(content)
         result[run] = RunIndex(run, splits, names, {}, multilabel)
     for run, tags in keras_scalars.items():
-        parent = _keras_parent(run)
+        parent = keras_parent(run)
         if parent is None or not any(t.startswith(KERAS_EPOCH_PREFIX) for t in tags):
             continue
         name, split = parent
@@ -479,7 +511,7 @@ class Reader:
         )
         data = data.get(run, {})
         return {
-            tag: (codecs.parse_plugin_content(series.plugin_content), data.get(tag, []))
+            tag: (metadata.parse_plugin_content(series.plugin_content), data.get(tag, []))
             for tag, series in listing.items()
         }
 
@@ -531,7 +563,7 @@ class Reader:
             )
             for run, (tag, series, key) in unread.items():
                 try:
-                    content = codecs.parse_plugin_content(series.plugin_content)
+                    content = metadata.parse_plugin_content(series.plugin_content)
                     steps = _checked_steps(content, data.get(run, {}).get(tag, []))
                     trainings = self._restarts.get((run, tag), (1,))[0]
                     # The number of trainings rides in the last element: one array kept.
@@ -563,7 +595,7 @@ class Reader:
         return _evaluation(run, split, step, found, self._counts_of)
 
     def _counts_of(self, run, tag, content, datum, num_classes):
-        """`codecs.stored_threshold_counts` of one point; a point found unreadable is
+        """`threshold_counts.stored_threshold_counts` of one point; a point found unreadable is
         remembered (in the cache, under the point's step and wall time) and refused again
         without being decoded.
         """
@@ -572,7 +604,7 @@ class Reader:
         if known is not None:
             raise schema.FormatError(known)
         try:
-            return codecs.stored_threshold_counts(content, datum, num_classes)
+            return threshold_counts.stored_threshold_counts(content, datum, num_classes)
         except schema.FormatError as error:
             if self._cache is not None:
                 self._cache.put_derived(key, str(error), 400 + len(str(error)))
@@ -598,7 +630,7 @@ class Reader:
             raise errors.NotFoundError(
                 "run %r has no %r calibration data at step %d" % (run, split, step)
             )
-        return step, codecs.calibration_bins_of(datum.numpy)
+        return step, histograms.calibration_bins_of(datum.numpy)
 
     # -- whole history, for the diagnostics ---------------------------------------------
 
@@ -623,7 +655,7 @@ class Reader:
             ).get(run, {})
             try:
                 contents = {
-                    tag: codecs.parse_plugin_content(series.plugin_content)
+                    tag: metadata.parse_plugin_content(series.plugin_content)
                     for tag, series in tensors.items()
                 }
             except schema.FormatError as error:
@@ -688,24 +720,26 @@ class Reader:
             try:
                 data = _points(data)
                 if kind == schema.KIND_RUN_INFO:
-                    history.info = codecs.json_of(data[-1])
+                    history.info = stored_json.json_of(data[-1])
                 elif kind == schema.KIND_OVERLAP:
-                    history.overlap = codecs.json_of(data[-1])
+                    history.overlap = stored_json.json_of(data[-1])
                 elif kind == schema.KIND_EVENTS:
                     for datum in data:
                         history.events.extend(
                             dict(event, step=datum.step)
-                            for event in codecs.json_of(datum)
+                            for event in stored_json.json_of(datum)
                             if isinstance(event, dict)
                         )
                 elif kind == schema.KIND_LOGS:
                     history.curves, skipped = _logs_curves(data)
                     history.problems.extend(skipped)
                 elif kind == schema.KIND_LABEL_DISTRIBUTION:
-                    history.label_distribution[split] = codecs.label_distribution(data[-1])
+                    history.label_distribution[split] = histograms.label_distribution(data[-1])
                 elif kind == schema.KIND_CONFUSION:
-                    history.confusions[split] = codecs.decision_totals(content, data)
-                    history.multilabel = history.multilabel or codecs.is_multilabel(content)
+                    history.confusions[split] = confusion_counts.decision_totals(content, data)
+                    history.multilabel = history.multilabel or confusion_counts.is_multilabel(
+                        content
+                    )
                 elif kind == schema.KIND_CALIBRATION:
                     history.calibration[split] = _calibration_series(data, history.problems)
             except schema.FormatError as error:
@@ -831,16 +865,18 @@ def _evaluation(run, split, step, found, counts_of):
         step = max(by_step)
     if step not in by_step:
         raise errors.NotFoundError("run %r has no %r data at step %d" % (run, split, step))
-    if codecs.is_multilabel(content):
-        matrices = codecs.multilabel_matrices([by_step[step]])[step]
+    if confusion_counts.is_multilabel(content):
+        matrices = confusion_counts.multilabel_matrices([by_step[step]])[step]
         num_classes = matrices.shape[0]
-        names = codecs.class_names_of(content, num_classes)
+        names = metadata.class_names_of(content, num_classes)
         result = SplitEvaluation(split, step, names, None, matrices=matrices)
         result.exact_matches = _exact_matches(run, split, step, found, int(matrices[0].sum()))
     else:
-        confusion = codecs.confusion_matrix(by_step[step].numpy, "confusion matrix", content)
+        confusion = confusion_counts.confusion_matrix(
+            by_step[step].numpy, "confusion matrix", content
+        )
         num_classes = confusion.shape[0]
-        names = codecs.class_names_of(content, num_classes)
+        names = metadata.class_names_of(content, num_classes)
         result = SplitEvaluation(split, step, names, confusion)
     counts_tag = schema.split_tag(split, schema.KIND_THRESHOLD_COUNTS)
     if counts_tag in found:
@@ -875,7 +911,9 @@ def _evaluation(run, split, step, found, counts_of):
 
 
 def _exact_matches(run, split, step, found, rows):
-    """The exact-match count of a multi-label split at ``step`` (`codecs.exact_matches`)."""
+    """The exact-match count of a multi-label split at ``step``
+    (`confusion_counts.exact_matches`).
+    """
     tag = schema.split_tag(split, schema.KIND_EXACT_MATCH)
     datum = _at_step(_points(found[tag][1]), step) if tag in found else None
     if datum is None:
@@ -883,7 +921,7 @@ def _exact_matches(run, split, step, found, rows):
             "run %r has multi-label %r counts without exact-match counts at step %d"
             % (run, split, step)
         )
-    return codecs.exact_matches(datum.numpy, rows)
+    return confusion_counts.exact_matches(datum.numpy, rows)
 
 
 def _calibration_series(data, problems):
@@ -891,7 +929,7 @@ def _calibration_series(data, problems):
     series = {}
     for datum in data:
         try:
-            series[datum.step] = codecs.calibration_bins_of(datum.numpy)
+            series[datum.step] = histograms.calibration_bins_of(datum.numpy)
         except schema.FormatError as error:
             problems.append("calibration at step %d: %s" % (datum.step, error))
     return series
@@ -922,7 +960,7 @@ def _logs_curves(data):
     columns, problems = {}, []
     for datum in data:
         try:
-            logs = codecs.decode_logs(codecs.text_of(datum))
+            logs = stored_json.decode_logs(stored_json.text_of(datum))
         except schema.FormatError as error:
             problems.append("logs at step %d: %s" % (datum.step, error))
             continue
@@ -985,8 +1023,10 @@ def _kept_steps_size(kept):
 
 
 def _checked_steps(content, data):
-    """Ascending distinct steps of confusion data, each checked (`codecs.decision_steps`)."""
-    return codecs.decision_steps(content, _points(data))
+    """Ascending distinct steps of confusion data, each checked
+    (`confusion_counts.decision_steps`).
+    """
+    return confusion_counts.decision_steps(content, _points(data))
 
 
 def _at_step(data, step):

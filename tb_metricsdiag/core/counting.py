@@ -55,7 +55,7 @@ def logit_thresholds(num_thresholds, logit_range):
     """A threshold grid of 0, 1, and ``num_thresholds - 2`` values evenly spaced in logit
     between them (``sigmoid(z)``, ``z`` evenly spaced over ``[-L, L]``, L = ``logit_range``);
     float64, strictly ascending. The format stores such a grid as its two parameters
-    (`codecs.encode_thresholds`), so this definition is part of it (``docs/format.md``).
+    (`threshold_grid.encode_thresholds`), so this definition is part of it (``docs/format.md``).
 
     Why logit spacing: the threshold grid is fixed for a run, and a model's scores for a rare
     class cluster near 0 (and those of the common class near 1). Evenly spaced values in

@@ -46,14 +46,14 @@ def check_loss_mismatch(history):
                 "(one-hot) or binary_crossentropy (one sigmoid unit).",
             )
         )
-    if name in SPARSE_CATEGORICAL_LOSSES and label_format == "one_hot":
+    if name in SPARSE_CATEGORICAL_LOSSES and label_format == labels_lib.ONE_HOT:
         problems.append(
             (
                 "sparse_categorical_crossentropy is used with one-hot labels",
                 "Use categorical_crossentropy, or pass integer class ids (argmax of the one-hot rows).",
             )
         )
-    if name in CATEGORICAL_LOSSES and label_format == "sparse":
+    if name in CATEGORICAL_LOSSES and label_format == labels_lib.SPARSE:
         problems.append(
             (
                 "categorical_crossentropy is used with integer class labels",

@@ -4,10 +4,8 @@ several trainings written into one log_dir.
 Each threshold is a module constant, documented here and in ``docs/diagnostics.md``.
 """
 
+from tb_metricsdiag.core import events
 from tb_metricsdiag.diagnostics.findings import finding
-
-RECORDING_EVENT_KINDS = ("callback_error", "bad_batch", "distributed_counts")
-
 
 MAX_MESSAGES_IN_EVIDENCE = 5
 
@@ -31,26 +29,24 @@ def check_recording_problems(history):
                 suggestion="Check that the writer and this package have matching versions.",
             )
         )
-    for kind in RECORDING_EVENT_KINDS:
-        events = [e for e in history.events if e.get("kind") == kind]
-        if not events:
+    for kind in events.RECORDING_PROBLEMS:
+        met = [e for e in history.events if e.get("kind") == kind]
+        if not met:
             continue
-        first_step = min(int(e.get("step", 0)) for e in events)
+        first_step = min(int(e.get("step", 0)) for e in met)
         findings.append(
             finding(
                 "recording_problem",
                 "warning",
-                title="The callback met %d %s event(s) while recording" % (len(events), kind),
+                title="The callback met %d %s event(s) while recording" % (len(met), kind),
                 detail="From epoch %d on, some counts are missing or incomplete: %s"
-                % (first_step, events[0].get("message", "")),
+                % (first_step, met[0].get("message", "")),
                 step=first_step,
                 evidence={
                     "kind": kind,
-                    "count": len(events),
+                    "count": len(met),
                     "first_epoch": first_step,
-                    "messages": [
-                        str(e.get("message", "")) for e in events[:MAX_MESSAGES_IN_EVIDENCE]
-                    ],
+                    "messages": [str(e.get("message", "")) for e in met[:MAX_MESSAGES_IN_EVIDENCE]],
                 },
                 suggestion="Check validation_data / train_data shapes and labels; see the training log "
                 "for the full error.",

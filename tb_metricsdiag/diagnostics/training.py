@@ -5,7 +5,7 @@ Each threshold is a module constant, documented here and in ``docs/diagnostics.m
 
 import numpy as np
 
-from tb_metricsdiag.core import metrics
+from tb_metricsdiag.core import events, metrics
 from tb_metricsdiag.diagnostics import _history
 from tb_metricsdiag.diagnostics.findings import finding
 
@@ -271,7 +271,7 @@ def check_divergence(history):
                 {"first_nonfinite_epoch": first_nonfinite},
             )
         )
-    nonfinite_events = [e for e in history.events if e.get("kind") == "nonfinite_predictions"]
+    nonfinite_events = [e for e in history.events if e.get("kind") == events.NONFINITE_PREDICTIONS]
     if nonfinite_events:
         first = min(nonfinite_events, key=lambda e: e.get("step", 0))
         signs.append(

@@ -82,13 +82,15 @@ _READERS = {
 }
 
 
-def to_numpy(value, what="value"):
+def to_numpy(value, what="value", objects=False):
     """``value`` (a NumPy array, a list, a scalar, or a PyTorch / JAX / TensorFlow tensor on
     any device) as a NumPy array. Floats narrower than float32 are widened to float32.
 
     Args:
       value: the array-like to read.
       what: its name in error messages (``"y_score"``).
+      objects: whether an array of Python objects (mixed strings and numbers: example ids,
+        group values) is allowed; else only numbers and strings are.
 
     Raises:
       UnreadableTensorError: a tensor that cannot be read here (a torch tensor on the meta
@@ -108,7 +110,7 @@ def to_numpy(value, what="value"):
             ) from error
     if array.dtype.kind == "f" and array.dtype.itemsize < 4 or array.dtype.name == "bfloat16":
         array = array.astype(np.float32)
-    if array.dtype == object:
+    if array.dtype == object and not objects:
         raise UnreadableTensorError(
             "%s could not be read as an array of numbers (it holds %s objects): pass a NumPy"
             " array or a tensor" % (what, type(array.flat[0]).__name__ if array.size else "no")

@@ -27,17 +27,13 @@ from tensorboard.summary.writer import record_writer
 from tensorboard.util import tensor_util
 
 from tb_metricsdiag.core import counting as counts_lib
-from tb_metricsdiag.core import labels as labels_lib
+from tb_metricsdiag.core import events
 from tb_metricsdiag.core.json_values import to_json_value
 from tb_metricsdiag.format import schema
-from tb_metricsdiag.writing import arrays, records
+from tb_metricsdiag.writing import arrays, inputs, records
 
 # The first event of every event file: the version of the record format, as TensorFlow writes it.
 FILE_VERSION = "brain.Event:2"
-
-# Row sums of probabilities in float32 (and in float16, widened) stay this close to 1; logits
-# whose rows all fall in [0, 1] and sum to 1 this closely are taken as probabilities.
-ROW_SUM_TOLERANCE = 1e-2
 
 _file_numbers = itertools.count()  # the last part of an event file's name, as TensorBoard's
 
@@ -102,15 +98,12 @@ class MetricsDiagWriter:
     def __init__(
         self, log_dir, class_names=None, thresholds=None, multi_label=False, filename_suffix=""
     ):
-        if multi_label not in (True, False):
-            raise ValueError("MetricsDiagWriter: multi_label must be True or False")
+        inputs.check_multi_label(multi_label, "MetricsDiagWriter")
         self.multi_label = multi_label
         self.log_dir = os.fspath(log_dir)
-        self._class_names = None if class_names is None else [str(n) for n in class_names]
+        self._class_names = inputs.check_class_names(class_names, "MetricsDiagWriter")
         self.thresholds = records.checked_thresholds(thresholds, "MetricsDiagWriter")
-        self._output_width = None
-        self._from_logits = None  # decided at the first evaluation where not given
-        self._label_format = None
+        self.layout = None  # inputs.Layout: fixed by the first evaluation
         self._split_examples = {}  # split -> examples at its first evaluation
         self._run_info_given = False
         os.makedirs(self.log_dir, exist_ok=True)
@@ -126,19 +119,12 @@ class MetricsDiagWriter:
         """Number of classes (of labels, multi-label), known from the first `add_evaluation`
         (None before).
         """
-        if self._output_width is None:
-            return None
-        return self._num_classes_of(self._output_width)
-
-    def _num_classes_of(self, width):
-        return width if self.multi_label else labels_lib.num_classes_from_output_width(width)
+        return None if self.layout is None else self.layout.num_classes
 
     @property
     def class_names(self):
         """The class names written (None before the first `add_evaluation` without names)."""
-        if self._class_names is None and self.num_classes is not None:
-            return labels_lib.default_class_names(self.num_classes)
-        return self._class_names
+        return self._class_names if self.layout is None else list(self.layout.class_names)
 
     def add_evaluation(self, y_true, y_score, step, split="validation", from_logits=None):
         """Count one split's evaluation and write it at ``step``.
@@ -168,33 +154,18 @@ class MetricsDiagWriter:
         """
         step = self._checked_step(step)
         _check_split(split)
-        labels = arrays.to_numpy(y_true, "y_true")
-        outputs = arrays.to_numpy(y_score, "y_score")
-        self._check_shapes(labels, outputs)
-        first_evaluation = self._output_width is None
-        if first_evaluation:
-            self._check_class_names(outputs)
-        logits = self._decide_from_logits(outputs, from_logits)
-        try:
-            if self.multi_label:
-                label_format = labels_lib.MULTI_HOT
-                result = records.multilabel_evaluation_counts(
-                    labels, outputs, self.thresholds, logits
-                )
-            else:
-                result, label_format, _ = records.evaluation_counts(
-                    labels, outputs, self.thresholds, logits
-                )
-        except ValueError as error:
-            raise ValueError(
-                "MetricsDiagWriter.add_evaluation: y_true of shape %s and y_score of shape %s:"
-                " %s" % (labels.shape, outputs.shape, error)
-            ) from error
-        if first_evaluation:
-            self._output_width = 1 if outputs.ndim == 1 else outputs.shape[1]
-            self._label_format = label_format
-        if self._from_logits is None:
-            self._from_logits = logits
+        evaluation = inputs.check_evaluation(
+            y_true,
+            y_score,
+            "MetricsDiagWriter.add_evaluation",
+            layout=self.layout,
+            multi_label=self.multi_label,
+            from_logits=from_logits,
+            class_names=self._class_names,
+        )
+        result = evaluation.counts(self.thresholds)
+        if self.layout is None:
+            self.layout = evaluation.layout
         new_split = split not in self._split_examples
         written = self._counts_records(result, split)
         if new_split and not self._run_info_given:
@@ -238,7 +209,7 @@ class MetricsDiagWriter:
             written.append(records.label_distribution(result.positives, split, self.class_names))
         written.extend(records.counts(result, split, self.class_names))
         if result.invalid:
-            written.append(records.events([records.nonfinite_event(split, result.invalid)]))
+            written.append(records.events([events.nonfinite_predictions(split, result.invalid)]))
         return written
 
     def add_logs(self, logs, step):
@@ -255,7 +226,7 @@ class MetricsDiagWriter:
             try:
                 values[key] = arrays.to_numpy(value, "logs[%r]" % (key,))
             except arrays.UnreadableTensorError:
-                continue  # not a number: skipped, as codecs.encode_logs skips it
+                continue  # not a number: skipped, as stored_json.encode_logs skips it
         record = records.logs(values)
         if record is None:
             return False
@@ -317,69 +288,11 @@ class MetricsDiagWriter:
             )
         return int(value)
 
-    def _check_shapes(self, labels, outputs):
-        if self.multi_label and (outputs.ndim != 2 or labels.shape != outputs.shape):
-            raise ValueError(
-                "MetricsDiagWriter.add_evaluation (multi_label=True): y_true of shape %s and"
-                " y_score of shape %s: expected multi-hot labels and one output per label, both"
-                " [n, K]" % (labels.shape, outputs.shape)
-            )
-        if outputs.ndim not in (1, 2) or outputs.ndim == 2 and outputs.shape[1] < 1:
-            raise ValueError(
-                "MetricsDiagWriter.add_evaluation: y_score of shape %s: expected the model's"
-                " outputs [n, C] (one row per example), or [n] / [n, 1] for one sigmoid unit;"
-                " flatten extra dimensions first (e.g. y_score.reshape(n, C))" % (outputs.shape,)
-            )
-        if outputs.shape[0] == 0:
-            raise ValueError("MetricsDiagWriter.add_evaluation: no examples (y_score is empty)")
-        if labels.ndim == 0 or labels.shape[0] != outputs.shape[0]:
-            raise ValueError(
-                "MetricsDiagWriter.add_evaluation: y_true of shape %s does not match y_score of"
-                " shape %s: pass one label per row of outputs, from the same examples"
-                % (labels.shape, outputs.shape)
-            )
-        width = 1 if outputs.ndim == 1 else outputs.shape[1]
-        if self._output_width is not None and width != self._output_width:
-            raise ValueError(
-                "MetricsDiagWriter.add_evaluation: y_score has %d output unit(s) per example,"
-                " but %d at the first evaluation: one writer holds one model's outputs (use"
-                " another log_dir for another model)" % (width, self._output_width)
-            )
-
-    def _decide_from_logits(self, outputs, from_logits):
-        if from_logits is not None:
-            return bool(from_logits)
-        detected = labels_lib.looks_like_logits(outputs, ROW_SUM_TOLERANCE, self.multi_label)
-        if self._from_logits is None:
-            return detected
-        if detected and not self._from_logits:
-            raise ValueError(
-                "MetricsDiagWriter.add_evaluation: y_score holds values outside [0, 1] or rows"
-                " that do not sum to 1, but earlier outputs were taken as probabilities: pass"
-                " from_logits=True (or False) to say what the model outputs"
-            )
-        return self._from_logits
-
-    def _check_class_names(self, outputs):
-        width = 1 if outputs.ndim == 1 else outputs.shape[1]
-        num_classes = self._num_classes_of(width)
-        if self._class_names is not None and len(self._class_names) != num_classes:
-            raise ValueError(
-                "MetricsDiagWriter: class_names has %d names but y_score of shape %s has %d"
-                " classes%s"
-                % (
-                    len(self._class_names),
-                    outputs.shape,
-                    num_classes,
-                    " (one sigmoid unit: 2 classes)" if width == 1 else "",
-                )
-            )
-
     def _describe(self):
         return records.describe_run(
-            output_width=self._output_width,
-            outputs_are_logits=self._from_logits,
-            label_format=self._label_format,
+            output_width=self.layout.output_width,
+            outputs_are_logits=self.layout.from_logits,
+            label_format=self.layout.label_format,
             class_names=self.class_names,
             split_examples=self._split_examples,
             num_thresholds=self.thresholds.size,

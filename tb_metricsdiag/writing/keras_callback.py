@@ -5,41 +5,37 @@ Configuration is checked once, in ``on_train_begin``, and a mistake there raises
 the training: a problem (NaN predictions, a batch that cannot be read, a failing write) is
 logged, written as an event the diagnostics report, and the epoch goes on.
 
-It runs on every Keras 3 backend. On TensorFlow it predicts through concrete functions of the
-model's ``predict_step`` and writes with ``tf.summary`` (`tf_summary`); on JAX and PyTorch it
-predicts with ``predict_on_batch`` (the backend's own compiled predict step) and writes with the
-TensorFlow-free `MetricsDiagWriter` (`sinks`), so array data needs no TensorFlow there.
+It runs on every Keras 3 backend: it predicts through the model's own predict step
+(`keras_prediction`), checks labels and outputs on the writers' one input path (`inputs`), and
+writes with ``tf.summary`` on TensorFlow, with the TensorFlow-free `MetricsDiagWriter` on JAX and
+PyTorch (`sinks`), so array data needs no TensorFlow there.
 """
 
+import dataclasses
 import logging
 import os
 import sys
-import time
 
 import keras
 import numpy as np
-from keras import tree
 
 from tb_metricsdiag.core import counting as counts_lib
+from tb_metricsdiag.core import events, losses
 from tb_metricsdiag.core import labels as labels_lib
-from tb_metricsdiag.core import losses
 from tb_metricsdiag.core import overlap as overlap_lib
 from tb_metricsdiag.core.json_values import to_json_value
 from tb_metricsdiag.writing import examples as examples_lib
-from tb_metricsdiag.writing import keras_metric, keras_model, records, sinks
+from tb_metricsdiag.writing import (
+    inputs,
+    keras_metric,
+    keras_model,
+    keras_prediction,
+    records,
+    sinks,
+)
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_BATCH_SIZE = 512
-# batch_size=None grows the batches of array data for models that predict a batch of
-# DEFAULT_BATCH_SIZE in well under AUTOMATIC_BATCH_SECONDS: on a small model the fixed cost of
-# each call, not the model, is most of the prediction pass. Larger models, whose memory per
-# batch matters, keep DEFAULT_BATCH_SIZE.
-AUTOMATIC_BATCH_SECONDS = 0.02
-MAX_AUTOMATIC_BATCH_SIZE = 4096
-# Input signatures (shapes past the batch, dtypes) given their own concrete prediction
-# function; inputs whose shapes keep changing go through predict_on_batch past this.
-MAX_SIGNATURES = 8
 VALIDATION_SPLIT_FIX = (
     "split the data yourself and hand the same arrays to both:\n"
     "    x_train, x_val, y_train, y_val = x[:-n], x[-n:], y[:-n], y[-n:]\n"
@@ -48,15 +44,6 @@ VALIDATION_SPLIT_FIX = (
     "(or add callback.metric() to model.compile(metrics=[...]): that mode counts what Keras"
     " validates on, validation_split included)"
 )
-
-
-def _tensorflow():
-    """TensorFlow when it is the Keras backend, else None (nothing else here needs it)."""
-    if keras.backend.backend() != "tensorflow":
-        return None
-    import tensorflow as tf
-
-    return tf
 
 
 class MetricsDiagCallback(keras.callbacks.Callback):
@@ -74,8 +61,9 @@ class MetricsDiagCallback(keras.callbacks.Callback):
       thresholds: ascending score thresholds of the PR counts; default
         `counting.default_thresholds` (201 values spaced in logit).
       batch_size: batch size of the callback's own predictions on array data; by default
-        (None) `DEFAULT_BATCH_SIZE`, grown up to `MAX_AUTOMATIC_BATCH_SIZE` for a model fast
-        enough that its per-batch cost is mostly call overhead (`_automatic_batch_size`).
+        (None) `keras_prediction.DEFAULT_BATCH_SIZE`, grown up to `MAX_AUTOMATIC_BATCH_SIZE` for
+        a model fast enough that its per-batch cost is mostly call overhead
+        (`Predictor.automatic_batch_size`).
       from_logits: whether the model outputs logits; default detected from the loss's
         ``from_logits`` and the last layer's activation.
       validation_steps: read at most this many batches of a ``validation_data`` Dataset each
@@ -115,18 +103,12 @@ class MetricsDiagCallback(keras.callbacks.Callback):
         self.train_steps = train_steps
         self._writer = None
         self._splits = {}
-        self._num_classes = None
-        self._names = None
-        self._scores_from_logits = None
+        self._layout = None  # inputs.Layout, fixed at train begin
         self._metric = None
         self._in_fit = False
         self._train_counts = None
-        self._forward_functions = {}  # input signature -> concrete predict_step (`_predict`)
-        self._batch_size = DEFAULT_BATCH_SIZE  # batch_size, or the one chosen for it
+        self._predictor = None  # keras_prediction.Predictor of this fit
         self._thresholds = None
-        self._output_width = None
-        self._label_format = None
-        self._multi_label = False
 
     def metric(self, name="metricsdiag"):
         """The `keras_metric.CountsMetric` to add to ``model.compile(metrics=[...])``.
@@ -162,7 +144,7 @@ class MetricsDiagCallback(keras.callbacks.Callback):
                     "MetricsDiagCallback: %s must be a positive integer or None, got %r"
                     % (name, value)
                 )
-        records.check_from_logits(self.from_logits, "MetricsDiagCallback")
+        inputs.check_from_logits(self.from_logits, "MetricsDiagCallback")
         self._thresholds = records.checked_thresholds(self.thresholds, "MetricsDiagCallback")
         splits = {}
         if self.validation_data is not None:
@@ -172,101 +154,6 @@ class MetricsDiagCallback(keras.callbacks.Callback):
         if self.train_data is not None:
             splits["train"] = examples_lib.Examples(self.train_data, "train_data", self.train_steps)
         return splits
-
-    def _strategy(self):
-        """The TensorFlow distribution strategy of the model, or None on other backends."""
-        tf = _tensorflow()
-        if tf is None:
-            return None
-        return getattr(self.model, "distribute_strategy", None) or tf.distribute.get_strategy()
-
-    def _predict(self, x):
-        """Model outputs for one batch, through the model's own ``predict_step``.
-
-        On JAX and PyTorch `predict_on_batch`, which runs the backend's compiled predict step.
-        On TensorFlow, under a strategy with several replicas `predict` splits the batch
-        across them (`predict_on_batch` would hand each replica the whole batch); on one
-        device, a concrete function of ``predict_step`` (`_forward_function`) when there is
-        one for the batch, else `predict_on_batch`.
-        """
-        strategy = self._strategy()
-        if strategy is None:
-            return tree.map_structure(np.asarray, self.model.predict_on_batch(x))
-        if strategy.num_replicas_in_sync > 1:
-            return self.model.predict(x, batch_size=self._batch_size, verbose=0)
-        forward = self._forward_function(x)
-        if forward is None:
-            return self.model.predict_on_batch(x)
-        return tree.map_structure(np.asarray, forward((x,)))
-
-    def _forward_function(self, x):
-        """The concrete ``predict_step`` of the input signature of ``x`` (dense arrays and
-        tensors, any batch size), or None for other inputs (sparse or ragged tensors, Python
-        lists) and past `MAX_SIGNATURES`.
-
-        The same graph as `predict_on_batch` without its per-call dispatch, a noticeable part
-        of the prediction time of a small model.
-        """
-        tf = _tensorflow()
-        leaves = tf.nest.flatten(x)
-        if not all(isinstance(a, (np.ndarray, tf.Tensor)) for a in leaves):
-            return None
-        try:
-            specs = [
-                tf.TensorSpec((None,) + tuple(a.shape[1:]), tf.as_dtype(a.dtype)) for a in leaves
-            ]
-        except TypeError:  # a dtype TensorFlow has no equivalent of
-            return None
-        signature = tuple(specs)
-        forward = self._forward_functions.get(signature)
-        if forward is None and len(self._forward_functions) < MAX_SIGNATURES:
-            step = tf.function(
-                self.model.predict_step, jit_compile=bool(getattr(self.model, "jit_compile", False))
-            )
-            structure = tf.nest.pack_sequence_as(x, specs)
-            forward = self._forward_functions[signature] = step.get_concrete_function((structure,))
-        return forward
-
-    def _batches(self, examples):
-        """``examples.batches`` in the callback's batch size; a Dataset's inputs as NumPy on
-        the backends other than TensorFlow.
-        """
-        return examples.batches(self._batch_size, as_numpy=self._strategy() is None)
-
-    def _probe_outputs(self, examples):
-        """(output width, outputs of the first batch); a clear error for what Keras itself
-        would fail on with a shape error deep inside the model.
-        """
-        x, _ = next(iter(self._batches(examples)), (None, None))
-        if x is None:
-            raise ValueError("MetricsDiagCallback: %s is empty" % examples.name)
-        self._check_batched(x, examples)
-        outputs = self._predict(x)
-        if isinstance(outputs, (list, tuple, dict)):
-            raise ValueError(
-                "MetricsDiagCallback supports models with a single classification output;"
-                " this model has %d outputs" % len(tree.flatten(outputs))
-            )
-        outputs = np.asarray(outputs)
-        if outputs.ndim not in (1, 2):
-            raise ValueError(
-                "MetricsDiagCallback expects outputs of shape [batch, classes]; the model"
-                " returns shape %s" % (outputs.shape,)
-            )
-        return 1 if outputs.ndim == 1 else outputs.shape[1], outputs
-
-    def _check_batched(self, x, examples):
-        """Refuse a Dataset of single examples: inputs one dimension short of the model's."""
-        inputs = getattr(self.model, "inputs", None) if examples.dataset is not None else None
-        if not inputs or len(tree.flatten(x)) != len(inputs):
-            return
-        for leaf, model_input in zip(tree.flatten(x), inputs):
-            if len(getattr(leaf, "shape", ())) + 1 == len(model_input.shape):
-                raise ValueError(
-                    "MetricsDiagCallback: %s yields single examples (inputs of shape %s for a"
-                    " model that takes %s): batch it, e.g. dataset.batch(256)"
-                    % (examples.name, tuple(leaf.shape), tuple(model_input.shape))
-                )
 
     def _model_output_width(self):
         """Output width from the model's own output shape (metric mode without data)."""
@@ -278,27 +165,6 @@ class MetricsDiagCallback(keras.callbacks.Callback):
             )
         shape = outputs[0].shape
         return 1 if len(shape) == 1 else int(shape[-1])
-
-    def _automatic_batch_size(self, examples):
-        """Batch size for ``batch_size=None``: `DEFAULT_BATCH_SIZE` doubled (up to
-        `MAX_AUTOMATIC_BATCH_SIZE`) while a batch would still predict within
-        `AUTOMATIC_BATCH_SECONDS`, judged from one timed batch after the probe (which traced
-        the function). Only array data with more than one batch is re-batched.
-        """
-        if examples.y is None or examples.y.shape[0] <= DEFAULT_BATCH_SIZE:
-            return DEFAULT_BATCH_SIZE
-        x, _ = examples.first_batch(DEFAULT_BATCH_SIZE, as_numpy=True)
-        start = time.perf_counter()
-        self._predict(x)
-        seconds = time.perf_counter() - start
-        size = DEFAULT_BATCH_SIZE
-        seconds_per_example = seconds / DEFAULT_BATCH_SIZE
-        while (
-            size < MAX_AUTOMATIC_BATCH_SIZE
-            and 2 * size * seconds_per_example <= AUTOMATIC_BATCH_SECONDS
-        ):
-            size *= 2
-        return size
 
     def _detect_from_logits(self, loss_from_logits, activation, sample_outputs):
         if self.from_logits is not None:
@@ -315,36 +181,37 @@ class MetricsDiagCallback(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         splits = self._check_configuration()
-        self._forward_functions = {}  # this fit's model
-        self._batch_size = self.batch_size or DEFAULT_BATCH_SIZE
+        self._predictor = keras_prediction.Predictor(
+            self.model, self.batch_size or keras_prediction.DEFAULT_BATCH_SIZE
+        )
         if "validation" in splits:
-            width, sample_outputs = self._probe_outputs(splits["validation"])
+            width, sample_outputs = self._predictor.probe(splits["validation"])
         else:  # the metric mode, counting what Keras validates on
             width, sample_outputs = self._model_output_width(), np.zeros(0)
         if self.batch_size is None and self._metric is None:  # the metric mode predicts nothing
-            self._batch_size = self._automatic_batch_size(splits["validation"])
+            self._predictor.batch_size = self._predictor.automatic_batch_size(splits["validation"])
         self._splits = splits
-        self._output_width = width
         compile_config = self._compile_config()
         loss_name, loss_from_logits = keras_model.loss_config(compile_config)
         labels = {
-            split: examples.all_labels(self._batch_size) for split, examples in splits.items()
+            split: examples.all_labels(self._predictor.batch_size)
+            for split, examples in splits.items()
         }
-        self._multi_label = self._detect_multi_label(loss_name, labels)
-        self._num_classes = (
-            width if self._multi_label else labels_lib.num_classes_from_output_width(width)
-        )
-        self._names = self._checked_class_names()
-        self._label_format = None
-        label_counts = self._label_counts(splits, labels, loss_name)
         activation = keras_model.last_activation(self.model)
-        self._scores_from_logits = self._detect_from_logits(
-            loss_from_logits, activation, np.asarray(sample_outputs, dtype=np.float64)
+        layout = inputs.new_layout(
+            width,
+            "MetricsDiagCallback",
+            multi_label=self._detect_multi_label(loss_name, labels, width),
+            from_logits=self._detect_from_logits(
+                loss_from_logits, activation, np.asarray(sample_outputs, dtype=np.float64)
+            ),
+            class_names=inputs.check_class_names(self.class_names, "MetricsDiagCallback"),
         )
+        self._layout, label_counts = self._label_counts(layout, splits, labels, loss_name)
         if self._metric is not None:
             # Read when Keras first traces its train step, which comes after this.
-            self._metric.from_logits = self._scores_from_logits
-            self._metric.multi_label = self._multi_label
+            self._metric.from_logits = self._layout.from_logits
+            self._metric.multi_label = self._layout.multi_label
         self._in_fit = True
         self._writer = self._create_writer()
         split_examples = {split: len(y) for split, y in labels.items()}
@@ -353,54 +220,45 @@ class MetricsDiagCallback(keras.callbacks.Callback):
         )
         self._write_run_start(info, label_counts)
 
-    def _checked_class_names(self):
-        if self.class_names is None:
-            return labels_lib.default_class_names(self._num_classes)
-        names = [str(n) for n in self.class_names]
-        if len(names) != self._num_classes:
-            raise ValueError(
-                "MetricsDiagCallback: class_names has %d names but the model predicts %d"
-                " classes (output width %d)" % (len(names), self._num_classes, self._output_width)
-            )
-        return names
-
-    def _detect_multi_label(self, loss_name, labels):
+    @staticmethod
+    def _detect_multi_label(loss_name, labels, width):
         """Whether the model is multi-label: a binary loss on more than one output unit
         (`losses.is_multilabel_loss`), or multi-hot labels (`labels.looks_multi_hot`; the
         loss-mismatch rule then names a categorical loss on them).
         """
-        if losses.is_multilabel_loss(loss_name, self._output_width):
+        if losses.is_multilabel_loss(loss_name, width):
             return True
-        return any(labels_lib.looks_multi_hot(y, self._output_width) for y in labels.values())
+        return any(labels_lib.looks_multi_hot(y, width) for y in labels.values())
 
-    def _label_counts(self, splits, labels, loss_name):
-        """{split: examples per class (rows per label, multi-label)}, and the label format
-        (`_label_format`) they are in.
+    def _label_counts(self, layout, splits, labels, loss_name):
+        """``(layout, {split: examples per class})``: every split's labels checked against
+        the layout (rows per label, multi-label), which gets the label format they are in.
         """
         label_counts = {}
         for split, examples in splits.items():
             y = labels[split]
             try:
-                if self._multi_label:
-                    fmt = labels_lib.MULTI_HOT
-                    label_counts[split] = counts_lib.label_positives(y, self._num_classes)
-                else:
-                    fmt = labels_lib.detect_label_format(y, self._output_width)
-                    ids = labels_lib.class_ids(y, fmt, self._num_classes)
-                    label_counts[split] = counts_lib.label_distribution(ids, self._num_classes)
+                targets = layout.targets(y)
+                label_format = layout.format_of(y)
             except ValueError as error:
                 raise ValueError(
                     "MetricsDiagCallback: %s labels: %s%s"
-                    % (examples.name, error, self._regression_note(loss_name))
+                    % (examples.name, error, self._regression_note(layout, loss_name))
                 ) from error
-            self._label_format = self._label_format or fmt
-        return label_counts
+            if layout.multi_label:
+                label_counts[split] = counts_lib.label_positives(targets, layout.num_classes)
+            else:
+                label_counts[split] = counts_lib.label_distribution(targets, layout.num_classes)
+            if layout.label_format is None:
+                layout = dataclasses.replace(layout, label_format=label_format)
+        return layout, label_counts
 
-    def _regression_note(self, loss_name):
+    @staticmethod
+    def _regression_note(layout, loss_name):
         """What to add to a label error when the model is a regression model: one output unit
         trained with a regression loss (its labels are then rarely class ids).
         """
-        if self._output_width != 1 or losses.normalized_loss_name(loss_name) not in (
+        if layout.output_width != 1 or losses.normalized_loss_name(loss_name) not in (
             losses.REGRESSION_LOSSES
         ):
             return ""
@@ -413,16 +271,16 @@ class MetricsDiagCallback(keras.callbacks.Callback):
     def _create_writer(self):
         # Non-chief workers still predict (their replicas take part in the same steps) but
         # write nothing, so one multi-worker training gives one run.
-        strategy = self._strategy()
+        strategy = self._predictor.strategy()
         chief = strategy is None or keras_model.is_chief(strategy)
         return sinks.create_sink(self.log_dir, write=chief)
 
     def _run_info(self, compile_config, loss_name, loss_from_logits, activation, split_examples):
         info = records.describe_run(
-            output_width=self._output_width,
-            outputs_are_logits=self._scores_from_logits,
-            label_format=self._label_format,
-            class_names=self._names,
+            output_width=self._layout.output_width,
+            outputs_are_logits=self._layout.from_logits,
+            label_format=self._layout.label_format,
+            class_names=list(self._layout.class_names),
             split_examples=split_examples,
             num_thresholds=self._thresholds.size,
             counting="keras_metric" if self._metric is not None else "prediction",
@@ -439,7 +297,7 @@ class MetricsDiagCallback(keras.callbacks.Callback):
     def _write_run_start(self, info, label_counts):
         written = [records.run_info(to_json_value(info))]
         for split, distribution in label_counts.items():
-            written.append(records.label_distribution(distribution, split, self._names))
+            written.append(records.label_distribution(distribution, split, self._class_names))
         if "train" in self._splits and "validation" in self._splits:
             written.append(records.overlap(self._overlap(self._splits)))
         self._writer.write(written, 0)
@@ -454,45 +312,27 @@ class MetricsDiagCallback(keras.callbacks.Callback):
     def _overlap(self, splits):
         try:
             return overlap_lib.duplicate_overlap(
-                splits["train"].digests(self._batch_size),
-                splits["validation"].digests(self._batch_size),
+                splits["train"].digests(self._predictor.batch_size),
+                splits["validation"].digests(self._predictor.batch_size),
             )
         except (ValueError, TypeError) as error:
             return {"error": "the overlap check could not hash the inputs: %s" % error}
 
     # -- per epoch: never raises ----------------------------------------------------------
 
+    @property
+    def _class_names(self):
+        return list(self._layout.class_names)
+
     def _evaluate(self, examples):
         """Predict ``examples`` batch by batch and count them; returns (counts, problems)."""
-        if self._multi_label:
-            result = counts_lib.MultiLabelCounts(self._num_classes, self._thresholds)
-        else:
-            result = counts_lib.ClassificationCounts(self._num_classes, self._thresholds)
+        result = self._layout.new_counts(self._thresholds)
         problems = []
-        for x, y in self._batches(examples):
+        for x, y in self._predictor.batches(examples):
             try:
-                if self._multi_label:
-                    outputs = np.asarray(self._predict(x))
-                    scores = labels_lib.multilabel_scores(outputs, self._scores_from_logits)
-                    result.update(np.asarray(y), scores)
-                    continue
-                fmt = labels_lib.detect_label_format(y, self._output_width)
-                ids = labels_lib.class_ids(y, fmt, self._num_classes)
-                outputs = np.asarray(self._predict(x))
-                scores, predicted = labels_lib.scores_and_predictions(
-                    outputs, self._scores_from_logits
-                )
-                if scores.shape[1] != self._num_classes or scores.shape[0] != ids.shape[0]:
-                    raise ValueError(
-                        "a batch gave outputs of shape %s for %d labels"
-                        % (outputs.shape, ids.shape[0])
-                    )
+                self._layout.count(result, y, self._predictor.predict(x))
             except ValueError as error:
-                problems.append(
-                    {"kind": "bad_batch", "split": examples.name, "message": str(error)}
-                )
-                continue
-            result.update(ids, scores, predicted)
+                problems.append(events.bad_batch(examples.name, error))
         return result, problems
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -538,14 +378,12 @@ class MetricsDiagCallback(keras.callbacks.Callback):
             results, problems = self._epoch_counts()
             for split, result in results.items():
                 if result.invalid:
-                    problems.append(records.nonfinite_event(split, result.invalid))
+                    problems.append(events.nonfinite_predictions(split, result.invalid))
                 if result.count:
-                    self._writer.write(records.counts(result, split, self._names), epoch)
+                    self._writer.write(records.counts(result, split, self._class_names), epoch)
         except Exception as error:  # Recording must never end a training run.
             logger.exception("MetricsDiagCallback: epoch %d could not be recorded", epoch)
-            problems.append(
-                {"kind": "callback_error", "message": "%s: %s" % (type(error).__name__, error)}
-            )
+            problems.append(events.callback_error(error))
         if problems:
             for problem in problems:
                 logger.warning("MetricsDiagCallback, epoch %d: %s", epoch, problem["message"])

@@ -24,7 +24,7 @@ counts (`counts.average_precision_from_counts`). The calibration bins are counte
 the confidence sums add float32 batch sums in float64, or float32 on JAX without x64).
 
 A multi-label model (``multi_label``: one sigmoid per label, multi-hot labels) is counted per
-label as `counts.MultiLabelCounts` counts it: each label's ``[[tn, fp], [fn, tp]]`` at
+label as `counting.MultiLabelCounts` counts it: each label's ``[[tn, fp], [fn, tp]]`` at
 probability >= 0.5, its threshold buckets, the rows whose whole label set is right, and every
 (row, label) probability in the calibration bins.
 """
@@ -103,7 +103,7 @@ class CountsMetric(keras.metrics.Metric):
       name: name of the metric. Its ``result()`` is an empty dict, so it adds nothing to
         Keras's ``logs`` or progress bar.
 
-    The state is read with `counts`. Rows with a non-finite score, or a label outside the
+    The state is read with `counts()`. Rows with a non-finite score, or a label outside the
     classes (not 0/1, multi-label), are left out of the counts and counted in its ``invalid``.
     """
 
@@ -340,11 +340,11 @@ class CountsMetric(keras.metrics.Metric):
         return ops.concatenate(columns, axis=1), valid, bins, confidence
 
     def result(self):
-        """Nothing for Keras's logs: the counts are read with `counts`."""
+        """Nothing for Keras's logs: the counts are read with `counts()`."""
         return {}
 
     def counts(self):
-        """The state as a `counts.ClassificationCounts` (`counts.MultiLabelCounts`,
+        """The state as a `counting.ClassificationCounts` (`counting.MultiLabelCounts`,
         multi-label) with threshold-grid AP, or None before any batch was counted.
         """
         if self.num_classes is None:

@@ -33,10 +33,11 @@ except ImportError:  # the older package name
     import pytorch_lightning as pl
 
 from tb_metricsdiag.core import counting as counts_lib
+from tb_metricsdiag.core import events
 from tb_metricsdiag.core import labels as labels_lib
 from tb_metricsdiag.core import overlap as overlap_lib
-from tb_metricsdiag.writing import records
-from tb_metricsdiag.writing.event_writer import ROW_SUM_TOLERANCE, MetricsDiagWriter
+from tb_metricsdiag.writing import inputs, records
+from tb_metricsdiag.writing.event_writer import MetricsDiagWriter
 
 logger = logging.getLogger(__name__)
 
@@ -46,9 +47,6 @@ SPLIT = "validation"
 FROM_CALLABLE = "scores_and_labels"
 FROM_STEP_OUTPUTS = "validation_step_outputs"
 FROM_FORWARD = "forward"
-
-# Event kind of a distributed gathering that could not be checked (recording.py reports it).
-DISTRIBUTED_EVENT = "distributed_counts"
 
 _HOW_TO_GIVE_SCORES = (
     "return {'scores': outputs, 'labels': y} from validation_step (no extra forward pass), or"
@@ -501,7 +499,7 @@ class MetricsDiagCallback(pl.Callback):
                 "MetricsDiagCallback: log_dir must be a non-empty path or None (the"
                 " TensorBoardLogger's directory), got %r" % (self.log_dir,)
             )
-        records.check_from_logits(self.from_logits, "MetricsDiagCallback")
+        inputs.check_from_logits(self.from_logits, "MetricsDiagCallback")
         if self.multi_label not in (None, True, False):
             raise ValueError(
                 "MetricsDiagCallback: multi_label must be True, False or None (detect)"
@@ -671,11 +669,9 @@ class MetricsDiagCallback(pl.Callback):
                 labels = self._check_batch(scores, labels)
             except Exception as error:  # recording never ends the training
                 self._problems.append(
-                    {
-                        "kind": "bad_batch",
-                        "split": SPLIT,
-                        "message": "validation batch %d was left out: %s" % (batch_idx, error),
-                    }
+                    events.bad_batch(
+                        SPLIT, "validation batch %d was left out: %s" % (batch_idx, error)
+                    )
                 )
                 return
         if trainer.sanity_checking:
@@ -733,12 +729,12 @@ class MetricsDiagCallback(pl.Callback):
                     trainer, labels, scores, digests
                 )
                 if problem:
-                    problems.append({"kind": DISTRIBUTED_EVENT, "split": SPLIT, "message": problem})
+                    problems.append(events.distributed_counts(SPLIT, problem))
             else:
                 labels, scores = _numpy(labels), _numpy(scores)
         except Exception as error:
             logger.exception("MetricsDiagCallback: the validation outputs could not be gathered")
-            problems.append(_error_event(error))
+            problems.append(events.callback_error(error))
             labels = scores = digests = None
         if overlap is not None and digests is None:
             overlap.fail("the validation inputs of every process could not be gathered")
@@ -782,7 +778,7 @@ class MetricsDiagCallback(pl.Callback):
                 writer.add_logs(logs, epoch)
         except Exception as error:
             logger.exception("MetricsDiagCallback: epoch %d could not be recorded", epoch)
-            problems.append(_error_event(error))
+            problems.append(events.callback_error(error))
         self._write_problems(problems, epoch)
         if self._writer is not None:
             self._writer.flush()
@@ -791,7 +787,7 @@ class MetricsDiagCallback(pl.Callback):
         """Write a `_Validation` (the run description first, once); returns the problems."""
         if self._scores_are_logits is None:
             self._scores_are_logits = labels_lib.looks_like_logits(
-                pending.scores, ROW_SUM_TOLERANCE, self._multi_label
+                pending.scores, inputs.ROW_SUM_TOLERANCE, self._multi_label
             )
         if not self._info_written:
             writer.add_run_info(self._run_info(pending))
@@ -806,12 +802,11 @@ class MetricsDiagCallback(pl.Callback):
             )
         except ValueError as error:
             return [
-                {
-                    "kind": "bad_batch",
-                    "split": SPLIT,
-                    "message": "the validation outputs of epoch %d could not be counted: %s"
+                events.bad_batch(
+                    SPLIT,
+                    "the validation outputs of epoch %d could not be counted: %s"
                     % (pending.epoch, error),
-                }
+                )
             ]
         return []
 
@@ -978,10 +973,6 @@ def _world_size():
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return torch.distributed.get_world_size()
     return 1
-
-
-def _error_event(error):
-    return {"kind": "callback_error", "message": "%s: %s" % (type(error).__name__, error)}
 
 
 __all__ = ["MetricsDiagCallback", "keras_logs", "sampler_padding"]

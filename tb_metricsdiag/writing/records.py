@@ -17,7 +17,8 @@ import numpy as np
 from tb_metricsdiag import version
 from tb_metricsdiag.core import counting as counts_lib
 from tb_metricsdiag.core import labels as labels_lib
-from tb_metricsdiag.format import codecs, metadata, schema
+from tb_metricsdiag.format import confusion_counts, integer_counts, metadata, schema, stored_json
+from tb_metricsdiag.format import threshold_counts as threshold_counts_lib
 
 Record = collections.namedtuple("Record", ["tag", "value", "metadata"])
 Record.__doc__ = """One summary: its tag, its value (a NumPy array) and its ``SummaryMetadata``."""
@@ -54,12 +55,6 @@ def checked_thresholds(thresholds, writer):
         raise ValueError("%s: %s" % (writer, error)) from error
 
 
-def check_from_logits(from_logits, writer):
-    """ValueError naming ``writer`` unless ``from_logits`` is True, False or None (detect)."""
-    if from_logits not in (None, True, False):
-        raise ValueError("%s: from_logits must be True, False or None (detect)" % writer)
-
-
 def json_record(tag, kind, value):
     """A string summary of ``value`` as sorted, strict JSON."""
     text = json.dumps(value, sort_keys=True, allow_nan=False, default=str)
@@ -68,9 +63,10 @@ def json_record(tag, kind, value):
 
 def confusion_matrix(matrix, split="validation", class_names=None):
     """A ``[C, C]`` confusion matrix (row = actual class, column = predicted class), stored as
-    `codecs.encode_confusion` bytes (a string scalar; format version 5).
+    `confusion_counts.encode_confusion` bytes (a string scalar; format version 5).
     """
-    payload = codecs.encode_confusion(matrix)  # refuses a matrix that is not [C, C] counts
+    # Refuses a matrix that is not [C, C] counts.
+    payload = confusion_counts.encode_confusion(matrix)
     names = checked_class_names(class_names, np.shape(matrix)[0])
     md = metadata.create_summary_metadata(
         schema.KIND_CONFUSION, split, names, encoding=schema.CONFUSION_ENCODING
@@ -92,7 +88,11 @@ def multilabel_confusion(matrices, exact_matches, split="validation", class_name
         schema.KIND_CONFUSION, split, names, task=schema.TASK_MULTILABEL
     )
     return [
-        Record(schema.split_tag(split, schema.KIND_CONFUSION), codecs.compact_ints(matrices), md),
+        Record(
+            schema.split_tag(split, schema.KIND_CONFUSION),
+            integer_counts.compact_ints(matrices),
+            md,
+        ),
         Record(
             schema.split_tag(split, schema.KIND_EXACT_MATCH),
             np.array([int(exact_matches), rows], dtype=np.int64),
@@ -112,7 +112,7 @@ def threshold_counts(
     roc_auc=None,
 ):
     """One-vs-rest TP and FP ``[C, T]`` of ``score >= thresholds[j]`` as one ``[C, 2, T]``,
-    stored as `codecs.encode_threshold_counts` bytes (a string scalar).
+    stored as `format.threshold_counts.encode_threshold_counts` bytes (a string scalar).
 
     ``average_precision`` (``[C]``, NaN for a class with no positive), when given, is stored in
     the same summary, with its method (as in `average_precision`); so is ``roc_auc`` (``[C]``,
@@ -124,7 +124,9 @@ def threshold_counts(
         raise ValueError("tp and fp must both have shape [C, %d]" % thresholds.size)
     names = checked_class_names(class_names, tp.shape[0])
     # Encoded first: it refuses an average precision that does not fit the classes.
-    payload = codecs.encode_threshold_counts(np.stack([tp, fp], axis=1), average_precision, roc_auc)
+    payload = threshold_counts_lib.encode_threshold_counts(
+        np.stack([tp, fp], axis=1), average_precision, roc_auc
+    )
     md = metadata.create_summary_metadata(
         schema.KIND_THRESHOLD_COUNTS,
         split,
@@ -196,10 +198,10 @@ def counts(result, split="validation", class_names=None):
 
 
 def logs(values):
-    """The numeric values of a Keras-style ``logs`` dict in one summary (`codecs.encode_logs`),
-    or None when no value is numeric.
+    """The numeric values of a Keras-style ``logs`` dict in one summary
+    (`stored_json.encode_logs`), or None when no value is numeric.
     """
-    text = codecs.encode_logs(values)
+    text = stored_json.encode_logs(values)
     if text is None:
         return None
     return Record(
@@ -220,72 +222,6 @@ def overlap(result):
 def events(problems):
     """A JSON list of problems met while recording, each a dict with ``kind`` and ``message``."""
     return json_record(schema.EVENTS_TAG, schema.KIND_EVENTS, list(problems))
-
-
-def nonfinite_event(split, count):
-    """The event of ``count`` predictions of ``split`` left out of the counts as NaN or
-    infinite (for `events`).
-    """
-    return {
-        "kind": "nonfinite_predictions",
-        "split": split,
-        "count": int(count),
-        "message": "%d predictions were NaN or infinite and were left out of the counts" % count,
-    }
-
-
-def evaluation_counts(y_true, y_score, thresholds=None, from_logits=False):
-    """Count one evaluation: labels and raw model outputs, as NumPy arrays, into a
-    `counting.ClassificationCounts`. Returns ``(counts, label_format, output_width)``.
-
-    Args:
-      y_true: integer class ids ``[n]``, one-hot rows ``[n, C]``, or 0/1 for a single unit.
-      y_score: model outputs ``[n, C]``, or ``[n]`` / ``[n, 1]`` (a single sigmoid unit).
-      thresholds: ascending thresholds; default `counting.default_thresholds`.
-      from_logits: whether ``y_score`` holds logits.
-    """
-    outputs = np.asarray(y_score)
-    labels = np.asarray(y_true)
-    width = 1 if outputs.ndim == 1 else outputs.shape[-1]
-    num_classes = labels_lib.num_classes_from_output_width(width)
-    label_format = labels_lib.detect_label_format(labels, width)
-    ids = labels_lib.class_ids(labels, label_format, num_classes)
-    scores, predicted = labels_lib.scores_and_predictions(outputs, from_logits)
-    if ids.shape[0] != scores.shape[0]:
-        raise ValueError(
-            "%d labels but %d rows of model outputs: they must come from the same examples"
-            % (ids.shape[0], scores.shape[0])
-        )
-    if thresholds is None:
-        thresholds = counts_lib.default_thresholds()
-    result = counts_lib.ClassificationCounts(num_classes, thresholds)
-    result.update(ids, scores, predicted)
-    return result, label_format, width
-
-
-def multilabel_evaluation_counts(y_true, y_score, thresholds=None, from_logits=False):
-    """Count one multi-label evaluation: multi-hot labels ``[n, K]`` and raw outputs ``[n, K]``
-    (one sigmoid per label), as NumPy arrays, into a `counting.MultiLabelCounts`.
-    """
-    outputs = np.asarray(y_score)
-    if outputs.ndim != 2 or outputs.shape[1] < 2:
-        raise ValueError(
-            "multi-label outputs must have shape [n, K] with K >= 2 labels, got %s (one label"
-            " is a binary task: multi_label=False)" % (outputs.shape,)
-        )
-    labels = np.asarray(y_true)
-    if labels.shape != outputs.shape:
-        raise ValueError(
-            "multi-hot labels of shape %s do not fit outputs of shape %s: expected one 0/1"
-            " column per label" % (labels.shape, outputs.shape)
-        )
-    if labels.size and not np.all(np.isfinite(labels.astype(np.float64))):
-        raise ValueError("labels contain NaN or infinite values")
-    if thresholds is None:
-        thresholds = counts_lib.default_thresholds()
-    result = counts_lib.MultiLabelCounts(outputs.shape[1], thresholds)
-    result.update(labels, labels_lib.multilabel_scores(outputs, from_logits))
-    return result
 
 
 def describe_run(

@@ -1,7 +1,8 @@
 """TensorFlow summary writers for metricsdiag data.
 
-These are the functions `MetricsDiagCallback` itself uses. In a custom training loop, call them
-inside ``with writer.as_default():`` like any ``tf.summary`` op::
+They write the records of `records`, the same that `MetricsDiagCallback` and
+`MetricsDiagWriter` write. In a custom training loop, call them inside
+``with writer.as_default():`` like any ``tf.summary`` op::
 
     writer = tf.summary.create_file_writer(log_dir)
     with writer.as_default():
@@ -15,7 +16,7 @@ Each returns True when a default writer was present and the summary was written,
 import tensorflow as tf
 
 from tb_metricsdiag.core import counting as counts_lib
-from tb_metricsdiag.writing import records
+from tb_metricsdiag.writing import inputs, records
 
 __all__ = [
     "write_average_precision",
@@ -55,7 +56,7 @@ def write_threshold_counts(
     average_precision_method=counts_lib.AP_EXACT,
 ):
     """Write one-vs-rest TP and FP ``[C, T]`` of ``score >= thresholds[j]`` as one ``[C, 2, T]``,
-    stored as `codecs.encode_threshold_counts` bytes (a string scalar).
+    stored as `threshold_counts.encode_threshold_counts` bytes (a string scalar).
 
     ``average_precision`` (``[C]``, NaN for a class with no positive), when given, is stored in
     the same summary, with its method (as for `write_average_precision`).
@@ -92,7 +93,7 @@ def write_label_distribution(label_counts, step=None, split="validation", class_
 
 
 def write_counts(counts, step=None, split="validation", class_names=None):
-    """Write everything a `counts.ClassificationCounts` holds: the confusion matrix, the
+    """Write everything a `counting.ClassificationCounts` holds: the confusion matrix, the
     threshold counts with the AP in one summary, and the calibration bins.
     """
     written = [_write(record, step) for record in records.counts(counts, split, class_names)]
@@ -124,14 +125,18 @@ def write_evaluation(
     Returns:
       The `counting.ClassificationCounts` that was written.
     """
-    result, _, _ = records.evaluation_counts(y_true, y_score, thresholds, from_logits)
-    write_counts(result, step, split, class_names)
+    who = "summary.write_evaluation"
+    evaluation = inputs.check_evaluation(
+        y_true, y_score, who, from_logits=from_logits, class_names=class_names
+    )
+    result = evaluation.counts(records.checked_thresholds(thresholds, who))
+    write_counts(result, step, split, list(evaluation.layout.class_names))
     return result
 
 
 def write_logs(logs, step=None):
     """Write the numeric values of a Keras ``logs`` dict, all in one summary
-    (``metricsdiag/logs``, a JSON object: `codecs.encode_logs`).
+    (``metricsdiag/logs``, a JSON object: `stored_json.encode_logs`).
 
     Non-numeric values are skipped; NaN and infinity are kept, since they are the evidence of a
     diverging run. One summary rather than a scalar per value: TensorBoard keeps every point

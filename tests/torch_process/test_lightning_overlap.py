@@ -8,22 +8,20 @@ its problems recorded, never raised.
 import json
 import os
 
+import lightning.pytorch as pl
+import lightning_runs as runs
 import numpy as np
 import pytest
+import torch
 from conftest import read_events
+from no_frameworks import run_script_without
+from overlap_runs import COPIED, FirstEpochInputs, duplicates_of, overlap_data
 
-torch = pytest.importorskip("torch")
-pl = pytest.importorskip("lightning.pytorch")
-
-import lightning_runs as runs  # noqa: E402 (needs torch and lightning)
-from no_frameworks import run_script_without  # noqa: E402
-from overlap_runs import COPIED, FirstEpochInputs, duplicates_of, overlap_data  # noqa: E402
-
-from tb_metricsdiag import diagnostics  # noqa: E402
-from tb_metricsdiag.backend import reader as reader_lib  # noqa: E402
-from tb_metricsdiag.diagnostics import leakage  # noqa: E402
-from tb_metricsdiag.format import schema  # noqa: E402
-from tb_metricsdiag.lightning import MetricsDiagCallback  # noqa: E402
+from tb_metricsdiag import diagnostics
+from tb_metricsdiag.backend import reader as reader_lib
+from tb_metricsdiag.diagnostics import leakage
+from tb_metricsdiag.format import schema
+from tb_metricsdiag.lightning import MetricsDiagCallback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -215,9 +213,7 @@ def test_ddp_counts_each_validation_example_once(tmp_path):
     training row): the duplicates of one process, every validation row counted once.
     """
     script = os.path.join(HERE, "lightning_overlap_ddp.py")
-    # lightning_runs lives in tests/, the script's own helpers beside it.
-    tests = dict(os.environ, PYTHONPATH=os.path.dirname(HERE))
-    result = run_script_without(script, tmp_path / "ddp", env=tests)
+    result = run_script_without(script, tmp_path / "ddp")
     assert result.returncode == 0, result.stderr[-3000:]
     printed = json.loads(result.stdout.strip().splitlines()[-1])
     record = json.loads(read_events(printed["log_dir"])[schema.OVERLAP_TAG][0][0].item())

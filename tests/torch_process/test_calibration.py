@@ -2,11 +2,10 @@
 
 import numpy as np
 import pytest
+import torch
+from torchmetrics import classification
 
 from tb_metricsdiag.core import calibration, counting, labels
-
-torch = pytest.importorskip("torch")
-classification = pytest.importorskip("torchmetrics.classification")
 
 
 def _away_from_edges(values, num_bins=calibration.DEFAULT_NUM_BINS, margin=1e-5):

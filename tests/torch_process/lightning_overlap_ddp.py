@@ -3,7 +3,7 @@
 this file again. Global rank 0 prints one JSON line: the run's directory and the inputs of the
 training batches it trained on in the first epoch (the examples it hashed)::
 
-    python tests/torch/lightning_overlap_ddp.py OUT_DIR
+    python tests/torch_process/lightning_overlap_ddp.py OUT_DIR
 """
 
 import json

@@ -6,29 +6,26 @@ against a 1-process run, the reader and the diagnostics on what it wrote, and it
 import json
 import os
 
+import lightning.pytorch as pl
+import lightning_runs as runs
 import numpy as np
 import pytest
+import torch
 from conftest import read_events, stored_logs, to_scores
+from no_frameworks import run_script_without
 from sklearn import metrics as skm
+from torch.utils.data import DataLoader, DistributedSampler, SequentialSampler
 
-torch = pytest.importorskip("torch")
-pl = pytest.importorskip("lightning.pytorch")
-
-import lightning_runs as runs  # noqa: E402 (needs torch and lightning)
-from no_frameworks import run_script_without  # noqa: E402
-from torch.utils.data import DataLoader, DistributedSampler, SequentialSampler  # noqa: E402
-
-from tb_metricsdiag import diagnostics  # noqa: E402
-from tb_metricsdiag.backend import reader as reader_lib  # noqa: E402
-from tb_metricsdiag.format import codecs, schema  # noqa: E402
-from tb_metricsdiag.lightning import MetricsDiagCallback  # noqa: E402
-from tb_metricsdiag.writing.lightning_callback import (  # noqa: E402
+from tb_metricsdiag import diagnostics
+from tb_metricsdiag.backend import reader as reader_lib
+from tb_metricsdiag.format import schema, threshold_grid
+from tb_metricsdiag.lightning import MetricsDiagCallback
+from tb_metricsdiag.writing.lightning_callback import (
     _sampler_share,
     keras_logs,
     sampler_padding,
 )
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFUSION = schema.split_tag("validation", schema.KIND_CONFUSION)
 COUNTS = schema.split_tag("validation", schema.KIND_THRESHOLD_COUNTS)
 AP = schema.split_tag("validation", schema.KIND_AVERAGE_PRECISION)
@@ -87,7 +84,7 @@ def _expected_counts(labels, outputs, thresholds):
 
 def _thresholds(events):
     content = json.loads(next(iter(events[COUNTS].values()))[1])
-    return codecs.decode_thresholds(content["thresholds"])
+    return threshold_grid.decode_thresholds(content["thresholds"])
 
 
 @pytest.mark.parametrize("name", ["multiclass", "binary"])
@@ -410,7 +407,7 @@ def test_ddp_counts_equal_one_process_without_tensorflow(tmp_path):
     """Two gloo processes over 101 validation examples (the sampler pads one), with TensorFlow
     hidden from every process: the counts of one process over the same examples and weights
     (learning rate 0), and scikit-learn's on the final module's outputs."""
-    script = os.path.join(ROOT, "tests", "lightning_runs.py")
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lightning_runs.py")
     result = run_script_without(script, tmp_path / "ddp", 2, 0)
     assert result.returncode == 0, result.stderr[-3000:]
     ddp = json.loads(result.stdout.strip().splitlines()[-1])
