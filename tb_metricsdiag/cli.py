@@ -352,7 +352,7 @@ def _no_such_run(pattern, names):
 
 def collect_reports(reader, indices, progress=SILENT):
     """``[{"run", "findings", "not_run"}]`` for every run of ``indices`` (`open_logdir`), sorted
-    by run (``not_run``: the rules that could not run, ``[{"rule", "reason"}]``).
+    by run (``not_run``: the rules that could not run, ``[{"rule", "reason", "how"}]``).
     """
     reports = []
     for done, run in enumerate(sorted(indices), 1):

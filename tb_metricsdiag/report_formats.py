@@ -163,6 +163,8 @@ def format_text(reports, color=False, baseline=None, skipped=()):
             lines.append(
                 "  not run %s: %s" % (safe_text(not_run["rule"]), safe_text(not_run["reason"]))
             )
+            if not_run.get("how"):
+                lines.append("          to check it: %s" % safe_text(not_run["how"]))
         if "requirements_skipped" in report:
             lines.append(
                 "  requirements not checked: %s" % safe_text(report["requirements_skipped"])

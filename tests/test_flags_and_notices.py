@@ -141,10 +141,15 @@ def write_runs(root):
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory):
+def logdir(tmp_path_factory):
     root = tmp_path_factory.mktemp("notices")
     write_runs(root)
-    app = werkzeug_test.Client(application.TensorBoardWSGI([zoo.make_plugin(str(root))]))
+    return str(root)
+
+
+@pytest.fixture(scope="module")
+def client(logdir):
+    app = werkzeug_test.Client(application.TensorBoardWSGI([zoo.make_plugin(logdir)]))
     return lambda route, **params: zoo.client_get(app, route, params)
 
 
@@ -306,6 +311,17 @@ def test_a_writer_run_without_the_overlap_check_is_told_how_to_add_it(client):
     # Every entry has a step or says it has none; the writer's loss curves have one.
     assert all(set(n) == {"rule", "reason", "how"} for n in body["not_run"])
     assert "writer.add_logs(" in not_run["overfitting"]["how"]
+
+
+def test_the_text_report_says_how_to_run_what_was_not_checked(logdir, client, capsys):
+    from tb_metricsdiag import cli
+
+    cli.main(["report", logdir, "--run", "without_overlap"])
+    out = capsys.readouterr().out
+    _, body = client("/diagnostics", run="without_overlap")
+    entry = {n["rule"]: n for n in body["not_run"]}["train_val_overlap"]
+    assert "not run train_val_overlap: " + entry["reason"] in out
+    assert "to check it: " + entry["how"] in out
 
 
 def test_the_readmes_add_overlap_runs_the_check(client):
