@@ -103,6 +103,19 @@ def test_top_k_per_cell_matches_brute_force(seed, n, num_classes, dtype, ties, n
     check_against_brute_force(acc, *arrays, positions, num_classes)
 
 
+@pytest.mark.parametrize("pending_rows", [1, 50])
+def test_pending_batches_merged_at_any_size(monkeypatch, pending_rows):
+    # Candidates wait until there are as many as kept examples; merging after every batch
+    # or after a few gives the same.
+    monkeypatch.setattr(examples, "_PENDING_ROWS", pending_rows)
+    rng = np.random.default_rng(17)
+    arrays = single_label_batch(rng, 6000, 20, np.float32, ties=True)
+    positions = rng.permutation(6000)
+    acc = CellExamples(20, k=11)
+    feed(acc, positions, arrays, rng, 60)
+    check_against_brute_force(acc, *arrays, positions, 20)
+
+
 @pytest.mark.parametrize("ties", [False, True])
 def test_a_large_batch_is_thinned_exactly(ties):
     # Above _THIN_MIN_ROWS rows the batch is sampled before sorting; the result is exact.

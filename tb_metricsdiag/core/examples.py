@@ -16,8 +16,9 @@ Order inside a cell (the public contract, "Examples"):
 
 `CellExamples` keeps, batch by batch, the first ``k`` examples of every non-empty cell in that
 order (exactly the top ``k`` of the whole cell), the number of examples per cell (the
-confusion matrix) and whether each example was right. Its state is O(non-empty cells x k)
-plus one byte per example for correctness.
+confusion matrix) and whether each example was right. Its state is O(non-empty cells x k):
+the kept examples, at most as many candidates of later batches waiting to be merged (at
+least `_PENDING_ROWS`), and one byte per example for correctness.
 
 Budget per epoch (`DEFAULT_EPOCH_BUDGET`): `per_cell_limit` caps the examples written for one
 epoch and split. It lowers a common per-cell limit ``L``, so the deepest ranks of the fullest
@@ -56,6 +57,9 @@ _UNSEEN, _WRONG, _RIGHT = -1, 0, 1
 # Integers spanning up to this many times their number are counted with a histogram (one
 # pass), wider ones with a sort.
 _HISTOGRAM_SPAN = 4
+# Candidates of batches wait to be merged into the kept examples until there are as many as
+# kept examples, and at least this many: each merge then costs about what the batches added.
+_PENDING_ROWS = 1 << 16
 # Batches of at least this many rows are thinned with a sample of every _THIN_STRIDE-th row
 # before the sort: sorting a million rows costs more than the rest of an update.
 _THIN_MIN_ROWS = 1 << 16
@@ -110,8 +114,10 @@ class CellExamples:
         # The non-empty cells, ascending, and their counts.
         self._count_cells = np.empty(0, np.int64)
         self._counts = np.empty(0, np.int64)
+        # Batches' candidates and counts not merged yet: merging each batch into a large
+        # state would cost the state's size per batch.
+        self._pending, self._pending_counts, self._pending_rows = [], [], 0
         self._rows = np.full(0, _UNSEEN, np.int8)
-        self._num_seen = 0
 
     @property
     def num_rows(self):
@@ -158,11 +164,10 @@ class CellExamples:
             cells = y_true * self.num_classes + y_pred
             row_right, positions_per_entry = right, positions
         self._rows[positions] = np.where(row_right, _RIGHT, _WRONG)
-        self._num_seen += n
         keys = np.where(right, score, -score)
         chosen, batch_cells, batch_counts = _batch_candidates(cells, keys, self.k)
-        self._add_counts(batch_cells, batch_counts)
-        self._keep_top(
+        self._pending_counts.append((batch_cells, batch_counts))
+        self._pending.append(
             {
                 "cell": cells[chosen],
                 "key": keys[chosen],
@@ -171,6 +176,9 @@ class CellExamples:
                 "true_score": true_score[chosen],
             }
         )
+        self._pending_rows += chosen.size
+        if self._pending_rows >= max(self._kept["cell"].size, _PENDING_ROWS):
+            self._flush()
 
     def merge(self, other):
         """Add everything ``other`` accumulated (another process's rows, say) to this one.
@@ -189,14 +197,16 @@ class CellExamples:
         if theirs.size:
             self._check_new_positions(theirs)
             self._rows[theirs] = other._rows[theirs]
-            self._num_seen += theirs.size
-        self._add_counts(other._count_cells, other._counts)
-        self._keep_top(other._kept)
+        other._flush()
+        self._pending_counts.append((other._count_cells, other._counts))
+        self._pending.append(other._kept)
+        self._flush()
 
     def confusion_matrix(self):
         """The counts per cell: ``[C, C]`` (``M[i, j]``: actual i predicted as j), or
         multi-label ``[K, 2, 2]`` (``[[tn, fp], [fn, tp]]`` per label), int64.
         """
+        self._flush()
         counts = np.zeros(self.num_cells, np.int64)
         counts[self._count_cells] = self._counts
         if self.multi_label:
@@ -216,6 +226,7 @@ class CellExamples:
           ``position``, ``score``, ``true_score`` (``m = min(count, k)``).
         """
         cell = self._cell_id(true, pred, label)
+        self._flush()
         kept = self._kept["cell"]
         begin, end = np.searchsorted(kept, [cell, cell + 1])
         at = np.searchsorted(self._count_cells, cell)
@@ -237,6 +248,7 @@ class CellExamples:
           sorted by cell then rank; and ``limit``: the per-cell limit the budget imposed, None
           when it imposed none.
         """
+        self._flush()
         cells = self._kept["cell"]
         starts, sizes = _runs(cells)
         rank = np.arange(cells.size) - np.repeat(starts, sizes)
@@ -300,12 +312,20 @@ class CellExamples:
                 % again[:5].tolist()
             )
 
-    def _add_counts(self, cells, counts):
-        merged = np.union1d(self._count_cells, cells)
-        total = np.zeros(merged.size, np.int64)
-        total[np.searchsorted(merged, self._count_cells)] += self._counts
-        total[np.searchsorted(merged, cells)] += counts
-        self._count_cells, self._counts = merged, total
+    def _flush(self):
+        """Merge the pending batches into the counts and the kept examples."""
+        if not self._pending_counts:
+            return
+        cells = np.concatenate([self._count_cells] + [c for c, _ in self._pending_counts])
+        counts = np.concatenate([self._counts] + [n for _, n in self._pending_counts])
+        order = np.argsort(cells, kind="stable")
+        starts, _ = _runs(cells[order])
+        self._count_cells = cells[order][starts]
+        self._counts = np.add.reduceat(counts[order], starts) if starts.size else counts
+        new = {name: np.concatenate([p[name] for p in self._pending]) for name in self._kept}
+        order = np.argsort(_sort_keys(new["cell"], new["key"]))
+        self._keep_top({name: values[order] for name, values in new.items()})
+        self._pending, self._pending_counts, self._pending_rows = [], [], 0
 
     def _keep_top(self, new):
         """Merge ``new`` candidates (sorted by `_sort_keys`) into the kept examples (sorted

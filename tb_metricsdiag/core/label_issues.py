@@ -32,15 +32,18 @@ an example's flag only if a probability lies within those bits of ``t_j - 1e-6``
 
 **Memory.** `LabelIssues` keeps ``O(C)`` sums and, of each candidate (an example whose label is
 not the model's top class: at most the misclassified ones), its position, label and
-probability row in the input's dtype. At 1M examples x 10 classes in float32: 20 bytes plus
-10 x 4 bytes per candidate: 6 MB at a 10% error rate, 56 MB if every example were wrong. At
-10,000 x 1,000 in float32: 4 KB per candidate, 12 MB at 30% errors, 40 MB at most. Rows are
-read in blocks of about `_BLOCK_VALUES` values, so the working memory beyond that stays small.
-The writers hold an epoch's validation probabilities at the epoch's end (the Keras callback's
-default mode, the framework-free writer, Lightning); one `update` with all of them is the
-whole computation. A writer that cannot hold them feeds batches to `update` (one pass); a
-writer that can read them twice may instead sum the thresholds in a first pass
-(`LabelIssues` without candidates is those sums) and flag in a second.
+probability row in the input's dtype. At 1M examples x 10 classes in float32: 16 bytes plus
+10 x 4 bytes per candidate: 5.6 MB at a 10% error rate, 56 MB if every example were wrong. At
+10,000 x 1,000 in float32: 4 KB per candidate, 12 MB at 30% errors, 40 MB at most. The working
+memory is a few vectors of one number per example (8 MB each at 1M) and, at the end, blocks of
+about `_BLOCK_VALUES` probabilities.
+
+**Streaming.** The thresholds need every example before any flag is final. The writers hold an
+epoch's validation probabilities at the epoch's end (the Keras callback's default mode, the
+framework-free writer, Lightning): one `update` with all of them, then `result`. A writer that
+cannot hold them feeds its batches to `update` as they come (one pass, the candidates kept as
+above); reading the examples twice (thresholds first, flags second) would keep no candidates,
+but no writer needs it.
 
 **Whether they are more than uncertainty (`label_issue_test`).** Confident learning flags
 the examples of a hard, cleanly labelled task too: a calibrated model unsure between
@@ -53,7 +56,8 @@ the accuracy ``P(right | logit x)`` by maximum likelihood:
 
 - clean labels, a model miscalibrated at most by a recalibration ``sigmoid(a + b x)``
   (``|a| <= RECALIBRATION_MAX_INTERCEPT``, ``RECALIBRATION_MIN_SLOPE <= b <=
-  RECALIBRATION_MAX_SLOPE``: over-confident by temperatures up to 4), so an over- or under-confident model is not mistaken for a noisy one;
+  RECALIBRATION_MAX_SLOPE``: over-confident up to a temperature of 4), so an over- or
+  under-confident model is not taken for a noisy one;
 - the same, with a share ``e`` of labels replaced by another class at random:
   ``(1 - e) h + e (1 - h) / (C - 1)``, ``h = sigmoid(a + b x)``, ``e`` up to
   `MAX_NOISE_SHARE` in steps of `NOISE_SHARE_STEP`.
@@ -91,8 +95,9 @@ ABSENT_CLASS_THRESHOLD = 2.0
 """The threshold of a class no example is labelled with: above any probability, so no example
 is confidently of that class."""
 
-# Rows per block: about this many probabilities, so temporaries stay small.
-_BLOCK_VALUES = 1 << 18
+# Candidates are flagged in blocks of about this many probabilities: the [rows, C] boolean
+# temporaries stay at a few MB.
+_BLOCK_VALUES = 1 << 20
 
 TOP_LABEL_LOGIT_RANGE = (-7.0, 16.0)
 """The logits of top-label confidences the bins span. The lower end is the logit of ``1/C`` for
@@ -194,10 +199,7 @@ class LabelIssues:
             raise ValueError(
                 "positions and labels differ in length: %d vs %d" % (positions.size, labels.size)
             )
-        rows = max(1, _BLOCK_VALUES // self.num_classes)
-        for begin in range(0, labels.size, rows):
-            block = slice(begin, begin + rows)
-            self._add_block(positions[block], labels[block], pred_probs[block])
+        self._add(positions, labels, pred_probs)
 
     def merge(self, other):
         """Add everything ``other`` (another process's examples, say) accumulated."""
@@ -250,15 +252,15 @@ class LabelIssues:
         )
         return result
 
-    def _add_block(self, positions, labels, probs):
-        original = probs
-        probs = probs.astype(np.float64, copy=False)
+    def _add(self, positions, labels, probs):
+        # Per-row work only (no [n, C] temporary). Comparisons and the argmax are exact in the
+        # input's dtype: only the gathered probabilities are converted to float64.
         rows = np.arange(labels.size)
-        given = probs[rows, labels]
+        given = probs[rows, labels].astype(np.float64)
         self._label_counts += np.bincount(labels, minlength=self.num_classes)
         self._given_sums += np.bincount(labels, weights=given, minlength=self.num_classes)
         top = probs.argmax(axis=1)
-        top_score = probs[rows, top]
+        top_score = probs[rows, top].astype(np.float64)
         _add_top_label_bins(self._bins, top_score, top == labels)
         # Step 5: is the label the argmax once the tolerance is added to its probability?
         # Before the label a maximum must stay below it, after the label it may equal it.
@@ -267,9 +269,7 @@ class LabelIssues:
             top < labels, top_score >= raised, top_score > raised
         )
         if candidate.any():
-            self._candidates.append(
-                (positions[candidate], labels[candidate], original[candidate].copy())
-            )
+            self._candidates.append((positions[candidate], labels[candidate], probs[candidate]))
 
 
 def find_label_issues(labels, pred_probs):
@@ -322,8 +322,8 @@ def _checked(labels, pred_probs, num_classes):
 
 def _flag_candidates(positions, labels, probs, thresholds, found):
     """Decide condition (b) for candidate rows; append the flagged ones to ``found``."""
-    probs = probs.astype(np.float64, copy=False)
     rows = np.arange(labels.size)
+    # float32 against float64 thresholds compares the float64 values, as cleanlab does on them.
     confident = probs >= thresholds - CONFIDENCE_TOLERANCE
     others = confident.copy()
     others[rows, labels] = False
@@ -334,8 +334,8 @@ def _flag_candidates(positions, labels, probs, thresholds, found):
     found["position"].append(positions[flagged])
     found["given"].append(labels)
     found["suggested"].append(suggested)
-    found["given_score"].append(probs[rows, labels])
-    found["suggested_score"].append(probs[rows, suggested])
+    found["given_score"].append(probs[rows, labels].astype(np.float64))
+    found["suggested_score"].append(probs[rows, suggested].astype(np.float64))
 
 
 # -- The statistic: more label errors than the model's uncertainty explains? ----------------
@@ -368,12 +368,9 @@ def top_label_bins(labels, pred_probs):
         raise ValueError("pred_probs must have shape [n, C >= 2], got %s" % (pred_probs.shape,))
     labels, pred_probs = _checked(labels, pred_probs, pred_probs.shape[1])
     bins = _empty_bins()
-    rows = max(1, _BLOCK_VALUES // pred_probs.shape[1])
-    for begin in range(0, labels.size, rows):
-        probs = pred_probs[begin : begin + rows].astype(np.float64, copy=False)
-        top = probs.argmax(axis=1)
-        top_score = probs[np.arange(top.size), top]
-        _add_top_label_bins(bins, top_score, top == labels[begin : begin + rows])
+    top = pred_probs.argmax(axis=1)
+    top_score = pred_probs[np.arange(top.size), top].astype(np.float64)
+    _add_top_label_bins(bins, top_score, top == labels)
     return bins
 
 
