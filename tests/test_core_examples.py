@@ -1,8 +1,6 @@
 """`tb_metricsdiag.core.examples`: per-cell top-k examples, correctness bits, the epoch budget
 and flips, against NumPy brute force and scikit-learn's confusion matrices."""
 
-import doctest
-
 import numpy as np
 import pytest
 from sklearn.metrics import confusion_matrix, multilabel_confusion_matrix
@@ -17,12 +15,6 @@ from tb_metricsdiag.core.examples import (
     per_cell_limit,
     unpack_correctness,
 )
-
-
-def test_docstring_examples():
-    result = doctest.testmod(examples, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0 and result.failed == 0
-
 
 # -- Brute force ------------------------------------------------------------------------------
 

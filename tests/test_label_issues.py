@@ -5,7 +5,6 @@ cleanlab (AGPL) is a test-only reference (setup.py's "test" extra): imported ins
 that compare with it, never by the package.
 """
 
-import doctest
 import math
 import warnings
 
@@ -38,11 +37,6 @@ from tb_metricsdiag.core.label_issues import (
     label_issue_test,
     top_label_bins,
 )
-
-
-def test_docstring_examples():
-    result = doctest.testmod(label_issues, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0 and result.failed == 0
 
 
 def softmax(logits):
@@ -465,29 +459,17 @@ def out_of_sample(model, x, labels, folds=5):
         return cross_val_predict(model, x, labels, cv=folds, method="predict_proba")
 
 
-def overlapping_make_classification(seed):
+def make_classes(seed, num_classes, class_sep):
+    """`make_classification` classes, one Gaussian cluster each (each its own covariance),
+    without scikit-learn's own label noise."""
     return make_classification(
         n_samples=1500,
         n_features=10,
         n_informative=6,
         n_redundant=0,
-        n_classes=2,
+        n_classes=num_classes,
         n_clusters_per_class=1,
-        class_sep=0.5,
-        flip_y=0,
-        random_state=seed,
-    )
-
-
-def separated_make_classification(seed):
-    return make_classification(
-        n_samples=1500,
-        n_features=10,
-        n_informative=6,
-        n_redundant=0,
-        n_classes=5,
-        n_clusters_per_class=1,
-        class_sep=2.5,
+        class_sep=class_sep,
         flip_y=0,
         random_state=seed,
     )
@@ -499,18 +481,18 @@ def test_real_trainings_on_clean_overlapping_classes_stay_silent(seed):
     result = verdict(labels, out_of_sample(linear(), x, labels))
     assert_silent_statistic(result)
     assert result["share"] > 0.05  # confident learning alone flags many
-    x, labels = overlapping_make_classification(seed)
+    x, labels = make_classes(seed, 2, 0.5)
     assert_silent_statistic(verdict(labels, out_of_sample(quadratic(), x, labels)))
 
 
 def test_a_real_neural_network_on_clean_overlapping_classes_stays_silent():
-    x, labels = overlapping_make_classification(2)
+    x, labels = make_classes(2, 2, 0.5)
     assert_silent_statistic(verdict(labels, out_of_sample(mlp(), x, labels)))
 
 
 @pytest.mark.parametrize("seed, model", [(2, quadratic), (3, quadratic), (2, mlp)])
 def test_real_trainings_on_flipped_labels_fire(seed, model):
-    x, labels = separated_make_classification(seed)
+    x, labels = make_classes(seed, 5, 2.5)
     noisy = flipped(seed, labels, 5, 0.08)
     result = verdict(noisy, out_of_sample(model(), x, noisy))
     assert result["fires"], result

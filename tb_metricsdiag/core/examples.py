@@ -584,12 +584,7 @@ def _has_repeats(values):
 
 
 def _class_ids(ids, shape, bound, name):
-    ids = np.asarray(ids)
-    if ids.shape != shape:
-        raise ValueError("%s must have shape %s, got %s" % (name, shape, ids.shape))
-    if ids.size and ids.dtype.kind not in "biu":
-        raise ValueError("%s must hold integer class ids, got %s" % (name, ids.dtype))
-    ids = ids.astype(np.int64, copy=False)
+    ids = _numbers(ids, shape, "biu", name, "integer class ids").astype(np.int64, copy=False)
     if ids.size and (ids.min() < 0 or ids.max() >= bound):
         raise ValueError(
             "%s holds values outside [0, %d): found %d..%d" % (name, bound, ids.min(), ids.max())
@@ -598,15 +593,20 @@ def _class_ids(ids, shape, bound, name):
 
 
 def _scores(values, shape, name):
-    values = np.asarray(values)
-    if values.shape != shape:
-        raise ValueError("%s must have shape %s, got %s" % (name, shape, values.shape))
-    if values.size and values.dtype.kind not in "fiu":
-        raise ValueError("%s must hold numbers, got %s" % (name, values.dtype))
-    values = values.astype(np.float64, copy=False)
+    values = _numbers(values, shape, "fiu", name, "numbers").astype(np.float64, copy=False)
     # NaN makes the minimum NaN: one pass each finds NaN and the infinities.
     if values.size and not (np.isfinite(values.min()) and np.isfinite(values.max())):
         raise ValueError("%s holds NaN or infinite values" % name)
+    return values
+
+
+def _numbers(values, shape, kinds, name, what):
+    """``values`` as an array of ``shape`` whose dtype is of one of ``kinds``."""
+    values = np.asarray(values)
+    if values.shape != shape:
+        raise ValueError("%s must have shape %s, got %s" % (name, shape, values.shape))
+    if values.size and values.dtype.kind not in kinds:
+        raise ValueError("%s must hold %s, got %s" % (name, what, values.dtype))
     return values
 
 
