@@ -57,6 +57,9 @@ setuptools.setup(
             "markdown-it-py>=3",
             "pytest>=7",
             "hypothesis>=6",
+            # The reference for confident learning's flagged set (tests/test_label_issues.py).
+            # AGPL-3.0: the tests import it, the package never does.
+            "cleanlab>=2.6,<3",
             "playwright>=1.40",
             "ruff>=0.6",
         ],
