@@ -36,7 +36,7 @@ from tb_metricsdiag.core import counting as counts_lib
 from tb_metricsdiag.core import events
 from tb_metricsdiag.core import labels as labels_lib
 from tb_metricsdiag.core import overlap as overlap_lib
-from tb_metricsdiag.writing import inputs, records
+from tb_metricsdiag.writing import arrays, inputs, records
 from tb_metricsdiag.writing.event_writer import MetricsDiagWriter
 
 logger = logging.getLogger(__name__)
@@ -125,12 +125,18 @@ def keras_logs(metrics, validation_names, stale_names=()):
 
 
 def _number(value):
-    """``value`` as a float when it is a number or a one-element tensor / array, else None."""
-    if isinstance(value, torch.Tensor):
-        return float(value.detach().reshape(-1)[0]) if value.numel() == 1 else None
-    if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
-        return float(value)
-    return None
+    """``value`` as a float when it is a number or a one-element tensor / array (of any
+    framework, read by `arrays.to_numpy`), else None. Booleans and strings are no numbers.
+    """
+    if isinstance(value, (bool, np.bool_, str, bytes)):
+        return None
+    try:
+        array = arrays.to_numpy(value, "a logged metric")
+    except arrays.UnreadableTensorError:
+        return None
+    if array.size != 1 or array.dtype.kind not in "biuf":
+        return None
+    return float(array.reshape(-1)[0])
 
 
 # -- DistributedSampler's padding ---------------------------------------------------------------
