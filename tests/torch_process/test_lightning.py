@@ -20,11 +20,8 @@ from tb_metricsdiag import diagnostics
 from tb_metricsdiag.backend import reader as reader_lib
 from tb_metricsdiag.format import schema, threshold_grid
 from tb_metricsdiag.lightning import MetricsDiagCallback
-from tb_metricsdiag.writing.lightning_callback import (
-    _sampler_share,
-    keras_logs,
-    sampler_padding,
-)
+from tb_metricsdiag.writing.lightning_callback import _sampler_share, sampler_padding
+from tb_metricsdiag.writing.log_names import keras_logs
 
 CONFUSION = schema.split_tag("validation", schema.KIND_CONFUSION)
 COUNTS = schema.split_tag("validation", schema.KIND_THRESHOLD_COUNTS)
