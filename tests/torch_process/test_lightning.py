@@ -20,7 +20,7 @@ from tb_metricsdiag import diagnostics
 from tb_metricsdiag.backend import reader as reader_lib
 from tb_metricsdiag.format import schema, threshold_grid
 from tb_metricsdiag.lightning import MetricsDiagCallback
-from tb_metricsdiag.writing.lightning_callback import _sampler_share, sampler_padding
+from tb_metricsdiag.writing.lightning_distributed import sampler_padding, sampler_share
 from tb_metricsdiag.writing.log_names import keras_logs
 
 CONFUSION = schema.split_tag("validation", schema.KIND_CONFUSION)
@@ -361,7 +361,7 @@ def _shares(size, world, shuffle, rows=None):
     if rows is not None:
         indices = [part[:rows] for part in indices]
     shares = [
-        _sampler_share(DataLoader(dataset, sampler=s, batch_size=4), len(part))
+        sampler_share(DataLoader(dataset, sampler=s, batch_size=4), len(part))
         for s, part in zip(samplers, indices)
     ]
     return shares, indices
@@ -394,7 +394,7 @@ def test_sampler_padding_reports_what_it_cannot_check():
     shares[0]["rows"] = 7
     assert sampler_padding(shares)[1] is not None
     loader = DataLoader(dataset, sampler=SequentialSampler(dataset))
-    assert _sampler_share(loader, 11) == {"rows": 11}
+    assert sampler_share(loader, 11) == {"rows": 11}
 
 
 # -- DDP: 2 processes give the counts of 1 -----------------------------------------------------
