@@ -1,45 +1,67 @@
 """A framework's logged metric names as Keras's epoch log keys, so every writer's curves read
 alike (``loss``, ``val_loss``, ``accuracy``, ``val_accuracy``): `keras_logs`.
 
-Lightning logs ``train_loss``, ``val/acc``, ``loss_epoch``; the diagnostics and the tab read
-Keras's keys (``val_`` + a validation metric's name, a training metric's name as it is).
-Framework-free: a logged value may be a number or a one-element tensor of any framework
-(`arrays.to_numpy` reads it without importing the framework).
+Lightning logs ``train_loss``, ``val/acc``, ``loss_epoch``; Transformers' ``Trainer`` logs
+``eval_loss``; the diagnostics and the tab read Keras's keys (``val_`` + a validation metric's
+name, a training metric's name as it is). Which words mark a validation metric is the caller's
+(`VALIDATION_WORDS` by default). Framework-free: a logged value may be a number or a
+one-element tensor of any framework (`arrays.to_numpy` reads it without importing the
+framework).
 """
 
+import functools
 import re
 
 import numpy as np
 
 from tb_metricsdiag.writing import arrays
 
-_VALIDATION_WORDS = ("val", "valid", "validation")
-_TRAIN_WORDS = ("train", "training")
-_SPLIT_WORD = "|".join(_VALIDATION_WORDS + _TRAIN_WORDS)
-_PREFIXED = re.compile(r"(%s)[_/.\-](.+)" % _SPLIT_WORD, re.IGNORECASE)
-_SUFFIXED = re.compile(r"(.+?)[_/.\-](%s)" % _SPLIT_WORD, re.IGNORECASE)
+# The words that mark a metric's split, as a prefix or a suffix joined by one of ``_ / . -``
+# (case ignored): what Lightning users write, and Keras's own ``val_``.
+VALIDATION_WORDS = ("val", "valid", "validation")
+TRAIN_WORDS = ("train", "training")
 
 
-def _split_of_name(name):
+@functools.lru_cache(maxsize=8)
+def _patterns(validation_words):
+    """``(prefixed, suffixed)``: a name with a split word before or after it."""
+    words = "|".join(re.escape(word) for word in validation_words + TRAIN_WORDS)
+    return (
+        re.compile(r"(%s)[_/.\-](.+)" % words, re.IGNORECASE),
+        re.compile(r"(.+?)[_/.\-](%s)" % words, re.IGNORECASE),
+    )
+
+
+def split_of_name(name, validation_words=VALIDATION_WORDS):
     """``(base, "validation" | "train" | None)``: a name's split word (as a prefix or suffix
     joined by ``_ / . -``) taken off.
+
+    >>> split_of_name("val/acc"), split_of_name("loss_train"), split_of_name("f1")
+    (('acc', 'validation'), ('loss', 'train'), ('f1', None))
+    >>> split_of_name("eval_loss", validation_words=("eval",))
+    ('loss', 'validation')
     """
-    for pattern, word, rest in ((_PREFIXED, 1, 2), (_SUFFIXED, 2, 1)):
+    validation_words = tuple(word.lower() for word in validation_words)
+    prefixed, suffixed = _patterns(validation_words)
+    for pattern, word, rest in ((prefixed, 1, 2), (suffixed, 2, 1)):
         match = pattern.fullmatch(name)
         if match:
-            split = "validation" if match.group(word).lower() in _VALIDATION_WORDS else "train"
+            split = "validation" if match.group(word).lower() in validation_words else "train"
             return match.group(rest), split
     return name, None
 
 
-def keras_logs(metrics, validation_names, stale_names=()):
-    """Lightning's ``callback_metrics`` as Keras's epoch ``logs``: ``(logs, origin)``.
+def keras_logs(metrics, validation_names, stale_names=(), validation_words=VALIDATION_WORDS):
+    """A framework's logged metrics (Lightning's ``callback_metrics``) as Keras's epoch
+    ``logs``: ``(logs, origin)``.
 
     Args:
       metrics: ``{name: value}``; values with one element (tensors, numbers) are kept.
       validation_names: names logged by this epoch's validation (their values are new).
       stale_names: names logged by an earlier validation but not this epoch's, left out (an
         epoch without validation keeps the last validation's values in ``callback_metrics``).
+      validation_words: the words that mark a validation metric's name (`VALIDATION_WORDS`;
+        Transformers' ``Trainer`` writes ``eval``).
 
     The rules, in order:
 
@@ -54,7 +76,7 @@ def keras_logs(metrics, validation_names, stale_names=()):
       already the key beats one that is not, then the first name in sorted order wins.
 
     Returns:
-      ``logs`` ``{key: float}`` and ``origin`` ``{key: Lightning name}``.
+      ``logs`` ``{key: float}`` and ``origin`` ``{key: the logged name}``.
     """
     validation_names = set(validation_names)
     stale_names = set(stale_names)
@@ -66,7 +88,7 @@ def keras_logs(metrics, validation_names, stale_names=()):
         value = _number(metrics[name])
         if value is None or name in stale_names:
             continue
-        base, split = _split_of_name(name)
+        base, split = split_of_name(name, validation_words)
         if name in validation_names and split is None:
             split = "validation"
         if split == "validation" and name not in validation_names:
