@@ -9,9 +9,12 @@ their device; at the end of the validation epoch they are gathered across proces
 rank 0 writes them through `MetricsDiagWriter`, with ``trainer.callback_metrics`` under Keras's
 names (`log_names.keras_logs`) and, once, the run description.
 
-The first validation batch (the sanity check's, when there is one) is checked and a mistake
-raises a ``ValueError`` naming the fix; after it nothing the callback meets ends the training:
-problems become events the diagnostics report.
+The first validation batch (the sanity check's, when there is one) is checked on the writers'
+one input path (`inputs.check_evaluation`) and fixes the run's `inputs.Layout`; a mistake
+raises a ``ValueError`` naming the fix. Later batches are checked by their shapes only
+(`inputs.Layout.check_shapes`), so nothing waits for the device; each epoch's rows are checked
+once more, values included, when rank 0 counts them. After the first batch nothing the callback
+meets ends the training: problems become events the diagnostics report.
 
 With ``train_sample``, the train/validation duplicate check (`overlap`) runs once per ``fit``
 (`lightning_overlap.OverlapCheck`): the inputs of the first training batches (or the given training inputs) and
@@ -19,6 +22,7 @@ of the first validation epoch are hashed, and rank 0 writes the result after tha
 """
 
 import collections.abc
+import dataclasses
 import logging
 import os
 
@@ -30,10 +34,10 @@ try:
 except ImportError:  # the older package name
     import pytorch_lightning as pl
 
-from tb_metricsdiag.core import counting as counts_lib
 from tb_metricsdiag.core import events
 from tb_metricsdiag.core import labels as labels_lib
 from tb_metricsdiag.writing import (
+    arrays,
     inputs,
     lightning_distributed,
     lightning_overlap,
@@ -45,11 +49,19 @@ from tb_metricsdiag.writing.event_writer import MetricsDiagWriter
 logger = logging.getLogger(__name__)
 
 SPLIT = "validation"
+WHO = "MetricsDiagCallback"
+# What the callback calls a batch's labels and scores in its messages (`inputs.NAMES`).
+NAMES = ("labels", "scores")
 
 # Where the scores of a batch come from (`MetricsDiagCallback.scores_and_labels`, the run info).
 FROM_CALLABLE = "scores_and_labels"
 FROM_STEP_OUTPUTS = "validation_step_outputs"
 FROM_FORWARD = "forward"
+_SOURCE_TEXT = {
+    FROM_FORWARD: "the module's forward(x)",
+    FROM_STEP_OUTPUTS: "validation_step's 'scores'",
+    FROM_CALLABLE: "scores_and_labels",
+}
 
 _HOW_TO_GIVE_SCORES = (
     "return {'scores': outputs, 'labels': y} from validation_step (no extra forward pass), or"
@@ -125,6 +137,7 @@ class MetricsDiagCallback(pl.Callback):
         self.scores_and_labels = scores_and_labels
         self.multi_label = multi_label
         self.train_sample = train_sample
+        self._class_names = None  # checked (`inputs.check_class_names`) at setup
         self._overlap = None  # the `lightning_overlap.OverlapCheck` of the current fit
         self._thresholds = None
         self._log_dir = None
@@ -135,12 +148,10 @@ class MetricsDiagCallback(pl.Callback):
 
     def _start_stage(self):
         """Forget what the last ``fit`` / ``validate`` learnt of the module and its data."""
-        self._checked = False  # the first batch passed `_check_first_batch`
-        self._shape = None  # (output width, label shape past the batch)
-        self._label_format = None
-        self._multi_label = bool(self.multi_label)  # decided at the first batch when None
+        # The `inputs.Layout` of the first batch; its from_logits, unless given, is decided by
+        # the first epoch counted (more rows than one batch of a model not trained yet).
+        self._layout = None
         self._source = None  # FROM_CALLABLE / FROM_STEP_OUTPUTS / FROM_FORWARD
-        self._scores_are_logits = self.from_logits
         self._model_name = None
         self._info_written = False
         self._pending = None  # rank 0: a `_Validation` not written yet
@@ -159,22 +170,15 @@ class MetricsDiagCallback(pl.Callback):
                 "MetricsDiagCallback: log_dir must be a non-empty path or None (the"
                 " TensorBoardLogger's directory), got %r" % (self.log_dir,)
             )
-        inputs.check_from_logits(self.from_logits, "MetricsDiagCallback")
-        if self.multi_label not in (None, True, False):
-            raise ValueError(
-                "MetricsDiagCallback: multi_label must be True, False or None (detect)"
-            )
+        inputs.check_from_logits(self.from_logits, WHO)
+        inputs.check_multi_label(self.multi_label, WHO, detect=True)
         if self.scores_and_labels is not None and not callable(self.scores_and_labels):
             raise ValueError(
                 "MetricsDiagCallback: scores_and_labels must be a callable"
                 " f(module, batch, outputs) -> (scores, labels)"
             )
-        if isinstance(self.class_names, (str, bytes)):
-            raise ValueError(
-                "MetricsDiagCallback: class_names must be a list of names, got %r"
-                % (self.class_names,)
-            )
-        self._thresholds = records.checked_thresholds(self.thresholds, "MetricsDiagCallback")
+        self._class_names = inputs.check_class_names(self.class_names, WHO)
+        self._thresholds = records.checked_thresholds(self.thresholds, WHO)
         return lightning_overlap.checked_train_sample(self.train_sample)
 
     def _resolve_log_dir(self, trainer):
@@ -226,87 +230,54 @@ class MetricsDiagCallback(pl.Callback):
             scores = pl_module(x)
         return scores, y, FROM_FORWARD
 
-    def _check_first_batch(self, scores, labels, source):
-        """Raises ValueError, naming the fix, for scores or labels the counts cannot use."""
-        where = {
-            FROM_FORWARD: "the module's forward(x)",
-            FROM_STEP_OUTPUTS: "validation_step's 'scores'",
-            FROM_CALLABLE: "scores_and_labels",
-        }[source]
+    def _first_layout(self, scores, labels, source):
+        """The stage's `inputs.Layout`, from its first batch checked as every writer's first
+        evaluation (`inputs.check_evaluation`); ValueError naming the fix. ``from_logits``
+        stays undecided unless given.
+        """
+        where = _SOURCE_TEXT[source]
         if not isinstance(scores, torch.Tensor):
             raise ValueError(
-                "MetricsDiagCallback: %s gave a %s, not one tensor of scores: %s"
-                % (where, type(scores).__name__, _HOW_TO_GIVE_SCORES)
+                "%s: %s gave a %s, not one tensor of scores: %s"
+                % (WHO, where, type(scores).__name__, _HOW_TO_GIVE_SCORES)
             )
-        if scores.ndim not in (1, 2) or scores.ndim == 2 and scores.shape[1] < 1:
-            raise ValueError(
-                "MetricsDiagCallback: %s gave scores of shape %s; expected [batch, classes] (or"
-                " [batch] / [batch, 1] for one binary score): %s"
-                % (where, tuple(scores.shape), _HOW_TO_GIVE_SCORES)
-            )
-        width = 1 if scores.ndim == 1 else int(scores.shape[1])
-        labels = _as_tensor(labels, scores.device)
-        if labels.ndim == 0 or labels.shape[0] != scores.shape[0]:
-            raise ValueError(
-                "MetricsDiagCallback: %s gave %d rows of scores for labels of shape %s: give"
-                " one label per row of scores" % (where, scores.shape[0], tuple(labels.shape))
-            )
-        values = labels.cpu().numpy()
-        fits_labels = width > 1 and values.shape == tuple(scores.shape)
-        if self.multi_label is None:
-            self._multi_label = labels_lib.looks_multi_hot(values, width)
-        num_classes = (
-            width if self._multi_label else labels_lib.num_classes_from_output_width(width)
-        )
+        multi_label = self.multi_label
+        if multi_label is None:
+            width = int(scores.shape[1]) if scores.ndim == 2 else 1
+            multi_label = labels_lib.looks_multi_hot(arrays.to_numpy(labels, "labels"), width)
         try:
-            if self._multi_label:
-                if not fits_labels:
-                    raise ValueError(
-                        "multi_label=True needs multi-hot labels of the scores' shape [batch, K]"
-                        " with K >= 2, got labels of shape %s" % (tuple(values.shape),)
-                    )
-                label_format = labels_lib.MULTI_HOT
-                counts_lib.label_positives(values, num_classes)
-            else:
-                label_format = labels_lib.detect_label_format(values, width)
-                labels_lib.class_ids(values, label_format, num_classes)
-        except ValueError as error:
-            raise ValueError(
-                "MetricsDiagCallback: the labels do not fit the scores of %s (shape %s): %s"
-                % (where, tuple(scores.shape), error)
-            ) from error
-        if self.class_names is not None and len(self.class_names) != num_classes:
-            raise ValueError(
-                "MetricsDiagCallback: class_names has %d names but %s gives %d classes"
-                " (scores of width %d)" % (len(self.class_names), where, num_classes, width)
+            evaluation = inputs.check_evaluation(
+                labels,
+                scores,
+                WHO,
+                multi_label=multi_label,
+                from_logits=self.from_logits,
+                class_names=self._class_names,
+                names=NAMES,
             )
-        self._shape = (width, tuple(labels.shape[1:]))
-        self._label_format = label_format
-        self._source = source
-        self._checked = True
+        except ValueError as error:
+            hint = ": if it does not give the class scores, " + _HOW_TO_GIVE_SCORES
+            raise ValueError(
+                "%s. The scores came from %s%s"
+                % (error, where, hint if source == FROM_FORWARD else "")
+            ) from error
+        return dataclasses.replace(evaluation.layout, from_logits=self.from_logits)
 
     def _check_batch(self, scores, labels):
-        """Raises ValueError for shapes unlike the first batch's (values are not read)."""
-        width, label_shape = self._shape
+        """A later batch's labels as a tensor beside its scores; ValueError for scores that
+        are no tensor, or shapes unlike the first batch's (`inputs.Layout.check_shapes`: the
+        values are read when the epoch is counted).
+        """
         if not isinstance(scores, torch.Tensor):
             raise ValueError("the scores are a %s, not a tensor" % type(scores).__name__)
         labels = _as_tensor(labels, scores.device)
-        if (
-            scores.ndim not in (1, 2)
-            or (1 if scores.ndim == 1 else scores.shape[1]) != width
-            or labels.ndim == 0
-            or tuple(labels.shape[1:]) != label_shape
-            or labels.shape[0] != scores.shape[0]
-        ):
+        self._layout.check_shapes(labels, scores, WHO, NAMES)
+        label_format = self._layout.format_of(labels)
+        if label_format != self._layout.label_format:
             raise ValueError(
-                "scores of shape %s and labels of shape %s do not match the first batch's"
-                " (%d score(s) per row, labels of shape [batch%s])"
-                % (
-                    tuple(scores.shape),
-                    tuple(labels.shape),
-                    width,
-                    "".join(", %d" % d for d in label_shape),
-                )
+                "%s labels of shape %s after %s labels in the first batch: the epoch's batches"
+                " are put together, so their labels must come in one format"
+                % (label_format, tuple(labels.shape), self._layout.label_format)
             )
         return labels
 
@@ -319,21 +290,23 @@ class MetricsDiagCallback(pl.Callback):
     ):
         if dataloader_idx != 0:
             return
-        if not self._checked:  # the first batch: a mistake raises
+        first = self._layout is None
+        try:
             scores, labels, source = self._batch_scores(pl_module, batch, outputs)
-            self._check_first_batch(scores, labels, source)
-            labels = _as_tensor(labels, scores.device)
-        else:
-            try:
-                scores, labels, _ = self._batch_scores(pl_module, batch, outputs)
+            if isinstance(scores, torch.Tensor) and scores.ndim and not len(scores):
+                return  # no rows: nothing to check or count
+            if first:
+                self._layout, self._source = self._first_layout(scores, labels, source), source
+                labels = _as_tensor(labels, scores.device)
+            else:
                 labels = self._check_batch(scores, labels)
-            except Exception as error:  # recording never ends the training
-                self._problems.append(
-                    events.bad_batch(
-                        SPLIT, "validation batch %d was left out: %s" % (batch_idx, error)
-                    )
-                )
-                return
+        except Exception as error:
+            if first:
+                raise  # the first batch: a mistake raises
+            self._problems.append(  # recording never ends the training
+                events.bad_batch(SPLIT, "validation batch %d was left out: %s" % (batch_idx, error))
+            )
+            return
         if trainer.sanity_checking:
             return
         scores = scores.detach()
@@ -341,6 +314,8 @@ class MetricsDiagCallback(pl.Callback):
             scores = scores[:, None]
         if scores.dtype in (torch.float16, torch.bfloat16) or not scores.is_floating_point():
             scores = scores.float()  # NumPy has no bfloat16
+        if self._layout.label_format in (labels_lib.SPARSE, labels_lib.BINARY):
+            labels = labels.reshape(-1)  # [n] and [n, 1] alike, so that batches concatenate
         self._scores.append(scores)
         self._labels.append(labels.detach())
         overlap = self._overlap
@@ -446,21 +421,17 @@ class MetricsDiagCallback(pl.Callback):
             self._writer.flush()
 
     def _write_evaluation(self, writer, pending):
-        """Write a `_Validation` (the run description first, once); returns the problems."""
-        if self._scores_are_logits is None:
-            self._scores_are_logits = labels_lib.looks_like_logits(
-                pending.scores, inputs.ROW_SUM_TOLERANCE, self._multi_label
-            )
-        if not self._info_written:
-            writer.add_run_info(self._run_info(pending))
-            self._info_written = True
+        """Check and write a `_Validation` (the run description first, once); returns the
+        problems. The first epoch counted decides ``from_logits`` when it was not given.
+        """
         try:
-            writer.add_evaluation(
+            evaluation = inputs.check_evaluation(
                 pending.labels,
                 pending.scores,
-                pending.epoch,
-                split=SPLIT,
-                from_logits=self._scores_are_logits,
+                WHO,
+                layout=self._layout,
+                from_logits=self.from_logits,
+                names=NAMES,
             )
         except ValueError as error:
             return [
@@ -470,6 +441,11 @@ class MetricsDiagCallback(pl.Callback):
                     % (pending.epoch, error),
                 )
             ]
+        self._layout = evaluation.layout
+        if not self._info_written:
+            writer.add_run_info(self._run_info(pending))
+            self._info_written = True
+        writer.add_checked_evaluation(evaluation, pending.epoch, split=SPLIT)
         return []
 
     def _write_overlap(self, writer, last_chance=False):
@@ -499,24 +475,17 @@ class MetricsDiagCallback(pl.Callback):
 
     def _open_writer(self):
         if self._writer is None:
-            self._writer = MetricsDiagWriter(
-                self._log_dir,
-                class_names=self.class_names,
-                thresholds=self._thresholds,
-                multi_label=self._multi_label,
-            )
+            # Classes, their names and the task come with each checked evaluation's layout.
+            self._writer = MetricsDiagWriter(self._log_dir, thresholds=self._thresholds)
         return self._writer
 
     def _run_info(self, pending):
-        width = self._shape[0]
-        names = self.class_names or labels_lib.default_class_names(
-            width if self._multi_label else labels_lib.num_classes_from_output_width(width)
-        )
+        layout = self._layout
         info = records.describe_run(
-            output_width=width,
-            outputs_are_logits=self._scores_are_logits,
-            label_format=self._label_format,
-            class_names=names,
+            output_width=layout.output_width,
+            outputs_are_logits=layout.from_logits,
+            label_format=layout.label_format,
+            class_names=list(layout.class_names),
             split_examples={SPLIT: len(pending.labels)},
             num_thresholds=self._thresholds.size,
             counting="lightning_" + self._source,
