@@ -345,7 +345,10 @@ export function create(container, actions) {
         h(
           "div",
           null,
-          h("h3", { text: `PR curves of class \u201c${name(classIndex)}\u201d` }),
+          h("h3", {
+            class: "compare-pr-title",
+            text: `PR curves of class \u201c${name(classIndex)}\u201d`,
+          }),
           twoCurves(prBefore, prAfter),
           h(
             "ul",
