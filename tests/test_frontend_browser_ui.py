@@ -1,15 +1,15 @@
 """Browser tests of the tab's comparison, many-class, calibration, curve and 2x2 views.
 
 Runs written with `MetricsDiagWriter` from seeded scores (and, where Lightning is installed, one
-trained by the real Lightning callback in a subprocess: its logged ``val_acc``) are served by a
+trained with the real Lightning callback in a subprocess of its own: its logged ``val_acc``) are served by a
 real ``tensorboard`` process with this checkout's plugin; headless Debian chromium (Playwright)
 opens the tab. What the tab shows is compared with what the routes serve. The browser, the page
 and the TensorBoard helpers are those of test_frontend_browser.py.
 """
 
-import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 import urllib.error
@@ -66,18 +66,27 @@ def _write_binary(log_dir, epochs=2):
 
 
 def _start_lightning_run(root):
-    """Starts tests/lightning_runs.py training a 3-class module with the real callback into
-    `root`/lightning (one process, no TensorFlow in it); None without Lightning."""
-    if importlib.util.find_spec("lightning") is None:
-        return None
+    """Starts tests/torch_process/lightning_runs.py training a 3-class module with the real
+    callback into `root`/lightning, in a process of its own (this one has TensorFlow, which must
+    not meet PyTorch: tests/framework_processes.py)."""
     env = dict(os.environ, PYTHONPATH=tab.ROOT)
-    script = os.path.join(tab.ROOT, "tests", "lightning_runs.py")
+    script = os.path.join(tab.ROOT, "tests", "torch_process", "lightning_runs.py")
     return subprocess.Popen(
         [sys.executable, script, os.path.join(root, "lightning"), "1", "0.05"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
+
+
+def _lightning_written(process):
+    """Whether the Lightning run was written: False where Lightning or PyTorch is missing."""
+    output = process.communicate(timeout=300)[0].decode(errors="replace")
+    if process.returncode == 0:
+        return True
+    missing = re.search(r"No module named '(lightning|torch)'", output)
+    assert missing, output[-3000:]
+    return False
 
 
 @pytest.fixture(scope="module")
@@ -93,9 +102,7 @@ def ui_server(tmp_path_factory):
     _write_binary(os.path.join(root, BINARY))
     tab._write_multilabel(os.path.join(root, MULTILABEL))
     runs = [DIGITS, DIGITS_RENAMED, WINE, MANY, WIDE, BINARY, MULTILABEL]
-    if lightning is not None:
-        output, _ = lightning.communicate(timeout=300)
-        assert lightning.returncode == 0, output.decode(errors="replace")[-3000:]
+    if _lightning_written(lightning):
         runs.append(LIGHTNING)
     yield from tab._serve(root, runs, tmp_path_factory)
 
@@ -497,7 +504,7 @@ def _chart_scales(frame):
 def test_every_logged_series_is_charted_at_its_drawn_size(browser, ui_server):  # noqa: F811
     served = {r["run"] for r in tab.api_json(ui_server, "runs")["runs"]}
     if LIGHTNING not in served:
-        pytest.skip("Lightning is not installed")
+        pytest.skip("Lightning or PyTorch is not installed")
     curves = tab.api_json(ui_server, "curves", run=LIGHTNING)["curves"]
     assert {"loss", "val_loss", "val_acc"} <= set(curves)
     context = browser.new_context(viewport={"width": 1900, "height": 1000})
