@@ -49,14 +49,8 @@ export function confusionCounts(c) {
   const { rows, cols } = cells;
   const counts = Array.isArray(cells.counts) ? cells.counts : [];
   const length = Math.min(rows.length, cols.length, counts.length);
-  const valid = (k) =>
-    Number.isInteger(rows[k]) &&
-    Number.isInteger(cols[k]) &&
-    rows[k] >= 0 &&
-    rows[k] < n &&
-    cols[k] >= 0 &&
-    cols[k] < n &&
-    isNum(counts[k]);
+  const inside = cellInside(rows, cols, n);
+  const valid = (k) => inside(k) && isNum(counts[k]);
   const predicted = Array.isArray(c.predicted_totals) ? c.predicted_totals : [];
   return {
     n,
@@ -78,6 +72,12 @@ export function confusionCounts(c) {
       return out;
     },
   };
+}
+
+/** Whether cell k of a cells answer (`rows`, `cols`) is a cell of an n x n matrix. */
+function cellInside(rows, cols, n) {
+  const index = (x) => Number.isInteger(x) && x >= 0 && x < n;
+  return (k) => index(rows[k]) && index(cols[k]);
 }
 
 function range(lo, hi) {
@@ -206,13 +206,7 @@ export function differenceCells(c) {
   const { rows, cols } = cells;
   const list = (key) => (Array.isArray(cells[key]) ? cells[key] : []);
   const [counts, shares, improvement] = ["counts", "true", "improvement"].map(list);
-  const valid = (k) =>
-    Number.isInteger(rows[k]) &&
-    Number.isInteger(cols[k]) &&
-    rows[k] >= 0 &&
-    rows[k] < n &&
-    cols[k] >= 0 &&
-    cols[k] < n;
+  const valid = cellInside(rows, cols, n);
   const length = Math.min(rows.length, cols.length);
   return {
     n,
@@ -280,7 +274,7 @@ export function differenceLayer(diff, mode) {
 }
 
 // Classes per side of the table a heatmap block opens: a table that still reads at a glance.
-export const REGION_CLASSES = 25;
+const REGION_CLASSES = 25;
 
 /**
  * [first row, first column] of the REGION_CLASSES x REGION_CLASSES region of `n` classes
@@ -290,6 +284,33 @@ export function regionAround(rows, cols, n) {
   const centre = ([lo, hi]) =>
     Math.max(0, Math.min(n - REGION_CLASSES, Math.floor((lo + hi - REGION_CLASSES) / 2)));
   return [centre(rows), centre(cols)];
+}
+
+/** [rows [r0, r1), columns [c0, c1)] of the region at `region` ([first row, first column]). */
+export function regionBounds(region, n) {
+  return [
+    [region[0], Math.min(n, region[0] + REGION_CLASSES)],
+    [region[1], Math.min(n, region[1] + REGION_CLASSES)],
+  ];
+}
+
+/**
+ * The heading of an opened region: `title` and a Close button (aria-label `closeLabel`) that
+ * calls onClose().
+ */
+export function regionHead(title, closeLabel, onClose) {
+  return h(
+    "div",
+    { class: "region-head" },
+    h("h3", { text: title }),
+    h("button", {
+      type: "button",
+      class: "btn small",
+      text: "Close",
+      "aria-label": closeLabel,
+      onclick: onClose,
+    }),
+  );
 }
 
 /** The index of the row of `block` (rows of cells) with the largest sum of weight(cell). */

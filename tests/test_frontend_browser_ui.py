@@ -475,20 +475,18 @@ def test_reliability_axes_say_what_the_bins_hold(ui_page, ui_server):
     )
     assert len(heights) == sum(b["accuracy"] is not None for b in cal["bins"])
 
-    frame.select_option("select[aria-label='Run']", value=DIGITS)
-    frame.wait_for_function(
-        "() => [...document.querySelectorAll('.reliability .axis-title')]"
-        ".some(t => t.textContent === 'Accuracy')",
-        timeout=20000,
-    )
-    assert _reliability_titles(frame) == ["Confidence (top class)", "Accuracy"]
-    frame.select_option("select[aria-label='Run']", value=MULTILABEL)
-    frame.wait_for_function(
-        "() => [...document.querySelectorAll('.reliability .axis-title')]"
-        ".some(t => t.textContent === 'Fraction of labels set')",
-        timeout=20000,
-    )
-    assert _reliability_titles(frame) == ["Predicted probability", "Fraction of labels set"]
+    for run, titles in (
+        (DIGITS, ["Confidence (top class)", "Accuracy"]),
+        (MULTILABEL, ["Predicted probability", "Fraction of labels set"]),
+    ):
+        frame.select_option("select[aria-label='Run']", value=run)
+        frame.wait_for_function(
+            "y => [...document.querySelectorAll('.reliability .axis-title')]"
+            ".some(t => t.textContent === y)",
+            arg=titles[1],
+            timeout=20000,
+        )
+        assert _reliability_titles(frame) == titles
     assert not ui_page.errors, ui_page.errors
 
 

@@ -8,11 +8,12 @@ import { h, s, fill, fmt, fmtInt, isNum, uid } from "../dom.js";
 import { unitAxes } from "../charts.js";
 import {
   Heatmap,
-  REGION_CLASSES,
   differenceCells,
   differenceLayer,
   heaviestRow,
   regionAround,
+  regionBounds,
+  regionHead,
 } from "../heatmap.js";
 import { MANY_CLASSES, card, errorBox, segmented, showState } from "./common.js";
 
@@ -152,24 +153,16 @@ export function create(container, actions) {
       regionArea.replaceChildren();
       return;
     }
-    const rows = [region[0], Math.min(diff.n, region[0] + REGION_CLASSES)];
-    const cols = [region[1], Math.min(diff.n, region[1] + REGION_CLASSES)];
+    const [rows, cols] = regionBounds(region, diff.n);
     fill(
       regionArea,
-      h(
-        "div",
-        { class: "region-head" },
-        h("h3", { text: `Actual ${span(rows)} \u00d7 predicted ${span(cols)}` }),
-        h("button", {
-          type: "button",
-          class: "btn small",
-          text: "Close",
-          "aria-label": "Close the table of this region of the change",
-          onclick: () => {
-            region = null;
-            renderRegion(diff);
-          },
-        }),
+      regionHead(
+        `Actual ${span(rows)} \u00d7 predicted ${span(cols)}`,
+        "Close the table of this region of the change",
+        () => {
+          region = null;
+          renderRegion(diff);
+        },
       ),
       h("div", { class: "scroll" }, differenceTable(diff, rows, cols)),
     );

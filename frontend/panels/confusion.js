@@ -6,11 +6,12 @@
 import { h, fill, fmt, fmtInt, fmtPct, isNum, storageGet, storageSet } from "../dom.js";
 import {
   Heatmap,
-  REGION_CLASSES,
   confusionCounts,
   confusionLayer,
   heaviestRow,
   regionAround,
+  regionBounds,
+  regionHead,
   shareOf,
 } from "../heatmap.js";
 import { MANY_CLASSES, card, segmented, showState } from "./common.js";
@@ -167,25 +168,16 @@ export function create(container, actions) {
       regionArea.replaceChildren();
       return;
     }
-    const n = shown.counts.n;
-    const rows = [region[0], Math.min(n, region[0] + REGION_CLASSES)];
-    const cols = [region[1], Math.min(n, region[1] + REGION_CLASSES)];
+    const [rows, cols] = regionBounds(region, shown.counts.n);
     fill(
       regionArea,
-      h(
-        "div",
-        { class: "region-head" },
-        h("h3", { text: `Actual ${span(rows)} \u00d7 predicted ${span(cols)}` }),
-        h("button", {
-          type: "button",
-          class: "btn small",
-          text: "Close",
-          "aria-label": "Close the table of this region",
-          onclick: () => {
-            region = null;
-            renderRegion();
-          },
-        }),
+      regionHead(
+        `Actual ${span(rows)} \u00d7 predicted ${span(cols)}`,
+        "Close the table of this region",
+        () => {
+          region = null;
+          renderRegion();
+        },
       ),
       scrolled(matrixTable(shown.c, shown.counts, rows, cols, mode)),
     );
