@@ -239,7 +239,7 @@ def test_trajectories_draw_the_worst_classes_highlight_and_add_by_name(ui_page, 
     classes = traj["classes"]
     assert len(classes) == 100 and traj["steps"] == [0, 1, 2]
     frame = open_run(ui_page, ui_server, MANY)
-    frame.wait_for_selector(".trajectories-body path.series-hit", timeout=20000)
+    wait_text(frame, ".trajectories-body .caption", "of the worst latest F1 of 100")
 
     # The worst 10 by the route's order, each line with the served values.
     drawn = frame.eval_on_selector_all(
@@ -466,16 +466,8 @@ def _reliability_titles(frame):
 
 def test_reliability_axes_say_what_the_bins_hold(ui_page, ui_server):
     frame = open_run(ui_page, ui_server, BINARY)
-    assert _reliability_titles(frame) == ["Predicted probability", "Fraction of positives"]
-    caption = frame.text_content(".calibration-body .caption")
-    assert "bars: fraction of positives (class \u201cmalignant\u201d) per bin" in caption
-    cal = tab.api_json(ui_server, "calibration", run=BINARY)
-    heights = frame.eval_on_selector_all(
-        ".reliability .bar", "bs => bs.map(b => Number(b.getAttribute('height')))"
-    )
-    assert len(heights) == sum(b["accuracy"] is not None for b in cal["bins"])
-
     for run, titles in (
+        (BINARY, ["Predicted probability", "Fraction of positives"]),
         (DIGITS, ["Confidence (top class)", "Accuracy"]),
         (MULTILABEL, ["Predicted probability", "Fraction of labels set"]),
     ):
@@ -487,6 +479,12 @@ def test_reliability_axes_say_what_the_bins_hold(ui_page, ui_server):
             timeout=20000,
         )
         assert _reliability_titles(frame) == titles
+        cal = tab.api_json(ui_server, "calibration", run=run)
+        bars = frame.eval_on_selector_all(".reliability .bar", "bs => bs.length")
+        assert bars == sum(b["accuracy"] is not None for b in cal["bins"])
+        if run == BINARY:
+            caption = frame.text_content(".calibration-body .caption")
+            assert "bars: fraction of positives (class \u201cmalignant\u201d) per bin" in caption
     assert not ui_page.errors, ui_page.errors
 
 
@@ -548,20 +546,26 @@ def test_every_logged_series_is_charted_at_its_drawn_size(browser, ui_server):  
         context.close()
 
 
-# The headings, the cells in document order and their places of a 2x2 table.
-READ_TWO_BY_TWO = """t => ({
-  cols: [...t.querySelectorAll('thead th[scope=col]')].map(x => x.textContent),
-  rows: [...t.querySelectorAll('tbody th[scope=row]')].map(x => x.textContent),
-  cells: [...t.querySelectorAll('td.tbt-cell')].map(c => {
-    const b = c.getBoundingClientRect();
-    return [c.dataset.metric, c.querySelector('.tbt-label').textContent,
-            c.querySelector('.tbt-count').textContent, b.x, b.y];
-  }),
-})"""
+# The headings, the cells in document order and their places of the 2x2 table `selector`,
+# once it is laid out (panels draw it again as answers arrive).
+READ_TWO_BY_TWO = """s => {
+  const t = document.querySelector(s);
+  const cells = t ? [...t.querySelectorAll('td.tbt-cell')] : [];
+  if (cells.length !== 4 || cells.some(c => !c.getBoundingClientRect().width)) return null;
+  return {
+    cols: [...t.querySelectorAll('thead th[scope=col]')].map(x => x.textContent),
+    rows: [...t.querySelectorAll('tbody th[scope=row]')].map(x => x.textContent),
+    cells: cells.map(c => {
+      const b = c.getBoundingClientRect();
+      return [c.dataset.metric, c.querySelector('.tbt-label').textContent,
+              c.querySelector('.tbt-count').textContent, b.x, b.y];
+    }),
+  };
+}"""
 
 
 def _two_by_two(frame, selector):
-    table = frame.eval_on_selector(selector, READ_TWO_BY_TWO)
+    table = frame.wait_for_function(READ_TWO_BY_TWO, arg=selector, timeout=20000).json_value()
     cells = {key: (label, text, x, y) for key, label, text, x, y in table["cells"]}
     assert [key for key, *_ in table["cells"]] == ["tp", "fn", "fp", "tn"]
     assert {key: label for key, (label, *_) in cells.items()} == {
@@ -573,15 +577,15 @@ def _two_by_two(frame, selector):
     # TP top left, FN top right, FP bottom left, TN bottom right.
     x = {key: cell[2] for key, cell in cells.items()}
     y = {key: cell[3] for key, cell in cells.items()}
-    assert x["tp"] == x["fp"] < x["fn"] == x["tn"]
-    assert y["tp"] == y["fn"] < y["fp"] == y["tn"]
+    assert abs(x["tp"] - x["fp"]) < 1 and abs(x["fn"] - x["tn"]) < 1 and x["tp"] < x["fn"] - 10
+    assert abs(y["tp"] - y["fn"]) < 1 and abs(y["fp"] - y["tn"]) < 1 and y["tp"] < y["fp"] - 10
     counts = {key: tab.num(cell[1]) for key, cell in cells.items()}
     return table["cols"], table["rows"], counts
 
 
 def test_every_two_by_two_has_one_labelled_layout(ui_page, ui_server):
     frame = open_run(ui_page, ui_server, BINARY)
-    frame.wait_for_selector(".op-table td.tbt-cell", timeout=20000)
+    wait_text(frame, ".op-table thead", "predicted malignant")
     pr = tab.api_json(ui_server, "pr", run=BINARY)
     assert pr["class"] == 1
     headings = (
