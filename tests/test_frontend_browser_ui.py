@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -101,10 +102,18 @@ def ui_server(tmp_path_factory):
     _write_classes(os.path.join(root, WIDE), 150, 2, seed=60, names=names(150), examples=3000)
     _write_binary(os.path.join(root, BINARY))
     tab._write_multilabel(os.path.join(root, MULTILABEL))
-    runs = [DIGITS, DIGITS_RENAMED, WINE, MANY, WIDE, BINARY, MULTILABEL]
+    # TensorBoard starts while Lightning trains, and reads its run when it is there.
+    serving = tab._serve(
+        root, [DIGITS, DIGITS_RENAMED, WINE, MANY, WIDE, BINARY, MULTILABEL], tmp_path_factory
+    )
+    server = next(serving)
     if _lightning_written(lightning):
-        runs.append(LIGHTNING)
-    yield from tab._serve(root, runs, tmp_path_factory)
+        deadline = time.monotonic() + 60
+        while LIGHTNING not in {r["run"] for r in tab.api_json(server, "runs")["runs"]}:
+            assert time.monotonic() < deadline, "TensorBoard did not read the Lightning run"
+            time.sleep(0.5)
+    yield server
+    next(serving, None)  # stops TensorBoard
 
 
 @pytest.fixture
