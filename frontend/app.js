@@ -525,7 +525,7 @@ export class App {
       this.prClass = Number.isInteger(fallback) && fallback < names.length ? fallback : 0;
     }
     const costs = this.costs.get(this.costKey) || { fn: "", fp: "" };
-    const picker = { classNames: names, classIndex: this.prClass };
+    const picker = { classNames: names, classIndex: this.prClass, task: this.runInfo?.task };
     this.panels.pr.update({ loading: true, ...picker });
     let doc;
     try {

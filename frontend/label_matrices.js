@@ -2,10 +2,7 @@
 // small card per label with its recall and precision, as the /confusion route gives them.
 
 import { h, fmt } from "./dom.js";
-import { countsOfMatrix, twoByTwo } from "./two_by_two.js";
-
-// A label's table: the rows with the label set over those without, as every 2x2 of the tab.
-const HEADINGS = { rows: ["set", "absent"], cols: ["predicted", "not predicted"] };
+import { countsOfMatrix, labelHeadings, twoByTwo } from "./two_by_two.js";
 
 /** One label's card: its name, the four counts and its recall / precision. */
 function labelCard(name, matrix, entry, index) {
@@ -15,7 +12,7 @@ function labelCard(name, matrix, entry, index) {
     h("div", { class: "label-name", text: name, title: name }),
     twoByTwo({
       counts: countsOfMatrix(matrix),
-      headings: HEADINGS,
+      headings: labelHeadings(),
       ariaLabel: `Label ${name}: counts at threshold 0.5`,
       className: "label-grid",
     }),

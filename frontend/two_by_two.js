@@ -39,8 +39,17 @@ export function classHeadings(positive, negative) {
 }
 
 /**
+ * Row and column names of a table of one label of a multi-label run: the rows with the label
+ * `name` set over those without it (`name` may be left out where the table is titled with it).
+ */
+export function labelHeadings(name = "") {
+  const label = name ? `${name} ` : "";
+  return { rows: [`${label}set`, `${label}absent`], cols: ["predicted", "not predicted"] };
+}
+
+/**
  * The table: counts {tp, fn, fp, tn}; headings {rows: [positive, negative], cols: [positive,
- * negative]} (see classHeadings); `className` added to the table's class "two-by-two". Each
+ * negative]} (see classHeadings, labelHeadings); `className` added to the table's class "two-by-two". Each
  * count cell is td.tbt-cell[data-metric=tp|fn|fp|tn] holding span.tbt-label and span.tbt-count,
  * titled with what it counts.
  */

@@ -626,5 +626,13 @@ def test_every_two_by_two_has_one_labelled_layout(ui_page, ui_server):
         cols, rows, counts = _two_by_two(frame, ".label-card[data-label='%d'] table" % k)
         assert (cols, rows) == (["predicted", "not predicted"], ["set", "absent"])
         assert counts == {"tp": tp, "fn": fn, "fp": fp, "tn": tn}
+    # and its operating point: the rows with the label over those without it.
+    wait_text(frame, ".op-table tbody", "%s set" % tab.MULTILABEL_NAMES[0])
+    pr = tab.api_json(ui_server, "pr", run=MULTILABEL, **{"class": 0})
+    cols, rows, counts = _two_by_two(frame, ".op-table")
+    name = tab.MULTILABEL_NAMES[0]
+    assert (cols, rows) == (["predicted", "not predicted"], [name + " set", name + " absent"])
+    i = int(frame.input_value("input[aria-label='Decision threshold']"))
+    assert counts == {key: pr[key][i] for key in ("tp", "fn", "fp", "tn")}
     tab.shot(ui_page, "two-by-two.png")
     assert not ui_page.errors, ui_page.errors

@@ -5,7 +5,7 @@
 import { h, fill, fmt, fmtInt, fmtThreshold, isNum, uid } from "../dom.js";
 import { PRChart } from "../charts.js";
 import { card, classPicker, showState } from "./common.js";
-import { classHeadings, countsOfMatrix, twoByTwo } from "../two_by_two.js";
+import { classHeadings, countsOfMatrix, labelHeadings, twoByTwo } from "../two_by_two.js";
 
 const AP_METHOD = {
   exact: "exact",
@@ -19,8 +19,9 @@ const ROC_METHOD = AP_METHOD;
  * "minPrecision", text), setCosts(fnCost, fpCost) (texts, both "" for none).
  * update(...) data may also carry {fnCost, fpCost}: the texts of the cost inputs.
  * update({loading} | {error} | {empty} | {pr, threshold, minRecall, minPrecision}), each with
- * {classNames, classIndex} for the class picker. `pr` is the /pr answer; `threshold` the value
- * the user chose (null: start at the best-F1 point).
+ * {classNames, classIndex} for the class picker and the run's `task` (it names the 2x2's
+ * rows). `pr` is the /pr answer; `threshold` the value the user chose (null: start at the
+ * best-F1 point).
  */
 export function create(container, actions) {
   const ids = {
@@ -123,10 +124,11 @@ export function create(container, actions) {
       : "";
 
     const className = pr.class_name ?? classNames[classIndex] ?? String(classIndex);
-    // The rest: the other class of a binary run, by its name.
+    // The rest: the other class of a binary run, by its name; a label's: the rows without it.
     const restName =
       classNames.length === 2 ? String(classNames[1 - classIndex] ?? "other") : "other";
-    const headings = classHeadings(className, restName);
+    const headings =
+      data.task === "multilabel" ? labelHeadings(className) : classHeadings(className, restName);
     const choose = (i) => {
       setIndex(i);
       actions.setThreshold(pr.thresholds[view.index]);
