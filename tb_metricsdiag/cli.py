@@ -217,7 +217,7 @@ def open_logdir(logdir, skipped=None, patterns=(), progress=SILENT, keep=()):
     """``(reader, {run: RunIndex})`` of the runs under ``logdir`` (a local path or any URL
     TensorBoard's file-system layer reads), or of those that ``patterns`` select (`select_runs`).
 
-    A local logdir is walked by `reader_lib.find_runs` (bounded: links and loops entered once,
+    A local logdir is walked by `logdir_lib.find_runs` (bounded: links and loops entered once,
     empty event files skipped); ``skipped``, a list when given, receives what it left out. The
     run at ``logdir`` itself is named after its folder (`named_after_folder`). Only the runs a
     pattern may select are read, and those named in ``keep`` (a baseline run), whether a
@@ -231,14 +231,16 @@ def open_logdir(logdir, skipped=None, patterns=(), progress=SILENT, keep=()):
         _check_remote_logdir(logdir)
     else:
         _check_local_logdir(logdir)
-    from tb_metricsdiag.backend import reader as reader_lib  # imports TensorBoard: only when needed
+    # The backend imports TensorBoard: only when needed.
+    from tb_metricsdiag.backend import logdir as logdir_lib
+    from tb_metricsdiag.backend import reader as reader_lib
 
     progress.say("looking for runs under %s" % safe_text(logdir))
     try:
         if _scheme(logdir):
-            runs = reader_lib.walk_runs(logdir)
+            runs = logdir_lib.walk_runs(logdir)
         else:
-            runs, walk_skipped = reader_lib.find_runs(logdir)
+            runs, walk_skipped = logdir_lib.find_runs(logdir)
             if skipped is not None:
                 skipped.extend(walk_skipped)
     except Exception as error:  # A broken logdir must end in one line, not a traceback.
@@ -249,7 +251,7 @@ def open_logdir(logdir, skipped=None, patterns=(), progress=SILENT, keep=()):
         wanted = set(select_runs(set(listed.values()), patterns)).union(keep)
         runs = {name: path for name, path in runs.items() if listed[name] in wanted}
     try:
-        provider = reader_lib.provider_for_logdir(
+        provider = logdir_lib.provider_for_logdir(
             logdir, runs, lambda done, total: progress.runs("read", done, total)
         )
         reader = reader_lib.Reader(provider)
@@ -271,9 +273,9 @@ def _training_run(name):
     """The run that the run directory ``name`` is listed as: its own, or for a Keras sub-run
     (``x/train``) the training run it belongs to (``x``).
     """
-    from tb_metricsdiag.backend import reader as reader_lib
+    from tb_metricsdiag.backend import keras_subruns
 
-    parent = reader_lib.keras_parent(name)
+    parent = keras_subruns.keras_parent(name)
     return name if parent is None else parent[0]
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from tensorboard.data import provider as provider_lib
 
-from tb_metricsdiag.backend import reader as reader_lib
+from tb_metricsdiag.backend import record_decoding
 from tb_metricsdiag.format import confusion_counts, schema
 
 
@@ -78,7 +78,7 @@ def test_curves_are_ascending_and_keep_the_last_value_of_a_step():
         for s, v in zip(steps, values)
     ]
     ordered = [provider_lib.ScalarDatum(step=s, wall_time=0.0, value=s / 10) for s in range(5)]
-    curves, problems = reader_lib._curves(
+    curves, problems = record_decoding.scalar_curves(
         {"run": {"messy": points, "ordered": ordered}}, lambda run, tag: tag
     )
     last = {}
@@ -90,5 +90,5 @@ def test_curves_are_ascending_and_keep_the_last_value_of_a_step():
     np.testing.assert_array_equal(curves["ordered"][0], np.arange(5))
     np.testing.assert_array_equal(curves["ordered"][1], np.arange(5) / 10)
     assert problems == []
-    empty, _ = reader_lib._curves({"run": {"empty": []}}, lambda run, tag: tag)
+    empty, _ = record_decoding.scalar_curves({"run": {"empty": []}}, lambda run, tag: tag)
     assert empty["empty"][0].size == 0
