@@ -40,7 +40,17 @@ ALLOWED = {
     "writing": {"core", "format"},
     "gates": {"core", "format", "diagnostics"},
     "report_formats": {"core", "diagnostics", "gates"},
-    "cli": {"core", "format", "run_records", "diagnostics", "backend", "gates", "report_formats"},
+    "cli_runs": {"backend", "report_formats"},
+    "cli": {
+        "core",
+        "format",
+        "run_records",
+        "diagnostics",
+        "backend",
+        "gates",
+        "report_formats",
+        "cli_runs",
+    },
 }
 # Backend module -> the backend modules it may import. The routes read through `reader` alone;
 # below it the provider source decodes nothing, the decoding reads no provider and no cache,
