@@ -3,7 +3,7 @@
 // recall or precision target (answered by the /pr route).
 
 import { h, fill, fmt, fmtInt, fmtThreshold, isNum, uid } from "../dom.js";
-import { PRChart } from "../charts.js";
+import { PRChart } from "../charts/pr_chart.js";
 import { card, classPicker, showState } from "./common.js";
 import { classHeadings, countsOfMatrix, labelHeadings, twoByTwo } from "../two_by_two.js";
 

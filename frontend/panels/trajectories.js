@@ -5,7 +5,7 @@
 // the chart shows that epoch.
 
 import { h, fill, fmt, uid } from "../dom.js";
-import { lineChart } from "../charts.js";
+import { lineChart } from "../charts/line_chart.js";
 import { card, showState } from "./common.js";
 
 const METRICS = [
