@@ -1,6 +1,6 @@
-// What every chart shares: tick values and their labels, the grid and tick labels of a chart
-// over [0, 1] x [0, 1], labels placed in the margin above a plot, and pointer positions in a
-// chart's own units.
+// What every chart shares: the one drawing of a chart's grid, tick labels, axis lines and axis
+// titles (chartAxes; unitAxes over [0, 1] x [0, 1]), tick values and their labels, labels
+// placed in the margin above a plot, and pointer positions in a chart's own units.
 
 import { s, isNum } from "../dom.js";
 
@@ -61,35 +61,104 @@ export function layoutLabels(labels, lo, hi) {
   return out;
 }
 
+// Where the axes' text sits, in svg units: the baseline of the x tick labels below the plot,
+// the right end of the y tick labels left of it, the x title's baseline above the chart's
+// bottom and the (rotated) y title's centre from its left edge. Compact charts, drawn small
+// beside other figures, keep their text closer.
+const TEXT_PLACES = {
+  regular: { xTicks: 16, yTicks: 8, xTitle: 6, yTitle: 14 },
+  compact: { xTicks: 14, yTicks: 6, xTitle: 4, yTitle: 12 },
+};
+
+/** The ticks of a [0, 1] axis: every 0.2. */
+const UNIT_TICKS = [0, 2, 4, 6, 8, 10].map((i) => i / 10);
+
+/** A [0, 1] tick's label. */
+const unitTickLabel = (v) => v.toFixed(1);
+
 /**
- * Grid lines every 0.2 and tick labels of a chart whose x and y both run over [0, 1], and the
- * axis titles (yTitle optional). Returns [grid, axes] groups for the caller's svg.
+ * The grid and axes of a chart, as [grid, axes] groups for the caller's svg. The plot spans
+ * x over `xDomain` and y over `yDomain` ([low, high]), mapped to svg units by X and Y; its
+ * bottom margin `m.b` holds the x tick labels (the chart's height `H`), its left margin the
+ * y tick labels. Grid lines run across at every y tick, and with `verticalGrid` up at every x
+ * tick; `axisLines` names the axis lines drawn ("x" along the plot's bottom, "y" up its left
+ * side). Tick labels are `xLabel(v)` / `yLabel(v)`; `yTitle` may be null; `compact` places
+ * the text as TEXT_PLACES.compact does.
  */
-export function unitAxes({ X, Y, H, m, xTitle, yTitle = null }) {
+export function chartAxes({
+  X,
+  Y,
+  H,
+  m,
+  xDomain,
+  yDomain,
+  xTicks,
+  yTicks,
+  xLabel,
+  yLabel,
+  xTitle,
+  yTitle = null,
+  verticalGrid = false,
+  axisLines = [],
+  compact = false,
+}) {
+  const place = compact ? TEXT_PLACES.compact : TEXT_PLACES.regular;
+  const [left, right] = xDomain.map(X);
+  const [bottom, top] = yDomain.map(Y);
   const grid = s("g", { class: "grid" });
   const axes = s("g", { class: "axes" });
-  for (let i = 0; i <= 10; i += 2) {
-    const v = i / 10;
-    grid.append(s("line", { x1: X(0), x2: X(1), y1: Y(v), y2: Y(v) }));
+  for (const v of yTicks) {
+    grid.append(s("line", { x1: left, x2: right, y1: Y(v), y2: Y(v) }));
     axes.append(
-      s("text", { x: X(0) - 6, y: Y(v) + 4, "text-anchor": "end", text: v.toFixed(1) }),
-      s("text", { x: X(v), y: H - m.b + 14, "text-anchor": "middle", text: v.toFixed(1) }),
+      s("text", { x: left - place.yTicks, y: Y(v) + 4, "text-anchor": "end", text: yLabel(v) }),
     );
   }
+  for (const v of xTicks) {
+    if (verticalGrid) grid.append(s("line", { x1: X(v), x2: X(v), y1: bottom, y2: top }));
+    axes.append(
+      s("text", { x: X(v), y: H - m.b + place.xTicks, "text-anchor": "middle", text: xLabel(v) }),
+    );
+  }
+  if (axisLines.includes("x")) {
+    axes.append(s("line", { class: "axis", x1: left, x2: right, y1: bottom, y2: bottom }));
+  }
+  if (axisLines.includes("y")) {
+    axes.append(s("line", { class: "axis", x1: left, x2: left, y1: bottom, y2: top }));
+  }
   axes.append(
-    s("text", { class: "axis-title", x: X(0.5), y: H - 4, "text-anchor": "middle", text: xTitle }),
+    s("text", {
+      class: "axis-title",
+      x: (left + right) / 2,
+      y: H - place.xTitle,
+      "text-anchor": "middle",
+      text: xTitle,
+    }),
   );
   if (yTitle !== null) {
+    const middle = (bottom + top) / 2;
     axes.append(
       s("text", {
         class: "axis-title",
-        x: 12,
-        y: Y(0.5),
+        x: place.yTitle,
+        y: middle,
         "text-anchor": "middle",
-        transform: `rotate(-90 12 ${Y(0.5)})`,
+        transform: `rotate(-90 ${place.yTitle} ${middle})`,
         text: yTitle,
       }),
     );
   }
   return [grid, axes];
+}
+
+/** chartAxes of a chart whose x and y both run over [0, 1], with ticks every 0.2. */
+export function unitAxes(options) {
+  return chartAxes({
+    xDomain: [0, 1],
+    yDomain: [0, 1],
+    xTicks: UNIT_TICKS,
+    yTicks: UNIT_TICKS,
+    xLabel: unitTickLabel,
+    yLabel: unitTickLabel,
+    ...options,
+  });
 }

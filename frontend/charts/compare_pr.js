@@ -15,7 +15,7 @@ export function twoCurves(before, after) {
     role: "img",
     "aria-label": "Precision-recall curves before and after",
   });
-  const [grid, axes] = unitAxes({ X, Y, H, m, xTitle: "Recall" });
+  const [grid, axes] = unitAxes({ X, Y, H, m, xTitle: "Recall", compact: true });
   svg.append(grid, axes);
   for (const [pr, cls] of [
     [before, "before"],

@@ -2,7 +2,7 @@
 // labelled markers above the plot.
 
 import { s, isNum, fmt } from "../dom.js";
-import { layoutLabels, niceTicks, svgPoint, textWidth, tickLabel } from "./axes.js";
+import { chartAxes, layoutLabels, niceTicks, svgPoint, textWidth, tickLabel } from "./axes.js";
 
 const MARKER_FONT = 11;
 const MARKER_ROW = 14;
@@ -98,40 +98,25 @@ export function lineChart({
   });
   const Y = (v) => H - m.b - ((v - ymin) / (ymax - ymin || 1)) * (H - m.t - m.b);
 
-  const grid = s("g", { class: "grid" });
-  const axes = s("g", { class: "axes" });
-  for (const v of yt) {
-    grid.append(s("line", { x1: m.l, x2: W - m.r, y1: Y(v), y2: Y(v) }));
-    axes.append(
-      s("text", { x: m.l - 8, y: Y(v) + 4, "text-anchor": "end", text: tickLabel(v, yt) }),
-    );
-  }
   let xt = niceTicks(xmin, xmax, 8).filter((v) => Number.isInteger(Math.round(v * 1e9) / 1e9));
   if (!xt.length) xt = [Math.round(xmin)];
-  for (const v of xt) {
-    axes.append(
-      s("text", { x: X(v), y: H - m.b + 16, "text-anchor": "middle", text: String(Math.round(v)) }),
-    );
-  }
-  axes.append(
-    s("line", { class: "axis", x1: m.l, x2: W - m.r, y1: H - m.b, y2: H - m.b }),
-    s("text", {
-      class: "axis-title",
-      x: (m.l + W - m.r) / 2,
-      y: H - 6,
-      "text-anchor": "middle",
-      text: "Epoch (step)",
-    }),
-    s("text", {
-      class: "axis-title",
-      x: 14,
-      y: (m.t + H - m.b) / 2,
-      "text-anchor": "middle",
-      transform: `rotate(-90 14 ${(m.t + H - m.b) / 2})`,
-      text: yLabel,
+  svg.append(
+    ...chartAxes({
+      X,
+      Y,
+      H,
+      m,
+      xDomain: [xmin, xmax],
+      yDomain: [ymin, ymax],
+      xTicks: xt,
+      yTicks: yt,
+      xLabel: (v) => String(Math.round(v)),
+      yLabel: (v) => tickLabel(v, yt),
+      xTitle: "Epoch (step)",
+      yTitle: yLabel,
+      axisLines: ["x"],
     }),
   );
-  svg.append(grid, axes);
 
   const markG = s("g", { class: "markers" });
   shown.forEach((mk, k) => {

@@ -2,7 +2,7 @@
 // or moved with the arrow keys.
 
 import { s, isNum, fmt, fmtThreshold } from "../dom.js";
-import { layoutLabels, svgPoint, textWidth } from "./axes.js";
+import { layoutLabels, svgPoint, textWidth, unitAxes } from "./axes.js";
 
 const CURSOR_FONT = 12;
 const CURSOR_ROW = 16;
@@ -57,38 +57,16 @@ export class PRChart {
 
   draw() {
     const { pr, svg } = this;
-    const grid = s("g", { class: "grid" });
-    const axes = s("g", { class: "axes" });
-    for (let i = 0; i <= 10; i += 2) {
-      const v = i / 10;
-      grid.append(
-        s("line", { x1: this.x(v), x2: this.x(v), y1: this.y(0), y2: this.y(1) }),
-        s("line", { x1: this.x(0), x2: this.x(1), y1: this.y(v), y2: this.y(v) }),
-      );
-      axes.append(
-        s("text", { x: this.x(v), y: this.y(0) + 16, "text-anchor": "middle", text: v.toFixed(1) }),
-        s("text", { x: this.x(0) - 8, y: this.y(v) + 4, "text-anchor": "end", text: v.toFixed(1) }),
-      );
-    }
-    axes.append(
-      s("line", { class: "axis", x1: this.x(0), x2: this.x(1), y1: this.y(0), y2: this.y(0) }),
-      s("line", { class: "axis", x1: this.x(0), x2: this.x(0), y1: this.y(0), y2: this.y(1) }),
-      s("text", {
-        class: "axis-title",
-        x: this.x(0.5),
-        y: this.H - 6,
-        "text-anchor": "middle",
-        text: this.axes.x,
-      }),
-      s("text", {
-        class: "axis-title",
-        x: 14,
-        y: this.y(0.5),
-        "text-anchor": "middle",
-        transform: `rotate(-90 14 ${this.y(0.5)})`,
-        text: this.axes.y,
-      }),
-    );
+    const [grid, axes] = unitAxes({
+      X: (v) => this.x(v),
+      Y: (v) => this.y(v),
+      H: this.H,
+      m: this.m,
+      xTitle: this.axes.x,
+      yTitle: this.axes.y,
+      verticalGrid: true,
+      axisLines: ["x", "y"],
+    });
     // Iso-F1 contours help read the F1 of any point on the PR curve; ROC gets the chance line.
     const iso = s("g", { class: "iso-f1" });
     if (this.mode === "roc") {

@@ -19,7 +19,16 @@ export function reliabilityDiagram(bins, axes) {
     role: "img",
     "aria-label": `Reliability diagram: ${axes.bars} per bin of ${axes.x.toLowerCase()}`,
   });
-  const [grid, frame] = unitAxes({ X, Y, H, m, xTitle: axes.x, yTitle: axes.y });
+  const [grid, frame] = unitAxes({
+    X,
+    Y,
+    H,
+    m,
+    xTitle: axes.x,
+    yTitle: axes.y,
+    axisLines: ["x"],
+    compact: true,
+  });
   const bars = s("g", { class: "bars" });
   const strip = s("g", { class: "count-strip" });
   const maxCount = Math.max(1, ...bins.map((b) => (isNum(b.count) ? b.count : 0)));
@@ -62,8 +71,8 @@ export function reliabilityDiagram(bins, axes) {
     );
   });
   const diag = s("line", { class: "chance", x1: X(0), y1: Y(0), x2: X(1), y2: Y(1) });
+  // The count strip's baseline.
   frame.append(
-    s("line", { class: "axis", x1: X(0), x2: X(1), y1: Y(0), y2: Y(0) }),
     s("line", {
       class: "axis",
       x1: X(0),
