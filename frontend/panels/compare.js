@@ -4,7 +4,7 @@
 // precision / recall / F1 / AP before -> after, and both PR curves of the selected class.
 // "Did my change help the rare class, and what did it cost the others?"
 
-import { h, fill, fmt, fmtInt, isNum, uid } from "../dom.js";
+import { h, classLabel, fill, fmt, fmtInt, isNum, uid } from "../dom.js";
 import { twoCurves } from "../charts/compare_pr.js";
 import {
   Heatmap,
@@ -123,7 +123,7 @@ export function create(container, actions) {
     render(data);
   }
 
-  const name = (i) => String(shown?.compare.class_names?.[i] ?? i);
+  const name = (i) => classLabel(shown?.compare.class_names?.[i], i);
   const span = ([lo, hi]) => (hi - lo === 1 ? name(lo) : `${name(lo)} \u2026 ${name(hi - 1)}`);
   const signed = (v, digits) =>
     isNum(v) ? (v > 0 ? "+" : "") + (digits === null ? fmtInt(v) : fmt(v, digits)) : "\u2014";
@@ -286,7 +286,7 @@ export function create(container, actions) {
           h(
             "tr",
             { "data-class": String(i) },
-            h("th", { scope: "row", text: String(p.name ?? i) }),
+            h("th", { scope: "row", text: classLabel(p.name, i) }),
             METRICS.map(([key]) => changeCell(p, key)),
             h("td", {
               class: "num",

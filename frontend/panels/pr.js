@@ -2,7 +2,7 @@
 // threshold, the operating point's precision / recall / F1 and counts, and thresholds for a
 // recall or precision target (answered by the /pr route).
 
-import { h, fill, fmt, fmtInt, fmtThreshold, isNum, uid } from "../dom.js";
+import { h, classLabel, fill, fmt, fmtInt, fmtThreshold, isNum, uid } from "../dom.js";
 import { PRChart } from "../charts/pr_chart.js";
 import { card, classPicker, showState } from "./common.js";
 import { classHeadings, countsOfMatrix, labelHeadings, twoByTwo } from "../two_by_two.js";
@@ -123,7 +123,7 @@ export function create(container, actions) {
       ? `ROC AUC ${fmt(pr.roc_auc)}${rocMethod ? ` (${rocMethod})` : ""}`
       : "";
 
-    const className = pr.class_name ?? classNames[classIndex] ?? String(classIndex);
+    const className = classLabel(pr.class_name ?? classNames[classIndex], classIndex);
     // The rest: the other class of a binary run, by its name; a label's: the rows without it.
     const restName =
       classNames.length === 2 ? String(classNames[1 - classIndex] ?? "other") : "other";
