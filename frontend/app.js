@@ -80,10 +80,6 @@ export class App {
         this.costs.set(this.costKey, { fn, fp });
         this.loadPR();
       },
-      selectPrClassAndShow: (classIndex) => {
-        this.selectPrClass(classIndex);
-        this.panels.pr.reveal();
-      },
       loadFullMatrix: () => {
         this.fullMatrix = true;
         this.loadConfusion();
@@ -304,8 +300,7 @@ export class App {
         {
           kind: "info",
           title: "No metricsdiag data found in this log directory yet.",
-          detail:
-            "Add MetricsDiagCallback(log_dir, validation_data=(x_val, y_val)) to model.fit(...); this page refreshes every 30 seconds.",
+          detail: `Add MetricsDiagCallback(log_dir, validation_data=(x_val, y_val)) to model.fit(...); this page refreshes every ${POLL_MS / 1000} seconds.`,
         },
       ],
     });

@@ -19,7 +19,7 @@ const COLOURS = 10; // one colour per line of the worst classes (style.css .traj
 const HOVER_HINT = "Point at a line or a name to highlight its class.";
 
 /**
- * actions: jumpToStep(step), selectPrClassAndShow(classIndex).
+ * actions: jumpToStep(step), showPrClass(classIndex).
  * update({loading} | {error} | {empty} | {trajectories, step}).
  */
 export function create(container, actions) {
@@ -183,7 +183,7 @@ export function create(container, actions) {
       path.addEventListener("mouseleave", () => highlight(null));
       path.addEventListener("click", (evt) => {
         evt.stopPropagation();
-        actions.selectPrClassAndShow(classIndex);
+        actions.showPrClass(classIndex);
       });
     });
     legend = h(
@@ -206,7 +206,7 @@ export function create(container, actions) {
             "data-class": String(c.index),
             text: classLabel(c.name, c.index),
             title: "Show the PR curve of this class",
-            onclick: () => actions.selectPrClassAndShow(c.index),
+            onclick: () => actions.showPrClass(c.index),
           }),
           extra.includes(c)
             ? h("button", {
