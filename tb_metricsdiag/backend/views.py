@@ -216,10 +216,6 @@ def confusion_view(run, evaluation, full_matrix=False, pairs=DEFAULT_PAIRS):
     return view
 
 
-# The threshold a classifier's scores are usually cut at, which cost-based thresholds beat.
-DEFAULT_THRESHOLD = 0.5
-
-
 def pr_view(
     run, evaluation, class_index, min_recall=None, min_precision=None, fn_cost=None, fp_cost=None
 ):
@@ -314,7 +310,9 @@ def pr_view(
     }
     if fn_cost is not None and fp_cost is not None and total:
         best = operating_points.min_cost_index(curve["fn"], curve["fp"], fn_cost, fp_cost)
-        default = operating_points.nearest_index(evaluation.thresholds, DEFAULT_THRESHOLD)
+        default = operating_points.nearest_index(
+            evaluation.thresholds, operating_points.DEFAULT_THRESHOLD
+        )
 
         def cost(index):
             return (fn_cost * curve["fn"][index] + fp_cost * curve["fp"][index]) / total
