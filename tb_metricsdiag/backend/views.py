@@ -7,7 +7,14 @@ JSON: undefined ratios (NaN) and infinities become ``None``. The shapes are pinn
 
 import numpy as np
 
-from tb_metricsdiag.core import calibration, comparison, labels, metrics, operating_points
+from tb_metricsdiag.core import (
+    calibration,
+    comparison,
+    counting,
+    labels,
+    metrics,
+    operating_points,
+)
 from tb_metricsdiag.core.json_values import to_json_value
 from tb_metricsdiag.diagnostics import classes as class_rules
 from tb_metricsdiag.diagnostics import confidence as confidence_rules
@@ -262,7 +269,7 @@ def pr_view(
     if evaluation.roc_auc is not None:
         roc_auc, roc_auc_method = evaluation.roc_auc[class_index], evaluation.roc_auc_method
     else:  # written before format version 4: from the stored grid
-        roc_auc_method = "threshold_grid"
+        roc_auc_method = counting.AP_THRESHOLD_GRID
         roc_auc = metrics.roc_auc_from_counts(
             curve["tp"][None], curve["fp"][None], [positives], [total - positives]
         )[0]
