@@ -7,7 +7,14 @@ JSON: undefined ratios (NaN) and infinities become ``None``. The shapes are pinn
 
 import numpy as np
 
-from tb_metricsdiag.core import calibration, comparison, labels, metrics, operating_points
+from tb_metricsdiag.core import (
+    calibration,
+    comparison,
+    counting,
+    labels,
+    metrics,
+    operating_points,
+)
 from tb_metricsdiag.core.json_values import to_json_value
 from tb_metricsdiag.diagnostics import classes as class_rules
 from tb_metricsdiag.diagnostics import confidence as confidence_rules
@@ -18,7 +25,7 @@ def run_entry(index, steps, error=None, trainings=1):
     """One entry of ``/runs``.
 
     Args:
-      index: the run's `reader.RunIndex`.
+      index: the run's `run_records.RunIndex`.
       steps: list of int, the steps with a confusion matrix (validation, else the first
         split with counts).
       error: optional str, why the run's data could not be read; the entry then has an
@@ -146,7 +153,7 @@ def confusion_view(run, evaluation, full_matrix=False, pairs=DEFAULT_PAIRS):
 
     Args:
       run: the run's name.
-      evaluation: a `reader.SplitEvaluation`.
+      evaluation: a `run_records.SplitEvaluation`.
       full_matrix: whether to send the whole matrix whatever the number of classes.
       pairs: int, the most confused pairs listed, ``1 <= pairs <= MAX_PAIRS``.
 
@@ -216,10 +223,6 @@ def confusion_view(run, evaluation, full_matrix=False, pairs=DEFAULT_PAIRS):
     return view
 
 
-# The threshold a classifier's scores are usually cut at, which cost-based thresholds beat.
-DEFAULT_THRESHOLD = 0.5
-
-
 def pr_view(
     run, evaluation, class_index, min_recall=None, min_precision=None, fn_cost=None, fp_cost=None
 ):
@@ -227,7 +230,7 @@ def pr_view(
 
     Args:
       run: the run's name.
-      evaluation: a `reader.SplitEvaluation` with threshold counts (``evaluation.tp`` is
+      evaluation: a `run_records.SplitEvaluation` with threshold counts (``evaluation.tp`` is
         not None).
       class_index: int, the positive class, ``0 <= class_index < C``.
       min_recall: optional float in [0, 1], the goal of the ``at_recall`` operating point;
@@ -266,7 +269,7 @@ def pr_view(
     if evaluation.roc_auc is not None:
         roc_auc, roc_auc_method = evaluation.roc_auc[class_index], evaluation.roc_auc_method
     else:  # written before format version 4: from the stored grid
-        roc_auc_method = "threshold_grid"
+        roc_auc_method = counting.AP_THRESHOLD_GRID
         roc_auc = metrics.roc_auc_from_counts(
             curve["tp"][None], curve["fp"][None], [positives], [total - positives]
         )[0]
@@ -314,7 +317,9 @@ def pr_view(
     }
     if fn_cost is not None and fp_cost is not None and total:
         best = operating_points.min_cost_index(curve["fn"], curve["fp"], fn_cost, fp_cost)
-        default = operating_points.nearest_index(evaluation.thresholds, DEFAULT_THRESHOLD)
+        default = operating_points.nearest_index(
+            evaluation.thresholds, operating_points.DEFAULT_THRESHOLD
+        )
 
         def cost(index):
             return (fn_cost * curve["fn"][index] + fp_cost * curve["fp"][index]) / total
@@ -368,8 +373,8 @@ def compare_view(before, after, full_matrix=False):
     """``/compare``: two evaluations of the same classes, ``after`` against ``before``.
 
     Args:
-      before: ``(run, reader.SplitEvaluation)`` compared against.
-      after: ``(run, reader.SplitEvaluation)`` compared.
+      before: ``(run, run_records.SplitEvaluation)`` compared against.
+      after: ``(run, run_records.SplitEvaluation)`` compared.
       full_matrix: whether to send the difference matrices whatever the number of classes.
 
     Returns:
