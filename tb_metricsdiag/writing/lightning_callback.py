@@ -10,15 +10,16 @@ rank 0 writes them through `MetricsDiagWriter`, with ``trainer.callback_metrics`
 names (`log_names.keras_logs`) and, once, the run description.
 
 The first validation batch (the sanity check's, when there is one) is checked on the writers'
-one input path (`inputs.check_evaluation`) and fixes the run's `inputs.Layout`; a mistake
+one input path (`inputs.check_evaluation`) and fixes the stage's `inputs.Layout`; a mistake
 raises a ``ValueError`` naming the fix. Later batches are checked by their shapes only
 (`inputs.Layout.check_shapes`), so nothing waits for the device; each epoch's rows are checked
 once more, values included, when rank 0 counts them. After the first batch nothing the callback
 meets ends the training: problems become events the diagnostics report.
 
 With ``train_sample``, the train/validation duplicate check (`overlap`) runs once per ``fit``
-(`lightning_overlap.OverlapCheck`): the inputs of the first training batches (or the given training inputs) and
-of the first validation epoch are hashed, and rank 0 writes the result after that epoch.
+(`lightning_overlap.OverlapCheck`): the inputs of the first training batches (or the given
+training inputs) and of the first validation epoch are hashed, and rank 0 writes the result
+after that epoch.
 """
 
 import collections.abc
