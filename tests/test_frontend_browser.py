@@ -1513,19 +1513,14 @@ def test_a_hundred_classes_heatmap_pairs_and_per_class_table(page, many_server):
     assert not page.errors, page.errors
 
 
-# The tab's first data at 1,000 classes, bounded generously: a shared 2-core machine runs
-# other work beside it (bench/render_time.py measures it).
-THOUSAND_CLASSES_BOUND_S = 10.0
-
-
-def test_a_thousand_classes_heatmap_fits_and_shows_in_time(page, many_server):
+def test_a_thousand_classes_heatmap_fits_and_shows(page, many_server):
+    # How fast it shows is a benchmark's question (bench/render_time.py), not a test's.
     # about:blank has no storage of its own: only the tab's documents take the run.
     page.add_init_script(
         "try { localStorage.setItem('metricsdiag.run', %s); } catch (err) {}"
         % json.dumps(THOUSAND_RUN)
     )
     page.goto("about:blank")
-    start = time.perf_counter()
     page.goto(many_server["base"] + "/#metricsdiag")
     page.wait_for_selector("iframe", timeout=30000)
     frame = None
@@ -1533,8 +1528,6 @@ def test_a_thousand_classes_heatmap_fits_and_shows_in_time(page, many_server):
         handle = page.query_selector("iframe")
         frame = handle.content_frame() if handle else None
     frame.wait_for_selector("canvas.heatmap[data-classes='1000']", timeout=30000)
-    elapsed = time.perf_counter() - start
-    assert elapsed < THOUSAND_CLASSES_BOUND_S, elapsed
 
     canvas = frame.query_selector("canvas.heatmap")
     assert (
