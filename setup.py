@@ -32,7 +32,16 @@ setuptools.setup(
     + ["tb_metricsdiag.frontend"],
     # The tab's source is shipped as it is: plain ES modules, no build step, no Node.js.
     package_dir={"tb_metricsdiag.frontend": "frontend"},
-    package_data={"tb_metricsdiag.frontend": ["*.js", "panels/*.js", "*.css", "*.html", "*.svg"]},
+    package_data={
+        "tb_metricsdiag.frontend": [
+            "*.js",
+            "panels/*.js",
+            "charts/*.js",
+            "*.css",
+            "*.html",
+            "*.svg",
+        ]
+    },
     # TensorFlow is deliberately not required: the backend and CLI need TensorBoard alone, and
     # users keep whichever TensorFlow build they have (tensorflow, tensorflow-cpu, tf-nightly).
     install_requires=["tensorboard>=2.16", "numpy>=1.23", "protobuf>=3.20", "werkzeug>=1.0"],
@@ -60,6 +69,9 @@ setuptools.setup(
             "markdown-it-py>=3",
             "pytest>=7",
             "hypothesis>=6",
+            # The reference for confident learning's flagged set (tests/test_label_issues.py).
+            # AGPL-3.0: the tests import it, the package never does.
+            "cleanlab>=2.6,<3",
             "playwright>=1.40",
             "ruff>=0.6",
         ],

@@ -6,7 +6,7 @@ version 3), through the real writers (`tb_metricsdiag.summary.write_evaluation`)
 ``logs`` are measured apart (`summary.write_logs`, one summary per epoch for the whole run, not
 per split). Sizes are the growth of the event file per epoch, so the file header and the step-0
 run description do not count. The threshold counts are stored encoded
-(`codecs.encode_threshold_counts`: bucket counts, zlib); their size is printed beside that of
+(`threshold_counts.encode_threshold_counts`: bucket counts, zlib); their size is printed beside that of
 the plain integers (uint16 at 2,000 examples), which format version 1 stored.
 
 Run: ``python bench/disk_size.py`` (``--quick``: fewer epochs; the size per epoch is the same).
@@ -23,7 +23,7 @@ from _common import describe_machine
 from tb_metricsdiag import summary
 from tb_metricsdiag.core import counting as counts
 from tb_metricsdiag.core import labels
-from tb_metricsdiag.format import codecs
+from tb_metricsdiag.format import integer_counts, threshold_counts
 
 CLASS_COUNTS = (2, 10, 100)
 EXAMPLES = 2000
@@ -82,8 +82,8 @@ def main():
             scores, _ = labels.scores_and_predictions(logits, True)
             tp, fp = counts.threshold_counts(y, scores, counts.default_thresholds(THRESHOLDS))
             stacked = np.stack([tp, fp], axis=1)
-            integers = codecs.compact_ints(stacked).nbytes
-            encoded = len(codecs.encode_threshold_counts(stacked))
+            integers = integer_counts.compact_ints(stacked).nbytes
+            encoded = len(threshold_counts.encode_threshold_counts(stacked))
             note = ""
             if num_classes == 10:
                 note = "  (target <= %d: %s)" % (

@@ -38,7 +38,7 @@ from backend_latency import ROUTE_PREFIX, Server, get, latency_summary, plugin_r
 
 from tb_metricsdiag import MetricsDiagWriter, diagnostics
 from tb_metricsdiag.backend import reader as reader_lib
-from tb_metricsdiag.format import codecs, schema
+from tb_metricsdiag.format import confusion_counts, integer_counts, schema
 
 CLASS_COUNTS = (10, 100, 1000)
 EXAMPLES = 10_000
@@ -73,8 +73,8 @@ def write_runs(root, num_classes):
             growth.append((os.path.getsize(path) - before) / (EPOCHS - 1))
     matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
     np.add.at(matrix, (labels, logits.argmax(axis=1)), 1)
-    encoded = len(codecs.encode_confusion(matrix))
-    return float(np.mean(growth)), encoded, codecs.compact_ints(matrix).nbytes
+    encoded = len(confusion_counts.encode_confusion(matrix))
+    return float(np.mean(growth)), encoded, integer_counts.compact_ints(matrix).nbytes
 
 
 def latencies(base, num_classes, requests, rng):

@@ -80,10 +80,6 @@ export class App {
         this.costs.set(this.costKey, { fn, fp });
         this.loadPR();
       },
-      selectPrClassAndShow: (classIndex) => {
-        this.selectPrClass(classIndex);
-        this.panels.pr.reveal();
-      },
       loadFullMatrix: () => {
         this.fullMatrix = true;
         this.loadConfusion();
@@ -123,10 +119,14 @@ export class App {
       summary: summaryPanel.create(root),
     };
     root.append(this.countsArea);
+    const confusion = confusionPanel.create(this.countsArea, actions);
+    // The per-class table and the confused pairs share the column beside the matrix.
+    const beside = h("div", { class: "side-column span-5" });
+    this.countsArea.append(beside);
     Object.assign(this.panels, {
-      confusion: confusionPanel.create(this.countsArea, actions),
-      perClass: perClassPanel.create(this.countsArea, actions),
-      pairs: pairsPanel.create(this.countsArea, actions),
+      confusion,
+      perClass: perClassPanel.create(beside, actions),
+      pairs: pairsPanel.create(beside, actions),
       pr: prPanel.create(this.countsArea, actions),
       calibration: calibrationPanel.create(this.countsArea),
       trajectories: trajectoriesPanel.create(this.countsArea, actions),
@@ -152,8 +152,7 @@ export class App {
   }
 
   get classNames() {
-    const info = this.runInfo;
-    return info && Array.isArray(info.class_names) ? info.class_names : [];
+    return classNamesOf(this.runInfo);
   }
 
   get hasCounts() {
@@ -240,19 +239,40 @@ export class App {
 
   // ----- loading ------------------------------------------------------------------------------
 
+  /**
+   * Asks `route` (on the request channel of that name) for `panel`: the panel shows {loading}
+   * meanwhile (unless `loading` is false) and, when the request fails, what `failed(err)`
+   * returns ({error} by default); `state` goes with both. Resolves to the answer, or to null
+   * when the request failed or a newer one of the route superseded it; the caller shows the
+   * answer.
+   */
+  async load(panel, route, params, { state = {}, loading = true, failed = errorState } = {}) {
+    if (loading) panel.update({ loading: true, ...state });
+    try {
+      return await this.requests.latest(route, route, params);
+    } catch (err) {
+      panel.update({ ...failed(err), ...state });
+      return null;
+    }
+  }
+
   async refresh(manual) {
     if (manual) this.setStatus("Refreshing\u2026");
-    let data;
-    try {
-      data = await this.requests.latest("runs", "runs");
-    } catch (err) {
-      this.panels.notices.update({
-        notices: [{ kind: "error", title: "Could not load runs.", detail: err.message }],
-      });
-      this.setStatus("");
-      return;
-    }
-    if (!data) return; // a newer refresh is under way
+    const data = await this.load(
+      this.panels.notices,
+      "runs",
+      {},
+      {
+        loading: false,
+        failed: (err) => {
+          this.setStatus("");
+          return {
+            notices: [{ kind: "error", title: "Could not load runs.", detail: err.message }],
+          };
+        },
+      },
+    );
+    if (!data) return; // failed, or a newer refresh is under way
     const runs = Array.isArray(data.runs)
       ? data.runs.filter((r) => r && typeof r.run === "string")
       : [];
@@ -280,8 +300,7 @@ export class App {
         {
           kind: "info",
           title: "No metricsdiag data found in this log directory yet.",
-          detail:
-            "Add MetricsDiagCallback(log_dir, validation_data=(x_val, y_val)) to model.fit(...); this page refreshes every 30 seconds.",
+          detail: `Add MetricsDiagCallback(log_dir, validation_data=(x_val, y_val)) to model.fit(...); this page refreshes every ${POLL_MS / 1000} seconds.`,
         },
       ],
     });
@@ -388,21 +407,19 @@ export class App {
   /** The selected epoch's reliability diagram; a run without calibration bins gets a note. */
   async loadCalibration() {
     const panel = this.panels.calibration;
-    panel.update({ loading: true });
-    let doc;
-    try {
-      doc = await this.requests.latest("calibration", "calibration", {
-        run: this.run,
-        split: this.split,
-        step: this.step,
-      });
-    } catch (err) {
-      if (err.status === 404)
-        panel.update({ empty: "This run was recorded without calibration bins." });
-      else panel.update({ error: err.message });
-      return;
-    }
-    if (doc) panel.update({ calibration: doc });
+    const doc = await this.load(
+      panel,
+      "calibration",
+      { run: this.run, split: this.split, step: this.step },
+      {
+        failed: (err) =>
+          err.status === 404
+            ? { empty: "This run was recorded without calibration bins." }
+            : errorState(err),
+      },
+    );
+    if (doc)
+      panel.update({ calibration: doc, task: this.runInfo?.task, classNames: this.classNames });
   }
 
   /** Every class's figures over the epochs of the selected split, unless unchanged. */
@@ -414,79 +431,95 @@ export class App {
     }
     this.trajectoriesKey = key;
     const panel = this.panels.trajectories;
-    panel.update({ loading: true });
-    let doc;
-    try {
-      doc = await this.requests.latest("trajectories", "trajectories", {
-        run: this.run,
-        split: this.split,
-      });
-    } catch (err) {
-      this.trajectoriesKey = "";
-      panel.update({ error: err.message });
-      return;
-    }
+    const doc = await this.load(
+      panel,
+      "trajectories",
+      { run: this.run, split: this.split },
+      {
+        failed: (err) => {
+          this.trajectoriesKey = "";
+          return errorState(err);
+        },
+      },
+    );
     if (!doc) return;
     this.trajectoriesData = { trajectories: doc };
     panel.update({ trajectories: doc, step: this.step });
   }
 
-  /** The comparison of the "before" (run, epoch) with the selected one, and both PR curves. */
+  /**
+   * The comparison of the "before" (run, epoch) with the selected one, and both PR curves of
+   * the PR class. The route's own message says why two evaluations do not compare (other
+   * classes, another task); a PR curve is asked for only of a class the run has.
+   */
   async loadCompare() {
     const panel = this.panels.compare;
     const counted = this.runs.filter((r) => !r.error && r.has_counts !== false && r.steps?.length);
     let base = this.compareBase;
-    const baseInfo = base && counted.find((r) => r.run === base.run);
+    const baseInfo = (base && counted.find((r) => r.run === base.run)) || null;
     if (!baseInfo) base = { run: this.run, step: null };
-    const baseSteps = (baseInfo || this.runInfo).steps.filter(isNum);
+    const info = baseInfo || this.runInfo;
+    const baseSteps = info.steps.filter(isNum);
     if (!baseSteps.includes(base.step)) base = { run: base.run, step: baseSteps[0] };
     panel.update({
       picker: { runs: counted.map((r) => r.run), run: base.run, steps: baseSteps, step: base.step },
     });
-    panel.update({ loading: true });
     const cls = this.prClass ?? 0;
-    const prParams = (run, step) => ({ run, split: this.split, step, class: cls });
-    let answers;
-    try {
-      answers = await Promise.all([
-        this.requests.latest("compare", "compare", {
-          run: base.run,
-          split: this.split,
-          step: base.step,
-          other_run: this.run,
-          other_step: this.step,
-        }),
-        this.requests.latest("compare-pr-before", "pr", prParams(base.run, base.step)),
-        this.requests.latest("compare-pr-after", "pr", prParams(this.run, this.step)),
-      ]);
-    } catch (err) {
-      panel.update({ error: err.message });
-      return;
-    }
-    if (answers.some((a) => a === null)) return;
-    const [compare, prBefore, prAfter] = answers;
-    panel.update({ compare, prBefore, prAfter, classIndex: cls });
+    const names = { before: classNamesOf(info), after: this.classNames };
+    const pr = (channel, run, step, classNames) =>
+      cls < classNames.length
+        ? this.requests.latest(channel, "pr", { run, split: this.split, step, class: cls })
+        : Promise.reject(new Error(`${run} has no class ${cls}.`));
+    const compared = this.load(panel, "compare", {
+      run: base.run,
+      split: this.split,
+      step: base.step,
+      other_run: this.run,
+      other_step: this.step,
+    });
+    // A PR curve that cannot be had leaves the comparison standing; the panel says why.
+    const curves = Promise.allSettled([
+      pr("compare-pr-before", base.run, base.step, names.before),
+      pr("compare-pr-after", this.run, this.step, names.after),
+    ]);
+    const [compare, [prBefore, prAfter]] = await Promise.all([compared, curves]);
+    const superseded = [prBefore, prAfter].some(
+      (a) => a.status === "fulfilled" && a.value === null,
+    );
+    if (!compare || superseded) return;
+    const value = (a) => (a.status === "fulfilled" ? a.value : null);
+    const reason = (a) => (a.status === "rejected" ? a.reason.message : null);
+    panel.update({
+      compare,
+      prBefore: value(prBefore),
+      prAfter: value(prAfter),
+      prErrors: { before: reason(prBefore), after: reason(prAfter) },
+      classIndex: cls,
+      names,
+    });
   }
 
   async loadConfusion() {
     const { confusion, summary, perClass, pairs } = this.panels;
-    confusion.update({ loading: true });
-    let doc;
-    try {
-      doc = await this.requests.latest("confusion", "confusion", {
+    const doc = await this.load(
+      confusion,
+      "confusion",
+      {
         run: this.run,
         split: this.split,
         step: this.step,
         matrix: this.fullMatrix ? "full" : null,
-      });
-    } catch (err) {
-      this.epochKey = ""; // the next refresh tries again
-      summary.update({});
-      perClass.update({});
-      pairs.update({});
-      confusion.update({ error: err.message });
-      return;
-    }
+      },
+      {
+        failed: (err) => {
+          this.epochKey = ""; // the next refresh tries again
+          summary.update({});
+          perClass.update({});
+          pairs.update({});
+          return errorState(err);
+        },
+      },
+    );
     if (!doc) return;
     this.confusionDoc = doc;
     summary.update({ confusion: doc });
@@ -505,11 +538,11 @@ export class App {
       this.prClass = Number.isInteger(fallback) && fallback < names.length ? fallback : 0;
     }
     const costs = this.costs.get(this.costKey) || { fn: "", fp: "" };
-    const picker = { classNames: names, classIndex: this.prClass };
-    this.panels.pr.update({ loading: true, ...picker });
-    let doc;
-    try {
-      doc = await this.requests.latest("pr", "pr", {
+    const picker = { classNames: names, classIndex: this.prClass, task: this.runInfo?.task };
+    const doc = await this.load(
+      this.panels.pr,
+      "pr",
+      {
         run: this.run,
         split: this.split,
         step: this.step,
@@ -518,12 +551,15 @@ export class App {
         min_precision: this.minPrecision,
         fn_cost: costs.fn,
         fp_cost: costs.fp,
-      });
-    } catch (err) {
-      this.epochKey = "";
-      this.panels.pr.update({ error: err.message, ...picker });
-      return;
-    }
+      },
+      {
+        state: picker,
+        failed: (err) => {
+          this.epochKey = "";
+          return errorState(err);
+        },
+      },
+    );
     if (!doc) return;
     if (!Array.isArray(doc.thresholds) || !doc.thresholds.length) {
       this.panels.pr.update({
@@ -663,6 +699,16 @@ function runNotices(info, hasCounts) {
     });
   }
   return notices;
+}
+
+/** A panel's state after a failed request: the server's message. */
+function errorState(err) {
+  return { error: err.message };
+}
+
+/** The class names of a /runs entry (none when it has none). */
+function classNamesOf(info) {
+  return info && Array.isArray(info.class_names) ? info.class_names : [];
 }
 
 /** Resolves after the browser has painted the current frame (or at once when hidden). */

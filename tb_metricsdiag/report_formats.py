@@ -131,7 +131,7 @@ def _text_result(result):
 
 def format_text(reports, color=False, baseline=None, skipped=()):
     """Human-readable report: runs in order, findings worst first, the rules that could not
-    run, requirements, what the walk for runs skipped (`reader.find_runs`), a summary.
+    run, requirements, what the walk for runs skipped (`logdir.find_runs`), a summary.
     """
 
     def paint(severity, text):
@@ -163,6 +163,8 @@ def format_text(reports, color=False, baseline=None, skipped=()):
             lines.append(
                 "  not run %s: %s" % (safe_text(not_run["rule"]), safe_text(not_run["reason"]))
             )
+            if not_run.get("how"):
+                lines.append("          to check it: %s" % safe_text(not_run["how"]))
         if "requirements_skipped" in report:
             lines.append(
                 "  requirements not checked: %s" % safe_text(report["requirements_skipped"])

@@ -70,15 +70,15 @@ def read_events(log_dir, decode=True):
     """{tag: {step: (ndarray, plugin content bytes)}} of every event file directly in log_dir.
 
     With ``decode``, encoded confusion matrices (format version 5) are given as their
-    ``[C, C]`` integers (`codecs.decode_confusion_cells`), encoded threshold counts as their
-    ``[C, 2, T]`` integers (`codecs.decode_threshold_counts`), and an average precision stored with them (format
+    ``[C, C]`` integers (`confusion_counts.decode_confusion_cells`), encoded threshold counts as their
+    ``[C, 2, T]`` integers (`threshold_counts.decode_threshold_counts`), and an average precision stored with them (format
     version 3) under the average-precision tag of its split, where version 2 wrote it; without,
     as the stored bytes.
     """
     from tensorboard.backend.event_processing import event_file_loader
     from tensorboard.util import tensor_util
 
-    from tb_metricsdiag.format import codecs, schema
+    from tb_metricsdiag.format import confusion_counts, schema, threshold_counts
 
     result = {}
     for path in sorted(glob.glob(os.path.join(log_dir, "events.out.tfevents.*"))):
@@ -88,7 +88,7 @@ def read_events(log_dir, decode=True):
                 content = value.metadata.plugin_data.content
                 parsed = json.loads(content) if value.tag.startswith(schema.TAG_PREFIX) else {}
                 if decode and parsed.get("encoding") == schema.THRESHOLD_COUNTS_ENCODING:
-                    array, average_precision, _ = codecs.decode_threshold_counts(
+                    array, average_precision, _ = threshold_counts.decode_threshold_counts(
                         array.item(),
                         len(parsed["class_names"]),
                         with_average_precision="average_precision" in parsed,
@@ -98,8 +98,8 @@ def read_events(log_dir, decode=True):
                         ap_tag = schema.split_tag(parsed["split"], schema.KIND_AVERAGE_PRECISION)
                         result.setdefault(ap_tag, {})[event.step] = (average_precision, content)
                 if decode and parsed.get("encoding") == schema.CONFUSION_ENCODING:
-                    array = codecs.confusion_from_cells(
-                        *codecs.decode_confusion_cells(array.item())
+                    array = confusion_counts.confusion_from_cells(
+                        *confusion_counts.decode_confusion_cells(array.item())
                     )
                 result.setdefault(value.tag, {})[event.step] = (array, content)
     return result

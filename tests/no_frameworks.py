@@ -81,6 +81,22 @@ def environment_without(hide=TENSORFLOW, env=None):
         yield env
 
 
+def run_script_without(script, *args, hide=TENSORFLOW, env=None, timeout=300):
+    """Run ``python script *args`` from the project root where ``hide`` cannot be imported
+    (nor in the processes it starts, such as Lightning's DDP workers, which run the script
+    again); return the CompletedProcess, its output captured as text.
+    """
+    with environment_without(hide, env) as child_env:
+        return subprocess.run(
+            [sys.executable, str(script), *map(str, args)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=str(ROOT),
+            env=child_env,
+        )
+
+
 def run_without(code, hide=TENSORFLOW, cwd=None, env=None, timeout=300, check=True):
     """Run ``python -c code`` where ``hide`` cannot be imported; return the CompletedProcess.
 

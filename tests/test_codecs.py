@@ -7,7 +7,14 @@ import zlib
 import numpy as np
 import pytest
 
-from tb_metricsdiag.format import codecs, metadata, schema
+from tb_metricsdiag.format import (
+    confusion_counts,
+    metadata,
+    schema,
+    stored_json,
+    threshold_counts,
+    threshold_grid,
+)
 
 
 def _cumulative(rng, shape, largest):
@@ -19,8 +26,10 @@ def _cumulative(rng, shape, largest):
 @pytest.mark.parametrize("largest, code", [(3, b"B"), (300, b"H"), (70_000, b"H"), (2**40, b"q")])
 def test_round_trip_is_exact_in_the_smallest_type(shape, largest, code):
     counts = _cumulative(np.random.default_rng(largest), shape, largest)
-    payload = codecs.encode_threshold_counts(counts)
-    decoded, average_precision, roc_auc = codecs.decode_threshold_counts(payload, shape[0])
+    payload = threshold_counts.encode_threshold_counts(counts)
+    decoded, average_precision, roc_auc = threshold_counts.decode_threshold_counts(
+        payload, shape[0]
+    )
     assert average_precision is None and roc_auc is None
     assert decoded.dtype == np.int64
     np.testing.assert_array_equal(decoded, counts)
@@ -35,14 +44,17 @@ def test_counts_that_are_not_cumulative_still_round_trip():
     rng = np.random.default_rng(0)
     for counts in (rng.integers(0, 50, size=(4, 2, 7)), rng.integers(-5, 50, size=(4, 2, 7))):
         np.testing.assert_array_equal(
-            codecs.decode_threshold_counts(codecs.encode_threshold_counts(counts), 4)[0], counts
+            threshold_counts.decode_threshold_counts(
+                threshold_counts.encode_threshold_counts(counts), 4
+            )[0],
+            counts,
         )
 
 
 def test_typical_counts_are_several_times_smaller_than_the_integers():
     rng = np.random.default_rng(1)
     counts = _cumulative(rng, (10, 2, 201), 200)  # 200 examples: uint8 integers, 4,020 bytes
-    assert len(codecs.encode_threshold_counts(counts)) < 4020 / 3
+    assert len(threshold_counts.encode_threshold_counts(counts)) < 4020 / 3
 
 
 @pytest.mark.parametrize(
@@ -61,16 +73,18 @@ def test_typical_counts_are_several_times_smaller_than_the_integers():
 )
 def test_damaged_payloads_raise_format_errors(payload, message):
     with pytest.raises(schema.FormatError, match=message):
-        codecs.decode_threshold_counts(payload, 2)
+        threshold_counts.decode_threshold_counts(payload, 2)
 
 
 def test_average_precision_travels_with_the_counts_bit_for_bit():
     rng = np.random.default_rng(5)
     counts = _cumulative(rng, (3, 2, 11), 40)
     average_precision = np.array([0.123456789012345, np.nan, 1.0])
-    payload = codecs.encode_threshold_counts(counts, average_precision)
-    assert len(payload) == len(codecs.encode_threshold_counts(counts)) + 3 * 8
-    decoded, stored, _ = codecs.decode_threshold_counts(payload, 3, with_average_precision=True)
+    payload = threshold_counts.encode_threshold_counts(counts, average_precision)
+    assert len(payload) == len(threshold_counts.encode_threshold_counts(counts)) + 3 * 8
+    decoded, stored, _ = threshold_counts.decode_threshold_counts(
+        payload, 3, with_average_precision=True
+    )
     np.testing.assert_array_equal(decoded, counts)
     assert stored.dtype == np.float64 and stored.tobytes() == average_precision.tobytes()
 
@@ -88,29 +102,30 @@ def test_average_precision_that_does_not_fit_is_refused(
 ):
     counts = np.zeros((3, 2, 4), np.int64)
     payload = (
-        codecs.encode_threshold_counts(counts, np.zeros(3) if with_ap_written else None) + tail
+        threshold_counts.encode_threshold_counts(counts, np.zeros(3) if with_ap_written else None)
+        + tail
     )
     with pytest.raises(schema.FormatError, match=re.escape(message)):
-        codecs.decode_threshold_counts(payload, 3, with_average_precision=with_ap_read)
+        threshold_counts.decode_threshold_counts(payload, 3, with_average_precision=with_ap_read)
     with pytest.raises(ValueError, match="does not fit 3 classes"):
-        codecs.encode_threshold_counts(counts, np.zeros(2))
+        threshold_counts.encode_threshold_counts(counts, np.zeros(2))
 
 
 def test_summaries_carry_the_lowest_version_that_reads_them():
-    dense = codecs.parse_plugin_content(
+    dense = metadata.parse_plugin_content(
         metadata.create_summary_metadata(schema.KIND_CONFUSION).plugin_data.content
     )
-    encoded = codecs.parse_plugin_content(
+    encoded = metadata.parse_plugin_content(
         metadata.create_summary_metadata(
             schema.KIND_THRESHOLD_COUNTS,
             thresholds=[0.5],
             encoding=schema.THRESHOLD_COUNTS_ENCODING,
         ).plugin_data.content
     )
-    logs = codecs.parse_plugin_content(
+    logs = metadata.parse_plugin_content(
         metadata.create_summary_metadata(schema.KIND_LOGS).plugin_data.content
     )
-    with_ap = codecs.parse_plugin_content(
+    with_ap = metadata.parse_plugin_content(
         metadata.create_summary_metadata(
             schema.KIND_THRESHOLD_COUNTS,
             thresholds=[0.5],
@@ -123,7 +138,7 @@ def test_summaries_carry_the_lowest_version_that_reads_them():
     assert encoded["version"] == 2
     assert encoded["encoding"] == schema.THRESHOLD_COUNTS_ENCODING
     assert logs["version"] == 3
-    with_auc = codecs.parse_plugin_content(
+    with_auc = metadata.parse_plugin_content(
         metadata.create_summary_metadata(
             schema.KIND_THRESHOLD_COUNTS,
             thresholds=[0.5],
@@ -133,23 +148,23 @@ def test_summaries_carry_the_lowest_version_that_reads_them():
         ).plugin_data.content
     )
     assert with_auc["version"] == 4 and with_auc["roc_auc"] == "exact"
-    sparse = codecs.parse_plugin_content(
+    sparse = metadata.parse_plugin_content(
         metadata.create_summary_metadata(
             schema.KIND_CONFUSION, encoding=schema.CONFUSION_ENCODING
         ).plugin_data.content
     )
     assert sparse["version"] == 5 == schema.FORMAT_VERSION
     assert sparse["encoding"] == schema.CONFUSION_ENCODING
-    multilabel = codecs.parse_plugin_content(
+    multilabel = metadata.parse_plugin_content(
         metadata.create_summary_metadata(
             schema.KIND_CONFUSION, task=schema.TASK_MULTILABEL
         ).plugin_data.content
     )
-    exact_match = codecs.parse_plugin_content(
+    exact_match = metadata.parse_plugin_content(
         metadata.create_summary_metadata(schema.KIND_EXACT_MATCH).plugin_data.content
     )
     assert multilabel["version"] == exact_match["version"] == 5 == schema.FORMAT_VERSION
-    assert codecs.is_multilabel(multilabel) and not codecs.is_multilabel(dense)
+    assert confusion_counts.is_multilabel(multilabel) and not confusion_counts.is_multilabel(dense)
 
 
 def test_multilabel_counts_are_checked_when_read():
@@ -157,7 +172,7 @@ def test_multilabel_counts_are_checked_when_read():
 
     datum = collections.namedtuple("Datum", "step numpy")
     good = np.array([[[3, 1], [0, 4]], [[5, 0], [2, 1]]])
-    assert codecs.multilabel_matrices([datum(2, good)])[2].tolist() == good.tolist()
+    assert confusion_counts.multilabel_matrices([datum(2, good)])[2].tolist() == good.tolist()
     for bad, message in (
         (good[:, 0], r"expected \[K, 2, 2\]"),
         (good.astype(float), "expected integers"),
@@ -165,11 +180,11 @@ def test_multilabel_counts_are_checked_when_read():
         (np.array([[[3, 1], [0, 4]], [[5, 0], [2, 2]]]), "different numbers of rows"),
     ):
         with pytest.raises(schema.FormatError, match=message):
-            codecs.multilabel_matrices([datum(0, bad)])
-    assert codecs.exact_matches(np.array([3, 8]), 8) == 3
+            confusion_counts.multilabel_matrices([datum(0, bad)])
+    assert confusion_counts.exact_matches(np.array([3, 8]), 8) == 3
     for bad in (np.array([9, 8]), np.array([3, 7]), np.array([3.0, 8.0]), np.array([1])):
         with pytest.raises(schema.FormatError, match="exact-match"):
-            codecs.exact_matches(bad, 8)
+            confusion_counts.exact_matches(bad, 8)
 
 
 @pytest.mark.parametrize(
@@ -186,9 +201,9 @@ def test_multilabel_counts_are_checked_when_read():
     ],
 )
 def test_logs_are_strict_json_and_read_back(logs, text):
-    assert codecs.encode_logs(logs) == text
+    assert stored_json.encode_logs(logs) == text
     if text is not None:
-        decoded = codecs.decode_logs(text)
+        decoded = stored_json.decode_logs(text)
         for key, value in decoded.items():
             np.testing.assert_equal(value, float(logs[key]))
 
@@ -206,34 +221,34 @@ def test_logs_are_strict_json_and_read_back(logs, text):
 )
 def test_damaged_logs_raise_format_errors(text, message):
     with pytest.raises(schema.FormatError, match=message):
-        codecs.decode_logs(text)
+        stored_json.decode_logs(text)
 
 
 def test_roc_auc_follows_the_average_precision_bit_for_bit():
     counts = _cumulative(np.random.default_rng(5), (3, 2, 11), 50)
     average_precision = np.array([0.5, np.nan, 0.25])
     roc_auc = np.array([0.75, np.nan, 1 / 3])
-    payload = codecs.encode_threshold_counts(counts, average_precision, roc_auc)
-    assert len(payload) == len(codecs.encode_threshold_counts(counts)) + 2 * 3 * 8
-    decoded, ap, auc = codecs.decode_threshold_counts(
+    payload = threshold_counts.encode_threshold_counts(counts, average_precision, roc_auc)
+    assert len(payload) == len(threshold_counts.encode_threshold_counts(counts)) + 2 * 3 * 8
+    decoded, ap, auc = threshold_counts.decode_threshold_counts(
         payload, 3, with_average_precision=True, with_roc_auc=True
     )
     np.testing.assert_array_equal(decoded, counts)
     assert ap.tobytes() == average_precision.tobytes() and auc.tobytes() == roc_auc.tobytes()
     with pytest.raises(schema.FormatError, match="followed by 48 bytes, expected 24"):
-        codecs.decode_threshold_counts(payload, 3, with_average_precision=True)
+        threshold_counts.decode_threshold_counts(payload, 3, with_average_precision=True)
     with pytest.raises(ValueError, match="ROC AUC"):
-        codecs.encode_threshold_counts(counts, None, roc_auc)
+        threshold_counts.encode_threshold_counts(counts, None, roc_auc)
 
 
 def test_the_default_logit_grid_is_stored_as_its_parameters():
     from tb_metricsdiag.core import counting
 
     grid = counting.default_thresholds()
-    encoded = codecs.encode_thresholds(grid)
+    encoded = threshold_grid.encode_thresholds(grid)
     assert encoded == {"logit_range": 9.0, "num": 201}
-    assert np.array_equal(codecs.decode_thresholds(encoded, 201), grid)
-    content = codecs.parse_plugin_content(
+    assert np.array_equal(threshold_grid.decode_thresholds(encoded, 201), grid)
+    content = metadata.parse_plugin_content(
         metadata.create_summary_metadata(
             schema.KIND_THRESHOLD_COUNTS,
             thresholds=grid,
@@ -243,10 +258,10 @@ def test_the_default_logit_grid_is_stored_as_its_parameters():
     assert content["version"] == 5  # a version-4 reader asks for an upgrade
     # Another grid spaced in logit, or one value off, is stored as its values.
     other = counting.logit_thresholds(51, 4.0)
-    assert codecs.encode_thresholds(other) == other.tolist()
+    assert threshold_grid.encode_thresholds(other) == other.tolist()
     moved = grid.copy()
     moved[7] = np.nextafter(moved[7], 1)
-    assert codecs.encode_thresholds(moved) == moved.tolist()
+    assert threshold_grid.encode_thresholds(moved) == moved.tolist()
     for bad in (
         {"logit_range": 9.0, "num": 10**9},
         {"logit_range": float("nan"), "num": 201},
@@ -255,4 +270,4 @@ def test_the_default_logit_grid_is_stored_as_its_parameters():
         {"logit_range": 9.0, "num": 200},
     ):
         with pytest.raises(schema.FormatError):
-            codecs.decode_thresholds(bad, 201)
+            threshold_grid.decode_thresholds(bad, 201)

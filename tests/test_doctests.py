@@ -7,9 +7,12 @@ import pytest
 
 MODULES = [
     "tb_metricsdiag.core.counting",
+    "tb_metricsdiag.core.examples",
+    "tb_metricsdiag.core.label_issues",
     "tb_metricsdiag.core.labels",
     "tb_metricsdiag.core.metrics",
     "tb_metricsdiag.core.operating_points",
+    "tb_metricsdiag.writing.log_names",
 ]
 
 

@@ -437,7 +437,7 @@ def read_operating_point(frame):
             const out = {index: Number(document.querySelector("input[aria-label='Decision threshold']").value),
                          threshold: document.querySelector('.thr-value').textContent};
             for (const el of document.querySelectorAll('.op-stats [data-metric], .op-table [data-metric]'))
-                out[el.dataset.metric] = (el.querySelector('.op-count') || el).textContent;
+                out[el.dataset.metric] = (el.querySelector('.tbt-count') || el).textContent;
             return out;
         }"""
     )
@@ -933,7 +933,14 @@ def test_optional_route_keys_are_shown(page, server):
 
     _patch_json(page, "runs", runs)
     exact = _patch_json(page, "pr", lambda body, url: body.update(average_precision_method="exact"))
-    skipped = [{"rule": "train_val_overlap", "reason": "no <b>training</b> fingerprints"}]
+    skipped = [
+        {
+            "rule": "train_val_overlap",
+            "reason": "no <b>training</b> fingerprints",
+            "how": "pass <i>train_data</i>",
+        },
+        {"rule": "threshold_far_from_default", "reason": "nothing to do", "how": None},
+    ]
     _patch_json(page, "diagnostics", lambda body, url: body.update(findings=[], not_run=skipped))
     frame = open_tab(page, server, run=CLEAN_RUN)
     frame.wait_for_selector(".not-run", timeout=20000)
@@ -941,7 +948,11 @@ def test_optional_route_keys_are_shown(page, server):
     assert "3 trainings" in notice and "latest" in notice
     text = frame.text_content(".findings")
     assert "Not checked:" in text and "train_val_overlap" in text
-    assert "no <b>training</b> fingerprints" in text
+    assert (
+        "no <b>training</b> fingerprints" in text and "To check it: pass <i>train_data</i>" in text
+    )
+    # A rule nothing would enable is not listed.
+    assert "threshold_far_from_default" not in text
     # No findings while a rule was skipped never reads as "no problems".
     assert frame.query_selector(".all-good") is None
     assert frame.query_selector_all("b") == []
@@ -1203,7 +1214,8 @@ def test_calibration_trajectories_and_comparison(page, server):
     frame.wait_for_selector(".cal-stat", timeout=20000)
     assert frame.text_content("[data-metric='ece']") == _fmt(cal["ece"])
     assert frame.text_content("[data-metric='mce']") == _fmt(cal["mce"])
-    assert frame.text_content("[data-metric='direction']") == cal["direction"] + "-confident"
+    direction = cal["direction"] + "-confident" if cal["direction"] else "\u2014"
+    assert frame.text_content("[data-metric='direction']") == direction
     counts = frame.eval_on_selector_all(".bin-count", "e => e.map(x => Number(x.textContent))")
     assert counts == [b["count"] for b in cal["bins"]]
     bars = frame.eval_on_selector_all(".reliability .bar", "e => e.length")
@@ -1300,20 +1312,26 @@ def test_calibration_trajectories_and_comparison(page, server):
 
 def test_multilabel_run_shows_each_labels_matrix(page, server):
     frame = open_tab(page, server, run=MULTILABEL_RUN)
-    frame.wait_for_selector(".label-card .cell-value", timeout=20000)
+    frame.wait_for_selector(".label-card .tbt-count", timeout=20000)
     data = api_json(server, "confusion", run=MULTILABEL_RUN)
     assert data["task"] == "multilabel" and data["matrix"] is None
     cards = frame.eval_on_selector_all(
         ".label-card",
         """cards => cards.map(c => ({
             name: c.querySelector('.label-name').textContent,
-            cells: [...c.querySelectorAll('.cell-value')].map(v => v.textContent),
+            cells: Object.fromEntries([...c.querySelectorAll('.tbt-cell')].map(
+                v => [v.dataset.metric, v.querySelector('.tbt-count').textContent])),
             injected: c.querySelector('.label-name *') !== null}))""",
     )
     assert [card["name"] for card in cards] == MULTILABEL_NAMES
     assert not any(card["injected"] for card in cards)  # label names stay text
-    for card, matrix in zip(cards, data["matrices"]):
-        assert [num(cell) for cell in card["cells"]] == [v for row in matrix for v in row]
+    for card, ((tn, fp), (fn, tp)) in zip(cards, data["matrices"]):
+        assert {k: num(v) for k, v in card["cells"].items()} == {
+            "tp": tp,
+            "fn": fn,
+            "fp": fp,
+            "tn": tn,
+        }
     assert_close(num(frame.text_content("[data-metric='accuracy']")), data["accuracy"], "subset")
     assert_close(
         num(frame.text_content("[data-metric='hamming_loss']")), data["hamming_loss"], "hamming"
@@ -1455,12 +1473,12 @@ def test_a_hundred_classes_heatmap_pairs_and_per_class_table(page, many_server):
         arg=str(expected[0][0]),
     )
 
-    # The per-class table: the worst F1 first, the served flags with the served rule.
+    # The per-class table: the worst F1 first, the served flags with the served reasons.
     shown = _per_class_rows(frame)
     assert [i for i, _ in shown] == _order(per, "f1")
     for i, flags in shown:
         assert [f for f, _ in flags] == per[i]["flags"], names[i]
-        assert all(title == default["flag_rule"] for _, title in flags)
+        assert [title for _, title in flags] == per[i]["flag_reasons"], names[i]
     flagged = sum(bool(p["flags"]) for p in per)
     assert 0 < flagged < len(per) // 2, "flags should single out the worst classes"
 
@@ -1495,19 +1513,14 @@ def test_a_hundred_classes_heatmap_pairs_and_per_class_table(page, many_server):
     assert not page.errors, page.errors
 
 
-# The tab's first data at 1,000 classes, bounded generously: a shared 2-core machine runs
-# other work beside it (bench/render_time.py measures it).
-THOUSAND_CLASSES_BOUND_S = 10.0
-
-
-def test_a_thousand_classes_heatmap_fits_and_shows_in_time(page, many_server):
+def test_a_thousand_classes_heatmap_fits_and_shows(page, many_server):
+    # How fast it shows is a benchmark's question (bench/render_time.py), not a test's.
     # about:blank has no storage of its own: only the tab's documents take the run.
     page.add_init_script(
         "try { localStorage.setItem('metricsdiag.run', %s); } catch (err) {}"
         % json.dumps(THOUSAND_RUN)
     )
     page.goto("about:blank")
-    start = time.perf_counter()
     page.goto(many_server["base"] + "/#metricsdiag")
     page.wait_for_selector("iframe", timeout=30000)
     frame = None
@@ -1515,8 +1528,6 @@ def test_a_thousand_classes_heatmap_fits_and_shows_in_time(page, many_server):
         handle = page.query_selector("iframe")
         frame = handle.content_frame() if handle else None
     frame.wait_for_selector("canvas.heatmap[data-classes='1000']", timeout=30000)
-    elapsed = time.perf_counter() - start
-    assert elapsed < THOUSAND_CLASSES_BOUND_S, elapsed
 
     canvas = frame.query_selector("canvas.heatmap")
     assert (
@@ -1537,4 +1548,103 @@ def test_a_thousand_classes_heatmap_fits_and_shows_in_time(page, many_server):
         )
     assert len(frame.query_selector_all(".per-class tbody tr")) == 1000
     shot(page, "thousand-classes.png")
+    assert not page.errors, page.errors
+
+
+# ---------------------------------------------------------------------------------------------
+# Flags that say why they fired, a calibration direction only when material, "Not checked"
+# only with the step that would check it (the MetricsDiagWriter runs of
+# test_flags_and_notices.py)
+
+NOTICE_RUNS = ["small", "bad_class", "calibrated", "overconfident", "without_overlap"]
+
+
+@pytest.fixture(scope="module")
+def notices_server(tmp_path_factory):
+    import test_flags_and_notices as notices
+
+    root = tmp_path_factory.mktemp("tb-notices")
+    notices.write_runs(root)
+    yield from _serve(str(root), NOTICE_RUNS, tmp_path_factory)
+
+
+def _flag_rows(frame):
+    return frame.eval_on_selector_all(
+        ".per-class tbody tr",
+        "rows => rows.map(r => ({cls: Number(r.dataset.class),"
+        " flags: [...r.querySelectorAll('.flag')].map(f => [f.dataset.flag, f.title]),"
+        " reasons: [...r.querySelectorAll('.flag-reason')].map(e => e.textContent),"
+        " cells: Object.fromEntries([...r.querySelectorAll('td.flagged')]"
+        ".map(td => [td.dataset.metric, td.title]))}))",
+    )
+
+
+def test_a_flag_shows_why_it_fired(page, notices_server):
+    frame = open_tab(page, notices_server, run="bad_class")
+    frame.wait_for_selector(".per-class .flag", timeout=20000)
+    per = api_json(notices_server, "confusion", run="bad_class")["per_class"]
+    rows = _flag_rows(frame)
+    assert sorted(row["cls"] for row in rows) == list(range(len(per)))
+    for row in rows:
+        entry = per[row["cls"]]
+        assert [f for f, _ in row["flags"]] == entry["flags"]
+        assert [title for _, title in row["flags"]] == entry["flag_reasons"]
+        assert row["reasons"] == entry["flag_reasons"]
+    (flagged,) = [row for row in rows if row["flags"]]
+    (reason,) = per[2]["flag_reasons"]
+    assert flagged["cls"] == 2 and flagged["cells"] == {"precision": reason}
+    assert reason.startswith("precision 0.620 (95% CI ") and "median class's 0.880" in reason
+    # The reason is on screen, not only in a tooltip.
+    assert frame.is_visible(".per-class tr[data-class='2'] .flag-reason")
+    shot(page, "flag-reason.png")
+
+    # The issue's 58-example run: a class at precision 0.90 is not flagged.
+    frame.select_option("select[aria-label='Run']", value="small")
+    frame.wait_for_function(
+        "() => document.querySelectorAll('.per-class tbody tr').length === 3", timeout=20000
+    )
+    assert all(
+        not p["flags"] for p in api_json(notices_server, "confusion", run="small")["per_class"]
+    )
+    assert frame.query_selector_all(".per-class .flag, .per-class .flag-reason") == []
+    assert not page.errors, page.errors
+
+
+def test_a_calibration_direction_only_when_material(page, notices_server):
+    for run, shown in (("calibrated", "\u2014"), ("overconfident", "over-confident")):
+        cal = api_json(notices_server, "calibration", run=run, split="validation", step=0)
+        assert cal["miscalibrated"] is (run == "overconfident")
+        frame = open_tab(page, notices_server, run=run)
+        frame.wait_for_function(
+            "e => document.querySelector(\"[data-metric='ece']\")?.textContent === e",
+            arg=_fmt(cal["ece"]),
+            timeout=20000,
+        )
+        assert frame.text_content("[data-metric='direction']") == shown, run
+    assert not page.errors, page.errors
+
+
+def test_not_checked_comes_with_the_step_that_checks_it(page, notices_server):
+    diagnosis = api_json(notices_server, "diagnostics", run="without_overlap")
+    actionable = [n for n in diagnosis["not_run"] if n["how"]]
+    assert any(n["rule"] == "train_val_overlap" for n in actionable)
+    frame = open_tab(page, notices_server, run="without_overlap")
+    frame.wait_for_selector(".not-run .not-run-how", timeout=20000)
+    items = frame.eval_on_selector_all(
+        ".not-run-item",
+        "items => items.map(i => [i.dataset.rule, i.querySelector('.not-run-how').textContent])",
+    )
+    # One item per reason and step, its rules together, in the order of the served list.
+    groups = {}
+    for n in actionable:
+        groups.setdefault((n["reason"], n["how"]), []).append(n["rule"])
+    assert items == [
+        [" ".join(rules), "To check %s: %s." % ("them" if len(rules) > 1 else "it", how)]
+        for (_, how), rules in groups.items()
+    ]
+    assert ["divergence not_learning overfitting", "train_val_overlap"] == sorted(
+        rules for rules, _ in items
+    )
+    assert "writer.add_overlap(" in dict(items)["train_val_overlap"]
+    shot(page, "not-checked.png")
     assert not page.errors, page.errors

@@ -18,12 +18,12 @@ from tensorboard.backend.event_processing import plugin_event_multiplexer
 from tensorboard.plugins import base_plugin
 from werkzeug import test as werkzeug_test
 
-from tb_metricsdiag import MetricsDiagWriter, diagnostics
+from tb_metricsdiag import MetricsDiagWriter, diagnostics, run_records
 from tb_metricsdiag.backend import plugin as plugin_lib
 from tb_metricsdiag.backend import reader as reader_lib
 from tb_metricsdiag.backend import views
 from tb_metricsdiag.core import metrics
-from tb_metricsdiag.format import codecs, schema
+from tb_metricsdiag.format import confusion_counts, schema
 
 PREFIX = "/data/plugin/metricsdiag"
 CLASSES = 1000
@@ -106,7 +106,7 @@ def get(client, route, **params):
 
 def _dense_history(history, matrices):
     """A copy of ``history`` holding the dense reference matrices, as histories did before."""
-    dense = reader_lib.RunHistory(**vars(history))
+    dense = run_records.RunHistory(**vars(history))
     dense.confusions = {split: dict(enumerate(each)) for split, each in matrices.items()}
     return dense
 
@@ -292,7 +292,7 @@ def test_totals_of_encoded_and_dense_points_equal_numpy():
 
     rng = np.random.default_rng(3)
     matrices = [rng.integers(0, 3, size=(6, 6)) * (rng.random((6, 6)) < 0.4) for _ in range(4)]
-    encoded = [np.array(codecs.encode_confusion(m), dtype=object) for m in matrices]
+    encoded = [np.array(confusion_counts.encode_confusion(m), dtype=object) for m in matrices]
     points = [
         Point(0, encoded[0]),
         Point(1, matrices[1]),
@@ -300,7 +300,7 @@ def test_totals_of_encoded_and_dense_points_equal_numpy():
         Point(1, encoded[3]),  # step 1 again, now encoded: this one counts
         Point(0, matrices[3]),  # step 0 again, dense
     ]
-    totals = codecs.confusion_totals(points)
+    totals = confusion_counts.confusion_totals(points)
     expected = {0: matrices[3], 1: matrices[3], 2: matrices[2]}
     assert sorted(totals) == [0, 1, 2]
     for step, matrix in expected.items():
@@ -308,7 +308,7 @@ def test_totals_of_encoded_and_dense_points_equal_numpy():
         np.testing.assert_array_equal(totals[step].actual, matrix.sum(axis=1))
         np.testing.assert_array_equal(totals[step].predicted, matrix.sum(axis=0))
     with pytest.raises(schema.FormatError, match="step 4"):
-        codecs.confusion_totals([Point(4, -np.ones((3, 3), dtype=np.int64))])
+        confusion_counts.confusion_totals([Point(4, -np.ones((3, 3), dtype=np.int64))])
 
 
 def test_metrics_of_totals_equal_scikit_learn():

@@ -72,16 +72,16 @@ def test_crafted_runs_take_little_memory(client):
 def test_a_bad_counts_point_is_decoded_once(zoo, monkeypatch):
     """The refusal of a point of threshold counts is remembered: later requests do not decode
     it again (until the series changes)."""
-    from tb_metricsdiag.format import codecs
+    from tb_metricsdiag.format import threshold_counts
 
     calls = []
-    original = codecs.stored_threshold_counts
+    original = threshold_counts.stored_threshold_counts
 
     def counting(*args):
         calls.append(args[1].step)
         return original(*args)
 
-    monkeypatch.setattr(codecs, "stored_threshold_counts", counting)
+    monkeypatch.setattr(threshold_counts, "stored_threshold_counts", counting)
     fresh = werkzeug_test.Client(application.TensorBoardWSGI([make_plugin(zoo)]))
     for route in ("/pr", "/pr", "/diagnostics", "/pr"):
         client_get(fresh, route, {"run": "bomb"})
@@ -89,17 +89,19 @@ def test_a_bad_counts_point_is_decoded_once(zoo, monkeypatch):
 
 
 def test_json_depth_and_size_are_bounded_without_recursion():
-    from tb_metricsdiag.format import codecs, schema
+    from tb_metricsdiag.format import schema, stored_json
 
     for text in (deep_json(), '{"a":' * DEEP + "1" + "}" * DEEP):
         with pytest.raises(schema.FormatError, match="nested %d levels" % DEEP):
-            codecs.decode_json(text, "stored JSON")
+            stored_json.decode_json(text, "stored JSON")
     # Brackets inside strings (escaped quotes included) are not nesting.
-    assert codecs.decode_json(json.dumps(["[" * 50 + '\\"{'] * 3), "x") == ["[" * 50 + '\\"{'] * 3
+    assert (
+        stored_json.decode_json(json.dumps(["[" * 50 + '\\"{'] * 3), "x") == ["[" * 50 + '\\"{'] * 3
+    )
     nested = [[[[1]]]]
-    assert codecs.decode_json(json.dumps(nested), "x") == nested
+    assert stored_json.decode_json(json.dumps(nested), "x") == nested
     with pytest.raises(schema.FormatError, match="more than the 10 accepted"):
-        codecs.decode_json("[" + "1," * 10 + "1]", "x", max_bytes=10)
+        stored_json.decode_json("[" + "1," * 10 + "1]", "x", max_bytes=10)
 
 
 # -- through a real tensorboard ---------------------------------------------------------

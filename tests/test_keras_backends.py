@@ -19,7 +19,7 @@ from no_frameworks import environment_without
 from sklearn import metrics as skm
 
 from tb_metricsdiag.core import calibration
-from tb_metricsdiag.format import codecs, schema
+from tb_metricsdiag.format import schema, threshold_grid
 
 BACKENDS = ["tensorflow", "jax", "torch"]
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -107,7 +107,7 @@ def test_counts_equal_sklearn_on_the_backends_predictions(backend_runs, backend)
             skm.confusion_matrix(labels, scores.argmax(axis=1), labels=range(CLASSES)),
         )
         tensor, content = events[counts_tag][epoch]
-        thresholds = codecs.decode_thresholds(json.loads(content)["thresholds"])
+        thresholds = threshold_grid.decode_thresholds(json.loads(content)["thresholds"])
         for k in range(CLASSES):
             reached = scores[:, k][:, None] >= thresholds[None, :]
             positive = (labels == k)[:, None]

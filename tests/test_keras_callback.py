@@ -7,7 +7,7 @@ import pytest
 from conftest import EPOCHS, documented_thresholds, read_events, stored_logs, to_scores
 from sklearn import metrics as skm
 
-from tb_metricsdiag.format import codecs, schema
+from tb_metricsdiag.format import schema, threshold_grid
 
 RUNS = ["binary", "multiclass", "onehot"]
 SPLIT_REFERENCES = {"validation": ("y_val_ids",), "train": ("y_train_sample_ids",)}
@@ -53,7 +53,7 @@ def test_threshold_counts_are_exact_counts_of_score_at_or_above(callback_runs, e
     labels = _labels(run, split)
     for epoch in range(EPOCHS):
         tensor, content = events[name][tag][epoch]
-        thresholds = codecs.decode_thresholds(json.loads(content)["thresholds"])
+        thresholds = threshold_grid.decode_thresholds(json.loads(content)["thresholds"])
         np.testing.assert_array_equal(thresholds, documented_thresholds())
         scores, _ = to_scores(run.predictions[epoch][split], run.outputs_are_logits)
         num_classes = scores.shape[1]

@@ -25,7 +25,7 @@ from tensorboard.summary.writer import record_writer
 from tensorboard.util import tensor_util
 
 from tb_metricsdiag.backend import plugin as plugin_lib
-from tb_metricsdiag.format import codecs, metadata, schema
+from tb_metricsdiag.format import metadata, schema, threshold_counts
 
 PREFIX = "/data/plugin/metricsdiag"
 JSON_ROUTES = ["/runs", "/confusion", "/pr", "/curves", "/diagnostics"]
@@ -148,7 +148,7 @@ def step_records(
             encoded_counts_event(
                 step,
                 split,
-                codecs.encode_threshold_counts(counts, average_precision),
+                threshold_counts.encode_threshold_counts(counts, average_precision),
                 class_names,
                 with_average_precision=True,
             )
@@ -460,7 +460,7 @@ def build_crafted_runs(logdir):
     event = tensor_event(
         0,
         schema.split_tag("validation", schema.KIND_THRESHOLD_COUNTS),
-        np.array(codecs.encode_threshold_counts(counts, average_precision), dtype=object),
+        np.array(threshold_counts.encode_threshold_counts(counts, average_precision), dtype=object),
         md,
     )
     write_run(logdir, "grid_ap", [file_version()] + step_records(0, 2)[:1] + [framed(event)])

@@ -1,5 +1,7 @@
 // Findings of the diagnostics engine, in the server's order (worst first), with links to the
-// epoch and to the PR curve of the class a finding names.
+// epoch and to the PR curve of the class a finding names; below them the rules that could not
+// run, each with the step that would let it run (`not_run[i].how`; those without one are left
+// out).
 
 import { h, fill, fmtEvidence, fmtThreshold, isNum } from "../dom.js";
 import { card, showState } from "./common.js";
@@ -29,6 +31,9 @@ export function create(container, actions) {
       ? diagnostics.findings.filter(Boolean)
       : [];
     const notRun = Array.isArray(diagnostics.not_run) ? diagnostics.not_run.filter(Boolean) : [];
+    // A rule that could not run is listed only with the step that would let it run (a notice
+    // nobody can act on is noise), rules of the same reason and step together.
+    const actionable = notCheckedGroups(notRun);
     const parts = [];
     if (findings.length) {
       const counts = {};
@@ -59,19 +64,26 @@ export function create(container, actions) {
     } else {
       parts.push(h("p", { class: "all-good", text: "\u2714 No problems detected for this run." }));
     }
-    if (notRun.length) {
+    if (actionable.length) {
       parts.push(
         h(
-          "p",
+          "div",
           { class: "not-run" },
-          h("strong", { text: "Not checked: " }),
-          notRun.map((n, k) =>
-            h(
-              "span",
-              { class: "not-run-item", "data-rule": String(n.rule ?? "") },
-              k ? "; " : "",
-              h("code", { class: "rule", text: String(n.rule ?? "?") }),
-              n.reason ? ` (${n.reason})` : "",
+          h("strong", { text: "Not checked:" }),
+          h(
+            "ul",
+            null,
+            actionable.map(({ rules, reason, how }) =>
+              h(
+                "li",
+                { class: "not-run-item", "data-rule": rules.join(" ") },
+                rules.map((rule, k) => [k ? ", " : "", h("code", { class: "rule", text: rule })]),
+                reason ? ` (${reason}). ` : ". ",
+                h("span", {
+                  class: "not-run-how",
+                  text: `To check ${rules.length > 1 ? "them" : "it"}: ${how.replace(/\.$/, "")}.`,
+                }),
+              ),
             ),
           ),
         ),
@@ -153,6 +165,22 @@ export function create(container, actions) {
   }
 
   return { element: section, update };
+}
+
+/**
+ * The rules of `not_run` that have a step (`how`), as [{rules, reason, how}]: those of the same
+ * reason and step in one entry, in the order of their first rule.
+ */
+function notCheckedGroups(notRun) {
+  const groups = new Map();
+  for (const n of notRun) {
+    if (typeof n.how !== "string" || !n.how) continue;
+    const reason = typeof n.reason === "string" ? n.reason : "";
+    const key = JSON.stringify([reason, n.how]);
+    if (!groups.has(key)) groups.set(key, { rules: [], reason, how: n.how });
+    groups.get(key).rules.push(String(n.rule ?? "?"));
+  }
+  return [...groups.values()];
 }
 
 function severityOf(f) {

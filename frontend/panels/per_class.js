@@ -1,9 +1,11 @@
 // Per-class precision, recall, F1, support (and AP when the answer has it) of one epoch: a
 // search box, sortable columns (the worst F1 first by default above MANY_CLASSES classes), and
-// the flags the route decided (`per_class[i].flags`, its `flag_rule` as their tooltip). A class
-// name opens its PR curve.
+// the flags the route decided (`per_class[i].flags`), each with the route's reason
+// (`per_class[i].flag_reasons`: the figure, its interval, the median class it is clearly below)
+// under the class name and as the tooltip of the flag and its cell; `flag_rule` is the
+// tooltip where a reason is missing. A class name opens its PR curve.
 
-import { h, fill, fmt, fmtInt, isNum, uid } from "../dom.js";
+import { h, classLabel, fill, fmt, fmtInt, isNum, uid } from "../dom.js";
 import { MANY_CLASSES, card } from "./common.js";
 
 const FLAG_LABELS = { low_recall: "low recall", low_precision: "low precision" };
@@ -29,7 +31,7 @@ function intervalTitle(interval) {
  * ascending or -1 descending: undefined values last either way, ties in class order.
  */
 export function sortedIndices(per, key, dir) {
-  const value = (i) => (key === "name" ? String(per[i].name ?? i) : per[i][key]);
+  const value = (i) => (key === "name" ? classLabel(per[i].name, i) : per[i][key]);
   const defined = (v) => (key === "name" ? true : isNum(v));
   return per
     .map((_, i) => i)
@@ -100,15 +102,18 @@ export function create(container, actions) {
     const order = sort || (many ? { key: "f1", dir: 1 } : { key: "index", dir: 1 });
     const flagsOf = (p) =>
       Array.isArray(p.flags) ? p.flags.filter((f) => typeof f === "string") : [];
+    // The reason of each flag, in the order of `flags`; the rule where the route gave none.
+    const reasonsOf = (p) =>
+      flagsOf(p).map((_, k) => {
+        const reason = Array.isArray(p.flag_reasons) ? p.flag_reasons[k] : null;
+        return typeof reason === "string" && reason ? reason : rule;
+      });
     const query = search.value.trim().toLowerCase();
     let indices =
       order.key === "index" ? per.map((_, i) => i) : sortedIndices(per, order.key, order.dir);
     indices = indices.filter(
       (i) =>
-        (!query ||
-          String(per[i].name ?? i)
-            .toLowerCase()
-            .includes(query)) &&
+        (!query || classLabel(per[i].name, i).toLowerCase().includes(query)) &&
         (!flaggedOnly.checked || flagsOf(per[i]).length > 0),
     );
     countText.textContent =
@@ -119,13 +124,17 @@ export function create(container, actions) {
     const rows = indices.map((i) => {
       const p = per[i];
       const flags = flagsOf(p);
-      const marked = new Set(flags.map((f) => FLAG_METRICS[f]).filter(Boolean));
+      const reasons = reasonsOf(p);
+      // metric -> the reason of the flag that marks its cell
+      const marked = new Map(
+        flags.map((f, k) => [FLAG_METRICS[f], reasons[k]]).filter(([metric]) => metric),
+      );
       const width = maxSupport && isNum(p.support) ? (p.support / maxSupport) * 100 : 0;
       const metricCell = (key, title = "") =>
         h("td", {
           class: `num${marked.has(key) ? " flagged" : ""}`,
           "data-metric": key,
-          title,
+          title: marked.get(key) || title,
           text: fmt(p[key]),
         });
       return h(
@@ -137,17 +146,20 @@ export function create(container, actions) {
           h("button", {
             type: "button",
             class: "link",
-            text: p.name ?? String(i),
+            text: classLabel(p.name, i),
             title: "Show the PR curve of this class",
             onclick: () => actions.showPrClass(i),
           }),
-          flags.map((f) =>
+          flags.map((f, k) =>
             h("span", {
               class: "flag",
               "data-flag": f,
-              title: rule,
+              title: reasons[k],
               text: FLAG_LABELS[f] || f.replace(/_/g, " "),
             }),
+          ),
+          flags.map((f, k) =>
+            h("span", { class: "flag-reason", "data-flag": f, text: reasons[k] }),
           ),
         ),
         metricCell("precision", intervalTitle(p.precision_interval)),

@@ -7,9 +7,17 @@ JSON: undefined ratios (NaN) and infinities become ``None``. The shapes are pinn
 
 import numpy as np
 
-from tb_metricsdiag.core import calibration, comparison, labels, metrics, operating_points
+from tb_metricsdiag.core import (
+    calibration,
+    comparison,
+    counting,
+    labels,
+    metrics,
+    operating_points,
+)
 from tb_metricsdiag.core.json_values import to_json_value
 from tb_metricsdiag.diagnostics import classes as class_rules
+from tb_metricsdiag.diagnostics import confidence as confidence_rules
 from tb_metricsdiag.diagnostics import training as training_rules
 
 
@@ -17,7 +25,7 @@ def run_entry(index, steps, error=None, trainings=1):
     """One entry of ``/runs``.
 
     Args:
-      index: the run's `reader.RunIndex`.
+      index: the run's `run_records.RunIndex`.
       steps: list of int, the steps with a confusion matrix (validation, else the first
         split with counts).
       error: optional str, why the run's data could not be read; the entry then has an
@@ -87,6 +95,7 @@ def _per_class_entries(names, confusion):
     """
     per_class = metrics.per_class_metrics(confusion)
     intervals = metrics.per_class_intervals(confusion)
+    flags = class_rules.class_flags(confusion, names)
     return _per_class_rows(
         names,
         {
@@ -96,7 +105,8 @@ def _per_class_entries(names, confusion):
             "support": per_class["support"],
             "precision_interval": np.stack(intervals["precision"], axis=1),
             "recall_interval": np.stack(intervals["recall"], axis=1),
-            "flags": class_rules.class_flags(confusion),
+            "flags": [[each["flag"] for each in of_class] for of_class in flags],
+            "flag_reasons": [[each["reason"] for each in of_class] for of_class in flags],
         },
     )
 
@@ -143,7 +153,7 @@ def confusion_view(run, evaluation, full_matrix=False, pairs=DEFAULT_PAIRS):
 
     Args:
       run: the run's name.
-      evaluation: a `reader.SplitEvaluation`.
+      evaluation: a `run_records.SplitEvaluation`.
       full_matrix: whether to send the whole matrix whatever the number of classes.
       pairs: int, the most confused pairs listed, ``1 <= pairs <= MAX_PAIRS``.
 
@@ -156,8 +166,9 @@ def confusion_view(run, evaluation, full_matrix=False, pairs=DEFAULT_PAIRS):
     ``confused_pairs`` (`metrics.confused_pairs`: ``[{"actual", "predicted", "count",
     "share"}]``); each ``per_class`` entry's ``precision_interval`` and ``recall_interval``
     (``[lower, upper]``, the Wilson 95% interval of `metrics.per_class_intervals`; nulls where
-    undefined) and ``flags`` (`class_rules.class_flags`), with ``flag_rule`` (the rule in
-    words); ``task``; ``balanced_accuracy``, ``macro_f1``, ``majority_baseline`` (the accuracy
+    undefined), ``flags`` (`class_rules.class_flags`) and ``flag_reasons`` (why each flag
+    fired, in words, in the order of ``flags``), with ``flag_rule`` (the rule in words);
+    ``task``; ``balanced_accuracy``, ``macro_f1``, ``majority_baseline`` (the accuracy
     of always predicting the largest class), ``no_better_than_majority``
     (`class_rules.no_better_than_majority`) and ``total``. A multi-label split is answered by
     `multilabel_confusion_view`.
@@ -212,10 +223,6 @@ def confusion_view(run, evaluation, full_matrix=False, pairs=DEFAULT_PAIRS):
     return view
 
 
-# The threshold a classifier's scores are usually cut at, which cost-based thresholds beat.
-DEFAULT_THRESHOLD = 0.5
-
-
 def pr_view(
     run, evaluation, class_index, min_recall=None, min_precision=None, fn_cost=None, fp_cost=None
 ):
@@ -223,7 +230,7 @@ def pr_view(
 
     Args:
       run: the run's name.
-      evaluation: a `reader.SplitEvaluation` with threshold counts (``evaluation.tp`` is
+      evaluation: a `run_records.SplitEvaluation` with threshold counts (``evaluation.tp`` is
         not None).
       class_index: int, the positive class, ``0 <= class_index < C``.
       min_recall: optional float in [0, 1], the goal of the ``at_recall`` operating point;
@@ -262,7 +269,7 @@ def pr_view(
     if evaluation.roc_auc is not None:
         roc_auc, roc_auc_method = evaluation.roc_auc[class_index], evaluation.roc_auc_method
     else:  # written before format version 4: from the stored grid
-        roc_auc_method = "threshold_grid"
+        roc_auc_method = counting.AP_THRESHOLD_GRID
         roc_auc = metrics.roc_auc_from_counts(
             curve["tp"][None], curve["fp"][None], [positives], [total - positives]
         )[0]
@@ -310,7 +317,9 @@ def pr_view(
     }
     if fn_cost is not None and fp_cost is not None and total:
         best = operating_points.min_cost_index(curve["fn"], curve["fp"], fn_cost, fp_cost)
-        default = operating_points.nearest_index(evaluation.thresholds, DEFAULT_THRESHOLD)
+        default = operating_points.nearest_index(
+            evaluation.thresholds, operating_points.DEFAULT_THRESHOLD
+        )
 
         def cost(index):
             return (fn_cost * curve["fn"][index] + fp_cost * curve["fp"][index]) / total
@@ -350,8 +359,9 @@ def curves_view(run, history):
 def diagnostics_view(run, findings, not_run=(), trainings=1):
     """``/diagnostics``: the findings of the diagnostics engine, as strict JSON.
 
-    Beyond the contract: ``not_run``, the rules that could not run and why (``[{"rule",
-    "reason"}]``: no problem found is not the same as not looked), and ``trainings``, the
+    Beyond the contract: ``not_run``, the rules that could not run, why, and the step that
+    would let them run (``[{"rule", "reason", "how"}]``, ``how`` null where no step would: no
+    problem found is not the same as not looked), and ``trainings``, the
     number of trainings written into the run (the findings are about the latest).
     """
     return to_json_value(
@@ -363,8 +373,8 @@ def compare_view(before, after, full_matrix=False):
     """``/compare``: two evaluations of the same classes, ``after`` against ``before``.
 
     Args:
-      before: ``(run, reader.SplitEvaluation)`` compared against.
-      after: ``(run, reader.SplitEvaluation)`` compared.
+      before: ``(run, run_records.SplitEvaluation)`` compared against.
+      after: ``(run, run_records.SplitEvaluation)`` compared.
       full_matrix: whether to send the difference matrices whatever the number of classes.
 
     Returns:
@@ -485,10 +495,14 @@ def calibration_view(run, split, step, bins, binary=False):
     Returns:
       ``{"run", "split", "step", "bins", "ece", "mce"}``: ``bins`` one
       ``{"lower", "upper", "count", "confidence", "accuracy"}`` per equal-width bin over
-      [0, 1] (mean confidence and accuracy null when empty); extra ``examples`` and
-      ``direction`` (``"over"`` / ``"under"`` confident, `calibration.confidence_direction`).
+      [0, 1] (mean confidence and accuracy null when empty); extra ``examples``,
+      ``miscalibrated`` (whether the miscalibration is material,
+      `confidence_rules.material_ece`: what the ``miscalibrated`` rule judges) and
+      ``direction`` (``"over"`` / ``"under"`` confident, `calibration.confidence_direction`;
+      null unless ``miscalibrated``: at an ECE of 0.01 a direction means nothing).
     """
     count, confidence_sum, correct = bins
+    miscalibrated = confidence_rules.material_ece(count, confidence_sum, correct) is not None
     edges = calibration.bin_edges(count.size)
     accuracy, confidence = calibration.bin_accuracy_and_confidence(count, confidence_sum, correct)
     return to_json_value(
@@ -509,9 +523,12 @@ def calibration_view(run, split, step, bins, binary=False):
             "examples": count.sum(),
             "ece": calibration.calibration_error(count, confidence_sum, correct, "l1"),
             "mce": calibration.calibration_error(count, confidence_sum, correct, "max"),
+            "miscalibrated": miscalibrated,
             "direction": calibration.confidence_direction(
                 count, confidence_sum, correct, binary=binary
-            ),
+            )
+            if miscalibrated
+            else None,
         }
     )
 

@@ -1,6 +1,6 @@
 """Rules that read a training run's history and say what is wrong with the classifier.
 
-Pure Python and NumPy: no TensorFlow, no HTTP. `diagnose` takes the `reader.RunHistory` of
+Pure Python and NumPy: no TensorFlow, no HTTP. `diagnose` takes the `run_records.RunHistory` of
 one training run and returns its findings, each a dict::
 
     {"rule", "severity", "title", "detail", "step", "evidence", "suggestion"}
@@ -11,10 +11,11 @@ finding (JSON-safe: NaN and infinity become None).
 
 Each rule is one small function. What it needs of the run (counts, the callback's run
 information, a curve) is its requirement (`requirements`), checked first: a rule whose
-requirement is not met does not run, and `evaluate` says why (``not_run``) instead of the
-silence that would read as "no problem". The thresholds are constants
-of the rules' modules, documented there and in ``docs/diagnostics.md``; they are chosen so that a healthy
-run (both losses falling, every class recalled well) gets no warning and no error.
+requirement is not met does not run, and `evaluate` says why and what would let it run
+(``not_run``) instead of the silence that would read as "no problem". The thresholds are
+constants of the rules' modules, documented there and in ``docs/diagnostics.md``; they are
+chosen so that a healthy run (both losses falling, every class recalled well) gets no warning
+and no error.
 """
 
 from tb_metricsdiag.diagnostics import requirements as needs
@@ -79,7 +80,7 @@ def diagnose(history):
     """All findings of one training run, worst first.
 
     Args:
-      history: the `reader.RunHistory` of what was recorded for the run; missing parts make
+      history: the `run_records.RunHistory` of what was recorded for the run; missing parts make
         the rules that need them skip.
 
     Returns:
@@ -91,14 +92,15 @@ def diagnose(history):
 
 def evaluate(history):
     """``(findings, not_run)``: `diagnose`'s findings, and the rules that could not run,
-    ``[{"rule", "reason"}]`` in the order of `RULES` (`REQUIREMENTS`).
+    ``[{"rule", "reason", "how"}]`` in the order of `RULES` (`REQUIREMENTS`): why, and the step
+    that would let the rule run (`requirements.unmet`; None where none would).
     """
     findings, not_run = [], []
     for rule in RULES:
         rule_id, requirement = REQUIREMENTS.get(rule, (None, None))
-        reason = requirement(history) if requirement is not None else None
-        if reason is not None:
-            not_run.append({"rule": rule_id, "reason": reason})
+        missing = requirement(history) if requirement is not None else None
+        if missing is not None:
+            not_run.append({"rule": rule_id, **missing})
             continue
         findings.extend(rule(history))
     return sort_findings(findings), not_run

@@ -41,9 +41,11 @@ FLAG_LOW_PRECISION = "low_precision"
 
 
 FLAG_RULE = (
-    "Flagged when a class's recall (precision) is clearly below that of the median class: its"
-    " 95%% Wilson interval lies wholly below the median over the classes with at least %d"
-    " examples (predictions), and it is at least %.2f lower." % (MIN_JUDGED_SUPPORT, FLAG_MIN_GAP)
+    "Flagged when a class's recall (precision) is clearly below the median class's: their 95%%"
+    " Wilson intervals do not overlap (the class's upper end is under the median class's lower"
+    " end) and it is at least %.2f lower. The median class is the middle one, by that figure,"
+    " of the classes with at least %d examples (predictions); of an even number, the better of"
+    " the two middle ones." % (FLAG_MIN_GAP, MIN_JUDGED_SUPPORT)
 )
 """`class_flags`'s rule in words (shown beside the flags)."""
 
@@ -60,9 +62,6 @@ ACCURACY_METRICS = frozenset(
 NON_METRIC_LOG_KEYS = frozenset({"loss", "learning_rate", "lr"})
 
 
-DEFAULT_THRESHOLD = 0.5
-
-
 THRESHOLD_MIN_DISTANCE = 0.2
 """The best-F1 threshold is "far" from 0.5 when it is at least 0.2 away from it ..."""
 
@@ -76,45 +75,113 @@ THRESHOLD_MIN_POSITIVES = 5
 """Positive validation examples needed before a threshold is recommended."""
 
 
-def _below_the_median(values, upper, judged):
-    """Where ``values`` are clearly below the median of the ``judged`` ones (`FLAG_RULE`):
-    judged, their interval's ``upper`` end under that median, and `FLAG_MIN_GAP` under it.
+def _median_class(values, lower, judged):
+    """The index of the median class of the ``judged`` ones by ``values`` (ties by the lower
+    end of the interval), the upper median of an even number; None below two judged classes.
     """
-    if not judged.any():
-        return np.zeros(values.shape, dtype=bool)
-    median = np.median(values[judged])
+    candidates = np.flatnonzero(judged)
+    if candidates.size < 2:
+        return None
+    order = np.lexsort((lower[candidates], values[candidates]))
+    return int(candidates[order[candidates.size // 2]])
+
+
+def _clearly_below(values, interval, judged):
+    """``(below, median)``: where ``values`` are clearly below the median class's
+    (`FLAG_RULE`): judged, the upper end of their ``interval`` under the median class's lower
+    end, and `FLAG_MIN_GAP` under its value; and that class's index (None: nothing judged).
+    """
+    lower, upper = interval
+    median = _median_class(values, lower, judged)
+    if median is None:
+        return np.zeros(values.shape, dtype=bool), None
     with np.errstate(invalid="ignore"):
-        return judged & (upper < median) & (values <= median - FLAG_MIN_GAP)
+        below = judged & (upper < lower[median]) & (values <= values[median] - FLAG_MIN_GAP)
+    return below, median
 
 
-def class_flags(confusion):
+def _decimals(upper, lower):
+    """Decimals that tell ``upper`` from ``lower`` apart: 3, as the tab shows figures, or more
+    where 3 would print the class's upper end and the median class's lower end alike.
+    """
+    decimals = 3
+    while decimals < 6 and "%.*f" % (decimals, upper) == "%.*f" % (decimals, lower):
+        decimals += 1
+    return decimals
+
+
+def _flag_reason(metric, counted_over, figures, k, median, name, unit):
+    """Why class ``k`` was flagged, in words: its figure, interval and count, and the figure
+    and interval of the median class (``name``) it is clearly below.
+    """
+    value, (lower, upper), counts = figures
+    decimals = _decimals(upper[k], lower[median])
+
+    def shown(x):
+        return "%.*f" % (decimals, x)
+
+    return (
+        "%s %s (95%% CI %s\u2013%s over %d %s) is clearly below the median %s's %s (95%% CI"
+        " %s\u2013%s, %s %r): the intervals do not overlap and the gap of %s is at least %.2f"
+        % (
+            metric,
+            shown(value[k]),
+            shown(lower[k]),
+            shown(upper[k]),
+            counts[k],
+            counted_over,
+            unit,
+            shown(value[median]),
+            shown(lower[median]),
+            shown(upper[median]),
+            unit,
+            name,
+            shown(value[median] - value[k]),
+            FLAG_MIN_GAP,
+        )
+    )
+
+
+def class_flags(confusion, class_names=None):
     """The flags of each class of a ``[C, C]`` confusion matrix or its
-    `metrics.ConfusionTotals` (each label of multi-label
-    ``[K, 2, 2]`` counts): a list per class of
-    `FLAG_LOW_RECALL` and `FLAG_LOW_PRECISION`, by `FLAG_RULE`.
+    `metrics.ConfusionTotals` (each label of multi-label ``[K, 2, 2]`` counts): a list per
+    class of ``{"flag", "reason"}``, ``flag`` `FLAG_LOW_RECALL` or `FLAG_LOW_PRECISION` by
+    `FLAG_RULE`, ``reason`` why it fired (the figure, its interval, the median class's figure
+    and interval; ``class_names`` name that class, default its index).
 
     The classes are judged against each other, not against a fixed cut-off: at hundreds of
     classes many fall under any fixed figure, and on a hard task every class may. A class is
-    flagged when its figure is below the median class's by more than its own uncertainty (the
-    upper end of its 95% Wilson interval, `metrics.per_class_intervals`, is under the median:
-    a class of 10 examples needs a larger gap than one of 1,000) and by at least
-    `FLAG_MIN_GAP`. Recall is judged on the classes with at least `MIN_JUDGED_SUPPORT` examples,
-    precision on those with at least that many predictions (a class never predicted has no
-    precision, and a recall of 0). A matrix with one judged class flags nothing.
+    flagged when its figure is below the median class's by more than the uncertainty of both:
+    their 95% Wilson intervals (`metrics.per_class_intervals`) do not overlap, so that a class
+    of 20 examples at 0.90 is not flagged against a median class of 20 at 1.00, which is just
+    as uncertain; and by at least `FLAG_MIN_GAP`. Recall is judged on the classes with at least
+    `MIN_JUDGED_SUPPORT` examples, precision on those with at least that many predictions (a
+    class never predicted has no precision, and a recall of 0). A matrix with one judged class
+    flags nothing.
     """
     per_class = metrics.per_class_metrics(confusion)
     intervals = metrics.per_class_intervals(confusion)
-    predicted = per_class["predicted"]
-    low_recall = _below_the_median(
-        per_class["recall"], intervals["recall"][1], per_class["support"] >= MIN_JUDGED_SUPPORT
-    )
-    low_precision = _below_the_median(
-        per_class["precision"], intervals["precision"][1], predicted >= MIN_JUDGED_SUPPORT
-    )
-    return [
-        [flag for flag, on in ((FLAG_LOW_RECALL, recall), (FLAG_LOW_PRECISION, precision)) if on]
-        for recall, precision in zip(low_recall.tolist(), low_precision.tolist())
-    ]
+    label_counts = not isinstance(confusion, metrics.ConfusionTotals) and np.ndim(confusion) == 3
+    unit = "label" if label_counts else "class"
+    names = class_names if class_names is not None else list(range(len(per_class["support"])))
+    flags = [[] for _ in range(len(per_class["support"]))]
+    for flag, metric, counted_over, counts in (
+        (FLAG_LOW_RECALL, "recall", "examples", per_class["support"]),
+        (FLAG_LOW_PRECISION, "precision", "predictions", per_class["predicted"]),
+    ):
+        figures = (per_class[metric], intervals[metric], counts)
+        below, median = _clearly_below(
+            per_class[metric], intervals[metric], counts >= MIN_JUDGED_SUPPORT
+        )
+        for k in np.flatnonzero(below).tolist():
+            reason = _flag_reason(metric, counted_over, figures, k, median, names[median], unit)
+            flags[k].append({"flag": flag, "reason": reason})
+    return flags
+
+
+def has_flag(flags, flag):
+    """Whether ``flag`` is among one class's `class_flags`."""
+    return any(each["flag"] == flag for each in flags)
 
 
 def no_better_than_majority(confusion):
@@ -178,7 +245,7 @@ def _paradox(confusion, names, subject="Validation accuracy"):
     if not judged.any():
         return None
     recalls = np.where(judged, per_class["recall"], np.inf)
-    flagged = np.array([FLAG_LOW_RECALL in flags for flags in class_flags(confusion)])
+    flagged = np.array([has_flag(flags, FLAG_LOW_RECALL) for flags in class_flags(confusion)])
     # The hidden class is the worst of the flagged ones; without one, the worst judged.
     worst = int(np.argmin(np.where(flagged, recalls, np.inf) if flagged.any() else recalls))
     evidence = {
@@ -297,8 +364,8 @@ def check_threshold_far_from_default(history):
     best = operating_points.best_f1_index(f1)
     f1 = np.where(np.isnan(f1), -1.0, f1)
     best_f1 = f1[best]
-    default = int(np.argmin(np.abs(thresholds - DEFAULT_THRESHOLD)))
-    distance = abs(thresholds[best] - DEFAULT_THRESHOLD)
+    default = operating_points.nearest_index(thresholds, operating_points.DEFAULT_THRESHOLD)
+    distance = abs(thresholds[best] - operating_points.DEFAULT_THRESHOLD)
     gain = best_f1 - f1[default]
     total = int(evaluation.confusion.sum())
     all_positive_f1 = float(metrics.f1_score(positives, total - positives, 0))

@@ -20,6 +20,20 @@ MISCALIBRATION_MIN_PER_BIN = 20
 the ECE of a calibrated model is large by chance."""
 
 
+def material_ece(count, confidence_sum, correct):
+    """The expected calibration error of calibration bins when the miscalibration is material:
+    at least `MISCALIBRATION_ECE`, over at least `MISCALIBRATION_MIN_EXAMPLES` examples and
+    `MISCALIBRATION_MIN_PER_BIN` per non-empty bin; else None. The one test of "miscalibrated":
+    `check_miscalibrated` fires on it, and ``/calibration`` names a direction only when it holds.
+    """
+    count = np.asarray(count)
+    examples, filled = int(count.sum()), int(np.count_nonzero(count))
+    if examples < MISCALIBRATION_MIN_EXAMPLES or examples < MISCALIBRATION_MIN_PER_BIN * filled:
+        return None
+    ece = calibration.calibration_error(count, confidence_sum, correct, "l1")
+    return ece if ece >= MISCALIBRATION_ECE else None
+
+
 def check_miscalibrated(history):
     """Validation ECE at the latest epoch large, with enough examples per bin to trust it."""
     series = history.calibration.get("validation") or {}
@@ -27,12 +41,10 @@ def check_miscalibrated(history):
         return []
     step = max(series)
     count, confidence_sum, correct = series[step]
+    ece = material_ece(count, confidence_sum, correct)
+    if ece is None:
+        return []
     examples, filled = int(count.sum()), int(np.count_nonzero(count))
-    if examples < MISCALIBRATION_MIN_EXAMPLES or examples < MISCALIBRATION_MIN_PER_BIN * filled:
-        return []
-    ece = calibration.calibration_error(count, confidence_sum, correct, "l1")
-    if not ece >= MISCALIBRATION_ECE:
-        return []
     mce = calibration.calibration_error(count, confidence_sum, correct, "max")
     # Binary and multi-label bins hold positive-class (per-label) probabilities.
     binary = history.multilabel or len(history.class_names or []) == 2

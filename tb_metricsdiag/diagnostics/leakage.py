@@ -57,7 +57,7 @@ def check_train_val_overlap(history):
             title="%.1f %% of validation examples also occur in the training data" % (100 * share),
             detail="%d of %d validation examples are byte-identical to one of the %d training examples "
             "checked; validation figures overstate how the model does on new data. When "
-            "train_data was a sample of the training set, the true share can be higher."
+            "only a sample of the training set was checked, the true share can be higher."
             % (duplicates, overlap.get("validation_examples", 0), overlap.get("train_examples", 0)),
             step=None,
             evidence={

@@ -62,7 +62,9 @@ def check_recording_problems(history):
                 detail=str(overlap_error),
                 step=None,
                 evidence={"kind": "overlap_error"},
-                suggestion="Pass train_data as NumPy arrays so their bytes can be compared.",
+                suggestion="Give the check the training inputs as the model gets them, laid out as"
+                " the validation inputs (arrays or tensors of (x, y) batches), so that their"
+                " bytes can be compared.",
             )
         )
     return findings
@@ -71,7 +73,7 @@ def check_recording_problems(history):
 def check_restarted_training(history):
     """Several trainings written into one log_dir: the steps start again part-way through.
 
-    The reader keeps the latest training's points only (`reader.RunHistory.trainings`), so the
+    The reader keeps the latest training's points only (`run_records.RunHistory.trainings`), so the
     other findings are about that training; this one says so.
     """
     if history.trainings < 2 or not history.restart:

@@ -1,12 +1,61 @@
-"""What each rule needs of a run, and why it could not run when the run lacks it.
+"""What each rule needs of a run, why it could not run when the run lacks it, and what would
+let it run.
 
-A requirement is a small function of the `reader.RunHistory` returning None when the rule can
-run, else the reason it cannot, in words a user can act on. `diagnose` checks a rule's
-requirement before running it and reports the reason as ``{"rule", "reason"}`` instead of
-the silence that would read as "no problem". Rules themselves stay free of these checks.
+A requirement is a small function of the `run_records.RunHistory` returning None when the rule can
+run, else `unmet`: the reason it cannot (``reason``) and the concrete step that would record
+what it needs (``how``), for the writer that recorded the run (`recorded_by`), or None when no
+step would. `diagnose` checks a rule's requirement before running it and reports ``{"rule",
+"reason", "how"}`` instead of the silence that would read as "no problem"; the tab shows only
+those with a step, since a notice nobody can act on is noise. Rules themselves stay free of
+these checks.
 """
 
 from tb_metricsdiag.diagnostics import _history
+
+# Who recorded a run (`recorded_by`), from its run information's ``counting``.
+KERAS, LIGHTNING, WRITER = "keras", "lightning", "writer"
+_KERAS_COUNTING = ("prediction", "keras_metric")
+_LIGHTNING_COUNTING_PREFIX = "lightning_"
+
+_RECORD_THE_RUN = (
+    "record the run with tb_metricsdiag's MetricsDiagCallback (Keras or Lightning) or"
+    " MetricsDiagWriter"
+)
+
+
+def recorded_by(history):
+    """`KERAS`, `LIGHTNING` or `WRITER`: which of the package's writers recorded the run
+    (its run information's ``counting``); None when unknown (no run information, or another
+    writer).
+    """
+    counting = (history.info or {}).get("counting")
+    if counting in _KERAS_COUNTING:
+        return KERAS
+    if isinstance(counting, str) and counting.startswith(_LIGHTNING_COUNTING_PREFIX):
+        return LIGHTNING
+    if counting == WRITER:
+        return WRITER
+    return None
+
+
+def unmet(reason, how=None):
+    """A requirement not met: ``{"reason", "how"}`` (``how`` None where no step would help)."""
+    return {"reason": reason, "how": how}
+
+
+def _step(history, keras=None, lightning=None, writer=None, unknown=_RECORD_THE_RUN):
+    """The step, for the writer that recorded the run, that records what a rule needs."""
+    return {KERAS: keras, LIGHTNING: lightning, WRITER: writer}.get(recorded_by(history), unknown)
+
+
+_LOG_LOSSES = {
+    "keras": None,  # model.fit logs the loss whenever it trains
+    "lightning": (
+        "log the losses in the LightningModule: self.log('train_loss', loss, on_epoch=True)"
+        " in training_step and self.log('val_loss', loss) in validation_step"
+    ),
+    "writer": "log the losses at each step: writer.add_logs({'loss': ..., 'val_loss': ...}, step)",
+}
 
 
 def needs_curves(*keys):
@@ -15,27 +64,41 @@ def needs_curves(*keys):
     def requirement(history):
         for key in keys:
             if _history.curve(history, key) is None:
-                return _missing_curve_reason(history, key)
+                return _missing_curve(history, key)
         return None
 
     return requirement
 
 
-def _missing_curve_reason(history, key):
+def _missing_curve(history, key):
+    keras_validation = "pass validation_data=(x_val, y_val) to model.fit"
     if key.startswith("val_") and "validation" in history.confusions:
-        return (
-            "no %s curve: the validation data went to the callback only; pass it to"
-            " model.fit(validation_data=...) as well" % key
-        )
-    if key.startswith("val_"):
-        return "no %s curve: model.fit had no validation data" % key
-    return "no %s curve recorded" % key
+        if recorded_by(history) == KERAS:
+            return unmet(
+                "no %s curve: the validation data went to the callback only; pass it to"
+                " model.fit(validation_data=...) as well" % key,
+                keras_validation + " as well",
+            )
+        return unmet("no %s curve recorded" % key, _step(history, **_LOG_LOSSES))
+    if key.startswith("val_") and recorded_by(history) == KERAS:
+        return unmet("no %s curve: model.fit had no validation data" % key, keras_validation)
+    return unmet("no %s curve recorded" % key, _step(history, **_LOG_LOSSES))
 
 
 def needs_validation_counts(history):
     """The validation confusion matrices the callback writes."""
     if "validation" not in history.confusions:
-        return "no validation counts: the callback got no validation data"
+        return unmet(
+            "no validation counts recorded",
+            _step(
+                history,
+                keras="pass validation_data=(x_val, y_val) to MetricsDiagCallback",
+                lightning="give the Trainer validation data: trainer.fit(module, train_loader,"
+                " val_loader)",
+                writer="call writer.add_evaluation(y_val, y_score, step) (split 'validation',"
+                " the default)",
+            ),
+        )
     return None
 
 
@@ -43,9 +106,9 @@ def needs_threshold_counts(history):
     """The validation threshold counts at the latest step."""
     evaluation = history.latest.get("validation")
     if evaluation is None:
-        return needs_validation_counts(history) or "no validation counts at the latest epoch"
+        return needs_validation_counts(history) or unmet("no validation counts at the latest epoch")
     if evaluation.tp is None:
-        return "no validation threshold counts at the latest epoch"
+        return unmet("no validation threshold counts at the latest epoch")
     return None
 
 
@@ -57,16 +120,30 @@ def needs_loss_or_events(history):
 def needs_run_info(history):
     """The callback's run information (model, loss, labels)."""
     if not history.info:
-        return "no run information: the run was not written by MetricsDiagCallback"
+        return unmet(
+            "no run information: the run was not written by MetricsDiagCallback",
+            _RECORD_THE_RUN,
+        )
     return None
 
 
 def needs_overlap(history):
     """The train/validation duplicate check, which needs a train split."""
     if history.overlap is None:
-        return (
-            "no train split: the callback got no train_data, so no train/validation duplicate"
-            " check ran"
+        return unmet(
+            "no train split: no train/validation duplicate check was recorded",
+            _step(
+                history,
+                keras="pass train_data=(x_train, y_train) to MetricsDiagCallback (a sample of"
+                " the training set will do)",
+                lightning="pass MetricsDiagCallback(train_sample=10000) to hash that many"
+                " training examples as they are trained on",
+                writer="call writer.add_overlap(overlap.duplicate_overlap("
+                "overlap.example_digests([x_train]), overlap.example_digests([x_val]))),"
+                " overlap being tb_metricsdiag.core.overlap",
+                unknown="pass train_data= to the Keras callback, train_sample= to the Lightning"
+                " callback, or call writer.add_overlap(...) with a MetricsDiagWriter",
+            ),
         )
     return None
 
@@ -74,18 +151,18 @@ def needs_overlap(history):
 def needs_label_distribution(history):
     """The label distribution of a split."""
     if not history.label_distribution:
-        return "no label distribution recorded"
+        return unmet("no label distribution recorded", _step(history))
     return None
 
 
 def all_of(*requirements):
-    """A requirement met when every one of ``requirements`` is (the first reason otherwise)."""
+    """A requirement met when every one of ``requirements`` is (the first unmet otherwise)."""
 
     def requirement(history):
         for each in requirements:
-            reason = each(history)
-            if reason is not None:
-                return reason
+            missing = each(history)
+            if missing is not None:
+                return missing
         return None
 
     return requirement

@@ -1,4 +1,5 @@
-"""The ``SummaryMetadata`` proto every metricsdiag summary carries.
+"""The ``SummaryMetadata`` proto every metricsdiag summary carries, and its plugin content
+parsed back into a dict, checked.
 
 Free of TensorFlow: every writer (the `tf.summary` functions and the framework-free writer)
 builds its metadata here. The layout is documented in ``docs/format.md``.
@@ -8,14 +9,20 @@ import json
 
 from tensorboard.compat.proto import summary_pb2
 
-from tb_metricsdiag.format import codecs
+from tb_metricsdiag.core import labels
+from tb_metricsdiag.format import threshold_grid
 from tb_metricsdiag.format.schema import (
+    FORMAT_VERSION,
     KIND_CONFUSION,
     KIND_EXACT_MATCH,
     KIND_LOGS,
     KIND_SCALAR,
+    MAX_CLASSES,
+    MAX_PLUGIN_CONTENT_BYTES,
     PLUGIN_NAME,
+    FormatError,
 )
+from tb_metricsdiag.format.stored_json import decode_json
 
 
 def create_summary_metadata(
@@ -52,8 +59,8 @@ def create_summary_metadata(
     if class_names is not None:
         content["class_names"] = [str(name) for name in class_names]
     if thresholds is not None:
-        content["thresholds"] = codecs.encode_thresholds(thresholds)
-        if codecs.is_logit_grid(content["thresholds"]):
+        content["thresholds"] = threshold_grid.encode_thresholds(thresholds)
+        if threshold_grid.is_logit_grid(content["thresholds"]):
             content["version"] = max(content["version"], 5)
     if key is not None:
         content["key"] = key
@@ -87,3 +94,52 @@ def _lowest_reader_version(kind, encoding, average_precision, roc_auc, task):
     if kind == KIND_LOGS or average_precision is not None:
         return 3
     return 1 if encoding is None else 2
+
+
+def parse_plugin_content(content):
+    """Decode the plugin content of a metricsdiag summary into a dict.
+
+    Raises:
+      FormatError: the content is not a metricsdiag JSON object, or it was written by a newer
+        format version than this reader knows.
+    """
+    try:
+        content = bytes(content)
+    except TypeError as error:
+        raise FormatError("metricsdiag summary metadata is not bytes: %s" % error) from error
+    parsed = decode_json(content, "metricsdiag summary metadata", MAX_PLUGIN_CONTENT_BYTES)
+    if not isinstance(parsed, dict) or not isinstance(parsed.get("kind"), str):
+        raise FormatError("metricsdiag summary metadata has no 'kind'")
+    version = parsed.get("version")
+    if not isinstance(version, int) or version < 1:
+        raise FormatError("metricsdiag summary metadata has no valid 'version'")
+    if version > FORMAT_VERSION:
+        raise FormatError(
+            "written by a newer tb-metricsdiag (format version %d; this one reads up to %d):"
+            " upgrade tb-metricsdiag" % (version, FORMAT_VERSION)
+        )
+    names = parsed.get("class_names")
+    if names is not None and (
+        not isinstance(names, list)
+        or len(names) > MAX_CLASSES
+        or not all(isinstance(name, str) for name in names)
+    ):
+        raise FormatError(
+            "metricsdiag class names must be a list of at most %d strings" % MAX_CLASSES
+        )
+    return parsed
+
+
+def listed_content(plugin_content):
+    """A series' plugin content as a dict (`parse_plugin_content`), or {} when it cannot be
+    read (the reads that follow report why).
+    """
+    try:
+        return parse_plugin_content(plugin_content)
+    except FormatError:
+        return {}
+
+
+def class_names_of(content, num_classes):
+    """The class names of plugin content, or the defaults when they do not fit."""
+    return labels.names_or_default(content.get("class_names"), num_classes)

@@ -149,6 +149,14 @@ MAX_JSON_DEPTH = 16
 most a few levels deep, and a decoder's stack grows with the depth."""
 
 
+MAX_LOGIT_GRID = 100_001
+"""Most values of a stored logit grid: each is made in Python (`counting.logit_thresholds`)."""
+
+
+MAX_CALIBRATION_BINS = 1000
+"""The most calibration bins a stored summary may declare."""
+
+
 # How threshold counts are stored since format version 2 (`encode_threshold_counts`). Version
 # 1 stored the ``[C, 2, T]`` integers as they are; readers still read that. Since version 3 the
 # payload also carries the average precision of each class (the content's
@@ -158,6 +166,6 @@ THRESHOLD_COUNTS_ENCODING = "zlib_bucket_deltas"
 
 
 # How a confusion matrix is stored since format version 5 when that is smaller than its dense
-# integers (`codecs.encode_confusion`): the diagonal, then the nonzero cells off it. Matrices
-# stored dense (every matrix before version 5, and small ones since) still say version 1.
+# integers (`confusion_counts.encode_confusion`): the diagonal, then the nonzero cells off it.
+# Matrices stored dense (every matrix before version 5, and small ones since) still say version 1.
 CONFUSION_ENCODING = "diagonal_sparse_cells"

@@ -164,9 +164,41 @@ class MetricsDiagWriter:
             from_logits=from_logits,
             class_names=self._class_names,
         )
+        return self._write_evaluation(evaluation, step, split)
+
+    def add_checked_evaluation(self, evaluation, step, split="validation"):
+        """Count and write an `inputs.Evaluation` as `add_evaluation` does, checking nothing
+        again: for the package's callbacks, which check their inputs where they receive them
+        (`inputs.check_evaluation`). The evaluation's layout carries the classes, their names
+        and the task (the writer's ``class_names`` and ``multi_label`` are not read); the first
+        one's becomes the writer's.
+
+        Returns:
+          The counts written, as `add_evaluation`.
+
+        Raises:
+          ValueError: an evaluation of another number of classes or task than the writer's
+            first, or an unknown split.
+        """
+        step = self._checked_step(step)
+        _check_split(split)
+        first, layout = self.layout, evaluation.layout
+        if first is not None and (first.num_classes, first.multi_label) != (
+            layout.num_classes,
+            layout.multi_label,
+        ):
+            raise ValueError(
+                "MetricsDiagWriter.add_checked_evaluation: %d classes (multi_label=%s) after %d"
+                " (multi_label=%s) in the first evaluation: one run holds one model's outputs"
+                % (layout.num_classes, layout.multi_label, first.num_classes, first.multi_label)
+            )
+        return self._write_evaluation(evaluation, step, split)
+
+    def _write_evaluation(self, evaluation, step, split):
         result = evaluation.counts(self.thresholds)
         if self.layout is None:
             self.layout = evaluation.layout
+            self.multi_label = self.layout.multi_label
         new_split = split not in self._split_examples
         written = self._counts_records(result, split)
         if new_split and not self._run_info_given:
@@ -227,7 +259,7 @@ class MetricsDiagWriter:
             try:
                 values[key] = arrays.to_numpy(value, "logs[%r]" % (key,))
             except arrays.UnreadableTensorError:
-                continue  # not a number: skipped, as codecs.encode_logs skips it
+                continue  # not a number: skipped, as stored_json.encode_logs skips it
         record = records.logs(values)
         if record is None:
             return False

@@ -24,9 +24,9 @@ from tb_metricsdiag.core import events, losses
 from tb_metricsdiag.core import labels as labels_lib
 from tb_metricsdiag.core import overlap as overlap_lib
 from tb_metricsdiag.core.json_values import to_json_value
-from tb_metricsdiag.writing import examples as examples_lib
 from tb_metricsdiag.writing import (
     inputs,
+    keras_data,
     keras_metric,
     keras_model,
     keras_prediction,
@@ -148,11 +148,11 @@ class MetricsDiagCallback(keras.callbacks.Callback):
         self._thresholds = records.checked_thresholds(self.thresholds, "MetricsDiagCallback")
         splits = {}
         if self.validation_data is not None:
-            splits["validation"] = examples_lib.Examples(
+            splits["validation"] = keras_data.Examples(
                 self.validation_data, "validation_data", self.validation_steps
             )
         if self.train_data is not None:
-            splits["train"] = examples_lib.Examples(self.train_data, "train_data", self.train_steps)
+            splits["train"] = keras_data.Examples(self.train_data, "train_data", self.train_steps)
         return splits
 
     def _model_output_width(self):

@@ -17,7 +17,8 @@ import numpy as np
 from tb_metricsdiag import version
 from tb_metricsdiag.core import counting as counts_lib
 from tb_metricsdiag.core import labels as labels_lib
-from tb_metricsdiag.format import codecs, metadata, schema
+from tb_metricsdiag.format import confusion_counts, integer_counts, metadata, schema, stored_json
+from tb_metricsdiag.format import threshold_counts as threshold_counts_lib
 
 Record = collections.namedtuple("Record", ["tag", "value", "metadata"])
 Record.__doc__ = """One summary: its tag, its value (a NumPy array) and its ``SummaryMetadata``."""
@@ -62,9 +63,10 @@ def json_record(tag, kind, value):
 
 def confusion_matrix(matrix, split="validation", class_names=None):
     """A ``[C, C]`` confusion matrix (row = actual class, column = predicted class), stored as
-    `codecs.encode_confusion` bytes (a string scalar; format version 5).
+    `confusion_counts.encode_confusion` bytes (a string scalar; format version 5).
     """
-    payload = codecs.encode_confusion(matrix)  # refuses a matrix that is not [C, C] counts
+    # Refuses a matrix that is not [C, C] counts.
+    payload = confusion_counts.encode_confusion(matrix)
     names = checked_class_names(class_names, np.shape(matrix)[0])
     md = metadata.create_summary_metadata(
         schema.KIND_CONFUSION, split, names, encoding=schema.CONFUSION_ENCODING
@@ -86,7 +88,11 @@ def multilabel_confusion(matrices, exact_matches, split="validation", class_name
         schema.KIND_CONFUSION, split, names, task=schema.TASK_MULTILABEL
     )
     return [
-        Record(schema.split_tag(split, schema.KIND_CONFUSION), codecs.compact_ints(matrices), md),
+        Record(
+            schema.split_tag(split, schema.KIND_CONFUSION),
+            integer_counts.compact_ints(matrices),
+            md,
+        ),
         Record(
             schema.split_tag(split, schema.KIND_EXACT_MATCH),
             np.array([int(exact_matches), rows], dtype=np.int64),
@@ -106,7 +112,7 @@ def threshold_counts(
     roc_auc=None,
 ):
     """One-vs-rest TP and FP ``[C, T]`` of ``score >= thresholds[j]`` as one ``[C, 2, T]``,
-    stored as `codecs.encode_threshold_counts` bytes (a string scalar).
+    stored as `format.threshold_counts.encode_threshold_counts` bytes (a string scalar).
 
     ``average_precision`` (``[C]``, NaN for a class with no positive), when given, is stored in
     the same summary, with its method (as in `average_precision`); so is ``roc_auc`` (``[C]``,
@@ -118,7 +124,9 @@ def threshold_counts(
         raise ValueError("tp and fp must both have shape [C, %d]" % thresholds.size)
     names = checked_class_names(class_names, tp.shape[0])
     # Encoded first: it refuses an average precision that does not fit the classes.
-    payload = codecs.encode_threshold_counts(np.stack([tp, fp], axis=1), average_precision, roc_auc)
+    payload = threshold_counts_lib.encode_threshold_counts(
+        np.stack([tp, fp], axis=1), average_precision, roc_auc
+    )
     md = metadata.create_summary_metadata(
         schema.KIND_THRESHOLD_COUNTS,
         split,
@@ -190,10 +198,10 @@ def counts(result, split="validation", class_names=None):
 
 
 def logs(values):
-    """The numeric values of a Keras-style ``logs`` dict in one summary (`codecs.encode_logs`),
-    or None when no value is numeric.
+    """The numeric values of a Keras-style ``logs`` dict in one summary
+    (`stored_json.encode_logs`), or None when no value is numeric.
     """
-    text = codecs.encode_logs(values)
+    text = stored_json.encode_logs(values)
     if text is None:
         return None
     return Record(

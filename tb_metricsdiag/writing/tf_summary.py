@@ -56,7 +56,7 @@ def write_threshold_counts(
     average_precision_method=counts_lib.AP_EXACT,
 ):
     """Write one-vs-rest TP and FP ``[C, T]`` of ``score >= thresholds[j]`` as one ``[C, 2, T]``,
-    stored as `codecs.encode_threshold_counts` bytes (a string scalar).
+    stored as `threshold_counts.encode_threshold_counts` bytes (a string scalar).
 
     ``average_precision`` (``[C]``, NaN for a class with no positive), when given, is stored in
     the same summary, with its method (as for `write_average_precision`).
@@ -136,7 +136,7 @@ def write_evaluation(
 
 def write_logs(logs, step=None):
     """Write the numeric values of a Keras ``logs`` dict, all in one summary
-    (``metricsdiag/logs``, a JSON object: `codecs.encode_logs`).
+    (``metricsdiag/logs``, a JSON object: `stored_json.encode_logs`).
 
     Non-numeric values are skipped; NaN and infinity are kept, since they are the evidence of a
     diverging run. One summary rather than a scalar per value: TensorBoard keeps every point

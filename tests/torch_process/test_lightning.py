@@ -5,8 +5,7 @@ against a 1-process run, the reader and the diagnostics on what it wrote, and it
 
 import json
 import os
-import subprocess
-import sys
+import re
 
 import lightning.pytorch as pl
 import lightning_runs as runs
@@ -14,21 +13,18 @@ import numpy as np
 import pytest
 import torch
 from conftest import read_events, stored_logs, to_scores
-from no_frameworks import TENSORFLOW, environment_without
+from no_frameworks import run_script_without
 from sklearn import metrics as skm
 from torch.utils.data import DataLoader, DistributedSampler, SequentialSampler
 
 from tb_metricsdiag import diagnostics
+from tb_metricsdiag.backend import logdir as logdir_lib
 from tb_metricsdiag.backend import reader as reader_lib
-from tb_metricsdiag.format import codecs, schema
+from tb_metricsdiag.format import schema, threshold_grid
 from tb_metricsdiag.lightning import MetricsDiagCallback
-from tb_metricsdiag.writing.lightning_callback import (
-    _sampler_share,
-    keras_logs,
-    sampler_padding,
-)
+from tb_metricsdiag.writing.lightning_distributed import sampler_padding, sampler_share
+from tb_metricsdiag.writing.log_names import keras_logs
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFUSION = schema.split_tag("validation", schema.KIND_CONFUSION)
 COUNTS = schema.split_tag("validation", schema.KIND_THRESHOLD_COUNTS)
 AP = schema.split_tag("validation", schema.KIND_AVERAGE_PRECISION)
@@ -87,7 +83,7 @@ def _expected_counts(labels, outputs, thresholds):
 
 def _thresholds(events):
     content = json.loads(next(iter(events[COUNTS].values()))[1])
-    return codecs.decode_thresholds(content["thresholds"])
+    return threshold_grid.decode_thresholds(content["thresholds"])
 
 
 @pytest.mark.parametrize("name", ["multiclass", "binary"])
@@ -135,7 +131,7 @@ def test_run_lands_beside_the_tensorboard_logger_scalars(trained):
 
 def test_reader_reads_curves_and_counts(trained):
     root = os.path.dirname(os.path.dirname(trained["multiclass"]["log_dir"]))
-    reader = reader_lib.Reader(reader_lib.provider_for_logdir(root))
+    reader = reader_lib.Reader(logdir_lib.provider_for_logdir(root))
     history = reader.history("run/version_0")
     steps, values = history.curves["val_loss"]
     np.testing.assert_array_equal(steps, [0, 1, 2])
@@ -160,7 +156,7 @@ def test_diagnose_finds_overfitting(tmp_path):
     torch.manual_seed(0)
     module = runs.Classifier(classes=3, lr=0.03, hidden=128)
     runs.fit(str(tmp_path), module, (x, y), (x_val, y_val), epochs=25)
-    history = reader_lib.Reader(reader_lib.provider_for_logdir(str(tmp_path))).history(
+    history = reader_lib.Reader(logdir_lib.provider_for_logdir(str(tmp_path))).history(
         "run/version_0"
     )
     assert len(history.curves["val_loss"][0]) == 25
@@ -279,6 +275,64 @@ def test_a_bad_batch_after_the_first_is_an_event_not_an_error(tmp_path):
     assert "validation batch 2 was left out" in recorded[0]["message"]
 
 
+def test_later_batches_are_checked_by_their_shapes_against_the_first(tmp_path):
+    """Batches of 16, 16 and 8 validation examples: labels as a column [n, 1] fit class ids
+    [n] and are counted; one-hot labels after class ids (epoch 0), or scores of another width
+    (epoch 1), leave their batch out as an event (the epoch's batches are put together)."""
+    train, validation = runs.data(32, 1, 3), runs.data(40, 2, 3)
+    second_batch = torch.from_numpy(validation[0][16:32])
+
+    def scores_and_labels(module, batch, outputs):
+        x, y = batch
+        scores = module(x)
+        if len(y) == 8:  # the last batch
+            return (scores[:, :2], y) if module.current_epoch else (scores, torch.eye(3)[y])
+        return scores, (y[:, None] if torch.equal(x, second_batch) else y)
+
+    module = runs.Classifier()
+    callback = MetricsDiagCallback(scores_and_labels=scores_and_labels)
+    loaders = runs.loader(*train), runs.loader(*validation)
+    _fit_quietly(tmp_path, module, *loaders, callback, epochs=2)
+    events = read_events(str(tmp_path))
+    for epoch, message in [
+        (0, r"one_hot labels of shape \(8, 3\) after sparse labels in the first batch"),
+        (1, r"scores of shape \(8, 2\) have 2 output unit\(s\) per example, but 3 at the first"),
+    ]:
+        (recorded,) = json.loads(events[schema.EVENTS_TAG][epoch][0].item())
+        assert recorded["kind"] == "bad_batch", recorded
+        assert recorded["message"].startswith("validation batch 2 was left out: "), recorded
+        assert re.search(message, recorded["message"]), recorded
+    # The two batches of 16 counted, the column of class ids with the others.
+    confusion, *_ = _expected_counts(
+        validation[1][:32], runs.outputs(module, validation[0][:32]), _thresholds(events)
+    )
+    np.testing.assert_array_equal(events[CONFUSION][1][0], confusion)
+
+
+def test_from_logits_is_decided_by_the_first_epoch_not_the_sanity_check(tmp_path):
+    """The sanity check's batches (of a model not trained yet) may look like probabilities;
+    the first epoch counted decides, on all its rows."""
+    train, validation = runs.data(32, 1, 3), runs.data(40, 2, 3)
+
+    def scores_and_labels(module, batch, outputs):
+        x, y = batch
+        logits = module(x)
+        return (logits.softmax(1) if module.trainer.sanity_checking else logits), y
+
+    module = runs.Classifier()
+    callback = MetricsDiagCallback(scores_and_labels=scores_and_labels)
+    _fit_quietly(tmp_path, module, runs.loader(*train), runs.loader(*validation), callback)
+    events = read_events(str(tmp_path))
+    info = json.loads(events[schema.RUN_INFO_TAG][0][0].item())
+    assert info["model"]["outputs_are_logits"] is True
+    confusion, tp, fp, _ = _expected_counts(
+        validation[1], runs.outputs(module, validation[0]), _thresholds(events)
+    )
+    np.testing.assert_array_equal(events[CONFUSION][0][0], confusion)
+    np.testing.assert_array_equal(events[COUNTS][0][0][:, 0], tp)
+    assert schema.EVENTS_TAG not in events
+
+
 class NoValidationLoss(runs.Classifier):
     """A ``validation_step`` that computes nothing, so the callback is the first to see the
     outputs and the labels."""
@@ -295,8 +349,13 @@ class ThreeDimensional(NoValidationLoss):
 @pytest.mark.parametrize(
     "module, labels, callback_args, message",
     [
-        (ThreeDimensional(), None, {}, r"shape \(16, 1, 3\).*\[batch, classes\]"),
-        (NoValidationLoss(), 7, {}, r"labels do not fit.*class ids in \[0, 3\)"),
+        (
+            ThreeDimensional(),
+            None,
+            {},
+            r"scores of shape \(16, 1, 3\).*\[n, C\].*forward\(x\).*scores_and_labels",
+        ),
+        (NoValidationLoss(), 7, {}, r"labels of shape \(16,\).*class ids in \[0, 3\)"),
         (NoValidationLoss(), None, {"class_names": ["a", "b"]}, r"class_names has 2 names.*3"),
     ],
     ids=["rank", "labels", "class_names"],
@@ -367,7 +426,7 @@ def _shares(size, world, shuffle, rows=None):
     if rows is not None:
         indices = [part[:rows] for part in indices]
     shares = [
-        _sampler_share(DataLoader(dataset, sampler=s, batch_size=4), len(part))
+        sampler_share(DataLoader(dataset, sampler=s, batch_size=4), len(part))
         for s, part in zip(samplers, indices)
     ]
     return shares, indices
@@ -400,7 +459,7 @@ def test_sampler_padding_reports_what_it_cannot_check():
     shares[0]["rows"] = 7
     assert sampler_padding(shares)[1] is not None
     loader = DataLoader(dataset, sampler=SequentialSampler(dataset))
-    assert _sampler_share(loader, 11) == {"rows": 11}
+    assert sampler_share(loader, 11) == {"rows": 11}
 
 
 # -- DDP: 2 processes give the counts of 1 -----------------------------------------------------
@@ -411,15 +470,7 @@ def test_ddp_counts_equal_one_process_without_tensorflow(tmp_path):
     hidden from every process: the counts of one process over the same examples and weights
     (learning rate 0), and scikit-learn's on the final module's outputs."""
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lightning_runs.py")
-    with environment_without(TENSORFLOW) as env:
-        result = subprocess.run(
-            [sys.executable, script, str(tmp_path / "ddp"), "2", "0"],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            cwd=ROOT,
-            env=env,
-        )
+    result = run_script_without(script, tmp_path / "ddp", 2, 0)
     assert result.returncode == 0, result.stderr[-3000:]
     ddp = json.loads(result.stdout.strip().splitlines()[-1])
     assert ddp["world_size"] == 2 and ddp["frameworks"] == []
@@ -497,7 +548,7 @@ def test_multilabel_counts_equal_scikit_learn(tmp_path, multi_label):
 
 def test_multi_label_needs_labels_of_the_scores_shape(tmp_path):
     x, y = runs.data(32, 1, 3)
-    with pytest.raises(ValueError, match=r"multi_label=True needs multi-hot labels"):
+    with pytest.raises(ValueError, match=r"multi_label=True.*expected multi-hot labels"):
         _fit_quietly(
             tmp_path,
             NoValidationLoss(),
