@@ -21,12 +21,17 @@ import transformers_runs as runs
 from conftest import read_events, stored_logs
 from no_frameworks import TENSORFLOW, environment_without
 from sklearn import metrics as skm
-from writer_checks import assert_counts_match_sklearn, float32_softmax, history_of
+from writer_checks import (
+    assert_counts_match_sklearn,
+    float32_softmax,
+    history_of,
+    schema_thresholds,
+)
 
 from tb_metricsdiag import diagnostics
 from tb_metricsdiag.core import counting, events
 from tb_metricsdiag.core import labels as labels_lib
-from tb_metricsdiag.format import codecs, schema
+from tb_metricsdiag.format import schema
 from tb_metricsdiag.transformers import MetricsDiagCallback
 from tb_metricsdiag.writing import transformers_callback
 
@@ -278,7 +283,7 @@ def test_batch_eval_metrics_counts_batch_by_batch(tmp_path):
         skm.confusion_matrix(labels, (scores[:, 1] >= 0.5).astype(int)),
     )
     counts, content = stored[schema.split_tag("validation", schema.KIND_THRESHOLD_COUNTS)][step]
-    grid = codecs.decode_thresholds(json.loads(content)["thresholds"])
+    grid = schema_thresholds(content)
     reached = scores[:, :, None] >= grid[None, None, :]
     actual = np.eye(2, dtype=bool)[labels][:, :, None]
     np.testing.assert_array_equal(counts[:, 0], (reached & actual).sum(0))
