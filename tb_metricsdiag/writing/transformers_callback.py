@@ -330,6 +330,13 @@ class MetricsDiagCallback(transformers.TrainerCallback):
         self._counting = None
         self._described = None  # (log_dir, splits) of the run description last written
 
+    @property
+    def run_dir(self):
+        """The directory of the run's event files: ``log_dir``, or once the callback first
+        wrote, the directory it found (`trainer_log_dir`); None before.
+        """
+        return self._log_dir
+
     # -- the compute_metrics wrapper ------------------------------------------------------
 
     def compute_metrics(self, fn=None):

@@ -92,7 +92,7 @@ def two_splits(tmp_path_factory):
         callback=callback,
         data=data,
         output_dir=str(output_dir),
-        log_dir=callback._log_dir,
+        log_dir=callback.run_dir,
         predictions={split: _predict(trainer, dataset) for split, dataset in data.items()},
     )
 
@@ -235,7 +235,7 @@ def test_multi_label_counts_per_label_match_sklearn(tmp_path):
     labels, logits = _predict(trainer, data)
     probabilities = labels_lib.multilabel_scores(logits, from_logits=True)  # float32, as counted
     step = trainer.state.global_step
-    stored = read_events(callback._log_dir)
+    stored = read_events(callback.run_dir)
     matrices, content = stored[schema.split_tag("validation", schema.KIND_CONFUSION)][step]
     assert json.loads(content)["task"] == schema.TASK_MULTILABEL
     assert json.loads(content)["class_names"] == ["red", "green", "blue"]
@@ -276,7 +276,7 @@ def test_batch_eval_metrics_counts_batch_by_batch(tmp_path):
     calls.clear()
     labels, logits = _predict(trainer, data)
     step = trainer.state.global_step
-    stored = read_events(callback._log_dir)
+    stored = read_events(callback.run_dir)
     scores = float32_softmax(logits)
     np.testing.assert_array_equal(
         stored[schema.split_tag("validation", schema.KIND_CONFUSION)][step][0],
@@ -324,8 +324,8 @@ def test_a_tuple_from_preprocess_logits_for_metrics_counts_its_first_element(tmp
     )
     metrics = trainer.evaluate()
     assert seen["probabilities"].dtype == np.float32
-    assert_counts_match_sklearn(callback._log_dir, 0, seen["labels"], seen["probabilities"])
-    stored = read_events(callback._log_dir)
+    assert_counts_match_sklearn(callback.run_dir, 0, seen["labels"], seen["probabilities"])
+    stored = read_events(callback.run_dir)
     assert stored_logs(stored, 0)["val_accuracy"] == metrics["eval_accuracy"]
     info = json.loads(stored[schema.RUN_INFO_TAG][0][0].item())
     assert info["model"]["outputs_are_logits"] is False  # probabilities, detected
@@ -338,8 +338,8 @@ def _evaluated_log_dir(tmp_path, callback=None, **arguments):
     callback = callback or MetricsDiagCallback()
     data = runs.TokenData(20, 2, CLASSES)
     _trainer(tmp_path, runs.tiny_bert(CLASSES), data, callback, **arguments).evaluate()
-    assert len(_metricsdiag_files(callback._log_dir)) == 1
-    return callback._log_dir
+    assert len(_metricsdiag_files(callback.run_dir)) == 1
+    return callback.run_dir
 
 
 def test_the_directory_without_tensorboard_is_output_dir_runs(tmp_path):
@@ -472,7 +472,7 @@ def test_after_the_first_evaluation_a_problem_is_an_event(tmp_path, batched):
     trainer.preprocess_logits_for_metrics = narrowing
     trainer.train()
     steps = _eval_steps(trainer)
-    stored = read_events(callback._log_dir)
+    stored = read_events(callback.run_dir)
     problems = json.loads(stored[schema.EVENTS_TAG][steps[1]][0].item())  # the step's last
     assert sorted(problem["split"] for problem in problems) == ["ood", "validation"]
     for split in ("validation", "ood"):
@@ -522,7 +522,7 @@ def test_torchrun_two_processes_count_the_eval_set_once_without_tensorflow(tmp_p
     single = MetricsDiagCallback()
     trainer = runs.ddp_trainer(tmp_path / "single", single, None)
     trainer.train()
-    ddp_events, single_events = read_events(log_dir), read_events(single._log_dir)
+    ddp_events, single_events = read_events(log_dir), read_events(single.run_dir)
     single_step = trainer.state.global_step  # twice the steps of two processes
     for kind in (schema.KIND_CONFUSION, schema.KIND_THRESHOLD_COUNTS):
         tag = schema.split_tag("validation", kind)

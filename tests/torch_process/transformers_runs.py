@@ -133,7 +133,7 @@ def _main(output_dir):
                 {
                     "world_size": trainer.args.world_size,
                     "step": trainer.state.global_step,
-                    "log_dir": callback._log_dir,
+                    "log_dir": callback.run_dir,
                     "pid": os.getpid(),
                     "labels": labels,
                     "predictions": predictions,
