@@ -7,35 +7,51 @@ import math
 import numpy as np
 
 from tb_metricsdiag.format import previews as previews_format
-from tb_metricsdiag.format.schema import MAX_THUMBNAIL_SIDE
+from tb_metricsdiag.format.schema import MAX_PREVIEW_TEXT_CHARS, MAX_THUMBNAIL_SIDE
 
 
-def thumbnail(image):
-    """The thumbnail of one image: uint8 ``[h, w]`` (grey) or ``[h, w, 3]`` (RGB), at most
-    `MAX_THUMBNAIL_SIDE` pixels a side.
+def thumbnails(images):
+    """Thumbnails of a batch of images: uint8 ``[b, h, w]`` (grey) or ``[b, h, w, 3]`` (RGB), at
+    most `MAX_THUMBNAIL_SIDE` pixels a side.
 
     Args:
-      image: ``[H, W]``, ``[H, W, 1]`` or ``[H, W, 3]``, uint8 or floats in [0, 1].
+      images: ``[b, H, W]``, ``[b, H, W, 1]`` or ``[b, H, W, 3]``, uint8 or floats in [0, 1].
 
-    An image larger than that is shrunk by the smallest whole factor ``f`` that fits it: each
+    Images larger than that are shrunk by the smallest whole factor ``f`` that fits them: each
     pixel is the mean of an ``f x f`` block (the last row and column repeated to fill the
     blocks at the edges), so thin strokes fade rather than vanish. Floats become
     ``round(255 x)``.
     """
-    image = np.asarray(image)
-    if image.ndim == 3 and image.shape[2] == 1:
-        image = image[:, :, 0]
-    height, width = image.shape[:2]
+    images = np.asarray(images)
+    if images.ndim == 4 and images.shape[3] == 1:
+        images = images[..., 0]
+    height, width = images.shape[1:3]
     factor = math.ceil(max(height, width) / MAX_THUMBNAIL_SIDE)
-    scale = 255.0 if image.dtype.kind == "f" else 1.0
+    scale = 255.0 if images.dtype.kind == "f" else 1.0
     if factor > 1:
-        padding = [(0, -height % factor), (0, -width % factor)] + [(0, 0)] * (image.ndim - 2)
-        blocks = np.pad(image, padding, mode="edge").astype(np.float64)
-        shape = (blocks.shape[0] // factor, factor, blocks.shape[1] // factor, factor)
-        image = blocks.reshape(shape + blocks.shape[2:]).mean(axis=(1, 3))
-    elif image.dtype == np.uint8:
-        return np.ascontiguousarray(image)
-    return np.clip(np.rint(image * scale), 0, 255).astype(np.uint8)
+        padding = [(0, 0), (0, -height % factor), (0, -width % factor)]
+        padding += [(0, 0)] * (images.ndim - 3)
+        blocks = np.pad(images, padding, mode="edge").astype(np.float64)
+        shape = (blocks.shape[0], blocks.shape[1] // factor, factor, blocks.shape[2] // factor)
+        images = blocks.reshape(shape + (factor,) + blocks.shape[3:]).mean(axis=(2, 4))
+    elif images.dtype == np.uint8:
+        return np.ascontiguousarray(images)
+    return np.clip(np.rint(images * scale), 0, 255).astype(np.uint8)
+
+
+def thumbnail(image):
+    """The thumbnail of one image ``[H, W]``, ``[H, W, 1]`` or ``[H, W, 3]`` (`thumbnails`)."""
+    return thumbnails(np.asarray(image)[None])[0]
+
+
+def compact_previews(previews):
+    """One batch of checked previews (`inputs.check_previews`) as a writer may keep them until
+    they are stored: a list of thumbnails (`thumbnails`) or of texts cut to
+    `MAX_PREVIEW_TEXT_CHARS` characters.
+    """
+    if previews.dtype == object:
+        return [str(text)[:MAX_PREVIEW_TEXT_CHARS] for text in previews.tolist()]
+    return list(thumbnails(previews))
 
 
 def stored_preview(value):
