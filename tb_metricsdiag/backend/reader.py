@@ -38,6 +38,7 @@ from tb_metricsdiag.backend.record_decoding import (
     scalar_curves,
     split_evaluation,
 )
+from tb_metricsdiag.diagnostics import requirements
 from tb_metricsdiag.format import (
     confusion_counts,
     histograms,
@@ -82,14 +83,6 @@ _RECORD_OVERHEAD_BYTES = 1024
 
 # Python objects of one decoded preview (its dict, its id) beyond its text.
 _PREVIEW_OVERHEAD_BYTES = 300
-
-NO_EXAMPLE_RECORDS = (
-    "MetricsDiagWriter.add_evaluation, the Keras callback (its default mode, not"
-    " callback.metric()), the Lightning and the Transformers callbacks record them by default"
-    " since format version 6 (tb-metricsdiag 0.2): train or evaluate again with this version,"
-    " without example_ids=False"
-)
-"""How to record example records, for the 404 of a run written without them."""
 
 
 def _history_tags(index):
@@ -390,7 +383,7 @@ class Reader:
             )
         raise errors.NotFoundError(
             "run %r was written without example records for %r: %s"
-            % (run, split, NO_EXAMPLE_RECORDS)
+            % (run, split, requirements.RECORD_EXAMPLES)
         )
 
     def _ids(self, run, split, listing, step, num_rows):
