@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 from sklearn import metrics as skm
+from tensorboard.backend import application
 from werkzeug import test as werkzeug_test
 from zoo import XSS, client_get, free_port, http_get, make_plugin
 
@@ -105,11 +106,7 @@ def written(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def get(written):
-    client = werkzeug_test.Client(
-        __import__("tensorboard.backend.application", fromlist=["x"]).TensorBoardWSGI(
-            [make_plugin(written[0])]
-        )
-    )
+    client = werkzeug_test.Client(application.TensorBoardWSGI([make_plugin(written[0])]))
     return lambda route, params=None: client_get(client, route, params or {})
 
 
@@ -577,11 +574,7 @@ def test_examples_of_real_keras_trainings(callback_runs):
     """The Keras callback's records: each cell of each epoch against the predictions of the
     trained model (softmax of the logits for the logits run, one sigmoid for the binary one)."""
     root, runs = callback_runs
-    client = werkzeug_test.Client(
-        __import__("tensorboard.backend.application", fromlist=["x"]).TensorBoardWSGI(
-            [make_plugin(root)]
-        )
-    )
+    client = werkzeug_test.Client(application.TensorBoardWSGI([make_plugin(root)]))
     for name, run in runs.items():
         for epoch, predictions in run.predictions.items():
             scores, predicted = to_scores(predictions["validation"], run.outputs_are_logits)
