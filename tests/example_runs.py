@@ -83,7 +83,7 @@ def write_binary(logdir, name, rng, images):
     with MetricsDiagWriter(os.path.join(logdir, name), class_names=run.class_names) as writer:
         for step in range(STEPS):
             labels = (rng.random(ROWS) < 0.4).astype(np.int64)
-            logit = rng.normal(size=ROWS) + (2 * labels - 1) * (1.0 + step)
+            logit = rng.normal(size=ROWS) + (2 * labels - 1) * (0.5 + 0.5 * step)
             scores = (1 / (1 + np.exp(-logit))).astype(np.float32)
             writer.add_evaluation(
                 labels, scores, step, from_logits=False, example_ids=ids, previews=images

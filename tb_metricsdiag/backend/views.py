@@ -691,6 +691,68 @@ def flips_view(before, after, flipped, previews):
     return view
 
 
+def confident_errors_view(run, records, previews, limit):
+    """The most confident errors of one split at one step, over every cell (the command
+    line's ``report --examples``).
+
+    Args:
+      run: the run's name.
+      records: the split's `run_records.SplitExamples` at the step.
+      previews: `Reader.previews`' ``({id: preview}, problems)``.
+      limit: list at most this many.
+
+    Returns:
+      ``{"run", "split", "step", "count", "kept_per_cell", "examples": [{"id", "true",
+      "pred", "true_name", "pred_name", "score", "true_score", "preview"}]}``: ``count`` the
+      errors (multi-label: wrong label decisions) at that step; ``examples`` the most
+      confident of the kept ones first (``score`` descending, equal scores in cell order),
+      exactly the most confident errors of the step when ``limit`` is at most
+      ``kept_per_cell``; multi-label entries add ``class`` and ``class_name`` (the label) and
+      name ``true`` / ``pred`` by their values.
+    """
+    stored = records.examples
+    kept = stored.examples()
+    errors = np.flatnonzero(kept["true"] != kept["pred"])
+    chosen = errors[np.argsort(-kept["score"][errors], kind="stable")][: int(limit)]
+    ids = records.ids.ids_at(kept["position"][chosen])
+    names = records.class_names
+    diagonal = (
+        stored.cells // 2 % 2 == stored.cells % 2
+        if stored.multi_label
+        else stored.cells // stored.num_classes == stored.cells % stored.num_classes
+    )
+    entries = []
+    for at, key, preview in zip(chosen.tolist(), ids, _previews_of(ids, previews[0])):
+        true, pred = int(kept["true"][at]), int(kept["pred"][at])
+        entry = {"id": key, "true": true, "pred": pred}
+        if stored.multi_label:
+            label = int(kept["label"][at])
+            entry.update(
+                {"class": label, "class_name": names[label]},
+                true_name=str(true),
+                pred_name=str(pred),
+            )
+        else:
+            entry.update(true_name=names[true], pred_name=names[pred])
+        entry.update(
+            score=to_json_value(kept["score"][at]),
+            true_score=to_json_value(kept["true_score"][at]),
+            preview=preview,
+        )
+        entries.append(entry)
+    view = to_json_value(
+        {
+            "run": run,
+            "split": records.split,
+            "step": records.step,
+            "count": stored.counts[~diagonal].sum(),
+            "kept_per_cell": stored.per_cell,
+        }
+    )
+    view["examples"] = entries
+    return view
+
+
 def label_issues_view(run, records, previews, limit=DEFAULT_LISTED):
     """``/label_issues``: the examples whose given label confident learning flags.
 
