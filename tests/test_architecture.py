@@ -86,7 +86,14 @@ def test_each_module_imports_only_the_layers_below_it(path):
 
 # The writing modules that MetricsDiagWriter and every callback share: no framework, and only
 # each other from writing/ (arrays.to_numpy reads tensors without importing their framework).
-FRAMEWORK_FREE_WRITING = {"arrays", "inputs", "records", "event_writer"}
+FRAMEWORK_FREE_WRITING = {
+    "arrays",
+    "inputs",
+    "records",
+    "event_writer",
+    "example_recorder",
+    "thumbnails",
+}
 
 
 @pytest.mark.parametrize("name", sorted(FRAMEWORK_FREE_WRITING))
