@@ -123,10 +123,14 @@ export class App {
       summary: summaryPanel.create(root),
     };
     root.append(this.countsArea);
+    const confusion = confusionPanel.create(this.countsArea, actions);
+    // The per-class table and the confused pairs share the column beside the matrix.
+    const beside = h("div", { class: "side-column span-5" });
+    this.countsArea.append(beside);
     Object.assign(this.panels, {
-      confusion: confusionPanel.create(this.countsArea, actions),
-      perClass: perClassPanel.create(this.countsArea, actions),
-      pairs: pairsPanel.create(this.countsArea, actions),
+      confusion,
+      perClass: perClassPanel.create(beside, actions),
+      pairs: pairsPanel.create(beside, actions),
       pr: prPanel.create(this.countsArea, actions),
       calibration: calibrationPanel.create(this.countsArea),
       trajectories: trajectoriesPanel.create(this.countsArea, actions),
@@ -152,8 +156,7 @@ export class App {
   }
 
   get classNames() {
-    const info = this.runInfo;
-    return info && Array.isArray(info.class_names) ? info.class_names : [];
+    return classNamesOf(this.runInfo);
   }
 
   get hasCounts() {
@@ -402,7 +405,8 @@ export class App {
       else panel.update({ error: err.message });
       return;
     }
-    if (doc) panel.update({ calibration: doc });
+    if (doc)
+      panel.update({ calibration: doc, task: this.runInfo?.task, classNames: this.classNames });
   }
 
   /** Every class's figures over the epochs of the selected split, unless unchanged. */
@@ -431,41 +435,57 @@ export class App {
     panel.update({ trajectories: doc, step: this.step });
   }
 
-  /** The comparison of the "before" (run, epoch) with the selected one, and both PR curves. */
+  /**
+   * The comparison of the "before" (run, epoch) with the selected one, and both PR curves of
+   * the PR class. The route's own message says why two evaluations do not compare (other
+   * classes, another task); a PR curve is asked for only of a class the run has.
+   */
   async loadCompare() {
     const panel = this.panels.compare;
     const counted = this.runs.filter((r) => !r.error && r.has_counts !== false && r.steps?.length);
     let base = this.compareBase;
-    const baseInfo = base && counted.find((r) => r.run === base.run);
+    const baseInfo = (base && counted.find((r) => r.run === base.run)) || null;
     if (!baseInfo) base = { run: this.run, step: null };
-    const baseSteps = (baseInfo || this.runInfo).steps.filter(isNum);
+    const info = baseInfo || this.runInfo;
+    const baseSteps = info.steps.filter(isNum);
     if (!baseSteps.includes(base.step)) base = { run: base.run, step: baseSteps[0] };
     panel.update({
       picker: { runs: counted.map((r) => r.run), run: base.run, steps: baseSteps, step: base.step },
     });
     panel.update({ loading: true });
     const cls = this.prClass ?? 0;
-    const prParams = (run, step) => ({ run, split: this.split, step, class: cls });
-    let answers;
-    try {
-      answers = await Promise.all([
-        this.requests.latest("compare", "compare", {
-          run: base.run,
-          split: this.split,
-          step: base.step,
-          other_run: this.run,
-          other_step: this.step,
-        }),
-        this.requests.latest("compare-pr-before", "pr", prParams(base.run, base.step)),
-        this.requests.latest("compare-pr-after", "pr", prParams(this.run, this.step)),
-      ]);
-    } catch (err) {
-      panel.update({ error: err.message });
+    const names = { before: classNamesOf(info), after: this.classNames };
+    const pr = (channel, run, step, classNames) =>
+      cls < classNames.length
+        ? this.requests.latest(channel, "pr", { run, split: this.split, step, class: cls })
+        : Promise.reject(new Error(`${run} has no class ${cls}.`));
+    const answers = await Promise.allSettled([
+      this.requests.latest("compare", "compare", {
+        run: base.run,
+        split: this.split,
+        step: base.step,
+        other_run: this.run,
+        other_step: this.step,
+      }),
+      pr("compare-pr-before", base.run, base.step, names.before),
+      pr("compare-pr-after", this.run, this.step, names.after),
+    ]);
+    if (answers.some((a) => a.status === "fulfilled" && a.value === null)) return; // superseded
+    const [compare, prBefore, prAfter] = answers;
+    if (compare.status === "rejected") {
+      panel.update({ error: compare.reason.message });
       return;
     }
-    if (answers.some((a) => a === null)) return;
-    const [compare, prBefore, prAfter] = answers;
-    panel.update({ compare, prBefore, prAfter, classIndex: cls });
+    const value = (a) => (a.status === "fulfilled" ? a.value : null);
+    const reason = (a) => (a.status === "rejected" ? a.reason.message : null);
+    panel.update({
+      compare: compare.value,
+      prBefore: value(prBefore),
+      prAfter: value(prAfter),
+      prErrors: { before: reason(prBefore), after: reason(prAfter) },
+      classIndex: cls,
+      names,
+    });
   }
 
   async loadConfusion() {
@@ -505,7 +525,7 @@ export class App {
       this.prClass = Number.isInteger(fallback) && fallback < names.length ? fallback : 0;
     }
     const costs = this.costs.get(this.costKey) || { fn: "", fp: "" };
-    const picker = { classNames: names, classIndex: this.prClass };
+    const picker = { classNames: names, classIndex: this.prClass, task: this.runInfo?.task };
     this.panels.pr.update({ loading: true, ...picker });
     let doc;
     try {
@@ -663,6 +683,11 @@ function runNotices(info, hasCounts) {
     });
   }
   return notices;
+}
+
+/** The class names of a /runs entry (none when it has none). */
+function classNamesOf(info) {
+  return info && Array.isArray(info.class_names) ? info.class_names : [];
 }
 
 /** Resolves after the browser has painted the current frame (or at once when hidden). */

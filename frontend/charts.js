@@ -347,7 +347,9 @@ const MARKER_ROW = 14;
 /**
  * A line chart of per-epoch series. series: [{label, cls, steps, values}] (null values leave
  * gaps); markers: [{x, label, cls}] vertical lines, labelled above the plot; current: the
- * selected epoch or null.
+ * selected epoch or null. With `hoverable`, each series also gets a wide transparent
+ * `path.series-hit` (data-series: its index) under the lines, the target of the pointer;
+ * every series' dots lie above every line.
  */
 export function lineChart({
   series,
@@ -357,6 +359,7 @@ export function lineChart({
   ariaLabel,
   onPick,
   percent = false,
+  hoverable = false,
 }) {
   const W = 520;
   const m = { l: 52, r: 14, t: 14, b: 38 };
@@ -491,10 +494,13 @@ export function lineChart({
   }
   svg.append(markG);
 
-  for (const ser of series) {
+  const hits = s("g", { class: "series-hits" });
+  const lines = s("g", { class: "series-lines" });
+  const allDots = s("g", { class: "series-dots" });
+  series.forEach((ser, k) => {
     let d = "";
     let pen = false;
-    const dots = s("g", { class: `dots ${ser.cls}` });
+    const dots = s("g", { class: `dots ${ser.cls}`, "data-series": String(k) });
     ser.steps.forEach((st, k) => {
       const v = ser.values[k];
       if (!isNum(st) || !isNum(v)) {
@@ -507,8 +513,13 @@ export function lineChart({
       c.append(s("title", { text: `${ser.label}, epoch ${st}: ${fmt(v, 4)}` }));
       dots.append(c);
     });
-    svg.append(s("path", { class: `series ${ser.cls}`, d: d || "M0,0" }), dots);
-  }
+    const path = { d: d || "M0,0", "data-series": String(k) };
+    lines.append(s("path", { class: `series ${ser.cls}`, ...path }));
+    if (hoverable) hits.append(s("path", { class: "series-hit", ...path }));
+    allDots.append(dots);
+  });
+  if (hoverable) svg.classList.add("hoverable");
+  svg.append(hits, lines, allDots);
 
   if (onPick) {
     svg.classList.add("pickable");

@@ -1,43 +1,21 @@
 // A multi-label answer's per-label 2x2 matrices ([[tn, fp], [fn, tp]] at score >= 0.5), one
 // small card per label with its recall and precision, as the /confusion route gives them.
 
-import { h, fmt, fmtInt, isNum } from "./dom.js";
-
-const CELLS = [
-  ["tn", "TN", "label absent, not predicted"],
-  ["fp", "FP", "label absent, predicted"],
-  ["fn", "FN", "label set, not predicted"],
-  ["tp", "TP", "label set, predicted"],
-];
+import { h, fmt } from "./dom.js";
+import { countsOfMatrix, labelHeadings, twoByTwo } from "./two_by_two.js";
 
 /** One label's card: its name, the four counts and its recall / precision. */
 function labelCard(name, matrix, entry, index) {
-  const flat = Array.isArray(matrix) ? matrix.flat() : [];
-  const grid = h("div", {
-    class: "label-grid",
-    role: "table",
-    "aria-label": `Label ${name}: counts at threshold 0.5`,
-  });
-  CELLS.forEach(([key, label, hint], i) => {
-    const value = flat[i];
-    grid.append(
-      h(
-        "div",
-        { class: `label-cell cell-${key}`, role: "cell", title: hint },
-        h("span", { class: "cell-label", text: label }),
-        h("span", {
-          class: "cell-value",
-          "data-cell": key,
-          text: isNum(value) ? fmtInt(value) : "\u2013",
-        }),
-      ),
-    );
-  });
   return h(
     "div",
     { class: "label-card", "data-label": String(index) },
     h("div", { class: "label-name", text: name, title: name }),
-    grid,
+    twoByTwo({
+      counts: countsOfMatrix(matrix),
+      headings: labelHeadings(),
+      ariaLabel: `Label ${name}: counts at threshold 0.5`,
+      className: "label-grid",
+    }),
     h("div", {
       class: "label-figures",
       text: `recall ${fmt(entry && entry.recall)} \u00b7 precision ${fmt(entry && entry.precision)}`,

@@ -131,7 +131,7 @@ def _text_result(result):
 
 def format_text(reports, color=False, baseline=None, skipped=()):
     """Human-readable report: runs in order, findings worst first, the rules that could not
-    run, requirements, what the walk for runs skipped (`reader.find_runs`), a summary.
+    run, requirements, what the walk for runs skipped (`logdir.find_runs`), a summary.
     """
 
     def paint(severity, text):

@@ -28,16 +28,45 @@ FRAMEWORKS = {
     "transformers",
 }
 
-# Layer -> the package's layers it may import (besides itself).
+# Layer -> the package's layers it may import (besides itself). `run_records` (what is read of
+# a run) sits on `format` (the task of the counts) so that the diagnostics, which judge it, may
+# import it without importing the backend that reads it.
 ALLOWED = {
     "core": set(),
     "format": {"core"},
-    "diagnostics": {"core"},
-    "backend": {"core", "format", "diagnostics"},
+    "run_records": {"core", "format"},
+    "diagnostics": {"core", "run_records"},
+    "backend": {"core", "format", "run_records", "diagnostics"},
     "writing": {"core", "format"},
     "gates": {"core", "format", "diagnostics"},
     "report_formats": {"core", "diagnostics", "gates"},
-    "cli": {"core", "format", "diagnostics", "backend", "gates", "report_formats"},
+    "cli_runs": {"backend", "report_formats"},
+    "cli": {
+        "core",
+        "format",
+        "run_records",
+        "diagnostics",
+        "backend",
+        "gates",
+        "report_formats",
+        "cli_runs",
+    },
+}
+# Backend module -> the backend modules it may import. The routes read through `reader` alone;
+# below it the provider source decodes nothing, the decoding reads no provider and no cache,
+# and the logdir walk is the command line's (no backend module imports it).
+BACKEND = {
+    "__init__": set(),
+    "tensor_guard": set(),
+    "cache": set(),
+    "static_files": set(),
+    "keras_subruns": set(),
+    "logdir": set(),
+    "record_decoding": {"keras_subruns"},
+    "provider_source": {"cache", "tensor_guard"},
+    "reader": {"cache", "keras_subruns", "provider_source", "record_decoding"},
+    "views": set(),
+    "plugin": {"cache", "reader", "static_files", "views"},
 }
 # Top-level modules anyone may import: the version, and the package itself (lazy exports).
 SHARED = {"version", ""}
@@ -105,6 +134,19 @@ def test_the_shared_writing_path_imports_no_framework(name):
         if parts[:2] == ["tb_metricsdiag", "writing"] and len(parts) > 2:
             assert parts[2] in FRAMEWORK_FREE_WRITING, "%s:%d imports %s" % (
                 path.name,
+                line,
+                module,
+            )
+
+
+@pytest.mark.parametrize("path", sorted((PACKAGE / "backend").glob("*.py")), ids=lambda p: p.stem)
+def test_each_backend_module_imports_only_the_backend_modules_below_it(path):
+    assert path.stem in BACKEND, "%s: add it to BACKEND in this test" % path.relative_to(ROOT)
+    for module, line in _imports(path):
+        parts = module.split(".")
+        if parts[:2] == ["tb_metricsdiag", "backend"] and len(parts) > 2:
+            assert parts[2] in BACKEND[path.stem], "%s:%d imports %s" % (
+                path.relative_to(ROOT),
                 line,
                 module,
             )

@@ -12,6 +12,8 @@ from tensorboard.plugins import base_plugin
 from werkzeug import test as werkzeug_test
 
 from tb_metricsdiag.backend import cache as cache_lib
+from tb_metricsdiag.backend import logdir as logdir_lib
+from tb_metricsdiag.backend import provider_source
 from tb_metricsdiag.backend import reader as reader_lib
 from tb_metricsdiag.format import metadata, schema, threshold_counts
 
@@ -90,7 +92,7 @@ class _CountingProvider:
 
 def test_cached_reads_give_the_same_answers_with_fewer_provider_reads(callback_runs):
     root, _ = callback_runs
-    provider = _CountingProvider(reader_lib.provider_for_logdir(root))
+    provider = _CountingProvider(logdir_lib.provider_for_logdir(root))
     shared = cache_lib.SeriesCache()
     uncached = reader_lib.Reader(provider)
 
@@ -136,7 +138,7 @@ def test_a_cold_history_read_makes_its_two_provider_reads_at_once(callback_runs)
     """Whole series (the logs of the curves among them) and latest points: one round trip of
     waiting, not two. (Runs written before format version 3 add a read of scalars to these.)"""
     root, _ = callback_runs
-    provider = _GatheringProvider(reader_lib.provider_for_logdir(root), expected=2)
+    provider = _GatheringProvider(logdir_lib.provider_for_logdir(root), expected=2)
     history = reader_lib.Reader(provider, cache=cache_lib.SeriesCache()).history("binary")
     assert provider.reads == 2
     assert history.curves and history.latest["validation"].tp is not None
@@ -145,7 +147,7 @@ def test_a_cold_history_read_makes_its_two_provider_reads_at_once(callback_runs)
 def test_the_expired_listings_a_run_needs_are_fetched_at_once(callback_runs):
     """Metricsdiag tensors, Keras scalars and metricsdiag scalars: one wait, not three."""
     root, _ = callback_runs
-    provider = _GatheringProvider(reader_lib.provider_for_logdir(root), expected=3, prefix="list_")
+    provider = _GatheringProvider(logdir_lib.provider_for_logdir(root), expected=3, prefix="list_")
     reader = reader_lib.Reader(provider, cache=cache_lib.SeriesCache())
     assert reader.run_index("binary").has_counts
 
@@ -177,14 +179,17 @@ def test_history_reads_one_point_of_the_threshold_counts_and_agrees_with_a_whole
     callback_runs,
 ):
     root, _ = callback_runs
-    provider = _RecordingProvider(reader_lib.provider_for_logdir(root))
+    provider = _RecordingProvider(logdir_lib.provider_for_logdir(root))
     history = reader_lib.Reader(provider, cache=cache_lib.SeriesCache()).history("multiclass")
     downsample = dict(provider.series_read)
     for split in schema.SPLITS:
         assert (
-            downsample[schema.split_tag(split, schema.KIND_THRESHOLD_COUNTS)] == reader_lib.LATEST
+            downsample[schema.split_tag(split, schema.KIND_THRESHOLD_COUNTS)]
+            == provider_source.LATEST
         )
-        assert downsample[schema.split_tag(split, schema.KIND_CONFUSION)] == reader_lib.READ_ALL
+        assert (
+            downsample[schema.split_tag(split, schema.KIND_CONFUSION)] == provider_source.READ_ALL
+        )
         whole = reader_lib.Reader(provider).evaluation("multiclass", split)
         latest = history.latest[split]
         assert latest.step == whole.step
@@ -262,7 +267,10 @@ def test_a_latest_point_at_another_step_than_the_latest_matrix_is_read_whole():
     latest = history.latest["validation"]
     assert latest.step == 2 and not history.problems
     np.testing.assert_array_equal(latest.tp, np.full((2, 3), 2))
-    assert reader_lib.LATEST in provider.downsamples and reader_lib.READ_ALL in provider.downsamples
+    assert (
+        provider_source.LATEST in provider.downsamples
+        and provider_source.READ_ALL in provider.downsamples
+    )
 
 
 # -- derived values: kept while their series are unchanged, recomputed when one changes ---

@@ -9,7 +9,7 @@ import time
 
 from zoo import WORKTREE, build_crafted_runs, good_run
 
-from tb_metricsdiag.backend import reader as reader_lib
+from tb_metricsdiag.backend import logdir as logdir_lib
 
 # Seconds a report of these logdirs may take (TensorBoard's own walk never ends on a loop).
 REPORT_BUDGET_S = 60
@@ -63,17 +63,17 @@ def test_symlink_loops_are_walked_once_and_said(tmp_path):
     assert elapsed < REPORT_BUDGET_S and peak < REPORT_MEMORY_BUDGET
     body = json.loads(out)
     assert [run["run"] for run in body["runs"]] == ["good"]
-    [walked] = [s for s in body["skipped"] if s["reason"] == reader_lib.SKIPPED_WALKED]
+    [walked] = [s for s in body["skipped"] if s["reason"] == logdir_lib.SKIPPED_WALKED]
     assert walked["count"] == 3 and len(walked["paths"]) == 3, walked
 
 
 def test_directories_deeper_than_the_bound_are_said(tmp_path):
-    deep = os.path.join(str(tmp_path), *["d"] * (reader_lib.MAX_WALK_DEPTH + 1))
+    deep = os.path.join(str(tmp_path), *["d"] * (logdir_lib.MAX_WALK_DEPTH + 1))
     good_run(deep, "run", 2)
     good_run(str(tmp_path), "shallow", 2)
-    runs, skipped = reader_lib.find_runs(str(tmp_path))
+    runs, skipped = logdir_lib.find_runs(str(tmp_path))
     assert list(runs) == ["shallow"]
-    assert skipped == [{"reason": reader_lib.SKIPPED_DEEP, "count": 1, "paths": [deep]}]
+    assert skipped == [{"reason": logdir_lib.SKIPPED_DEEP, "count": 1, "paths": [deep]}]
 
 
 def test_thousands_of_empty_event_files_are_skipped_fast(tmp_path):
@@ -88,7 +88,7 @@ def test_thousands_of_empty_event_files_are_skipped_fast(tmp_path):
     _, out, elapsed, peak = report(logdir)
     assert elapsed < REPORT_BUDGET_S and peak < REPORT_MEMORY_BUDGET
     assert "run good\n" in out and "run empties" not in out
-    assert "skipped 5001 %s:" % reader_lib.SKIPPED_EMPTY in out, out[-500:]
+    assert "skipped 5001 %s:" % logdir_lib.SKIPPED_EMPTY in out, out[-500:]
     assert "and 4996 more" in out
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from tb_metricsdiag.backend import reader as reader_lib
+from tb_metricsdiag import run_records
 from tb_metricsdiag.backend import views
 from tb_metricsdiag.core import counting, labels
 
@@ -15,7 +15,7 @@ def _evaluation(y, p, thresholds=None):
     scores, predicted = labels.scores_and_predictions(np.asarray(p)[:, None], from_logits=False)
     counts = counting.ClassificationCounts(2, thresholds)
     counts.update(y, scores, predicted)
-    evaluation = reader_lib.SplitEvaluation("validation", 3, ["legit", "fraud"], counts.confusion)
+    evaluation = run_records.SplitEvaluation("validation", 3, ["legit", "fraud"], counts.confusion)
     evaluation.thresholds, evaluation.tp, evaluation.fp = counts.thresholds, counts.tp, counts.fp
     return evaluation, scores
 

@@ -96,10 +96,11 @@ def test_usage_error_exits_2():
 @pytest.mark.parametrize("run", sorted(EXPECTED))
 def test_every_scenario_gets_its_expected_finding(demo_logdir, run):
     from tb_metricsdiag import diagnostics
+    from tb_metricsdiag.backend import logdir as logdir_lib
     from tb_metricsdiag.backend import reader
 
     logdir, _ = demo_logdir
-    history = reader.Reader(reader.provider_for_logdir(logdir)).history(run)
+    history = reader.Reader(logdir_lib.provider_for_logdir(logdir)).history(run)
     findings = diagnostics.diagnose(history)
     rules = {f["rule"] for f in findings}
     expected = EXPECTED[run]
@@ -139,6 +140,7 @@ def test_report_gates_the_demo_folder_on_a_class_some_runs_lack(demo_logdir, cap
     """The README's gate on the demo folder: the fraud run is checked, the others (which have no
     class 'fraud') are not applicable; the exit status is the fraud run's."""
     from tb_metricsdiag import cli
+    from tb_metricsdiag.backend import logdir as logdir_lib
     from tb_metricsdiag.backend import reader
 
     logdir, _ = demo_logdir
@@ -147,7 +149,7 @@ def test_report_gates_the_demo_folder_on_a_class_some_runs_lack(demo_logdir, cap
     runs = {run["run"]: run["requirements"] for run in json.loads(out)["runs"]}
     assert set(runs) == set(EXPECTED), err
     (fraud,) = runs.pop("fraud_accuracy_paradox")
-    evaluation = reader.Reader(reader.provider_for_logdir(logdir)).evaluation(
+    evaluation = reader.Reader(logdir_lib.provider_for_logdir(logdir)).evaluation(
         "fraud_accuracy_paradox", "validation", with_pr=False
     )
     confusion = evaluation.confusion

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from tb_metricsdiag import diagnostics
+from tb_metricsdiag import diagnostics, run_records
+from tb_metricsdiag.backend import logdir as logdir_lib
 from tb_metricsdiag.backend import reader as reader_lib
 from tb_metricsdiag.diagnostics import classes as diag_classes
 from tb_metricsdiag.diagnostics import training as diag_training
@@ -24,7 +25,7 @@ def curve(values, start=0):
 def make_history(**fields):
     """A RunHistory with the given fields; class names default to "0".."C-1"."""
     fields.setdefault("class_names", [])
-    return reader_lib.RunHistory(run="run", **fields)
+    return run_records.RunHistory(run="run", **fields)
 
 
 def healthy_curves(epochs=8):
@@ -444,7 +445,7 @@ def threshold_evaluation(y_true, scores, thresholds):
         ]
     )
     confusion = skm.confusion_matrix(y_true, (scores >= 0.5).astype(int), labels=[0, 1])
-    return reader_lib.SplitEvaluation(
+    return run_records.SplitEvaluation(
         "validation", 5, ["neg", "pos"], confusion, thresholds, tp, fp
     )
 
@@ -526,7 +527,7 @@ def test_findings_sorted_worst_first_and_json_safe():
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     runs = keras_runs.train_all(tmp_path_factory)
-    reader = reader_lib.Reader(reader_lib.provider_for_logdir(runs.logdir))
+    reader = reader_lib.Reader(logdir_lib.provider_for_logdir(runs.logdir))
     indices = reader.list_runs()
     findings = {
         run: diagnostics.diagnose(reader.history(run, index)) for run, index in indices.items()

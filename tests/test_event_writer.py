@@ -384,9 +384,9 @@ _WRITE_AND_SERVE = textwrap.dedent(
     from tensorboard.backend import application
     from tensorboard.plugins import base_plugin
     from werkzeug import test as werkzeug_test
-    from tb_metricsdiag.backend import plugin, reader
+    from tb_metricsdiag.backend import logdir, plugin
 
-    context = base_plugin.TBContext(logdir=log_dir, data_provider=reader.provider_for_logdir(log_dir))
+    context = base_plugin.TBContext(logdir=log_dir, data_provider=logdir.provider_for_logdir(log_dir))
     client = werkzeug_test.Client(application.TensorBoardWSGI([plugin.MetricsDiagLoader().load(context)]))
     prefix = "/data/plugin/metricsdiag"
     out = {{}}

@@ -17,8 +17,7 @@ from tensorboard.backend import application
 from test_many_classes import reference_flags
 from werkzeug import test as werkzeug_test
 
-from tb_metricsdiag import MetricsDiagWriter
-from tb_metricsdiag.backend import reader as reader_lib
+from tb_metricsdiag import MetricsDiagWriter, run_records
 from tb_metricsdiag.core import overlap
 from tb_metricsdiag.diagnostics import classes, confidence, requirements
 
@@ -344,6 +343,6 @@ def test_the_readmes_add_overlap_runs_the_check(client):
     ],
 )
 def test_the_overlap_step_fits_the_writer(counting, expected):
-    history = reader_lib.RunHistory(run="r", class_names=["a", "b"])
+    history = run_records.RunHistory(run="r", class_names=["a", "b"])
     history.info = {} if counting is None else {"counting": counting}
     assert expected in requirements.needs_overlap(history)["how"]

@@ -437,7 +437,7 @@ def read_operating_point(frame):
             const out = {index: Number(document.querySelector("input[aria-label='Decision threshold']").value),
                          threshold: document.querySelector('.thr-value').textContent};
             for (const el of document.querySelectorAll('.op-stats [data-metric], .op-table [data-metric]'))
-                out[el.dataset.metric] = (el.querySelector('.op-count') || el).textContent;
+                out[el.dataset.metric] = (el.querySelector('.tbt-count') || el).textContent;
             return out;
         }"""
     )
@@ -1312,20 +1312,26 @@ def test_calibration_trajectories_and_comparison(page, server):
 
 def test_multilabel_run_shows_each_labels_matrix(page, server):
     frame = open_tab(page, server, run=MULTILABEL_RUN)
-    frame.wait_for_selector(".label-card .cell-value", timeout=20000)
+    frame.wait_for_selector(".label-card .tbt-count", timeout=20000)
     data = api_json(server, "confusion", run=MULTILABEL_RUN)
     assert data["task"] == "multilabel" and data["matrix"] is None
     cards = frame.eval_on_selector_all(
         ".label-card",
         """cards => cards.map(c => ({
             name: c.querySelector('.label-name').textContent,
-            cells: [...c.querySelectorAll('.cell-value')].map(v => v.textContent),
+            cells: Object.fromEntries([...c.querySelectorAll('.tbt-cell')].map(
+                v => [v.dataset.metric, v.querySelector('.tbt-count').textContent])),
             injected: c.querySelector('.label-name *') !== null}))""",
     )
     assert [card["name"] for card in cards] == MULTILABEL_NAMES
     assert not any(card["injected"] for card in cards)  # label names stay text
-    for card, matrix in zip(cards, data["matrices"]):
-        assert [num(cell) for cell in card["cells"]] == [v for row in matrix for v in row]
+    for card, ((tn, fp), (fn, tp)) in zip(cards, data["matrices"]):
+        assert {k: num(v) for k, v in card["cells"].items()} == {
+            "tp": tp,
+            "fn": fn,
+            "fp": fp,
+            "tn": tn,
+        }
     assert_close(num(frame.text_content("[data-metric='accuracy']")), data["accuracy"], "subset")
     assert_close(
         num(frame.text_content("[data-metric='hamming_loss']")), data["hamming_loss"], "hamming"

@@ -511,11 +511,12 @@ def test_junit_of_a_real_gate(binary, capsys):
 
 def test_confusion_view_carries_the_per_class_wilson_intervals():
     proportion = pytest.importorskip("statsmodels.stats.proportion")
-    from tb_metricsdiag.backend import reader, views
+    from tb_metricsdiag import run_records
+    from tb_metricsdiag.backend import views
 
     confusion = np.array([[50, 3, 0], [4, 15, 2], [0, 0, 0]])
     view = views.confusion_view(
-        "r", reader.SplitEvaluation("validation", 1, ["a", "b", "c"], confusion)
+        "r", run_records.SplitEvaluation("validation", 1, ["a", "b", "c"], confusion)
     )
     for k, entry in enumerate(view["per_class"][:2]):
         for key, n in (("precision", confusion[:, k].sum()), ("recall", confusion[k].sum())):

@@ -18,7 +18,7 @@ from tensorboard.backend.event_processing import plugin_event_multiplexer
 from tensorboard.plugins import base_plugin
 from werkzeug import test as werkzeug_test
 
-from tb_metricsdiag import MetricsDiagWriter, diagnostics
+from tb_metricsdiag import MetricsDiagWriter, diagnostics, run_records
 from tb_metricsdiag.backend import plugin as plugin_lib
 from tb_metricsdiag.backend import reader as reader_lib
 from tb_metricsdiag.backend import views
@@ -106,7 +106,7 @@ def get(client, route, **params):
 
 def _dense_history(history, matrices):
     """A copy of ``history`` holding the dense reference matrices, as histories did before."""
-    dense = reader_lib.RunHistory(**vars(history))
+    dense = run_records.RunHistory(**vars(history))
     dense.confusions = {split: dict(enumerate(each)) for split, each in matrices.items()}
     return dense
 

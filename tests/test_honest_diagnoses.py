@@ -7,7 +7,8 @@ import pytest
 from sklearn import datasets
 from sklearn.metrics import balanced_accuracy_score
 
-from tb_metricsdiag import diagnostics
+from tb_metricsdiag import diagnostics, run_records
+from tb_metricsdiag.backend import logdir as logdir_lib
 from tb_metricsdiag.backend import reader as reader_lib
 from tb_metricsdiag.diagnostics import training
 
@@ -46,7 +47,7 @@ def _train(log_dir, learning_rate, validation_to_fit=True):
 
 
 def _evaluate(log_dir):
-    reader = reader_lib.Reader(reader_lib.provider_for_logdir(log_dir))
+    reader = reader_lib.Reader(logdir_lib.provider_for_logdir(log_dir))
     return diagnostics.evaluate(reader.history("."))
 
 
@@ -94,7 +95,7 @@ def test_rules_without_their_data_say_why(callback_only):
 
 def test_overfitting_is_never_called_at_chance():
     """The rule itself: a rising val_loss with falling loss, but validation at chance."""
-    history = reader_lib.RunHistory(run="r", class_names=["a", "b"])
+    history = run_records.RunHistory(run="r", class_names=["a", "b"])
     steps = np.arange(8)
     history.curves = {
         "loss": (steps, np.linspace(1.0, 0.1, 8)),

@@ -442,9 +442,9 @@ def test_flags_on_the_fraud_case_and_on_equal_classes():
 
 def test_binary_task_and_full_form(tmp_path):
     matrix = np.array([[40, 10], [5, 45]])
-    from tb_metricsdiag.backend import reader as reader_lib
+    from tb_metricsdiag import run_records
 
-    evaluation = reader_lib.SplitEvaluation("validation", 0, ["no", "yes"], matrix)
+    evaluation = run_records.SplitEvaluation("validation", 0, ["no", "yes"], matrix)
     view = views.confusion_view("run", evaluation)
     assert view["task"] == "binary" and view["matrix_form"] == "full"
     assert view["confused_pairs"] == [

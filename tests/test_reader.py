@@ -5,10 +5,11 @@ import re
 
 import numpy as np
 import pytest
+from tensorboard import errors
 from tensorboard.data import provider as provider_lib
 
-from tb_metricsdiag.backend import reader as reader_lib
-from tb_metricsdiag.format import confusion_counts, schema
+from tb_metricsdiag.backend import record_decoding
+from tb_metricsdiag.format import confusion_counts, metadata, schema
 
 
 def _tensors(values, steps=None):
@@ -78,7 +79,7 @@ def test_curves_are_ascending_and_keep_the_last_value_of_a_step():
         for s, v in zip(steps, values)
     ]
     ordered = [provider_lib.ScalarDatum(step=s, wall_time=0.0, value=s / 10) for s in range(5)]
-    curves, problems = reader_lib._curves(
+    curves, problems = record_decoding.scalar_curves(
         {"run": {"messy": points, "ordered": ordered}}, lambda run, tag: tag
     )
     last = {}
@@ -90,5 +91,55 @@ def test_curves_are_ascending_and_keep_the_last_value_of_a_step():
     np.testing.assert_array_equal(curves["ordered"][0], np.arange(5))
     np.testing.assert_array_equal(curves["ordered"][1], np.arange(5) / 10)
     assert problems == []
-    empty, _ = reader_lib._curves({"run": {"empty": []}}, lambda run, tag: tag)
+    empty, _ = record_decoding.scalar_curves({"run": {"empty": []}}, lambda run, tag: tag)
     assert empty["empty"][0].size == 0
+
+
+def _listed(plugin_content=b""):
+    return provider_lib.TensorTimeSeries(
+        max_step=0,
+        max_wall_time=0.0,
+        plugin_content=plugin_content,
+        description="",
+        display_name="",
+    )
+
+
+def _confusion_content(names):
+    return metadata.create_summary_metadata(
+        schema.KIND_CONFUSION, "validation", names
+    ).plugin_data.content
+
+
+def test_listings_alone_give_training_runs_with_their_keras_subruns():
+    confusion = schema.split_tag("validation", schema.KIND_CONFUSION)
+    tensors = {"exp": {confusion: _listed(_confusion_content(["a", "b"]))}}
+    scalars = {
+        "exp/train": {"epoch_loss": _listed()},
+        "exp/validation": {"epoch_loss": _listed(), "evaluation_loss_vs_iterations": _listed()},
+        "train": {"epoch_accuracy": _listed()},  # Keras's callback alone, at the logdir's root
+        "other/validation": {"loss": _listed()},  # no epoch scalars: not Keras's sub-run
+        "other/test": {"epoch_loss": _listed()},  # not a split Keras's callback writes
+    }
+    indexes = record_decoding.run_indexes(tensors, scalars)
+    assert sorted(indexes) == [".", "exp"]
+    exp = indexes["exp"]
+    assert (exp.splits, exp.class_names, exp.task) == (["validation"], ["a", "b"], "binary")
+    assert exp.keras_subruns == {"train": "exp/train", "validation": "exp/validation"}
+    root = indexes["."]
+    assert (root.has_counts, root.task, root.keras_subruns) == (False, None, {"train": "train"})
+
+
+def test_split_evaluation_of_hand_made_points():
+    tag = schema.split_tag("validation", schema.KIND_CONFUSION)
+    content = metadata.parse_plugin_content(_confusion_content(["a", "b", "c"]))
+    matrices = [np.arange(9, dtype=np.int32).reshape(3, 3), np.eye(3, dtype=np.int32) * 4]
+    found = {tag: (content, _tensors(matrices, steps=[2, 5]))}
+    latest = record_decoding.split_evaluation("r", "validation", None, found, counts_of=None)
+    assert (latest.step, latest.class_names, latest.total) == (5, ["a", "b", "c"], 12)
+    np.testing.assert_array_equal(latest.confusion, matrices[1])
+    earlier = record_decoding.split_evaluation("r", "validation", 2, found, counts_of=None)
+    np.testing.assert_array_equal(earlier.confusion, matrices[0])
+    assert earlier.positives(2) == 6 + 7 + 8 and earlier.thresholds is None
+    with pytest.raises(errors.NotFoundError, match="no 'validation' data at step 3"):
+        record_decoding.split_evaluation("r", "validation", 3, found, counts_of=None)

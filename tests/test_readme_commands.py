@@ -43,7 +43,7 @@ def test_ci_runs_the_readme_test_command_verbatim_and_installs_nothing_else():
     with open(os.path.join(ROOT, ".ci", "run"), encoding="utf-8") as handle:
         script = [line.strip() for line in handle if line.strip() and not line.startswith("#")]
     assert script[-1] == command
-    installs = [line for line in script[:-1] if "pip" in line or ".venv" in line]
+    installs = [line for line in script[:-1] if "pip install" in line or ".venv/" in line]
     assert installs == [], "CI must install into the venv only what the README's command does"
 
 

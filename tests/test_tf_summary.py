@@ -84,7 +84,9 @@ def test_writers_reject_mismatched_class_names(tmp_path):
     from tb_metricsdiag import summary
 
     with tf.summary.create_file_writer(str(tmp_path)).as_default():
-        with pytest.raises(ValueError, match="class_names has 2 names but the data has 3"):
+        with pytest.raises(
+            ValueError, match="class_names has 2 names but the model predicts 3 classes"
+        ):
             summary.write_evaluation([0, 1, 2], np.eye(3), step=0, class_names=["a", "b"])
 
 

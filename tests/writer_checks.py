@@ -8,6 +8,7 @@ import pytest
 from conftest import documented_thresholds, read_events
 from sklearn import metrics as skm
 
+from tb_metricsdiag.backend import logdir as logdir_lib
 from tb_metricsdiag.backend import reader as reader_lib
 from tb_metricsdiag.format import schema
 
@@ -66,7 +67,7 @@ def blobs(seed, n=480, classes=3):
 
 
 def history_of(log_dir):
-    reader = reader_lib.Reader(reader_lib.provider_for_logdir(log_dir))
+    reader = reader_lib.Reader(logdir_lib.provider_for_logdir(log_dir))
     indices = reader.list_runs()
     (run,) = indices
     return reader.history(run, indices[run])

@@ -1,14 +1,32 @@
-// Calibration of one epoch: the reliability diagram (accuracy per confidence bin against the
-// diagonal, the bins' counts in a strip below), ECE, MCE and the direction of the miscalibration,
-// as the /calibration route gives them.
+// Calibration of one epoch: the reliability diagram (per score bin, the accuracy of a
+// multi-class run's top-label confidence, or the fraction of positives of a binary or
+// multi-label run's positive-class probability, against the diagonal; the bins' counts in a
+// strip below), ECE, MCE and the direction of the miscalibration, as the /calibration route
+// gives them.
 
 import { h, s, fill, fmt, fmtInt, isNum } from "../dom.js";
 import { unitAxes } from "../charts.js";
 import { card, showState } from "./common.js";
 
 const DIRECTION = { over: "over-confident", under: "under-confident" };
+// What the bins hold, by the run's task (/runs `task`): the score on x, the observed share on
+// y. Binary bins hold the positive class's probability and multi-label bins every label's;
+// multi-class bins the top label's confidence.
+const AXES = {
+  multiclass: { x: "Confidence (top class)", y: "Accuracy", bars: "accuracy" },
+  binary: { x: "Predicted probability", y: "Fraction of positives", bars: "fraction of positives" },
+  multilabel: {
+    x: "Predicted probability",
+    y: "Fraction of labels set",
+    bars: "fraction of labels set",
+  },
+};
 
-/** update({loading} | {error} | {empty} | {calibration}): `calibration` is the route's answer. */
+/**
+ * update({loading} | {error} | {empty} | {calibration, task, classNames}): `calibration` is
+ * the route's answer, `task` the run's task as /runs gives it (it names the axes) and
+ * `classNames` the run's class names (a binary run's positive class is its second).
+ */
 export function create(container) {
   const { section, body } = card({
     title: "Calibration",
@@ -29,6 +47,10 @@ export function create(container) {
     }
     const c = data.calibration;
     const bins = Array.isArray(c.bins) ? c.bins : [];
+    const axes = AXES[data.task] || AXES.multiclass;
+    const names = Array.isArray(data.classNames) ? data.classNames : [];
+    const positive =
+      data.task === "binary" && names.length === 2 ? ` (class \u201c${names[1]}\u201d)` : "";
     const stats = h(
       "div",
       { class: "cal-stats" },
@@ -39,10 +61,10 @@ export function create(container) {
     fill(
       body,
       stats,
-      reliabilityDiagram(bins),
+      reliabilityDiagram(bins, axes),
       h("p", {
         class: "caption",
-        text: `${c.split} split \u00b7 epoch ${c.step} \u00b7 ${fmtInt(c.examples)} examples \u00b7 bars: accuracy per confidence bin; the diagonal is perfect calibration; the strip below counts the examples per bin`,
+        text: `${c.split} split \u00b7 epoch ${c.step} \u00b7 ${fmtInt(c.examples)} examples \u00b7 bars: ${axes.bars}${positive} per bin of ${axes.x.toLowerCase()}; the diagonal is perfect calibration; the strip below counts the examples per bin`,
       }),
     );
   }
@@ -59,7 +81,7 @@ function stat(label, metric, value) {
   );
 }
 
-function reliabilityDiagram(bins) {
+function reliabilityDiagram(bins, axes) {
   const W = 420;
   const m = { l: 46, r: 12, t: 10, b: 34 };
   const plotH = 240;
@@ -72,9 +94,9 @@ function reliabilityDiagram(bins) {
     class: "chart reliability",
     viewBox: `0 0 ${W} ${H}`,
     role: "img",
-    "aria-label": "Reliability diagram: accuracy per confidence bin",
+    "aria-label": `Reliability diagram: ${axes.bars} per bin of ${axes.x.toLowerCase()}`,
   });
-  const [grid, axes] = unitAxes({ X, Y, H, m, xTitle: "Confidence", yTitle: "Accuracy" });
+  const [grid, frame] = unitAxes({ X, Y, H, m, xTitle: axes.x, yTitle: axes.y });
   const bars = s("g", { class: "bars" });
   const strip = s("g", { class: "count-strip" });
   const maxCount = Math.max(1, ...bins.map((b) => (isNum(b.count) ? b.count : 0)));
@@ -82,7 +104,7 @@ function reliabilityDiagram(bins) {
     if (!isNum(b.lower) || !isNum(b.upper)) return;
     const x = X(b.lower) + 1;
     const w = Math.max(1, X(b.upper) - X(b.lower) - 2);
-    const label = `confidence ${fmt(b.lower, 2)}\u2013${fmt(b.upper, 2)}: ${fmtInt(b.count)} examples, accuracy ${fmt(b.accuracy)}, mean confidence ${fmt(b.confidence)}`;
+    const label = `${axes.x.toLowerCase()} ${fmt(b.lower, 2)}\u2013${fmt(b.upper, 2)}: ${fmtInt(b.count)} examples, ${axes.bars} ${fmt(b.accuracy)}, mean score ${fmt(b.confidence)}`;
     if (isNum(b.accuracy)) {
       const bar = s("rect", {
         class: "bar",
@@ -117,7 +139,7 @@ function reliabilityDiagram(bins) {
     );
   });
   const diag = s("line", { class: "chance", x1: X(0), y1: Y(0), x2: X(1), y2: Y(1) });
-  axes.append(
+  frame.append(
     s("line", { class: "axis", x1: X(0), x2: X(1), y1: Y(0), y2: Y(0) }),
     s("line", {
       class: "axis",
@@ -127,6 +149,6 @@ function reliabilityDiagram(bins) {
       y2: stripTop + stripH,
     }),
   );
-  svg.append(grid, bars, diag, axes, strip);
+  svg.append(grid, bars, diag, frame, strip);
   return svg;
 }

@@ -4,7 +4,16 @@
 // Tables keep their class names in view (sticky headers) while they scroll.
 
 import { h, fill, fmt, fmtInt, fmtPct, isNum, storageGet, storageSet } from "../dom.js";
-import { Heatmap, confusionCounts, shareOf } from "../heatmap.js";
+import {
+  Heatmap,
+  confusionCounts,
+  confusionLayer,
+  heaviestRow,
+  regionAround,
+  regionBounds,
+  regionHead,
+  shareOf,
+} from "../heatmap.js";
 import { MANY_CLASSES, card, segmented, showState } from "./common.js";
 import { labelMatrices } from "../label_matrices.js";
 
@@ -19,8 +28,6 @@ const LEGENDS = {
   true: "each row sums to 1 (recall on the diagonal)",
   pred: "each column sums to 1 (precision on the diagonal)",
 };
-// Classes per side of the table a heatmap block opens: a table that still reads at a glance.
-const REGION_CLASSES = 25;
 // Above this many classes per side the cells are small and the column names turn vertical.
 const DENSE_CLASSES = 8;
 const HOVER_HINT = "Point at the heatmap to read a block; click it (or press Enter) to open it.";
@@ -43,7 +50,7 @@ export function create(container, actions) {
   });
   const { section, body } = card({
     title: "Confusion matrix",
-    span: "span-7 tall",
+    span: "span-7 matrix-card",
     bodyClass: "matrix-wrap",
     tools: modeGroup,
   });
@@ -58,15 +65,6 @@ export function create(container, actions) {
     },
     onPick: pick,
   });
-  // The heatmap fits the panel: a new panel width draws it again.
-  let lastWidth = 0;
-  const resize = new ResizeObserver(() => {
-    const width = body.clientWidth;
-    if (width === lastWidth) return;
-    lastWidth = width;
-    if (shown && shown.counts.n > MANY_CLASSES) heatmap.draw({ counts: shown.counts, mode });
-  });
-  resize.observe(body);
 
   const name = (i) => String(shown?.c.class_names?.[i] ?? i);
   const span = ([lo, hi]) => (hi - lo === 1 ? name(lo) : `${name(lo)} \u2026 ${name(hi - 1)}`);
@@ -83,39 +81,35 @@ export function create(container, actions) {
       keepWhileLoading: true,
     });
     if (state) {
-      if (!data.loading) shown = null;
+      if (!data.loading) {
+        shown = null;
+        section.classList.remove("many-classes");
+      }
       return;
     }
     const multilabel = Array.isArray(data.confusion.matrices);
     modeGroup.hidden = multilabel;
     if (multilabel) {
       shown = region = null;
+      section.classList.remove("many-classes");
       fill(body, labelMatrices(data.confusion));
       return;
     }
     const counts = confusionCounts(data.confusion);
     if (!counts || (shown && shown.counts.n !== counts.n)) region = null;
     shown = { c: data.confusion, counts };
+    // The cards beside the heatmap take its height (style.css) rather than leave a gap under it.
+    section.classList.toggle("many-classes", Boolean(counts) && counts.n > MANY_CLASSES);
     render();
   }
 
   /** A picked block selects its actual class (the row with the most examples in the block). */
   function pick({ rows, cols }) {
     const block = shown.counts.block(rows[0], rows[1], cols[0], cols[1]);
-    let best = 0;
-    const rowSum = (r) => r.reduce((a, b) => a + b, 0);
-    block.forEach((r, k) => {
-      if (rowSum(r) > rowSum(block[best])) best = k;
-    });
-    const centre = (lo, hi) =>
-      Math.max(
-        0,
-        Math.min(shown.counts.n - REGION_CLASSES, Math.floor((lo + hi - REGION_CLASSES) / 2)),
-      );
-    region = [centre(rows[0], rows[1]), centre(cols[0], cols[1])];
+    region = regionAround(rows, cols, shown.counts.n);
     renderRegion();
     regionArea.scrollIntoView({ block: "nearest" });
-    actions.selectPrClass(rows[0] + best);
+    actions.selectPrClass(rows[0] + heaviestRow(block, (count) => count));
   }
 
   function render() {
@@ -165,7 +159,7 @@ export function create(container, actions) {
       ),
       regionArea,
     );
-    heatmap.draw({ counts, mode });
+    heatmap.draw({ n: counts.n, layer: confusionLayer(counts, mode) });
     renderRegion();
   }
 
@@ -174,25 +168,16 @@ export function create(container, actions) {
       regionArea.replaceChildren();
       return;
     }
-    const n = shown.counts.n;
-    const rows = [region[0], Math.min(n, region[0] + REGION_CLASSES)];
-    const cols = [region[1], Math.min(n, region[1] + REGION_CLASSES)];
+    const [rows, cols] = regionBounds(region, shown.counts.n);
     fill(
       regionArea,
-      h(
-        "div",
-        { class: "region-head" },
-        h("h3", { text: `Actual ${span(rows)} \u00d7 predicted ${span(cols)}` }),
-        h("button", {
-          type: "button",
-          class: "btn small",
-          text: "Close",
-          "aria-label": "Close the table of this region",
-          onclick: () => {
-            region = null;
-            renderRegion();
-          },
-        }),
+      regionHead(
+        `Actual ${span(rows)} \u00d7 predicted ${span(cols)}`,
+        "Close the table of this region",
+        () => {
+          region = null;
+          renderRegion();
+        },
       ),
       scrolled(matrixTable(shown.c, shown.counts, rows, cols, mode)),
     );
@@ -201,7 +186,7 @@ export function create(container, actions) {
   return {
     element: section,
     update,
-    destroy: () => resize.disconnect(),
+    destroy: () => heatmap.destroy(),
   };
 }
 

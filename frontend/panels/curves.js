@@ -1,11 +1,41 @@
-// Training curves (loss and accuracy, train vs validation) with the best epoch, the overfitting
-// onset and the shown epoch marked; a click on a chart shows that epoch.
+// Training curves: one chart per logged quantity (loss, accuracy, then every other series the
+// run logged, e.g. a Lightning run's `val_acc`), train vs validation, with the best epoch, the
+// overfitting onset and the shown epoch marked; a click on a chart shows that epoch. Each
+// chart keeps its drawn size (style.css), so its text does not grow with the panel.
 
 import { h, fill, isNum } from "../dom.js";
 import { lineChart } from "../charts.js";
 import { card, showState } from "./common.js";
 
-const MAIN_KEYS = ["loss", "val_loss", "accuracy", "val_accuracy"];
+// Keras names a validation series "val_" + the name of its training series.
+const VALIDATION_PREFIX = "val_";
+// The quantities shown first, in this order; the others follow by name.
+const FIRST = ["loss", "accuracy"];
+// Chart titles of the quantities the tab knows (the others are titled with their own name);
+// the ECE is the route's, of the calibration bins.
+const TITLES = { loss: "Loss", accuracy: "Accuracy", ece: "ECE" };
+// A quantity whose name says accuracy is drawn on [0, 1].
+const ACCURACY_NAME = /acc/i;
+
+/**
+ * The logged quantities of `keys` (the /curves keys): [{base, title, train, validation}] with
+ * `train` / `validation` the key of each series or null, loss and accuracy first.
+ */
+function quantities(keys) {
+  const bases = [];
+  for (const key of keys) {
+    const base = key.startsWith(VALIDATION_PREFIX) ? key.slice(VALIDATION_PREFIX.length) : key;
+    if (base && !bases.includes(base)) bases.push(base);
+  }
+  const rank = (base) => (FIRST.includes(base) ? FIRST.indexOf(base) : FIRST.length);
+  bases.sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+  return bases.map((base) => ({
+    base,
+    title: Object.hasOwn(TITLES, base) ? TITLES[base] : base,
+    train: keys.includes(base) ? base : null,
+    validation: keys.includes(VALIDATION_PREFIX + base) ? VALIDATION_PREFIX + base : null,
+  }));
+}
 
 /**
  * actions: jumpToStep(step).
@@ -84,28 +114,15 @@ export function create(container, actions) {
           percent,
         }),
       );
-    const panels = [];
-    const loss = [
-      series("loss", "train loss", "train"),
-      series("val_loss", "validation loss", "val"),
-    ].filter(Boolean);
-    const acc = [
-      series("accuracy", "train accuracy", "train"),
-      series("val_accuracy", "validation accuracy", "val"),
-    ].filter(Boolean);
-    if (loss.length) panels.push(panel("Loss", loss, false));
-    if (acc.length) panels.push(panel("Accuracy", acc, true));
-    if (!panels.length) {
-      // Other Keras log keys only: plot the first couple of them.
-      for (const k of keys.filter((key) => !key.startsWith("val_")).slice(0, 2)) {
-        const lines = [
-          series(k, `train ${k}`, "train"),
-          series(`val_${k}`, `validation ${k}`, "val"),
-        ];
-        panels.push(panel(k, lines.filter(Boolean), false));
-      }
-    }
-    const extra = keys.filter((k) => !MAIN_KEYS.includes(k));
+    const panels = quantities(keys).map((q) => {
+      const lines = [
+        q.train ? series(q.train, `train ${q.base}`, "train") : null,
+        q.validation ? series(q.validation, `validation ${q.base}`, "val") : null,
+      ].filter(Boolean);
+      const figure = panel(q.title, lines, ACCURACY_NAME.test(q.base));
+      figure.dataset.quantity = q.base;
+      return figure;
+    });
     const note = [];
     if (best !== null && !isNum(onset)) note.push(`Best epoch by validation loss: ${best}.`);
     if (best !== null && isNum(onset)) {
@@ -113,7 +130,6 @@ export function create(container, actions) {
         `Validation loss was best at epoch ${best}; overfitting sets in from epoch ${onset}.`,
       );
     }
-    if (extra.length) note.push(`Other logged series: ${extra.join(", ")}.`);
     if (onPick) note.push("Click a chart to show that epoch.");
     fill(
       body,

@@ -5,6 +5,7 @@
 import { h, fill, fmt, fmtInt, fmtThreshold, isNum, uid } from "../dom.js";
 import { PRChart } from "../charts.js";
 import { card, classPicker, showState } from "./common.js";
+import { classHeadings, countsOfMatrix, labelHeadings, twoByTwo } from "../two_by_two.js";
 
 const AP_METHOD = {
   exact: "exact",
@@ -18,8 +19,9 @@ const ROC_METHOD = AP_METHOD;
  * "minPrecision", text), setCosts(fnCost, fpCost) (texts, both "" for none).
  * update(...) data may also carry {fnCost, fpCost}: the texts of the cost inputs.
  * update({loading} | {error} | {empty} | {pr, threshold, minRecall, minPrecision}), each with
- * {classNames, classIndex} for the class picker. `pr` is the /pr answer; `threshold` the value
- * the user chose (null: start at the best-F1 point).
+ * {classNames, classIndex} for the class picker and the run's `task` (it names the 2x2's
+ * rows). `pr` is the /pr answer; `threshold` the value the user chose (null: start at the
+ * best-F1 point).
  */
 export function create(container, actions) {
   const ids = {
@@ -122,6 +124,11 @@ export function create(container, actions) {
       : "";
 
     const className = pr.class_name ?? classNames[classIndex] ?? String(classIndex);
+    // The rest: the other class of a binary run, by its name; a label's: the rows without it.
+    const restName =
+      classNames.length === 2 ? String(classNames[1 - classIndex] ?? "other") : "other";
+    const headings =
+      data.task === "multilabel" ? labelHeadings(className) : classHeadings(className, restName);
     const choose = (i) => {
       setIndex(i);
       actions.setThreshold(pr.thresholds[view.index]);
@@ -150,6 +157,7 @@ export function create(container, actions) {
       value: h("output", { class: "thr-value", for: ids.thr }),
       stats: h("div", { class: "op-stats" }),
       matrix: h("div", { class: "op-matrix" }),
+      headings,
     };
 
     const legend = h(
@@ -260,7 +268,7 @@ export function create(container, actions) {
           pr.at_precision,
         ),
       ),
-      costBlock(pr.min_cost, data.fnCost ?? "", data.fpCost ?? "", choose),
+      costBlock(pr.min_cost, data.fnCost ?? "", data.fpCost ?? "", choose, headings),
     );
     const info = h("p", {
       class: "caption",
@@ -284,7 +292,7 @@ export function create(container, actions) {
   }
 
   /** The cost inputs and, when the route answered with costs, the lowest-cost point. */
-  function costBlock(op, fnCost, fpCost, choose) {
+  function costBlock(op, fnCost, fpCost, choose, headings) {
     const input = (id, label, value) =>
       h("input", {
         id,
@@ -317,9 +325,6 @@ export function create(container, actions) {
       result = h("p", { class: "muted", text: "Enter both costs to find the cheapest threshold." });
     else if (!op) result = h("p", { class: "muted", text: "No lowest-cost point." });
     else {
-      const m = Array.isArray(op.matrix) ? op.matrix : [[], []];
-      const cell = (label, v) =>
-        h("td", { class: "cost-cell", "data-metric": label.toLowerCase() }, `${label} `, fmtInt(v));
       result = h(
         "div",
         { class: "min-cost" },
@@ -338,19 +343,12 @@ export function create(container, actions) {
             onclick: () => choose(op.index),
           }),
         ),
-        h(
-          "table",
-          {
-            class: "cost-matrix",
-            "aria-label": "Counts at the lowest-cost threshold",
-          },
-          h(
-            "tbody",
-            null,
-            h("tr", null, cell("TN", m[0]?.[0]), cell("FP", m[0]?.[1])),
-            h("tr", null, cell("FN", m[1]?.[0]), cell("TP", m[1]?.[1])),
-          ),
-        ),
+        twoByTwo({
+          counts: countsOfMatrix(op.matrix),
+          headings,
+          ariaLabel: `Counts at the lowest-cost threshold ${fmtThreshold(op.threshold)}`,
+          className: "cost-matrix",
+        }),
       );
     }
     return h(
@@ -390,52 +388,15 @@ export function create(container, actions) {
         h("span", { class: "stat-value", "data-metric": metric, text: fmt(at(metric)) }),
       );
     fill(view.stats, stat("Precision", "precision"), stat("Recall", "recall"), stat("F1", "f1"));
-    const cell = (cls, label, metric) =>
-      h(
-        "td",
-        { class: `op-cell ${cls}`, "data-metric": metric },
-        h("span", { class: "op-label", text: label }),
-        h("span", { class: "op-count", text: fmtInt(at(metric)) }),
-      );
-    const name = pr.class_name ?? String(pr.class ?? "");
+    const counts = Object.fromEntries(["tp", "fn", "fp", "tn"].map((key) => [key, at(key)]));
     fill(
       view.matrix,
-      h(
-        "table",
-        {
-          class: "op-table",
-          "aria-label": `One-vs-rest confusion matrix at threshold ${fmtThreshold(t)}`,
-        },
-        h(
-          "thead",
-          null,
-          h(
-            "tr",
-            null,
-            h("td"),
-            h("th", { scope: "col", text: `predicted ${name}` }),
-            h("th", { scope: "col", text: "predicted other" }),
-          ),
-        ),
-        h(
-          "tbody",
-          null,
-          h(
-            "tr",
-            null,
-            h("th", { scope: "row", text: `actual ${name}` }),
-            cell("good", "TP", "tp"),
-            cell("bad", "FN", "fn"),
-          ),
-          h(
-            "tr",
-            null,
-            h("th", { scope: "row", text: "actual other" }),
-            cell("bad", "FP", "fp"),
-            cell("good", "TN", "tn"),
-          ),
-        ),
-      ),
+      twoByTwo({
+        counts,
+        headings: view.headings,
+        ariaLabel: `One-vs-rest confusion matrix at threshold ${fmtThreshold(t)}`,
+        className: "op-table",
+      }),
     );
   }
 

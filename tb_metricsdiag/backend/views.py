@@ -18,7 +18,7 @@ def run_entry(index, steps, error=None, trainings=1):
     """One entry of ``/runs``.
 
     Args:
-      index: the run's `reader.RunIndex`.
+      index: the run's `run_records.RunIndex`.
       steps: list of int, the steps with a confusion matrix (validation, else the first
         split with counts).
       error: optional str, why the run's data could not be read; the entry then has an
@@ -146,7 +146,7 @@ def confusion_view(run, evaluation, full_matrix=False, pairs=DEFAULT_PAIRS):
 
     Args:
       run: the run's name.
-      evaluation: a `reader.SplitEvaluation`.
+      evaluation: a `run_records.SplitEvaluation`.
       full_matrix: whether to send the whole matrix whatever the number of classes.
       pairs: int, the most confused pairs listed, ``1 <= pairs <= MAX_PAIRS``.
 
@@ -227,7 +227,7 @@ def pr_view(
 
     Args:
       run: the run's name.
-      evaluation: a `reader.SplitEvaluation` with threshold counts (``evaluation.tp`` is
+      evaluation: a `run_records.SplitEvaluation` with threshold counts (``evaluation.tp`` is
         not None).
       class_index: int, the positive class, ``0 <= class_index < C``.
       min_recall: optional float in [0, 1], the goal of the ``at_recall`` operating point;
@@ -368,8 +368,8 @@ def compare_view(before, after, full_matrix=False):
     """``/compare``: two evaluations of the same classes, ``after`` against ``before``.
 
     Args:
-      before: ``(run, reader.SplitEvaluation)`` compared against.
-      after: ``(run, reader.SplitEvaluation)`` compared.
+      before: ``(run, run_records.SplitEvaluation)`` compared against.
+      after: ``(run, run_records.SplitEvaluation)`` compared.
       full_matrix: whether to send the difference matrices whatever the number of classes.
 
     Returns:

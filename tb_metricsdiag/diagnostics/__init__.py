@@ -1,6 +1,6 @@
 """Rules that read a training run's history and say what is wrong with the classifier.
 
-Pure Python and NumPy: no TensorFlow, no HTTP. `diagnose` takes the `reader.RunHistory` of
+Pure Python and NumPy: no TensorFlow, no HTTP. `diagnose` takes the `run_records.RunHistory` of
 one training run and returns its findings, each a dict::
 
     {"rule", "severity", "title", "detail", "step", "evidence", "suggestion"}
@@ -80,7 +80,7 @@ def diagnose(history):
     """All findings of one training run, worst first.
 
     Args:
-      history: the `reader.RunHistory` of what was recorded for the run; missing parts make
+      history: the `run_records.RunHistory` of what was recorded for the run; missing parts make
         the rules that need them skip.
 
     Returns:

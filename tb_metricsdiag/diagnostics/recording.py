@@ -73,7 +73,7 @@ def check_recording_problems(history):
 def check_restarted_training(history):
     """Several trainings written into one log_dir: the steps start again part-way through.
 
-    The reader keeps the latest training's points only (`reader.RunHistory.trainings`), so the
+    The reader keeps the latest training's points only (`run_records.RunHistory.trainings`), so the
     other findings are about that training; this one says so.
     """
     if history.trainings < 2 or not history.restart:

@@ -1,7 +1,7 @@
 """What each rule needs of a run, why it could not run when the run lacks it, and what would
 let it run.
 
-A requirement is a small function of the `reader.RunHistory` returning None when the rule can
+A requirement is a small function of the `run_records.RunHistory` returning None when the rule can
 run, else `unmet`: the reason it cannot (``reason``) and the concrete step that would record
 what it needs (``how``), for the writer that recorded the run (`recorded_by`), or None when no
 step would. `diagnose` checks a rule's requirement before running it and reports ``{"rule",

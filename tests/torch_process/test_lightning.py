@@ -17,6 +17,7 @@ from sklearn import metrics as skm
 from torch.utils.data import DataLoader, DistributedSampler, SequentialSampler
 
 from tb_metricsdiag import diagnostics
+from tb_metricsdiag.backend import logdir as logdir_lib
 from tb_metricsdiag.backend import reader as reader_lib
 from tb_metricsdiag.format import schema, threshold_grid
 from tb_metricsdiag.lightning import MetricsDiagCallback
@@ -132,7 +133,7 @@ def test_run_lands_beside_the_tensorboard_logger_scalars(trained):
 
 def test_reader_reads_curves_and_counts(trained):
     root = os.path.dirname(os.path.dirname(trained["multiclass"]["log_dir"]))
-    reader = reader_lib.Reader(reader_lib.provider_for_logdir(root))
+    reader = reader_lib.Reader(logdir_lib.provider_for_logdir(root))
     history = reader.history("run/version_0")
     steps, values = history.curves["val_loss"]
     np.testing.assert_array_equal(steps, [0, 1, 2])
@@ -157,7 +158,7 @@ def test_diagnose_finds_overfitting(tmp_path):
     torch.manual_seed(0)
     module = runs.Classifier(classes=3, lr=0.03, hidden=128)
     runs.fit(str(tmp_path), module, (x, y), (x_val, y_val), epochs=25)
-    history = reader_lib.Reader(reader_lib.provider_for_logdir(str(tmp_path))).history(
+    history = reader_lib.Reader(logdir_lib.provider_for_logdir(str(tmp_path))).history(
         "run/version_0"
     )
     assert len(history.curves["val_loss"][0]) == 25

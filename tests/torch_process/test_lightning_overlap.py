@@ -18,6 +18,7 @@ from no_frameworks import run_script_without
 from overlap_runs import COPIED, FirstEpochInputs, duplicates_of, overlap_data
 
 from tb_metricsdiag import diagnostics
+from tb_metricsdiag.backend import logdir as logdir_lib
 from tb_metricsdiag.backend import reader as reader_lib
 from tb_metricsdiag.diagnostics import leakage
 from tb_metricsdiag.format import schema
@@ -76,7 +77,7 @@ def _result(log_dir, root):
     assert sorted(events[schema.split_tag("validation", schema.KIND_CONFUSION)]) == [0, 1]
     record = events.get(schema.OVERLAP_TAG)
     record = None if record is None else json.loads(record[0][0].item())
-    history = reader_lib.Reader(reader_lib.provider_for_logdir(str(root))).history("run/version_0")
+    history = reader_lib.Reader(logdir_lib.provider_for_logdir(str(root))).history("run/version_0")
     return record, diagnostics.evaluate(history)
 
 

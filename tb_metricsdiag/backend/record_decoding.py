@@ -1,0 +1,199 @@
+"""What the reader's provider reads become: the run records (`run_records`) decoded from
+listings and points. Pure functions of what they are given, no provider access, so each is
+tested on hand-made points; the bytes of each point are decoded and checked in `format/`.
+"""
+
+import numpy as np
+from tensorboard import errors
+
+from tb_metricsdiag.backend.keras_subruns import KERAS_EPOCH_PREFIX, keras_parent
+from tb_metricsdiag.format import (
+    confusion_counts,
+    histograms,
+    metadata,
+    schema,
+    stored_json,
+)
+from tb_metricsdiag.run_records import RunIndex, SplitEvaluation
+
+# The AP method of series that do not name one (format versions 1 and 2): exact.
+_DEFAULT_AP_METHOD = "exact"
+
+
+def run_indexes(tensors, keras_scalars):
+    """``{run: RunIndex}`` from a listing of metricsdiag tensors and one of ``scalars``."""
+    result = {}
+    for run, tags in tensors.items():
+        splits, names, multilabel = [], [], False
+        for split in schema.SPLITS:
+            series = tags.get(schema.split_tag(split, schema.KIND_CONFUSION))
+            if series is None:
+                continue
+            splits.append(split)
+            if not names:
+                content = metadata.listed_content(series.plugin_content)
+                names = list(content.get("class_names") or [])
+                multilabel = confusion_counts.is_multilabel(content)
+        result[run] = RunIndex(run, splits, names, {}, multilabel)
+    for run, tags in keras_scalars.items():
+        parent = keras_parent(run)
+        if parent is None or not any(t.startswith(KERAS_EPOCH_PREFIX) for t in tags):
+            continue
+        name, split = parent
+        index = result.setdefault(name, RunIndex(name, [], [], {}))
+        index.keras_subruns[split] = run
+    return result
+
+
+def readable_points(points):
+    """``points``, or raise the `schema.FormatError` a refused series is read as."""
+    if isinstance(points, schema.FormatError):
+        raise points
+    return points
+
+
+def split_evaluation(run, split, step, found, counts_of):
+    """The `SplitEvaluation` of ``split`` at ``step`` (None: the latest) from ``found``,
+    ``{tag: (content, points)}`` holding at least the split's confusion matrices;
+    ``counts_of(run, tag, content, datum, num_classes)`` decodes a point of threshold counts.
+    """
+    content, data = found[schema.split_tag(split, schema.KIND_CONFUSION)]
+    data = readable_points(data)
+    by_step = {datum.step: datum for datum in data}
+    if not by_step:
+        raise errors.NotFoundError("run %r has no %r data yet" % (run, split))
+    if step is None:
+        step = max(by_step)
+    if step not in by_step:
+        raise errors.NotFoundError("run %r has no %r data at step %d" % (run, split, step))
+    if confusion_counts.is_multilabel(content):
+        matrices = confusion_counts.multilabel_matrices([by_step[step]])[step]
+        num_classes = matrices.shape[0]
+        names = metadata.class_names_of(content, num_classes)
+        result = SplitEvaluation(split, step, names, None, matrices=matrices)
+        result.exact_matches = _exact_matches(run, split, step, found, int(matrices[0].sum()))
+    else:
+        confusion = confusion_counts.confusion_matrix(
+            by_step[step].numpy, "confusion matrix", content
+        )
+        num_classes = confusion.shape[0]
+        names = metadata.class_names_of(content, num_classes)
+        result = SplitEvaluation(split, step, names, confusion)
+    counts_tag = schema.split_tag(split, schema.KIND_THRESHOLD_COUNTS)
+    if counts_tag in found:
+        counts_content, counts_data = found[counts_tag]
+        # Unreadable counts leave the confusion matrix usable; /pr reports the problem.
+        try:
+            datum = point_at_step(readable_points(counts_data), step)
+            if datum is not None:
+                (
+                    result.thresholds,
+                    result.tp,
+                    result.fp,
+                    result.average_precision,
+                    result.roc_auc,
+                ) = counts_of(run, counts_tag, counts_content, datum, num_classes)
+                if result.average_precision is not None:
+                    result.average_precision_method = str(counts_content["average_precision"])
+                if result.roc_auc is not None:
+                    result.roc_auc_method = str(counts_content["roc_auc"])
+        except schema.FormatError as error:
+            result.counts_problem = str(error)
+    ap_tag = schema.split_tag(split, schema.KIND_AVERAGE_PRECISION)
+    if result.average_precision is None and ap_tag in found:  # written before format version 3
+        ap_content, ap_data = found[ap_tag]
+        datum = None if isinstance(ap_data, schema.FormatError) else point_at_step(ap_data, step)
+        if datum is not None:
+            values = np.asarray(datum.numpy)
+            if values.shape == (num_classes,) and values.dtype.kind == "f":
+                result.average_precision = values.astype(np.float64)
+                result.average_precision_method = str(ap_content.get("method", _DEFAULT_AP_METHOD))
+    return result
+
+
+def _exact_matches(run, split, step, found, rows):
+    """The exact-match count of a multi-label split at ``step``
+    (`confusion_counts.exact_matches`).
+    """
+    tag = schema.split_tag(split, schema.KIND_EXACT_MATCH)
+    datum = point_at_step(readable_points(found[tag][1]), step) if tag in found else None
+    if datum is None:
+        raise errors.NotFoundError(
+            "run %r has multi-label %r counts without exact-match counts at step %d"
+            % (run, split, step)
+        )
+    return confusion_counts.exact_matches(datum.numpy, rows)
+
+
+def calibration_series(data, problems):
+    """``{step: bins}`` of a calibration series; a malformed point is skipped into ``problems``."""
+    series = {}
+    for datum in data:
+        try:
+            series[datum.step] = histograms.calibration_bins_of(datum.numpy)
+        except schema.FormatError as error:
+            problems.append("calibration at step %d: %s" % (datum.step, error))
+    return series
+
+
+def scalar_curves(data, key_of):
+    """``({key: (steps, values)}, problems)`` of scalar points ``{run: {tag: points}}``, keyed
+    by ``key_of(run, tag)`` (`_curve`); a refused series is left out and said in ``problems``.
+    """
+    curves, problems = {}, []
+    for run, tags in data.items():
+        for tag, points in tags.items():
+            if isinstance(points, schema.FormatError):
+                problems.append("%s: %s" % (tag, points))
+                continue
+            curves[key_of(run, tag)] = _curve(
+                np.fromiter((point.step for point in points), np.int64, len(points)),
+                np.fromiter((point.value for point in points), np.float64, len(points)),
+            )
+    return curves, problems
+
+
+def logs_curves(data):
+    """``({key: (steps, values)}, problems)`` of a logs series (`schema.KIND_LOGS`: one JSON
+    object of Keras's logs per point), each key over the points that hold it (`_curve`). A
+    point that cannot be read is skipped, and said in ``problems``.
+    """
+    columns, problems = {}, []
+    for datum in data:
+        try:
+            logs = stored_json.decode_logs(stored_json.text_of(datum))
+        except schema.FormatError as error:
+            problems.append("logs at step %d: %s" % (datum.step, error))
+            continue
+        for key, number in logs.items():
+            steps, values = columns.setdefault(key, ([], []))
+            steps.append(datum.step)
+            values.append(number)
+    curves = {
+        key: _curve(np.asarray(steps, np.int64), np.asarray(values, np.float64))
+        for key, (steps, values) in columns.items()
+    }
+    return curves, problems
+
+
+def _curve(steps, values):
+    """``(steps, values)`` ascending by step, of a step written twice the last value."""
+    if np.any(steps[1:] <= steps[:-1]):
+        # The first of each step in the reversed order is the last one written.
+        steps, last = np.unique(steps[::-1], return_index=True)
+        values = values[::-1][last]
+    return steps, values
+
+
+def checked_steps(content, data):
+    """Ascending distinct steps of confusion data, each checked
+    (`confusion_counts.decision_steps`).
+    """
+    return confusion_counts.decision_steps(content, readable_points(data))
+
+
+def point_at_step(data, step):
+    for datum in reversed(data):
+        if datum.step == step:
+            return datum
+    return None

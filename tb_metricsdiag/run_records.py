@@ -1,0 +1,108 @@
+"""The records of a training run as it is read back: what it holds (`RunIndex`), one split at
+one step (`SplitEvaluation`), and everything the diagnostics read (`RunHistory`).
+
+Plain data and NumPy arrays, built by the backend's reader (`backend/reader.py`) and read,
+attribute by attribute, by the diagnostics, the views and the CLI. Their one dependency is
+the format's task definition (`schema.task_of`), so they sit between `format/` and the layers
+that read them (docs/architecture.md).
+"""
+
+import dataclasses
+
+import numpy as np
+
+from tb_metricsdiag.format import schema
+
+
+@dataclasses.dataclass
+class RunIndex:
+    """What a training run holds, from tag metadata alone (no tensor data read)."""
+
+    run: str
+    splits: list  # splits with counts, "validation" first
+    class_names: list
+    keras_subruns: dict  # split -> TensorBoard run name of keras.callbacks.TensorBoard's data
+    multilabel: bool = False  # the counts are per label (`confusion_counts.is_multilabel`)
+
+    @property
+    def task(self):
+        """The task of the run's counts (`schema.task_of`); None without counts."""
+        if not self.class_names:
+            return None
+        return schema.task_of(len(self.class_names), self.multilabel)
+
+    @property
+    def has_counts(self):
+        return bool(self.splits)
+
+
+@dataclasses.dataclass
+class SplitEvaluation:
+    """One split at one step: the confusion matrix (per-label matrices, multi-label) and, where
+    stored, threshold counts and AP.
+    """
+
+    split: str
+    step: int
+    class_names: list
+    confusion: np.ndarray  # [C, C] int64; row = actual, column = predicted; None multi-label
+    thresholds: np.ndarray = None  # [T] ascending
+    tp: np.ndarray = None  # [C, T] int64
+    fp: np.ndarray = None  # [C, T] int64
+    average_precision: np.ndarray = None  # [C] float64, NaN where undefined
+    average_precision_method: str = None  # "exact" or "threshold_grid", with the AP
+    roc_auc: np.ndarray = None  # [C] float64, one-vs-rest, NaN where undefined (format 4)
+    roc_auc_method: str = None  # how it was computed, as the AP
+    counts_problem: str = None  # why stored threshold counts could not be read, if they were not
+    matrices: np.ndarray = None  # multi-label: [K, 2, 2] int64, [[tn, fp], [fn, tp]] per label
+    exact_matches: int = None  # multi-label: rows whose label set is predicted exactly
+
+    @property
+    def multilabel(self):
+        return self.matrices is not None
+
+    @property
+    def num_classes(self):
+        """Classes (labels, multi-label) of the counts."""
+        return len(self.class_names)
+
+    @property
+    def task(self):
+        """The task of the counts (`schema.task_of`)."""
+        return schema.task_of(self.num_classes, self.multilabel)
+
+    @property
+    def total(self):
+        """Examples counted."""
+        return int(self.matrices[0].sum() if self.multilabel else self.confusion.sum())
+
+    def positives(self, k):
+        """Positives of class (label) k: its examples, or the rows with label k set."""
+        return int(self.matrices[k, 1].sum() if self.multilabel else self.confusion[k].sum())
+
+
+@dataclasses.dataclass
+class RunHistory:
+    """Everything the diagnostics read for one training run."""
+
+    run: str
+    class_names: list
+    info: dict = None  # the callback's run information (model, loss, labels), if written
+    overlap: dict = None  # the train/validation duplicate check, if run
+    label_distribution: dict = dataclasses.field(default_factory=dict)  # split -> [C]
+    # Keras log key ("loss", "val_loss", "accuracy", ...) -> (steps, values), ascending steps
+    curves: dict = dataclasses.field(default_factory=dict)
+    # split -> {step: metrics.ConfusionTotals} (diagonal, row and column sums: O(C) per epoch,
+    # `confusion_counts.decision_totals`), or {step: [K, 2, 2]} per label in a multi-label run;
+    # the full matrix of the latest step is in `latest`
+    confusions: dict = dataclasses.field(default_factory=dict)
+    multilabel: bool = False
+    # split -> {step: (count, confidence_sum, correct)}, see `calibration.calibration_bins`
+    calibration: dict = dataclasses.field(default_factory=dict)
+    latest: dict = dataclasses.field(default_factory=dict)  # split -> SplitEvaluation
+    events: list = dataclasses.field(default_factory=list)  # recorded problems, with "step"
+    problems: list = dataclasses.field(default_factory=list)  # data that could not be read
+    # Trainings written into the run (`provider_source._latest_training`); only the latest
+    # one's points are kept.
+    trainings: int = 1
+    restart: dict = None  # {"step", "previous_last_step"} where the latest training began
