@@ -9,7 +9,7 @@ import sys
 import keras_runs
 import pytest
 
-from tb_metricsdiag import cli, report_formats
+from tb_metricsdiag import cli, cli_runs, report_formats
 
 
 @pytest.fixture(scope="module")
@@ -217,9 +217,9 @@ class _Tty:
 
 def test_colour_only_on_a_tty_without_no_color(monkeypatch):
     monkeypatch.delenv("NO_COLOR", raising=False)
-    assert cli._use_color(_Tty())
+    assert cli_runs.use_color(_Tty())
     monkeypatch.setenv("NO_COLOR", "1")
-    assert not cli._use_color(_Tty())
+    assert not cli_runs.use_color(_Tty())
     assert "\033[33m" in report_formats.format_text(hostile_report(), color=True)
 
 

@@ -214,10 +214,16 @@ def test_same_bytes_as_tf_summary(tmp_path, data):
         theirs[tag] = theirs[tag][:-1]
     for tag, values in theirs.items():
         assert ours[tag] == values, tag
+    # Beside them, the writer's own run information and label distributions, and the example
+    # records it keeps by default (tests/test_example_records.py).
     assert set(ours) - set(theirs) == {
         schema.RUN_INFO_TAG,
         DISTRIBUTION,
         schema.split_tag("train", schema.KIND_LABEL_DISTRIBUTION),
+    } | {
+        schema.split_tag(split, kind)
+        for split in ("validation", "train")
+        for kind in (schema.KIND_EXAMPLES, schema.KIND_LABEL_ISSUES)
     }
 
 

@@ -96,7 +96,7 @@ def test_pooled_calibration_equals_torchmetrics_binary_calibration_error(torchme
 
 
 def _history(logdir, run):
-    from tb_metricsdiag.cli import open_logdir
+    from tb_metricsdiag.cli_runs import open_logdir
 
     reader, indices = open_logdir(str(logdir))
     return reader.history(run, indices[run])

@@ -189,6 +189,15 @@ def decode_previews(payload, what="stored previews"):
     lengths = cursor.ints(dtype, ids.size, "preview lengths")
     if ids.size and lengths.min() < 1:
         cursor.fail("an empty preview")
+    # Sizes before bytes: a text or an image declared larger than any is refused unread.
+    largest = np.where(
+        np.frombuffer(kinds, np.uint8) == TEXT[0], _MAX_TEXT_BYTES, MAX_THUMBNAIL_BYTES
+    )
+    if np.any(lengths > largest):
+        cursor.fail(
+            "a text over %d characters or an image over %d bytes"
+            % (MAX_PREVIEW_TEXT_CHARS, MAX_THUMBNAIL_BYTES)
+        )
     result, keys = {}, ids.ids_at(np.arange(ids.size))
     for key, kind, length in zip(keys, kinds, lengths.tolist()):
         data = cursor.raw(length, "preview of %r" % (key,))

@@ -65,6 +65,7 @@ class EpochExamples:
         self._right = np.zeros(self.num_rows, dtype=bool)
         self._confidence = np.zeros(self.num_rows, dtype=np.uint8)
         self._pending, self._pending_rows = [], 0
+        self._listed = None  # the listed label issues' positions, once finished
         self._block_rows = max(_MIN_BLOCK_ROWS, _BLOCK_VALUES // layout.num_classes)
 
     def update(self, positions, targets, scores, predicted=None):
@@ -121,9 +122,12 @@ class EpochExamples:
         """
         if not self._pending:
             return
-        columns = [
-            None if parts[0] is None else np.concatenate(parts) for parts in zip(*self._pending)
-        ]
+        if len(self._pending) == 1:  # one batch (the writer's whole epoch): no copy
+            columns = list(self._pending[0])
+        else:
+            columns = [
+                None if parts[0] is None else np.concatenate(parts) for parts in zip(*self._pending)
+            ]
         total = columns[0].size
         fed = total if final else total - total % self._block_rows
         for begin in range(0, fed, self._block_rows):
@@ -147,29 +151,33 @@ class EpochExamples:
             self.issues.update(positions, targets, np.clip(probabilities, 0.0, 1.0))
 
     def finish(self, budget, listed):
-        """``(examples payload, label issues payload or None, preview order)``: the encoded
-        records (`format.example_records`) and the positions of the kept examples and listed
-        label issues in the order they get previews (`ExampleRecorder`).
+        """``(examples payload, label issues payload or None)``: the encoded records
+        (`format.example_records`) of the epoch.
         """
         self._feed(final=True)
         examples_payload = example_records.encode_examples(
             self.cells, self.num_rows, self._right, self._confidence, budget
         )
+        self._listed = np.empty(0, dtype=np.int64)
+        if self.issues is None:
+            return examples_payload, None
+        result = self.issues.result()
+        self._listed = result["position"][:listed]
+        return examples_payload, example_records.encode_label_issues(
+            self.num_rows, result, self.issues.top_label_bins(), listed
+        )
+
+    def preview_order(self, budget):
+        """The positions of the kept examples and the listed label issues (after `finish`), in
+        the order they get previews (`ExampleRecorder`): by rank, the cells' examples before
+        the label issues of the same rank, each position once.
+        """
         kept = self.cells.examples(budget)
-        ranks, positions = [kept["rank"]], [kept["position"]]
-        issues_payload = None
-        if self.issues is not None:
-            result = self.issues.result()
-            issues_payload = example_records.encode_label_issues(
-                self.num_rows, result, self.issues.top_label_bins(), listed
-            )
-            shown = result["position"][:listed]
-            ranks.append(np.arange(shown.size))
-            positions.append(shown)
-        order = np.argsort(np.concatenate(ranks), kind="stable")
-        ordered = np.concatenate(positions)[order]
+        ranks = np.concatenate([kept["rank"], np.arange(self._listed.size)])
+        order = np.argsort(ranks, kind="stable")
+        ordered = np.concatenate([kept["position"], self._listed])[order]
         _, first = np.unique(ordered, return_index=True)
-        return examples_payload, issues_payload, ordered[np.sort(first)]
+        return ordered[np.sort(first)]
 
 
 class ExampleRecorder:
@@ -210,9 +218,7 @@ class ExampleRecorder:
         Raises:
           ValueError: ids whose table would be larger than the format stores.
         """
-        examples_payload, issues_payload, preview_order = epoch.finish(
-            self.budget, self.listed_label_issues
-        )
+        examples_payload, issues_payload = epoch.finish(self.budget, self.listed_label_issues)
         written = [records.example_record(schema.KIND_EXAMPLES, examples_payload, split)]
         if issues_payload is not None:
             written.append(records.example_record(schema.KIND_LABEL_ISSUES, issues_payload, split))
@@ -221,7 +227,9 @@ class ExampleRecorder:
             written.append(records.example_record(schema.KIND_EXAMPLE_IDS, table, split))
         new_previews = None
         if preview_values is not None:
-            new_previews = self._new_previews(split, ids, preview_values, preview_order)
+            new_previews = self._new_previews(
+                split, ids, preview_values, epoch.preview_order(self.budget)
+            )
             if new_previews[0]:
                 payload = previews.encode_previews(*new_previews)
                 written.append(records.example_record(schema.KIND_PREVIEWS, payload, split))
