@@ -323,13 +323,13 @@ EXAMPLE_FORMATS = ("text", "json", "markdown")
 def collect_examples(reports, reader, indices, limit, step):
     """Add ``"examples"`` to each report of a run with validation example records: at ``step``
     (None: the latest), ``{"split", "step", "errors", "label_issues"}`` with the ``limit`` most
-    confident errors (`views.confident_errors_view`) and the first ``limit`` label issues
-    (`views.label_issues_view`; None for a multi-label run, with ``label_issues_skipped``);
+    confident errors (`example_views.confident_errors_view`) and the first ``limit`` label issues
+    (`example_views.label_issues_view`; None for a multi-label run, with ``label_issues_skipped``);
     the other reports get ``"examples_skipped"`` (why, and how to record them).
     """
     from tensorboard import errors
 
-    from tb_metricsdiag.backend import views
+    from tb_metricsdiag.backend import example_views
     from tb_metricsdiag.format import schema
 
     for report in reports:
@@ -344,11 +344,13 @@ def collect_examples(reports, reader, indices, limit, step):
             report["examples_skipped"] = str(error)
             continue
         found = {"split": GATE_SPLIT, "step": records.step}
-        found["errors"] = _without_run(views.confident_errors_view(run, records, previews, limit))
+        found["errors"] = _without_run(
+            example_views.confident_errors_view(run, records, previews, limit)
+        )
         try:
             issues = reader.label_issues(run, GATE_SPLIT, records.step)
             found["label_issues"] = _without_run(
-                views.label_issues_view(run, issues, previews, limit)
+                example_views.label_issues_view(run, issues, previews, limit)
             )
         except (errors.NotFoundError, schema.FormatError) as error:
             found["label_issues"], found["label_issues_skipped"] = None, str(error)

@@ -64,9 +64,11 @@ BACKEND = {
     "logdir": set(),
     "record_decoding": {"keras_subruns"},
     "provider_source": {"cache", "tensor_guard"},
-    "reader": {"cache", "keras_subruns", "provider_source", "record_decoding"},
+    "example_reader": {"cache", "provider_source", "record_decoding"},
+    "reader": {"cache", "example_reader", "keras_subruns", "provider_source", "record_decoding"},
     "views": set(),
-    "plugin": {"cache", "reader", "static_files", "views"},
+    "example_views": set(),
+    "plugin": {"cache", "example_views", "reader", "static_files", "views"},
 }
 # Top-level modules anyone may import: the version, and the package itself (lazy exports).
 SHARED = {"version", ""}

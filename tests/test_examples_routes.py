@@ -26,7 +26,7 @@ from werkzeug import test as werkzeug_test
 from zoo import XSS, client_get, free_port, http_get, make_plugin
 
 from tb_metricsdiag import MetricsDiagWriter
-from tb_metricsdiag.backend import views
+from tb_metricsdiag.backend import example_views
 from tb_metricsdiag.diagnostics import requirements
 from tb_metricsdiag.writing import records
 
@@ -302,7 +302,7 @@ def test_flips_between_steps_of_a_run(get, written, limit):
     reference = _flips_reference(
         run, run.evaluations[("validation", last - 1)], run, run.evaluations[("validation", last)]
     )
-    _check_flips(body, reference, limit or views.DEFAULT_LISTED)
+    _check_flips(body, reference, limit or example_views.DEFAULT_LISTED)
     after = run.evaluations[("validation", last)]
     row_of = {key: row for row, key in enumerate(after.ids)}
     predicted = np.argmax(after.scores, axis=1)
@@ -328,7 +328,7 @@ def test_flips_between_two_runs_match_by_id_and_any_steps(get, written):
         runs["strings_again"],
         runs["strings_again"].evaluations[("validation", 1)],
     )
-    _check_flips(body, reference, views.DEFAULT_LISTED)
+    _check_flips(body, reference, example_views.DEFAULT_LISTED)
     # Another split of the other run, by name.
     status, body = get(
         "/flips", {"run": "strings", "other_run": "strings", "other_split": "test", "other_step": 2}
@@ -340,7 +340,7 @@ def test_flips_between_two_runs_match_by_id_and_any_steps(get, written):
         runs["strings"],
         runs["strings"].evaluations[("validation", 2)],
     )
-    _check_flips(body, reference, views.DEFAULT_LISTED)
+    _check_flips(body, reference, example_views.DEFAULT_LISTED)
 
 
 def test_flips_errors(get):
@@ -350,7 +350,7 @@ def test_flips_errors(get):
     assert status == 404 and "before step 0" in body["error"]
     assert get("/flips", {"run": "strings", "other_step": 17})[0] == 404
     assert get("/flips", {"run": "strings", "limit": 0})[0] == 400
-    assert get("/flips", {"run": "strings", "limit": views.MAX_LISTED + 1})[0] == 400
+    assert get("/flips", {"run": "strings", "limit": example_views.MAX_LISTED + 1})[0] == 400
 
 
 def test_flips_of_a_multilabel_run(get, written):
@@ -360,7 +360,7 @@ def test_flips_of_a_multilabel_run(get, written):
     reference = _flips_reference(
         run, run.evaluations[("validation", 0)], run, run.evaluations[("validation", 2)]
     )
-    _check_flips(body, reference, views.DEFAULT_LISTED)
+    _check_flips(body, reference, example_views.DEFAULT_LISTED)
 
 
 # -- /label_issues ------------------------------------------------------------------------
@@ -375,12 +375,14 @@ def test_label_issues_are_cleanlabs_every_step(get, written, name):
         flagged = find_label_issues(
             evaluation.labels, probs.astype(np.float64), filter_by="confident_learning"
         )
-        status, body = get("/label_issues", {"run": name, "step": step, "limit": views.MAX_LISTED})
+        status, body = get(
+            "/label_issues", {"run": name, "step": step, "limit": example_views.MAX_LISTED}
+        )
         assert status == 200, body
         assert body["count"] == flagged.sum()
         assert body["share"] == pytest.approx(flagged.mean(), abs=1e-12)
         listed = body["examples"]
-        assert len(listed) == min(flagged.sum(), views.MAX_LISTED)
+        assert len(listed) == min(flagged.sum(), example_views.MAX_LISTED)
         assert {e["id"] for e in listed} == {evaluation.ids[r] for r in np.flatnonzero(flagged)}
         row_of = {key: row for row, key in enumerate(evaluation.ids)}
         rows = np.array([row_of[e["id"]] for e in listed], dtype=np.int64)

@@ -33,8 +33,8 @@ from werkzeug import wrappers
 
 from tb_metricsdiag import diagnostics
 from tb_metricsdiag.backend import cache as cache_lib
+from tb_metricsdiag.backend import example_views, static_files, views
 from tb_metricsdiag.backend import reader as reader_lib
-from tb_metricsdiag.backend import static_files, views
 from tb_metricsdiag.core import examples as examples_lib
 from tb_metricsdiag.core import labels
 from tb_metricsdiag.format import schema
@@ -283,7 +283,9 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
                 "the 'class' parameter is for multi-label runs; a cell of %r is true and pred"
                 % (run,)
             )
-        return views.examples_view(run, records, true, pred, label, reader.previews(run, split))
+        return example_views.examples_view(
+            run, records, true, pred, label, reader.previews(run, split)
+        )
 
     @_json_route
     def _serve_flips(self, request):
@@ -316,7 +318,7 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
             raise errors.InvalidArgumentError(
                 "the examples of %r and %r cannot be matched: %s" % (other_run, run, error)
             ) from error
-        return views.flips_view(
+        return example_views.flips_view(
             (other_run, before), (run, after), flipped, reader.previews(run, split)
         )
 
@@ -326,7 +328,7 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
         limit = _limit(request)
         reader = self._reader(request)
         records = reader.label_issues(run, split, step)
-        return views.label_issues_view(run, records, reader.previews(run, split), limit)
+        return example_views.label_issues_view(run, records, reader.previews(run, split), limit)
 
     @wrappers.Request.application
     def _serve_static(self, request):
@@ -365,13 +367,13 @@ def _split(request, name="split", default="validation"):
 
 
 def _limit(request):
-    """The optional ``limit`` of listed examples, in [1, `views.MAX_LISTED`]."""
+    """The optional ``limit`` of listed examples, in [1, `example_views.MAX_LISTED`]."""
     limit = _optional_int(request, "limit")
     if limit is None:
-        return views.DEFAULT_LISTED
-    if not 1 <= limit <= views.MAX_LISTED:
+        return example_views.DEFAULT_LISTED
+    if not 1 <= limit <= example_views.MAX_LISTED:
         raise errors.InvalidArgumentError(
-            "limit must be an integer in [1, %d], got %d" % (views.MAX_LISTED, limit)
+            "limit must be an integer in [1, %d], got %d" % (example_views.MAX_LISTED, limit)
         )
     return limit
 
