@@ -32,7 +32,16 @@ setuptools.setup(
     + ["tb_metricsdiag.frontend"],
     # The tab's source is shipped as it is: plain ES modules, no build step, no Node.js.
     package_dir={"tb_metricsdiag.frontend": "frontend"},
-    package_data={"tb_metricsdiag.frontend": ["*.js", "panels/*.js", "*.css", "*.html", "*.svg"]},
+    package_data={
+        "tb_metricsdiag.frontend": [
+            "*.js",
+            "panels/*.js",
+            "charts/*.js",
+            "*.css",
+            "*.html",
+            "*.svg",
+        ]
+    },
     # TensorFlow is deliberately not required: the backend and CLI need TensorBoard alone, and
     # users keep whichever TensorFlow build they have (tensorflow, tensorflow-cpu, tf-nightly).
     install_requires=["tensorboard>=2.16", "numpy>=1.23", "protobuf>=3.20", "werkzeug>=1.0"],

@@ -80,10 +80,6 @@ export class App {
         this.costs.set(this.costKey, { fn, fp });
         this.loadPR();
       },
-      selectPrClassAndShow: (classIndex) => {
-        this.selectPrClass(classIndex);
-        this.panels.pr.reveal();
-      },
       loadFullMatrix: () => {
         this.fullMatrix = true;
         this.loadConfusion();
@@ -243,19 +239,40 @@ export class App {
 
   // ----- loading ------------------------------------------------------------------------------
 
+  /**
+   * Asks `route` (on the request channel of that name) for `panel`: the panel shows {loading}
+   * meanwhile (unless `loading` is false) and, when the request fails, what `failed(err)`
+   * returns ({error} by default); `state` goes with both. Resolves to the answer, or to null
+   * when the request failed or a newer one of the route superseded it; the caller shows the
+   * answer.
+   */
+  async load(panel, route, params, { state = {}, loading = true, failed = errorState } = {}) {
+    if (loading) panel.update({ loading: true, ...state });
+    try {
+      return await this.requests.latest(route, route, params);
+    } catch (err) {
+      panel.update({ ...failed(err), ...state });
+      return null;
+    }
+  }
+
   async refresh(manual) {
     if (manual) this.setStatus("Refreshing\u2026");
-    let data;
-    try {
-      data = await this.requests.latest("runs", "runs");
-    } catch (err) {
-      this.panels.notices.update({
-        notices: [{ kind: "error", title: "Could not load runs.", detail: err.message }],
-      });
-      this.setStatus("");
-      return;
-    }
-    if (!data) return; // a newer refresh is under way
+    const data = await this.load(
+      this.panels.notices,
+      "runs",
+      {},
+      {
+        loading: false,
+        failed: (err) => {
+          this.setStatus("");
+          return {
+            notices: [{ kind: "error", title: "Could not load runs.", detail: err.message }],
+          };
+        },
+      },
+    );
+    if (!data) return; // failed, or a newer refresh is under way
     const runs = Array.isArray(data.runs)
       ? data.runs.filter((r) => r && typeof r.run === "string")
       : [];
@@ -283,8 +300,7 @@ export class App {
         {
           kind: "info",
           title: "No metricsdiag data found in this log directory yet.",
-          detail:
-            "Add MetricsDiagCallback(log_dir, validation_data=(x_val, y_val)) to model.fit(...); this page refreshes every 30 seconds.",
+          detail: `Add MetricsDiagCallback(log_dir, validation_data=(x_val, y_val)) to model.fit(...); this page refreshes every ${POLL_MS / 1000} seconds.`,
         },
       ],
     });
@@ -391,20 +407,17 @@ export class App {
   /** The selected epoch's reliability diagram; a run without calibration bins gets a note. */
   async loadCalibration() {
     const panel = this.panels.calibration;
-    panel.update({ loading: true });
-    let doc;
-    try {
-      doc = await this.requests.latest("calibration", "calibration", {
-        run: this.run,
-        split: this.split,
-        step: this.step,
-      });
-    } catch (err) {
-      if (err.status === 404)
-        panel.update({ empty: "This run was recorded without calibration bins." });
-      else panel.update({ error: err.message });
-      return;
-    }
+    const doc = await this.load(
+      panel,
+      "calibration",
+      { run: this.run, split: this.split, step: this.step },
+      {
+        failed: (err) =>
+          err.status === 404
+            ? { empty: "This run was recorded without calibration bins." }
+            : errorState(err),
+      },
+    );
     if (doc)
       panel.update({ calibration: doc, task: this.runInfo?.task, classNames: this.classNames });
   }
@@ -418,18 +431,17 @@ export class App {
     }
     this.trajectoriesKey = key;
     const panel = this.panels.trajectories;
-    panel.update({ loading: true });
-    let doc;
-    try {
-      doc = await this.requests.latest("trajectories", "trajectories", {
-        run: this.run,
-        split: this.split,
-      });
-    } catch (err) {
-      this.trajectoriesKey = "";
-      panel.update({ error: err.message });
-      return;
-    }
+    const doc = await this.load(
+      panel,
+      "trajectories",
+      { run: this.run, split: this.split },
+      {
+        failed: (err) => {
+          this.trajectoriesKey = "";
+          return errorState(err);
+        },
+      },
+    );
     if (!doc) return;
     this.trajectoriesData = { trajectories: doc };
     panel.update({ trajectories: doc, step: this.step });
@@ -452,34 +464,33 @@ export class App {
     panel.update({
       picker: { runs: counted.map((r) => r.run), run: base.run, steps: baseSteps, step: base.step },
     });
-    panel.update({ loading: true });
     const cls = this.prClass ?? 0;
     const names = { before: classNamesOf(info), after: this.classNames };
     const pr = (channel, run, step, classNames) =>
       cls < classNames.length
         ? this.requests.latest(channel, "pr", { run, split: this.split, step, class: cls })
         : Promise.reject(new Error(`${run} has no class ${cls}.`));
-    const answers = await Promise.allSettled([
-      this.requests.latest("compare", "compare", {
-        run: base.run,
-        split: this.split,
-        step: base.step,
-        other_run: this.run,
-        other_step: this.step,
-      }),
+    const compared = this.load(panel, "compare", {
+      run: base.run,
+      split: this.split,
+      step: base.step,
+      other_run: this.run,
+      other_step: this.step,
+    });
+    // A PR curve that cannot be had leaves the comparison standing; the panel says why.
+    const curves = Promise.allSettled([
       pr("compare-pr-before", base.run, base.step, names.before),
       pr("compare-pr-after", this.run, this.step, names.after),
     ]);
-    if (answers.some((a) => a.status === "fulfilled" && a.value === null)) return; // superseded
-    const [compare, prBefore, prAfter] = answers;
-    if (compare.status === "rejected") {
-      panel.update({ error: compare.reason.message });
-      return;
-    }
+    const [compare, [prBefore, prAfter]] = await Promise.all([compared, curves]);
+    const superseded = [prBefore, prAfter].some(
+      (a) => a.status === "fulfilled" && a.value === null,
+    );
+    if (!compare || superseded) return;
     const value = (a) => (a.status === "fulfilled" ? a.value : null);
     const reason = (a) => (a.status === "rejected" ? a.reason.message : null);
     panel.update({
-      compare: compare.value,
+      compare,
       prBefore: value(prBefore),
       prAfter: value(prAfter),
       prErrors: { before: reason(prBefore), after: reason(prAfter) },
@@ -490,23 +501,25 @@ export class App {
 
   async loadConfusion() {
     const { confusion, summary, perClass, pairs } = this.panels;
-    confusion.update({ loading: true });
-    let doc;
-    try {
-      doc = await this.requests.latest("confusion", "confusion", {
+    const doc = await this.load(
+      confusion,
+      "confusion",
+      {
         run: this.run,
         split: this.split,
         step: this.step,
         matrix: this.fullMatrix ? "full" : null,
-      });
-    } catch (err) {
-      this.epochKey = ""; // the next refresh tries again
-      summary.update({});
-      perClass.update({});
-      pairs.update({});
-      confusion.update({ error: err.message });
-      return;
-    }
+      },
+      {
+        failed: (err) => {
+          this.epochKey = ""; // the next refresh tries again
+          summary.update({});
+          perClass.update({});
+          pairs.update({});
+          return errorState(err);
+        },
+      },
+    );
     if (!doc) return;
     this.confusionDoc = doc;
     summary.update({ confusion: doc });
@@ -526,10 +539,10 @@ export class App {
     }
     const costs = this.costs.get(this.costKey) || { fn: "", fp: "" };
     const picker = { classNames: names, classIndex: this.prClass, task: this.runInfo?.task };
-    this.panels.pr.update({ loading: true, ...picker });
-    let doc;
-    try {
-      doc = await this.requests.latest("pr", "pr", {
+    const doc = await this.load(
+      this.panels.pr,
+      "pr",
+      {
         run: this.run,
         split: this.split,
         step: this.step,
@@ -538,12 +551,15 @@ export class App {
         min_precision: this.minPrecision,
         fn_cost: costs.fn,
         fp_cost: costs.fp,
-      });
-    } catch (err) {
-      this.epochKey = "";
-      this.panels.pr.update({ error: err.message, ...picker });
-      return;
-    }
+      },
+      {
+        state: picker,
+        failed: (err) => {
+          this.epochKey = "";
+          return errorState(err);
+        },
+      },
+    );
     if (!doc) return;
     if (!Array.isArray(doc.thresholds) || !doc.thresholds.length) {
       this.panels.pr.update({
@@ -683,6 +699,11 @@ function runNotices(info, hasCounts) {
     });
   }
   return notices;
+}
+
+/** A panel's state after a failed request: the server's message. */
+function errorState(err) {
+  return { error: err.message };
 }
 
 /** The class names of a /runs entry (none when it has none). */

@@ -85,6 +85,11 @@ export function fmtThreshold(t) {
   return t.toFixed(Math.min(digits, MAX_THRESHOLD_DECIMALS)).replace(/(\.\d{3}\d*?)0+$/, "$1");
 }
 
+/** The text naming a class: its name, or its index where it has none. */
+export function classLabel(name, index) {
+  return String(name ?? index);
+}
+
 export function fmtPct(x, digits = 1) {
   return isNum(x) ? (x * 100).toFixed(digits) + "%" : "\u2014";
 }

@@ -1,7 +1,7 @@
 // A multi-label answer's per-label 2x2 matrices ([[tn, fp], [fn, tp]] at score >= 0.5), one
 // small card per label with its recall and precision, as the /confusion route gives them.
 
-import { h, fmt } from "./dom.js";
+import { h, classLabel, fmt } from "./dom.js";
 import { countsOfMatrix, labelHeadings, twoByTwo } from "./two_by_two.js";
 
 /** One label's card: its name, the four counts and its recall / precision. */
@@ -28,7 +28,7 @@ export function labelMatrices(c) {
   const names = Array.isArray(c.class_names) ? c.class_names : [];
   const perClass = Array.isArray(c.per_class) ? c.per_class : [];
   const cards = c.matrices.map((matrix, k) =>
-    labelCard(String(names[k] ?? k), matrix, perClass[k], k),
+    labelCard(classLabel(names[k], k), matrix, perClass[k], k),
   );
   return h(
     "div",

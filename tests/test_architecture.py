@@ -120,6 +120,7 @@ def test_each_module_imports_only_the_layers_below_it(path):
 FRAMEWORK_FREE_WRITING = {
     "arrays",
     "inputs",
+    "log_names",
     "records",
     "event_writer",
     "example_recorder",

@@ -12,6 +12,7 @@ MODULES = [
     "tb_metricsdiag.core.labels",
     "tb_metricsdiag.core.metrics",
     "tb_metricsdiag.core.operating_points",
+    "tb_metricsdiag.writing.log_names",
 ]
 
 

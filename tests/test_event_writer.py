@@ -145,6 +145,32 @@ def test_counts_made_elsewhere(tmp_path, data):
     assert "threshold_grid" in events[train["threshold_counts"]][4][1].decode()
 
 
+def test_an_evaluation_checked_by_a_callback_is_written_as_add_evaluation_writes(tmp_path, data):
+    """`add_checked_evaluation` (the callbacks' way in) stores what `add_evaluation` stores for
+    the same inputs, names and task from the evaluation's layout, and refuses another task.
+    """
+    from tb_metricsdiag.writing import inputs
+
+    ids, logits = data
+    evaluation = inputs.check_evaluation(ids, logits, "a callback", class_names=list("abcd"))
+    with MetricsDiagWriter(tmp_path / "checked") as writer:
+        counts = writer.add_checked_evaluation(evaluation, 3)
+        assert writer.class_names == list("abcd") and writer.num_classes == 4
+        binary = inputs.check_evaluation([0, 1], np.array([0.2, 0.9]), "a callback")
+        with pytest.raises(ValueError, match=r"2 classes \(multi_label=False\) after 4"):
+            writer.add_checked_evaluation(binary, 4)
+    with MetricsDiagWriter(tmp_path / "direct", class_names=list("abcd")) as writer:
+        writer.add_evaluation(ids, logits, 3)
+    checked, direct = read_events(str(tmp_path / "checked")), read_events(str(tmp_path / "direct"))
+    assert set(checked) == set(direct)
+    for tag in checked:
+        if tag != schema.RUN_INFO_TAG:
+            np.testing.assert_array_equal(checked[tag][3][0], direct[tag][3][0])
+            assert checked[tag][3][1] == direct[tag][3][1]
+    np.testing.assert_array_equal(checked[CONFUSION][3][0], counts.confusion)
+    assert_counts_match_sklearn(str(tmp_path / "checked"), 3, ids, float32_softmax(logits))
+
+
 # -- PyTorch and JAX inputs -------------------------------------------------------------
 
 

@@ -39,7 +39,7 @@ EPOCH_SELECT = "select[aria-label='Epoch to compare with']"
 PR_CLASS = "select[aria-label='Class for the PR curve']"
 ADD_CLASS = "input[aria-label='Add a class to the per-class trajectories']"
 LINES = 10  # the worst classes the trajectories chart draws (panels/trajectories.js)
-CHART_WIDTH = 520  # the drawn width of a line chart (charts.js lineChart)
+CHART_WIDTH = 520  # the drawn width of a line chart (charts/line_chart.js lineChart)
 
 
 # ---------------------------------------------------------------------------------------------

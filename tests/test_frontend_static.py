@@ -93,8 +93,9 @@ def test_only_the_api_module_fetches():
 def test_setup_ships_every_frontend_file():
     # setup.py's package_data patterns must cover each file, subfolders included.
     with open(os.path.join(ROOT, "setup.py"), encoding="utf-8") as handle:
-        line = next(x for x in handle if "package_data=" in x)
-    patterns = re.findall(r'"([^"]*[*][^"]*)"', line)
+        package_data = re.search(r"package_data=\{.*?\}", handle.read(), re.S).group(0)
+    patterns = re.findall(r'"([^"]*[*][^"]*)"', package_data)
+    assert patterns, "setup.py's package_data lists no file patterns"
     for name in SOURCES:
         assert any(
             fnmatch.fnmatchcase(name, p) and name.count("/") == p.count("/") for p in patterns

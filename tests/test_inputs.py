@@ -1,6 +1,8 @@
 """`writing.inputs`: the one input path of every writer. Each mistake is one ValueError that
 names the writer and the fix; what passes is counted as scikit-learn counts it."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from sklearn import metrics as skm
@@ -80,6 +82,61 @@ def test_later_evaluations_must_fit_the_first():
     stated = _check([0, 1], np.array([-2.0, 3.0]), layout=layout, from_logits=True)
     assert stated.layout.from_logits and not layout.from_logits
     assert stated.predicted.tolist() == [0, 1]
+
+
+class _ShapeOnly:
+    """A tensor whose values cannot be read here (as one on an accelerator, unsynchronised)."""
+
+    def __init__(self, *shape):
+        self.shape = shape
+
+    def __array__(self, *args, **kwargs):
+        raise AssertionError("the values were read")
+
+
+def test_layout_check_shapes_reads_only_shapes():
+    layout = _check(np.eye(3)[[0, 1, 2]], np.full((3, 3), 1 / 3)).layout
+    layout.check_shapes(_ShapeOnly(5, 3), _ShapeOnly(5, 3), WHO)  # one-hot rows
+    layout.check_shapes(_ShapeOnly(5), _ShapeOnly(5, 3), WHO)  # class ids fit too
+    for labels, outputs, message in [
+        ((5,), (5, 4), r"4 output unit\(s\) per example, but 3 at the first"),
+        ((5, 2), (5, 3), r"labels of shape \(5, 2\) do not fit a model with 3 output"),
+        ((4,), (5, 3), "does not match"),
+        ((5,), (5, 3, 1), "flatten extra dimensions"),
+    ]:
+        with pytest.raises(ValueError, match=message) as raised:
+            layout.check_shapes(_ShapeOnly(*labels), _ShapeOnly(*outputs), WHO)
+        assert str(raised.value).startswith(WHO)
+    multi = _check(np.array([[1, 1], [0, 0]]), np.full((2, 2), 0.5), multi_label=True).layout
+    multi.check_shapes(_ShapeOnly(4, 2), _ShapeOnly(4, 2), WHO)
+    with pytest.raises(ValueError, match=r"multi_label=True.*both \[n, K\]"):
+        multi.check_shapes(_ShapeOnly(4), _ShapeOnly(4, 2), WHO)
+
+
+def test_an_undecided_from_logits_is_decided_by_the_next_evaluation():
+    """A layout fixed on a batch that is not counted (the Lightning callback's first one)
+    leaves ``from_logits`` to the first evaluation counted, on all its rows.
+    """
+    probe = _check([0, 1], np.array([[0.3, 0.7], [0.6, 0.4]])).layout
+    undecided = dataclasses.replace(probe, from_logits=None)
+    logits = np.array([[0.3, 0.7], [2.0, -1.0]])
+    decided = _check([0, 1], logits, layout=undecided)
+    assert decided.layout.from_logits is True
+    np.testing.assert_allclose(decided.scores, labels_lib.scores_and_predictions(logits, True)[0])
+    # Once decided, outputs that can only be the other kind are refused, as for every writer.
+    kept = _check([0, 1], np.array([[0.3, 0.7], [0.6, 0.4]]), layout=undecided).layout
+    with pytest.raises(ValueError, match="pass from_logits=True"):
+        _check([0, 1], logits, layout=kept)
+
+
+def test_multi_hot_values_are_checked_at_the_boundary():
+    layout = _check(np.array([[1, 1], [0, 0]]), np.full((2, 2), 0.5), multi_label=True).layout
+    for labels in ([[0, 2], [1, 0]], [[np.nan, 1], [1, 0]]):
+        with pytest.raises(ValueError, match="only 0 and 1") as raised:
+            _check(np.array(labels), np.full((2, 2), 0.5), layout=layout)
+        assert str(raised.value).startswith(WHO)
+    targets = _check(np.array([[1, 0], [1, 1]]), np.full((2, 2), 0.5), layout=layout).targets
+    assert targets.dtype == bool and targets.tolist() == [[True, False], [True, True]]
 
 
 def test_the_names_in_messages_are_the_writers():

@@ -4,8 +4,8 @@
 // precision / recall / F1 / AP before -> after, and both PR curves of the selected class.
 // "Did my change help the rare class, and what did it cost the others?"
 
-import { h, s, fill, fmt, fmtInt, isNum, uid } from "../dom.js";
-import { unitAxes } from "../charts.js";
+import { h, classLabel, fill, fmt, fmtInt, isNum, uid } from "../dom.js";
+import { twoCurves } from "../charts/compare_pr.js";
 import {
   Heatmap,
   differenceCells,
@@ -123,7 +123,7 @@ export function create(container, actions) {
     render(data);
   }
 
-  const name = (i) => String(shown?.compare.class_names?.[i] ?? i);
+  const name = (i) => classLabel(shown?.compare.class_names?.[i], i);
   const span = ([lo, hi]) => (hi - lo === 1 ? name(lo) : `${name(lo)} \u2026 ${name(hi - 1)}`);
   const signed = (v, digits) =>
     isNum(v) ? (v > 0 ? "+" : "") + (digits === null ? fmtInt(v) : fmt(v, digits)) : "\u2014";
@@ -286,7 +286,7 @@ export function create(container, actions) {
           h(
             "tr",
             { "data-class": String(i) },
-            h("th", { scope: "row", text: String(p.name ?? i) }),
+            h("th", { scope: "row", text: classLabel(p.name, i) }),
             METRICS.map(([key]) => changeCell(p, key)),
             h("td", {
               class: "num",
@@ -407,33 +407,4 @@ function renamedWarning(c, names) {
     h("strong", { text: "The two runs name their classes differently." }),
     h("span", { text: `Classes are compared by index: ${listed}${more}.` }),
   );
-}
-
-function twoCurves(before, after) {
-  const W = 360;
-  const H = 260;
-  const m = { l: 42, r: 10, t: 10, b: 32 };
-  const X = (v) => m.l + v * (W - m.l - m.r);
-  const Y = (v) => H - m.b - v * (H - m.t - m.b);
-  const svg = s("svg", {
-    class: "chart compare-pr",
-    viewBox: `0 0 ${W} ${H}`,
-    role: "img",
-    "aria-label": "Precision-recall curves before and after",
-  });
-  const [grid, axes] = unitAxes({ X, Y, H, m, xTitle: "Recall" });
-  svg.append(grid, axes);
-  for (const [pr, cls] of [
-    [before, "before"],
-    [after, "after"],
-  ]) {
-    if (!pr || !Array.isArray(pr.recall)) continue;
-    let d = "";
-    pr.recall.forEach((r, i) => {
-      const p = pr.precision[i];
-      if (isNum(r) && isNum(p)) d += `${d ? "L" : "M"}${X(r).toFixed(2)},${Y(p).toFixed(2)}`;
-    });
-    svg.append(s("path", { class: `pr-line ${cls}`, d: d || "M0,0" }));
-  }
-  return svg;
 }

@@ -3,7 +3,7 @@
 // overview heatmap fitted to the panel, whose blocks open as a table of the classes around them.
 // Tables keep their class names in view (sticky headers) while they scroll.
 
-import { h, fill, fmt, fmtInt, fmtPct, isNum, storageGet, storageSet } from "../dom.js";
+import { h, classLabel, fill, fmt, fmtInt, fmtPct, isNum, storageGet, storageSet } from "../dom.js";
 import {
   Heatmap,
   confusionCounts,
@@ -66,7 +66,7 @@ export function create(container, actions) {
     onPick: pick,
   });
 
-  const name = (i) => String(shown?.c.class_names?.[i] ?? i);
+  const name = (i) => classLabel(shown?.c.class_names?.[i], i);
   const span = ([lo, hi]) => (hi - lo === 1 ? name(lo) : `${name(lo)} \u2026 ${name(hi - 1)}`);
 
   function describeBlock({ rows, cols, count, share }) {
@@ -201,7 +201,7 @@ function scrolled(table) {
  */
 function matrixTable(c, counts, rows, cols, mode) {
   const names = Array.isArray(c.class_names) ? c.class_names : [];
-  const name = (i) => String(names[i] ?? i);
+  const name = (i) => classLabel(names[i], i);
   const whole = rows[0] === 0 && cols[0] === 0 && rows[1] === counts.n && cols[1] === counts.n;
   const block = counts.block(rows[0], rows[1], cols[0], cols[1]);
   const rowIds = block.map((_, k) => rows[0] + k);

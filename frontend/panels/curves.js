@@ -4,7 +4,7 @@
 // chart keeps its drawn size (style.css), so its text does not grow with the panel.
 
 import { h, fill, isNum } from "../dom.js";
-import { lineChart } from "../charts.js";
+import { lineChart } from "../charts/line_chart.js";
 import { card, showState } from "./common.js";
 
 // Keras names a validation series "val_" + the name of its training series.

@@ -2,7 +2,7 @@
 // off-diagonal cells), each with its count and its share of the actual class; a pair opens the
 // PR curve of its actual class.
 
-import { h, fill, fmtInt, fmtPct, isNum } from "../dom.js";
+import { h, classLabel, fill, fmtInt, fmtPct, isNum } from "../dom.js";
 import { card } from "./common.js";
 
 /**
@@ -28,7 +28,7 @@ export function create(container, actions) {
       return;
     }
     const names = Array.isArray(confusion.class_names) ? confusion.class_names : [];
-    const name = (i) => String(names[i] ?? i);
+    const name = (i) => classLabel(names[i], i);
     const valid = pairs.filter(
       (p) => p && Number.isInteger(p.actual) && Number.isInteger(p.predicted) && isNum(p.count),
     );

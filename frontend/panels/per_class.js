@@ -5,7 +5,7 @@
 // under the class name and as the tooltip of the flag and its cell; `flag_rule` is the
 // tooltip where a reason is missing. A class name opens its PR curve.
 
-import { h, fill, fmt, fmtInt, isNum, uid } from "../dom.js";
+import { h, classLabel, fill, fmt, fmtInt, isNum, uid } from "../dom.js";
 import { MANY_CLASSES, card } from "./common.js";
 
 const FLAG_LABELS = { low_recall: "low recall", low_precision: "low precision" };
@@ -31,7 +31,7 @@ function intervalTitle(interval) {
  * ascending or -1 descending: undefined values last either way, ties in class order.
  */
 export function sortedIndices(per, key, dir) {
-  const value = (i) => (key === "name" ? String(per[i].name ?? i) : per[i][key]);
+  const value = (i) => (key === "name" ? classLabel(per[i].name, i) : per[i][key]);
   const defined = (v) => (key === "name" ? true : isNum(v));
   return per
     .map((_, i) => i)
@@ -113,10 +113,7 @@ export function create(container, actions) {
       order.key === "index" ? per.map((_, i) => i) : sortedIndices(per, order.key, order.dir);
     indices = indices.filter(
       (i) =>
-        (!query ||
-          String(per[i].name ?? i)
-            .toLowerCase()
-            .includes(query)) &&
+        (!query || classLabel(per[i].name, i).toLowerCase().includes(query)) &&
         (!flaggedOnly.checked || flagsOf(per[i]).length > 0),
     );
     countText.textContent =
@@ -149,7 +146,7 @@ export function create(container, actions) {
           h("button", {
             type: "button",
             class: "link",
-            text: p.name ?? String(i),
+            text: classLabel(p.name, i),
             title: "Show the PR curve of this class",
             onclick: () => actions.showPrClass(i),
           }),

@@ -2,17 +2,31 @@
 // threshold, the operating point's precision / recall / F1 and counts, and thresholds for a
 // recall or precision target (answered by the /pr route).
 
-import { h, fill, fmt, fmtInt, fmtThreshold, isNum, uid } from "../dom.js";
-import { PRChart } from "../charts.js";
+import { h, classLabel, fill, fmt, fmtInt, fmtThreshold, isNum, uid } from "../dom.js";
+import { PRChart } from "../charts/pr_chart.js";
 import { card, classPicker, showState } from "./common.js";
 import { classHeadings, countsOfMatrix, labelHeadings, twoByTwo } from "../two_by_two.js";
 
-const AP_METHOD = {
-  exact: "exact",
-  threshold_grid: "from the threshold grid",
+// How the route computed an AP or a ROC AUC (its `average_precision_method`,
+// `roc_auc_method`): the note after the figure, and the AP's tooltip.
+const METHODS = {
+  exact: { note: "exact", apTitle: "Average precision (step-wise, as scikit-learn)" },
+  threshold_grid: {
+    note: "from the threshold grid",
+    apTitle: "Average precision (step-wise, as scikit-learn) computed from the stored thresholds",
+  },
 };
 
-const ROC_METHOD = AP_METHOD;
+/** The METHODS entry of the route's method name; null for none or an unknown one. */
+function methodOf(name) {
+  return typeof name === "string" && Object.hasOwn(METHODS, name) ? METHODS[name] : null;
+}
+
+/** " (note)" of a method, or nothing. */
+function methodNote(name) {
+  const method = methodOf(name);
+  return method ? ` (${method.note})` : "";
+}
 
 /**
  * actions: selectPrClass(classIndex), setThreshold(value), setTarget("minRecall" |
@@ -111,19 +125,13 @@ export function create(container, actions) {
     else idx = nearestIndex(pr.thresholds, 0.5);
     idx = Math.max(0, Math.min(T - 1, idx));
 
-    const method = AP_METHOD[pr.average_precision_method];
-    apText.textContent = `AP ${fmt(pr.average_precision)}${method ? ` (${method})` : ""}`;
-    apText.title =
-      pr.average_precision_method === "threshold_grid"
-        ? "Average precision (step-wise, as scikit-learn) computed from the stored thresholds"
-        : "Average precision (step-wise, as scikit-learn)";
-
-    const rocMethod = ROC_METHOD[pr.roc_auc_method];
+    apText.textContent = `AP ${fmt(pr.average_precision)}${methodNote(pr.average_precision_method)}`;
+    apText.title = (methodOf(pr.average_precision_method) ?? METHODS.exact).apTitle;
     rocText.textContent = isNum(pr.roc_auc)
-      ? `ROC AUC ${fmt(pr.roc_auc)}${rocMethod ? ` (${rocMethod})` : ""}`
+      ? `ROC AUC ${fmt(pr.roc_auc)}${methodNote(pr.roc_auc_method)}`
       : "";
 
-    const className = pr.class_name ?? classNames[classIndex] ?? String(classIndex);
+    const className = classLabel(pr.class_name ?? classNames[classIndex], classIndex);
     // The rest: the other class of a binary run, by its name; a label's: the rows without it.
     const restName =
       classNames.length === 2 ? String(classNames[1 - classIndex] ?? "other") : "other";

@@ -4,8 +4,8 @@
 // highlights that class, and a line or legend entry opens its PR curve; a click elsewhere on
 // the chart shows that epoch.
 
-import { h, fill, fmt, uid } from "../dom.js";
-import { lineChart } from "../charts.js";
+import { h, classLabel, fill, fmt, uid } from "../dom.js";
+import { lineChart } from "../charts/line_chart.js";
 import { card, showState } from "./common.js";
 
 const METRICS = [
@@ -19,7 +19,7 @@ const COLOURS = 10; // one colour per line of the worst classes (style.css .traj
 const HOVER_HINT = "Point at a line or a name to highlight its class.";
 
 /**
- * actions: jumpToStep(step), selectPrClassAndShow(classIndex).
+ * actions: jumpToStep(step), showPrClass(classIndex).
  * update({loading} | {error} | {empty} | {trajectories, step}).
  */
 export function create(container, actions) {
@@ -101,7 +101,7 @@ export function create(container, actions) {
     const classes = Array.isArray(shown?.trajectories.classes) ? shown.trajectories.classes : [];
     const query = text.trim().toLowerCase();
     if (!query) return;
-    const nameOf = (c) => String(c.name ?? c.index).toLowerCase();
+    const nameOf = (c) => classLabel(c.name, c.index).toLowerCase();
     const found =
       classes.find((c) => nameOf(c) === query) ||
       (exactOnly ? null : classes.find((c) => nameOf(c).includes(query)));
@@ -140,7 +140,7 @@ export function create(container, actions) {
     }
     const values = Array.isArray(c[metric]) ? c[metric] : [];
     const label = METRICS.find(([v]) => v === metric)[1].toLowerCase();
-    readout.textContent = `${c.name ?? c.index}: ${label} ${fmt(values[0])} at epoch ${steps[0]} \u2192 ${fmt(values[values.length - 1])} at epoch ${steps[steps.length - 1]}`;
+    readout.textContent = `${classLabel(c.name, c.index)}: ${label} ${fmt(values[0])} at epoch ${steps[0]} \u2192 ${fmt(values[values.length - 1])} at epoch ${steps[steps.length - 1]}`;
   }
 
   function render({ trajectories: t, step }) {
@@ -155,11 +155,11 @@ export function create(container, actions) {
     findArea.hidden = classes.length <= TRAJECTORY_LINES;
     if (!findArea.hidden && nameList.childElementCount !== classes.length) {
       nameList.replaceChildren(
-        ...classes.map((c) => h("option", { value: String(c.name ?? c.index) })),
+        ...classes.map((c) => h("option", { value: classLabel(c.name, c.index) })),
       );
     }
     const series = drawn.map((c, k) => ({
-      label: String(c.name ?? c.index),
+      label: classLabel(c.name, c.index),
       cls: `traj traj-${k % COLOURS}`,
       steps,
       values: Array.isArray(c[metric]) ? c[metric] : [],
@@ -183,7 +183,7 @@ export function create(container, actions) {
       path.addEventListener("mouseleave", () => highlight(null));
       path.addEventListener("click", (evt) => {
         evt.stopPropagation();
-        actions.selectPrClassAndShow(classIndex);
+        actions.showPrClass(classIndex);
       });
     });
     legend = h(
@@ -204,9 +204,9 @@ export function create(container, actions) {
             type: "button",
             class: "link",
             "data-class": String(c.index),
-            text: String(c.name ?? c.index),
+            text: classLabel(c.name, c.index),
             title: "Show the PR curve of this class",
-            onclick: () => actions.selectPrClassAndShow(c.index),
+            onclick: () => actions.showPrClass(c.index),
           }),
           extra.includes(c)
             ? h("button", {
@@ -214,7 +214,7 @@ export function create(container, actions) {
                 class: "remove",
                 text: "\u00d7",
                 title: "Remove from the chart",
-                "aria-label": `Remove ${c.name ?? c.index} from the chart`,
+                "aria-label": `Remove ${classLabel(c.name, c.index)} from the chart`,
                 onclick: () => remove(c.index),
               })
             : null,

@@ -7,6 +7,7 @@ import numpy as np
 from tensorboard import errors
 
 from tb_metricsdiag.backend.keras_subruns import KERAS_EPOCH_PREFIX, keras_parent
+from tb_metricsdiag.core import counting
 from tb_metricsdiag.format import (
     confusion_counts,
     example_ids,
@@ -20,7 +21,7 @@ from tb_metricsdiag.format import (
 from tb_metricsdiag.run_records import LabelIssueFigures, RunIndex, SplitEvaluation
 
 # The AP method of series that do not name one (format versions 1 and 2): exact.
-_DEFAULT_AP_METHOD = "exact"
+_DEFAULT_AP_METHOD = counting.AP_EXACT
 
 
 def split_names(tags):

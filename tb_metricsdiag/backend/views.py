@@ -7,7 +7,14 @@ JSON: undefined ratios (NaN) and infinities become ``None``. The shapes are pinn
 
 import numpy as np
 
-from tb_metricsdiag.core import calibration, comparison, labels, metrics, operating_points
+from tb_metricsdiag.core import (
+    calibration,
+    comparison,
+    counting,
+    labels,
+    metrics,
+    operating_points,
+)
 from tb_metricsdiag.core.json_values import to_json_value
 from tb_metricsdiag.diagnostics import classes as class_rules
 from tb_metricsdiag.diagnostics import confidence as confidence_rules
@@ -216,10 +223,6 @@ def confusion_view(run, evaluation, full_matrix=False, pairs=DEFAULT_PAIRS):
     return view
 
 
-# The threshold a classifier's scores are usually cut at, which cost-based thresholds beat.
-DEFAULT_THRESHOLD = 0.5
-
-
 def pr_view(
     run, evaluation, class_index, min_recall=None, min_precision=None, fn_cost=None, fp_cost=None
 ):
@@ -266,7 +269,7 @@ def pr_view(
     if evaluation.roc_auc is not None:
         roc_auc, roc_auc_method = evaluation.roc_auc[class_index], evaluation.roc_auc_method
     else:  # written before format version 4: from the stored grid
-        roc_auc_method = "threshold_grid"
+        roc_auc_method = counting.AP_THRESHOLD_GRID
         roc_auc = metrics.roc_auc_from_counts(
             curve["tp"][None], curve["fp"][None], [positives], [total - positives]
         )[0]
@@ -314,7 +317,9 @@ def pr_view(
     }
     if fn_cost is not None and fp_cost is not None and total:
         best = operating_points.min_cost_index(curve["fn"], curve["fp"], fn_cost, fp_cost)
-        default = operating_points.nearest_index(evaluation.thresholds, DEFAULT_THRESHOLD)
+        default = operating_points.nearest_index(
+            evaluation.thresholds, operating_points.DEFAULT_THRESHOLD
+        )
 
         def cost(index):
             return (fn_cost * curve["fn"][index] + fp_cost * curve["fp"][index]) / total

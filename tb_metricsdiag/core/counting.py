@@ -210,7 +210,7 @@ def label_distribution(y_true, num_classes):
 
 def label_positives(y_true, num_labels):
     """Rows with each label set, ``[K]``, of multi-hot labels ``[n, K]`` (0/1 or bool)."""
-    return _check_multi_hot(y_true, num_labels, "labels").sum(axis=0, dtype=np.int64)
+    return check_multi_hot(y_true, num_labels, "labels").sum(axis=0, dtype=np.int64)
 
 
 def threshold_counts_from_histograms(every, positives):
@@ -227,8 +227,10 @@ def threshold_counts_from_histograms(every, positives):
     return tp, fp
 
 
-def _check_multi_hot(labels, num_labels, what):
-    """Multi-hot labels ``[n, K]`` of 0/1 (or bool) values as a bool array."""
+def check_multi_hot(labels, num_labels, what):
+    """Multi-hot labels ``[n, K]`` of 0/1 (or bool) values as a bool array; ValueError
+    naming ``what`` for another shape or other values.
+    """
     labels = np.asarray(labels)
     if labels.ndim != 2 or labels.shape[1] != num_labels:
         raise ValueError(
@@ -244,7 +246,7 @@ def _check_multi_hot(labels, num_labels, what):
 def _checked_labels(y_true, num_classes):
     """``y_true`` as class ids ``[n]`` (int64) or, when 2-D, multi-hot rows ``[n, C]`` (bool)."""
     if np.ndim(y_true) == 2:
-        return _check_multi_hot(y_true, num_classes, "y_true")
+        return check_multi_hot(y_true, num_classes, "y_true")
     return _check_ids(y_true, num_classes, "y_true")
 
 
@@ -543,8 +545,8 @@ def multilabel_confusion_matrix(y_true, y_pred):
     """
     y_true = np.asarray(y_true)
     num_labels = y_true.shape[1] if y_true.ndim == 2 else -1
-    y_true = _check_multi_hot(y_true, num_labels, "y_true")
-    y_pred = _check_multi_hot(y_pred, num_labels, "y_pred")
+    y_true = check_multi_hot(y_true, num_labels, "y_true")
+    y_pred = check_multi_hot(y_pred, num_labels, "y_pred")
     if y_true.shape != y_pred.shape:
         raise ValueError(
             "y_true and y_pred differ in shape: %s vs %s" % (y_true.shape, y_pred.shape)
@@ -589,7 +591,7 @@ class MultiLabelCounts(_ScoredCounts):
             raise ValueError(
                 "scores must have shape [n, %d], got %s" % (self.num_classes, scores.shape)
             )
-        labels = _check_multi_hot(y_true, self.num_classes, "y_true")
+        labels = check_multi_hot(y_true, self.num_classes, "y_true")
         if labels.shape[0] != scores.shape[0]:
             raise ValueError(
                 "y_true and scores differ in length: %d vs %d" % (labels.shape[0], scores.shape[0])

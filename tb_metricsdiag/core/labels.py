@@ -57,16 +57,18 @@ def num_classes_from_output_width(width):
 
 
 def detect_label_format(labels, output_width):
-    """Which of the three label formats ``labels`` are in, for a model of ``output_width``."""
-    labels = np.asarray(labels)
-    if labels.ndim == 2 and labels.shape[1] == output_width and output_width > 1:
+    """Which of the three label formats ``labels`` are in, for a model of ``output_width``.
+    Only the shape is read (an array, a list, or a tensor on any device).
+    """
+    shape = tuple(np.shape(labels))
+    if len(shape) == 2 and shape[1] == output_width and output_width > 1:
         return ONE_HOT
-    if labels.ndim == 1 or (labels.ndim == 2 and labels.shape[1] == 1):
+    if len(shape) == 1 or (len(shape) == 2 and shape[1] == 1):
         return BINARY if output_width == 1 else SPARSE
     raise ValueError(
         "labels of shape %s do not fit a model with %d output unit(s): expected integer class"
         " ids [n], one-hot rows [n, %d], or 0/1 for a single sigmoid unit"
-        % (labels.shape, output_width, output_width)
+        % (shape, output_width, output_width)
     )
 
 

@@ -9,6 +9,10 @@ import math
 
 import numpy as np
 
+DEFAULT_THRESHOLD = 0.5
+"""The threshold a classifier's scores are usually cut at: what a chosen threshold is
+measured against (the cost at it, the distance from it)."""
+
 THRESHOLD_MAX_DECIMALS = 9
 """Decimals beyond which `format_threshold` writes a threshold near 0 in exponent form."""
 

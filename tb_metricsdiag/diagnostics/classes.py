@@ -62,9 +62,6 @@ ACCURACY_METRICS = frozenset(
 NON_METRIC_LOG_KEYS = frozenset({"loss", "learning_rate", "lr"})
 
 
-DEFAULT_THRESHOLD = 0.5
-
-
 THRESHOLD_MIN_DISTANCE = 0.2
 """The best-F1 threshold is "far" from 0.5 when it is at least 0.2 away from it ..."""
 
@@ -367,8 +364,8 @@ def check_threshold_far_from_default(history):
     best = operating_points.best_f1_index(f1)
     f1 = np.where(np.isnan(f1), -1.0, f1)
     best_f1 = f1[best]
-    default = int(np.argmin(np.abs(thresholds - DEFAULT_THRESHOLD)))
-    distance = abs(thresholds[best] - DEFAULT_THRESHOLD)
+    default = operating_points.nearest_index(thresholds, operating_points.DEFAULT_THRESHOLD)
+    distance = abs(thresholds[best] - operating_points.DEFAULT_THRESHOLD)
     gain = best_f1 - f1[default]
     total = int(evaluation.confusion.sum())
     all_positive_f1 = float(metrics.f1_score(positives, total - positives, 0))

@@ -200,6 +200,42 @@ class MetricsDiagWriter:
             example_ids=example_ids if recording else None,
             previews=previews,
         )
+        return self._write_evaluation(evaluation, step, split, recording)
+
+    def add_checked_evaluation(self, evaluation, step, split="validation", example_records=True):
+        """Count and write an `inputs.Evaluation` as `add_evaluation` does, checking nothing
+        again: for the package's callbacks, which check their inputs where they receive them
+        (`inputs.check_evaluation`). The evaluation's layout carries the classes, their names
+        and the task (the writer's ``class_names`` and ``multi_label`` are not read); the first
+        one's becomes the writer's. Its example records are written unless
+        ``example_records=False``, named by the evaluation's ``example_ids`` (None: positions),
+        with its ``previews``.
+
+        Returns:
+          The counts written, as `add_evaluation`.
+
+        Raises:
+          ValueError: an evaluation of another number of classes or task than the writer's
+            first, or an unknown split.
+        """
+        step = self._checked_step(step)
+        _check_split(split)
+        first, layout = self.layout, evaluation.layout
+        if first is not None and (first.num_classes, first.multi_label) != (
+            layout.num_classes,
+            layout.multi_label,
+        ):
+            raise ValueError(
+                "MetricsDiagWriter.add_checked_evaluation: %d classes (multi_label=%s) after %d"
+                " (multi_label=%s) in the first evaluation: one run holds one model's outputs"
+                % (layout.num_classes, layout.multi_label, first.num_classes, first.multi_label)
+            )
+        return self._write_evaluation(evaluation, step, split, example_records)
+
+    def _write_evaluation(self, evaluation, step, split, recording):
+        """Count ``evaluation`` and write it, with its example records when ``recording``;
+        the records are all made before anything is written.
+        """
         result = evaluation.counts(self.thresholds)
         example_records = []
         if recording:
@@ -215,6 +251,7 @@ class MetricsDiagWriter:
             )
         if self.layout is None:
             self.layout = evaluation.layout
+            self.multi_label = self.layout.multi_label
         new_split = split not in self._split_examples
         written = self._counts_records(result, split) + example_records
         if new_split and not self._run_info_given:

@@ -7,7 +7,9 @@ takes them as they come (NumPy arrays, lists, tensors of any framework) and retu
 `Evaluation`, or raises one ValueError whose message starts with the writer's name and names
 the fix. The first evaluation of a run fixes its `Layout` (output width, label format, logits or
 probabilities, class names); every later one is checked against it. No writer re-checks what
-this module checked.
+this module checked. A writer that keeps batches where they lie until it counts them (the
+Lightning callback, on the accelerator) checks each batch's shapes with `Layout.check_shapes`,
+which reads no values, and the values with `check_evaluation` when it counts.
 
 Framework-free: NumPy, `core/` and `format/` only (`arrays.to_numpy` reads tensors without
 importing their framework).
@@ -72,7 +74,9 @@ class Layout:
     Attributes:
       output_width: output units per example (1: one sigmoid unit, binary).
       multi_label: one sigmoid per label, multi-hot labels.
-      from_logits: whether the outputs are logits.
+      from_logits: whether the outputs are logits; None while undecided (a layout fixed on a
+        first batch that is not counted, as the Lightning callback's): the next
+        `check_evaluation` detects it from its outputs.
       label_format: `labels.SPARSE`, `ONE_HOT`, `BINARY` or `MULTI_HOT` (None while no
         labels were seen: a Keras metric-mode run without validation data).
       class_names: one name per class (per label, multi-label).
@@ -105,9 +109,30 @@ class Layout:
             return labels_lib.MULTI_HOT
         return labels_lib.detect_label_format(labels, self.output_width)
 
+    def check_shapes(self, labels, outputs, who, names=NAMES):
+        """ValueError naming ``who`` unless ``labels`` and ``outputs`` have the shapes of an
+        evaluation of this layout (rows, output width, a label format). Reads only their
+        shapes: arrays or tensors on any device; their values are checked when counted.
+        """
+        check_shapes(labels, outputs, who, self.multi_label, names)
+        try:
+            self._check_width(np.shape(outputs), names[1])
+            self.format_of(labels)
+        except ValueError as error:
+            raise ValueError("%s: %s" % (who, error)) from error
+
+    def _check_width(self, output_shape, output_name="outputs"):
+        width = _output_width(output_shape)
+        if width != self.output_width:
+            raise ValueError(
+                "%s of shape %s have %d output unit(s) per example, but %d at the first"
+                " evaluation: one run holds one model's outputs (use another log_dir for"
+                " another model)" % (output_name, tuple(output_shape), width, self.output_width)
+            )
+
     def targets(self, labels):
-        """Class ids ``[n]`` of labels in this layout's format (multi-hot rows ``[n, K]`` as
-        they are, multi-label). Raises ValueError for labels that do not fit.
+        """Class ids ``[n]`` of labels in this layout's format (multi-hot rows ``[n, K]`` of
+        bools, multi-label). Raises ValueError for labels that do not fit.
         """
         labels = np.asarray(labels)
         if self.multi_label:
@@ -116,9 +141,7 @@ class Layout:
                     "multi-hot labels of shape %s do not fit %d labels: expected one 0/1 column"
                     " per label, [n, %d]" % (labels.shape, self.output_width, self.output_width)
                 )
-            if labels.size and not np.all(np.isfinite(labels.astype(np.float64))):
-                raise ValueError("labels contain NaN or infinite values")
-            return labels
+            return counts_lib.check_multi_hot(labels, self.output_width, "labels")
         return labels_lib.class_ids(labels, self.format_of(labels), self.num_classes)
 
     def scores(self, outputs):
@@ -126,13 +149,7 @@ class Layout:
         per-label probabilities and None). Raises ValueError for another output width.
         """
         outputs = np.asarray(outputs)
-        width = _output_width(outputs)
-        if width != self.output_width:
-            raise ValueError(
-                "outputs of shape %s have %d output unit(s) per example, but %d at the first"
-                " evaluation: one run holds one model's outputs (use another log_dir for"
-                " another model)" % (outputs.shape, width, self.output_width)
-            )
+        self._check_width(outputs.shape)
         if self.multi_label:
             return labels_lib.multilabel_scores(outputs, self.from_logits), None
         return labels_lib.scores_and_predictions(outputs, self.from_logits)
@@ -173,7 +190,7 @@ class Evaluation:
 
     Attributes:
       layout: the run's `Layout` (with this evaluation's ``from_logits``).
-      targets: class ids ``[n]`` (multi-hot rows ``[n, K]``, multi-label).
+      targets: class ids ``[n]`` (multi-hot rows ``[n, K]`` of bools, multi-label).
       scores: per-class scores ``[n, C]`` (per-label probabilities, multi-label).
       predicted: predicted class ids ``[n]``, or None (multi-label).
       example_ids: one id per row (NumPy array of str or int64), or None.
@@ -200,39 +217,40 @@ class Evaluation:
         return result
 
 
-def _output_width(outputs):
-    return 1 if outputs.ndim == 1 else int(outputs.shape[1])
+def _output_width(output_shape):
+    return 1 if len(output_shape) == 1 else int(output_shape[1])
 
 
 def check_shapes(labels, outputs, who, multi_label=False, names=NAMES):
     """ValueError naming ``who`` unless labels and outputs have shapes of one evaluation;
-    ``names`` are what the writer calls them (`NAMES`).
+    ``names`` are what the writer calls them (`NAMES`). Reads only the shapes (arrays or
+    tensors).
     """
     label_name, output_name = names
-    if multi_label and (outputs.ndim != 2 or labels.shape != outputs.shape):
+    labels, outputs = tuple(np.shape(labels)), tuple(np.shape(outputs))
+    if multi_label and (len(outputs) != 2 or labels != outputs):
         raise ValueError(
             "%s (multi_label=True): %s of shape %s and %s of shape %s: expected multi-hot labels"
             " and one output per label, both [n, K]"
-            % (who, label_name, labels.shape, output_name, outputs.shape)
+            % (who, label_name, labels, output_name, outputs)
         )
-    if multi_label and outputs.shape[1] < 2:
+    if multi_label and outputs[1] < 2:
         raise ValueError(
             "%s (multi_label=True): %s of shape %s: one label is a binary task, give"
-            " multi_label=False" % (who, output_name, outputs.shape)
+            " multi_label=False" % (who, output_name, outputs)
         )
-    if outputs.ndim not in (1, 2) or outputs.ndim == 2 and outputs.shape[1] < 1:
+    if len(outputs) not in (1, 2) or len(outputs) == 2 and outputs[1] < 1:
         raise ValueError(
             "%s: %s of shape %s: expected the model's outputs [n, C] (one row per example), or"
             " [n] / [n, 1] for one sigmoid unit; flatten extra dimensions first (e.g."
-            " %s.reshape(n, C))" % (who, output_name, outputs.shape, output_name)
+            " %s.reshape(n, C))" % (who, output_name, outputs, output_name)
         )
-    if outputs.shape[0] == 0:
+    if outputs[0] == 0:
         raise ValueError("%s: no examples (%s is empty)" % (who, output_name))
-    if labels.ndim == 0 or labels.shape[0] != outputs.shape[0]:
+    if not labels or labels[0] != outputs[0]:
         raise ValueError(
             "%s: %s of shape %s does not match %s of shape %s: pass one label per row of"
-            " outputs, from the same examples"
-            % (who, label_name, labels.shape, output_name, outputs.shape)
+            " outputs, from the same examples" % (who, label_name, labels, output_name, outputs)
         )
 
 
@@ -270,7 +288,7 @@ def first_layout(
     check_shapes(labels, outputs, who, multi_label, names)
     if from_logits is None:
         from_logits = labels_lib.looks_like_logits(outputs, ROW_SUM_TOLERANCE, multi_label)
-    layout = new_layout(_output_width(outputs), who, multi_label, from_logits, class_names)
+    layout = new_layout(_output_width(outputs.shape), who, multi_label, from_logits, class_names)
     try:
         return dataclasses.replace(layout, label_format=layout.format_of(labels))
     except ValueError as error:
@@ -278,11 +296,15 @@ def first_layout(
 
 
 def _later_from_logits(layout, outputs, from_logits, who):
-    """The layout with this evaluation's ``from_logits``: stated, or the first evaluation's
-    decision, which outputs that can only be logits contradict.
+    """The layout with this evaluation's ``from_logits``: stated, detected from these outputs
+    while the layout leaves it undecided, or the earlier decision, which outputs that can only
+    be logits contradict.
     """
     if from_logits is not None:
         return dataclasses.replace(layout, from_logits=bool(from_logits))
+    if layout.from_logits is None:
+        detected = labels_lib.looks_like_logits(outputs, ROW_SUM_TOLERANCE, layout.multi_label)
+        return dataclasses.replace(layout, from_logits=detected)
     if not layout.from_logits and labels_lib.looks_like_logits(
         outputs, ROW_SUM_TOLERANCE, layout.multi_label
     ):
@@ -316,7 +338,8 @@ def check_evaluation(
       who: the writer's name, first in every message (``"MetricsDiagWriter.add_evaluation"``).
       layout: the run's `Layout` from its first evaluation; None for the first.
       multi_label: whether the model is multi-label (used for the first evaluation).
-      from_logits: True / False as stated, None to detect (first evaluation) or keep.
+      from_logits: True / False as stated, None to detect (first evaluation, or a layout that
+        leaves it undecided) or keep.
       class_names: the writer's class names, or None (used for the first evaluation).
       example_ids: one id per row (`check_example_ids`), or None.
       previews: one preview per row (`check_previews`), or None.
@@ -324,7 +347,8 @@ def check_evaluation(
       names: what the writer calls the labels and the outputs in its messages (`NAMES`).
 
     Returns:
-      An `Evaluation`; its layout is ``layout`` (with a stated ``from_logits``) or the first.
+      An `Evaluation`; its layout is ``layout`` (with a stated or detected ``from_logits``) or
+      the first.
 
     Raises:
       ValueError: the message starts with ``who`` and names the fix.

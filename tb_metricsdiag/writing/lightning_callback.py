@@ -5,396 +5,69 @@ Per validation batch the callback takes the module's scores and the labels (`_ba
 a ``scores_and_labels`` callable, else a ``{"scores", "labels"}`` dict returned by
 ``validation_step``, else one extra ``forward(x)`` of an ``(x, y)`` batch) and keeps them on
 their device; at the end of the validation epoch they are gathered across processes
-(`_gather`, with `sampler_padding` removing what ``DistributedSampler`` repeated) and global
+(`lightning_distributed.gather`, without the rows ``DistributedSampler`` repeated) and global
 rank 0 writes them through `MetricsDiagWriter`, with ``trainer.callback_metrics`` under Keras's
-names (`keras_logs`) and, once, the run description.
+names (`log_names.keras_logs`) and, once, the run description.
 
-The first validation batch (the sanity check's, when there is one) is checked and a mistake
-raises a ``ValueError`` naming the fix; after it nothing the callback meets ends the training:
-problems become events the diagnostics report.
+The first validation batch (the sanity check's, when there is one) is checked on the writers'
+one input path (`inputs.check_evaluation`) and fixes the stage's `inputs.Layout`; a mistake
+raises a ``ValueError`` naming the fix. Later batches are checked by their shapes only
+(`inputs.Layout.check_shapes`), so nothing waits for the device; each epoch's rows are checked
+once more, values included, when rank 0 counts them. After the first batch nothing the callback
+meets ends the training: problems become events the diagnostics report.
 
 With ``train_sample``, the train/validation duplicate check (`overlap`) runs once per ``fit``
-(`_OverlapCheck`): the inputs of the first training batches (or the given training inputs) and
-of the first validation epoch are hashed, and rank 0 writes the result after that epoch.
+(`lightning_overlap.OverlapCheck`): the inputs of the first training batches (or the given
+training inputs) and of the first validation epoch are hashed, and rank 0 writes the result
+after that epoch.
 """
 
 import collections.abc
+import dataclasses
 import logging
 import os
-import re
 
 import numpy as np
 import torch
-from torch.utils.data.distributed import DistributedSampler
 
 try:
     import lightning.pytorch as pl
 except ImportError:  # the older package name
     import pytorch_lightning as pl
 
-from tb_metricsdiag.core import counting as counts_lib
 from tb_metricsdiag.core import events
 from tb_metricsdiag.core import labels as labels_lib
-from tb_metricsdiag.core import overlap as overlap_lib
-from tb_metricsdiag.writing import inputs, records
+from tb_metricsdiag.writing import (
+    arrays,
+    inputs,
+    lightning_distributed,
+    lightning_overlap,
+    log_names,
+    records,
+)
 from tb_metricsdiag.writing.event_writer import MetricsDiagWriter
 
 logger = logging.getLogger(__name__)
 
 SPLIT = "validation"
+WHO = "MetricsDiagCallback"
+# What the callback calls a batch's labels and scores in its messages (`inputs.NAMES`).
+NAMES = ("labels", "scores")
 
 # Where the scores of a batch come from (`MetricsDiagCallback.scores_and_labels`, the run info).
 FROM_CALLABLE = "scores_and_labels"
 FROM_STEP_OUTPUTS = "validation_step_outputs"
 FROM_FORWARD = "forward"
+_SOURCE_TEXT = {
+    FROM_FORWARD: "the module's forward(x)",
+    FROM_STEP_OUTPUTS: "validation_step's 'scores'",
+    FROM_CALLABLE: "scores_and_labels",
+}
 
 _HOW_TO_GIVE_SCORES = (
     "return {'scores': outputs, 'labels': y} from validation_step (no extra forward pass), or"
     " pass MetricsDiagCallback(scores_and_labels=lambda module, batch, outputs: (scores, labels))"
 )
-
-_VALIDATION_WORDS = ("val", "valid", "validation")
-_TRAIN_WORDS = ("train", "training")
-_SPLIT_WORD = "|".join(_VALIDATION_WORDS + _TRAIN_WORDS)
-_PREFIXED = re.compile(r"(%s)[_/.\-](.+)" % _SPLIT_WORD, re.IGNORECASE)
-_SUFFIXED = re.compile(r"(.+?)[_/.\-](%s)" % _SPLIT_WORD, re.IGNORECASE)
-
-
-# -- Lightning's metric names -> Keras's log keys ---------------------------------------------
-
-
-def _split_of_name(name):
-    """``(base, "validation" | "train" | None)``: a name's split word (as a prefix or suffix
-    joined by ``_ / . -``) taken off.
-    """
-    for pattern, word, rest in ((_PREFIXED, 1, 2), (_SUFFIXED, 2, 1)):
-        match = pattern.fullmatch(name)
-        if match:
-            split = "validation" if match.group(word).lower() in _VALIDATION_WORDS else "train"
-            return match.group(rest), split
-    return name, None
-
-
-def keras_logs(metrics, validation_names, stale_names=()):
-    """Lightning's ``callback_metrics`` as Keras's epoch ``logs``: ``(logs, origin)``.
-
-    Args:
-      metrics: ``{name: value}``; values with one element (tensors, numbers) are kept.
-      validation_names: names logged by this epoch's validation (their values are new).
-      stale_names: names logged by an earlier validation but not this epoch's, left out (an
-        epoch without validation keeps the last validation's values in ``callback_metrics``).
-
-    The rules, in order:
-
-    - a metric logged with ``on_step=True, on_epoch=True`` comes as ``name``, ``name_step``
-      and ``name_epoch``: the epoch value is kept, under ``name``;
-    - a validation metric is ``val_`` + its name without its split word (``val_loss``,
-      ``valid/acc``, ``loss/val``, or any name logged in ``validation_step``: ``val_loss``,
-      ``val_acc``); one named for validation that this epoch's validation did not log is left
-      out (stale);
-    - a training metric loses its split word (``train_loss`` -> ``loss``);
-    - when two names give the same key, an epoch value beats a step value, then a name that is
-      already the key beats one that is not, then the first name in sorted order wins.
-
-    Returns:
-      ``logs`` ``{key: float}`` and ``origin`` ``{key: Lightning name}``.
-    """
-    validation_names = set(validation_names)
-    stale_names = set(stale_names)
-    epoch_names = {name[: -len("_epoch")] for name in metrics if name.endswith("_epoch")}
-    candidates = {}  # key -> [(rank, name, value)]
-    for name in sorted(metrics):
-        if name.endswith(("_step", "_epoch")) and name.rsplit("_", 1)[0] in epoch_names:
-            continue  # the epoch value is also under the plain name
-        value = _number(metrics[name])
-        if value is None or name in stale_names:
-            continue
-        base, split = _split_of_name(name)
-        if name in validation_names and split is None:
-            split = "validation"
-        if split == "validation" and name not in validation_names:
-            continue
-        key = ("val_" + base) if split == "validation" else base
-        rank = (name not in epoch_names, name != key)
-        candidates.setdefault(key, []).append((rank, name, value))
-    logs, origin = {}, {}
-    for key, found in candidates.items():
-        _, name, value = min(found)
-        logs[key], origin[key] = value, name
-    return logs, origin
-
-
-def _number(value):
-    """``value`` as a float when it is a number or a one-element tensor / array, else None."""
-    if isinstance(value, torch.Tensor):
-        return float(value.detach().reshape(-1)[0]) if value.numel() == 1 else None
-    if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
-        return float(value)
-    return None
-
-
-# -- DistributedSampler's padding ---------------------------------------------------------------
-
-
-def sampler_padding(shares):
-    """Rows to drop from each process's rows: ``(drop, problem)``.
-
-    ``DistributedSampler`` (without ``drop_last``) pads its index list to
-    ``total_size = ceil(N / W) * W`` by appending its first ``total_size - N`` indices again,
-    and hands process ``r`` the positions ``r, r + W, r + 2W, ...``. The padded positions are
-    the last ``total_size - N`` of the list, all in its last row, so each process ``r >=
-    W - (total_size - N)`` gets one duplicate: its last example, which it sees only when it
-    ran over its whole share.
-
-    Args:
-      shares: one dict per process, in rank order: ``rows`` (rows it collected), and, when its
-        sampler is a ``DistributedSampler``, ``sampler_rank``, ``num_replicas``,
-        ``num_samples`` (its share), ``total_size``, ``dataset_size`` (N) and ``drop_last``.
-
-    Returns:
-      ``drop``: the number of trailing rows to drop from each process's rows (0 or 1), and
-      ``problem``: None, or why the rows are kept as they are (not a ``DistributedSampler``,
-      or figures that do not add up), for an event.
-    """
-    world = len(shares)
-    keep_all = [0] * world
-    if any(share.get("num_replicas") is None for share in shares):
-        return keep_all, (
-            "the validation sampler is not a DistributedSampler on every process, so the"
-            " callback cannot tell which examples the %d processes share; their counts are"
-            " summed as they are (if every process reads the whole validation set, each"
-            " example counts %d times)" % (world, world)
-        )
-    first = shares[0]
-    dataset_size, total_size = first["dataset_size"], first["total_size"]
-    consistent = (
-        all(share["num_replicas"] == world for share in shares)
-        and [share["sampler_rank"] for share in shares] == list(range(world))
-        and all(
-            (share["dataset_size"], share["total_size"], share["drop_last"])
-            == (dataset_size, total_size, first["drop_last"])
-            for share in shares
-        )
-        and sum(share["num_samples"] for share in shares) == total_size
-        and all(share["rows"] <= share["num_samples"] for share in shares)
-    )
-    if not consistent:
-        return keep_all, (
-            "the validation samplers' figures do not add up (%s); the processes' counts are"
-            " summed as they are and may count some examples twice"
-            % "; ".join(
-                "rank %d: %d rows of a share of %s"
-                % (rank, share["rows"], share.get("num_samples"))
-                for rank, share in enumerate(shares)
-            )
-        )
-    padding = 0 if first["drop_last"] else total_size - dataset_size
-    if not 0 <= padding < world:
-        return keep_all, (
-            "the validation sampler pads %d examples to %d, more than one per process; the"
-            " processes' counts are summed as they are" % (dataset_size, total_size)
-        )
-    drop = [
-        int(rank >= world - padding and share["rows"] == share["num_samples"])
-        for rank, share in enumerate(shares)
-    ]
-    return drop, None
-
-
-def _sampler_share(dataloader, rows):
-    """What `sampler_padding` needs to know of this process's validation sampler."""
-    share = {"rows": int(rows)}
-    sampler = getattr(dataloader, "sampler", None)
-    if not isinstance(sampler, DistributedSampler):
-        sampler = getattr(getattr(dataloader, "batch_sampler", None), "sampler", None)
-    if isinstance(sampler, DistributedSampler):
-        try:
-            share.update(
-                sampler_rank=int(sampler.rank),
-                num_replicas=int(sampler.num_replicas),
-                num_samples=len(sampler),
-                total_size=int(sampler.total_size),
-                dataset_size=len(sampler.dataset),
-                drop_last=bool(sampler.drop_last),
-            )
-        except (AttributeError, TypeError):  # a subclass without these: not checkable
-            share = {"rows": int(rows)}
-    return share
-
-
-def _first_dataloader(trainer):
-    loaders = trainer.val_dataloaders
-    if isinstance(loaders, (list, tuple)):
-        return loaders[0] if loaders else None
-    if isinstance(loaders, collections.abc.Mapping):
-        return next(iter(loaders.values()), None)
-    return loaders
-
-
-# -- the train/validation duplicate check ----------------------------------------------------
-
-_TRAIN_SAMPLE_FORMS = (
-    "a number of training examples to hash as they are trained on (an int >= 1), the training"
-    " inputs (a tensor or NumPy array, one row per example), or (x, y)"
-)
-
-
-def _checked_train_sample(train_sample):
-    """``train_sample`` as ``(count, inputs)``, one of them None; raises ValueError naming the
-    forms it takes.
-    """
-    if train_sample is None:
-        return None, None
-    if isinstance(train_sample, int) and not isinstance(train_sample, bool):
-        if train_sample >= 1:
-            return train_sample, None
-    else:
-        inputs = train_sample
-        if isinstance(train_sample, (tuple, list)) and len(train_sample) == 2:
-            inputs = train_sample[0]  # (x, y)
-        try:
-            leaves = _input_leaves(inputs)
-        except TypeError:
-            leaves = []
-        rows = {leaf.shape[0] if leaf.ndim else None for leaf in leaves}
-        if leaves and len(rows) == 1 and rows.pop():
-            return None, inputs
-    raise ValueError(
-        "MetricsDiagCallback: train_sample must be %s; got %s"
-        % (_TRAIN_SAMPLE_FORMS, _described(train_sample))
-    )
-
-
-def _described(value):
-    if isinstance(value, (torch.Tensor, np.ndarray)):
-        return "a %s of shape %s" % (type(value).__name__, tuple(value.shape))
-    return repr(value) if isinstance(value, (int, float, str)) else "a %s" % type(value).__name__
-
-
-def _input_leaves(inputs):
-    """The tensors or arrays of a model's inputs, in order: one, or a tuple / list / dict (by
-    key) of them. Raises TypeError for anything else.
-    """
-    if isinstance(inputs, (torch.Tensor, np.ndarray)):
-        return [inputs]
-    if isinstance(inputs, collections.abc.Mapping):
-        return [a for key in sorted(inputs, key=str) for a in _input_leaves(inputs[key])]
-    if isinstance(inputs, (tuple, list)) and inputs:
-        return [a for each in inputs for a in _input_leaves(each)]
-    raise TypeError("inputs of type %s cannot be hashed" % type(inputs).__name__)
-
-
-def _input_arrays(inputs):
-    """`_input_leaves` as NumPy arrays on the CPU (bfloat16 as the int16 of the same bytes:
-    NumPy has no bfloat16).
-    """
-    arrays = []
-    for leaf in _input_leaves(inputs):
-        if isinstance(leaf, torch.Tensor):
-            leaf = leaf.detach()
-            leaf = (leaf.view(torch.int16) if leaf.dtype == torch.bfloat16 else leaf).cpu().numpy()
-        arrays.append(leaf)
-    return arrays
-
-
-def _batch_input_arrays(batch, which):
-    """The input arrays of an ``(x, y)`` batch; ValueError for another batch."""
-    if not isinstance(batch, (tuple, list)) or len(batch) != 2:
-        raise ValueError(
-            "the %s batches are a %s, not (x, y), so their inputs cannot be told from their"
-            " labels" % (which, type(batch).__name__)
-        )
-    return _input_arrays(batch[0])
-
-
-def _layout_of(arrays):
-    """What must agree for two examples' bytes to be comparable: each input's shape past the
-    batch and dtype.
-    """
-    return tuple((tuple(a.shape[1:]), a.dtype.str) for a in arrays)
-
-
-def _layout_text(layout):
-    return ", ".join("%s %s" % (np.dtype(dtype).name, list(shape)) for shape, dtype in layout)
-
-
-class _OverlapCheck:
-    """The state of one ``fit``'s train/validation duplicate check (`MetricsDiagCallback`'s
-    ``train_sample``): training digests from the first training epoch's batches (up to
-    ``count``) or from the given ``inputs``, validation digests from the first validation
-    epoch's batches, and the first problem met (the check then records only that).
-    """
-
-    def __init__(self, count, inputs):
-        self.count, self.inputs = count, inputs
-        self.first_epoch = None  # the epoch this fit started at (a resumed fit starts late)
-        self.train_digests, self.train_layout = [], None
-        self.validation_digests, self.validation_layout = [], None
-        self.validation_done = False  # the first validation epoch's digests are complete
-        self.written = False
-        self.problem = None
-
-    def wants_train_batch(self, epoch):
-        """Whether a training batch of ``epoch`` is still to be hashed: the first epoch's,
-        until ``count`` examples.
-        """
-        if self.first_epoch is None:
-            self.first_epoch = epoch
-        return (
-            self.count is not None
-            and epoch == self.first_epoch
-            and len(self.train_digests) < self.count
-            and self.problem is None
-        )
-
-    def add_train_batch(self, batch):
-        arrays = _batch_input_arrays(batch, "training")
-        kept = min(len(arrays[0]), self.count - len(self.train_digests))
-        arrays = [a[:kept] for a in arrays]
-        self.train_layout = self.train_layout or _layout_of(arrays)
-        self.train_digests.extend(overlap_lib.example_digests(arrays))
-
-    def add_validation_batch(self, batch):
-        arrays = _batch_input_arrays(batch, "validation")
-        self.validation_layout = self.validation_layout or _layout_of(arrays)
-        self.validation_digests.extend(overlap_lib.example_digests(arrays))
-
-    def fail(self, error):
-        if self.problem is None:
-            self.problem = "the overlap check could not hash the inputs: %s" % error
-
-    def result(self):
-        """The record `MetricsDiagWriter.add_overlap` writes: `overlap.duplicate_overlap`'s
-        result and where the training examples came from, or ``{"error"}``.
-        """
-        if self.problem is None and self.inputs is not None:
-            try:
-                arrays = _input_arrays(self.inputs)
-                self.train_layout = _layout_of(arrays)
-                self.train_digests = overlap_lib.example_digests(arrays)
-            except (TypeError, ValueError) as error:
-                self.fail(error)
-        if self.problem is None and not self.train_digests:
-            self.problem = "no training batch was hashed before the first validation"
-        if (
-            self.problem is None
-            and self.validation_layout is not None
-            and self.train_layout != self.validation_layout
-        ):
-            self.problem = (
-                "the training inputs (%s per example) are not laid out as the validation"
-                " inputs (%s), so their bytes can never match: give train_sample the inputs"
-                " as the validation dataloader yields them"
-                % (_layout_text(self.train_layout), _layout_text(self.validation_layout))
-            )
-        if self.problem is not None:
-            return {"error": self.problem}
-        result = overlap_lib.duplicate_overlap(self.train_digests, self.validation_digests)
-        if self.count is not None:
-            result["train_sample"] = {"source": "training batches", "requested": self.count}
-        else:
-            result["train_sample"] = {"source": "train_sample inputs"}
-        return result
 
 
 # -- the callback -----------------------------------------------------------------------------
@@ -465,7 +138,8 @@ class MetricsDiagCallback(pl.Callback):
         self.scores_and_labels = scores_and_labels
         self.multi_label = multi_label
         self.train_sample = train_sample
-        self._overlap = None  # the `_OverlapCheck` of the current fit
+        self._class_names = None  # checked (`inputs.check_class_names`) at setup
+        self._overlap = None  # the `lightning_overlap.OverlapCheck` of the current fit
         self._thresholds = None
         self._log_dir = None
         self._writer = None
@@ -475,12 +149,10 @@ class MetricsDiagCallback(pl.Callback):
 
     def _start_stage(self):
         """Forget what the last ``fit`` / ``validate`` learnt of the module and its data."""
-        self._checked = False  # the first batch passed `_check_first_batch`
-        self._shape = None  # (output width, label shape past the batch)
-        self._label_format = None
-        self._multi_label = bool(self.multi_label)  # decided at the first batch when None
+        # The `inputs.Layout` of the first batch; its from_logits, unless given, is decided by
+        # the first epoch counted (more rows than one batch of a model not trained yet).
+        self._layout = None
         self._source = None  # FROM_CALLABLE / FROM_STEP_OUTPUTS / FROM_FORWARD
-        self._scores_are_logits = self.from_logits
         self._model_name = None
         self._info_written = False
         self._pending = None  # rank 0: a `_Validation` not written yet
@@ -499,23 +171,16 @@ class MetricsDiagCallback(pl.Callback):
                 "MetricsDiagCallback: log_dir must be a non-empty path or None (the"
                 " TensorBoardLogger's directory), got %r" % (self.log_dir,)
             )
-        inputs.check_from_logits(self.from_logits, "MetricsDiagCallback")
-        if self.multi_label not in (None, True, False):
-            raise ValueError(
-                "MetricsDiagCallback: multi_label must be True, False or None (detect)"
-            )
+        inputs.check_from_logits(self.from_logits, WHO)
+        inputs.check_multi_label(self.multi_label, WHO, detect=True)
         if self.scores_and_labels is not None and not callable(self.scores_and_labels):
             raise ValueError(
                 "MetricsDiagCallback: scores_and_labels must be a callable"
                 " f(module, batch, outputs) -> (scores, labels)"
             )
-        if isinstance(self.class_names, (str, bytes)):
-            raise ValueError(
-                "MetricsDiagCallback: class_names must be a list of names, got %r"
-                % (self.class_names,)
-            )
-        self._thresholds = records.checked_thresholds(self.thresholds, "MetricsDiagCallback")
-        return _checked_train_sample(self.train_sample)
+        self._class_names = inputs.check_class_names(self.class_names, WHO)
+        self._thresholds = records.checked_thresholds(self.thresholds, WHO)
+        return lightning_overlap.checked_train_sample(self.train_sample)
 
     def _resolve_log_dir(self, trainer):
         if self.log_dir is not None:
@@ -530,7 +195,7 @@ class MetricsDiagCallback(pl.Callback):
         self._start_stage()
         # The duplicate check belongs to a fit (trainer.validate trains on nothing).
         fit_with_check = stage == "fit" and self.train_sample is not None
-        self._overlap = _OverlapCheck(*train_sample) if fit_with_check else None
+        self._overlap = lightning_overlap.OverlapCheck(*train_sample) if fit_with_check else None
         self._model_name = type(pl_module).__name__
         self._log_dir = self._resolve_log_dir(trainer) if trainer.is_global_zero else None
 
@@ -566,87 +231,54 @@ class MetricsDiagCallback(pl.Callback):
             scores = pl_module(x)
         return scores, y, FROM_FORWARD
 
-    def _check_first_batch(self, scores, labels, source):
-        """Raises ValueError, naming the fix, for scores or labels the counts cannot use."""
-        where = {
-            FROM_FORWARD: "the module's forward(x)",
-            FROM_STEP_OUTPUTS: "validation_step's 'scores'",
-            FROM_CALLABLE: "scores_and_labels",
-        }[source]
+    def _first_layout(self, scores, labels, source):
+        """The stage's `inputs.Layout`, from its first batch checked as every writer's first
+        evaluation (`inputs.check_evaluation`); ValueError naming the fix. ``from_logits``
+        stays undecided unless given.
+        """
+        where = _SOURCE_TEXT[source]
         if not isinstance(scores, torch.Tensor):
             raise ValueError(
-                "MetricsDiagCallback: %s gave a %s, not one tensor of scores: %s"
-                % (where, type(scores).__name__, _HOW_TO_GIVE_SCORES)
+                "%s: %s gave a %s, not one tensor of scores: %s"
+                % (WHO, where, type(scores).__name__, _HOW_TO_GIVE_SCORES)
             )
-        if scores.ndim not in (1, 2) or scores.ndim == 2 and scores.shape[1] < 1:
-            raise ValueError(
-                "MetricsDiagCallback: %s gave scores of shape %s; expected [batch, classes] (or"
-                " [batch] / [batch, 1] for one binary score): %s"
-                % (where, tuple(scores.shape), _HOW_TO_GIVE_SCORES)
-            )
-        width = 1 if scores.ndim == 1 else int(scores.shape[1])
-        labels = _as_tensor(labels, scores.device)
-        if labels.ndim == 0 or labels.shape[0] != scores.shape[0]:
-            raise ValueError(
-                "MetricsDiagCallback: %s gave %d rows of scores for labels of shape %s: give"
-                " one label per row of scores" % (where, scores.shape[0], tuple(labels.shape))
-            )
-        values = labels.cpu().numpy()
-        fits_labels = width > 1 and values.shape == tuple(scores.shape)
-        if self.multi_label is None:
-            self._multi_label = labels_lib.looks_multi_hot(values, width)
-        num_classes = (
-            width if self._multi_label else labels_lib.num_classes_from_output_width(width)
-        )
+        multi_label = self.multi_label
+        if multi_label is None:
+            width = int(scores.shape[1]) if scores.ndim == 2 else 1
+            multi_label = labels_lib.looks_multi_hot(arrays.to_numpy(labels, "labels"), width)
         try:
-            if self._multi_label:
-                if not fits_labels:
-                    raise ValueError(
-                        "multi_label=True needs multi-hot labels of the scores' shape [batch, K]"
-                        " with K >= 2, got labels of shape %s" % (tuple(values.shape),)
-                    )
-                label_format = labels_lib.MULTI_HOT
-                counts_lib.label_positives(values, num_classes)
-            else:
-                label_format = labels_lib.detect_label_format(values, width)
-                labels_lib.class_ids(values, label_format, num_classes)
-        except ValueError as error:
-            raise ValueError(
-                "MetricsDiagCallback: the labels do not fit the scores of %s (shape %s): %s"
-                % (where, tuple(scores.shape), error)
-            ) from error
-        if self.class_names is not None and len(self.class_names) != num_classes:
-            raise ValueError(
-                "MetricsDiagCallback: class_names has %d names but %s gives %d classes"
-                " (scores of width %d)" % (len(self.class_names), where, num_classes, width)
+            evaluation = inputs.check_evaluation(
+                labels,
+                scores,
+                WHO,
+                multi_label=multi_label,
+                from_logits=self.from_logits,
+                class_names=self._class_names,
+                names=NAMES,
             )
-        self._shape = (width, tuple(labels.shape[1:]))
-        self._label_format = label_format
-        self._source = source
-        self._checked = True
+        except ValueError as error:
+            hint = ": if it does not give the class scores, " + _HOW_TO_GIVE_SCORES
+            raise ValueError(
+                "%s. The scores came from %s%s"
+                % (error, where, hint if source == FROM_FORWARD else "")
+            ) from error
+        return dataclasses.replace(evaluation.layout, from_logits=self.from_logits)
 
     def _check_batch(self, scores, labels):
-        """Raises ValueError for shapes unlike the first batch's (values are not read)."""
-        width, label_shape = self._shape
+        """A later batch's labels as a tensor beside its scores; ValueError for scores that
+        are no tensor, or shapes unlike the first batch's (`inputs.Layout.check_shapes`: the
+        values are read when the epoch is counted).
+        """
         if not isinstance(scores, torch.Tensor):
             raise ValueError("the scores are a %s, not a tensor" % type(scores).__name__)
         labels = _as_tensor(labels, scores.device)
-        if (
-            scores.ndim not in (1, 2)
-            or (1 if scores.ndim == 1 else scores.shape[1]) != width
-            or labels.ndim == 0
-            or tuple(labels.shape[1:]) != label_shape
-            or labels.shape[0] != scores.shape[0]
-        ):
+        self._layout.check_shapes(labels, scores, WHO, NAMES)
+        label_format = self._layout.format_of(labels)
+        if label_format != self._layout.label_format:
             raise ValueError(
-                "scores of shape %s and labels of shape %s do not match the first batch's"
-                " (%d score(s) per row, labels of shape [batch%s])"
-                % (
-                    tuple(scores.shape),
-                    tuple(labels.shape),
-                    width,
-                    "".join(", %d" % d for d in label_shape),
-                )
+                "%s labels of shape %s after %s labels in the first batch: the epoch's batches"
+                " are put together, so their labels must come in one format"
+                % (label_format, tuple(labels.shape), self._layout.label_format)
             )
         return labels
 
@@ -659,21 +291,23 @@ class MetricsDiagCallback(pl.Callback):
     ):
         if dataloader_idx != 0:
             return
-        if not self._checked:  # the first batch: a mistake raises
+        first = self._layout is None
+        try:
             scores, labels, source = self._batch_scores(pl_module, batch, outputs)
-            self._check_first_batch(scores, labels, source)
-            labels = _as_tensor(labels, scores.device)
-        else:
-            try:
-                scores, labels, _ = self._batch_scores(pl_module, batch, outputs)
+            if isinstance(scores, torch.Tensor) and scores.ndim and not len(scores):
+                return  # no rows: nothing to check or count
+            if first:
+                self._layout, self._source = self._first_layout(scores, labels, source), source
+                labels = _as_tensor(labels, scores.device)
+            else:
                 labels = self._check_batch(scores, labels)
-            except Exception as error:  # recording never ends the training
-                self._problems.append(
-                    events.bad_batch(
-                        SPLIT, "validation batch %d was left out: %s" % (batch_idx, error)
-                    )
-                )
-                return
+        except Exception as error:
+            if first:
+                raise  # the first batch: a mistake raises
+            self._problems.append(  # recording never ends the training
+                events.bad_batch(SPLIT, "validation batch %d was left out: %s" % (batch_idx, error))
+            )
+            return
         if trainer.sanity_checking:
             return
         scores = scores.detach()
@@ -681,6 +315,8 @@ class MetricsDiagCallback(pl.Callback):
             scores = scores[:, None]
         if scores.dtype in (torch.float16, torch.bfloat16) or not scores.is_floating_point():
             scores = scores.float()  # NumPy has no bfloat16
+        if self._layout.label_format in (labels_lib.SPARSE, labels_lib.BINARY):
+            labels = labels.reshape(-1)  # [n] and [n, 1] alike, so that batches concatenate
         self._scores.append(scores)
         self._labels.append(labels.detach())
         overlap = self._overlap
@@ -724,8 +360,8 @@ class MetricsDiagCallback(pl.Callback):
                 digests = None  # unusable: every process must still take part in the gathering
         try:
             labels, scores = _concatenated(self._labels), _concatenated(self._scores)
-            if _world_size() > 1:
-                labels, scores, distributed, problem, digests = _gather(
+            if lightning_distributed.world_size() > 1:
+                labels, scores, distributed, problem, digests = lightning_distributed.gather(
                     trainer, labels, scores, digests
                 )
                 if problem:
@@ -752,13 +388,15 @@ class MetricsDiagCallback(pl.Callback):
         self._flush(trainer, with_train_logs=True)
 
     def _epoch_logs(self, trainer, with_train_logs):
-        """This epoch's Keras-named logs (`keras_logs`), and which metric each came from."""
+        """This epoch's Keras-named logs (`log_names.keras_logs`), and which metric each came
+        from.
+        """
         validated = self._validated_epoch == trainer.current_epoch
         names = self._validation_names if validated else set()
         metrics = trainer.callback_metrics
         if not with_train_logs:
             metrics = {name: value for name, value in metrics.items() if name in names}
-        return keras_logs(metrics, names, self._ever_validation_names - names)
+        return log_names.keras_logs(metrics, names, self._ever_validation_names - names)
 
     def _flush(self, trainer, with_train_logs):
         """Rank 0: write the pending evaluation and this epoch's logs; never raises."""
@@ -784,21 +422,17 @@ class MetricsDiagCallback(pl.Callback):
             self._writer.flush()
 
     def _write_evaluation(self, writer, pending):
-        """Write a `_Validation` (the run description first, once); returns the problems."""
-        if self._scores_are_logits is None:
-            self._scores_are_logits = labels_lib.looks_like_logits(
-                pending.scores, inputs.ROW_SUM_TOLERANCE, self._multi_label
-            )
-        if not self._info_written:
-            writer.add_run_info(self._run_info(pending))
-            self._info_written = True
+        """Check and write a `_Validation` (the run description first, once); returns the
+        problems. The first epoch counted decides ``from_logits`` when it was not given.
+        """
         try:
-            writer.add_evaluation(
+            evaluation = inputs.check_evaluation(
                 pending.labels,
                 pending.scores,
-                pending.epoch,
-                split=SPLIT,
-                from_logits=self._scores_are_logits,
+                WHO,
+                layout=self._layout,
+                from_logits=self.from_logits,
+                names=NAMES,
             )
         except ValueError as error:
             return [
@@ -808,6 +442,11 @@ class MetricsDiagCallback(pl.Callback):
                     % (pending.epoch, error),
                 )
             ]
+        self._layout = evaluation.layout
+        if not self._info_written:
+            writer.add_run_info(self._run_info(pending))
+            self._info_written = True
+        writer.add_checked_evaluation(evaluation, pending.epoch, split=SPLIT)
         return []
 
     def _write_overlap(self, writer, last_chance=False):
@@ -837,24 +476,17 @@ class MetricsDiagCallback(pl.Callback):
 
     def _open_writer(self):
         if self._writer is None:
-            self._writer = MetricsDiagWriter(
-                self._log_dir,
-                class_names=self.class_names,
-                thresholds=self._thresholds,
-                multi_label=self._multi_label,
-            )
+            # Classes, their names and the task come with each checked evaluation's layout.
+            self._writer = MetricsDiagWriter(self._log_dir, thresholds=self._thresholds)
         return self._writer
 
     def _run_info(self, pending):
-        width = self._shape[0]
-        names = self.class_names or labels_lib.default_class_names(
-            width if self._multi_label else labels_lib.num_classes_from_output_width(width)
-        )
+        layout = self._layout
         info = records.describe_run(
-            output_width=width,
-            outputs_are_logits=self._scores_are_logits,
-            label_format=self._label_format,
-            class_names=names,
+            output_width=layout.output_width,
+            outputs_are_logits=layout.from_logits,
+            label_format=layout.label_format,
+            class_names=list(layout.class_names),
             split_examples={SPLIT: len(pending.labels)},
             num_thresholds=self._thresholds.size,
             counting="lightning_" + self._source,
@@ -889,69 +521,6 @@ class MetricsDiagCallback(pl.Callback):
         self._close()
 
 
-# -- gathering across processes ---------------------------------------------------------------
-
-
-def _gather(trainer, labels, scores, digests=None):
-    """Every process's rows on every process, the sampler's padding removed: ``(labels,
-    scores, distributed, problem, digests)`` with NumPy arrays (None when no process has a
-    row), a description for the run info, None or why the padding could not be checked, and
-    the validation inputs' digests of every process (the duplicate check's; None unless every
-    process gave one per row).
-    """
-    world = torch.distributed.get_world_size()
-    share = _sampler_share(_first_dataloader(trainer), 0 if scores is None else len(scores))
-    share["layout"] = None if scores is None else _layout(labels, scores)
-    share["digests"] = digests
-    shares = [None] * world
-    torch.distributed.all_gather_object(shares, share)
-    layouts = {s["layout"] for s in shares if s["layout"] is not None}
-    if not layouts:
-        return None, None, {"world_size": world}, None, None
-    if len(layouts) > 1:
-        raise ValueError(
-            "the processes' validation outputs differ in shape or dtype: %s"
-            % [s["layout"] for s in shares]
-        )
-    (labels_layout, scores_layout), rows = layouts.pop(), [s["rows"] for s in shares]
-    device = _collective_device()
-    parts_labels = _all_gather_rows(labels, rows, labels_layout, device)
-    parts_scores = _all_gather_rows(scores, rows, scores_layout, device)
-    drop, problem = sampler_padding(shares)
-    labels = np.concatenate([part[: len(part) - d] for part, d in zip(parts_labels, drop)])
-    scores = np.concatenate([part[: len(part) - d] for part, d in zip(parts_scores, drop)])
-    distributed = {"world_size": world, "rows": rows, "padding_removed": int(sum(drop))}
-    digests = None
-    if all(s["digests"] is not None and len(s["digests"]) == s["rows"] for s in shares):
-        digests = [d for s, n in zip(shares, drop) for d in s["digests"][: s["rows"] - n]]
-    return labels, scores, distributed, problem, digests
-
-
-def _layout(*tensors):
-    """``((shape past the batch, dtype name), ...)``: what must agree across processes."""
-    return tuple((tuple(t.shape[1:]), str(t.dtype).rsplit(".", 1)[-1]) for t in tensors)
-
-
-def _collective_device():
-    """The device collectives of this process group take: CUDA for NCCL, else the CPU."""
-    if torch.distributed.get_backend() == "nccl":
-        return torch.device("cuda", torch.cuda.current_device())
-    return torch.device("cpu")
-
-
-def _all_gather_rows(local, rows, layout, device):
-    """Each process's ``local`` rows (``rows[r]`` of them) as NumPy arrays, in rank order:
-    padded to the longest share for ``all_gather``, then cut back.
-    """
-    trailing, dtype = layout
-    padded = torch.zeros((max(rows),) + trailing, dtype=getattr(torch, dtype), device=device)
-    if local is not None and len(local):
-        padded[: len(local)] = local.to(device)
-    parts = [torch.empty_like(padded) for _ in rows]
-    torch.distributed.all_gather(parts, padded)
-    return [part[:n].cpu().numpy() for part, n in zip(parts, rows)]
-
-
 # -- tensors ----------------------------------------------------------------------------------
 
 
@@ -969,10 +538,4 @@ def _numpy(tensor):
     return None if tensor is None else tensor.cpu().numpy()
 
 
-def _world_size():
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_world_size()
-    return 1
-
-
-__all__ = ["MetricsDiagCallback", "keras_logs", "sampler_padding"]
+__all__ = ["MetricsDiagCallback"]

@@ -5,6 +5,7 @@ against a 1-process run, the reader and the diagnostics on what it wrote, and it
 
 import json
 import os
+import re
 
 import lightning.pytorch as pl
 import lightning_runs as runs
@@ -21,11 +22,8 @@ from tb_metricsdiag.backend import logdir as logdir_lib
 from tb_metricsdiag.backend import reader as reader_lib
 from tb_metricsdiag.format import schema, threshold_grid
 from tb_metricsdiag.lightning import MetricsDiagCallback
-from tb_metricsdiag.writing.lightning_callback import (
-    _sampler_share,
-    keras_logs,
-    sampler_padding,
-)
+from tb_metricsdiag.writing.lightning_distributed import sampler_padding, sampler_share
+from tb_metricsdiag.writing.log_names import keras_logs
 
 CONFUSION = schema.split_tag("validation", schema.KIND_CONFUSION)
 COUNTS = schema.split_tag("validation", schema.KIND_THRESHOLD_COUNTS)
@@ -277,6 +275,64 @@ def test_a_bad_batch_after_the_first_is_an_event_not_an_error(tmp_path):
     assert "validation batch 2 was left out" in recorded[0]["message"]
 
 
+def test_later_batches_are_checked_by_their_shapes_against_the_first(tmp_path):
+    """Batches of 16, 16 and 8 validation examples: labels as a column [n, 1] fit class ids
+    [n] and are counted; one-hot labels after class ids (epoch 0), or scores of another width
+    (epoch 1), leave their batch out as an event (the epoch's batches are put together)."""
+    train, validation = runs.data(32, 1, 3), runs.data(40, 2, 3)
+    second_batch = torch.from_numpy(validation[0][16:32])
+
+    def scores_and_labels(module, batch, outputs):
+        x, y = batch
+        scores = module(x)
+        if len(y) == 8:  # the last batch
+            return (scores[:, :2], y) if module.current_epoch else (scores, torch.eye(3)[y])
+        return scores, (y[:, None] if torch.equal(x, second_batch) else y)
+
+    module = runs.Classifier()
+    callback = MetricsDiagCallback(scores_and_labels=scores_and_labels)
+    loaders = runs.loader(*train), runs.loader(*validation)
+    _fit_quietly(tmp_path, module, *loaders, callback, epochs=2)
+    events = read_events(str(tmp_path))
+    for epoch, message in [
+        (0, r"one_hot labels of shape \(8, 3\) after sparse labels in the first batch"),
+        (1, r"scores of shape \(8, 2\) have 2 output unit\(s\) per example, but 3 at the first"),
+    ]:
+        (recorded,) = json.loads(events[schema.EVENTS_TAG][epoch][0].item())
+        assert recorded["kind"] == "bad_batch", recorded
+        assert recorded["message"].startswith("validation batch 2 was left out: "), recorded
+        assert re.search(message, recorded["message"]), recorded
+    # The two batches of 16 counted, the column of class ids with the others.
+    confusion, *_ = _expected_counts(
+        validation[1][:32], runs.outputs(module, validation[0][:32]), _thresholds(events)
+    )
+    np.testing.assert_array_equal(events[CONFUSION][1][0], confusion)
+
+
+def test_from_logits_is_decided_by_the_first_epoch_not_the_sanity_check(tmp_path):
+    """The sanity check's batches (of a model not trained yet) may look like probabilities;
+    the first epoch counted decides, on all its rows."""
+    train, validation = runs.data(32, 1, 3), runs.data(40, 2, 3)
+
+    def scores_and_labels(module, batch, outputs):
+        x, y = batch
+        logits = module(x)
+        return (logits.softmax(1) if module.trainer.sanity_checking else logits), y
+
+    module = runs.Classifier()
+    callback = MetricsDiagCallback(scores_and_labels=scores_and_labels)
+    _fit_quietly(tmp_path, module, runs.loader(*train), runs.loader(*validation), callback)
+    events = read_events(str(tmp_path))
+    info = json.loads(events[schema.RUN_INFO_TAG][0][0].item())
+    assert info["model"]["outputs_are_logits"] is True
+    confusion, tp, fp, _ = _expected_counts(
+        validation[1], runs.outputs(module, validation[0]), _thresholds(events)
+    )
+    np.testing.assert_array_equal(events[CONFUSION][0][0], confusion)
+    np.testing.assert_array_equal(events[COUNTS][0][0][:, 0], tp)
+    assert schema.EVENTS_TAG not in events
+
+
 class NoValidationLoss(runs.Classifier):
     """A ``validation_step`` that computes nothing, so the callback is the first to see the
     outputs and the labels."""
@@ -293,8 +349,13 @@ class ThreeDimensional(NoValidationLoss):
 @pytest.mark.parametrize(
     "module, labels, callback_args, message",
     [
-        (ThreeDimensional(), None, {}, r"shape \(16, 1, 3\).*\[batch, classes\]"),
-        (NoValidationLoss(), 7, {}, r"labels do not fit.*class ids in \[0, 3\)"),
+        (
+            ThreeDimensional(),
+            None,
+            {},
+            r"scores of shape \(16, 1, 3\).*\[n, C\].*forward\(x\).*scores_and_labels",
+        ),
+        (NoValidationLoss(), 7, {}, r"labels of shape \(16,\).*class ids in \[0, 3\)"),
         (NoValidationLoss(), None, {"class_names": ["a", "b"]}, r"class_names has 2 names.*3"),
     ],
     ids=["rank", "labels", "class_names"],
@@ -365,7 +426,7 @@ def _shares(size, world, shuffle, rows=None):
     if rows is not None:
         indices = [part[:rows] for part in indices]
     shares = [
-        _sampler_share(DataLoader(dataset, sampler=s, batch_size=4), len(part))
+        sampler_share(DataLoader(dataset, sampler=s, batch_size=4), len(part))
         for s, part in zip(samplers, indices)
     ]
     return shares, indices
@@ -398,7 +459,7 @@ def test_sampler_padding_reports_what_it_cannot_check():
     shares[0]["rows"] = 7
     assert sampler_padding(shares)[1] is not None
     loader = DataLoader(dataset, sampler=SequentialSampler(dataset))
-    assert _sampler_share(loader, 11) == {"rows": 11}
+    assert sampler_share(loader, 11) == {"rows": 11}
 
 
 # -- DDP: 2 processes give the counts of 1 -----------------------------------------------------
@@ -487,7 +548,7 @@ def test_multilabel_counts_equal_scikit_learn(tmp_path, multi_label):
 
 def test_multi_label_needs_labels_of_the_scores_shape(tmp_path):
     x, y = runs.data(32, 1, 3)
-    with pytest.raises(ValueError, match=r"multi_label=True needs multi-hot labels"):
+    with pytest.raises(ValueError, match=r"multi_label=True.*expected multi-hot labels"):
         _fit_quietly(
             tmp_path,
             NoValidationLoss(),
