@@ -218,16 +218,7 @@ def example_latencies(base, requests, rng):
         "/label_issues": lambda: run_step("/label_issues"),
         "/flips": lambda: run_step("/flips"),
     }
-    result = {}
-    for route, make in makers.items():
-        times, statuses = [], set()
-        deadline = time.perf_counter() + ROUTE_BUDGET_S
-        while len(times) < requests and time.perf_counter() < deadline:
-            status, _, seconds = get(base, make())
-            times.append(seconds)
-            statuses.add(status)
-        result[route] = (times, statuses)
-    return result
+    return timed_requests(base, makers, requests)
 
 
 def measure_examples(logdir, requests, rng):
@@ -383,9 +374,17 @@ def route_latencies(base, runs, epochs, requests, rng):
         ),
         "/diagnostics": lambda: query("/diagnostics", run=rng.choice(names)),
     }
+    for make in makers.values():
+        get(base, make())  # first answer of each route: caches warm
+    return timed_requests(base, makers, requests)
+
+
+def timed_requests(base, makers, requests):
+    """{route: (seconds, statuses)} of ``requests`` requests per route (``makers``: route ->
+    a function making a request's path), or as many as fit in `ROUTE_BUDGET_S`.
+    """
     result = {}
     for route, make in makers.items():
-        get(base, make())  # first answer of the route: caches warm
         times, statuses = [], set()
         deadline = time.perf_counter() + ROUTE_BUDGET_S
         while len(times) < requests and time.perf_counter() < deadline:

@@ -7,9 +7,6 @@ loader in-process and through a real ``tensorboard`` with both loaders.
 import base64
 import io
 import os
-import subprocess
-import sys
-import time
 import urllib.parse
 
 import example_runs
@@ -23,7 +20,7 @@ from PIL import Image
 from sklearn import metrics as skm
 from tensorboard.backend import application
 from werkzeug import test as werkzeug_test
-from zoo import XSS, client_get, free_port, http_get, make_plugin
+from zoo import XSS, client_get, http_get, make_plugin, tensorboard_serving
 
 from tb_metricsdiag import MetricsDiagWriter
 from tb_metricsdiag.backend import example_views
@@ -31,8 +28,6 @@ from tb_metricsdiag.diagnostics import requirements
 from tb_metricsdiag.writing import records
 
 ROUTES = ["/examples", "/flips", "/label_issues"]
-STARTUP_TIMEOUT_S = 120
-WORKTREE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LONG_TEXT = "x" * 1500
 HOSTILE_TEXT = XSS + ' "quotes" \n\x00 日本語 🙂'
 
@@ -244,8 +239,11 @@ def test_multilabel_cells_take_a_label(get, written):
 # -- /flips -------------------------------------------------------------------------------
 
 
-def _flips_reference(before_run, before, after_run, after):
-    """``{kind: (ids most confident first, confidences)}`` by brute force over matched ids."""
+def _flips_reference(runs, before, after):
+    """``{kind: [(id, confidence after)]}`` by brute force over the ids in both evaluations,
+    ``before`` and ``after`` each ``(run name, split, step)`` of ``runs``."""
+    before_run, after_run = runs[before[0]], runs[after[0]]
+    before, after = before_run.evaluations[before[1:]], after_run.evaluations[after[1:]]
     index_before = {key: i for i, key in enumerate(before.ids)}
     right_before = example_runs.correct_rows(before_run, before)
     right_after = example_runs.correct_rows(after_run, after)
@@ -300,7 +298,7 @@ def test_flips_between_steps_of_a_run(get, written, limit):
     assert body["before"] == {"run": "strings", "split": "validation", "step": last - 1}
     assert body["matched"] == example_runs.ROWS
     reference = _flips_reference(
-        run, run.evaluations[("validation", last - 1)], run, run.evaluations[("validation", last)]
+        written[1], ("strings", "validation", last - 1), ("strings", "validation", last)
     )
     _check_flips(body, reference, limit or example_views.DEFAULT_LISTED)
     after = run.evaluations[("validation", last)]
@@ -323,10 +321,7 @@ def test_flips_between_two_runs_match_by_id_and_any_steps(get, written):
     assert status == 200, body
     assert body["before"] == {"run": "strings", "split": "validation", "step": 0}
     reference = _flips_reference(
-        runs["strings"],
-        runs["strings"].evaluations[("validation", 0)],
-        runs["strings_again"],
-        runs["strings_again"].evaluations[("validation", 1)],
+        runs, ("strings", "validation", 0), ("strings_again", "validation", 1)
     )
     _check_flips(body, reference, example_views.DEFAULT_LISTED)
     # Another split of the other run, by name.
@@ -334,12 +329,7 @@ def test_flips_between_two_runs_match_by_id_and_any_steps(get, written):
         "/flips", {"run": "strings", "other_run": "strings", "other_split": "test", "other_step": 2}
     )
     assert status == 200
-    reference = _flips_reference(
-        runs["strings"],
-        runs["strings"].evaluations[("test", 2)],
-        runs["strings"],
-        runs["strings"].evaluations[("validation", 2)],
-    )
+    reference = _flips_reference(runs, ("strings", "test", 2), ("strings", "validation", 2))
     _check_flips(body, reference, example_views.DEFAULT_LISTED)
 
 
@@ -354,11 +344,10 @@ def test_flips_errors(get):
 
 
 def test_flips_of_a_multilabel_run(get, written):
-    run = written[1]["multilabel"]
     status, body = get("/flips", {"run": "multilabel", "step": 2, "other_step": 0})
     assert status == 200
     reference = _flips_reference(
-        run, run.evaluations[("validation", 0)], run, run.evaluations[("validation", 2)]
+        written[1], ("multilabel", "validation", 0), ("multilabel", "validation", 2)
     )
     _check_flips(body, reference, example_views.DEFAULT_LISTED)
 
@@ -621,47 +610,16 @@ def test_examples_of_real_keras_trainings(callback_runs):
 @pytest.fixture(scope="module", params=["true", "false"], ids=["rust_server", "python_loader"])
 def server(request, written, tmp_path_factory):
     logdir, runs = written
-    port = free_port()
+
+    def every_run_loaded(get):
+        steps = {entry["run"]: len(entry["steps"]) for entry in get("/runs")[1]["runs"]}
+        return all(steps.get(name) == example_runs.STEPS for name in runs) and set(DAMAGES) <= set(
+            steps
+        )
+
     log_path = str(tmp_path_factory.mktemp("tb_examples_log") / "tensorboard.log")
-    command = [
-        sys.executable,
-        "-m",
-        "tensorboard.main",
-        "--logdir",
-        logdir,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--load_fast",
-        request.param,
-        "--reload_interval",
-        "1",
-    ]
-    env = dict(os.environ, PYTHONPATH=WORKTREE, TF_CPP_MIN_LOG_LEVEL="3")
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = "http://127.0.0.1:%d" % port
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    try:
-        while True:
-            if process.poll() is not None or time.monotonic() > deadline:
-                with open(log_path, "rb") as handle:
-                    pytest.fail("tensorboard did not load:\n%s" % handle.read()[-3000:].decode())
-            try:
-                status, body = http_get(base, "/runs")
-                steps = {entry["run"]: len(entry["steps"]) for entry in body["runs"]}
-                if all(steps.get(name) == example_runs.STEPS for name in runs) and set(
-                    DAMAGES
-                ) <= set(steps):
-                    break
-            except (OSError, ValueError, AssertionError):
-                pass
-            time.sleep(0.3)
+    with tensorboard_serving(logdir, request.param, log_path, every_run_loaded) as (base, _):
         yield lambda route, params=None: http_get(base, route, params), runs
-    finally:
-        process.kill()
-        process.wait()
 
 
 def test_real_tensorboard_serves_the_same_answers(server, get):

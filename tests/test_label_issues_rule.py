@@ -8,19 +8,21 @@ well, its evidence the count and share cleanlab finds on the same probabilities.
 """
 
 import os
-import warnings
 
 import numpy as np
 import pytest
 from cleanlab.filter import find_label_issues
-from sklearn.datasets import make_classification
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
+from noisy_tasks import (
+    calibrated_simulation,
+    flipped,
+    gaussian_classes,
+    linear,
+    make_classes,
+    out_of_sample,
+    quadratic,
+)
 from sklearn.metrics import log_loss
-from sklearn.model_selection import cross_val_predict
 from sklearn.neural_network import MLPClassifier
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 
 from tb_metricsdiag import MetricsDiagWriter, diagnostics, run_records
 from tb_metricsdiag.backend import logdir as logdir_lib
@@ -29,23 +31,6 @@ from tb_metricsdiag.core import label_issues, metrics
 from tb_metricsdiag.diagnostics import label_quality, requirements
 
 # -- hand-made histories --------------------------------------------------------------------
-
-
-def simulated(seed, num_classes, separation, n, flip):
-    """``(given labels, calibrated probabilities)``: Gaussian classes' exact posteriors, labels
-    drawn from them, then a share ``flip`` replaced by another class."""
-    rng = np.random.default_rng(seed)
-    means = rng.normal(size=(num_classes, 4))
-    means *= separation / np.linalg.norm(means, axis=1, keepdims=True)
-    truth = rng.integers(0, num_classes, n)
-    x = means[truth] + rng.normal(size=(n, 4))
-    logits = x @ means.T - 0.5 * (means**2).sum(axis=1)
-    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
-    probs /= probs.sum(axis=1, keepdims=True)
-    labels = np.array([rng.choice(num_classes, p=row) for row in probs])
-    chosen = rng.random(n) < flip
-    labels[chosen] = (labels[chosen] + rng.integers(1, num_classes, chosen.sum())) % num_classes
-    return labels, probs
 
 
 def figures_of(labels, probs):
@@ -77,9 +62,9 @@ def findings_of(history, rule="label_issues"):
     return [f for f in findings if f["rule"] == rule], [n for n in not_run if n["rule"] == rule]
 
 
-NOISY = simulated(1, 5, 5.0, 4000, flip=0.08)
-CLEAN = simulated(1, 5, 5.0, 4000, flip=0.0)
-HARD = simulated(2, 4, 1.5, 4000, flip=0.0)
+NOISY = calibrated_simulation(1, 5, 5.0, 4000, flip=0.08)
+CLEAN = calibrated_simulation(1, 5, 5.0, 4000)
+HARD = calibrated_simulation(2, 4, 1.5, 4000)
 
 
 def test_fires_on_flipped_labels_with_the_statistics_evidence():
@@ -130,46 +115,6 @@ def test_not_run_says_why_and_how():
 # -- real trainings, written and read back ----------------------------------------------------
 
 
-def out_of_sample(model, x, labels, folds=5):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return cross_val_predict(model, x, labels, cv=folds, method="predict_proba")
-
-
-def quadratic():
-    return make_pipeline(PolynomialFeatures(2), StandardScaler(), LogisticRegression(max_iter=2000))
-
-
-def make_classes(seed, num_classes, class_sep):
-    return make_classification(
-        n_samples=1500,
-        n_features=10,
-        n_informative=6,
-        n_redundant=0,
-        n_classes=num_classes,
-        n_clusters_per_class=1,
-        class_sep=class_sep,
-        flip_y=0,
-        random_state=seed,
-    )
-
-
-def flipped(seed, labels, num_classes, share):
-    rng = np.random.default_rng(seed + 100)
-    labels = labels.copy()
-    chosen = rng.random(labels.size) < share
-    labels[chosen] = (labels[chosen] + rng.integers(1, num_classes, chosen.sum())) % num_classes
-    return labels
-
-
-def gaussian_classes(seed, num_classes, separation, n=1500):
-    rng = np.random.default_rng(seed)
-    means = rng.normal(size=(num_classes, 8))
-    means *= separation / np.linalg.norm(means, axis=1, keepdims=True)
-    labels = rng.integers(0, num_classes, n)
-    return means[labels] + rng.normal(size=(n, 8)), labels
-
-
 def mlp_epochs(x, labels, iterations):
     """Out-of-sample probabilities of an MLP trained for each number of ``iterations``."""
     return [
@@ -195,10 +140,7 @@ def trainings(tmp_path_factory):
     given = {}
     # A hard task, clean labels: overlapping Gaussian classes, a linear model (~70% right).
     x, labels = gaussian_classes(2, 4, 1.5)
-    given["hard_clean_linear"] = (
-        labels,
-        [out_of_sample(LogisticRegression(max_iter=2000), x, labels)],
-    )
+    given["hard_clean_linear"] = labels, [out_of_sample(linear(), x, labels)]
     x, labels = make_classes(2, 2, 0.5)
     given["hard_clean_mlp"] = labels, mlp_epochs(x, labels, (5, 60, 300))
     # Tasks the model learns well, with 8% of the labels flipped.
@@ -255,17 +197,7 @@ def keras_training(log_dir, seed, class_sep, flip):
     from tb_metricsdiag import MetricsDiagCallback
 
     keras.utils.set_random_seed(3)
-    x, labels = make_classification(
-        n_samples=4000,
-        n_features=10,
-        n_informative=6,
-        n_redundant=0,
-        n_classes=4,
-        n_clusters_per_class=1,
-        class_sep=class_sep,
-        flip_y=0,
-        random_state=seed,
-    )
+    x, labels = make_classes(seed, 4, class_sep, n=4000)
     noisy = flipped(seed, labels, 4, flip)
     x, half = x.astype(np.float32), 2000
     model = keras.Sequential(

@@ -12,10 +12,9 @@ from tensorboard import errors
 from tb_metricsdiag.backend import cache as cache_lib
 from tb_metricsdiag.backend.provider_source import SeriesRead
 from tb_metricsdiag.backend.record_decoding import (
-    examples_at,
+    epoch_record_at,
     id_table_step,
     ids_of,
-    label_issues_at,
     merged_previews,
     readable_points,
 )
@@ -23,8 +22,9 @@ from tb_metricsdiag.diagnostics import requirements
 from tb_metricsdiag.format import metadata, schema
 from tb_metricsdiag.run_records import SplitExamples, SplitLabelIssues
 
-# First elements of the cache keys of decoded example records (`ExampleReader.examples`, ...).
-_EXAMPLES, _LABEL_ISSUES, _IDS, _PREVIEWS = "examples", "label_issues", "ids", "previews"
+# First elements of the cache keys of decoded id tables and previews (those of the epoch records
+# are their kind).
+_IDS, _PREVIEWS = "ids", "previews"
 
 # Bytes a decoded record holds beyond its arrays (Python objects, its key).
 _RECORD_OVERHEAD_BYTES = 1024
@@ -58,14 +58,7 @@ class ExampleReader:
             without example records (the message says how to record them).
           schema.FormatError: the stored records are damaged or inconsistent.
         """
-        listing = self._example_listing(run, split, schema.KIND_EXAMPLES)
-        tag = schema.split_tag(split, schema.KIND_EXAMPLES)
-        what = "stored examples of %r" % split
-        step, examples = self._decoded(
-            (_EXAMPLES,) + self._key(run, tag, listing[tag]) + (step,),
-            lambda: examples_at(self._points(run, tag, listing[tag]), step, what),
-            lambda found: _record_size(found[1]),
-        )
+        listing, step, examples = self._epoch_record(run, split, schema.KIND_EXAMPLES, step)
         ids = self._ids(run, split, listing, step, examples.num_rows)
         names = self._class_names(listing, split, examples.num_classes)
         return SplitExamples(split, step, names, examples, ids)
@@ -78,17 +71,25 @@ class ExampleReader:
             example records, or a multi-label split (label issues are single-label).
           schema.FormatError: the stored records are damaged or inconsistent.
         """
-        listing = self._example_listing(run, split, schema.KIND_LABEL_ISSUES)
-        tag = schema.split_tag(split, schema.KIND_LABEL_ISSUES)
-        what = "stored label issues of %r" % split
-        step, issues = self._decoded(
-            (_LABEL_ISSUES,) + self._key(run, tag, listing[tag]) + (step,),
-            lambda: label_issues_at(self._points(run, tag, listing[tag]), step, what),
-            lambda found: _record_size(found[1]),
-        )
+        listing, step, issues = self._epoch_record(run, split, schema.KIND_LABEL_ISSUES, step)
         ids = self._ids(run, split, listing, step, issues.num_rows)
         names = self._class_names(listing, split, issues.num_classes)
         return SplitLabelIssues(split, step, names, issues, ids)
+
+    def _epoch_record(self, run, split, kind, step):
+        """``(listing, step, record)``: the split's listing (`_example_listing`) and its
+        epoch record of ``kind`` at ``step`` (None: the latest), decoded
+        (`record_decoding.epoch_record_at`) or from the cache.
+        """
+        listing = self._example_listing(run, split, kind)
+        tag = schema.split_tag(split, kind)
+        what = "stored %s of %r" % (kind.replace("_", " "), split)
+        step, record = self._decoded(
+            (kind,) + self._key(run, tag, listing[tag]) + (step,),
+            lambda: epoch_record_at(kind, self._points(run, tag, listing[tag]), step, what),
+            lambda found: _record_size(found[1]),
+        )
+        return listing, step, record
 
     def example_steps(self, run, split):
         """The ascending steps at which ``split`` of ``run`` has example records.

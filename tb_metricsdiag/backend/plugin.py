@@ -209,9 +209,7 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
     @_json_route
     def _serve_compare(self, request):
         run, split, step = _run(request), _split(request), _optional_int(request, "step")
-        other_run = request.args.get("other_run") or run
-        other_split = _split(request, "other_split", default=split)
-        other_step = _optional_int(request, "other_step")
+        other_run, other_split, other_step = _other(request, run, split)
         full_matrix = _full_matrix(request)
         reader = self._reader(request)
         before = reader.evaluation(run, split, step, with_pr=True)
@@ -290,9 +288,7 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
     @_json_route
     def _serve_flips(self, request):
         run, split, step = _run(request), _split(request), _optional_int(request, "step")
-        other_run = request.args.get("other_run") or run
-        other_split = _split(request, "other_split", default=split)
-        other_step = _optional_int(request, "other_step")
+        other_run, other_split, other_step = _other(request, run, split)
         limit = _limit(request)
         reader = self._reader(request)
         after = reader.examples(run, split, step)
@@ -376,6 +372,18 @@ def _limit(request):
             "limit must be an integer in [1, %d], got %d" % (example_views.MAX_LISTED, limit)
         )
     return limit
+
+
+def _other(request, run, split):
+    """``(other_run, other_split, other_step)`` of a comparison: ``other_run`` (default ``run``),
+    ``other_split`` (default ``split``), ``other_step`` (None when absent).
+    """
+    other_run = request.args.get("other_run") or run
+    return (
+        other_run,
+        _split(request, "other_split", default=split),
+        _optional_int(request, "other_step"),
+    )
 
 
 def _full_matrix(request):

@@ -227,45 +227,31 @@ def payload_of(datum, what):
     return value.item()
 
 
-def latest_step(data, what):
-    """The latest step of ``data`` (readable points).
-
-    Raises:
-      tensorboard.errors.NotFoundError: no points yet.
-    """
-    if not data:
-        raise errors.NotFoundError("%s: none written yet" % what)
-    return max(datum.step for datum in data)
+# The decoder of each kind of per-epoch example record.
+_EPOCH_RECORD_DECODERS = {
+    schema.KIND_EXAMPLES: example_records.decode_examples,
+    schema.KIND_LABEL_ISSUES: example_records.decode_label_issues,
+}
 
 
-def examples_at(data, step, what):
-    """``(step, StoredExamples)``: the examples point at ``step`` (None: the latest) decoded
-    (`example_records.decode_examples`).
+def epoch_record_at(kind, data, step, what):
+    """``(step, record)``: the point of an epoch's example record of ``kind``
+    (`schema.KIND_EXAMPLES`: a `StoredExamples`; `schema.KIND_LABEL_ISSUES`: a
+    `StoredLabelIssues`) at ``step`` (None: the latest), decoded (`example_records`).
 
     Raises:
       tensorboard.errors.NotFoundError: no point at that step.
       schema.FormatError: the point is refused or damaged.
     """
     data = readable_points(data)
-    step = latest_step(data, what) if step is None else step
+    if not data:
+        raise errors.NotFoundError("%s: none written yet" % what)
+    step = max(datum.step for datum in data) if step is None else step
     datum = point_at_step(data, step)
     if datum is None:
         raise errors.NotFoundError("%s: none at step %d" % (what, step))
     label = "%s at step %d" % (what, step)
-    return step, example_records.decode_examples(payload_of(datum, label), label)
-
-
-def label_issues_at(data, step, what):
-    """``(step, StoredLabelIssues)`` of the label issues point at ``step`` (None: the latest),
-    as `examples_at`.
-    """
-    data = readable_points(data)
-    step = latest_step(data, what) if step is None else step
-    datum = point_at_step(data, step)
-    if datum is None:
-        raise errors.NotFoundError("%s: none at step %d" % (what, step))
-    label = "%s at step %d" % (what, step)
-    return step, example_records.decode_label_issues(payload_of(datum, label), label)
+    return step, _EPOCH_RECORD_DECODERS[kind](payload_of(datum, label), label)
 
 
 def id_table_step(data, step):
