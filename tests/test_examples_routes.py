@@ -23,6 +23,7 @@ from werkzeug import test as werkzeug_test
 from zoo import XSS, client_get, http_get, make_plugin, tensorboard_serving
 
 from tb_metricsdiag import MetricsDiagWriter
+from tb_metricsdiag.backend import cache as cache_lib
 from tb_metricsdiag.backend import example_views
 from tb_metricsdiag.diagnostics import requirements
 from tb_metricsdiag.writing import records
@@ -654,3 +655,40 @@ def test_real_tensorboard_errors(server):
     assert served("/flips", {"run": "strings", "other_run": "integers"})[0] == 400
     quoted = urllib.parse.quote(XSS)
     assert served("/examples?run=" + quoted, None)[0] in (400, 404)
+
+
+# -- caching ------------------------------------------------------------------------------
+
+
+def test_a_step_is_decoded_once_and_the_cache_stays_bounded(written, monkeypatch):
+    """The cells of a step already read are answered from the decoded record in the cache;
+    a new step is decoded; the large derived values have a bounded budget of their own."""
+    from tb_metricsdiag.backend import record_decoding
+    from tb_metricsdiag.format import schema
+
+    decoded = []
+    decode = record_decoding._EPOCH_RECORD_DECODERS[schema.KIND_EXAMPLES]
+    monkeypatch.setitem(
+        record_decoding._EPOCH_RECORD_DECODERS,
+        schema.KIND_EXAMPLES,
+        lambda payload, what: decoded.append(what) or decode(payload, what),
+    )
+    client = werkzeug_test.Client(application.TensorBoardWSGI([make_plugin(written[0])]))
+    for true, pred in ((0, 0), (0, 1), (2, 1)):
+        assert (
+            client_get(client, "/examples", {"run": "strings", "true": true, "pred": pred})[0]
+            == 200
+        )
+    assert len(decoded) == 1
+    assert (
+        client_get(client, "/examples", {"run": "strings", "step": 0, "true": 0, "pred": 0})[0]
+        == 200
+    )
+    assert len(decoded) == 2
+
+    small = cache_lib.SeriesCache(max_bulk_derived_bytes=3 * cache_lib.BULK_SERIES_BYTES)
+    for key in range(5):
+        small.put_derived(("big", key), key, cache_lib.BULK_SERIES_BYTES)
+        small.put_derived(("small", key), key, 100)
+    assert [small.get_derived(("big", key)) for key in range(5)] == [None, None, 2, 3, 4]
+    assert [small.get_derived(("small", key)) for key in range(5)] == list(range(5))
