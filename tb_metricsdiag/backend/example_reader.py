@@ -19,7 +19,7 @@ from tb_metricsdiag.backend.record_decoding import (
     readable_points,
 )
 from tb_metricsdiag.diagnostics import requirements
-from tb_metricsdiag.format import metadata, schema
+from tb_metricsdiag.format import example_ids, metadata, schema
 from tb_metricsdiag.run_records import SplitExamples, SplitLabelIssues
 
 # First elements of the cache keys of decoded id tables and previews (those of the epoch records
@@ -155,8 +155,8 @@ class ExampleReader:
         """The split's `ExampleIds` in force at ``step``, ``num_rows`` of them."""
         tag = schema.split_tag(split, schema.KIND_EXAMPLE_IDS)
         series = listing.get(tag)
-        if series is None:
-            return ids_of(None, None, num_rows, None)
+        if series is None:  # no table: the ids are the positions
+            return example_ids.ExampleIds.positions(num_rows)
         points = self._points(run, tag, series)
         table_step = id_table_step(points, step)
         return self._decoded(
