@@ -212,7 +212,7 @@ def test_the_id_table_is_written_where_it_changes(tmp_path):
     a = np.arange(300) * 7
     b = np.array(["x%d" % i for i in range(300)])
     with MetricsDiagWriter(tmp_path) as writer:
-        for step, ids in enumerate([None, a, a, b, b, None]):
+        for step, ids in enumerate([np.arange(300), a, a, b, b, None]):  # positions first
             writer.add_evaluation(given, logits, step, example_ids=ids)
         writer.add_evaluation(given, logits, 6, example_ids=False)  # no records at all
     tables = stored(tmp_path, schema.KIND_EXAMPLE_IDS)

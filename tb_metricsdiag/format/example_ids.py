@@ -99,15 +99,41 @@ class ExampleIds:
         return self.kind == STRINGS
 
 
-def _string_keys(data, starts, lengths):
-    width = int(lengths.max()) + 1 if lengths.size else 1
+def _key_table(data, starts, lengths):
+    """uint8 ``[n, w]``: each string's bytes, then `_KEY_END`, then zeros; ``w`` a multiple of 8."""
+    width = -(-(int(lengths.max()) + 1 if lengths.size else 1) // 8) * 8
     table = np.zeros((lengths.size, width), dtype=np.uint8)
     raw = np.frombuffer(data, dtype=np.uint8)
-    rows = np.repeat(np.arange(lengths.size), lengths)
-    columns = np.arange(raw.size) - np.repeat(starts, lengths)
-    table[rows, columns] = raw
-    table[np.arange(lengths.size), lengths] = _KEY_END[0]
-    return table.view("S%d" % width).reshape(-1)
+    # Byte b of string i goes to i * width + (b - starts[i]) of the flat table.
+    row_starts = np.arange(lengths.size, dtype=np.int64) * width
+    flat = table.reshape(-1)
+    flat[np.arange(raw.size, dtype=np.int64) + np.repeat(row_starts - starts, lengths)] = raw
+    flat[row_starts + lengths] = _KEY_END[0]
+    return table
+
+
+def _string_keys(data, starts, lengths):
+    table = _key_table(data, starts, lengths)
+    return table.view("S%d" % table.shape[1]).reshape(-1)
+
+
+# A 64-bit FNV-style mix of a key's words: equal keys hash alike, and a repeat is looked for
+# exactly only among equal hashes (sorting a million fixed-width byte strings takes seconds).
+_HASH_PRIME = np.uint64(0x100000001B3)
+
+
+def _strings_repeat(data, starts, lengths):
+    """Whether two of the strings are equal."""
+    table = _key_table(data, starts, lengths)
+    hashes = np.zeros(lengths.size, dtype=np.uint64)
+    for column in table.view("<u8").T:
+        hashes = (hashes ^ column) * _HASH_PRIME  # wraps around, as a hash should
+    order = np.argsort(hashes, kind="stable")
+    same = np.flatnonzero(hashes[order][1:] == hashes[order][:-1])
+    if same.size == 0:
+        return False
+    suspects = table[order[np.union1d(same, same + 1)]]
+    return packed.has_repeats(suspects.view("S%d" % table.shape[1]).reshape(-1))
 
 
 def encode_ids(ids):
@@ -140,14 +166,14 @@ def decode_ids(cursor, part, positions_allowed=True):
         return ExampleIds.positions(size)
     if kind == INTEGERS:
         values = cursor.array("<i8", size, part).astype(np.int64)
-        if np.unique(values).size != size:
+        if packed.has_repeats(values):
             cursor.fail("%s repeat an id" % part)
         return ExampleIds(INTEGERS, size, _integers=values)
     if kind == STRINGS:
         strings = packed.decode_strings(
             cursor, size, MAX_EXAMPLE_ID_BYTES, MAX_EXAMPLE_ID_CHARS, part
         )
-        if size and np.unique(_string_keys(*strings)).size != size:
+        if size and _strings_repeat(*strings):
             cursor.fail("%s repeat an id" % part)
         return ExampleIds(STRINGS, size, _strings=strings)
     cursor.fail("%s of unknown kind %r" % (part, kind))

@@ -368,7 +368,7 @@ def _check_kept(cursor, numbers, position, score, true_score, rows, classes, mul
         cursor.fail("kept examples out of the contract's order")
     # A row is in one cell (multi-label: one cell of each label).
     cell_rows = numbers // 4 * rows + position if multi_label else position
-    if np.unique(cell_rows).size != position.size:
+    if packed.has_repeats(cell_rows):
         cursor.fail("an example kept twice")
 
 
@@ -491,7 +491,7 @@ def decode_label_issues(payload, what="stored label issues"):
     }
     cursor.done()
     if listed:
-        if position.min() < 0 or position.max() >= rows or np.unique(position).size != listed:
+        if position.min() < 0 or position.max() >= rows or packed.has_repeats(position):
             cursor.fail("positions outside the %d rows, or repeated" % rows)
         if min(given.min(), suggested.min()) < 0 or max(given.max(), suggested.max()) >= classes:
             cursor.fail("classes outside [0, %d)" % classes)

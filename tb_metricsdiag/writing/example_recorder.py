@@ -218,6 +218,12 @@ class ExampleRecorder:
         Raises:
           ValueError: ids whose table would be larger than the format stores.
         """
+        if (
+            ids is not None
+            and ids.dtype.kind in "iu"
+            and np.array_equal(ids, np.arange(epoch.num_rows))
+        ):
+            ids = None  # the positions themselves: no table
         examples_payload, issues_payload = epoch.finish(self.budget, self.listed_label_issues)
         written = [records.example_record(schema.KIND_EXAMPLES, examples_payload, split)]
         if issues_payload is not None:
