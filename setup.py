@@ -72,6 +72,8 @@ setuptools.setup(
             # The reference for confident learning's flagged set (tests/test_label_issues.py).
             # AGPL-3.0: the tests import it, the package never does.
             "cleanlab>=2.6,<3",
+            # The reference decoder of the stored PNG thumbnails (tests/test_example_records.py).
+            "pillow>=9",
             "playwright>=1.40",
             "ruff>=0.6",
         ],

@@ -17,9 +17,17 @@ A synthetic logdir of 100 runs x 300 epochs x 10 classes (validation and train e
   run, step and class each time) once everything is loaded: ``--requests`` per route, or as
   many as fit in ``ROUTE_BUDGET_S`` when the route is slow.
 
+Example records (``--only examples``, a logdir of its own): `EXAMPLE_RUNS` runs x
+`EXAMPLE_EPOCHS` epochs of `EXAMPLE_CLASSES` classes x `EXAMPLE_ROWS` validation examples
+with string ids and text previews, written by `MetricsDiagWriter`; median and p95 of warm
+``/examples`` (a random run, step and non-empty cell each time; warm: each step answered once
+before), ``/flips`` and ``/label_issues`` with both loaders, against the 50 ms target of
+``/examples``.
+
 Run: ``python bench/backend_latency.py`` (``--quick``: 10 runs x 50 epochs, fewer requests;
-``--logdir DIR`` keeps the written logdir there and reuses it on the next run; ``--only
-startup|latency`` measures one of the two).
+``--logdir DIR`` keeps the written logdir there, and that of the example records in
+``DIR_examples``, and reuses them on the next run; ``--only
+startup|latency|examples`` measures one of the three).
 """
 
 import argparse
@@ -56,6 +64,7 @@ TARGET_MEDIAN_MS = 50
 TARGET_STARTUP_RATIO = 1.10
 ROUTE_PREFIX = "/data/plugin/metricsdiag"
 LOADERS = ("true", "false")
+EXAMPLE_RUNS, EXAMPLE_EPOCHS, EXAMPLE_CLASSES, EXAMPLE_ROWS = 4, 10, 1000, 10_000
 APP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_tensorboard_app.py")
 COMPLETE_MARKER = "COMPLETE"
 
@@ -129,6 +138,101 @@ def write_logdir(logdir, runs, epochs):
         "wrote %d runs x %d epochs x %d classes in %.0f s: %.0f MB"
         % (runs, epochs, CLASSES, time.perf_counter() - start, size / 1e6)
     )
+
+
+def write_example_run(log_dir, seed):
+    """One run of `MetricsDiagWriter` evaluations with example records (ids, text previews)."""
+    from tb_metricsdiag import MetricsDiagWriter
+
+    rng = np.random.default_rng(seed)
+    ids = ["example-%05d" % i for i in range(EXAMPLE_ROWS)]
+    texts = ["the text of example %d" % i for i in range(EXAMPLE_ROWS)]
+    with MetricsDiagWriter(log_dir) as writer:
+        for epoch in range(EXAMPLE_EPOCHS):
+            labels = rng.integers(0, EXAMPLE_CLASSES, size=EXAMPLE_ROWS)
+            logits = rng.normal(size=(EXAMPLE_ROWS, EXAMPLE_CLASSES)).astype(np.float32)
+            logits[np.arange(EXAMPLE_ROWS), labels] += 2 + 0.4 * epoch
+            writer.add_evaluation(
+                labels, logits, epoch, from_logits=True, example_ids=ids, previews=texts
+            )
+            writer.add_logs({"loss": 1.0 / (epoch + 1), "val_loss": 1.1 / (epoch + 1)}, epoch)
+
+
+def write_example_logdir(logdir):
+    from tb_metricsdiag.format import schema
+
+    marker = os.path.join(logdir, COMPLETE_MARKER)
+    description = "examples %d %d %d %d format %d" % (
+        EXAMPLE_RUNS,
+        EXAMPLE_EPOCHS,
+        EXAMPLE_CLASSES,
+        EXAMPLE_ROWS,
+        schema.FORMAT_VERSION,
+    )
+    if os.path.exists(marker):
+        with open(marker) as f:
+            if f.read() == description:
+                print("reusing %s" % logdir)
+                return
+        raise SystemExit("%s holds another logdir; give an empty directory" % logdir)
+    if os.listdir(logdir):
+        raise SystemExit("%s holds files this script did not write; give an empty one" % logdir)
+    start = time.perf_counter()
+    for r in range(EXAMPLE_RUNS):
+        write_example_run(os.path.join(logdir, "run_%03d" % r), r)
+    with open(marker, "w") as f:
+        f.write(description)
+    print(
+        "wrote %d runs x %d epochs x %d classes x %d examples with example records in %.0f s"
+        % (EXAMPLE_RUNS, EXAMPLE_EPOCHS, EXAMPLE_CLASSES, EXAMPLE_ROWS, time.perf_counter() - start)
+    )
+
+
+def example_latencies(base, requests, rng):
+    """{route: (seconds, statuses)} of warm ``/examples``, ``/flips``, ``/label_issues``."""
+    names = ["run_%03d" % r for r in range(EXAMPLE_RUNS)]
+
+    def query(route, **params):
+        return "%s%s?%s" % (ROUTE_PREFIX, route, urllib.parse.urlencode(params))
+
+    cells = {}
+    for run in names:
+        for step in range(EXAMPLE_EPOCHS):
+            _, body, _ = get(base, query("/confusion", run=run, step=step))
+            cells[(run, step)] = list(zip(body["cells"]["rows"], body["cells"]["cols"]))
+            get(base, query("/examples", run=run, step=step, true=0, pred=0))  # warm the step
+            get(base, query("/label_issues", run=run, step=step))
+            get(base, query("/flips", run=run, step=step, other_step=max(step - 1, 0)))
+
+    def cell():
+        run, step = names[rng.integers(len(names))], int(rng.integers(EXAMPLE_EPOCHS))
+        true, pred = cells[(run, step)][rng.integers(len(cells[(run, step)]))]
+        return query("/examples", run=run, step=step, true=true, pred=pred)
+
+    def run_step(route, **extra):
+        run, step = names[rng.integers(len(names))], int(rng.integers(1, EXAMPLE_EPOCHS))
+        return query(route, run=run, step=step, **extra)
+
+    makers = {
+        "/examples": cell,
+        "/label_issues": lambda: run_step("/label_issues"),
+        "/flips": lambda: run_step("/flips"),
+    }
+    return timed_requests(base, makers, requests)
+
+
+def measure_examples(logdir, requests, rng):
+    os.makedirs(logdir, exist_ok=True)
+    write_example_logdir(logdir)
+    for load_fast in LOADERS:
+        print("--load_fast=%s, example records" % load_fast)
+        with Server(logdir, load_fast, with_plugin=True) as server:
+            loaded = server.wait_for(
+                ROUTE_PREFIX + "/runs", plugin_runs_ready(EXAMPLE_RUNS, EXAMPLE_EPOCHS)
+            )
+            print("  every step of every run served %.2f s after launch" % loaded)
+            for route, (times, statuses) in example_latencies(server.base, requests, rng).items():
+                print("  %-13s %s" % (route, latency_summary(times, statuses)))
 
 
 def _free_port():
@@ -270,9 +374,17 @@ def route_latencies(base, runs, epochs, requests, rng):
         ),
         "/diagnostics": lambda: query("/diagnostics", run=rng.choice(names)),
     }
+    for make in makers.values():
+        get(base, make())  # first answer of each route: caches warm
+    return timed_requests(base, makers, requests)
+
+
+def timed_requests(base, makers, requests):
+    """{route: (seconds, statuses)} of ``requests`` requests per route (``makers``: route ->
+    a function making a request's path), or as many as fit in `ROUTE_BUDGET_S`.
+    """
     result = {}
     for route, make in makers.items():
-        get(base, make())  # first answer of the route: caches warm
         times, statuses = [], set()
         deadline = time.perf_counter() + ROUTE_BUDGET_S
         while len(times) < requests and time.perf_counter() < deadline:
@@ -289,13 +401,21 @@ def main():
     parser.add_argument("--logdir", help="where to write (and later reuse) the synthetic logdir")
     parser.add_argument("--requests", type=int, help="requests per route")
     parser.add_argument("--launches", type=int, help="pairs of start-up launches per loader")
-    parser.add_argument("--only", choices=("startup", "latency"), help="measure only this")
+    parser.add_argument(
+        "--only", choices=("startup", "latency", "examples"), help="measure only this"
+    )
     args = parser.parse_args()
     runs = QUICK_RUNS if args.quick else RUNS
     epochs = QUICK_EPOCHS if args.quick else EPOCHS
     requests = args.requests or (QUICK_REQUESTS if args.quick else REQUESTS)
     print(describe_machine())
     with tempfile.TemporaryDirectory() as scratch:
+        if args.only in (None, "examples"):
+            # Beside --logdir, not in it: that one holds the latency logdir alone.
+            logdir = args.logdir.rstrip("/") + "_examples" if args.logdir else scratch + "/examples"
+            measure_examples(logdir, requests, np.random.default_rng(0))
+            if args.only == "examples":
+                return
         logdir = args.logdir or os.path.join(scratch, "logdir")
         os.makedirs(logdir, exist_ok=True)
         write_logdir(logdir, runs, epochs)

@@ -83,8 +83,16 @@ def _parser():
         "--step",
         type=int,
         metavar="N",
-        help="check the requirements, and report the csv metrics, at step N (default: each"
-        " run's latest validation step; csv: each split's latest step)",
+        help="check the requirements, list the examples and report the csv metrics, at step N"
+        " (default: each run's latest validation step; csv: each split's latest step)",
+    )
+    report.add_argument(
+        "--examples",
+        type=int,
+        metavar="N",
+        help="list per run the N most confident validation errors and the first N label"
+        " issues (the least likely given label first), at the latest step or --step"
+        " (text, json and markdown; runs recorded with example records)",
     )
     report.add_argument(
         "--baseline",
@@ -128,8 +136,9 @@ def _unreadable_run_finding(error):
     )
 
 
-def _gate_inputs(reader, run, step, with_average_precision):
-    """`gates.GateInputs` of ``run``'s validation split at ``step`` (None: the latest).
+def _gate_inputs(reader, run, step, with_average_precision, with_label_issues=False):
+    """`gates.GateInputs` of ``run``'s validation split at ``step`` (None: the latest), with
+    its label issues when ``with_label_issues``.
 
     Raises:
       UsageError: the run has no validation counts at ``step``, or they cannot be read.
@@ -155,7 +164,25 @@ def _gate_inputs(reader, run, step, with_average_precision):
         average_precision=evaluation.average_precision,
         ece=_expected_calibration_error(reader, run, evaluation.step),
         exact_matches=evaluation.exact_matches,
+        label_issues=_label_issue_counts(reader, run, evaluation.step)
+        if with_label_issues
+        else None,
     )
+
+
+def _label_issue_counts(reader, run, step):
+    """``(flagged, examples)`` of ``run``'s validation label issues at ``step``, or None
+    without readable ones.
+    """
+    from tensorboard import errors
+
+    from tb_metricsdiag.format import schema
+
+    try:
+        issues = reader.label_issues(run, GATE_SPLIT, step).issues
+    except (errors.NotFoundError, schema.FormatError):
+        return None
+    return issues.count, issues.examples
 
 
 def _expected_calibration_error(reader, run, step):
@@ -172,12 +199,13 @@ def _expected_calibration_error(reader, run, step):
     return calibration.calibration_error(*bins)
 
 
-def _baseline_inputs(spec, reader, indices, with_average_precision):
+def _baseline_inputs(spec, reader, indices, requirements):
     """``(GateInputs, run name under LOGDIR or None)`` of ``--baseline``: a run under LOGDIR,
     else a logdir (local or URL) holding exactly one run with validation counts.
     """
+    needs = (gates.needs_average_precision(requirements), gates.needs_label_issues(requirements))
     if spec in indices:
-        return _gate_inputs(reader, spec, None, with_average_precision), spec
+        return _gate_inputs(reader, spec, None, *needs), spec
     if not (cli_runs.scheme_of(spec) or os.path.exists(spec)):
         closest = gates.closest_names(spec, sorted(indices))
         raise UsageError(
@@ -191,7 +219,7 @@ def _baseline_inputs(spec, reader, indices, with_average_precision):
             "--baseline %s: a baseline logdir must hold one run with validation counts, it"
             " holds %d" % (safe_text(spec), len(runs))
         )
-    inputs = _gate_inputs(other_reader, runs[0], None, with_average_precision)
+    inputs = _gate_inputs(other_reader, runs[0], None, *needs)
     inputs.run = spec if runs[0] == cli_runs.folder_name(spec) else "%s (%s)" % (spec, runs[0])
     return inputs, None
 
@@ -207,14 +235,14 @@ def check_requirements(reports, reader, indices, requirements, step, baseline, b
       UsageError: a requirement cannot be checked on a run or applies to none
         (`gates.GateError`), or no run has validation counts.
     """
-    with_average_precision = gates.needs_average_precision(requirements)
+    needs = (gates.needs_average_precision(requirements), gates.needs_label_issues(requirements))
     checked, class_names = [], set()
     for report in reports:
         index = indices[report["run"]]
         if GATE_SPLIT not in index.splits:
             report["requirements_skipped"] = "no %s counts" % GATE_SPLIT
             continue
-        inputs = _gate_inputs(reader, report["run"], step, with_average_precision)
+        inputs = _gate_inputs(reader, report["run"], step, *needs)
         try:
             report["requirements"] = gates.evaluate_all(requirements, inputs, baseline, by_interval)
         except gates.GateError as error:
@@ -284,6 +312,56 @@ def per_class_rows(reader, indices, step, problems):
     return rows
 
 
+# The most examples ``--examples`` lists of each kind per run (the label issues the writers
+# store per epoch).
+MAX_EXAMPLES = 1000
+
+# Formats that list ``--examples``.
+EXAMPLE_FORMATS = ("text", "json", "markdown")
+
+
+def collect_examples(reports, reader, indices, limit, step):
+    """Add ``"examples"`` to each report of a run with validation example records: at ``step``
+    (None: the latest), ``{"split", "step", "errors", "label_issues"}`` with the ``limit`` most
+    confident errors (`example_views.confident_errors_view`) and the first ``limit`` label issues
+    (`example_views.label_issues_view`; None for a multi-label run, with ``label_issues_skipped``);
+    the other reports get ``"examples_skipped"`` (why, and how to record them).
+    """
+    from tensorboard import errors
+
+    from tb_metricsdiag.backend import example_views
+    from tb_metricsdiag.format import schema
+
+    for report in reports:
+        run = report["run"]
+        if GATE_SPLIT not in indices[run].splits:
+            report["examples_skipped"] = "no %s counts" % GATE_SPLIT
+            continue
+        try:
+            records = reader.examples(run, GATE_SPLIT, step)
+            previews = reader.previews(run, GATE_SPLIT)
+        except (errors.NotFoundError, schema.FormatError) as error:
+            report["examples_skipped"] = str(error)
+            continue
+        found = {"split": GATE_SPLIT, "step": records.step}
+        found["errors"] = _without_run(
+            example_views.confident_errors_view(run, records, previews, limit)
+        )
+        try:
+            issues = reader.label_issues(run, GATE_SPLIT, records.step)
+            found["label_issues"] = _without_run(
+                example_views.label_issues_view(run, issues, previews, limit)
+            )
+        except (errors.NotFoundError, schema.FormatError) as error:
+            found["label_issues"], found["label_issues_skipped"] = None, str(error)
+        report["examples"] = found
+
+
+def _without_run(view):
+    """A route's document without what the report says once per run: its run, split, step."""
+    return {key: value for key, value in view.items() if key not in ("run", "split", "step")}
+
+
 def exit_status(reports, fail_on):
     """1 when a finding is at or above the ``fail_on`` severity or a requirement failed,
     else 0.
@@ -306,22 +384,39 @@ def _report(args, progress):
         raise UsageError(safe_text(error)) from error
     if not requirements and args.baseline is not None:
         raise UsageError("--baseline applies to --require: give at least one")
-    if not requirements and args.step is not None and args.format != "csv":
-        raise UsageError("--step applies to --require (give at least one) and to --format csv")
+    if args.examples is not None:
+        if not 1 <= args.examples <= MAX_EXAMPLES:
+            raise UsageError(
+                "--examples must be between 1 and %d, got %d" % (MAX_EXAMPLES, args.examples)
+            )
+        if args.format not in EXAMPLE_FORMATS:
+            raise UsageError(
+                "--examples is listed by --format %s, not %s"
+                % (", ".join(EXAMPLE_FORMATS), args.format)
+            )
+    if (
+        not requirements
+        and args.step is not None
+        and args.format != "csv"
+        and args.examples is None
+    ):
+        raise UsageError(
+            "--step applies to --require (give at least one), --examples and --format csv"
+        )
     skipped = []
     keep = () if args.baseline is None else (args.baseline,)
     reader, indices = open_logdir(args.logdir, skipped, args.run, progress, keep)
     baseline, baseline_doc = None, None
     if args.baseline is not None:
-        baseline, own_run = _baseline_inputs(
-            args.baseline, reader, indices, gates.needs_average_precision(requirements)
-        )
+        baseline, own_run = _baseline_inputs(args.baseline, reader, indices, requirements)
         baseline_doc = {"run": baseline.run, "step": baseline.step}
         if own_run is not None:  # the baseline is compared with, not checked
             indices = {run: index for run, index in indices.items() if run != own_run}
             if not indices:
                 raise UsageError("LOGDIR holds no run besides the baseline %s" % own_run)
     reports = collect_reports(reader, indices, progress)
+    if args.examples is not None:
+        collect_examples(reports, reader, indices, args.examples, args.step)
     if requirements:
         check_requirements(
             reports, reader, indices, requirements, args.step, baseline, args.by_interval

@@ -2,8 +2,10 @@
 
 A requirement is ``METRIC[CLASS] OP BOUND`` or ``METRIC OP BOUND`` (spaces allowed):
 
-- ``METRIC``: one of `METRICS`. ``accuracy``, ``balanced_accuracy`` and ``ece`` are one number
-  per run and take no class; ``precision``, ``recall``, ``f1`` and ``ap`` are per class.
+- ``METRIC``: one of `METRICS`. ``accuracy``, ``balanced_accuracy``, ``ece`` and
+  ``label_issue_share`` (the share of examples whose given label confident learning flags, as
+  ``/label_issues`` gives it) are one number per run and take no class; ``precision``,
+  ``recall``, ``f1`` and ``ap`` are per class.
 - ``CLASS``: a class name, ``*`` (every class must pass: one result per class) or ``macro``
   (the unweighted mean over the classes where the metric is defined, scikit-learn's
   ``average="macro", zero_division=np.nan``). A per-class metric without a class means the
@@ -47,7 +49,8 @@ BASELINE = "baseline"
 @dataclasses.dataclass(frozen=True)
 class Metric:
     """A metric the gate language knows: ``per_class`` (takes a class) and ``needs`` (the
-    data it is computed from: ``"confusion"``, ``"average_precision"`` or ``"calibration"``).
+    data it is computed from: ``"confusion"``, ``"average_precision"``, ``"calibration"`` or
+    ``"label_issues"``).
     """
 
     name: str
@@ -65,6 +68,7 @@ METRICS = {
         Metric("f1", per_class=True),
         Metric("ap", per_class=True, needs="average_precision"),
         Metric("ece", per_class=False, needs="calibration"),
+        Metric("label_issue_share", per_class=False, needs="label_issues"),
     )
 }
 
@@ -74,6 +78,8 @@ MISSING_DATA = {
     " or they could not be read)",
     "calibration": "has no calibration data (written before calibration bins were recorded,"
     " or without them), so ece cannot be checked",
+    "label_issues": "has no label issues recorded (a run written without example records, a"
+    " multi-label run, or records that cannot be read), so label_issue_share cannot be checked",
     "single_label": "is multi-label: balanced_accuracy is defined for single-label classes;"
     " check recall[*] or recall[macro] per label instead",
 }
@@ -114,7 +120,9 @@ class GateInputs:
     multi-label run's ``[K, 2, 2]`` per-label counts, with ``exact_matches``, the rows whose
     label set is predicted exactly), the class names, the per-class average precision (``[C]``,
     or None when not recorded) and the expected calibration error (None when the run has no
-    calibration bins at that step). A multi-label run's ``accuracy`` is the subset accuracy.
+    calibration bins at that step) and the label issues (``(flagged, examples)``: how many
+    examples confident learning flags of how many it saw; None when not recorded). A
+    multi-label run's ``accuracy`` is the subset accuracy.
     """
 
     run: str
@@ -124,6 +132,7 @@ class GateInputs:
     average_precision: np.ndarray = None
     ece: float = None
     exact_matches: int = None
+    label_issues: tuple = None
 
 
 def _quoted(expr):
@@ -221,6 +230,11 @@ def needs_average_precision(requirements):
     return any(METRICS[r.metric].needs == "average_precision" for r in requirements)
 
 
+def needs_label_issues(requirements):
+    """Whether any requirement reads the label issues (example records, read only then)."""
+    return any(METRICS[r.metric].needs == "label_issues" for r in requirements)
+
+
 class NotApplicable(Exception):
     """A requirement that does not apply to a run (`_class_indices`); the message says why."""
 
@@ -257,13 +271,20 @@ def metric_value(metric, inputs, index):
     """``(value, lower, upper)`` of ``metric`` on ``inputs`` for class ``index`` (an int,
     `MACRO`, or None for a metric of the whole run). ``lower``/``upper`` is the Wilson 95%
     interval (`metrics.wilson_interval`) where the value is a proportion of counts (accuracy,
-    a class's precision and recall), else None. NaN where undefined.
+    a class's precision and recall, the label issue share), else None. NaN where undefined.
 
     Raises:
       GateError: the run lacks the data the metric needs (`MISSING_DATA`); the message lacks
         the expression, which the caller adds.
     """
     confusion = np.asarray(inputs.confusion)
+    if metric == "label_issue_share":
+        if inputs.label_issues is None:
+            raise GateError(MISSING_DATA["label_issues"])
+        flagged, examples = inputs.label_issues
+        lower, upper = metrics.wilson_interval(flagged, examples)
+        share = flagged / examples if examples else float("nan")
+        return float(share), float(lower), float(upper)
     if metric == "ece":
         if inputs.ece is None:
             raise GateError(MISSING_DATA["calibration"])

@@ -3,7 +3,10 @@ I/O.
 
 Each function takes the reports (``[{"run", "findings"}]``, with ``"requirements"`` (results of
 `gates.evaluate`) when requirements were given, or ``"requirements_skipped"`` (why the run was
-not checked)) and returns the whole output as one string; `format_csv` takes per-class rows.
+not checked); with ``"examples"`` (``{"split", "step", "errors", "label_issues"}``: the most
+confident errors and the label issues, as the command line collects them) or
+``"examples_skipped"`` when examples were asked for) and returns the whole output as one
+string; `format_csv` takes per-class rows.
 Every string from a run (its name, class names, finding texts) is untrusted: it is escaped for
 the output's syntax, and control characters are printed as escapes (`safe_text`).
 """
@@ -110,6 +113,129 @@ def _worst_first_results(reports):
     return sorted(rows, key=lambda row: (VERDICT_ORDER[row[1]["passed"]], gates.margin(row[1])))
 
 
+# -- examples ---------------------------------------------------------------------------------
+
+# Characters of a text preview shown in text and Markdown reports.
+PREVIEW_CHARS = 60
+
+
+def _preview_text(preview):
+    """A short text of an example's preview: its text's start, ``[image]``, or nothing."""
+    if not preview:
+        return ""
+    if "text" in preview:
+        text = preview["text"]
+        return text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1] + "…"
+    return "[image]"
+
+
+def _error_cells(example):
+    """``(id, actual -> predicted, scores)`` texts of one of the most confident errors."""
+    where = "%s -> %s" % (example["true_name"], example["pred_name"])
+    if "class" in example:
+        where = "%s: %s" % (example["class_name"], where)
+    scores = "%s (true %s)" % (_number(example["score"]), _number(example["true_score"]))
+    return str(example["id"]), where, scores
+
+
+def _issue_cells(example):
+    """``(id, given, suggested)`` texts of one label issue."""
+    return (
+        str(example["id"]),
+        "%s %s" % (example["given_name"], _number(example["given_score"])),
+        "%s %s" % (example["suggested_name"], _number(example["suggested_score"])),
+    )
+
+
+def _errors_heading(errors):
+    if not errors["count"]:
+        return "no errors"
+    listed = len(errors["examples"])
+    return "the %d most confident of %d errors" % (listed, errors["count"])
+
+
+def _issues_heading(issues):
+    if not issues["count"]:
+        return "no label issues among %d examples" % issues["examples_seen"]
+    share = "%.1f%%" % (100 * issues["share"])
+    return "%d label issues among %d examples (%s), the least likely given label first" % (
+        issues["count"],
+        issues["examples_seen"],
+        share,
+    )
+
+
+def _text_examples(report):
+    """The text lines of a report's examples (`format_text`)."""
+    if "examples_skipped" in report:
+        return ["  examples not listed: %s" % safe_text(report["examples_skipped"])]
+    found = report.get("examples")
+    if found is None:
+        return []
+    lines = ["  examples at epoch %d (%s):" % (found["step"], safe_text(found["split"]))]
+    lines.append("    %s:" % _errors_heading(found["errors"]))
+    for example in found["errors"]["examples"]:
+        cells = [safe_text(cell) for cell in _error_cells(example)]
+        lines.append(
+            "      %s  %s  %s  %s" % (*cells, safe_text(_preview_text(example["preview"])))
+        )
+    issues = found["label_issues"]
+    if issues is None:
+        lines.append("    label issues not listed: %s" % safe_text(found["label_issues_skipped"]))
+        return lines
+    lines.append("    %s:" % _issues_heading(issues))
+    for example in issues["examples"]:
+        key, given, suggested = (safe_text(cell) for cell in _issue_cells(example))
+        lines.append(
+            "      %s  given %s, suggested %s  %s"
+            % (key, given, suggested, safe_text(_preview_text(example["preview"])))
+        )
+    return lines
+
+
+def _markdown_examples(reports):
+    """The Markdown lines of the examples of every report (`format_markdown`)."""
+    lines = []
+    for report in reports:
+        if "examples_skipped" in report:
+            lines += [
+                "- run %s: examples not listed: %s"
+                % (markdown_text(report["run"]), markdown_text(report["examples_skipped"])),
+                "",
+            ]
+            continue
+        found = report.get("examples")
+        if found is None:
+            continue
+        run = markdown_text(report["run"])
+        lines += [
+            "#### Run %s, epoch %d (%s): %s"
+            % (run, found["step"], markdown_text(found["split"]), _errors_heading(found["errors"])),
+            "",
+        ]
+        rows = [
+            [markdown_text(cell) for cell in _error_cells(example)]
+            + [markdown_text(_preview_text(example["preview"]))]
+            for example in found["errors"]["examples"]
+        ]
+        lines += _table(["id", "actual -> predicted", "score", "preview"], rows) + [""]
+        issues = found["label_issues"]
+        if issues is None:
+            lines += [
+                "Label issues not listed: %s" % markdown_text(found["label_issues_skipped"]),
+                "",
+            ]
+            continue
+        lines += ["Run %s: %s" % (run, markdown_text(_issues_heading(issues))), ""]
+        rows = [
+            [markdown_text(cell) for cell in _issue_cells(example)]
+            + [markdown_text(_preview_text(example["preview"]))]
+            for example in issues["examples"]
+        ]
+        lines += _table(["id", "given", "suggested", "preview"], rows) + [""]
+    return lines
+
+
 # -- text -------------------------------------------------------------------------------------
 
 TEXT_VERDICTS = {True: "PASS", False: "FAIL", None: "N/A "}
@@ -131,7 +257,8 @@ def _text_result(result):
 
 def format_text(reports, color=False, baseline=None, skipped=()):
     """Human-readable report: runs in order, findings worst first, the rules that could not
-    run, requirements, what the walk for runs skipped (`logdir.find_runs`), a summary.
+    run, requirements, examples, what the walk for runs skipped (`logdir.find_runs`), a
+    summary.
     """
 
     def paint(severity, text):
@@ -176,6 +303,7 @@ def format_text(reports, color=False, baseline=None, skipped=()):
             verdict = TEXT_VERDICTS[result["passed"]]
             verdict = paint("error", verdict) if result["passed"] is False else verdict
             lines.append("    %s %s" % (verdict, _text_result(result)))
+        lines += _text_examples(report)
         lines.append("")
     for entry in skipped:
         shown = ", ".join(safe_text(path) for path in entry["paths"])
@@ -248,7 +376,7 @@ MARKDOWN_VERDICTS = {True: "pass", False: "**FAIL**", None: "n/a"}
 def format_markdown(reports, baseline=None):
     """A GitHub-flavoured Markdown report for a CI job summary: a summary line, then the
     requirements and the findings as tables, worst first (failed requirements by how far they
-    miss their bound; findings by severity).
+    miss their bound; findings by severity), then the examples of each run, when asked for.
     """
     totals = dict.fromkeys(SEVERITY_RANK, 0)
     for _, finding in _worst_first_findings(reports):
@@ -311,6 +439,9 @@ def format_markdown(reports, baseline=None):
         lines += _table(["severity", "run", "rule", "epoch", "title", "fix"], rows)
     else:
         lines.append("No findings.")
+    examples = _markdown_examples(reports)
+    if examples:
+        lines += ["", "### Examples", ""] + examples[:-1]
     return "\n".join(lines) + "\n"
 
 

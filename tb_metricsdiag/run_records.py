@@ -1,5 +1,6 @@
 """The records of a training run as it is read back: what it holds (`RunIndex`), one split at
-one step (`SplitEvaluation`), and everything the diagnostics read (`RunHistory`).
+one step (`SplitEvaluation`), its example records at one step (`SplitExamples`,
+`SplitLabelIssues`), and everything the diagnostics read (`RunHistory`).
 
 Plain data and NumPy arrays, built by the backend's reader (`backend/reader.py`) and read,
 attribute by attribute, by the diagnostics, the views and the CLI. Their one dependency is
@@ -82,6 +83,61 @@ class SplitEvaluation:
 
 
 @dataclasses.dataclass
+class SplitExamples:
+    """One split's example records at one step (format version 6): which examples fall in each
+    confusion cell, which were right, and their ids.
+
+    ``examples`` holds positions (`format.example_records.StoredExamples`); ``ids`` turns them
+    into the ids the writer was given (`format.example_ids.ExampleIds`, of as many rows).
+    """
+
+    split: str
+    step: int
+    class_names: list  # the split's classes (labels, multi-label)
+    examples: object  # format.example_records.StoredExamples
+    ids: object  # format.example_ids.ExampleIds
+
+    @property
+    def multilabel(self):
+        return self.examples.multi_label
+
+    @property
+    def task(self):
+        return schema.task_of(self.examples.num_classes, self.multilabel)
+
+
+@dataclasses.dataclass
+class SplitLabelIssues:
+    """One split's label issues at one step (format version 6, single-label tasks):
+    ``issues`` (`format.example_records.StoredLabelIssues`: the flagged count, the listed
+    examples by position, the top-label bins) and the split's ``ids`` at that step.
+    """
+
+    split: str
+    step: int
+    class_names: list
+    issues: object  # format.example_records.StoredLabelIssues
+    ids: object  # format.example_ids.ExampleIds
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelIssueFigures:
+    """What the rule ``label_issues`` reads of one epoch: the flagged ``count`` among
+    ``examples`` (those confident learning saw) and the `core.label_issues.top_label_bins` of
+    those examples (``{"count", "correct", "logit_sum"}``).
+    """
+
+    count: int
+    examples: int
+    bins: dict
+
+    @property
+    def share(self):
+        """``count / examples`` (None without examples)."""
+        return self.count / self.examples if self.examples else None
+
+
+@dataclasses.dataclass
 class RunHistory:
     """Everything the diagnostics read for one training run."""
 
@@ -100,6 +156,9 @@ class RunHistory:
     # split -> {step: (count, confidence_sum, correct)}, see `calibration.calibration_bins`
     calibration: dict = dataclasses.field(default_factory=dict)
     latest: dict = dataclasses.field(default_factory=dict)  # split -> SplitEvaluation
+    # split -> {step: LabelIssueFigures}: the label issues of every epoch (single-label runs
+    # written with example records)
+    label_issues: dict = dataclasses.field(default_factory=dict)
     events: list = dataclasses.field(default_factory=list)  # recorded problems, with "step"
     problems: list = dataclasses.field(default_factory=list)  # data that could not be read
     # Trainings written into the run (`provider_source._latest_training`); only the latest

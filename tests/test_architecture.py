@@ -64,9 +64,11 @@ BACKEND = {
     "logdir": set(),
     "record_decoding": {"keras_subruns"},
     "provider_source": {"cache", "tensor_guard"},
-    "reader": {"cache", "keras_subruns", "provider_source", "record_decoding"},
+    "example_reader": {"cache", "provider_source", "record_decoding"},
+    "reader": {"cache", "example_reader", "keras_subruns", "provider_source", "record_decoding"},
     "views": set(),
-    "plugin": {"cache", "reader", "static_files", "views"},
+    "example_views": set(),
+    "plugin": {"cache", "example_views", "reader", "static_files", "views"},
 }
 # Top-level modules anyone may import: the version, and the package itself (lazy exports).
 SHARED = {"version", ""}
@@ -115,7 +117,15 @@ def test_each_module_imports_only_the_layers_below_it(path):
 
 # The writing modules that MetricsDiagWriter and every callback share: no framework, and only
 # each other from writing/ (arrays.to_numpy reads tensors without importing their framework).
-FRAMEWORK_FREE_WRITING = {"arrays", "inputs", "log_names", "records", "event_writer"}
+FRAMEWORK_FREE_WRITING = {
+    "arrays",
+    "inputs",
+    "log_names",
+    "records",
+    "event_writer",
+    "example_recorder",
+    "thumbnails",
+}
 
 
 @pytest.mark.parametrize("name", sorted(FRAMEWORK_FREE_WRITING))

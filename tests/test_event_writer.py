@@ -130,8 +130,9 @@ def test_counts_made_elsewhere(tmp_path, data):
     with MetricsDiagWriter(tmp_path) as writer:
         writer.add_counts(summed, 4, "train")
         writer.add_counts(summed, 4, "test")  # a held-out set of its own
-        with pytest.raises(ValueError, match="split must be"):
-            writer.add_counts(summed, 5, "test set")
+        for split in ("test set", "test/x"):
+            with pytest.raises(ValueError, match="a split name is 1 to 64 characters"):
+                writer.add_counts(summed, 5, split)
     events = read_events(str(tmp_path))
     train = {kind: schema.split_tag("train", kind) for kind in schema.PER_CLASS_KINDS}
     whole = counting.ClassificationCounts(4, counting.default_thresholds())
@@ -244,10 +245,16 @@ def test_same_bytes_as_tf_summary(tmp_path, data):
         theirs[tag] = theirs[tag][:-1]
     for tag, values in theirs.items():
         assert ours[tag] == values, tag
+    # Beside them, the writer's own run information and label distributions, and the example
+    # records it keeps by default (tests/test_example_records.py).
     assert set(ours) - set(theirs) == {
         schema.RUN_INFO_TAG,
         DISTRIBUTION,
         schema.split_tag("train", schema.KIND_LABEL_DISTRIBUTION),
+    } | {
+        schema.split_tag(split, kind)
+        for split in ("validation", "train")
+        for kind in (schema.KIND_EXAMPLES, schema.KIND_LABEL_ISSUES)
     }
 
 
@@ -322,7 +329,7 @@ def test_errors_name_the_fix(tmp_path):
     with pytest.raises(ValueError, match="step must be an integer"):
         writer.add_evaluation([0, 1], np.array([0.2, 0.9]), 1.5)
     for split in ("", "a/b", "x" * 65, None):
-        with pytest.raises(ValueError, match="split must be"):
+        with pytest.raises(ValueError, match="a split name is 1 to 64 characters"):
             writer.add_evaluation([0, 1], np.array([0.2, 0.9]), 0, split=split)
     writer.add_evaluation([0, 1], np.array([0.2, 0.9]), 0)  # binary, probabilities
     with pytest.raises(ValueError, match="1 at the first evaluation"):

@@ -5,8 +5,6 @@ others), in-process and through real TensorBoard servers (``--load_fast=true`` a
 import gc
 import json
 import os
-import subprocess
-import sys
 import time
 import tracemalloc
 import urllib.error
@@ -22,8 +20,6 @@ from zoo import (
     GOOD,
     JSON_ROUTES,
     PREFIX,
-    STARTUP_TIMEOUT_S,
-    WORKTREE,
     XSS,
     check_crafted_runs,
     check_damaged_logdir,
@@ -33,11 +29,11 @@ from zoo import (
     crafted_sweep,
     deep_json,
     file_version,
-    free_port,
     http_get,
     make_plugin,
     runs_of,
     step_records,
+    tensorboard_serving,
     write_run,
 )
 
@@ -107,57 +103,21 @@ def test_json_depth_and_size_are_bounded_without_recursion():
 # -- through a real tensorboard ---------------------------------------------------------
 
 
+def _zoo_loaded(get):
+    """Every run of the zoo loaded: the good ones whole, the damaged and crafted ones listed."""
+    runs = runs_of(get)
+    return (
+        all(len(runs.get(run, {}).get("steps", [])) == len(steps) for run, steps in GOOD.items())
+        and {"corrupt", "many_names", "bomb"} <= set(runs)
+        and (len(runs["corrupt"]["steps"]) >= 2 or "error" in runs["corrupt"])
+    )
+
+
 @pytest.fixture(scope="module", params=["true", "false"], ids=["rust_server", "python_loader"])
 def server(request, zoo, tmp_path_factory):
-    port = free_port()
     log_path = str(tmp_path_factory.mktemp("tb_log") / "tensorboard.log")
-    command = [
-        sys.executable,
-        "-m",
-        "tensorboard.main",
-        "--logdir",
-        zoo,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--load_fast",
-        request.param,
-        "--reload_interval",
-        "1",
-    ]
-    env = dict(os.environ, PYTHONPATH=WORKTREE, TF_CPP_MIN_LOG_LEVEL="3")
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = "http://127.0.0.1:%d" % port
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    try:
-        while True:
-            if process.poll() is not None or time.monotonic() > deadline:
-                with open(log_path, "rb") as handle:
-                    pytest.fail(
-                        "tensorboard did not load the zoo:\n%s"
-                        % handle.read()[-3000:].decode(errors="replace")
-                    )
-            try:
-                runs = runs_of(lambda route, params: http_get(base, route, params))
-                # Every run loaded: the good ones whole, the damaged and crafted ones listed.
-                if (
-                    all(
-                        len(runs.get(run, {}).get("steps", [])) == len(steps)
-                        for run, steps in GOOD.items()
-                    )
-                    and {"corrupt", "many_names", "bomb"} <= set(runs)
-                    and (len(runs["corrupt"]["steps"]) >= 2 or "error" in runs["corrupt"])
-                ):
-                    break
-            except (OSError, ValueError, AssertionError):
-                pass
-            time.sleep(0.3)
+    with tensorboard_serving(zoo, request.param, log_path, _zoo_loaded) as (base, process):
         yield base, zoo, "load_fast_" + request.param, process
-    finally:
-        process.kill()
-        process.wait()
 
 
 CRAFTED_MEMORY_BUDGET = 100 << 20

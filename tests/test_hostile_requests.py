@@ -121,8 +121,10 @@ def test_negative_and_out_of_range_numbers(client):
     assert client_get(client, "/pr", {"run": "good", "class": "-1"})[0] == 400
     assert client_get(client, "/pr", {"run": "good", "class": "2"})[0] == 400
     assert client_get(client, "/pr", {"run": "good3", "class": "2"})[0] == 200
-    for split in ["", "VALIDATION", "test", "validation/../train", XSS, "train\x00"]:
+    for split in ["", "validation/../train", XSS, "train\x00", "t" * 65]:
         assert client_get(client, "/confusion", {"run": "good", "split": split})[0] == 400
+    for split in ["VALIDATION", "test"]:  # split names the run does not have
+        assert client_get(client, "/confusion", {"run": "good", "split": split})[0] == 404
 
 
 def test_repeated_parameters_use_the_first(client):

@@ -120,6 +120,32 @@ def test_counts_equal_sklearn_on_the_backends_predictions(backend_runs, backend)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_example_records_on_each_backend(backend_runs, backend):
+    """The default mode's example records against brute force on the backend's own outputs
+    (written with tf.summary on TensorFlow, with MetricsDiagWriter on JAX and PyTorch); none in
+    the metric mode."""
+    from example_checks import check_cells
+    from keras_backend_run import CLASSES, EPOCHS
+
+    from tb_metricsdiag.format import example_records
+
+    outputs, modes = _run(backend_runs, backend)
+    labels = _labels()
+    rows = np.arange(labels.size)
+    tag = schema.split_tag("validation", schema.KIND_EXAMPLES)
+    assert sorted(modes["predict"][tag]) == list(range(EPOCHS))
+    for epoch in range(EPOCHS):
+        scores = outputs[epoch].astype(np.float32)
+        predicted = scores.argmax(axis=1)
+        stored = example_records.decode_examples(modes["predict"][tag][epoch][0].item())
+        check_cells(
+            stored, labels, predicted, scores[rows, predicted], scores[rows, labels], CLASSES
+        )
+        np.testing.assert_array_equal(stored.correct, predicted == labels)
+    assert not any(t.rsplit("/", 1)[1] in schema.EXAMPLE_KINDS for t in modes["metric"])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_metric_mode_counts_equal_the_prediction_pass(backend_runs, backend):
     from keras_backend_run import EPOCHS
 

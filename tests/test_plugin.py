@@ -451,7 +451,8 @@ def test_calibration_bins_and_errors_equal_torchmetrics(client, runs, torchmetri
 def test_calibration_errors_and_ece_curves(client):
     assert get(client, "/calibration", run="nope")[0] == 404
     assert get(client, "/calibration", run="binary", step="99")[0] == 404
-    assert get(client, "/calibration", run="binary", split="x")[0] == 400
+    assert get(client, "/calibration", run="binary", split="x")[0] == 404
+    assert get(client, "/calibration", run="binary", split="x/y")[0] == 400
     assert get(client, "/calibration", run="keras_only")[0] == 404
     code, curves = get(client, "/curves", run="binary")
     val_ece = curves["curves"]["val_ece"]
@@ -502,7 +503,8 @@ def test_compare_two_runs_and_refuses_different_classes(client):
     code, body = get(client, "/compare", run="binary", split="train", other_split="validation")
     assert code == 200 and body["before"]["split"] == "train"
     assert get(client, "/compare", run="binary", other_run="nope")[0] == 404
-    assert get(client, "/compare", run="binary", other_split="test")[0] == 400
+    assert get(client, "/compare", run="binary", other_split="test")[0] == 404
+    assert get(client, "/compare", run="binary", other_split="te st")[0] == 400
     assert get(client, "/compare", run="binary", other_step="x")[0] == 400
 
 
@@ -525,7 +527,8 @@ def test_trajectories_are_per_class_metrics_of_every_epoch_worst_first(client, r
     defined = [v for v in latest_f1 if not np.isnan(v)]
     assert defined == sorted(defined)
     assert get(client, "/trajectories", run="keras_only")[0] == 404
-    assert get(client, "/trajectories", run=name, split="nope")[0] == 400
+    assert get(client, "/trajectories", run=name, split="nope")[0] == 404
+    assert get(client, "/trajectories", run=name, split="no/pe")[0] == 400
 
 
 # -- /curves and /diagnostics -----------------------------------------------------------
@@ -577,7 +580,8 @@ def test_diagnostics_shape(client, name):
         ("/confusion", {"run": "binary", "step": "x"}, 400),
         ("/confusion", {"run": "binary", "step": "1.0"}, 400),
         ("/confusion", {"run": "binary", "step": "1\n"}, 400),
-        ("/confusion", {"run": "binary", "split": "test"}, 400),
+        ("/confusion", {"run": "binary", "split": "test"}, 404),
+        ("/confusion", {"run": "binary", "split": "../train"}, 400),
         ("/confusion", {"run": "nope"}, 404),
         ("/confusion", {"run": "binary", "step": "99"}, 404),
         ("/confusion", {"run": "binary", "step": "-1"}, 404),
@@ -597,7 +601,8 @@ def test_diagnostics_shape(client, name):
         ("/pr", {"run": "binary", "fn_cost": "-1", "fp_cost": "1"}, 400),
         ("/pr", {"run": "binary", "fn_cost": "inf", "fp_cost": "1"}, 400),
         ("/pr", {"run": "binary", "fn_cost": "10", "fp_cost": "nan"}, 400),
-        ("/pr", {"run": "binary", "split": "x"}, 400),
+        ("/pr", {"run": "binary", "split": "x"}, 404),
+        ("/pr", {"run": "binary", "split": ""}, 400),
         ("/pr", {"run": "nope"}, 404),
         ("/pr", {"run": "binary", "step": "7"}, 404),
         ("/pr", {"run": "confusion_only"}, 404),

@@ -6,10 +6,6 @@ epochs than either loader keeps by default, so that the loader's flag fix is exe
 
 import json
 import os
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 
@@ -17,11 +13,10 @@ import numpy as np
 import pytest
 from conftest import to_scores
 from sklearn import metrics as skm
+from zoo import tensorboard_serving
 
 STEPS = 15
 EXAMPLES = 120
-STARTUP_TIMEOUT_S = 90
-WORKTREE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUNS = {"binary15": (2, ["neg", "pos"]), "three15": (3, None)}
 
 
@@ -55,12 +50,6 @@ def written(tmp_path_factory):
     return logdir, reference
 
 
-def _free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _get(base, path):
     """(status, parsed JSON body) of a GET on the server."""
     try:
@@ -70,57 +59,18 @@ def _get(base, path):
         return error.code, json.loads(error.read())
 
 
-def _start_tensorboard(logdir, load_fast, log_path):
-    port = _free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "tensorboard.main",
-        "--logdir",
-        logdir,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--load_fast",
-        load_fast,
-        "--reload_interval",
-        "1",
-    ]
-    env = dict(os.environ, PYTHONPATH=WORKTREE, TF_CPP_MIN_LOG_LEVEL="3")
-    log = open(log_path, "wb")
-    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = "http://127.0.0.1:%d" % port
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            break
-        try:
-            status, body = _get(base, "/data/plugin/metricsdiag/runs")
-            steps = {entry["run"]: entry["steps"] for entry in body["runs"]}
-            if status == 200 and all(len(steps.get(run, [])) == STEPS for run in RUNS):
-                return process, log, base
-        except (OSError, ValueError):
-            pass
-        time.sleep(0.5)
-    process.kill()
-    process.wait()
-    log.close()
-    with open(log_path, "rb") as handle:
-        pytest.fail(
-            "tensorboard did not serve every step in time:\n%s" % handle.read()[-3000:].decode()
-        )
+def _every_step_served(get):
+    status, body = get("/runs")
+    steps = {entry["run"]: entry["steps"] for entry in body["runs"]}
+    return status == 200 and all(len(steps.get(run, [])) == STEPS for run in RUNS)
 
 
 @pytest.fixture(scope="module", params=["true", "false"], ids=["rust_server", "python_loader"])
 def server(request, written, tmp_path_factory):
     logdir, reference = written
-    log_path = tmp_path_factory.mktemp("tensorboard_log") / "tensorboard.log"
-    process, log, base = _start_tensorboard(logdir, request.param, str(log_path))
-    yield base, reference
-    process.kill()
-    process.wait()
-    log.close()
+    log_path = str(tmp_path_factory.mktemp("tensorboard_log") / "tensorboard.log")
+    with tensorboard_serving(logdir, request.param, log_path, _every_step_served) as (base, _):
+        yield base, reference
 
 
 def test_plugin_is_listed_with_its_frontend(server):

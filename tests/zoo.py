@@ -6,10 +6,13 @@ Events are written without TensorFlow (`record_writer.RecordWriter`), so the tes
 record's bytes and can truncate, corrupt or craft exactly one.
 """
 
+import contextlib
 import io
 import json
 import os
 import socket
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.parse
@@ -17,6 +20,7 @@ import urllib.request
 import zlib
 
 import numpy as np
+import pytest
 from tensorboard.backend.event_processing import data_provider as provider_lib
 from tensorboard.backend.event_processing import plugin_event_multiplexer
 from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
@@ -645,6 +649,55 @@ def http_get(base, route, params=None):
         status, raw = error.code, error.read()
     assert status < 500, raw[:2000]
     return status, strict_json(raw.decode("utf-8"))
+
+
+@contextlib.contextmanager
+def tensorboard_serving(logdir, load_fast, log_path, ready):
+    """A real ``tensorboard`` process serving ``logdir`` with this checkout's plugin
+    (``--load_fast`` ``load_fast``, its output in ``log_path``), once ``ready(get)`` holds for
+    ``get(route, params)`` (`http_get`); ``(base URL, process)``, the process killed on exit.
+    The test fails with the end of the log when it exits or is not ready in
+    `STARTUP_TIMEOUT_S`.
+    """
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "tensorboard.main",
+        "--logdir",
+        logdir,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--load_fast",
+        load_fast,
+        "--reload_interval",
+        "1",
+    ]
+    env = dict(os.environ, PYTHONPATH=WORKTREE, TF_CPP_MIN_LOG_LEVEL="3")
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = "http://127.0.0.1:%d" % port
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    try:
+        while True:
+            if process.poll() is not None or time.monotonic() > deadline:
+                with open(log_path, "rb") as handle:
+                    pytest.fail(
+                        "tensorboard did not load %s:\n%s"
+                        % (logdir, handle.read()[-3000:].decode(errors="replace"))
+                    )
+            try:
+                if ready(lambda route, params=None: http_get(base, route, params)):
+                    break
+            except (OSError, ValueError, AssertionError):
+                pass
+            time.sleep(0.3)
+        yield base, process
+    finally:
+        process.kill()
+        process.wait()
 
 
 # A route's answer for a crafted run, in seconds, at most (it must not decode what it refuses).

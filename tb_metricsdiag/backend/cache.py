@@ -14,7 +14,9 @@ cannot evict the small series (confusion matrices, scalars) that ``/runs`` and
 Values *derived* from series (the checked steps of ``/runs``, the findings of
 ``/diagnostics``) are kept the same way, under keys that hold the `series_key` of every series
 they were computed from, in a budget of their own: they are small and costly to recompute, and
-reading a few large series must not evict them.
+reading a few large series must not evict them. Derived values of `BULK_SERIES_BYTES` or more
+(decoded example records, an id table, a run's previews) have one more budget, so that
+browsing the examples of a few runs cannot evict the findings of every run.
 
 The listings themselves are kept for `LISTING_MAX_AGE_S`: each provider call to the Rust data
 server waits on gRPC latency about as long as a whole answer should take (docs/benchmarks.md),
@@ -31,6 +33,7 @@ import time
 DEFAULT_MAX_BYTES = 48 * 1024 * 1024
 DEFAULT_MAX_BULK_BYTES = 32 * 1024 * 1024
 DEFAULT_MAX_DERIVED_BYTES = 16 * 1024 * 1024
+DEFAULT_MAX_BULK_DERIVED_BYTES = 24 * 1024 * 1024
 BULK_SERIES_BYTES = 128 * 1024
 
 LISTING_MAX_AGE_S = 1.0
@@ -110,7 +113,8 @@ class SeriesCache:
     """Series points by `series_key`, values derived from them, and recent listings.
 
     ``max_bytes`` bounds the series under ``bulk_series_bytes``, ``max_bulk_bytes`` the others,
-    ``max_derived_bytes`` the derived values.
+    ``max_derived_bytes`` the derived values under ``bulk_series_bytes``,
+    ``max_bulk_derived_bytes`` the others.
     """
 
     def __init__(
@@ -119,11 +123,13 @@ class SeriesCache:
         max_derived_bytes=DEFAULT_MAX_DERIVED_BYTES,
         max_bulk_bytes=DEFAULT_MAX_BULK_BYTES,
         bulk_series_bytes=BULK_SERIES_BYTES,
+        max_bulk_derived_bytes=DEFAULT_MAX_BULK_DERIVED_BYTES,
     ):
         self._series = _Lru(max_bytes)
         self._bulk_series = _Lru(max_bulk_bytes)
         self._bulk_series_bytes = int(bulk_series_bytes)
         self._derived = _Lru(max_derived_bytes)
+        self._bulk_derived = _Lru(max_bulk_derived_bytes)
         self._listings = collections.OrderedDict()  # key -> (monotonic time, listing)
         self._lock = threading.Lock()
 
@@ -145,15 +151,18 @@ class SeriesCache:
 
     def get_derived(self, key):
         """The value derived from series that is kept under ``key``, or None."""
-        return self._derived.get(key)
+        value = self._derived.get(key)
+        return value if value is not None else self._bulk_derived.get(key)
 
     def put_derived(self, key, value, size):
-        """Keep ``value`` (about ``size`` bytes), unless it alone exceeds the derived budget.
+        """Keep ``value`` (about ``size`` bytes), unless it alone exceeds the derived budget
+        of its size.
 
         ``key`` must hold the `series_key` of every series ``value`` was computed from (and
         whatever else it depends on), so that new data makes a new key.
         """
-        self._derived.put(key, value, size)
+        lru = self._bulk_derived if size >= self._bulk_series_bytes else self._derived
+        lru.put(key, value, size)
 
     def fresh_listing(self, key):
         """The listing under ``key`` if fetched less than `LISTING_MAX_AGE_S` ago, else None."""

@@ -5,10 +5,13 @@ data provider TensorBoard hands in (the Rust data server or the Python loader al
 answers with the document `views` builds, as strict JSON. Errors are JSON too,
 ``{"error": message}``:
 
-- 400: a missing or malformed parameter (no ``run``, a non-integer ``step``, an unknown
-  ``split``, a ``class`` out of range, ``min_recall`` / ``min_precision`` outside [0, 1],
-  ``matrix`` other than ``full``, ``pairs`` outside [1, 1000]);
-- 404: an unknown run, split or step, or a route or static file that does not exist;
+- 400: a missing or malformed parameter (no ``run``, a non-integer ``step``, a ``split`` that
+  is not a split name, a ``class`` out of range, ``min_recall`` / ``min_precision`` outside
+  [0, 1], ``matrix`` other than ``full``, ``pairs`` outside [1, 1000], ``true`` / ``pred`` of
+  ``/examples`` missing or outside the task, ``limit`` outside [1, 1000], two runs whose
+  example ids cannot be matched);
+- 404: an unknown run, split or step, a run written without example records (the message
+  says how to record them), or a route or static file that does not exist;
 - 422: the run exists but its stored data cannot be read (malformed, or written by a newer
   tb-metricsdiag). Only that run is affected: ``/runs`` lists it with an ``error`` key.
 
@@ -30,8 +33,9 @@ from werkzeug import wrappers
 
 from tb_metricsdiag import diagnostics
 from tb_metricsdiag.backend import cache as cache_lib
+from tb_metricsdiag.backend import example_views, static_files, views
 from tb_metricsdiag.backend import reader as reader_lib
-from tb_metricsdiag.backend import static_files, views
+from tb_metricsdiag.core import examples as examples_lib
 from tb_metricsdiag.core import labels
 from tb_metricsdiag.format import schema
 
@@ -104,6 +108,9 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
             "/compare": self._serve_compare,
             "/calibration": self._serve_calibration,
             "/trajectories": self._serve_trajectories,
+            "/examples": self._serve_examples,
+            "/flips": self._serve_flips,
+            "/label_issues": self._serve_label_issues,
             "/index.js": self._serve_static,
             "/*": self._serve_static,
         }
@@ -202,9 +209,7 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
     @_json_route
     def _serve_compare(self, request):
         run, split, step = _run(request), _split(request), _optional_int(request, "step")
-        other_run = request.args.get("other_run") or run
-        other_split = _split(request, "other_split", default=split)
-        other_step = _optional_int(request, "other_step")
+        other_run, other_split, other_step = _other(request, run, split)
         full_matrix = _full_matrix(request)
         reader = self._reader(request)
         before = reader.evaluation(run, split, step, with_pr=True)
@@ -248,6 +253,79 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
             self._series_cache.put_derived(key, view, _cached_size(view))
         return view
 
+    @_json_route
+    def _serve_examples(self, request):
+        run, split, step = _run(request), _split(request), _optional_int(request, "step")
+        true, pred = _required_int(request, "true"), _required_int(request, "pred")
+        label = _optional_int(request, "class")
+        reader = self._reader(request)
+        records = reader.examples(run, split, step)
+        bound = 2 if records.multilabel else records.examples.num_classes
+        for name, value in (("true", true), ("pred", pred)):
+            if not 0 <= value < bound:
+                raise errors.InvalidArgumentError(
+                    "%s must be %s in [0, %d), got %d"
+                    % (name, "a value" if records.multilabel else "a class index", bound, value)
+                )
+        if records.multilabel and label is None:
+            raise errors.InvalidArgumentError(
+                "the 'class' parameter (a label index) is required for a multi-label run"
+            )
+        if records.multilabel and not 0 <= label < records.examples.num_classes:
+            raise errors.InvalidArgumentError(
+                "class must be a label index in [0, %d), got %d"
+                % (records.examples.num_classes, label)
+            )
+        if not records.multilabel and label is not None:
+            raise errors.InvalidArgumentError(
+                "the 'class' parameter is for multi-label runs; a cell of %r is true and pred"
+                % (run,)
+            )
+        return example_views.examples_view(
+            run, records, true, pred, label, reader.previews(run, split)
+        )
+
+    @_json_route
+    def _serve_flips(self, request):
+        run, split, step = _run(request), _split(request), _optional_int(request, "step")
+        other_run, other_split, other_step = _other(request, run, split)
+        limit = _limit(request)
+        reader = self._reader(request)
+        after = reader.examples(run, split, step)
+        if other_step is None and (other_run, other_split) == (run, split):
+            earlier = [s for s in reader.example_steps(run, split) if s < after.step]
+            if not earlier:
+                raise errors.NotFoundError(
+                    "run %r has no %r example records before step %d to compare with: give"
+                    " other_step or other_run" % (run, split, after.step)
+                )
+            other_step = earlier[-1]
+        before = reader.examples(other_run, other_split, other_step)
+        try:
+            flipped = examples_lib.flips(
+                before.ids.keys(),
+                before.examples.correct,
+                after.ids.keys(),
+                after.examples.correct,
+                after.examples.confidence,
+                limit,
+            )
+        except ValueError as error:
+            raise errors.InvalidArgumentError(
+                "the examples of %r and %r cannot be matched: %s" % (other_run, run, error)
+            ) from error
+        return example_views.flips_view(
+            (other_run, before), (run, after), flipped, reader.previews(run, split)
+        )
+
+    @_json_route
+    def _serve_label_issues(self, request):
+        run, split, step = _run(request), _split(request), _optional_int(request, "step")
+        limit = _limit(request)
+        reader = self._reader(request)
+        records = reader.label_issues(run, split, step)
+        return example_views.label_issues_view(run, records, reader.previews(run, split), limit)
+
     @wrappers.Request.application
     def _serve_static(self, request):
         found = None
@@ -277,11 +355,35 @@ def _run(request):
 
 def _split(request, name="split", default="validation"):
     split = request.args.get(name, default)
-    if split not in schema.SPLITS:
+    if not schema.is_split_name(split):
         raise errors.InvalidArgumentError(
-            "%s must be one of %s, got %r" % (name, ", ".join(schema.SPLITS), _shorten(split))
+            "%s must be a split name (%s), got %r" % (name, schema.SPLIT_NAME_RULE, _shorten(split))
         )
     return split
+
+
+def _limit(request):
+    """The optional ``limit`` of listed examples, in [1, `example_views.MAX_LISTED`]."""
+    limit = _optional_int(request, "limit")
+    if limit is None:
+        return example_views.DEFAULT_LISTED
+    if not 1 <= limit <= example_views.MAX_LISTED:
+        raise errors.InvalidArgumentError(
+            "limit must be an integer in [1, %d], got %d" % (example_views.MAX_LISTED, limit)
+        )
+    return limit
+
+
+def _other(request, run, split):
+    """``(other_run, other_split, other_step)`` of a comparison: ``other_run`` (default ``run``),
+    ``other_split`` (default ``split``), ``other_step`` (None when absent).
+    """
+    other_run = request.args.get("other_run") or run
+    return (
+        other_run,
+        _split(request, "other_split", default=split),
+        _optional_int(request, "other_step"),
+    )
 
 
 def _full_matrix(request):
@@ -304,6 +406,13 @@ def _optional_int(request, name):
             "%s must be an integer of at most 18 digits, got %r" % (name, _shorten(value))
         )
     return int(value)
+
+
+def _required_int(request, name):
+    value = _optional_int(request, name)
+    if value is None:
+        raise errors.InvalidArgumentError("the '%s' parameter is required" % name)
+    return value
 
 
 def _number(request, name, upper):

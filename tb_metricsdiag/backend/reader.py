@@ -18,11 +18,13 @@ import numpy as np
 from tensorboard import errors
 
 from tb_metricsdiag.backend import cache as cache_lib
+from tb_metricsdiag.backend.example_reader import ExampleReader
 from tb_metricsdiag.backend.keras_subruns import KERAS_EPOCH_PREFIX, KERAS_SUBRUNS, keras_subrun
 from tb_metricsdiag.backend.provider_source import LATEST, ProviderSource, SeriesRead
 from tb_metricsdiag.backend.record_decoding import (
     calibration_series,
     checked_steps,
+    label_issue_figures,
     logs_curves,
     point_at_step,
     readable_points,
@@ -49,6 +51,7 @@ _WHOLE_KINDS = (
     schema.KIND_EVENTS,
     schema.KIND_LOGS,
     schema.KIND_CALIBRATION,
+    schema.KIND_LABEL_ISSUES,
 )
 
 # The series of a `SplitEvaluation`, confusion matrices first.
@@ -73,6 +76,7 @@ def _history_tags(index):
         tags.extend(schema.split_tag(split, kind) for kind in schema.PER_CLASS_KINDS)
         tags.append(schema.split_tag(split, schema.KIND_CALIBRATION))
         tags.append(schema.split_tag(split, schema.KIND_EXACT_MATCH))
+        tags.append(schema.split_tag(split, schema.KIND_LABEL_ISSUES))
     return tags
 
 
@@ -84,6 +88,7 @@ class Reader:
         self._provider = provider
         self._eid = experiment_id
         self._cache = cache  # a `cache.SeriesCache` shared across requests, or None
+        self._examples = ExampleReader(self._source, provider, experiment_id, cache, self.run_index)
 
     # -- listing ------------------------------------------------------------------------
 
@@ -260,6 +265,28 @@ class Reader:
             )
         return step, histograms.calibration_bins_of(datum.numpy)
 
+    # -- example records ----------------------------------------------------------------
+
+    def examples(self, run, split, step=None):
+        """`example_reader.ExampleReader.examples`: the `SplitExamples` of ``split`` at
+        ``step`` (default: the latest).
+        """
+        return self._examples.examples(run, split, step)
+
+    def label_issues(self, run, split, step=None):
+        """`example_reader.ExampleReader.label_issues`: the `SplitLabelIssues` of ``split`` at
+        ``step`` (default: the latest).
+        """
+        return self._examples.label_issues(run, split, step)
+
+    def example_steps(self, run, split):
+        """`example_reader.ExampleReader.example_steps`: the steps with example records."""
+        return self._examples.example_steps(run, split)
+
+    def previews(self, run, split):
+        """`example_reader.ExampleReader.previews`: ``({id: preview}, problems)``."""
+        return self._examples.previews(run, split)
+
     # -- whole history, for the diagnostics ---------------------------------------------
 
     def history(self, run, index=None):
@@ -370,6 +397,8 @@ class Reader:
                     )
                 elif kind == schema.KIND_CALIBRATION:
                     history.calibration[split] = calibration_series(data, history.problems)
+                elif kind == schema.KIND_LABEL_ISSUES:
+                    history.label_issues[split] = label_issue_figures(data, history.problems)
             except schema.FormatError as error:
                 history.problems.append("%s: %s" % (tag, error))
         for split in list(history.confusions):

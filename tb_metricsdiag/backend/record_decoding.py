@@ -10,15 +10,33 @@ from tb_metricsdiag.backend.keras_subruns import KERAS_EPOCH_PREFIX, keras_paren
 from tb_metricsdiag.core import counting
 from tb_metricsdiag.format import (
     confusion_counts,
+    example_ids,
+    example_records,
     histograms,
     metadata,
+    previews,
     schema,
     stored_json,
 )
-from tb_metricsdiag.run_records import RunIndex, SplitEvaluation
+from tb_metricsdiag.run_records import LabelIssueFigures, RunIndex, SplitEvaluation
 
 # The AP method of series that do not name one (format versions 1 and 2): exact.
 _DEFAULT_AP_METHOD = counting.AP_EXACT
+
+
+def split_names(tags):
+    """The splits with confusion counts among a run's metricsdiag ``tags``: `schema.SPLITS`
+    first, in their order, then every other split name (`schema.is_split_name`) sorted.
+    """
+    prefix, suffix = schema.TAG_PREFIX, "/" + schema.KIND_CONFUSION
+    found = {
+        tag[len(prefix) : -len(suffix)]
+        for tag in tags
+        if tag.startswith(prefix) and tag.endswith(suffix)
+    }
+    found = {split for split in found if schema.is_split_name(split)}
+    known = [split for split in schema.SPLITS if split in found]
+    return known + sorted(found - set(known))
 
 
 def run_indexes(tensors, keras_scalars):
@@ -26,10 +44,8 @@ def run_indexes(tensors, keras_scalars):
     result = {}
     for run, tags in tensors.items():
         splits, names, multilabel = [], [], False
-        for split in schema.SPLITS:
-            series = tags.get(schema.split_tag(split, schema.KIND_CONFUSION))
-            if series is None:
-                continue
+        for split in split_names(tags):
+            series = tags[schema.split_tag(split, schema.KIND_CONFUSION)]
             splits.append(split)
             if not names:
                 content = metadata.listed_content(series.plugin_content)
@@ -198,3 +214,98 @@ def point_at_step(data, step):
         if datum.step == step:
             return datum
     return None
+
+
+# -- example records (format version 6) --------------------------------------------------
+
+
+def payload_of(datum, what):
+    """The bytes of a string scalar datum: an example record's payload."""
+    value = np.asarray(datum.numpy)
+    if value.shape != () or not isinstance(value.item(), bytes):
+        raise schema.FormatError("%s is not a string scalar" % what)
+    return value.item()
+
+
+# The decoder of each kind of per-epoch example record.
+_EPOCH_RECORD_DECODERS = {
+    schema.KIND_EXAMPLES: example_records.decode_examples,
+    schema.KIND_LABEL_ISSUES: example_records.decode_label_issues,
+}
+
+
+def epoch_record_at(kind, data, step, what):
+    """``(step, record)``: the point of an epoch's example record of ``kind``
+    (`schema.KIND_EXAMPLES`: a `StoredExamples`; `schema.KIND_LABEL_ISSUES`: a
+    `StoredLabelIssues`) at ``step`` (None: the latest), decoded (`example_records`).
+
+    Raises:
+      tensorboard.errors.NotFoundError: no point at that step.
+      schema.FormatError: the point is refused or damaged.
+    """
+    data = readable_points(data)
+    if not data:
+        raise errors.NotFoundError("%s: none written yet" % what)
+    step = max(datum.step for datum in data) if step is None else step
+    datum = point_at_step(data, step)
+    if datum is None:
+        raise errors.NotFoundError("%s: none at step %d" % (what, step))
+    label = "%s at step %d" % (what, step)
+    return step, _EPOCH_RECORD_DECODERS[kind](payload_of(datum, label), label)
+
+
+def id_table_step(data, step):
+    """The step of the id table in force at ``step``: the latest point at or before it, or
+    None (the ids are then the positions).
+    """
+    steps = [datum.step for datum in readable_points(data) if datum.step <= step]
+    return max(steps) if steps else None
+
+
+def ids_of(data, table_step, num_rows, what):
+    """The `example_ids.ExampleIds` of ``num_rows`` rows from the id table at ``table_step``
+    (`id_table_step`; None: the positions).
+
+    Raises:
+      schema.FormatError: a damaged table, or one of another number of rows.
+    """
+    if table_step is None:
+        return example_ids.ExampleIds.positions(num_rows)
+    label = "%s at step %d" % (what, table_step)
+    datum = point_at_step(readable_points(data), table_step)
+    ids = example_ids.decode_example_ids(payload_of(datum, label), label)
+    if ids.size != num_rows:
+        raise schema.FormatError("%s holds %d ids for %d rows" % (label, ids.size, num_rows))
+    return ids
+
+
+def merged_previews(data, what):
+    """``({id: preview}, problems)`` of every point of a previews series (an id stored twice:
+    the later point's); a point that cannot be read is left out, and said in ``problems``.
+    """
+    if isinstance(data, schema.FormatError):
+        return {}, ["%s: %s" % (what, data)]
+    merged, problems = {}, []
+    for datum in sorted(data, key=lambda datum: datum.step):
+        label = "%s at step %d" % (what, datum.step)
+        try:
+            merged.update(previews.decode_previews(payload_of(datum, label), label))
+        except schema.FormatError as error:
+            problems.append(str(error))
+    return merged, problems
+
+
+def label_issue_figures(data, problems):
+    """``{step: LabelIssueFigures}`` of a label issues series; a point that cannot be read is
+    skipped into ``problems``.
+    """
+    series = {}
+    for datum in data:
+        label = "label issues at step %d" % datum.step
+        try:
+            stored = example_records.decode_label_issues(payload_of(datum, label), label)
+        except schema.FormatError as error:
+            problems.append(str(error))
+            continue
+        series[datum.step] = LabelIssueFigures(stored.count, stored.examples, stored.bins)
+    return series

@@ -27,6 +27,7 @@ from tb_metricsdiag.diagnostics.classes import (
 from tb_metricsdiag.diagnostics.confidence import check_miscalibrated
 from tb_metricsdiag.diagnostics.configuration import check_loss_mismatch
 from tb_metricsdiag.diagnostics.findings import SEVERITIES, finding, sort_findings
+from tb_metricsdiag.diagnostics.label_quality import check_label_issues
 from tb_metricsdiag.diagnostics.leakage import check_suspicious_validation, check_train_val_overlap
 from tb_metricsdiag.diagnostics.recording import check_recording_problems, check_restarted_training
 from tb_metricsdiag.diagnostics.training import (
@@ -54,6 +55,7 @@ RULES = (
     check_overfitting,
     check_accuracy_paradox,
     check_miscalibrated,
+    check_label_issues,
     check_accuracy_only_metric,
     check_threshold_far_from_default,
     check_recording_problems,
@@ -73,6 +75,7 @@ REQUIREMENTS = {
     check_accuracy_paradox: ("accuracy_paradox", needs.needs_validation_counts),
     check_accuracy_only_metric: ("accuracy_only_metric", needs.needs_label_distribution),
     check_threshold_far_from_default: ("threshold_far_from_default", needs.needs_threshold_counts),
+    check_label_issues: ("label_issues", needs.needs_label_issues),
 }
 
 

@@ -155,6 +155,31 @@ def needs_label_distribution(history):
     return None
 
 
+RECORD_EXAMPLES = (
+    "record the run again with this tb-metricsdiag (format version 6): MetricsDiagWriter,"
+    " the Keras callback in its default mode (callback.metric() cannot see the examples) and"
+    " the Lightning and Transformers callbacks write example records by default, unless"
+    " example_ids=False"
+)
+"""How to record example records (which examples fall where, label issues): the step of the
+rule ``label_issues`` and of the routes' 404 for a run written without them."""
+
+
+def needs_label_issues(history):
+    """The validation label issues of the example records (single-label runs)."""
+    recorded = history.label_issues.get("validation")
+    if recorded:
+        return None
+    if recorded is not None:
+        return unmet("the label issues recorded could not be read (see recording_problem)")
+    if history.multilabel:
+        return unmet("label issues are found for single-label tasks only")
+    missing = needs_validation_counts(history)
+    if missing is not None:
+        return missing
+    return unmet("no label issues recorded: the run has no example records", RECORD_EXAMPLES)
+
+
 def all_of(*requirements):
     """A requirement met when every one of ``requirements`` is (the first unmet otherwise)."""
 

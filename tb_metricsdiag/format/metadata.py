@@ -12,6 +12,7 @@ from tensorboard.compat.proto import summary_pb2
 from tb_metricsdiag.core import labels
 from tb_metricsdiag.format import threshold_grid
 from tb_metricsdiag.format.schema import (
+    EXAMPLE_KINDS,
     FORMAT_VERSION,
     KIND_CONFUSION,
     KIND_EXACT_MATCH,
@@ -87,6 +88,8 @@ def create_summary_metadata(
 
 
 def _lowest_reader_version(kind, encoding, average_precision, roc_auc, task):
+    if kind in EXAMPLE_KINDS:
+        return 6
     if task is not None or kind == KIND_EXACT_MATCH or kind == KIND_CONFUSION and encoding:
         return 5
     if roc_auc is not None:

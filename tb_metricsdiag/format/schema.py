@@ -1,4 +1,5 @@
-"""Names of the event-file format: plugin name, format version, tags, kinds and `FormatError`.
+"""Names of the event-file format: plugin name, format version, tags, kinds, split names and
+`FormatError`.
 
 The layout is documented in ``docs/format.md``. Free of TensorFlow and protobuf.
 """
@@ -13,24 +14,29 @@ PLUGIN_NAME = "metricsdiag"
 # carries the lowest version that reads it, so a reader of version 1 still reads everything
 # but the threshold counts of version 2 (`THRESHOLD_COUNTS_ENCODING`) and the logs of version 3
 # (`KIND_LOGS`); a reader of version 4 all but the encoded confusion matrices of version 5
-# (`CONFUSION_ENCODING`) and the multi-label counts (`TASK_MULTILABEL`, `KIND_EXACT_MATCH`).
-FORMAT_VERSION = 5
+# (`CONFUSION_ENCODING`) and the multi-label counts (`TASK_MULTILABEL`, `KIND_EXACT_MATCH`); a
+# reader of version 5 all but the example records of version 6 (`EXAMPLE_KINDS`).
+FORMAT_VERSION = 6
 
 
 TAG_PREFIX = PLUGIN_NAME + "/"
 
 
 SPLITS = ("validation", "train")
+"""The splits every writer knows by name (the Keras callback's ``validation_data`` and
+``train_data``); any other name that `is_split_name` accepts is a split too (``test``, ``ood``)."""
 
 
-# Any split a writer may write besides `SPLITS` (a held-out set of its own: ``test``, ``ood``,
-# one per eval dataset): 1 to 64 letters, digits, ``_``, ``.`` or ``-``, one part of a tag.
-SPLIT_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}\Z")
+SPLIT_NAME_RULE = "1 to 64 characters from A-Z, a-z, 0-9, '_', '.' and '-'"
+
+_SPLIT_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}\Z")
 
 
-def is_split_name(split):
-    """Whether ``split`` may name a split (`SPLIT_NAME`; `SPLITS` are such names)."""
-    return isinstance(split, str) and SPLIT_NAME.match(split) is not None
+def is_split_name(name):
+    """Whether ``name`` is a split name (`SPLIT_NAME_RULE`): ``validation``, ``train``, ``test``,
+    ``ood``, ``eval_short``... It is one path segment of the split's tags (`split_tag`).
+    """
+    return isinstance(name, str) and _SPLIT_NAME.match(name) is not None
 
 
 # Kinds of summary, stored in the plugin content of every tag.
@@ -81,6 +87,21 @@ def task_of(num_classes, multilabel):
 
 
 KIND_EVENTS = "events"  # string scalar: JSON list of problems recorded during training
+
+
+# Example records (format version 6, `format/example_records.py`, `format/example_ids.py`,
+# `format/previews.py`), all string scalars of encoded bytes:
+# per epoch, the kept examples of every confusion cell, the counts per cell and per-example
+# correctness and confidence
+KIND_EXAMPLES = "examples"
+# per epoch, the examples confident learning flags and the label-noise statistic's inputs
+KIND_LABEL_ISSUES = "label_issues"
+# the split's example ids, at the first step and wherever they change
+KIND_EXAMPLE_IDS = "example_ids"
+# thumbnails and texts of kept examples, each stored once per run
+KIND_PREVIEWS = "previews"
+
+EXAMPLE_KINDS = (KIND_EXAMPLES, KIND_LABEL_ISSUES, KIND_EXAMPLE_IDS, KIND_PREVIEWS)
 
 
 PER_CLASS_KINDS = (
@@ -155,6 +176,57 @@ MAX_LOGIT_GRID = 100_001
 
 MAX_CALIBRATION_BINS = 1000
 """The most calibration bins a stored summary may declare."""
+
+
+MAX_SPLIT_EXAMPLES = 1 << 24
+"""Most examples of one split's evaluation in an example record: its correctness bits, its
+confidences and its id table have one entry per example (16.8 million: 2 MB of bits and 16 MB
+of confidences per epoch). A declared number above it is refused before anything is read."""
+
+
+MAX_KEPT_EXAMPLES = 1 << 20
+"""Most kept examples of one epoch's record (the writers keep at most 10 per non-empty cell
+when their budget is exceeded: 10,000 at 1,000 classes of 10,000 examples)."""
+
+
+MAX_LISTED_LABEL_ISSUES = 1 << 20
+"""Most label issues listed in one epoch's record (the writers list at most a few thousand)."""
+
+
+MAX_TOP_LABEL_BINS = 1000
+"""Most bins of the stored `label_issues.top_label_bins` (the writers store 92)."""
+
+
+MAX_EXAMPLE_ID_CHARS = 128
+"""Longest example id: a string of 1 to 128 characters (the contract), or an integer."""
+
+
+MAX_EXAMPLE_ID_BYTES = 4 * MAX_EXAMPLE_ID_CHARS
+"""Longest example id in UTF-8 (4 bytes a character at most)."""
+
+
+MAX_ID_TABLE_BYTES = 64 << 20
+"""Largest stored id table (one split's ids; a million ids of up to 60 characters)."""
+
+
+MAX_PREVIEW_TEXT_CHARS = 1000
+"""Longest text preview: writers keep the first 1,000 characters."""
+
+
+MAX_THUMBNAIL_SIDE = 64
+"""Widest and tallest image preview, in pixels: writers shrink larger images to fit."""
+
+
+MAX_THUMBNAIL_BYTES = 1 << 15
+"""Largest stored thumbnail (a PNG of at most 64 x 64 RGB pixels, 12 KB unfiltered)."""
+
+
+MAX_PREVIEWS_PER_POINT = 1 << 16
+"""Most previews in one stored point."""
+
+
+MAX_PREVIEW_POINT_BYTES = 16 << 20
+"""Largest stored point of previews."""
 
 
 # How threshold counts are stored since format version 2 (`encode_threshold_counts`). Version

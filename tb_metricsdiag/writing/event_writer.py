@@ -30,7 +30,7 @@ from tb_metricsdiag.core import counting as counts_lib
 from tb_metricsdiag.core import events
 from tb_metricsdiag.core.json_values import to_json_value
 from tb_metricsdiag.format import schema
-from tb_metricsdiag.writing import arrays, inputs, records
+from tb_metricsdiag.writing import arrays, example_recorder, inputs, records
 
 # The first event of every event file: the version of the record format, as TensorFlow writes it.
 FILE_VERSION = "brain.Event:2"
@@ -106,6 +106,7 @@ class MetricsDiagWriter:
         self.layout = None  # inputs.Layout: fixed by the first evaluation
         self._split_examples = {}  # split -> examples at its first evaluation
         self._run_info_given = False
+        self._examples = example_recorder.ExampleRecorder()
         os.makedirs(self.log_dir, exist_ok=True)
         self.path = os.path.join(self.log_dir, _event_file_name(filename_suffix))
         self._records = record_writer.RecordWriter(open(self.path, "wb"))
@@ -126,12 +127,26 @@ class MetricsDiagWriter:
         """The class names written (None before the first `add_evaluation` without names)."""
         return self._class_names if self.layout is None else list(self.layout.class_names)
 
-    def add_evaluation(self, y_true, y_score, step, split="validation", from_logits=None):
+    def add_evaluation(
+        self,
+        y_true,
+        y_score,
+        step,
+        split="validation",
+        from_logits=None,
+        example_ids=None,
+        previews=None,
+        groups=None,
+    ):
         """Count one split's evaluation and write it at ``step``.
 
         Writes the confusion matrix and the threshold counts with the exact AP, as the Keras
         callback does; at a split's first evaluation also its label distribution and, unless
-        `add_run_info` was called first, a run description of what the writer has seen.
+        `add_run_info` was called first, a run description of what the writer has seen. Unless
+        ``example_ids=False``, also its example records (docs/format.md, "Example records"):
+        the first examples of every confusion cell, which examples were right, the label
+        issues confident learning flags (single-label tasks), the id table when the ids are
+        not the positions, and the previews of newly kept examples.
 
         Args:
           y_true: class ids ``[n]``, one-hot rows ``[n, C]``, or 0/1 ``[n]`` with ``y_score``
@@ -140,10 +155,19 @@ class MetricsDiagWriter:
           y_score: the model's outputs ``[n, C]``, or ``[n]`` / ``[n, 1]`` (one sigmoid unit):
             probabilities or logits. Any array-like or tensor, on any device.
           step: the step (epoch) to write at, an integer.
-          split: ``"validation"``, ``"train"``, or another held-out set's name
-            (`schema.SPLIT_NAME`: 1 to 64 letters, digits, ``_ . -``), e.g. ``"test"``.
+          split: ``"validation"``, ``"train"``, or any name of 1 to 64 characters from
+            ``[A-Za-z0-9_.-]`` (``"test"``, ``"ood"``): one split per evaluated set.
           from_logits: whether ``y_score`` holds logits; None detects it at the first
             evaluation (`labels.looks_like_logits`) and keeps that decision.
+          example_ids: one id per row, integers or strings of 1 to 128 characters, unique, the
+            same id for the same example at every step; None: the row's position ``0..n-1``;
+            False: no example records for this evaluation.
+          previews: one preview per row, stored for the examples kept: strings (the first
+            1,000 characters), or images ``[n, H, W]`` / ``[n, H, W, 1 | 3]`` (uint8, or floats
+            in [0, 1]) stored as PNG thumbnails of at most 64 x 64 pixels. Each example's
+            preview is stored once per run, within the run's cap
+            (`example_recorder.PREVIEW_LIMIT` examples, `example_recorder.PREVIEW_BYTES`).
+          groups: not recorded yet (slices): must be None.
 
         Returns:
           The `counting.ClassificationCounts` (`counting.MultiLabelCounts` with
@@ -151,27 +175,41 @@ class MetricsDiagWriter:
 
         Raises:
           ValueError: outputs or labels that do not fit (the message names the fix), a
-            number of classes other than at the first evaluation, a split name that is not one.
+            number of classes other than at the first evaluation, a bad split name, ids or
+            previews that do not fit the rows; nothing is written then.
         """
+        who = "MetricsDiagWriter.add_evaluation"
         step = self._checked_step(step)
         _check_split(split)
+        if groups is not None:
+            raise ValueError("%s: groups= is not recorded yet (slices): leave it out for now" % who)
+        recording = example_ids is not False
+        if not recording and previews is not None:
+            raise ValueError(
+                "%s: previews need example records, which example_ids=False turns off: drop"
+                " one of them" % who
+            )
         evaluation = inputs.check_evaluation(
             y_true,
             y_score,
-            "MetricsDiagWriter.add_evaluation",
+            who,
             layout=self.layout,
             multi_label=self.multi_label,
             from_logits=from_logits,
             class_names=self._class_names,
+            example_ids=example_ids if recording else None,
+            previews=previews,
         )
-        return self._write_evaluation(evaluation, step, split)
+        return self._write_evaluation(evaluation, step, split, recording)
 
-    def add_checked_evaluation(self, evaluation, step, split="validation"):
+    def add_checked_evaluation(self, evaluation, step, split="validation", example_records=True):
         """Count and write an `inputs.Evaluation` as `add_evaluation` does, checking nothing
         again: for the package's callbacks, which check their inputs where they receive them
         (`inputs.check_evaluation`). The evaluation's layout carries the classes, their names
         and the task (the writer's ``class_names`` and ``multi_label`` are not read); the first
-        one's becomes the writer's.
+        one's becomes the writer's. Its example records are written unless
+        ``example_records=False``, named by the evaluation's ``example_ids`` (None: positions),
+        with its ``previews``.
 
         Returns:
           The counts written, as `add_evaluation`.
@@ -192,15 +230,30 @@ class MetricsDiagWriter:
                 " (multi_label=%s) in the first evaluation: one run holds one model's outputs"
                 % (layout.num_classes, layout.multi_label, first.num_classes, first.multi_label)
             )
-        return self._write_evaluation(evaluation, step, split)
+        return self._write_evaluation(evaluation, step, split, example_records)
 
-    def _write_evaluation(self, evaluation, step, split):
+    def _write_evaluation(self, evaluation, step, split, recording):
+        """Count ``evaluation`` and write it, with its example records when ``recording``;
+        the records are all made before anything is written.
+        """
         result = evaluation.counts(self.thresholds)
+        example_records = []
+        if recording:
+            examples = example_recorder.EpochExamples(evaluation.layout, evaluation.size)
+            examples.update(
+                np.arange(evaluation.size),
+                evaluation.targets,
+                evaluation.scores,
+                evaluation.predicted,
+            )
+            example_records = self._examples.records(
+                split, examples, evaluation.example_ids, evaluation.previews
+            )
         if self.layout is None:
             self.layout = evaluation.layout
             self.multi_label = self.layout.multi_label
         new_split = split not in self._split_examples
-        written = self._counts_records(result, split)
+        written = self._counts_records(result, split) + example_records
         if new_split and not self._run_info_given:
             written.insert(1, records.run_info(self._describe()))
         self._write_records(written, step)
@@ -354,6 +407,6 @@ class MetricsDiagWriter:
 def _check_split(split):
     if not schema.is_split_name(split):
         raise ValueError(
-            'MetricsDiagWriter: split must be "validation", "train" or another name of 1 to'
-            ' 64 letters, digits, _ . or - (e.g. "test"), got %r' % (split,)
+            "MetricsDiagWriter: a split name is %s (e.g. 'validation', 'train', 'test'), got %r"
+            % (schema.SPLIT_NAME_RULE, split)
         )

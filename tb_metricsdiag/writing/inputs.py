@@ -22,13 +22,14 @@ import numpy as np
 
 from tb_metricsdiag.core import counting as counts_lib
 from tb_metricsdiag.core import labels as labels_lib
+from tb_metricsdiag.format import schema
 from tb_metricsdiag.writing import arrays
 
 # Row sums of probabilities in float32 (and in float16, widened) stay this close to 1; outputs
 # whose rows all fall in [0, 1] and sum to 1 this closely are taken as probabilities.
 ROW_SUM_TOLERANCE = 1e-2
 
-MAX_EXAMPLE_ID_CHARS = 128  # an example id (a string, or an integer's digits) is 1 to this long
+MAX_EXAMPLE_ID_CHARS = schema.MAX_EXAMPLE_ID_CHARS  # a string id is 1 to this long
 MAX_GROUP_KEYS = 8
 GROUP_KEY_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
 IMAGE_CHANNELS = (1, 3)  # previews [n, H, W, c]: grey or RGB
@@ -168,8 +169,12 @@ class Layout:
         return targets, scores, predicted
 
     def count(self, counts, labels, outputs):
-        """Add one batch of raw labels and outputs to ``counts`` (from `new_counts`)."""
-        _update(counts, *self.converted(labels, outputs))
+        """Add one batch of raw labels and outputs to ``counts`` (from `new_counts`); returns
+        them converted (`converted`), for the example records.
+        """
+        converted = self.converted(labels, outputs)
+        _update(counts, *converted)
+        return converted
 
 
 def _update(counts, targets, scores, predicted):

@@ -25,6 +25,7 @@ from tb_metricsdiag.core import labels as labels_lib
 from tb_metricsdiag.core import overlap as overlap_lib
 from tb_metricsdiag.core.json_values import to_json_value
 from tb_metricsdiag.writing import (
+    example_recorder,
     inputs,
     keras_data,
     keras_metric,
@@ -32,9 +33,22 @@ from tb_metricsdiag.writing import (
     keras_prediction,
     records,
     sinks,
+    thumbnails,
 )
 
 logger = logging.getLogger(__name__)
+
+PREVIEW_INPUTS_BYTES = 256 << 20
+"""Most bytes of thumbnails kept of a ``validation_data`` Dataset's inputs with
+``previews="inputs"`` (made once at train begin: a Dataset cannot be indexed later); arrays are
+indexed when an example is kept, nothing is copied."""
+
+METRIC_MODE_EXAMPLES = (
+    "example_ids and previews need the callback's own prediction pass, and callback.metric()"
+    " counts inside Keras's own steps, which do not say which rows they count: remove"
+    " callback.metric() from compile(metrics=[...]) (the default mode records which examples"
+    " fall where), or leave example_ids and previews out"
+)
 
 VALIDATION_SPLIT_FIX = (
     "split the data yourself and hand the same arrays to both:\n"
@@ -69,6 +83,20 @@ class MetricsDiagCallback(keras.callbacks.Callback):
       validation_steps: read at most this many batches of a ``validation_data`` Dataset each
         time (needed for one that repeats forever); None reads it to its end.
       train_steps: the same for a ``train_data`` Dataset.
+      example_ids: one id per row of ``validation_data`` (integers or strings of 1 to 128
+        characters, unique; for a Dataset, a list in its iteration order, which must not
+        change between epochs); None: the row's position; False: no example records.
+      previews: one preview per row of ``validation_data``, stored for the examples kept
+        (`MetricsDiagWriter.add_evaluation`): a list of strings, an array of images
+        ``[n, H, W]`` / ``[n, H, W, 1 | 3]`` (uint8, or floats in [0, 1]), or ``"inputs"``:
+        the validation inputs themselves, when they are such images or strings. None: none.
+      groups: not recorded yet (slices): must be None.
+
+    Example records (the default mode): every epoch, for ``validation_data`` and
+    ``train_data`` (whose rows are named by position), which examples fall in each confusion
+    cell, which were right and the label issues confident learning flags (docs/format.md,
+    "Example records"); ``example_ids=False`` turns them off. ``example_ids``, ``previews``
+    and ``groups`` are checked at train begin.
 
     Zero-extra-pass mode: add ``callback.metric()`` to ``model.compile(metrics=[...])`` and the
     counts are made inside Keras's own train and validation steps (`keras_metric.CountsMetric`);
@@ -76,6 +104,8 @@ class MetricsDiagCallback(keras.callbacks.Callback):
     epoch (training-mode outputs, as Keras's own metrics) and the average precision is the
     threshold-grid AP (`counts.average_precision_from_counts`) instead of the exact one.
     ``validation_data`` is still read once at the start (labels, overlap check), never predicted.
+    This mode records no example records (Keras's steps do not say which rows they count):
+    asking for ``example_ids`` or ``previews`` there is a ValueError at train begin.
     """
 
     def __init__(
@@ -90,6 +120,9 @@ class MetricsDiagCallback(keras.callbacks.Callback):
         from_logits=None,
         validation_steps=None,
         train_steps=None,
+        example_ids=None,
+        previews=None,
+        groups=None,
     ):
         super().__init__()
         self.log_dir = log_dir
@@ -101,6 +134,9 @@ class MetricsDiagCallback(keras.callbacks.Callback):
         self.from_logits = from_logits
         self.validation_steps = validation_steps
         self.train_steps = train_steps
+        self.example_ids = example_ids
+        self.previews = previews
+        self.groups = groups
         self._writer = None
         self._splits = {}
         self._layout = None  # inputs.Layout, fixed at train begin
@@ -109,6 +145,10 @@ class MetricsDiagCallback(keras.callbacks.Callback):
         self._train_counts = None
         self._predictor = None  # keras_prediction.Predictor of this fit
         self._thresholds = None
+        self._examples = None  # example_recorder.ExampleRecorder, in the default mode
+        self._split_rows = {}  # split -> its rows
+        self._validation_ids = None  # checked example_ids, or None (positions)
+        self._preview_values = None  # one preview per validation row, or None
 
     def metric(self, name="metricsdiag"):
         """The `keras_metric.CountsMetric` to add to ``model.compile(metrics=[...])``.
@@ -145,6 +185,7 @@ class MetricsDiagCallback(keras.callbacks.Callback):
                     % (name, value)
                 )
         inputs.check_from_logits(self.from_logits, "MetricsDiagCallback")
+        self._check_example_options()
         self._thresholds = records.checked_thresholds(self.thresholds, "MetricsDiagCallback")
         splits = {}
         if self.validation_data is not None:
@@ -154,6 +195,86 @@ class MetricsDiagCallback(keras.callbacks.Callback):
         if self.train_data is not None:
             splits["train"] = keras_data.Examples(self.train_data, "train_data", self.train_steps)
         return splits
+
+    def _check_example_options(self):
+        """The checks of ``example_ids``, ``previews`` and ``groups`` that need no data."""
+        who = "MetricsDiagCallback"
+        if self.groups is not None:
+            raise ValueError("%s: groups= is not recorded yet (slices): leave it out" % who)
+        asked = self.example_ids not in (None, False) or self.previews is not None
+        if self._metric is not None and asked:
+            raise ValueError("%s: %s" % (who, METRIC_MODE_EXAMPLES))
+        if self.example_ids is False and self.previews is not None:
+            raise ValueError(
+                "%s: previews need example records, which example_ids=False turns off: drop"
+                " one of them" % who
+            )
+        if self.previews is not None and self.validation_data is None:
+            raise ValueError("%s: previews are of validation_data's rows: pass it" % who)
+        if isinstance(self.previews, str) and self.previews != "inputs":
+            raise ValueError(
+                "%s: previews must be None, 'inputs' (the validation inputs themselves), or one"
+                " preview per validation example, got %r" % (who, self.previews)
+            )
+
+    def _check_examples(self, splits, labels):
+        """The example options against the split's rows (train begin): the ids and previews
+        of the validation rows, checked once (`inputs.check_example_ids`, `check_previews`).
+        """
+        self._split_rows = {split: len(y) for split, y in labels.items()}
+        recording = self._metric is None and self.example_ids is not False
+        self._examples = example_recorder.ExampleRecorder() if recording else None
+        if not recording or "validation" not in splits:
+            return
+        rows = self._split_rows["validation"]
+        self._validation_ids = inputs.check_example_ids(
+            self.example_ids, rows, "MetricsDiagCallback"
+        )
+        if isinstance(self.previews, str):
+            self._preview_values = self._input_previews(splits["validation"], rows)
+        else:
+            self._preview_values = inputs.check_previews(self.previews, rows, "MetricsDiagCallback")
+
+    def _input_previews(self, examples, rows):
+        """``previews="inputs"``: the validation inputs when they are images or strings (an
+        array's rows, indexed when kept; a Dataset's as thumbnails and texts made now).
+        """
+        who = "MetricsDiagCallback (previews='inputs')"
+        fix = (
+            ": previews='inputs' takes the validation inputs as previews, which needs one input"
+            " of images [n, H, W] / [n, H, W, 1 | 3] (uint8, or floats in [0, 1]) or of strings;"
+            " pass previews= one preview per validation example instead"
+        )
+        if examples.dataset is None:
+            x = keras.tree.flatten(examples.x)
+            if len(x) != 1:
+                raise ValueError("%s: the model has %d inputs%s" % (who, len(x), fix))
+            try:
+                return inputs.check_previews(x[0], rows, who)
+            except ValueError as error:
+                raise ValueError("%s%s" % (error, fix)) from error
+        kept, size = [], 0
+        for x, _ in examples.batches(self._predictor.batch_size, as_numpy=True):
+            x = keras.tree.flatten(x)
+            if len(x) != 1:
+                raise ValueError("%s: the model has %d inputs%s" % (who, len(x), fix))
+            try:
+                batch = thumbnails.compact_previews(inputs.check_previews(x[0], len(x[0]), who))
+            except ValueError as error:
+                raise ValueError("%s%s" % (error, fix)) from error
+            size += sum(len(value) if isinstance(value, str) else value.nbytes for value in batch)
+            if size > PREVIEW_INPUTS_BYTES:
+                raise ValueError(
+                    "%s: the thumbnails of this Dataset's inputs would take more than %d MB:"
+                    " pass previews= small thumbnails of your own (one per validation example),"
+                    " or array validation_data" % (who, PREVIEW_INPUTS_BYTES >> 20)
+                )
+            kept.extend(batch)
+        if len(kept) != rows:
+            raise ValueError(
+                "%s: the Dataset gave %d inputs for %d labels" % (who, len(kept), rows)
+            )
+        return kept
 
     def _model_output_width(self):
         """Output width from the model's own output shape (metric mode without data)."""
@@ -208,6 +329,7 @@ class MetricsDiagCallback(keras.callbacks.Callback):
             class_names=inputs.check_class_names(self.class_names, "MetricsDiagCallback"),
         )
         self._layout, label_counts = self._label_counts(layout, splits, labels, loss_name)
+        self._check_examples(splits, labels)
         if self._metric is not None:
             # Read when Keras first traces its train step, which comes after this.
             self._metric.from_logits = self._layout.from_logits
@@ -324,16 +446,25 @@ class MetricsDiagCallback(keras.callbacks.Callback):
     def _class_names(self):
         return list(self._layout.class_names)
 
-    def _evaluate(self, examples):
-        """Predict ``examples`` batch by batch and count them; returns (counts, problems)."""
+    def _evaluate(self, split, examples):
+        """Predict ``examples`` batch by batch and count them; returns (counts, example
+        records' `EpochExamples` or None, problems).
+        """
         result = self._layout.new_counts(self._thresholds)
-        problems = []
+        epoch = None
+        if self._examples is not None:
+            epoch = example_recorder.EpochExamples(self._layout, self._split_rows[split])
+        problems, position = [], 0
         for x, y in self._predictor.batches(examples):
+            rows = np.arange(position, position + len(y))
+            position += len(y)
             try:
-                self._layout.count(result, y, self._predictor.predict(x))
+                converted = self._layout.count(result, y, self._predictor.predict(x))
+                if epoch is not None:
+                    epoch.update(rows, *converted)
             except ValueError as error:
                 problems.append(events.bad_batch(examples.name, error))
-        return result, problems
+        return result, epoch, problems
 
     def on_epoch_begin(self, epoch, logs=None):
         self._train_counts = None
@@ -358,14 +489,22 @@ class MetricsDiagCallback(keras.callbacks.Callback):
         return {"train": self._train_counts, "validation": current}
 
     def _epoch_counts(self):
-        """{split: counts} of this epoch and the problems met making them."""
+        """({split: counts}, {split: EpochExamples}) of this epoch and the problems met making
+        them.
+        """
         if self._metric is not None:
-            return self._metric_counts(), []
-        results, problems = {}, []
+            return self._metric_counts(), {}, []
+        results, epochs, problems = {}, {}, []
         for split, examples in self._splits.items():
-            results[split], split_problems = self._evaluate(examples)
+            results[split], epochs[split], split_problems = self._evaluate(split, examples)
             problems.extend(split_problems)
-        return results, problems
+        return results, epochs, problems
+
+    def _example_records(self, split, epoch):
+        """The records of ``split``'s example records this epoch (`ExampleRecorder.records`)."""
+        if split != "validation":
+            return self._examples.records(split, epoch)
+        return self._examples.records(split, epoch, self._validation_ids, self._preview_values)
 
     def on_epoch_end(self, epoch, logs=None):
         if self._writer is None:
@@ -375,12 +514,15 @@ class MetricsDiagCallback(keras.callbacks.Callback):
             logs_record = records.logs(logs)
             if logs_record is not None:
                 self._writer.write([logs_record], epoch)
-            results, problems = self._epoch_counts()
+            results, epochs, problems = self._epoch_counts()
             for split, result in results.items():
                 if result.invalid:
                     problems.append(events.nonfinite_predictions(split, result.invalid))
                 if result.count:
-                    self._writer.write(records.counts(result, split, self._class_names), epoch)
+                    written = records.counts(result, split, self._class_names)
+                    if epochs.get(split) is not None:
+                        written += self._example_records(split, epochs[split])
+                    self._writer.write(written, epoch)
         except Exception as error:  # Recording must never end a training run.
             logger.exception("MetricsDiagCallback: epoch %d could not be recorded", epoch)
             problems.append(events.callback_error(error))

@@ -197,6 +197,17 @@ def counts(result, split="validation", class_names=None):
     return written
 
 
+def example_record(kind, payload, split="validation"):
+    """One example record (format version 6): ``payload``, the encoded bytes of a kind of
+    `schema.EXAMPLE_KINDS` (`format.example_records`, `format.example_ids`,
+    `format.previews`), as a string scalar under the split's tag of that kind.
+    """
+    if kind not in schema.EXAMPLE_KINDS:
+        raise ValueError("not a kind of example record: %r" % (kind,))
+    md = metadata.create_summary_metadata(kind, split)
+    return Record(schema.split_tag(split, kind), string_value(payload), md)
+
+
 def logs(values):
     """The numeric values of a Keras-style ``logs`` dict in one summary
     (`stored_json.encode_logs`), or None when no value is numeric.

@@ -95,7 +95,7 @@ def split_of(metrics):
 
     Raises:
       ValueError: no ``P_runtime`` key, or a split that is no split name
-        (`schema.SPLIT_NAME`).
+        (`schema.is_split_name`).
     """
     suffix = "_" + RUNTIME
     prefixes = [key[: -len(suffix)] for key in metrics if key.endswith(suffix)]
