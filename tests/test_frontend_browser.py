@@ -10,9 +10,6 @@ Screenshots go to test-artifacts/ (gitignored).
 import json
 import os
 import re
-import socket
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.parse
@@ -40,6 +37,7 @@ if not os.path.exists(CHROMIUM):
 pytest.importorskip("playwright.sync_api", reason="browser tests need Playwright for Python")
 pytest.importorskip("tensorflow", reason="browser tests train a tiny model with TensorFlow/Keras")
 
+import zoo  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 from tb_metricsdiag.core import operating_points  # noqa: E402
@@ -137,71 +135,23 @@ def _write_multilabel(log_dir, epochs=2):
             writer.add_logs({"loss": 0.5 - 0.1 * epoch, "val_loss": 0.55 - 0.1 * epoch}, epoch)
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _get(url, timeout=10):
     with urllib.request.urlopen(url, timeout=timeout) as resp:
         return json.loads(resp.read().decode("utf-8"))
 
 
 def _serve(logdir, runs, tmp_path_factory):
-    """Serves `logdir` with a real `tensorboard` process (this checkout's plugin) until the
-    plugin lists `runs`; yields {"base", "api"} and stops the process."""
-    port = _free_port()
-    env = dict(os.environ)
-    env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    """Serves `logdir` with a real `tensorboard` process (this checkout's plugin, TensorBoard's
+    default loader) until the plugin lists `runs` with epochs (`zoo.tensorboard_serving`);
+    yields {"base", "api"} and stops the process."""
     log_path = tmp_path_factory.mktemp("tb-log") / "tensorboard.log"
-    log = open(log_path, "wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tensorboard.main",
-            "--logdir",
-            logdir,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--reload_interval",
-            "2",
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = "http://127.0.0.1:%d" % port
-    api = base + "/data/plugin/metricsdiag"
-    deadline = time.time() + 90
-    ready = False
-    while time.time() < deadline and proc.poll() is None:
-        try:
-            served = {r["run"] for r in _get(api + "/runs")["runs"] if r.get("steps")}
-            if set(runs) <= served:
-                ready = True
-                break
-        except (urllib.error.URLError, OSError, ValueError, KeyError):
-            pass
-        time.sleep(0.5)
-    if not ready:
-        proc.terminate()
-        proc.wait(10)
-        log.close()
-        pytest.fail(
-            "tensorboard did not serve the runs in time:\n"
-            + log_path.read_text(errors="replace")[-4000:]
-        )
-    yield {"base": base, "api": api}
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+
+    def ready(get):
+        status, body = get("/runs")
+        return status == 200 and set(runs) <= {r["run"] for r in body["runs"] if r.get("steps")}
+
+    with zoo.tensorboard_serving(logdir, "auto", str(log_path), ready) as (base, _):
+        yield {"base": base, "api": base + zoo.PREFIX}
 
 
 @pytest.fixture(scope="module")
@@ -241,6 +191,8 @@ def page(browser):
     pg.on("dialog", lambda d: (pg.dialogs.append(d.message), d.dismiss()))
     pg.on("pageerror", lambda e: pg.errors.append(str(e)))
     yield pg
+    # A doctored route's handler may still be fetching when the test ends: let it go quietly.
+    pg.unroute_all(behavior="ignoreErrors")
     context.close()
 
 
