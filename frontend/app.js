@@ -16,6 +16,8 @@ import * as curvesPanel from "./panels/curves.js";
 import * as calibrationPanel from "./panels/calibration.js";
 import * as trajectoriesPanel from "./panels/trajectories.js";
 import * as comparePanel from "./panels/compare.js";
+import * as examplesPanel from "./panels/examples.js";
+import * as labelIssuesPanel from "./panels/label_issues.js";
 
 const POLL_MS = 30000;
 const PLAY_MS = 900;
@@ -54,6 +56,7 @@ export class App {
     this.compareBase = null; // {run, step}: the "before" of the comparison; null: first epoch
     this.trajectoriesKey = ""; // run, split and epoch count of the trajectories asked for last
     this.trajectoriesData = null;
+    this.examplesCell = null; // {true, pred}: the confusion cell whose examples are shown
     this.build();
   }
 
@@ -84,6 +87,8 @@ export class App {
         this.fullMatrix = true;
         this.loadConfusion();
       },
+      showExamples: (actual, predicted) => this.showExamples(actual, predicted),
+      closeExamples: () => this.showExamples(null),
       setCompareBase: (run, step) => {
         this.compareBase = { run, step };
         this.loadCompare();
@@ -127,6 +132,8 @@ export class App {
       confusion,
       perClass: perClassPanel.create(beside, actions),
       pairs: pairsPanel.create(beside, actions),
+      examples: examplesPanel.create(this.countsArea, actions),
+      labelIssues: labelIssuesPanel.create(this.countsArea),
       pr: prPanel.create(this.countsArea, actions),
       calibration: calibrationPanel.create(this.countsArea),
       trajectories: trajectoriesPanel.create(this.countsArea, actions),
@@ -311,7 +318,7 @@ export class App {
     const info = this.runInfo;
     if (fresh) {
       // Answers still on their way belong to the run shown before.
-      this.requests.cancel("confusion", "pr", "curves", "diagnostics");
+      this.requests.cancel("confusion", "pr", "curves", "diagnostics", "examples");
       this.epochKey = "";
       this.fullMatrix = false;
       this.prClass = null;
@@ -321,6 +328,7 @@ export class App {
       this.diagnostics = null;
       this.historyKey = "";
       this.compareBase = null;
+      this.showExamples(null);
       this.stopPlay();
       this.panels.findings.update({ loading: true });
       this.panels.curves.update({ loading: true });
@@ -401,7 +409,47 @@ export class App {
       this.loadConfusion().then(() => this.loadCompare()),
       this.loadPR(),
       this.loadCalibration(),
+      this.loadExamples(),
+      this.loadLabelIssues(),
     ]);
+  }
+
+  /** Opens the examples of the confusion cell (actual, predicted); null closes them. */
+  showExamples(actual, predicted) {
+    this.examplesCell = actual === null ? null : { true: actual, pred: predicted };
+    if (this.examplesCell === null) {
+      this.requests.cancel("examples");
+      this.panels.examples.update({ hidden: true });
+      return Promise.resolve();
+    }
+    const shown = this.loadExamples();
+    this.panels.examples.element.scrollIntoView({ block: "nearest" });
+    return shown;
+  }
+
+  /** The selected epoch's examples of the open cell; the route's message where it has none. */
+  async loadExamples() {
+    if (!this.examplesCell) return;
+    const panel = this.panels.examples;
+    const doc = await this.load(panel, "examples", {
+      run: this.run,
+      split: this.split,
+      step: this.step,
+      ...this.examplesCell,
+    });
+    if (doc) panel.update({ examples: doc });
+  }
+
+  /** The selected epoch's label issues; the route's message where it has none (404). */
+  async loadLabelIssues() {
+    const panel = this.panels.labelIssues;
+    const doc = await this.load(
+      panel,
+      "label_issues",
+      { run: this.run, split: this.split, step: this.step },
+      { failed: (err) => (err.status === 404 ? { empty: err.message } : errorState(err)) },
+    );
+    if (doc) panel.update({ issues: doc });
   }
 
   /** The selected epoch's reliability diagram; a run without calibration bins gets a note. */

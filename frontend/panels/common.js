@@ -146,3 +146,22 @@ export function classPicker({ id, ariaLabel, onSelect }) {
 
   return { element, select, update };
 }
+
+const IMAGE_PREFIX = "data:image/png;base64,";
+
+/**
+ * An example's preview from a route (`null`, `{text}` or `{image}`): the text as text, an
+ * image as an <img> whose src is only ever a PNG data URI (anything else is left out), else
+ * an em dash.
+ */
+export function examplePreview(preview) {
+  if (preview && typeof preview.text === "string") {
+    return h("span", { class: "preview-text", text: preview.text });
+  }
+  if (preview && typeof preview.image === "string" && preview.image.startsWith(IMAGE_PREFIX)) {
+    const img = h("img", { class: "preview-image", alt: "preview" });
+    img.src = preview.image;
+    return img;
+  }
+  return h("span", { class: "muted", text: "\u2014" });
+}

@@ -33,7 +33,8 @@ const DENSE_CLASSES = 8;
 const HOVER_HINT = "Point at the heatmap to read a block; click it (or press Enter) to open it.";
 
 /**
- * actions: selectPrClass(classIndex), loadFullMatrix().
+ * actions: selectPrClass(classIndex), loadFullMatrix(), showExamples(actual, predicted) (a
+ * table cell was clicked).
  * update({loading} | {error} | {confusion}): `confusion` is the /confusion answer, its matrix
  * full (`matrix`) or as nonzero cells (`matrix_form` "cells").
  */
@@ -125,7 +126,11 @@ export function create(container, actions) {
       });
     if (counts.n <= MANY_CLASSES) {
       const all = [0, counts.n];
-      fill(body, scrolled(matrixTable(c, counts, all, all, mode)), caption(""));
+      fill(
+        body,
+        scrolled(matrixTable(c, counts, all, all, mode, actions.showExamples)),
+        caption(""),
+      );
       return;
     }
     const notes = [];
@@ -179,7 +184,7 @@ export function create(container, actions) {
           renderRegion();
         },
       ),
-      scrolled(matrixTable(shown.c, shown.counts, rows, cols, mode)),
+      scrolled(matrixTable(shown.c, shown.counts, rows, cols, mode, actions.showExamples)),
     );
   }
 
@@ -197,9 +202,9 @@ function scrolled(table) {
 /**
  * The table of actual classes [rows) x predicted classes [cols) of `counts`, with each row's
  * total (the class's support) and each column's (its predicted total); the grand total only
- * when the table is the whole matrix.
+ * when the table is the whole matrix. Clicking a cell (or Enter on it) calls onCell(i, j).
  */
-function matrixTable(c, counts, rows, cols, mode) {
+function matrixTable(c, counts, rows, cols, mode, onCell) {
   const names = Array.isArray(c.class_names) ? c.class_names : [];
   const name = (i) => classLabel(names[i], i);
   const whole = rows[0] === 0 && cols[0] === 0 && rows[1] === counts.n && cols[1] === counts.n;
@@ -257,7 +262,12 @@ function matrixTable(c, counts, rows, cols, mode) {
         style: { "--a": (0.06 + 0.94 * Math.sqrt(intensity)).toFixed(3) },
         "data-row": String(i),
         "data-col": String(j),
-        title,
+        title: `${title}; click to list its examples`,
+        tabindex: "0",
+        onclick: () => onCell(i, j),
+        onkeydown: (evt) => {
+          if (evt.key === "Enter") onCell(i, j);
+        },
       },
       mode === "counts"
         ? h("span", { class: "main count", text: fmtInt(count) })

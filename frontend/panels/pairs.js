@@ -1,12 +1,12 @@
 // The most confused pairs of classes of one epoch (the route's `confused_pairs`: the largest
 // off-diagonal cells), each with its count and its share of the actual class; a pair opens the
-// PR curve of its actual class.
+// PR curve of its actual class, its "examples" button the pair's examples.
 
 import { h, classLabel, fill, fmtInt, fmtPct, isNum } from "../dom.js";
 import { card } from "./common.js";
 
 /**
- * actions: showPrClass(classIndex).
+ * actions: showPrClass(classIndex), showExamples(actual, predicted).
  * update({confusion}) lists `confusion.confused_pairs` (the panel hides when the answer has
  * none); update({}) clears.
  */
@@ -59,6 +59,17 @@ export function create(container, actions) {
         ),
         h("td", { class: "num", "data-metric": "count", text: fmtInt(p.count) }),
         h("td", { class: "num", "data-metric": "share", text: fmtPct(p.share) }),
+        h(
+          "td",
+          null,
+          h("button", {
+            type: "button",
+            class: "link pair-examples",
+            text: "examples",
+            title: `List the examples of actual ${name(p.actual)} predicted as ${name(p.predicted)}`,
+            onclick: () => actions.showExamples(p.actual, p.predicted),
+          }),
+        ),
       ),
     );
     fill(
@@ -79,6 +90,7 @@ export function create(container, actions) {
               h("th", { scope: "col", text: "Actual \u2192 predicted" }),
               h("th", { scope: "col", class: "num", text: "Count" }),
               h("th", { scope: "col", class: "num", text: "Share of actual" }),
+              h("th", { scope: "col", text: "Examples" }),
             ),
           ),
           h("tbody", null, rows),

@@ -1,0 +1,105 @@
+// The examples of one confusion cell (the /examples answer): a cell of the confusion table or a
+// confused pair opens it. Each example with its preview, id, score (the predicted class's
+// probability) and the actual class's probability, in the route's order.
+
+import { h, classLabel, fill, fmt, fmtInt } from "../dom.js";
+import { card, examplePreview, showState } from "./common.js";
+
+/**
+ * actions: closeExamples().
+ * update({loading} | {error} | {empty} | {examples}): `examples` is the /examples answer;
+ * update({hidden: true}) hides the panel.
+ */
+export function create(container, actions) {
+  const close = h("button", {
+    type: "button",
+    class: "btn small",
+    text: "Close",
+    title: "Close the examples of this cell",
+    onclick: () => actions.closeExamples(),
+  });
+  const { section, body } = card({
+    title: "Examples of a cell",
+    span: "span-12",
+    bodyClass: "examples-wrap",
+    tools: close,
+  });
+  section.hidden = true;
+  container.append(section);
+
+  function update(data) {
+    section.hidden = Boolean(data.hidden);
+    if (data.hidden) {
+      body.replaceChildren();
+      return;
+    }
+    const state = showState(body, data, {
+      loadingText: "Loading the examples\u2026",
+      errorTitle: "Could not load the examples of this cell.",
+    });
+    if (state) return;
+    const doc = data.examples;
+    const trueName = classLabel(doc.true_name, doc.true);
+    const predName = classLabel(doc.pred_name, doc.pred);
+    const listed = Array.isArray(doc.examples) ? doc.examples : [];
+    const rows = listed.map((e) =>
+      h(
+        "tr",
+        { class: "example" },
+        h("td", { class: "preview" }, examplePreview(e.preview)),
+        h("td", { class: "example-id", text: String(e.id) }),
+        h("td", { class: "num", "data-metric": "score", text: fmt(e.score) }),
+        h("td", { class: "num", "data-metric": "true_score", text: fmt(e.true_score) }),
+        h("td", { class: "true-name", text: trueName }),
+        h("td", { class: "pred-name", text: predName }),
+      ),
+    );
+    fill(
+      body,
+      h(
+        "p",
+        { class: "examples-head" },
+        h("span", { text: "actual " }),
+        h("strong", { class: "cell-true", text: trueName }),
+        h("span", { text: " \u2192 predicted " }),
+        h("strong", { class: "cell-pred", text: predName }),
+        h("span", { text: ": " }),
+        h("span", { class: "cell-count", text: fmtInt(doc.count) }),
+        h("span", {
+          text: ` examples at epoch ${doc.step} (${doc.split}), ${fmtInt(listed.length)} kept`,
+        }),
+      ),
+      listed.length
+        ? h(
+            "div",
+            { class: "scroll" },
+            h(
+              "table",
+              { class: "examples", "aria-label": "Examples of the cell" },
+              h(
+                "thead",
+                null,
+                h(
+                  "tr",
+                  null,
+                  ["Preview", "Id", "Score", "Actual class score", "Actual", "Predicted"].map(
+                    (text) => h("th", { scope: "col", text }),
+                  ),
+                ),
+              ),
+              h("tbody", null, rows),
+            ),
+          )
+        : h("p", { class: "muted", text: "No example of this cell was kept." }),
+      h("p", {
+        class: "caption",
+        text:
+          doc.true === doc.pred
+            ? "right answers, the least confident first; score: the probability of the predicted class"
+            : "errors, the most confident first; score: the probability of the predicted class",
+      }),
+    );
+  }
+
+  return { element: section, update };
+}

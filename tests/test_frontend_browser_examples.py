@@ -1,0 +1,248 @@
+"""Browser tests of the tab's examples of a confusion cell and its label issues.
+
+Runs written with `MetricsDiagWriter` (10 classes, a tenth of the given labels flipped, text
+previews of which some hold markup, image previews, and one run without example records) are
+served by a real TensorBoard with this checkout's plugin; headless Debian chromium opens the
+tab. What the tab lists is compared with the routes' own answers (`/examples`,
+`/label_issues`), and markup in previews and class names must stay text.
+"""
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import numpy as np
+import pytest
+import test_frontend_browser as tab
+from test_frontend_browser import browser, page  # noqa: F401 (fixtures)
+
+from tb_metricsdiag import MetricsDiagWriter
+
+TEXT_RUN = "texts"
+IMAGE_RUN = "images"
+PLAIN_RUN = "plain"
+CLASSES = 10
+ROWS = 400
+STEPS = 2
+HOSTILE_NAME = "<img src=x onerror=alert(7)>"
+TEXT_NAMES = [HOSTILE_NAME, "<b>one</b>"] + ["word%d" % k for k in range(2, CLASSES)]
+IMAGE_NAMES = ["digit%d" % k for k in range(CLASSES)]
+HOSTILE_TEXT = "<script>alert(8)</script><b>bold</b>"
+
+
+def _probabilities(rng, labels, skill):
+    logits = rng.normal(size=(labels.size, CLASSES))
+    logits[np.arange(labels.size), labels] += skill
+    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return (probs / probs.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def _write(path, names, previews, rng, example_ids=None):
+    """STEPS evaluations of one validation set whose given labels are 10% flipped."""
+    truth = rng.integers(0, CLASSES, size=ROWS)
+    given = truth.copy()
+    flipped = rng.random(ROWS) < 0.1
+    given[flipped] = (truth[flipped] + 1 + rng.integers(0, CLASSES - 1, flipped.sum())) % CLASSES
+    with MetricsDiagWriter(path, class_names=names) as writer:
+        for step in range(STEPS):
+            writer.add_evaluation(
+                given,
+                _probabilities(rng, truth, 1.5 + step),
+                step,
+                from_logits=False,
+                example_ids=example_ids,
+                previews=previews,
+            )
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tb-examples")
+    rng = np.random.default_rng(2025)
+    texts = ["%s review #%d" % (HOSTILE_TEXT, i) for i in range(ROWS)]
+    ids = ["row-%03d" % i for i in range(ROWS)]
+    _write(str(root / TEXT_RUN), TEXT_NAMES, texts, rng, example_ids=ids)
+    images = rng.integers(0, 256, size=(ROWS, 12, 12), dtype=np.uint8)
+    _write(str(root / IMAGE_RUN), IMAGE_NAMES, images, rng)
+    _write(str(root / PLAIN_RUN), IMAGE_NAMES, None, rng, example_ids=False)
+    yield from tab._serve(str(root), [TEXT_RUN, IMAGE_RUN, PLAIN_RUN], tmp_path_factory)
+
+
+@pytest.fixture
+def tab_page(page):  # noqa: F811 (the fixture imported above)
+    return page
+
+
+def _error_of(server, route, **params):
+    """The (status, message) of a request the route refuses."""
+    url = server["api"] + "/" + route + "?" + urllib.parse.urlencode(params)
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(url, timeout=10)
+    return refused.value.code, json.loads(refused.value.read().decode("utf-8"))["error"]
+
+
+def _open(pg, server, run, names):
+    """The tab's frame once it shows the confusion table of `run` (known by its class names)."""
+    frame = tab.open_tab(pg, server, run=run)
+    frame.wait_for_function(
+        "names => { const heads = [...document.querySelectorAll('.confusion th.row-name')];"
+        " return heads.length === names.length && heads.every((th, k) => th.textContent === names[k])"
+        " && !document.querySelector('.matrix-wrap.loading'); }",
+        arg=names,
+        timeout=30000,
+    )
+    return frame
+
+
+def _largest_error_cell(server, run, actual=None):
+    """The off-diagonal cell with the largest count at the last step (in row `actual`)."""
+    doc = tab.api_json(server, "confusion", run=run, step=STEPS - 1)
+    matrix = np.array(doc["matrix"])
+    np.fill_diagonal(matrix, -1)
+    if actual is not None:
+        return actual, int(np.argmax(matrix[actual]))
+    true, pred = np.unravel_index(np.argmax(matrix), matrix.shape)
+    return int(true), int(pred)
+
+
+def _wait_cell(frame, true_name, pred_name):
+    """Waits until the examples panel shows the cell of these class names, loaded."""
+    frame.wait_for_function(
+        "([t, p]) => document.querySelector('.examples-wrap .cell-true')?.textContent === t"
+        " && document.querySelector('.examples-wrap .cell-pred')?.textContent === p",
+        arg=[true_name, pred_name],
+        timeout=20000,
+    )
+
+
+def _read_examples(frame):
+    frame.wait_for_selector(".examples-wrap table.examples tbody tr", timeout=20000)
+    return frame.eval_on_selector_all(
+        ".examples-wrap table.examples tbody tr",
+        "rows => rows.map(r => ({id: r.querySelector('.example-id').textContent,"
+        " score: r.querySelector('[data-metric=score]').textContent,"
+        " trueScore: r.querySelector('[data-metric=true_score]').textContent,"
+        " trueName: r.querySelector('.true-name').textContent,"
+        " predName: r.querySelector('.pred-name').textContent,"
+        " text: (r.querySelector('.preview-text') || {}).textContent || null,"
+        " image: (r.querySelector('img.preview-image') || {}).src || null,"
+        " elements: r.querySelector('.preview').querySelectorAll('*').length}))",
+    )
+
+
+def _assert_same_examples(shown, doc):
+    assert [row["id"] for row in shown] == [str(e["id"]) for e in doc["examples"]]
+    assert doc["examples"], "the cell should have examples"
+    for row, expected in zip(shown, doc["examples"]):
+        tab.assert_close(tab.num(row["score"]), expected["score"], "score")
+        tab.assert_close(tab.num(row["trueScore"]), expected["true_score"], "true score")
+        assert row["trueName"] == doc["true_name"]
+        assert row["predName"] == doc["pred_name"]
+
+
+def _assert_no_markup_ran(pg, frame):
+    assert pg.dialogs == [] and pg.errors == []
+    assert frame.query_selector_all(".examples-wrap b, .examples-wrap script") == []
+    assert frame.query_selector_all(".label-issues-wrap b, .label-issues-wrap script") == []
+
+
+def test_a_cell_lists_its_examples_with_text_previews_as_text(tab_page, server):
+    true, pred = _largest_error_cell(server, TEXT_RUN, actual=TEXT_NAMES.index(HOSTILE_NAME))
+    frame = _open(tab_page, server, TEXT_RUN, TEXT_NAMES)
+    frame.click(".confusion td.cell[data-row='%d'][data-col='%d']" % (true, pred))
+    shown = _read_examples(frame)
+    doc = tab.api_json(server, "examples", run=TEXT_RUN, step=STEPS - 1, true=true, pred=pred)
+    _assert_same_examples(shown, doc)
+    assert frame.text_content(".examples-wrap .cell-count") == str(doc["count"])
+    assert frame.text_content(".examples-wrap .cell-true") == TEXT_NAMES[true]
+    texts = [row["text"] for row in shown]
+    assert texts == [e["preview"]["text"] for e in doc["examples"]]
+    assert all(text.startswith(HOSTILE_TEXT) for text in texts)
+    # Markup in a preview is text: one <span> per preview, nothing inside it.
+    assert all(row["elements"] == 1 and row["image"] is None for row in shown)
+    _assert_no_markup_ran(tab_page, frame)
+
+    # A confused pair's button opens its examples too (the largest pair: another cell).
+    pair = tab.api_json(server, "confusion", run=TEXT_RUN, step=STEPS - 1)["confused_pairs"][0]
+    assert (pair["actual"], pair["predicted"]) != (true, pred)
+    frame.click(
+        ".pairs tr[data-actual='%d'][data-predicted='%d'] .pair-examples"
+        % (pair["actual"], pair["predicted"])
+    )
+    _wait_cell(frame, TEXT_NAMES[pair["actual"]], TEXT_NAMES[pair["predicted"]])
+    shown = _read_examples(frame)
+    doc = tab.api_json(
+        server,
+        "examples",
+        run=TEXT_RUN,
+        step=STEPS - 1,
+        true=pair["actual"],
+        pred=pair["predicted"],
+    )
+    _assert_same_examples(shown, doc)
+    assert frame.query_selector_all(".examples-wrap img") == []
+    _assert_no_markup_ran(tab_page, frame)
+
+
+def test_image_previews_are_data_uri_images(tab_page, server):
+    true, pred = _largest_error_cell(server, IMAGE_RUN)
+    frame = _open(tab_page, server, IMAGE_RUN, IMAGE_NAMES)
+    frame.click(".confusion td.cell[data-row='%d'][data-col='%d']" % (true, pred))
+    _wait_cell(frame, IMAGE_NAMES[true], IMAGE_NAMES[pred])
+    shown = _read_examples(frame)
+    doc = tab.api_json(server, "examples", run=IMAGE_RUN, step=STEPS - 1, true=true, pred=pred)
+    _assert_same_examples(shown, doc)
+    images = [row["image"] for row in shown]
+    assert images == [e["preview"]["image"] for e in doc["examples"]]
+    assert all(src.startswith("data:image/png;base64,") for src in images)
+    # Every image decoded (a damaged data URI would leave naturalWidth 0).
+    widths = frame.eval_on_selector_all(
+        ".examples-wrap img.preview-image", "imgs => imgs.map(i => i.complete && i.naturalWidth)"
+    )
+    assert widths and all(w == 12 for w in widths), widths
+
+
+def test_label_issues_match_the_route(tab_page, server):
+    frame = _open(tab_page, server, TEXT_RUN, TEXT_NAMES)
+    frame.wait_for_selector(".label-issues-wrap table.label-issues tbody tr", timeout=20000)
+    doc = tab.api_json(server, "label_issues", run=TEXT_RUN, step=STEPS - 1)
+    assert doc["count"] > 0 and doc["examples"]
+    assert frame.text_content(".label-issues-wrap .issue-count") == str(doc["count"])
+    assert frame.text_content(".label-issues-wrap .issue-share") == "%.1f%%" % (doc["share"] * 100)
+    rows = frame.eval_on_selector_all(
+        ".label-issues-wrap tbody tr",
+        "rows => rows.map(r => [r.querySelector('.example-id').textContent,"
+        " r.querySelector('.given-name').textContent, r.querySelector('.suggested-name').textContent,"
+        " r.querySelector('[data-metric=given_score]').textContent,"
+        " r.querySelector('[data-metric=suggested_score]').textContent,"
+        " r.querySelector('.preview').textContent])",
+    )
+    expected = doc["examples"]
+    assert [r[0] for r in rows] == [str(e["id"]) for e in expected]
+    for row, e in zip(rows, expected):
+        assert row[1] == TEXT_NAMES[e["given"]] == e["given_name"]
+        assert row[2] == TEXT_NAMES[e["suggested"]] == e["suggested_name"]
+        tab.assert_close(tab.num(row[3]), e["given_score"], "given score")
+        tab.assert_close(tab.num(row[4]), e["suggested_score"], "suggested score")
+        assert row[5] == e["preview"]["text"]
+    _assert_no_markup_ran(tab_page, frame)
+
+
+def test_a_run_without_example_records_shows_the_routes_message(tab_page, server):
+    status, message = _error_of(server, "examples", run=PLAIN_RUN, true=0, pred=1)
+    assert status == 404 and message
+    issues_status, issues_message = _error_of(server, "label_issues", run=PLAIN_RUN)
+    assert issues_status == 404 and issues_message
+    frame = _open(tab_page, server, PLAIN_RUN, IMAGE_NAMES)
+    frame.wait_for_function(
+        "text => document.querySelector('.label-issues-wrap')?.textContent.includes(text)",
+        arg=issues_message,
+        timeout=20000,
+    )
+    frame.click(".confusion td.cell[data-row='0'][data-col='1']")
+    frame.wait_for_selector(".examples-wrap .notice.error", timeout=20000)
+    assert message in frame.text_content(".examples-wrap .notice.error")
+    frame.click("button[title='Close the examples of this cell']")
+    frame.wait_for_selector(".examples-wrap", state="hidden", timeout=10000)
+    assert tab_page.errors == []
