@@ -18,6 +18,7 @@ import * as trajectoriesPanel from "./panels/trajectories.js";
 import * as comparePanel from "./panels/compare.js";
 import * as examplesPanel from "./panels/examples.js";
 import * as labelIssuesPanel from "./panels/label_issues.js";
+import * as flipsPanel from "./panels/flips.js";
 
 const POLL_MS = 30000;
 const PLAY_MS = 900;
@@ -134,6 +135,7 @@ export class App {
       pairs: pairsPanel.create(beside, actions),
       examples: examplesPanel.create(this.countsArea, actions),
       labelIssues: labelIssuesPanel.create(this.countsArea),
+      flips: flipsPanel.create(this.countsArea),
       pr: prPanel.create(this.countsArea, actions),
       calibration: calibrationPanel.create(this.countsArea),
       trajectories: trajectoriesPanel.create(this.countsArea, actions),
@@ -411,6 +413,7 @@ export class App {
       this.loadCalibration(),
       this.loadExamples(),
       this.loadLabelIssues(),
+      this.loadFlips(),
     ]);
   }
 
@@ -438,6 +441,18 @@ export class App {
       ...this.examplesCell,
     });
     if (doc) panel.update({ examples: doc });
+  }
+
+  /** The examples that changed between the epoch before and the selected one. */
+  async loadFlips() {
+    const panel = this.panels.flips;
+    const doc = await this.load(
+      panel,
+      "flips",
+      { run: this.run, split: this.split, step: this.step },
+      { failed: (err) => (err.status === 404 ? { empty: err.message } : errorState(err)) },
+    );
+    if (doc) panel.update({ flips: doc, classNames: this.classNames });
   }
 
   /** The selected epoch's label issues; the route's message where it has none (404). */

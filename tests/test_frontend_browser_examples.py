@@ -246,3 +246,47 @@ def test_a_run_without_example_records_shows_the_routes_message(tab_page, server
     frame.click("button[title='Close the examples of this cell']")
     frame.wait_for_selector(".examples-wrap", state="hidden", timeout=10000)
     assert tab_page.errors == []
+
+
+def test_flips_since_the_epoch_before_match_the_route(tab_page, server):
+    frame = _open(tab_page, server, TEXT_RUN, TEXT_NAMES)
+    frame.wait_for_selector(".flips-wrap .flips-part", timeout=20000)
+    doc = tab.api_json(server, "flips", run=TEXT_RUN, step=STEPS - 1)
+    assert doc["before"]["step"] == STEPS - 2
+    assert doc["became_wrong"]["examples"] and doc["became_right"]["examples"]
+    for kind in ("became_wrong", "became_right"):
+        part = ".flips-wrap [data-kind=%s]" % kind
+        assert frame.text_content(part + " .flip-count") == str(doc[kind]["count"])
+        rows = frame.eval_on_selector_all(
+            part + " tbody tr",
+            "rows => rows.map(r => [r.querySelector('.example-id').textContent,"
+            " r.querySelector('.true-name').textContent, r.querySelector('.pred-name').textContent,"
+            " r.querySelector('.before-pred-name').textContent,"
+            " r.querySelector('[data-metric=score]').textContent,"
+            " r.querySelector('[data-metric=before_score]').textContent,"
+            " r.querySelector('.preview').textContent])",
+        )
+        expected = doc[kind]["examples"]
+        assert [r[0] for r in rows] == [str(e["id"]) for e in expected]
+
+        def name(index):
+            return "\u2014" if index is None else TEXT_NAMES[index]
+
+        for row, e in zip(rows, expected):
+            assert row[1:4] == [name(e["true"]), name(e["pred"]), name(e["before_pred"])]
+            tab.assert_close(tab.num(row[4]), e["score"], "score")
+            tab.assert_close(tab.num(row[5]), e["before_score"], "score before")
+            assert row[6] == e["preview"]["text"]
+    assert frame.query_selector_all(".flips-wrap b, .flips-wrap script") == []
+    assert tab_page.dialogs == [] and tab_page.errors == []
+
+    # The first epoch has none before it: the route's message.
+    status, message = _error_of(server, "flips", run=TEXT_RUN, step=0)
+    assert status == 404 and message
+    frame.focus("input[aria-label='Epoch']")
+    tab_page.keyboard.press("Home")
+    frame.wait_for_function(
+        "text => document.querySelector('.flips-wrap')?.textContent.includes(text)",
+        arg=message,
+        timeout=20000,
+    )
