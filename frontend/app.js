@@ -444,45 +444,40 @@ export class App {
   }
 
   /** The examples that changed between the epoch before and the selected one. */
-  async loadFlips() {
-    const panel = this.panels.flips;
-    const doc = await this.load(
-      panel,
-      "flips",
-      { run: this.run, split: this.split, step: this.step },
-      { failed: (err) => (err.status === 404 ? { empty: err.message } : errorState(err)) },
-    );
-    if (doc) panel.update({ flips: doc, classNames: this.classNames });
+  loadFlips() {
+    return this.loadEpochRoute(this.panels.flips, "flips", (flips) => ({
+      flips,
+      classNames: this.classNames,
+    }));
   }
 
   /** The selected epoch's label issues; the route's message where it has none (404). */
-  async loadLabelIssues() {
-    const panel = this.panels.labelIssues;
-    const doc = await this.load(
-      panel,
-      "label_issues",
-      { run: this.run, split: this.split, step: this.step },
-      { failed: (err) => (err.status === 404 ? { empty: err.message } : errorState(err)) },
-    );
-    if (doc) panel.update({ issues: doc });
+  loadLabelIssues() {
+    return this.loadEpochRoute(this.panels.labelIssues, "label_issues", (issues) => ({ issues }));
   }
 
   /** The selected epoch's reliability diagram; a run without calibration bins gets a note. */
-  async loadCalibration() {
-    const panel = this.panels.calibration;
+  loadCalibration() {
+    return this.loadEpochRoute(
+      this.panels.calibration,
+      "calibration",
+      (calibration) => ({ calibration, task: this.runInfo?.task, classNames: this.classNames }),
+      () => "This run was recorded without calibration bins.",
+    );
+  }
+
+  /**
+   * Asks `route` about the selected epoch for `panel` and shows `shown(answer)`; where the
+   * route has nothing for it (404), the panel says `notFound(err)` (the route's message).
+   */
+  async loadEpochRoute(panel, route, shown, notFound = (err) => err.message) {
     const doc = await this.load(
       panel,
-      "calibration",
+      route,
       { run: this.run, split: this.split, step: this.step },
-      {
-        failed: (err) =>
-          err.status === 404
-            ? { empty: "This run was recorded without calibration bins." }
-            : errorState(err),
-      },
+      { failed: (err) => (err.status === 404 ? { empty: notFound(err) } : errorState(err)) },
     );
-    if (doc)
-      panel.update({ calibration: doc, task: this.runInfo?.task, classNames: this.classNames });
+    if (doc) panel.update(shown(doc));
   }
 
   /** Every class's figures over the epochs of the selected split, unless unchanged. */

@@ -7,15 +7,11 @@ tab. What the tab lists is compared with the routes' own answers (`/examples`,
 `/label_issues`), and markup in previews and class names must stay text.
 """
 
-import json
-import urllib.error
-import urllib.parse
-import urllib.request
-
 import numpy as np
 import pytest
 import test_frontend_browser as tab
 from test_frontend_browser import browser, page  # noqa: F401 (fixtures)
+from test_frontend_browser_ui import route_error, ui_page  # noqa: F401 (ui_page: a fixture)
 
 from tb_metricsdiag import MetricsDiagWriter
 
@@ -67,19 +63,6 @@ def server(tmp_path_factory):
     _write(str(root / IMAGE_RUN), IMAGE_NAMES, images, rng)
     _write(str(root / PLAIN_RUN), IMAGE_NAMES, None, rng, example_ids=False)
     yield from tab._serve(str(root), [TEXT_RUN, IMAGE_RUN, PLAIN_RUN], tmp_path_factory)
-
-
-@pytest.fixture
-def tab_page(page):  # noqa: F811 (the fixture imported above)
-    return page
-
-
-def _error_of(server, route, **params):
-    """The (status, message) of a request the route refuses."""
-    url = server["api"] + "/" + route + "?" + urllib.parse.urlencode(params)
-    with pytest.raises(urllib.error.HTTPError) as refused:
-        urllib.request.urlopen(url, timeout=10)
-    return refused.value.code, json.loads(refused.value.read().decode("utf-8"))["error"]
 
 
 def _open(pg, server, run, names):
@@ -147,9 +130,9 @@ def _assert_no_markup_ran(pg, frame):
     assert frame.query_selector_all(".label-issues-wrap b, .label-issues-wrap script") == []
 
 
-def test_a_cell_lists_its_examples_with_text_previews_as_text(tab_page, server):
+def test_a_cell_lists_its_examples_with_text_previews_as_text(ui_page, server):  # noqa: F811 (the fixture)
     true, pred = _largest_error_cell(server, TEXT_RUN, actual=TEXT_NAMES.index(HOSTILE_NAME))
-    frame = _open(tab_page, server, TEXT_RUN, TEXT_NAMES)
+    frame = _open(ui_page, server, TEXT_RUN, TEXT_NAMES)
     frame.click(".confusion td.cell[data-row='%d'][data-col='%d']" % (true, pred))
     shown = _read_examples(frame)
     doc = tab.api_json(server, "examples", run=TEXT_RUN, step=STEPS - 1, true=true, pred=pred)
@@ -161,7 +144,7 @@ def test_a_cell_lists_its_examples_with_text_previews_as_text(tab_page, server):
     assert all(text.startswith(HOSTILE_TEXT) for text in texts)
     # Markup in a preview is text: one <span> per preview, nothing inside it.
     assert all(row["elements"] == 1 and row["image"] is None for row in shown)
-    _assert_no_markup_ran(tab_page, frame)
+    _assert_no_markup_ran(ui_page, frame)
 
     # A confused pair's button opens its examples too (the largest pair: another cell).
     pair = tab.api_json(server, "confusion", run=TEXT_RUN, step=STEPS - 1)["confused_pairs"][0]
@@ -182,12 +165,12 @@ def test_a_cell_lists_its_examples_with_text_previews_as_text(tab_page, server):
     )
     _assert_same_examples(shown, doc)
     assert frame.query_selector_all(".examples-wrap img") == []
-    _assert_no_markup_ran(tab_page, frame)
+    _assert_no_markup_ran(ui_page, frame)
 
 
-def test_image_previews_are_data_uri_images(tab_page, server):
+def test_image_previews_are_data_uri_images(ui_page, server):  # noqa: F811 (the fixture)
     true, pred = _largest_error_cell(server, IMAGE_RUN)
-    frame = _open(tab_page, server, IMAGE_RUN, IMAGE_NAMES)
+    frame = _open(ui_page, server, IMAGE_RUN, IMAGE_NAMES)
     frame.click(".confusion td.cell[data-row='%d'][data-col='%d']" % (true, pred))
     _wait_cell(frame, IMAGE_NAMES[true], IMAGE_NAMES[pred])
     shown = _read_examples(frame)
@@ -203,8 +186,8 @@ def test_image_previews_are_data_uri_images(tab_page, server):
     assert widths and all(w == 12 for w in widths), widths
 
 
-def test_label_issues_match_the_route(tab_page, server):
-    frame = _open(tab_page, server, TEXT_RUN, TEXT_NAMES)
+def test_label_issues_match_the_route(ui_page, server):  # noqa: F811 (the fixture)
+    frame = _open(ui_page, server, TEXT_RUN, TEXT_NAMES)
     frame.wait_for_selector(".label-issues-wrap table.label-issues tbody tr", timeout=20000)
     doc = tab.api_json(server, "label_issues", run=TEXT_RUN, step=STEPS - 1)
     assert doc["count"] > 0 and doc["examples"]
@@ -226,15 +209,15 @@ def test_label_issues_match_the_route(tab_page, server):
         tab.assert_close(tab.num(row[3]), e["given_score"], "given score")
         tab.assert_close(tab.num(row[4]), e["suggested_score"], "suggested score")
         assert row[5] == e["preview"]["text"]
-    _assert_no_markup_ran(tab_page, frame)
+    _assert_no_markup_ran(ui_page, frame)
 
 
-def test_a_run_without_example_records_shows_the_routes_message(tab_page, server):
-    status, message = _error_of(server, "examples", run=PLAIN_RUN, true=0, pred=1)
-    assert status == 404 and message
-    issues_status, issues_message = _error_of(server, "label_issues", run=PLAIN_RUN)
-    assert issues_status == 404 and issues_message
-    frame = _open(tab_page, server, PLAIN_RUN, IMAGE_NAMES)
+def test_a_run_without_example_records_shows_the_routes_message(ui_page, server):  # noqa: F811 (the fixture)
+    message = route_error(server, "examples", run=PLAIN_RUN, true=0, pred=1)
+    assert message
+    issues_message = route_error(server, "label_issues", run=PLAIN_RUN)
+    assert issues_message
+    frame = _open(ui_page, server, PLAIN_RUN, IMAGE_NAMES)
     frame.wait_for_function(
         "text => document.querySelector('.label-issues-wrap')?.textContent.includes(text)",
         arg=issues_message,
@@ -245,11 +228,11 @@ def test_a_run_without_example_records_shows_the_routes_message(tab_page, server
     assert message in frame.text_content(".examples-wrap .notice.error")
     frame.click("button[title='Close the examples of this cell']")
     frame.wait_for_selector(".examples-wrap", state="hidden", timeout=10000)
-    assert tab_page.errors == []
+    assert ui_page.errors == []
 
 
-def test_flips_since_the_epoch_before_match_the_route(tab_page, server):
-    frame = _open(tab_page, server, TEXT_RUN, TEXT_NAMES)
+def test_flips_since_the_epoch_before_match_the_route(ui_page, server):  # noqa: F811 (the fixture)
+    frame = _open(ui_page, server, TEXT_RUN, TEXT_NAMES)
     frame.wait_for_selector(".flips-wrap .flips-part", timeout=20000)
     doc = tab.api_json(server, "flips", run=TEXT_RUN, step=STEPS - 1)
     assert doc["before"]["step"] == STEPS - 2
@@ -278,13 +261,13 @@ def test_flips_since_the_epoch_before_match_the_route(tab_page, server):
             tab.assert_close(tab.num(row[5]), e["before_score"], "score before")
             assert row[6] == e["preview"]["text"]
     assert frame.query_selector_all(".flips-wrap b, .flips-wrap script") == []
-    assert tab_page.dialogs == [] and tab_page.errors == []
+    assert ui_page.dialogs == [] and ui_page.errors == []
 
     # The first epoch has none before it: the route's message.
-    status, message = _error_of(server, "flips", run=TEXT_RUN, step=0)
-    assert status == 404 and message
+    message = route_error(server, "flips", run=TEXT_RUN, step=0)
+    assert message
     frame.focus("input[aria-label='Epoch']")
-    tab_page.keyboard.press("Home")
+    ui_page.keyboard.press("Home")
     frame.wait_for_function(
         "text => document.querySelector('.flips-wrap')?.textContent.includes(text)",
         arg=message,

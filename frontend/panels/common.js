@@ -154,7 +154,7 @@ const IMAGE_PREFIX = "data:image/png;base64,";
  * image as an <img> whose src is only ever a PNG data URI (anything else is left out), else
  * an em dash.
  */
-export function examplePreview(preview) {
+function examplePreview(preview) {
   if (preview && typeof preview.text === "string") {
     return h("span", { class: "preview-text", text: preview.text });
   }
@@ -164,4 +164,40 @@ export function examplePreview(preview) {
     return img;
   }
   return h("span", { class: "muted", text: "\u2014" });
+}
+
+/**
+ * A scrolling table of examples: class `className`, one row per entry of `examples` (an
+ * answer's list): its preview, its id, then the cells `cells(example)` returns under
+ * `headings`; without examples, a muted line saying `emptyText`.
+ */
+export function examplesTable({ className, ariaLabel, headings, examples, cells, emptyText }) {
+  if (!examples.length) return h("p", { class: "muted", text: emptyText });
+  const rows = examples.map((e) =>
+    h(
+      "tr",
+      null,
+      h("td", { class: "preview" }, examplePreview(e.preview)),
+      h("td", { class: "example-id", text: String(e.id) }),
+      cells(e),
+    ),
+  );
+  return h(
+    "div",
+    { class: "scroll" },
+    h(
+      "table",
+      { class: className, "aria-label": ariaLabel },
+      h(
+        "thead",
+        null,
+        h(
+          "tr",
+          null,
+          ["Preview", "Id", ...headings].map((text) => h("th", { scope: "col", text })),
+        ),
+      ),
+      h("tbody", null, rows),
+    ),
+  );
 }

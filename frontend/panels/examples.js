@@ -3,7 +3,7 @@
 // probability) and the actual class's probability, in the route's order.
 
 import { h, classLabel, fill, fmt, fmtInt } from "../dom.js";
-import { card, examplePreview, showState } from "./common.js";
+import { card, examplesTable, showState } from "./common.js";
 
 /**
  * actions: closeExamples().
@@ -42,18 +42,6 @@ export function create(container, actions) {
     const trueName = classLabel(doc.true_name, doc.true);
     const predName = classLabel(doc.pred_name, doc.pred);
     const listed = Array.isArray(doc.examples) ? doc.examples : [];
-    const rows = listed.map((e) =>
-      h(
-        "tr",
-        { class: "example" },
-        h("td", { class: "preview" }, examplePreview(e.preview)),
-        h("td", { class: "example-id", text: String(e.id) }),
-        h("td", { class: "num", "data-metric": "score", text: fmt(e.score) }),
-        h("td", { class: "num", "data-metric": "true_score", text: fmt(e.true_score) }),
-        h("td", { class: "true-name", text: trueName }),
-        h("td", { class: "pred-name", text: predName }),
-      ),
-    );
     fill(
       body,
       h(
@@ -69,28 +57,19 @@ export function create(container, actions) {
           text: ` examples at epoch ${doc.step} (${doc.split}), ${fmtInt(listed.length)} kept`,
         }),
       ),
-      listed.length
-        ? h(
-            "div",
-            { class: "scroll" },
-            h(
-              "table",
-              { class: "examples", "aria-label": "Examples of the cell" },
-              h(
-                "thead",
-                null,
-                h(
-                  "tr",
-                  null,
-                  ["Preview", "Id", "Score", "Actual class score", "Actual", "Predicted"].map(
-                    (text) => h("th", { scope: "col", text }),
-                  ),
-                ),
-              ),
-              h("tbody", null, rows),
-            ),
-          )
-        : h("p", { class: "muted", text: "No example of this cell was kept." }),
+      examplesTable({
+        className: "examples",
+        ariaLabel: "Examples of the cell",
+        headings: ["Score", "Actual class score", "Actual", "Predicted"],
+        examples: listed,
+        cells: (e) => [
+          h("td", { class: "num", "data-metric": "score", text: fmt(e.score) }),
+          h("td", { class: "num", "data-metric": "true_score", text: fmt(e.true_score) }),
+          h("td", { class: "true-name", text: trueName }),
+          h("td", { class: "pred-name", text: predName }),
+        ],
+        emptyText: "No example of this cell was kept.",
+      }),
       h("p", {
         class: "caption",
         text:

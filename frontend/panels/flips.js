@@ -2,7 +2,7 @@
 // before and wrong now, and the reverse, matched by id, the most confident first.
 
 import { h, classLabel, fill, fmt, fmtInt } from "../dom.js";
-import { card, examplePreview, showState } from "./common.js";
+import { card, examplesTable, showState } from "./common.js";
 
 const KINDS = [
   ["became_wrong", "Became wrong"],
@@ -33,19 +33,6 @@ export function create(container) {
     const part = ([kind, title]) => {
       const group = doc[kind] || {};
       const listed = Array.isArray(group.examples) ? group.examples : [];
-      const rows = listed.map((e) =>
-        h(
-          "tr",
-          { class: "flip" },
-          h("td", { class: "preview" }, examplePreview(e.preview)),
-          h("td", { class: "example-id", text: String(e.id) }),
-          h("td", { class: "true-name", text: name(e.true) }),
-          h("td", { class: "before-pred-name", text: name(e.before_pred) }),
-          h("td", { class: "pred-name", text: name(e.pred) }),
-          h("td", { class: "num", "data-metric": "before_score", text: fmt(e.before_score) }),
-          h("td", { class: "num", "data-metric": "score", text: fmt(e.score) }),
-        ),
-      );
       return h(
         "div",
         { class: `flips-part ${kind}`, "data-kind": kind },
@@ -55,34 +42,20 @@ export function create(container) {
           h("span", { text: `${title}: ` }),
           h("span", { class: "flip-count", text: fmtInt(group.count) }),
         ),
-        listed.length
-          ? h(
-              "div",
-              { class: "scroll" },
-              h(
-                "table",
-                { class: "flips", "aria-label": title },
-                h(
-                  "thead",
-                  null,
-                  h(
-                    "tr",
-                    null,
-                    [
-                      "Preview",
-                      "Id",
-                      "Actual",
-                      "Predicted before",
-                      "Predicted now",
-                      "Score before",
-                      "Score now",
-                    ].map((text) => h("th", { scope: "col", text })),
-                  ),
-                ),
-                h("tbody", null, rows),
-              ),
-            )
-          : h("p", { class: "muted", text: "None." }),
+        examplesTable({
+          className: "flips",
+          ariaLabel: title,
+          headings: ["Actual", "Predicted before", "Predicted now", "Score before", "Score now"],
+          examples: listed,
+          cells: (e) => [
+            h("td", { class: "true-name", text: name(e.true) }),
+            h("td", { class: "before-pred-name", text: name(e.before_pred) }),
+            h("td", { class: "pred-name", text: name(e.pred) }),
+            h("td", { class: "num", "data-metric": "before_score", text: fmt(e.before_score) }),
+            h("td", { class: "num", "data-metric": "score", text: fmt(e.score) }),
+          ],
+          emptyText: "None.",
+        }),
       );
     };
     fill(

@@ -3,7 +3,7 @@
 // classes, the least likely given label first.
 
 import { h, classLabel, fill, fmt, fmtInt, fmtPct } from "../dom.js";
-import { card, examplePreview, showState } from "./common.js";
+import { card, examplesTable, showState } from "./common.js";
 
 /** update({loading} | {error} | {empty} | {issues}): `issues` is the /label_issues answer. */
 export function create(container) {
@@ -24,18 +24,6 @@ export function create(container) {
     const names = Array.isArray(doc.class_names) ? doc.class_names : [];
     const name = (given, index) => classLabel(given ?? names[index], index);
     const listed = Array.isArray(doc.examples) ? doc.examples : [];
-    const rows = listed.map((e) =>
-      h(
-        "tr",
-        { class: "issue" },
-        h("td", { class: "preview" }, examplePreview(e.preview)),
-        h("td", { class: "example-id", text: String(e.id) }),
-        h("td", { class: "given-name", text: name(e.given_name, e.given) }),
-        h("td", { class: "num", "data-metric": "given_score", text: fmt(e.given_score) }),
-        h("td", { class: "suggested-name", text: name(e.suggested_name, e.suggested) }),
-        h("td", { class: "num", "data-metric": "suggested_score", text: fmt(e.suggested_score) }),
-      ),
-    );
     fill(
       body,
       h(
@@ -46,28 +34,19 @@ export function create(container) {
         h("span", { class: "issue-share", text: fmtPct(doc.share) }),
         h("span", { text: ` of the ${doc.split} split at epoch ${doc.step})` }),
       ),
-      listed.length
-        ? h(
-            "div",
-            { class: "scroll" },
-            h(
-              "table",
-              { class: "label-issues", "aria-label": "Examples whose given label is doubtful" },
-              h(
-                "thead",
-                null,
-                h(
-                  "tr",
-                  null,
-                  ["Preview", "Id", "Given", "Given score", "Suggested", "Suggested score"].map(
-                    (text) => h("th", { scope: "col", text }),
-                  ),
-                ),
-              ),
-              h("tbody", null, rows),
-            ),
-          )
-        : h("p", { class: "muted", text: "No example's label is flagged at this epoch." }),
+      examplesTable({
+        className: "label-issues",
+        ariaLabel: "Examples whose given label is doubtful",
+        headings: ["Given", "Given score", "Suggested", "Suggested score"],
+        examples: listed,
+        cells: (e) => [
+          h("td", { class: "given-name", text: name(e.given_name, e.given) }),
+          h("td", { class: "num", "data-metric": "given_score", text: fmt(e.given_score) }),
+          h("td", { class: "suggested-name", text: name(e.suggested_name, e.suggested) }),
+          h("td", { class: "num", "data-metric": "suggested_score", text: fmt(e.suggested_score) }),
+        ],
+        emptyText: "No example's label is flagged at this epoch.",
+      }),
       h("p", {
         class: "caption",
         text: "confident learning: the least likely given label first; suggested: the class it assigns",
