@@ -54,7 +54,7 @@ setuptools.setup(
         "jax": ["jax[cpu]>=0.4.30"],
         # `tb-metricsdiag report s3://...` reads through TensorBoard's boto3 file system.
         "s3": ["boto3>=1.28"],
-        # Every framework the tests train on; .ci/run installs a CPU build of torch first.
+        # Every framework the tests train on (TensorFlow and torch run in separate test processes).
         "test": [
             "tensorflow>=2.16",
             "torch>=2.1",
