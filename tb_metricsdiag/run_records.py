@@ -159,6 +159,9 @@ class RunHistory:
     # split -> {step: LabelIssueFigures}: the label issues of every epoch (single-label runs
     # written with example records)
     label_issues: dict = dataclasses.field(default_factory=dict)
+    # split -> {key: {value: SplitEvaluation}}: each slice's own counts at the split's latest
+    # step (empty without slices)
+    slices: dict = dataclasses.field(default_factory=dict)
     events: list = dataclasses.field(default_factory=list)  # recorded problems, with "step"
     problems: list = dataclasses.field(default_factory=list)  # data that could not be read
     # Trainings written into the run (`provider_source._latest_training`); only the latest
