@@ -18,6 +18,7 @@ from tb_metricsdiag.format.schema import (
     KIND_EXACT_MATCH,
     KIND_LOGS,
     KIND_SCALAR,
+    KIND_SLICES,
     MAX_CLASSES,
     MAX_PLUGIN_CONTENT_BYTES,
     PLUGIN_NAME,
@@ -88,6 +89,8 @@ def create_summary_metadata(
 
 
 def _lowest_reader_version(kind, encoding, average_precision, roc_auc, task):
+    if kind == KIND_SLICES:
+        return 7
     if kind in EXAMPLE_KINDS:
         return 6
     if task is not None or kind == KIND_EXACT_MATCH or kind == KIND_CONFUSION and encoding:
