@@ -201,9 +201,10 @@ def gate_needs(requirements):
 
 
 def _slice_inputs(reader, run, step, needs):
-    """``{key: {value: GateInputs}}`` of ``run``'s validation slices at ``step``, for the keys
-    of ``needs``: each slice's own counts, with its AP (of its threshold counts) and ECE where
-    the requirements read them; an empty dict when the run has no slices at that step.
+    """``{key: {value: GateInputs}}`` of ``run``'s validation slices at ``step``: each slice's
+    own counts, with its AP (of its threshold counts) and ECE where the requirements read them
+    (on the keys of ``needs``); an empty dict when the run has no slices at that step. Every
+    key is there, so that a key no requirement names can be named as the closest.
 
     Raises:
       UsageError: the stored slices cannot be read.
@@ -224,12 +225,13 @@ def _slice_inputs(reader, run, step, needs):
             % (safe_text(run), safe_text(error))
         ) from error
     found = {}
-    for key in needs.slice_keys:
-        for value, evaluation in by_key.get(key, {}).items():
-            if needs.average_precision and evaluation.tp is not None:
+    for key, by_value in by_key.items():
+        named = key in needs.slice_keys
+        for value, evaluation in by_value.items():
+            if named and needs.average_precision and evaluation.tp is not None:
                 evaluation = record_decoding.with_grid_ap(evaluation)
             ece = None
-            if needs.ece_of_slices:
+            if named and needs.ece_of_slices:
                 _, bins = reader.calibration(run, GATE_SPLIT, step, slice=(key, value))
                 ece = calibration.calibration_error(*bins)
             found.setdefault(key, {})[value] = gates.GateInputs(
