@@ -240,6 +240,10 @@ def parse_requirement(expr):
             raise GateError(
                 "%s: %s is one number per run and takes no [class]" % (_quoted(expr), name)
             )
+    if slice_key is not None and metric.needs == "label_issues":
+        raise GateError(
+            "%s: %s is not recorded per slice; check it on the whole run" % (_quoted(expr), name)
+        )
     if not bound:
         raise GateError("%s: a number is missing after %s" % (_quoted(expr), op))
     relative = _RELATIVE_BOUND.match(bound)

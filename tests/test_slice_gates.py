@@ -268,6 +268,11 @@ def test_baseline_compares_the_same_slice(sliced, capsys):
             "METRIC[CLASS]@KEY=VALUE",
         ),
         (
+            ["--require", "label_issue_share@country=BR <= 0.1"],
+            "label_issue_share@country=BR <= 0.1",
+            "not recorded per slice",
+        ),
+        (
             ["--require", "accuracy@country=* > 0", "--min-slice-size", "0"],
             "--min-slice-size",
             "at least 1",
