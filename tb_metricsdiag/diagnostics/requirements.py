@@ -193,7 +193,9 @@ def needs_validation_slices(history):
             history,
             keras="pass groups={'country': values, ...} (one value per row of validation_data)"
             " to MetricsDiagCallback",
-            lightning="pass groups= (one value per validation row, by key) to MetricsDiagCallback",
+            lightning="the Lightning callback does not record groups yet: write the validation"
+            " predictions with MetricsDiagWriter's add_evaluation(y_val, y_score, step,"
+            " groups={'country': values, ...})",
             writer="pass groups={'country': values, ...} (one value per row) to"
             " writer.add_evaluation(y_val, y_score, step, groups=...)",
             unknown="record the run with groups={key: one value per row} through"
