@@ -6,17 +6,17 @@ format; and the rule ``weak_slice`` on the same runs. The parser and the pure ev
 hand-built inputs are at the end.
 """
 
-import json
 import operator
 import os
 import xml.etree.ElementTree as ElementTree
 
 import numpy as np
 import pytest
+from gate_runs import requirement_results, run_cli
 from markdown_tables import render_html, render_markdown_tables
 from sklearn import metrics as skm
 
-from tb_metricsdiag import MetricsDiagWriter, cli, gates, report_formats
+from tb_metricsdiag import MetricsDiagWriter, gates, report_formats
 from tb_metricsdiag.core import counting
 
 OPS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt}
@@ -69,21 +69,6 @@ def sliced(tmp_path_factory):
     return logdir, truth
 
 
-def run_cli(capsys, *argv):
-    status = cli.main([str(arg) for arg in argv])
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
-def json_report(capsys, logdir, exprs, *options):
-    argv = ["report", logdir, "--format", "json"]
-    for expr in exprs:
-        argv += ["--require", expr]
-    status, out, err = run_cli(capsys, *argv, *options)
-    assert status in (0, 1), err
-    return status, {run["run"]: run for run in json.loads(out)["runs"]}
-
-
 def grid_scores(p):
     """The scores as the threshold counts see them: each lowered to the largest grid
     threshold at or under it (a score is above a threshold exactly when its lowered one is).
@@ -129,7 +114,7 @@ EXPRS = [
 
 def test_slice_requirements_agree_with_sklearn_on_the_slice_rows(sliced, capsys):
     logdir, truth = sliced
-    status, runs = json_report(capsys, logdir, EXPRS)
+    status, runs = requirement_results(capsys, logdir, EXPRS)
     results = runs["shop"]["requirements"]
     checked = [r for r in results if r["applicable"]]
     expected_count = 3 * 4 + 1 + 1 + 1 + 4 + 1 + 1  # recall[*] and balanced over 4 big slices
@@ -153,7 +138,7 @@ def test_slice_requirements_agree_with_sklearn_on_the_slice_rows(sliced, capsys)
 def test_slice_intervals_equal_statsmodels(sliced, capsys):
     proportion = pytest.importorskip("statsmodels.stats.proportion")
     logdir, truth = sliced
-    _, runs = json_report(
+    _, runs = requirement_results(
         capsys, logdir, ["recall[*]@country=IN >= 0", "precision[*]@device=* >= 0"]
     )
     y, p, groups = truth["shop"]
@@ -170,7 +155,7 @@ def test_slice_intervals_equal_statsmodels(sliced, capsys):
 
 def test_ece_of_a_slice_equals_torchmetrics(sliced, capsys, torchmetrics):
     logdir, truth = sliced
-    _, runs = json_report(capsys, logdir, ["ece@country=BR < 0.5"])
+    _, runs = requirement_results(capsys, logdir, ["ece@country=BR < 0.5"])
     (result,) = runs["shop"]["requirements"]
     y, p, groups = truth["shop"]
     rows = np.array(groups["country"], dtype=object) == "BR"
@@ -185,7 +170,7 @@ def test_ece_of_a_slice_equals_torchmetrics(sliced, capsys, torchmetrics):
 
 def test_small_slices_are_skipped_and_min_slice_size_lowers_the_floor(sliced, capsys):
     logdir, _ = sliced
-    status, runs = json_report(capsys, logdir, ["accuracy@country=* >= 0"])
+    status, runs = requirement_results(capsys, logdir, ["accuracy@country=* >= 0"])
     by_value = {r["slice"]["value"]: r for r in runs["shop"]["requirements"]}
     small = by_value["XS"]
     assert small["skipped"] is True and small["passed"] is None and small["applicable"] is False
@@ -195,16 +180,18 @@ def test_small_slices_are_skipped_and_min_slice_size_lowers_the_floor(sliced, ca
     )
     assert all(by_value[v]["passed"] for v in ("BR", "DE", "IN", HOSTILE))
     assert status == 0  # skipped is no failure
-    _, runs = json_report(capsys, logdir, ["accuracy@country=* >= 0"], "--min-slice-size", "10")
+    _, runs = requirement_results(
+        capsys, logdir, ["accuracy@country=* >= 0"], "--min-slice-size", "10"
+    )
     assert all(r["passed"] for r in runs["shop"]["requirements"])
     # A named slice is checked whatever its size.
-    _, runs = json_report(capsys, logdir, ["accuracy@country=XS >= 0"])
+    _, runs = requirement_results(capsys, logdir, ["accuracy@country=XS >= 0"])
     assert runs["shop"]["requirements"][0]["passed"] is True
 
 
 def test_a_run_without_slices_is_not_applicable(sliced, capsys):
     logdir, _ = sliced
-    status, runs = json_report(capsys, logdir, ["accuracy@country=BR >= 0"])
+    status, runs = requirement_results(capsys, logdir, ["accuracy@country=BR >= 0"])
     (result,) = runs["plain"]["requirements"]
     assert result["applicable"] is False and result["passed"] is None
     assert result["reason"] == "run has no slices at step 1"
@@ -213,7 +200,7 @@ def test_a_run_without_slices_is_not_applicable(sliced, capsys):
 
 def test_baseline_compares_the_same_slice(sliced, capsys):
     logdir, truth = sliced
-    status, runs = json_report(
+    status, runs = requirement_results(
         capsys,
         logdir,
         ["recall[dog]@country=* >= baseline - 0.1"],
@@ -333,7 +320,7 @@ def test_text_markdown_and_junit_show_slices_and_skipped_ones(sliced, capsys):
 
 def test_weak_slice_fires_on_the_written_run(sliced, capsys):
     logdir, truth = sliced
-    status, runs = json_report(capsys, logdir, [])
+    status, runs = requirement_results(capsys, logdir, [])
     [found] = [f for f in runs["shop"]["findings"] if f["rule"] == "weak_slice"]
     evidence = found["evidence"]
     assert (evidence["key"], evidence["value"], evidence["class"]) == ("country", "IN", "dog")
