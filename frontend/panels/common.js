@@ -24,7 +24,7 @@ export function errorBox(title, message) {
  * element of class `bodyClass`. Returns {section, body}.
  */
 export function card({ title, span, bodyClass, tools = null }) {
-  const id = `md-${bodyClass}-title`;
+  const id = uid(`${bodyClass}-title`); // unique: the HTML report shows the panels of each run
   const body = h("div", { class: bodyClass });
   const section = h(
     "section",
