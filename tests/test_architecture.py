@@ -41,7 +41,7 @@ ALLOWED = {
     "gates": {"core", "format", "diagnostics"},
     "report_formats": {"core", "diagnostics", "gates"},
     "cli_runs": {"backend", "report_formats"},
-    "html_report": {"core", "backend"},
+    "html_report": {"core", "format", "backend"},
     "cli": {
         "core",
         "format",
