@@ -4,7 +4,7 @@
 
 import { h, fill, fmt, isNum } from "./dom.js";
 import { followTheme } from "./theme.js";
-import { card } from "./panels/common.js";
+import { card, pageHead } from "./panels/common.js";
 import * as noticesPanel from "./panels/notices.js";
 import * as findingsPanel from "./panels/findings.js";
 import * as summaryPanel from "./panels/summary.js";
@@ -34,18 +34,8 @@ export function render(root, report) {
   const skipped = Array.isArray(report.skipped) ? report.skipped : [];
   fill(
     root,
-    h(
-      "header",
-      { class: "page-head" },
-      h(
-        "div",
-        null,
-        h("h1", { text: "Metrics diagnostics" }),
-        h("p", {
-          class: "subtitle",
-          text: `${report.title} \u00b7 ${runs.length} run${runs.length === 1 ? "" : "s"} \u00b7 tb-metricsdiag ${report.version}`,
-        }),
-      ),
+    pageHead(
+      `${report.title} \u00b7 ${runs.length} run${runs.length === 1 ? "" : "s"} \u00b7 tb-metricsdiag ${report.version}`,
     ),
     runIndex(runs),
     skipped.length
@@ -244,7 +234,8 @@ function requirementsCard(results, skipped) {
     body,
     h(
       "table",
-      { class: "requirements-table", "aria-label": "Requirements" },
+      // The per-class table's look: a table of figures per class.
+      { class: "per-class requirements-table", "aria-label": "Requirements" },
       h(
         "thead",
         null,
