@@ -363,3 +363,36 @@ def test_requirements_are_shown_with_their_verdicts(browser, logdir, tmp_path, c
             )
     finally:
         pg.close()
+
+
+def test_the_zoo_of_damaged_and_hostile_runs_draws_every_run(zoo, browser, tmp_path):
+    # Truncated, corrupt, crafted and future runs, names full of markup and control characters:
+    # each run gets its section, the unreadable ones their error, and nothing runs or loads.
+    path = tmp_path / "zoo.html"
+    text, status = write_report(zoo, path)
+    assert status in (cli.EXIT_OK, cli.EXIT_FINDINGS)
+    runs = [run["entry"]["run"] for run in read_report(text)["runs"]]
+    assert set(zoo_lib.HOSTILE_RUNS) <= set(runs)
+    assert zoo_lib.UNREADABLE <= set(runs)
+    pg = open_page(browser, str(path), len(runs))
+    try:
+        assert_loaded_nothing(pg)
+        assert pg.evaluate("document.querySelectorAll('img').length") == 0
+        shown = pg.evaluate(
+            "[...document.querySelectorAll('.run-report > .run-name')].map((h) => h.textContent)"
+        )
+        assert shown == runs
+        for run in zoo_lib.UNREADABLE:
+            assert section(pg, run).locator(".notice.error").count() == 1
+        for run in zoo_lib.GOOD:
+            assert section(pg, run).locator(".notice.error").count() == 0, run
+    finally:
+        pg.close()
+
+
+def read_report(text):
+    """The report document a page embeds."""
+    found = re.search(
+        r'<script type="application/json" id="metricsdiag-report">(.*?)</script>', text, re.S
+    )
+    return json.loads(found.group(1))
