@@ -230,6 +230,10 @@ function requirementsCard(results, skipped) {
   const order = (r) => (r.passed === false ? 0 : r.passed === true ? 1 : 2);
   const rows = [...results].sort((a, b) => order(a) - order(b));
   const interval = (r) => (isNum(r.lower) ? `${fmt(r.lower)}\u2013${fmt(r.upper)}` : "");
+  // A slice of `@KEY=*` under --min-slice-size is skipped, not "not applicable".
+  const verdict = (r) => (r.skipped ? "skipped" : VERDICTS.get(r.passed ?? null));
+  const sliced = rows.some((r) => r.slice);
+  const where = (r) => (r.slice ? `${r.slice.key}=${r.slice.value} (${r.slice.support} rows)` : "");
   fill(
     body,
     h(
@@ -242,9 +246,9 @@ function requirementsCard(results, skipped) {
         h(
           "tr",
           null,
-          ["Verdict", "Requirement", "Class", "Value", "95% interval", "Bound", "Note"].map(
-            (text) => h("th", { scope: "col", text }),
-          ),
+          ["Verdict", "Requirement", "Class", ...(sliced ? ["Slice"] : [])]
+            .concat(["Value", "95% interval", "Bound", "Note"])
+            .map((text) => h("th", { scope: "col", text })),
         ),
       ),
       h(
@@ -253,17 +257,18 @@ function requirementsCard(results, skipped) {
         rows.map((r) =>
           h(
             "tr",
-            { class: `verdict-${VERDICTS.get(r.passed ?? null)}` },
-            h("td", { class: "verdict", text: VERDICTS.get(r.passed ?? null) }),
+            { class: `verdict-${verdict(r)}` },
+            h("td", { class: "verdict", text: verdict(r) }),
             h("td", null, h("code", { text: String(r.expr) })),
             h("td", { text: r.class === null || r.class === undefined ? "" : String(r.class) }),
+            sliced ? h("td", { class: "slice", text: where(r) }) : null,
             h("td", { class: "num", "data-metric": "value", text: fmt(r.value) }),
             h("td", { class: "num", text: interval(r) }),
             h("td", { class: "num", text: fmt(r.bound) }),
             h("td", {
               text:
                 r.applicable === false
-                  ? `not applicable: ${r.reason}`
+                  ? `${r.skipped ? "skipped" : "not applicable"}: ${r.reason}`
                   : isNum(r.baseline)
                     ? `baseline ${fmt(r.baseline)}`
                     : "",

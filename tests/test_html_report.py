@@ -396,3 +396,38 @@ def read_report(text):
         r'<script type="application/json" id="metricsdiag-report">(.*?)</script>', text, re.S
     )
     return json.loads(found.group(1))
+
+
+def test_slice_requirements_show_their_slice_and_skipped_ones(browser, tmp_path, capsys):
+    from tb_metricsdiag import MetricsDiagWriter
+
+    rng = np.random.default_rng(0)
+    group = np.array([HOSTILE] * 200 + ["small"] * 12 + ["b"] * 150, dtype=object)
+    y = rng.integers(0, 2, len(group))
+    logits = rng.normal(size=(len(group), 2))
+    logits[np.arange(len(group)), y] += 2.0
+    with MetricsDiagWriter(str(tmp_path / "logs" / "sliced")) as writer:
+        writer.add_evaluation(y, logits, 0, from_logits=True, groups={"g": list(group)})
+    options = ["--require", "recall[*]@g=* >= 0.5"]
+    text, status = write_report(str(tmp_path / "logs"), tmp_path / "sliced.html", *options)
+    assert cli.main(["report", str(tmp_path / "logs"), "--format", "json", *options]) == status
+    (found,) = json.loads(capsys.readouterr()[0])["runs"]
+    pg = open_page(browser, str(tmp_path / "sliced.html"), 1)
+    try:
+        assert_loaded_nothing(pg)
+        rows = section(pg, "sliced").locator(".requirements-table tbody tr")
+        shown = sorted(
+            zip(
+                rows.locator(".slice").all_inner_texts(),
+                [v.lower() for v in rows.locator(".verdict").all_inner_texts()],
+            )
+        )
+        verdict = {True: "pass", False: "fail", None: "skipped"}
+        assert shown == sorted(
+            ("g=%s (%d rows)" % (r["slice"]["value"], r["slice"]["support"]), verdict[r["passed"]])
+            for r in found["requirements"]
+        )
+        assert ("g=small (12 rows)", "skipped") in shown
+        assert ("g=%s (200 rows)" % HOSTILE, "pass") in shown  # the markup stays text
+    finally:
+        pg.close()
