@@ -389,19 +389,10 @@ def test_evaluate_on_hand_built_slices():
 
 
 def test_report_formats_escape_slice_values():
-    where = {"key": "k", "value": "x|y\n<i>", "support": 40}
-    result = {
-        "expr": "recall[a]@k=* >= 0.9",
-        "metric": "recall",
-        "class": "a",
-        "op": ">=",
-        "step": 1,
-        "bound": 0.9,
-        "value": 0.5,
-        "passed": False,
-        "applicable": True,
-        "slice": where,
-    }
+    hostile = _inputs([[20, 5], [10, 10]])  # 45 rows; recall of a: 0.8
+    run = _inputs([[60, 5], [10, 30]], {"k": {"x|y\n<i>": hostile}})
+    (result,) = gates.evaluate(gates.parse_requirement("recall[a]@k=* >= 0.9"), run)
+    assert result["passed"] is False and result["slice"]["support"] == 45
     reports = [{"run": "r", "findings": [], "requirements": [result]}]
     rows = render_markdown_tables(report_formats.format_markdown(reports))["Requirements"]
     assert rows[0]["slice"] == "k=x|y\\x0a<i>"
