@@ -401,3 +401,34 @@ def test_report_formats_escape_slice_values():
     xml = report_formats.format_junit(reports)
     (case,) = ElementTree.fromstring(xml).iter("testcase")
     assert case.get("name") == "recall[a]@k=* >= 0.9 [k=x|y\\x0a<i>]"
+
+
+def test_step_reads_the_slices_of_that_step(sliced, capsys):
+    logdir, _ = sliced
+    _, runs = requirement_results(capsys, logdir, ["recall[dog]@country=DE >= 0"], "--step", "0")
+    (result,) = runs["shop"]["requirements"]
+    assert result["step"] == 0
+    expected = reference(simulate(0), "country", "DE", "recall", "dog")  # shop's step 0
+    assert result["value"] == pytest.approx(expected, abs=1e-12)
+
+
+def test_multilabel_slices_count_rows_and_subset_accuracy():
+    y = np.array([[1, 0], [1, 1], [0, 0], [0, 1], [1, 1]])
+    p = np.array([[1, 0], [1, 0], [0, 0], [0, 1], [0, 1]])
+
+    def inputs(rows, slices=None):
+        matrices = skm.multilabel_confusion_matrix(y[rows], p[rows]).astype(np.int64)
+        exact = int((y[rows] == p[rows]).all(axis=1).sum())
+        return gates.GateInputs("r", 0, ["a", "b"], matrices, exact_matches=exact, slices=slices)
+
+    run = inputs(slice(None), {"k": {"first": inputs(slice(0, 3)), "last": inputs(slice(3, 5))}})
+    results = gates.evaluate(gates.parse_requirement("accuracy@k=* >= 0.5"), run, min_slice_size=1)
+    assert [(r["slice"]["value"], r["slice"]["support"]) for r in results] == [
+        ("first", 3),
+        ("last", 2),
+    ]
+    assert [r["value"] for r in results] == pytest.approx(
+        [skm.accuracy_score(y[:3], p[:3]), skm.accuracy_score(y[3:], p[3:])]
+    )
+    (recall,) = gates.evaluate(gates.parse_requirement("recall[b]@k=last >= 0.5"), run)
+    assert recall["value"] == pytest.approx(skm.recall_score(y[3:, 1], p[3:, 1]))
