@@ -57,7 +57,7 @@ export class App {
     this.compareBase = null; // {run, step}: the "before" of the comparison; null: first epoch
     this.trajectoriesKey = ""; // run, split and epoch count of the trajectories asked for last
     this.trajectoriesData = null;
-    this.examplesCell = null; // {true, pred}: the confusion cell whose examples are shown
+    this.examplesCell = null; // {true, pred, class}: the confusion cell whose examples are shown
     this.build();
   }
 
@@ -88,7 +88,7 @@ export class App {
         this.fullMatrix = true;
         this.loadConfusion();
       },
-      showExamples: (actual, predicted) => this.showExamples(actual, predicted),
+      showExamples: (actual, predicted, label) => this.showExamples(actual, predicted, label),
       closeExamples: () => this.showExamples(null),
       setCompareBase: (run, step) => {
         this.compareBase = { run, step };
@@ -140,6 +140,10 @@ export class App {
       calibration: calibrationPanel.create(this.countsArea),
       trajectories: trajectoriesPanel.create(this.countsArea, actions),
       compare: comparePanel.create(this.countsArea, actions),
+      compareFlips: flipsPanel.create(this.countsArea, {
+        title: "Changed since the comparison's before",
+        bodyClass: "compare-flips-wrap",
+      }),
       curves: curvesPanel.create(root, actions),
     });
     this.updateToolbar();
@@ -252,13 +256,18 @@ export class App {
    * Asks `route` (on the request channel of that name) for `panel`: the panel shows {loading}
    * meanwhile (unless `loading` is false) and, when the request fails, what `failed(err)`
    * returns ({error} by default); `state` goes with both. Resolves to the answer, or to null
-   * when the request failed or a newer one of the route superseded it; the caller shows the
-   * answer.
+   * when the request failed or a newer one of its channel (the route's name unless `channel`
+   * says) superseded it; the caller shows the answer.
    */
-  async load(panel, route, params, { state = {}, loading = true, failed = errorState } = {}) {
+  async load(
+    panel,
+    route,
+    params,
+    { state = {}, loading = true, failed = errorState, channel = route } = {},
+  ) {
     if (loading) panel.update({ loading: true, ...state });
     try {
-      return await this.requests.latest(route, route, params);
+      return await this.requests.latest(channel, route, params);
     } catch (err) {
       panel.update({ ...failed(err), ...state });
       return null;
@@ -417,9 +426,12 @@ export class App {
     ]);
   }
 
-  /** Opens the examples of the confusion cell (actual, predicted); null closes them. */
-  showExamples(actual, predicted) {
-    this.examplesCell = actual === null ? null : { true: actual, pred: predicted };
+  /**
+   * Opens the examples of the confusion cell (actual, predicted), of the label `label` in a
+   * multi-label run; null closes them.
+   */
+  showExamples(actual, predicted, label = null) {
+    this.examplesCell = actual === null ? null : { true: actual, pred: predicted, class: label };
     if (this.examplesCell === null) {
       this.requests.cancel("examples");
       this.panels.examples.update({ hidden: true });
@@ -475,7 +487,7 @@ export class App {
       panel,
       route,
       { run: this.run, split: this.split, step: this.step },
-      { failed: (err) => (err.status === 404 ? { empty: notFound(err) } : errorState(err)) },
+      { failed: (err) => nothingOrError(err, notFound) },
     );
     if (doc) panel.update(shown(doc));
   }
@@ -540,7 +552,11 @@ export class App {
       pr("compare-pr-before", base.run, base.step, names.before),
       pr("compare-pr-after", this.run, this.step, names.after),
     ]);
-    const [compare, [prBefore, prAfter]] = await Promise.all([compared, curves]);
+    const [compare, [prBefore, prAfter]] = await Promise.all([
+      compared,
+      curves,
+      this.loadCompareFlips(base),
+    ]);
     const superseded = [prBefore, prAfter].some(
       (a) => a.status === "fulfilled" && a.value === null,
     );
@@ -555,6 +571,24 @@ export class App {
       classIndex: cls,
       names,
     });
+  }
+
+  /** The examples that changed between the comparison's "before" (run, step) and the selection. */
+  async loadCompareFlips(base) {
+    const panel = this.panels.compareFlips;
+    const doc = await this.load(
+      panel,
+      "flips",
+      {
+        run: this.run,
+        split: this.split,
+        step: this.step,
+        other_run: base.run,
+        other_step: base.step,
+      },
+      { channel: "compare-flips", failed: nothingOrError },
+    );
+    if (doc) panel.update({ flips: doc, classNames: this.classNames });
   }
 
   async loadConfusion() {
@@ -762,6 +796,14 @@ function runNotices(info, hasCounts) {
 /** A panel's state after a failed request: the server's message. */
 function errorState(err) {
   return { error: err.message };
+}
+
+/**
+ * A panel's state after a failed request: where the route has nothing for it (404), a note
+ * saying `notFound(err)` (the route's message by default); else the error.
+ */
+function nothingOrError(err, notFound = (e) => e.message) {
+  return err.status === 404 ? { empty: notFound(err) } : errorState(err);
 }
 
 /** The class names of a /runs entry (none when it has none). */
