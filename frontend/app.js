@@ -19,6 +19,8 @@ import * as comparePanel from "./panels/compare.js";
 import * as examplesPanel from "./panels/examples.js";
 import * as labelIssuesPanel from "./panels/label_issues.js";
 import * as flipsPanel from "./panels/flips.js";
+import * as slicePickerPanel from "./panels/slice_picker.js";
+import * as slicesPanel from "./panels/slices.js";
 
 const POLL_MS = 30000;
 const PLAY_MS = 900;
@@ -58,6 +60,9 @@ export class App {
     this.trajectoriesKey = ""; // run, split and epoch count of the trajectories asked for last
     this.trajectoriesData = null;
     this.examplesCell = null; // {true, pred, class}: the confusion cell whose examples are shown
+    this.slice = null; // {key, value}: the slice the scoped panels show; null: all rows
+    this.sliceTables = []; // [{key, doc} | {key, error}]: the /slices answers of the epoch
+    this.slicesAsked = 0; // counts /slices loads: only the latest one is shown
     this.build();
   }
 
@@ -90,6 +95,7 @@ export class App {
       },
       showExamples: (actual, predicted, label) => this.showExamples(actual, predicted, label),
       closeExamples: () => this.showExamples(null),
+      selectSlice: (slice) => this.selectSlice(slice),
       setCompareBase: (run, step) => {
         this.compareBase = { run, step };
         this.loadCompare();
@@ -125,6 +131,8 @@ export class App {
       summary: summaryPanel.create(root),
     };
     root.append(this.countsArea);
+    this.panels.slicePicker = slicePickerPanel.create(this.panels.toolbar.element, actions);
+    this.panels.slices = slicesPanel.create(this.countsArea, actions);
     const confusion = confusionPanel.create(this.countsArea, actions);
     // The per-class table and the confused pairs share the column beside the matrix.
     const beside = h("div", { class: "side-column span-5" });
@@ -140,10 +148,7 @@ export class App {
       calibration: calibrationPanel.create(this.countsArea),
       trajectories: trajectoriesPanel.create(this.countsArea, actions),
       compare: comparePanel.create(this.countsArea, actions),
-      compareFlips: flipsPanel.create(this.countsArea, {
-        title: "Changed since the comparison's before",
-        bodyClass: "compare-flips-wrap",
-      }),
+      compareFlips: flipsPanel.createForComparison(this.countsArea),
       curves: curvesPanel.create(root, actions),
     });
     this.updateToolbar();
@@ -158,6 +163,17 @@ export class App {
   get steps() {
     const info = this.runInfo;
     return info && Array.isArray(info.steps) ? info.steps.filter(isNum) : [];
+  }
+
+  /** The group keys of the selected split (none for a run written without groups). */
+  get sliceKeys() {
+    const keys = this.runInfo?.slice_keys?.[this.split];
+    return Array.isArray(keys) ? keys.filter((k) => typeof k === "string") : [];
+  }
+
+  /** The `slice` parameter of the scoped routes: KEY=VALUE, or null for all rows. */
+  get sliceParam() {
+    return this.slice ? `${this.slice.key}=${this.slice.value}` : null;
   }
 
   get costKey() {
@@ -339,6 +355,8 @@ export class App {
       this.diagnostics = null;
       this.historyKey = "";
       this.compareBase = null;
+      this.slice = null;
+      this.sliceTables = [];
       this.showExamples(null);
       this.stopPlay();
       this.panels.findings.update({ loading: true });
@@ -411,7 +429,7 @@ export class App {
 
   /** The confusion matrix and PR curve of the selected epoch, unless already asked for. */
   async loadEpoch() {
-    const key = JSON.stringify([this.run, this.split, this.step]);
+    const key = JSON.stringify([this.run, this.split, this.step, this.sliceParam]);
     if (this.step === null || key === this.epochKey) return;
     this.epochKey = key;
     // The comparison waits for the confusion matrix: at many classes it is the slower answer
@@ -423,7 +441,52 @@ export class App {
       this.loadExamples(),
       this.loadLabelIssues(),
       this.loadFlips(),
+      this.loadSlices(),
     ]);
+  }
+
+  /** Shows `slice` ({key, value}; null: all rows) in the panels it scopes. */
+  selectSlice(slice) {
+    this.slice = slice;
+    this.showSlices();
+    this.epochKey = JSON.stringify([this.run, this.split, this.step, this.sliceParam]);
+    return Promise.all([
+      this.loadConfusion(),
+      this.loadPR(),
+      this.loadCalibration(),
+      this.loadExamples(),
+    ]);
+  }
+
+  /** The slice tables of the selected epoch, one /slices answer per group key. */
+  async loadSlices() {
+    const keys = this.sliceKeys;
+    const asked = ++this.slicesAsked;
+    if (!keys.length) {
+      this.sliceTables = [];
+      this.showSlices();
+      return;
+    }
+    this.panels.slices.update({ loading: true });
+    const params = { run: this.run, split: this.split, step: this.step };
+    const answers = await Promise.allSettled(
+      keys.map((key) => this.requests.latest(`slices ${key}`, "slices", { ...params, key })),
+    );
+    const superseded = answers.some((a) => a.status === "fulfilled" && a.value === null);
+    if (superseded || asked !== this.slicesAsked) return; // a newer load is under way
+    this.sliceTables = keys.map((key, k) =>
+      answers[k].status === "fulfilled"
+        ? { key, doc: answers[k].value }
+        : { key, error: answers[k].reason.message },
+    );
+    this.showSlices();
+  }
+
+  showSlices() {
+    const hidden = !this.sliceTables.length && !this.slice;
+    const shown = { tables: this.sliceTables, selected: this.slice };
+    this.panels.slicePicker.update(shown);
+    this.panels.slices.update(hidden ? { hidden } : shown);
   }
 
   /**
@@ -451,6 +514,7 @@ export class App {
       split: this.split,
       step: this.step,
       ...this.examplesCell,
+      slice: this.sliceParam,
     });
     if (doc) panel.update({ examples: doc });
   }
@@ -475,18 +539,20 @@ export class App {
       "calibration",
       (calibration) => ({ calibration, task: this.runInfo?.task, classNames: this.classNames }),
       () => "This run was recorded without calibration bins.",
+      { slice: this.sliceParam },
     );
   }
 
   /**
-   * Asks `route` about the selected epoch for `panel` and shows `shown(answer)`; where the
-   * route has nothing for it (404), the panel says `notFound(err)` (the route's message).
+   * Asks `route` about the selected epoch (with `params` besides) for `panel` and shows
+   * `shown(answer)`; where the route has nothing for it (404), the panel says `notFound(err)`
+   * (the route's message).
    */
-  async loadEpochRoute(panel, route, shown, notFound = (err) => err.message) {
+  async loadEpochRoute(panel, route, shown, notFound = (err) => err.message, params = {}) {
     const doc = await this.load(
       panel,
       route,
-      { run: this.run, split: this.split, step: this.step },
+      { run: this.run, split: this.split, step: this.step, ...params },
       { failed: (err) => nothingOrError(err, notFound) },
     );
     if (doc) panel.update(shown(doc));
@@ -601,6 +667,7 @@ export class App {
         split: this.split,
         step: this.step,
         matrix: this.fullMatrix ? "full" : null,
+        slice: this.sliceParam,
       },
       {
         failed: (err) => {
@@ -643,6 +710,7 @@ export class App {
         min_precision: this.minPrecision,
         fn_cost: costs.fn,
         fp_cost: costs.fp,
+        slice: this.sliceParam,
       },
       {
         state: picker,
@@ -682,6 +750,7 @@ export class App {
 
   selectSplit(split) {
     this.split = split;
+    if (this.slice && !this.sliceKeys.includes(this.slice.key)) this.slice = null;
     this.updateToolbar();
     this.loadEpoch();
     this.loadTrajectories();

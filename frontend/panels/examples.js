@@ -72,6 +72,12 @@ export function create(container, actions) {
         h("span", {
           text: ` examples at epoch ${doc.step} (${doc.split}), ${fmtInt(listed.length)} kept`,
         }),
+        doc.slice && typeof doc.slice.key === "string"
+          ? [
+              h("span", { text: "; slice " }),
+              h("strong", { class: "cell-slice", text: `${doc.slice.key} = ${doc.slice.value}` }),
+            ]
+          : null,
       ),
       examplesTable({
         className: "examples",

@@ -10,15 +10,22 @@ const KINDS = [
   ["became_right", "Became right"],
 ];
 
+/** The flips since the epoch before (see flipsCard). */
+export function create(container) {
+  return flipsCard(container, "Changed since the epoch before", "flips-wrap");
+}
+
+/** The flips since the comparison's "before" (see flipsCard). */
+export function createForComparison(container) {
+  return flipsCard(container, "Changed since the comparison's before", "compare-flips-wrap");
+}
+
 /**
  * A card titled `title` whose body has class `bodyClass`.
  * update({loading} | {error} | {empty} | {flips, classNames}): `flips` is the /flips answer,
  * `classNames` the run's class names (a class the answer does not know is a dash).
  */
-export function create(
-  container,
-  { title = "Changed since the epoch before", bodyClass = "flips-wrap" } = {},
-) {
+function flipsCard(container, title, bodyClass) {
   const { section, body } = card({ title, span: "span-12", bodyClass });
   container.append(section);
 
