@@ -400,7 +400,7 @@ def test_thumbnails_shrink_to_64_pixels_by_block_means():
         ({"previews": np.full((4, 5, 5), 2.0)}, r"lie in \[0, 1\]"),
         ({"previews": np.zeros((4, 5, 5), np.int32)}, "uint8 .0-255. or floats"),
         ({"previews": ["a", "b", 3, "d"]}, "must all be strings"),
-        ({"groups": {"country": ["a"] * 4}}, r"groups= is not recorded yet \(slices\)"),
+        ({"groups": {"country": ["a"] * 3}}, r"groups\['country'\] has shape \(3,\)"),
         ({"example_ids": False, "previews": ["a"] * 4}, "example_ids=False turns off"),
     ],
 )

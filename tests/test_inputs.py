@@ -205,8 +205,10 @@ def test_groups():
     groups = _check(
         [0, 1, 1], SCORES, groups={"country": ["fr", "de", "fr"], "mobile": [True, False, True]}
     ).groups
-    assert groups["country"].tolist() == ["fr", "de", "fr"]
-    assert groups["mobile"].tolist() == [True, False, True]
+    assert groups["country"].values == ("fr", "de")
+    assert groups["country"].codes.tolist() == [0, 1, 0]
+    assert groups["mobile"].values == ("True", "False")  # first appearance first
+    assert groups["mobile"].codes.tolist() == [0, 1, 0]
 
 
 @pytest.mark.parametrize(
