@@ -269,6 +269,7 @@ def test_a_slice_scopes_the_panels(ui_page, server):  # noqa: F811 (the fixture)
     )
     assert ids and set(ids) <= in_cell and len(ids) >= min(len(in_cell), 10)
     assert _last(asked, "examples")["slice"] == "country=" + WEAK
+    tab.shot(ui_page, "slices.png")
 
     # The picker selects the value with markup: still text, its matrix its own.
     frame.select_option("select[aria-label='Slice']", value=_option("country", HOSTILE))

@@ -85,7 +85,7 @@ export function create(container, actions) {
     }
     select.value = selected ? optionValue(selected.key, selected.value) : ALL_ROWS;
     scope.textContent = selected
-      ? "scopes the confusion matrix, per-class metrics, pairs, PR curve, calibration and examples"
+      ? "scopes the matrix, per-class table, pairs, PR curve, calibration and examples"
       : "";
     element.classList.toggle("active", Boolean(selected));
   }
