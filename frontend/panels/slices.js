@@ -5,8 +5,7 @@
 // the scoped panels (see slice_picker.js). Values and class names are user text: textContent.
 
 import { h, classLabel, fill, fmt, fmtInt, isNum } from "../dom.js";
-import { card, errorBox, showState } from "./common.js";
-import { sortedIndices } from "./per_class.js";
+import { card, errorBox, showState, sortHeads, sortedIndices } from "./common.js";
 
 /** Slices with fewer rows are greyed (the command line's --min-slice-size default). */
 export const MIN_SLICE_SIZE = 30;
@@ -131,35 +130,10 @@ export function create(container, actions) {
     const rows = rowsOf(doc);
     const order = sorts.get(key) || null;
     const indices = order ? sortedIndices(rows, order.key, order.dir) : rows.map((_, i) => i);
-    const head = COLUMNS.map((col) => {
-      const active = order && order.key === col.key;
-      const ariaSort = active ? (order.dir > 0 ? "ascending" : "descending") : "none";
-      return h(
-        "th",
-        { scope: "col", class: col.num ? "num" : "", "aria-sort": ariaSort },
-        h(
-          "button",
-          {
-            type: "button",
-            class: "sort",
-            "data-sort": col.key,
-            title: `Sort by ${col.label.toLowerCase()}`,
-            onclick: () => {
-              sorts.set(key, { key: col.key, dir: active ? -order.dir : 1 });
-              render();
-              body
-                .querySelector(`table[data-key="${key}"] button[data-sort="${col.key}"]`)
-                ?.focus();
-            },
-          },
-          col.label,
-          h("span", {
-            class: "sort-mark",
-            "aria-hidden": "true",
-            text: active ? (order.dir > 0 ? " \u25B2" : " \u25BC") : "",
-          }),
-        ),
-      );
+    const head = sortHeads(COLUMNS, order, (next) => {
+      sorts.set(key, next);
+      render();
+      body.querySelector(`table[data-key="${key}"] button[data-sort="${next.key}"]`)?.focus();
     });
     const bodyRows = indices.map((i) => {
       const r = rows[i];
