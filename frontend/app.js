@@ -59,6 +59,7 @@ export class App {
     this.compareBase = null; // {run, step}: the "before" of the comparison; null: first epoch
     this.trajectoriesKey = ""; // run, split and epoch count of the trajectories asked for last
     this.trajectoriesData = null;
+    this.compareFlipsKey = ""; // both evaluations of the flips asked for last
     this.examplesCell = null; // {true, pred, class}: the confusion cell whose examples are shown
     this.slice = null; // {key, value}: the slice the scoped panels show; null: all rows
     this.sliceTables = []; // [{key, doc} | {key, error}]: the /slices answers of the epoch
@@ -618,11 +619,8 @@ export class App {
       pr("compare-pr-before", base.run, base.step, names.before),
       pr("compare-pr-after", this.run, this.step, names.after),
     ]);
-    const [compare, [prBefore, prAfter]] = await Promise.all([
-      compared,
-      curves,
-      this.loadCompareFlips(base),
-    ]);
+    this.loadCompareFlips(base);
+    const [compare, [prBefore, prAfter]] = await Promise.all([compared, curves]);
     const superseded = [prBefore, prAfter].some(
       (a) => a.status === "fulfilled" && a.value === null,
     );
@@ -639,8 +637,14 @@ export class App {
     });
   }
 
-  /** The examples that changed between the comparison's "before" (run, step) and the selection. */
+  /**
+   * The examples that changed between the comparison's "before" (run, step) and the selection,
+   * unless already asked for.
+   */
   async loadCompareFlips(base) {
+    const key = JSON.stringify([this.run, this.split, this.step, base.run, base.step]);
+    if (key === this.compareFlipsKey) return;
+    this.compareFlipsKey = key;
     const panel = this.panels.compareFlips;
     const doc = await this.load(
       panel,
@@ -652,7 +656,13 @@ export class App {
         other_run: base.run,
         other_step: base.step,
       },
-      { channel: "compare-flips", failed: nothingOrError },
+      {
+        channel: "compare-flips",
+        failed: (err) => {
+          if (err.status !== 404) this.compareFlipsKey = ""; // asked again with the comparison
+          return nothingOrError(err);
+        },
+      },
     );
     if (doc) panel.update({ flips: doc, classNames: this.classNames });
   }

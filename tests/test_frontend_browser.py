@@ -991,8 +991,8 @@ def test_destroy_removes_every_listener_timer_and_observer(page, server):
     assert held["intervals"] == 1  # the poll
     assert held["observers"] == 1  # the theme follows TensorBoard's body class
     assert {"visibilitychange", "pagehide", "change", "click"} <= set(held["listeners"]), held
-    # run, split, PR class, trajectory metric, comparison run and epoch
-    assert len(frame.query_selector_all(".md-app select")) == 6
+    # run, split, slice (hidden: no groups), PR class, trajectory metric, comparison run and epoch
+    assert len(frame.query_selector_all(".md-app select")) == 7
 
     requests = []
     page.on(
