@@ -3,6 +3,7 @@
 
 import { h, fill, isNum, storageGet, storageSet } from "./dom.js";
 import { LatestRequests } from "./api.js";
+import { pageHead } from "./panels/common.js";
 import { followTheme } from "./theme.js";
 import * as toolbarPanel from "./panels/toolbar.js";
 import * as noticesPanel from "./panels/notices.js";
@@ -109,18 +110,8 @@ export class App {
     };
     const root = fill(
       this.root,
-      h(
-        "header",
-        { class: "page-head" },
-        h(
-          "div",
-          null,
-          h("h1", { text: "Metrics diagnostics" }),
-          h("p", {
-            class: "subtitle",
-            text: "Is this classifier actually good? Confusion, trade-offs and warning signs per epoch.",
-          }),
-        ),
+      pageHead(
+        "Is this classifier actually good? Confusion, trade-offs and warning signs per epoch.",
       ),
     );
     this.countsArea = h("div", { class: "layout-grid" });

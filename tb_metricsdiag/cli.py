@@ -15,7 +15,7 @@ import os
 import sys
 import types
 
-from tb_metricsdiag import cli_runs, diagnostics, gates, report_formats
+from tb_metricsdiag import cli_runs, diagnostics, gates, html_report, report_formats
 from tb_metricsdiag.cli_runs import SILENT, UsageError, open_logdir
 from tb_metricsdiag.report_formats import SEVERITY_RANK, safe_text
 
@@ -23,7 +23,7 @@ EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2
 
-FORMATS = ("text", "json", "markdown", "junit", "csv")
+FORMATS = ("text", "json", "markdown", "junit", "csv", "html")
 
 # The split and the file-system schemes the requirements and logdirs use.
 GATE_SPLIT = "validation"
@@ -62,7 +62,14 @@ def _parser():
         choices=FORMATS,
         default="text",
         help="output format (default: text); markdown for a CI job summary, junit for CI test"
-        " reports, csv for per-class metrics per run and split",
+        " reports, csv for per-class metrics per run and split, html for one self-contained page"
+        " with each run's findings, requirements, confusion matrix, PR curves, calibration and"
+        " curves (a CI artifact)",
+    )
+    report.add_argument(
+        "--output",
+        metavar="FILE",
+        help="write the report to FILE instead of standard output",
     )
     report.add_argument(
         "--fail-on",
@@ -427,6 +434,9 @@ def _report(args, progress):
         output = report_formats.format_markdown(reports, baseline_doc)
     elif args.format == "junit":
         output = report_formats.format_junit(reports, args.fail_on)
+    elif args.format == "html":
+        runs = html_report.collect_runs(reader, indices, reports, progress)
+        output = html_report.format_html(runs, args.logdir, skipped)
     elif args.format == "csv":
         problems = []
         output = report_formats.format_csv(per_class_rows(reader, indices, args.step, problems))
@@ -460,6 +470,18 @@ def main(argv=None):
     except UsageError as error:
         print(str(error), file=sys.stderr)
         return EXIT_USAGE
+    if args.output is not None:
+        try:
+            with open(args.output, "w", encoding="utf-8", newline="") as handle:
+                handle.write(output)
+        except OSError as error:
+            print(
+                "tb-metricsdiag: cannot write --output %s: %s"
+                % (safe_text(args.output), safe_text(error.strerror or error)),
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        return status
     try:
         sys.stdout.write(output)
         sys.stdout.flush()

@@ -41,6 +41,7 @@ ALLOWED = {
     "gates": {"core", "format", "diagnostics"},
     "report_formats": {"core", "diagnostics", "gates"},
     "cli_runs": {"backend", "report_formats"},
+    "html_report": {"core", "format", "backend"},
     "cli": {
         "core",
         "format",
@@ -50,6 +51,7 @@ ALLOWED = {
         "gates",
         "report_formats",
         "cli_runs",
+        "html_report",
     },
 }
 # Backend module -> the backend modules it may import. The routes read through `reader` alone;

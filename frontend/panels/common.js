@@ -9,6 +9,20 @@ import { h, classLabel, fill, isNum, uid } from "../dom.js";
  */
 export const MANY_CLASSES = 30;
 
+/** The page's heading: the tab's name and, below it, `subtitle`. */
+export function pageHead(subtitle) {
+  return h(
+    "header",
+    { class: "page-head" },
+    h(
+      "div",
+      null,
+      h("h1", { text: "Metrics diagnostics" }),
+      h("p", { class: "subtitle", text: subtitle }),
+    ),
+  );
+}
+
 /** An error box with a title and the server's message, as text. */
 export function errorBox(title, message) {
   return h(
@@ -24,7 +38,7 @@ export function errorBox(title, message) {
  * element of class `bodyClass`. Returns {section, body}.
  */
 export function card({ title, span, bodyClass, tools = null }) {
-  const id = `md-${bodyClass}-title`;
+  const id = uid(`${bodyClass}-title`); // unique: the HTML report shows the panels of each run
   const body = h("div", { class: bodyClass });
   const section = h(
     "section",

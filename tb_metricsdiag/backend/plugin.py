@@ -38,7 +38,6 @@ from tb_metricsdiag.backend import cache as cache_lib
 from tb_metricsdiag.backend import example_views, static_files, views
 from tb_metricsdiag.backend import reader as reader_lib
 from tb_metricsdiag.core import examples as examples_lib
-from tb_metricsdiag.core import labels
 from tb_metricsdiag.format import schema
 
 ROUTE_PREFIX = "/data/plugin/%s/" % schema.PLUGIN_NAME
@@ -178,21 +177,7 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
         if (fn_cost is None) != (fp_cost is None):
             raise errors.InvalidArgumentError("give both fn_cost and fp_cost, or neither")
         evaluation = self._reader(request).evaluation(run, split, step, slice=_slice(request))
-        if evaluation.counts_problem is not None:
-            raise schema.FormatError(evaluation.counts_problem)
-        if evaluation.tp is None:
-            raise errors.NotFoundError(
-                "run %r has no threshold counts for %r at step %d" % (run, split, evaluation.step)
-            )
-        num_classes = evaluation.num_classes
-        if requested_class is None:
-            class_index = labels.default_class(num_classes, evaluation.multilabel)
-        elif 0 <= requested_class < num_classes:
-            class_index = requested_class
-        else:
-            raise errors.InvalidArgumentError(
-                "class must be an index in [0, %d), got %d" % (num_classes, requested_class)
-            )
+        class_index = views.pr_class(run, evaluation, requested_class)
         return views.pr_view(
             run, evaluation, class_index, min_recall, min_precision, fn_cost, fp_cost
         )
@@ -207,8 +192,7 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
         run, split, step = _run(request), _split(request), _optional_int(request, "step")
         reader = self._reader(request)
         step, bins = reader.calibration(run, split, step, slice=_slice(request))
-        # Multi-label bins pool every label's probability against whether it is set.
-        binary = reader.run_index(run).task in (schema.TASK_BINARY, schema.TASK_MULTILABEL)
+        binary = views.binary_calibration(reader.run_index(run).task)
         return views.calibration_view(run, split, step, bins, binary)
 
     @_json_route
