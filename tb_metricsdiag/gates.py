@@ -41,6 +41,7 @@ import re
 import numpy as np
 
 from tb_metricsdiag.core import labels, metrics
+from tb_metricsdiag.diagnostics import slices as weak_slice_rule
 
 # Comparison operators, longest first so that ">=" is not read as ">".
 OPERATORS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
@@ -52,9 +53,9 @@ MACRO = "macro"
 # The ``VALUE`` of ``@KEY=VALUE`` that means every value of the key.
 EVERY_VALUE = "*"
 
-MIN_SLICE_SIZE = 30
-"""Rows a slice needs to be checked by ``@KEY=*`` (``--min-slice-size``): fewer, and its figures
-are too uncertain to gate on."""
+MIN_SLICE_SIZE = weak_slice_rule.MIN_SLICE_ROWS
+"""Rows a slice needs to be checked by ``@KEY=*`` (``--min-slice-size``), those the rule
+``weak_slice`` needs to judge one: fewer, and its figures are too uncertain to gate on."""
 
 BASELINE = "baseline"
 

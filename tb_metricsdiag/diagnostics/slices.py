@@ -17,7 +17,8 @@ WEAK_SLICE_SPLIT = "validation"
 """The split judged: its predictions are out-of-sample."""
 
 MIN_SLICE_ROWS = 30
-"""Rows a slice needs before it is judged (the default of ``report --min-slice-size``)."""
+"""Rows a slice needs before it is judged; also the default of ``report --min-slice-size``
+(`gates.MIN_SLICE_SIZE`)."""
 
 MIN_TRIALS = 10
 """Examples behind each figure compared, in the slice and in the rest: the class's examples for
