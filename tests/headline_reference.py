@@ -114,3 +114,64 @@ def check_headline_scalars(get_scalars, split, names, task, steps):
             else:
                 assert step not in served, (tag, step, served)
     return written
+
+
+def scalars_route(url, route, params=None):
+    """``(status, body)`` of TensorBoard's own scalars plugin at ``url``."""
+    import json
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    address = url + "/data/plugin/scalars" + route
+    if params:
+        address += "?" + urllib.parse.urlencode(params)
+    try:
+        with urllib.request.urlopen(address, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, None
+
+
+def check_through_tensorboard(logdir, expected):
+    """Serve ``logdir`` with each loader and check every run's headline scalars there.
+
+    Args:
+      expected: ``{run: (class names, task, {split: {step: (labels, probabilities)}})}``.
+    """
+    import time
+
+    from tensorboard_server import STARTUP_TIMEOUT_S, serving
+
+    for load_fast in ("true", "false"):
+        with serving(logdir, load_fast=load_fast) as url:
+            deadline = time.monotonic() + STARTUP_TIMEOUT_S
+            while not _loaded(url, expected):
+                assert time.monotonic() < deadline, scalars_route(url, "/tags")
+                time.sleep(0.5)
+            listed = scalars_route(url, "/tags")[1]
+            for run, (names, task, splits) in expected.items():
+                for split, steps in splits.items():
+                    written = check_headline_scalars(
+                        lambda tag, run=run: scalars_route(
+                            url, "/scalars", {"run": run, "tag": tag}
+                        ),
+                        split,
+                        names,
+                        task,
+                        steps,
+                    )
+                    prefix = "metricsdiag/%s/" % split
+                    assert written <= {tag for tag in listed[run] if tag.startswith(prefix)}
+
+
+def _loaded(url, expected):
+    """Whether every split's accuracy scalar of every run has its last expected step."""
+    for run, (_, _, splits) in expected.items():
+        for split, steps in splits.items():
+            status, points = scalars_route(
+                url, "/scalars", {"run": run, "tag": "metricsdiag/%s/accuracy" % split}
+            )
+            if status != 200 or max(steps) not in {step for _, step, _ in points}:
+                return False
+    return True
