@@ -32,9 +32,9 @@ def headline_figures(decisions, calibration_bins=None, exact_matches=None):
       ``recall`` and ``precision`` (``[C]``, NaN where undefined); every float NaN where
       undefined.
 
-    >>> figures = headline_figures([[8, 2], [1, 9]])
+    >>> figures = headline_figures([[8, 2], [2, 8]])
     >>> figures["accuracy"], figures["balanced_accuracy"], figures["recall"].tolist()
-    (0.85, 0.85, [0.8, 0.9])
+    (0.8, 0.8, [0.8, 0.8])
     """
     multilabel = not isinstance(decisions, metrics.ConfusionTotals) and np.ndim(decisions) == 3
     per_class = metrics.per_class_metrics(decisions)
