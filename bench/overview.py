@@ -20,6 +20,8 @@ import os
 import shutil
 import statistics
 import tempfile
+import time
+import urllib.request
 
 import numpy as np
 from _common import describe_machine, percentile
@@ -95,7 +97,12 @@ def measure(logdir, load_fast, runs, requests):
     """(cold seconds, [warm seconds], answer bytes, entries with an error) of one loader."""
     with Server(logdir, load_fast, with_plugin=True) as server:
         server.wait_for(ROUTE_PREFIX + "/runs", plugin_runs_ready(runs, EPOCHS))
-        status, body, cold = get(server.base, ROUTE_PREFIX + "/overview")
+        started = time.perf_counter()
+        with urllib.request.urlopen(
+            server.base + ROUTE_PREFIX + "/overview", timeout=1800
+        ) as answer:
+            status, body = answer.status, json.loads(answer.read())
+        cold = time.perf_counter() - started
         if status != 200 or len(body["runs"]) != runs:
             raise RuntimeError("/overview answered %d with %s" % (status, str(body)[:500]))
         warm = [get(server.base, ROUTE_PREFIX + "/overview")[2] for _ in range(requests)]

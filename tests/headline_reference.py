@@ -13,7 +13,7 @@ ECE_BINS = 15
 TOLERANCE = 1e-6
 
 
-def _ece(confidence, correct):
+def ece(confidence, correct):
     """Expected calibration error over 15 equal-width bins, the last one closed."""
     confidence = np.asarray(confidence, dtype=np.float64).reshape(-1)
     correct = np.asarray(correct, dtype=np.float64).reshape(-1)
@@ -23,6 +23,26 @@ def _ece(confidence, correct):
         inside = bins == b
         total += inside.sum() * abs(confidence[inside].mean() - correct[inside].mean())
     return total / confidence.size
+
+
+def draw_multiclass(rng, rows, skill, classes=3):
+    """``(labels, probabilities [rows, classes])`` of a model of some ``skill``."""
+    labels = rng.integers(0, classes, size=rows)
+    scores = rng.dirichlet(np.ones(classes), size=rows)
+    scores[np.arange(rows), labels] += skill
+    return labels, scores / scores.sum(axis=1, keepdims=True)
+
+
+def draw_binary(rng, rows):
+    """``(0/1 labels, positive-class probabilities [rows])``."""
+    labels = rng.integers(0, 2, size=rows)
+    return labels, np.clip(0.3 * labels + rng.random(rows) * 0.7, 0, 1)
+
+
+def draw_multilabel(rng, rows, labels_per_row=4):
+    """``(multi-hot labels, probabilities)`` of ``labels_per_row`` labels."""
+    labels = (rng.random((rows, labels_per_row)) < 0.4).astype(int)
+    return labels, np.clip(0.35 * labels + rng.random((rows, labels_per_row)) * 0.65, 0, 1)
 
 
 def expected_scalars(split, names, task, labels, probabilities):
@@ -39,7 +59,7 @@ def expected_scalars(split, names, task, labels, probabilities):
         figures = {
             "accuracy": skm.accuracy_score(labels, predicted),
             "macro_f1": skm.f1_score(labels, predicted, average="macro", zero_division=np.nan),
-            "ece": _ece(probabilities, labels),
+            "ece": ece(probabilities, labels),
         }
         recall = skm.recall_score(labels, predicted, average=None, zero_division=np.nan)
         precision = skm.precision_score(labels, predicted, average=None, zero_division=np.nan)
@@ -58,7 +78,7 @@ def expected_scalars(split, names, task, labels, probabilities):
             "macro_f1": skm.f1_score(
                 labels, predicted, labels=classes, average="macro", zero_division=np.nan
             ),
-            "ece": _ece(confidence, correct),
+            "ece": ece(confidence, correct),
         }
         recall = skm.recall_score(
             labels, predicted, labels=classes, average=None, zero_division=np.nan

@@ -5,18 +5,20 @@ the Keras callback (`callback_runs`, the session's real trainings). Lightning an
 tests/torch_process/test_headline_scalars_torch.py.
 """
 
-import json
 import os
 import shutil
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 
 import numpy as np
 import pytest
 from conftest import to_scores
-from headline_reference import check_headline_scalars
+from headline_reference import (
+    check_headline_scalars,
+    draw_binary,
+    draw_multiclass,
+    draw_multilabel,
+    scalars_route,
+)
 from zoo import http_get, tensorboard_serving
 
 from tb_metricsdiag import MetricsDiagWriter
@@ -29,29 +31,22 @@ MANY = headline.PER_CLASS_LIMIT + 5
 
 
 def _multiclass(rng, step):
-    labels = rng.integers(0, 3, size=ROWS)
-    scores = rng.dirichlet(np.ones(3), size=ROWS)
-    scores[np.arange(ROWS), labels] += 0.2 * (step + 1)
+    labels, scores = draw_multiclass(rng, ROWS, 0.2 * (step + 1))
     if step == 0:
         scores[:, 2] = 0  # "bird" is never predicted: its precision is undefined, not written
-    return labels, scores / scores.sum(axis=1, keepdims=True)
+    return labels, scores / scores.sum(axis=1, keepdims=True)  # probabilities, not logits
 
 
 def _binary(rng, step):
-    labels = rng.integers(0, 2, size=ROWS)
-    return labels, np.clip(0.25 * labels + rng.random(ROWS) * 0.75, 0, 1)
+    return draw_binary(rng, ROWS)
 
 
 def _multilabel(rng, step):
-    labels = (rng.random((ROWS, 4)) < 0.4).astype(int)
-    return labels, np.clip(0.3 * labels + rng.random((ROWS, 4)) * 0.7, 0, 1)
+    return draw_multilabel(rng, ROWS)
 
 
 def _many(rng, step):
-    labels = rng.integers(0, MANY, size=ROWS)
-    scores = rng.dirichlet(np.ones(MANY), size=ROWS)
-    scores[np.arange(ROWS), labels] += 0.1
-    return labels, scores / scores.sum(axis=1, keepdims=True)
+    return draw_multiclass(rng, ROWS, 0.1, classes=MANY)
 
 
 # run -> (draw, writer keyword arguments, task)
@@ -111,18 +106,7 @@ def _every_run_listed(reference):
 
 def scalars_getter(base):
     """``(route, params) -> (status, body)`` of TensorBoard's own scalars plugin."""
-
-    def get(route, params=None):
-        url = base + "/data/plugin/scalars" + route
-        if params:
-            url += "?" + urllib.parse.urlencode(params)
-        try:
-            with urllib.request.urlopen(url, timeout=30) as response:
-                return response.status, json.loads(response.read())
-        except urllib.error.HTTPError as error:
-            return error.code, None
-
-    return get
+    return lambda route, params=None: scalars_route(base, route, params)
 
 
 @pytest.fixture(scope="module", params=["true", "false"], ids=["rust_server", "python_loader"])

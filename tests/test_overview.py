@@ -5,6 +5,7 @@ loaders; a run that cannot be read has its error and leaves the others whole.
 
 import numpy as np
 import pytest
+from headline_reference import draw_binary, draw_multiclass, draw_multilabel, ece
 from sklearn import metrics as skm
 from zoo import (
     file_version,
@@ -26,28 +27,15 @@ VAL_LOSS = [0.9, 0.7, 0.5, 0.55, 0.6]
 
 
 def _multiclass(rng, step):
-    labels = rng.integers(0, 3, size=ROWS)
-    scores = rng.dirichlet(np.ones(3), size=ROWS)
-    scores[np.arange(ROWS), labels] += 0.15 * (step + 1) * np.array([1.0, 1.0, 0.3])[labels]
-    return labels, scores / scores.sum(axis=1, keepdims=True)
+    return draw_multiclass(rng, ROWS, 0.15 * (step + 1))
 
 
 def _binary(rng, step):
-    labels = rng.integers(0, 2, size=ROWS)
-    return labels, np.clip(0.3 * labels + rng.random(ROWS) * 0.7, 0, 1)
+    return draw_binary(rng, ROWS)
 
 
 def _multilabel(rng, step):
-    labels = (rng.random((ROWS, 4)) < 0.4).astype(int)
-    return labels, np.clip(0.35 * labels + rng.random((ROWS, 4)) * 0.65, 0, 1)
-
-
-def _ece(confidence, correct):
-    bins = np.clip(np.floor(confidence * 15).astype(int), 0, 14)
-    return sum(
-        (bins == b).sum() * abs(confidence[bins == b].mean() - correct[bins == b].mean())
-        for b in np.unique(bins)
-    ) / len(confidence)
+    return draw_multilabel(rng, ROWS)
 
 
 def _expected(task, names, labels, scores):
@@ -59,7 +47,7 @@ def _expected(task, names, labels, scores):
             "accuracy": skm.accuracy_score(labels, predicted),
             "balanced_accuracy": None,
             "macro_f1": skm.f1_score(labels, predicted, average="macro", zero_division=np.nan),
-            "ece": _ece(scores.ravel(), labels.ravel()),
+            "ece": ece(scores.ravel(), labels.ravel()),
         }
     else:
         if scores.ndim == 1:
@@ -72,7 +60,7 @@ def _expected(task, names, labels, scores):
             "accuracy": skm.accuracy_score(labels, predicted),
             "balanced_accuracy": skm.balanced_accuracy_score(labels, predicted),
             "macro_f1": skm.f1_score(labels, predicted, average="macro", zero_division=np.nan),
-            "ece": _ece(confidence, correct),
+            "ece": ece(confidence, correct),
         }
     worst = int(np.argmin(recall))
     figures["worst_class"] = {"name": names[worst], "recall": recall[worst]}
