@@ -264,7 +264,7 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
     def _serve_overview(self, request):
         split = _split(request)
         reader = self._reader(request)
-        indexes = reader.list_runs().values()
+        indexes = reader.runs_with_counts().values()
         return overview.overview_view(
             [
                 self._overview_entry(reader, index, split)
