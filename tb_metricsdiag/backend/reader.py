@@ -112,7 +112,16 @@ class Reader:
         """
         self._source.refresh_listings([(self._provider.list_tensors, schema.PLUGIN_NAME)])
         tensors = self._source.listing(self._provider.list_tensors, schema.PLUGIN_NAME)
-        return run_indexes(tensors, self.keras_subrun_listing(tensors))
+        # The runs of a sweep share their plugin content (their class names): each distinct
+        # content is parsed and checked once per request, not once per run.
+        parsed = {}
+
+        def listed_content(content):
+            if content not in parsed:
+                parsed[content] = metadata.listed_content(content)
+            return parsed[content]
+
+        return run_indexes(tensors, self.keras_subrun_listing(tensors), listed_content)
 
     def keras_subrun_listing(self, tensors=None, runs=None):
         """The ``scalars`` listing of the Keras sub-runs (``run/train``, ``run/validation``) of
