@@ -22,6 +22,7 @@ import * as labelIssuesPanel from "./panels/label_issues.js";
 import * as flipsPanel from "./panels/flips.js";
 import * as slicePickerPanel from "./panels/slice_picker.js";
 import * as slicesPanel from "./panels/slices.js";
+import * as overviewPanel from "./panels/overview.js";
 
 const POLL_MS = 30000;
 const PLAY_MS = 900;
@@ -65,6 +66,7 @@ export class App {
     this.slice = null; // {key, value}: the slice the scoped panels show; null: all rows
     this.sliceTables = []; // [{key, doc} | {key, error}]: the /slices answers of the epoch
     this.slicesAsked = 0; // counts /slices loads: only the latest one is shown
+    this.overviewDoc = null; // the /overview answer, asked for when there are several runs
     this.build();
   }
 
@@ -118,6 +120,7 @@ export class App {
     // Panels appear in the order they are created.
     this.panels = {
       toolbar: toolbarPanel.create(root, actions),
+      overview: overviewPanel.create(root, actions),
       notices: noticesPanel.create(root),
       findings: findingsPanel.create(root, actions),
       summary: summaryPanel.create(root),
@@ -310,8 +313,22 @@ export class App {
       this.run = runs.some((r) => r.run === remembered) ? remembered : runs[0].run;
     }
     this.status = `Updated ${new Date().toLocaleTimeString()}`;
+    const overview = this.loadOverview();
     if (this.run) await this.loadRun(previous !== this.run);
     else this.showEmpty();
+    await overview;
+  }
+
+  /** The runs overview: shown, from /overview, when the logdir holds more than one run. */
+  async loadOverview() {
+    if (this.runs.length < 2) {
+      this.overviewDoc = null;
+      this.panels.overview.update({ hidden: true });
+      return;
+    }
+    const data = await this.load(this.panels.overview, "overview", {});
+    if (data) this.overviewDoc = data;
+    if (data) this.panels.overview.update({ overview: data, run: this.run });
   }
 
   showEmpty() {
@@ -746,6 +763,7 @@ export class App {
     if (run === this.run) return;
     this.run = run;
     storageSet(RUN_KEY, run);
+    if (this.overviewDoc) this.panels.overview.update({ overview: this.overviewDoc, run });
     this.loadRun(true);
   }
 

@@ -70,7 +70,8 @@ BACKEND = {
     "reader": {"cache", "example_reader", "keras_subruns", "provider_source", "record_decoding"},
     "views": set(),
     "example_views": set(),
-    "plugin": {"cache", "example_views", "reader", "static_files", "views"},
+    "overview": set(),
+    "plugin": {"cache", "example_views", "overview", "reader", "static_files", "views"},
 }
 # Top-level modules anyone may import: the version, and the package itself (lazy exports).
 SHARED = {"version", ""}
