@@ -58,6 +58,17 @@ def check_multi_label(multi_label, who, detect=False):
         )
 
 
+def check_scalars(scalars, who):
+    """ValueError naming ``who`` unless ``scalars`` (write the headline scalars,
+    `records.headline_scalars`) is True or False.
+    """
+    if not isinstance(scalars, bool):
+        raise ValueError(
+            "%s: scalars must be True (write the headline scalars under metricsdiag/<split>/) or"
+            " False, got %r" % (who, scalars)
+        )
+
+
 def check_class_names(class_names, who):
     """``class_names`` as a list of strings (None stays None: the default names)."""
     if class_names is None:
