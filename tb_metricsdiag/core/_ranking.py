@@ -216,7 +216,7 @@ def _precision_sum(keys, total_positives, marks):
             continue
         values = block[where]
         position_sum += begin * where.size + int(where.sum())
-        ties += _tied_pairs(keys, begin, block)
+        ties += _tied_pairs(keys, begin + where, values)
         starts_run = np.empty(where.size, dtype=bool)
         starts_run[0] = last_key is None or values[0] != last_key
         np.not_equal(values[1:], values[:-1], out=starts_run[1:])
@@ -234,22 +234,24 @@ def _precision_sum(keys, total_positives, marks):
     return total, below, below_pairs + 0.5 * ties
 
 
-def _tied_pairs(keys, begin, block):
-    """Pairs of a positive and a negative of equal score, counted at the block of sorted
-    ``keys`` from ``begin``.
+def _tied_pairs(keys, positions, values):
+    """Pairs of a positive and a negative of equal score, counted at the positives at
+    ascending ``positions`` of the sorted ``keys`` (their keys ``values``).
 
     A positive directly followed by its score's negative key ends its run of positives; the
-    run's positives times the run of negatives after it are the tied pairs of that score. The
-    block is compared with itself shifted by one key, rather than gathering at each positive.
+    run's positives times the run of negatives after it are the tied pairs of that score. Only
+    the key after each positive is read, not the whole block.
     """
-    following = keys[begin + 1 : begin + 1 + block.size]
-    head = block[: following.size]
-    one = block.dtype.type(1)
-    ends = np.flatnonzero(((head & one) == 0) & (following == (head | one)))
+    following = positions + 1
+    if following[-1] == keys.size:  # the last key has nothing after it
+        following, values = following[:-1], values[:-1]
+    one = values.dtype.type(1)
+    negative_keys = values | one
+    ends = np.flatnonzero(keys[following] == negative_keys)
     if ends.size == 0:
         return 0
-    tied_values = head[ends]
-    ends = ends + begin
+    tied_values = values[ends]
+    ends = following[ends] - 1
     positive_run = ends + 1 - np.searchsorted(keys, tied_values, side="left")
     negative_run = np.searchsorted(keys, tied_values | one, side="right") - ends - 1
     return int((positive_run * negative_run).sum())
