@@ -124,6 +124,7 @@ FRAMEWORK_FREE_WRITING = {
     "records",
     "event_writer",
     "example_recorder",
+    "record_framing",
     "thumbnails",
 }
 

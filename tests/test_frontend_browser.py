@@ -1194,7 +1194,9 @@ def test_calibration_trajectories_and_comparison(page, server):
         timeout=10000,
     )
     # A panel that is still loading changes the layout under a click made by position.
-    frame.wait_for_function("() => !document.querySelector('.loading, .loading-text')", timeout=20000)
+    frame.wait_for_function(
+        "() => !document.querySelector('.loading, .loading-text')", timeout=20000
+    )
     frame.click(".trajectories-body .dots circle", force=True)  # the first class's first epoch
     wait_matrix(frame, traj["steps"][0])
 

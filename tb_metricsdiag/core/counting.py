@@ -16,6 +16,7 @@ import numpy as np
 from tb_metricsdiag.core import calibration as calibration_lib
 from tb_metricsdiag.core import metrics as metrics_lib
 from tb_metricsdiag.core._blocks import BLOCK as _BLOCK
+from tb_metricsdiag.core._blocks import count_into as _count_into
 from tb_metricsdiag.core._bucketing import (  # noqa: F401 (comparison_edges, threshold_bucket: public)
     _bucketing,
     _comparable_dtype,
@@ -139,19 +140,6 @@ def _check_ids(ids, num_classes, what):
             % (what, num_classes, ids.min(), ids.max())
         )
     return ids.astype(np.int64, copy=False)
-
-
-# NumPy 1.25 gave ufunc.at a fast path: since, adding ones in place beats bincount (no
-# min/max pass, no histogram to add); before, it is many times slower.
-_UFUNC_AT_IS_FAST = np.lib.NumpyVersion(np.__version__) >= "1.25.0"
-
-
-def _count_into(histogram, index):
-    """``histogram[i] += #{index == i}``; ``index`` is intp, within the histogram."""
-    if _UFUNC_AT_IS_FAST:
-        np.add.at(histogram, index, 1)
-    else:
-        histogram += np.bincount(index, minlength=histogram.size)
 
 
 def confusion_matrix(y_true, y_pred, num_classes):

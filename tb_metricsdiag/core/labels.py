@@ -85,15 +85,16 @@ def class_ids(labels, label_format, num_classes):
         and labels.dtype != bool
     ):
         raise ValueError("labels must be numeric, got dtype %s" % labels.dtype)
-    if labels.size and not np.all(np.isfinite(labels)):
+    whole = labels.dtype.kind in "biu"  # integers and bools: finite whole numbers already
+    if labels.size and not whole and not np.all(np.isfinite(labels)):
         raise ValueError("labels contain NaN or infinite values")
     if label_format == ONE_HOT:
         if labels.size and np.any(labels.max(axis=1) <= 0):
             raise ValueError("one-hot labels contain a row with no positive entry")
         return np.argmax(labels, axis=1).astype(np.int64)
     flat = labels.reshape(-1)
-    ids = flat.astype(np.int64)
-    if flat.size and np.any(ids != flat):
+    ids = flat.astype(np.int64, copy=False)
+    if flat.size and not whole and np.any(ids != flat):
         raise ValueError(
             "labels must be whole class ids; found %r (for a single sigmoid unit use 0/1)"
             % (flat[ids != flat][0],)
