@@ -102,6 +102,10 @@ def _float32_class_counts(pieces, n, wide, edge_keys, k):
 # ones about 2^14.
 _HISTOGRAM_BINS = 1 << 20
 
+# Scores in [0, 1] span 2^30 bit patterns: more than `_HISTOGRAM_BINS` unless each is a multiple
+# of 2^10, so a set bit among the lowest 10 rules the histogram out.
+_FEW_VALUES_MASK = (1 << 10) - 1
+
 
 def _histogram_spacing(pieces, n):
     """``(shift, low, bins)`` when the non-negative float32 scores of ``pieces`` take few
@@ -112,6 +116,9 @@ def _histogram_spacing(pieces, n):
     """
     scores = [s.view(np.uint32) for _, s in pieces if s.size]
     if not scores:
+        return None
+    # Full-precision scores show it in their first rows already: no pass over them all.
+    if int(np.bitwise_or.reduce(scores[0][:_BLOCK], axis=None)) & _FEW_VALUES_MASK:
         return None
     common = int(np.bitwise_or.reduce([np.bitwise_or.reduce(s, axis=None) for s in scores]))
     if common == 0:
