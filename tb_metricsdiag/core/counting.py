@@ -191,6 +191,16 @@ def _binary_confusion_matrix(y_true, y_pred):
     )
 
 
+def all_finite(values):
+    """Whether every value of a float array is finite: its minimum and maximum are (a NaN
+    makes both NaN), two passes with no temporary the size of ``values``.
+    """
+    values = np.asarray(values)
+    if not values.size or values.dtype.kind not in "fc":
+        return True
+    return bool(np.isfinite(values.min()) and np.isfinite(values.max()))
+
+
 def label_distribution(y_true, num_classes):
     """Number of examples of each actual class, shape ``[C]``."""
     return np.bincount(_check_ids(y_true, num_classes, "y_true"), minlength=num_classes)
@@ -360,11 +370,10 @@ class _ScoredCounts:
         """``(invalid, scores, arrays...)``: the rows whose scores are all finite, and how many
         were left out.
         """
-        finite = np.isfinite(scores)
-        if finite.all():
+        if all_finite(scores):
             return (0, scores) + arrays
         # Per row only now: a reduction along a short row is many times slower.
-        finite = finite.all(axis=1)
+        finite = np.isfinite(scores).all(axis=1)
         return (int((~finite).sum()), scores[finite]) + tuple(a[finite] for a in arrays)
 
     def _count_scores(self, labels, scores):

@@ -85,9 +85,8 @@ class EpochExamples:
         positions = np.asarray(positions, dtype=np.int64)
         if positions.size and (positions.min() < 0 or positions.max() >= self.num_rows):
             raise ValueError("positions outside the split's %d rows" % self.num_rows)
-        finite = np.isfinite(scores)
-        if not finite.all():
-            finite = finite.all(axis=1)
+        if not counts_lib.all_finite(scores):
+            finite = np.isfinite(scores).all(axis=1)
             positions, targets, scores = positions[finite], targets[finite], scores[finite]
             predicted = None if predicted is None else predicted[finite]
         if self.multi_label:
