@@ -215,7 +215,7 @@ def run_per_backend(args):
     ``KERAS_BACKEND`` set and the other arguments of ``args``.
     """
     arguments = ["--quick"] if args.quick else []
-    for name in ("epochs", "repeats"):
+    for name in ("epochs", "repeats", "variants"):
         if getattr(args, name):
             arguments += ["--" + name, str(getattr(args, name))]
     for backend in args.backends.split(","):
@@ -234,6 +234,10 @@ def main():
     parser.add_argument(
         "--backends", help="comma-separated Keras backends, each run in a subprocess of its own"
     )
+    parser.add_argument(
+        "--variants",
+        help="comma-separated variants to run (baseline always runs): %s" % (VARIANTS,),
+    )
     args = parser.parse_args()
     if args.backends:
         run_per_backend(args)
@@ -248,6 +252,9 @@ def main():
     variants = tuple(
         v for v in VARIANTS if backend == "tensorflow" or v not in TENSORFLOW_ONLY_VARIANTS
     )
+    if args.variants:
+        chosen = {"baseline"} | set(args.variants.split(","))
+        variants = tuple(v for v in variants if v in chosen)
     if importlib.util.find_spec("matplotlib") is None:
         print("(matplotlib is not installed: no image_recipe variant)")
         variants = tuple(v for v in variants if v != "image_recipe")
@@ -290,6 +297,8 @@ def main():
     epoch = base / epochs
     print("steady figures (baseline epoch %.3f s):" % epoch)
     for variant in RECORDING_VARIANTS:
+        if variant not in variants:
+            continue
         end = statistics.median(hooks[variant]["on_epoch_end"])
         whole = statistics.median(hooks[variant]["whole_fit"])
         print(
@@ -304,7 +313,7 @@ def main():
                 100 * whole / base,
             )
         )
-    if backend != "tensorflow":
+    if backend != "tensorflow" or "metric" not in variants:
         return
     counts_update, accuracy_update = metric_update_seconds()
     steps = -(-TRAIN_EXAMPLES // BATCH_SIZE) - (-VALIDATION_EXAMPLES // BATCH_SIZE)
