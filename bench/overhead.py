@@ -245,7 +245,7 @@ def run_per_backend(args):
     ``KERAS_BACKEND`` set and the other arguments of ``args``.
     """
     arguments = ["--quick"] if args.quick else []
-    for name in ("epochs", "repeats", "groups"):
+    for name in ("epochs", "repeats", "groups", "variants"):
         if getattr(args, name):
             arguments += ["--" + name, str(getattr(args, name))]
     for backend in args.backends.split(","):
@@ -267,6 +267,10 @@ def main():
     parser.add_argument(
         "--groups", type=int, help="run the groups variant with one key of this many values"
     )
+    parser.add_argument(
+        "--variants",
+        help="comma-separated variants to run (baseline always runs): %s" % (VARIANTS,),
+    )
     args = parser.parse_args()
     if args.backends:
         run_per_backend(args)
@@ -281,6 +285,9 @@ def main():
     variants = tuple(
         v for v in VARIANTS if backend == "tensorflow" or v not in TENSORFLOW_ONLY_VARIANTS
     )
+    if args.variants:
+        chosen = {"baseline"} | set(args.variants.split(","))
+        variants = tuple(v for v in variants if v in chosen)
     groups = None
     if args.groups:
         variants = ("baseline", "callback", "groups")

@@ -1,35 +1,42 @@
-"""Counting throughput: confusion + threshold counts + AP against scikit-learn.
+"""Exact figures against scikit-learn: one `MetricsDiagWriter.add_evaluation` against the same
+figures from scikit-learn.
 
-Two data sets, those of the throughput target: 10 million binary scores (a single sigmoid
-unit, so scores ``[n, 2] = [1 - p, p]``) and 1 million 10-class softmax rows. Ours computes the confusion
-matrix, the one-vs-rest counts at 201 thresholds and the exact AP of every class, as the
-callback does (`tb_metricsdiag.core.counting.ClassificationCounts`: the scores kept, then one sort per
-class for both the threshold counts and the AP); scikit-learn computes ``confusion_matrix`` and
-``precision_recall_curve`` (for the positive class in the binary case, every class otherwise).
-Both are timed warm, in this process, best and median of ``--repeats``, on the same
-predicted ids (the argmax is the model-output side, not counting, and left out of both); ours
-is timed with the AP of the classes computed one after the other (1 thread) and, where
-`_ranking.AVERAGE_PRECISION_THREADS` is more, that many at a time, and without the AP (the
-linear-time streaming counts alone, which must equal the others). The AP values are checked against
-``sklearn.metrics.average_precision_score`` to 1e-12.
+Ours is one call of `MetricsDiagWriter.add_evaluation` on a warm writer: it checks the inputs
+(and that they are still probabilities), predicts the arg-max, counts the confusion matrix, the
+calibration bins and, from one sort (or one histogram) per class, the threshold counts at 201
+thresholds, the exact AP and the exact ROC AUC of every class, and writes them to its event
+file; timed with its example records (on by default) and without (``example_ids=False``).
+scikit-learn computes the arg-max, ``confusion_matrix`` and, per class, ``precision_recall_curve``,
+``average_precision_score`` and ``roc_auc_score`` (binary: the positive class only, as a
+binary scikit-learn user would). Data sets: 2M binary scores (``[n, 2] = [1 - p, p]``, one
+sigmoid unit), the same as float16 values, and 500k rows of 10-class softmax scores.
 
-Run: ``python bench/throughput.py`` (``--quick``: a tenth of the data).
+Timed in this process, interleaved (scikit-learn, ours without records, ours with), best and
+median of ``--repeats``, wall time and this process's CPU time (threads included: steadier on
+a loaded machine). Before timing, the stored AP and ROC AUC are checked against scikit-learn
+to 1e-12 and the threshold counts against the streamed counts (`ClassificationCounts` with
+``keep_scores=False``).
+
+Run: ``python bench/throughput.py`` (``--quick``: a tenth of the data; ``--repeats N``).
 """
 
 import argparse
+import statistics
+import tempfile
+import time
 
 import numpy as np
-from _common import best_and_median, copy_bandwidth, describe_machine
+from _common import describe_machine
 from sklearn import metrics as skm
 
-from tb_metricsdiag.core import _ranking
+from tb_metricsdiag import MetricsDiagWriter
 from tb_metricsdiag.core import counting as counts
 
-BINARY_EXAMPLES = 10_000_000
-MULTICLASS_EXAMPLES = 1_000_000
+BINARY_EXAMPLES = 2_000_000
+MULTICLASS_EXAMPLES = 500_000
 MULTICLASS_CLASSES = 10
 QUICK_FACTOR = 10
-AP_TOLERANCE = 1e-12
+TOLERANCE = 1e-12
 
 
 def binary_data(n, rng):
@@ -46,74 +53,71 @@ def multiclass_data(n, num_classes, rng):
     return y, (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
-def counts_only(y, scores, predicted):
-    """The streaming path (the Keras metric's, and the callback's without kept scores):
-    confusion and threshold counts batch by batch, nothing kept."""
-    result = counts.ClassificationCounts(
-        scores.shape[1], counts.default_thresholds(), keep_scores=False
-    )
-    result.update(y, scores, predicted)
-    return result.confusion, result.tp, result.fp
-
-
-def counts_and_ap(y, scores, predicted):
-    """The default path (the callback's and `summary.write_evaluation`'s): scores kept, then
-    the threshold counts and the exact AP from one sort per class."""
-    result = counts.ClassificationCounts(scores.shape[1], counts.default_thresholds())
-    result.update(y, scores, predicted)
-    return result.confusion, result.tp, result.fp, result.average_precision()
-
-
-def sklearn_reference(y, scores, predicted, classes):
-    skm.confusion_matrix(y, predicted)
-    for k in classes:
-        skm.precision_recall_curve(y == k, scores[:, k])
-
-
-def run(name, y, scores, sklearn_classes, repeats, bandwidth):
+def sklearn_figures(y, scores, classes):
     predicted = scores.argmax(axis=1)
-    *exact_counts, ap = counts_and_ap(y, scores, predicted)
-    for exact, streamed in zip(exact_counts, counts_only(y, scores, predicted)):
-        np.testing.assert_array_equal(exact, streamed)
-    expected = [skm.average_precision_score(y == k, scores[:, k]) for k in range(scores.shape[1])]
-    error = float(np.max(np.abs(ap - expected)))
-    assert error <= AP_TOLERANCE, "AP differs from scikit-learn by %g" % error
-    print(
-        "%s: %d examples x %d classes (max |AP - sklearn| = %.1e)"
-        % (name, scores.shape[0], scores.shape[1], error)
-    )
-    sk_best, sk_median = best_and_median(
-        lambda: sklearn_reference(y, scores, predicted, sklearn_classes), repeats
-    )
-    print(
-        "  scikit-learn confusion_matrix + precision_recall_curve (%d class(es)): best %.3f s, median %.3f s"
-        % (len(sklearn_classes), sk_best, sk_median)
-    )
-    threads = _ranking.AVERAGE_PRECISION_THREADS
-    runs = [
-        ("counts + exact AP, %d thread%s" % (t, "s"[: t > 1]), counts_and_ap, t)
-        for t in sorted({threads, 1}, reverse=True)
-    ]
-    for label, fn, t in runs + [("counts only", counts_only, 1)]:
-        _ranking.AVERAGE_PRECISION_THREADS = t
-        best, median = best_and_median(lambda: fn(y, scores, predicted), repeats)
-        rate = scores.size / best
-        print(
-            "  tb_metricsdiag %-28s (all %d classes): best %.3f s, median %.3f s -> %.1fx / %.1fx"
-            " sklearn; %.0f M scores/s = %.2f GB/s, %.1f%% of copy bandwidth"
-            % (
-                label,
-                scores.shape[1],
-                best,
-                median,
-                sk_best / best,
-                sk_median / median,
-                rate / 1e6,
-                rate * 4 / 1e9,
-                100 * rate * 4 / bandwidth,
-            )
+    skm.confusion_matrix(y, predicted)
+    return [
+        (
+            skm.precision_recall_curve(y == k, scores[:, k]),
+            skm.average_precision_score(y == k, scores[:, k]),
+            skm.roc_auc_score(y == k, scores[:, k]),
         )
-    _ranking.AVERAGE_PRECISION_THREADS = threads
+        for k in classes
+    ]
+
+
+def check(result, y, scores, classes):
+    """The writer's exact AP and ROC AUC against scikit-learn, its threshold counts against
+    the streamed counts; returns the largest difference from scikit-learn."""
+    streamed = counts.ClassificationCounts(scores.shape[1], result.thresholds, keep_scores=False)
+    streamed.update(y, scores.astype(np.float32), scores.argmax(axis=1))
+    np.testing.assert_array_equal(result.tp, streamed.tp)
+    np.testing.assert_array_equal(result.fp, streamed.fp)
+    np.testing.assert_array_equal(result.confusion, streamed.confusion)
+    ap, auc = result.average_precision(), result.roc_auc()
+    error = 0.0
+    for k, (_, expected_ap, expected_auc) in zip(classes, sklearn_figures(y, scores, classes)):
+        error = max(error, abs(ap[k] - expected_ap), abs(auc[k] - expected_auc))
+    assert error <= TOLERANCE, "AP or ROC AUC differs from scikit-learn by %g" % error
+    return error
+
+
+def timed(fn):
+    wall, cpu = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def run(name, y, scores, classes, repeats, log_dir):
+    with MetricsDiagWriter(log_dir) as writer:
+        error = check(writer.add_evaluation(y, scores, 0), y, scores, classes)
+        print(
+            "%s: %d examples x %d classes, %s (max |AP, ROC AUC - sklearn| = %.1e)"
+            % (name, scores.shape[0], scores.shape[1], scores.dtype, error)
+        )
+        variants = {
+            "scikit-learn": lambda: sklearn_figures(y, scores, classes),
+            "ours, example records off": lambda: writer.add_evaluation(
+                y, scores, 1, example_ids=False
+            ),
+            "ours, example records on": lambda: writer.add_evaluation(y, scores, 1),
+        }
+        times = {label: [] for label in variants}
+        for _ in range(repeats):
+            for label, fn in variants.items():
+                times[label].append(timed(fn))
+    reference = times["scikit-learn"]
+    for label, measured in times.items():
+        line = "  %-27s" % label
+        for kind, index in (("wall", 0), ("cpu", 1)):
+            values = [m[index] for m in measured]
+            best, median = min(values), statistics.median(values)
+            line += " %s best %7.1f ms, median %7.1f ms" % (kind, best * 1e3, median * 1e3)
+            if label != "scikit-learn":
+                sk = [m[index] for m in reference]
+                line += " (%.1fx / %.1fx)" % (min(sk) / best, statistics.median(sk) / median)
+            line += ";"
+        print(line.rstrip(";"))
 
 
 def main():
@@ -124,12 +128,13 @@ def main():
     scale = QUICK_FACTOR if args.quick else 1
     rng = np.random.default_rng(0)
     print(describe_machine())
-    bandwidth = copy_bandwidth()
-    print("memory bandwidth (NumPy copy, read + write): %.1f GB/s" % (bandwidth / 1e9))
-    y, scores = binary_data(BINARY_EXAMPLES // scale, rng)
-    run("binary", y, scores, [1], args.repeats, bandwidth)
-    y, scores = multiclass_data(MULTICLASS_EXAMPLES // scale, MULTICLASS_CLASSES, rng)
-    run("10-class", y, scores, range(MULTICLASS_CLASSES), args.repeats, bandwidth)
+    with tempfile.TemporaryDirectory() as log_dir:
+        y, scores = binary_data(BINARY_EXAMPLES // scale, rng)
+        run("binary", y, scores, [1], args.repeats, log_dir + "/binary")
+        half = scores.astype(np.float16)
+        run("binary, float16 scores", y, half, [1], args.repeats, log_dir + "/half")
+        y, scores = multiclass_data(MULTICLASS_EXAMPLES // scale, MULTICLASS_CLASSES, rng)
+        run("10-class", y, scores, range(MULTICLASS_CLASSES), args.repeats, log_dir + "/ten")
 
 
 if __name__ == "__main__":

@@ -127,6 +127,7 @@ FRAMEWORK_FREE_WRITING = {
     "records",
     "event_writer",
     "example_recorder",
+    "record_framing",
     "thumbnails",
     "slice_recorder",
 }

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn import metrics as skm
 
-from tb_metricsdiag.core import _bucketing, _ranking, labels, metrics
+from tb_metricsdiag.core import _blocks, _bucketing, _ranking, labels, metrics
 from tb_metricsdiag.core import counting as counts
 from tb_metricsdiag.core._blocks import BLOCK
 
@@ -38,7 +38,7 @@ def test_confusion_matrix_equals_sklearn(num_classes, n):
 
 @pytest.mark.parametrize("ufunc_at", [True, False])
 def test_histograms_with_or_without_ufunc_at(monkeypatch, ufunc_at):
-    monkeypatch.setattr(counts, "_UFUNC_AT_IS_FAST", ufunc_at)
+    monkeypatch.setattr(_blocks, "UFUNC_AT_IS_FAST", ufunc_at)
     y, scores = _random_case(4, 70_000, 3)
     predicted = scores.argmax(axis=1)
     np.testing.assert_array_equal(
@@ -585,3 +585,77 @@ def test_bad_groups_are_refused():
         counts.ClassificationCounts(3, grid).update(y, scores, y, groups=np.zeros(10, int))
     with pytest.raises(ValueError, match="num_groups"):
         counts.confusion_matrix(y, y, 3, groups=np.zeros(10, int))
+
+
+def _few_valued_scores(origin, n, num_classes, seed=0, first_scores=()):
+    """Probabilities of few distinct float32 values, as a float16 or bfloat16 model's outputs
+    (or quantised ones) give them: labels, scores ``[n, C]`` float32, with ties galore; the
+    first scores of class 0 are ``first_scores`` (in [0, 1]) in that precision."""
+    y, scores = _random_case(seed, n, num_classes)
+    scores[: len(first_scores), 0] = first_scores
+    if origin == "float16":
+        scores = scores.astype(np.float16).astype(np.float32)
+    elif origin == "bfloat16":  # a bfloat16 is the top 16 bits of a float32
+        scores = (scores.view(np.uint32) & np.uint32(0xFFFF0000)).view(np.float32)
+    else:  # quantised to 1/256
+        scores = (np.round(scores * 256) / 256).astype(np.float32)
+    return y, scores
+
+
+@pytest.mark.parametrize("origin", ["float16", "bfloat16", "quantised"])
+@pytest.mark.parametrize("thresholds", _KEPT_SCORE_GRIDS[:3])
+def test_few_valued_scores_are_counted_in_a_histogram_exactly(monkeypatch, origin, thresholds):
+    """float16 / bfloat16 / quantised scores take few values: they are counted by a histogram
+    of their values, not sorted. Threshold counts equal brute force (scores on every edge
+    included), the AP and ROC AUC scikit-learn, and all of it the sorted path's."""
+    hard = _hard_scores(thresholds, np.float32)
+    y, scores = _few_valued_scores(
+        origin, 2 * BLOCK + 77, 3, first_scores=hard[~np.signbit(hard) & (hard <= 1)]
+    )
+    assert _ranking._histogram_spacing([(y, scores)], y.size) is not None
+    histogram = counts.ClassificationCounts(3, thresholds)
+    histogram.update(y, scores, scores.argmax(axis=1))
+    tp, fp = _brute_force_counts(y, scores, thresholds)
+    np.testing.assert_array_equal(histogram.tp, tp)
+    np.testing.assert_array_equal(histogram.fp, fp)
+    for k in range(3):
+        assert histogram.average_precision()[k] == pytest.approx(
+            skm.average_precision_score(y == k, scores[:, k]), abs=1e-12
+        )
+        assert histogram.roc_auc()[k] == pytest.approx(
+            skm.roc_auc_score(y == k, scores[:, k]), abs=1e-12
+        )
+    monkeypatch.setattr(_ranking, "_HISTOGRAM_BINS", 0)  # the sorted path, for comparison
+    assert _ranking._histogram_spacing([(y, scores)], y.size) is None
+    sorted_ = counts.ClassificationCounts(3, thresholds)
+    sorted_.update(y, scores, scores.argmax(axis=1))
+    np.testing.assert_array_equal(sorted_.tp, histogram.tp)
+    np.testing.assert_array_equal(sorted_.fp, histogram.fp)
+    np.testing.assert_allclose(
+        sorted_.average_precision(), histogram.average_precision(), atol=1e-12
+    )
+    np.testing.assert_allclose(sorted_.roc_auc(), histogram.roc_auc(), atol=1e-12)
+
+
+def test_histogram_edge_cases_match_sklearn():
+    """All scores +0.0 (one bin); a class without positives (NaN AP and AUC); a class whose
+    examples are all positive (NaN AUC); scores in several kept batches."""
+    zeros = np.zeros((300, 2), dtype=np.float32)
+    y = np.arange(300) % 2
+    tp, fp, ap, auc = _ranking._exact_counts([(y, zeros)], 2, np.array([0.0, 0.5]))
+    np.testing.assert_array_equal(tp, [[150, 0], [150, 0]])
+    np.testing.assert_array_equal(fp, [[150, 0], [150, 0]])
+    np.testing.assert_allclose(ap, [0.5, 0.5])
+    np.testing.assert_allclose(auc, [0.5, 0.5])
+    y, scores = _few_valued_scores("bfloat16", 5000, 3, seed=4)
+    y[y == 1] = 0
+    pieces = [(y[:2000], scores[:2000]), (y[2000:], scores[2000:])]
+    assert _ranking._histogram_spacing(pieces, y.size) is not None
+    _, _, ap, auc = _ranking._exact_counts(pieces, 3, np.empty(0))
+    assert np.isnan(ap[1]) and np.isnan(auc[1])
+    for k in (0, 2):
+        assert ap[k] == pytest.approx(skm.average_precision_score(y == k, scores[:, k]), abs=1e-12)
+        assert auc[k] == pytest.approx(skm.roc_auc_score(y == k, scores[:, k]), abs=1e-12)
+    ones = np.zeros(300, dtype=np.int64)
+    _, _, ap, auc = _ranking._exact_counts([(ones, scores[:300])], 3, np.empty(0))
+    assert ap[0] == 1.0 and np.isnan(auc[0])

@@ -196,6 +196,30 @@ def test_jax_arrays(tmp_path, data, dtype):
     assert_counts_match_sklearn(str(tmp_path), 1, ids, probabilities)
 
 
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_half_precision_probabilities_are_counted_exactly(tmp_path, monkeypatch, dtype):
+    """float16 / bfloat16 probabilities widen to float32 values of few bit patterns, counted by
+    a histogram of their values (no sort): the same confusion, threshold counts and AP as
+    scikit-learn and brute force on the widened scores."""
+    from tb_metricsdiag.core import _ranking
+
+    if dtype == "bfloat16":
+        half = pytest.importorskip("ml_dtypes").bfloat16
+    else:
+        half = np.float16
+    ids, logits = four_class_logits(n=30_000)
+    probabilities = float32_softmax(logits).astype(half)
+    spacings = []
+    spacing = _ranking._histogram_spacing
+    monkeypatch.setattr(
+        _ranking, "_histogram_spacing", lambda *a: spacings.append(spacing(*a)) or spacings[-1]
+    )
+    with MetricsDiagWriter(tmp_path) as writer:
+        writer.add_evaluation(ids, probabilities, step=0, from_logits=False)
+    assert spacings and spacings[0] is not None
+    assert_counts_match_sklearn(str(tmp_path), 0, ids, probabilities.astype(np.float32))
+
+
 # -- the same bytes as tf.summary -------------------------------------------------------
 
 

@@ -252,3 +252,38 @@ def test_every_backend_writes_the_same_summaries(backend_runs):
     assert written["jax"] == written["tensorflow"] == written["torch"]
     label_tag = schema.split_tag("validation", schema.KIND_LABEL_DISTRIBUTION)
     assert written["tensorflow"]["predict"][label_tag] == [0]
+
+
+_PADDING_SCRIPT = """
+import keras, numpy as np
+from tb_metricsdiag.writing import keras_prediction
+keras.utils.set_random_seed(0)
+model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, activation="softmax")])
+traces = []
+step = model.predict_step
+model.predict_step = lambda *args: traces.append(1) or step(*args)
+x = np.random.default_rng(0).normal(size=(700, 3)).astype(np.float32)
+predictor = keras_prediction.Predictor(model, 256, automatic=True)
+outputs = np.concatenate([predictor.predict(x[i : i + 256]) for i in range(0, 700, 256)])
+expected = keras.ops.convert_to_numpy(model(x))
+print(len(traces), predictor.batch_size, float(np.abs(outputs - expected).max()), outputs.shape)
+"""
+
+
+def test_jax_predicts_every_batch_in_one_shape():
+    """On JAX each batch shape compiles anew: the last, short batch is padded to the batch
+    size and its padding's outputs dropped, so a pass traces the predict step once; the batch
+    size given stays (no automatic growth, which would compile again)."""
+    env = environment_without(("tensorflow",), _environment("jax"))
+    with env as environment:
+        result = subprocess.run(
+            [sys.executable, "-c", _PADDING_SCRIPT],
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+        )
+    assert result.returncode == 0, result.stderr
+    traces, batch_size, difference, shape = result.stdout.strip().splitlines()[-1].split(" ", 3)
+    assert (int(traces), int(batch_size), shape) == (1, 256, "(700, 4)")
+    assert float(difference) < 1e-6

@@ -436,3 +436,22 @@ def test_a_real_linear_model_on_many_flipped_classes_fires(seed):
     noisy = flipped(seed, labels, 10, 0.05)
     result = verdict(noisy, out_of_sample(linear(), x, noisy))
     assert result["fires"] and result["noise_share"] >= MIN_NOISE_SHARE, result
+
+
+@pytest.mark.parametrize("batch", [None, 7])
+def test_a_poor_models_candidates_equal_cleanlab_kept_whole_or_copied(batch):
+    """A model wrong on most rows makes most rows candidates: their block is kept whole (a
+    view, no copy) instead of copied row by row. Either way the flags equal cleanlab's."""
+    rng = np.random.default_rng(11)
+    labels = rng.integers(0, 6, size=4000)
+    probs = rng.dirichlet(np.full(6, 0.4), size=labels.size).astype(np.float32)
+    issues = LabelIssues(6)
+    size = batch or labels.size
+    for begin in range(0, labels.size, size):
+        part = slice(begin, begin + size)
+        issues.update(np.arange(labels.size)[part], labels[part], probs[part])
+    kept_whole = [len(chosen) < len(labels_) for _, labels_, _, chosen in issues._candidates]
+    assert any(kept_whole) and (batch is None or not all(kept_whole))
+    flagged = np.zeros(labels.size, bool)
+    flagged[issues.result()["position"]] = True
+    np.testing.assert_array_equal(flagged, cleanlab_flags(labels, probs.astype(np.float64)))

@@ -11,6 +11,7 @@ import os
 import numpy as np
 
 from tb_metricsdiag.core._blocks import BLOCK as _BLOCK
+from tb_metricsdiag.core._blocks import count_into as _count_into
 from tb_metricsdiag.core._bucketing import _comparable_scores, comparison_edges
 
 _FLOAT32_SIGN = np.uint32(1 << 31)
@@ -41,7 +42,9 @@ def _exact_counts(pieces, num_classes, thresholds):
 
     float32 scores are sorted as one integer key per example (`_float32_sort_keys`), faster
     than an argsort; the sorted keys then give the AP (`_precision_sum`) and, by
-    a binary search per threshold, the threshold counts at almost no extra cost. Other dtypes
+    a binary search per threshold, the threshold counts at almost no extra cost. Scores of few
+    distinct values (float16 or bfloat16 outputs, quantised scores: `_histogram_spacing`) are
+    counted in a histogram of their values instead, with no sort at all. Other dtypes
     are compared in float64 and counted the same way on sorted scores (`_other_class_counts`).
     Each class is computed on its own (one column of keys or scores at a time), from
     `_THREADED_EXAMPLES` examples on `AVERAGE_PRECISION_THREADS` classes at once.
@@ -52,8 +55,13 @@ def _exact_counts(pieces, num_classes, thresholds):
         wide = any(
             scores.size and scores.view(np.uint32).max() > _FLOAT32_SIGN for _, scores in pieces
         )
-        edge_keys = _float32_keys(comparison_edges(thresholds, np.float32), wide)
-        of_class = functools.partial(_float32_class_counts, pieces, n, wide, edge_keys)
+        edges = comparison_edges(thresholds, np.float32)
+        spacing = None if wide else _histogram_spacing(pieces, n)
+        if spacing is not None:
+            of_class = functools.partial(_histogram_class_counts, pieces, n, spacing, edges)
+        else:
+            edge_keys = _float32_keys(edges, wide)
+            of_class = functools.partial(_float32_class_counts, pieces, n, wide, edge_keys)
     else:
         of_class = functools.partial(_other_class_counts, pieces, thresholds)
     if AVERAGE_PRECISION_THREADS > 1 and num_classes > 1 and n >= _THREADED_EXAMPLES:
@@ -87,6 +95,78 @@ def _float32_class_counts(pieces, n, wide, edge_keys, k):
     negatives = n - positives
     auc = wins / (float(positives) * negatives) if positives and negatives else np.nan
     return tp, fp, precision_sum / positives if positives else np.nan, auc
+
+
+# A histogram of the scores' values replaces the sort when they fall in at most this many bins
+# (and no more than there are examples): float16 scores in [0, 1] span about 2^17, bfloat16
+# ones about 2^14.
+_HISTOGRAM_BINS = 1 << 20
+
+# Scores in [0, 1] span 2^30 bit patterns: more than `_HISTOGRAM_BINS` unless each is a multiple
+# of 2^10, so a set bit among the lowest 10 rules the histogram out.
+_FEW_VALUES_MASK = (1 << 10) - 1
+
+
+def _histogram_spacing(pieces, n):
+    """``(shift, low, bins)`` when the non-negative float32 scores of ``pieces`` take few
+    distinct bit patterns: every score's bits are a multiple of ``2**shift`` (the trailing
+    zero bits all of them share; 13 for float16 values, 16 for bfloat16 ones), and ``bits >>
+    shift`` lies in ``[low, low + bins)`` with ``bins`` at most `_HISTOGRAM_BINS` and ``n``.
+    None otherwise (full float32 precision: the scores are sorted).
+    """
+    scores = [s.view(np.uint32) for _, s in pieces if s.size]
+    if not scores:
+        return None
+    # Full-precision scores show it in their first rows already: no pass over them all.
+    if int(np.bitwise_or.reduce(scores[0][:_BLOCK], axis=None)) & _FEW_VALUES_MASK:
+        return None
+    common = int(np.bitwise_or.reduce([np.bitwise_or.reduce(s, axis=None) for s in scores]))
+    if common == 0:
+        return 0, 0, 1  # every score is +0.0
+    shift = (common & -common).bit_length() - 1
+    low = min(int(s.min()) for s in scores) >> shift
+    bins = (max(int(s.max()) for s in scores) >> shift) - low + 1
+    return (shift, low, bins) if bins <= min(_HISTOGRAM_BINS, n) else None
+
+
+def _histogram_class_counts(pieces, n, spacing, edges, k):
+    """Class k's ``(tp [T], fp [T], ap, auc)`` from histograms of its scores' values
+    (`_histogram_spacing`): bin b holds the score of bits ``(low + b) << shift``, ascending in
+    value. The AP and the ROC AUC are the sums of `_precision_sum` with a bin for each run of
+    equal scores; a threshold is reached by the bins from the first whose score is at or above
+    its float32 edge.
+    """
+    shift, low, bins = spacing
+    every = np.zeros(bins, dtype=np.int64)
+    positive = np.zeros(bins, dtype=np.int64)
+    for labels, scores in pieces:
+        column = scores[:, k]
+        for begin in range(0, len(labels), _BLOCK):
+            index = (column[begin : begin + _BLOCK].view(np.uint32) >> shift).astype(np.intp)
+            index -= low
+            _count_into(every, index)
+            _count_into(positive, index[_is_positive(labels[begin : begin + _BLOCK], k)])
+    at_or_above = np.cumsum(every[::-1])[::-1]
+    positives_at_or_above = np.cumsum(positive[::-1])[::-1]
+    # Non-negative edges: the first bin at or above each; a negative edge is reached by all.
+    edge_bits = np.maximum(edges, 0).astype(np.float32).view(np.uint32).astype(np.int64)
+    reach_from = np.clip(-((-edge_bits) >> shift) - low, 0, bins)
+    tp = np.append(positives_at_or_above, 0)[reach_from]
+    fp = np.append(at_or_above, 0)[reach_from] - tp
+    positives = int(positive.sum())
+    negatives = n - positives
+    if positives == 0:
+        return tp, fp, np.nan, np.nan
+    filled = np.flatnonzero(positive)
+    hits = positive[filled]
+    ap = float((hits * (positives_at_or_above[filled] / at_or_above[filled])).sum()) / positives
+    if negatives == 0:
+        return tp, fp, ap, np.nan
+    negative = every - positive
+    negatives_below = np.cumsum(negative) - negative
+    # Twice the wins, in integers: each pair won counts 2, each tie 1.
+    twice_wins = int((hits * (2 * negatives_below[filled] + negative[filled])).sum())
+    return tp, fp, ap, twice_wins / (2.0 * positives * negatives)
 
 
 def _other_class_counts(pieces, thresholds, k):
@@ -216,7 +296,7 @@ def _precision_sum(keys, total_positives, marks):
             continue
         values = block[where]
         position_sum += begin * where.size + int(where.sum())
-        ties += _tied_pairs(keys, begin, block)
+        ties += _tied_pairs(keys, begin + where, values)
         starts_run = np.empty(where.size, dtype=bool)
         starts_run[0] = last_key is None or values[0] != last_key
         np.not_equal(values[1:], values[:-1], out=starts_run[1:])
@@ -234,22 +314,24 @@ def _precision_sum(keys, total_positives, marks):
     return total, below, below_pairs + 0.5 * ties
 
 
-def _tied_pairs(keys, begin, block):
-    """Pairs of a positive and a negative of equal score, counted at the block of sorted
-    ``keys`` from ``begin``.
+def _tied_pairs(keys, positions, values):
+    """Pairs of a positive and a negative of equal score, counted at the positives at
+    ascending ``positions`` of the sorted ``keys`` (their keys ``values``).
 
     A positive directly followed by its score's negative key ends its run of positives; the
-    run's positives times the run of negatives after it are the tied pairs of that score. The
-    block is compared with itself shifted by one key, rather than gathering at each positive.
+    run's positives times the run of negatives after it are the tied pairs of that score. Only
+    the key after each positive is read, not the whole block.
     """
-    following = keys[begin + 1 : begin + 1 + block.size]
-    head = block[: following.size]
-    one = block.dtype.type(1)
-    ends = np.flatnonzero(((head & one) == 0) & (following == (head | one)))
+    following = positions + 1
+    if following[-1] == keys.size:  # the last key has nothing after it
+        following, values = following[:-1], values[:-1]
+    one = values.dtype.type(1)
+    negative_keys = values | one
+    ends = np.flatnonzero(keys[following] == negative_keys)
     if ends.size == 0:
         return 0
-    tied_values = head[ends]
-    ends = ends + begin
+    tied_values = values[ends]
+    ends = following[ends] - 1
     positive_run = ends + 1 - np.searchsorted(keys, tied_values, side="left")
     negative_run = np.searchsorted(keys, tied_values | one, side="right") - ends - 1
     return int((positive_run * negative_run).sum())

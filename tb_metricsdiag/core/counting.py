@@ -19,6 +19,7 @@ import numpy as np
 from tb_metricsdiag.core import calibration as calibration_lib
 from tb_metricsdiag.core import metrics as metrics_lib
 from tb_metricsdiag.core._blocks import BLOCK as _BLOCK
+from tb_metricsdiag.core._blocks import count_into as _count_into
 from tb_metricsdiag.core._bucketing import (  # noqa: F401 (comparison_edges, threshold_bucket: public)
     _bucketing,
     _comparable_dtype,
@@ -145,19 +146,6 @@ def _check_ids(ids, num_classes, what):
     return ids.astype(np.int64, copy=False)
 
 
-# NumPy 1.25 gave ufunc.at a fast path: since, adding ones in place beats bincount (no
-# min/max pass, no histogram to add); before, it is many times slower.
-_UFUNC_AT_IS_FAST = np.lib.NumpyVersion(np.__version__) >= "1.25.0"
-
-
-def _count_into(histogram, index):
-    """``histogram[i] += #{index == i}``; ``index`` is intp, within the histogram."""
-    if _UFUNC_AT_IS_FAST:
-        np.add.at(histogram, index, 1)
-    else:
-        histogram += np.bincount(index, minlength=histogram.size)
-
-
 def confusion_matrix(y_true, y_pred, num_classes, groups=None, num_groups=None):
     """Confusion matrix ``M[i, j]`` = number of examples of actual class i predicted as j;
     with ``groups`` (`check_groups`), one per group: ``[G, C, C]``.
@@ -215,6 +203,16 @@ def _binary_confusion_matrix(y_true, y_pred):
         ],
         dtype=np.int64,
     )
+
+
+def all_finite(values):
+    """Whether every value of a float array is finite: its minimum and maximum are (a NaN
+    makes both NaN), two passes with no temporary the size of ``values``.
+    """
+    values = np.asarray(values)
+    if not values.size or values.dtype.kind not in "fc":
+        return True
+    return bool(np.isfinite(values.min()) and np.isfinite(values.max()))
 
 
 def label_distribution(y_true, num_classes):
@@ -406,11 +404,10 @@ class _ScoredCounts:
         if (groups is None) != (self.num_groups is None):
             raise ValueError("grouped counts take each row's group, ungrouped counts none")
         groups = check_groups(groups, self.num_groups, scores.shape[0])
-        finite = np.isfinite(scores)
-        if finite.all():
+        if all_finite(scores):
             return (scores, groups) + arrays
         # Per row only now: a reduction along a short row is many times slower.
-        finite = finite.all(axis=1)
+        finite = np.isfinite(scores).all(axis=1)
         self.invalid += int((~finite).sum())
         groups = None if groups is None else groups[finite]
         return (scores[finite], groups) + tuple(a[finite] for a in arrays)

@@ -171,7 +171,7 @@ class LabelIssues:
             raise ValueError("num_classes must be at least 2, got %d" % self.num_classes)
         self._label_counts = np.zeros(self.num_classes, np.int64)
         self._given_sums = np.zeros(self.num_classes, np.float64)
-        self._candidates = []  # (positions, labels, probability rows) per block
+        self._candidates = []  # (positions, labels, probability rows, candidate rows) per block
         self._bins = _empty_bins()
 
     @property
@@ -236,9 +236,9 @@ class LabelIssues:
         found = {name: [np.empty(0, np.int64)] for name in ("position", "given", "suggested")}
         found.update(given_score=[np.empty(0)], suggested_score=[np.empty(0)])
         rows = max(1, _BLOCK_VALUES // self.num_classes)
-        for positions, labels, probs in self._candidates:
-            for begin in range(0, labels.size, rows):
-                block = slice(begin, begin + rows)
+        for positions, labels, probs, chosen in self._candidates:
+            for begin in range(0, chosen.size, rows):
+                block = chosen[begin : begin + rows]
                 _flag_candidates(positions[block], labels[block], probs[block], thresholds, found)
         columns = {name: np.concatenate(parts) for name, parts in found.items()}
         order = np.lexsort((columns["position"], columns["given_score"]))
@@ -268,8 +268,14 @@ class LabelIssues:
         candidate = (top != labels) & np.where(
             top < labels, top_score >= raised, top_score > raised
         )
-        if candidate.any():
-            self._candidates.append((positions[candidate], labels[candidate], probs[candidate]))
+        chosen = np.flatnonzero(candidate)
+        if chosen.size * 2 >= labels.size:
+            # Most rows are candidates (a model often wrong): keep the block itself, not a copy
+            # of nearly all of it (the writer's block is a view of the scores it was given).
+            self._candidates.append((positions, labels, probs, chosen))
+        elif chosen.size:
+            rows = np.arange(chosen.size)
+            self._candidates.append((positions[chosen], labels[chosen], probs[chosen], rows))
 
 
 def find_label_issues(labels, pred_probs):

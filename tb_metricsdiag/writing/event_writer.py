@@ -9,8 +9,9 @@
             writer.add_logs({"loss": loss, "val_loss": val_loss}, step=epoch)
 
 It writes the records of `records` (what the Keras callback and `tb_metricsdiag.summary` write)
-as ``Summary`` protos into an event file of its own, framed by TensorBoard's `RecordWriter` on a
-plain file: TensorBoard's `EventFileWriter` imports TensorFlow when TensorFlow is installed.
+as ``Summary`` protos into an event file of its own, framed as TensorBoard's `RecordWriter` frames
+them, on a plain file (`record_framing`: TensorBoard's `EventFileWriter` imports TensorFlow when
+TensorFlow is installed, and its `RecordWriter` checksums in a Python loop without it).
 Labels and scores may be NumPy arrays, lists, or PyTorch / JAX / TensorFlow tensors on any device
 (`arrays.to_numpy`); no framework is imported.
 """
@@ -23,14 +24,20 @@ import time
 import numpy as np
 from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_shape_pb2
 from tensorboard.compat.tensorflow_stub import dtypes
-from tensorboard.summary.writer import record_writer
 from tensorboard.util import tensor_util
 
 from tb_metricsdiag.core import counting as counts_lib
 from tb_metricsdiag.core import events
 from tb_metricsdiag.core.json_values import to_json_value
 from tb_metricsdiag.format import schema
-from tb_metricsdiag.writing import arrays, example_recorder, inputs, records, slice_recorder
+from tb_metricsdiag.writing import (
+    arrays,
+    example_recorder,
+    inputs,
+    record_framing,
+    records,
+    slice_recorder,
+)
 
 # The first event of every event file: the version of the record format, as TensorFlow writes it.
 FILE_VERSION = "brain.Event:2"
@@ -121,7 +128,7 @@ class MetricsDiagWriter:
         self._slice_values = {}  # split -> slice_recorder.SliceValues
         os.makedirs(self.log_dir, exist_ok=True)
         self.path = os.path.join(self.log_dir, _event_file_name(filename_suffix))
-        self._records = record_writer.RecordWriter(open(self.path, "wb"))
+        self._records = record_framing.RecordWriter(open(self.path, "wb"))
         self._write_event(event_pb2.Event(wall_time=time.time(), file_version=FILE_VERSION))
         self._records.flush()
 

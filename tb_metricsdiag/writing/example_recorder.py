@@ -51,10 +51,9 @@ _MIN_BLOCK_ROWS = 1 << 10
 
 def finite_rows(positions, targets, scores, predicted):
     """The rows of a batch whose scores are all finite (the counts leave the others out)."""
-    finite = np.isfinite(scores)
-    if finite.all():
+    if counts_lib.all_finite(scores):
         return positions, targets, scores, predicted
-    finite = finite.all(axis=1)
+    finite = np.isfinite(scores).all(axis=1)
     predicted = None if predicted is None else predicted[finite]
     return positions[finite], targets[finite], scores[finite], predicted
 

@@ -77,8 +77,9 @@ class MetricsDiagCallback(keras.callbacks.Callback):
         `counting.default_thresholds` (201 values spaced in logit).
       batch_size: batch size of the callback's own predictions on array data; by default
         (None) `keras_prediction.DEFAULT_BATCH_SIZE`, grown up to `MAX_AUTOMATIC_BATCH_SIZE` for
-        a model fast enough that its per-batch cost is mostly call overhead
-        (`Predictor.automatic_batch_size`).
+        a model fast enough that its per-batch cost is mostly call overhead, judged from the
+        first batch of the first prediction pass (`keras_prediction.grown_batch_size`); kept
+        on JAX, where each batch shape is compiled anew.
       from_logits: whether the model outputs logits; default detected from the loss's
         ``from_logits`` and the last layer's activation.
       validation_steps: read at most this many batches of a ``validation_data`` Dataset each
@@ -328,14 +329,15 @@ class MetricsDiagCallback(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         splits = self._check_configuration()
         self._predictor = keras_prediction.Predictor(
-            self.model, self.batch_size or keras_prediction.DEFAULT_BATCH_SIZE
+            self.model,
+            self.batch_size or keras_prediction.DEFAULT_BATCH_SIZE,
+            # judged at the first prediction pass; the metric mode predicts nothing
+            automatic=self.batch_size is None and self._metric is None,
         )
         if "validation" in splits:
             width, sample_outputs = self._predictor.probe(splits["validation"])
         else:  # the metric mode, counting what Keras validates on
             width, sample_outputs = self._model_output_width(), np.zeros(0)
-        if self.batch_size is None and self._metric is None:  # the metric mode predicts nothing
-            self._predictor.batch_size = self._predictor.automatic_batch_size(splits["validation"])
         self._splits = splits
         compile_config = self._compile_config()
         loss_name, loss_from_logits = keras_model.loss_config(compile_config)

@@ -97,17 +97,17 @@ class Examples:
         if length == 0:
             raise ValueError("%s is empty" % name)
 
-    def batches(self, batch_size, as_numpy=False):
+    def batches(self, batch_size, as_numpy=False, start=0):
         """Yield ``(x, y)`` batches, y as a NumPy array; a Dataset's x as tensors unless
-        ``as_numpy`` (arrays are always NumPy).
+        ``as_numpy`` (arrays are always NumPy, from row ``start`` on).
         """
         if self.dataset is not None:
             for element in self.dataset:
                 x = tree.map_structure(np.asarray, element[0]) if as_numpy else element[0]
                 yield x, np.asarray(element[1])
             return
-        for start in range(0, self.y.shape[0], batch_size):
-            batch = slice(start, start + batch_size)
+        for begin in range(start, self.y.shape[0], batch_size):
+            batch = slice(begin, begin + batch_size)
             yield tree.map_structure(lambda a, batch=batch: a[batch], self.x), self.y[batch]
 
     def first_batch(self, batch_size, as_numpy=False):

@@ -4,8 +4,11 @@ On JAX and PyTorch `Predictor.predict` runs ``predict_on_batch`` (the backend's 
 step). On TensorFlow it calls a concrete function of the model's ``predict_step`` per input
 signature, which skips ``predict_on_batch``'s per-call dispatch (a noticeable part of a small
 model's prediction time), and under a strategy with several replicas Keras's ``predict``, which
-splits each batch across them. `Predictor.probe` checks the first batch before training starts;
-`Predictor.automatic_batch_size` picks the batch size of array data.
+splits each batch across them. `Predictor.probe` checks the first batch before training starts.
+With ``automatic`` batches, `Predictor.batches` times the first batch of the first pass over
+array data and picks the batch size of the rest from it (no prediction of its own). On JAX,
+where each new batch shape is compiled anew (longer than a small model's whole pass), the batch
+size stays and a short last batch is padded to the batch size: one compilation per fit.
 """
 
 import time
@@ -43,10 +46,17 @@ class Predictor:
       batch_size: the batch size of predictions on array data.
     """
 
-    def __init__(self, model, batch_size=DEFAULT_BATCH_SIZE):
+    def __init__(self, model, batch_size=DEFAULT_BATCH_SIZE, automatic=False):
         self.model = model
         self.batch_size = batch_size
         self._forward_functions = {}  # input signature -> concrete predict_step (`predict`)
+        self._pads = keras.backend.backend() == "jax"  # each batch shape compiles anew
+        self._padded_rows = 0  # the rows short batches are padded to (the most seen)
+        # The batch size is still to be judged from a timed batch (`batches`), and that batch's
+        # seconds once `predict` has timed it.
+        self._sizing = bool(automatic) and not self._pads
+        self._timing = False
+        self._timed_seconds = None
 
     def strategy(self):
         """The TensorFlow distribution strategy of the model, or None on other backends."""
@@ -64,8 +74,19 @@ class Predictor:
         device, a concrete function of ``predict_step`` (`_forward_function`) when there is
         one for the batch, else `predict_on_batch`.
         """
+        if self._timing:
+            self._timing = False
+            start = time.perf_counter()
+            outputs = self._predict(x)
+            self._timed_seconds = time.perf_counter() - start
+            return outputs
+        return self._predict(x)
+
+    def _predict(self, x):
         strategy = self.strategy()
         if strategy is None:
+            if self._pads:
+                return self._padded_predict(x)
             return tree.map_structure(np.asarray, self.model.predict_on_batch(x))
         if strategy.num_replicas_in_sync > 1:
             return self.model.predict(x, batch_size=self.batch_size, verbose=0)
@@ -73,6 +94,23 @@ class Predictor:
         if forward is None:
             return self.model.predict_on_batch(x)
         return tree.map_structure(np.asarray, forward((x,)))
+
+    def _padded_predict(self, x):
+        """``predict_on_batch`` of ``x`` padded with zero rows to the most rows seen, so that
+        every batch has one shape (one compilation); the outputs of the padding are dropped.
+        """
+        leaves = tree.flatten(x)
+        if not leaves or not all(isinstance(a, np.ndarray) and a.ndim for a in leaves):
+            return tree.map_structure(np.asarray, self.model.predict_on_batch(x))
+        rows = leaves[0].shape[0]
+        self._padded_rows = max(self._padded_rows, rows)
+        missing = self._padded_rows - rows
+        if missing:
+            x = tree.map_structure(
+                lambda a: np.concatenate([a, np.zeros((missing,) + a.shape[1:], a.dtype)]), x
+            )
+        outputs = self.model.predict_on_batch(x)
+        return tree.map_structure(lambda a: np.asarray(a)[:rows], outputs)
 
     def _forward_function(self, x):
         """The concrete ``predict_step`` of the input signature of ``x`` (dense arrays and
@@ -105,8 +143,22 @@ class Predictor:
     def batches(self, examples):
         """``examples.batches`` in the callback's batch size; a Dataset's inputs as NumPy on
         the backends other than TensorFlow.
+
+        While the batch size is to be judged (``automatic``), array data of more than one
+        batch starts with a batch of `DEFAULT_BATCH_SIZE` rows that `predict` times; the rest
+        comes in the batch size that time gives (`grown_batch_size`).
         """
-        return examples.batches(self.batch_size, as_numpy=self.strategy() is None)
+        as_numpy = self.strategy() is None
+        if not self._sizing or examples.y is None or examples.y.shape[0] <= DEFAULT_BATCH_SIZE:
+            yield from examples.batches(self.batch_size, as_numpy=as_numpy)
+            return
+        self._timing, self._timed_seconds = True, None
+        yield examples.first_batch(DEFAULT_BATCH_SIZE, as_numpy=as_numpy)
+        self._timing = False
+        if self._timed_seconds is not None:
+            self.batch_size = grown_batch_size(self._timed_seconds)
+            self._sizing = False
+        yield from examples.batches(self.batch_size, as_numpy=as_numpy, start=DEFAULT_BATCH_SIZE)
 
     def probe(self, examples):
         """(output width, outputs of the first batch); a clear error for what Keras itself
@@ -143,23 +195,17 @@ class Predictor:
                     % (examples.name, tuple(leaf.shape), tuple(model_input.shape))
                 )
 
-    def automatic_batch_size(self, examples):
-        """Batch size for ``batch_size=None``: `DEFAULT_BATCH_SIZE` doubled (up to
-        `MAX_AUTOMATIC_BATCH_SIZE`) while a batch would still predict within
-        `AUTOMATIC_BATCH_SECONDS`, judged from one timed batch after the probe (which traced
-        the function). Only array data with more than one batch is re-batched.
-        """
-        if examples.y is None or examples.y.shape[0] <= DEFAULT_BATCH_SIZE:
-            return DEFAULT_BATCH_SIZE
-        x, _ = examples.first_batch(DEFAULT_BATCH_SIZE, as_numpy=True)
-        start = time.perf_counter()
-        self.predict(x)
-        seconds = time.perf_counter() - start
-        size = DEFAULT_BATCH_SIZE
-        seconds_per_example = seconds / DEFAULT_BATCH_SIZE
-        while (
-            size < MAX_AUTOMATIC_BATCH_SIZE
-            and 2 * size * seconds_per_example <= AUTOMATIC_BATCH_SECONDS
-        ):
-            size *= 2
-        return size
+
+def grown_batch_size(seconds):
+    """The batch size for ``batch_size=None`` once a batch of `DEFAULT_BATCH_SIZE` rows took
+    ``seconds`` to predict (after the probe, which traced the function): `DEFAULT_BATCH_SIZE`
+    doubled (up to `MAX_AUTOMATIC_BATCH_SIZE`) while a batch would still predict within
+    `AUTOMATIC_BATCH_SECONDS`.
+    """
+    size = DEFAULT_BATCH_SIZE
+    seconds_per_example = seconds / DEFAULT_BATCH_SIZE
+    while size < MAX_AUTOMATIC_BATCH_SIZE and 2 * size * seconds_per_example <= (
+        AUTOMATIC_BATCH_SECONDS
+    ):
+        size *= 2
+    return size
