@@ -46,6 +46,7 @@ from tb_metricsdiag.writing import (
     records,
 )
 from tb_metricsdiag.writing.event_writer import MetricsDiagWriter
+from tb_metricsdiag.writing.lightning_distributed import RowExamples
 
 logger = logging.getLogger(__name__)
 
@@ -74,9 +75,11 @@ _HOW_TO_GIVE_SCORES = (
 
 
 class _Validation(
-    collections.namedtuple("_Validation", "epoch labels scores problems distributed")
+    collections.namedtuple("_Validation", "epoch labels scores examples problems distributed")
 ):
-    """One validation epoch's gathered rows (NumPy; None when none), on rank 0, until written."""
+    """One validation epoch's gathered rows (NumPy; None when none) and their `RowExamples`
+    (None: no example records), on rank 0, until written.
+    """
 
 
 class MetricsDiagCallback(pl.Callback):
@@ -110,6 +113,21 @@ class MetricsDiagCallback(pl.Callback):
         the inputs to the CPU, about 100 bytes of memory per training example hashed; never
         an extra pass over the data. A problem (batches not ``(x, y)``, inputs laid out
         unlike the validation ones) is recorded for the diagnostics, never raised.
+      example_ids: the validation examples' ids for the example records (which examples fall
+        in each confusion cell, flips, label issues): None (default) takes the ``"ids"`` of
+        a dict returned by ``validation_step`` when it has them, else the examples' indices
+        in the validation dataset (under DDP, as its ``DistributedSampler`` hands them out);
+        a callable ``f(module, batch, outputs) -> ids`` (one per row, integers or strings
+        of 1 to 128 characters, unique in the epoch); False: no example records.
+      previews: ``f(module, batch, outputs) -> previews`` (one per row: strings, or images
+        ``[b, H, W]`` / ``[b, H, W, 1 | 3]`` of uint8 or floats in [0, 1]); default the
+        ``"previews"`` of a dict returned by ``validation_step``, else none.
+
+    A dict returned by ``validation_step`` may also hold ``"groups"``: ``{key: one value per
+    row}`` (strings, integers or booleans; the contract's Slices). Ids, previews and groups
+    are checked at the first validation batch (a ValueError naming the fix), travel with
+    their rows across processes, and are checked once more, for the whole epoch, when rank 0
+    writes it (duplicate ids then leave that epoch's example records out, with an event).
 
     Where the scores come from, per validation batch: ``scores_and_labels`` when given; else
     the ``"scores"`` and ``"labels"`` of a dict returned by ``validation_step`` (no extra
@@ -129,6 +147,8 @@ class MetricsDiagCallback(pl.Callback):
         scores_and_labels=None,
         multi_label=None,
         train_sample=None,
+        example_ids=None,
+        previews=None,
     ):
         super().__init__()
         self.log_dir = log_dir
@@ -138,13 +158,15 @@ class MetricsDiagCallback(pl.Callback):
         self.scores_and_labels = scores_and_labels
         self.multi_label = multi_label
         self.train_sample = train_sample
+        self.example_ids = example_ids
+        self.previews = previews
         self._class_names = None  # checked (`inputs.check_class_names`) at setup
         self._overlap = None  # the `lightning_overlap.OverlapCheck` of the current fit
         self._thresholds = None
         self._log_dir = None
         self._writer = None
         self._start_stage()
-        self._scores, self._labels, self._problems = [], [], []
+        self._scores, self._labels, self._examples, self._problems = [], [], [], []
         self._names_before = {}
 
     def _start_stage(self):
@@ -153,6 +175,7 @@ class MetricsDiagCallback(pl.Callback):
         # the first epoch counted (more rows than one batch of a model not trained yet).
         self._layout = None
         self._source = None  # FROM_CALLABLE / FROM_STEP_OUTPUTS / FROM_FORWARD
+        self._examples_given = None  # `RowExamples.given` of the first batch
         self._model_name = None
         self._info_written = False
         self._pending = None  # rank 0: a `_Validation` not written yet
@@ -177,6 +200,22 @@ class MetricsDiagCallback(pl.Callback):
             raise ValueError(
                 "MetricsDiagCallback: scores_and_labels must be a callable"
                 " f(module, batch, outputs) -> (scores, labels)"
+            )
+        if not (self.example_ids in (None, False) or callable(self.example_ids)):
+            raise ValueError(
+                "MetricsDiagCallback: example_ids must be None (the validation_step's 'ids',"
+                " else the dataset indices), a callable f(module, batch, outputs) -> ids, or"
+                " False (no example records), got %r" % (self.example_ids,)
+            )
+        if self.previews is not None and not callable(self.previews):
+            raise ValueError(
+                "MetricsDiagCallback: previews must be None or a callable"
+                " f(module, batch, outputs) -> one preview per row, got %r" % (self.previews,)
+            )
+        if self.example_ids is False and self.previews is not None:
+            raise ValueError(
+                "MetricsDiagCallback: previews need example records, which example_ids=False"
+                " turns off: drop one of them"
             )
         self._class_names = inputs.check_class_names(self.class_names, WHO)
         self._thresholds = records.checked_thresholds(self.thresholds, WHO)
@@ -231,6 +270,33 @@ class MetricsDiagCallback(pl.Callback):
             scores = pl_module(x)
         return scores, y, FROM_FORWARD
 
+    def _batch_examples(self, pl_module, batch, outputs, rows):
+        """The `RowExamples` of one validation batch of ``rows`` rows, checked
+        (`inputs.check_example_ids`, `check_previews`, `check_groups`); ValueError naming the
+        fix.
+        """
+        if self.example_ids is False:
+            return RowExamples(None, None, None)
+        step = outputs if isinstance(outputs, collections.abc.Mapping) else {}
+        if callable(self.example_ids):
+            ids, ids_from = self.example_ids(pl_module, batch, outputs), "example_ids"
+        else:
+            ids, ids_from = step.get("ids"), "validation_step's 'ids'"
+        if callable(self.previews):
+            previews, previews_from = self.previews(pl_module, batch, outputs), "previews"
+        else:
+            previews, previews_from = step.get("previews"), "validation_step's 'previews'"
+        groups = step.get("groups")
+        return RowExamples(
+            inputs.check_example_ids(_host(ids), rows, "%s: %s" % (WHO, ids_from)),
+            inputs.check_previews(_host(previews), rows, "%s: %s" % (WHO, previews_from)),
+            inputs.check_groups(
+                None if groups is None else _host_groups(groups),
+                rows,
+                "%s: validation_step's 'groups'" % WHO,
+            ),
+        )
+
     def _first_layout(self, scores, labels, source):
         """The stage's `inputs.Layout`, from its first batch checked as every writer's first
         evaluation (`inputs.check_evaluation`); ValueError naming the fix. ``from_logits``
@@ -283,7 +349,7 @@ class MetricsDiagCallback(pl.Callback):
         return labels
 
     def on_validation_epoch_start(self, trainer, pl_module):
-        self._scores, self._labels, self._problems = [], [], []
+        self._scores, self._labels, self._examples, self._problems = [], [], [], []
         self._names_before = dict(trainer.callback_metrics)
 
     def on_validation_batch_end(
@@ -301,6 +367,14 @@ class MetricsDiagCallback(pl.Callback):
                 labels = _as_tensor(labels, scores.device)
             else:
                 labels = self._check_batch(scores, labels)
+            examples = self._batch_examples(pl_module, batch, outputs, len(labels))
+            if first:
+                self._examples_given = examples.given()
+            elif examples.given() != self._examples_given:
+                raise ValueError(
+                    "its ids, previews or groups (given: %s) are not given as in the first"
+                    " batch (%s)" % (examples.given(), self._examples_given)
+                )
         except Exception as error:
             if first:
                 raise  # the first batch: a mistake raises
@@ -319,6 +393,7 @@ class MetricsDiagCallback(pl.Callback):
             labels = labels.reshape(-1)  # [n] and [n, 1] alike, so that batches concatenate
         self._scores.append(scores)
         self._labels.append(labels.detach())
+        self._examples.append(examples)
         overlap = self._overlap
         if overlap is not None and not overlap.validation_done and overlap.problem is None:
             try:
@@ -358,12 +433,14 @@ class MetricsDiagCallback(pl.Callback):
             digests = overlap.validation_digests
             if overlap.problem is not None or len(digests) != sum(map(len, self._scores)):
                 digests = None  # unusable: every process must still take part in the gathering
+        examples = RowExamples.concatenated(self._examples) if self._examples else None
         try:
             labels, scores = _concatenated(self._labels), _concatenated(self._scores)
             if lightning_distributed.world_size() > 1:
-                labels, scores, distributed, problem, digests = lightning_distributed.gather(
-                    trainer, labels, scores, digests
+                gathered = lightning_distributed.gather(
+                    trainer, labels, scores, digests, examples, self.example_ids is not False
                 )
+                labels, scores, examples, distributed, problem, digests = gathered
                 if problem:
                     problems.append(events.distributed_counts(SPLIT, problem))
             else:
@@ -371,15 +448,17 @@ class MetricsDiagCallback(pl.Callback):
         except Exception as error:
             logger.exception("MetricsDiagCallback: the validation outputs could not be gathered")
             problems.append(events.callback_error(error))
-            labels = scores = digests = None
+            labels = scores = digests = examples = None
         if overlap is not None and digests is None:
             overlap.fail("the validation inputs of every process could not be gathered")
         elif overlap is not None:
             overlap.validation_digests = digests
-        self._scores, self._labels, self._problems = [], [], []
+        self._scores, self._labels, self._examples, self._problems = [], [], [], []
+        if self.example_ids is False:
+            examples = None
         if trainer.is_global_zero:
             self._pending = _Validation(
-                trainer.current_epoch, labels, scores, problems, distributed
+                trainer.current_epoch, labels, scores, examples, problems, distributed
             )
         if trainer.state.fn != "fit":  # trainer.validate(): no training epoch end to wait for
             self._flush(trainer, with_train_logs=False)
@@ -443,11 +522,32 @@ class MetricsDiagCallback(pl.Callback):
                 )
             ]
         self._layout = evaluation.layout
+        problems, examples = [], pending.examples
+        if examples is not None:
+            try:  # the epoch's ids together: unique across its batches and processes
+                n = evaluation.size
+                evaluation = dataclasses.replace(
+                    evaluation,
+                    example_ids=inputs.check_example_ids(examples.ids, n, WHO),
+                    previews=inputs.check_previews(examples.previews, n, WHO),
+                    groups=inputs.check_groups(examples.groups, n, WHO),
+                )
+            except ValueError as error:
+                examples = None
+                problems.append(
+                    events.bad_batch(
+                        SPLIT,
+                        "the example records of epoch %d were left out: %s"
+                        % (pending.epoch, error),
+                    )
+                )
         if not self._info_written:
             writer.add_run_info(self._run_info(pending))
             self._info_written = True
-        writer.add_checked_evaluation(evaluation, pending.epoch, split=SPLIT)
-        return []
+        writer.add_checked_evaluation(
+            evaluation, pending.epoch, split=SPLIT, example_records=examples is not None
+        )
+        return problems
 
     def _write_overlap(self, writer, last_chance=False):
         """Rank 0: write the duplicate check once its validation digests are in (or, at the
@@ -528,6 +628,19 @@ def _as_tensor(value, device):
     if isinstance(value, torch.Tensor):
         return value
     return torch.as_tensor(np.asarray(value), device=device)
+
+
+def _host(values):
+    """Ids or previews as `inputs` takes them: a tensor on the CPU (NumPy), else as given."""
+    if isinstance(values, torch.Tensor):
+        return values.detach().cpu().numpy()
+    return values
+
+
+def _host_groups(groups):
+    if not isinstance(groups, collections.abc.Mapping):
+        return groups  # `inputs.check_groups` names the fix
+    return {key: _host(values) for key, values in groups.items()}
 
 
 def _concatenated(parts):

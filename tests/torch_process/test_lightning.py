@@ -468,19 +468,27 @@ def test_sampler_padding_reports_what_it_cannot_check():
 def test_ddp_counts_equal_one_process_without_tensorflow(tmp_path):
     """Two gloo processes over 101 validation examples (the sampler pads one), with TensorFlow
     hidden from every process: the counts of one process over the same examples and weights
-    (learning rate 0), and scikit-learn's on the final module's outputs."""
+    (learning rate 0), and scikit-learn's on the final module's outputs. ``validation_step``
+    returns ids, previews and groups: they travel with their rows, so the example records
+    (kept examples, correctness, id table, previews) are those of one process, byte for byte.
+    """
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lightning_runs.py")
-    result = run_script_without(script, tmp_path / "ddp", 2, 0)
+    result = run_script_without(script, tmp_path / "ddp", 2, 0, "indexed")
     assert result.returncode == 0, result.stderr[-3000:]
     ddp = json.loads(result.stdout.strip().splitlines()[-1])
     assert ddp["world_size"] == 2 and ddp["frameworks"] == []
     torch.manual_seed(0)
     module = runs.Classifier(classes=3, lr=0.0)
     train, validation = runs.data(64, 1, 3), runs.data(runs.VAL_SIZE, 2, 3)
-    single = runs.fit(str(tmp_path / "single"), module, train, validation, epochs=2)
+    single = runs.fit(str(tmp_path / "single"), module, train, validation, 2, indexed=True)
     ddp_events, single_events = read_events(ddp["log_dir"]), read_events(single.logger.log_dir)
-    for tag in (CONFUSION, COUNTS):
-        for step in (0, 1):
+    example_tags = [
+        schema.split_tag("validation", kind)
+        for kind in (schema.KIND_EXAMPLES, schema.KIND_EXAMPLE_IDS, schema.KIND_PREVIEWS)
+    ]
+    for tag in (CONFUSION, COUNTS, *example_tags):
+        assert sorted(ddp_events[tag]) == sorted(single_events[tag]), tag
+        for step in ddp_events[tag]:
             np.testing.assert_array_equal(ddp_events[tag][step][0], single_events[tag][step][0])
     np.testing.assert_allclose(ddp_events[AP][1][0], single_events[AP][1][0], rtol=1e-12)
     assert ddp_events[CONFUSION][1][0].sum() == runs.VAL_SIZE  # the padded duplicate left out
@@ -492,7 +500,12 @@ def test_ddp_counts_equal_one_process_without_tensorflow(tmp_path):
     np.testing.assert_array_equal(ddp_events[COUNTS][1][0][:, 1], fp)
     np.testing.assert_allclose(ddp_events[AP][1][0], ap, rtol=1e-12)
     info = json.loads(ddp_events[schema.RUN_INFO_TAG][0][0].item())
-    assert info["distributed"] == {"world_size": 2, "rows": [51, 51], "padding_removed": 1}
+    assert info["distributed"] == {
+        "world_size": 2,
+        "rows": [51, 51],
+        "padding_removed": 1,
+        "order": "dataset",
+    }
     assert schema.EVENTS_TAG not in ddp_events
 
 
