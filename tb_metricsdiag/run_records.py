@@ -24,6 +24,9 @@ class RunIndex:
     class_names: list
     keras_subruns: dict  # split -> TensorBoard run name of keras.callbacks.TensorBoard's data
     multilabel: bool = False  # the counts are per label (`confusion_counts.is_multilabel`)
+    # split -> the group keys of its slices (format version 7), from the listing alone: those
+    # of the split's first slices record
+    slice_keys: dict = dataclasses.field(default_factory=dict)
 
     @property
     def task(self):
@@ -159,6 +162,9 @@ class RunHistory:
     # split -> {step: LabelIssueFigures}: the label issues of every epoch (single-label runs
     # written with example records)
     label_issues: dict = dataclasses.field(default_factory=dict)
+    # split -> {key: {value: SplitEvaluation}}: each slice's counts at the split's latest
+    # slices record (format version 7; values as shown, the pool "(other)"); empty without
+    slices: dict = dataclasses.field(default_factory=dict)
     events: list = dataclasses.field(default_factory=list)  # recorded problems, with "step"
     problems: list = dataclasses.field(default_factory=list)  # data that could not be read
     # Trainings written into the run (`provider_source._latest_training`); only the latest

@@ -9,9 +9,11 @@ answers with the document `views` builds, as strict JSON. Errors are JSON too,
   is not a split name, a ``class`` out of range, ``min_recall`` / ``min_precision`` outside
   [0, 1], ``matrix`` other than ``full``, ``pairs`` outside [1, 1000], ``true`` / ``pred`` of
   ``/examples`` missing or outside the task, ``limit`` outside [1, 1000], two runs whose
-  example ids cannot be matched);
+  example ids cannot be matched, a ``slice`` that is not ``KEY=VALUE``, a ``key`` of
+  ``/slices`` missing or not a group key);
 - 404: an unknown run, split or step, a run written without example records (the message
-  says how to record them), or a route or static file that does not exist;
+  says how to record them), an unknown slice key or value (`reader.UnknownSlice`), or a route
+  or static file that does not exist;
 - 422: the run exists but its stored data cannot be read (malformed, or written by a newer
   tb-metricsdiag). Only that run is affected: ``/runs`` lists it with an ``error`` key.
 
@@ -111,6 +113,7 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
             "/examples": self._serve_examples,
             "/flips": self._serve_flips,
             "/label_issues": self._serve_label_issues,
+            "/slices": self._serve_slices,
             "/index.js": self._serve_static,
             "/*": self._serve_static,
         }
@@ -155,7 +158,9 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
             raise errors.InvalidArgumentError(
                 "pairs must be an integer in [1, %d], got %d" % (views.MAX_PAIRS, pairs)
             )
-        evaluation = self._reader(request).evaluation(run, split, step, with_pr=False)
+        evaluation = self._reader(request).evaluation(
+            run, split, step, with_pr=False, slice=_slice(request)
+        )
         return views.confusion_view(
             run,
             evaluation,
@@ -172,7 +177,7 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
         fn_cost, fp_cost = _cost(request, "fn_cost"), _cost(request, "fp_cost")
         if (fn_cost is None) != (fp_cost is None):
             raise errors.InvalidArgumentError("give both fn_cost and fp_cost, or neither")
-        evaluation = self._reader(request).evaluation(run, split, step)
+        evaluation = self._reader(request).evaluation(run, split, step, slice=_slice(request))
         if evaluation.counts_problem is not None:
             raise schema.FormatError(evaluation.counts_problem)
         if evaluation.tp is None:
@@ -201,7 +206,7 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
     def _serve_calibration(self, request):
         run, split, step = _run(request), _split(request), _optional_int(request, "step")
         reader = self._reader(request)
-        step, bins = reader.calibration(run, split, step)
+        step, bins = reader.calibration(run, split, step, slice=_slice(request))
         # Multi-label bins pool every label's probability against whether it is set.
         binary = reader.run_index(run).task in (schema.TASK_BINARY, schema.TASK_MULTILABEL)
         return views.calibration_view(run, split, step, bins, binary)
@@ -258,8 +263,13 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
         run, split, step = _run(request), _split(request), _optional_int(request, "step")
         true, pred = _required_int(request, "true"), _required_int(request, "pred")
         label = _optional_int(request, "class")
+        chosen = _slice(request)
         reader = self._reader(request)
-        records = reader.examples(run, split, step)
+        if chosen is None:
+            records = reader.examples(run, split, step)
+            groups_at = reader.example_groups(run, split, records.step)
+        else:
+            records, groups_at = reader.slice_examples(run, split, step, chosen)
         bound = 2 if records.multilabel else records.examples.num_classes
         for name, value in (("true", true), ("pred", pred)):
             if not 0 <= value < bound:
@@ -281,9 +291,12 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
                 "the 'class' parameter is for multi-label runs; a cell of %r is true and pred"
                 % (run,)
             )
-        return example_views.examples_view(
-            run, records, true, pred, label, reader.previews(run, split)
+        view = example_views.examples_view(
+            run, records, true, pred, label, reader.previews(run, split), groups_at
         )
+        if chosen is not None:
+            view["slice"] = {"key": chosen[0], "value": chosen[1]}
+        return view
 
     @_json_route
     def _serve_flips(self, request):
@@ -326,6 +339,24 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
         records = reader.label_issues(run, split, step)
         return example_views.label_issues_view(run, records, reader.previews(run, split), limit)
 
+    @_json_route
+    def _serve_slices(self, request):
+        run, split, step = _run(request), _split(request), _optional_int(request, "step")
+        key = request.args.get("key")
+        if not key:
+            raise errors.InvalidArgumentError("the 'key' parameter (a group key) is required")
+        if not _SLICE_KEY.fullmatch(key):
+            raise errors.InvalidArgumentError(
+                "key must be a group key (letters, digits and _), got %r" % _shorten(key)
+            )
+        step, by_key = self._reader(request).slices(run, split, step)
+        if key not in by_key:
+            raise reader_lib.UnknownSlice(
+                "run %r has no slices of key %r for %r (keys: %s)"
+                % (run, key, split, ", ".join(sorted(by_key)))
+            )
+        return views.slices_view(run, split, step, key, by_key[key])
+
     @wrappers.Request.application
     def _serve_static(self, request):
         found = None
@@ -360,6 +391,28 @@ def _split(request, name="split", default="validation"):
             "%s must be a split name (%s), got %r" % (name, schema.SPLIT_NAME_RULE, _shorten(split))
         )
     return split
+
+
+_SLICE_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+def _slice(request):
+    """The optional ``slice=KEY=VALUE`` (split at the first ``=``) as ``(key, value)``, or
+    None; a malformed one is a 400.
+    """
+    text = request.args.get("slice")
+    if text is None or text == "":
+        return None
+    key, equals, value = text.partition("=")
+    if not equals or not _SLICE_KEY.fullmatch(key) or not 1 <= len(value) <= _MAX_SLICE_VALUE:
+        raise errors.InvalidArgumentError(
+            "slice must be KEY=VALUE (a group key of letters, digits and _, and one of its"
+            " values, 1 to %d characters), got %r" % (_MAX_SLICE_VALUE, _shorten(text))
+        )
+    return key, value
+
+
+_MAX_SLICE_VALUE = schema.MAX_GROUP_VALUE_CHARS
 
 
 def _limit(request):

@@ -19,6 +19,7 @@ from tb_metricsdiag.core.json_values import to_json_value
 from tb_metricsdiag.diagnostics import classes as class_rules
 from tb_metricsdiag.diagnostics import confidence as confidence_rules
 from tb_metricsdiag.diagnostics import training as training_rules
+from tb_metricsdiag.format import schema
 
 
 def run_entry(index, steps, error=None, trainings=1):
@@ -44,6 +45,7 @@ def run_entry(index, steps, error=None, trainings=1):
         if index.class_names
         else None,
         "trainings": int(trainings),
+        "slice_keys": {split: list(keys) for split, keys in index.slice_keys.items()},
     }
     if error is not None:
         entry["error"] = error
@@ -545,3 +547,67 @@ def _ece_curves(history):
             values = [calibration.calibration_error(*series[step]) for step in steps]
             curves[key] = (steps, values)
     return curves
+
+
+def slices_view(run, split, step, key, slices):
+    """``/slices``: the figures of every slice of one group key at one step, worst first.
+
+    Args:
+      run: the run's name.
+      split: the split.
+      step: the step of the slices.
+      key: the group key.
+      slices: ``{value: SplitEvaluation}`` of that key (`reader.Reader.slices`).
+
+    Returns:
+      ``{"run", "split", "step", "key", "slices": [{"value", "support", "accuracy",
+      "balanced_accuracy", "macro_f1", "per_class": [{"name", "precision", "recall", "f1",
+      "support", "recall_interval", "precision_interval"}]}]}``, the lowest ``macro_f1`` first
+      (undefined ones last; equal ones by value). ``support`` is the slice's rows; the
+      intervals are Wilson 95% (`metrics.per_class_intervals`), ``[lower, upper]`` or nulls.
+      Multi-label: ``accuracy`` is the subset accuracy, ``balanced_accuracy`` null, and
+      ``per_class`` is per label. Extra: ``task``, ``class_names``, each slice's ``pooled``
+      (true for `schema.OTHER_SLICE`, the values past the key's cap).
+    """
+    entries = []
+    for value, evaluation in slices.items():
+        counts = evaluation.matrices if evaluation.multilabel else evaluation.confusion
+        per_class = metrics.per_class_metrics(counts)
+        intervals = metrics.per_class_intervals(counts)
+        entry = to_json_value(
+            {
+                "value": value,
+                "pooled": value == schema.OTHER_SLICE,
+                "support": evaluation.total,
+                "accuracy": _subset_accuracy(evaluation)
+                if evaluation.multilabel
+                else metrics.accuracy(counts),
+                "balanced_accuracy": None
+                if evaluation.multilabel
+                else metrics.balanced_accuracy(counts),
+                "macro_f1": metrics.macro_f1(counts),
+            }
+        )
+        entry["per_class"] = _per_class_rows(
+            evaluation.class_names,
+            {
+                "precision": per_class["precision"],
+                "recall": per_class["recall"],
+                "f1": per_class["f1"],
+                "support": per_class["support"],
+                "precision_interval": np.stack(intervals["precision"], axis=1),
+                "recall_interval": np.stack(intervals["recall"], axis=1),
+            },
+        )
+        entries.append(entry)
+    entries.sort(key=lambda e: (e["macro_f1"] is None, e["macro_f1"] or 0.0, e["value"]))
+    first = next(iter(slices.values()), None)
+    return {
+        "run": run,
+        "split": split,
+        "step": int(step),
+        "key": key,
+        "task": None if first is None else first.task,
+        "class_names": [] if first is None else list(first.class_names),
+        "slices": entries,
+    }

@@ -208,6 +208,21 @@ def example_record(kind, payload, split="validation"):
     return Record(schema.split_tag(split, kind), string_value(payload), md)
 
 
+def slices(payload, split, class_names, thresholds, keys):
+    """One epoch's slices of a split (format version 7): ``payload``, the bytes of
+    `format.slices.encode_slices`, as a string scalar; its plugin content names the classes,
+    the threshold grid (as the threshold counts') and the group ``keys``.
+    """
+    md = metadata.create_summary_metadata(
+        schema.KIND_SLICES,
+        split,
+        [str(name) for name in class_names],
+        thresholds=thresholds,
+        slice_keys=keys,
+    )
+    return Record(schema.split_tag(split, schema.KIND_SLICES), string_value(payload), md)
+
+
 def logs(values):
     """The numeric values of a Keras-style ``logs`` dict in one summary
     (`stored_json.encode_logs`), or None when no value is numeric.
