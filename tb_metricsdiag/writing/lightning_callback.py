@@ -287,14 +287,13 @@ class MetricsDiagCallback(pl.Callback):
         else:
             previews, previews_from = step.get("previews"), "validation_step's 'previews'"
         groups = step.get("groups")
+        if groups is not None:
+            inputs.check_groups(groups, rows, "%s: validation_step's 'groups'" % WHO)
+            groups = _host_groups(groups)
         return RowExamples(
             inputs.check_example_ids(_host(ids), rows, "%s: %s" % (WHO, ids_from)),
             inputs.check_previews(_host(previews), rows, "%s: %s" % (WHO, previews_from)),
-            inputs.check_groups(
-                None if groups is None else _host_groups(groups),
-                rows,
-                "%s: validation_step's 'groups'" % WHO,
-            ),
+            groups,  # as given (`inputs.GroupColumn`s do not concatenate): checked per epoch
         )
 
     def _first_layout(self, scores, labels, source):
@@ -638,9 +637,20 @@ def _host(values):
 
 
 def _host_groups(groups):
+    """Groups as arrays on the CPU, to be concatenated across batches (lists as Python
+    objects, as `inputs.check_groups` takes them).
+    """
     if not isinstance(groups, collections.abc.Mapping):
         return groups  # `inputs.check_groups` names the fix
-    return {key: _host(values) for key, values in groups.items()}
+    hosted = {}
+    for key, values in groups.items():
+        if isinstance(values, (list, tuple)):
+            array = np.empty(len(values), dtype=object)
+            array[:] = values
+            hosted[key] = array
+        else:
+            hosted[key] = _host(values)
+    return hosted
 
 
 def _concatenated(parts):

@@ -484,7 +484,12 @@ def test_ddp_counts_equal_one_process_without_tensorflow(tmp_path):
     ddp_events, single_events = read_events(ddp["log_dir"]), read_events(single.logger.log_dir)
     example_tags = [
         schema.split_tag("validation", kind)
-        for kind in (schema.KIND_EXAMPLES, schema.KIND_EXAMPLE_IDS, schema.KIND_PREVIEWS)
+        for kind in (
+            schema.KIND_EXAMPLES,
+            schema.KIND_EXAMPLE_IDS,
+            schema.KIND_PREVIEWS,
+            schema.KIND_SLICES,
+        )
     ]
     for tag in (CONFUSION, COUNTS, *example_tags):
         assert sorted(ddp_events[tag]) == sorted(single_events[tag]), tag

@@ -12,6 +12,7 @@ import pytest
 import torch
 from conftest import read_events, to_scores
 from example_checks import brute_force_cell
+from sklearn import metrics as skm
 from tensorboard import errors as tb_errors
 
 from tb_metricsdiag.backend import example_views
@@ -81,6 +82,28 @@ def test_ids_and_previews_from_validation_step_answer_examples(from_validation_s
     _check_answers(_answers(log_dir), module, validation, given["ids"], given["previews"])
     info = json.loads(read_events(log_dir)[schema.RUN_INFO_TAG][0][0].item())
     assert info["counting"] == "lightning_validation_step_outputs"
+
+
+def test_groups_from_validation_step_give_each_slice_its_confusion(from_validation_step):
+    """Per slice (key, value) the stored confusion is scikit-learn's on that slice's rows."""
+    log_dir, module, validation = from_validation_step
+    reader = reader_lib.Reader(logdir_lib.provider_for_logdir(log_dir))
+    (run,) = list(reader.list_runs())
+    groups = runs.row_examples(torch.arange(len(validation[1])))["groups"]
+    assert reader.slice_keys(run, "validation") == {
+        "parity": ["0", "1"],
+        "third": ["t0", "t1", "t2"],
+    }
+    _, predicted = to_scores(runs.outputs(module, validation[0]), from_logits=True)
+    for key, values in groups.items():
+        values = np.array([str(v) for v in values])
+        for value in sorted(set(values)):
+            rows = values == value
+            stored = reader.evaluation(run, "validation", slice=(key, value), with_pr=False)
+            expected = skm.confusion_matrix(
+                validation[1][rows], predicted[rows], labels=range(CLASSES)
+            )
+            np.testing.assert_array_equal(stored.confusion, expected)
 
 
 def test_example_ids_callable_names_the_rows(tmp_path):
