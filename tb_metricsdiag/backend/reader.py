@@ -327,7 +327,8 @@ class Reader:
 
     def slice_examples(self, run, split, step, slice):  # noqa: A002
         """``(SplitExamples, groups_at)``: the examples of ``slice=(key, value)`` at ``step``
-        (default: the latest step with slices), with the split's ids at that step.
+        (default: the latest step with slices), with the split's ids at that step, and each
+        example's group values (those stored, `StoredSlices.groups_at`, and the slice's own).
 
         Raises:
           tensorboard.errors.NotFoundError: no such run, split or step, or a run written
@@ -342,7 +343,13 @@ class Reader:
                 "run %r was written without example records for %r: %s"
                 % (run, split, requirements.RECORD_EXAMPLES)
             )
-        return dataclasses.replace(records, examples=one.examples), stored.groups_at
+        key, value = _slice_key(slice)
+
+        def groups_at(positions):
+            # Every example of the slice has its value; the others where stored.
+            return [dict(found or {}, **{key: value}) for found in stored.groups_at(positions)]
+
+        return dataclasses.replace(records, examples=one.examples), groups_at
 
     def example_groups(self, run, split, step):
         """``groups_at(positions)`` of the split's slices at ``step`` (`StoredSlices.groups_at`:

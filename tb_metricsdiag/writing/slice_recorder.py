@@ -207,4 +207,7 @@ class EpochSlices:
         self._feed()
         if not any(self._slices.values()):
             return None
-        return records.slices(self.payload(overall_positions), split, class_names, self.thresholds)
+        keys = [key for key, found in self._slices.items() if found]
+        return records.slices(
+            self.payload(overall_positions), split, class_names, self.thresholds, keys
+        )
