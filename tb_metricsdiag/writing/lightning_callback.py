@@ -42,6 +42,7 @@ from tb_metricsdiag.writing import (
     inputs,
     lightning_distributed,
     lightning_overlap,
+    lightning_reduce,
     log_names,
     records,
 )
@@ -52,6 +53,9 @@ logger = logging.getLogger(__name__)
 
 SPLIT = "validation"
 WHO = "MetricsDiagCallback"
+
+# How the processes' validation rows come together (`MetricsDiagCallback`'s ``reduce``).
+REDUCE_AUTO, REDUCE_ROWS, REDUCE_COUNTS = "auto", "rows", "counts"
 # What the callback calls a batch's labels and scores in its messages (`inputs.NAMES`).
 NAMES = ("labels", "scores")
 
@@ -75,10 +79,13 @@ _HOW_TO_GIVE_SCORES = (
 
 
 class _Validation(
-    collections.namedtuple("_Validation", "epoch labels scores examples problems distributed")
+    collections.namedtuple(
+        "_Validation", "epoch labels scores examples problems distributed counts cells"
+    )
 ):
-    """One validation epoch's gathered rows (NumPy; None when none) and their `RowExamples`
-    (None: no example records), on rank 0, until written.
+    """One validation epoch on rank 0 until written: its gathered rows (NumPy; None when
+    none) and their `RowExamples` (None: no example records), or, reduced as counts, its
+    ``counts`` and ``cells`` (`example_recorder.EpochExamples`, or None).
     """
 
 
@@ -123,6 +130,20 @@ class MetricsDiagCallback(pl.Callback):
         ``[b, H, W]`` / ``[b, H, W, 1 | 3]`` of uint8 or floats in [0, 1]); default the
         ``"previews"`` of a dict returned by ``validation_step``, else none.
 
+      reduce: how the processes' rows come together under DDP. ``"rows"``: every process's
+        scores are gathered to every process and global rank 0 counts them (exact AP, label
+        issues). ``"counts"``: each process counts its own rows as they come (in chunks of
+        `lightning_reduce.BUFFER_VALUES` values) and the fixed-size counts are summed
+        (`lightning_reduce`): the confusion counts, threshold counts, calibration bins and the
+        top examples of each cell, so rank 0 holds O(C x T) whatever the rows and the
+        processes; the AP then comes from the threshold grid (marked so, as in the Keras
+        metric mode), label issues are not recorded, and the examples are named by their
+        dataset index (ids, previews and groups need ``"rows"``). ``"auto"`` (default):
+        ``"rows"``, until an epoch's scores hold more than
+        `lightning_reduce.GATHER_LIMIT_VALUES` values; that epoch and the later ones are then
+        reduced as counts (never when ``validation_step`` gives ids, previews or groups).
+        One process always counts its own rows exactly (``"counts"`` then only streams them).
+
     A dict returned by ``validation_step`` may also hold ``"groups"``: ``{key: one value per
     row}`` (strings, integers or booleans; the contract's Slices). Ids, previews and groups
     are checked at the first validation batch (a ValueError naming the fix), travel with
@@ -149,6 +170,7 @@ class MetricsDiagCallback(pl.Callback):
         train_sample=None,
         example_ids=None,
         previews=None,
+        reduce=REDUCE_AUTO,
     ):
         super().__init__()
         self.log_dir = log_dir
@@ -160,6 +182,7 @@ class MetricsDiagCallback(pl.Callback):
         self.train_sample = train_sample
         self.example_ids = example_ids
         self.previews = previews
+        self.reduce = reduce
         self._class_names = None  # checked (`inputs.check_class_names`) at setup
         self._overlap = None  # the `lightning_overlap.OverlapCheck` of the current fit
         self._thresholds = None
@@ -176,6 +199,9 @@ class MetricsDiagCallback(pl.Callback):
         self._layout = None
         self._source = None  # FROM_CALLABLE / FROM_STEP_OUTPUTS / FROM_FORWARD
         self._examples_given = None  # `RowExamples.given` of the first batch
+        self._large = False  # reduce="auto": an epoch was too large to gather
+        self._streaming = False  # this epoch's rows are counted by each process
+        self._local = None  # this epoch's `lightning_reduce.LocalCounts`
         self._model_name = None
         self._info_written = False
         self._pending = None  # rank 0: a `_Validation` not written yet
@@ -211,6 +237,16 @@ class MetricsDiagCallback(pl.Callback):
             raise ValueError(
                 "MetricsDiagCallback: previews must be None or a callable"
                 " f(module, batch, outputs) -> one preview per row, got %r" % (self.previews,)
+            )
+        if self.reduce not in (REDUCE_AUTO, REDUCE_ROWS, REDUCE_COUNTS):
+            raise ValueError(
+                "MetricsDiagCallback: reduce must be 'auto', 'rows' (gather the rows) or"
+                " 'counts' (sum each process's counts), got %r" % (self.reduce,)
+            )
+        if self.reduce == REDUCE_COUNTS and self.previews is not None:
+            raise ValueError(
+                "MetricsDiagCallback: reduce='counts' names the examples by their dataset index"
+                " and keeps no previews: use reduce='rows' for previews"
             )
         if self.example_ids is False and self.previews is not None:
             raise ValueError(
@@ -347,8 +383,17 @@ class MetricsDiagCallback(pl.Callback):
             )
         return labels
 
+    def _gives_examples(self):
+        """Whether the batches give ids, previews or groups (the first batch's, once seen)."""
+        given = self._examples_given
+        return given is not None and (given[0] or given[1] or given[2] is not None)
+
     def on_validation_epoch_start(self, trainer, pl_module):
         self._scores, self._labels, self._examples, self._problems = [], [], [], []
+        self._local = None
+        self._streaming = self.reduce == REDUCE_COUNTS or (
+            self._large and not self._gives_examples()
+        )
         self._names_before = dict(trainer.callback_metrics)
 
     def on_validation_batch_end(
@@ -369,6 +414,12 @@ class MetricsDiagCallback(pl.Callback):
             examples = self._batch_examples(pl_module, batch, outputs, len(labels))
             if first:
                 self._examples_given = examples.given()
+                if self.reduce == REDUCE_COUNTS and self._gives_examples():
+                    raise ValueError(
+                        "reduce='counts' names the examples by their dataset index and records"
+                        " no previews or slices: leave ids, previews and groups out of"
+                        " validation_step's dict, or use reduce='rows'"
+                    )
             elif examples.given() != self._examples_given:
                 raise ValueError(
                     "its ids, previews or groups (given: %s) are not given as in the first"
@@ -393,6 +444,10 @@ class MetricsDiagCallback(pl.Callback):
         self._scores.append(scores)
         self._labels.append(labels.detach())
         self._examples.append(examples)
+        if self._streaming and sum(s.numel() for s in self._scores) >= (
+            lightning_reduce.BUFFER_VALUES
+        ):
+            self._count_kept(trainer)
         overlap = self._overlap
         if overlap is not None and not overlap.validation_done and overlap.problem is None:
             try:
@@ -433,9 +488,16 @@ class MetricsDiagCallback(pl.Callback):
             if overlap.problem is not None or len(digests) != sum(map(len, self._scores)):
                 digests = None  # unusable: every process must still take part in the gathering
         examples = RowExamples.concatenated(self._examples) if self._examples else None
+        counts = cells = None
         try:
-            labels, scores = _concatenated(self._labels), _concatenated(self._scores)
-            if lightning_distributed.world_size() > 1:
+            world = lightning_distributed.world_size()
+            if not self._streaming and self.reduce == REDUCE_AUTO and world > 1:
+                self._streaming = self._too_large_to_gather()
+            if self._streaming:
+                counts, cells, distributed = self._reduced(trainer, problems)
+                labels = scores = examples = None
+            elif world > 1:
+                labels, scores = _concatenated(self._labels), _concatenated(self._scores)
                 gathered = lightning_distributed.gather(
                     trainer, labels, scores, digests, examples, self.example_ids is not False
                 )
@@ -443,7 +505,8 @@ class MetricsDiagCallback(pl.Callback):
                 if problem:
                     problems.append(events.distributed_counts(SPLIT, problem))
             else:
-                labels, scores = _numpy(labels), _numpy(scores)
+                labels = _numpy(_concatenated(self._labels))
+                scores = _numpy(_concatenated(self._scores))
         except Exception as error:
             logger.exception("MetricsDiagCallback: the validation outputs could not be gathered")
             problems.append(events.callback_error(error))
@@ -457,10 +520,116 @@ class MetricsDiagCallback(pl.Callback):
             examples = None
         if trainer.is_global_zero:
             self._pending = _Validation(
-                trainer.current_epoch, labels, scores, examples, problems, distributed
+                trainer.current_epoch,
+                labels,
+                scores,
+                examples,
+                problems,
+                distributed,
+                counts,
+                cells,
             )
         if trainer.state.fn != "fit":  # trainer.validate(): no training epoch end to wait for
             self._flush(trainer, with_train_logs=False)
+
+    # -- counts mode (`lightning_reduce`) ---------------------------------------------------
+
+    def _too_large_to_gather(self):
+        """``reduce="auto"``: whether this epoch's scores, all processes together, exceed
+        `lightning_reduce.GATHER_LIMIT_VALUES` (a collective); then later epochs stream too.
+        """
+        mine = sum(scores.numel() for scores in self._scores)
+        values = [None] * lightning_distributed.world_size()
+        torch.distributed.all_gather_object(values, mine)
+        self._large = sum(values) > lightning_reduce.GATHER_LIMIT_VALUES and not (
+            self._gives_examples()
+        )
+        return self._large
+
+    def _count_kept(self, trainer):
+        """Count the kept batches into this epoch's `LocalCounts` and let them go."""
+        labels, scores = _concatenated(self._labels), _concatenated(self._scores)
+        self._labels, self._scores = [], []
+        if labels is None:
+            return
+        labels, scores = _numpy(labels), _numpy(scores)
+        try:
+            if self._local is None:
+                self._local = self._new_local_counts(trainer, labels, scores)
+            self._local.update(labels, scores)
+        except ValueError as error:
+            self._problems.append(
+                events.bad_batch(
+                    SPLIT, "%d validation rows were left out: %s" % (len(labels), error)
+                )
+            )
+
+    def _new_local_counts(self, trainer, labels, scores):
+        """This epoch's `LocalCounts`, its layout's ``from_logits`` decided by this first chunk
+        unless known; its rows named by their dataset index when they can be.
+        """
+        layout = self._layout
+        if layout.from_logits is None or self.from_logits is not None:
+            layout = inputs.check_evaluation(
+                labels, scores, WHO, layout=layout, from_logits=self.from_logits, names=NAMES
+            ).layout
+        loader = lightning_distributed.first_dataloader(trainer)
+        share = lightning_distributed.sampler_share(loader, 0)
+        positions = num_rows = None
+        if self.example_ids is not False:
+            positions, num_rows = lightning_distributed.dataset_indices(loader)
+        return lightning_reduce.LocalCounts(layout, self._thresholds, share, positions, num_rows)
+
+    def _reduced(self, trainer, problems):
+        """The epoch's counts summed over the processes: ``(counts, cells, distributed)``;
+        a collective under DDP (every process calls it, with or without rows).
+        """
+        self._count_kept(trainer)
+        local, world = self._local, lightning_distributed.world_size()
+        mine = {
+            "from_logits": None if local is None else local.layout.from_logits,
+            "named": local is not None and local.examples is not None,
+            "rows": 0 if local is None else local.rows,
+            "padding": 0 if local is None else local.padding,
+        }
+        if world == 1:
+            everyone = [mine]
+        else:
+            everyone = [None] * world
+            torch.distributed.all_gather_object(everyone, mine)
+        decided = {each["from_logits"] for each in everyone} - {None}
+        distributed = {
+            "world_size": world,
+            "reduce": REDUCE_COUNTS,
+            "rows": [each["rows"] for each in everyone],
+            "padding_removed": sum(each["padding"] for each in everyone),
+        }
+        if not decided:
+            return None, None, distributed  # no process had a row
+        if local is None:  # a process without rows still takes part in the sums
+            layout = dataclasses.replace(self._layout, from_logits=min(decided))
+            share = {"num_replicas": None}
+            local = lightning_reduce.LocalCounts(layout, self._thresholds, share)
+        self._layout = local.layout
+        named = all(each["named"] or not each["rows"] for each in everyone)
+        if world == 1:
+            counts, cells = local.counts, local.examples
+        else:
+            with_examples = named and all(each["named"] for each in everyone)
+            counts, cells = lightning_reduce.reduce_counts(
+                local, lightning_distributed.collective_device(), with_examples
+            )
+        if len(decided) > 1:
+            problems.append(
+                events.bad_batch(
+                    SPLIT,
+                    "the processes took the validation outputs differently (logits on some,"
+                    " probabilities on others): pass from_logits=True or False; the epoch's"
+                    " counts were left out",
+                )
+            )
+            return None, None, distributed
+        return counts, cells, distributed
 
     def on_train_epoch_end(self, trainer, pl_module):
         self._flush(trainer, with_train_logs=True)
@@ -489,6 +658,9 @@ class MetricsDiagCallback(pl.Callback):
             writer = self._open_writer()
             if pending is not None and pending.labels is not None and len(pending.labels):
                 problems.extend(self._write_evaluation(writer, pending))
+            elif pending is not None and pending.counts is not None and pending.counts.count:
+                self._write_run_info(writer, pending)
+                writer.add_counts(pending.counts, pending.epoch, SPLIT, examples=pending.cells)
             self._write_overlap(writer)
             if logs:
                 writer.add_logs(logs, epoch)
@@ -540,9 +712,7 @@ class MetricsDiagCallback(pl.Callback):
                         % (pending.epoch, error),
                     )
                 )
-        if not self._info_written:
-            writer.add_run_info(self._run_info(pending))
-            self._info_written = True
+        self._write_run_info(writer, pending)
         writer.add_checked_evaluation(
             evaluation, pending.epoch, split=SPLIT, example_records=examples is not None
         )
@@ -573,10 +743,23 @@ class MetricsDiagCallback(pl.Callback):
         except Exception:
             logger.exception("MetricsDiagCallback: could not write the events of epoch %d", epoch)
 
+    def _write_run_info(self, writer, pending):
+        """The run description, once, before the first evaluation written."""
+        if not self._info_written:
+            writer.add_run_info(self._run_info(pending))
+            self._info_written = True
+
     def _open_writer(self):
         if self._writer is None:
-            # Classes, their names and the task come with each checked evaluation's layout.
-            self._writer = MetricsDiagWriter(self._log_dir, thresholds=self._thresholds)
+            # Classes, their names and the task come with each checked evaluation's layout
+            # (and with the layout of the first batch, for counts summed across processes).
+            layout = self._layout
+            self._writer = MetricsDiagWriter(
+                self._log_dir,
+                class_names=None if layout is None else list(layout.class_names),
+                thresholds=self._thresholds,
+                multi_label=False if layout is None else layout.multi_label,
+            )
         return self._writer
 
     def _run_info(self, pending):
@@ -586,7 +769,13 @@ class MetricsDiagCallback(pl.Callback):
             outputs_are_logits=layout.from_logits,
             label_format=layout.label_format,
             class_names=list(layout.class_names),
-            split_examples={SPLIT: len(pending.labels)},
+            split_examples={
+                SPLIT: (
+                    len(pending.labels)
+                    if pending.labels is not None
+                    else pending.counts.count + pending.counts.invalid
+                )
+            },
             num_thresholds=self._thresholds.size,
             counting="lightning_" + self._source,
             model_name=self._model_name,

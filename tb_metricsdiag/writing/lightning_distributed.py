@@ -142,7 +142,26 @@ def _distributed_sampler(dataloader):
     return sampler if isinstance(sampler, DistributedSampler) else None
 
 
-def _first_dataloader(trainer):
+def dataset_indices(dataloader):
+    """``(positions, num_rows)``: the dataset index of each row this process's validation
+    dataloader yields, and the dataset's size; ``(None, None)`` when they cannot be told.
+
+    With a ``DistributedSampler``, the indices it hands out (its share, padding included); in
+    one process, the rows' order in a sized dataset (``0..n-1``).
+    """
+    sampler = _distributed_sampler(dataloader)
+    try:
+        size = len(dataloader.dataset)
+    except (AttributeError, TypeError):
+        return None, None
+    if sampler is not None:
+        return np.fromiter(iter(sampler), dtype=np.int64), size
+    if world_size() == 1:
+        return np.arange(size, dtype=np.int64), size
+    return None, None
+
+
+def first_dataloader(trainer):
     loaders = trainer.val_dataloaders
     if isinstance(loaders, (list, tuple)):
         return loaders[0] if loaders else None
@@ -167,7 +186,7 @@ def gather(trainer, labels, scores, digests=None, examples=None, with_indices=Tr
     a row's position is its index in the dataset, as in one process.
     """
     world = torch.distributed.get_world_size()
-    loader = _first_dataloader(trainer)
+    loader = first_dataloader(trainer)
     share = sampler_share(loader, 0 if scores is None else len(scores))
     share["layout"] = None if scores is None else _layout(labels, scores)
     share["digests"] = digests
@@ -184,7 +203,7 @@ def gather(trainer, labels, scores, digests=None, examples=None, with_indices=Tr
             % [s["layout"] for s in shares]
         )
     (labels_layout, scores_layout), rows = layouts.pop(), [s["rows"] for s in shares]
-    device = _collective_device()
+    device = collective_device()
     parts_labels = _all_gather_rows(labels, rows, labels_layout, device)
     parts_scores = _all_gather_rows(scores, rows, scores_layout, device)
     drop, problem = sampler_padding(shares)
@@ -234,7 +253,7 @@ def _layout(*tensors):
     return tuple((tuple(t.shape[1:]), str(t.dtype).rsplit(".", 1)[-1]) for t in tensors)
 
 
-def _collective_device():
+def collective_device():
     """The device collectives of this process group take: CUDA for NCCL, else the CPU."""
     if torch.distributed.get_backend() == "nccl":
         return torch.device("cuda", torch.cuda.current_device())
