@@ -4,10 +4,13 @@
 Per validation batch the callback takes the module's scores and the labels (`_batch_scores`:
 a ``scores_and_labels`` callable, else a ``{"scores", "labels"}`` dict returned by
 ``validation_step``, else one extra ``forward(x)`` of an ``(x, y)`` batch) and keeps them on
-their device; at the end of the validation epoch they are gathered across processes
-(`lightning_distributed.gather`, without the rows ``DistributedSampler`` repeated) and global
-rank 0 writes them through `MetricsDiagWriter`, with ``trainer.callback_metrics`` under Keras's
-names (`log_names.keras_logs`) and, once, the run description.
+their device, with the batch's ids, previews and groups (a ``validation_step`` dict's, or the
+``example_ids`` / ``previews`` callables'); at the end of the validation epoch they are gathered
+across processes (`lightning_distributed.gather`, without the rows ``DistributedSampler``
+repeated, in the dataset's order) and global rank 0 writes them through `MetricsDiagWriter`,
+with ``trainer.callback_metrics`` under Keras's names (`log_names.keras_logs`) and, once, the
+run description. In the counts mode (``reduce``; `lightning_reduce`) each process counts its
+own rows in chunks instead, and the fixed-size counts are summed across processes.
 
 The first validation batch (the sanity check's, when there is one) is checked on the writers'
 one input path (`inputs.check_evaluation`) and fixes the stage's `inputs.Layout`; a mistake

@@ -1,9 +1,10 @@
-"""The Lightning callback's rows of every process: gathered to every process in rank order, with
-the examples ``DistributedSampler`` repeated to even out the processes' shares removed.
+"""The Lightning callback's rows of every process: gathered to every process, with the examples
+``DistributedSampler`` repeated to even out the processes' shares removed, and put back in the
+dataset's order when every sampler says which dataset index each row is (`sampler_indices`).
 
 `gather` is called by every process at the end of a validation epoch (a collective: all must
 take part); `sampler_padding` decides which rows are padding from what each process's sampler
-says (`sampler_share`).
+says (`sampler_share`). The rows' `RowExamples` (ids, previews, groups) travel with them.
 """
 
 import collections.abc
@@ -146,14 +147,20 @@ def dataset_indices(dataloader):
     """``(positions, num_rows)``: the dataset index of each row this process's validation
     dataloader yields, and the dataset's size; ``(None, None)`` when they cannot be told.
 
-    With a ``DistributedSampler``, the indices it hands out (its share, padding included); in
-    one process, the rows' order in a sized dataset (``0..n-1``).
+    With a ``DistributedSampler``, the indices it hands out (its share, padding included):
+    unshuffled, rank ``r``'s row ``j`` is position ``r + j W`` of the index list ``0..N-1``
+    padded with its first entries, so index ``(r + j W) mod N`` (computed, not listed: the
+    sampler's own iteration makes a Python int per example); shuffled, as it iterates. In one
+    process, the rows' order in a sized dataset (``0..n-1``).
     """
     sampler = _distributed_sampler(dataloader)
     try:
         size = len(dataloader.dataset)
     except (AttributeError, TypeError):
         return None, None
+    if sampler is not None and not sampler.shuffle and size:
+        share = np.arange(len(sampler), dtype=np.int64) * int(sampler.num_replicas)
+        return (share + int(sampler.rank)) % size, size
     if sampler is not None:
         return np.fromiter(iter(sampler), dtype=np.int64), size
     if world_size() == 1:

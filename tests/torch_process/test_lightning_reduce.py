@@ -18,7 +18,11 @@ from tb_metricsdiag.core import counting
 from tb_metricsdiag.format import schema
 from tb_metricsdiag.lightning import MetricsDiagCallback
 from tb_metricsdiag.writing import lightning_reduce
-from tb_metricsdiag.writing.lightning_distributed import sampler_padding, sampler_share
+from tb_metricsdiag.writing.lightning_distributed import (
+    dataset_indices,
+    sampler_padding,
+    sampler_share,
+)
 
 CLASSES = 3
 
@@ -67,20 +71,24 @@ def test_counts_mode_counts_what_the_rows_mode_counts(tmp_path, monkeypatch, buf
     assert info["splits"] == {"validation": {"examples": runs.VAL_SIZE}}
 
 
+@pytest.mark.parametrize("shuffle", [False, True])
 @pytest.mark.parametrize(
-    "size, world, drop_last", [(101, 2, False), (100, 3, False), (7, 4, False), (101, 2, True)]
+    "size, world, drop_last",
+    [(101, 2, False), (100, 3, False), (7, 4, False), (3, 8, False), (101, 2, True)],
 )
-def test_the_padding_rule_matches_the_sampler(size, world, drop_last):
+def test_the_padding_rule_matches_the_sampler(size, world, drop_last, shuffle):
     """Each process's padded rows, told locally, are the rows `sampler_padding` drops, and
     with them left out every dataset index is counted once."""
     dataset = list(range(size))
     shares, kept = [], []  # each process ran over its whole share
     for rank in range(world):
         sampler = DistributedSampler(
-            dataset, num_replicas=world, rank=rank, shuffle=True, drop_last=drop_last
+            dataset, num_replicas=world, rank=rank, shuffle=shuffle, drop_last=drop_last
         )
-        share = sampler_share(torch.utils.data.DataLoader(dataset, sampler=sampler), len(sampler))
+        loader = torch.utils.data.DataLoader(dataset, sampler=sampler)
+        share = sampler_share(loader, len(sampler))
         indices = np.fromiter(iter(sampler), np.int64)
+        np.testing.assert_array_equal(dataset_indices(loader)[0], indices)  # computed or listed
         padded = lightning_reduce.is_padding(share, np.arange(len(sampler)))
         shares.append(share)
         kept.append(indices[~padded])
