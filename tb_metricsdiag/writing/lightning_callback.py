@@ -614,13 +614,22 @@ class MetricsDiagCallback(pl.Callback):
             share = {"num_replicas": None}
             local = lightning_reduce.LocalCounts(layout, self._thresholds, share)
         self._layout = local.layout
-        named = all(each["named"] or not each["rows"] for each in everyone)
         if world == 1:
             counts, cells = local.counts, local.examples
         else:
-            with_examples = named and all(each["named"] for each in everyone)
+            # Every process must name its rows (a process without rows names none).
+            with_examples = all(each["named"] for each in everyone)
             counts, cells = lightning_reduce.reduce_counts(
                 local, lightning_distributed.collective_device(), with_examples
+            )
+        if cells is None and self.example_ids is not False:
+            problems.append(
+                events.bad_batch(
+                    SPLIT,
+                    "the example records were left out: counted by each process, the examples"
+                    " are named by their dataset index, which only a DistributedSampler (or one"
+                    " process over a sized dataset) tells",
+                )
             )
         if len(decided) > 1:
             problems.append(

@@ -12,8 +12,11 @@ import numpy as np
 import pytest
 import torch
 from conftest import read_events
+from tensorboard import errors as tb_errors
 from torch.utils.data import DistributedSampler
 
+from tb_metricsdiag.backend import logdir as logdir_lib
+from tb_metricsdiag.backend import reader as reader_lib
 from tb_metricsdiag.core import counting
 from tb_metricsdiag.format import schema
 from tb_metricsdiag.lightning import MetricsDiagCallback
@@ -47,8 +50,8 @@ def test_counts_mode_counts_what_the_rows_mode_counts(tmp_path, monkeypatch, buf
     if buffer_values:
         monkeypatch.setattr(lightning_reduce, "BUFFER_VALUES", buffer_values)
     rows = read_events(_fit(tmp_path / "rows", MetricsDiagCallback()).logger.log_dir)
-    counted = _fit(tmp_path / "counts", MetricsDiagCallback(reduce="counts")).logger.log_dir
-    counted = read_events(counted, decode=True)
+    counted_dir = _fit(tmp_path / "counts", MetricsDiagCallback(reduce="counts")).logger.log_dir
+    counted = read_events(counted_dir)
     for step in (0, 1):
         for kind in (schema.KIND_CONFUSION, schema.KIND_THRESHOLD_COUNTS):
             np.testing.assert_array_equal(counted[_tag(kind)][step][0], rows[_tag(kind)][step][0])
@@ -66,6 +69,10 @@ def test_counts_mode_counts_what_the_rows_mode_counts(tmp_path, monkeypatch, buf
     expected = counting.average_precision_from_counts(tp_fp[:, 0], tp_fp[:, 1], positives)
     np.testing.assert_allclose(counted[ap][1][0], expected, rtol=1e-12)
     assert _tag(schema.KIND_LABEL_ISSUES) not in counted  # they need every row's scores
+    reader = reader_lib.Reader(logdir_lib.provider_for_logdir(counted_dir))
+    (run,) = list(reader.list_runs())
+    with pytest.raises(tb_errors.NotFoundError, match="reduce='counts' does not gather"):
+        reader.label_issues(run, "validation")
     info = json.loads(counted[schema.RUN_INFO_TAG][0][0].item())
     assert info["distributed"]["reduce"] == "counts"
     assert info["splits"] == {"validation": {"examples": runs.VAL_SIZE}}
