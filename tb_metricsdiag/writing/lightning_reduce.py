@@ -29,9 +29,10 @@ GATHER_LIMIT_VALUES = 1 << 26
 (64 Mi: 256 MB of float32, e.g. 670,000 rows x 100 classes) is reduced as counts, and so is
 every later epoch; below it, the rows are gathered (exact AP, label issues)."""
 
-BUFFER_VALUES = 1 << 22
-"""Counts mode: a process counts its kept batches once they hold this many values (16 MB of
-float32), so that its memory stays bounded and the device is waited for once per chunk."""
+BUFFER_VALUES = 1 << 20
+"""Counts mode: a process counts its kept batches once they hold this many values (4 MB of
+float32; as the Transformers callback's `batch_eval_metrics` buffer), so that its memory stays
+bounded (the chunk and its conversions) and the device is waited for once per chunk."""
 
 
 def is_padding(share, local_rows):
