@@ -125,6 +125,7 @@ FRAMEWORK_FREE_WRITING = {
     "event_writer",
     "example_recorder",
     "thumbnails",
+    "slice_recorder",
 }
 
 

@@ -9,6 +9,7 @@ import re
 
 import numpy as np
 import pytest
+from conftest import read_events
 from sklearn import metrics as skm
 from statsmodels.stats.proportion import proportion_confint
 from tensorboard.backend import application
@@ -94,6 +95,20 @@ def get(written):
     logdir, _ = written
     client = werkzeug_test.Client(application.TensorBoardWSGI([make_plugin(logdir)]))
     return lambda route, params=None: client_get(client, route, params)
+
+
+def _stored(y, p, groups, overall):
+    """The decoded slices `slice_recorder.EpochSlices` encodes of one evaluation."""
+    evaluation = inputs.check_evaluation(y, p, "test", groups=groups)
+    values = slice_recorder.SliceValues()
+    epoch = slice_recorder.EpochSlices(
+        evaluation.layout,
+        counting.default_thresholds(),
+        values,
+        values.slice_codes(evaluation.groups),
+    )
+    epoch.update(np.arange(y.size), evaluation.targets, evaluation.scores, evaluation.predicted)
+    return epoch.payload(overall)
 
 
 def _rows(truth, key, value):
@@ -186,16 +201,7 @@ def test_threshold_counts_of_every_slice_are_exact(written):
     """Stored threshold counts of each slice against NumPy's ``score >= t`` on its rows."""
     _, truth = written
     y, p, groups = truth[("writer", 1)]
-    evaluation = inputs.check_evaluation(y, p, "test", groups=groups)
-    values = slice_recorder.SliceValues()
-    epoch = slice_recorder.EpochSlices(
-        evaluation.layout,
-        counting.default_thresholds(),
-        values,
-        values.slice_codes(evaluation.groups),
-    )
-    epoch.update(np.arange(ROWS), evaluation.targets, evaluation.scores, evaluation.predicted)
-    stored = slices_lib.decode_slices(epoch.payload(np.arange(50)))
+    stored = slices_lib.decode_slices(_stored(y, p, groups, np.arange(50)))
     grid = counting.default_thresholds().astype(np.float32)
     for (key, value), one in stored.slices.items():
         rows = _rows((y, p, groups), key, value)
@@ -330,32 +336,30 @@ def test_size_of_twenty_slices_at_ten_classes():
         logits = rng.normal(size=(n, 10))
         logits[np.arange(n), y] += strength
         p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-        evaluation = inputs.check_evaluation(y, p, "test", groups={"g": rng.integers(0, 20, n)})
-        values = slice_recorder.SliceValues()
-        epoch = slice_recorder.EpochSlices(
-            evaluation.layout,
-            counting.default_thresholds(),
-            values,
-            values.slice_codes(evaluation.groups),
-        )
-        epoch.update(np.arange(n), evaluation.targets, evaluation.scores, evaluation.predicted)
-        payload = epoch.payload(np.arange(2500))
+        payload = _stored(y, p, {"g": rng.integers(0, 20, n)}, np.arange(2500))
         assert len(payload) <= 128 * 1024
         assert len(slices_lib.decode_slices(payload).slices) == 20
 
 
+def test_a_version_6_reader_refuses_slices_and_reads_the_rest(tmp_path, monkeypatch):
+    from tb_metricsdiag.format import metadata
+
+    y, p = _task(0)
+    with MetricsDiagWriter(str(tmp_path)) as writer:
+        writer.add_evaluation(y, p, 0, groups=_groups(0))
+    events = read_events(str(tmp_path), decode=False)
+    _, content = events[schema.split_tag("validation", schema.KIND_SLICES)][0]
+    assert metadata.parse_plugin_content(content)["version"] == 7
+    monkeypatch.setattr(metadata, "FORMAT_VERSION", 6)
+    with pytest.raises(schema.FormatError, match="format version 7"):
+        metadata.parse_plugin_content(content)
+    _, confusion = events[schema.split_tag("validation", schema.KIND_CONFUSION)][0]
+    assert metadata.parse_plugin_content(confusion)["version"] == 5  # still read
+
+
 def test_damaged_slices_are_refused():
     y, p = _task(0)
-    evaluation = inputs.check_evaluation(y, p, "test", groups=_groups(0))
-    values = slice_recorder.SliceValues()
-    epoch = slice_recorder.EpochSlices(
-        evaluation.layout,
-        counting.default_thresholds(),
-        values,
-        values.slice_codes(evaluation.groups),
-    )
-    epoch.update(np.arange(ROWS), evaluation.targets, evaluation.scores, evaluation.predicted)
-    payload = epoch.payload(np.arange(10))
+    payload = _stored(y, p, _groups(0), np.arange(10))
     for damaged in (payload[:-1], payload + b"x", payload[:40], b"\x02" + payload[1:]):
         with pytest.raises(schema.FormatError):
             slices_lib.decode_slices(damaged)

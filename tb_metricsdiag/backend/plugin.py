@@ -46,8 +46,8 @@ TAB_NAME = "Metrics Diagnostics"
 UNREADABLE_DATA = 422
 JSON = "application/json"
 
-# First element of the cache keys of `/diagnostics` documents.
-_DIAGNOSTICS = "diagnostics"
+# First elements of the cache keys of `/diagnostics` and `/slices` documents.
+_DIAGNOSTICS, _SLICES = "diagnostics", "slices_view"
 
 # At most 18 digits: every such number fits an int64 step, and Python never has to convert a
 # huge decimal string (which raises ValueError past 4,300 digits).
@@ -349,13 +349,22 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
             raise errors.InvalidArgumentError(
                 "key must be a group key (letters, digits and _), got %r" % _shorten(key)
             )
-        step, by_key = self._reader(request).slices(run, split, step)
-        if key not in by_key:
-            raise reader_lib.UnknownSlice(
-                "run %r has no slices of key %r for %r (keys: %s)"
-                % (run, key, split, ", ".join(sorted(by_key)))
-            )
-        return views.slices_view(run, split, step, key, by_key[key])
+        reader = self._reader(request)
+        # Kept under the series' listing: recomputed only when the slices change.
+        series_key = reader.slices_key(run, split)
+        cache_key = None if series_key is None else (_SLICES,) + series_key + (step, key)
+        view = None if cache_key is None else self._series_cache.get_derived(cache_key)
+        if view is None:
+            step, by_key = reader.slices(run, split, step)
+            if key not in by_key:
+                raise reader_lib.UnknownSlice(
+                    "run %r has no slices of key %r for %r (keys: %s)"
+                    % (run, key, split, ", ".join(sorted(by_key)))
+                )
+            view = views.slices_view(run, split, step, key, by_key[key])
+            if cache_key is not None:
+                self._series_cache.put_derived(cache_key, view, _cached_size(view))
+        return view
 
     @wrappers.Request.application
     def _serve_static(self, request):

@@ -35,6 +35,7 @@ from tb_metricsdiag.backend.record_decoding import (
     scalar_curves,
     slice_evaluations,
     split_evaluation,
+    with_grid_ap,
 )
 from tb_metricsdiag.diagnostics import requirements
 from tb_metricsdiag.format import (
@@ -238,7 +239,7 @@ class Reader:
             flat = {
                 (key, value): one for key, values in by_key.items() for value, one in values.items()
             }
-            return _slice_of(flat, slice, run, split)
+            return with_grid_ap(dataclasses.replace(_slice_of(flat, slice, run, split)))
         kinds = [schema.KIND_CONFUSION, schema.KIND_EXACT_MATCH]
         if with_pr:
             kinds += [schema.KIND_THRESHOLD_COUNTS, schema.KIND_AVERAGE_PRECISION]
@@ -324,6 +325,20 @@ class Reader:
         """
         content, step, stored = self._stored_slices(run, split, step)
         return step, slice_evaluations(split, step, content, stored)
+
+    def slices_key(self, run, split):
+        """A key of ``split``'s slices series (it changes with the series), or None without
+        one: a document derived from them is kept under it.
+        """
+        tag = schema.split_tag(split, schema.KIND_SLICES)
+        series = (
+            self._source.listing(
+                self._provider.list_tensors, schema.PLUGIN_NAME, runs=[run], tags=[tag]
+            )
+            .get(run, {})
+            .get(tag)
+        )
+        return None if series is None else cache_lib.series_key(self._eid, run, tag, series)
 
     def slice_examples(self, run, split, step, slice):  # noqa: A002
         """``(SplitExamples, groups_at)``: the examples of ``slice=(key, value)`` at ``step``

@@ -332,8 +332,8 @@ def label_issue_figures(data, problems):
 
 def slice_evaluations(split, step, content, stored):
     """``{key: {value: SplitEvaluation}}`` of one epoch's `slices.StoredSlices`, each with
-    its counts, the threshold grid of the plugin ``content``, its threshold counts and their
-    threshold-grid AP (a slice keeps no scores).
+    its counts, the threshold grid of the plugin ``content`` and its threshold counts (no AP:
+    `with_grid_ap` adds it).
 
     Raises:
       schema.FormatError: a grid that does not fit the stored threshold counts.
@@ -354,10 +354,17 @@ def slice_evaluations(split, step, content, stored):
             matrices=one.matrices,
             exact_matches=one.exact_matches,
         )
-        positives = [evaluation.positives(k) for k in range(evaluation.num_classes)]
-        evaluation.average_precision = counting.average_precision_from_counts(
-            one.tp, one.fp, np.asarray(positives)
-        )
-        evaluation.average_precision_method = counting.AP_THRESHOLD_GRID
         result.setdefault(key, {})[value] = evaluation
     return result
+
+
+def with_grid_ap(evaluation):
+    """``evaluation`` with the threshold-grid AP of its threshold counts (a slice keeps no
+    scores for the exact one).
+    """
+    positives = np.array([evaluation.positives(k) for k in range(evaluation.num_classes)])
+    evaluation.average_precision = counting.average_precision_from_counts(
+        evaluation.tp, evaluation.fp, positives
+    )
+    evaluation.average_precision_method = counting.AP_THRESHOLD_GRID
+    return evaluation

@@ -91,22 +91,31 @@ def _per_class_rows(names, columns):
     ]
 
 
+def _per_class_columns(confusion):
+    """Precision, recall, F1, support and their Wilson 95% intervals per class, as columns
+    ``{key: [C] values}`` (intervals ``[C, 2]``), of ``[C, C]`` or ``[K, 2, 2]`` counts.
+    """
+    per_class = metrics.per_class_metrics(confusion)
+    intervals = metrics.per_class_intervals(confusion)
+    return {
+        "precision": per_class["precision"],
+        "recall": per_class["recall"],
+        "f1": per_class["f1"],
+        "support": per_class["support"],
+        "precision_interval": np.stack(intervals["precision"], axis=1),
+        "recall_interval": np.stack(intervals["recall"], axis=1),
+    }
+
+
 def _per_class_entries(names, confusion):
     """The ``per_class`` entries of `confusion_view` from ``[C, C]`` (or multi-label ``[K, 2,
     2]``) counts.
     """
-    per_class = metrics.per_class_metrics(confusion)
-    intervals = metrics.per_class_intervals(confusion)
     flags = class_rules.class_flags(confusion, names)
     return _per_class_rows(
         names,
         {
-            "precision": per_class["precision"],
-            "recall": per_class["recall"],
-            "f1": per_class["f1"],
-            "support": per_class["support"],
-            "precision_interval": np.stack(intervals["precision"], axis=1),
-            "recall_interval": np.stack(intervals["recall"], axis=1),
+            **_per_class_columns(confusion),
             "flags": [[each["flag"] for each in of_class] for of_class in flags],
             "flag_reasons": [[each["reason"] for each in of_class] for of_class in flags],
         },
@@ -572,8 +581,6 @@ def slices_view(run, split, step, key, slices):
     entries = []
     for value, evaluation in slices.items():
         counts = evaluation.matrices if evaluation.multilabel else evaluation.confusion
-        per_class = metrics.per_class_metrics(counts)
-        intervals = metrics.per_class_intervals(counts)
         entry = to_json_value(
             {
                 "value": value,
@@ -588,17 +595,7 @@ def slices_view(run, split, step, key, slices):
                 "macro_f1": metrics.macro_f1(counts),
             }
         )
-        entry["per_class"] = _per_class_rows(
-            evaluation.class_names,
-            {
-                "precision": per_class["precision"],
-                "recall": per_class["recall"],
-                "f1": per_class["f1"],
-                "support": per_class["support"],
-                "precision_interval": np.stack(intervals["precision"], axis=1),
-                "recall_interval": np.stack(intervals["recall"], axis=1),
-            },
-        )
+        entry["per_class"] = _per_class_rows(evaluation.class_names, _per_class_columns(counts))
         entries.append(entry)
     entries.sort(key=lambda e: (e["macro_f1"] is None, e["macro_f1"] or 0.0, e["value"]))
     first = next(iter(slices.values()), None)
