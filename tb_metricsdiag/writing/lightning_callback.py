@@ -566,13 +566,16 @@ class MetricsDiagCallback(pl.Callback):
                     SPLIT, "%d validation rows were left out: %s" % (len(labels), error)
                 )
             )
+        except Exception as error:  # recording never ends the training
+            logger.exception("MetricsDiagCallback: validation rows could not be counted")
+            self._problems.append(events.callback_error(error))
 
     def _new_local_counts(self, trainer, labels, scores):
         """This epoch's `LocalCounts`, its layout's ``from_logits`` decided by this first chunk
         unless known; its rows named by their dataset index when they can be.
         """
         layout = self._layout
-        if layout.from_logits is None or self.from_logits is not None:
+        if layout.from_logits is None:
             layout = inputs.check_evaluation(
                 labels, scores, WHO, layout=layout, from_logits=self.from_logits, names=NAMES
             ).layout
