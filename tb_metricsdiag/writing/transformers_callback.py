@@ -29,7 +29,7 @@ from transformers.trainer_callback import CallbackHandler
 from tb_metricsdiag.core import events
 from tb_metricsdiag.core import labels as labels_lib
 from tb_metricsdiag.format import schema
-from tb_metricsdiag.writing import arrays, inputs, records
+from tb_metricsdiag.writing import arrays, example_recorder, inputs, records
 from tb_metricsdiag.writing.event_writer import MetricsDiagWriter
 
 logger = logging.getLogger(__name__)
@@ -396,6 +396,10 @@ class _Pending:
         self.records = False  # whether its example records are written
         self.batches = []  # batched: (labels, outputs) not counted yet (`BATCH_BUFFER_VALUES`)
         self.buffered = 0  # output values in ``batches``
+        self.rows = 0  # batched: rows taken so far (the next batch's first position)
+        # batched: the `example_recorder.EpochExamples` of the rows counted (positions in the
+        # eval dataset; no label issues, which need every row's scores), or None.
+        self.examples = None
         self.problems = []  # messages of batches left out
         self.error = None  # a mistake of the first evaluation's batches, raised at on_evaluate
         self.complete = False  # batched: the last batch (compute_result=True) was counted
@@ -437,8 +441,9 @@ class MetricsDiagCallback(transformers.TrainerCallback):
     evaluation's labels row by row, which proves the rows are read in the order they were
     evaluated. A column missing or of the wrong kind raises a ValueError at the first
     evaluation; later, that evaluation's example records are left out, with an event. With
-    ``batch_eval_metrics=True`` nothing is kept, so no example records are written (giving
-    ``example_ids``, ``previews`` or ``groups`` then raises).
+    ``batch_eval_metrics=True`` no scores are kept: the example records then name the rows by
+    their positions and hold no label issues (giving ``example_ids``, ``previews`` or
+    ``groups`` then raises).
 
     Predictions may be a tensor or array ``[n, C]`` (``[n]`` / ``[n, 1]``: one binary logit)
     or a tuple whose first element is that (the model's first output: its logits), as the
@@ -557,7 +562,10 @@ class MetricsDiagCallback(transformers.TrainerCallback):
                 labels, outputs = _labels_and_outputs(eval_prediction)
                 if self._layout is None:
                     self._first_layout(labels, outputs, batched=True)
-                pending.batches.append((labels, outputs))
+                if pending.rows == 0 and self.example_ids is not False:
+                    pending.examples = self._batch_examples()
+                pending.batches.append((labels, outputs, pending.rows))
+                pending.rows += len(outputs)
                 pending.buffered += outputs.size
             except ValueError as error:
                 self._left_out(pending, error)
@@ -588,9 +596,9 @@ class MetricsDiagCallback(transformers.TrainerCallback):
             )
         if batched and self.columns:
             raise ValueError(
-                "%s: with batch_eval_metrics=True nothing of the evaluation is kept, so no"
-                " example records are written: leave example_ids, previews and groups out, or"
-                " batch_eval_metrics off" % WHO
+                "%s: with batch_eval_metrics=True nothing of the evaluation is kept, so the"
+                " example records name the rows by their positions: leave example_ids,"
+                " previews and groups out, or batch_eval_metrics off" % WHO
             )
         if batched and fn is not None and not _takes_compute_result(fn):
             raise ValueError(
@@ -627,9 +635,13 @@ class MetricsDiagCallback(transformers.TrainerCallback):
         if pending.counts is None:
             pending.counts = self._layout.new_counts(self.thresholds, keep_scores=False)
         try:
-            labels = np.concatenate([labels for labels, _ in batches])
-            outputs = np.concatenate([outputs for _, outputs in batches])
-            self._layout.count(pending.counts, labels, outputs)
+            labels = np.concatenate([labels for labels, _, _ in batches])
+            outputs = np.concatenate([outputs for _, outputs, _ in batches])
+            converted = self._layout.count(pending.counts, labels, outputs)
+            positions = np.concatenate(
+                [np.arange(first, first + len(o)) for _, o, first in batches]
+            )
+            self._add_examples(pending, positions, converted)
             return
         except ValueError:
             pass  # refused before anything was counted: find the batches that do not fit
@@ -637,9 +649,10 @@ class MetricsDiagCallback(transformers.TrainerCallback):
             logger.exception("%s: %d batches could not be counted", WHO, len(batches))
             pending.problems.append("%s: %s" % (type(error).__name__, error))
             return
-        for labels, outputs in batches:
+        for labels, outputs, first in batches:
             try:
-                self._layout.count(pending.counts, labels, outputs)
+                converted = self._layout.count(pending.counts, labels, outputs)
+                self._add_examples(pending, np.arange(first, first + len(outputs)), converted)
             except ValueError as error:
                 self._left_out(
                     pending,
@@ -651,6 +664,35 @@ class MetricsDiagCallback(transformers.TrainerCallback):
             except Exception as error:  # recording never ends the training
                 logger.exception("%s: a batch could not be counted", WHO)
                 pending.problems.append("%s: %s" % (type(error).__name__, error))
+
+    def _batch_examples(self):
+        """An `example_recorder.EpochExamples` for an evaluation counted batch by batch: its
+        rows are the positions of the dataset being evaluated (`evaluated_dataset`), or None
+        when its size cannot be told.
+        """
+        found = evaluated_dataset()
+        if found is None:
+            return None
+        trainer, dataset = found
+        if isinstance(dataset, str):
+            dataset = trainer.eval_dataset[dataset]
+        try:
+            size = len(dataset)
+        except TypeError:  # an iterable dataset: no positions to name
+            return None
+        return example_recorder.EpochExamples(self._layout, size, label_issues=False)
+
+    def _add_examples(self, pending, positions, converted):
+        """Give a counted chunk's rows to the evaluation's example records; rows beyond the
+        dataset's end (it was not the dataset evaluated) give the records up, with a problem.
+        """
+        if pending.examples is None:
+            return
+        try:
+            pending.examples.update(positions, *converted)
+        except ValueError as error:
+            pending.examples = None
+            pending.problems.append("the example records were left out: %s" % (error,))
 
     def _check_whole(self, eval_prediction):
         """The `inputs.Evaluation` of one whole evaluation (exact AP: its scores are kept
@@ -853,7 +895,7 @@ class MetricsDiagCallback(transformers.TrainerCallback):
                 counts = pending.counts
                 self._split_examples[split] = int(counts.count + counts.invalid)
                 self._describe(writer)
-                writer.add_counts(counts, step, split)
+                writer.add_counts(counts, step, split, examples=pending.examples)
             if counts is not None:
                 if counts.invalid:  # the writer wrote this event with the counts
                     self._step_events_at(step).append(

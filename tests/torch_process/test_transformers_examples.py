@@ -182,5 +182,7 @@ def test_batch_eval_metrics_with_columns_raises(tmp_path):
         compute_metrics=callback.compute_metrics(None),
         callbacks=[callback],
     )
-    with pytest.raises(ValueError, match="batch_eval_metrics=True nothing of the evaluation"):
+    with pytest.raises(
+        ValueError, match="batch_eval_metrics=True nothing of the evaluation is kept, so the"
+    ):
         trainer.train()
