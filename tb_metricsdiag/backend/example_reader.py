@@ -173,7 +173,7 @@ class ExampleReader:
             raise errors.NotFoundError(
                 "run %r has no label issues for %r: confident learning flags labels of"
                 " single-label tasks only, from every example's scores (which Lightning's"
-                " reduce='counts' does not gather)" % (run, split)
+                " reduce='counts' and Transformers' batch_eval_metrics do not keep)" % (run, split)
             )
         raise errors.NotFoundError(
             "run %r was written without example records for %r: %s"

@@ -71,7 +71,10 @@ def test_counts_mode_counts_what_the_rows_mode_counts(tmp_path, monkeypatch, buf
     assert _tag(schema.KIND_LABEL_ISSUES) not in counted  # they need every row's scores
     reader = reader_lib.Reader(logdir_lib.provider_for_logdir(counted_dir))
     (run,) = list(reader.list_runs())
-    with pytest.raises(tb_errors.NotFoundError, match="reduce='counts' does not gather"):
+    with pytest.raises(
+        tb_errors.NotFoundError,
+        match="reduce='counts' and Transformers' batch_eval_metrics do not keep",
+    ):
         reader.label_issues(run, "validation")
     info = json.loads(counted[schema.RUN_INFO_TAG][0][0].item())
     assert info["distributed"]["reduce"] == "counts"
