@@ -35,10 +35,9 @@ from werkzeug import wrappers
 
 from tb_metricsdiag import diagnostics
 from tb_metricsdiag.backend import cache as cache_lib
-from tb_metricsdiag.backend import example_views, static_files, views
+from tb_metricsdiag.backend import example_views, overview, static_files, views
 from tb_metricsdiag.backend import reader as reader_lib
 from tb_metricsdiag.core import examples as examples_lib
-from tb_metricsdiag.core import labels
 from tb_metricsdiag.format import schema
 
 ROUTE_PREFIX = "/data/plugin/%s/" % schema.PLUGIN_NAME
@@ -46,8 +45,9 @@ TAB_NAME = "Metrics Diagnostics"
 UNREADABLE_DATA = 422
 JSON = "application/json"
 
-# First elements of the cache keys of `/diagnostics` and `/slices` documents.
-_DIAGNOSTICS, _SLICES = "diagnostics", "slices_view"
+# First elements of the cache keys of `/diagnostics` and `/slices` documents and `/overview`
+# entries.
+_DIAGNOSTICS, _SLICES, _OVERVIEW = "diagnostics", "slices_view", "overview"
 
 # At most 18 digits: every such number fits an int64 step, and Python never has to convert a
 # huge decimal string (which raises ValueError past 4,300 digits).
@@ -114,6 +114,7 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
             "/flips": self._serve_flips,
             "/label_issues": self._serve_label_issues,
             "/slices": self._serve_slices,
+            "/overview": self._serve_overview,
             "/index.js": self._serve_static,
             "/*": self._serve_static,
         }
@@ -178,21 +179,7 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
         if (fn_cost is None) != (fp_cost is None):
             raise errors.InvalidArgumentError("give both fn_cost and fp_cost, or neither")
         evaluation = self._reader(request).evaluation(run, split, step, slice=_slice(request))
-        if evaluation.counts_problem is not None:
-            raise schema.FormatError(evaluation.counts_problem)
-        if evaluation.tp is None:
-            raise errors.NotFoundError(
-                "run %r has no threshold counts for %r at step %d" % (run, split, evaluation.step)
-            )
-        num_classes = evaluation.num_classes
-        if requested_class is None:
-            class_index = labels.default_class(num_classes, evaluation.multilabel)
-        elif 0 <= requested_class < num_classes:
-            class_index = requested_class
-        else:
-            raise errors.InvalidArgumentError(
-                "class must be an index in [0, %d), got %d" % (num_classes, requested_class)
-            )
+        class_index = views.pr_class(run, evaluation, requested_class)
         return views.pr_view(
             run, evaluation, class_index, min_recall, min_precision, fn_cost, fp_cost
         )
@@ -207,8 +194,7 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
         run, split, step = _run(request), _split(request), _optional_int(request, "step")
         reader = self._reader(request)
         step, bins = reader.calibration(run, split, step, slice=_slice(request))
-        # Multi-label bins pool every label's probability against whether it is set.
-        binary = reader.run_index(run).task in (schema.TASK_BINARY, schema.TASK_MULTILABEL)
+        binary = views.binary_calibration(reader.run_index(run).task)
         return views.calibration_view(run, split, step, bins, binary)
 
     @_json_route
@@ -247,16 +233,65 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
         run = _run(request)
         reader = self._reader(request)
         index = reader.run_index(run)
-        # Kept under the listing of every series the history reads: recomputed (the rules over
-        # every epoch, after a read) only when one of them has changed.
-        key = (_DIAGNOSTICS,) + reader.history_key(run, index)
+        return self._diagnosis(reader, index, reader.history_key(run, index))
+
+    def _diagnosis(self, reader, index, history_key, history=None):
+        """The ``/diagnostics`` document of a run, kept under ``history_key`` (the listing of
+        every series the history reads): recomputed (the rules over every epoch, after a read)
+        only when one of them has changed. ``history``: the run's, when already read.
+        """
+        key = (_DIAGNOSTICS,) + history_key
         view = self._series_cache.get_derived(key)
         if view is None:
-            history = reader.history(run, index)
+            history = history or reader.history(index.run, index)
             findings, not_run = diagnostics.evaluate(history)
-            view = views.diagnostics_view(run, findings, not_run, history.trainings)
+            view = views.diagnostics_view(index.run, findings, not_run, history.trainings)
             self._series_cache.put_derived(key, view, _cached_size(view))
         return view
+
+    @_json_route
+    def _serve_overview(self, request):
+        split = _split(request)
+        reader = self._reader(request)
+        indexes = reader.runs_with_counts().values()
+        return overview.overview_view(
+            [
+                self._overview_entry(reader, index, split)
+                for index in indexes
+                if split in index.splits
+            ]
+        )
+
+    def _overview_entry(self, reader, index, split):
+        """A run's `overview.run_entry`, kept under its history's key; a run whose data cannot
+        be read gets `overview.error_entry` instead, and the others are unaffected.
+        """
+        try:
+            history_key = reader.history_key(index.run, index)
+            key = (_OVERVIEW, split) + history_key
+            entry = self._series_cache.get_derived(key)
+            if entry is None:
+                entry = self._read_overview_entry(reader, index, split, history_key)
+                self._series_cache.put_derived(key, entry, _cached_size(entry))
+            return entry
+        except (schema.FormatError, errors.PublicError) as error:
+            return overview.error_entry(index.run, split, "unreadable metricsdiag data: %s" % error)
+
+    def _read_overview_entry(self, reader, index, split, history_key):
+        history = reader.history(index.run, index)
+        step = overview.best_step(history, split)
+        if step is None:
+            return overview.error_entry(
+                index.run,
+                split,
+                "unreadable metricsdiag data: %s"
+                % ("; ".join(history.problems) or "no readable %r counts" % split),
+            )
+        exact_matches = None
+        if history.multilabel:
+            exact_matches = reader.evaluation(index.run, split, step, with_pr=False).exact_matches
+        findings = self._diagnosis(reader, index, history_key, history)["findings"]
+        return overview.run_entry(index, history, split, step, findings, exact_matches)
 
     @_json_route
     def _serve_examples(self, request):

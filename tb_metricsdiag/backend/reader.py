@@ -118,6 +118,40 @@ class Reader:
             self._source.listing(self._provider.list_scalars, "scalars"),
         )
 
+    def runs_with_counts(self):
+        """``{run: RunIndex}`` of the runs with metricsdiag data (`list_runs` less the runs of
+        ``keras.callbacks.TensorBoard`` alone), their Keras sub-runs found in a listing of those
+        sub-runs alone (`keras_subrun_listing`): the whole logdir's scalars are not listed.
+        """
+        self._source.refresh_listings([(self._provider.list_tensors, schema.PLUGIN_NAME)])
+        tensors = self._source.listing(self._provider.list_tensors, schema.PLUGIN_NAME)
+        # The runs of a sweep share their plugin content (their class names): each distinct
+        # content is parsed and checked once per request, not once per run.
+        parsed = {}
+
+        def listed_content(content):
+            if content not in parsed:
+                parsed[content] = metadata.listed_content(content)
+            return parsed[content]
+
+        return run_indexes(tensors, self.keras_subrun_listing(tensors), listed_content)
+
+    def keras_subrun_listing(self, tensors=None, runs=None):
+        """The ``scalars`` listing of the Keras sub-runs (``run/train``, ``run/validation``) of
+        the runs with metricsdiag data (``tensors``: their listing; default the cached one),
+        limited to ``runs`` when given: listed by run name, since the logdir's scalars (every
+        run's headline scalars among them) may be tens of thousands of series.
+        """
+        if tensors is None:
+            tensors = self._source.listing(self._provider.list_tensors, schema.PLUGIN_NAME)
+        candidates = sorted(keras_subrun(run, split) for run in tensors for split in KERAS_SUBRUNS)
+        listing = self._source.listing_of_runs(
+            self._provider.list_scalars, "scalars", candidates, "keras_subruns"
+        )
+        if runs is None:
+            return listing
+        return {run: listing[run] for run in runs if run in listing}
+
     def run_index(self, run):
         """The `RunIndex` of ``run``, from the listings of that run and its Keras sub-runs.
 
@@ -461,14 +495,19 @@ class Reader:
             tuple(index.class_names),
             tuple(sorted(index.keras_subruns.items())),
         ]
-        for list_series, plugin_name, runs in (
-            (self._provider.list_tensors, schema.PLUGIN_NAME, [run]),
-            (self._provider.list_scalars, schema.PLUGIN_NAME, [run]),
-            (self._provider.list_scalars, "scalars", sorted(index.keras_subruns.values())),
+        subruns = sorted(index.keras_subruns.values())
+        if not subruns:
+            keras_listing = {}
+        elif index.has_counts:  # its sub-runs are among those `keras_subrun_listing` lists
+            keras_listing = self.keras_subrun_listing(runs=subruns)
+        else:
+            keras_listing = self._source.listing(self._provider.list_scalars, "scalars", subruns)
+        for listing in (
+            self._source.listing(self._provider.list_tensors, schema.PLUGIN_NAME, runs=[run]),
+            self._source.listing(self._provider.list_scalars, schema.PLUGIN_NAME, runs=[run]),
+            keras_listing,
         ):
-            for listed_run, tags in sorted(
-                self._source.listing(list_series, plugin_name, runs=runs).items()
-            ):
+            for listed_run, tags in sorted(listing.items()):
                 key.extend(
                     cache_lib.series_key(self._eid, listed_run, tag, series)
                     for tag, series in sorted(tags.items())

@@ -41,8 +41,10 @@ def split_names(tags):
     return known + sorted(found - set(known))
 
 
-def run_indexes(tensors, keras_scalars):
-    """``{run: RunIndex}`` from a listing of metricsdiag tensors and one of ``scalars``."""
+def run_indexes(tensors, keras_scalars, listed_content=metadata.listed_content):
+    """``{run: RunIndex}`` from a listing of metricsdiag tensors and one of ``scalars``;
+    ``listed_content`` parses a confusion series' plugin content (`metadata.listed_content`).
+    """
     result = {}
     for run, tags in tensors.items():
         splits, names, multilabel = [], [], False
@@ -50,7 +52,7 @@ def run_indexes(tensors, keras_scalars):
             series = tags[schema.split_tag(split, schema.KIND_CONFUSION)]
             splits.append(split)
             if not names:
-                content = metadata.listed_content(series.plugin_content)
+                content = listed_content(series.plugin_content)
                 names = list(content.get("class_names") or [])
                 multilabel = confusion_counts.is_multilabel(content)
         result[run] = RunIndex(run, splits, names, {}, multilabel, _slice_keys(tags, splits))

@@ -6,6 +6,7 @@ JSON: undefined ratios (NaN) and infinities become ``None``. The shapes are pinn
 """
 
 import numpy as np
+from tensorboard import errors
 
 from tb_metricsdiag.core import (
     calibration,
@@ -232,6 +233,32 @@ def confusion_view(run, evaluation, full_matrix=False, pairs=DEFAULT_PAIRS):
         per_class=_per_class_entries(evaluation.class_names, confusion),
     )
     return view
+
+
+def pr_class(run, evaluation, requested_class=None):
+    """The class a ``/pr`` answer is about: ``requested_class``, or the run's default class
+    (`labels.default_class`) when None.
+
+    Raises:
+      schema.FormatError: the evaluation's threshold counts cannot be read.
+      errors.NotFoundError: the evaluation has no threshold counts.
+      errors.InvalidArgumentError: ``requested_class`` is not a class of the evaluation.
+    """
+    if evaluation.counts_problem is not None:
+        raise schema.FormatError(evaluation.counts_problem)
+    if evaluation.tp is None:
+        raise errors.NotFoundError(
+            "run %r has no threshold counts for %r at step %d"
+            % (run, evaluation.split, evaluation.step)
+        )
+    num_classes = evaluation.num_classes
+    if requested_class is None:
+        return labels.default_class(num_classes, evaluation.multilabel)
+    if not 0 <= requested_class < num_classes:
+        raise errors.InvalidArgumentError(
+            "class must be an index in [0, %d), got %d" % (num_classes, requested_class)
+        )
+    return requested_class
 
 
 def pr_view(
@@ -491,6 +518,14 @@ def trajectories_view(run, history, split):
         for k in order
     ]
     return view
+
+
+def binary_calibration(task):
+    """Whether the calibration bins of a run of ``task`` hold one probability per example and
+    label (binary: the positive class's; multi-label: every label's, against whether it is
+    set) rather than the top class's confidence.
+    """
+    return task in (schema.TASK_BINARY, schema.TASK_MULTILABEL)
 
 
 def calibration_view(run, split, step, bins, binary=False):

@@ -8,6 +8,7 @@ builds its metadata here. The layout is documented in ``docs/format.md``.
 import json
 
 from tensorboard.compat.proto import summary_pb2
+from tensorboard.plugins.scalar import metadata as scalar_metadata
 
 from tb_metricsdiag.core import labels
 from tb_metricsdiag.format import threshold_grid
@@ -25,6 +26,13 @@ from tb_metricsdiag.format.schema import (
     FormatError,
 )
 from tb_metricsdiag.format.stored_json import decode_json
+
+
+def create_scalar_metadata():
+    """The ``SummaryMetadata`` of a headline scalar: TensorBoard's own scalars plugin (as
+    ``tf.summary.scalar`` writes it), so its Scalars and HParams dashboards chart it.
+    """
+    return scalar_metadata.create_summary_metadata(display_name=None, description=None)
 
 
 def create_summary_metadata(

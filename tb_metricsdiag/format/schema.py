@@ -125,6 +125,22 @@ def split_tag(split, kind):
     return "%s%s/%s" % (TAG_PREFIX, split, kind)
 
 
+HEADLINE_FIGURES = ("accuracy", "balanced_accuracy", "macro_f1", "ece")
+"""The headline scalars of a split (`core.headline.headline_figures`), beside ``recall/<class>``
+and ``precision/<class>``: TensorBoard scalars (plugin ``scalars``), not metricsdiag data."""
+
+HEADLINE_PER_CLASS = ("recall", "precision")
+
+
+def headline_tag(split, figure, class_name=None):
+    """The tag of a headline scalar: ``metricsdiag/<split>/<figure>``, or per class
+    ``metricsdiag/<split>/<figure>/<class name>``. Stored under TensorBoard's own scalars plugin,
+    so the metricsdiag series (`split_tag`, same prefix) never meet them in a listing.
+    """
+    tag = "%s%s/%s" % (TAG_PREFIX, split, figure)
+    return tag if class_name is None else "%s/%s" % (tag, class_name)
+
+
 def scalar_tag(key):
     """Tag of one Keras log value, e.g. ``metricsdiag/logs/val_loss``, as written before format
     version 3 (which writes them all in one `LOGS_TAG` series).

@@ -87,6 +87,9 @@ class MetricsDiagWriter:
         of labels set) and one sigmoid output per label; each label is counted as its own
         binary problem, predicted at probability >= 0.5 (`counting.MultiLabelCounts`).
         ``class_names`` then names the K labels.
+      scalars: whether each evaluation also writes its headline scalars (accuracy, balanced
+        accuracy, macro F1, ECE, per-class recall and precision: `records.headline_scalars`)
+        under ``metricsdiag/<split>/`` for TensorBoard's own Scalars and HParams dashboards.
       filename_suffix: appended to the event file's name (after `EVENT_FILE_MARK`, which
         keeps it apart from TensorBoard's own writers' files in the same directory).
 
@@ -96,10 +99,18 @@ class MetricsDiagWriter:
     """
 
     def __init__(
-        self, log_dir, class_names=None, thresholds=None, multi_label=False, filename_suffix=""
+        self,
+        log_dir,
+        class_names=None,
+        thresholds=None,
+        multi_label=False,
+        filename_suffix="",
+        scalars=True,
     ):
         inputs.check_multi_label(multi_label, "MetricsDiagWriter")
+        inputs.check_scalars(scalars, "MetricsDiagWriter")
         self.multi_label = multi_label
+        self.scalars = scalars
         self.log_dir = os.fspath(log_dir)
         self._class_names = inputs.check_class_names(class_names, "MetricsDiagWriter")
         self.thresholds = records.checked_thresholds(thresholds, "MetricsDiagWriter")
@@ -321,7 +332,7 @@ class MetricsDiagWriter:
         if split not in self._split_examples:
             self._split_examples[split] = int(result.count + result.invalid)
             written.append(records.label_distribution(result.positives, split, self.class_names))
-        written.extend(records.counts(result, split, self.class_names))
+        written.extend(records.counts(result, split, self.class_names, self.scalars))
         if result.invalid:
             written.append(records.events([events.nonfinite_predictions(split, result.invalid)]))
         return written

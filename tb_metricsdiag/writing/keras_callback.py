@@ -96,6 +96,9 @@ class MetricsDiagCallback(keras.callbacks.Callback):
         threshold counts, calibration bins and top examples of every cell of that slice
         (`slice_recorder`; the 256 most frequent values per key, the rest as ``"(other)"``).
         Needs the callback's own prediction pass (not ``callback.metric()``).
+      scalars: whether each evaluation also writes its headline scalars (accuracy, balanced
+        accuracy, macro F1, ECE, per-class recall and precision) under ``metricsdiag/<split>/``
+        for TensorBoard's own Scalars and HParams dashboards (`records.headline_scalars`).
 
     Example records (the default mode): every epoch, for ``validation_data`` and
     ``train_data`` (whose rows are named by position), which examples fall in each confusion
@@ -128,6 +131,7 @@ class MetricsDiagCallback(keras.callbacks.Callback):
         example_ids=None,
         previews=None,
         groups=None,
+        scalars=True,
     ):
         super().__init__()
         self.log_dir = log_dir
@@ -142,6 +146,7 @@ class MetricsDiagCallback(keras.callbacks.Callback):
         self.example_ids = example_ids
         self.previews = previews
         self.groups = groups
+        self.scalars = scalars
         self._writer = None
         self._splits = {}
         self._layout = None  # inputs.Layout, fixed at train begin
@@ -192,6 +197,7 @@ class MetricsDiagCallback(keras.callbacks.Callback):
                     % (name, value)
                 )
         inputs.check_from_logits(self.from_logits, "MetricsDiagCallback")
+        inputs.check_scalars(self.scalars, "MetricsDiagCallback")
         self._check_example_options()
         self._thresholds = records.checked_thresholds(self.thresholds, "MetricsDiagCallback")
         splits = {}
@@ -560,7 +566,7 @@ class MetricsDiagCallback(keras.callbacks.Callback):
                 if result.invalid:
                     problems.append(events.nonfinite_predictions(split, result.invalid))
                 if result.count:
-                    written = records.counts(result, split, self._class_names)
+                    written = records.counts(result, split, self._class_names, self.scalars)
                     if epochs.get(split) is not None:
                         written += self._example_records(split, epochs[split])
                     self._writer.write(written, epoch)

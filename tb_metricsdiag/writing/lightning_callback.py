@@ -132,7 +132,6 @@ class MetricsDiagCallback(pl.Callback):
       previews: ``f(module, batch, outputs) -> previews`` (one per row: strings, or images
         ``[b, H, W]`` / ``[b, H, W, 1 | 3]`` of uint8 or floats in [0, 1]); default the
         ``"previews"`` of a dict returned by ``validation_step``, else none.
-
       reduce: how the processes' rows come together under DDP. ``"rows"``: every process's
         scores are gathered to every process and global rank 0 counts them (exact AP, label
         issues). ``"counts"``: each process counts its own rows as they come (in chunks of
@@ -146,6 +145,9 @@ class MetricsDiagCallback(pl.Callback):
         `lightning_reduce.GATHER_LIMIT_VALUES` values; that epoch and the later ones are then
         reduced as counts (never when ``validation_step`` gives ids, previews or groups).
         One process always counts its own rows exactly (``"counts"`` then only streams them).
+      scalars: whether each evaluation also writes its headline scalars (accuracy, balanced
+        accuracy, macro F1, ECE, per-class recall and precision) under ``metricsdiag/<split>/``
+        for TensorBoard's own Scalars and HParams dashboards (`records.headline_scalars`).
 
     A dict returned by ``validation_step`` may also hold ``"groups"``: ``{key: one value per
     row}`` (strings, integers or booleans; the contract's Slices). Ids, previews and groups
@@ -174,6 +176,7 @@ class MetricsDiagCallback(pl.Callback):
         example_ids=None,
         previews=None,
         reduce=REDUCE_AUTO,
+        scalars=True,
     ):
         super().__init__()
         self.log_dir = log_dir
@@ -186,6 +189,7 @@ class MetricsDiagCallback(pl.Callback):
         self.example_ids = example_ids
         self.previews = previews
         self.reduce = reduce
+        self.scalars = scalars
         self._class_names = None  # checked (`inputs.check_class_names`) at setup
         self._overlap = None  # the `lightning_overlap.OverlapCheck` of the current fit
         self._thresholds = None
@@ -225,6 +229,7 @@ class MetricsDiagCallback(pl.Callback):
             )
         inputs.check_from_logits(self.from_logits, WHO)
         inputs.check_multi_label(self.multi_label, WHO, detect=True)
+        inputs.check_scalars(self.scalars, WHO)
         if self.scores_and_labels is not None and not callable(self.scores_and_labels):
             raise ValueError(
                 "MetricsDiagCallback: scores_and_labels must be a callable"
@@ -774,6 +779,7 @@ class MetricsDiagCallback(pl.Callback):
                 class_names=None if layout is None else list(layout.class_names),
                 thresholds=self._thresholds,
                 multi_label=False if layout is None else layout.multi_label,
+                scalars=self.scalars,
             )
         return self._writer
 
