@@ -172,7 +172,8 @@ class ExampleReader:
         if kind == schema.KIND_LABEL_ISSUES and tags[3] in listing:
             raise errors.NotFoundError(
                 "run %r has no label issues for %r: confident learning flags labels of"
-                " single-label tasks only" % (run, split)
+                " single-label tasks only, from every example's scores (which Lightning's"
+                " reduce='counts' and Transformers' batch_eval_metrics do not keep)" % (run, split)
             )
         raise errors.NotFoundError(
             "run %r was written without example records for %r: %s"

@@ -221,6 +221,17 @@ class CellExamples:
         self._pending.append(other._kept)
         self._flush()
 
+    def without_rows(self):
+        """A copy with the kept examples and the counts per cell but not which positions were
+        seen: a fixed size (``C x C x k`` at most) whatever the rows, for another process to
+        `merge` (the positions it saw are then not checked against the receiver's).
+        """
+        self._flush()
+        copy = CellExamples(self.num_classes, self.k, self.multi_label)
+        copy._kept = {name: values.copy() for name, values in self._kept.items()}
+        copy._count_cells, copy._counts = self._count_cells.copy(), self._counts.copy()
+        return copy
+
     def confusion_matrix(self):
         """The counts per cell: ``[C, C]`` (``M[i, j]``: actual i predicted as j), or
         multi-label ``[K, 2, 2]`` (``[[tn, fp], [fn, tp]]`` per label), int64; grouped, one

@@ -300,10 +300,12 @@ class MetricsDiagWriter:
         self._write_records(written, step)
         return result
 
-    def add_counts(self, counts, step, split="validation"):
+    def add_counts(self, counts, step, split="validation", examples=None):
         """Write counts made elsewhere: a `counting.ClassificationCounts` (e.g. summed across
         processes) of this writer's classes, at ``step``, as `add_evaluation` writes its own
-        (with the label distribution at a split's first counts).
+        (with the label distribution at a split's first counts); with ``examples``, an
+        `example_recorder.EpochExamples` of the same rows (merged across processes), their
+        example records (ids: the positions).
 
         Raises:
           ValueError: counts of another number of classes than the writer's, or than
@@ -324,7 +326,10 @@ class MetricsDiagWriter:
                 "MetricsDiagWriter.add_counts: counts of %d classes, the writer's data has %d"
                 % (counts.num_classes, self.num_classes)
             )
-        self._write_records(self._counts_records(counts, split), step)
+        written = self._counts_records(counts, split)
+        if examples is not None:
+            written += self._examples.records(split, examples)
+        self._write_records(written, step)
 
     def _counts_records(self, result, split):
         """The records of ``result``: at a split's first counts its label distribution first,

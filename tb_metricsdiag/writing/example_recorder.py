@@ -88,13 +88,18 @@ class EpochExamples:
     Args:
       layout: the run's `inputs.Layout` (classes, multi-label).
       num_rows: the split's rows: positions are ``0..num_rows-1``.
+      label_issues: whether confident learning runs (single-label tasks); it keeps the
+        candidate rows' probabilities, so counting processes that merge fixed-size states
+        (`shareable_cells`, `merge_cells`) leave it out.
     """
 
-    def __init__(self, layout, num_rows):
+    def __init__(self, layout, num_rows, label_issues=True):
         self.num_rows = int(num_rows)
         self.multi_label = layout.multi_label
         self.cells = examples_lib.CellExamples(layout.num_classes, multi_label=self.multi_label)
-        self.issues = None if self.multi_label else label_issues_lib.LabelIssues(layout.num_classes)
+        self.issues = None
+        if label_issues and not self.multi_label:
+            self.issues = label_issues_lib.LabelIssues(layout.num_classes)
         self._right = np.zeros(self.num_rows, dtype=bool)
         self._confidence = np.zeros(self.num_rows, dtype=np.uint8)
         self._pending, self._pending_rows = [], 0
@@ -169,6 +174,25 @@ class EpochExamples:
             # Outputs declared probabilities (from_logits=False) that stray outside [0, 1]:
             # confident learning reads them as the nearest probabilities.
             self.issues.update(positions, targets, np.clip(probabilities, 0.0, 1.0))
+
+    def per_row(self):
+        """``(right, confidence)``: the arrays of one value per row (bool, uint8 codes) that
+        the examples record stores, for a caller that sums them across processes in place
+        (each process fills only its own rows).
+        """
+        return self._right, self._confidence
+
+    def shareable_cells(self):
+        """The kept examples and the counts per cell so far, without the per-row state
+        (`core.examples.CellExamples.without_rows`): what another process `merge_cells`.
+        """
+        self._feed(final=True)
+        return self.cells.without_rows()
+
+    def merge_cells(self, cells):
+        """Add another process's `shareable_cells` (of other positions) to this epoch's."""
+        self._feed(final=True)
+        self.cells.merge(cells)
 
     def finish(self, budget, listed):
         """``(examples payload, label issues payload or None)``: the encoded records

@@ -4,10 +4,13 @@
 Per validation batch the callback takes the module's scores and the labels (`_batch_scores`:
 a ``scores_and_labels`` callable, else a ``{"scores", "labels"}`` dict returned by
 ``validation_step``, else one extra ``forward(x)`` of an ``(x, y)`` batch) and keeps them on
-their device; at the end of the validation epoch they are gathered across processes
-(`lightning_distributed.gather`, without the rows ``DistributedSampler`` repeated) and global
-rank 0 writes them through `MetricsDiagWriter`, with ``trainer.callback_metrics`` under Keras's
-names (`log_names.keras_logs`) and, once, the run description.
+their device, with the batch's ids, previews and groups (a ``validation_step`` dict's, or the
+``example_ids`` / ``previews`` callables'); at the end of the validation epoch they are gathered
+across processes (`lightning_distributed.gather`, without the rows ``DistributedSampler``
+repeated, in the dataset's order) and global rank 0 writes them through `MetricsDiagWriter`,
+with ``trainer.callback_metrics`` under Keras's names (`log_names.keras_logs`) and, once, the
+run description. In the counts mode (``reduce``; `lightning_reduce`) each process counts its
+own rows in chunks instead, and the fixed-size counts are summed across processes.
 
 The first validation batch (the sanity check's, when there is one) is checked on the writers'
 one input path (`inputs.check_evaluation`) and fixes the stage's `inputs.Layout`; a mistake
@@ -42,15 +45,20 @@ from tb_metricsdiag.writing import (
     inputs,
     lightning_distributed,
     lightning_overlap,
+    lightning_reduce,
     log_names,
     records,
 )
 from tb_metricsdiag.writing.event_writer import MetricsDiagWriter
+from tb_metricsdiag.writing.lightning_distributed import RowExamples
 
 logger = logging.getLogger(__name__)
 
 SPLIT = "validation"
 WHO = "MetricsDiagCallback"
+
+# How the processes' validation rows come together (`MetricsDiagCallback`'s ``reduce``).
+REDUCE_AUTO, REDUCE_ROWS, REDUCE_COUNTS = "auto", "rows", "counts"
 # What the callback calls a batch's labels and scores in its messages (`inputs.NAMES`).
 NAMES = ("labels", "scores")
 
@@ -74,9 +82,14 @@ _HOW_TO_GIVE_SCORES = (
 
 
 class _Validation(
-    collections.namedtuple("_Validation", "epoch labels scores problems distributed")
+    collections.namedtuple(
+        "_Validation", "epoch labels scores examples problems distributed counts cells"
+    )
 ):
-    """One validation epoch's gathered rows (NumPy; None when none), on rank 0, until written."""
+    """One validation epoch on rank 0 until written: its gathered rows (NumPy; None when
+    none) and their `RowExamples` (None: no example records), or, reduced as counts, its
+    ``counts`` and ``cells`` (`example_recorder.EpochExamples`, or None).
+    """
 
 
 class MetricsDiagCallback(pl.Callback):
@@ -110,9 +123,37 @@ class MetricsDiagCallback(pl.Callback):
         the inputs to the CPU, about 100 bytes of memory per training example hashed; never
         an extra pass over the data. A problem (batches not ``(x, y)``, inputs laid out
         unlike the validation ones) is recorded for the diagnostics, never raised.
+      example_ids: the validation examples' ids for the example records (which examples fall
+        in each confusion cell, flips, label issues): None (default) takes the ``"ids"`` of
+        a dict returned by ``validation_step`` when it has them, else the examples' indices
+        in the validation dataset (under DDP, as its ``DistributedSampler`` hands them out);
+        a callable ``f(module, batch, outputs) -> ids`` (one per row, integers or strings
+        of 1 to 128 characters, unique in the epoch); False: no example records.
+      previews: ``f(module, batch, outputs) -> previews`` (one per row: strings, or images
+        ``[b, H, W]`` / ``[b, H, W, 1 | 3]`` of uint8 or floats in [0, 1]); default the
+        ``"previews"`` of a dict returned by ``validation_step``, else none.
+      reduce: how the processes' rows come together under DDP. ``"rows"``: every process's
+        scores are gathered to every process and global rank 0 counts them (exact AP, label
+        issues). ``"counts"``: each process counts its own rows as they come (in chunks of
+        `lightning_reduce.BUFFER_VALUES` values) and the fixed-size counts are summed
+        (`lightning_reduce`): the confusion counts, threshold counts, calibration bins and the
+        top examples of each cell, so rank 0 holds O(C x T) whatever the rows and the
+        processes; the AP then comes from the threshold grid (marked so, as in the Keras
+        metric mode), label issues are not recorded, and the examples are named by their
+        dataset index (ids, previews and groups need ``"rows"``). ``"auto"`` (default):
+        ``"rows"``, until an epoch's scores hold more than
+        `lightning_reduce.GATHER_LIMIT_VALUES` values; that epoch and the later ones are then
+        reduced as counts (never when ``validation_step`` gives ids, previews or groups).
+        One process always counts its own rows exactly (``"counts"`` then only streams them).
       scalars: whether each evaluation also writes its headline scalars (accuracy, balanced
         accuracy, macro F1, ECE, per-class recall and precision) under ``metricsdiag/<split>/``
         for TensorBoard's own Scalars and HParams dashboards (`records.headline_scalars`).
+
+    A dict returned by ``validation_step`` may also hold ``"groups"``: ``{key: one value per
+    row}`` (strings, integers or booleans; the contract's Slices). Ids, previews and groups
+    are checked at the first validation batch (a ValueError naming the fix), travel with
+    their rows across processes, and are checked once more, for the whole epoch, when rank 0
+    writes it (duplicate ids then leave that epoch's example records out, with an event).
 
     Where the scores come from, per validation batch: ``scores_and_labels`` when given; else
     the ``"scores"`` and ``"labels"`` of a dict returned by ``validation_step`` (no extra
@@ -132,6 +173,9 @@ class MetricsDiagCallback(pl.Callback):
         scores_and_labels=None,
         multi_label=None,
         train_sample=None,
+        example_ids=None,
+        previews=None,
+        reduce=REDUCE_AUTO,
         scalars=True,
     ):
         super().__init__()
@@ -142,6 +186,9 @@ class MetricsDiagCallback(pl.Callback):
         self.scores_and_labels = scores_and_labels
         self.multi_label = multi_label
         self.train_sample = train_sample
+        self.example_ids = example_ids
+        self.previews = previews
+        self.reduce = reduce
         self.scalars = scalars
         self._class_names = None  # checked (`inputs.check_class_names`) at setup
         self._overlap = None  # the `lightning_overlap.OverlapCheck` of the current fit
@@ -149,7 +196,7 @@ class MetricsDiagCallback(pl.Callback):
         self._log_dir = None
         self._writer = None
         self._start_stage()
-        self._scores, self._labels, self._problems = [], [], []
+        self._scores, self._labels, self._examples, self._problems = [], [], [], []
         self._names_before = {}
 
     def _start_stage(self):
@@ -158,6 +205,10 @@ class MetricsDiagCallback(pl.Callback):
         # the first epoch counted (more rows than one batch of a model not trained yet).
         self._layout = None
         self._source = None  # FROM_CALLABLE / FROM_STEP_OUTPUTS / FROM_FORWARD
+        self._examples_given = None  # `RowExamples.given` of the first batch
+        self._large = False  # reduce="auto": an epoch was too large to gather
+        self._streaming = False  # this epoch's rows are counted by each process
+        self._local = None  # this epoch's `lightning_reduce.LocalCounts`
         self._model_name = None
         self._info_written = False
         self._pending = None  # rank 0: a `_Validation` not written yet
@@ -183,6 +234,32 @@ class MetricsDiagCallback(pl.Callback):
             raise ValueError(
                 "MetricsDiagCallback: scores_and_labels must be a callable"
                 " f(module, batch, outputs) -> (scores, labels)"
+            )
+        if not (self.example_ids in (None, False) or callable(self.example_ids)):
+            raise ValueError(
+                "MetricsDiagCallback: example_ids must be None (the validation_step's 'ids',"
+                " else the dataset indices), a callable f(module, batch, outputs) -> ids, or"
+                " False (no example records), got %r" % (self.example_ids,)
+            )
+        if self.previews is not None and not callable(self.previews):
+            raise ValueError(
+                "MetricsDiagCallback: previews must be None or a callable"
+                " f(module, batch, outputs) -> one preview per row, got %r" % (self.previews,)
+            )
+        if self.reduce not in (REDUCE_AUTO, REDUCE_ROWS, REDUCE_COUNTS):
+            raise ValueError(
+                "MetricsDiagCallback: reduce must be 'auto', 'rows' (gather the rows) or"
+                " 'counts' (sum each process's counts), got %r" % (self.reduce,)
+            )
+        if self.reduce == REDUCE_COUNTS and self.previews is not None:
+            raise ValueError(
+                "MetricsDiagCallback: reduce='counts' names the examples by their dataset index"
+                " and keeps no previews: use reduce='rows' for previews"
+            )
+        if self.example_ids is False and self.previews is not None:
+            raise ValueError(
+                "MetricsDiagCallback: previews need example records, which example_ids=False"
+                " turns off: drop one of them"
             )
         self._class_names = inputs.check_class_names(self.class_names, WHO)
         self._thresholds = records.checked_thresholds(self.thresholds, WHO)
@@ -237,6 +314,32 @@ class MetricsDiagCallback(pl.Callback):
             scores = pl_module(x)
         return scores, y, FROM_FORWARD
 
+    def _batch_examples(self, pl_module, batch, outputs, rows):
+        """The `RowExamples` of one validation batch of ``rows`` rows, checked
+        (`inputs.check_example_ids`, `check_previews`, `check_groups`); ValueError naming the
+        fix.
+        """
+        if self.example_ids is False:
+            return RowExamples(None, None, None)
+        step = outputs if isinstance(outputs, collections.abc.Mapping) else {}
+        if callable(self.example_ids):
+            ids, ids_from = self.example_ids(pl_module, batch, outputs), "example_ids"
+        else:
+            ids, ids_from = step.get("ids"), "validation_step's 'ids'"
+        if callable(self.previews):
+            previews, previews_from = self.previews(pl_module, batch, outputs), "previews"
+        else:
+            previews, previews_from = step.get("previews"), "validation_step's 'previews'"
+        groups = step.get("groups")
+        if groups is not None:
+            inputs.check_groups(groups, rows, "%s: validation_step's 'groups'" % WHO)
+            groups = _host_groups(groups)
+        return RowExamples(
+            inputs.check_example_ids(_host(ids), rows, "%s: %s" % (WHO, ids_from)),
+            inputs.check_previews(_host(previews), rows, "%s: %s" % (WHO, previews_from)),
+            groups,  # as given (`inputs.GroupColumn`s do not concatenate): checked per epoch
+        )
+
     def _first_layout(self, scores, labels, source):
         """The stage's `inputs.Layout`, from its first batch checked as every writer's first
         evaluation (`inputs.check_evaluation`); ValueError naming the fix. ``from_logits``
@@ -288,8 +391,17 @@ class MetricsDiagCallback(pl.Callback):
             )
         return labels
 
+    def _gives_examples(self):
+        """Whether the batches give ids, previews or groups (the first batch's, once seen)."""
+        given = self._examples_given
+        return given is not None and (given[0] or given[1] or given[2] is not None)
+
     def on_validation_epoch_start(self, trainer, pl_module):
-        self._scores, self._labels, self._problems = [], [], []
+        self._scores, self._labels, self._examples, self._problems = [], [], [], []
+        self._local = None
+        self._streaming = self.reduce == REDUCE_COUNTS or (
+            self._large and not self._gives_examples()
+        )
         self._names_before = dict(trainer.callback_metrics)
 
     def on_validation_batch_end(
@@ -307,6 +419,20 @@ class MetricsDiagCallback(pl.Callback):
                 labels = _as_tensor(labels, scores.device)
             else:
                 labels = self._check_batch(scores, labels)
+            examples = self._batch_examples(pl_module, batch, outputs, len(labels))
+            if first:
+                self._examples_given = examples.given()
+                if self.reduce == REDUCE_COUNTS and self._gives_examples():
+                    raise ValueError(
+                        "reduce='counts' names the examples by their dataset index and records"
+                        " no previews or slices: leave ids, previews and groups out of"
+                        " validation_step's dict, or use reduce='rows'"
+                    )
+            elif examples.given() != self._examples_given:
+                raise ValueError(
+                    "its ids, previews or groups (given: %s) are not given as in the first"
+                    " batch (%s)" % (examples.given(), self._examples_given)
+                )
         except Exception as error:
             if first:
                 raise  # the first batch: a mistake raises
@@ -325,6 +451,11 @@ class MetricsDiagCallback(pl.Callback):
             labels = labels.reshape(-1)  # [n] and [n, 1] alike, so that batches concatenate
         self._scores.append(scores)
         self._labels.append(labels.detach())
+        self._examples.append(examples)
+        if self._streaming and sum(s.numel() for s in self._scores) >= (
+            lightning_reduce.BUFFER_VALUES
+        ):
+            self._count_kept(trainer)
         overlap = self._overlap
         if overlap is not None and not overlap.validation_done and overlap.problem is None:
             try:
@@ -364,31 +495,161 @@ class MetricsDiagCallback(pl.Callback):
             digests = overlap.validation_digests
             if overlap.problem is not None or len(digests) != sum(map(len, self._scores)):
                 digests = None  # unusable: every process must still take part in the gathering
+        examples = RowExamples.concatenated(self._examples) if self._examples else None
+        counts = cells = None
         try:
-            labels, scores = _concatenated(self._labels), _concatenated(self._scores)
-            if lightning_distributed.world_size() > 1:
-                labels, scores, distributed, problem, digests = lightning_distributed.gather(
-                    trainer, labels, scores, digests
+            world = lightning_distributed.world_size()
+            if not self._streaming and self.reduce == REDUCE_AUTO and world > 1:
+                self._streaming = self._too_large_to_gather()
+            if self._streaming:
+                counts, cells, distributed = self._reduced(trainer, problems)
+                labels = scores = examples = None
+            elif world > 1:
+                labels, scores = _concatenated(self._labels), _concatenated(self._scores)
+                gathered = lightning_distributed.gather(
+                    trainer, labels, scores, digests, examples, self.example_ids is not False
                 )
+                labels, scores, examples, distributed, problem, digests = gathered
                 if problem:
                     problems.append(events.distributed_counts(SPLIT, problem))
             else:
-                labels, scores = _numpy(labels), _numpy(scores)
+                labels = _numpy(_concatenated(self._labels))
+                scores = _numpy(_concatenated(self._scores))
         except Exception as error:
             logger.exception("MetricsDiagCallback: the validation outputs could not be gathered")
             problems.append(events.callback_error(error))
-            labels = scores = digests = None
+            labels = scores = digests = examples = None
         if overlap is not None and digests is None:
             overlap.fail("the validation inputs of every process could not be gathered")
         elif overlap is not None:
             overlap.validation_digests = digests
-        self._scores, self._labels, self._problems = [], [], []
+        self._scores, self._labels, self._examples, self._problems = [], [], [], []
+        if self.example_ids is False:
+            examples = None
         if trainer.is_global_zero:
             self._pending = _Validation(
-                trainer.current_epoch, labels, scores, problems, distributed
+                trainer.current_epoch,
+                labels,
+                scores,
+                examples,
+                problems,
+                distributed,
+                counts,
+                cells,
             )
         if trainer.state.fn != "fit":  # trainer.validate(): no training epoch end to wait for
             self._flush(trainer, with_train_logs=False)
+
+    # -- counts mode (`lightning_reduce`) ---------------------------------------------------
+
+    def _too_large_to_gather(self):
+        """``reduce="auto"``: whether this epoch's scores, all processes together, exceed
+        `lightning_reduce.GATHER_LIMIT_VALUES` (a collective); then later epochs stream too.
+        """
+        mine = sum(scores.numel() for scores in self._scores)
+        values = [None] * lightning_distributed.world_size()
+        torch.distributed.all_gather_object(values, mine)
+        self._large = sum(values) > lightning_reduce.GATHER_LIMIT_VALUES and not (
+            self._gives_examples()
+        )
+        return self._large
+
+    def _count_kept(self, trainer):
+        """Count the kept batches into this epoch's `LocalCounts` and let them go."""
+        labels, scores = _concatenated(self._labels), _concatenated(self._scores)
+        self._labels, self._scores = [], []
+        if labels is None:
+            return
+        labels, scores = _numpy(labels), _numpy(scores)
+        try:
+            if self._local is None:
+                self._local = self._new_local_counts(trainer, labels, scores)
+            self._local.update(labels, scores)
+        except ValueError as error:
+            self._problems.append(
+                events.bad_batch(
+                    SPLIT, "%d validation rows were left out: %s" % (len(labels), error)
+                )
+            )
+        except Exception as error:  # recording never ends the training
+            logger.exception("MetricsDiagCallback: validation rows could not be counted")
+            self._problems.append(events.callback_error(error))
+
+    def _new_local_counts(self, trainer, labels, scores):
+        """This epoch's `LocalCounts`, its layout's ``from_logits`` decided by this first chunk
+        unless known; its rows named by their dataset index when they can be.
+        """
+        layout = self._layout
+        if layout.from_logits is None:
+            layout = inputs.check_evaluation(
+                labels, scores, WHO, layout=layout, from_logits=self.from_logits, names=NAMES
+            ).layout
+        loader = lightning_distributed.first_dataloader(trainer)
+        share = lightning_distributed.sampler_share(loader, 0)
+        positions = num_rows = None
+        if self.example_ids is not False:
+            positions, num_rows = lightning_distributed.dataset_indices(loader)
+        return lightning_reduce.LocalCounts(layout, self._thresholds, share, positions, num_rows)
+
+    def _reduced(self, trainer, problems):
+        """The epoch's counts summed over the processes: ``(counts, cells, distributed)``;
+        a collective under DDP (every process calls it, with or without rows).
+        """
+        self._count_kept(trainer)
+        local, world = self._local, lightning_distributed.world_size()
+        mine = {
+            "from_logits": None if local is None else local.layout.from_logits,
+            "named": local is not None and local.examples is not None,
+            "rows": 0 if local is None else local.rows,
+            "padding": 0 if local is None else local.padding,
+        }
+        if world == 1:
+            everyone = [mine]
+        else:
+            everyone = [None] * world
+            torch.distributed.all_gather_object(everyone, mine)
+        decided = {each["from_logits"] for each in everyone} - {None}
+        distributed = {
+            "world_size": world,
+            "reduce": REDUCE_COUNTS,
+            "rows": [each["rows"] for each in everyone],
+            "padding_removed": sum(each["padding"] for each in everyone),
+        }
+        if not decided:
+            return None, None, distributed  # no process had a row
+        if local is None:  # a process without rows still takes part in the sums
+            layout = dataclasses.replace(self._layout, from_logits=min(decided))
+            share = {"num_replicas": None}
+            local = lightning_reduce.LocalCounts(layout, self._thresholds, share)
+        self._layout = local.layout
+        if world == 1:
+            counts, cells = local.counts, local.examples
+        else:
+            # Every process must name its rows (a process without rows names none).
+            with_examples = all(each["named"] for each in everyone)
+            counts, cells = lightning_reduce.reduce_counts(
+                local, lightning_distributed.collective_device(), with_examples
+            )
+        if cells is None and self.example_ids is not False:
+            problems.append(
+                events.bad_batch(
+                    SPLIT,
+                    "the example records were left out: counted by each process, the examples"
+                    " are named by their dataset index, which only a DistributedSampler (or one"
+                    " process over a sized dataset) tells",
+                )
+            )
+        if len(decided) > 1:
+            problems.append(
+                events.bad_batch(
+                    SPLIT,
+                    "the processes took the validation outputs differently (logits on some,"
+                    " probabilities on others): pass from_logits=True or False; the epoch's"
+                    " counts were left out",
+                )
+            )
+            return None, None, distributed
+        return counts, cells, distributed
 
     def on_train_epoch_end(self, trainer, pl_module):
         self._flush(trainer, with_train_logs=True)
@@ -417,6 +678,9 @@ class MetricsDiagCallback(pl.Callback):
             writer = self._open_writer()
             if pending is not None and pending.labels is not None and len(pending.labels):
                 problems.extend(self._write_evaluation(writer, pending))
+            elif pending is not None and pending.counts is not None and pending.counts.count:
+                self._write_run_info(writer, pending)
+                writer.add_counts(pending.counts, pending.epoch, SPLIT, examples=pending.cells)
             self._write_overlap(writer)
             if logs:
                 writer.add_logs(logs, epoch)
@@ -449,11 +713,30 @@ class MetricsDiagCallback(pl.Callback):
                 )
             ]
         self._layout = evaluation.layout
-        if not self._info_written:
-            writer.add_run_info(self._run_info(pending))
-            self._info_written = True
-        writer.add_checked_evaluation(evaluation, pending.epoch, split=SPLIT)
-        return []
+        problems, examples = [], pending.examples
+        if examples is not None:
+            try:  # the epoch's ids together: unique across its batches and processes
+                n = evaluation.size
+                evaluation = dataclasses.replace(
+                    evaluation,
+                    example_ids=inputs.check_example_ids(examples.ids, n, WHO),
+                    previews=inputs.check_previews(examples.previews, n, WHO),
+                    groups=inputs.check_groups(examples.groups, n, WHO),
+                )
+            except ValueError as error:
+                examples = None
+                problems.append(
+                    events.bad_batch(
+                        SPLIT,
+                        "the example records of epoch %d were left out: %s"
+                        % (pending.epoch, error),
+                    )
+                )
+        self._write_run_info(writer, pending)
+        writer.add_checked_evaluation(
+            evaluation, pending.epoch, split=SPLIT, example_records=examples is not None
+        )
+        return problems
 
     def _write_overlap(self, writer, last_chance=False):
         """Rank 0: write the duplicate check once its validation digests are in (or, at the
@@ -480,11 +763,23 @@ class MetricsDiagCallback(pl.Callback):
         except Exception:
             logger.exception("MetricsDiagCallback: could not write the events of epoch %d", epoch)
 
+    def _write_run_info(self, writer, pending):
+        """The run description, once, before the first evaluation written."""
+        if not self._info_written:
+            writer.add_run_info(self._run_info(pending))
+            self._info_written = True
+
     def _open_writer(self):
         if self._writer is None:
-            # Classes, their names and the task come with each checked evaluation's layout.
+            # Classes, their names and the task come with each checked evaluation's layout
+            # (and with the layout of the first batch, for counts summed across processes).
+            layout = self._layout
             self._writer = MetricsDiagWriter(
-                self._log_dir, thresholds=self._thresholds, scalars=self.scalars
+                self._log_dir,
+                class_names=None if layout is None else list(layout.class_names),
+                thresholds=self._thresholds,
+                multi_label=False if layout is None else layout.multi_label,
+                scalars=self.scalars,
             )
         return self._writer
 
@@ -495,7 +790,13 @@ class MetricsDiagCallback(pl.Callback):
             outputs_are_logits=layout.from_logits,
             label_format=layout.label_format,
             class_names=list(layout.class_names),
-            split_examples={SPLIT: len(pending.labels)},
+            split_examples={
+                SPLIT: (
+                    len(pending.labels)
+                    if pending.labels is not None
+                    else pending.counts.count + pending.counts.invalid
+                )
+            },
             num_thresholds=self._thresholds.size,
             counting="lightning_" + self._source,
             model_name=self._model_name,
@@ -536,6 +837,30 @@ def _as_tensor(value, device):
     if isinstance(value, torch.Tensor):
         return value
     return torch.as_tensor(np.asarray(value), device=device)
+
+
+def _host(values):
+    """Ids or previews as `inputs` takes them: a tensor on the CPU (NumPy), else as given."""
+    if isinstance(values, torch.Tensor):
+        return values.detach().cpu().numpy()
+    return values
+
+
+def _host_groups(groups):
+    """Groups as arrays on the CPU, to be concatenated across batches (lists as Python
+    objects, as `inputs.check_groups` takes them).
+    """
+    if not isinstance(groups, collections.abc.Mapping):
+        return groups  # `inputs.check_groups` names the fix
+    hosted = {}
+    for key, values in groups.items():
+        if isinstance(values, (list, tuple)):
+            array = np.empty(len(values), dtype=object)
+            array[:] = values
+            hosted[key] = array
+        else:
+            hosted[key] = _host(values)
+    return hosted
 
 
 def _concatenated(parts):

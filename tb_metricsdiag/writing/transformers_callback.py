@@ -15,6 +15,8 @@ its eval datasets); once training went on past it, nothing the callback meets en
 problems become events (`core/events.py`) that the diagnostics report.
 """
 
+import collections.abc
+import dataclasses
 import inspect
 import logging
 import os
@@ -27,7 +29,7 @@ from transformers.trainer_callback import CallbackHandler
 from tb_metricsdiag.core import events
 from tb_metricsdiag.core import labels as labels_lib
 from tb_metricsdiag.format import schema
-from tb_metricsdiag.writing import arrays, inputs, records
+from tb_metricsdiag.writing import arrays, example_recorder, inputs, records
 from tb_metricsdiag.writing.event_writer import MetricsDiagWriter
 
 logger = logging.getLogger(__name__)
@@ -204,6 +206,156 @@ def _caller(callback, matches):
     return None
 
 
+# How many frames above ``on_evaluate`` `evaluated_dataset` looks for ``Trainer.evaluate``
+# (through the `CallbackHandler`, and a subclass's ``evaluate`` calling the Trainer's).
+EVALUATE_FRAMES = 8
+
+
+def evaluated_dataset():
+    """``(trainer, dataset)`` of the ``Trainer.evaluate`` call that the caller runs in: its
+    ``eval_dataset`` (a dataset, or the name of one of ``trainer.eval_dataset``'s), within
+    `EVALUATE_FRAMES` frames; or None.
+
+    The Trainer hands callbacks neither the dataset nor the trainer, and it evaluates the
+    dataset's rows in order (a sequential sampler; across processes Accelerate's
+    ``gather_for_metrics`` puts the batches back in order and drops the repeats).
+    """
+    frame = inspect.currentframe().f_back
+    for _ in range(EVALUATE_FRAMES):
+        if frame is None:
+            return None
+        owner = frame.f_locals.get("self")
+        if (
+            frame.f_code.co_name == "evaluate"
+            and _is_trainer(owner)
+            and "eval_dataset" in frame.f_locals
+        ):
+            return owner, frame.f_locals["eval_dataset"]
+        frame = frame.f_back
+    return None
+
+
+# The keys of `MetricsDiagCallback.columns` that are not groups ("(" is no group key).
+_IDS, _PREVIEWS = "(ids)", "(previews)"
+
+
+def _checked_columns(example_ids, previews, groups):
+    """``{what: column}`` of the dataset columns the callback reads: `_IDS`, `_PREVIEWS` and
+    each group key; ValueError naming the forms they take.
+    """
+    columns = {}
+    if example_ids not in (None, False):
+        if not isinstance(example_ids, str) or not example_ids:
+            raise ValueError(
+                "%s: example_ids must be the name of an eval dataset column of ids (e.g."
+                " 'id'), None (the rows' positions) or False (no example records), got %r"
+                % (WHO, example_ids)
+            )
+        columns[_IDS] = example_ids
+    if previews is not None:
+        if example_ids is False:
+            raise ValueError(
+                "%s: previews need example records, which example_ids=False turns off: drop"
+                " one of them" % WHO
+            )
+        if not isinstance(previews, str) or not previews:
+            raise ValueError(
+                "%s: previews must be the name of an eval dataset column of texts (e.g."
+                " 'text'), got %r" % (WHO, previews)
+            )
+        columns[_PREVIEWS] = previews
+    if groups is not None:
+        if isinstance(groups, (list, tuple)):
+            groups = {column: column for column in groups}
+        if (
+            not isinstance(groups, collections.abc.Mapping)
+            or not groups
+            or not all(isinstance(c, str) and c for c in groups.values())
+        ):
+            raise ValueError(
+                "%s: groups must be a list of eval dataset columns (e.g. ['language']) or"
+                " {key: column}, got %r" % (WHO, groups)
+            )
+        inputs.check_groups({key: [] for key in groups}, 0, "%s: groups" % WHO)  # the keys
+        columns.update(groups)
+    return columns
+
+
+def _label_column(dataset, label_names):
+    """The dataset's label column (the Trainer's ``label_names``, else ``labels`` or
+    ``label``), or None when it has none that can be read cheaply.
+    """
+    names = getattr(dataset, "column_names", None)
+    if names is None:
+        try:
+            first = dataset[0] if len(dataset) else None
+        except Exception:  # not indexable by position: no label check
+            return None
+        names = list(first) if isinstance(first, collections.abc.Mapping) else []
+    for name in list(label_names or ()) + ["labels", "label"]:
+        if name in names:
+            return name
+    return None
+
+
+def dataset_columns(dataset, columns):
+    """``{column: [value per row]}`` of an eval dataset: a ``datasets.Dataset`` (by its
+    columns), or any dataset of ``len(dataset)`` rows that are dicts (read row by row;
+    scalar tensors and NumPy scalars as Python values).
+
+    Raises:
+      ValueError: a column the dataset does not have, naming those it has.
+    """
+    names = getattr(dataset, "column_names", None)
+    if names is not None:
+        missing = [column for column in columns if column not in names]
+        if missing:
+            raise ValueError(
+                "%s: the eval dataset has no column %r (its columns: %s)"
+                % (WHO, missing[0], sorted(names))
+            )
+        return {column: list(dataset[column]) for column in columns}
+    values = {column: [] for column in columns}
+    for index in range(len(dataset)):
+        row = dataset[index]
+        if not isinstance(row, collections.abc.Mapping):
+            raise ValueError(
+                "%s: the eval dataset's rows are %s, not dicts, so it has no columns to read"
+                " example_ids, previews or groups from" % (WHO, type(row).__name__)
+            )
+        for column in columns:
+            if column not in row:
+                raise ValueError(
+                    "%s: the eval dataset has no column %r (row %d has %s)"
+                    % (WHO, column, index, sorted(row))
+                )
+            value = row[column]
+            if getattr(value, "ndim", None) == 0:
+                value = value.item()  # a scalar tensor or NumPy scalar
+            values[column].append(value)
+    return values
+
+
+def _check_same_rows(labels, evaluation, column):
+    """ValueError unless the dataset's label column equals the evaluation's labels, row by
+    row: the columns read belong to the rows evaluated, in their order.
+    """
+    given = np.asarray([np.asarray(label, dtype=np.float64) for label in labels])
+    targets = np.asarray(evaluation.targets, dtype=np.float64)
+    if given.shape[0] != targets.shape[0]:
+        raise ValueError(
+            "%s: the eval dataset has %d rows but the evaluation %d: its columns cannot be"
+            " matched to the predictions" % (WHO, given.shape[0], targets.shape[0])
+        )
+    if given.size != targets.size or not np.array_equal(given.reshape(targets.shape), targets):
+        raise ValueError(
+            "%s: the eval dataset's %r column differs from the evaluation's labels, so its"
+            " rows were not evaluated in order (a custom sampler or dataloader?): the columns"
+            " cannot be matched to the predictions; leave example_ids, previews and groups"
+            " out" % (WHO, column)
+        )
+
+
 def _is_handler(owner):
     return isinstance(owner, CallbackHandler)
 
@@ -240,8 +392,14 @@ class _Pending:
         # after ``on_evaluate`` anyway, and a ``trainer.predict`` is dropped uncounted.
         self.prediction = None
         self.counts = None  # `counting.ClassificationCounts` / `MultiLabelCounts`
+        self.evaluation = None  # the whole evaluation's `inputs.Evaluation`, once checked
+        self.records = False  # whether its example records are written
         self.batches = []  # batched: (labels, outputs) not counted yet (`BATCH_BUFFER_VALUES`)
         self.buffered = 0  # output values in ``batches``
+        self.rows = 0  # batched: rows taken so far (the next batch's first position)
+        # batched: the `example_recorder.EpochExamples` of the rows counted (positions in the
+        # eval dataset; no label issues, which need every row's scores), or None.
+        self.examples = None
         self.problems = []  # messages of batches left out
         self.error = None  # a mistake of the first evaluation's batches, raised at on_evaluate
         self.complete = False  # batched: the last batch (compute_result=True) was counted
@@ -271,8 +429,24 @@ class MetricsDiagCallback(transformers.TrainerCallback):
       scalars: whether each evaluation also writes its headline scalars (accuracy, balanced
         accuracy, macro F1, ECE, per-class recall and precision) under ``metricsdiag/<split>/``
         for TensorBoard's own Scalars and HParams dashboards (`records.headline_scalars`).
-      example_ids, groups: per-example inputs from dataset columns: not supported yet (a
-        ValueError says so).
+      example_ids: the eval dataset's column of example ids (one per row: integers, or
+        strings of 1 to 128 characters, unique), e.g. ``"id"``; None (default): the rows'
+        positions in the eval dataset; False: no example records. The Trainer keeps such a
+        column from the model (``remove_unused_columns`` drops it from the batches), so the
+        callback reads it from the dataset being evaluated, whose rows the Trainer evaluates
+        in order (`evaluated_dataset`).
+      previews: the eval dataset's column of text previews (strings), e.g. ``"text"``.
+      groups: the eval dataset's columns to slice by: a list of column names (each its own
+        key) or ``{key: column}``.
+
+    Ids, previews and groups are read once per eval dataset; the dataset's label column
+    (``label_names``, else ``labels`` or ``label``), when it has one, must equal the
+    evaluation's labels row by row, which proves the rows are read in the order they were
+    evaluated. A column missing or of the wrong kind raises a ValueError at the first
+    evaluation; later, that evaluation's example records are left out, with an event. With
+    ``batch_eval_metrics=True`` no scores are kept: the example records then name the rows by
+    their positions and hold no label issues (giving ``example_ids``, ``previews`` or
+    ``groups`` then raises).
 
     Predictions may be a tensor or array ``[n, C]`` (``[n]`` / ``[n, 1]``: one binary logit)
     or a tuple whose first element is that (the model's first output: its logits), as the
@@ -291,16 +465,13 @@ class MetricsDiagCallback(transformers.TrainerCallback):
         from_logits=None,
         multi_label=None,
         example_ids=None,
+        previews=None,
         groups=None,
         scalars=True,
     ):
         super().__init__()
-        if example_ids is not None or groups is not None:
-            raise ValueError(
-                "%s: example_ids= and groups= (per-example inputs from dataset columns) are not"
-                " supported yet with the Transformers Trainer; leave them out: the counts,"
-                " curves and run description are recorded without them" % WHO
-            )
+        self.columns = _checked_columns(example_ids, previews, groups)
+        self.example_ids = example_ids
         if log_dir is not None and (
             not isinstance(log_dir, (str, os.PathLike)) or not os.fspath(log_dir)
         ):
@@ -335,6 +506,7 @@ class MetricsDiagCallback(transformers.TrainerCallback):
         self._split_examples = {}  # split -> examples, for the run description
         self._counting = None
         self._described = None  # (log_dir, splits) of the run description last written
+        self._dataset_columns = {}  # split -> (dataset, {column: values}) read from it
 
     @property
     def run_dir(self):
@@ -396,7 +568,10 @@ class MetricsDiagCallback(transformers.TrainerCallback):
                 labels, outputs = _labels_and_outputs(eval_prediction)
                 if self._layout is None:
                     self._first_layout(labels, outputs, batched=True)
-                pending.batches.append((labels, outputs))
+                if pending.rows == 0 and self.example_ids is not False:
+                    pending.examples = self._batch_examples()
+                pending.batches.append((labels, outputs, pending.rows))
+                pending.rows += len(outputs)
                 pending.buffered += outputs.size
             except ValueError as error:
                 self._left_out(pending, error)
@@ -424,6 +599,12 @@ class MetricsDiagCallback(transformers.TrainerCallback):
             raise ValueError(
                 "%s: compute_metrics=cb.compute_metrics(...) is set but the Trainer does not"
                 " have the callback: pass callbacks=[cb] too" % WHO
+            )
+        if batched and self.columns:
+            raise ValueError(
+                "%s: with batch_eval_metrics=True nothing of the evaluation is kept, so the"
+                " example records name the rows by their positions: leave example_ids,"
+                " previews and groups out, or batch_eval_metrics off" % WHO
             )
         if batched and fn is not None and not _takes_compute_result(fn):
             raise ValueError(
@@ -460,9 +641,13 @@ class MetricsDiagCallback(transformers.TrainerCallback):
         if pending.counts is None:
             pending.counts = self._layout.new_counts(self.thresholds, keep_scores=False)
         try:
-            labels = np.concatenate([labels for labels, _ in batches])
-            outputs = np.concatenate([outputs for _, outputs in batches])
-            self._layout.count(pending.counts, labels, outputs)
+            labels = np.concatenate([labels for labels, _, _ in batches])
+            outputs = np.concatenate([outputs for _, outputs, _ in batches])
+            converted = self._layout.count(pending.counts, labels, outputs)
+            positions = np.concatenate(
+                [np.arange(first, first + len(o)) for _, o, first in batches]
+            )
+            self._add_examples(pending, positions, converted)
             return
         except ValueError:
             pass  # refused before anything was counted: find the batches that do not fit
@@ -470,9 +655,10 @@ class MetricsDiagCallback(transformers.TrainerCallback):
             logger.exception("%s: %d batches could not be counted", WHO, len(batches))
             pending.problems.append("%s: %s" % (type(error).__name__, error))
             return
-        for labels, outputs in batches:
+        for labels, outputs, first in batches:
             try:
-                self._layout.count(pending.counts, labels, outputs)
+                converted = self._layout.count(pending.counts, labels, outputs)
+                self._add_examples(pending, np.arange(first, first + len(outputs)), converted)
             except ValueError as error:
                 self._left_out(
                     pending,
@@ -485,16 +671,93 @@ class MetricsDiagCallback(transformers.TrainerCallback):
                 logger.exception("%s: a batch could not be counted", WHO)
                 pending.problems.append("%s: %s" % (type(error).__name__, error))
 
-    def _count_whole(self, eval_prediction):
-        """The counts of one whole evaluation (exact AP: its scores are kept while counted)."""
+    def _batch_examples(self):
+        """An `example_recorder.EpochExamples` for an evaluation counted batch by batch: its
+        rows are the positions of the dataset being evaluated (`evaluated_dataset`), or None
+        when its size cannot be told.
+        """
+        found = evaluated_dataset()
+        if found is None:
+            return None
+        trainer, dataset = found
+        if isinstance(dataset, str):
+            dataset = trainer.eval_dataset[dataset]
+        try:
+            size = len(dataset)
+        except TypeError:  # an iterable dataset: no positions to name
+            return None
+        return example_recorder.EpochExamples(self._layout, size, label_issues=False)
+
+    def _add_examples(self, pending, positions, converted):
+        """Give a counted chunk's rows to the evaluation's example records; rows beyond the
+        dataset's end (it was not the dataset evaluated) give the records up, with a problem.
+        """
+        if pending.examples is None:
+            return
+        try:
+            pending.examples.update(positions, *converted)
+        except ValueError as error:
+            pending.examples = None
+            pending.problems.append("the example records were left out: %s" % (error,))
+
+    def _check_whole(self, eval_prediction):
+        """The `inputs.Evaluation` of one whole evaluation (exact AP: its scores are kept
+        while counted), without ids, previews and groups.
+        """
         labels, outputs = _labels_and_outputs(eval_prediction)
         if self._layout is None:
-            evaluation = self._first_layout(labels, outputs, batched=False)
-        else:
-            evaluation = inputs.check_evaluation(
-                labels, outputs, WHO, layout=self._layout, from_logits=self.from_logits, names=NAMES
+            return self._first_layout(labels, outputs, batched=False)
+        return inputs.check_evaluation(
+            labels, outputs, WHO, layout=self._layout, from_logits=self.from_logits, names=NAMES
+        )
+
+    def _with_columns(self, evaluation, split):
+        """``evaluation`` with the ids, previews and groups of the dataset being evaluated
+        (`self.columns`), checked as every writer checks them; ValueError naming the fix.
+        """
+        if not self.columns:
+            return evaluation
+        found = evaluated_dataset()
+        if found is None:
+            raise ValueError(
+                "%s: cannot find the eval dataset that Trainer.evaluate is evaluating, to read"
+                " its columns %s: evaluate with Trainer.evaluate (or trainer.train's"
+                " evaluations), or leave example_ids, previews and groups out"
+                % (WHO, sorted(set(self.columns.values())))
             )
-        return evaluation.counts(self.thresholds)
+        trainer, dataset = found
+        if isinstance(dataset, str):
+            dataset = trainer.eval_dataset[dataset]
+        cached = self._dataset_columns.get(split)
+        if cached is None or cached[0] is not dataset:
+            wanted = sorted(set(self.columns.values()))
+            label_column = _label_column(dataset, getattr(trainer, "label_names", None))
+            values = dataset_columns(dataset, wanted + ([label_column] if label_column else []))
+            cached = self._dataset_columns[split] = (dataset, values, label_column)
+        _, values, label_column = cached
+        n = evaluation.size
+        if label_column is not None:
+            _check_same_rows(values[label_column], evaluation, label_column)
+        elif len(next(iter(values.values()))) != n:
+            raise ValueError(
+                "%s: the eval dataset has %d rows but the evaluation %d: the columns cannot be"
+                " matched to the predictions" % (WHO, len(next(iter(values.values()))), n)
+            )
+        groups = {
+            key: values[column]
+            for key, column in self.columns.items()
+            if key not in (_IDS, _PREVIEWS)
+        }
+        return dataclasses.replace(
+            evaluation,
+            example_ids=inputs.check_example_ids(
+                values.get(self.columns.get(_IDS)), n, "%s: example_ids" % WHO
+            ),
+            previews=inputs.check_previews(
+                values.get(self.columns.get(_PREVIEWS)), n, "%s: previews" % WHO
+            ),
+            groups=inputs.check_groups(groups or None, n, "%s: groups" % WHO),
+        )
 
     def _check_task(self):
         config = getattr(self._model, "config", None)
@@ -591,7 +854,7 @@ class MetricsDiagCallback(transformers.TrainerCallback):
         )
         if pending is not None and pending.prediction is not None:
             try:
-                pending.counts = self._count_whole(pending.prediction)
+                pending.evaluation = self._check_whole(pending.prediction)
             except ValueError as error:
                 if first:
                     raise
@@ -602,22 +865,44 @@ class MetricsDiagCallback(transformers.TrainerCallback):
                 logger.exception("%s: the evaluation could not be counted", WHO)
                 problems.append(events.callback_error(error))
             pending.prediction = None
+        if pending is not None and pending.evaluation is not None:
+            pending.records = self.example_ids is not False
+            try:
+                pending.evaluation = self._with_columns(pending.evaluation, split)
+            except ValueError as error:
+                if first:
+                    raise
+                pending.records = False
+                problems.append(
+                    events.bad_batch(split, "the example records were left out: %s" % (error,))
+                )
         if state.is_world_process_zero:
-            counts = None if pending is None else pending.counts
-            self._record(args, state.global_step, split, prefix, metrics, counts, problems)
+            self._record(args, state.global_step, split, prefix, metrics, pending, problems)
 
     def on_train_end(self, args, state, control, **kwargs):
         self._close()
 
     # -- writing: process zero, never raises ----------------------------------------------
 
-    def _record(self, args, step, split, prefix, metrics, counts, problems):
+    def _record(self, args, step, split, prefix, metrics, pending, problems):
+        """Write an evaluation (``pending``: a whole `inputs.Evaluation`, or counts made
+        batch by batch; None for none) and its logs.
+        """
         try:
             writer = self._open_writer(args)
-            if counts is not None:
+            counts = None
+            if pending is not None and pending.evaluation is not None:
+                self._split_examples[split] = pending.evaluation.size
+                self._describe(writer)
+                counts = writer.add_checked_evaluation(
+                    pending.evaluation, step, split, example_records=pending.records
+                )
+            elif pending is not None and pending.counts is not None:
+                counts = pending.counts
                 self._split_examples[split] = int(counts.count + counts.invalid)
                 self._describe(writer)
-                writer.add_counts(counts, step, split)
+                writer.add_counts(counts, step, split, examples=pending.examples)
+            if counts is not None:
                 if counts.invalid:  # the writer wrote this event with the counts
                     self._step_events_at(step).append(
                         events.nonfinite_predictions(split, counts.invalid)

@@ -3,9 +3,11 @@
 Run as a script, it trains one with ``Trainer(accelerator="cpu", devices=N, strategy="ddp")``
 (Lightning starts the other processes by running this file again) and prints, from global rank
 0, one JSON line: the run's directory, the final module's outputs on the validation set and its
-labels, and which frameworks the process imported::
+labels, and which frameworks the process imported. ``indexed`` gives the validation batches
+their rows' indices, so that ``validation_step`` returns ids, previews and groups; REDUCE is
+the callback's ``reduce`` (``auto:LIMIT`` sets `lightning_reduce.GATHER_LIMIT_VALUES`)::
 
-    python tests/lightning_runs.py OUT_DIR DEVICES LEARNING_RATE
+    python tests/lightning_runs.py OUT_DIR DEVICES LEARNING_RATE [indexed] [REDUCE]
 """
 
 import json
@@ -66,19 +68,36 @@ class Classifier(pl.LightningModule):
         return loss
 
     def validation_step(self, batch, batch_idx):
-        x, y = batch
+        x, y, *index = batch  # (x, y, index) batches: the rows' ids, previews and groups too
         out = self(x)
         predicted = (out > 0).long() if self.hparams.classes == 2 else out.argmax(1)
         sync = self.hparams.sync_dist
         self.log("val_loss", self._loss(out, y), sync_dist=sync)
         self.log("val_acc", (predicted == y).float().mean(), sync_dist=sync)
+        if index:
+            return {"scores": out, "labels": y, **row_examples(index[0])}
 
     def configure_optimizers(self):
         return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
 
 
-def loader(x, y, shuffle=False, batch_size=BATCH_SIZE):
-    dataset = torch.utils.data.TensorDataset(torch.from_numpy(x), torch.from_numpy(y))
+def row_examples(index):
+    """What `Classifier.validation_step` returns for the dataset rows ``index``: string ids,
+    text previews and two groups, each a function of the row's index."""
+    index = index.tolist()
+    return {
+        "ids": ["ex-%04d" % (7919 * i % 10007) for i in index],
+        "previews": ["the text of row %d" % i for i in index],
+        "groups": {"parity": [i % 2 for i in index], "third": ["t%d" % (i % 3) for i in index]},
+    }
+
+
+def loader(x, y, shuffle=False, batch_size=BATCH_SIZE, indexed=False):
+    """A DataLoader of ``(x, y)`` batches, or ``(x, y, index)`` with ``indexed``."""
+    tensors = [torch.from_numpy(x), torch.from_numpy(y)]
+    if indexed:
+        tensors.append(torch.arange(len(x)))
+    dataset = torch.utils.data.TensorDataset(*tensors)
     return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=shuffle)
 
 
@@ -93,6 +112,7 @@ def fit(
     callback=None,
     extra_callbacks=(),
     logger=True,
+    indexed=False,
 ):
     """Train ``module`` on ``(x, y)`` pairs; returns the trainer. The TensorBoardLogger writes to
     ``root/run/version_0``, where the callback writes by default.
@@ -110,7 +130,7 @@ def fit(
         enable_model_summary=False,
         enable_checkpointing=False,
     )
-    trainer.fit(module, loader(*train, shuffle=True), loader(*validation))
+    trainer.fit(module, loader(*train, shuffle=True), loader(*validation, indexed=indexed))
     return trainer
 
 
@@ -122,11 +142,27 @@ def outputs(module, x):
     return torch.cat(batches).numpy()
 
 
-def main(out_dir, devices, lr):
+def main(out_dir, devices, lr, indexed=False, reduce=None):
     torch.manual_seed(0)
     module = Classifier(classes=3, lr=lr, sync_dist=True)
     train, validation = data(64, 1, 3), data(VAL_SIZE, 2, 3)
-    trainer = fit(out_dir, module, train, validation, epochs=2, devices=devices, strategy="ddp")
+    if reduce and reduce.startswith("auto:"):  # "auto:LIMIT": reduce above LIMIT values
+        from tb_metricsdiag.writing import lightning_reduce
+
+        reduce, limit = reduce.split(":")
+        lightning_reduce.GATHER_LIMIT_VALUES = int(limit)
+    callback = MetricsDiagCallback(**({"reduce": reduce} if reduce else {}))
+    trainer = fit(
+        out_dir,
+        module,
+        train,
+        validation,
+        epochs=2,
+        devices=devices,
+        strategy="ddp",
+        callback=callback,
+        indexed=indexed,
+    )
     if trainer.is_global_zero:
         frameworks = sorted({m.split(".")[0] for m in sys.modules} & {"tensorflow", "keras"})
         result = {
@@ -140,4 +176,10 @@ def main(out_dir, devices, lr):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]), float(sys.argv[3]))
+    main(
+        sys.argv[1],
+        int(sys.argv[2]),
+        float(sys.argv[3]),
+        indexed=sys.argv[4:5] == ["indexed"],  # or "plain"
+        reduce=sys.argv[5] if len(sys.argv) > 5 else None,
+    )

@@ -481,22 +481,46 @@ def test_sampler_padding_reports_what_it_cannot_check():
 # -- DDP: 2 processes give the counts of 1 -----------------------------------------------------
 
 
-def test_ddp_counts_equal_one_process_without_tensorflow(tmp_path):
-    """Two gloo processes over 101 validation examples (the sampler pads one), with TensorFlow
-    hidden from every process: the counts of one process over the same examples and weights
-    (learning rate 0), and scikit-learn's on the final module's outputs."""
+def _ddp_run(out_dir, *args):
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lightning_runs.py")
-    result = run_script_without(script, tmp_path / "ddp", 2, 0)
+    result = run_script_without(script, out_dir, 2, 0, *args)
     assert result.returncode == 0, result.stderr[-3000:]
     ddp = json.loads(result.stdout.strip().splitlines()[-1])
     assert ddp["world_size"] == 2 and ddp["frameworks"] == []
+    return ddp
+
+
+@pytest.fixture(scope="module")
+def ddp_rows(tmp_path_factory):
+    """Two gloo processes gathering their rows (ids, previews and groups given)."""
+    return _ddp_run(tmp_path_factory.mktemp("ddp_rows"), "indexed", "rows")
+
+
+def test_ddp_counts_equal_one_process_without_tensorflow(tmp_path, ddp_rows):
+    """Two gloo processes over 101 validation examples (the sampler pads one), with TensorFlow
+    hidden from every process: the counts of one process over the same examples and weights
+    (learning rate 0), and scikit-learn's on the final module's outputs. ``validation_step``
+    returns ids, previews and groups: they travel with their rows, so the example records
+    (kept examples, correctness, id table, previews) are those of one process, byte for byte.
+    """
+    ddp = ddp_rows
     torch.manual_seed(0)
     module = runs.Classifier(classes=3, lr=0.0)
     train, validation = runs.data(64, 1, 3), runs.data(runs.VAL_SIZE, 2, 3)
-    single = runs.fit(str(tmp_path / "single"), module, train, validation, epochs=2)
+    single = runs.fit(str(tmp_path / "single"), module, train, validation, 2, indexed=True)
     ddp_events, single_events = read_events(ddp["log_dir"]), read_events(single.logger.log_dir)
-    for tag in (CONFUSION, COUNTS):
-        for step in (0, 1):
+    example_tags = [
+        schema.split_tag("validation", kind)
+        for kind in (
+            schema.KIND_EXAMPLES,
+            schema.KIND_EXAMPLE_IDS,
+            schema.KIND_PREVIEWS,
+            schema.KIND_SLICES,
+        )
+    ]
+    for tag in (CONFUSION, COUNTS, *example_tags):
+        assert sorted(ddp_events[tag]) == sorted(single_events[tag]), tag
+        for step in ddp_events[tag]:
             np.testing.assert_array_equal(ddp_events[tag][step][0], single_events[tag][step][0])
     np.testing.assert_allclose(ddp_events[AP][1][0], single_events[AP][1][0], rtol=1e-12)
     assert ddp_events[CONFUSION][1][0].sum() == runs.VAL_SIZE  # the padded duplicate left out
@@ -508,8 +532,41 @@ def test_ddp_counts_equal_one_process_without_tensorflow(tmp_path):
     np.testing.assert_array_equal(ddp_events[COUNTS][1][0][:, 1], fp)
     np.testing.assert_allclose(ddp_events[AP][1][0], ap, rtol=1e-12)
     info = json.loads(ddp_events[schema.RUN_INFO_TAG][0][0].item())
-    assert info["distributed"] == {"world_size": 2, "rows": [51, 51], "padding_removed": 1}
+    assert info["distributed"] == {
+        "world_size": 2,
+        "rows": [51, 51],
+        "padding_removed": 1,
+        "order": "dataset",
+    }
     assert schema.EVENTS_TAG not in ddp_events
+
+
+def test_ddp_counts_mode_sums_what_the_rows_mode_gathers(tmp_path, ddp_rows):
+    """Two gloo processes with ``reduce="auto"`` below a limit the first epoch passes: that
+    epoch's kept rows and the next epoch's streamed chunks are counted by each process and
+    summed; the counts, the calibration bins and the kept examples (named by dataset index)
+    equal those of the processes that gathered their rows, the padded repeat left out."""
+    counted = _ddp_run(tmp_path / "counts", "plain", "auto:100")
+    counted_events, rows_events = read_events(counted["log_dir"]), read_events(ddp_rows["log_dir"])
+    calibration = schema.split_tag("validation", schema.KIND_CALIBRATION)
+    examples = schema.split_tag("validation", schema.KIND_EXAMPLES)
+    for step in (0, 1):
+        for tag in (CONFUSION, COUNTS, examples):
+            np.testing.assert_array_equal(counted_events[tag][step][0], rows_events[tag][step][0])
+        np.testing.assert_allclose(
+            counted_events[calibration][step][0], rows_events[calibration][step][0], rtol=1e-12
+        )
+    assert counted_events[CONFUSION][1][0].sum() == runs.VAL_SIZE
+    content = json.loads(counted_events[COUNTS][1][1])
+    assert content["average_precision"] == "threshold_grid"
+    info = json.loads(counted_events[schema.RUN_INFO_TAG][0][0].item())
+    assert info["distributed"] == {
+        "world_size": 2,
+        "reduce": "counts",
+        "rows": [51, 51],
+        "padding_removed": 1,
+    }
+    assert schema.EVENTS_TAG not in counted_events
 
 
 class MultiLabelTagger(pl.LightningModule):

@@ -19,6 +19,7 @@ import pytest
 import transformers
 import transformers_runs as runs
 from conftest import read_events, stored_logs, to_scores
+from example_checks import brute_force_cell
 from headline_reference import check_through_tensorboard
 from no_frameworks import TENSORFLOW, environment_without
 from sklearn import metrics as skm
@@ -30,6 +31,8 @@ from writer_checks import (
 )
 
 from tb_metricsdiag import diagnostics
+from tb_metricsdiag.backend import logdir as logdir_lib
+from tb_metricsdiag.backend import reader as reader_lib
 from tb_metricsdiag.core import counting, events
 from tb_metricsdiag.core import labels as labels_lib
 from tb_metricsdiag.format import schema
@@ -313,6 +316,19 @@ def test_batch_eval_metrics_counts_batch_by_batch(tmp_path):
     )
     info = json.loads(stored[schema.RUN_INFO_TAG][0][0].item())
     assert info["counting"] == transformers_callback.COUNTING_BATCHES
+    # The example records, batch by batch: each cell's first examples by position.
+    reader = reader_lib.Reader(logdir_lib.provider_for_logdir(callback.run_dir))
+    (run,) = list(reader.list_runs())
+    records = reader.examples(run, "validation").examples
+    predicted = (scores[:, 1] >= 0.5).astype(int)
+    score = scores[np.arange(len(labels)), predicted]
+    for true in (0, 1):
+        for pred in (0, 1):
+            count, expected = brute_force_cell(labels, predicted, score, true, pred, 10)
+            cell = records.cell(true, pred)
+            assert cell["count"] == count
+            np.testing.assert_array_equal(cell["position"][: len(expected)], expected)
+    assert schema.split_tag("validation", schema.KIND_LABEL_ISSUES) not in stored
 
 
 # -- what the predictions may be ---------------------------------------------------------------
@@ -441,10 +457,6 @@ def test_a_wrapped_compute_metrics_without_the_callback_raises(tmp_path):
 
 
 def test_the_constructor_refuses_what_it_cannot_do():
-    with pytest.raises(ValueError, match="not supported yet"):
-        MetricsDiagCallback(example_ids="id")
-    with pytest.raises(ValueError, match="not supported yet"):
-        MetricsDiagCallback(groups=["language"])
     with pytest.raises(ValueError, match="log_dir"):
         MetricsDiagCallback(log_dir="")
     with pytest.raises(ValueError, match="from_logits"):

@@ -72,6 +72,24 @@ class TokenData(torch.utils.data.Dataset):
         }
 
 
+class DescribedTokenData(TokenData):
+    """`TokenData` whose rows also carry columns the model does not take (the Trainer's
+    ``remove_unused_columns`` keeps them from it): ``id``, ``text`` and ``lang``
+    (`described`)."""
+
+    def __getitem__(self, index):
+        return {**super().__getitem__(index), **described(index)}
+
+
+def described(index):
+    """The extra columns of row ``index`` of a `DescribedTokenData`."""
+    return {
+        "id": "doc-%05d" % (7919 * index % 10007),
+        "text": "the text of document %d" % index,
+        "lang": ("en", "de", "fr")[index % 3],
+    }
+
+
 def arguments(output_dir, **overrides):
     """The Trainer's arguments of the tests: CPU, small batches, evaluation and logs every
     epoch, TensorBoard on, no checkpoints, no progress bars."""
