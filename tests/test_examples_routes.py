@@ -26,6 +26,7 @@ from tb_metricsdiag import MetricsDiagWriter
 from tb_metricsdiag.backend import cache as cache_lib
 from tb_metricsdiag.backend import example_views
 from tb_metricsdiag.diagnostics import requirements
+from tb_metricsdiag.format import schema
 from tb_metricsdiag.writing import records
 
 ROUTES = ["/examples", "/flips", "/label_issues"]
@@ -473,9 +474,11 @@ def test_damaged_records_are_4xx_and_the_good_runs_unaffected(get, written):
     status, body = get("/diagnostics", {"run": "damaged_label_issues"})
     assert status == 200
     [problem] = [f for f in body["findings"] if f["rule"] == "recording_problem"]
-    assert all("label issues at step" in text for text in problem["evidence"]["problems"])
+    assert problem["severity"] == "error"
+    tag = schema.split_tag("validation", schema.KIND_LABEL_ISSUES)
+    assert all(d["tag"] == tag and d["steps"] for d in problem["evidence"]["damaged"]), problem
     [not_run] = [each for each in body["not_run"] if each["rule"] == "label_issues"]
-    assert "could not be read" in not_run["reason"]
+    assert not_run["reason"].startswith("the validation label issues are damaged (tag %s" % tag)
     for good in ("strings", "binary", "multilabel"):
         assert (
             get(
@@ -664,7 +667,6 @@ def test_a_step_is_decoded_once_and_the_cache_stays_bounded(written, monkeypatch
     """The cells of a step already read are answered from the decoded record in the cache;
     a new step is decoded; the large derived values have a bounded budget of their own."""
     from tb_metricsdiag.backend import record_decoding
-    from tb_metricsdiag.format import schema
 
     decoded = []
     decode = record_decoding._EPOCH_RECORD_DECODERS[schema.KIND_EXAMPLES]

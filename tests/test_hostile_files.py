@@ -100,6 +100,58 @@ def test_json_depth_and_size_are_bounded_without_recursion():
         stored_json.decode_json("[" + "1," * 10 + "1]", "x", max_bytes=10)
 
 
+# -- the command line: a damaged run fails CI ------------------------------------------------
+
+# What the report must say of each crafted run: (tag, steps, words of why).
+DAMAGED_IN_REPORT = {
+    "bomb": ("metricsdiag/validation/threshold_counts", [0], "inflate to more than"),
+    "negative_counts": ("metricsdiag/validation/threshold_counts", [0], "negative"),
+    "huge_shape": ("metricsdiag/validation/confusion", None, "declares shape [100000, 100000]"),
+    "negative_confusion": ("metricsdiag/validation/confusion", None, "negative"),
+    "deep_names": ("metricsdiag/validation/confusion", None, "metadata is nested"),
+    "deep_json": ("metricsdiag/logs", [1], "nested 100000 levels"),
+    "future": ("metricsdiag/validation/confusion", None, "newer tb-metricsdiag"),
+}
+
+
+def test_report_fails_on_damaged_runs_and_names_what_it_skipped(zoo, capsys):
+    """``report`` over the zoo exits 1 under the default ``--fail-on error``: each damaged run
+    is an error naming the tag, the steps and why; its rules that needed the refused data say
+    "damaged"; the good runs (of the current format and of format version 1) have no error."""
+    from tb_metricsdiag import cli
+
+    status = cli.main(["report", zoo, "--format", "json"])
+    out, err = capsys.readouterr()
+    assert status == 1 and "Traceback" not in err
+    runs = {entry["run"]: entry for entry in json.loads(out)["runs"]}
+    for run, (tag, steps, why) in DAMAGED_IN_REPORT.items():
+        [error] = [f for f in runs[run]["findings"] if f["severity"] == "error"]
+        assert error["rule"] == "recording_problem", (run, error)
+        [damage] = [d for d in error["evidence"]["damaged"] if d["tag"] == tag]
+        assert damage["steps"] == steps and why in damage["why"], (run, damage)
+        assert "tag %s, " % tag in error["detail"]
+    reasons = {n["rule"]: n["reason"] for n in runs["huge_shape"]["not_run"]}
+    assert reasons["accuracy_paradox"].startswith(
+        "the validation counts are damaged (tag metricsdiag/validation/confusion, every step:"
+        " a stored tensor declares shape [100000, 100000]"
+    ), reasons
+    reasons = {n["rule"]: n["reason"] for n in runs["bomb"]["not_run"]}
+    assert reasons["threshold_far_from_default"].startswith(
+        "the validation threshold counts are damaged (tag metricsdiag/validation/threshold_counts,"
+        " step 0: encoded threshold counts inflate"
+    ), reasons
+    reasons = {n["rule"]: n["reason"] for n in runs["bad_logs"]["not_run"]}
+    assert reasons["overfitting"].startswith("the val_loss curve is damaged (tag metricsdiag/logs")
+    for run in list(GOOD) + ["restarted", "grid_ap"]:
+        if run in ("bad_logs",):
+            continue
+        assert not [f for f in runs[run]["findings"] if f["severity"] == "error"], runs[run]
+        assert all("damaged" not in n["reason"] for n in runs[run]["not_run"]), runs[run]
+    # The good runs alone (one of format version 1, one of the current format) pass.
+    assert cli.main(["report", zoo, "--run", "good", "--run", "good3"]) == 0
+    capsys.readouterr()
+
+
 # -- through a real tensorboard ---------------------------------------------------------
 
 
