@@ -22,7 +22,6 @@ from tensorboard.backend import application
 from werkzeug import test as werkzeug_test
 from zoo import XSS, client_get, http_get, make_plugin, tensorboard_serving
 
-from tb_metricsdiag import MetricsDiagWriter
 from tb_metricsdiag.backend import cache as cache_lib
 from tb_metricsdiag.backend import example_views
 from tb_metricsdiag.diagnostics import requirements
@@ -32,22 +31,6 @@ from tb_metricsdiag.writing import records
 ROUTES = ["/examples", "/flips", "/label_issues"]
 LONG_TEXT = "x" * 1500
 HOSTILE_TEXT = XSS + ' "quotes" \n\x00 日本語 🙂'
-
-
-class TamperingWriter(MetricsDiagWriter):
-    """A `MetricsDiagWriter` that damages the payload of one kind of example record."""
-
-    def __init__(self, log_dir, kind, damage, **kwargs):
-        self._damaged_kind, self._damage = kind, damage
-        super().__init__(log_dir, **kwargs)
-
-    def _write_records(self, written, step):
-        changed = []
-        for record in written:
-            if record.tag.endswith("/" + self._damaged_kind):
-                record = record._replace(value=self._damage(record.value.item()))
-            changed.append(record)
-        super()._write_records(changed, step)
 
 
 DAMAGES = {
@@ -62,7 +45,7 @@ DAMAGES = {
 
 def _write_damaged(logdir, name, rng):
     kind, damage = DAMAGES[name]
-    with TamperingWriter(os.path.join(logdir, name), kind, damage) as writer:
+    with example_runs.TamperingWriter(os.path.join(logdir, name), {kind: damage}) as writer:
         for step in range(2):
             labels = rng.integers(0, 3, size=200)
             writer.add_evaluation(

@@ -183,12 +183,22 @@ class ExampleReader:
         return data.get(run, {}).get(tag, [])
 
     def _decoded(self, key, decode, size_of):
-        """``decode()``, kept in the cache under ``key`` (about ``size_of(value)`` bytes)."""
+        """``decode()``, kept in the cache under ``key`` (about ``size_of(value)`` bytes). A
+        refusal (`schema.FormatError`) is kept too, so that a damaged record is not decoded
+        again until its series changes.
+        """
         value = self._cache.get_derived(key) if self._cache is not None else None
         if value is None:
-            value = decode()
+            try:
+                value = decode()
+                size = size_of(value)
+            except schema.FormatError as error:
+                value = schema.FormatError(str(error))  # kept without its traceback
+                size = _RECORD_OVERHEAD_BYTES + len(str(error))
             if self._cache is not None:
-                self._cache.put_derived(key, value, size_of(value))
+                self._cache.put_derived(key, value, size)
+        if isinstance(value, schema.FormatError):
+            raise value
         return value
 
 

@@ -314,10 +314,7 @@ def ids_of(data, table_step, num_rows, what):
         return example_ids.ExampleIds.positions(num_rows)
     label = "%s at step %d" % (what, table_step)
     datum = point_at_step(readable_points(data), table_step)
-    ids = example_ids.decode_example_ids(payload_of(datum, label), label)
-    if ids.size != num_rows:
-        raise schema.FormatError("%s holds %d ids for %d rows" % (label, ids.size, num_rows))
-    return ids
+    return example_ids.decode_example_ids(payload_of(datum, label), label, num_rows)
 
 
 def merged_previews(data, what):

@@ -1,0 +1,265 @@
+"""Crafted example records (format version 6) beside good ones, and the checks the in-process
+plugin and real TensorBoard servers (both loaders) must pass on them: every damaged run a 422
+on the routes that read what is damaged (or, for previews, its examples without them and the
+problem said), within `ROUTE_BUDGET_S`, the good run 200.
+
+Each crafted run is a genuine `MetricsDiagWriter` run whose records of one or two kinds are
+replaced at every step (`example_runs.TamperingWriter`): written with the format modules' own
+encoders where they accept the value, then corrupted, or packed by hand where they refuse it.
+"""
+
+import os
+import struct
+import time
+import zlib
+
+import example_runs
+import numpy as np
+
+from tb_metricsdiag.format import example_ids, packed, previews
+from tb_metricsdiag.writing import records
+
+ROWS = 200
+STEPS = 2
+MILLION = 10**6
+TEN_MB = 10 << 20
+
+# A route's answer for a crafted run, in seconds, at most (generous for a loaded 2-core machine:
+# bench/hostile_examples.py measures the real figures, docs/benchmarks.md).
+ROUTE_BUDGET_S = 1.0
+
+GOOD_RUN = "ex_good"
+
+# A cell of every run (3 classes): its examples are kept at every step.
+CELL = {"true": 0, "pred": 0}
+
+
+def _string_table(texts, kind=example_ids.STRINGS):
+    """An id table of ``texts`` packed by hand (`example_ids` layout 1), whatever they hold."""
+    return (
+        bytes([example_ids.LAYOUT])
+        + struct.pack("<cI", kind, len(texts))
+        + packed.encode_strings(texts)
+    )
+
+
+def _million_rows_examples(_payload):
+    """A well-formed examples record of a million rows, none in a cell (a split of that size,
+    whose id table is then decoded in full)."""
+    header = struct.pack("<BBIIIII", 1, 0, 3, MILLION, 0, 1, 0)
+    bits, codes = bytes((MILLION + 7) // 8), bytes(MILLION)
+    return records.string_value(header + b"BBB" + bits + codes)
+
+
+def _million_ids_repeated(_payload):
+    """A million short string ids, the last one repeating the first."""
+    texts = ["e%d" % i for i in range(MILLION)]
+    texts[-1] = texts[0]
+    return records.string_value(_string_table(texts))
+
+
+def _million_ids_one_wide(_payload):
+    """A million distinct string ids, one of 128 four-byte characters: matching them by fixed
+    width would take 520 MB."""
+    texts = ["e%d" % i for i in range(MILLION)]
+    texts[1] = "\U0001f642" * 128
+    return records.string_value(_string_table(texts))
+
+
+def _million_ids(_payload):
+    """A million distinct string ids, for a split of 200 rows."""
+    return records.string_value(_string_table(["e%d" % i for i in range(MILLION)]))
+
+
+def _ten_mb_id(payload):
+    """The ids of the split with one of them 10 MB long."""
+    ids = example_ids.decode_example_ids(payload)
+    texts = ids.ids_at(np.arange(ids.size))
+    texts[0] = "x" * TEN_MB
+    return records.string_value(_string_table(texts))
+
+
+def _invalid_utf8_ids(payload):
+    """The ids of the split with one id's bytes turned into invalid UTF-8 (same length)."""
+    ids = example_ids.decode_example_ids(payload)
+    texts = ids.ids_at(np.arange(ids.size))
+    table = bytearray(_string_table(texts))
+    first = table.index(texts[0].encode("utf-8"))
+    table[first : first + 2] = b"\xff\xfe"
+    return records.string_value(bytes(table))
+
+
+def _preview_of(payload, kind, data):
+    """The previews point with its first preview replaced by (``kind``, ``data``)."""
+    stored = previews.decode_previews(payload)
+    kept = [(previews.TEXT, previews.text_preview(p["text"])) for p in stored.values()]
+    return records.string_value(previews.encode_previews(list(stored), [(kind, data)] + kept[1:]))
+
+
+def _png_bomb():
+    """A PNG under the thumbnail's byte limit declaring 65,535 x 65,535 pixels, whose data
+    inflates to 16 MB."""
+    deflate = zlib.compressobj(9)
+    compressed = b"".join(deflate.compress(bytes(1 << 20)) for _ in range(16)) + deflate.flush()
+    header = struct.pack(">IIBBBBB", 65535, 65535, 8, 0, 0, 0, 0)
+    return (
+        previews.PNG_SIGNATURE
+        + previews._chunk(b"IHDR", header)
+        + previews._chunk(b"IDAT", compressed)
+        + previews._chunk(b"IEND", b"")
+    )
+
+
+def _label_issues_longer_than_the_split(payload):
+    """The label issues with a list of a million declared for the split's 200 rows."""
+    crafted = bytearray(payload)
+    struct.pack_into("<IIII", crafted, 5, ROWS, MILLION, MILLION, MILLION)  # n, N, F, M
+    return records.string_value(bytes(crafted))
+
+
+# run -> ({kind: damage}, {route: (status, words of the answer)}): the routes not named answer
+# 200. /examples, /flips and /label_issues read the id table, so a damaged one fails them all.
+CRAFTED = {
+    "ex_million_ids_repeated": (
+        {"examples": _million_rows_examples, "example_ids": _million_ids_repeated},
+        {
+            "/examples": (422, "repeat an id"),
+            "/flips": (422, "repeat an id"),
+            "/label_issues": (422, "ids for 200 rows"),
+        },
+    ),
+    "ex_million_ids_one_wide": (
+        {"examples": _million_rows_examples, "example_ids": _million_ids_one_wide},
+        {
+            "/examples": (422, "to match"),
+            "/flips": (422, "to match"),
+            "/label_issues": (422, "ids for 200 rows"),
+        },
+    ),
+    "ex_million_ids": (
+        {"example_ids": _million_ids},
+        {
+            "/examples": (422, "1000000 ids for 200 rows"),
+            "/flips": (422, "1000000 ids for 200 rows"),
+            "/label_issues": (422, "1000000 ids for 200 rows"),
+        },
+    ),
+    "ex_ten_mb_id": (
+        {"example_ids": _ten_mb_id},
+        {
+            "/examples": (422, "expected 1 to 512"),
+            "/flips": (422, "expected 1 to 512"),
+            "/label_issues": (422, "expected 1 to 512"),
+        },
+    ),
+    "ex_invalid_utf8_ids": (
+        {"example_ids": _invalid_utf8_ids},
+        {
+            "/examples": (422, "not UTF-8"),
+            "/flips": (422, "not UTF-8"),
+            "/label_issues": (422, "not UTF-8"),
+        },
+    ),
+    "ex_ten_mb_text": (
+        {"previews": lambda payload: _preview_of(payload, previews.TEXT, b"x" * TEN_MB)},
+        {},
+    ),
+    "ex_invalid_utf8_text": (
+        {"previews": lambda payload: _preview_of(payload, previews.TEXT, b"ok \xff\xfe")},
+        {},
+    ),
+    "ex_png_bomb": (
+        {"previews": lambda payload: _preview_of(payload, previews.IMAGE, _png_bomb())},
+        {},
+    ),
+    "ex_label_issues_longer_than_the_split": (
+        {"label_issues": _label_issues_longer_than_the_split},
+        {"/label_issues": (422, "a list longer than the split")},
+    ),
+    "ex_ten_mb_examples": (
+        {"examples": lambda payload: records.string_value(b"\x01" * TEN_MB)},
+        {"/examples": (422, "unknown layout"), "/flips": (422, "unknown layout")},
+    ),
+}
+
+# Crafted runs whose previews are refused: their examples are served without previews, and
+# the answer says why (`preview_problems`).
+PREVIEW_PROBLEMS = {
+    "ex_ten_mb_text": "over 1000 characters",
+    "ex_invalid_utf8_text": "not UTF-8",
+    "ex_png_bomb": "65535 x 65535 pixels, more than 64 a side",
+}
+
+ROUTES = ("/examples", "/flips", "/label_issues")
+
+
+def _write(logdir, run, damages, seed):
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, 3, size=ROWS)
+    ids = ["item-%03d" % i for i in range(ROWS)]
+    texts = ["text of %s" % key for key in ids]
+    with example_runs.TamperingWriter(
+        os.path.join(logdir, run), damages, class_names=["a", "b", "c"]
+    ) as writer:
+        for step in range(STEPS):
+            scores = example_runs.probabilities(rng, truth, 3, 1.0 + step)
+            writer.add_evaluation(
+                truth, scores, step, from_logits=False, example_ids=ids, previews=texts
+            )
+            writer.add_logs({"loss": 1.0 / (step + 1), "val_loss": 1.1 / (step + 1)}, step)
+
+
+def build_hostile_example_runs(logdir):
+    """The good run and every crafted run of `CRAFTED` under ``logdir``."""
+    _write(logdir, GOOD_RUN, {}, 0)
+    for seed, (run, (damages, _)) in enumerate(sorted(CRAFTED.items()), 1):
+        _write(logdir, run, damages, seed)
+
+
+def _timed(get, route, params):
+    started = time.monotonic()
+    status, body = get(route, params)
+    elapsed = time.monotonic() - started
+    assert elapsed < ROUTE_BUDGET_S, (route, params, elapsed)
+    return status, body
+
+
+def _params(run, route):
+    return dict(CELL, run=run) if route == "/examples" else {"run": run}
+
+
+def check_hostile_example_runs(get):
+    """Every route of every crafted run: the expected 422 (its message naming why) or 200,
+    each within `ROUTE_BUDGET_S`; the good run's routes 200; the routes of the other records
+    of a crafted run unaffected."""
+    for route in ROUTES:
+        status, body = _timed(get, route, _params(GOOD_RUN, route))
+        assert status == 200 and not body.get("preview_problems"), (route, body)
+    status, body = get("/examples", _params(GOOD_RUN, "/examples"))
+    assert all(e["preview"]["text"] == "text of %s" % e["id"] for e in body["examples"]), body
+    for run, (_, expected) in CRAFTED.items():
+        for route in ROUTES:
+            want, words = expected.get(route, (200, None))
+            status, body = _timed(get, route, _params(run, route))
+            assert status == want, (run, route, status, body)
+            if words is not None:
+                assert words in body["error"] and len(body["error"]) < 2000, (run, route, body)
+        for route, params in (("/confusion", {}), ("/diagnostics", {}), ("/runs", {})):
+            status, _ = _timed(get, route, dict(params, run=run))
+            assert status == 200, (run, route)
+    for run, words in PREVIEW_PROBLEMS.items():
+        status, body = get("/examples", _params(run, "/examples"))
+        assert body["examples"] and all(e["preview"] is None for e in body["examples"]), body
+        assert any(words in problem for problem in body["preview_problems"]), (run, body)
+        assert len(str(body["preview_problems"])) < 2000
+    # What the diagnostics skip is said: the refused label issues are the run's error.
+    status, body = get("/diagnostics", {"run": "ex_label_issues_longer_than_the_split"})
+    [error] = [f for f in body["findings"] if f["severity"] == "error"]
+    assert "a list longer than the split" in error["detail"], error
+
+
+def example_sweep(get):
+    """Every route of the example records of every crafted run, once."""
+    for run in sorted(CRAFTED):
+        for route in ROUTES:
+            get(route, _params(run, route))
