@@ -11,6 +11,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+import hostile_examples
 import numpy as np
 import pytest
 from tensorboard.backend import application
@@ -59,6 +60,22 @@ def test_crafted_runs_take_little_memory(client):
     tracemalloc.start()
     try:
         crafted_sweep(get)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < CRAFTED_MEMORY_BUDGET, peak
+
+
+def test_hostile_example_records(client):
+    """Crafted example records (a million ids, 10 MB strings, invalid UTF-8, a PNG declaring
+    65,535 x 65,535 pixels, a label-issue list longer than the split): a 422 for what is
+    damaged, 200 for the good run, Python allocations under `CRAFTED_MEMORY_BUDGET`."""
+    get = lambda route, params: client_get(client, route, params)  # noqa: E731
+    hostile_examples.check_hostile_example_runs(get)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        hostile_examples.example_sweep(get)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -158,8 +175,13 @@ def test_report_fails_on_damaged_runs_and_names_what_it_skipped(zoo, capsys):
 def _zoo_loaded(get):
     """Every run of the zoo loaded: the good ones whole, the damaged and crafted ones listed."""
     runs = runs_of(get)
+    example_runs = [hostile_examples.GOOD_RUN] + sorted(hostile_examples.CRAFTED)
     return (
         all(len(runs.get(run, {}).get("steps", [])) == len(steps) for run, steps in GOOD.items())
+        and all(
+            len(runs.get(run, {}).get("steps", [])) == hostile_examples.STEPS
+            for run in example_runs
+        )
         and {"corrupt", "many_names", "bomb"} <= set(runs)
         and (len(runs["corrupt"]["steps"]) >= 2 or "error" in runs["corrupt"])
     )
@@ -194,6 +216,19 @@ def test_real_server_crafted_runs(server):
     before = resident_bytes(process.pid)
     for _ in range(3):
         crafted_sweep(get)
+    assert resident_bytes(process.pid) - before < CRAFTED_MEMORY_BUDGET
+
+
+def test_real_server_hostile_example_records(server):
+    """Both loaders: each crafted example record a 422 (its previews: said, the examples
+    served), the good run 200, every answer within `hostile_examples.ROUTE_BUDGET_S`, and the
+    server's resident memory grows by less than `CRAFTED_MEMORY_BUDGET` over three sweeps."""
+    base, _, _, process = server
+    get = lambda route, params: http_get(base, route, params)  # noqa: E731
+    hostile_examples.check_hostile_example_runs(get)
+    before = resident_bytes(process.pid)
+    for _ in range(3):
+        hostile_examples.example_sweep(get)
     assert resident_bytes(process.pid) - before < CRAFTED_MEMORY_BUDGET
 
 

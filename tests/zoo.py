@@ -19,6 +19,7 @@ import urllib.parse
 import urllib.request
 import zlib
 
+import hostile_examples
 import numpy as np
 import pytest
 from tensorboard.backend.event_processing import data_provider as provider_lib
@@ -344,6 +345,7 @@ def build_zoo(logdir):
     for run in HOSTILE_RUNS:
         good_run(logdir, run, len(HOSTILE_CLASSES), HOSTILE_CLASSES, steps=2, extra=(HOSTILE_KEY,))
     build_crafted_runs(logdir)
+    hostile_examples.build_hostile_example_runs(logdir)
 
 
 # Bytes the `bomb` run's threshold counts inflate to, from a payload a thousandth of that.

@@ -114,7 +114,8 @@ def _key_table(data, starts, lengths):
     raw = np.frombuffer(data, dtype=np.uint8)
     # The strings of each length at once, as rows of a sliding window over the bytes: a copy
     # of their bytes, where indexing every byte would take 24 bytes of indices per byte.
-    order = np.argsort(lengths, kind="stable")
+    # Lengths are at most MAX_EXAMPLE_ID_BYTES: as uint16, NumPy sorts them by radix.
+    order = np.argsort(lengths.astype(np.uint16), kind="stable")
     bounds = np.flatnonzero(np.diff(lengths[order])) + 1
     for rows in np.split(order, bounds) if order.size else ():
         length = int(lengths[rows[0]])
@@ -139,11 +140,11 @@ def _strings_repeat(data, starts, lengths):
     hashes = np.zeros(lengths.size, dtype=np.uint64)
     for column in table.view("<u8").T:
         hashes = (hashes ^ column) * _HASH_PRIME  # wraps around, as a hash should
-    order = np.argsort(hashes, kind="stable")
-    same = np.flatnonzero(hashes[order][1:] == hashes[order][:-1])
-    if same.size == 0:
+    ordered = np.sort(hashes)  # a sort of values: several times faster than an argsort
+    repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+    if repeated.size == 0:
         return False
-    suspects = table[order[np.union1d(same, same + 1)]]
+    suspects = table[np.isin(hashes, repeated)]
     return packed.has_repeats(suspects.view("S%d" % table.shape[1]).reshape(-1))
 
 
