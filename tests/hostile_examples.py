@@ -128,49 +128,50 @@ def _label_issues_longer_than_the_split(payload):
     return records.string_value(bytes(crafted))
 
 
+ROUTES = ("/examples", "/flips", "/label_issues")
+
+# The parameters of the routes of example records (fuzzed by tests/test_hostile_requests.py
+# and tests/test_examples_routes.py).
+PARAMETERS = (
+    "run",
+    "split",
+    "step",
+    "true",
+    "pred",
+    "class",
+    "limit",
+    "other_run",
+    "other_split",
+    "other_step",
+)
+
+
+def _refused(words, label_issues_words=None, routes=ROUTES):
+    """``{route: (422, words)}`` for ``routes``: /label_issues with ``label_issues_words`` when
+    they differ (its record has 200 rows, not the million of the examples)."""
+    return {
+        route: (
+            422,
+            label_issues_words if route == "/label_issues" and label_issues_words else words,
+        )
+        for route in routes
+    }
+
+
 # run -> ({kind: damage}, {route: (status, words of the answer)}): the routes not named answer
 # 200. /examples, /flips and /label_issues read the id table, so a damaged one fails them all.
 CRAFTED = {
     "ex_million_ids_repeated": (
         {"examples": _million_rows_examples, "example_ids": _million_ids_repeated},
-        {
-            "/examples": (422, "repeat an id"),
-            "/flips": (422, "repeat an id"),
-            "/label_issues": (422, "ids for 200 rows"),
-        },
+        _refused("repeat an id", "ids for 200 rows"),
     ),
     "ex_million_ids_one_wide": (
         {"examples": _million_rows_examples, "example_ids": _million_ids_one_wide},
-        {
-            "/examples": (422, "to match"),
-            "/flips": (422, "to match"),
-            "/label_issues": (422, "ids for 200 rows"),
-        },
+        _refused("to match", "ids for 200 rows"),
     ),
-    "ex_million_ids": (
-        {"example_ids": _million_ids},
-        {
-            "/examples": (422, "1000000 ids for 200 rows"),
-            "/flips": (422, "1000000 ids for 200 rows"),
-            "/label_issues": (422, "1000000 ids for 200 rows"),
-        },
-    ),
-    "ex_ten_mb_id": (
-        {"example_ids": _ten_mb_id},
-        {
-            "/examples": (422, "expected 1 to 512"),
-            "/flips": (422, "expected 1 to 512"),
-            "/label_issues": (422, "expected 1 to 512"),
-        },
-    ),
-    "ex_invalid_utf8_ids": (
-        {"example_ids": _invalid_utf8_ids},
-        {
-            "/examples": (422, "not UTF-8"),
-            "/flips": (422, "not UTF-8"),
-            "/label_issues": (422, "not UTF-8"),
-        },
-    ),
+    "ex_million_ids": ({"example_ids": _million_ids}, _refused("1000000 ids for 200 rows")),
+    "ex_ten_mb_id": ({"example_ids": _ten_mb_id}, _refused("expected 1 to 512")),
+    "ex_invalid_utf8_ids": ({"example_ids": _invalid_utf8_ids}, _refused("not UTF-8")),
     "ex_ten_mb_text": (
         {"previews": lambda payload: _preview_of(payload, previews.TEXT, b"x" * TEN_MB)},
         {},
@@ -185,11 +186,11 @@ CRAFTED = {
     ),
     "ex_label_issues_longer_than_the_split": (
         {"label_issues": _label_issues_longer_than_the_split},
-        {"/label_issues": (422, "a list longer than the split")},
+        _refused("a list longer than the split", routes=["/label_issues"]),
     ),
     "ex_ten_mb_examples": (
         {"examples": lambda payload: records.string_value(b"\x01" * TEN_MB)},
-        {"/examples": (422, "classes, expected 1 to"), "/flips": (422, "classes, expected 1 to")},
+        _refused("classes, expected 1 to", routes=["/examples", "/flips"]),
     ),
 }
 

@@ -10,6 +10,7 @@ import os
 import urllib.parse
 
 import example_runs
+import hostile_examples
 import numpy as np
 import pytest
 from cleanlab.filter import find_label_issues
@@ -474,21 +475,7 @@ def test_damaged_records_are_4xx_and_the_good_runs_unaffected(get, written):
         )
 
 
-_KEYS = st.sampled_from(
-    [
-        "run",
-        "split",
-        "step",
-        "true",
-        "pred",
-        "class",
-        "other_run",
-        "other_split",
-        "other_step",
-        "limit",
-        "x",
-    ]
-)
+_KEYS = st.sampled_from(list(hostile_examples.PARAMETERS) + ["x"])
 _VALUES = st.one_of(
     st.sampled_from(
         [

@@ -167,6 +167,18 @@ def test_report_fails_on_damaged_runs_and_names_what_it_skipped(zoo, capsys):
     # The good runs alone (one of format version 1, one of the current format) pass.
     assert cli.main(["report", zoo, "--run", "good", "--run", "good3"]) == 0
     capsys.readouterr()
+    # With --examples, refused example records and previews are errors too.
+    status = cli.main(["report", zoo, "--run", "ex_*", "--examples", "3", "--format", "json"])
+    runs = {entry["run"]: entry for entry in json.loads(capsys.readouterr().out)["runs"]}
+    assert status == 1
+    assert not [f for f in runs[hostile_examples.GOOD_RUN]["findings"] if f["severity"] == "error"]
+    for run, words in (
+        ("ex_million_ids", "holds 1000000 ids for 200 rows"),
+        ("ex_png_bomb", "65535 x 65535 pixels"),
+        ("ex_invalid_utf8_ids", "not UTF-8"),
+    ):
+        details = [f["detail"] for f in runs[run]["findings"] if f["severity"] == "error"]
+        assert any(words in detail for detail in details), (run, runs[run]["findings"])
 
 
 # -- through a real tensorboard ---------------------------------------------------------

@@ -7,8 +7,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+import hostile_examples
 import pytest
-from hostile_examples import CRAFTED, GOOD_RUN
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from zoo import (
@@ -211,29 +211,24 @@ def test_property_any_query_string_is_answered_without_5xx(client, route, pairs,
         assert isinstance(body["error"], str)
 
 
-# The routes of example records, their parameters, and values that mean something to them
-# (the zoo's good and crafted example runs among them).
-EXAMPLE_ROUTES = ["/examples", "/flips", "/label_issues"]
-_EXAMPLE_KEYS = st.sampled_from(
-    [
-        "run",
-        "split",
-        "step",
-        "true",
-        "pred",
-        "class",
-        "limit",
-        "other_run",
-        "other_split",
-        "other_step",
-        "x",
-        "",
-    ]
-)
+# The example routes' parameters, and values that mean something to them (the zoo's good and
+# crafted example runs among them).
+_EXAMPLE_KEYS = st.sampled_from(list(hostile_examples.PARAMETERS) + ["x", ""])
 _EXAMPLE_VALUES = st.one_of(
     st.sampled_from(
-        [GOOD_RUN, GOOD_RUN, "good", "train_only", "validation", "train", "0", "1", "2", "3"]
-        + sorted(CRAFTED)
+        [
+            hostile_examples.GOOD_RUN,
+            hostile_examples.GOOD_RUN,
+            "good",
+            "train_only",
+            "validation",
+            "train",
+            "0",
+            "1",
+            "2",
+            "3",
+        ]
+        + sorted(hostile_examples.CRAFTED)
         + ["-1", "1000", "1001", "0.5", "NaN", "9" * 5000, "../..", XSS, "\x00", "x" * 70]
     ),
     st.integers(min_value=-(2**70), max_value=2**70).map(str),
@@ -251,10 +246,16 @@ EXAMPLE_FUZZ_REQUESTS = 1500
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
-    route=st.sampled_from(EXAMPLE_ROUTES),
+    route=st.sampled_from(hostile_examples.ROUTES),
     # Mostly a run with example records and a cell, so that most queries reach the records.
     base=st.fixed_dictionaries(
-        {"run": st.one_of(*[st.sampled_from([GOOD_RUN] + sorted(CRAFTED))] * 3, _EXAMPLE_VALUES)},
+        {
+            "run": st.one_of(
+                *[st.sampled_from([hostile_examples.GOOD_RUN] + sorted(hostile_examples.CRAFTED))]
+                * 3,
+                _EXAMPLE_VALUES,
+            )
+        },
         optional={
             "true": st.sampled_from(["0", "1", "2", "3", "-1", "x"]),
             "pred": st.sampled_from(["0", "1", "2", "3", "-1", "x"]),

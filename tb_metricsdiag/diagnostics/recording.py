@@ -56,6 +56,27 @@ def check_recording_problems(history):
     return findings
 
 
+_REPAIR = (
+    "Restore the damaged event files from a good copy or record the run again; data written by"
+    " a newer tb-metricsdiag needs that version (pip install -U tb-metricsdiag)."
+)
+
+
+def damaged_example_records(why):
+    """The error of a run whose example records (read by ``report --examples``, not by the
+    rules) were refused: ``why`` names them, their step and the reason.
+    """
+    return finding(
+        "recording_problem",
+        "error",
+        title="The run's example records are damaged",
+        detail="Skipped: %s." % why,
+        step=None,
+        evidence={"damaged": [{"why": why}], "count": 1},
+        suggestion=_REPAIR,
+    )
+
+
 def _damaged_data(damaged):
     """The error of a run whose stored data was refused, wholly or in part (``damaged``, a list
     of `run_records.DamagedData`): a damaged run must not pass as a healthy one, since the
@@ -78,9 +99,7 @@ def _damaged_data(damaged):
             "damaged": [damage.as_evidence() for damage in shown],
             "count": len(damaged),
         },
-        suggestion="Restore the damaged event files from a good copy or record the run again;"
-        " data written by a newer tb-metricsdiag needs that version (pip install -U"
-        " tb-metricsdiag).",
+        suggestion=_REPAIR,
     )
 
 
