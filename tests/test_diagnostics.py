@@ -684,6 +684,14 @@ def test_damaged_data_is_an_error_naming_tag_steps_and_why():
         assert reasons[rule]["how"] == requirements.REPAIR_DAMAGED
     # Untouched parts keep their own reasons.
     assert reasons["train_val_overlap"]["reason"].startswith("no train split")
+    # No loss curve was recorded, but the events that could also let divergence run were.
+    history = make_history()
+    history.note_damage(run_records.DamagedData("metricsdiag/events", [2], "not JSON", "events"))
+    reasons = {n["rule"]: n["reason"] for n in diagnostics.evaluate(history)[1]}
+    assert reasons["divergence"] == (
+        "the recorded events are damaged (tag metricsdiag/events, step 2: not JSON)"
+    )
+    assert reasons["overfitting"] == "no loss curve recorded"
     many = run_records.DamagedData(logs, list(range(0, 120, 2)), "x")
     assert many.steps_text() == "steps 0-118 (60 steps)"
 

@@ -153,7 +153,12 @@ def needs_threshold_counts(history):
 
 def needs_loss_or_events(history):
     """A ``loss`` curve, or events of the callback (such as NaN predictions)."""
-    return None if history.events else needs_curves("loss")(history)
+    if history.events:
+        return None
+    missing = needs_curves("loss")(history)
+    if missing is None or missing["how"] == REPAIR_DAMAGED:
+        return missing
+    return _damaged(history, "the recorded events are", Part.EVENTS) or missing
 
 
 def needs_run_info(history):
