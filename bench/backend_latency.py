@@ -235,6 +235,53 @@ def measure_examples(logdir, requests, rng):
                 print("  %-13s %s" % (route, latency_summary(times, statuses)))
 
 
+SLICE_RUNS, SLICE_EPOCHS, SLICE_CLASSES, SLICE_ROWS, SLICE_VALUES = 2, 5, 10, 10_000, 20
+
+
+def write_slice_logdir(logdir):
+    """Runs of `MetricsDiagWriter` evaluations with one group key of 20 values (issue 26)."""
+    from tb_metricsdiag import MetricsDiagWriter
+
+    for r in range(SLICE_RUNS):
+        rng = np.random.default_rng(r)
+        sites = rng.integers(0, SLICE_VALUES, size=SLICE_ROWS)
+        with MetricsDiagWriter(os.path.join(logdir, "run_%03d" % r)) as writer:
+            for epoch in range(SLICE_EPOCHS):
+                labels = rng.integers(0, SLICE_CLASSES, size=SLICE_ROWS)
+                logits = rng.normal(size=(SLICE_ROWS, SLICE_CLASSES)).astype(np.float32)
+                logits[np.arange(SLICE_ROWS), labels] += 1 + 0.4 * epoch
+                writer.add_evaluation(
+                    labels, logits, epoch, from_logits=True, groups={"site": sites}
+                )
+
+
+def measure_slices(logdir, requests, rng):
+    """Warm ``/slices`` (20 slices at 10 classes) on both loaders."""
+    os.makedirs(logdir, exist_ok=True)
+    write_slice_logdir(logdir)
+    names = ["run_%03d" % r for r in range(SLICE_RUNS)]
+
+    def query(**params):
+        return "%s/slices?%s" % (ROUTE_PREFIX, urllib.parse.urlencode(params))
+
+    for load_fast in LOADERS:
+        print("--load_fast=%s, slices" % load_fast)
+        with Server(logdir, load_fast, with_plugin=True) as server:
+            server.wait_for(ROUTE_PREFIX + "/runs", plugin_runs_ready(SLICE_RUNS, SLICE_EPOCHS))
+            for run in names:
+                for step in range(SLICE_EPOCHS):
+                    get(server.base, query(run=run, step=step, key="site"))  # warm
+
+            def pick():
+                run = names[rng.integers(len(names))]
+                return query(run=run, step=int(rng.integers(SLICE_EPOCHS)), key="site")
+
+            for route, (times, statuses) in timed_requests(
+                server.base, {"/slices": pick}, requests
+            ).items():
+                print("  %-13s %s" % (route, latency_summary(times, statuses)))
+
+
 def _free_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -402,7 +449,7 @@ def main():
     parser.add_argument("--requests", type=int, help="requests per route")
     parser.add_argument("--launches", type=int, help="pairs of start-up launches per loader")
     parser.add_argument(
-        "--only", choices=("startup", "latency", "examples"), help="measure only this"
+        "--only", choices=("startup", "latency", "examples", "slices"), help="measure only this"
     )
     args = parser.parse_args()
     runs = QUICK_RUNS if args.quick else RUNS
@@ -410,6 +457,10 @@ def main():
     requests = args.requests or (QUICK_REQUESTS if args.quick else REQUESTS)
     print(describe_machine())
     with tempfile.TemporaryDirectory() as scratch:
+        if args.only in (None, "slices"):
+            measure_slices(scratch + "/slices", requests, np.random.default_rng(0))
+            if args.only == "slices":
+                return
         if args.only in (None, "examples"):
             # Beside --logdir, not in it: that one holds the latency logdir alone.
             logdir = args.logdir.rstrip("/") + "_examples" if args.logdir else scratch + "/examples"

@@ -12,7 +12,13 @@ measured loads; printed: median, fastest and slowest, from opening TensorBoard's
 the start of the tab's own document (TensorBoard's iframe; its own clock), and the size of the
 ``/confusion`` answer.
 
-Run: ``python bench/render_time.py`` (``--loads N``; ``--quick``: 3 loads).
+The runs overview (``--overview LOGDIR``, a logdir of many runs, e.g. the one
+``bench/overview.py --logdir LOGDIR`` writes): the tab opened on that logdir, the clock from
+the end of the ``/overview`` answer's transfer (its resource timing, the tab's own clock) to the
+frame that shows the table with one row per run: parsing, sorting and drawing the table.
+
+Run: ``python bench/render_time.py`` (``--loads N``; ``--quick``: 3 loads; ``--overview LOGDIR``
+measures the runs overview instead, with both loaders).
 """
 
 import argparse
@@ -67,6 +73,59 @@ def load_seconds(browser, base, run, classes):
         context.close()
 
 
+# The table drawn with one row per run: the tab's clock then and the end of the /overview
+# answer's transfer, else false.
+OVERVIEW_DRAWN = (
+    "n => { if (document.querySelectorAll('.runs-table tbody tr').length !== n) return false;"
+    " const answer = performance.getEntriesByType('resource')"
+    ".filter(r => r.name.includes('/overview')).pop();"
+    " return answer ? [performance.now(), answer.responseEnd] : false; }"
+)
+TARGET_OVERVIEW_S = 1.0
+
+
+def overview_seconds(browser, base, runs):
+    """Seconds from the end of the /overview answer's transfer to the table of ``runs`` rows."""
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    try:
+        page.goto(base + "/#metricsdiag")
+        frame = None
+        while frame is None:
+            frame = page.wait_for_selector("iframe", timeout=60000).content_frame()
+        drawn, answered = frame.wait_for_function(
+            OVERVIEW_DRAWN, arg=runs, timeout=120000, polling="raf"
+        ).json_value()
+        return (drawn - answered) / 1000
+    finally:
+        context.close()
+
+
+def measure_overview(logdir, loads):
+    """The table's drawing time over a logdir of `bench/overview.py`, with both loaders."""
+    import overview
+    from playwright.sync_api import sync_playwright
+
+    runs = sum(
+        any(name.startswith("events.out.tfevents") for name in files)
+        for _, _, files in os.walk(logdir)
+    )
+
+    for load_fast in ("true", "false"):
+        with Server(logdir, load_fast, with_plugin=True) as server:
+            server.wait_for(ROUTE_PREFIX + "/runs", plugin_runs_ready(runs, overview.EPOCHS))
+            get(server.base, ROUTE_PREFIX + "/overview")  # cold: read and diagnosed once
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(
+                    executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
+                )
+                overview_seconds(browser, server.base, runs)  # unmeasured
+                times = [overview_seconds(browser, server.base, runs) for _ in range(loads)]
+                browser.close()
+            print("| --load_fast=%s | %d | %s |" % (load_fast, runs, spread(times)))
+    print("target: the table drawn within %.0f s of the data" % TARGET_OVERVIEW_S)
+
+
 def spread(times):
     return "%.2f s (%.2f, %.2f)" % (statistics.median(times), min(times), max(times))
 
@@ -75,11 +134,17 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--loads", type=int, default=None)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--overview", metavar="LOGDIR", default=None)
     args = parser.parse_args()
     loads = args.loads or (QUICK_LOADS if args.quick else LOADS)
     from playwright.sync_api import sync_playwright
 
     print(describe_machine())
+    if args.overview:
+        print("| loader | runs | table drawn after the answer: median (fastest, slowest) |")
+        print("|---|---|---|")
+        measure_overview(args.overview, loads)
+        return
     with tempfile.TemporaryDirectory() as logdir:
         runs = {}
         for classes in CLASS_COUNTS:

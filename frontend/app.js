@@ -3,6 +3,7 @@
 
 import { h, fill, isNum, storageGet, storageSet } from "./dom.js";
 import { LatestRequests } from "./api.js";
+import { pageHead } from "./panels/common.js";
 import { followTheme } from "./theme.js";
 import * as toolbarPanel from "./panels/toolbar.js";
 import * as noticesPanel from "./panels/notices.js";
@@ -19,6 +20,9 @@ import * as comparePanel from "./panels/compare.js";
 import * as examplesPanel from "./panels/examples.js";
 import * as labelIssuesPanel from "./panels/label_issues.js";
 import * as flipsPanel from "./panels/flips.js";
+import * as slicePickerPanel from "./panels/slice_picker.js";
+import * as slicesPanel from "./panels/slices.js";
+import * as overviewPanel from "./panels/overview.js";
 
 const POLL_MS = 30000;
 const PLAY_MS = 900;
@@ -57,7 +61,12 @@ export class App {
     this.compareBase = null; // {run, step}: the "before" of the comparison; null: first epoch
     this.trajectoriesKey = ""; // run, split and epoch count of the trajectories asked for last
     this.trajectoriesData = null;
-    this.examplesCell = null; // {true, pred}: the confusion cell whose examples are shown
+    this.compareFlipsKey = ""; // both evaluations of the flips asked for last
+    this.examplesCell = null; // {true, pred, class}: the confusion cell whose examples are shown
+    this.slice = null; // {key, value}: the slice the scoped panels show; null: all rows
+    this.sliceTables = []; // [{key, doc} | {key, error}]: the /slices answers of the epoch
+    this.slicesAsked = 0; // counts /slices loads: only the latest one is shown
+    this.overviewDoc = null; // the /overview answer, asked for when there are several runs
     this.build();
   }
 
@@ -88,8 +97,9 @@ export class App {
         this.fullMatrix = true;
         this.loadConfusion();
       },
-      showExamples: (actual, predicted) => this.showExamples(actual, predicted),
+      showExamples: (actual, predicted, label) => this.showExamples(actual, predicted, label),
       closeExamples: () => this.showExamples(null),
+      selectSlice: (slice) => this.selectSlice(slice),
       setCompareBase: (run, step) => {
         this.compareBase = { run, step };
         this.loadCompare();
@@ -102,29 +112,22 @@ export class App {
     };
     const root = fill(
       this.root,
-      h(
-        "header",
-        { class: "page-head" },
-        h(
-          "div",
-          null,
-          h("h1", { text: "Metrics diagnostics" }),
-          h("p", {
-            class: "subtitle",
-            text: "Is this classifier actually good? Confusion, trade-offs and warning signs per epoch.",
-          }),
-        ),
+      pageHead(
+        "Is this classifier actually good? Confusion, trade-offs and warning signs per epoch.",
       ),
     );
     this.countsArea = h("div", { class: "layout-grid" });
     // Panels appear in the order they are created.
     this.panels = {
       toolbar: toolbarPanel.create(root, actions),
+      overview: overviewPanel.create(root, actions),
       notices: noticesPanel.create(root),
       findings: findingsPanel.create(root, actions),
       summary: summaryPanel.create(root),
     };
     root.append(this.countsArea);
+    this.panels.slicePicker = slicePickerPanel.create(this.panels.toolbar.element, actions);
+    this.panels.slices = slicesPanel.create(this.countsArea, actions);
     const confusion = confusionPanel.create(this.countsArea, actions);
     // The per-class table and the confused pairs share the column beside the matrix.
     const beside = h("div", { class: "side-column span-5" });
@@ -140,6 +143,7 @@ export class App {
       calibration: calibrationPanel.create(this.countsArea),
       trajectories: trajectoriesPanel.create(this.countsArea, actions),
       compare: comparePanel.create(this.countsArea, actions),
+      compareFlips: flipsPanel.createForComparison(this.countsArea),
       curves: curvesPanel.create(root, actions),
     });
     this.updateToolbar();
@@ -154,6 +158,17 @@ export class App {
   get steps() {
     const info = this.runInfo;
     return info && Array.isArray(info.steps) ? info.steps.filter(isNum) : [];
+  }
+
+  /** The group keys of the selected split (none for a run written without groups). */
+  get sliceKeys() {
+    const keys = this.runInfo?.slice_keys?.[this.split];
+    return Array.isArray(keys) ? keys.filter((k) => typeof k === "string") : [];
+  }
+
+  /** The `slice` parameter of the scoped routes: KEY=VALUE, or null for all rows. */
+  get sliceParam() {
+    return this.slice ? `${this.slice.key}=${this.slice.value}` : null;
   }
 
   get costKey() {
@@ -252,13 +267,18 @@ export class App {
    * Asks `route` (on the request channel of that name) for `panel`: the panel shows {loading}
    * meanwhile (unless `loading` is false) and, when the request fails, what `failed(err)`
    * returns ({error} by default); `state` goes with both. Resolves to the answer, or to null
-   * when the request failed or a newer one of the route superseded it; the caller shows the
-   * answer.
+   * when the request failed or a newer one of its channel (the route's name unless `channel`
+   * says) superseded it; the caller shows the answer.
    */
-  async load(panel, route, params, { state = {}, loading = true, failed = errorState } = {}) {
+  async load(
+    panel,
+    route,
+    params,
+    { state = {}, loading = true, failed = errorState, channel = route } = {},
+  ) {
     if (loading) panel.update({ loading: true, ...state });
     try {
-      return await this.requests.latest(route, route, params);
+      return await this.requests.latest(channel, route, params);
     } catch (err) {
       panel.update({ ...failed(err), ...state });
       return null;
@@ -293,8 +313,22 @@ export class App {
       this.run = runs.some((r) => r.run === remembered) ? remembered : runs[0].run;
     }
     this.status = `Updated ${new Date().toLocaleTimeString()}`;
+    const overview = this.loadOverview();
     if (this.run) await this.loadRun(previous !== this.run);
     else this.showEmpty();
+    await overview;
+  }
+
+  /** The runs overview: shown, from /overview, when the logdir holds more than one run. */
+  async loadOverview() {
+    if (this.runs.length < 2) {
+      this.overviewDoc = null;
+      this.panels.overview.update({ hidden: true });
+      return;
+    }
+    const data = await this.load(this.panels.overview, "overview", {});
+    if (data) this.overviewDoc = data;
+    if (data) this.panels.overview.update({ overview: data, run: this.run });
   }
 
   showEmpty() {
@@ -330,6 +364,8 @@ export class App {
       this.diagnostics = null;
       this.historyKey = "";
       this.compareBase = null;
+      this.slice = null;
+      this.sliceTables = [];
       this.showExamples(null);
       this.stopPlay();
       this.panels.findings.update({ loading: true });
@@ -402,7 +438,7 @@ export class App {
 
   /** The confusion matrix and PR curve of the selected epoch, unless already asked for. */
   async loadEpoch() {
-    const key = JSON.stringify([this.run, this.split, this.step]);
+    const key = JSON.stringify([this.run, this.split, this.step, this.sliceParam]);
     if (this.step === null || key === this.epochKey) return;
     this.epochKey = key;
     // The comparison waits for the confusion matrix: at many classes it is the slower answer
@@ -414,12 +450,60 @@ export class App {
       this.loadExamples(),
       this.loadLabelIssues(),
       this.loadFlips(),
+      this.loadSlices(),
     ]);
   }
 
-  /** Opens the examples of the confusion cell (actual, predicted); null closes them. */
-  showExamples(actual, predicted) {
-    this.examplesCell = actual === null ? null : { true: actual, pred: predicted };
+  /** Shows `slice` ({key, value}; null: all rows) in the panels it scopes. */
+  selectSlice(slice) {
+    this.slice = slice;
+    this.showSlices();
+    this.epochKey = JSON.stringify([this.run, this.split, this.step, this.sliceParam]);
+    return Promise.all([
+      this.loadConfusion(),
+      this.loadPR(),
+      this.loadCalibration(),
+      this.loadExamples(),
+    ]);
+  }
+
+  /** The slice tables of the selected epoch, one /slices answer per group key. */
+  async loadSlices() {
+    const keys = this.sliceKeys;
+    const asked = ++this.slicesAsked;
+    if (!keys.length) {
+      this.sliceTables = [];
+      this.showSlices();
+      return;
+    }
+    this.panels.slices.update({ loading: true });
+    const params = { run: this.run, split: this.split, step: this.step };
+    const answers = await Promise.allSettled(
+      keys.map((key) => this.requests.latest(`slices ${key}`, "slices", { ...params, key })),
+    );
+    const superseded = answers.some((a) => a.status === "fulfilled" && a.value === null);
+    if (superseded || asked !== this.slicesAsked) return; // a newer load is under way
+    this.sliceTables = keys.map((key, k) =>
+      answers[k].status === "fulfilled"
+        ? { key, doc: answers[k].value }
+        : { key, error: answers[k].reason.message },
+    );
+    this.showSlices();
+  }
+
+  showSlices() {
+    const hidden = !this.sliceTables.length && !this.slice;
+    const shown = { tables: this.sliceTables, selected: this.slice };
+    this.panels.slicePicker.update(shown);
+    this.panels.slices.update(hidden ? { hidden } : shown);
+  }
+
+  /**
+   * Opens the examples of the confusion cell (actual, predicted), of the label `label` in a
+   * multi-label run; null closes them.
+   */
+  showExamples(actual, predicted, label = null) {
+    this.examplesCell = actual === null ? null : { true: actual, pred: predicted, class: label };
     if (this.examplesCell === null) {
       this.requests.cancel("examples");
       this.panels.examples.update({ hidden: true });
@@ -439,6 +523,7 @@ export class App {
       split: this.split,
       step: this.step,
       ...this.examplesCell,
+      slice: this.sliceParam,
     });
     if (doc) panel.update({ examples: doc });
   }
@@ -463,19 +548,21 @@ export class App {
       "calibration",
       (calibration) => ({ calibration, task: this.runInfo?.task, classNames: this.classNames }),
       () => "This run was recorded without calibration bins.",
+      { slice: this.sliceParam },
     );
   }
 
   /**
-   * Asks `route` about the selected epoch for `panel` and shows `shown(answer)`; where the
-   * route has nothing for it (404), the panel says `notFound(err)` (the route's message).
+   * Asks `route` about the selected epoch (with `params` besides) for `panel` and shows
+   * `shown(answer)`; where the route has nothing for it (404), the panel says `notFound(err)`
+   * (the route's message).
    */
-  async loadEpochRoute(panel, route, shown, notFound = (err) => err.message) {
+  async loadEpochRoute(panel, route, shown, notFound = (err) => err.message, params = {}) {
     const doc = await this.load(
       panel,
       route,
-      { run: this.run, split: this.split, step: this.step },
-      { failed: (err) => (err.status === 404 ? { empty: notFound(err) } : errorState(err)) },
+      { run: this.run, split: this.split, step: this.step, ...params },
+      { failed: (err) => nothingOrError(err, notFound) },
     );
     if (doc) panel.update(shown(doc));
   }
@@ -540,6 +627,7 @@ export class App {
       pr("compare-pr-before", base.run, base.step, names.before),
       pr("compare-pr-after", this.run, this.step, names.after),
     ]);
+    this.loadCompareFlips(base);
     const [compare, [prBefore, prAfter]] = await Promise.all([compared, curves]);
     const superseded = [prBefore, prAfter].some(
       (a) => a.status === "fulfilled" && a.value === null,
@@ -557,6 +645,36 @@ export class App {
     });
   }
 
+  /**
+   * The examples that changed between the comparison's "before" (run, step) and the selection,
+   * unless already asked for.
+   */
+  async loadCompareFlips(base) {
+    const key = JSON.stringify([this.run, this.split, this.step, base.run, base.step]);
+    if (key === this.compareFlipsKey) return;
+    this.compareFlipsKey = key;
+    const panel = this.panels.compareFlips;
+    const doc = await this.load(
+      panel,
+      "flips",
+      {
+        run: this.run,
+        split: this.split,
+        step: this.step,
+        other_run: base.run,
+        other_step: base.step,
+      },
+      {
+        channel: "compare-flips",
+        failed: (err) => {
+          if (err.status !== 404) this.compareFlipsKey = ""; // asked again with the comparison
+          return nothingOrError(err);
+        },
+      },
+    );
+    if (doc) panel.update({ flips: doc, classNames: this.classNames });
+  }
+
   async loadConfusion() {
     const { confusion, summary, perClass, pairs } = this.panels;
     const doc = await this.load(
@@ -567,6 +685,7 @@ export class App {
         split: this.split,
         step: this.step,
         matrix: this.fullMatrix ? "full" : null,
+        slice: this.sliceParam,
       },
       {
         failed: (err) => {
@@ -609,6 +728,7 @@ export class App {
         min_precision: this.minPrecision,
         fn_cost: costs.fn,
         fp_cost: costs.fp,
+        slice: this.sliceParam,
       },
       {
         state: picker,
@@ -643,11 +763,13 @@ export class App {
     if (run === this.run) return;
     this.run = run;
     storageSet(RUN_KEY, run);
+    if (this.overviewDoc) this.panels.overview.update({ overview: this.overviewDoc, run });
     this.loadRun(true);
   }
 
   selectSplit(split) {
     this.split = split;
+    if (this.slice && !this.sliceKeys.includes(this.slice.key)) this.slice = null;
     this.updateToolbar();
     this.loadEpoch();
     this.loadTrajectories();
@@ -762,6 +884,14 @@ function runNotices(info, hasCounts) {
 /** A panel's state after a failed request: the server's message. */
 function errorState(err) {
   return { error: err.message };
+}
+
+/**
+ * A panel's state after a failed request: where the route has nothing for it (404), a note
+ * saying `notFound(err)` (the route's message by default); else the error.
+ */
+function nothingOrError(err, notFound = (e) => e.message) {
+  return err.status === 404 ? { empty: notFound(err) } : errorState(err);
 }
 
 /** The class names of a /runs entry (none when it has none). */

@@ -323,6 +323,20 @@ export function heaviestRow(block, weight) {
   return best;
 }
 
+/**
+ * [row, column] within `block` (rows of counts) of its largest count; the first in row order
+ * among equal counts.
+ */
+export function largestCell(block) {
+  let best = [0, 0];
+  block.forEach((row, a) =>
+    row.forEach((count, b) => {
+      if (count > block[best[0]][best[1]]) best = [a, b];
+    }),
+  );
+  return best;
+}
+
 // The colour of each tone, as a CSS custom property of the canvas (an "r, g, b" triple) and
 // the triple used when the property is missing.
 const TONE_COLOURS = {

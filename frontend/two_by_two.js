@@ -51,16 +51,24 @@ export function labelHeadings(name = "") {
  * The table: counts {tp, fn, fp, tn}; headings {rows: [positive, negative], cols: [positive,
  * negative]} (see classHeadings, labelHeadings); `className` added to the table's class "two-by-two". Each
  * count cell is td.tbt-cell[data-metric=tp|fn|fp|tn] holding span.tbt-label and span.tbt-count,
- * titled with what it counts.
+ * titled with what it counts. With `onCell`, a click on a count cell (or Enter on it) calls
+ * onCell(key).
  */
-export function twoByTwo({ counts, headings, ariaLabel, className = "" }) {
+export function twoByTwo({ counts, headings, ariaLabel, className = "", onCell = null }) {
   const cell = ([key, abbreviation, meaning, right], row, col) =>
     h(
       "td",
       {
-        class: `tbt-cell ${right ? "good" : "bad"}`,
+        class: `tbt-cell ${right ? "good" : "bad"}${onCell ? " pickable" : ""}`,
         "data-metric": key,
-        title: `${meaning}: ${headings.rows[row]}, ${headings.cols[col]}`,
+        title: `${meaning}: ${headings.rows[row]}, ${headings.cols[col]}${onCell ? "; click to list its examples" : ""}`,
+        tabindex: onCell ? "0" : null,
+        onclick: onCell ? () => onCell(key) : null,
+        onkeydown: onCell
+          ? (evt) => {
+              if (evt.key === "Enter") onCell(key);
+            }
+          : null,
       },
       h("span", { class: "tbt-label", text: abbreviation }),
       " ",

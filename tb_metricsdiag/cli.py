@@ -10,12 +10,13 @@ LOGDIR may be any path TensorBoard reads: a local directory, ``s3://bucket/prefi
 """
 
 import argparse
+import dataclasses
 import importlib.util
 import os
 import sys
 import types
 
-from tb_metricsdiag import cli_runs, diagnostics, gates, report_formats
+from tb_metricsdiag import cli_runs, diagnostics, gates, html_report, report_formats
 from tb_metricsdiag.cli_runs import SILENT, UsageError, open_logdir
 from tb_metricsdiag.report_formats import SEVERITY_RANK, safe_text
 
@@ -23,7 +24,7 @@ EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2
 
-FORMATS = ("text", "json", "markdown", "junit", "csv")
+FORMATS = ("text", "json", "markdown", "junit", "csv", "html")
 
 # The split and the file-system schemes the requirements and logdirs use.
 GATE_SPLIT = "validation"
@@ -62,7 +63,14 @@ def _parser():
         choices=FORMATS,
         default="text",
         help="output format (default: text); markdown for a CI job summary, junit for CI test"
-        " reports, csv for per-class metrics per run and split",
+        " reports, csv for per-class metrics per run and split, html for one self-contained page"
+        " with each run's findings, requirements, confusion matrix, PR curves, calibration and"
+        " curves (a CI artifact)",
+    )
+    report.add_argument(
+        "--output",
+        metavar="FILE",
+        help="write the report to FILE instead of standard output",
     )
     report.add_argument(
         "--fail-on",
@@ -101,6 +109,13 @@ def _parser():
         " checked itself, or a logdir holding one run), at its latest validation step",
     )
     report.add_argument(
+        "--min-slice-size",
+        type=int,
+        metavar="N",
+        help="check a requirement on METRIC@KEY=* only on the slices of at least N rows; smaller"
+        " ones are listed as skipped (default: %d)" % gates.MIN_SLICE_SIZE,
+    )
+    report.add_argument(
         "--by-interval",
         action="store_true",
         help="fail a requirement on a proportion (accuracy, a class's precision or recall) only"
@@ -136,9 +151,10 @@ def _unreadable_run_finding(error):
     )
 
 
-def _gate_inputs(reader, run, step, with_average_precision, with_label_issues=False):
+def _gate_inputs(reader, run, step, needs):
     """`gates.GateInputs` of ``run``'s validation split at ``step`` (None: the latest), with
-    its label issues when ``with_label_issues``.
+    what the requirements need (`GateNeeds`): the AP, the label issues, the slices of their
+    keys.
 
     Raises:
       UsageError: the run has no validation counts at ``step``, or they cannot be read.
@@ -148,7 +164,7 @@ def _gate_inputs(reader, run, step, with_average_precision, with_label_issues=Fa
     from tb_metricsdiag.format import schema
 
     try:
-        evaluation = reader.evaluation(run, GATE_SPLIT, step, with_pr=with_average_precision)
+        evaluation = reader.evaluation(run, GATE_SPLIT, step, with_pr=needs.average_precision)
     except errors.NotFoundError as error:
         where = "cannot check the requirements" if step is None else "--step %d" % step
         raise UsageError("%s: %s" % (where, safe_text(error))) from error
@@ -165,9 +181,76 @@ def _gate_inputs(reader, run, step, with_average_precision, with_label_issues=Fa
         ece=_expected_calibration_error(reader, run, evaluation.step),
         exact_matches=evaluation.exact_matches,
         label_issues=_label_issue_counts(reader, run, evaluation.step)
-        if with_label_issues
+        if needs.label_issues
         else None,
+        slices=_slice_inputs(reader, run, evaluation.step, needs) if needs.slice_keys else None,
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class GateNeeds:
+    """What the requirements read of a run besides its counts (`gate_needs`)."""
+
+    average_precision: bool
+    label_issues: bool
+    ece_of_slices: bool
+    slice_keys: tuple
+
+
+def gate_needs(requirements):
+    """The `GateNeeds` of ``requirements``."""
+    return GateNeeds(
+        average_precision=gates.needs_average_precision(requirements),
+        label_issues=gates.needs_label_issues(requirements),
+        ece_of_slices=any(r.metric == "ece" and r.slice_key for r in requirements),
+        slice_keys=tuple(gates.slice_keys(requirements)),
+    )
+
+
+def _slice_inputs(reader, run, step, needs):
+    """``{key: {value: GateInputs}}`` of ``run``'s validation slices at ``step``: each slice's
+    own counts, with its AP (of its threshold counts) and ECE where the requirements read them
+    (on the keys of ``needs``); an empty dict when the run has no slices at that step. Every
+    key is there, so that a key no requirement names can be named as the closest.
+
+    Raises:
+      UsageError: the stored slices cannot be read.
+    """
+    from tensorboard import errors
+
+    from tb_metricsdiag.backend import record_decoding
+    from tb_metricsdiag.core import calibration
+    from tb_metricsdiag.format import schema
+
+    try:
+        _, by_key = reader.slices(run, GATE_SPLIT, step)
+    except errors.NotFoundError:  # no slices (UnknownSlice), or none at that step
+        return {}
+    except schema.FormatError as error:
+        raise UsageError(
+            "cannot check the requirements on the slices of run %s: %s"
+            % (safe_text(run), safe_text(error))
+        ) from error
+    found = {}
+    for key, by_value in by_key.items():
+        named = key in needs.slice_keys
+        for value, evaluation in by_value.items():
+            if named and needs.average_precision and evaluation.tp is not None:
+                evaluation = record_decoding.with_grid_ap(evaluation)
+            ece = None
+            if named and needs.ece_of_slices:
+                _, bins = reader.calibration(run, GATE_SPLIT, step, slice=(key, value))
+                ece = calibration.calibration_error(*bins)
+            found.setdefault(key, {})[value] = gates.GateInputs(
+                run="%s (slice %s=%s)" % (run, key, value),
+                step=step,
+                class_names=list(evaluation.class_names),
+                confusion=evaluation.matrices if evaluation.multilabel else evaluation.confusion,
+                average_precision=evaluation.average_precision,
+                ece=ece,
+                exact_matches=evaluation.exact_matches,
+            )
+    return found
 
 
 def _label_issue_counts(reader, run, step):
@@ -203,9 +286,9 @@ def _baseline_inputs(spec, reader, indices, requirements):
     """``(GateInputs, run name under LOGDIR or None)`` of ``--baseline``: a run under LOGDIR,
     else a logdir (local or URL) holding exactly one run with validation counts.
     """
-    needs = (gates.needs_average_precision(requirements), gates.needs_label_issues(requirements))
+    needs = gate_needs(requirements)
     if spec in indices:
-        return _gate_inputs(reader, spec, None, *needs), spec
+        return _gate_inputs(reader, spec, None, needs), spec
     if not (cli_runs.scheme_of(spec) or os.path.exists(spec)):
         closest = gates.closest_names(spec, sorted(indices))
         raise UsageError(
@@ -219,43 +302,57 @@ def _baseline_inputs(spec, reader, indices, requirements):
             "--baseline %s: a baseline logdir must hold one run with validation counts, it"
             " holds %d" % (safe_text(spec), len(runs))
         )
-    inputs = _gate_inputs(other_reader, runs[0], None, *needs)
+    inputs = _gate_inputs(other_reader, runs[0], None, needs)
     inputs.run = spec if runs[0] == cli_runs.folder_name(spec) else "%s (%s)" % (spec, runs[0])
     return inputs, None
 
 
-def check_requirements(reports, reader, indices, requirements, step, baseline, by_interval):
+def check_requirements(
+    reports,
+    reader,
+    indices,
+    requirements,
+    step,
+    baseline,
+    by_interval,
+    min_slice_size=gates.MIN_SLICE_SIZE,
+):
     """Add ``"requirements"`` (`gates.evaluate_all`) to each report of a run with validation
     counts, ``"requirements_skipped"`` (why) to the others.
 
-    A requirement that does not apply to a run (a class it lacks) is listed as not
-    applicable there (`gates.evaluate`).
+    A requirement that does not apply to a run (a class, slice key or value it lacks) is
+    listed as not applicable there (`gates.evaluate`); a slice of ``@KEY=*`` with fewer than
+    ``min_slice_size`` rows as skipped.
 
     Raises:
       UsageError: a requirement cannot be checked on a run or applies to none
         (`gates.GateError`), or no run has validation counts.
     """
-    needs = (gates.needs_average_precision(requirements), gates.needs_label_issues(requirements))
-    checked, class_names = [], set()
+    needs = gate_needs(requirements)
+    checked, class_names, slice_values = [], set(), {}
     for report in reports:
         index = indices[report["run"]]
         if GATE_SPLIT not in index.splits:
             report["requirements_skipped"] = "no %s counts" % GATE_SPLIT
             continue
-        inputs = _gate_inputs(reader, report["run"], step, *needs)
+        inputs = _gate_inputs(reader, report["run"], step, needs)
         try:
-            report["requirements"] = gates.evaluate_all(requirements, inputs, baseline, by_interval)
+            report["requirements"] = gates.evaluate_all(
+                requirements, inputs, baseline, by_interval, min_slice_size
+            )
         except gates.GateError as error:
             raise UsageError(safe_text(error)) from error
         checked.extend(report["requirements"])
         class_names.update(inputs.class_names)
+        for key, by_value in (inputs.slices or {}).items():
+            slice_values.setdefault(key, set()).update(by_value)
     if not checked:
         raise UsageError(
             "no run has %s counts to check --require on (runs written by"
             " keras.callbacks.TensorBoard alone have none)" % GATE_SPLIT
         )
     try:
-        gates.check_applicable(requirements, checked, class_names)
+        gates.check_applicable(requirements, checked, class_names, slice_values)
     except gates.GateError as error:
         raise UsageError(safe_text(error)) from error
 
@@ -401,6 +498,13 @@ def _report(args, progress):
         raise UsageError(safe_text(error)) from error
     if not requirements and args.baseline is not None:
         raise UsageError("--baseline applies to --require: give at least one")
+    if args.min_slice_size is not None:
+        if not any(r.slice_value == gates.EVERY_VALUE for r in requirements):
+            raise UsageError(
+                "--min-slice-size applies to --require METRIC@KEY=* OP NUMBER: give one"
+            )
+        if args.min_slice_size < 1:
+            raise UsageError("--min-slice-size must be at least 1, got %d" % args.min_slice_size)
     if args.examples is not None:
         if not 1 <= args.examples <= MAX_EXAMPLES:
             raise UsageError(
@@ -436,7 +540,14 @@ def _report(args, progress):
         collect_examples(reports, reader, indices, args.examples, args.step)
     if requirements:
         check_requirements(
-            reports, reader, indices, requirements, args.step, baseline, args.by_interval
+            reports,
+            reader,
+            indices,
+            requirements,
+            args.step,
+            baseline,
+            args.by_interval,
+            gates.MIN_SLICE_SIZE if args.min_slice_size is None else args.min_slice_size,
         )
     if args.format == "json":
         output = report_formats.format_json(reports, baseline_doc, skipped)
@@ -444,6 +555,9 @@ def _report(args, progress):
         output = report_formats.format_markdown(reports, baseline_doc)
     elif args.format == "junit":
         output = report_formats.format_junit(reports, args.fail_on)
+    elif args.format == "html":
+        runs = html_report.collect_runs(reader, indices, reports, progress)
+        output = html_report.format_html(runs, args.logdir, skipped)
     elif args.format == "csv":
         problems = []
         output = report_formats.format_csv(per_class_rows(reader, indices, args.step, problems))
@@ -477,6 +591,18 @@ def main(argv=None):
     except UsageError as error:
         print(str(error), file=sys.stderr)
         return EXIT_USAGE
+    if args.output is not None:
+        try:
+            with open(args.output, "w", encoding="utf-8", newline="") as handle:
+                handle.write(output)
+        except OSError as error:
+            print(
+                "tb-metricsdiag: cannot write --output %s: %s"
+                % (safe_text(args.output), safe_text(error.strerror or error)),
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        return status
     try:
         sys.stdout.write(output)
         sys.stdout.flush()

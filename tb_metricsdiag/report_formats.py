@@ -74,27 +74,63 @@ def _interval(result):
     return "%s–%s" % (_number(result["lower"]), _number(result["upper"]))
 
 
+def _slice_text(where):
+    """``KEY=VALUE`` of a result's slice."""
+    return "%s=%s" % (where["key"], where["value"])
+
+
 def _subject(result):
-    """The requirement and, where the expression does not name it (``*``, or no class), the
-    class checked.
+    """The requirement and what the expression does not name: the class checked (for ``*``,
+    or no class) and the slice (for ``@KEY=*``).
     """
-    cls = result["class"]
-    if cls is None or ("[%s]" % cls).replace(" ", "") in result["expr"].replace(" ", ""):
-        return result["expr"]
-    return "%s [%s]" % (result["expr"], cls)
+    cls, where = result["class"], result.get("slice")
+    compact = result["expr"].replace(" ", "")
+    named = []
+    if cls is not None and ("[%s]" % cls).replace(" ", "") not in compact:
+        named.append(cls)
+    if where is not None and ("@%s" % _slice_text(where)).replace(" ", "") not in compact:
+        named.append(_slice_text(where))
+    return "%s [%s]" % (result["expr"], ", ".join(named)) if named else result["expr"]
+
+
+PASSED, FAILED, NOT_APPLICABLE, SKIPPED = "passed", "failed", "not applicable", "skipped"
+
+
+def verdict(result):
+    """`PASSED`, `FAILED`, `NOT_APPLICABLE` or `SKIPPED` (a slice under the minimum size)."""
+    if result.get("skipped"):
+        return SKIPPED
+    if not result["applicable"]:
+        return NOT_APPLICABLE
+    return PASSED if result["passed"] else FAILED
 
 
 def requirement_totals(reports):
-    """``(passed, failed, not applicable)`` counts of the requirement results of every run."""
-    verdicts = [result["passed"] for report in reports for result in report.get("requirements", ())]
-    return verdicts.count(True), verdicts.count(False), verdicts.count(None)
+    """``(passed, failed, not applicable)`` counts of the requirement results of every run
+    (slices skipped for their size are none of them: `skipped_slices`).
+    """
+    verdicts = [verdict(result) for report in reports for result in report.get("requirements", ())]
+    return verdicts.count(PASSED), verdicts.count(FAILED), verdicts.count(NOT_APPLICABLE)
+
+
+def skipped_slices(reports):
+    """How many slices of ``@KEY=*`` requirements were skipped for their size, in every run."""
+    return sum(
+        verdict(result) == SKIPPED
+        for report in reports
+        for result in report.get("requirements", ())
+    )
 
 
 def _requirement_summary(reports):
-    """``requirements: P passed, F failed`` (and ``, N not applicable`` where there are)."""
+    """``requirements: P passed, F failed`` (and ``, N not applicable``, ``, K slices skipped``
+    where there are).
+    """
     passed, failed, not_applicable = requirement_totals(reports)
+    skipped = skipped_slices(reports)
     summary = "requirements: %d passed, %d failed" % (passed, failed)
-    return summary + (", %d not applicable" % not_applicable if not_applicable else "")
+    summary += ", %d not applicable" % not_applicable if not_applicable else ""
+    return summary + (", %d slices skipped" % skipped if skipped else "")
 
 
 def _worst_first_findings(reports):
@@ -238,13 +274,19 @@ def _markdown_examples(reports):
 
 # -- text -------------------------------------------------------------------------------------
 
-TEXT_VERDICTS = {True: "PASS", False: "FAIL", None: "N/A "}
+TEXT_VERDICTS = {PASSED: "PASS", FAILED: "FAIL", NOT_APPLICABLE: "N/A ", SKIPPED: "SKIP"}
 
 
 def _text_result(result):
-    if not result["applicable"]:
-        return "%s: not applicable, %s" % (safe_text(_subject(result)), safe_text(result["reason"]))
+    if verdict(result) in (NOT_APPLICABLE, SKIPPED):
+        return "%s: %s, %s" % (
+            safe_text(_subject(result)),
+            verdict(result),
+            safe_text(result["reason"]),
+        )
     text = "%s: %s" % (safe_text(_subject(result)), _number(result["value"]))
+    if "slice" in result:
+        text += " on %d rows" % result["slice"]["support"]
     if result.get("lower") is not None:
         text += " (95%% interval %s)" % _interval(result)
     text += ", bound %s" % _number(result["bound"])
@@ -300,9 +342,9 @@ def format_text(reports, color=False, baseline=None, skipped=()):
         if results:
             lines.append("  requirements at step %d:" % results[0]["step"])
         for result in results:
-            verdict = TEXT_VERDICTS[result["passed"]]
-            verdict = paint("error", verdict) if result["passed"] is False else verdict
-            lines.append("    %s %s" % (verdict, _text_result(result)))
+            shown = TEXT_VERDICTS[verdict(result)]
+            shown = paint("error", shown) if verdict(result) == FAILED else shown
+            lines.append("    %s %s" % (shown, _text_result(result)))
         lines += _text_examples(report)
         lines.append("")
     for entry in skipped:
@@ -370,7 +412,7 @@ def _table(header, rows):
     return lines
 
 
-MARKDOWN_VERDICTS = {True: "pass", False: "**FAIL**", None: "n/a"}
+MARKDOWN_VERDICTS = {PASSED: "pass", FAILED: "**FAIL**", NOT_APPLICABLE: "n/a", SKIPPED: "skipped"}
 
 
 def format_markdown(reports, baseline=None):
@@ -395,19 +437,27 @@ def format_markdown(reports, baseline=None):
             "",
         ]
     if checked:
-        header = ["result", "run", "requirement", "class", "step", "value", "95% interval"]
-        header += ["bound"] + (["baseline"] if baseline is not None else [])
+        sliced = any("slice" in result for _, result in _worst_first_results(reports))
+        header = ["result", "run", "requirement", "class"] + (["slice", "rows"] if sliced else [])
+        header += ["step", "value", "95% interval", "bound"]
+        header += ["baseline"] if baseline is not None else []
         rows = []
         for run, result in _worst_first_results(reports):
+            where = result.get("slice")
             row = [
-                MARKDOWN_VERDICTS[result["passed"]],
+                MARKDOWN_VERDICTS[verdict(result)],
                 markdown_text(run),
                 markdown_text(result["expr"]),
                 "" if result["class"] is None else markdown_text(result["class"]),
+            ]
+            if sliced:
+                row += ["", ""] if where is None else [markdown_text(_slice_text(where))]
+                row += [] if where is None else [str(where["support"])]
+            row += [
                 str(result["step"]),
                 _number(result["value"])
                 if result["applicable"]
-                else markdown_text("not applicable: " + result["reason"]),
+                else markdown_text("%s: %s" % (verdict(result), result["reason"])),
                 _interval(result),
                 _number(result["bound"]),
             ]
@@ -478,7 +528,9 @@ def format_junit(reports, fail_on="error"):
             if not result["applicable"]:
                 skipped += 1
                 ElementTree.SubElement(
-                    case, "skipped", message=safe_text("not applicable: " + result["reason"])
+                    case,
+                    "skipped",
+                    message=safe_text("%s: %s" % (verdict(result), result["reason"])),
                 )
             elif not result["passed"]:
                 failures += 1

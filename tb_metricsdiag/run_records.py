@@ -25,6 +25,9 @@ class RunIndex:
     class_names: list
     keras_subruns: dict  # split -> TensorBoard run name of keras.callbacks.TensorBoard's data
     multilabel: bool = False  # the counts are per label (`confusion_counts.is_multilabel`)
+    # split -> the group keys of its slices (format version 7), from the listing alone: those
+    # of the split's first slices record
+    slice_keys: dict = dataclasses.field(default_factory=dict)
 
     @property
     def task(self):
@@ -151,6 +154,7 @@ class Part:
     EVENTS = schema.KIND_EVENTS
     LABEL_DISTRIBUTION = schema.KIND_LABEL_DISTRIBUTION
     LABEL_ISSUES = schema.KIND_LABEL_ISSUES
+    SLICES = schema.KIND_SLICES
 
 
 # Characters of a refusal's reason kept (a reason may quote stored text of megabytes).
@@ -230,6 +234,9 @@ class RunHistory:
     # split -> {step: LabelIssueFigures}: the label issues of every epoch (single-label runs
     # written with example records)
     label_issues: dict = dataclasses.field(default_factory=dict)
+    # split -> {key: {value: SplitEvaluation}}: each slice's counts at the split's latest
+    # slices record (format version 7; values as shown, the pool "(other)"); empty without
+    slices: dict = dataclasses.field(default_factory=dict)
     events: list = dataclasses.field(default_factory=list)  # recorded problems, with "step"
     problems: list = dataclasses.field(default_factory=list)  # [DamagedData]: data refused
     # Trainings written into the run (`provider_source._latest_training`); only the latest

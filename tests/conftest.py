@@ -86,7 +86,8 @@ def read_events(log_dir, decode=True):
             for value in event.summary.value:
                 array = tensor_util.make_ndarray(value.tensor)
                 content = value.metadata.plugin_data.content
-                parsed = json.loads(content) if value.tag.startswith(schema.TAG_PREFIX) else {}
+                ours = value.metadata.plugin_data.plugin_name == schema.PLUGIN_NAME
+                parsed = json.loads(content) if ours else {}
                 if decode and parsed.get("encoding") == schema.THRESHOLD_COUNTS_ENCODING:
                     array, average_precision, _ = threshold_counts.decode_threshold_counts(
                         array.item(),

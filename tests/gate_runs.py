@@ -1,12 +1,15 @@
 """A small logdir for the gate tests, written with `tb_metricsdiag.summary.write_evaluation`
 under ``tf.summary``, and the model outputs behind it: the reference the tests recompute every
-metric from with scikit-learn.
+metric from with scikit-learn; and the command line as the gate tests call it.
 """
 
 import dataclasses
+import json
 import os
 
 import numpy as np
+
+from tb_metricsdiag import cli
 
 STEPS = (0, 1, 2)
 
@@ -63,3 +66,22 @@ def write_gate_logdir(root, runs=RUNS, seed=0):
         writer.close()
         result[name] = run
     return GateLogdir(str(root), result)
+
+
+def run_cli(capsys, *argv):
+    """``(exit status, stdout, stderr)`` of ``tb-metricsdiag`` with ``argv``, in process."""
+    status = cli.main([str(arg) for arg in argv])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def requirement_results(capsys, logdir, exprs, *options):
+    """``(exit status, {run: its JSON report})`` of ``report LOGDIR --require`` each of
+    ``exprs``; the status must be 0 or 1.
+    """
+    argv = ["report", logdir, "--format", "json"]
+    for expr in exprs:
+        argv += ["--require", expr]
+    status, out, err = run_cli(capsys, *argv, *options)
+    assert status in (0, 1), err
+    return status, {run["run"]: run for run in json.loads(out)["runs"]}

@@ -41,6 +41,7 @@ ALLOWED = {
     "gates": {"core", "format", "diagnostics"},
     "report_formats": {"core", "diagnostics", "gates"},
     "cli_runs": {"backend", "report_formats"},
+    "html_report": {"core", "format", "backend"},
     "cli": {
         "core",
         "format",
@@ -50,6 +51,7 @@ ALLOWED = {
         "gates",
         "report_formats",
         "cli_runs",
+        "html_report",
     },
 }
 # Backend module -> the backend modules it may import. The routes read through `reader` alone;
@@ -68,7 +70,8 @@ BACKEND = {
     "reader": {"cache", "example_reader", "keras_subruns", "provider_source", "record_decoding"},
     "views": set(),
     "example_views": set(),
-    "plugin": {"cache", "example_views", "reader", "static_files", "views"},
+    "overview": set(),
+    "plugin": {"cache", "example_views", "overview", "reader", "static_files", "views"},
 }
 # Top-level modules anyone may import: the version, and the package itself (lazy exports).
 SHARED = {"version", ""}
@@ -125,6 +128,7 @@ FRAMEWORK_FREE_WRITING = {
     "event_writer",
     "example_recorder",
     "thumbnails",
+    "slice_recorder",
 }
 
 

@@ -197,3 +197,28 @@ def test_probe_lines_are_dropped_and_every_other_line_kept():
         "ERROR: a real error",
         "last line without newline",
     ]
+
+
+# The most bytes `report --format html` may take for the demo's logdir (issue 28).
+MAX_HTML_REPORT_BYTES = 1_000_000
+
+
+def test_the_html_report_of_the_demo_stays_under_a_megabyte(demo_logdir, tmp_path):
+    logdir, _ = demo_logdir
+    path = tmp_path / "report.html"
+    env = dict(os.environ, PYTHONPATH=REPO)
+    result = subprocess.run(
+        [sys.executable, "-m", "tb_metricsdiag.cli", "report", logdir, "--format", "html"]
+        + ["--output", str(path)],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode in (0, 1), result.stderr
+    assert result.stdout == ""
+    text = path.read_text(encoding="utf-8")
+    assert len(text.encode("utf-8")) <= MAX_HTML_REPORT_BYTES
+    for run in EXPECTED:
+        assert json.dumps(run) in text

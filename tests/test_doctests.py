@@ -8,6 +8,7 @@ import pytest
 MODULES = [
     "tb_metricsdiag.core.counting",
     "tb_metricsdiag.core.examples",
+    "tb_metricsdiag.core.headline",
     "tb_metricsdiag.core.label_issues",
     "tb_metricsdiag.core.labels",
     "tb_metricsdiag.core.metrics",

@@ -991,8 +991,8 @@ def test_destroy_removes_every_listener_timer_and_observer(page, server):
     assert held["intervals"] == 1  # the poll
     assert held["observers"] == 1  # the theme follows TensorBoard's body class
     assert {"visibilitychange", "pagehide", "change", "click"} <= set(held["listeners"]), held
-    # run, split, PR class, trajectory metric, comparison run and epoch
-    assert len(frame.query_selector_all(".md-app select")) == 6
+    # run, split, slice (hidden: no groups), PR class, trajectory metric, comparison run and epoch
+    assert len(frame.query_selector_all(".md-app select")) == 7
 
     requests = []
     page.on(
@@ -1393,6 +1393,8 @@ def test_a_hundred_classes_heatmap_pairs_and_per_class_table(page, many_server):
     assert {i for i, _, _ in cells} == set(range(38, 63))
     for i, j, text in cells:
         assert num(text) == matrix[i][j], (i, j)
+    # A block of one cell opens that cell's examples, as /examples lists them.
+    _check_examples_of(frame, many_server, MANY_RUN, names, 50, 51)
 
     # Scrolled to its far corner, the table keeps its column and row names in view.
     scroller = frame.query_selector(".region .scroll")
@@ -1504,7 +1506,52 @@ def test_a_thousand_classes_heatmap_fits_and_shows(page, many_server):
         )
     assert len(frame.query_selector_all(".per-class tbody tr")) == 1000
     shot(page, "thousand-classes.png")
+
+    # A click on a block of k x k classes opens the examples of its largest cell (the first in
+    # row order among equal counts): the block off the diagonal with the most examples.
+    import numpy as np
+
+    full = api_json(many_server, "confusion", run=THOUSAND_RUN, matrix="full")
+    names, matrix = full["class_names"], np.array(full["matrix"])
+    k = int(canvas.get_attribute("data-classes-per-block"))
+    size = -(-1000 // k)
+    padded = np.zeros((size * k, size * k), dtype=np.int64)
+    padded[:1000, :1000] = matrix
+    sums = padded.reshape(size, k, size, k).sum(axis=(1, 3))
+    np.fill_diagonal(sums, -1)
+    a, b = (int(x) for x in np.unravel_index(np.argmax(sums), sums.shape))
+    block = matrix[a * k : (a + 1) * k, b * k : (b + 1) * k]
+    assert block.max() > 0
+    i, j = np.unravel_index(np.argmax(block), block.shape)
+    true, pred = a * k + int(i), b * k + int(j)
+    # A panel that is still loading changes the layout under a click made by position.
+    frame.wait_for_function(
+        "() => !document.querySelector('.loading, .loading-text')", timeout=30000
+    )
+    side = canvas.bounding_box()["width"] / size
+    canvas.click(position={"x": (b + 0.5) * side, "y": (a + 0.5) * side})
+    _check_examples_of(frame, many_server, THOUSAND_RUN, names, true, pred)
+    # Another nonzero cell of the region table the click opened lists its own.
+    cells = frame.eval_on_selector_all(
+        ".region .confusion td.cell",
+        "cs => cs.map(c => [Number(c.dataset.row), Number(c.dataset.col)])",
+    )
+    other = max((matrix[r, c], r, c) for r, c in cells if (r, c) != (true, pred))
+    assert other[0] > 0
+    frame.click(".region .confusion td.cell[data-row='%d'][data-col='%d']" % other[1:])
+    _check_examples_of(frame, many_server, THOUSAND_RUN, names, *other[1:])
     assert not page.errors, page.errors
+
+
+def _check_examples_of(frame, server, run, names, true, pred):
+    """The examples panel shows cell (true, pred) of `run`'s latest epoch as /examples does."""
+    import test_frontend_browser_examples as examples  # it imports this module
+
+    examples.wait_cell(frame, names[true], names[pred])
+    doc = api_json(server, "examples", run=run, true=true, pred=pred)
+    assert doc["count"] > 0
+    examples.assert_same_examples(examples.read_examples(frame), doc)
+    assert frame.text_content(".examples-wrap .cell-count") == "{:,}".format(doc["count"])
 
 
 # ---------------------------------------------------------------------------------------------

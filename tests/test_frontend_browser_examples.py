@@ -7,6 +7,7 @@ tab. What the tab lists is compared with the routes' own answers (`/examples`,
 `/label_issues`), and markup in previews and class names must stay text.
 """
 
+import example_checks
 import numpy as np
 import pytest
 import test_frontend_browser as tab
@@ -18,6 +19,9 @@ from tb_metricsdiag import MetricsDiagWriter
 TEXT_RUN = "texts"
 IMAGE_RUN = "images"
 PLAIN_RUN = "plain"
+AFTER_RUN = "texts_after"
+TAGS_RUN = "tags"
+TAG_NAMES = ["<i>sky</i>", "sea", "sand"]
 CLASSES = 10
 ROWS = 400
 STEPS = 2
@@ -34,21 +38,48 @@ def _probabilities(rng, labels, skill):
     return (probs / probs.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
-def _write(path, names, previews, rng, example_ids=None):
-    """STEPS evaluations of one validation set whose given labels are 10% flipped."""
+def _labels(rng):
+    """(true classes, given labels): a tenth of the given labels flipped."""
     truth = rng.integers(0, CLASSES, size=ROWS)
     given = truth.copy()
     flipped = rng.random(ROWS) < 0.1
     given[flipped] = (truth[flipped] + 1 + rng.integers(0, CLASSES - 1, flipped.sum())) % CLASSES
+    return truth, given
+
+
+def _write(path, names, previews, rng, example_ids=None, labels=None):
+    """STEPS evaluations of one validation set whose given labels are 10% flipped (`labels`:
+    the (truth, given) of another run, for the same examples); returns (given, [probabilities
+    of each step])."""
+    truth, given = _labels(rng) if labels is None else labels
+    written = []
     with MetricsDiagWriter(path, class_names=names) as writer:
         for step in range(STEPS):
+            written.append(_probabilities(rng, truth, 1.5 + step))
             writer.add_evaluation(
                 given,
-                _probabilities(rng, truth, 1.5 + step),
+                written[-1],
                 step,
                 from_logits=False,
                 example_ids=example_ids,
                 previews=previews,
+            )
+    return truth, given, written
+
+
+def _write_multilabel(path, rng):
+    """A multi-label run with example records (ids the positions) and text previews."""
+    labels = (rng.random((ROWS, len(TAG_NAMES))) < 0.35).astype(np.int64)
+    with MetricsDiagWriter(path, class_names=TAG_NAMES, multi_label=True) as writer:
+        for step in range(STEPS):
+            logit = rng.normal(size=labels.shape) + (2 * labels - 1) * (0.7 + step)
+            scores = (1 / (1 + np.exp(-logit))).astype(np.float32)
+            writer.add_evaluation(
+                labels,
+                scores,
+                step,
+                from_logits=False,
+                previews=["tagged %d" % i for i in range(ROWS)],
             )
 
 
@@ -58,11 +89,17 @@ def server(tmp_path_factory):
     rng = np.random.default_rng(2025)
     texts = ["%s review #%d" % (HOSTILE_TEXT, i) for i in range(ROWS)]
     ids = ["row-%03d" % i for i in range(ROWS)]
-    _write(str(root / TEXT_RUN), TEXT_NAMES, texts, rng, example_ids=ids)
+    before = _write(str(root / TEXT_RUN), TEXT_NAMES, texts, rng, example_ids=ids)
     images = rng.integers(0, 256, size=(ROWS, 12, 12), dtype=np.uint8)
     _write(str(root / IMAGE_RUN), IMAGE_NAMES, images, rng)
     _write(str(root / PLAIN_RUN), IMAGE_NAMES, None, rng, example_ids=False)
-    yield from tab._serve(str(root), [TEXT_RUN, IMAGE_RUN, PLAIN_RUN], tmp_path_factory)
+    # The same examples (ids, labels, previews) evaluated by another model.
+    after = _write(str(root / AFTER_RUN), TEXT_NAMES, texts, rng, ids, labels=before[:2])
+    _write_multilabel(str(root / TAGS_RUN), rng)
+    runs = [TEXT_RUN, IMAGE_RUN, PLAIN_RUN, AFTER_RUN, TAGS_RUN]
+    for served in tab._serve(str(root), runs, tmp_path_factory):
+        served["written"] = {TEXT_RUN: before, AFTER_RUN: after, "ids": ids}
+        yield served
 
 
 def _open(pg, server, run, names):
@@ -89,7 +126,7 @@ def _largest_error_cell(server, run, actual=None):
     return int(true), int(pred)
 
 
-def _wait_cell(frame, true_name, pred_name):
+def wait_cell(frame, true_name, pred_name):
     """Waits until the examples panel shows the cell of these class names, loaded."""
     frame.wait_for_function(
         "([t, p]) => document.querySelector('.examples-wrap .cell-true')?.textContent === t"
@@ -99,7 +136,7 @@ def _wait_cell(frame, true_name, pred_name):
     )
 
 
-def _read_examples(frame):
+def read_examples(frame):
     frame.wait_for_selector(".examples-wrap table.examples tbody tr", timeout=20000)
     return frame.eval_on_selector_all(
         ".examples-wrap table.examples tbody tr",
@@ -114,7 +151,7 @@ def _read_examples(frame):
     )
 
 
-def _assert_same_examples(shown, doc):
+def assert_same_examples(shown, doc):
     assert [row["id"] for row in shown] == [str(e["id"]) for e in doc["examples"]]
     assert doc["examples"], "the cell should have examples"
     for row, expected in zip(shown, doc["examples"]):
@@ -134,9 +171,9 @@ def test_a_cell_lists_its_examples_with_text_previews_as_text(ui_page, server): 
     true, pred = _largest_error_cell(server, TEXT_RUN, actual=TEXT_NAMES.index(HOSTILE_NAME))
     frame = _open(ui_page, server, TEXT_RUN, TEXT_NAMES)
     frame.click(".confusion td.cell[data-row='%d'][data-col='%d']" % (true, pred))
-    shown = _read_examples(frame)
+    shown = read_examples(frame)
     doc = tab.api_json(server, "examples", run=TEXT_RUN, step=STEPS - 1, true=true, pred=pred)
-    _assert_same_examples(shown, doc)
+    assert_same_examples(shown, doc)
     assert frame.text_content(".examples-wrap .cell-count") == str(doc["count"])
     assert frame.text_content(".examples-wrap .cell-true") == TEXT_NAMES[true]
     texts = [row["text"] for row in shown]
@@ -153,8 +190,8 @@ def test_a_cell_lists_its_examples_with_text_previews_as_text(ui_page, server): 
         ".pairs tr[data-actual='%d'][data-predicted='%d'] .pair-examples"
         % (pair["actual"], pair["predicted"])
     )
-    _wait_cell(frame, TEXT_NAMES[pair["actual"]], TEXT_NAMES[pair["predicted"]])
-    shown = _read_examples(frame)
+    wait_cell(frame, TEXT_NAMES[pair["actual"]], TEXT_NAMES[pair["predicted"]])
+    shown = read_examples(frame)
     doc = tab.api_json(
         server,
         "examples",
@@ -163,7 +200,7 @@ def test_a_cell_lists_its_examples_with_text_previews_as_text(ui_page, server): 
         true=pair["actual"],
         pred=pair["predicted"],
     )
-    _assert_same_examples(shown, doc)
+    assert_same_examples(shown, doc)
     assert frame.query_selector_all(".examples-wrap img") == []
     _assert_no_markup_ran(ui_page, frame)
 
@@ -172,10 +209,10 @@ def test_image_previews_are_data_uri_images(ui_page, server):  # noqa: F811 (the
     true, pred = _largest_error_cell(server, IMAGE_RUN)
     frame = _open(ui_page, server, IMAGE_RUN, IMAGE_NAMES)
     frame.click(".confusion td.cell[data-row='%d'][data-col='%d']" % (true, pred))
-    _wait_cell(frame, IMAGE_NAMES[true], IMAGE_NAMES[pred])
-    shown = _read_examples(frame)
+    wait_cell(frame, IMAGE_NAMES[true], IMAGE_NAMES[pred])
+    shown = read_examples(frame)
     doc = tab.api_json(server, "examples", run=IMAGE_RUN, step=STEPS - 1, true=true, pred=pred)
-    _assert_same_examples(shown, doc)
+    assert_same_examples(shown, doc)
     images = [row["image"] for row in shown]
     assert images == [e["preview"]["image"] for e in doc["examples"]]
     assert all(src.startswith("data:image/png;base64,") for src in images)
@@ -273,3 +310,90 @@ def test_flips_since_the_epoch_before_match_the_route(ui_page, server):  # noqa:
         arg=message,
         timeout=20000,
     )
+
+
+def test_a_multilabel_cards_counts_open_their_examples(ui_page, server):  # noqa: F811 (the fixture)
+    frame = tab.open_tab(ui_page, server, run=TAGS_RUN)
+    card = ".label-card[data-label='0']"
+    frame.wait_for_selector(card + " td.tbt-cell[data-metric='fn']", timeout=30000)
+    confusion = tab.api_json(server, "confusion", run=TAGS_RUN)
+    # [[tn, fp], [fn, tp]] of label 0; a false negative is the label set, not predicted.
+    for metric, true, pred, heads in (
+        ("fn", 1, 0, ("set", "not predicted")),
+        ("tp", 1, 1, ("set", "predicted")),
+    ):
+        assert confusion["matrices"][0][true][pred] > 0
+        frame.click("%s td.tbt-cell[data-metric='%s']" % (card, metric))
+        wait_cell(frame, *heads)
+        frame.wait_for_function(
+            "n => document.querySelector('.examples-wrap .cell-label')?.textContent === n",
+            arg=TAG_NAMES[0],
+        )
+        shown = read_examples(frame)
+        doc = tab.api_json(
+            server, "examples", run=TAGS_RUN, **{"class": 0, "true": true, "pred": pred}
+        )
+        assert doc["count"] == confusion["matrices"][0][true][pred]
+        assert frame.text_content(".examples-wrap .cell-count") == str(doc["count"])
+        assert [row["id"] for row in shown] == [str(e["id"]) for e in doc["examples"]]
+        assert [row["text"] for row in shown] == [e["preview"]["text"] for e in doc["examples"]]
+        for row, expected in zip(shown, doc["examples"]):
+            tab.assert_close(tab.num(row["score"]), expected["score"], "score")
+            tab.assert_close(tab.num(row["trueScore"]), expected["true_score"], "true score")
+            assert (row["trueName"], row["predName"]) == heads
+    # The label's name is text (markup in it made no element).
+    assert frame.query_selector_all(".examples-wrap i, .label-cards i") == []
+    assert ui_page.errors == []
+
+
+def _flipped(given, before, after, ids):
+    """{kind: (ids, their "after" confidence codes)} of the examples whose argmax became wrong
+    or right between two evaluations of the same rows (NumPy, from the written
+    probabilities)."""
+    right_before = np.argmax(before, axis=1) == given
+    right_after = np.argmax(after, axis=1) == given
+    codes = example_checks.confidence_codes(after.max(axis=1))
+    out = {}
+    for kind, rows in (
+        ("became_wrong", np.flatnonzero(right_before & ~right_after)),
+        ("became_right", np.flatnonzero(~right_before & right_after)),
+    ):
+        out[kind] = {ids[r]: int(codes[r]) for r in rows}
+    return out
+
+
+def test_flips_between_two_runs_match_the_route_and_numpy(ui_page, server):  # noqa: F811 (the fixture)
+    _, given, before = server["written"][TEXT_RUN]
+    _, _, after = server["written"][AFTER_RUN]
+    expected = _flipped(given, before[0], after[STEPS - 1], server["written"]["ids"])
+    frame = _open(ui_page, server, AFTER_RUN, TEXT_NAMES)
+    frame.wait_for_selector(".compare-flips-wrap .flips-part", timeout=20000)
+    # "Before": the other run at its first epoch.
+    frame.select_option("select[aria-label='Run to compare with']", value=TEXT_RUN)
+    caption = "%s epoch 0 \u2192 %s epoch %d" % (TEXT_RUN, AFTER_RUN, STEPS - 1)
+    frame.wait_for_function(
+        "c => document.querySelector('.compare-flips-wrap .caption')?.textContent.startsWith(c)",
+        arg=caption,
+        timeout=20000,
+    )
+    doc = tab.api_json(
+        server, "flips", run=AFTER_RUN, step=STEPS - 1, other_run=TEXT_RUN, other_step=0
+    )
+    assert (doc["before"]["run"], doc["after"]["run"]) == (TEXT_RUN, AFTER_RUN)
+    for kind, codes in expected.items():
+        assert codes, "the two runs should differ on some examples: %s" % kind
+        part = ".compare-flips-wrap [data-kind=%s]" % kind
+        assert (
+            frame.text_content(part + " .flip-count") == str(len(codes)) == str(doc[kind]["count"])
+        )
+        shown = frame.eval_on_selector_all(
+            part + " tbody tr", "rows => rows.map(r => r.querySelector('.example-id').textContent)"
+        )
+        listed = [str(e["id"]) for e in doc[kind]["examples"]]
+        assert shown == listed and len(listed) >= min(len(codes), 10)
+        # The listed ones are flipped examples, the most confident of them (by their code).
+        assert set(listed) <= set(codes)
+        unlisted = [code for key, code in codes.items() if key not in set(listed)]
+        assert not unlisted or min(codes[key] for key in listed) >= max(unlisted)
+    assert frame.query_selector_all(".compare-flips-wrap b, .compare-flips-wrap script") == []
+    assert ui_page.dialogs == [] and ui_page.errors == []

@@ -8,10 +8,11 @@ import operator
 import gate_runs
 import numpy as np
 import pytest
+from gate_runs import requirement_results, run_cli
 from markdown_tables import render_html, render_markdown_tables
 from sklearn import metrics as skm
 
-from tb_metricsdiag import cli, gates
+from tb_metricsdiag import gates
 from tb_metricsdiag.core import metrics
 
 OPS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt}
@@ -28,21 +29,6 @@ def binary(tmp_path_factory):
 def multiclass(tmp_path_factory):
     runs = {"animals": gate_runs.RUNS["animals"]}
     return gate_runs.write_gate_logdir(tmp_path_factory.mktemp("multiclass"), runs, seed=1)
-
-
-def run_cli(capsys, *argv):
-    status = cli.main([str(arg) for arg in argv])
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
-def requirement_results(capsys, logdir, exprs, *options):
-    argv = ["report", logdir, "--format", "json"]
-    for expr in exprs:
-        argv += ["--require", expr]
-    status, out, err = run_cli(capsys, *argv, *options)
-    assert status in (0, 1), err
-    return status, {run["run"]: run for run in json.loads(out)["runs"]}
 
 
 def reference(run, step):

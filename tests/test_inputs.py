@@ -205,8 +205,10 @@ def test_groups():
     groups = _check(
         [0, 1, 1], SCORES, groups={"country": ["fr", "de", "fr"], "mobile": [True, False, True]}
     ).groups
-    assert groups["country"].tolist() == ["fr", "de", "fr"]
-    assert groups["mobile"].tolist() == [True, False, True]
+    assert groups["country"].values == ("fr", "de")
+    assert groups["country"].codes.tolist() == [0, 1, 0]
+    assert groups["mobile"].values == ("True", "False")  # first appearance first
+    assert groups["mobile"].codes.tolist() == [0, 1, 0]
 
 
 @pytest.mark.parametrize(
@@ -218,7 +220,8 @@ def test_groups():
         ({"a-b": [1, 2, 3]}, "group key 'a-b'"),
         ({"x" * 65: [1, 2, 3]}, "1 to 64 characters"),
         ({"country": ["fr", "de"]}, r"groups\['country'\] has shape \(2,\)"),
-        ({"score": [0.1, 0.2, 0.3]}, "strings, integers or booleans, got dtype float64"),
+        ({"score": [0.1, 0.2, 0.3]}, "strings, integers or booleans, got float"),
+        ({"score": np.array([0.1, 0.2, 0.3])}, "strings, integers or booleans, got dtype float64"),
         ({"mixed": np.array(["a", 1.5, "b"], dtype=object)}, "strings, integers or booleans"),
     ],
 )

@@ -223,6 +223,7 @@ def test_runs_lists_every_training_run_sorted(client, runs):
         assert entry["has_counts"] is True
         assert entry["default_class"] == (1 if len(entry["class_names"]) == 2 else 0)
         assert entry["task"] == ("binary" if len(entry["class_names"]) == 2 else "multiclass")
+        assert entry["slice_keys"] == {}  # written without groups
     assert entries["keras_only"] == {
         "run": "keras_only",
         "steps": [],
@@ -232,6 +233,7 @@ def test_runs_lists_every_training_run_sorted(client, runs):
         "default_class": None,
         "task": None,
         "trainings": 1,
+        "slice_keys": {},
     }
     assert entries["confusion_only"]["steps"] == [0, 1]
     assert "error" not in entries["confusion_only"]

@@ -1,6 +1,6 @@
 // Pieces shared by the panels.
 
-import { h, fill, uid } from "../dom.js";
+import { h, classLabel, fill, isNum, uid } from "../dom.js";
 
 /**
  * Above this many classes the tab switches to its many-class views: an overview heatmap instead
@@ -8,6 +8,20 @@ import { h, fill, uid } from "../dom.js";
  * box.
  */
 export const MANY_CLASSES = 30;
+
+/** The page's heading: the tab's name and, below it, `subtitle`. */
+export function pageHead(subtitle) {
+  return h(
+    "header",
+    { class: "page-head" },
+    h(
+      "div",
+      null,
+      h("h1", { text: "Metrics diagnostics" }),
+      h("p", { class: "subtitle", text: subtitle }),
+    ),
+  );
+}
 
 /** An error box with a title and the server's message, as text. */
 export function errorBox(title, message) {
@@ -24,7 +38,7 @@ export function errorBox(title, message) {
  * element of class `bodyClass`. Returns {section, body}.
  */
 export function card({ title, span, bodyClass, tools = null }) {
-  const id = `md-${bodyClass}-title`;
+  const id = uid(`${bodyClass}-title`); // unique: the HTML report shows the panels of each run
   const body = h("div", { class: bodyClass });
   const section = h(
     "section",
@@ -200,4 +214,58 @@ export function examplesTable({ className, ariaLabel, headings, examples, cells,
       h("tbody", null, rows),
     ),
   );
+}
+
+/**
+ * The row indices of `per` in the order of column `key` ("name" or a metric), `dir` 1
+ * ascending or -1 descending: undefined values last either way, ties in class order.
+ */
+export function sortedIndices(per, key, dir) {
+  const value = (i) => (key === "name" ? classLabel(per[i].name, i) : per[i][key]);
+  const defined = (v) => (key === "name" ? true : isNum(v));
+  return per
+    .map((_, i) => i)
+    .sort((a, b) => {
+      const va = value(a);
+      const vb = value(b);
+      if (defined(va) !== defined(vb)) return defined(va) ? -1 : 1;
+      if (defined(va) && va !== vb) {
+        const order = key === "name" ? va.localeCompare(vb, undefined, { numeric: true }) : va - vb;
+        if (order !== 0) return dir * order;
+      }
+      return a - b;
+    });
+}
+
+/**
+ * The header cells of a sortable table: a <th> per column ({key, label, num}) holding a sort
+ * button (data-sort = key); `order` ({key, dir}, dir 1 ascending or -1 descending) marks its
+ * column (aria-sort, an arrow). A click calls onSort({key, dir}): the marked column reversed,
+ * another ascending.
+ */
+export function sortHeads(columns, order, onSort) {
+  return columns.map((col) => {
+    const active = Boolean(order) && order.key === col.key;
+    const ariaSort = active ? (order.dir > 0 ? "ascending" : "descending") : "none";
+    return h(
+      "th",
+      { scope: "col", class: col.num ? "num" : "", "aria-sort": ariaSort },
+      h(
+        "button",
+        {
+          type: "button",
+          class: "sort",
+          "data-sort": col.key,
+          title: `Sort by ${col.label.toLowerCase()}`,
+          onclick: () => onSort({ key: col.key, dir: active ? -order.dir : 1 }),
+        },
+        col.label,
+        h("span", {
+          class: "sort-mark",
+          "aria-hidden": "true",
+          text: active ? (order.dir > 0 ? " \u25B2" : " \u25BC") : "",
+        }),
+      ),
+    );
+  });
 }

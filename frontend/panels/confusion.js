@@ -1,6 +1,8 @@
 // The confusion matrix of one epoch, as counts or normalised by true or predicted class (the
 // choice is remembered in localStorage). Up to MANY_CLASSES classes it is one table; above, an
-// overview heatmap fitted to the panel, whose blocks open as a table of the classes around them.
+// overview heatmap fitted to the panel: a click on a block opens the table of the classes around
+// it and the examples of its largest cell. A multi-label run's per-label cards open the examples
+// of their cells too.
 // Tables keep their class names in view (sticky headers) while they scroll.
 
 import { h, classLabel, fill, fmt, fmtInt, fmtPct, isNum, storageGet, storageSet } from "../dom.js";
@@ -9,6 +11,7 @@ import {
   confusionCounts,
   confusionLayer,
   heaviestRow,
+  largestCell,
   regionAround,
   regionBounds,
   regionHead,
@@ -30,11 +33,13 @@ const LEGENDS = {
 };
 // Above this many classes per side the cells are small and the column names turn vertical.
 const DENSE_CLASSES = 8;
-const HOVER_HINT = "Point at the heatmap to read a block; click it (or press Enter) to open it.";
+const HOVER_HINT =
+  "Point at the heatmap to read a block; click it (or press Enter) to open it and the examples of its largest cell.";
 
 /**
- * actions: selectPrClass(classIndex), loadFullMatrix(), showExamples(actual, predicted) (a
- * table cell was clicked).
+ * actions: selectPrClass(classIndex), loadFullMatrix(), showExamples(actual, predicted, label)
+ * (a table cell, a heatmap block's largest cell, or a multi-label card's cell (`label` its
+ * index; `actual` and `predicted` 0 or 1) was picked).
  * update({loading} | {error} | {confusion}): `confusion` is the /confusion answer, its matrix
  * full (`matrix`) or as nonzero cells (`matrix_form` "cells").
  */
@@ -93,7 +98,12 @@ export function create(container, actions) {
     if (multilabel) {
       shown = region = null;
       section.classList.remove("many-classes");
-      fill(body, labelMatrices(data.confusion));
+      fill(
+        body,
+        labelMatrices(data.confusion, (label, actual, predicted) =>
+          actions.showExamples(actual, predicted, label),
+        ),
+      );
       return;
     }
     const counts = confusionCounts(data.confusion);
@@ -104,13 +114,19 @@ export function create(container, actions) {
     render();
   }
 
-  /** A picked block selects its actual class (the row with the most examples in the block). */
+  /**
+   * A picked block opens the table of the classes around it and the examples of its largest
+   * cell (the cell itself where a block is one cell), and selects its actual class with the
+   * most examples in the block.
+   */
   function pick({ rows, cols }) {
     const block = shown.counts.block(rows[0], rows[1], cols[0], cols[1]);
     region = regionAround(rows, cols, shown.counts.n);
     renderRegion();
     regionArea.scrollIntoView({ block: "nearest" });
     actions.selectPrClass(rows[0] + heaviestRow(block, (count) => count));
+    const [a, b] = largestCell(block);
+    actions.showExamples(rows[0] + a, cols[0] + b);
   }
 
   function render() {

@@ -1,6 +1,8 @@
 // The examples of one confusion cell (the /examples answer): a cell of the confusion table or a
-// confused pair opens it. Each example with its preview, id, score (the predicted class's
-// probability) and the actual class's probability, in the route's order.
+// confused pair, a heatmap block (its largest cell) or a multi-label card's count opens it. Each
+// example with its preview, id, score (the predicted class's probability) and the actual class's
+// probability, in the route's order. A multi-label cell is one label set or absent, predicted or
+// not.
 
 import { h, classLabel, fill, fmt, fmtInt } from "../dom.js";
 import { card, examplesTable, showState } from "./common.js";
@@ -39,14 +41,28 @@ export function create(container, actions) {
     });
     if (state) return;
     const doc = data.examples;
-    const trueName = classLabel(doc.true_name, doc.true);
-    const predName = classLabel(doc.pred_name, doc.pred);
+    const label = Number.isInteger(doc.class) ? classLabel(doc.class_name, doc.class) : null;
+    const trueName =
+      label === null ? classLabel(doc.true_name, doc.true) : doc.true ? "set" : "absent";
+    const predName =
+      label === null
+        ? classLabel(doc.pred_name, doc.pred)
+        : doc.pred
+          ? "predicted"
+          : "not predicted";
     const listed = Array.isArray(doc.examples) ? doc.examples : [];
     fill(
       body,
       h(
         "p",
         { class: "examples-head" },
+        label === null
+          ? null
+          : [
+              h("span", { text: "label " }),
+              h("strong", { class: "cell-label", text: label }),
+              ": ",
+            ],
         h("span", { text: "actual " }),
         h("strong", { class: "cell-true", text: trueName }),
         h("span", { text: " \u2192 predicted " }),
@@ -56,6 +72,12 @@ export function create(container, actions) {
         h("span", {
           text: ` examples at epoch ${doc.step} (${doc.split}), ${fmtInt(listed.length)} kept`,
         }),
+        doc.slice && typeof doc.slice.key === "string"
+          ? [
+              h("span", { text: "; slice " }),
+              h("strong", { class: "cell-slice", text: `${doc.slice.key} = ${doc.slice.value}` }),
+            ]
+          : null,
       ),
       examplesTable({
         className: "examples",

@@ -1,5 +1,6 @@
-// What changed since the epoch before (the /flips answer): the examples the model got right
-// before and wrong now, and the reverse, matched by id, the most confident first.
+// What changed between two evaluations (the /flips answer): the examples the model got right
+// before and wrong now, and the reverse, matched by id, the most confident first. The tab shows
+// it twice: since the epoch before, and since the comparison's "before" (another epoch or run).
 
 import { h, classLabel, fill, fmt, fmtInt } from "../dom.js";
 import { card, examplesTable, showState } from "./common.js";
@@ -9,16 +10,23 @@ const KINDS = [
   ["became_right", "Became right"],
 ];
 
+/** The flips since the epoch before (see flipsCard). */
+export function create(container) {
+  return flipsCard(container, "Changed since the epoch before", "flips-wrap");
+}
+
+/** The flips since the comparison's "before" (see flipsCard). */
+export function createForComparison(container) {
+  return flipsCard(container, "Changed since the comparison's before", "compare-flips-wrap");
+}
+
 /**
+ * A card titled `title` whose body has class `bodyClass`.
  * update({loading} | {error} | {empty} | {flips, classNames}): `flips` is the /flips answer,
  * `classNames` the run's class names (a class the answer does not know is a dash).
  */
-export function create(container) {
-  const { section, body } = card({
-    title: "Changed since the epoch before",
-    span: "span-12",
-    bodyClass: "flips-wrap",
-  });
+function flipsCard(container, title, bodyClass) {
+  const { section, body } = card({ title, span: "span-12", bodyClass });
   container.append(section);
 
   function update(data) {
@@ -58,12 +66,16 @@ export function create(container) {
         }),
       );
     };
+    const before = doc.before || {};
+    const after = doc.after || {};
+    const which = (side) =>
+      before.run === after.run ? `epoch ${side.step}` : `${side.run} epoch ${side.step}`;
     fill(
       body,
       KINDS.map(part),
       h("p", {
         class: "caption",
-        text: `epoch ${doc.before?.step} \u2192 ${doc.after?.step} (${doc.after?.split}); score: the probability of the class predicted then; a class the evaluation did not keep is a dash`,
+        text: `${which(before)} \u2192 ${which(after)} (${after.split}); score: the probability of the class predicted then; a class the evaluation did not keep is a dash`,
       }),
     );
   }

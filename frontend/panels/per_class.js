@@ -6,7 +6,7 @@
 // tooltip where a reason is missing. A class name opens its PR curve.
 
 import { h, classLabel, fill, fmt, fmtInt, isNum, uid } from "../dom.js";
-import { MANY_CLASSES, card } from "./common.js";
+import { MANY_CLASSES, card, sortHeads, sortedIndices } from "./common.js";
 
 const FLAG_LABELS = { low_recall: "low recall", low_precision: "low precision" };
 // The cell a flag marks.
@@ -24,27 +24,6 @@ const COLUMNS = [
 function intervalTitle(interval) {
   if (!Array.isArray(interval) || !isNum(interval[0]) || !isNum(interval[1])) return "";
   return `95% Wilson interval ${fmt(interval[0])}\u2013${fmt(interval[1])}`;
-}
-
-/**
- * The row indices of `per` in the order of column `key` ("name" or a metric), `dir` 1
- * ascending or -1 descending: undefined values last either way, ties in class order.
- */
-export function sortedIndices(per, key, dir) {
-  const value = (i) => (key === "name" ? classLabel(per[i].name, i) : per[i][key]);
-  const defined = (v) => (key === "name" ? true : isNum(v));
-  return per
-    .map((_, i) => i)
-    .sort((a, b) => {
-      const va = value(a);
-      const vb = value(b);
-      if (defined(va) !== defined(vb)) return defined(va) ? -1 : 1;
-      if (defined(va) && va !== vb) {
-        const order = key === "name" ? va.localeCompare(vb, undefined, { numeric: true }) : va - vb;
-        if (order !== 0) return dir * order;
-      }
-      return a - b;
-    });
 }
 
 /**
@@ -174,32 +153,9 @@ export function create(container, actions) {
         columns.some((col) => col.key === "ap") ? metricCell("ap") : null,
       );
     });
-    const head = columns.map((col) => {
-      const active = order.key === col.key;
-      const ariaSort = active ? (order.dir > 0 ? "ascending" : "descending") : "none";
-      return h(
-        "th",
-        { scope: "col", class: col.num ? "num" : "", "aria-sort": ariaSort },
-        h(
-          "button",
-          {
-            type: "button",
-            class: "sort",
-            "data-sort": col.key,
-            title: `Sort by ${col.label.toLowerCase()}`,
-            onclick: () => {
-              sort = { key: col.key, dir: active ? -order.dir : 1 };
-              render();
-            },
-          },
-          col.label,
-          h("span", {
-            class: "sort-mark",
-            "aria-hidden": "true",
-            text: active ? (order.dir > 0 ? " \u25B2" : " \u25BC") : "",
-          }),
-        ),
-      );
+    const head = sortHeads(columns, order, (next) => {
+      sort = next;
+      render();
     });
     const table = h(
       "table",

@@ -30,7 +30,9 @@ function methodNote(name) {
 
 /**
  * actions: selectPrClass(classIndex), setThreshold(value), setTarget("minRecall" |
- * "minPrecision", text), setCosts(fnCost, fpCost) (texts, both "" for none).
+ * "minPrecision", text), setCosts(fnCost, fpCost) (texts, both "" for none). Without
+ * setTarget and setCosts (the HTML report, which has no route to ask) the panel leaves out the
+ * target and cost inputs.
  * update(...) data may also carry {fnCost, fpCost}: the texts of the cost inputs.
  * update({loading} | {error} | {empty} | {pr, threshold, minRecall, minPrecision}), each with
  * {classNames, classIndex} for the class picker and the run's `task` (it names the 2x2's
@@ -261,22 +263,28 @@ export function create(container, actions) {
         "div",
         { class: "targets" },
         bestLine,
-        targetRow(
-          "Threshold for recall \u2265",
-          ids.minRecall,
-          minRecall,
-          "minRecall",
-          pr.at_recall,
-        ),
-        targetRow(
-          "Threshold for precision \u2265",
-          ids.minPrecision,
-          minPrecision,
-          "minPrecision",
-          pr.at_precision,
-        ),
+        actions.setTarget
+          ? [
+              targetRow(
+                "Threshold for recall \u2265",
+                ids.minRecall,
+                minRecall,
+                "minRecall",
+                pr.at_recall,
+              ),
+              targetRow(
+                "Threshold for precision \u2265",
+                ids.minPrecision,
+                minPrecision,
+                "minPrecision",
+                pr.at_precision,
+              ),
+            ]
+          : null,
       ),
-      costBlock(pr.min_cost, data.fnCost ?? "", data.fpCost ?? "", choose, headings),
+      actions.setCosts
+        ? costBlock(pr.min_cost, data.fnCost ?? "", data.fpCost ?? "", choose, headings)
+        : null,
     );
     const info = h("p", {
       class: "caption",

@@ -92,6 +92,34 @@ class ExampleReader:
         )
         return listing, step, record
 
+    def slices(self, run, split, step=None):
+        """``(content, step, slices.StoredSlices)``: ``split``'s slices at ``step`` (default:
+        the latest step with slices), with their plugin content (class names, thresholds);
+        None when the split has no slices.
+
+        Raises:
+          tensorboard.errors.NotFoundError: no such run or split, or no slices at that step.
+          schema.FormatError: the stored slices are damaged or inconsistent.
+        """
+        tag = schema.split_tag(split, schema.KIND_SLICES)
+        series = self._tensor_listing(run, [tag]).get(tag)
+        if series is None:
+            index = self._run_index(run)  # raises NotFoundError for an unknown run
+            if split not in index.splits:
+                raise errors.NotFoundError("run %r has no %r data" % (run, split))
+            return None
+        step, stored = self._decoded(
+            (schema.KIND_SLICES,) + self._key(run, tag, series) + (step,),
+            lambda: epoch_record_at(
+                schema.KIND_SLICES,
+                self._points(run, tag, series),
+                step,
+                "stored slices of %r" % split,
+            ),
+            lambda found: _record_size(found[1]),
+        )
+        return metadata.listed_content(series.plugin_content), step, stored
+
     def example_steps(self, run, split):
         """The ascending steps at which ``split`` of ``run`` has example records.
 

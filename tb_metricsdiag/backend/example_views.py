@@ -24,7 +24,7 @@ def _previews_of(ids, previews):
     return [previews.get(key) for key in ids]
 
 
-def examples_view(run, records, true, pred, label, previews):
+def examples_view(run, records, true, pred, label, previews, groups_at=None):
     """``/examples``: the examples of one confusion cell at one step.
 
     Args:
@@ -34,6 +34,8 @@ def examples_view(run, records, true, pred, label, previews):
       pred: its predicted class (value), inside the task.
       label: the label of a multi-label cell, else None.
       previews: `Reader.previews`' ``({id: preview}, problems)``.
+      groups_at: ``groups_at(positions)``, each kept example's group values
+        (`format.slices.StoredSlices.groups_at`), or None without slices.
 
     Returns:
       ``{"run", "split", "step", "true", "pred", "count", "examples": [{"id", "score",
@@ -42,7 +44,8 @@ def examples_view(run, records, true, pred, label, previews):
       ``min(count, 10)``). Extra: ``task``, ``class`` (the label, multi-label; else null),
       ``true_name`` and ``pred_name`` (multi-label: ``class_name``), ``kept_per_cell`` (the
       most examples kept per cell at that step), ``preview_problems`` (previews that could
-      not be read).
+      not be read); with slices, each example's ``groups`` (``{key: value}``, null where not
+      stored).
     """
     stored = records.examples
     cell = stored.cell(true, pred, label)
@@ -74,6 +77,9 @@ def examples_view(run, records, true, pred, label, previews):
             _previews_of(ids, previews[0]),
         )
     ]
+    if groups_at is not None:
+        for example, groups in zip(view["examples"], groups_at(cell["position"])):
+            example["groups"] = groups
     return view
 
 

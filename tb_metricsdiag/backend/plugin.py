@@ -9,9 +9,11 @@ answers with the document `views` builds, as strict JSON. Errors are JSON too,
   is not a split name, a ``class`` out of range, ``min_recall`` / ``min_precision`` outside
   [0, 1], ``matrix`` other than ``full``, ``pairs`` outside [1, 1000], ``true`` / ``pred`` of
   ``/examples`` missing or outside the task, ``limit`` outside [1, 1000], two runs whose
-  example ids cannot be matched);
+  example ids cannot be matched, a ``slice`` that is not ``KEY=VALUE``, a ``key`` of
+  ``/slices`` missing or not a group key);
 - 404: an unknown run, split or step, a run written without example records (the message
-  says how to record them), or a route or static file that does not exist;
+  says how to record them), an unknown slice key or value (`reader.UnknownSlice`), or a route
+  or static file that does not exist;
 - 422: the run exists but its stored data cannot be read (malformed, or written by a newer
   tb-metricsdiag). Only that run is affected: ``/runs`` lists it with an ``error`` key.
 
@@ -33,10 +35,9 @@ from werkzeug import wrappers
 
 from tb_metricsdiag import diagnostics
 from tb_metricsdiag.backend import cache as cache_lib
-from tb_metricsdiag.backend import example_views, static_files, views
+from tb_metricsdiag.backend import example_views, overview, static_files, views
 from tb_metricsdiag.backend import reader as reader_lib
 from tb_metricsdiag.core import examples as examples_lib
-from tb_metricsdiag.core import labels
 from tb_metricsdiag.format import schema
 
 ROUTE_PREFIX = "/data/plugin/%s/" % schema.PLUGIN_NAME
@@ -44,8 +45,9 @@ TAB_NAME = "Metrics Diagnostics"
 UNREADABLE_DATA = 422
 JSON = "application/json"
 
-# First element of the cache keys of `/diagnostics` documents.
-_DIAGNOSTICS = "diagnostics"
+# First elements of the cache keys of `/diagnostics` and `/slices` documents and `/overview`
+# entries.
+_DIAGNOSTICS, _SLICES, _OVERVIEW = "diagnostics", "slices_view", "overview"
 
 # At most 18 digits: every such number fits an int64 step, and Python never has to convert a
 # huge decimal string (which raises ValueError past 4,300 digits).
@@ -111,6 +113,8 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
             "/examples": self._serve_examples,
             "/flips": self._serve_flips,
             "/label_issues": self._serve_label_issues,
+            "/slices": self._serve_slices,
+            "/overview": self._serve_overview,
             "/index.js": self._serve_static,
             "/*": self._serve_static,
         }
@@ -155,7 +159,9 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
             raise errors.InvalidArgumentError(
                 "pairs must be an integer in [1, %d], got %d" % (views.MAX_PAIRS, pairs)
             )
-        evaluation = self._reader(request).evaluation(run, split, step, with_pr=False)
+        evaluation = self._reader(request).evaluation(
+            run, split, step, with_pr=False, slice=_slice(request)
+        )
         return views.confusion_view(
             run,
             evaluation,
@@ -172,22 +178,8 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
         fn_cost, fp_cost = _cost(request, "fn_cost"), _cost(request, "fp_cost")
         if (fn_cost is None) != (fp_cost is None):
             raise errors.InvalidArgumentError("give both fn_cost and fp_cost, or neither")
-        evaluation = self._reader(request).evaluation(run, split, step)
-        if evaluation.counts_problem is not None:
-            raise schema.FormatError(evaluation.counts_problem)
-        if evaluation.tp is None:
-            raise errors.NotFoundError(
-                "run %r has no threshold counts for %r at step %d" % (run, split, evaluation.step)
-            )
-        num_classes = evaluation.num_classes
-        if requested_class is None:
-            class_index = labels.default_class(num_classes, evaluation.multilabel)
-        elif 0 <= requested_class < num_classes:
-            class_index = requested_class
-        else:
-            raise errors.InvalidArgumentError(
-                "class must be an index in [0, %d), got %d" % (num_classes, requested_class)
-            )
+        evaluation = self._reader(request).evaluation(run, split, step, slice=_slice(request))
+        class_index = views.pr_class(run, evaluation, requested_class)
         return views.pr_view(
             run, evaluation, class_index, min_recall, min_precision, fn_cost, fp_cost
         )
@@ -201,9 +193,8 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
     def _serve_calibration(self, request):
         run, split, step = _run(request), _split(request), _optional_int(request, "step")
         reader = self._reader(request)
-        step, bins = reader.calibration(run, split, step)
-        # Multi-label bins pool every label's probability against whether it is set.
-        binary = reader.run_index(run).task in (schema.TASK_BINARY, schema.TASK_MULTILABEL)
+        step, bins = reader.calibration(run, split, step, slice=_slice(request))
+        binary = views.binary_calibration(reader.run_index(run).task)
         return views.calibration_view(run, split, step, bins, binary)
 
     @_json_route
@@ -242,24 +233,78 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
         run = _run(request)
         reader = self._reader(request)
         index = reader.run_index(run)
-        # Kept under the listing of every series the history reads: recomputed (the rules over
-        # every epoch, after a read) only when one of them has changed.
-        key = (_DIAGNOSTICS,) + reader.history_key(run, index)
+        return self._diagnosis(reader, index, reader.history_key(run, index))
+
+    def _diagnosis(self, reader, index, history_key, history=None):
+        """The ``/diagnostics`` document of a run, kept under ``history_key`` (the listing of
+        every series the history reads): recomputed (the rules over every epoch, after a read)
+        only when one of them has changed. ``history``: the run's, when already read.
+        """
+        key = (_DIAGNOSTICS,) + history_key
         view = self._series_cache.get_derived(key)
         if view is None:
-            history = reader.history(run, index)
+            history = history or reader.history(index.run, index)
             findings, not_run = diagnostics.evaluate(history)
-            view = views.diagnostics_view(run, findings, not_run, history.trainings)
+            view = views.diagnostics_view(index.run, findings, not_run, history.trainings)
             self._series_cache.put_derived(key, view, _cached_size(view))
         return view
+
+    @_json_route
+    def _serve_overview(self, request):
+        split = _split(request)
+        reader = self._reader(request)
+        indexes = reader.runs_with_counts().values()
+        return overview.overview_view(
+            [
+                self._overview_entry(reader, index, split)
+                for index in indexes
+                if split in index.splits
+            ]
+        )
+
+    def _overview_entry(self, reader, index, split):
+        """A run's `overview.run_entry`, kept under its history's key; a run whose data cannot
+        be read gets `overview.error_entry` instead, and the others are unaffected.
+        """
+        try:
+            history_key = reader.history_key(index.run, index)
+            key = (_OVERVIEW, split) + history_key
+            entry = self._series_cache.get_derived(key)
+            if entry is None:
+                entry = self._read_overview_entry(reader, index, split, history_key)
+                self._series_cache.put_derived(key, entry, _cached_size(entry))
+            return entry
+        except (schema.FormatError, errors.PublicError) as error:
+            return overview.error_entry(index.run, split, "unreadable metricsdiag data: %s" % error)
+
+    def _read_overview_entry(self, reader, index, split, history_key):
+        history = reader.history(index.run, index)
+        step = overview.best_step(history, split)
+        if step is None:
+            return overview.error_entry(
+                index.run,
+                split,
+                "unreadable metricsdiag data: %s"
+                % ("; ".join(history.problems) or "no readable %r counts" % split),
+            )
+        exact_matches = None
+        if history.multilabel:
+            exact_matches = reader.evaluation(index.run, split, step, with_pr=False).exact_matches
+        findings = self._diagnosis(reader, index, history_key, history)["findings"]
+        return overview.run_entry(index, history, split, step, findings, exact_matches)
 
     @_json_route
     def _serve_examples(self, request):
         run, split, step = _run(request), _split(request), _optional_int(request, "step")
         true, pred = _required_int(request, "true"), _required_int(request, "pred")
         label = _optional_int(request, "class")
+        chosen = _slice(request)
         reader = self._reader(request)
-        records = reader.examples(run, split, step)
+        if chosen is None:
+            records = reader.examples(run, split, step)
+            groups_at = reader.example_groups(run, split, records.step)
+        else:
+            records, groups_at = reader.slice_examples(run, split, step, chosen)
         bound = 2 if records.multilabel else records.examples.num_classes
         for name, value in (("true", true), ("pred", pred)):
             if not 0 <= value < bound:
@@ -281,9 +326,12 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
                 "the 'class' parameter is for multi-label runs; a cell of %r is true and pred"
                 % (run,)
             )
-        return example_views.examples_view(
-            run, records, true, pred, label, reader.previews(run, split)
+        view = example_views.examples_view(
+            run, records, true, pred, label, reader.previews(run, split), groups_at
         )
+        if chosen is not None:
+            view["slice"] = {"key": chosen[0], "value": chosen[1]}
+        return view
 
     @_json_route
     def _serve_flips(self, request):
@@ -326,6 +374,33 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
         records = reader.label_issues(run, split, step)
         return example_views.label_issues_view(run, records, reader.previews(run, split), limit)
 
+    @_json_route
+    def _serve_slices(self, request):
+        run, split, step = _run(request), _split(request), _optional_int(request, "step")
+        key = request.args.get("key")
+        if not key:
+            raise errors.InvalidArgumentError("the 'key' parameter (a group key) is required")
+        if not _SLICE_KEY.fullmatch(key):
+            raise errors.InvalidArgumentError(
+                "key must be a group key (letters, digits and _), got %r" % _shorten(key)
+            )
+        reader = self._reader(request)
+        # Kept under the series' listing: recomputed only when the slices change.
+        series_key = reader.slices_key(run, split)
+        cache_key = None if series_key is None else (_SLICES,) + series_key + (step, key)
+        view = None if cache_key is None else self._series_cache.get_derived(cache_key)
+        if view is None:
+            step, by_key = reader.slices(run, split, step)
+            if key not in by_key:
+                raise reader_lib.UnknownSlice(
+                    "run %r has no slices of key %r for %r (keys: %s)"
+                    % (run, key, split, ", ".join(sorted(by_key)))
+                )
+            view = views.slices_view(run, split, step, key, by_key[key])
+            if cache_key is not None:
+                self._series_cache.put_derived(cache_key, view, _cached_size(view))
+        return view
+
     @wrappers.Request.application
     def _serve_static(self, request):
         found = None
@@ -360,6 +435,28 @@ def _split(request, name="split", default="validation"):
             "%s must be a split name (%s), got %r" % (name, schema.SPLIT_NAME_RULE, _shorten(split))
         )
     return split
+
+
+_SLICE_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+def _slice(request):
+    """The optional ``slice=KEY=VALUE`` (split at the first ``=``) as ``(key, value)``, or
+    None; a malformed one is a 400.
+    """
+    text = request.args.get("slice")
+    if text is None or text == "":
+        return None
+    key, equals, value = text.partition("=")
+    if not equals or not _SLICE_KEY.fullmatch(key) or not 1 <= len(value) <= _MAX_SLICE_VALUE:
+        raise errors.InvalidArgumentError(
+            "slice must be KEY=VALUE (a group key of letters, digits and _, and one of its"
+            " values, 1 to %d characters), got %r" % (_MAX_SLICE_VALUE, _shorten(text))
+        )
+    return key, value
+
+
+_MAX_SLICE_VALUE = schema.MAX_GROUP_VALUE_CHARS
 
 
 def _limit(request):

@@ -77,6 +77,24 @@ class ProviderSource:
             for run, run_tags in listing.items()
         }
 
+    def listing_of_runs(self, list_series, plugin_name, runs, label):
+        """The provider's listing of ``runs`` alone, asked for with a run filter: for a listing
+        whose whole would be large (the ``scalars`` of a logdir, every run's headline scalars
+        included) when only a few runs of it are needed. With a cache, kept under ``label``
+        like a whole listing (`cache.LISTING_MAX_AGE_S`), then filtered to ``runs``.
+        """
+        fetch = functools.partial(
+            list_series,
+            self._ctx,
+            experiment_id=self._eid,
+            plugin_name=plugin_name,
+            run_tag_filter=provider_lib.RunTagFilter(runs=runs),
+        )
+        if self._cache is None:
+            return fetch()
+        listing = self._cache.listing(self._listing_key(list_series, plugin_name) + (label,), fetch)
+        return {run: listing[run] for run in runs if run in listing}
+
     def _listing_key(self, list_series, plugin_name):
         """Cache key of the whole experiment's listing by ``list_series`` for ``plugin_name``."""
         return (self._eid, list_series.__name__, plugin_name)

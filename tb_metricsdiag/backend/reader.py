@@ -14,6 +14,8 @@ beside it (`keras_subruns`). A logdir written by Keras's callback alone still yi
 runs (with curves, but no counts).
 """
 
+import dataclasses
+
 import numpy as np
 from tensorboard import errors
 
@@ -25,14 +27,18 @@ from tb_metricsdiag.backend.record_decoding import (
     calibration_series,
     checked_steps,
     damaged,
+    epoch_record_at,
     label_issue_figures,
     logs_curves,
     point_at_step,
     readable_points,
     run_indexes,
     scalar_curves,
+    slice_evaluations,
     split_evaluation,
+    with_grid_ap,
 )
+from tb_metricsdiag.diagnostics import requirements
 from tb_metricsdiag.format import (
     confusion_counts,
     histograms,
@@ -70,6 +76,12 @@ _CHECKED_STEPS = "checked_steps"
 _BAD_COUNTS = "bad_counts"
 
 
+class UnknownSlice(errors.NotFoundError, LookupError):
+    """A slice (``key``, ``value``) a run's split does not have, or a split without slices:
+    the routes answer 404.
+    """
+
+
 def _history_tags(index):
     """The metricsdiag tags `Reader.history` reads."""
     tags = [schema.RUN_INFO_TAG, schema.OVERLAP_TAG, schema.EVENTS_TAG, schema.LOGS_TAG]
@@ -78,6 +90,7 @@ def _history_tags(index):
         tags.append(schema.split_tag(split, schema.KIND_CALIBRATION))
         tags.append(schema.split_tag(split, schema.KIND_EXACT_MATCH))
         tags.append(schema.split_tag(split, schema.KIND_LABEL_ISSUES))
+        tags.append(schema.split_tag(split, schema.KIND_SLICES))
     return tags
 
 
@@ -105,6 +118,40 @@ class Reader:
             self._source.listing(self._provider.list_tensors, schema.PLUGIN_NAME),
             self._source.listing(self._provider.list_scalars, "scalars"),
         )
+
+    def runs_with_counts(self):
+        """``{run: RunIndex}`` of the runs with metricsdiag data (`list_runs` less the runs of
+        ``keras.callbacks.TensorBoard`` alone), their Keras sub-runs found in a listing of those
+        sub-runs alone (`keras_subrun_listing`): the whole logdir's scalars are not listed.
+        """
+        self._source.refresh_listings([(self._provider.list_tensors, schema.PLUGIN_NAME)])
+        tensors = self._source.listing(self._provider.list_tensors, schema.PLUGIN_NAME)
+        # The runs of a sweep share their plugin content (their class names): each distinct
+        # content is parsed and checked once per request, not once per run.
+        parsed = {}
+
+        def listed_content(content):
+            if content not in parsed:
+                parsed[content] = metadata.listed_content(content)
+            return parsed[content]
+
+        return run_indexes(tensors, self.keras_subrun_listing(tensors), listed_content)
+
+    def keras_subrun_listing(self, tensors=None, runs=None):
+        """The ``scalars`` listing of the Keras sub-runs (``run/train``, ``run/validation``) of
+        the runs with metricsdiag data (``tensors``: their listing; default the cached one),
+        limited to ``runs`` when given: listed by run name, since the logdir's scalars (every
+        run's headline scalars among them) may be tens of thousands of series.
+        """
+        if tensors is None:
+            tensors = self._source.listing(self._provider.list_tensors, schema.PLUGIN_NAME)
+        candidates = sorted(keras_subrun(run, split) for run in tensors for split in KERAS_SUBRUNS)
+        listing = self._source.listing_of_runs(
+            self._provider.list_scalars, "scalars", candidates, "keras_subruns"
+        )
+        if runs is None:
+            return listing
+        return {run: listing[run] for run in runs if run in listing}
 
     def run_index(self, run):
         """The `RunIndex` of ``run``, from the listings of that run and its Keras sub-runs.
@@ -209,16 +256,25 @@ class Reader:
                 result[run] = _steps_of(kept)
         return result
 
-    def evaluation(self, run, split, step=None, with_pr=True):
+    def evaluation(self, run, split, step=None, with_pr=True, slice=None):  # noqa: A002
         """The `SplitEvaluation` of ``split`` at ``step`` (default: the latest step).
 
         ``with_pr=False`` reads the confusion matrices alone, without the threshold counts (by
-        far the largest series) and AP, when only the matrix is needed.
+        far the largest series) and AP, when only the matrix is needed. ``slice=(key,
+        value)``: that slice's own evaluation (its counts and threshold counts, no AP), from
+        the split's slices at ``step`` (default: the latest step with slices).
 
         Raises:
           tensorboard.errors.NotFoundError: no such run, split or step.
+          UnknownSlice: no such slice (or no slices) in the split.
           schema.FormatError: the stored data is inconsistent or of an unknown version.
         """
+        if slice is not None:
+            step, by_key = self.slices(run, split, step)
+            flat = {
+                (key, value): one for key, values in by_key.items() for value, one in values.items()
+            }
+            return with_grid_ap(dataclasses.replace(_slice_of(flat, slice, run, split)))
         kinds = [schema.KIND_CONFUSION, schema.KIND_EXACT_MATCH]
         if with_pr:
             kinds += [schema.KIND_THRESHOLD_COUNTS, schema.KIND_AVERAGE_PRECISION]
@@ -244,13 +300,18 @@ class Reader:
                 self._cache.put_derived(key, str(error), 400 + len(str(error)))
             raise
 
-    def calibration(self, run, split, step=None):
-        """``(step, bins)`` of a split's calibration bins at ``step`` (default: the latest).
+    def calibration(self, run, split, step=None, slice=None):  # noqa: A002
+        """``(step, bins)`` of a split's calibration bins at ``step`` (default: the latest);
+        ``slice=(key, value)``: that slice's, as `evaluation`.
 
         Raises:
           tensorboard.errors.NotFoundError: no such run, split or step.
+          UnknownSlice: no such slice (or no slices) in the split.
           schema.FormatError: the stored bins are malformed.
         """
+        if slice is not None:
+            _, step, stored = self._stored_slices(run, split, step)
+            return step, _slice_of(stored.slices, slice, run, split).calibration
         tag = schema.split_tag(split, schema.KIND_CALIBRATION)
         found = self._read(run, [tag])
         if tag not in found or not found[tag][1]:
@@ -265,6 +326,90 @@ class Reader:
                 "run %r has no %r calibration data at step %d" % (run, split, step)
             )
         return step, histograms.calibration_bins_of(datum.numpy)
+
+    # -- slices (format version 7) ------------------------------------------------------
+
+    def _stored_slices(self, run, split, step):
+        """``(content, step, slices.StoredSlices)`` of ``split`` at ``step``; UnknownSlice
+        when the split has none.
+        """
+        found = self._examples.slices(run, split, step)
+        if found is None:
+            raise UnknownSlice(
+                "run %r has no slices for %r: pass groups={key: one value per example} to"
+                " the writer to record them" % (run, split)
+            )
+        return found
+
+    def slice_keys(self, run, split, step=None):
+        """``{key: [value, ...]}`` of ``split``'s slices at ``step`` (default: the latest
+        step with slices); an empty dict when the split has none.
+
+        Raises:
+          tensorboard.errors.NotFoundError: no such run or split, or no slices at ``step``.
+        """
+        found = self._examples.slices(run, split, step)
+        return {} if found is None else {key: list(v) for key, v in found[2].keys.items()}
+
+    def slices(self, run, split, step=None):
+        """``(step, {key: {value: SplitEvaluation}})`` of ``split``'s slices at ``step``.
+
+        Raises:
+          tensorboard.errors.NotFoundError: no such run, split or step.
+          UnknownSlice: the split has no slices.
+        """
+        content, step, stored = self._stored_slices(run, split, step)
+        return step, slice_evaluations(split, step, content, stored)
+
+    def slices_key(self, run, split):
+        """A key of ``split``'s slices series (it changes with the series), or None without
+        one: a document derived from them is kept under it.
+        """
+        tag = schema.split_tag(split, schema.KIND_SLICES)
+        series = (
+            self._source.listing(
+                self._provider.list_tensors, schema.PLUGIN_NAME, runs=[run], tags=[tag]
+            )
+            .get(run, {})
+            .get(tag)
+        )
+        return None if series is None else cache_lib.series_key(self._eid, run, tag, series)
+
+    def slice_examples(self, run, split, step, slice):  # noqa: A002
+        """``(SplitExamples, groups_at)``: the examples of ``slice=(key, value)`` at ``step``
+        (default: the latest step with slices), with the split's ids at that step, and each
+        example's group values (those stored, `StoredSlices.groups_at`, and the slice's own).
+
+        Raises:
+          tensorboard.errors.NotFoundError: no such run, split or step, or a run written
+            without example records.
+          UnknownSlice: no such slice (or no slices) in the split.
+        """
+        _, step, stored = self._stored_slices(run, split, step)
+        one = _slice_of(stored.slices, slice, run, split)
+        records = self._examples.examples(run, split, step)
+        if one.examples is None:
+            raise errors.NotFoundError(
+                "run %r was written without example records for %r: %s"
+                % (run, split, requirements.RECORD_EXAMPLES)
+            )
+        key, value = _slice_key(slice)
+
+        def groups_at(positions):
+            # Every example of the slice has its value; the others where stored.
+            return [dict(found or {}, **{key: value}) for found in stored.groups_at(positions)]
+
+        return dataclasses.replace(records, examples=one.examples), groups_at
+
+    def example_groups(self, run, split, step):
+        """``groups_at(positions)`` of the split's slices at ``step`` (`StoredSlices.groups_at`:
+        each kept example's group values), or None without slices at that step.
+        """
+        try:
+            found = self._examples.slices(run, split, step)
+        except errors.NotFoundError:
+            return None
+        return None if found is None else found[2].groups_at
 
     # -- example records ----------------------------------------------------------------
 
@@ -350,14 +495,19 @@ class Reader:
             tuple(index.class_names),
             tuple(sorted(index.keras_subruns.items())),
         ]
-        for list_series, plugin_name, runs in (
-            (self._provider.list_tensors, schema.PLUGIN_NAME, [run]),
-            (self._provider.list_scalars, schema.PLUGIN_NAME, [run]),
-            (self._provider.list_scalars, "scalars", sorted(index.keras_subruns.values())),
+        subruns = sorted(index.keras_subruns.values())
+        if not subruns:
+            keras_listing = {}
+        elif index.has_counts:  # its sub-runs are among those `keras_subrun_listing` lists
+            keras_listing = self.keras_subrun_listing(runs=subruns)
+        else:
+            keras_listing = self._source.listing(self._provider.list_scalars, "scalars", subruns)
+        for listing in (
+            self._source.listing(self._provider.list_tensors, schema.PLUGIN_NAME, runs=[run]),
+            self._source.listing(self._provider.list_scalars, schema.PLUGIN_NAME, runs=[run]),
+            keras_listing,
         ):
-            for listed_run, tags in sorted(
-                self._source.listing(list_series, plugin_name, runs=runs).items()
-            ):
+            for listed_run, tags in sorted(listing.items()):
                 key.extend(
                     cache_lib.series_key(self._eid, listed_run, tag, series)
                     for tag, series in sorted(tags.items())
@@ -394,6 +544,9 @@ class Reader:
                     history.calibration[split], skipped = calibration_series(tag, content, data)
                 elif kind == schema.KIND_LABEL_ISSUES:
                     history.label_issues[split], skipped = label_issue_figures(tag, content, data)
+                elif kind == schema.KIND_SLICES:
+                    step, stored = epoch_record_at(kind, data, None, "stored slices of %r" % split)
+                    history.slices[split] = slice_evaluations(split, step, content, stored)
             except schema.FormatError as error:
                 # A series refused whole, or one read whole (`_WHOLE_KINDS`) that a point
                 # spoils, is skipped at every step; of the others only the latest point is read.
@@ -504,3 +657,23 @@ def _steps_of(kept):
 def _kept_steps_size(kept):
     """Approximate bytes of what `Reader.steps_by_run` keeps, with its key (a few hundred)."""
     return 400 + (kept.nbytes if isinstance(kept, np.ndarray) else 600)
+
+
+def _slice_key(slice):  # noqa: A002
+    """``slice`` as a ``(key, value)`` tuple of strings."""
+    key, value = slice
+    return str(key), str(value)
+
+
+def _slice_of(by_slice, slice, run, split):  # noqa: A002
+    """``by_slice[(key, value)]``, or UnknownSlice naming what the split has."""
+    key, value = _slice_key(slice)
+    if (key, value) in by_slice:
+        return by_slice[(key, value)]
+    keys = sorted({known for known, _ in by_slice})
+    if key not in keys:
+        raise UnknownSlice(
+            "run %r has no slices of key %r for %r (keys: %s)"
+            % (run, key[:100], split, ", ".join(keys))
+        )
+    raise UnknownSlice("run %r has no slice %s=%r for %r" % (run, key, value[:100], split))

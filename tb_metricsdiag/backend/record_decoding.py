@@ -16,7 +16,9 @@ from tb_metricsdiag.format import (
     metadata,
     previews,
     schema,
+    slices,
     stored_json,
+    threshold_grid,
 )
 from tb_metricsdiag.run_records import DamagedData, LabelIssueFigures, RunIndex, SplitEvaluation
 
@@ -39,8 +41,10 @@ def split_names(tags):
     return known + sorted(found - set(known))
 
 
-def run_indexes(tensors, keras_scalars):
-    """``{run: RunIndex}`` from a listing of metricsdiag tensors and one of ``scalars``."""
+def run_indexes(tensors, keras_scalars, listed_content=metadata.listed_content):
+    """``{run: RunIndex}`` from a listing of metricsdiag tensors and one of ``scalars``;
+    ``listed_content`` parses a confusion series' plugin content (`metadata.listed_content`).
+    """
     result = {}
     for run, tags in tensors.items():
         splits, names, multilabel = [], [], False
@@ -48,10 +52,10 @@ def run_indexes(tensors, keras_scalars):
             series = tags[schema.split_tag(split, schema.KIND_CONFUSION)]
             splits.append(split)
             if not names:
-                content = metadata.listed_content(series.plugin_content)
+                content = listed_content(series.plugin_content)
                 names = list(content.get("class_names") or [])
                 multilabel = confusion_counts.is_multilabel(content)
-        result[run] = RunIndex(run, splits, names, {}, multilabel)
+        result[run] = RunIndex(run, splits, names, {}, multilabel, _slice_keys(tags, splits))
     for run, tags in keras_scalars.items():
         parent = keras_parent(run)
         if parent is None or not any(t.startswith(KERAS_EPOCH_PREFIX) for t in tags):
@@ -59,6 +63,19 @@ def run_indexes(tensors, keras_scalars):
         name, split = parent
         index = result.setdefault(name, RunIndex(name, [], [], {}))
         index.keras_subruns[split] = run
+    return result
+
+
+def _slice_keys(tags, splits):
+    """``{split: [key, ...]}`` of the splits with slices, from their listed plugin content."""
+    result = {}
+    for split in splits:
+        series = tags.get(schema.split_tag(split, schema.KIND_SLICES))
+        if series is None:
+            continue
+        keys = metadata.listed_content(series.plugin_content).get("slice_keys")
+        if isinstance(keys, list) and all(isinstance(key, str) for key in keys):
+            result[split] = keys[: schema.MAX_GROUP_KEYS]
     return result
 
 
@@ -272,13 +289,14 @@ def payload_of(datum, what):
 _EPOCH_RECORD_DECODERS = {
     schema.KIND_EXAMPLES: example_records.decode_examples,
     schema.KIND_LABEL_ISSUES: example_records.decode_label_issues,
+    schema.KIND_SLICES: slices.decode_slices,
 }
 
 
 def epoch_record_at(kind, data, step, what):
     """``(step, record)``: the point of an epoch's example record of ``kind``
     (`schema.KIND_EXAMPLES`: a `StoredExamples`; `schema.KIND_LABEL_ISSUES`: a
-    `StoredLabelIssues`) at ``step`` (None: the latest), decoded (`example_records`).
+    `StoredLabelIssues`; `schema.KIND_SLICES`: a `slices.StoredSlices`) at ``step`` (None: the latest), decoded (`example_records`).
 
     Raises:
       tensorboard.errors.NotFoundError: no point at that step.
@@ -347,3 +365,46 @@ def label_issue_figures(tag, content, data):
             continue
         series[datum.step] = LabelIssueFigures(stored.count, stored.examples, stored.bins)
     return series, skipped
+
+
+# -- slices (format version 7) ------------------------------------------------------------
+
+
+def slice_evaluations(split, step, content, stored):
+    """``{key: {value: SplitEvaluation}}`` of one epoch's `slices.StoredSlices`, each with
+    its counts, the threshold grid of the plugin ``content`` and its threshold counts (no AP:
+    `with_grid_ap` adds it).
+
+    Raises:
+      schema.FormatError: a grid that does not fit the stored threshold counts.
+    """
+    names = metadata.class_names_of(content, stored.num_classes)
+    grid, result = None, {}
+    for (key, value), one in stored.slices.items():
+        if grid is None:
+            grid = threshold_grid.decode_thresholds(content.get("thresholds"), one.tp.shape[1])
+        evaluation = SplitEvaluation(
+            split,
+            step,
+            names,
+            one.confusion,
+            thresholds=grid,
+            tp=one.tp,
+            fp=one.fp,
+            matrices=one.matrices,
+            exact_matches=one.exact_matches,
+        )
+        result.setdefault(key, {})[value] = evaluation
+    return result
+
+
+def with_grid_ap(evaluation):
+    """``evaluation`` with the threshold-grid AP of its threshold counts (a slice keeps no
+    scores for the exact one).
+    """
+    positives = np.array([evaluation.positives(k) for k in range(evaluation.num_classes)])
+    evaluation.average_precision = counting.average_precision_from_counts(
+        evaluation.tp, evaluation.fp, positives
+    )
+    evaluation.average_precision_method = counting.AP_THRESHOLD_GRID
+    return evaluation

@@ -6,6 +6,7 @@ JSON: undefined ratios (NaN) and infinities become ``None``. The shapes are pinn
 """
 
 import numpy as np
+from tensorboard import errors
 
 from tb_metricsdiag.core import (
     calibration,
@@ -19,6 +20,7 @@ from tb_metricsdiag.core.json_values import to_json_value
 from tb_metricsdiag.diagnostics import classes as class_rules
 from tb_metricsdiag.diagnostics import confidence as confidence_rules
 from tb_metricsdiag.diagnostics import training as training_rules
+from tb_metricsdiag.format import schema
 
 
 def run_entry(index, steps, error=None, trainings=1):
@@ -44,6 +46,7 @@ def run_entry(index, steps, error=None, trainings=1):
         if index.class_names
         else None,
         "trainings": int(trainings),
+        "slice_keys": {split: list(keys) for split, keys in index.slice_keys.items()},
     }
     if error is not None:
         entry["error"] = error
@@ -89,22 +92,31 @@ def _per_class_rows(names, columns):
     ]
 
 
+def _per_class_columns(confusion):
+    """Precision, recall, F1, support and their Wilson 95% intervals per class, as columns
+    ``{key: [C] values}`` (intervals ``[C, 2]``), of ``[C, C]`` or ``[K, 2, 2]`` counts.
+    """
+    per_class = metrics.per_class_metrics(confusion)
+    intervals = metrics.per_class_intervals(confusion)
+    return {
+        "precision": per_class["precision"],
+        "recall": per_class["recall"],
+        "f1": per_class["f1"],
+        "support": per_class["support"],
+        "precision_interval": np.stack(intervals["precision"], axis=1),
+        "recall_interval": np.stack(intervals["recall"], axis=1),
+    }
+
+
 def _per_class_entries(names, confusion):
     """The ``per_class`` entries of `confusion_view` from ``[C, C]`` (or multi-label ``[K, 2,
     2]``) counts.
     """
-    per_class = metrics.per_class_metrics(confusion)
-    intervals = metrics.per_class_intervals(confusion)
     flags = class_rules.class_flags(confusion, names)
     return _per_class_rows(
         names,
         {
-            "precision": per_class["precision"],
-            "recall": per_class["recall"],
-            "f1": per_class["f1"],
-            "support": per_class["support"],
-            "precision_interval": np.stack(intervals["precision"], axis=1),
-            "recall_interval": np.stack(intervals["recall"], axis=1),
+            **_per_class_columns(confusion),
             "flags": [[each["flag"] for each in of_class] for of_class in flags],
             "flag_reasons": [[each["reason"] for each in of_class] for of_class in flags],
         },
@@ -221,6 +233,32 @@ def confusion_view(run, evaluation, full_matrix=False, pairs=DEFAULT_PAIRS):
         per_class=_per_class_entries(evaluation.class_names, confusion),
     )
     return view
+
+
+def pr_class(run, evaluation, requested_class=None):
+    """The class a ``/pr`` answer is about: ``requested_class``, or the run's default class
+    (`labels.default_class`) when None.
+
+    Raises:
+      schema.FormatError: the evaluation's threshold counts cannot be read.
+      errors.NotFoundError: the evaluation has no threshold counts.
+      errors.InvalidArgumentError: ``requested_class`` is not a class of the evaluation.
+    """
+    if evaluation.counts_problem is not None:
+        raise schema.FormatError(evaluation.counts_problem)
+    if evaluation.tp is None:
+        raise errors.NotFoundError(
+            "run %r has no threshold counts for %r at step %d"
+            % (run, evaluation.split, evaluation.step)
+        )
+    num_classes = evaluation.num_classes
+    if requested_class is None:
+        return labels.default_class(num_classes, evaluation.multilabel)
+    if not 0 <= requested_class < num_classes:
+        raise errors.InvalidArgumentError(
+            "class must be an index in [0, %d), got %d" % (num_classes, requested_class)
+        )
+    return requested_class
 
 
 def pr_view(
@@ -482,6 +520,14 @@ def trajectories_view(run, history, split):
     return view
 
 
+def binary_calibration(task):
+    """Whether the calibration bins of a run of ``task`` hold one probability per example and
+    label (binary: the positive class's; multi-label: every label's, against whether it is
+    set) rather than the top class's confidence.
+    """
+    return task in (schema.TASK_BINARY, schema.TASK_MULTILABEL)
+
+
 def calibration_view(run, split, step, bins, binary=False):
     """``/calibration``: a reliability diagram's data for one split at one step.
 
@@ -545,3 +591,55 @@ def _ece_curves(history):
             values = [calibration.calibration_error(*series[step]) for step in steps]
             curves[key] = (steps, values)
     return curves
+
+
+def slices_view(run, split, step, key, slices):
+    """``/slices``: the figures of every slice of one group key at one step, worst first.
+
+    Args:
+      run: the run's name.
+      split: the split.
+      step: the step of the slices.
+      key: the group key.
+      slices: ``{value: SplitEvaluation}`` of that key (`reader.Reader.slices`).
+
+    Returns:
+      ``{"run", "split", "step", "key", "slices": [{"value", "support", "accuracy",
+      "balanced_accuracy", "macro_f1", "per_class": [{"name", "precision", "recall", "f1",
+      "support", "recall_interval", "precision_interval"}]}]}``, the lowest ``macro_f1`` first
+      (undefined ones last; equal ones by value). ``support`` is the slice's rows; the
+      intervals are Wilson 95% (`metrics.per_class_intervals`), ``[lower, upper]`` or nulls.
+      Multi-label: ``accuracy`` is the subset accuracy, ``balanced_accuracy`` null, and
+      ``per_class`` is per label. Extra: ``task``, ``class_names``, each slice's ``pooled``
+      (true for `schema.OTHER_SLICE`, the values past the key's cap).
+    """
+    entries = []
+    for value, evaluation in slices.items():
+        counts = evaluation.matrices if evaluation.multilabel else evaluation.confusion
+        entry = to_json_value(
+            {
+                "value": value,
+                "pooled": value == schema.OTHER_SLICE,
+                "support": evaluation.total,
+                "accuracy": _subset_accuracy(evaluation)
+                if evaluation.multilabel
+                else metrics.accuracy(counts),
+                "balanced_accuracy": None
+                if evaluation.multilabel
+                else metrics.balanced_accuracy(counts),
+                "macro_f1": metrics.macro_f1(counts),
+            }
+        )
+        entry["per_class"] = _per_class_rows(evaluation.class_names, _per_class_columns(counts))
+        entries.append(entry)
+    entries.sort(key=lambda e: (e["macro_f1"] is None, e["macro_f1"] or 0.0, e["value"]))
+    first = next(iter(slices.values()), None)
+    return {
+        "run": run,
+        "split": split,
+        "step": int(step),
+        "key": key,
+        "task": None if first is None else first.task,
+        "class_names": [] if first is None else list(first.class_names),
+        "slices": entries,
+    }

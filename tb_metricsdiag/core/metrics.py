@@ -4,6 +4,8 @@ Every ratio whose denominator is zero is undefined and returned as NaN, never si
 the JSON layers turn NaN into ``null``. This matches scikit-learn's ``zero_division=np.nan``.
 """
 
+import math
+
 import numpy as np
 
 
@@ -273,6 +275,33 @@ def wilson_interval(successes, trials, z=Z_95):
     upper = np.where(successes == trials, 1.0, np.clip(centre + halfwidth, 0.0, 1.0))
     undefined = np.isnan(p)
     return np.where(undefined, np.nan, lower), np.where(undefined, np.nan, upper)
+
+
+def bonferroni_z(alpha, comparisons):
+    """The normal quantile of two-sided intervals that hold together with probability at least
+    ``1 - alpha`` over ``comparisons`` of them (Bonferroni: each at level ``alpha /
+    comparisons``), ``Phi^-1(1 - alpha / (2 comparisons))``; `Z_95` for one at 0.05.
+
+    Solved by bisection of ``erfc(z / sqrt(2)) = alpha / comparisons`` (the two-sided tail),
+    to the last bit of a float.
+
+    >>> round(bonferroni_z(0.05, 1), 4), round(bonferroni_z(0.05, 100), 4)
+    (1.96, 3.4808)
+    """
+    if not 0 < alpha < 1 or comparisons < 1:
+        raise ValueError(
+            "need 0 < alpha < 1 and at least one comparison, got %r and %r" % (alpha, comparisons)
+        )
+    tail = alpha / comparisons
+    low, high = 0.0, 40.0  # erfc(40 / sqrt(2)) underflows to 0: below any tail
+    while True:
+        middle = (low + high) / 2
+        if middle in (low, high):
+            return middle
+        if math.erfc(middle / math.sqrt(2)) > tail:
+            low = middle
+        else:
+            high = middle
 
 
 def error_reduction_vs_baseline(confusion):

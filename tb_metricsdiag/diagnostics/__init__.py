@@ -30,6 +30,7 @@ from tb_metricsdiag.diagnostics.findings import SEVERITIES, finding, sort_findin
 from tb_metricsdiag.diagnostics.label_quality import check_label_issues
 from tb_metricsdiag.diagnostics.leakage import check_suspicious_validation, check_train_val_overlap
 from tb_metricsdiag.diagnostics.recording import check_recording_problems, check_restarted_training
+from tb_metricsdiag.diagnostics.slices import check_weak_slice
 from tb_metricsdiag.diagnostics.training import (
     check_divergence,
     check_not_learning,
@@ -56,6 +57,7 @@ RULES = (
     check_accuracy_paradox,
     check_miscalibrated,
     check_label_issues,
+    check_weak_slice,
     check_accuracy_only_metric,
     check_threshold_far_from_default,
     check_recording_problems,
@@ -76,6 +78,7 @@ REQUIREMENTS = {
     check_accuracy_only_metric: ("accuracy_only_metric", needs.needs_label_distribution),
     check_threshold_far_from_default: ("threshold_far_from_default", needs.needs_threshold_counts),
     check_label_issues: ("label_issues", needs.needs_label_issues),
+    check_weak_slice: ("weak_slice", needs.needs_validation_slices),
 }
 
 

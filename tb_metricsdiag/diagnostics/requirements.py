@@ -233,6 +233,32 @@ def needs_label_issues(history):
     return unmet("no label issues recorded: the run has no example records", RECORD_EXAMPLES)
 
 
+def needs_validation_slices(history):
+    """Slices of the validation split (rows recorded with ``groups=``) at its latest step."""
+    if history.slices.get("validation"):
+        return None
+    missing = needs_validation_counts(history) or _damaged(
+        history, "the validation slices are", Part.SLICES, "validation"
+    )
+    if missing is not None:
+        return missing
+    return unmet(
+        "no validation slices recorded",
+        _step(
+            history,
+            keras="pass groups={'country': values, ...} (one value per row of validation_data)"
+            " to MetricsDiagCallback",
+            lightning="the Lightning callback does not record groups yet: write the validation"
+            " predictions with MetricsDiagWriter's add_evaluation(y_val, y_score, step,"
+            " groups={'country': values, ...})",
+            writer="pass groups={'country': values, ...} (one value per row) to"
+            " writer.add_evaluation(y_val, y_score, step, groups=...)",
+            unknown="record the run with groups={key: one value per row} through"
+            " MetricsDiagWriter or the Keras, Lightning or Transformers callback",
+        ),
+    )
+
+
 def all_of(*requirements):
     """A requirement met when every one of ``requirements`` is (the first unmet otherwise)."""
 

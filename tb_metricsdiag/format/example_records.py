@@ -311,7 +311,7 @@ def decode_examples(payload, what="stored examples"):
             "%d kept examples, but the cells and L = %d make %d" % (kept, per_cell, sizes.sum())
         )
     numbers = np.repeat(cells, sizes)
-    _check_kept(cursor, numbers, position, score, true_score, rows, classes, multi_label)
+    check_kept(cursor, numbers, position, score, true_score, rows, classes, multi_label)
     return StoredExamples(
         classes,
         multi_label,
@@ -349,7 +349,11 @@ def _check_counts(cursor, cells, counts, rows, classes, multi_label):
         cursor.fail("labels counting different numbers of rows, or more than the %d rows" % rows)
 
 
-def _check_kept(cursor, numbers, position, score, true_score, rows, classes, multi_label):
+def check_kept(cursor, numbers, position, score, true_score, rows, classes, multi_label):
+    """Refuse (``cursor.fail``) kept examples whose cell ``numbers``, ``position`` and scores
+    break the contract: positions outside the ``rows``, scores outside [0, 1], right ones
+    with two scores, a cell out of order, an example kept twice. Also the slices' check.
+    """
     if position.size and (position.min() < 0 or position.max() >= rows):
         cursor.fail("positions outside the %d rows" % rows)
     for values in (score, true_score):

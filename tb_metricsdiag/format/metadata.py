@@ -8,6 +8,7 @@ builds its metadata here. The layout is documented in ``docs/format.md``.
 import json
 
 from tensorboard.compat.proto import summary_pb2
+from tensorboard.plugins.scalar import metadata as scalar_metadata
 
 from tb_metricsdiag.core import labels
 from tb_metricsdiag.format import threshold_grid
@@ -18,12 +19,20 @@ from tb_metricsdiag.format.schema import (
     KIND_EXACT_MATCH,
     KIND_LOGS,
     KIND_SCALAR,
+    KIND_SLICES,
     MAX_CLASSES,
     MAX_PLUGIN_CONTENT_BYTES,
     PLUGIN_NAME,
     FormatError,
 )
 from tb_metricsdiag.format.stored_json import decode_json
+
+
+def create_scalar_metadata():
+    """The ``SummaryMetadata`` of a headline scalar: TensorBoard's own scalars plugin (as
+    ``tf.summary.scalar`` writes it), so its Scalars and HParams dashboards chart it.
+    """
+    return scalar_metadata.create_summary_metadata(display_name=None, description=None)
 
 
 def create_summary_metadata(
@@ -37,6 +46,7 @@ def create_summary_metadata(
     average_precision=None,
     roc_auc=None,
     task=None,
+    slice_keys=None,
 ):
     """Build the ``SummaryMetadata`` proto for one metricsdiag summary.
 
@@ -48,7 +58,8 @@ def create_summary_metadata(
     the stored value: `THRESHOLD_COUNTS_ENCODING` of threshold counts, `CONFUSION_ENCODING` of
     confusion matrices; absent means the tensor as it is) and ``average_precision`` / ``roc_auc`` (on encoded threshold counts that carry them: how
     each was computed, ``"exact"`` or ``"threshold_grid"``) and ``task`` (on the confusion
-    counts of a multi-label run: `schema.TASK_MULTILABEL`; absent means single-label). Storing
+    counts of a multi-label run: `schema.TASK_MULTILABEL`; absent means single-label) and
+    ``slice_keys`` (on slices: the group keys, so that a listing says them). Storing
     them with each summary lets a reader interpret a tensor with nothing else at hand.
     """
     content = {
@@ -75,6 +86,8 @@ def create_summary_metadata(
         content["roc_auc"] = roc_auc
     if task is not None:
         content["task"] = task
+    if slice_keys is not None:
+        content["slice_keys"] = list(slice_keys)
     data_class = (
         summary_pb2.DATA_CLASS_SCALAR if kind == KIND_SCALAR else summary_pb2.DATA_CLASS_TENSOR
     )
@@ -88,6 +101,8 @@ def create_summary_metadata(
 
 
 def _lowest_reader_version(kind, encoding, average_precision, roc_auc, task):
+    if kind == KIND_SLICES:
+        return 7
     if kind in EXAMPLE_KINDS:
         return 6
     if task is not None or kind == KIND_EXACT_MATCH or kind == KIND_CONFUSION and encoding:

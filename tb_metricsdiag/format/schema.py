@@ -15,8 +15,9 @@ PLUGIN_NAME = "metricsdiag"
 # but the threshold counts of version 2 (`THRESHOLD_COUNTS_ENCODING`) and the logs of version 3
 # (`KIND_LOGS`); a reader of version 4 all but the encoded confusion matrices of version 5
 # (`CONFUSION_ENCODING`) and the multi-label counts (`TASK_MULTILABEL`, `KIND_EXACT_MATCH`); a
-# reader of version 5 all but the example records of version 6 (`EXAMPLE_KINDS`).
-FORMAT_VERSION = 6
+# reader of version 5 all but the example records of version 6 (`EXAMPLE_KINDS`); a reader of
+# version 6 all but the slices of version 7 (`KIND_SLICES`).
+FORMAT_VERSION = 7
 
 
 TAG_PREFIX = PLUGIN_NAME + "/"
@@ -104,6 +105,13 @@ KIND_PREVIEWS = "previews"
 EXAMPLE_KINDS = (KIND_EXAMPLES, KIND_LABEL_ISSUES, KIND_EXAMPLE_IDS, KIND_PREVIEWS)
 
 
+# Slices (format version 7, `format/slices.py`): per epoch, per group key and value, the
+# confusion counts, threshold counts, calibration bins and top examples of every cell
+KIND_SLICES = "slices"
+
+OTHER_SLICE = "(other)"
+"""The value of a key's pooled slice: the rows whose value is past the key's cap of values."""
+
 PER_CLASS_KINDS = (
     KIND_CONFUSION,
     KIND_THRESHOLD_COUNTS,
@@ -115,6 +123,22 @@ PER_CLASS_KINDS = (
 def split_tag(split, kind):
     """Tag of a per-split summary, e.g. ``metricsdiag/validation/confusion``."""
     return "%s%s/%s" % (TAG_PREFIX, split, kind)
+
+
+HEADLINE_FIGURES = ("accuracy", "balanced_accuracy", "macro_f1", "ece")
+"""The headline scalars of a split (`core.headline.headline_figures`), beside ``recall/<class>``
+and ``precision/<class>``: TensorBoard scalars (plugin ``scalars``), not metricsdiag data."""
+
+HEADLINE_PER_CLASS = ("recall", "precision")
+
+
+def headline_tag(split, figure, class_name=None):
+    """The tag of a headline scalar: ``metricsdiag/<split>/<figure>``, or per class
+    ``metricsdiag/<split>/<figure>/<class name>``. Stored under TensorBoard's own scalars plugin,
+    so the metricsdiag series (`split_tag`, same prefix) never meet them in a listing.
+    """
+    tag = "%s%s/%s" % (TAG_PREFIX, split, figure)
+    return tag if class_name is None else "%s/%s" % (tag, class_name)
 
 
 def scalar_tag(key):
@@ -200,6 +224,15 @@ MAX_TOP_LABEL_BINS = 1000
 MAX_EXAMPLE_ID_CHARS = 128
 """Longest example id: a string of 1 to 128 characters (the contract), or an integer."""
 
+
+MAX_GROUP_KEYS = 8
+"""Most group keys of a slices record (the contract's cap on ``groups``)."""
+
+MAX_GROUP_VALUES = 257
+"""Most slices of one key in a slices record: 256 values and the pool `OTHER_SLICE`."""
+
+MAX_GROUP_VALUE_CHARS = 128
+"""Longest group value as shown (its ``str``): writers refuse longer ones."""
 
 MAX_EXAMPLE_ID_BYTES = 4 * MAX_EXAMPLE_ID_CHARS
 """Longest example id in UTF-8 (4 bytes a character at most)."""

@@ -30,7 +30,7 @@ from tb_metricsdiag.core import counting as counts_lib
 from tb_metricsdiag.core import events
 from tb_metricsdiag.core.json_values import to_json_value
 from tb_metricsdiag.format import schema
-from tb_metricsdiag.writing import arrays, example_recorder, inputs, records
+from tb_metricsdiag.writing import arrays, example_recorder, inputs, records, slice_recorder
 
 # The first event of every event file: the version of the record format, as TensorFlow writes it.
 FILE_VERSION = "brain.Event:2"
@@ -87,6 +87,9 @@ class MetricsDiagWriter:
         of labels set) and one sigmoid output per label; each label is counted as its own
         binary problem, predicted at probability >= 0.5 (`counting.MultiLabelCounts`).
         ``class_names`` then names the K labels.
+      scalars: whether each evaluation also writes its headline scalars (accuracy, balanced
+        accuracy, macro F1, ECE, per-class recall and precision: `records.headline_scalars`)
+        under ``metricsdiag/<split>/`` for TensorBoard's own Scalars and HParams dashboards.
       filename_suffix: appended to the event file's name (after `EVENT_FILE_MARK`, which
         keeps it apart from TensorBoard's own writers' files in the same directory).
 
@@ -96,10 +99,18 @@ class MetricsDiagWriter:
     """
 
     def __init__(
-        self, log_dir, class_names=None, thresholds=None, multi_label=False, filename_suffix=""
+        self,
+        log_dir,
+        class_names=None,
+        thresholds=None,
+        multi_label=False,
+        filename_suffix="",
+        scalars=True,
     ):
         inputs.check_multi_label(multi_label, "MetricsDiagWriter")
+        inputs.check_scalars(scalars, "MetricsDiagWriter")
         self.multi_label = multi_label
+        self.scalars = scalars
         self.log_dir = os.fspath(log_dir)
         self._class_names = inputs.check_class_names(class_names, "MetricsDiagWriter")
         self.thresholds = records.checked_thresholds(thresholds, "MetricsDiagWriter")
@@ -107,6 +118,7 @@ class MetricsDiagWriter:
         self._split_examples = {}  # split -> examples at its first evaluation
         self._run_info_given = False
         self._examples = example_recorder.ExampleRecorder()
+        self._slice_values = {}  # split -> slice_recorder.SliceValues
         os.makedirs(self.log_dir, exist_ok=True)
         self.path = os.path.join(self.log_dir, _event_file_name(filename_suffix))
         self._records = record_writer.RecordWriter(open(self.path, "wb"))
@@ -167,7 +179,12 @@ class MetricsDiagWriter:
             in [0, 1]) stored as PNG thumbnails of at most 64 x 64 pixels. Each example's
             preview is stored once per run, within the run's cap
             (`example_recorder.PREVIEW_LIMIT` examples, `example_recorder.PREVIEW_BYTES`).
-          groups: not recorded yet (slices): must be None.
+          groups: ``{key: one value per row}`` (at most 8 keys, each a name of letters,
+            digits and ``_``; values strings of 1 to 128 characters, integers or booleans,
+            shown as strings): per key and value, the confusion counts, threshold counts,
+            calibration bins and the top examples of every cell of that slice
+            (`slice_recorder`; a split's 256 most frequent values per key get a slice each,
+            the rest share ``"(other)"``).
 
         Returns:
           The `counting.ClassificationCounts` (`counting.MultiLabelCounts` with
@@ -181,8 +198,6 @@ class MetricsDiagWriter:
         who = "MetricsDiagWriter.add_evaluation"
         step = self._checked_step(step)
         _check_split(split)
-        if groups is not None:
-            raise ValueError("%s: groups= is not recorded yet (slices): leave it out for now" % who)
         recording = example_ids is not False
         if not recording and previews is not None:
             raise ValueError(
@@ -199,6 +214,7 @@ class MetricsDiagWriter:
             class_names=self._class_names,
             example_ids=example_ids if recording else None,
             previews=previews,
+            groups=groups,
         )
         return self._write_evaluation(evaluation, step, split, recording)
 
@@ -209,7 +225,7 @@ class MetricsDiagWriter:
         and the task (the writer's ``class_names`` and ``multi_label`` are not read); the first
         one's becomes the writer's. Its example records are written unless
         ``example_records=False``, named by the evaluation's ``example_ids`` (None: positions),
-        with its ``previews``.
+        with its ``previews``; its ``groups``, when given, as slices (`slice_recorder`).
 
         Returns:
           The counts written, as `add_evaluation`.
@@ -237,7 +253,7 @@ class MetricsDiagWriter:
         the records are all made before anything is written.
         """
         result = evaluation.counts(self.thresholds)
-        example_records = []
+        example_records, overall_positions = [], None
         if recording:
             examples = example_recorder.EpochExamples(evaluation.layout, evaluation.size)
             examples.update(
@@ -249,6 +265,24 @@ class MetricsDiagWriter:
             example_records = self._examples.records(
                 split, examples, evaluation.example_ids, evaluation.previews
             )
+            overall_positions = examples.cells.examples(self._examples.budget)["position"]
+        if evaluation.groups:
+            values = self._slice_values.setdefault(split, slice_recorder.SliceValues())
+            epoch = slice_recorder.EpochSlices(
+                evaluation.layout,
+                self.thresholds,
+                values,
+                values.slice_codes(evaluation.groups),
+                with_examples=recording,
+            )
+            epoch.update(
+                np.arange(evaluation.size),
+                evaluation.targets,
+                evaluation.scores,
+                evaluation.predicted,
+            )
+            record = epoch.record(split, evaluation.layout.class_names, overall_positions)
+            example_records += [] if record is None else [record]
         if self.layout is None:
             self.layout = evaluation.layout
             self.multi_label = self.layout.multi_label
@@ -293,7 +327,7 @@ class MetricsDiagWriter:
         if split not in self._split_examples:
             self._split_examples[split] = int(result.count + result.invalid)
             written.append(records.label_distribution(result.positives, split, self.class_names))
-        written.extend(records.counts(result, split, self.class_names))
+        written.extend(records.counts(result, split, self.class_names, self.scalars))
         if result.invalid:
             written.append(records.events([events.nonfinite_predictions(split, result.invalid)]))
         return written

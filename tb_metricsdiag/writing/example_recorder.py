@@ -49,6 +49,40 @@ _BLOCK_VALUES = 1 << 22
 _MIN_BLOCK_ROWS = 1 << 10
 
 
+def finite_rows(positions, targets, scores, predicted):
+    """The rows of a batch whose scores are all finite (the counts leave the others out)."""
+    finite = np.isfinite(scores)
+    if finite.all():
+        return positions, targets, scores, predicted
+    finite = finite.all(axis=1)
+    predicted = None if predicted is None else predicted[finite]
+    return positions[finite], targets[finite], scores[finite], predicted
+
+
+def cell_columns(targets, scores, predicted, multi_label):
+    """What `core.examples.CellExamples` takes of a batch of finite rows: ``(actual,
+    predicted, score, true_score, right, confidence)`` (multi-label: per label, 0/1 values,
+    the probability of the predicted and of the actual value; a row is right when every label
+    is, its confidence the least of its labels').
+    """
+    if multi_label:
+        decided = scores >= scores.dtype.type(counts_lib.MultiLabelCounts.DECISION_THRESHOLD)
+        actual = np.asarray(targets) > 0
+        score = np.where(decided, scores, 1 - scores)
+        true_score = np.where(actual, scores, 1 - scores)
+        return (
+            actual.astype(np.int64),
+            decided.astype(np.int64),
+            score,
+            true_score,
+            (decided == actual).all(axis=1),
+            score.min(axis=1),
+        )
+    rows = np.arange(scores.shape[0])
+    score, true_score = scores[rows, predicted], scores[rows, targets]
+    return targets, predicted, score, true_score, predicted == targets, score
+
+
 class EpochExamples:
     """One split's evaluation at one step, fed batch by batch.
 
@@ -85,30 +119,17 @@ class EpochExamples:
         positions = np.asarray(positions, dtype=np.int64)
         if positions.size and (positions.min() < 0 or positions.max() >= self.num_rows):
             raise ValueError("positions outside the split's %d rows" % self.num_rows)
-        finite = np.isfinite(scores)
-        if not finite.all():
-            finite = finite.all(axis=1)
-            positions, targets, scores = positions[finite], targets[finite], scores[finite]
-            predicted = None if predicted is None else predicted[finite]
-        if self.multi_label:
-            decided = scores >= scores.dtype.type(counts_lib.MultiLabelCounts.DECISION_THRESHOLD)
-            actual = np.asarray(targets) > 0
-            score = np.where(decided, scores, 1 - scores)
-            true_score = np.where(actual, scores, 1 - scores)
-            right, confidence = (decided == actual).all(axis=1), score.min(axis=1)
-            batch = (
-                positions,
-                actual.astype(np.int64),
-                decided.astype(np.int64),
-                score,
-                true_score,
-                None,
-            )
-        else:
-            rows = np.arange(positions.size)
-            score, true_score = scores[rows, predicted], scores[rows, targets]
-            right, confidence = predicted == targets, score
-            batch = (positions, targets, predicted, score, true_score, scores)
+        positions, targets, scores, predicted = finite_rows(positions, targets, scores, predicted)
+        columns = cell_columns(targets, scores, predicted, self.multi_label)
+        actual, decided, score, true_score, right, confidence = columns
+        batch = (
+            positions,
+            actual,
+            decided,
+            score,
+            true_score,
+            None if self.multi_label else scores,
+        )
         self._right[positions] = right
         self._confidence[positions] = example_records.encode_confidence(confidence)
         self._pending.append(batch)

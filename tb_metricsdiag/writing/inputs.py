@@ -32,6 +32,8 @@ ROW_SUM_TOLERANCE = 1e-2
 MAX_EXAMPLE_ID_CHARS = schema.MAX_EXAMPLE_ID_CHARS  # a string id is 1 to this long
 MAX_GROUP_KEYS = 8
 GROUP_KEY_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
+MAX_GROUP_VALUE_CHARS = schema.MAX_GROUP_VALUE_CHARS  # a value is shown in 1 to this many
+OTHER_VALUE = schema.OTHER_SLICE  # the pool of the values past a key's cap: no value's name
 IMAGE_CHANNELS = (1, 3)  # previews [n, H, W, c]: grey or RGB
 
 # What the labels and the outputs are called in messages, as `MetricsDiagWriter` names them.
@@ -53,6 +55,17 @@ def check_multi_label(multi_label, who, detect=False):
         raise ValueError(
             "%s: multi_label must be %s"
             % (who, "True, False or None (detect)" if detect else "True or False")
+        )
+
+
+def check_scalars(scalars, who):
+    """ValueError naming ``who`` unless ``scalars`` (write the headline scalars,
+    `records.headline_scalars`) is True or False.
+    """
+    if not isinstance(scalars, bool):
+        raise ValueError(
+            "%s: scalars must be True (write the headline scalars under metricsdiag/<split>/) or"
+            " False, got %r" % (who, scalars)
         )
 
 
@@ -195,7 +208,7 @@ class Evaluation:
       predicted: predicted class ids ``[n]``, or None (multi-label).
       example_ids: one id per row (NumPy array of str or int64), or None.
       previews: one preview per row (an array of images or strings), or None.
-      groups: ``{key: NumPy array of one value per row}``, or None.
+      groups: ``{key: GroupColumn}`` (`check_groups`), or None.
     """
 
     layout: Layout
@@ -482,9 +495,22 @@ def _text_previews(values, who):
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class GroupColumn:
+    """One group key's values, checked: ``values`` the distinct values as shown (``str(v)``:
+    ``"True"`` / ``"False"`` for booleans), in order of first appearance, and ``codes`` ``[n]``
+    the index of each row's value in ``values``.
+    """
+
+    values: tuple
+    codes: np.ndarray
+
+
 def check_groups(groups, n, who):
     """``{key: one value per row}``: at most `MAX_GROUP_KEYS` keys matching
-    `GROUP_KEY_PATTERN`; values strings, integers or booleans. Returns ``{key: array}``.
+    `GROUP_KEY_PATTERN`; values strings (1 to `MAX_GROUP_VALUE_CHARS` characters, not
+    `OTHER_VALUE`), integers or booleans, shown as strings. Returns ``{key: GroupColumn}``;
+    None stays None.
     """
     if groups is None:
         return None
@@ -503,24 +529,76 @@ def check_groups(groups, n, who):
         if not isinstance(key, str) or not GROUP_KEY_PATTERN.match(key):
             raise ValueError(
                 "%s: group key %r must be a name of letters, digits and _ (not starting with a"
-                " digit), 1 to 64 characters" % (who, key)
+                " digit), 1 to 64 characters" % (who, key if not isinstance(key, str) else key[:80])
             )
-        array = arrays.to_numpy(values, "%s: groups[%r]" % (who, key), objects=True)
+        try:
+            array = _group_values(values, "%s: groups[%r]" % (who, key))
+        except (TypeError, ValueError) as error:
+            raise ValueError(
+                "%s: groups[%r] must be one string, integer or boolean per example: %s"
+                % (who, key, error)
+            ) from error
         if array.ndim != 1 or array.shape[0] != n:
             raise ValueError(
                 "%s: groups[%r] has shape %s: give one value per example, %d in all"
                 % (who, key, array.shape, n)
             )
-        if not (array.dtype.kind in "iubU" or array.dtype == object):
-            raise ValueError(
-                "%s: groups[%r] values must be strings, integers or booleans, got dtype %s"
-                % (who, key, array.dtype)
-            )
-        if array.dtype == object and not all(
-            isinstance(v, (str, int, bool, np.integer, np.bool_)) for v in array.tolist()
-        ):
-            raise ValueError(
-                "%s: groups[%r] values must be strings, integers or booleans" % (who, key)
-            )
-        checked[key] = array
+        checked[key] = _group_column(array, key, who)
     return checked
+
+
+def _group_values(values, what):
+    """``values`` as a 1-D array; a list or tuple as Python objects, so that one long string
+    does not widen a fixed-width string array to its length for every row.
+    """
+    if isinstance(values, (list, tuple)):
+        array = np.empty(len(values), dtype=object)
+        array[:] = values  # nested sequences do not fit: ValueError
+        return array
+    return arrays.to_numpy(values, what, objects=True)
+
+
+def _group_column(array, key, who):
+    """The `GroupColumn` of one key's values ``array`` ``[n]``; ValueError naming the fix."""
+    if array.dtype.kind in "iub":
+        distinct, codes = np.unique(array, return_inverse=True)
+        first = np.full(distinct.size, array.size, dtype=np.int64)
+        np.minimum.at(first, codes, np.arange(array.size))
+        order = np.argsort(first, kind="stable")  # first appearance first
+        rank = np.empty_like(order)
+        rank[order] = np.arange(order.size)
+        return GroupColumn(tuple(str(v) for v in distinct[order].tolist()), rank[codes])
+    if not (array.dtype.kind == "U" or array.dtype == object):
+        raise ValueError(
+            "%s: groups[%r] values must be strings, integers or booleans, got dtype %s"
+            % (who, key, array.dtype)
+        )
+    index, codes = {}, np.empty(array.size, dtype=np.int64)
+    try:
+        for row, value in enumerate(array.tolist()):
+            code = index.get(value)
+            if code is None:
+                code = index[value] = len(index)
+            codes[row] = code
+    except TypeError as error:  # an unhashable value (a list, a dict)
+        raise ValueError(
+            "%s: groups[%r] values must be strings, integers or booleans: %s" % (who, key, error)
+        ) from error
+    shown = {}
+    for value in index:
+        if not isinstance(value, (str, int, bool, np.integer, np.bool_)):
+            raise ValueError(
+                "%s: groups[%r] values must be strings, integers or booleans, got %s"
+                % (who, key, type(value).__name__)
+            )
+        text = str(value)
+        if not 1 <= len(text) <= MAX_GROUP_VALUE_CHARS or text == OTHER_VALUE:
+            raise ValueError(
+                "%s: groups[%r]: a value is shown as a string of 1 to %d characters other than"
+                " %r, got %d characters: %r"
+                % (who, key, MAX_GROUP_VALUE_CHARS, OTHER_VALUE, len(text), text[:40])
+            )
+        shown.setdefault(text, len(shown))
+    # Values shown alike (1 and "1") are one value.
+    remap = np.array([shown[str(value)] for value in index], dtype=np.int64)
+    return GroupColumn(tuple(shown), remap[codes])

@@ -33,6 +33,7 @@ from tb_metricsdiag.writing import (
     keras_prediction,
     records,
     sinks,
+    slice_recorder,
     thumbnails,
 )
 
@@ -90,7 +91,14 @@ class MetricsDiagCallback(keras.callbacks.Callback):
         (`MetricsDiagWriter.add_evaluation`): a list of strings, an array of images
         ``[n, H, W]`` / ``[n, H, W, 1 | 3]`` (uint8, or floats in [0, 1]), or ``"inputs"``:
         the validation inputs themselves, when they are such images or strings. None: none.
-      groups: not recorded yet (slices): must be None.
+      groups: ``{key: one value per row of validation_data}`` (at most 8 keys; values
+        strings, integers or booleans): per key and value, the validation split's counts,
+        threshold counts, calibration bins and top examples of every cell of that slice
+        (`slice_recorder`; the 256 most frequent values per key, the rest as ``"(other)"``).
+        Needs the callback's own prediction pass (not ``callback.metric()``).
+      scalars: whether each evaluation also writes its headline scalars (accuracy, balanced
+        accuracy, macro F1, ECE, per-class recall and precision) under ``metricsdiag/<split>/``
+        for TensorBoard's own Scalars and HParams dashboards (`records.headline_scalars`).
 
     Example records (the default mode): every epoch, for ``validation_data`` and
     ``train_data`` (whose rows are named by position), which examples fall in each confusion
@@ -123,6 +131,7 @@ class MetricsDiagCallback(keras.callbacks.Callback):
         example_ids=None,
         previews=None,
         groups=None,
+        scalars=True,
     ):
         super().__init__()
         self.log_dir = log_dir
@@ -137,6 +146,7 @@ class MetricsDiagCallback(keras.callbacks.Callback):
         self.example_ids = example_ids
         self.previews = previews
         self.groups = groups
+        self.scalars = scalars
         self._writer = None
         self._splits = {}
         self._layout = None  # inputs.Layout, fixed at train begin
@@ -149,6 +159,8 @@ class MetricsDiagCallback(keras.callbacks.Callback):
         self._split_rows = {}  # split -> its rows
         self._validation_ids = None  # checked example_ids, or None (positions)
         self._preview_values = None  # one preview per validation row, or None
+        self._slice_values = None  # slice_recorder.SliceValues of the validation rows
+        self._slice_codes = None  # {key: slice index of each validation row}, or None
 
     def metric(self, name="metricsdiag"):
         """The `keras_metric.CountsMetric` to add to ``model.compile(metrics=[...])``.
@@ -185,6 +197,7 @@ class MetricsDiagCallback(keras.callbacks.Callback):
                     % (name, value)
                 )
         inputs.check_from_logits(self.from_logits, "MetricsDiagCallback")
+        inputs.check_scalars(self.scalars, "MetricsDiagCallback")
         self._check_example_options()
         self._thresholds = records.checked_thresholds(self.thresholds, "MetricsDiagCallback")
         splits = {}
@@ -199,9 +212,14 @@ class MetricsDiagCallback(keras.callbacks.Callback):
     def _check_example_options(self):
         """The checks of ``example_ids``, ``previews`` and ``groups`` that need no data."""
         who = "MetricsDiagCallback"
-        if self.groups is not None:
-            raise ValueError("%s: groups= is not recorded yet (slices): leave it out" % who)
         asked = self.example_ids not in (None, False) or self.previews is not None
+        if self.groups is not None and self._metric is not None:
+            raise ValueError(
+                "%s: groups need the callback's own prediction pass (which rows fall in which"
+                " slice), and callback.metric() makes none: drop one of them" % who
+            )
+        if self.groups is not None and self.validation_data is None:
+            raise ValueError("%s: groups are of validation_data's rows: pass it" % who)
         if self._metric is not None and asked:
             raise ValueError("%s: %s" % (who, METRIC_MODE_EXAMPLES))
         if self.example_ids is False and self.previews is not None:
@@ -222,6 +240,13 @@ class MetricsDiagCallback(keras.callbacks.Callback):
         of the validation rows, checked once (`inputs.check_example_ids`, `check_previews`).
         """
         self._split_rows = {split: len(y) for split, y in labels.items()}
+        self._slice_codes = None
+        if self.groups is not None and "validation" in splits:
+            groups = inputs.check_groups(
+                self.groups, self._split_rows["validation"], "MetricsDiagCallback"
+            )
+            self._slice_values = slice_recorder.SliceValues()
+            self._slice_codes = self._slice_values.slice_codes(groups)
         recording = self._metric is None and self.example_ids is not False
         self._examples = example_recorder.ExampleRecorder() if recording else None
         if not recording or "validation" not in splits:
@@ -448,12 +473,20 @@ class MetricsDiagCallback(keras.callbacks.Callback):
 
     def _evaluate(self, split, examples):
         """Predict ``examples`` batch by batch and count them; returns (counts, example
-        records' `EpochExamples` or None, problems).
+        records' `EpochExamples` or None, slices' `EpochSlices` or None, problems).
         """
         result = self._layout.new_counts(self._thresholds)
-        epoch = None
+        epoch = slices = None
         if self._examples is not None:
             epoch = example_recorder.EpochExamples(self._layout, self._split_rows[split])
+        if split == "validation" and self._slice_codes is not None:
+            slices = slice_recorder.EpochSlices(
+                self._layout,
+                self._thresholds,
+                self._slice_values,
+                self._slice_codes,
+                with_examples=self._examples is not None,
+            )
         problems, position = [], 0
         for x, y in self._predictor.batches(examples):
             rows = np.arange(position, position + len(y))
@@ -462,9 +495,11 @@ class MetricsDiagCallback(keras.callbacks.Callback):
                 converted = self._layout.count(result, y, self._predictor.predict(x))
                 if epoch is not None:
                     epoch.update(rows, *converted)
+                if slices is not None:
+                    slices.update(rows, *converted)
             except ValueError as error:
                 problems.append(events.bad_batch(examples.name, error))
-        return result, epoch, problems
+        return result, (epoch, slices), problems
 
     def on_epoch_begin(self, epoch, logs=None):
         self._train_counts = None
@@ -500,11 +535,23 @@ class MetricsDiagCallback(keras.callbacks.Callback):
             problems.extend(split_problems)
         return results, epochs, problems
 
-    def _example_records(self, split, epoch):
-        """The records of ``split``'s example records this epoch (`ExampleRecorder.records`)."""
-        if split != "validation":
-            return self._examples.records(split, epoch)
-        return self._examples.records(split, epoch, self._validation_ids, self._preview_values)
+    def _example_records(self, split, epochs):
+        """The records of ``split``'s example records (`ExampleRecorder.records`) and slices
+        (`slice_recorder.EpochSlices`) this epoch; ``epochs`` is ``(EpochExamples or None,
+        EpochSlices or None)``.
+        """
+        epoch, slices = epochs
+        written, overall = [], None
+        if epoch is not None:
+            ids, previews = None, None
+            if split == "validation":
+                ids, previews = self._validation_ids, self._preview_values
+            written = self._examples.records(split, epoch, ids, previews)
+            overall = epoch.cells.examples(self._examples.budget)["position"]
+        if slices is not None:
+            record = slices.record(split, self._class_names, overall)
+            written += [] if record is None else [record]
+        return written
 
     def on_epoch_end(self, epoch, logs=None):
         if self._writer is None:
@@ -519,7 +566,7 @@ class MetricsDiagCallback(keras.callbacks.Callback):
                 if result.invalid:
                     problems.append(events.nonfinite_predictions(split, result.invalid))
                 if result.count:
-                    written = records.counts(result, split, self._class_names)
+                    written = records.counts(result, split, self._class_names, self.scalars)
                     if epochs.get(split) is not None:
                         written += self._example_records(split, epochs[split])
                     self._writer.write(written, epoch)

@@ -110,6 +110,9 @@ class MetricsDiagCallback(pl.Callback):
         the inputs to the CPU, about 100 bytes of memory per training example hashed; never
         an extra pass over the data. A problem (batches not ``(x, y)``, inputs laid out
         unlike the validation ones) is recorded for the diagnostics, never raised.
+      scalars: whether each evaluation also writes its headline scalars (accuracy, balanced
+        accuracy, macro F1, ECE, per-class recall and precision) under ``metricsdiag/<split>/``
+        for TensorBoard's own Scalars and HParams dashboards (`records.headline_scalars`).
 
     Where the scores come from, per validation batch: ``scores_and_labels`` when given; else
     the ``"scores"`` and ``"labels"`` of a dict returned by ``validation_step`` (no extra
@@ -129,6 +132,7 @@ class MetricsDiagCallback(pl.Callback):
         scores_and_labels=None,
         multi_label=None,
         train_sample=None,
+        scalars=True,
     ):
         super().__init__()
         self.log_dir = log_dir
@@ -138,6 +142,7 @@ class MetricsDiagCallback(pl.Callback):
         self.scores_and_labels = scores_and_labels
         self.multi_label = multi_label
         self.train_sample = train_sample
+        self.scalars = scalars
         self._class_names = None  # checked (`inputs.check_class_names`) at setup
         self._overlap = None  # the `lightning_overlap.OverlapCheck` of the current fit
         self._thresholds = None
@@ -173,6 +178,7 @@ class MetricsDiagCallback(pl.Callback):
             )
         inputs.check_from_logits(self.from_logits, WHO)
         inputs.check_multi_label(self.multi_label, WHO, detect=True)
+        inputs.check_scalars(self.scalars, WHO)
         if self.scores_and_labels is not None and not callable(self.scores_and_labels):
             raise ValueError(
                 "MetricsDiagCallback: scores_and_labels must be a callable"
@@ -477,7 +483,9 @@ class MetricsDiagCallback(pl.Callback):
     def _open_writer(self):
         if self._writer is None:
             # Classes, their names and the task come with each checked evaluation's layout.
-            self._writer = MetricsDiagWriter(self._log_dir, thresholds=self._thresholds)
+            self._writer = MetricsDiagWriter(
+                self._log_dir, thresholds=self._thresholds, scalars=self.scalars
+            )
         return self._writer
 
     def _run_info(self, pending):

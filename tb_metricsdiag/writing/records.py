@@ -16,6 +16,7 @@ import numpy as np
 
 from tb_metricsdiag import version
 from tb_metricsdiag.core import counting as counts_lib
+from tb_metricsdiag.core import headline
 from tb_metricsdiag.core import labels as labels_lib
 from tb_metricsdiag.format import confusion_counts, integer_counts, metadata, schema, stored_json
 from tb_metricsdiag.format import threshold_counts as threshold_counts_lib
@@ -170,11 +171,39 @@ def calibration(bins, split="validation"):
     return Record(schema.split_tag(split, schema.KIND_CALIBRATION), values, md)
 
 
-def counts(result, split="validation", class_names=None):
+def headline_scalars(result, split="validation", class_names=None):
+    """The headline scalars of a `counting.ClassificationCounts` or `counting.MultiLabelCounts`
+    (`headline.headline_figures`), as TensorBoard scalars (float32, as ``tf.summary.scalar``
+    writes them) under `schema.headline_tag`: ``accuracy``, ``balanced_accuracy``,
+    ``macro_f1``, ``ece`` and, for at most `headline.PER_CLASS_LIMIT` classes, ``recall/<class
+    name>`` and ``precision/<class name>``. An undefined figure (NaN: a class never predicted
+    has no precision, counts without calibration bins no ECE, a multi-label split no balanced
+    accuracy) is not written: a chart of it would only show a gap.
+    """
+    if isinstance(result, counts_lib.MultiLabelCounts):
+        decisions, exact_matches = result.matrices, result.exact_matches
+    else:
+        decisions, exact_matches = result.confusion, None
+    bins = result.calibration if result.calibration[0].any() else None
+    figures = headline.headline_figures(decisions, bins, exact_matches)
+    values = [(schema.headline_tag(split, name), figures[name]) for name in schema.HEADLINE_FIGURES]
+    names = checked_class_names(class_names, len(figures["recall"]))
+    if len(names) <= headline.PER_CLASS_LIMIT:
+        values += [
+            (schema.headline_tag(split, figure, name), value)
+            for figure in schema.HEADLINE_PER_CLASS
+            for name, value in zip(names, figures[figure])
+        ]
+    md = metadata.create_scalar_metadata()
+    return [Record(tag, np.float32(value), md) for tag, value in values if not np.isnan(value)]
+
+
+def counts(result, split="validation", class_names=None, scalars=True):
     """The records of a `counting.ClassificationCounts` (the confusion matrix) or a
     `counting.MultiLabelCounts` (`multilabel_confusion`), then the threshold counts with the
     AP, then the calibration bins (when the counts have them: counts made elsewhere may come
-    without).
+    without), then, unless ``scalars`` is False, the `headline_scalars`: every writer writes
+    them with the split's other records, at the same step.
     """
     if isinstance(result, counts_lib.MultiLabelCounts):
         written = multilabel_confusion(result.matrices, result.exact_matches, split, class_names)
@@ -194,6 +223,8 @@ def counts(result, split="validation", class_names=None):
     ]
     if result.calibration[0].any():
         written.append(calibration(result.calibration, split))
+    if scalars:
+        written.extend(headline_scalars(result, split, class_names))
     return written
 
 
@@ -206,6 +237,21 @@ def example_record(kind, payload, split="validation"):
         raise ValueError("not a kind of example record: %r" % (kind,))
     md = metadata.create_summary_metadata(kind, split)
     return Record(schema.split_tag(split, kind), string_value(payload), md)
+
+
+def slices(payload, split, class_names, thresholds, keys):
+    """One epoch's slices of a split (format version 7): ``payload``, the bytes of
+    `format.slices.encode_slices`, as a string scalar; its plugin content names the classes,
+    the threshold grid (as the threshold counts') and the group ``keys``.
+    """
+    md = metadata.create_summary_metadata(
+        schema.KIND_SLICES,
+        split,
+        [str(name) for name in class_names],
+        thresholds=thresholds,
+        slice_keys=keys,
+    )
+    return Record(schema.split_tag(split, schema.KIND_SLICES), string_value(payload), md)
 
 
 def logs(values):

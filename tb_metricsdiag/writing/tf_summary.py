@@ -92,11 +92,14 @@ def write_label_distribution(label_counts, step=None, split="validation", class_
     return _write(records.label_distribution(label_counts, split, class_names), step)
 
 
-def write_counts(counts, step=None, split="validation", class_names=None):
+def write_counts(counts, step=None, split="validation", class_names=None, scalars=True):
     """Write everything a `counting.ClassificationCounts` holds: the confusion matrix, the
-    threshold counts with the AP in one summary, and the calibration bins.
+    threshold counts with the AP in one summary, and the calibration bins; and, unless
+    ``scalars`` is False, the headline scalars (`records.headline_scalars`).
     """
-    written = [_write(record, step) for record in records.counts(counts, split, class_names)]
+    written = [
+        _write(record, step) for record in records.counts(counts, split, class_names, scalars)
+    ]
     return written[0]
 
 
@@ -108,6 +111,7 @@ def write_evaluation(
     class_names=None,
     thresholds=None,
     from_logits=False,
+    scalars=True,
 ):
     """Count and write one split's evaluation at ``step``: the custom-training-loop entry point.
 
@@ -121,16 +125,18 @@ def write_evaluation(
       thresholds: ascending thresholds for the PR counts; default
         `counting.default_thresholds` (201 values spaced in logit).
       from_logits: whether ``y_score`` holds logits.
+      scalars: whether to write the headline scalars too (`write_counts`).
 
     Returns:
       The `counting.ClassificationCounts` that was written.
     """
     who = "summary.write_evaluation"
+    inputs.check_scalars(scalars, who)
     evaluation = inputs.check_evaluation(
         y_true, y_score, who, from_logits=from_logits, class_names=class_names
     )
     result = evaluation.counts(records.checked_thresholds(thresholds, who))
-    write_counts(result, step, split, list(evaluation.layout.class_names))
+    write_counts(result, step, split, list(evaluation.layout.class_names), scalars)
     return result
 
 

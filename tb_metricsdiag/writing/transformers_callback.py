@@ -268,6 +268,9 @@ class MetricsDiagCallback(transformers.TrainerCallback):
       multi_label: whether each label is its own binary task (multi-hot labels); default the
         model's ``config.problem_type == "multi_label_classification"``, else detected from
         the first evaluation's labels.
+      scalars: whether each evaluation also writes its headline scalars (accuracy, balanced
+        accuracy, macro F1, ECE, per-class recall and precision) under ``metricsdiag/<split>/``
+        for TensorBoard's own Scalars and HParams dashboards (`records.headline_scalars`).
       example_ids, groups: per-example inputs from dataset columns: not supported yet (a
         ValueError says so).
 
@@ -289,6 +292,7 @@ class MetricsDiagCallback(transformers.TrainerCallback):
         multi_label=None,
         example_ids=None,
         groups=None,
+        scalars=True,
     ):
         super().__init__()
         if example_ids is not None or groups is not None:
@@ -306,6 +310,8 @@ class MetricsDiagCallback(transformers.TrainerCallback):
             )
         inputs.check_from_logits(from_logits, WHO)
         inputs.check_multi_label(multi_label, WHO, detect=True)
+        inputs.check_scalars(scalars, WHO)
+        self.scalars = scalars
         self.class_names = inputs.check_class_names(class_names, WHO)
         self.log_dir = None if log_dir is None else os.fspath(log_dir)
         self.thresholds = records.checked_thresholds(thresholds, WHO)
@@ -643,6 +649,7 @@ class MetricsDiagCallback(transformers.TrainerCallback):
                 class_names=None if layout is None else list(layout.class_names),
                 thresholds=self.thresholds,
                 multi_label=False if layout is None else layout.multi_label,
+                scalars=self.scalars,
             )
         return self._writer
 

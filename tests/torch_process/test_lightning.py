@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import read_events, stored_logs, to_scores
+from headline_reference import check_through_tensorboard
 from no_frameworks import run_script_without
 from sklearn import metrics as skm
 from torch.utils.data import DataLoader, DistributedSampler, SequentialSampler
@@ -97,6 +98,21 @@ def test_last_epoch_counts_equal_scikit_learn(trained, name):
     np.testing.assert_array_equal(events[COUNTS][last][0][:, 0], tp)
     np.testing.assert_array_equal(events[COUNTS][last][0][:, 1], fp)
     np.testing.assert_allclose(events[AP][last][0], ap, rtol=1e-12)
+
+
+def test_headline_scalars_through_tensorboard_equal_scikit_learn(trained):
+    """The last epoch's headline scalars, read through TensorBoard's own scalars plugin with
+    both loaders, against scikit-learn on the final module's outputs."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(trained["multiclass"]["log_dir"])))
+    expected = {}
+    for run in trained.values():
+        outputs = run["outputs"][:, None] if run["outputs"].ndim == 1 else run["outputs"]
+        probabilities, _ = to_scores(outputs.astype(np.float64), from_logits=True)
+        names = [str(k) for k in range(probabilities.shape[1])]
+        task = "binary" if len(names) == 2 else "multiclass"
+        last = {run["epochs"] - 1: (run["labels"], probabilities)}
+        expected[os.path.relpath(run["log_dir"], root)] = (names, task, {"validation": last})
+    check_through_tensorboard(root, expected)
 
 
 def test_logs_take_keras_names_and_run_info_describes_the_run(trained):

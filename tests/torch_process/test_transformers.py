@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 import transformers
 import transformers_runs as runs
-from conftest import read_events, stored_logs
+from conftest import read_events, stored_logs, to_scores
+from headline_reference import check_through_tensorboard
 from no_frameworks import TENSORFLOW, environment_without
 from sklearn import metrics as skm
 from writer_checks import (
@@ -118,6 +119,18 @@ def test_counts_of_each_split_match_sklearn_on_the_final_model(two_splits):
     assert info["labels"]["class_names"] == ["0", "1", "2"]
     assert info["problem_type"] == "single_label_classification"
     assert schema.EVENTS_TAG not in stored
+
+
+def test_headline_scalars_of_each_split_through_tensorboard(two_splits):
+    """The last evaluation's headline scalars of both splits, read through TensorBoard's own
+    scalars plugin with both loaders, against scikit-learn on the final model's outputs."""
+    last = _eval_steps(two_splits.trainer)[-1]
+    splits = {}
+    for split, (labels, logits) in two_splits.predictions.items():
+        probabilities, _ = to_scores(np.asarray(logits, dtype=np.float64), from_logits=True)
+        splits[split] = {last: (labels, probabilities)}
+    run = os.path.relpath(two_splits.log_dir, two_splits.output_dir)
+    check_through_tensorboard(two_splits.output_dir, {run: (["0", "1", "2"], "multiclass", splits)})
 
 
 def test_logs_are_the_trainers_values_under_keras_names(two_splits):
