@@ -16,7 +16,7 @@ import zlib
 import example_runs
 import numpy as np
 
-from tb_metricsdiag.format import example_ids, packed, previews
+from tb_metricsdiag.format import example_ids, packed, previews, slices
 from tb_metricsdiag.writing import records
 
 ROWS = 200
@@ -121,6 +121,61 @@ def _png_bomb():
     )
 
 
+def _slices_with(payload, keys=None, example_groups=None):
+    """The slices record of ``payload`` encoded again (`slices.encode_slices`) with ``keys``
+    (``[(key, [value, ...])]``) or ``example_groups`` (``(positions, {key: codes})``) in place
+    of its own."""
+    stored = slices.decode_slices(payload)
+    some = next(iter(stored.slices.values()))
+    layout = {
+        "num_classes": stored.num_classes,
+        "multi_label": stored.multi_label,
+        "thresholds": some.tp.shape[1],
+        "bins": len(some.calibration[0]),
+        "num_rows": stored.num_rows,
+        "per_cell": some.examples.per_cell,
+    }
+    written = [
+        {
+            "confusion": one.confusion,
+            "tp": one.tp,
+            "fp": one.fp,
+            "calibration": np.stack(one.calibration),
+            "kept": {
+                "position": one.examples.position,
+                "score": one.examples.score,
+                "true_score": one.examples.true_score,
+            },
+        }
+        for one in stored.slices.values()
+    ]
+    return records.string_value(
+        slices.encode_slices(
+            layout,
+            keys or [(key, list(values)) for key, values in stored.keys.items()],
+            written,
+            example_groups or (stored.example_positions, stored.example_codes),
+        )
+    )
+
+
+def _million_group_values(payload):
+    """The group values of a million examples, for a split of 200 rows."""
+    million = np.arange(MILLION)
+    return _slices_with(payload, example_groups=(million, {GROUP_KEY: million % 2}))
+
+
+def _ten_mb_group_value(payload):
+    """A group value 10 MB long."""
+    return _slices_with(payload, keys=[(GROUP_KEY, ["x" * TEN_MB, GROUP_VALUES[1]])])
+
+
+def _invalid_utf8_group_value(payload):
+    """A group value whose bytes are not UTF-8 (same length)."""
+    value = GROUP_VALUES[0].encode()
+    return records.string_value(payload.replace(value, b"\xff\xfe" + value[2:], 1))
+
+
 def _label_issues_longer_than_the_split(payload):
     """The label issues with a list of a million declared for the split's 200 rows."""
     crafted = bytearray(payload)
@@ -128,7 +183,11 @@ def _label_issues_longer_than_the_split(payload):
     return records.string_value(bytes(crafted))
 
 
-ROUTES = ("/examples", "/flips", "/label_issues")
+EXAMPLE_ROUTES = ("/examples", "/flips", "/label_issues")  # the routes that read the id table
+ROUTES = EXAMPLE_ROUTES + ("/slices",)
+
+# Every run's rows are in two groups of the key "g" (its slices: `schema.KIND_SLICES`).
+GROUP_KEY, GROUP_VALUES = "g", ("north", "south")
 
 # The parameters of the routes of example records (fuzzed by tests/test_hostile_requests.py
 # and tests/test_examples_routes.py).
@@ -143,10 +202,12 @@ PARAMETERS = (
     "other_run",
     "other_split",
     "other_step",
+    "key",
+    "slice",
 )
 
 
-def _refused(words, label_issues_words=None, routes=ROUTES):
+def _refused(words, label_issues_words=None, routes=EXAMPLE_ROUTES):
     """``{route: (422, words)}`` for ``routes``: /label_issues with ``label_issues_words`` when
     they differ (its record has 200 rows, not the million of the examples)."""
     return {
@@ -188,6 +249,18 @@ CRAFTED = {
         {"label_issues": _label_issues_longer_than_the_split},
         _refused("a list longer than the split", routes=["/label_issues"]),
     ),
+    "ex_million_group_values": (
+        {"slices": _million_group_values},
+        _refused("1000000 examples with group values of 200 rows", routes=["/slices"]),
+    ),
+    "ex_ten_mb_group_value": (
+        {"slices": _ten_mb_group_value},
+        _refused("expected 1 to 512", routes=["/slices"]),
+    ),
+    "ex_invalid_utf8_group_value": (
+        {"slices": _invalid_utf8_group_value},
+        _refused("not UTF-8", routes=["/slices"]),
+    ),
     "ex_ten_mb_examples": (
         {"examples": lambda payload: records.string_value(b"\x01" * TEN_MB)},
         _refused("classes, expected 1 to", routes=["/examples", "/flips"]),
@@ -202,7 +275,11 @@ PREVIEW_PROBLEMS = {
     "ex_png_bomb": "65535 x 65535 pixels, more than 64 a side",
 }
 
-ROUTES = ("/examples", "/flips", "/label_issues")
+EXAMPLE_ROUTES = ("/examples", "/flips", "/label_issues")  # the routes that read the id table
+ROUTES = EXAMPLE_ROUTES + ("/slices",)
+
+# Every run's rows are in two groups of the key "g" (its slices: `schema.KIND_SLICES`).
+GROUP_KEY, GROUP_VALUES = "g", ("north", "south")
 
 
 class _FramedByTensorFlow(example_runs.TamperingWriter):
@@ -239,7 +316,13 @@ def _write(logdir, run, damages, seed):
         for step in range(STEPS):
             scores = example_runs.probabilities(rng, truth, 3, 1.0 + step)
             writer.add_evaluation(
-                truth, scores, step, from_logits=False, example_ids=ids, previews=texts
+                truth,
+                scores,
+                step,
+                from_logits=False,
+                example_ids=ids,
+                previews=texts,
+                groups={GROUP_KEY: [GROUP_VALUES[i % 2] for i in range(ROWS)]},
             )
             writer.add_logs({"loss": 1.0 / (step + 1), "val_loss": 1.1 / (step + 1)}, step)
 
@@ -260,7 +343,9 @@ def _timed(get, route, params):
 
 
 def _params(run, route):
-    return dict(CELL, run=run) if route == "/examples" else {"run": run}
+    if route == "/examples":
+        return dict(CELL, run=run)
+    return {"run": run, "key": GROUP_KEY} if route == "/slices" else {"run": run}
 
 
 def check_hostile_example_runs(get):
@@ -287,10 +372,30 @@ def check_hostile_example_runs(get):
         assert body["examples"] and all(e["preview"] is None for e in body["examples"]), body
         assert any(words in problem for problem in body["preview_problems"]), (run, body)
         assert len(str(body["preview_problems"])) < 2000
-    # What the diagnostics skip is said: the refused label issues are the run's error.
-    status, body = get("/diagnostics", {"run": "ex_label_issues_longer_than_the_split"})
-    [error] = [f for f in body["findings"] if f["severity"] == "error"]
-    assert "a list longer than the split" in error["detail"], error
+    # What the diagnostics skip is said: the refused label issues and slices are the run's
+    # error, and the rules that needed them say they are damaged.
+    for run, rule, words in (
+        ("ex_label_issues_longer_than_the_split", "label_issues", "a list longer than the split"),
+        ("ex_million_group_values", "weak_slice", "1000000 examples with group values"),
+    ):
+        status, body = get("/diagnostics", {"run": run})
+        [error] = [f for f in body["findings"] if f["severity"] == "error"]
+        assert words in error["detail"], error
+        [not_run] = [n for n in body["not_run"] if n["rule"] == rule]
+        assert " damaged (tag metricsdiag/validation/" in not_run["reason"], not_run
+    # The slices refused, the run's examples are still served (without group values, and
+    # saying why), a slice of them is not.
+    status, body = get("/examples", dict(CELL, run="ex_million_group_values"))
+    assert status == 200 and body["examples"], body
+    assert "1000000 examples with group values" in body["group_problems"][0], body
+    assert all("groups" not in example for example in body["examples"]), body
+    status, _ = get("/examples", dict(CELL, run="ex_million_group_values", slice="g=north"))
+    assert status == 422
+    status, body = get("/overview", {})
+    assert status == 200
+    entries = {entry["run"]: entry for entry in body["runs"]}
+    assert {GOOD_RUN, "ex_million_group_values"} <= set(entries)
+    assert "error" not in entries[GOOD_RUN]
 
 
 def example_sweep(get):

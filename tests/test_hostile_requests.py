@@ -235,7 +235,7 @@ _EXAMPLE_VALUES = st.one_of(
     st.text(max_size=20),
 )
 
-# Requests the fuzzing of the example routes makes, at least.
+# Requests the fuzzing of the example and slice routes makes, at least.
 EXAMPLE_FUZZ_REQUESTS = 1500
 
 
@@ -246,7 +246,7 @@ EXAMPLE_FUZZ_REQUESTS = 1500
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
-    route=st.sampled_from(hostile_examples.ROUTES),
+    route=st.sampled_from(hostile_examples.ROUTES + ("/overview",)),
     # Mostly a run with example records and a cell, so that most queries reach the records.
     base=st.fixed_dictionaries(
         {
@@ -267,8 +267,9 @@ EXAMPLE_FUZZ_REQUESTS = 1500
 def test_property_example_routes_answer_any_query_without_5xx(
     client, route, base, pairs, raw_suffix
 ):
-    """/examples, /flips and /label_issues over good and crafted example records: every query
-    answered 200, 400, 404 or 422 (`client_get` fails on a 5xx), errors as JSON messages."""
+    """/examples, /flips, /label_issues, /slices and /overview over good and crafted example
+    records and slices: every query answered 200, 400, 404 or 422 (`client_get` fails on a
+    5xx), errors as JSON messages."""
     pairs = list(base.items()) + pairs  # a parameter given twice: the first counts
     query = urllib.parse.urlencode(pairs) + "&" + raw_suffix
     status, body = client_get(client, route, raw_query=query)

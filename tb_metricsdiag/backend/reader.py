@@ -404,6 +404,10 @@ class Reader:
     def example_groups(self, run, split, step):
         """``groups_at(positions)`` of the split's slices at ``step`` (`StoredSlices.groups_at`:
         each kept example's group values), or None without slices at that step.
+
+        Raises:
+          schema.FormatError: the slices are damaged (`/examples` then answers without the
+            group values, and says why in ``group_problems``).
         """
         try:
             found = self._examples.slices(run, split, step)
