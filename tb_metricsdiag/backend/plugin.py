@@ -285,7 +285,10 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
                 index.run,
                 split,
                 "unreadable metricsdiag data: %s"
-                % ("; ".join(history.problems) or "no readable %r counts" % split),
+                % (
+                    "; ".join(damage.describe() for damage in history.problems)
+                    or "no readable %r counts" % split
+                ),
             )
         exact_matches = None
         if history.multilabel:
