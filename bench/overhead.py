@@ -8,7 +8,13 @@ examples, batch 256, ``keras.callbacks.TensorBoard`` in every variant. Variants:
 - ``metric``: + `MetricsDiagCallback` with ``callback.metric()`` in ``compile(metrics=...)``
   (counts made inside Keras's own steps, no extra pass; threshold-grid AP);
 - ``image_recipe``: + the common recipe: predict, scikit-learn ``confusion_matrix``, a
-  matplotlib figure rendered to PNG and logged with ``tf.summary.image`` every epoch.
+  matplotlib figure rendered to PNG and logged with ``tf.summary.image`` every epoch;
+- ``groups`` (with ``--groups N``, which runs only it, ``baseline`` and ``callback``): the
+  callback with ``groups=`` of one key of N values drawn at random over the validation rows
+  (slices, issue 26). Its cost is timed where it is spent: the slices' own work in each
+  ``on_epoch_end`` (every ``EpochSlices.update`` and its ``record``), against the baseline's
+  epoch; the difference of the two variants' ``on_epoch_end`` is printed too, but it scatters
+  more than the cost on a shared machine.
 
 Every variant trains a fresh model from the same seed. The variants run interleaved, in a
 rotating order, ``--repeats`` times in this one process, after a warm-up fit; the overhead is
@@ -51,7 +57,7 @@ REPEATS, QUICK_REPEATS = 5, 2
 TARGET_OVERHEAD = 0.03
 VARIANTS = ("baseline", "callback", "metric", "image_recipe")
 TENSORFLOW_ONLY_VARIANTS = ("image_recipe",)
-RECORDING_VARIANTS = ("callback", "metric")
+RECORDING_VARIANTS = ("callback", "metric", "groups")
 METRIC_UPDATES = 500
 
 
@@ -143,9 +149,31 @@ def timed_callback_class():
     return TimedCallback
 
 
-def fit_seconds(variant, data, epochs, root, run, hooks):
+def timed_slices_class(seconds):
+    """`slice_recorder.EpochSlices` appending each epoch's own wall time (its updates and its
+    record) to ``seconds``."""
+    from tb_metricsdiag.writing import slice_recorder
+
+    class TimedSlices(slice_recorder.EpochSlices):
+        spent = 0.0
+
+        def update(self, *args):
+            start = time.perf_counter()
+            super().update(*args)
+            self.spent += time.perf_counter() - start
+
+        def record(self, *args):
+            start = time.perf_counter()
+            result = super().record(*args)
+            seconds.append(self.spent + time.perf_counter() - start)
+            return result
+
+    return TimedSlices
+
+
+def fit_seconds(variant, data, epochs, root, run, hooks, groups=None):
     """Wall time of one ``model.fit`` of ``variant`` (model building excluded); the hook times
-    of a recording variant are appended to ``hooks[hook]``."""
+    of a recording variant are appended to ``hooks[hook]``; ``groups``: the ``groups`` variant's."""
     import keras
 
     x, y, x_val, y_val = data
@@ -154,7 +182,9 @@ def fit_seconds(variant, data, epochs, root, run, hooks):
     metrics = []
     recorder = None
     if variant in RECORDING_VARIANTS:
-        recorder = timed_callback_class()(log_dir, validation_data=(x_val, y_val))
+        recorder = timed_callback_class()(
+            log_dir, validation_data=(x_val, y_val), groups=groups if variant == "groups" else None
+        )
         callbacks.append(recorder)
         if variant == "metric":
             metrics.append(recorder.metric())
@@ -215,7 +245,7 @@ def run_per_backend(args):
     ``KERAS_BACKEND`` set and the other arguments of ``args``.
     """
     arguments = ["--quick"] if args.quick else []
-    for name in ("epochs", "repeats"):
+    for name in ("epochs", "repeats", "groups"):
         if getattr(args, name):
             arguments += ["--" + name, str(getattr(args, name))]
     for backend in args.backends.split(","):
@@ -234,6 +264,9 @@ def main():
     parser.add_argument(
         "--backends", help="comma-separated Keras backends, each run in a subprocess of its own"
     )
+    parser.add_argument(
+        "--groups", type=int, help="run the groups variant with one key of this many values"
+    )
     args = parser.parse_args()
     if args.backends:
         run_per_backend(args)
@@ -248,6 +281,15 @@ def main():
     variants = tuple(
         v for v in VARIANTS if backend == "tensorflow" or v not in TENSORFLOW_ONLY_VARIANTS
     )
+    groups = None
+    if args.groups:
+        variants = ("baseline", "callback", "groups")
+        slices = np.random.default_rng(2).integers(0, args.groups, VALIDATION_EXAMPLES)
+        groups = {"slice": slices}
+        from tb_metricsdiag.writing import slice_recorder
+
+        slice_seconds = []
+        slice_recorder.EpochSlices = timed_slices_class(slice_seconds)
     if importlib.util.find_spec("matplotlib") is None:
         print("(matplotlib is not installed: no image_recipe variant)")
         variants = tuple(v for v in variants if v != "image_recipe")
@@ -263,7 +305,9 @@ def main():
         for run in range(repeats):
             order = variants[run % len(variants) :] + variants[: run % len(variants)]
             for variant in order:
-                wall[variant].append(fit_seconds(variant, data, epochs, root, run, hooks[variant]))
+                wall[variant].append(
+                    fit_seconds(variant, data, epochs, root, run, hooks[variant], groups)
+                )
     base = statistics.median(wall["baseline"])
     print(
         "%d train / %d validation examples, %d features, %d classes, batch %d, %d epochs, %d repeats"
@@ -289,7 +333,7 @@ def main():
         )
     epoch = base / epochs
     print("steady figures (baseline epoch %.3f s):" % epoch)
-    for variant in RECORDING_VARIANTS:
+    for variant in (v for v in RECORDING_VARIANTS if v in variants):
         end = statistics.median(hooks[variant]["on_epoch_end"])
         whole = statistics.median(hooks[variant]["whole_fit"])
         print(
@@ -304,7 +348,29 @@ def main():
                 100 * whole / base,
             )
         )
-    if backend != "tensorflow":
+    if groups is not None:
+        added = [
+            g - c
+            for g, c in zip(hooks["groups"]["on_epoch_end"], hooks["callback"]["on_epoch_end"])
+        ]
+        print(
+            "  groups of %d values add %.1f ms to on_epoch_end = %.2f%% of an epoch (median of"
+            " paired epochs)"
+            % (args.groups, 1000 * statistics.median(added), 100 * statistics.median(added) / epoch)
+        )
+        own = statistics.median(slice_seconds)
+        print(
+            "  the slices' own work: %.1f ms an epoch (median of %d, best %.1f) = %.2f%% of an"
+            " epoch  target <= 1%%: %s"
+            % (
+                1000 * own,
+                len(slice_seconds),
+                1000 * min(slice_seconds),
+                100 * own / epoch,
+                "met" if own / epoch <= 0.01 else "missed",
+            )
+        )
+    if backend != "tensorflow" or "metric" not in variants:
         return
     counts_update, accuracy_update = metric_update_seconds()
     steps = -(-TRAIN_EXAMPLES // BATCH_SIZE) - (-VALIDATION_EXAMPLES // BATCH_SIZE)

@@ -443,3 +443,52 @@ def test_flips_from_correctness_bits_of_two_epochs():
 def test_flips_reject_bad_input(arguments, message):
     with pytest.raises(ValueError, match=message):
         flips(*arguments)
+
+
+# -- Grouped: one accumulator for the cells of every group (the slices of a group key) -------
+
+
+@pytest.mark.parametrize("multi_label", [False, True])
+def test_grouped_examples_equal_one_accumulator_per_group(multi_label):
+    rng = np.random.default_rng(4)
+    n, classes, num_groups = 3000, 3, 6
+    shape = (n, classes) if multi_label else (n,)
+    bound = 2 if multi_label else classes
+    y_true, y_pred = rng.integers(0, bound, shape), rng.integers(0, bound, shape)
+    score = np.round(rng.random(shape), 2)  # ties, broken by position
+    true_score = rng.random(shape)
+    groups = rng.integers(0, num_groups, n)
+    groups[groups == 4] = 1  # a group without rows
+    grouped = CellExamples(classes, k=10, multi_label=multi_label, num_groups=num_groups)
+    own = [CellExamples(classes, k=10, multi_label=multi_label) for _ in range(num_groups)]
+    order = rng.permutation(n)
+    for begin in range(0, n, 700):
+        rows = order[begin : begin + 700]
+        grouped.update(
+            rows, y_true[rows], y_pred[rows], score[rows], true_score[rows], groups[rows]
+        )
+        for g in range(num_groups):
+            mine = rows[groups[rows] == g]
+            own[g].update(mine, y_true[mine], y_pred[mine], score[mine], true_score[mine])
+    kept = grouped.examples()
+    for g in range(num_groups):
+        assert np.array_equal(grouped.confusion_matrix()[g], own[g].confusion_matrix())
+        in_group = kept["group"] == g
+        expected = own[g].examples()
+        for name in ("true", "pred", "rank", "position", "score", "true_score"):
+            assert np.array_equal(kept[name][in_group], expected[name]), name
+        cell = (1, 1, 0) if multi_label else (1, 0, None)
+        assert (
+            grouped.cell_examples(*cell, group=g)["count"] == own[g].cell_examples(*cell)["count"]
+        )
+    if not multi_label:
+        for g in (0, 1, 2, 3, 5):  # group 4 has no rows
+            rows = groups == g
+            assert np.array_equal(
+                grouped.confusion_matrix()[g],
+                confusion_matrix(y_true[rows], y_pred[rows], labels=range(classes)),
+            )
+    with pytest.raises(ValueError, match="group must be in"):
+        grouped.cell_examples(0, 0, 0 if multi_label else None)
+    with pytest.raises(ValueError, match="each row's group"):
+        grouped.update([n], y_true[:1], y_pred[:1], score[:1], true_score[:1])

@@ -471,3 +471,117 @@ def test_logits_become_probabilities():
     single, predicted = labels.scores_and_predictions(np.array([[0.0], [-800.0], [3.0]]), True)
     np.testing.assert_allclose(single[:, 1], [0.5, 0.0, 1 / (1 + np.exp(-3.0))])
     np.testing.assert_array_equal(predicted, [1, 0, 1])  # p >= 0.5 predicts the positive class
+
+
+# -- grouped counts (the slices of a group key, counted in one pass) -------------------------
+
+
+def _grouped_case(seed, n, num_classes, num_groups):
+    y, scores = _random_case(seed, n, num_classes)
+    groups = np.random.default_rng(seed + 1).integers(0, num_groups, n)
+    groups[groups == num_groups - 2] = 0  # a group without rows
+    return y, scores, groups
+
+
+@pytest.mark.parametrize("num_classes", [2, 3, 10])
+@pytest.mark.parametrize("n", [3000, 150_000])  # one block and several
+def test_grouped_counts_equal_each_groups_own(num_classes, n):
+    y, scores, groups = _grouped_case(num_classes + n, n, num_classes, num_groups=7)
+    y_pred = scores.argmax(axis=1)
+    grid = counts.default_thresholds()
+    matrices = counts.confusion_matrix(y, y_pred, num_classes, groups, 7)
+    tp, fp = counts.threshold_counts(y, scores, grid, groups, 7)
+    bins = counts.calibration_lib.calibration_bins(
+        *counts.calibration_lib.confidence_and_correct(y, scores, y_pred),
+        groups=groups,
+        num_groups=7,
+    )
+    assert matrices.shape == (7, num_classes, num_classes) and tp.shape == (7, num_classes, 201)
+    for g in range(7):
+        rows = groups == g
+        if rows.any():
+            expected = skm.confusion_matrix(y[rows], y_pred[rows], labels=range(num_classes))
+            assert np.array_equal(matrices[g], expected)
+        else:  # scikit-learn refuses no rows
+            assert not matrices[g].any() and g == 5
+        brute_tp, brute_fp = _brute_force_counts(y[rows], scores[rows], grid)
+        assert np.array_equal(tp[g], brute_tp) and np.array_equal(fp[g], brute_fp)
+        own = counts.calibration_lib.calibration_bins(
+            *counts.calibration_lib.confidence_and_correct(y[rows], scores[rows], y_pred[rows])
+        )
+        for grouped_part, own_part in zip(bins, own):
+            assert np.array_equal(grouped_part[g], own_part)
+
+
+def test_grouped_accumulators_equal_one_accumulator_per_group():
+    grid = counts.default_thresholds()
+    rng = np.random.default_rng(5)
+    y, scores, groups = _grouped_case(5, 2000, 4, num_groups=5)
+    scores[rng.choice(2000, 20, replace=False), 1] = np.nan  # invalid rows
+    labels = (rng.random((2000, 3)) < 0.4).astype(int)
+    probabilities = rng.random((2000, 3)).astype(np.float32)
+    probabilities[:15, 2] = np.inf
+    for grouped, make, batch in (
+        (
+            counts.ClassificationCounts(4, grid, keep_scores=False, num_groups=5),
+            lambda: counts.ClassificationCounts(4, grid, keep_scores=False),
+            lambda rows: (y[rows], scores[rows], np.nan_to_num(scores[rows]).argmax(axis=1)),
+        ),
+        (
+            counts.MultiLabelCounts(3, grid, keep_scores=False, num_groups=5),
+            lambda: counts.MultiLabelCounts(3, grid, keep_scores=False),
+            lambda rows: (labels[rows], probabilities[rows]),
+        ),
+    ):
+        own = [make() for _ in range(5)]
+        for begin in range(0, 2000, 300):
+            rows = np.arange(begin, min(begin + 300, 2000))
+            grouped.update(*batch(rows), groups=groups[rows])
+            for g in range(5):
+                own[g].update(*batch(rows[groups[rows] == g]))
+        assert grouped.invalid == sum(o.invalid for o in own) > 0
+        assert grouped.count.tolist() == [o.count for o in own]
+        for g, o in enumerate(own):
+            assert np.array_equal(grouped.tp[g], o.tp) and np.array_equal(grouped.fp[g], o.fp)
+            assert np.array_equal(grouped.positives[g], o.positives)
+            for grouped_part, own_part in zip(grouped.calibration, o.calibration):
+                assert np.array_equal(grouped_part[g], own_part)
+            if isinstance(o, counts.MultiLabelCounts):
+                assert np.array_equal(grouped.matrices[g], o.matrices)
+                assert grouped.exact_matches[g] == o.exact_matches
+            else:
+                assert np.array_equal(grouped.confusion[g], o.confusion)
+
+
+def test_grouped_multilabel_matrices_equal_sklearn_per_group():
+    rng = np.random.default_rng(8)
+    y_true = rng.random((500, 4)) < 0.3
+    y_pred = rng.random((500, 4)) < 0.4
+    groups = rng.integers(0, 3, 500)
+    grouped = counts.multilabel_confusion_matrix(y_true, y_pred, groups, 3)
+    for g in range(3):
+        expected = skm.multilabel_confusion_matrix(y_true[groups == g], y_pred[groups == g])
+        assert np.array_equal(grouped[g], expected)
+
+
+def test_bad_groups_are_refused():
+    grid = counts.default_thresholds()
+    y, scores = _random_case(0, 10, 3)
+    with pytest.raises(ValueError, match="keep_scores must be False"):
+        counts.ClassificationCounts(3, grid, num_groups=2)
+    grouped = counts.ClassificationCounts(3, grid, keep_scores=False, num_groups=2)
+    for groups, message in (
+        (None, "each row's group"),
+        (np.zeros(9, int), "10 integer group ids"),
+        (np.full(10, 2), r"outside \[0, 2\)"),
+        (np.zeros(10), "integer group ids"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            grouped.update(y, scores, scores.argmax(axis=1), groups=groups)
+    assert grouped.count.tolist() == [0, 0]
+    with pytest.raises(ValueError, match="ungrouped counts only"):
+        grouped.average_precision()
+    with pytest.raises(ValueError, match="each row's group"):
+        counts.ClassificationCounts(3, grid).update(y, scores, y, groups=np.zeros(10, int))
+    with pytest.raises(ValueError, match="num_groups"):
+        counts.confusion_matrix(y, y, 3, groups=np.zeros(10, int))

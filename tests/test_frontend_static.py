@@ -66,6 +66,31 @@ def test_relative_imports_exist(name):
         assert os.path.isfile(os.path.normpath(path)), "%s imports %s" % (name, target)
 
 
+def _exported_names(source):
+    names = set(
+        re.findall(r"^export\s+(?:async\s+)?(?:function\*?|const|let|class)\s+(\w+)", source, re.M)
+    )
+    for block in re.findall(r"^export\s*\{([^}]*)\}", source, re.M):
+        names.update(part.split(" as ")[-1].strip() for part in block.split(",") if part.strip())
+    return names
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_named_imports_are_exported(name):
+    # A missing export fails the whole module graph at load time, so the tab would not draw.
+    for block, target in re.findall(
+        r"""^\s*import\s*\{([^}]*)\}\s*from\s+["'](\.[^"']+)["']""", read(name), re.M | re.S
+    ):
+        module = os.path.normpath(os.path.join(os.path.dirname(name), target)).replace(os.sep, "/")
+        exported = _exported_names(read(module))
+        wanted = {part.split(" as ")[0].strip() for part in block.split(",") if part.strip()}
+        assert wanted <= exported, "%s imports %s from %s, which does not export them" % (
+            name,
+            sorted(wanted - exported),
+            target,
+        )
+
+
 def test_stylesheet_is_referenced_and_present():
     assert "style.css" in SOURCES
     assert "./style.css" in read("index.js")

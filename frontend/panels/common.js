@@ -238,26 +238,29 @@ export function sortedIndices(per, key, dir) {
 }
 
 /**
- * The header cells of a sortable table: a <th> per column ({key, label, num}) holding a sort
- * button (data-sort = key); `order` ({key, dir}, dir 1 ascending or -1 descending) marks its
- * column (aria-sort, an arrow). A click calls onSort({key, dir}): the marked column reversed,
- * another ascending.
+ * The header cells of a sortable table: a <th> per column ({key, label, num, title,
+ * firstDir, unsorted}) holding a sort button (data-sort = key; an `unsorted` column has its
+ * label alone); `order` ({key, dir}, dir 1 ascending or -1 descending) marks its column
+ * (aria-sort, an arrow). A click calls onSort({key, dir}): the marked column reversed, another
+ * in its `firstDir` (default ascending).
  */
 export function sortHeads(columns, order, onSort) {
   return columns.map((col) => {
+    const cls = col.num ? "num" : "";
+    if (col.unsorted) return h("th", { scope: "col", class: cls, text: col.label });
     const active = Boolean(order) && order.key === col.key;
     const ariaSort = active ? (order.dir > 0 ? "ascending" : "descending") : "none";
     return h(
       "th",
-      { scope: "col", class: col.num ? "num" : "", "aria-sort": ariaSort },
+      { scope: "col", class: cls, "aria-sort": ariaSort },
       h(
         "button",
         {
           type: "button",
           class: "sort",
           "data-sort": col.key,
-          title: `Sort by ${col.label.toLowerCase()}`,
-          onclick: () => onSort({ key: col.key, dir: active ? -order.dir : 1 }),
+          title: `Sort by ${col.title || col.label.toLowerCase()}`,
+          onclick: () => onSort({ key: col.key, dir: active ? -order.dir : (col.firstDir ?? 1) }),
         },
         col.label,
         h("span", {

@@ -4,10 +4,10 @@
 // shows its error in its row. Drawn in one pass for hundreds of runs (bench/render_time.py).
 
 import { h, fill, fmt, fmtInt, isNum, uid } from "../dom.js";
-import { card, showState } from "./common.js";
-import { sortedIndices } from "./per_class.js";
+import { card, showState, sortHeads, sortedIndices } from "./common.js";
 
-// Columns: `key` of the flat row (`rowOf`), its label and tooltip; `num` right-aligned.
+// Columns: `key` of the flat row (`rowOf`), its label and tooltip; `num` right-aligned and
+// sorted highest first on a first click.
 const COLUMNS = [
   { key: "name", label: "Run" },
   { key: "task", label: "Task", unsorted: true },
@@ -15,15 +15,34 @@ const COLUMNS = [
     key: "best_step",
     label: "Best epoch",
     num: true,
+    firstDir: -1,
     title: "the /curves best epoch, else the latest",
   },
-  { key: "accuracy", label: "Accuracy", num: true },
-  { key: "balanced_accuracy", label: "Bal. acc.", num: true, title: "balanced accuracy" },
-  { key: "macro_f1", label: "Macro F1", num: true },
-  { key: "worst_recall", label: "Worst class", num: true, title: "the class of the lowest recall" },
-  { key: "ece", label: "ECE", num: true, title: "expected calibration error" },
-  { key: "errors", label: "Errors", num: true, title: "findings of severity error" },
-  { key: "warnings", label: "Warnings", num: true, title: "findings of severity warning" },
+  { key: "accuracy", label: "Accuracy", num: true, firstDir: -1 },
+  {
+    key: "balanced_accuracy",
+    label: "Bal. acc.",
+    num: true,
+    firstDir: -1,
+    title: "balanced accuracy",
+  },
+  { key: "macro_f1", label: "Macro F1", num: true, firstDir: -1 },
+  {
+    key: "worst_recall",
+    label: "Worst class",
+    num: true,
+    firstDir: -1,
+    title: "the class of the lowest recall",
+  },
+  { key: "ece", label: "ECE", num: true, firstDir: -1, title: "expected calibration error" },
+  { key: "errors", label: "Errors", num: true, firstDir: -1, title: "findings of severity error" },
+  {
+    key: "warnings",
+    label: "Warnings",
+    num: true,
+    firstDir: -1,
+    title: "findings of severity warning",
+  },
 ];
 
 /** The flat row of an /overview entry: what the table shows and sorts by. */
@@ -91,37 +110,6 @@ export function create(container, actions) {
     render();
   }
 
-  function headCell(col) {
-    const active = sort.key === col.key;
-    const ariaSort = active ? (sort.dir > 0 ? "ascending" : "descending") : "none";
-    const label = col.unsorted
-      ? col.label
-      : h(
-          "button",
-          {
-            type: "button",
-            class: "sort",
-            "data-sort": col.key,
-            title: `Sort by ${col.title || col.label.toLowerCase()}`,
-            onclick: () => {
-              sort = { key: col.key, dir: active ? -sort.dir : col.key === "name" ? 1 : -1 };
-              render();
-            },
-          },
-          col.label,
-          h("span", {
-            class: "sort-mark",
-            "aria-hidden": "true",
-            text: active ? (sort.dir > 0 ? " \u25B2" : " \u25BC") : "",
-          }),
-        );
-    return h(
-      "th",
-      { scope: "col", class: col.num ? "num" : "", "aria-sort": col.unsorted ? null : ariaSort },
-      label,
-    );
-  }
-
   function bodyRow(row) {
     const open = h("button", {
       type: "button",
@@ -180,7 +168,18 @@ export function create(container, actions) {
     const table = h(
       "table",
       { class: "runs-table", "aria-label": "Runs and their figures at the best epoch" },
-      h("thead", null, h("tr", null, COLUMNS.map(headCell))),
+      h(
+        "thead",
+        null,
+        h(
+          "tr",
+          null,
+          sortHeads(COLUMNS, sort, (order) => {
+            sort = order;
+            render();
+          }),
+        ),
+      ),
       h(
         "tbody",
         null,

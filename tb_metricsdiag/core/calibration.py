@@ -18,6 +18,8 @@ gives exactly 1.0 a bin of its own). Confidences outside [0, 1] go to the neares
 
 import numpy as np
 
+from tb_metricsdiag.core._groups import check_groups
+
 DEFAULT_NUM_BINS = 15
 
 NORMS = ("l1", "max")
@@ -50,14 +52,19 @@ def confidence_and_correct(y_true, scores, y_pred):
     return np.take_along_axis(scores, y_pred[:, None], axis=1)[:, 0], y_pred == y_true
 
 
-def calibration_bins(confidence, correct, num_bins=DEFAULT_NUM_BINS):
+def calibration_bins(confidence, correct, num_bins=DEFAULT_NUM_BINS, groups=None, num_groups=None):
     """Per-bin ``(count, confidence_sum, correct)``: int64, float64 and int64 arrays ``[B]``.
 
     ``count[b]`` is the number of confidences in bin ``b``, ``confidence_sum[b]`` their sum (in
     float64) and ``correct[b]`` how many of them are correct. NaN confidences are left out, and
-    confidences outside [0, 1] count as the nearest end of the interval.
+    confidences outside [0, 1] count as the nearest end of the interval. With ``groups``, the
+    group of each row of ``confidence`` (``[n]`` for ``[n]`` or ``[n, K]`` confidences,
+    `counting.check_groups`): the bins of each group: ``[G, B]`` arrays.
     """
-    confidence = np.asarray(confidence).reshape(-1)
+    confidence = np.asarray(confidence)
+    if groups is not None and confidence.ndim == 2:  # every confidence of a row in its group
+        groups = np.repeat(np.asarray(groups), confidence.shape[1])
+    confidence = confidence.reshape(-1)
     if not np.issubdtype(confidence.dtype, np.floating):
         confidence = confidence.astype(np.float64)
     correct = np.asarray(correct, dtype=bool).reshape(-1)
@@ -65,11 +72,13 @@ def calibration_bins(confidence, correct, num_bins=DEFAULT_NUM_BINS):
         raise ValueError(
             "confidence and correct differ in length: %d vs %d" % (confidence.size, correct.size)
         )
+    groups = check_groups(groups, num_groups, confidence.size)
     # The minimum is NaN exactly when a confidence is: one pass finds both.
     lowest = confidence.min() if confidence.size else 0.0
     if np.isnan(lowest):
         keep = ~np.isnan(confidence)
         confidence, correct = confidence[keep], correct[keep]
+        groups = None if groups is None else groups[keep]
         lowest = confidence.min() if confidence.size else 0.0
     if confidence.size and (lowest < 0 or confidence.max() > 1):
         confidence = np.clip(confidence, 0, 1)  # scores that are not probabilities
@@ -80,12 +89,17 @@ def calibration_bins(confidence, correct, num_bins=DEFAULT_NUM_BINS):
     # Bin b's examples at 2b (wrong) and 2b + 1 (correct): one histogram gives both counts.
     index <<= 1
     index += correct
-    pairs = np.bincount(index, minlength=2 * num_bins).reshape(num_bins, 2)
-    sums = np.bincount(index, weights=confidence, minlength=2 * num_bins).reshape(num_bins, 2)
+    shape = (num_bins, 2)
+    if groups is not None:  # group g's bins follow the g groups before it
+        index += groups * (2 * num_bins)
+        shape = (int(num_groups),) + shape
+    size = int(np.prod(shape))
+    pairs = np.bincount(index, minlength=size).reshape(shape)
+    sums = np.bincount(index, weights=confidence, minlength=size).reshape(shape)
     return (
-        pairs.sum(axis=1).astype(np.int64),
-        sums.sum(axis=1),
-        pairs[:, 1].astype(np.int64),
+        pairs.sum(axis=-1).astype(np.int64),
+        sums.sum(axis=-1),
+        pairs[..., 1].astype(np.int64),
     )
 
 

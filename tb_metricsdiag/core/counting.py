@@ -5,7 +5,10 @@ threshold grid replaces a sort per threshold) except `average_precision`, which 
 therefore sorts once per class.
 
 Conventions: ``y_true`` holds integer class ids in ``[0, C)``; ``scores`` is ``[n, C]`` with the
-score of each class (one-vs-rest), ``y_pred`` the predicted class ids.
+score of each class (one-vs-rest), ``y_pred`` the predicted class ids. Where the rows fall
+into groups (the slices of a group key), ``groups`` holds each row's group id in
+``[0, num_groups)`` and every count gains a leading ``[num_groups]`` dimension: one pass counts
+every group (`check_groups`).
 """
 
 import functools
@@ -23,6 +26,7 @@ from tb_metricsdiag.core._bucketing import (  # noqa: F401 (comparison_edges, th
     comparison_edges,
     threshold_bucket,
 )
+from tb_metricsdiag.core._groups import check_groups  # public
 from tb_metricsdiag.core._ranking import _exact_counts
 
 DEFAULT_NUM_THRESHOLDS = 201
@@ -154,13 +158,14 @@ def _count_into(histogram, index):
         histogram += np.bincount(index, minlength=histogram.size)
 
 
-def confusion_matrix(y_true, y_pred, num_classes):
-    """Confusion matrix ``M[i, j]`` = number of examples of actual class i predicted as j.
+def confusion_matrix(y_true, y_pred, num_classes, groups=None, num_groups=None):
+    """Confusion matrix ``M[i, j]`` = number of examples of actual class i predicted as j;
+    with ``groups`` (`check_groups`), one per group: ``[G, C, C]``.
 
     Same result as ``sklearn.metrics.confusion_matrix(y_true, y_pred, labels=range(C))``: a
     histogram of ``i * C + j``, block by block so the index array stays in cache. Two classes
-    are counted without a histogram: its four bins are hit in long runs, which serialises the
-    increments, while three counts of agreeing flags fill the matrix.
+    are counted without a histogram (ungrouped): its four bins are hit in long runs, which
+    serialises the increments, while three counts of agreeing flags fill the matrix.
 
     >>> confusion_matrix([0, 1, 2, 2], [0, 2, 2, 1], num_classes=3)
     array([[1, 0, 0],
@@ -173,16 +178,25 @@ def confusion_matrix(y_true, y_pred, num_classes):
         raise ValueError(
             "y_true and y_pred differ in length: %d vs %d" % (y_true.size, y_pred.size)
         )
-    if num_classes == 2:
+    groups = check_groups(groups, num_groups, y_true.size)
+    if num_classes == 2 and groups is None:
         return _binary_confusion_matrix(y_true, y_pred)
-    flat = np.zeros(num_classes * num_classes, dtype=np.int64)
+    cells = num_classes * num_classes
+    shape = (
+        (num_classes, num_classes)
+        if groups is None
+        else (int(num_groups), num_classes, num_classes)
+    )
+    flat = np.zeros(int(np.prod(shape)), dtype=np.int64)
     index = np.empty(min(y_true.size, _BLOCK), dtype=np.intp)
     for begin in range(0, y_true.size, _BLOCK):
         block = index[: y_true[begin : begin + _BLOCK].size]
         np.multiply(y_true[begin : begin + _BLOCK], num_classes, out=block)
         block += y_pred[begin : begin + _BLOCK]
+        if groups is not None:
+            block += groups[begin : begin + _BLOCK] * cells
         _count_into(flat, block)
-    return flat.reshape(num_classes, num_classes)
+    return flat.reshape(shape)
 
 
 def _binary_confusion_matrix(y_true, y_pred):
@@ -214,7 +228,7 @@ def label_positives(y_true, num_labels):
 
 
 def threshold_counts_from_histograms(every, positives):
-    """TP and FP ``[C, T]`` from per-class bucket histograms ``[C, T + 1]``.
+    """TP and FP ``[..., C, T]`` from per-class bucket histograms ``[..., C, T + 1]``.
 
     ``every[k, b]`` counts the examples whose class-k score is in bucket ``b`` (see
     `threshold_bucket`), ``positives[k, b]`` those of them that are of class k. The count at
@@ -222,8 +236,8 @@ def threshold_counts_from_histograms(every, positives):
     """
     every = np.asarray(every, dtype=np.int64)
     positives = np.asarray(positives, dtype=np.int64)
-    tp = np.cumsum(positives[:, ::-1], axis=1)[:, ::-1][:, 1:]
-    fp = np.cumsum((every - positives)[:, ::-1], axis=1)[:, ::-1][:, 1:]
+    tp = np.cumsum(positives[..., ::-1], axis=-1)[..., ::-1][..., 1:]
+    fp = np.cumsum((every - positives)[..., ::-1], axis=-1)[..., ::-1][..., 1:]
     return tp, fp
 
 
@@ -250,7 +264,7 @@ def _checked_labels(y_true, num_classes):
     return _check_ids(y_true, num_classes, "y_true")
 
 
-def threshold_counts(y_true, scores, thresholds):
+def threshold_counts(y_true, scores, thresholds, groups=None, num_groups=None):
     """One-vs-rest true and false positives of ``score >= t`` for every class and threshold.
 
     Args:
@@ -258,11 +272,13 @@ def threshold_counts(y_true, scores, thresholds):
         each label is a binary problem of its own (multi-label).
       scores: float scores, shape ``[n, C]``; a NaN reaches no threshold, +inf every one.
       thresholds: ascending floats, shape ``[T]``.
+      groups: optional group ids ``[n]`` (`check_groups`): the counts of each group.
+      num_groups: the number of groups, with ``groups``.
 
     Returns:
-      ``(tp, fp)``, int64 arrays of shape ``[C, T]``: ``tp[k, j]`` counts the positives of
-      class k (examples of class k, or with label k set) with ``scores[:, k] >= thresholds[j]``;
-      ``fp[k, j]`` the other examples that reach it. TN and FN follow from the class's
+      ``(tp, fp)``, int64 arrays of shape ``[C, T]`` (grouped: ``[G, C, T]``): ``tp[k, j]``
+      counts the positives of class k (examples of class k, or with label k set) with
+      ``scores[:, k] >= thresholds[j]``; ``fp[k, j]`` the other examples that reach it. TN and FN follow from the class's
       positives ``P_k``: ``fn = P_k - tp``, ``tn = (n - P_k) - fp``.
     """
     scores = np.asarray(scores)
@@ -273,10 +289,12 @@ def threshold_counts(y_true, scores, thresholds):
     if labels.shape[0] != n:
         raise ValueError("y_true and scores differ in length: %d vs %d" % (labels.shape[0], n))
     thresholds = validate_thresholds(thresholds)
+    groups = check_groups(groups, num_groups, n)
     bucket_of = _bucketing(thresholds, _comparable_dtype(scores.dtype))
     width = thresholds.size + 1
-    every = np.zeros(num_classes * width, dtype=np.int64)
-    positives = np.zeros(num_classes * width, dtype=np.int64)
+    histograms = num_classes if groups is None else int(num_groups) * num_classes
+    every = np.zeros(histograms * width, dtype=np.int64)
+    positives = np.zeros(histograms * width, dtype=np.int64)
     rows = max(1, min(n, _BLOCK // num_classes))
     # A block's buckets are flattened row by row: class k's histogram starts at k * width, and
     # row i's own class sits at i * C + y_i. Flat arrays, because NumPy loops over a
@@ -287,15 +305,16 @@ def threshold_counts(y_true, scores, thresholds):
         block = _comparable_scores(scores[begin : begin + rows])
         buckets = bucket_of(block).reshape(-1)
         buckets += offsets[: buckets.size]
+        if groups is not None:  # group g's histograms follow the g groups before it
+            buckets += np.repeat(groups[begin : begin + rows] * (num_classes * width), num_classes)
         _count_into(every, buckets)
         if labels.ndim == 2:  # a row is a positive of each label it has
             own = buckets[labels[begin : begin + rows].reshape(-1)]
         else:  # a row is a positive of exactly one class: its own
             own = buckets.take(row_starts[: block.shape[0]] + labels[begin : begin + rows])
         _count_into(positives, own)
-    return threshold_counts_from_histograms(
-        every.reshape(num_classes, width), positives.reshape(num_classes, width)
-    )
+    shape = (num_classes, width) if groups is None else (int(num_groups), num_classes, width)
+    return threshold_counts_from_histograms(every.reshape(shape), positives.reshape(shape))
 
 
 def average_precision(y_true, scores):
@@ -348,13 +367,21 @@ class _ScoredCounts:
     (exact from kept scores, or from streamed threshold counts), invalid rows and calibration
     bins. A subclass counts its own decisions (`ClassificationCounts.confusion`,
     `MultiLabelCounts.matrices`) and tells its `positives` and `count`.
+
+    With ``num_groups``, the rows of each batch come with their group ids (`check_groups`) and
+    every count is per group, ``[G, ...]``: streamed only (no kept scores, so no exact AP), and
+    the AP, ROC AUC and `add` are of ungrouped counts only.
     """
 
-    def __init__(self, num_classes, thresholds, keep_scores):
+    def __init__(self, num_classes, thresholds, keep_scores, num_groups=None):
         self.num_classes = int(num_classes)
         self.thresholds = validate_thresholds(thresholds)
         self.keep_scores = bool(keep_scores)
-        size = (self.num_classes, self.thresholds.size)
+        self.num_groups = None if num_groups is None else int(num_groups)
+        self._group_shape = () if num_groups is None else (self.num_groups,)
+        if self.keep_scores and self._group_shape:
+            raise ValueError("grouped counts are streamed: keep_scores must be False")
+        size = self._group_shape + (self.num_classes, self.thresholds.size)
         self._added_tp = np.zeros(size, dtype=np.int64)  # counts made elsewhere or streamed
         self._added_fp = np.zeros(size, dtype=np.int64)
         self.invalid = 0
@@ -363,26 +390,35 @@ class _ScoredCounts:
         self._arriving_rows = 0
         self._exact = None  # (tp, fp, ap, auc) of the kept scores, until the next update
         self.calibration = tuple(
-            np.zeros(calibration_lib.DEFAULT_NUM_BINS, dtype=dtype)
+            np.zeros(self._group_shape + (calibration_lib.DEFAULT_NUM_BINS,), dtype=dtype)
             for dtype in (np.int64, np.float64, np.int64)
         )  # (count, confidence_sum, correct) per bin
 
-    @staticmethod
-    def _finite_rows(scores, *arrays):
-        """``(invalid, scores, arrays...)``: the rows whose scores are all finite, and how many
-        were left out.
+    def _ungrouped(self, what):
+        if self._group_shape:
+            raise ValueError("%s is of ungrouped counts only" % what)
+
+    def _finite_rows(self, scores, groups, *arrays):
+        """``(scores, groups, arrays...)`` of the rows whose scores are all finite; the rows
+        left out are counted in ``invalid``. ``groups`` is checked (`check_groups`) when the
+        counts are grouped, None otherwise.
         """
+        if (groups is None) != (self.num_groups is None):
+            raise ValueError("grouped counts take each row's group, ungrouped counts none")
+        groups = check_groups(groups, self.num_groups, scores.shape[0])
         finite = np.isfinite(scores)
         if finite.all():
-            return (0, scores) + arrays
+            return (scores, groups) + arrays
         # Per row only now: a reduction along a short row is many times slower.
         finite = finite.all(axis=1)
-        return (int((~finite).sum()), scores[finite]) + tuple(a[finite] for a in arrays)
+        self.invalid += int((~finite).sum())
+        groups = None if groups is None else groups[finite]
+        return (scores[finite], groups) + tuple(a[finite] for a in arrays)
 
-    def _count_scores(self, labels, scores):
+    def _count_scores(self, labels, scores, groups=None):
         """Threshold counts of one batch: streamed now, or the scores kept for exact counts."""
         if not self.keep_scores:
-            tp, fp = threshold_counts(labels, scores, self.thresholds)
+            tp, fp = threshold_counts(labels, scores, self.thresholds, groups, self.num_groups)
             self._added_tp += tp
             self._added_fp += fp
             return
@@ -453,6 +489,7 @@ class _ScoredCounts:
         The exact AP is computed one class at a time, so at most one column of sort keys is
         held on top of the kept scores.
         """
+        self._ungrouped("the average precision")
         if not self.keep_scores:
             return average_precision_from_counts(self.tp, self.fp, self.positives)
         return self._exact_counts()[2].copy()
@@ -461,6 +498,7 @@ class _ScoredCounts:
         """One-vs-rest ROC AUC per class, computed as the AP is (`average_precision_method`):
         exact from every score, or from the threshold grid (`metrics.roc_auc_from_counts`).
         """
+        self._ungrouped("the ROC AUC")
         if not self.keep_scores:
             positives = self.positives
             return metrics_lib.roc_auc_from_counts(
@@ -494,45 +532,56 @@ class ClassificationCounts(_ScoredCounts):
     array([0.83333333, 0.5       ])
     """
 
-    def __init__(self, num_classes, thresholds, keep_scores=True):
-        super().__init__(num_classes, thresholds, keep_scores)
-        self.confusion = np.zeros((self.num_classes, self.num_classes), dtype=np.int64)
+    def __init__(self, num_classes, thresholds, keep_scores=True, num_groups=None):
+        super().__init__(num_classes, thresholds, keep_scores, num_groups)
+        self.confusion = np.zeros(
+            self._group_shape + (self.num_classes, self.num_classes), dtype=np.int64
+        )
         self._label_dtype = np.min_scalar_type(self.num_classes - 1)
 
-    def update(self, y_true, scores, y_pred):
-        """Count one batch: ids ``[b]``, scores ``[b, C]``, predicted ids ``[b]``."""
-        invalid, scores, y_true, y_pred = self._finite_rows(
-            np.asarray(scores), np.asarray(y_true), np.asarray(y_pred)
+    def update(self, y_true, scores, y_pred, groups=None):
+        """Count one batch: ids ``[b]``, scores ``[b, C]``, predicted ids ``[b]`` (and with
+        ``num_groups``, the rows' group ids ``[b]``).
+        """
+        scores, groups, y_true, y_pred = self._finite_rows(
+            np.asarray(scores), groups, np.asarray(y_true), np.asarray(y_pred)
         )
-        self.invalid += invalid
-        self.confusion += confusion_matrix(y_true, y_pred, self.num_classes)
+        self.confusion += confusion_matrix(
+            y_true, y_pred, self.num_classes, groups, self.num_groups
+        )
         self._add_calibration(
             calibration_lib.calibration_bins(
-                *calibration_lib.confidence_and_correct(y_true, scores, y_pred)
+                *calibration_lib.confidence_and_correct(y_true, scores, y_pred),
+                groups=groups,
+                num_groups=self.num_groups,
             )
         )
-        self._count_scores(y_true.astype(self._label_dtype), scores)
+        self._count_scores(y_true.astype(self._label_dtype), scores, groups)
 
     def add(self, confusion, tp, fp, invalid=0, calibration=None):
         """Add counts made elsewhere (e.g. by the Keras metric, `keras_metric`); ``calibration``
         is ``(count, confidence_sum, correct)`` per bin, as `calibration.calibration_bins`.
         """
+        self._ungrouped("add")
         self.confusion += confusion
         self._add_counts(tp, fp, invalid, calibration)
 
     @property
     def positives(self):
-        """Examples of each actual class ``[C]``: the confusion matrix's row sums."""
-        return self.confusion.sum(axis=1)
+        """Examples of each actual class ``[C]`` (``[G, C]``): the confusion matrix's row sums."""
+        return self.confusion.sum(axis=-1)
 
     @property
     def count(self):
-        """Number of valid examples counted."""
+        """Number of valid examples counted (grouped: ``[G]``)."""
+        if self._group_shape:
+            return self.confusion.sum(axis=(1, 2))
         return int(self.confusion.sum())
 
 
-def multilabel_confusion_matrix(y_true, y_pred):
-    """One ``[[tn, fp], [fn, tp]]`` per label, shape ``[K, 2, 2]``, of multi-hot rows.
+def multilabel_confusion_matrix(y_true, y_pred, groups=None, num_groups=None):
+    """One ``[[tn, fp], [fn, tp]]`` per label, shape ``[K, 2, 2]``, of multi-hot rows; with
+    ``groups`` (`check_groups`), per group: ``[G, K, 2, 2]``.
 
     Same result as ``sklearn.metrics.multilabel_confusion_matrix`` on ``[n, K]`` 0/1 arrays.
 
@@ -551,11 +600,25 @@ def multilabel_confusion_matrix(y_true, y_pred):
         raise ValueError(
             "y_true and y_pred differ in shape: %s vs %s" % (y_true.shape, y_pred.shape)
         )
-    actual = y_true.sum(axis=0, dtype=np.int64)
-    predicted = y_pred.sum(axis=0, dtype=np.int64)
-    both = (y_true & y_pred).sum(axis=0, dtype=np.int64)
-    tn = y_true.shape[0] - actual - predicted + both
-    return np.stack([tn, predicted - both, actual - both, both], axis=1).reshape(-1, 2, 2)
+    groups = check_groups(groups, num_groups, y_true.shape[0])
+    actual, predicted, both = (
+        _set_per_label(flags, groups, num_groups) for flags in (y_true, y_pred, y_true & y_pred)
+    )
+    rows = y_true.shape[0] if groups is None else np.bincount(groups, minlength=num_groups)[:, None]
+    tn = rows - actual - predicted + both
+    stacked = np.stack([tn, predicted - both, actual - both, both], axis=-1)
+    return stacked.reshape(stacked.shape[:-1] + (2, 2))
+
+
+def _set_per_label(flags, groups, num_groups):
+    """Rows with each label set: ``[K]`` of multi-hot ``flags`` ``[n, K]``, or per group
+    ``[G, K]``.
+    """
+    if groups is None:
+        return flags.sum(axis=0, dtype=np.int64)
+    num_labels = flags.shape[1]
+    cells = groups[:, None] * num_labels + np.arange(num_labels)
+    return np.bincount(cells[flags], minlength=int(num_groups) * num_labels).reshape(-1, num_labels)
 
 
 class MultiLabelCounts(_ScoredCounts):
@@ -578,14 +641,16 @@ class MultiLabelCounts(_ScoredCounts):
 
     DECISION_THRESHOLD = 0.5
 
-    def __init__(self, num_labels, thresholds, keep_scores=True):
-        super().__init__(num_labels, thresholds, keep_scores)
-        self.matrices = np.zeros((self.num_classes, 2, 2), dtype=np.int64)
-        self.exact_matches = 0
-        self._rows = 0
+    def __init__(self, num_labels, thresholds, keep_scores=True, num_groups=None):
+        super().__init__(num_labels, thresholds, keep_scores, num_groups)
+        self.matrices = np.zeros(self._group_shape + (self.num_classes, 2, 2), dtype=np.int64)
+        self.exact_matches = np.zeros(self._group_shape, np.int64) if self._group_shape else 0
+        self._rows = np.zeros(self._group_shape, np.int64) if self._group_shape else 0
 
-    def update(self, y_true, scores):
-        """Count one batch: multi-hot labels ``[b, K]`` (0/1 or bool), probabilities ``[b, K]``."""
+    def update(self, y_true, scores, groups=None):
+        """Count one batch: multi-hot labels ``[b, K]`` (0/1 or bool), probabilities ``[b, K]``
+        (and with ``num_groups``, the rows' group ids ``[b]``).
+        """
         scores = np.asarray(scores)
         if scores.ndim != 2 or scores.shape[1] != self.num_classes:
             raise ValueError(
@@ -596,19 +661,28 @@ class MultiLabelCounts(_ScoredCounts):
             raise ValueError(
                 "y_true and scores differ in length: %d vs %d" % (labels.shape[0], scores.shape[0])
             )
-        invalid, scores, labels = self._finite_rows(scores, labels)
-        self.invalid += invalid
+        scores, groups, labels = self._finite_rows(scores, groups, labels)
         predicted = scores >= scores.dtype.type(self.DECISION_THRESHOLD)
-        self.matrices += multilabel_confusion_matrix(labels, predicted)
-        self.exact_matches += int((predicted == labels).all(axis=1).sum())
-        self._rows += labels.shape[0]
-        self._add_calibration(calibration_lib.calibration_bins(scores, labels))
-        self._count_scores(labels, scores)
+        self.matrices += multilabel_confusion_matrix(labels, predicted, groups, self.num_groups)
+        exact = (predicted == labels).all(axis=1)
+        if self._group_shape:
+            self.exact_matches += np.bincount(groups[exact], minlength=self.num_groups)
+            self._rows += np.bincount(groups, minlength=self.num_groups)
+        else:
+            self.exact_matches += int(exact.sum())
+            self._rows += labels.shape[0]
+        self._add_calibration(
+            calibration_lib.calibration_bins(
+                scores, labels, groups=groups, num_groups=self.num_groups
+            )
+        )
+        self._count_scores(labels, scores, groups)
 
     def add(self, matrices, tp, fp, exact_matches, invalid=0, calibration=None):
         """Add counts made elsewhere (e.g. by the Keras metric): ``matrices`` ``[K, 2, 2]``,
         threshold counts ``[K, T]``, the rows matched exactly, and as `ClassificationCounts.add`.
         """
+        self._ungrouped("add")
         matrices = np.asarray(matrices, dtype=np.int64)
         self.matrices += matrices
         self.exact_matches += int(exact_matches)
@@ -617,10 +691,10 @@ class MultiLabelCounts(_ScoredCounts):
 
     @property
     def positives(self):
-        """Rows with each label set ``[K]``: ``fn + tp`` of its matrix."""
-        return self.matrices[:, 1, :].sum(axis=1)
+        """Rows with each label set ``[K]`` (``[G, K]``): ``fn + tp`` of its matrix."""
+        return self.matrices[..., 1, :].sum(axis=-1)
 
     @property
     def count(self):
-        """Number of valid rows counted."""
+        """Number of valid rows counted (grouped: ``[G]``)."""
         return self._rows

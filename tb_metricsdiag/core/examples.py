@@ -34,6 +34,8 @@ two epochs (or runs) by id and lists the examples that became wrong or right.
 
 import numpy as np
 
+from tb_metricsdiag.core._groups import check_groups
+
 MIN_EXAMPLES_PER_CELL = 10
 """The contract's floor: every non-empty cell lists at least ``min(count, 10)`` examples."""
 
@@ -75,6 +77,9 @@ class CellExamples:
         ``multi_label=True``.
       k: examples kept per non-empty cell, at least `MIN_EXAMPLES_PER_CELL`.
       multi_label: each row has ``K`` labels, each actual and predicted in {0, 1}.
+      num_groups: the rows fall into this many groups (the slices of a group key), each row's
+        given to `update` (`counting.check_groups`): a cell is then a group's cell, and the
+        counts are per group. None: ungrouped.
 
     >>> acc = CellExamples(2, k=10)
     >>> acc.update([0, 1, 2, 3], [0, 0, 1, 1], [0, 1, 1, 1], [0.9, 0.6, 0.7, 0.95],
@@ -87,7 +92,9 @@ class CellExamples:
     [True, False, True, True]
     """
 
-    def __init__(self, num_classes, k=DEFAULT_EXAMPLES_PER_CELL, multi_label=False):
+    def __init__(
+        self, num_classes, k=DEFAULT_EXAMPLES_PER_CELL, multi_label=False, num_groups=None
+    ):
         num_classes, k = int(num_classes), int(k)
         self.multi_label = bool(multi_label)
         if num_classes < (1 if self.multi_label else 2):
@@ -100,7 +107,10 @@ class CellExamples:
                 "got %d" % (MIN_EXAMPLES_PER_CELL, MIN_EXAMPLES_PER_CELL, k)
             )
         self.num_classes, self.k = num_classes, k
-        self.num_cells = num_classes * 4 if self.multi_label else num_classes * num_classes
+        self.num_groups = None if num_groups is None else int(num_groups)
+        # A group's cells follow the cells of the groups before it.
+        self.group_cells = num_classes * 4 if self.multi_label else num_classes * num_classes
+        self.num_cells = self.group_cells * (self.num_groups or 1)
         if self.num_cells > _MAX_CELLS:
             raise ValueError("too many classes for per-cell examples: %d" % num_classes)
         # The kept examples, sorted by (cell, order key, position); at most k per cell.
@@ -125,7 +135,7 @@ class CellExamples:
         seen = np.flatnonzero(self._rows != _UNSEEN)
         return int(seen[-1]) + 1 if seen.size else 0
 
-    def update(self, positions, y_true, y_pred, score, true_score):
+    def update(self, positions, y_true, y_pred, score, true_score, groups=None):
         """Add one batch.
 
         Args:
@@ -136,10 +146,11 @@ class CellExamples:
           score: the probability of the predicted class (multi-label: of the predicted value
             of each label, ``p`` for 1 and ``1 - p`` for 0), finite, shaped as ``y_pred``.
           true_score: the probability of the actual class (value), shaped as ``y_true``.
+          groups: with ``num_groups``, the group ids of the rows ``[n]``.
 
         Raises:
           ValueError: shapes, class ids, positions (negative, repeated, or seen in an earlier
-            batch) or scores (NaN, infinite) that do not fit; nothing is added then.
+            batch), scores (NaN, infinite) or groups that do not fit; nothing is added then.
         """
         positions = _positions(positions)
         n = positions.size
@@ -149,6 +160,9 @@ class CellExamples:
         y_pred = _class_ids(y_pred, shape, bound, "y_pred")
         score = _scores(score, shape, "score")
         true_score = _scores(true_score, shape, "true_score")
+        if (groups is None) != (self.num_groups is None):
+            raise ValueError("grouped examples take each row's group, ungrouped ones none")
+        groups = check_groups(groups, self.num_groups, n)
         if n == 0:
             return
         self._check_new_positions(positions)
@@ -163,6 +177,8 @@ class CellExamples:
         else:
             cells = y_true * self.num_classes + y_pred
             row_right, positions_per_entry = right, positions
+        if groups is not None:  # every cell of a row (each of its labels) in the row's group
+            cells = cells + np.repeat(groups * self.group_cells, cells.size // n)
         self._rows[positions] = np.where(row_right, _RIGHT, _WRONG)
         keys = np.where(right, score, -score)
         chosen, batch_cells, batch_counts = _batch_candidates(cells, keys, self.k)
@@ -187,12 +203,15 @@ class CellExamples:
           ValueError: ``other`` counts other classes or keeps another ``k``, or both saw a
             position.
         """
-        if (other.num_classes, other.k, other.multi_label) != (
+        if (other.num_classes, other.k, other.multi_label, other.num_groups) != (
             self.num_classes,
             self.k,
             self.multi_label,
+            self.num_groups,
         ):
-            raise ValueError("only accumulators of the same classes and k can be merged")
+            raise ValueError(
+                "only accumulators of the same classes and k, grouped alike, can be merged"
+            )
         theirs = np.flatnonzero(other._rows != _UNSEEN)
         if theirs.size:
             self._check_new_positions(theirs)
@@ -204,28 +223,29 @@ class CellExamples:
 
     def confusion_matrix(self):
         """The counts per cell: ``[C, C]`` (``M[i, j]``: actual i predicted as j), or
-        multi-label ``[K, 2, 2]`` (``[[tn, fp], [fn, tp]]`` per label), int64.
+        multi-label ``[K, 2, 2]`` (``[[tn, fp], [fn, tp]]`` per label), int64; grouped, one
+        per group: ``[G, C, C]`` or ``[G, K, 2, 2]``.
         """
         self._flush()
         counts = np.zeros(self.num_cells, np.int64)
         counts[self._count_cells] = self._counts
-        if self.multi_label:
-            return counts.reshape(self.num_classes, 2, 2)
-        return counts.reshape(self.num_classes, self.num_classes)
+        shape = (self.num_classes, 2, 2) if self.multi_label else (self.num_classes,) * 2
+        return counts.reshape(shape if self.num_groups is None else (self.num_groups,) + shape)
 
-    def cell_examples(self, true, pred, label=None):
+    def cell_examples(self, true, pred, label=None, group=None):
         """The kept examples of one cell, in the contract's order.
 
         Args:
           true: the cell's actual class (multi-label: 0 or 1).
           pred: its predicted class (multi-label: 0 or 1).
           label: the label index, for a multi-label task only.
+          group: the group of the cell, for grouped examples only.
 
         Returns:
           A dict of ``count`` (the cell's examples, all of them) and ``[m]`` arrays
           ``position``, ``score``, ``true_score`` (``m = min(count, k)``).
         """
-        cell = self._cell_id(true, pred, label)
+        cell = self._cell_id(true, pred, label, group)
         self._flush()
         kept = self._kept["cell"]
         begin, end = np.searchsorted(kept, [cell, cell + 1])
@@ -243,8 +263,8 @@ class CellExamples:
           budget: at most this many examples in all (`per_cell_limit`), None for all kept.
 
         Returns:
-          A dict of ``[m]`` arrays ``true``, ``pred`` (and ``label`` for a multi-label task),
-          ``rank`` (0 for the first of its cell), ``position``, ``score`` and ``true_score``,
+          A dict of ``[m]`` arrays ``true``, ``pred`` (and ``label`` for a multi-label task,
+          ``group`` for grouped examples), ``rank`` (0 for the first of its cell), ``position``, ``score`` and ``true_score``,
           sorted by cell then rank; and ``limit``: the per-cell limit the budget imposed, None
           when it imposed none.
         """
@@ -278,26 +298,40 @@ class CellExamples:
             )
         return pack_correctness(rows == _RIGHT)
 
-    def _cell_id(self, true, pred, label):
+    def _cell_id(self, true, pred, label, group):
         bound = 2 if self.multi_label else self.num_classes
         for name, value in (("true", true), ("pred", pred)):
             if not 0 <= int(value) < bound:
                 raise ValueError("%s must be in [0, %d), got %r" % (name, bound, value))
+        if self.num_groups is None:
+            if group is not None:
+                raise ValueError("group is for grouped examples only")
+            first = 0
+        elif group is None or not 0 <= int(group) < self.num_groups:
+            raise ValueError(
+                "group must be in [0, %d) for grouped examples, got %r" % (self.num_groups, group)
+            )
+        else:
+            first = int(group) * self.group_cells
         if self.multi_label:
             if label is None or not 0 <= int(label) < self.num_classes:
                 raise ValueError(
                     "label must be in [0, %d) for a multi-label task, got %r"
                     % (self.num_classes, label)
                 )
-            return int(label) * 4 + int(true) * 2 + int(pred)
+            return first + int(label) * 4 + int(true) * 2 + int(pred)
         if label is not None:
             raise ValueError("label is for multi-label tasks only")
-        return int(true) * self.num_classes + int(pred)
+        return first + int(true) * self.num_classes + int(pred)
 
     def _decode(self, cells):
+        decoded = {} if self.num_groups is None else {"group": cells // self.group_cells}
+        cells = cells % self.group_cells
         if self.multi_label:
-            return {"label": cells // 4, "true": (cells // 2) % 2, "pred": cells % 2}
-        return {"true": cells // self.num_classes, "pred": cells % self.num_classes}
+            decoded.update(label=cells // 4, true=(cells // 2) % 2, pred=cells % 2)
+        else:
+            decoded.update(true=cells // self.num_classes, pred=cells % self.num_classes)
+        return decoded
 
     def _check_new_positions(self, positions):
         top = int(positions.max()) + 1

@@ -55,7 +55,8 @@ def encode_confusion(matrix):
     num_classes = matrix.shape[0]
     positions = np.flatnonzero(matrix)  # row-major, ascending
     positions = positions[positions % (num_classes + 1) != 0]  # cell (i, i) is i * (C + 1)
-    gaps = np.diff(positions, prepend=0)
+    gaps = positions.copy()  # np.diff with a prepended 0, without its broadcasting
+    gaps[1:] -= positions[:-1]
     parts = [compact_ints(part) for part in (np.diag(matrix), gaps, matrix.flat[positions])]
     header = np.array([num_classes, positions.size], dtype="<u4").tobytes()
     codes = b"".join(CODE_OF_ITEMSIZE[part.itemsize] for part in parts)

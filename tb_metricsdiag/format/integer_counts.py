@@ -24,6 +24,13 @@ DTYPE_OF_CODE = {
 CODE_OF_ITEMSIZE = {dtype.itemsize: code for code, dtype in DTYPE_OF_CODE.items()}
 
 
+# The types `compact_ints` tries, smallest first, with their largest value (made once: the
+# encoders call it for every small array they store).
+_COMPACT_TYPES = tuple(
+    (dtype, int(np.iinfo(dtype).max)) for dtype in (np.uint8, np.uint16, np.int32)
+)
+
+
 def compact_ints(values):
     """Integers in the smallest of uint8, uint16, int32 and int64 that holds them all (int64
     when one is negative): stored counts take a quarter or half the bytes of int32.
@@ -32,8 +39,8 @@ def compact_ints(values):
     if values.size and values.min() < 0:
         return values
     largest = int(values.max()) if values.size else 0
-    for dtype in (np.uint8, np.uint16, np.int32):
-        if largest <= np.iinfo(dtype).max:
+    for dtype, most in _COMPACT_TYPES:
+        if largest <= most:
             return values.astype(dtype)
     return values
 

@@ -108,11 +108,15 @@ class Layout:
             return self.output_width
         return labels_lib.num_classes_from_output_width(self.output_width)
 
-    def new_counts(self, thresholds, keep_scores=True):
-        """An empty accumulator of this layout's counts."""
+    def new_counts(self, thresholds, keep_scores=True, num_groups=None):
+        """An empty accumulator of this layout's counts (per group with ``num_groups``)."""
         if self.multi_label:
-            return counts_lib.MultiLabelCounts(self.num_classes, thresholds, keep_scores)
-        return counts_lib.ClassificationCounts(self.num_classes, thresholds, keep_scores)
+            return counts_lib.MultiLabelCounts(
+                self.num_classes, thresholds, keep_scores, num_groups
+            )
+        return counts_lib.ClassificationCounts(
+            self.num_classes, thresholds, keep_scores, num_groups
+        )
 
     def format_of(self, labels):
         """The label format of ``labels`` for this model (`labels.detect_label_format`);

@@ -9,13 +9,16 @@ are the most frequent of the split's first evaluation, and a slice names the sam
 epoch of a fixed validation set (a value never moves between its own slice and the pool).
 
 `EpochSlices` takes one split's evaluation batch by batch (as `example_recorder.EpochExamples`)
-and encodes it: per slice a `counting` accumulator of the layout (no kept scores: the threshold
-counts are the buckets', no AP) and, with example records, a `core.examples.CellExamples` of the
-contract's floor (`core.examples.MIN_EXAMPLES_PER_CELL` per cell), so that ``/examples`` lists at
-least ``min(count, 10)`` examples of any cell within any slice; and the group values of every
-example the split's example records keep (an example kept in a slice is in that slice). `MetricsDiagWriter` and the Keras callback share both, and so
-does every writer that hands ``groups`` to `inputs.check_evaluation` and its `inputs.Evaluation`
-to `MetricsDiagWriter.add_checked_evaluation`.
+and encodes it. Each key's slices are counted in one pass, whatever their number: one `counting`
+accumulator of the layout grouped by slice (``num_groups``: confusion, threshold and calibration
+counts per slice; no kept scores: the threshold counts are the buckets', no AP) and, with example
+records, one `core.examples.CellExamples` keyed by slice and cell, of the contract's floor
+(`core.examples.MIN_EXAMPLES_PER_CELL` per cell), so that ``/examples`` lists at least
+``min(count, 10)`` examples of any cell within any slice; and the group values of every example
+the split's example records keep (an example kept in a slice is in that slice).
+`MetricsDiagWriter` and the Keras callback share both, and so does every writer that hands
+``groups`` to `inputs.check_evaluation` and its `inputs.Evaluation` to
+`MetricsDiagWriter.add_checked_evaluation`.
 
 Framework-free: NumPy, `core/` and `format/` only.
 """
@@ -33,8 +36,8 @@ MAX_VALUES_PER_KEY = 256
 SLICE_EXAMPLES_PER_CELL = examples_lib.MIN_EXAMPLES_PER_CELL
 """Examples kept per cell of a slice: the contract's floor, ``min(count, 10)``."""
 
-# Rows are given to the slices' accumulators in blocks of this many scores at least: one
-# accumulator call per slice and block, whatever the writer's batches.
+# Rows are given to the keys' accumulators in blocks of this many scores at least: one
+# accumulator call per key and block, whatever the writer's batches.
 _BLOCK_VALUES = 1 << 22
 
 
@@ -92,7 +95,7 @@ class EpochSlices:
         self.codes = codes
         self.num_rows = next(iter(codes.values())).size if codes else 0
         self.with_examples = bool(with_examples)
-        self._slices = {key: {} for key in codes}  # key -> {slice index: (counts, cells)}
+        self._keys = {}  # key -> (counts, cells) of every slice of the key, once it has rows
         self._pending, self._pending_values = [], 0
 
     def update(self, positions, targets, scores, predicted=None):
@@ -114,40 +117,45 @@ class EpochSlices:
                 None if parts[0] is None else np.concatenate(parts) for parts in zip(*self._pending)
             )
         self._pending, self._pending_values = [], 0
+        if positions.size == 0:
+            return
         columns = None
         if self.with_examples:
             columns = example_recorder.cell_columns(
                 targets, scores, predicted, self.layout.multi_label
             )
         for key, codes in self.codes.items():
-            row_codes = codes[positions]
-            order = np.argsort(row_codes, kind="stable")
-            present, starts = np.unique(row_codes[order], return_index=True)
-            ends = np.append(starts[1:], order.size)
-            for index, begin, end in zip(present.tolist(), starts.tolist(), ends.tolist()):
-                rows = order[begin:end]
-                counts, cells = self._accumulators(key, index)
-                if predicted is None:
-                    counts.update(targets[rows], scores[rows])
-                else:
-                    counts.update(targets[rows], scores[rows], predicted[rows])
-                if cells is not None:
-                    actual, decided, score, true_score = (part[rows] for part in columns[:4])
-                    cells.update(positions[rows], actual, decided, score, true_score)
+            slices = codes[positions]
+            counts, cells = self._accumulators(key)
+            if predicted is None:
+                counts.update(targets, scores, groups=slices)
+            else:
+                counts.update(targets, scores, predicted, groups=slices)
+            if cells is not None:
+                cells.update(positions, *columns[:4], groups=slices)
 
-    def _accumulators(self, key, index):
-        found = self._slices[key].get(index)
+    def _accumulators(self, key):
+        found = self._keys.get(key)
         if found is None:
+            # Slice indices are the key's values in order of admission, the pool last.
+            num_slices = int(self.codes[key].max()) + 1
             cells = None
             if self.with_examples:
                 cells = examples_lib.CellExamples(
                     self.layout.num_classes,
                     k=SLICE_EXAMPLES_PER_CELL,
                     multi_label=self.layout.multi_label,
+                    num_groups=num_slices,
                 )
-            found = (self.layout.new_counts(self.thresholds, keep_scores=False), cells)
-            self._slices[key][index] = found
+            counts = self.layout.new_counts(
+                self.thresholds, keep_scores=False, num_groups=num_slices
+            )
+            found = self._keys[key] = (counts, cells)
         return found
+
+    def _present(self, key):
+        """The indices of ``key``'s slices with rows counted, ascending."""
+        return np.flatnonzero(self._keys[key][0].count)
 
     def payload(self, overall_positions=None):
         """The encoded slices (`format.slices.encode_slices`); ``overall_positions``: the
@@ -155,24 +163,28 @@ class EpochSlices:
         """
         self._feed()
         keys, slices = [], []
-        for key, by_index in self._slices.items():
-            if not by_index:
-                continue  # no finite rows
-            indices = sorted(by_index)
+        for key, (counts, cells) in self._keys.items():
+            indices = self._present(key).tolist()
             keys.append((key, [self.values.value_of(key, index) for index in indices]))
+            kept = None if cells is None else cells.examples()
             for index in indices:
-                counts, cells = by_index[index]
                 one = {
-                    "tp": counts.tp,
-                    "fp": counts.fp,
-                    "calibration": np.stack(counts.calibration),
+                    "tp": counts.tp[index],
+                    "fp": counts.fp[index],
+                    "calibration": np.stack([part[index] for part in counts.calibration]),
                 }
                 if self.layout.multi_label:
-                    one.update(matrices=counts.matrices, exact_matches=counts.exact_matches)
+                    one.update(
+                        matrices=counts.matrices[index],
+                        exact_matches=counts.exact_matches[index],
+                    )
                 else:
-                    one["confusion"] = counts.confusion
-                if cells is not None:
-                    one["kept"] = cells.examples()
+                    one["confusion"] = counts.confusion[index]
+                if kept is not None:  # sorted by cell: a slice's cells are together
+                    rows = slice(*np.searchsorted(kept["group"], [index, index + 1]))
+                    one["kept"] = {
+                        name: kept[name][rows] for name in ("position", "score", "true_score")
+                    }
                 slices.append(one)
         example_groups = None
         if self.with_examples:
@@ -194,9 +206,9 @@ class EpochSlices:
         """``{key: [P]}`` each position's index among the key's stored values."""
         result = {}
         for key, _ in keys:
-            indices = sorted(self._slices[key])
-            lookup = np.zeros(max(indices, default=0) + 1, dtype=np.int64)
-            lookup[indices] = np.arange(len(indices))
+            indices = self._present(key)
+            lookup = np.zeros(self.codes[key].max() + 1, dtype=np.int64)
+            lookup[indices] = np.arange(indices.size)
             result[key] = lookup[self.codes[key][positions]]
         return result
 
@@ -205,9 +217,8 @@ class EpochSlices:
         counted (every score NaN or infinite).
         """
         self._feed()
-        if not any(self._slices.values()):
+        if not self._keys:
             return None
-        keys = [key for key, found in self._slices.items() if found]
         return records.slices(
-            self.payload(overall_positions), split, class_names, self.thresholds, keys
+            self.payload(overall_positions), split, class_names, self.thresholds, list(self._keys)
         )
