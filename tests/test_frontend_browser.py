@@ -1665,7 +1665,7 @@ def test_not_checked_comes_with_the_step_that_checks_it(page, notices_server):
         [" ".join(rules), "To check %s: %s." % ("them" if len(rules) > 1 else "it", how)]
         for (_, how), rules in groups.items()
     ]
-    assert ["divergence not_learning overfitting", "train_val_overlap"] == sorted(
+    assert ["divergence not_learning overfitting", "train_val_overlap", "weak_slice"] == sorted(
         rules for rules, _ in items
     )
     assert "writer.add_overlap(" in dict(items)["train_val_overlap"]
