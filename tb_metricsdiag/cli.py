@@ -439,6 +439,7 @@ def collect_examples(reports, reader, indices, limit, step):
             previews = reader.previews(run, GATE_SPLIT)
         except (errors.NotFoundError, schema.FormatError) as error:
             report["examples_skipped"] = str(error)
+            _note_damaged_records(report, error)
             continue
         found = {"split": GATE_SPLIT, "step": records.step}
         found["errors"] = _without_run(
@@ -450,8 +451,24 @@ def collect_examples(reports, reader, indices, limit, step):
                 example_views.label_issues_view(run, issues, previews, limit)
             )
         except (errors.NotFoundError, schema.FormatError) as error:
+            # Damaged label issues are already an error of the diagnostics, which read them.
             found["label_issues"], found["label_issues_skipped"] = None, str(error)
+        for problem in previews[1]:
+            _note_damaged_records(report, schema.FormatError(problem))
         report["examples"] = found
+
+
+def _note_damaged_records(report, error):
+    """A damaged run fails CI: example records or previews refused (not merely absent) are an
+    error among the run's findings.
+    """
+    from tb_metricsdiag.diagnostics import recording
+    from tb_metricsdiag.format import schema
+
+    if isinstance(error, schema.FormatError):
+        report["findings"] = diagnostics.sort_findings(
+            report["findings"] + [recording.damaged_example_records(str(error))]
+        )
 
 
 def _without_run(view):

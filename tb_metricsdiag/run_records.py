@@ -1,6 +1,7 @@
 """The records of a training run as it is read back: what it holds (`RunIndex`), one split at
 one step (`SplitEvaluation`), its example records at one step (`SplitExamples`,
-`SplitLabelIssues`), and everything the diagnostics read (`RunHistory`).
+`SplitLabelIssues`), everything the diagnostics read (`RunHistory`), and what of it could not
+be read (`DamagedData`).
 
 Plain data and NumPy arrays, built by the backend's reader (`backend/reader.py`) and read,
 attribute by attribute, by the diagnostics, the views and the CLI. Their one dependency is
@@ -140,6 +141,77 @@ class LabelIssueFigures:
         return self.count / self.examples if self.examples else None
 
 
+class Part:
+    """What a run records, as the diagnostics ask `RunHistory.damage_of` about it: the kinds of
+    stored series (`schema`), named for readers that do not import the format.
+    """
+
+    CURVE = schema.KIND_SCALAR  # a Keras log curve (held by a logs series too)
+    COUNTS = schema.KIND_CONFUSION
+    THRESHOLD_COUNTS = schema.KIND_THRESHOLD_COUNTS
+    RUN_INFO = schema.KIND_RUN_INFO
+    OVERLAP = schema.KIND_OVERLAP
+    EVENTS = schema.KIND_EVENTS
+    LABEL_DISTRIBUTION = schema.KIND_LABEL_DISTRIBUTION
+    LABEL_ISSUES = schema.KIND_LABEL_ISSUES
+    SLICES = schema.KIND_SLICES
+
+
+# Characters of a refusal's reason kept (a reason may quote stored text of megabytes).
+MAX_DAMAGE_REASON_CHARS = 300
+
+# Steps a `DamagedData` names one by one; more are said as a range and a count.
+_STEPS_NAMED = 5
+
+
+@dataclasses.dataclass
+class DamagedData:
+    """Stored data the reader refused, so that the diagnostics skipped it: the series
+    (``tag``, of ``kind`` and ``split`` where known, ``key`` the Keras log key of a curve),
+    the ``steps`` skipped (ascending; None: every step of the series) and ``why``.
+    """
+
+    tag: str
+    steps: list  # None: every step of the series
+    why: str
+    kind: str = None  # schema.KIND_*, None where the series' metadata could not be read
+    split: str = None
+    key: str = None  # of a curve (`schema.KIND_SCALAR`, or Keras's epoch scalars)
+
+    def __post_init__(self):
+        if len(self.why) > MAX_DAMAGE_REASON_CHARS:
+            self.why = self.why[: MAX_DAMAGE_REASON_CHARS - 3] + "..."
+
+    def steps_text(self):
+        """``every step``, ``step 3``, ``steps 1, 2`` or ``steps 0-99 (60 steps)``."""
+        if self.steps is None:
+            return "every step"
+        if len(self.steps) == 1:
+            return "step %d" % self.steps[0]
+        if len(self.steps) <= _STEPS_NAMED:
+            return "steps " + ", ".join(str(step) for step in self.steps)
+        return "steps %d-%d (%d steps)" % (self.steps[0], self.steps[-1], len(self.steps))
+
+    def describe(self):
+        """``tag T, steps S: why``: what was skipped, in one line."""
+        return "tag %s, %s: %s" % (self.tag, self.steps_text(), self.why)
+
+    def as_evidence(self):
+        return {"tag": self.tag, "steps": self.steps, "why": self.why}
+
+    def holds(self, kind, split=None, key=None):
+        """Whether the refused series may have held ``kind`` (of ``split``; a curve of ``key``):
+        a series of unknown kind may have held anything, a logs series any curve.
+        """
+        if self.kind is None:
+            return True
+        if kind == schema.KIND_SCALAR:
+            return self.kind == schema.KIND_LOGS or (
+                self.kind == schema.KIND_SCALAR and self.key in (None, key)
+            )
+        return self.kind == kind and (split is None or self.split in (None, split))
+
+
 @dataclasses.dataclass
 class RunHistory:
     """Everything the diagnostics read for one training run."""
@@ -166,8 +238,32 @@ class RunHistory:
     # slices record (format version 7; values as shown, the pool "(other)"); empty without
     slices: dict = dataclasses.field(default_factory=dict)
     events: list = dataclasses.field(default_factory=list)  # recorded problems, with "step"
-    problems: list = dataclasses.field(default_factory=list)  # data that could not be read
+    problems: list = dataclasses.field(default_factory=list)  # [DamagedData]: data refused
     # Trainings written into the run (`provider_source._latest_training`); only the latest
     # one's points are kept.
     trainings: int = 1
     restart: dict = None  # {"step", "previous_last_step"} where the latest training began
+
+    def note_damage(self, damage):
+        """Add ``damage`` (a `DamagedData`) to `problems`; more steps of the same series refused
+        for the same reason as the last one added extend it.
+        """
+        last = self.problems[-1] if self.problems else None
+        if (
+            last is not None
+            and (last.tag, last.why) == (damage.tag, damage.why)
+            and last.steps is not None
+            and damage.steps is not None
+        ):
+            last.steps = sorted(set(last.steps) | set(damage.steps))
+            return
+        self.problems.append(damage)
+
+    def damage_of(self, kind, split=None, key=None):
+        """The first `DamagedData` whose series may have held ``kind`` (a `Part`; of ``split``,
+        a curve of ``key``: `DamagedData.holds`), or None.
+        """
+        for damage in self.problems:
+            if damage.holds(kind, split, key):
+                return damage
+        return None

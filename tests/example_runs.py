@@ -16,6 +16,26 @@ STEPS = 3
 ROWS = 600
 
 
+class TamperingWriter(MetricsDiagWriter):
+    """A `MetricsDiagWriter` that replaces the payload of some kinds of example records:
+    ``damages`` maps a kind (``"examples"``, ``"example_ids"``, ...) to a function of the
+    written payload (bytes) returning the value to write instead.
+    """
+
+    def __init__(self, log_dir, damages, **kwargs):
+        self._damages = damages
+        super().__init__(log_dir, **kwargs)
+
+    def _write_records(self, written, step):
+        changed = []
+        for record in written:
+            damage = self._damages.get(record.tag.rsplit("/", 1)[-1])
+            if damage is not None:
+                record = record._replace(value=damage(record.value.item()))
+            changed.append(record)
+        super()._write_records(changed, step)
+
+
 @dataclasses.dataclass
 class Evaluation:
     """One split at one step as the writer was given it (probabilities, float32)."""

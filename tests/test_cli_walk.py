@@ -99,7 +99,7 @@ def test_crafted_runs_are_named_and_the_good_ones_reported(tmp_path):
     status, out, elapsed, peak = report(logdir, "--format", "json", "--fail-on", "warning")
     assert elapsed < REPORT_BUDGET_S and peak < REPORT_MEMORY_BUDGET
     runs = {run["run"]: run for run in json.loads(out)["runs"]}
-    assert status == 1  # the damaged runs' warnings
+    assert status == 1  # the damaged runs are errors
     assert {f["rule"] for f in runs["good"]["findings"]} <= {"overfitting", "not_learning"}
     for run in ("deep_names", "huge_shape", "negative_confusion", "bomb", "deep_json"):
         rules = {f["rule"] for f in runs[run]["findings"]}

@@ -12,6 +12,7 @@ from tb_metricsdiag import diagnostics, run_records
 from tb_metricsdiag.backend import logdir as logdir_lib
 from tb_metricsdiag.backend import reader as reader_lib
 from tb_metricsdiag.diagnostics import classes as diag_classes
+from tb_metricsdiag.diagnostics import requirements
 from tb_metricsdiag.diagnostics import training as diag_training
 
 FINDING_KEYS = {"rule", "severity", "title", "detail", "step", "evidence", "suggestion"}
@@ -489,7 +490,7 @@ def test_recording_problems_become_findings():
     ]
     history = make_history(
         events=events,
-        problems=["validation: bad shape"],
+        problems=[run_records.DamagedData("metricsdiag/validation/confusion", [3], "bad shape")],
         overlap={"error": "could not hash the inputs"},
     )
     findings = diagnostics.diagnose(history)
@@ -643,3 +644,66 @@ def test_miscalibrated_under_confidence_and_when_it_stays_silent():
         calibration={"validation": {0: _bins_of(confidence[:100], np.ones(100, bool))}},
     )
     assert "miscalibrated" not in rules(diagnostics.diagnose(few))
+
+
+def test_damaged_data_is_an_error_naming_tag_steps_and_why():
+    """Data recorded but refused: one error naming each series, its steps and why, and the
+    rules that needed it say "damaged" (not "not recorded") with the step that mends it."""
+    logs = "metricsdiag/logs"
+    confusion = "metricsdiag/validation/confusion"
+    history = make_history()
+    for step in (1, 2, 4):  # consecutive refusals of one series for one reason merge
+        history.note_damage(run_records.DamagedData(logs, [step], "not JSON", "logs"))
+    history.note_damage(
+        run_records.DamagedData(confusion, None, "a negative count", "confusion", "validation")
+    )
+    history.note_damage(
+        run_records.DamagedData("metricsdiag/run_info", [0], "x" * 10**6, "run_info")
+    )
+    findings, not_run = diagnostics.evaluate(history)
+    problem = only(findings, "recording_problem")
+    assert problem["severity"] == "error" and problem["step"] is None
+    assert problem["evidence"]["count"] == 3
+    assert problem["evidence"]["damaged"][:2] == [
+        {"tag": logs, "steps": [1, 2, 4], "why": "not JSON"},
+        {"tag": confusion, "steps": None, "why": "a negative count"},
+    ]
+    assert len(problem["evidence"]["damaged"][2]["why"]) == run_records.MAX_DAMAGE_REASON_CHARS
+    assert "tag metricsdiag/logs, steps 1, 2, 4: not JSON" in problem["detail"]
+    assert "tag metricsdiag/validation/confusion, every step: a negative count" in problem["detail"]
+    reasons = {n["rule"]: n for n in not_run}
+    assert reasons["overfitting"]["reason"] == (
+        "the loss curve is damaged (tag metricsdiag/logs, steps 1, 2, 4: not JSON)"
+    )
+    assert reasons["accuracy_paradox"]["reason"] == (
+        "the validation counts are damaged (tag metricsdiag/validation/confusion, every step:"
+        " a negative count)"
+    )
+    assert reasons["loss_mismatch"]["reason"].startswith("the run information is damaged (tag")
+    for rule in ("overfitting", "accuracy_paradox", "loss_mismatch", "not_learning"):
+        assert reasons[rule]["how"] == requirements.REPAIR_DAMAGED
+    # Untouched parts keep their own reasons.
+    assert reasons["train_val_overlap"]["reason"].startswith("no train split")
+    # No loss curve was recorded, but the events that could also let divergence run were.
+    history = make_history()
+    history.note_damage(run_records.DamagedData("metricsdiag/events", [2], "not JSON", "events"))
+    reasons = {n["rule"]: n["reason"] for n in diagnostics.evaluate(history)[1]}
+    assert reasons["divergence"] == (
+        "the recorded events are damaged (tag metricsdiag/events, step 2: not JSON)"
+    )
+    assert reasons["overfitting"] == "no loss curve recorded"
+    many = run_records.DamagedData(logs, list(range(0, 120, 2)), "x")
+    assert many.steps_text() == "steps 0-118 (60 steps)"
+
+
+def test_an_old_run_without_damage_has_no_error():
+    """A run of an earlier format (no run information, no example records): rules that need
+    more do not run, and nothing is an error."""
+    history = make_history(
+        class_names=["a", "b"],
+        curves=healthy_curves(),
+        confusions={"validation": confusion_series([[40, 10], [8, 42]])},
+    )
+    findings, not_run = diagnostics.evaluate(history)
+    assert not rules(findings, "error") and "recording_problem" not in rules(findings)
+    assert all("damaged" not in n["reason"] for n in not_run)

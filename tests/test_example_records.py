@@ -27,7 +27,7 @@ from writer_checks import float32_softmax
 
 from tb_metricsdiag import MetricsDiagWriter
 from tb_metricsdiag.core import examples as examples_lib
-from tb_metricsdiag.format import example_ids, example_records, metadata, previews, schema
+from tb_metricsdiag.format import example_ids, example_records, metadata, packed, previews, schema
 from tb_metricsdiag.format.schema import FormatError
 from tb_metricsdiag.writing import example_recorder, inputs, thumbnails
 
@@ -425,8 +425,9 @@ def test_an_id_table_too_large_is_refused_at_the_first_call(tmp_path, monkeypatc
 # -- hostile stored data: refused fast, in bounded memory ---------------------------------
 
 
-def _refused(decode, payload, match):
-    """Decoding ``payload`` raises FormatError(match) within 1 s, allocating under 4 MB."""
+def _refused(decode, payload, match, memory=4 << 20):
+    """Decoding ``payload`` raises FormatError(match) within 1 s, allocating under ``memory``
+    bytes."""
     tracemalloc.start()
     began = time.perf_counter()
     try:
@@ -436,7 +437,7 @@ def _refused(decode, payload, match):
     finally:
         tracemalloc.stop()
     assert time.perf_counter() - began < 1.0
-    assert peak < 4 << 20, peak
+    assert peak < memory, peak
 
 
 def _png(width, height, colour=0, data=None, crc_ok=True):
@@ -477,6 +478,56 @@ def test_hostile_id_tables_are_refused():
     _refused(decode, "text", "expected bytes")
     too_long = bytes([1]) + struct.pack("<cI", b"s", 1) + b"B" + bytes([200]) + b"a" * 200
     _refused(decode, too_long, "more than 128")
+
+
+def _string_table(texts):
+    return bytes([1]) + struct.pack("<cI", b"s", len(texts)) + packed.encode_strings(texts)
+
+
+def test_a_million_ids_are_checked_in_bounded_time_and_memory():
+    """A table of another number of ids than the rows is refused from its header; a million
+    ids are checked for repeats in tens of MB (not the 670 MB of one key per byte); ids whose
+    matching keys would exceed MAX_ID_KEY_BYTES are refused on read and on write."""
+    decode = example_ids.decode_example_ids
+    texts = ["e%d" % i for i in range(10**6)]
+    _refused(lambda p: decode(p, "ids", size_expected=200), _string_table(texts), "for 200 rows")
+    texts[-1] = texts[0]
+    repeated = _string_table(texts)
+    tracemalloc.start()
+    try:
+        with pytest.raises(FormatError, match="repeat an id"):
+            decode(repeated)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 100 << 20, peak
+    texts[-1], texts[1] = "last", "\U0001f642" * 128  # 512 bytes: keys of 520 MB
+    # Refused from the lengths (8 MB as int64), before the bytes are read.
+    _refused(decode, _string_table(texts), "would take 520000000 bytes to match", 12 << 20)
+    with pytest.raises(ValueError, match="more similar lengths"):
+        example_ids.encode_example_ids(np.array(texts, dtype=object))
+
+
+def test_string_keys_match_exactly_when_the_ids_are_equal():
+    rng = np.random.default_rng(4)
+    alphabet = ["a", "b", "\0", "\u00e9", "\U0001f642"]
+
+    def table(size):
+        texts = {
+            "".join(alphabet[k] for k in rng.integers(0, len(alphabet), rng.integers(1, 12)))
+            for _ in range(size)
+        }
+        return sorted(texts), decode(
+            example_ids.encode_example_ids(np.array(sorted(texts), object))
+        )
+
+    decode = example_ids.decode_example_ids
+    (texts_a, ids_a), (texts_b, ids_b) = table(300), table(300)
+    assert ids_a.ids_at(np.arange(ids_a.size)) == texts_a
+    equal_texts = np.array([[a == b for b in texts_b] for a in texts_a])
+    keys_a, keys_b = ids_a.keys(), ids_b.keys()
+    np.testing.assert_array_equal(keys_a[:, None] == keys_b[None, :], equal_texts)
+    assert equal_texts.any()
 
 
 def test_hostile_previews_are_refused():

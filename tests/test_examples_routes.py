@@ -10,6 +10,7 @@ import os
 import urllib.parse
 
 import example_runs
+import hostile_examples
 import numpy as np
 import pytest
 from cleanlab.filter import find_label_issues
@@ -22,31 +23,15 @@ from tensorboard.backend import application
 from werkzeug import test as werkzeug_test
 from zoo import XSS, client_get, http_get, make_plugin, tensorboard_serving
 
-from tb_metricsdiag import MetricsDiagWriter
 from tb_metricsdiag.backend import cache as cache_lib
 from tb_metricsdiag.backend import example_views
 from tb_metricsdiag.diagnostics import requirements
+from tb_metricsdiag.format import schema
 from tb_metricsdiag.writing import records
 
 ROUTES = ["/examples", "/flips", "/label_issues"]
 LONG_TEXT = "x" * 1500
 HOSTILE_TEXT = XSS + ' "quotes" \n\x00 日本語 🙂'
-
-
-class TamperingWriter(MetricsDiagWriter):
-    """A `MetricsDiagWriter` that damages the payload of one kind of example record."""
-
-    def __init__(self, log_dir, kind, damage, **kwargs):
-        self._damaged_kind, self._damage = kind, damage
-        super().__init__(log_dir, **kwargs)
-
-    def _write_records(self, written, step):
-        changed = []
-        for record in written:
-            if record.tag.endswith("/" + self._damaged_kind):
-                record = record._replace(value=self._damage(record.value.item()))
-            changed.append(record)
-        super()._write_records(changed, step)
 
 
 DAMAGES = {
@@ -61,7 +46,7 @@ DAMAGES = {
 
 def _write_damaged(logdir, name, rng):
     kind, damage = DAMAGES[name]
-    with TamperingWriter(os.path.join(logdir, name), kind, damage) as writer:
+    with example_runs.TamperingWriter(os.path.join(logdir, name), {kind: damage}) as writer:
         for step in range(2):
             labels = rng.integers(0, 3, size=200)
             writer.add_evaluation(
@@ -473,9 +458,11 @@ def test_damaged_records_are_4xx_and_the_good_runs_unaffected(get, written):
     status, body = get("/diagnostics", {"run": "damaged_label_issues"})
     assert status == 200
     [problem] = [f for f in body["findings"] if f["rule"] == "recording_problem"]
-    assert all("label issues at step" in text for text in problem["evidence"]["problems"])
+    assert problem["severity"] == "error"
+    tag = schema.split_tag("validation", schema.KIND_LABEL_ISSUES)
+    assert all(d["tag"] == tag and d["steps"] for d in problem["evidence"]["damaged"]), problem
     [not_run] = [each for each in body["not_run"] if each["rule"] == "label_issues"]
-    assert "could not be read" in not_run["reason"]
+    assert not_run["reason"].startswith("the validation label issues are damaged (tag %s" % tag)
     for good in ("strings", "binary", "multilabel"):
         assert (
             get(
@@ -488,21 +475,7 @@ def test_damaged_records_are_4xx_and_the_good_runs_unaffected(get, written):
         )
 
 
-_KEYS = st.sampled_from(
-    [
-        "run",
-        "split",
-        "step",
-        "true",
-        "pred",
-        "class",
-        "other_run",
-        "other_split",
-        "other_step",
-        "limit",
-        "x",
-    ]
-)
+_KEYS = st.sampled_from(list(hostile_examples.PARAMETERS) + ["x"])
 _VALUES = st.one_of(
     st.sampled_from(
         [
@@ -664,7 +637,6 @@ def test_a_step_is_decoded_once_and_the_cache_stays_bounded(written, monkeypatch
     """The cells of a step already read are answered from the decoded record in the cache;
     a new step is decoded; the large derived values have a bounded budget of their own."""
     from tb_metricsdiag.backend import record_decoding
-    from tb_metricsdiag.format import schema
 
     decoded = []
     decode = record_decoding._EPOCH_RECORD_DECODERS[schema.KIND_EXAMPLES]

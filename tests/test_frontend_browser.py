@@ -1568,7 +1568,27 @@ def notices_server(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("tb-notices")
     notices.write_runs(root)
-    yield from _serve(str(root), NOTICE_RUNS, tmp_path_factory)
+    _write_damaged(str(root), DAMAGED_RUN)
+    yield from _serve(str(root), NOTICE_RUNS + [DAMAGED_RUN], tmp_path_factory)
+
+
+# A run whose latest threshold counts inflate past their size and whose latest logs are not
+# UTF-8: both refused, the rest served.
+DAMAGED_RUN = "damaged"
+
+
+def _write_damaged(logdir, run):
+    import numpy as np
+
+    from tb_metricsdiag.format import schema
+
+    bad_logs = zoo.tensor_event(
+        1, schema.LOGS_TAG, np.array(b"\xff", dtype=object), zoo.plugin_md(schema.KIND_LOGS)
+    )
+    bomb = zoo.encoded_counts_event(1, "validation", zoo.deflate_bomb(4 << 20), None)
+    chunks = [zoo.file_version()] + zoo.step_records(0, 2, encoded=True)
+    chunks += zoo.step_records(1, 2)[:1] + [zoo.framed(bomb), zoo.framed(bad_logs)]
+    zoo.write_run(logdir, run, chunks)
 
 
 def _flag_rows(frame):
@@ -1645,9 +1665,36 @@ def test_not_checked_comes_with_the_step_that_checks_it(page, notices_server):
         [" ".join(rules), "To check %s: %s." % ("them" if len(rules) > 1 else "it", how)]
         for (_, how), rules in groups.items()
     ]
-    assert ["divergence not_learning overfitting", "train_val_overlap"] == sorted(
+    assert ["divergence not_learning overfitting", "train_val_overlap", "weak_slice"] == sorted(
         rules for rules, _ in items
     )
     assert "writer.add_overlap(" in dict(items)["train_val_overlap"]
     shot(page, "not-checked.png")
+    assert not page.errors, page.errors
+
+
+def test_a_damaged_run_shows_its_error_and_why_rules_did_not_run(page, notices_server):
+    """The tab shows what the report says of a damaged run: the error naming each refused
+    series (tag, steps, why), and the rules that needed it as damaged, not as unrecorded."""
+    diagnosis = api_json(notices_server, "diagnostics", run=DAMAGED_RUN)
+    [error] = [f for f in diagnosis["findings"] if f["severity"] == "error"]
+    counts_tag = "metricsdiag/validation/threshold_counts"
+    assert "tag %s, step 1: encoded threshold counts inflate" % counts_tag in error["detail"]
+    assert "tag metricsdiag/logs, step 1: stored text is not UTF-8" in error["detail"]
+    reasons = {n["rule"]: n for n in diagnosis["not_run"]}
+    threshold = reasons["threshold_far_from_default"]
+    assert threshold["reason"].startswith(
+        "the validation threshold counts are damaged (tag %s, step 1:" % counts_tag
+    )
+    frame = open_tab(page, notices_server, run=DAMAGED_RUN)
+    frame.wait_for_selector(".finding.error", timeout=20000)
+    assert frame.text_content(".finding.error h3") == error["title"]
+    assert frame.text_content(".finding.error .detail") == error["detail"]
+    assert frame.text_content(".findings-summary .badge.error") == "1 error"
+    item = frame.wait_for_selector(
+        ".not-run-item[data-rule~='threshold_far_from_default']", timeout=20000
+    )
+    text = item.text_content()
+    assert "(%s)." % threshold["reason"] in text and threshold["how"] in text, text
+    shot(page, "damaged-run.png")
     assert not page.errors, page.errors

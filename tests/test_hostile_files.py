@@ -11,6 +11,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+import hostile_examples
 import numpy as np
 import pytest
 from tensorboard.backend import application
@@ -65,6 +66,22 @@ def test_crafted_runs_take_little_memory(client):
     assert peak < CRAFTED_MEMORY_BUDGET, peak
 
 
+def test_hostile_example_records(client):
+    """Crafted example records (a million ids, 10 MB strings, invalid UTF-8, a PNG declaring
+    65,535 x 65,535 pixels, a label-issue list longer than the split): a 422 for what is
+    damaged, 200 for the good run, Python allocations under `CRAFTED_MEMORY_BUDGET`."""
+    get = lambda route, params: client_get(client, route, params)  # noqa: E731
+    hostile_examples.check_hostile_example_runs(get)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        hostile_examples.example_sweep(get)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < CRAFTED_MEMORY_BUDGET, peak
+
+
 def test_a_bad_counts_point_is_decoded_once(zoo, monkeypatch):
     """The refusal of a point of threshold counts is remembered: later requests do not decode
     it again (until the series changes)."""
@@ -100,14 +117,83 @@ def test_json_depth_and_size_are_bounded_without_recursion():
         stored_json.decode_json("[" + "1," * 10 + "1]", "x", max_bytes=10)
 
 
+# -- the command line: a damaged run fails CI ------------------------------------------------
+
+# What the report must say of each crafted run: (tag, steps, words of why).
+DAMAGED_IN_REPORT = {
+    "bomb": ("metricsdiag/validation/threshold_counts", [0], "inflate to more than"),
+    "negative_counts": ("metricsdiag/validation/threshold_counts", [0], "negative"),
+    "huge_shape": ("metricsdiag/validation/confusion", None, "declares shape [100000, 100000]"),
+    "negative_confusion": ("metricsdiag/validation/confusion", None, "negative"),
+    "deep_names": ("metricsdiag/validation/confusion", None, "metadata is nested"),
+    "deep_json": ("metricsdiag/logs", [1], "nested 100000 levels"),
+    "future": ("metricsdiag/validation/confusion", None, "newer tb-metricsdiag"),
+}
+
+
+def test_report_fails_on_damaged_runs_and_names_what_it_skipped(zoo, capsys):
+    """``report`` over the zoo exits 1 under the default ``--fail-on error``: each damaged run
+    is an error naming the tag, the steps and why; its rules that needed the refused data say
+    "damaged"; the good runs (of the current format and of format version 1) have no error."""
+    from tb_metricsdiag import cli
+
+    status = cli.main(["report", zoo, "--format", "json"])
+    out, err = capsys.readouterr()
+    assert status == 1 and "Traceback" not in err
+    runs = {entry["run"]: entry for entry in json.loads(out)["runs"]}
+    for run, (tag, steps, why) in DAMAGED_IN_REPORT.items():
+        [error] = [f for f in runs[run]["findings"] if f["severity"] == "error"]
+        assert error["rule"] == "recording_problem", (run, error)
+        [damage] = [d for d in error["evidence"]["damaged"] if d["tag"] == tag]
+        assert damage["steps"] == steps and why in damage["why"], (run, damage)
+        assert "tag %s, " % tag in error["detail"]
+    reasons = {n["rule"]: n["reason"] for n in runs["huge_shape"]["not_run"]}
+    assert reasons["accuracy_paradox"].startswith(
+        "the validation counts are damaged (tag metricsdiag/validation/confusion, every step:"
+        " a stored tensor declares shape [100000, 100000]"
+    ), reasons
+    reasons = {n["rule"]: n["reason"] for n in runs["bomb"]["not_run"]}
+    assert reasons["threshold_far_from_default"].startswith(
+        "the validation threshold counts are damaged (tag metricsdiag/validation/threshold_counts,"
+        " step 0: encoded threshold counts inflate"
+    ), reasons
+    reasons = {n["rule"]: n["reason"] for n in runs["bad_logs"]["not_run"]}
+    assert reasons["overfitting"].startswith("the val_loss curve is damaged (tag metricsdiag/logs")
+    for run in list(GOOD) + ["restarted", "grid_ap"]:
+        if run in ("bad_logs",):
+            continue
+        assert not [f for f in runs[run]["findings"] if f["severity"] == "error"], runs[run]
+        assert all("damaged" not in n["reason"] for n in runs[run]["not_run"]), runs[run]
+    # The good runs alone (one of format version 1, one of the current format) pass.
+    assert cli.main(["report", zoo, "--run", "good", "--run", "good3"]) == 0
+    capsys.readouterr()
+    # With --examples, refused example records and previews are errors too.
+    status = cli.main(["report", zoo, "--run", "ex_*", "--examples", "3", "--format", "json"])
+    runs = {entry["run"]: entry for entry in json.loads(capsys.readouterr().out)["runs"]}
+    assert status == 1
+    assert not [f for f in runs[hostile_examples.GOOD_RUN]["findings"] if f["severity"] == "error"]
+    for run, words in (
+        ("ex_million_ids", "holds 1000000 ids for 200 rows"),
+        ("ex_png_bomb", "65535 x 65535 pixels"),
+        ("ex_invalid_utf8_ids", "not UTF-8"),
+    ):
+        details = [f["detail"] for f in runs[run]["findings"] if f["severity"] == "error"]
+        assert any(words in detail for detail in details), (run, runs[run]["findings"])
+
+
 # -- through a real tensorboard ---------------------------------------------------------
 
 
 def _zoo_loaded(get):
     """Every run of the zoo loaded: the good ones whole, the damaged and crafted ones listed."""
     runs = runs_of(get)
+    example_runs = [hostile_examples.GOOD_RUN] + sorted(hostile_examples.CRAFTED)
     return (
         all(len(runs.get(run, {}).get("steps", [])) == len(steps) for run, steps in GOOD.items())
+        and all(
+            len(runs.get(run, {}).get("steps", [])) == hostile_examples.STEPS
+            for run in example_runs
+        )
         and {"corrupt", "many_names", "bomb"} <= set(runs)
         and (len(runs["corrupt"]["steps"]) >= 2 or "error" in runs["corrupt"])
     )
@@ -142,6 +228,19 @@ def test_real_server_crafted_runs(server):
     before = resident_bytes(process.pid)
     for _ in range(3):
         crafted_sweep(get)
+    assert resident_bytes(process.pid) - before < CRAFTED_MEMORY_BUDGET
+
+
+def test_real_server_hostile_example_records(server):
+    """Both loaders: each crafted example record a 422 (its previews: said, the examples
+    served), the good run 200, every answer within `hostile_examples.ROUTE_BUDGET_S`, and the
+    server's resident memory grows by less than `CRAFTED_MEMORY_BUDGET` over three sweeps."""
+    base, _, _, process = server
+    get = lambda route, params: http_get(base, route, params)  # noqa: E731
+    hostile_examples.check_hostile_example_runs(get)
+    before = resident_bytes(process.pid)
+    for _ in range(3):
+        hostile_examples.example_sweep(get)
     assert resident_bytes(process.pid) - before < CRAFTED_MEMORY_BUDGET
 
 

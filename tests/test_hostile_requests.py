@@ -7,6 +7,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+import hostile_examples
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -206,6 +207,73 @@ def test_property_any_query_string_is_answered_without_5xx(client, route, pairs,
     query = urllib.parse.urlencode(pairs) + ("&" if pairs else "") + raw_suffix
     status, body = client_get(client, route, raw_query=query)
     assert status in (200, 400, 404), (query[:200], status, body)
+    if status != 200:
+        assert isinstance(body["error"], str)
+
+
+# The example routes' parameters, and values that mean something to them (the zoo's good and
+# crafted example runs among them).
+_EXAMPLE_KEYS = st.sampled_from(list(hostile_examples.PARAMETERS) + ["x", ""])
+_EXAMPLE_VALUES = st.one_of(
+    st.sampled_from(
+        [
+            hostile_examples.GOOD_RUN,
+            hostile_examples.GOOD_RUN,
+            "good",
+            "train_only",
+            "validation",
+            "train",
+            "0",
+            "1",
+            "2",
+            "3",
+        ]
+        + sorted(hostile_examples.CRAFTED)
+        + ["-1", "1000", "1001", "0.5", "NaN", "9" * 5000, "../..", XSS, "\x00", "x" * 70]
+    ),
+    st.integers(min_value=-(2**70), max_value=2**70).map(str),
+    st.text(max_size=20),
+)
+
+# Requests the fuzzing of the example and slice routes makes, at least.
+EXAMPLE_FUZZ_REQUESTS = 1500
+
+
+@settings(
+    max_examples=EXAMPLE_FUZZ_REQUESTS,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    route=st.sampled_from(hostile_examples.ROUTES + ("/overview",)),
+    # Mostly a run with example records and a cell, so that most queries reach the records.
+    base=st.fixed_dictionaries(
+        {
+            "run": st.one_of(
+                *[st.sampled_from([hostile_examples.GOOD_RUN] + sorted(hostile_examples.CRAFTED))]
+                * 3,
+                _EXAMPLE_VALUES,
+            )
+        },
+        optional={
+            "true": st.sampled_from(["0", "1", "2", "3", "-1", "x"]),
+            "pred": st.sampled_from(["0", "1", "2", "3", "-1", "x"]),
+        },
+    ),
+    pairs=st.lists(st.tuples(_EXAMPLE_KEYS, _EXAMPLE_VALUES), max_size=4),
+    raw_suffix=st.text(alphabet="%&=#;+?/\\ab0", max_size=6),
+)
+def test_property_example_routes_answer_any_query_without_5xx(
+    client, route, base, pairs, raw_suffix
+):
+    """/examples, /flips, /label_issues, /slices and /overview over good and crafted example
+    records and slices: every query answered 200, 400, 404 or 422 (`client_get` fails on a
+    5xx), errors as JSON messages."""
+    pairs = list(base.items()) + pairs  # a parameter given twice: the first counts
+    query = urllib.parse.urlencode(pairs) + "&" + raw_suffix
+    status, body = client_get(client, route, raw_query=query)
+    assert status in (200, 400, 404, 422), (query[:200], status, body)
     if status != 200:
         assert isinstance(body["error"], str)
 

@@ -19,6 +19,7 @@ import urllib.parse
 import urllib.request
 import zlib
 
+import hostile_examples
 import numpy as np
 import pytest
 from tensorboard.backend.event_processing import data_provider as provider_lib
@@ -344,6 +345,7 @@ def build_zoo(logdir):
     for run in HOSTILE_RUNS:
         good_run(logdir, run, len(HOSTILE_CLASSES), HOSTILE_CLASSES, steps=2, extra=(HOSTILE_KEY,))
     build_crafted_runs(logdir)
+    hostile_examples.build_hostile_example_runs(logdir)
 
 
 # Bytes the `bomb` run's threshold counts inflate to, from a payload a thousandth of that.
@@ -591,11 +593,13 @@ def check_damaged_logdir(get):
                 curves[key]["values"], 1.0 / np.arange(1, GOOD_STEPS + 1), rtol=1e-6
             )
     status, body = get("/diagnostics", {"run": "bad_logs"})
-    problems = [f for f in body["findings"] if "problems" in f["evidence"]]
-    assert status == 200 and problems, body
-    said = problems[0]["evidence"]["problems"]
-    assert any("logs at step 1" in p and "expected a number" in p for p in said), said
-    assert any("logs at step 2" in p and "not UTF-8" in p for p in said), said
+    [damaged] = [f for f in body["findings"] if "damaged" in f["evidence"]]
+    assert status == 200 and damaged["severity"] == "error", body
+    said = damaged["evidence"]["damaged"]
+    assert {"tag": schema.LOGS_TAG, "steps": [1], "why": said[0]["why"]} in said, said
+    assert "expected a number" in said[0]["why"], said
+    assert said[1]["steps"] == [2] and "not UTF-8" in said[1]["why"], said
+    assert "tag metricsdiag/logs, step 1: stored log 'loss'" in damaged["detail"], damaged
     curves = get("/curves", {"run": "bad_logs"})[1]["curves"]
     assert curves == {"loss": {"steps": [0], "values": [0.5]}}, curves  # the readable point kept
     for run in ("train_only",):
@@ -748,8 +752,9 @@ def check_crafted_runs(get):
     # Deep JSON in run information, logs and events: said as problems, the rest served.
     assert runs["deep_json"]["steps"] == [0]
     status, body = timed("/diagnostics", {"run": "deep_json"})
-    problems = [p for f in body["findings"] for p in f["evidence"].get("problems") or []]
-    assert status == 200 and sum("nested" in p for p in problems) >= 3, body
+    damaged = [d for f in body["findings"] for d in f["evidence"].get("damaged") or []]
+    assert status == 200 and sum("nested" in d["why"] for d in damaged) >= 3, body
+    assert {d["tag"] for d in damaged} == {schema.LOGS_TAG, schema.RUN_INFO_TAG, schema.EVENTS_TAG}
     status, body = timed("/curves", {"run": "deep_json"})
     assert status == 200 and body["curves"]["loss"]["steps"] == [0], body
     assert timed("/pr", {"run": "deep_json"})[0] == 200

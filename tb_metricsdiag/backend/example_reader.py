@@ -22,9 +22,10 @@ from tb_metricsdiag.diagnostics import requirements
 from tb_metricsdiag.format import example_ids, metadata, schema
 from tb_metricsdiag.run_records import SplitExamples, SplitLabelIssues
 
-# First elements of the cache keys of decoded id tables and previews (those of the epoch records
-# are their kind).
-_IDS, _PREVIEWS = "ids", "previews"
+# First elements of the cache keys of decoded id tables, of the step of the table in force at
+# a step, of the steps with examples, and of previews (those of the epoch records are their
+# kind).
+_IDS, _TABLE_STEP, _STEPS, _PREVIEWS = "ids", "table_step", "example_steps", "previews"
 
 # Bytes a decoded record holds beyond its arrays (Python objects, its key).
 _RECORD_OVERHEAD_BYTES = 1024
@@ -127,8 +128,13 @@ class ExampleReader:
         """
         listing = self._example_listing(run, split, schema.KIND_EXAMPLES)
         tag = schema.split_tag(split, schema.KIND_EXAMPLES)
-        points = readable_points(self._points(run, tag, listing[tag]))
-        return sorted({datum.step for datum in points})
+        return self._decoded(
+            (_STEPS,) + self._key(run, tag, listing[tag]),
+            lambda: sorted(
+                {datum.step for datum in readable_points(self._points(run, tag, listing[tag]))}
+            ),
+            lambda steps: _RECORD_OVERHEAD_BYTES + 40 * len(steps),
+        )
 
     def previews(self, run, split):
         """``({id: preview}, problems)``: the previews stored for ``split`` of ``run`` (each
@@ -186,11 +192,19 @@ class ExampleReader:
         series = listing.get(tag)
         if series is None:  # no table: the ids are the positions
             return example_ids.ExampleIds.positions(num_rows)
-        points = self._points(run, tag, series)
-        table_step = id_table_step(points, step)
+        key = self._key(run, tag, series)
+        # Which table is in force at each step is kept too: a step answered before reads no
+        # point of the series (a table of a million ids is megabytes of points).
+        (table_step,) = self._decoded(
+            (_TABLE_STEP,) + key + (step,),
+            lambda: (id_table_step(self._points(run, tag, series), step),),
+            lambda _: _RECORD_OVERHEAD_BYTES,
+        )
         return self._decoded(
-            (_IDS,) + self._key(run, tag, series) + (table_step, num_rows),
-            lambda: ids_of(points, table_step, num_rows, "stored ids of %r" % split),
+            (_IDS,) + key + (table_step, num_rows),
+            lambda: ids_of(
+                self._points(run, tag, series), table_step, num_rows, "stored ids of %r" % split
+            ),
             _record_size,
         )
 
@@ -212,12 +226,22 @@ class ExampleReader:
         return data.get(run, {}).get(tag, [])
 
     def _decoded(self, key, decode, size_of):
-        """``decode()``, kept in the cache under ``key`` (about ``size_of(value)`` bytes)."""
+        """``decode()``, kept in the cache under ``key`` (about ``size_of(value)`` bytes). A
+        refusal (`schema.FormatError`) is kept too, so that a damaged record is not decoded
+        again until its series changes.
+        """
         value = self._cache.get_derived(key) if self._cache is not None else None
         if value is None:
-            value = decode()
+            try:
+                value = decode()
+                size = size_of(value)
+            except schema.FormatError as error:
+                value = schema.FormatError(str(error))  # kept without its traceback
+                size = _RECORD_OVERHEAD_BYTES + len(str(error))
             if self._cache is not None:
-                self._cache.put_derived(key, value, size_of(value))
+                self._cache.put_derived(key, value, size)
+        if isinstance(value, schema.FormatError):
+            raise value
         return value
 
 

@@ -7,7 +7,7 @@ figures the writers also store as scalars (`core.headline.headline_figures`), fr
 the run's history keeps, so the table, the scalars and ``/confusion`` agree.
 """
 
-from tb_metricsdiag.core import headline
+from tb_metricsdiag.core import headline, labels
 from tb_metricsdiag.core.json_values import to_json_value
 from tb_metricsdiag.diagnostics import training as training_rules
 from tb_metricsdiag.diagnostics.findings import SEVERITIES
@@ -58,6 +58,9 @@ def run_entry(index, history, split, step, findings, exact_matches=None):
         exact_matches,
     )
     worst = headline.worst_class(figures["recall"])
+    # A run whose class count changed midway: that step's classes get the default names, as
+    # /confusion gives them.
+    names = labels.names_or_default(index.class_names, len(figures["recall"]))
     return to_json_value(
         {
             "run": index.run,
@@ -71,7 +74,7 @@ def run_entry(index, history, split, step, findings, exact_matches=None):
             "macro_f1": figures["macro_f1"],
             "worst_class": None
             if worst is None
-            else {"name": index.class_names[worst], "recall": figures["recall"][worst]},
+            else {"name": names[worst], "recall": figures["recall"][worst]},
             "ece": figures["ece"],
             "findings": finding_counts(findings),
         }

@@ -285,7 +285,10 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
                 index.run,
                 split,
                 "unreadable metricsdiag data: %s"
-                % ("; ".join(history.problems) or "no readable %r counts" % split),
+                % (
+                    "; ".join(damage.describe() for damage in history.problems)
+                    or "no readable %r counts" % split
+                ),
             )
         exact_matches = None
         if history.multilabel:
@@ -300,9 +303,13 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
         label = _optional_int(request, "class")
         chosen = _slice(request)
         reader = self._reader(request)
+        group_problems = []
         if chosen is None:
             records = reader.examples(run, split, step)
-            groups_at = reader.example_groups(run, split, records.step)
+            try:
+                groups_at = reader.example_groups(run, split, records.step)
+            except schema.FormatError as error:  # the examples without their group values
+                groups_at, group_problems = None, [str(error)]
         else:
             records, groups_at = reader.slice_examples(run, split, step, chosen)
         bound = 2 if records.multilabel else records.examples.num_classes
@@ -331,6 +338,8 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
         )
         if chosen is not None:
             view["slice"] = {"key": chosen[0], "value": chosen[1]}
+        if group_problems:
+            view["group_problems"] = group_problems
         return view
 
     @_json_route

@@ -26,6 +26,7 @@ from tb_metricsdiag.backend.provider_source import LATEST, ProviderSource, Serie
 from tb_metricsdiag.backend.record_decoding import (
     calibration_series,
     checked_steps,
+    damaged,
     epoch_record_at,
     label_issue_figures,
     logs_curves,
@@ -403,6 +404,10 @@ class Reader:
     def example_groups(self, run, split, step):
         """``groups_at(positions)`` of the split's slices at ``step`` (`StoredSlices.groups_at`:
         each kept example's group values), or None without slices at that step.
+
+        Raises:
+          schema.FormatError: the slices are damaged (`/examples` then answers without the
+            group values, and says why in ``group_problems``).
         """
         try:
             found = self._examples.slices(run, split, step)
@@ -453,14 +458,12 @@ class Reader:
                 runs=[run],
                 tags=_history_tags(index),
             ).get(run, {})
-            try:
-                contents = {
-                    tag: metadata.parse_plugin_content(series.plugin_content)
-                    for tag, series in tensors.items()
-                }
-            except schema.FormatError as error:
-                history.problems.append(str(error))
-                tensors, with_metricsdiag = {}, False
+            for tag, series in list(tensors.items()):
+                try:
+                    contents[tag] = metadata.parse_plugin_content(series.plugin_content)
+                except schema.FormatError as error:  # that series is skipped, the others read
+                    history.note_damage(damaged(tag, None, None, error))
+                    del tensors[tag]
         curves = SeriesRead(self._provider.read_scalars, schema.PLUGIN_NAME, {})
         if schema.LOGS_TAG not in tensors:
             curves = self._metricsdiag_curves(run) if with_metricsdiag else curves
@@ -479,7 +482,8 @@ class Reader:
         found = {tag: (contents[tag], data.get(tag, [])) for tag in tensors}
         if curves.listing:
             history.curves, unreadable = scalar_curves(curve_data, curves.key_of)
-            history.problems.extend(unreadable)
+            for damage in unreadable:
+                history.note_damage(damage)
         self._fill_history(run, found, history)
         history.trainings, history.restart = self._source.restart_of(run)
         return history
@@ -522,6 +526,7 @@ class Reader:
             if not data:
                 continue
             kind, split = content.get("kind"), content.get("split")
+            skipped = []
             try:
                 data = readable_points(data)
                 if kind == schema.KIND_RUN_INFO:
@@ -529,15 +534,9 @@ class Reader:
                 elif kind == schema.KIND_OVERLAP:
                     history.overlap = stored_json.json_of(data[-1])
                 elif kind == schema.KIND_EVENTS:
-                    for datum in data:
-                        history.events.extend(
-                            dict(event, step=datum.step)
-                            for event in stored_json.json_of(datum)
-                            if isinstance(event, dict)
-                        )
+                    skipped = self._fill_events(tag, content, data, history)
                 elif kind == schema.KIND_LOGS:
-                    history.curves, skipped = logs_curves(data)
-                    history.problems.extend(skipped)
+                    history.curves, skipped = logs_curves(tag, content, data)
                 elif kind == schema.KIND_LABEL_DISTRIBUTION:
                     history.label_distribution[split] = histograms.label_distribution(data[-1])
                 elif kind == schema.KIND_CONFUSION:
@@ -546,23 +545,53 @@ class Reader:
                         content
                     )
                 elif kind == schema.KIND_CALIBRATION:
-                    history.calibration[split] = calibration_series(data, history.problems)
+                    history.calibration[split], skipped = calibration_series(tag, content, data)
                 elif kind == schema.KIND_LABEL_ISSUES:
-                    history.label_issues[split] = label_issue_figures(data, history.problems)
+                    history.label_issues[split], skipped = label_issue_figures(tag, content, data)
                 elif kind == schema.KIND_SLICES:
                     step, stored = epoch_record_at(kind, data, None, "stored slices of %r" % split)
                     history.slices[split] = slice_evaluations(split, step, content, stored)
             except schema.FormatError as error:
-                history.problems.append("%s: %s" % (tag, error))
+                # A series refused whole, or one read whole (`_WHOLE_KINDS`) that a point
+                # spoils, is skipped at every step; of the others only the latest point is read.
+                whole = isinstance(data, schema.FormatError) or kind in _WHOLE_KINDS
+                skipped = [damaged(tag, content, None if whole else [data[-1].step], error)]
+            for damage in skipped:
+                history.note_damage(damage)
         for split in list(history.confusions):
+            confusion_tag = schema.split_tag(split, schema.KIND_CONFUSION)
             try:
-                history.latest[split] = self._latest_evaluation(run, split, found)
-                if history.latest[split].counts_problem is not None:
-                    history.problems.append(
-                        "%s: %s" % (split, history.latest[split].counts_problem)
+                latest = history.latest[split] = self._latest_evaluation(run, split, found)
+                if latest.counts_problem is not None:
+                    history.note_damage(
+                        damaged(
+                            schema.split_tag(split, schema.KIND_THRESHOLD_COUNTS),
+                            None,
+                            [latest.step],
+                            latest.counts_problem,
+                        )
                     )
             except (schema.FormatError, errors.NotFoundError) as error:
-                history.problems.append("%s: %s" % (split, error))
+                content = found.get(confusion_tag, (None,))[0]
+                history.note_damage(damaged(confusion_tag, content, None, error))
+
+    @staticmethod
+    def _fill_events(tag, content, data, history):
+        """Add the recorded events of every point of ``data`` to ``history``; the
+        `DamagedData` of the points that cannot be read.
+        """
+        skipped = []
+        for datum in data:
+            try:
+                recorded = stored_json.json_of(datum)
+            except schema.FormatError as error:
+                skipped.append(damaged(tag, content, [datum.step], error))
+                continue
+            if isinstance(recorded, list):
+                history.events.extend(
+                    dict(event, step=datum.step) for event in recorded if isinstance(event, dict)
+                )
+        return skipped
 
     def _latest_evaluation(self, run, split, found):
         """`evaluation` of ``split`` at its latest step from the history's reads, which hold only

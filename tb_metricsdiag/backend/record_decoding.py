@@ -20,7 +20,7 @@ from tb_metricsdiag.format import (
     stored_json,
     threshold_grid,
 )
-from tb_metricsdiag.run_records import LabelIssueFigures, RunIndex, SplitEvaluation
+from tb_metricsdiag.run_records import DamagedData, LabelIssueFigures, RunIndex, SplitEvaluation
 
 # The AP method of series that do not name one (format versions 1 and 2): exact.
 _DEFAULT_AP_METHOD = counting.AP_EXACT
@@ -84,6 +84,37 @@ def readable_points(points):
     if isinstance(points, schema.FormatError):
         raise points
     return points
+
+
+def damaged(tag, content, steps, error, key=None):
+    """The `DamagedData` of ``steps`` (None: every step) of the metricsdiag series ``tag``,
+    refused for ``error``; ``content`` is its parsed metadata (None where that could not be
+    read: the kind and split are then taken from the tag's name).
+    """
+    if content is None:
+        kind, split = _kind_and_split(tag)
+    else:
+        kind, split = content.get("kind"), content.get("split")
+    if kind == schema.KIND_SCALAR and key is None and content is not None:
+        key = content.get("key")
+    steps = None if steps is None else sorted(set(int(step) for step in steps))
+    return DamagedData(tag, steps, str(error), kind, split, key)
+
+
+def _kind_and_split(tag):
+    """``(kind, split)`` of a metricsdiag tag by its name (`schema.split_tag`, `schema.LOGS_TAG`,
+    ...); ``(None, None)`` for a name of no known layout.
+    """
+    if not tag.startswith(schema.TAG_PREFIX):
+        return None, None
+    parts = tag[len(schema.TAG_PREFIX) :].split("/")
+    if parts[0] == schema.KIND_LOGS:
+        return (schema.KIND_LOGS, None) if len(parts) == 1 else (schema.KIND_SCALAR, None)
+    if len(parts) == 1:
+        return parts[0], None
+    if len(parts) == 2 and schema.is_split_name(parts[0]):
+        return parts[1], parts[0]
+    return None, None
 
 
 def split_evaluation(run, split, step, found, counts_of):
@@ -159,26 +190,36 @@ def _exact_matches(run, split, step, found, rows):
     return confusion_counts.exact_matches(datum.numpy, rows)
 
 
-def calibration_series(data, problems):
-    """``{step: bins}`` of a calibration series; a malformed point is skipped into ``problems``."""
-    series = {}
+def calibration_series(tag, content, data):
+    """``({step: bins}, [DamagedData])`` of the calibration series ``tag``; a malformed point
+    is skipped, and said.
+    """
+    series, skipped = {}, []
     for datum in data:
         try:
             series[datum.step] = histograms.calibration_bins_of(datum.numpy)
         except schema.FormatError as error:
-            problems.append("calibration at step %d: %s" % (datum.step, error))
-    return series
+            skipped.append(damaged(tag, content, [datum.step], error))
+    return series, skipped
 
 
 def scalar_curves(data, key_of):
-    """``({key: (steps, values)}, problems)`` of scalar points ``{run: {tag: points}}``, keyed
-    by ``key_of(run, tag)`` (`_curve`); a refused series is left out and said in ``problems``.
+    """``({key: (steps, values)}, [DamagedData])`` of scalar points ``{run: {tag: points}}``,
+    keyed by ``key_of(run, tag)`` (`_curve`); a refused series is left out, and said.
     """
     curves, problems = {}, []
     for run, tags in data.items():
         for tag, points in tags.items():
             if isinstance(points, schema.FormatError):
-                problems.append("%s: %s" % (tag, points))
+                problems.append(
+                    DamagedData(
+                        "%s (run %s)" % (tag, run),
+                        None,
+                        str(points),
+                        schema.KIND_SCALAR,
+                        key=key_of(run, tag),
+                    )
+                )
                 continue
             curves[key_of(run, tag)] = _curve(
                 np.fromiter((point.step for point in points), np.int64, len(points)),
@@ -187,17 +228,17 @@ def scalar_curves(data, key_of):
     return curves, problems
 
 
-def logs_curves(data):
-    """``({key: (steps, values)}, problems)`` of a logs series (`schema.KIND_LOGS`: one JSON
-    object of Keras's logs per point), each key over the points that hold it (`_curve`). A
-    point that cannot be read is skipped, and said in ``problems``.
+def logs_curves(tag, content, data):
+    """``({key: (steps, values)}, [DamagedData])`` of the logs series ``tag``
+    (`schema.KIND_LOGS`: one JSON object of Keras's logs per point), each key over the points
+    that hold it (`_curve`). A point that cannot be read is skipped, and said.
     """
     columns, problems = {}, []
     for datum in data:
         try:
             logs = stored_json.decode_logs(stored_json.text_of(datum))
         except schema.FormatError as error:
-            problems.append("logs at step %d: %s" % (datum.step, error))
+            problems.append(damaged(tag, content, [datum.step], error))
             continue
         for key, number in logs.items():
             steps, values = columns.setdefault(key, ([], []))
@@ -291,10 +332,7 @@ def ids_of(data, table_step, num_rows, what):
         return example_ids.ExampleIds.positions(num_rows)
     label = "%s at step %d" % (what, table_step)
     datum = point_at_step(readable_points(data), table_step)
-    ids = example_ids.decode_example_ids(payload_of(datum, label), label)
-    if ids.size != num_rows:
-        raise schema.FormatError("%s holds %d ids for %d rows" % (label, ids.size, num_rows))
-    return ids
+    return example_ids.decode_example_ids(payload_of(datum, label), label, num_rows)
 
 
 def merged_previews(data, what):
@@ -313,20 +351,20 @@ def merged_previews(data, what):
     return merged, problems
 
 
-def label_issue_figures(data, problems):
-    """``{step: LabelIssueFigures}`` of a label issues series; a point that cannot be read is
-    skipped into ``problems``.
+def label_issue_figures(tag, content, data):
+    """``({step: LabelIssueFigures}, [DamagedData])`` of the label issues series ``tag``; a
+    point that cannot be read is skipped, and said.
     """
-    series = {}
+    series, skipped = {}, []
+    label = "stored label issues"
     for datum in data:
-        label = "label issues at step %d" % datum.step
         try:
             stored = example_records.decode_label_issues(payload_of(datum, label), label)
         except schema.FormatError as error:
-            problems.append(str(error))
+            skipped.append(damaged(tag, content, [datum.step], error))
             continue
         series[datum.step] = LabelIssueFigures(stored.count, stored.examples, stored.bins)
-    return series
+    return series, skipped
 
 
 # -- slices (format version 7) ------------------------------------------------------------

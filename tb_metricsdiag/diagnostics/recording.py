@@ -1,5 +1,5 @@
-"""The rules on the recording itself: data that could not be read, problems the writers met,
-several trainings written into one log_dir.
+"""The rules on the recording itself: data that could not be read (an error: the run is
+damaged), problems the writers met, several trainings written into one log_dir.
 
 Each threshold is a module constant, documented here and in ``docs/diagnostics.md``.
 """
@@ -14,21 +14,7 @@ def check_recording_problems(history):
     """Data that could not be read, and problems the callback met while recording."""
     findings = []
     if history.problems:
-        findings.append(
-            finding(
-                "recording_problem",
-                "warning",
-                title="Some of the run's data could not be read",
-                detail="%d stored item(s) are malformed or of an unknown format; the diagnostics "
-                "skip them." % len(history.problems),
-                step=None,
-                evidence={
-                    "problems": history.problems[:MAX_MESSAGES_IN_EVIDENCE],
-                    "count": len(history.problems),
-                },
-                suggestion="Check that the writer and this package have matching versions.",
-            )
-        )
+        findings.append(_damaged_data(history.problems))
     for kind in events.RECORDING_PROBLEMS:
         met = [e for e in history.events if e.get("kind") == kind]
         if not met:
@@ -68,6 +54,53 @@ def check_recording_problems(history):
             )
         )
     return findings
+
+
+_REPAIR = (
+    "Restore the damaged event files from a good copy or record the run again; data written by"
+    " a newer tb-metricsdiag needs that version (pip install -U tb-metricsdiag)."
+)
+
+
+def damaged_example_records(why):
+    """The error of a run whose example records (read by ``report --examples``, not by the
+    rules) were refused: ``why`` names them, their step and the reason.
+    """
+    return finding(
+        "recording_problem",
+        "error",
+        title="The run's example records are damaged",
+        detail="Skipped: %s." % why,
+        step=None,
+        evidence={"damaged": [{"why": why}], "count": 1},
+        suggestion=_REPAIR,
+    )
+
+
+def _damaged_data(damaged):
+    """The error of a run whose stored data was refused, wholly or in part (``damaged``, a list
+    of `run_records.DamagedData`): a damaged run must not pass as a healthy one, since the
+    rules skip what it could not read.
+    """
+    shown = damaged[:MAX_MESSAGES_IN_EVIDENCE]
+    more = len(damaged) - len(shown)
+    return finding(
+        "recording_problem",
+        "error",
+        title="The run's recorded data is damaged: %d refused part(s) were skipped" % len(damaged),
+        detail="Skipped: %s%s. The diagnostics that need what was skipped did not run, and the"
+        " others saw only what could be read."
+        % (
+            "; ".join(damage.describe() for damage in shown),
+            "; and %d more" % more if more else "",
+        ),
+        step=None,
+        evidence={
+            "damaged": [damage.as_evidence() for damage in shown],
+            "count": len(damaged),
+        },
+        suggestion=_REPAIR,
+    )
 
 
 def check_restarted_training(history):

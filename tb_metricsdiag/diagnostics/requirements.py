@@ -11,6 +11,7 @@ these checks.
 """
 
 from tb_metricsdiag.diagnostics import _history
+from tb_metricsdiag.run_records import Part
 
 # Who recorded a run (`recorded_by`), from its run information's ``counting``.
 KERAS, LIGHTNING, WRITER = "keras", "lightning", "writer"
@@ -43,6 +44,24 @@ def unmet(reason, how=None):
     return {"reason": reason, "how": how}
 
 
+REPAIR_DAMAGED = (
+    "restore the damaged event files from a good copy, or record the run again (see the"
+    " recording_problem error)"
+)
+"""The step of a rule whose data was recorded but refused as damaged."""
+
+
+def _damaged(history, what, kind, split=None, key=None):
+    """The unmet requirement of a rule whose ``what`` (``"the loss curve is"``) was recorded but
+    refused (`run_records.RunHistory.damage_of`), naming the tag, the steps and why; None when
+    nothing that could have held it was refused.
+    """
+    damage = history.damage_of(kind, split, key)
+    if damage is None:
+        return None
+    return unmet("%s damaged (%s)" % (what, damage.describe()), REPAIR_DAMAGED)
+
+
 def _step(history, keras=None, lightning=None, writer=None, unknown=_RECORD_THE_RUN):
     """The step, for the writer that recorded the run, that records what a rule needs."""
     return {KERAS: keras, LIGHTNING: lightning, WRITER: writer}.get(recorded_by(history), unknown)
@@ -71,6 +90,9 @@ def needs_curves(*keys):
 
 
 def _missing_curve(history, key):
+    damaged = _damaged(history, "the %s curve is" % key, Part.CURVE, key=key)
+    if damaged is not None:
+        return damaged
     keras_validation = "pass validation_data=(x_val, y_val) to model.fit"
     if key.startswith("val_") and "validation" in history.confusions:
         if recorded_by(history) == KERAS:
@@ -88,6 +110,9 @@ def _missing_curve(history, key):
 def needs_validation_counts(history):
     """The validation confusion matrices the callback writes."""
     if "validation" not in history.confusions:
+        damaged = _damaged(history, "the validation counts are", Part.COUNTS, "validation")
+        if damaged is not None:
+            return damaged
         return unmet(
             "no validation counts recorded",
             _step(
@@ -106,20 +131,42 @@ def needs_threshold_counts(history):
     """The validation threshold counts at the latest step."""
     evaluation = history.latest.get("validation")
     if evaluation is None:
-        return needs_validation_counts(history) or unmet("no validation counts at the latest epoch")
+        return (
+            needs_validation_counts(history)
+            or _damaged(
+                history,
+                "the latest validation counts are",
+                Part.COUNTS,
+                "validation",
+            )
+            or unmet("no validation counts at the latest epoch")
+        )
     if evaluation.tp is None:
-        return unmet("no validation threshold counts at the latest epoch")
+        return _damaged(
+            history,
+            "the validation threshold counts are",
+            Part.THRESHOLD_COUNTS,
+            "validation",
+        ) or unmet("no validation threshold counts at the latest epoch")
     return None
 
 
 def needs_loss_or_events(history):
     """A ``loss`` curve, or events of the callback (such as NaN predictions)."""
-    return None if history.events else needs_curves("loss")(history)
+    if history.events:
+        return None
+    missing = needs_curves("loss")(history)
+    if missing is None or missing["how"] == REPAIR_DAMAGED:
+        return missing
+    return _damaged(history, "the recorded events are", Part.EVENTS) or missing
 
 
 def needs_run_info(history):
     """The callback's run information (model, loss, labels)."""
     if not history.info:
+        damaged = _damaged(history, "the run information is", Part.RUN_INFO)
+        if damaged is not None:
+            return damaged
         return unmet(
             "no run information: the run was not written by MetricsDiagCallback",
             _RECORD_THE_RUN,
@@ -130,6 +177,9 @@ def needs_run_info(history):
 def needs_overlap(history):
     """The train/validation duplicate check, which needs a train split."""
     if history.overlap is None:
+        damaged = _damaged(history, "the train/validation duplicate check is", Part.OVERLAP)
+        if damaged is not None:
+            return damaged
         return unmet(
             "no train split: no train/validation duplicate check was recorded",
             _step(
@@ -151,7 +201,9 @@ def needs_overlap(history):
 def needs_label_distribution(history):
     """The label distribution of a split."""
     if not history.label_distribution:
-        return unmet("no label distribution recorded", _step(history))
+        return _damaged(history, "the label distribution is", Part.LABEL_DISTRIBUTION) or unmet(
+            "no label distribution recorded", _step(history)
+        )
     return None
 
 
@@ -170,8 +222,9 @@ def needs_label_issues(history):
     recorded = history.label_issues.get("validation")
     if recorded:
         return None
-    if recorded is not None:
-        return unmet("the label issues recorded could not be read (see recording_problem)")
+    damaged = _damaged(history, "the validation label issues are", Part.LABEL_ISSUES, "validation")
+    if damaged is not None:
+        return damaged
     if history.multilabel:
         return unmet("label issues are found for single-label tasks only")
     missing = needs_validation_counts(history)
@@ -184,7 +237,9 @@ def needs_validation_slices(history):
     """Slices of the validation split (rows recorded with ``groups=``) at its latest step."""
     if history.slices.get("validation"):
         return None
-    missing = needs_validation_counts(history)
+    missing = needs_validation_counts(history) or _damaged(
+        history, "the validation slices are", Part.SLICES, "validation"
+    )
     if missing is not None:
         return missing
     return unmet(

@@ -16,10 +16,11 @@ Payload (little-endian), a string scalar:
 | 2-5 | ``n``, uint32: the number of ids |
 | 6- | ``q``: ``n`` int64; ``s``: a type code (``B``, ``H``) and the byte length of each id in UTF-8 in that type, then the ids' UTF-8 bytes one after the other |
 
-Checked on read (`decode_example_ids`): ``n`` at most `schema.MAX_SPLIT_EXAMPLES` and the
-payload exactly as long as ``n`` and the lengths make it (before anything is read); strings of
-1 to `schema.MAX_EXAMPLE_ID_CHARS` characters of valid UTF-8; every id unique. Pure NumPy; a
-problem is a `FormatError`.
+Checked on read (`decode_example_ids`): ``n`` at most `schema.MAX_SPLIT_EXAMPLES`, and the
+number of rows the reader expects where it knows it, and the payload exactly as long as ``n``
+and the lengths make it (before anything is read); strings of 1 to `schema.MAX_EXAMPLE_ID_CHARS`
+characters of valid UTF-8, whose matching keys take at most `schema.MAX_ID_KEY_BYTES`; every id
+unique. Pure NumPy; a problem is a `FormatError`.
 """
 
 import dataclasses
@@ -31,6 +32,7 @@ from tb_metricsdiag.format import packed
 from tb_metricsdiag.format.schema import (
     MAX_EXAMPLE_ID_BYTES,
     MAX_EXAMPLE_ID_CHARS,
+    MAX_ID_KEY_BYTES,
     MAX_ID_TABLE_BYTES,
     MAX_SPLIT_EXAMPLES,
     FormatError,
@@ -99,16 +101,26 @@ class ExampleIds:
         return self.kind == STRINGS
 
 
+def _key_width(lengths):
+    """The width of the strings' matching keys: the longest plus `_KEY_END`, rounded up to 8."""
+    return -(-(int(lengths.max()) + 1 if lengths.size else 1) // 8) * 8
+
+
 def _key_table(data, starts, lengths):
-    """uint8 ``[n, w]``: each string's bytes, then `_KEY_END`, then zeros; ``w`` a multiple of 8."""
-    width = -(-(int(lengths.max()) + 1 if lengths.size else 1) // 8) * 8
-    table = np.zeros((lengths.size, width), dtype=np.uint8)
+    """uint8 ``[n, w]``: each string's bytes, then `_KEY_END`, then zeros; ``w`` (`_key_width`)
+    a multiple of 8.
+    """
+    table = np.zeros((lengths.size, _key_width(lengths)), dtype=np.uint8)
     raw = np.frombuffer(data, dtype=np.uint8)
-    # Byte b of string i goes to i * width + (b - starts[i]) of the flat table.
-    row_starts = np.arange(lengths.size, dtype=np.int64) * width
-    flat = table.reshape(-1)
-    flat[np.arange(raw.size, dtype=np.int64) + np.repeat(row_starts - starts, lengths)] = raw
-    flat[row_starts + lengths] = _KEY_END[0]
+    # The strings of each length at once, as rows of a sliding window over the bytes: a copy
+    # of their bytes, where indexing every byte would take 24 bytes of indices per byte.
+    # Lengths are at most MAX_EXAMPLE_ID_BYTES: as uint16, NumPy sorts them by radix.
+    order = np.argsort(lengths.astype(np.uint16), kind="stable")
+    bounds = np.flatnonzero(np.diff(lengths[order])) + 1
+    for rows in np.split(order, bounds) if order.size else ():
+        length = int(lengths[rows[0]])
+        table[rows, :length] = np.lib.stride_tricks.sliding_window_view(raw, length)[starts[rows]]
+    table[np.arange(lengths.size), lengths] = _KEY_END[0]
     return table
 
 
@@ -128,12 +140,27 @@ def _strings_repeat(data, starts, lengths):
     hashes = np.zeros(lengths.size, dtype=np.uint64)
     for column in table.view("<u8").T:
         hashes = (hashes ^ column) * _HASH_PRIME  # wraps around, as a hash should
-    order = np.argsort(hashes, kind="stable")
-    same = np.flatnonzero(hashes[order][1:] == hashes[order][:-1])
-    if same.size == 0:
+    ordered = np.sort(hashes)  # a sort of values: several times faster than an argsort
+    repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+    if repeated.size == 0:
         return False
-    suspects = table[order[np.union1d(same, same + 1)]]
+    suspects = table[np.isin(hashes, repeated)]
     return packed.has_repeats(suspects.view("S%d" % table.shape[1]).reshape(-1))
+
+
+def _key_bytes_problem(size, lengths):
+    """Why string ids of ``lengths`` cannot be matched (`ExampleIds.keys` would take more than
+    `MAX_ID_KEY_BYTES`), or None.
+    """
+    key_bytes = size * _key_width(lengths)
+    if key_bytes <= MAX_ID_KEY_BYTES:
+        return None
+    return "%d ids of up to %d bytes would take %d bytes to match, more than %d" % (
+        size,
+        int(lengths.max()),
+        key_bytes,
+        MAX_ID_KEY_BYTES,
+    )
 
 
 def encode_ids(ids):
@@ -153,15 +180,24 @@ def encode_ids(ids):
         texts = [str(value) for value in ids.tolist()]
         if any(not 1 <= len(text) <= MAX_EXAMPLE_ID_CHARS for text in texts):
             raise ValueError("string ids must be 1 to %d characters" % MAX_EXAMPLE_ID_CHARS)
+        problem = _key_bytes_problem(
+            len(texts), np.array([len(text.encode("utf-8")) for text in texts], np.int64)
+        )
+        if problem is not None:
+            raise ValueError("string ids: %s; give ids of more similar lengths" % problem)
         return struct.pack(_HEADER, STRINGS, ids.size) + packed.encode_strings(texts)
     raise ValueError("ids must be integers or strings, got %s" % ids.dtype)
 
 
-def decode_ids(cursor, part, positions_allowed=True):
-    """The `ExampleIds` of `encode_ids` bytes at ``cursor`` (`packed.Cursor`), each checked."""
+def decode_ids(cursor, part, positions_allowed=True, size_expected=None):
+    """The `ExampleIds` of `encode_ids` bytes at ``cursor`` (`packed.Cursor`), each checked;
+    ``size_expected``, when given, is the number of ids there must be (checked first).
+    """
     kind, size = cursor.unpack(_HEADER, part + " header")
     if size > MAX_SPLIT_EXAMPLES:
         cursor.fail("%d %s, more than %d" % (size, part, MAX_SPLIT_EXAMPLES))
+    if size_expected is not None and size != size_expected:
+        cursor.fail("holds %d ids for %d rows" % (size, size_expected))
     if kind == POSITIONS and positions_allowed:
         return ExampleIds.positions(size)
     if kind == INTEGERS:
@@ -170,8 +206,14 @@ def decode_ids(cursor, part, positions_allowed=True):
             cursor.fail("%s repeat an id" % part)
         return ExampleIds(INTEGERS, size, _integers=values)
     if kind == STRINGS:
+
+        def check_lengths(lengths):
+            problem = _key_bytes_problem(size, lengths)
+            if problem is not None:
+                cursor.fail("%s: %s" % (part, problem))
+
         strings = packed.decode_strings(
-            cursor, size, MAX_EXAMPLE_ID_BYTES, MAX_EXAMPLE_ID_CHARS, part
+            cursor, size, MAX_EXAMPLE_ID_BYTES, MAX_EXAMPLE_ID_CHARS, part, check_lengths
         )
         if size and _strings_repeat(*strings):
             cursor.fail("%s repeat an id" % part)
@@ -198,8 +240,9 @@ def encode_example_ids(ids=None, size=None):
     return payload
 
 
-def decode_example_ids(payload, what="stored example ids"):
-    """The `ExampleIds` of an id table's payload (`encode_example_ids`).
+def decode_example_ids(payload, what="stored example ids", size_expected=None):
+    """The `ExampleIds` of an id table's payload (`encode_example_ids`), of ``size_expected``
+    ids when given (checked before the ids are read).
 
     Raises:
       FormatError: anything but such a payload (the module docstring lists the checks).
@@ -210,6 +253,6 @@ def decode_example_ids(payload, what="stored example ids"):
     (layout,) = cursor.unpack("<B", "layout")
     if layout != LAYOUT:
         cursor.fail("unknown layout %d (this reader knows %d)" % (layout, LAYOUT))
-    ids = decode_ids(cursor, "ids")
+    ids = decode_ids(cursor, "ids", size_expected=size_expected)
     cursor.done()
     return ids

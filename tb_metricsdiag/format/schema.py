@@ -242,6 +242,13 @@ MAX_ID_TABLE_BYTES = 64 << 20
 """Largest stored id table (one split's ids; a million ids of up to 60 characters)."""
 
 
+MAX_ID_KEY_BYTES = 64 << 20
+"""Most bytes of the keys that string ids are matched by: one fixed-width key per id, as wide
+as the longest id plus one byte, rounded up to 8 (`example_ids.ExampleIds.keys`). Ids of
+similar lengths fit whenever their table does; a table of a million short ids and one long id,
+which would take 520 MB to match, is refused."""
+
+
 MAX_PREVIEW_TEXT_CHARS = 1000
 """Longest text preview: writers keep the first 1,000 characters."""
 
