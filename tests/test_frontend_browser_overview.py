@@ -64,8 +64,8 @@ def _rows(frame):
         ".runs-table tbody tr",
         "rows => rows.map(r => ({run: r.dataset.run, name: r.querySelector('.run-name').textContent,"
         " error: (r.querySelector('.run-error') || {}).textContent || null,"
-        " cells: Object.fromEntries([...r.querySelectorAll('[data-metric]')]"
-        ".map(c => [c.dataset.metric, c.textContent])),"
+        " cells: Object.fromEntries([...r.querySelectorAll('[data-column]')]"
+        ".map(c => [c.dataset.column, c.textContent])),"
         " markup: r.querySelector('th').querySelectorAll('*').length}))",
     )
 
@@ -127,7 +127,7 @@ def test_sort_filter_and_open_a_run(page, server):  # noqa: F811
     assert [row["run"] for row in _rows(frame)] == [GOOD_RUN]
     frame.fill(".run-filter", "")
     # Clicking a row opens its run; the row is marked as the one open.
-    frame.click(".runs-table tr[data-run='%s'] td[data-metric='accuracy']" % OTHER_RUN)
+    frame.click(".runs-table tr[data-run='%s'] td[data-column='accuracy']" % OTHER_RUN)
     frame.wait_for_function(
         "run => document.querySelector(\"select[aria-label='Run']\").value === run"
         " && document.querySelector('.runs-table tr[aria-current=true]')?.dataset.run === run",

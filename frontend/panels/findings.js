@@ -57,7 +57,7 @@ export function create(container, actions) {
           findings.map((f) => findingItem(f, { classNames, canJump, hasCounts })),
         ),
       );
-    } else if (notRun.length) {
+    } else if (notRun.some((n) => !n.optional)) {
       parts.push(
         h("p", { class: "findings-partial", text: "No problems found by the checks that ran." }),
       );

@@ -135,19 +135,19 @@ export function create(container, actions) {
         h("td", { class: "run-error", colspan: String(COLUMNS.length - 1), text: row.error }),
       );
     }
-    const num = (key, text) => h("td", { class: "num", "data-metric": key, text });
+    const num = (key, text) => h("td", { class: "num", "data-column": key, text });
     return h(
       "tr",
       attrs,
       h("th", { scope: "row" }, open),
-      h("td", { "data-metric": "task", text: row.task }),
+      h("td", { "data-column": "task", text: row.task }),
       num("best_step", isNum(row.best_step) ? String(row.best_step) : "\u2014"),
       num("accuracy", fmt(row.accuracy)),
       num("balanced_accuracy", fmt(row.balanced_accuracy)),
       num("macro_f1", fmt(row.macro_f1)),
       h(
         "td",
-        { class: "num", "data-metric": "worst_class" },
+        { class: "num", "data-column": "worst_class" },
         row.worst_name === null ? "\u2014" : `${row.worst_name} ${fmt(row.worst_recall)}`,
       ),
       num("ece", fmt(row.ece)),

@@ -39,9 +39,15 @@ def recorded_by(history):
     return None
 
 
-def unmet(reason, how=None):
-    """A requirement not met: ``{"reason", "how"}`` (``how`` None where no step would help)."""
-    return {"reason": reason, "how": how}
+def unmet(reason, how=None, optional=False):
+    """A requirement not met: ``{"reason", "how"}`` (``how`` None where no step would help),
+    with ``"optional": True`` where what is missing is an input the user may choose not to give
+    (slices): the run is then not less checked than it was asked to be.
+    """
+    missing = {"reason": reason, "how": how}
+    if optional:
+        missing["optional"] = True
+    return missing
 
 
 REPAIR_DAMAGED = (
@@ -248,14 +254,14 @@ def needs_validation_slices(history):
             history,
             keras="pass groups={'country': values, ...} (one value per row of validation_data)"
             " to MetricsDiagCallback",
-            lightning="the Lightning callback does not record groups yet: write the validation"
-            " predictions with MetricsDiagWriter's add_evaluation(y_val, y_score, step,"
-            " groups={'country': values, ...})",
+            lightning="return groups={'country': values, ...} (one value per row of the batch)"
+            " in validation_step's dict, beside its scores and labels",
             writer="pass groups={'country': values, ...} (one value per row) to"
             " writer.add_evaluation(y_val, y_score, step, groups=...)",
             unknown="record the run with groups={key: one value per row} through"
             " MetricsDiagWriter or the Keras, Lightning or Transformers callback",
         ),
+        optional=True,
     )
 
 
