@@ -308,7 +308,10 @@ def test_a_writer_run_without_the_overlap_check_is_told_how_to_add_it(client):
     assert entry["reason"].startswith("no train split")
     assert "writer.add_overlap(" in entry["how"]
     # Every entry has a step or says it has none; the writer's loss curves have one.
-    assert all(set(n) == {"rule", "reason", "how"} for n in body["not_run"])
+    # Only an input the user may choose not to give (groups) is marked optional.
+    assert all(set(n) - {"optional"} == {"rule", "reason", "how"} for n in body["not_run"])
+    assert [n["rule"] for n in body["not_run"] if n.get("optional")] == ["weak_slice"]
+    assert not_run["weak_slice"]["optional"] is True and "groups=" in not_run["weak_slice"]["how"]
     assert "writer.add_logs(" in not_run["overfitting"]["how"]
 
 
