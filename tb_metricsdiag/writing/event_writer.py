@@ -62,6 +62,18 @@ def tensor_proto(value):
     )
 
 
+def summary_of(written):
+    """One ``Summary`` of the `records.Record` list ``written``, a value per record."""
+    return summary_pb2.Summary(
+        value=[
+            summary_pb2.Summary.Value(
+                tag=record.tag, metadata=record.metadata, tensor=tensor_proto(record.value)
+            )
+            for record in written
+        ]
+    )
+
+
 # Part of every file name: TensorBoard's own writers in the same directory (a TensorBoardLogger,
 # keras.callbacks.TensorBoard) name their files by the same second, host, pid and counter.
 EVENT_FILE_MARK = ".metricsdiag"
@@ -437,13 +449,8 @@ class MetricsDiagWriter:
             raise ValueError("MetricsDiagWriter: the writer is closed")
         wall_time = time.time()
         for record in written:
-            value = summary_pb2.Summary.Value(
-                tag=record.tag, metadata=record.metadata, tensor=tensor_proto(record.value)
-            )
             self._write_event(
-                event_pb2.Event(
-                    wall_time=wall_time, step=step, summary=summary_pb2.Summary(value=[value])
-                )
+                event_pb2.Event(wall_time=wall_time, step=step, summary=summary_of([record]))
             )
 
     def _write_event(self, event):

@@ -31,14 +31,18 @@ class SummarySink(NullSink):
         self._writer = tf.summary.create_file_writer(os.fspath(log_dir))
 
     def write(self, written, step):
+        # One event for all of a step's records: a ``tf.summary.write`` per record costs an
+        # eager op each, which the headline scalars multiply. The tensors are stored as
+        # ``tf.summary.write`` stores them (`event_writer.tensor_proto`).
+        from tb_metricsdiag.writing.event_writer import summary_of
+
+        written = list(written)
+        if not written:
+            return
         with self._writer.as_default():
-            for record in written:
-                self._tf.summary.write(
-                    record.tag,
-                    record.value,
-                    step=step,
-                    metadata=record.metadata.SerializeToString(),
-                )
+            self._tf.summary.experimental.write_raw_pb(
+                summary_of(written).SerializeToString(), step=step
+            )
 
     def flush(self):
         self._writer.flush()
