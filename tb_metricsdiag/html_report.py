@@ -119,10 +119,13 @@ def run_documents(reader, index, kept, report):
     if error is not None or not (index.has_counts and steps and index.splits):
         return found
     split = REPORT_SPLIT if REPORT_SPLIT in index.splits else index.splits[0]
-    found["confusion"] = _answer(
-        lambda: views.confusion_view(run, reader.evaluation(run, split, None, with_pr=False))
-    )
+    # One read of the epoch serves the confusion and every class's PR answer.
     evaluation = _answer(lambda: reader.evaluation(run, split, None))
+    found["confusion"] = (
+        evaluation
+        if "error" in evaluation
+        else _answer(lambda: views.confusion_view(run, evaluation["doc"]))
+    )
     for class_index in _pr_classes(entry, diagnostics):
         if "error" in evaluation:  # the same failure for every class: said once
             found["pr"][str(class_index)] = evaluation
