@@ -80,3 +80,92 @@ def describe_machine():
 
 def mib(n):
     return n / float(1 << 20)
+
+
+def load_average():
+    """``"load average 1.23 / 1.50 / 1.70 (1, 5, 15 min) on N CPUs"``: how shared the machine
+    was (the benchmarks state it beside their figures)."""
+    one, five, fifteen = os.getloadavg()
+    return "load average %.2f / %.2f / %.2f (1, 5, 15 min) on %d CPUs" % (
+        one,
+        five,
+        fifteen,
+        os.cpu_count(),
+    )
+
+
+def wall_and_cpu():
+    """``[wall seconds, CPU seconds of this process]`` now: CPU time stays near its value on a
+    shared machine whose other loads stretch the wall time."""
+    return np.array([time.perf_counter(), time.process_time()])
+
+
+class HookClock:
+    """Wall and CPU seconds (`wall_and_cpu`) spent inside wrapped callables (a callback's
+    hooks), less the time of ``exclude`` ones called from inside them (a user function the
+    callback wraps). Nested calls of wrapped callables count once.
+    """
+
+    def __init__(self):
+        self._depth = 0
+        self.reset()
+
+    def reset(self):
+        self.inside = np.zeros(2)
+        self.excluded = np.zeros(2)
+
+    def timed(self, fn, exclude=False):
+        def timed(*args, **kwargs):
+            self._depth += 1
+            start = wall_and_cpu()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self._depth -= 1
+                if exclude:
+                    self.excluded += wall_and_cpu() - start
+                elif self._depth == 0:
+                    self.inside += wall_and_cpu() - start
+
+        return timed
+
+    def wrap_hooks(self, callback, base, names=()):
+        """Time every hook of ``callback`` (an instance) that its class overrides from
+        ``base`` (methods named ``on_*``, and ``names``), by replacing it on the instance."""
+        for name in dir(type(callback)):
+            if not (name.startswith("on_") or name in names):
+                continue
+            if getattr(type(callback), name) is getattr(base, name, None):
+                continue
+            setattr(callback, name, self.timed(getattr(callback, name)))
+        return callback
+
+    def seconds(self):
+        """``[wall, CPU]`` seconds inside the wrapped callables, less the excluded ones."""
+        return self.inside - self.excluded
+
+
+class _Hiding:
+    """A `sys.meta_path` finder that finds nothing of ``packages``, else what ``finder`` finds."""
+
+    def __init__(self, finder, packages):
+        self._finder = finder
+        self._packages = packages
+
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in self._packages:
+            return None
+        find_spec = getattr(self._finder, "find_spec", None)
+        return None if find_spec is None else find_spec(name, path, target)
+
+    def __getattr__(self, attribute):  # invalidate_caches, find_distributions, ...
+        return getattr(self._finder, attribute)
+
+
+def hide_packages(packages):
+    """Make ``packages`` (top-level names) unimportable in this process, as if not installed:
+    TensorFlow and the CUDA build of PyTorch crash when both are imported into one process,
+    and Keras imports TensorFlow where it finds it (its ``tf.data`` adapters, its
+    ``TensorBoard`` callback). Call before anything imports them."""
+    packages = tuple(packages)
+    sys.meta_path[:] = [_Hiding(finder, packages) for finder in sys.meta_path]
