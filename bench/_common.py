@@ -1,5 +1,6 @@
 """Helpers shared by the benchmark scripts: timing, resident memory, machine description."""
 
+import functools
 import os
 import platform
 import statistics
@@ -115,6 +116,7 @@ class HookClock:
         self.excluded = np.zeros(2)
 
     def timed(self, fn, exclude=False):
+        @functools.wraps(fn)  # its signature stays readable (Transformers inspects it)
         def timed(*args, **kwargs):
             self._depth += 1
             start = wall_and_cpu()
