@@ -147,27 +147,54 @@ class HookClock:
         return self.inside - self.excluded
 
 
-class _Hiding:
-    """A `sys.meta_path` finder that finds nothing of ``packages``, else what ``finder`` finds."""
-
-    def __init__(self, finder, packages):
-        self._finder = finder
-        self._packages = packages
-
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in self._packages:
-            return None
-        find_spec = getattr(self._finder, "find_spec", None)
-        return None if find_spec is None else find_spec(name, path, target)
-
-    def __getattr__(self, attribute):  # invalidate_caches, find_distributions, ...
-        return getattr(self._finder, attribute)
-
-
 def hide_packages(packages):
     """Make ``packages`` (top-level names) unimportable in this process, as if not installed:
     TensorFlow and the CUDA build of PyTorch crash when both are imported into one process,
-    and Keras imports TensorFlow where it finds it (its ``tf.data`` adapters, its
-    ``TensorBoard`` callback). Call before anything imports them."""
-    packages = tuple(packages)
-    sys.meta_path[:] = [_Hiding(finder, packages) for finder in sys.meta_path]
+    and Keras, Lightning's logger and Transformers import TensorFlow where they find it. A
+    ``None`` in `sys.modules` makes ``import`` raise ModuleNotFoundError and
+    `importlib.util.find_spec` return None, for the package and its submodules. Call before
+    anything imports them."""
+    loaded = [name for name in packages if sys.modules.get(name) is not None]
+    if loaded:
+        raise RuntimeError("already imported, cannot be hidden: %s" % loaded)
+    for name in packages:
+        sys.modules[name] = None
+
+
+def print_shares(what, own, paired, indent="  ", target=0.03):
+    """Print the overhead figures of a callback measured over repeats: ``own``, ``[repeat,
+    (wall, CPU)]`` seconds inside its hooks as fractions of the same ``what`` (a fit); and
+    ``paired``, ``[repeat, (wall, CPU)]`` the ``what`` with the callback over the one without it
+    in the same repeat, less 1. Medians over the repeats, each repeat's figure beside them."""
+    own, paired = np.asarray(own), np.asarray(paired)
+    share = np.median(own, axis=0)
+
+    def runs(values, digits):
+        return ", ".join("%.*f" % (digits, 100 * v) for v in values)
+
+    print(
+        "%sthe hooks' own time: %.2f%% of the %s's wall time (runs: %s), %.2f%% of its CPU"
+        " time (runs: %s)  target <= %.0f%%: %s"
+        % (
+            indent,
+            100 * share[0],
+            what,
+            runs(own[:, 0], 2),
+            100 * share[1],
+            runs(own[:, 1], 2),
+            100 * target,
+            "met" if max(share) <= target else "missed",
+        )
+    )
+    print(
+        "%spaired %s with / without the callback: wall %+.1f%% (runs: %s), CPU %+.1f%% (runs:"
+        " %s)"
+        % (
+            indent,
+            what,
+            100 * np.median(paired[:, 0]),
+            runs(paired[:, 0], 1),
+            100 * np.median(paired[:, 1]),
+            runs(paired[:, 1], 1),
+        )
+    )

@@ -29,7 +29,14 @@ import tempfile
 import warnings
 
 import numpy as np
-from _common import HookClock, describe_machine, hide_packages, load_average, wall_and_cpu
+from _common import (
+    HookClock,
+    describe_machine,
+    hide_packages,
+    load_average,
+    print_shares,
+    wall_and_cpu,
+)
 
 TRAIN_EXAMPLES = 50_000
 VALIDATION_EXAMPLES = 10_000
@@ -189,27 +196,7 @@ def main():
         "fit with the callback:    %.2f s wall (runs: %s), %.2f s CPU"
         % (np.median(recorded[:, 0]), _list(recorded[:, 0]), np.median(recorded[:, 1]))
     )
-    share = np.median(own, axis=0)
-    print(
-        "the hooks' own time: %.2f%% of the fit's wall time (runs: %s), %.2f%% of its CPU time"
-        " (runs: %s)  target <= 3%%: %s"
-        % (
-            100 * share[0],
-            _list(100 * own[:, 0], 2),
-            100 * share[1],
-            _list(100 * own[:, 1], 2),
-            "met" if max(share) <= 0.03 else "missed",
-        )
-    )
-    print(
-        "paired fit with / without: wall %+.1f%% (runs: %s), CPU %+.1f%% (runs: %s)"
-        % (
-            100 * np.median(paired[:, 0]),
-            _list(100 * paired[:, 0], 1),
-            100 * np.median(paired[:, 1]),
-            _list(100 * paired[:, 1], 1),
-        )
-    )
+    print_shares("fit", own, paired, indent="")
 
 
 def _list(values, digits=3):

@@ -42,7 +42,14 @@ import tempfile
 import warnings
 
 import numpy as np
-from _common import HookClock, describe_machine, hide_packages, load_average, wall_and_cpu
+from _common import (
+    HookClock,
+    describe_machine,
+    hide_packages,
+    load_average,
+    print_shares,
+    wall_and_cpu,
+)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -212,7 +219,6 @@ def _measure_train(transformers, data, epochs, repeats):
 def _report_train(runs):
     own = runs["own"] / runs["with"]
     paired = runs["with"] / runs["plain"] - 1
-    share = np.median(own, axis=0)
     print(
         "  train() without the callback: %.2f s wall (runs: %s), %.2f s CPU; with: %.2f s wall"
         " (runs: %s), %.2f s CPU"
@@ -225,25 +231,7 @@ def _report_train(runs):
             np.median(runs["with"][:, 1]),
         )
     )
-    print(
-        "  the callback's own: %.2f%% of the train()'s wall time (runs: %s), %.2f%% of its CPU"
-        " time (runs: %s)  target <= 3%%: %s"
-        % (
-            100 * share[0],
-            _list(100 * own[:, 0], 2),
-            100 * share[1],
-            _list(100 * own[:, 1], 2),
-            "met" if max(share) <= 0.03 else "missed",
-        )
-    )
-    print(
-        "  paired train() with / without: wall %+.1f%% (runs: %s), CPU %+.1f%%"
-        % (
-            100 * np.median(paired[:, 0]),
-            _list(100 * paired[:, 0], 1),
-            100 * np.median(paired[:, 1]),
-        )
-    )
+    print_shares("train()", own, paired)
 
 
 def _measure(transformers, model, data, batched, repeats):
