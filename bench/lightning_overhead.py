@@ -28,15 +28,9 @@ import argparse
 import tempfile
 import warnings
 
+import _common
 import numpy as np
-from _common import (
-    HookClock,
-    describe_machine,
-    hide_packages,
-    load_average,
-    print_shares,
-    wall_and_cpu,
-)
+from _common import HookClock, describe_machine, load_average, print_shares, wall_and_cpu
 
 TRAIN_EXAMPLES = 50_000
 VALIDATION_EXAMPLES = 10_000
@@ -144,7 +138,7 @@ def main():
 
     # TensorFlow and the CUDA build of PyTorch crash in one process; the logger imports
     # TensorFlow where it finds it.
-    hide_packages(("tensorflow",))
+    _common.hide_packages(("tensorflow",))
     import lightning.pytorch as pl
     import torch
 

@@ -60,8 +60,9 @@ import sys
 import tempfile
 import time
 
+import _common
 import numpy as np
-from _common import HookClock, describe_machine, hide_packages, load_average, wall_and_cpu
+from _common import HookClock, describe_machine, load_average, print_shares, wall_and_cpu
 
 TRAIN_EXAMPLES = 50_000
 VALIDATION_EXAMPLES = 10_000
@@ -294,39 +295,18 @@ def _median(pairs):
     return np.median(np.asarray(pairs), axis=0)
 
 
-def _runs(values, scale=100.0, digits=2):
-    return ", ".join("%.*f" % (digits, scale * v) for v in values)
-
-
 def report_recording(variant, wall, hooks, epochs):
     """Print a recording variant's figures (module docstring)."""
     own = np.asarray(hooks["own"]) / np.asarray(hooks["fit"])  # [repeat, (wall, CPU)]
     paired = np.asarray(wall[variant]) / np.asarray(wall["baseline"]) - 1
-    share = np.median(own, axis=0)
-    print(
-        "  %-12s the hooks' own time: %.2f%% of the fit's wall time (runs: %s), %.2f%% of its"
-        " CPU time (runs: %s)  target <= %.0f%%: %s"
-        % (
-            variant,
-            100 * share[0],
-            _runs(own[:, 0]),
-            100 * share[1],
-            _runs(own[:, 1]),
-            100 * TARGET_OVERHEAD,
-            "met" if max(share) <= TARGET_OVERHEAD else "missed",
-        )
-    )
+    print("  %s:" % variant)
+    print_shares("fit", own, paired, indent="    ", target=TARGET_OVERHEAD)
     base_epoch = _median(wall["baseline"]) / epochs
     end = _median(hooks["on_epoch_end"])
     print(
-        "  %-12s paired fit against the baseline: wall %+.1f%% (runs: %s), CPU %+.1f%%;"
-        " on_epoch_end %.1f ms wall, %.1f ms CPU (%.1f%% of a baseline epoch's wall, %.1f%% of"
+        "    on_epoch_end %.1f ms wall, %.1f ms CPU (%.1f%% of a baseline epoch's wall, %.1f%% of"
         " its CPU); on_train_begin %.0f ms wall, %.0f ms CPU once; all hooks %.2f s wall per fit"
         % (
-            "",
-            100 * np.median(paired[:, 0]),
-            _runs(paired[:, 0], digits=1),
-            100 * np.median(paired[:, 1]),
             1000 * end[0],
             1000 * end[1],
             100 * end[0] / base_epoch[0],
@@ -370,7 +350,7 @@ def main():
     if epochs < 2:
         parser.error("--epochs must be at least 2: the steady figures leave the first epoch out")
     if os.environ.get(HIDE_VARIABLE):
-        hide_packages(os.environ[HIDE_VARIABLE].split(","))
+        _common.hide_packages(os.environ[HIDE_VARIABLE].split(","))
     import keras
 
     backend = keras.backend.backend()

@@ -41,15 +41,9 @@ import os
 import tempfile
 import warnings
 
+import _common
 import numpy as np
-from _common import (
-    HookClock,
-    describe_machine,
-    hide_packages,
-    load_average,
-    print_shares,
-    wall_and_cpu,
-)
+from _common import HookClock, describe_machine, load_average, print_shares, wall_and_cpu
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -267,7 +261,7 @@ def main():
     args = parser.parse_args()
     # TensorFlow and the CUDA build of PyTorch crash in one process; Transformers imports
     # TensorFlow where it finds it.
-    hide_packages(("tensorflow",))
+    _common.hide_packages(("tensorflow",))
     import torch
     import transformers
 
