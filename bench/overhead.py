@@ -1,4 +1,4 @@
-"""Callback overhead: wall time of ``model.fit`` with and without recording, as ratios.
+"""Callback overhead: the share of ``model.fit`` spent in the callback's hooks, and paired fits.
 
 The target setting: a 10-class MLP on 50,000 examples of 64 features, 10,000 validation
 examples, batch 256, ``keras.callbacks.TensorBoard`` in every variant. Variants:
@@ -23,12 +23,12 @@ recording variant, each the median over the repeats:
 
 - the hooks' own time: wall time spent inside every hook of the callback (``on_train_begin``
   with its one-off work, each ``on_epoch_end``, ...) over the fit, as a share of that fit's
-  wall time: the target's figure (at most 3%%);
+  wall time: the target's figure (at most 3%);
 - the same in CPU time of the process (``time.process_time``): the least sensitive to other
   loads on a shared machine, which stretch the wall time of whatever they overlap;
 - the paired wall (and CPU) time of the fit against the baseline's fit of the same repeat.
 
-Fit times on a shared machine are noisy (the same fit scatters by ±20%% here), so the paired
+Fit times on a shared machine are noisy (the same fit scatters by ±20% here), so the paired
 figure scatters more than the cost it measures; the own-time shares are the ones to read. Also
 printed: the callback's ``on_epoch_end`` from the second epoch on against the baseline's epoch
 time, its one-off ``on_train_begin``, the load average before and after, and the in-graph cost
@@ -44,10 +44,8 @@ TensorFlow (TensorFlow and the CUDA build of PyTorch crash in one process), so i
 (default 1: on a shared machine idle OpenMP threads spin against the load).
 
 Run: ``python bench/overhead.py`` (``--quick``: 2 epochs, 2 repeats). The issue's figure (the
-hooks' share of a 4-epoch fit, records and a slice key on, each backend)::
-
-    python bench/overhead.py --backends tensorflow,jax,torch --epochs 4 --repeats 5 \
-        --variants groups
+hooks' share of a 4-epoch fit, records and a slice key on, each backend): ``--backends
+tensorflow,jax,torch --epochs 4 --repeats 3 --variants groups``.
 """
 
 import argparse
