@@ -91,7 +91,7 @@ def run_documents(reader, index, kept, report):
       index: the run's `RunIndex`.
       kept: the run's ``(steps, trainings)`` of `Reader.steps_by_run`, or the
         `schema.FormatError` why they cannot be read.
-      report: the run's report of ``cli.collect_reports`` (findings, rules not run) with
+      report: the run's report of ``cli_report.collect_reports`` (findings, rules not run) with
         ``requirements`` or ``requirements_skipped`` when requirements were checked.
 
     Returns:
@@ -147,7 +147,7 @@ def _pr_view(run, evaluation, class_index):
 
 
 def collect_runs(reader, indices, reports, progress=None):
-    """`run_documents` of every run of ``reports`` (sorted by run, as `cli.collect_reports`
+    """`run_documents` of every run of ``reports`` (sorted by run, as `cli_report.collect_reports`
     makes them). A run whose data cannot be read is listed with its error.
     """
     runs = sorted(indices)

@@ -615,7 +615,7 @@ def slices_view(run, split, step, key, slices):
     """
     entries = []
     for value, evaluation in slices.items():
-        counts = evaluation.matrices if evaluation.multilabel else evaluation.confusion
+        counts = evaluation.decision_counts
         entry = to_json_value(
             {
                 "value": value,
