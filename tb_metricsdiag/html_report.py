@@ -24,7 +24,7 @@ import posixpath
 import re
 
 from tb_metricsdiag import version
-from tb_metricsdiag.backend import static_files, views
+from tb_metricsdiag.backend import curve_views, static_files, views
 from tb_metricsdiag.core.json_values import to_json_value
 
 ENTRY_MODULE = "report.js"
@@ -113,7 +113,7 @@ def run_documents(reader, index, kept, report):
         "diagnostics": diagnostics,
         "requirements": to_json_value(report.get("requirements")),
         "requirements_skipped": report.get("requirements_skipped"),
-        "curves": _answer(lambda: views.curves_view(run, reader.history(run, index))),
+        "curves": _answer(lambda: curve_views.curves_view(run, reader.history(run, index))),
         "pr": {},
     }
     if error is not None or not (index.has_counts and steps and index.splits):
@@ -136,14 +136,16 @@ def run_documents(reader, index, kept, report):
 
     def calibration():
         step, bins = reader.calibration(run, split, None)
-        return views.calibration_view(run, split, step, bins, views.binary_calibration(index.task))
+        return curve_views.calibration_view(
+            run, split, step, bins, curve_views.binary_calibration(index.task)
+        )
 
     found["calibration"] = _answer(calibration)
     return found
 
 
 def _pr_view(run, evaluation, class_index):
-    return views.pr_view(run, evaluation, views.pr_class(run, evaluation, class_index))
+    return curve_views.pr_view(run, evaluation, curve_views.pr_class(run, evaluation, class_index))
 
 
 def collect_runs(reader, indices, reports, progress=None):

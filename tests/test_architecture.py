@@ -85,9 +85,20 @@ BACKEND = {
     "example_reader": {"cache", "provider_source", "record_decoding"},
     "reader": {"cache", "example_reader", "keras_subruns", "provider_source", "record_decoding"},
     "views": set(),
+    "curve_views": set(),
+    "comparison_views": {"views"},
     "example_views": set(),
     "overview": set(),
-    "plugin": {"cache", "example_views", "overview", "reader", "static_files", "views"},
+    "plugin": {
+        "cache",
+        "comparison_views",
+        "curve_views",
+        "example_views",
+        "overview",
+        "reader",
+        "static_files",
+        "views",
+    },
 }
 # Top-level modules anyone may import: the version, and the package itself (lazy exports).
 SHARED = {"version", ""}
