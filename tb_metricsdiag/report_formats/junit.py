@@ -89,19 +89,25 @@ def format_junit(reports, fail_on="error"):
                 safe_text(finding["detail"]),
                 safe_text(finding["suggestion"]),
             )
-        suite.set("tests", str(tests))
-        suite.set("failures", str(failures))
-        suite.set("errors", "0")
-        suite.set("skipped", str(skipped))
-        suite.set("time", "0")
+        _set_totals(suite, tests, failures, skipped)
         all_tests += tests
         all_failures += failures
         all_skipped += skipped
-    root.set("tests", str(all_tests))
-    root.set("failures", str(all_failures))
-    root.set("errors", "0")
-    root.set("skipped", str(all_skipped))
-    root.set("time", "0")
+    _set_totals(root, all_tests, all_failures, all_skipped)
     ElementTree.indent(root)
     text = ElementTree.tostring(root, encoding="unicode")
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + text + "\n"
+
+
+def _set_totals(element, tests, failures, skipped):
+    """The totals the JUnit schemas require of a ``testsuite`` or ``testsuites``: the counts,
+    no errors and no time (nothing is timed).
+    """
+    for name, value in (
+        ("tests", tests),
+        ("failures", failures),
+        ("errors", 0),
+        ("skipped", skipped),
+        ("time", 0),
+    ):
+        element.set(name, str(value))
