@@ -19,6 +19,7 @@ MACRO = "macro"
 # The ``VALUE`` of ``@KEY=VALUE`` that means every value of the key.
 EVERY_VALUE = "*"
 
+# The bound that refers to the baseline run: ``baseline``, ``baseline + X``, ``baseline - X``.
 BASELINE = "baseline"
 
 
@@ -67,7 +68,7 @@ _SLICE_EXPRESSION = re.compile(
     r"(?P<bound>[^<>=]*?)\s*$",
     re.DOTALL,
 )
-_RELATIVE_BOUND = re.compile(r"^baseline\s*(?:(?P<sign>[+-])\s*(?P<offset>.+))?$")
+_RELATIVE_BOUND = re.compile(r"^%s\s*(?:(?P<sign>[+-])\s*(?P<offset>.+))?$" % BASELINE)
 
 
 class GateError(ValueError):
