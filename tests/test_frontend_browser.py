@@ -408,7 +408,7 @@ def test_threshold_updates_precision_recall_and_counts(page, server):
     frame = open_tab(page, server, run=CLEAN_RUN)
     steps = next(r for r in api_json(server, "runs")["runs"] if r["run"] == CLEAN_RUN)["steps"]
     wait_matrix(frame, steps[-1])
-    frame.wait_for_selector(".pr-chart", timeout=20000)
+    frame.wait_for_selector(".pr-body:not(.loading) .pr-chart", timeout=30000)
     frame.select_option("select[aria-label='Class for the PR curve']", value="1")
     frame.wait_for_function(
         "() => document.querySelector('.op-table th[scope=col]').textContent === 'predicted dog'",
@@ -600,7 +600,7 @@ def test_html_in_run_and_class_names_stays_text(page, server):
         arg=XSS_CLASSES,
         timeout=20000,
     )
-    frame.wait_for_selector(".pr-chart", timeout=20000)
+    frame.wait_for_selector(".pr-body:not(.loading) .pr-chart", timeout=30000)
     frame.wait_for_selector(".finding, .all-good", timeout=20000)
     assert frame.query_selector_all("img") == []
     assert frame.query_selector_all("b") == []
@@ -671,7 +671,7 @@ def _switch_theme(pg, frame, menu, theme):
         action = "add" if theme == "dark" else "remove"
         pg.evaluate("document.body.classList.%s('dark-mode')" % action)
     frame.wait_for_function(
-        "() => document.documentElement.dataset.theme === '%s'" % theme, timeout=5000
+        "() => document.documentElement.dataset.theme === '%s'" % theme, timeout=20000
     )
     pg.wait_for_timeout(300)
 
@@ -682,7 +682,7 @@ def test_dark_theme_screenshot(browser, server):
     try:
         frame = open_tab(pg, server, run=CLEAN_RUN)
         wait_matrix(frame)
-        frame.wait_for_selector(".pr-chart", timeout=20000)
+        frame.wait_for_selector(".pr-body:not(.loading) .pr-chart", timeout=30000)
         frame.wait_for_selector(".curves-body .line-chart .series", timeout=20000)
         parent_dark = pg.evaluate("document.body.classList.contains('dark-mode')")
         theme = frame.evaluate("document.documentElement.dataset.theme")
@@ -825,7 +825,7 @@ def test_curve_markers_follow_the_routes_and_labels_stay_clear(page, server):
 
 def test_threshold_label_stays_above_the_curve(page, server):
     frame = open_tab(page, server, run=CLEAN_RUN)
-    frame.wait_for_selector(".pr-chart .cursor-label", timeout=20000)
+    frame.wait_for_selector(".pr-body:not(.loading) .pr-chart .cursor-label", timeout=30000)
     frame.focus("input[aria-label='Decision threshold']")
     for key in ("Home", "End"):
         page.keyboard.press(key)
@@ -1067,7 +1067,7 @@ def test_roc_view_and_cost_threshold(page, server):
     assert pr["roc_auc_method"] == "exact"
     assert frame.text_content(".roc-auc") == "ROC AUC %s (exact)" % _fmt(pr["roc_auc"])
     frame.click("label:has(input[data-mode='roc'])")
-    frame.wait_for_selector(".pr-chart .chance", timeout=10000)
+    frame.wait_for_selector(".pr-chart .chance", timeout=30000)
     titles = frame.eval_on_selector_all(".pr-chart .axis-title", "e => e.map(x => x.textContent)")
     assert titles == ["False positive rate", "True positive rate (recall)"]
     index = int(frame.input_value("input[aria-label='Decision threshold']"))
@@ -1078,7 +1078,7 @@ def test_roc_view_and_cost_threshold(page, server):
     frame.wait_for_function(
         "i => document.querySelector(\"input[aria-label='Decision threshold']\").value === String(i)",
         arg=index,
-        timeout=10000,
+        timeout=30000,
     )
     text = frame.get_attribute(".pr-chart", "aria-valuetext")
     assert text == "threshold %s, true positive rate (recall) %s, false positive rate %s" % (
@@ -1129,7 +1129,7 @@ def test_roc_view_and_cost_threshold(page, server):
     second = check_min_cost(1, 10)
     assert second["threshold"] >= first["threshold"]
     frame.click("button[aria-label='Move the threshold to the lowest-cost point']")
-    expect(frame.locator(THRESHOLD_SLIDER)).to_have_value(str(second["index"]), timeout=10000)
+    expect(frame.locator(THRESHOLD_SLIDER)).to_have_value(str(second["index"]), timeout=30000)
     assert frame.text_content(".thr-value") == _fmt_threshold(second["threshold"])
 
     # A negative cost is refused in the input and sends nothing.
@@ -1246,7 +1246,7 @@ def test_calibration_trajectories_and_comparison(page, server):
     frame.wait_for_function(
         "c => document.querySelector(\"select[aria-label='Class for the PR curve']\").value === String(c)",
         arg=last["index"],
-        timeout=10000,
+        timeout=30000,
     )
     # A panel that is still loading changes the layout under a click made by position.
     frame.wait_for_function(
@@ -1292,7 +1292,7 @@ def test_calibration_trajectories_and_comparison(page, server):
     frame.wait_for_function(
         "t => document.querySelector(\".diff-matrix td[data-row='0'][data-col='0']\").textContent === t",
         arg=("+" if v > 0 else "") + _fmt(v),
-        timeout=10000,
+        timeout=30000,
     )
     assert len(frame.query_selector_all(".compare-pr .pr-line")) == 2
 
