@@ -1035,9 +1035,12 @@ FP_COST = "input[aria-label='Cost of a false positive']"
 
 
 def _type_costs(frame, fn, fp):
-    """Types both costs of the PR panel and commits them as a user does: Enter in the second
-    input (moving there commits the first alone, which the panel leaves until both are set)."""
+    """Types both costs of the PR panel and commits them as a user does: Tab out of the first
+    (which commits it with the other's old text), then, once that answer is drawn (a redraw
+    between Playwright's select-all and its typing would add to the old text), Enter."""
     frame.fill(FN_COST, fn)
+    frame.press(FN_COST, "Tab")
+    frame.wait_for_selector(".pr-body:not(.loading) " + FP_COST, timeout=30000)
     frame.fill(FP_COST, fp)
     frame.press(FP_COST, "Enter")
 
