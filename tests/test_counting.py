@@ -688,3 +688,37 @@ def test_sorted_keys_with_runs_across_block_borders_match_sklearn(monkeypatch, p
     for k in range(2):
         assert ap[k] == pytest.approx(skm.average_precision_score(y == k, scores[:, k]), abs=1e-12)
         assert auc[k] == pytest.approx(skm.roc_auc_score(y == k, scores[:, k]), abs=1e-12)
+
+
+@pytest.mark.parametrize("grouped", [False, True])
+def test_calibration_bins_of_a_strided_column_with_nan_and_out_of_range_blocks(grouped):
+    """`calibration_bins` block by block on a column of ``[n, 2]`` rows (read through a
+    contiguous copy): NaN confidences left out and values outside [0, 1] clipped in the blocks
+    that have them, others untouched; equal to a brute-force NumPy reference."""
+    rng = np.random.default_rng(7)
+    n = 3 * BLOCK + 11
+    rows = rng.random((n, 2)).astype(np.float32)
+    rows[BLOCK + 5 : BLOCK + 40, 1] = np.nan  # the second block: NaNs
+    rows[2 * BLOCK + 3, 1] = -0.25  # the third: out of range
+    rows[2 * BLOCK + 4, 1] = 1.75
+    rows[7, 1] = 1.0  # the first: exactly 1, the last bin
+    confidence, correct = rows[:, 1], rng.random(n) < 0.6
+    groups = rng.integers(0, 3, size=n) if grouped else None
+    count, confidence_sum, right = counts.calibration_lib.calibration_bins(
+        confidence, correct, groups=groups, num_groups=3 if grouped else None
+    )
+    keep = ~np.isnan(confidence)
+    values = np.clip(confidence[keep], 0, 1)
+    bins = np.minimum((values * np.float32(15)).astype(np.int64), 14)
+    cells = bins if groups is None else groups[keep] * 15 + bins
+    size = 15 if groups is None else 45
+    shape = (15,) if groups is None else (3, 15)
+    np.testing.assert_array_equal(count, np.bincount(cells, minlength=size).reshape(shape))
+    np.testing.assert_array_equal(
+        right, np.bincount(cells[correct[keep]], minlength=size).reshape(shape)
+    )
+    np.testing.assert_allclose(
+        confidence_sum,
+        np.bincount(cells, weights=values.astype(np.float64), minlength=size).reshape(shape),
+        rtol=1e-12,
+    )
