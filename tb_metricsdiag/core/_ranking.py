@@ -283,7 +283,7 @@ def _precision_sum(keys, total_positives, marks):
     below = np.full(marks.size, total_positives, dtype=np.int64)  # marks at n: every positive
     total = 0.0
     positives_before = 0  # positives in the blocks before
-    last_key = -1  # key of the last positive seen (none yet), and the precision of its score
+    last_key = None  # key of the last positive seen, and the precision of its score
     run_precision = 0.0
     position_sum = 0  # of the positives, to count the negatives below them
     ties = 0  # (positive, negative) pairs of equal scores
@@ -308,7 +308,7 @@ def _precision_sum(keys, total_positives, marks):
             leaders = np.searchsorted(values, values[followers], side="left")
             total += float((precision[leaders] - precision[followers]).sum())
         leader = np.searchsorted(values, values[-1], side="left")  # of the block's last score
-        if values[0] == last_key:  # the previous block's last score goes on: its precision
+        if last_key is not None and values[0] == last_key:  # the last block's score goes on
             continued = np.searchsorted(values, last_key, side="right")
             total += int(continued) * (run_precision - float(precision[0]))
             if leader > 0:
