@@ -20,7 +20,7 @@ from tb_metricsdiag.backend.record_decoding import (
 )
 from tb_metricsdiag.diagnostics import requirements
 from tb_metricsdiag.format import example_ids, metadata, schema
-from tb_metricsdiag.run_records import SplitExamples, SplitLabelIssues
+from tb_metricsdiag.run_records import SplitCrossings, SplitExamples, SplitLabelIssues
 
 # First elements of the cache keys of decoded id tables, of the step of the table in force at
 # a step, of the steps with examples, and of previews (those of the epoch records are their
@@ -76,6 +76,19 @@ class ExampleReader:
         ids = self._ids(run, split, listing, step, issues.num_rows)
         names = self._class_names(listing, split, issues.num_classes)
         return SplitLabelIssues(split, step, names, issues, ids)
+
+    def crossings(self, run, split, step):
+        """The `SplitCrossings` of ``split`` at ``step``.
+
+        Raises:
+          tensorboard.errors.NotFoundError: no such run, split or step, or a run written
+            without crossing samples (the message says how to record them).
+          schema.FormatError: the stored samples are damaged or inconsistent.
+        """
+        listing, step, stored = self._epoch_record(run, split, schema.KIND_CROSSINGS, step)
+        ids = self._ids(run, split, listing, step, stored.num_rows)
+        names = self._class_names(listing, split, stored.num_curves)
+        return SplitCrossings(split, step, names, stored, ids)
 
     def _epoch_record(self, run, split, kind, step):
         """``(listing, step, record)``: the split's listing (`_example_listing`) and its
@@ -180,6 +193,12 @@ class ExampleReader:
                 "run %r has no label issues for %r: confident learning flags labels of"
                 " single-label tasks only, from every example's scores (which Lightning's"
                 " reduce='counts' and Transformers' batch_eval_metrics do not keep)" % (run, split)
+            )
+        if kind == schema.KIND_CROSSINGS and tags[3] in listing:
+            raise errors.NotFoundError(
+                "run %r has example records for %r but no crossing samples (which examples"
+                " cross a moved threshold; a tb-metricsdiag older than them wrote it): %s"
+                % (run, split, requirements.RECORD_EXAMPLES)
             )
         raise errors.NotFoundError(
             "run %r was written without example records for %r: %s"

@@ -19,7 +19,8 @@ Caps (docs/format.md, "Example records"):
 - per run, previews of at most `PREVIEW_LIMIT` distinct examples and `PREVIEW_BYTES` bytes.
   An evaluation previews its new kept examples in order of rank (every cell's first example,
   then every cell's second, ...; the listed label issues by their rank in the list after the
-  cells' examples of the same rank); what does not fit is dropped: the deepest ranks of an
+  cells' examples of the same rank; the crossing samples last, those of the bins nearest 0.5
+  first); what does not fit is dropped: the deepest ranks of an
   epoch first, then everything newly kept in later epochs (shown without a preview).
 
 Framework-free: NumPy, `core/` and `format/` only.
@@ -112,6 +113,7 @@ class EpochExamples:
         self._confidence = np.zeros(self.num_rows, dtype=np.uint8)
         self._pending, self._pending_rows = [], 0
         self._listed = None  # the listed label issues' positions, once finished
+        self._crossing_positions = np.empty(0, dtype=np.int64)  # once encoded
         self._block_rows = max(_MIN_BLOCK_ROWS, _BLOCK_VALUES // layout.num_classes)
 
     def update(self, positions, targets, scores, predicted=None):
@@ -222,8 +224,15 @@ class EpochExamples:
         self.crossings.merge(crossing_samples)
 
     def crossings_payload(self):
-        """The encoded crossing samples of the epoch (`format.crossings`)."""
-        return crossings.encode_crossings(self.crossings, self.num_rows, self.multi_label)
+        """The encoded crossing samples of the epoch (`format.crossings`); their positions,
+        the bins nearest the threshold 0.5 first, are then the last in `preview_order`.
+        """
+        payload = crossings.encode_crossings(self.crossings, self.num_rows, self.multi_label)
+        stored = crossings.decode_crossings(payload)
+        center = crossings_lib.center_bin(self.crossings.thresholds)
+        nearest = np.argsort(np.abs(stored.bin - center), kind="stable")
+        self._crossing_positions = stored.position[nearest]
+        return payload
 
     def finish(self, budget, listed):
         """``(examples payload, label issues payload or None)``: the encoded records
@@ -243,14 +252,16 @@ class EpochExamples:
         )
 
     def preview_order(self, budget):
-        """The positions of the kept examples and the listed label issues (after `finish`), in
-        the order they get previews (`ExampleRecorder`): by rank, the cells' examples before
-        the label issues of the same rank, each position once.
+        """The positions of the kept examples, the listed label issues (after `finish`) and
+        the crossing samples (after `crossings_payload`), in the order they get previews
+        (`ExampleRecorder`): by rank, the cells' examples before the label issues of the same
+        rank, then the crossing samples; each position once.
         """
         kept = self.cells.examples(budget)
         ranks = np.concatenate([kept["rank"], np.arange(self._listed.size)])
         order = np.argsort(ranks, kind="stable")
-        ordered = np.concatenate([kept["position"], self._listed])[order]
+        ranked = np.concatenate([kept["position"], self._listed])[order]
+        ordered = np.concatenate([ranked, self._crossing_positions])
         _, first = np.unique(ordered, return_index=True)
         return ordered[np.sort(first)]
 
