@@ -59,10 +59,7 @@ class ExampleReader:
             without example records (the message says how to record them).
           schema.FormatError: the stored records are damaged or inconsistent.
         """
-        listing, step, examples = self._epoch_record(run, split, schema.KIND_EXAMPLES, step)
-        ids = self._ids(run, split, listing, step, examples.num_rows)
-        names = self._class_names(listing, split, examples.num_classes)
-        return SplitExamples(split, step, names, examples, ids)
+        return self._split_record(run, split, schema.KIND_EXAMPLES, step, SplitExamples)
 
     def label_issues(self, run, split, step=None):
         """The `SplitLabelIssues` of ``split`` at ``step`` (default: the latest step).
@@ -72,10 +69,7 @@ class ExampleReader:
             example records, or a multi-label split (label issues are single-label).
           schema.FormatError: the stored records are damaged or inconsistent.
         """
-        listing, step, issues = self._epoch_record(run, split, schema.KIND_LABEL_ISSUES, step)
-        ids = self._ids(run, split, listing, step, issues.num_rows)
-        names = self._class_names(listing, split, issues.num_classes)
-        return SplitLabelIssues(split, step, names, issues, ids)
+        return self._split_record(run, split, schema.KIND_LABEL_ISSUES, step, SplitLabelIssues)
 
     def crossings(self, run, split, step):
         """The `SplitCrossings` of ``split`` at ``step``.
@@ -85,10 +79,16 @@ class ExampleReader:
             without crossing samples (the message says how to record them).
           schema.FormatError: the stored samples are damaged or inconsistent.
         """
-        listing, step, stored = self._epoch_record(run, split, schema.KIND_CROSSINGS, step)
-        ids = self._ids(run, split, listing, step, stored.num_rows)
-        names = self._class_names(listing, split, stored.num_curves)
-        return SplitCrossings(split, step, names, stored, ids)
+        return self._split_record(run, split, schema.KIND_CROSSINGS, step, SplitCrossings)
+
+    def _split_record(self, run, split, kind, step, make):
+        """``make(split, step, class names, record, ids)`` of the split's epoch record of
+        ``kind`` at ``step``, with the id table and the class names in force there.
+        """
+        listing, step, record = self._epoch_record(run, split, kind, step)
+        ids = self._ids(run, split, listing, step, record.num_rows)
+        names = self._class_names(listing, split, record.num_classes)
+        return make(split, step, names, record, ids)
 
     def _epoch_record(self, run, split, kind, step):
         """``(listing, step, record)``: the split's listing (`_example_listing`) and its

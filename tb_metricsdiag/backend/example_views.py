@@ -334,12 +334,12 @@ def crossings_view(run, evaluation, class_index, records, start, end, previews, 
     thresholds = evaluation.thresholds
     what = "stored crossing samples of %r at step %d" % (records.split, records.step)
     stored.check_grid(thresholds, what)
-    if stored.num_curves != evaluation.num_classes or stored.multi_label != evaluation.multilabel:
+    if stored.num_classes != evaluation.num_classes or stored.multi_label != evaluation.multilabel:
         raise schema.FormatError(
             "%s: %d curves (multi-label %s), the threshold counts have %d (%s)"
             % (
                 what,
-                stored.num_curves,
+                stored.num_classes,
                 stored.multi_label,
                 evaluation.num_classes,
                 evaluation.multilabel,

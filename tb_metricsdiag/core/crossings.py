@@ -47,7 +47,8 @@ the bins nearest 0.5."""
 
 # Rows are sampled in chunks of about this many entries (rows x curves): the temporaries of a
 # chunk stay in cache, and the groups filled by the first chunks turn away later entries early.
-_CHUNK_ENTRIES = 1 << 16
+_CHUNK_ENTRIES = 1 << 15
+_FIRST_CHUNK_ENTRIES = 1 << 11
 
 DEFAULT_THRESHOLD = 0.5
 """The decision threshold the kept bins are centred on (the one the PR panel starts at)."""
@@ -62,7 +63,9 @@ def bins_of(scores, thresholds):
 
 def center_bin(thresholds):
     """The bin holding `DEFAULT_THRESHOLD` (0 when it lies below the grid)."""
-    return max(0, int(bins_of(np.array([DEFAULT_THRESHOLD]), thresholds)[0]))
+    # A float64 compared with float64 thresholds: the counts' comparison, without bucketing.
+    place = np.searchsorted(np.asarray(thresholds, dtype=np.float64), DEFAULT_THRESHOLD, "right")
+    return max(0, int(place) - 1)
 
 
 def nearest_bins(center, num_bins, width):
@@ -105,13 +108,16 @@ class CrossingSamples:
         if self.num_bins == 0:
             raise ValueError("too many curves for crossing samples: %d" % self.num_curves)
         groups = self.num_curves * self.num_bins * 2
-        # Per group (curve, bin, polarity) its samples' positions, ascending; unused slots hold
-        # `scanned_rows`, beyond every sampled position. One more group, whose slots hold -1,
-        # takes the entries of bins not kept: no position is before its last sample.
+        # Row 1 + g: group g's (curve, bin, polarity) samples' positions, ascending; unused
+        # slots hold `scanned_rows`, beyond every sampled position. Row 0 takes the entries of
+        # bins not kept: its -1 is before every position, so none enters it.
         self._position = np.full((groups + 1, self.k), self.scanned_rows, dtype=np.int64)
-        self._position[groups] = -1
+        self._position[0] = -1
         self._score = np.zeros((groups + 1, self.k), dtype=np.float32)
-        self._none_group = groups
+        # The row of each bucket (`counting.threshold_bucket`) of curve 0's negatives: far
+        # below 0 for the bins not kept, which stays below 0 and is clipped to row 0.
+        kept = np.arange(-1, self.thresholds.size) - self.first_bin
+        self._bucket_rows = np.where((kept >= 0) & (kept < self.num_bins), 1 + 2 * kept, -(1 << 40))
         self._curve_offsets = np.arange(self.num_curves) * (2 * self.num_bins)
         self._scratch = None  # made at the first update, never shared (`__getstate__`)
         edges = counting.comparison_edges(self.thresholds, np.float32)
@@ -142,24 +148,22 @@ class CrossingSamples:
         if np.any(np.diff(positions) < 0):
             order = np.argsort(positions, kind="stable")
             positions, scores, positives = positions[order], scores[order], positives[order]
-        chunk_rows = max(1, _CHUNK_ENTRIES // self.num_curves)
-        for begin in range(0, positions.size, chunk_rows):
-            chunk = slice(begin, begin + chunk_rows)
+        # Small chunks first: the first rows fill most groups, which then turn away the
+        # entries of later chunks before they cost more than their bucketing.
+        begin, entries = 0, _FIRST_CHUNK_ENTRIES
+        while begin < positions.size:
+            chunk = slice(begin, begin + max(1, entries // self.num_curves))
             self._update_rows(positions[chunk], scores[chunk], positives[chunk])
+            begin, entries = chunk.stop, min(2 * entries, _CHUNK_ENTRIES)
 
     def _update_rows(self, positions, scores, positives):
         """`update` of a chunk of rows in ascending positions."""
-        # Each entry's group (curve, bin, polarity); bins outside the kept ones go to the
-        # last group, which takes no sample.
-        groups = counting.threshold_bucket(scores, self.thresholds)
-        groups -= self.first_bin + 1
-        outside = (groups < 0) | (groups >= self.num_bins)
-        groups *= 2
+        # Each entry's row (curve, bin, polarity); bins outside the kept ones: row 0.
+        groups = self._bucket_rows.take(counting.threshold_bucket(scores, self.thresholds))
         groups += positives
         groups += self._curve_offsets
-        groups[outside] = self._none_group
-        # Only entries before a group's last sample can enter it.
-        candidate = positions[:, None] < self._position[groups, -1]
+        # Only entries before a group's last sample can enter it (row 0 for negative rows).
+        candidate = positions[:, None] < self._position[:, -1].take(groups, mode="clip")
         rows, curves = np.nonzero(candidate)
         if not rows.size:
             return
@@ -182,13 +186,24 @@ class CrossingSamples:
         return self._scratch[groups] == index
 
     def _insert(self, groups, rows, values):
-        """Put one candidate into each of the distinct ``groups``: its samples stay the
+        """Put one candidate into each of the distinct rows ``groups``: its samples stay the
         ``k`` lowest positions, ascending.
         """
-        bins = groups // 2 % self.num_bins + self.first_bin
+        bins = (groups - 1) // 2 % self.num_bins + self.first_bin
         stored = np.clip(values.astype(np.float32), self._low[bins], self._high[bins])
         fits = self._low[bins] <= self._high[bins]  # a bin narrower than float32 holds none
         groups, rows, stored = groups[fits], rows[fits], stored[fits]
+        # Mostly the rows come in ascending positions: each candidate follows its group's
+        # samples, into the first free slot.
+        current = self._position[groups]
+        filled = np.count_nonzero(current < self.scanned_rows, axis=1)
+        last = current[np.arange(groups.size), np.maximum(filled - 1, 0)]
+        after = (filled < self.k) & ((filled == 0) | (rows > last))
+        self._position[groups[after], filled[after]] = rows[after]
+        self._score[groups[after], filled[after]] = stored[after]
+        if after.all():
+            return
+        groups, rows, stored = groups[~after], rows[~after], stored[~after]
         positions = np.concatenate([self._position[groups], rows[:, None]], axis=1)
         scores = np.concatenate([self._score[groups], stored[:, None]], axis=1)
         order = np.argsort(positions, axis=1, kind="stable")[:, : self.k]
@@ -206,8 +221,8 @@ class CrossingSamples:
         ):
             raise ValueError("crossing samples of another task or threshold grid")
         for level in range(self.k):
-            column = other._position[:-1, level]
-            filled = np.flatnonzero(column < other.scanned_rows)
+            filled = np.flatnonzero(other._position[:, level] >= 0)
+            filled = filled[other._position[filled, level] < other.scanned_rows]
             if filled.size:
                 self._insert(filled, other._position[filled, level], other._score[filled, level])
 
@@ -216,13 +231,11 @@ class CrossingSamples:
         ``position`` and ``score`` (float32), by curve, bin, polarity (negatives first) and
         position.
         """
-        groups, slots = np.nonzero(self._position[:-1] >= 0)
-        filled = self._position[groups, slots] < self.scanned_rows
-        groups, slots = groups[filled], slots[filled]
+        groups, slots = np.nonzero(self._position[1:] < self.scanned_rows)
         return {
             "curve": groups // 2 // self.num_bins,
             "bin": groups // 2 % self.num_bins + self.first_bin,
             "positive": (groups % 2).astype(bool),
-            "position": self._position[groups, slots],
-            "score": self._score[groups, slots],
+            "position": self._position[groups + 1, slots],
+            "score": self._score[groups + 1, slots],
         }

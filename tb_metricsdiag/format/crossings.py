@@ -112,15 +112,10 @@ def _kept_width(samples, kept, budget):
     return int(np.flatnonzero(cost <= budget).max(initial=0))
 
 
-def encode_crossings(samples, num_rows, multi_label, budget=None):
-    """The stored bytes of one epoch's crossing samples of a split.
-
-    Args:
-      samples: the epoch's `core.crossings.CrossingSamples`.
-      num_rows: ``n``, the split's rows.
-      multi_label: whether the curves are labels.
-      budget: at most this many bytes (`default_budget` when None): the bins farthest from
-        0.5 are dropped first.
+def stored_samples(samples, budget=None):
+    """``(kept, first, width)``: the samples (`core.crossings.CrossingSamples.result`) of the
+    ``width`` bins from ``first`` that are stored within ``budget`` bytes (`default_budget`
+    when None), those nearest 0.5 first.
     """
     kept = samples.result()
     budget = default_budget(samples.num_curves) if budget is None else int(budget)
@@ -129,7 +124,21 @@ def encode_crossings(samples, num_rows, multi_label, budget=None):
         crossings_lib.center_bin(samples.thresholds), samples.thresholds.size, width
     )
     inside = (kept["bin"] >= first) & (kept["bin"] < first + width)
-    kept = {name: values[inside] for name, values in kept.items()}
+    return {name: values[inside] for name, values in kept.items()}, first, width
+
+
+def encode_crossings(samples, num_rows, multi_label, budget=None, stored=None):
+    """The stored bytes of one epoch's crossing samples of a split.
+
+    Args:
+      samples: the epoch's `core.crossings.CrossingSamples`.
+      num_rows: ``n``, the split's rows.
+      multi_label: whether the curves are labels.
+      budget: at most this many bytes (`default_budget` when None): the bins farthest from
+        0.5 are dropped first.
+      stored: `stored_samples` of ``samples`` within ``budget``, when already chosen.
+    """
+    kept, first, width = stored_samples(samples, budget) if stored is None else stored
     if kept["position"].size and kept["position"].max() >= num_rows:
         raise ValueError("samples beyond the %d rows" % num_rows)
     groups = (kept["curve"] * width + kept["bin"] - first) * 2 + kept["positive"]
@@ -167,14 +176,14 @@ class StoredCrossings:
     """One epoch's crossing samples of a split, decoded and checked (`decode_crossings`).
 
     Attributes:
-      num_curves: ``C``; multi_label: whether they are labels.
+      num_classes: ``C`` curves (classes; labels where ``multi_label``).
       num_rows: ``n``; scanned_rows: ``R`` (positions below it were sampled).
       num_thresholds: ``T``; checksum: the grid's CRC-32 (`grid_checksum`).
       per_bin: ``k``; first_bin, num_bins: the bins stored (``B0``, ``W``).
       curve, bin, positive, position, score: ``[S]`` the samples, slot by slot.
     """
 
-    num_curves: int
+    num_classes: int
     multi_label: bool
     num_rows: int
     scanned_rows: int

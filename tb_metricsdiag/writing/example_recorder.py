@@ -227,12 +227,14 @@ class EpochExamples:
         """The encoded crossing samples of the epoch (`format.crossings`); their positions,
         the bins nearest the threshold 0.5 first, are then the last in `preview_order`.
         """
-        payload = crossings.encode_crossings(self.crossings, self.num_rows, self.multi_label)
-        stored = crossings.decode_crossings(payload)
+        stored = crossings.stored_samples(self.crossings)
+        kept = stored[0]
         center = crossings_lib.center_bin(self.crossings.thresholds)
-        nearest = np.argsort(np.abs(stored.bin - center), kind="stable")
-        self._crossing_positions = stored.position[nearest]
-        return payload
+        nearest = np.argsort(np.abs(kept["bin"] - center), kind="stable")
+        self._crossing_positions = kept["position"][nearest]
+        return crossings.encode_crossings(
+            self.crossings, self.num_rows, self.multi_label, stored=stored
+        )
 
     def finish(self, budget, listed):
         """``(examples payload, label issues payload or None)``: the encoded records
