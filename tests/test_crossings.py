@@ -7,6 +7,7 @@ import struct
 
 import numpy as np
 import pytest
+from example_checks import crossing_slots, stored_slots
 
 from tb_metricsdiag.core import counting
 from tb_metricsdiag.core import crossings as crossings_lib
@@ -26,45 +27,16 @@ def _task(rng, n, classes, multi_label=False):
     return scores / scores.sum(axis=1, keepdims=True), labels[:, None] == np.arange(classes)
 
 
-def _brute_force(scores, positives, thresholds, k, scanned=None):
-    """``{(curve, bin, positive): [positions]}``: the first ``k`` positions of each slot, from
-    float64 comparisons with the grid (no bucketing code).
-    """
-    n, curves = scores.shape
-    rows = np.arange(n if scanned is None else min(n, scanned))
-    expected = {}
-    for curve in range(curves):
-        bins = np.searchsorted(thresholds, scores[rows, curve], side="right") - 1
-        for positive in (False, True):
-            for j in np.unique(bins[bins >= 0]):
-                chosen = rows[(bins == j) & (positives[rows, curve] == positive)]
-                if chosen.size:
-                    expected[(curve, int(j), positive)] = chosen[:k].tolist()
-    return expected
-
-
-def _as_slots(result):
-    slots = {}
-    for curve, j, positive, position in zip(
-        result["curve"].tolist(),
-        result["bin"].tolist(),
-        result["positive"].tolist(),
-        result["position"].tolist(),
-    ):
-        slots.setdefault((curve, j, positive), []).append(position)
-    return slots
-
-
 @pytest.mark.parametrize("multi_label", [False, True])
 @pytest.mark.parametrize("k", [1, 2, 3])
-def test_first_positions_per_bin_match_brute_force(multi_label, k):
+def test_first_positions_per_bin_matchcrossing_slots(multi_label, k):
     rng = np.random.default_rng(7 + k)
     scores, positives = _task(rng, 3000, 5, multi_label)
     thresholds = counting.default_thresholds()
     samples = crossings_lib.CrossingSamples(5, thresholds, k=k)
     samples.update(np.arange(3000), scores, positives)
     result = samples.result()
-    assert _as_slots(result) == _brute_force(scores, positives, thresholds, k)
+    assert stored_slots(result) == crossing_slots(scores, positives, thresholds, k)
     # Each stored float32 score is the example's, within one float32 step, inside its bin.
     exact = scores[result["position"], result["curve"]]
     np.testing.assert_allclose(result["score"], exact, rtol=2**-23, atol=0)
@@ -90,7 +62,7 @@ def test_streaming_in_any_batches_and_merging_equal_one_batch():
             half.update(batch, scores[batch], positives[batch])
     halves[0].merge(halves[1])
     expected = whole.result()
-    assert _as_slots(expected) == _brute_force(scores, positives, thresholds, 2)
+    assert stored_slots(expected) == crossing_slots(scores, positives, thresholds, 2)
     for other in (streamed.result(), halves[0].result()):
         for name in expected:
             assert np.array_equal(other[name], expected[name]), name
@@ -104,7 +76,7 @@ def test_only_the_first_scanned_rows_are_sampled():
     samples.update(np.arange(900), scores, positives)
     result = samples.result()
     assert result["position"].max() < 500
-    assert _as_slots(result) == _brute_force(scores, positives, thresholds, 2, scanned=500)
+    assert stored_slots(result) == crossing_slots(scores, positives, thresholds, 2, scanned=500)
 
 
 def test_round_trip_and_budget_keeps_the_bins_nearest_one_half():
