@@ -307,7 +307,7 @@ def crossings_view(run, evaluation, class_index, records, start, end, previews, 
     Args:
       run: the run's name.
       evaluation: the split's `run_records.SplitEvaluation` at the step (threshold counts).
-      class_index: the curve (`views.pr_class`).
+      class_index: the curve (`curve_views.pr_class`).
       records: the split's `run_records.SplitCrossings` at the same step.
       start: the threshold moved from, snapped to the nearest stored one (`snapped_index`).
       end: the threshold moved to, snapped alike.

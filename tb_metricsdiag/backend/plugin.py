@@ -405,7 +405,7 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
         limit = _limit(request)
         reader = self._reader(request)
         evaluation = reader.evaluation(run, split, step)
-        class_index = views.pr_class(run, evaluation, requested_class)
+        class_index = curve_views.pr_class(run, evaluation, requested_class)
         records = reader.crossings(run, split, evaluation.step)
         return example_views.crossings_view(
             run, evaluation, class_index, records, start, end, reader.previews(run, split), limit
