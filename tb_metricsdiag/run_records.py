@@ -131,6 +131,20 @@ class SplitLabelIssues:
     ids: object  # format.example_ids.ExampleIds
 
 
+@dataclasses.dataclass
+class SplitCrossings:
+    """One split's crossing samples at one step (`format.crossings.StoredCrossings`: per
+    curve, bin between two thresholds and polarity, the first examples by position with their
+    scores) and the split's ``ids`` at that step.
+    """
+
+    split: str
+    step: int
+    class_names: list
+    crossings: object  # format.crossings.StoredCrossings
+    ids: object  # format.example_ids.ExampleIds
+
+
 @dataclasses.dataclass(frozen=True)
 class LabelIssueFigures:
     """What the rule ``label_issues`` reads of one epoch: the flagged ``count`` among

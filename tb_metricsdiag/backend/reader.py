@@ -396,6 +396,12 @@ class Reader:
         """
         return self._examples.examples(run, split, step)
 
+    def crossings(self, run, split, step):
+        """`example_reader.ExampleReader.crossings`: the `SplitCrossings` of ``split`` at
+        ``step``.
+        """
+        return self._examples.crossings(run, split, step)
+
     def label_issues(self, run, split, step=None):
         """`example_reader.ExampleReader.label_issues`: the `SplitLabelIssues` of ``split`` at
         ``step`` (default: the latest).

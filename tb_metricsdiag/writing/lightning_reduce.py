@@ -66,7 +66,9 @@ class LocalCounts:
         self.positions = positions
         self.examples = None
         if positions is not None:
-            self.examples = example_recorder.EpochExamples(layout, num_rows, label_issues=False)
+            self.examples = example_recorder.EpochExamples(
+                layout, num_rows, label_issues=False, thresholds=thresholds
+            )
         self.rows = 0  # rows seen, padding included
         self.padding = 0
 

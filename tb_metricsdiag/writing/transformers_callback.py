@@ -686,7 +686,9 @@ class MetricsDiagCallback(transformers.TrainerCallback):
             size = len(dataset)
         except TypeError:  # an iterable dataset: no positions to name
             return None
-        return example_recorder.EpochExamples(self._layout, size, label_issues=False)
+        return example_recorder.EpochExamples(
+            self._layout, size, label_issues=False, thresholds=self.thresholds
+        )
 
     def _add_examples(self, pending, positions, converted):
         """Give a counted chunk's rows to the evaluation's example records; rows beyond the
