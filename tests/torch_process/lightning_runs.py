@@ -18,6 +18,7 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
+from process_group import leave_process_group
 from torch import nn
 from torch.nn import functional
 
@@ -131,6 +132,8 @@ def fit(
         enable_checkpointing=False,
     )
     trainer.fit(module, loader(*train, shuffle=True), loader(*validation, indexed=indexed))
+    if devices > 1:
+        leave_process_group()
     return trainer
 
 

@@ -13,6 +13,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing is downloaded, ever
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from process_group import leave_process_group  # noqa: E402
 from transformers import (  # noqa: E402
     BertConfig,
     BertForSequenceClassification,
@@ -131,16 +132,6 @@ def ddp_trainer(output_dir, callback, keep_predictions, **changes):
     )
 
 
-def _leave_process_group():
-    """Wait for every process, then tear the gloo group down: a process that exits with the group
-    alive can abort in its C++ destructor ("terminate called without an active exception")."""
-    import torch.distributed as dist
-
-    if dist.is_initialized():
-        dist.barrier()
-        dist.destroy_process_group()
-
-
 def _main(output_dir):
     from tb_metricsdiag.transformers import MetricsDiagCallback
 
@@ -153,7 +144,7 @@ def _main(output_dir):
     callback = MetricsDiagCallback()
     trainer = ddp_trainer(output_dir, callback, keep_predictions, ddp_backend="gloo")
     trainer.train()
-    _leave_process_group()
+    leave_process_group()
     if trainer.args.process_index == 0:
         ((labels, predictions),) = seen
         frameworks = sorted({"tensorflow", "keras"} & {m.split(".")[0] for m in sys.modules})
