@@ -37,7 +37,7 @@ from tb_metricsdiag.core import counting, events
 from tb_metricsdiag.core import labels as labels_lib
 from tb_metricsdiag.format import schema
 from tb_metricsdiag.transformers import MetricsDiagCallback
-from tb_metricsdiag.writing import transformers_callback
+from tb_metricsdiag.writing import transformers_predictions, transformers_trainer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CLASSES = 3
@@ -116,7 +116,7 @@ def test_counts_of_each_split_match_sklearn_on_the_final_model(two_splits):
         assert sorted(stored[schema.split_tag(split, schema.KIND_CALIBRATION)]) == steps
     info = json.loads(stored[schema.RUN_INFO_TAG][0][0].item())
     assert info["splits"] == {"validation": {"examples": 41}, "ood": {"examples": 23}}
-    assert info["counting"] == transformers_callback.COUNTING_WHOLE
+    assert info["counting"] == transformers_predictions.COUNTING_WHOLE
     assert info["model"]["name"] == "BertForSequenceClassification"
     assert info["model"]["outputs_are_logits"] is True
     assert info["labels"]["class_names"] == ["0", "1", "2"]
@@ -315,7 +315,7 @@ def test_batch_eval_metrics_counts_batch_by_batch(tmp_path):
         ((scores[:, 1] >= 0.5) == labels).mean()
     )
     info = json.loads(stored[schema.RUN_INFO_TAG][0][0].item())
-    assert info["counting"] == transformers_callback.COUNTING_BATCHES
+    assert info["counting"] == transformers_predictions.COUNTING_BATCHES
     # The example records, batch by batch: each cell's first examples by position.
     reader = reader_lib.Reader(logdir_lib.provider_for_logdir(callback.run_dir))
     (run,) = list(reader.list_runs())
@@ -393,13 +393,13 @@ def test_the_directory_rules_of_transformers_4_and_5(tmp_path):
     tensorboard = transformers.integrations.TensorBoardCallback()
     args = types.SimpleNamespace(output_dir=str(tmp_path))
     tensorboard.logging_dir = str(tmp_path / "five")  # 5.x: set at its train begin
-    assert transformers_callback.trainer_log_dir(args, [tensorboard]) == str(tmp_path / "five")
+    assert transformers_trainer.trainer_log_dir(args, [tensorboard]) == str(tmp_path / "five")
     del tensorboard.logging_dir  # 4.x: the callback has none, args.logging_dir says
     args.logging_dir = str(tmp_path / "four")
-    assert transformers_callback.trainer_log_dir(args, [tensorboard]) == str(tmp_path / "four")
+    assert transformers_trainer.trainer_log_dir(args, [tensorboard]) == str(tmp_path / "four")
     tensorboard.tb_writer = types.SimpleNamespace(get_logdir=lambda: str(tmp_path / "writer"))
-    assert transformers_callback.trainer_log_dir(args, [tensorboard]) == str(tmp_path / "writer")
-    assert transformers_callback.trainer_log_dir(args, []) == str(tmp_path / "runs")
+    assert transformers_trainer.trainer_log_dir(args, [tensorboard]) == str(tmp_path / "writer")
+    assert transformers_trainer.trainer_log_dir(args, []) == str(tmp_path / "runs")
 
 
 # -- mistakes: at the first evaluation a ValueError; after it, events ---------------------------
