@@ -15,6 +15,17 @@ logger = logging.getLogger(__name__)
 # The name the callbacks' messages begin with: every adapter's class is `MetricsDiagCallback`.
 WHO = "MetricsDiagCallback"
 
+# How the processes' evaluation rows come together (the callbacks' ``reduce``): gathered whole
+# (``"rows"``: exact AP, label issues, ids), or counted as they come and only the fixed-size
+# counts brought together (``"counts"``), or ``"auto"``, each framework's default.
+REDUCE_AUTO, REDUCE_ROWS, REDUCE_COUNTS = "auto", "rows", "counts"
+
+GATHER_LIMIT_VALUES = 1 << 26
+"""``reduce="auto"``: an evaluation whose scores (all processes together) hold more values than
+this (64 Mi: 256 MB of float32, e.g. 670,000 rows x 100 classes) should not be held whole on one
+process: the Lightning callback then counts it (and every later epoch) instead of gathering it;
+the Transformers callback, which cannot change how the Trainer gathers, says so once."""
+
 
 def checked_options(
     log_dir, default_dir, *, from_logits, multi_label, scalars, class_names, thresholds

@@ -47,9 +47,9 @@ from tb_metricsdiag.writing import (
     lightning_reduce,
     log_names,
 )
+from tb_metricsdiag.writing.callback_writing import REDUCE_AUTO, REDUCE_COUNTS, REDUCE_ROWS
 from tb_metricsdiag.writing.lightning_batches import SPLIT, concatenated, numpy_of
 from tb_metricsdiag.writing.lightning_distributed import RowExamples
-from tb_metricsdiag.writing.lightning_reduce import REDUCE_AUTO, REDUCE_COUNTS, REDUCE_ROWS
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ class MetricsDiagCallback(pl.Callback):
         metric mode), label issues are not recorded, and the examples are named by their
         dataset index (ids, previews and groups need ``"rows"``). ``"auto"`` (default):
         ``"rows"``, until an epoch's scores hold more than
-        `lightning_reduce.GATHER_LIMIT_VALUES` values; that epoch and the later ones are then
+        `callback_writing.GATHER_LIMIT_VALUES` values; that epoch and the later ones are then
         reduced as counts (never when ``validation_step`` gives ids, previews or groups).
         One process always counts its own rows exactly (``"counts"`` then only streams them).
       scalars: whether each evaluation also writes its headline scalars (accuracy, balanced

@@ -25,17 +25,9 @@ import numpy as np
 import torch
 
 from tb_metricsdiag.core import events
-from tb_metricsdiag.writing import example_recorder, inputs, lightning_distributed
-from tb_metricsdiag.writing.callback_writing import WHO
+from tb_metricsdiag.writing import callback_writing, example_recorder, inputs, lightning_distributed
+from tb_metricsdiag.writing.callback_writing import REDUCE_COUNTS, WHO
 from tb_metricsdiag.writing.lightning_batches import NAMES, SPLIT
-
-# How the processes' validation rows come together (`MetricsDiagCallback`'s ``reduce``).
-REDUCE_AUTO, REDUCE_ROWS, REDUCE_COUNTS = "auto", "rows", "counts"
-
-GATHER_LIMIT_VALUES = 1 << 26
-"""``reduce="auto"``: an epoch whose scores (all processes together) hold more values than this
-(64 Mi: 256 MB of float32, e.g. 670,000 rows x 100 classes) is reduced as counts, and so is
-every later epoch; below it, the rows are gathered (exact AP, label issues)."""
 
 BUFFER_VALUES = 1 << 20
 """Counts mode: a process counts its kept batches once they hold this many values (4 MB of
@@ -149,12 +141,13 @@ def reduce_counts(local, device, with_examples):
 
 def too_large_to_gather(kept_scores):
     """``reduce="auto"``: whether an epoch's scores (``kept_scores``: this process's
-    tensors), all processes together, exceed `GATHER_LIMIT_VALUES`; a collective.
+    tensors), all processes together, exceed `callback_writing.GATHER_LIMIT_VALUES`; a
+    collective.
     """
     mine = sum(scores.numel() for scores in kept_scores)
     values = [None] * lightning_distributed.world_size()
     torch.distributed.all_gather_object(values, mine)
-    return sum(values) > GATHER_LIMIT_VALUES
+    return sum(values) > callback_writing.GATHER_LIMIT_VALUES
 
 
 def new_local_counts(trainer, layout, thresholds, labels, scores, *, from_logits, named):

@@ -37,7 +37,7 @@ from tb_metricsdiag.writing import (
     transformers_names,
     transformers_predictions,
 )
-from tb_metricsdiag.writing.callback_writing import WHO
+from tb_metricsdiag.writing.callback_writing import REDUCE_AUTO, REDUCE_COUNTS, REDUCE_ROWS, WHO
 from tb_metricsdiag.writing.transformers_columns import DatasetColumns
 from tb_metricsdiag.writing.transformers_predictions import (
     COUNTING_BATCHES,
@@ -95,6 +95,16 @@ class MetricsDiagCallback(transformers.TrainerCallback):
       previews: the eval dataset's column of text previews (strings), e.g. ``"text"``.
       groups: the eval dataset's columns to slice by: a list of column names (each its own
         key) or ``{key: column}``.
+      reduce: how an evaluation reaches the callback. ``"rows"``: whole, as the Trainer
+        gathered it for ``compute_metrics`` (exact AP, label issues, ids, previews, groups;
+        the Trainer holds every score on every process). ``"counts"``: batch by batch, each
+        batch counted as the Trainer gathers it, which needs ``batch_eval_metrics=True``
+        (a ValueError naming the fix when the Trainer is made or starts training without it):
+        process zero then holds the fixed-size counts and one batch whatever the eval set, the
+        AP comes from the threshold grid, the examples are named by their position and no
+        label issues are recorded. ``"auto"`` (default): as ``batch_eval_metrics`` says,
+        with a warning, once, when a whole evaluation holds more than
+        `callback_writing.GATHER_LIMIT_VALUES` scores.
 
     Ids, previews and groups are read once per eval dataset; the dataset's label column
     (``label_names``, else ``labels`` or ``label``), when it has one, must equal the
@@ -124,10 +134,23 @@ class MetricsDiagCallback(transformers.TrainerCallback):
         example_ids=None,
         previews=None,
         groups=None,
+        reduce=REDUCE_AUTO,
         scalars=True,
     ):
         super().__init__()
         self.columns = DatasetColumns(example_ids, previews, groups)
+        if reduce not in (REDUCE_AUTO, REDUCE_ROWS, REDUCE_COUNTS):
+            raise ValueError(
+                "%s: reduce must be 'auto' (as batch_eval_metrics says), 'rows' (the whole"
+                " gathered evaluation) or 'counts' (each gathered batch counted as it comes),"
+                " got %r" % (WHO, reduce)
+            )
+        if reduce == REDUCE_COUNTS and self.columns:
+            raise ValueError(
+                "%s: reduce='counts' keeps no rows, so the example records name them by their"
+                " positions: leave example_ids, previews and groups out, or use reduce='rows'" % WHO
+            )
+        self.reduce = reduce
         self.example_ids = example_ids
         self.class_names, self.thresholds = callback_writing.checked_options(
             log_dir,
@@ -160,6 +183,7 @@ class MetricsDiagCallback(transformers.TrainerCallback):
         self._split_examples = {}  # split -> examples, for the run description
         self._counting = None
         self._described = None  # (log_dir, splits) of the run description last written
+        self._said_too_large = False  # reduce="auto": the warning of a large evaluation given
 
     @property
     def run_dir(self):
@@ -233,6 +257,7 @@ class MetricsDiagCallback(transformers.TrainerCallback):
                 pending.count_batches(self._layout, self.thresholds)
 
     def _check_wiring(self, batched, fn):
+        self._check_reduce(batched)
         trainer = caller(self, is_trainer)
         if trainer is not None and not any(
             callback is self for callback in trainer.callback_handler.callbacks
@@ -315,11 +340,31 @@ class MetricsDiagCallback(transformers.TrainerCallback):
             if handler is not None:
                 self._callbacks = handler.callbacks
 
+    def _check_reduce(self, batched):
+        """ValueError unless ``reduce`` fits how the Trainer hands the evaluation over
+        (``batched``: its ``batch_eval_metrics``), naming the fix.
+        """
+        if self.reduce == REDUCE_COUNTS and not batched:
+            raise ValueError(
+                "%s: reduce='counts' counts each batch as the Trainer gathers it, which the"
+                " Trainer does only with batch_eval_metrics=True: pass"
+                " TrainingArguments(..., batch_eval_metrics=True) (your compute_metrics then"
+                " takes compute_result), or reduce='rows'" % WHO
+            )
+        if self.reduce == REDUCE_ROWS and batched:
+            raise ValueError(
+                "%s: reduce='rows' counts the whole gathered evaluation, but"
+                " batch_eval_metrics=True hands it over batch by batch: leave"
+                " batch_eval_metrics off, or use reduce='counts'" % WHO
+            )
+
     def on_init_end(self, args, state, control, **kwargs):
         self._remember(args, state, kwargs)
+        self._check_reduce(bool(getattr(args, "batch_eval_metrics", False)))
 
     def on_train_begin(self, args, state, control, **kwargs):
         self._remember(args, state, kwargs)
+        self._check_reduce(bool(getattr(args, "batch_eval_metrics", False)))
         if self.log_dir is None and self._log_dir is not None:
             # A new training may write elsewhere (a hyperparameter search's trial).
             self._close()
@@ -409,6 +454,7 @@ class MetricsDiagCallback(transformers.TrainerCallback):
             writer = self._open_writer(args)
             counts = None
             if pending is not None and pending.evaluation is not None:
+                self._say_if_too_large(pending.evaluation)
                 self._split_examples[split] = pending.evaluation.size
                 self._describe(writer)
                 counts = writer.add_checked_evaluation(
@@ -433,6 +479,24 @@ class MetricsDiagCallback(transformers.TrainerCallback):
         self._write_problems(problems, args, step)
         if self._writer is not None:
             self._writer.flush()
+
+    def _say_if_too_large(self, evaluation):
+        """``reduce="auto"``: warn, once, of a whole evaluation too large to hold on every
+        process (`callback_writing.GATHER_LIMIT_VALUES`), naming the counts mode.
+        """
+        if self.reduce != REDUCE_AUTO or self._said_too_large:
+            return
+        values = evaluation.size * self._layout.output_width
+        if values > callback_writing.GATHER_LIMIT_VALUES:
+            self._said_too_large = True
+            logger.warning(
+                "%s: this evaluation's %d scores are held whole on every process (the Trainer"
+                " gathers them for compute_metrics); with TrainingArguments(...,"
+                " batch_eval_metrics=True) and reduce='counts' each gathered batch is counted as"
+                " it comes, and process zero's memory stays flat",
+                WHO,
+                values,
+            )
 
     def _open_writer(self, args):
         """The run's `MetricsDiagWriter`, opened (again) when it has none or was opened for
