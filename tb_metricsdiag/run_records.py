@@ -67,6 +67,13 @@ class SplitEvaluation:
         return self.matrices is not None
 
     @property
+    def decision_counts(self):
+        """The counts of the decisions, which the per-class metrics read: the confusion matrix
+        ``[C, C]``, or a multi-label run's ``[K, 2, 2]`` per-label matrices.
+        """
+        return self.matrices if self.multilabel else self.confusion
+
+    @property
     def num_classes(self):
         """Classes (labels, multi-label) of the counts."""
         return len(self.class_names)

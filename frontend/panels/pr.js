@@ -118,6 +118,7 @@ export function create(container, actions) {
   }
 
   function render(data) {
+    const before = shown; // the curve drawn until now
     shown = data;
     const { pr, classNames, classIndex, threshold, minRecall, minPrecision } = data;
     const T = pr.thresholds.length;
@@ -290,10 +291,14 @@ export function create(container, actions) {
       class: "caption",
       text: `Class \u201c${className}\u201d vs rest \u00b7 ${fmtInt(pr.positives)} positives, ${fmtInt(pr.negatives)} negatives \u00b7 ${pr.split}, epoch ${pr.step} \u00b7 ${T} stored thresholds`,
     });
-    // Rebuilding the panel must not drop keyboard focus (e.g. after typing a recall target).
+    // Rebuilding the panel must not drop keyboard focus (e.g. after typing a recall target),
+    // nor, when the same curve is drawn again, the text being typed into a number input: the
+    // answer to the cost committed before may land while the user types the next one.
     const active = document.activeElement;
     const focusedId =
       active && active !== document.body && body.contains(active) ? active.id : null;
+    const sameCurve = before?.pr.run === pr.run && before?.pr.class === pr.class;
+    const typed = focusedId && active.type === "number" && sameCurve ? active.value : null;
     fill(
       body,
       h(
@@ -304,7 +309,9 @@ export function create(container, actions) {
       ),
     );
     setIndex(idx);
-    if (focusedId) document.getElementById(focusedId)?.focus({ preventScroll: true });
+    const focused = focusedId ? document.getElementById(focusedId) : null;
+    if (focused && typed !== null) focused.value = typed;
+    focused?.focus({ preventScroll: true });
   }
 
   /** The cost inputs and, when the route answered with costs, the lowest-cost point. */

@@ -35,7 +35,14 @@ from werkzeug import wrappers
 
 from tb_metricsdiag import diagnostics
 from tb_metricsdiag.backend import cache as cache_lib
-from tb_metricsdiag.backend import example_views, overview, static_files, views
+from tb_metricsdiag.backend import (
+    comparison_views,
+    curve_views,
+    example_views,
+    overview,
+    static_files,
+    views,
+)
 from tb_metricsdiag.backend import reader as reader_lib
 from tb_metricsdiag.core import examples as examples_lib
 from tb_metricsdiag.format import schema
@@ -179,23 +186,23 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
         if (fn_cost is None) != (fp_cost is None):
             raise errors.InvalidArgumentError("give both fn_cost and fp_cost, or neither")
         evaluation = self._reader(request).evaluation(run, split, step, slice=_slice(request))
-        class_index = views.pr_class(run, evaluation, requested_class)
-        return views.pr_view(
+        class_index = curve_views.pr_class(run, evaluation, requested_class)
+        return curve_views.pr_view(
             run, evaluation, class_index, min_recall, min_precision, fn_cost, fp_cost
         )
 
     @_json_route
     def _serve_curves(self, request):
         run = _run(request)
-        return views.curves_view(run, self._reader(request).history(run))
+        return curve_views.curves_view(run, self._reader(request).history(run))
 
     @_json_route
     def _serve_calibration(self, request):
         run, split, step = _run(request), _split(request), _optional_int(request, "step")
         reader = self._reader(request)
         step, bins = reader.calibration(run, split, step, slice=_slice(request))
-        binary = views.binary_calibration(reader.run_index(run).task)
-        return views.calibration_view(run, split, step, bins, binary)
+        binary = curve_views.binary_calibration(reader.run_index(run).task)
+        return curve_views.calibration_view(run, split, step, bins, binary)
 
     @_json_route
     def _serve_compare(self, request):
@@ -216,8 +223,8 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
                 % (run, before.num_classes, other_run, after.num_classes)
             )
         if before.multilabel:
-            return views.multilabel_compare_view((run, before), (other_run, after))
-        return views.compare_view((run, before), (other_run, after), full_matrix)
+            return comparison_views.multilabel_compare_view((run, before), (other_run, after))
+        return comparison_views.compare_view((run, before), (other_run, after), full_matrix)
 
     @_json_route
     def _serve_trajectories(self, request):
@@ -226,7 +233,7 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
         index = reader.run_index(run)
         if split not in index.splits:
             raise errors.NotFoundError("run %r has no %r data" % (run, split))
-        return views.trajectories_view(run, reader.history(run, index), split)
+        return comparison_views.trajectories_view(run, reader.history(run, index), split)
 
     @_json_route
     def _serve_diagnostics(self, request):
