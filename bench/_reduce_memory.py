@@ -100,9 +100,10 @@ def report(mode, rows, before_mib, started):
     )
 
 
-def main(worker, command_of, modes, default_modes):
+def main(script, worker, launcher, modes, default_modes):
     """A benchmark's command line: ``--worker ROWS MODE OUT_DIR`` runs ``worker`` (one process
-    of a pair), else `run_each` over ``--rows`` and ``--modes``."""
+    of a pair), else `run_each` over ``--rows`` and ``--modes``, each pair started by
+    ``launcher`` (`python_command` or `torchrun_command`) running ``script`` with ``--worker``."""
     parser = argparse.ArgumentParser()
     parser.add_argument(
         "--rows", type=int, nargs="+", default=[100_000, 500_000, 1_000_000, 2_000_000]
@@ -114,4 +115,8 @@ def main(worker, command_of, modes, default_modes):
         rows, mode, out_dir = args.worker
         worker(int(rows), mode, out_dir)
     else:
-        run_each(command_of, args.modes, args.rows)
+        run_each(
+            lambda rows, mode, out_dir: launcher(script, "--worker", rows, mode, out_dir),
+            args.modes,
+            args.rows,
+        )

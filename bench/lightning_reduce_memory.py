@@ -74,10 +74,9 @@ def worker(rows, mode, out_dir):
 
 def main():
     _reduce_memory.main(
+        __file__,
         worker,
-        lambda rows, mode, out_dir: _reduce_memory.python_command(
-            __file__, "--worker", rows, mode, out_dir
-        ),
+        _reduce_memory.python_command,
         ("counts", "rows", "none"),
         ("counts", "rows"),
     )

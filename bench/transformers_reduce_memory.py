@@ -84,14 +84,7 @@ def worker(rows, mode, out_dir):
 
 
 def main():
-    _reduce_memory.main(
-        worker,
-        lambda rows, mode, out_dir: _reduce_memory.torchrun_command(
-            __file__, "--worker", rows, mode, out_dir
-        ),
-        MODES,
-        MODES,
-    )
+    _reduce_memory.main(__file__, worker, _reduce_memory.torchrun_command, MODES, MODES)
 
 
 if __name__ == "__main__":
