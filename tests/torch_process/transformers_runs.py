@@ -141,9 +141,22 @@ def _main(output_dir):
         seen.append((eval_prediction.label_ids.tolist(), eval_prediction.predictions.tolist()))
         return {}
 
+    def count_nothing(eval_prediction, compute_result):
+        return {}
+
     callback = MetricsDiagCallback()
     trainer = ddp_trainer(output_dir, callback, keep_predictions, ddp_backend="gloo")
     trainer.train()
+    # The same run with each gathered batch counted as it comes (reduce="counts").
+    counted = MetricsDiagCallback(reduce="counts")
+    counting_trainer = ddp_trainer(
+        os.path.join(output_dir, "counts"),
+        counted,
+        count_nothing,
+        ddp_backend="gloo",
+        batch_eval_metrics=True,
+    )
+    counting_trainer.train()
     leave_process_group()
     if trainer.args.process_index == 0:
         ((labels, predictions),) = seen
@@ -154,6 +167,8 @@ def _main(output_dir):
                     "world_size": trainer.args.world_size,
                     "step": trainer.state.global_step,
                     "log_dir": callback.run_dir,
+                    "counts_log_dir": counted.run_dir,
+                    "counts_step": counting_trainer.state.global_step,
                     "pid": os.getpid(),
                     "labels": labels,
                     "predictions": predictions,
