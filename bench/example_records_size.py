@@ -3,8 +3,8 @@ previews, and their time as a share of the overhead benchmark's epoch.
 
 1. Bytes per epoch and split without previews: one evaluation written by `MetricsDiagWriter`
    with its example records (the default) and once more with ``example_ids=False``; the
-   difference in the event file's size is what the records add (the examples and the label
-   issues), each record's share is listed too. At 10,000 examples x 10 classes (target: at most
+   difference in the event file's size is what the records add (the examples, the label
+   issues and the crossing samples), each record's share is listed too. At 10,000 examples x 10 classes (target: at most
    64 KB) and x 1,000 classes (at most 256 KB), for a good model (accuracy about 0.9) and a
    weak one (about 0.5), with 5% of the labels wrong.
 2. A 20-epoch run at 10,000 x 10 with 28 x 28 image previews (target: at most 8 MB in all):
@@ -33,8 +33,10 @@ import numpy as np
 from _common import describe_machine
 
 from tb_metricsdiag import MetricsDiagWriter
+from tb_metricsdiag.core import counting
+from tb_metricsdiag.core import crossings as crossings_lib
 from tb_metricsdiag.core.labels import scores_and_predictions
-from tb_metricsdiag.format import schema
+from tb_metricsdiag.format import crossings, schema
 from tb_metricsdiag.writing import example_recorder, inputs
 
 N = 10_000
@@ -138,6 +140,23 @@ def records_seconds(repeats):
     return min(times), statistics.median(times)
 
 
+def crossings_seconds(repeats):
+    """Seconds of the crossing samples' part of the records (best, median): an epoch of
+    10,000 x 10 sampled (`core.crossings.CrossingSamples`) and encoded."""
+    truth, given = labels_of(N, 10, seed=1)
+    scores, _ = scores_and_predictions(logits_of(truth, 10, 0.9, seed=1), True)
+    positives = given[:, None] == np.arange(10)
+    thresholds = counting.default_thresholds()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        samples = crossings_lib.CrossingSamples(10, thresholds)
+        samples.update(np.arange(N), scores, positives)
+        crossings.encode_crossings(samples, N, False)
+        times.append(time.perf_counter() - start)
+    return min(times), statistics.median(times)
+
+
 def fit_shares(root):
     """Median seconds of a baseline epoch and of the callback's ``on_epoch_end`` with and
     without example records, on the overhead benchmark's model and data."""
@@ -211,7 +230,7 @@ def main():
             kinds, total = run_bytes(images, root, name)
             print(
                 "   %-7s: %9d bytes (%.2f MB) in all; previews %d bytes, examples %d, label"
-                " issues %d, everything else %d"
+                " issues %d, crossing samples %d, everything else %d"
                 % (
                     name,
                     total,
@@ -219,12 +238,18 @@ def main():
                     kinds[schema.KIND_PREVIEWS],
                     kinds[schema.KIND_EXAMPLES],
                     kinds[schema.KIND_LABEL_ISSUES],
+                    kinds[schema.KIND_CROSSINGS],
                     total - sum(kinds[kind] for kind in schema.EXAMPLE_KINDS),
                 )
             )
         print("\n3. Time at 10,000 validation examples x 10 classes")
         best, median = records_seconds(args.repeats)
         print("   the records' own work: best %.2f ms, median %.2f ms" % (best * 1e3, median * 1e3))
+        best, median = crossings_seconds(args.repeats)
+        print(
+            "   of which the crossing samples (sampled and encoded): best %.2f ms, median %.2f ms"
+            % (best * 1e3, median * 1e3)
+        )
         if not args.skip_fit:
             medians = fit_shares(root)
             epoch = medians["baseline"]

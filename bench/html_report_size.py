@@ -17,7 +17,7 @@ import tempfile
 import numpy as np
 from _common import describe_machine
 
-from tb_metricsdiag import MetricsDiagWriter, cli, html_report
+from tb_metricsdiag import MetricsDiagWriter, cli_report, html_report
 from tb_metricsdiag.cli_runs import open_logdir
 
 CLASS_COUNTS = (2, 10, 30, 100)
@@ -39,7 +39,7 @@ def write_run(root, num_classes, seed=0):
 
 def runs_of(logdir):
     reader, indices = open_logdir(logdir)
-    reports = cli.collect_reports(reader, indices)
+    reports = cli_report.collect_reports(reader, indices)
     return html_report.collect_runs(reader, indices, reports)
 
 

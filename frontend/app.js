@@ -89,6 +89,8 @@ export class App {
       setThreshold: (value) => {
         this.threshold = value;
       },
+      loadCrossings: (params) =>
+        this.requests.latest("crossings", "crossings", { ...params, slice: this.sliceParam }),
       setCosts: (fn, fp) => {
         this.costs.set(this.costKey, { fn, fp });
         this.loadPR();

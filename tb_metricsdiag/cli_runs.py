@@ -10,6 +10,9 @@ import time
 
 from tb_metricsdiag.report_formats import safe_text
 
+# The split whose counts the requirements check and whose examples ``--examples`` lists.
+GATE_SPLIT = "validation"
+
 
 class UsageError(Exception):
     """A problem with the command line or the LOGDIR, reported in one line with exit 2."""

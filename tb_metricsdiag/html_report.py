@@ -24,7 +24,7 @@ import posixpath
 import re
 
 from tb_metricsdiag import version
-from tb_metricsdiag.backend import static_files, views
+from tb_metricsdiag.backend import curve_views, static_files, views
 from tb_metricsdiag.core.json_values import to_json_value
 
 ENTRY_MODULE = "report.js"
@@ -91,7 +91,7 @@ def run_documents(reader, index, kept, report):
       index: the run's `RunIndex`.
       kept: the run's ``(steps, trainings)`` of `Reader.steps_by_run`, or the
         `schema.FormatError` why they cannot be read.
-      report: the run's report of ``cli.collect_reports`` (findings, rules not run) with
+      report: the run's report of ``cli_report.collect_reports`` (findings, rules not run) with
         ``requirements`` or ``requirements_skipped`` when requirements were checked.
 
     Returns:
@@ -113,7 +113,7 @@ def run_documents(reader, index, kept, report):
         "diagnostics": diagnostics,
         "requirements": to_json_value(report.get("requirements")),
         "requirements_skipped": report.get("requirements_skipped"),
-        "curves": _answer(lambda: views.curves_view(run, reader.history(run, index))),
+        "curves": _answer(lambda: curve_views.curves_view(run, reader.history(run, index))),
         "pr": {},
     }
     if error is not None or not (index.has_counts and steps and index.splits):
@@ -136,18 +136,20 @@ def run_documents(reader, index, kept, report):
 
     def calibration():
         step, bins = reader.calibration(run, split, None)
-        return views.calibration_view(run, split, step, bins, views.binary_calibration(index.task))
+        return curve_views.calibration_view(
+            run, split, step, bins, curve_views.binary_calibration(index.task)
+        )
 
     found["calibration"] = _answer(calibration)
     return found
 
 
 def _pr_view(run, evaluation, class_index):
-    return views.pr_view(run, evaluation, views.pr_class(run, evaluation, class_index))
+    return curve_views.pr_view(run, evaluation, curve_views.pr_class(run, evaluation, class_index))
 
 
 def collect_runs(reader, indices, reports, progress=None):
-    """`run_documents` of every run of ``reports`` (sorted by run, as `cli.collect_reports`
+    """`run_documents` of every run of ``reports`` (sorted by run, as `cli_report.collect_reports`
     makes them). A run whose data cannot be read is listed with its error.
     """
     runs = sorted(indices)

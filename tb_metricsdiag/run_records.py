@@ -67,6 +67,13 @@ class SplitEvaluation:
         return self.matrices is not None
 
     @property
+    def decision_counts(self):
+        """The counts of the decisions, which the per-class metrics read: the confusion matrix
+        ``[C, C]``, or a multi-label run's ``[K, 2, 2]`` per-label matrices.
+        """
+        return self.matrices if self.multilabel else self.confusion
+
+    @property
     def num_classes(self):
         """Classes (labels, multi-label) of the counts."""
         return len(self.class_names)
@@ -121,6 +128,20 @@ class SplitLabelIssues:
     step: int
     class_names: list
     issues: object  # format.example_records.StoredLabelIssues
+    ids: object  # format.example_ids.ExampleIds
+
+
+@dataclasses.dataclass
+class SplitCrossings:
+    """One split's crossing samples at one step (`format.crossings.StoredCrossings`: per
+    curve, bin between two thresholds and polarity, the first examples by position with their
+    scores) and the split's ``ids`` at that step.
+    """
+
+    split: str
+    step: int
+    class_names: list
+    crossings: object  # format.crossings.StoredCrossings
     ids: object  # format.example_ids.ExampleIds
 
 

@@ -71,3 +71,34 @@ def png_pixels(data_uri):
     image = Image.open(io.BytesIO(base64.b64decode(data_uri.split(",", 1)[1])))
     image.load()
     return np.asarray(image)
+
+
+def crossing_slots(scores, positives, thresholds, k, scanned=None):
+    """``{(curve, bin, positive): [positions]}``: the first ``k`` positions of each slot, from
+    float64 comparisons with the grid (no bucketing code).
+    """
+    n, curves = scores.shape
+    rows = np.arange(n if scanned is None else min(n, scanned))
+    expected = {}
+    for curve in range(curves):
+        bins = np.searchsorted(thresholds, scores[rows, curve], side="right") - 1
+        for positive in (False, True):
+            for j in np.unique(bins[bins >= 0]):
+                chosen = rows[(bins == j) & (positives[rows, curve] == positive)]
+                if chosen.size:
+                    expected[(curve, int(j), positive)] = chosen[:k].tolist()
+    return expected
+
+
+def stored_slots(result):
+    """The samples of `core.crossings.CrossingSamples.result` (or its stored arrays) as
+    ``{(curve, bin, positive): [positions]}``."""
+    slots = {}
+    for curve, j, positive, position in zip(
+        result["curve"].tolist(),
+        result["bin"].tolist(),
+        result["positive"].tolist(),
+        result["position"].tolist(),
+    ):
+        slots.setdefault((curve, j, positive), []).append(position)
+    return slots

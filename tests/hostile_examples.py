@@ -183,7 +183,20 @@ def _label_issues_longer_than_the_split(payload):
     return records.string_value(bytes(crafted))
 
 
-EXAMPLE_ROUTES = ("/examples", "/flips", "/label_issues")  # the routes that read the id table
+def _crossings_billion_samples(payload):
+    """Crossing samples declaring a thousand million samples (bytes 31-34: ``S``)."""
+    crafted = bytearray(payload)
+    struct.pack_into("<I", crafted, 31, 10**9)
+    return records.string_value(bytes(crafted))
+
+
+def _crossings_outside_their_bins(payload):
+    """Crossing samples whose last score is 2.0, beyond its bin."""
+    return records.string_value(payload[:-4] + struct.pack("<f", 2.0))
+
+
+# The routes that read the id table.
+EXAMPLE_ROUTES = ("/examples", "/flips", "/label_issues", "/crossings")
 ROUTES = EXAMPLE_ROUTES + ("/slices",)
 
 # Every run's rows are in two groups of the key "g" (its slices: `schema.KIND_SLICES`).
@@ -204,16 +217,21 @@ PARAMETERS = (
     "other_step",
     "key",
     "slice",
+    "from",
+    "to",
 )
 
 
 def _refused(words, label_issues_words=None, routes=EXAMPLE_ROUTES):
-    """``{route: (422, words)}`` for ``routes``: /label_issues with ``label_issues_words`` when
-    they differ (its record has 200 rows, not the million of the examples)."""
+    """``{route: (422, words)}`` for ``routes``: /label_issues and /crossings with
+    ``label_issues_words`` when they differ (their records have 200 rows, not the million of
+    the examples)."""
     return {
         route: (
             422,
-            label_issues_words if route == "/label_issues" and label_issues_words else words,
+            label_issues_words
+            if route in ("/label_issues", "/crossings") and label_issues_words
+            else words,
         )
         for route in routes
     }
@@ -261,6 +279,14 @@ CRAFTED = {
         {"slices": _invalid_utf8_group_value},
         _refused("not UTF-8", routes=["/slices"]),
     ),
+    "ex_crossings_billion_samples": (
+        {"crossings": _crossings_billion_samples},
+        _refused("1000000000 samples in", routes=["/crossings"]),
+    ),
+    "ex_crossings_outside_their_bins": (
+        {"crossings": _crossings_outside_their_bins},
+        _refused("a score outside its bin", routes=["/crossings"]),
+    ),
     "ex_ten_mb_examples": (
         {"examples": lambda payload: records.string_value(b"\x01" * TEN_MB)},
         _refused("classes, expected 1 to", routes=["/examples", "/flips"]),
@@ -274,12 +300,6 @@ PREVIEW_PROBLEMS = {
     "ex_invalid_utf8_text": "not UTF-8",
     "ex_png_bomb": "65535 x 65535 pixels, more than 64 a side",
 }
-
-EXAMPLE_ROUTES = ("/examples", "/flips", "/label_issues")  # the routes that read the id table
-ROUTES = EXAMPLE_ROUTES + ("/slices",)
-
-# Every run's rows are in two groups of the key "g" (its slices: `schema.KIND_SLICES`).
-GROUP_KEY, GROUP_VALUES = "g", ("north", "south")
 
 
 class _FramedByTensorFlow(example_runs.TamperingWriter):
@@ -345,6 +365,8 @@ def _timed(get, route, params):
 def _params(run, route):
     if route == "/examples":
         return dict(CELL, run=run)
+    if route == "/crossings":
+        return {"run": run, "from": 0.3, "to": 0.7}
     return {"run": run, "key": GROUP_KEY} if route == "/slices" else {"run": run}
 
 

@@ -5,7 +5,7 @@ import pytest
 from sklearn import metrics as skm
 
 from tb_metricsdiag import run_records
-from tb_metricsdiag.backend import views
+from tb_metricsdiag.backend import curve_views
 from tb_metricsdiag.core import counting, labels
 
 
@@ -32,7 +32,7 @@ def _calibrated(levels=1000, per_level=1000):
 def test_fn_cost_ten_puts_the_threshold_at_the_stored_value_nearest_one_eleventh():
     y, p = _calibrated()
     evaluation, _ = _evaluation(y, p)
-    view = views.pr_view("run", evaluation, 1, fn_cost=10.0, fp_cost=1.0)
+    view = curve_views.pr_view("run", evaluation, 1, fn_cost=10.0, fp_cost=1.0)
     point = view["min_cost"]
     thresholds = evaluation.thresholds
     assert point["threshold"] == thresholds[np.argmin(np.abs(thresholds - 1 / 11))]
@@ -54,8 +54,8 @@ def test_equal_costs_and_no_costs():
     y = rng.integers(0, 2, 5000)
     p = np.clip(rng.normal(0.35 + 0.3 * y, 0.2), 0, 1).astype(np.float32)
     evaluation, _ = _evaluation(y, p)
-    assert views.pr_view("run", evaluation, 1)["min_cost"] is None
-    point = views.pr_view("run", evaluation, 1, fn_cost=1.0, fp_cost=1.0)["min_cost"]
+    assert curve_views.pr_view("run", evaluation, 1)["min_cost"] is None
+    point = curve_views.pr_view("run", evaluation, 1, fn_cost=1.0, fp_cost=1.0)["min_cost"]
     # Equal costs minimise the errors: the most accurate stored threshold.
     errors = [np.sum((p >= t) != (y == 1)) for t in evaluation.thresholds.astype(np.float32)]
     assert point["fn"] + point["fp"] == min(errors)
@@ -67,7 +67,7 @@ def test_roc_of_the_view_is_the_grid_roc_of_the_counts():
     p = rng.random(3000).astype(np.float32) ** (1 + y)
     thresholds = counting.default_thresholds(11)
     evaluation, _ = _evaluation(y, 1 - p, thresholds)
-    view = views.pr_view("run", evaluation, 1)
+    view = curve_views.pr_view("run", evaluation, 1)
     bucket = ((1 - p)[:, None] >= thresholds.astype(np.float32)).sum(axis=1)
     assert view["roc_auc"] == pytest.approx(skm.roc_auc_score(y, bucket), abs=1e-12)
     assert view["roc_auc_method"] == "threshold_grid"

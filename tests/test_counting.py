@@ -659,3 +659,66 @@ def test_histogram_edge_cases_match_sklearn():
     ones = np.zeros(300, dtype=np.int64)
     _, _, ap, auc = _ranking._exact_counts([(ones, scores[:300])], 3, np.empty(0))
     assert ap[0] == 1.0 and np.isnan(auc[0])
+
+
+@pytest.mark.parametrize("positives", [BLOCK - 1, BLOCK, BLOCK + 1, 2 * BLOCK + 5])
+@pytest.mark.parametrize("distinct", [1, 3, 40])
+def test_sorted_keys_with_runs_across_block_borders_match_sklearn(monkeypatch, positives, distinct):
+    """The sorted path's pass over the keys, block by block: runs of one score many blocks long,
+    a score's positives ending exactly at a block's border (its negatives in the next block),
+    positives shared by a score across blocks. AP, ROC AUC and threshold counts equal
+    scikit-learn and brute force."""
+    monkeypatch.setattr(_ranking, "_HISTOGRAM_BINS", 0)  # no histogram: the keys are sorted
+    rng = np.random.default_rng(distinct)
+    n = 3 * BLOCK + 7
+    values = np.sort(rng.random(distinct)).astype(np.float32)
+    p = values[np.sort(rng.integers(0, distinct, size=n))]
+    if distinct == 1:  # one score: the positives (first among the keys) end at `positives`
+        y = np.where(np.arange(n) < positives, 1, 0)
+    else:
+        y = (rng.random(n) < 0.5).astype(np.int64)
+        y[:positives] = 1
+    scores = np.stack([rng.random(n).astype(np.float32), p], axis=1)
+    thresholds = np.concatenate([[0.0], values.astype(np.float64), [1.0]])
+    thresholds = np.unique(thresholds)
+    tp, fp, ap, auc = _ranking._exact_counts([(y, scores)], 2, thresholds)
+    expected_tp, expected_fp = _brute_force_counts(y, scores, thresholds)
+    np.testing.assert_array_equal(tp, expected_tp)
+    np.testing.assert_array_equal(fp, expected_fp)
+    for k in range(2):
+        assert ap[k] == pytest.approx(skm.average_precision_score(y == k, scores[:, k]), abs=1e-12)
+        assert auc[k] == pytest.approx(skm.roc_auc_score(y == k, scores[:, k]), abs=1e-12)
+
+
+@pytest.mark.parametrize("grouped", [False, True])
+def test_calibration_bins_of_a_strided_column_with_nan_and_out_of_range_blocks(grouped):
+    """`calibration_bins` block by block on a column of ``[n, 2]`` rows (read through a
+    contiguous copy): NaN confidences left out and values outside [0, 1] clipped in the blocks
+    that have them, others untouched; equal to a brute-force NumPy reference."""
+    rng = np.random.default_rng(7)
+    n = 3 * BLOCK + 11
+    rows = rng.random((n, 2)).astype(np.float32)
+    rows[BLOCK + 5 : BLOCK + 40, 1] = np.nan  # the second block: NaNs
+    rows[2 * BLOCK + 3, 1] = -0.25  # the third: out of range
+    rows[2 * BLOCK + 4, 1] = 1.75
+    rows[7, 1] = 1.0  # the first: exactly 1, the last bin
+    confidence, correct = rows[:, 1], rng.random(n) < 0.6
+    groups = rng.integers(0, 3, size=n) if grouped else None
+    count, confidence_sum, right = counts.calibration_lib.calibration_bins(
+        confidence, correct, groups=groups, num_groups=3 if grouped else None
+    )
+    keep = ~np.isnan(confidence)
+    values = np.clip(confidence[keep], 0, 1)
+    bins = np.minimum((values * np.float32(15)).astype(np.int64), 14)
+    cells = bins if groups is None else groups[keep] * 15 + bins
+    size = 15 if groups is None else 45
+    shape = (15,) if groups is None else (3, 15)
+    np.testing.assert_array_equal(count, np.bincount(cells, minlength=size).reshape(shape))
+    np.testing.assert_array_equal(
+        right, np.bincount(cells[correct[keep]], minlength=size).reshape(shape)
+    )
+    np.testing.assert_allclose(
+        confidence_sum,
+        np.bincount(cells, weights=values.astype(np.float64), minlength=size).reshape(shape),
+        rtol=1e-12,
+    )

@@ -7,6 +7,7 @@ import pytest
 
 MODULES = [
     "tb_metricsdiag.core.counting",
+    "tb_metricsdiag.core.crossings",
     "tb_metricsdiag.core.examples",
     "tb_metricsdiag.core.headline",
     "tb_metricsdiag.core.label_issues",

@@ -27,7 +27,15 @@ from writer_checks import float32_softmax
 
 from tb_metricsdiag import MetricsDiagWriter
 from tb_metricsdiag.core import examples as examples_lib
-from tb_metricsdiag.format import example_ids, example_records, metadata, packed, previews, schema
+from tb_metricsdiag.format import (
+    crossings,
+    example_ids,
+    example_records,
+    metadata,
+    packed,
+    previews,
+    schema,
+)
 from tb_metricsdiag.format.schema import FormatError
 from tb_metricsdiag.writing import example_recorder, inputs, thumbnails
 
@@ -142,10 +150,13 @@ def test_previews_are_stored_once_per_run_as_thumbnails(multiclass_run):
     payloads = stored(log_dir, schema.KIND_PREVIEWS)
     examples = stored(log_dir, schema.KIND_EXAMPLES)
     issues = stored(log_dir, schema.KIND_LABEL_ISSUES)
+    samples = stored(log_dir, schema.KIND_CROSSINGS)
     seen = set()
     for step in sorted(examples):
         kept = set(example_records.decode_examples(examples[step]).position.tolist())
         kept |= set(example_records.decode_label_issues(issues[step]).position.tolist())
+        # The crossing samples too, after them (all fit the run's caps here).
+        kept |= set(crossings.decode_crossings(samples[step]).position.tolist())
         new = {ids[position] for position in kept} - seen
         assert new or step not in payloads
         found = previews.decode_previews(payloads[step]) if new else {}

@@ -38,7 +38,7 @@ pytest.importorskip("playwright.sync_api", reason="browser tests need Playwright
 pytest.importorskip("tensorflow", reason="browser tests train a tiny model with TensorFlow/Keras")
 
 import zoo  # noqa: E402
-from playwright.sync_api import sync_playwright  # noqa: E402
+from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
 from tb_metricsdiag.core import operating_points  # noqa: E402
 
@@ -408,7 +408,7 @@ def test_threshold_updates_precision_recall_and_counts(page, server):
     frame = open_tab(page, server, run=CLEAN_RUN)
     steps = next(r for r in api_json(server, "runs")["runs"] if r["run"] == CLEAN_RUN)["steps"]
     wait_matrix(frame, steps[-1])
-    frame.wait_for_selector(".pr-chart", timeout=20000)
+    frame.wait_for_selector(".pr-body:not(.loading) .pr-chart", timeout=30000)
     frame.select_option("select[aria-label='Class for the PR curve']", value="1")
     frame.wait_for_function(
         "() => document.querySelector('.op-table th[scope=col]').textContent === 'predicted dog'",
@@ -600,7 +600,7 @@ def test_html_in_run_and_class_names_stays_text(page, server):
         arg=XSS_CLASSES,
         timeout=20000,
     )
-    frame.wait_for_selector(".pr-chart", timeout=20000)
+    frame.wait_for_selector(".pr-body:not(.loading) .pr-chart", timeout=30000)
     frame.wait_for_selector(".finding, .all-good", timeout=20000)
     assert frame.query_selector_all("img") == []
     assert frame.query_selector_all("b") == []
@@ -671,7 +671,7 @@ def _switch_theme(pg, frame, menu, theme):
         action = "add" if theme == "dark" else "remove"
         pg.evaluate("document.body.classList.%s('dark-mode')" % action)
     frame.wait_for_function(
-        "() => document.documentElement.dataset.theme === '%s'" % theme, timeout=5000
+        "() => document.documentElement.dataset.theme === '%s'" % theme, timeout=20000
     )
     pg.wait_for_timeout(300)
 
@@ -682,7 +682,7 @@ def test_dark_theme_screenshot(browser, server):
     try:
         frame = open_tab(pg, server, run=CLEAN_RUN)
         wait_matrix(frame)
-        frame.wait_for_selector(".pr-chart", timeout=20000)
+        frame.wait_for_selector(".pr-body:not(.loading) .pr-chart", timeout=30000)
         frame.wait_for_selector(".curves-body .line-chart .series", timeout=20000)
         parent_dark = pg.evaluate("document.body.classList.contains('dark-mode')")
         theme = frame.evaluate("document.documentElement.dataset.theme")
@@ -825,7 +825,7 @@ def test_curve_markers_follow_the_routes_and_labels_stay_clear(page, server):
 
 def test_threshold_label_stays_above_the_curve(page, server):
     frame = open_tab(page, server, run=CLEAN_RUN)
-    frame.wait_for_selector(".pr-chart .cursor-label", timeout=20000)
+    frame.wait_for_selector(".pr-body:not(.loading) .pr-chart .cursor-label", timeout=30000)
     frame.focus("input[aria-label='Decision threshold']")
     for key in ("Home", "End"):
         page.keyboard.press(key)
@@ -1029,12 +1029,40 @@ def _fmt_threshold(x):
     return "\u2014" if x is None else operating_points.format_threshold(x)
 
 
+THRESHOLD_SLIDER = "input[aria-label='Decision threshold']"
+FN_COST = "input[aria-label='Cost of a false negative']"
+FP_COST = "input[aria-label='Cost of a false positive']"
+
+
+def _type_costs(frame, fn, fp):
+    """Types both costs of the PR panel and commits them as a user does: Tab out of the first
+    (which commits it with the other's old text), then, once that answer is drawn (a redraw
+    between Playwright's select-all and its typing would add to the old text), Enter."""
+    frame.fill(FN_COST, fn)
+    frame.press(FN_COST, "Tab")
+    frame.wait_for_selector(".pr-body:not(.loading) " + FP_COST, timeout=30000)
+    frame.fill(FP_COST, fp)
+    frame.press(FP_COST, "Enter")
+
+
+def _min_cost_text(point):
+    """The PR panel's sentence about the route's `min_cost` point."""
+    return "Lowest cost at threshold %s: %s per example (%s at %s, saves %s)" % (
+        _fmt_threshold(point["threshold"]),
+        _fmt(point["cost"], 4),
+        _fmt(point["cost_at_default"], 4),
+        _fmt_threshold(point["default_threshold"]),
+        _fmt(point["cost_saved"], 4),
+    )
+
+
 def test_roc_view_and_cost_threshold(page, server):
     steps = next(r for r in api_json(server, "runs")["runs"] if r["run"] == CLEAN_RUN)["steps"]
     latest = steps[-1]
     frame = open_tab(page, server, run=CLEAN_RUN)
     wait_matrix(frame, latest)
-    frame.wait_for_selector(".pr-chart", timeout=20000)
+    # The first run's curve stays (dimmed) until the picked run's answer: wait for that answer.
+    frame.wait_for_selector(".pr-body:not(.loading) .pr-chart", timeout=30000)
     pr = api_json(server, "pr", run=CLEAN_RUN, split="validation", step=latest, **{"class": 0})
 
     # ROC: the AUC labelled with its method (exact: the callback kept the scores), FPR on x,
@@ -1042,7 +1070,7 @@ def test_roc_view_and_cost_threshold(page, server):
     assert pr["roc_auc_method"] == "exact"
     assert frame.text_content(".roc-auc") == "ROC AUC %s (exact)" % _fmt(pr["roc_auc"])
     frame.click("label:has(input[data-mode='roc'])")
-    frame.wait_for_selector(".pr-chart .chance", timeout=10000)
+    frame.wait_for_selector(".pr-chart .chance", timeout=30000)
     titles = frame.eval_on_selector_all(".pr-chart .axis-title", "e => e.map(x => x.textContent)")
     assert titles == ["False positive rate", "True positive rate (recall)"]
     index = int(frame.input_value("input[aria-label='Decision threshold']"))
@@ -1053,7 +1081,7 @@ def test_roc_view_and_cost_threshold(page, server):
     frame.wait_for_function(
         "i => document.querySelector(\"input[aria-label='Decision threshold']\").value === String(i)",
         arg=index,
-        timeout=10000,
+        timeout=30000,
     )
     text = frame.get_attribute(".pr-chart", "aria-valuetext")
     assert text == "threshold %s, true positive rate (recall) %s, false positive rate %s" % (
@@ -1070,12 +1098,6 @@ def test_roc_view_and_cost_threshold(page, server):
     assert abs(dot[1] - (356 - 42 - pr["recall"][index] * 284)) < 0.01
 
     # Costs: the lowest-cost point as the route finds it, marked, with its counts and saving.
-    def set_costs(fn, fp):
-        for label, value in (("false negative", fn), ("false positive", fp)):
-            sel = "input[aria-label='Cost of a %s']" % label
-            frame.fill(sel, value)
-            frame.dispatch_event(sel, "change")
-
     def check_min_cost(fn, fp):
         want = api_json(
             server,
@@ -1087,17 +1109,8 @@ def test_roc_view_and_cost_threshold(page, server):
             fp_cost=fp,
             **{"class": 0},
         )["min_cost"]
-        expected = "Lowest cost at threshold %s: %s per example (%s at %s, saves %s)" % (
-            _fmt_threshold(want["threshold"]),
-            _fmt(want["cost"], 4),
-            _fmt(want["cost_at_default"], 4),
-            _fmt_threshold(want["default_threshold"]),
-            _fmt(want["cost_saved"], 4),
-        )
-        frame.wait_for_function(
-            "t => (document.querySelector('.min-cost-text') || {}).textContent === t",
-            arg=expected,
-            timeout=20000,
+        expect(frame.locator(".pr-body:not(.loading) .min-cost-text")).to_have_text(
+            _min_cost_text(want), timeout=30000
         )
         cells = frame.eval_on_selector_all(
             ".cost-matrix td",
@@ -1113,45 +1126,90 @@ def test_roc_view_and_cost_threshold(page, server):
         assert frame.query_selector(".pr-chart .op.min-cost") is not None
         return want
 
-    set_costs("10", "1")
+    _type_costs(frame, "10", "1")
     first = check_min_cost(10, 1)
-    set_costs("1", "10")
+    _type_costs(frame, "1", "10")
     second = check_min_cost(1, 10)
     assert second["threshold"] >= first["threshold"]
     frame.click("button[aria-label='Move the threshold to the lowest-cost point']")
-    frame.wait_for_function(
-        "i => document.querySelector(\"input[aria-label='Decision threshold']\").value === String(i)",
-        arg=second["index"],
-        timeout=10000,
-    )
+    expect(frame.locator(THRESHOLD_SLIDER)).to_have_value(str(second["index"]), timeout=30000)
     assert frame.text_content(".thr-value") == _fmt_threshold(second["threshold"])
 
     # A negative cost is refused in the input and sends nothing.
-    frame.fill("input[aria-label='Cost of a false positive']", "-1")
-    frame.dispatch_event("input[aria-label='Cost of a false positive']", "change")
-    assert frame.evaluate(
-        "() => !document.querySelector(\"input[aria-label='Cost of a false positive']\").checkValidity()"
-    )
+    frame.fill(FP_COST, "-1")
+    frame.press(FP_COST, "Enter")
+    assert frame.evaluate("s => !document.querySelector(s).checkValidity()", FP_COST)
     assert frame.text_content(".min-cost-text").startswith(
         "Lowest cost at threshold %s:" % _fmt_threshold(second["threshold"])
     )
 
     # Costs are kept per run and class while the tab is open.
     frame.select_option("select[aria-label='Class for the PR curve']", value="1")
-    frame.wait_for_function(
-        "() => document.querySelector('.op-table th[scope=col]').textContent === 'predicted dog'",
-        timeout=20000,
+    expect(frame.locator(".pr-body:not(.loading) .op-table th[scope=col]").first).to_have_text(
+        "predicted dog", timeout=30000
     )
-    assert frame.input_value("input[aria-label='Cost of a false negative']") == ""
+    expect(frame.locator(FN_COST)).to_have_value("")
     frame.select_option("select[aria-label='Class for the PR curve']", value="0")
-    frame.wait_for_selector(".min-cost-text", timeout=20000)
-    # The panel renders again when the class's answer arrives: wait for that render's inputs.
-    frame.wait_for_function(
-        "() => document.querySelector(\"input[aria-label='Cost of a false negative']\").value"
-        " === '1' && document.querySelector(\"input[aria-label='Cost of a false positive']\")"
-        ".value === '10'",
-        timeout=60000,  # a loaded machine answers the class's /pr late
+    expect(frame.locator(".pr-body:not(.loading) .min-cost-text")).to_have_text(
+        _min_cost_text(second), timeout=30000
     )
+    expect(frame.locator(FN_COST)).to_have_value("1")
+    expect(frame.locator(FP_COST)).to_have_value("10")
+    assert not page.errors, page.errors
+
+
+def test_an_answer_landing_while_a_cost_is_typed_keeps_the_text(page, server):
+    # The answer to committed costs is held until the user has typed another false-positive
+    # cost; the redraw it brings must keep that text in the focused input (it once came back
+    # as the committed value), and committing the text asks the route for it.
+    latest = next(r for r in api_json(server, "runs")["runs"] if r["run"] == CLEAN_RUN)["steps"][-1]
+    frame = open_tab(page, server, run=CLEAN_RUN)
+    wait_matrix(frame, latest)
+    frame.wait_for_selector(".pr-body:not(.loading) .pr-chart", timeout=30000)
+    held = []
+
+    def hold(route):
+        if "fn_cost=" in route.request.url:
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route(_route_pattern("pr"), hold)
+    _type_costs(frame, "2", "3")
+    deadline = time.time() + 30
+    while not held and time.time() < deadline:
+        page.wait_for_timeout(50)
+    assert held, "committing the costs asked the route nothing"
+    frame.fill(FP_COST, "7")  # typed, not committed yet
+    committed = held.pop(0)
+    assert "fn_cost=2" in committed.request.url and "fp_cost=3" in committed.request.url
+    committed.continue_()
+
+    def want(fn, fp):
+        return api_json(
+            server,
+            "pr",
+            run=CLEAN_RUN,
+            split="validation",
+            step=latest,
+            fn_cost=fn,
+            fp_cost=fp,
+            **{"class": 0},
+        )["min_cost"]
+
+    # The held answer is drawn: the typed text and the focus are still there.
+    expect(frame.locator(".min-cost-text")).to_have_text(_min_cost_text(want(2, 3)), timeout=30000)
+    expect(frame.locator(FP_COST)).to_have_value("7")
+    expect(frame.locator(FP_COST)).to_be_focused()
+    for route in held:  # what the redraw committed meanwhile (Chrome's change on removal)
+        route.continue_()
+    page.unroute_all(behavior="ignoreErrors")
+    frame.press(FP_COST, "Enter")
+    expect(frame.locator(".pr-body:not(.loading) .min-cost-text")).to_have_text(
+        _min_cost_text(want(2, 7)), timeout=30000
+    )
+    expect(frame.locator(FN_COST)).to_have_value("2")
+    expect(frame.locator(FP_COST)).to_have_value("7")
     assert not page.errors, page.errors
 
 
@@ -1191,7 +1249,7 @@ def test_calibration_trajectories_and_comparison(page, server):
     frame.wait_for_function(
         "c => document.querySelector(\"select[aria-label='Class for the PR curve']\").value === String(c)",
         arg=last["index"],
-        timeout=10000,
+        timeout=30000,
     )
     # A panel that is still loading changes the layout under a click made by position.
     frame.wait_for_function(
@@ -1237,7 +1295,7 @@ def test_calibration_trajectories_and_comparison(page, server):
     frame.wait_for_function(
         "t => document.querySelector(\".diff-matrix td[data-row='0'][data-col='0']\").textContent === t",
         arg=("+" if v > 0 else "") + _fmt(v),
-        timeout=10000,
+        timeout=30000,
     )
     assert len(frame.query_selector_all(".compare-pr .pr-line")) == 2
 

@@ -264,7 +264,7 @@ def test_a_run_without_example_records_shows_the_routes_message(ui_page, server)
     frame.wait_for_selector(".examples-wrap .notice.error", timeout=20000)
     assert message in frame.text_content(".examples-wrap .notice.error")
     frame.click("button[title='Close the examples of this cell']")
-    frame.wait_for_selector(".examples-wrap", state="hidden", timeout=10000)
+    frame.wait_for_selector(".examples-wrap", state="hidden", timeout=30000)
     assert ui_page.errors == []
 
 

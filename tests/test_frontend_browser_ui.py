@@ -386,7 +386,7 @@ def test_difference_heatmap_above_thirty_classes(ui_page, ui_server):
     canvas = frame.query_selector("canvas.diff-heatmap")
     side = canvas.bounding_box()["width"] / 100
     canvas.click(position={"x": (j + 0.5) * side, "y": (i + 0.5) * side})
-    frame.wait_for_selector(".compare-body .region .diff-matrix td", timeout=10000)
+    frame.wait_for_selector(".compare-body .region .diff-matrix td", timeout=30000)
     cells = frame.eval_on_selector_all(
         ".compare-body .region .diff-matrix td",
         "cs => cs.map(c => [Number(c.dataset.row), Number(c.dataset.col), c.textContent,"
@@ -607,11 +607,8 @@ def test_every_two_by_two_has_one_labelled_layout(ui_page, ui_server):
     assert counts == {key: pr[key][i] for key in ("tp", "fn", "fp", "tn")}
 
     # The counts at the lowest-cost threshold: the same layout, the route's matrix.
-    for label, value in (("false negative", "5"), ("false positive", "1")):
-        sel = "input[aria-label='Cost of a %s']" % label
-        frame.fill(sel, value)
-        frame.dispatch_event(sel, "change")
-    frame.wait_for_selector(".cost-matrix td.tbt-cell", timeout=20000)
+    tab._type_costs(frame, "5", "1")
+    frame.wait_for_selector(".pr-body:not(.loading) .cost-matrix td.tbt-cell", timeout=30000)
     cost = tab.api_json(ui_server, "pr", run=BINARY, fn_cost=5, fp_cost=1)["min_cost"]
     cols, rows, counts = _two_by_two(frame, ".cost-matrix")
     assert (cols, rows) == headings

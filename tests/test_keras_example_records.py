@@ -8,9 +8,17 @@ import os
 import numpy as np
 import pytest
 from conftest import EPOCHS, read_events, to_scores
-from example_checks import check_cells, cleanlab_flags, png_pixels, stored
+from example_checks import (
+    check_cells,
+    cleanlab_flags,
+    crossing_slots,
+    png_pixels,
+    stored,
+    stored_slots,
+)
 
-from tb_metricsdiag.format import example_ids, example_records, previews, schema
+from tb_metricsdiag.core import counting
+from tb_metricsdiag.format import crossings, example_ids, example_records, previews, schema
 
 RUNS = ["binary", "multiclass", "onehot"]
 
@@ -44,6 +52,29 @@ def test_default_records_equal_brute_force_on_the_predictions(callback_runs, nam
     # Positions are the ids by default: no id table, and no previews without previews=.
     assert stored(run.log_dir, schema.KIND_EXAMPLE_IDS, split) == {}
     assert stored(run.log_dir, schema.KIND_PREVIEWS, split) == {}
+
+
+@pytest.mark.parametrize("name", RUNS)
+def test_default_crossing_samples_equal_brute_force(callback_runs, name):
+    """The crossing samples the callback writes by default: per class, step of the grid and
+    polarity, the first two rows of the validation data in each step, with their scores."""
+    run = callback_runs[1][name]
+    labels = run.y_val_ids
+    payloads = stored(run.log_dir, schema.KIND_CROSSINGS)
+    assert sorted(payloads) == list(range(EPOCHS))
+    grid = counting.default_thresholds()
+    for epoch in range(EPOCHS):
+        scores, _ = to_scores(run.predictions[epoch]["validation"], run.outputs_are_logits)
+        scores = scores.astype(np.float32)
+        samples = crossings.decode_crossings(payloads[epoch])
+        samples.check_grid(grid)
+        assert samples.num_rows == labels.size
+        positives = labels[:, None] == np.arange(scores.shape[1])
+        expected = crossing_slots(scores, positives, grid, 2)
+        low, high = samples.first_bin, samples.first_bin + samples.num_bins
+        expected = {slot: rows for slot, rows in expected.items() if low <= slot[1] < high}
+        assert stored_slots(vars(samples)) == expected
+        np.testing.assert_array_equal(samples.score, scores[samples.position, samples.curve])
 
 
 @pytest.fixture(scope="module")

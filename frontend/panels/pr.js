@@ -1,10 +1,11 @@
 // The one-vs-rest precision-recall trade-off of one class: the curve with a draggable
 // threshold, the operating point's precision / recall / F1 and counts, and thresholds for a
-// recall or precision target (answered by the /pr route).
+// recall or precision target (answered by the /pr route); under the counts, the examples whose
+// decision changes between the default threshold 0.5 and the chosen one (/crossings).
 
 import { h, classLabel, fill, fmt, fmtInt, fmtThreshold, isNum, uid } from "../dom.js";
 import { PRChart } from "../charts/pr_chart.js";
-import { card, classPicker, showState } from "./common.js";
+import { card, classPicker, examplesTable, showState } from "./common.js";
 import { classHeadings, countsOfMatrix, labelHeadings, twoByTwo } from "../two_by_two.js";
 
 // How the route computed an AP or a ROC AUC (its `average_precision_method`,
@@ -30,9 +31,10 @@ function methodNote(name) {
 
 /**
  * actions: selectPrClass(classIndex), setThreshold(value), setTarget("minRecall" |
- * "minPrecision", text), setCosts(fnCost, fpCost) (texts, both "" for none). Without
- * setTarget and setCosts (the HTML report, which has no route to ask) the panel leaves out the
- * target and cost inputs.
+ * "minPrecision", text), setCosts(fnCost, fpCost) (texts, both "" for none),
+ * loadCrossings(params) (the /crossings answer, null when superseded). Without setTarget,
+ * setCosts and loadCrossings (the HTML report, which has no route to ask) the panel leaves out
+ * the target and cost inputs and the crossing examples.
  * update(...) data may also carry {fnCost, fpCost}: the texts of the cost inputs.
  * update({loading} | {error} | {empty} | {pr, threshold, minRecall, minPrecision}), each with
  * {classNames, classIndex} for the class picker and the run's `task` (it names the 2x2's
@@ -118,6 +120,7 @@ export function create(container, actions) {
   }
 
   function render(data) {
+    const before = shown; // the curve drawn until now
     shown = data;
     const { pr, classNames, classIndex, threshold, minRecall, minPrecision } = data;
     const T = pr.thresholds.length;
@@ -167,6 +170,9 @@ export function create(container, actions) {
       value: h("output", { class: "thr-value", for: ids.thr }),
       stats: h("div", { class: "op-stats" }),
       matrix: h("div", { class: "op-matrix" }),
+      crossings: actions.loadCrossings ? h("div", { class: "crossings" }) : null,
+      // The crossings are counted from the stored threshold nearest the default 0.5.
+      startIndex: nearestIndex(pr.thresholds, 0.5),
       headings,
     };
 
@@ -259,6 +265,7 @@ export function create(container, actions) {
       }),
       view.stats,
       view.matrix,
+      view.crossings,
       h(
         "div",
         { class: "targets" },
@@ -290,10 +297,14 @@ export function create(container, actions) {
       class: "caption",
       text: `Class \u201c${className}\u201d vs rest \u00b7 ${fmtInt(pr.positives)} positives, ${fmtInt(pr.negatives)} negatives \u00b7 ${pr.split}, epoch ${pr.step} \u00b7 ${T} stored thresholds`,
     });
-    // Rebuilding the panel must not drop keyboard focus (e.g. after typing a recall target).
+    // Rebuilding the panel must not drop keyboard focus (e.g. after typing a recall target),
+    // nor, when the same curve is drawn again, the text being typed into a number input: the
+    // answer to the cost committed before may land while the user types the next one.
     const active = document.activeElement;
     const focusedId =
       active && active !== document.body && body.contains(active) ? active.id : null;
+    const sameCurve = before?.pr.run === pr.run && before?.pr.class === pr.class;
+    const typed = focusedId && active.type === "number" && sameCurve ? active.value : null;
     fill(
       body,
       h(
@@ -304,7 +315,9 @@ export function create(container, actions) {
       ),
     );
     setIndex(idx);
-    if (focusedId) document.getElementById(focusedId)?.focus({ preventScroll: true });
+    const focused = focusedId ? document.getElementById(focusedId) : null;
+    if (focused && typed !== null) focused.value = typed;
+    focused?.focus({ preventScroll: true });
   }
 
   /** The cost inputs and, when the route answered with costs, the lowest-cost point. */
@@ -414,7 +427,10 @@ export function create(container, actions) {
         className: "op-table",
       }),
     );
+    if (view.crossings) crossings.request(view);
   }
+
+  const crossings = crossingExamples(actions);
 
   return {
     element: section,
@@ -422,6 +438,124 @@ export function create(container, actions) {
     /** Scrolls the panel into view (after a class was picked elsewhere). */
     reveal: () => section.scrollIntoView({ behavior: "smooth", block: "start" }),
   };
+}
+
+// The two groups of examples whose decision a moved threshold changes, by direction: the
+// heading of each and the word of its count.
+const CROSSING_GROUPS = {
+  down: {
+    positives: ["Missed positives now found (FN \u2192 TP)", "found"],
+    negatives: ["New false alarms (TN \u2192 FP)", "new"],
+  },
+  up: {
+    positives: ["Positives now missed (TP \u2192 FN)", "missed"],
+    negatives: ["False alarms removed (FP \u2192 TN)", "removed"],
+  },
+};
+
+// The threshold must rest this long before the examples crossing it are asked for.
+const CROSSINGS_DELAY_MS = 250;
+
+/**
+ * The "Examples crossing from T0 to T" section: asks actions.loadCrossings once the threshold
+ * settles (debounced), and draws only the answer of the latest request.
+ */
+function crossingExamples(actions) {
+  let timer = null;
+  let latest = 0; // the number of the latest request: older answers are dropped
+
+  function request(view) {
+    const { pr, startIndex, crossings: box } = view;
+    const index = view.index;
+    const t0 = pr.thresholds[startIndex];
+    const t = pr.thresholds[index];
+    const title = h("h4", {
+      class: "crossings-title",
+      text: `Examples crossing from ${fmtThreshold(t0)} to ${fmtThreshold(t)}`,
+    });
+    clearTimeout(timer);
+    const number = ++latest;
+    if (index === startIndex) {
+      fill(
+        box,
+        title,
+        h("p", {
+          class: "muted crossings-note",
+          text: `Move the threshold away from ${fmtThreshold(t0)} to list the examples whose decision changes.`,
+        }),
+      );
+      return;
+    }
+    fill(box, title, h("p", { class: "muted crossings-note", text: "Loading the examples\u2026" }));
+    box.classList.add("loading");
+    timer = setTimeout(async () => {
+      let doc = null;
+      let problem = null;
+      try {
+        doc = await actions.loadCrossings({
+          run: pr.run,
+          split: pr.split,
+          step: pr.step,
+          class: pr.class,
+          from: t0,
+          to: t,
+        });
+      } catch (err) {
+        problem = err.message || String(err);
+      }
+      if (number !== latest || (doc === null && problem === null)) return; // superseded
+      box.classList.remove("loading");
+      if (problem !== null) {
+        fill(box, title, h("p", { class: "muted crossings-note", text: problem }));
+        return;
+      }
+      fill(box, title, ...crossingGroups(doc));
+    }, CROSSINGS_DELAY_MS);
+  }
+
+  return { request };
+}
+
+/** The two groups of a /crossings answer, and a note where part of the span is not sampled. */
+function crossingGroups(doc) {
+  const groups = CROSSING_GROUPS[doc.direction] ?? CROSSING_GROUPS.up;
+  const parts = ["positives", "negatives"].map((key) => {
+    const group = doc[key] ?? {};
+    const [heading, word] = groups[key];
+    const listed = Array.isArray(group.examples) ? group.examples : [];
+    return h(
+      "div",
+      { class: `crossing-group crossing-${key}` },
+      h(
+        "p",
+        { class: "crossing-head" },
+        h("strong", { text: heading }),
+        h("span", { text: ": " }),
+        h("span", {
+          class: "crossing-count",
+          text: `${fmtInt(group.count)} ${word}, ${fmtInt(listed.length)} listed`,
+        }),
+      ),
+      examplesTable({
+        className: "examples crossing-examples",
+        ariaLabel: heading,
+        headings: ["Score"],
+        examples: listed,
+        cells: (e) => [h("td", { class: "num", "data-metric": "score", text: fmt(e.score, 4) })],
+        emptyText: group.count ? "None of them was sampled." : "No example crosses here.",
+      }),
+    );
+  });
+  const range = Array.isArray(doc.stored_range) ? doc.stored_range : null;
+  const note = h("p", {
+    class: "caption",
+    text:
+      `Listed: the first ${fmtInt(doc.per_bin)} examples by position per threshold step among the first ${fmtInt(doc.sampled_rows)}` +
+      (doc.complete || !range
+        ? "."
+        : `; only the steps between ${fmtThreshold(range[0])} and ${fmtThreshold(range[1])} are sampled.`),
+  });
+  return [...parts, note];
 }
 
 function nearestIndex(list, value) {

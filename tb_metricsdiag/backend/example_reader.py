@@ -20,7 +20,7 @@ from tb_metricsdiag.backend.record_decoding import (
 )
 from tb_metricsdiag.diagnostics import requirements
 from tb_metricsdiag.format import example_ids, metadata, schema
-from tb_metricsdiag.run_records import SplitExamples, SplitLabelIssues
+from tb_metricsdiag.run_records import SplitCrossings, SplitExamples, SplitLabelIssues
 
 # First elements of the cache keys of decoded id tables, of the step of the table in force at
 # a step, of the steps with examples, and of previews (those of the epoch records are their
@@ -59,10 +59,7 @@ class ExampleReader:
             without example records (the message says how to record them).
           schema.FormatError: the stored records are damaged or inconsistent.
         """
-        listing, step, examples = self._epoch_record(run, split, schema.KIND_EXAMPLES, step)
-        ids = self._ids(run, split, listing, step, examples.num_rows)
-        names = self._class_names(listing, split, examples.num_classes)
-        return SplitExamples(split, step, names, examples, ids)
+        return self._split_record(run, split, schema.KIND_EXAMPLES, step, SplitExamples)
 
     def label_issues(self, run, split, step=None):
         """The `SplitLabelIssues` of ``split`` at ``step`` (default: the latest step).
@@ -72,10 +69,26 @@ class ExampleReader:
             example records, or a multi-label split (label issues are single-label).
           schema.FormatError: the stored records are damaged or inconsistent.
         """
-        listing, step, issues = self._epoch_record(run, split, schema.KIND_LABEL_ISSUES, step)
-        ids = self._ids(run, split, listing, step, issues.num_rows)
-        names = self._class_names(listing, split, issues.num_classes)
-        return SplitLabelIssues(split, step, names, issues, ids)
+        return self._split_record(run, split, schema.KIND_LABEL_ISSUES, step, SplitLabelIssues)
+
+    def crossings(self, run, split, step):
+        """The `SplitCrossings` of ``split`` at ``step``.
+
+        Raises:
+          tensorboard.errors.NotFoundError: no such run, split or step, or a run written
+            without crossing samples (the message says how to record them).
+          schema.FormatError: the stored samples are damaged or inconsistent.
+        """
+        return self._split_record(run, split, schema.KIND_CROSSINGS, step, SplitCrossings)
+
+    def _split_record(self, run, split, kind, step, make):
+        """``make(split, step, class names, record, ids)`` of the split's epoch record of
+        ``kind`` at ``step``, with the id table and the class names in force there.
+        """
+        listing, step, record = self._epoch_record(run, split, kind, step)
+        ids = self._ids(run, split, listing, step, record.num_rows)
+        names = self._class_names(listing, split, record.num_classes)
+        return make(split, step, names, record, ids)
 
     def _epoch_record(self, run, split, kind, step):
         """``(listing, step, record)``: the split's listing (`_example_listing`) and its
@@ -180,6 +193,12 @@ class ExampleReader:
                 "run %r has no label issues for %r: confident learning flags labels of"
                 " single-label tasks only, from every example's scores (which Lightning's"
                 " reduce='counts' and Transformers' batch_eval_metrics do not keep)" % (run, split)
+            )
+        if kind == schema.KIND_CROSSINGS and tags[3] in listing:
+            raise errors.NotFoundError(
+                "run %r has example records for %r but no crossing samples (which examples"
+                " cross a moved threshold; a tb-metricsdiag older than them wrote it): %s"
+                % (run, split, requirements.RECORD_EXAMPLES)
             )
         raise errors.NotFoundError(
             "run %r was written without example records for %r: %s"

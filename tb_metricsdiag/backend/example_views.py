@@ -1,5 +1,5 @@
 """The JSON documents of the routes of example records (``/examples``, ``/flips``,
-``/label_issues``) and of ``report --examples``, built from `reader` results. No HTTP, no I/O.
+``/label_issues``, ``/crossings``) and of ``report --examples``, built from `reader` results. No HTTP, no I/O.
 
 As `views`: plain Python ready for strict JSON, the shapes pinned in ``CONTRACT.md``, extra
 keys documented here and in ``docs/api.md``. An example's ``preview`` comes from
@@ -9,6 +9,7 @@ keys documented here and in ``docs/api.md``. An example's ``preview`` comes from
 import numpy as np
 
 from tb_metricsdiag.core.json_values import to_json_value
+from tb_metricsdiag.format import schema
 
 MAX_LISTED = 1000
 """Most examples a ``/flips`` or ``/label_issues`` answer may be asked to list (``limit``)."""
@@ -280,4 +281,119 @@ def label_issues_view(run, records, previews, limit=DEFAULT_LISTED):
             _previews_of(ids, previews[0]),
         )
     ]
+    return view
+
+
+# What a moved threshold does to each polarity: (cell before, cell after) when it moves up
+# (fewer examples reach it) and when it moves down.
+_CROSSING_CELLS = {
+    "up": {"positives": ("tp", "fn"), "negatives": ("fp", "tn")},
+    "down": {"positives": ("fn", "tp"), "negatives": ("tn", "fp")},
+    "none": {"positives": ("tp", "tp"), "negatives": ("fp", "fp")},
+}
+
+
+def snapped_index(thresholds, value):
+    """The index of the stored threshold nearest ``value`` (the lower one on a tie), as the PR
+    panel snaps its slider.
+    """
+    return int(np.argmin(np.abs(np.asarray(thresholds, dtype=np.float64) - float(value))))
+
+
+def crossings_view(run, evaluation, class_index, records, start, end, previews, limit):
+    """``/crossings``: the examples whose decision changes when the threshold of one curve
+    (class one-vs-rest; label, multi-label) moves from ``start`` to ``end``.
+
+    Args:
+      run: the run's name.
+      evaluation: the split's `run_records.SplitEvaluation` at the step (threshold counts).
+      class_index: the curve (`curve_views.pr_class`).
+      records: the split's `run_records.SplitCrossings` at the same step.
+      start: the threshold moved from, snapped to the nearest stored one (`snapped_index`).
+      end: the threshold moved to, snapped alike.
+      previews: `Reader.previews`' ``({id: preview}, problems)``.
+      limit: list at most this many examples of each polarity.
+
+    Returns:
+      ``{"run", "split", "step", "class", "class_name", "task", "from", "to", "from_index",
+      "to_index", "direction", "positives", "negatives", "complete", "sampled_rows",
+      "per_bin", "stored_range", "preview_problems"}``: ``direction`` is ``up``, ``down`` or
+      ``none``; ``positives`` / ``negatives`` are ``{"count", "listed", "from_cell",
+      "to_cell", "examples": [{"id", "score", "preview"}]}``: ``count`` the exact number of
+      examples of that polarity with a score in ``[min, max)`` of the two thresholds (the
+      difference of the threshold counts), ``examples`` the stored samples among them (the
+      first ``per_bin`` by position of each bin between two thresholds, among the first
+      ``sampled_rows`` rows), the nearest to ``from`` first. ``complete`` is false where part
+      of the span lies outside the bins stored (``stored_range``: the lowest and highest
+      threshold of the bins kept, null without any).
+
+    Raises:
+      schema.FormatError: samples of another grid or task than the threshold counts'.
+    """
+    stored = records.crossings
+    thresholds = evaluation.thresholds
+    what = "stored crossing samples of %r at step %d" % (records.split, records.step)
+    stored.check_grid(thresholds, what)
+    if stored.num_classes != evaluation.num_classes or stored.multi_label != evaluation.multilabel:
+        raise schema.FormatError(
+            "%s: %d curves (multi-label %s), the threshold counts have %d (%s)"
+            % (
+                what,
+                stored.num_classes,
+                stored.multi_label,
+                evaluation.num_classes,
+                evaluation.multilabel,
+            )
+        )
+    first, second = snapped_index(thresholds, start), snapped_index(thresholds, end)
+    low, high = min(first, second), max(first, second)
+    direction = "up" if second > first else "down" if second < first else "none"
+    counts = {
+        "positives": evaluation.tp[class_index],
+        "negatives": evaluation.fp[class_index],
+    }
+    view = to_json_value(
+        {
+            "run": run,
+            "split": records.split,
+            "step": records.step,
+            "class": class_index,
+            "class_name": records.class_names[class_index],
+            "task": evaluation.task,
+            "from": thresholds[first],
+            "to": thresholds[second],
+            "from_index": first,
+            "to_index": second,
+            "direction": direction,
+            "complete": stored.covers(low, high),
+            "sampled_rows": min(stored.num_rows, stored.scanned_rows),
+            "per_bin": stored.per_bin,
+            "stored_range": (
+                [thresholds[stored.first_bin], thresholds[stored.first_bin + stored.num_bins - 1]]
+                if stored.num_bins
+                else None
+            ),
+            "preview_problems": previews[1],
+        }
+    )
+    for polarity, cumulative in counts.items():
+        position, score = stored.span(class_index, low, high, polarity == "positives")
+        # The examples nearest the threshold the move starts from cross first.
+        order = np.argsort(-score if direction == "down" else score, kind="stable")[: int(limit)]
+        ids = records.ids.ids_at(position[order])
+        before, after = _CROSSING_CELLS[direction][polarity]
+        view[polarity] = to_json_value(
+            {
+                "count": int(cumulative[low] - cumulative[high]),
+                "listed": int(order.size),
+                "from_cell": before,
+                "to_cell": after,
+            }
+        )
+        view[polarity]["examples"] = [
+            {"id": key, "score": value, "preview": preview}
+            for key, value, preview in zip(
+                ids, to_json_value(score[order]), _previews_of(ids, previews[0])
+            )
+        ]
     return view

@@ -7,7 +7,8 @@ answers with the document `views` builds, as strict JSON. Errors are JSON too,
 
 - 400: a missing or malformed parameter (no ``run``, a non-integer ``step``, a ``split`` that
   is not a split name, a ``class`` out of range, ``min_recall`` / ``min_precision`` outside
-  [0, 1], ``matrix`` other than ``full``, ``pairs`` outside [1, 1000], ``true`` / ``pred`` of
+  [0, 1], ``from`` / ``to`` of ``/crossings`` missing or outside [0, 1] (or a ``slice`` there),
+  ``matrix`` other than ``full``, ``pairs`` outside [1, 1000], ``true`` / ``pred`` of
   ``/examples`` missing or outside the task, ``limit`` outside [1, 1000], two runs whose
   example ids cannot be matched, a ``slice`` that is not ``KEY=VALUE``, a ``key`` of
   ``/slices`` missing or not a group key);
@@ -35,7 +36,14 @@ from werkzeug import wrappers
 
 from tb_metricsdiag import diagnostics
 from tb_metricsdiag.backend import cache as cache_lib
-from tb_metricsdiag.backend import example_views, overview, static_files, views
+from tb_metricsdiag.backend import (
+    comparison_views,
+    curve_views,
+    example_views,
+    overview,
+    static_files,
+    views,
+)
 from tb_metricsdiag.backend import reader as reader_lib
 from tb_metricsdiag.core import examples as examples_lib
 from tb_metricsdiag.format import schema
@@ -113,6 +121,7 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
             "/examples": self._serve_examples,
             "/flips": self._serve_flips,
             "/label_issues": self._serve_label_issues,
+            "/crossings": self._serve_crossings,
             "/slices": self._serve_slices,
             "/overview": self._serve_overview,
             "/index.js": self._serve_static,
@@ -179,23 +188,23 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
         if (fn_cost is None) != (fp_cost is None):
             raise errors.InvalidArgumentError("give both fn_cost and fp_cost, or neither")
         evaluation = self._reader(request).evaluation(run, split, step, slice=_slice(request))
-        class_index = views.pr_class(run, evaluation, requested_class)
-        return views.pr_view(
+        class_index = curve_views.pr_class(run, evaluation, requested_class)
+        return curve_views.pr_view(
             run, evaluation, class_index, min_recall, min_precision, fn_cost, fp_cost
         )
 
     @_json_route
     def _serve_curves(self, request):
         run = _run(request)
-        return views.curves_view(run, self._reader(request).history(run))
+        return curve_views.curves_view(run, self._reader(request).history(run))
 
     @_json_route
     def _serve_calibration(self, request):
         run, split, step = _run(request), _split(request), _optional_int(request, "step")
         reader = self._reader(request)
         step, bins = reader.calibration(run, split, step, slice=_slice(request))
-        binary = views.binary_calibration(reader.run_index(run).task)
-        return views.calibration_view(run, split, step, bins, binary)
+        binary = curve_views.binary_calibration(reader.run_index(run).task)
+        return curve_views.calibration_view(run, split, step, bins, binary)
 
     @_json_route
     def _serve_compare(self, request):
@@ -216,8 +225,8 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
                 % (run, before.num_classes, other_run, after.num_classes)
             )
         if before.multilabel:
-            return views.multilabel_compare_view((run, before), (other_run, after))
-        return views.compare_view((run, before), (other_run, after), full_matrix)
+            return comparison_views.multilabel_compare_view((run, before), (other_run, after))
+        return comparison_views.compare_view((run, before), (other_run, after), full_matrix)
 
     @_json_route
     def _serve_trajectories(self, request):
@@ -226,7 +235,7 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
         index = reader.run_index(run)
         if split not in index.splits:
             raise errors.NotFoundError("run %r has no %r data" % (run, split))
-        return views.trajectories_view(run, reader.history(run, index), split)
+        return comparison_views.trajectories_view(run, reader.history(run, index), split)
 
     @_json_route
     def _serve_diagnostics(self, request):
@@ -384,6 +393,25 @@ class MetricsDiagPlugin(base_plugin.TBPlugin):
         return example_views.label_issues_view(run, records, reader.previews(run, split), limit)
 
     @_json_route
+    def _serve_crossings(self, request):
+        run, split, step = _run(request), _split(request), _optional_int(request, "step")
+        if _slice(request) is not None:
+            raise errors.InvalidArgumentError(
+                "/crossings takes no slice: crossing samples are stored for the whole split"
+                " (leave out the 'slice' parameter)"
+            )
+        requested_class = _optional_int(request, "class")
+        start, end = _required_fraction(request, "from"), _required_fraction(request, "to")
+        limit = _limit(request)
+        reader = self._reader(request)
+        evaluation = reader.evaluation(run, split, step)
+        class_index = curve_views.pr_class(run, evaluation, requested_class)
+        records = reader.crossings(run, split, evaluation.step)
+        return example_views.crossings_view(
+            run, evaluation, class_index, records, start, end, reader.previews(run, split), limit
+        )
+
+    @_json_route
     def _serve_slices(self, request):
         run, split, step = _run(request), _split(request), _optional_int(request, "step")
         key = request.args.get("key")
@@ -539,6 +567,15 @@ def _number(request, name, upper):
 
 def _fraction(request, name):
     return _number(request, name, 1)
+
+
+def _required_fraction(request, name):
+    value = _fraction(request, name)
+    if value is None:
+        raise errors.InvalidArgumentError(
+            "the '%s' parameter (a threshold in [0, 1]) is required" % name
+        )
+    return value
 
 
 # The largest cost accepted: costs are relative, and bounded ones keep every sum finite.

@@ -20,18 +20,14 @@ import numpy as np
 from tensorboard import errors
 
 from tb_metricsdiag.backend import cache as cache_lib
+from tb_metricsdiag.backend import history_reads
 from tb_metricsdiag.backend.example_reader import ExampleReader
-from tb_metricsdiag.backend.keras_subruns import KERAS_EPOCH_PREFIX, KERAS_SUBRUNS, keras_subrun
+from tb_metricsdiag.backend.keras_subruns import KERAS_SUBRUNS, keras_subrun
 from tb_metricsdiag.backend.provider_source import LATEST, ProviderSource, SeriesRead
 from tb_metricsdiag.backend.record_decoding import (
-    calibration_series,
     checked_steps,
     damaged,
-    epoch_record_at,
-    label_issue_figures,
-    logs_curves,
     point_at_step,
-    readable_points,
     run_indexes,
     scalar_curves,
     slice_evaluations,
@@ -40,26 +36,15 @@ from tb_metricsdiag.backend.record_decoding import (
 )
 from tb_metricsdiag.diagnostics import requirements
 from tb_metricsdiag.format import (
-    confusion_counts,
     histograms,
     metadata,
     schema,
-    stored_json,
     threshold_counts,
 )
 from tb_metricsdiag.run_records import RunHistory
 
 # Runs read per provider call by `Reader.steps_by_run`.
 RUNS_PER_READ = 64
-
-# Kinds of which `Reader.history` uses every point; of the others it reads the latest only.
-_WHOLE_KINDS = (
-    schema.KIND_CONFUSION,
-    schema.KIND_EVENTS,
-    schema.KIND_LOGS,
-    schema.KIND_CALIBRATION,
-    schema.KIND_LABEL_ISSUES,
-)
 
 # The series of a `SplitEvaluation`, confusion matrices first.
 _EVALUATION_KINDS = (
@@ -80,18 +65,6 @@ class UnknownSlice(errors.NotFoundError, LookupError):
     """A slice (``key``, ``value``) a run's split does not have, or a split without slices:
     the routes answer 404.
     """
-
-
-def _history_tags(index):
-    """The metricsdiag tags `Reader.history` reads."""
-    tags = [schema.RUN_INFO_TAG, schema.OVERLAP_TAG, schema.EVENTS_TAG, schema.LOGS_TAG]
-    for split in index.splits or schema.SPLITS:
-        tags.extend(schema.split_tag(split, kind) for kind in schema.PER_CLASS_KINDS)
-        tags.append(schema.split_tag(split, schema.KIND_CALIBRATION))
-        tags.append(schema.split_tag(split, schema.KIND_EXACT_MATCH))
-        tags.append(schema.split_tag(split, schema.KIND_LABEL_ISSUES))
-        tags.append(schema.split_tag(split, schema.KIND_SLICES))
-    return tags
 
 
 class Reader:
@@ -423,6 +396,12 @@ class Reader:
         """
         return self._examples.examples(run, split, step)
 
+    def crossings(self, run, split, step):
+        """`example_reader.ExampleReader.crossings`: the `SplitCrossings` of ``split`` at
+        ``step``.
+        """
+        return self._examples.crossings(run, split, step)
+
     def label_issues(self, run, split, step=None):
         """`example_reader.ExampleReader.label_issues`: the `SplitLabelIssues` of ``split`` at
         ``step`` (default: the latest).
@@ -456,7 +435,7 @@ class Reader:
                 self._provider.list_tensors,
                 schema.PLUGIN_NAME,
                 runs=[run],
-                tags=_history_tags(index),
+                tags=history_reads.history_tags(index),
             ).get(run, {})
             for tag, series in list(tensors.items()):
                 try:
@@ -466,10 +445,15 @@ class Reader:
                     del tensors[tag]
         curves = SeriesRead(self._provider.read_scalars, schema.PLUGIN_NAME, {})
         if schema.LOGS_TAG not in tensors:
-            curves = self._metricsdiag_curves(run) if with_metricsdiag else curves
+            if with_metricsdiag:
+                curves = history_reads.metricsdiag_curves(self._source, self._provider, run)
             if not curves.listing:
-                curves = self._keras_curves(index)
-        whole = {tag: s for tag, s in tensors.items() if contents[tag].get("kind") in _WHOLE_KINDS}
+                curves = history_reads.keras_curves(self._source, self._provider, index)
+        whole = {
+            tag: s
+            for tag, s in tensors.items()
+            if contents[tag].get("kind") in history_reads.WHOLE_KINDS
+        }
         latest = {tag: s for tag, s in tensors.items() if tag not in whole}
         whole_data, latest_data, curve_data = self._source.read_many(
             [
@@ -519,45 +503,10 @@ class Reader:
         return tuple(key)
 
     def _fill_history(self, run, found, history):
-        """Fill ``history`` from ``found`` (``{tag: (content, points)}``): only the latest
-        point of the kinds outside `_WHOLE_KINDS`.
+        """Fill ``history`` from ``found`` (``{tag: (content, points)}``,
+        `history_reads.fill_points`), then each split's latest evaluation.
         """
-        for tag, (content, data) in found.items():
-            if not data:
-                continue
-            kind, split = content.get("kind"), content.get("split")
-            skipped = []
-            try:
-                data = readable_points(data)
-                if kind == schema.KIND_RUN_INFO:
-                    history.info = stored_json.json_of(data[-1])
-                elif kind == schema.KIND_OVERLAP:
-                    history.overlap = stored_json.json_of(data[-1])
-                elif kind == schema.KIND_EVENTS:
-                    skipped = self._fill_events(tag, content, data, history)
-                elif kind == schema.KIND_LOGS:
-                    history.curves, skipped = logs_curves(tag, content, data)
-                elif kind == schema.KIND_LABEL_DISTRIBUTION:
-                    history.label_distribution[split] = histograms.label_distribution(data[-1])
-                elif kind == schema.KIND_CONFUSION:
-                    history.confusions[split] = confusion_counts.decision_totals(content, data)
-                    history.multilabel = history.multilabel or confusion_counts.is_multilabel(
-                        content
-                    )
-                elif kind == schema.KIND_CALIBRATION:
-                    history.calibration[split], skipped = calibration_series(tag, content, data)
-                elif kind == schema.KIND_LABEL_ISSUES:
-                    history.label_issues[split], skipped = label_issue_figures(tag, content, data)
-                elif kind == schema.KIND_SLICES:
-                    step, stored = epoch_record_at(kind, data, None, "stored slices of %r" % split)
-                    history.slices[split] = slice_evaluations(split, step, content, stored)
-            except schema.FormatError as error:
-                # A series refused whole, or one read whole (`_WHOLE_KINDS`) that a point
-                # spoils, is skipped at every step; of the others only the latest point is read.
-                whole = isinstance(data, schema.FormatError) or kind in _WHOLE_KINDS
-                skipped = [damaged(tag, content, None if whole else [data[-1].step], error)]
-            for damage in skipped:
-                history.note_damage(damage)
+        history_reads.fill_points(found, history)
         for split in list(history.confusions):
             confusion_tag = schema.split_tag(split, schema.KIND_CONFUSION)
             try:
@@ -575,24 +524,6 @@ class Reader:
                 content = found.get(confusion_tag, (None,))[0]
                 history.note_damage(damaged(confusion_tag, content, None, error))
 
-    @staticmethod
-    def _fill_events(tag, content, data, history):
-        """Add the recorded events of every point of ``data`` to ``history``; the
-        `DamagedData` of the points that cannot be read.
-        """
-        skipped = []
-        for datum in data:
-            try:
-                recorded = stored_json.json_of(datum)
-            except schema.FormatError as error:
-                skipped.append(damaged(tag, content, [datum.step], error))
-                continue
-            if isinstance(recorded, list):
-                history.events.extend(
-                    dict(event, step=datum.step) for event in recorded if isinstance(event, dict)
-                )
-        return skipped
-
     def _latest_evaluation(self, run, split, found):
         """`evaluation` of ``split`` at its latest step from the history's reads, which hold only
         the latest point of the threshold counts and AP; those are read whole when that point
@@ -609,43 +540,6 @@ class Reader:
             if isinstance(points, list) and points and points[-1].step != evaluation.step:
                 return self.evaluation(run, split)
         return evaluation
-
-    # -- curves -------------------------------------------------------------------------
-
-    def _metricsdiag_curves(self, run):
-        """The `SeriesRead` of the Keras logs the callback wrote beside the counts."""
-        prefix = schema.scalar_tag("")
-        return self._curve_read(
-            schema.PLUGIN_NAME, [run], prefix, lambda _, tag: tag[len(prefix) :]
-        )
-
-    def _keras_curves(self, index):
-        """The `SeriesRead` of the epoch scalars of ``keras.callbacks.TensorBoard``'s sub-runs."""
-        key_prefix = {subrun: KERAS_SUBRUNS[split] for split, subrun in index.keras_subruns.items()}
-        return self._curve_read(
-            "scalars",
-            sorted(key_prefix),
-            KERAS_EPOCH_PREFIX,
-            lambda run, tag: key_prefix[run] + tag[len(KERAS_EPOCH_PREFIX) :],
-        )
-
-    def _curve_read(self, plugin_name, runs, prefix, key_of):
-        """A `SeriesRead` of the scalars of ``runs`` whose tag starts with ``prefix`` and maps
-        to a (non-empty) Keras log key ``key_of(run, tag)``.
-        """
-        listing = {}
-        if runs:
-            for run, tags in self._source.listing(
-                self._provider.list_scalars, plugin_name, runs=runs
-            ).items():
-                wanted = {
-                    tag: series
-                    for tag, series in tags.items()
-                    if tag.startswith(prefix) and key_of(run, tag)
-                }
-                if wanted:
-                    listing[run] = wanted
-        return SeriesRead(self._provider.read_scalars, plugin_name, listing, key_of=key_of)
 
 
 def _steps_of(kept):

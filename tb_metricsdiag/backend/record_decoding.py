@@ -10,6 +10,7 @@ from tb_metricsdiag.backend.keras_subruns import KERAS_EPOCH_PREFIX, keras_paren
 from tb_metricsdiag.core import counting
 from tb_metricsdiag.format import (
     confusion_counts,
+    crossings,
     example_ids,
     example_records,
     histograms,
@@ -290,6 +291,7 @@ _EPOCH_RECORD_DECODERS = {
     schema.KIND_EXAMPLES: example_records.decode_examples,
     schema.KIND_LABEL_ISSUES: example_records.decode_label_issues,
     schema.KIND_SLICES: slices.decode_slices,
+    schema.KIND_CROSSINGS: crossings.decode_crossings,
 }
 
 

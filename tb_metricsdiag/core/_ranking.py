@@ -283,7 +283,7 @@ def _precision_sum(keys, total_positives, marks):
     below = np.full(marks.size, total_positives, dtype=np.int64)  # marks at n: every positive
     total = 0.0
     positives_before = 0  # positives in the blocks before
-    last_key = None  # key of the last positive seen, and the precision of its run
+    last_key = None  # key of the last positive seen, and the precision of its score
     run_precision = 0.0
     position_sum = 0  # of the positives, to count the negatives below them
     ties = 0  # (positive, negative) pairs of equal scores
@@ -296,42 +296,58 @@ def _precision_sum(keys, total_positives, marks):
             continue
         values = block[where]
         position_sum += begin * where.size + int(where.sum())
-        ties += _tied_pairs(keys, begin + where, values)
-        starts_run = np.empty(where.size, dtype=bool)
-        starts_run[0] = last_key is None or values[0] != last_key
-        np.not_equal(values[1:], values[:-1], out=starts_run[1:])
-        heads = np.flatnonzero(starts_run)  # ranks among the block's positives
-        continued = heads[0] if heads.size else where.size  # the previous block's last run
-        total += continued * run_precision
-        if heads.size:
-            lengths = np.diff(heads, append=where.size)
-            precision = (total_positives - positives_before - heads) / (n - begin - where[heads])
-            total += float((lengths * precision).sum())
-            run_precision = float(precision[-1])
+        ties += _tied_pairs(keys, begin, begin + block.size)
+        remaining = total_positives - positives_before
+        # Each positive's precision as if it were the first of its score, then the others of a
+        # score (few: equal float32 scores) given their first's: a search within the block.
+        precision = np.arange(remaining, remaining - where.size, -1) / (n - begin - where)
+        total += float(precision.sum())
+        followers = np.flatnonzero(values[1:] == values[:-1])
+        if followers.size:
+            followers += 1
+            leaders = np.searchsorted(values, values[followers], side="left")
+            total += float((precision[leaders] - precision[followers]).sum())
+        leader = np.searchsorted(values, values[-1], side="left")  # of the block's last score
+        if last_key is not None and values[0] == last_key:  # the last block's score goes on
+            continued = np.searchsorted(values, last_key, side="right")
+            total += int(continued) * (run_precision - float(precision[0]))
+            if leader > 0:
+                run_precision = float(precision[leader])
+        else:
+            run_precision = float(precision[leader])
         last_key = values[-1]
         positives_before += where.size
     below_pairs = position_sum - total_positives * (total_positives - 1) // 2
     return total, below, below_pairs + 0.5 * ties
 
 
-def _tied_pairs(keys, positions, values):
-    """Pairs of a positive and a negative of equal score, counted at the positives at
-    ascending ``positions`` of the sorted ``keys`` (their keys ``values``).
+def _tied_pairs(keys, begin, end):
+    """Pairs of a positive and a negative of equal score, counted at the scores whose last
+    positive lies in ``keys[begin:end]`` (sorted `_float32_sort_keys`).
 
-    A positive directly followed by its score's negative key ends its run of positives; the
-    run's positives times the run of negatives after it are the tied pairs of that score. Only
-    the key after each positive is read, not the whole block.
+    A positive key directly followed by its score's negative key (the two differ in the lowest
+    bit only) ends its score's positives; those positives times the negatives after them are
+    the tied pairs of that score. Most such scores have one positive and one negative (the
+    keys either side differ); the longer runs are searched in the block (in the CPU cache),
+    in all the keys only when one may reach past it.
     """
-    following = positions + 1
-    if following[-1] == keys.size:  # the last key has nothing after it
-        following, values = following[:-1], values[:-1]
-    one = values.dtype.type(1)
-    negative_keys = values | one
-    ends = np.flatnonzero(keys[following] == negative_keys)
+    block = keys[begin : end + 1]  # and the key after it
+    ends = np.flatnonzero((block[1:] ^ block[:-1]) == 1)
     if ends.size == 0:
         return 0
-    tied_values = values[ends]
-    ends = following[ends] - 1
-    positive_run = ends + 1 - np.searchsorted(keys, tied_values, side="left")
-    negative_run = np.searchsorted(keys, tied_values | one, side="right") - ends - 1
-    return int((positive_run * negative_run).sum())
+    tied = block[ends]
+    one = tied.dtype.type(1)
+    inside = (ends > 0) & (ends + 2 < block.size)
+    longer = ~inside
+    longer[inside] = (block[ends[inside] - 1] == tied[inside]) | (
+        block[ends[inside] + 2] == tied[inside] | one
+    )
+    ends, tied = ends[longer], tied[longer]
+    pairs = longer.size - ends.size  # one positive and one negative each
+    first = np.searchsorted(block, tied, side="left")
+    after = np.searchsorted(block, tied | one, side="right")
+    spill = (first == 0) | (after == block.size)
+    if spill.any():
+        first[spill] = np.searchsorted(keys, tied[spill], side="left") - begin
+        after[spill] = np.searchsorted(keys, tied[spill] | one, side="right") - begin
+    return pairs + int(((ends + 1 - first) * (after - ends - 1)).sum())

@@ -74,7 +74,45 @@ def calibration_bins(confidence, correct, num_bins=DEFAULT_NUM_BINS, groups=None
             "confidence and correct differ in length: %d vs %d" % (confidence.size, correct.size)
         )
     groups = check_groups(groups, num_groups, confidence.size)
-    # The minimum is NaN exactly when a confidence is: one pass finds both.
+    num_bins = int(num_bins)
+    # In the scores' own precision (float32 from most models): half the memory traffic; block
+    # by block, so the bin indices stay in the CPU cache. A column of wider rows (a binary
+    # model's [1 - p, p]) is read once, into a contiguous block.
+    scale = confidence.dtype.type(num_bins)
+    shape = (num_bins, 2) if groups is None else (int(num_groups), num_bins, 2)
+    size = int(np.prod(shape))
+    pairs = np.zeros(size, dtype=np.int64)
+    sums = np.zeros(size, dtype=np.float64)
+    index = np.empty(min(confidence.size, _BLOCK), dtype=np.intp)
+    strided = confidence.strides[0] != confidence.itemsize
+    gathered = np.empty_like(index, confidence.dtype) if strided else None
+    for begin in range(0, confidence.size, _BLOCK):
+        part = confidence[begin : begin + _BLOCK]
+        if strided:
+            part = gathered[: part.size]
+            part[...] = confidence[begin : begin + _BLOCK]
+        right = correct[begin : begin + _BLOCK]
+        group = None if groups is None else groups[begin : begin + _BLOCK]
+        part, right, group = _probabilities(part, right, group)
+        block = index[: part.size]
+        np.multiply(part, scale, out=block, casting="unsafe")  # floor for >= 0
+        np.minimum(block, num_bins - 1, out=block)  # 1.0 belongs to the last bin
+        # Bin b's examples at 2b (wrong) and 2b + 1 (correct): one histogram gives both counts.
+        block <<= 1
+        block += right
+        if group is not None:  # group g's bins follow the g groups before it
+            block += group * (2 * num_bins)
+        pairs += np.bincount(block, minlength=size)
+        sums += np.bincount(block, weights=part, minlength=size)
+    pairs, sums = pairs.reshape(shape), sums.reshape(shape)
+    return pairs.sum(axis=-1), sums.sum(axis=-1), pairs[..., 1].copy()
+
+
+def _probabilities(confidence, correct, groups):
+    """One block's ``(confidence, correct, groups)`` without its NaN confidences, the others
+    clipped to [0, 1] (scores that are not probabilities). The minimum is NaN exactly when a
+    confidence is: one pass finds both.
+    """
     lowest = confidence.min() if confidence.size else 0.0
     if np.isnan(lowest):
         keep = ~np.isnan(confidence)
@@ -82,30 +120,8 @@ def calibration_bins(confidence, correct, num_bins=DEFAULT_NUM_BINS, groups=None
         groups = None if groups is None else groups[keep]
         lowest = confidence.min() if confidence.size else 0.0
     if confidence.size and (lowest < 0 or confidence.max() > 1):
-        confidence = np.clip(confidence, 0, 1)  # scores that are not probabilities
-    num_bins = int(num_bins)
-    # In the scores' own precision (float32 from most models): half the memory traffic; block
-    # by block, so the bin indices stay in the CPU cache.
-    scale = confidence.dtype.type(num_bins)
-    shape = (num_bins, 2) if groups is None else (int(num_groups), num_bins, 2)
-    size = int(np.prod(shape))
-    pairs = np.zeros(size, dtype=np.int64)
-    sums = np.zeros(size, dtype=np.float64)
-    index = np.empty(min(confidence.size, _BLOCK), dtype=np.intp)
-    for begin in range(0, confidence.size, _BLOCK):
-        part = confidence[begin : begin + _BLOCK]
-        block = index[: part.size]
-        np.multiply(part, scale, out=block, casting="unsafe")  # floor for >= 0
-        np.minimum(block, num_bins - 1, out=block)  # 1.0 belongs to the last bin
-        # Bin b's examples at 2b (wrong) and 2b + 1 (correct): one histogram gives both counts.
-        block <<= 1
-        block += correct[begin : begin + _BLOCK]
-        if groups is not None:  # group g's bins follow the g groups before it
-            block += groups[begin : begin + _BLOCK] * (2 * num_bins)
-        pairs += np.bincount(block, minlength=size)
-        sums += np.bincount(block, weights=part, minlength=size)
-    pairs, sums = pairs.reshape(shape), sums.reshape(shape)
-    return pairs.sum(axis=-1), sums.sum(axis=-1), pairs[..., 1].copy()
+        confidence = np.clip(confidence, 0, 1)
+    return confidence, correct, groups
 
 
 def bin_accuracy_and_confidence(count, confidence_sum, correct):

@@ -189,13 +189,13 @@ def confusion_matrix(y_true, y_pred, num_classes, groups=None, num_groups=None):
 
 def _binary_confusion_matrix(y_true, y_pred):
     """`confusion_matrix` of ids in {0, 1} from the counts of actual 1s, predicted 1s and both."""
-    actual = predicted = both = 0
+    # Ids are 0 or 1 here (checked): the non-zero ones are the 1s, and a bitwise and of two
+    # ids is 1 exactly when both are.
+    actual = np.count_nonzero(y_true)
+    predicted = np.count_nonzero(y_pred)
+    both = 0
     for begin in range(0, y_true.size, _BLOCK):
-        is_actual = y_true[begin : begin + _BLOCK] == 1
-        is_predicted = y_pred[begin : begin + _BLOCK] == 1
-        actual += np.count_nonzero(is_actual)
-        predicted += np.count_nonzero(is_predicted)
-        both += np.count_nonzero(is_actual & is_predicted)
+        both += np.count_nonzero(y_true[begin : begin + _BLOCK] & y_pred[begin : begin + _BLOCK])
     return np.array(
         [
             [y_true.size - actual - predicted + both, predicted - both],

@@ -45,25 +45,20 @@ MAX_ALSO_WEAK = 10
 """Other weak slices of the same key listed in a finding's evidence."""
 
 
-def _counts(evaluation):
-    """The counts a slice comparison reads: ``[C, C]``, or ``[K, 2, 2]`` per label."""
-    return evaluation.matrices if evaluation.multilabel else evaluation.confusion
-
-
 def _candidates(overall, slices):
     """``(names, own, rows)`` of the slices judged: recorded at the step of ``overall``, with at
     least `MIN_SLICE_ROWS` rows, whose counts fit in the split's (never more than the split
     holds: damaged counts are left out). ``names`` lists their ``(key, value)``, ``own`` stacks
     their counts (``[S, C, C]`` or ``[S, K, 2, 2]``), ``rows`` their row counts.
     """
-    total = np.asarray(_counts(overall), dtype=np.int64)
+    total = np.asarray(overall.decision_counts, dtype=np.int64)
     names, own, rows = [], [], []
     for key in sorted(slices):
         for value in sorted(slices[key]):
             evaluation = slices[key][value]
             if evaluation.step != overall.step or evaluation.total < MIN_SLICE_ROWS:
                 continue
-            counts = np.asarray(_counts(evaluation), dtype=np.int64)
+            counts = np.asarray(evaluation.decision_counts, dtype=np.int64)
             if counts.shape != total.shape or np.any(counts > total):
                 continue
             names.append((key, value))
@@ -123,7 +118,7 @@ def weak_slices(overall, slices, class_names):
       ``comparisons``: how many were made (the Bonferroni divisor).
     """
     names, own, rows = _candidates(overall, slices)
-    rest = np.asarray(_counts(overall), dtype=np.int64) - own
+    rest = np.asarray(overall.decision_counts, dtype=np.int64) - own
     sides = [_as_classes(own), _as_classes(rest)]
     figures = [metrics.per_class_metrics(side) for side in sides]
     judged = {

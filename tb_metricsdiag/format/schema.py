@@ -101,8 +101,17 @@ KIND_LABEL_ISSUES = "label_issues"
 KIND_EXAMPLE_IDS = "example_ids"
 # thumbnails and texts of kept examples, each stored once per run
 KIND_PREVIEWS = "previews"
+# per epoch, per curve, bin between two thresholds and polarity, the first examples by position
+# with their scores: which examples cross a moved threshold (`format/crossings.py`)
+KIND_CROSSINGS = "crossings"
 
-EXAMPLE_KINDS = (KIND_EXAMPLES, KIND_LABEL_ISSUES, KIND_EXAMPLE_IDS, KIND_PREVIEWS)
+EXAMPLE_KINDS = (
+    KIND_EXAMPLES,
+    KIND_LABEL_ISSUES,
+    KIND_EXAMPLE_IDS,
+    KIND_PREVIEWS,
+    KIND_CROSSINGS,
+)
 
 
 # Slices (format version 7, `format/slices.py`): per epoch, per group key and value, the

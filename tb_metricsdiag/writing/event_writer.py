@@ -274,7 +274,9 @@ class MetricsDiagWriter:
         result = evaluation.counts(self.thresholds)
         example_records, overall_positions = [], None
         if recording:
-            examples = example_recorder.EpochExamples(evaluation.layout, evaluation.size)
+            examples = example_recorder.EpochExamples(
+                evaluation.layout, evaluation.size, thresholds=self.thresholds
+            )
             examples.update(
                 np.arange(evaluation.size),
                 evaluation.targets,

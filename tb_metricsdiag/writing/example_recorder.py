@@ -13,11 +13,14 @@ Caps (docs/format.md, "Example records"):
 - per epoch and split, `core.examples.DEFAULT_EPOCH_BUDGET` kept examples (the deepest ranks of
   the fullest cells dropped first, never fewer than 10 per non-empty cell) and
   `LISTED_LABEL_ISSUES` listed label issues (the most likely given labels dropped first; the
-  count stays exact);
+  count stays exact), and `format.crossings.default_budget` bytes of crossing samples (the
+  bins farthest from the threshold 0.5 dropped first; only the rows at positions below
+  `core.crossings.SCANNED_ROWS` sampled);
 - per run, previews of at most `PREVIEW_LIMIT` distinct examples and `PREVIEW_BYTES` bytes.
   An evaluation previews its new kept examples in order of rank (every cell's first example,
   then every cell's second, ...; the listed label issues by their rank in the list after the
-  cells' examples of the same rank); what does not fit is dropped: the deepest ranks of an
+  cells' examples of the same rank; the crossing samples last, those of the bins nearest 0.5
+  first); what does not fit is dropped: the deepest ranks of an
   epoch first, then everything newly kept in later epochs (shown without a preview).
 
 Framework-free: NumPy, `core/` and `format/` only.
@@ -26,9 +29,10 @@ Framework-free: NumPy, `core/` and `format/` only.
 import numpy as np
 
 from tb_metricsdiag.core import counting as counts_lib
+from tb_metricsdiag.core import crossings as crossings_lib
 from tb_metricsdiag.core import examples as examples_lib
 from tb_metricsdiag.core import label_issues as label_issues_lib
-from tb_metricsdiag.format import example_ids, example_records, previews, schema
+from tb_metricsdiag.format import crossings, example_ids, example_records, previews, schema
 from tb_metricsdiag.writing import records, thumbnails
 
 LISTED_LABEL_ISSUES = 1000
@@ -91,12 +95,17 @@ class EpochExamples:
       label_issues: whether confident learning runs (single-label tasks); it keeps the
         candidate rows' probabilities, so counting processes that merge fixed-size states
         (`shareable_cells`, `merge_cells`) leave it out.
+      thresholds: the run's threshold grid (the counts'), which the crossing samples' bins
+        are of; None for `counting.default_thresholds`.
     """
 
-    def __init__(self, layout, num_rows, label_issues=True):
+    def __init__(self, layout, num_rows, label_issues=True, thresholds=None):
         self.num_rows = int(num_rows)
         self.multi_label = layout.multi_label
         self.cells = examples_lib.CellExamples(layout.num_classes, multi_label=self.multi_label)
+        if thresholds is None:
+            thresholds = counts_lib.default_thresholds()
+        self.crossings = crossings_lib.CrossingSamples(layout.num_classes, thresholds)
         self.issues = None
         if label_issues and not self.multi_label:
             self.issues = label_issues_lib.LabelIssues(layout.num_classes)
@@ -104,6 +113,7 @@ class EpochExamples:
         self._confidence = np.zeros(self.num_rows, dtype=np.uint8)
         self._pending, self._pending_rows = [], 0
         self._listed = None  # the listed label issues' positions, once finished
+        self._crossing_positions = np.empty(0, dtype=np.int64)  # once encoded
         self._block_rows = max(_MIN_BLOCK_ROWS, _BLOCK_VALUES // layout.num_classes)
 
     def update(self, positions, targets, scores, predicted=None):
@@ -124,6 +134,7 @@ class EpochExamples:
         if positions.size and (positions.min() < 0 or positions.max() >= self.num_rows):
             raise ValueError("positions outside the split's %d rows" % self.num_rows)
         positions, targets, scores, predicted = finite_rows(positions, targets, scores, predicted)
+        self._add_crossings(positions, targets, scores)
         columns = cell_columns(targets, scores, predicted, self.multi_label)
         actual, decided, score, true_score, right, confidence = columns
         batch = (
@@ -140,6 +151,21 @@ class EpochExamples:
         self._pending_rows += positions.size
         if self._pending_rows >= self._block_rows:
             self._feed(final=False)
+
+    def _add_crossings(self, positions, targets, scores):
+        """Give the batch's sampled rows (`core.crossings.SCANNED_ROWS`) to the crossing
+        samples: each curve's score and whether the row is a positive of it.
+        """
+        scanned = positions < self.crossings.scanned_rows
+        if not scanned.any():
+            return
+        if not scanned.all():
+            positions, targets, scores = positions[scanned], targets[scanned], scores[scanned]
+        if self.multi_label:
+            positives = np.asarray(targets) > 0
+        else:
+            positives = np.asarray(targets)[:, None] == np.arange(scores.shape[1])
+        self.crossings.update(positions, scores, positives)
 
     def _feed(self, final):
         """Give the pending rows to the accumulators in whole blocks (all of them when
@@ -184,15 +210,31 @@ class EpochExamples:
 
     def shareable_cells(self):
         """The kept examples and the counts per cell so far, without the per-row state
-        (`core.examples.CellExamples.without_rows`): what another process `merge_cells`.
+        (`core.examples.CellExamples.without_rows`), and the crossing samples: what another
+        process `merge_cells`.
         """
         self._feed(final=True)
-        return self.cells.without_rows()
+        return self.cells.without_rows(), self.crossings
 
     def merge_cells(self, cells):
         """Add another process's `shareable_cells` (of other positions) to this epoch's."""
         self._feed(final=True)
-        self.cells.merge(cells)
+        cell_examples, crossing_samples = cells
+        self.cells.merge(cell_examples)
+        self.crossings.merge(crossing_samples)
+
+    def crossings_payload(self):
+        """The encoded crossing samples of the epoch (`format.crossings`); their positions,
+        the bins nearest the threshold 0.5 first, are then the last in `preview_order`.
+        """
+        stored = crossings.stored_samples(self.crossings)
+        kept = stored[0]
+        center = crossings_lib.center_bin(self.crossings.thresholds)
+        nearest = np.argsort(np.abs(kept["bin"] - center), kind="stable")
+        self._crossing_positions = kept["position"][nearest]
+        return crossings.encode_crossings(
+            self.crossings, self.num_rows, self.multi_label, stored=stored
+        )
 
     def finish(self, budget, listed):
         """``(examples payload, label issues payload or None)``: the encoded records
@@ -212,14 +254,16 @@ class EpochExamples:
         )
 
     def preview_order(self, budget):
-        """The positions of the kept examples and the listed label issues (after `finish`), in
-        the order they get previews (`ExampleRecorder`): by rank, the cells' examples before
-        the label issues of the same rank, each position once.
+        """The positions of the kept examples, the listed label issues (after `finish`) and
+        the crossing samples (after `crossings_payload`), in the order they get previews
+        (`ExampleRecorder`): by rank, the cells' examples before the label issues of the same
+        rank, then the crossing samples; each position once.
         """
         kept = self.cells.examples(budget)
         ranks = np.concatenate([kept["rank"], np.arange(self._listed.size)])
         order = np.argsort(ranks, kind="stable")
-        ordered = np.concatenate([kept["position"], self._listed])[order]
+        ranked = np.concatenate([kept["position"], self._listed])[order]
+        ordered = np.concatenate([ranked, self._crossing_positions])
         _, first = np.unique(ordered, return_index=True)
         return ordered[np.sort(first)]
 
@@ -272,6 +316,9 @@ class ExampleRecorder:
         written = [records.example_record(schema.KIND_EXAMPLES, examples_payload, split)]
         if issues_payload is not None:
             written.append(records.example_record(schema.KIND_LABEL_ISSUES, issues_payload, split))
+        written.append(
+            records.example_record(schema.KIND_CROSSINGS, epoch.crossings_payload(), split)
+        )
         table = self._changed_table(split, ids, epoch.num_rows)
         if table is not None:
             written.append(records.example_record(schema.KIND_EXAMPLE_IDS, table, split))

@@ -480,7 +480,9 @@ class MetricsDiagCallback(keras.callbacks.Callback):
         result = self._layout.new_counts(self._thresholds)
         epoch = slices = None
         if self._examples is not None:
-            epoch = example_recorder.EpochExamples(self._layout, self._split_rows[split])
+            epoch = example_recorder.EpochExamples(
+                self._layout, self._split_rows[split], thresholds=self._thresholds
+            )
         if split == "validation" and self._slice_codes is not None:
             slices = slice_recorder.EpochSlices(
                 self._layout,

@@ -1,8 +1,8 @@
 """`MetricsDiagCallback` for PyTorch Lightning: what the Keras callback records, from a
 ``LightningModule`` left as it is.
 
-Per validation batch the callback takes the module's scores and the labels (`_batch_scores`:
-a ``scores_and_labels`` callable, else a ``{"scores", "labels"}`` dict returned by
+Per validation batch the callback takes the module's scores and the labels
+(`lightning_batches`: a ``scores_and_labels`` callable, else a ``{"scores", "labels"}`` dict returned by
 ``validation_step``, else one extra ``forward(x)`` of an ``(x, y)`` batch) and keeps them on
 their device, with the batch's ids, previews and groups (a ``validation_step`` dict's, or the
 ``example_ids`` / ``previews`` callables'); at the end of the validation epoch they are gathered
@@ -10,7 +10,9 @@ across processes (`lightning_distributed.gather`, without the rows ``Distributed
 repeated, in the dataset's order) and global rank 0 writes them through `MetricsDiagWriter`,
 with ``trainer.callback_metrics`` under Keras's names (`log_names.keras_logs`) and, once, the
 run description. In the counts mode (``reduce``; `lightning_reduce`) each process counts its
-own rows in chunks instead, and the fixed-size counts are summed across processes.
+own rows in chunks instead, and the fixed-size counts are summed across processes. The
+writer, its run description and the events are made as the Transformers callback's
+(`callback_writing`); this module holds the hooks and what rank 0 writes when.
 
 The first validation batch (the sanity check's, when there is one) is checked on the writers'
 one input path (`inputs.check_evaluation`) and fixes the stage's `inputs.Layout`; a mistake
@@ -25,12 +27,10 @@ training inputs) and of the first validation epoch are hashed, and rank 0 writes
 after that epoch.
 """
 
-import collections.abc
-import dataclasses
+import collections
 import logging
 import os
 
-import numpy as np
 import torch
 
 try:
@@ -39,46 +39,19 @@ except ImportError:  # the older package name
     import pytorch_lightning as pl
 
 from tb_metricsdiag.core import events
-from tb_metricsdiag.core import labels as labels_lib
 from tb_metricsdiag.writing import (
-    arrays,
-    inputs,
+    callback_writing,
+    lightning_batches,
     lightning_distributed,
     lightning_overlap,
     lightning_reduce,
     log_names,
-    records,
 )
-from tb_metricsdiag.writing.event_writer import MetricsDiagWriter
+from tb_metricsdiag.writing.callback_writing import REDUCE_AUTO, REDUCE_COUNTS, REDUCE_ROWS
+from tb_metricsdiag.writing.lightning_batches import SPLIT, concatenated, numpy_of
 from tb_metricsdiag.writing.lightning_distributed import RowExamples
 
 logger = logging.getLogger(__name__)
-
-SPLIT = "validation"
-WHO = "MetricsDiagCallback"
-
-# How the processes' validation rows come together (`MetricsDiagCallback`'s ``reduce``).
-REDUCE_AUTO, REDUCE_ROWS, REDUCE_COUNTS = "auto", "rows", "counts"
-# What the callback calls a batch's labels and scores in its messages (`inputs.NAMES`).
-NAMES = ("labels", "scores")
-
-# Where the scores of a batch come from (`MetricsDiagCallback.scores_and_labels`, the run info).
-FROM_CALLABLE = "scores_and_labels"
-FROM_STEP_OUTPUTS = "validation_step_outputs"
-FROM_FORWARD = "forward"
-_SOURCE_TEXT = {
-    FROM_FORWARD: "the module's forward(x)",
-    FROM_STEP_OUTPUTS: "validation_step's 'scores'",
-    FROM_CALLABLE: "scores_and_labels",
-}
-
-_HOW_TO_GIVE_SCORES = (
-    "return {'scores': outputs, 'labels': y} from validation_step (no extra forward pass), or"
-    " pass MetricsDiagCallback(scores_and_labels=lambda module, batch, outputs: (scores, labels))"
-)
-
-
-# -- the callback -----------------------------------------------------------------------------
 
 
 class _Validation(
@@ -142,7 +115,7 @@ class MetricsDiagCallback(pl.Callback):
         metric mode), label issues are not recorded, and the examples are named by their
         dataset index (ids, previews and groups need ``"rows"``). ``"auto"`` (default):
         ``"rows"``, until an epoch's scores hold more than
-        `lightning_reduce.GATHER_LIMIT_VALUES` values; that epoch and the later ones are then
+        `callback_writing.GATHER_LIMIT_VALUES` values; that epoch and the later ones are then
         reduced as counts (never when ``validation_step`` gives ids, previews or groups).
         One process always counts its own rows exactly (``"counts"`` then only streams them).
       scalars: whether each evaluation also writes its headline scalars (accuracy, balanced
@@ -220,16 +193,15 @@ class MetricsDiagCallback(pl.Callback):
     # -- configuration --------------------------------------------------------------------
 
     def _check_configuration(self):
-        if self.log_dir is not None and (
-            not isinstance(self.log_dir, (str, os.PathLike)) or not os.fspath(self.log_dir)
-        ):
-            raise ValueError(
-                "MetricsDiagCallback: log_dir must be a non-empty path or None (the"
-                " TensorBoardLogger's directory), got %r" % (self.log_dir,)
-            )
-        inputs.check_from_logits(self.from_logits, WHO)
-        inputs.check_multi_label(self.multi_label, WHO, detect=True)
-        inputs.check_scalars(self.scalars, WHO)
+        self._class_names, self._thresholds = callback_writing.checked_options(
+            self.log_dir,
+            "the TensorBoardLogger's directory",
+            from_logits=self.from_logits,
+            multi_label=self.multi_label,
+            scalars=self.scalars,
+            class_names=self.class_names,
+            thresholds=self.thresholds,
+        )
         if self.scores_and_labels is not None and not callable(self.scores_and_labels):
             raise ValueError(
                 "MetricsDiagCallback: scores_and_labels must be a callable"
@@ -261,8 +233,6 @@ class MetricsDiagCallback(pl.Callback):
                 "MetricsDiagCallback: previews need example records, which example_ids=False"
                 " turns off: drop one of them"
             )
-        self._class_names = inputs.check_class_names(self.class_names, WHO)
-        self._thresholds = records.checked_thresholds(self.thresholds, WHO)
         return lightning_overlap.checked_train_sample(self.train_sample)
 
     def _resolve_log_dir(self, trainer):
@@ -284,113 +254,6 @@ class MetricsDiagCallback(pl.Callback):
 
     # -- per batch ------------------------------------------------------------------------
 
-    def _batch_scores(self, pl_module, batch, outputs):
-        """``(scores, labels, source)`` of one validation batch."""
-        if self.scores_and_labels is not None:
-            found = self.scores_and_labels(pl_module, batch, outputs)
-            if not isinstance(found, (tuple, list)) or len(found) != 2:
-                raise ValueError(
-                    "MetricsDiagCallback: scores_and_labels must return (scores, labels), got"
-                    " a %s" % type(found).__name__
-                )
-            return found[0], found[1], FROM_CALLABLE
-        if isinstance(outputs, collections.abc.Mapping) and "scores" in outputs:
-            if "labels" not in outputs:
-                raise ValueError(
-                    "MetricsDiagCallback: validation_step returned 'scores' without 'labels':"
-                    " return {'scores': outputs, 'labels': y}"
-                )
-            return outputs["scores"], outputs["labels"], FROM_STEP_OUTPUTS
-        if not isinstance(batch, (tuple, list)) or len(batch) != 2:
-            what = type(batch).__name__
-            if isinstance(batch, (tuple, list, collections.abc.Mapping)):
-                what = "%s of %d items" % (what, len(batch))
-            raise ValueError(
-                "MetricsDiagCallback: validation batches are a %s, not (x, y), so the callback"
-                " cannot tell the inputs from the labels: %s" % (what, _HOW_TO_GIVE_SCORES)
-            )
-        x, y = batch
-        with torch.no_grad():
-            scores = pl_module(x)
-        return scores, y, FROM_FORWARD
-
-    def _batch_examples(self, pl_module, batch, outputs, rows):
-        """The `RowExamples` of one validation batch of ``rows`` rows, checked
-        (`inputs.check_example_ids`, `check_previews`, `check_groups`); ValueError naming the
-        fix.
-        """
-        if self.example_ids is False:
-            return RowExamples(None, None, None)
-        step = outputs if isinstance(outputs, collections.abc.Mapping) else {}
-        if callable(self.example_ids):
-            ids, ids_from = self.example_ids(pl_module, batch, outputs), "example_ids"
-        else:
-            ids, ids_from = step.get("ids"), "validation_step's 'ids'"
-        if callable(self.previews):
-            previews, previews_from = self.previews(pl_module, batch, outputs), "previews"
-        else:
-            previews, previews_from = step.get("previews"), "validation_step's 'previews'"
-        groups = step.get("groups")
-        if groups is not None:
-            inputs.check_groups(groups, rows, "%s: validation_step's 'groups'" % WHO)
-            groups = _host_groups(groups)
-        return RowExamples(
-            inputs.check_example_ids(_host(ids), rows, "%s: %s" % (WHO, ids_from)),
-            inputs.check_previews(_host(previews), rows, "%s: %s" % (WHO, previews_from)),
-            groups,  # as given (`inputs.GroupColumn`s do not concatenate): checked per epoch
-        )
-
-    def _first_layout(self, scores, labels, source):
-        """The stage's `inputs.Layout`, from its first batch checked as every writer's first
-        evaluation (`inputs.check_evaluation`); ValueError naming the fix. ``from_logits``
-        stays undecided unless given.
-        """
-        where = _SOURCE_TEXT[source]
-        if not isinstance(scores, torch.Tensor):
-            raise ValueError(
-                "%s: %s gave a %s, not one tensor of scores: %s"
-                % (WHO, where, type(scores).__name__, _HOW_TO_GIVE_SCORES)
-            )
-        multi_label = self.multi_label
-        if multi_label is None:
-            width = int(scores.shape[1]) if scores.ndim == 2 else 1
-            multi_label = labels_lib.looks_multi_hot(arrays.to_numpy(labels, "labels"), width)
-        try:
-            evaluation = inputs.check_evaluation(
-                labels,
-                scores,
-                WHO,
-                multi_label=multi_label,
-                from_logits=self.from_logits,
-                class_names=self._class_names,
-                names=NAMES,
-            )
-        except ValueError as error:
-            hint = ": if it does not give the class scores, " + _HOW_TO_GIVE_SCORES
-            raise ValueError(
-                "%s. The scores came from %s%s"
-                % (error, where, hint if source == FROM_FORWARD else "")
-            ) from error
-        return dataclasses.replace(evaluation.layout, from_logits=self.from_logits)
-
-    def _check_batch(self, scores, labels):
-        """A later batch's labels as a tensor beside its scores; ValueError for scores that
-        are no tensor, or shapes unlike the first batch's (`inputs.Layout.check_shapes`: the
-        values are read when the epoch is counted).
-        """
-        if not isinstance(scores, torch.Tensor):
-            raise ValueError("the scores are a %s, not a tensor" % type(scores).__name__)
-        labels = _as_tensor(labels, scores.device)
-        self._layout.check_shapes(labels, scores, WHO, NAMES)
-        label_format = self._layout.format_of(labels)
-        if label_format != self._layout.label_format:
-            raise ValueError(
-                "%s labels of shape %s after %s labels in the first batch: the epoch's batches"
-                " are put together, so their labels must come in one format"
-                % (label_format, tuple(labels.shape), self._layout.label_format)
-            )
-        return labels
-
     def _gives_examples(self):
         """Whether the batches give ids, previews or groups (the first batch's, once seen)."""
         given = self._examples_given
@@ -411,15 +274,27 @@ class MetricsDiagCallback(pl.Callback):
             return
         first = self._layout is None
         try:
-            scores, labels, source = self._batch_scores(pl_module, batch, outputs)
+            scores, labels, source = lightning_batches.batch_scores(
+                self.scores_and_labels, pl_module, batch, outputs
+            )
             if isinstance(scores, torch.Tensor) and scores.ndim and not len(scores):
                 return  # no rows: nothing to check or count
             if first:
-                self._layout, self._source = self._first_layout(scores, labels, source), source
-                labels = _as_tensor(labels, scores.device)
+                self._layout = lightning_batches.first_layout(
+                    scores,
+                    labels,
+                    source,
+                    multi_label=self.multi_label,
+                    from_logits=self.from_logits,
+                    class_names=self._class_names,
+                )
+                self._source = source
+                labels = lightning_batches.as_tensor(labels, scores.device)
             else:
-                labels = self._check_batch(scores, labels)
-            examples = self._batch_examples(pl_module, batch, outputs, len(labels))
+                labels = lightning_batches.check_batch(self._layout, scores, labels)
+            examples = lightning_batches.batch_examples(
+                self.example_ids, self.previews, pl_module, batch, outputs, len(labels)
+            )
             if first:
                 self._examples_given = examples.given()
                 if self.reduce == REDUCE_COUNTS and self._gives_examples():
@@ -442,15 +317,9 @@ class MetricsDiagCallback(pl.Callback):
             return
         if trainer.sanity_checking:
             return
-        scores = scores.detach()
-        if scores.ndim == 1:
-            scores = scores[:, None]
-        if scores.dtype in (torch.float16, torch.bfloat16) or not scores.is_floating_point():
-            scores = scores.float()  # NumPy has no bfloat16
-        if self._layout.label_format in (labels_lib.SPARSE, labels_lib.BINARY):
-            labels = labels.reshape(-1)  # [n] and [n, 1] alike, so that batches concatenate
+        scores, labels = lightning_batches.kept_rows(self._layout, scores, labels)
         self._scores.append(scores)
-        self._labels.append(labels.detach())
+        self._labels.append(labels)
         self._examples.append(examples)
         if self._streaming and sum(s.numel() for s in self._scores) >= (
             lightning_reduce.BUFFER_VALUES
@@ -505,7 +374,7 @@ class MetricsDiagCallback(pl.Callback):
                 counts, cells, distributed = self._reduced(trainer, problems)
                 labels = scores = examples = None
             elif world > 1:
-                labels, scores = _concatenated(self._labels), _concatenated(self._scores)
+                labels, scores = concatenated(self._labels), concatenated(self._scores)
                 gathered = lightning_distributed.gather(
                     trainer, labels, scores, digests, examples, self.example_ids is not False
                 )
@@ -513,8 +382,8 @@ class MetricsDiagCallback(pl.Callback):
                 if problem:
                     problems.append(events.distributed_counts(SPLIT, problem))
             else:
-                labels = _numpy(_concatenated(self._labels))
-                scores = _numpy(_concatenated(self._scores))
+                labels = numpy_of(concatenated(self._labels))
+                scores = numpy_of(concatenated(self._scores))
         except Exception as error:
             logger.exception("MetricsDiagCallback: the validation outputs could not be gathered")
             problems.append(events.callback_error(error))
@@ -543,27 +412,31 @@ class MetricsDiagCallback(pl.Callback):
     # -- counts mode (`lightning_reduce`) ---------------------------------------------------
 
     def _too_large_to_gather(self):
-        """``reduce="auto"``: whether this epoch's scores, all processes together, exceed
-        `lightning_reduce.GATHER_LIMIT_VALUES` (a collective); then later epochs stream too.
+        """``reduce="auto"``: whether this epoch is too large to gather (a collective); then
+        later epochs stream too.
         """
-        mine = sum(scores.numel() for scores in self._scores)
-        values = [None] * lightning_distributed.world_size()
-        torch.distributed.all_gather_object(values, mine)
-        self._large = sum(values) > lightning_reduce.GATHER_LIMIT_VALUES and not (
-            self._gives_examples()
-        )
+        too_large = lightning_reduce.too_large_to_gather(self._scores)
+        self._large = too_large and not self._gives_examples()
         return self._large
 
     def _count_kept(self, trainer):
         """Count the kept batches into this epoch's `LocalCounts` and let them go."""
-        labels, scores = _concatenated(self._labels), _concatenated(self._scores)
+        labels, scores = concatenated(self._labels), concatenated(self._scores)
         self._labels, self._scores = [], []
         if labels is None:
             return
-        labels, scores = _numpy(labels), _numpy(scores)
+        labels, scores = numpy_of(labels), numpy_of(scores)
         try:
             if self._local is None:
-                self._local = self._new_local_counts(trainer, labels, scores)
+                self._local = lightning_reduce.new_local_counts(
+                    trainer,
+                    self._layout,
+                    self._thresholds,
+                    labels,
+                    scores,
+                    from_logits=self.from_logits,
+                    named=self.example_ids is not False,
+                )
             self._local.update(labels, scores)
         except ValueError as error:
             self._problems.append(
@@ -575,80 +448,14 @@ class MetricsDiagCallback(pl.Callback):
             logger.exception("MetricsDiagCallback: validation rows could not be counted")
             self._problems.append(events.callback_error(error))
 
-    def _new_local_counts(self, trainer, labels, scores):
-        """This epoch's `LocalCounts`, its layout's ``from_logits`` decided by this first chunk
-        unless known; its rows named by their dataset index when they can be.
-        """
-        layout = self._layout
-        if layout.from_logits is None:
-            layout = inputs.check_evaluation(
-                labels, scores, WHO, layout=layout, from_logits=self.from_logits, names=NAMES
-            ).layout
-        loader = lightning_distributed.first_dataloader(trainer)
-        share = lightning_distributed.sampler_share(loader, 0)
-        positions = num_rows = None
-        if self.example_ids is not False:
-            positions, num_rows = lightning_distributed.dataset_indices(loader)
-        return lightning_reduce.LocalCounts(layout, self._thresholds, share, positions, num_rows)
-
     def _reduced(self, trainer, problems):
         """The epoch's counts summed over the processes: ``(counts, cells, distributed)``;
         a collective under DDP (every process calls it, with or without rows).
         """
         self._count_kept(trainer)
-        local, world = self._local, lightning_distributed.world_size()
-        mine = {
-            "from_logits": None if local is None else local.layout.from_logits,
-            "named": local is not None and local.examples is not None,
-            "rows": 0 if local is None else local.rows,
-            "padding": 0 if local is None else local.padding,
-        }
-        if world == 1:
-            everyone = [mine]
-        else:
-            everyone = [None] * world
-            torch.distributed.all_gather_object(everyone, mine)
-        decided = {each["from_logits"] for each in everyone} - {None}
-        distributed = {
-            "world_size": world,
-            "reduce": REDUCE_COUNTS,
-            "rows": [each["rows"] for each in everyone],
-            "padding_removed": sum(each["padding"] for each in everyone),
-        }
-        if not decided:
-            return None, None, distributed  # no process had a row
-        if local is None:  # a process without rows still takes part in the sums
-            layout = dataclasses.replace(self._layout, from_logits=min(decided))
-            share = {"num_replicas": None}
-            local = lightning_reduce.LocalCounts(layout, self._thresholds, share)
-        self._layout = local.layout
-        if world == 1:
-            counts, cells = local.counts, local.examples
-        else:
-            # Every process must name its rows (a process without rows names none).
-            with_examples = all(each["named"] for each in everyone)
-            counts, cells = lightning_reduce.reduce_counts(
-                local, lightning_distributed.collective_device(), with_examples
-            )
-        if cells is None and self.example_ids is not False:
-            problems.append(
-                events.bad_batch(
-                    SPLIT,
-                    "the example records were left out: counted by each process, the examples"
-                    " are named by their dataset index, which only a DistributedSampler (or one"
-                    " process over a sized dataset) tells",
-                )
-            )
-        if len(decided) > 1:
-            problems.append(
-                events.bad_batch(
-                    SPLIT,
-                    "the processes took the validation outputs differently (logits on some,"
-                    " probabilities on others): pass from_logits=True or False; the epoch's"
-                    " counts were left out",
-                )
-            )
-            return None, None, distributed
+        counts, cells, distributed, self._layout = lightning_reduce.reduced(
+            self._local, self._layout, self._thresholds, self.example_ids is not False, problems
+        )
         return counts, cells, distributed
 
     def on_train_epoch_end(self, trainer, pl_module):
@@ -695,46 +502,15 @@ class MetricsDiagCallback(pl.Callback):
         """Check and write a `_Validation` (the run description first, once); returns the
         problems. The first epoch counted decides ``from_logits`` when it was not given.
         """
-        try:
-            evaluation = inputs.check_evaluation(
-                pending.labels,
-                pending.scores,
-                WHO,
-                layout=self._layout,
-                from_logits=self.from_logits,
-                names=NAMES,
-            )
-        except ValueError as error:
-            return [
-                events.bad_batch(
-                    SPLIT,
-                    "the validation outputs of epoch %d could not be counted: %s"
-                    % (pending.epoch, error),
-                )
-            ]
+        evaluation, with_examples, problems = lightning_batches.epoch_evaluation(
+            pending, self._layout, self.from_logits
+        )
+        if evaluation is None:
+            return problems
         self._layout = evaluation.layout
-        problems, examples = [], pending.examples
-        if examples is not None:
-            try:  # the epoch's ids together: unique across its batches and processes
-                n = evaluation.size
-                evaluation = dataclasses.replace(
-                    evaluation,
-                    example_ids=inputs.check_example_ids(examples.ids, n, WHO),
-                    previews=inputs.check_previews(examples.previews, n, WHO),
-                    groups=inputs.check_groups(examples.groups, n, WHO),
-                )
-            except ValueError as error:
-                examples = None
-                problems.append(
-                    events.bad_batch(
-                        SPLIT,
-                        "the example records of epoch %d were left out: %s"
-                        % (pending.epoch, error),
-                    )
-                )
         self._write_run_info(writer, pending)
         writer.add_checked_evaluation(
-            evaluation, pending.epoch, split=SPLIT, example_records=examples is not None
+            evaluation, pending.epoch, split=SPLIT, example_records=with_examples
         )
         return problems
 
@@ -754,14 +530,8 @@ class MetricsDiagCallback(pl.Callback):
         overlap.written = True
 
     def _write_problems(self, problems, epoch):
-        if not problems:
-            return
-        for problem in problems:
-            logger.warning("MetricsDiagCallback, epoch %d: %s", epoch, problem["message"])
-        try:
-            self._open_writer().add_events(problems, epoch)
-        except Exception:
-            logger.exception("MetricsDiagCallback: could not write the events of epoch %d", epoch)
+        if problems:
+            callback_writing.write_problems(self._open_writer, problems, problems, epoch, "epoch")
 
     def _write_run_info(self, writer, pending):
         """The run description, once, before the first evaluation written."""
@@ -773,23 +543,14 @@ class MetricsDiagCallback(pl.Callback):
         if self._writer is None:
             # Classes, their names and the task come with each checked evaluation's layout
             # (and with the layout of the first batch, for counts summed across processes).
-            layout = self._layout
-            self._writer = MetricsDiagWriter(
-                self._log_dir,
-                class_names=None if layout is None else list(layout.class_names),
-                thresholds=self._thresholds,
-                multi_label=False if layout is None else layout.multi_label,
-                scalars=self.scalars,
+            self._writer = callback_writing.layout_writer(
+                self._log_dir, self._layout, self._thresholds, self.scalars
             )
         return self._writer
 
     def _run_info(self, pending):
-        layout = self._layout
-        info = records.describe_run(
-            output_width=layout.output_width,
-            outputs_are_logits=layout.from_logits,
-            label_format=layout.label_format,
-            class_names=list(layout.class_names),
+        info = callback_writing.describe_layout(
+            self._layout,
             split_examples={
                 SPLIT: (
                     len(pending.labels)
@@ -828,47 +589,6 @@ class MetricsDiagCallback(pl.Callback):
 
     def on_exception(self, trainer, pl_module, exception):
         self._close()
-
-
-# -- tensors ----------------------------------------------------------------------------------
-
-
-def _as_tensor(value, device):
-    if isinstance(value, torch.Tensor):
-        return value
-    return torch.as_tensor(np.asarray(value), device=device)
-
-
-def _host(values):
-    """Ids or previews as `inputs` takes them: a tensor on the CPU (NumPy), else as given."""
-    if isinstance(values, torch.Tensor):
-        return values.detach().cpu().numpy()
-    return values
-
-
-def _host_groups(groups):
-    """Groups as arrays on the CPU, to be concatenated across batches (lists as Python
-    objects, as `inputs.check_groups` takes them).
-    """
-    if not isinstance(groups, collections.abc.Mapping):
-        return groups  # `inputs.check_groups` names the fix
-    hosted = {}
-    for key, values in groups.items():
-        if isinstance(values, (list, tuple)):
-            array = np.empty(len(values), dtype=object)
-            array[:] = values
-            hosted[key] = array
-        else:
-            hosted[key] = _host(values)
-    return hosted
-
-
-def _concatenated(parts):
-    return torch.cat(parts) if parts else None
-
-
-def _numpy(tensor):
-    return None if tensor is None else tensor.cpu().numpy()
 
 
 __all__ = ["MetricsDiagCallback"]

@@ -19,15 +19,15 @@ The AP and ROC AUC come from the threshold counts (`counting.AP_THRESHOLD_GRID`,
 the records), as in the Keras metric mode.
 """
 
+import dataclasses
+
 import numpy as np
 import torch
 
-from tb_metricsdiag.writing import example_recorder
-
-GATHER_LIMIT_VALUES = 1 << 26
-"""``reduce="auto"``: an epoch whose scores (all processes together) hold more values than this
-(64 Mi: 256 MB of float32, e.g. 670,000 rows x 100 classes) is reduced as counts, and so is
-every later epoch; below it, the rows are gathered (exact AP, label issues)."""
+from tb_metricsdiag.core import events
+from tb_metricsdiag.writing import callback_writing, example_recorder, inputs, lightning_distributed
+from tb_metricsdiag.writing.callback_writing import REDUCE_COUNTS, WHO
+from tb_metricsdiag.writing.lightning_batches import NAMES, SPLIT
 
 BUFFER_VALUES = 1 << 20
 """Counts mode: a process counts its kept batches once they hold this many values (4 MB of
@@ -66,7 +66,9 @@ class LocalCounts:
         self.positions = positions
         self.examples = None
         if positions is not None:
-            self.examples = example_recorder.EpochExamples(layout, num_rows, label_issues=False)
+            self.examples = example_recorder.EpochExamples(
+                layout, num_rows, label_issues=False, thresholds=thresholds
+            )
         self.rows = 0  # rows seen, padding included
         self.padding = 0
 
@@ -137,3 +139,99 @@ def reduce_counts(local, device, with_examples):
         if rank != 0:
             examples.merge_cells(other)
     return total, examples
+
+
+def too_large_to_gather(kept_scores):
+    """``reduce="auto"``: whether an epoch's scores (``kept_scores``: this process's
+    tensors), all processes together, exceed `callback_writing.GATHER_LIMIT_VALUES`; a
+    collective.
+    """
+    mine = sum(scores.numel() for scores in kept_scores)
+    values = [None] * lightning_distributed.world_size()
+    torch.distributed.all_gather_object(values, mine)
+    return sum(values) > callback_writing.GATHER_LIMIT_VALUES
+
+
+def new_local_counts(trainer, layout, thresholds, labels, scores, *, from_logits, named):
+    """An epoch's `LocalCounts` for this process, from its first chunk of rows (NumPy): the
+    layout's ``from_logits`` decided by that chunk unless known; its rows named by their
+    dataset index when ``named`` and the dataloader tells them.
+    """
+    if layout.from_logits is None:
+        layout = inputs.check_evaluation(
+            labels, scores, WHO, layout=layout, from_logits=from_logits, names=NAMES
+        ).layout
+    loader = lightning_distributed.first_dataloader(trainer)
+    share = lightning_distributed.sampler_share(loader, 0)
+    positions = num_rows = None
+    if named:
+        positions, num_rows = lightning_distributed.dataset_indices(loader)
+    return LocalCounts(layout, thresholds, share, positions, num_rows)
+
+
+def reduced(local, layout, thresholds, named, problems):
+    """The epoch's counts summed over the processes: ``(counts, cells, distributed, layout)``
+    (``cells``: the merged `example_recorder.EpochExamples`, or None; ``distributed``: the run
+    description's part; ``layout``: the one the counts were made with). A collective under
+    DDP: every process calls it, ``local`` None where it had no rows. A problem (examples
+    not named, processes that took the outputs differently) is appended to ``problems``.
+
+    Args:
+      local: this process's `LocalCounts`, or None.
+      layout: the stage's `inputs.Layout`.
+      thresholds: the PR thresholds.
+      named: whether the example records were asked for (``example_ids`` not False).
+      problems: the epoch's events, added to.
+    """
+    world = lightning_distributed.world_size()
+    mine = {
+        "from_logits": None if local is None else local.layout.from_logits,
+        "named": local is not None and local.examples is not None,
+        "rows": 0 if local is None else local.rows,
+        "padding": 0 if local is None else local.padding,
+    }
+    if world == 1:
+        everyone = [mine]
+    else:
+        everyone = [None] * world
+        torch.distributed.all_gather_object(everyone, mine)
+    decided = {each["from_logits"] for each in everyone} - {None}
+    distributed = {
+        "world_size": world,
+        "reduce": REDUCE_COUNTS,
+        "rows": [each["rows"] for each in everyone],
+        "padding_removed": sum(each["padding"] for each in everyone),
+    }
+    if not decided:
+        return None, None, distributed, layout  # no process had a row
+    if local is None:  # a process without rows still takes part in the sums
+        layout = dataclasses.replace(layout, from_logits=min(decided))
+        local = LocalCounts(layout, thresholds, {"num_replicas": None})
+    if world == 1:
+        counts, cells = local.counts, local.examples
+    else:
+        # Every process must name its rows (a process without rows names none).
+        with_examples = all(each["named"] for each in everyone)
+        counts, cells = reduce_counts(
+            local, lightning_distributed.collective_device(), with_examples
+        )
+    if cells is None and named:
+        problems.append(
+            events.bad_batch(
+                SPLIT,
+                "the example records were left out: counted by each process, the examples"
+                " are named by their dataset index, which only a DistributedSampler (or one"
+                " process over a sized dataset) tells",
+            )
+        )
+    if len(decided) > 1:
+        problems.append(
+            events.bad_batch(
+                SPLIT,
+                "the processes took the validation outputs differently (logits on some,"
+                " probabilities on others): pass from_logits=True or False; the epoch's"
+                " counts were left out",
+            )
+        )
+        return None, None, distributed, local.layout
+    return counts, cells, distributed, local.layout

@@ -5,7 +5,7 @@ Run as a script, it trains one with ``Trainer(accelerator="cpu", devices=N, stra
 0, one JSON line: the run's directory, the final module's outputs on the validation set and its
 labels, and which frameworks the process imported. ``indexed`` gives the validation batches
 their rows' indices, so that ``validation_step`` returns ids, previews and groups; REDUCE is
-the callback's ``reduce`` (``auto:LIMIT`` sets `lightning_reduce.GATHER_LIMIT_VALUES`)::
+the callback's ``reduce`` (``auto:LIMIT`` sets `callback_writing.GATHER_LIMIT_VALUES`)::
 
     python tests/lightning_runs.py OUT_DIR DEVICES LEARNING_RATE [indexed] [REDUCE]
 """
@@ -18,6 +18,7 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
+from process_group import leave_process_group
 from torch import nn
 from torch.nn import functional
 
@@ -131,6 +132,8 @@ def fit(
         enable_checkpointing=False,
     )
     trainer.fit(module, loader(*train, shuffle=True), loader(*validation, indexed=indexed))
+    if devices > 1:
+        leave_process_group()
     return trainer
 
 
@@ -147,10 +150,10 @@ def main(out_dir, devices, lr, indexed=False, reduce=None):
     module = Classifier(classes=3, lr=lr, sync_dist=True)
     train, validation = data(64, 1, 3), data(VAL_SIZE, 2, 3)
     if reduce and reduce.startswith("auto:"):  # "auto:LIMIT": reduce above LIMIT values
-        from tb_metricsdiag.writing import lightning_reduce
+        from tb_metricsdiag.writing import callback_writing
 
         reduce, limit = reduce.split(":")
-        lightning_reduce.GATHER_LIMIT_VALUES = int(limit)
+        callback_writing.GATHER_LIMIT_VALUES = int(limit)
     callback = MetricsDiagCallback(**({"reduce": reduce} if reduce else {}))
     trainer = fit(
         out_dir,

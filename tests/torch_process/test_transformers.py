@@ -8,6 +8,7 @@ evaluation and events after it, a 2-process ``torchrun`` run (TensorFlow hidden)
 
 import glob
 import json
+import logging
 import os
 import re
 import subprocess
@@ -37,7 +38,7 @@ from tb_metricsdiag.core import counting, events
 from tb_metricsdiag.core import labels as labels_lib
 from tb_metricsdiag.format import schema
 from tb_metricsdiag.transformers import MetricsDiagCallback
-from tb_metricsdiag.writing import transformers_callback
+from tb_metricsdiag.writing import callback_writing, transformers_predictions, transformers_trainer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CLASSES = 3
@@ -116,7 +117,7 @@ def test_counts_of_each_split_match_sklearn_on_the_final_model(two_splits):
         assert sorted(stored[schema.split_tag(split, schema.KIND_CALIBRATION)]) == steps
     info = json.loads(stored[schema.RUN_INFO_TAG][0][0].item())
     assert info["splits"] == {"validation": {"examples": 41}, "ood": {"examples": 23}}
-    assert info["counting"] == transformers_callback.COUNTING_WHOLE
+    assert info["counting"] == transformers_predictions.COUNTING_WHOLE
     assert info["model"]["name"] == "BertForSequenceClassification"
     assert info["model"]["outputs_are_logits"] is True
     assert info["labels"]["class_names"] == ["0", "1", "2"]
@@ -315,7 +316,7 @@ def test_batch_eval_metrics_counts_batch_by_batch(tmp_path):
         ((scores[:, 1] >= 0.5) == labels).mean()
     )
     info = json.loads(stored[schema.RUN_INFO_TAG][0][0].item())
-    assert info["counting"] == transformers_callback.COUNTING_BATCHES
+    assert info["counting"] == transformers_predictions.COUNTING_BATCHES
     # The example records, batch by batch: each cell's first examples by position.
     reader = reader_lib.Reader(logdir_lib.provider_for_logdir(callback.run_dir))
     (run,) = list(reader.list_runs())
@@ -393,13 +394,13 @@ def test_the_directory_rules_of_transformers_4_and_5(tmp_path):
     tensorboard = transformers.integrations.TensorBoardCallback()
     args = types.SimpleNamespace(output_dir=str(tmp_path))
     tensorboard.logging_dir = str(tmp_path / "five")  # 5.x: set at its train begin
-    assert transformers_callback.trainer_log_dir(args, [tensorboard]) == str(tmp_path / "five")
+    assert transformers_trainer.trainer_log_dir(args, [tensorboard]) == str(tmp_path / "five")
     del tensorboard.logging_dir  # 4.x: the callback has none, args.logging_dir says
     args.logging_dir = str(tmp_path / "four")
-    assert transformers_callback.trainer_log_dir(args, [tensorboard]) == str(tmp_path / "four")
+    assert transformers_trainer.trainer_log_dir(args, [tensorboard]) == str(tmp_path / "four")
     tensorboard.tb_writer = types.SimpleNamespace(get_logdir=lambda: str(tmp_path / "writer"))
-    assert transformers_callback.trainer_log_dir(args, [tensorboard]) == str(tmp_path / "writer")
-    assert transformers_callback.trainer_log_dir(args, []) == str(tmp_path / "runs")
+    assert transformers_trainer.trainer_log_dir(args, [tensorboard]) == str(tmp_path / "writer")
+    assert transformers_trainer.trainer_log_dir(args, []) == str(tmp_path / "runs")
 
 
 # -- mistakes: at the first evaluation a ValueError; after it, events ---------------------------
@@ -448,6 +449,54 @@ def test_configuration_mistakes_raise_at_the_first_evaluation(tmp_path, changes,
     assert message.startswith("MetricsDiagCallback") and re.search(expected, message)
 
 
+@pytest.mark.parametrize(
+    "reduce, batched, expected",
+    [
+        ("counts", False, r"TrainingArguments\(\.\.\., batch_eval_metrics=True\)"),
+        ("rows", True, r"leave\s+batch_eval_metrics off, or use reduce='counts'"),
+    ],
+    ids=["counts without batches", "rows with batches"],
+)
+@pytest.mark.parametrize("added", [False, True], ids=["given", "added later"])
+def test_a_reduce_that_does_not_fit_batch_eval_metrics_raises_before_training(
+    tmp_path, reduce, batched, expected, added
+):
+    """Raised when the Trainer is made, or, for a callback added later, when training begins:
+    before any step or evaluation."""
+    callback = MetricsDiagCallback(reduce=reduce)
+    with pytest.raises(ValueError, match=expected):
+        trainer = transformers.Trainer(
+            model=runs.tiny_bert(CLASSES),
+            args=runs.arguments(tmp_path, batch_eval_metrics=batched),
+            train_dataset=runs.TokenData(48, 1, CLASSES),
+            eval_dataset=runs.TokenData(20, 2, CLASSES),
+            compute_metrics=callback.compute_metrics(None),
+            callbacks=[] if added else [callback],
+        )
+        trainer.add_callback(callback)
+        trainer.train()
+    if added:
+        assert trainer.state.global_step == 0
+
+
+def test_reduce_auto_says_once_when_a_whole_evaluation_is_large(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(callback_writing, "GATHER_LIMIT_VALUES", 20 * CLASSES - 1)
+    callback = MetricsDiagCallback()
+    trainer = _trainer(tmp_path, runs.tiny_bert(CLASSES), runs.TokenData(20, 2, 3), callback)
+    with caplog.at_level(logging.WARNING, logger="tb_metricsdiag"):
+        trainer.evaluate()
+        trainer.evaluate()
+    said = [r.getMessage() for r in caplog.records if "held whole on every process" in r.message]
+    assert len(said) == 1 and "reduce='counts'" in said[0] and "60 scores" in said[0]
+    caplog.clear()
+    monkeypatch.setattr(callback_writing, "GATHER_LIMIT_VALUES", 20 * CLASSES)
+    quiet = MetricsDiagCallback()
+    _trainer(
+        tmp_path / "quiet", runs.tiny_bert(CLASSES), runs.TokenData(20, 2, 3), quiet
+    ).evaluate()
+    assert not [r for r in caplog.records if "held whole" in r.getMessage()]
+
+
 def test_a_wrapped_compute_metrics_without_the_callback_raises(tmp_path):
     callback = MetricsDiagCallback()
     trainer = _trainer(tmp_path, runs.tiny_bert(CLASSES), runs.TokenData(20, 2, 3), callback)
@@ -459,6 +508,10 @@ def test_a_wrapped_compute_metrics_without_the_callback_raises(tmp_path):
 def test_the_constructor_refuses_what_it_cannot_do():
     with pytest.raises(ValueError, match="log_dir"):
         MetricsDiagCallback(log_dir="")
+    with pytest.raises(ValueError, match="reduce must be 'auto'"):
+        MetricsDiagCallback(reduce="sum")
+    with pytest.raises(ValueError, match="reduce='counts' keeps no rows"):
+        MetricsDiagCallback(reduce="counts", example_ids="id")
     with pytest.raises(ValueError, match="from_logits"):
         MetricsDiagCallback(from_logits="yes")
     with pytest.raises(ValueError, match="your compute_metrics"):
@@ -558,6 +611,20 @@ def test_torchrun_two_processes_count_the_eval_set_once_without_tensorflow(tmp_p
     )
     info = json.loads(ddp_events[schema.RUN_INFO_TAG][0][0].item())
     assert info["distributed"] == {"world_size": 2}
+    assert info["splits"] == {"validation": {"examples": runs.DDP_EXAMPLES}}
+
+    # reduce="counts" (batch_eval_metrics=True): each gathered batch counted as it comes gives
+    # the counts of the whole gathered evaluation, the AP from the threshold grid.
+    counted_dir = os.path.join(str(tmp_path), ddp["counts_log_dir"])
+    counted_events, counted_step = read_events(counted_dir), ddp["counts_step"]
+    assert counted_step == step
+    for kind in (schema.KIND_CONFUSION, schema.KIND_THRESHOLD_COUNTS):
+        tag = schema.split_tag("validation", kind)
+        np.testing.assert_array_equal(counted_events[tag][step][0], ddp_events[tag][step][0])
+    _, content = counted_events[schema.split_tag("validation", schema.KIND_THRESHOLD_COUNTS)][step]
+    assert json.loads(content)["average_precision"] == counting.AP_THRESHOLD_GRID
+    info = json.loads(counted_events[schema.RUN_INFO_TAG][0][0].item())
+    assert info["counting"] == transformers_predictions.COUNTING_BATCHES
     assert info["splits"] == {"validation": {"examples": runs.DDP_EXAMPLES}}
 
 

@@ -13,6 +13,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing is downloaded, ever
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from process_group import leave_process_group  # noqa: E402
 from transformers import (  # noqa: E402
     BertConfig,
     BertForSequenceClassification,
@@ -131,16 +132,6 @@ def ddp_trainer(output_dir, callback, keep_predictions, **changes):
     )
 
 
-def _leave_process_group():
-    """Wait for every process, then tear the gloo group down: a process that exits with the group
-    alive can abort in its C++ destructor ("terminate called without an active exception")."""
-    import torch.distributed as dist
-
-    if dist.is_initialized():
-        dist.barrier()
-        dist.destroy_process_group()
-
-
 def _main(output_dir):
     from tb_metricsdiag.transformers import MetricsDiagCallback
 
@@ -150,10 +141,23 @@ def _main(output_dir):
         seen.append((eval_prediction.label_ids.tolist(), eval_prediction.predictions.tolist()))
         return {}
 
+    def count_nothing(eval_prediction, compute_result):
+        return {}
+
     callback = MetricsDiagCallback()
     trainer = ddp_trainer(output_dir, callback, keep_predictions, ddp_backend="gloo")
     trainer.train()
-    _leave_process_group()
+    # The same run with each gathered batch counted as it comes (reduce="counts").
+    counted = MetricsDiagCallback(reduce="counts")
+    counting_trainer = ddp_trainer(
+        os.path.join(output_dir, "counts"),
+        counted,
+        count_nothing,
+        ddp_backend="gloo",
+        batch_eval_metrics=True,
+    )
+    counting_trainer.train()
+    leave_process_group()
     if trainer.args.process_index == 0:
         ((labels, predictions),) = seen
         frameworks = sorted({"tensorflow", "keras"} & {m.split(".")[0] for m in sys.modules})
@@ -163,6 +167,8 @@ def _main(output_dir):
                     "world_size": trainer.args.world_size,
                     "step": trainer.state.global_step,
                     "log_dir": callback.run_dir,
+                    "counts_log_dir": counted.run_dir,
+                    "counts_step": counting_trainer.state.global_step,
                     "pid": os.getpid(),
                     "labels": labels,
                     "predictions": predictions,
