@@ -1,5 +1,6 @@
 """Helpers shared by the benchmark scripts: timing, resident memory, machine description."""
 
+import functools
 import os
 import platform
 import statistics
@@ -80,3 +81,120 @@ def describe_machine():
 
 def mib(n):
     return n / float(1 << 20)
+
+
+def load_average():
+    """``"load average 1.23 / 1.50 / 1.70 (1, 5, 15 min) on N CPUs"``: how shared the machine
+    was (the benchmarks state it beside their figures)."""
+    one, five, fifteen = os.getloadavg()
+    return "load average %.2f / %.2f / %.2f (1, 5, 15 min) on %d CPUs" % (
+        one,
+        five,
+        fifteen,
+        os.cpu_count(),
+    )
+
+
+def wall_and_cpu():
+    """``[wall seconds, CPU seconds of this process]`` now: CPU time stays near its value on a
+    shared machine whose other loads stretch the wall time."""
+    return np.array([time.perf_counter(), time.process_time()])
+
+
+class HookClock:
+    """Wall and CPU seconds (`wall_and_cpu`) spent inside wrapped callables (a callback's
+    hooks), less the time of ``exclude`` ones called from inside them (a user function the
+    callback wraps). Nested calls of wrapped callables count once.
+    """
+
+    def __init__(self):
+        self._depth = 0
+        self.reset()
+
+    def reset(self):
+        self.inside = np.zeros(2)
+        self.excluded = np.zeros(2)
+
+    def timed(self, fn, exclude=False):
+        @functools.wraps(fn)  # its signature stays readable (Transformers inspects it)
+        def timed(*args, **kwargs):
+            self._depth += 1
+            start = wall_and_cpu()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self._depth -= 1
+                if exclude:
+                    self.excluded += wall_and_cpu() - start
+                elif self._depth == 0:
+                    self.inside += wall_and_cpu() - start
+
+        return timed
+
+    def wrap_hooks(self, callback, base, names=()):
+        """Time every hook of ``callback`` (an instance) that its class overrides from
+        ``base`` (methods named ``on_*``, and ``names``), by replacing it on the instance."""
+        for name in dir(type(callback)):
+            if not (name.startswith("on_") or name in names):
+                continue
+            if getattr(type(callback), name) is getattr(base, name, None):
+                continue
+            setattr(callback, name, self.timed(getattr(callback, name)))
+        return callback
+
+    def seconds(self):
+        """``[wall, CPU]`` seconds inside the wrapped callables, less the excluded ones."""
+        return self.inside - self.excluded
+
+
+def hide_packages(packages):
+    """Make ``packages`` (top-level names) unimportable in this process, as if not installed:
+    TensorFlow and the CUDA build of PyTorch crash when both are imported into one process,
+    and Keras, Lightning's logger and Transformers import TensorFlow where they find it. A
+    ``None`` in `sys.modules` makes ``import`` raise ModuleNotFoundError and
+    `importlib.util.find_spec` return None, for the package and its submodules. Call before
+    anything imports them."""
+    loaded = [name for name in packages if sys.modules.get(name) is not None]
+    if loaded:
+        raise RuntimeError("already imported, cannot be hidden: %s" % loaded)
+    for name in packages:
+        sys.modules[name] = None
+
+
+def print_shares(what, own, paired, indent="  ", target=0.03):
+    """Print the overhead figures of a callback measured over repeats: ``own``, ``[repeat,
+    (wall, CPU)]`` seconds inside its hooks as fractions of the same ``what`` (a fit); and
+    ``paired``, ``[repeat, (wall, CPU)]`` the ``what`` with the callback over the one without it
+    in the same repeat, less 1. Medians over the repeats, each repeat's figure beside them."""
+    own, paired = np.asarray(own), np.asarray(paired)
+    share = np.median(own, axis=0)
+
+    def runs(values, digits):
+        return ", ".join("%.*f" % (digits, 100 * v) for v in values)
+
+    print(
+        "%sthe hooks' own time: %.2f%% of the %s's wall time (runs: %s), %.2f%% of its CPU"
+        " time (runs: %s)  target <= %.0f%%: %s"
+        % (
+            indent,
+            100 * share[0],
+            what,
+            runs(own[:, 0], 2),
+            100 * share[1],
+            runs(own[:, 1], 2),
+            100 * target,
+            "met" if max(share) <= target else "missed",
+        )
+    )
+    print(
+        "%spaired %s with / without the callback: wall %+.1f%% (runs: %s), CPU %+.1f%% (runs:"
+        " %s)"
+        % (
+            indent,
+            what,
+            100 * np.median(paired[:, 0]),
+            runs(paired[:, 0], 1),
+            100 * np.median(paired[:, 1]),
+            runs(paired[:, 1], 1),
+        )
+    )

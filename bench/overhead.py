@@ -1,4 +1,4 @@
-"""Callback overhead: wall time of ``model.fit`` with and without recording, as ratios.
+"""Callback overhead: the share of ``model.fit`` spent in the callback's hooks, and paired fits.
 
 The target setting: a 10-class MLP on 50,000 examples of 64 features, 10,000 validation
 examples, batch 256, ``keras.callbacks.TensorBoard`` in every variant. Variants:
@@ -9,28 +9,43 @@ examples, batch 256, ``keras.callbacks.TensorBoard`` in every variant. Variants:
   (counts made inside Keras's own steps, no extra pass; threshold-grid AP);
 - ``image_recipe``: + the common recipe: predict, scikit-learn ``confusion_matrix``, a
   matplotlib figure rendered to PNG and logged with ``tf.summary.image`` every epoch;
-- ``groups`` (with ``--groups N``, which runs only it, ``baseline`` and ``callback``): the
-  callback with ``groups=`` of one key of N values drawn at random over the validation rows
-  (slices, issue 26). Its cost is timed where it is spent: the slices' own work in each
+- ``groups``: the callback with ``groups=`` of one key of ``--groups`` values (default
+  20) drawn at random over the validation rows (slices, issue 26), example records on (the
+  default): every record the default mode writes. ``--groups N`` runs only it, ``baseline``
+  and ``callback``, and times the slices where they are spent: the slices' own work in each
   ``on_epoch_end`` (every ``EpochSlices.update`` and its ``record``), against the baseline's
   epoch; the difference of the two variants' ``on_epoch_end`` is printed too, but it scatters
   more than the cost on a shared machine.
 
 Every variant trains a fresh model from the same seed. The variants run interleaved, in a
-rotating order, ``--repeats`` times in this one process, after a warm-up fit; the overhead is
-the ratio of median fit times to the baseline's. Fit times on a shared machine are noisy (the
-same fit scatters by ±20% here, and the process's CPU time no less), so steadier figures are
-printed as well: the time the callback spends in its own hooks (its ``on_epoch_end`` from the
-second epoch on, against the baseline's epoch time; its one-off ``on_train_begin``; all of
-them over a fit, against the baseline's fit), and the in-graph cost of one `CountsMetric`
-update per batch, against ``SparseCategoricalAccuracy``'s, timed in a ``tf.function`` loop.
+rotating order, ``--repeats`` times in this one process, after a warm-up fit. Three figures per
+recording variant, each the median over the repeats:
+
+- the hooks' own time: wall time spent inside every hook of the callback (``on_train_begin``
+  with its one-off work, each ``on_epoch_end``, ...) over the fit, as a share of that fit's
+  wall time: the target's figure (at most 3%);
+- the same in CPU time of the process (``time.process_time``): the least sensitive to other
+  loads on a shared machine, which stretch the wall time of whatever they overlap;
+- the paired wall (and CPU) time of the fit against the baseline's fit of the same repeat.
+
+Fit times on a shared machine are noisy (the same fit scatters by ±20% here), so the paired
+figure scatters more than the cost it measures; the own-time shares are the ones to read. Also
+printed: the callback's ``on_epoch_end`` from the second epoch on against the baseline's epoch
+time, its one-off ``on_train_begin``, the load average before and after, and the in-graph cost
+of one `CountsMetric` update per batch, against ``SparseCategoricalAccuracy``'s, timed in a
+``tf.function`` loop.
 
 It runs on the Keras backend of ``KERAS_BACKEND``; ``--backends tensorflow,jax,torch`` runs it
 once per backend, each in a subprocess of its own (the backend is fixed per process). The
 image recipe, which needs ``tf.summary.image``, and the in-graph metric timing (a
-``tf.function`` loop) are TensorFlow's only.
+``tf.function`` loop) are TensorFlow's only. The torch backend's subprocess cannot import
+TensorFlow (TensorFlow and the CUDA build of PyTorch crash in one process), so it runs without
+``keras.callbacks.TensorBoard`` (in every variant), and PyTorch in ``--torch-threads`` threads
+(default 1: on a shared machine idle OpenMP threads spin against the load).
 
-Run: ``python bench/overhead.py`` (``--quick``: 2 epochs, 2 repeats).
+Run: ``python bench/overhead.py`` (``--quick``: 2 epochs, 2 repeats). The issue's figure (the
+hooks' share of a 4-epoch fit, records and a slice key on, each backend): ``--backends
+tensorflow,jax,torch --epochs 4 --repeats 3 --variants groups``.
 """
 
 import argparse
@@ -43,8 +58,9 @@ import sys
 import tempfile
 import time
 
+import _common
 import numpy as np
-from _common import describe_machine
+from _common import HookClock, describe_machine, load_average, print_shares, wall_and_cpu
 
 TRAIN_EXAMPLES = 50_000
 VALIDATION_EXAMPLES = 10_000
@@ -55,10 +71,13 @@ BATCH_SIZE = 256
 EPOCHS, QUICK_EPOCHS = 10, 2
 REPEATS, QUICK_REPEATS = 5, 2
 TARGET_OVERHEAD = 0.03
-VARIANTS = ("baseline", "callback", "metric", "image_recipe")
+VARIANTS = ("baseline", "callback", "groups", "metric", "image_recipe")
+GROUP_VALUES = 20  # values of the groups variant's slice key, unless --groups says
 TENSORFLOW_ONLY_VARIANTS = ("image_recipe",)
 RECORDING_VARIANTS = ("callback", "metric", "groups")
 METRIC_UPDATES = 500
+# Set by --backends in the torch backend's subprocess: TensorFlow is hidden there.
+HIDE_VARIABLE = "TB_METRICSDIAG_BENCH_HIDE"
 
 
 def make_data(seed=0):
@@ -126,27 +145,27 @@ def image_recipe_callback(log_dir, x_val, y_val):
     return ConfusionImage()
 
 
-def timed_callback_class():
-    """`MetricsDiagCallback` recording the wall time of its hooks in ``hook_seconds``."""
+def timed_callback(log_dir, x_val, y_val, groups):
+    """``(callback, clock, epoch_ends)``: `MetricsDiagCallback` with every hook it overrides
+    timed by ``clock`` (`HookClock`), and each ``on_epoch_end``'s ``[wall, CPU]`` seconds
+    appended to ``epoch_ends``."""
+    import keras
+
     from tb_metricsdiag import MetricsDiagCallback
 
-    class TimedCallback(MetricsDiagCallback):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            self.hook_seconds = {"on_train_begin": [], "on_epoch_end": []}
+    callback = MetricsDiagCallback(log_dir, validation_data=(x_val, y_val), groups=groups)
+    epoch_ends = []
+    on_epoch_end = callback.on_epoch_end
 
-        def _timed(self, hook, *args):
-            start = time.perf_counter()
-            getattr(super(), hook)(*args)
-            self.hook_seconds[hook].append(time.perf_counter() - start)
+    def timed_epoch_end(epoch, logs=None):
+        start = wall_and_cpu()
+        on_epoch_end(epoch, logs)
+        epoch_ends.append(wall_and_cpu() - start)
 
-        def on_train_begin(self, logs=None):
-            self._timed("on_train_begin", logs)
-
-        def on_epoch_end(self, epoch, logs=None):
-            self._timed("on_epoch_end", epoch, logs)
-
-    return TimedCallback
+    callback.on_epoch_end = timed_epoch_end
+    clock = HookClock()
+    clock.wrap_hooks(callback, keras.callbacks.Callback)
+    return callback, clock, epoch_ends
 
 
 def timed_slices_class(seconds):
@@ -171,27 +190,39 @@ def timed_slices_class(seconds):
     return TimedSlices
 
 
-def fit_seconds(variant, data, epochs, root, run, hooks, groups=None):
-    """Wall time of one ``model.fit`` of ``variant`` (model building excluded); the hook times
-    of a recording variant are appended to ``hooks[hook]``; ``groups``: the ``groups`` variant's."""
+def fit_seconds(variant, data, epochs, root, run, hooks, groups):
+    """``[wall, CPU]`` seconds of one ``model.fit`` of ``variant`` (model building excluded);
+    for a recording variant, appends to ``hooks``: ``"fit"`` the fit's seconds, ``"own"`` the
+    seconds inside the callback's hooks, ``"on_train_begin"`` and ``"on_epoch_end"`` (from the
+    second epoch on) theirs. ``groups``: the ``groups`` variant's."""
     import keras
 
     x, y, x_val, y_val = data
     log_dir = os.path.join(root, "%s-%d" % (variant, run))
-    callbacks = [keras.callbacks.TensorBoard(log_dir)]
+    callbacks = []
+    if importlib.util.find_spec("tensorflow") is not None:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir))
     metrics = []
-    recorder = None
+    recorder = clock = None
     if variant in RECORDING_VARIANTS:
-        recorder = timed_callback_class()(
-            log_dir, validation_data=(x_val, y_val), groups=groups if variant == "groups" else None
+        recorder, clock, epoch_ends = timed_callback(
+            log_dir, x_val, y_val, groups if variant == "groups" else None
         )
         callbacks.append(recorder)
         if variant == "metric":
             metrics.append(recorder.metric())
+        train_begin = recorder.on_train_begin
+
+        def timed_train_begin(logs=None):
+            start = wall_and_cpu()
+            train_begin(logs)
+            hooks["on_train_begin"].append(wall_and_cpu() - start)
+
+        recorder.on_train_begin = timed_train_begin
     elif variant == "image_recipe":
         callbacks.append(image_recipe_callback(log_dir, x_val, y_val))
     model = make_model(metrics)
-    start = time.perf_counter()
+    start = wall_and_cpu()
     model.fit(
         x,
         y,
@@ -201,11 +232,11 @@ def fit_seconds(variant, data, epochs, root, run, hooks, groups=None):
         callbacks=callbacks,
         verbose=0,
     )
-    seconds = time.perf_counter() - start
+    seconds = wall_and_cpu() - start
     if recorder is not None:
-        hooks["on_train_begin"].extend(recorder.hook_seconds["on_train_begin"])
-        hooks["on_epoch_end"].extend(recorder.hook_seconds["on_epoch_end"][1:])  # steady state
-        hooks["whole_fit"].append(sum(map(sum, recorder.hook_seconds.values())))
+        hooks["fit"].append(seconds)
+        hooks["own"].append(clock.seconds())
+        hooks["on_epoch_end"].extend(epoch_ends[1:])  # steady state
     return seconds
 
 
@@ -242,16 +273,47 @@ def timeit_once(fn):
 
 def run_per_backend(args):
     """This script once per Keras backend of ``args.backends``, each in a subprocess with
-    ``KERAS_BACKEND`` set and the other arguments of ``args``.
+    ``KERAS_BACKEND`` set and the other arguments of ``args``; TensorFlow hidden in the torch
+    backend's.
     """
     arguments = ["--quick"] if args.quick else []
-    for name in ("epochs", "repeats", "groups", "variants"):
+    for name in ("epochs", "repeats", "groups", "variants", "torch_threads"):
         if getattr(args, name):
-            arguments += ["--" + name, str(getattr(args, name))]
+            arguments += ["--" + name.replace("_", "-"), str(getattr(args, name))]
     for backend in args.backends.split(","):
         print("=== KERAS_BACKEND=%s" % backend, flush=True)
         env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+        if backend == "torch":
+            env[HIDE_VARIABLE] = "tensorflow"
         subprocess.run([sys.executable, os.path.abspath(__file__)] + arguments, env=env, check=True)
+
+
+def _median(pairs):
+    """The median ``[wall, CPU]`` of ``[wall, CPU]`` pairs."""
+    return np.median(np.asarray(pairs), axis=0)
+
+
+def report_recording(variant, wall, hooks, epochs):
+    """Print a recording variant's figures (module docstring)."""
+    own = np.asarray(hooks["own"]) / np.asarray(hooks["fit"])  # [repeat, (wall, CPU)]
+    paired = np.asarray(wall[variant]) / np.asarray(wall["baseline"]) - 1
+    print("  %s:" % variant)
+    print_shares("fit", own, paired, indent="    ", target=TARGET_OVERHEAD)
+    base_epoch = _median(wall["baseline"]) / epochs
+    end = _median(hooks["on_epoch_end"])
+    print(
+        "    on_epoch_end %.1f ms wall, %.1f ms CPU (%.1f%% of a baseline epoch's wall, %.1f%% of"
+        " its CPU); on_train_begin %.0f ms wall, %.0f ms CPU once; all hooks %.2f s wall per fit"
+        % (
+            1000 * end[0],
+            1000 * end[1],
+            100 * end[0] / base_epoch[0],
+            100 * end[1] / base_epoch[1],
+            1000 * _median(hooks["on_train_begin"])[0],
+            1000 * _median(hooks["on_train_begin"])[1],
+            _median(hooks["own"])[0],
+        )
+    )
 
 
 def main():
@@ -265,11 +327,17 @@ def main():
         "--backends", help="comma-separated Keras backends, each run in a subprocess of its own"
     )
     parser.add_argument(
-        "--groups", type=int, help="run the groups variant with one key of this many values"
+        "--groups",
+        type=int,
+        help="run only baseline, callback and groups, with one key of this many values, and"
+        " time the slices' own work (default for the groups variant: %d values)" % GROUP_VALUES,
     )
     parser.add_argument(
         "--variants",
         help="comma-separated variants to run (baseline always runs): %s" % (VARIANTS,),
+    )
+    parser.add_argument(
+        "--torch-threads", type=int, default=1, help="PyTorch threads on the torch backend"
     )
     args = parser.parse_args()
     if args.backends:
@@ -279,20 +347,25 @@ def main():
     repeats = args.repeats or (QUICK_REPEATS if args.quick else REPEATS)
     if epochs < 2:
         parser.error("--epochs must be at least 2: the steady figures leave the first epoch out")
+    if os.environ.get(HIDE_VARIABLE):
+        _common.hide_packages(os.environ[HIDE_VARIABLE].split(","))
     import keras
 
     backend = keras.backend.backend()
+    if backend == "torch":
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
     variants = tuple(
         v for v in VARIANTS if backend == "tensorflow" or v not in TENSORFLOW_ONLY_VARIANTS
     )
     if args.variants:
         chosen = {"baseline"} | set(args.variants.split(","))
         variants = tuple(v for v in variants if v in chosen)
-    groups = None
+    slices = np.random.default_rng(2).integers(0, args.groups or GROUP_VALUES, VALIDATION_EXAMPLES)
+    groups = {"slice": slices}
     if args.groups:
         variants = ("baseline", "callback", "groups")
-        slices = np.random.default_rng(2).integers(0, args.groups, VALIDATION_EXAMPLES)
-        groups = {"slice": slices}
         from tb_metricsdiag.writing import slice_recorder
 
         slice_seconds = []
@@ -301,65 +374,71 @@ def main():
         print("(matplotlib is not installed: no image_recipe variant)")
         variants = tuple(v for v in variants if v != "image_recipe")
     print(describe_machine())
-    print("Keras %s, backend %s" % (keras.__version__, backend))
+    print(
+        "Keras %s, backend %s%s; %s"
+        % (
+            keras.__version__,
+            backend,
+            " (%d threads, no TensorBoard callback: TensorFlow hidden)" % args.torch_threads
+            if backend == "torch"
+            else "",
+            load_average(),
+        ),
+        flush=True,
+    )
     data = make_data()
     wall = {variant: [] for variant in variants}
     hooks = {
-        variant: {"on_train_begin": [], "on_epoch_end": [], "whole_fit": []} for variant in variants
+        variant: {"on_train_begin": [], "on_epoch_end": [], "own": [], "fit": []}
+        for variant in variants
     }
     with tempfile.TemporaryDirectory() as root:
-        fit_seconds("baseline", data, 1, root, -1, hooks["baseline"])  # the backend's start-up
+        fit_seconds("baseline", data, 1, root, -1, hooks["baseline"], groups)  # start-up
         for run in range(repeats):
             order = variants[run % len(variants) :] + variants[: run % len(variants)]
             for variant in order:
                 wall[variant].append(
                     fit_seconds(variant, data, epochs, root, run, hooks[variant], groups)
                 )
-    base = statistics.median(wall["baseline"])
     print(
-        "%d train / %d validation examples, %d features, %d classes, batch %d, %d epochs, %d repeats"
-        % (TRAIN_EXAMPLES, VALIDATION_EXAMPLES, FEATURES, CLASSES, BATCH_SIZE, epochs, repeats)
+        "%d train / %d validation examples, %d features, %d classes, batch %d, %d epochs, %d"
+        " repeats, groups: one key of %d values; after: %s"
+        % (
+            TRAIN_EXAMPLES,
+            VALIDATION_EXAMPLES,
+            FEATURES,
+            CLASSES,
+            BATCH_SIZE,
+            epochs,
+            repeats,
+            args.groups or GROUP_VALUES,
+            load_average(),
+        )
     )
+    base = _median(wall["baseline"])
     for variant in variants:
-        median = statistics.median(wall[variant])
+        median = _median(wall[variant])
         print(
-            "  %-12s median fit %6.2f s (min %6.2f)  overhead %+6.1f%%%s"
+            "  %-12s median fit %6.2f s wall (min %6.2f), %6.2f s CPU: %+6.1f%% / %+6.1f%% of"
+            " the baseline's"
             % (
                 variant,
-                median,
-                min(wall[variant]),
-                100 * (median / base - 1),
-                "  target <= %.0f%%: %s"
-                % (
-                    100 * TARGET_OVERHEAD,
-                    "met" if median / base - 1 <= TARGET_OVERHEAD else "missed",
-                )
-                if variant in RECORDING_VARIANTS
-                else "",
+                median[0],
+                min(w for w, _ in wall[variant]),
+                median[1],
+                100 * (median[0] / base[0] - 1),
+                100 * (median[1] / base[1] - 1),
             )
         )
-    epoch = base / epochs
-    print("steady figures (baseline epoch %.3f s):" % epoch)
+    print("the recording variants (baseline epoch %.3f s wall):" % (base[0] / epochs))
     for variant in (v for v in RECORDING_VARIANTS if v in variants):
-        end = statistics.median(hooks[variant]["on_epoch_end"])
-        whole = statistics.median(hooks[variant]["whole_fit"])
-        print(
-            "  %-12s on_epoch_end %6.1f ms = %5.1f%% of an epoch; on_train_begin %.0f ms once;"
-            " all hooks %.2f s = %.1f%% of a baseline fit"
-            % (
-                variant,
-                1000 * end,
-                100 * end / epoch,
-                1000 * statistics.median(hooks[variant]["on_train_begin"]),
-                whole,
-                100 * whole / base,
-            )
-        )
-    if groups is not None:
+        report_recording(variant, wall, hooks[variant], epochs)
+    if args.groups:
         added = [
-            g - c
+            g[0] - c[0]
             for g, c in zip(hooks["groups"]["on_epoch_end"], hooks["callback"]["on_epoch_end"])
         ]
+        epoch = base[0] / epochs
         print(
             "  groups of %d values add %.1f ms to on_epoch_end = %.2f%% of an epoch (median of"
             " paired epochs)"
@@ -381,6 +460,7 @@ def main():
         return
     counts_update, accuracy_update = metric_update_seconds()
     steps = -(-TRAIN_EXAMPLES // BATCH_SIZE) - (-VALIDATION_EXAMPLES // BATCH_SIZE)
+    epoch = base[0] / epochs
     print(
         "  CountsMetric update %.3f ms/batch (SparseCategoricalAccuracy %.3f ms): %d batches an"
         " epoch -> %.1f ms = %.1f%% of an epoch"

@@ -1,5 +1,14 @@
-"""Transformers callback overhead: the share of ``trainer.evaluate()`` that
-`tb_metricsdiag.transformers.MetricsDiagCallback` takes.
+"""Transformers callback overhead: the share of ``trainer.train()`` (an evaluation every epoch)
+and of ``trainer.evaluate()`` that `tb_metricsdiag.transformers.MetricsDiagCallback` takes.
+
+Training, measured as bench/overhead.py measures the Keras callback: the same model trains
+``--epochs`` epochs (default 4) on 2,000 sequences, batch 64, ``eval_strategy="epoch"`` on the
+2,000 eval sequences, with and without the callback (example records on, the default, and
+``groups=["slice"]``: one eval dataset column of 20 values, which a data collator keeps from
+the model), a fresh model from the same seed each time, alternating, ``--repeats`` times after a
+warm-up of both. Figures: the callback's own time (its hooks and its ``compute_metrics``
+wrapper apart from the accuracy function) as a share of the same ``train()``'s wall and CPU
+time, and the paired ``train()`` with / without, medians over the repeats.
 
 A BERT of 2 layers, hidden size 64 and 4 heads, built from its config (random weights: a
 forward pass costs the same whatever they are), classifies 2,000 eval sequences of 32 tokens
@@ -19,22 +28,22 @@ other loads stretch the wall time of both variants unevenly, much less their CPU
 runs one thread (``--threads``): idle OpenMP threads spin, and on a loaded machine that spinning
 counts as CPU time of ``evaluate()``.
 
-Modes: the whole evaluation at once (the default: exact AP from every score) and
+Evaluation modes: the whole evaluation at once (the default: exact AP from every score) and
 ``batch_eval_metrics=True`` (counted batch by batch, nothing kept).
 
-Run: ``python bench/transformers_overhead.py`` (``--quick``: 500 examples, 3 repeats).
+Run: ``python bench/transformers_overhead.py`` (``--quick``: 500 examples, 3 repeats; ``--only
+train`` or ``--only evaluate``).
 """
 
 import argparse
-import functools
 import logging
 import os
 import tempfile
-import time
 import warnings
 
+import _common
 import numpy as np
-from _common import describe_machine
+from _common import HookClock, describe_machine, load_average, print_shares, wall_and_cpu
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -43,43 +52,10 @@ LENGTH = 32
 CLASSES = 10
 VOCAB = 1_000
 EVAL_BATCH = 64
+TRAIN_BATCH = 64
+SLICE_VALUES = 20
 
 warnings.filterwarnings("ignore")
-
-
-def _now():
-    """``(wall seconds, CPU seconds of this process)``: CPU time stays near its value on a
-    shared machine whose other loads stretch the wall time."""
-    return np.array([time.perf_counter(), time.process_time()])
-
-
-class _Clock:
-    """Wall and CPU seconds spent inside wrapped callables, less the time of ``exclude``
-    ones called from inside them."""
-
-    def __init__(self):
-        self.reset()
-
-    def reset(self):
-        self.inside = np.zeros(2)
-        self.excluded = np.zeros(2)
-
-    def timed(self, fn, exclude=False):
-        @functools.wraps(fn)
-        def timed(*args, **kwargs):
-            start = _now()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                if exclude:
-                    self.excluded += _now() - start
-                else:
-                    self.inside += _now() - start
-
-        return timed
-
-    def callback_seconds(self):
-        return self.inside - self.excluded
 
 
 def _model(transformers):
@@ -98,21 +74,33 @@ def _model(transformers):
     return transformers.BertForSequenceClassification(config).eval()
 
 
-def _dataset(examples):
+def _dataset(examples, seed=0):
+    """Sequences of random tokens with random labels, and a ``slice`` column of
+    `SLICE_VALUES` values (`_without_slice` keeps it from the model)."""
     import torch
 
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     tokens = torch.from_numpy(rng.integers(0, VOCAB, (examples, LENGTH)))
     labels = torch.from_numpy(rng.integers(0, CLASSES, examples))
+    slices = rng.integers(0, SLICE_VALUES, examples).tolist()
 
     class Tokens(torch.utils.data.Dataset):
         def __len__(self):
             return examples
 
         def __getitem__(self, index):
-            return {"input_ids": tokens[index], "labels": labels[index]}
+            return {"input_ids": tokens[index], "labels": labels[index], "slice": slices[index]}
 
     return Tokens()
+
+
+def _without_slice(rows):
+    """The default collation of ``rows`` without their ``slice`` column (no model input)."""
+    import transformers
+
+    return transformers.default_data_collator(
+        [{name: value for name, value in row.items() if name != "slice"} for row in rows]
+    )
 
 
 def _accuracy(eval_prediction, compute_result=None):
@@ -133,16 +121,18 @@ def _trainer(transformers, model, data, output_dir, batched, clock):
     )
     if clock is None:
         trainer = transformers.Trainer(
-            model=model, args=args, eval_dataset=data, compute_metrics=_accuracy
+            model=model,
+            args=args,
+            eval_dataset=data,
+            compute_metrics=_accuracy,
+            data_collator=_without_slice,
         )
         trainer.remove_callback(transformers.PrinterCallback)  # no log lines
         return trainer
     from tb_metricsdiag.transformers import MetricsDiagCallback
 
     callback = MetricsDiagCallback(log_dir=os.path.join(output_dir, "run"))
-    for name in dir(callback):
-        if name.startswith("on_"):
-            setattr(callback, name, clock.timed(getattr(callback, name)))
+    clock.wrap_hooks(callback, transformers.TrainerCallback)
     accuracy = clock.timed(_accuracy, exclude=True)
     compute_metrics = clock.timed(callback.compute_metrics(accuracy))
     trainer = transformers.Trainer(
@@ -151,16 +141,98 @@ def _trainer(transformers, model, data, output_dir, batched, clock):
         eval_dataset=data,
         compute_metrics=compute_metrics,
         callbacks=[callback],
+        data_collator=_without_slice,
     )
     trainer.remove_callback(transformers.PrinterCallback)
     return trainer
+
+
+def _train(transformers, data, output_dir, epochs, clock):
+    """``[wall, CPU]`` seconds of one ``trainer.train()`` of a fresh model, evaluating every
+    epoch; with the callback (example records, one slice key), timed by ``clock``, unless
+    ``clock`` is None."""
+    train, evaluation = data
+    args = transformers.TrainingArguments(
+        output_dir=output_dir,
+        num_train_epochs=epochs,
+        per_device_train_batch_size=TRAIN_BATCH,
+        per_device_eval_batch_size=EVAL_BATCH,
+        eval_strategy="epoch",
+        logging_strategy="epoch",
+        save_strategy="no",
+        report_to="none",
+        use_cpu=True,
+        disable_tqdm=True,
+        seed=0,
+    )
+    compute_metrics, callbacks = _accuracy, []
+    if clock is not None:
+        from tb_metricsdiag.transformers import MetricsDiagCallback
+
+        callback = MetricsDiagCallback(log_dir=os.path.join(output_dir, "run"), groups=["slice"])
+        callbacks.append(clock.wrap_hooks(callback, transformers.TrainerCallback))
+        compute_metrics = clock.timed(
+            callback.compute_metrics(clock.timed(_accuracy, exclude=True))
+        )
+    trainer = transformers.Trainer(
+        model=_model(transformers).train(),
+        args=args,
+        train_dataset=train,
+        eval_dataset=evaluation,
+        compute_metrics=compute_metrics,
+        callbacks=callbacks,
+        data_collator=_without_slice,
+    )
+    trainer.remove_callback(transformers.PrinterCallback)
+    start = wall_and_cpu()
+    trainer.train()
+    return wall_and_cpu() - start
+
+
+def _measure_train(transformers, data, epochs, repeats):
+    """``{"plain", "with", "own"}``: per ``train()``, ``[wall, CPU]`` seconds without the
+    callback, with it, and of the callback itself."""
+    with tempfile.TemporaryDirectory() as root:
+        clock = HookClock()
+        _train(transformers, data, os.path.join(root, "warm-plain"), 1, None)
+        _train(transformers, data, os.path.join(root, "warm-cb"), 1, clock)
+        runs = {"plain": [], "with": [], "own": []}
+        for repeat in range(repeats):
+            for recorded in (False, True) if repeat % 2 == 0 else (True, False):
+                clock.reset()
+                name = "with" if recorded else "plain"
+                directory = os.path.join(root, "%s-%d" % (name, repeat))
+                runs[name].append(
+                    _train(transformers, data, directory, epochs, clock if recorded else None)
+                )
+                if recorded:
+                    runs["own"].append(clock.seconds())
+        return {name: np.array(values) for name, values in runs.items()}
+
+
+def _report_train(runs):
+    own = runs["own"] / runs["with"]
+    paired = runs["with"] / runs["plain"] - 1
+    print(
+        "  train() without the callback: %.2f s wall (runs: %s), %.2f s CPU; with: %.2f s wall"
+        " (runs: %s), %.2f s CPU"
+        % (
+            np.median(runs["plain"][:, 0]),
+            _list(runs["plain"][:, 0]),
+            np.median(runs["plain"][:, 1]),
+            np.median(runs["with"][:, 0]),
+            _list(runs["with"][:, 0]),
+            np.median(runs["with"][:, 1]),
+        )
+    )
+    print_shares("train()", own, paired)
 
 
 def _measure(transformers, model, data, batched, repeats):
     """``{"plain", "with", "own"}``: per evaluate(), ``[wall, CPU]`` seconds of the plain
     Trainer, of the one with the callback, and of the callback itself."""
     with tempfile.TemporaryDirectory() as root:
-        clock = _Clock()
+        clock = HookClock()
         plain = _trainer(transformers, model, data, os.path.join(root, "plain"), batched, None)
         recorded = _trainer(transformers, model, data, os.path.join(root, "cb"), batched, clock)
         plain.evaluate()  # warm-up of both
@@ -169,11 +241,11 @@ def _measure(transformers, model, data, batched, repeats):
         for repeat in range(repeats):
             for trainer in (plain, recorded) if repeat % 2 == 0 else (recorded, plain):
                 clock.reset()
-                start = _now()
+                start = wall_and_cpu()
                 trainer.evaluate()
-                runs["plain" if trainer is plain else "with"].append(_now() - start)
+                runs["plain" if trainer is plain else "with"].append(wall_and_cpu() - start)
                 if trainer is recorded:
-                    runs["own"].append(clock.callback_seconds())
+                    runs["own"].append(clock.seconds())
         return {name: np.array(values) for name, values in runs.items()}
 
 
@@ -184,7 +256,12 @@ def main():
     parser.add_argument(
         "--threads", type=int, default=1, help="torch threads (several spin on a shared machine)"
     )
+    parser.add_argument("--epochs", type=int, default=4, help="epochs of the train() figure")
+    parser.add_argument("--only", choices=("train", "evaluate"), help="one of the two figures")
     args = parser.parse_args()
+    # TensorFlow and the CUDA build of PyTorch crash in one process; Transformers imports
+    # TensorFlow where it finds it.
+    _common.hide_packages(("tensorflow",))
     import torch
     import transformers
 
@@ -211,7 +288,17 @@ def main():
             transformers.__version__,
         )
     )
-    for batched in (False, True):
+    if args.only != "evaluate":
+        print(
+            "train(), %d epochs, an evaluation each (%s):" % (args.epochs, load_average()),
+            flush=True,
+        )
+        runs = _measure_train(
+            transformers, (_dataset(examples, seed=1), data), args.epochs, args.repeats
+        )
+        _report_train(runs)
+        print("  after: %s" % load_average(), flush=True)
+    for batched in (False, True) if args.only != "train" else ():
         runs = _measure(transformers, model, data, batched, args.repeats)
         median = {name: np.median(values, axis=0) for name, values in runs.items()}
         print("%s:" % ("batch_eval_metrics=True" if batched else "whole evaluation"))

@@ -186,9 +186,13 @@ def test_any_input_structure_is_predicted_like_keras(tmp_path, inputs):
         (0.0001, 200, 200),  # a batch size given is kept as it is
     ],
 )
+@pytest.mark.parametrize("loaded", [False, True])
 def test_automatic_batch_size_follows_the_timed_batch(
-    tmp_path, monkeypatch, batch_seconds, batch_size, expected
+    tmp_path, monkeypatch, batch_seconds, batch_size, expected, loaded
 ):
+    """The batch is judged by the smaller of its wall and CPU time: on a quiet machine the
+    backend's two threads double the CPU time; on a loaded one other processes stretch the wall
+    time to a second, and the batch size is the same."""
     import itertools
     import types
 
@@ -198,10 +202,14 @@ def test_automatic_batch_size_follows_the_timed_batch(
     from tb_metricsdiag.writing import keras_prediction
 
     assert keras_prediction.AUTOMATIC_BATCH_SECONDS == 0.02  # the budget the cases assume
-    # Each clock reading is batch_seconds after the one before: the timed batch "took" that.
-    clock = itertools.count(step=batch_seconds)
+    # Each clock reading is its step after the one before: the timed batch "took" that.
+    own = itertools.count(step=batch_seconds)
+    stretched = itertools.count(step=1.0 if loaded else 2 * batch_seconds)
+    wall, cpu = (stretched, own) if loaded else (own, stretched)
     monkeypatch.setattr(
-        keras_prediction, "time", types.SimpleNamespace(perf_counter=lambda: next(clock))
+        keras_prediction,
+        "time",
+        types.SimpleNamespace(perf_counter=lambda: next(wall), process_time=lambda: next(cpu)),
     )
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
