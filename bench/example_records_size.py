@@ -157,11 +157,26 @@ def crossings_seconds(repeats):
     return min(times), statistics.median(times)
 
 
+def _timed_epoch_ends(callback):
+    """A list to which each ``callback.on_epoch_end`` call appends its wall seconds."""
+    seconds, on_epoch_end = [], callback.on_epoch_end
+
+    def timed(epoch, logs=None):
+        start = time.perf_counter()
+        on_epoch_end(epoch, logs)
+        seconds.append(time.perf_counter() - start)
+
+    callback.on_epoch_end = timed
+    return seconds
+
+
 def fit_shares(root):
     """Median seconds of a baseline epoch and of the callback's ``on_epoch_end`` with and
     without example records, on the overhead benchmark's model and data."""
     import keras
-    from overhead import BATCH_SIZE, make_data, make_model, timed_callback_class
+    from overhead import BATCH_SIZE, make_data, make_model
+
+    from tb_metricsdiag import MetricsDiagCallback
 
     x, y, x_val, y_val = make_data()
 
@@ -188,7 +203,8 @@ def fit_shares(root):
             options = {"batch_size": PREDICTION_BATCH}
             if variant == "no_records":
                 options["example_ids"] = False
-            recorder = timed_callback_class()(log_dir, validation_data=(x_val, y_val), **options)
+            recorder = MetricsDiagCallback(log_dir, validation_data=(x_val, y_val), **options)
+            recorder.epoch_end_seconds = _timed_epoch_ends(recorder)
             callbacks.append(recorder)
         make_model([]).fit(
             x,
@@ -199,9 +215,7 @@ def fit_shares(root):
             callbacks=callbacks,
             verbose=0,
         )
-        steady = (
-            clock.seconds[1:] if recorder is None else recorder.hook_seconds["on_epoch_end"][1:]
-        )
+        steady = clock.seconds[1:] if recorder is None else recorder.epoch_end_seconds[1:]
         result.setdefault(variant, []).extend(steady)
     return {variant: statistics.median(values) for variant, values in result.items()}
 

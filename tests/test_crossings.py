@@ -44,10 +44,11 @@ def test_first_positions_per_bin_matchcrossing_slots(multi_label, k):
     assert np.array_equal(result["positive"], positives[result["position"], result["curve"]])
 
 
-def test_streaming_in_any_batches_and_merging_equal_one_batch():
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])  # float32: compared in float32
+def test_streaming_in_any_batches_and_merging_equal_one_batch(dtype):
     rng = np.random.default_rng(3)
     scores, positives = _task(rng, 5000, 7)
-    scores = scores.astype(np.float32)  # the Keras dtype: compared in float32
+    scores = scores.astype(dtype)
     thresholds = counting.default_thresholds()
     whole = crossings_lib.CrossingSamples(7, thresholds)
     whole.update(np.arange(5000), scores, positives)
@@ -61,9 +62,12 @@ def test_streaming_in_any_batches_and_merging_equal_one_batch():
         for batch in np.array_split(mine, 5):
             half.update(batch, scores[batch], positives[batch])
     halves[0].merge(halves[1])
+    ascending = crossings_lib.CrossingSamples(7, thresholds)  # each curve's floor kept between
+    for batch in np.array_split(np.arange(5000), 23):  # batches, raised as its bins fill
+        ascending.update(batch, scores[batch], positives[batch])
     expected = whole.result()
     assert stored_slots(expected) == crossing_slots(scores, positives, thresholds, 2)
-    for other in (streamed.result(), halves[0].result()):
+    for other in (streamed.result(), halves[0].result(), ascending.result()):
         for name in expected:
             assert np.array_equal(other[name], expected[name]), name
 

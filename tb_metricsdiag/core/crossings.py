@@ -23,9 +23,11 @@ can list from:
   at many classes x fine grids; all 201 bins of the default grid at 2,048 classes).
 
 A span's listed examples are then the samples of its bins: at most ``SAMPLES_PER_BIN`` per
-bin and polarity, lower positions first. Updating costs O(rows x curves) (one bucketing, then
-first occurrences by a reversed fancy assignment, no sort of the rows); the state is
-O(curves x bins x `SAMPLES_PER_BIN`).
+bin and polarity, lower positions first. Updating costs O(rows x curves) comparisons: a
+negative below its curve's floor (the lowest bin whose negatives are not all taken) is turned
+away at once, which is most of a softmax's scores once the first rows have filled the bins near
+0; the others are bucketed, and first occurrences found by a reversed fancy assignment, no sort
+of the rows. The state is O(curves x bins x `SAMPLES_PER_BIN`).
 """
 
 import numpy as np
@@ -47,7 +49,7 @@ the bins nearest 0.5."""
 
 # Rows are sampled in chunks of about this many entries (rows x curves): the temporaries of a
 # chunk stay in cache, and the groups filled by the first chunks turn away later entries early.
-_CHUNK_ENTRIES = 1 << 15
+_CHUNK_ENTRIES = 1 << 18
 _FIRST_CHUNK_ENTRIES = 1 << 11
 
 DEFAULT_THRESHOLD = 0.5
@@ -124,6 +126,12 @@ class CrossingSamples:
         # Each bin's float32 scores: [low, high] (the last bin has no top).
         self._low = edges
         self._high = np.append(np.nextafter(edges[1:], -np.inf, dtype=np.float32), np.inf)
+        # Per curve, the lowest threshold of the bins whose negatives can still enter
+        # (`_negative_floors`): most scores of a softmax are near 0, in bins filled by the
+        # first rows, and are turned away by one comparison instead of being bucketed.
+        # The floors hold while the rows come after every row seen so far (`_seen_up_to`).
+        self._floor_bins = np.full(self.num_curves, self.first_bin)
+        self._seen_up_to = -1
 
     def __getstate__(self):
         # What another process merges: the samples, not the scratch space.
@@ -148,33 +156,57 @@ class CrossingSamples:
         if np.any(np.diff(positions) < 0):
             order = np.argsort(positions, kind="stable")
             positions, scores, positives = positions[order], scores[order], positives[order]
-        # Small chunks first: the first rows fill most groups, which then turn away the
-        # entries of later chunks before they cost more than their bucketing.
+        if positions[0] <= self._seen_up_to:  # rows before some already seen: no floors
+            self._floor_bins[:] = self.first_bin
+        self._seen_up_to = max(self._seen_up_to, int(positions[-1]))
+        # Small chunks first: the first rows fill most groups, whose negatives are then turned
+        # away from later chunks by a comparison with their curve's floor.
         begin, entries = 0, _FIRST_CHUNK_ENTRIES
         while begin < positions.size:
             chunk = slice(begin, begin + max(1, entries // self.num_curves))
             self._update_rows(positions[chunk], scores[chunk], positives[chunk])
+            self._raise_floors()
             begin, entries = chunk.stop, min(2 * entries, _CHUNK_ENTRIES)
 
     def _update_rows(self, positions, scores, positives):
         """`update` of a chunk of rows in ascending positions."""
-        # Each entry's row (curve, bin, polarity); bins outside the kept ones: row 0.
-        groups = self._bucket_rows.take(counting.threshold_bucket(scores, self.thresholds))
-        groups += positives
-        groups += self._curve_offsets
-        # Only entries before a group's last sample can enter it (row 0 for negative rows).
-        candidate = positions[:, None] < self._position[:, -1].take(groups, mode="clip")
-        rows, curves = np.nonzero(candidate)
+        rows, curves = np.nonzero((scores >= self._negative_floors(scores.dtype)) | positives)
         if not rows.size:
             return
-        groups, values = groups[rows, curves], scores[rows, curves]
-        rows = positions[rows]
+        values = scores[rows, curves]
+        # Each entry's row (curve, bin, polarity); bins outside the kept ones: row 0.
+        groups = self._bucket_rows.take(counting.threshold_bucket(values, self.thresholds))
+        groups += positives[rows, curves]
+        groups += self._curve_offsets.take(curves)
+        rows = positions.take(rows)
+        # Only entries before a group's last sample can enter it (row 0 for negative rows).
+        candidate = rows < self._position[:, -1].take(groups, mode="clip")
+        groups, rows, values = groups[candidate], rows[candidate], values[candidate]
+        if not rows.size:
+            return
         for _ in range(self.k):
             first = self._first_of_groups(groups)
             self._insert(groups[first], rows[first], values[first])
             groups, rows, values = groups[~first], rows[~first], values[~first]
             if not groups.size:
                 break
+
+    def _raise_floors(self):
+        """Move each curve's floor up past the bins, from its lowest kept one, whose negative
+        samples are all taken: no later negative entry below it can enter.
+        """
+        negatives = self._position[1::2, -1].reshape(self.num_curves, self.num_bins)
+        open_bins = negatives >= self.scanned_rows  # a slot still free
+        first_open = np.where(open_bins.any(axis=1), open_bins.argmax(axis=1), self.num_bins)
+        self._floor_bins = self.first_bin + first_open
+
+    def _negative_floors(self, dtype):
+        """``[C]`` each curve's floor in the dtype of the scores: a score below it falls in a
+        bin whose negatives are full or not kept (``inf`` when no bin can take more).
+        """
+        exact = self.thresholds if dtype != np.float32 else self._low
+        padded = np.append(exact, np.inf).astype(np.float32 if dtype == np.float32 else np.float64)
+        return padded[np.minimum(self._floor_bins, self.first_bin + self.num_bins)]
 
     def _first_of_groups(self, groups):
         """Whether each entry is the first of its group (entries in position order)."""
@@ -220,6 +252,7 @@ class CrossingSamples:
             or not np.array_equal(other.thresholds, self.thresholds)
         ):
             raise ValueError("crossing samples of another task or threshold grid")
+        self._seen_up_to = self.scanned_rows  # the other's rows interleave: floors start over
         for level in range(self.k):
             filled = np.flatnonzero(other._position[:, level] >= 0)
             filled = filled[other._position[filled, level] < other.scanned_rows]
