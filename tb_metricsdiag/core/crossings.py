@@ -47,8 +47,9 @@ MAX_STATE_SLOTS = 1 << 21
 positions and scores. The default grid's 202 bins fit up to 2,048 classes; finer grids keep
 the bins nearest 0.5."""
 
-# Rows are sampled in chunks of about this many entries (rows x curves): the temporaries of a
-# chunk stay in cache, and the groups filled by the first chunks turn away later entries early.
+# Rows are sampled in chunks of at most this many entries (rows x curves), growing from the
+# first: the temporaries of a chunk stay small, and the floors raised after each small first
+# chunk turn away most entries of the later, larger ones.
 _CHUNK_ENTRIES = 1 << 18
 _FIRST_CHUNK_ENTRIES = 1 << 11
 
