@@ -150,7 +150,7 @@ def crossings_seconds(repeats):
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        samples = crossings_lib.CrossingSamples(10, thresholds)
+        samples = crossings_lib.CrossingSamples(10, thresholds, max_bins=crossings.sampled_bins(10))
         samples.update(np.arange(N), scores, positives)
         crossings.encode_crossings(samples, N, False)
         times.append(time.perf_counter() - start)

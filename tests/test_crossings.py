@@ -168,3 +168,25 @@ def test_scores_outside_their_bins_and_other_grids_are_refused():
     damaged = payload[:at] + struct.pack("<f", moved) + payload[at + 4 :]
     with pytest.raises(FormatError, match="outside its bin"):
         crossings_format.decode_crossings(damaged).check_grid(np.linspace(0, 1, 21))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sampling_fewer_bins_keeps_those_bins_samples(dtype):
+    # The bins nearest 0.5 sampled alone (`max_bins`, as the writers' `sampled_bins`) hold what
+    # they hold when every bin is sampled; scores outside them are never kept.
+    rng = np.random.default_rng(11)
+    scores, positives = _task(rng, 4000, 6)
+    scores = scores.astype(dtype)
+    thresholds = counting.default_thresholds()
+    every = crossings_lib.CrossingSamples(6, thresholds)
+    few = crossings_lib.CrossingSamples(6, thresholds, max_bins=9)
+    for batch in np.array_split(np.arange(4000), 7):
+        every.update(batch, scores[batch], positives[batch])
+        few.update(batch, scores[batch], positives[batch])
+    assert few.num_bins == 9 and few.first_bin > 0
+    expected, got = every.result(), few.result()
+    inside = (expected["bin"] >= few.first_bin) & (expected["bin"] < few.first_bin + 9)
+    assert inside.sum() and not inside.all()
+    for name in expected:
+        assert np.array_equal(got[name], expected[name][inside]), name
+    assert crossings_format.sampled_bins(10) >= crossings_format.MIN_SAMPLED_BINS

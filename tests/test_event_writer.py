@@ -283,7 +283,7 @@ def test_same_bytes_as_tf_summary(tmp_path, data):
     } | {
         schema.split_tag(split, kind)
         for split in ("validation", "train")
-        for kind in (schema.KIND_EXAMPLES, schema.KIND_LABEL_ISSUES)
+        for kind in (schema.KIND_EXAMPLES, schema.KIND_LABEL_ISSUES, schema.KIND_CROSSINGS)
     }
 
 

@@ -1045,6 +1045,20 @@ def _type_costs(frame, fn, fp):
     frame.press(FP_COST, "Enter")
 
 
+def _route_min_cost(server, step, fn_cost, fp_cost):
+    """`/pr`'s lowest-cost point of class 0 of the clean run at ``step`` for these costs."""
+    return api_json(
+        server,
+        "pr",
+        run=CLEAN_RUN,
+        split="validation",
+        step=step,
+        fn_cost=fn_cost,
+        fp_cost=fp_cost,
+        **{"class": 0},
+    )["min_cost"]
+
+
 def _min_cost_text(point):
     """The PR panel's sentence about the route's `min_cost` point."""
     return "Lowest cost at threshold %s: %s per example (%s at %s, saves %s)" % (
@@ -1099,16 +1113,7 @@ def test_roc_view_and_cost_threshold(page, server):
 
     # Costs: the lowest-cost point as the route finds it, marked, with its counts and saving.
     def check_min_cost(fn, fp):
-        want = api_json(
-            server,
-            "pr",
-            run=CLEAN_RUN,
-            split="validation",
-            step=latest,
-            fn_cost=fn,
-            fp_cost=fp,
-            **{"class": 0},
-        )["min_cost"]
+        want = _route_min_cost(server, latest, fn, fp)
         expect(frame.locator(".pr-body:not(.loading) .min-cost-text")).to_have_text(
             _min_cost_text(want), timeout=30000
         )
@@ -1185,20 +1190,10 @@ def test_an_answer_landing_while_a_cost_is_typed_keeps_the_text(page, server):
     assert "fn_cost=2" in committed.request.url and "fp_cost=3" in committed.request.url
     committed.continue_()
 
-    def want(fn, fp):
-        return api_json(
-            server,
-            "pr",
-            run=CLEAN_RUN,
-            split="validation",
-            step=latest,
-            fn_cost=fn,
-            fp_cost=fp,
-            **{"class": 0},
-        )["min_cost"]
-
     # The held answer is drawn: the typed text and the focus are still there.
-    expect(frame.locator(".min-cost-text")).to_have_text(_min_cost_text(want(2, 3)), timeout=30000)
+    expect(frame.locator(".min-cost-text")).to_have_text(
+        _min_cost_text(_route_min_cost(server, latest, 2, 3)), timeout=30000
+    )
     expect(frame.locator(FP_COST)).to_have_value("7")
     expect(frame.locator(FP_COST)).to_be_focused()
     for route in held:  # what the redraw committed meanwhile (Chrome's change on removal)
@@ -1206,7 +1201,7 @@ def test_an_answer_landing_while_a_cost_is_typed_keeps_the_text(page, server):
     page.unroute_all(behavior="ignoreErrors")
     frame.press(FP_COST, "Enter")
     expect(frame.locator(".pr-body:not(.loading) .min-cost-text")).to_have_text(
-        _min_cost_text(want(2, 7)), timeout=30000
+        _min_cost_text(_route_min_cost(server, latest, 2, 7)), timeout=30000
     )
     expect(frame.locator(FN_COST)).to_have_value("2")
     expect(frame.locator(FP_COST)).to_have_value("7")

@@ -437,6 +437,7 @@ export function create(container, actions) {
     update,
     /** Scrolls the panel into view (after a class was picked elsewhere). */
     reveal: () => section.scrollIntoView({ behavior: "smooth", block: "start" }),
+    destroy: () => crossings.cancel(),
   };
 }
 
@@ -513,7 +514,13 @@ function crossingExamples(actions) {
     }, CROSSINGS_DELAY_MS);
   }
 
-  return { request };
+  /** Forgets the pending request and any answer still to come. */
+  function cancel() {
+    clearTimeout(timer);
+    latest += 1;
+  }
+
+  return { request, cancel };
 }
 
 /** The two groups of a /crossings answer, and a note where part of the span is not sampled. */

@@ -89,6 +89,8 @@ class CrossingSamples:
       thresholds: the run's threshold grid (ascending, as the counts').
       k: samples per curve, bin and polarity.
       scanned_rows: only positions below this are sampled.
+      max_bins: at most this many bins are sampled, those nearest 0.5 (None: as many as
+        `MAX_STATE_SLOTS` allows): the bins a stored budget could never hold cost nothing.
 
     >>> samples = CrossingSamples(2, [0.0, 0.25, 0.5, 0.75, 1.0], k=1)
     >>> samples.update([0, 1, 2], [[0.6, 0.4], [0.3, 0.7], [0.55, 0.45]],
@@ -99,7 +101,9 @@ class CrossingSamples:
     [(0, 1, False, 1), (0, 2, True, 0), (1, 1, False, 0), (1, 2, True, 1)]
     """
 
-    def __init__(self, num_curves, thresholds, k=SAMPLES_PER_BIN, scanned_rows=SCANNED_ROWS):
+    def __init__(
+        self, num_curves, thresholds, k=SAMPLES_PER_BIN, scanned_rows=SCANNED_ROWS, max_bins=None
+    ):
         self.num_curves, self.k = int(num_curves), int(k)
         self.thresholds = np.asarray(thresholds, dtype=np.float64)
         if self.num_curves < 1 or self.k < 1 or self.thresholds.ndim != 1:
@@ -107,6 +111,8 @@ class CrossingSamples:
         self.scanned_rows = int(scanned_rows)
         total_bins = self.thresholds.size
         width = MAX_STATE_SLOTS // (self.num_curves * 2 * self.k)
+        if max_bins is not None:
+            width = min(width, int(max_bins))
         self.first_bin, self.num_bins = nearest_bins(center_bin(self.thresholds), total_bins, width)
         if self.num_bins == 0:
             raise ValueError("too many curves for crossing samples: %d" % self.num_curves)
@@ -171,7 +177,12 @@ class CrossingSamples:
 
     def _update_rows(self, positions, scores, positives):
         """`update` of a chunk of rows in ascending positions."""
-        rows, curves = np.nonzero((scores >= self._negative_floors(scores.dtype)) | positives)
+        floors, top = self._negative_floors(scores.dtype)
+        candidate = scores >= floors[:-1]
+        candidate |= positives & (scores >= floors[-1])
+        if top is not None:
+            candidate &= scores < top
+        rows, curves = np.nonzero(candidate)
         if not rows.size:
             return
         values = scores[rows, curves]
@@ -202,12 +213,16 @@ class CrossingSamples:
         self._floor_bins = self.first_bin + first_open
 
     def _negative_floors(self, dtype):
-        """``[C]`` each curve's floor in the dtype of the scores: a score below it falls in a
-        bin whose negatives are full or not kept (``inf`` when no bin can take more).
+        """``(floors, top)`` in the dtype of the scores: ``floors[:C]`` each curve's floor (a
+        negative below it falls in a bin whose negatives are full or not kept; ``inf`` when no
+        bin can take more), ``floors[C]`` the lowest kept bin's threshold (below it no score
+        is kept), and ``top`` the threshold above the kept bins (None: they reach the last).
         """
-        exact = self.thresholds if dtype != np.float32 else self._low
+        exact = self._low if dtype == np.float32 else self.thresholds
         padded = np.append(exact, np.inf).astype(np.float32 if dtype == np.float32 else np.float64)
-        return padded[np.minimum(self._floor_bins, self.first_bin + self.num_bins)]
+        end = self.first_bin + self.num_bins
+        bins = np.append(np.minimum(self._floor_bins, end), self.first_bin)
+        return padded[bins], (padded[end] if end < self.thresholds.size else None)
 
     def _first_of_groups(self, groups):
         """Whether each entry is the first of its group (entries in position order)."""

@@ -74,11 +74,12 @@ example records stay within the contract's 64 KB (docs/benchmarks.md, section 14
 
 BASE_CURVES = 10
 
-BUDGET_PER_CURVE = 88
-"""Bytes more per curve beyond `BASE_CURVES`: 99 KB at 1,000 classes, where the example
-records stay within 256 KB."""
+BUDGET_PER_CURVE = 4
+"""Bytes more per curve beyond `BASE_CURVES`: 16 KB at 1,000 classes, where the whole epoch
+(counts and every example record) must stay within 256 KB and the cells' examples take most
+(docs/benchmarks.md, section 14); the bins nearest 0.5 still fit."""
 
-MAX_BUDGET = 100_000
+MAX_BUDGET = 16_000
 """The most bytes per epoch and split, however many curves."""
 
 
@@ -86,6 +87,21 @@ def default_budget(num_curves):
     """The bytes one epoch's crossing samples of a split may take (module docstring)."""
     extra = max(0, int(num_curves) - BASE_CURVES) * BUDGET_PER_CURVE
     return min(MAX_BUDGET, BASE_BUDGET + extra)
+
+
+MIN_SAMPLED_BINS = 32
+"""Bins sampled at least (`sampled_bins`), where few samples fill them (many classes)."""
+
+
+def sampled_bins(num_curves, k=crossings_lib.SAMPLES_PER_BIN):
+    """How many bins nearest 0.5 are worth sampling for `default_budget`: twice the bins whose
+    slots the budget holds all filled, at least `MIN_SAMPLED_BINS`, and never more than the
+    budget's slot bits alone allow (the bins kept are usually those, and a few more).
+    """
+    budget = default_budget(num_curves)
+    slots_per_bin = int(num_curves) * 2 * int(k)
+    filled = budget // (slots_per_bin * (2 + 4))  # uint16 positions and float32 scores
+    return int(min(budget * 8 // slots_per_bin, max(2 * filled, MIN_SAMPLED_BINS)))
 
 
 def grid_checksum(thresholds):

@@ -105,7 +105,9 @@ class EpochExamples:
         self.cells = examples_lib.CellExamples(layout.num_classes, multi_label=self.multi_label)
         if thresholds is None:
             thresholds = counts_lib.default_thresholds()
-        self.crossings = crossings_lib.CrossingSamples(layout.num_classes, thresholds)
+        self.crossings = crossings_lib.CrossingSamples(
+            layout.num_classes, thresholds, max_bins=crossings.sampled_bins(layout.num_classes)
+        )
         self.issues = None
         if label_issues and not self.multi_label:
             self.issues = label_issues_lib.LabelIssues(layout.num_classes)
