@@ -15,16 +15,17 @@ from tb_metricsdiag.format import crossings as crossings_format
 from tb_metricsdiag.format.schema import FormatError
 
 
-def _task(rng, n, classes, multi_label=False):
-    """``(scores float64 [n, C], positives [n, C])`` of a softmax (or sigmoid) model."""
+def _task(rng, n, classes, multi_label=False, dtype=np.float64):
+    """``(scores [n, C] of ``dtype``, positives [n, C])`` of a softmax (or sigmoid) model."""
     logits = rng.normal(size=(n, classes)) * 2.5
     if multi_label:
         positives = rng.random((n, classes)) < 0.3
-        return 1 / (1 + np.exp(-(logits + 2 * positives))), positives
+        return (1 / (1 + np.exp(-(logits + 2 * positives)))).astype(dtype), positives
     labels = rng.integers(0, classes, n)
     logits[np.arange(n), labels] += 2.0
     scores = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return scores / scores.sum(axis=1, keepdims=True), labels[:, None] == np.arange(classes)
+    scores = (scores / scores.sum(axis=1, keepdims=True)).astype(dtype)
+    return scores, labels[:, None] == np.arange(classes)
 
 
 @pytest.mark.parametrize("multi_label", [False, True])
@@ -47,8 +48,7 @@ def test_first_positions_per_bin_matchcrossing_slots(multi_label, k):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])  # float32: compared in float32
 def test_streaming_in_any_batches_and_merging_equal_one_batch(dtype):
     rng = np.random.default_rng(3)
-    scores, positives = _task(rng, 5000, 7)
-    scores = scores.astype(dtype)
+    scores, positives = _task(rng, 5000, 7, dtype=dtype)
     thresholds = counting.default_thresholds()
     whole = crossings_lib.CrossingSamples(7, thresholds)
     whole.update(np.arange(5000), scores, positives)
@@ -175,8 +175,7 @@ def test_sampling_fewer_bins_keeps_those_bins_samples(dtype):
     # The bins nearest 0.5 sampled alone (`max_bins`, as the writers' `sampled_bins`) hold what
     # they hold when every bin is sampled; scores outside them are never kept.
     rng = np.random.default_rng(11)
-    scores, positives = _task(rng, 4000, 6)
-    scores = scores.astype(dtype)
+    scores, positives = _task(rng, 4000, 6, dtype=dtype)
     thresholds = counting.default_thresholds()
     every = crossings_lib.CrossingSamples(6, thresholds)
     few = crossings_lib.CrossingSamples(6, thresholds, max_bins=9)
