@@ -61,16 +61,28 @@ def _exact_counts(pieces, num_classes, thresholds):
             of_class = functools.partial(_histogram_class_counts, pieces, n, spacing, edges)
         else:
             edge_keys = _float32_keys(edges, wide)
+            if num_classes == 2 and not wide and all(labels.ndim == 1 for labels, _ in pieces):
+                return _stacked(_binary_float32_counts(pieces, n, edge_keys), thresholds.size)
             of_class = functools.partial(_float32_class_counts, pieces, n, wide, edge_keys)
     else:
         of_class = functools.partial(_other_class_counts, pieces, thresholds)
-    if AVERAGE_PRECISION_THREADS > 1 and num_classes > 1 and n >= _THREADED_EXAMPLES:
+    if _threaded(num_classes, n):
         with concurrent.futures.ThreadPoolExecutor(AVERAGE_PRECISION_THREADS) as pool:
             per_class = list(pool.map(of_class, range(num_classes)))
     else:
         per_class = [of_class(k) for k in range(num_classes)]
+    return _stacked(per_class, thresholds.size)
+
+
+def _threaded(num_classes, n):
+    return AVERAGE_PRECISION_THREADS > 1 and num_classes > 1 and n >= _THREADED_EXAMPLES
+
+
+def _stacked(per_class, num_thresholds):
+    """``(tp [C, T], fp [C, T], ap [C], auc [C])`` of each class's ``(tp, fp, ap, auc)``."""
+    num_classes = len(per_class)
     tp, fp, ap, auc = zip(*per_class) if per_class else ((), (), (), ())
-    shape = (num_classes, thresholds.size)
+    shape = (num_classes, num_thresholds)
     return (
         np.array(tp, dtype=np.int64).reshape(shape),
         np.array(fp, dtype=np.int64).reshape(shape),
@@ -88,6 +100,12 @@ def _float32_class_counts(pieces, n, wide, edge_keys, k):
     """
     keys, positives = _float32_sort_keys(pieces, k, n, wide)
     keys.sort()
+    return _sorted_key_counts(keys, positives, edge_keys)
+
+
+def _sorted_key_counts(keys, positives, edge_keys):
+    """`_float32_class_counts` of one class's sorted keys, ``positives`` of them even."""
+    n = keys.size
     reach_from = np.searchsorted(keys, edge_keys, side="left")
     precision_sum, positives_below, wins = _precision_sum(keys, positives, reach_from)
     tp = positives - positives_below
@@ -95,6 +113,89 @@ def _float32_class_counts(pieces, n, wide, edge_keys, k):
     negatives = n - positives
     auc = wins / (float(positives) * negatives) if positives and negatives else np.nan
     return tp, fp, precision_sum / positives if positives else np.nan, auc
+
+
+def _binary_float32_counts(pieces, n, edge_keys):
+    """`_float32_class_counts` of both classes of a binary problem: class ids ``[m]`` and
+    non-negative float32 scores ``[m, 2]``; a list of two ``(tp, fp, ap, auc)``.
+
+    A sigmoid's ``[1 - p, p]`` needs one sort: when every row's class-0 score is the float32
+    ``1 - p`` of its class-1 score (`_complementary`), class 0's sorted keys follow from class
+    1's (`_complement_keys`). Otherwise each class is sorted on its own. With threads, the
+    check runs while class 1's keys are sorted, and each class's pass over its keys in its
+    own thread.
+    """
+
+    def sorted_one():
+        keys, positives = _float32_sort_keys(pieces, 1, n, False)
+        keys.sort()
+        return keys, positives
+
+    def zero(complementary, keys, positives):
+        if not complementary:
+            return _float32_class_counts(pieces, n, False, edge_keys, 0)
+        return _sorted_key_counts(_complement_keys(keys), n - positives, edge_keys)
+
+    if not _threaded(2, n):
+        keys, positives = sorted_one()
+        one = _sorted_key_counts(keys, positives, edge_keys)
+        return [zero(_complementary(pieces), keys, positives), one]
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        sorting = pool.submit(sorted_one)
+        complementary = _complementary(pieces)
+        keys, positives = sorting.result() if complementary else (None, None)
+        # Queued after the sort: the one worker runs class 1's pass while this thread runs
+        # class 0's (its own keys and sort when the scores are not complementary).
+        one = pool.submit(lambda: _sorted_key_counts(*sorting.result(), edge_keys))
+        return [zero(complementary, keys, positives), one.result()]
+
+
+def _complementary(pieces):
+    """Whether every row's class-0 score equals ``1 - s`` in float32, ``s`` its class-1
+    score: a single sigmoid unit's ``[1 - p, p]``. Block by block; most other scores (a
+    2-unit softmax's) differ in the first block already.
+    """
+    one = np.float32(1)
+    for _, scores in pieces:
+        complement = np.empty(min(scores.shape[0], _BLOCK), dtype=np.float32)
+        for begin in range(0, scores.shape[0], _BLOCK):
+            block = scores[begin : begin + _BLOCK]
+            expected = np.subtract(one, block[:, 1], out=complement[: block.shape[0]])
+            if not np.array_equal(block[:, 0], expected):
+                return False
+    return True
+
+
+def _complement_keys(keys):
+    """Class 0's sorted `_float32_sort_keys` from class 1's ``keys`` (sorted) when every
+    class-0 score is the float32 ``1 - s`` of the class-1 score ``s`` (`_complementary`), the
+    class ids 0 and 1.
+
+    ``1 - s`` rounded to float32 falls as ``s`` rises, so class 1's keys backwards give class
+    0's scores in ascending order, and each example's label bit is flipped (a class-1 positive
+    is a class-0 negative). Among equal scores the class-1 keys put the class-0 positives last,
+    so backwards first, as class 0's keys must. Only where rounding merges distinct ``s`` into
+    one ``1 - s`` (below 0.5) may a negative then come before a positive of the same score:
+    a stable sort (timsort: linear on ascending runs) mends those few places.
+    """
+    n = keys.size
+    derived = np.empty_like(keys)
+    work = np.empty(min(n, _BLOCK), dtype=keys.dtype)
+    one = np.float32(1)
+    for end in range(n, 0, -_BLOCK):
+        begin = max(0, end - _BLOCK)
+        backwards = keys[begin:end][::-1]
+        out = derived[n - end : n - begin]
+        scores = work[: out.size]
+        np.right_shift(backwards, 1, out=scores)
+        np.subtract(one, scores.view(np.float32), out=scores.view(np.float32))
+        np.left_shift(scores, 1, out=out)
+        np.bitwise_and(backwards, 1, out=scores)
+        scores ^= 1
+        out |= scores
+    if n > 1 and (derived[1:] < derived[:-1]).any():
+        derived.sort(kind="stable")
+    return derived
 
 
 # A histogram of the scores' values replaces the sort when they fall in at most this many bins
