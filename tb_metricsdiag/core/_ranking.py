@@ -103,15 +103,17 @@ def _float32_class_counts(pieces, n, wide, edge_keys, k):
     return _sorted_key_counts(keys, positives, edge_keys)
 
 
-def _sorted_key_counts(keys, positives, edge_keys):
-    """`_float32_class_counts` of one class's sorted keys, ``positives`` of them even."""
+def _sorted_key_counts(keys, positives, edge_keys, with_auc=True):
+    """`_float32_class_counts` of one class's sorted keys, ``positives`` of them even; the
+    ROC AUC left NaN unless ``with_auc``.
+    """
     n = keys.size
     reach_from = np.searchsorted(keys, edge_keys, side="left")
-    precision_sum, positives_below, wins = _precision_sum(keys, positives, reach_from)
+    precision_sum, positives_below, wins = _precision_sum(keys, positives, reach_from, with_auc)
     tp = positives - positives_below
     fp = (n - reach_from) - tp
     negatives = n - positives
-    auc = wins / (float(positives) * negatives) if positives and negatives else np.nan
+    auc = wins / (float(positives) * negatives) if with_auc and positives and negatives else np.nan
     return tp, fp, precision_sum / positives if positives else np.nan, auc
 
 
@@ -121,9 +123,10 @@ def _binary_float32_counts(pieces, n, edge_keys):
 
     A sigmoid's ``[1 - p, p]`` needs one sort: when every row's class-0 score is the float32
     ``1 - p`` of its class-1 score (`_complementary`), class 0's sorted keys follow from class
-    1's (`_complement_keys`). Otherwise each class is sorted on its own. With threads, the
-    check runs while class 1's keys are sorted, and each class's pass over its keys in its
-    own thread.
+    1's (`_complement_keys`); when no two class-1 scores round to one ``1 - p``, the two
+    classes' rankings are each other's reverse and class 0's ROC AUC is class 1's. Otherwise
+    each class is sorted on its own. With threads, the check runs while class 1's keys are
+    sorted, and each class's pass over its keys in its own thread.
     """
 
     def sorted_one():
@@ -133,21 +136,27 @@ def _binary_float32_counts(pieces, n, edge_keys):
 
     def zero(complementary, keys, positives):
         if not complementary:
-            return _float32_class_counts(pieces, n, False, edge_keys, 0)
-        return _sorted_key_counts(_complement_keys(keys), n - positives, edge_keys)
+            return _float32_class_counts(pieces, n, False, edge_keys, 0), False
+        derived, one_to_one = _complement_keys(keys)
+        return _sorted_key_counts(derived, n - positives, edge_keys, not one_to_one), one_to_one
 
     if not _threaded(2, n):
         keys, positives = sorted_one()
         one = _sorted_key_counts(keys, positives, edge_keys)
-        return [zero(_complementary(pieces), keys, positives), one]
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        sorting = pool.submit(sorted_one)
-        complementary = _complementary(pieces)
-        keys, positives = sorting.result() if complementary else (None, None)
-        # Queued after the sort: the one worker runs class 1's pass while this thread runs
-        # class 0's (its own keys and sort when the scores are not complementary).
-        one = pool.submit(lambda: _sorted_key_counts(*sorting.result(), edge_keys))
-        return [zero(complementary, keys, positives), one.result()]
+        counts, reversed_ranking = zero(_complementary(pieces), keys, positives)
+    else:
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            sorting = pool.submit(sorted_one)
+            complementary = _complementary(pieces)
+            keys, positives = sorting.result() if complementary else (None, None)
+            # Queued after the sort: the one worker runs class 1's pass while this thread runs
+            # class 0's (its own keys and sort when the scores are not complementary).
+            pending = pool.submit(lambda: _sorted_key_counts(*sorting.result(), edge_keys))
+            counts, reversed_ranking = zero(complementary, keys, positives)
+            one = pending.result()
+    if reversed_ranking:  # the same pairs won and tied, positives and negatives swapped
+        counts = counts[:3] + one[3:]
+    return [counts, one]
 
 
 def _complementary(pieces):
@@ -177,25 +186,34 @@ def _complement_keys(keys):
     so backwards first, as class 0's keys must. Only where rounding merges distinct ``s`` into
     one ``1 - s`` (below 0.5) may a negative then come before a positive of the same score:
     a stable sort (timsort: linear on ascending runs) mends those few places.
+
+    Returns ``(keys, one_to_one)``: ``one_to_one`` when every class-1 score ``s`` is ``1 - (1 -
+    s)`` in float32, so that no two distinct ``s`` share a ``1 - s``.
     """
     n = keys.size
     derived = np.empty_like(keys)
-    work = np.empty(min(n, _BLOCK), dtype=keys.dtype)
+    size = min(n, _BLOCK)
+    bits = np.empty(size, dtype=keys.dtype)
+    complement = np.empty(size, dtype=np.float32)
+    undone = np.empty(size, dtype=np.float32)
     one = np.float32(1)
+    one_to_one = True
     for end in range(n, 0, -_BLOCK):
         begin = max(0, end - _BLOCK)
         backwards = keys[begin:end][::-1]
         out = derived[n - end : n - begin]
-        scores = work[: out.size]
-        np.right_shift(backwards, 1, out=scores)
-        np.subtract(one, scores.view(np.float32), out=scores.view(np.float32))
-        np.left_shift(scores, 1, out=out)
-        np.bitwise_and(backwards, 1, out=scores)
-        scores ^= 1
-        out |= scores
+        scores = np.right_shift(backwards, 1, out=bits[: out.size]).view(np.float32)
+        np.subtract(one, scores, out=complement[: out.size])
+        if one_to_one:
+            np.subtract(one, complement[: out.size], out=undone[: out.size])
+            one_to_one = np.array_equal(undone[: out.size], scores)
+        np.left_shift(complement[: out.size].view(keys.dtype), 1, out=out)
+        np.bitwise_and(backwards, 1, out=bits[: out.size])
+        bits[: out.size] ^= 1
+        out |= bits[: out.size]
     if n > 1 and (derived[1:] < derived[:-1]).any():
         derived.sort(kind="stable")
-    return derived
+    return derived, one_to_one
 
 
 # A histogram of the scores' values replaces the sort when they fall in at most this many bins
@@ -363,11 +381,12 @@ def _float32_sort_keys(pieces, k, n, wide):
     return keys, positives
 
 
-def _precision_sum(keys, total_positives, marks):
+def _precision_sum(keys, total_positives, marks, with_wins=True):
     """``(sum, below, wins)``: the sum over the positives of ``#{positives >= s} /
     #{examples >= s}``, s the positive's score; the number of positives before each of the
     ascending positions ``marks``; and the Mann-Whitney count of (positive, negative) pairs the
-    positive wins, a tie counting one half (the ROC AUC times positives times negatives).
+    positive wins, a tie counting one half (the ROC AUC times positives times negatives); not
+    counted (None) unless ``with_wins``.
 
     The negatives below a positive are the examples before it minus the positives before it
     (negatives of an equal score come after the positives), and its tied negatives, if any,
@@ -396,12 +415,17 @@ def _precision_sum(keys, total_positives, marks):
         if where.size == 0:
             continue
         values = block[where]
-        position_sum += begin * where.size + int(where.sum())
-        ties += _tied_pairs(keys, begin, begin + block.size)
+        if with_wins:
+            position_sum += begin * where.size + int(where.sum())
+            ties += _tied_pairs(keys, begin, begin + block.size)
         remaining = total_positives - positives_before
         # Each positive's precision as if it were the first of its score, then the others of a
         # score (few: equal float32 scores) given their first's: a search within the block.
-        precision = np.arange(remaining, remaining - where.size, -1) / (n - begin - where)
+        # In float64 from the start: int64 operands would each be converted for the division.
+        examples_at_or_above = where.astype(np.float64)
+        np.subtract(n - begin, examples_at_or_above, out=examples_at_or_above)
+        precision = np.arange(remaining, remaining - where.size, -1, dtype=np.float64)
+        precision /= examples_at_or_above
         total += float(precision.sum())
         followers = np.flatnonzero(values[1:] == values[:-1])
         if followers.size:
@@ -418,6 +442,8 @@ def _precision_sum(keys, total_positives, marks):
             run_precision = float(precision[leader])
         last_key = values[-1]
         positives_before += where.size
+    if not with_wins:
+        return total, below, None
     below_pairs = position_sum - total_positives * (total_positives - 1) // 2
     return total, below, below_pairs + 0.5 * ties
 
