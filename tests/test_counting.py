@@ -873,3 +873,54 @@ def test_complementary_scores_with_nonfinite_rows_left_out():
         assert result.roc_auc()[k] == pytest.approx(
             skm.roc_auc_score(y == k, scores[:, k]), abs=1e-12
         )
+
+
+def _binned_by_numpy(confidence, correct, num_bins=15):
+    """Calibration bins by brute force: NaN left out, clipped to [0, 1], bin of the float32
+    product rounded down, the last bin holding 1.0; sums in float64."""
+    keep = ~np.isnan(confidence)
+    values = np.clip(confidence[keep], 0, 1)
+    bins = np.minimum((values * values.dtype.type(num_bins)).astype(np.int64), num_bins - 1)
+    count = np.bincount(bins, minlength=num_bins)
+    sums = np.bincount(bins, weights=values.astype(np.float64), minlength=num_bins)
+    return count, sums, np.bincount(bins[correct[keep]], minlength=num_bins)
+
+
+@pytest.mark.parametrize("threaded", [False, True])
+@pytest.mark.parametrize("case", ["edges", "uniform", "above_one", "float16", "softmax"])
+def test_binary_calibration_bins_from_the_sorted_keys_equal_numpy(monkeypatch, case, threaded):
+    """A kept binary model's calibration bins come from class 1's sorted keys: scores on every
+    bin edge and one float32 below it, 0, -0.0 and 1.0, in several kept batches, equal a
+    brute-force NumPy binning; scores above 1 (clipped), float16 scores (no sort) and a
+    2-unit softmax's (not complementary) too, through the other paths."""
+    if threaded:
+        monkeypatch.setattr(_ranking, "_THREADED_EXAMPLES", 0)
+        monkeypatch.setattr(_ranking, "AVERAGE_PRECISION_THREADS", 2)
+    rng = np.random.default_rng(21)
+    n = 2 * BLOCK + 33
+    if case == "softmax":
+        y, scores = _random_case(6, n, 2)
+    else:
+        p = rng.random(n, dtype=np.float32)
+        if case == "edges":
+            edges = _ranking._calibration_edges(15)
+            special = np.concatenate([edges, np.nextafter(edges, np.float32(0)), [0, -0.0, 1]])
+            p[: 20 * special.size] = np.tile(special.astype(np.float32), 20)
+            rng.shuffle(p)
+        elif case == "above_one":
+            p *= np.float32(1.25)
+        elif case == "float16":
+            p = p.astype(np.float16)
+        y = (rng.random(n) < np.clip(p, 0, 1)).astype(np.int64)
+        scores = np.stack([1 - p, p], axis=1)
+    result = counts.ClassificationCounts(2, counts.default_thresholds())
+    for batch in np.array_split(np.arange(n), 5):
+        result.update(y[batch], scores[batch], labels._row_argmax(scores[batch]))
+    count, sums, correct = _binned_by_numpy(scores[:, 1], y == 1)
+    np.testing.assert_array_equal(result.calibration[0], count)
+    np.testing.assert_array_equal(result.calibration[2], correct)
+    np.testing.assert_allclose(result.calibration[1], sums, rtol=1e-12)
+    streamed = counts.ClassificationCounts(2, counts.default_thresholds(), keep_scores=False)
+    streamed.update(y, scores, labels._row_argmax(scores))
+    np.testing.assert_array_equal(result.calibration[0], streamed.calibration[0])
+    np.testing.assert_allclose(result.calibration[1], streamed.calibration[1], rtol=1e-12)

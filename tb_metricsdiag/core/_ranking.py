@@ -10,6 +10,7 @@ import os
 
 import numpy as np
 
+from tb_metricsdiag.core import calibration as calibration_lib
 from tb_metricsdiag.core._blocks import BLOCK as _BLOCK
 from tb_metricsdiag.core._blocks import count_into as _count_into
 from tb_metricsdiag.core._bucketing import _comparable_scores, comparison_edges
@@ -34,11 +35,14 @@ def _is_positive(labels, k):
     return labels == k if labels.ndim == 1 else labels[:, k]
 
 
-def _exact_counts(pieces, num_classes, thresholds):
+def _exact_counts(pieces, num_classes, thresholds, with_calibration=False):
     """``(tp, fp, ap, auc)`` of the examples of ``pieces``, a list of ``(labels, scores [m, C])``
     with ``labels`` class ids ``[m]`` or multi-hot bool rows ``[m, C]`` (`_is_positive`):
     the `threshold_counts` at ``thresholds`` (``[C, T]``, T may be 0), the exact
     `average_precision` and the exact one-vs-rest ROC AUC (`_roc_auc`), each ``[C]``.
+    ``with_calibration`` (two classes, class ids): a fifth element, the calibration bins of
+    the class-1 scores against the 1s (`calibration.calibration_bins`), from class 1's sorted
+    keys where the scores are sorted and in [0, 1] (`_sorted_key_calibration`).
 
     float32 scores are sorted as one integer key per example (`_float32_sort_keys`), faster
     than an argsort; the sorted keys then give the AP (`_precision_sum`) and, by
@@ -50,6 +54,16 @@ def _exact_counts(pieces, num_classes, thresholds):
     `_THREADED_EXAMPLES` examples on `AVERAGE_PRECISION_THREADS` classes at once.
     """
     n = sum(len(labels) for labels, _ in pieces)
+    counts = _exact_class_counts(pieces, num_classes, thresholds, n, with_calibration)
+    if with_calibration and len(counts) == 4:
+        counts += (_calibration_of_class_one(pieces),)
+    return counts
+
+
+def _exact_class_counts(pieces, num_classes, thresholds, n, with_calibration):
+    """`_exact_counts`, with the calibration bins as a fifth element where they come from the
+    sorted keys.
+    """
     if all(scores.dtype == np.float32 for _, scores in pieces):
         # Negative scores (or NaNs with the sign bit) need the sign in the key: 64-bit keys.
         wide = any(
@@ -62,7 +76,9 @@ def _exact_counts(pieces, num_classes, thresholds):
         else:
             edge_keys = _float32_keys(edges, wide)
             if num_classes == 2 and not wide and all(labels.ndim == 1 for labels, _ in pieces):
-                return _stacked(_binary_float32_counts(pieces, n, edge_keys), thresholds.size)
+                per_class, bins = _binary_float32_counts(pieces, n, edge_keys, with_calibration)
+                counts = _stacked(per_class, thresholds.size)
+                return counts if bins is None else counts + (bins,)
             of_class = functools.partial(_float32_class_counts, pieces, n, wide, edge_keys)
     else:
         of_class = functools.partial(_other_class_counts, pieces, thresholds)
@@ -117,9 +133,11 @@ def _sorted_key_counts(keys, positives, edge_keys, with_auc=True):
     return tp, fp, precision_sum / positives if positives else np.nan, auc
 
 
-def _binary_float32_counts(pieces, n, edge_keys):
+def _binary_float32_counts(pieces, n, edge_keys, with_calibration):
     """`_float32_class_counts` of both classes of a binary problem: class ids ``[m]`` and
-    non-negative float32 scores ``[m, 2]``; a list of two ``(tp, fp, ap, auc)``.
+    non-negative float32 scores ``[m, 2]``; ``(a list of two (tp, fp, ap, auc), bins)``,
+    ``bins`` the `_sorted_key_calibration` of class 1's keys when ``with_calibration`` and
+    the scores are at most 1, else None.
 
     A sigmoid's ``[1 - p, p]`` needs one sort: when every row's class-0 score is the float32
     ``1 - p`` of its class-1 score (`_complementary`), class 0's sorted keys follow from class
@@ -140,23 +158,91 @@ def _binary_float32_counts(pieces, n, edge_keys):
         derived, one_to_one = _complement_keys(keys)
         return _sorted_key_counts(derived, n - positives, edge_keys, not one_to_one), one_to_one
 
+    def bins(keys):
+        if with_calibration and (not n or keys[-1] >> 1 <= _ONE_BITS):
+            return _sorted_key_calibration(keys, calibration_lib.DEFAULT_NUM_BINS)
+        return None
+
     if not _threaded(2, n):
         keys, positives = sorted_one()
         one = _sorted_key_counts(keys, positives, edge_keys)
         counts, reversed_ranking = zero(_complementary(pieces), keys, positives)
+        calibration = bins(keys)
     else:
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             sorting = pool.submit(sorted_one)
             complementary = _complementary(pieces)
             keys, positives = sorting.result() if complementary else (None, None)
             # Queued after the sort: the one worker runs class 1's pass while this thread runs
-            # class 0's (its own keys and sort when the scores are not complementary).
+            # class 0's (its own keys and sort when the scores are not complementary), then
+            # the calibration bins (class 1's pass, with the ties, is the longer).
             pending = pool.submit(lambda: _sorted_key_counts(*sorting.result(), edge_keys))
             counts, reversed_ranking = zero(complementary, keys, positives)
+            calibration = bins(sorting.result()[0])
             one = pending.result()
     if reversed_ranking:  # the same pairs won and tied, positives and negatives swapped
         counts = counts[:3] + one[3:]
-    return [counts, one]
+    return [counts, one], calibration
+
+
+_ONE_BITS = np.float32(1).view(np.uint32)
+
+
+@functools.lru_cache(maxsize=4)
+def _calibration_edges(num_bins):
+    """The smallest float32 ``x`` of each bin ``b >= 1`` of `calibration.calibration_bins`,
+    which bins ``x`` by the float32 product ``x * num_bins`` rounded down: ``[num_bins - 1]``.
+    """
+    scale = np.float32(num_bins)
+    edges = []
+    for b in range(1, num_bins):
+        x = np.float32(b / num_bins)
+        while x * scale >= b:
+            x = np.nextafter(x, np.float32(0))
+        while x * scale < b:
+            x = np.nextafter(x, np.float32(2))
+        edges.append(x)
+    return np.array(edges, dtype=np.float32)
+
+
+def _sorted_key_calibration(keys, num_bins):
+    """`calibration.calibration_bins` of the scores of one class's sorted 32-bit keys (scores
+    in [0, 1]) against its positives: ``(count, confidence_sum, correct)``, each ``[B]``.
+
+    A bin is a run of the sorted keys, from the first at or above its edge's key: its count
+    is the run's length, its correct ones the run's even keys, its confidence sum the run's
+    scores summed in float64, block by block.
+    """
+    n = keys.size
+    edge_keys = np.left_shift(_calibration_edges(num_bins).view(np.uint32), 1)
+    bounds = np.concatenate([[0], np.searchsorted(keys, edge_keys, side="left"), [n]])
+    count = np.diff(bounds).astype(np.int64)
+    confidence_sum = np.zeros(num_bins, dtype=np.float64)
+    negatives = np.zeros(num_bins, dtype=np.int64)
+    work = np.empty(min(n, _BLOCK), dtype=np.uint32)
+    for begin in range(0, n, _BLOCK):
+        block = keys[begin : begin + _BLOCK]
+        part = work[: block.size]
+        local = np.clip(bounds - begin, 0, block.size)
+        filled = np.flatnonzero(local[1:] > local[:-1])
+        np.right_shift(block, 1, out=part)
+        scores = part.view(np.float32)
+        for b in filled:
+            confidence_sum[b] += scores[local[b] : local[b + 1]].sum(dtype=np.float64)
+        np.bitwise_and(block, 1, out=part)
+        for b in filled:
+            negatives[b] += np.count_nonzero(part[local[b] : local[b + 1]])
+    return count, confidence_sum, count - negatives
+
+
+def _calibration_of_class_one(pieces):
+    """`calibration.calibration_bins` of every piece's class-1 scores against its 1s."""
+    bins = [
+        calibration_lib.calibration_bins(scores[:, 1], labels == 1) for labels, scores in pieces
+    ]
+    if not bins:
+        return calibration_lib.calibration_bins(np.empty(0, np.float32), np.empty(0, bool))
+    return tuple(np.sum(parts, axis=0) for parts in zip(*bins))
 
 
 def _complementary(pieces):
