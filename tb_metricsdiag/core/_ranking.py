@@ -284,19 +284,19 @@ def _complement_keys(keys):
     undone = np.empty(size, dtype=np.float32)
     one = np.float32(1)
     one_to_one = True
-    for end in range(n, 0, -_BLOCK):
-        begin = max(0, end - _BLOCK)
-        backwards = keys[begin:end][::-1]
-        out = derived[n - end : n - begin]
-        scores = np.right_shift(backwards, 1, out=bits[: out.size]).view(np.float32)
-        np.subtract(one, scores, out=complement[: out.size])
+    # Each block forwards (contiguous operands: vector loops), written backwards at the end.
+    for begin in range(0, n, _BLOCK):
+        block = keys[begin : begin + _BLOCK]
+        m = block.size
+        scores = np.right_shift(block, 1, out=bits[:m]).view(np.float32)
+        np.subtract(one, scores, out=complement[:m])
         if one_to_one:
-            np.subtract(one, complement[: out.size], out=undone[: out.size])
-            one_to_one = np.array_equal(undone[: out.size], scores)
-        np.left_shift(complement[: out.size].view(keys.dtype), 1, out=out)
-        np.bitwise_and(backwards, 1, out=bits[: out.size])
-        bits[: out.size] ^= 1
-        out |= bits[: out.size]
+            np.subtract(one, complement[:m], out=undone[:m])
+            one_to_one = np.array_equal(undone[:m], scores)
+        derived_bits = np.left_shift(complement[:m].view(keys.dtype), 1, out=bits[:m])
+        derived_bits |= 1
+        derived_bits ^= block & 1
+        np.copyto(derived[n - begin - m : n - begin], derived_bits[::-1])
     if n > 1 and (derived[1:] < derived[:-1]).any():
         derived.sort(kind="stable")
     return derived, one_to_one
