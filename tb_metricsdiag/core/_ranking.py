@@ -163,23 +163,24 @@ def _binary_float32_counts(pieces, n, edge_keys, with_calibration):
             return _sorted_key_calibration(keys, calibration_lib.DEFAULT_NUM_BINS)
         return None
 
+    def class_one(keys, positives):
+        return _sorted_key_counts(keys, positives, edge_keys), bins(keys)
+
     if not _threaded(2, n):
         keys, positives = sorted_one()
-        one = _sorted_key_counts(keys, positives, edge_keys)
+        one, calibration = class_one(keys, positives)
         counts, reversed_ranking = zero(_complementary(pieces), keys, positives)
-        calibration = bins(keys)
     else:
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             sorting = pool.submit(sorted_one)
             complementary = _complementary(pieces)
             keys, positives = sorting.result() if complementary else (None, None)
-            # Queued after the sort: the one worker runs class 1's pass while this thread runs
-            # class 0's (its own keys and sort when the scores are not complementary), then
-            # the calibration bins (class 1's pass, with the ties, is the longer).
-            pending = pool.submit(lambda: _sorted_key_counts(*sorting.result(), edge_keys))
+            # Queued after the sort: the one worker runs class 1's pass (with the ties, the
+            # longer) and the calibration bins while this thread runs class 0's (its own keys
+            # and sort when the scores are not complementary).
+            pending = pool.submit(lambda: class_one(*sorting.result()))
             counts, reversed_ranking = zero(complementary, keys, positives)
-            calibration = bins(sorting.result()[0])
-            one = pending.result()
+            one, calibration = pending.result()
     if reversed_ranking:  # the same pairs won and tied, positives and negatives swapped
         counts = counts[:3] + one[3:]
     return [counts, one], calibration
