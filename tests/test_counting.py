@@ -724,6 +724,26 @@ def test_calibration_bins_of_a_strided_column_with_nan_and_out_of_range_blocks(g
     )
 
 
+def _assert_exact(y, scores, thresholds, tp, fp, ap, auc):
+    """Threshold counts equal brute force; AP and ROC AUC scikit-learn (NaN without positives,
+    and for the ROC AUC without negatives)."""
+    expected_tp, expected_fp = _brute_force_counts(y, scores, thresholds)
+    np.testing.assert_array_equal(tp, expected_tp)
+    np.testing.assert_array_equal(fp, expected_fp)
+    for k in range(scores.shape[1]):
+        positive = y == k
+        if positive.any():
+            assert ap[k] == pytest.approx(
+                skm.average_precision_score(positive, scores[:, k]), abs=1e-12
+            )
+        else:
+            assert np.isnan(ap[k])
+        if positive.any() and not positive.all():
+            assert auc[k] == pytest.approx(skm.roc_auc_score(positive, scores[:, k]), abs=1e-12)
+        else:
+            assert np.isnan(auc[k])
+
+
 def _sigmoid_scores(case, n, rng):
     """``(y, [1 - p, p])`` float32 of a single sigmoid unit, with both labels present."""
     if case == "uniform":  # multiples of 2^-24: every 1 - p exact, one-to-one
@@ -759,16 +779,11 @@ def test_complementary_binary_scores_match_sklearn_and_the_general_path(
     pieces = [(y[:5000], scores[:5000]), (y[5000:], scores[5000:])]
     assert _ranking._complementary(pieces)
     thresholds = np.unique(np.concatenate([counts.default_thresholds(), [0.3, 0.7]]))
-    tp, fp, ap, auc = _ranking._exact_counts(pieces, 2, thresholds)
-    expected_tp, expected_fp = _brute_force_counts(y, scores, thresholds)
-    np.testing.assert_array_equal(tp, expected_tp)
-    np.testing.assert_array_equal(fp, expected_fp)
-    for k in range(2):
-        assert ap[k] == pytest.approx(skm.average_precision_score(y == k, scores[:, k]), abs=1e-12)
-        assert auc[k] == pytest.approx(skm.roc_auc_score(y == k, scores[:, k]), abs=1e-12)
+    exact = _ranking._exact_counts(pieces, 2, thresholds)
+    _assert_exact(y, scores, thresholds, *exact)
     monkeypatch.setattr(_ranking, "_complementary", lambda pieces: False)
     general = _ranking._exact_counts(pieces, 2, thresholds)
-    for ours, theirs in zip((tp, fp, ap, auc), general):
+    for ours, theirs in zip(exact, general):
         np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-12)
 
 
@@ -798,15 +813,8 @@ def test_complementary_scores_of_one_label_only(monkeypatch, positives):
     p = (1 / (1 + np.exp(-rng.normal(0, 3, BLOCK + 9)))).astype(np.float32)
     y = np.full(p.size, 1 if positives == "all" else 0)
     scores = np.stack([1 - p, p], axis=1)
-    tp, fp, ap, auc = _ranking._exact_counts([(y, scores)], 2, counts.default_thresholds())
-    present = 1 if positives == "all" else 0
-    assert np.isnan(ap[1 - present]) and np.isnan(auc).all()
-    assert ap[present] == pytest.approx(
-        skm.average_precision_score(y == present, scores[:, present]), abs=1e-12
-    )
-    expected_tp, expected_fp = _brute_force_counts(y, scores, counts.default_thresholds())
-    np.testing.assert_array_equal(tp, expected_tp)
-    np.testing.assert_array_equal(fp, expected_fp)
+    thresholds = counts.default_thresholds()
+    _assert_exact(y, scores, thresholds, *_ranking._exact_counts([(y, scores)], 2, thresholds))
 
 
 def test_two_columns_that_are_not_complementary_are_sorted_each():
@@ -823,10 +831,8 @@ def test_two_columns_that_are_not_complementary_are_sorted_each():
         assert not _ranking._complementary([(y, changed)])
     changed = sigmoid.copy()
     changed[BLOCK + 17, 0] = np.nextafter(changed[BLOCK + 17, 0], np.float32(2))
-    _, _, ap, auc = _ranking._exact_counts([(y, changed)], 2, np.empty(0))
-    for k in range(2):
-        assert ap[k] == pytest.approx(skm.average_precision_score(y == k, changed[:, k]), abs=1e-12)
-        assert auc[k] == pytest.approx(skm.roc_auc_score(y == k, changed[:, k]), abs=1e-12)
+    thresholds = counts.default_thresholds()
+    _assert_exact(y, changed, thresholds, *_ranking._exact_counts([(y, changed)], 2, thresholds))
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
@@ -843,13 +849,8 @@ def test_complementary_scores_of_few_values_by_the_sorted_path(monkeypatch, dtyp
     y = (rng.random(p.size) < p).astype(np.int64)
     scores = np.stack([1 - p, p], axis=1)
     assert _ranking._complementary([(y, scores)])
-    tp, fp, ap, auc = _ranking._exact_counts([(y, scores)], 2, counts.default_thresholds())
-    expected_tp, expected_fp = _brute_force_counts(y, scores, counts.default_thresholds())
-    np.testing.assert_array_equal(tp, expected_tp)
-    np.testing.assert_array_equal(fp, expected_fp)
-    for k in range(2):
-        assert ap[k] == pytest.approx(skm.average_precision_score(y == k, scores[:, k]), abs=1e-12)
-        assert auc[k] == pytest.approx(skm.roc_auc_score(y == k, scores[:, k]), abs=1e-12)
+    thresholds = counts.default_thresholds()
+    _assert_exact(y, scores, thresholds, *_ranking._exact_counts([(y, scores)], 2, thresholds))
 
 
 def test_complementary_scores_with_nonfinite_rows_left_out():
@@ -862,17 +863,15 @@ def test_complementary_scores_with_nonfinite_rows_left_out():
     result.update(y, scores, labels._row_argmax(scores))
     assert result.invalid == 2
     finite = np.isfinite(scores).all(axis=1)
-    y, scores = y[finite], scores[finite]
-    expected_tp, expected_fp = _brute_force_counts(y, scores, counts.default_thresholds())
-    np.testing.assert_array_equal(result.tp, expected_tp)
-    np.testing.assert_array_equal(result.fp, expected_fp)
-    for k in range(2):
-        assert result.average_precision()[k] == pytest.approx(
-            skm.average_precision_score(y == k, scores[:, k]), abs=1e-12
-        )
-        assert result.roc_auc()[k] == pytest.approx(
-            skm.roc_auc_score(y == k, scores[:, k]), abs=1e-12
-        )
+    _assert_exact(
+        y[finite],
+        scores[finite],
+        counts.default_thresholds(),
+        result.tp,
+        result.fp,
+        result.average_precision(),
+        result.roc_auc(),
+    )
 
 
 def _binned_by_numpy(confidence, correct, num_bins=15):

@@ -529,7 +529,8 @@ class ClassificationCounts(_ScoredCounts):
     Without, batches are counted as they arrive, nothing grows with the number of examples and
     the AP is the threshold-grid AP (`average_precision_from_counts`). Rows with a non-finite
     score are counted in ``invalid`` and left out of everything else. Either way the scores are
-    also binned for calibration (``calibration``: `calibration.calibration_bins` of the batches).
+    also binned for calibration (``calibration``: `calibration.calibration_bins` of the batches;
+    a binary model's kept scores are binned from the sorted keys of its exact counts).
 
     >>> counts = ClassificationCounts(num_classes=2, thresholds=[0.25, 0.5, 0.75])
     >>> scores = np.array([[0.9, 0.1], [0.7, 0.3], [0.4, 0.6], [0.3, float("nan")]])
