@@ -298,7 +298,8 @@ def _complement_keys(keys):
         derived_bits |= 1
         derived_bits ^= block & 1
         np.copyto(derived[n - begin - m : n - begin], derived_bits[::-1])
-    if n > 1 and (derived[1:] < derived[:-1]).any():
+    # One-to-one, no two scores merged: the keys are in order already.
+    if not one_to_one and (derived[1:] < derived[:-1]).any():
         derived.sort(kind="stable")
     return derived, one_to_one
 
