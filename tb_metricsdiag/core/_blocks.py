@@ -1,4 +1,5 @@
-"""The block size of the core's blocked loops, and the histogram update they share."""
+"""The block size of the core's blocked loops, and the histogram update and class-id range
+check they share."""
 
 import numpy as np
 
@@ -16,3 +17,14 @@ def count_into(histogram, index):
         np.add.at(histogram, index, 1)
     else:
         histogram += np.bincount(index, minlength=histogram.size)
+
+
+def ids_in_range(ids, num_classes):
+    """Whether every id of the numeric array ``ids`` is in ``[0, num_classes)``.
+
+    Integer ids are checked in one pass: read as unsigned, a negative id is larger than any
+    class id, so the maximum alone decides.
+    """
+    if ids.dtype.kind in "iu" and ids.dtype.isnative:
+        return int(ids.view("u%d" % ids.dtype.itemsize).max()) < num_classes
+    return ids.min() >= 0 and ids.max() < num_classes

@@ -20,6 +20,7 @@ from tb_metricsdiag.core import calibration as calibration_lib
 from tb_metricsdiag.core import metrics as metrics_lib
 from tb_metricsdiag.core._blocks import BLOCK as _BLOCK
 from tb_metricsdiag.core._blocks import count_into as _count_into
+from tb_metricsdiag.core._blocks import ids_in_range as _ids_in_range
 from tb_metricsdiag.core._bucketing import (  # noqa: F401 (comparison_edges, threshold_bucket: public)
     _bucketing,
     _comparable_dtype,
@@ -123,17 +124,6 @@ def validate_thresholds(thresholds):
     return values
 
 
-def _ids_in_range(ids, num_classes):
-    """Whether every id is in ``[0, num_classes)``.
-
-    Integer ids are checked in one pass: read as unsigned, a negative id is larger than any
-    class id, so the maximum alone decides.
-    """
-    if ids.dtype.kind in "iu" and ids.dtype.isnative:
-        return int(ids.view("u%d" % ids.dtype.itemsize).max()) < num_classes
-    return ids.min() >= 0 and ids.max() < num_classes
-
-
 def _check_ids(ids, num_classes, what):
     ids = np.asarray(ids)
     if ids.ndim != 1:
@@ -143,7 +133,11 @@ def _check_ids(ids, num_classes, what):
             "%s holds class ids outside [0, %d): found %d..%d"
             % (what, num_classes, ids.min(), ids.max())
         )
-    return ids.astype(np.int64, copy=False)
+    # Integer ids that int64 holds are kept as they are: a binary model's 1-byte ids are not
+    # widened to 8 bytes (their counts read an eighth of the memory).
+    if ids.dtype == bool:
+        return ids.view(np.uint8)
+    return ids if np.can_cast(ids.dtype, np.int64) else ids.astype(np.int64)
 
 
 def confusion_matrix(y_true, y_pred, num_classes, groups=None, num_groups=None):
@@ -179,7 +173,7 @@ def confusion_matrix(y_true, y_pred, num_classes, groups=None, num_groups=None):
     index = np.empty(min(y_true.size, _BLOCK), dtype=np.intp)
     for begin in range(0, y_true.size, _BLOCK):
         block = index[: y_true[begin : begin + _BLOCK].size]
-        np.multiply(y_true[begin : begin + _BLOCK], num_classes, out=block)
+        np.multiply(y_true[begin : begin + _BLOCK], np.intp(num_classes), out=block)
         block += y_pred[begin : begin + _BLOCK]
         if groups is not None:
             block += groups[begin : begin + _BLOCK] * cells
@@ -561,18 +555,21 @@ class ClassificationCounts(_ScoredCounts):
         scores, groups, y_true, y_pred = self._finite_rows(
             np.asarray(scores), groups, np.asarray(y_true), np.asarray(y_pred)
         )
+        # The labels narrowed once their range is checked: the confusion matrix and the kept
+        # labels read 1 byte per row (up to 256 classes), not 8.
+        labels = _check_ids(y_true, self.num_classes, "y_true").astype(self._label_dtype)
         self.confusion += confusion_matrix(
-            y_true, y_pred, self.num_classes, groups, self.num_groups
+            labels, y_pred, self.num_classes, groups, self.num_groups
         )
         if not self._calibration_kept:
             self._add_calibration(
                 calibration_lib.calibration_bins(
-                    *calibration_lib.confidence_and_correct(y_true, scores, y_pred),
+                    *calibration_lib.confidence_and_correct(labels, scores, y_pred),
                     groups=groups,
                     num_groups=self.num_groups,
                 )
             )
-        self._count_scores(y_true.astype(self._label_dtype), scores, groups)
+        self._count_scores(labels, scores, groups)
 
     def add(self, confusion, tp, fp, invalid=0, calibration=None):
         """Add counts made elsewhere (e.g. by the Keras metric, `keras_metric`); ``calibration``

@@ -15,6 +15,7 @@ class scores ``[1 - p, p]`` and predicts class 1 exactly when ``p >= 0.5``.
 import numpy as np
 
 from tb_metricsdiag.core._blocks import BLOCK as _BLOCK
+from tb_metricsdiag.core._blocks import ids_in_range as _ids_in_range
 
 SPARSE = "sparse"
 ONE_HOT = "one_hot"
@@ -101,7 +102,7 @@ def class_ids(labels, label_format, num_classes):
             "labels must be whole class ids; found %r (for a single sigmoid unit use 0/1)"
             % (flat[ids != flat][0],)
         )
-    if ids.size and (ids.min() < 0 or ids.max() >= num_classes):
+    if ids.size and not _ids_in_range(ids, num_classes):
         raise ValueError(
             "labels must be class ids in [0, %d); found values from %d to %d"
             % (num_classes, ids.min(), ids.max())
@@ -138,13 +139,14 @@ def scores_and_predictions(outputs, from_logits):
     Returns:
       ``(scores, predicted)``: a single unit ``p`` gives the scores ``[1 - p, p]`` and predicts
       class 1 when ``p >= 0.5``; ``C`` units give their own scores and predict the arg-max.
+      Two classes' predicted ids are uint8, more classes' int64.
 
     Raises:
       ValueError: ``outputs`` is not of shape ``[n]``, ``[n, 1]`` or ``[n, C]``.
 
     >>> scores, predicted = scores_and_predictions(np.array([0.2, 0.5, 0.9]), from_logits=False)
     >>> scores[:, 1], predicted
-    (array([0.2, 0.5, 0.9]), array([0, 1, 1]))
+    (array([0.2, 0.5, 0.9]), array([0, 1, 1], dtype=uint8))
     """
     outputs = np.asarray(outputs)
     if not np.issubdtype(outputs.dtype, np.floating):
@@ -159,22 +161,38 @@ def scores_and_predictions(outputs, from_logits):
             p = _sigmoid(p)
         scores = np.stack([1 - p, p], axis=1)
         with np.errstate(invalid="ignore"):
-            predicted = (p >= 0.5).astype(np.int64)
+            predicted = (p >= 0.5).view(np.uint8)
         return scores, predicted
     scores = _softmax(outputs) if from_logits else outputs
     return scores, _row_argmax(scores)
 
 
 def _row_argmax(scores):
-    """The first largest score's column of each row ``[n]`` (int64). Rows with a NaN keep
-    the arg-max of ``nan_to_num(nan=-inf)``; counting skips them as invalid anyway.
+    """The first largest score's column of each row ``[n]``: int64, or uint8 for two columns
+    (a binary model's ids, 1 byte each). Rows with a NaN keep the arg-max of
+    ``nan_to_num(nan=-inf)``; counting skips them as invalid anyway.
     """
+    if scores.shape[1] == 2:
+        return _two_column_argmax(scores)
     if scores.size and np.isnan(scores.min()):
         # argmax would call a NaN row's NaN the maximum.
         return np.argmax(np.nan_to_num(scores, nan=-np.inf), axis=1).astype(np.int64)
-    if scores.shape[1] == 2:  # one comparison, not a reduction along rows of two
-        return np.greater(scores[:, 1], scores[:, 0]).astype(np.int64)
     return np.argmax(scores, axis=1).astype(np.int64)
+
+
+def _two_column_argmax(scores):
+    """`_row_argmax` of two columns: column 1 where ``s1 > s0`` (ties go to column 0, the first
+    maximum), one comparison per row instead of a reduction along rows of two. Block by block:
+    a block's NaN check reads it from the cache, and only a block with a NaN is redone.
+    """
+    predicted = np.empty(scores.shape[0], dtype=bool)
+    for begin in range(0, scores.shape[0], _BLOCK):
+        block = scores[begin : begin + _BLOCK]
+        out = predicted[begin : begin + _BLOCK]
+        np.greater(block[:, 1], block[:, 0], out=out)
+        if np.isnan(block.min()):  # a NaN loses no comparison, but is -inf to the arg-max
+            out[:] = np.argmax(np.nan_to_num(block, nan=-np.inf), axis=1)
+    return predicted.view(np.uint8)
 
 
 def _row_sums(values):
