@@ -1,5 +1,6 @@
 """The block size of the core's blocked loops, and the histogram update and class-id range
-check they share."""
+check they share.
+"""
 
 import numpy as np
 

@@ -35,7 +35,7 @@ def _is_positive(labels, k):
     return labels == k if labels.ndim == 1 else labels[:, k]
 
 
-def _exact_counts(pieces, num_classes, thresholds, with_calibration=False):
+def _exact_counts(pieces, num_classes, thresholds, with_calibration=False, complementary=None):
     """``(tp, fp, ap, auc)`` of the examples of ``pieces``, a list of ``(labels, scores [m, C])``
     with ``labels`` class ids ``[m]`` or multi-hot bool rows ``[m, C]`` (`_is_positive`):
     the `threshold_counts` at ``thresholds`` (``[C, T]``, T may be 0), the exact
@@ -43,6 +43,8 @@ def _exact_counts(pieces, num_classes, thresholds, with_calibration=False):
     ``with_calibration`` (two classes, class ids): a fifth element, the calibration bins of
     the class-1 scores against the 1s (`calibration.calibration_bins`), from class 1's sorted
     keys where the scores are sorted and in [0, 1] (`_sorted_key_calibration`).
+    ``complementary``: whether every row of two float32 columns is a sigmoid's ``[1 - p, p]``
+    (`_complementary`), when already known; None to find out.
 
     float32 scores are sorted as one integer key per example (`_float32_sort_keys`), faster
     than an argsort; the sorted keys then give the AP (`_precision_sum`) and, by
@@ -54,13 +56,15 @@ def _exact_counts(pieces, num_classes, thresholds, with_calibration=False):
     `_THREADED_EXAMPLES` examples on `AVERAGE_PRECISION_THREADS` classes at once.
     """
     n = sum(len(labels) for labels, _ in pieces)
-    counts = _exact_class_counts(pieces, num_classes, thresholds, n, with_calibration)
+    counts = _exact_class_counts(
+        pieces, num_classes, thresholds, n, with_calibration, complementary
+    )
     if with_calibration and len(counts) == 4:
         counts += (_calibration_of_class_one(pieces),)
     return counts
 
 
-def _exact_class_counts(pieces, num_classes, thresholds, n, with_calibration):
+def _exact_class_counts(pieces, num_classes, thresholds, n, with_calibration, complementary):
     """`_exact_counts`, with the calibration bins as a fifth element where they come from the
     sorted keys.
     """
@@ -76,7 +80,9 @@ def _exact_class_counts(pieces, num_classes, thresholds, n, with_calibration):
         else:
             edge_keys = _float32_keys(edges, wide)
             if num_classes == 2 and not wide and all(labels.ndim == 1 for labels, _ in pieces):
-                per_class, bins = _binary_float32_counts(pieces, n, edge_keys, with_calibration)
+                per_class, bins = _binary_float32_counts(
+                    pieces, n, edge_keys, with_calibration, complementary
+                )
                 counts = _stacked(per_class, thresholds.size)
                 return counts if bins is None else counts + (bins,)
             of_class = functools.partial(_float32_class_counts, pieces, n, wide, edge_keys)
@@ -133,7 +139,7 @@ def _sorted_key_counts(keys, positives, edge_keys, with_auc=True):
     return tp, fp, precision_sum / positives if positives else np.nan, auc
 
 
-def _binary_float32_counts(pieces, n, edge_keys, with_calibration):
+def _binary_float32_counts(pieces, n, edge_keys, with_calibration, complementary=None):
     """`_float32_class_counts` of both classes of a binary problem: class ids ``[m]`` and
     non-negative float32 scores ``[m, 2]``; ``(a list of two (tp, fp, ap, auc), bins)``,
     ``bins`` the `_sorted_key_calibration` of class 1's keys when ``with_calibration`` and
@@ -144,8 +150,10 @@ def _binary_float32_counts(pieces, n, edge_keys, with_calibration):
     1's (`_complement_keys`); when no two class-1 scores round to one ``1 - p``, the two
     classes' rankings are each other's reverse and class 0's ROC AUC is class 1's. Otherwise
     each class is sorted on its own. With threads, the check runs while class 1's keys are
-    sorted, and each class's pass over its keys in its own thread.
+    sorted, and each class's pass over its keys in its own thread. ``complementary``: the
+    check's answer when known already (`labels.two_column_scores`), None to check.
     """
+    known = complementary
 
     def sorted_one():
         keys, positives = _float32_sort_keys(pieces, 1, n, False)
@@ -169,11 +177,12 @@ def _binary_float32_counts(pieces, n, edge_keys, with_calibration):
     if not _threaded(2, n):
         keys, positives = sorted_one()
         one, calibration = class_one(keys, positives)
-        counts, reversed_ranking = zero(_complementary(pieces), keys, positives)
+        complementary = _complementary(pieces) if known is None else known
+        counts, reversed_ranking = zero(complementary, keys, positives)
     else:
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             sorting = pool.submit(sorted_one)
-            complementary = _complementary(pieces)
+            complementary = _complementary(pieces) if known is None else known
             keys, positives = sorting.result() if complementary else (None, None)
             # Queued after the sort: the one worker runs class 1's pass (with the ties, the
             # longer) and the calibration bins while this thread runs class 0's (its own keys

@@ -390,6 +390,9 @@ class _ScoredCounts:
         # A kept binary model's bins (its class-1 scores against the 1s) are counted from the
         # same sorted keys as its exact counts (`_ranking._exact_counts`), not batch by batch.
         self._calibration_kept = False
+        # Whether every kept row of two float32 columns is a sigmoid's [1 - p, p], as far as
+        # the batches' `labels.two_column_scores` tell (None: unknown, found when counted).
+        self._complementary = None
 
     @property
     def calibration(self):
@@ -404,15 +407,15 @@ class _ScoredCounts:
         if self._group_shape:
             raise ValueError("%s is of ungrouped counts only" % what)
 
-    def _finite_rows(self, scores, groups, *arrays):
+    def _finite_rows(self, scores, groups, *arrays, finite=None):
         """``(scores, groups, arrays...)`` of the rows whose scores are all finite; the rows
         left out are counted in ``invalid``. ``groups`` is checked (`check_groups`) when the
-        counts are grouped, None otherwise.
+        counts are grouped, None otherwise. ``finite``: whether every score is, when known.
         """
         if (groups is None) != (self.num_groups is None):
             raise ValueError("grouped counts take each row's group, ungrouped counts none")
         groups = check_groups(groups, self.num_groups, scores.shape[0])
-        if all_finite(scores):
+        if all_finite(scores) if finite is None else finite:
             return (scores, groups) + arrays
         # Per row only now: a reduction along a short row is many times slower.
         finite = np.isfinite(scores).all(axis=1)
@@ -446,7 +449,11 @@ class _ScoredCounts:
         if self._exact is None:
             self._merge_arriving()
             self._exact = _exact_counts(
-                self._kept, self.num_classes, self.thresholds, self._calibration_kept
+                self._kept,
+                self.num_classes,
+                self.thresholds,
+                self._calibration_kept,
+                self._complementary,
             )
         return self._exact
 
@@ -547,13 +554,23 @@ class ClassificationCounts(_ScoredCounts):
         )
         self._label_dtype = np.min_scalar_type(self.num_classes - 1)
         self._calibration_kept = self.keep_scores and self.num_classes == 2
+        self._complementary = True  # of no rows yet
 
-    def update(self, y_true, scores, y_pred, groups=None):
+    def update(self, y_true, scores, y_pred, groups=None, two_columns=None):
         """Count one batch: ids ``[b]``, scores ``[b, C]``, predicted ids ``[b]`` (and with
-        ``num_groups``, the rows' group ids ``[b]``).
+        ``num_groups``, the rows' group ids ``[b]``). ``two_columns``: the
+        `labels.two_column_scores` of these very scores (two columns), whose finiteness and
+        complementarity are then not found again.
         """
+        complementary = None if two_columns is None else two_columns.complementary
+        if self._complementary is not False and complementary is not True:
+            self._complementary = complementary  # False, or None: unknown from now on
         scores, groups, y_true, y_pred = self._finite_rows(
-            np.asarray(scores), groups, np.asarray(y_true), np.asarray(y_pred)
+            np.asarray(scores),
+            groups,
+            np.asarray(y_true),
+            np.asarray(y_pred),
+            finite=None if two_columns is None else two_columns.all_finite,
         )
         # The labels narrowed once their range is checked: the confusion matrix and the kept
         # labels read 1 byte per row (up to 256 classes), not 8.

@@ -126,7 +126,7 @@ def _softmax(x):
     return e / np.sum(e, axis=1, keepdims=True)
 
 
-def scores_and_predictions(outputs, from_logits):
+def scores_and_predictions(outputs, from_logits, two_columns=None):
     """Per-class scores ``[n, C]`` and predicted ids ``[n]`` from raw model outputs.
 
     The dtype of ``outputs`` is kept (float32 from Keras), so a score compared with a
@@ -135,6 +135,8 @@ def scores_and_predictions(outputs, from_logits):
     Args:
       outputs: ``[n, 1]`` / ``[n]`` (single sigmoid unit) or ``[n, C]``.
       from_logits: whether ``outputs`` are logits (sigmoid / softmax is applied here).
+      two_columns: `two_column_scores` of these very ``outputs`` (two columns), or None:
+        probabilities' predicted ids are its own, not found again.
 
     Returns:
       ``(scores, predicted)``: a single unit ``p`` gives the scores ``[1 - p, p]`` and predicts
@@ -163,8 +165,12 @@ def scores_and_predictions(outputs, from_logits):
         with np.errstate(invalid="ignore"):
             predicted = (p >= 0.5).view(np.uint8)
         return scores, predicted
-    scores = _softmax(outputs) if from_logits else outputs
-    return scores, _row_argmax(scores)
+    if from_logits:
+        scores = _softmax(outputs)
+        return scores, _row_argmax(scores)
+    if two_columns is not None:
+        return outputs, two_columns.predicted
+    return outputs, _row_argmax(outputs)
 
 
 def _row_argmax(scores):
@@ -251,14 +257,22 @@ def multilabel_scores(outputs, from_logits):
     return _sigmoid(outputs) if from_logits else outputs
 
 
-def looks_like_logits(outputs, row_sum_tolerance=1e-3, multi_label=False):
+def looks_like_logits(outputs, row_sum_tolerance=1e-3, multi_label=False, two_columns=None):
     """Whether raw model ``outputs`` can only be logits, not probabilities.
 
     They are logits when a finite value lies outside [0, 1], or, for ``C > 1`` outputs per row
     of a single-label model, a row of finite values does not sum to 1 within
     ``row_sum_tolerance`` (softmax rows do; independent sigmoids of ``multi_label`` need not).
     Outputs with no finite value are taken as probabilities (nothing shows otherwise).
+    ``two_columns``: `two_column_scores` of these very outputs with this tolerance (a
+    single-label model's two columns), which has found all this already.
     """
+    if two_columns is not None:
+        if two_columns.finite_low is not None and not (
+            0 <= two_columns.finite_low and two_columns.finite_high <= 1
+        ):
+            return True
+        return two_columns.rows_off_one
     outputs = np.asarray(outputs)
     if not np.issubdtype(outputs.dtype, np.floating):
         outputs = outputs.astype(np.float64)
@@ -296,3 +310,97 @@ def _some_row_sum_off_one(rows, tolerance):
         if np.abs(sums, out=sums).max() > tolerance:
             return True
     return False
+
+
+# The row sums of float32 complements ``[1 - p, p]``, p in [0, 1], are within this of 1: the
+# float32 ``1 - p`` is exact for p >= 0.5 and within 2^-25 below, and the float32 sum rounds
+# to 1 or a neighbour of 1 (2^-24 away at most).
+_COMPLEMENT_ROW_SUM_ERROR = 2.0**-24
+
+
+class TwoColumnScores:
+    """What one pass over a single-label model's two columns of float scores ``[n, 2]`` finds
+    (`two_column_scores`), for the checks and counts that would each read them again.
+
+    Attributes:
+      all_finite: whether every score is finite.
+      finite_low, finite_high: the smallest and largest finite score (None when none is).
+      rows_off_one: whether a row of finite scores sums to 1 off by more than the tolerance
+        it was found with (`looks_like_logits`).
+      predicted: `_row_argmax` of the scores (uint8).
+      complementary: float32 scores only: whether every row's first score is the float32
+        ``1 - s`` of its second ``s`` (a sigmoid's ``[1 - p, p]``); False for other dtypes.
+    """
+
+    __slots__ = (
+        "all_finite",
+        "finite_low",
+        "finite_high",
+        "rows_off_one",
+        "predicted",
+        "complementary",
+    )
+
+    def __init__(self, all_finite, finite_low, finite_high, rows_off_one, predicted, complementary):
+        self.all_finite = all_finite
+        self.finite_low = finite_low
+        self.finite_high = finite_high
+        self.rows_off_one = rows_off_one
+        self.predicted = predicted
+        self.complementary = complementary
+
+
+def two_column_scores(scores, row_sum_tolerance):
+    """`TwoColumnScores` of float ``scores`` ``[n, 2]`` (a single-label model's), block by
+    block: each block's two columns are copied apart once (comparisons of strided columns
+    run several times slower than of contiguous ones), and every check reads them from the
+    cache. A block with a non-finite score takes the row-by-row paths of `looks_like_logits`
+    and `_row_argmax`; the row sums of complementary float32 scores in [0, 1] are not added
+    (`_COMPLEMENT_ROW_SUM_ERROR`).
+    """
+    n = scores.shape[0]
+    predicted = np.empty(n, dtype=bool)
+    size = min(n, _BLOCK)
+    first, second = np.empty(size, scores.dtype), np.empty(size, scores.dtype)
+    complement = np.empty(size, scores.dtype)
+    equal = np.empty(size, dtype=bool)
+    one = scores.dtype.type(1)
+    complementary = scores.dtype == np.float32
+    sums_needed = not (complementary and row_sum_tolerance >= _COMPLEMENT_ROW_SUM_ERROR)
+    all_finite, rows_off_one, lows, highs = True, False, [], []
+    for begin in range(0, n, _BLOCK):
+        block = scores[begin : begin + _BLOCK]
+        m = block.shape[0]
+        s0, s1 = first[:m], second[:m]
+        np.copyto(s0, block[:, 0])
+        np.copyto(s1, block[:, 1])
+        out = predicted[begin : begin + m]
+        np.greater(s1, s0, out=out)
+        low, high = block.min(), block.max()
+        finite = bool(np.isfinite(low) and np.isfinite(high))
+        if not finite:
+            all_finite = False
+            if np.isnan(low) or np.isnan(high):  # a NaN loses no comparison, is -inf to arg-max
+                out[:] = np.argmax(np.nan_to_num(block, nan=-np.inf), axis=1)
+            values = block[np.isfinite(block)]
+            low, high = (values.min(), values.max()) if values.size else (None, None)
+        if low is not None:
+            lows.append(low)
+            highs.append(high)
+        if complementary:
+            np.subtract(one, s1, out=complement[:m])
+            complementary = bool(np.equal(complement[:m], s0, out=equal[:m]).all())
+        if rows_off_one or (
+            not sums_needed and complementary and finite and 0 <= low and high <= 1
+        ):
+            continue
+        rows = block if finite else block[np.isfinite(block).all(axis=1)]
+        rows_off_one = _some_row_sum_off_one(rows, row_sum_tolerance)
+    return TwoColumnScores(
+        all_finite,
+        min(lows) if lows else None,
+        max(highs) if highs else None,
+        rows_off_one,
+        predicted.view(np.uint8),
+        complementary,
+    )

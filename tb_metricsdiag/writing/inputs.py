@@ -161,23 +161,25 @@ class Layout:
             return counts_lib.check_multi_hot(labels, self.output_width, "labels")
         return labels_lib.class_ids(labels, self.format_of(labels), self.num_classes)
 
-    def scores(self, outputs):
-        """``(scores, predicted)`` of raw outputs (`labels.scores_and_predictions`; multi-label:
-        per-label probabilities and None). Raises ValueError for another output width.
+    def scores(self, outputs, two_columns=None):
+        """``(scores, predicted)`` of raw outputs (`labels.scores_and_predictions`, with their
+        ``two_columns``; multi-label: per-label probabilities and None). Raises ValueError for
+        another output width.
         """
         outputs = np.asarray(outputs)
         self._check_width(outputs.shape)
         if self.multi_label:
             return labels_lib.multilabel_scores(outputs, self.from_logits), None
-        return labels_lib.scores_and_predictions(outputs, self.from_logits)
+        return labels_lib.scores_and_predictions(outputs, self.from_logits, two_columns)
 
-    def converted(self, labels, outputs):
+    def converted(self, labels, outputs, two_columns=None):
         """``(targets, scores, predicted)`` of one batch of raw labels and outputs: class ids
         (multi-hot rows, multi-label), per-class scores and predicted ids (None, multi-label).
+        ``two_columns``: `labels.two_column_scores` of these very outputs, or None.
         Raises ValueError for labels or outputs that do not fit.
         """
         targets = self.targets(labels)
-        scores, predicted = self.scores(outputs)
+        scores, predicted = self.scores(outputs, two_columns)
         if targets.shape[0] != scores.shape[0]:
             raise ValueError(
                 "%d labels but %d rows of outputs: they must come from the same examples"
@@ -194,11 +196,11 @@ class Layout:
         return converted
 
 
-def _update(counts, targets, scores, predicted):
+def _update(counts, targets, scores, predicted, two_columns=None):
     if predicted is None:
         counts.update(targets, scores)
     else:
-        counts.update(targets, scores, predicted)
+        counts.update(targets, scores, predicted, two_columns=two_columns)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -213,6 +215,9 @@ class Evaluation:
       example_ids: one id per row (NumPy array of str or int64), or None.
       previews: one preview per row (an array of images or strings), or None.
       groups: ``{key: GroupColumn}`` (`check_groups`), or None.
+      two_columns: `labels.two_column_scores` of ``scores`` when they are a single-label
+        model's two columns of probabilities, or None: what the checks found, not found again
+        by the counts.
     """
 
     layout: Layout
@@ -222,6 +227,7 @@ class Evaluation:
     example_ids: object = None
     previews: object = None
     groups: object = None
+    two_columns: object = None
 
     @property
     def size(self):
@@ -230,7 +236,7 @@ class Evaluation:
     def counts(self, thresholds, keep_scores=True):
         """The evaluation counted: a `counting.ClassificationCounts` (`MultiLabelCounts`)."""
         result = self.layout.new_counts(thresholds, keep_scores)
-        _update(result, self.targets, self.scores, self.predicted)
+        _update(result, self.targets, self.scores, self.predicted, self.two_columns)
         return result
 
 
@@ -298,13 +304,24 @@ def new_layout(
 
 
 def first_layout(
-    labels, outputs, who, multi_label=False, from_logits=None, class_names=None, names=NAMES
+    labels,
+    outputs,
+    who,
+    multi_label=False,
+    from_logits=None,
+    class_names=None,
+    names=NAMES,
+    two_columns=None,
 ):
-    """The `Layout` a run's first evaluation fixes; ValueError naming ``who`` and the fix."""
+    """The `Layout` a run's first evaluation fixes; ValueError naming ``who`` and the fix.
+    ``two_columns``: `labels.two_column_scores` of ``outputs``, or None.
+    """
     labels, outputs = np.asarray(labels), np.asarray(outputs)
     check_shapes(labels, outputs, who, multi_label, names)
     if from_logits is None:
-        from_logits = labels_lib.looks_like_logits(outputs, ROW_SUM_TOLERANCE, multi_label)
+        from_logits = labels_lib.looks_like_logits(
+            outputs, ROW_SUM_TOLERANCE, multi_label, two_columns
+        )
     layout = new_layout(_output_width(outputs.shape), who, multi_label, from_logits, class_names)
     try:
         return dataclasses.replace(layout, label_format=layout.format_of(labels))
@@ -312,18 +329,20 @@ def first_layout(
         raise ValueError("%s: %s" % (who, error)) from error
 
 
-def _later_from_logits(layout, outputs, from_logits, who):
+def _later_from_logits(layout, outputs, from_logits, who, two_columns=None):
     """The layout with this evaluation's ``from_logits``: stated, detected from these outputs
     while the layout leaves it undecided, or the earlier decision, which outputs that can only
-    be logits contradict.
+    be logits contradict. ``two_columns``: `labels.two_column_scores` of ``outputs``, or None.
     """
     if from_logits is not None:
         return dataclasses.replace(layout, from_logits=bool(from_logits))
     if layout.from_logits is None:
-        detected = labels_lib.looks_like_logits(outputs, ROW_SUM_TOLERANCE, layout.multi_label)
+        detected = labels_lib.looks_like_logits(
+            outputs, ROW_SUM_TOLERANCE, layout.multi_label, two_columns
+        )
         return dataclasses.replace(layout, from_logits=detected)
     if not layout.from_logits and labels_lib.looks_like_logits(
-        outputs, ROW_SUM_TOLERANCE, layout.multi_label
+        outputs, ROW_SUM_TOLERANCE, layout.multi_label, two_columns
     ):
         raise ValueError(
             "%s: the outputs hold values outside [0, 1] or rows that do not sum to 1, but"
@@ -373,13 +392,18 @@ def check_evaluation(
     check_from_logits(from_logits, who)
     labels = arrays.to_numpy(y_true, "%s: %s" % (who, names[0]))
     outputs = arrays.to_numpy(y_score, "%s: %s" % (who, names[1]))
+    two_columns = _two_columns(outputs, layout, multi_label, from_logits)
     if layout is None:
-        layout = first_layout(labels, outputs, who, multi_label, from_logits, class_names, names)
+        layout = first_layout(
+            labels, outputs, who, multi_label, from_logits, class_names, names, two_columns
+        )
     else:
         check_shapes(labels, outputs, who, layout.multi_label, names)
-        layout = _later_from_logits(layout, outputs, from_logits, who)
+        layout = _later_from_logits(layout, outputs, from_logits, who, two_columns)
+    if layout.from_logits:
+        two_columns = None  # of the logits, not of the probabilities counted
     try:
-        converted = layout.converted(labels, outputs)
+        converted = layout.converted(labels, outputs, two_columns)
     except ValueError as error:
         raise ValueError(
             "%s: %s of shape %s and %s of shape %s: %s"
@@ -392,7 +416,28 @@ def check_evaluation(
         check_example_ids(example_ids, n, who),
         check_previews(previews, n, who),
         check_groups(groups, n, who),
+        two_columns,
     )
+
+
+def _two_columns(outputs, layout, multi_label, from_logits):
+    """`labels.two_column_scores` of a single-label model's two columns of float outputs that
+    may be probabilities (the logit check, the arg-max, the finiteness and the counts then
+    share one pass over them), else None.
+    """
+    if layout is not None:
+        multi_label = layout.multi_label
+        if from_logits is None:
+            from_logits = layout.from_logits
+    if (
+        multi_label is not False
+        or from_logits
+        or outputs.ndim != 2
+        or outputs.shape[1] != 2
+        or outputs.dtype.kind != "f"
+    ):
+        return None
+    return labels_lib.two_column_scores(outputs, ROW_SUM_TOLERANCE)
 
 
 def check_example_ids(example_ids, n, who):
