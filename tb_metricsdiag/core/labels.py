@@ -181,9 +181,15 @@ def _row_argmax(scores):
     if scores.shape[1] == 2:
         return _two_column_argmax(scores)
     if scores.size and np.isnan(scores.min()):
-        # argmax would call a NaN row's NaN the maximum.
-        return np.argmax(np.nan_to_num(scores, nan=-np.inf), axis=1).astype(np.int64)
+        return _argmax_nan_lowest(scores).astype(np.int64)
     return np.argmax(scores, axis=1).astype(np.int64)
+
+
+def _argmax_nan_lowest(scores):
+    """``np.argmax`` along rows with each NaN taken as -inf (argmax alone would take a NaN
+    for the maximum).
+    """
+    return np.argmax(np.nan_to_num(scores, nan=-np.inf), axis=1)
 
 
 def _two_column_argmax(scores):
@@ -197,7 +203,7 @@ def _two_column_argmax(scores):
         out = predicted[begin : begin + _BLOCK]
         np.greater(block[:, 1], block[:, 0], out=out)
         if np.isnan(block.min()):  # a NaN loses no comparison, but is -inf to the arg-max
-            out[:] = np.argmax(np.nan_to_num(block, nan=-np.inf), axis=1)
+            out[:] = _argmax_nan_lowest(block)
     return predicted.view(np.uint8)
 
 
@@ -381,7 +387,7 @@ def two_column_scores(scores, row_sum_tolerance):
         if not finite:
             all_finite = False
             if np.isnan(low) or np.isnan(high):  # a NaN loses no comparison, is -inf to arg-max
-                out[:] = np.argmax(np.nan_to_num(block, nan=-np.inf), axis=1)
+                out[:] = _argmax_nan_lowest(block)
             values = block[np.isfinite(block)]
             low, high = (values.min(), values.max()) if values.size else (None, None)
         if low is not None:
