@@ -15,53 +15,32 @@ import sys
 
 import keras
 import numpy as np
+from keras_backend_run import BATCH, Recorder, fixture_data, fixture_model
 
 from tb_metricsdiag import MetricsDiagCallback, MetricsDiagWriter
 from tb_metricsdiag.writing import keras_prediction
 
 EPOCHS = 2
-BATCH = 64
-CLASSES = 3
 
 
 def data():
-    """Three overlapping blobs: 600 training and 300 validation rows (the last batch short)."""
-    rng = np.random.default_rng(0)
-    centers = rng.normal(scale=1.5, size=(CLASSES, 8))
-    y = rng.integers(0, CLASSES, size=900)
-    x = (centers[y] + rng.normal(size=(900, 8))).astype(np.float32)
+    """`keras_backend_run`'s blobs (600 training and 300 validation rows, the last batch of 64
+    short) and a slice key of the validation rows."""
     groups = {"half": np.where(np.arange(300) % 2, "odd", "even")}
-    return x[:600], y[:600], x[600:], y[600:], groups
+    return fixture_data() + (groups,)
 
 
 def model(steps_per_execution=1):
     keras.utils.set_random_seed(0)
-    network = keras.Sequential(
-        [
-            keras.Input((8,)),
-            keras.layers.Dense(16, activation="relu"),
-            keras.layers.Dense(CLASSES, activation="softmax"),
-        ]
-    )
-    network.compile(
-        "adam",
-        "sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-        steps_per_execution=steps_per_execution,
-    )
+    network = fixture_model()
+    if steps_per_execution != 1:
+        network.compile(
+            "adam",
+            "sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+            steps_per_execution=steps_per_execution,
+        )
     return network
-
-
-class Outputs(keras.callbacks.Callback):
-    """The model's own ``predict`` outputs of ``x`` at every epoch end."""
-
-    def __init__(self, x):
-        super().__init__()
-        self.x = x
-        self.outputs = []
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.outputs.append(self.model.predict(self.x, batch_size=BATCH, verbose=0))
 
 
 class SeenKeys(keras.callbacks.Callback):
@@ -119,7 +98,7 @@ def run_case(out_dir, name, options, rows):
         groups=groups,
         batch_size=BATCH,  # where it predicts, the batches of the reference's predict
     )
-    outputs, seen = Outputs(x_val), SeenKeys()
+    outputs, seen = Recorder(x_val), SeenKeys()
     fit_x_val = x_val + 1.0 if options.get("other_inputs") else x_val
     del rows[:]
     history = network.fit(

@@ -8,17 +8,13 @@ One subprocess per backend (`keras_output_reuse_run`), all started at once; JAX 
 with TensorFlow hidden, as in `test_keras_backends`.
 """
 
-import contextlib
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 from conftest import read_events
-from no_frameworks import environment_without
-from test_keras_backends import BACKENDS, TIMEOUT, WITHOUT_TENSORFLOW, _environment
+from test_keras_backends import BACKENDS, run_each_backend
 from writer_checks import assert_counts_match_sklearn
 
 from tb_metricsdiag.format import schema
@@ -39,26 +35,7 @@ KERAS_KEYS = ["accuracy", "loss"]
 @pytest.fixture(scope="module")
 def reuse_runs(tmp_path_factory):
     """{backend: its output directory}, every backend run in parallel."""
-    root = tmp_path_factory.mktemp("output_reuse")
-    processes = {}
-    with contextlib.ExitStack() as stack:
-        for backend in BACKENDS:
-            out = root / backend
-            out.mkdir()
-            env = _environment(backend)
-            if backend in WITHOUT_TENSORFLOW:
-                env = stack.enter_context(environment_without(("tensorflow",), env))
-            processes[backend] = subprocess.Popen(
-                [sys.executable, SCRIPT, str(out)],
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-            )
-        for backend, process in processes.items():
-            output, _ = process.communicate(timeout=TIMEOUT)
-            assert process.returncode == 0, "%s run failed:\n%s" % (backend, output[-6000:])
-    return {backend: str(root / backend) for backend in BACKENDS}
+    return run_each_backend(tmp_path_factory.mktemp("output_reuse"), SCRIPT)
 
 
 def _cases(backend):
