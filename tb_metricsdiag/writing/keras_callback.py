@@ -404,13 +404,13 @@ class MetricsDiagCallback(keras.callbacks.Callback):
             self._metric.multi_label = self._layout.multi_label
         self._in_fit = True
         self._writer = self._create_writer()
-        if reusable:
-            self._install_reuse(splits["validation"])
         split_examples = {split: len(y) for split, y in labels.items()}
         info = self._run_info(
             compile_config, loss_name, loss_from_logits, activation, split_examples
         )
         self._write_run_start(info, label_counts)
+        if reusable:  # last: nothing after it can raise and leave the model patched
+            self._install_reuse(splits["validation"])
 
     @staticmethod
     def _detect_multi_label(loss_name, labels, width):

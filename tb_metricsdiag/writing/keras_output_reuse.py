@@ -11,9 +11,11 @@ the length of a fit, `OutputReuse.install` patches the model instance (on every 
 - its ``test_function`` is made again (``make_test_function(force=True)``) from that step and
   wrapped in a Python function that pops the key off the logs before Keras sees them: no
   callback, History, progress bar, ``val_`` log or ``evaluate`` dict ever holds it;
-- each popped batch goes to ``sink``, the callback's `OutputReuse.take`, which compares its
-  ``x`` and ``y`` with the callback's own rows at the same positions (exactly, on the host) and
-  keeps the outputs as NumPy.
+- each popped batch goes to ``sink``, the callback's `OutputReuse.take`, which keeps its
+  tensors; at the pass's end (``on_test_end``, when Keras has waited for its last step) their
+  ``x`` and ``y`` are compared with the callback's own rows at the same positions (exactly, on
+  the host) and the outputs kept as NumPy. Reading each batch at once would wait for its step,
+  and JAX runs the steps asynchronously.
 
 At the epoch end `OutputReuse.outputs` gives the pass's outputs only when the pass covered
 every row of the callback's ``validation_data`` once, in order, with equal inputs and labels;
@@ -31,11 +33,19 @@ Python flag read inside a compiled step), a ``test_step`` or ``compute_metrics``
 on the instance by someone else.
 """
 
+import logging
+
 import keras
 import numpy as np
 from keras import tree
 
+logger = logging.getLogger(__name__)
+
 CAPTURED_KEY = "_metricsdiag_validation_batch"
+PENDING_BYTES = 64 << 20
+"""Most bytes of a pass's inputs and labels (counted at the callback's own arrays' size) whose
+tensors wait for the pass's end before they are read and checked; past this, the batches
+waiting are checked at once (on JAX a wait for the step)."""
 _PATCHED = ("compute_metrics", "test_step")
 
 
@@ -84,7 +94,10 @@ class OutputReuse:
         self._active = False  # between `begin_pass` and `end_pass`
         self._mismatched = False  # a pass saw other data: no more checks this fit
         self._position = 0
-        self._batches = []
+        self._batches = []  # the outputs of the batches checked, as NumPy
+        self._pending = []  # (x, y, y_pred) of the batches not yet checked, as tensors
+        self._pending_rows = 0
+        self._row_bytes = sum(a[:1].nbytes for a in self._x) + y[:1].nbytes
         self._complete = False
         self.installed = False
 
@@ -150,7 +163,7 @@ class OutputReuse:
         if self.installed:
             remove_leftovers(self.model)
             self.installed = False
-        self._batches = []
+        self._batches, self._pending = [], []
 
     # -- the passes -----------------------------------------------------------------------
 
@@ -158,10 +171,12 @@ class OutputReuse:
         """A validation pass of the fit starts (``on_test_begin``)."""
         self._active = True
         self._position, self._batches, self._complete = 0, [], False
+        self._pending, self._pending_rows = [], 0
 
     def end_pass(self):
         """The pass ended (``on_test_end``): complete when it covered every row."""
         if self._active:
+            self._check_pending()
             self._complete = not self._mismatched and self._position == len(self._y)
             if not self._complete:
                 self._batches = []
@@ -170,12 +185,34 @@ class OutputReuse:
     def new_epoch(self):
         """Forget the last epoch's pass (``on_epoch_begin``): a skipped pass stays None."""
         self._active, self._complete, self._batches = False, False, []
+        self._pending, self._pending_rows = [], 0
 
     def take(self, captured):
-        """One batch of the pass: its outputs kept when its labels and inputs are the
-        callback's rows at this position; the pass abandoned otherwise.
+        """One batch of the pass, kept as the backend's tensors until the pass ends (or
+        `PENDING_BYTES` of them wait): reading a tensor on the host waits for its step, which
+        on JAX, whose steps run asynchronously, would stall the pass at every batch.
         """
-        x, y, y_pred = captured
+        self._pending.append(captured)
+        self._pending_rows += int(captured[1].shape[0])
+        if self._pending_rows * self._row_bytes > PENDING_BYTES:
+            self._check_pending()
+
+    def _check_pending(self):
+        """Check the batches waiting (`_check`), in order; any error abandons the pass."""
+        pending, self._pending, self._pending_rows = self._pending, [], 0
+        try:
+            for captured in pending:
+                if self._mismatched:
+                    return
+                self._check(*captured)
+        except Exception:  # The epoch end then predicts the rows itself.
+            logger.debug("a validation batch could not be checked", exc_info=True)
+            self.abandon()
+
+    def _check(self, x, y, y_pred):
+        """One batch: its outputs kept when its labels and inputs are the callback's rows at
+        this position; the pass abandoned otherwise.
+        """
         y = np.asarray(keras.ops.convert_to_numpy(y))
         start, end = self._position, self._position + (len(y) if y.ndim else 0)
         if not y.ndim or end > len(self._y) or not np.array_equal(y, self._y[start:end]):
@@ -201,6 +238,7 @@ class OutputReuse:
         that could not be read).
         """
         self._mismatched, self._batches = True, []
+        self._pending, self._pending_rows = [], 0
 
     def outputs(self):
         """This epoch's outputs of the callback's validation rows, in order, or None when
