@@ -11,7 +11,7 @@ the length of a fit, `OutputReuse.install` patches the model instance (on every 
 - its ``test_function`` is made again (``make_test_function(force=True)``) from that step and
   wrapped in a Python function that pops the key off the logs before Keras sees them: no
   callback, History, progress bar, ``val_`` log or ``evaluate`` dict ever holds it;
-- each popped batch goes to ``sink``, the callback's `OutputReuse.take`, which keeps its
+- each popped batch goes to ``sink`` (the callback calls `OutputReuse.take`), which keeps its
   tensors; at the pass's end (``on_test_end``, when Keras has waited for its last step) their
   ``x`` and ``y`` are compared with the callback's own rows at the same positions (exactly, on
   the host) and the outputs kept as NumPy. Reading each batch at once would wait for its step,
@@ -24,7 +24,10 @@ cut the pass short, a ``test_step`` of the user's that never calls ``compute_met
 gives None and the callback predicts the rows itself, as it did before. After one pass with
 other data the check stops for the fit (its data stays other). `OutputReuse.remove` puts the
 model back at train end: the instance's own attributes go, and ``test_function`` is None, so
-the next ``evaluate`` makes Keras's own.
+the next ``evaluate`` makes Keras's own; a fit that raised leaves it until the next train begin
+of a callback, which takes it off first (`remove_leftovers`); meanwhile the test function still
+pops the key. With two such callbacks in one fit, the later one's patch replaces the earlier
+one's, which then predicts.
 
 Not installed (`blocked_reason`) where the check could not see every row of each batch:
 ``steps_per_execution`` above 1 (Keras returns the logs of one batch per execution), several
