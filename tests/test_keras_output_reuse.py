@@ -95,3 +95,77 @@ def test_no_log_sees_the_outputs_and_the_model_is_put_back(reuse_runs, backend):
         assert result["evaluate_keys"] == KERAS_KEYS, case
         assert result["evaluate_again_equal"], case
         assert result["patched_attributes"] == [] and result["test_function_cleared"], case
+
+
+def _small_fit(callbacks):
+    """The fixture MLP, fit with its validation arrays."""
+    import keras
+    from keras_backend_run import BATCH, fixture_data, fixture_model
+
+    keras.utils.set_random_seed(0)
+    x, y, x_val, y_val = fixture_data()
+    model = fixture_model()
+    model.fit(
+        x,
+        y,
+        validation_data=(x_val, y_val),
+        batch_size=BATCH,
+        epochs=1,
+        verbose=0,
+        callbacks=callbacks,
+    )
+    return model
+
+
+def test_batches_past_the_waiting_bound_are_checked_at_once(tmp_path, monkeypatch):
+    """With no room to wait (PENDING_BYTES 0) each batch is read as it comes: the same outputs
+    taken, nothing predicted."""
+    from keras_backend_run import BATCH, fixture_data
+
+    from tb_metricsdiag import MetricsDiagCallback
+    from tb_metricsdiag.writing import keras_output_reuse, keras_prediction
+
+    monkeypatch.setattr(keras_output_reuse, "PENDING_BYTES", 0)
+    checked = []  # after each batch taken: the batches checked so far in the pass
+    take = keras_output_reuse.OutputReuse.take
+
+    def counted_take(self, batch):
+        take(self, batch)
+        checked.append(len(self._batches))
+
+    monkeypatch.setattr(keras_output_reuse.OutputReuse, "take", counted_take)
+    monkeypatch.setattr(keras_prediction.Predictor, "predict", lambda *a: pytest.fail("predicted"))
+
+    x_val, y_val = fixture_data()[2:]
+    callback = MetricsDiagCallback(str(tmp_path), validation_data=(x_val, y_val))
+    model = _small_fit([callback])
+    assert checked == [1, 2, 3, 4, 5]  # 300 rows in batches of 64, each checked as it came
+    scores = model.predict(x_val, batch_size=BATCH, verbose=0)
+    assert_counts_match_sklearn(str(tmp_path), 0, y_val, scores.astype(np.float32))
+
+
+def test_a_fit_that_raised_leaves_clean_logs_and_the_next_fit_takes_it_off(tmp_path):
+    import keras
+    from keras_backend_run import fixture_data
+
+    from tb_metricsdiag import MetricsDiagCallback
+
+    class Stop(keras.callbacks.Callback):
+        def on_test_batch_end(self, batch, logs=None):
+            assert "_metricsdiag_validation_batch" not in logs
+            raise RuntimeError("stopped in the validation pass")
+
+    x_val, y_val = fixture_data()[2:]
+    callback = MetricsDiagCallback(str(tmp_path / "a"), validation_data=(x_val, y_val))
+    with pytest.raises(RuntimeError, match="stopped"):
+        _small_fit([callback, Stop()])
+    model = callback.model
+    assert "compute_metrics" in vars(model)  # left by the fit that raised
+    evaluated = model.evaluate(x_val, y_val, verbose=0, return_dict=True)
+    assert sorted(evaluated) == KERAS_KEYS
+    again = MetricsDiagCallback(str(tmp_path / "b"), validation_data=(x_val, y_val))
+    again.set_model(model)
+    again.on_train_begin()
+    again.on_train_end()
+    assert "compute_metrics" not in vars(model) and "test_step" not in vars(model)
+    assert sorted(model.evaluate(x_val, y_val, verbose=0, return_dict=True)) == KERAS_KEYS
