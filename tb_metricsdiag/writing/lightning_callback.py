@@ -48,7 +48,7 @@ from tb_metricsdiag.writing import (
     log_names,
 )
 from tb_metricsdiag.writing.callback_writing import REDUCE_AUTO, REDUCE_COUNTS, REDUCE_ROWS
-from tb_metricsdiag.writing.lightning_batches import SPLIT, concatenated, numpy_of
+from tb_metricsdiag.writing.lightning_batches import FROM_FORWARD, SPLIT, concatenated, numpy_of
 from tb_metricsdiag.writing.lightning_distributed import RowExamples
 
 logger = logging.getLogger(__name__)
@@ -168,6 +168,8 @@ class MetricsDiagCallback(pl.Callback):
         self._thresholds = None
         self._log_dir = None
         self._writer = None
+        # The module's own output in validation_step, noted while a validation epoch runs.
+        self._module_output = lightning_batches.ModuleOutput()
         self._start_stage()
         self._scores, self._labels, self._examples, self._problems = [], [], [], []
         self._names_before = {}
@@ -261,6 +263,8 @@ class MetricsDiagCallback(pl.Callback):
 
     def on_validation_epoch_start(self, trainer, pl_module):
         self._scores, self._labels, self._examples, self._problems = [], [], [], []
+        if self.scores_and_labels is None and self._source in (None, FROM_FORWARD):
+            self._module_output.attach(pl_module)  # scores may come from forward(x)
         self._local = None
         self._streaming = self.reduce == REDUCE_COUNTS or (
             self._large and not self._gives_examples()
@@ -270,12 +274,17 @@ class MetricsDiagCallback(pl.Callback):
     def on_validation_batch_end(
         self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
     ):
-        if dataloader_idx != 0:
-            return
+        try:
+            if dataloader_idx == 0:
+                self._validation_batch(trainer, pl_module, outputs, batch, batch_idx)
+        finally:
+            self._module_output.forget()  # the module's calls of this batch, whatever they gave
+
+    def _validation_batch(self, trainer, pl_module, outputs, batch, batch_idx):
         first = self._layout is None
         try:
             scores, labels, source = lightning_batches.batch_scores(
-                self.scores_and_labels, pl_module, batch, outputs
+                self.scores_and_labels, pl_module, batch, outputs, self._module_output
             )
             if isinstance(scores, torch.Tensor) and scores.ndim and not len(scores):
                 return  # no rows: nothing to check or count
@@ -293,7 +302,7 @@ class MetricsDiagCallback(pl.Callback):
             else:
                 labels = lightning_batches.check_batch(self._layout, scores, labels)
             examples = lightning_batches.batch_examples(
-                self.example_ids, self.previews, pl_module, batch, outputs, len(labels)
+                self.example_ids, self.previews, pl_module, batch, outputs, len(labels), first
             )
             if first:
                 self._examples_given = examples.given()
@@ -347,6 +356,7 @@ class MetricsDiagCallback(pl.Callback):
     # -- per epoch: never raises ----------------------------------------------------------
 
     def on_validation_epoch_end(self, trainer, pl_module):
+        self._module_output.remove()
         if trainer.sanity_checking:
             return
         self._validation_names = {
@@ -364,7 +374,13 @@ class MetricsDiagCallback(pl.Callback):
             digests = overlap.validation_digests
             if overlap.problem is not None or len(digests) != sum(map(len, self._scores)):
                 digests = None  # unusable: every process must still take part in the gathering
-        examples = RowExamples.concatenated(self._examples) if self._examples else None
+        examples = None
+        if self._examples:
+            try:
+                examples = RowExamples.concatenated(self._examples)
+            except Exception as error:  # e.g. previews of other sizes than the first batch's
+                message = "the example records of epoch %d were left out: %s"
+                problems.append(events.bad_batch(SPLIT, message % (trainer.current_epoch, error)))
         counts = cells = None
         try:
             world = lightning_distributed.world_size()
@@ -585,9 +601,11 @@ class MetricsDiagCallback(pl.Callback):
                 logger.exception("MetricsDiagCallback: could not write the overlap check")
 
     def teardown(self, trainer, pl_module, stage):
+        self._module_output.remove()
         self._close()
 
     def on_exception(self, trainer, pl_module, exception):
+        self._module_output.remove()
         self._close()
 
 
