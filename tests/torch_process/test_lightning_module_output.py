@@ -14,7 +14,6 @@ from sklearn import metrics as skm
 from torchmetrics.functional.classification import multiclass_confusion_matrix
 
 from tb_metricsdiag.format import schema
-from tb_metricsdiag.lightning import MetricsDiagCallback
 from tb_metricsdiag.writing.lightning_batches import ModuleOutput
 
 CLASSES = 3
@@ -54,9 +53,7 @@ def _check_counts(log_dir, epoch, labels, outputs):
         torch.from_numpy(outputs), torch.from_numpy(labels), num_classes=CLASSES
     )
     np.testing.assert_array_equal(events[CONFUSION][epoch][0], reference.numpy())
-    ap = [
-        skm.average_precision_score(labels == k, probabilities[:, k]) for k in range(CLASSES)
-    ]
+    ap = [skm.average_precision_score(labels == k, probabilities[:, k]) for k in range(CLASSES)]
     np.testing.assert_allclose(events[AP][epoch][0], ap, rtol=1e-12)
 
 
