@@ -224,14 +224,19 @@ def first_layout(scores, labels, source, *, multi_label, from_logits, class_name
     return dataclasses.replace(evaluation.layout, from_logits=from_logits)
 
 
-def check_batch(layout, scores, labels):
+def check_batch(layout, scores, labels, accepted):
     """A later batch's labels as a tensor beside its scores; ValueError for scores that are
     no tensor, or shapes unlike the first batch's (`inputs.Layout.check_shapes`: the values
-    are read when the epoch is counted).
+    are read when the epoch is counted). ``accepted``: the stage's set of the shapes past the
+    rows of batches found right; a batch shaped as one of them, of as many labels as scores,
+    is not checked again (each check depends on the shapes alone).
     """
     if not isinstance(scores, torch.Tensor):
         raise ValueError("the scores are a %s, not a tensor" % type(scores).__name__)
     labels = as_tensor(labels, scores.device)
+    shapes = (scores.ndim, scores.shape[1:], labels.ndim, labels.shape[1:])
+    if shapes in accepted and scores.shape[0] == labels.shape[0]:
+        return labels
     layout.check_shapes(labels, scores, WHO, NAMES)
     label_format = layout.format_of(labels)
     if label_format != layout.label_format:
@@ -240,6 +245,7 @@ def check_batch(layout, scores, labels):
             " are put together, so their labels must come in one format"
             % (label_format, tuple(labels.shape), layout.label_format)
         )
+    accepted.add(shapes)
     return labels
 
 

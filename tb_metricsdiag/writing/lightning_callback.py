@@ -179,6 +179,7 @@ class MetricsDiagCallback(pl.Callback):
         # The `inputs.Layout` of the first batch; its from_logits, unless given, is decided by
         # the first epoch counted (more rows than one batch of a model not trained yet).
         self._layout = None
+        self._accepted_shapes = set()  # `lightning_batches.check_batch`'s
         self._source = None  # FROM_CALLABLE / FROM_STEP_OUTPUTS / FROM_FORWARD
         self._examples_given = None  # `RowExamples.given` of the first batch
         self._large = False  # reduce="auto": an epoch was too large to gather
@@ -300,7 +301,9 @@ class MetricsDiagCallback(pl.Callback):
                 self._source = source
                 labels = lightning_batches.as_tensor(labels, scores.device)
             else:
-                labels = lightning_batches.check_batch(self._layout, scores, labels)
+                labels = lightning_batches.check_batch(
+                    self._layout, scores, labels, self._accepted_shapes
+                )
             examples = lightning_batches.batch_examples(
                 self.example_ids, self.previews, pl_module, batch, outputs, len(labels), first
             )
