@@ -1,6 +1,7 @@
 """The Lightning callback's rows of one validation batch: where its scores and labels come
-from (`batch_scores`: a ``scores_and_labels`` callable, ``validation_step``'s dict, or one
-extra ``forward(x)``), its ids, previews and groups (`batch_examples`), the stage's layout
+from (`batch_scores`: a ``scores_and_labels`` callable, ``validation_step``'s dict, the
+module's own call in ``validation_step`` noted by `ModuleOutput`, or one extra
+``forward(x)``), its ids, previews and groups (`batch_examples`), the stage's layout
 fixed by the first batch (`first_layout`), later batches checked by their shapes alone
 (`check_batch`, nothing waits for the device), the rows as kept until the epoch ends
 (`kept_rows`), on their device, and an epoch's rows checked once more, values included, when

@@ -3,8 +3,10 @@
 
 Per validation batch the callback takes the module's scores and the labels
 (`lightning_batches`: a ``scores_and_labels`` callable, else a ``{"scores", "labels"}`` dict returned by
-``validation_step``, else one extra ``forward(x)`` of an ``(x, y)`` batch) and keeps them on
-their device, with the batch's ids, previews and groups (a ``validation_step`` dict's, or the
+``validation_step``, else, for an ``(x, y)`` batch, the output of the module's own call in
+``validation_step`` (`lightning_batches.ModuleOutput`: forward hooks put on the module for
+each validation epoch) or, when that is not one tensor of the batch's rows, one extra
+``forward(x)``) and keeps them on their device, with the batch's ids, previews and groups (a ``validation_step`` dict's, or the
 ``example_ids`` / ``previews`` callables'); at the end of the validation epoch they are gathered
 across processes (`lightning_distributed.gather`, without the rows ``DistributedSampler``
 repeated, in the dataset's order) and global rank 0 writes them through `MetricsDiagWriter`,
@@ -15,10 +17,11 @@ writer, its run description and the events are made as the Transformers callback
 (`callback_writing`); this module holds the hooks and what rank 0 writes when.
 
 The first validation batch (the sanity check's, when there is one) is checked on the writers'
-one input path (`inputs.check_evaluation`) and fixes the stage's `inputs.Layout`; a mistake
-raises a ``ValueError`` naming the fix. Later batches are checked by their shapes only
-(`inputs.Layout.check_shapes`), so nothing waits for the device; each epoch's rows are checked
-once more, values included, when rank 0 counts them. After the first batch nothing the callback
+one input path (`inputs.check_evaluation`, its groups by `inputs.check_groups`) and fixes the
+stage's `inputs.Layout`; a mistake raises a ``ValueError`` naming the fix. Later batches are
+checked by their shapes only (`inputs.Layout.check_shapes`, once per shape; groups by their
+row counts), so nothing waits for the device; each epoch's rows are checked once more, values
+and groups included, when rank 0 counts them. After the first batch nothing the callback
 meets ends the training: problems become events the diagnostics report.
 
 With ``train_sample``, the train/validation duplicate check (`overlap`) runs once per ``fit``
@@ -130,8 +133,12 @@ class MetricsDiagCallback(pl.Callback):
 
     Where the scores come from, per validation batch: ``scores_and_labels`` when given; else
     the ``"scores"`` and ``"labels"`` of a dict returned by ``validation_step`` (no extra
-    pass); else ``module(x)`` of an ``(x, y)`` batch, one extra forward pass per validation
-    batch (in eval mode and without gradients, as Lightning runs validation). Only the first
+    pass); else, for an ``(x, y)`` batch, what the module's own call in ``validation_step``
+    returned (``self(x)``, noted by forward hooks the callback puts on the module during each
+    validation epoch; no extra pass) when that is one call giving a tensor of the batch's
+    rows, otherwise (several calls, as in test-time augmentation; ``self.net(x)``; other
+    outputs) ``module(x)``, one extra forward pass (in eval mode and without gradients, as
+    Lightning runs validation). Only the first
     validation dataloader is counted; the sanity-check pass is checked, never written. The
     rows stay on their device until the epoch ends.
     """
