@@ -87,8 +87,8 @@ class ModuleOutput:
     ``LightningModule`` note every call of it. `take` gives the batch's output only when it
     is unambiguous: exactly one call that made no call of the module inside it (under DDP
     Lightning runs ``validation_step`` itself through the module's ``__call__``: that call
-    encloses the user's one and is not counted, unless it returned a tensor), that returned a
-    tensor of the batch's rows. Otherwise (test-time augmentation calling the module several
+    encloses the user's one and is not counted, unless it returned another tensor), that
+    returned a tensor of the batch's rows (an enclosing call may return that same tensor). Otherwise (test-time augmentation calling the module several
     times, no call at all, ``self.net(x)``, other outputs) the callback runs ``forward(x)`` as
     before. The output is kept detached, and for one batch only.
     """
@@ -132,8 +132,24 @@ class ModuleOutput:
         if self._open.pop() + 1 == self._starts:  # no call started inside this one
             self._leaves += 1
             self._output = output.detach() if tensor else None
-        elif tensor:
+        elif tensor and not self._is_output(output):
             self._ambiguous = True  # a forward that calls the module itself: which is it?
+
+    def _is_output(self, tensor):
+        """Whether ``tensor`` is the noted output (an enclosing call passing it on, as a
+        ``validation_step`` returning its logits under DDP); never raises (a hook in the
+        module's call).
+        """
+        noted = self._output
+        try:
+            return (
+                noted is not None
+                and tensor.data_ptr() == noted.data_ptr()
+                and tensor.shape == noted.shape
+                and tensor.dtype == noted.dtype
+            )
+        except Exception:  # a tensor without storage (sparse, meta): not comparable
+            return False
 
     def take(self, rows):
         """The output of the module's one call since the last `take` when it is a tensor of

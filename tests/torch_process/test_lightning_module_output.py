@@ -122,7 +122,9 @@ class _Redirected(torch.nn.Module):
         if not step:
             return self.linear(x)
         out = self(x)
-        return {"loss": out.sum()} if self.step_returns == "dict" else out
+        if self.step_returns == "dict":
+            return {"loss": out.sum()}
+        return out if self.step_returns == "same" else out * 2
 
 
 def test_module_output_takes_only_an_unambiguous_output():
@@ -144,8 +146,11 @@ def test_module_output_takes_only_an_unambiguous_output():
     assert noted.take(5) is None
     model(x, step=True)  # an enclosing call giving a dict: the inner call's output
     torch.testing.assert_close(noted.take(5), model.linear(x).detach())
-    model.step_returns = "tensor"
-    model(x, step=True)  # an enclosing call giving a tensor too: which is the output?
+    model.step_returns = "same"
+    model(x, step=True)  # an enclosing call passing the inner call's tensor on
+    torch.testing.assert_close(noted.take(5), model.linear(x).detach())
+    model.step_returns = "other"
+    model(x, step=True)  # an enclosing call giving another tensor: which is the output?
     assert noted.take(5) is None
     noted.remove()
     assert not model._forward_hooks and not model._forward_pre_hooks
