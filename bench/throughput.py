@@ -9,7 +9,9 @@ file; timed with its example records (on by default) and without (``example_ids=
 scikit-learn computes the arg-max, ``confusion_matrix`` and, per class, ``precision_recall_curve``,
 ``average_precision_score`` and ``roc_auc_score`` (binary: the positive class only, as a
 binary scikit-learn user would). Data sets: 2M binary scores (``[n, 2] = [1 - p, p]``, one
-sigmoid unit), the same as float16 values, and 500k rows of 10-class softmax scores.
+sigmoid unit, ``p`` uniform float32: multiples of 2^-24, so every ``1 - p`` is exact), the
+same as float16 values, the sigmoid of normal logits (full-precision ``p``: below 0.5
+distinct ``p`` round to one ``1 - p``), and 500k rows of 10-class softmax scores.
 
 Timed in this process, interleaved (scikit-learn, ours without records, ours with), best and
 median of ``--repeats``, wall time and this process's CPU time (threads included: steadier on
@@ -17,7 +19,8 @@ a loaded machine). Before timing, the stored AP and ROC AUC are checked against 
 to 1e-12 and the threshold counts against the streamed counts (`ClassificationCounts` with
 ``keep_scores=False``).
 
-Run: ``python bench/throughput.py`` (``--quick``: a tenth of the data; ``--repeats N``).
+Run: ``python bench/throughput.py`` (``--quick``: a tenth of the data; ``--repeats N``;
+``--only binary,ten``: some data sets).
 """
 
 import argparse
@@ -42,6 +45,17 @@ TOLERANCE = 1e-12
 def binary_data(n, rng):
     p = rng.random(n, dtype=np.float32)
     y = (rng.random(n) < p).astype(np.int64)  # calibrated: a realistic, non-trivial AP
+    return y, np.stack([1 - p, p], axis=1)
+
+
+def half_data(n, rng):
+    y, scores = binary_data(n, rng)
+    return y, scores.astype(np.float16)
+
+
+def sigmoid_data(n, rng):
+    p = (1 / (1 + np.exp(-rng.normal(0, 3, n)))).astype(np.float32)
+    y = (rng.random(n) < p).astype(np.int64)
     return y, np.stack([1 - p, p], axis=1)
 
 
@@ -124,17 +138,39 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a tenth of the examples")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--only", default="binary,half,sigmoid,ten", help="data sets, of " + ",".join(DATA_SETS)
+    )
     args = parser.parse_args()
     scale = QUICK_FACTOR if args.quick else 1
-    rng = np.random.default_rng(0)
     print(describe_machine())
     with tempfile.TemporaryDirectory() as log_dir:
-        y, scores = binary_data(BINARY_EXAMPLES // scale, rng)
-        run("binary", y, scores, [1], args.repeats, log_dir + "/binary")
-        half = scores.astype(np.float16)
-        run("binary, float16 scores", y, half, [1], args.repeats, log_dir + "/half")
-        y, scores = multiclass_data(MULTICLASS_EXAMPLES // scale, MULTICLASS_CLASSES, rng)
-        run("10-class", y, scores, range(MULTICLASS_CLASSES), args.repeats, log_dir + "/ten")
+        for name in args.only.split(","):
+            rng = np.random.default_rng(0)  # the same data whichever data sets run
+            title, make, classes = DATA_SETS[name]
+            y, scores = make(scale, rng)
+            run(title, y, scores, classes, args.repeats, log_dir + "/" + name)
+
+
+# name: (title, (scale, rng) -> (y, scores), classes checked against scikit-learn)
+DATA_SETS = {
+    "binary": ("binary", lambda scale, rng: binary_data(BINARY_EXAMPLES // scale, rng), [1]),
+    "half": (
+        "binary, float16 scores",
+        lambda scale, rng: half_data(BINARY_EXAMPLES // scale, rng),
+        [1],
+    ),
+    "sigmoid": (
+        "binary, sigmoid of normal logits",
+        lambda scale, rng: sigmoid_data(BINARY_EXAMPLES // scale, rng),
+        [1],
+    ),
+    "ten": (
+        "10-class",
+        lambda scale, rng: multiclass_data(MULTICLASS_EXAMPLES // scale, MULTICLASS_CLASSES, rng),
+        range(MULTICLASS_CLASSES),
+    ),
+}
 
 
 if __name__ == "__main__":

@@ -15,9 +15,19 @@ import json
 
 import numpy as np
 import pytest
+import readme_demo
 
 # TensorFlow in this process, PyTorch in a second one: tests/framework_processes.py.
 pytest_plugins = ("framework_processes",)
+
+
+def pytest_collection_finish(session):
+    readme_demo.start_if_collected(session)  # minutes of pip: beside the other tests
+
+
+def pytest_unconfigure(config):
+    readme_demo.stop(config)
+
 
 EPOCHS = 3
 

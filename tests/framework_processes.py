@@ -8,9 +8,10 @@ one process (``import tensorflow; import triton`` is a segmentation fault). A pl
   fails as if it were not installed. It runs every test outside ``tests/torch_process/``.
 - The tests that need PyTorch, Lightning, TorchMetrics or Transformers live in
   ``tests/torch_process/``. This plugin runs them in a second pytest process that hides
-  TensorFlow (`TENSORFLOW_FAMILY`), before the main process's own tests, and relays every report
-  of that process here, so one ``python -m pytest`` prints one progress line, one summary and
-  one exit status, as if a single process had run everything.
+  TensorFlow (`TENSORFLOW_FAMILY`), while the main process runs its own tests (the two use both
+  cores of a small machine), and relays every report of that process here between the main
+  process's tests, so one ``python -m pytest`` prints one progress line, one summary and one exit
+  status, as if a single process had run everything.
 - Tests that train with several frameworks already start a subprocess per framework.
 
 ``tests/test_framework_processes.py`` checks the rule on every test module's imports, and that
@@ -20,9 +21,11 @@ failures, skips and a crash of the second process reach the main summary.
 import json
 import os
 import pathlib
+import queue
 import subprocess
 import sys
 import tempfile
+import threading
 
 import pytest
 
@@ -120,22 +123,38 @@ def pytest_ignore_collect(collection_path, config):
     return None
 
 
+_second_process = pytest.StashKey["_SecondProcess"]()
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtestloop(session):
     config = session.config
     arguments = [] if in_torch_process() else config.stash.get(_child_arguments, [])
     collection_failed = session.testsfailed and not config.option.continue_on_collection_errors
-    failures = 0
-    if arguments and not config.option.collectonly and not collection_failed:
-        before = session.testsfailed
-        _run_torch_process(session, arguments)
-        # pytest's own loop reads failures counted before it as collection errors and stops.
-        failures = session.testsfailed - before
-        session.testsfailed = before
-    try:
+    if not arguments or config.option.collectonly or collection_failed:
         return (yield)
+    # Relayed only from the first test on: pytest's loop reads failures counted before it as
+    # collection errors and stops.
+    second = _SecondProcess(session, arguments)
+    config.stash[_second_process] = second
+    try:
+        result = yield
+    except BaseException:  # interrupted, or stopped by --maxfail: the second process too
+        second.finish(stop=True)
+        raise
     finally:
-        session.testsfailed += failures
+        del config.stash[_second_process]
+    second.finish()
+    return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    result = yield
+    second = item.config.stash.get(_second_process, None)
+    if second is not None:
+        second.relay_waiting()
+    return result
 
 
 def _forwarded_options(config):
@@ -149,36 +168,83 @@ def _forwarded_options(config):
     return options
 
 
-def _run_torch_process(session, arguments):
-    """Run ``arguments`` in a pytest process without TensorFlow; relay its reports."""
-    config = session.config
-    basetemp = config._tmp_path_factory.getbasetemp() / "torch_process"
-    read_end, write_end = os.pipe()
-    env = dict(os.environ, **{PROCESS_VARIABLE: TORCH_PROCESS, REPORTS_FD_VARIABLE: str(write_end)})
-    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"]
-    command += ["--basetemp", str(basetemp), *_forwarded_options(config), *arguments]
-    with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as output:
-        process = subprocess.Popen(
+class _SecondProcess:
+    """The pytest process without TensorFlow, running ``arguments`` beside this one.
+
+    A thread only reads its report messages into a queue; they are relayed to pytest's hooks on
+    the main thread (`relay_waiting`, after each of this process's tests, and `finish`), since
+    the hooks and the terminal are not thread-safe.
+    """
+
+    def __init__(self, session, arguments):
+        config = session.config
+        self.session = session
+        self.arguments = arguments
+        self.collection_errors = 0
+        self.messages = queue.SimpleQueue()
+        self.done = False  # every message relayed
+        basetemp = config._tmp_path_factory.getbasetemp() / "torch_process"
+        read_end, write_end = os.pipe()
+        env = dict(
+            os.environ, **{PROCESS_VARIABLE: TORCH_PROCESS, REPORTS_FD_VARIABLE: str(write_end)}
+        )
+        command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"]
+        command += ["--basetemp", str(basetemp), *_forwarded_options(config), *arguments]
+        self.output = tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace")
+        self.process = subprocess.Popen(
             command,
             cwd=str(config.invocation_params.dir),
             env=env,
-            stdout=output,
+            stdout=self.output,
             stderr=subprocess.STDOUT,
             pass_fds=(write_end,),
         )
         os.close(write_end)
-        collection_errors = 0
-        with os.fdopen(read_end, encoding="utf-8") as messages:
-            for line in messages:
-                message = json.loads(line)
-                collection_errors += message["event"] == "collectreport"
-                _relay(session, message)
-        returncode = process.wait()
-        if returncode not in _NORMAL_EXITS and not (
-            collection_errors and returncode == _INTERRUPTED
+        self.reader = threading.Thread(target=self._read, args=(read_end,), daemon=True)
+        self.reader.start()
+
+    def _read(self, read_end):
+        with os.fdopen(read_end, encoding="utf-8") as pipe:
+            for line in pipe:
+                self.messages.put(json.loads(line))
+        self.messages.put(None)
+
+    def relay_waiting(self):
+        """Relays the messages that have arrived so far."""
+        while not self.done:
+            try:
+                message = self.messages.get_nowait()
+            except queue.Empty:
+                return
+            self._relay(message)
+
+    def _relay(self, message):
+        if message is None:  # the process closed its end of the pipe
+            self.done = True
+            return
+        self.collection_errors += message["event"] == "collectreport"
+        _relay(self.session, message)
+
+    def finish(self, stop=False):
+        """Relays every message left, waits for the process and reports a crash of it; with
+        ``stop``, ends the process first and reports nothing more of it."""
+        if stop:
+            self.process.terminate()
+        while not self.done:
+            message = self.messages.get()
+            if not stop or message is None:
+                self._relay(message)
+        returncode = self.process.wait()
+        if (
+            not stop
+            and returncode not in _NORMAL_EXITS
+            and not (self.collection_errors and returncode == _INTERRUPTED)
         ):
-            output.seek(0)
-            _report_crash(session, arguments, returncode, output.read()[-_OUTPUT_TAIL:])
+            self.output.seek(0)
+            _report_crash(
+                self.session, self.arguments, returncode, self.output.read()[-_OUTPUT_TAIL:]
+            )
+        self.output.close()
 
 
 def _relay(session, message):

@@ -722,3 +722,204 @@ def test_calibration_bins_of_a_strided_column_with_nan_and_out_of_range_blocks(g
         np.bincount(cells, weights=values.astype(np.float64), minlength=size).reshape(shape),
         rtol=1e-12,
     )
+
+
+def _assert_exact(y, scores, thresholds, tp, fp, ap, auc):
+    """Threshold counts equal brute force; AP and ROC AUC scikit-learn (NaN without positives,
+    and for the ROC AUC without negatives)."""
+    expected_tp, expected_fp = _brute_force_counts(y, scores, thresholds)
+    np.testing.assert_array_equal(tp, expected_tp)
+    np.testing.assert_array_equal(fp, expected_fp)
+    for k in range(scores.shape[1]):
+        positive = y == k
+        if positive.any():
+            assert ap[k] == pytest.approx(
+                skm.average_precision_score(positive, scores[:, k]), abs=1e-12
+            )
+        else:
+            assert np.isnan(ap[k])
+        if positive.any() and not positive.all():
+            assert auc[k] == pytest.approx(skm.roc_auc_score(positive, scores[:, k]), abs=1e-12)
+        else:
+            assert np.isnan(auc[k])
+
+
+def _sigmoid_scores(case, n, rng):
+    """``(y, [1 - p, p])`` float32 of a single sigmoid unit, with both labels present."""
+    if case == "uniform":  # multiples of 2^-24: every 1 - p exact, one-to-one
+        p = rng.random(n, dtype=np.float32)
+    elif case == "full_precision":  # below 0.5 distinct p round to one 1 - p
+        p = (1 / (1 + np.exp(-rng.normal(0, 3, n)))).astype(np.float32)
+    elif case == "tiny":  # most 1 - p round to 1.0 or a few values below it
+        p = (rng.random(n) * 1e-6).astype(np.float32)
+    elif case == "coarse":  # long runs of ties, across blocks, with 0 and 1
+        p = np.round(rng.random(n), 2).astype(np.float32)
+    else:  # two neighbouring p of one 1 - p: a merged group many blocks long
+        low = np.float32(0.3) + np.arange(4, dtype=np.float32) * np.spacing(np.float32(0.3))
+        merged = np.flatnonzero((1 - low[1:]) == (1 - low[:-1]))[0]
+        p = rng.choice(np.append(low[merged : merged + 2], np.float32(0.7)), n)
+    y = (rng.random(n) < np.clip(p * 1e5 if case == "tiny" else p, 0.05, 0.95)).astype(np.int64)
+    return y, np.stack([1 - p, p], axis=1)
+
+
+@pytest.mark.parametrize("threaded", [False, True])
+@pytest.mark.parametrize("case", ["uniform", "full_precision", "tiny", "coarse", "merged_runs"])
+def test_complementary_binary_scores_match_sklearn_and_the_general_path(
+    monkeypatch, case, threaded
+):
+    """A sigmoid's ``[1 - p, p]``: class 0's sorted keys come from class 1's (one sort), mended
+    where rounding merges distinct p into one 1 - p. Threshold counts equal brute force, AP and
+    ROC AUC scikit-learn, and all of it the path that sorts each class on its own."""
+    monkeypatch.setattr(_ranking, "_HISTOGRAM_BINS", 0)
+    if threaded:
+        monkeypatch.setattr(_ranking, "_THREADED_EXAMPLES", 0)
+        monkeypatch.setattr(_ranking, "AVERAGE_PRECISION_THREADS", 2)
+    rng = np.random.default_rng(11)
+    y, scores = _sigmoid_scores(case, 3 * BLOCK + 11, rng)
+    pieces = [(y[:5000], scores[:5000]), (y[5000:], scores[5000:])]
+    assert _ranking._complementary(pieces)
+    thresholds = np.unique(np.concatenate([counts.default_thresholds(), [0.3, 0.7]]))
+    exact = _ranking._exact_counts(pieces, 2, thresholds)
+    _assert_exact(y, scores, thresholds, *exact)
+    monkeypatch.setattr(_ranking, "_complementary", lambda pieces: False)
+    general = _ranking._exact_counts(pieces, 2, thresholds)
+    for ours, theirs in zip(exact, general):
+        np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", ["uniform", "full_precision", "tiny", "merged_runs"])
+def test_class_zero_keys_from_class_one_keys_equal_its_own_sorted_keys(case):
+    """`_complement_keys` gives exactly the keys a sort of class 0's own would; it calls the
+    complement one-to-one exactly when no two distinct p share a float32 1 - p."""
+    rng = np.random.default_rng(5)
+    y, scores = _sigmoid_scores(case, 2 * BLOCK + 3, rng)
+    n = y.size
+    own, _ = _ranking._float32_sort_keys([(y, scores)], 0, n, False)
+    ones, _ = _ranking._float32_sort_keys([(y, scores)], 1, n, False)
+    ones.sort()
+    derived, one_to_one = _ranking._complement_keys(ones)
+    np.testing.assert_array_equal(derived, np.sort(own))
+    p = np.unique(scores[:, 1])
+    assert one_to_one == (np.unique(np.float32(1) - p).size == p.size)
+    assert one_to_one == (case == "uniform")
+
+
+@pytest.mark.parametrize("positives", ["all", "none"])
+def test_complementary_scores_of_one_label_only(monkeypatch, positives):
+    """Every example of class 1 (or none): the AP of the class without positives and both ROC
+    AUCs are NaN, the rest equals scikit-learn."""
+    monkeypatch.setattr(_ranking, "_HISTOGRAM_BINS", 0)
+    rng = np.random.default_rng(2)
+    p = (1 / (1 + np.exp(-rng.normal(0, 3, BLOCK + 9)))).astype(np.float32)
+    y = np.full(p.size, 1 if positives == "all" else 0)
+    scores = np.stack([1 - p, p], axis=1)
+    thresholds = counts.default_thresholds()
+    _assert_exact(y, scores, thresholds, *_ranking._exact_counts([(y, scores)], 2, thresholds))
+
+
+def test_two_columns_that_are_not_complementary_are_sorted_each():
+    """A 2-unit softmax's columns (and a [1 - p, p] with one row changed, or a NaN) are not
+    complementary: each class is sorted on its own, still exact."""
+    y, scores = _random_case(8, 2 * BLOCK + 5, 2)
+    assert not _ranking._complementary([(y, scores)])
+    p = scores[:, 1]
+    sigmoid = np.stack([1 - p, p], axis=1)
+    assert _ranking._complementary([(y, sigmoid)])
+    for row, value in ((BLOCK + 17, np.nextafter(sigmoid[BLOCK + 17, 0], 2)), (3, np.nan)):
+        changed = sigmoid.copy()
+        changed[row, 0] = value
+        assert not _ranking._complementary([(y, changed)])
+    changed = sigmoid.copy()
+    changed[BLOCK + 17, 0] = np.nextafter(changed[BLOCK + 17, 0], np.float32(2))
+    thresholds = counts.default_thresholds()
+    _assert_exact(y, changed, thresholds, *_ranking._exact_counts([(y, changed)], 2, thresholds))
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_complementary_scores_of_few_values_by_the_sorted_path(monkeypatch, dtype):
+    """float16 / bfloat16 sigmoid outputs widened to float32 through the sorted path (the
+    histogram turned off): exact against scikit-learn."""
+    monkeypatch.setattr(_ranking, "_HISTOGRAM_BINS", 0)
+    rng = np.random.default_rng(9)
+    p = rng.random(2 * BLOCK + 1, dtype=np.float32)
+    if dtype == "float16":
+        p = p.astype(np.float16).astype(np.float32)
+    else:
+        p = (p.view(np.uint32) & np.uint32(0xFFFF0000)).view(np.float32)
+    y = (rng.random(p.size) < p).astype(np.int64)
+    scores = np.stack([1 - p, p], axis=1)
+    assert _ranking._complementary([(y, scores)])
+    thresholds = counts.default_thresholds()
+    _assert_exact(y, scores, thresholds, *_ranking._exact_counts([(y, scores)], 2, thresholds))
+
+
+def test_complementary_scores_with_nonfinite_rows_left_out():
+    """`ClassificationCounts` leaves NaN / inf rows of a [1 - p, p] out (counted invalid);
+    the rest go through the complementary path and equal scikit-learn on the finite rows."""
+    rng = np.random.default_rng(4)
+    y, scores = _sigmoid_scores("full_precision", BLOCK + 100, rng)
+    scores[[5, BLOCK + 50]] = [[np.nan, np.nan], [-np.inf, np.inf]]
+    result = counts.ClassificationCounts(2, counts.default_thresholds())
+    result.update(y, scores, labels._row_argmax(scores))
+    assert result.invalid == 2
+    finite = np.isfinite(scores).all(axis=1)
+    _assert_exact(
+        y[finite],
+        scores[finite],
+        counts.default_thresholds(),
+        result.tp,
+        result.fp,
+        result.average_precision(),
+        result.roc_auc(),
+    )
+
+
+def _binned_by_numpy(confidence, correct, num_bins=15):
+    """Calibration bins by brute force: NaN left out, clipped to [0, 1], bin of the float32
+    product rounded down, the last bin holding 1.0; sums in float64."""
+    keep = ~np.isnan(confidence)
+    values = np.clip(confidence[keep], 0, 1)
+    bins = np.minimum((values * values.dtype.type(num_bins)).astype(np.int64), num_bins - 1)
+    count = np.bincount(bins, minlength=num_bins)
+    sums = np.bincount(bins, weights=values.astype(np.float64), minlength=num_bins)
+    return count, sums, np.bincount(bins[correct[keep]], minlength=num_bins)
+
+
+@pytest.mark.parametrize("threaded", [False, True])
+@pytest.mark.parametrize("case", ["edges", "uniform", "above_one", "float16", "softmax"])
+def test_binary_calibration_bins_from_the_sorted_keys_equal_numpy(monkeypatch, case, threaded):
+    """A kept binary model's calibration bins come from class 1's sorted keys: scores on every
+    bin edge and one float32 below it, 0, -0.0 and 1.0, in several kept batches, equal a
+    brute-force NumPy binning; scores above 1 (clipped), float16 scores (no sort) and a
+    2-unit softmax's (not complementary) too, through the other paths."""
+    if threaded:
+        monkeypatch.setattr(_ranking, "_THREADED_EXAMPLES", 0)
+        monkeypatch.setattr(_ranking, "AVERAGE_PRECISION_THREADS", 2)
+    rng = np.random.default_rng(21)
+    n = 2 * BLOCK + 33
+    if case == "softmax":
+        y, scores = _random_case(6, n, 2)
+    else:
+        p = rng.random(n, dtype=np.float32)
+        if case == "edges":
+            edges = _ranking._calibration_edges(15)
+            special = np.concatenate([edges, np.nextafter(edges, np.float32(0)), [0, -0.0, 1]])
+            p[: 20 * special.size] = np.tile(special.astype(np.float32), 20)
+            rng.shuffle(p)
+        elif case == "above_one":
+            p *= np.float32(1.25)
+        elif case == "float16":
+            p = p.astype(np.float16)
+        y = (rng.random(n) < np.clip(p, 0, 1)).astype(np.int64)
+        scores = np.stack([1 - p, p], axis=1)
+    result = counts.ClassificationCounts(2, counts.default_thresholds())
+    for batch in np.array_split(np.arange(n), 5):
+        result.update(y[batch], scores[batch], labels._row_argmax(scores[batch]))
+    count, sums, correct = _binned_by_numpy(scores[:, 1], y == 1)
+    np.testing.assert_array_equal(result.calibration[0], count)
+    np.testing.assert_array_equal(result.calibration[2], correct)
+    np.testing.assert_allclose(result.calibration[1], sums, rtol=1e-12)
+    streamed = counts.ClassificationCounts(2, counts.default_thresholds(), keep_scores=False)
+    streamed.update(y, scores, labels._row_argmax(scores))
+    np.testing.assert_array_equal(result.calibration[0], streamed.calibration[0])
+    np.testing.assert_allclose(result.calibration[1], streamed.calibration[1], rtol=1e-12)

@@ -180,3 +180,32 @@ def test_a_module_the_second_process_cannot_import_is_an_error_here(suite, tmp_p
     status, counts, output = _pytest(broken, "torch_process")
     assert status in (1, 2) and counts.get("error") == 1, output
     assert "torch_process/test_broken.py" in output and "No module named 'tensorflow'" in output
+
+
+_MEETING = """
+import os
+import pathlib
+import time
+
+
+def test_meets_the_other_process():
+    here = pathlib.Path(os.environ["MEETING_PLACE"])
+    (here / "{mine}").touch()
+    deadline = time.monotonic() + 60
+    while not (here / "{theirs}").exists():
+        assert time.monotonic() < deadline, "the other process's test never ran meanwhile"
+        time.sleep(0.05)
+"""
+
+
+def test_the_two_processes_run_their_tests_at_the_same_time(suite, tmp_path, monkeypatch):
+    """Each side's test waits for the other's: run one after the other, both would time out."""
+    both = tmp_path / "suite"
+    shutil.copytree(suite, both)
+    (both / "test_meeting.py").write_text(_MEETING.format(mine="main", theirs="child"))
+    (both / "torch_process" / "test_meeting.py").write_text(
+        _MEETING.format(mine="child", theirs="main")
+    )
+    monkeypatch.setenv("MEETING_PLACE", str(tmp_path))
+    status, counts, output = _pytest(both, "test_meeting.py", "torch_process/test_meeting.py")
+    assert (status, counts) == (0, {"passed": 2}), output

@@ -10,6 +10,7 @@ import os
 
 import numpy as np
 
+from tb_metricsdiag.core import calibration as calibration_lib
 from tb_metricsdiag.core._blocks import BLOCK as _BLOCK
 from tb_metricsdiag.core._blocks import count_into as _count_into
 from tb_metricsdiag.core._bucketing import _comparable_scores, comparison_edges
@@ -34,11 +35,14 @@ def _is_positive(labels, k):
     return labels == k if labels.ndim == 1 else labels[:, k]
 
 
-def _exact_counts(pieces, num_classes, thresholds):
+def _exact_counts(pieces, num_classes, thresholds, with_calibration=False):
     """``(tp, fp, ap, auc)`` of the examples of ``pieces``, a list of ``(labels, scores [m, C])``
     with ``labels`` class ids ``[m]`` or multi-hot bool rows ``[m, C]`` (`_is_positive`):
     the `threshold_counts` at ``thresholds`` (``[C, T]``, T may be 0), the exact
     `average_precision` and the exact one-vs-rest ROC AUC (`_roc_auc`), each ``[C]``.
+    ``with_calibration`` (two classes, class ids): a fifth element, the calibration bins of
+    the class-1 scores against the 1s (`calibration.calibration_bins`), from class 1's sorted
+    keys where the scores are sorted and in [0, 1] (`_sorted_key_calibration`).
 
     float32 scores are sorted as one integer key per example (`_float32_sort_keys`), faster
     than an argsort; the sorted keys then give the AP (`_precision_sum`) and, by
@@ -50,6 +54,16 @@ def _exact_counts(pieces, num_classes, thresholds):
     `_THREADED_EXAMPLES` examples on `AVERAGE_PRECISION_THREADS` classes at once.
     """
     n = sum(len(labels) for labels, _ in pieces)
+    counts = _exact_class_counts(pieces, num_classes, thresholds, n, with_calibration)
+    if with_calibration and len(counts) == 4:
+        counts += (_calibration_of_class_one(pieces),)
+    return counts
+
+
+def _exact_class_counts(pieces, num_classes, thresholds, n, with_calibration):
+    """`_exact_counts`, with the calibration bins as a fifth element where they come from the
+    sorted keys.
+    """
     if all(scores.dtype == np.float32 for _, scores in pieces):
         # Negative scores (or NaNs with the sign bit) need the sign in the key: 64-bit keys.
         wide = any(
@@ -61,16 +75,30 @@ def _exact_counts(pieces, num_classes, thresholds):
             of_class = functools.partial(_histogram_class_counts, pieces, n, spacing, edges)
         else:
             edge_keys = _float32_keys(edges, wide)
+            if num_classes == 2 and not wide and all(labels.ndim == 1 for labels, _ in pieces):
+                per_class, bins = _binary_float32_counts(pieces, n, edge_keys, with_calibration)
+                counts = _stacked(per_class, thresholds.size)
+                return counts if bins is None else counts + (bins,)
             of_class = functools.partial(_float32_class_counts, pieces, n, wide, edge_keys)
     else:
         of_class = functools.partial(_other_class_counts, pieces, thresholds)
-    if AVERAGE_PRECISION_THREADS > 1 and num_classes > 1 and n >= _THREADED_EXAMPLES:
+    if _threaded(num_classes, n):
         with concurrent.futures.ThreadPoolExecutor(AVERAGE_PRECISION_THREADS) as pool:
             per_class = list(pool.map(of_class, range(num_classes)))
     else:
         per_class = [of_class(k) for k in range(num_classes)]
+    return _stacked(per_class, thresholds.size)
+
+
+def _threaded(num_classes, n):
+    return AVERAGE_PRECISION_THREADS > 1 and num_classes > 1 and n >= _THREADED_EXAMPLES
+
+
+def _stacked(per_class, num_thresholds):
+    """``(tp [C, T], fp [C, T], ap [C], auc [C])`` of each class's ``(tp, fp, ap, auc)``."""
+    num_classes = len(per_class)
     tp, fp, ap, auc = zip(*per_class) if per_class else ((), (), (), ())
-    shape = (num_classes, thresholds.size)
+    shape = (num_classes, num_thresholds)
     return (
         np.array(tp, dtype=np.int64).reshape(shape),
         np.array(fp, dtype=np.int64).reshape(shape),
@@ -88,13 +116,192 @@ def _float32_class_counts(pieces, n, wide, edge_keys, k):
     """
     keys, positives = _float32_sort_keys(pieces, k, n, wide)
     keys.sort()
+    return _sorted_key_counts(keys, positives, edge_keys)
+
+
+def _sorted_key_counts(keys, positives, edge_keys, with_auc=True):
+    """`_float32_class_counts` of one class's sorted keys, ``positives`` of them even; the
+    ROC AUC left NaN unless ``with_auc``.
+    """
+    n = keys.size
     reach_from = np.searchsorted(keys, edge_keys, side="left")
-    precision_sum, positives_below, wins = _precision_sum(keys, positives, reach_from)
+    precision_sum, positives_below, wins = _precision_sum(keys, positives, reach_from, with_auc)
     tp = positives - positives_below
     fp = (n - reach_from) - tp
     negatives = n - positives
-    auc = wins / (float(positives) * negatives) if positives and negatives else np.nan
+    auc = wins / (float(positives) * negatives) if with_auc and positives and negatives else np.nan
     return tp, fp, precision_sum / positives if positives else np.nan, auc
+
+
+def _binary_float32_counts(pieces, n, edge_keys, with_calibration):
+    """`_float32_class_counts` of both classes of a binary problem: class ids ``[m]`` and
+    non-negative float32 scores ``[m, 2]``; ``(a list of two (tp, fp, ap, auc), bins)``,
+    ``bins`` the `_sorted_key_calibration` of class 1's keys when ``with_calibration`` and
+    the scores are at most 1, else None.
+
+    A sigmoid's ``[1 - p, p]`` needs one sort: when every row's class-0 score is the float32
+    ``1 - p`` of its class-1 score (`_complementary`), class 0's sorted keys follow from class
+    1's (`_complement_keys`); when no two class-1 scores round to one ``1 - p``, the two
+    classes' rankings are each other's reverse and class 0's ROC AUC is class 1's. Otherwise
+    each class is sorted on its own. With threads, the check runs while class 1's keys are
+    sorted, and each class's pass over its keys in its own thread.
+    """
+
+    def sorted_one():
+        keys, positives = _float32_sort_keys(pieces, 1, n, False)
+        keys.sort()
+        return keys, positives
+
+    def zero(complementary, keys, positives):
+        if not complementary:
+            return _float32_class_counts(pieces, n, False, edge_keys, 0), False
+        derived, one_to_one = _complement_keys(keys)
+        return _sorted_key_counts(derived, n - positives, edge_keys, not one_to_one), one_to_one
+
+    def bins(keys):
+        if with_calibration and (not n or keys[-1] >> 1 <= _ONE_BITS):
+            return _sorted_key_calibration(keys, calibration_lib.DEFAULT_NUM_BINS)
+        return None
+
+    def class_one(keys, positives):
+        return _sorted_key_counts(keys, positives, edge_keys), bins(keys)
+
+    if not _threaded(2, n):
+        keys, positives = sorted_one()
+        one, calibration = class_one(keys, positives)
+        counts, reversed_ranking = zero(_complementary(pieces), keys, positives)
+    else:
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            sorting = pool.submit(sorted_one)
+            complementary = _complementary(pieces)
+            keys, positives = sorting.result() if complementary else (None, None)
+            # Queued after the sort: the one worker runs class 1's pass (with the ties, the
+            # longer) and the calibration bins while this thread runs class 0's (its own keys
+            # and sort when the scores are not complementary).
+            pending = pool.submit(lambda: class_one(*sorting.result()))
+            counts, reversed_ranking = zero(complementary, keys, positives)
+            one, calibration = pending.result()
+    if reversed_ranking:  # the same pairs won and tied, positives and negatives swapped
+        counts = counts[:3] + one[3:]
+    return [counts, one], calibration
+
+
+_ONE_BITS = np.float32(1).view(np.uint32)
+
+
+@functools.lru_cache(maxsize=4)
+def _calibration_edges(num_bins):
+    """The smallest float32 ``x`` of each bin ``b >= 1`` of `calibration.calibration_bins`,
+    which bins ``x`` by the float32 product ``x * num_bins`` rounded down: ``[num_bins - 1]``.
+    """
+    scale = np.float32(num_bins)
+    edges = []
+    for b in range(1, num_bins):
+        x = np.float32(b / num_bins)
+        while x * scale >= b:
+            x = np.nextafter(x, np.float32(0))
+        while x * scale < b:
+            x = np.nextafter(x, np.float32(2))
+        edges.append(x)
+    return np.array(edges, dtype=np.float32)
+
+
+def _sorted_key_calibration(keys, num_bins):
+    """`calibration.calibration_bins` of the scores of one class's sorted 32-bit keys (scores
+    in [0, 1]) against its positives: ``(count, confidence_sum, correct)``, each ``[B]``.
+
+    A bin is a run of the sorted keys, from the first at or above its edge's key: its count
+    is the run's length, its correct ones the run's even keys, its confidence sum the run's
+    scores summed in float64, block by block.
+    """
+    n = keys.size
+    edge_keys = np.left_shift(_calibration_edges(num_bins).view(np.uint32), 1)
+    bounds = np.concatenate([[0], np.searchsorted(keys, edge_keys, side="left"), [n]])
+    count = np.diff(bounds).astype(np.int64)
+    confidence_sum = np.zeros(num_bins, dtype=np.float64)
+    negatives = np.zeros(num_bins, dtype=np.int64)
+    work = np.empty(min(n, _BLOCK), dtype=np.uint32)
+    for begin in range(0, n, _BLOCK):
+        block = keys[begin : begin + _BLOCK]
+        part = work[: block.size]
+        local = np.clip(bounds - begin, 0, block.size)
+        filled = np.flatnonzero(local[1:] > local[:-1])
+        np.right_shift(block, 1, out=part)
+        scores = part.view(np.float32)
+        for b in filled:
+            confidence_sum[b] += scores[local[b] : local[b + 1]].sum(dtype=np.float64)
+        np.bitwise_and(block, 1, out=part)
+        for b in filled:
+            negatives[b] += np.count_nonzero(part[local[b] : local[b + 1]])
+    return count, confidence_sum, count - negatives
+
+
+def _calibration_of_class_one(pieces):
+    """`calibration.calibration_bins` of every piece's class-1 scores against its 1s."""
+    bins = [
+        calibration_lib.calibration_bins(scores[:, 1], labels == 1) for labels, scores in pieces
+    ]
+    if not bins:
+        return calibration_lib.calibration_bins(np.empty(0, np.float32), np.empty(0, bool))
+    return tuple(np.sum(parts, axis=0) for parts in zip(*bins))
+
+
+def _complementary(pieces):
+    """Whether every row's class-0 score equals ``1 - s`` in float32, ``s`` its class-1
+    score: a single sigmoid unit's ``[1 - p, p]``. Block by block; most other scores (a
+    2-unit softmax's) differ in the first block already.
+    """
+    one = np.float32(1)
+    for _, scores in pieces:
+        complement = np.empty(min(scores.shape[0], _BLOCK), dtype=np.float32)
+        for begin in range(0, scores.shape[0], _BLOCK):
+            block = scores[begin : begin + _BLOCK]
+            expected = np.subtract(one, block[:, 1], out=complement[: block.shape[0]])
+            if not np.array_equal(block[:, 0], expected):
+                return False
+    return True
+
+
+def _complement_keys(keys):
+    """Class 0's sorted `_float32_sort_keys` from class 1's ``keys`` (sorted) when every
+    class-0 score is the float32 ``1 - s`` of the class-1 score ``s`` (`_complementary`), the
+    class ids 0 and 1.
+
+    ``1 - s`` rounded to float32 falls as ``s`` rises, so class 1's keys backwards give class
+    0's scores in ascending order, and each example's label bit is flipped (a class-1 positive
+    is a class-0 negative). Among equal scores the class-1 keys put the class-0 positives last,
+    so backwards first, as class 0's keys must. Only where rounding merges distinct ``s`` into
+    one ``1 - s`` (below 0.5) may a negative then come before a positive of the same score:
+    a stable sort (timsort: linear on ascending runs) mends those few places.
+
+    Returns ``(keys, one_to_one)``: ``one_to_one`` when every class-1 score ``s`` is ``1 - (1 -
+    s)`` in float32, so that no two distinct ``s`` share a ``1 - s``.
+    """
+    n = keys.size
+    derived = np.empty_like(keys)
+    size = min(n, _BLOCK)
+    bits = np.empty(size, dtype=keys.dtype)
+    complement = np.empty(size, dtype=np.float32)
+    undone = np.empty(size, dtype=np.float32)
+    one = np.float32(1)
+    one_to_one = True
+    # Each block forwards (contiguous operands: vector loops), written backwards at the end.
+    for begin in range(0, n, _BLOCK):
+        block = keys[begin : begin + _BLOCK]
+        m = block.size
+        scores = np.right_shift(block, 1, out=bits[:m]).view(np.float32)
+        np.subtract(one, scores, out=complement[:m])
+        if one_to_one:
+            np.subtract(one, complement[:m], out=undone[:m])
+            one_to_one = np.array_equal(undone[:m], scores)
+        derived_bits = np.left_shift(complement[:m].view(keys.dtype), 1, out=bits[:m])
+        derived_bits |= 1
+        derived_bits ^= block & 1
+        np.copyto(derived[n - begin - m : n - begin], derived_bits[::-1])
+    # One-to-one, no two scores merged: the keys are in order already.
+    if not one_to_one and (derived[1:] < derived[:-1]).any():
+        derived.sort(kind="stable")
+    return derived, one_to_one
 
 
 # A histogram of the scores' values replaces the sort when they fall in at most this many bins
@@ -262,11 +469,12 @@ def _float32_sort_keys(pieces, k, n, wide):
     return keys, positives
 
 
-def _precision_sum(keys, total_positives, marks):
+def _precision_sum(keys, total_positives, marks, with_wins=True):
     """``(sum, below, wins)``: the sum over the positives of ``#{positives >= s} /
     #{examples >= s}``, s the positive's score; the number of positives before each of the
     ascending positions ``marks``; and the Mann-Whitney count of (positive, negative) pairs the
-    positive wins, a tie counting one half (the ROC AUC times positives times negatives).
+    positive wins, a tie counting one half (the ROC AUC times positives times negatives); not
+    counted (None) unless ``with_wins``.
 
     The negatives below a positive are the examples before it minus the positives before it
     (negatives of an equal score come after the positives), and its tied negatives, if any,
@@ -295,12 +503,17 @@ def _precision_sum(keys, total_positives, marks):
         if where.size == 0:
             continue
         values = block[where]
-        position_sum += begin * where.size + int(where.sum())
-        ties += _tied_pairs(keys, begin, begin + block.size)
+        if with_wins:
+            position_sum += begin * where.size + int(where.sum())
+            ties += _tied_pairs(keys, begin, begin + block.size)
         remaining = total_positives - positives_before
         # Each positive's precision as if it were the first of its score, then the others of a
         # score (few: equal float32 scores) given their first's: a search within the block.
-        precision = np.arange(remaining, remaining - where.size, -1) / (n - begin - where)
+        # In float64 from the start: int64 operands would each be converted for the division.
+        examples_at_or_above = where.astype(np.float64)
+        np.subtract(n - begin, examples_at_or_above, out=examples_at_or_above)
+        precision = np.arange(remaining, remaining - where.size, -1, dtype=np.float64)
+        precision /= examples_at_or_above
         total += float(precision.sum())
         followers = np.flatnonzero(values[1:] == values[:-1])
         if followers.size:
@@ -317,6 +530,8 @@ def _precision_sum(keys, total_positives, marks):
             run_precision = float(precision[leader])
         last_key = values[-1]
         positives_before += where.size
+    if not with_wins:
+        return total, below, None
     below_pairs = position_sum - total_positives * (total_positives - 1) // 2
     return total, below, below_pairs + 0.5 * ties
 

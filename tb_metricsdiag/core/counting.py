@@ -190,12 +190,14 @@ def confusion_matrix(y_true, y_pred, num_classes, groups=None, num_groups=None):
 def _binary_confusion_matrix(y_true, y_pred):
     """`confusion_matrix` of ids in {0, 1} from the counts of actual 1s, predicted 1s and both."""
     # Ids are 0 or 1 here (checked): the non-zero ones are the 1s, and a bitwise and of two
-    # ids is 1 exactly when both are.
-    actual = np.count_nonzero(y_true)
-    predicted = np.count_nonzero(y_pred)
-    both = 0
+    # ids is 1 exactly when both are. Block by block: each block is read once, from the cache.
+    actual = predicted = both = 0
     for begin in range(0, y_true.size, _BLOCK):
-        both += np.count_nonzero(y_true[begin : begin + _BLOCK] & y_pred[begin : begin + _BLOCK])
+        actual_block = y_true[begin : begin + _BLOCK]
+        predicted_block = y_pred[begin : begin + _BLOCK]
+        actual += np.count_nonzero(actual_block)
+        predicted += np.count_nonzero(predicted_block)
+        both += np.count_nonzero(actual_block & predicted_block)
     return np.array(
         [
             [y_true.size - actual - predicted + both, predicted - both],
@@ -386,11 +388,23 @@ class _ScoredCounts:
         self._kept = []  # (labels, scores) pieces of about _BLOCK rows or more
         self._arriving = []  # the batches since, merged into a piece at _BLOCK rows
         self._arriving_rows = 0
-        self._exact = None  # (tp, fp, ap, auc) of the kept scores, until the next update
-        self.calibration = tuple(
+        self._exact = None  # (tp, fp, ap, auc[, bins]) of the kept scores, until the next update
+        self._added_calibration = tuple(
             np.zeros(self._group_shape + (calibration_lib.DEFAULT_NUM_BINS,), dtype=dtype)
             for dtype in (np.int64, np.float64, np.int64)
-        )  # (count, confidence_sum, correct) per bin
+        )  # (count, confidence_sum, correct) per bin, of the rows not kept for later
+        # A kept binary model's bins (its class-1 scores against the 1s) are counted from the
+        # same sorted keys as its exact counts (`_ranking._exact_counts`), not batch by batch.
+        self._calibration_kept = False
+
+    @property
+    def calibration(self):
+        """``(count, confidence_sum, correct)`` per bin (`calibration.calibration_bins` of
+        every valid example counted).
+        """
+        if not self._calibration_kept:
+            return self._added_calibration
+        return tuple(a + b for a, b in zip(self._added_calibration, self._exact_counts()[4]))
 
     def _ungrouped(self, what):
         if self._group_shape:
@@ -437,7 +451,9 @@ class _ScoredCounts:
     def _exact_counts(self):
         if self._exact is None:
             self._merge_arriving()
-            self._exact = _exact_counts(self._kept, self.num_classes, self.thresholds)
+            self._exact = _exact_counts(
+                self._kept, self.num_classes, self.thresholds, self._calibration_kept
+            )
         return self._exact
 
     def _add_counts(self, tp, fp, invalid, calibration):
@@ -448,7 +464,7 @@ class _ScoredCounts:
             self._add_calibration(calibration)
 
     def _add_calibration(self, bins):
-        for total, part in zip(self.calibration, bins):
+        for total, part in zip(self._added_calibration, bins):
             total += part
 
     @property
@@ -513,7 +529,8 @@ class ClassificationCounts(_ScoredCounts):
     Without, batches are counted as they arrive, nothing grows with the number of examples and
     the AP is the threshold-grid AP (`average_precision_from_counts`). Rows with a non-finite
     score are counted in ``invalid`` and left out of everything else. Either way the scores are
-    also binned for calibration (``calibration``: `calibration.calibration_bins` of the batches).
+    also binned for calibration (``calibration``: `calibration.calibration_bins` of the batches;
+    a binary model's kept scores are binned from the sorted keys of its exact counts).
 
     >>> counts = ClassificationCounts(num_classes=2, thresholds=[0.25, 0.5, 0.75])
     >>> scores = np.array([[0.9, 0.1], [0.7, 0.3], [0.4, 0.6], [0.3, float("nan")]])
@@ -535,6 +552,7 @@ class ClassificationCounts(_ScoredCounts):
             self._group_shape + (self.num_classes, self.num_classes), dtype=np.int64
         )
         self._label_dtype = np.min_scalar_type(self.num_classes - 1)
+        self._calibration_kept = self.keep_scores and self.num_classes == 2
 
     def update(self, y_true, scores, y_pred, groups=None):
         """Count one batch: ids ``[b]``, scores ``[b, C]``, predicted ids ``[b]`` (and with
@@ -546,13 +564,14 @@ class ClassificationCounts(_ScoredCounts):
         self.confusion += confusion_matrix(
             y_true, y_pred, self.num_classes, groups, self.num_groups
         )
-        self._add_calibration(
-            calibration_lib.calibration_bins(
-                *calibration_lib.confidence_and_correct(y_true, scores, y_pred),
-                groups=groups,
-                num_groups=self.num_groups,
+        if not self._calibration_kept:
+            self._add_calibration(
+                calibration_lib.calibration_bins(
+                    *calibration_lib.confidence_and_correct(y_true, scores, y_pred),
+                    groups=groups,
+                    num_groups=self.num_groups,
+                )
             )
-        )
         self._count_scores(y_true.astype(self._label_dtype), scores, groups)
 
     def add(self, confusion, tp, fp, invalid=0, calibration=None):

@@ -14,6 +14,8 @@ class scores ``[1 - p, p]`` and predicts class 1 exactly when ``p >= 0.5``.
 
 import numpy as np
 
+from tb_metricsdiag.core._blocks import BLOCK as _BLOCK
+
 SPARSE = "sparse"
 ONE_HOT = "one_hot"
 BINARY = "binary"
@@ -262,4 +264,17 @@ def looks_like_logits(outputs, row_sum_tolerance=1e-3, multi_label=False):
         return False
     if rows is None:
         rows = outputs[np.isfinite(outputs).all(axis=1)]
-    return bool(rows.size and np.any(np.abs(_row_sums(rows) - 1) > row_sum_tolerance))
+    return _some_row_sum_off_one(rows, row_sum_tolerance)
+
+
+def _some_row_sum_off_one(rows, tolerance):
+    """Whether a row's sum differs from 1 by more than ``tolerance``: block by block, so the
+    sums stay in the CPU cache, stopping at the first block that has one.
+    """
+    step = max(1, _BLOCK // max(1, rows.shape[1]))
+    for begin in range(0, rows.shape[0], step):
+        sums = _row_sums(rows[begin : begin + step])
+        sums -= 1
+        if np.abs(sums, out=sums).max() > tolerance:
+            return True
+    return False
