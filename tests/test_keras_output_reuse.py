@@ -105,15 +105,8 @@ def _small_fit(callbacks):
     keras.utils.set_random_seed(0)
     x, y, x_val, y_val = fixture_data()
     model = fixture_model()
-    model.fit(
-        x,
-        y,
-        validation_data=(x_val, y_val),
-        batch_size=BATCH,
-        epochs=1,
-        verbose=0,
-        callbacks=callbacks,
-    )
+    fit_options = {"batch_size": BATCH, "verbose": 0, "callbacks": callbacks}  # one epoch
+    model.fit(x, y, validation_data=(x_val, y_val), **fit_options)
     return model
 
 
