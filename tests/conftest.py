@@ -15,9 +15,19 @@ import json
 
 import numpy as np
 import pytest
+import readme_demo
 
 # TensorFlow in this process, PyTorch in a second one: tests/framework_processes.py.
 pytest_plugins = ("framework_processes",)
+
+
+def pytest_collection_finish(session):
+    readme_demo.start_if_collected(session)  # minutes of pip: beside the other tests
+
+
+def pytest_unconfigure(config):
+    readme_demo.stop(config)
+
 
 EPOCHS = 3
 
@@ -168,6 +178,9 @@ def _train(name, root, make_model, data, class_names, fit_kwargs=None, train_sam
         batch_size=64,
         verbose=0,
         callbacks=[callback, Reference(), keras.callbacks.TensorBoard(log_dir)],
+        # The callback takes Keras's validation outputs (keras_output_reuse): in the batches of
+        # the reference's predict, they are the same to the last bit.
+        validation_batch_size=PREDICT_BATCH,
         **(fit_kwargs or {}),
     )
     return record

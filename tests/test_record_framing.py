@@ -19,7 +19,9 @@ from tb_metricsdiag.writing import record_framing
 
 
 @pytest.mark.parametrize(
-    "size", [0, 1, 3, 4, 4095, 4096, 4097, 4099, 5000, 65_536, 65_537, 100_003, 1_000_001]
+    "size",
+    [0, 1, 3, 4, 1023, 1024, 1025, 2047, 4095, 4096, 4097, 4099, 5000, 13_274, 65_536, 65_537]
+    + [100_003, 1_000_001],
 )
 def test_crc32c_equals_tensorboards(size):
     data = np.random.default_rng(size).integers(0, 256, size, dtype=np.uint8).tobytes()

@@ -1,6 +1,7 @@
 """The Lightning callback's rows of one validation batch: where its scores and labels come
-from (`batch_scores`: a ``scores_and_labels`` callable, ``validation_step``'s dict, or one
-extra ``forward(x)``), its ids, previews and groups (`batch_examples`), the stage's layout
+from (`batch_scores`: a ``scores_and_labels`` callable, ``validation_step``'s dict, the
+module's own call in ``validation_step`` noted by `ModuleOutput`, or one extra
+``forward(x)``), its ids, previews and groups (`batch_examples`), the stage's layout
 fixed by the first batch (`first_layout`), later batches checked by their shapes alone
 (`check_batch`, nothing waits for the device), the rows as kept until the epoch ends
 (`kept_rows`), on their device, and an epoch's rows checked once more, values included, when
@@ -41,9 +42,11 @@ _HOW_TO_GIVE_SCORES = (
 )
 
 
-def batch_scores(scores_and_labels, pl_module, batch, outputs):
+def batch_scores(scores_and_labels, pl_module, batch, outputs, module_output=None):
     """``(scores, labels, source)`` of one validation batch (``outputs``: what
-    ``validation_step`` returned); ValueError naming the fix.
+    ``validation_step`` returned; ``module_output``: the epoch's `ModuleOutput`, whose
+    tensor, when it has one for this batch, spares the extra ``forward(x)``); ValueError
+    naming the fix.
     """
     if scores_and_labels is not None:
         found = scores_and_labels(pl_module, batch, outputs)
@@ -69,15 +72,119 @@ def batch_scores(scores_and_labels, pl_module, batch, outputs):
             " cannot tell the inputs from the labels: %s" % (what, _HOW_TO_GIVE_SCORES)
         )
     x, y = batch
-    with torch.no_grad():
-        scores = pl_module(x)
+    scores = None if module_output is None else module_output.take(_rows(y))
+    if scores is None:
+        with torch.no_grad():
+            scores = pl_module(x)
     return scores, y, FROM_FORWARD
 
 
-def batch_examples(given_ids, given_previews, pl_module, batch, outputs, rows):
+class ModuleOutput:
+    """What the module's own ``__call__`` returned inside one ``validation_step``, so that
+    the callback can count the module's scores without running ``forward(x)`` once more.
+
+    While `attach`ed (a validation epoch), a forward pre-hook and a forward hook on the
+    ``LightningModule`` note every call of it. `take` gives the batch's output only when it
+    is unambiguous: exactly one call that made no call of the module inside it (under DDP
+    Lightning runs ``validation_step`` itself through the module's ``__call__``: that call
+    encloses the user's one and is not counted, unless it returned another tensor), that
+    returned a tensor of the batch's rows (an enclosing call may return that same tensor). Otherwise (test-time augmentation calling the module several
+    times, no call at all, ``self.net(x)``, other outputs) the callback runs ``forward(x)`` as
+    before. The output is kept detached, and for one batch only.
+    """
+
+    def __init__(self):
+        self._handles = ()
+        self.forget()
+
+    def forget(self):
+        """Forget the calls noted so far (at the end of each batch, whatever its source)."""
+        self._open = []  # the start numbers of the calls under way
+        self._starts = 0
+        self._leaves = 0  # calls that made no call of the module inside them
+        self._output = None  # the last leaf call's tensor
+        self._ambiguous = False
+
+    def attach(self, module):
+        self.remove()
+        try:
+            self._handles = (
+                module.register_forward_pre_hook(self.started),
+                module.register_forward_hook(self.ended),
+            )
+        except Exception:  # a module that takes no hooks: one extra forward per batch
+            self.remove()
+
+    def remove(self):
+        for handle in self._handles:
+            handle.remove()
+        self._handles = ()
+        self.forget()
+
+    def started(self, module, args):
+        self._open.append(self._starts)
+        self._starts += 1
+
+    def ended(self, module, args, output):
+        if not self._open:  # a call under way when the hooks came: not this batch's
+            return
+        tensor = isinstance(output, torch.Tensor)
+        if self._open.pop() + 1 == self._starts:  # no call started inside this one
+            self._leaves += 1
+            self._output = output.detach() if tensor else None
+        elif tensor and not self._is_output(output):
+            self._ambiguous = True  # a forward that calls the module itself: which is it?
+
+    def _is_output(self, tensor):
+        """Whether ``tensor`` is the noted output (an enclosing call passing it on, as a
+        ``validation_step`` returning its logits under DDP); never raises (a hook in the
+        module's call).
+        """
+        noted = self._output
+        try:
+            return (
+                noted is not None
+                and tensor.data_ptr() == noted.data_ptr()
+                and tensor.shape == noted.shape
+                and tensor.dtype == noted.dtype
+            )
+        except Exception:  # a tensor without storage (sparse, meta): not comparable
+            return False
+
+    def take(self, rows):
+        """The output of the module's one call since the last `take` when it is a tensor of
+        ``rows`` rows, else None; forgets what it noted either way.
+        """
+        output = self._output
+        usable = (
+            self._leaves == 1
+            and not self._ambiguous
+            and not self._open
+            and output is not None
+            and output.ndim
+            and rows is not None
+            and output.shape[0] == rows
+        )
+        self.forget()
+        return output if usable else None
+
+
+def _rows(labels):
+    """The rows of a batch's labels, or None when they have none to tell."""
+    if isinstance(labels, torch.Tensor):
+        return int(labels.shape[0]) if labels.ndim else None
+    try:
+        return len(labels)
+    except TypeError:
+        return None
+
+
+def batch_examples(given_ids, given_previews, pl_module, batch, outputs, rows, first):
     """The `RowExamples` of one validation batch of ``rows`` rows (``given_ids`` and
     ``given_previews``: the callback's ``example_ids`` and ``previews``), checked
-    (`inputs.check_example_ids`, `check_previews`, `check_groups`); ValueError naming the fix.
+    (`inputs.check_example_ids`, `check_previews`; groups by `inputs.check_groups` in the
+    ``first`` batch, later by their row counts alone, `_checked_group_rows`: their values
+    are checked with the epoch's, `epoch_evaluation`); ValueError naming the fix.
     """
     if given_ids is False:
         return RowExamples(None, None, None)
@@ -92,8 +199,9 @@ def batch_examples(given_ids, given_previews, pl_module, batch, outputs, rows):
         previews, previews_from = step.get("previews"), "validation_step's 'previews'"
     groups = step.get("groups")
     if groups is not None:
-        inputs.check_groups(groups, rows, "%s: validation_step's 'groups'" % WHO)
-        groups = _host_groups(groups)
+        if first:  # a mistake raises before training starts
+            inputs.check_groups(groups, rows, "%s: validation_step's 'groups'" % WHO)
+        groups = _checked_group_rows(_host_groups(groups), rows)
     return RowExamples(
         inputs.check_example_ids(_host(ids), rows, "%s: %s" % (WHO, ids_from)),
         inputs.check_previews(_host(previews), rows, "%s: %s" % (WHO, previews_from)),
@@ -133,14 +241,19 @@ def first_layout(scores, labels, source, *, multi_label, from_logits, class_name
     return dataclasses.replace(evaluation.layout, from_logits=from_logits)
 
 
-def check_batch(layout, scores, labels):
+def check_batch(layout, scores, labels, accepted):
     """A later batch's labels as a tensor beside its scores; ValueError for scores that are
     no tensor, or shapes unlike the first batch's (`inputs.Layout.check_shapes`: the values
-    are read when the epoch is counted).
+    are read when the epoch is counted). ``accepted``: the stage's set of the shapes past the
+    rows of batches found right; a batch shaped as one of them, of as many labels as scores,
+    is not checked again (each check depends on the shapes alone).
     """
     if not isinstance(scores, torch.Tensor):
         raise ValueError("the scores are a %s, not a tensor" % type(scores).__name__)
     labels = as_tensor(labels, scores.device)
+    shapes = (scores.ndim, scores.shape[1:], labels.ndim, labels.shape[1:])
+    if shapes in accepted and scores.shape[0] == labels.shape[0]:
+        return labels
     layout.check_shapes(labels, scores, WHO, NAMES)
     label_format = layout.format_of(labels)
     if label_format != layout.label_format:
@@ -149,6 +262,7 @@ def check_batch(layout, scores, labels):
             " are put together, so their labels must come in one format"
             % (label_format, tuple(labels.shape), layout.label_format)
         )
+    accepted.add(shapes)
     return labels
 
 
@@ -232,6 +346,25 @@ def _host_groups(groups):
         else:
             hosted[key] = _host(values)
     return hosted
+
+
+def _checked_group_rows(groups, rows):
+    """Hosted groups (`_host_groups`) when they are a dict of one value per row, so that the
+    epoch's batches line up when put together; ValueError otherwise.
+    """
+    if not isinstance(groups, collections.abc.Mapping):
+        raise ValueError(
+            "validation_step's 'groups' are a %s, not a dict {key: one value per row}"
+            % type(groups).__name__
+        )
+    for key, values in groups.items():
+        shape = getattr(values, "shape", None)
+        if shape is None or len(shape) != 1 or shape[0] != rows:
+            raise ValueError(
+                "validation_step's groups[%r] has shape %s: give one value per row, %d in all"
+                % (key, shape, rows)
+            )
+    return groups
 
 
 def concatenated(parts):

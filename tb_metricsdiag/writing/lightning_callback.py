@@ -3,8 +3,10 @@
 
 Per validation batch the callback takes the module's scores and the labels
 (`lightning_batches`: a ``scores_and_labels`` callable, else a ``{"scores", "labels"}`` dict returned by
-``validation_step``, else one extra ``forward(x)`` of an ``(x, y)`` batch) and keeps them on
-their device, with the batch's ids, previews and groups (a ``validation_step`` dict's, or the
+``validation_step``, else, for an ``(x, y)`` batch, the output of the module's own call in
+``validation_step`` (`lightning_batches.ModuleOutput`: forward hooks put on the module for
+each validation epoch) or, when that is not one tensor of the batch's rows, one extra
+``forward(x)``) and keeps them on their device, with the batch's ids, previews and groups (a ``validation_step`` dict's, or the
 ``example_ids`` / ``previews`` callables'); at the end of the validation epoch they are gathered
 across processes (`lightning_distributed.gather`, without the rows ``DistributedSampler``
 repeated, in the dataset's order) and global rank 0 writes them through `MetricsDiagWriter`,
@@ -15,10 +17,11 @@ writer, its run description and the events are made as the Transformers callback
 (`callback_writing`); this module holds the hooks and what rank 0 writes when.
 
 The first validation batch (the sanity check's, when there is one) is checked on the writers'
-one input path (`inputs.check_evaluation`) and fixes the stage's `inputs.Layout`; a mistake
-raises a ``ValueError`` naming the fix. Later batches are checked by their shapes only
-(`inputs.Layout.check_shapes`), so nothing waits for the device; each epoch's rows are checked
-once more, values included, when rank 0 counts them. After the first batch nothing the callback
+one input path (`inputs.check_evaluation`, its groups by `inputs.check_groups`) and fixes the
+stage's `inputs.Layout`; a mistake raises a ``ValueError`` naming the fix. Later batches are
+checked by their shapes only (`inputs.Layout.check_shapes`, once per shape; groups by their
+row counts), so nothing waits for the device; each epoch's rows are checked once more, values
+and groups included, when rank 0 counts them. After the first batch nothing the callback
 meets ends the training: problems become events the diagnostics report.
 
 With ``train_sample``, the train/validation duplicate check (`overlap`) runs once per ``fit``
@@ -48,7 +51,7 @@ from tb_metricsdiag.writing import (
     log_names,
 )
 from tb_metricsdiag.writing.callback_writing import REDUCE_AUTO, REDUCE_COUNTS, REDUCE_ROWS
-from tb_metricsdiag.writing.lightning_batches import SPLIT, concatenated, numpy_of
+from tb_metricsdiag.writing.lightning_batches import FROM_FORWARD, SPLIT, concatenated, numpy_of
 from tb_metricsdiag.writing.lightning_distributed import RowExamples
 
 logger = logging.getLogger(__name__)
@@ -130,8 +133,12 @@ class MetricsDiagCallback(pl.Callback):
 
     Where the scores come from, per validation batch: ``scores_and_labels`` when given; else
     the ``"scores"`` and ``"labels"`` of a dict returned by ``validation_step`` (no extra
-    pass); else ``module(x)`` of an ``(x, y)`` batch, one extra forward pass per validation
-    batch (in eval mode and without gradients, as Lightning runs validation). Only the first
+    pass); else, for an ``(x, y)`` batch, what the module's own call in ``validation_step``
+    returned (``self(x)``, noted by forward hooks the callback puts on the module during each
+    validation epoch; no extra pass) when that is one call giving a tensor of the batch's
+    rows, otherwise (several calls, as in test-time augmentation; ``self.net(x)``; other
+    outputs) ``module(x)``, one extra forward pass (in eval mode and without gradients, as
+    Lightning runs validation). Only the first
     validation dataloader is counted; the sanity-check pass is checked, never written. The
     rows stay on their device until the epoch ends.
     """
@@ -168,6 +175,8 @@ class MetricsDiagCallback(pl.Callback):
         self._thresholds = None
         self._log_dir = None
         self._writer = None
+        # The module's own output in validation_step, noted while a validation epoch runs.
+        self._module_output = lightning_batches.ModuleOutput()
         self._start_stage()
         self._scores, self._labels, self._examples, self._problems = [], [], [], []
         self._names_before = {}
@@ -177,6 +186,7 @@ class MetricsDiagCallback(pl.Callback):
         # The `inputs.Layout` of the first batch; its from_logits, unless given, is decided by
         # the first epoch counted (more rows than one batch of a model not trained yet).
         self._layout = None
+        self._accepted_shapes = set()  # `lightning_batches.check_batch`'s
         self._source = None  # FROM_CALLABLE / FROM_STEP_OUTPUTS / FROM_FORWARD
         self._examples_given = None  # `RowExamples.given` of the first batch
         self._large = False  # reduce="auto": an epoch was too large to gather
@@ -261,6 +271,8 @@ class MetricsDiagCallback(pl.Callback):
 
     def on_validation_epoch_start(self, trainer, pl_module):
         self._scores, self._labels, self._examples, self._problems = [], [], [], []
+        if self.scores_and_labels is None and self._source in (None, FROM_FORWARD):
+            self._module_output.attach(pl_module)  # scores may come from forward(x)
         self._local = None
         self._streaming = self.reduce == REDUCE_COUNTS or (
             self._large and not self._gives_examples()
@@ -270,12 +282,17 @@ class MetricsDiagCallback(pl.Callback):
     def on_validation_batch_end(
         self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
     ):
-        if dataloader_idx != 0:
-            return
+        try:
+            if dataloader_idx == 0:
+                self._validation_batch(trainer, pl_module, outputs, batch, batch_idx)
+        finally:
+            self._module_output.forget()  # the module's calls of this batch, whatever they gave
+
+    def _validation_batch(self, trainer, pl_module, outputs, batch, batch_idx):
         first = self._layout is None
         try:
             scores, labels, source = lightning_batches.batch_scores(
-                self.scores_and_labels, pl_module, batch, outputs
+                self.scores_and_labels, pl_module, batch, outputs, self._module_output
             )
             if isinstance(scores, torch.Tensor) and scores.ndim and not len(scores):
                 return  # no rows: nothing to check or count
@@ -291,9 +308,11 @@ class MetricsDiagCallback(pl.Callback):
                 self._source = source
                 labels = lightning_batches.as_tensor(labels, scores.device)
             else:
-                labels = lightning_batches.check_batch(self._layout, scores, labels)
+                labels = lightning_batches.check_batch(
+                    self._layout, scores, labels, self._accepted_shapes
+                )
             examples = lightning_batches.batch_examples(
-                self.example_ids, self.previews, pl_module, batch, outputs, len(labels)
+                self.example_ids, self.previews, pl_module, batch, outputs, len(labels), first
             )
             if first:
                 self._examples_given = examples.given()
@@ -347,6 +366,7 @@ class MetricsDiagCallback(pl.Callback):
     # -- per epoch: never raises ----------------------------------------------------------
 
     def on_validation_epoch_end(self, trainer, pl_module):
+        self._module_output.remove()
         if trainer.sanity_checking:
             return
         self._validation_names = {
@@ -364,7 +384,13 @@ class MetricsDiagCallback(pl.Callback):
             digests = overlap.validation_digests
             if overlap.problem is not None or len(digests) != sum(map(len, self._scores)):
                 digests = None  # unusable: every process must still take part in the gathering
-        examples = RowExamples.concatenated(self._examples) if self._examples else None
+        examples = None
+        if self._examples:
+            try:
+                examples = RowExamples.concatenated(self._examples)
+            except Exception as error:  # e.g. previews of other sizes than the first batch's
+                message = "the example records of epoch %d were left out: %s"
+                problems.append(events.bad_batch(SPLIT, message % (trainer.current_epoch, error)))
         counts = cells = None
         try:
             world = lightning_distributed.world_size()
@@ -585,9 +611,11 @@ class MetricsDiagCallback(pl.Callback):
                 logger.exception("MetricsDiagCallback: could not write the overlap check")
 
     def teardown(self, trainer, pl_module, stage):
+        self._module_output.remove()
         self._close()
 
     def on_exception(self, trainer, pl_module, exception):
+        self._module_output.remove()
         self._close()
 
 

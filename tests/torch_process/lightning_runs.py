@@ -42,11 +42,16 @@ def data(n, seed, classes):
 
 
 class Classifier(pl.LightningModule):
-    """An MLP: logits ``[batch, C]``, or ``[batch]`` (one logit) for two classes."""
+    """An MLP: logits ``[batch, C]``, or ``[batch]`` (one logit) for two classes. It counts
+    its ``validation_step`` calls and its forward calls in eval mode (validation's and any the
+    callback makes), so that tests see whether the callback ran an extra forward pass.
+    """
 
     def __init__(self, classes=3, lr=0.05, hidden=16, sync_dist=False):
         super().__init__()
         self.save_hyperparameters()
+        self.validation_steps = 0
+        self.eval_forward_calls = 0
         self.net = nn.Sequential(
             nn.Linear(FEATURES, hidden),
             nn.ReLU(),
@@ -54,6 +59,7 @@ class Classifier(pl.LightningModule):
         )
 
     def forward(self, x):
+        self.eval_forward_calls += not self.training
         out = self.net(x)
         return out[:, 0] if self.hparams.classes == 2 else out
 
@@ -70,6 +76,7 @@ class Classifier(pl.LightningModule):
 
     def validation_step(self, batch, batch_idx):
         x, y, *index = batch  # (x, y, index) batches: the rows' ids, previews and groups too
+        self.validation_steps += 1
         out = self(x)
         predicted = (out > 0).long() if self.hparams.classes == 2 else out.argmax(1)
         sync = self.hparams.sync_dist
@@ -171,6 +178,8 @@ def main(out_dir, devices, lr, indexed=False, reduce=None):
         result = {
             "log_dir": trainer.logger.log_dir,
             "world_size": trainer.world_size,
+            "validation_steps": module.validation_steps,
+            "eval_forward_calls": module.eval_forward_calls,
             "outputs": outputs(module, validation[0]).tolist(),
             "labels": validation[1].tolist(),
             "frameworks": frameworks,

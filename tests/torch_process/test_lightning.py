@@ -545,8 +545,11 @@ def test_ddp_counts_mode_sums_what_the_rows_mode_gathers(tmp_path, ddp_rows):
     """Two gloo processes with ``reduce="auto"`` below a limit the first epoch passes: that
     epoch's kept rows and the next epoch's streamed chunks are counted by each process and
     summed; the counts, the calibration bins and the kept examples (named by dataset index)
-    equal those of the processes that gathered their rows, the padded repeat left out."""
+    equal those of the processes that gathered their rows, the padded repeat left out.
+    ``validation_step`` returns nothing here: the scores are the module's own call in it,
+    which Lightning runs through DDP's ``forward``, and no extra forward pass runs."""
     counted = _ddp_run(tmp_path / "counts", "plain", "auto:100")
+    assert counted["eval_forward_calls"] == counted["validation_steps"] > 0
     counted_events, rows_events = read_events(counted["log_dir"]), read_events(ddp_rows["log_dir"])
     calibration = schema.split_tag("validation", schema.KIND_CALIBRATION)
     examples = schema.split_tag("validation", schema.KIND_EXAMPLES)

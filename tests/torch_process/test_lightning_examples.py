@@ -186,3 +186,37 @@ def test_ids_repeated_across_batches_leave_the_records_out_with_an_event(tmp_pat
     (recorded,) = [json.loads(value.item()) for value, _ in events[schema.EVENTS_TAG].values()]
     assert "example records of epoch 0 were left out" in recorded[0]["message"]
     assert "'row 0' appears" in recorded[0]["message"]
+
+
+def _later_batch(change):
+    """``change`` applied to the groups of validation batch 2 only (the first batch, checked
+    whole, is right)."""
+    return lambda g, b: {"groups": change(g["groups"]) if b == 2 else g["groups"]}
+
+
+def test_bad_group_values_in_a_later_batch_leave_the_epoch_s_records_out_with_an_event(tmp_path):
+    """Groups' values are checked at the first batch and with each epoch's: a later batch of
+    floats keeps its rows counted and leaves that epoch's example records out, saying why."""
+    module = _Returns(_later_batch(lambda groups: {**groups, "parity": [0.5] * 16}))
+    trainer, *_ = _fit(tmp_path, MetricsDiagCallback(), module=module, epochs=1)
+    events = read_events(trainer.logger.log_dir)
+    assert events[schema.split_tag("validation", schema.KIND_CONFUSION)][0][0].sum() == 101
+    assert not any(tag.endswith("/" + schema.KIND_EXAMPLES) for tag in events)
+    assert not any(tag.endswith("/" + schema.KIND_SLICES) for tag in events)
+    (recorded,) = [json.loads(value.item()) for value, _ in events[schema.EVENTS_TAG].values()]
+    assert "example records of epoch 0 were left out" in recorded[0]["message"]
+    assert "groups['parity'] values must be strings, integers or booleans" in recorded[0]["message"]
+
+
+def test_groups_of_another_row_count_in_a_later_batch_leave_that_batch_out(tmp_path):
+    """Each batch's groups must have its rows, so that the epoch's rows line up: a batch
+    whose groups have fewer is left out, with an event; the other rows and their records are
+    written."""
+    module = _Returns(_later_batch(lambda groups: {k: v[:-1] for k, v in groups.items()}))
+    trainer, *_ = _fit(tmp_path, MetricsDiagCallback(), module=module, epochs=1)
+    events = read_events(trainer.logger.log_dir)
+    assert events[schema.split_tag("validation", schema.KIND_CONFUSION)][0][0].sum() == 101 - 16
+    assert schema.split_tag("validation", schema.KIND_SLICES) in events
+    (recorded,) = [json.loads(value.item()) for value, _ in events[schema.EVENTS_TAG].values()]
+    assert "validation batch 2 was left out" in recorded[0]["message"]
+    assert "groups['parity'] has shape (15,): give one value per row, 16" in recorded[0]["message"]
