@@ -9,7 +9,7 @@ import zlib
 
 import numpy as np
 
-from tb_metricsdiag.format.integer_counts import CODE_OF_ITEMSIZE, DTYPE_OF_CODE, compact_ints
+from tb_metricsdiag.format.integer_counts import DTYPE_OF_CODE, packed_segments
 from tb_metricsdiag.format.schema import (
     MAX_CLASSES,
     MAX_COUNT_VALUES,
@@ -17,6 +17,9 @@ from tb_metricsdiag.format.schema import (
     FormatError,
 )
 from tb_metricsdiag.format.threshold_grid import decode_thresholds
+
+COMPRESSION_LEVEL = 6
+"""zlib's level for the bucket deltas (any level decodes alike)."""
 
 
 def encode_threshold_counts(counts, average_precision=None, roc_auc=None):
@@ -35,11 +38,7 @@ def encode_threshold_counts(counts, average_precision=None, roc_auc=None):
     cost of keeping every point is per point. Lossless: `decode_threshold_counts` inverts it.
     """
     counts = np.asarray(counts, dtype=np.int64)
-    deltas = counts.copy()
-    deltas[..., :-1] -= counts[..., 1:]
-    values = compact_ints(deltas)
-    code = CODE_OF_ITEMSIZE[values.itemsize]
-    payload = code + zlib.compress(values.astype(DTYPE_OF_CODE[code]).tobytes())
+    (payload,) = encode_each_threshold_counts(counts[None])
     if average_precision is not None:
         average_precision = np.asarray(average_precision, dtype="<f8")
         if average_precision.shape != counts.shape[:1]:
@@ -57,6 +56,18 @@ def encode_threshold_counts(counts, average_precision=None, roc_auc=None):
             )
         payload += roc_auc.tobytes()
     return payload
+
+
+def encode_each_threshold_counts(counts):
+    """`encode_threshold_counts` (without AP) of each of ``counts`` ``[S, C, 2, T]`` (every
+    slice's), a list of ``S`` payloads: the deltas and their types found for all at once.
+    """
+    counts = np.asarray(counts, dtype=np.int64)
+    deltas = counts.copy()
+    deltas[..., :-1] -= counts[..., 1:]
+    per_item = deltas[0].size if deltas.shape[0] else 0
+    packed = packed_segments(deltas, np.arange(deltas.shape[0] + 1) * per_item)
+    return [code + zlib.compress(data, COMPRESSION_LEVEL) for code, data in packed]
 
 
 def decode_threshold_counts(
