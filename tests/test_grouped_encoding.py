@@ -82,7 +82,7 @@ def test_each_slices_threshold_counts_encode_as_alone(classes, largest):
     shape = (5, classes, 2, 201)
     counts = np.sort(rng.integers(0, largest + 1, shape), axis=-1)[..., ::-1]
     counts[0] = 0
-    payloads = threshold_counts.encode_each_threshold_counts(counts)
+    payloads = threshold_counts.encode_each_threshold_counts(counts[:, :, 0], counts[:, :, 1])
     for one, payload in zip(counts, payloads):
         deltas = one - np.concatenate([one[..., 1:], np.zeros_like(one[..., :1])], axis=-1)
         code, data = _reference_packed(deltas)

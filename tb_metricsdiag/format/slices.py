@@ -207,9 +207,7 @@ def encode_slices(layout, keys, slices, example_groups=None):
         ]
     thresholds = [
         _uint32(len(payload)) + payload
-        for payload in threshold_counts_lib.encode_each_threshold_counts(
-            np.stack([tp, np.asarray(slices["fp"])], axis=2)
-        )
+        for payload in threshold_counts_lib.encode_each_threshold_counts(tp, slices["fp"])
     ]
     calibration = np.asarray(slices["calibration"], dtype="<f8").reshape(num_slices, -1)
     examples = [b""] * num_slices

@@ -45,7 +45,7 @@ def encode_threshold_counts(counts, average_precision=None, roc_auc=None):
     cost of keeping every point is per point. Lossless: `decode_threshold_counts` inverts it.
     """
     counts = np.asarray(counts, dtype=np.int64)
-    (payload,) = encode_each_threshold_counts(counts[None])
+    (payload,) = encode_each_threshold_counts(counts[None, :, 0], counts[None, :, 1])
     if average_precision is not None:
         average_precision = np.asarray(average_precision, dtype="<f8")
         if average_precision.shape != counts.shape[:1]:
@@ -65,13 +65,16 @@ def encode_threshold_counts(counts, average_precision=None, roc_auc=None):
     return payload
 
 
-def encode_each_threshold_counts(counts):
-    """`encode_threshold_counts` (without AP) of each of ``counts`` ``[S, C, 2, T]`` (every
-    slice's), a list of ``S`` payloads: the deltas and their types found for all at once.
+def encode_each_threshold_counts(tp, fp):
+    """`encode_threshold_counts` (without AP) of each of ``S`` slices' threshold counts, from
+    their TP and FP ``[S, C, T]``: a list of ``S`` payloads, the deltas and their types found
+    for all at once.
     """
-    counts = np.asarray(counts, dtype=np.int64)
-    deltas = counts.copy()
-    deltas[..., :-1] -= counts[..., 1:]
+    tp, fp = np.asarray(tp, dtype=np.int64), np.asarray(fp, dtype=np.int64)
+    deltas = np.empty(tp.shape[:2] + (2,) + tp.shape[2:], dtype=np.int64)  # [S, C, 2, T]
+    for part, counts in enumerate((tp, fp)):
+        np.subtract(counts[..., :-1], counts[..., 1:], out=deltas[:, :, part, :-1])
+        deltas[:, :, part, -1] = counts[..., -1]
     per_item = deltas[0].size if deltas.shape[0] else 0
     packed = packed_segments(deltas, np.arange(deltas.shape[0] + 1) * per_item)
     return [

@@ -188,9 +188,12 @@ class EpochSlices:
         slices = _stacked(parts)
         example_groups = None
         if self.with_examples:
-            positions = np.unique(
+            # Sorted and deduplicated (a multi-label example is kept once per label): NumPy
+            # 2's hashing `np.unique` costs more than this sort at these sizes.
+            positions = np.sort(
                 np.asarray([] if overall_positions is None else overall_positions, np.int64)
             )
+            positions = positions[np.append(True, positions[1:] != positions[:-1])[: positions.size]]
             example_groups = (positions, self._stored_codes(keys, positions))
         layout = {
             "num_classes": self.layout.num_classes,
