@@ -116,7 +116,9 @@ def measure(repeats, profile=False):
             times["slices"].append(_cpu(slices))
             written = [None]
             times["counts records"].append(
-                _cpu(lambda: written.__setitem__(0, writer._counts_records(result[0], "validation")))
+                _cpu(
+                    lambda: written.__setitem__(0, writer._counts_records(result[0], "validation"))
+                )
             )
             all_records = written[0] + epoch_records
             times["framing"].append(
@@ -129,8 +131,7 @@ def measure(repeats, profile=False):
 
 def _summary(times):
     return {
-        name: (min(values) * 1e3, statistics.median(values) * 1e3)
-        for name, values in times.items()
+        name: (min(values) * 1e3, statistics.median(values) * 1e3) for name, values in times.items()
     }
 
 

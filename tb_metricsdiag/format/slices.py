@@ -221,7 +221,9 @@ def encode_slices(layout, keys, slices, example_groups=None):
             + code
             + data
             + b"".join(codes[2 * begin : 2 * end] for codes in scores)
-            for (code, data), begin, end in zip(positions, bounds[:-1].tolist(), bounds[1:].tolist())
+            for (code, data), begin, end in zip(
+                positions, bounds[:-1].tolist(), bounds[1:].tolist()
+            )
         ]
     for one in zip(counts, thresholds, calibration, examples):
         parts += [one[0], one[1], one[2].tobytes(), one[3]]

@@ -193,7 +193,9 @@ class EpochSlices:
             positions = np.sort(
                 np.asarray([] if overall_positions is None else overall_positions, np.int64)
             )
-            positions = positions[np.append(True, positions[1:] != positions[:-1])[: positions.size]]
+            positions = positions[
+                np.append(True, positions[1:] != positions[:-1])[: positions.size]
+            ]
             example_groups = (positions, self._stored_codes(keys, positions))
         layout = {
             "num_classes": self.layout.num_classes,
