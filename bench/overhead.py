@@ -22,8 +22,10 @@ rotating order, ``--repeats`` times in this one process, after a warm-up fit. Th
 recording variant, each the median over the repeats:
 
 - the hooks' own time: wall time spent inside every hook of the callback (``on_train_begin``
-  with its one-off work, each ``on_epoch_end``, ...) over the fit, as a share of that fit's
-  wall time: the target's figure (at most 3%);
+  with its one-off work, each ``on_epoch_end``, ...) and inside its taking of each batch of
+  Keras's validation outputs (``_take_validation_batch``, called from Keras's test function,
+  `keras_output_reuse`) over the fit, as a share of that fit's wall time: the target's figure
+  (at most 3%);
 - the same in CPU time of the process (``time.process_time``): the least sensitive to other
   loads on a shared machine, which stretch the wall time of whatever they overlap;
 - the paired wall (and CPU) time of the fit against the baseline's fit of the same repeat.
@@ -156,6 +158,7 @@ def timed_callback(log_dir, x_val, y_val, groups):
     callback = MetricsDiagCallback(log_dir, validation_data=(x_val, y_val), groups=groups)
     epoch_ends = []
     on_epoch_end = callback.on_epoch_end
+    count_taken_epochs()
 
     def timed_epoch_end(epoch, logs=None):
         start = wall_and_cpu()
@@ -164,8 +167,30 @@ def timed_callback(log_dir, x_val, y_val, groups):
 
     callback.on_epoch_end = timed_epoch_end
     clock = HookClock()
-    clock.wrap_hooks(callback, keras.callbacks.Callback)
+    clock.wrap_hooks(callback, keras.callbacks.Callback, names=("_take_validation_batch",))
     return callback, clock, epoch_ends
+
+
+TAKEN = {"taken": 0}  # epoch ends that found Keras's validation outputs
+
+
+def count_taken_epochs():
+    """Count in `TAKEN` the epoch ends that found Keras's validation outputs (once a process)."""
+    try:
+        from tb_metricsdiag.writing import keras_output_reuse
+    except ImportError:  # code before the reuse (a comparison with an older checkout)
+        return
+    outputs = keras_output_reuse.OutputReuse.outputs
+    if getattr(outputs, "counted", False):
+        return
+
+    def counted(self):
+        result = outputs(self)
+        TAKEN["taken"] += result is not None
+        return result
+
+    counted.counted = True
+    keras_output_reuse.OutputReuse.outputs = counted
 
 
 def timed_slices_class(seconds):
@@ -222,6 +247,7 @@ def fit_seconds(variant, data, epochs, root, run, hooks, groups):
     elif variant == "image_recipe":
         callbacks.append(image_recipe_callback(log_dir, x_val, y_val))
     model = make_model(metrics)
+    taken_before = TAKEN["taken"]
     start = wall_and_cpu()
     model.fit(
         x,
@@ -234,6 +260,7 @@ def fit_seconds(variant, data, epochs, root, run, hooks, groups):
     )
     seconds = wall_and_cpu() - start
     if recorder is not None:
+        hooks["taken"] += TAKEN["taken"] - taken_before
         hooks["fit"].append(seconds)
         hooks["own"].append(clock.seconds())
         hooks["on_epoch_end"].extend(epoch_ends[1:])  # steady state
@@ -303,7 +330,8 @@ def report_recording(variant, wall, hooks, epochs):
     end = _median(hooks["on_epoch_end"])
     print(
         "    on_epoch_end %.1f ms wall, %.1f ms CPU (%.1f%% of a baseline epoch's wall, %.1f%% of"
-        " its CPU); on_train_begin %.0f ms wall, %.0f ms CPU once; all hooks %.2f s wall per fit"
+        " its CPU); on_train_begin %.0f ms wall, %.0f ms CPU once; all hooks %.2f s wall per fit;"
+        " Keras's validation outputs taken at %d of %d epoch ends"
         % (
             1000 * end[0],
             1000 * end[1],
@@ -312,6 +340,8 @@ def report_recording(variant, wall, hooks, epochs):
             1000 * _median(hooks["on_train_begin"])[0],
             1000 * _median(hooks["on_train_begin"])[1],
             _median(hooks["own"])[0],
+            hooks["taken"],
+            epochs * len(hooks["fit"]),
         )
     )
 
@@ -389,7 +419,7 @@ def main():
     data = make_data()
     wall = {variant: [] for variant in variants}
     hooks = {
-        variant: {"on_train_begin": [], "on_epoch_end": [], "own": [], "fit": []}
+        variant: {"on_train_begin": [], "on_epoch_end": [], "own": [], "fit": [], "taken": 0}
         for variant in variants
     }
     with tempfile.TemporaryDirectory() as root:

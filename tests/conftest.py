@@ -178,6 +178,9 @@ def _train(name, root, make_model, data, class_names, fit_kwargs=None, train_sam
         batch_size=64,
         verbose=0,
         callbacks=[callback, Reference(), keras.callbacks.TensorBoard(log_dir)],
+        # The callback takes Keras's validation outputs (keras_output_reuse): in the batches of
+        # the reference's predict, they are the same to the last bit.
+        validation_batch_size=PREDICT_BATCH,
         **(fit_kwargs or {}),
     )
     return record

@@ -44,10 +44,10 @@ def _environment(backend):
     return env
 
 
-@pytest.fixture(scope="module")
-def backend_runs(tmp_path_factory):
-    """{backend: its output directory}, every backend trained in parallel."""
-    root = tmp_path_factory.mktemp("backends")
+def run_each_backend(root, script, hidden_arguments=()):
+    """Run ``script OUT_DIR`` once per backend, all at once, each in its ``root/BACKEND``
+    directory (JAX and PyTorch with TensorFlow hidden and ``hidden_arguments``, once the
+    TensorFlow-free writer is there); returns {backend: its output directory}."""
     processes = {}
     hide = _writer_available()
     with contextlib.ExitStack() as stack:
@@ -57,9 +57,9 @@ def backend_runs(tmp_path_factory):
             env, arguments = _environment(backend), [str(out)]
             if hide and backend in WITHOUT_TENSORFLOW:
                 env = stack.enter_context(environment_without(("tensorflow",), env))
-                arguments.append("--arrays-only")
+                arguments += list(hidden_arguments)
             processes[backend] = subprocess.Popen(
-                [sys.executable, SCRIPT] + arguments,
+                [sys.executable, script] + arguments,
                 env=env,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
@@ -69,6 +69,12 @@ def backend_runs(tmp_path_factory):
             output, _ = process.communicate(timeout=TIMEOUT)
             assert process.returncode == 0, "%s run failed:\n%s" % (backend, output[-6000:])
     return {backend: str(root / backend) for backend in BACKENDS}
+
+
+@pytest.fixture(scope="module")
+def backend_runs(tmp_path_factory):
+    """{backend: its output directory}, every backend trained in parallel."""
+    return run_each_backend(tmp_path_factory.mktemp("backends"), SCRIPT, ["--arrays-only"])
 
 
 def _run(backend_runs, backend):

@@ -30,6 +30,7 @@ from tb_metricsdiag.writing import (
     keras_data,
     keras_metric,
     keras_model,
+    keras_output_reuse,
     keras_prediction,
     records,
     sinks,
@@ -67,8 +68,9 @@ class MetricsDiagCallback(keras.callbacks.Callback):
     Args:
       log_dir: directory of this run's event files (TensorBoard names the run after it).
       validation_data: ``(x_val, y_val)`` arrays or a ``tf.data.Dataset`` of ``(x, y)``
-        batches; predicted once per epoch. Optional in the metric mode (below), which then
-        counts what Keras validates on, ``validation_split`` included.
+        batches; predicted once per epoch, unless ``fit`` validated on the same rows that
+        epoch (below). Optional in the metric mode (below), which then counts what Keras
+        validates on, ``validation_split`` included.
       train_data: optional ``(x, y)`` or Dataset, usually a sample of the training set:
         predicted once per epoch for the training-side confusion, and compared byte for
         byte with the validation inputs once at the start. Its size drives the extra cost.
@@ -106,6 +108,17 @@ class MetricsDiagCallback(keras.callbacks.Callback):
     cell, which were right and the label issues confident learning flags (docs/format.md,
     "Example records"); ``example_ids=False`` turns them off. ``example_ids``, ``previews``
     and ``groups`` are checked at train begin.
+
+    Keras's own validation outputs (the default mode, array ``validation_data``): when
+    ``model.fit`` validates on the same rows (``fit(..., validation_data=(x_val, y_val))``), the
+    callback takes the outputs Keras's validation pass computed instead of predicting the rows
+    again (`keras_output_reuse`): each batch's inputs and labels are compared with the
+    callback's rows, and an epoch whose pass did not cover them all, in order
+    (``validation_freq``, other data, ``validation_steps``), is predicted as before, with the
+    same figures. Not with ``steps_per_execution`` above 1, several replicas, a JAX
+    distribution or ``torch.compile``; the model is put back at train end. The train-begin
+    probe is then skipped where the model declares its output width and the loss or the last
+    activation say whether it outputs logits.
 
     Zero-extra-pass mode: add ``callback.metric()`` to ``model.compile(metrics=[...])`` and the
     counts are made inside Keras's own train and validation steps (`keras_metric.CountsMetric`);
@@ -162,6 +175,7 @@ class MetricsDiagCallback(keras.callbacks.Callback):
         self._preview_values = None  # one preview per validation row, or None
         self._slice_values = None  # slice_recorder.SliceValues of the validation rows
         self._slice_codes = None  # {key: slice index of each validation row}, or None
+        self._reuse = None  # keras_output_reuse.OutputReuse of this fit, or None
 
     def metric(self, name="metricsdiag"):
         """The `keras_metric.CountsMetric` to add to ``model.compile(metrics=[...])``.
@@ -302,16 +316,35 @@ class MetricsDiagCallback(keras.callbacks.Callback):
             )
         return kept
 
-    def _model_output_width(self):
-        """Output width from the model's own output shape (metric mode without data)."""
+    def _declared_output_width(self):
+        """Output width from the model's own output shape, or None when it does not declare
+        one single output of shape ``[batch]`` or ``[batch, classes]``.
+        """
         outputs = getattr(self.model, "outputs", None) or []
         if len(outputs) != 1 or len(outputs[0].shape) not in (1, 2):
+            return None
+        shape = outputs[0].shape
+        if len(shape) == 1:
+            return 1
+        return None if shape[-1] is None else int(shape[-1])
+
+    def _model_output_width(self):
+        """Output width from the model's own output shape (metric mode without data)."""
+        width = self._declared_output_width()
+        if width is None:
             raise ValueError(
                 "MetricsDiagCallback: the output width of this model is unknown before"
                 " training; pass validation_data=(x_val, y_val)"
             )
-        shape = outputs[0].shape
-        return 1 if len(shape) == 1 else int(shape[-1])
+        return width
+
+    def _from_logits_needs_outputs(self, loss_from_logits, activation):
+        """Whether `_detect_from_logits` must look at outputs (nothing else says)."""
+        return not (
+            self.from_logits is not None
+            or loss_from_logits
+            or activation in ("linear", "softmax", "sigmoid")
+        )
 
     def _detect_from_logits(self, loss_from_logits, activation, sample_outputs):
         if self.from_logits is not None:
@@ -327,6 +360,8 @@ class MetricsDiagCallback(keras.callbacks.Callback):
         return bool(finite.size and (finite.min() < 0 or finite.max() > 1))
 
     def on_train_begin(self, logs=None):
+        keras_output_reuse.remove_leftovers(self.model)  # of an earlier fit that raised
+        self._reuse = None
         splits = self._check_configuration()
         self._predictor = keras_prediction.Predictor(
             self.model,
@@ -334,18 +369,24 @@ class MetricsDiagCallback(keras.callbacks.Callback):
             # judged at the first prediction pass; the metric mode predicts nothing
             automatic=self.batch_size is None and self._metric is None,
         )
-        if "validation" in splits:
-            width, sample_outputs = self._predictor.probe(splits["validation"])
-        else:  # the metric mode, counting what Keras validates on
-            width, sample_outputs = self._model_output_width(), np.zeros(0)
-        self._splits = splits
         compile_config = self._compile_config()
         loss_name, loss_from_logits = keras_model.loss_config(compile_config)
+        activation = keras_model.last_activation(self.model)
+        reusable = self._reusable(splits)
+        width, sample_outputs = None, np.zeros(0)
+        if reusable and not self._from_logits_needs_outputs(loss_from_logits, activation):
+            # No probe: the model declares its width, and Keras's validation pass (or, where
+            # it cannot be used, the first prediction pass) traces what the probe would.
+            width = self._declared_output_width()
+        if width is None and "validation" in splits:
+            width, sample_outputs = self._predictor.probe(splits["validation"])
+        elif width is None:  # the metric mode, counting what Keras validates on
+            width = self._model_output_width()
+        self._splits = splits
         labels = {
             split: examples.all_labels(self._predictor.batch_size)
             for split, examples in splits.items()
         }
-        activation = keras_model.last_activation(self.model)
         layout = inputs.new_layout(
             width,
             "MetricsDiagCallback",
@@ -368,6 +409,8 @@ class MetricsDiagCallback(keras.callbacks.Callback):
             compile_config, loss_name, loss_from_logits, activation, split_examples
         )
         self._write_run_start(info, label_counts)
+        if reusable:  # last: nothing after it can raise and leave the model patched
+            self._install_reuse(splits["validation"])
 
     @staticmethod
     def _detect_multi_label(loss_name, labels, width):
@@ -467,6 +510,42 @@ class MetricsDiagCallback(keras.callbacks.Callback):
         except (ValueError, TypeError) as error:
             return {"error": "the overlap check could not hash the inputs: %s" % error}
 
+    def _reusable(self, splits):
+        """Whether Keras's own validation outputs may stand for the prediction pass of
+        ``validation_data`` (`keras_output_reuse`): the default mode, array data, and a model
+        the patch can see every batch of.
+        """
+        examples = splits.get("validation")
+        if self._metric is not None or examples is None or examples.dataset is not None:
+            return False
+        reason = keras_output_reuse.blocked_reason(self.model)
+        if reason is not None:
+            logger.debug("MetricsDiagCallback predicts validation_data itself: %s", reason)
+        return reason is None
+
+    def _install_reuse(self, examples):
+        reuse = keras_output_reuse.OutputReuse(
+            self.model, examples.x, examples.y, lambda batch: self._take_validation_batch(batch)
+        )
+        try:
+            reuse.install()
+        except Exception:  # Then the callback predicts, as without the patch.
+            logger.warning(
+                "MetricsDiagCallback: Keras's validation outputs cannot be taken; predicting"
+                " validation_data instead",
+                exc_info=True,
+            )
+            return
+        self._reuse = reuse
+
+    def _take_validation_batch(self, batch):
+        """One batch of Keras's validation pass (`OutputReuse.take`); never raises into it."""
+        try:
+            self._reuse.take(batch)
+        except Exception:  # The epoch end then predicts the rows itself.
+            logger.debug("MetricsDiagCallback: a validation batch was not taken", exc_info=True)
+            self._reuse.abandon()
+
     # -- per epoch: never raises ----------------------------------------------------------
 
     @property
@@ -492,11 +571,13 @@ class MetricsDiagCallback(keras.callbacks.Callback):
                 with_examples=self._examples is not None,
             )
         problems, position = [], 0
-        for x, y in self._predictor.batches(examples):
+        for x, y, outputs in self._scored_batches(split, examples):
             rows = np.arange(position, position + len(y))
             position += len(y)
             try:
-                converted = self._layout.count(result, y, self._predictor.predict(x))
+                if outputs is None:
+                    outputs = self._predictor.predict(x)
+                converted = self._layout.count(result, y, outputs)
                 if epoch is not None:
                     epoch.update(rows, *converted)
                 if slices is not None:
@@ -505,13 +586,35 @@ class MetricsDiagCallback(keras.callbacks.Callback):
                 problems.append(events.bad_batch(examples.name, error))
         return result, (epoch, slices), problems
 
+    def _scored_batches(self, split, examples):
+        """``(x, y, outputs)`` batches of ``examples``: ``outputs`` Keras's own of this epoch's
+        validation pass where they cover ``validation_data`` (`keras_output_reuse`, ``x``
+        None), else None (to predict).
+        """
+        outputs = self._reuse.outputs() if split == "validation" and self._reuse else None
+        if outputs is None:
+            for x, y in self._predictor.batches(examples):
+                yield x, y, None
+            return
+        step = keras_prediction.MAX_AUTOMATIC_BATCH_SIZE  # rows counted at a time
+        for start in range(0, len(outputs), step):
+            yield None, examples.y[start : start + step], outputs[start : start + step]
+
     def on_epoch_begin(self, epoch, logs=None):
         self._train_counts = None
+        if self._reuse is not None:
+            self._reuse.new_epoch()
 
     def on_test_begin(self, logs=None):
         # Inside fit, Keras resets its metrics right after this: the training counts go now.
         if self._in_fit and self._metric is not None:
             self._train_counts = self._metric.counts()
+        if self._in_fit and self._reuse is not None:
+            self._reuse.begin_pass()
+
+    def on_test_end(self, logs=None):
+        if self._reuse is not None:
+            self._reuse.end_pass()
 
     def _metric_counts(self):
         """{split: counts} from the metric: training counts read at `on_test_begin`, and the
@@ -590,6 +693,9 @@ class MetricsDiagCallback(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         self._in_fit = False
+        if self._reuse is not None:
+            self._reuse.remove()
+            self._reuse = None
         if self._writer is not None:
             self._writer.flush()
 
