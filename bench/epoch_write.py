@@ -144,15 +144,16 @@ def _print(label, summary):
 def _child(checkout, repeats):
     """The same measurement on the checkout at ``checkout``, in a child process."""
     env = dict(os.environ, PYTHONPATH=checkout)
-    output = subprocess.run(
+    done = subprocess.run(
         [sys.executable, os.path.abspath(__file__), "--json", "--repeats", str(repeats)],
         env=env,
         cwd=checkout,
-        check=True,
         capture_output=True,
         text=True,
-    ).stdout
-    return json.loads(output.splitlines()[-1])
+    )
+    if done.returncode:
+        sys.exit("the measurement of %s failed:\n%s" % (checkout, done.stderr))
+    return json.loads(done.stdout.splitlines()[-1])
 
 
 def main():
@@ -163,6 +164,8 @@ def main():
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.compare and not os.path.isdir(os.path.join(args.compare, "tb_metricsdiag")):
+        parser.error("--compare: %s holds no tb_metricsdiag package" % args.compare)
     if os.environ.get("PYTHONPATH"):  # a child of --compare: that checkout first
         sys.path.insert(0, os.environ["PYTHONPATH"])
     if args.profile:
