@@ -135,20 +135,22 @@ def _slices_with(payload, keys=None, example_groups=None):
         "num_rows": stored.num_rows,
         "per_cell": some.examples.per_cell,
     }
-    written = [
-        {
-            "confusion": one.confusion,
-            "tp": one.tp,
-            "fp": one.fp,
-            "calibration": np.stack(one.calibration),
-            "kept": {
-                "position": one.examples.position,
-                "score": one.examples.score,
-                "true_score": one.examples.true_score,
+    every = list(stored.slices.values())
+    written = {
+        "confusion": np.stack([one.confusion for one in every]),
+        "tp": np.stack([one.tp for one in every]),
+        "fp": np.stack([one.fp for one in every]),
+        "calibration": np.stack([np.stack(one.calibration) for one in every]),
+        "kept": {
+            "slice": np.repeat(
+                np.arange(len(every)), [one.examples.position.size for one in every]
+            ),
+            **{
+                name: np.concatenate([getattr(one.examples, name) for one in every])
+                for name in ("position", "score", "true_score")
             },
-        }
-        for one in stored.slices.values()
-    ]
+        },
+    }
     return records.string_value(
         slices.encode_slices(
             layout,

@@ -56,6 +56,11 @@ def test_streaming_in_any_batches_and_merging_equal_one_batch(dtype):
     order = rng.permutation(5000)  # batches in no particular order of positions
     for batch in np.array_split(order, 37):
         streamed.update(batch, scores[batch], positives[batch])
+    # Few large batches in no order: each is sampled in several chunks, and the floors of
+    # bins filled by an earlier batch's later positions must not turn its rows away.
+    large = crossings_lib.CrossingSamples(7, thresholds)
+    for batch in np.array_split(rng.permutation(5000), 3):
+        large.update(batch, scores[batch], positives[batch])
     halves = [crossings_lib.CrossingSamples(7, thresholds) for _ in range(2)]
     for rank, half in enumerate(halves):  # two processes, interleaved positions
         mine = np.arange(rank, 5000, 2)
@@ -67,7 +72,7 @@ def test_streaming_in_any_batches_and_merging_equal_one_batch(dtype):
         ascending.update(batch, scores[batch], positives[batch])
     expected = whole.result()
     assert stored_slots(expected) == crossing_slots(scores, positives, thresholds, 2)
-    for other in (streamed.result(), halves[0].result(), ascending.result()):
+    for other in (streamed.result(), large.result(), halves[0].result(), ascending.result()):
         for name in expected:
             assert np.array_equal(other[name], expected[name]), name
 

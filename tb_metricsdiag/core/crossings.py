@@ -163,7 +163,10 @@ class CrossingSamples:
         if np.any(np.diff(positions) < 0):
             order = np.argsort(positions, kind="stable")
             positions, scores, positives = positions[order], scores[order], positives[order]
-        if positions[0] <= self._seen_up_to:  # rows before some already seen: no floors
+        # Rows before some already seen: a full bin may hold positions after them, so no
+        # floors for this batch (the next batch after every row seen raises them again).
+        interleaved = positions[0] <= self._seen_up_to
+        if interleaved:
             self._floor_bins[:] = self.first_bin
         self._seen_up_to = max(self._seen_up_to, int(positions[-1]))
         # Small chunks first: the first rows fill most groups, whose negatives are then turned
@@ -172,7 +175,8 @@ class CrossingSamples:
         while begin < positions.size:
             chunk = slice(begin, begin + max(1, entries // self.num_curves))
             self._update_rows(positions[chunk], scores[chunk], positives[chunk])
-            self._raise_floors()
+            if not interleaved:
+                self._raise_floors()
             begin, entries = chunk.stop, min(2 * entries, _CHUNK_ENTRIES)
 
     def _update_rows(self, positions, scores, positives):

@@ -11,10 +11,9 @@ import numpy as np
 
 from tb_metricsdiag.core import metrics
 from tb_metricsdiag.format.integer_counts import (
-    CODE_OF_ITEMSIZE,
     DTYPE_OF_CODE,
     check_non_negative,
-    compact_ints,
+    packed_segments,
 )
 from tb_metricsdiag.format.schema import (
     CONFUSION_ENCODING,
@@ -49,22 +48,43 @@ def encode_confusion(matrix):
     matrix = np.asarray(matrix)
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] < 1:
         raise ValueError("a confusion matrix must have shape [C, C], got %s" % (matrix.shape,))
-    if matrix.dtype.kind not in "iu" or (matrix.size and matrix.min() < 0):
+    (payload,) = encode_each_confusion(matrix[None])
+    return payload
+
+
+def encode_each_confusion(matrices):
+    """`encode_confusion` of each of ``matrices`` ``[S, C, C]`` (every slice's), a list of
+    ``S`` payloads: the cells and their types found for all at once.
+
+    Raises:
+      ValueError: matrices that are not square, or hold negative or non-integer counts.
+    """
+    matrices = np.asarray(matrices)
+    if matrices.ndim != 3 or matrices.shape[1] != matrices.shape[2] or matrices.shape[1] < 1:
+        raise ValueError("confusion matrices must have shape [S, C, C], got %s" % (matrices.shape,))
+    if matrices.dtype.kind not in "iu" or (matrices.size and matrices.min() < 0):
         raise ValueError("a confusion matrix holds non-negative integer counts")
-    matrix = matrix.astype(np.int64)
-    num_classes = matrix.shape[0]
-    positions = np.flatnonzero(matrix)  # row-major, ascending
-    positions = positions[positions % (num_classes + 1) != 0]  # cell (i, i) is i * (C + 1)
-    gaps = positions.copy()  # np.diff with a prepended 0, without its broadcasting
+    num_matrices, num_classes = matrices.shape[:2]
+    flat = matrices.reshape(num_matrices, -1).astype(np.int64)
+    diagonals = flat[:, :: num_classes + 1].copy()  # cell (i, i) is i * (C + 1)
+    flat[:, :: num_classes + 1] = 0
+    owners, positions = np.nonzero(flat)  # row-major: matrix by matrix, ascending within
+    sizes = np.bincount(owners, minlength=num_matrices)
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
+    gaps = positions.copy()  # np.diff within each matrix; its first gap is its first position
     gaps[1:] -= positions[:-1]
-    parts = [compact_ints(part) for part in (np.diag(matrix), gaps, matrix.flat[positions])]
-    header = np.array([num_classes, positions.size], dtype="<u4").tobytes()
-    codes = b"".join(CODE_OF_ITEMSIZE[part.itemsize] for part in parts)
-    return (
-        header
-        + codes
-        + b"".join(part.astype(part.dtype.newbyteorder("<")).tobytes() for part in parts)
+    firsts = bounds[:-1][sizes > 0]
+    gaps[firsts] = positions[firsts]
+    parts = (
+        packed_segments(diagonals, np.arange(num_matrices + 1) * num_classes),
+        packed_segments(gaps, bounds),
+        packed_segments(flat[owners, positions], bounds),
     )
+    headers = np.stack([np.full(num_matrices, num_classes), sizes], axis=1).astype("<u4")
+    return [
+        header.tobytes() + b"".join(code for code, _ in pieces) + b"".join(d for _, d in pieces)
+        for header, pieces in zip(headers, zip(*parts))
+    ]
 
 
 def decode_confusion_cells(payload, what="confusion matrix"):

@@ -49,6 +49,7 @@ import numpy as np
 
 from tb_metricsdiag.format import confusion_counts, example_records, histograms, packed
 from tb_metricsdiag.format import threshold_counts as threshold_counts_lib
+from tb_metricsdiag.format.integer_counts import packed_segments
 from tb_metricsdiag.format.schema import (
     MAX_CALIBRATION_BINS,
     MAX_CLASSES,
@@ -154,14 +155,20 @@ def _uint32(value):
 def encode_slices(layout, keys, slices, example_groups=None):
     """The stored bytes of one epoch's slices of a split.
 
+    Every slice's parts are encoded together (`confusion_counts.encode_each_confusion`,
+    `threshold_counts.encode_each_threshold_counts`, `integer_counts.packed_segments`): the
+    bytes are those of each slice encoded alone, for a fixed number of NumPy calls however
+    many slices there are.
+
     Args:
       layout: ``{"num_classes", "multi_label", "thresholds", "bins", "num_rows", "per_cell"}``
         (``thresholds`` and ``bins`` are their numbers; ``per_cell`` None without examples).
       keys: ``[(key, [value, ...])]``.
-      slices: one dict per slice, key after key and value after value: ``confusion`` (or
-        ``matrices`` and ``exact_matches``), ``tp``, ``fp`` ``[C, T]``, ``calibration``
-        (three ``[B]``), and with examples ``kept`` (``position``, ``score``,
-        ``true_score`` in cell order, `core.examples.CellExamples.examples`).
+      slices: the ``S`` slices, key after key and value after value, stacked: ``confusion``
+        ``[S, C, C]`` (or ``matrices`` ``[S, K, 2, 2]`` and ``exact_matches`` ``[S]``),
+        ``tp``, ``fp`` ``[S, C, T]``, ``calibration`` ``[S, 3, B]``, and with examples
+        ``kept``: ``slice`` (ascending), ``position``, ``score`` and ``true_score`` of every
+        kept example, each slice's in cell order (`core.examples.CellExamples.examples`).
       example_groups: with examples, ``(positions [P] ascending, {key: codes [P]})``.
     """
     multi_label, with_examples = layout["multi_label"], layout["per_cell"] is not None
@@ -182,23 +189,44 @@ def encode_slices(layout, keys, slices, example_groups=None):
         np.array([len(values) for _, values in keys], dtype="<u2").tobytes(),
         packed.encode_strings([value for _, values in keys for value in values]),
     ]
-    for one in slices:
-        if multi_label:
-            code, data = packed.packed_ints(np.asarray(one["matrices"]).reshape(-1))
-            parts += [code, data, _uint32(one["exact_matches"])]
-        else:
-            matrix = confusion_counts.encode_confusion(one["confusion"])
-            parts += [_uint32(len(matrix)), matrix]
-        counts = threshold_counts_lib.encode_threshold_counts(
-            np.stack([one["tp"], one["fp"]], axis=1)
-        )
-        parts += [_uint32(len(counts)), counts]
-        parts.append(np.asarray(one["calibration"], dtype="<f8").tobytes())
-        if with_examples:
-            kept = one["kept"]
-            code, data = packed.packed_ints(kept["position"])
-            parts += [_uint32(kept["position"].size), code, data]
-            parts += [encode_scores(kept[name]) for name in ("score", "true_score")]
+    tp = np.asarray(slices["tp"])
+    num_slices = tp.shape[0]
+    if multi_label:
+        matrices = np.asarray(slices["matrices"]).reshape(num_slices, -1)
+        counts = [
+            code + data + _uint32(exact)
+            for (code, data), exact in zip(
+                packed_segments(matrices, np.arange(num_slices + 1) * matrices.shape[1]),
+                np.asarray(slices["exact_matches"]).tolist(),
+            )
+        ]
+    else:
+        counts = [
+            _uint32(len(matrix)) + matrix
+            for matrix in confusion_counts.encode_each_confusion(slices["confusion"])
+        ]
+    thresholds = [
+        _uint32(len(payload)) + payload
+        for payload in threshold_counts_lib.encode_each_threshold_counts(tp, slices["fp"])
+    ]
+    calibration = np.asarray(slices["calibration"], dtype="<f8").reshape(num_slices, -1)
+    examples = [b""] * num_slices
+    if with_examples:
+        kept = slices["kept"]
+        bounds = np.searchsorted(kept["slice"], np.arange(num_slices + 1))
+        positions = packed_segments(kept["position"], bounds)
+        scores = [encode_scores(kept[name]) for name in ("score", "true_score")]
+        examples = [
+            _uint32(end - begin)
+            + code
+            + data
+            + b"".join(codes[2 * begin : 2 * end] for codes in scores)
+            for (code, data), begin, end in zip(
+                positions, bounds[:-1].tolist(), bounds[1:].tolist()
+            )
+        ]
+    for one in zip(counts, thresholds, calibration, examples):
+        parts += [one[0], one[1], one[2].tobytes(), one[3]]
     if with_examples:
         positions, codes = example_groups
         code, data = packed.packed_ints(positions)

@@ -9,7 +9,7 @@ import zlib
 
 import numpy as np
 
-from tb_metricsdiag.format.integer_counts import CODE_OF_ITEMSIZE, DTYPE_OF_CODE, compact_ints
+from tb_metricsdiag.format.integer_counts import DTYPE_OF_CODE, packed_segments
 from tb_metricsdiag.format.schema import (
     MAX_CLASSES,
     MAX_COUNT_VALUES,
@@ -17,6 +17,16 @@ from tb_metricsdiag.format.schema import (
     FormatError,
 )
 from tb_metricsdiag.format.threshold_grid import decode_thresholds
+
+COMPRESSION_LEVEL = 6
+"""zlib's level for bucket deltas of more than `FAST_COMPRESSION_BYTES` (any level decodes
+alike): at 1,000 classes its bytes are those TensorBoard reads at start-up."""
+
+FAST_COMPRESSION_LEVEL, FAST_COMPRESSION_BYTES = 3, 1 << 16
+"""zlib's level for bucket deltas of at most this many bytes (up to about 100 classes, and
+every slice's): an epoch stores many such payloads (20 slices: 20), and level 3 compresses
+them in half the time of level 6 for about 4-8% more bytes (10 classes: 2,489 bytes against
+2,404; 20 slices' 17.3 KB against 16.0 KB; docs/benchmarks.md, section 22)."""
 
 
 def encode_threshold_counts(counts, average_precision=None, roc_auc=None):
@@ -35,11 +45,7 @@ def encode_threshold_counts(counts, average_precision=None, roc_auc=None):
     cost of keeping every point is per point. Lossless: `decode_threshold_counts` inverts it.
     """
     counts = np.asarray(counts, dtype=np.int64)
-    deltas = counts.copy()
-    deltas[..., :-1] -= counts[..., 1:]
-    values = compact_ints(deltas)
-    code = CODE_OF_ITEMSIZE[values.itemsize]
-    payload = code + zlib.compress(values.astype(DTYPE_OF_CODE[code]).tobytes())
+    (payload,) = encode_each_threshold_counts(counts[None, :, 0], counts[None, :, 1])
     if average_precision is not None:
         average_precision = np.asarray(average_precision, dtype="<f8")
         if average_precision.shape != counts.shape[:1]:
@@ -57,6 +63,28 @@ def encode_threshold_counts(counts, average_precision=None, roc_auc=None):
             )
         payload += roc_auc.tobytes()
     return payload
+
+
+def encode_each_threshold_counts(tp, fp):
+    """`encode_threshold_counts` (without AP) of each of ``S`` slices' threshold counts, from
+    their TP and FP ``[S, C, T]``: a list of ``S`` payloads, the deltas and their types found
+    for all at once.
+    """
+    tp, fp = np.asarray(tp, dtype=np.int64), np.asarray(fp, dtype=np.int64)
+    deltas = np.empty(tp.shape[:2] + (2,) + tp.shape[2:], dtype=np.int64)  # [S, C, 2, T]
+    for part, counts in enumerate((tp, fp)):
+        np.subtract(counts[..., :-1], counts[..., 1:], out=deltas[:, :, part, :-1])
+        deltas[:, :, part, -1] = counts[..., -1]
+    per_item = deltas[0].size if deltas.shape[0] else 0
+    packed = packed_segments(deltas, np.arange(deltas.shape[0] + 1) * per_item)
+    return [
+        code
+        + zlib.compress(
+            data,
+            FAST_COMPRESSION_LEVEL if len(data) <= FAST_COMPRESSION_BYTES else COMPRESSION_LEVEL,
+        )
+        for code, data in packed
+    ]
 
 
 def decode_threshold_counts(

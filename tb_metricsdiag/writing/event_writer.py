@@ -449,10 +449,11 @@ class MetricsDiagWriter:
     def _write_records(self, written, step):
         if self._records.closed:
             raise ValueError("MetricsDiagWriter: the writer is closed")
-        wall_time = time.time()
-        for record in written:
+        # One event per step, as the Keras callback writes its records: framing and checksums
+        # are paid per event, and TensorBoard reads each value of an event as its own.
+        if written:
             self._write_event(
-                event_pb2.Event(wall_time=wall_time, step=step, summary=summary_of([record]))
+                event_pb2.Event(wall_time=time.time(), step=step, summary=summary_of(written))
             )
 
     def _write_event(self, event):

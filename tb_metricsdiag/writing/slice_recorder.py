@@ -162,41 +162,46 @@ class EpochSlices:
         examples kept by the split's example records, whose group values are stored too.
         """
         self._feed()
-        keys, slices = [], []
+        keys, parts = [], []
         for key, (counts, cells) in self._keys.items():
-            indices = self._present(key).tolist()
-            keys.append((key, [self.values.value_of(key, index) for index in indices]))
-            kept = None if cells is None else cells.examples()
-            for index in indices:
-                one = {
-                    "tp": counts.tp[index],
-                    "fp": counts.fp[index],
-                    "calibration": np.stack([part[index] for part in counts.calibration]),
+            present = self._present(key)
+            first = sum(len(values) for _, values in keys)  # the key's first slice, overall
+            keys.append((key, [self.values.value_of(key, index) for index in present.tolist()]))
+            one = {
+                "tp": counts.tp[present],
+                "fp": counts.fp[present],
+                "calibration": np.stack(counts.calibration, axis=1)[present],
+            }
+            if self.layout.multi_label:
+                one.update(
+                    matrices=counts.matrices[present], exact_matches=counts.exact_matches[present]
+                )
+            else:
+                one["confusion"] = counts.confusion[present]
+            if cells is not None:  # sorted by cell: a slice's cells are together
+                kept = cells.examples()
+                one["kept"] = {
+                    "slice": first + np.searchsorted(present, kept["group"]),
+                    **{name: kept[name] for name in ("position", "score", "true_score")},
                 }
-                if self.layout.multi_label:
-                    one.update(
-                        matrices=counts.matrices[index],
-                        exact_matches=counts.exact_matches[index],
-                    )
-                else:
-                    one["confusion"] = counts.confusion[index]
-                if kept is not None:  # sorted by cell: a slice's cells are together
-                    rows = slice(*np.searchsorted(kept["group"], [index, index + 1]))
-                    one["kept"] = {
-                        name: kept[name][rows] for name in ("position", "score", "true_score")
-                    }
-                slices.append(one)
+            parts.append(one)
+        slices = _stacked(parts)
         example_groups = None
         if self.with_examples:
-            positions = np.unique(
+            # Sorted and deduplicated (a multi-label example is kept once per label): NumPy
+            # 2's hashing `np.unique` costs more than this sort at these sizes.
+            positions = np.sort(
                 np.asarray([] if overall_positions is None else overall_positions, np.int64)
             )
+            positions = positions[
+                np.append(True, positions[1:] != positions[:-1])[: positions.size]
+            ]
             example_groups = (positions, self._stored_codes(keys, positions))
         layout = {
             "num_classes": self.layout.num_classes,
             "multi_label": self.layout.multi_label,
             "thresholds": self.thresholds.size,
-            "bins": len(slices[0]["calibration"][0]) if slices else 1,
+            "bins": slices["calibration"].shape[2] if parts else 1,
             "num_rows": self.num_rows,
             "per_cell": SLICE_EXAMPLES_PER_CELL if self.with_examples else None,
         }
@@ -222,3 +227,19 @@ class EpochSlices:
         return records.slices(
             self.payload(overall_positions), split, class_names, self.thresholds, list(self._keys)
         )
+
+
+def _stacked(parts):
+    """One dict of every key's stacked slices (`format.slices.encode_slices`), key after key."""
+    if len(parts) == 1:
+        return parts[0]
+    result = {}
+    for name in parts[0] if parts else ():
+        if name == "kept":
+            result[name] = {
+                field: np.concatenate([part[name][field] for part in parts])
+                for field in parts[0][name]
+            }
+        else:
+            result[name] = np.concatenate([part[name] for part in parts])
+    return result
