@@ -13,20 +13,20 @@ import dataclasses
 import glob
 import json
 
+import background_commands
 import numpy as np
 import pytest
-import readme_demo
 
 # TensorFlow in this process, PyTorch in a second one: tests/framework_processes.py.
 pytest_plugins = ("framework_processes",)
 
 
 def pytest_collection_finish(session):
-    readme_demo.start_if_collected(session)  # minutes of pip: beside the other tests
+    background_commands.start_if_collected(session)  # minutes each: beside the other tests
 
 
 def pytest_unconfigure(config):
-    readme_demo.stop(config)
+    background_commands.stop_all(config)
 
 
 EPOCHS = 3

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import background_commands
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -25,23 +26,31 @@ EXPECTED = {
 STALE = "events.out.tfevents.0.stale-from-an-earlier-run"
 
 
-@pytest.fixture(scope="module")
-def demo_logdir(tmp_path_factory):
-    logdir = str(tmp_path_factory.mktemp("demo-runs"))
+def _start_demo(root):
+    logdir = os.path.join(root, "demo-runs")
     # A leftover from an earlier demo run: the demo must replace the run, not add to it.
     os.makedirs(os.path.join(logdir, "healthy_breast_cancer"))
     open(os.path.join(logdir, "healthy_breast_cancer", STALE), "wb").close()
     env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2")
-    result = subprocess.run(
+    run = background_commands.Command(
         [sys.executable, DEMO, "--quick", "--no-serve", "--logdir", logdir],
-        env=env,
         cwd=REPO,
-        capture_output=True,
-        text=True,
+        env=env,
         timeout=600,
     )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return logdir, result.stdout
+    run.logdir = logdir
+    return run
+
+
+background_commands.register("quick_demo", __file__, _start_demo)
+
+
+@pytest.fixture(scope="module")
+def demo_logdir(request):
+    run = background_commands.started_or_start(request.config, "quick_demo")
+    returncode, stdout, stderr = run.result()
+    assert returncode == 0, stdout + stderr
+    return run.logdir, stdout
 
 
 def metricsdiag_tags(run_dir):

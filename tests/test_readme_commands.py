@@ -2,7 +2,7 @@
 
 The demo command runs in a fresh copy of the repository, as a new user runs it (with
 ``--quick --no-serve`` added, so that it ends), and must write every demo run; it starts right
-after collection and runs beside the other tests (`readme_demo`). The test command
+after collection and runs beside the other tests (`background_commands`). The test command
 is the last line of `.ci/run`, word for word: CI runs it on a clean clone, so this file only
 checks that `.ci/run` runs it and installs nothing into the virtual environment besides.
 """
@@ -10,8 +10,10 @@ checks that `.ci/run` runs it and installs nothing into the virtual environment 
 import os
 import shutil
 
+import background_commands
 import pytest
-from readme_demo import ROOT, readme_command, started_or_start
+import readme_demo
+from readme_demo import ROOT, readme_command
 
 DEMO_RUNS = (
     "healthy_breast_cancer",
@@ -20,6 +22,14 @@ DEMO_RUNS = (
     "leaky_wine",
     "wrong_loss",
     "not_learning",
+)
+
+
+background_commands.register(
+    "readme_demo",
+    __file__,
+    readme_demo.start,
+    test="test_readme_demo_command_as_written_in_a_fresh_copy",
 )
 
 
@@ -35,14 +45,15 @@ def test_ci_runs_the_readme_test_command_verbatim_and_installs_nothing_else():
 
 @pytest.mark.skipif(not shutil.which("git"), reason="copying the checkout needs git")
 def test_readme_demo_command_as_written_in_a_fresh_copy(request):
-    demo = started_or_start(request.config)  # started at collection (tests/readme_demo.py)
+    demo = background_commands.started_or_start(request.config, "readme_demo")
     assert demo.command.startswith("python3 -m venv .venv && .venv/bin/pip install")
     assert demo.command.endswith(".venv/bin/python demo/run_demo.py")
-    returncode, output = demo.result()
+    returncode, stdout, stderr = demo.result()
+    output = stdout + stderr
     assert returncode == 0, output[-5000:]
     for run in DEMO_RUNS:
         listed = os.listdir(os.path.join(demo.logdir, run))
         assert any(name.startswith("events.out.tfevents") for name in listed)
     assert "Traceback" not in output
     assert "cuInit" not in output  # TensorFlow's CUDA probe, noise on a CPU machine
-    assert "-m tensorboard.main --logdir %s" % demo.logdir in output
+    assert "-m tensorboard.main --logdir %s" % demo.logdir in stdout
