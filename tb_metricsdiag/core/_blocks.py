@@ -1,5 +1,5 @@
-"""The block size of the core's blocked loops, and the histogram update and class-id range
-check they share.
+"""The block size of the core's blocked loops, and the histogram update, class-id range
+check and complement test they share.
 """
 
 import numpy as np
@@ -29,3 +29,10 @@ def ids_in_range(ids, num_classes):
     if ids.dtype.kind in "iu" and ids.dtype.isnative:
         return int(ids.view("u%d" % ids.dtype.itemsize).max()) < num_classes
     return ids.min() >= 0 and ids.max() < num_classes
+
+
+def is_complement(first, second, out):
+    """Whether every ``first[i]`` equals the float32 ``1 - second[i]`` (a sigmoid's ``[1 - p,
+    p]``), ``out`` a float32 buffer of their length for the complement.
+    """
+    return bool(np.array_equal(first, np.subtract(np.float32(1), second, out=out)))

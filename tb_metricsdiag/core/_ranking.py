@@ -13,6 +13,7 @@ import numpy as np
 from tb_metricsdiag.core import calibration as calibration_lib
 from tb_metricsdiag.core._blocks import BLOCK as _BLOCK
 from tb_metricsdiag.core._blocks import count_into as _count_into
+from tb_metricsdiag.core._blocks import is_complement as _is_complement
 from tb_metricsdiag.core._bucketing import _comparable_scores, comparison_edges
 
 _FLOAT32_SIGN = np.uint32(1 << 31)
@@ -260,13 +261,11 @@ def _complementary(pieces):
     score: a single sigmoid unit's ``[1 - p, p]``. Block by block; most other scores (a
     2-unit softmax's) differ in the first block already.
     """
-    one = np.float32(1)
     for _, scores in pieces:
         complement = np.empty(min(scores.shape[0], _BLOCK), dtype=np.float32)
         for begin in range(0, scores.shape[0], _BLOCK):
             block = scores[begin : begin + _BLOCK]
-            expected = np.subtract(one, block[:, 1], out=complement[: block.shape[0]])
-            if not np.array_equal(block[:, 0], expected):
+            if not _is_complement(block[:, 0], block[:, 1], complement[: block.shape[0]]):
                 return False
     return True
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from tb_metricsdiag.core._blocks import BLOCK as _BLOCK
 from tb_metricsdiag.core._blocks import ids_in_range as _ids_in_range
+from tb_metricsdiag.core._blocks import is_complement as _is_complement
 
 SPARSE = "sparse"
 ONE_HOT = "one_hot"
@@ -369,8 +370,6 @@ def two_column_scores(scores, row_sum_tolerance):
     size = min(n, _BLOCK)
     first, second = np.empty(size, scores.dtype), np.empty(size, scores.dtype)
     complement = np.empty(size, scores.dtype)
-    equal = np.empty(size, dtype=bool)
-    one = scores.dtype.type(1)
     complementary = scores.dtype == np.float32
     sums_needed = not (complementary and row_sum_tolerance >= _COMPLEMENT_ROW_SUM_ERROR)
     all_finite, rows_off_one, lows, highs = True, False, [], []
@@ -394,8 +393,7 @@ def two_column_scores(scores, row_sum_tolerance):
             lows.append(low)
             highs.append(high)
         if complementary:
-            np.subtract(one, s1, out=complement[:m])
-            complementary = bool(np.equal(complement[:m], s0, out=equal[:m]).all())
+            complementary = _is_complement(s0, s1, complement[:m])
         if rows_off_one or (
             not sums_needed and complementary and finite and 0 <= low and high <= 1
         ):
